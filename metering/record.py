@@ -1,0 +1,97 @@
+"""The per-request record: one per client request, holding every upstream attempt.
+
+The router builds a `Record` while it serves a request and hands it, finished, to the
+metering sink. Everything downstream (metrics, the Redis ledger, the routing-tax report)
+reads records and nothing else, so this shape is the contract between the hot path and
+the accounting. It is plain data: dataclasses that serialise to JSON-ready dicts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+Outcome = Literal["success", "degraded", "failed", "client_cancelled"]
+
+
+@dataclass(slots=True)
+class Usage:
+    """Token counts as the upstream reported them (or as estimated, see `estimated`).
+
+    `cached_tokens` is a subset of `prompt_tokens`; `reasoning_tokens` is a subset of
+    `completion_tokens`. Neither is ever added on top of its parent.
+    """
+
+    prompt_tokens: int = 0
+    cached_tokens: int = 0
+    completion_tokens: int = 0
+    reasoning_tokens: int = 0
+    estimated: bool = False
+    service_tier: str | None = None  # as *reported* by the upstream, which is what is billed
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass(slots=True)
+class Attempt:
+    """One upstream call. `billed` says whether the upstream charged for it."""
+
+    tier: str
+    model: str
+    status: int | None = None  # HTTP status; None when no response arrived (connect error, timeout)
+    error_type: str | None = None  # e.g. "rate_limit", "server_error", "timeout", "connect_error"
+    ended_by: str = "ok"  # why this attempt ended: ok, error, retry, fallback, redo, client_cancelled
+    started_at: float = 0.0  # unix seconds
+    latency_ms: float = 0.0
+    ttft_ms: float | None = None  # streams only: time to the first content byte
+    usage: Usage | None = None
+    cost_usd: float = 0.0
+    billed: bool = False
+
+
+@dataclass(slots=True)
+class Record:
+    """Everything known about one client request, written once when it ends."""
+
+    request_id: str
+    api: Literal["chat", "responses"] = "chat"
+    started_at: float = 0.0
+    ended_at: float = 0.0
+    key_id: str | None = None  # a hash of the client's key, never the key
+    requested_model: str = ""
+    label: str = "single_turn"  # classifier label: "single_turn" | "agentic"
+    confidence: float = 1.0
+    reasons: list[str] = field(default_factory=list)
+    stream: bool = False
+    tier_path: list[str] = field(default_factory=list)
+    attempts: list[Attempt] = field(default_factory=list)
+    retries: int = 0
+    fallbacks: int = 0
+    usage: Usage | None = None  # of the final attempt
+    cost_usd: float = 0.0  # sum over billed attempts
+    counterfactual_usd: dict[str, float] = field(default_factory=dict)  # tier -> cost had it served all
+    proxy_overhead_ms: float = 0.0
+    classifier_us: float = 0.0
+    outcome: Outcome = "success"
+    status: int = 200  # what the client was answered
+    estimated: bool = False
+
+    @property
+    def final_tier(self) -> str | None:
+        return self.tier_path[-1] if self.tier_path else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Record:
+        data = dict(data)
+        attempts = [
+            Attempt(**{**a, "usage": Usage(**a["usage"]) if a.get("usage") else None})
+            for a in data.pop("attempts", [])
+        ]
+        usage = Usage(**data["usage"]) if data.get("usage") else None
+        data.pop("usage", None)
+        return cls(**data, attempts=attempts, usage=usage)
