@@ -1,0 +1,150 @@
+"""The HTTP surface: the ASGI app, its endpoints, and what lives for the app's lifetime.
+
+`create_app(config)` wires the pieces: upstream pools, the metering sink, the store. The
+chat path itself is in `router.proxy`; this module only routes and answers the small
+endpoints (models, health, readiness, metrics) and makes every error OpenAI-shaped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+import orjson
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from router.config import Config
+from router.errors import error_body
+from router.metering_sink import MeteringSink
+from router.proxy import ChatProxy
+from router.upstream import UpstreamPool
+
+log = logging.getLogger("routetax")
+
+_JSON = "application/json"
+_READY_CACHE_S = 5.0
+
+
+def _json(data: object, status: int = 200) -> Response:
+    return Response(orjson.dumps(data), status_code=status, media_type=_JSON)
+
+
+def create_app(config: Config, sink: MeteringSink | None = None) -> FastAPI:
+    """Build the proxy for `config`. `sink` defaults to the metering pipeline for the config."""
+    metering = sink or MeteringSink.for_config(config)
+    pool = UpstreamPool(config.tiers)
+    proxy = ChatProxy(config, pool, metering)
+    readiness = Readiness(config, pool, metering)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await metering.start()
+        try:
+            yield
+        finally:
+            await pool.aclose()
+            await metering.aclose()
+
+    app = FastAPI(title="routetax", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.state.config = config
+    app.state.metering = metering
+
+    @app.post("/v1/chat/completions")
+    async def chat_completions(request: Request) -> Response:
+        return await proxy.handle(request)
+
+    @app.get("/v1/models")
+    async def models() -> Response:
+        created = int(time.time())
+        data = [{"id": "auto", "object": "model", "created": created, "owned_by": "routetax"}]
+        seen = set()
+        for name, tier in config.tiers.items():
+            if tier.model not in seen:
+                seen.add(tier.model)
+                data.append({"id": tier.model, "object": "model", "created": created, "owned_by": f"routetax:{name}"})
+        return _json({"object": "list", "data": data})
+
+    @app.get("/healthz")
+    async def healthz() -> Response:
+        return _json({"status": "ok"})
+
+    @app.get("/readyz")
+    async def readyz() -> Response:
+        report = await readiness.check()
+        return _json(report, 200 if report["ready"] else 503)
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        body, content_type = metering.render_metrics()
+        return Response(body, media_type=content_type)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(_request: Request, exc: HTTPException) -> Response:
+        status = exc.status_code
+        code = {404: "unknown_url", 405: "method_not_allowed"}.get(status)
+        message = {404: "Unknown request URL.", 405: "Method not allowed for this URL."}.get(status, str(exc.detail))
+        return Response(error_body(message, status=status, code=code), status_code=status, media_type=_JSON)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_request: Request, exc: RequestValidationError) -> Response:
+        return Response(error_body(f"Invalid request: {exc.errors()}", status=400), status_code=400, media_type=_JSON)
+
+    @app.exception_handler(Exception)
+    async def unexpected(_request: Request, exc: Exception) -> Response:
+        log.exception("unexpected error while serving a request")
+        return Response(
+            error_body("routetax hit an internal error; the request was not completed.", status=500,
+                       code="internal_error"),
+            status_code=500,
+            media_type=_JSON,
+        )
+
+    return app
+
+
+class Readiness:
+    """Ready = the store answers and at least one upstream answers HTTP at all.
+
+    Upstream checks are cached for a few seconds so a probe every second does not turn
+    into traffic to every provider.
+    """
+
+    def __init__(self, config: Config, pool: UpstreamPool, metering: MeteringSink) -> None:
+        self._config = config
+        self._pool = pool
+        self._metering = metering
+        self._cached: tuple[float, dict[str, bool]] | None = None
+
+    async def check(self) -> dict[str, object]:
+        store_ok = await self._metering.store_ok()
+        upstreams = await self._upstreams()
+        return {
+            "ready": store_ok and any(upstreams.values()),
+            "store": {"ok": store_ok, "durable": self._metering.durable},
+            "upstreams": upstreams,
+        }
+
+    async def _upstreams(self) -> dict[str, bool]:
+        now = time.monotonic()
+        if self._cached and now - self._cached[0] < _READY_CACHE_S:
+            return self._cached[1]
+        names = list(self._config.tiers)
+        results = await asyncio.gather(*(self._probe(name) for name in names))
+        status = dict(zip(names, results, strict=True))
+        self._cached = (now, status)
+        return status
+
+    async def _probe(self, tier: str) -> bool:
+        try:
+            response = await self._pool.client(tier).get("/models", timeout=2.0)
+        except httpx.HTTPError:
+            return False
+        return response.status_code < 500

@@ -1,0 +1,115 @@
+"""The `routetax` command: serve, mock-upstream, demo, and the metering and classifier tools.
+
+Subcommands that belong to another package (`price`, `ledger`, `eval-classifier`) are
+delegated to that package's own `main(argv)`, so each tool lives next to the code it
+exercises and this module stays a thin dispatcher.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+_DELEGATED = {
+    "eval-classifier": "classifier.evaluate",
+    "price": "metering.price_cli",
+    "ledger": "metering.ledger_cli",
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="routetax",
+        description="A live model router proxy with metering: routes OpenAI-compatible traffic between tiers "
+        "and measures what routing really costs.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="run the proxy")
+    serve.add_argument("--config", help="YAML configuration file (default: $ROUTETAX_CONFIG, else built-in defaults)")
+    serve.add_argument("--host", help="listen address (default: server.host, 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="listen port (default: server.port, 4000)")
+    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+
+    mock = sub.add_parser("mock-upstream", help="run the upstream emulator (OpenAI, vLLM or Ollama dialect)")
+    mock.add_argument("--host", default="127.0.0.1")
+    mock.add_argument("--port", type=int, default=9000)
+    mock.add_argument("--dialect", default="openai", choices=["openai", "vllm", "ollama"])
+    mock.add_argument("--latency-ms", type=float, default=0.0, help="added before each answer")
+    mock.add_argument("--seed", type=int, default=None)
+
+    demo = sub.add_parser("demo", help="run emulated upstreams + the proxy and drive traffic through them")
+    demo.add_argument("--config", help="YAML configuration (tiers are pointed at the emulator)")
+    demo.add_argument("--requests", type=int, default=60)
+    demo.add_argument("--agentic-share", type=float, default=0.3)
+    demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument("--json", action="store_true")
+    demo.add_argument("--port", type=int, default=0, help="proxy port (default: a free one)")
+    demo.add_argument("--keep-running", action="store_true",
+                      help="after the demo, keep proxy and emulator up for your own client")
+
+    for name, module in _DELEGATED.items():
+        sub.add_parser(name, help=f"see `routetax {name} --help`", add_help=False)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list and args_list[0] in _DELEGATED:
+        module = importlib.import_module(_DELEGATED[args_list[0]])
+        return int(module.main(args_list[1:]) or 0)
+    args = _parser().parse_args(args_list)
+    if args.command == "serve":
+        return _serve(args)
+    if args.command == "mock-upstream":
+        return _mock_upstream(args)
+    if args.command == "demo":
+        from router.demo import run_demo
+
+        return run_demo(args)
+    return 2
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from router.app import create_app
+    from router.config import ConfigError, load_config
+
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(f"routetax: {exc}", file=sys.stderr)
+        return 2
+    host = args.host or config.server.host
+    port = config.server.port if args.port is None else args.port
+    log = logging.getLogger("routetax")
+    log.info("tiers: %s", ", ".join(f"{n}={t.model}@{t.base_url}" for n, t in config.tiers.items()))
+    uvicorn.run(
+        create_app(config), host=host, port=port, loop="uvloop", http="httptools",
+        access_log=False, log_level="warning", timeout_graceful_shutdown=10,
+    )
+    return 0
+
+
+def _mock_upstream(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from router.emulator import build_emulator
+
+    logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("routetax").info(
+        "mock upstream (%s dialect) on http://%s:%d/v1", args.dialect, args.host, args.port
+    )
+    app = build_emulator(dialect=args.dialect, latency_ms=args.latency_ms, seed=args.seed)
+    uvicorn.run(app, host=args.host, port=args.port, loop="uvloop", http="httptools", access_log=False,
+                log_level="warning")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,201 @@
+"""Configuration: a YAML file plus `ROUTETAX_*` environment overrides, validated at start.
+
+Tiers, prices, timeouts and the store are configuration, not code. Everything has a
+documented default so that a minimal file (or no file at all) works. A bad value stops
+the process at start with a message naming the key, because a gateway that starts with a
+half-understood config fails later, on real traffic.
+
+Environment overrides use `__` to walk into the tree and are parsed as YAML scalars:
+`ROUTETAX_SERVER__PORT=8080`, `ROUTETAX_TIERS__NANO__BASE_URL=http://...`,
+`ROUTETAX_STORE__REDIS_URL=redis://...`. Only variables whose first segment names a
+top-level section are overrides; `ROUTETAX_CONFIG` names the file.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+ENV_PREFIX = "ROUTETAX_"
+CONFIG_ENV = "ROUTETAX_CONFIG"
+
+OPENAI_BASE_URL = "https://api.openai.com/v1"
+
+
+class ConfigError(Exception):
+    """A configuration problem, with a message naming the offending key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Timeouts(_Strict):
+    """Per-tier timeouts in seconds. `read` bounds the wait for each chunk, not the whole answer."""
+
+    connect: float = Field(5.0, gt=0)
+    read: float = Field(120.0, gt=0)
+
+
+class TierPrice(_Strict):
+    """Per-tier price override in USD per 1M tokens (the litellm map is used otherwise)."""
+
+    input: float = Field(ge=0)
+    cached_input: float | None = Field(None, ge=0)
+    output: float = Field(ge=0)
+
+
+class Tier(_Strict):
+    """One upstream the router can send traffic to."""
+
+    model: str = Field(min_length=1)
+    base_url: str = OPENAI_BASE_URL
+    api_key_env: str | None = None
+    dialect: Literal["openai", "vllm", "ollama"] = "openai"
+    timeouts: Timeouts = Timeouts()
+    pool_size: int = Field(100, ge=1, le=10_000)
+    price: TierPrice | None = None
+    gpu_hour_usd: float | None = Field(None, ge=0)
+    region: Literal["us", "eu"] | None = None
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/")
+
+    def api_key(self) -> str | None:
+        """The upstream key, read from the environment when needed and never stored in config."""
+        return os.environ.get(self.api_key_env) if self.api_key_env else None
+
+
+class Store(_Strict):
+    """Where the ledger lives. No URL: in-process and non-durable (quickstart only)."""
+
+    redis_url: str | None = None
+    cluster: bool = False
+    spool_dir: str = "var/spool"
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must be a redis://, rediss:// or unix:// URL")
+        return value
+
+
+class Server(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(4000, ge=0, le=65535)
+    max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024)
+
+
+class Policy(_Strict):
+    """Which tier serves each class of request when the client asks for model `auto`."""
+
+    single_turn: str = "nano"
+    agentic: str = "mini"
+
+
+def default_tiers() -> dict[str, Tier]:
+    return {
+        "nano": Tier(model="gpt-5.4-nano", api_key_env="OPENAI_API_KEY"),
+        "mini": Tier(model="gpt-5.4-mini", api_key_env="OPENAI_API_KEY"),
+        "qwen": Tier(model="Qwen/Qwen3.5-9B", base_url="http://127.0.0.1:8000/v1", dialect="vllm"),
+        "full": Tier(model="gpt-5.4", api_key_env="OPENAI_API_KEY"),
+    }
+
+
+class Config(_Strict):
+    tiers: dict[str, Tier] = Field(default_factory=default_tiers)
+    store: Store = Store()
+    server: Server = Server()
+    policy: Policy = Policy()
+
+    @field_validator("tiers")
+    @classmethod
+    def _some_tiers(cls, value: dict[str, Tier]) -> dict[str, Tier]:
+        if not value:
+            raise ValueError("at least one tier is required")
+        for name in value:
+            if name == "auto" or not name.replace("-", "").replace("_", "").isalnum():
+                raise ValueError(f"tier name {name!r} must be alphanumeric (and not 'auto')")
+        return value
+
+    @model_validator(mode="after")
+    def _policy_names_tiers(self) -> Config:
+        for cls_name in ("single_turn", "agentic"):
+            tier = getattr(self.policy, cls_name)
+            if tier not in self.tiers:
+                raise ValueError(f"policy.{cls_name}: tier {tier!r} is not configured")
+        return self
+
+
+def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
+    sections = set(Config.model_fields)
+    tree: dict[str, Any] = {}
+    for name, raw in environ.items():
+        if not name.startswith(ENV_PREFIX) or name == CONFIG_ENV:
+            continue
+        path = name[len(ENV_PREFIX):].lower().split("__")
+        if path[0] not in sections:
+            continue
+        node = tree
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = yaml.safe_load(raw) if raw != "" else None
+    return tree
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _describe(error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        key = ".".join(str(p) for p in item["loc"]) or "(top level)"
+        message = item["msg"]
+        if item["type"] == "extra_forbidden":
+            message = "unknown key"
+        lines.append(f"{key}: {message}")
+    return "; ".join(lines)
+
+
+def load_config(path: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None) -> Config:
+    """Read the file (argument, else `ROUTETAX_CONFIG`, else defaults), apply env overrides, validate."""
+    environ = os.environ if environ is None else environ
+    path = path or environ.get(CONFIG_ENV) or None
+    data: dict[str, Any] = {}
+    if path:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from exc
+        try:
+            loaded = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"config file {path}: the top level must be a mapping")
+        data = loaded
+    data = _merge(data, _env_overrides(environ))
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        source = f" (file {path}, with ROUTETAX_* overrides)" if path else " (ROUTETAX_* overrides)"
+        raise ConfigError(f"invalid configuration{source}: {_describe(exc)}") from None

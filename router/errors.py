@@ -1,0 +1,105 @@
+"""Errors in OpenAI's format, whatever produced them.
+
+Clients use the official SDKs, which map status codes to exception classes and read
+`{"error": {"message", "type", "param", "code"}}`. So every error routetax answers —
+its own, or an upstream's in another dialect — takes exactly that shape, with the
+upstream's status preserved.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+_TYPE_BY_STATUS = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "invalid_request_error",
+    408: "timeout",
+    409: "conflict",
+    413: "invalid_request_error",
+    422: "invalid_request_error",
+    429: "rate_limit_error",
+}
+
+
+_OPENAI_TYPES = frozenset(_TYPE_BY_STATUS.values()) | {"server_error", "insufficient_quota", "not_found_error"}
+
+
+def error_type_for(status: int) -> str:
+    if status in _TYPE_BY_STATUS:
+        return _TYPE_BY_STATUS[status]
+    return "server_error" if status >= 500 else "invalid_request_error"
+
+
+def error_body(
+    message: str, *, status: int, code: str | None = None, param: str | None = None, type_: str | None = None
+) -> bytes:
+    return orjson.dumps(
+        {"error": {"message": message, "type": type_ or error_type_for(status), "param": param, "code": code}}
+    )
+
+
+class ProxyError(Exception):
+    """An error routetax answers itself, carried up to the HTTP layer."""
+
+    def __init__(self, status: int, message: str, code: str | None = None, param: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.code = code
+        self.param = param
+
+    def body(self) -> bytes:
+        return error_body(self.message, status=self.status, code=self.code, param=self.param)
+
+
+def normalise_upstream_error(status: int, raw: bytes) -> bytes:
+    """Turn any upstream error body into OpenAI's shape.
+
+    OpenAI's own body passes through untouched. vLLM sends an integer `code` (and, in
+    older versions, a flat `{"object": "error", "message", "type", "code"}`); Ollama sends
+    `{"error": "message"}`; a proxy in between may send HTML. All become the same shape.
+    """
+    try:
+        data: Any = orjson.loads(raw) if raw else None
+    except orjson.JSONDecodeError:
+        data = None
+    err: Any = None
+    if isinstance(data, dict):
+        err = data.get("error", data if "message" in data else None)
+    if isinstance(err, str):
+        return error_body(err, status=status)
+    if not isinstance(err, dict):
+        text = raw[:500].decode("utf-8", "replace").strip() if raw else ""
+        return error_body(text or f"upstream answered HTTP {status}", status=status)
+    message = err.get("message")
+    code = err.get("code")
+    etype = err.get("type")
+    param = err.get("param")
+    if (
+        isinstance(message, str)
+        and (code is None or isinstance(code, str))
+        and isinstance(etype, str)
+        and data.get("error") is err
+        and set(err) <= {"message", "type", "param", "code"}
+    ):
+        return raw  # already OpenAI's shape: the client sees the upstream's bytes
+    return error_body(
+        message if isinstance(message, str) else f"upstream answered HTTP {status}",
+        status=status,
+        code=None if code is None or isinstance(code, int) else str(code),
+        param=param if isinstance(param, str) else None,
+        type_=etype if etype in _OPENAI_TYPES else None,
+    )
+
+
+def error_code_of(raw: bytes) -> str | None:
+    """The `error.code` of an (already normalised) error body, for retry decisions and metrics."""
+    try:
+        code = orjson.loads(raw).get("error", {}).get("code")
+    except (orjson.JSONDecodeError, AttributeError):
+        return None
+    return code if isinstance(code, str) else None
