@@ -1,0 +1,56 @@
+"""Shared fixtures: real servers on loopback — the emulator, the proxy — and the openai SDK client."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import httpx
+import pytest
+from openai import OpenAI
+
+from router.app import create_app
+from router.config import Config
+from router.demo import demo_config
+from router.emulator import build_emulator
+from router.servers import RunningServer, start_in_thread
+
+
+@pytest.fixture
+def emulator() -> Iterator[RunningServer]:
+    server = start_in_thread(build_emulator(seed=1), name="emulator")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def start_proxy() -> Iterator[Callable[[Config], RunningServer]]:
+    """Start a proxy for a given config; every proxy started is stopped after the test."""
+    started: list[RunningServer] = []
+
+    def start(config: Config) -> RunningServer:
+        app = create_app(config)
+        server = start_in_thread(app, name="proxy")
+        server.app = app  # type: ignore[attr-defined]
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def proxy(emulator: RunningServer, start_proxy: Callable[[Config], RunningServer]) -> RunningServer:
+    """The proxy with every tier served by the emulator, in-process store."""
+    return start_proxy(demo_config(emulator.url))
+
+
+@pytest.fixture
+def client(proxy: RunningServer) -> OpenAI:
+    return OpenAI(base_url=f"{proxy.url}/v1", api_key="test-key", max_retries=0, timeout=20)
+
+
+def script(emulator: RunningServer, model: str, **body: object) -> None:
+    """Queue scripted outcomes (or settings) for one model at the emulator."""
+    response = httpx.post(f"{emulator.url}/_mock/script", json={"model": model, **body})
+    response.raise_for_status()

@@ -1,0 +1,37 @@
+"""The SSE relay: events cut at blank lines, the hidden usage chunk, text for estimates."""
+
+from __future__ import annotations
+
+from router.sse import EventSplitter, StreamState, filter_events, streamed_text
+
+TEXT = b'data: {"choices":[{"index":0,"delta":{"content":"Hel"}}]}\n\n'
+TEXT2 = b'data: {"choices":[{"index":0,"delta":{"content":"lo"}}]}\n\n'
+USAGE = b'data: {"choices":[],"usage":{"prompt_tokens":5,"completion_tokens":2}}\n\n'
+DONE = b"data: [DONE]\n\n"
+
+
+def test_events_split_across_arbitrary_chunk_boundaries() -> None:
+    stream = TEXT + TEXT2 + USAGE + DONE
+    for cut in range(1, len(stream)):
+        splitter = EventSplitter()
+        events = splitter.feed(stream[:cut]) + splitter.feed(stream[cut:])
+        assert events == [TEXT, TEXT2, USAGE, DONE]
+
+
+def test_crlf_streams_are_understood() -> None:
+    events = EventSplitter().feed(TEXT.replace(b"\n", b"\r\n") + DONE.replace(b"\n", b"\r\n"))
+    assert events == [TEXT, DONE]
+
+
+def test_usage_chunk_is_hidden_unless_asked_and_always_recorded() -> None:
+    state = StreamState()
+    out = filter_events([TEXT, USAGE, DONE], state, forward_usage=False)
+    assert out == TEXT + DONE
+    assert state.usage_chunk == {"choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": 2}}
+    assert state.saw_done
+    assert filter_events([USAGE], StreamState(), forward_usage=True) == USAGE
+
+
+def test_streamed_text_collects_content_and_tool_arguments() -> None:
+    call = b'data: {"choices":[{"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\\"a\\":1}"}}]}}]}\n\n'
+    assert streamed_text([TEXT, TEXT2, call, b"data: garbage\n\n"]) == 'Hello{"a":1}'
