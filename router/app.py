@@ -13,7 +13,6 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import httpx
 import orjson
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
@@ -46,6 +45,7 @@ def create_app(config: Config, sink: MeteringSink | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await pool.start()
         await metering.start()
         try:
             yield
@@ -101,8 +101,9 @@ def create_app(config: Config, sink: MeteringSink | None = None) -> FastAPI:
     async def unexpected(_request: Request, exc: Exception) -> Response:
         log.exception("unexpected error while serving a request")
         return Response(
-            error_body("routetax hit an internal error; the request was not completed.", status=500,
-                       code="internal_error"),
+            error_body(
+                "routetax hit an internal error; the request was not completed.", status=500, code="internal_error"
+            ),
             status_code=500,
             media_type=_JSON,
         )
@@ -137,14 +138,7 @@ class Readiness:
         if self._cached and now - self._cached[0] < _READY_CACHE_S:
             return self._cached[1]
         names = list(self._config.tiers)
-        results = await asyncio.gather(*(self._probe(name) for name in names))
+        results = await asyncio.gather(*(self._pool.probe(name) for name in names))
         status = dict(zip(names, results, strict=True))
         self._cached = (now, status)
         return status
-
-    async def _probe(self, tier: str) -> bool:
-        try:
-            response = await self._pool.client(tier).get("/models", timeout=2.0)
-        except httpx.HTTPError:
-            return False
-        return response.status_code < 500

@@ -48,10 +48,11 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=7)
     demo.add_argument("--json", action="store_true")
     demo.add_argument("--port", type=int, default=0, help="proxy port (default: a free one)")
-    demo.add_argument("--keep-running", action="store_true",
-                      help="after the demo, keep proxy and emulator up for your own client")
+    demo.add_argument(
+        "--keep-running", action="store_true", help="after the demo, keep proxy and emulator up for your own client"
+    )
 
-    for name, module in _DELEGATED.items():
+    for name in _DELEGATED:
         sub.add_parser(name, help=f"see `routetax {name} --help`", add_help=False)
     return parser
 
@@ -90,8 +91,14 @@ def _serve(args: argparse.Namespace) -> int:
     log = logging.getLogger("routetax")
     log.info("tiers: %s", ", ".join(f"{n}={t.model}@{t.base_url}" for n, t in config.tiers.items()))
     uvicorn.run(
-        create_app(config), host=host, port=port, loop="uvloop", http="httptools",
-        access_log=False, log_level="warning", timeout_graceful_shutdown=10,
+        create_app(config),
+        host=host,
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_level="warning",
+        timeout_graceful_shutdown=10,
     )
     return 0
 
@@ -106,8 +113,9 @@ def _mock_upstream(args: argparse.Namespace) -> int:
         "mock upstream (%s dialect) on http://%s:%d/v1", args.dialect, args.host, args.port
     )
     app = build_emulator(dialect=args.dialect, latency_ms=args.latency_ms, seed=args.seed)
-    uvicorn.run(app, host=args.host, port=args.port, loop="uvloop", http="httptools", access_log=False,
-                log_level="warning")
+    uvicorn.run(
+        app, host=args.host, port=args.port, loop="uvloop", http="httptools", access_log=False, log_level="warning"
+    )
     return 0
 
 

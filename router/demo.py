@@ -31,14 +31,26 @@ SINGLE_TURN_PROMPTS = (
     "Write a haiku about cache hits.",
 )
 AGENT_TOOLS = [
-    {"type": "function", "function": {
-        "name": "search_orders", "description": "Search the order database.",
-        "parameters": {"type": "object", "properties": {"customer_id": {"type": "string"}},
-                       "required": ["customer_id"]}}},
-    {"type": "function", "function": {
-        "name": "refund_order", "description": "Refund one order.",
-        "parameters": {"type": "object", "properties": {"order_id": {"type": "string"}},
-                       "required": ["order_id"]}}},
+    {
+        "type": "function",
+        "function": {
+            "name": "search_orders",
+            "description": "Search the order database.",
+            "parameters": {
+                "type": "object",
+                "properties": {"customer_id": {"type": "string"}},
+                "required": ["customer_id"],
+            },
+        },
+    },
+    {
+        "type": "function",
+        "function": {
+            "name": "refund_order",
+            "description": "Refund one order.",
+            "parameters": {"type": "object", "properties": {"order_id": {"type": "string"}}, "required": ["order_id"]},
+        },
+    },
 ]
 AGENT_TASKS = (
     "Customer C-1042 says order 7 arrived broken. Find it and refund it.",
@@ -50,8 +62,11 @@ AGENT_TASKS = (
 def demo_config(upstream_url: str, base: Config | None = None) -> Config:
     """The embedded world: every tier served by the emulator, an in-process store."""
     base = base or Config()
-    tiers = {name: Tier(**{**tier.model_dump(), "base_url": f"{upstream_url}/v1", "api_key_env": None})
-             for name, tier in base.tiers.items() if tier.dialect == "openai"}
+    tiers = {
+        name: Tier(**{**tier.model_dump(), "base_url": f"{upstream_url}/v1", "api_key_env": None})
+        for name, tier in base.tiers.items()
+        if tier.dialect == "openai"
+    }
     return Config.model_validate({**base.model_dump(), "tiers": tiers, "store": {"redis_url": None}})
 
 
@@ -66,16 +81,21 @@ def drive(base_url: str, requests: int, agentic_share: float, seed: int) -> list
     for i in range(requests):
         if rng.random() < agentic_share:
             if loop is None:
-                loop = [{"role": "system", "content": "You are a support agent. Use the tools to act."},
-                        {"role": "user", "content": rng.choice(AGENT_TASKS)}]
+                loop = [
+                    {"role": "system", "content": "You are a support agent. Use the tools to act."},
+                    {"role": "user", "content": rng.choice(AGENT_TASKS)},
+                ]
             raw = client.chat.completions.with_raw_response.create(model="auto", messages=loop, tools=AGENT_TOOLS)
             answer = raw.parse()
             message = answer.choices[0].message
             if message.tool_calls:
                 loop.append(message.model_dump(exclude_none=True))
                 for call in message.tool_calls:
-                    result = {"ok": True, "order_id": "7", "status": "refunded" if "refund" in call.function.name
-                              else "delivered"}
+                    result = {
+                        "ok": True,
+                        "order_id": "7",
+                        "status": "refunded" if "refund" in call.function.name else "delivered",
+                    }
                     loop.append({"role": "tool", "tool_call_id": call.id, "content": orjson.dumps(result).decode()})
             else:
                 loop = None  # the task is finished; the next agentic request starts a new one
@@ -88,8 +108,14 @@ def drive(base_url: str, requests: int, agentic_share: float, seed: int) -> list
                     pass
             else:
                 raw = client.chat.completions.with_raw_response.create(model="auto", messages=messages)
-        rows.append({"i": i, "class": raw.headers.get("x-routetax-class"), "tier": raw.headers.get("x-routetax-tier"),
-                     "overhead_ms": float(raw.headers.get("x-routetax-overhead-ms", "0"))})
+        rows.append(
+            {
+                "i": i,
+                "class": raw.headers.get("x-routetax-class"),
+                "tier": raw.headers.get("x-routetax-tier"),
+                "overhead_ms": float(raw.headers.get("x-routetax-overhead-ms", "0")),
+            }
+        )
     return rows
 
 
@@ -104,8 +130,10 @@ def summarise(records: list[Any]) -> dict[str, Any]:
             cell["cached_tokens"] += usage.cached_tokens
             cell["completion_tokens"] += usage.completion_tokens
         cell["cost_usd"] += record.cost_usd
-    rows = [{"tier": tier, "class": label, **{k: round(v, 6) for k, v in cell.items()}}
-            for (tier, label), cell in sorted(by.items())]
+    rows = [
+        {"tier": tier, "class": label, **{k: round(v, 6) for k, v in cell.items()}}
+        for (tier, label), cell in sorted(by.items())
+    ]
     total = len(records)
     agentic = sum(1 for r in records if r.label == "agentic")
     overheads = sorted(r.proxy_overhead_ms for r in records) or [0.0]
@@ -126,8 +154,11 @@ def run_demo(args: argparse.Namespace) -> int:
     proxy = start_in_thread(app, port=args.port, name="proxy")
     servers: list[RunningServer] = [proxy, upstream]
     try:
-        print(f"routetax demo: emulated upstream at {upstream.url}/v1, proxy at {proxy.url}/v1 "
-              "(in-process store: NON-DURABLE)", file=sys.stderr)
+        print(
+            f"routetax demo: emulated upstream at {upstream.url}/v1, proxy at {proxy.url}/v1 "
+            "(in-process store: NON-DURABLE)",
+            file=sys.stderr,
+        )
         started = time.perf_counter()
         drive(proxy.url, args.requests, args.agentic_share, args.seed)
         elapsed = time.perf_counter() - started
@@ -139,8 +170,9 @@ def run_demo(args: argparse.Namespace) -> int:
         else:
             _print_summary(summary)
         if args.keep_running:
-            print(f"proxy still running at {proxy.url}/v1 — point OPENAI_BASE_URL there; Ctrl-C to stop",
-                  file=sys.stderr)
+            print(
+                f"proxy still running at {proxy.url}/v1 — point OPENAI_BASE_URL there; Ctrl-C to stop", file=sys.stderr
+            )
             while True:
                 time.sleep(3600)
     except KeyboardInterrupt:
@@ -152,10 +184,14 @@ def run_demo(args: argparse.Namespace) -> int:
 
 
 def _print_summary(summary: dict[str, Any]) -> None:
-    print(f"\n{summary['requests']} requests in {summary['elapsed_s']} s, agentic share "
-          f"{summary['agentic_share']:.2f}, proxy overhead p50 {summary['proxy_overhead_ms_p50']} ms\n")
+    print(
+        f"\n{summary['requests']} requests in {summary['elapsed_s']} s, agentic share "
+        f"{summary['agentic_share']:.2f}, proxy overhead p50 {summary['proxy_overhead_ms_p50']} ms\n"
+    )
     print(f"{'tier':<6} {'class':<12} {'requests':>8} {'prompt':>8} {'cached':>8} {'completion':>10} {'cost USD':>12}")
     for row in summary["by_tier_and_class"]:
-        print(f"{row['tier']:<6} {row['class']:<12} {int(row['requests']):>8} {int(row['prompt_tokens']):>8} "
-              f"{int(row['cached_tokens']):>8} {int(row['completion_tokens']):>10} {row['cost_usd']:>12.6f}")
+        print(
+            f"{row['tier']:<6} {row['class']:<12} {int(row['requests']):>8} {int(row['prompt_tokens']):>8} "
+            f"{int(row['cached_tokens']):>8} {int(row['completion_tokens']):>10} {row['cost_usd']:>12.6f}"
+        )
     print(f"\ntotal cost: ${summary['total_cost_usd']:.6f}")

@@ -25,16 +25,23 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+from metering.tokens import count_text
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from metering.tokens import count_text
-
 OUTCOMES = frozenset(
     {
-        "ok", "429", "429_quota", "500", "503", "timeout", "disconnect_mid_stream", "bad_tool_json", "empty",
+        "ok",
+        "429",
+        "429_quota",
+        "500",
+        "503",
+        "timeout",
+        "disconnect_mid_stream",
+        "bad_tool_json",
+        "empty",
         "context_length_exceeded",
     }
 )
@@ -101,7 +108,7 @@ def _prompt_tokens(state: EmulatorState, model: str, body: dict[str, Any]) -> tu
         blocks = []
         digest = hashlib.blake2b(digest_size=16)
         for end in range(CACHE_STEP_TOKENS, len(tokens) + 1, CACHE_STEP_TOKENS):
-            digest.update(repr(tokens[end - CACHE_STEP_TOKENS:end]).encode())
+            digest.update(repr(tokens[end - CACHE_STEP_TOKENS : end]).encode())
             if end >= CACHE_MIN_TOKENS:
                 blocks.append(digest.copy().digest() + end.to_bytes(4, "big"))
         cached_entry = (len(tokens), blocks)
@@ -141,7 +148,11 @@ def _tool_call(body: dict[str, Any], broken: bool) -> dict[str, Any]:
     arguments = orjson.dumps(args).decode()
     if broken:
         arguments = arguments[:-1] + ', "unterminated'
-    return {"id": f"call_{uuid.uuid4().hex[:24]}", "type": "function", "function": {"name": name, "arguments": arguments}}
+    return {
+        "id": f"call_{uuid.uuid4().hex[:24]}",
+        "type": "function",
+        "function": {"name": name, "arguments": arguments},
+    }
 
 
 def _wants_tool_call(body: dict[str, Any]) -> bool:
@@ -160,8 +171,9 @@ def _reasoning_tokens(model: str, body: dict[str, Any]) -> int:
     return {"none": 0, "minimal": 0, "low": 16, "medium": 64, "high": 256}.get(effort, 64)
 
 
-def _error(state: EmulatorState, status: int, message: str, etype: str, code: str | None,
-           headers: dict[str, str] | None = None) -> Response:
+def _error(
+    state: EmulatorState, status: int, message: str, etype: str, code: str | None, headers: dict[str, str] | None = None
+) -> Response:
     if state.dialect == "vllm":
         payload: Any = {"error": {"message": message, "type": etype, "param": None, "code": status}}
     elif state.dialect == "ollama":
@@ -173,19 +185,34 @@ def _error(state: EmulatorState, status: int, message: str, etype: str, code: st
 
 def _scripted_error(state: EmulatorState, outcome: str) -> Response | None:
     if outcome == "429":
-        return _error(state, 429, "Rate limit reached for requests. Please try again in 1s.", "requests",
-                      "rate_limit_exceeded", {"retry-after": "1", "retry-after-ms": "1000"})
+        return _error(
+            state,
+            429,
+            "Rate limit reached for requests. Please try again in 1s.",
+            "requests",
+            "rate_limit_exceeded",
+            {"retry-after": "1", "retry-after-ms": "1000"},
+        )
     if outcome == "429_quota":
-        return _error(state, 429, "You exceeded your current quota, please check your plan and billing details.",
-                      "insufficient_quota", "insufficient_quota")
+        return _error(
+            state,
+            429,
+            "You exceeded your current quota, please check your plan and billing details.",
+            "insufficient_quota",
+            "insufficient_quota",
+        )
     if outcome == "500":
         return _error(state, 500, "The server had an error while processing your request.", "server_error", None)
     if outcome == "503":
-        return _error(state, 503, "The engine is currently overloaded, please try again later.", "server_error",
-                      None)
+        return _error(state, 503, "The engine is currently overloaded, please try again later.", "server_error", None)
     if outcome == "context_length_exceeded":
-        return _error(state, 400, "This model's maximum context length is 272000 tokens. Please reduce the "
-                      "length of the messages.", "invalid_request_error", "context_length_exceeded")
+        return _error(
+            state,
+            400,
+            "This model's maximum context length is 272000 tokens. Please reduce the length of the messages.",
+            "invalid_request_error",
+            "context_length_exceeded",
+        )
     return None
 
 
@@ -197,8 +224,9 @@ def build_emulator(dialect: str = "openai", latency_ms: float = 0.0, seed: int |
         try:
             body = orjson.loads(await request.body())
         except orjson.JSONDecodeError:
-            return _error(state, 400, "We could not parse the JSON body of your request.", "invalid_request_error",
-                          None)
+            return _error(
+                state, 400, "We could not parse the JSON body of your request.", "invalid_request_error", None
+            )
         if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
             return _error(state, 400, "'messages' is a required property", "invalid_request_error", None)
         model = str(body.get("model", "unknown"))
@@ -212,12 +240,16 @@ def build_emulator(dialect: str = "openai", latency_ms: float = 0.0, seed: int |
         if error is not None:
             return error
         prompt_tokens, cached = _prompt_tokens(state, model, body)
-        call = _tool_call(body, broken=outcome == "bad_tool_json") if _wants_tool_call(body) or outcome == (
-            "bad_tool_json") and _offers_tools(body) else None
+        call = (
+            _tool_call(body, broken=outcome == "bad_tool_json")
+            if _wants_tool_call(body) or outcome == ("bad_tool_json") and _offers_tools(body)
+            else None
+        )
         text = "" if outcome == "empty" or call is not None else _answer_text(state, body)
         reasoning = _reasoning_tokens(model, body)
-        completion_tokens = reasoning + count_text(text) + (count_text(call["function"]["arguments"]) + 4 if call
-                                                            else 0)
+        completion_tokens = (
+            reasoning + count_text(text) + (count_text(call["function"]["arguments"]) + 4 if call else 0)
+        )
         usage: dict[str, Any] = {
             "prompt_tokens": prompt_tokens,
             "completion_tokens": completion_tokens,
@@ -226,22 +258,32 @@ def build_emulator(dialect: str = "openai", latency_ms: float = 0.0, seed: int |
         if state.dialect == "openai":
             usage["prompt_tokens_details"] = {"cached_tokens": cached, "audio_tokens": 0}
             usage["completion_tokens_details"] = {
-                "reasoning_tokens": reasoning, "audio_tokens": 0,
-                "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0,
+                "reasoning_tokens": reasoning,
+                "audio_tokens": 0,
+                "accepted_prediction_tokens": 0,
+                "rejected_prediction_tokens": 0,
             }
         finish = "tool_calls" if call else "stop"
         meta = {"id": f"chatcmpl-{uuid.uuid4().hex[:24]}", "created": int(time.time()), "model": model}
         if body.get("stream") is True:
             include_usage = (body.get("stream_options") or {}).get("include_usage") is True
-            chunks = _stream(meta, text, call, finish, usage if include_usage else None,
-                             cut=outcome == "disconnect_mid_stream", service_tier=body.get("service_tier"),
-                             delay_s=state.chunk_delay_s.get(model, 0.0))
+            chunks = _stream(
+                meta,
+                text,
+                call,
+                finish,
+                usage if include_usage else None,
+                cut=outcome == "disconnect_mid_stream",
+                service_tier=body.get("service_tier"),
+                delay_s=state.chunk_delay_s.get(model, 0.0),
+            )
             return StreamingResponse(chunks, media_type="text/event-stream")
         message: dict[str, Any] = {"role": "assistant", "content": text or (None if call else ""), "refusal": None}
         if call:
             message["tool_calls"] = [call]
         payload = {
-            **meta, "object": "chat.completion",
+            **meta,
+            "object": "chat.completion",
             "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish}],
             "usage": usage,
             "service_tier": body.get("service_tier") or "default",
@@ -268,34 +310,52 @@ def build_emulator(dialect: str = "openai", latency_ms: float = 0.0, seed: int |
         outcomes = body.get("outcomes", [])
         unknown = [o for o in outcomes if o not in OUTCOMES]
         if not isinstance(outcomes, list) or unknown:
-            return _error(state, 400, f"unknown outcomes {unknown}; known: {sorted(OUTCOMES)}",
-                          "invalid_request_error", None)
+            return _error(
+                state, 400, f"unknown outcomes {unknown}; known: {sorted(OUTCOMES)}", "invalid_request_error", None
+            )
         state.scripts[model].extend(outcomes)
         if "degrade_probability" in body:
             state.degrade[model] = dict(body["degrade_probability"] or {})
         if "chunk_delay_ms" in body:
             state.chunk_delay_s[model] = float(body["chunk_delay_ms"]) / 1000
-        return Response(orjson.dumps({"model": model, "queued": list(state.scripts[model]),
-                                      "degrade_probability": state.degrade.get(model)}), media_type=_JSON)
+        return Response(
+            orjson.dumps(
+                {"model": model, "queued": list(state.scripts[model]), "degrade_probability": state.degrade.get(model)}
+            ),
+            media_type=_JSON,
+        )
 
     async def stats(_request: Request) -> Response:
         return Response(orjson.dumps({"requests": dict(state.requests)}), media_type=_JSON)
 
-    app = Starlette(routes=[
-        Route("/v1/chat/completions", chat, methods=["POST"]),
-        Route("/v1/models", models, methods=["GET"]),
-        Route("/_mock/script", script, methods=["POST"]),
-        Route("/_mock/stats", stats, methods=["GET"]),
-    ])
+    app = Starlette(
+        routes=[
+            Route("/v1/chat/completions", chat, methods=["POST"]),
+            Route("/v1/models", models, methods=["GET"]),
+            Route("/_mock/script", script, methods=["POST"]),
+            Route("/_mock/stats", stats, methods=["GET"]),
+        ]
+    )
     app.state.emulator = state
     return app
 
 
-async def _stream(meta: dict[str, Any], text: str, call: dict[str, Any] | None, finish: str,
-                  usage: dict[str, Any] | None, cut: bool, service_tier: str | None,
-                  delay_s: float = 0.0) -> AsyncIterator[bytes]:
-    base = {**meta, "object": "chat.completion.chunk", "service_tier": service_tier or "default",
-            "system_fingerprint": "fp_routetax_emulator"}
+async def _stream(
+    meta: dict[str, Any],
+    text: str,
+    call: dict[str, Any] | None,
+    finish: str,
+    usage: dict[str, Any] | None,
+    cut: bool,
+    service_tier: str | None,
+    delay_s: float = 0.0,
+) -> AsyncIterator[bytes]:
+    base = {
+        **meta,
+        "object": "chat.completion.chunk",
+        "service_tier": service_tier or "default",
+        "system_fingerprint": "fp_routetax_emulator",
+    }
     if usage is not None:
         base["usage"] = None
 
@@ -308,10 +368,22 @@ async def _stream(meta: dict[str, Any], text: str, call: dict[str, Any] | None, 
     if call is not None:
         arguments = call["function"]["arguments"]
         half = len(arguments) // 2
-        pieces.append({"tool_calls": [{"index": 0, "id": call["id"], "type": "function",
-                                       "function": {"name": call["function"]["name"], "arguments": ""}}]})
-        pieces.extend({"tool_calls": [{"index": 0, "function": {"arguments": part}}]}
-                      for part in (arguments[:half], arguments[half:]))
+        pieces.append(
+            {
+                "tool_calls": [
+                    {
+                        "index": 0,
+                        "id": call["id"],
+                        "type": "function",
+                        "function": {"name": call["function"]["name"], "arguments": ""},
+                    }
+                ]
+            }
+        )
+        pieces.extend(
+            {"tool_calls": [{"index": 0, "function": {"arguments": part}}]}
+            for part in (arguments[:half], arguments[half:])
+        )
     else:
         words = text.split(" ")
         pieces.extend({"content": (" " if i else "") + word} for i, word in enumerate(words))

@@ -14,8 +14,6 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
-import anyio
-import httpx
 import orjson
 from starlette.background import BackgroundTask
 from starlette.requests import Request
@@ -26,7 +24,7 @@ from metering.record import Attempt, Record
 from router.config import Config
 from router.errors import ProxyError, error_body, error_type_for, normalise_upstream_error
 from router.sse import DONE, EventSplitter, StreamState, error_event, filter_events
-from router.upstream import UpstreamFailure, UpstreamPool
+from router.upstream import UpstreamFailure, UpstreamPool, UpstreamResponse
 
 RecordSink = Callable[[Record, "Completion"], None]
 
@@ -115,8 +113,10 @@ class ChatProxy:
             t_classify = time.perf_counter()
             decision = classify(body, api="chat", headers=request.headers)
             record.classifier_us = (time.perf_counter() - t_classify) * 1e6
-            record.label, record.confidence, record.reasons = decision.label, decision.confidence, list(
-                decision.reasons
+            record.label, record.confidence, record.reasons = (
+                decision.label,
+                decision.confidence,
+                list(decision.reasons),
             )
             headers["x-routetax-class"] = decision.label
             tier, _pinned = self.resolver.resolve(body.get("model"), decision)
@@ -147,32 +147,44 @@ class ChatProxy:
             attempt.latency_ms = (time.perf_counter() - t_upstream) * 1000
             status = 504 if failure.kind == "timeout" else 502
             message = f"Upstream tier `{tier}` failed: {failure.kind} ({failure.detail})."
-            return self._finish(record, completion, started, t_upstream, headers, status,
-                                error_body(message, status=status, code=f"upstream_{failure.kind}"))
+            return self._finish(
+                record,
+                completion,
+                started,
+                t_upstream,
+                headers,
+                status,
+                error_body(message, status=status, code=f"upstream_{failure.kind}"),
+            )
 
-        attempt.status = upstream.status_code
-        if upstream.status_code >= 400 or not record.stream:
+        attempt.status = upstream.status
+        if upstream.status >= 400 or not record.stream:
+            status = upstream.status
             try:
-                content = await upstream.aread()
-            except httpx.TransportError as exc:
-                content = error_body(f"Upstream tier `{tier}` broke off its answer: {exc}", status=502,
-                                     code="upstream_protocol_error")
-                upstream.status_code = attempt.status = 502
+                content = await upstream.read()
+            except UpstreamFailure as failure:
+                status = attempt.status = 502
+                content = error_body(
+                    f"Upstream tier `{tier}` broke off its answer: {failure.detail}",
+                    status=502,
+                    code="upstream_protocol_error",
+                )
             finally:
-                await upstream.aclose()
+                upstream.close()
             attempt.latency_ms = (time.perf_counter() - t_upstream) * 1000
-            if upstream.status_code >= 400:
-                attempt.error_type, attempt.ended_by = error_type_for(upstream.status_code), "error"
-                content = normalise_upstream_error(upstream.status_code, content)
+            if status >= 400:
+                attempt.error_type, attempt.ended_by = error_type_for(status), "error"
+                if status == upstream.status:
+                    content = normalise_upstream_error(status, content)
             else:
                 completion.body = content
-            return self._finish(record, completion, started, t_upstream, headers, upstream.status_code, content)
+            return self._finish(record, completion, started, t_upstream, headers, status, content)
 
         headers["x-routetax-overhead-ms"] = f"{pre_upstream_ms:.3f}"  # time added before the first byte
         completion.stream = StreamState()
         return StreamingResponse(
             self._relay(upstream, record, completion, forward_usage, t_upstream, pre_upstream_ms),
-            status_code=upstream.status_code,
+            status_code=upstream.status,
             media_type="text/event-stream",
             headers={**headers, "cache-control": "no-cache"},
         )
@@ -194,13 +206,16 @@ class ChatProxy:
         record.outcome = "success" if status < 400 else "failed"
         headers["x-routetax-overhead-ms"] = f"{record.proxy_overhead_ms:.3f}"
         return Response(
-            content, status_code=status, media_type=_JSON, headers=headers,
+            content,
+            status_code=status,
+            media_type=_JSON,
+            headers=headers,
             background=BackgroundTask(self._emit, record, completion),
         )
 
     async def _relay(
         self,
-        upstream: httpx.Response,
+        upstream: UpstreamResponse,
         record: Record,
         completion: Completion,
         forward_usage: bool,
@@ -214,7 +229,7 @@ class ChatProxy:
         relay_s = 0.0
         record.outcome = "client_cancelled"  # until the stream is seen through to its end
         try:
-            async for chunk in upstream.aiter_bytes():
+            async for chunk in upstream.chunks():
                 t_chunk = time.perf_counter()
                 out = filter_events(splitter.feed(chunk), state, forward_usage)
                 if not out:
@@ -230,15 +245,15 @@ class ChatProxy:
             if not state.saw_done:
                 yield DONE  # the client's SDK waits for it; some upstreams end without one
             record.outcome = "success"
-        except httpx.TransportError as exc:
-            attempt.error_type, attempt.ended_by = "stream_broken", "error"
+        except UpstreamFailure as failure:
+            attempt.error_type, attempt.ended_by = f"stream_{failure.kind}", "error"
             record.outcome, record.status = "failed", 502
-            yield error_event(f"Upstream tier `{attempt.tier}` broke off the stream: {type(exc).__name__}",
-                              "upstream_stream_broken")
+            yield error_event(
+                f"Upstream tier `{attempt.tier}` broke off the stream: {failure.kind}", "upstream_stream_broken"
+            )
             yield DONE
         finally:
-            with anyio.CancelScope(shield=True):
-                await upstream.aclose()
+            upstream.close()
             attempt.latency_ms = (time.perf_counter() - t_upstream) * 1000
             if record.outcome == "client_cancelled":
                 attempt.ended_by = "client_cancelled"
@@ -259,8 +274,7 @@ async def _read_body(request: Request, limit: int) -> bytes:
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise ProxyError(413, f"The request body is larger than the limit of {limit} bytes.",
-                             code="body_too_large")
+            raise ProxyError(413, f"The request body is larger than the limit of {limit} bytes.", code="body_too_large")
         chunks.append(chunk)
     return b"".join(chunks)
 

@@ -44,7 +44,12 @@ def start_in_thread(app: object, host: str = "127.0.0.1", port: int = 0, name: s
     """Serve `app` on host:port (0 = a free port) until `stop()`; returns once it accepts connections."""
     sock = bind_socket(host, port)
     config = uvicorn.Config(
-        app, loop="uvloop", http="httptools", lifespan="on", log_level="warning", access_log=False,
+        app,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        log_level="warning",
+        access_log=False,
         timeout_graceful_shutdown=2,
     )
     server = uvicorn.Server(config)

@@ -51,9 +51,14 @@ def test_serve_and_mock_upstream_work_together_from_the_command_line(
     tmp_path: Path, processes: list[subprocess.Popen]
 ) -> None:
     upstream_port, proxy_port = free_port(), free_port()
-    processes.append(subprocess.Popen(
-        [*ROUTETAX, "mock-upstream", "--port", str(upstream_port), "--seed", "3"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    processes.append(
+        subprocess.Popen(
+            [*ROUTETAX, "mock-upstream", "--port", str(upstream_port), "--seed", "3"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    )
     config = tmp_path / "routetax.yaml"
     config.write_text(
         "tiers:\n"
@@ -62,13 +67,15 @@ def test_serve_and_mock_upstream_work_together_from_the_command_line(
         "api_key_env: OPENAI_API_KEY}\n"
     )
     env = {**os.environ, "ROUTETAX_CONFIG": str(config), "ROUTETAX_SERVER__PORT": str(proxy_port)}
-    processes.append(subprocess.Popen([*ROUTETAX, "serve"], env=env, stdout=subprocess.PIPE,
-                                      stderr=subprocess.PIPE, text=True))
+    processes.append(
+        subprocess.Popen([*ROUTETAX, "serve"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    )
     wait_until_up(f"http://127.0.0.1:{upstream_port}/v1/models", processes[0])
     wait_until_up(f"http://127.0.0.1:{proxy_port}/healthz", processes[1])
     client = OpenAI(base_url=f"http://127.0.0.1:{proxy_port}/v1", api_key="x", max_retries=0)
     answer = client.chat.completions.with_raw_response.create(
-        model="auto", messages=[{"role": "user", "content": "hello"}])
+        model="auto", messages=[{"role": "user", "content": "hello"}]
+    )
     assert answer.headers["x-routetax-tier"] == "nano"
     assert answer.parse().choices[0].message.content
 
@@ -82,8 +89,13 @@ def test_help_lists_the_subcommands() -> None:
 
 def test_demo_runs_on_embedded_defaults_and_prints_the_table() -> None:
     env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
-    result = subprocess.run([*ROUTETAX, "demo", "--requests", "20", "--agentic-share", "0.5", "--json"],
-                            capture_output=True, text=True, timeout=120, env=env)
+    result = subprocess.run(
+        [*ROUTETAX, "demo", "--requests", "20", "--agentic-share", "0.5", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
     assert result.returncode == 0, result.stderr
     import json
 

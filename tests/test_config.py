@@ -37,7 +37,11 @@ def test_minimal_file_from_the_issue_works_as_is(tmp_path: Path) -> None:
 def test_no_file_gives_the_documented_defaults() -> None:
     config = load_config(None, environ={})
     assert {n: t.model for n, t in config.tiers.items()} == {
-        "nano": "gpt-5.4-nano", "mini": "gpt-5.4-mini", "qwen": "Qwen/Qwen3.5-9B", "full": "gpt-5.4"}
+        "nano": "gpt-5.4-nano",
+        "mini": "gpt-5.4-mini",
+        "qwen": "Qwen/Qwen3.5-9B",
+        "full": "gpt-5.4",
+    }
     assert config.tiers["mini"].base_url == "https://api.openai.com/v1"
     assert config.tiers["mini"].api_key_env == "OPENAI_API_KEY"
     assert config.tiers["qwen"].base_url == "http://127.0.0.1:8000/v1"
@@ -45,8 +49,12 @@ def test_no_file_gives_the_documented_defaults() -> None:
 
 
 def test_environment_overrides_walk_into_the_tree(tmp_path: Path) -> None:
-    env = {"ROUTETAX_SERVER__PORT": "8181", "ROUTETAX_TIERS__NANO__BASE_URL": "http://10.0.0.5:9000/v1",
-           "ROUTETAX_STORE__REDIS_URL": "redis://cache:6379/2", "ROUTETAX_ADMIN_KEY": "not-a-config-key"}
+    env = {
+        "ROUTETAX_SERVER__PORT": "8181",
+        "ROUTETAX_TIERS__NANO__BASE_URL": "http://10.0.0.5:9000/v1",
+        "ROUTETAX_STORE__REDIS_URL": "redis://cache:6379/2",
+        "ROUTETAX_ADMIN_KEY": "not-a-config-key",
+    }
     config = load_config(write(tmp_path, MINIMAL), environ=env)
     assert config.server.port == 8181
     assert config.tiers["nano"].base_url == "http://10.0.0.5:9000/v1"
@@ -90,8 +98,9 @@ def test_unreadable_and_non_mapping_files_are_clear_errors(tmp_path: Path) -> No
 
 def test_serve_with_a_bad_config_exits_non_zero_naming_the_key(tmp_path: Path) -> None:
     path = write(tmp_path, "tiers:\n  nano: {model: m, timeouts: {read: -1}}\n")
-    result = subprocess.run([sys.executable, "-m", "router.cli", "serve", "--config", str(path)],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "router.cli", "serve", "--config", str(path)], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 2
     assert "tiers.nano.timeouts.read" in result.stderr
 

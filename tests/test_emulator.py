@@ -17,16 +17,22 @@ def chat(server: RunningServer, **body: object) -> httpx.Response:
 
 
 def test_repeated_long_prefix_is_reported_as_cached_in_128_token_steps(emulator: RunningServer) -> None:
-    first = chat(emulator, messages=[{"role": "system", "content": LONG_SYSTEM},
-                                     {"role": "user", "content": "question one"}]).json()["usage"]
-    second = chat(emulator, messages=[{"role": "system", "content": LONG_SYSTEM},
-                                      {"role": "user", "content": "another question"}]).json()["usage"]
+    first = chat(
+        emulator, messages=[{"role": "system", "content": LONG_SYSTEM}, {"role": "user", "content": "question one"}]
+    ).json()["usage"]
+    second = chat(
+        emulator, messages=[{"role": "system", "content": LONG_SYSTEM}, {"role": "user", "content": "another question"}]
+    ).json()["usage"]
     assert first["prompt_tokens_details"]["cached_tokens"] == 0
     cached = second["prompt_tokens_details"]["cached_tokens"]
     assert cached >= 1024 and cached % 128 == 0 and cached <= second["prompt_tokens"]
-    other_model = httpx.post(f"{emulator.url}/v1/chat/completions", json={
-        "model": "gpt-5.4-mini", "messages": [{"role": "system", "content": LONG_SYSTEM},
-                                              {"role": "user", "content": "question one"}]}).json()["usage"]
+    other_model = httpx.post(
+        f"{emulator.url}/v1/chat/completions",
+        json={
+            "model": "gpt-5.4-mini",
+            "messages": [{"role": "system", "content": LONG_SYSTEM}, {"role": "user", "content": "question one"}],
+        },
+    ).json()["usage"]
     assert other_model["prompt_tokens_details"]["cached_tokens"] == 0  # caches are per model
 
 
@@ -58,8 +64,12 @@ def test_scripted_outcomes_are_consumed_in_order_then_normal(emulator: RunningSe
 
 def test_bad_tool_json_outcome_breaks_the_arguments(emulator: RunningServer) -> None:
     script(emulator, "gpt-5.4-nano", outcomes=["bad_tool_json"])
-    tools = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object", "properties": {
-        "q": {"type": "string"}}}}}]
+    tools = [
+        {
+            "type": "function",
+            "function": {"name": "f", "parameters": {"type": "object", "properties": {"q": {"type": "string"}}}},
+        }
+    ]
     message = chat(emulator, messages=[{"role": "user", "content": "x"}], tools=tools).json()["choices"][0]["message"]
     with pytest.raises(ValueError):
         import json
@@ -85,12 +95,16 @@ def test_random_degrade_mode_follows_the_probability_per_class(emulator: Running
 def test_self_hosted_dialects_omit_token_details(dialect: str) -> None:
     server = start_in_thread(build_emulator(dialect=dialect), name=dialect)
     try:
-        usage = httpx.post(f"{server.url}/v1/chat/completions", json={
-            "model": "Qwen/Qwen3.5-9B", "messages": [{"role": "user", "content": "x"}]}).json()["usage"]
+        usage = httpx.post(
+            f"{server.url}/v1/chat/completions",
+            json={"model": "Qwen/Qwen3.5-9B", "messages": [{"role": "user", "content": "x"}]},
+        ).json()["usage"]
         assert "prompt_tokens_details" not in usage and usage["prompt_tokens"] > 0
         script(server, "Qwen/Qwen3.5-9B", outcomes=["500"])
-        error = httpx.post(f"{server.url}/v1/chat/completions", json={
-            "model": "Qwen/Qwen3.5-9B", "messages": [{"role": "user", "content": "x"}]}).json()["error"]
+        error = httpx.post(
+            f"{server.url}/v1/chat/completions",
+            json={"model": "Qwen/Qwen3.5-9B", "messages": [{"role": "user", "content": "x"}]},
+        ).json()["error"]
         if dialect == "vllm":
             assert error["code"] == 500
         else:

@@ -12,14 +12,16 @@ from openai import OpenAI
 from router.servers import RunningServer
 from tests.conftest import script
 
-TOOLS = [{
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "Current weather for a city.",
-        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
-    },
-}]
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "description": "Current weather for a city.",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+        },
+    }
+]
 HELLO = [{"role": "user", "content": "Say hello in five words."}]
 
 
@@ -64,14 +66,18 @@ def test_streamed_chat_arrives_in_several_chunks_without_the_extra_usage_chunk(
 
 
 def test_streamed_chat_keeps_the_usage_chunk_when_the_client_asks(client: OpenAI) -> None:
-    chunks = list(client.chat.completions.create(
-        model="auto", messages=HELLO, stream=True, stream_options={"include_usage": True}))
+    chunks = list(
+        client.chat.completions.create(
+            model="auto", messages=HELLO, stream=True, stream_options={"include_usage": True}
+        )
+    )
     assert chunks[-1].usage is not None and chunks[-1].usage.prompt_tokens > 0
 
 
 def test_request_with_tools_returns_tool_calls_from_the_agentic_tier(client: OpenAI) -> None:
     raw = client.chat.completions.with_raw_response.create(
-        model="auto", messages=[{"role": "user", "content": "Weather in Oslo?"}], tools=TOOLS)
+        model="auto", messages=[{"role": "user", "content": "Weather in Oslo?"}], tools=TOOLS
+    )
     message = raw.parse().choices[0].message
     assert raw.headers["x-routetax-class"] == "agentic"
     assert raw.headers["x-routetax-tier"] == "mini"
@@ -80,10 +86,12 @@ def test_request_with_tools_returns_tool_calls_from_the_agentic_tier(client: Ope
 
 def test_streamed_tool_calls_reassemble_into_valid_arguments(client: OpenAI) -> None:
     stream = client.chat.completions.create(
-        model="auto", messages=[{"role": "user", "content": "Weather in Oslo?"}], tools=TOOLS, stream=True)
+        model="auto", messages=[{"role": "user", "content": "Weather in Oslo?"}], tools=TOOLS, stream=True
+    )
     arguments = "".join(
         c.choices[0].delta.tool_calls[0].function.arguments or ""
-        for c in stream if c.choices and c.choices[0].delta.tool_calls
+        for c in stream
+        if c.choices and c.choices[0].delta.tool_calls
     )
     assert arguments.startswith("{") and arguments.endswith("}")
 
@@ -146,8 +154,9 @@ def test_vllm_integer_error_code_is_normalised(emulator: RunningServer, start_pr
     ],
 )
 def test_malformed_body_is_a_400_in_openai_format(proxy: RunningServer, body: bytes, code: str) -> None:
-    response = httpx.post(f"{proxy.url}/v1/chat/completions", content=body,
-                          headers={"content-type": "application/json"})
+    response = httpx.post(
+        f"{proxy.url}/v1/chat/completions", content=body, headers={"content-type": "application/json"}
+    )
     assert response.status_code == 400
     assert response.json()["error"]["code"] == code
     assert response.headers["x-routetax-request-id"]
@@ -164,8 +173,9 @@ def test_client_disconnect_mid_stream_leaves_proxy_healthy_and_metered(
     client: OpenAI, proxy: RunningServer, emulator: RunningServer
 ) -> None:
     script(emulator, "gpt-5.4-nano", chunk_delay_ms=50)
-    with httpx.stream("POST", f"{proxy.url}/v1/chat/completions",
-                      json={"model": "nano", "messages": HELLO, "stream": True}) as response:
+    with httpx.stream(
+        "POST", f"{proxy.url}/v1/chat/completions", json={"model": "nano", "messages": HELLO, "stream": True}
+    ) as response:
         received = 0
         for _line in response.iter_lines():
             received += 1
@@ -234,6 +244,7 @@ def test_unreachable_upstream_is_a_502_in_openai_format(start_proxy) -> None:
 
 def test_unknown_fields_reach_the_upstream_and_come_back(client: OpenAI) -> None:
     raw = client.chat.completions.with_raw_response.create(
-        model="auto", messages=HELLO, extra_body={"x_vendor_flag": True}, service_tier="flex")
+        model="auto", messages=HELLO, extra_body={"x_vendor_flag": True}, service_tier="flex"
+    )
     assert raw.parse().service_tier == "flex"  # the upstream saw the field and answered with it
     assert raw.parse().system_fingerprint == "fp_routetax_emulator"  # upstream fields pass through
