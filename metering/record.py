@@ -43,6 +43,7 @@ class Attempt:
     status: int | None = None  # HTTP status; None when no response arrived (connect error, timeout)
     error_type: str | None = None  # e.g. "rate_limit", "server_error", "timeout", "connect_error"
     ended_by: str = "ok"  # why this attempt ended: ok, error, retry, fallback, redo, client_cancelled
+    reason: str | None = None  # bounded label for retries/fallbacks: rate_limit, server_error, bad_tool_json, ...
     started_at: float = 0.0  # unix seconds
     latency_ms: float = 0.0
     ttft_ms: float | None = None  # streams only: time to the first content byte
@@ -69,6 +70,8 @@ class Record:
     attempts: list[Attempt] = field(default_factory=list)
     retries: int = 0
     fallbacks: int = 0
+    skipped_tiers: dict[str, str] = field(default_factory=dict)  # tier -> why it got no attempt (breaker_open, ...)
+    degraded_reason: str | None = None  # why the final answer is degraded, when it is
     usage: Usage | None = None  # of the final attempt
     cost_usd: float = 0.0  # sum over billed attempts
     counterfactual_usd: dict[str, float] = field(default_factory=dict)  # tier -> cost had it served all
