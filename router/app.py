@@ -24,6 +24,7 @@ from router.config import Config
 from router.errors import error_body
 from router.metering_sink import MeteringSink
 from router.proxy import ChatProxy
+from router.resilience import CircuitBreaker
 from router.upstream import UpstreamPool
 
 log = logging.getLogger("routetax")
@@ -40,7 +41,8 @@ def create_app(config: Config, sink: MeteringSink | None = None) -> FastAPI:
     """Build the proxy for `config`. `sink` defaults to the metering pipeline for the config."""
     metering = sink or MeteringSink.for_config(config)
     pool = UpstreamPool(config.tiers)
-    proxy = ChatProxy(config, pool, metering)
+    breakers = {name: CircuitBreaker(**config.resilience.breaker.model_dump()) for name in config.tiers}
+    proxy = ChatProxy(config, pool, metering, breakers)
     readiness = Readiness(config, pool, metering)
 
     @asynccontextmanager

@@ -50,6 +50,20 @@ class TierPrice(_Strict):
     output: float = Field(ge=0)
 
 
+# Context windows (input tokens) of the models the defaults name; other models: configure `max_input_tokens`.
+KNOWN_INPUT_LIMITS = {
+    "gpt-5.4-nano": 272_000,
+    "gpt-5.4-mini": 272_000,
+    "gpt-5.4": 1_050_000,
+    "gpt-5.5": 1_050_000,
+    "Qwen/Qwen3.5-9B": 262_144,
+    "qwen3.5:9b": 262_144,
+}
+
+# Default fallback chains by tier name, filtered to the tiers that are configured.
+DEFAULT_FALLBACKS = {"nano": ["mini", "full"], "qwen": ["mini"], "mini": ["full"]}
+
+
 class Tier(_Strict):
     """One upstream the router can send traffic to."""
 
@@ -62,6 +76,9 @@ class Tier(_Strict):
     price: TierPrice | None = None
     gpu_hour_usd: float | None = Field(None, ge=0)
     region: Literal["us", "eu"] | None = None
+    fallbacks: list[str] | None = None  # None: the default chain for this tier's name
+    max_input_tokens: int | None = Field(None, ge=1)  # None: known limit of the model, else unchecked
+    hold_tool_calls: bool = False  # streams: hold tool-call deltas until the call is complete and valid
 
     @field_validator("base_url")
     @classmethod
@@ -69,6 +86,9 @@ class Tier(_Strict):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must be an http:// or https:// URL")
         return value.rstrip("/")
+
+    def input_limit(self) -> int | None:
+        return self.max_input_tokens or KNOWN_INPUT_LIMITS.get(self.model)
 
     def api_key(self) -> str | None:
         """The upstream key, read from the environment when needed and never stored in config."""
@@ -103,6 +123,25 @@ class Policy(_Strict):
     agentic: str = "mini"
 
 
+class Breaker(_Strict):
+    """Per-tier circuit breaker thresholds."""
+
+    consecutive_failures: int = Field(5, ge=1)
+    failure_rate: float = Field(0.5, gt=0, le=1)
+    window_s: float = Field(30.0, gt=0)
+    min_requests: int = Field(20, ge=1)
+    cooldown_s: float = Field(10.0, gt=0)
+
+
+class Resilience(_Strict):
+    """Retries, the per-request deadline across all attempts, and the breaker."""
+
+    max_retries: int = Field(2, ge=0, le=10)  # per tier, after the first attempt
+    retry_after_cap_s: float = Field(20.0, ge=0)  # a longer Retry-After moves on to the next tier instead
+    deadline_s: float = Field(300.0, gt=0)  # clients may shorten it with `x-routetax-deadline-ms`
+    breaker: Breaker = Breaker()
+
+
 def default_tiers() -> dict[str, Tier]:
     return {
         "nano": Tier(model="gpt-5.4-nano", api_key_env="OPENAI_API_KEY"),
@@ -117,6 +156,7 @@ class Config(_Strict):
     store: Store = Store()
     server: Server = Server()
     policy: Policy = Policy()
+    resilience: Resilience = Resilience()
 
     @field_validator("tiers")
     @classmethod
@@ -129,12 +169,26 @@ class Config(_Strict):
         return value
 
     @model_validator(mode="after")
-    def _policy_names_tiers(self) -> Config:
+    def _names_are_tiers(self) -> Config:
         for cls_name in ("single_turn", "agentic"):
             tier = getattr(self.policy, cls_name)
             if tier not in self.tiers:
                 raise ValueError(f"policy.{cls_name}: tier {tier!r} is not configured")
+        for name, tier in self.tiers.items():
+            for target in tier.fallbacks or ():
+                if target not in self.tiers or target == name:
+                    raise ValueError(f"tiers.{name}.fallbacks: {target!r} is not another configured tier")
         return self
+
+    def chain(self, tier: str) -> list[str]:
+        """The tier followed by its fallbacks, each tier at most once."""
+        configured = self.tiers[tier].fallbacks
+        fallbacks = DEFAULT_FALLBACKS.get(tier, []) if configured is None else configured
+        chain = [tier]
+        for name in fallbacks:
+            if name in self.tiers and name not in chain:
+                chain.append(name)
+        return chain
 
 
 def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:

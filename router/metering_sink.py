@@ -56,20 +56,21 @@ class MeteringSink:
         self.recent.append(record)
 
     def _complete(self, record: Record, completion: Completion) -> None:
-        attempt = record.attempts[-1] if record.attempts else None
         usage: Usage | None = None
-        if completion.body is not None:
-            usage = _usage_from(orjson.loads(completion.body))
-        elif completion.stream is not None:
-            if completion.stream.usage_chunk is not None:
-                usage = _usage_from(completion.stream.usage_chunk)
-            elif completion.stream.events:
-                usage = Usage(completion_tokens=len(streamed_text(completion.stream.events)) // 4, estimated=True)
-        if attempt is not None and usage is not None:
-            attempt.usage = usage
-            attempt.billed = True
+        for attempt, body, stream in zip(record.attempts, completion.bodies, completion.streams, strict=True):
+            usage = None
+            if body is not None:
+                usage = _usage_from(orjson.loads(body))
+            elif stream is not None:
+                if stream.usage_chunk is not None:
+                    usage = _usage_from(stream.usage_chunk)
+                elif stream.events:
+                    usage = Usage(completion_tokens=len(streamed_text(stream.events)) // 4, estimated=True)
+            if usage is not None:
+                attempt.usage = usage
+                attempt.billed = True
         record.usage = usage
-        record.estimated = bool(usage and usage.estimated)
+        record.estimated = any(a.usage is not None and a.usage.estimated for a in record.attempts)
 
 
 def _usage_from(data: Any) -> Usage | None:

@@ -2,16 +2,19 @@
 
 This module is the hot path. Per request it parses the body once (orjson), classifies it,
 resolves the tier, forwards bytes with `model` swapped, and relays the answer — JSON as the
-upstream's bytes, SSE event by event. Metering happens after the client has its answer: the
-finished `Record` goes to the sink, which never blocks.
+upstream's bytes, SSE event by event. When a tier fails it retries, falls back along the
+tier's chain, or redoes a degraded answer on the next tier, all before the client sees a
+byte. Metering happens after the client has its answer: the finished `Record` goes to the
+sink, which never blocks.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -22,22 +25,85 @@ from starlette.responses import Response, StreamingResponse
 from classifier import Decision, classify
 from metering.record import Attempt, Record
 from router.config import Config
-from router.errors import ProxyError, error_body, error_type_for, normalise_upstream_error
-from router.sse import DONE, EventSplitter, StreamState, error_event, filter_events
+from router.errors import ProxyError, error_body, error_code_of, normalise_upstream_error
+from router.resilience import (
+    CircuitBreaker,
+    Next,
+    Verdict,
+    backoff_seconds,
+    degraded_reason,
+    judge_failure,
+    judge_status,
+)
+from router.sse import (
+    DONE,
+    EventSplitter,
+    StreamState,
+    error_event,
+    filter_events,
+    parse_event,
+    streamed_tool_calls,
+)
 from router.upstream import UpstreamFailure, UpstreamPool, UpstreamResponse
 
-RecordSink = Callable[[Record, "Completion"], None]
-
 _JSON = "application/json"
+FALLBACK_HEADER = "x-routetax-fallback"
+DEADLINE_HEADER = "x-routetax-deadline-ms"
 
 
 @dataclass(slots=True)
 class Completion:
-    """What the upstream sent back, handed to metering with the record (parsed off the hot path)."""
+    """What the upstreams sent back, handed to metering with the record (parsed off the hot path)."""
 
-    body: bytes | None = None  # a non-streamed answer
-    stream: StreamState | None = None  # a streamed answer
-    request: dict[str, Any] | None = None  # the client's body, for token estimates when usage is missing
+    request: dict[str, Any]  # the client's body, for token estimates when usage is missing
+    bodies: list[bytes | None] = field(default_factory=list)  # per attempt: its 2xx JSON answer, if any
+    streams: list[StreamState | None] = field(default_factory=list)  # per attempt: what its stream carried
+
+    @property
+    def stream(self) -> StreamState | None:
+        """The stream of the final attempt (the one the client got)."""
+        return self.streams[-1] if self.streams else None
+
+
+@dataclass(slots=True)
+class Exchange:
+    """One request in flight: what was asked, and what has happened so far."""
+
+    body: dict[str, Any]
+    record: Record
+    headers: dict[str, str]
+    completion: Completion
+    started: float
+    deadline: float  # monotonic
+    forward_usage: bool
+    upstream_s: float = 0.0  # time spent waiting on upstreams, not counted as proxy overhead
+    can_redo: bool = True  # another tier remains, so a degraded answer can be redone
+    payloads: dict[str, bytes] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Outcome:
+    """The result of one attempt: an answer to judge, or a stream ready to relay."""
+
+    verdict: Verdict
+    status: int
+    content: bytes = b""
+    retry_headers: Any = None
+    stream: StreamStart | None = None
+
+
+@dataclass(slots=True)
+class StreamStart:
+    """A stream whose first visible event has arrived; nothing has been sent to the client yet."""
+
+    upstream: UpstreamResponse
+    chunks: AsyncIterator[bytes]
+    splitter: EventSplitter
+    pending: bytes
+    finished: bool  # the whole stream was read while holding tool calls
+
+
+RecordSink = Callable[[Record, Completion], None]
 
 
 class ModelResolver:
@@ -92,13 +158,29 @@ def validate_chat(body: dict[str, Any]) -> None:
         raise ProxyError(400, "'stream_options' must be an object.", code="invalid_type", param="stream_options")
 
 
+def _deadline_s(config: Config, header: str | None) -> float:
+    limit = config.resilience.deadline_s
+    if header is None:
+        return limit
+    try:
+        asked = float(header) / 1000
+    except ValueError:
+        raise ProxyError(400, f"`{DEADLINE_HEADER}` must be a number of milliseconds.", code="invalid_header") from None
+    if asked <= 0:
+        raise ProxyError(400, f"`{DEADLINE_HEADER}` must be positive.", code="invalid_header")
+    return min(asked, limit)
+
+
 class ChatProxy:
     """Serves chat completions for one configuration."""
 
-    def __init__(self, config: Config, pool: UpstreamPool, sink: RecordSink) -> None:
+    def __init__(
+        self, config: Config, pool: UpstreamPool, sink: RecordSink, breakers: dict[str, CircuitBreaker]
+    ) -> None:
         self.config = config
         self.pool = pool
         self.sink = sink
+        self.breakers = breakers
         self.resolver = ModelResolver(config)
 
     async def handle(self, request: Request) -> Response:
@@ -109,139 +191,268 @@ class ChatProxy:
             raw = await _read_body(request, self.config.server.max_body_bytes)
             body = parse_body(raw)
             validate_chat(body)
+            deadline_s = _deadline_s(self.config, request.headers.get(DEADLINE_HEADER))
             record.requested_model = str(body.get("model"))
             t_classify = time.perf_counter()
             decision = classify(body, api="chat", headers=request.headers)
             record.classifier_us = (time.perf_counter() - t_classify) * 1e6
-            record.label, record.confidence, record.reasons = (
-                decision.label,
-                decision.confidence,
-                list(decision.reasons),
-            )
+            record.label, record.confidence = decision.label, decision.confidence
+            record.reasons = list(decision.reasons)
             headers["x-routetax-class"] = decision.label
             tier, _pinned = self.resolver.resolve(body.get("model"), decision)
         except ProxyError as exc:
-            headers["x-routetax-overhead-ms"] = _ms(started)
+            headers["x-routetax-overhead-ms"] = f"{(time.perf_counter() - started) * 1000:.3f}"
             return Response(exc.body(), status_code=exc.status, media_type=_JSON, headers=headers)
 
         record.stream = body.get("stream") is True
-        upstream_body = dict(body)
-        upstream_body["model"] = self.config.tiers[tier].model
+        forward_usage = False
         if record.stream:
-            options = dict(body.get("stream_options") or {})
-            forward_usage = options.get("include_usage") is True
+            forward_usage = (body.get("stream_options") or {}).get("include_usage") is True
+        exchange = Exchange(
+            body=body,
+            record=record,
+            headers=headers,
+            completion=Completion(request=body),
+            started=started,
+            deadline=time.monotonic() + deadline_s,
+            forward_usage=forward_usage,
+        )
+        fallback_off = request.headers.get(FALLBACK_HEADER, "").lower() == "off"
+        plan = [tier] if fallback_off else self.config.chain(tier)
+        return await self._serve(exchange, plan, len(raw))
+
+    async def _serve(self, ex: Exchange, plan: list[str], body_bytes: int) -> Response:
+        """Walk the plan: retry a tier while it is worth it, then fall back; answer as soon as one succeeds."""
+        cfg = self.config.resilience
+        last: Outcome | None = None
+        index = 0
+        while index < len(plan):
+            tier = plan[index]
+            skip = self._skip_reason(tier, ex, body_bytes)
+            if skip is not None:
+                ex.record.skipped_tiers[tier] = skip
+                index += 1
+                ex.record.fallbacks += index < len(plan)
+                continue
+            ex.can_redo = index < len(plan) - 1
+            for retry in range(cfg.max_retries + 1):
+                outcome = await self._attempt(ex, tier)
+                attempt = ex.record.attempts[-1]
+                verdict = outcome.verdict
+                if verdict.next is Next.ANSWER:
+                    reason = None
+                    if outcome.status < 400 and outcome.stream is None:
+                        reason = degraded_reason(ex.body, outcome.content)
+                    if reason is None or not ex.can_redo:
+                        ex.record.degraded_reason = reason
+                        return self._answer(ex, outcome)
+                    attempt.ended_by, attempt.reason = "redo", reason
+                    last = outcome
+                    break
+                last = outcome
+                attempt.reason = verdict.reason
+                if verdict.next is Next.RETRY and retry < cfg.max_retries:
+                    wait = backoff_seconds(retry, outcome.retry_headers, cfg.retry_after_cap_s)
+                    hinted = _hinted_wait(outcome.retry_headers)
+                    if (hinted is None or hinted <= cfg.retry_after_cap_s) and time.monotonic() + wait < ex.deadline:
+                        attempt.ended_by = "retry"
+                        ex.record.retries += 1
+                        await asyncio.sleep(wait)
+                        ex.upstream_s += wait
+                        continue
+                attempt.ended_by = "fallback" if index < len(plan) - 1 else "error"
+                break
+            if time.monotonic() >= ex.deadline:
+                break
+            if last is not None and last.verdict.next is Next.LARGER_WINDOW:
+                plan = self._larger_window_plan(plan, index)
+            index += 1
+            ex.record.fallbacks += index < len(plan)
+        if last is None:
+            status = 503
+            reasons = ", ".join(f"{t}: {r}" for t, r in ex.record.skipped_tiers.items())
+            content = error_body(
+                f"No tier can serve this request now ({reasons}).", status=503, code="no_tier_available"
+            )
+            last = Outcome(Verdict(Next.ANSWER, "no_tier"), status, content)
+        return self._answer(ex, last)
+
+    def _skip_reason(self, tier: str, ex: Exchange, body_bytes: int) -> str | None:
+        limit = self.config.tiers[tier].input_limit()
+        if limit is not None and body_bytes > limit and _prompt_tokens(ex.body) > limit:
+            return "context_length"  # a token is at least one byte: smaller bodies always fit
+        if not self.breakers[tier].allow():
+            return "breaker_open"
+        return None
+
+    def _larger_window_plan(self, plan: list[str], index: int) -> list[str]:
+        """After a context-length error: keep only later tiers with a larger window, else add one."""
+        current = self.config.tiers[plan[index]].input_limit() or 0
+        later = [t for t in plan[index + 1 :] if (self.config.tiers[t].input_limit() or 0) > current]
+        if not later:
+            bigger = sorted(
+                (t for t, spec in self.config.tiers.items() if (spec.input_limit() or 0) > current and t not in plan),
+                key=lambda t: self.config.tiers[t].input_limit() or 0,
+            )
+            later = bigger[:1]
+        return plan[: index + 1] + later
+
+    async def _attempt(self, ex: Exchange, tier: str) -> Outcome:
+        spec = self.config.tiers[tier]
+        attempt = Attempt(tier=tier, model=spec.model, started_at=time.time())
+        ex.record.attempts.append(attempt)
+        ex.completion.bodies.append(None)
+        ex.completion.streams.append(None)
+        payload = ex.payloads.get(tier)
+        if payload is None:
+            payload = ex.payloads[tier] = self._payload(ex, spec.model)
+        t0 = time.perf_counter()
+        outcome = await self._call(ex, tier, payload, attempt)
+        attempt.latency_ms = (time.perf_counter() - t0) * 1000
+        ex.upstream_s += time.perf_counter() - t0
+        attempt.status = outcome.status if outcome.status else None
+        if outcome.verdict.next is not Next.ANSWER or outcome.status >= 400:
+            attempt.error_type = attempt.error_type or outcome.verdict.reason
+            attempt.ended_by = "error"
+        elif outcome.stream is None and outcome.status < 400:
+            ex.completion.bodies[-1] = outcome.content
+        healthy = outcome.verdict.next is Next.ANSWER or outcome.verdict.reason in ("quota", "context_length")
+        self.breakers[tier].record(healthy)
+        return outcome
+
+    def _payload(self, ex: Exchange, model: str) -> bytes:
+        body = dict(ex.body)
+        body["model"] = model
+        if ex.record.stream:
+            options = dict(ex.body.get("stream_options") or {})
             options["include_usage"] = True
-            upstream_body["stream_options"] = options
-        payload = orjson.dumps(upstream_body)
-        completion = Completion(request=body)
-        attempt = Attempt(tier=tier, model=self.config.tiers[tier].model, started_at=time.time())
-        record.attempts.append(attempt)
-        record.tier_path.append(tier)
-        headers["x-routetax-tier"] = tier
-        pre_upstream_ms = (time.perf_counter() - started) * 1000
-        t_upstream = time.perf_counter()
+            body["stream_options"] = options
+        return orjson.dumps(body)
+
+    async def _call(self, ex: Exchange, tier: str, payload: bytes, attempt: Attempt) -> Outcome:
+        remaining = ex.deadline - time.monotonic()
+        upstream: UpstreamResponse | None = None
         try:
-            upstream = await self.pool.send(tier, "/chat/completions", payload)
+            async with asyncio.timeout(max(remaining, 0.001)):
+                upstream = await self.pool.send(tier, "/chat/completions", payload)
+                if upstream.status >= 400 or not ex.record.stream:
+                    content = await upstream.read()
+                    upstream.close()
+                    if upstream.status >= 400:
+                        content = normalise_upstream_error(upstream.status, content)
+                        verdict = judge_status(upstream.status, error_code_of(content))
+                        return Outcome(verdict, upstream.status, content, upstream.headers)
+                    return Outcome(Verdict(Next.ANSWER, "ok"), upstream.status, content)
+                start = await self._open_stream(ex, tier, upstream, attempt)
+                return Outcome(Verdict(Next.ANSWER, "ok"), upstream.status, stream=start)
         except UpstreamFailure as failure:
-            attempt.error_type, attempt.ended_by = failure.kind, "error"
-            attempt.latency_ms = (time.perf_counter() - t_upstream) * 1000
+            if upstream is not None:
+                upstream.close()
+            attempt.error_type = failure.kind
             status = 504 if failure.kind == "timeout" else 502
             message = f"Upstream tier `{tier}` failed: {failure.kind} ({failure.detail})."
-            return self._finish(
-                record,
-                completion,
-                started,
-                t_upstream,
-                headers,
-                status,
-                error_body(message, status=status, code=f"upstream_{failure.kind}"),
+            return Outcome(
+                judge_failure(failure.kind), status, error_body(message, status=status, code=f"upstream_{failure.kind}")
             )
-
-        attempt.status = upstream.status
-        if upstream.status >= 400 or not record.stream:
-            status = upstream.status
-            try:
-                content = await upstream.read()
-            except UpstreamFailure as failure:
-                status = attempt.status = 502
-                content = error_body(
-                    f"Upstream tier `{tier}` broke off its answer: {failure.detail}",
-                    status=502,
-                    code="upstream_protocol_error",
-                )
-            finally:
+        except TimeoutError:
+            if upstream is not None:
                 upstream.close()
-            attempt.latency_ms = (time.perf_counter() - t_upstream) * 1000
-            if status >= 400:
-                attempt.error_type, attempt.ended_by = error_type_for(status), "error"
-                if status == upstream.status:
-                    content = normalise_upstream_error(status, content)
-            else:
-                completion.body = content
-            return self._finish(record, completion, started, t_upstream, headers, status, content)
+            attempt.error_type = "deadline"
+            message = f"The request deadline passed while waiting on tier `{tier}`."
+            return Outcome(Verdict(Next.FALLBACK, "deadline"), 504, error_body(message, status=504, code="deadline"))
+        except _DegradedStream as degraded:
+            assert upstream is not None
+            upstream.close()
+            attempt.error_type = degraded.reason
+            return Outcome(Verdict(Next.FALLBACK, degraded.reason), 200, b"")
 
-        headers["x-routetax-overhead-ms"] = f"{pre_upstream_ms:.3f}"  # time added before the first byte
-        completion.stream = StreamState()
-        return StreamingResponse(
-            self._relay(upstream, record, completion, forward_usage, t_upstream, pre_upstream_ms),
-            status_code=upstream.status,
-            media_type="text/event-stream",
-            headers={**headers, "cache-control": "no-cache"},
-        )
+    async def _open_stream(self, ex: Exchange, tier: str, upstream: UpstreamResponse, attempt: Attempt) -> StreamStart:
+        """Read until the first event the client should see, so a failure before it can still fall back.
 
-    def _finish(
-        self,
-        record: Record,
-        completion: Completion,
-        started: float,
-        t_upstream: float,
-        headers: dict[str, str],
-        status: int,
-        content: bytes,
-    ) -> Response:
-        upstream_ms = record.attempts[-1].latency_ms
-        total_ms = (time.perf_counter() - started) * 1000
-        record.proxy_overhead_ms = max(total_ms - upstream_ms, 0.0)
-        record.status = status
-        record.outcome = "success" if status < 400 else "failed"
-        headers["x-routetax-overhead-ms"] = f"{record.proxy_overhead_ms:.3f}"
+        On tiers that hold tool calls, a stream that starts with a tool call is read to its end
+        and checked; a broken call raises `_DegradedStream` and is redone on the next tier.
+        """
+        t0 = time.perf_counter()
+        state = ex.completion.streams[-1] = StreamState()
+        splitter = EventSplitter()
+        chunks = upstream.chunks().__aiter__()
+        hold = self.config.tiers[tier].hold_tool_calls and bool(ex.body.get("tools") or ex.body.get("functions"))
+        pending: list[bytes] = []
+        holding = False
+        async for chunk in chunks:
+            events = splitter.feed(chunk)
+            out = filter_events(events, state, ex.forward_usage)
+            if out:
+                pending.append(out)
+            visible = _visible(events)
+            if visible == "tool_calls" and hold:
+                holding = True
+            if (visible and not holding) or state.saw_done:
+                break
+        else:
+            tail = splitter.rest()
+            if tail.strip():
+                pending.append(filter_events([tail + b"\n\n"], state, ex.forward_usage))
+        attempt.ttft_ms = (time.perf_counter() - t0) * 1000
+        if holding and ex.can_redo:
+            reason = _broken_tool_calls(ex.body, state)
+            if reason is not None:
+                raise _DegradedStream(reason)
+        return StreamStart(upstream, chunks, splitter, b"".join(pending), finished=holding or state.saw_done)
+
+    def _answer(self, ex: Exchange, outcome: Outcome) -> Response:
+        record = ex.record
+        tier = record.attempts[-1].tier if record.attempts else None
+        record.tier_path = _path(record)
+        if tier is not None:
+            ex.headers["x-routetax-tier"] = tier
+        if outcome.stream is not None:
+            record.status = outcome.status
+            pre_ms = (time.perf_counter() - ex.started - ex.upstream_s) * 1000
+            ex.headers["x-routetax-overhead-ms"] = f"{pre_ms:.3f}"
+            return StreamingResponse(
+                self._relay(ex, outcome.stream, pre_ms),
+                status_code=outcome.status,
+                media_type="text/event-stream",
+                headers={**ex.headers, "cache-control": "no-cache"},
+            )
+        record.status = outcome.status
+        if outcome.status >= 400:
+            record.outcome = "failed"
+        elif record.degraded_reason is not None:
+            record.outcome = "degraded"
+        else:
+            record.outcome = "success"
+        record.proxy_overhead_ms = max((time.perf_counter() - ex.started - ex.upstream_s) * 1000, 0.0)
+        ex.headers["x-routetax-overhead-ms"] = f"{record.proxy_overhead_ms:.3f}"
         return Response(
-            content,
-            status_code=status,
+            outcome.content,
+            status_code=outcome.status,
             media_type=_JSON,
-            headers=headers,
-            background=BackgroundTask(self._emit, record, completion),
+            headers=ex.headers,
+            background=BackgroundTask(self._emit, record, ex.completion),
         )
 
-    async def _relay(
-        self,
-        upstream: UpstreamResponse,
-        record: Record,
-        completion: Completion,
-        forward_usage: bool,
-        t_upstream: float,
-        pre_upstream_ms: float,
-    ) -> AsyncIterator[bytes]:
-        state = completion.stream
+    async def _relay(self, ex: Exchange, start: StreamStart, pre_ms: float) -> AsyncIterator[bytes]:
+        record = ex.record
+        state = ex.completion.stream
         assert state is not None
         attempt = record.attempts[-1]
-        splitter = EventSplitter()
         relay_s = 0.0
         record.outcome = "client_cancelled"  # until the stream is seen through to its end
         try:
-            async for chunk in upstream.chunks():
-                t_chunk = time.perf_counter()
-                out = filter_events(splitter.feed(chunk), state, forward_usage)
-                if not out:
-                    continue
-                if state.first_byte_at is None:
-                    state.first_byte_at = t_chunk
-                    attempt.ttft_ms = (t_chunk - t_upstream) * 1000
-                relay_s += time.perf_counter() - t_chunk
-                yield out
-            tail = splitter.rest()
-            if tail.strip():
-                yield filter_events([tail + b"\n\n"], state, forward_usage)
+            if start.pending:
+                yield start.pending
+            if not start.finished:
+                async for chunk in start.chunks:
+                    t_chunk = time.perf_counter()
+                    out = filter_events(start.splitter.feed(chunk), state, ex.forward_usage)
+                    relay_s += time.perf_counter() - t_chunk
+                    if out:
+                        yield out
+                tail = start.splitter.rest()
+                if tail.strip():
+                    yield filter_events([tail + b"\n\n"], state, ex.forward_usage)
             if not state.saw_done:
                 yield DONE  # the client's SDK waits for it; some upstreams end without one
             record.outcome = "success"
@@ -253,16 +464,68 @@ class ChatProxy:
             )
             yield DONE
         finally:
-            upstream.close()
-            attempt.latency_ms = (time.perf_counter() - t_upstream) * 1000
+            start.upstream.close()
             if record.outcome == "client_cancelled":
                 attempt.ended_by = "client_cancelled"
-            record.proxy_overhead_ms = pre_upstream_ms + relay_s * 1000
-            self._emit(record, completion)
+            record.proxy_overhead_ms = pre_ms + relay_s * 1000
+            self._emit(record, ex.completion)
 
     def _emit(self, record: Record, completion: Completion) -> None:
         record.ended_at = time.time()
         self.sink(record, completion)
+
+
+class _DegradedStream(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _visible(events: list[bytes]) -> str | None:
+    """Does any of these events carry something the client would see? ("text", "tool_calls" or None).
+
+    Only the first events of a stream go through here, until the first visible one.
+    """
+    for event in events:
+        chunk = parse_event(event)
+        for choice in (chunk or {}).get("choices") or ():
+            delta = choice.get("delta") if isinstance(choice, dict) else None
+            if not isinstance(delta, dict):
+                continue
+            if delta.get("tool_calls"):
+                return "tool_calls"
+            if delta.get("content") or delta.get("refusal"):
+                return "text"
+    return None
+
+
+def _broken_tool_calls(request: dict[str, Any], state: StreamState) -> str | None:
+    """Check streamed tool calls the way `degraded_reason` checks a JSON answer."""
+    calls = streamed_tool_calls(state.events)
+    message = {"role": "assistant", "content": None, "tool_calls": calls}
+    answer = orjson.dumps({"choices": [{"index": 0, "message": message, "finish_reason": "tool_calls"}]})
+    return degraded_reason(request, answer)
+
+
+def _hinted_wait(headers: Any) -> float | None:
+    if headers is None:
+        return None
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value is not None:
+            try:
+                return float(value) * scale
+            except ValueError:
+                return None
+    return None
+
+
+def _path(record: Record) -> list[str]:
+    path: list[str] = []
+    for attempt in record.attempts:
+        if not path or path[-1] != attempt.tier:
+            path.append(attempt.tier)
+    return path
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
@@ -279,9 +542,7 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _ms(since: float) -> str:
-    return f"{_ms_float(since):.3f}"
+def _prompt_tokens(body: dict[str, Any]) -> int:
+    from metering.tokens import count_prompt
 
-
-def _ms_float(since: float) -> float:
-    return (time.perf_counter() - since) * 1000
+    return count_prompt(body, "chat")

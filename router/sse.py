@@ -61,7 +61,7 @@ def filter_events(events: list[bytes], state: StreamState, forward_usage: bool) 
             out.append(event)
             continue
         if b'"usage":{' in event or b'"usage": {' in event:
-            chunk = _parse_data(event)
+            chunk = parse_event(event)
             if chunk is not None and isinstance(chunk.get("usage"), dict):
                 state.usage_chunk = chunk
                 if not forward_usage and not chunk.get("choices"):
@@ -71,7 +71,7 @@ def filter_events(events: list[bytes], state: StreamState, forward_usage: bool) 
     return b"".join(out)
 
 
-def _parse_data(event: bytes) -> dict[str, Any] | None:
+def parse_event(event: bytes) -> dict[str, Any] | None:
     for line in event.split(b"\n"):
         if line.startswith(b"data:"):
             try:
@@ -86,7 +86,7 @@ def streamed_text(events: list[bytes]) -> str:
     """The text and tool-call arguments the client received, for estimating tokens of a cut stream."""
     parts: list[str] = []
     for event in events:
-        chunk = _parse_data(event)
+        chunk = parse_event(event)
         if not chunk:
             continue
         for choice in chunk.get("choices") or ():
@@ -107,3 +107,23 @@ def error_event(message: str, code: str, type_: str = "server_error") -> bytes:
     """An in-band error for a stream that already started: the status line is gone."""
     body = orjson.dumps({"error": {"message": message, "type": type_, "param": None, "code": code}})
     return b"data: " + body + b"\n\n"
+
+
+def streamed_tool_calls(events: list[bytes]) -> list[dict[str, Any]]:
+    """Reassemble the tool calls of a stream from their deltas (by index), as a JSON answer would hold them."""
+    calls: dict[int, dict[str, Any]] = {}
+    for event in events:
+        chunk = parse_event(event)
+        for choice in (chunk or {}).get("choices") or ():
+            delta = choice.get("delta") if isinstance(choice, dict) else None
+            for part in (delta or {}).get("tool_calls") or ():
+                if not isinstance(part, dict):
+                    continue
+                call = calls.setdefault(
+                    part.get("index", 0), {"id": None, "type": "function", "function": {"name": "", "arguments": ""}}
+                )
+                call["id"] = part.get("id") or call["id"]
+                function = part.get("function") or {}
+                call["function"]["name"] += function.get("name") or ""
+                call["function"]["arguments"] += function.get("arguments") or ""
+    return [calls[i] for i in sorted(calls)]

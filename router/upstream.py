@@ -45,11 +45,12 @@ UPSTREAM_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError)
 class UpstreamResponse:
     """An upstream answer whose headers have arrived and whose body is still to be read."""
 
-    __slots__ = ("_response", "status")
+    __slots__ = ("_response", "status", "headers")
 
     def __init__(self, response: aiohttp.ClientResponse) -> None:
         self._response = response
         self.status = response.status
+        self.headers = response.headers
 
     async def read(self) -> bytes:
         try:

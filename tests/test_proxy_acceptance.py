@@ -9,6 +9,7 @@ import openai
 import pytest
 from openai import OpenAI
 
+from router.config import Config
 from router.servers import RunningServer
 from tests.conftest import script
 
@@ -113,9 +114,9 @@ def test_unknown_model_raises_not_found(client: OpenAI) -> None:
 def test_upstream_500_surfaces_as_internal_server_error_in_openai_format(
     client: OpenAI, emulator: RunningServer
 ) -> None:
-    script(emulator, "gpt-5.4-nano", outcomes=["500"])
+    script(emulator, "gpt-5.4-nano", outcomes=["500", "500", "500"])  # the first try and both retries
     with pytest.raises(openai.InternalServerError) as caught:
-        client.chat.completions.create(model="nano", messages=HELLO)
+        client.chat.completions.create(model="nano", messages=HELLO, extra_headers={"x-routetax-fallback": "off"})
     assert caught.value.status_code == 500
     assert set(caught.value.body) == {"message", "type", "param", "code"}
     assert caught.value.body["type"] == "server_error"
@@ -234,7 +235,8 @@ def test_unreachable_upstream_is_a_502_in_openai_format(start_proxy) -> None:
     dead = bind_socket()
     port = dead.getsockname()[1]
     dead.close()
-    proxy = start_proxy(demo_config(f"http://127.0.0.1:{port}"))
+    no_retries = Config.model_validate({"resilience": {"max_retries": 0}})
+    proxy = start_proxy(demo_config(f"http://127.0.0.1:{port}", no_retries))
     client = OpenAI(base_url=f"{proxy.url}/v1", api_key="x", max_retries=0)
     with pytest.raises(openai.APIStatusError) as caught:
         client.chat.completions.create(model="nano", messages=HELLO)
