@@ -43,7 +43,7 @@ def create_app(config: Config, sink: MeteringSink | None = None) -> FastAPI:
     pool = UpstreamPool(config.tiers)
     breakers = {name: CircuitBreaker(**config.resilience.breaker.model_dump()) for name in config.tiers}
     proxy = ChatProxy(config, pool, metering, breakers)
-    readiness = Readiness(config, pool, metering)
+    readiness = Readiness(config, pool, metering, breakers)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -120,8 +120,11 @@ class Readiness:
     into traffic to every provider.
     """
 
-    def __init__(self, config: Config, pool: UpstreamPool, metering: MeteringSink) -> None:
+    def __init__(
+        self, config: Config, pool: UpstreamPool, metering: MeteringSink, breakers: dict[str, CircuitBreaker]
+    ) -> None:
         self._config = config
+        self._breakers = breakers
         self._pool = pool
         self._metering = metering
         self._cached: tuple[float, dict[str, bool]] | None = None
@@ -129,10 +132,13 @@ class Readiness:
     async def check(self) -> dict[str, object]:
         store_ok = await self._metering.store_ok()
         upstreams = await self._upstreams()
+        breakers = {name: breaker.state_name() for name, breaker in self._breakers.items()}
+        serving = [name for name, ok in upstreams.items() if ok and breakers[name] != "open"]
         return {
-            "ready": store_ok and any(upstreams.values()),
+            "ready": store_ok and bool(serving),
             "store": {"ok": store_ok, "durable": self._metering.durable},
             "upstreams": upstreams,
+            "breakers": breakers,
         }
 
     async def _upstreams(self) -> dict[str, bool]:

@@ -260,7 +260,10 @@ class ChatProxy:
                         await asyncio.sleep(wait)
                         ex.upstream_s += wait
                         continue
-                attempt.ended_by = "fallback" if index < len(plan) - 1 else "error"
+                if verdict.next is Next.REDO:
+                    attempt.ended_by = "redo"
+                else:
+                    attempt.ended_by = "fallback" if index < len(plan) - 1 else "error"
                 break
             if time.monotonic() >= ex.deadline:
                 break
@@ -316,7 +319,10 @@ class ChatProxy:
             attempt.ended_by = "error"
         elif outcome.stream is None and outcome.status < 400:
             ex.completion.bodies[-1] = outcome.content
-        healthy = outcome.verdict.next is Next.ANSWER or outcome.verdict.reason in ("quota", "context_length")
+        healthy = outcome.verdict.next in (Next.ANSWER, Next.REDO) or outcome.verdict.reason in (
+            "quota",
+            "context_length",
+        )
         self.breakers[tier].record(healthy)
         return outcome
 
@@ -364,7 +370,7 @@ class ChatProxy:
             assert upstream is not None
             upstream.close()
             attempt.error_type = degraded.reason
-            return Outcome(Verdict(Next.FALLBACK, degraded.reason), 200, b"")
+            return Outcome(Verdict(Next.REDO, degraded.reason), 200, b"")
 
     async def _open_stream(self, ex: Exchange, tier: str, upstream: UpstreamResponse, attempt: Attempt) -> StreamStart:
         """Read until the first event the client should see, so a failure before it can still fall back.

@@ -26,6 +26,7 @@ class Next(Enum):
     RETRY = "retry"  # same tier again, after a backoff
     FALLBACK = "fallback"  # next tier of the chain
     LARGER_WINDOW = "larger_window"  # a tier with a larger context window
+    REDO = "redo"  # the answer came but is unusable (degraded): the next tier does the work again
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +192,13 @@ class CircuitBreaker:
             self._open(now)
             return True
         return False
+
+    def state_name(self, now: float | None = None) -> str:
+        """closed, open or half_open — as an operator reads it (an expired open state reads half_open)."""
+        now = time.monotonic() if now is None else now
+        if self.state is BreakerState.OPEN and now >= self.opened_until:
+            return "half_open"
+        return self.state.name.lower()
 
     def force_open(self, until_monotonic: float) -> None:
         """Adopt an open state learned from another replica."""
