@@ -17,6 +17,7 @@ _DELEGATED = {
     "eval-classifier": "classifier.evaluate",
     "price": "metering.price_cli",
     "ledger": "metering.ledger_cli",
+    "model": "metering.model_cli",
 }
 
 

@@ -1,0 +1,81 @@
+"""`routetax model`: the published routing-tax model, evaluated for a traffic mix."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import orjson
+
+from metering.tax_model import OVERHEAD_MID, evaluate
+
+
+def _share(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError("must be between 0 and 1")
+    return value
+
+
+def _overhead(text: str) -> float:
+    value = float(text)
+    if not 0 <= value < 5:
+        raise argparse.ArgumentTypeError("must be between 0 and 5 (0.175 = 17.5%)")
+    return value
+
+
+def _calls(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be a positive integer")
+    return value
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="routetax model", description="Evaluate the published routing-tax model (cost-model.md §2)."
+    )
+    parser.add_argument("--nano-share", type=_share, default=0.8, help="share of traffic sent to nano (default 0.8)")
+    parser.add_argument("--overhead", type=_overhead, default=OVERHEAD_MID, help="routing overhead (default 0.175)")
+    parser.add_argument("--calls-per-month", type=_calls, default=10_000_000)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    result = evaluate(args.nano_share, args.overhead, args.calls_per_month)
+    if args.json:
+        sys.stdout.write(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode() + "\n")
+        return 0
+    corrected = result["success_corrected"]
+    inaction = result["cost_of_inaction"]
+    low, high = result["break_even_band"]
+    print(f"traffic: {args.nano_share:.0%} nano (single-turn), {result['agentic_share']:.0%} mini (agentic)")
+    print(
+        f"blended input rate      ${result['blended_rate']:.3f}/1M  "
+        f"({result['savings_vs_mini_before_overhead']:.0%} below mini before overhead)"
+    )
+    print(
+        f"with {args.overhead:.1%} overhead    ${result['rate_with_overhead']:.3f}/1M  "
+        f"({result['savings_vs_mini']:.0%} below mini's $0.75)"
+    )
+    print(
+        f"break-even agentic share {result['break_even_agentic_share']:.3f}  (band {low:.3f}–{high:.3f} "
+        "for overhead 0.20–0.15)"
+    )
+    print(
+        f"success-corrected       nano ${corrected['nano']:.3f}, mini ${corrected['mini']:.3f} per 1M "
+        f"→ ratio {corrected['corrected_ratio']:.2f}x (headline {corrected['headline_ratio']:.2f}x)"
+    )
+    print(
+        f"trajectory              +10 pts/quarter from 20% crosses 80% after "
+        f"{result['quarters_to_break_even_from_20pct_at_10pts']} quarters"
+    )
+    print(
+        f"cost of inaction        {inaction['calls_per_month']:,} calls/month at 1,000 in + 1,000 out: "
+        f"nano ${inaction['nano_yearly_usd']:,.0f}/yr, mini ${inaction['mini_yearly_usd']:,.0f}/yr, "
+        f"difference ${inaction['yearly_difference_usd']:,.0f}/yr"
+    )
+    print(
+        f"                        at 60% agentic ≈ {inaction['degraded_per_year_at_60pct'] / 1e6:.1f}M degraded "
+        f"outputs/yr → nano loses if fixing one costs more than ${inaction['break_even_fix_cost_usd']:.3f}"
+    )
+    print(f"verdict                 {result['verdict']}")
+    return 0

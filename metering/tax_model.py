@@ -1,0 +1,132 @@
+"""The published model of the routing tax (cost-model.md §2), evaluated exactly.
+
+This is the claim routetax checks traffic against, so it is kept as the analysis states
+it: input prices only ($/1M: nano 0.20, mini 0.75), a routing overhead between 0.15 and
+0.20, success rates 0.39 vs 0.721 on agentic work. Pure functions; the measured side lives
+in the routing-tax report.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+NANO_INPUT = 0.20  # $/1M input tokens
+MINI_INPUT = 0.75
+NANO_OUTPUT = 1.25
+MINI_OUTPUT = 4.50
+OVERHEAD_LOW, OVERHEAD_HIGH = 0.15, 0.20
+OVERHEAD_MID = (OVERHEAD_LOW + OVERHEAD_HIGH) / 2
+SUCCESS_AGENTIC = {"nano": 0.39, "mini": 0.721}  # OSWorld, multi-step agentic
+SUCCESS_SINGLE_TURN = {"nano": 0.5239, "mini": 0.544}  # SWE-Bench Pro, single-turn coding
+
+
+def blended_rate(nano_share: float) -> float:
+    """Input $/1M when `nano_share` of traffic goes to nano and the rest to mini."""
+    return nano_share * NANO_INPUT + (1 - nano_share) * MINI_INPUT
+
+
+def with_overhead(rate: float, overhead: float = OVERHEAD_MID) -> float:
+    return rate * (1 + overhead)
+
+
+def savings_vs_mini(rate: float) -> float:
+    """1 − rate ÷ mini-only rate (positive: cheaper than sending everything to mini)."""
+    return 1 - rate / MINI_INPUT
+
+
+def break_even_agentic_share(overhead: float = OVERHEAD_MID) -> float:
+    """The agentic share above which dual-tier costs more than mini-only: (0.75/(1+o) − 0.20) / (0.75 − 0.20)."""
+    return (MINI_INPUT / (1 + overhead) - NANO_INPUT) / (MINI_INPUT - NANO_INPUT)
+
+
+def success_corrected(rate: float, success: float) -> float:
+    """Effective price per completed task: price ÷ success rate."""
+    return rate / success
+
+
+def quarters_to_cross(start_share: float, per_quarter: float, threshold: float) -> int:
+    """Whole quarters until a share growing linearly reaches `threshold`."""
+    quarters = 0
+    share = start_share
+    while share < threshold - 1e-12:
+        share += per_quarter
+        quarters += 1
+    return quarters
+
+
+def verdict_for_share(agentic_share: float) -> str:
+    """The analysis's verdict table."""
+    if agentic_share < 0.20:
+        return "nano (dual tier saves more than half)"
+    if agentic_share <= 0.60:
+        return "mini"
+    return "mini or a self-hosted open model"
+
+
+@dataclass(frozen=True)
+class CostOfInaction:
+    calls_per_month: int
+    nano_monthly_usd: float
+    mini_monthly_usd: float
+    nano_yearly_usd: float
+    mini_yearly_usd: float
+    yearly_difference_usd: float
+    degraded_per_month_at_60pct: float
+    degraded_per_year_at_60pct: float
+    break_even_fix_cost_usd: float  # fixing one degraded output costs more than this: nano loses
+
+
+def cost_of_inaction(
+    calls_per_month: int = 10_000_000, input_tokens: int = 1000, output_tokens: int = 1000, agentic_share: float = 0.60
+) -> CostOfInaction:
+    per_call_nano = (input_tokens * NANO_INPUT + output_tokens * NANO_OUTPUT) / 1e6
+    per_call_mini = (input_tokens * MINI_INPUT + output_tokens * MINI_OUTPUT) / 1e6
+    nano_month, mini_month = calls_per_month * per_call_nano, calls_per_month * per_call_mini
+    gap = SUCCESS_AGENTIC["mini"] - SUCCESS_AGENTIC["nano"]
+    degraded_month = calls_per_month * agentic_share * gap
+    degraded_year = degraded_month * 12
+    difference = (mini_month - nano_month) * 12
+    return CostOfInaction(
+        calls_per_month=calls_per_month,
+        nano_monthly_usd=nano_month,
+        mini_monthly_usd=mini_month,
+        nano_yearly_usd=nano_month * 12,
+        mini_yearly_usd=mini_month * 12,
+        yearly_difference_usd=difference,
+        degraded_per_month_at_60pct=degraded_month,
+        degraded_per_year_at_60pct=degraded_year,
+        break_even_fix_cost_usd=difference / degraded_year if degraded_year else float("inf"),
+    )
+
+
+def evaluate(
+    nano_share: float = 0.8, overhead: float = OVERHEAD_MID, calls_per_month: int = 10_000_000
+) -> dict[str, Any]:
+    """Everything the published model says, for one traffic mix."""
+    blended = blended_rate(nano_share)
+    loaded = with_overhead(blended, overhead)
+    nano_eff = success_corrected(NANO_INPUT, SUCCESS_AGENTIC["nano"])
+    mini_eff = success_corrected(MINI_INPUT, SUCCESS_AGENTIC["mini"])
+    return {
+        "nano_share": nano_share,
+        "agentic_share": 1 - nano_share,
+        "overhead": overhead,
+        "blended_rate": blended,
+        "rate_with_overhead": loaded,
+        "mini_only_rate": MINI_INPUT,
+        "savings_vs_mini": savings_vs_mini(loaded),
+        "savings_vs_mini_before_overhead": savings_vs_mini(blended),
+        "dual_tier_pays": loaded < MINI_INPUT,
+        "break_even_agentic_share": break_even_agentic_share(overhead),
+        "break_even_band": [break_even_agentic_share(OVERHEAD_HIGH), break_even_agentic_share(OVERHEAD_LOW)],
+        "success_corrected": {
+            "nano": nano_eff,
+            "mini": mini_eff,
+            "headline_ratio": MINI_INPUT / NANO_INPUT,
+            "corrected_ratio": mini_eff / nano_eff,
+        },
+        "quarters_to_break_even_from_20pct_at_10pts": quarters_to_cross(0.20, 0.10, 0.80),
+        "cost_of_inaction": asdict(cost_of_inaction(calls_per_month)),
+        "verdict": verdict_for_share(1 - nano_share),
+    }

@@ -1,0 +1,83 @@
+"""The published model reproduces every figure of cost-model.md §2."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from metering import model_cli
+from metering.tax_model import (
+    blended_rate,
+    break_even_agentic_share,
+    cost_of_inaction,
+    evaluate,
+    quarters_to_cross,
+    savings_vs_mini,
+    verdict_for_share,
+    with_overhead,
+)
+
+
+def test_worked_blends() -> None:
+    assert round(blended_rate(0.8), 2) == 0.31
+    assert round(savings_vs_mini(blended_rate(0.8)), 2) == 0.59
+    assert blended_rate(0.5) == pytest.approx(0.475)
+    assert round(with_overhead(blended_rate(0.5)), 3) == 0.558
+    assert round(savings_vs_mini(with_overhead(blended_rate(0.5))), 2) == 0.26
+    assert blended_rate(0.3) == pytest.approx(0.585)
+    assert round(with_overhead(blended_rate(0.3)), 3) == 0.687
+    assert round(savings_vs_mini(with_overhead(blended_rate(0.3))), 2) == 0.08
+
+
+def test_break_even_shares() -> None:
+    assert round(break_even_agentic_share(0.175), 3) == 0.797
+    assert round(break_even_agentic_share(0.20), 3) == 0.773
+    assert round(break_even_agentic_share(0.15), 3) == 0.822
+
+
+def test_success_correction_compresses_the_ratio() -> None:
+    corrected = evaluate()["success_corrected"]
+    assert round(corrected["nano"], 3) == 0.513
+    assert round(corrected["mini"], 3) == 1.040
+    assert round(corrected["corrected_ratio"], 2) == 2.03 and corrected["headline_ratio"] == 3.75
+
+
+def test_trajectory_crosses_after_six_quarters() -> None:
+    assert quarters_to_cross(0.20, 0.10, 0.80) == 6
+
+
+def test_cost_of_inaction() -> None:
+    inaction = cost_of_inaction(10_000_000)
+    assert inaction.nano_monthly_usd == pytest.approx(14_500)
+    assert inaction.mini_monthly_usd == pytest.approx(52_500)
+    assert inaction.nano_yearly_usd == pytest.approx(174_000)
+    assert inaction.mini_yearly_usd == pytest.approx(630_000)
+    assert inaction.yearly_difference_usd == pytest.approx(456_000)
+    assert round(inaction.degraded_per_month_at_60pct / 1e6, 2) == 1.99
+    assert round(inaction.degraded_per_year_at_60pct / 1e6) == 24
+    assert round(inaction.break_even_fix_cost_usd, 3) == 0.019
+
+
+def test_verdict_table() -> None:
+    assert verdict_for_share(0.1).startswith("nano")
+    assert verdict_for_share(0.4) == "mini"
+    assert "self-hosted" in verdict_for_share(0.7)
+
+
+def test_model_command_json(capsys: pytest.CaptureFixture[str]) -> None:
+    assert model_cli.main(["--nano-share", "0.5", "--overhead", "0.175", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert round(result["rate_with_overhead"], 3) == 0.558
+    assert round(result["break_even_agentic_share"], 3) == 0.797
+    assert result["dual_tier_pays"] is True
+
+
+def test_model_command_text_and_bad_input(capsys: pytest.CaptureFixture[str]) -> None:
+    assert model_cli.main([]) == 0
+    out = capsys.readouterr().out
+    for figure in ("0.310", "0.797", "0.513", "1.040", "2.03x", "$174,000", "$630,000", "$456,000", "$0.019"):
+        assert figure in out
+    with pytest.raises(SystemExit) as caught:
+        model_cli.main(["--nano-share", "1.5"])
+    assert caught.value.code == 2
