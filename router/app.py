@@ -23,8 +23,9 @@ from starlette.responses import Response
 from router.config import Config
 from router.errors import error_body
 from router.metering_sink import MeteringSink
-from router.proxy import ChatProxy
+from router.proxy import Proxy
 from router.resilience import CircuitBreaker
+from router.response_owners import ResponseOwners
 from router.upstream import UpstreamPool
 
 log = logging.getLogger("routetax")
@@ -42,7 +43,8 @@ def create_app(config: Config, sink: MeteringSink | None = None) -> FastAPI:
     metering = sink or MeteringSink.for_config(config)
     pool = UpstreamPool(config.tiers)
     breakers = {name: CircuitBreaker(**config.resilience.breaker.model_dump()) for name in config.tiers}
-    proxy = ChatProxy(config, pool, metering, breakers)
+    owners = ResponseOwners(config.store.response_ttl_s)
+    proxy = Proxy(config, pool, metering, breakers, owners)
     readiness = Readiness(config, pool, metering, breakers)
 
     @asynccontextmanager
@@ -62,6 +64,18 @@ def create_app(config: Config, sink: MeteringSink | None = None) -> FastAPI:
     @app.post("/v1/chat/completions")
     async def chat_completions(request: Request) -> Response:
         return await proxy.handle(request)
+
+    @app.post("/v1/responses")
+    async def responses(request: Request) -> Response:
+        return await proxy.handle(request, api="responses")
+
+    @app.get("/v1/responses/{response_id}")
+    async def get_response(response_id: str) -> Response:
+        return await proxy.response_operation("GET", response_id)
+
+    @app.delete("/v1/responses/{response_id}")
+    async def delete_response(response_id: str) -> Response:
+        return await proxy.response_operation("DELETE", response_id)
 
     @app.get("/v1/models")
     async def models() -> Response:

@@ -79,6 +79,7 @@ class Tier(_Strict):
     fallbacks: list[str] | None = None  # None: the default chain for this tier's name
     max_input_tokens: int | None = Field(None, ge=1)  # None: known limit of the model, else unchecked
     hold_tool_calls: bool = False  # streams: hold tool-call deltas until the call is complete and valid
+    responses: bool | None = None  # serves /v1/responses; None: yes for the openai dialect, no otherwise
 
     @field_validator("base_url")
     @classmethod
@@ -86,6 +87,9 @@ class Tier(_Strict):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must be an http:// or https:// URL")
         return value.rstrip("/")
+
+    def serves_responses(self) -> bool:
+        return self.responses if self.responses is not None else self.dialect == "openai"
 
     def input_limit(self) -> int | None:
         return self.max_input_tokens or KNOWN_INPUT_LIMITS.get(self.model)
@@ -101,6 +105,7 @@ class Store(_Strict):
     redis_url: str | None = None
     cluster: bool = False
     spool_dir: str = "var/spool"
+    response_ttl_s: float = Field(30 * 24 * 3600, gt=0)  # how long a response id remembers its tier
 
     @field_validator("redis_url")
     @classmethod

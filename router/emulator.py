@@ -31,6 +31,8 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from router.emulator_responses import responses_routes
+
 OUTCOMES = frozenset(
     {
         "ok",
@@ -71,22 +73,22 @@ class EmulatorState:
     token_cache: OrderedDict[bytes, tuple[int, list[bytes]]] = field(default_factory=OrderedDict)
     timeout_s: float = 600.0
 
-    def next_outcome(self, model: str, body: dict[str, Any]) -> str:
+    def next_outcome(self, model: str, body: dict[str, Any], api: str = "chat") -> str:
         script = self.scripts.get(model)
         if script:
             return script.popleft()
         probabilities = self.degrade.get(model)
         if probabilities:
-            label = _label(body)
+            label = _label(body, api)
             if self.rng.random() < probabilities.get(label, 0.0):
                 return "bad_tool_json" if _offers_tools(body) else "empty"
         return "ok"
 
 
-def _label(body: dict[str, Any]) -> str:
+def _label(body: dict[str, Any], api: str) -> str:
     from classifier import classify  # the emulator's notion of class is the router's
 
-    return classify(body, api="chat").label
+    return classify(body, api=api).label
 
 
 def _offers_tools(body: dict[str, Any]) -> bool:
@@ -216,6 +218,14 @@ def _scripted_error(state: EmulatorState, outcome: str) -> Response | None:
     return None
 
 
+async def _sleep_for(state: EmulatorState, outcome: str) -> None:
+    """The configured latency, and the endless wait of a scripted timeout."""
+    if state.latency_s:
+        await asyncio.sleep(state.latency_s)
+    if outcome == "timeout":
+        await asyncio.sleep(state.timeout_s)
+
+
 def build_emulator(dialect: str = "openai", latency_ms: float = 0.0, seed: int | None = None) -> Starlette:
     """The emulator app; `routetax mock-upstream` serves it with uvicorn."""
     state = EmulatorState(dialect=dialect, latency_s=latency_ms / 1000, rng=random.Random(seed))
@@ -232,10 +242,7 @@ def build_emulator(dialect: str = "openai", latency_ms: float = 0.0, seed: int |
         model = str(body.get("model", "unknown"))
         state.requests[model] += 1
         outcome = state.next_outcome(model, body)
-        if state.latency_s:
-            await asyncio.sleep(state.latency_s)
-        if outcome == "timeout":
-            await asyncio.sleep(state.timeout_s)
+        await _sleep_for(state, outcome)
         error = _scripted_error(state, outcome)
         if error is not None:
             return error
@@ -334,6 +341,7 @@ def build_emulator(dialect: str = "openai", latency_ms: float = 0.0, seed: int |
             Route("/v1/models", models, methods=["GET"]),
             Route("/_mock/script", script, methods=["POST"]),
             Route("/_mock/stats", stats, methods=["GET"]),
+            *responses_routes(state),
         ]
     )
     app.state.emulator = state

@@ -74,9 +74,19 @@ class MeteringSink:
 
 
 def _usage_from(data: Any) -> Usage | None:
+    if isinstance(data, dict) and isinstance(data.get("response"), dict):
+        data = data["response"]  # a Responses API event
     usage = data.get("usage") if isinstance(data, dict) else None
     if not isinstance(usage, dict):
         return None
+    if "input_tokens" in usage:
+        return Usage(
+            prompt_tokens=int(usage.get("input_tokens") or 0),
+            cached_tokens=int((usage.get("input_tokens_details") or {}).get("cached_tokens") or 0),
+            completion_tokens=int(usage.get("output_tokens") or 0),
+            reasoning_tokens=int((usage.get("output_tokens_details") or {}).get("reasoning_tokens") or 0),
+            service_tier=data.get("service_tier"),
+        )
     prompt_details = usage.get("prompt_tokens_details") or {}
     completion_details = usage.get("completion_tokens_details") or {}
     return Usage(

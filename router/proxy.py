@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 from starlette.background import BackgroundTask
@@ -35,6 +35,7 @@ from router.resilience import (
     judge_failure,
     judge_status,
 )
+from router.response_owners import ResponseOwners, response_id_of
 from router.sse import (
     DONE,
     EventSplitter,
@@ -47,6 +48,8 @@ from router.sse import (
 from router.upstream import UpstreamFailure, UpstreamPool, UpstreamResponse
 
 _JSON = "application/json"
+Api = Literal["chat", "responses"]
+API_PATHS: dict[str, str] = {"chat": "/chat/completions", "responses": "/responses"}
 FALLBACK_HEADER = "x-routetax-fallback"
 DEADLINE_HEADER = "x-routetax-deadline-ms"
 
@@ -158,6 +161,27 @@ def validate_chat(body: dict[str, Any]) -> None:
         raise ProxyError(400, "'stream_options' must be an object.", code="invalid_type", param="stream_options")
 
 
+def validate_responses(body: dict[str, Any]) -> None:
+    """The Responses API needs a model and an input (unless it continues or uses a stored prompt)."""
+    if "model" not in body:
+        raise ProxyError(400, "you must provide a model parameter", code="missing_required_parameter", param="model")
+    value = body.get("input")
+    if value is None and not any(body.get(k) for k in ("previous_response_id", "prompt", "conversation")):
+        raise ProxyError(400, "Missing required parameter: 'input'.", code="missing_required_parameter", param="input")
+    if value is not None and not isinstance(value, str | list):
+        raise ProxyError(
+            400, "'input' must be a string or an array of input items.", code="invalid_type", param="input"
+        )
+    previous = body.get("previous_response_id")
+    if previous is not None and not isinstance(previous, str):
+        raise ProxyError(
+            400, "'previous_response_id' must be a string.", code="invalid_type", param="previous_response_id"
+        )
+    stream = body.get("stream")
+    if stream is not None and not isinstance(stream, bool):
+        raise ProxyError(400, "'stream' must be a boolean.", code="invalid_type", param="stream")
+
+
 def _deadline_s(config: Config, header: str | None) -> float:
     limit = config.resilience.deadline_s
     if header is None:
@@ -171,42 +195,52 @@ def _deadline_s(config: Config, header: str | None) -> float:
     return min(asked, limit)
 
 
-class ChatProxy:
-    """Serves chat completions for one configuration."""
+class Proxy:
+    """Serves chat completions and responses for one configuration."""
 
     def __init__(
-        self, config: Config, pool: UpstreamPool, sink: RecordSink, breakers: dict[str, CircuitBreaker]
+        self,
+        config: Config,
+        pool: UpstreamPool,
+        sink: RecordSink,
+        breakers: dict[str, CircuitBreaker],
+        owners: ResponseOwners,
     ) -> None:
         self.config = config
+        self.owners = owners
         self.pool = pool
         self.sink = sink
         self.breakers = breakers
         self.resolver = ModelResolver(config)
 
-    async def handle(self, request: Request) -> Response:
+    async def handle(self, request: Request, api: Api = "chat") -> Response:
         started = time.perf_counter()
-        record = Record(request_id=uuid.uuid4().hex, api="chat", started_at=time.time())
+        record = Record(request_id=uuid.uuid4().hex, api=api, started_at=time.time())
         headers = {"x-routetax-request-id": record.request_id}
         try:
             raw = await _read_body(request, self.config.server.max_body_bytes)
             body = parse_body(raw)
-            validate_chat(body)
+            validate_chat(body) if api == "chat" else validate_responses(body)
             deadline_s = _deadline_s(self.config, request.headers.get(DEADLINE_HEADER))
             record.requested_model = str(body.get("model"))
             t_classify = time.perf_counter()
-            decision = classify(body, api="chat", headers=request.headers)
+            decision = classify(body, api=api, headers=request.headers)
             record.classifier_us = (time.perf_counter() - t_classify) * 1e6
             record.label, record.confidence = decision.label, decision.confidence
             record.reasons = list(decision.reasons)
             headers["x-routetax-class"] = decision.label
             tier, _pinned = self.resolver.resolve(body.get("model"), decision)
+            fallback_off = request.headers.get(FALLBACK_HEADER, "").lower() == "off"
+            plan = [tier] if fallback_off else self.config.chain(tier)
+            if api == "responses":
+                plan = await self._responses_plan(body, plan, tier)
         except ProxyError as exc:
             headers["x-routetax-overhead-ms"] = f"{(time.perf_counter() - started) * 1000:.3f}"
             return Response(exc.body(), status_code=exc.status, media_type=_JSON, headers=headers)
 
         record.stream = body.get("stream") is True
         forward_usage = False
-        if record.stream:
+        if record.stream and api == "chat":
             forward_usage = (body.get("stream_options") or {}).get("include_usage") is True
         exchange = Exchange(
             body=body,
@@ -217,9 +251,31 @@ class ChatProxy:
             deadline=time.monotonic() + deadline_s,
             forward_usage=forward_usage,
         )
-        fallback_off = request.headers.get(FALLBACK_HEADER, "").lower() == "off"
-        plan = [tier] if fallback_off else self.config.chain(tier)
         return await self._serve(exchange, plan, len(raw))
+
+    async def _responses_plan(self, body: dict[str, Any], plan: list[str], tier: str) -> list[str]:
+        """A continuation goes to the tier holding its state; otherwise only tiers that serve the Responses API."""
+        previous = body.get("previous_response_id")
+        if previous is not None:
+            owner = await self.owners.get(previous)
+            if owner is None or owner not in self.config.tiers:
+                raise ProxyError(
+                    404,
+                    f"Previous response with id '{previous}' not found.",
+                    code="previous_response_not_found",
+                    param="previous_response_id",
+                )
+            return [owner]
+        serving = [name for name in plan if self.config.tiers[name].serves_responses()]
+        if not serving:
+            raise ProxyError(
+                400,
+                f"Tier `{tier}` does not serve the Responses API and no tier of its fallback chain does; "
+                "set `responses: true` on a tier that does, or use /v1/chat/completions.",
+                code="responses_not_supported",
+                param="model",
+            )
+        return serving
 
     async def _serve(self, ex: Exchange, plan: list[str], body_bytes: int) -> Response:
         """Walk the plan: retry a tier while it is worth it, then fall back; answer as soon as one succeeds."""
@@ -241,7 +297,7 @@ class ChatProxy:
                 verdict = outcome.verdict
                 if verdict.next is Next.ANSWER:
                     reason = None
-                    if outcome.status < 400 and outcome.stream is None:
+                    if outcome.status < 400 and outcome.stream is None and ex.record.api == "chat":
                         reason = degraded_reason(ex.body, outcome.content)
                     if reason is None or not ex.can_redo:
                         ex.record.degraded_reason = reason
@@ -279,6 +335,26 @@ class ChatProxy:
             )
             last = Outcome(Verdict(Next.ANSWER, "no_tier"), status, content)
         return self._answer(ex, last)
+
+    async def response_operation(self, method: str, response_id: str) -> Response:
+        """GET or DELETE a stored response at the tier that created it."""
+        tier = await self.owners.get(response_id)
+        headers = {"x-routetax-request-id": uuid.uuid4().hex}
+        if tier is None or tier not in self.config.tiers:
+            body = error_body(f"Response with id '{response_id}' not found.", status=404, code="response_not_found")
+            return Response(body, status_code=404, media_type=_JSON, headers=headers)
+        headers["x-routetax-tier"] = tier
+        try:
+            status, content = await self.pool.request(tier, method, f"/responses/{response_id}")
+        except UpstreamFailure as failure:
+            status = 504 if failure.kind == "timeout" else 502
+            content = error_body(
+                f"Upstream tier `{tier}` failed: {failure.kind}.", status=status, code=f"upstream_{failure.kind}"
+            )
+            return Response(content, status_code=status, media_type=_JSON, headers=headers)
+        if status >= 400:
+            content = normalise_upstream_error(status, content)
+        return Response(content, status_code=status, media_type=_JSON, headers=headers)
 
     def _skip_reason(self, tier: str, ex: Exchange, body_bytes: int) -> str | None:
         limit = self.config.tiers[tier].input_limit()
@@ -329,7 +405,7 @@ class ChatProxy:
     def _payload(self, ex: Exchange, model: str) -> bytes:
         body = dict(ex.body)
         body["model"] = model
-        if ex.record.stream:
+        if ex.record.stream and ex.record.api == "chat":
             options = dict(ex.body.get("stream_options") or {})
             options["include_usage"] = True
             body["stream_options"] = options
@@ -340,7 +416,7 @@ class ChatProxy:
         upstream: UpstreamResponse | None = None
         try:
             async with asyncio.timeout(max(remaining, 0.001)):
-                upstream = await self.pool.send(tier, "/chat/completions", payload)
+                upstream = await self.pool.send(tier, API_PATHS[ex.record.api], payload)
                 if upstream.status >= 400 or not ex.record.stream:
                     content = await upstream.read()
                     upstream.close()
@@ -390,7 +466,7 @@ class ChatProxy:
             out = filter_events(events, state, ex.forward_usage)
             if out:
                 pending.append(out)
-            visible = _visible(events)
+            visible = _visible(events) if ex.record.api == "chat" else self._responses_visible(events, tier)
             if visible == "tool_calls" and hold:
                 holding = True
             if (visible and not holding) or state.saw_done:
@@ -406,9 +482,26 @@ class ChatProxy:
                 raise _DegradedStream(reason)
         return StreamStart(upstream, chunks, splitter, b"".join(pending), finished=holding or state.saw_done)
 
+    def _responses_visible(self, events: list[bytes], tier: str) -> str | None:
+        """Responses streams: note who owns the response from `response.created`; visible is anything after it."""
+        for event in events:
+            kind = _event_type(event)
+            if kind == "response.created":
+                chunk = parse_event(event) or {}
+                response_id = (chunk.get("response") or {}).get("id")
+                if isinstance(response_id, str):
+                    self.owners.put(response_id, tier)
+            elif kind not in (None, "response.in_progress"):
+                return "text"
+        return None
+
     def _answer(self, ex: Exchange, outcome: Outcome) -> Response:
         record = ex.record
         tier = record.attempts[-1].tier if record.attempts else None
+        if record.api == "responses" and outcome.stream is None and outcome.status < 400 and tier is not None:
+            response_id = response_id_of(outcome.content)
+            if response_id is not None:
+                self.owners.put(response_id, tier)  # before the client can ask to continue it
         record.tier_path = _path(record)
         if tier is not None:
             ex.headers["x-routetax-tier"] = tier
@@ -459,16 +552,16 @@ class ChatProxy:
                 tail = start.splitter.rest()
                 if tail.strip():
                     yield filter_events([tail + b"\n\n"], state, ex.forward_usage)
-            if not state.saw_done:
+            if not state.saw_done and record.api == "chat":
                 yield DONE  # the client's SDK waits for it; some upstreams end without one
-            record.outcome = "success"
+            record.outcome = "failed" if state.failed else "success"
         except UpstreamFailure as failure:
             attempt.error_type, attempt.ended_by = f"stream_{failure.kind}", "error"
             record.outcome, record.status = "failed", 502
-            yield error_event(
-                f"Upstream tier `{attempt.tier}` broke off the stream: {failure.kind}", "upstream_stream_broken"
-            )
-            yield DONE
+            message = f"Upstream tier `{attempt.tier}` broke off the stream: {failure.kind}"
+            yield error_event(message, "upstream_stream_broken", api=record.api)
+            if record.api == "chat":
+                yield DONE
         finally:
             start.upstream.close()
             if record.outcome == "client_cancelled":
@@ -485,6 +578,15 @@ class _DegradedStream(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+def _event_type(event: bytes) -> str | None:
+    """The SSE `event:` name, or the `type` field of the data (Responses streams carry both)."""
+    if event.startswith(b"event:"):
+        return event[6 : event.find(b"\n")].strip().decode("utf-8", "replace")
+    chunk = parse_event(event)
+    kind = chunk.get("type") if chunk else None
+    return kind if isinstance(kind, str) else None
 
 
 def _visible(events: list[bytes]) -> str | None:

@@ -23,6 +23,7 @@ class StreamState:
     usage_chunk: dict[str, Any] | None = None
     events: list[bytes] = field(default_factory=list)  # kept by reference, parsed only if usage is missing
     saw_done: bool = False
+    failed: bool = False  # a Responses stream ended in `response.failed`
     first_byte_at: float | None = None
 
 
@@ -60,15 +61,25 @@ def filter_events(events: list[bytes], state: StreamState, forward_usage: bool) 
             state.saw_done = True
             out.append(event)
             continue
+        if event.startswith(b"event: response.failed"):
+            state.failed = True
         if b'"usage":{' in event or b'"usage": {' in event:
             chunk = parse_event(event)
-            if chunk is not None and isinstance(chunk.get("usage"), dict):
+            if chunk is not None and _carries_usage(chunk):
                 state.usage_chunk = chunk
-                if not forward_usage and not chunk.get("choices"):
-                    continue  # the extra chunk the client did not ask for
+                if not forward_usage and chunk.get("choices") == []:
+                    continue  # the extra chat chunk the client did not ask for
         state.events.append(event)
         out.append(event)
     return b"".join(out)
+
+
+def _carries_usage(chunk: dict[str, Any]) -> bool:
+    """A chat usage chunk, or a Responses event (`response.completed`, ...) whose response holds usage."""
+    if isinstance(chunk.get("usage"), dict):
+        return True
+    response = chunk.get("response")
+    return isinstance(response, dict) and isinstance(response.get("usage"), dict)
 
 
 def parse_event(event: bytes) -> dict[str, Any] | None:
@@ -89,6 +100,8 @@ def streamed_text(events: list[bytes]) -> str:
         chunk = parse_event(event)
         if not chunk:
             continue
+        if isinstance(chunk.get("delta"), str):  # Responses API: output_text / function_call_arguments deltas
+            parts.append(chunk["delta"])
         for choice in chunk.get("choices") or ():
             delta = choice.get("delta") if isinstance(choice, dict) else None
             if not isinstance(delta, dict):
@@ -103,8 +116,15 @@ def streamed_text(events: list[bytes]) -> str:
     return "".join(parts)
 
 
-def error_event(message: str, code: str, type_: str = "server_error") -> bytes:
-    """An in-band error for a stream that already started: the status line is gone."""
+def error_event(message: str, code: str, type_: str = "server_error", api: str = "chat") -> bytes:
+    """An in-band error for a stream that already started: the status line is gone.
+
+    Chat streams carry `{"error": {...}}` in a data line (the SDK raises on it); Responses
+    streams have their own `error` event type.
+    """
+    if api == "responses":
+        body = orjson.dumps({"type": "error", "code": code, "message": message, "param": None})
+        return b"event: error\ndata: " + body + b"\n\n"
     body = orjson.dumps({"error": {"message": message, "type": type_, "param": None, "code": code}})
     return b"data: " + body + b"\n\n"
 

@@ -90,6 +90,14 @@ class UpstreamPool:
             raise _failure(exc) from exc
         return UpstreamResponse(response)
 
+    async def request(self, tier: str, method: str, path: str) -> tuple[int, bytes]:
+        """A small request with no body (GET/DELETE of a stored object): (status, body)."""
+        try:
+            async with self._sessions[tier].request(method, self._tiers[tier].base_url + path) as response:
+                return response.status, await response.read()
+        except UPSTREAM_ERRORS as exc:
+            raise _failure(exc) from exc
+
     async def probe(self, tier: str) -> bool:
         """Does the tier answer HTTP at all (below 500)? Used by readiness, never on the request path."""
         try:

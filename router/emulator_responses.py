@@ -1,0 +1,301 @@
+"""The emulator's Responses API: `/v1/responses` JSON and SSE, stored responses, continuations.
+
+Responses are kept in memory by id (with the input that produced them) so that
+`previous_response_id` continues a conversation, and `GET`/`DELETE /v1/responses/{id}`
+work, exactly where the state of a real upstream lives: at that upstream.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+from metering.tokens import count_text
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+_JSON = "application/json"
+
+
+def _id(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex}"
+
+
+def _input_items(body: dict[str, Any]) -> list[Any]:
+    value = body.get("input")
+    if isinstance(value, str):
+        return [{"role": "user", "content": value}]
+    return list(value) if isinstance(value, list) else []
+
+
+def _function_tools(body: dict[str, Any]) -> list[dict[str, Any]]:
+    return [t for t in body.get("tools") or () if isinstance(t, dict) and t.get("type") == "function"]
+
+
+def _wants_call(body: dict[str, Any], items: list[Any]) -> bool:
+    if not _function_tools(body) or body.get("tool_choice") == "none":
+        return False
+    last = items[-1] if items else {}
+    return not (isinstance(last, dict) and last.get("type") == "function_call_output")
+
+
+def responses_routes(state: Any) -> list[Route]:
+    """Routes sharing the chat emulator's state (scripts, caches, randomness, dialect)."""
+    from router.emulator import (
+        _Abort,
+        _answer_text,
+        _error,
+        _prompt_tokens,
+        _reasoning_tokens,
+        _scripted_error,
+        _sleep_for,
+    )
+
+    stored: dict[str, dict[str, Any]] = {}
+
+    async def create(request: Request) -> Response:
+        try:
+            body = orjson.loads(await request.body())
+        except orjson.JSONDecodeError:
+            return _error(
+                state, 400, "We could not parse the JSON body of your request.", "invalid_request_error", None
+            )
+        if not isinstance(body, dict) or not isinstance(body.get("input"), str | list):
+            return _error(
+                state, 400, "'input' is required: a string or a list of items.", "invalid_request_error", None
+            )
+        model = str(body.get("model", "unknown"))
+        history: list[Any] = []
+        previous = body.get("previous_response_id")
+        if previous is not None:
+            if previous not in stored:
+                return Response(
+                    orjson.dumps(
+                        {
+                            "error": {
+                                "message": f"Previous response with id '{previous}' not found.",
+                                "type": "invalid_request_error",
+                                "param": "previous_response_id",
+                                "code": "previous_response_not_found",
+                            }
+                        }
+                    ),
+                    status_code=404,
+                    media_type=_JSON,
+                )
+            history = stored[previous]["history"]
+        state.requests[model] += 1
+        outcome = state.next_outcome(model, body, "responses")
+        await _sleep_for(state, outcome)
+        stream = body.get("stream") is True
+        if not (stream and outcome == "500"):
+            error = _scripted_error(state, outcome)
+            if error is not None:
+                return error
+        items = history + _input_items(body)
+        prompt_body = {
+            "tools": body.get("tools"),
+            "messages": [{"role": "system", "content": body.get("instructions")}, *items],
+        }
+        input_tokens, cached = _prompt_tokens(state, model, prompt_body)
+        call_wanted = _wants_call(body, items) or (outcome == "bad_tool_json" and _function_tools(body))
+        output: list[dict[str, Any]] = []
+        if call_wanted:
+            tool = _function_tools(body)[0]
+            properties = (tool.get("parameters") or {}).get("properties") or {}
+            arguments = orjson.dumps({k: "example" for k in properties}).decode()
+            if outcome == "bad_tool_json":
+                arguments = arguments[:-1] + ', "unterminated'
+            output.append(
+                {
+                    "type": "function_call",
+                    "id": _id("fc"),
+                    "call_id": _id("call"),
+                    "name": tool.get("name", "tool"),
+                    "arguments": arguments,
+                    "status": "completed",
+                }
+            )
+            text = ""
+        else:
+            text = "" if outcome == "empty" else _answer_text(state, {"max_tokens": body.get("max_output_tokens")})
+            output.append(
+                {
+                    "type": "message",
+                    "id": _id("msg"),
+                    "status": "completed",
+                    "role": "assistant",
+                    "content": [{"type": "output_text", "text": text, "annotations": []}],
+                }
+            )
+        reasoning = _reasoning_tokens(model, {"reasoning_effort": (body.get("reasoning") or {}).get("effort")})
+        visible = count_text(text) + sum(
+            count_text(o.get("arguments", "")) + 4 for o in output if o["type"] == "function_call"
+        )
+        output_tokens = reasoning + visible
+        usage = {
+            "input_tokens": input_tokens,
+            "output_tokens": output_tokens,
+            "total_tokens": input_tokens + output_tokens,
+            "input_tokens_details": {"cached_tokens": cached},
+            "output_tokens_details": {"reasoning_tokens": reasoning},
+        }
+        limit = body.get("max_output_tokens")
+        status, incomplete = "completed", None
+        if isinstance(limit, int) and output_tokens > limit:
+            status, incomplete = "incomplete", {"reason": "max_output_tokens"}
+        response = {
+            "id": _id("resp"),
+            "object": "response",
+            "created_at": int(time.time()),
+            "status": status,
+            "error": None,
+            "incomplete_details": incomplete,
+            "instructions": body.get("instructions"),
+            "max_output_tokens": limit,
+            "model": model,
+            "output": output,
+            "parallel_tool_calls": True,
+            "previous_response_id": previous,
+            "reasoning": {"effort": None, "summary": None},
+            "service_tier": body.get("service_tier") or "default",
+            "store": True,
+            "temperature": 1.0,
+            "text": body.get("text") or {"format": {"type": "text"}},
+            "tool_choice": body.get("tool_choice", "auto"),
+            "tools": body.get("tools") or [],
+            "top_p": 1.0,
+            "truncation": "disabled",
+            "usage": usage,
+            "metadata": body.get("metadata") or {},
+        }
+        if body.get("store", True) is not False:
+            stored[response["id"]] = {"response": response, "history": items + output}
+        if stream:
+            events = _events(response, failed=outcome == "500")
+            return StreamingResponse(
+                _sse(events, cut=outcome == "disconnect_mid_stream", abort=_Abort), media_type="text/event-stream"
+            )
+        return Response(orjson.dumps(response), media_type=_JSON)
+
+    async def retrieve(request: Request) -> Response:
+        entry = stored.get(request.path_params["response_id"])
+        if entry is None:
+            return _not_found(request.path_params["response_id"])
+        return Response(orjson.dumps(entry["response"]), media_type=_JSON)
+
+    async def delete(request: Request) -> Response:
+        response_id = request.path_params["response_id"]
+        if stored.pop(response_id, None) is None:
+            return _not_found(response_id)
+        return Response(orjson.dumps({"id": response_id, "object": "response", "deleted": True}), media_type=_JSON)
+
+    return [
+        Route("/v1/responses", create, methods=["POST"]),
+        Route("/v1/responses/{response_id}", retrieve, methods=["GET"]),
+        Route("/v1/responses/{response_id}", delete, methods=["DELETE"]),
+    ]
+
+
+def _not_found(response_id: str) -> Response:
+    error = {
+        "message": f"Response with id '{response_id}' not found.",
+        "type": "invalid_request_error",
+        "param": None,
+        "code": None,
+    }
+    return Response(orjson.dumps({"error": error}), status_code=404, media_type=_JSON)
+
+
+def _events(response: dict[str, Any], failed: bool) -> list[tuple[str, dict[str, Any]]]:
+    """The event sequence OpenAI sends for one response, with usage on the final event."""
+    start = {**response, "status": "in_progress", "output": [], "usage": None}
+    events: list[tuple[str, dict[str, Any]]] = [
+        ("response.created", {"response": start}),
+        ("response.in_progress", {"response": start}),
+    ]
+    if failed:
+        error = {"code": "server_error", "message": "The model failed to generate a response."}
+        events.append(("response.failed", {"response": {**start, "status": "failed", "error": error}}))
+        return events
+    for index, item in enumerate(response["output"]):
+        if item["type"] == "function_call":
+            events.append(
+                (
+                    "response.output_item.added",
+                    {"output_index": index, "item": {**item, "arguments": "", "status": "in_progress"}},
+                )
+            )
+            half = len(item["arguments"]) // 2
+            for part in (item["arguments"][:half], item["arguments"][half:]):
+                events.append(
+                    (
+                        "response.function_call_arguments.delta",
+                        {"item_id": item["id"], "output_index": index, "delta": part},
+                    )
+                )
+            events.append(
+                (
+                    "response.function_call_arguments.done",
+                    {"item_id": item["id"], "output_index": index, "arguments": item["arguments"]},
+                )
+            )
+        else:
+            text = item["content"][0]["text"]
+            events.append(
+                (
+                    "response.output_item.added",
+                    {"output_index": index, "item": {**item, "status": "in_progress", "content": []}},
+                )
+            )
+            events.append(
+                (
+                    "response.content_part.added",
+                    {
+                        "item_id": item["id"],
+                        "output_index": index,
+                        "content_index": 0,
+                        "part": {"type": "output_text", "text": "", "annotations": []},
+                    },
+                )
+            )
+            for i, word in enumerate(text.split(" ")):
+                events.append(
+                    (
+                        "response.output_text.delta",
+                        {
+                            "item_id": item["id"],
+                            "output_index": index,
+                            "content_index": 0,
+                            "delta": (" " if i else "") + word,
+                        },
+                    )
+                )
+            events.append(
+                (
+                    "response.output_text.done",
+                    {"item_id": item["id"], "output_index": index, "content_index": 0, "text": text},
+                )
+            )
+            events.append(
+                (
+                    "response.content_part.done",
+                    {"item_id": item["id"], "output_index": index, "content_index": 0, "part": item["content"][0]},
+                )
+            )
+        events.append(("response.output_item.done", {"output_index": index, "item": item}))
+    final = "response.incomplete" if response["status"] == "incomplete" else "response.completed"
+    events.append((final, {"response": response}))
+    return events
+
+
+async def _sse(events: list[tuple[str, dict[str, Any]]], cut: bool, abort: type[Exception]) -> AsyncIterator[bytes]:
+    for sequence, (kind, data) in enumerate(events):
+        if cut and sequence >= len(events) // 2:
+            raise abort("scripted disconnect mid-stream")
+        payload = orjson.dumps({"type": kind, "sequence_number": sequence, **data})
+        yield b"event: " + kind.encode() + b"\ndata: " + payload + b"\n\n"
