@@ -122,10 +122,16 @@ class Server(_Strict):
 
 
 class Policy(_Strict):
-    """Which tier serves each class of request when the client asks for model `auto`."""
+    """Which tier serves each class of request when the client asks for model `auto`.
+
+    A decision whose confidence is below `min_confidence` (text heuristics only, no
+    structural evidence) goes to the agentic tier: the safer one, since a misrouted agentic
+    request costs a failed task while a misrouted single-turn one costs a few cents.
+    """
 
     single_turn: str = "nano"
     agentic: str = "mini"
+    min_confidence: float = Field(0.6, ge=0, le=1)
 
 
 class Breaker(_Strict):

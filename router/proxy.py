@@ -46,6 +46,7 @@ from router.sse import (
     streamed_tool_calls,
 )
 from router.upstream import UpstreamFailure, UpstreamPool, UpstreamResponse
+from router.validation import validate_chat, validate_responses
 
 _JSON = "application/json"
 Api = Literal["chat", "responses"]
@@ -123,6 +124,8 @@ class ModelResolver:
     def resolve(self, model: Any, decision: Decision) -> tuple[str, bool]:
         """Return (tier, pinned). Unknown models are a 404 as OpenAI answers them."""
         if model == "auto":
+            if decision.confidence < self._policy.min_confidence:
+                return self._policy.agentic, False  # unsure: the safer tier
             return getattr(self._policy, decision.label, self._policy.agentic), False
         if isinstance(model, str) and model in self._pins:
             return self._pins[model], True
@@ -142,44 +145,6 @@ def parse_body(raw: bytes) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise ProxyError(400, "The request body must be a JSON object.", code="invalid_json")
     return body
-
-
-def validate_chat(body: dict[str, Any]) -> None:
-    """The few checks without which the request cannot be routed; the upstream validates the rest."""
-    if "model" not in body:
-        raise ProxyError(400, "you must provide a model parameter", code="missing_required_parameter", param="model")
-    messages = body.get("messages")
-    if not isinstance(messages, list) or not messages:
-        raise ProxyError(
-            400, "'messages' must be a non-empty array of message objects.", code="invalid_type", param="messages"
-        )
-    stream = body.get("stream")
-    if stream is not None and not isinstance(stream, bool):
-        raise ProxyError(400, "'stream' must be a boolean.", code="invalid_type", param="stream")
-    options = body.get("stream_options")
-    if options is not None and not isinstance(options, dict):
-        raise ProxyError(400, "'stream_options' must be an object.", code="invalid_type", param="stream_options")
-
-
-def validate_responses(body: dict[str, Any]) -> None:
-    """The Responses API needs a model and an input (unless it continues or uses a stored prompt)."""
-    if "model" not in body:
-        raise ProxyError(400, "you must provide a model parameter", code="missing_required_parameter", param="model")
-    value = body.get("input")
-    if value is None and not any(body.get(k) for k in ("previous_response_id", "prompt", "conversation")):
-        raise ProxyError(400, "Missing required parameter: 'input'.", code="missing_required_parameter", param="input")
-    if value is not None and not isinstance(value, str | list):
-        raise ProxyError(
-            400, "'input' must be a string or an array of input items.", code="invalid_type", param="input"
-        )
-    previous = body.get("previous_response_id")
-    if previous is not None and not isinstance(previous, str):
-        raise ProxyError(
-            400, "'previous_response_id' must be a string.", code="invalid_type", param="previous_response_id"
-        )
-    stream = body.get("stream")
-    if stream is not None and not isinstance(stream, bool):
-        raise ProxyError(400, "'stream' must be a boolean.", code="invalid_type", param="stream")
 
 
 def _deadline_s(config: Config, header: str | None) -> float:

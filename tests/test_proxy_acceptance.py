@@ -152,6 +152,14 @@ def test_vllm_integer_error_code_is_normalised(emulator: RunningServer, start_pr
         (b'{"model": "auto", "messages": [{"role": "user", "content": "x"}], "stream": "yes"}', "invalid_type"),
         (b'{"messages": [{"role": "user", "content": "x"}]}', "missing_required_parameter"),
         (b"\xff\xfe", "invalid_json"),
+        (b'{"model": "auto", "messages": [{"role": "robot", "content": "x"}]}', "invalid_value"),
+        (b'{"model": "auto", "messages": ["hi"]}', "invalid_type"),
+        (b'{"model": 5, "messages": [{"role": "user", "content": "x"}]}', "invalid_type"),
+        (b'{"model": "auto", "messages": [{"role": "user", "content": "x"}], "n": 0}', "invalid_value"),
+        (b'{"model": "auto", "messages": [{"role": "user", "content": "x"}], "max_tokens": -1}', "invalid_value"),
+        (b'{"model": "auto", "messages": [{"role": "user", "content": "x"}], "temperature": "hot"}', "invalid_value"),
+        (b'{"model": "auto", "messages": [{"role": "user", "content": "x"}], "tools": {"a": 1}}', "invalid_type"),
+        (b"[" * 5000 + b"]" * 5000, "invalid_json"),
     ],
 )
 def test_malformed_body_is_a_400_in_openai_format(proxy: RunningServer, body: bytes, code: str) -> None:

@@ -1,0 +1,91 @@
+"""Request checks done before routing: a clear 400 in OpenAI's format instead of a surprise later.
+
+Only what routing needs or what a client commonly gets wrong is checked here (types and
+ranges of the fields the router reads or that upstreams reject); everything else is the
+upstream's to validate, and unknown fields pass through untouched.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from router.errors import ProxyError
+
+CHAT_ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
+
+
+def _invalid(param: str, message: str, code: str = "invalid_type") -> ProxyError:
+    return ProxyError(400, message, code=code, param=param)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _check_model(body: dict[str, Any]) -> None:
+    if "model" not in body:
+        raise _invalid("model", "you must provide a model parameter", "missing_required_parameter")
+    if not isinstance(body["model"], str) or not body["model"]:
+        raise _invalid("model", "'model' must be a non-empty string.")
+
+
+def _check_common(body: dict[str, Any], token_fields: tuple[str, ...]) -> None:
+    stream = body.get("stream")
+    if stream is not None and not isinstance(stream, bool):
+        raise _invalid("stream", "'stream' must be a boolean.")
+    options = body.get("stream_options")
+    if options is not None and not isinstance(options, dict):
+        raise _invalid("stream_options", "'stream_options' must be an object.")
+    for name in token_fields:
+        value = body.get(name)
+        if value is not None and (not _is_int(value) or not 1 <= value <= 10_000_000):
+            raise _invalid(name, f"'{name}' must be a positive integer.", "invalid_value")
+    for name, low, high in (("temperature", 0, 2), ("top_p", 0, 1)):
+        value = body.get(name)
+        if value is not None and (not _is_number(value) or not low <= value <= high):
+            raise _invalid(name, f"'{name}' must be a number between {low} and {high}.", "invalid_value")
+    tools = body.get("tools")
+    if tools is not None and (not isinstance(tools, list) or not all(isinstance(t, dict) for t in tools)):
+        raise _invalid("tools", "'tools' must be an array of tool objects.")
+    choice = body.get("tool_choice")
+    if choice is not None and not isinstance(choice, str | dict):
+        raise _invalid("tool_choice", "'tool_choice' must be a string or an object.")
+
+
+def validate_chat(body: dict[str, Any]) -> None:
+    """A Chat Completions body the router can route."""
+    _check_model(body)
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise _invalid("messages", "'messages' must be a non-empty array of message objects.")
+    for index, message in enumerate(messages):
+        if not isinstance(message, dict):
+            raise _invalid(f"messages[{index}]", f"'messages[{index}]' must be an object.")
+        if message.get("role") not in CHAT_ROLES:
+            raise _invalid(
+                f"messages[{index}].role",
+                f"'messages[{index}].role' must be one of {', '.join(sorted(CHAT_ROLES))}.",
+                "invalid_value",
+            )
+    n = body.get("n")
+    if n is not None and (not _is_int(n) or not 1 <= n <= 128):
+        raise _invalid("n", "'n' must be an integer between 1 and 128.", "invalid_value")
+    _check_common(body, ("max_tokens", "max_completion_tokens"))
+
+
+def validate_responses(body: dict[str, Any]) -> None:
+    """A Responses API body: a model and an input (unless it continues or uses a stored prompt)."""
+    _check_model(body)
+    value = body.get("input")
+    if value is None and not any(body.get(k) for k in ("previous_response_id", "prompt", "conversation")):
+        raise _invalid("input", "Missing required parameter: 'input'.", "missing_required_parameter")
+    if value is not None and not isinstance(value, str | list):
+        raise _invalid("input", "'input' must be a string or an array of input items.")
+    previous = body.get("previous_response_id")
+    if previous is not None and not isinstance(previous, str):
+        raise _invalid("previous_response_id", "'previous_response_id' must be a string.")
+    _check_common(body, ("max_output_tokens",))
