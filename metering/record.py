@@ -66,12 +66,14 @@ class Record:
     confidence: float = 1.0
     reasons: list[str] = field(default_factory=list)
     stream: bool = False
+    routed_tier: str | None = None  # the tier the policy chose first (success rates are per first-routed tier)
     tier_path: list[str] = field(default_factory=list)
     attempts: list[Attempt] = field(default_factory=list)
     retries: int = 0
     fallbacks: int = 0
     skipped_tiers: dict[str, str] = field(default_factory=dict)  # tier -> why it got no attempt (breaker_open, ...)
     degraded_reason: str | None = None  # why the final answer is degraded, when it is
+    cache_loss_usd: float = 0.0  # cached-input discount forfeited by switching this conversation's tier
     usage: Usage | None = None  # of the final attempt
     cost_usd: float = 0.0  # sum over billed attempts
     counterfactual_usd: dict[str, float] = field(default_factory=dict)  # tier -> cost had it served all

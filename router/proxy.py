@@ -216,6 +216,7 @@ class Proxy:
             deadline=time.monotonic() + deadline_s,
             forward_usage=forward_usage,
         )
+        record.routed_tier = plan[0]
         return await self._serve(exchange, plan, len(raw))
 
     async def _responses_plan(self, body: dict[str, Any], plan: list[str], tier: str) -> list[str]:
