@@ -1,0 +1,111 @@
+"""Token counts without the network: o200k_base from the encodings litellm ships.
+
+tiktoken downloads its encodings on first use, which a gateway without internet (and
+every test here) cannot do. litellm's package carries tiktoken's cache files for
+o200k_base and cl100k_base, so `TIKTOKEN_CACHE_DIR` is pointed there — found on disk,
+without importing litellm — before the first encoding is loaded. Counts are used where
+an upstream reported none (a stream cut short, a server without usage) and by the
+emulator; records carrying them are marked `estimated`.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("routetax.tokens")
+
+ENCODING = "o200k_base"
+MESSAGE_OVERHEAD = 3  # per message, as OpenAI's chat format frames each one
+REPLY_PRIMING = 3  # every reply is primed with <|start|>assistant<|message|>
+
+
+def bundled_cache_dir() -> Path | None:
+    """Where litellm keeps tiktoken's cache files, if litellm is installed."""
+    spec = importlib.util.find_spec("litellm")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))) / "litellm_core_utils" / "tokenizers"
+    return path if path.is_dir() else None
+
+
+@lru_cache(maxsize=1)
+def _encoding() -> Any | None:
+    cache = bundled_cache_dir()
+    if cache is not None:
+        os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(cache))
+    try:
+        import tiktoken
+
+        return tiktoken.get_encoding(ENCODING)
+    except Exception as exc:  # no encoding offline: fall back to a length estimate, once, loudly
+        log.warning("tokenizer %s unavailable (%s); estimating tokens as characters / 4", ENCODING, exc)
+        return None
+
+
+def encode(text: str) -> list[int]:
+    encoding = _encoding()
+    if encoding is None:
+        return list(range(max(1, len(text) // 4))) if text else []
+    return encoding.encode(text, disallowed_special=())
+
+
+def count_text(text: str) -> int:
+    if not text:
+        return 0
+    encoding = _encoding()
+    if encoding is None:
+        return max(1, len(text) // 4)
+    return len(encoding.encode(text, disallowed_special=()))
+
+
+def _content_text(content: Any) -> str:
+    """Text of a message's content: a string, or a list of parts (text parts counted, others skipped)."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(
+            part.get("text", "") if isinstance(part, dict) and isinstance(part.get("text"), str) else ""
+            for part in content
+        )
+    return ""
+
+
+def count_messages(messages: Any) -> int:
+    """Prompt tokens of a chat message list, framed as OpenAI frames them."""
+    if not isinstance(messages, list):
+        return 0
+    total = REPLY_PRIMING
+    for message in messages:
+        if not isinstance(message, dict):
+            continue
+        total += MESSAGE_OVERHEAD + count_text(str(message.get("role") or ""))
+        total += count_text(_content_text(message.get("content")))
+        for call in message.get("tool_calls") or ():
+            function = call.get("function") if isinstance(call, dict) else None
+            if isinstance(function, dict):
+                total += count_text(str(function.get("name") or "")) + count_text(str(function.get("arguments") or ""))
+    return total
+
+
+def count_prompt(body: dict[str, Any], api: str = "chat") -> int:
+    """Prompt tokens of a whole request body: messages (or Responses input) plus declared tools."""
+    import orjson
+
+    tools = body.get("tools")
+    tool_tokens = count_text(orjson.dumps(tools).decode()) if tools else 0
+    if api == "responses":
+        value = body.get("input")
+        items = [{"role": "user", "content": value}] if isinstance(value, str) else value
+        instructions = body.get("instructions")
+        if isinstance(instructions, str):
+            items = [{"role": "system", "content": instructions}, *(items or [])]
+        text_items = [i for i in items or [] if isinstance(i, dict) and "content" in i]
+        other = [i for i in items or [] if isinstance(i, dict) and "content" not in i]
+        extra = count_text(orjson.dumps(other).decode()) if other else 0
+        return count_messages(text_items) + extra + tool_tokens
+    return count_messages(body.get("messages")) + tool_tokens
