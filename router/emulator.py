@@ -25,12 +25,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from metering.tokens import count_text
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from metering.tokens import count_text
 from router.emulator_responses import responses_routes
 
 OUTCOMES = frozenset(

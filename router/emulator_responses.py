@@ -13,10 +13,11 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
-from metering.tokens import count_text
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
+
+from metering.tokens import count_text
 
 _JSON = "application/json"
 

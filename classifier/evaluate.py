@@ -1,0 +1,148 @@
+"""`routetax eval-classifier`: accuracy, per-rule breakdown, errors and latency on a labelled corpus.
+
+It also scores the naive audit the published analysis proposes — a request is agentic when
+its JSON mentions `tool_use|function_call` — so the classifier's margin over it is a number.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import statistics
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from classifier.core import classify
+from classifier.decision import AGENTIC
+
+DATA_DIR = Path(__file__).parent / "data"
+NAIVE = re.compile(rb"tool_use|function_call", re.IGNORECASE)
+
+
+class CorpusError(Exception):
+    """A corpus that cannot be read: a missing file or a malformed line."""
+
+
+def default_corpus() -> list[Path]:
+    return sorted(DATA_DIR.glob("*.jsonl"))
+
+
+def load(paths: list[Path]) -> list[dict[str, Any]]:
+    rows = []
+    for path in paths:
+        try:
+            lines = path.read_bytes().splitlines()
+        except OSError as exc:
+            raise CorpusError(f"cannot read corpus {path}: {exc.strerror or exc}") from exc
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                row = orjson.loads(line)
+            except orjson.JSONDecodeError as exc:
+                raise CorpusError(f"{path}:{number}: not valid JSON ({exc})") from exc
+            if not isinstance(row, dict) or row.get("label") not in ("agentic", "single_turn") or "request" not in row:
+                raise CorpusError(f"{path}:{number}: needs 'label' (agentic|single_turn) and 'request'")
+            row.setdefault("id", f"{path.name}:{number}")
+            row.setdefault("api", "chat")
+            row.setdefault("source", path.stem)
+            rows.append(row)
+    if not rows:
+        raise CorpusError("the corpus is empty")
+    return rows
+
+
+def naive_label(request: Any) -> str:
+    return AGENTIC if NAIVE.search(orjson.dumps(request)) else "single_turn"
+
+
+def score(rows: list[dict[str, Any]], predictions: list[str]) -> dict[str, Any]:
+    tp = fp = fn = tn = 0
+    per_source: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    errors = []
+    for row, predicted in zip(rows, predictions, strict=True):
+        actual_agentic, predicted_agentic = row["label"] == AGENTIC, predicted == AGENTIC
+        tp += actual_agentic and predicted_agentic
+        fp += predicted_agentic and not actual_agentic
+        fn += actual_agentic and not predicted_agentic
+        tn += not actual_agentic and not predicted_agentic
+        cell = per_source[row["source"]]
+        cell[0] += 1
+        cell[1] += predicted == row["label"]
+        if predicted != row["label"]:
+            errors.append(row["id"])
+    n = len(rows)
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    return {
+        "n": n,
+        "accuracy": (tp + tn) / n,
+        "precision": precision,
+        "recall": recall,
+        "f1": 2 * precision * recall / (precision + recall) if precision + recall else 0.0,
+        "confusion": {"agentic": {"agentic": tp, "single_turn": fn}, "single_turn": {"agentic": fp, "single_turn": tn}},
+        "per_source": {s: {"n": c[0], "accuracy": c[1] / c[0]} for s, c in sorted(per_source.items())},
+        "errors": errors,
+    }
+
+
+def evaluate(rows: list[dict[str, Any]], repeats: int = 3) -> dict[str, Any]:
+    predictions = []
+    timings: list[float] = []
+    for row in rows:
+        best = float("inf")
+        for _ in range(repeats):
+            start = time.perf_counter_ns()
+            decision = classify(row["request"], api=row["api"])
+            best = min(best, time.perf_counter_ns() - start)
+        timings.append(best / 1000)
+        predictions.append(decision.label)
+    result = score(rows, predictions)
+    timings.sort()
+    result["latency_us_p50"] = statistics.median(timings)
+    result["latency_us_p99"] = timings[max(0, int(len(timings) * 0.99) - 1)]
+    result["baseline"] = score(rows, [naive_label(row["request"]) for row in rows])
+    return result
+
+
+def _print(result: dict[str, Any]) -> None:
+    baseline = result["baseline"]
+    print(f"requests: {result['n']}")
+    print(f"accuracy: {result['accuracy']:.4f}   (naive tool_use|function_call audit: {baseline['accuracy']:.4f})")
+    print(f"agentic precision {result['precision']:.4f}  recall {result['recall']:.4f}  F1 {result['f1']:.4f}")
+    confusion = result["confusion"]
+    print("confusion (rows: actual, columns: predicted)")
+    print(f"  {'':<12} {'agentic':>8} {'single_turn':>12}")
+    for actual in ("agentic", "single_turn"):
+        print(f"  {actual:<12} {confusion[actual]['agentic']:>8} {confusion[actual]['single_turn']:>12}")
+    print("accuracy per source (naive audit alongside)")
+    for source, cell in result["per_source"].items():
+        naive = baseline["per_source"][source]["accuracy"]
+        print(f"  {source:<40} n={cell['n']:<4} {cell['accuracy']:.3f}   naive {naive:.3f}")
+    print(f"classify latency: p50 {result['latency_us_p50']:.1f} µs, p99 {result['latency_us_p99']:.1f} µs")
+    print(f"wrong ({len(result['errors'])}): {', '.join(result['errors']) or 'none'}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="routetax eval-classifier", description="Evaluate the request classifier on a labelled corpus."
+    )
+    parser.add_argument("--corpus", action="append", type=Path, help="JSONL corpus (repeatable; default: shipped)")
+    parser.add_argument("--json", action="store_true", help="one JSON object instead of the report")
+    args = parser.parse_args(argv)
+    try:
+        rows = load(args.corpus or default_corpus())
+    except CorpusError as exc:
+        print(f"routetax eval-classifier: {exc}", file=sys.stderr)
+        return 2
+    result = evaluate(rows)
+    if args.json:
+        sys.stdout.write(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode() + "\n")
+    else:
+        _print(result)
+    return 0

@@ -1,0 +1,101 @@
+"""Structural signals: what the request's own shape says, before any text is read.
+
+Tools the model may call on its own, tool calls or results in the history, a function
+forced as a structured-output schema, `tool_choice: none`: these are certain, so they
+decide first and with confidence 1.0.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+HISTORY_ITEM_TYPES = frozenset(
+    {
+        "function_call",
+        "function_call_output",
+        "computer_call",
+        "computer_call_output",
+        "mcp_call",
+        "mcp_list_tools",
+        "mcp_approval_request",
+        "mcp_approval_response",
+        "web_search_call",
+        "file_search_call",
+        "code_interpreter_call",
+        "image_generation_call",
+        "local_shell_call",
+        "local_shell_call_output",
+        "shell_call",
+        "shell_call_output",
+        "apply_patch_call",
+        "apply_patch_call_output",
+        "custom_tool_call",
+        "custom_tool_call_output",
+        "tool_call",
+        "tool_result",
+    }
+)
+CLIENT_TOOL_TYPES = frozenset({"function", "custom"})
+
+
+def chat_tool_history(messages: list[Any]) -> bool:
+    for message in messages:
+        if not isinstance(message, dict):
+            continue
+        role = message.get("role")
+        if role in ("tool", "function"):
+            return True
+        if role == "assistant" and (message.get("tool_calls") or message.get("function_call")):
+            return True
+    return False
+
+
+def chat_tools(body: dict[str, Any]) -> tuple[str, str] | None:
+    """(label, reason) decided by declared tools and tool_choice, or None when no tools are offered."""
+    tools = body.get("tools")
+    functions = body.get("functions")
+    has_tools = isinstance(tools, list) and len(tools) > 0
+    has_functions = isinstance(functions, list) and len(functions) > 0
+    if not has_tools and not has_functions:
+        return None
+    choice = body.get("tool_choice") if has_tools else None
+    legacy = body.get("function_call") if has_functions and not has_tools else None
+    if has_tools and "tool_choice" not in body and has_functions:
+        legacy = body.get("function_call")
+    for value in (choice, legacy):
+        if value == "none":
+            return "single_turn", "tool_choice_none"
+        if isinstance(value, dict) and _forces_client_tool(value):
+            return "single_turn", "forced_function"
+    return "agentic", "tools_declared"
+
+
+def _forces_client_tool(choice: dict[str, Any]) -> bool:
+    """A choice naming one function (or custom tool) the client executes: a structured-output schema."""
+    kind = choice.get("type")
+    if kind in CLIENT_TOOL_TYPES or (kind is None and isinstance(choice.get("name"), str)):
+        return isinstance(choice.get("name"), str) or isinstance((choice.get("function") or {}).get("name"), str)
+    return False
+
+
+def responses_tool_history(items: Any) -> bool:
+    if not isinstance(items, list):
+        return False
+    for item in items:
+        if isinstance(item, dict) and item.get("type") in HISTORY_ITEM_TYPES:
+            return True
+    return False
+
+
+def responses_tools(body: dict[str, Any]) -> tuple[str, str] | None:
+    tools = body.get("tools")
+    if not isinstance(tools, list) or not tools:
+        return None
+    kinds = {t.get("type") for t in tools if isinstance(t, dict)}
+    choice = body.get("tool_choice")
+    if choice == "none":
+        return "single_turn", "tool_choice_none"
+    if isinstance(choice, dict) and _forces_client_tool(choice):
+        return "single_turn", "forced_function"
+    builtin = bool(kinds - CLIENT_TOOL_TYPES - {None})
+    return "agentic", "builtin_tools" if builtin and not (kinds & CLIENT_TOOL_TYPES) else "tools_declared"
