@@ -94,8 +94,7 @@ class Record:
     def from_dict(cls, data: dict[str, Any]) -> Record:
         data = dict(data)
         attempts = [
-            Attempt(**{**a, "usage": Usage(**a["usage"]) if a.get("usage") else None})
-            for a in data.pop("attempts", [])
+            Attempt(**{**a, "usage": Usage(**a["usage"]) if a.get("usage") else None}) for a in data.pop("attempts", [])
         ]
         usage = Usage(**data["usage"]) if data.get("usage") else None
         data.pop("usage", None)

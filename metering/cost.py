@@ -1,0 +1,128 @@
+"""The exact cost of one request: usage × rates × modifiers (cost-model.md §1.1).
+
+cost = ((prompt − cached) · input + cached · cached_input + completion · output) · modifiers
+
+Cached tokens are a subset of prompt tokens and reasoning tokens a subset of completion
+tokens: neither is ever counted on top of its parent. The service tier priced is the one
+the upstream *reported*. Where litellm's map has an explicit rate for a mode (batch, flex,
+priority, above-272K) that rate is used as published, even where it is not an exact
+multiple of the standard one (gpt-5.4's cached batch rate is $0.13/1M, not $0.125);
+elsewhere the multipliers of cost-model.md apply. Floats are exact enough here: every
+rate is a few significant digits, and totals are compared to the cent and below.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from metering.prices import (
+    BATCH_MULTIPLIER,
+    FLEX_MULTIPLIER,
+    LONG_CONTEXT_THRESHOLD,
+    LONG_INPUT_MULTIPLIER,
+    LONG_OUTPUT_MULTIPLIER,
+    PRIORITY_MULTIPLIER,
+    Price,
+    Rates,
+)
+from metering.record import Usage
+
+
+class ImpossibleUsage(ValueError):
+    """Counts that cannot come from a real request (negative, cached above prompt, ...)."""
+
+
+@dataclass(frozen=True)
+class CostBreakdown:
+    input_usd: float
+    cached_usd: float
+    output_usd: float
+    total_usd: float
+    modifiers: list[str] = field(default_factory=list)
+    amortised_usd: float | None = None  # self-hosted: GPU-hours spread over tokens served
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def check_usage(usage: Usage) -> None:
+    counts = (usage.prompt_tokens, usage.cached_tokens, usage.completion_tokens, usage.reasoning_tokens)
+    if any(c < 0 for c in counts):
+        raise ImpossibleUsage("token counts cannot be negative")
+    if usage.cached_tokens > usage.prompt_tokens:
+        raise ImpossibleUsage(f"cached tokens ({usage.cached_tokens}) exceed prompt tokens ({usage.prompt_tokens})")
+    if usage.reasoning_tokens > usage.completion_tokens:
+        raise ImpossibleUsage(
+            f"reasoning tokens ({usage.reasoning_tokens}) exceed completion tokens ({usage.completion_tokens})"
+        )
+
+
+def _scaled(rates: Rates, input_factor: float, output_factor: float) -> Rates:
+    return Rates(rates.input * input_factor, rates.cached_input * input_factor, rates.output * output_factor)
+
+
+def _mode(price: Price, batch: bool, service_tier: str | None, model: str) -> tuple[str, Rates, list[str]]:
+    if batch:
+        return (
+            "batches",
+            price.variants.get("batches") or _scaled(price.standard, BATCH_MULTIPLIER, BATCH_MULTIPLIER),
+            ["batch"],
+        )
+    if service_tier == "flex":
+        return "flex", price.variants.get("flex") or _scaled(price.standard, FLEX_MULTIPLIER, FLEX_MULTIPLIER), ["flex"]
+    if service_tier == "priority":
+        factor = 2.5 if model.startswith("gpt-5.5") else PRIORITY_MULTIPLIER
+        return "priority", price.variants.get("priority") or _scaled(price.standard, factor, factor), ["priority"]
+    return "", price.standard, []
+
+
+def cost(
+    usage: Usage,
+    price: Price,
+    *,
+    batch: bool = False,
+    service_tier: str | None = None,
+    region: str | None = None,
+    hour_tokens: int | None = None,
+) -> CostBreakdown:
+    """Price `usage` on `price`. `service_tier` is the upstream's reported one (default/auto/flex/priority)."""
+    check_usage(usage)
+    mode, rates, modifiers = _mode(price, batch, service_tier, price.model)
+    if price.long_context and usage.prompt_tokens > LONG_CONTEXT_THRESHOLD:
+        key = "above_272k" + (f"_{mode}" if mode else "")
+        rates = price.variants.get(key) or _scaled(rates, LONG_INPUT_MULTIPLIER, LONG_OUTPUT_MULTIPLIER)
+        modifiers.append("long_context")
+    if region:
+        rates = _scaled(rates, price.region_uplift, price.region_uplift)
+        modifiers.append(f"region:{region}")
+    if usage.cached_tokens:
+        modifiers.insert(0, "cached")
+    uncached = usage.prompt_tokens - usage.cached_tokens
+    input_usd = uncached * rates.input
+    cached_usd = usage.cached_tokens * rates.cached_input
+    output_usd = usage.completion_tokens * rates.output  # reasoning tokens are inside completion tokens
+    amortised = None
+    if price.self_hosted:
+        modifiers.append("self_hosted")
+        if price.gpu_hour_usd is not None and hour_tokens:
+            amortised = amortised_cost(price.gpu_hour_usd, hour_tokens, usage.total_tokens)
+    return CostBreakdown(input_usd, cached_usd, output_usd, input_usd + cached_usd + output_usd, modifiers, amortised)
+
+
+def amortised_cost(gpu_hour_usd: float, hour_tokens: int, tokens: int) -> float:
+    """A self-hosted request's share of the GPU-hour: the hour's cost spread over the tokens it served."""
+    if hour_tokens <= 0:
+        return 0.0
+    return gpu_hour_usd * tokens / hour_tokens
+
+
+def counterfactual(usage: Usage, price: Price) -> float:
+    """What the same tokens would have cost on another model, at its standard rates.
+
+    The cached share is kept only if that model could have had it cached: a conservative
+    baseline prices every counterfactual prompt token as uncached unless the usage says cached.
+    """
+    return cost(
+        Usage(usage.prompt_tokens, usage.cached_tokens, usage.completion_tokens, usage.reasoning_tokens), price
+    ).total_usd
