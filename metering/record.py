@@ -50,6 +50,7 @@ class Attempt:
     usage: Usage | None = None
     cost_usd: float = 0.0
     billed: bool = False
+    amortised_usd: float | None = None  # self-hosted tiers: this attempt's share of the GPU-hour
 
 
 @dataclass(slots=True)

@@ -99,6 +99,8 @@ def create_app(config: Config, sink: MeteringSink | None = None) -> FastAPI:
 
     @app.get("/metrics")
     async def metrics() -> Response:
+        for name, breaker in breakers.items():
+            metering.metrics.breaker_open.labels(name).set(0 if breaker.state_name() == "closed" else 1)
         body, content_type = metering.render_metrics()
         return Response(body, media_type=content_type)
 

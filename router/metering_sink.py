@@ -1,98 +1,173 @@
 """Where finished records go: usage and cost filled in, metrics updated, ledger appended.
 
 The proxy calls the sink once per request, after the client has its answer (a background
-task for JSON, the end of the relay for streams). The sink does the parsing that the hot
-path skipped — reading `usage` out of the upstream's bytes — and never waits on Redis:
-the ledger takes the record on an in-memory queue and writes it in the background.
+task for JSON, the end of the relay for streams). The sink does the parsing the hot path
+skipped — reading `usage` out of the upstream's bytes, or estimating it with the tokenizer
+when there is none (and marking the record) — prices every billed attempt and the
+counterfactual baselines, updates the metrics, and hands the record to the ledger, which
+never makes anyone wait on Redis.
 """
 
 from __future__ import annotations
 
 import logging
-from collections import deque
+import time
+from collections import defaultdict, deque
+from collections.abc import Callable
 from typing import Any
 
 import orjson
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from metering.record import Record, Usage
+from metering.cost import ImpossibleUsage, cost
+from metering.ledger import Ledger
+from metering.metrics import Metrics
+from metering.prices import Price, UnknownModel, price_for
+from metering.record import Attempt, Record, Usage
+from metering.store import open_store
+from metering.tokens import count_prompt, count_text
+from metering.usage import usage_from
 from router.config import Config
 from router.proxy import Completion
-from router.sse import streamed_text
+from router.sse import StreamState, streamed_text
 
 log = logging.getLogger("routetax.metering")
+
+
+def tier_prices(config: Config) -> dict[str, Price | None]:
+    prices: dict[str, Price | None] = {}
+    for name, tier in config.tiers.items():
+        override = tier.price.model_dump() if tier.price is not None else None
+        try:
+            prices[name] = price_for(tier.model, override, gpu_hour_usd=tier.gpu_hour_usd)
+        except UnknownModel:
+            log.warning("tier %s: model %s has no price in the map and no `price` override: costed at 0", name,
+                        tier.model)
+            prices[name] = None
+    return prices
 
 
 class MeteringSink:
     """Completes records and hands them to metrics and the ledger."""
 
-    def __init__(self, config: Config, keep_recent: int = 1000) -> None:
+    def __init__(self, config: Config, metrics: Metrics | None = None, keep_recent: int = 10_000) -> None:
         self.config = config
+        self.metrics = metrics or Metrics()
         self.recent: deque[Record] = deque(maxlen=keep_recent)
         self.durable = config.store.redis_url is not None
+        self.prices = tier_prices(config)
+        self.store: Any = None
+        self.ledger: Ledger | None = None
+        self.listeners: list[Callable[[Record], None]] = []
+        self._hour_tokens: dict[tuple[str, int], int] = defaultdict(int)  # (tier, hour) -> tokens served
 
     @classmethod
     def for_config(cls, config: Config) -> MeteringSink:
         return cls(config)
 
     async def start(self) -> None:
-        if not self.durable:
-            log.warning("no store.redis_url configured: in-process store, NON-DURABLE (records are lost on exit)")
+        self.store = open_store(self.config.store.redis_url, cluster=self.config.store.cluster)
+        self.ledger = Ledger(
+            self.store,
+            self.config.store.spool_dir,
+            on_spool_depth=self.metrics.spool_depth.set,
+            on_write_error=self.metrics.ledger_errors.inc,
+            on_written=self.metrics.ledger_written.inc,
+        )
+        await self.ledger.start()
 
     async def aclose(self) -> None:
-        return None
+        if self.ledger is not None:
+            await self.ledger.aclose()
+        if self.store is not None:
+            await self.store.aclose()
 
     async def store_ok(self) -> bool:
-        return True
+        try:
+            return bool(await self.store.ping())
+        except Exception:
+            return False
 
     def render_metrics(self) -> tuple[bytes, str]:
-        return b"", CONTENT_TYPE_LATEST
+        return self.metrics.render(), CONTENT_TYPE_LATEST
 
     def __call__(self, record: Record, completion: Completion) -> None:
         try:
             self._complete(record, completion)
+            self.metrics.observe(record)
         except Exception:  # metering must never take the proxy down; the record still goes out
             log.exception("could not complete metering for request %s", record.request_id)
+        if self.ledger is not None:
+            self.ledger.submit(record)
         self.recent.append(record)
+        for listener in self.listeners:
+            listener(record)
 
     def _complete(self, record: Record, completion: Completion) -> None:
         usage: Usage | None = None
         for attempt, body, stream in zip(record.attempts, completion.bodies, completion.streams, strict=True):
-            usage = None
-            if body is not None:
-                usage = _usage_from(orjson.loads(body))
-            elif stream is not None:
-                if stream.usage_chunk is not None:
-                    usage = _usage_from(stream.usage_chunk)
-                elif stream.events:
-                    usage = Usage(completion_tokens=len(streamed_text(stream.events)) // 4, estimated=True)
+            usage = self._usage(record, completion.request, body, stream)
             if usage is not None:
-                attempt.usage = usage
-                attempt.billed = True
+                attempt.usage, attempt.billed = usage, True
+                self._price(attempt, usage)
         record.usage = usage
         record.estimated = any(a.usage is not None and a.usage.estimated for a in record.attempts)
+        record.cost_usd = sum(a.cost_usd for a in record.attempts if a.billed)
+        if usage is not None:
+            record.counterfactual_usd = self._counterfactuals(usage)
 
-
-def _usage_from(data: Any) -> Usage | None:
-    if isinstance(data, dict) and isinstance(data.get("response"), dict):
-        data = data["response"]  # a Responses API event
-    usage = data.get("usage") if isinstance(data, dict) else None
-    if not isinstance(usage, dict):
+    def _usage(self, record: Record, request: dict[str, Any], body: bytes | None,
+               stream: StreamState | None) -> Usage | None:
+        if body is not None:
+            parsed = orjson.loads(body)
+            usage = usage_from(parsed)
+            if usage is None:
+                return _estimate(request, record.api, _answer_text(parsed))
+            return usage
+        if stream is not None:
+            if stream.usage_chunk is not None:
+                return usage_from(stream.usage_chunk)
+            if stream.events:  # cut short, or an upstream that sends no usage: estimate, and say so
+                return _estimate(request, record.api, streamed_text(stream.events))
         return None
-    if "input_tokens" in usage:
-        return Usage(
-            prompt_tokens=int(usage.get("input_tokens") or 0),
-            cached_tokens=int((usage.get("input_tokens_details") or {}).get("cached_tokens") or 0),
-            completion_tokens=int(usage.get("output_tokens") or 0),
-            reasoning_tokens=int((usage.get("output_tokens_details") or {}).get("reasoning_tokens") or 0),
-            service_tier=data.get("service_tier"),
+
+    def _price(self, attempt: Attempt, usage: Usage) -> None:
+        price = self.prices.get(attempt.tier)
+        if price is None:
+            return
+        hour_tokens = None
+        if price.self_hosted:
+            key = (attempt.tier, int(time.time() // 3600))
+            self._hour_tokens[key] += usage.total_tokens
+            hour_tokens = self._hour_tokens[key]
+        try:
+            breakdown = cost(usage, price, service_tier=usage.service_tier,
+                             region=self.config.tiers[attempt.tier].region, hour_tokens=hour_tokens)
+        except ImpossibleUsage as exc:
+            log.warning("tier %s reported impossible usage (%s): costed at 0", attempt.tier, exc)
+            return
+        attempt.cost_usd = breakdown.total_usd
+        attempt.amortised_usd = breakdown.amortised_usd
+
+    def _counterfactuals(self, usage: Usage) -> dict[str, float]:
+        baseline_usage = Usage(usage.prompt_tokens, usage.cached_tokens, usage.completion_tokens, usage.reasoning_tokens)
+        out = {}
+        for name, price in self.prices.items():
+            if price is not None:
+                out[name] = cost(baseline_usage, price).total_usd
+        return out
+
+
+def _answer_text(parsed: Any) -> str:
+    try:
+        message = parsed["choices"][0]["message"]
+        return (message.get("content") or "") + "".join(
+            (c.get("function") or {}).get("arguments", "") for c in message.get("tool_calls") or ()
         )
-    prompt_details = usage.get("prompt_tokens_details") or {}
-    completion_details = usage.get("completion_tokens_details") or {}
-    return Usage(
-        prompt_tokens=int(usage.get("prompt_tokens") or 0),
-        cached_tokens=int(prompt_details.get("cached_tokens") or 0),
-        completion_tokens=int(usage.get("completion_tokens") or 0),
-        reasoning_tokens=int(completion_details.get("reasoning_tokens") or 0),
-        service_tier=data.get("service_tier"),
-    )
+    except (KeyError, IndexError, TypeError, AttributeError):
+        return ""
+
+
+def _estimate(request: dict[str, Any], api: str, completion_text: str) -> Usage:
+    return Usage(prompt_tokens=count_prompt(request, api), completion_tokens=count_text(completion_text),
+                 estimated=True)

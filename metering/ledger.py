@@ -1,0 +1,479 @@
+"""The durable ledger: every finished record, written to Redis in the background, exactly once.
+
+The request path calls `Ledger.submit(record)`, which only appends to an in-memory queue: no
+await, no I/O, no exception. A background task takes the queue in batches (up to
+`batch_size` records, or whatever arrived within `flush_interval_s`) and writes each batch
+in one pipelined round trip. Each record is written by a small Lua script that first sets a
+per-record marker (`SET ...:seen:<request_id> NX EX`) and only when that succeeds appends the
+record to the stream and bumps the hourly rollups — so a record replayed after a write that
+timed out but did land is not counted twice.
+
+When Redis cannot take a batch (down, timing out, out of memory) the batch goes to the disk
+spool (`metering.spool`) and, from then on, so does every later batch until the spool has
+been replayed: the order records reached the ledger is the order they reach Redis.
+
+Every key shares the hash tag `{ledger}`, so all of it lives in one Redis Cluster slot and
+the script never touches keys in two slots. The layout is described in docs/ledger.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from redis.exceptions import NoScriptError
+
+from metering.record import Record
+from metering.spool import Spool
+from metering.store import Store
+
+log = logging.getLogger("routetax.ledger")
+
+DEFAULT_PREFIX = "routetax"
+DEFAULT_RETENTION = 1_000_000  # records kept in the stream (approximate MAXLEN)
+DEFAULT_ROLLUP_TTL_S = 90 * 24 * 3600
+DEFAULT_SEEN_TTL_S = 7 * 24 * 3600  # how long a replay is recognised as a duplicate
+CLOCK_SKEW_S = 300.0  # proxy clocks vs the Redis clock that stamps stream ids
+
+# KEYS: 1 stream, 2 seen marker, 3 hour rollup, [4 per-key hour rollup]
+# ARGV: 1 seen ttl, 2 maxlen, 3 rollup ttl, 4 record json, 5 number of hour-rollup pairs,
+#       then (field, increment) pairs for the hour rollup, then pairs for the per-key rollup.
+# Fields ending in `_usd` are floats (HINCRBYFLOAT); every other field is an integer count.
+_WRITE_RECORD = """
+if not redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[1]) then
+  return 0
+end
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'r', ARGV[4])
+local function bump(key, field, value)
+  if string.sub(field, -4) == '_usd' then
+    redis.call('HINCRBYFLOAT', key, field, value)
+  else
+    redis.call('HINCRBY', key, field, value)
+  end
+end
+local n = tonumber(ARGV[5])
+local i = 6
+for _ = 1, n do
+  bump(KEYS[3], ARGV[i], ARGV[i + 1])
+  i = i + 2
+end
+redis.call('EXPIRE', KEYS[3], ARGV[3])
+if #KEYS >= 4 then
+  while i < #ARGV do
+    bump(KEYS[4], ARGV[i], ARGV[i + 1])
+    i = i + 2
+  end
+  redis.call('EXPIRE', KEYS[4], ARGV[3])
+end
+return 1
+"""
+
+
+class Keys:
+    """Key names under one prefix; all share the `{ledger}` hash tag (one cluster slot)."""
+
+    def __init__(self, prefix: str = DEFAULT_PREFIX) -> None:
+        self.base = f"{prefix}:{{ledger}}"
+        self.records = f"{self.base}:records"
+
+    def seen(self, request_id: str) -> str:
+        return f"{self.base}:seen:{request_id}"
+
+    def hour(self, hour: str) -> str:
+        return f"{self.base}:hour:{hour}"
+
+    def key_hour(self, key_id: str, hour: str) -> str:
+        return f"{self.base}:key:{key_id}:{hour}"
+
+
+def hour_of(when: str | float | datetime) -> str:
+    """`YYYYMMDDHH` (UTC) for a unix time, a datetime, or an hour string passed through."""
+    if isinstance(when, str):
+        if len(when) != 10 or not when.isdigit():
+            raise ValueError(f"hour must be YYYYMMDDHH, got {when!r}")
+        return when
+    if isinstance(when, datetime):
+        moment = when if when.tzinfo else when.replace(tzinfo=UTC)
+    else:
+        moment = datetime.fromtimestamp(when, UTC)
+    return moment.astimezone(UTC).strftime("%Y%m%d%H")
+
+
+def _label(value: str | None) -> str:
+    """A tier or class name made safe for the `tier|class|metric` field syntax."""
+    return (value or "none").replace("|", "_")
+
+
+def rollup_increments(record: Record) -> tuple[list[tuple[str, int | float]], list[tuple[str, int | float]]]:
+    """The (field, increment) pairs one record adds to its hour rollup and to its key's rollup.
+
+    Requests, successes and spend are filed under the tier the policy routed to first, because
+    success rate and routing overhead are measured per first-routed tier (cost-model.md §3).
+    `spend_usd`/`billed_attempts` are filed under the tier each billed attempt actually ran on,
+    which is what "spend on that tier" means for cost per completed task.
+    """
+    cls = _label(record.label)
+    routed = _label(record.routed_tier or record.final_tier)
+    hour: dict[str, int | float] = {}
+
+    def add(tier: str, metric: str, value: int | float) -> None:
+        if value:
+            field = f"{tier}|{cls}|{metric}"
+            hour[field] = hour.get(field, 0) + value
+
+    add(routed, "requests", 1)
+    add(routed, record.outcome, 1)  # success | degraded | failed | client_cancelled
+    add(routed, "attempts", len(record.attempts))
+    add(routed, "retries", record.retries)
+    add(routed, "fallbacks", record.fallbacks)
+    add(routed, "estimated", int(record.estimated))
+    add(routed, "cost_usd", record.cost_usd)
+    add(routed, "cache_loss_usd", record.cache_loss_usd)
+    billed_usage = [a.usage for a in record.attempts if a.billed and a.usage is not None]
+    if not billed_usage and record.usage is not None:
+        billed_usage = [record.usage]
+    for usage in billed_usage:
+        add(routed, "prompt_tokens", usage.prompt_tokens)
+        add(routed, "cached_tokens", usage.cached_tokens)
+        add(routed, "completion_tokens", usage.completion_tokens)
+        add(routed, "reasoning_tokens", usage.reasoning_tokens)
+    if record.outcome == "success" and record.attempts:
+        add(routed, "ideal_usd", record.attempts[-1].cost_usd)
+    for baseline, usd in sorted(record.counterfactual_usd.items()):
+        add(routed, f"cf_{_label(baseline)}_usd", usd)
+    for attempt in record.attempts:
+        if attempt.billed:
+            add(_label(attempt.tier), "billed_attempts", 1)
+            add(_label(attempt.tier), "spend_usd", attempt.cost_usd)
+    hour[f"{routed}|{cls}|requests"] = hour.get(f"{routed}|{cls}|requests", 1)
+
+    per_key: list[tuple[str, int | float]] = []
+    if record.key_id:
+        per_key = [("requests", 1)]
+        if record.cost_usd:
+            per_key.append(("cost_usd", record.cost_usd))
+        tokens = sum(u.prompt_tokens + u.completion_tokens for u in billed_usage)
+        if tokens:
+            per_key.append(("tokens", tokens))
+    return list(hour.items()), per_key
+
+
+def _number(value: int | float) -> str:
+    return repr(float(value)) if isinstance(value, float) else str(int(value))
+
+
+class Ledger:
+    """Takes finished records without waiting and writes them to Redis, or to disk until Redis is back.
+
+    Owns a background task between `start()` and `aclose()`. The caller owns `store` and closes it
+    after `aclose()`. `submit` must be called from the event loop's thread.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        prefix: str = DEFAULT_PREFIX,
+        spool_dir: str = "var/spool",
+        retention: int = DEFAULT_RETENTION,
+        rollup_ttl_s: int = DEFAULT_ROLLUP_TTL_S,
+        seen_ttl_s: int = DEFAULT_SEEN_TTL_S,
+        batch_size: int = 256,
+        flush_interval_s: float = 0.05,
+        retry_interval_s: float = 1.0,
+        close_timeout_s: float = 5.0,
+        on_spool_depth: Callable[[int], None] | None = None,
+        on_write_error: Callable[[], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.keys = Keys(prefix)
+        self.spool = Spool(spool_dir)
+        self.retention = retention
+        self.rollup_ttl_s = rollup_ttl_s
+        self.seen_ttl_s = seen_ttl_s
+        self.batch_size = batch_size
+        self.flush_interval_s = flush_interval_s
+        self.retry_interval_s = retry_interval_s
+        self.close_timeout_s = close_timeout_s
+        self.on_spool_depth = on_spool_depth
+        self.on_write_error = on_write_error
+        self.write_errors = 0  # batches Redis refused or never answered
+        self.written = 0  # records Redis accepted as new
+        self.duplicates = 0  # records Redis already held (replays, double submits)
+        self._queue: deque[Record] = deque()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self._next_replay = 0.0
+        self._redis_down = False
+        self._sha: str | None = None
+
+    # -- the request path ------------------------------------------------------------------
+
+    def submit(self, record: Record) -> None:
+        """Queue a finished record. Never blocks, awaits or raises: the response must not wait on it."""
+        try:
+            self._queue.append(record)
+            if len(self._queue) >= self.batch_size:
+                self._wake.set()
+        except Exception:  # pragma: no cover - appending to a deque does not fail in practice
+            log.exception("ledger could not queue record")
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    @property
+    def spool_depth(self) -> int:
+        """Records waiting on disk for Redis."""
+        return self.spool.depth
+
+    @property
+    def queue_depth(self) -> int:
+        """Records waiting in memory for the next batch."""
+        return len(self._queue)
+
+    async def start(self) -> None:
+        """Open the spool (replaying anything a previous process left) and start the writer."""
+        self.spool.open()
+        self._report_depth()
+        self._task = asyncio.create_task(self._run(), name="routetax-ledger")
+
+    async def aclose(self) -> None:
+        """Stop the writer and flush every queued record: to Redis if it answers, else to the spool."""
+        self._closing = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+            self._task = None
+        deadline = time.monotonic() + self.close_timeout_s
+        if self.spool.pending and not self._redis_down:
+            try:
+                await asyncio.wait_for(self._replay(max_batches=None), max(0.0, deadline - time.monotonic()))
+            except TimeoutError:
+                log.warning("ledger: spool not fully replayed before shutdown; it will be at next start")
+        while self._queue:
+            await self._write_or_spool(self._take(), try_redis=time.monotonic() < deadline)
+        self.spool.close()
+
+    async def drain(self, timeout_s: float = 10.0) -> bool:
+        """Wait until nothing is queued or spooled (True), or `timeout_s` passes (False)."""
+        deadline = time.monotonic() + timeout_s
+        while self._queue or self.spool.pending or self._busy:
+            if time.monotonic() > deadline:
+                return False
+            self._wake.set()
+            await asyncio.sleep(0.01)
+        return True
+
+    # -- the writer ------------------------------------------------------------------------
+
+    _busy = False
+
+    async def _run(self) -> None:
+        while not self._closing:
+            if len(self._queue) < self.batch_size:
+                try:
+                    await asyncio.wait_for(self._wake.wait(), self.flush_interval_s)
+                except TimeoutError:
+                    pass
+            self._wake.clear()
+            if self._closing:
+                break
+            self._busy = True
+            try:
+                await self._step()
+            except Exception:  # the writer must survive anything; records stay queued or spooled
+                log.exception("ledger writer step failed")
+                await asyncio.sleep(self.flush_interval_s)
+            finally:
+                self._busy = False
+
+    async def _step(self) -> None:
+        batch = self._take()
+        if self.spool.pending:
+            await self._to_spool(batch)  # behind what already waits, to keep the order
+            if time.monotonic() >= self._next_replay:
+                await self._replay(max_batches=16)
+        elif batch:
+            await self._write_or_spool(batch, try_redis=True)
+
+    def _take(self) -> list[bytes]:
+        lines: list[bytes] = []
+        while self._queue and len(lines) < self.batch_size:
+            record = self._queue.popleft()
+            try:
+                lines.append(orjson.dumps(record))
+            except Exception:
+                log.exception("ledger cannot serialise record %s; dropped", getattr(record, "request_id", "?"))
+        return lines
+
+    async def _write_or_spool(self, lines: list[bytes], try_redis: bool) -> None:
+        if not lines:
+            return
+        if try_redis and not self.spool.pending:
+            try:
+                await self._write(lines)
+                return
+            except Exception as exc:
+                self._failed(exc)
+        await self._to_spool(lines)
+
+    async def _to_spool(self, lines: list[bytes]) -> None:
+        if not lines:
+            return
+        try:
+            await self.spool.append(lines)
+        except OSError:
+            # Disk full or gone too: keep the records in memory, in order, and try again later.
+            log.exception("ledger cannot write the spool; %d record(s) held in memory", len(lines))
+            self._queue.extendleft(Record.from_dict(orjson.loads(line)) for line in reversed(lines))
+            raise
+        self._report_depth()
+
+    async def _replay(self, max_batches: int | None) -> None:
+        try:
+            sent = await self.spool.replay(self._write, self.batch_size, max_batches=max_batches)
+        except Exception as exc:
+            self._failed(exc)
+            return
+        finally:
+            self._report_depth()
+        if sent and not self.spool.pending:
+            log.warning("ledger: Redis is back; spool replayed")
+        self._redis_down = False
+
+    def _failed(self, exc: BaseException) -> None:
+        self.write_errors += 1
+        self._next_replay = time.monotonic() + self.retry_interval_s
+        if not self._redis_down:
+            log.warning("ledger: Redis write failed (%s: %s); spooling to disk", type(exc).__name__, exc)
+        self._redis_down = True
+        if self.on_write_error is not None:
+            try:
+                self.on_write_error()
+            except Exception:
+                log.exception("on_write_error callback failed")
+
+    def _report_depth(self) -> None:
+        if self.on_spool_depth is not None:
+            try:
+                self.on_spool_depth(self.spool.depth)
+            except Exception:
+                log.exception("on_spool_depth callback failed")
+
+    async def _write(self, lines: list[bytes]) -> None:
+        """Write a batch in one pipelined round trip; raises if Redis did not take all of it.
+
+        A partial failure raises too: the whole batch is then spooled and replayed, and the
+        per-record marker keeps the records that did land from counting twice.
+        """
+        calls = []
+        for line in lines:
+            try:
+                record = Record.from_dict(orjson.loads(line))
+            except Exception:  # a torn spool line or a foreign shape: it can never be written
+                log.warning("ledger skipping an unreadable record line")
+                continue
+            calls.append(self._script_call(record, line))
+        if not calls:
+            return
+        if self._sha is None:
+            self._sha = await self.store.script_load(_WRITE_RECORD)
+        try:
+            results = await self._pipeline(calls, use_sha=True)
+        except NoScriptError:  # a restarted Redis forgot the script: send it in full this once
+            results = await self._pipeline(calls, use_sha=False)
+        new = sum(1 for r in results if int(r) == 1)
+        self.written += new
+        self.duplicates += len(results) - new
+
+    async def _pipeline(self, calls: list[tuple[list[str], list[str | bytes]]], use_sha: bool) -> list[Any]:
+        pipe = self.store.pipeline(transaction=False)
+        for keys, args in calls:
+            if use_sha:
+                pipe.evalsha(self._sha, len(keys), *keys, *args)
+            else:
+                pipe.eval(_WRITE_RECORD, len(keys), *keys, *args)
+        return await pipe.execute()
+
+    def _script_call(self, record: Record, line: bytes) -> tuple[list[str], list[str | bytes]]:
+        hour = hour_of(record.started_at or record.ended_at or time.time())
+        keys = [self.keys.records, self.keys.seen(record.request_id), self.keys.hour(hour)]
+        hour_fields, key_fields = rollup_increments(record)
+        if record.key_id:
+            keys.append(self.keys.key_hour(record.key_id, hour))
+        args: list[str | bytes] = [
+            str(self.seen_ttl_s),
+            str(self.retention),
+            str(self.rollup_ttl_s),
+            line,
+            str(len(hour_fields)),
+        ]
+        for field, value in [*hour_fields, *key_fields]:
+            args += [field, _number(value)]
+        return keys, args
+
+
+# -- reading back ----------------------------------------------------------------------------
+
+
+async def read_records(
+    store: Store,
+    since: float | None = None,
+    until: float | None = None,
+    *,
+    prefix: str = DEFAULT_PREFIX,
+    chunk: int = 1000,
+) -> AsyncIterator[Record]:
+    """Records with `since <= started_at < until`, in the order they reached Redis.
+
+    A record reaches the stream after it started (and, replayed from the spool, possibly much
+    later), so stream ids only bound the scan from below — with a margin for clock skew
+    between the proxies and Redis. Every record read is filtered on its own `started_at`.
+    """
+    stream = Keys(prefix).records
+    start = "-" if since is None else f"{max(0, int((since - CLOCK_SKEW_S) * 1000))}-0"
+    while True:
+        entries = await store.xrange(stream, min=start, max="+", count=chunk)
+        if not entries:
+            return
+        for entry_id, fields in entries:
+            raw = fields.get(b"r", fields.get("r"))
+            if raw is None:
+                continue
+            record = Record.from_dict(orjson.loads(raw))
+            if since is not None and record.started_at < since:
+                continue
+            if until is not None and record.started_at >= until:
+                continue
+            yield record
+        last = entries[-1][0]
+        start = "(" + (last.decode() if isinstance(last, bytes) else last)
+        if len(entries) < chunk:
+            return
+
+
+def _parse_hash(raw: dict[Any, Any]) -> dict[str, int | float]:
+    out: dict[str, int | float] = {}
+    for field, value in raw.items():
+        name = field.decode() if isinstance(field, bytes) else field
+        text = value.decode() if isinstance(value, bytes) else value
+        out[name] = float(text) if name.endswith("_usd") else int(text)
+    return out
+
+
+async def rollup(store: Store, hour: str | float | datetime, *, prefix: str = DEFAULT_PREFIX) -> dict[str, int | float]:
+    """The hour's rollup: `tier|class|metric` -> value (`*_usd` fields are floats, the rest counts)."""
+    return _parse_hash(await store.hgetall(Keys(prefix).hour(hour_of(hour))))
+
+
+async def key_rollup(
+    store: Store, key_id: str, hour: str | float | datetime, *, prefix: str = DEFAULT_PREFIX
+) -> dict[str, int | float]:
+    """One client key's hour: `requests`, `cost_usd`, `tokens`."""
+    return _parse_hash(await store.hgetall(Keys(prefix).key_hour(key_id, hour_of(hour))))
