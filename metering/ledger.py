@@ -151,7 +151,6 @@ def rollup_increments(record: Record) -> tuple[list[tuple[str, int | float]], li
         if attempt.billed:
             add(_label(attempt.tier), "billed_attempts", 1)
             add(_label(attempt.tier), "spend_usd", attempt.cost_usd)
-    hour[f"{routed}|{cls}|requests"] = hour.get(f"{routed}|{cls}|requests", 1)
 
     per_key: list[tuple[str, int | float]] = []
     if record.key_id:
@@ -178,9 +177,9 @@ class Ledger:
     def __init__(
         self,
         store: Store,
+        spool_dir: str = "var/spool",
         *,
         prefix: str = DEFAULT_PREFIX,
-        spool_dir: str = "var/spool",
         retention: int = DEFAULT_RETENTION,
         rollup_ttl_s: int = DEFAULT_ROLLUP_TTL_S,
         seen_ttl_s: int = DEFAULT_SEEN_TTL_S,
@@ -190,6 +189,7 @@ class Ledger:
         close_timeout_s: float = 5.0,
         on_spool_depth: Callable[[int], None] | None = None,
         on_write_error: Callable[[], None] | None = None,
+        on_written: Callable[[int], None] | None = None,
     ) -> None:
         self.store = store
         self.keys = Keys(prefix)
@@ -203,6 +203,7 @@ class Ledger:
         self.close_timeout_s = close_timeout_s
         self.on_spool_depth = on_spool_depth
         self.on_write_error = on_write_error
+        self.on_written = on_written
         self.write_errors = 0  # batches Redis refused or never answered
         self.written = 0  # records Redis accepted as new
         self.duplicates = 0  # records Redis already held (replays, double submits)
@@ -257,7 +258,7 @@ class Ledger:
             except TimeoutError:
                 log.warning("ledger: spool not fully replayed before shutdown; it will be at next start")
         while self._queue:
-            await self._write_or_spool(self._take(), try_redis=time.monotonic() < deadline)
+            await self._write_or_spool(self._take(), try_redis=not self._redis_down and time.monotonic() < deadline)
         self.spool.close()
 
     async def drain(self, timeout_s: float = 10.0) -> bool:
@@ -391,6 +392,11 @@ class Ledger:
         new = sum(1 for r in results if int(r) == 1)
         self.written += new
         self.duplicates += len(results) - new
+        if new and self.on_written is not None:
+            try:
+                self.on_written(new)
+            except Exception:
+                log.exception("on_written callback failed")
 
     async def _pipeline(self, calls: list[tuple[list[str], list[str | bytes]]], use_sha: bool) -> list[Any]:
         pipe = self.store.pipeline(transaction=False)
@@ -442,7 +448,7 @@ async def read_records(
         entries = await store.xrange(stream, min=start, max="+", count=chunk)
         if not entries:
             return
-        for entry_id, fields in entries:
+        for _entry_id, fields in entries:
             raw = fields.get(b"r", fields.get("r"))
             if raw is None:
                 continue

@@ -1,0 +1,183 @@
+"""The disk spool: where records wait, in order, while Redis cannot take them.
+
+Nothing is lost: a batch that could not be written to Redis is appended to `spool.jsonl`
+(one JSON record per line) and fsynced before the writer moves on. To replay, the active
+file is first renamed to `replay-<seq>.jsonl` (an atomic rename, directory fsynced), so new
+failures keep appending to a fresh `spool.jsonl` while the old one is read. A replay file
+is deleted only after every line in it has been written to Redis. A crash mid-replay leaves
+the file in place and the next process replays it from the start: the records already
+written are recognised by the ledger's per-record marker and not counted twice.
+
+One process owns a spool directory (an exclusive `flock` on `spool.lock`); replicas each
+need their own directory. File I/O runs in a worker thread so an fsync never stalls the
+event loop that serves requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+log = logging.getLogger("routetax.ledger")
+
+ACTIVE = "spool.jsonl"
+LOCK = "spool.lock"
+
+
+class SpoolLocked(RuntimeError):
+    """Another live process owns this spool directory."""
+
+
+class Spool:
+    """Append-only JSONL files of records, replayed oldest first."""
+
+    def __init__(self, directory: str | os.PathLike[str]) -> None:
+        self.directory = Path(directory)
+        self.depth = 0  # records on disk not yet confirmed written to Redis
+        self._lock_fd: int | None = None
+        self._replay_offset = 0  # bytes of the oldest replay file already written to Redis
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Take the directory lock and count what a previous process left behind."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.directory / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise SpoolLocked(f"spool directory {self.directory} is in use by another process") from None
+        self._lock_fd = fd
+        self.depth = sum(_count_lines(p) for p in self._files())
+        if self.depth:
+            log.warning("spool %s holds %d record(s) from a previous run; replaying", self.directory, self.depth)
+
+    def close(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    @property
+    def pending(self) -> bool:
+        return self.depth > 0
+
+    # -- writing ---------------------------------------------------------------------------
+
+    async def append(self, lines: list[bytes]) -> None:
+        """Append a batch of JSON lines and fsync it; only then is it safe to drop from memory."""
+        if not lines:
+            return
+        data = b"".join(line + b"\n" for line in lines)
+        await asyncio.to_thread(self._append_sync, data)
+        self.depth += len(lines)
+
+    def _append_sync(self, data: bytes) -> None:
+        path = self.directory / ACTIVE
+        created = not path.exists()
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            view = memoryview(data)
+            while view:
+                written = os.write(fd, view)
+                view = view[written:]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        if created:
+            _fsync_dir(self.directory)
+
+    # -- replay ----------------------------------------------------------------------------
+
+    async def replay(
+        self,
+        write: Callable[[list[bytes]], Awaitable[None]],
+        batch_size: int,
+        max_batches: int | None = None,
+    ) -> int:
+        """Send spooled lines (one JSON record each) to `write` in order, oldest file first.
+
+        Returns how many lines were sent. A torn last line left by a crash mid-append is passed
+        on like any other: it was never acknowledged, and the writer skips what it cannot parse.
+
+        Stops at the first exception from `write` (raised to the caller) with the position
+        kept, so the next call resumes there. `max_batches` bounds one call so live records
+        are not starved while a large spool drains.
+        """
+        sent = 0
+        batches = 0
+        while max_batches is None or batches < max_batches:
+            path = await asyncio.to_thread(self._oldest_replay_file)
+            if path is None:
+                break
+            lines, end = await asyncio.to_thread(_read_lines, path, self._replay_offset, batch_size)
+            if not lines:
+                await asyncio.to_thread(_remove, path, self.directory)
+                self._replay_offset = 0
+                continue
+            await write(lines)
+            self._replay_offset = end
+            self.depth = max(0, self.depth - len(lines))
+            sent += len(lines)
+            batches += 1
+        return sent
+
+    def _oldest_replay_file(self) -> Path | None:
+        """The oldest `replay-*` file, rotating the active file into one when none is left."""
+        replays = self._replay_files()
+        if replays:
+            return replays[0]
+        active = self.directory / ACTIVE
+        if not active.exists() or active.stat().st_size == 0:
+            return None
+        seq = 1
+        target = self.directory / f"replay-{seq:012d}.jsonl"
+        os.rename(active, target)
+        _fsync_dir(self.directory)
+        self._replay_offset = 0
+        return target
+
+    def _replay_files(self) -> list[Path]:
+        return sorted(self.directory.glob("replay-*.jsonl"))
+
+    def _files(self) -> list[Path]:
+        active = self.directory / ACTIVE
+        return self._replay_files() + ([active] if active.exists() else [])
+
+
+def _read_lines(path: Path, offset: int, limit: int) -> tuple[list[bytes], int]:
+    """Up to `limit` complete lines from `offset`, and the offset after the last one returned."""
+    lines: list[bytes] = []
+    with open(path, "rb") as f:
+        f.seek(offset)
+        while len(lines) < limit:
+            line = f.readline()
+            if not line:
+                break
+            offset += len(line)
+            line = line.strip()
+            if line:
+                lines.append(line)
+    return lines, offset
+
+
+def _count_lines(path: Path) -> int:
+    with open(path, "rb") as f:
+        return sum(1 for line in f if line.strip())
+
+
+def _remove(path: Path, directory: Path) -> None:
+    os.unlink(path)
+    _fsync_dir(directory)
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
