@@ -29,7 +29,7 @@ from typing import Any
 import orjson
 from redis.exceptions import NoScriptError
 
-from metering.record import Record
+from metering.record import Record, Usage
 from metering.spool import Spool
 from metering.store import Store
 
@@ -110,6 +110,14 @@ def _label(value: str | None) -> str:
     return (value or "none").replace("|", "_")
 
 
+def billed_usages(record: Record) -> list[Usage]:
+    """The usage of every billed attempt (or the record's own, when attempts carry none): what was paid for."""
+    usages = [a.usage for a in record.attempts if a.billed and a.usage is not None]
+    if not usages and record.usage is not None:
+        usages = [record.usage]
+    return usages
+
+
 def rollup_increments(record: Record) -> tuple[list[tuple[str, int | float]], list[tuple[str, int | float]]]:
     """The (field, increment) pairs one record adds to its hour rollup and to its key's rollup.
 
@@ -135,9 +143,7 @@ def rollup_increments(record: Record) -> tuple[list[tuple[str, int | float]], li
     add(routed, "estimated", int(record.estimated))
     add(routed, "cost_usd", record.cost_usd)
     add(routed, "cache_loss_usd", record.cache_loss_usd)
-    billed_usage = [a.usage for a in record.attempts if a.billed and a.usage is not None]
-    if not billed_usage and record.usage is not None:
-        billed_usage = [record.usage]
+    billed_usage = billed_usages(record)
     for usage in billed_usage:
         add(routed, "prompt_tokens", usage.prompt_tokens)
         add(routed, "cached_tokens", usage.cached_tokens)
