@@ -11,6 +11,7 @@ never makes anyone wait on Redis.
 from __future__ import annotations
 
 import logging
+import tempfile
 import time
 from collections import defaultdict, deque
 from collections.abc import Callable
@@ -67,9 +68,12 @@ class MeteringSink:
 
     async def start(self) -> None:
         self.store = open_store(self.config.store.redis_url, cluster=self.config.store.cluster)
+        # The in-process store forgets everything at exit, so a spool on disk would only replay into
+        # nothing: it gets a private temporary directory (and two demo proxies never share one).
+        spool_dir = self.config.store.spool_dir if self.durable else tempfile.mkdtemp(prefix="routetax-spool-")
         self.ledger = Ledger(
             self.store,
-            self.config.store.spool_dir,
+            spool_dir,
             on_spool_depth=self.metrics.spool_depth.set,
             on_write_error=self.metrics.ledger_errors.inc,
             on_written=self.metrics.ledger_written.inc,
