@@ -31,9 +31,7 @@ def make_record(i: int, *, started_at: float | None = None, key_id: str | None =
     attempts = [Attempt(tier="nano", model="gpt-5-nano", status=200, usage=usage, cost_usd=cost, billed=True)]
     tier_path = ["nano"]
     if agentic:
-        attempts.insert(
-            0, Attempt(tier="nano", model="gpt-5-nano", status=429, ended_by="retry", reason="rate_limit")
-        )
+        attempts.insert(0, Attempt(tier="nano", model="gpt-5-nano", status=429, ended_by="retry", reason="rate_limit"))
         attempts.append(Attempt(tier="mini", model="gpt-5-mini", status=200, usage=usage, cost_usd=0.004, billed=True))
         tier_path = ["nano", "mini"]
     return Record(
