@@ -3,10 +3,10 @@
 The request path calls `Ledger.submit(record)`, which only appends to an in-memory queue: no
 await, no I/O, no exception. A background task takes the queue in batches (up to
 `batch_size` records, or whatever arrived within `flush_interval_s`) and writes each batch
-in one pipelined round trip. Each record is written by a small Lua script that first sets a
-per-record marker (`SET ...:seen:<request_id> NX EX`) and only when that succeeds appends the
-record to the stream and bumps the hourly rollups — so a record replayed after a write that
-timed out but did land is not counted twice.
+in one round trip: a Lua script that, for each record, first sets a per-record marker
+(`SET ...:seen:<request_id> NX EX`) and only when that succeeds appends the record to the
+stream and bumps the hourly rollups — so a record replayed after a write that timed out but
+did land is not counted twice.
 
 When Redis cannot take a batch (down, timing out, out of memory) the batch goes to the disk
 spool (`metering.spool`) and, from then on, so does every later batch until the spool has
@@ -41,15 +41,14 @@ DEFAULT_ROLLUP_TTL_S = 90 * 24 * 3600
 DEFAULT_SEEN_TTL_S = 7 * 24 * 3600  # how long a replay is recognised as a duplicate
 CLOCK_SKEW_S = 300.0  # proxy clocks vs the Redis clock that stamps stream ids
 
-# KEYS: 1 stream, 2 seen marker, 3 hour rollup, [4 per-key hour rollup]
-# ARGV: 1 seen ttl, 2 maxlen, 3 rollup ttl, 4 record json, 5 number of hour-rollup pairs,
-#       then (field, increment) pairs for the hour rollup, then pairs for the per-key rollup.
+# One call writes a whole batch, so it needs no pipeline (Redis Cluster refuses scripts in
+# pipelines) and every key it touches is declared and in the `{ledger}` slot.
+# KEYS: 1 the stream, then per record 2 or 3 keys: seen marker, hour rollup, [key's hour rollup]
+# ARGV: 1 seen ttl, 2 stream maxlen, 3 rollup ttl, then per record:
+#       its key count (2|3), its JSON, hour-pair count, key-pair count, then the (field, increment) pairs.
 # Fields ending in `_usd` are floats (HINCRBYFLOAT); every other field is an integer count.
-_WRITE_RECORD = """
-if not redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[1]) then
-  return 0
-end
-redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'r', ARGV[4])
+# Returns how many records were new; the others were already written (a replay, a double submit).
+_WRITE_BATCH = """
 local function bump(key, field, value)
   if string.sub(field, -4) == '_usd' then
     redis.call('HINCRBYFLOAT', key, field, value)
@@ -57,21 +56,33 @@ local function bump(key, field, value)
     redis.call('HINCRBY', key, field, value)
   end
 end
-local n = tonumber(ARGV[5])
-local i = 6
-for _ = 1, n do
-  bump(KEYS[3], ARGV[i], ARGV[i + 1])
-  i = i + 2
-end
-redis.call('EXPIRE', KEYS[3], ARGV[3])
-if #KEYS >= 4 then
-  while i < #ARGV do
-    bump(KEYS[4], ARGV[i], ARGV[i + 1])
-    i = i + 2
+local k, a, new = 2, 4, 0
+while a <= #ARGV do
+  local nkeys, json = tonumber(ARGV[a]), ARGV[a + 1]
+  local nhour, nkey = tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
+  local seen, hour, keyhour = KEYS[k], KEYS[k + 1], KEYS[k + 2]
+  a = a + 4
+  k = k + nkeys
+  if redis.call('SET', seen, '1', 'NX', 'EX', ARGV[1]) then
+    redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'r', json)
+    for _ = 1, nhour do
+      bump(hour, ARGV[a], ARGV[a + 1])
+      a = a + 2
+    end
+    redis.call('EXPIRE', hour, ARGV[3])
+    if nkeys == 3 then
+      for _ = 1, nkey do
+        bump(keyhour, ARGV[a], ARGV[a + 1])
+        a = a + 2
+      end
+      redis.call('EXPIRE', keyhour, ARGV[3])
+    end
+    new = new + 1
+  else
+    a = a + 2 * (nhour + nkey)
   end
-  redis.call('EXPIRE', KEYS[4], ARGV[3])
 end
-return 1
+return new
 """
 
 
@@ -374,61 +385,49 @@ class Ledger:
                 log.exception("on_spool_depth callback failed")
 
     async def _write(self, lines: list[bytes]) -> None:
-        """Write a batch in one pipelined round trip; raises if Redis did not take all of it.
+        """Write a batch in one script call (one round trip, atomic); raises if Redis did not take it.
 
-        A partial failure raises too: the whole batch is then spooled and replayed, and the
-        per-record marker keeps the records that did land from counting twice.
+        A failure that may have landed anyway (a timeout) is spooled and replayed like any other:
+        the per-record marker keeps the records that did land from counting twice.
         """
-        calls = []
+        keys: list[str] = [self.keys.records]
+        args: list[str | bytes] = [str(self.seen_ttl_s), str(self.retention), str(self.rollup_ttl_s)]
+        count = 0
         for line in lines:
             try:
                 record = Record.from_dict(orjson.loads(line))
             except Exception:  # a torn spool line or a foreign shape: it can never be written
                 log.warning("ledger skipping an unreadable record line")
                 continue
-            calls.append(self._script_call(record, line))
-        if not calls:
+            self._add_record(record, line, keys, args)
+            count += 1
+        if not count:
             return
         if self._sha is None:
-            self._sha = await self.store.script_load(_WRITE_RECORD)
+            self._sha = await self.store.script_load(_WRITE_BATCH)
         try:
-            results = await self._pipeline(calls, use_sha=True)
-        except NoScriptError:  # a restarted Redis forgot the script: send it in full this once
-            results = await self._pipeline(calls, use_sha=False)
-        new = sum(1 for r in results if int(r) == 1)
+            new = int(await self.store.evalsha(self._sha, len(keys), *keys, *args))
+        except NoScriptError:  # a restarted Redis (or another cluster node) lacks the script: send it whole
+            new = int(await self.store.eval(_WRITE_BATCH, len(keys), *keys, *args))
         self.written += new
-        self.duplicates += len(results) - new
+        self.duplicates += count - new
         if new and self.on_written is not None:
             try:
                 self.on_written(new)
             except Exception:
                 log.exception("on_written callback failed")
 
-    async def _pipeline(self, calls: list[tuple[list[str], list[str | bytes]]], use_sha: bool) -> list[Any]:
-        pipe = self.store.pipeline(transaction=False)
-        for keys, args in calls:
-            if use_sha:
-                pipe.evalsha(self._sha, len(keys), *keys, *args)
-            else:
-                pipe.eval(_WRITE_RECORD, len(keys), *keys, *args)
-        return await pipe.execute()
-
-    def _script_call(self, record: Record, line: bytes) -> tuple[list[str], list[str | bytes]]:
+    def _add_record(self, record: Record, line: bytes, keys: list[str], args: list[str | bytes]) -> None:
         hour = hour_of(record.started_at or record.ended_at or time.time())
-        keys = [self.keys.records, self.keys.seen(record.request_id), self.keys.hour(hour)]
         hour_fields, key_fields = rollup_increments(record)
+        keys += [self.keys.seen(record.request_id), self.keys.hour(hour)]
         if record.key_id:
             keys.append(self.keys.key_hour(record.key_id, hour))
-        args: list[str | bytes] = [
-            str(self.seen_ttl_s),
-            str(self.retention),
-            str(self.rollup_ttl_s),
-            line,
-            str(len(hour_fields)),
-        ]
+        else:
+            key_fields = []
+        args += [str(3 if record.key_id else 2), line, str(len(hour_fields)), str(len(key_fields))]
         for field, value in [*hour_fields, *key_fields]:
             args += [field, _number(value)]
-        return keys, args
 
 
 # -- reading back ----------------------------------------------------------------------------
