@@ -7,12 +7,13 @@ which is the harshest case for the ledger.
 
 Use from a conftest:
 
-    from tests.redis_server import redis_server, redis_url  # noqa: F401  (fixtures)
+    from tests.redis_server import redis_cluster, redis_server, redis_url  # noqa: F401  (fixtures)
 """
 
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import signal
 import socket
@@ -33,11 +34,31 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def free_cluster_port() -> int:
+    """A free port whose cluster bus port (port + 10000) is free too, and both below 65536."""
+    for _ in range(200):
+        port = random.randint(20000, 55000)
+        try:
+            for candidate in (port, port + 10000):
+                with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                    s.bind(("127.0.0.1", candidate))
+        except OSError:
+            continue
+        return port
+    raise RuntimeError("no free port pair for a cluster node")
+
+
 class RedisServer:
     """One redis-server process on 127.0.0.1:`port`, restartable on the same port."""
 
-    def __init__(self, port: int | None = None, directory: str | os.PathLike[str] | None = None) -> None:
+    def __init__(
+        self,
+        port: int | None = None,
+        directory: str | os.PathLike[str] | None = None,
+        extra_args: list[str] | None = None,
+    ) -> None:
         self.port = port or free_port()
+        self.extra_args = extra_args or []
         self._own_dir = directory is None
         self.directory = Path(directory or tempfile.mkdtemp(prefix="routetax-redis-"))
         self.process: subprocess.Popen[bytes] | None = None
@@ -72,6 +93,7 @@ class RedisServer:
                 "no",
                 "--daemonize",
                 "no",
+                *self.extra_args,
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -131,6 +153,76 @@ class RedisServer:
         self.close()
 
 
+class RedisClusterServers:
+    """A 3-primary Redis Cluster on loopback (no replicas), made with `redis-cli --cluster create`."""
+
+    def __init__(self, nodes: int = 3) -> None:
+        self.directory = Path(tempfile.mkdtemp(prefix="routetax-cluster-"))
+        self.servers: list[RedisServer] = []
+        for _ in range(nodes):
+            port = free_cluster_port()
+            node_dir = self.directory / str(port)
+            node_dir.mkdir()
+            cluster_args = ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"]
+            self.servers.append(RedisServer(port, node_dir, extra_args=cluster_args))
+
+    @property
+    def url(self) -> str:
+        """Any one node: the cluster client discovers the rest."""
+        return self.servers[0].url
+
+    def start(self, timeout_s: float = 30.0) -> RedisClusterServers:
+        try:
+            return self._start(timeout_s)
+        except BaseException:
+            self.close()
+            raise
+
+    def _start(self, timeout_s: float) -> RedisClusterServers:
+        for server in self.servers:
+            server.start()
+        subprocess.run(
+            [
+                shutil.which("redis-cli") or "/usr/bin/redis-cli",
+                "--cluster",
+                "create",
+                *[f"127.0.0.1:{s.port}" for s in self.servers],
+                "--cluster-replicas",
+                "0",
+                "--cluster-yes",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=timeout_s,
+        )
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if all(self._state_ok(s.port) for s in self.servers):
+                return self
+            time.sleep(0.05)
+        raise RuntimeError("redis cluster did not reach cluster_state:ok")
+
+    def close(self) -> None:
+        for server in self.servers:
+            server.kill()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+    @staticmethod
+    def _state_ok(port: int) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
+                s.sendall(b"CLUSTER INFO\r\n")
+                return b"cluster_state:ok" in s.recv(4096)
+        except OSError:
+            return False
+
+    def __enter__(self) -> RedisClusterServers:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 def redis_available() -> bool:
     return os.path.exists(REDIS_SERVER)
 
@@ -142,6 +234,15 @@ def redis_server() -> Iterator[RedisServer]:
         pytest.fail("redis-server is not installed (apt-get install redis-server; .ci/run does it)")
     with RedisServer() as server:
         yield server
+
+
+@pytest.fixture
+def redis_cluster() -> Iterator[RedisClusterServers]:
+    """A fresh 3-node Redis Cluster on loopback for one test (about two seconds to form)."""
+    if not redis_available():
+        pytest.fail("redis-server is not installed (apt-get install redis-server; .ci/run does it)")
+    with RedisClusterServers() as cluster:
+        yield cluster
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from metering.ledger import Keys, Ledger, key_rollup, read_records, rollup, roll
 from metering.record import Attempt, Record, Usage
 from metering.spool import SpoolLocked
 from metering.store import NON_DURABLE_WARNING, open_store
-from tests.redis_server import RedisServer, redis_server, redis_url  # noqa: F401  (fixtures)
+from tests.redis_server import RedisClusterServers, RedisServer, redis_cluster, redis_server, redis_url  # noqa: F401
 
 HOUR = 1_767_268_800.0  # 2026-01-01T12:00:00Z
 
@@ -309,6 +309,22 @@ async def test_one_process_per_spool_directory(tmp_path: Path) -> None:
     with pytest.raises(SpoolLocked):
         await fast_ledger(store, tmp_path / "spool").start()
     await first.aclose()
+
+
+async def test_ledger_on_a_three_node_redis_cluster(redis_cluster: RedisClusterServers, tmp_path: Path) -> None:
+    """Every key shares one hash tag, so the batch script runs unchanged on a cluster."""
+    store = open_store(redis_cluster.url, cluster=True)
+    ledger = fast_ledger(store, tmp_path / "spool")
+    await ledger.start()
+    records = [make_record(i, key_id="key-a") for i in range(60)]
+    for record in records + records[:5]:
+        ledger.submit(record)
+    await ledger.aclose()
+    assert ledger.write_errors == 0 and ledger.written == 60 and ledger.duplicates == 5
+    assert [r.to_dict() for r in await stored(store)] == [r.to_dict() for r in records]
+    assert_rollup_equal(await rollup(store, HOUR), expected_rollup(records))
+    assert (await key_rollup(store, "key-a", HOUR))["requests"] == 60
+    await store.aclose()
 
 
 # -- in-process store ---------------------------------------------------------------------------
