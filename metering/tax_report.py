@@ -25,7 +25,7 @@ class Assumptions:
     """Inputs the traffic cannot tell: the router's own running cost, printed as an assumption."""
 
     router_hour_usd: float = 0.0
-    hours: float = 0.0  # the window's length, for the infrastructure share
+    hours: float = 0.0  # the window's length; infrastructure is charged for the part the traffic spans
     classifier_usd_per_request: float = 0.0
 
 
@@ -97,7 +97,7 @@ def build_report(
             counterfactual[baseline] += cost
         class_mini[label] += record.counterfactual_usd.get("mini", 0.0)
         overheads.append(record.proxy_overhead_ms)
-    parts["infrastructure"] = assumptions.router_hour_usd * assumptions.hours
+    parts["infrastructure"] = assumptions.router_hour_usd * _served_hours(records, assumptions.hours)
     parts["classifier"] = assumptions.classifier_usd_per_request * n
     actual = attempts_spend + parts["infrastructure"] + parts["classifier"]
     # cache-loss spend is already inside the attempts' billed cost: it is a part of the overhead, not extra
@@ -145,6 +145,20 @@ def build_report(
         },
         "verdict": {"dual_tier_pays": dual_pays, "text": _verdict_text(measured, dual_pays, model)},
     }
+
+
+def _served_hours(records: list[Record], window_hours: float) -> float:
+    """Hours the router was seen serving in the window: the traffic's span, at most the window.
+
+    A report over a quiet week should not charge a week of router time to one hour of traffic
+    (nor should a three-second demo be charged an hour).
+    """
+    if not records:
+        return 0.0
+    first = min(r.started_at for r in records)
+    last = max(r.ended_at or r.started_at for r in records)
+    span = max(last - first, 0.0) / 3600
+    return min(span, window_hours) if window_hours else span
 
 
 def _break_even(

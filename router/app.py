@@ -20,6 +20,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from metering.feedback import FeedbackStore
+from metering.report_cli import WINDOWS, report_from_store
 from router.config import Config
 from router.errors import error_body
 from router.metering_sink import MeteringSink
@@ -77,6 +79,27 @@ def create_app(config: Config, sink: MeteringSink | None = None) -> FastAPI:
     async def delete_response(response_id: str) -> Response:
         return await proxy.response_operation("DELETE", response_id)
 
+    @app.post("/v1/feedback")
+    async def feedback(request: Request) -> Response:
+        return await submit_feedback(request, metering)
+
+    @app.get("/v1/routing-tax")
+    async def routing_tax(window: str = "1h") -> Response:
+        if window not in WINDOWS:
+            body = error_body(
+                f"window must be one of {', '.join(sorted(WINDOWS))}", status=400, code="invalid_value", param="window"
+            )
+            return Response(body, status_code=400, media_type=_JSON)
+        until = time.time()
+        report = await report_from_store(
+            metering.store,
+            until - WINDOWS[window],
+            until,
+            config.report.router_hour_usd,
+            config.report.classifier_usd_per_request,
+        )
+        return _json(report)
+
     @app.get("/v1/models")
     async def models() -> Response:
         created = int(time.time())
@@ -127,6 +150,31 @@ def create_app(config: Config, sink: MeteringSink | None = None) -> FastAPI:
         )
 
     return app
+
+
+async def submit_feedback(request: Request, metering: MeteringSink) -> Response:
+    """Record whether the task behind a request really succeeded (unknown id: 404; repeats: idempotent)."""
+    try:
+        body = orjson.loads(await request.body())
+    except orjson.JSONDecodeError:
+        return _error(400, "The request body is not valid JSON.", "invalid_json")
+    if not isinstance(body, dict) or not isinstance(body.get("request_id"), str):
+        return _error(400, "'request_id' (the x-routetax-request-id header) is required.", "invalid_type", "request_id")
+    if not isinstance(body.get("success"), bool):
+        return _error(400, "'success' must be true or false.", "invalid_type", "success")
+    reason = body.get("reason")
+    if reason is not None and not isinstance(reason, str):
+        return _error(400, "'reason' must be a string.", "invalid_type", "reason")
+    store = FeedbackStore(metering.store)
+    request_id = body["request_id"]
+    if not metering.knows(request_id) and not await store.known(request_id):
+        return _error(404, f"No request with id '{request_id}' is in the ledger.", "request_not_found", "request_id")
+    await store.put(request_id, body["success"], reason)
+    return _json({"request_id": request_id, "success": body["success"], "recorded": True})
+
+
+def _error(status: int, message: str, code: str, param: str | None = None) -> Response:
+    return Response(error_body(message, status=status, code=code, param=param), status_code=status, media_type=_JSON)
 
 
 class Readiness:

@@ -18,6 +18,7 @@ _DELEGATED = {
     "price": "metering.price_cli",
     "ledger": "metering.ledger_cli",
     "model": "metering.model_cli",
+    "report": "metering.report_cli",
 }
 
 

@@ -153,6 +153,13 @@ class Resilience(_Strict):
     breaker: Breaker = Breaker()
 
 
+class Report(_Strict):
+    """Inputs of the routing-tax report that traffic cannot measure (printed as assumptions)."""
+
+    router_hour_usd: float = Field(0.0, ge=0)  # what running routetax costs per hour
+    classifier_usd_per_request: float = Field(0.0, ge=0)
+
+
 def default_tiers() -> dict[str, Tier]:
     return {
         "nano": Tier(model="gpt-5.4-nano", api_key_env="OPENAI_API_KEY"),
@@ -168,6 +175,7 @@ class Config(_Strict):
     server: Server = Server()
     policy: Policy = Policy()
     resilience: Resilience = Resilience()
+    report: Report = Report()
 
     @field_validator("tiers")
     @classmethod

@@ -12,15 +12,17 @@ import argparse
 import random
 import sys
 import time
-from collections import defaultdict
 from typing import Any
 
+import httpx
 import orjson
 
 from router.app import create_app
 from router.config import Config, Tier, load_config
 from router.emulator import build_emulator
-from router.servers import RunningServer, start_in_thread
+from router.servers import start_in_thread
+
+DEMO_ROUTER_HOUR_USD = 0.05  # the demo's assumed cost of running the router: one small VM
 
 SINGLE_TURN_PROMPTS = (
     "Classify the sentiment of this review as positive, negative or neutral: 'The battery lasts two days.'",
@@ -70,25 +72,42 @@ def demo_config(upstream_url: str, base: Config | None = None) -> Config:
     return Config.model_validate({**base.model_dump(), "tiers": tiers, "store": {"redis_url": None}})
 
 
+# The demo's world, explicit: task success by (routed tier, class) follows the published rates
+# (agentic: OSWorld nano 0.39 / mini 0.721; single-turn: SWE-Bench Pro nano 0.5239 / mini 0.544), and the
+# application reports it with POST /v1/feedback. On top, the emulated upstreams emit *detectably* broken
+# output (invalid tool-call JSON, empty answers) at the rates below, which routetax redoes on the next tier.
+TASK_SUCCESS = {
+    ("nano", "agentic"): 0.39,
+    ("mini", "agentic"): 0.721,
+    ("nano", "single_turn"): 0.5239,
+    ("mini", "single_turn"): 0.544,
+}
+DETECTABLE_DEGRADE = {
+    "gpt-5.4-nano": {"agentic": 0.10, "single_turn": 0.02},
+    "gpt-5.4-mini": {"agentic": 0.05, "single_turn": 0.01},
+}
+
+
 def drive(base_url: str, requests: int, agentic_share: float, seed: int) -> list[dict[str, Any]]:
-    """Send `requests` chat calls through the proxy with the openai SDK; return one row per call."""
+    """Send `requests` chat calls through the proxy with the openai SDK, with feedback as an application would."""
     from openai import OpenAI
 
     rng = random.Random(seed)
+    outcomes = random.Random(seed + 1)  # task success draws, independent of the workload's shape
     client = OpenAI(base_url=f"{base_url}/v1", api_key="demo-no-key-needed", max_retries=0)
     rows: list[dict[str, Any]] = []
     loop: list[dict[str, Any]] | None = None
     for i in range(requests):
-        if rng.random() < agentic_share:
+        # agentic slots spread evenly, so the measured share is the requested one within 1/requests
+        if int((i + 1) * agentic_share) > int(i * agentic_share):
             if loop is None:
                 loop = [
                     {"role": "system", "content": "You are a support agent. Use the tools to act."},
                     {"role": "user", "content": rng.choice(AGENT_TASKS)},
                 ]
             raw = client.chat.completions.with_raw_response.create(model="auto", messages=loop, tools=AGENT_TOOLS)
-            answer = raw.parse()
-            message = answer.choices[0].message
-            if message.tool_calls:
+            message = raw.parse().choices[0].message
+            if message.tool_calls and len(loop) < 8:
                 loop.append(message.model_dump(exclude_none=True))
                 for call in message.tool_calls:
                     result = {
@@ -100,59 +119,50 @@ def drive(base_url: str, requests: int, agentic_share: float, seed: int) -> list
             else:
                 loop = None  # the task is finished; the next agentic request starts a new one
         else:
-            stream = rng.random() < 0.3
             messages = [{"role": "user", "content": rng.choice(SINGLE_TURN_PROMPTS)}]
-            if stream:
+            if rng.random() < 0.3:
                 raw = client.chat.completions.with_raw_response.create(model="auto", messages=messages, stream=True)
                 for _chunk in raw.parse():
                     pass
             else:
                 raw = client.chat.completions.with_raw_response.create(model="auto", messages=messages)
+        label, tier = raw.headers.get("x-routetax-class"), raw.headers.get("x-routetax-tier")
+        success = outcomes.random() < TASK_SUCCESS.get((tier, label), 0.9)
+        client.post(
+            "/feedback",
+            cast_to=object,
+            body={
+                "request_id": raw.headers["x-routetax-request-id"],
+                "success": success,
+                "reason": None if success else "the application judged the task failed",
+            },
+        )
         rows.append(
             {
                 "i": i,
-                "class": raw.headers.get("x-routetax-class"),
-                "tier": raw.headers.get("x-routetax-tier"),
+                "class": label,
+                "tier": tier,
+                "success": success,
                 "overhead_ms": float(raw.headers.get("x-routetax-overhead-ms", "0")),
             }
         )
     return rows
 
 
-def summarise(records: list[Any]) -> dict[str, Any]:
-    by: dict[tuple[str, str], dict[str, float]] = defaultdict(lambda: defaultdict(float))
-    for record in records:
-        cell = by[(record.final_tier or "-", record.label)]
-        cell["requests"] += 1
-        usage = record.usage
-        if usage is not None:
-            cell["prompt_tokens"] += usage.prompt_tokens
-            cell["cached_tokens"] += usage.cached_tokens
-            cell["completion_tokens"] += usage.completion_tokens
-        cell["cost_usd"] += record.cost_usd
-    rows = [
-        {"tier": tier, "class": label, **{k: round(v, 6) for k, v in cell.items()}}
-        for (tier, label), cell in sorted(by.items())
-    ]
-    total = len(records)
-    agentic = sum(1 for r in records if r.label == "agentic")
-    overheads = sorted(r.proxy_overhead_ms for r in records) or [0.0]
-    return {
-        "requests": total,
-        "agentic_share": round(agentic / total, 4) if total else 0.0,
-        "by_tier_and_class": rows,
-        "total_cost_usd": round(sum(r.cost_usd for r in records), 6),
-        "proxy_overhead_ms_p50": round(overheads[len(overheads) // 2], 3),
-    }
-
-
-def run_demo(args: argparse.Namespace) -> int:
-    base = load_config(args.config) if args.config else None
-    upstream = start_in_thread(build_emulator(seed=args.seed), name="emulator")
-    config = demo_config(upstream.url, base)
-    app = create_app(config)
-    proxy = start_in_thread(app, port=args.port, name="proxy")
-    servers: list[RunningServer] = [proxy, upstream]
+def run_world(
+    requests: int,
+    agentic_share: float,
+    seed: int,
+    config: Config | None = None,
+    keep_running: bool = False,
+    port: int = 0,
+) -> dict[str, Any]:
+    """Start the emulated world and the proxy, drive the workload, and return the routing-tax report."""
+    upstream = start_in_thread(build_emulator(seed=seed), name="emulator")
+    for model, probabilities in DETECTABLE_DEGRADE.items():
+        httpx.post(f"{upstream.url}/_mock/script", json={"model": model, "degrade_probability": probabilities})
+    app = create_app(demo_config(upstream.url, config))
+    proxy = start_in_thread(app, port=port, name="proxy")
     try:
         print(
             f"routetax demo: emulated upstream at {upstream.url}/v1, proxy at {proxy.url}/v1 "
@@ -160,38 +170,60 @@ def run_demo(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         started = time.perf_counter()
-        drive(proxy.url, args.requests, args.agentic_share, args.seed)
+        drive(proxy.url, requests, agentic_share, seed)
         elapsed = time.perf_counter() - started
-        time.sleep(0.2)  # let the last background metering tasks finish
-        summary = summarise(list(app.state.metering.recent))
-        summary["elapsed_s"] = round(elapsed, 3)
-        if args.json:
-            print(orjson.dumps(summary, option=orjson.OPT_INDENT_2).decode())
-        else:
-            _print_summary(summary)
-        if args.keep_running:
+        deadline = time.monotonic() + 10
+        while True:  # metering and the ledger write after each answer, in the background
+            report = httpx.get(f"{proxy.url}/v1/routing-tax", params={"window": "1h"}, timeout=30).json()
+            if report["measured"]["requests"] >= requests or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        report["demo"] = {
+            "requests": requests,
+            "requested_agentic_share": agentic_share,
+            "seed": seed,
+            "elapsed_s": round(elapsed, 3),
+            "world": {
+                "task_success": {f"{t}/{c}": p for (t, c), p in TASK_SUCCESS.items()},
+                "detectable_degrade": DETECTABLE_DEGRADE,
+            },
+        }
+        if keep_running:
             print(
                 f"proxy still running at {proxy.url}/v1 — point OPENAI_BASE_URL there; Ctrl-C to stop", file=sys.stderr
             )
             while True:
                 time.sleep(3600)
-    except KeyboardInterrupt:
-        pass
+        return report
     finally:
-        for server in servers:
-            server.stop()
+        proxy.stop()
+        upstream.stop()
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    if not 0 <= args.agentic_share <= 1:
+        print("routetax demo: --agentic-share must be between 0 and 1", file=sys.stderr)
+        return 2
+    base = load_config(args.config) if args.config else None
+    if base is None:
+        base = Config.model_validate({"report": {"router_hour_usd": DEMO_ROUTER_HOUR_USD}})
+    try:
+        report = run_world(args.requests, args.agentic_share, args.seed, base, args.keep_running, args.port)
+    except KeyboardInterrupt:
+        return 0
+    if args.json:
+        print(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
+    else:
+        from metering.report_cli import print_report
+
+        print()
+        print_report(report)
+        m = report["measured"]
+        model_break_even = report["model"]["break_even_agentic_share"]
+        if m["break_even_agentic_share"] is not None:
+            print(
+                f"\nMeasured break-even {m['break_even_agentic_share']:.3f} vs the model's {model_break_even:.3f}: "
+                "the model applies one overhead to every request and prices input tokens only; here each class "
+                "carries its own measured cost per completed task (output tokens, redo and retry spend included)."
+            )
     return 0
-
-
-def _print_summary(summary: dict[str, Any]) -> None:
-    print(
-        f"\n{summary['requests']} requests in {summary['elapsed_s']} s, agentic share "
-        f"{summary['agentic_share']:.2f}, proxy overhead p50 {summary['proxy_overhead_ms_p50']} ms\n"
-    )
-    print(f"{'tier':<6} {'class':<12} {'requests':>8} {'prompt':>8} {'cached':>8} {'completion':>10} {'cost USD':>12}")
-    for row in summary["by_tier_and_class"]:
-        print(
-            f"{row['tier']:<6} {row['class']:<12} {int(row['requests']):>8} {int(row['prompt_tokens']):>8} "
-            f"{int(row['cached_tokens']):>8} {int(row['completion_tokens']):>10} {row['cost_usd']:>12.6f}"
-        )
-    print(f"\ntotal cost: ${summary['total_cost_usd']:.6f}")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
-from collections import defaultdict, deque
+from collections import OrderedDict, defaultdict, deque
 from collections.abc import Callable
 from typing import Any
 
@@ -42,8 +42,9 @@ def tier_prices(config: Config) -> dict[str, Price | None]:
         try:
             prices[name] = price_for(tier.model, override, gpu_hour_usd=tier.gpu_hour_usd)
         except UnknownModel:
-            log.warning("tier %s: model %s has no price in the map and no `price` override: costed at 0", name,
-                        tier.model)
+            log.warning(
+                "tier %s: model %s has no price in the map and no `price` override: costed at 0", name, tier.model
+            )
             prices[name] = None
     return prices
 
@@ -60,6 +61,7 @@ class MeteringSink:
         self.store: Any = None
         self.ledger: Ledger | None = None
         self.listeners: list[Callable[[Record], None]] = []
+        self._known: OrderedDict[str, None] = OrderedDict()  # recent request ids, for feedback before the ledger
         self._hour_tokens: dict[tuple[str, int], int] = defaultdict(int)  # (tier, hour) -> tokens served
 
     @classmethod
@@ -85,6 +87,15 @@ class MeteringSink:
             await self.ledger.aclose()
         if self.store is not None:
             await self.store.aclose()
+
+    def expect(self, request_id: str) -> None:
+        """A request started: feedback may name it before its record is written."""
+        self._known[request_id] = None
+        if len(self._known) > 200_000:
+            self._known.popitem(last=False)
+
+    def knows(self, request_id: str) -> bool:
+        return request_id in self._known
 
     async def store_ok(self) -> bool:
         try:
@@ -120,8 +131,9 @@ class MeteringSink:
         if usage is not None:
             record.counterfactual_usd = self._counterfactuals(usage)
 
-    def _usage(self, record: Record, request: dict[str, Any], body: bytes | None,
-               stream: StreamState | None) -> Usage | None:
+    def _usage(
+        self, record: Record, request: dict[str, Any], body: bytes | None, stream: StreamState | None
+    ) -> Usage | None:
         if body is not None:
             parsed = orjson.loads(body)
             usage = usage_from(parsed)
@@ -145,8 +157,13 @@ class MeteringSink:
             self._hour_tokens[key] += usage.total_tokens
             hour_tokens = self._hour_tokens[key]
         try:
-            breakdown = cost(usage, price, service_tier=usage.service_tier,
-                             region=self.config.tiers[attempt.tier].region, hour_tokens=hour_tokens)
+            breakdown = cost(
+                usage,
+                price,
+                service_tier=usage.service_tier,
+                region=self.config.tiers[attempt.tier].region,
+                hour_tokens=hour_tokens,
+            )
         except ImpossibleUsage as exc:
             log.warning("tier %s reported impossible usage (%s): costed at 0", attempt.tier, exc)
             return
@@ -154,7 +171,9 @@ class MeteringSink:
         attempt.amortised_usd = breakdown.amortised_usd
 
     def _counterfactuals(self, usage: Usage) -> dict[str, float]:
-        baseline_usage = Usage(usage.prompt_tokens, usage.cached_tokens, usage.completion_tokens, usage.reasoning_tokens)
+        baseline_usage = Usage(
+            usage.prompt_tokens, usage.cached_tokens, usage.completion_tokens, usage.reasoning_tokens
+        )
         out = {}
         for name, price in self.prices.items():
             if price is not None:
@@ -173,5 +192,6 @@ def _answer_text(parsed: Any) -> str:
 
 
 def _estimate(request: dict[str, Any], api: str, completion_text: str) -> Usage:
-    return Usage(prompt_tokens=count_prompt(request, api), completion_tokens=count_text(completion_text),
-                 estimated=True)
+    return Usage(
+        prompt_tokens=count_prompt(request, api), completion_tokens=count_text(completion_text), estimated=True
+    )

@@ -13,9 +13,9 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import orjson
 from starlette.background import BackgroundTask
@@ -107,7 +107,12 @@ class StreamStart:
     finished: bool  # the whole stream was read while holding tool calls
 
 
-RecordSink = Callable[[Record, Completion], None]
+class RecordSink(Protocol):
+    """Where finished records go (the metering pipeline)."""
+
+    def __call__(self, record: Record, completion: Completion) -> None: ...
+
+    def expect(self, request_id: str) -> None: ...
 
 
 class ModelResolver:
@@ -217,6 +222,7 @@ class Proxy:
             forward_usage=forward_usage,
         )
         record.routed_tier = plan[0]
+        self.sink.expect(record.request_id)
         return await self._serve(exchange, plan, len(raw))
 
     async def _responses_plan(self, body: dict[str, Any], plan: list[str], tier: str) -> list[str]:

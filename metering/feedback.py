@@ -1,0 +1,38 @@
+"""Application feedback: did the task really succeed? Kept in the store next to the ledger.
+
+`POST /v1/feedback {"request_id", "success", "reason"}` lets an application say what only
+it knows, so success rates and cost per completed task are measured rather than assumed.
+One hash (same `{ledger}` hash tag: Cluster-safe), last word wins, a repeat is a no-op.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from metering.ledger import DEFAULT_PREFIX, Keys
+
+REASON_LIMIT = 200
+
+
+class FeedbackStore:
+    def __init__(self, store: Any, prefix: str = DEFAULT_PREFIX) -> None:
+        self.store = store
+        self.keys = Keys(prefix)
+        self.key = f"{self.keys.base}:feedback"
+
+    async def known(self, request_id: str) -> bool:
+        """Has the ledger seen this request (on any replica)?"""
+        return bool(await self.store.exists(self.keys.seen(request_id)))
+
+    async def put(self, request_id: str, success: bool, reason: str | None) -> None:
+        value = ("1" if success else "0") + "|" + (reason or "")[:REASON_LIMIT]
+        await self.store.hset(self.key, request_id, value)
+
+    async def all(self) -> dict[str, bool]:
+        raw = await self.store.hgetall(self.key)
+        out = {}
+        for key, value in raw.items():
+            key = key.decode() if isinstance(key, bytes) else key
+            value = value.decode() if isinstance(value, bytes) else value
+            out[key] = value.startswith("1")
+        return out

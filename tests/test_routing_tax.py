@@ -1,0 +1,124 @@
+"""Issue 6: feedback, the report (model vs measured, recomputed by hand), and the demo's world."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+from openai import OpenAI
+
+from metering.report_cli import main as report_main
+from router.config import Config
+from router.demo import demo_config, run_world
+from router.servers import RunningServer
+from tests.redis_server import RedisServer, redis_server  # noqa: F401  (fixture)
+from tests.test_proxy_acceptance import HELLO, TOOLS, records
+
+
+def feedback(proxy: RunningServer, body: object) -> httpx.Response:
+    return httpx.post(f"{proxy.url}/v1/feedback", json=body)
+
+
+def test_feedback_is_recorded_idempotent_and_404_for_unknown_ids(client: OpenAI, proxy: RunningServer) -> None:
+    raw = client.chat.completions.with_raw_response.create(model="auto", messages=HELLO)
+    request_id = raw.headers["x-routetax-request-id"]
+    for _ in range(2):
+        answer = feedback(proxy, {"request_id": request_id, "success": False, "reason": "wrong answer"})
+        assert answer.status_code == 200 and answer.json()["recorded"] is True
+    missing = feedback(proxy, {"request_id": "nope", "success": True})
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "request_not_found"
+    assert feedback(proxy, {"request_id": request_id, "success": "yes"}).status_code == 400
+    assert httpx.post(f"{proxy.url}/v1/feedback", content=b"{oops").status_code == 400
+    report = httpx.get(f"{proxy.url}/v1/routing-tax", params={"window": "1h"}).json()
+    assert report["measured"]["success_rate"]["nano"]["single_turn"] == 0.0  # the feedback counted
+
+
+def test_report_figures_recomputed_by_hand_from_the_records(client: OpenAI, proxy: RunningServer) -> None:
+    ids = []
+    for i in range(6):
+        kwargs = {"tools": TOOLS} if i % 3 == 0 else {}
+        raw = client.chat.completions.with_raw_response.create(model="auto", messages=HELLO, **kwargs)
+        ids.append(raw.headers["x-routetax-request-id"])
+    feedback(proxy, {"request_id": ids[1], "success": False})
+    recs = records(proxy, 6)
+    report = httpx.get(f"{proxy.url}/v1/routing-tax", params={"window": "1h"}).json()
+    measured = report["measured"]
+    actual = sum(a.cost_usd for r in recs for a in r.attempts if a.billed)  # no router cost configured here
+    ideal = sum(r.attempts[-1].cost_usd for r in recs if r.request_id != ids[1])
+    mini_only = sum(r.counterfactual_usd["mini"] for r in recs)
+    assert measured["spend"]["actual"] == pytest.approx(actual)
+    assert measured["spend"]["ideal"] == pytest.approx(ideal)
+    assert measured["routing_overhead"] == pytest.approx(actual / ideal - 1)
+    assert measured["savings_vs_mini"] == pytest.approx(1 - actual / mini_only)
+    assert measured["agentic_share"] == pytest.approx(2 / 6)
+    assert report["verdict"]["dual_tier_pays"] == (actual < mini_only)
+    assert report["model"]["routing_overhead"] == [0.15, 0.20]
+    assert round(report["model"]["break_even_agentic_share"], 3) == 0.797
+
+
+def test_routing_tax_rejects_unknown_windows(proxy: RunningServer) -> None:
+    assert httpx.get(f"{proxy.url}/v1/routing-tax", params={"window": "2y"}).status_code == 400
+
+
+@pytest.fixture(scope="module")
+def demo_runs() -> dict[float, dict]:
+    config = Config.model_validate({"report": {"router_hour_usd": 0.05}})
+    return {share: run_world(60, share, seed=11, config=config) for share in (0.2, 0.5, 0.9)}
+
+
+def test_demo_measures_the_requested_agentic_share(demo_runs: dict[float, dict]) -> None:
+    for share, report in demo_runs.items():
+        assert abs(report["measured"]["agentic_share"] - share) <= 0.05
+
+
+def test_demo_savings_are_positive_at_low_share_and_fall_as_agentic_share_rises(demo_runs: dict[float, dict]) -> None:
+    savings = [demo_runs[s]["measured"]["savings_vs_mini"] for s in (0.2, 0.5, 0.9)]
+    assert savings[0] > 0
+    assert savings[0] > savings[1] > savings[2]
+
+
+def test_demo_verdict_follows_the_measured_spend(demo_runs: dict[float, dict]) -> None:
+    for report in demo_runs.values():
+        spend = report["measured"]["spend"]
+        assert report["verdict"]["dual_tier_pays"] == (spend["actual"] < spend["counterfactual"]["mini"])
+        assert report["assumptions"]["router_hour_usd"] == 0.05  # printed as an assumption, not measured
+
+
+def test_report_command_reads_the_ledger(
+    redis_server: RedisServer,  # noqa: F811
+    emulator: RunningServer,
+    start_proxy,
+    tmp_path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    base = demo_config(emulator.url).model_dump()
+    base["store"] = {"redis_url": redis_server.url, "spool_dir": str(tmp_path / "spool")}
+    proxy = start_proxy(Config.model_validate(base))
+    client = OpenAI(base_url=f"{proxy.url}/v1", api_key="x", max_retries=0)
+    for _ in range(3):
+        client.chat.completions.create(model="auto", messages=HELLO)
+    time.sleep(0.5)  # the ledger writes in the background
+    config_file = tmp_path / "routetax.yaml"
+    config_file.write_text(f"store: {{redis_url: '{redis_server.url}'}}\n")
+    assert report_main(["--config", str(config_file), "--window", "1h", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["measured"]["requests"] == 3 and report["verdict"]["text"]
+    assert report_main(["--config", str(config_file), "--window", "1h"]) == 0
+    assert "break-even agentic share" in capsys.readouterr().out
+
+
+def test_demo_command_prints_the_report() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "router.cli", "demo", "--requests", "30", "--agentic-share", "0.3"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "routing overhead" in result.stdout and "verdict:" in result.stdout
+    assert "NON-DURABLE" in result.stderr
