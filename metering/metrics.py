@@ -21,38 +21,87 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = r = CollectorRegistry()
-        self.requests = Counter("routetax_requests", "Client requests, by the tier that finally served them.",
-                                ["tier", "class", "outcome", "api"], registry=r)
-        self.tokens = Counter("routetax_tokens", "Tokens billed by upstreams, by kind (cached is inside prompt, "
-                              "reasoning inside completion).", ["tier", "model", "kind"], registry=r)
-        self.cost = Counter("routetax_cost_usd", "Billed spend in USD over all attempts (retries and redos included).",
-                            ["tier", "class"], registry=r)
-        self.counterfactual = Counter("routetax_counterfactual_cost_usd", "What the same tokens would have cost "
-                                      "had every request gone to the baseline tier.", ["baseline", "class"], registry=r)
-        self.attempts = Counter("routetax_attempts", "Upstream attempts by how they ended.", ["tier", "result"],
-                                registry=r)
-        self.retries = Counter("routetax_retries", "Retries on the same tier, by reason.", ["tier", "reason"],
-                               registry=r)
-        self.fallbacks = Counter("routetax_fallbacks", "Moves to another tier, by reason (errors, degraded output, "
-                                 "open breaker).", ["from_tier", "to_tier", "reason"], registry=r)
-        self.duration = Histogram("routetax_request_duration_seconds", "Whole request time seen by the client.",
-                                  ["tier", "class"], buckets=LATENCY_BUCKETS, registry=r)
-        self.overhead = Histogram("routetax_proxy_overhead_seconds", "Time routetax added on top of the upstream "
-                                  "calls.", buckets=OVERHEAD_BUCKETS, registry=r)
-        self.ttft = Histogram("routetax_ttft_seconds", "Time to the first streamed event, per serving tier.",
-                              ["tier"], buckets=LATENCY_BUCKETS, registry=r)
-        self.classifier = Histogram("routetax_classifier_seconds", "Time spent classifying one request.",
-                                    buckets=CLASSIFIER_BUCKETS, registry=r)
-        self.decisions = Counter("routetax_classifier_decisions", "Classifier decisions by class and reason.",
-                                 ["class", "reason"], registry=r)
-        self.spool_depth = Gauge("routetax_ledger_spool_depth", "Ledger records waiting on disk because Redis "
-                                 "was unreachable (0 when healthy).", registry=r)
-        self.ledger_errors = Counter("routetax_ledger_write_errors", "Failed ledger writes to Redis (records went "
-                                     "to the disk spool).", registry=r)
-        self.ledger_written = Counter("routetax_ledger_records_written", "Records written to the Redis ledger.",
-                                      registry=r)
-        self.breaker_open = Gauge("routetax_breaker_open", "1 while a tier's circuit breaker is open or probing.",
-                                  ["tier"], registry=r)
+        self.requests = Counter(
+            "routetax_requests",
+            "Client requests, by the tier that finally served them.",
+            ["tier", "class", "outcome", "api"],
+            registry=r,
+        )
+        self.tokens = Counter(
+            "routetax_tokens",
+            "Tokens billed by upstreams, by kind (cached is inside prompt, reasoning inside completion).",
+            ["tier", "model", "kind"],
+            registry=r,
+        )
+        self.cost = Counter(
+            "routetax_cost_usd",
+            "Billed spend in USD over all attempts (retries and redos included).",
+            ["tier", "class"],
+            registry=r,
+        )
+        self.counterfactual = Counter(
+            "routetax_counterfactual_cost_usd",
+            "What the same tokens would have cost had every request gone to the baseline tier.",
+            ["baseline", "class"],
+            registry=r,
+        )
+        self.attempts = Counter(
+            "routetax_attempts", "Upstream attempts by how they ended.", ["tier", "result"], registry=r
+        )
+        self.retries = Counter(
+            "routetax_retries", "Retries on the same tier, by reason.", ["tier", "reason"], registry=r
+        )
+        self.fallbacks = Counter(
+            "routetax_fallbacks",
+            "Moves to another tier, by reason (errors, degraded output, open breaker).",
+            ["from_tier", "to_tier", "reason"],
+            registry=r,
+        )
+        self.duration = Histogram(
+            "routetax_request_duration_seconds",
+            "Whole request time seen by the client.",
+            ["tier", "class"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.overhead = Histogram(
+            "routetax_proxy_overhead_seconds",
+            "Time routetax added on top of the upstream calls.",
+            buckets=OVERHEAD_BUCKETS,
+            registry=r,
+        )
+        self.ttft = Histogram(
+            "routetax_ttft_seconds",
+            "Time to the first streamed event, per serving tier.",
+            ["tier"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.classifier = Histogram(
+            "routetax_classifier_seconds", "Time spent classifying one request.", buckets=CLASSIFIER_BUCKETS, registry=r
+        )
+        self.decisions = Counter(
+            "routetax_classifier_decisions",
+            "Classifier decisions by class and reason.",
+            ["class", "reason"],
+            registry=r,
+        )
+        self.spool_depth = Gauge(
+            "routetax_ledger_spool_depth",
+            "Ledger records waiting on disk because Redis was unreachable (0 when healthy).",
+            registry=r,
+        )
+        self.ledger_errors = Counter(
+            "routetax_ledger_write_errors",
+            "Failed ledger writes to Redis (records went to the disk spool).",
+            registry=r,
+        )
+        self.ledger_written = Counter(
+            "routetax_ledger_records_written", "Records written to the Redis ledger.", registry=r
+        )
+        self.breaker_open = Gauge(
+            "routetax_breaker_open", "1 while a tier's circuit breaker is open or probing.", ["tier"], registry=r
+        )
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
@@ -70,9 +119,12 @@ class Metrics:
                 self.cost.labels(attempt.tier, label).inc(attempt.cost_usd)
                 usage = attempt.usage
                 if usage is not None:
-                    for kind, value in (("prompt", usage.prompt_tokens), ("cached", usage.cached_tokens),
-                                        ("completion", usage.completion_tokens),
-                                        ("reasoning", usage.reasoning_tokens)):
+                    for kind, value in (
+                        ("prompt", usage.prompt_tokens),
+                        ("cached", usage.cached_tokens),
+                        ("completion", usage.completion_tokens),
+                        ("reasoning", usage.reasoning_tokens),
+                    ):
                         if value:
                             self.tokens.labels(attempt.tier, attempt.model, kind).inc(value)
         for source, target, reason in fallback_moves(record):
