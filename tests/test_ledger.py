@@ -1,7 +1,5 @@
 """The durable ledger against a real redis-server: intact records, exact rollups, nothing lost, nothing doubled."""
 
-# ruff: noqa: F811  (the redis fixtures are imported here and named as test parameters)
-
 from __future__ import annotations
 
 import asyncio
@@ -18,7 +16,7 @@ from metering.ledger import Keys, Ledger, key_rollup, read_records, rollup, roll
 from metering.record import Attempt, Record, Usage
 from metering.spool import SpoolLocked
 from metering.store import NON_DURABLE_WARNING, open_store
-from tests.redis_server import RedisClusterServers, RedisServer, redis_cluster, redis_server, redis_url  # noqa: F401
+from tests.redis_server import RedisClusterServers, RedisServer
 
 HOUR = 1_767_268_800.0  # 2026-01-01T12:00:00Z
 

@@ -1,7 +1,5 @@
 """`routetax ledger export` against a real redis-server: formats, time filters, exit codes."""
 
-# ruff: noqa: F811  (the redis fixtures are imported here and named as test parameters)
-
 from __future__ import annotations
 
 import asyncio
@@ -17,7 +15,7 @@ from metering.ledger import Ledger
 from metering.ledger_cli import CSV_COLUMNS, main, parse_time
 from metering.record import Attempt, Record, Usage
 from metering.store import open_store
-from tests.redis_server import free_port, redis_server, redis_url  # noqa: F401  (fixtures)
+from tests.redis_server import free_port
 
 NOW = time.time()
 

@@ -17,7 +17,7 @@ from router.config import Config
 from router.demo import demo_config
 from router.servers import RunningServer
 from tests.conftest import script
-from tests.redis_server import RedisServer, redis_server  # noqa: F401  (fixture)
+from tests.redis_server import RedisServer
 
 HELLO = [{"role": "user", "content": "Say hello."}]
 TOOLS = [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object", "properties": {}}}}]
@@ -74,7 +74,7 @@ def send(client: OpenAI, i: int) -> str:
 
 
 def test_redis_killed_mid_traffic_loses_and_doubles_nothing(
-    redis_server: RedisServer,  # noqa: F811
+    redis_server: RedisServer,
     emulator: RunningServer,
     start_proxy,
     tmp_path: Path,

@@ -15,7 +15,7 @@ from metering.report_cli import main as report_main
 from router.config import Config
 from router.demo import demo_config, run_world
 from router.servers import RunningServer
-from tests.redis_server import RedisServer, redis_server  # noqa: F401  (fixture)
+from tests.redis_server import RedisServer
 from tests.test_proxy_acceptance import HELLO, TOOLS, records
 
 
@@ -89,7 +89,7 @@ def test_demo_verdict_follows_the_measured_spend(demo_runs: dict[float, dict]) -
 
 
 def test_report_command_reads_the_ledger(
-    redis_server: RedisServer,  # noqa: F811
+    redis_server: RedisServer,
     emulator: RunningServer,
     start_proxy,
     tmp_path,

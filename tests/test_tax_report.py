@@ -29,6 +29,8 @@ def rec(
         status=200 if outcome != "failed" else 500,
         counterfactual_usd={"mini": mini, "nano": nano},
         proxy_overhead_ms=overhead_ms,
+        started_at=1_000_000.0 + ord(rid),
+        ended_at=1_000_000.0 + ord(rid) + 1,
     )
 
 
@@ -42,7 +44,8 @@ RECORDS = [
 
 
 def test_spend_overhead_and_savings_recomputed_by_hand() -> None:
-    report = build_report(RECORDS, feedback={"d": False}, assumptions=Assumptions(router_hour_usd=0.01, hours=0.1))
+    # the records span 5 seconds of a 0.1 h window: the router's cost is charged for those 5 seconds only
+    report = build_report(RECORDS, feedback={"d": False}, assumptions=Assumptions(router_hour_usd=0.72, hours=0.1))
     measured = report["measured"]
     actual = 0.001 + 0.001 + 0.002 + 0.006 + 0.006 + 0.006 + 0.001  # attempts + infrastructure
     ideal = 0.001 + 0.001 + 0.006 + 0.006  # successful requests' final attempts ("d" failed by feedback)
