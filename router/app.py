@@ -21,13 +21,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from metering.feedback import FeedbackStore
-from metering.report_cli import WINDOWS, report_from_store
 from router.config import Config
 from router.errors import error_body
 from router.metering_sink import MeteringSink
 from router.proxy import Proxy
+from router.report_cli import WINDOWS, report_from_store
 from router.resilience import CircuitBreaker
 from router.response_owners import ResponseOwners
+from router.shared_state import SharedBreakers, SharedResponseOwners
 from router.upstream import UpstreamPool
 
 log = logging.getLogger("routetax")
@@ -53,9 +54,16 @@ def create_app(config: Config, sink: MeteringSink | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await pool.start()
         await metering.start()
+        shared = None
+        if metering.durable:  # replicas share open breakers and response owners through the store
+            shared = SharedBreakers(metering.store, breakers)
+            shared.start()
+            proxy.owners = SharedResponseOwners(metering.store, config.store.response_ttl_s)
         try:
             yield
         finally:
+            if shared is not None:
+                await shared.aclose()
             await pool.aclose()
             await metering.aclose()
 

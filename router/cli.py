@@ -18,7 +18,7 @@ _DELEGATED = {
     "price": "metering.price_cli",
     "ledger": "metering.ledger_cli",
     "model": "metering.model_cli",
-    "report": "metering.report_cli",
+    "report": "router.report_cli",
 }
 
 
@@ -62,8 +62,13 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     if args_list and args_list[0] in _DELEGATED:
+        rest = args_list[1:]
+        if args_list[0] == "ledger":
+            rest = _with_store_from_config(rest)
+            if rest is None:
+                return 2
         module = importlib.import_module(_DELEGATED[args_list[0]])
-        return int(module.main(args_list[1:]) or 0)
+        return int(module.main(rest) or 0)
     args = _parser().parse_args(args_list)
     if args.command == "serve":
         return _serve(args)
@@ -74,6 +79,34 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run_demo(args)
     return 2
+
+
+def _with_store_from_config(argv: list[str]) -> list[str] | None:
+    """`routetax ledger ... [--config FILE]`: the store comes from the configuration unless --redis-url is given.
+
+    The ledger tool lives in `metering`, which does not read routetax's configuration; this
+    resolves `--config` / `ROUTETAX_CONFIG` / `ROUTETAX_STORE__*` into its `--redis-url`.
+    """
+    from router.config import ConfigError, load_config
+
+    config_file = None
+    if "--config" in argv:
+        at = argv.index("--config")
+        if at + 1 >= len(argv):
+            print("routetax ledger: --config needs a file", file=sys.stderr)
+            return None
+        config_file = argv[at + 1]
+        argv = argv[:at] + argv[at + 2 :]
+    if any(a == "--redis-url" or a.startswith("--redis-url=") for a in argv) or not argv or argv[0] != "export":
+        return argv
+    try:
+        store = load_config(config_file).store
+    except ConfigError as exc:
+        print(f"routetax ledger: {exc}", file=sys.stderr)
+        return None
+    if store.redis_url is None:
+        return argv
+    return [*argv, "--redis-url", store.redis_url, *(["--cluster"] if store.cluster else [])]
 
 
 def _serve(args: argparse.Namespace) -> int:

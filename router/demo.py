@@ -214,7 +214,7 @@ def run_demo(args: argparse.Namespace) -> int:
     if args.json:
         print(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
     else:
-        from metering.report_cli import print_report
+        from router.report_cli import print_report
 
         print()
         print_report(report)

@@ -11,9 +11,9 @@ import httpx
 import pytest
 from openai import OpenAI
 
-from metering.report_cli import main as report_main
 from router.config import Config
 from router.demo import demo_config, run_world
+from router.report_cli import main as report_main
 from router.servers import RunningServer
 from tests.redis_server import RedisServer
 from tests.test_proxy_acceptance import HELLO, TOOLS, records

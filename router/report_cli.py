@@ -15,6 +15,7 @@ from metering.ledger import read_records
 from metering.ledger_cli import parse_time
 from metering.store import open_store
 from metering.tax_report import Assumptions, build_report
+from router.config import ConfigError, load_config
 
 WINDOWS = {"1h": 3600, "24h": 86400, "7d": 7 * 86400}
 
@@ -78,8 +79,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--until")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    from router.config import ConfigError, load_config
-
     try:
         config = load_config(args.config)
         until = parse_time(args.until) if args.until else time.time()
