@@ -122,6 +122,7 @@ def build_report(
         "savings_vs_mini": savings,
         "cost_per_completed_task": {t: _ratio(spend_by_tier[t], successes_by_tier[t]) for t in spend_by_tier},
         "break_even_agentic_share": break_even,
+        **_trend(records, break_even),
         "latency_overhead_ms": {
             "p50": statistics.median(overheads) if overheads else None,
             "p99": sorted(overheads)[max(0, int(len(overheads) * 0.99) - 1)] if overheads else None,
@@ -145,6 +146,40 @@ def build_report(
         },
         "verdict": {"dual_tier_pays": dual_pays, "text": _verdict_text(measured, dual_pays, model)},
     }
+
+
+def _trend(records: list[Record], break_even: float | None) -> dict[str, float | None]:
+    """The agentic share's trend (least squares over time buckets) and the weeks until it crosses break-even.
+
+    Buckets are 1/8 of the records' span, so a day of traffic gives 3-hour points and a week
+    gives daily ones; fewer than three non-empty buckets is no trend.
+    """
+    out: dict[str, float | None] = {"agentic_share_trend_per_week": None, "weeks_to_break_even": None}
+    if len(records) < 3:
+        return out
+    first = min(r.started_at for r in records)
+    span = max(r.started_at for r in records) - first
+    if span <= 0:
+        return out
+    buckets: dict[int, list[float]] = defaultdict(lambda: [0, 0, 0.0])  # requests, agentic, sum of times
+    for record in records:
+        cell = buckets[min(int((record.started_at - first) / span * 8), 7)]
+        cell[0] += 1
+        cell[1] += record.label == "agentic"
+        cell[2] += record.started_at - first
+    points = [(total_t / n, agentic / n) for _i, (n, agentic, total_t) in sorted(buckets.items())]
+    if len(points) < 3:
+        return out
+    mean_t = statistics.fmean(t for t, _ in points)
+    mean_s = statistics.fmean(s for _, s in points)
+    variance = sum((t - mean_t) ** 2 for t, _ in points)
+    slope_per_s = sum((t - mean_t) * (s - mean_s) for t, s in points) / variance
+    per_week = slope_per_s * 7 * 86400
+    out["agentic_share_trend_per_week"] = per_week
+    current = points[-1][1]
+    if break_even is not None and per_week > 0 and current < break_even:
+        out["weeks_to_break_even"] = (break_even - current) / per_week
+    return out
 
 
 def _served_hours(records: list[Record], window_hours: float) -> float:

@@ -53,6 +53,10 @@ def print_report(report: dict[str, Any]) -> None:
         f"{share(m['break_even_agentic_share']):>16}"
     )
     print(f"{'savings vs mini-only':<34}{'':>16}{pct(m['savings_vs_mini']):>16}")
+    trend, weeks = m.get("agentic_share_trend_per_week"), m.get("weeks_to_break_even")
+    if trend is not None:
+        crossing = f", crossing break-even in {weeks:.1f} weeks" if weeks is not None else ""
+        print(f"agentic share trend: {trend:+.3f} per week{crossing}")
     for tier, classes in sorted(m["success_rate"].items()):
         for label, rate in sorted(classes.items()):
             published = model["success_rate"].get(tier, {}).get(label)

@@ -29,8 +29,8 @@ def rec(
         status=200 if outcome != "failed" else 500,
         counterfactual_usd={"mini": mini, "nano": nano},
         proxy_overhead_ms=overhead_ms,
-        started_at=1_000_000.0 + ord(rid),
-        ended_at=1_000_000.0 + ord(rid) + 1,
+        started_at=1_000_000.0 + ord(rid[0]),
+        ended_at=1_000_000.0 + ord(rid[0]) + 1,
     )
 
 
@@ -89,3 +89,22 @@ def test_empty_window_marks_everything_unmeasured() -> None:
     report = build_report([])
     assert report["measured"]["routing_overhead"] is None and report["measured"]["agentic_share"] is None
     assert report["verdict"]["dual_tier_pays"] is False
+
+
+def test_weeks_to_break_even_follow_the_share_trend() -> None:
+    day = 86400.0
+    trend = []
+    for d in range(8):  # agentic share grows from 0.2 by 0.05 a day over a week
+        share = 0.2 + 0.05 * d
+        for i in range(20):
+            label = "agentic" if i < round(share * 20) else "single_turn"
+            r = rec(
+                f"{d}-{i}", label, [("mini" if label == "agentic" else "nano", 0.001, "ok")], mini=0.002, nano=0.001
+            )
+            r.started_at = r.ended_at = d * day + i
+            trend.append(r)
+    measured = build_report(trend)["measured"]
+    assert measured["agentic_share_trend_per_week"] == pytest.approx(0.35, rel=0.05)
+    if measured["break_even_agentic_share"] is not None and measured["break_even_agentic_share"] > 0.55:
+        expected = (measured["break_even_agentic_share"] - 0.55) / measured["agentic_share_trend_per_week"]
+        assert measured["weeks_to_break_even"] == pytest.approx(expected)
