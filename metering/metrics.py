@@ -103,6 +103,74 @@ class Metrics:
             "routetax_breaker_open", "1 while a tier's circuit breaker is open or probing.", ["tier"], registry=r
         )
 
+        self.agentic_share = Gauge(
+            "routetax_agentic_share", "Measured agentic share of requests over the policy window.", registry=r
+        )
+        self.routing_overhead = Gauge(
+            "routetax_routing_overhead",
+            "Routing overhead: measured (actual / ideal - 1) and the published model's band (model_low, model_high).",
+            ["source"],
+            registry=r,
+        )
+        self.break_even = Gauge(
+            "routetax_break_even_agentic_share",
+            "Agentic share above which dual-tier costs more than mini-only: measured and published (model).",
+            ["source"],
+            registry=r,
+        )
+        self.savings_vs_mini = Gauge(
+            "routetax_savings_vs_mini",
+            "Measured savings vs sending everything to mini (1 - actual / mini-only).",
+            registry=r,
+        )
+        self.success_rate = Gauge(
+            "routetax_success_rate",
+            "Measured success rate per first-routed tier and class.",
+            ["tier", "class"],
+            registry=r,
+        )
+        self.cost_per_task = Gauge(
+            "routetax_cost_per_completed_task_usd",
+            "Spend on a tier per successful request it served.",
+            ["tier"],
+            registry=r,
+        )
+        self.policy_mode = Gauge(
+            "routetax_policy_mode", "1 for the routing mode in force (dual or mini_only).", ["mode"], registry=r
+        )
+        self.policy_switches = Counter(
+            "routetax_policy_switches",
+            "Switches of the auto policy between dual-tier and mini-only.",
+            ["to"],
+            registry=r,
+        )
+
+    def set_routing_tax(self, report: dict, mode: str) -> None:
+        """Refresh the routing-tax gauges from a report (unmeasured figures are left as they were)."""
+        measured, model = report["measured"], report["model"]
+        for gauge, value in (
+            (self.agentic_share, measured["agentic_share"]),
+            (self.savings_vs_mini, measured["savings_vs_mini"]),
+        ):
+            if value is not None:
+                gauge.set(value)
+        if measured["routing_overhead"] is not None:
+            self.routing_overhead.labels("measured").set(measured["routing_overhead"])
+        self.routing_overhead.labels("model_low").set(model["routing_overhead"][0])
+        self.routing_overhead.labels("model_high").set(model["routing_overhead"][1])
+        if measured["break_even_agentic_share"] is not None:
+            self.break_even.labels("measured").set(measured["break_even_agentic_share"])
+        self.break_even.labels("model").set(model["break_even_agentic_share"])
+        for tier, classes in measured["success_rate"].items():
+            for label, rate in classes.items():
+                if rate is not None:
+                    self.success_rate.labels(tier, label).set(rate)
+        for tier, value in measured["cost_per_completed_task"].items():
+            if value is not None:
+                self.cost_per_task.labels(tier).set(value)
+        for name in ("dual", "mini_only"):
+            self.policy_mode.labels(name).set(1 if name == mode else 0)
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
 

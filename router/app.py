@@ -21,6 +21,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from metering.feedback import FeedbackStore
+from metering.record import Record
+from router.auto_mode import AutoMode
 from router.config import Config
 from router.errors import error_body
 from router.metering_sink import MeteringSink
@@ -47,7 +49,14 @@ def create_app(config: Config, sink: MeteringSink | None = None) -> FastAPI:
     pool = UpstreamPool(config.tiers)
     breakers = {name: CircuitBreaker(**config.resilience.breaker.model_dump()) for name in config.tiers}
     owners = ResponseOwners(config.store.response_ttl_s)
-    proxy = Proxy(config, pool, metering, breakers, owners)
+    auto = AutoMode(
+        enabled=config.policy.mode == "auto",
+        router_hour_usd=config.report.router_hour_usd,
+        **config.policy.auto.model_dump(),
+    )
+    auto.mode = "mini_only" if config.policy.mode == "mini_only" else "dual"
+    proxy = Proxy(config, pool, metering, breakers, owners, auto)
+    metering.listeners.append(_watch(auto, metering))
     readiness = Readiness(config, pool, metering, breakers)
 
     @asynccontextmanager
@@ -70,6 +79,7 @@ def create_app(config: Config, sink: MeteringSink | None = None) -> FastAPI:
     app = FastAPI(title="routetax", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.config = config
     app.state.metering = metering
+    app.state.auto = auto
 
     @app.post("/v1/chat/completions")
     async def chat_completions(request: Request) -> Response:
@@ -89,7 +99,7 @@ def create_app(config: Config, sink: MeteringSink | None = None) -> FastAPI:
 
     @app.post("/v1/feedback")
     async def feedback(request: Request) -> Response:
-        return await submit_feedback(request, metering)
+        return await submit_feedback(request, metering, auto)
 
     @app.get("/v1/routing-tax")
     async def routing_tax(window: str = "1h") -> Response:
@@ -106,6 +116,7 @@ def create_app(config: Config, sink: MeteringSink | None = None) -> FastAPI:
             config.report.router_hour_usd,
             config.report.classifier_usd_per_request,
         )
+        report["policy"] = {"mode": auto.mode, "configured": config.policy.mode, "switches": auto.switches}
         return _json(report)
 
     @app.get("/v1/models")
@@ -160,7 +171,21 @@ def create_app(config: Config, sink: MeteringSink | None = None) -> FastAPI:
     return app
 
 
-async def submit_feedback(request: Request, metering: MeteringSink) -> Response:
+def _watch(auto: AutoMode, metering: MeteringSink):  # noqa: ANN202
+    """A sink listener: feed the auto policy, refresh the routing-tax gauges after each evaluation."""
+
+    def listener(record: Record) -> None:
+        before, evaluated = len(auto.switches), auto.last_report
+        auto.observe(record)
+        if auto.last_report is not evaluated and auto.last_report is not None:
+            metering.metrics.set_routing_tax(auto.last_report, auto.mode)
+        for switch in auto.switches[before:]:
+            metering.metrics.policy_switches.labels(switch["to"]).inc()
+
+    return listener
+
+
+async def submit_feedback(request: Request, metering: MeteringSink, auto: AutoMode) -> Response:
     """Record whether the task behind a request really succeeded (unknown id: 404; repeats: idempotent)."""
     try:
         body = orjson.loads(await request.body())
@@ -178,6 +203,7 @@ async def submit_feedback(request: Request, metering: MeteringSink) -> Response:
     if not metering.knows(request_id) and not await store.known(request_id):
         return _error(404, f"No request with id '{request_id}' is in the ledger.", "request_not_found", "request_id")
     await store.put(request_id, body["success"], reason)
+    auto.feedback(request_id, body["success"])
     return _json({"request_id": request_id, "success": body["success"], "recorded": True})
 
 

@@ -121,6 +121,15 @@ class Server(_Strict):
     max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024)
 
 
+class AutoPolicy(_Strict):
+    """How `mode: auto` measures: a sliding window of recent requests, re-evaluated every few seconds."""
+
+    window_requests: int = Field(500, ge=10)
+    min_requests: int = Field(50, ge=1)
+    hysteresis: float = Field(0.03, ge=0, le=0.5)
+    evaluate_every_s: float = Field(5.0, ge=0)
+
+
 class Policy(_Strict):
     """Which tier serves each class of request when the client asks for model `auto`.
 
@@ -132,6 +141,8 @@ class Policy(_Strict):
     single_turn: str = "nano"
     agentic: str = "mini"
     min_confidence: float = Field(0.6, ge=0, le=1)
+    mode: Literal["dual", "mini_only", "auto"] = "dual"  # auto: mini-only while the share is above break-even
+    auto: AutoPolicy = AutoPolicy()
 
 
 class Breaker(_Strict):

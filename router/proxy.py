@@ -24,6 +24,7 @@ from starlette.responses import Response, StreamingResponse
 
 from classifier import Decision, classify
 from metering.record import Attempt, Record
+from router.auto_mode import AutoMode
 from router.config import Config
 from router.errors import ProxyError, error_body, error_code_of, normalise_upstream_error
 from router.resilience import (
@@ -118,8 +119,9 @@ class RecordSink(Protocol):
 class ModelResolver:
     """Maps the client's `model` to a tier: `auto`, a tier name, or a tier's upstream model."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, auto: AutoMode | None = None) -> None:
         self._policy = config.policy
+        self._auto = auto
         self._pins: dict[str, str] = {}
         for name, tier in config.tiers.items():
             self._pins.setdefault(tier.model, name)
@@ -129,6 +131,8 @@ class ModelResolver:
     def resolve(self, model: Any, decision: Decision) -> tuple[str, bool]:
         """Return (tier, pinned). Unknown models are a 404 as OpenAI answers them."""
         if model == "auto":
+            if self._policy.mode == "mini_only" or (self._auto is not None and self._auto.mini_only):
+                return self._policy.agentic, False  # two models cost more than one: everything to mini
             if decision.confidence < self._policy.min_confidence:
                 return self._policy.agentic, False  # unsure: the safer tier
             return getattr(self._policy, decision.label, self._policy.agentic), False
@@ -175,13 +179,14 @@ class Proxy:
         sink: RecordSink,
         breakers: dict[str, CircuitBreaker],
         owners: ResponseOwners,
+        auto: AutoMode | None = None,
     ) -> None:
         self.config = config
         self.owners = owners
         self.pool = pool
         self.sink = sink
         self.breakers = breakers
-        self.resolver = ModelResolver(config)
+        self.resolver = ModelResolver(config, auto)
 
     async def handle(self, request: Request, api: Api = "chat") -> Response:
         started = time.perf_counter()

@@ -122,3 +122,37 @@ def test_demo_command_prints_the_report() -> None:
     assert result.returncode == 0, result.stderr
     assert "routing overhead" in result.stdout and "verdict:" in result.stdout
     assert "NON-DURABLE" in result.stderr
+
+
+def test_auto_mode_switches_to_mini_only_above_break_even_and_back_below(emulator: RunningServer, start_proxy) -> None:
+    # A world where agentic work on mini always needs a redo on full: dual-tier is dear on agentic traffic,
+    # so the measured break-even is low, and sustained agentic traffic crosses it.
+    httpx.post(f"{emulator.url}/_mock/script", json={"model": "gpt-5.4-mini", "degrade_probability": {"agentic": 1.0}})
+    base = demo_config(emulator.url).model_dump()
+    base["policy"] = {"mode": "auto", "auto": {"window_requests": 40, "min_requests": 20, "evaluate_every_s": 0}}
+    proxy = start_proxy(Config.model_validate(base))
+    client = OpenAI(base_url=f"{proxy.url}/v1", api_key="x", max_retries=0)
+
+    def single_turn_tier() -> str:
+        raw = client.chat.completions.with_raw_response.create(model="auto", messages=HELLO)
+        return raw.headers["x-routetax-tier"]
+
+    assert [single_turn_tier() for _ in range(5)] == ["nano"] * 5
+    for _ in range(25):  # sustained agentic traffic
+        client.chat.completions.create(model="auto", messages=HELLO, tools=TOOLS)
+    time.sleep(0.3)
+    report = httpx.get(f"{proxy.url}/v1/routing-tax").json()
+    [switch] = report["policy"]["switches"]
+    assert switch["to"] == "mini_only" and switch["break_even_source"] == "measured"
+    assert switch["agentic_share"] > switch["break_even"]
+    assert single_turn_tier() == "mini"  # two models cost more than one: everything goes to mini
+    for _ in range(40):
+        single_turn_tier()
+    time.sleep(0.3)
+    assert single_turn_tier() == "nano"  # back to dual-tier below the break-even
+    report = httpx.get(f"{proxy.url}/v1/routing-tax").json()
+    assert [s["to"] for s in report["policy"]["switches"]] == ["mini_only", "dual"]
+    metrics = httpx.get(f"{proxy.url}/metrics").text
+    assert 'routetax_policy_switches_total{to="mini_only"} 1.0' in metrics
+    assert 'routetax_policy_mode{mode="dual"} 1.0' in metrics
+    assert "routetax_agentic_share " in metrics and 'routetax_break_even_agentic_share{source="model"}' in metrics
