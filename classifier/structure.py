@@ -36,17 +36,34 @@ HISTORY_ITEM_TYPES = frozenset(
     }
 )
 CLIENT_TOOL_TYPES = frozenset({"function", "custom"})
+# Roles that carry a tool's result: OpenAI's tool / function, Llama 3's ipython.
+TOOL_ROLES = frozenset({"tool", "function", "ipython"})
+# Content parts that are tool calls or results, as Anthropic-shaped or Responses-shaped
+# clients send them through an OpenAI-compatible endpoint.
+TOOL_PART_TYPES = frozenset(
+    {"tool_use", "tool_result", "tool_call", "function_call", "function_call_output", "server_tool_use"}
+)
 
 
 def chat_tool_history(messages: list[Any]) -> bool:
+    """Tool calls or tool results anywhere in the history: a loop step, whatever tool_choice says now."""
     for message in messages:
-        if not isinstance(message, dict):
-            continue
-        role = message.get("role")
-        if role in ("tool", "function"):
+        if isinstance(message, dict) and _is_tool_message(message):
             return True
-        if role == "assistant" and (message.get("tool_calls") or message.get("function_call")):
-            return True
+    return False
+
+
+def _is_tool_message(message: dict[str, Any]) -> bool:
+    role = message.get("role")
+    if role in TOOL_ROLES:
+        return True
+    if role == "assistant" and (message.get("tool_calls") or message.get("function_call")):
+        return True
+    content = message.get("content")
+    if isinstance(content, list):
+        for part in content:
+            if isinstance(part, dict) and part.get("type") in TOOL_PART_TYPES:
+                return True
     return False
 
 
@@ -82,7 +99,7 @@ def responses_tool_history(items: Any) -> bool:
     if not isinstance(items, list):
         return False
     for item in items:
-        if isinstance(item, dict) and item.get("type") in HISTORY_ITEM_TYPES:
+        if isinstance(item, dict) and (item.get("type") in HISTORY_ITEM_TYPES or _is_tool_message(item)):
             return True
     return False
 
