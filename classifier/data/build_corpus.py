@@ -659,6 +659,213 @@ for log in PASTED_LOGS:
     )
 
 
+# --- agent frameworks seen in the wild, and instructions that only look like them ---------------
+# Written after the rules, as a check that they generalise: real prompts of several agent styles
+# (SWE-agent, AutoGPT, Open Interpreter, smolagents, Hermes, Llama tags, ALFWorld, Voyager, SQL and
+# shell loops) and system prompts or user turns that use the same words without any loop.
+AGENT_TASKS = [
+    "The date parser crashes on ISO weeks; fix it.",
+    "How many customers signed up in the last 30 days?",
+    "Find the largest file under /var/log and tell me what writes it.",
+    "Qual è la popolazione di Torino?",
+    "Compare the last two releases' p99 latency.",
+    "Wie viele offene Tickets hat das Team Zahlungen?",
+]
+FRAMEWORK_SYSTEMS = {
+    "swe_agent": (
+        "SETTING: You are an autonomous programmer, and you're working directly in the command line with a special "
+        "interface.\n\nThe special interface consists of a file editor that shows you 100 lines of a file at a time.\n"
+        "In addition to typical bash commands, you can also use the following commands to help you navigate and edit "
+        "files.\n\nCOMMANDS:\nopen:\n  docstring: opens the file at the given path in the editor\n  signature: open "
+        "<path> [<line_number>]\n\ngoto:\n  signature: goto <line_number>\n\nedit:\n  signature: edit <start_line>:<end_line>\n"
+        "<replacement_text>\nend_of_edit\n\nPlease note that THE EDIT COMMAND REQUIRES PROPER INDENTATION.\n\n"
+        "RESPONSE FORMAT:\nYour shell prompt is formatted as follows:\n(Open file: <path>) <cwd> $\n\nYou need to format "
+        "your output using two fields; discussion and command."
+    ),
+    "autogpt": (
+        "You are Ops-GPT, an AI designed to autonomously keep the {domain} systems healthy.\nGOALS:\n1. Answer the "
+        "user's request\n\nConstraints:\n1. ~4000 word limit for short term memory.\n\nCommands:\n1. Google Search: "
+        '"google", args: "input": "<search>"\n2. Read file: "read_file", args: "path": "<path>"\n3. Task Complete: '
+        '"task_complete", args: "reason": "<reason>"\n\nYou should only respond in JSON format as described below\n'
+        'Response Format:\n{{\n    "thoughts": {{"text": "thought", "plan": "- short bulleted list"}},\n    "command": '
+        '{{"name": "command name", "args": {{"arg name": "value"}}}}\n}}\nEnsure the response can be parsed by Python json.loads'
+    ),
+    "open_interpreter": (
+        "You are Open Interpreter, a world-class programmer that can complete any goal by executing code.\nFirst, write "
+        "a plan. When you execute code, it will be executed **on the user's machine**. The user has given you **full "
+        "and complete permission** to execute any code necessary to complete the task.\nYou can access the internet."
+    ),
+    "smolagents": (
+        "You are an expert assistant who can solve any task using code blobs. You will be given a task to solve as best "
+        "you can.\nTo do so, you have been given access to a list of tools: these tools are basically Python functions "
+        "which you can call with code.\nTo solve the task, you must plan forward to proceed in a series of steps, in a "
+        "cycle of 'Thought:', 'Code:', and 'Observation:' sequences.\nDuring each intermediate step, you can use 'print()' "
+        "to save whatever important information you will then need.\nThese print outputs will then appear in the "
+        "'Observation:' field, which will be available as input for the next step."
+    ),
+    "llama_tags": (
+        "You have access to the following functions:\n\nUse the function 'query_metrics' to: Query the metrics store\n"
+        '{{"name": "query_metrics", "parameters": {{"promql": {{"type": "string"}}}}}}\n\nIf you choose to call a function '
+        "ONLY reply in the following format:\n<function=example_function_name>{{\"example_name\": \"example_value\"}}</function>"
+    ),
+    "shell_tag": (
+        "You are a Linux terminal assistant for the {domain} team. Reply with exactly one shell command wrapped in "
+        "<cmd></cmd>. I will run it and reply with its output. When the task is done reply DONE: <summary>."
+    ),
+    "web_agent": (
+        "You are an autonomous web agent. At each step you receive the page's accessibility tree and must output the "
+        "next action as one of: click [id], type [id] [text], scroll [up|down], stop [answer]."
+    ),
+    "alfworld": (
+        "Interact with a household to solve a task. At each turn, you will be given the observation of the environment "
+        "and you must output one action from the following list: go to {{recep}}, take {{obj}} from {{recep}}, put {{obj}} "
+        "in/on {{recep}}, open {{recep}}, close {{recep}}. Output the action only."
+    ),
+    "voyager": (
+        "You are a helpful assistant that writes Mineflayer javascript code to complete any Minecraft task. At each round "
+        "of conversation, I will give you\nCode from the last round: ...\nExecution error: ...\nChat log: ...\n\nYou "
+        "should then respond to me with\nExplain: ...\nPlan: ...\nCode:\n```javascript\n// helper functions\n```"
+    ),
+    "sql_agent": (
+        "You are a SQL analyst agent for the {domain} warehouse. Write one PostgreSQL query per reply; I will execute it "
+        "against the warehouse and show you the result. Keep going until you can answer, then reply FINAL: <answer>."
+    ),
+    "email_agent": (
+        "You are an email triage agent. Tools: archive(id), label(id, name), reply(id, text). Respond with a single JSON "
+        'action {{"tool": ..., "args": {{...}}}}; the result is returned to you as the next user message.'
+    ),
+    "react_zh": (
+        "尽你所能回答以下问题。你可以使用以下工具：\nsearch: 搜索引擎\ncalculator: 计算器\n\n使用以下格式：\nQuestion: 问题\n"
+        "Thought: 思考\nAction: 要采取的行动，应为 [search, calculator] 之一\nAction Input: 行动的输入\nObservation: "
+        "行动的结果\nFinal Answer: 最终答案"
+    ),
+}
+for i, (name, system) in enumerate(FRAMEWORK_SYSTEMS.items()):
+    for task in rng.sample(AGENT_TASKS, 3):
+        body = {"messages": messages(task, system.format(domain=rng.choice(DOMAINS)))}
+        add("routetax/agent_frameworks", "agentic", body)
+    instructions = system.format(domain=rng.choice(DOMAINS))
+    add("routetax/agent_frameworks", "agentic", {"instructions": instructions, "input": AGENT_TASKS[i % 6]}, api="responses")
+
+# running loops whose actions and results travel as plain assistant / user turns
+RUNNING = [
+    ("```bash\ndf -h\n```", "Filesystem      Size  Used Avail Use% Mounted on\n/dev/sda1        50G   45G  5G  90% /"),
+    ("```sql\nSELECT region, SUM(revenue) FROM sales GROUP BY 1;\n```", " region | sum\n--------+------\n EU     | 1200\n US     | 900\n(2 rows)"),
+    ('{"action": "search_flights", "args": {"to": "FCO", "date": "2026-12-01"}}', '{"results": [{"price": 120, "carrier": "AZ"}]}'),
+    ('<tool_call>{"name": "get_weather", "arguments": {"city": "Rome"}}</tool_call>', '<tool_response>{"temp": 21}</tool_response>'),
+    ("<execute>\nimport math\nprint(math.factorial(20))\n</execute>", "Observation:\n2432902008176640000"),
+    ("Thought: I will search.\nCode:\n```py\nprint(web_search('Paris population'))\n```<end_code>", "Observation:\nExecution logs:\n2.1 million\nLast output from code snippet:\nNone"),
+    ("```python\nimport pandas as pd\nprint(pd.read_csv('signups.csv').shape)\n```", "(1843, 7)"),
+    ("Action: wiki\nAction Input: Alien (1979 film)", "Observation: Alien is a 1979 science fiction horror film directed by Ridley Scott."),
+    ("```bash\nkubectl get pods -n payments\n```", "NAME                        READY   STATUS             RESTARTS\npayments-7f9c   0/1     CrashLoopBackOff   12"),
+]
+for step, result in RUNNING:
+    task = rng.choice(AGENT_TASKS)
+    convo = [{"role": "user", "content": task}, {"role": "assistant", "content": step}, {"role": "user", "content": result}]
+    add("routetax/running_text_loop", "agentic", {"messages": convo})
+    items = [
+        {"role": "user", "content": [{"type": "input_text", "text": task}]},
+        {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": step}]},
+        {"role": "user", "content": [{"type": "input_text", "text": result}]},
+    ]
+    add("routetax/running_text_loop", "agentic", {"input": items}, api="responses")
+# a whole agent prompt sent as the first user turn, for models without a system role
+for task in AGENT_TASKS[:4]:
+    template = (
+        "You are a shell agent. Reply with exactly one bash command in a ```bash block; its output will be sent back "
+        f"to you. Stop with DONE.\n\nTask: {task}"
+    )
+    add("routetax/user_turn_agent_prompt", "agentic", {"messages": [{"role": "user", "content": template}]})
+# tool results in shapes other clients send: Llama's ipython role, Anthropic-style parts, a Responses `tool` message
+OTHER_HISTORY = [
+    [
+        {"role": "user", "content": "What is 2**100?"},
+        {"role": "assistant", "content": "<|python_tag|>print(2**100)"},
+        {"role": "ipython", "content": "1267650600228229401496703205376"},
+    ],
+    [
+        {"role": "user", "content": "Is the build green?"},
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "ci_status", "input": {}}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": "green"}]},
+    ],
+]
+for convo in OTHER_HISTORY:
+    add("routetax/tool_history_shapes", "agentic", {"messages": convo})
+add(
+    "routetax/tool_history_shapes",
+    "agentic",
+    {"input": [{"role": "user", "content": "x"}, {"role": "tool", "tool_call_id": "c", "content": "ok"}]},
+    api="responses",
+)
+
+NEAR_MISS_SYSTEMS = [
+    (
+        "You are a friendly support agent for {domain}. Available actions customers can take in the app include "
+        "freezing a card and disputing a charge. Never promise refunds; point customers to the right tool in the app."
+    ),
+    'Extract the action items from the meeting notes. Respond with a JSON object {{"action_items": [{{"owner": "...", "action": "..."}}]}}.',
+    'Classify the user utterance. Reply only with JSON: {{"intent": "...", "action": "book"|"cancel"|"other"}}',
+    "You write SQL for {domain} analysts. The query will be executed by the analyst after review. Output only SQL.",
+    'You are a customer service classifier. Available actions: refund, escalate, close. Respond with JSON {{"action": "..."}}.',
+    "You have access to the following documents:\n[1] Refund policy\n[2] Shipping policy\nAnswer using them and cite.",
+    "Translate into Spanish. The output will be shown to users in the app, so respond with the translation only.",
+    "You are a text adventure game master. Describe the scene; the player types actions like 'go north' or 'take lamp'.",
+    'You are the narrator of a text adventure. After each player command describe the result. Respond in JSON: {{"narration": "..."}}',
+    "You are a Python tutor. Explain code step by step and predict what it prints. Use ```python blocks for examples.",
+    "You are a shell expert for the {domain} team. Explain the commands the user pastes, flag dangerous flags.",
+    "You triage IT tickets into categories: access, hardware, software, network. Reply with the category only.",
+    "You are a judge grading an AI agent's trajectory. Reply with a JSON object {{\"score\": 1-10, \"reason\": \"...\"}}.",
+    "You turn meeting transcripts into action items. Respond with a list; each action: owner, task, due date.",
+]
+NEAR_MISS_USERS = [
+    "How do I freeze my card?",
+    "Notes: Dana will ship the fix; Lee to email the customer by Friday.",
+    "I need to cancel my booking for tomorrow.",
+    "Orders per day in May, by channel?",
+    "My parcel is 3 weeks late, I want my money back.",
+    "The deploy agent fails with 'action not permitted'; available commands in the CLI all return 403.",
+    "Trajectory:\nThought: search\nAction: search[x]\nObservation: nothing\nFinal Answer: unknown",
+    "x = [1, 2]\nprint(x * 2)",
+    "What does `find . -name '*.py' -exec grep -l TODO {} +` do?",
+    "open the door",
+]
+for system in NEAR_MISS_SYSTEMS:
+    for user in rng.sample(NEAR_MISS_USERS, 2):
+        add("routetax/near_miss_instructions", "single_turn", {"messages": messages(user, system.format(domain=rng.choice(DOMAINS)))})
+    add(
+        "routetax/near_miss_instructions",
+        "single_turn",
+        {"instructions": system.format(domain=rng.choice(DOMAINS)), "input": rng.choice(NEAR_MISS_USERS)},
+        api="responses",
+    )
+
+QUOTED_PROMPTS = [
+    "Write me a system prompt for a ReAct agent that has a search tool and a calculator. Use the Thought / Action / Action Input / Observation format.",
+    "Improve this system prompt for our bot: 'You are a terminal agent. Reply with one bash command; I will run it and send you the output.'",
+    "Review this prompt:\n'''You have access to the following tools: search. Use the following format: Thought/Action/Action Input/Observation.'''",
+    "Write a Python function that implements a simple ReAct agent loop: it parses 'Action:' and 'Action Input:' lines from the model output, calls the tool, and appends 'Observation:'.",
+    "In LangChain, what does the agent_scratchpad variable hold? My prompt ends with 'Thought:{agent_scratchpad}'.",
+    "Traduis en français :\nThought: I should look up the weather.\nAction: get_weather\nAction Input: Paris\nObservation: 12°C",
+    "Why do I get this?\nTraceback (most recent call last):\n  File \"a.py\", line 3\nKeyError: 'id'",
+    "I ran `npm install` and got this:\nnpm ERR! code ERESOLVE\nWhat does it mean?",
+    "Our AutoGPT instance keeps answering with {\"command\": {\"name\": \"google\"}} forever. How do I stop the loop?",
+    "Explain to a PM what 'the output will be returned to you as an observation' means in agent frameworks.",
+]
+for text in QUOTED_PROMPTS:
+    add("routetax/quoted_prompts", "single_turn", {"messages": messages(text, rng.choice(SYSTEMS))})
+    add("routetax/quoted_prompts", "single_turn", {"input": text}, api="responses")
+
+CODE_FOLLOWUPS = [
+    ("Write a bash one-liner to count files.", "```bash\nfind . -type f | wc -l\n```", "Great, and how do I exclude .git?"),
+    ("Give me a haiku about autumn.", "```\nautumn moonlight\na worm digs silently\ninto the chestnut\n```", "nice, another one please"),
+    ("SQL for the top 5 customers?", "```sql\nSELECT name FROM customers ORDER BY revenue DESC LIMIT 5;\n```", "Can you make it per region?"),
+    ("Regex for an email?", "```python\nEMAIL = re.compile(r'[^@]+@[^@]+')\n```", "Is that good enough for production, honestly?"),
+]
+for ask, answer, follow in CODE_FOLLOWUPS:
+    convo = [{"role": "user", "content": ask}, {"role": "assistant", "content": answer}, {"role": "user", "content": follow}]
+    add("routetax/code_followups", "single_turn", {"messages": convo})
+
+
 def main() -> None:
     with OUT.open("w", encoding="utf-8") as handle:
         for row in rows:
