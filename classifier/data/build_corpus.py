@@ -706,7 +706,7 @@ FRAMEWORK_SYSTEMS = {
     "llama_tags": (
         "You have access to the following functions:\n\nUse the function 'query_metrics' to: Query the metrics store\n"
         '{{"name": "query_metrics", "parameters": {{"promql": {{"type": "string"}}}}}}\n\nIf you choose to call a function '
-        "ONLY reply in the following format:\n<function=example_function_name>{{\"example_name\": \"example_value\"}}</function>"
+        'ONLY reply in the following format:\n<function=example_function_name>{{"example_name": "example_value"}}</function>'
     ),
     "shell_tag": (
         "You are a Linux terminal assistant for the {domain} team. Reply with exactly one shell command wrapped in "
@@ -740,28 +740,55 @@ FRAMEWORK_SYSTEMS = {
         "行动的结果\nFinal Answer: 最终答案"
     ),
 }
-for i, (name, system) in enumerate(FRAMEWORK_SYSTEMS.items()):
+for i, system in enumerate(FRAMEWORK_SYSTEMS.values()):
     for task in rng.sample(AGENT_TASKS, 3):
         body = {"messages": messages(task, system.format(domain=rng.choice(DOMAINS)))}
         add("routetax/agent_frameworks", "agentic", body)
     instructions = system.format(domain=rng.choice(DOMAINS))
-    add("routetax/agent_frameworks", "agentic", {"instructions": instructions, "input": AGENT_TASKS[i % 6]}, api="responses")
+    add(
+        "routetax/agent_frameworks",
+        "agentic",
+        {"instructions": instructions, "input": AGENT_TASKS[i % 6]},
+        api="responses",
+    )
 
 # running loops whose actions and results travel as plain assistant / user turns
 RUNNING = [
     ("```bash\ndf -h\n```", "Filesystem      Size  Used Avail Use% Mounted on\n/dev/sda1        50G   45G  5G  90% /"),
-    ("```sql\nSELECT region, SUM(revenue) FROM sales GROUP BY 1;\n```", " region | sum\n--------+------\n EU     | 1200\n US     | 900\n(2 rows)"),
-    ('{"action": "search_flights", "args": {"to": "FCO", "date": "2026-12-01"}}', '{"results": [{"price": 120, "carrier": "AZ"}]}'),
-    ('<tool_call>{"name": "get_weather", "arguments": {"city": "Rome"}}</tool_call>', '<tool_response>{"temp": 21}</tool_response>'),
+    (
+        "```sql\nSELECT region, SUM(revenue) FROM sales GROUP BY 1;\n```",
+        " region | sum\n--------+------\n EU     | 1200\n US     | 900\n(2 rows)",
+    ),
+    (
+        '{"action": "search_flights", "args": {"to": "FCO", "date": "2026-12-01"}}',
+        '{"results": [{"price": 120, "carrier": "AZ"}]}',
+    ),
+    (
+        '<tool_call>{"name": "get_weather", "arguments": {"city": "Rome"}}</tool_call>',
+        '<tool_response>{"temp": 21}</tool_response>',
+    ),
     ("<execute>\nimport math\nprint(math.factorial(20))\n</execute>", "Observation:\n2432902008176640000"),
-    ("Thought: I will search.\nCode:\n```py\nprint(web_search('Paris population'))\n```<end_code>", "Observation:\nExecution logs:\n2.1 million\nLast output from code snippet:\nNone"),
+    (
+        "Thought: I will search.\nCode:\n```py\nprint(web_search('Paris population'))\n```<end_code>",
+        "Observation:\nExecution logs:\n2.1 million\nLast output from code snippet:\nNone",
+    ),
     ("```python\nimport pandas as pd\nprint(pd.read_csv('signups.csv').shape)\n```", "(1843, 7)"),
-    ("Action: wiki\nAction Input: Alien (1979 film)", "Observation: Alien is a 1979 science fiction horror film directed by Ridley Scott."),
-    ("```bash\nkubectl get pods -n payments\n```", "NAME                        READY   STATUS             RESTARTS\npayments-7f9c   0/1     CrashLoopBackOff   12"),
+    (
+        "Action: wiki\nAction Input: Alien (1979 film)",
+        "Observation: Alien is a 1979 science fiction horror film directed by Ridley Scott.",
+    ),
+    (
+        "```bash\nkubectl get pods -n payments\n```",
+        "NAME                        READY   STATUS             RESTARTS\npayments-7f9c   0/1     CrashLoopBackOff   12",
+    ),
 ]
 for step, result in RUNNING:
     task = rng.choice(AGENT_TASKS)
-    convo = [{"role": "user", "content": task}, {"role": "assistant", "content": step}, {"role": "user", "content": result}]
+    convo = [
+        {"role": "user", "content": task},
+        {"role": "assistant", "content": step},
+        {"role": "user", "content": result},
+    ]
     add("routetax/running_text_loop", "agentic", {"messages": convo})
     items = [
         {"role": "user", "content": [{"type": "input_text", "text": task}]},
@@ -814,7 +841,7 @@ NEAR_MISS_SYSTEMS = [
     "You are a Python tutor. Explain code step by step and predict what it prints. Use ```python blocks for examples.",
     "You are a shell expert for the {domain} team. Explain the commands the user pastes, flag dangerous flags.",
     "You triage IT tickets into categories: access, hardware, software, network. Reply with the category only.",
-    "You are a judge grading an AI agent's trajectory. Reply with a JSON object {{\"score\": 1-10, \"reason\": \"...\"}}.",
+    'You are a judge grading an AI agent\'s trajectory. Reply with a JSON object {{"score": 1-10, "reason": "..."}}.',
     "You turn meeting transcripts into action items. Respond with a list; each action: owner, task, due date.",
 ]
 NEAR_MISS_USERS = [
@@ -831,7 +858,11 @@ NEAR_MISS_USERS = [
 ]
 for system in NEAR_MISS_SYSTEMS:
     for user in rng.sample(NEAR_MISS_USERS, 2):
-        add("routetax/near_miss_instructions", "single_turn", {"messages": messages(user, system.format(domain=rng.choice(DOMAINS)))})
+        add(
+            "routetax/near_miss_instructions",
+            "single_turn",
+            {"messages": messages(user, system.format(domain=rng.choice(DOMAINS)))},
+        )
     add(
         "routetax/near_miss_instructions",
         "single_turn",
@@ -848,7 +879,7 @@ QUOTED_PROMPTS = [
     "Traduis en français :\nThought: I should look up the weather.\nAction: get_weather\nAction Input: Paris\nObservation: 12°C",
     "Why do I get this?\nTraceback (most recent call last):\n  File \"a.py\", line 3\nKeyError: 'id'",
     "I ran `npm install` and got this:\nnpm ERR! code ERESOLVE\nWhat does it mean?",
-    "Our AutoGPT instance keeps answering with {\"command\": {\"name\": \"google\"}} forever. How do I stop the loop?",
+    'Our AutoGPT instance keeps answering with {"command": {"name": "google"}} forever. How do I stop the loop?',
     "Explain to a PM what 'the output will be returned to you as an observation' means in agent frameworks.",
 ]
 for text in QUOTED_PROMPTS:
@@ -856,13 +887,33 @@ for text in QUOTED_PROMPTS:
     add("routetax/quoted_prompts", "single_turn", {"input": text}, api="responses")
 
 CODE_FOLLOWUPS = [
-    ("Write a bash one-liner to count files.", "```bash\nfind . -type f | wc -l\n```", "Great, and how do I exclude .git?"),
-    ("Give me a haiku about autumn.", "```\nautumn moonlight\na worm digs silently\ninto the chestnut\n```", "nice, another one please"),
-    ("SQL for the top 5 customers?", "```sql\nSELECT name FROM customers ORDER BY revenue DESC LIMIT 5;\n```", "Can you make it per region?"),
-    ("Regex for an email?", "```python\nEMAIL = re.compile(r'[^@]+@[^@]+')\n```", "Is that good enough for production, honestly?"),
+    (
+        "Write a bash one-liner to count files.",
+        "```bash\nfind . -type f | wc -l\n```",
+        "Great, and how do I exclude .git?",
+    ),
+    (
+        "Give me a haiku about autumn.",
+        "```\nautumn moonlight\na worm digs silently\ninto the chestnut\n```",
+        "nice, another one please",
+    ),
+    (
+        "SQL for the top 5 customers?",
+        "```sql\nSELECT name FROM customers ORDER BY revenue DESC LIMIT 5;\n```",
+        "Can you make it per region?",
+    ),
+    (
+        "Regex for an email?",
+        "```python\nEMAIL = re.compile(r'[^@]+@[^@]+')\n```",
+        "Is that good enough for production, honestly?",
+    ),
 ]
 for ask, answer, follow in CODE_FOLLOWUPS:
-    convo = [{"role": "user", "content": ask}, {"role": "assistant", "content": answer}, {"role": "user", "content": follow}]
+    convo = [
+        {"role": "user", "content": ask},
+        {"role": "assistant", "content": answer},
+        {"role": "user", "content": follow},
+    ]
     add("routetax/code_followups", "single_turn", {"messages": convo})
 
 
