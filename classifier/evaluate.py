@@ -146,3 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         _print(result)
     return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

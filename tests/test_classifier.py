@@ -134,6 +134,94 @@ def test_code_generation_and_follow_up_chat_are_single_turn() -> None:
     assert label({"messages": messages}) == "single_turn"
 
 
+def test_tool_results_in_other_client_shapes_are_tool_history() -> None:
+    ipython = USER + [{"role": "assistant", "content": "<|python_tag|>print(1)"}, {"role": "ipython", "content": "1"}]
+    parts = USER + [{"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t", "content": "ok"}]}]
+    responses = {"input": [{"role": "user", "content": "x"}, {"role": "tool", "tool_call_id": "c", "content": "ok"}]}
+    assert classify({"messages": ipython}).reasons == ("tool_history",)
+    assert classify({"messages": parts}).reasons == ("tool_history",)
+    assert classify(responses, api="responses").reasons == ("tool_history",)
+
+
+@pytest.mark.parametrize(
+    "system",
+    [
+        "You are Open Interpreter. When you execute code, it will be executed on the user's machine. "
+        "You have full and complete permission to execute any code necessary.",
+        "Solve the task in a cycle of 'Thought:', 'Code:', and 'Observation:' sequences. Print outputs will then "
+        "appear in the 'Observation:' field.",
+        "You are a Linux terminal assistant. Reply with exactly one shell command wrapped in <cmd></cmd>. "
+        "I will run it and reply with its output.",
+        "Interact with a household. At each turn, you will be given the observation of the environment and you must "
+        "output one action from the following list: go to X, take Y.",
+        "You are an autonomous programmer working in the command line. You can use the following commands:\n"
+        "COMMANDS:\nopen <path>\nRESPONSE FORMAT:\nYour shell prompt is formatted as follows: (Open file) $",
+    ],
+)
+def test_agent_prompts_of_several_styles_are_agentic(system: str) -> None:
+    decision = classify({"messages": [{"role": "system", "content": system}, {"role": "user", "content": "Go."}]})
+    assert decision.label == "agentic" and decision.confidence == 0.8
+
+
+@pytest.mark.parametrize(
+    ("step", "result"),
+    [
+        ("```bash\ndf -h\n```", "Filesystem      Size  Used Avail\n/dev/sda1        50G   45G  5G"),
+        ('{"action": "search_flights", "args": {"to": "FCO"}}', '{"results": [{"price": 120}]}'),
+        ("<execute>\nprint(6*7)\n</execute>", "Observation:\n42"),
+    ],
+)
+def test_running_text_loop_without_system_prompt_is_agentic(step: str, result: str) -> None:
+    messages = [{"role": "user", "content": "Do it."}, {"role": "assistant", "content": step}]
+    decision = classify({"messages": messages + [{"role": "user", "content": result}]})
+    assert decision.label == "agentic" and decision.confidence == 0.9
+
+
+def test_agent_prompt_sent_as_first_user_turn_is_agentic() -> None:
+    text = "You are a shell agent. Reply with one bash command in a ```bash block; its output will be sent back to you."
+    decision = classify({"messages": [{"role": "user", "content": text + "\n\nTask: count lines in src/"}]})
+    assert decision.label == "agentic" and decision.confidence == 0.75
+
+
+@pytest.mark.parametrize(
+    "system",
+    [
+        "You are a friendly support agent. Available actions customers can take in the app include freezing a card. "
+        "Point customers to the right tool.",
+        'Classify the utterance. Reply only with JSON: {"intent": "...", "action": "book"|"cancel"|"other"}',
+        "You write SQL. The query will be executed by the analyst after review. Output only SQL.",
+        "Translate into Spanish. The output will be shown to users in the app; respond with the translation only.",
+        "You are a text adventure game master. The player types actions like 'go north'.",
+    ],
+)
+def test_instructions_that_only_sound_agentic_are_single_turn(system: str) -> None:
+    body = {"messages": [{"role": "system", "content": system}, {"role": "user", "content": "I want to cancel."}]}
+    assert label(body) == "single_turn"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Improve this system prompt: 'You are a terminal agent. Reply with one bash command; I will run it and send "
+        "you the output.'",
+        "Review this prompt: <<<You have access to the following tools: search. Use the following format: "
+        "Thought/Action/Observation.>>>",
+        "Write a Python function that parses 'Action:' lines from model output, calls the tool, adds 'Observation:'.",
+    ],
+)
+def test_quoted_agent_prompts_are_single_turn(text: str) -> None:
+    assert label({"messages": [{"role": "user", "content": text}]}) == "single_turn"
+    assert label({"input": text}, "responses") == "single_turn"
+
+
+def test_confidence_orders_evidence_strength() -> None:
+    structural = classify({"messages": USER, "tools": [TOOL]}).confidence
+    loop = [*USER, {"role": "assistant", "content": "Action: x"}, {"role": "user", "content": "Observation: y"}]
+    running = classify({"messages": loop}).confidence
+    defined = classify({"messages": [{"role": "system", "content": REACT_SYSTEM}, *USER]}).confidence
+    assert structural == 1.0 > running > defined
+
+
 @pytest.mark.parametrize(
     "text",
     [
@@ -214,7 +302,8 @@ def test_shipped_corpus_accuracy_and_coverage() -> None:
 def test_eval_command_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert evaluation.main(["--json"]) == 0
     result = json.loads(capsys.readouterr().out)
-    for key in ("accuracy", "n", "per_source", "errors", "latency_us_p50", "latency_us_p99", "baseline"):
+    keys = ("accuracy", "n", "precision", "recall", "f1", "confusion", "per_source", "errors")
+    for key in (*keys, "latency_us_p50", "latency_us_p99", "baseline"):
         assert key in result
     assert set(result["baseline"]) >= {"accuracy", "per_source", "errors"}
 
