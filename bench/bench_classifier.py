@@ -17,6 +17,11 @@ FILLER = (
     "The quarterly report shows revenue growth in every region, with churn down and support tickets "
     "resolved faster than last year. "
 )
+ACCENTED = (
+    "Le rapport trimestriel montre une croissance du chiffre d'affaires dans chaque région — le churn baisse, "
+    "et les tickets sont résolus plus vite qu'en 2025 (≈ 12 % de mieux). "
+)
+LISTING = "-rw-r--r--  1 root root  4096 Nov 23 00:08 report.csv\n"
 TOOLS = [
     {
         "type": "function",
@@ -69,6 +74,35 @@ def cases(size: int) -> dict[str, tuple[dict, str]]:
             },
             "chat",
         ),
+        # A long RAG-style system prompt is the costly case: instructions are read for a protocol definition.
+        "chat long system prompt": (
+            {
+                "model": "auto",
+                "messages": [{"role": "system", "content": long_text}, {"role": "user", "content": "Summarise."}],
+            },
+            "chat",
+        ),
+        "chat long system non-ascii": (
+            {
+                "model": "auto",
+                "messages": [
+                    {"role": "system", "content": sized(ACCENTED, size)},
+                    {"role": "user", "content": "Résume le document, s'il te plaît."},
+                ],
+            },
+            "chat",
+        ),
+        "chat text loop running": (
+            {
+                "model": "auto",
+                "messages": [
+                    {"role": "user", "content": long_text[: size // 2]},
+                    {"role": "assistant", "content": "```bash\nls -la\n```"},
+                    {"role": "user", "content": sized(LISTING, size // 2)},
+                ],
+            },
+            "chat",
+        ),
         "responses single_turn": ({"model": "auto", "instructions": "Be brief.", "input": long_text}, "responses"),
         "responses tool history": (
             {
@@ -88,7 +122,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=2000)
     args = parser.parse_args()
-    print(f"{'case':<24} {'size':>8} {'label':<12} {'p50 µs':>8} {'p99 µs':>8}")
+    print(f"{'case':<28} {'size':>8} {'label':<12} {'p50 µs':>8} {'p99 µs':>8}")
     worst = 0.0
     for size in (200, 32 * 1024):
         for name, (body, api) in cases(size).items():
@@ -101,7 +135,7 @@ def main() -> int:
             p99 = samples[int(len(samples) * 0.99) - 1]
             worst = max(worst, p99) if size > 1000 else worst
             print(
-                f"{name:<24} {len(orjson.dumps(body)):>8} {decision.label:<12} "
+                f"{name:<28} {len(orjson.dumps(body)):>8} {decision.label:<12} "
                 f"{statistics.median(samples):>8.1f} {p99:>8.1f}"
             )
     print(f"worst p99 at ~32 KB: {worst:.1f} µs (target ≤ 100 µs)")
