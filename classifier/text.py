@@ -27,10 +27,12 @@ HEAD, TAIL = 3000, 1500  # characters scanned at each end of a long text
 LAST_TURNS = 4
 
 # ReAct markers at line start (the format as the model must emit it) ...
-REACT_MARKER = re.compile(r"(?m)^[ \t>*#`'\"-]*(Thought|Action|Action Input|Observation|Final Answer|Code)[ \t]*[:：]")
+# Line-start patterns begin with a literal newline (texts are searched as "\n" + text): sre then
+# jumps between newlines instead of trying a multiline `^` at every character.
+REACT_MARKER = re.compile(r"\n[ \t>*#`'\"-]*(Thought|Action|Action Input|Observation|Final Answer|Code)[ \t]*[:：]")
 # ... or quoted inside a sentence, as smolagents' "a cycle of 'Thought:', 'Code:', and 'Observation:'".
 QUOTED_STEP = re.compile(r"['\"`](Thought|Action|Action Input|Observation|Code):['\"`]")
-ACTION_LINE = re.compile(r"(?m)^[ \t>*#]*(?:Action|Action Input|Tool|Command|COMMAND|ACTION|Code)[ \t]*:")
+ACTION_LINE = re.compile(r"\n[ \t>*#]*(?:Action|Action Input|Tool|Command|COMMAND|ACTION|Code)[ \t]*:")
 ACTION_WORDS = ("Action", "ACTION", "Tool", "Command", "COMMAND", "Code")
 OBSERVATION_START = re.compile(
     r"(?i)^\s*(?:observation|result|tool result|tool output|output|execution (?:result|output|logs)|stdout|stderr"
@@ -254,7 +256,7 @@ def _react_steps(text: str) -> set[str]:
     """The distinct ReAct step names a text lays out, at line start or quoted in a sentence."""
     if "Action" not in text and "Observation" not in text and "Code" not in text:
         return set()
-    return set(REACT_MARKER.findall(text)) | set(QUOTED_STEP.findall(text))
+    return set(REACT_MARKER.findall("\n" + text)) | set(QUOTED_STEP.findall(text))
 
 
 def _is_react(steps: set[str]) -> bool:
@@ -315,7 +317,7 @@ EXECUTION_INDEX = _index(EXECUTION)
 INVENTORY_INDEX = _index(INVENTORY)
 FORMAT_INDEX = _index(FORMAT)
 AUTONOMY_INDEX = _index(AUTONOMY)
-SCAN_HEAD, SCAN_TAIL = 1500, 700  # protocol definitions sit at the ends of a long prompt
+SCAN_HEAD, SCAN_TAIL = 1200, 600  # protocol definitions sit at the ends of a long prompt
 
 
 def defines_protocol(text: str) -> str | None:
@@ -323,7 +325,7 @@ def defines_protocol(text: str) -> str | None:
 
     Checks run cheapest and most decisive first, and stop at the first verdict.
     """
-    if _is_react(_react_steps(text)):
+    if "Observation" in text and _is_react(_react_steps(text)):
         return "react_protocol"
     if ("<" in text or "[TOOL" in text) and any(tag in text for tag in TOOL_TAGS):
         return "command_protocol"
@@ -441,7 +443,7 @@ def _has_action_line(text: str) -> bool:
     """An Action / Command / Code line; substring anchors first, the multiline regex is costly."""
     if not any(word in text for word in ACTION_WORDS):
         return False
-    return ACTION_LINE.search(text) is not None
+    return ACTION_LINE.search("\n" + text) is not None
 
 
 def _machine_output(reply: str) -> bool:
