@@ -36,7 +36,7 @@ ACTION_LINE = re.compile(r"\n[ \t>*#]*(?:Action|Action Input|Tool|Command|COMMAN
 ACTION_WORDS = ("Action", "ACTION", "Tool", "Command", "COMMAND", "Code")
 OBSERVATION_START = re.compile(
     r"(?i)^\s*(?:observation|result|tool result|tool output|output|execution (?:result|output|logs)|stdout|stderr"
-    r"|exit code|return code|command output|error)\s*[:：]"
+    r"|exit ?code|return code|command output|code output|error)\s*[:：]"
 )
 TOOL_TAGS = (
     "<tool_call>",
@@ -58,8 +58,9 @@ JSON_ACTION = re.compile(r'"(?:action|tool|tool_name|command|function_name|funct
 JSON_ACTION_KEYS = re.compile(r'"(?:action|tool|tool_name|command|function_name|function|tool_input|action_input)"')
 CODE_BLOCK = re.compile(r"```[ \t]*(?:python3?|py|bash|sh|shell|console|zsh|sql|js|javascript|r|ipython)?[ \t]*\n")
 EXECUTION_OUTPUT = re.compile(
-    r"(?i)^\s*(?:output|execution (?:result|output|logs)|stdout|stderr|exit code|result of (?:running|execution)"
-    r"|the code (?:returned|produced|printed)|traceback \(most recent call last\)|>>> |\$ |observation)"
+    r"(?i)^\s*(?:output|execution (?:result|output|logs)|stdout|stderr|exit ?code|code output"
+    r"|result of (?:running|execution)|the code (?:returned|produced|printed)"
+    r"|traceback \(most recent call last\)|>>> |\$ |observation)"
 )
 TRAILING_PROMPT = re.compile(r"(?:Thought|Action|Action Input|Code|Begin!?)\s*[:：]?\s*$")
 PROSE_START = re.compile(r"^[A-Za-z][a-z']*,? (?:[a-z'][\w'-]*,? ){2,}")
@@ -209,6 +210,8 @@ STRONG = (
     "can run bash",
     "executed on the user's machine",
     "execute commands on",
+    "for the user to execute",
+    "beyond executing the code",
     # first-person promises to run what the model writes, and step-by-step observation loops
     "i will run it",
     "i'll run it",

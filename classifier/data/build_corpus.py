@@ -734,6 +734,12 @@ FRAMEWORK_SYSTEMS = {
         "You are an email triage agent. Tools: archive(id), label(id, name), reply(id, text). Respond with a single JSON "
         'action {{"tool": ..., "args": {{...}}}}; the result is returned to you as the next user message.'
     ),
+    "autogen": (
+        "You are a helpful AI assistant. Solve tasks using your coding and language skills. In the following cases, "
+        "suggest python code (in a python coding block) or shell script (in a sh coding block) for the user to execute. "
+        "The user cannot provide any other feedback or perform any other action beyond executing the code you suggest. "
+        "Reply 'TERMINATE' in the end when everything is done."
+    ),
     "react_zh": (
         "尽你所能回答以下问题。你可以使用以下工具：\nsearch: 搜索引擎\ncalculator: 计算器\n\n使用以下格式：\nQuestion: 问题\n"
         "Thought: 思考\nAction: 要采取的行动，应为 [search, calculator] 之一\nAction Input: 行动的输入\nObservation: "
