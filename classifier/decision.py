@@ -8,6 +8,8 @@
        its result came back as a turn);
 - 0.8  a text protocol defined by the instructions (ReAct format, a JSON action format,
        commands the model must emit) on a first step, before any action ran;
+- 0.75 the same definition sent as the first user turn (templates for system-less models):
+       text that opens by addressing the model, weaker than a system prompt;
 - 0.85 no agentic signal at all in a request without tools (plain chat, extraction, ...);
 - 0.7  protocol words quoted as content (a pasted agent log, a ticket): single-turn by the
        definition, but read from text, not structure;
