@@ -75,6 +75,8 @@ class Record:
     skipped_tiers: dict[str, str] = field(default_factory=dict)  # tier -> why it got no attempt (breaker_open, ...)
     degraded_reason: str | None = None  # why the final answer is degraded, when it is
     cache_loss_usd: float = 0.0  # cached-input discount forfeited by switching this conversation's tier
+    conversation: str | None = None  # the conversation key (a hash or the client's prompt_cache_key / user)
+    kept_by_affinity: bool = False  # the policy would have moved it to a cheaper tier; the cache was worth more
     usage: Usage | None = None  # of the final attempt
     cost_usd: float = 0.0  # sum over billed attempts
     counterfactual_usd: dict[str, float] = field(default_factory=dict)  # tier -> cost had it served all

@@ -22,6 +22,7 @@ from starlette.responses import Response
 
 from metering.feedback import FeedbackStore
 from metering.record import Record
+from router.affinity import CacheAffinity
 from router.auto_mode import AutoMode
 from router.config import Config
 from router.errors import error_body
@@ -55,7 +56,10 @@ def create_app(config: Config, sink: MeteringSink | None = None) -> FastAPI:
         **config.policy.auto.model_dump(),
     )
     auto.mode = "mini_only" if config.policy.mode == "mini_only" else "dual"
-    proxy = Proxy(config, pool, metering, breakers, owners, auto)
+    affinity = CacheAffinity(metering.prices) if config.policy.cache_affinity else None
+    proxy = Proxy(config, pool, metering, breakers, owners, auto, affinity)
+    if affinity is not None:
+        metering.enrichers.append(lambda record: affinity.settle(record.conversation, record))
     metering.listeners.append(_watch(auto, metering))
     readiness = Readiness(config, pool, metering, breakers)
 

@@ -142,6 +142,7 @@ class Policy(_Strict):
     agentic: str = "mini"
     min_confidence: float = Field(0.6, ge=0, le=1)
     mode: Literal["dual", "mini_only", "auto"] = "dual"  # auto: mini-only while the share is above break-even
+    cache_affinity: bool = True  # keep a conversation on its tier while moving forfeits more cache than it saves
     auto: AutoPolicy = AutoPolicy()
 
 

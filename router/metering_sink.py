@@ -60,7 +60,8 @@ class MeteringSink:
         self.prices = tier_prices(config)
         self.store: Any = None
         self.ledger: Ledger | None = None
-        self.listeners: list[Callable[[Record], None]] = []
+        self.listeners: list[Callable[[Record], None]] = []  # after the record is out
+        self.enrichers: list[Callable[[Record], None]] = []  # before metrics and the ledger see it
         self._known: OrderedDict[str, None] = OrderedDict()  # recent request ids, for feedback before the ledger
         self._hour_tokens: dict[tuple[str, int], int] = defaultdict(int)  # (tier, hour) -> tokens served
 
@@ -109,6 +110,8 @@ class MeteringSink:
     def __call__(self, record: Record, completion: Completion) -> None:
         try:
             self._complete(record, completion)
+            for enrich in self.enrichers:
+                enrich(record)
             self.metrics.observe(record)
         except Exception:  # metering must never take the proxy down; the record still goes out
             log.exception("could not complete metering for request %s", record.request_id)

@@ -24,6 +24,7 @@ from starlette.responses import Response, StreamingResponse
 
 from classifier import Decision, classify
 from metering.record import Attempt, Record
+from router.affinity import CacheAffinity, conversation_key
 from router.auto_mode import AutoMode
 from router.config import Config
 from router.errors import ProxyError, error_body, error_code_of, normalise_upstream_error
@@ -180,9 +181,11 @@ class Proxy:
         breakers: dict[str, CircuitBreaker],
         owners: ResponseOwners,
         auto: AutoMode | None = None,
+        affinity: CacheAffinity | None = None,
     ) -> None:
         self.config = config
         self.owners = owners
+        self.affinity = affinity
         self.pool = pool
         self.sink = sink
         self.breakers = breakers
@@ -204,7 +207,10 @@ class Proxy:
             record.label, record.confidence = decision.label, decision.confidence
             record.reasons = list(decision.reasons)
             headers["x-routetax-class"] = decision.label
-            tier, _pinned = self.resolver.resolve(body.get("model"), decision)
+            tier, pinned = self.resolver.resolve(body.get("model"), decision)
+            if self.affinity is not None and not pinned and body.get("previous_response_id") is None:
+                record.conversation = conversation_key(body, api)
+                tier, record.kept_by_affinity = self.affinity.choose(record.conversation, tier)
             fallback_off = request.headers.get(FALLBACK_HEADER, "").lower() == "off"
             plan = [tier] if fallback_off else self.config.chain(tier)
             if api == "responses":

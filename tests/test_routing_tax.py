@@ -19,6 +19,16 @@ from tests.redis_server import RedisServer
 from tests.test_proxy_acceptance import HELLO, TOOLS, records
 
 
+def report_when(proxy: RunningServer, n: int, timeout: float = 5.0) -> dict:
+    """The routing-tax report once the ledger holds `n` records (it writes in the background)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        report = httpx.get(f"{proxy.url}/v1/routing-tax", params={"window": "1h"}).json()
+        if report["measured"]["requests"] >= n or time.monotonic() > deadline:
+            return report
+        time.sleep(0.05)
+
+
 def feedback(proxy: RunningServer, body: object) -> httpx.Response:
     return httpx.post(f"{proxy.url}/v1/feedback", json=body)
 
@@ -45,7 +55,7 @@ def test_report_figures_recomputed_by_hand_from_the_records(client: OpenAI, prox
         ids.append(raw.headers["x-routetax-request-id"])
     feedback(proxy, {"request_id": ids[1], "success": False})
     recs = records(proxy, 6)
-    report = httpx.get(f"{proxy.url}/v1/routing-tax", params={"window": "1h"}).json()
+    report = report_when(proxy, 6)
     measured = report["measured"]
     actual = sum(a.cost_usd for r in recs for a in r.attempts if a.billed)  # no router cost configured here
     ideal = sum(r.attempts[-1].cost_usd for r in recs if r.request_id != ids[1])
@@ -156,3 +166,53 @@ def test_auto_mode_switches_to_mini_only_above_break_even_and_back_below(emulato
     assert 'routetax_policy_switches_total{to="mini_only"} 1.0' in metrics
     assert 'routetax_policy_mode{mode="dual"} 1.0' in metrics
     assert "routetax_agentic_share " in metrics and 'routetax_break_even_agentic_share{source="model"}' in metrics
+
+
+LONG_CONTEXT = (
+    "You are the support agent of a large retailer. Policy manual follows. " + "Refunds need a receipt. " * 600
+)
+
+
+def test_cache_affinity_keeps_a_cached_conversation_on_its_tier(client: OpenAI, proxy: RunningServer) -> None:
+    agentic = client.chat.completions.with_raw_response.create(
+        model="auto",
+        messages=[{"role": "system", "content": LONG_CONTEXT}, {"role": "user", "content": "Refund 7"}],
+        tools=TOOLS,
+        prompt_cache_key="conv-42",
+    )
+    assert agentic.headers["x-routetax-tier"] == "mini"
+    records(proxy, 1)  # the conversation's memory is updated when its answer is metered, just after the reply
+    follow_up = client.chat.completions.with_raw_response.create(  # same prefix (tools included), no tool use
+        model="auto",
+        messages=[{"role": "system", "content": LONG_CONTEXT}, {"role": "user", "content": "Thanks!"}],
+        tools=TOOLS,
+        tool_choice="none",
+        prompt_cache_key="conv-42",
+    )
+    assert follow_up.headers["x-routetax-class"] == "single_turn"
+    assert follow_up.headers["x-routetax-tier"] == "mini"  # nano would forfeit a ~4K-token cached prefix
+    assert follow_up.parse().usage.prompt_tokens_details.cached_tokens >= 1024
+    [_, record] = records(proxy, 2)
+    assert record.kept_by_affinity and record.cache_loss_usd == 0
+
+
+def test_short_conversations_move_freely(client: OpenAI, proxy: RunningServer) -> None:
+    client.chat.completions.create(model="auto", messages=HELLO, tools=TOOLS, user="u-7")
+    records(proxy, 1)
+    raw = client.chat.completions.with_raw_response.create(model="auto", messages=HELLO, user="u-7")
+    assert raw.headers["x-routetax-tier"] == "nano"  # nothing cached worth keeping
+
+
+def test_a_move_to_a_safer_tier_meters_the_lost_cache(client: OpenAI, proxy: RunningServer) -> None:
+    messages = [{"role": "system", "content": LONG_CONTEXT}, {"role": "user", "content": "What is the policy?"}]
+    first = client.chat.completions.with_raw_response.create(model="auto", messages=messages)
+    assert first.headers["x-routetax-tier"] == "nano"
+    records(proxy, 1)
+    second = client.chat.completions.with_raw_response.create(model="auto", messages=messages, tools=TOOLS)
+    assert second.headers["x-routetax-tier"] == "mini"  # capability wins over the cache
+    [_, record] = records(proxy, 2)
+    prompt = record.usage.prompt_tokens - record.usage.cached_tokens
+    lost = min(records(proxy, 2)[0].usage.prompt_tokens, prompt)
+    assert record.cache_loss_usd == pytest.approx(lost * (0.75 - 0.075) / 1e6)
+    report = report_when(proxy, 2)
+    assert report["measured"]["overhead_parts_usd"]["cache_loss"] == pytest.approx(record.cache_loss_usd)
