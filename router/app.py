@@ -23,9 +23,10 @@ from starlette.responses import Response
 from metering.feedback import FeedbackStore
 from metering.record import Record
 from router.affinity import CacheAffinity
+from router.auth import Gatekeeper
 from router.auto_mode import AutoMode
 from router.config import Config
-from router.errors import error_body
+from router.errors import ProxyError, error_body
 from router.metering_sink import MeteringSink
 from router.proxy import Proxy
 from router.report_cli import WINDOWS, report_from_store
@@ -57,7 +58,9 @@ def create_app(config: Config, sink: MeteringSink | None = None) -> FastAPI:
     )
     auto.mode = "mini_only" if config.policy.mode == "mini_only" else "dual"
     affinity = CacheAffinity(metering.prices) if config.policy.cache_affinity else None
-    proxy = Proxy(config, pool, metering, breakers, owners, auto, affinity)
+    gate = Gatekeeper(config, metering.prices)
+    proxy = Proxy(config, pool, metering, breakers, owners, auto, affinity, gate)
+    metering.enrichers.append(gate.settle)
     if affinity is not None:
         metering.enrichers.append(lambda record: affinity.settle(record.conversation, record))
     metering.listeners.append(_watch(auto, metering))
@@ -67,6 +70,7 @@ def create_app(config: Config, sink: MeteringSink | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await pool.start()
         await metering.start()
+        gate.start(metering.store)
         shared = None
         if metering.durable:  # replicas share open breakers and response owners through the store
             shared = SharedBreakers(metering.store, breakers)
@@ -103,10 +107,18 @@ def create_app(config: Config, sink: MeteringSink | None = None) -> FastAPI:
 
     @app.post("/v1/feedback")
     async def feedback(request: Request) -> Response:
+        try:
+            await gate.authenticate(request.headers)
+        except ProxyError as exc:
+            return Response(exc.body(), status_code=exc.status, media_type=_JSON)
         return await submit_feedback(request, metering, auto)
 
     @app.get("/v1/routing-tax")
-    async def routing_tax(window: str = "1h") -> Response:
+    async def routing_tax(request: Request, window: str = "1h") -> Response:
+        try:
+            gate.check_admin(request.headers)
+        except ProxyError as exc:
+            return Response(exc.body(), status_code=exc.status, media_type=_JSON)
         if window not in WINDOWS:
             body = error_body(
                 f"window must be one of {', '.join(sorted(WINDOWS))}", status=400, code="invalid_value", param="window"
@@ -144,7 +156,11 @@ def create_app(config: Config, sink: MeteringSink | None = None) -> FastAPI:
         return _json(report, 200 if report["ready"] else 503)
 
     @app.get("/metrics")
-    async def metrics() -> Response:
+    async def metrics(request: Request) -> Response:
+        try:
+            gate.check_metrics(request.headers)
+        except ProxyError as exc:
+            return Response(exc.body(), status_code=exc.status, media_type=_JSON)
         for name, breaker in breakers.items():
             metering.metrics.breaker_open.labels(name).set(0 if breaker.state_name() == "closed" else 1)
         body, content_type = metering.render_metrics()

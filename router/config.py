@@ -172,6 +172,15 @@ class Report(_Strict):
     classifier_usd_per_request: float = Field(0.0, ge=0)
 
 
+class Auth(_Strict):
+    """Client access: `open` (no keys) or `keys` (virtual keys); unset: keys when a Redis store is configured."""
+
+    mode: Literal["open", "keys"] | None = None
+    admin_key_env: str | None = "ROUTETAX_ADMIN_KEY"  # guards /v1/routing-tax (required in keys mode)
+    metrics_token_env: str | None = None  # when set (and the variable has a value), /metrics needs it as a bearer
+    cache_s: float = Field(2.0, ge=0, le=60)  # key lookups are cached this long: revocation reaches every replica
+
+
 def default_tiers() -> dict[str, Tier]:
     return {
         "nano": Tier(model="gpt-5.4-nano", api_key_env="OPENAI_API_KEY"),
@@ -188,6 +197,7 @@ class Config(_Strict):
     policy: Policy = Policy()
     resilience: Resilience = Resilience()
     report: Report = Report()
+    auth: Auth = Auth()
 
     @field_validator("tiers")
     @classmethod

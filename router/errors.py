@@ -8,6 +8,7 @@ upstream's status preserved.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import orjson
@@ -45,12 +46,25 @@ def error_body(
 class ProxyError(Exception):
     """An error routetax answers itself, carried up to the HTTP layer."""
 
-    def __init__(self, status: int, message: str, code: str | None = None, param: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        code: str | None = None,
+        param: str | None = None,
+        retry_after_s: float | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.code = code
         self.param = param
+        self.retry_after_s = retry_after_s
+
+    def headers(self) -> dict[str, str]:
+        if self.retry_after_s is None:
+            return {}
+        return {"retry-after": str(max(1, math.ceil(self.retry_after_s)))}
 
     def body(self) -> bytes:
         return error_body(self.message, status=self.status, code=self.code, param=self.param)

@@ -25,6 +25,7 @@ from starlette.responses import Response, StreamingResponse
 from classifier import Decision, classify
 from metering.record import Attempt, Record
 from router.affinity import CacheAffinity, conversation_key
+from router.auth import Gatekeeper
 from router.auto_mode import AutoMode
 from router.config import Config
 from router.errors import ProxyError, error_body, error_code_of, normalise_upstream_error
@@ -182,8 +183,10 @@ class Proxy:
         owners: ResponseOwners,
         auto: AutoMode | None = None,
         affinity: CacheAffinity | None = None,
+        gate: Gatekeeper | None = None,
     ) -> None:
         self.config = config
+        self.gate = gate or Gatekeeper(config, {})
         self.owners = owners
         self.affinity = affinity
         self.pool = pool
@@ -196,6 +199,7 @@ class Proxy:
         record = Record(request_id=uuid.uuid4().hex, api=api, started_at=time.time())
         headers = {"x-routetax-request-id": record.request_id}
         try:
+            key = await self.gate.authenticate(request.headers)
             raw = await _read_body(request, self.config.server.max_body_bytes)
             body = parse_body(raw)
             validate_chat(body) if api == "chat" else validate_responses(body)
@@ -215,9 +219,11 @@ class Proxy:
             plan = [tier] if fallback_off else self.config.chain(tier)
             if api == "responses":
                 plan = await self._responses_plan(body, plan, tier)
+            plan = self.gate.allowed_plan(key, plan)
+            await self.gate.admit(key, record, plan[0], body, len(raw))
         except ProxyError as exc:
             headers["x-routetax-overhead-ms"] = f"{(time.perf_counter() - started) * 1000:.3f}"
-            return Response(exc.body(), status_code=exc.status, media_type=_JSON, headers=headers)
+            return Response(exc.body(), status_code=exc.status, media_type=_JSON, headers={**headers, **exc.headers()})
 
         record.stream = body.get("stream") is True
         forward_usage = False

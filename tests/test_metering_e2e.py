@@ -81,6 +81,7 @@ def test_redis_killed_mid_traffic_loses_and_doubles_nothing(
 ) -> None:
     base = demo_config(emulator.url).model_dump()
     base["store"] = {"redis_url": redis_server.url, "spool_dir": str(tmp_path / "spool")}
+    base["auth"] = {"mode": "open"}  # this test is not about access control
     proxy = start_proxy(Config.model_validate(base))
     client = OpenAI(base_url=f"{proxy.url}/v1", api_key="x", max_retries=0)
     sent = [send(client, i) for i in range(12)]

@@ -22,6 +22,7 @@ HELLO = [{"role": "user", "content": "Say hello."}]
 def replica(emulator: RunningServer, start_proxy, redis_url: str, spool: Path, nano_url: str | None = None):
     base = demo_config(emulator.url).model_dump()
     base["store"] = {"redis_url": redis_url, "spool_dir": str(spool)}
+    base["auth"] = {"mode": "open"}  # this test is not about access control
     base["resilience"] = {"max_retries": 0, "breaker": {"consecutive_failures": 1, "cooldown_s": 30}}
     if nano_url:
         base["tiers"]["nano"]["base_url"] = nano_url

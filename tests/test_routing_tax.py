@@ -108,6 +108,7 @@ def test_report_command_reads_the_ledger(
 ) -> None:
     base = demo_config(emulator.url).model_dump()
     base["store"] = {"redis_url": redis_server.url, "spool_dir": str(tmp_path / "spool")}
+    base["auth"] = {"mode": "open"}  # this test is not about access control
     proxy = start_proxy(Config.model_validate(base))
     client = OpenAI(base_url=f"{proxy.url}/v1", api_key="x", max_retries=0)
     for _ in range(3):
