@@ -11,6 +11,7 @@ import asyncio
 import hmac
 import logging
 import os
+import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -108,10 +109,11 @@ class Gatekeeper:
             record.key_id = key.id
             return
         if verdict == "budget":
-            resets = datetime.fromtimestamp(record.started_at + wait_s, UTC).isoformat(timespec="seconds")
+            resets = datetime.fromtimestamp(round(time.time() + wait_s), UTC).isoformat(timespec="seconds")
+            period = {"day": "daily", "month": "monthly"}.get(key.period, key.period)
             raise ProxyError(
                 429,
-                f"Key `{key.name}` has used its {key.period}ly budget of ${key.budget_usd:g}; it resets at {resets}.",
+                f"Key `{key.name}` has used its {period} budget of ${key.budget_usd:g}; it resets at {resets}.",
                 code="budget_exceeded",
                 retry_after_s=wait_s,
             )

@@ -19,6 +19,7 @@ _DELEGATED = {
     "ledger": "metering.ledger_cli",
     "model": "metering.model_cli",
     "report": "router.report_cli",
+    "keys": "router.keys_cli",
 }
 
 

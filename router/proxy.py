@@ -518,7 +518,7 @@ class Proxy:
             status_code=outcome.status,
             media_type=_JSON,
             headers=ex.headers,
-            background=BackgroundTask(self._emit, record, ex.completion),
+            background=BackgroundTask(self._emit_in_loop, record, ex.completion),
         )
 
     async def _relay(self, ex: Exchange, start: StreamStart, pre_ms: float) -> AsyncIterator[bytes]:
@@ -557,6 +557,11 @@ class Proxy:
                 attempt.ended_by = "client_cancelled"
             record.proxy_overhead_ms = pre_ms + relay_s * 1000
             self._emit(record, ex.completion)
+
+    async def _emit_in_loop(self, record: Record, completion: Completion) -> None:
+        """A coroutine, so Starlette runs it on the event loop rather than in a worker thread:
+        the ledger, the key settlements and the shared state all belong to the loop."""
+        self._emit(record, completion)
 
     def _emit(self, record: Record, completion: Completion) -> None:
         record.ended_at = time.time()

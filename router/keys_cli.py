@@ -1,0 +1,104 @@
+"""`routetax keys create|list|revoke`: manage client keys in the configured store."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from dataclasses import asdict
+from typing import Any
+
+import orjson
+
+from metering.store import open_store
+from router.config import ConfigError, load_config
+from router.keys import KeyStore
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="routetax keys", description="Manage routetax virtual API keys.")
+    parser.add_argument("--config", help="YAML configuration naming the store (default: $ROUTETAX_CONFIG)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    create = sub.add_parser("create", help="create a key (printed once; stored only as a hash)")
+    create.add_argument("--name", required=True)
+    create.add_argument("--budget-usd", type=float)
+    create.add_argument("--period", choices=["day", "month"], default="month")
+    create.add_argument("--rpm", type=int, help="requests per minute")
+    create.add_argument("--tpm", type=int, help="tokens per minute")
+    create.add_argument("--tiers", help="comma-separated tiers this key may use (default: all)")
+    create.add_argument("--json", action="store_true")
+    listing = sub.add_parser("list", help="list keys (never their secrets)")
+    listing.add_argument("--json", action="store_true")
+    revoke = sub.add_parser("revoke", help="revoke a key by id (every replica refuses it within seconds)")
+    revoke.add_argument("id")
+    for command in (create, listing, revoke):
+        command.add_argument("--config", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    return parser
+
+
+async def _run(args: argparse.Namespace, redis_url: str, cluster: bool, tiers: list[str]) -> int:
+    store = open_store(redis_url, cluster=cluster)
+    keys = KeyStore(store)
+    try:
+        if args.command == "create":
+            limits: dict[str, Any] = {
+                "budget_usd": args.budget_usd,
+                "period": args.period,
+                "rpm": args.rpm,
+                "tpm": args.tpm,
+            }
+            if args.tiers:
+                chosen = [t.strip() for t in args.tiers.split(",") if t.strip()]
+                unknown = [t for t in chosen if t not in tiers]
+                if unknown:
+                    print(
+                        f"routetax keys: unknown tier(s) {', '.join(unknown)} (configured: {', '.join(tiers)})",
+                        file=sys.stderr,
+                    )
+                    return 2
+                limits["tiers"] = chosen
+            key, secret = await keys.create(args.name, **limits)
+            if args.json:
+                print(orjson.dumps({"id": key.id, "key": secret, "name": key.name}).decode())
+            else:
+                print(f"created {key.id} ({key.name})\nkey: {secret}\n(shown once: routetax keeps only its hash)")
+        elif args.command == "list":
+            listed = [{k: v for k, v in asdict(key).items() if k != "key_hash"} for key in await keys.list()]
+            if args.json:
+                print(orjson.dumps(listed).decode())
+            else:
+                for item in listed:
+                    state = "revoked" if item["revoked"] else "active"
+                    budget = f"${item['budget_usd']:g}/{item['period']}" if item["budget_usd"] is not None else "-"
+                    print(
+                        f"{item['id']}  {item['name']:<20} {state:<8} budget {budget:<14} rpm {item['rpm'] or '-'}"
+                        f"  tpm {item['tpm'] or '-'}  tiers {','.join(item['tiers'] or ['all'])}"
+                    )
+        else:
+            if not await keys.revoke(args.id):
+                print(f"routetax keys: no key with id {args.id}", file=sys.stderr)
+                return 2
+            print(f"revoked {args.id}")
+        return 0
+    finally:
+        await store.aclose()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        config = load_config(getattr(args, "config", None))
+    except ConfigError as exc:
+        print(f"routetax keys: {exc}", file=sys.stderr)
+        return 2
+    if config.store.redis_url is None:
+        print("routetax keys: keys live in the store: configure store.redis_url", file=sys.stderr)
+        return 2
+    try:
+        return asyncio.run(_run(args, config.store.redis_url, config.store.cluster, list(config.tiers)))
+    except (OSError, ConnectionError) as exc:
+        print(f"routetax keys: cannot reach the store: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # redis-py's errors are many; all mean the same here
+        print(f"routetax keys: cannot reach the store: {exc}", file=sys.stderr)
+        return 1
