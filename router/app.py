@@ -22,6 +22,7 @@ from starlette.responses import Response
 
 from metering.feedback import FeedbackStore
 from metering.record import Record
+from router import openapi
 from router.affinity import CacheAffinity
 from router.auth import Gatekeeper
 from router.auto_mode import AutoMode
@@ -89,11 +90,11 @@ def create_app(config: Config, sink: MeteringSink | None = None) -> FastAPI:
     app.state.metering = metering
     app.state.auto = auto
 
-    @app.post("/v1/chat/completions")
+    @app.post("/v1/chat/completions", openapi_extra=openapi.body(openapi.CHAT))
     async def chat_completions(request: Request) -> Response:
         return await proxy.handle(request)
 
-    @app.post("/v1/responses")
+    @app.post("/v1/responses", openapi_extra=openapi.body(openapi.RESPONSES))
     async def responses(request: Request) -> Response:
         return await proxy.handle(request, api="responses")
 
@@ -105,7 +106,7 @@ def create_app(config: Config, sink: MeteringSink | None = None) -> FastAPI:
     async def delete_response(response_id: str) -> Response:
         return await proxy.response_operation("DELETE", response_id)
 
-    @app.post("/v1/feedback")
+    @app.post("/v1/feedback", openapi_extra=openapi.body(openapi.FEEDBACK))
     async def feedback(request: Request) -> Response:
         try:
             await gate.authenticate(request.headers)

@@ -65,7 +65,8 @@ def validate_chat(body: dict[str, Any]) -> None:
     for index, message in enumerate(messages):
         if not isinstance(message, dict):
             raise _invalid(f"messages[{index}]", f"'messages[{index}]' must be an object.")
-        if message.get("role") not in CHAT_ROLES:
+        role = message.get("role")
+        if not isinstance(role, str) or role not in CHAT_ROLES:
             raise _invalid(
                 f"messages[{index}].role",
                 f"'messages[{index}].role' must be one of {', '.join(sorted(CHAT_ROLES))}.",
