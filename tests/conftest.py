@@ -51,6 +51,15 @@ def client(proxy: RunningServer) -> OpenAI:
     return OpenAI(base_url=f"{proxy.url}/v1", api_key="test-key", max_retries=0, timeout=20)
 
 
+def durable_config(upstream_url: str, store_url: str, spool_dir: object, **sections: object) -> Config:
+    """Every tier on the emulator, the ledger in a real Redis, open auth unless a test is about access control."""
+    base = demo_config(upstream_url).model_dump()
+    base["store"] = {"redis_url": store_url, "spool_dir": str(spool_dir)}
+    base["auth"] = {"mode": "open"}
+    base.update(sections)
+    return Config.model_validate(base)
+
+
 def script(emulator: RunningServer, model: str, **body: object) -> None:
     """Queue scripted outcomes (or settings) for one model at the emulator."""
     response = httpx.post(f"{emulator.url}/_mock/script", json={"model": model, **body})

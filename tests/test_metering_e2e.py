@@ -13,10 +13,8 @@ from openai import OpenAI
 
 from metering.ledger import read_records
 from metering.store import open_store
-from router.config import Config
-from router.demo import demo_config
 from router.servers import RunningServer
-from tests.conftest import script
+from tests.conftest import durable_config, script
 from tests.redis_server import RedisServer
 
 HELLO = [{"role": "user", "content": "Say hello."}]
@@ -79,10 +77,7 @@ def test_redis_killed_mid_traffic_loses_and_doubles_nothing(
     start_proxy,
     tmp_path: Path,
 ) -> None:
-    base = demo_config(emulator.url).model_dump()
-    base["store"] = {"redis_url": redis_server.url, "spool_dir": str(tmp_path / "spool")}
-    base["auth"] = {"mode": "open"}  # this test is not about access control
-    proxy = start_proxy(Config.model_validate(base))
+    proxy = start_proxy(durable_config(emulator.url, redis_server.url, tmp_path / "spool"))
     client = OpenAI(base_url=f"{proxy.url}/v1", api_key="x", max_retries=0)
     sent = [send(client, i) for i in range(12)]
     assert wait_for_stream_length(redis_server.url, 12) == 12

@@ -9,8 +9,8 @@ import redis
 from openai import OpenAI
 
 from router.config import Config
-from router.demo import demo_config
 from router.servers import RunningServer, bind_socket
+from tests.conftest import durable_config
 from tests.redis_server import RedisServer
 from tests.test_metering_e2e import ledger_records, wait_for_stream_length
 from tests.test_proxy_acceptance import records
@@ -20,13 +20,17 @@ HELLO = [{"role": "user", "content": "Say hello."}]
 
 
 def replica(emulator: RunningServer, start_proxy, redis_url: str, spool: Path, nano_url: str | None = None):
-    base = demo_config(emulator.url).model_dump()
-    base["store"] = {"redis_url": redis_url, "spool_dir": str(spool)}
-    base["auth"] = {"mode": "open"}  # this test is not about access control
-    base["resilience"] = {"max_retries": 0, "breaker": {"consecutive_failures": 1, "cooldown_s": 30}}
+    config = durable_config(
+        emulator.url,
+        redis_url,
+        spool,
+        resilience={"max_retries": 0, "breaker": {"consecutive_failures": 1, "cooldown_s": 30}},
+    )
     if nano_url:
-        base["tiers"]["nano"]["base_url"] = nano_url
-    proxy = start_proxy(Config.model_validate(base))
+        tiers = config.model_dump()["tiers"]
+        tiers["nano"]["base_url"] = nano_url
+        config = Config.model_validate({**config.model_dump(), "tiers": tiers})
+    proxy = start_proxy(config)
     return proxy, OpenAI(base_url=f"{proxy.url}/v1", api_key="x", max_retries=0)
 
 

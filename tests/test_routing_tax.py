@@ -15,6 +15,7 @@ from router.config import Config
 from router.demo import demo_config, run_world
 from router.report_cli import main as report_main
 from router.servers import RunningServer
+from tests.conftest import durable_config
 from tests.redis_server import RedisServer
 from tests.test_proxy_acceptance import HELLO, TOOLS, records
 
@@ -106,10 +107,7 @@ def test_report_command_reads_the_ledger(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    base = demo_config(emulator.url).model_dump()
-    base["store"] = {"redis_url": redis_server.url, "spool_dir": str(tmp_path / "spool")}
-    base["auth"] = {"mode": "open"}  # this test is not about access control
-    proxy = start_proxy(Config.model_validate(base))
+    proxy = start_proxy(durable_config(emulator.url, redis_server.url, tmp_path / "spool"))
     client = OpenAI(base_url=f"{proxy.url}/v1", api_key="x", max_retries=0)
     for _ in range(3):
         client.chat.completions.create(model="auto", messages=HELLO)
