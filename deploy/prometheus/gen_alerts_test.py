@@ -1,0 +1,178 @@
+"""Generate alerts_test.yml: for EVERY alert in alerts.yml, one case that fires it and one that keeps it quiet.
+
+The cases (synthetic series, evaluation time, expected labels) are written here; the expected
+annotations are copied from alerts.yml with their {{ $labels.x }} filled in, so the rule file stays
+the one place where wording lives. Run: python deploy/prometheus/gen_alerts_test.py
+(tests/test_deploy_rules.py fails when the committed file is stale).
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import yaml
+
+HERE = Path(__file__).resolve().parent
+
+R = 'routetax_requests_total{{tier="{tier}",class="{cls}",outcome="{outcome}",api="chat"}}'
+
+
+def req(tier: str = "nano", cls: str = "single_turn", outcome: str = "success") -> str:
+    return R.format(tier=tier, cls=cls, outcome=outcome)
+
+
+COST = 'routetax_cost_usd_total{tier="nano",class="single_turn"}'
+CF_MINI = 'routetax_counterfactual_cost_usd_total{baseline="mini",class="single_turn"}'
+
+# alert -> (firing case, quiet case); a case is (interval, series {name: values}, eval_time, [labels of each alert])
+CASES: dict[str, tuple[tuple, tuple]] = {
+    "RoutetaxCostDriftWeekOverWeek": (
+        ("10m", {COST: "0+1x1008 1011+3x30"}, "170h", [{}]),
+        ("10m", {COST: "0+1x1040"}, "170h", []),
+    ),
+    "RoutetaxSpendOverBudget": (
+        ("1m", {COST: "0+0.1x120"}, "90m", [{}]),  # 6 USD/hour
+        ("1m", {COST: "0+0.05x120"}, "90m", []),  # 3 USD/hour
+    ),
+    "RoutetaxAgenticShareAboveBreakEven": (
+        ("1m", {req("mini", "agentic"): "0+9x120", req(): "0+1x120"}, "100m", [{}]),  # 0.9
+        ("1m", {req("mini", "agentic"): "0+7x120", req(): "0+3x120"}, "100m", []),  # 0.7
+    ),
+    "RoutetaxDualTierCostsMoreThanMiniOnly": (
+        ("1m", {COST: "0+2x200", CF_MINI: "0+1x200"}, "130m", [{}]),  # savings -1
+        ("1m", {COST: "0+1x200", CF_MINI: "0+2x200"}, "130m", []),  # savings +0.5
+    ),
+    "RoutetaxSuccessRateDrop": (
+        ("1m", {req(): "0+8x60", req(outcome="failed"): "0+1x60", req(outcome="degraded"): "0+1x60"}, "30m", [{}]),
+        # cancellations do not count against the success rate
+        ("1m", {req(): "0+19x60", req(outcome="client_cancelled"): "0+5x60"}, "30m", []),
+    ),
+    "RoutetaxDegradedOutputRate": (
+        (
+            "1m",
+            {
+                'routetax_fallbacks_total{from_tier="nano",to_tier="mini",reason="bad_tool_json"}': "0+1x60",
+                'routetax_fallbacks_total{from_tier="nano",to_tier="mini",reason="empty"}': "0+1x60",
+                req(): "0+10x60",
+            },
+            "40m",
+            [{"from_tier": "nano"}],
+        ),
+        (
+            "1m",
+            {
+                # error fallbacks are not degraded output
+                'routetax_fallbacks_total{from_tier="nano",to_tier="mini",reason="upstream_error"}': "0+5x60",
+                'routetax_fallbacks_total{from_tier="nano",to_tier="mini",reason="undeclared_tool"}': "0+0.5x60",
+                req(): "0+10x60",
+            },
+            "40m",
+            [],
+        ),
+    ),
+    "RoutetaxFallbackStorm": (
+        ("1m", {'routetax_fallbacks_total{from_tier="nano",to_tier="mini",reason="upstream_error"}': "0+5x60", req(): "0+10x60"}, "30m", [{}]),
+        ("1m", {'routetax_fallbacks_total{from_tier="nano",to_tier="mini",reason="upstream_error"}': "0+1x60", req(): "0+10x60"}, "30m", []),
+    ),
+    "RoutetaxRetryStorm": (
+        ("1m", {'routetax_retries_total{tier="nano",reason="429"}': "0+8x60", req(): "0+10x60"}, "30m", [{}]),
+        ("1m", {'routetax_retries_total{tier="nano",reason="429"}': "0+2x60", req(): "0+10x60"}, "30m", []),
+    ),
+    "RoutetaxUpstreamErrorRate": (
+        (
+            "1m",
+            {
+                'routetax_attempts_total{tier="nano",result="error"}': "0+5x60",
+                'routetax_attempts_total{tier="nano",result="ok"}': "0+5x60",
+                'routetax_attempts_total{tier="mini",result="ok"}': "0+10x60",
+            },
+            "30m",
+            [{"tier": "nano"}],
+        ),
+        (
+            "1m",
+            {
+                'routetax_attempts_total{tier="nano",result="error"}': "0+1x60",
+                'routetax_attempts_total{tier="nano",result="ok"}': "0+9x60",
+                'routetax_attempts_total{tier="nano",result="redo"}': "0+5x60",
+            },
+            "30m",
+            [],
+        ),
+    ),
+    "RoutetaxBreakerOpen": (
+        ("1m", {'routetax_breaker_open{tier="nano",instance="a:4000"}': "1x20", 'routetax_breaker_open{tier="nano",instance="b:4000"}': "0x20"}, "10m", [{"tier": "nano"}]),
+        # open for one scrape only, then closed: shorter than `for`
+        ("1m", {'routetax_breaker_open{tier="nano",instance="a:4000"}': "0 1 0x20"}, "10m", []),
+    ),
+    "RoutetaxLedgerSpoolGrowing": (
+        ("1m", {'routetax_ledger_spool_depth{instance="a:4000",job="routetax"}': "0+10x30"}, "20m", [{"instance": "a:4000", "job": "routetax"}]),
+        # Redis came back: the spool is non-empty but draining
+        ("1m", {'routetax_ledger_spool_depth{instance="a:4000",job="routetax"}': "200-5x30"}, "20m", []),
+    ),
+    "RoutetaxLedgerWriteErrors": (
+        ("1m", {'routetax_ledger_write_errors_total{instance="a:4000",job="routetax"}': "0+1x30"}, "20m", [{"instance": "a:4000"}]),
+        # one failed write, long ago
+        ("1m", {'routetax_ledger_write_errors_total{instance="a:4000",job="routetax"}': "0x5 1x25"}, "20m", []),
+    ),
+    "RoutetaxProxyDown": (
+        ("1m", {'up{job="routetax",instance="a:4000"}': "0x10"}, "5m", [{"job": "routetax", "instance": "a:4000"}]),
+        ("1m", {'up{job="routetax",instance="a:4000"}': "1x10", 'up{job="redis",instance="r:9121"}': "0x10"}, "5m", []),
+    ),
+}
+
+
+def render(text: str, labels: dict[str, str]) -> str:
+    return re.sub(r"\{\{\s*\$labels\.(\w+)\s*\}\}", lambda m: labels[m.group(1)], text)
+
+
+WEEKLY = {"RoutetaxCostDriftWeekOverWeek"}  # 7 days of series: its own file, evaluated every 10m (fast)
+
+
+def build(weekly: bool = False) -> str:
+    rules = {
+        rule["alert"]: rule
+        for group in yaml.safe_load((HERE / "alerts.yml").read_text())["groups"]
+        for rule in group["rules"]
+        if "alert" in rule
+    }
+    missing = set(rules) ^ set(CASES)
+    if missing:
+        raise SystemExit(f"alerts without cases (or cases without alerts): {sorted(missing)}")
+    tests = []
+    for name, rule in rules.items():
+        if (name in WEEKLY) != weekly:
+            continue
+        for kind, (interval, series, eval_time, alerts) in zip(("fires", "quiet"), CASES[name]):
+            exp = [
+                {
+                    "exp_labels": {"alertname": name, **rule.get("labels", {}), **labels},
+                    "exp_annotations": {k: render(v, labels) for k, v in rule["annotations"].items()},
+                }
+                for labels in alerts
+            ]
+            tests.append(
+                {
+                    "name": f"{name} {kind}",
+                    "interval": interval,
+                    "input_series": [{"series": s, "values": v} for s, v in series.items()],
+                    "alert_rule_test": [{"eval_time": eval_time, "alertname": name, "exp_alerts": exp}],
+                }
+            )
+    header = "# GENERATED by gen_alerts_test.py from alerts.yml: edit the cases there, then re-run it.\n"
+    body = {"rule_files": ["alerts.yml"], "evaluation_interval": "10m" if weekly else "1m", "tests": tests}
+    return header + yaml.safe_dump(body, sort_keys=False, width=200)
+
+
+OUTPUTS = {"alerts_test.yml": False, "alerts_test_weekly.yml": True}
+
+if __name__ == "__main__":
+    for out, weekly in OUTPUTS.items():
+        text = build(weekly)
+        if "--check" in sys.argv:
+            if (HERE / out).read_text() != text:
+                sys.exit(f"{out} is stale: run python deploy/prometheus/gen_alerts_test.py")
+        else:
+            (HERE / out).write_text(text)
