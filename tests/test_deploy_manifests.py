@@ -94,7 +94,9 @@ def test_service_monitor_and_prometheus_rule(tmp_path: Path) -> None:
     assert names == {r["alert"] for g in rule["spec"]["groups"] for r in g["rules"] if "alert" in r}
     (tmp_path / "rules.yml").write_text(yaml.safe_dump({"groups": rule["spec"]["groups"]}))
     promtool = shutil.which("promtool") or "/usr/bin/promtool"
-    result = subprocess.run([promtool, "check", "rules", str(tmp_path / "rules.yml")], capture_output=True, text=True, timeout=30)
+    result = subprocess.run(
+        [promtool, "check", "rules", str(tmp_path / "rules.yml")], capture_output=True, text=True, timeout=30
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 

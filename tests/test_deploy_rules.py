@@ -62,7 +62,9 @@ def test_the_unit_tests_can_fail(tmp_path: Path) -> None:
 
 def test_every_alert_is_documented() -> None:
     runbooks = (ROOT / "docs" / "runbooks.md").read_text()
-    anchors = {re.sub(r"[^a-z0-9 -]", "", h.lower()).replace(" ", "-") for h in re.findall(r"^#+ (.+)$", runbooks, re.M)}
+    anchors = {
+        re.sub(r"[^a-z0-9 -]", "", h.lower()).replace(" ", "-") for h in re.findall(r"^#+ (.+)$", runbooks, re.M)
+    }
     for rule in alert_rules():
         assert rule.get("for"), rule["alert"]
         notes = rule["annotations"]

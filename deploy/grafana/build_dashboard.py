@@ -17,8 +17,17 @@ DS = {"type": "prometheus", "uid": "prometheus"}
 DEGRADED = 'reason=~"bad_tool_json|empty|undeclared_tool|length_nothing_usable"'
 
 
-def panel(title: str, targets: list[tuple[str, str]], *, unit: str = "short", kind: str = "timeseries",
-          w: int = 12, h: int = 8, description: str = "", thresholds: list[tuple[str, float]] | None = None) -> dict:
+def panel(
+    title: str,
+    targets: list[tuple[str, str]],
+    *,
+    unit: str = "short",
+    kind: str = "timeseries",
+    w: int = 12,
+    h: int = 8,
+    description: str = "",
+    thresholds: list[tuple[str, float]] | None = None,
+) -> dict:
     p = {
         "type": kind,
         "title": title,
@@ -46,87 +55,203 @@ def row(title: str) -> dict:
 
 PANELS = [
     row("Spend and the routing tax"),
-    panel("Spend per hour by tier and class", [
-        ("sum by (tier, class) (rate(routetax_cost_usd_total[1h])) * 3600", "{{tier}} / {{class}}"),
-        ("routetax:spend_usd_per_hour:rate1h", "total"),
-        ("routetax:budget_usd_per_hour", "budget (alert constant)"),
-    ], unit="currencyUSD", description="Billed spend over all attempts, USD/hour at the last hour's rate."),
-    panel("Savings vs mini-only", [
-        ("routetax:savings_vs_mini:1h", "cluster, last hour (from counters)"),
-        ("routetax_savings_vs_mini", "{{instance}} policy window"),
-    ], unit="percentunit", description="1 - actual / mini-only counterfactual spend. Below 0: dual-tier costs more.",
-        thresholds=[("red", None), ("green", 0)]),
-    panel("Agentic share vs the published break-even (0.797)", [
-        ("routetax:agentic_share:1h", "agentic share, last hour"),
-        ("routetax:break_even_agentic_share:published", "published break-even 0.797"),
-        ('max(routetax_break_even_agentic_share{source="measured"}) or on() routetax:break_even_agentic_share:published',
-         "measured break-even (published until measured)"),
-    ], unit="percentunit"),
-    panel("Routing overhead vs the published band (0.15-0.20)", [
-        ('max(routetax_routing_overhead{source="measured"}) or on() vector(0)', "measured (per replica window)"),
-        ("routetax:routing_overhead:published_low", "published low 0.15"),
-        ("routetax:routing_overhead:published_high", "published high 0.20"),
-    ], unit="percentunit"),
+    panel(
+        "Spend per hour by tier and class",
+        [
+            ("sum by (tier, class) (rate(routetax_cost_usd_total[1h])) * 3600", "{{tier}} / {{class}}"),
+            ("routetax:spend_usd_per_hour:rate1h", "total"),
+            ("routetax:budget_usd_per_hour", "budget (alert constant)"),
+        ],
+        unit="currencyUSD",
+        description="Billed spend over all attempts, USD/hour at the last hour's rate.",
+    ),
+    panel(
+        "Savings vs mini-only",
+        [
+            ("routetax:savings_vs_mini:1h", "cluster, last hour (from counters)"),
+            ("routetax_savings_vs_mini", "{{instance}} policy window"),
+        ],
+        unit="percentunit",
+        description="1 - actual / mini-only counterfactual spend. Below 0: dual-tier costs more.",
+        thresholds=[("red", None), ("green", 0)],
+    ),
+    panel(
+        "Agentic share vs the published break-even (0.797)",
+        [
+            ("routetax:agentic_share:1h", "agentic share, last hour"),
+            ("routetax:break_even_agentic_share:published", "published break-even 0.797"),
+            (
+                'max(routetax_break_even_agentic_share{source="measured"})'
+                " or on() routetax:break_even_agentic_share:published",
+                "measured break-even (published until measured)",
+            ),
+        ],
+        unit="percentunit",
+    ),
+    panel(
+        "Routing overhead vs the published band (0.15-0.20)",
+        [
+            ('max(routetax_routing_overhead{source="measured"}) or on() vector(0)', "measured (per replica window)"),
+            ("routetax:routing_overhead:published_low", "published low 0.15"),
+            ("routetax:routing_overhead:published_high", "published high 0.20"),
+        ],
+        unit="percentunit",
+    ),
     row("Quality"),
-    panel("Success rate per tier x class", [
-        ('sum by (tier, class) (rate(routetax_requests_total{outcome="success"}[5m]))'
-         " / sum by (tier, class) (rate(routetax_requests_total[5m]))", "{{tier}} / {{class}}"),
-    ], unit="percentunit", description="Requests whose outcome was success, by the tier that served them."),
-    panel("Degraded and failed rate per tier x class", [
-        ('(sum by (tier, class) (rate(routetax_requests_total{outcome=~"degraded|failed"}[5m]))'
-         " / sum by (tier, class) (rate(routetax_requests_total[5m])))"
-         " or (sum by (tier, class) (rate(routetax_requests_total[5m])) * 0)", "{{tier}} / {{class}}"),
-        (f"(sum by (from_tier) (rate(routetax_fallbacks_total{{{DEGRADED}}}[5m]))"
-         " / on() group_left sum(rate(routetax_requests_total[5m]))) or on() vector(0)",
-         "redone for degraded output: {{from_tier}}"),
-    ], unit="percentunit"),
+    panel(
+        "Success rate per tier x class",
+        [
+            (
+                'sum by (tier, class) (rate(routetax_requests_total{outcome="success"}[5m]))'
+                " / sum by (tier, class) (rate(routetax_requests_total[5m]))",
+                "{{tier}} / {{class}}",
+            ),
+        ],
+        unit="percentunit",
+        description="Requests whose outcome was success, by the tier that served them.",
+    ),
+    panel(
+        "Degraded and failed rate per tier x class",
+        [
+            (
+                '(sum by (tier, class) (rate(routetax_requests_total{outcome=~"degraded|failed"}[5m]))'
+                " / sum by (tier, class) (rate(routetax_requests_total[5m])))"
+                " or (sum by (tier, class) (rate(routetax_requests_total[5m])) * 0)",
+                "{{tier}} / {{class}}",
+            ),
+            (
+                f"(sum by (from_tier) (rate(routetax_fallbacks_total{{{DEGRADED}}}[5m]))"
+                " / on() group_left sum(rate(routetax_requests_total[5m]))) or on() vector(0)",
+                "redone for degraded output: {{from_tier}}",
+            ),
+        ],
+        unit="percentunit",
+    ),
     row("Tokens and cache"),
-    panel("Tokens by kind", [
-        ("sum by (kind) (rate(routetax_tokens_total[5m]))", "{{kind}}"),
-    ], unit="short", description="Billed tokens/s; cached is inside prompt, reasoning inside completion."),
-    panel("Cache hit share (cached / prompt tokens)", [
-        ('(sum(rate(routetax_tokens_total{kind="cached"}[1h])) / sum(rate(routetax_tokens_total{kind="prompt"}[1h])))'
-         " or on() vector(0)", "cache hit share"),
-    ], unit="percentunit"),
+    panel(
+        "Tokens by kind",
+        [
+            ("sum by (kind) (rate(routetax_tokens_total[5m]))", "{{kind}}"),
+        ],
+        unit="short",
+        description="Billed tokens/s; cached is inside prompt, reasoning inside completion.",
+    ),
+    panel(
+        "Cache hit share (cached / prompt tokens)",
+        [
+            (
+                '(sum(rate(routetax_tokens_total{kind="cached"}[1h]))'
+                ' / sum(rate(routetax_tokens_total{kind="prompt"}[1h])))'
+                " or on() vector(0)",
+                "cache hit share",
+            ),
+        ],
+        unit="percentunit",
+    ),
     row("Resilience"),
-    panel("Retries by tier and reason", [
-        ("sum by (tier, reason) (rate(routetax_retries_total[5m])) or on() vector(0)", "{{tier}} {{reason}}"),
-    ], unit="reqps", w=8),
-    panel("Fallbacks by route and reason", [
-        ("sum by (from_tier, to_tier, reason) (rate(routetax_fallbacks_total[5m])) or on() vector(0)",
-         "{{from_tier}} -> {{to_tier}} {{reason}}"),
-    ], unit="reqps", w=8),
-    panel("Breaker open", [
-        ("max by (tier) (routetax_breaker_open) or on() vector(0)", "{{tier}}"),
-    ], kind="stat", w=8, thresholds=[("green", None), ("red", 1)]),
-    panel("Upstream attempts by result", [
-        ("sum by (tier, result) (rate(routetax_attempts_total[5m]))", "{{tier}} {{result}}"),
-    ], unit="reqps"),
-    panel("Requests per second by tier and class", [
-        ("sum by (tier, class) (rate(routetax_requests_total[5m]))", "{{tier}} / {{class}}"),
-    ], unit="reqps"),
+    panel(
+        "Retries by tier and reason",
+        [
+            ("sum by (tier, reason) (rate(routetax_retries_total[5m])) or on() vector(0)", "{{tier}} {{reason}}"),
+        ],
+        unit="reqps",
+        w=8,
+    ),
+    panel(
+        "Fallbacks by route and reason",
+        [
+            (
+                "sum by (from_tier, to_tier, reason) (rate(routetax_fallbacks_total[5m])) or on() vector(0)",
+                "{{from_tier}} -> {{to_tier}} {{reason}}",
+            ),
+        ],
+        unit="reqps",
+        w=8,
+    ),
+    panel(
+        "Breaker open",
+        [
+            ("max by (tier) (routetax_breaker_open) or on() vector(0)", "{{tier}}"),
+        ],
+        kind="stat",
+        w=8,
+        thresholds=[("green", None), ("red", 1)],
+    ),
+    panel(
+        "Upstream attempts by result",
+        [
+            ("sum by (tier, result) (rate(routetax_attempts_total[5m]))", "{{tier}} {{result}}"),
+        ],
+        unit="reqps",
+    ),
+    panel(
+        "Requests per second by tier and class",
+        [
+            ("sum by (tier, class) (rate(routetax_requests_total[5m]))", "{{tier}} / {{class}}"),
+        ],
+        unit="reqps",
+    ),
     row("Latency"),
-    panel("Proxy overhead p50 / p99", [
-        ("histogram_quantile(0.5, sum by (le) (rate(routetax_proxy_overhead_seconds_bucket[5m])))", "p50"),
-        ("histogram_quantile(0.99, sum by (le) (rate(routetax_proxy_overhead_seconds_bucket[5m])))", "p99"),
-    ], unit="s", w=8),
-    panel("Request duration p99 by tier", [
-        ("histogram_quantile(0.99, sum by (le, tier) (rate(routetax_request_duration_seconds_bucket[5m])))", "{{tier}}"),
-    ], unit="s", w=8),
-    panel("Classifier time p99", [
-        ("histogram_quantile(0.99, sum by (le) (rate(routetax_classifier_seconds_bucket[5m])))", "p99"),
-    ], unit="s", w=8),
+    panel(
+        "Proxy overhead p50 / p99",
+        [
+            ("histogram_quantile(0.5, sum by (le) (rate(routetax_proxy_overhead_seconds_bucket[5m])))", "p50"),
+            ("histogram_quantile(0.99, sum by (le) (rate(routetax_proxy_overhead_seconds_bucket[5m])))", "p99"),
+        ],
+        unit="s",
+        w=8,
+    ),
+    panel(
+        "Request duration p99 by tier",
+        [
+            (
+                "histogram_quantile(0.99, sum by (le, tier) (rate(routetax_request_duration_seconds_bucket[5m])))",
+                "{{tier}}",
+            ),
+        ],
+        unit="s",
+        w=8,
+    ),
+    panel(
+        "Classifier time p99",
+        [
+            ("histogram_quantile(0.99, sum by (le) (rate(routetax_classifier_seconds_bucket[5m])))", "p99"),
+        ],
+        unit="s",
+        w=8,
+    ),
     row("Ledger and replicas"),
-    panel("Ledger spool depth", [
-        ("max by (instance) (routetax_ledger_spool_depth) or on() vector(0)", "{{instance}}"),
-    ], w=6, thresholds=[("green", None), ("red", 1)]),
-    panel("Ledger write errors / records written", [
-        ("sum by (instance) (rate(routetax_ledger_write_errors_total[5m])) or on() vector(0)", "errors {{instance}}"),
-        ("sum by (instance) (rate(routetax_ledger_records_written_total[5m])) or on() vector(0)", "written {{instance}}"),
-    ], unit="ops", w=12),
-    panel("Replicas up", [
-        ('sum(up{job="routetax"})', "up"),
-    ], kind="stat", w=6),
+    panel(
+        "Ledger spool depth",
+        [
+            ("max by (instance) (routetax_ledger_spool_depth) or on() vector(0)", "{{instance}}"),
+        ],
+        w=6,
+        thresholds=[("green", None), ("red", 1)],
+    ),
+    panel(
+        "Ledger write errors / records written",
+        [
+            (
+                "sum by (instance) (rate(routetax_ledger_write_errors_total[5m])) or on() vector(0)",
+                "errors {{instance}}",
+            ),
+            (
+                "sum by (instance) (rate(routetax_ledger_records_written_total[5m])) or on() vector(0)",
+                "written {{instance}}",
+            ),
+        ],
+        unit="ops",
+        w=12,
+    ),
+    panel(
+        "Replicas up",
+        [
+            ('sum(up{job="routetax"})', "up"),
+        ],
+        kind="stat",
+        w=6,
+    ),
 ]
 
 

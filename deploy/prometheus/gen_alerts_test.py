@@ -73,8 +73,24 @@ CASES: dict[str, tuple[tuple, tuple]] = {
         ),
     ),
     "RoutetaxFallbackStorm": (
-        ("1m", {'routetax_fallbacks_total{from_tier="nano",to_tier="mini",reason="upstream_error"}': "0+5x60", req(): "0+10x60"}, "30m", [{}]),
-        ("1m", {'routetax_fallbacks_total{from_tier="nano",to_tier="mini",reason="upstream_error"}': "0+1x60", req(): "0+10x60"}, "30m", []),
+        (
+            "1m",
+            {
+                'routetax_fallbacks_total{from_tier="nano",to_tier="mini",reason="upstream_error"}': "0+5x60",
+                req(): "0+10x60",
+            },
+            "30m",
+            [{}],
+        ),
+        (
+            "1m",
+            {
+                'routetax_fallbacks_total{from_tier="nano",to_tier="mini",reason="upstream_error"}': "0+1x60",
+                req(): "0+10x60",
+            },
+            "30m",
+            [],
+        ),
     ),
     "RoutetaxRetryStorm": (
         ("1m", {'routetax_retries_total{tier="nano",reason="429"}': "0+8x60", req(): "0+10x60"}, "30m", [{}]),
@@ -103,17 +119,35 @@ CASES: dict[str, tuple[tuple, tuple]] = {
         ),
     ),
     "RoutetaxBreakerOpen": (
-        ("1m", {'routetax_breaker_open{tier="nano",instance="a:4000"}': "1x20", 'routetax_breaker_open{tier="nano",instance="b:4000"}': "0x20"}, "10m", [{"tier": "nano"}]),
+        (
+            "1m",
+            {
+                'routetax_breaker_open{tier="nano",instance="a:4000"}': "1x20",
+                'routetax_breaker_open{tier="nano",instance="b:4000"}': "0x20",
+            },
+            "10m",
+            [{"tier": "nano"}],
+        ),
         # open for one scrape only, then closed: shorter than `for`
         ("1m", {'routetax_breaker_open{tier="nano",instance="a:4000"}': "0 1 0x20"}, "10m", []),
     ),
     "RoutetaxLedgerSpoolGrowing": (
-        ("1m", {'routetax_ledger_spool_depth{instance="a:4000",job="routetax"}': "0+10x30"}, "20m", [{"instance": "a:4000", "job": "routetax"}]),
+        (
+            "1m",
+            {'routetax_ledger_spool_depth{instance="a:4000",job="routetax"}': "0+10x30"},
+            "20m",
+            [{"instance": "a:4000", "job": "routetax"}],
+        ),
         # Redis came back: the spool is non-empty but draining
         ("1m", {'routetax_ledger_spool_depth{instance="a:4000",job="routetax"}': "200-5x30"}, "20m", []),
     ),
     "RoutetaxLedgerWriteErrors": (
-        ("1m", {'routetax_ledger_write_errors_total{instance="a:4000",job="routetax"}': "0+1x30"}, "20m", [{"instance": "a:4000"}]),
+        (
+            "1m",
+            {'routetax_ledger_write_errors_total{instance="a:4000",job="routetax"}': "0+1x30"},
+            "20m",
+            [{"instance": "a:4000"}],
+        ),
         # one failed write, long ago
         ("1m", {'routetax_ledger_write_errors_total{instance="a:4000",job="routetax"}': "0x5 1x25"}, "20m", []),
     ),
@@ -145,7 +179,7 @@ def build(weekly: bool = False) -> str:
     for name, rule in rules.items():
         if (name in WEEKLY) != weekly:
             continue
-        for kind, (interval, series, eval_time, alerts) in zip(("fires", "quiet"), CASES[name]):
+        for kind, (interval, series, eval_time, alerts) in zip(("fires", "quiet"), CASES[name], strict=True):
             exp = [
                 {
                     "exp_labels": {"alertname": name, **rule.get("labels", {}), **labels},
