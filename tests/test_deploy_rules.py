@@ -33,7 +33,7 @@ def test_promtool_check_config_and_rules() -> None:
 
 
 def test_promtool_alert_unit_tests_pass() -> None:
-    promtool("test", "rules", "alerts_test.yml", "alerts_test_weekly.yml")
+    promtool("test", "rules", "alerts_test.yml", "alerts_test_weekly.yml", "recording_test.yml")
 
 
 def test_alert_tests_are_current_and_cover_every_alert_both_ways() -> None:
