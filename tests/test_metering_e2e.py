@@ -48,12 +48,17 @@ def wait_for_stream_length(url: str, n: int, timeout: float = 20.0) -> int:
     return length
 
 
-def metric_total(proxy: RunningServer, name: str) -> float:
+def counter_total(url: str, name: str) -> float:
+    """A metric summed over all its label sets, as scraped from one proxy's /metrics."""
     total = 0.0
-    for line in httpx.get(f"{proxy.url}/metrics").text.splitlines():
+    for line in httpx.get(f"{url}/metrics").text.splitlines():
         if line.startswith(name + "{") or line.startswith(name + " "):
             total += float(line.rsplit(" ", 1)[1])
     return total
+
+
+def metric_total(proxy: RunningServer, name: str) -> float:
+    return counter_total(proxy.url, name)
 
 
 def send(client: OpenAI, i: int) -> str:

@@ -19,25 +19,11 @@ import pytest
 from metering.ledger import read_records
 from metering.store import open_store
 from router.keys import KeyStore
-from router.servers import RunningServer, bind_socket
-from tests.test_cli import wait_until_up
+from router.servers import RunningServer
+from tests.test_cli import free_port, wait_until_up
+from tests.test_metering_e2e import counter_total
 
 HELLO = [{"role": "user", "content": "Say hello."}]
-
-
-def free_port() -> int:
-    sock = bind_socket()
-    port = sock.getsockname()[1]
-    sock.close()
-    return port
-
-
-def counter_total(url: str, name: str) -> float:
-    total = 0.0
-    for line in httpx.get(f"{url}/metrics").text.splitlines():
-        if line.startswith(name + "{") or line.startswith(name + " "):
-            total += float(line.rsplit(" ", 1)[1])
-    return total
 
 
 async def _create_key(url: str, cluster: bool) -> str:
