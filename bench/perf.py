@@ -135,6 +135,8 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="fewer requests per cell")
     args = ap.parse_args()
     args.n = 1000 if args.quick else 3000
+    args.leak_n = 10_000 if args.quick else 100_000
+    leak: dict = {}
     os.sched_setaffinity(0, {1})
     procs: list[subprocess.Popen] = []
     rows: list[dict] = []
@@ -153,7 +155,12 @@ def main() -> int:
             for name, redis_url in (("metering-on", f"redis://127.0.0.1:{rport}/0"), ("inproc-store", None)):
                 proxy, port = start_proxy(upstream, redis_url, tmp)
                 procs.append(proxy)
-                measure(name, f"http://127.0.0.1:{port}/v1/chat/completions", proxy.pid, args, rows)
+                url = f"http://127.0.0.1:{port}/v1/chat/completions"
+                measure(name, url, proxy.pid, args, rows)
+                if name == "metering-on":
+                    before = rss_kb(proxy.pid)
+                    asyncio.run(closed_loop(url, body("small"), 10, args.leak_n))
+                    leak = {"requests": args.leak_n, "rss_before_kb": before, "rss_after_kb": rss_kb(proxy.pid)}
                 proxy.terminate()
                 proxy.wait(10)
         finally:
@@ -170,8 +177,22 @@ def main() -> int:
         cpu = f"{r['cpu_ms_per_req']:.3f}" if r["cpu_ms_per_req"] is not None else "-"
         rss = f"{r['peak_rss_kb'] / 1024:.0f}" if r["peak_rss_kb"] else "-"
         print(f"{r['config']:14} {r['prompt']:6} {r['concurrency']:4} {r['rps']:8.0f} {r['p50_ms']:7.2f} {r['p99_ms']:7.2f} {r['added_p50_ms']:7.2f} {r['added_p99_ms']:7.2f} {cpu:>10} {rss:>10}")
+    cell = {(r["config"], r["prompt"], r["concurrency"]): r for r in rows}
+    growth = leak["rss_after_kb"] / leak["rss_before_kb"] - 1
+    on = sum(cell[("metering-on", s, c)]["rps"] for s in ("small", "large") for c in (1, 10, 50))
+    off = sum(cell[("inproc-store", s, c)]["rps"] for s in ("small", "large") for c in (1, 10, 50))
+    targets = [
+        ("added p50 <= 1 ms at c=1 (metering on, small)", cell[("metering-on", "small", 1)]["added_p50_ms"] <= 1),
+        ("added p99 <= 5 ms at c=10 (metering on, small)", cell[("metering-on", "small", 10)]["added_p99_ms"] <= 5),
+        (f"metering on costs <= 10% throughput vs in-process store (on/off = {on / off:.2f})", on >= 0.9 * off),
+        (f"RSS growth <= 10% over {leak['requests']} requests ({leak['rss_before_kb'] / 1024:.0f} -> {leak['rss_after_kb'] / 1024:.0f} MB, {growth:+.1%})", growth <= 0.10),
+        ("LiteLLM comparison (>= 5x throughput, <= 1/5 added latency)", None),
+    ]
+    print()
+    for label, ok in targets:
+        print(f"{'NOT RUN' if ok is None else 'PASS' if ok else 'MISS':8} {label}")
     (HERE / "results").mkdir(exist_ok=True)
-    (HERE / "results/latest.json").write_text(json.dumps({"quick": args.quick, "rows": rows}, indent=1))
+    (HERE / "results/latest.json").write_text(json.dumps({"quick": args.quick, "rows": rows, "leak": leak, "targets": [{"target": t, "pass": ok} for t, ok in targets]}, indent=1))
     return 0
 
 
