@@ -103,7 +103,17 @@ def start_proxy(upstream: str, redis_url: str | None, tmp: Path) -> tuple[subpro
     path = tmp / f"routetax{port}.yaml"
     path.write_text(yaml.safe_dump(cfg))
     proc = subprocess.Popen(
-        ["taskset", "-c", "0", str(ROOT / ".venv/bin/routetax"), "serve", "--config", str(path), "--log-level", "warning"],
+        [
+            "taskset",
+            "-c",
+            "0",
+            str(ROOT / ".venv/bin/routetax"),
+            "serve",
+            "--config",
+            str(path),
+            "--log-level",
+            "warning",
+        ],
         cwd=tmp,
     )
     wait_port(port)
@@ -121,13 +131,22 @@ def measure(name: str, url: str, pid: int | None, args: argparse.Namespace, rows
             lat = asyncio.run(closed_loop(url, payload, c, n))
             wall = time.perf_counter() - t0
             row = {
-                "config": name, "prompt": size, "concurrency": c, "requests": n,
-                "rps": n / wall, "p50_ms": pct(lat, 50), "p99_ms": pct(lat, 99),
+                "config": name,
+                "prompt": size,
+                "concurrency": c,
+                "requests": n,
+                "rps": n / wall,
+                "p50_ms": pct(lat, 50),
+                "p99_ms": pct(lat, 99),
                 "cpu_ms_per_req": (cpu_ms(pid) - c0) / n if pid else None,
-                "rss_kb": rss_kb(pid) if pid else None, "peak_rss_kb": rss_kb(pid, "VmHWM") if pid else None,
+                "rss_kb": rss_kb(pid) if pid else None,
+                "peak_rss_kb": rss_kb(pid, "VmHWM") if pid else None,
             }
             rows.append(row)
-            print(f"  {name:14} {size:5} c={c:<3} {row['rps']:8.0f} rps p50 {row['p50_ms']:6.2f} p99 {row['p99_ms']:6.2f}", flush=True)
+            print(
+                f"  {name:14} {size:5} c={c:<3} {row['rps']:8.0f} rps p50 {row['p50_ms']:6.2f} p99 {row['p99_ms']:6.2f}",
+                flush=True,
+            )
 
 
 def main() -> int:
@@ -144,11 +163,31 @@ def main() -> int:
         tmp = Path(d)
         try:
             up_port = free_port()
-            procs.append(subprocess.Popen(["taskset", "-c", "1", sys.executable, str(HERE / "fixed_upstream.py"), str(up_port)]))
+            procs.append(
+                subprocess.Popen(["taskset", "-c", "1", sys.executable, str(HERE / "fixed_upstream.py"), str(up_port)])
+            )
             wait_port(up_port)
             upstream = f"http://127.0.0.1:{up_port}"
             rport = free_port()
-            procs.append(subprocess.Popen(["taskset", "-c", "1", "/usr/bin/redis-server", "--port", str(rport), "--save", "", "--appendonly", "no", "--bind", "127.0.0.1"], stdout=subprocess.DEVNULL))
+            procs.append(
+                subprocess.Popen(
+                    [
+                        "taskset",
+                        "-c",
+                        "1",
+                        "/usr/bin/redis-server",
+                        "--port",
+                        str(rport),
+                        "--save",
+                        "",
+                        "--appendonly",
+                        "no",
+                        "--bind",
+                        "127.0.0.1",
+                    ],
+                    stdout=subprocess.DEVNULL,
+                )
+            )
             wait_port(rport)
             print("pinning: proxy on core 0; upstream, redis and load generator on core 1", flush=True)
             measure("direct", f"{upstream}/v1/chat/completions", None, args, rows)
@@ -169,14 +208,18 @@ def main() -> int:
                     p.terminate()
                     p.wait(10)
     direct = {(r["prompt"], r["concurrency"]): r for r in rows if r["config"] == "direct"}
-    print(f"\n{'config':14} {'prompt':6} {'conc':>4} {'rps':>8} {'p50':>7} {'p99':>7} {'+p50':>7} {'+p99':>7} {'cpu ms/req':>10} {'peakRSS MB':>10}")
+    print(
+        f"\n{'config':14} {'prompt':6} {'conc':>4} {'rps':>8} {'p50':>7} {'p99':>7} {'+p50':>7} {'+p99':>7} {'cpu ms/req':>10} {'peakRSS MB':>10}"
+    )
     for r in rows:
         d0 = direct[(r["prompt"], r["concurrency"])]
         r["added_p50_ms"] = r["p50_ms"] - d0["p50_ms"]
         r["added_p99_ms"] = r["p99_ms"] - d0["p99_ms"]
         cpu = f"{r['cpu_ms_per_req']:.3f}" if r["cpu_ms_per_req"] is not None else "-"
         rss = f"{r['peak_rss_kb'] / 1024:.0f}" if r["peak_rss_kb"] else "-"
-        print(f"{r['config']:14} {r['prompt']:6} {r['concurrency']:4} {r['rps']:8.0f} {r['p50_ms']:7.2f} {r['p99_ms']:7.2f} {r['added_p50_ms']:7.2f} {r['added_p99_ms']:7.2f} {cpu:>10} {rss:>10}")
+        print(
+            f"{r['config']:14} {r['prompt']:6} {r['concurrency']:4} {r['rps']:8.0f} {r['p50_ms']:7.2f} {r['p99_ms']:7.2f} {r['added_p50_ms']:7.2f} {r['added_p99_ms']:7.2f} {cpu:>10} {rss:>10}"
+        )
     cell = {(r["config"], r["prompt"], r["concurrency"]): r for r in rows}
     growth = leak["rss_after_kb"] / leak["rss_before_kb"] - 1
     on = sum(cell[("metering-on", s, c)]["rps"] for s in ("small", "large") for c in (1, 10, 50))
@@ -185,14 +228,27 @@ def main() -> int:
         ("added p50 <= 1 ms at c=1 (metering on, small)", cell[("metering-on", "small", 1)]["added_p50_ms"] <= 1),
         ("added p99 <= 5 ms at c=10 (metering on, small)", cell[("metering-on", "small", 10)]["added_p99_ms"] <= 5),
         (f"metering on costs <= 10% throughput vs in-process store (on/off = {on / off:.2f})", on >= 0.9 * off),
-        (f"RSS growth <= 10% over {leak['requests']} requests ({leak['rss_before_kb'] / 1024:.0f} -> {leak['rss_after_kb'] / 1024:.0f} MB, {growth:+.1%})", growth <= 0.10),
+        (
+            f"RSS growth <= 10% over {leak['requests']} requests ({leak['rss_before_kb'] / 1024:.0f} -> {leak['rss_after_kb'] / 1024:.0f} MB, {growth:+.1%})",
+            growth <= 0.10,
+        ),
         ("LiteLLM comparison (>= 5x throughput, <= 1/5 added latency)", None),
     ]
     print()
     for label, ok in targets:
         print(f"{'NOT RUN' if ok is None else 'PASS' if ok else 'MISS':8} {label}")
     (HERE / "results").mkdir(exist_ok=True)
-    (HERE / "results/latest.json").write_text(json.dumps({"quick": args.quick, "rows": rows, "leak": leak, "targets": [{"target": t, "pass": ok} for t, ok in targets]}, indent=1))
+    (HERE / "results/latest.json").write_text(
+        json.dumps(
+            {
+                "quick": args.quick,
+                "rows": rows,
+                "leak": leak,
+                "targets": [{"target": t, "pass": ok} for t, ok in targets],
+            },
+            indent=1,
+        )
+    )
     return 0
 
 
