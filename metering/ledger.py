@@ -44,46 +44,45 @@ CLOCK_SKEW_S = 300.0  # proxy clocks vs the Redis clock that stamps stream ids
 # One call writes a whole batch, so it needs no pipeline (Redis Cluster refuses scripts in
 # pipelines) and every key it touches is declared and in the `{ledger}` slot.
 # KEYS: 1 the stream, then per record 2 or 3 keys: seen marker, hour rollup, [key's hour rollup]
-# ARGV: 1 seen ttl, 2 stream maxlen, 3 rollup ttl, then per record:
-#       its key count (2|3), its JSON, hour-pair count, key-pair count, then the (field, increment) pairs.
+# ARGV: 1 seen ttl, 2 stream maxlen, 3 rollup ttl, then 4 per record: its key count (2|3), its JSON,
+#       and two JSON arrays of strings [field, increment, field, increment, ...]: its hour rollup's
+#       and its key's. Four arguments per record instead of one per field keep the command small to
+#       encode on the proxy's event loop; increments travel as strings so Redis parses the very text
+#       Python wrote (a Lua number would be re-printed with 17 digits).
 # Fields ending in `_usd` are floats (HINCRBYFLOAT); every other field is an integer count.
 # Returns how many records were new; the others were already written (a replay, a double submit).
 _WRITE_BATCH = """
-local function bump(key, field, value)
-  if string.sub(field, -4) == '_usd' then
-    redis.call('HINCRBYFLOAT', key, field, value)
-  else
-    redis.call('HINCRBY', key, field, value)
+local function bump(key, pairs)
+  for i = 1, #pairs, 2 do
+    local field, value = pairs[i], pairs[i + 1]
+    if string.sub(field, -4) == '_usd' then
+      redis.call('HINCRBYFLOAT', key, field, value)
+    else
+      redis.call('HINCRBY', key, field, value)
+    end
   end
 end
-local k, a, new = 2, 4, 0
-while a <= #ARGV do
-  local nkeys, json = tonumber(ARGV[a]), ARGV[a + 1]
-  local nhour, nkey = tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
+local k, new = 2, 0
+for a = 4, #ARGV, 4 do
+  local nkeys = tonumber(ARGV[a])
   local seen, hour, keyhour = KEYS[k], KEYS[k + 1], KEYS[k + 2]
-  a = a + 4
   k = k + nkeys
   if redis.call('SET', seen, '1', 'NX', 'EX', ARGV[1]) then
-    redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'r', json)
-    for _ = 1, nhour do
-      bump(hour, ARGV[a], ARGV[a + 1])
-      a = a + 2
-    end
+    redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'r', ARGV[a + 1])
+    bump(hour, cjson.decode(ARGV[a + 2]))
     redis.call('EXPIRE', hour, ARGV[3])
     if nkeys == 3 then
-      for _ = 1, nkey do
-        bump(keyhour, ARGV[a], ARGV[a + 1])
-        a = a + 2
-      end
+      bump(keyhour, cjson.decode(ARGV[a + 3]))
       redis.call('EXPIRE', keyhour, ARGV[3])
     end
     new = new + 1
-  else
-    a = a + 2 * (nhour + nkey)
   end
 end
 return new
 """
+
+# Building a batch's arguments is Python work on the proxy's event loop: yield to requests this often.
+_YIELD_EVERY = 32
 
 
 class Keys:
@@ -182,6 +181,11 @@ def rollup_increments(record: Record) -> tuple[list[tuple[str, int | float]], li
 
 def _number(value: int | float) -> str:
     return repr(float(value)) if isinstance(value, float) else str(int(value))
+
+
+def _pairs(fields: list[tuple[str, int | float]]) -> bytes:
+    """`[field, increment, ...]` as a JSON array of strings, for the write script."""
+    return orjson.dumps([text for field, value in fields for text in (field, _number(value))])
 
 
 class Ledger:
@@ -314,32 +318,33 @@ class Ledger:
     async def _step(self) -> None:
         batch = self._take()
         if self.spool.pending:
-            await self._to_spool(batch)  # behind what already waits, to keep the order
+            await self._to_spool([line for line, _ in batch])  # behind what already waits, to keep the order
             if time.monotonic() >= self._next_replay:
                 await self._replay(max_batches=16)
         elif batch:
             await self._write_or_spool(batch, try_redis=True)
 
-    def _take(self) -> list[bytes]:
-        lines: list[bytes] = []
-        while self._queue and len(lines) < self.batch_size:
+    def _take(self) -> list[tuple[bytes, Record]]:
+        """The next batch as (JSON line, record) pairs: the line is what Redis or the spool stores."""
+        batch: list[tuple[bytes, Record]] = []
+        while self._queue and len(batch) < self.batch_size:
             record = self._queue.popleft()
             try:
-                lines.append(orjson.dumps(record))
+                batch.append((orjson.dumps(record), record))
             except Exception:
                 log.exception("ledger cannot serialise record %s; dropped", getattr(record, "request_id", "?"))
-        return lines
+        return batch
 
-    async def _write_or_spool(self, lines: list[bytes], try_redis: bool) -> None:
-        if not lines:
+    async def _write_or_spool(self, batch: list[tuple[bytes, Record]], try_redis: bool) -> None:
+        if not batch:
             return
         if try_redis and not self.spool.pending:
             try:
-                await self._write(lines)
+                await self._write_batch(batch)
                 return
             except Exception as exc:
                 self._failed(exc)
-        await self._to_spool(lines)
+        await self._to_spool([line for line, _ in batch])
 
     async def _to_spool(self, lines: list[bytes]) -> None:
         if not lines:
@@ -385,24 +390,30 @@ class Ledger:
                 log.exception("on_spool_depth callback failed")
 
     async def _write(self, lines: list[bytes]) -> None:
+        """Write spooled lines (replay): parsed back into records, then written like a live batch."""
+        batch: list[tuple[bytes, Record]] = []
+        for line in lines:
+            try:
+                batch.append((line, Record.from_dict(orjson.loads(line))))
+            except Exception:  # a torn spool line or a foreign shape: it can never be written
+                log.warning("ledger skipping an unreadable record line")
+        await self._write_batch(batch)
+
+    async def _write_batch(self, batch: list[tuple[bytes, Record]]) -> None:
         """Write a batch in one script call (one round trip, atomic); raises if Redis did not take it.
 
         A failure that may have landed anyway (a timeout) is spooled and replayed like any other:
         the per-record marker keeps the records that did land from counting twice.
         """
+        if not batch:
+            return
         keys: list[str] = [self.keys.records]
         args: list[str | bytes] = [str(self.seen_ttl_s), str(self.retention), str(self.rollup_ttl_s)]
-        count = 0
-        for line in lines:
-            try:
-                record = Record.from_dict(orjson.loads(line))
-            except Exception:  # a torn spool line or a foreign shape: it can never be written
-                log.warning("ledger skipping an unreadable record line")
-                continue
+        for index, (line, record) in enumerate(batch, 1):
             self._add_record(record, line, keys, args)
-            count += 1
-        if not count:
-            return
+            if index % _YIELD_EVERY == 0:
+                await asyncio.sleep(0)
+        count = len(batch)
         if self._sha is None:
             self._sha = await self.store.script_load(_WRITE_BATCH)
         try:
@@ -425,9 +436,7 @@ class Ledger:
             keys.append(self.keys.key_hour(record.key_id, hour))
         else:
             key_fields = []
-        args += [str(3 if record.key_id else 2), line, str(len(hour_fields)), str(len(key_fields))]
-        for field, value in [*hour_fields, *key_fields]:
-            args += [field, _number(value)]
+        args += [str(3 if record.key_id else 2), line, _pairs(hour_fields), _pairs(key_fields)]
 
 
 # -- reading back ----------------------------------------------------------------------------

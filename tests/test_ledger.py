@@ -171,15 +171,15 @@ async def test_redis_killed_mid_stream_nothing_lost_nothing_doubled(redis_server
     # Which instance took each acknowledged write: the one alive when the write began.
     generation = 0
     acked_by: dict[str, int] = {}
-    write = ledger._write
+    write = ledger._write_batch  # live batches and spool replays both end here
 
-    async def tracked_write(lines: list[bytes]) -> None:
+    async def tracked_write(batch: list) -> None:
         began = generation
-        await write(lines)
-        for line in lines:
-            acked_by.setdefault(orjson.loads(line)["request_id"], began)
+        await write(batch)
+        for _line, record in batch:
+            acked_by.setdefault(record.request_id, began)
 
-    ledger._write = tracked_write  # type: ignore[method-assign]
+    ledger._write_batch = tracked_write  # type: ignore[method-assign]
     await ledger.start()
 
     records = [make_record(i) for i in range(300)]
