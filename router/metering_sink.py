@@ -52,7 +52,7 @@ def tier_prices(config: Config) -> dict[str, Price | None]:
 class MeteringSink:
     """Completes records and hands them to metrics and the ledger."""
 
-    def __init__(self, config: Config, metrics: Metrics | None = None, keep_recent: int = 10_000) -> None:
+    def __init__(self, config: Config, metrics: Metrics | None = None, keep_recent: int = 256) -> None:
         self.config = config
         self.metrics = metrics or Metrics()
         self.recent: deque[Record] = deque(maxlen=keep_recent)

@@ -1,0 +1,215 @@
+"""Find what stalls the proxy's event loop: a watchdog thread samples the loop's stack while it is blocked.
+
+A tail latency (p99) far above the median on a proxy that is mostly idle-waiting on sockets means
+something runs on the event loop for milliseconds at a time. Sampling profilers average that away;
+this tool only looks while the loop is late. A heartbeat task on the loop ticks every millisecond;
+a thread checks it every millisecond and, whenever the loop has not ticked for `--stall-ms`, records
+the loop thread's current stack. At the end it prints the stalls' count and lengths and the stacks
+that were on the CPU during them, heaviest first.
+
+Run (proxy pinned to core 0, load from this process on core 1):
+  .venv/bin/python bench/loop_stalls.py [--redis] [--requests 5000] [--concurrency 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from collections import Counter
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
+
+from perf import body, closed_loop, free_port, wait_port  # noqa: E402
+
+
+class Watchdog:
+    """Samples the loop thread's stack whenever its heartbeat is older than `stall_s`."""
+
+    def __init__(self, stall_s: float) -> None:
+        self.stall_s = stall_s
+        self.beat = time.perf_counter()
+        self.stacks: Counter[str] = Counter()
+        self.stalls: list[float] = []
+        self._thread_id = threading.get_ident()
+        self.gc_pauses: dict[int, list[float]] = {0: [], 1: [], 2: []}
+        self._gc_start = 0.0
+        gc.callbacks.append(self._on_gc)
+
+    def _on_gc(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._gc_start = time.perf_counter()
+        else:
+            self.gc_pauses[info["generation"]].append(time.perf_counter() - self._gc_start)
+
+    async def heartbeat(self) -> None:
+        while True:
+            self.beat = time.perf_counter()
+            await asyncio.sleep(0.001)
+
+    def watch(self) -> None:
+        in_stall = None
+        while True:
+            time.sleep(0.001)
+            late = time.perf_counter() - self.beat
+            if late < self.stall_s:
+                if in_stall is not None:
+                    self.stalls.append(in_stall)
+                    in_stall = None
+                continue
+            in_stall = late
+            frame = sys._current_frames().get(self._thread_id)
+            if frame is not None:
+                lines = [f"{Path(f.filename).name}:{f.lineno} {f.name}" for f in traceback.extract_stack(frame)[-14:]]
+                self.stacks["\n    ".join(lines)] += 1
+
+    def report(self) -> str:
+        out = [f"stalls >= {self.stall_s * 1000:.0f} ms: {len(self.stalls)}"]
+        if self.stalls:
+            xs = sorted(self.stalls)
+            out.append(f"  longest {xs[-1] * 1000:.1f} ms, median {xs[len(xs) // 2] * 1000:.1f} ms")
+        for gen, pauses in self.gc_pauses.items():
+            if pauses:
+                out.append(
+                    f"  gc gen{gen}: {len(pauses)} collections, longest {max(pauses) * 1000:.1f} ms, "
+                    f"total {sum(pauses) * 1000:.0f} ms"
+                )
+        total = sum(self.stacks.values()) or 1
+        for stack, n in self.stacks.most_common(8):
+            out.append(f"\n{n / total:5.1%} of stalled samples:\n    {stack}")
+        return "\n".join(out)
+
+
+def serve(config_path: str, stall_ms: float) -> None:
+    """The child: routetax serve with the watchdog; prints its report on SIGTERM."""
+    import signal
+
+    import uvicorn
+    import uvloop
+
+    from router.app import create_app
+    from router.config import load_config
+
+    sys.setswitchinterval(0.0005)  # let the watchdog in soon, so samples land where the loop really is
+    app = create_app(load_config(config_path))
+    dog = Watchdog(stall_ms / 1000)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=int(os.environ["PORT"]),
+            log_level="warning",
+            http="httptools",
+            loop="none",
+            access_log=False,
+        )
+    )
+
+    async def main() -> None:
+        dog._thread_id = threading.get_ident()
+        threading.Thread(target=dog.watch, daemon=True).start()
+        beat = asyncio.create_task(dog.heartbeat())
+        await server.serve()
+        beat.cancel()
+
+    signal.signal(signal.SIGUSR1, lambda *_: print(dog.report(), flush=True))
+    uvloop.run(main())
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--redis", action="store_true", help="metering into a real redis-server (else in-process store)")
+    ap.add_argument("--requests", type=int, default=5000)
+    ap.add_argument("--concurrency", type=int, default=10)
+    ap.add_argument("--stall-ms", type=float, default=4.0)
+    ap.add_argument("--serve", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.serve:
+        serve(args.serve, args.stall_ms)
+        return 0
+    import yaml
+
+    from router.demo import demo_config
+
+    os.sched_setaffinity(0, {1})
+    procs = []
+    with tempfile.TemporaryDirectory() as d:
+        try:
+            up = free_port()
+            procs.append(
+                subprocess.Popen(["taskset", "-c", "1", sys.executable, str(HERE / "fixed_upstream.py"), str(up)])
+            )
+            wait_port(up)
+            cfg = demo_config(f"http://127.0.0.1:{up}").model_dump(mode="json")
+            cfg["auth"]["mode"] = "open"
+            cfg["store"]["spool_dir"] = f"{d}/spool"
+            if args.redis:
+                rport = free_port()
+                procs.append(
+                    subprocess.Popen(
+                        [
+                            "taskset",
+                            "-c",
+                            "1",
+                            "redis-server",
+                            "--port",
+                            str(rport),
+                            "--save",
+                            "",
+                            "--appendonly",
+                            "no",
+                        ],
+                        stdout=subprocess.DEVNULL,
+                    )
+                )
+                wait_port(rport)
+                cfg["store"]["redis_url"] = f"redis://127.0.0.1:{rport}/0"
+            Path(f"{d}/c.yaml").write_text(yaml.safe_dump(cfg))
+            port = free_port()
+            proxy = subprocess.Popen(
+                [
+                    "taskset",
+                    "-c",
+                    "0",
+                    sys.executable,
+                    __file__,
+                    "--serve",
+                    f"{d}/c.yaml",
+                    "--stall-ms",
+                    str(args.stall_ms),
+                ],
+                env={**os.environ, "PORT": str(port)},
+            )
+            procs.append(proxy)
+            wait_port(port)
+            url = f"http://127.0.0.1:{port}/v1/chat/completions"
+            asyncio.run(closed_loop(url, body("small"), args.concurrency, 500))
+            t0 = time.perf_counter()
+            lat = sorted(asyncio.run(closed_loop(url, body("small"), args.concurrency, args.requests)))
+            wall = time.perf_counter() - t0
+            print(
+                f"{args.requests / wall:.0f} rps, p50 {lat[len(lat) // 2] * 1000:.2f} ms, "
+                f"p99 {lat[int(len(lat) * 0.99)] * 1000:.2f} ms",
+                flush=True,
+            )
+            proxy.send_signal(10)  # SIGUSR1: print the report
+            time.sleep(1)
+        finally:
+            for p in procs:
+                p.terminate()
+                p.wait(10)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
