@@ -115,6 +115,16 @@ class Store(_Strict):
         return value
 
 
+class Metering(_Strict):
+    """`enabled: false` routes without metering: no usage parsing, pricing, metrics or ledger records.
+
+    For a measurement of what metering costs, or a routing-only deployment; the routing-tax
+    report, the auto policy and key budgets all need it on.
+    """
+
+    enabled: bool = True
+
+
 class Server(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(4000, ge=0, le=65535)
@@ -198,6 +208,7 @@ class Config(_Strict):
     resilience: Resilience = Resilience()
     report: Report = Report()
     auth: Auth = Auth()
+    metering: Metering = Metering()
 
     @field_validator("tiers")
     @classmethod
@@ -219,6 +230,13 @@ class Config(_Strict):
             for target in tier.fallbacks or ():
                 if target not in self.tiers or target == name:
                     raise ValueError(f"tiers.{name}.fallbacks: {target!r} is not another configured tier")
+        if not self.metering.enabled:
+            if self.policy.mode == "auto":
+                raise ValueError("policy.mode: auto needs metering (metering.enabled is false)")
+            if self.auth.mode == "keys" or (self.auth.mode is None and self.store.redis_url is not None):
+                raise ValueError(
+                    "auth: key budgets and token limits need metering; with metering.enabled false set auth.mode: open"
+                )
         return self
 
     def chain(self, tier: str) -> list[str]:

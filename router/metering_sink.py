@@ -57,6 +57,7 @@ class MeteringSink:
         self.metrics = metrics or Metrics()
         self.recent: deque[Record] = deque(maxlen=keep_recent)
         self.durable = config.store.redis_url is not None
+        self.enabled = config.metering.enabled
         self.prices = tier_prices(config)
         self.store: Any = None
         self.ledger: Ledger | None = None
@@ -71,6 +72,8 @@ class MeteringSink:
 
     async def start(self) -> None:
         self.store = open_store(self.config.store.redis_url, cluster=self.config.store.cluster)
+        if not self.enabled:
+            return
         # The in-process store forgets everything at exit, so a spool on disk would only replay into
         # nothing: it gets a private temporary directory (and two demo proxies never share one).
         spool_dir = self.config.store.spool_dir if self.durable else tempfile.mkdtemp(prefix="routetax-spool-")
@@ -108,6 +111,8 @@ class MeteringSink:
         return self.metrics.render(), CONTENT_TYPE_LATEST
 
     def __call__(self, record: Record, completion: Completion) -> None:
+        if not self.enabled:
+            return
         try:
             self._complete(record, completion)
             for enrich in self.enrichers:
