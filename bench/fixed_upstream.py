@@ -2,6 +2,9 @@
 
 For benchmarks where the emulator itself could be the bottleneck: it does no parsing beyond
 finding the end of each request, so what is measured is the client or the proxy in front.
+A request whose body asks for `"stream": true` gets a fixed SSE stream instead: the first event
+(already carrying content) at once, the other ten events and `[DONE]` STREAM_GAP_S later, so the
+time to the first token and the time to the end differ as they do on a real upstream.
 Run: python bench/fixed_upstream.py PORT
 """
 
@@ -37,6 +40,31 @@ RESPONSE = (
 )
 
 
+STREAM_GAP_S = 0.002
+
+
+def _chunk(delta: dict, finish: str | None = None, usage: dict | None = None) -> bytes:
+    chunk = {"id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": 0, "model": "gpt-5.4-nano"}
+    chunk["choices"] = [] if usage else [{"index": 0, "delta": delta, "finish_reason": finish}]
+    if usage:
+        chunk["usage"] = usage
+    return b"data: " + orjson.dumps(chunk) + b"\n\n"
+
+
+STREAM_FIRST = _chunk({"role": "assistant", "content": "ok"})
+STREAM_REST = (
+    b"".join(_chunk({"content": f" w{i}"}) for i in range(8))
+    + _chunk({}, finish="stop")
+    + _chunk({}, usage=orjson.loads(BODY)["usage"])
+    + b"data: [DONE]\n\n"
+)
+STREAM_HEAD = (
+    b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncontent-length: "
+    + str(len(STREAM_FIRST) + len(STREAM_REST)).encode()
+    + b"\r\n\r\n"
+)
+
+
 class FixedProtocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -56,8 +84,16 @@ class FixedProtocol(asyncio.Protocol):
             end = head_end + 4 + length
             if len(self.buffer) < end:
                 return
-            self.buffer = self.buffer[end:]
-            self.transport.write(RESPONSE)  # type: ignore[attr-defined]
+            request_body, self.buffer = self.buffer[head_end + 4 : end], self.buffer[end:]
+            if b'"stream":true' in request_body or b'"stream": true' in request_body:
+                self.transport.write(STREAM_HEAD + STREAM_FIRST)  # type: ignore[attr-defined]
+                asyncio.get_running_loop().call_later(STREAM_GAP_S, self._write_rest)
+            else:
+                self.transport.write(RESPONSE)  # type: ignore[attr-defined]
+
+    def _write_rest(self) -> None:
+        if not self.transport.is_closing():
+            self.transport.write(STREAM_REST)  # type: ignore[attr-defined]
 
 
 async def serve(port: int) -> None:

@@ -30,7 +30,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
-from perf import body, closed_loop, free_port, wait_port  # noqa: E402
+from loadgen import closed_loop, percentile_ms  # noqa: E402
+from perf import free_port, payload, wait_port  # noqa: E402
 
 
 class Watchdog:
@@ -193,13 +194,13 @@ def main() -> int:
             procs.append(proxy)
             wait_port(port)
             url = f"http://127.0.0.1:{port}/v1/chat/completions"
-            asyncio.run(closed_loop(url, body("small"), args.concurrency, 500))
+            asyncio.run(closed_loop(url, payload("small", False), args.concurrency, 500))
             t0 = time.perf_counter()
-            lat = sorted(asyncio.run(closed_loop(url, body("small"), args.concurrency, args.requests)))
+            run = asyncio.run(closed_loop(url, payload("small", False), args.concurrency, args.requests))
             wall = time.perf_counter() - t0
             print(
-                f"{args.requests / wall:.0f} rps, p50 {lat[len(lat) // 2] * 1000:.2f} ms, "
-                f"p99 {lat[int(len(lat) * 0.99)] * 1000:.2f} ms",
+                f"{args.requests / wall:.0f} rps, p50 {percentile_ms(run.latencies, 50):.2f} ms, "
+                f"p99 {percentile_ms(run.latencies, 99):.2f} ms",
                 flush=True,
             )
             proxy.send_signal(10)  # SIGUSR1: print the report

@@ -1,11 +1,23 @@
-"""routetax performance harness (issue 10): added latency, CPU/request and RSS of the proxy on loopback.
+"""routetax performance harness (issue 10): routetax against direct calls and the LiteLLM proxy, one run.
 
-Starts bench/fixed_upstream.py (core 1), routetax serve (core 0) with a real redis-server
-(metering on) or the in-process store (closest to "metering off": no config switch exists),
-and drives closed-loop load (concurrency 1, 10, 50) with aiohttp from this process (core 1).
-Prints one table and writes bench/results/latest.json.
-Run: .venv/bin/python bench/perf.py [--quick]
-PARTIAL (deadline): JSON only; open-loop, SSE/TTFT, LiteLLM and leak-check are not yet done.
+Sets everything up itself on 127.0.0.1, prints the tables and writes bench/results/latest.json:
+- upstream: bench/fixed_upstream.py (one fixed chat completion; a fixed SSE stream when asked);
+- direct: the load generator straight to that upstream — the baseline every "added" figure subtracts;
+- metering-on: `routetax serve` with its ledger in a real redis-server and Prometheus (Debian's
+  package, when installed) scraping /metrics every second;
+- metering-off: the same proxy with `metering.enabled: false` (same Redis, same scrape);
+- litellm: the LiteLLM proxy (`litellm[proxy]`, installed by this script into bench/.litellm-venv,
+  not a project dependency) routing the same model name to the same upstream.
+
+Pinning (2 cores): the proxy under test runs alone on core 0 (`taskset -c 0`); the upstream,
+Redis, Prometheus and this load generator share core 1 (`taskset -c 1` / sched_setaffinity).
+
+Load: closed loop at concurrency 1, 10 and 50 (small ~0.2 KB and large ~30 KB prompts, JSON and
+SSE), then an open-loop rate sweep (latency from the scheduled send time, no coordinated
+omission) for the maximum throughput at a given added p99; then 100,000 requests for the RSS leak
+check (`--quick`: 20,000).
+
+Run: .venv/bin/python bench/perf.py [--quick] [--no-litellm]
 """
 
 from __future__ import annotations
@@ -14,19 +26,34 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
-import aiohttp
 import yaml
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(ROOT))
+
+from loadgen import Run, closed_loop, open_loop, percentile_ms  # noqa: E402
+
 TICK = os.sysconf("SC_CLK_TCK")
+LITELLM_VENV = HERE / ".litellm-venv"
+LITELLM_SPEC = "litellm[proxy]==1.106.2"  # the version measured in docs/performance.md
+PROXY_CORE, REST_CORE = "0", "1"
+BUDGETS_MS = (5, 10, 25, 50, 100)  # added p99 budgets for the maximum-throughput table
+ROUTETAX_RATES = (250, 500, 1000, 1500, 2000, 2500, 3000, 3500, 4000, 5000)
+LITELLM_RATES = (10, 25, 50, 75, 100, 150, 200)
+
+
+# -- processes ----------------------------------------------------------------------------------
 
 
 def free_port() -> int:
@@ -35,7 +62,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_port(port: int, timeout: float = 20.0) -> None:
+def wait_port(port: int, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -43,212 +70,432 @@ def wait_port(port: int, timeout: float = 20.0) -> None:
             return
         except OSError:
             time.sleep(0.05)
-    raise RuntimeError(f"port {port} not up")
+    raise RuntimeError(f"nothing listens on port {port} after {timeout:.0f} s")
+
+
+def pinned(core: str, argv: list[str], **kwargs: object) -> subprocess.Popen:
+    return subprocess.Popen(["taskset", "-c", core, *argv], **kwargs)  # type: ignore[call-overload]
+
+
+def process_tree(pid: int) -> list[int]:
+    """`pid` and its descendants (LiteLLM may start worker processes)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    tree, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        tree.append(current)
+        todo.extend(children.get(current, []))
+    return tree
 
 
 def cpu_ms(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) * 1000 / TICK
+    total = 0.0
+    for member in process_tree(pid):
+        try:
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) * 1000 / TICK
+    return total
 
 
-def rss_kb(pid: int, key: str = "VmRSS") -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(key + ":"):
-            return int(line.split()[1])
-    return 0
+def memory_kb(pid: int, key: str) -> int:
+    """VmRSS (now) or VmHWM (peak) summed over the process tree."""
+    total = 0
+    for member in process_tree(pid):
+        try:
+            lines = Path(f"/proc/{member}/status").read_text().splitlines()
+        except OSError:
+            continue
+        total += sum(int(line.split()[1]) for line in lines if line.startswith(key + ":"))
+    return total
 
 
-def body(size: str) -> bytes:
-    text = "Summarise: " + ("lorem ipsum dolor " * (10 if size == "small" else 1700))
-    return json.dumps({"model": "auto", "messages": [{"role": "user", "content": text}]}).encode()
+def stop(proc: subprocess.Popen | None) -> None:
+    if proc is not None and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
 
 
-async def closed_loop(url: str, payload: bytes, concurrency: int, n: int) -> list[float]:
-    lat: list[float] = []
-    conn = aiohttp.TCPConnector(limit=concurrency, force_close=False)
-    headers = {"content-type": "application/json", "authorization": "Bearer bench"}
-    async with aiohttp.ClientSession(connector=conn) as s:
-        remaining = n
-
-        async def worker() -> None:
-            nonlocal remaining
-            while remaining > 0:
-                remaining -= 1
-                t0 = time.perf_counter()
-                async with s.post(url, data=payload, headers=headers) as r:
-                    await r.read()
-                    if r.status != 200:
-                        raise RuntimeError(f"{url}: HTTP {r.status}")
-                lat.append(time.perf_counter() - t0)
-
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return lat
-
-
-def pct(xs: list[float], p: float) -> float:
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(p / 100 * len(xs)))] * 1000
-
-
-def start_proxy(upstream: str, redis_url: str | None, tmp: Path) -> tuple[subprocess.Popen, int]:
-    sys.path.insert(0, str(ROOT))
+def start_routetax(upstream: str, redis_url: str, metering: bool, port: int, tmp: Path) -> subprocess.Popen:
     from router.demo import demo_config
 
-    port = free_port()
-    cfg = demo_config(upstream).model_dump(mode="json")
-    cfg["server"]["port"] = port
-    cfg["store"]["redis_url"] = redis_url
-    cfg["store"]["spool_dir"] = str(tmp / f"spool{port}")
-    cfg["auth"]["mode"] = "open"
-    path = tmp / f"routetax{port}.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    proc = subprocess.Popen(
-        [
-            "taskset",
-            "-c",
-            "0",
-            str(ROOT / ".venv/bin/routetax"),
-            "serve",
-            "--config",
-            str(path),
-            "--log-level",
-            "warning",
-        ],
-        cwd=tmp,
-    )
+    config = demo_config(upstream).model_dump(mode="json")
+    config["server"]["port"] = port
+    config["store"] = {"redis_url": redis_url, "spool_dir": str(tmp / f"spool-{port}")}
+    config["auth"] = {"mode": "open"}
+    config["metering"] = {"enabled": metering}
+    path = tmp / f"routetax-{port}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    argv = [str(ROOT / ".venv/bin/routetax"), "serve", "--config", str(path), "--log-level", "warning"]
+    proc = pinned(PROXY_CORE, argv, cwd=tmp, stderr=subprocess.DEVNULL)
     wait_port(port)
-    return proc, port
+    return proc
 
 
-def measure(name: str, url: str, pid: int | None, args: argparse.Namespace, rows: list[dict]) -> None:
-    for size in ("small", "large"):
-        payload = body(size)
-        asyncio.run(closed_loop(url, payload, 10, 500))  # warm-up
-        for c in (1, 10, 50):
-            n = args.n
-            c0 = cpu_ms(pid) if pid else 0.0
-            t0 = time.perf_counter()
-            lat = asyncio.run(closed_loop(url, payload, c, n))
-            wall = time.perf_counter() - t0
-            row = {
-                "config": name,
-                "prompt": size,
-                "concurrency": c,
-                "requests": n,
-                "rps": n / wall,
-                "p50_ms": pct(lat, 50),
-                "p99_ms": pct(lat, 99),
-                "cpu_ms_per_req": (cpu_ms(pid) - c0) / n if pid else None,
-                "rss_kb": rss_kb(pid) if pid else None,
-                "peak_rss_kb": rss_kb(pid, "VmHWM") if pid else None,
-            }
-            rows.append(row)
-            print(
-                f"  {name:14} {size:5} c={c:<3} {row['rps']:8.0f} rps p50 {row['p50_ms']:6.2f} p99 {row['p99_ms']:6.2f}",
-                flush=True,
+def start_prometheus(ports: list[int], tmp: Path) -> subprocess.Popen | None:
+    binary = shutil.which("prometheus")
+    if binary is None:
+        print("prometheus not installed: /metrics is not scraped during the run", flush=True)
+        return None
+    targets = [f"127.0.0.1:{p}" for p in ports]
+    scrape = {"job_name": "routetax", "scrape_interval": "1s", "static_configs": [{"targets": targets}]}
+    (tmp / "prometheus.yml").write_text(yaml.safe_dump({"scrape_configs": [scrape]}))
+    argv = [
+        binary,
+        f"--config.file={tmp / 'prometheus.yml'}",
+        f"--storage.tsdb.path={tmp / 'tsdb'}",
+        f"--web.listen-address=127.0.0.1:{free_port()}",
+    ]
+    return pinned(REST_CORE, argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def ensure_litellm() -> Path | None:
+    """The LiteLLM proxy in its own virtual environment (installed on first use); None if it cannot be."""
+    binary = LITELLM_VENV / "bin/litellm"
+    if binary.exists():
+        return binary
+    print(f"installing {LITELLM_SPEC} into {LITELLM_VENV} (first run only) ...", flush=True)
+    try:
+        subprocess.run([sys.executable, "-m", "venv", str(LITELLM_VENV)], check=True)
+        pip = [str(LITELLM_VENV / "bin/pip"), "install", "-q", LITELLM_SPEC]
+        subprocess.run(pip, check=True, timeout=900)
+    except (subprocess.SubprocessError, OSError) as exc:
+        print(f"LiteLLM could not be installed ({exc}): its column is not run", flush=True)
+        return None
+    return binary if binary.exists() else None
+
+
+def start_litellm(binary: Path, upstream: str, port: int, tmp: Path) -> subprocess.Popen:
+    model = {
+        "model_name": "auto",
+        "litellm_params": {"model": "openai/gpt-5.4-nano", "api_base": f"{upstream}/v1", "api_key": "sk-bench"},
+    }
+    path = tmp / "litellm.yaml"
+    path.write_text(yaml.safe_dump({"model_list": [model], "litellm_settings": {"telemetry": False}}))
+    env = {
+        **os.environ,
+        "LITELLM_DANGEROUSLY_PERMIT_WEAK_OR_UNSET_MASTER_KEY": "true",  # no master key: open, like routetax here
+        "LITELLM_TELEMETRY": "False",
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+    }
+    argv = [str(binary), "--config", str(path), "--port", str(port), "--num_workers", "1"]
+    proc = pinned(PROXY_CORE, argv, cwd=tmp, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_port(port, timeout=120)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # the port opens before the router is loaded
+        try:
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{port}/v1/chat/completions",
+                data=payload("small", False),
+                headers={"content-type": "application/json"},
             )
+            with urllib.request.urlopen(request, timeout=10) as response:
+                if response.status == 200:
+                    return proc
+        except OSError:
+            time.sleep(0.5)
+    raise RuntimeError("LiteLLM proxy never answered a chat completion")
+
+
+# -- measurements --------------------------------------------------------------------------------
+
+
+def payload(size: str, stream: bool) -> bytes:
+    text = "Summarise: " + ("lorem ipsum dolor " * (10 if size == "small" else 1700))
+    body: dict[str, object] = {"model": "auto", "messages": [{"role": "user", "content": text}]}
+    if stream:
+        body["stream"] = True
+    return json.dumps(body).encode()
+
+
+def closed_cells(name: str, url: str, pid: int | None, requests: int, concurrencies: tuple[int, ...]) -> list[dict]:
+    rows = []
+    for size in ("small", "large"):
+        for stream in (False, True):
+            data = payload(size, stream)
+            asyncio.run(closed_loop(url, data, 10, min(requests, 300), stream))  # warm-up
+            for concurrency in concurrencies:
+                cpu_before = cpu_ms(pid) if pid else 0.0
+                run = asyncio.run(closed_loop(url, data, concurrency, requests, stream))
+                row = {
+                    "config": name,
+                    "prompt": size,
+                    "mode": "sse" if stream else "json",
+                    "concurrency": concurrency,
+                    "requests": len(run.latencies),
+                    "errors": run.errors,
+                    "rps": run.rps,
+                    "p50_ms": percentile_ms(run.latencies, 50),
+                    "p99_ms": percentile_ms(run.latencies, 99),
+                    "ttft_p50_ms": percentile_ms(run.ttfts, 50),
+                    "ttft_p99_ms": percentile_ms(run.ttfts, 99),
+                    "cpu_ms_per_req": (cpu_ms(pid) - cpu_before) / max(1, len(run.latencies)) if pid else None,
+                    "peak_rss_mb": memory_kb(pid, "VmHWM") / 1024 if pid else None,
+                }
+                rows.append(row)
+                print(
+                    f"  {name:12} {size:5} {row['mode']:4} c={concurrency:<3} {row['rps']:7.0f} rps"
+                    f"  p50 {row['p50_ms']:7.2f}  p99 {row['p99_ms']:7.2f}  errors {run.errors}",
+                    flush=True,
+                )
+    return rows
+
+
+def sweep(name: str, url: str, rates: tuple[int, ...], seconds: float, stop_p99_ms: float) -> list[dict]:
+    """Open loop at rising rates until the p99 passes `stop_p99_ms` or the proxy cannot keep up."""
+    rows = []
+    data = payload("small", False)
+    for rate in rates:
+        run: Run = asyncio.run(open_loop(url, data, rate, max(100, int(rate * seconds))))
+        p99 = percentile_ms(run.latencies, 99) or float("inf")
+        rows.append(
+            {
+                "config": name,
+                "rate": rate,
+                "achieved_rps": run.rps,
+                "errors": run.errors,
+                "p50_ms": percentile_ms(run.latencies, 50),
+                "p99_ms": p99,
+            }
+        )
+        print(f"  {name:12} rate {rate:5}  achieved {run.rps:7.0f}  p99 {p99:8.2f} ms  errors {run.errors}", flush=True)
+        if p99 > stop_p99_ms or run.errors or run.rps < 0.9 * rate:
+            break
+    return rows
+
+
+def leak_check(url: str, pid: int, requests: int) -> dict:
+    before = memory_kb(pid, "VmRSS")
+    run = asyncio.run(closed_loop(url, payload("small", False), 10, requests))
+    after = memory_kb(pid, "VmRSS")
+    return {"requests": len(run.latencies), "errors": run.errors, "rss_before_kb": before, "rss_after_kb": after}
+
+
+# -- figures -------------------------------------------------------------------------------------
+
+
+def add_deltas(cells: list[dict], sweeps: list[dict]) -> None:
+    """Added latency = the configuration's figure minus direct's at the same cell (or the same rate)."""
+    direct = {(r["prompt"], r["mode"], r["concurrency"]): r for r in cells if r["config"] == "direct"}
+    for row in cells:
+        base = direct[(row["prompt"], row["mode"], row["concurrency"])]
+        for key in ("p50_ms", "p99_ms", "ttft_p50_ms", "ttft_p99_ms"):
+            if row[key] is not None and base[key] is not None:
+                row["added_" + key] = row[key] - base[key]
+    direct_rates = sorted((r["rate"], r["p99_ms"]) for r in sweeps if r["config"] == "direct")
+    for row in sweeps:
+        # direct at the same rate, or at the nearest measured rate above it (LiteLLM's rates are lower)
+        base = next((p99 for rate, p99 in direct_rates if rate >= row["rate"]), direct_rates[-1][1])
+        row["added_p99_ms"] = row["p99_ms"] - base
+
+
+def max_throughput(sweeps: list[dict], config: str, budget_ms: float) -> float:
+    """The highest sustained rate with added p99 within the budget (0: none)."""
+    passing = [
+        r["achieved_rps"]
+        for r in sweeps
+        if r["config"] == config
+        and r["added_p99_ms"] <= budget_ms
+        and not r["errors"]
+        and r["achieved_rps"] >= 0.9 * r["rate"]
+    ]
+    return max(passing, default=0.0)
+
+
+def fmt(value: float | None, digits: int = 2) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def print_tables(cells: list[dict], sweeps: list[dict], configs: list[str]) -> dict[str, dict[int, float]]:
+    print(
+        f"\n{'config':12} {'prompt':6} {'mode':4} {'conc':>4} {'rps':>7} {'p50':>7} {'p99':>7} {'+p50':>7} {'+p99':>7}"
+        f" {'+ttft50':>7} {'+ttft99':>7} {'cpu ms/req':>10} {'peak MB':>7}"
+    )
+    for r in cells:
+        print(
+            f"{r['config']:12} {r['prompt']:6} {r['mode']:4} {r['concurrency']:4} {r['rps']:7.0f} {fmt(r['p50_ms']):>7}"
+            f" {fmt(r['p99_ms']):>7} {fmt(r.get('added_p50_ms')):>7} {fmt(r.get('added_p99_ms')):>7}"
+            f" {fmt(r.get('added_ttft_p50_ms')):>7} {fmt(r.get('added_ttft_p99_ms')):>7}"
+            f" {fmt(r['cpu_ms_per_req'], 3):>10} {fmt(r['peak_rss_mb'], 0):>7}"
+        )
+    print(
+        f"\nopen loop, small JSON prompts: {'config':12} {'rate':>5} {'achieved':>8} {'p50':>7} {'p99':>8} {'+p99':>8}"
+    )
+    for r in sweeps:
+        print(
+            f"{'':31}{r['config']:12} {r['rate']:5} {r['achieved_rps']:8.0f} {fmt(r['p50_ms']):>7}"
+            f" {fmt(r['p99_ms']):>8} {fmt(r['added_p99_ms']):>8}"
+        )
+    table = {c: {b: max_throughput(sweeps, c, b) for b in BUDGETS_MS} for c in configs if c != "direct"}
+    print(f"\nmax throughput (req/s) at added p99 <= {', '.join(f'{b}' for b in BUDGETS_MS)} ms:")
+    for config, by_budget in table.items():
+        print(f"  {config:12} " + "  ".join(f"{by_budget[b]:7.0f}" for b in BUDGETS_MS))
+    return table
+
+
+def judge(cells: list[dict], table: dict[str, dict[int, float]], leak: dict | None) -> list[dict]:
+    cell = {(r["config"], r["prompt"], r["mode"], r["concurrency"]): r for r in cells}
+    on = "metering-on"
+    targets: list[dict] = []
+
+    def target(text: str, ok: bool | None, figures: str) -> None:
+        targets.append({"target": text, "pass": ok, "figures": figures})
+
+    c1, c10 = cell[(on, "small", "json", 1)], cell[(on, "small", "json", 10)]
+    target("added p50 <= 1 ms at concurrency 1", c1["added_p50_ms"] <= 1, f"{c1['added_p50_ms']:.2f} ms")
+    target(
+        "added p99 <= 5 ms at concurrency 10 (closed loop: the proxy saturated)",
+        c10["added_p99_ms"] <= 5,
+        f"{c10['added_p99_ms']:.2f} ms at {c10['rps']:.0f} req/s",
+    )
+    target(
+        "max throughput at added p99 <= 5 ms (open loop) is above zero",
+        table[on][5] > 0,
+        f"{table[on][5]:.0f} req/s",
+    )
+    off_c50, on_c50 = cell[("metering-off", "small", "json", 50)], cell[(on, "small", "json", 50)]
+    ratio = on_c50["rps"] / off_c50["rps"]
+    target(
+        "metering on costs <= 10% throughput vs metering off (closed loop c=50, saturated)",
+        ratio >= 0.9,
+        f"on {on_c50['rps']:.0f} / off {off_c50['rps']:.0f} req/s = {ratio:.2f}",
+    )
+    if "litellm" in table:
+        budget = next((b for b in BUDGETS_MS if table["litellm"][b] > 0), None)
+        if budget is None:
+            target(">= 5x LiteLLM's throughput at equal added p99", None, "LiteLLM met no budget")
+        else:
+            x = table[on][budget] / table["litellm"][budget]
+            figures = (
+                f"{table[on][budget]:.0f} vs {table['litellm'][budget]:.0f} req/s at +p99 <= {budget} ms: {x:.1f}x"
+            )
+            target(">= 5x LiteLLM's throughput at equal added p99", x >= 5, figures)
+        for concurrency in (1, 10):
+            ours, theirs = cell[(on, "small", "json", concurrency)], cell[("litellm", "small", "json", concurrency)]
+            share = ours["added_p50_ms"] / theirs["added_p50_ms"]
+            target(
+                f"<= 1/5 of LiteLLM's added latency (p50, concurrency {concurrency})",
+                share <= 0.2,
+                f"{ours['added_p50_ms']:.2f} vs {theirs['added_p50_ms']:.2f} ms = {share:.3f}",
+            )
+    else:
+        target("LiteLLM comparison", None, "not run")
+    if leak:
+        growth = leak["rss_after_kb"] / leak["rss_before_kb"] - 1
+        target(
+            f"RSS growth <= 10% over {leak['requests']:,} requests",
+            growth <= 0.10,
+            f"{leak['rss_before_kb'] / 1024:.0f} -> {leak['rss_after_kb'] / 1024:.0f} MB ({growth:+.1%})",
+        )
+    print()
+    for t in targets:
+        verdict = "NOT RUN" if t["pass"] is None else "PASS" if t["pass"] else "MISS"
+        print(f"{verdict:8} {t['target']}: {t['figures']}")
+    return targets
+
+
+# -- the run -------------------------------------------------------------------------------------
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--quick", action="store_true", help="fewer requests per cell")
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="fewer requests per cell (500), a 20,000-request leak check")
+    ap.add_argument("--smoke", action="store_true", help="a few requests everywhere, no LiteLLM, no leak check")
+    ap.add_argument("--no-litellm", action="store_true", help="skip the LiteLLM proxy")
+    ap.add_argument("--output", type=Path, default=HERE / "results/latest.json")
     args = ap.parse_args()
-    args.n = 1000 if args.quick else 3000
-    args.leak_n = 10_000 if args.quick else 100_000
-    leak: dict = {}
-    os.sched_setaffinity(0, {1})
-    procs: list[subprocess.Popen] = []
-    rows: list[dict] = []
-    with tempfile.TemporaryDirectory() as d:
-        tmp = Path(d)
+    requests, seconds, leak_n = (2000, 3.0, 100_000)
+    if args.quick:
+        requests, seconds, leak_n = (500, 1.5, 20_000)
+    if args.smoke:
+        requests, seconds, leak_n = (30, 0.2, 0)
+    concurrencies = (1, 10, 50)
+    routetax_rates = ROUTETAX_RATES[:2] if args.smoke else ROUTETAX_RATES
+    litellm = None if (args.smoke or args.no_litellm) else ensure_litellm()
+
+    os.sched_setaffinity(0, {int(REST_CORE)})
+    cells: list[dict] = []
+    sweeps: list[dict] = []
+    leak: dict | None = None
+    configs = ["direct", "metering-on", "metering-off"]
+    started = time.time()
+    with tempfile.TemporaryDirectory(prefix="routetax-perf-") as directory:
+        tmp = Path(directory)
+        background: list[subprocess.Popen | None] = []
         try:
-            up_port = free_port()
-            procs.append(
-                subprocess.Popen(["taskset", "-c", "1", sys.executable, str(HERE / "fixed_upstream.py"), str(up_port)])
-            )
-            wait_port(up_port)
-            upstream = f"http://127.0.0.1:{up_port}"
-            rport = free_port()
-            procs.append(
-                subprocess.Popen(
-                    [
-                        "taskset",
-                        "-c",
-                        "1",
-                        "/usr/bin/redis-server",
-                        "--port",
-                        str(rport),
-                        "--save",
-                        "",
-                        "--appendonly",
-                        "no",
-                        "--bind",
-                        "127.0.0.1",
-                    ],
-                    stdout=subprocess.DEVNULL,
-                )
-            )
-            wait_port(rport)
-            print("pinning: proxy on core 0; upstream, redis and load generator on core 1", flush=True)
-            measure("direct", f"{upstream}/v1/chat/completions", None, args, rows)
-            for name, redis_url in (("metering-on", f"redis://127.0.0.1:{rport}/0"), ("inproc-store", None)):
-                proxy, port = start_proxy(upstream, redis_url, tmp)
-                procs.append(proxy)
+            upstream_port, redis_port = free_port(), free_port()
+            background.append(pinned(REST_CORE, [sys.executable, str(HERE / "fixed_upstream.py"), str(upstream_port)]))
+            redis_argv = ["redis-server", "--port", str(redis_port), "--save", "", "--appendonly", "no"]
+            background.append(pinned(REST_CORE, redis_argv, stdout=subprocess.DEVNULL))
+            wait_port(upstream_port)
+            wait_port(redis_port)
+            upstream, redis_url = f"http://127.0.0.1:{upstream_port}", f"redis://127.0.0.1:{redis_port}/0"
+            ports = {"metering-on": free_port(), "metering-off": free_port()}
+            background.append(start_prometheus(list(ports.values()), tmp))
+            print("pinning: proxy under test on core 0; upstream, redis, prometheus and load on core 1", flush=True)
+
+            print("direct:", flush=True)
+            direct_url = f"{upstream}/v1/chat/completions"
+            cells += closed_cells("direct", direct_url, None, requests, concurrencies)
+            sweeps += sweep("direct", direct_url, routetax_rates, seconds, float("inf"))
+
+            for name, metering in (("metering-on", True), ("metering-off", False)):
+                print(f"{name}:", flush=True)
+                proxy = start_routetax(upstream, redis_url, metering, ports[name], tmp)
+                url = f"http://127.0.0.1:{ports[name]}/v1/chat/completions"
+                try:
+                    cells += closed_cells(name, url, proxy.pid, requests, concurrencies)
+                    sweeps += sweep(name, url, routetax_rates, seconds, 50.0)
+                    if metering and leak_n:
+                        print(f"  leak check: {leak_n:,} requests ...", flush=True)
+                        leak = leak_check(url, proxy.pid, leak_n)
+                finally:
+                    stop(proxy)
+
+            if litellm is not None:
+                print("litellm:", flush=True)
+                port = free_port()
+                proxy = start_litellm(litellm, upstream, port, tmp)
                 url = f"http://127.0.0.1:{port}/v1/chat/completions"
-                measure(name, url, proxy.pid, args, rows)
-                if name == "metering-on":
-                    before = rss_kb(proxy.pid)
-                    asyncio.run(closed_loop(url, body("small"), 10, args.leak_n))
-                    leak = {"requests": args.leak_n, "rss_before_kb": before, "rss_after_kb": rss_kb(proxy.pid)}
-                proxy.terminate()
-                proxy.wait(10)
+                try:
+                    cells += closed_cells("litellm", url, proxy.pid, max(100, requests // 5), concurrencies)
+                    sweeps += sweep("litellm", url, LITELLM_RATES, max(seconds, 2.0), 400.0)
+                    configs.append("litellm")
+                finally:
+                    stop(proxy)
         finally:
-            for p in procs:
-                if p.poll() is None:
-                    p.terminate()
-                    p.wait(10)
-    direct = {(r["prompt"], r["concurrency"]): r for r in rows if r["config"] == "direct"}
-    print(
-        f"\n{'config':14} {'prompt':6} {'conc':>4} {'rps':>8} {'p50':>7} {'p99':>7} {'+p50':>7} {'+p99':>7} {'cpu ms/req':>10} {'peakRSS MB':>10}"
-    )
-    for r in rows:
-        d0 = direct[(r["prompt"], r["concurrency"])]
-        r["added_p50_ms"] = r["p50_ms"] - d0["p50_ms"]
-        r["added_p99_ms"] = r["p99_ms"] - d0["p99_ms"]
-        cpu = f"{r['cpu_ms_per_req']:.3f}" if r["cpu_ms_per_req"] is not None else "-"
-        rss = f"{r['peak_rss_kb'] / 1024:.0f}" if r["peak_rss_kb"] else "-"
-        print(
-            f"{r['config']:14} {r['prompt']:6} {r['concurrency']:4} {r['rps']:8.0f} {r['p50_ms']:7.2f} {r['p99_ms']:7.2f} {r['added_p50_ms']:7.2f} {r['added_p99_ms']:7.2f} {cpu:>10} {rss:>10}"
-        )
-    cell = {(r["config"], r["prompt"], r["concurrency"]): r for r in rows}
-    growth = leak["rss_after_kb"] / leak["rss_before_kb"] - 1
-    on = sum(cell[("metering-on", s, c)]["rps"] for s in ("small", "large") for c in (1, 10, 50))
-    off = sum(cell[("inproc-store", s, c)]["rps"] for s in ("small", "large") for c in (1, 10, 50))
-    targets = [
-        ("added p50 <= 1 ms at c=1 (metering on, small)", cell[("metering-on", "small", 1)]["added_p50_ms"] <= 1),
-        ("added p99 <= 5 ms at c=10 (metering on, small)", cell[("metering-on", "small", 10)]["added_p99_ms"] <= 5),
-        (f"metering on costs <= 10% throughput vs in-process store (on/off = {on / off:.2f})", on >= 0.9 * off),
-        (
-            f"RSS growth <= 10% over {leak['requests']} requests ({leak['rss_before_kb'] / 1024:.0f} -> {leak['rss_after_kb'] / 1024:.0f} MB, {growth:+.1%})",
-            growth <= 0.10,
-        ),
-        ("LiteLLM comparison (>= 5x throughput, <= 1/5 added latency)", None),
-    ]
-    print()
-    for label, ok in targets:
-        print(f"{'NOT RUN' if ok is None else 'PASS' if ok else 'MISS':8} {label}")
-    (HERE / "results").mkdir(exist_ok=True)
-    (HERE / "results/latest.json").write_text(
-        json.dumps(
-            {
-                "quick": args.quick,
-                "rows": rows,
-                "leak": leak,
-                "targets": [{"target": t, "pass": ok} for t, ok in targets],
-            },
-            indent=1,
-        )
-    )
+            for proc in background:
+                stop(proc)
+
+    add_deltas(cells, sweeps)
+    table = print_tables(cells, sweeps, configs)
+    targets = judge(cells, table, leak)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    result = {
+        "started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started)),
+        "minutes": round((time.time() - started) / 60, 1),
+        "mode": "smoke" if args.smoke else "quick" if args.quick else "full",
+        "requests_per_cell": requests,
+        "cells": cells,
+        "sweeps": sweeps,
+        "max_throughput_at_added_p99": table,
+        "leak": leak,
+        "targets": targets,
+    }
+    args.output.write_text(json.dumps(result, indent=1))
+    print(f"\nwritten: {args.output}")
     return 0
 
 
