@@ -31,7 +31,7 @@ sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
 from loadgen import closed_loop, percentile_ms  # noqa: E402
-from perf import free_port, payload, wait_port  # noqa: E402
+from perf import cpu_ms, free_port, payload, wait_port  # noqa: E402
 
 
 class Watchdog:
@@ -132,6 +132,7 @@ def main() -> int:
     ap.add_argument("--redis", action="store_true", help="metering into a real redis-server (else in-process store)")
     ap.add_argument("--requests", type=int, default=5000)
     ap.add_argument("--concurrency", type=int, default=10)
+    ap.add_argument("--metering-off", action="store_true", help="metering.enabled: false")
     ap.add_argument("--stall-ms", type=float, default=4.0)
     ap.add_argument("--serve", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -153,6 +154,7 @@ def main() -> int:
             wait_port(up)
             cfg = demo_config(f"http://127.0.0.1:{up}").model_dump(mode="json")
             cfg["auth"]["mode"] = "open"
+            cfg["metering"] = {"enabled": not args.metering_off}
             cfg["store"]["spool_dir"] = f"{d}/spool"
             if args.redis:
                 rport = free_port()
@@ -195,12 +197,13 @@ def main() -> int:
             wait_port(port)
             url = f"http://127.0.0.1:{port}/v1/chat/completions"
             asyncio.run(closed_loop(url, payload("small", False), args.concurrency, 500))
-            t0 = time.perf_counter()
+            t0, cpu0 = time.perf_counter(), cpu_ms(proxy.pid)
             run = asyncio.run(closed_loop(url, payload("small", False), args.concurrency, args.requests))
             wall = time.perf_counter() - t0
             print(
                 f"{args.requests / wall:.0f} rps, p50 {percentile_ms(run.latencies, 50):.2f} ms, "
-                f"p99 {percentile_ms(run.latencies, 99):.2f} ms",
+                f"p99 {percentile_ms(run.latencies, 99):.2f} ms, "
+                f"{(cpu_ms(proxy.pid) - cpu0) / args.requests:.3f} CPU ms/request",
                 flush=True,
             )
             proxy.send_signal(10)  # SIGUSR1: print the report

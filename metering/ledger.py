@@ -45,20 +45,18 @@ CLOCK_SKEW_S = 300.0  # proxy clocks vs the Redis clock that stamps stream ids
 # pipelines) and every key it touches is declared and in the `{ledger}` slot.
 # KEYS: 1 the stream, then per record 2 or 3 keys: seen marker, hour rollup, [key's hour rollup]
 # ARGV: 1 seen ttl, 2 stream maxlen, 3 rollup ttl, then 4 per record: its key count (2|3), its JSON,
-#       and two JSON arrays of strings [field, increment, field, increment, ...]: its hour rollup's
-#       and its key's. Four arguments per record instead of one per field keep the command small to
-#       encode on the proxy's event loop; increments travel as strings so Redis parses the very text
-#       Python wrote (a Lua number would be re-printed with 17 digits).
-# Fields ending in `_usd` are floats (HINCRBYFLOAT); every other field is an integer count.
+#       and two JSON objects {field: increment}: its hour rollup's and its key's. Four arguments per
+#       record instead of two per field keep the command cheap to build on the proxy's event loop.
+# Fields ending in `_usd` are floats (HINCRBYFLOAT, written with 17 significant digits: exact for a
+# double); every other field is an integer count (HINCRBY).
 # Returns how many records were new; the others were already written (a replay, a double submit).
 _WRITE_BATCH = """
-local function bump(key, pairs)
-  for i = 1, #pairs, 2 do
-    local field, value = pairs[i], pairs[i + 1]
+local function bump(key, increments)
+  for field, value in pairs(increments) do
     if string.sub(field, -4) == '_usd' then
-      redis.call('HINCRBYFLOAT', key, field, value)
+      redis.call('HINCRBYFLOAT', key, field, string.format('%.17g', value))
     else
-      redis.call('HINCRBY', key, field, value)
+      redis.call('HINCRBY', key, field, string.format('%d', value))
     end
   end
 end
@@ -102,16 +100,24 @@ class Keys:
         return f"{self.base}:key:{key_id}:{hour}"
 
 
+_HOURS: dict[int, str] = {}  # unix hour -> YYYYMMDDHH: every record of an hour formats the same string
+
+
 def hour_of(when: str | float | datetime) -> str:
     """`YYYYMMDDHH` (UTC) for a unix time, a datetime, or an hour string passed through."""
+    if isinstance(when, (int, float)):
+        hour = int(when // 3600)
+        text = _HOURS.get(hour)
+        if text is None:
+            if len(_HOURS) > 64:
+                _HOURS.clear()
+            text = _HOURS[hour] = datetime.fromtimestamp(hour * 3600, UTC).strftime("%Y%m%d%H")
+        return text
     if isinstance(when, str):
         if len(when) != 10 or not when.isdigit():
             raise ValueError(f"hour must be YYYYMMDDHH, got {when!r}")
         return when
-    if isinstance(when, datetime):
-        moment = when if when.tzinfo else when.replace(tzinfo=UTC)
-    else:
-        moment = datetime.fromtimestamp(when, UTC)
+    moment = when if when.tzinfo else when.replace(tzinfo=UTC)
     return moment.astimezone(UTC).strftime("%Y%m%d%H")
 
 
@@ -179,13 +185,9 @@ def rollup_increments(record: Record) -> tuple[list[tuple[str, int | float]], li
     return list(hour.items()), per_key
 
 
-def _number(value: int | float) -> str:
-    return repr(float(value)) if isinstance(value, float) else str(int(value))
-
-
-def _pairs(fields: list[tuple[str, int | float]]) -> bytes:
-    """`[field, increment, ...]` as a JSON array of strings, for the write script."""
-    return orjson.dumps([text for field, value in fields for text in (field, _number(value))])
+def _increments(fields: list[tuple[str, int | float]]) -> bytes:
+    """`{field: increment}` as JSON, for the write script (`{}`, not `[]`, when empty: cjson reads both as a table)."""
+    return orjson.dumps(dict(fields))
 
 
 class Ledger:
@@ -436,7 +438,7 @@ class Ledger:
             keys.append(self.keys.key_hour(record.key_id, hour))
         else:
             key_fields = []
-        args += [str(3 if record.key_id else 2), line, _pairs(hour_fields), _pairs(key_fields)]
+        args += [str(3 if record.key_id else 2), line, _increments(hour_fields), _increments(key_fields)]
 
 
 # -- reading back ----------------------------------------------------------------------------

@@ -7,6 +7,8 @@ finished record; it runs after the client has its answer.
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from metering.record import Record
@@ -20,6 +22,7 @@ class Metrics:
     """One registry per process (tests build their own)."""
 
     def __init__(self) -> None:
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         self.registry = r = CollectorRegistry()
         self.requests = Counter(
             "routetax_requests",
@@ -171,20 +174,30 @@ class Metrics:
         for name in ("dual", "mini_only"):
             self.policy_mode.labels(name).set(1 if name == mode else 0)
 
+    def child(self, metric: Any, *labels: str) -> Any:
+        """`metric.labels(*labels)`, remembered: prometheus_client validates and locks on every `labels()`
+        call, which was a third of `observe()`; label sets are few and stable, so each is looked up once."""
+        key = (id(metric), labels)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = metric.labels(*labels)
+        return found
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
 
     def observe(self, record: Record) -> None:
         label = record.label
         final = record.final_tier or "none"
-        self.requests.labels(final, label, record.outcome, record.api).inc()
-        self.decisions.labels(label, record.reasons[0] if record.reasons else "none").inc()
+        child = self.child
+        child(self.requests, final, label, record.outcome, record.api).inc()
+        child(self.decisions, label, record.reasons[0] if record.reasons else "none").inc()
         for attempt in record.attempts:
-            self.attempts.labels(attempt.tier, attempt.ended_by).inc()
+            child(self.attempts, attempt.tier, attempt.ended_by).inc()
             if attempt.ended_by == "retry":
-                self.retries.labels(attempt.tier, attempt.reason or attempt.error_type or "unknown").inc()
+                child(self.retries, attempt.tier, attempt.reason or attempt.error_type or "unknown").inc()
             if attempt.billed:
-                self.cost.labels(attempt.tier, label).inc(attempt.cost_usd)
+                child(self.cost, attempt.tier, label).inc(attempt.cost_usd)
                 usage = attempt.usage
                 if usage is not None:
                     for kind, value in (
@@ -194,18 +207,18 @@ class Metrics:
                         ("reasoning", usage.reasoning_tokens),
                     ):
                         if value:
-                            self.tokens.labels(attempt.tier, attempt.model, kind).inc(value)
+                            child(self.tokens, attempt.tier, attempt.model, kind).inc(value)
         for source, target, reason in fallback_moves(record):
-            self.fallbacks.labels(source, target, reason).inc()
+            child(self.fallbacks, source, target, reason).inc()
         for baseline, value in record.counterfactual_usd.items():
-            self.counterfactual.labels(baseline, label).inc(value)
+            child(self.counterfactual, baseline, label).inc(value)
         if record.ended_at and record.started_at:
-            self.duration.labels(final, label).observe(max(record.ended_at - record.started_at, 0.0))
+            child(self.duration, final, label).observe(max(record.ended_at - record.started_at, 0.0))
         self.overhead.observe(record.proxy_overhead_ms / 1000)
         self.classifier.observe(record.classifier_us / 1e6)
         last = record.attempts[-1] if record.attempts else None
         if last is not None and last.ttft_ms is not None:
-            self.ttft.labels(last.tier).observe(last.ttft_ms / 1000)
+            child(self.ttft, last.tier).observe(last.ttft_ms / 1000)
 
 
 def fallback_moves(record: Record) -> list[tuple[str, str, str]]:
