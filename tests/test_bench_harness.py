@@ -1,0 +1,31 @@
+"""The performance harness runs end to end (a few requests per cell): it must not rot between measurements."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_perf_harness_smoke_run_measures_every_configuration(tmp_path: Path) -> None:
+    output = tmp_path / "perf.json"
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench/perf.py"), "--smoke", "--output", str(output)],
+        capture_output=True,
+        text=True,
+        timeout=280,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    result = json.loads(output.read_text())
+    configs = {row["config"] for row in result["cells"]}
+    assert configs == {"direct", "metering-on", "metering-off"}
+    assert all(row["errors"] == 0 and row["requests"] > 0 for row in result["cells"])
+    streams = [r for r in result["cells"] if r["mode"] == "sse" and r["config"] == "metering-on"]
+    assert streams and all(r["ttft_p50_ms"] is not None and "added_ttft_p50_ms" in r for r in streams)
+    proxies = [r for r in result["cells"] if r["config"] != "direct"]
+    assert all(r["cpu_ms_per_req"] is not None and r["peak_rss_mb"] > 0 for r in proxies)
+    assert {t["target"].split(" (")[0] for t in result["targets"]} >= {"added p50 <= 1 ms at concurrency 1"}
+    assert "PASS" in done.stdout or "MISS" in done.stdout
