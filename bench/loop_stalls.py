@@ -1,14 +1,14 @@
-"""Find what stalls the proxy's event loop: a watchdog thread samples the loop's stack while it is blocked.
+"""Find what stalls the proxy's event loop: sample the loop's stack only while it is late.
 
 A tail latency (p99) far above the median on a proxy that is mostly idle-waiting on sockets means
 something runs on the event loop for milliseconds at a time. Sampling profilers average that away;
 this tool only looks while the loop is late. A heartbeat task on the loop ticks every millisecond;
-a thread checks it every millisecond and, whenever the loop has not ticked for `--stall-ms`, records
-the loop thread's current stack. At the end it prints the stalls' count and lengths and the stacks
-that were on the CPU during them, heaviest first.
+a 1 ms interval timer (SIGALRM, handled on the loop's thread) checks it and, whenever the loop has
+not ticked for `--stall-ms`, records the stack the loop is in. At the end it prints the stalls'
+count and lengths, the garbage collector's pauses, and the stacks seen during stalls, heaviest first.
 
 Run (proxy pinned to core 0, load from this process on core 1):
-  .venv/bin/python bench/loop_stalls.py [--redis] [--requests 5000] [--concurrency 10]
+  .venv/bin/python bench/loop_stalls.py [--redis] [--requests 5000] [--concurrency 10 | --rate 1500] [--metering-off]
 """
 
 from __future__ import annotations
@@ -17,20 +17,21 @@ import argparse
 import asyncio
 import gc
 import os
+import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import traceback
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
-from loadgen import closed_loop, percentile_ms  # noqa: E402
+from loadgen import closed_loop, open_loop, percentile_ms  # noqa: E402
 from perf import cpu_ms, free_port, payload, wait_port  # noqa: E402
 
 
@@ -42,7 +43,6 @@ class Watchdog:
         self.beat = time.perf_counter()
         self.stacks: Counter[str] = Counter()
         self.stalls: list[float] = []
-        self._thread_id = threading.get_ident()
         self.gc_pauses: dict[int, list[float]] = {0: [], 1: [], 2: []}
         self._gc_start = 0.0
         gc.callbacks.append(self._on_gc)
@@ -58,21 +58,25 @@ class Watchdog:
             self.beat = time.perf_counter()
             await asyncio.sleep(0.001)
 
-    def watch(self) -> None:
-        in_stall = None
-        while True:
-            time.sleep(0.001)
-            late = time.perf_counter() - self.beat
-            if late < self.stall_s:
-                if in_stall is not None:
-                    self.stalls.append(in_stall)
-                    in_stall = None
-                continue
-            in_stall = late
-            frame = sys._current_frames().get(self._thread_id)
-            if frame is not None:
-                lines = [f"{Path(f.filename).name}:{f.lineno} {f.name}" for f in traceback.extract_stack(frame)[-14:]]
-                self.stacks["\n    ".join(lines)] += 1
+    def start(self) -> None:
+        """A 1 ms interval timer whose handler runs on the loop's own thread, between two bytecodes of
+        whatever is running: the stack it sees is exactly where the loop is busy (a sampling thread
+        would only get the GIL where the loop releases it, and mostly saw syscalls)."""
+        self._in_stall: float | None = None
+        signal.signal(signal.SIGALRM, self._tick)
+        signal.setitimer(signal.ITIMER_REAL, 0.001, 0.001)
+
+    def _tick(self, _signum: int, frame: Any) -> None:
+        late = time.perf_counter() - self.beat
+        if late < self.stall_s:
+            if self._in_stall is not None:
+                self.stalls.append(self._in_stall)
+                self._in_stall = None
+            return
+        self._in_stall = late
+        if frame is not None:
+            lines = [f"{Path(f.filename).name}:{f.lineno} {f.name}" for f in traceback.extract_stack(frame)[-14:]]
+            self.stacks["\n    ".join(lines)] += 1
 
     def report(self) -> str:
         out = [f"stalls >= {self.stall_s * 1000:.0f} ms: {len(self.stalls)}"]
@@ -101,7 +105,6 @@ def serve(config_path: str, stall_ms: float) -> None:
     from router.app import create_app
     from router.config import load_config
 
-    sys.setswitchinterval(0.0005)  # let the watchdog in soon, so samples land where the loop really is
     app = create_app(load_config(config_path))
     dog = Watchdog(stall_ms / 1000)
     server = uvicorn.Server(
@@ -117,8 +120,7 @@ def serve(config_path: str, stall_ms: float) -> None:
     )
 
     async def main() -> None:
-        dog._thread_id = threading.get_ident()
-        threading.Thread(target=dog.watch, daemon=True).start()
+        dog.start()
         beat = asyncio.create_task(dog.heartbeat())
         await server.serve()
         beat.cancel()
@@ -132,6 +134,7 @@ def main() -> int:
     ap.add_argument("--redis", action="store_true", help="metering into a real redis-server (else in-process store)")
     ap.add_argument("--requests", type=int, default=5000)
     ap.add_argument("--concurrency", type=int, default=10)
+    ap.add_argument("--rate", type=float, help="open loop at this rate instead of closed loop")
     ap.add_argument("--metering-off", action="store_true", help="metering.enabled: false")
     ap.add_argument("--stall-ms", type=float, default=4.0)
     ap.add_argument("--serve", help=argparse.SUPPRESS)
@@ -198,7 +201,10 @@ def main() -> int:
             url = f"http://127.0.0.1:{port}/v1/chat/completions"
             asyncio.run(closed_loop(url, payload("small", False), args.concurrency, 500))
             t0, cpu0 = time.perf_counter(), cpu_ms(proxy.pid)
-            run = asyncio.run(closed_loop(url, payload("small", False), args.concurrency, args.requests))
+            if args.rate:
+                run = asyncio.run(open_loop(url, payload("small", False), args.rate, args.requests))
+            else:
+                run = asyncio.run(closed_loop(url, payload("small", False), args.concurrency, args.requests))
             wall = time.perf_counter() - t0
             print(
                 f"{args.requests / wall:.0f} rps, p50 {percentile_ms(run.latencies, 50):.2f} ms, "
@@ -207,6 +213,11 @@ def main() -> int:
                 flush=True,
             )
             proxy.send_signal(10)  # SIGUSR1: print the report
+            if args.redis:  # what the ledger costs Redis: its script's calls and microseconds per call
+                stats = subprocess.run(
+                    ["redis-cli", "-p", str(rport), "info", "commandstats"], capture_output=True, text=True
+                )
+                print("\n".join(line for line in stats.stdout.splitlines() if "evalsha" in line or "eval:" in line))
             time.sleep(1)
         finally:
             for p in procs:

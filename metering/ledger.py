@@ -47,34 +47,47 @@ CLOCK_SKEW_S = 300.0  # proxy clocks vs the Redis clock that stamps stream ids
 # ARGV: 1 seen ttl, 2 stream maxlen, 3 rollup ttl, then 4 per record: its key count (2|3), its JSON,
 #       and two JSON objects {field: increment}: its hour rollup's and its key's. Four arguments per
 #       record instead of two per field keep the command cheap to build on the proxy's event loop.
+# The increments of the batch's new records are summed per rollup key in the script and applied with
+# one HINCRBY per field and key: Redis's cost per record is then a SET, an XADD and two table sums
+# rather than ~20 hash commands (78 µs per record before, measured with INFO commandstats).
 # Fields ending in `_usd` are floats (HINCRBYFLOAT, written with 17 significant digits: exact for a
 # double); every other field is an integer count (HINCRBY).
 # Returns how many records were new; the others were already written (a replay, a double submit).
 _WRITE_BATCH = """
-local function bump(key, increments)
+local sums, order = {}, {}  -- rollup key -> {field -> increment}, summed over the batch's new records
+local function add(key, increments)
+  local fields = sums[key]
+  if not fields then
+    fields = {}
+    sums[key] = fields
+    order[#order + 1] = key
+  end
   for field, value in pairs(increments) do
+    fields[field] = (fields[field] or 0) + value
+  end
+end
+local k, new = 2, 0
+for a = 4, #ARGV, 4 do
+  local nkeys = tonumber(ARGV[a])
+  if redis.call('SET', KEYS[k], '1', 'NX', 'EX', ARGV[1]) then
+    redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'r', ARGV[a + 1])
+    add(KEYS[k + 1], cjson.decode(ARGV[a + 2]))
+    if nkeys == 3 then
+      add(KEYS[k + 2], cjson.decode(ARGV[a + 3]))
+    end
+    new = new + 1
+  end
+  k = k + nkeys
+end
+for _, key in ipairs(order) do
+  for field, value in pairs(sums[key]) do
     if string.sub(field, -4) == '_usd' then
       redis.call('HINCRBYFLOAT', key, field, string.format('%.17g', value))
     else
       redis.call('HINCRBY', key, field, string.format('%d', value))
     end
   end
-end
-local k, new = 2, 0
-for a = 4, #ARGV, 4 do
-  local nkeys = tonumber(ARGV[a])
-  local seen, hour, keyhour = KEYS[k], KEYS[k + 1], KEYS[k + 2]
-  k = k + nkeys
-  if redis.call('SET', seen, '1', 'NX', 'EX', ARGV[1]) then
-    redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'r', ARGV[a + 1])
-    bump(hour, cjson.decode(ARGV[a + 2]))
-    redis.call('EXPIRE', hour, ARGV[3])
-    if nkeys == 3 then
-      bump(keyhour, cjson.decode(ARGV[a + 3]))
-      redis.call('EXPIRE', keyhour, ARGV[3])
-    end
-    new = new + 1
-  end
+  redis.call('EXPIRE', key, ARGV[3])
 end
 return new
 """
