@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
-from collections import OrderedDict, defaultdict, deque
+from collections import defaultdict, deque
 from collections.abc import Callable
 from typing import Any
 
@@ -33,6 +33,8 @@ from router.proxy import Completion
 from router.sse import StreamState, streamed_text
 
 log = logging.getLogger("routetax.metering")
+
+KNOWN_GENERATION = 20_000  # request ids per generation remembered for early feedback (the ledger answers later)
 
 
 def tier_prices(config: Config) -> dict[str, Price | None]:
@@ -63,7 +65,10 @@ class MeteringSink:
         self.ledger: Ledger | None = None
         self.listeners: list[Callable[[Record], None]] = []  # after the record is out
         self.enrichers: list[Callable[[Record], None]] = []  # before metrics and the ledger see it
-        self._known: OrderedDict[str, None] = OrderedDict()  # recent request ids, for feedback before the ledger
+        # Recent request ids, so feedback is accepted before the ledger has the record (the ledger's own
+        # markers answer after that): two generations of sets, at most 2 x KNOWN_GENERATION ids (~4 MB).
+        self._known: set[str] = set()
+        self._known_before: set[str] = set()
         self._hour_tokens: dict[tuple[str, int], int] = defaultdict(int)  # (tier, hour) -> tokens served
 
     @classmethod
@@ -94,12 +99,12 @@ class MeteringSink:
 
     def expect(self, request_id: str) -> None:
         """A request started: feedback may name it before its record is written."""
-        self._known[request_id] = None
-        if len(self._known) > 200_000:
-            self._known.popitem(last=False)
+        self._known.add(request_id)
+        if len(self._known) >= KNOWN_GENERATION:
+            self._known_before, self._known = self._known, set()
 
     def knows(self, request_id: str) -> bool:
-        return request_id in self._known
+        return request_id in self._known or request_id in self._known_before
 
     async def store_ok(self) -> bool:
         try:
