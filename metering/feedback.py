@@ -12,6 +12,11 @@ from typing import Any
 from metering.ledger import DEFAULT_PREFIX, Keys
 
 REASON_LIMIT = 200
+_SWAP = """
+local previous = redis.call('HGET', KEYS[1], ARGV[1])
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return previous
+"""
 
 
 class FeedbackStore:
@@ -24,9 +29,18 @@ class FeedbackStore:
         """Has the ledger seen this request (on any replica)?"""
         return bool(await self.store.exists(self.keys.seen(request_id)))
 
-    async def put(self, request_id: str, success: bool, reason: str | None) -> None:
+    async def put(self, request_id: str, success: bool, reason: str | None) -> bool | None:
+        """Store the verdict; return the one it replaced (None: first word), read and written atomically.
+
+        Atomic so that two replicas taking contradicting feedback for one request at once still see
+        each verdict change exactly once (the metrics withdraw or re-add ideal spend per change).
+        """
         value = ("1" if success else "0") + "|" + (reason or "")[:REASON_LIMIT]
-        await self.store.hset(self.key, request_id, value)
+        previous = await self.store.eval(_SWAP, 1, self.key, request_id, value)
+        if previous is None:
+            return None
+        previous = previous.decode() if isinstance(previous, bytes) else previous
+        return previous.startswith("1")
 
     async def all(self) -> dict[str, bool]:
         raw = await self.store.hgetall(self.key)

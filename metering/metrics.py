@@ -12,6 +12,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from metering.record import Record
+from metering.tax_report import ideal_usd, served_ok
 
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120)
 OVERHEAD_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1)
@@ -23,6 +24,7 @@ class Metrics:
 
     def __init__(self) -> None:
         self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
+        self._classifier_usd = 0.0
         self.registry = r = CollectorRegistry()
         self.requests = Counter(
             "routetax_requests",
@@ -40,6 +42,37 @@ class Metrics:
             "routetax_cost_usd",
             "Billed spend in USD over all attempts (retries and redos included).",
             ["tier", "class"],
+            registry=r,
+        )
+        self.ideal = Counter(
+            "routetax_ideal_cost_usd",
+            "Ideal spend: the final attempt's cost of each request served ok (2xx, not degraded), by the tier "
+            "that served it; re-added when feedback turns a failure back into a success.",
+            ["tier", "class"],
+            registry=r,
+        )
+        self.ideal_withdrawn = Counter(
+            "routetax_ideal_cost_withdrawn_usd",
+            "Ideal spend taken back because POST /v1/feedback said the task failed; subtract it from "
+            "routetax_ideal_cost_usd (counted on the replica that took the feedback).",
+            ["tier", "class"],
+            registry=r,
+        )
+        self.feedback_unmatched = Counter(
+            "routetax_feedback_unmatched",
+            "Feedback that changed a verdict but whose request's ideal spend could not be found (its record was "
+            "written before ledger markers carried it, or its marker expired): not withdrawn from ideal spend.",
+            registry=r,
+        )
+        self.classifier_cost = Counter(
+            "routetax_classifier_cost_usd",
+            "Classifier cost: report.classifier_usd_per_request for every request (0 with the rule classifier).",
+            registry=r,
+        )
+        self.router_hour = Gauge(
+            "routetax_router_hour_usd",
+            "report.router_hour_usd as configured: what the whole deployment (all replicas) costs per hour. "
+            "Every replica exports the same figure: take max(), never sum().",
             registry=r,
         )
         self.counterfactual = Counter(
@@ -148,6 +181,16 @@ class Metrics:
             registry=r,
         )
 
+    def set_assumptions(self, router_hour_usd: float, classifier_usd_per_request: float) -> None:
+        """The report's two configured costs, so PromQL can price actual spend the way the report does."""
+        self.router_hour.set(router_hour_usd)
+        self._classifier_usd = classifier_usd_per_request
+
+    def ideal_moved(self, tier: str, label: str, usd: float, success: bool) -> None:
+        """Feedback flipped a request's verdict: withdraw its ideal spend (failure) or count it again (success)."""
+        if usd:
+            (self.ideal if success else self.ideal_withdrawn).labels(tier, label).inc(usd)
+
     def set_routing_tax(self, report: dict, mode: str) -> None:
         """Refresh the routing-tax gauges from a report (unmeasured figures are left as they were)."""
         measured, model = report["measured"], report["model"]
@@ -212,6 +255,10 @@ class Metrics:
             child(self.fallbacks, source, target, reason).inc()
         for baseline, value in record.counterfactual_usd.items():
             child(self.counterfactual, baseline, label).inc(value)
+        if served_ok(record) and record.attempts:  # zero-cost successes too: the series exists once one was seen
+            child(self.ideal, record.attempts[-1].tier, label).inc(ideal_usd(record))
+        if self._classifier_usd:
+            self.classifier_cost.inc(self._classifier_usd)
         if record.ended_at and record.started_at:
             child(self.duration, final, label).observe(max(record.ended_at - record.started_at, 0.0))
         self.overhead.observe(record.proxy_overhead_ms / 1000)

@@ -29,9 +29,23 @@ class Assumptions:
     classifier_usd_per_request: float = 0.0
 
 
+def served_ok(record: Record) -> bool:
+    """The record's own half of `succeeded`: 2xx and a final attempt that was not degraded.
+
+    Metrics count ideal spend with this when the record finishes (feedback arrives later and is
+    withdrawn then), so it must stay the same test the report applies.
+    """
+    return record.outcome == "success" and record.status < 400
+
+
 def succeeded(record: Record, feedback: Mapping[str, bool]) -> bool:
     """2xx, final attempt not degraded, and no feedback saying the task failed."""
-    return record.outcome == "success" and record.status < 400 and feedback.get(record.request_id, True)
+    return served_ok(record) and feedback.get(record.request_id, True)
+
+
+def ideal_usd(record: Record) -> float:
+    """What this record adds to ideal spend before any feedback: its final attempt's cost, when served ok."""
+    return record.attempts[-1].cost_usd if served_ok(record) and record.attempts else 0.0
 
 
 def _billed(record: Record) -> float:

@@ -221,7 +221,9 @@ async def submit_feedback(request: Request, metering: MeteringSink, auto: AutoMo
     request_id = body["request_id"]
     if not metering.knows(request_id) and not await store.known(request_id):
         return _error(404, f"No request with id '{request_id}' is in the ledger.", "request_not_found", "request_id")
-    await store.put(request_id, body["success"], reason)
+    previous = await store.put(request_id, body["success"], reason)
+    if (previous is None or previous) != body["success"]:  # no feedback yet means "succeeded"
+        await metering.verdict_changed(request_id, body["success"])
     auto.feedback(request_id, body["success"])
     return _json({"request_id": request_id, "success": body["success"], "recorded": True})
 

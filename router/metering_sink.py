@@ -21,7 +21,7 @@ import orjson
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from metering.cost import ImpossibleUsage, cost
-from metering.ledger import Ledger
+from metering.ledger import Keys, Ledger, ideal_key, parse_marker
 from metering.metrics import Metrics
 from metering.prices import Price, UnknownModel, price_for
 from metering.record import Attempt, Record, Usage
@@ -69,7 +69,12 @@ class MeteringSink:
         # markers answer after that): two generations of sets, at most 2 x KNOWN_GENERATION ids (~4 MB).
         self._known: set[str] = set()
         self._known_before: set[str] = set()
+        # Requests started here and not finished yet, oldest first, and the verdicts feedback gave them
+        # meanwhile: applied to the ideal-spend metrics when their record is written.
+        self._in_flight: dict[str, None] = {}
+        self._early_feedback: dict[str, bool] = {}
         self._hour_tokens: dict[tuple[str, int], int] = defaultdict(int)  # (tier, hour) -> tokens served
+        self.metrics.set_assumptions(config.report.router_hour_usd, config.report.classifier_usd_per_request)
 
     @classmethod
     def for_config(cls, config: Config) -> MeteringSink:
@@ -102,9 +107,43 @@ class MeteringSink:
         self._known.add(request_id)
         if len(self._known) >= KNOWN_GENERATION:
             self._known_before, self._known = self._known, set()
+        self._in_flight[request_id] = None
+        if len(self._in_flight) > KNOWN_GENERATION:  # a request that never finished: forget the oldest
+            del self._in_flight[next(iter(self._in_flight))]
 
     def knows(self, request_id: str) -> bool:
         return request_id in self._known or request_id in self._known_before
+
+    async def verdict_changed(self, request_id: str, success: bool) -> None:
+        """Feedback flipped a request's verdict: move its ideal spend in the metrics, wherever the record is.
+
+        Finished here: read it from the recent records. Still in flight here: remember the verdict
+        and apply it when the record finishes. Finished on another replica (or long ago): the
+        ledger's seen marker carries what it added to ideal spend. Feedback is off the hot path, so
+        a scan of the recent records (newest first: feedback usually follows the answer) is fine.
+        """
+        for record in reversed(self.recent):
+            if record.request_id == request_id:
+                self._withdraw(ideal_key(record), success)
+                return
+        if request_id in self._in_flight:
+            self._early_feedback[request_id] = success
+            if len(self._early_feedback) > KNOWN_GENERATION:
+                del self._early_feedback[next(iter(self._early_feedback))]
+            return
+        try:
+            marker = await self.store.get((self.ledger.keys if self.ledger else Keys()).seen(request_id))
+        except Exception:
+            log.warning("feedback for %s: the ledger marker could not be read; ideal spend not moved", request_id)
+            marker = None
+        self._withdraw(parse_marker(marker), success)
+
+    def _withdraw(self, key: tuple[str, str, float] | None, success: bool) -> None:
+        if key is None:
+            self.metrics.feedback_unmatched.inc()
+            return
+        tier, label, usd = key
+        self.metrics.ideal_moved(tier, label, usd, success)
 
     async def store_ok(self) -> bool:
         try:
@@ -123,6 +162,9 @@ class MeteringSink:
             for enrich in self.enrichers:
                 enrich(record)
             self.metrics.observe(record)
+            self._in_flight.pop(record.request_id, None)
+            if self._early_feedback and self._early_feedback.pop(record.request_id, True) is False:
+                self._withdraw(ideal_key(record), success=False)
         except Exception:  # metering must never take the proxy down; the record still goes out
             log.exception("could not complete metering for request %s", record.request_id)
         if self.ledger is not None:
