@@ -1,8 +1,11 @@
 """Every Prometheus metric routetax exports, defined once, with help an on-call human can read.
 
-Labels are bounded: tier, model, class, outcome, reason, kind, baseline, api, result —
-never a request id, a user or a key. `observe(record)` updates everything from one
-finished record; it runs after the client has its answer.
+Labels are bounded: tier, model, class, outcome, reason, kind, baseline, api, result, and for
+the per-key spend and budget series a virtual key's id, name and team — never a request id, a
+user, a client's secret or its hash. Key ids and names are fine as labels because an admin
+creates every key (`routetax keys create`), so their number is what the admin made, not what
+traffic brings, and neither is a credential (`keys list` prints both). `observe(record)`
+updates everything from one finished record; it runs after the client has its answer.
 """
 
 from __future__ import annotations
@@ -73,6 +76,19 @@ class Metrics:
             "routetax_router_hour_usd",
             "report.router_hour_usd as configured: what the whole deployment (all replicas) costs per hour. "
             "Every replica exports the same figure: take max(), never sum().",
+            registry=r,
+        )
+        self.key_spend = Counter(
+            "routetax_key_spend_usd",
+            "Spend charged to a virtual key's budget (the real cost of its requests), by key id, name and team.",
+            ["key_id", "key", "team"],
+            registry=r,
+        )
+        self.key_budget = Gauge(
+            "routetax_key_budget_usd",
+            "A virtual key's budget per period (day or month), exported by every replica that served the key: "
+            "take max by key, never sum.",
+            ["key_id", "key", "team", "period"],
             registry=r,
         )
         self.counterfactual = Counter(
@@ -190,6 +206,14 @@ class Metrics:
         """Feedback flipped a request's verdict: withdraw its ideal spend (failure) or count it again (success)."""
         if usd:
             (self.ideal if success else self.ideal_withdrawn).labels(tier, label).inc(usd)
+
+    def observe_key(
+        self, key_id: str, name: str, team: str | None, period: str, budget_usd: float | None, cost_usd: float
+    ) -> None:
+        """A keyed request was settled: its cost goes to the key's spend, and its budget is (re)exported."""
+        self.key_spend.labels(key_id, name, team or "").inc(cost_usd)
+        if budget_usd is not None:
+            self.key_budget.labels(key_id, name, team or "", period).set(budget_usd)
 
     def set_routing_tax(self, report: dict, mode: str) -> None:
         """Refresh the routing-tax gauges from a report (unmeasured figures are left as they were)."""

@@ -61,7 +61,7 @@ def create_app(config: Config, sink: MeteringSink | None = None) -> HotRoutes:
     )
     auto.mode = "mini_only" if config.policy.mode == "mini_only" else "dual"
     affinity = CacheAffinity(metering.prices) if config.policy.cache_affinity else None
-    gate = Gatekeeper(config, metering.prices)
+    gate = Gatekeeper(config, metering.prices, metering.metrics)
     proxy = Proxy(config, pool, metering, breakers, owners, auto, affinity, gate)
     metering.enrichers.append(gate.settle)
     if affinity is not None:

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from metering.metrics import Metrics
 from metering.prices import Price
 from metering.record import Record
 from router.config import Config
@@ -36,8 +37,9 @@ def bearer(headers: Mapping[str, str]) -> str | None:
 
 
 class Gatekeeper:
-    def __init__(self, config: Config, prices: dict[str, Price | None]) -> None:
+    def __init__(self, config: Config, prices: dict[str, Price | None], metrics: Metrics | None = None) -> None:
         self.config = config
+        self.metrics = metrics
         self.prices = prices
         durable = config.store.redis_url is not None
         self.mode = config.auth.mode or ("keys" if durable else "open")
@@ -135,6 +137,8 @@ class Gatekeeper:
         if admitted is None or self.keys is None:
             return
         key, reservation = admitted
+        if self.metrics is not None:  # the same cost the budget is charged below, so the two agree
+            self.metrics.observe_key(key.id, key.name, key.team, key.period, key.budget_usd, record.cost_usd)
         tokens = record.usage.total_tokens if record.usage else 0
         task = asyncio.get_running_loop().create_task(
             self.keys.settle(key.id, key.period, record.started_at, reservation, record.cost_usd, tokens)

@@ -75,9 +75,27 @@ class VirtualKey:
     revoked: bool = False
     created_at: float = field(default_factory=time.time)
     key_hash: str = ""
+    team: str | None = None  # who owns the key: a Prometheus label, so alerts can be routed to that team
 
     def allows(self, tier: str) -> bool:
         return self.tiers is None or tier in self.tiers
+
+
+_FIELDS = frozenset(VirtualKey.__dataclass_fields__)
+
+
+def load_key(raw: bytes | str) -> VirtualKey:
+    """A stored key; fields this version does not know (written by a newer one) are ignored."""
+    data = orjson.loads(raw)
+    return VirtualKey(**{k: v for k, v in data.items() if k in _FIELDS})
+
+
+def dump_key(key: VirtualKey) -> bytes:
+    """A key as stored; `team` only when set, so keys without one stay readable by older replicas."""
+    data = asdict(key)
+    if data["team"] is None:
+        del data["team"]
+    return orjson.dumps(data)
 
 
 def hash_key(key: str) -> str:
@@ -113,21 +131,21 @@ class KeyStore:
     async def create(self, name: str, **limits: Any) -> tuple[VirtualKey, str]:
         secret = new_key()
         key = VirtualKey(id="key_" + uuid.uuid4().hex[:16], name=name, key_hash=hash_key(secret), **limits)
-        await self.redis.hset(KEY_TABLE, key.id, orjson.dumps(asdict(key)))
+        await self.redis.hset(KEY_TABLE, key.id, dump_key(key))
         await self.redis.hset(HASH_INDEX, key.key_hash, key.id)
         return key, secret
 
     async def list(self) -> list[VirtualKey]:
         raw = await self.redis.hgetall(KEY_TABLE)
-        return sorted((VirtualKey(**orjson.loads(v)) for v in raw.values()), key=lambda k: k.created_at)
+        return sorted((load_key(v) for v in raw.values()), key=lambda k: k.created_at)
 
     async def revoke(self, key_id: str) -> bool:
         raw = await self.redis.hget(KEY_TABLE, key_id)
         if raw is None:
             return False
-        key = VirtualKey(**orjson.loads(raw))
+        key = load_key(raw)
         key.revoked = True
-        await self.redis.hset(KEY_TABLE, key.id, orjson.dumps(asdict(key)))
+        await self.redis.hset(KEY_TABLE, key.id, dump_key(key))
         return True
 
     async def lookup(self, secret: str) -> VirtualKey | None:
@@ -147,7 +165,7 @@ class KeyStore:
         if key_id is not None:
             raw = await self.redis.hget(KEY_TABLE, key_id)
             if raw is not None:
-                candidate = VirtualKey(**orjson.loads(raw))
+                candidate = load_key(raw)
                 if hmac.compare_digest(candidate.key_hash, digest) and not candidate.revoked:
                     key = candidate
         self._cache[digest] = (now, key)

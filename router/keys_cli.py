@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import re
 import sys
 from dataclasses import asdict
 from typing import Any
@@ -13,6 +14,15 @@ import orjson
 from metering.store import open_store
 from router.config import ConfigError, load_config
 from router.keys import KeyStore
+
+
+def _team(value: str) -> str:
+    """Team names become a Prometheus label value and an Alertmanager matcher: keep them plain."""
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}", value):
+        raise argparse.ArgumentTypeError(
+            "a team is 1-63 letters, digits, '_', '.' or '-', starting with a letter or digit"
+        )
+    return value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -26,6 +36,9 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--rpm", type=int, help="requests per minute")
     create.add_argument("--tpm", type=int, help="tokens per minute")
     create.add_argument("--tiers", help="comma-separated tiers this key may use (default: all)")
+    create.add_argument(
+        "--team", type=_team, help="the team that owns the key (a label on its spend metrics, for alert routing)"
+    )
     create.add_argument("--json", action="store_true")
     listing = sub.add_parser("list", help="list keys (never their secrets)")
     listing.add_argument("--json", action="store_true")
@@ -46,6 +59,7 @@ async def _run(args: argparse.Namespace, redis_url: str, cluster: bool, tiers: l
                 "period": args.period,
                 "rpm": args.rpm,
                 "tpm": args.tpm,
+                "team": args.team,
             }
             if args.tiers:
                 chosen = [t.strip() for t in args.tiers.split(",") if t.strip()]
@@ -59,9 +73,12 @@ async def _run(args: argparse.Namespace, redis_url: str, cluster: bool, tiers: l
                 limits["tiers"] = chosen
             key, secret = await keys.create(args.name, **limits)
             if args.json:
-                print(orjson.dumps({"id": key.id, "key": secret, "name": key.name}).decode())
+                print(orjson.dumps({"id": key.id, "key": secret, "name": key.name, "team": key.team}).decode())
             else:
-                print(f"created {key.id} ({key.name})\nkey: {secret}\n(shown once: routetax keeps only its hash)")
+                owner = f", team {key.team}" if key.team else ""
+                print(
+                    f"created {key.id} ({key.name}{owner})\nkey: {secret}\n(shown once: routetax keeps only its hash)"
+                )
         elif args.command == "list":
             listed = [{k: v for k, v in asdict(key).items() if k != "key_hash"} for key in await keys.list()]
             if args.json:
@@ -71,7 +88,8 @@ async def _run(args: argparse.Namespace, redis_url: str, cluster: bool, tiers: l
                     state = "revoked" if item["revoked"] else "active"
                     budget = f"${item['budget_usd']:g}/{item['period']}" if item["budget_usd"] is not None else "-"
                     print(
-                        f"{item['id']}  {item['name']:<20} {state:<8} budget {budget:<14} rpm {item['rpm'] or '-'}"
+                        f"{item['id']}  {item['name']:<20} team {item.get('team') or '-':<12} {state:<8}"
+                        f" budget {budget:<14} rpm {item['rpm'] or '-'}"
                         f"  tpm {item['tpm'] or '-'}  tiers {','.join(item['tiers'] or ['all'])}"
                     )
         else:

@@ -1,4 +1,4 @@
-"""The metrics behind the routing-tax alert agree with the report.
+"""The metrics behind the routing-tax and key-budget alerts agree with the report and the key store.
 
 `routetax_ideal_cost_usd` minus `routetax_ideal_cost_withdrawn_usd` (summed over replicas) must equal
 the report's ideal spend for the same records, failure feedback included — wherever the feedback
@@ -7,6 +7,8 @@ lands and whenever it arrives. `routetax_key_spend_usd` must equal the key's spe
 
 from __future__ import annotations
 
+import asyncio
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -14,14 +16,16 @@ from pathlib import Path
 import httpx
 import pytest
 import redis
+import redis.asyncio
 
 from metering.ledger import Keys
 from router.config import Config
 from router.demo import DETECTABLE_DEGRADE, demo_config, drive
+from router.keys import HASH_INDEX, KEY_TABLE, KeyStore, hash_key
 from router.servers import RunningServer
 from tests.conftest import durable_config, script
 from tests.redis_server import RedisServer
-from tests.test_access import HELLO
+from tests.test_access import HELLO, keyed, sdk  # noqa: F401  (keyed is a fixture)
 from tests.test_metering_e2e import counter_total
 from tests.test_proxy_acceptance import records
 from tests.test_routing_tax import report_when
@@ -126,3 +130,94 @@ def test_failure_feedback_during_a_stream_is_applied_when_the_record_finishes(
     assert withdrawn > 0
     assert withdrawn == pytest.approx(counter_total(proxy.url, "routetax_ideal_cost_usd_total"))
     assert report_when(proxy, 1)["measured"]["spend"]["ideal"] == 0
+
+
+def metric_lines(url: str, name: str) -> list[str]:
+    return [line for line in httpx.get(f"{url}/metrics").text.splitlines() if line.startswith(name + "{")]
+
+
+def test_key_spend_metric_equals_the_keys_spend_in_redis_across_replicas(keyed, redis_server: RedisServer) -> None:  # noqa: F811
+    first, second, keys = keyed
+    created = keys(
+        "create", "--name", "search-bot", "--team", "search", "--budget-usd", "5", "--period", "day", "--json"
+    )
+    plain = keys("create", "--name", "no-team", "--json")
+    for index in range(6):
+        sdk(first if index % 2 else second, created["key"]).chat.completions.create(model="auto", messages=HELLO)
+    sdk(first, plain["key"]).chat.completions.create(model="auto", messages=HELLO)
+
+    async def spent() -> float:
+        store = redis.asyncio.Redis.from_url(redis_server.url)
+        try:
+            found = {k.id: k for k in await KeyStore(store).list()}
+            return await KeyStore(store).spent(found[created["id"]])
+        finally:
+            await store.aclose()
+
+    deadline = time.monotonic() + 5
+    while True:  # settlements reach Redis in the background
+        in_redis = asyncio.run(spent())
+        exported = counter_total(first.url, "routetax_key_spend_usd_total") + counter_total(
+            second.url, "routetax_key_spend_usd_total"
+        )
+        plain_spend = sum(
+            float(line.rsplit(" ", 1)[1])
+            for p in (first, second)
+            for line in metric_lines(p.url, "routetax_key_spend_usd_total")
+            if 'key="no-team"' in line
+        )
+        if abs(exported - plain_spend - in_redis) < 1e-12 or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert in_redis > 0
+    assert exported - plain_spend == pytest.approx(in_redis, rel=1e-9)
+    for proxy in (first, second):
+        spend = metric_lines(proxy.url, "routetax_key_spend_usd_total")
+        assert any(f'key="search-bot",key_id="{created["id"]}",team="search"' in line for line in spend), spend
+        budgets = metric_lines(proxy.url, "routetax_key_budget_usd")
+        assert (
+            f'routetax_key_budget_usd{{key="search-bot",key_id="{created["id"]}",period="day",team="search"}} 5.0'
+            in budgets
+        )
+        assert not any("no-team" in line for line in budgets)  # no budget, no budget series
+        text = httpx.get(f"{proxy.url}/metrics").text
+        assert created["key"] not in text and hash_key(created["key"]) not in text
+    listed = {k["name"]: k for k in keys("list", "--json")}
+    assert listed["search-bot"]["team"] == "search" and listed["no-team"]["team"] is None
+
+
+def test_a_key_stored_before_teams_existed_still_works(keyed, redis_server: RedisServer) -> None:  # noqa: F811
+    first, _second, _keys = keyed
+    secret = "rt-legacy-key-without-a-team-0123456789"
+    legacy = {
+        "id": "key_legacy000000000",
+        "name": "legacy",
+        "budget_usd": None,
+        "period": "month",
+        "rpm": None,
+        "tpm": None,
+        "tiers": None,
+        "revoked": False,
+        "created_at": 1.0,
+        "key_hash": hash_key(secret),
+    }
+    client = redis.Redis.from_url(redis_server.url)
+    client.hset(KEY_TABLE, legacy["id"], json.dumps(legacy))
+    client.hset(HASH_INDEX, legacy["key_hash"], legacy["id"])
+    assert sdk(first, secret).chat.completions.create(model="auto", messages=HELLO).choices
+    deadline = time.monotonic() + 5
+    while not metric_lines(first.url, "routetax_key_spend_usd_total") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert any(
+        'key="legacy"' in line and 'team=""' in line for line in metric_lines(first.url, "routetax_key_spend_usd_total")
+    )
+
+
+def test_keys_create_refuses_a_team_that_is_not_a_plain_label(tmp_path: Path, redis_server: RedisServer) -> None:
+    from router.keys_cli import main as keys_main
+
+    config = tmp_path / "routetax.yaml"
+    config.write_text(f"store: {{redis_url: '{redis_server.url}'}}\n")
+    with pytest.raises(SystemExit) as caught:
+        keys_main(["--config", str(config), "create", "--name", "x", "--team", 'a"b}'])
+    assert caught.value.code == 2
