@@ -53,6 +53,7 @@ def test_the_unit_tests_can_fail(tmp_path: Path) -> None:
     """A weakened rule (break-even moved to 0.95) must break its 'fires' test."""
     (tmp_path / "alerts.yml").write_text((PROM / "alerts.yml").read_text().replace("> 0.797", "> 0.95"))
     (tmp_path / "alerts_test.yml").write_text((PROM / "alerts_test.yml").read_text())
+    (tmp_path / "recording.yml").write_text((PROM / "recording.yml").read_text())
     result = subprocess.run(
         [PROMTOOL, "test", "rules", "alerts_test.yml"], cwd=tmp_path, capture_output=True, text=True, timeout=60
     )
