@@ -91,6 +91,7 @@ PANELS = [
     panel(
         "Routing overhead vs the published band (0.15-0.20)",
         [
+            ("routetax:routing_overhead:1h", "measured, cluster-wide, last hour (the alert's figure)"),
             ('max(routetax_routing_overhead{source="measured"}) or on() vector(0)', "measured (per replica window)"),
             ("routetax:routing_overhead:published_low", "published low 0.15"),
             ("routetax:routing_overhead:published_high", "published high 0.20"),
