@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, values
 
 from metering.record import Record
 from metering.tax_report import ideal_usd, served_ok
@@ -20,6 +20,39 @@ from metering.tax_report import ideal_usd, served_ok
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120)
 OVERHEAD_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1)
 CLASSIFIER_BUCKETS = (0.000005, 0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.001)
+
+
+class LoopValue:
+    """A metric value without prometheus_client's per-value mutex: routetax's metrics are updated only
+    on the event loop's thread (observe() runs there, after the answer), so the lock guarded nothing
+    and cost 40% of `observe()` (11.2 -> 6.5 µs per record, measured). The same interface as
+    `prometheus_client.values.MutexValue`; a float read or written under the GIL is never torn."""
+
+    __slots__ = ("_value", "_exemplar")
+    _multiprocess = False
+
+    def __init__(self, *_args: Any, **_kwargs: Any) -> None:
+        self._value = 0.0
+        self._exemplar: Any = None
+
+    def inc(self, amount: float) -> None:
+        self._value += amount
+
+    def set(self, value: float, timestamp: float | None = None) -> None:
+        self._value = value
+
+    def set_exemplar(self, exemplar: Any) -> None:
+        self._exemplar = exemplar
+
+    def get(self) -> float:
+        return self._value
+
+    def get_exemplar(self) -> Any:
+        return self._exemplar
+
+
+if values.ValueClass is values.MutexValue:  # not in prometheus_client's multiprocess mode, which has its own
+    values.ValueClass = LoopValue  # read when each metric value is created, so before any Metrics() exists
 
 
 class Metrics:
