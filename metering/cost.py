@@ -98,16 +98,21 @@ def cost(
         modifiers.append(f"region:{region}")
     if usage.cached_tokens:
         modifiers.insert(0, "cached")
-    uncached = usage.prompt_tokens - usage.cached_tokens
-    input_usd = uncached * rates.input
-    cached_usd = usage.cached_tokens * rates.cached_input
-    output_usd = usage.completion_tokens * rates.output  # reasoning tokens are inside completion tokens
+    input_usd, cached_usd, output_usd = _priced(usage, rates)
     amortised = None
     if price.self_hosted:
         modifiers.append("self_hosted")
         if price.gpu_hour_usd is not None and hour_tokens:
             amortised = amortised_cost(price.gpu_hour_usd, hour_tokens, usage.total_tokens)
     return CostBreakdown(input_usd, cached_usd, output_usd, input_usd + cached_usd + output_usd, modifiers, amortised)
+
+
+def _priced(usage: Usage, rates: Rates) -> tuple[float, float, float]:
+    """(input, cached input, output) USD of `usage` at `rates`."""
+    input_usd = (usage.prompt_tokens - usage.cached_tokens) * rates.input
+    cached_usd = usage.cached_tokens * rates.cached_input
+    output_usd = usage.completion_tokens * rates.output  # reasoning tokens are inside completion tokens
+    return input_usd, cached_usd, output_usd
 
 
 def amortised_cost(gpu_hour_usd: float, hour_tokens: int, tokens: int) -> float:
@@ -123,6 +128,12 @@ def counterfactual(usage: Usage, price: Price) -> float:
     The cached share is kept only if that model could have had it cached: a conservative
     baseline prices every counterfactual prompt token as uncached unless the usage says cached.
     """
-    return cost(
-        Usage(usage.prompt_tokens, usage.cached_tokens, usage.completion_tokens, usage.reasoning_tokens), price
-    ).total_usd
+    if price.long_context and usage.prompt_tokens > LONG_CONTEXT_THRESHOLD:
+        return cost(
+            Usage(usage.prompt_tokens, usage.cached_tokens, usage.completion_tokens, usage.reasoning_tokens), price
+        ).total_usd
+    # Below the cliff standard rates apply as they are: priced inline, because metering prices every
+    # tier for every request (a third of a record's pricing time went to building unused breakdowns).
+    check_usage(usage)
+    input_usd, cached_usd, output_usd = _priced(usage, price.standard)
+    return input_usd + cached_usd + output_usd

@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from metering.cost import ImpossibleUsage, cost
+from metering.cost import ImpossibleUsage, cost, counterfactual
 from metering.ledger import Keys, Ledger, ideal_key, parse_marker
 from metering.metrics import Metrics
 from metering.prices import Price, UnknownModel, price_for
@@ -226,14 +226,7 @@ class MeteringSink:
         attempt.amortised_usd = breakdown.amortised_usd
 
     def _counterfactuals(self, usage: Usage) -> dict[str, float]:
-        baseline_usage = Usage(
-            usage.prompt_tokens, usage.cached_tokens, usage.completion_tokens, usage.reasoning_tokens
-        )
-        out = {}
-        for name, price in self.prices.items():
-            if price is not None:
-                out[name] = cost(baseline_usage, price).total_usd
-        return out
+        return {name: counterfactual(usage, price) for name, price in self.prices.items() if price is not None}
 
 
 def _answer_text(parsed: Any) -> str:

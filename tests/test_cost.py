@@ -124,6 +124,17 @@ def test_counterfactual_prices_the_same_tokens_elsewhere() -> None:
     assert counterfactual(Usage(1000, 0, 1000), price_for("gpt-5.4-mini")) == pytest.approx(0.00525)
 
 
+@pytest.mark.parametrize("model", ["gpt-5.4-nano", "gpt-5.4-mini", "gpt-5.4", "Qwen/Qwen3.5-9B"])
+def test_counterfactual_is_exactly_the_standard_cost_to_the_last_bit(model: str) -> None:
+    """Its inline fast path must not drift from cost(): same figure, below and above the 272K cliff."""
+    price = price_for(model)
+    for usage in (Usage(1, 0, 1), Usage(1234, 1000, 567, 89), Usage(300_000, 20_000, 4_000), Usage(0, 0, 0)):
+        reported = Usage(usage.prompt_tokens, usage.cached_tokens, usage.completion_tokens, service_tier="priority")
+        assert counterfactual(reported, price) == cost(usage, price).total_usd
+    with pytest.raises(ImpossibleUsage):
+        counterfactual(Usage(10, 20, 5), price)
+
+
 def test_cost_of_inaction_from_cost_model() -> None:
     calls = 10_000_000
     nano = calls * cost(Usage(1000, 0, 1000), price_for("gpt-5.4-nano")).total_usd
