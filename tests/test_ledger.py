@@ -10,6 +10,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+from redis import exceptions as redis_exceptions
 
 from metering import store as store_module
 from metering.ledger import Keys, Ledger, key_rollup, read_records, rollup, rollup_increments
@@ -355,3 +356,21 @@ def test_submit_never_raises_or_blocks(tmp_path: Path) -> None:
         ledger.submit(make_record(i))
     assert ledger.queue_depth == 1000
     assert time.perf_counter() - started < 0.5
+
+
+async def test_the_c_command_packer_sends_what_redis_py_would(redis_url: str) -> None:
+    """Values survive the hiredis packer exactly (UTF-8, binary, repr() floats); bad ones fail as before."""
+    store = open_store(redis_url)
+    try:
+        await store.hset("packer", mapping={"name": "café ☕", "raw": b"\x00\xff", "usd": 0.1 + 0.2, "n": -7})
+        assert await store.hgetall("packer") == {
+            b"name": "café ☕".encode(),
+            b"raw": b"\x00\xff",
+            b"usd": repr(0.1 + 0.2).encode(),
+            b"n": b"-7",
+        }
+        assert await store.execute_command("CONFIG GET", "maxmemory-policy")  # a two-word command
+        with pytest.raises(redis_exceptions.DataError):
+            await store.set("packer:bool", True)
+    finally:
+        await store.aclose()
