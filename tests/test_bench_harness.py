@@ -28,4 +28,7 @@ def test_perf_harness_smoke_run_measures_every_configuration(tmp_path: Path) -> 
     proxies = [r for r in result["cells"] if r["config"] != "direct"]
     assert all(r["cpu_ms_per_req"] is not None and r["peak_rss_mb"] > 0 for r in proxies)
     assert {t["target"].split(" (")[0] for t in result["targets"]} >= {"added p50 <= 1 ms at concurrency 1"}
+    pairs = result["metering_ab"]["pairs"]  # metering on and off took turns, both sides measured in every pair
+    assert len(pairs) == 8 and all(p["on_rps"] > 0 and p["off_rps"] > 0 and not p["on_errors"] for p in pairs)
+    assert any("A/B" in t["target"] for t in result["targets"])
     assert "PASS" in done.stdout or "MISS" in done.stdout
