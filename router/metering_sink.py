@@ -107,9 +107,14 @@ class MeteringSink:
         self._known.add(request_id)
         if len(self._known) >= KNOWN_GENERATION:
             self._known_before, self._known = self._known, set()
+        if not self.enabled:  # no record will come to take it out again
+            return
+        if len(self._in_flight) >= KNOWN_GENERATION:
+            # Every started request ends in a record that removes it, so this many means records were
+            # lost to an error: start over (forgetting is cheap; trimming the oldest one by one is not).
+            log.warning("%d requests never finished metering; in-flight feedback tracking reset", len(self._in_flight))
+            self._in_flight.clear()
         self._in_flight[request_id] = None
-        if len(self._in_flight) > KNOWN_GENERATION:  # a request that never finished: forget the oldest
-            del self._in_flight[next(iter(self._in_flight))]
 
     def knows(self, request_id: str) -> bool:
         return request_id in self._known or request_id in self._known_before
@@ -128,8 +133,8 @@ class MeteringSink:
                 return
         if request_id in self._in_flight:
             self._early_feedback[request_id] = success
-            if len(self._early_feedback) > KNOWN_GENERATION:
-                del self._early_feedback[next(iter(self._early_feedback))]
+            if len(self._early_feedback) > KNOWN_GENERATION:  # bounded like _in_flight, which holds its keys
+                self._early_feedback.clear()
             return
         try:
             marker = await self.store.get((self.ledger.keys if self.ledger else Keys()).seen(request_id))
@@ -157,12 +162,12 @@ class MeteringSink:
     def __call__(self, record: Record, completion: Completion) -> None:
         if not self.enabled:
             return
+        self._in_flight.pop(record.request_id, None)
         try:
             self._complete(record, completion)
             for enrich in self.enrichers:
                 enrich(record)
             self.metrics.observe(record)
-            self._in_flight.pop(record.request_id, None)
             if self._early_feedback and self._early_feedback.pop(record.request_id, True) is False:
                 self._withdraw(ideal_key(record), success=False)
         except Exception:  # metering must never take the proxy down; the record still goes out
