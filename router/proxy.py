@@ -20,7 +20,7 @@ from typing import Any, Literal, Protocol
 import orjson
 from starlette.background import BackgroundTask
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from classifier import Decision, classify
 from metering.record import Attempt, Record
@@ -48,6 +48,7 @@ from router.sse import (
     parse_event,
     streamed_tool_calls,
 )
+from router.stream_response import RelayResponse
 from router.upstream import UpstreamFailure, UpstreamPool, UpstreamResponse
 from router.validation import validate_chat, validate_responses
 
@@ -498,7 +499,7 @@ class Proxy:
             record.status = outcome.status
             pre_ms = (time.perf_counter() - ex.started - ex.upstream_s) * 1000
             ex.headers["x-routetax-overhead-ms"] = f"{pre_ms:.3f}"
-            return StreamingResponse(
+            return RelayResponse(
                 self._relay(ex, outcome.stream, pre_ms),
                 status_code=outcome.status,
                 media_type="text/event-stream",

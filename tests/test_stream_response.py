@@ -1,0 +1,70 @@
+"""RelayResponse: streams as produced, stops the producer when the client leaves, lets other cancellations through."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from router.stream_response import RelayResponse
+
+
+class Client:
+    """An ASGI server's two callables: what was sent, and a disconnect that can be triggered."""
+
+    def __init__(self) -> None:
+        self.sent: list[dict] = []
+        self.gone = asyncio.Event()
+
+    async def receive(self) -> dict:
+        await self.gone.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(self, message: dict) -> None:
+        self.sent.append(message)
+
+    def body(self) -> bytes:
+        return b"".join(m.get("body", b"") for m in self.sent if m["type"] == "http.response.body")
+
+
+async def events(count: int, gap_s: float, closed: list[str]):
+    try:
+        for i in range(count):
+            yield f"data: {i}\n\n".encode()
+            await asyncio.sleep(gap_s)
+    finally:
+        closed.append("upstream closed")  # the relay's cleanup: close the upstream, meter what was consumed
+
+
+async def test_streams_every_event_then_ends_the_body() -> None:
+    client, closed = Client(), []
+    await RelayResponse(events(3, 0, closed), media_type="text/event-stream")(
+        {"type": "http"}, client.receive, client.send
+    )
+    assert client.sent[0]["type"] == "http.response.start" and client.sent[0]["status"] == 200
+    assert client.body() == b"data: 0\n\ndata: 1\n\ndata: 2\n\n"
+    assert client.sent[-1] == {"type": "http.response.body", "body": b"", "more_body": False}
+    assert closed == ["upstream closed"]
+
+
+async def test_client_leaving_stops_the_producer_and_the_response_returns() -> None:
+    client, closed = Client(), []
+    response = RelayResponse(events(1000, 0.01, closed), media_type="text/event-stream")
+    serving = asyncio.create_task(response({"type": "http"}, client.receive, client.send))
+    await asyncio.sleep(0.05)
+    client.gone.set()
+    await asyncio.wait_for(serving, 2)  # returns normally: the cancellation was ours and is absorbed
+    assert closed == ["upstream closed"]
+    assert 0 < client.body().count(b"data:") < 100
+    assert not any(m.get("more_body") is False for m in client.sent)  # never claimed a complete body
+
+
+async def test_a_cancellation_from_outside_still_cancels() -> None:
+    client, closed = Client(), []
+    response = RelayResponse(events(1000, 0.01, closed), media_type="text/event-stream")
+    serving = asyncio.create_task(response({"type": "http"}, client.receive, client.send))
+    await asyncio.sleep(0.05)
+    serving.cancel()  # e.g. the server shutting down
+    with pytest.raises(asyncio.CancelledError):
+        await serving
+    assert closed == ["upstream closed"]
