@@ -30,5 +30,6 @@ def test_perf_harness_smoke_run_measures_every_configuration(tmp_path: Path) -> 
     assert {t["target"].split(" (")[0] for t in result["targets"]} >= {"added p50 <= 1 ms at concurrency 1"}
     pairs = result["metering_ab"]["pairs"]  # metering on and off took turns, both sides measured in every pair
     assert len(pairs) == 8 and all(p["on_rps"] > 0 and p["off_rps"] > 0 and not p["on_errors"] for p in pairs)
-    assert any("A/B" in t["target"] for t in result["targets"])
+    assert sum("A/B" in t["target"] for t in result["targets"]) == 3  # metering price, added p50 and p99
+    assert len(result["latency_ab"]["pairs"]) == 4 and result["latency_ab"]["c10_rps"] > 0
     assert "PASS" in done.stdout or "MISS" in done.stdout
