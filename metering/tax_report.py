@@ -162,18 +162,22 @@ def build_report(
     }
 
 
+TREND_MIN_SPAN_S = 6 * 3600  # the least traffic span the agentic-share trend is extrapolated from
+
+
 def _trend(records: list[Record], break_even: float | None) -> dict[str, float | None]:
     """The agentic share's trend (least squares over time buckets) and the weeks until it crosses break-even.
 
     Buckets are 1/8 of the records' span, so a day of traffic gives 3-hour points and a week
-    gives daily ones; fewer than three non-empty buckets is no trend.
+    gives daily ones; fewer than three non-empty buckets is no trend, and neither is a span under
+    TREND_MIN_SPAN_S: a weekly slope read off minutes of traffic is noise multiplied by thousands.
     """
     out: dict[str, float | None] = {"agentic_share_trend_per_week": None, "weeks_to_break_even": None}
     if len(records) < 3:
         return out
     first = min(r.started_at for r in records)
     span = max(r.started_at for r in records) - first
-    if span <= 0:
+    if span < TREND_MIN_SPAN_S:
         return out
     buckets: dict[int, list[float]] = defaultdict(lambda: [0, 0, 0.0])  # requests, agentic, sum of times
     for record in records:

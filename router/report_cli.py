@@ -14,7 +14,7 @@ from metering.feedback import FeedbackStore
 from metering.ledger import read_records
 from metering.ledger_cli import parse_time
 from metering.store import open_store
-from metering.tax_report import Assumptions, build_report
+from metering.tax_report import TREND_MIN_SPAN_S, Assumptions, build_report
 from router.config import ConfigError, load_config
 
 WINDOWS = {"1h": 3600, "24h": 86400, "7d": 7 * 86400}
@@ -57,6 +57,8 @@ def print_report(report: dict[str, Any]) -> None:
     if trend is not None:
         crossing = f", crossing break-even in {weeks:.1f} weeks" if weeks is not None else ""
         print(f"agentic share trend: {trend:+.3f} per week{crossing}")
+    else:
+        print(f"agentic share trend: not measured (needs {TREND_MIN_SPAN_S // 3600:.0f} h of traffic in the window)")
     for tier, classes in sorted(m["success_rate"].items()):
         for label, rate in sorted(classes.items()):
             published = model["success_rate"].get(tier, {}).get(label)

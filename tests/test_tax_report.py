@@ -91,6 +91,18 @@ def test_empty_window_marks_everything_unmeasured() -> None:
     assert report["verdict"]["dual_tier_pays"] is False
 
 
+def test_no_weekly_trend_is_extrapolated_from_minutes_of_traffic() -> None:
+    """A demo's few seconds of rising agentic share once read as '+193707 per week, crossing in 0.0 weeks'."""
+    records = []
+    for i in range(60):  # ten minutes, agentic share rising from 0 to 1
+        label = "agentic" if i >= 30 else "single_turn"
+        r = rec(f"m-{i}", label, [("mini" if label == "agentic" else "nano", 0.001, "ok")], mini=0.002, nano=0.001)
+        r.started_at = r.ended_at = i * 10.0
+        records.append(r)
+    measured = build_report(records)["measured"]
+    assert measured["agentic_share_trend_per_week"] is None and measured["weeks_to_break_even"] is None
+
+
 def test_weeks_to_break_even_follow_the_share_trend() -> None:
     day = 86400.0
     trend = []
