@@ -105,11 +105,19 @@ PANELS = [
             (
                 'sum by (tier, class) (rate(routetax_requests_total{outcome="success"}[5m]))'
                 " / sum by (tier, class) (rate(routetax_requests_total[5m]))",
-                "{{tier}} / {{class}}",
+                "{{tier}} / {{class}} (outcome, by serving tier)",
             ),
+            (
+                "avg by (tier, class) (routetax_success_rate)",
+                "{{tier}} / {{class}} (cost-model definition, first-routed tier)",
+            ),
+            ("routetax:success_rate:published", "published {{tier}} / {{class}}"),
         ],
         unit="percentunit",
-        description="Requests whose outcome was success, by the tier that served them.",
+        description=(
+            "Outcome success by the tier that served the request; the cost model's success rate (first-routed "
+            "tier, failure feedback applied, each replica over the auto policy's window); the published 0.39 / 0.721."
+        ),
     ),
     panel(
         "Degraded and failed rate per tier x class",

@@ -99,6 +99,41 @@ CASES: dict[str, tuple[tuple, tuple]] = {
         # cancellations do not count against the success rate
         ("1m", {req(): "0+19x60", req(outcome="client_cancelled"): "0+5x60"}, "30m", []),
     ),
+    "RoutetaxSuccessRateBelowPublished": (
+        # nano on agentic work at 0.20 (published 0.39) on two replicas; mini at 0.70 (0.721) stays quiet
+        (
+            "1m",
+            {
+                'routetax_success_rate{tier="nano",class="agentic",instance="a:4000"}': "0.2x100",
+                'routetax_success_rate{tier="nano",class="agentic",instance="b:4000"}': "0.22x100",
+                'routetax_success_rate{tier="mini",class="agentic",instance="a:4000"}': "0.7x100",
+                req("mini", "agentic"): "0+2x100",
+            },
+            "70m",
+            [{"tier": "nano", "class": "agentic"}],
+        ),
+        # within 10 points of the published rates
+        (
+            "1m",
+            {
+                'routetax_success_rate{tier="nano",class="agentic",instance="a:4000"}': "0.33x100",
+                'routetax_success_rate{tier="mini",class="agentic",instance="a:4000"}': "0.65x100",
+                req("mini", "agentic"): "0+2x100",
+            },
+            "70m",
+            [],
+        ),
+        # far below, but on 30 agentic requests an hour: too few to page on
+        (
+            "1m",
+            {
+                'routetax_success_rate{tier="nano",class="agentic",instance="a:4000"}': "0.1x100",
+                req("mini", "agentic"): "0+0.5x100",
+            },
+            "70m",
+            [],
+        ),
+    ),
     "RoutetaxDegradedOutputRate": (
         (
             "1m",
