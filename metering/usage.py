@@ -13,12 +13,13 @@ from metering.record import Usage
 
 
 def _int(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+    # `type(...) is int` keeps bools (and other int subclasses) out in one test: this runs per request.
+    return value if type(value) is int and value >= 0 else 0
 
 
 def _details(usage: dict[str, Any], key: str, field: str) -> int:
     details = usage.get(key)
-    return _int(details.get(field)) if isinstance(details, dict) else 0
+    return _int(details.get(field)) if type(details) is dict else 0
 
 
 def usage_from(data: Any) -> Usage | None:
@@ -28,7 +29,9 @@ def usage_from(data: Any) -> Usage | None:
     if isinstance(data.get("response"), dict):  # a Responses event: response.completed / incomplete / failed
         data = data["response"]
     usage = data.get("usage")
-    service_tier = data.get("service_tier") if isinstance(data.get("service_tier"), str) else None
+    service_tier = data.get("service_tier")
+    if type(service_tier) is not str:
+        service_tier = None
     if isinstance(usage, dict):
         if "input_tokens" in usage or "output_tokens" in usage:
             return Usage(

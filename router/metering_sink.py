@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from metering.cost import ImpossibleUsage, cost, counterfactual
+from metering.cost import ImpossibleUsage, cost, counterfactuals
 from metering.ledger import Keys, Ledger, ideal_key, parse_marker
 from metering.metrics import Metrics
 from metering.prices import Price, UnknownModel, price_for
@@ -186,10 +186,15 @@ class MeteringSink:
                 attempt.usage, attempt.billed = usage, True
                 self._price(attempt, usage)
         record.usage = usage
-        record.estimated = any(a.usage is not None and a.usage.estimated for a in record.attempts)
-        record.cost_usd = sum(a.cost_usd for a in record.attempts if a.billed)
+        estimated, cost_usd = False, 0.0
+        for attempt in record.attempts:  # a loop, not any() and sum() over generators: this runs per request
+            if attempt.usage is not None and attempt.usage.estimated:
+                estimated = True
+            if attempt.billed:
+                cost_usd += attempt.cost_usd
+        record.estimated, record.cost_usd = estimated, cost_usd
         if usage is not None:
-            record.counterfactual_usd = self._counterfactuals(usage)
+            record.counterfactual_usd = counterfactuals(usage, self.prices)
 
     def _usage(
         self, record: Record, request: dict[str, Any], body: bytes | None, stream: StreamState | None
@@ -229,9 +234,6 @@ class MeteringSink:
             return
         attempt.cost_usd = breakdown.total_usd
         attempt.amortised_usd = breakdown.amortised_usd
-
-    def _counterfactuals(self, usage: Usage) -> dict[str, float]:
-        return {name: counterfactual(usage, price) for name, price in self.prices.items() if price is not None}
 
 
 def _answer_text(parsed: Any) -> str:
