@@ -132,7 +132,11 @@ def stop(proc: subprocess.Popen | None) -> None:
             proc.wait(5)
 
 
-def start_routetax(upstream: str, redis_url: str, metering: bool, port: int, tmp: Path) -> subprocess.Popen:
+def start_routetax(
+    upstream: str, redis_url: str, metering: bool, port: int, tmp: Path, launcher: list[str] | None = None
+) -> subprocess.Popen:
+    """`routetax serve` on the demo tiers pointed at `upstream`, pinned to the proxy's core; `launcher`
+    replaces the `routetax` console script (bench/metering_split.py starts it with parts turned off)."""
     from router.demo import demo_config
 
     config = demo_config(upstream).model_dump(mode="json")
@@ -142,7 +146,7 @@ def start_routetax(upstream: str, redis_url: str, metering: bool, port: int, tmp
     config["metering"] = {"enabled": metering}
     path = tmp / f"routetax-{port}.yaml"
     path.write_text(yaml.safe_dump(config))
-    argv = [str(ROOT / ".venv/bin/routetax"), "serve", "--config", str(path), "--log-level", "warning"]
+    argv = [*(launcher or [str(ROOT / ".venv/bin/routetax")]), "serve", "--config", str(path), "--log-level", "warning"]
     proc = pinned(PROXY_CORE, argv, cwd=tmp, stderr=subprocess.DEVNULL)
     wait_port(port)
     return proc
