@@ -69,8 +69,9 @@ def turn_off(part: str) -> None:
         raise SystemExit(f"unknown part {part!r}; one of {', '.join(PARTS)}")
 
 
-def serve_without(part: str, argv: list[str]) -> int:
-    turn_off(part)
+def serve_without(parts: str, argv: list[str]) -> int:
+    for part in parts.split(","):
+        turn_off(part)
     from router.cli import main
 
     return main(argv)
@@ -83,10 +84,13 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--trials", type=int, default=4)
     ap.add_argument("--requests", type=int, default=2000, help="per turn")
+    ap.add_argument(
+        "--without", nargs="+", default=list(PARTS), help="the variants: parts to turn off, comma-joined for several"
+    )
     args = ap.parse_args()
     os.sched_setaffinity(0, {int(REST_CORE)})
     variants: list[tuple[str, bool, str | None]] = [("on", True, None), ("off", False, None)]
-    variants += [(f"on - {part}", True, part) for part in PARTS]
+    variants += [(f"on - {parts}", True, parts) for parts in args.without]
     with tempfile.TemporaryDirectory(prefix="routetax-split-") as directory:
         tmp = Path(directory)
         background: list[subprocess.Popen | None] = []
