@@ -1,7 +1,7 @@
 """What each part of metering costs, measured by turning it off: the split behind docs/performance.md.
 
 Metering's price is the gap between the metering-on and metering-off proxies at saturation. To
-see which part makes it, this script runs six proxies at once — off, on, and on with one part
+see which part makes it, this script runs six proxies at once (by default) — off, on, and on with one part
 turned off — and has them take turns at saturation (closed loop, small and large JSON,
 concurrency 10 and 50, rotating which goes first), as `perf.py`'s A/B phase does for on/off.
 A part's share is how much of the on/off throughput gap turning it off closes.
