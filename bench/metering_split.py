@@ -79,7 +79,16 @@ def serve_without(parts: str, argv: list[str]) -> int:
 
 def main() -> int:
     from loadgen import closed_loop
-    from perf import REST_CORE, cpu_ms, free_port, payload, pinned, start_prometheus, start_routetax, stop, wait_port
+    from perf import (
+        REST_CORE,
+        cpu_ms,
+        free_port,
+        payload,
+        start_prometheus,
+        start_routetax,
+        start_upstream_and_redis,
+        stop,
+    )
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--trials", type=int, default=4)
@@ -96,17 +105,11 @@ def main() -> int:
         background: list[subprocess.Popen | None] = []
         proxies: list[subprocess.Popen] = []
         try:
-            upstream_port, redis_port = free_port(), free_port()
-            background.append(pinned(REST_CORE, [sys.executable, str(HERE / "fixed_upstream.py"), str(upstream_port)]))
-            redis_argv = ["redis-server", "--port", str(redis_port), "--save", "", "--appendonly", "no"]
-            background.append(pinned(REST_CORE, redis_argv, stdout=subprocess.DEVNULL))
-            wait_port(upstream_port)
-            wait_port(redis_port)
+            upstream, redis_url = start_upstream_and_redis(background)
             ports = [free_port() for _ in variants]
             background.append(start_prometheus(ports, tmp))
             for port, (_name, metering, part) in zip(ports, variants, strict=True):
                 launcher = None if part is None else [sys.executable, str(Path(__file__)), "--serve-without", part]
-                upstream, redis_url = f"http://127.0.0.1:{upstream_port}", f"redis://127.0.0.1:{redis_port}/0"
                 proxies.append(start_routetax(upstream, redis_url, metering, port, tmp, launcher))
             urls = [f"http://127.0.0.1:{port}/v1/chat/completions" for port in ports]
             for url in urls:  # warm up every proxy the same way

@@ -152,6 +152,18 @@ def start_routetax(
     return proc
 
 
+def start_upstream_and_redis(background: list[subprocess.Popen | None]) -> tuple[str, str]:
+    """The fixed upstream and a throwaway redis-server on the rest core (added to `background`):
+    their base URLs."""
+    upstream_port, redis_port = free_port(), free_port()
+    background.append(pinned(REST_CORE, [sys.executable, str(HERE / "fixed_upstream.py"), str(upstream_port)]))
+    redis_argv = ["redis-server", "--port", str(redis_port), "--save", "", "--appendonly", "no"]
+    background.append(pinned(REST_CORE, redis_argv, stdout=subprocess.DEVNULL))
+    wait_port(upstream_port)
+    wait_port(redis_port)
+    return f"http://127.0.0.1:{upstream_port}", f"redis://127.0.0.1:{redis_port}/0"
+
+
 def start_prometheus(ports: list[int], tmp: Path) -> subprocess.Popen | None:
     binary = shutil.which("prometheus")
     if binary is None:
@@ -543,13 +555,7 @@ def main() -> int:
         tmp = Path(directory)
         background: list[subprocess.Popen | None] = []
         try:
-            upstream_port, redis_port = free_port(), free_port()
-            background.append(pinned(REST_CORE, [sys.executable, str(HERE / "fixed_upstream.py"), str(upstream_port)]))
-            redis_argv = ["redis-server", "--port", str(redis_port), "--save", "", "--appendonly", "no"]
-            background.append(pinned(REST_CORE, redis_argv, stdout=subprocess.DEVNULL))
-            wait_port(upstream_port)
-            wait_port(redis_port)
-            upstream, redis_url = f"http://127.0.0.1:{upstream_port}", f"redis://127.0.0.1:{redis_port}/0"
+            upstream, redis_url = start_upstream_and_redis(background)
             ports = {"metering-on": free_port(), "metering-off": free_port()}
             background.append(start_prometheus(list(ports.values()), tmp))
             print("pinning: proxy under test on core 0; upstream, redis, prometheus and load on core 1", flush=True)
