@@ -49,6 +49,12 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--requests", type=int, default=60)
     demo.add_argument("--agentic-share", type=float, default=0.3)
     demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument(
+        "--explore",
+        type=float,
+        default=0.2,
+        help="share of auto traffic sent to a random tier so every tier x class is measured (default 0.2)",
+    )
     demo.add_argument("--json", action="store_true")
     demo.add_argument("--port", type=int, default=0, help="proxy port (default: a free one)")
     demo.add_argument(
