@@ -251,9 +251,9 @@ def test_mini_only_is_cheaper_when_nano_fails_agentic_work_and_agentic_dominates
             rec(
                 f"r{i}",
                 label,
-                [(tier, {"nano": 0.001, "mini": 0.004}[tier], "ok")],
+                [(tier, {"nano": 0.002, "mini": 0.004}[tier], "ok")],
                 mini=0.004,
-                nano=0.001,
+                nano=0.002,
                 explored=explored,
             )
         )
