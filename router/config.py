@@ -241,7 +241,7 @@ class Config(_Strict):
             if tier not in self.tiers:
                 raise ValueError(f"policy.{cls_name}: tier {tier!r} is not configured")
         explore = self.policy.explore
-        if "tiers" in explore.model_fields_set:
+        if explore.share > 0 and "tiers" in explore.model_fields_set:  # the default list may name absent tiers
             for name in explore.tiers:
                 if name not in self.tiers:
                     raise ValueError(f"policy.explore.tiers: tier {name!r} is not configured")

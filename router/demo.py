@@ -79,8 +79,6 @@ def demo_config(upstream_urls: str | dict[str, str], base: Config | None = None)
     data = base.model_dump()
     explore = data["policy"]["explore"]
     explore["tiers"] = [name for name in explore["tiers"] if name in tiers]
-    if "tiers" not in base.policy.explore.model_fields_set:  # the default list: let the validator see it as such
-        data["policy"]["explore"] = {k: v for k, v in explore.items() if k != "tiers"}
     return Config.model_validate({**data, "tiers": tiers, "store": {"redis_url": None}})
 
 
