@@ -70,7 +70,7 @@ class Tier(_Strict):
     model: str = Field(min_length=1)
     base_url: str = OPENAI_BASE_URL
     api_key_env: str | None = None
-    dialect: Literal["openai", "vllm", "ollama"] = "openai"
+    dialect: Literal["openai", "vllm", "ollama", "llamacpp"] = "openai"
     timeouts: Timeouts = Timeouts()
     pool_size: int = Field(100, ge=1, le=10_000)
     price: TierPrice | None = None

@@ -101,13 +101,37 @@ def normalise_upstream_error(status: int, raw: bytes) -> bytes:
         and set(err) <= {"message", "type", "param", "code"}
     ):
         return raw  # already OpenAI's shape: the client sees the upstream's bytes
+    message = message if isinstance(message, str) else f"upstream answered HTTP {status}"
+    if _context_overflow(status, etype, message):
+        return error_body(_overflow_message(message, err), status=status, code=CONTEXT_LENGTH_CODE, param="messages")
     return error_body(
-        message if isinstance(message, str) else f"upstream answered HTTP {status}",
+        message,
         status=status,
         code=None if code is None or isinstance(code, int) else str(code),
         param=param if isinstance(param, str) else None,
         type_=etype if etype in _OPENAI_TYPES else None,
     )
+
+
+CONTEXT_LENGTH_CODE = "context_length_exceeded"
+LLAMACPP_OVERFLOW_TYPE = "exceed_context_size_error"
+
+
+def _context_overflow(status: int, etype: Any, message: str) -> bool:
+    """A self-hosted engine's way of saying the prompt does not fit, which OpenAI calls `context_length_exceeded`.
+
+    llama.cpp's server: `{"code": 400, "type": "exceed_context_size_error", "n_prompt_tokens", "n_ctx"}`;
+    vLLM: `type: "BadRequestError"` and a message naming the maximum context length. With OpenAI's code
+    the router moves the request to a tier with a larger window instead of answering the client 400.
+    """
+    return etype == LLAMACPP_OVERFLOW_TYPE or (status == 400 and "maximum context length" in message)
+
+
+def _overflow_message(message: str, err: dict[str, Any]) -> str:
+    prompt, window = err.get("n_prompt_tokens"), err.get("n_ctx")
+    if isinstance(prompt, int) and isinstance(window, int):
+        return f"{message} ({prompt} prompt tokens; the context size is {window})"
+    return message
 
 
 def error_code_of(raw: bytes) -> str | None:
