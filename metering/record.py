@@ -50,6 +50,7 @@ class Attempt:
     usage: Usage | None = None
     cost_usd: float = 0.0
     billed: bool = False
+    served_model: str | None = None  # the `model` the upstream answered with (llama.cpp: its alias, whatever was asked)
 
 
 @dataclass(slots=True)

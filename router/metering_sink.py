@@ -134,7 +134,7 @@ class MeteringSink:
     def _complete(self, record: Record, completion: Completion) -> None:
         usage: Usage | None = None
         for attempt, body, stream in zip(record.attempts, completion.bodies, completion.streams, strict=True):
-            usage = self._usage(record, completion.request, body, stream)
+            usage = self._usage(record, completion.request, body, stream, attempt)
             if usage is not None:
                 attempt.usage, attempt.billed = usage, True
                 self._price(attempt, usage)
@@ -150,16 +150,19 @@ class MeteringSink:
             record.counterfactual_usd = counterfactuals(usage, self.prices, self.regions)
 
     def _usage(
-        self, record: Record, request: dict[str, Any], body: bytes | None, stream: StreamState | None
+        self, record: Record, request: dict[str, Any], body: bytes | None, stream: StreamState | None, attempt: Attempt
     ) -> Usage | None:
+        """The attempt's usage (and, on the way, the model the upstream says served it)."""
         if body is not None:
             parsed = orjson.loads(body)
+            attempt.served_model = _model_of(parsed)
             usage = usage_from(parsed)
             if usage is None:
                 return _estimate(request, record.api, _answer_text(parsed))
             return usage
         if stream is not None:
             if stream.usage_chunk is not None:
+                attempt.served_model = _model_of(stream.usage_chunk)
                 return usage_from(stream.usage_chunk)
             if stream.events:  # cut short, or an upstream that sends no usage: estimate, and say so
                 return _estimate(request, record.api, streamed_text(stream.events))
@@ -177,6 +180,16 @@ class MeteringSink:
             log.warning("tier %s reported impossible usage (%s): costed at 0", attempt.tier, exc)
             return
         attempt.cost_usd = breakdown.total_usd
+
+
+def _model_of(answer: Any) -> str | None:
+    """`model` of a chat answer or chunk, or of the response object a Responses event carries."""
+    if not isinstance(answer, dict):
+        return None
+    if isinstance(answer.get("response"), dict):
+        answer = answer["response"]
+    model = answer.get("model")
+    return model if isinstance(model, str) else None
 
 
 def _answer_text(parsed: Any) -> str:
