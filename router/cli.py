@@ -55,6 +55,13 @@ def _parser() -> argparse.ArgumentParser:
         default=0.2,
         help="share of auto traffic sent to a random tier so every tier x class is measured (default 0.2)",
     )
+    demo.add_argument(
+        "--qwen",
+        choices=["emulated", "local"],
+        default="emulated",
+        help="local: serve the qwen tier with a real llama.cpp engine and a tiny Qwen3 model (built on first use)",
+    )
+    demo.add_argument("--llama-server", metavar="PATH", help="with --qwen local: use this llama-server binary")
     demo.add_argument("--json", action="store_true")
     demo.add_argument("--port", type=int, default=0, help="proxy port (default: a free one)")
     demo.add_argument(

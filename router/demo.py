@@ -21,6 +21,8 @@ import orjson
 from router.app import create_app
 from router.config import Config, Tier, load_config
 from router.emulator import build_emulator
+from router.local_engine.demo import LocalEngine, LocalEngineError, start_engine, with_local_qwen
+from router.local_engine.demo import describe as describe_qwen
 from router.servers import start_in_thread
 
 DEMO_ROUTER_HOUR_USD = 0.05  # the demo's assumed cost of running the router: one small VM
@@ -200,8 +202,12 @@ def run_world(
     keep_running: bool = False,
     port: int = 0,
     world: World | None = None,
+    qwen_engine: LocalEngine | None = None,
 ) -> dict[str, Any]:
-    """Start the emulated world and the proxy, drive the workload, and return the routing-tax report."""
+    """Start the emulated world and the proxy, drive the workload, and return the routing-tax report.
+
+    With `qwen_engine` (a running llama.cpp server), the qwen tier is served by it instead of the emulator.
+    """
     world = world or World()
     base = config or Config()
     dialects = {"openai", *(tier.dialect for tier in base.tiers.values())}
@@ -210,6 +216,8 @@ def run_world(
         for model, probabilities in world.degrade.items():
             httpx.post(f"{upstream.url}/_mock/script", json={"model": model, "degrade_probability": probabilities})
     demo = demo_config({d: u.url for d, u in upstreams.items()}, base)
+    if qwen_engine is not None:
+        demo = with_local_qwen(demo, qwen_engine)
     hosted = {"gpu_hour_usd": world.gpu_hour_usd}  # the self-hosted tiers of the demo's world run on its GPU
     tiers = {
         name: tier.model_copy(update=hosted) if tier.dialect != "openai" and tier.gpu_hour_usd is None else tier
@@ -221,7 +229,8 @@ def run_world(
     try:
         emulated = ", ".join(f"{d} at {u.url}/v1" for d, u in sorted(upstreams.items()))
         print(
-            f"routetax demo: emulated upstreams ({emulated}), proxy at {proxy.url}/v1 (in-process store: NON-DURABLE)",
+            f"routetax demo: emulated upstreams ({emulated}), proxy at {proxy.url}/v1 (in-process store: NON-DURABLE); "
+            + describe_qwen(qwen_engine),
             file=sys.stderr,
         )
         started = time.perf_counter()
@@ -240,6 +249,7 @@ def run_world(
             "explore_share": demo.policy.explore.share,
             "elapsed_s": round(elapsed, 3),
             "world": world.describe(),
+            "qwen": describe_qwen(qwen_engine),  # a real engine is not scripted: the world's Qwen degrade is unused
         }
         if keep_running:
             print(
@@ -272,9 +282,19 @@ def run_demo(args: argparse.Namespace) -> int:
     }
     base = Config.model_validate(data)
     try:
-        report = run_world(args.requests, args.agentic_share, args.seed, base, args.keep_running, args.port)
+        engine = start_engine(args.llama_server) if args.qwen == "local" else None
+    except LocalEngineError as exc:
+        print(f"routetax demo: --qwen local: {exc}", file=sys.stderr)
+        return 1
+    try:
+        report = run_world(
+            args.requests, args.agentic_share, args.seed, base, args.keep_running, args.port, qwen_engine=engine
+        )
     except KeyboardInterrupt:
         return 0
+    finally:
+        if engine is not None:
+            engine.stop()
     if args.json:
         print(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
     else:

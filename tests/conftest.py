@@ -13,6 +13,7 @@ from router.config import Config
 from router.demo import demo_config
 from router.emulator import build_emulator
 from router.servers import RunningServer, start_in_thread
+from tests.local_engine import llama_server_binary, local_qwen, tiny_qwen_model  # noqa: F401  (fixtures)
 from tests.redis_server import redis_cluster, redis_server, redis_url  # noqa: F401  (fixtures)
 
 

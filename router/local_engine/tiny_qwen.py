@@ -296,6 +296,86 @@ def write_gguf(path: Path, name: str = "routetax-tiny-qwen3") -> Path:
     return path
 
 
+# llama.cpp's tensor names -> Hugging Face's Qwen3ForCausalLM (same layouts: Qwen3 needs no q/k permutation)
+HF_NAMES = {
+    "token_embd.weight": "model.embed_tokens.weight",
+    "output_norm.weight": "model.norm.weight",
+    "output.weight": "lm_head.weight",
+    "blk.0.attn_norm.weight": "model.layers.0.input_layernorm.weight",
+    "blk.0.attn_q.weight": "model.layers.0.self_attn.q_proj.weight",
+    "blk.0.attn_k.weight": "model.layers.0.self_attn.k_proj.weight",
+    "blk.0.attn_v.weight": "model.layers.0.self_attn.v_proj.weight",
+    "blk.0.attn_output.weight": "model.layers.0.self_attn.o_proj.weight",
+    "blk.0.attn_q_norm.weight": "model.layers.0.self_attn.q_norm.weight",
+    "blk.0.attn_k_norm.weight": "model.layers.0.self_attn.k_norm.weight",
+    "blk.0.ffn_norm.weight": "model.layers.0.post_attention_layernorm.weight",
+    "blk.0.ffn_gate.weight": "model.layers.0.mlp.gate_proj.weight",
+    "blk.0.ffn_up.weight": "model.layers.0.mlp.up_proj.weight",
+    "blk.0.ffn_down.weight": "model.layers.0.mlp.down_proj.weight",
+}
+
+
+def write_hf(directory: Path) -> Path:
+    """The same model in Hugging Face's format (config, safetensors, tokenizer), for engines such as vLLM."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    tokenizer = train_tokenizer()
+    tensors = weights(tokenizer, tokenizer.get_vocab_size())
+    d = tensors["token_embd.weight"].shape[1]
+    eos, pad = tokenizer.token_to_id(EOS), tokenizer.token_to_id("<|endoftext|>")
+    config = {
+        "architectures": ["Qwen3ForCausalLM"],
+        "model_type": "qwen3",
+        "vocab_size": tokenizer.get_vocab_size(),
+        "hidden_size": d,
+        "intermediate_size": tensors["blk.0.ffn_gate.weight"].shape[0],
+        "num_hidden_layers": 1,
+        "num_attention_heads": N_HEAD,
+        "num_key_value_heads": N_HEAD,
+        "head_dim": HEAD_DIM,
+        "hidden_act": "silu",
+        "max_position_embeddings": CONTEXT_LENGTH,
+        "rms_norm_eps": 1e-6,
+        "rope_theta": ROPE_BASE,
+        "attention_bias": False,
+        "tie_word_embeddings": False,
+        "use_sliding_window": False,
+        "torch_dtype": "float32",
+        "bos_token_id": pad,
+        "eos_token_id": eos,
+    }
+    (directory / "config.json").write_text(json.dumps(config, indent=2))
+    (directory / "generation_config.json").write_text(json.dumps({"eos_token_id": [eos, pad], "pad_token_id": pad}))
+    tokenizer.save(str(directory / "tokenizer.json"))
+    tokenizer_config = {
+        "tokenizer_class": "PreTrainedTokenizerFast",
+        "chat_template": chat_template(),
+        "eos_token": EOS,
+        "pad_token": "<|endoftext|>",
+        "bos_token": None,
+        "model_max_length": CONTEXT_LENGTH,
+    }
+    (directory / "tokenizer_config.json").write_text(json.dumps(tokenizer_config, indent=2))
+    _write_safetensors(directory / "model.safetensors", {HF_NAMES[k]: v for k, v in tensors.items()})
+    return directory
+
+
+def _write_safetensors(path: Path, tensors: dict[str, np.ndarray]) -> None:
+    """The safetensors layout (an 8-byte header size, a JSON header, the raw little-endian data), F32 only."""
+    header: dict[str, object] = {}
+    offset = 0
+    for name, array in tensors.items():
+        size = array.astype("<f4").nbytes
+        header[name] = {"dtype": "F32", "shape": list(array.shape), "data_offsets": [offset, offset + size]}
+        offset += size
+    raw = json.dumps(header, separators=(",", ":")).encode()
+    raw += b" " * (-len(raw) % 8)
+    with open(path, "wb") as out:
+        out.write(len(raw).to_bytes(8, "little") + raw)
+        for array in tensors.values():
+            out.write(np.ascontiguousarray(array, dtype="<f4").tobytes())
+
+
 def parameter_count(path: Path) -> int:
     import gguf
 
@@ -304,8 +384,12 @@ def parameter_count(path: Path) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Write the tiny, deterministic Qwen3-architecture GGUF model.")
-    parser.add_argument("out", type=Path, help="where to write the .gguf file")
+    parser.add_argument("out", type=Path, help="where to write the .gguf file (with --hf: a directory)")
+    parser.add_argument("--hf", action="store_true", help="write Hugging Face's format instead (for vLLM)")
     args = parser.parse_args(argv)
+    if args.hf:
+        print(write_hf(args.out))
+        return 0
     path = write_gguf(args.out)
     print(f"{path}: {path.stat().st_size / 1e6:.2f} MB, {parameter_count(path):,} parameters")
     return 0
