@@ -48,6 +48,8 @@ def _classify_chat(body: dict[str, Any]) -> Decision:
     by_tools = structure.chat_tools(body)
     if by_tools is not None:
         return Decision(by_tools[0], 1.0, (by_tools[1],))
+    if structure.multi_agent_turns(messages):
+        return _decision(AGENTIC, "multi_agent_chat")
     turns = [(_role(m.get("role")), text.text_of(m.get("content"))) for m in messages if isinstance(m, dict)]
     return _by_text(turns, structured=_wants_structured_output(body.get("response_format")))
 
