@@ -40,7 +40,12 @@ DRIVERS = {
     "crewai_driver": ("crewai", "crewai"),
     "aider_driver": ("aider", "aider-chat"),
 }
-HELDOUT_ONLY = {"crewai", "ag2", "aider-chat"}  # whole frameworks captured after the rules were frozen, never looked into before
+WEAK_MODEL = "gpt-5.4-nano"  # drivers name it for a framework's single-turn side calls
+HELDOUT_ONLY = {
+    "crewai",
+    "ag2",
+    "aider-chat",
+}  # whole frameworks captured after the rules were frozen, never looked into before
 
 
 def version(python: Path, dist: str) -> str:
@@ -53,6 +58,11 @@ def rows(raw: Path, versions: dict[str, str]) -> list[dict]:
     for line in raw.read_text(encoding="utf-8").splitlines():
         capture = json.loads(line)
         framework, scenario, label, task = capture["session"].split("__")
+        if scenario == "unrouted":  # sent to the environment's default base URL, outside any scenario
+            print(f"{framework}: a request outside any scenario, not kept", file=sys.stderr)
+            continue
+        if capture["body"].get("model") == WEAK_MODEL:  # a framework's side call (aider's commit messages)
+            scenario, label = "weak_model_call", "single_turn"
         out.append(
             {
                 "id": f"{framework}/{scenario}/t{task}/step{capture['step']}",
@@ -88,7 +98,13 @@ def main() -> int:
         except subprocess.CalledProcessError:
             print(f"{module}: {dist} not installed in {venv}, skipped", file=sys.stderr)
             continue
-        env = os.environ | {"CAPTURE_URL": url, "CAPTURE_FRAMEWORK": dist, "OPENAI_API_KEY": "sk-capture", "LITELLM_LOCAL_MODEL_COST_MAP": "True", "OPENAI_BASE_URL": f"{url}/s/{dist}__env__single_turn__0/v1"}
+        env = os.environ | {
+            "CAPTURE_URL": url,
+            "CAPTURE_FRAMEWORK": dist,
+            "OPENAI_API_KEY": "sk-capture",
+            "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+            "OPENAI_BASE_URL": f"{url}/s/{dist}__unrouted__single_turn__0/v1",
+        }
         print(f"running {module} ({dist} {versions[dist]})", file=sys.stderr)
         subprocess.run([python, str(HERE / "drivers" / f"{module}.py")], env=env, cwd=tempfile.mkdtemp(), timeout=900)
     server.shutdown()

@@ -132,14 +132,20 @@ def chat_completion(body: dict[str, Any], text: str, tool: str | None, args: Any
     message: dict[str, Any] = {"role": "assistant", "content": text or None}
     if tool is not None:
         message["tool_calls"] = [
-            {"id": f"call_{uuid.uuid4().hex[:20]}", "type": "function", "function": {"name": tool, "arguments": json.dumps(args)}}
+            {
+                "id": f"call_{uuid.uuid4().hex[:20]}",
+                "type": "function",
+                "function": {"name": tool, "arguments": json.dumps(args)},
+            }
         ]
     return {
         "id": f"chatcmpl-{uuid.uuid4().hex[:20]}",
         "object": "chat.completion",
         "created": int(time.time()),
         "model": body.get("model", "gpt-5.4-mini"),
-        "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls" if tool else "stop", "logprobs": None}],
+        "choices": [
+            {"index": 0, "message": message, "finish_reason": "tool_calls" if tool else "stop", "logprobs": None}
+        ],
         "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120},
     }
 
@@ -150,7 +156,9 @@ def chat_chunks(completion: dict[str, Any]) -> list[dict[str, Any]]:
     base = {k: completion[k] for k in ("id", "created", "model")} | {"object": "chat.completion.chunk"}
     chunks = [base | {"choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]}]
     if message.get("content"):
-        chunks.append(base | {"choices": [{"index": 0, "delta": {"content": message["content"]}, "finish_reason": None}]})
+        chunks.append(
+            base | {"choices": [{"index": 0, "delta": {"content": message["content"]}, "finish_reason": None}]}
+        )
     for index, call in enumerate(message.get("tool_calls") or []):
         delta = {"tool_calls": [{"index": index, "id": call["id"], "type": "function", "function": call["function"]}]}
         chunks.append(base | {"choices": [{"index": 0, "delta": delta, "finish_reason": None}]})
@@ -246,9 +254,18 @@ def make_handler(captures: Captures) -> type[BaseHTTPRequestHandler]:
 
         def do_GET(self) -> None:  # /models and friends: some clients probe them
             if self.path.endswith("/models"):
-                self._send(200, {"object": "list", "data": [{"id": "gpt-5.4-mini", "object": "model", "created": 0, "owned_by": "capture"}]})
+                self._send(
+                    200,
+                    {
+                        "object": "list",
+                        "data": [{"id": "gpt-5.4-mini", "object": "model", "created": 0, "owned_by": "capture"}],
+                    },
+                )
             else:
-                self._send(404, {"error": {"message": "not found", "type": "invalid_request_error", "code": None, "param": None}})
+                self._send(
+                    404,
+                    {"error": {"message": "not found", "type": "invalid_request_error", "code": None, "param": None}},
+                )
 
         def do_POST(self) -> None:
             length = int(self.headers.get("content-length") or 0)

@@ -36,21 +36,41 @@ def client(url: str) -> OpenAIChatCompletionClient:
 
 def main() -> None:
     for t, prompt in enumerate(TASKS):
+
         def tools(url: str, p: str = prompt) -> None:
-            agent = AssistantAgent("assistant", model_client=client(url), tools=[get_weather, get_stock], reflect_on_tool_use=True, system_message="You are a helpful assistant. Use tools to answer.")
+            agent = AssistantAgent(
+                "assistant",
+                model_client=client(url),
+                tools=[get_weather, get_stock],
+                reflect_on_tool_use=True,
+                system_message="You are a helpful assistant. Use tools to answer.",
+            )
             asyncio.run(agent.run(task=p))
 
         run(session("tool_agent", "agentic", t), ["auto", {"text": "Yes, pack sunscreen."}], tools)
 
         def team(url: str, p: str = prompt) -> None:
-            writer = AssistantAgent("writer", model_client=client(url), system_message="You write a short answer using the tools.", tools=[get_weather])
-            critic = AssistantAgent("critic", model_client=client(url), system_message="You review the writer's answer. Reply APPROVE when it is good.")
-            asyncio.run(RoundRobinGroupChat([writer, critic], termination_condition=MaxMessageTermination(5)).run(task=p))
+            writer = AssistantAgent(
+                "writer",
+                model_client=client(url),
+                system_message="You write a short answer using the tools.",
+                tools=[get_weather],
+            )
+            critic = AssistantAgent(
+                "critic",
+                model_client=client(url),
+                system_message="You review the writer's answer. Reply APPROVE when it is good.",
+            )
+            asyncio.run(
+                RoundRobinGroupChat([writer, critic], termination_condition=MaxMessageTermination(5)).run(task=p)
+            )
 
         run(session("team", "agentic", t), ["auto", {"text": "Pack sunscreen."}, {"text": "APPROVE"}], team)
 
         def plain(url: str, p: str = prompt) -> None:
-            agent = AssistantAgent("translator", model_client=client(url), system_message="Translate the user's message into Spanish.")
+            agent = AssistantAgent(
+                "translator", model_client=client(url), system_message="Translate the user's message into Spanish."
+            )
             asyncio.run(agent.run(task=p))
 
         run(session("translator", "single_turn", t), [{"text": "Hola."}], plain)

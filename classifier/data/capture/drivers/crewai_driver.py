@@ -40,25 +40,74 @@ def llm(url: str) -> LLM:
 
 def main() -> None:
     for t, text in enumerate(TASKS):
+
         def with_tools(url: str, text: str = text) -> None:
-            researcher = Agent(role="Local researcher", goal="Give accurate, current local information", backstory="You check facts with your tools before answering.", tools=[get_weather, web_search], llm=llm(url), verbose=False, max_iter=3)
+            researcher = Agent(
+                role="Local researcher",
+                goal="Give accurate, current local information",
+                backstory="You check facts with your tools before answering.",
+                tools=[get_weather, web_search],
+                llm=llm(url),
+                verbose=False,
+                max_iter=3,
+            )
             task = Task(description=text, expected_output="A two-line answer", agent=researcher)
             Crew(agents=[researcher], tasks=[task], verbose=False).kickoff()
 
-        run(session("tool_agent", "agentic", t), [{"tool": "get_weather", "args": {"city": "Amsterdam"}, "else_text": REACT}, {"text": FINAL}], with_tools)
+        run(
+            session("tool_agent", "agentic", t),
+            [{"tool": "get_weather", "args": {"city": "Amsterdam"}, "else_text": REACT}, {"text": FINAL}],
+            with_tools,
+        )
 
         def two_agents(url: str, text: str = text) -> None:
-            researcher = Agent(role="Researcher", goal="Collect facts with tools", backstory="A careful analyst.", tools=[web_search], llm=llm(url), verbose=False, max_iter=3)
+            researcher = Agent(
+                role="Researcher",
+                goal="Collect facts with tools",
+                backstory="A careful analyst.",
+                tools=[web_search],
+                llm=llm(url),
+                verbose=False,
+                max_iter=3,
+            )
             # every step of this crew offers tools: a second agent without tools would be a single-turn step
-            tasks = [Task(description=text, expected_output="Bullet facts", agent=researcher), Task(description="Check one more source, then write the note.", expected_output="Two lines", agent=researcher)]
+            tasks = [
+                Task(description=text, expected_output="Bullet facts", agent=researcher),
+                Task(
+                    description="Check one more source, then write the note.",
+                    expected_output="Two lines",
+                    agent=researcher,
+                ),
+            ]
             Crew(agents=[researcher], tasks=tasks, verbose=False).kickoff()
 
         react = REACT.replace("get_weather", "web_search")
-        run(session("research_crew", "agentic", t), [{"tool": "web_search", "args": {"query": "x"}, "else_text": react}, {"text": FINAL}, {"tool": "web_search", "args": {"query": "y"}, "else_text": react}, {"text": FINAL}], two_agents)
+        run(
+            session("research_crew", "agentic", t),
+            [
+                {"tool": "web_search", "args": {"query": "x"}, "else_text": react},
+                {"text": FINAL},
+                {"tool": "web_search", "args": {"query": "y"}, "else_text": react},
+                {"text": FINAL},
+            ],
+            two_agents,
+        )
 
         def no_tools(url: str, text: str = text) -> None:
-            writer = Agent(role="Copywriter", goal="Write friendly short copy", backstory="You write marketing copy.", llm=llm(url), verbose=False)
-            Crew(agents=[writer], tasks=[Task(description=f"Rewrite as a friendly tweet: {text}", expected_output="One tweet", agent=writer)], verbose=False).kickoff()
+            writer = Agent(
+                role="Copywriter",
+                goal="Write friendly short copy",
+                backstory="You write marketing copy.",
+                llm=llm(url),
+                verbose=False,
+            )
+            Crew(
+                agents=[writer],
+                tasks=[
+                    Task(description=f"Rewrite as a friendly tweet: {text}", expected_output="One tweet", agent=writer)
+                ],
+                verbose=False,
+            ).kickoff()
 
         run(session("writer_no_tools", "single_turn", t), [{"text": FINAL}], no_tools)
 

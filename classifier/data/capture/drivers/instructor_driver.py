@@ -45,16 +45,24 @@ def main() -> None:
                 ("extract", Person, {"name": "Jason Liu", "age": 30, "company": "Example Corp"}),
                 ("classify", Ticket, {"category": "billing", "urgency": "high", "summary": "double charge"}),
             ):
+
                 def body(url: str, mode=mode, model=model, text=text) -> None:
                     client = instructor.from_openai(OpenAI(base_url=url, api_key="sk-capture"), mode=mode)
                     client.chat.completions.create(
                         model="gpt-5.4-mini",
                         response_model=model,
-                        messages=[{"role": "system", "content": "Extract the requested fields."}, {"role": "user", "content": text}],
+                        messages=[
+                            {"role": "system", "content": "Extract the requested fields."},
+                            {"role": "user", "content": text},
+                        ],
                         max_retries=1,
                     )
 
-                reply = {"tool": model.__name__, "args": answer} if mode == instructor.Mode.TOOLS else {"text": json.dumps(answer)}
+                reply = (
+                    {"tool": model.__name__, "args": answer}
+                    if mode == instructor.Mode.TOOLS
+                    else {"text": json.dumps(answer)}
+                )
                 run(session(f"{model_name}_{name}", "single_turn", t), [reply], body)
 
 

@@ -58,18 +58,24 @@ class Grade(BaseModel):
 
 
 def llm(url: str, api: str) -> ChatOpenAI:
-    return ChatOpenAI(model="gpt-5.4-mini", base_url=url, api_key="sk-capture", use_responses_api=api == "responses", max_retries=0)
+    return ChatOpenAI(
+        model="gpt-5.4-mini", base_url=url, api_key="sk-capture", use_responses_api=api == "responses", max_retries=0
+    )
 
 
 def react_agent(url: str, prompt: str, api: str) -> None:
     try:
         from langchain.agents import create_agent  # langchain >= 1.0
 
-        agent = create_agent(llm(url, api), [get_weather, search_docs, post_message], system_prompt="You are an ops assistant.")
+        agent = create_agent(
+            llm(url, api), [get_weather, search_docs, post_message], system_prompt="You are an ops assistant."
+        )
     except ImportError:
         from langgraph.prebuilt import create_react_agent
 
-        agent = create_react_agent(llm(url, api), [get_weather, search_docs, post_message], prompt="You are an ops assistant.")
+        agent = create_react_agent(
+            llm(url, api), [get_weather, search_docs, post_message], prompt="You are an ops assistant."
+        )
     agent.invoke({"messages": [HumanMessage(prompt)]})
 
 
@@ -97,27 +103,88 @@ def forcing_node(url: str, prompt: str, api: str) -> None:
     graph.add_edge("tools", "agent")
     graph.add_conditional_edges("agent", route)
     graph.add_edge("tools2", "agent")
-    graph.compile().invoke({"messages": [SystemMessage("You answer from the docs and act on them."), HumanMessage(prompt)]}, {"recursion_limit": 8})
+    graph.compile().invoke(
+        {"messages": [SystemMessage("You answer from the docs and act on them."), HumanMessage(prompt)]},
+        {"recursion_limit": 8},
+    )
 
 
 def main() -> None:
     for api in ("chat", "responses"):
         for t, prompt in enumerate(TASKS):
-            run(session(f"react_agent_{api}", "agentic", t), ["auto", {"tool": "post_message", "args": {"channel": "#ops", "text": "ok"}}, {"text": "Done."}], lambda url, p=prompt, a=api: react_agent(url, p, a))
-            run(session(f"forcing_node_{api}", "agentic", t), ["auto", "auto", {"text": "Done."}], lambda url, p=prompt, a=api: forcing_node(url, p, a))
+            run(
+                session(f"react_agent_{api}", "agentic", t),
+                ["auto", {"tool": "post_message", "args": {"channel": "#ops", "text": "ok"}}, {"text": "Done."}],
+                lambda url, p=prompt, a=api: react_agent(url, p, a),
+            )
+            run(
+                session(f"forcing_node_{api}", "agentic", t),
+                ["auto", "auto", {"text": "Done."}],
+                lambda url, p=prompt, a=api: forcing_node(url, p, a),
+            )
             text = f"{prompt} {DOCS}"
-            run(session(f"structured_output_{api}", "single_turn", t), [{"text": '{"topic": "refunds", "entities": ["support"]}'}],
-                lambda url, x=text, a=api: llm(url, a).with_structured_output(Extraction).invoke(f"Extract the facts from: {x}"))
-            run(session(f"bind_tools_any_{api}", "single_turn", t), [{"tool": "Extraction", "args": {"topic": "refunds", "entities": []}}],
-                lambda url, x=text, a=api: llm(url, a).bind_tools([Extraction], tool_choice="any").invoke(f"Extract the facts from: {x}"))
-            rag = ChatPromptTemplate.from_messages([("system", "Answer the question using only the context below. If you don't know, say so.\n\nContext:\n{context}"), ("human", "{question}")])
-            run(session(f"rag_answer_{api}", "single_turn", t), [{"text": "30 days."}], lambda url, p=prompt, a=api: (rag | llm(url, a)).invoke({"context": DOCS, "question": p}))
-            grader = ChatPromptTemplate.from_messages([("system", "You are a grader assessing relevance of a retrieved document to a user question. Give a binary score."), ("human", "Document: {doc}\n\nQuestion: {q}")])
-            run(session(f"grader_{api}", "single_turn", t), [{"text": '{"relevant": true, "explanation": "mentions refunds"}'}], lambda url, p=prompt, a=api: (grader | llm(url, a).with_structured_output(Grade)).invoke({"doc": DOCS, "q": p}))
-            summary = ChatPromptTemplate.from_messages([("system", "Write a concise summary of the following conversation."), ("human", "{log}")])
-            log = "\n".join(f"{who}: {line}" for who, line in (("user", prompt), ("assistant", "Let me check."), ("user", "thanks")))
-            run(session(f"summarise_{api}", "single_turn", t), [{"text": "The user asked about weather."}], lambda url, x=log, a=api: (summary | llm(url, a)).invoke({"log": x}))
-            run(session(f"chat_{api}", "single_turn", t), [{"text": "Sure."}], lambda url, p=prompt, a=api: llm(url, a).invoke([SystemMessage("You are a friendly assistant."), HumanMessage(p)]))
+            run(
+                session(f"structured_output_{api}", "single_turn", t),
+                [{"text": '{"topic": "refunds", "entities": ["support"]}'}],
+                lambda url, x=text, a=api: (
+                    llm(url, a).with_structured_output(Extraction).invoke(f"Extract the facts from: {x}")
+                ),
+            )
+            run(
+                session(f"bind_tools_any_{api}", "single_turn", t),
+                [{"tool": "Extraction", "args": {"topic": "refunds", "entities": []}}],
+                lambda url, x=text, a=api: (
+                    llm(url, a).bind_tools([Extraction], tool_choice="any").invoke(f"Extract the facts from: {x}")
+                ),
+            )
+            rag = ChatPromptTemplate.from_messages(
+                [
+                    (
+                        "system",
+                        "Answer the question using only the context below. If you don't know, say so.\n\nContext:\n{context}",
+                    ),
+                    ("human", "{question}"),
+                ]
+            )
+            run(
+                session(f"rag_answer_{api}", "single_turn", t),
+                [{"text": "30 days."}],
+                lambda url, p=prompt, a=api, rag=rag: (rag | llm(url, a)).invoke({"context": DOCS, "question": p}),
+            )
+            grader = ChatPromptTemplate.from_messages(
+                [
+                    (
+                        "system",
+                        "You are a grader assessing relevance of a retrieved document to a user question. Give a binary score.",
+                    ),
+                    ("human", "Document: {doc}\n\nQuestion: {q}"),
+                ]
+            )
+            run(
+                session(f"grader_{api}", "single_turn", t),
+                [{"text": '{"relevant": true, "explanation": "mentions refunds"}'}],
+                lambda url, p=prompt, a=api, grader=grader: (grader | llm(url, a).with_structured_output(Grade)).invoke(
+                    {"doc": DOCS, "q": p}
+                ),
+            )
+            summary = ChatPromptTemplate.from_messages(
+                [("system", "Write a concise summary of the following conversation."), ("human", "{log}")]
+            )
+            log = "\n".join(
+                f"{who}: {line}" for who, line in (("user", prompt), ("assistant", "Let me check."), ("user", "thanks"))
+            )
+            run(
+                session(f"summarise_{api}", "single_turn", t),
+                [{"text": "The user asked about weather."}],
+                lambda url, x=log, a=api, summary=summary: (summary | llm(url, a)).invoke({"log": x}),
+            )
+            run(
+                session(f"chat_{api}", "single_turn", t),
+                [{"text": "Sure."}],
+                lambda url, p=prompt, a=api: llm(url, a).invoke(
+                    [SystemMessage("You are a friendly assistant."), HumanMessage(p)]
+                ),
+            )
 
 
 if __name__ == "__main__":

@@ -31,18 +31,26 @@ SUBMIT = "echo COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT"
 
 
 def text_reply(fence: str, command: str) -> dict:
-    return {"text": f"THOUGHT: Let me look at the repository first to find the relevant file.\n\n```{fence}\n{command}\n```"}
+    return {
+        "text": f"THOUGHT: Let me look at the repository first to find the relevant file.\n\n```{fence}\n{command}\n```"
+    }
 
 
 def agent(url: str, config_name: str, model_class: str, task: str) -> None:
     config = yaml.safe_load((CONFIGS / config_name).read_text())
     model_config = dict(config.get("model") or {})
-    model_config.update(model_class=model_class, model_name="openai/gpt-5.4-mini", model_kwargs={"api_base": url, "api_key": "sk-capture", "drop_params": True})
+    model_config.update(
+        model_class=model_class,
+        model_name="openai/gpt-5.4-mini",
+        model_kwargs={"api_base": url, "api_key": "sk-capture", "drop_params": True},
+    )
     model_config.pop("model_kwargs_extra", None)
     workdir = tempfile.mkdtemp()
     Path(workdir, "calc.py").write_text("def add(a, b):\n    return a - b\n")
     env = LocalEnvironment(cwd=workdir)
-    agent_config = {k: v for k, v in (config.get("agent") or {}).items() if k not in ("mode", "confirm_exit", "whitelist_actions")}
+    agent_config = {
+        k: v for k, v in (config.get("agent") or {}).items() if k not in ("mode", "confirm_exit", "whitelist_actions")
+    }
     agent_config["step_limit"] = 4
     DefaultAgent(get_model(config=model_config), env, **agent_config).run(task)
 
@@ -59,10 +67,23 @@ def main() -> None:
             text = (CONFIGS / config_name).read_text()
             fence = fence or ("mswea_bash_command" if "mswea_bash_command" in text else "bash")
             if model_class == "litellm_textbased":
-                replies = [text_reply(fence, "ls -la && cat calc.py"), {"text": "I think I should edit the file now."}, text_reply(fence, "sed -i 's/a - b/a + b/' calc.py"), text_reply(fence, SUBMIT)]
+                replies = [
+                    text_reply(fence, "ls -la && cat calc.py"),
+                    {"text": "I think I should edit the file now."},
+                    text_reply(fence, "sed -i 's/a - b/a + b/' calc.py"),
+                    text_reply(fence, SUBMIT),
+                ]
             else:
-                replies = [{"tool": "bash", "args": {"command": "ls -la && cat calc.py"}}, {"tool": "bash", "args": {"command": "sed -i 's/a - b/a + b/' calc.py"}}, {"tool": "bash", "args": {"command": SUBMIT}}]
-            run(session(scenario, "agentic", t), replies, lambda url, c=config_name, m=model_class, k=task: agent(url, c, m, k))
+                replies = [
+                    {"tool": "bash", "args": {"command": "ls -la && cat calc.py"}},
+                    {"tool": "bash", "args": {"command": "sed -i 's/a - b/a + b/' calc.py"}},
+                    {"tool": "bash", "args": {"command": SUBMIT}},
+                ]
+            run(
+                session(scenario, "agentic", t),
+                replies,
+                lambda url, c=config_name, m=model_class, k=task: agent(url, c, m, k),
+            )
 
 
 if __name__ == "__main__":

@@ -95,14 +95,39 @@ def main() -> None:
                     model=model,
                 )
 
-            run(session(f"tools_{api}", "agentic", t), ["auto", "auto", {"text": f"Resolved: {subject}."}], agent_run(support, prompt, api))
+            run(
+                session(f"tools_{api}", "agentic", t),
+                ["auto", "auto", {"text": f"Resolved: {subject}."}],
+                agent_run(support, prompt, api),
+            )
 
             def triage(model, tools=tools):
-                billing = Agent(name="Billing agent", handoff_description="Handles invoices and refunds.", instructions="You handle billing questions. Use the tools.", tools=tools[1:3], model=model)
-                weather = Agent(name="Weather agent", handoff_description="Answers weather questions.", instructions="Answer weather questions with the weather tool.", tools=[get_weather], model=model)
-                return Agent(name="Triage agent", instructions="Route the user to the right specialist agent.", handoffs=[billing, weather], model=model)
+                billing = Agent(
+                    name="Billing agent",
+                    handoff_description="Handles invoices and refunds.",
+                    instructions="You handle billing questions. Use the tools.",
+                    tools=tools[1:3],
+                    model=model,
+                )
+                weather = Agent(
+                    name="Weather agent",
+                    handoff_description="Answers weather questions.",
+                    instructions="Answer weather questions with the weather tool.",
+                    tools=[get_weather],
+                    model=model,
+                )
+                return Agent(
+                    name="Triage agent",
+                    instructions="Route the user to the right specialist agent.",
+                    handoffs=[billing, weather],
+                    model=model,
+                )
 
-            run(session(f"handoff_{api}", "agentic", t), ["auto", "auto", {"text": "All sorted."}], agent_run(triage, prompt, api))
+            run(
+                session(f"handoff_{api}", "agentic", t),
+                ["auto", "auto", {"text": "All sorted."}],
+                agent_run(triage, prompt, api),
+            )
 
             def forced(model, tools=tools):
                 # An agent that must look the order up on its first step (tool_choice names it) but may use others later.
@@ -114,28 +139,65 @@ def main() -> None:
                     model_settings=ModelSettings(tool_choice="lookup_order"),
                 )
 
-            run(session(f"forced_first_tool_{api}", "agentic", t), [{"tool": "lookup_order", "args": {"order_id": "77"}}, {"text": "Refund issued."}], agent_run(forced, prompt, api))
+            run(
+                session(f"forced_first_tool_{api}", "agentic", t),
+                [{"tool": "lookup_order", "args": {"order_id": "77"}}, {"text": "Refund issued."}],
+                agent_run(forced, prompt, api),
+            )
 
             def required(model, tools=tools):
-                return Agent(name="Ops agent", instructions="You must act through tools.", tools=tools, model=model, model_settings=ModelSettings(tool_choice="required"), tool_use_behavior="stop_on_first_tool")
+                return Agent(
+                    name="Ops agent",
+                    instructions="You must act through tools.",
+                    tools=tools,
+                    model=model,
+                    model_settings=ModelSettings(tool_choice="required"),
+                    tool_use_behavior="stop_on_first_tool",
+                )
 
             run(session(f"required_tools_{api}", "agentic", t), ["auto"], agent_run(required, prompt, api))
 
             def extractor(model):
-                return Agent(name="Contact extractor", instructions="Extract the contact details from the text.", output_type=Contact, model=model)
+                return Agent(
+                    name="Contact extractor",
+                    instructions="Extract the contact details from the text.",
+                    output_type=Contact,
+                    model=model,
+                )
 
             text = f"Hi, I'm Dana Smith from {subject} Corp, reach me at dana{t}@example.com about the renewal."
-            run(session(f"structured_output_{api}", "single_turn", t), [{"text": f'{{"name": "Dana Smith", "email": "dana{t}@example.com", "company": "ACME"}}'}], agent_run(extractor, text, api))
+            run(
+                session(f"structured_output_{api}", "single_turn", t),
+                [{"text": f'{{"name": "Dana Smith", "email": "dana{t}@example.com", "company": "ACME"}}'}],
+                agent_run(extractor, text, api),
+            )
 
             def translator(model):
-                return Agent(name="Translator", instructions="You are a translator. Translate the user's text into French. Output only the translation.", model=model)
+                return Agent(
+                    name="Translator",
+                    instructions="You are a translator. Translate the user's text into French. Output only the translation.",
+                    model=model,
+                )
 
-            run(session(f"translator_{api}", "single_turn", t), [{"text": "Bonjour."}], agent_run(translator, prompt, api))
+            run(
+                session(f"translator_{api}", "single_turn", t),
+                [{"text": "Bonjour."}],
+                agent_run(translator, prompt, api),
+            )
 
             def sentiment(model):
-                return Agent(name="Sentiment", instructions="Classify the sentiment of the customer's message.", output_type=Sentiment, model=model)
+                return Agent(
+                    name="Sentiment",
+                    instructions="Classify the sentiment of the customer's message.",
+                    output_type=Sentiment,
+                    model=model,
+                )
 
-            run(session(f"classifier_{api}", "single_turn", t), [{"text": '{"label": "negative", "score": 0.9}'}], agent_run(sentiment, prompt, api))
+            run(
+                session(f"classifier_{api}", "single_turn", t),
+                [{"text": '{"label": "negative", "score": 0.9}'}],
+                agent_run(sentiment, prompt, api),
+            )
 
 
 if __name__ == "__main__":

@@ -39,12 +39,13 @@ def model(url: str) -> OpenAIServerModel:
     return OpenAIServerModel(model_id="gpt-5.4-mini", api_base=url, api_key="sk-capture")
 
 
-CODE_STEP = "Thought: I will use the tool first.\n<code>\nresult = get_weather(city=\"Paris\")\nprint(result)\n</code>"
-CODE_FINAL = "Thought: I have what I need.\n<code>\nfinal_answer(\"18C\")\n</code>"
+CODE_STEP = 'Thought: I will use the tool first.\n<code>\nresult = get_weather(city="Paris")\nprint(result)\n</code>'
+CODE_FINAL = 'Thought: I have what I need.\n<code>\nfinal_answer("18C")\n</code>'
 
 
 def main() -> None:
     for t, (prompt, _subject) in enumerate(TASKS):
+
         def code_agent(url: str, prompt: str = prompt) -> None:
             CodeAgent(tools=[get_weather, web_search], model=model(url), max_steps=4).run(prompt)
 
@@ -54,17 +55,29 @@ def main() -> None:
             CodeAgent(tools=[web_search], model=model(url), max_steps=3, planning_interval=None).run(prompt)
 
         # a step whose code does not parse: the framework feeds the error back and the model retries
-        run(session("code_agent_error", "agentic", t), [{"text": "I think the answer is 42."}, {"text": CODE_FINAL}], code_agent_retry)
+        run(
+            session("code_agent_error", "agentic", t),
+            [{"text": "I think the answer is 42."}, {"text": CODE_FINAL}],
+            code_agent_retry,
+        )
 
         def planning(url: str, prompt: str = prompt) -> None:
             CodeAgent(tools=[get_weather], model=model(url), max_steps=2, planning_interval=1).run(prompt)
 
-        run(session("code_agent_planning", "agentic", t), [{"text": "1. Look up the weather.\n2. Answer.\n<end_plan>"}, {"text": CODE_FINAL}], planning)
+        run(
+            session("code_agent_planning", "agentic", t),
+            [{"text": "1. Look up the weather.\n2. Answer.\n<end_plan>"}, {"text": CODE_FINAL}],
+            planning,
+        )
 
         def tool_calling(url: str, prompt: str = prompt) -> None:
             ToolCallingAgent(tools=[get_weather, web_search], model=model(url), max_steps=4).run(prompt)
 
-        run(session("tool_calling_agent", "agentic", t), [{"tool": "get_weather", "args": {"city": "Paris"}}, {"tool": "final_answer", "args": {"answer": "18C"}}], tool_calling)
+        run(
+            session("tool_calling_agent", "agentic", t),
+            [{"tool": "get_weather", "args": {"city": "Paris"}}, {"tool": "final_answer", "args": {"answer": "18C"}}],
+            tool_calling,
+        )
 
 
 if __name__ == "__main__":
