@@ -13,7 +13,7 @@ CONFIDENCE: dict[str, float] = {
     "builtin_tools": 0.994,  # right 14 of 14
     "forced_function": 0.998,  # right 65 of 65
     "forced_step": 0.995,  # right 22 of 22
-    "loop:code_execution_loop": 0.962,  # right 59 of 59
+    "loop:code_execution_loop": 0.964,  # right 63 of 63
     "loop:command_protocol": 0.939,  # right 29 of 29
     "loop:react_protocol": 0.953,  # right 44 of 44
     "multi_agent_chat": 0.993,  # right 8 of 8
@@ -21,7 +21,7 @@ CONFIDENCE: dict[str, float] = {
     "quoted_protocol": 0.943,  # right 33 of 33
     "structured_output": 0.969,  # right 77 of 77
     "system:code_execution_loop": 0.906,  # right 12 of 12
-    "system:command_protocol": 0.978,  # right 116 of 116
+    "system:command_protocol": 0.977,  # right 112 of 112
     "system:react_protocol": 0.944,  # right 34 of 34
     "tool_choice_none": 0.995,  # right 23 of 23
     "tool_history": 0.999,  # right 200 of 200

@@ -23,7 +23,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-HEAD, TAIL = 6000, 2000  # instruction phrases are read (lowercased) in these windows of a long text
+HEAD, TAIL = 6000, 2000  # ReAct steps and loop evidence are read in these windows of a long text
+PHRASE_HEAD, PHRASE_TAIL = 3000, 1000  # instruction phrases are read (lowercased) in these windows
 LAST_TURNS = 6  # a running loop is looked for in the last few turns
 IMAGE = "<image>"  # an image part, as `text_of` renders it
 IMAGE_PART_TYPES = frozenset({"image_url", "input_image", "image"})
@@ -276,7 +277,6 @@ STRONG = (
     "can interact with a computer",
     "tools that are executed",
     "executed upon the user's approval",
-    "search/replace block",
     "one tool per message",
     "operate in an iterative loop",
     "perform the next action",
@@ -327,7 +327,10 @@ def _react_steps(text: str) -> set[str]:
     """The distinct ReAct step names a text lays out, at line start or quoted in a sentence."""
     if "Action" not in text and "Observation" not in text and "Code" not in text:
         return set()
-    return set(REACT_MARKER.findall("\n" + text)) | set(QUOTED_STEP.findall(text))
+    steps = set(REACT_MARKER.findall("\n" + text))
+    if _is_react(steps) or ":'" not in text and ':"' not in text and ":`" not in text:
+        return steps  # the quoted form is only looked for when it can be there
+    return steps | set(QUOTED_STEP.findall(text))
 
 
 def _is_react(steps: set[str]) -> bool:
@@ -381,6 +384,14 @@ ANCHORS = (
     "output",
     "format",
     "you",
+    "loop",
+    "screen",
+    "interact",
+    "exactly",
+    "result",
+    "shown",
+    "appear",
+    "_",
 )
 STRONG_INDEX = _index(STRONG)
 FEEDBACK_INDEX = _index(FEEDBACK)
@@ -389,30 +400,14 @@ INVENTORY_INDEX = _index(INVENTORY)
 FORMAT_INDEX = _index(FORMAT)
 AUTONOMY_INDEX = _index(AUTONOMY)
 # Where quoted material starts in an instruction text: what follows is content to work on
-# (retrieved context, a trajectory to judge, a log to summarise), not instructions to follow.
+# (retrieved context, a trajectory to judge, a log to summarise, a transcript), not instructions
+# to follow. One pattern per leading literal, so each is a fast scan for that literal.
 QUOTE_OPENERS = (
-    "\ncontext:",
-    "<context",
-    "<document",
-    "<retrieved",
-    "<trajectory",
-    "<transcript",
-    "<conversation",
-    "<log>",
-    "\ndocuments:",
-    "\ntrajectory:",
-    "\ntranscript:",
-    "\nlog:",
-    "here is the trajectory",
-    "here is the agent",
-    "here is the log",
-    "here is the transcript",
-    "here is the conversation",
-    "retrieved context",
-    "retrieved documents",
-    '"""',
-    "<<<",
-    "'''",
+    re.compile(r"\n(?:context|documents|trajectory|transcript|log|user|assistant|human):"),
+    re.compile(r"<(?:context|document|retrieved|trajectory|transcript|conversation|log>)"),
+    re.compile(r"here is the (?:trajectory|agent|log|transcript|conversation)"),
+    re.compile(r"retrieved (?:context|documents)"),
+    re.compile("\"\"\"|'''"),
 )
 # An instruction that opens by asking for work on material: what the material says is not addressed to the model.
 FRAMING = re.compile(
@@ -430,22 +425,25 @@ def defines_protocol(text: str, phrases_only: bool = False) -> str | None:
     The whole text is read for tool tags (a 12 KB coding-agent prompt defines its XML tools
     thousands of characters in) with substring searches; ReAct steps and phrases are read in the
     head and tail windows. Material after a quote opener ("Context:", "<trajectory>", ...) is not
-    read as instructions. `phrases_only` skips the format markers (ReAct steps, tags): in a user's
-    own task they are more often pasted content than a protocol. Checks run cheapest and most
+    read as instructions. `phrases_only` reads only the strongest phrases (a grant to execute): in a
+    user's own task, markers and weaker phrases are more often pasted content. Checks run cheapest and most
     decisive first, and stop at the first verdict.
     """
-    window = bounded(text)
-    lower = window.lower()
+    phrases = text if len(text) <= PHRASE_HEAD + PHRASE_TAIL else text[:PHRASE_HEAD] + "\n" + text[-PHRASE_TAIL:]
+    lower = phrases.lower()
     own_end = _quote_start(lower)
     if own_end < len(lower):  # read only what comes before the quoted material
-        cut = own_end if len(text) == len(window) or own_end <= HEAD else len(text) - (len(window) - own_end)
-        text, window, lower = text[:cut], window[:own_end], lower[:own_end]
+        in_tail = len(text) > len(phrases) and own_end > PHRASE_HEAD
+        text, lower = text[: len(text) - (len(phrases) - own_end) if in_tail else own_end], lower[:own_end]
+    window = bounded(text)
     if not phrases_only:
         if "Observation" in window and _is_react(_react_steps(window)):
             return "react_protocol"
         if _has_tool_tags(text) or _xml_tool_usage(text, lower):
             return "command_protocol"
     seen: dict[str, bool] = {}
+    if phrases_only:  # a user's own task grants execution in so many words, in the second person
+        return _kind(lower) if "you" in lower and _has(lower, STRONG_INDEX, seen) else None
     if _has(lower, STRONG_INDEX, seen):
         return _kind(lower)
     feedback = _has(lower, FEEDBACK_INDEX, seen)
@@ -483,9 +481,9 @@ def _quote_start(lower: str) -> int:
     start = len(lower)
     lower = "\n" + lower  # an opener on the first line counts as one at a line start
     for opener in QUOTE_OPENERS:
-        found = lower.find(opener, 0, start + 1)
-        if found != -1:
-            start = max(0, found - 1)
+        found = opener.search(lower, 0, start + 1)
+        if found is not None:
+            start = max(0, found.start() - 1)
     return start
 
 
@@ -615,6 +613,8 @@ def _emitted_action(text: str, reply: str) -> str | None:
         return "command_protocol"
     if "<" in text and _xml_tool_usage(text, "tool") and (labelled or _machine_output(reply)):
         return "command_protocol"
+    if labelled and "<code>" in text and "</code>" in text:
+        return "code_execution_loop"  # a code blob in tags (smolagents), its execution logs back
     if CODE_BLOCK.search(text):
         if labelled or EXECUTION_OUTPUT.match(reply):
             return "code_execution_loop"

@@ -31,7 +31,11 @@ BAD = "calc.py\n```python\n<<<<<<< SEARCH\n    return a * b\n=======\n    return
 def repo() -> Path:
     path = Path(tempfile.mkdtemp())
     (path / "calc.py").write_text("def add(a, b):\n    return a - b\n")
-    for args in (["init", "-q"], ["add", "."], ["-c", "user.email=a@b.c", "-c", "user.name=dev", "commit", "-qm", "init"]):
+    for args in (
+        ["init", "-q"],
+        ["add", "."],
+        ["-c", "user.email=a@b.c", "-c", "user.name=dev", "commit", "-qm", "init"],
+    ):
         subprocess.run(["git", *args], cwd=path, check=True)
     return path
 
@@ -47,14 +51,31 @@ def aider(url: str, task: str, edit_format: str) -> None:
     os.chdir(path)
     model = Model("openai/gpt-5.4-mini", weak_model="openai/gpt-5.4-nano", editor_edit_format=None)
     io = InputOutput(yes=True, pretty=False, fancy_input=False)
-    coder = Coder.create(main_model=model, edit_format=edit_format, fnames=[str(path / "calc.py")], io=io, auto_commits=True, stream=False, suggest_shell_commands=False, map_tokens=0)
+    coder = Coder.create(
+        main_model=model,
+        edit_format=edit_format,
+        fnames=[str(path / "calc.py")],
+        io=io,
+        auto_commits=True,
+        stream=False,
+        suggest_shell_commands=False,
+        map_tokens=0,
+    )
     coder.run(task)
 
 
 def main() -> None:
     for t, task in enumerate(TASKS):
-        run(session("edit_diff", "agentic", t), [{"text": "I'll fix it.\n\n" + GOOD}], lambda url, k=task: aider(url, k, "diff"))
-        run(session("edit_retry_after_failed_match", "agentic", t), [{"text": BAD}, {"text": GOOD}], lambda url, k=task: aider(url, k, "diff"))
+        run(
+            session("edit_diff", "agentic", t),
+            [{"text": "I'll fix it.\n\n" + GOOD}],
+            lambda url, k=task: aider(url, k, "diff"),
+        )
+        run(
+            session("edit_retry_after_failed_match", "agentic", t),
+            [{"text": BAD}, {"text": GOOD}],
+            lambda url, k=task: aider(url, k, "diff"),
+        )
         whole = "calc.py\n```python\ndef add(a, b):\n    return a + b\n```\n"
         run(session("edit_whole", "agentic", t), [{"text": whole}], lambda url, k=task: aider(url, k, "whole"))
 
