@@ -505,9 +505,10 @@ def _has_tool_tags(text: str) -> bool:
 
 
 def _xml_tool_usage(text: str, lower: str) -> bool:
-    """A tool invoked as XML, one parameter tag per line, in a text that speaks of tools (Cline, Roo Code, ...)."""
-    if "tool" not in lower:
-        return False
+    """A tool invoked as XML, one parameter tag per line, where the text speaks of tools (Cline, Roo Code, ...).
+
+    The whole text is searched; "tool" is looked for in the instruction window or around the usage.
+    """
     at = text.find(">\n<")
     for _ in range(16):
         if at == -1:
@@ -516,7 +517,7 @@ def _xml_tool_usage(text: str, lower: str) -> bool:
         match = XML_TOOL.match(text, opening) if opening != -1 else None
         if match and match.group(1) not in HTML_TAGS and match.group(2) not in HTML_TAGS:
             if text.find(f"</{match.group(1)}>", match.end()) != -1:
-                return True
+                return "tool" in lower or "tool" in text[max(0, at - 1000) : at + 1000].lower()
         at = text.find(">\n<", at + 3)
     return False
 
