@@ -24,7 +24,8 @@ import re
 from typing import Any
 
 HEAD, TAIL = 6000, 2000  # ReAct steps and loop evidence are read in these windows of a long text
-PHRASE_HEAD, PHRASE_TAIL = 3000, 1000  # instruction phrases are read (lowercased) in these windows
+PHRASE_HEAD, PHRASE_TAIL = 3000, 1000  # a window (lowercased) for quote openers and a user's task
+INSTRUCTION_HEAD, INSTRUCTION_TAIL = 1500, 500  # the phrase window of instructions: a definition opens or closes them
 LAST_TURNS = 6  # a running loop is looked for in the last few turns
 IMAGE = "<image>"  # an image part, as `text_of` renders it
 IMAGE_PART_TYPES = frozenset({"image_url", "input_image", "image"})
@@ -338,20 +339,24 @@ def _is_react(steps: set[str]) -> bool:
     return "Observation" in steps and bool(steps & {"Action", "Action Input", "Code"})
 
 
-def _index(phrases: tuple[str, ...]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+Index = dict[str, tuple[str, ...]]
+
+
+def _index(phrases: tuple[str, ...]) -> Index:
     """Group phrases under the first anchor they contain, so absent anchors skip whole groups."""
     groups: dict[str, list[str]] = {}
     for phrase in phrases:
         anchor = next((a for a in ANCHORS if a in phrase), phrase)
         groups.setdefault(anchor, []).append(phrase)
-    return tuple((anchor, tuple(group)) for anchor, group in groups.items())
+    return {anchor: tuple(group) for anchor, group in groups.items()}
 
 
-def _has(lower: str, index: tuple[tuple[str, tuple[str, ...]], ...], anchors: dict[str, bool]) -> bool:
-    for anchor, phrases in index:
-        present = anchors.get(anchor)
+def _has(lower: str, index: Index, seen: dict[str, bool]) -> bool:
+    """Does any phrase of `index` occur? An anchor is searched once per text, and only when needed."""
+    for anchor, phrases in index.items():
+        present = seen.get(anchor)
         if present is None:
-            present = anchors[anchor] = anchor in lower
+            present = seen[anchor] = anchor in lower
         if present and any(phrase in lower for phrase in phrases):
             return True
     return False
@@ -407,8 +412,8 @@ QUOTE_OPENERS = (
     re.compile(r"<(?:context|document|retrieved|trajectory|transcript|conversation|log>)"),
     re.compile(r"here is the (?:trajectory|agent|log|transcript|conversation)"),
     re.compile(r"retrieved (?:context|documents)"),
-    re.compile("\"\"\"|'''"),
 )
+TRIPLE_QUOTES = ('"""', "'''")
 # An instruction that opens by asking for work on material: what the material says is not addressed to the model.
 FRAMING = re.compile(
     r"(?i)^[\W_]*(?:(?:you are|you're|act as) (?:an? |the )?[\w -]{0,40}?(?:translator|summari[sz]er|classifier|judge"
@@ -423,27 +428,44 @@ def defines_protocol(text: str, phrases_only: bool = False) -> str | None:
     """Does this instruction text define an executable protocol for the model? Returns the reason code.
 
     The whole text is read for tool tags (a 12 KB coding-agent prompt defines its XML tools
-    thousands of characters in) with substring searches; ReAct steps and phrases are read in the
+    thousands of characters in) with substring searches; ReAct steps and phrases are read in
     head and tail windows. Material after a quote opener ("Context:", "<trajectory>", ...) is not
-    read as instructions. `phrases_only` reads only the strongest phrases (a grant to execute): in a
-    user's own task, markers and weaker phrases are more often pasted content. Checks run cheapest and most
-    decisive first, and stop at the first verdict.
+    read as instructions: a text that defines a protocol is read again without its quoted part
+    (most texts define none, and never pay for that). `phrases_only` reads only the strongest
+    phrases (a grant to execute): in a user's own task, markers and weaker phrases are more often
+    pasted content.
     """
+    reason = _defines(text, phrases_only)
+    if reason is None:
+        return None
+    own = _without_quoted(text)
+    return reason if own is text else _defines(own, phrases_only)
+
+
+def _without_quoted(text: str) -> str:
+    """The text before its quoted material (itself when nothing is quoted)."""
     phrases = text if len(text) <= PHRASE_HEAD + PHRASE_TAIL else text[:PHRASE_HEAD] + "\n" + text[-PHRASE_TAIL:]
-    lower = phrases.lower()
-    own_end = _quote_start(lower)
-    if own_end < len(lower):  # read only what comes before the quoted material
-        in_tail = len(text) > len(phrases) and own_end > PHRASE_HEAD
-        text, lower = text[: len(text) - (len(phrases) - own_end) if in_tail else own_end], lower[:own_end]
-    window = bounded(text)
-    if not phrases_only:
-        if "Observation" in window and _is_react(_react_steps(window)):
-            return "react_protocol"
-        if _has_tool_tags(text) or _xml_tool_usage(text, lower):
-            return "command_protocol"
-    seen: dict[str, bool] = {}
+    own_end = _quote_start(phrases.lower())
+    if own_end >= len(phrases):
+        return text
+    in_tail = len(text) > len(phrases) and own_end > PHRASE_HEAD
+    return text[: len(text) - (len(phrases) - own_end) if in_tail else own_end]
+
+
+def _defines(text: str, phrases_only: bool) -> str | None:
+    """The checks of `defines_protocol`, cheapest and most decisive first, stopping at the first verdict."""
     if phrases_only:  # a user's own task grants execution in so many words, in the second person
-        return _kind(lower) if "you" in lower and _has(lower, STRONG_INDEX, seen) else None
+        long = len(text) > PHRASE_HEAD + PHRASE_TAIL
+        lower = (text[:PHRASE_HEAD] + "\n" + text[-PHRASE_TAIL:] if long else text).lower()
+        return _kind(lower) if "you" in lower and _has(lower, STRONG_INDEX, {}) else None
+    long = len(text) > INSTRUCTION_HEAD + INSTRUCTION_TAIL
+    lower = (text[:INSTRUCTION_HEAD] + "\n" + text[-INSTRUCTION_TAIL:] if long else text).lower()
+    window = bounded(text)
+    if "Observation" in window and _is_react(_react_steps(window)):
+        return "react_protocol"
+    if _has_tool_tags(text) or _xml_tool_usage(text, lower):
+        return "command_protocol"
+    seen: dict[str, bool] = {}
     if _has(lower, STRONG_INDEX, seen):
         return _kind(lower)
     feedback = _has(lower, FEEDBACK_INDEX, seen)
@@ -484,6 +506,10 @@ def _quote_start(lower: str) -> int:
         found = opener.search(lower, 0, start + 1)
         if found is not None:
             start = max(0, found.start() - 1)
+    for quotes in TRIPLE_QUOTES:
+        found_at = lower.find(quotes, 0, start + 1)
+        if found_at != -1:
+            start = max(0, found_at - 1)
     return start
 
 
