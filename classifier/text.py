@@ -339,27 +339,41 @@ def _is_react(steps: set[str]) -> bool:
     return "Observation" in steps and bool(steps & {"Action", "Action Input", "Code"})
 
 
-Index = dict[str, tuple[str, ...]]
+# anchor -> (sub-anchor -> phrases); the sub-anchor "" holds phrases checked as soon as the anchor is present
+Index = dict[str, dict[str, tuple[str, ...]]]
 
 
 def _index(phrases: tuple[str, ...]) -> Index:
-    """Group phrases under the first anchor they contain, so absent anchors skip whole groups."""
-    groups: dict[str, list[str]] = {}
+    """Group phrases under the first anchor they contain, then under a second, more specific one.
+
+    An absent anchor skips its whole group; inside a present one (common words such as "you" or
+    "execut"), an absent sub-anchor skips its phrases. Each anchor and sub-anchor is a substring of
+    its phrases, so the result is the same as searching every phrase, with fewer searches.
+    """
+    groups: dict[str, dict[str, list[str]]] = {}
     for phrase in phrases:
         anchor = next((a for a in ANCHORS if a in phrase), phrase)
-        groups.setdefault(anchor, []).append(phrase)
-    return {anchor: tuple(group) for anchor, group in groups.items()}
+        sub = next((a for a in SUB_ANCHORS if a in phrase and a != anchor), "")
+        groups.setdefault(anchor, {}).setdefault(sub, []).append(phrase)
+    return {anchor: {sub: tuple(p) for sub, p in subs.items()} for anchor, subs in groups.items()}
 
 
 def _has(lower: str, index: Index, seen: dict[str, bool]) -> bool:
     """Does any phrase of `index` occur? An anchor is searched once per text, and only when needed."""
-    for anchor, phrases in index.items():
-        present = seen.get(anchor)
-        if present is None:
-            present = seen[anchor] = anchor in lower
-        if present and any(phrase in lower for phrase in phrases):
-            return True
+    for anchor, subs in index.items():
+        if not _present(lower, anchor, seen):
+            continue
+        for sub, phrases in subs.items():
+            if (not sub or _present(lower, sub, seen)) and any(phrase in lower for phrase in phrases):
+                return True
     return False
+
+
+def _present(lower: str, needle: str, seen: dict[str, bool]) -> bool:
+    found = seen.get(needle)
+    if found is None:
+        found = seen[needle] = needle in lower
+    return found
 
 
 # Anchor substrings, most selective first; each phrase is checked only when its anchor is present.
@@ -397,6 +411,32 @@ ANCHORS = (
     "shown",
     "appear",
     "_",
+)
+# Second-level anchors inside the groups of common anchors.
+SUB_ANCHORS = (
+    " to you",
+    "you will",
+    "you the",
+    "each turn",
+    "each step",
+    "can execute",
+    "can run",
+    "i will",
+    "i'll",
+    "executed",
+    "action is",
+    "actions are",
+    "command will",
+    "commands will",
+    "following",
+    "available",
+    "allowed",
+    "must",
+    "previous",
+    "```",
+    "only",
+    "every",
+    "each",
 )
 STRONG_INDEX = _index(STRONG)
 FEEDBACK_INDEX = _index(FEEDBACK)
@@ -514,18 +554,21 @@ def _quote_start(lower: str) -> int:
 
 
 def _has_tool_tags(text: str) -> bool:
-    """A tool-call tag anywhere in the text; few "<" are visited one by one, many are searched per tag."""
-    if "[TOOL_CALLS]" in text:
+    """A tool-call tag anywhere in the text.
+
+    Single-character searches (memchr) gate the rest: a text with no "[" or "<" costs two of them.
+    The first MANY_TAGS "<" are visited one by one; past that, each tag is searched for once.
+    """
+    if "[" in text and "[TOOL_CALLS]" in text:
         return True
-    count = text.count("<")
-    if count == 0:
-        return False
-    if count > MANY_TAGS:
-        return any(tag in text for tag in TAG_STARTS)
     at = text.find("<")
+    visited = 0
     while at != -1:
         if text.startswith(TAG_STARTS, at):
             return True
+        visited += 1
+        if visited > MANY_TAGS:
+            return any(text.find(tag, at) != -1 for tag in TAG_STARTS)
         at = text.find("<", at + 1)
     return False
 
@@ -535,6 +578,8 @@ def _xml_tool_usage(text: str, lower: str) -> bool:
 
     The whole text is searched; "tool" is looked for in the instruction window or around the usage.
     """
+    if "<" not in text:
+        return False
     at = text.find(">\n<")
     for _ in range(16):
         if at == -1:
@@ -596,7 +641,7 @@ def _user_template(text: str) -> tuple[str, str] | None:
     a prompt to review or a log to summarise was filtered out before (framed as material).
     """
     opening = ADDRESS.match(text) is not None
-    open_scratchpad = TRAILING_PROMPT.search(text.rstrip()[-40:]) is not None
+    open_scratchpad = TRAILING_PROMPT.search(_ending(text)) is not None
     template = opening or open_scratchpad
     reason = defines_protocol(text, phrases_only=not template)
     if reason is None:
@@ -619,8 +664,8 @@ def _running_loop(recent: list[tuple[str, str]]) -> str | None:
     last_role, last_text = recent[-1]
     if (
         last_role == "user"
-        and "Observation" in last_text
-        and TRAILING_PROMPT.search(last_text.rstrip()[-40:])
+        and TRAILING_PROMPT.search(_ending(last_text))
+        and "Observation" in bounded(last_text)
         and not framed_as_material(last_text)
     ):
         return "react_protocol"
@@ -658,9 +703,14 @@ def _has_action_line(text: str) -> bool:
     return ACTION_LINE.search("\n" + text) is not None
 
 
+def _ending(text: str) -> str:
+    """The last 40 characters of a text, trailing whitespace aside (without copying a long text)."""
+    return text[-400:].rstrip()[-40:]
+
+
 def _machine_output(reply: str) -> bool:
     """Does a user turn look like program output (or a screenshot) rather than a person writing?"""
-    head = reply.lstrip()[:300]
+    head = reply[:400].lstrip()[:300]
     if not head:
         return False
     if head[0] in "{[<$/":
