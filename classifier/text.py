@@ -576,21 +576,39 @@ def _has_tool_tags(text: str) -> bool:
 def _xml_tool_usage(text: str, lower: str) -> bool:
     """A tool invoked as XML, one parameter tag per line, where the text speaks of tools (Cline, Roo Code, ...).
 
-    The whole text is searched; "tool" is looked for in the instruction window or around the usage.
+    The whole text is searched: each "<" is visited while there are few (memchr jumps between
+    them), past MANY_TAGS only the places where a tag closes a line before another opens.
+    "tool" is looked for in the instruction window or around the usage.
     """
-    if "<" not in text:
+    at = text.find("<")
+    visited = 0
+    while at != -1:
+        if _xml_tool_at(text, lower, at):
+            return True
+        visited += 1
+        if visited > MANY_TAGS:
+            break
+        at = text.find("<", at + 1)
+    else:
         return False
-    at = text.find(">\n<")
+    at = text.find(">\n<", at)
     for _ in range(16):
         if at == -1:
             return False
         opening = text.rfind("<", max(0, at - 42), at)
-        match = XML_TOOL.match(text, opening) if opening != -1 else None
-        if match and match.group(1) not in HTML_TAGS and match.group(2) not in HTML_TAGS:
-            if text.find(f"</{match.group(1)}>", match.end()) != -1:
-                return "tool" in lower or "tool" in text[max(0, at - 1000) : at + 1000].lower()
+        if opening != -1 and _xml_tool_at(text, lower, opening):
+            return True
         at = text.find(">\n<", at + 3)
     return False
+
+
+def _xml_tool_at(text: str, lower: str, at: int) -> bool:
+    match = XML_TOOL.match(text, at)
+    if not match or match.group(1) in HTML_TAGS or match.group(2) in HTML_TAGS:
+        return False
+    if text.find(f"</{match.group(1)}>", match.end()) == -1:
+        return False
+    return "tool" in lower or "tool" in text[max(0, at - 1000) : at + 1000].lower()
 
 
 def _kind(lower: str) -> str:

@@ -509,3 +509,18 @@ def test_eval_prints_reliability_table(capsys: pytest.CaptureFixture[str]) -> No
     assert evaluation.main(["--corpus", heldout]) == 0
     out = capsys.readouterr().out
     assert "expected calibration error" in out and "mean conf" in out and "accuracy per corpus" in out
+
+
+def test_tool_tags_after_many_html_tags_are_still_found() -> None:
+    """Past 64 '<' the scan changes strategy (one search per tag); what it finds must not change."""
+    html = "<p>Release notes</p>\n" * 100
+    xml = "\nTools are XML tags:\n<read_file>\n<path>src/app.py</path>\n</read_file>\n"
+    for usage in (xml, "\nCall tools as <tool_call>{...}</tool_call>.\n"):
+        system = "You are a coding assistant.\n" + html + usage
+        assert (
+            label({"messages": [{"role": "system", "content": system}, {"role": "user", "content": "go"}]}) == "agentic"
+        )
+    plain = {
+        "messages": [{"role": "system", "content": "Summarise the page.\n" + html}, {"role": "user", "content": "go"}]
+    }
+    assert label(plain) == "single_turn"
