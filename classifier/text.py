@@ -576,39 +576,20 @@ def _has_tool_tags(text: str) -> bool:
 def _xml_tool_usage(text: str, lower: str) -> bool:
     """A tool invoked as XML, one parameter tag per line, where the text speaks of tools (Cline, Roo Code, ...).
 
-    The whole text is searched: each "<" is visited while there are few (memchr jumps between
-    them), past MANY_TAGS only the places where a tag closes a line before another opens.
+    The whole text is searched (the pattern starts with "<", so the scan jumps between them);
     "tool" is looked for in the instruction window or around the usage.
     """
-    at = text.find("<")
-    visited = 0
-    while at != -1:
-        if _xml_tool_at(text, lower, at):
-            return True
-        visited += 1
-        if visited > MANY_TAGS:
-            break
-        at = text.find("<", at + 1)
-    else:
+    first = text.find("<")  # memchr: prose before the first tag is skipped at memory speed
+    if first == -1:
         return False
-    at = text.find(">\n<", at)
-    for _ in range(16):
-        if at == -1:
+    for count, match in enumerate(XML_TOOL.finditer(text, first)):
+        outer, inner = match.group(1), match.group(2)
+        if outer not in HTML_TAGS and inner not in HTML_TAGS and text.find(f"</{outer}>", match.end()) != -1:
+            at = match.start()
+            return "tool" in lower or "tool" in text[max(0, at - 1000) : at + 1000].lower()
+        if count >= MANY_TAGS:
             return False
-        opening = text.rfind("<", max(0, at - 42), at)
-        if opening != -1 and _xml_tool_at(text, lower, opening):
-            return True
-        at = text.find(">\n<", at + 3)
     return False
-
-
-def _xml_tool_at(text: str, lower: str, at: int) -> bool:
-    match = XML_TOOL.match(text, at)
-    if not match or match.group(1) in HTML_TAGS or match.group(2) in HTML_TAGS:
-        return False
-    if text.find(f"</{match.group(1)}>", match.end()) == -1:
-        return False
-    return "tool" in lower or "tool" in text[max(0, at - 1000) : at + 1000].lower()
 
 
 def _kind(lower: str) -> str:
