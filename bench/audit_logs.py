@@ -1,0 +1,237 @@
+"""Writes request logs in every format `routetax audit` reads, from the shipped labelled corpus.
+
+For the audit's benchmark and for the sample log in examples/audit/. Deterministic for a
+seed. Requests are drawn from classifier/data/routetax-corpus.jsonl with an agentic share
+that moves linearly from --share-start to --share-end over --days; answers carry usage
+(prompt tokens estimated as bytes / 4 here: generating must be fast, the audit does not
+care where the numbers came from), some cached tokens, and tool calls for agentic requests.
+`--pad-to` lengthens the system prompt so lines average about that many bytes.
+
+    python bench/audit_logs.py --format pairs --lines 2000 --days 14 --out examples/audit/sample-pairs.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import random
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+
+CORPUS = Path(__file__).resolve().parent.parent / "classifier" / "data" / "routetax-corpus.jsonl"
+FORMATS = ("pairs", "bodies", "batch", "litellm")
+START = 1_793_491_200  # 2026-11-01T00:00:00Z
+FILLER = (
+    "You are the assistant of an internal platform team. Answer precisely, cite the document you used, keep answers "
+    "short unless asked otherwise, and never invent figures. "
+)
+
+
+def corpus() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    rows = [orjson.loads(line) for line in CORPUS.read_bytes().splitlines() if line.strip()]
+    return [r for r in rows if r["label"] == "agentic"], [r for r in rows if r["label"] == "single_turn"]
+
+
+def _padded(request: dict[str, Any], api: str, pad_to: int) -> dict[str, Any]:
+    body = dict(request)
+    body["model"] = "gpt-5.4-mini"
+    size = len(orjson.dumps(body))
+    if pad_to <= size:
+        return body
+    text = (FILLER * (1 + (pad_to - size) // len(FILLER)))[: max(0, pad_to - size - 60)]
+    if api == "responses":
+        instructions = body.get("instructions")
+        body["instructions"] = (instructions + "\n" if isinstance(instructions, str) else "") + text
+    else:
+        body["messages"] = [{"role": "system", "content": text}, *body.get("messages", [])]
+    return body
+
+
+def _usage(api: str, prompt: int, cached: int, completion: int, reasoning: int) -> dict[str, Any]:
+    if api == "responses":
+        return {
+            "input_tokens": prompt,
+            "input_tokens_details": {"cached_tokens": cached},
+            "output_tokens": completion,
+            "output_tokens_details": {"reasoning_tokens": reasoning},
+            "total_tokens": prompt + completion,
+        }
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+        "prompt_tokens_details": {"cached_tokens": cached},
+        "completion_tokens_details": {"reasoning_tokens": reasoning},
+    }
+
+
+def _answer(rng: random.Random, api: str, body: dict[str, Any], agentic: bool, created: int, n: int) -> dict[str, Any]:
+    prompt = max(1, len(orjson.dumps(body)) // 4)
+    cached = (prompt // 128) * 128 if prompt >= 1024 and rng.random() < 0.5 else 0
+    completion = rng.randint(60, 220) if agentic else rng.randint(120, 600)
+    reasoning = completion // 3 if rng.random() < 0.3 else 0
+    usage = _usage(api, prompt, cached, completion, reasoning)
+    call = agentic and rng.random() < 0.7
+    if api == "responses":
+        item: dict[str, Any] = (
+            {"type": "function_call", "call_id": f"call_{n}", "name": "lookup", "arguments": '{"q": "x"}'}
+            if call
+            else {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "Done."}]}
+        )
+        return {
+            "id": f"resp_{n:08d}",
+            "object": "response",
+            "created_at": created,
+            "status": "completed",
+            "model": "gpt-5.4-mini-2026-03-05",
+            "output": [item],
+            "service_tier": "default",
+            "usage": usage,
+        }
+    message: dict[str, Any] = {"role": "assistant", "content": None if call else "Here is the answer."}
+    if call:
+        message["tool_calls"] = [
+            {"id": f"call_{n}", "type": "function", "function": {"name": "lookup", "arguments": '{"q": "x"}'}}
+        ]
+    return {
+        "id": f"chatcmpl-{n:08d}",
+        "object": "chat.completion",
+        "created": created,
+        "model": "gpt-5.4-mini-2026-03-05",
+        "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls" if call else "stop"}],
+        "service_tier": "default",
+        "usage": usage,
+    }
+
+
+def requests(
+    lines: int, days: int, share_start: float, share_end: float, pad_to: int, seed: int
+) -> Iterator[tuple[int, str, dict[str, Any], dict[str, Any]]]:
+    """(unix time, api, body, answer) for each request, in time order."""
+    rng = random.Random(seed)
+    agentic_rows, single_rows = corpus()
+    span = days * 86_400
+    for n in range(lines):
+        offset = int(span * n / max(1, lines))
+        share = share_start + (share_end - share_start) * (offset / span if span else 0)
+        agentic = rng.random() < share
+        row = rng.choice(agentic_rows if agentic else single_rows)
+        api = row["api"]
+        body = _padded(row["request"], api, pad_to)
+        created = START + offset + rng.randint(0, 59)
+        yield created, api, body, _answer(rng, api, body, agentic, created, n)
+
+
+def _iso(ts: int) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.000")
+
+
+def litellm_row(n: int, ts: int, api: str, body: dict[str, Any], answer: dict[str, Any]) -> dict[str, Any]:
+    """A LiteLLM_SpendLogs row as `row_to_json` gives it (schema.prisma; prompts stored)."""
+    usage = answer["usage"]
+    prompt = usage.get("prompt_tokens", usage.get("input_tokens", 0))
+    completion = usage.get("completion_tokens", usage.get("output_tokens", 0))
+    return {
+        "request_id": answer["id"],
+        "call_type": "acompletion" if api == "chat" else "aresponses",
+        "api_key": "88dc28d0f030c55ed4ab77ed8faf098196cb1c05df778539800c9f1243fe6b4b",
+        "spend": round((prompt * 0.75 + completion * 4.5) / 1e6, 8),
+        "total_tokens": prompt + completion,
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "startTime": _iso(ts),
+        "endTime": _iso(ts + 2),
+        "request_duration_ms": 2000,
+        "completionStartTime": _iso(ts + 1),
+        "model": "gpt-5.4-mini",
+        "model_id": "b1f8c0de",
+        "model_group": "gpt-5.4-mini",
+        "custom_llm_provider": "openai",
+        "api_base": "https://api.openai.com/v1",
+        "user": "",
+        "metadata": {
+            "user_api_key_team_id": "platform",
+            "usage_object": usage if api == "chat" else None,
+            "additional_usage_values": {"prompt_tokens_details": usage.get("prompt_tokens_details")},
+            "status": "success",
+        },
+        "cache_hit": "False",
+        "cache_key": "Cache OFF",
+        "request_tags": [],
+        "team_id": "platform",
+        "organization_id": None,
+        "end_user": "",
+        "requester_ip_address": None,
+        "messages": {},
+        "response": answer,
+        "session_id": None,
+        "status": "success",
+        "mcp_namespaced_tool_name": None,
+        "agent_id": None,
+        "proxy_server_request": body,
+        "litellm_call_id": f"c0ffee-{n}",
+    }
+
+
+def write(fmt: str, out: Path, **kwargs: Any) -> list[Path]:
+    """Write one log (two for `batch`: input and output); `.gz` names are gzipped."""
+    if fmt == "batch":
+        stem = out.name.removesuffix(".gz").removesuffix(".jsonl")
+        inputs, outputs = out.with_name(f"{stem}-input.jsonl"), out.with_name(f"{stem}-output.jsonl")
+        with _open(inputs) as fin, _open(outputs) as fout:
+            for n, (_ts, api, body, answer) in enumerate(requests(**kwargs)):
+                url = "/v1/chat/completions" if api == "chat" else "/v1/responses"
+                custom_id = f"request-{n}"
+                fin.write(orjson.dumps({"custom_id": custom_id, "method": "POST", "url": url, "body": body}) + b"\n")
+                response = {"status_code": 200, "request_id": f"req_{n:08d}", "body": answer}
+                line = {"id": f"batch_req_{n:08d}", "custom_id": custom_id, "response": response, "error": None}
+                fout.write(orjson.dumps(line) + b"\n")
+        return [inputs, outputs]
+    with _open(out) as f:
+        for n, (ts, api, body, answer) in enumerate(requests(**kwargs)):
+            if fmt == "pairs":
+                line = {"timestamp": _iso(ts) + "Z", "request": body, "response": answer}
+            elif fmt == "bodies":
+                line = body
+            else:
+                line = litellm_row(n, ts, api, body, answer)
+            f.write(orjson.dumps(line) + b"\n")
+    return [out]
+
+
+def _open(path: Path) -> IO[bytes]:
+    return gzip.open(path, "wb") if path.suffix == ".gz" else open(path, "wb")  # noqa: SIM115
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--format", choices=FORMATS, default="pairs")
+    p.add_argument("--lines", type=int, default=2000)
+    p.add_argument("--days", type=int, default=14)
+    p.add_argument("--share-start", type=float, default=0.30)
+    p.add_argument("--share-end", type=float, default=0.45)
+    p.add_argument("--pad-to", type=int, default=0, help="lengthen system prompts to about this many bytes")
+    p.add_argument("--seed", type=int, default=21)
+    p.add_argument("--out", type=Path, required=True)
+    a = p.parse_args()
+    paths = write(
+        a.format,
+        a.out,
+        lines=a.lines,
+        days=a.days,
+        share_start=a.share_start,
+        share_end=a.share_end,
+        pad_to=a.pad_to,
+        seed=a.seed,
+    )
+    for path in paths:
+        print(path)
+
+
+if __name__ == "__main__":
+    main()
