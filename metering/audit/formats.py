@@ -152,7 +152,7 @@ def detect(obj: dict[str, Any]) -> Format | None:
 def rows_of_page(obj: Any) -> list[Any] | None:
     """A LiteLLM `/spend/logs` page on one line: `[row, ...]` or `{"data": [row, ...], ...}`; else None."""
     if isinstance(obj, list):
-        return obj
+        return obj if obj and all(isinstance(row, dict) for row in obj) else None
     if isinstance(obj, dict) and isinstance(obj.get("data"), list) and "total" in obj:
         return obj["data"]
     return None
@@ -259,7 +259,9 @@ def merge_batch(held: BatchHalf, other: BatchHalf) -> Observation | Skip:
 
 
 def _pair(obj: dict[str, Any], raw: bytes) -> Parsed:
-    request, response = obj.get("request"), obj.get("response")
+    if "request" not in obj:
+        return Skip.UNRECOGNISED_SHAPE
+    request, response = obj["request"], obj.get("response")
     if isinstance(request, dict) and isinstance(request.get("body"), dict) and "messages" not in request:
         request = request["body"]  # {"request": {"url": ..., "body": {...}}}: a logged HTTP exchange
     if not isinstance(request, dict) or ("messages" not in request and "input" not in request):
@@ -287,7 +289,9 @@ def _pair(obj: dict[str, Any], raw: bytes) -> Parsed:
 
 
 def _litellm_row(obj: dict[str, Any], raw: bytes) -> Parsed:
-    call_type = obj.get("call_type")
+    if "request_id" not in obj or "call_type" not in obj:
+        return Skip.UNRECOGNISED_SHAPE
+    call_type = obj["call_type"]
     if call_type in LITELLM_CHAT_CALLS:
         api = "chat"
     elif call_type in LITELLM_RESPONSES_CALLS:

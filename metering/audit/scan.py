@@ -251,12 +251,15 @@ class Scanner:
         except orjson.JSONDecodeError:
             tally.skipped[Skip.INVALID_JSON] += 1
             return
-        if isinstance(obj, dict):
+        if isinstance(obj, dict) and "total" not in obj:
             self._take(parse(obj, raw, self.options.fmt))
             return
         rows = rows_of_page(obj) if self.options.fmt in (Format.AUTO, Format.LITELLM_SPEND) else None
         if rows is None:
-            tally.skipped[Skip.NOT_AN_OBJECT] += 1
+            if isinstance(obj, dict):
+                self._take(parse(obj, raw, self.options.fmt))
+            else:
+                tally.skipped[Skip.NOT_AN_OBJECT] += 1
             return
         for row in rows:  # a LiteLLM /spend/logs page: each row counts as a line of its own
             row_raw = orjson.dumps(row)
