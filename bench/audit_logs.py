@@ -5,7 +5,8 @@ seed. Requests are drawn from classifier/data/routetax-corpus.jsonl with an agen
 that moves linearly from --share-start to --share-end over --days; answers carry usage
 (prompt tokens estimated as bytes / 4 here: generating must be fast, the audit does not
 care where the numbers came from), some cached tokens, and tool calls for agentic requests.
-`--pad-to` lengthens the system prompt so lines average about that many bytes.
+`--pad-to` lengthens the system prompt to about that many bytes of request body, and
+`--answer-bytes` makes text answers that long.
 
     python bench/audit_logs.py --format pairs --lines 2000 --days 14 --out examples/audit/sample-pairs.jsonl
 """
@@ -24,6 +25,10 @@ import orjson
 CORPUS = Path(__file__).resolve().parent.parent / "classifier" / "data" / "routetax-corpus.jsonl"
 FORMATS = ("pairs", "bodies", "batch", "litellm")
 START = 1_793_491_200  # 2026-11-01T00:00:00Z
+ANSWER = (
+    "The quarterly figures come from the finance warehouse (table revenue_daily); the totals below are summed "
+    "per region and rounded to the nearest thousand. "
+)
 FILLER = (
     "You are the assistant of an internal platform team. Answer precisely, cite the document you used, keep answers "
     "short unless asked otherwise, and never invent figures. "
@@ -68,18 +73,21 @@ def _usage(api: str, prompt: int, cached: int, completion: int, reasoning: int) 
     }
 
 
-def _answer(rng: random.Random, api: str, body: dict[str, Any], agentic: bool, created: int, n: int) -> dict[str, Any]:
+def _answer(
+    rng: random.Random, api: str, body: dict[str, Any], agentic: bool, created: int, n: int, answer_bytes: int
+) -> dict[str, Any]:
     prompt = max(1, len(orjson.dumps(body)) // 4)
     cached = (prompt // 128) * 128 if prompt >= 1024 and rng.random() < 0.5 else 0
     completion = rng.randint(60, 220) if agentic else rng.randint(120, 600)
     reasoning = completion // 3 if rng.random() < 0.3 else 0
     usage = _usage(api, prompt, cached, completion, reasoning)
     call = agentic and rng.random() < 0.7
+    text = (ANSWER * (1 + answer_bytes // len(ANSWER)))[:answer_bytes] if answer_bytes else "Here is the answer."
     if api == "responses":
         item: dict[str, Any] = (
             {"type": "function_call", "call_id": f"call_{n}", "name": "lookup", "arguments": '{"q": "x"}'}
             if call
-            else {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "Done."}]}
+            else {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": text}]}
         )
         return {
             "id": f"resp_{n:08d}",
@@ -91,7 +99,7 @@ def _answer(rng: random.Random, api: str, body: dict[str, Any], agentic: bool, c
             "service_tier": "default",
             "usage": usage,
         }
-    message: dict[str, Any] = {"role": "assistant", "content": None if call else "Here is the answer."}
+    message: dict[str, Any] = {"role": "assistant", "content": None if call else text}
     if call:
         message["tool_calls"] = [
             {"id": f"call_{n}", "type": "function", "function": {"name": "lookup", "arguments": '{"q": "x"}'}}
@@ -108,7 +116,7 @@ def _answer(rng: random.Random, api: str, body: dict[str, Any], agentic: bool, c
 
 
 def requests(
-    lines: int, days: int, share_start: float, share_end: float, pad_to: int, seed: int
+    lines: int, days: int, share_start: float, share_end: float, pad_to: int, seed: int, answer_bytes: int = 0
 ) -> Iterator[tuple[int, str, dict[str, Any], dict[str, Any]]]:
     """(unix time, api, body, answer) for each request, in time order."""
     rng = random.Random(seed)
@@ -122,7 +130,7 @@ def requests(
         api = row["api"]
         body = _padded(row["request"], api, pad_to)
         created = START + offset + rng.randint(0, 59)
-        yield created, api, body, _answer(rng, api, body, agentic, created, n)
+        yield created, api, body, _answer(rng, api, body, agentic, created, n, answer_bytes)
 
 
 def _iso(ts: int) -> str:
@@ -216,6 +224,7 @@ def main() -> None:
     p.add_argument("--share-start", type=float, default=0.30)
     p.add_argument("--share-end", type=float, default=0.45)
     p.add_argument("--pad-to", type=int, default=0, help="lengthen system prompts to about this many bytes")
+    p.add_argument("--answer-bytes", type=int, default=0, help="length of text answers (default: one sentence)")
     p.add_argument("--seed", type=int, default=21)
     p.add_argument("--out", type=Path, required=True)
     a = p.parse_args()
@@ -228,6 +237,7 @@ def main() -> None:
         share_end=a.share_end,
         pad_to=a.pad_to,
         seed=a.seed,
+        answer_bytes=a.answer_bytes,
     )
     for path in paths:
         print(path)

@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from classifier import classify
+from classifier import AGENTIC, classify
 from metering.record import Usage
 from metering.usage import usage_from
 
@@ -32,6 +32,14 @@ class Format(StrEnum):
     BODIES = "bodies"
     PAIRS = "pairs"
     LITELLM_SPEND = "litellm-spend"
+
+
+_BODIES, _OPENAI_BATCH, _PAIRS, _LITELLM_SPEND = (
+    Format.BODIES.value,
+    Format.OPENAI_BATCH.value,
+    Format.PAIRS.value,
+    Format.LITELLM_SPEND.value,
+)
 
 
 class Skip(StrEnum):
@@ -178,32 +186,33 @@ def _observe(
     decision = classify(body, api)
     if model is None:
         value = body.get("model")
-        model = value if isinstance(value, str) else None
+        model = value if type(value) is str else None
     if service_tier is None and usage is None:
         requested = body.get("service_tier")
-        service_tier = requested if isinstance(requested, str) else None
+        service_tier = requested if type(requested) is str else None
+    # Positional: this runs once per line, and keyword construction costs a visible share of it.
     return Observation(
-        fmt=fmt,
-        api=api,
-        agentic=decision.agentic,
-        confident=decision.confidence >= MIN_CONFIDENCE,
-        reasons=decision.reasons,
-        model=model,
-        usage=usage,
-        cached_known=cached_known,
-        batch=batch,
-        service_tier=service_tier,
-        ts=ts,
-        grep=grep_hit(raw),
-        size=len(raw),
-        body=None if usage is not None else body,
+        fmt,
+        api,
+        decision.label == AGENTIC,
+        decision.confidence >= MIN_CONFIDENCE,
+        decision.reasons,
+        model,
+        usage,
+        cached_known,
+        batch,
+        service_tier,
+        ts,
+        b"tool_use" in raw or b"function_call" in raw,  # grep_hit, inlined
+        len(raw),
+        None if usage is not None else body,
     )
 
 
 def _bare_body(obj: dict[str, Any], raw: bytes) -> Parsed:
     if "messages" not in obj and "input" not in obj:
         return Skip.UNRECOGNISED_SHAPE
-    return _observe(Format.BODIES, obj, _api_of(obj), raw, ts=_time_of(obj))
+    return _observe(_BODIES, obj, _api_of(obj), raw, ts=_time_of(obj))
 
 
 def _batch_input(obj: dict[str, Any], raw: bytes) -> Parsed:
@@ -216,7 +225,7 @@ def _batch_input(obj: dict[str, Any], raw: bytes) -> Parsed:
         api = "responses"
     else:
         return Skip.UNSUPPORTED_ENDPOINT
-    return BatchHalf(custom_id, _observe(Format.OPENAI_BATCH, body, api, raw, batch=True))
+    return BatchHalf(custom_id, _observe(_OPENAI_BATCH, body, api, raw, batch=True))
 
 
 def _batch_output(obj: dict[str, Any], raw: bytes) -> Parsed:
@@ -276,7 +285,7 @@ def _pair(obj: dict[str, Any], raw: bytes) -> Parsed:
     answer = response if isinstance(response, dict) else {}
     model = _str(answer.get("model")) or _str(request.get("model"))
     return _observe(
-        Format.PAIRS,
+        _PAIRS,
         request,
         _api_of(request),
         raw,
@@ -328,7 +337,7 @@ def _litellm_row(obj: dict[str, Any], raw: bytes) -> Parsed:
     response = _json_column(obj.get("response"))
     tier = _str(response.get("service_tier")) if isinstance(response, dict) else None
     observation = _observe(
-        Format.LITELLM_SPEND,
+        _LITELLM_SPEND,
         body,
         api,
         raw,
@@ -356,18 +365,15 @@ def _json_column(value: Any) -> Any:
 
 def _usage(answer: dict[str, Any]) -> tuple[Usage | None, bool]:
     """Usage of an answer, and whether it said how many prompt tokens were cached."""
-    if isinstance(answer.get("response"), dict):
-        answer = answer["response"]
     usage = usage_from(answer)
     if usage is None:
         return None, False
     if usage.cached_tokens > usage.prompt_tokens or usage.reasoning_tokens > usage.completion_tokens:
         return None, False  # impossible counts: estimate instead of pricing nonsense
+    if "response" in answer:  # a Responses event: usage_from read its inner response
+        answer = answer["response"]
     logged = answer.get("usage")
-    known = isinstance(logged, dict) and (
-        isinstance(logged.get("prompt_tokens_details"), dict) or isinstance(logged.get("input_tokens_details"), dict)
-    )
-    return usage, known
+    return usage, type(logged) is dict and ("prompt_tokens_details" in logged or "input_tokens_details" in logged)
 
 
 def _time_of(obj: dict[str, Any]) -> float | None:
@@ -383,20 +389,23 @@ def _time_of(obj: dict[str, Any]) -> float | None:
 
 def parse_timestamp(value: Any) -> float | None:
     """Unix seconds from ISO-8601 text (naive means UTC) or a unix number (seconds or milliseconds)."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
+    kind = type(value)
+    if kind is str:
+        return _iso_seconds(value) if value else None
+    if kind is int or kind is float:
         seconds = float(value)
         return seconds / 1000 if seconds > 1e11 else seconds if seconds > 0 else None
-    if isinstance(value, str) and value:
-        try:
-            moment = datetime.fromisoformat(value)
-        except ValueError:
-            return None
-        if moment.tzinfo is None:  # LiteLLM stores UTC without a zone; logs are read across zones
-            moment = moment.replace(tzinfo=UTC)
-        return moment.timestamp()
     return None
+
+
+def _iso_seconds(value: str) -> float | None:
+    try:
+        moment = datetime.fromisoformat(value)  # C: ≈ 1 us (a hand-written parser measured 4x slower)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:  # LiteLLM stores UTC without a zone; logs are read across zones
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
 
 
 def _str(value: Any) -> str | None:

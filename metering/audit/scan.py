@@ -239,6 +239,7 @@ class Scanner:
         self.tally = Tally()
         self.sampler = TokenSampler(options.exact_tokens)
         self.pending: dict[str, BatchHalf] = {}
+        self.windowed = options.window.active
 
     def feed(self, raw: bytes) -> None:
         """One line of a log."""
@@ -277,11 +278,13 @@ class Scanner:
         self._count(parsed)
 
     def _count(self, observation: Observation) -> None:
-        skip = self.options.window.check(observation.ts)
-        if skip is not None:
-            self.tally.skipped[skip] += 1
-            return
-        self.sampler.sample(observation)
+        if self.windowed:
+            skip = self.options.window.check(observation.ts)
+            if skip is not None:
+                self.tally.skipped[skip] += 1
+                return
+        if observation.body is not None:
+            self.sampler.sample(observation)
         self.tally.add(observation)
 
     def _half(self, half: BatchHalf) -> None:
