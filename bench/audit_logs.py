@@ -40,10 +40,11 @@ def corpus() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     return [r for r in rows if r["label"] == "agentic"], [r for r in rows if r["label"] == "single_turn"]
 
 
-def _padded(request: dict[str, Any], api: str, pad_to: int) -> dict[str, Any]:
+def _padded(request: dict[str, Any], api: str, pad_to: int, rng: random.Random) -> dict[str, Any]:
     body = dict(request)
     body["model"] = "gpt-5.4-mini"
     size = len(orjson.dumps(body))
+    pad_to = rng.randint(pad_to // 2, pad_to * 3 // 2) if pad_to else 0  # prompts differ in length
     if pad_to <= size:
         return body
     text = (FILLER * (1 + (pad_to - size) // len(FILLER)))[: max(0, pad_to - size - 60)]
@@ -128,7 +129,7 @@ def requests(
         agentic = rng.random() < share
         row = rng.choice(agentic_rows if agentic else single_rows)
         api = row["api"]
-        body = _padded(row["request"], api, pad_to)
+        body = _padded(row["request"], api, pad_to, rng)
         created = START + offset + rng.randint(0, 59)
         yield created, api, body, _answer(rng, api, body, agentic, created, n, answer_bytes)
 
@@ -200,10 +201,15 @@ def write(fmt: str, out: Path, **kwargs: Any) -> list[Path]:
                 line = {"id": f"batch_req_{n:08d}", "custom_id": custom_id, "response": response, "error": None}
                 fout.write(orjson.dumps(line) + b"\n")
         return [inputs, outputs]
+    bad = kwargs.pop("bad_lines", False)
     with _open(out) as f:
         for n, (ts, api, body, answer) in enumerate(requests(**kwargs)):
             if fmt == "pairs":
                 line = {"timestamp": _iso(ts) + "Z", "request": body, "response": answer}
+                if bad and n == 10:  # what real logs hold too: a line cut short, and an error answer
+                    f.write(orjson.dumps(line)[:300] + b"\n")
+                    error = {"error": {"message": "Rate limit reached", "type": "requests", "code": "rate_limit"}}
+                    f.write(orjson.dumps({"timestamp": _iso(ts) + "Z", "request": body, "response": error}) + b"\n")
             elif fmt == "bodies":
                 line = body
             else:
@@ -225,6 +231,7 @@ def main() -> None:
     p.add_argument("--share-end", type=float, default=0.45)
     p.add_argument("--pad-to", type=int, default=0, help="lengthen system prompts to about this many bytes")
     p.add_argument("--answer-bytes", type=int, default=0, help="length of text answers (default: one sentence)")
+    p.add_argument("--bad-lines", action="store_true", help="pairs: add a truncated line and an error answer")
     p.add_argument("--seed", type=int, default=21)
     p.add_argument("--out", type=Path, required=True)
     a = p.parse_args()
@@ -238,6 +245,7 @@ def main() -> None:
         pad_to=a.pad_to,
         seed=a.seed,
         answer_bytes=a.answer_bytes,
+        bad_lines=a.bad_lines,
     )
     for path in paths:
         print(path)

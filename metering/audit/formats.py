@@ -64,7 +64,7 @@ SKIP_HELP = {
     Skip.UNRECOGNISED_SHAPE: "not a request body, pair, Batch line or LiteLLM row",
     Skip.UNSUPPORTED_ENDPOINT: "not chat or Responses (embeddings, images, ...)",
     Skip.FAILED_REQUEST: "an error answer: nothing was served",
-    Skip.NO_REQUEST_BODY: "no request body logged (LiteLLM: set general_settings.store_prompts_in_spend_logs)",
+    Skip.NO_REQUEST_BODY: "no request body logged (LiteLLM: store_prompts_in_spend_logs, see docs/audit.md)",
     Skip.LITELLM_CACHE_HIT: "served from LiteLLM's cache, no model call",
     Skip.BATCH_OUTPUT_WITHOUT_INPUT: "Batch output line whose input file was not given",
     Skip.NO_TIMESTAMP: "no time on the line, and --since/--until was given",

@@ -402,11 +402,11 @@ def _assumptions(r: dict[str, Any], a: Assumptions) -> list[str]:
         "Prices: litellm's map for gpt-5.4-nano and gpt-5.4-mini (standard, Batch, flex, priority as each "
         "logged request showed), cached share kept as logged.",
         f"Dual-tier: single-turn to nano, agentic to mini, spend × (1 + overhead) with the published band "
-        f"{tax_model.OVERHEAD_LOW}–{tax_model.OVERHEAD_HIGH} (midpoint {tax_model.OVERHEAD_MID}).",
+        f"{tax_model.OVERHEAD_LOW:.2f}–{tax_model.OVERHEAD_HIGH:.2f} (midpoint {tax_model.OVERHEAD_MID:.3f}).",
         "Agentic to Qwen: single-turn to nano (with the midpoint overhead), agentic to self-hosted Qwen at 0 per token "
         "(marginal)"
         + (
-            f"; amortised adds {a.gpus} GPU(s) × {HOURS_PER_MONTH:.0f} h × ${a.gpu_hour_usd}/h, always on"
+            f"; amortised adds {a.gpus} GPU(s) × {HOURS_PER_MONTH:.0f} h × ${a.gpu_hour_usd:.2f}/h, always on"
             if a.gpu_hour_usd is not None
             else "; amortised needs --gpu-hour-usd"
         )

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import textwrap
 from typing import Any
 
 from metering.audit.formats import SKIP_HELP, Skip
 
 MAX_DAYS_SHOWN = 14
+WIDTH = 110
+
+
+def _wrapped(text: str, first: str, rest: str) -> list[str]:
+    return textwrap.wrap(text, WIDTH, initial_indent=first, subsequent_indent=rest, break_on_hyphens=False)
 
 
 def _usd(value: float | None) -> str:
@@ -17,6 +23,12 @@ def _usd(value: float | None) -> str:
 
 def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.1%}"
+
+
+def _vs_mini(saving: float | None) -> str:
+    if saving is None:
+        return "n/a"
+    return f"{saving:.1%} below mini" if saving >= 0 else f"{-saving:.1%} above mini"
 
 
 def render(r: dict[str, Any]) -> str:
@@ -41,7 +53,8 @@ def render(r: dict[str, Any]) -> str:
         f"agentic share         {_pct(r['agentic_share'])} by routetax's classifier; "
         f"{_pct(r['grep_agentic_share'])} by grep \"tool_use\\|function_call\" on the same lines"
     )
-    add(f"  decided by: {reasons}; {r['classifier']['below_confidence_0_6']:,} below confidence 0.6")
+    uncertain = r["classifier"]["below_confidence_0_6"]
+    out.extend(_wrapped(f"decided by: {reasons}; {uncertain:,} below confidence 0.6", "  ", "    "))
     days = r["per_day"]
     if days:
         add(f"per day (UTC)         {len(days)} days, {r['time_range']['first']} to {r['time_range']['last']}")
@@ -83,15 +96,15 @@ def render(r: dict[str, Any]) -> str:
     add("")
     p, save = r["projected_monthly_usd"], r["savings_vs_mini"]
     add(f"projected monthly cost, {r['monthly_basis_text']}:")
-    add(f"  nano only             {_usd(p['nano_only']):>14}  ({_pct(save['nano_only'])} below mini)")
+    add(f"  nano only             {_usd(p['nano_only']):>14}  ({_vs_mini(save['nano_only'])})")
     add(f"  mini only             {_usd(p['mini_only']):>14}")
     add(
-        f"  dual tier             {_usd(p['dual']):>14}  ({_pct(save['dual'])} below mini; overhead 0.15–0.20: "
+        f"  dual tier             {_usd(p['dual']):>14}  ({_vs_mini(save['dual'])}; overhead 0.15–0.20: "
         f"{_usd(p['dual_low'])}–{_usd(p['dual_high'])})"
     )
     qwen = r["qwen"]
     amortised = (
-        f"; amortised {_usd(p['agentic_to_qwen_amortised'])} with {qwen['gpus']} GPU at ${qwen['gpu_hour_usd']}/h"
+        f"; amortised {_usd(p['agentic_to_qwen_amortised'])} with {qwen['gpus']} GPU at ${qwen['gpu_hour_usd']:.2f}/h"
         if p["agentic_to_qwen_amortised"] is not None
         else "; amortised: give --gpu-hour-usd"
     )
@@ -101,19 +114,24 @@ def render(r: dict[str, Any]) -> str:
     add("per completed task at the published success rates:")
     add(
         f"  nano only {_usd(per_task['nano_only'])}   mini only {_usd(per_task['mini_only'])}   "
-        f"dual {_usd(per_task['dual'])}   agentic to Qwen n/a (no published rate)   "
-        f"cheapest: {corrected['cheapest_per_completed_task']}"
+        f"dual {_usd(per_task['dual'])}   agentic to Qwen n/a (no published rate)"
     )
+    add(f"  cheapest per completed task: {corrected['cheapest_per_completed_task']}")
     add("")
     add(f"verdict               {r['verdict']}  (the published verdict table at {_pct(r['agentic_share'])} agentic)")
     low, high = r["break_even_band"]
     add(
         f"break-even share      {_pct(r['break_even_agentic_share'])} (band {_pct(low)}–{_pct(high)}): "
-        f"{r['calculator_verdict']} by the calculator; priced with these logs' tokens "
-        f"{_pct(r['break_even_logs_priced'])}, per completed task {_pct(r['break_even_success_corrected'])}"
+        f"{r['calculator_verdict']} by the calculator"
+    )
+    add(
+        f"                      priced with these logs' tokens {_pct(r['break_even_logs_priced'])}, "
+        f"per completed task {_pct(r['break_even_success_corrected'])}"
     )
     add("what would change it:")
-    out.extend(f"  - {note}" for note in r["what_would_change_it"])
+    for note in r["what_would_change_it"]:
+        out.extend(_wrapped(note, "  - ", "    "))
     add("assumptions:")
-    out.extend(f"  - {note}" for note in r["assumptions"])
+    for note in r["assumptions"]:
+        out.extend(_wrapped(note, "  - ", "    "))
     return "\n".join(out) + "\n"
