@@ -140,51 +140,33 @@ def _iso(ts: int) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.000")
 
 
+LITELLM_ROW = CORPUS.parent.parent.parent / "examples" / "audit" / "litellm-spendlogs-row.json"
+
+
 def litellm_row(n: int, ts: int, api: str, body: dict[str, Any], answer: dict[str, Any]) -> dict[str, Any]:
-    """A LiteLLM_SpendLogs row as `row_to_json` gives it (schema.prisma; prompts stored)."""
+    """A LiteLLM_SpendLogs row as `row_to_json` gives it (the example row, prompts stored), for this request."""
     usage = answer["usage"]
     prompt = usage.get("prompt_tokens", usage.get("input_tokens", 0))
     completion = usage.get("completion_tokens", usage.get("output_tokens", 0))
-    return {
-        "request_id": answer["id"],
-        "call_type": "acompletion" if api == "chat" else "aresponses",
-        "api_key": "88dc28d0f030c55ed4ab77ed8faf098196cb1c05df778539800c9f1243fe6b4b",
-        "spend": round((prompt * 0.75 + completion * 4.5) / 1e6, 8),
-        "total_tokens": prompt + completion,
-        "prompt_tokens": prompt,
-        "completion_tokens": completion,
-        "startTime": _iso(ts),
-        "endTime": _iso(ts + 2),
-        "request_duration_ms": 2000,
-        "completionStartTime": _iso(ts + 1),
-        "model": "gpt-5.4-mini",
-        "model_id": "b1f8c0de",
-        "model_group": "gpt-5.4-mini",
-        "custom_llm_provider": "openai",
-        "api_base": "https://api.openai.com/v1",
-        "user": "",
-        "metadata": {
-            "user_api_key_team_id": "platform",
-            "usage_object": usage if api == "chat" else None,
-            "additional_usage_values": {"prompt_tokens_details": usage.get("prompt_tokens_details")},
-            "status": "success",
-        },
-        "cache_hit": "False",
-        "cache_key": "Cache OFF",
-        "request_tags": [],
-        "team_id": "platform",
-        "organization_id": None,
-        "end_user": "",
-        "requester_ip_address": None,
-        "messages": {},
-        "response": answer,
-        "session_id": None,
-        "status": "success",
-        "mcp_namespaced_tool_name": None,
-        "agent_id": None,
-        "proxy_server_request": body,
-        "litellm_call_id": f"c0ffee-{n}",
-    }
+    cached = (usage.get("prompt_tokens_details") or usage.get("input_tokens_details") or {}).get("cached_tokens", 0)
+    row = orjson.loads(LITELLM_ROW.read_bytes())
+    row.update(
+        request_id=answer["id"],
+        call_type="acompletion" if api == "chat" else "aresponses",
+        spend=round(((prompt - cached) * 0.75 + cached * 0.075 + completion * 4.5) / 1e6, 8),
+        total_tokens=prompt + completion,
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        startTime=_iso(ts),
+        endTime=_iso(ts + 2),
+        completionStartTime=_iso(ts + 1),
+        response=answer,
+        proxy_server_request=body,
+        litellm_call_id=f"c0ffee-{n}",
+    )
+    row["metadata"]["usage_object"] = usage if api == "chat" else None
+    row["metadata"]["additional_usage_values"] = {"cache_read_input_tokens": cached}
+    return row
 
 
 def write(fmt: str, out: Path, **kwargs: Any) -> list[Path]:

@@ -198,54 +198,13 @@ def test_openai_batch_input_and_output_are_joined_by_custom_id(
     assert r["tokens"]["agentic"]["requests_by_mode"] == {"batch": 1}
 
 
+LITELLM_ROW = Path(__file__).resolve().parent.parent / "examples" / "audit" / "litellm-spendlogs-row.json"
+
+
 def litellm_row(request_id: str, body: Any, **extra: Any) -> dict[str, Any]:
-    """A LiteLLM_SpendLogs row as `SELECT row_to_json(s) FROM "LiteLLM_SpendLogs" s` prints it."""
-    row = {
-        "request_id": request_id,
-        "call_type": "acompletion",
-        "api_key": "88dc28d0f030c55ed4ab77ed8faf098196cb1c05df778539800c9f1243fe6b4b",
-        "spend": 0.00195,
-        "total_tokens": 2100,
-        "prompt_tokens": 2000,
-        "completion_tokens": 100,
-        "startTime": "2026-11-03T10:15:00.123",
-        "endTime": "2026-11-03T10:15:02.456",
-        "request_duration_ms": 2333,
-        "completionStartTime": "2026-11-03T10:15:01.000",
-        "model": "gpt-5.4-mini",
-        "model_id": "9c1e",
-        "model_group": "gpt-5.4-mini",
-        "custom_llm_provider": "openai",
-        "api_base": "https://api.openai.com/v1",
-        "user": "",
-        "metadata": {
-            "usage_object": {
-                "prompt_tokens": 2000,
-                "completion_tokens": 100,
-                "prompt_tokens_details": {"cached_tokens": 512},
-                "completion_tokens_details": {"reasoning_tokens": 40},
-            },
-            "status": "success",
-        },
-        "cache_hit": "False",
-        "cache_key": "Cache OFF",
-        "request_tags": [],
-        "team_id": "platform",
-        "organization_id": None,
-        "end_user": "",
-        "requester_ip_address": None,
-        "messages": {},
-        "response": {},
-        "session_id": None,
-        "status": "success",
-        "mcp_namespaced_tool_name": None,
-        "agent_id": None,
-        "proxy_server_request": body,
-        "litellm_call_id": "c0ffee",
-        "created_at": "2026-11-03T10:15:02.500",
-        "updated_at": "2026-11-03T10:15:02.500",
-    }
-    row.update(extra)
+    """A LiteLLM_SpendLogs row as `SELECT row_to_json(s) FROM "LiteLLM_SpendLogs" s` prints it (schema.prisma)."""
+    row = json.loads(LITELLM_ROW.read_text())
+    row.update(request_id=request_id, proxy_server_request=body, **extra)
     return row
 
 
