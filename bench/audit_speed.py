@@ -52,8 +52,9 @@ def child(paths: list[str], fmt: str) -> None:
     print(json.dumps({"lines": tally.lines, "cpu_s": cpu, "wall_s": wall, "peak_mb": peak_mb}))
 
 
-def classify_only(paths: list[str]) -> None:
-    """CPU time of `classifier.classify` alone on the requests of a pairs log: its share of the audit's time."""
+def part_only(paths: list[str], part: str) -> None:
+    """CPU time of one part alone on a pairs log: `classify` (the classifier), or `loads` (reading and JSON
+    parsing every line, the floor any Python reader of these logs pays on this machine)."""
     try:
         os.sched_setaffinity(0, {0})
     except (AttributeError, OSError):
@@ -62,15 +63,26 @@ def classify_only(paths: list[str]) -> None:
 
     from classifier import classify
 
-    bodies = []
-    for path in paths:
-        with open(path, "rb") as f:
-            bodies.extend(orjson.loads(line)["request"] for line in f)
+    lines = 0
     cpu = time.process_time()
-    for body in bodies:
-        classify(body, "chat" if "messages" in body else "responses")
-    cpu = time.process_time() - cpu
-    print(json.dumps({"lines": len(bodies), "cpu_s": cpu, "wall_s": cpu, "peak_mb": 0}))
+    if part == "loads":
+        for path in paths:
+            with open(path, "rb") as f:
+                for line in f:
+                    orjson.loads(line)
+                    lines += 1
+        cpu = time.process_time() - cpu
+    else:
+        bodies = []
+        for path in paths:
+            with open(path, "rb") as f:
+                bodies.extend(orjson.loads(line)["request"] for line in f)
+        lines = len(bodies)
+        cpu = time.process_time()
+        for body in bodies:
+            classify(body, "chat" if "messages" in body else "responses")
+        cpu = time.process_time() - cpu
+    print(json.dumps({"lines": lines, "cpu_s": cpu, "wall_s": cpu, "peak_mb": 0}))
 
 
 def measure(paths: list[Path], mode: str = "auto") -> dict[str, float]:
@@ -105,8 +117,8 @@ def main() -> None:
     p.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.child:
-        if a.child[0] == "classify-only":
-            classify_only(a.child[1:])
+        if a.child[0] in ("classify", "loads"):
+            part_only(a.child[1:], a.child[0])
         else:
             child(a.child[1:], a.child[0])
         return
@@ -136,12 +148,15 @@ def main() -> None:
                 flush=True,
             )
             if fmt == "pairs" and not filename.endswith(".gz"):
-                classify_rates.append((name, runs(paths, a.runs, "classify-only")[0]))
+                classify_rates.append((name, runs(paths, a.runs, "classify")[0], runs(paths, a.runs, "loads")[0]))
                 judged = judged or (best, median, last["peak_mb"] - quarter["peak_mb"])
             for path in (*paths, *small):
                 path.unlink()
-    for name, rate in classify_rates:
-        print(f"classifier.classify alone, {name}: {rate:,.0f} requests/s ({1e6 / rate:.1f} us each)")
+    for name, classify_rate, loads_rate in classify_rates:
+        print(
+            f"{name}, parts alone (best): classifier.classify {classify_rate:,.0f}/s ({1e6 / classify_rate:.1f} us "
+            f"each); reading + orjson.loads of each line {loads_rate:,.0f}/s ({1e6 / loads_rate:.1f} us)"
+        )
     assert judged is not None
     best, median, growth = judged
     print(

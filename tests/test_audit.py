@@ -396,3 +396,16 @@ def test_audit_is_a_routetax_subcommand(tmp_path: Path) -> None:
     done = subprocess.run([*ROUTETAX, "audit", str(log)], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "routetax audit: 1 requests from 1 lines" in done.stdout
+
+
+def test_sampled_token_estimate_is_close_to_counting_every_prompt(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = [chat(f"Question number {i}: " + "please explain " * (i % 40)) for i in range(2500)]
+    log = write_jsonl(tmp_path / "bodies.jsonl", rows)
+    _, sampled = audit(capsys, str(log))
+    _, exact = audit(capsys, str(log), "--exact-tokens")
+    estimate = sampled["tokens"]["single_turn"]["prompt_tokens"]
+    counted = exact["tokens"]["single_turn"]["prompt_tokens"]
+    assert estimate != counted  # most lines were scaled, not counted
+    assert estimate == pytest.approx(counted, rel=0.03)

@@ -271,29 +271,45 @@ def _pair(obj: dict[str, Any], raw: bytes) -> Parsed:
     if "request" not in obj:
         return Skip.UNRECOGNISED_SHAPE
     request, response = obj["request"], obj.get("response")
-    if isinstance(request, dict) and isinstance(request.get("body"), dict) and "messages" not in request:
-        request = request["body"]  # {"request": {"url": ..., "body": {...}}}: a logged HTTP exchange
-    if not isinstance(request, dict) or ("messages" not in request and "input" not in request):
-        return Skip.NO_REQUEST_BODY if request in (None, {}, "") else Skip.UNRECOGNISED_SHAPE
-    if isinstance(response, dict) and isinstance(response.get("body"), dict) and "status_code" in response:
-        if not 200 <= _int(response.get("status_code"), 200) < 300:
+    if type(request) is not dict:
+        return Skip.NO_REQUEST_BODY if request in (None, "") else Skip.UNRECOGNISED_SHAPE
+    if "messages" in request:
+        api = "chat"
+    elif "input" in request:
+        api = "responses"
+    elif type(request.get("body")) is dict:  # {"request": {"url": ..., "body": {...}}}: a logged HTTP exchange
+        return _pair({**obj, "request": request["body"]}, raw)
+    else:
+        return Skip.NO_REQUEST_BODY if not request else Skip.UNRECOGNISED_SHAPE
+    usage: Usage | None = None
+    cached_known = False
+    model = tier = None
+    ts = _time_of(obj)
+    if type(response) is dict:
+        if "status_code" in response and type(response.get("body")) is dict:
+            if not 200 <= _int(response["status_code"], 200) < 300:
+                return Skip.FAILED_REQUEST
+            response = response["body"]
+        if response.get("error") and "usage" not in response:
             return Skip.FAILED_REQUEST
-        response = response["body"]
-    if isinstance(response, dict) and ("error" in response and response.get("error") and "usage" not in response):
-        return Skip.FAILED_REQUEST
-    usage, cached_known = _usage(response) if isinstance(response, dict) else (None, False)
-    answer = response if isinstance(response, dict) else {}
-    model = _str(answer.get("model")) or _str(request.get("model"))
+        usage, cached_known = _usage(response)
+        model = response.get("model")
+        if usage is not None:
+            tier = response.get("service_tier")
+        if ts is None:
+            ts = _time_of(response)
+    if type(model) is not str or not model:
+        model = request.get("model")
     return _observe(
         _PAIRS,
         request,
-        _api_of(request),
+        api,
         raw,
         usage=usage,
         cached_known=cached_known,
-        service_tier=_str(answer.get("service_tier")) if usage is not None else None,
-        ts=_time_of(obj) or _time_of(answer),
-        model=model,
+        service_tier=tier if type(tier) is str else None,
+        ts=ts,
+        model=model if type(model) is str else None,
     )
 
 

@@ -400,7 +400,8 @@ def _assumptions(r: dict[str, Any], a: Assumptions) -> list[str]:
     notes = [
         f"Volume: {r['monthly_basis_text']}.",
         "Prices: litellm's map for gpt-5.4-nano and gpt-5.4-mini (standard, Batch, flex, priority as each "
-        "logged request showed), cached share kept as logged.",
+        "logged request showed), cached share kept as logged; regional processing (+10%) does not show in logs "
+        "and is not applied.",
         f"Dual-tier: single-turn to nano, agentic to mini, spend × (1 + overhead) with the published band "
         f"{tax_model.OVERHEAD_LOW:.2f}–{tax_model.OVERHEAD_HIGH:.2f} (midpoint {tax_model.OVERHEAD_MID:.3f}).",
         "Agentic to Qwen: single-turn to nano (with the midpoint overhead), agentic to self-hosted Qwen at 0 per token "

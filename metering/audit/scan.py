@@ -3,7 +3,7 @@
 Everything kept grows with the number of *kinds* of things (classes, pricing modes, days,
 skip reasons, up to `MAX_MODELS` model names), never with the number of lines — except
 OpenAI Batch halves waiting for their partner (input and output files are joined by
-`custom_id`): about 300 bytes each, only when an output file is among the sources, and a
+`custom_id`): about 400 bytes each, only when an output file is among the sources, and a
 Batch holds at most 50,000 requests.
 
 Tokens: logged usage where a line has it. Otherwise the prompt is counted with the offline
@@ -42,14 +42,6 @@ DAY_S = 86_400
 
 def label_of(agentic: bool) -> str:
     return AGENTIC if agentic else SINGLE_TURN
-
-
-def mode_of(observation: Observation) -> str:
-    """The pricing mode the logs show: Batch, or the service tier the answer reported (requested when no answer)."""
-    if observation.batch:
-        return "batch"
-    tier = observation.service_tier
-    return tier if tier in ("flex", "priority") else "standard"
 
 
 @dataclass
@@ -154,11 +146,13 @@ class Tally:
 
     def add(self, o: Observation) -> None:
         model = o.model or "(none)"
-        if model not in self.models:
-            if len(self.models) >= MAX_MODELS:
+        models = self.models
+        if model not in models:
+            if len(models) >= MAX_MODELS:
                 model = "(other)"
-            self.models[model] = 0
-        self.kinds[(o.agentic, o.confident, o.grep, o.api, o.fmt, o.reasons, model)] += 1
+            models[model] = 0
+        agentic = o.agentic
+        self.kinds[(agentic, o.confident, o.grep, o.api, o.fmt, o.reasons, model)] += 1
         ts = o.ts
         if ts is not None:
             self.timed += 1
@@ -166,16 +160,20 @@ class Tally:
                 self.ts_min = ts
             if self.ts_max is None or ts > self.ts_max:
                 self.ts_max = ts
-            day = self.days.get(int(ts // DAY_S))
+            number = int(ts // DAY_S)
+            day = self.days.get(number)
             if day is None:
-                day = self.days[int(ts // DAY_S)] = [0, 0, 0]
+                day = self.days[number] = [0, 0, 0]
             day[0] += 1
-            day[1] += o.agentic
+            day[1] += agentic
             day[2] += o.grep
         if o.spend_usd is not None:
             self.logged_spend_usd += o.spend_usd
             self.logged_spend_requests += 1
-        key = (AGENTIC if o.agentic else SINGLE_TURN, mode_of(o))
+        tier = o.service_tier
+        # The pricing mode the logs show: Batch, or the service tier the answer reported (requested when no answer).
+        mode = "batch" if o.batch else tier if tier == "flex" or tier == "priority" else "standard"
+        key = (AGENTIC if agentic else SINGLE_TURN, mode)
         bucket = self.buckets.get(key)
         if bucket is None:
             bucket = self.buckets[key] = Bucket()
