@@ -32,7 +32,7 @@ from redis.exceptions import NoScriptError
 from metering.record import Record, Usage
 from metering.spool import Spool
 from metering.store import Store
-from metering.tax_report import ideal_usd
+from metering.tax_report import base_usd
 
 log = logging.getLogger("routetax.ledger")
 
@@ -49,8 +49,8 @@ CLOCK_SKEW_S = 300.0  # proxy clocks vs the Redis clock that stamps stream ids
 #       its seen-marker value, and two JSON objects {field: increment}: its hour rollup's and its key's.
 #       A few arguments per record instead of two per field keep the command cheap to build on the
 #       proxy's event loop.
-# The marker's value is `<final tier>|<class>|<ideal usd>` (see `marker_value`): feedback that
-# arrives on another replica reads it to withdraw the request's ideal spend from the metrics.
+# The marker's value is `1`: its existence is the whole message (written once; feedback on any replica
+# reads it to know the request). Older versions wrote `<final tier>|<class>|<usd>`, read the same way.
 # The increments of the batch's new records are summed per rollup key in the script and applied with
 # one HINCRBY per field and key: Redis's cost per record is then a SET, an XADD and two table sums
 # rather than ~20 hash commands (78 µs per record before, measured with INFO commandstats).
@@ -182,7 +182,7 @@ def rollup_increments(record: Record) -> tuple[list[tuple[str, int | float]], li
         add(routed, "cached_tokens", usage.cached_tokens)
         add(routed, "completion_tokens", usage.completion_tokens)
         add(routed, "reasoning_tokens", usage.reasoning_tokens)
-    add(routed, "ideal_usd", ideal_usd(record))  # the report's definition, feedback aside
+    add(routed, "base_usd", base_usd(record))  # the report's base: the final attempt, less cache loss
     for baseline, usd in sorted(record.counterfactual_usd.items()):
         add(routed, f"cf_{_label(baseline)}_usd", usd)
     for attempt in record.attempts:
@@ -199,35 +199,6 @@ def rollup_increments(record: Record) -> tuple[list[tuple[str, int | float]], li
         if tokens:
             per_key.append(("tokens", tokens))
     return list(hour.items()), per_key
-
-
-def ideal_key(record: Record) -> tuple[str, str, float]:
-    """(final tier, class, ideal usd): the labels and amount `routetax_ideal_cost_usd` counted for a record."""
-    return (record.attempts[-1].tier if record.attempts else "none", record.label, ideal_usd(record))
-
-
-def marker_value(record: Record) -> str:
-    """The seen marker's value: what this record added to ideal spend, under the metric's labels.
-
-    `<final tier>|<class>|<usd>`; usd is 0 when the record was not served ok. Markers written
-    before this existed hold `1`, which `parse_marker` reads as unknown.
-    """
-    tier, label, usd = ideal_key(record)
-    return f"{tier}|{label}|{usd!r}"
-
-
-def parse_marker(value: str | bytes | None) -> tuple[str, str, float] | None:
-    """(tier, class, ideal usd) from a seen marker, or None when it is absent or of the old `1` form."""
-    if value is None:
-        return None
-    text = value.decode() if isinstance(value, bytes) else value
-    parts = text.rsplit("|", 2)
-    if len(parts) != 3:
-        return None
-    try:
-        return parts[0], parts[1], float(parts[2])
-    except ValueError:
-        return None
 
 
 def _increments(fields: list[tuple[str, int | float]]) -> bytes:
@@ -492,7 +463,7 @@ class Ledger:
         args += [
             str(3 if record.key_id else 2),
             line,
-            marker_value(record),
+            "1",
             _increments(hour_fields),
             _increments(key_fields),
         ]
