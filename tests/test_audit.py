@@ -409,3 +409,13 @@ def test_sampled_token_estimate_is_close_to_counting_every_prompt(
     counted = exact["tokens"]["single_turn"]["prompt_tokens"]
     assert estimate != counted  # most lines were scaled, not counted
     assert estimate == pytest.approx(counted, rel=0.03)
+
+
+def test_batch_input_then_output_on_one_stream_counts_each_request_once(tmp_path: Path) -> None:
+    inp = {"custom_id": "a", "method": "POST", "url": "/v1/chat/completions", "body": chat("Hi")}
+    output = {"id": "batch_req_1", "custom_id": "a", "response": {"status_code": 200, "body": completion(10, 5)}}
+    data = (json.dumps(inp) + "\n" + json.dumps(output) + "\n").encode()  # `cat input.jsonl output.jsonl | ...`
+    done = subprocess.run([*ROUTETAX, "audit", "-", "--json"], input=data, capture_output=True, timeout=120)
+    r = json.loads(done.stdout)
+    assert r["requests"] == 1 and r["tokens"]["single_turn"]["estimated"] is True
+    assert r["skipped_reasons"] == {"batch_output_after_input": 1}

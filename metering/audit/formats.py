@@ -53,6 +53,7 @@ class Skip(StrEnum):
     NO_REQUEST_BODY = "no_request_body"  # e.g. LiteLLM without store_prompts_in_spend_logs
     LITELLM_CACHE_HIT = "litellm_cache_hit"  # answered from LiteLLM's cache: no model call
     BATCH_OUTPUT_WITHOUT_INPUT = "batch_output_without_input"  # its custom_id never appeared in an input file
+    BATCH_OUTPUT_AFTER_INPUT = "batch_output_after_input"  # on one stream after its input, which was already counted
     NO_TIMESTAMP = "no_timestamp"  # --since/--until given, and the line carries no time
     OUTSIDE_WINDOW = "outside_window"  # before --since or at/after --until
     UNREADABLE_FILE = "unreadable_file"  # missing, unreadable, or a gzip stream cut short
@@ -67,6 +68,8 @@ SKIP_HELP = {
     Skip.NO_REQUEST_BODY: "no request body logged (LiteLLM: store_prompts_in_spend_logs, see docs/audit.md)",
     Skip.LITELLM_CACHE_HIT: "served from LiteLLM's cache, no model call",
     Skip.BATCH_OUTPUT_WITHOUT_INPUT: "Batch output line whose input file was not given",
+    Skip.BATCH_OUTPUT_AFTER_INPUT: "Batch output after its input in one stream: input counted, tokens estimated "
+    "(give the output file first, or as a file of its own)",
     Skip.NO_TIMESTAMP: "no time on the line, and --since/--until was given",
     Skip.OUTSIDE_WINDOW: "outside --since/--until",
     Skip.UNREADABLE_FILE: "file missing, unreadable or a gzip stream cut short (counted once per file)",

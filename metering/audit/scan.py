@@ -290,7 +290,10 @@ class Scanner:
             self.sampler.sample(half.observation)  # before it waits: a waiting half keeps no body
         if not self.join_batches:
             if half.observation is None:
-                self.tally.skipped[Skip.BATCH_OUTPUT_WITHOUT_INPUT] += 1
+                # Inputs came first in a stream nobody sniffed as holding outputs (`cat in out | routetax audit -`):
+                # they are counted already, with estimated tokens. Join whatever follows.
+                self.tally.skipped[Skip.BATCH_OUTPUT_AFTER_INPUT] += 1
+                self.join_batches = True
             else:
                 self._count(half.observation)
             return
