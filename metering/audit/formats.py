@@ -98,7 +98,7 @@ class Observation:
     service_tier: str | None  # as reported by the answer; requested one when no answer was logged
     ts: float | None
     grep: bool  # the seed's `grep "tool_use\|function_call"` matches this request's line(s)
-    size: int  # bytes of the line(s): the token estimator's scale
+    size: int  # bytes of its line (a Batch request: its input line): the token estimator's scale
     body: dict[str, Any] | None  # kept only until its prompt tokens are sampled (see scan.TokenSampler)
     spend_usd: float | None = None  # cost the gateway logged (LiteLLM's `spend`)
     prompt_estimate: int | None = None  # tokenizer count of the prompt, when this line was sampled
