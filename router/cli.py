@@ -18,6 +18,7 @@ _DELEGATED = {
     "price": "metering.price_cli",
     "ledger": "metering.ledger_cli",
     "model": "metering.model_cli",
+    "audit": "metering.audit.cli",
     "report": "router.report_cli",
     "keys": "router.keys_cli",
 }
@@ -46,7 +47,7 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="run emulated upstreams + the proxy and drive traffic through them")
     demo.add_argument("--config", help="YAML configuration (tiers are pointed at the emulator)")
-    demo.add_argument("--requests", type=int, default=60)
+    demo.add_argument("--requests", type=int, default=300)
     demo.add_argument("--agentic-share", type=float, default=0.3)
     demo.add_argument("--seed", type=int, default=7)
     demo.add_argument(

