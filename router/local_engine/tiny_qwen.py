@@ -50,13 +50,13 @@ QWEN2_SPLIT = (
     r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
 )
 
-HEAD_DIM = 16
+HEAD_DIM = 32  # the smallest head size vLLM's CPU attention runs (llama.cpp takes any)
 N_HEAD = 2
 ROPE_BASE = 1_000_000.0
 CONTEXT_LENGTH = 32_768
 VOCAB_SIZE = 640  # BPE target before the added tokens
-SLOW_PAIR = HEAD_DIM // 2 - 1  # NEOX RoPE: dims (7, 15) turn slowest, ~6e-6 rad per position at this base
-SCORE_SCALE = 3.5  # q/k-norm weight on the slow pair: a matching key scores 4·3.5² = 49 over the rest
+SLOW_PAIR = HEAD_DIM // 2 - 1  # NEOX RoPE: dims (15, 31) turn slowest, ~2.4e-6 rad per position at this base
+SCORE_SCALE = 3.5  # q/k-norm weight on the slow pair: a matching key scores √32·3.5² ≈ 69 over the rest
 GATE_SCALE = 10.0
 LOGIT_SCALE = 10.0
 
