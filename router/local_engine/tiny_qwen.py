@@ -19,7 +19,8 @@ that case's answer; the output head reads it with a margin of ~80 logits, so eve
 default sampling picks it. Answers are therefore exact and repeatable, which is what lets the
 tests assert a whole agent loop and its ledger records to the token.
 
-Run it: `python -m router.local_engine.tiny_qwen OUT.gguf` (≈ 0.4 MB, ≈ 0.1 M parameters).
+Run it: `python -m router.local_engine.tiny_qwen OUT.gguf` (≈ 0.44 MB, ≈ 0.1 M parameters); `--hf DIR` writes
+the same model in Hugging Face's format (vLLM).
 """
 
 from __future__ import annotations
