@@ -49,7 +49,7 @@ CLOCK_SKEW_S = 300.0  # proxy clocks vs the Redis clock that stamps stream ids
 #       its seen-marker value, and two JSON objects {field: increment}: its hour rollup's and its key's.
 #       A few arguments per record instead of two per field keep the command cheap to build on the
 #       proxy's event loop.
-# The marker's value is `<final tier>|<class>|<ideal usd>` (see `marker_value`): feedback that
+# The marker's value is `<final tier>|<class>|<ideal usd>|<key id>` (see `marker_value`): feedback that
 # arrives on another replica reads it to withdraw the request's ideal spend from the metrics.
 # The increments of the batch's new records are summed per rollup key in the script and applied with
 # one HINCRBY per field and key: Redis's cost per record is then a SET, an XADD and two table sums
@@ -207,27 +207,38 @@ def ideal_key(record: Record) -> tuple[str, str, float]:
 
 
 def marker_value(record: Record) -> str:
-    """The seen marker's value: what this record added to ideal spend, under the metric's labels.
+    """The seen marker's value: what this record added to ideal spend, under the metric's labels, and its key.
 
-    `<final tier>|<class>|<usd>`; usd is 0 when the record was not served ok. Markers written
-    before this existed hold `1`, which `parse_marker` reads as unknown.
+    `<final tier>|<class>|<usd>|<key id>`; usd is 0 when the record was not served ok, the key id empty
+    in open mode. Markers written before the key id was added hold three fields; older ones hold `1`,
+    which `parse_marker` reads as unknown.
     """
     tier, label, usd = ideal_key(record)
-    return f"{tier}|{label}|{usd!r}"
+    return f"{tier}|{label}|{usd!r}|{record.key_id or ''}"
+
+
+def _marker_text(value: str | bytes | None) -> list[str] | None:
+    if value is None:
+        return None
+    parts = (value.decode() if isinstance(value, bytes) else value).split("|")
+    return parts if len(parts) in (3, 4) else None
 
 
 def parse_marker(value: str | bytes | None) -> tuple[str, str, float] | None:
     """(tier, class, ideal usd) from a seen marker, or None when it is absent or of the old `1` form."""
-    if value is None:
-        return None
-    text = value.decode() if isinstance(value, bytes) else value
-    parts = text.rsplit("|", 2)
-    if len(parts) != 3:
+    parts = _marker_text(value)
+    if parts is None:
         return None
     try:
         return parts[0], parts[1], float(parts[2])
     except ValueError:
         return None
+
+
+def marker_key(value: str | bytes | None) -> str | None:
+    """The key id that made the request, from its seen marker (None: open mode, or a marker older than keys)."""
+    parts = _marker_text(value)
+    return (parts[3] or None) if parts is not None and len(parts) == 4 else None
 
 
 def _increments(fields: list[tuple[str, int | float]]) -> bytes:

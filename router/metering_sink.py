@@ -21,7 +21,7 @@ import orjson
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from metering.cost import ImpossibleUsage, cost, counterfactuals
-from metering.ledger import Keys, Ledger, ideal_key, parse_marker
+from metering.ledger import Keys, Ledger, ideal_key, marker_key, parse_marker
 from metering.metrics import Metrics
 from metering.prices import Price, UnknownModel, price_for
 from metering.record import Attempt, Record, Usage
@@ -67,8 +67,8 @@ class MeteringSink:
         self.enrichers: list[Callable[[Record], None]] = []  # before metrics and the ledger see it
         # Recent request ids, so feedback is accepted before the ledger has the record (the ledger's own
         # markers answer after that): two generations of sets, at most 2 x KNOWN_GENERATION ids (~4 MB).
-        self._known: set[str] = set()
-        self._known_before: set[str] = set()
+        self._known: dict[str, str | None] = {}  # request id -> the key id that made it
+        self._known_before: dict[str, str | None] = {}
         # Requests started here and not finished yet, oldest first, and the verdicts feedback gave them
         # meanwhile: applied to the ideal-spend metrics when their record is written.
         self._in_flight: dict[str, None] = {}
@@ -102,11 +102,11 @@ class MeteringSink:
         if self.store is not None:
             await self.store.aclose()
 
-    def expect(self, request_id: str) -> None:
+    def expect(self, request_id: str, key_id: str | None = None) -> None:
         """A request started: feedback may name it before its record is written."""
-        self._known.add(request_id)
+        self._known[request_id] = key_id
         if len(self._known) >= KNOWN_GENERATION:
-            self._known_before, self._known = self._known, set()
+            self._known_before, self._known = self._known, {}
         if not self.enabled:  # no record will come to take it out again
             return
         if len(self._in_flight) >= KNOWN_GENERATION:
@@ -118,6 +118,18 @@ class MeteringSink:
 
     def knows(self, request_id: str) -> bool:
         return request_id in self._known or request_id in self._known_before
+
+    async def key_of(self, request_id: str) -> str | None:
+        """The key id that made a request: remembered here, else read from its ledger marker (any replica)."""
+        for known in (self._known, self._known_before):
+            if request_id in known:
+                return known[request_id]
+        try:
+            marker = await self.store.get((self.ledger.keys if self.ledger else Keys()).seen(request_id))
+        except Exception:
+            log.warning("feedback for %s: the ledger marker could not be read to check its key", request_id)
+            return None
+        return marker_key(marker)
 
     async def verdict_changed(self, request_id: str, success: bool) -> None:
         """Feedback flipped a request's verdict: move its ideal spend in the metrics, wherever the record is.
