@@ -51,6 +51,8 @@ class Attempt:
     cost_usd: float = 0.0
     billed: bool = False
     amortised_usd: float | None = None  # self-hosted tiers: this attempt's share of the GPU-hour
+    usage_rejected: str | None = None  # the upstream's usage was not believed (invalid_count, prompt_over_limit,
+    # completion_over_limit, impossible): `usage` is then a tokenizer estimate, marked `estimated`
 
 
 @dataclass(slots=True)

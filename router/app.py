@@ -30,6 +30,7 @@ from router.auto_mode import AutoMode
 from router.config import Config
 from router.errors import ProxyError, error_body
 from router.hot_routes import HotRoutes, internal_error
+from router.http_limits import guarded_protocol
 from router.metering_sink import MeteringSink
 from router.proxy import Proxy
 from router.report_cli import WINDOWS, report_from_store
@@ -197,7 +198,9 @@ def create_app(config: Config, sink: MeteringSink | None = None) -> HotRoutes:
     async def unexpected(_request: Request, exc: Exception) -> Response:
         return internal_error()
 
-    return HotRoutes(app, proxy)
+    routes = HotRoutes(app, proxy)
+    routes.http_protocol = guarded_protocol(config.server)
+    return routes
 
 
 def _watch(auto: AutoMode, metering: MeteringSink):  # noqa: ANN202

@@ -129,6 +129,9 @@ class Server(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(4000, ge=0, le=65535)
     max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024)
+    max_header_bytes: int = Field(64 * 1024, ge=1024)  # the request line and all headers together; more -> 431
+    max_headers: int = Field(100, ge=8)  # more -> 431
+    header_timeout_s: float = Field(10.0, gt=0)  # headers not complete this long after the connection opened -> 408
 
 
 class AutoPolicy(_Strict):

@@ -47,6 +47,7 @@ from router.sse import (
     EventSplitter,
     StreamState,
     error_event,
+    estimate_completion_tokens,
     filter_events,
     parse_event,
     streamed_tool_calls,
@@ -68,6 +69,7 @@ RELAYED_HEADERS = ("x-request-id", "openai-processing-ms", "openai-version")
 RELAYED_PREFIXES = ("x-ratelimit-",)
 RETRY_HEADERS = ("retry-after", "retry-after-ms")
 PROMPT_COUNT_OFF_LOOP_BYTES = 256 * 1024  # prompts larger than this are tokenised in a worker thread
+ESTIMATE_OFF_LOOP_EVENTS = 2_000  # streams without usage longer than this are estimated in a worker thread
 
 
 @dataclass(slots=True)
@@ -75,6 +77,7 @@ class Completion:
     """What the upstreams sent back, handed to metering with the record (parsed off the hot path)."""
 
     request: dict[str, Any]  # the client's body, for token estimates when usage is missing
+    prompt_tokens: int | None = None  # the request's tokens, when routing already had to count them
     bodies: list[bytes | None] = field(default_factory=list)  # per attempt: its 2xx JSON answer, if any
     streams: list[StreamState | None] = field(default_factory=list)  # per attempt: what its stream carried
 
@@ -211,6 +214,7 @@ class Proxy:
         self.sink = sink
         self.breakers = breakers
         self.resolver = ModelResolver(config, auto)
+        self._background: set[asyncio.Task[None]] = set()
         self.scrub = Scrubber([key for tier in config.tiers.values() if (key := tier.api_key())])
 
     async def handle(self, request: Request, api: Api = "chat") -> Response:
@@ -438,6 +442,7 @@ class Proxy:
                     if body_bytes > PROMPT_COUNT_OFF_LOOP_BYTES
                     else _prompt_tokens(ex.body)
                 )
+            ex.completion.prompt_tokens = ex.prompt_tokens
             if ex.prompt_tokens > limit:
                 return "context_length"
         if not self.breakers[tier].allow():
@@ -662,7 +667,19 @@ class Proxy:
             if record.outcome == "client_cancelled":
                 attempt.ended_by = "client_cancelled"
             record.proxy_overhead_ms = pre_ms + relay_s * 1000
-            self._emit(record, ex.completion)
+            if state.usage_chunk is None and len(state.events) > ESTIMATE_OFF_LOOP_EVENTS:
+                # A long stream without usage: tokenising what it carried would stall every client for seconds.
+                task = asyncio.get_running_loop().create_task(self._emit_after_estimate(record, ex.completion, state))
+                self._background.add(task)
+                task.add_done_callback(self._background.discard)
+            else:
+                self._emit(record, ex.completion)
+
+    async def _emit_after_estimate(self, record: Record, completion: Completion, state: StreamState) -> None:
+        try:
+            state.completion_tokens = await asyncio.to_thread(estimate_completion_tokens, state.events)
+        finally:
+            self._emit(record, completion)
 
     async def _emit_in_loop(self, record: Record, completion: Completion) -> None:
         """A coroutine, so Starlette runs it on the event loop rather than in a worker thread:

@@ -157,6 +157,13 @@ def streamed_text(events: list[bytes]) -> str:
     return "".join(parts)
 
 
+def estimate_completion_tokens(events: list[bytes]) -> int:
+    """Tokens of what a stream carried (for a stream without usage); heavy for long streams: run it in a thread."""
+    from metering.tokens import count_text  # the tokenizer loads on first use, off the request path
+
+    return count_text(streamed_text(events))
+
+
 def error_event(
     message: str, code: str, type_: str = "server_error", api: str = "chat", sequence_number: int = 0
 ) -> bytes:

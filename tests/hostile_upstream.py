@@ -57,7 +57,9 @@ def build_hostile() -> Starlette:
         model = body.get("model", "?")
         outcome = queue.popleft() if queue else "ok"
         if outcome == "leaky_401":
-            return _error(401, f"Incorrect API key provided: sk-secre****-XYZ. Sent: Bearer {LEAKED_KEY}", "invalid_api_key")
+            return _error(
+                401, f"Incorrect API key provided: sk-secre****-XYZ. Sent: Bearer {LEAKED_KEY}", "invalid_api_key"
+            )
         if outcome == "leaky_400":
             return _error(400, f"Bad header 'Authorization: Bearer {LEAKED_KEY}'", None)
         if outcome == "html_200":
@@ -120,7 +122,12 @@ async def _giant(size: int) -> AsyncIterator[bytes]:
 
 async def _many(model: str, count: int) -> AsyncIterator[bytes]:
     event = orjson.dumps(
-        {"id": "c", "object": "chat.completion.chunk", "model": model, "choices": [{"index": 0, "delta": {"content": "a"}}]}
+        {
+            "id": "c",
+            "object": "chat.completion.chunk",
+            "model": model,
+            "choices": [{"index": 0, "delta": {"content": "a"}}],
+        }
     )
     block = b"".join(b"data: " + event + b"\n\n" for _ in range(1000))
     for _ in range(count // 1000):
@@ -129,8 +136,18 @@ async def _many(model: str, count: int) -> AsyncIterator[bytes]:
 
 
 async def _responses_break() -> AsyncIterator[bytes]:
-    created = {"type": "response.created", "sequence_number": 0, "response": {"id": "resp_hostile", "status": "in_progress"}}
-    delta = {"type": "response.output_text.delta", "sequence_number": 1, "delta": "Hel", "item_id": "m", "output_index": 0}
+    created = {
+        "type": "response.created",
+        "sequence_number": 0,
+        "response": {"id": "resp_hostile", "status": "in_progress"},
+    }
+    delta = {
+        "type": "response.output_text.delta",
+        "sequence_number": 1,
+        "delta": "Hel",
+        "item_id": "m",
+        "output_index": 0,
+    }
     yield b"event: response.created\ndata: " + orjson.dumps(created) + b"\n\n"
     yield b"event: response.output_text.delta\ndata: " + orjson.dumps(delta) + b"\n\n"
     raise ConnectionResetError("cut")

@@ -17,7 +17,7 @@ import redis
 from router import keys as keys_module
 from router.keys import KeyStore, VirtualKey
 from tests.conftest import script
-from tests.test_access import HELLO, keyed  # noqa: F401  (fixture)
+from tests.test_access import HELLO
 
 
 def bearer(key: str) -> dict[str, str]:
@@ -80,7 +80,9 @@ def test_feedback_is_accepted_only_from_the_requests_own_key_or_the_admin(keyed)
         )
         assert foreign.status_code == 404 and foreign.json()["error"]["code"] == "request_not_found"
     for proxy, who in ((first, alice["key"]), (second, alice["key"]), (second, "admin-secret")):
-        own = httpx.post(f"{proxy.url}/v1/feedback", json={"request_id": request_id, "success": False}, headers=bearer(who))
+        own = httpx.post(
+            f"{proxy.url}/v1/feedback", json={"request_id": request_id, "success": False}, headers=bearer(who)
+        )
         assert own.status_code == 200, own.text
 
 
@@ -108,14 +110,20 @@ def test_a_limited_key_is_refused_while_redis_refuses_writes_and_an_open_one_is_
     base["store"]["spool_dir"] = str(tmp_path / "open")
     lenient = start_proxy(Config.model_validate(base))
     for proxy in (first, lenient):  # warm the key caches while Redis still answers
-        httpx.post(f"{proxy.url}/v1/chat/completions", json={"model": "mini", "messages": HELLO}, headers=bearer(limited["key"]))
+        httpx.post(
+            f"{proxy.url}/v1/chat/completions",
+            json={"model": "mini", "messages": HELLO},
+            headers=bearer(limited["key"]),
+        )
     time.sleep(0.5)
     before = _spent(redis_server.url, limited["id"])
     admin = redis.Redis.from_url(redis_server.url)
     admin.config_set("maxmemory", "1")  # Redis at maxmemory: reads work, every write is refused (OOM)
     try:
         refused = httpx.post(
-            f"{first.url}/v1/chat/completions", json={"model": "mini", "messages": HELLO}, headers=bearer(limited["key"])
+            f"{first.url}/v1/chat/completions",
+            json={"model": "mini", "messages": HELLO},
+            headers=bearer(limited["key"]),
         )
         assert refused.status_code == 503 and refused.json()["error"]["code"] == "limit_store_unavailable"
         assert "retry-after" in refused.headers
@@ -125,7 +133,9 @@ def test_a_limited_key_is_refused_while_redis_refuses_writes_and_an_open_one_is_
         assert unlimited.status_code == 200  # nothing to enforce on a key without limits
         served = [
             httpx.post(
-                f"{lenient.url}/v1/chat/completions", json={"model": "mini", "messages": HELLO}, headers=bearer(limited["key"])
+                f"{lenient.url}/v1/chat/completions",
+                json={"model": "mini", "messages": HELLO},
+                headers=bearer(limited["key"]),
             ).status_code
             for _ in range(3)
         ]
