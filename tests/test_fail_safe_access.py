@@ -251,3 +251,147 @@ def test_rpm_holds_across_a_minute_boundary(redis_server, monkeypatch) -> None:
     assert verdicts[:6] == ["ok"] * 6
     assert verdicts[6:12] == ["rpm"] * 6  # a fixed window let all six through here
     assert verdicts[12:] == ["ok", "rpm"]
+
+
+# -- 17. a key limited to some tiers still gets model auto, within its tiers ----------------------------------
+
+
+def test_auto_requests_of_a_tier_limited_key_are_routed_within_its_tiers(keyed) -> None:
+    first, _second, keys = keyed
+    cheap = make_key(keys, "cheap-auto", "--tiers", "nano")
+    agentic = {
+        "model": "auto",
+        "messages": [{"role": "user", "content": "Find the bug"}],
+        "tools": [{"type": "function", "function": {"name": "read_file", "parameters": {"type": "object"}}}],
+    }
+    answered = httpx.post(f"{first.url}/v1/chat/completions", json=agentic, headers=bearer(cheap["key"]))
+    assert answered.status_code == 200, answered.text
+    assert answered.headers["x-routetax-class"] == "agentic" and answered.headers["x-routetax-tier"] == "nano"
+    assert answered.headers["x-routetax-tier-not-allowed"] == "mini"
+    time.sleep(0.3)
+    record = first.app.state.metering.recent[-1]
+    assert record.skipped_tiers == {"mini": "not_allowed_for_key"} and record.tier_path == ["nano"]
+    pinned = httpx.post(
+        f"{first.url}/v1/chat/completions", json={"model": "mini", "messages": HELLO}, headers=bearer(cheap["key"])
+    )
+    assert pinned.status_code == 403 and pinned.json()["error"]["code"] == "tier_not_allowed"
+    listed = httpx.get(f"{first.url}/v1/models", headers=bearer(cheap["key"])).json()["data"]
+    assert [m["id"] for m in listed] == ["auto", "gpt-5.4-nano"]
+    assert httpx.get(f"{first.url}/v1/models").status_code == 401
+
+
+# -- 20. rejections are counted, by bounded reason -----------------------------------------------------------
+
+
+def test_rejections_are_counted_by_status_and_reason(keyed) -> None:
+    first, _second, keys = keyed
+    slow = make_key(keys, "counted", "--rpm", "1")
+    httpx.post(f"{first.url}/v1/chat/completions", json={"model": "nano", "messages": HELLO})  # 401
+    httpx.post(f"{first.url}/v1/chat/completions", json={"model": "nano", "messages": HELLO}, headers=bearer("rt-x"))
+    for _ in range(2):  # 200, then 429
+        httpx.post(
+            f"{first.url}/v1/chat/completions", json={"model": "nano", "messages": HELLO}, headers=bearer(slow["key"])
+        )
+    httpx.post(f"{first.url}/v1/chat/completions", content=b"x" * (11 * 1024 * 1024), headers=bearer(slow["key"]))
+    metrics = httpx.get(f"{first.url}/metrics", headers=bearer("admin-secret")).text
+    for status, reason in (
+        (401, "missing_api_key"),
+        (401, "invalid_api_key"),
+        (429, "rate_limit_exceeded"),
+        (413, "body_too_large"),
+    ):
+        assert f'routetax_rejections_total{{reason="{reason}",status="{status}"}} 1.0' in metrics, reason
+
+
+# -- 21. /metrics is not open to anyone in keys mode --------------------------------------------------------
+
+
+def test_metrics_need_a_token_in_keys_mode_and_stay_open_in_open_mode(keyed, proxy) -> None:
+    first, _second, keys = keyed
+    make_key(keys, "named-team-key")
+    refused = httpx.get(f"{first.url}/metrics")
+    assert refused.status_code == 401 and "named-team-key" not in refused.text
+    assert httpx.get(f"{first.url}/metrics", headers=bearer("rt-not-admin")).status_code == 401
+    assert httpx.get(f"{first.url}/metrics", headers=bearer("admin-secret")).status_code == 200
+    assert httpx.get(f"{proxy.url}/metrics").status_code == 200  # open mode (the in-process demo proxy)
+
+
+# -- 19. request headers are bounded in size, count and time ------------------------------------------------
+
+
+def _raw(url: str, payload: bytes, wait_s: float = 5.0) -> bytes:
+    import socket
+
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=wait_s) as sock:
+        sock.sendall(payload)
+        chunks = []
+        try:
+            while chunk := sock.recv(65536):
+                chunks.append(chunk)
+        except TimeoutError:
+            return b"".join(chunks) + b"<still open>"
+        return b"".join(chunks)
+
+
+def test_request_headers_are_limited_in_size_count_and_time(emulator, start_proxy) -> None:
+    from router.config import Config
+    from router.demo import demo_config
+
+    base = demo_config(emulator.url).model_dump()
+    base["server"] = {"header_timeout_s": 1.0}
+    proxy = start_proxy(Config.model_validate(base))
+    start = b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\n"
+    many = start + b"".join(b"x-h%d: v\r\n" % i for i in range(5000)) + b"\r\n"
+    assert _raw(proxy.url, many).startswith(b"HTTP/1.1 431 ")
+    huge = start + b"x-big: " + b"a" * (1024 * 1024) + b"\r\n\r\n"
+    answer = _raw(proxy.url, huge)
+    assert answer.startswith(b"HTTP/1.1 431 ") and b'"code":"headers_too_large"' in answer
+    t0 = time.monotonic()
+    slow = _raw(proxy.url, start + b"x-partial: still typ")  # and then nothing more
+    assert slow.startswith(b"HTTP/1.1 408 ") and not slow.endswith(b"<still open>")
+    assert time.monotonic() - t0 < 4
+    ok = httpx.post(f"{proxy.url}/v1/chat/completions", json={"model": "nano", "messages": HELLO})
+    assert ok.status_code == 200
+
+
+# -- 22. the README's path works as written --------------------------------------------------------------------
+
+
+def test_the_readme_configuration_and_snippet_work_as_written(redis_server, emulator, tmp_path) -> None:
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.redis_server import free_port
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    config = readme.split("This minimal file works as it is:", 1)[1].split("```yaml", 1)[1].split("```", 1)[0]
+    snippet = readme.split("## Running it for real", 1)[1].split("```python", 1)[1].split("```", 1)[0]
+    emulator_hostport = emulator.url.removeprefix("http://")
+    config = config.replace("127.0.0.1:9000", emulator_hostport).replace("redis://127.0.0.1:6379/0", redis_server.url)
+    (tmp_path / "routetax.yaml").write_text(config)
+    port = free_port()
+    env = {**__import__("os").environ, "ROUTETAX_STORE__SPOOL_DIR": str(tmp_path / "spool")}
+    env.pop("ROUTETAX_ADMIN_KEY", None)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "router.cli", "serve", "--config", "routetax.yaml", "--port", str(port)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        for _ in range(300):
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        code = re.sub(r"127\.0\.0\.1:4000", f"127.0.0.1:{port}", snippet)
+        scope: dict = {}
+        exec(code, scope)  # the README's client snippet, verbatim but for the port: must not raise (401 did)
+    finally:
+        server.terminate()
+        server.wait(10)
