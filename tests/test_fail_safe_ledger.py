@@ -160,6 +160,4 @@ def test_kill_9_loses_only_what_was_answered_within_the_window(redis_server: Red
     assert len(old_enough) > 50
     assert all(rid in in_ledger for rid in old_enough), f"{len(lost)} lost, some answered > {WINDOW_S}s before"
     oldest = max((killed_at - at for rid, at in answered if rid not in in_ledger), default=0.0)
-    print(
-        f"\nkill -9 after {len(answered)} answers: {len(lost)} not in the ledger, the oldest answered {oldest * 1000:.0f} ms before"
-    )
+    print(f"\nkill -9 after {len(answered)} answers: {len(lost)} not in the ledger, oldest {oldest * 1000:.0f} ms")
