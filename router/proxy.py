@@ -775,8 +775,12 @@ def _prompt_tokens(body: dict[str, Any]) -> int:
 
 def _looks_like_json_object(content: bytes) -> bool:
     """A cheap look (no parse) at a 2xx body: an HTML page or a truncated body is not an answer."""
-    body = content.strip()
-    return body[:1] == b"{" and body[-1:] == b"}"
+    first, last = content[:1], content[-1:]  # no copy in the usual case: a body that starts and ends with braces
+    if first != b"{":
+        first = content.lstrip()[:1]
+    if last != b"}":
+        last = content.rstrip()[-1:]
+    return first == b"{" and last == b"}"
 
 
 def _bad_answer(tier: str, attempt: Attempt) -> Outcome:
