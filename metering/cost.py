@@ -122,28 +122,38 @@ def amortised_cost(gpu_hour_usd: float, hour_tokens: int, tokens: int) -> float:
     return gpu_hour_usd * tokens / hour_tokens
 
 
-def counterfactual(usage: Usage, price: Price) -> float:
-    """What the same tokens would have cost on another model, at its standard rates.
+def counterfactual(usage: Usage, price: Price, region: str | None = None) -> float:
+    """What the same tokens would have cost on another model, with the modifiers the request really had.
 
-    The cached share is kept only if that model could have had it cached: a conservative
-    baseline prices every counterfactual prompt token as uncached unless the usage says cached.
+    The service tier the upstream reported (flex, priority) and the long-context rule apply as they
+    would have there; `region` is the baseline tier's own regional processing. Cached tokens stay
+    cached: the baseline is the request served once where it would have gone, with its prompt cache.
     """
     check_usage(usage)
-    return _counterfactual(usage, price)
+    return _counterfactual(usage, price, region)
 
 
-def counterfactuals(usage: Usage, prices: dict[str, Price | None]) -> dict[str, float]:
+def counterfactuals(
+    usage: Usage, prices: dict[str, Price | None], regions: dict[str, str | None] | None = None
+) -> dict[str, float]:
     """`counterfactual` for every priced tier, the usage checked once (metering does this per request)."""
     check_usage(usage)
-    return {name: _counterfactual(usage, price) for name, price in prices.items() if price is not None}
+    regions = regions or {}
+    return {
+        name: _counterfactual(usage, price, regions.get(name)) for name, price in prices.items() if price is not None
+    }
 
 
-def _counterfactual(usage: Usage, price: Price) -> float:
-    if price.long_context and usage.prompt_tokens > LONG_CONTEXT_THRESHOLD:
-        return cost(
-            Usage(usage.prompt_tokens, usage.cached_tokens, usage.completion_tokens, usage.reasoning_tokens), price
-        ).total_usd
-    # Below the cliff standard rates apply as they are: priced inline, because metering prices every
-    # tier for every request (a third of a record's pricing time went to building unused breakdowns).
+def _counterfactual(usage: Usage, price: Price, region: str | None) -> float:
+    tier = usage.service_tier
+    if (
+        region
+        or tier == "flex"
+        or tier == "priority"
+        or (price.long_context and usage.prompt_tokens > LONG_CONTEXT_THRESHOLD)
+    ):
+        return cost(usage, price, service_tier=tier, region=region).total_usd
+    # Standard rates with no modifier: priced inline, because metering prices every tier for every
+    # request (a third of a record's pricing time went to building unused breakdowns).
     input_usd, cached_usd, output_usd = _priced(usage, price.standard)
     return input_usd + cached_usd + output_usd

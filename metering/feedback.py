@@ -33,7 +33,7 @@ class FeedbackStore:
         """Store the verdict; return the one it replaced (None: first word), read and written atomically.
 
         Atomic so that two replicas taking contradicting feedback for one request at once still see
-        each verdict change exactly once (the metrics withdraw or re-add ideal spend per change).
+        each verdict change exactly once.
         """
         value = ("1" if success else "0") + "|" + (reason or "")[:REASON_LIMIT]
         previous = await self.store.eval(_SWAP, 1, self.key, request_id, value)

@@ -32,7 +32,7 @@ from redis.exceptions import NoScriptError
 from metering.record import Record, Usage
 from metering.spool import Spool
 from metering.store import Store
-from metering.tax_report import ideal_usd
+from metering.tax_report import base_usd
 
 log = logging.getLogger("routetax.ledger")
 
@@ -49,8 +49,9 @@ CLOCK_SKEW_S = 300.0  # proxy clocks vs the Redis clock that stamps stream ids
 #       its seen-marker value, and two JSON objects {field: increment}: its hour rollup's and its key's.
 #       A few arguments per record instead of two per field keep the command cheap to build on the
 #       proxy's event loop.
-# The marker's value is `<final tier>|<class>|<ideal usd>|<key id>` (see `marker_value`): feedback that
-# arrives on another replica reads it to withdraw the request's ideal spend from the metrics.
+# The marker's value is the id of the key that made the request, or `1` without one: its existence is the
+# message (feedback on any replica reads it to know the request), the key id says who may send that feedback.
+# Older versions wrote `<final tier>|<class>|<usd>`, read the same way (as keyless).
 # The increments of the batch's new records are summed per rollup key in the script and applied with
 # one HINCRBY per field and key: Redis's cost per record is then a SET, an XADD and two table sums
 # rather than ~20 hash commands (78 µs per record before, measured with INFO commandstats).
@@ -182,7 +183,7 @@ def rollup_increments(record: Record) -> tuple[list[tuple[str, int | float]], li
         add(routed, "cached_tokens", usage.cached_tokens)
         add(routed, "completion_tokens", usage.completion_tokens)
         add(routed, "reasoning_tokens", usage.reasoning_tokens)
-    add(routed, "ideal_usd", ideal_usd(record))  # the report's definition, feedback aside
+    add(routed, "base_usd", base_usd(record))  # the report's base: the final attempt, less cache loss
     for baseline, usd in sorted(record.counterfactual_usd.items()):
         add(routed, f"cf_{_label(baseline)}_usd", usd)
     for attempt in record.attempts:
@@ -201,44 +202,12 @@ def rollup_increments(record: Record) -> tuple[list[tuple[str, int | float]], li
     return list(hour.items()), per_key
 
 
-def ideal_key(record: Record) -> tuple[str, str, float]:
-    """(final tier, class, ideal usd): the labels and amount `routetax_ideal_cost_usd` counted for a record."""
-    return (record.attempts[-1].tier if record.attempts else "none", record.label, ideal_usd(record))
-
-
-def marker_value(record: Record) -> str:
-    """The seen marker's value: what this record added to ideal spend, under the metric's labels, and its key.
-
-    `<final tier>|<class>|<usd>|<key id>`; usd is 0 when the record was not served ok, the key id empty
-    in open mode. Markers written before the key id was added hold three fields; older ones hold `1`,
-    which `parse_marker` reads as unknown.
-    """
-    tier, label, usd = ideal_key(record)
-    return f"{tier}|{label}|{usd!r}|{record.key_id or ''}"
-
-
-def _marker_text(value: str | bytes | None) -> list[str] | None:
+def marker_key(value: str | bytes | None) -> str | None:
+    """The key id that made a request, from its seen marker (None: open mode, or a marker older than that)."""
     if value is None:
         return None
-    parts = (value.decode() if isinstance(value, bytes) else value).split("|")
-    return parts if len(parts) in (3, 4) else None
-
-
-def parse_marker(value: str | bytes | None) -> tuple[str, str, float] | None:
-    """(tier, class, ideal usd) from a seen marker, or None when it is absent or of the old `1` form."""
-    parts = _marker_text(value)
-    if parts is None:
-        return None
-    try:
-        return parts[0], parts[1], float(parts[2])
-    except ValueError:
-        return None
-
-
-def marker_key(value: str | bytes | None) -> str | None:
-    """The key id that made the request, from its seen marker (None: open mode, or a marker older than keys)."""
-    parts = _marker_text(value)
-    return (parts[3] or None) if parts is not None and len(parts) == 4 else None
+    text = value.decode() if isinstance(value, bytes) else value
+    return text if text.startswith("key_") else None
 
 
 def _increments(fields: list[tuple[str, int | float]]) -> bytes:
@@ -555,7 +524,7 @@ class Ledger:
         args += [
             str(3 if record.key_id else 2),
             line,
-            marker_value(record),
+            record.key_id or "1",
             _increments(hour_fields),
             _increments(key_fields),
         ]

@@ -15,7 +15,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, values
 
 from metering.record import Record
-from metering.tax_report import ideal_usd, served_ok
+from metering.tax_report import DECISIONS, base_usd
 
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120)
 OVERHEAD_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1)
@@ -80,24 +80,18 @@ class Metrics:
             ["tier", "class"],
             registry=r,
         )
-        self.ideal = Counter(
-            "routetax_ideal_cost_usd",
-            "Ideal spend: the final attempt's cost of each request served ok (2xx, not degraded), by the tier "
-            "that served it; re-added when feedback turns a failure back into a success.",
+        self.base = Counter(
+            "routetax_base_cost_usd",
+            "Base spend: each request served once where it ended - its final attempt's billed cost, less the "
+            "cached-input discount its conversation forfeited by moving tier - by the tier that served it. "
+            "Routing overhead = actual / base - 1 (cost-model §3); failed tasks are not overhead.",
             ["tier", "class"],
             registry=r,
         )
-        self.ideal_withdrawn = Counter(
-            "routetax_ideal_cost_withdrawn_usd",
-            "Ideal spend taken back because POST /v1/feedback said the task failed; subtract it from "
-            "routetax_ideal_cost_usd (counted on the replica that took the feedback).",
+        self.explored = Counter(
+            "routetax_explored_requests",
+            "Requests that policy.explore sent to a tier drawn at random (to measure every tier x class cell).",
             ["tier", "class"],
-            registry=r,
-        )
-        self.feedback_unmatched = Counter(
-            "routetax_feedback_unmatched",
-            "Feedback that changed a verdict but whose request's ideal spend could not be found (its record was "
-            "written before ledger markers carried it, or its marker expired): not withdrawn from ideal spend.",
             registry=r,
         )
         self.classifier_cost = Counter(
@@ -207,31 +201,46 @@ class Metrics:
         )
         self.routing_overhead = Gauge(
             "routetax_routing_overhead",
-            "Routing overhead: measured (actual / ideal - 1) and the published model's band (model_low, model_high).",
+            "Routing overhead: measured ((actual - base) / base) and the published model's band (model_low, "
+            "model_high).",
             ["source"],
             registry=r,
         )
         self.break_even = Gauge(
             "routetax_break_even_agentic_share",
-            "Agentic share above which dual-tier costs more than mini-only: measured and published (model).",
+            "Agentic share above which dual-tier costs more per completed task than mini-only: measured (with "
+            "its interval's ends, measured_low / measured_high) and published (model).",
             ["source"],
             registry=r,
         )
         self.savings_vs_mini = Gauge(
             "routetax_savings_vs_mini",
-            "Measured savings vs sending everything to mini (1 - actual / mini-only).",
+            "Measured savings vs sending everything to mini, per completed task (1 - dual / mini-only).",
             registry=r,
         )
         self.success_rate = Gauge(
             "routetax_success_rate",
-            "Measured success rate per first-routed tier and class.",
+            "Measured success rate per first-routed tier and class (no feedback counts as success).",
             ["tier", "class"],
             registry=r,
         )
         self.cost_per_task = Gauge(
             "routetax_cost_per_completed_task_usd",
-            "Spend on a tier per successful request it served.",
-            ["tier"],
+            "Spend of the requests first routed to a tier in a class, per one of them that succeeded.",
+            ["tier", "class"],
+            registry=r,
+        )
+        self.policy_cost_per_task = Gauge(
+            "routetax_policy_cost_per_completed_task_usd",
+            "Cost per completed task of each policy (dual as run, mini_only, nano_only, qwen_only, "
+            "agentic_to_qwen), with its 95% interval's ends (bound = point, low, high); absent while unmeasured.",
+            ["policy", "bound"],
+            registry=r,
+        )
+        self.verdict = Gauge(
+            "routetax_verdict",
+            "1 for the routing-tax decision in force: dual_tier_pays, mini_only_cheaper or undecided.",
+            ["decision"],
             registry=r,
         )
         self.policy_mode = Gauge(
@@ -248,11 +257,6 @@ class Metrics:
         """The report's two configured costs, so PromQL can price actual spend the way the report does."""
         self.router_hour.set(router_hour_usd)
         self._classifier_usd = classifier_usd_per_request
-
-    def ideal_moved(self, tier: str, label: str, usd: float, success: bool) -> None:
-        """Feedback flipped a request's verdict: withdraw its ideal spend (failure) or count it again (success)."""
-        if usd:
-            (self.ideal if success else self.ideal_withdrawn).labels(tier, label).inc(usd)
 
     def observe_key(
         self, key_id: str, name: str, team: str | None, period: str, budget_usd: float | None, cost_usd: float
@@ -279,15 +283,24 @@ class Metrics:
         self.routing_overhead.labels("model_low").set(model["routing_overhead"][0])
         self.routing_overhead.labels("model_high").set(model["routing_overhead"][1])
         if measured["break_even_agentic_share"] is not None:
+            low, high = measured["break_even_ci"]
             self.break_even.labels("measured").set(measured["break_even_agentic_share"])
+            self.break_even.labels("measured_low").set(low)
+            self.break_even.labels("measured_high").set(high)
         self.break_even.labels("model").set(model["break_even_agentic_share"])
-        for tier, classes in measured["success_rate"].items():
-            for label, rate in classes.items():
-                if rate is not None:
-                    self.success_rate.labels(tier, label).set(rate)
-        for tier, value in measured["cost_per_completed_task"].items():
-            if value is not None:
-                self.cost_per_task.labels(tier).set(value)
+        for cell in measured["cells"]:
+            if cell["success_rate"] is not None:
+                self.success_rate.labels(cell["tier"], cell["class"]).set(cell["success_rate"])
+            if cell["cost_per_completed_task_usd"] is not None:
+                self.cost_per_task.labels(cell["tier"], cell["class"]).set(cell["cost_per_completed_task_usd"])
+        for name, policy in measured["policies"].items():
+            if policy["measured"] and policy["cost_per_completed_task_usd"] is not None:
+                low, high = policy["ci"]
+                for bound, value in (("point", policy["cost_per_completed_task_usd"]), ("low", low), ("high", high)):
+                    if value is not None:
+                        self.policy_cost_per_task.labels(name, bound).set(value)
+        for decision in DECISIONS:
+            self.verdict.labels(decision).set(1 if decision == report["verdict"]["decision"] else 0)
         for name in ("dual", "mini_only"):
             self.policy_mode.labels(name).set(1 if name == mode else 0)
 
@@ -329,8 +342,10 @@ class Metrics:
             child(self.fallbacks, source, target, reason).inc()
         for baseline, value in record.counterfactual_usd.items():
             child(self.counterfactual, baseline, label).inc(value)
-        if served_ok(record) and record.attempts:  # zero-cost successes too: the series exists once one was seen
-            child(self.ideal, record.attempts[-1].tier, label).inc(ideal_usd(record))
+        if record.attempts:  # zero-cost requests too: the series exists once one was seen
+            child(self.base, record.attempts[-1].tier, label).inc(base_usd(record))
+        if record.explored:
+            child(self.explored, record.routed_tier or "none", label).inc()
         if self._classifier_usd:
             self.classifier_cost.inc(self._classifier_usd)
         if record.ended_at and record.started_at:

@@ -47,7 +47,14 @@ def main(argv: list[str] | None = None) -> int:
     corrected = result["success_corrected"]
     inaction = result["cost_of_inaction"]
     low, high = result["break_even_band"]
-    print(f"traffic: {args.nano_share:.0%} nano (single-turn), {result['agentic_share']:.0%} mini (agentic)")
+    given = result["assumptions"]
+    prices, rates = given["prices_usd_per_1m"], given["success_rate"]
+    print(f"traffic: {result['nano_share']:.0%} nano (single-turn), {result['agentic_share']:.0%} mini (agentic)")
+    print(
+        f"rates used              nano ${prices['nano']['input']:.2f} in / ${prices['nano']['output']:.2f} out, "
+        f"mini ${prices['mini']['input']:.2f} / ${prices['mini']['output']:.2f} per 1M tokens; success "
+        + "; ".join(f"{name}: nano {r['nano']}, mini {r['mini']}" for name, r in rates.items())
+    )
     print(
         f"blended input rate      ${result['blended_rate']:.3f}/1M  "
         f"({result['savings_vs_mini_before_overhead']:.0%} below mini before overhead)"
@@ -65,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
         f"→ ratio {corrected['corrected_ratio']:.2f}x (headline {corrected['headline_ratio']:.2f}x)"
     )
     print(
-        f"trajectory              +10 pts/quarter from 20% crosses 80% after "
+        f"trajectory              +10 pts/quarter from 20% crosses the break-even "
+        f"{result['break_even_agentic_share']:.3f} after "
         f"{result['quarters_to_break_even_from_20pct_at_10pts']} quarters"
     )
     print(
@@ -77,5 +85,9 @@ def main(argv: list[str] | None = None) -> int:
         f"                        at 60% agentic ≈ {inaction['degraded_per_year_at_60pct'] / 1e6:.1f}M degraded "
         f"outputs/yr → nano loses if fixing one costs more than ${inaction['break_even_fix_cost_usd']:.3f}"
     )
-    print(f"verdict                 {result['verdict']}")
+    print(f"verdict (the table)     {result['verdict']}")
+    print(f"calculator              {given['calculator']}")
+    print("where the source disagrees with itself (cost-model §4):")
+    for note in given["inconsistencies"]:
+        print(f"  - {note}")
     return 0

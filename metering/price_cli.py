@@ -8,8 +8,29 @@ import sys
 import orjson
 
 from metering.cost import ImpossibleUsage, cost
-from metering.prices import UnknownModel, price_for
+from metering.prices import Price, UnknownModel, price_for
 from metering.record import Usage
+
+
+def _impossible(price: Price, args: argparse.Namespace) -> str | None:
+    """Why this request could not be made (or priced) at all, or None.
+
+    A request above the model's input or output limit is refused by the upstream, so it has no
+    price; nor has a mode the map does not price for the model (nano has no priority rate) or a
+    Batch request with a service tier (the Batch API has none).
+    """
+    if price.max_input_tokens is not None and args.prompt > price.max_input_tokens:
+        return f"{args.prompt:,} prompt tokens exceed {price.model}'s input limit of {price.max_input_tokens:,}"
+    if price.max_output_tokens is not None and args.completion > price.max_output_tokens:
+        return (
+            f"{args.completion:,} completion tokens exceed {price.model}'s output limit of {price.max_output_tokens:,}"
+        )
+    if args.batch and args.service_tier != "default":
+        return f"the Batch API has no service tier: --batch with --service-tier {args.service_tier} is not priced"
+    mode = "batches" if args.batch else args.service_tier
+    if mode != "default" and not price.self_hosted and mode not in price.variants:
+        return f"the price map has no {mode} price for {price.model}"
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,11 +52,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     usage = Usage(args.prompt, args.cached, args.completion, args.reasoning)
     try:
-        breakdown = cost(
-            usage, price_for(args.model), batch=args.batch, service_tier=args.service_tier, region=args.region
-        )
+        price = price_for(args.model)
+        problem = _impossible(price, args)
+        if problem is not None:
+            print(f"routetax price: {problem}", file=sys.stderr)
+            return 2
+        breakdown = cost(usage, price, batch=args.batch, service_tier=args.service_tier, region=args.region)
     except UnknownModel:
-        print(f"routetax price: unknown model {args.model!r} (not in the price map)", file=sys.stderr)
+        print(f"routetax price: unknown model {args.model!r} (not in the price map, and not a tier)", file=sys.stderr)
         return 2
     except ImpossibleUsage as exc:
         print(f"routetax price: impossible usage: {exc}", file=sys.stderr)

@@ -20,6 +20,7 @@ import orjson
 PRICE_MAP_FILE = "model_prices_and_context_window_backup.json"
 LONG_CONTEXT_THRESHOLD = 272_000  # input tokens above which the long-context rates apply, for the whole request
 SELF_HOSTED_MODELS = frozenset({"Qwen/Qwen3.5-9B", "qwen3.5:9b"})
+SELF_HOSTED_INPUT_LIMIT = 262_144  # Qwen 3.5's context window (cost-model.md §1)
 # Used where the map has no explicit variant: cost-model.md §1.1.
 FLEX_MULTIPLIER, BATCH_MULTIPLIER, PRIORITY_MULTIPLIER = 0.5, 0.5, 2.0
 LONG_INPUT_MULTIPLIER, LONG_OUTPUT_MULTIPLIER = 2.0, 1.5
@@ -51,6 +52,7 @@ class Price:
     self_hosted: bool = False
     gpu_hour_usd: float | None = None
     max_input_tokens: int | None = None
+    max_output_tokens: int | None = None
 
 
 @lru_cache(maxsize=1)
@@ -91,7 +93,8 @@ def price_for(
         )
         return Price(model, rates, self_hosted=hosted, gpu_hour_usd=gpu_hour_usd)
     if hosted:
-        return Price(model, Rates(0.0, 0.0, 0.0), self_hosted=True, gpu_hour_usd=gpu_hour_usd)
+        limit = SELF_HOSTED_INPUT_LIMIT if model in SELF_HOSTED_MODELS else None
+        return Price(model, Rates(0.0, 0.0, 0.0), self_hosted=True, gpu_hour_usd=gpu_hour_usd, max_input_tokens=limit)
     entry = price_map().get(model)
     if not isinstance(entry, dict) or _rates(entry, "") is None:
         raise UnknownModel(model)
@@ -122,4 +125,5 @@ def price_for(
         long_context="above_272k" in variants,
         region_uplift=float(uplift),
         max_input_tokens=entry.get("max_input_tokens"),
+        max_output_tokens=entry.get("max_output_tokens"),
     )

@@ -50,7 +50,6 @@ class Attempt:
     usage: Usage | None = None
     cost_usd: float = 0.0
     billed: bool = False
-    amortised_usd: float | None = None  # self-hosted tiers: this attempt's share of the GPU-hour
     usage_rejected: str | None = None  # the upstream's usage was not believed (invalid_count, prompt_over_limit,
     # completion_over_limit, impossible): `usage` is then a tokenizer estimate, marked `estimated`
 
@@ -70,6 +69,8 @@ class Record:
     reasons: list[str] = field(default_factory=list)
     stream: bool = False
     routed_tier: str | None = None  # the tier the policy chose first (success rates are per first-routed tier)
+    explored: bool = False  # routed_tier was drawn at random by policy.explore, not chosen by the policy
+    pinned: bool = False  # the client named a tier or model: kept out of the verdict's dual-tier side
     tier_path: list[str] = field(default_factory=list)
     attempts: list[Attempt] = field(default_factory=list)
     retries: int = 0
@@ -98,8 +99,11 @@ class Record:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Record:
         data = dict(data)
+        # `amortised_usd` was a per-attempt running share of the GPU-hour in older records; the report now
+        # amortises a whole window at one rate (cost-model §3), so the old figure is dropped when read back.
         attempts = [
-            Attempt(**{**a, "usage": Usage(**a["usage"]) if a.get("usage") else None}) for a in data.pop("attempts", [])
+            Attempt(**{**a, "usage": Usage(**a["usage"]) if a.get("usage") else None})
+            for a in ({k: v for k, v in a.items() if k != "amortised_usd"} for a in data.pop("attempts", []))
         ]
         usage = Usage(**data["usage"]) if data.get("usage") else None
         data.pop("usage", None)

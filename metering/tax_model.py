@@ -47,16 +47,20 @@ def success_corrected(rate: float, success: float) -> float:
 
 def quarters_to_cross(start_share: float, per_quarter: float, threshold: float) -> int:
     """Whole quarters until a share growing linearly reaches `threshold`."""
+    if per_quarter <= 0:
+        raise ValueError("the share must grow to cross a threshold")
     quarters = 0
-    share = start_share
-    while share < threshold - 1e-12:
-        share += per_quarter
+    while round(start_share + quarters * per_quarter, SHARE_DIGITS) < round(threshold, SHARE_DIGITS):
         quarters += 1
     return quarters
 
 
+SHARE_DIGITS = 9  # shares are compared at this precision: 1 - 0.8 is 0.19999999999999996 in floating point
+
+
 def verdict_for_share(agentic_share: float) -> str:
-    """The analysis's verdict table."""
+    """The analysis's verdict table (its thresholds are exact: a share of 1 - 0.8 is 20%, not just below it)."""
+    agentic_share = round(agentic_share, SHARE_DIGITS)
     if agentic_share < 0.20:
         return "nano (dual tier saves more than half)"
     if agentic_share <= 0.60:
@@ -104,13 +108,14 @@ def evaluate(
     nano_share: float = 0.8, overhead: float = OVERHEAD_MID, calls_per_month: int = 10_000_000
 ) -> dict[str, Any]:
     """Everything the published model says, for one traffic mix."""
+    nano_share = round(nano_share, SHARE_DIGITS)
     blended = blended_rate(nano_share)
     loaded = with_overhead(blended, overhead)
     nano_eff = success_corrected(NANO_INPUT, SUCCESS_AGENTIC["nano"])
     mini_eff = success_corrected(MINI_INPUT, SUCCESS_AGENTIC["mini"])
     return {
         "nano_share": nano_share,
-        "agentic_share": 1 - nano_share,
+        "agentic_share": round(1 - nano_share, SHARE_DIGITS),
         "overhead": overhead,
         "blended_rate": blended,
         "rate_with_overhead": loaded,
@@ -126,7 +131,35 @@ def evaluate(
             "headline_ratio": MINI_INPUT / NANO_INPUT,
             "corrected_ratio": mini_eff / nano_eff,
         },
-        "quarters_to_break_even_from_20pct_at_10pts": quarters_to_cross(0.20, 0.10, 0.80),
+        "quarters_to_break_even_from_20pct_at_10pts": quarters_to_cross(0.20, 0.10, break_even_agentic_share(overhead)),
         "cost_of_inaction": asdict(cost_of_inaction(calls_per_month)),
         "verdict": verdict_for_share(1 - nano_share),
+        "assumptions": assumptions(),
+    }
+
+
+def assumptions() -> dict[str, Any]:
+    """Every input the model uses, and where the source analysis disagrees with itself (cost-model §4)."""
+    return {
+        "prices_usd_per_1m": {
+            "nano": {"input": NANO_INPUT, "output": NANO_OUTPUT},
+            "mini": {"input": MINI_INPUT, "output": MINI_OUTPUT},
+        },
+        "success_rate": {
+            "agentic (OSWorld)": dict(SUCCESS_AGENTIC),
+            "single_turn (SWE-Bench Pro)": dict(SUCCESS_SINGLE_TURN),
+        },
+        "routing_overhead_band": [OVERHEAD_LOW, OVERHEAD_HIGH],
+        "calculator": "input prices only, one overhead applied to all traffic; single-turn to nano, agentic to mini",
+        "cost_of_inaction_per_call": "1,000 input + 1,000 output tokens",
+        "trajectory": "agentic share growing 10 points a quarter from 20%",
+        "inconsistencies": [
+            "nano's output price ($1.25/1M) is never stated: it is implied by the $174,000/year figure",
+            "the verdict table says 'mini' from 20% agentic share while the calculator's break-even is about 80%: "
+            "the table folds in the success-rate correction and remediation, the calculator does not; "
+            "`verdict` here is the table's, `break_even_agentic_share` the calculator's",
+            "'two cents is roughly one nano call': one nano call at 1,000 + 1,000 tokens is $0.00145, so two cents "
+            "is about 14 calls",
+            "the calculator called `monthly_cost` yields a blended $/1M input rate, not a monthly cost",
+        ],
     }

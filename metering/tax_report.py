@@ -1,141 +1,238 @@
-"""The routing-tax report: the published model next to what the traffic measured.
+"""The routing-tax report: the published model next to what the traffic measured (cost-model.md §3).
 
-Every measured figure is computed from ledger records with the definitions of
-cost-model.md §3; nothing is copied from the model. Where a figure cannot be measured
-from the window (no request of that kind), it is None and the report says so, rather
-than filling it with the published number.
+Two questions, kept apart, as the cost model keeps them:
+
+- **Overhead** — what routing adds on top of serving each request once where it ended:
+  `actual − base`, split into parts that sum exactly (redo, retry/fallback, cache loss,
+  infrastructure, classifier). Failed tasks are not overhead: they are the verdict's business.
+- **Verdict** — is dual-tier cheaper *per completed task* than sending everything to one tier?
+  Each (tier, class) cell is measured on the requests first routed there (exploration makes every
+  cell measurable without selection bias); a single-tier policy reprices every request's tokens at
+  its tier with the request's own modifiers (already on the record) and adds that tier's own
+  measured retry/redo spend; success rates carry 95% Wilson intervals, and the decision is taken
+  only when the policies' intervals are apart.
+
+Every figure is computed from ledger records; a cell without traffic is "not measured" (None) and
+never borrows a published or neighbouring number.
 """
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from metering import tax_model
 from metering.record import Record
 
 CLASSES = ("single_turn", "agentic")
+Z95 = 1.959963984540054  # two-sided 95% normal quantile
+DECISIONS = ("dual_tier_pays", "mini_only_cheaper", "undecided")
 
 
 @dataclass(frozen=True)
 class Assumptions:
-    """Inputs the traffic cannot tell: the router's own running cost, printed as an assumption."""
+    """Inputs the traffic cannot tell, printed beside the figures they shape."""
 
     router_hour_usd: float = 0.0
     hours: float = 0.0  # the window's length; infrastructure is charged for the part the traffic spans
     classifier_usd_per_request: float = 0.0
+    failure_cost_usd: float = 0.0  # what the application pays to remedy one failed task (report.failure_cost_usd)
+    gpu_hour_usd: Mapping[str, float] = field(default_factory=dict)  # self-hosted tier -> USD per GPU-hour
+    tiers: tuple[str, ...] = ("nano", "mini", "qwen")  # cells always listed, measured or not
+    single_turn_tier: str = "nano"  # where agentic-to-qwen sends single-turn work
+    self_hosted_tier: str = "qwen"
 
 
 def served_ok(record: Record) -> bool:
-    """The record's own half of `succeeded`: 2xx and a final attempt that was not degraded.
-
-    Metrics count ideal spend with this when the record finishes (feedback arrives later and is
-    withdrawn then), so it must stay the same test the report applies.
-    """
+    """The record's own half of success: a 2xx answer whose final attempt was not degraded."""
     return record.outcome == "success" and record.status < 400
 
 
 def succeeded(record: Record, feedback: Mapping[str, bool]) -> bool:
-    """2xx, final attempt not degraded, and no feedback saying the task failed."""
+    """Served ok and no feedback saying the task failed (no feedback counts as success: an assumption)."""
     return served_ok(record) and feedback.get(record.request_id, True)
 
 
-def ideal_usd(record: Record) -> float:
-    """What this record adds to ideal spend before any feedback: its final attempt's cost, when served ok."""
-    return record.attempts[-1].cost_usd if served_ok(record) and record.attempts else 0.0
+def base_usd(record: Record) -> float:
+    """The request served once where it ended: its final attempt's billed cost, less the cache it forfeited."""
+    final = record.attempts[-1] if record.attempts else None
+    return (final.cost_usd if final is not None and final.billed else 0.0) - record.cache_loss_usd
 
 
-def _billed(record: Record) -> float:
-    return sum(a.cost_usd for a in record.attempts if a.billed)
+def wilson(successes: int, n: int, z: float = Z95) -> tuple[float, float] | None:
+    """The Wilson score interval of a success rate; None without trials."""
+    if n <= 0:
+        return None
+    p = successes / n
+    denominator = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denominator
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
+    return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def _ratio(numerator: float, denominator: float) -> float | None:
-    return numerator / denominator if denominator else None
+@dataclass
+class _Cell:
+    """Requests first routed to one tier in one class, and what all their attempts cost."""
+
+    requests: int = 0
+    explored: int = 0
+    successes: int = 0
+    with_feedback: int = 0
+    spend: float = 0.0  # billed, all attempts
+    amortised: float = 0.0  # GPU-hours charged to the self-hosted attempts among them
+    repriced: float = 0.0  # the same requests' final tokens repriced at this tier (their counterfactual here)
+    tokens: int = 0  # the same requests' final tokens
+
+    def overhead_per_request(self, usd_per_token: float | None) -> float:
+        """What serving these requests really cost beyond their final tokens at this tier's rates, per request:
+        the tier's own retries and redos, and the dearer tiers its fallbacks led to (gpt-5.4 after mini)."""
+        gpu = 0.0 if usd_per_token is None else self.amortised - self.tokens * usd_per_token
+        return (self.spend - self.repriced + gpu) / self.requests
+
+    def rate(self) -> float | None:
+        return self.successes / self.requests if self.requests else None
+
+
+@dataclass(frozen=True)
+class _Line:
+    """One class's figures under a policy: cost per request and success rate with its interval."""
+
+    cost_per_request: float
+    rate: float
+    lo: float
+    hi: float
 
 
 def build_report(
     records: Iterable[Record], feedback: Mapping[str, bool] | None = None, assumptions: Assumptions | None = None
 ) -> dict[str, Any]:
     feedback = feedback or {}
-    assumptions = assumptions or Assumptions()
+    a = assumptions or Assumptions()
     records = list(records)
     n = len(records)
-    by_class = defaultdict(int)
-    routed = defaultdict(lambda: defaultdict(int))  # tier -> class -> requests first routed there
-    wins = defaultdict(lambda: defaultdict(int))  # tier -> class -> successes among those
-    spend_by_tier = defaultdict(float)
-    successes_by_tier = defaultdict(int)
-    class_spend = defaultdict(float)
-    class_successes = defaultdict(int)
-    class_mini = defaultdict(float)
-    counterfactual = defaultdict(float)
-    parts = {
-        "redo": 0.0,
-        "retry": 0.0,
-        "unsuccessful": 0.0,
-        "cache_loss": 0.0,
-        "infrastructure": 0.0,
-        "classifier": 0.0,
-    }
-    attempts_spend = ideal = 0.0
+    hours = _served_hours(records, a.hours)
+    rates = _amortised_rates(records, a.gpu_hour_usd, hours)
+
+    by_class: dict[str, int] = defaultdict(int)
+    class_tokens: dict[str, int] = defaultdict(int)
+    class_cf: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    cells: dict[tuple[str, str], _Cell] = defaultdict(_Cell)
+    routed: dict[str, _Cell] = defaultdict(_Cell)  # class -> the dual-tier side: routed by policy, not explored
+    parts = dict.fromkeys(("redo", "retry_fallback", "cache_loss", "infrastructure", "classifier"), 0.0)
+    billed_total = base = amortised_total = 0.0
+    explored_spend: list[tuple[str, float]] = []
     overheads = []
     for record in records:
         label = record.label
         by_class[label] += 1
         ok = succeeded(record, feedback)
-        first = record.routed_tier or (record.attempts[0].tier if record.attempts else None)
-        if first is not None:
-            routed[first][label] += 1
-            wins[first][label] += ok
-        billed = _billed(record)
-        attempts_spend += billed
-        class_spend[label] += billed
-        class_successes[label] += ok
-        for attempt in record.attempts:
-            if attempt.billed:
-                spend_by_tier[attempt.tier] += attempt.cost_usd
-        final = record.attempts[-1] if record.attempts else None
-        if ok and final is not None:
-            ideal += final.cost_usd
-            successes_by_tier[final.tier] += 1
+        spend, amortised = _spend(record, rates)
+        billed_total += spend
+        amortised_total += amortised
+        base += base_usd(record)
+        parts["cache_loss"] += record.cache_loss_usd
         for attempt in record.attempts[:-1]:
             if attempt.billed:
-                parts["redo" if attempt.ended_by == "redo" else "retry"] += attempt.cost_usd
-        if not ok and final is not None and final.billed:
-            parts["unsuccessful"] += final.cost_usd
-        parts["cache_loss"] += record.cache_loss_usd
-        for baseline, cost in record.counterfactual_usd.items():
-            counterfactual[baseline] += cost
-        class_mini[label] += record.counterfactual_usd.get("mini", 0.0)
+                parts["redo" if attempt.ended_by == "redo" else "retry_fallback"] += attempt.cost_usd
+        tokens = record.usage.total_tokens if record.usage is not None else 0
+        class_tokens[label] += tokens
+        for tier, usd in record.counterfactual_usd.items():
+            class_cf[label][tier] += usd
+        first = record.routed_tier or (record.attempts[0].tier if record.attempts else None)
+        if first is not None:
+            _count(cells[(first, label)], record, ok, spend, amortised, feedback)
+            cells[(first, label)].repriced += record.counterfactual_usd.get(first, 0.0)
+            cells[(first, label)].tokens += tokens
+        if record.explored:
+            explored_spend.append((label, spend + amortised))
+        elif not record.pinned:
+            _count(routed[label], record, ok, spend, amortised, feedback)
         overheads.append(record.proxy_overhead_ms)
-    parts["infrastructure"] = assumptions.router_hour_usd * _served_hours(records, assumptions.hours)
-    parts["classifier"] = assumptions.classifier_usd_per_request * n
-    actual = attempts_spend + parts["infrastructure"] + parts["classifier"]
-    # cache-loss spend is already inside the attempts' billed cost: it is a part of the overhead, not extra
-    overhead = actual / ideal - 1 if ideal else None
-    agentic_share = by_class["agentic"] / n if n else None
-    success_rate = {
-        tier: {label: (wins[tier][label] / count if count else None) for label, count in classes.items()}
-        for tier, classes in routed.items()
+    parts["infrastructure"] = a.router_hour_usd * hours
+    parts["classifier"] = a.classifier_usd_per_request * n
+    actual = billed_total + parts["infrastructure"] + parts["classifier"]
+    fixed_per_request = (parts["infrastructure"] + parts["classifier"]) / n if n else 0.0
+    classes = [c for c in CLASSES if by_class.get(c)]
+
+    def single_tier(tiers: Mapping[str, str], amortise: bool = True) -> Callable[[str], _Line | str]:
+        def line(label: str) -> _Line | str:
+            tier = tiers[label]
+            cell = cells.get((tier, label))
+            if cell is None or not cell.requests or tier not in class_cf[label]:
+                return f"{tier}/{label}"
+            count = by_class[label]
+            rate = rates.get(tier) if amortise else None
+            per_request = class_cf[label][tier] / count + cell.overhead_per_request(rate)
+            if rate is not None:
+                per_request += class_tokens[label] / count * rate
+            return _line(per_request, cell)
+
+        return line
+
+    def dual(label: str) -> _Line | str:
+        cell = routed.get(label)
+        if cell is None or not cell.requests:
+            return f"dual/{label}"
+        return _line((cell.spend + cell.amortised) / cell.requests + fixed_per_request, cell)
+
+    qwen, single = a.self_hosted_tier, a.single_turn_tier
+    self_hosted = {"qwen_only": {c: qwen for c in CLASSES}, "agentic_to_qwen": {"single_turn": single, "agentic": qwen}}
+    lines: dict[str, Callable[[str], _Line | str]] = {
+        "dual": dual,
+        "mini_only": single_tier({c: "mini" for c in CLASSES}),
+        "nano_only": single_tier({c: "nano" for c in CLASSES}),
+        **{name: single_tier(tiers) for name, tiers in self_hosted.items()},
     }
-    mini_only = counterfactual.get("mini")
-    savings = 1 - actual / mini_only if mini_only else None
-    break_even = _break_even(class_spend, class_successes, class_mini, success_rate, by_class, parts, n)
-    dual_pays = bool(mini_only) and actual < mini_only
+    policies = {name: _policy(fn, classes, by_class, a.failure_cost_usd) for name, fn in lines.items()}
+    for name, tiers in self_hosted.items():
+        marginal = _policy(single_tier(tiers, amortise=False), classes, by_class, a.failure_cost_usd)
+        policies[name]["marginal_cost_per_completed_task_usd"] = marginal["cost_per_completed_task_usd"]
+    for name, policy in policies.items():
+        if not policy["measured"] and name != "dual":
+            policy["estimate_at_published_rates_usd"] = _published_estimate(name, classes, by_class, class_cf)
+
+    dual_line = {c: dual(c) for c in CLASSES}
+    mini_line = {c: lines["mini_only"](c) for c in CLASSES}
+    break_even, break_even_ci = _break_even(dual_line, mini_line, a.failure_cost_usd)
+    exploration_usd = None
+    if all(isinstance(dual_line[label], _Line) for label, _ in explored_spend):
+        exploration_usd = sum(
+            usd - (dual_line[label].cost_per_request - fixed_per_request) for label, usd in explored_spend
+        )
+    mini_cf = sum(class_cf[c].get("mini", 0.0) for c in classes)
+    dual_cost = policies["dual"]["cost_per_completed_task_usd"]
+    mini_cost = policies["mini_only"]["cost_per_completed_task_usd"]
+    with_feedback = sum(cell.with_feedback for cell in cells.values())
     measured = {
         "requests": n,
-        "agentic_share": agentic_share,
-        "success_rate": success_rate,
-        "spend": {"actual": actual, "ideal": ideal, "counterfactual": dict(counterfactual)},
-        "routing_overhead": overhead,
-        "overhead_parts": {k: (_ratio(v, ideal) if ideal else None) for k, v in parts.items()},
+        "explored_requests": len(explored_spend),
+        "pinned_requests": sum(1 for r in records if r.pinned),
+        "agentic_share": by_class["agentic"] / n if n else None,
+        "feedback_coverage": with_feedback / n if n else None,
+        "spend": {
+            "actual": actual,
+            "base": base,
+            "counterfactual": {t: sum(class_cf[c].get(t, 0.0) for c in classes) for t in _tiers_priced(class_cf)},
+            "amortised_self_hosted": amortised_total,
+            "exploration": exploration_usd,
+        },
+        "routing_overhead": (actual - base) / base if base > 0 else None,
         "overhead_parts_usd": parts,
-        "savings_vs_mini": savings,
-        "cost_per_completed_task": {t: _ratio(spend_by_tier[t], successes_by_tier[t]) for t in spend_by_tier},
+        "overhead_parts": {k: (v / base if base > 0 else None) for k, v in parts.items()},
+        "cells": _cells(cells, a.tiers, classes, rates),
+        "policies": policies,
+        "savings_vs_mini": 1 - dual_cost / mini_cost if dual_cost is not None and mini_cost else None,
+        "savings_vs_mini_tokens": 1 - actual / mini_cf if mini_cf else None,
         "break_even_agentic_share": break_even,
+        "break_even_ci": break_even_ci,
+        "self_hosted": {
+            tier: {"gpu_hours": hours, "gpu_hour_usd": a.gpu_hour_usd[tier], "usd_per_token": rate}
+            for tier, rate in rates.items()
+        },
         **_trend(records, break_even),
         "latency_overhead_ms": {
             "p50": statistics.median(overheads) if overheads else None,
@@ -146,20 +243,245 @@ def build_report(
         "routing_overhead": [tax_model.OVERHEAD_LOW, tax_model.OVERHEAD_HIGH],
         "break_even_agentic_share": tax_model.break_even_agentic_share(),
         "success_rate": {
-            "nano": {"agentic": tax_model.SUCCESS_AGENTIC["nano"]},
-            "mini": {"agentic": tax_model.SUCCESS_AGENTIC["mini"]},
+            tier: {"agentic": tax_model.SUCCESS_AGENTIC[tier], "single_turn": tax_model.SUCCESS_SINGLE_TURN[tier]}
+            for tier in ("nano", "mini")
         },
     }
+    verdict = _verdict(policies, n, with_feedback)
+    verdict["text"] = _verdict_text(measured, verdict, model)
     return {
         "measured": measured,
         "model": model,
         "assumptions": {
-            "router_hour_usd": assumptions.router_hour_usd,
-            "hours": assumptions.hours,
-            "classifier_usd_per_request": assumptions.classifier_usd_per_request,
+            "router_hour_usd": a.router_hour_usd,
+            "hours": a.hours,
+            "hours_charged": hours,
+            "classifier_usd_per_request": a.classifier_usd_per_request,
+            "failure_cost_usd": a.failure_cost_usd,
+            "gpu_hour_usd": dict(a.gpu_hour_usd),
+            "no_feedback_counts_as_success": True,
+            "cost_uncertainty_ignored": True,  # intervals come from success rates; costs are taken as measured
         },
-        "verdict": {"dual_tier_pays": dual_pays, "text": _verdict_text(measured, dual_pays, model)},
+        "verdict": verdict,
     }
+
+
+def _count(cell: _Cell, record: Record, ok: bool, spend: float, amortised: float, feedback: Mapping[str, bool]) -> None:
+    cell.requests += 1
+    cell.explored += record.explored
+    cell.successes += ok
+    cell.with_feedback += record.request_id in feedback
+    cell.spend += spend
+    cell.amortised += amortised
+
+
+def _spend(record: Record, rates: Mapping[str, float]) -> tuple[float, float]:
+    """(billed, amortised) over all of one record's attempts."""
+    billed = amortised = 0.0
+    for attempt in record.attempts:
+        if attempt.billed:
+            billed += attempt.cost_usd
+            if attempt.tier in rates and attempt.usage is not None:
+                amortised += attempt.usage.total_tokens * rates[attempt.tier]
+    return billed, amortised
+
+
+def _amortised_rates(records: list[Record], gpu_hour_usd: Mapping[str, float], hours: float) -> dict[str, float]:
+    """USD per token of each self-hosted tier: the window's GPU-hours × price ÷ the tokens it served.
+
+    Charging each request its tokens at this one rate makes the window's amortised charges add up to
+    GPU-hours × price exactly (a running per-hour count would charge early requests the whole hour).
+    A tier that served no tokens has no rate.
+    """
+    tokens: dict[str, int] = defaultdict(int)
+    for record in records:
+        for attempt in record.attempts:
+            if attempt.billed and attempt.tier in gpu_hour_usd and attempt.usage is not None:
+                tokens[attempt.tier] += attempt.usage.total_tokens
+    return {tier: gpu_hour_usd[tier] * hours / count for tier, count in tokens.items() if count}
+
+
+def _line(cost_per_request: float, cell: _Cell) -> _Line:
+    lo, hi = wilson(cell.successes, cell.requests) or (0.0, 1.0)
+    return _Line(cost_per_request, cell.successes / cell.requests, lo, hi)
+
+
+def _per_task(
+    lines: Mapping[str, _Line], by_class: Mapping[str, int], rate: Callable[[_Line], float], failure: float
+) -> float | None:
+    """Σ requests × (cost per request + failures × failure cost) ÷ Σ requests × success rate (None if no success)."""
+    cost = sum(by_class[c] * (line.cost_per_request + (1 - rate(line)) * failure) for c, line in lines.items())
+    completed = sum(by_class[c] * rate(line) for c, line in lines.items())
+    return cost / completed if completed > 0 else None
+
+
+def _policy(
+    line: Callable[[str], _Line | str], classes: list[str], by_class: Mapping[str, int], failure: float
+) -> dict[str, Any]:
+    """A policy's cost per completed task with the interval its cells' success intervals imply.
+
+    The cost falls as any success rate rises, so the interval's ends come from the rates' ends.
+    """
+    found = {c: line(c) for c in classes}
+    missing = [v for v in found.values() if isinstance(v, str)]
+    if missing or not classes:
+        return {"cost_per_completed_task_usd": None, "ci": [None, None], "measured": False, "missing_cells": missing}
+    lines: dict[str, _Line] = found  # type: ignore[assignment]
+    return {
+        "cost_per_completed_task_usd": _per_task(lines, by_class, lambda x: x.rate, failure),
+        "ci": [
+            _per_task(lines, by_class, lambda x: x.hi, failure),
+            _per_task(lines, by_class, lambda x: x.lo, failure),
+        ],
+        "measured": True,
+        "missing_cells": [],
+        "success_rate": {c: lines[c].rate for c in classes},
+        "cost_per_request_usd": {c: lines[c].cost_per_request for c in classes},
+    }
+
+
+def _published_estimate(
+    name: str, classes: list[str], by_class: Mapping[str, int], class_cf: Mapping[str, Mapping[str, float]]
+) -> float | None:
+    """Token repricing at the published success rates: shown beside an unmeasured policy, never as its measurement."""
+    tiers = {"mini_only": "mini", "nano_only": "nano"}.get(name)
+    if tiers is None or not classes:
+        return None
+    published = {"agentic": tax_model.SUCCESS_AGENTIC, "single_turn": tax_model.SUCCESS_SINGLE_TURN}
+    cost = sum(class_cf[c].get(tiers, 0.0) for c in classes)
+    completed = sum(by_class[c] * published[c][tiers] for c in classes)
+    return cost / completed if completed else None
+
+
+def _cells(
+    cells: Mapping[tuple[str, str], _Cell], tiers: tuple[str, ...], classes: list[str], rates: Mapping[str, float]
+) -> list[dict[str, Any]]:
+    published = {"agentic": tax_model.SUCCESS_AGENTIC, "single_turn": tax_model.SUCCESS_SINGLE_TURN}
+    names = list(dict.fromkeys([*tiers, *(tier for tier, _ in cells)]))
+    out = []
+    for tier in names:
+        for label in CLASSES:
+            cell = cells.get((tier, label)) or _Cell()
+            ci = wilson(cell.successes, cell.requests)
+            out.append(
+                {
+                    "tier": tier,
+                    "class": label,
+                    "requests": cell.requests,
+                    "explored": cell.explored,
+                    "successes": cell.successes,
+                    "success_rate": cell.rate(),
+                    "success_ci": list(ci) if ci else [None, None],
+                    "feedback_coverage": cell.with_feedback / cell.requests if cell.requests else None,
+                    "cost_per_request_usd": cell.spend / cell.requests if cell.requests else None,
+                    "cost_per_completed_task_usd": cell.spend / cell.successes if cell.successes else None,
+                    "amortised_usd": cell.amortised if tier in rates else None,
+                    "published_success_rate": published[label].get(tier),
+                    "measured": cell.requests > 0,
+                }
+            )
+    return out
+
+
+def _tiers_priced(class_cf: Mapping[str, Mapping[str, float]]) -> list[str]:
+    return sorted({tier for per_class in class_cf.values() for tier in per_class})
+
+
+def _cost_at_share(lines: Mapping[str, _Line], share: float, rates: Mapping[str, float], failure: float) -> float:
+    single, agentic = lines["single_turn"], lines["agentic"]
+    cost = (1 - share) * (single.cost_per_request + (1 - rates["single_turn"]) * failure) + share * (
+        agentic.cost_per_request + (1 - rates["agentic"]) * failure
+    )
+    completed = (1 - share) * rates["single_turn"] + share * rates["agentic"]
+    return cost / completed if completed > 0 else math.inf
+
+
+def _crossing(dual: Mapping[str, _Line], mini: Mapping[str, _Line], pick_dual, pick_mini, failure: float) -> float:
+    """The agentic share where dual-tier's cost per completed task meets mini-only's (clamped to [0, 1]).
+
+    Both costs are ratios of lines in the share, so their difference changes sign at most twice;
+    a scan of 200 steps then bisection finds the first crossing to 1e-9. Dual cheaper everywhere: 1;
+    dearer everywhere: 0.
+    """
+    rd = {c: pick_dual(dual[c]) for c in CLASSES}
+    rm = {c: pick_mini(mini[c]) for c in CLASSES}
+
+    def gap(s: float) -> float:
+        d, m = _cost_at_share(dual, s, rd, failure), _cost_at_share(mini, s, rm, failure)
+        if math.isinf(d) or math.isinf(m):
+            return 0.0 if math.isinf(d) and math.isinf(m) else (1.0 if math.isinf(d) else -1.0)
+        return d - m
+
+    previous, g_prev = 0.0, gap(0.0)
+    if g_prev >= 0:
+        return 0.0
+    for step in range(1, 201):
+        s = step / 200
+        g = gap(s)
+        if g >= 0:
+            lo, hi = previous, s
+            while hi - lo > 1e-9:
+                mid = (lo + hi) / 2
+                lo, hi = (mid, hi) if gap(mid) < 0 else (lo, mid)
+            return (lo + hi) / 2
+        previous, g_prev = s, g
+    return 1.0
+
+
+def _break_even(
+    dual: Mapping[str, _Line | str], mini: Mapping[str, _Line | str], failure: float
+) -> tuple[float | None, list[float | None]]:
+    """The measured break-even share, with the interval the cells' success intervals imply.
+
+    Held fixed: each class's measured cost per request and success rate under each policy. The low
+    end pairs dual's worst rates with mini's best, the high end the reverse.
+    """
+    if any(isinstance(v, str) for v in (*dual.values(), *mini.values())):
+        return None, [None, None]
+    point = _crossing(dual, mini, lambda x: x.rate, lambda x: x.rate, failure)  # type: ignore[arg-type]
+    low = _crossing(dual, mini, lambda x: x.lo, lambda x: x.hi, failure)  # type: ignore[arg-type]
+    high = _crossing(dual, mini, lambda x: x.hi, lambda x: x.lo, failure)  # type: ignore[arg-type]
+    return point, [min(low, point), max(high, point)]
+
+
+def _verdict(policies: Mapping[str, Mapping[str, Any]], n: int, with_feedback: int) -> dict[str, Any]:
+    """dual_tier_pays / mini_only_cheaper when the two intervals are apart; otherwise undecided, and what decides it."""
+    dual, mini = policies["dual"], policies["mini_only"]
+    out: dict[str, Any] = {"decision": "undecided", "dual_tier_pays": False, "decide_by": None}
+    if not n:
+        out["decide_by"] = "traffic: there is none in this window"
+        return out
+    missing = [*dual["missing_cells"], *mini["missing_cells"]]
+    if missing:
+        out["unmeasured_cells"] = missing
+        out["decide_by"] = "measuring " + ", ".join(missing) + " (policy.explore sends a share of auto traffic there)"
+        return out
+    d_lo, d_hi = dual["ci"]
+    m_lo, m_hi = mini["ci"]
+    if d_hi is not None and m_lo is not None and d_hi < m_lo:
+        out.update(decision="dual_tier_pays", dual_tier_pays=True)
+    elif d_lo is not None and m_hi is not None and d_lo > m_hi:
+        out["decision"] = "mini_only_cheaper"
+    else:
+        gap = abs(dual["cost_per_completed_task_usd"] - mini["cost_per_completed_task_usd"])
+        widths = [(hi - lo) / 2 for lo, hi in ((d_lo, d_hi), (m_lo, m_hi)) if lo is not None and hi is not None]
+        if gap <= 1e-15 or len(widths) < 2:
+            out["decide_by"] = "nothing measurable: the two policies cost the same per completed task"
+        else:
+            # intervals narrow as 1/sqrt(requests): the traffic at which the half-widths fit inside the gap
+            factor = (sum(widths) / gap) ** 2
+            more = max(1, math.ceil(n * (factor - 1)))
+            out["more_requests"] = more
+            out["decide_by"] = f"about {more} more requests at this mix (the intervals overlap)"
+            smaller = min(dual["cost_per_completed_task_usd"], mini["cost_per_completed_task_usd"])
+            if smaller > 0 and gap / smaller < 0.01:
+                out["decide_by"] = (
+                    f"no practical difference: the two differ by {gap / smaller:.2%} per completed task "
+                    f"(about {more} more requests would separate them)"
+                )
+    if with_feedback < n:
+        out["assumption"] = f"{n - with_feedback} of {n} requests have no feedback and count as successes"
+    return out
 
 
 TREND_MIN_SPAN_S = 6 * 3600  # the least traffic span the agentic-share trend is extrapolated from
@@ -204,7 +526,7 @@ def _served_hours(records: list[Record], window_hours: float) -> float:
     """Hours the router was seen serving in the window: the traffic's span, at most the window.
 
     A report over a quiet week should not charge a week of router time to one hour of traffic
-    (nor should a three-second demo be charged an hour).
+    (nor should a three-second demo be charged an hour). Self-hosted GPU-hours use the same span.
     """
     if not records:
         return 0.0
@@ -214,50 +536,32 @@ def _served_hours(records: list[Record], window_hours: float) -> float:
     return min(span, window_hours) if window_hours else span
 
 
-def _break_even(
-    class_spend: Mapping[str, float],
-    class_successes: Mapping[str, int],
-    class_mini: Mapping[str, float],
-    success_rate: Mapping[str, Mapping[str, float | None]],
-    by_class: Mapping[str, int],
-    parts: Mapping[str, float],
-    n: int,
-) -> float | None:
-    """The agentic share s at which dual-tier cost per completed task equals mini-only's.
-
-    Per class: dual = its billed spend (plus its share of infrastructure and classifier) per
-    success; mini-only = its counterfactual mini spend per request ÷ mini's measured success
-    rate on that class (the dual-tier rate where mini was never tried on it). Both lines are
-    linear in s; the crossing is the break-even. None when a class was not seen.
-    """
-    fixed_per_request = (parts["infrastructure"] + parts["classifier"]) / n if n else 0.0
-    dual, mini = {}, {}
-    for label in CLASSES:
-        count = by_class.get(label, 0)
-        if not count or not class_successes.get(label):
-            return None
-        dual[label] = (class_spend[label] + fixed_per_request * count) / class_successes[label]
-        rate = (success_rate.get("mini") or {}).get(label) or class_successes[label] / count
-        mini[label] = class_mini[label] / count / rate
-    gap_single, gap_agentic = mini["single_turn"] - dual["single_turn"], mini["agentic"] - dual["agentic"]
-    if gap_single == gap_agentic:
-        return None
-    share = gap_single / (gap_single - gap_agentic)
-    return min(max(share, 0.0), 1.0)
-
-
-def _verdict_text(measured: Mapping[str, Any], dual_pays: bool, model: Mapping[str, Any]) -> str:
+def _verdict_text(measured: Mapping[str, Any], verdict: Mapping[str, Any], model: Mapping[str, Any]) -> str:
     if not measured["requests"]:
         return "No traffic in this window: nothing to judge."
-    share, overhead = measured["agentic_share"], measured["routing_overhead"]
-    savings = measured["savings_vs_mini"]
-    parts = [f"agentic share {share:.0%}"]
-    if overhead is not None:
+    policies = measured["policies"]
+    dual, mini = policies["dual"], policies["mini_only"]
+    head = {
+        "dual_tier_pays": "Dual-tier routing pays per completed task",
+        "mini_only_cheaper": "Sending everything to mini is cheaper per completed task",
+        "undecided": "Undecided",
+    }[verdict["decision"]]
+    parts = [f"agentic share {measured['agentic_share']:.0%}"]
+    if dual["measured"] and mini["measured"]:
         parts.append(
-            f"measured routing overhead {overhead:.1%} (model {model['routing_overhead'][0]:.0%}–"
-            f"{model['routing_overhead'][1]:.0%})"
+            f"dual ${dual['cost_per_completed_task_usd']:.6f} {_ci(dual['ci'])} vs mini-only "
+            f"${mini['cost_per_completed_task_usd']:.6f} {_ci(mini['ci'])} per completed task"
         )
-    if savings is not None:
-        parts.append(f"{abs(savings):.0%} {'below' if savings >= 0 else 'above'} mini-only spend")
-    head = "Dual-tier routing pays" if dual_pays else "Dual-tier routing costs more than sending everything to mini"
-    return f"{head}: " + ", ".join(parts) + "."
+    overhead = measured["routing_overhead"]
+    if overhead is not None:
+        low, high = model["routing_overhead"]
+        parts.append(f"routing overhead {overhead:.1%} (model {low:.0%}–{high:.0%})")
+    text = f"{head}: " + ", ".join(parts) + "."
+    if verdict.get("decide_by"):
+        text += f" Deciding it needs {verdict['decide_by']}."
+    return text
+
+
+def _ci(ci: list[float | None]) -> str:
+    lo, hi = ci
+    return f"[{'?' if lo is None else f'{lo:.6f}'}, {'?' if hi is None else f'{hi:.6f}'}]"

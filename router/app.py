@@ -33,7 +33,7 @@ from router.hot_routes import HotRoutes, internal_error
 from router.http_limits import guarded_protocol
 from router.metering_sink import MeteringSink
 from router.proxy import Proxy
-from router.report_cli import WINDOWS, report_from_store
+from router.report_cli import WINDOWS, assumptions_for, report_from_store
 from router.resilience import CircuitBreaker
 from router.response_owners import ResponseOwners
 from router.shared_state import SharedBreakers, SharedResponseOwners
@@ -56,9 +56,7 @@ def create_app(config: Config, sink: MeteringSink | None = None) -> HotRoutes:
     breakers = {name: CircuitBreaker(**config.resilience.breaker.model_dump()) for name in config.tiers}
     owners = ResponseOwners(config.store.response_ttl_s)
     auto = AutoMode(
-        enabled=config.policy.mode == "auto",
-        router_hour_usd=config.report.router_hour_usd,
-        **config.policy.auto.model_dump(),
+        enabled=config.policy.mode == "auto", assumptions=assumptions_for(config), **config.policy.auto.model_dump()
     )
     auto.mode = "mini_only" if config.policy.mode == "mini_only" else "dual"
     affinity = CacheAffinity(metering.prices) if config.policy.cache_affinity else None
@@ -136,13 +134,7 @@ def create_app(config: Config, sink: MeteringSink | None = None) -> HotRoutes:
             )
             return Response(body, status_code=400, media_type=_JSON)
         until = time.time()
-        report = await report_from_store(
-            metering.store,
-            until - WINDOWS[window],
-            until,
-            config.report.router_hour_usd,
-            config.report.classifier_usd_per_request,
-        )
+        report = await report_from_store(metering.store, until - WINDOWS[window], until, config)
         report["policy"] = {"mode": auto.mode, "configured": config.policy.mode, "switches": auto.switches}
         return _json(report)
 
@@ -248,9 +240,7 @@ async def submit_feedback(
         known = False
     if not known:
         return _error(404, f"No request with id '{request_id}' is in the ledger.", "request_not_found", "request_id")
-    previous = await store.put(request_id, body["success"], reason)
-    if (previous is None or previous) != body["success"]:  # no feedback yet means "succeeded"
-        await metering.verdict_changed(request_id, body["success"])
+    await store.put(request_id, body["success"], reason)
     auto.feedback(request_id, body["success"])
     return _json({"request_id": request_id, "success": body["success"], "recorded": True})
 

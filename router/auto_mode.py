@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from metering import tax_model
@@ -37,7 +37,7 @@ class AutoMode:
     min_requests: int = 50
     hysteresis: float = 0.03
     evaluate_every_s: float = 5.0
-    router_hour_usd: float = 0.0
+    assumptions: Assumptions = field(default_factory=Assumptions)  # hours are set per evaluation
     mode: str = DUAL
     switches: list[dict[str, Any]] = field(default_factory=list)
     last_report: dict[str, Any] | None = None
@@ -66,7 +66,7 @@ class AutoMode:
         hours = 0.0
         if records:
             hours = (max(r.ended_at or r.started_at for r in records) - min(r.started_at for r in records)) / 3600
-        self.last_report = build_report(records, self._feedback, Assumptions(self.router_hour_usd, hours))
+        self.last_report = build_report(records, self._feedback, replace(self.assumptions, hours=hours))
         if self.enabled and len(records) >= self.min_requests:
             self._maybe_switch(self.last_report["measured"])
         return self.last_report

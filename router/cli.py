@@ -46,9 +46,15 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="run emulated upstreams + the proxy and drive traffic through them")
     demo.add_argument("--config", help="YAML configuration (tiers are pointed at the emulator)")
-    demo.add_argument("--requests", type=int, default=60)
+    demo.add_argument("--requests", type=int, default=300)
     demo.add_argument("--agentic-share", type=float, default=0.3)
     demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument(
+        "--explore",
+        type=float,
+        default=0.2,
+        help="share of auto traffic sent to a random tier so every tier x class is measured (default 0.2)",
+    )
     demo.add_argument("--json", action="store_true")
     demo.add_argument("--port", type=int, default=0, help="proxy port (default: a free one)")
     demo.add_argument(
@@ -66,8 +72,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         rest = args_list[1:]
         if args_list[0] == "ledger":
             rest = _with_store_from_config(rest)
-            if rest is None:
-                return 2
+        elif args_list[0] == "price":
+            rest = _with_tier_models(rest)
+        if rest is None:
+            return 2
         module = importlib.import_module(_DELEGATED[args_list[0]])
         return int(module.main(rest) or 0)
     args = _parser().parse_args(args_list)
@@ -82,6 +90,41 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 2
 
 
+def _pop_config(argv: list[str], command: str) -> tuple[list[str], str | None] | None:
+    """Take `--config FILE` out of a delegated command's arguments (None: --config without a file)."""
+    if "--config" not in argv:
+        return argv, None
+    at = argv.index("--config")
+    if at + 1 >= len(argv):
+        print(f"routetax {command}: --config needs a file", file=sys.stderr)
+        return None
+    return argv[:at] + argv[at + 2 :], argv[at + 1]
+
+
+def _with_tier_models(argv: list[str]) -> list[str] | None:
+    """`routetax price --model nano`: a tier name (of the configuration, or the defaults) stands for its model.
+
+    The price tool lives in `metering`, which does not read routetax's configuration.
+    """
+    from router.config import ConfigError, load_config
+
+    popped = _pop_config(argv, "price")
+    if popped is None:
+        return None
+    argv, config_file = popped
+    if "--model" not in argv or argv.index("--model") + 1 >= len(argv):
+        return argv
+    at = argv.index("--model") + 1
+    try:
+        tiers = load_config(config_file).tiers
+    except ConfigError as exc:
+        print(f"routetax price: {exc}", file=sys.stderr)
+        return None
+    if argv[at] in tiers:
+        argv = [*argv[:at], tiers[argv[at]].model, *argv[at + 1 :]]
+    return argv
+
+
 def _with_store_from_config(argv: list[str]) -> list[str] | None:
     """`routetax ledger ... [--config FILE]`: the store comes from the configuration unless --redis-url is given.
 
@@ -90,14 +133,10 @@ def _with_store_from_config(argv: list[str]) -> list[str] | None:
     """
     from router.config import ConfigError, load_config
 
-    config_file = None
-    if "--config" in argv:
-        at = argv.index("--config")
-        if at + 1 >= len(argv):
-            print("routetax ledger: --config needs a file", file=sys.stderr)
-            return None
-        config_file = argv[at + 1]
-        argv = argv[:at] + argv[at + 2 :]
+    popped = _pop_config(argv, "ledger")
+    if popped is None:
+        return None
+    argv, config_file = popped
     if any(a == "--redis-url" or a.startswith("--redis-url=") for a in argv) or not argv or argv[0] != "export":
         return argv
     try:

@@ -143,6 +143,18 @@ class AutoPolicy(_Strict):
     evaluate_every_s: float = Field(5.0, ge=0)
 
 
+class Explore(_Strict):
+    """Exploration: a share of `auto` traffic sent to a tier drawn at random, so every tier x class is measured.
+
+    Routed traffic alone never measures nano on agentic work (the policy never sends it there), so
+    the success rate that decides the verdict would only ever be the published one. Off by default.
+    """
+
+    share: float = Field(0.0, ge=0, le=1)
+    tiers: list[str] = Field(default_factory=lambda: ["nano", "mini", "qwen"])  # the candidates (if configured)
+    seed: int | None = None  # fixed: reproducible draws (tests, the demo)
+
+
 class Policy(_Strict):
     """Which tier serves each class of request when the client asks for model `auto`.
 
@@ -157,6 +169,7 @@ class Policy(_Strict):
     mode: Literal["dual", "mini_only", "auto"] = "dual"  # auto: mini-only while the share is above break-even
     cache_affinity: bool = True  # keep a conversation on its tier while moving forfeits more cache than it saves
     auto: AutoPolicy = AutoPolicy()
+    explore: Explore = Explore()
 
 
 class Breaker(_Strict):
@@ -183,6 +196,7 @@ class Report(_Strict):
 
     router_hour_usd: float = Field(0.0, ge=0)  # what running routetax costs per hour
     classifier_usd_per_request: float = Field(0.0, ge=0)
+    failure_cost_usd: float = Field(0.0, ge=0)  # what remedying one failed task costs the application (e.g. 0.019)
 
 
 class Auth(_Strict):
@@ -233,6 +247,13 @@ class Config(_Strict):
             tier = getattr(self.policy, cls_name)
             if tier not in self.tiers:
                 raise ValueError(f"policy.{cls_name}: tier {tier!r} is not configured")
+        explore = self.policy.explore
+        if explore.share > 0 and "tiers" in explore.model_fields_set:  # the default list may name absent tiers
+            for name in explore.tiers:
+                if name not in self.tiers:
+                    raise ValueError(f"policy.explore.tiers: tier {name!r} is not configured")
+        if explore.share > 0 and len(self.explore_tiers()) < 2:
+            raise ValueError("policy.explore.tiers: exploring needs at least two configured tiers to draw from")
         for name, tier in self.tiers.items():
             for target in tier.fallbacks or ():
                 if target not in self.tiers or target == name:
@@ -245,6 +266,10 @@ class Config(_Strict):
                     "auth: key budgets and token limits need metering; with metering.enabled false set auth.mode: open"
                 )
         return self
+
+    def explore_tiers(self) -> list[str]:
+        """The exploration candidates that are configured tiers (the default list names qwen, which may not be)."""
+        return [name for name in dict.fromkeys(self.policy.explore.tiers) if name in self.tiers]
 
     def chain(self, tier: str) -> list[str]:
         """The tier followed by its fallbacks, each tier at most once."""

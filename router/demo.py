@@ -12,6 +12,7 @@ import argparse
 import random
 import sys
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -23,6 +24,7 @@ from router.emulator import build_emulator
 from router.servers import start_in_thread
 
 DEMO_ROUTER_HOUR_USD = 0.05  # the demo's assumed cost of running the router: one small VM
+DEMO_GPU_HOUR_USD = 1.00  # the demo's assumed price of the self-hosted tier's GPU (one mid-size card)
 
 SINGLE_TURN_PROMPTS = (
     "Classify the sentiment of this review as positive, negative or neutral: 'The battery lasts two days.'",
@@ -61,35 +63,59 @@ AGENT_TASKS = (
 )
 
 
-def demo_config(upstream_url: str, base: Config | None = None) -> Config:
-    """The embedded world: every tier served by the emulator, an in-process store."""
+def demo_config(upstream_urls: str | dict[str, str], base: Config | None = None) -> Config:
+    """The embedded world: every tier served by the emulator of its dialect, an in-process store.
+
+    `upstream_urls` maps a dialect to its emulator's URL (a plain URL serves the openai dialect only);
+    tiers of a dialect with no emulator are left out.
+    """
     base = base or Config()
+    urls = {"openai": upstream_urls} if isinstance(upstream_urls, str) else upstream_urls
     tiers = {
-        name: Tier(**{**tier.model_dump(), "base_url": f"{upstream_url}/v1", "api_key_env": None})
+        name: Tier(**{**tier.model_dump(), "base_url": f"{urls[tier.dialect]}/v1", "api_key_env": None})
         for name, tier in base.tiers.items()
-        if tier.dialect == "openai"
+        if tier.dialect in urls
     }
-    return Config.model_validate({**base.model_dump(), "tiers": tiers, "store": {"redis_url": None}})
+    data = base.model_dump()
+    explore = data["policy"]["explore"]
+    explore["tiers"] = [name for name in explore["tiers"] if name in tiers]
+    return Config.model_validate({**data, "tiers": tiers, "store": {"redis_url": None}})
 
 
-# The demo's world, explicit: task success by (routed tier, class) follows the published rates
-# (agentic: OSWorld nano 0.39 / mini 0.721; single-turn: SWE-Bench Pro nano 0.5239 / mini 0.544), and the
-# application reports it with POST /v1/feedback. On top, the emulated upstreams emit *detectably* broken
-# output (invalid tool-call JSON, empty answers) at the rates below, which routetax redoes on the next tier.
+# The demo's world, explicit: task success by (the tier that answered, class) follows the published rates
+# (agentic: OSWorld nano 0.39 / mini 0.721; single-turn: SWE-Bench Pro nano 0.5239 / mini 0.544); Qwen and
+# gpt-5.4 have no published rate, so the demo assumes one, and says so. The application reports each
+# outcome with POST /v1/feedback. On top, the emulated upstreams emit *detectably* broken output (invalid
+# tool-call JSON, empty answers) at the rates below, which routetax redoes on the next tier.
 TASK_SUCCESS = {
     ("nano", "agentic"): 0.39,
     ("mini", "agentic"): 0.721,
     ("nano", "single_turn"): 0.5239,
     ("mini", "single_turn"): 0.544,
+    ("qwen", "agentic"): 0.55,  # assumed: no published rate
+    ("qwen", "single_turn"): 0.50,  # assumed
+    ("full", "agentic"): 0.80,  # assumed
+    ("full", "single_turn"): 0.60,  # assumed
 }
 DETECTABLE_DEGRADE = {
     "gpt-5.4-nano": {"agentic": 0.10, "single_turn": 0.02},
     "gpt-5.4-mini": {"agentic": 0.05, "single_turn": 0.01},
+    "Qwen/Qwen3.5-9B": {"agentic": 0.08, "single_turn": 0.02},
 }
 
 
-def drive(base_url: str, requests: int, agentic_share: float, seed: int) -> list[dict[str, Any]]:
-    """Send `requests` chat calls through the proxy with the openai SDK, with feedback as an application would."""
+def drive(
+    base_url: str,
+    requests: int,
+    agentic_share: float,
+    seed: int,
+    task_success: dict[tuple[str, str], float] | None = None,
+) -> list[dict[str, Any]]:
+    """Send `requests` chat calls through the proxy with the openai SDK, with feedback as an application would.
+
+    `task_success` is the world's truth: the chance that the task succeeds, by (tier that answered, class).
+    """
+    task_success = task_success or TASK_SUCCESS
     from openai import OpenAI
 
     rng = random.Random(seed)
@@ -127,7 +153,7 @@ def drive(base_url: str, requests: int, agentic_share: float, seed: int) -> list
             else:
                 raw = client.chat.completions.with_raw_response.create(model="auto", messages=messages)
         label, tier = raw.headers.get("x-routetax-class"), raw.headers.get("x-routetax-tier")
-        success = outcomes.random() < TASK_SUCCESS.get((tier, label), 0.9)
+        success = outcomes.random() < task_success[(tier, label)]
         client.post(
             "/feedback",
             cast_to=object,
@@ -140,6 +166,7 @@ def drive(base_url: str, requests: int, agentic_share: float, seed: int) -> list
         rows.append(
             {
                 "i": i,
+                "request_id": raw.headers["x-routetax-request-id"],
                 "class": label,
                 "tier": tier,
                 "success": success,
@@ -149,6 +176,23 @@ def drive(base_url: str, requests: int, agentic_share: float, seed: int) -> list
     return rows
 
 
+@dataclass(frozen=True)
+class World:
+    """The demo's (or a test's) truth: task success by (tier that answered, class), detectable degrade rates
+    per upstream model, and the self-hosted tier's GPU-hour price."""
+
+    task_success: dict[tuple[str, str], float] = field(default_factory=lambda: dict(TASK_SUCCESS))
+    degrade: dict[str, dict[str, float]] = field(default_factory=lambda: dict(DETECTABLE_DEGRADE))
+    gpu_hour_usd: float = DEMO_GPU_HOUR_USD
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "task_success": {f"{t}/{c}": p for (t, c), p in self.task_success.items()},
+            "detectable_degrade": self.degrade,
+            "gpu_hour_usd": self.gpu_hour_usd,
+        }
+
+
 def run_world(
     requests: int,
     agentic_share: float,
@@ -156,21 +200,33 @@ def run_world(
     config: Config | None = None,
     keep_running: bool = False,
     port: int = 0,
+    world: World | None = None,
 ) -> dict[str, Any]:
     """Start the emulated world and the proxy, drive the workload, and return the routing-tax report."""
-    upstream = start_in_thread(build_emulator(seed=seed), name="emulator")
-    for model, probabilities in DETECTABLE_DEGRADE.items():
-        httpx.post(f"{upstream.url}/_mock/script", json={"model": model, "degrade_probability": probabilities})
-    app = create_app(demo_config(upstream.url, config))
+    world = world or World()
+    base = config or Config()
+    dialects = {"openai", *(tier.dialect for tier in base.tiers.values())}
+    upstreams = {d: start_in_thread(build_emulator(dialect=d, seed=seed), name=f"emulator-{d}") for d in dialects}
+    for upstream in upstreams.values():
+        for model, probabilities in world.degrade.items():
+            httpx.post(f"{upstream.url}/_mock/script", json={"model": model, "degrade_probability": probabilities})
+    demo = demo_config({d: u.url for d, u in upstreams.items()}, base)
+    hosted = {"gpu_hour_usd": world.gpu_hour_usd}  # the self-hosted tiers of the demo's world run on its GPU
+    tiers = {
+        name: tier.model_copy(update=hosted) if tier.dialect != "openai" and tier.gpu_hour_usd is None else tier
+        for name, tier in demo.tiers.items()
+    }
+    demo = demo.model_copy(update={"tiers": tiers})
+    app = create_app(demo)
     proxy = start_in_thread(app, port=port, name="proxy")
     try:
+        emulated = ", ".join(f"{d} at {u.url}/v1" for d, u in sorted(upstreams.items()))
         print(
-            f"routetax demo: emulated upstream at {upstream.url}/v1, proxy at {proxy.url}/v1 "
-            "(in-process store: NON-DURABLE)",
+            f"routetax demo: emulated upstreams ({emulated}), proxy at {proxy.url}/v1 (in-process store: NON-DURABLE)",
             file=sys.stderr,
         )
         started = time.perf_counter()
-        drive(proxy.url, requests, agentic_share, seed)
+        drive(proxy.url, requests, agentic_share, seed, world.task_success)
         elapsed = time.perf_counter() - started
         deadline = time.monotonic() + 10
         while True:  # metering and the ledger write after each answer, in the background
@@ -182,11 +238,9 @@ def run_world(
             "requests": requests,
             "requested_agentic_share": agentic_share,
             "seed": seed,
+            "explore_share": demo.policy.explore.share,
             "elapsed_s": round(elapsed, 3),
-            "world": {
-                "task_success": {f"{t}/{c}": p for (t, c), p in TASK_SUCCESS.items()},
-                "detectable_degrade": DETECTABLE_DEGRADE,
-            },
+            "world": world.describe(),
         }
         if keep_running:
             print(
@@ -197,16 +251,27 @@ def run_world(
         return report
     finally:
         proxy.stop()
-        upstream.stop()
+        for upstream in upstreams.values():
+            upstream.stop()
 
 
 def run_demo(args: argparse.Namespace) -> int:
     if not 0 <= args.agentic_share <= 1:
         print("routetax demo: --agentic-share must be between 0 and 1", file=sys.stderr)
         return 2
+    if not 0 <= args.explore <= 1:
+        print("routetax demo: --explore must be between 0 and 1", file=sys.stderr)
+        return 2
     base = load_config(args.config) if args.config else None
     if base is None:
         base = Config.model_validate({"report": {"router_hour_usd": DEMO_ROUTER_HOUR_USD}})
+    data = base.model_dump(exclude_unset=True)
+    data.setdefault("policy", {})["explore"] = {
+        **data.get("policy", {}).get("explore", {}),
+        "share": args.explore,
+        "seed": args.seed,
+    }
+    base = Config.model_validate(data)
     try:
         report = run_world(args.requests, args.agentic_share, args.seed, base, args.keep_running, args.port)
     except KeyboardInterrupt:
@@ -218,12 +283,12 @@ def run_demo(args: argparse.Namespace) -> int:
 
         print()
         print_report(report)
-        m = report["measured"]
-        model_break_even = report["model"]["break_even_agentic_share"]
-        if m["break_even_agentic_share"] is not None:
-            print(
-                f"\nMeasured break-even {m['break_even_agentic_share']:.3f} vs the model's {model_break_even:.3f}: "
-                "the model applies one overhead to every request and prices input tokens only; here each class "
-                "carries its own measured cost per completed task (output tokens, redo and retry spend included)."
-            )
+        world = report["demo"]["world"]
+        print(
+            "\nThe demo's world (its truth, which the report had to find): task success "
+            + ", ".join(f"{cell} {p}" for cell, p in world["task_success"].items())
+            + f"; GPU ${world['gpu_hour_usd']}/hour. The measured break-even differs from the model's 0.797: the "
+            "model applies one overhead to all traffic and prices input tokens only, the measurement carries each "
+            "cell's own cost per completed task."
+        )
     return 0

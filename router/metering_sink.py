@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
-from collections import defaultdict, deque
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -21,7 +21,7 @@ import orjson
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from metering.cost import ImpossibleUsage, cost, counterfactuals
-from metering.ledger import Keys, Ledger, ideal_key, marker_key, parse_marker
+from metering.ledger import Keys, Ledger, marker_key
 from metering.metrics import Metrics
 from metering.prices import Price, UnknownModel, price_for
 from metering.record import Attempt, Record, Usage
@@ -73,11 +73,8 @@ class MeteringSink:
         # markers answer after that): two generations of sets, at most 2 x KNOWN_GENERATION ids (~4 MB).
         self._known: dict[str, str | None] = {}  # request id -> the key id that made it
         self._known_before: dict[str, str | None] = {}
-        # Requests started here and not finished yet, oldest first, and the verdicts feedback gave them
-        # meanwhile: applied to the ideal-spend metrics when their record is written.
-        self._in_flight: dict[str, None] = {}
-        self._early_feedback: dict[str, bool] = {}
-        self._hour_tokens: dict[tuple[str, int], int] = defaultdict(int)  # (tier, hour) -> tokens served
+        self.regions = {name: tier.region for name, tier in config.tiers.items()}
+        self._rejected_logged_at = -10.0
         self.metrics.set_assumptions(config.report.router_hour_usd, config.report.classifier_usd_per_request)
 
     @classmethod
@@ -112,14 +109,6 @@ class MeteringSink:
         self._known[request_id] = key_id
         if len(self._known) >= KNOWN_GENERATION:
             self._known_before, self._known = self._known, {}
-        if not self.enabled:  # no record will come to take it out again
-            return
-        if len(self._in_flight) >= KNOWN_GENERATION:
-            # Every started request ends in a record that removes it, so this many means records were
-            # lost to an error: start over (forgetting is cheap; trimming the oldest one by one is not).
-            log.warning("%d requests never finished metering; in-flight feedback tracking reset", len(self._in_flight))
-            self._in_flight.clear()
-        self._in_flight[request_id] = None
 
     def knows(self, request_id: str) -> bool:
         return request_id in self._known or request_id in self._known_before
@@ -136,37 +125,6 @@ class MeteringSink:
             return None
         return marker_key(marker)
 
-    async def verdict_changed(self, request_id: str, success: bool) -> None:
-        """Feedback flipped a request's verdict: move its ideal spend in the metrics, wherever the record is.
-
-        Finished here: read it from the recent records. Still in flight here: remember the verdict
-        and apply it when the record finishes. Finished on another replica (or long ago): the
-        ledger's seen marker carries what it added to ideal spend. Feedback is off the hot path, so
-        a scan of the recent records (newest first: feedback usually follows the answer) is fine.
-        """
-        for record in reversed(self.recent):
-            if record.request_id == request_id:
-                self._withdraw(ideal_key(record), success)
-                return
-        if request_id in self._in_flight:
-            self._early_feedback[request_id] = success
-            if len(self._early_feedback) > KNOWN_GENERATION:  # bounded like _in_flight, which holds its keys
-                self._early_feedback.clear()
-            return
-        try:
-            marker = await self.store.get((self.ledger.keys if self.ledger else Keys()).seen(request_id))
-        except Exception:
-            log.warning("feedback for %s: the ledger marker could not be read; ideal spend not moved", request_id)
-            marker = None
-        self._withdraw(parse_marker(marker), success)
-
-    def _withdraw(self, key: tuple[str, str, float] | None, success: bool) -> None:
-        if key is None:
-            self.metrics.feedback_unmatched.inc()
-            return
-        tier, label, usd = key
-        self.metrics.ideal_moved(tier, label, usd, success)
-
     async def store_ok(self) -> bool:
         try:
             return bool(await self.store.ping())
@@ -179,14 +137,11 @@ class MeteringSink:
     def __call__(self, record: Record, completion: Completion) -> None:
         if not self.enabled:
             return
-        self._in_flight.pop(record.request_id, None)
         try:
             self._complete(record, completion)
             for enrich in self.enrichers:
                 enrich(record)
             self.metrics.observe(record)
-            if self._early_feedback and self._early_feedback.pop(record.request_id, True) is False:
-                self._withdraw(ideal_key(record), success=False)
         except Exception:  # metering must never take the proxy down; the record still goes out
             log.exception("could not complete metering for request %s", record.request_id)
         if self.ledger is not None:
@@ -215,7 +170,7 @@ class MeteringSink:
                 cost_usd += attempt.cost_usd
         record.estimated, record.cost_usd = estimated, cost_usd
         if usage is not None:
-            record.counterfactual_usd = counterfactuals(usage, self.prices)
+            record.counterfactual_usd = counterfactuals(usage, self.prices, self.regions)
 
     def _usage(
         self, record: Record, attempt: Attempt, completion: Completion, body: bytes | None, stream: StreamState | None
@@ -251,31 +206,26 @@ class MeteringSink:
         if problem is None:
             return False
         attempt.usage_rejected = problem
-        log.warning("tier %s reported usage routetax does not believe (%s): estimated instead", attempt.tier, problem)
+        now = time.monotonic()
+        if now - self._rejected_logged_at >= 10:  # a hostile upstream must not turn into a log storm
+            self._rejected_logged_at = now
+            log.warning(
+                "tier %s reported usage routetax does not believe (%s): estimated instead", attempt.tier, problem
+            )
         return True
 
     def _price(self, attempt: Attempt, usage: Usage) -> None:
         price = self.prices.get(attempt.tier)
         if price is None:
             return
-        hour_tokens = None
-        if price.self_hosted:
-            key = (attempt.tier, int(time.time() // 3600))
-            self._hour_tokens[key] += usage.total_tokens
-            hour_tokens = self._hour_tokens[key]
         try:
-            breakdown = cost(
-                usage,
-                price,
-                service_tier=usage.service_tier,
-                region=self.config.tiers[attempt.tier].region,
-                hour_tokens=hour_tokens,
-            )
+            # Self-hosted tiers cost 0 per token here; their GPU-hours are amortised over a whole window
+            # by the report (cost-model §3), which a running count per request cannot do exactly.
+            breakdown = cost(usage, price, service_tier=usage.service_tier, region=self.regions[attempt.tier])
         except ImpossibleUsage as exc:
             log.warning("tier %s reported impossible usage (%s): costed at 0", attempt.tier, exc)
             return
         attempt.cost_usd = breakdown.total_usd
-        attempt.amortised_usd = breakdown.amortised_usd
 
 
 def _answer_text(parsed: Any) -> str:

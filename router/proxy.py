@@ -31,6 +31,7 @@ from router.auth import Gatekeeper
 from router.auto_mode import AutoMode
 from router.config import Config
 from router.errors import ProxyError, Scrubber, error_body, error_code_of, normalise_upstream_error
+from router.exploration import Explorer
 from router.keys import VirtualKey
 from router.resilience import (
     CircuitBreaker,
@@ -216,6 +217,11 @@ class Proxy:
         self.resolver = ModelResolver(config, auto)
         self._background: set[asyncio.Task[None]] = set()
         self.scrub = Scrubber([key for tier in config.tiers.values() if (key := tier.api_key())])
+        self.explorer = Explorer.for_config(config)
+
+    def _may_serve(self, tier: str, key: VirtualKey | None, api: Api) -> bool:
+        """Can `tier` serve this request: the key allows it and, for the Responses API, the tier speaks it."""
+        return (key is None or key.allows(tier)) and (api == "chat" or self.config.tiers[tier].serves_responses())
 
     async def handle(self, request: Request, api: Api = "chat") -> Response:
         started = time.perf_counter()
@@ -235,7 +241,14 @@ class Proxy:
             record.reasons = list(decision.reasons)
             headers["x-routetax-class"] = decision.label
             tier, pinned = self.resolver.resolve(body.get("model"), decision)
-            if self.affinity is not None and not pinned and body.get("previous_response_id") is None:
+            record.pinned = pinned
+            continuation = body.get("previous_response_id") is not None
+            arm = None
+            if self.explorer is not None and not pinned and not continuation:
+                arm = self.explorer.draw(lambda name: self._may_serve(name, key, api))
+            if arm is not None:  # neither auto mode nor cache affinity overrides a draw
+                tier, record.explored = arm, True
+            elif self.affinity is not None and not pinned and not continuation:
                 record.conversation = conversation_key(body, api)
                 tier, record.kept_by_affinity = self.affinity.choose(record.conversation, tier)
             fallback_off = request.headers.get(FALLBACK_HEADER, "").lower() == "off"

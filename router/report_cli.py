@@ -15,66 +15,110 @@ from metering.ledger import read_records
 from metering.ledger_cli import parse_time
 from metering.store import open_store
 from metering.tax_report import TREND_MIN_SPAN_S, Assumptions, build_report
-from router.config import ConfigError, load_config
+from router.config import Config, ConfigError, load_config
 
 WINDOWS = {"1h": 3600, "24h": 86400, "7d": 7 * 86400}
 
 
-async def report_from_store(
-    store: Any, since: float, until: float, router_hour_usd: float = 0.0, classifier_usd_per_request: float = 0.0
-) -> dict[str, Any]:
+def assumptions_for(config: Config, hours: float = 0.0) -> Assumptions:
+    """What the report needs from the configuration: its assumed costs and the tiers its policies use."""
+    listed = [name for name in ("nano", "mini", "qwen") if name in config.tiers]
+    return Assumptions(
+        router_hour_usd=config.report.router_hour_usd,
+        hours=hours,
+        classifier_usd_per_request=config.report.classifier_usd_per_request,
+        failure_cost_usd=config.report.failure_cost_usd,
+        gpu_hour_usd={name: t.gpu_hour_usd for name, t in config.tiers.items() if t.gpu_hour_usd is not None},
+        tiers=tuple(dict.fromkeys([*listed, *config.explore_tiers()])),
+        single_turn_tier=config.policy.single_turn,
+    )
+
+
+async def report_from_store(store: Any, since: float, until: float, config: Config) -> dict[str, Any]:
     records = [record async for record in read_records(store, since, until)]
     feedback = await FeedbackStore(store).all()
-    assumptions = Assumptions(router_hour_usd, (until - since) / 3600, classifier_usd_per_request)
-    report = build_report(records, feedback, assumptions)
+    report = build_report(records, feedback, assumptions_for(config, (until - since) / 3600))
     report["window"] = {"since": since, "until": until}
     return report
 
 
 def print_report(report: dict[str, Any]) -> None:
-    m, model = report["measured"], report["model"]
+    """The report as tables a FinOps reader can scan: overhead, cells, policies, verdict."""
+    m, model, a = report["measured"], report["model"], report["assumptions"]
 
     def pct(value: float | None) -> str:
         return "not measured" if value is None else f"{value:.1%}"
 
-    def share(value: float | None) -> str:
-        return "not measured" if value is None else f"{value:.3f}"
+    def usd(value: float | None) -> str:
+        return "not measured" if value is None else f"${value:.6f}"
 
-    spend = m["spend"]
-    print(f"{m['requests']} requests; router cost assumed ${report['assumptions']['router_hour_usd']}/hour")
-    print(f"{'':<34}{'model':>16}{'measured':>16}")
-    print(f"{'agentic share':<34}{'':>16}{pct(m['agentic_share']):>16}")
-    low, high = model["routing_overhead"]
-    print(f"{'routing overhead':<34}{f'{low:.0%}–{high:.0%}':>16}{pct(m['routing_overhead']):>16}")
-    for part, value in m["overhead_parts"].items():
-        print(f"{'  ' + part:<34}{'':>16}{pct(value):>16}")
+    def interval(ci: list[float | None], fmt: str) -> str:
+        return "" if ci[0] is None or ci[1] is None else f"[{ci[0]:{fmt}}, {ci[1]:{fmt}}]"
+
     print(
-        f"{'break-even agentic share':<34}{share(model['break_even_agentic_share']):>16}"
-        f"{share(m['break_even_agentic_share']):>16}"
+        f"{m['requests']} requests ({m['explored_requests']} explored, {m['pinned_requests']} pinned), "
+        f"agentic share {pct(m['agentic_share'])}, feedback on {pct(m['feedback_coverage'])} of them"
     )
-    print(f"{'savings vs mini-only':<34}{'':>16}{pct(m['savings_vs_mini']):>16}")
+    gpu = ", ".join(f"{t} ${v}/GPU-hour" for t, v in a["gpu_hour_usd"].items()) or "no gpu_hour_usd configured"
+    print(
+        f"assumptions: router ${a['router_hour_usd']}/hour ({a['hours_charged']:.4f} h charged), classifier "
+        f"${a['classifier_usd_per_request']}/request, failure cost ${a['failure_cost_usd']}, {gpu}; "
+        "requests without feedback count as successes"
+    )
+    spend, low, high = m["spend"], *model["routing_overhead"]
+    print(f"\nOVERHEAD — what routing adds over serving each request once where it ended (model {low:.0%}–{high:.0%})")
+    print(f"  {'actual spend':<22}{usd(spend['actual']):>16}")
+    print(f"  {'base spend':<22}{usd(spend['base']):>16}")
+    print(f"  {'routing overhead':<22}{pct(m['routing_overhead']):>16}")
+    for part, value in m["overhead_parts_usd"].items():
+        print(f"    {part.replace('_', ' '):<20}{usd(value):>16}{pct(m['overhead_parts'][part]):>14}")
+    print("\nCELLS — requests first routed to a tier (success: 2xx, not degraded, no failure feedback)")
+    print(
+        f"  {'tier':<6}{'class':<13}{'requests':>9}{'explored':>9}{'success':>9}  {'95% interval':<16}"
+        f"{'published':>10}{'feedback':>10}{'$/request':>12}{'$/completed':>13}"
+    )
+    for cell in m["cells"]:
+        if not cell["requests"]:
+            print(f"  {cell['tier']:<6}{cell['class']:<13}{0:>9}{'':>9}{'not measured':>12}")
+            continue
+        published = cell["published_success_rate"]
+        completed = cell["cost_per_completed_task_usd"]
+        print(
+            f"  {cell['tier']:<6}{cell['class']:<13}{cell['requests']:>9}{cell['explored']:>9}"
+            f"{cell['success_rate']:>9.3f}  {interval(cell['success_ci'], '.3f'):<16}"
+            f"{'' if published is None else f'{published:.3f}':>10}{cell['feedback_coverage']:>10.0%}"
+            f"{cell['cost_per_request_usd']:>12.6f}{'' if completed is None else f'{completed:.6f}':>13}"
+        )
+    print("\nPOLICIES — cost per completed task (95% interval from the cells' success intervals)")
+    for name, policy in m["policies"].items():
+        label = {"dual": "dual-tier (as run)"}.get(name, name.replace("_", "-"))
+        if not policy["measured"]:
+            estimate = policy.get("estimate_at_published_rates_usd")
+            note = f"; estimate at published rates ${estimate:.6f}" if estimate else ""
+            print(f"  {label:<20}{'not measured':>14}  missing {', '.join(policy['missing_cells'])}{note}")
+            continue
+        marginal = policy.get("marginal_cost_per_completed_task_usd")
+        extra = f"  marginal (GPU not counted) {usd(marginal)}" if marginal is not None else ""
+        print(
+            f"  {label:<20}{usd(policy['cost_per_completed_task_usd']):>14}  {interval(policy['ci'], '.6f'):<28}{extra}"
+        )
+    print(f"  savings vs mini-only per completed task: {pct(m['savings_vs_mini'])}")
+    print(f"  (token view, 1 − actual ÷ mini-only repricing: {pct(m['savings_vs_mini_tokens'])})")
+    if spend["exploration"] is not None and m["explored_requests"]:
+        print(f"  exploration spend beyond routing them: {usd(spend['exploration'])} (charged to no policy)")
+    be = m["break_even_agentic_share"]
+    measured_be = "not measured" if be is None else f"{be:.3f} {interval(m['break_even_ci'], '.3f')}"
+    print(f"\nbreak-even agentic share: measured {measured_be}, model {model['break_even_agentic_share']:.3f}")
     trend, weeks = m.get("agentic_share_trend_per_week"), m.get("weeks_to_break_even")
     if trend is not None:
         crossing = f", crossing break-even in {weeks:.1f} weeks" if weeks is not None else ""
         print(f"agentic share trend: {trend:+.3f} per week{crossing}")
     else:
         print(f"agentic share trend: not measured (needs {TREND_MIN_SPAN_S // 3600:.0f} h of traffic in the window)")
-    for tier, classes in sorted(m["success_rate"].items()):
-        for label, rate in sorted(classes.items()):
-            published = model["success_rate"].get(tier, {}).get(label)
-            print(
-                f"{'success ' + tier + ' × ' + label:<34}{share(published) if published else '':>16}{share(rate):>16}"
-            )
-    print(
-        f"spend: actual ${spend['actual']:.6f}, ideal ${spend['ideal']:.6f}, "
-        + ", ".join(f"{b}-only ${v:.6f}" for b, v in sorted(spend["counterfactual"].items()))
-    )
-    for tier, value in sorted(m["cost_per_completed_task"].items()):
-        print(f"cost per completed task on {tier}: " + ("not measured" if value is None else f"${value:.6f}"))
     latency = m["latency_overhead_ms"]
     if latency["p50"] is not None:
         print(f"latency overhead: p50 {latency['p50']:.3f} ms, p99 {latency['p99']:.3f} ms")
-    print(f"verdict: {report['verdict']['text']}")
+    print(f"\nverdict: {report['verdict']['decision']} — {report['verdict']['text']}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -99,9 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     async def run() -> dict[str, Any]:
         store = open_store(config.store.redis_url, cluster=config.store.cluster)
         try:
-            return await report_from_store(
-                store, since, until, config.report.router_hour_usd, config.report.classifier_usd_per_request
-            )
+            return await report_from_store(store, since, until, config)
         finally:
             await store.aclose()
 

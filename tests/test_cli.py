@@ -101,5 +101,36 @@ def test_demo_runs_on_embedded_defaults_without_a_key() -> None:
 
     report = json.loads(result.stdout)
     assert report["measured"]["requests"] == 20
-    assert set(report["measured"]["success_rate"]) == {"nano", "mini"}
+    measured = report["measured"]
+    assert {c["tier"] for c in measured["cells"]} == {"nano", "mini", "qwen"}  # qwen on the vLLM emulator
+    assert measured["explored_requests"] > 0  # the demo explores by default (--explore 0.2)
+    assert report["demo"]["world"]["gpu_hour_usd"] == 1.0
+    # the JSON contract the README promises
+    assert set(measured["overhead_parts_usd"]) == {
+        "redo",
+        "retry_fallback",
+        "cache_loss",
+        "infrastructure",
+        "classifier",
+    }
+    assert set(measured["policies"]) == {"dual", "mini_only", "nano_only", "qwen_only", "agentic_to_qwen"}
+    for policy in measured["policies"].values():
+        assert {"cost_per_completed_task_usd", "ci", "measured", "missing_cells"} <= set(policy)
+    cell = measured["cells"][0]
+    assert {
+        "tier",
+        "class",
+        "requests",
+        "explored",
+        "successes",
+        "success_rate",
+        "success_ci",
+        "feedback_coverage",
+        "cost_per_request_usd",
+        "cost_per_completed_task_usd",
+    } <= set(cell)
+    assert {"actual", "base"} <= set(measured["spend"])
+    assert "break_even_agentic_share" in measured and "break_even_ci" in measured
+    assert report["verdict"]["decision"] in {"dual_tier_pays", "mini_only_cheaper", "undecided"}
+    assert report["verdict"]["dual_tier_pays"] == (report["verdict"]["decision"] == "dual_tier_pays")
     assert "NON-DURABLE" in result.stderr

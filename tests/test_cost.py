@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from metering.cost import ImpossibleUsage, amortised_cost, cost, counterfactual
+from metering.cost import ImpossibleUsage, amortised_cost, cost, counterfactual, counterfactuals
 from metering.prices import UnknownModel, price_for
 from metering.record import Usage
 
@@ -125,14 +125,30 @@ def test_counterfactual_prices_the_same_tokens_elsewhere() -> None:
 
 
 @pytest.mark.parametrize("model", ["gpt-5.4-nano", "gpt-5.4-mini", "gpt-5.4", "Qwen/Qwen3.5-9B"])
-def test_counterfactual_is_exactly_the_standard_cost_to_the_last_bit(model: str) -> None:
+def test_counterfactual_is_exactly_the_cost_there_to_the_last_bit(model: str) -> None:
     """Its inline fast path must not drift from cost(): same figure, below and above the 272K cliff."""
     price = price_for(model)
     for usage in (Usage(1, 0, 1), Usage(1234, 1000, 567, 89), Usage(300_000, 20_000, 4_000), Usage(0, 0, 0)):
-        reported = Usage(usage.prompt_tokens, usage.cached_tokens, usage.completion_tokens, service_tier="priority")
-        assert counterfactual(reported, price) == cost(usage, price).total_usd
+        assert counterfactual(usage, price) == cost(usage, price).total_usd
+        for tier in ("default", "flex"):
+            reported = Usage(usage.prompt_tokens, usage.cached_tokens, usage.completion_tokens, service_tier=tier)
+            assert counterfactual(reported, price) == cost(reported, price, service_tier=tier).total_usd
     with pytest.raises(ImpossibleUsage):
         counterfactual(Usage(10, 20, 5), price)
+
+
+def test_counterfactual_keeps_the_requests_modifiers() -> None:
+    # a flex request's nano baseline was priced at standard; a tier in the EU region without its uplift
+    flex = Usage(10_000, 0, 1_000, service_tier="flex")
+    nano = price_for("gpt-5.4-nano")
+    assert counterfactual(flex, nano) == pytest.approx((10_000 * 0.10 + 1_000 * 0.625) / 1e6)
+    standard = Usage(10_000, 0, 1_000)
+    assert counterfactual(standard, price_for("gpt-5.4-mini"), region="eu") == pytest.approx(
+        1.1 * (10_000 * 0.75 + 1_000 * 4.50) / 1e6
+    )
+    both = counterfactuals(standard, {"nano": nano, "mini": price_for("gpt-5.4-mini")}, {"mini": "eu"})
+    assert both["nano"] == pytest.approx((10_000 * 0.20 + 1_000 * 1.25) / 1e6)  # us: no uplift
+    assert both["mini"] == pytest.approx(1.1 * (10_000 * 0.75 + 1_000 * 4.50) / 1e6)
 
 
 def test_cost_of_inaction_from_cost_model() -> None:

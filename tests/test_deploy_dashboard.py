@@ -86,7 +86,10 @@ def prometheus(tmp_path: Path, proxy_target: str) -> Iterator[str]:
 def proxy_under_load(emulator: RunningServer, start_proxy: Callable[[Config], RunningServer]) -> RunningServer:
     for model, probabilities in DETECTABLE_DEGRADE.items():
         httpx.post(f"{emulator.url}/_mock/script", json={"model": model, "degrade_probability": probabilities})
-    return start_proxy(demo_config(emulator.url))
+    # exploration measures every tier x class cell, so the policy and verdict panels have series too
+    config = demo_config(emulator.url).model_dump()
+    config["policy"]["explore"] = {"share": 0.3, "tiers": ["nano", "mini"], "seed": 5}
+    return start_proxy(Config.model_validate(config))
 
 
 @pytest.fixture

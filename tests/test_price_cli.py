@@ -48,8 +48,32 @@ def test_text_breakdown(capsys: pytest.CaptureFixture[str]) -> None:
         ["--model", "gpt-5.4-nano", "--prompt", "-1", "--completion", "1"],
         ["--model", "gpt-5.4-nano", "--prompt", "1", "--completion", "1", "--reasoning", "2"],
         ["--model", "no-such-model", "--prompt", "1", "--completion", "1"],
+        # requests the upstream would refuse have no price (they once priced at $1.125, exit 0)
+        ["--model", "gpt-5.4-mini", "--prompt", "300000", "--completion", "200000"],
+        ["--model", "gpt-5.4-mini", "--prompt", "1000", "--completion", "128001"],
+        ["--model", "gpt-5.4-nano", "--prompt", "400000", "--completion", "10"],
+        ["--model", "Qwen/Qwen3.5-9B", "--prompt", "262145", "--completion", "10"],
+        # modes the map does not price
+        ["--model", "gpt-5.4-nano", "--prompt", "1", "--completion", "1", "--service-tier", "priority"],
+        ["--model", "gpt-5.4-mini", "--prompt", "1", "--completion", "1", "--batch", "--service-tier", "flex"],
     ],
 )
 def test_impossible_input_exits_2(args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     assert price_cli.main(args) == 2
     assert "routetax price:" in capsys.readouterr().err
+
+
+def test_limits_are_inclusive(capsys: pytest.CaptureFixture[str]) -> None:
+    assert price_cli.main(["--model", "gpt-5.4-mini", "--prompt", "272000", "--completion", "128000", "--json"]) == 0
+    assert price_cli.main(["--model", "Qwen/Qwen3.5-9B", "--prompt", "262144", "--completion", "10", "--json"]) == 0
+
+
+def test_tier_names_stand_for_their_models(capsys: pytest.CaptureFixture[str]) -> None:
+    from router.cli import main as routetax
+
+    assert routetax(["price", "--model", "mini", "--prompt", "1000", "--completion", "1000", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["model"] == "gpt-5.4-mini"
+    assert routetax(["price", "--model", "qwen", "--prompt", "1000", "--completion", "10", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["total_usd"] == 0.0
+    assert routetax(["price", "--model", "nano", "--prompt", "300000", "--completion", "1"]) == 2
+    assert "input limit of 272,000" in capsys.readouterr().err

@@ -18,7 +18,7 @@ import pytest
 
 from metering.ledger import read_records
 from metering.store import open_store
-from metering.tax_report import ideal_usd
+from metering.tax_report import base_usd
 from router.keys import KeyStore
 from router.servers import RunningServer
 from tests.test_cli import free_port, wait_until_up
@@ -110,9 +110,9 @@ def test_three_replicas_share_one_ledger(
         assert sum(counter_total(url, "routetax_key_spend_usd_total", TOKEN) for url in replicas) == pytest.approx(
             spent
         )
-        ideal = sum(ideal_usd(r) for r in records)
-        assert ideal > 0 and sum(counter_total(url, "routetax_ideal_cost_usd_total", TOKEN) for url in replicas) == (
-            pytest.approx(ideal)
+        base = sum(base_usd(r) for r in records)
+        assert base > 0 and sum(counter_total(url, "routetax_base_cost_usd_total", TOKEN) for url in replicas) == (
+            pytest.approx(base)
         )
     finally:
         for process in processes:

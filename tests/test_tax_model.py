@@ -81,3 +81,28 @@ def test_model_command_text_and_bad_input(capsys: pytest.CaptureFixture[str]) ->
     with pytest.raises(SystemExit) as caught:
         model_cli.main(["--nano-share", "1.5"])
     assert caught.value.code == 2
+
+
+def test_verdict_thresholds_are_exact_despite_floating_point() -> None:
+    # 1 - 0.8 is 0.19999999999999996: the verdict once read "nano" at an agentic share of exactly 20%
+    assert evaluate(nano_share=0.8)["verdict"] == "mini"
+    assert evaluate(nano_share=0.8)["agentic_share"] == 0.2
+    assert evaluate(nano_share=0.4)["verdict"] == "mini"  # 60% is still the table's "mini" band
+
+
+def test_quarters_to_break_even_follow_the_overhead_given() -> None:
+    # it was 6 whatever --overhead was: the crossing is of the break-even that overhead implies
+    assert evaluate(overhead=0.175)["quarters_to_break_even_from_20pct_at_10pts"] == 6
+    assert evaluate(overhead=0.30)["quarters_to_break_even_from_20pct_at_10pts"] == 5  # break-even 0.685
+    assert evaluate(overhead=0.0)["quarters_to_break_even_from_20pct_at_10pts"] == 8  # break-even 1.0
+
+
+def test_model_command_prints_its_rates_and_the_sources_inconsistencies(capsys: pytest.CaptureFixture[str]) -> None:
+    assert model_cli.main(["--overhead", "0.3"]) == 0
+    out = capsys.readouterr().out
+    for text in ("$0.20 in / $1.25 out", "$0.75 / $4.50", "nano 0.39, mini 0.721", "nano 0.5239, mini 0.544"):
+        assert text in out
+    assert "crosses the break-even 0.685 after 5 quarters" in out
+    assert "implied by the $174,000/year figure" in out and "about 14 calls" in out
+    assert model_cli.main(["--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)["assumptions"]["inconsistencies"]) == 4

@@ -68,12 +68,31 @@ PANELS = [
     panel(
         "Savings vs mini-only",
         [
-            ("routetax:savings_vs_mini:1h", "cluster, last hour (from counters)"),
-            ("routetax_savings_vs_mini", "{{instance}} policy window"),
+            ("routetax_savings_vs_mini", "per completed task, {{instance}} policy window (the verdict's figure)"),
+            ("routetax:savings_vs_mini_tokens:1h", "token view, cluster, last hour (same tokens at mini's rates)"),
         ],
         unit="percentunit",
-        description="1 - actual / mini-only counterfactual spend. Below 0: dual-tier costs more.",
+        description=(
+            "Per completed task: 1 - dual-tier's cost per completed task / mini-only's (measured cells, fair "
+            "baseline). The token view ignores success rates: it is not the verdict. Below 0: dual-tier costs more."
+        ),
         thresholds=[("red", None), ("green", 0)],
+    ),
+    panel(
+        "Cost per completed task: dual-tier vs mini-only (95% interval)",
+        [
+            (
+                'max by (policy, bound) (routetax_policy_cost_per_completed_task_usd{policy=~"dual|mini_only"})',
+                "{{policy}} {{bound}}",
+            ),
+            ("max by (decision) (routetax_verdict)", "verdict: {{decision}}"),
+        ],
+        unit="currencyUSD",
+        description=(
+            "Each policy's cost per completed task with its interval's ends (low, high), from each replica's "
+            "policy window; the verdict (1 = in force) is dual_tier_pays or mini_only_cheaper only when the "
+            "intervals are apart. A policy whose cells are unmeasured is absent: turn on policy.explore."
+        ),
     ),
     panel(
         "Agentic share vs the published break-even (0.797)",

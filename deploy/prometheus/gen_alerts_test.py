@@ -25,8 +25,8 @@ def req(tier: str = "nano", cls: str = "single_turn", outcome: str = "success") 
 
 COST = 'routetax_cost_usd_total{tier="nano",class="single_turn"}'
 CF_MINI = 'routetax_counterfactual_cost_usd_total{baseline="mini",class="single_turn"}'
-IDEAL = 'routetax_ideal_cost_usd_total{tier="nano",class="single_turn"}'
-WITHDRAWN = 'routetax_ideal_cost_withdrawn_usd_total{tier="nano",class="single_turn"}'
+BASE = 'routetax_base_cost_usd_total{tier="nano",class="single_turn"}'
+VERDICT = 'routetax_verdict{{decision="{decision}",instance="{instance}"}}'
 ROUTER_HOUR = 'routetax_router_hour_usd{instance="a:4000"}'
 CLASSIFIER = 'routetax_classifier_cost_usd_total{instance="a:4000"}'
 KEY_A = {"key_id": "key_a", "key": "checkout", "team": "payments"}
@@ -63,28 +63,47 @@ CASES: dict[str, tuple[tuple, tuple]] = {
         ("1m", {req("mini", "agentic"): "0+7x120", req(): "0+3x120"}, "100m", []),  # 0.7
     ),
     "RoutetaxDualTierCostsMoreThanMiniOnly": (
-        ("1m", {COST: "0+2x200", CF_MINI: "0+1x200"}, "130m", [{}]),  # savings -1
-        ("1m", {COST: "0+1x200", CF_MINI: "0+2x200"}, "130m", []),  # savings +0.5
+        # one replica's policy window has found mini-only cheaper per completed task, intervals apart
+        (
+            "1m",
+            {
+                VERDICT.format(decision="mini_only_cheaper", instance="a:4000"): "1x200",
+                VERDICT.format(decision="mini_only_cheaper", instance="b:4000"): "0x200",
+            },
+            "130m",
+            [{}],
+        ),
+        # undecided (the intervals overlap) is not an alert, however the token view reads
+        (
+            "1m",
+            {
+                VERDICT.format(decision="mini_only_cheaper", instance="a:4000"): "0x200",
+                VERDICT.format(decision="undecided", instance="a:4000"): "1x200",
+                COST: "0+2x200",
+                CF_MINI: "0+1x200",
+            },
+            "130m",
+            [],
+        ),
     ),
     "RoutetaxRoutingOverheadAboveModel": (
-        # actual 1.2 spend + 0.3 router + 0.06 classifier per hour over ideal 1.5 - 0.3 withdrawn: 0.30
+        # actual 1.2 spend + 0.3 router + 0.06 classifier per hour over base 1.2: 0.30
         (
             "1m",
             {
                 COST: "0+0.02x200",
                 ROUTER_HOUR: "0.3x200",
                 CLASSIFIER: "0+0.001x200",
-                IDEAL: "0+0.025x200",
-                WITHDRAWN: "0+0.005x200",
+                BASE: "0+0.02x200",
                 req(): "0+10x200",
             },
             "130m",
             [{}],
         ),
         # inside the band: (1.2 + 0.18) / 1.2 - 1 = 0.15
-        ("1m", {COST: "0+0.02x200", ROUTER_HOUR: "0.18x200", IDEAL: "0+0.02x200", req(): "0+10x200"}, "130m", []),
+        ("1m", {COST: "0+0.02x200", ROUTER_HOUR: "0.18x200", BASE: "0+0.02x200", req(): "0+10x200"}, "130m", []),
         # overhead 0.5 on 60 requests an hour: too little traffic to page on
-        ("1m", {COST: "0+0.03x200", IDEAL: "0+0.02x200", req(): "0+1x200"}, "130m", []),
+        ("1m", {COST: "0+0.03x200", BASE: "0+0.02x200", req(): "0+1x200"}, "130m", []),
     ),
     "RoutetaxKeyBudgetBurn": (
         # both keys spend 3 USD/hour against budgets worth 1 USD/hour (24/day, 720/month): burn 3

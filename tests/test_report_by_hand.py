@@ -1,0 +1,212 @@
+"""Every figure of the routing-tax report recomputed by hand from `routetax ledger export`.
+
+A world with exploration, a self-hosted tier (the vLLM dialect) priced by the GPU-hour, the router's
+own running and classifier costs and a failure cost, driven over real HTTP into a real Redis; then the
+exported records and the application's feedback are all this test reads to recompute the report.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from metering.ledger_cli import main as ledger_main
+from metering.record import Record
+from router.config import Config
+from router.demo import demo_config, drive
+from router.emulator import build_emulator
+from router.report_cli import main as report_main
+from router.servers import RunningServer, start_in_thread
+from tests.redis_server import RedisServer
+from tests.test_routing_tax import report_when
+from tests.test_verdict_truth import WORLD
+
+Z = 1.959963984540054
+
+
+@pytest.fixture
+def upstreams() -> Iterator[dict[str, str]]:
+    servers = {d: start_in_thread(build_emulator(dialect=d, seed=2), name=d) for d in ("openai", "vllm")}
+    for server in servers.values():
+        for model, probabilities in WORLD.degrade.items():
+            import httpx
+
+            httpx.post(f"{server.url}/_mock/script", json={"model": model, "degrade_probability": probabilities})
+    yield {d: s.url for d, s in servers.items()}
+    for server in servers.values():
+        server.stop()
+
+
+def wilson(k: int, n: int) -> list[float]:
+    p = k / n
+    centre = (p + Z * Z / (2 * n)) / (1 + Z * Z / n)
+    half = Z * math.sqrt(p * (1 - p) / n + Z * Z / (4 * n * n)) / (1 + Z * Z / n)
+    return [max(0.0, centre - half), min(1.0, centre + half)]
+
+
+def test_every_report_figure_recomputed_from_the_ledger_export(
+    redis_server: RedisServer,
+    upstreams: dict[str, str],
+    start_proxy: Callable[[Config], RunningServer],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    data = demo_config(upstreams).model_dump()
+    data["tiers"]["qwen"]["gpu_hour_usd"] = 2.0
+    data["store"] = {"redis_url": redis_server.url, "spool_dir": str(tmp_path / "spool")}
+    data["auth"] = {"mode": "open"}
+    data["policy"]["explore"] = {"share": 0.3, "seed": 13, "tiers": ["nano", "mini", "qwen"]}
+    data["report"] = {"router_hour_usd": 0.05, "classifier_usd_per_request": 0.00001, "failure_cost_usd": 0.019}
+    config = Config.model_validate(data)
+    proxy = start_proxy(config)
+    rows = drive(proxy.url, 150, 0.4, seed=13, task_success=WORLD.task_success)
+    report_when(proxy, 150)
+    config_file = tmp_path / "routetax.yaml"
+    config_file.write_text(yaml.safe_dump(json.loads(config.model_dump_json())))
+
+    assert ledger_main(["export", "--redis-url", redis_server.url]) == 0
+    records = [Record.from_dict(json.loads(line)) for line in capsys.readouterr().out.splitlines()]
+    assert report_main(["--config", str(config_file), "--window", "1h", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    measured = report["measured"]
+    feedback = {row["request_id"]: row["success"] for row in rows}
+    assert len(records) == 150 and measured["requests"] == 150
+
+    # --- overhead
+    hours = (max(r.ended_at for r in records) - min(r.started_at for r in records)) / 3600
+    billed = sum(a.cost_usd for r in records for a in r.attempts if a.billed)
+    parts = {
+        "redo": sum(a.cost_usd for r in records for a in r.attempts[:-1] if a.billed and a.ended_by == "redo"),
+        "retry_fallback": sum(
+            a.cost_usd for r in records for a in r.attempts[:-1] if a.billed and a.ended_by != "redo"
+        ),
+        "cache_loss": sum(r.cache_loss_usd for r in records),
+        "infrastructure": 0.05 * hours,
+        "classifier": 0.00001 * 150,
+    }
+    actual = billed + parts["infrastructure"] + parts["classifier"]
+    base = sum((r.attempts[-1].cost_usd if r.attempts[-1].billed else 0.0) - r.cache_loss_usd for r in records)
+    assert measured["spend"]["actual"] == pytest.approx(actual, rel=1e-9)
+    assert measured["spend"]["base"] == pytest.approx(base, rel=1e-9)
+    assert measured["routing_overhead"] == pytest.approx((actual - base) / base, rel=1e-9)
+    for name, value in parts.items():
+        assert measured["overhead_parts_usd"][name] == pytest.approx(value, rel=1e-9, abs=1e-15), name
+    assert abs(sum(measured["overhead_parts_usd"].values()) - (actual - base)) < 1e-9
+
+    # --- amortised GPU cost: the window's GPU-hours spread over the tokens qwen served, adding up exactly
+    qwen_tokens = sum(a.usage.total_tokens for r in records for a in r.attempts if a.tier == "qwen" and a.billed)
+    per_token = 2.0 * hours / qwen_tokens
+    assert measured["self_hosted"]["qwen"]["usd_per_token"] == pytest.approx(per_token, rel=1e-9)
+    assert measured["spend"]["amortised_self_hosted"] == pytest.approx(2.0 * hours, rel=1e-9)
+
+    # --- cells
+    def ok(r: Record) -> bool:
+        return r.outcome == "success" and r.status < 400 and feedback[r.request_id]
+
+    for found in measured["cells"]:
+        mine = [r for r in records if r.routed_tier == found["tier"] and r.label == found["class"]]
+        assert found["requests"] == len(mine)
+        if not mine:
+            assert found["success_rate"] is None
+            continue
+        wins = sum(ok(r) for r in mine)
+        spend = sum(a.cost_usd for r in mine for a in r.attempts if a.billed)
+        assert found["successes"] == wins and found["explored"] == sum(r.explored for r in mine)
+        assert found["success_ci"] == pytest.approx(wilson(wins, len(mine)), rel=1e-9)
+        assert found["cost_per_request_usd"] == pytest.approx(spend / len(mine), rel=1e-9)
+
+    # --- policies: per class, the tier's repriced tokens plus its own measured overhead per request
+    classes = ("single_turn", "agentic")
+    n = {c: sum(r.label == c for r in records) for c in classes}
+    tokens = {c: sum(r.usage.total_tokens for r in records if r.label == c and r.usage) for c in classes}
+
+    def single_tier(tier_of: dict[str, str]) -> tuple[float, list[float]]:
+        lines = {}
+        for c in classes:
+            tier = tier_of[c]
+            mine = [r for r in records if r.routed_tier == tier and r.label == c]
+            gpu = per_token if tier == "qwen" else 0.0
+
+            def full(r: Record, gpu: float = gpu, tier: str = tier) -> float:
+                spent = sum(
+                    a.cost_usd + (a.usage.total_tokens * per_token if a.tier == "qwen" else 0.0)
+                    for a in r.attempts
+                    if a.billed
+                )
+                return spent - r.counterfactual_usd[tier] - (r.usage.total_tokens * gpu if r.usage else 0.0)
+
+            per_request = (
+                sum(r.counterfactual_usd[tier] for r in records if r.label == c) / n[c]
+                + tokens[c] / n[c] * gpu
+                + sum(full(r) for r in mine) / len(mine)
+            )
+            wins = sum(ok(r) for r in mine)
+            lines[c] = (per_request, wins / len(mine), *wilson(wins, len(mine)))
+        return cost_per_task(lines)
+
+    def cost_per_task(lines: dict[str, tuple[float, float, float, float]]) -> tuple[float, list[float]]:
+        def at(index: int) -> float:
+            cost = sum(
+                n[c] * (cpr + (1 - line[index]) * 0.019) for c, (cpr, *_) in lines.items() for line in [lines[c]]
+            )
+            return cost / sum(n[c] * lines[c][index] for c in classes)
+
+        return at(1), [at(3), at(2)]
+
+    for name, tier_of in (
+        ("mini_only", {"single_turn": "mini", "agentic": "mini"}),
+        ("nano_only", {"single_turn": "nano", "agentic": "nano"}),
+        ("qwen_only", {"single_turn": "qwen", "agentic": "qwen"}),
+        ("agentic_to_qwen", {"single_turn": "nano", "agentic": "qwen"}),
+    ):
+        point, ci = single_tier(tier_of)
+        policy = measured["policies"][name]
+        assert policy["cost_per_completed_task_usd"] == pytest.approx(point, rel=1e-9), name
+        assert policy["ci"] == pytest.approx(ci, rel=1e-9), name
+
+    fixed = (parts["infrastructure"] + parts["classifier"]) / 150
+    dual_lines = {}
+    for c in classes:
+        routed = [r for r in records if r.label == c and not r.explored and not r.pinned]
+        spent = sum(
+            a.cost_usd + (a.usage.total_tokens * per_token if a.tier == "qwen" else 0.0)
+            for r in routed
+            for a in r.attempts
+            if a.billed
+        )
+        wins = sum(ok(r) for r in routed)
+        dual_lines[c] = (spent / len(routed) + fixed, wins / len(routed), *wilson(wins, len(routed)))
+    point, ci = cost_per_task(dual_lines)
+    assert measured["policies"]["dual"]["cost_per_completed_task_usd"] == pytest.approx(point, rel=1e-9)
+    assert measured["policies"]["dual"]["ci"] == pytest.approx(ci, rel=1e-9)
+    mini = measured["policies"]["mini_only"]["cost_per_completed_task_usd"]
+    assert measured["savings_vs_mini"] == pytest.approx(1 - point / mini, rel=1e-9)
+
+    # --- the measured break-even: where dual's and mini-only's costs per completed task meet
+    mini_lines = {
+        c: (
+            measured["policies"]["mini_only"]["cost_per_request_usd"][c],
+            measured["policies"]["mini_only"]["success_rate"][c],
+        )
+        for c in classes
+    }
+
+    def gap(s: float) -> float:
+        def cost(lines: dict) -> float:
+            (cs, ps), (ca, pa) = (lines[c][:2] for c in classes)
+            return ((1 - s) * (cs + (1 - ps) * 0.019) + s * (ca + (1 - pa) * 0.019)) / ((1 - s) * ps + s * pa)
+
+        return cost(dual_lines) - cost(mini_lines)
+
+    share = measured["break_even_agentic_share"]
+    if gap(0) >= 0:
+        assert share == 0.0
+    elif gap(1) < 0:
+        assert share == 1.0
+    else:
+        assert abs(gap(share)) < 1e-6
