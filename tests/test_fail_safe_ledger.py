@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from metering.ledger import Ledger
 from metering.spool import ACTIVE
 from metering.store import open_store
 from router.emulator import build_emulator
@@ -35,14 +36,22 @@ def fill_disk(spool: Path) -> None:
     active.symlink_to("/dev/full")
 
 
+async def started_ledger(
+    redis_server: RedisServer, tmp_path: Path, **options: object
+) -> tuple[object, Ledger, list[tuple[str, int]]]:
+    """A running ledger on `tmp_path/spool` with short Redis timeouts, and the list its drops are reported to."""
+    store = open_store(redis_server.url, connect_timeout_s=0.3, socket_timeout_s=0.5)
+    dropped: list[tuple[str, int]] = []
+    ledger = fast_ledger(store, tmp_path / "spool", on_dropped=lambda reason, n: dropped.append((reason, n)), **options)
+    await ledger.start()
+    return store, ledger, dropped
+
+
 async def test_a_full_spool_disk_holds_records_in_memory_and_recovers_when_redis_returns(
     redis_server: RedisServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    store = open_store(redis_server.url, connect_timeout_s=0.3, socket_timeout_s=0.5)
-    dropped: list[tuple[str, int]] = []
+    store, ledger, dropped = await started_ledger(redis_server, tmp_path, max_queue=50)
     spool = tmp_path / "spool"
-    ledger = fast_ledger(store, spool, max_queue=50, on_dropped=lambda reason, n: dropped.append((reason, n)))
-    await ledger.start()
     redis_server.kill()
     for i in range(40):  # Redis down, the disk still has room: these reach the spool
         ledger.submit(make_record(i))
@@ -73,12 +82,8 @@ async def test_a_full_spool_disk_holds_records_in_memory_and_recovers_when_redis
 async def test_shutdown_with_redis_down_and_a_full_disk_completes_and_counts_what_it_lost(
     redis_server: RedisServer, tmp_path: Path
 ) -> None:
-    store = open_store(redis_server.url, connect_timeout_s=0.3, socket_timeout_s=0.5)
-    dropped: list[tuple[str, int]] = []
-    spool = tmp_path / "spool"
-    ledger = fast_ledger(store, spool, close_timeout_s=1.0, on_dropped=lambda reason, n: dropped.append((reason, n)))
-    await ledger.start()
-    fill_disk(spool)
+    store, ledger, dropped = await started_ledger(redis_server, tmp_path, close_timeout_s=1.0)
+    fill_disk(tmp_path / "spool")
     redis_server.kill()
     for i in range(20):
         ledger.submit(make_record(i))
