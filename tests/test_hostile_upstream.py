@@ -140,28 +140,43 @@ def test_an_sse_event_that_never_ends_is_cut_at_the_bound(hostile, start_proxy, 
     assert answered.status_code == 502 and answered.json()["error"]["code"] == "upstream_protocol_error"
 
 
+class LoopProbe:
+    """Asks the proxy's /healthz every 20 ms from a thread and keeps the longest wait: a stalled event loop."""
+
+    def __init__(self, url: str) -> None:
+        import threading
+
+        self.url, self.worst = url, 0.0
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run)
+
+    def _run(self) -> None:
+        import time
+
+        with httpx.Client() as client:
+            while not self._done.is_set():
+                t0 = time.perf_counter()
+                client.get(f"{self.url}/healthz")
+                self.worst = max(self.worst, time.perf_counter() - t0)
+                time.sleep(0.02)
+
+    def __enter__(self) -> LoopProbe:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._thread.join()
+
+
 def test_a_long_stream_without_usage_is_estimated_without_stalling_other_clients(
     hostile, start_proxy, monkeypatch
 ) -> None:
-    import threading
     import time
 
     proxy = start_proxy(hostile_config(hostile, monkeypatch))
     queue(hostile, "many_events:300000")
-    worst = [0.0]
-    done = threading.Event()
-
-    def probe() -> None:
-        with httpx.Client() as client:
-            while not done.is_set():
-                t0 = time.perf_counter()
-                client.get(f"{proxy.url}/healthz")
-                worst[0] = max(worst[0], time.perf_counter() - t0)
-                time.sleep(0.02)
-
-    prober = threading.Thread(target=probe)
-    prober.start()
-    try:
+    with LoopProbe(proxy.url) as probe:
         with httpx.stream(
             "POST", f"{proxy.url}/v1/chat/completions", json={"model": "nano", "messages": HELLO, "stream": True}
         ) as response:
@@ -170,12 +185,22 @@ def test_a_long_stream_without_usage_is_estimated_without_stalling_other_clients
             if proxy.app.state.metering.recent:
                 break
             time.sleep(0.05)
-    finally:
-        done.set()
-        prober.join()
     record = last_record(proxy)
     assert record.estimated and record.usage.completion_tokens > 10_000
-    assert worst[0] < 1.0, f"a /healthz probe waited {worst[0]:.2f} s"  # tokenising 300k events on the loop: ~2 s
+    assert probe.worst < 1.0, f"a /healthz probe waited {probe.worst:.2f} s"  # tokenising 300k events on the loop: ~2 s
+
+
+def test_a_huge_prompt_is_tokenised_once_and_off_the_event_loop(hostile, start_proxy, monkeypatch) -> None:
+    import orjson
+
+    proxy = start_proxy(hostile_config(hostile, monkeypatch))
+    body = orjson.dumps({"model": "nano", "messages": [{"role": "user", "content": "hi"}] * 250_000})  # 7.7 MB
+    with LoopProbe(proxy.url) as probe:
+        answered = httpx.post(
+            f"{proxy.url}/v1/chat/completions", content=body, headers={"content-type": "application/json"}, timeout=60
+        )
+    assert answered.status_code == 503 and "context_length" in answered.text  # ~1.25M tokens: above every window
+    assert probe.worst < 1.5, f"a /healthz probe waited {probe.worst:.2f} s"  # once per tier on the loop: 3.4 s
 
 
 # -- 13. a client that leaves before the first event releases the upstream ---------------------------------
