@@ -123,9 +123,9 @@ def error_code_of(raw: bytes) -> str | None:
 
 # Key-shaped text: OpenAI-style keys (also masked ones, `sk-secre****-XYZ`), routetax keys, bearer credentials.
 _KEY_SHAPED = (
-    rb"sk-[A-Za-z0-9_*.\-]{4,}",
-    rb"rt-[A-Za-z0-9_\-]{16,}",
-    rb"(?i:bearer)\s+[^\s\"\\,;]+",
+    rb"(?<![A-Za-z0-9_\-])sk-[A-Za-z0-9_*.\-]{4,}",  # not inside a word: "risk-free" stays
+    rb"(?<![A-Za-z0-9_\-])rt-[A-Za-z0-9_\-]{16,}",
+    rb"(?i:\bbearer)\s+[^\s\"\\,;)'\]]+",
 )
 REDACTED = b"[redacted]"
 

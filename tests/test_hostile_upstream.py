@@ -60,6 +60,16 @@ def test_upstream_errors_reach_the_client_without_key_material(hostile, start_pr
         assert "[redacted]" in error["message"]
 
 
+def test_scrubbing_keeps_words_that_only_contain_key_prefixes() -> None:
+    from router.errors import Scrubber
+
+    body = b'{"error":{"message":"risk-free start-of-the-sequence-number; key sk-proj-abc123 (Bearer xyz)"}}'
+    assert (
+        Scrubber()(body)
+        == b'{"error":{"message":"risk-free start-of-the-sequence-number; key [redacted] ([redacted])"}}'
+    )
+
+
 def test_an_unreachable_upstream_is_a_502_that_names_no_host_or_port(start_proxy) -> None:
     proxy = start_proxy(demo_config("http://127.0.0.1:9"))  # port 9 (discard): nothing listens
     answered = chat(proxy, None, **{"x-routetax-fallback": "off"})
