@@ -18,6 +18,7 @@ _DELEGATED = {
     "price": "metering.price_cli",
     "ledger": "metering.ledger_cli",
     "model": "metering.model_cli",
+    "audit": "metering.audit.cli",
     "report": "router.report_cli",
     "keys": "router.keys_cli",
 }

@@ -105,3 +105,29 @@ def keyed(
         return json.loads(buffer.getvalue()) if "--json" in args else {}
 
     return first, second, keys
+
+
+# A test is end to end when it starts a server or a process (the emulator, a proxy, Redis, Prometheus, a
+# subprocess) — by its fixtures, or because its module does — and a unit test otherwise. `pytest -m unit`
+# is the fast loop; CI runs everything.
+_SERVER_FIXTURES = frozenset(
+    {"emulator", "proxy", "client", "start_proxy", "redis_server", "redis_cluster", "redis_url", "keyed", "upstreams"}
+)
+_SERVER_MARKS = ("start_in_thread", "run_world", "subprocess", "RedisServer", "build_emulator", "Popen")
+_module_starts_servers: dict[str, bool] = {}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "unit: in-process only, no server or subprocess (the fast loop)")
+    config.addinivalue_line("markers", "e2e: starts a server or a process (emulator, proxy, Redis, Prometheus)")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        path = str(item.path)
+        if path not in _module_starts_servers:
+            source = item.path.read_text()
+            _module_starts_servers[path] = any(mark in source for mark in _SERVER_MARKS)
+        fixtures = set(getattr(item, "fixturenames", ()))
+        starts = bool(fixtures & _SERVER_FIXTURES) or _module_starts_servers[path]
+        item.add_marker(pytest.mark.e2e if starts else pytest.mark.unit)
