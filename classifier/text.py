@@ -15,13 +15,15 @@ words in tickets and questions), so the rules ask for one of two things:
 
 A user who pastes an agent log, a ReAct prompt to review, or a ticket about "the agent"
 has neither. Scanning is bounded (the head and tail of each text, the last few turns) and
-uses substring anchors before any regex, so a 32 KB request classifies in microseconds.
+finds every instruction phrase in one Aho-Corasick pass, so a 64 KB request classifies in microseconds.
 """
 
 from __future__ import annotations
 
 import re
 from typing import Any
+
+import ahocorasick_rs
 
 HEAD, TAIL = 6000, 2000  # ReAct steps and loop evidence are read in these windows of a long text
 PHRASE_HEAD, PHRASE_TAIL = 3000, 1000  # a window (lowercased) for quote openers and a user's task
@@ -85,8 +87,8 @@ ADDRESS = re.compile(
     r"|you will|you must|your task|answer the following questions|act as|tu es|vous êtes|du bist|eres un|sei un)"
 )
 
-# Instruction phrases, lowercase, grouped by what they say about the loop. Plain `in` checks
-# on lowercased text cost about a microsecond per 4 KB, where long alternations cost far more.
+# Instruction phrases, lowercase, grouped by what they say about the loop. All of them are found in
+# one pass (`PHRASE_SEARCH`): a regex alternation would try each phrase at every position.
 FEEDBACK = (
     # the result of what the model emits comes back to it
     "returned to you",
@@ -339,111 +341,24 @@ def _is_react(steps: set[str]) -> bool:
     return "Observation" in steps and bool(steps & {"Action", "Action Input", "Code"})
 
 
-# anchor -> (sub-anchor -> phrases); the sub-anchor "" holds phrases checked as soon as the anchor is present
-Index = dict[str, dict[str, tuple[str, ...]]]
-
-
-def _index(phrases: tuple[str, ...]) -> Index:
-    """Group phrases under the first anchor they contain, then under a second, more specific one.
-
-    An absent anchor skips its whole group; inside a present one (common words such as "you" or
-    "execut"), an absent sub-anchor skips its phrases. Each anchor and sub-anchor is a substring of
-    its phrases, so the result is the same as searching every phrase, with fewer searches.
-    """
-    groups: dict[str, dict[str, list[str]]] = {}
-    for phrase in phrases:
-        anchor = next((a for a in ANCHORS if a in phrase), phrase)
-        sub = next((a for a in SUB_ANCHORS if a in phrase and a != anchor), "")
-        groups.setdefault(anchor, {}).setdefault(sub, []).append(phrase)
-    return {anchor: {sub: tuple(p) for sub, p in subs.items()} for anchor, subs in groups.items()}
-
-
-def _has(lower: str, index: Index, seen: dict[str, bool]) -> bool:
-    """Does any phrase of `index` occur? An anchor is searched once per text, and only when needed."""
-    for anchor, subs in index.items():
-        if not _present(lower, anchor, seen):
-            continue
-        for sub, phrases in subs.items():
-            if (not sub or _present(lower, sub, seen)) and any(phrase in lower for phrase in phrases):
-                return True
-    return False
-
-
-def _present(lower: str, needle: str, seen: dict[str, bool]) -> bool:
-    found = seen.get(needle)
-    if found is None:
-        found = seen[needle] = needle in lower
-    return found
-
-
-# Anchor substrings, most selective first; each phrase is checked only when its anchor is present.
-ANCHORS = (
-    "execut",
-    "observ",
-    "environment",
-    "interpreter",
-    "jupyter",
-    "sandbox",
-    "terminal",
-    "shell",
-    "command",
-    "tool",
-    "action",
-    "function",
-    "```",
-    "autonom",
-    "round",
-    "turn",
-    "step",
-    "run",
-    "follow",
-    "available",
-    "respon",
-    "reply",
-    "output",
-    "format",
-    "you",
-    "loop",
-    "screen",
-    "interact",
-    "exactly",
-    "result",
-    "shown",
-    "appear",
-    "_",
+# Every instruction phrase, found in one pass over a window: an Aho-Corasick automaton reports each
+# phrase that occurs (overlapping matches included), so a group is present exactly when one of its
+# phrases is, as `any(phrase in lower for phrase in group)` would say, for one scan instead of dozens.
+PHRASES = tuple(
+    dict.fromkeys(STRONG + FEEDBACK + EXECUTION + INVENTORY + FORMAT + AUTONOMY + PLANNING + HUMAN_EXECUTOR)
 )
-# Second-level anchors inside the groups of common anchors.
-SUB_ANCHORS = (
-    " to you",
-    "you will",
-    "you the",
-    "each turn",
-    "each step",
-    "can execute",
-    "can run",
-    "i will",
-    "i'll",
-    "executed",
-    "action is",
-    "actions are",
-    "command will",
-    "commands will",
-    "following",
-    "available",
-    "allowed",
-    "must",
-    "previous",
-    "```",
-    "only",
-    "every",
-    "each",
-)
-STRONG_INDEX = _index(STRONG)
-FEEDBACK_INDEX = _index(FEEDBACK)
-EXECUTION_INDEX = _index(EXECUTION)
-INVENTORY_INDEX = _index(INVENTORY)
-FORMAT_INDEX = _index(FORMAT)
-AUTONOMY_INDEX = _index(AUTONOMY)
+PHRASE_SEARCH = ahocorasick_rs.AhoCorasick(PHRASES)
+
+
+def _phrases_in(lower: str) -> set[str]:
+    """The phrases of `PHRASES` that occur in a (lowercased) window."""
+    try:
+        matches = PHRASE_SEARCH.find_matches_as_indexes(lower, overlapping=True)
+    except UnicodeEncodeError:  # a lone surrogate has no UTF-8 form: search phrase by phrase
+        return {phrase for phrase in PHRASES if phrase in lower}
+    return {PHRASES[index] for index, _, _ in matches}
+
+
 # Where quoted material starts in an instruction text: what follows is content to work on
 # (retrieved context, a trajectory to judge, a log to summarise, a transcript), not instructions
 # to follow. One pattern per leading literal, so each is a fast scan for that literal.
@@ -497,7 +412,7 @@ def _defines(text: str, phrases_only: bool) -> str | None:
     if phrases_only:  # a user's own task grants execution in so many words, in the second person
         long = len(text) > PHRASE_HEAD + PHRASE_TAIL
         lower = (text[:PHRASE_HEAD] + "\n" + text[-PHRASE_TAIL:] if long else text).lower()
-        return _kind(lower) if "you" in lower and _has(lower, STRONG_INDEX, {}) else None
+        return _kind(lower) if "you" in lower and not _phrases_in(lower).isdisjoint(STRONG) else None
     long = len(text) > INSTRUCTION_HEAD + INSTRUCTION_TAIL
     lower = (text[:INSTRUCTION_HEAD] + "\n" + text[-INSTRUCTION_TAIL:] if long else text).lower()
     window = bounded(text)
@@ -505,37 +420,30 @@ def _defines(text: str, phrases_only: bool) -> str | None:
         return "react_protocol"
     if _has_tool_tags(text) or _xml_tool_usage(text, lower):
         return "command_protocol"
-    seen: dict[str, bool] = {}
-    if _has(lower, STRONG_INDEX, seen):
+    found = _phrases_in(lower)
+    if not found.isdisjoint(STRONG):
         return _kind(lower)
-    feedback = _has(lower, FEEDBACK_INDEX, seen)
-    execution = _has(lower, EXECUTION_INDEX, seen)
+    feedback = not found.isdisjoint(FEEDBACK)
+    execution = not found.isdisjoint(EXECUTION)
+    inventory = not found.isdisjoint(INVENTORY)
     if not feedback and not execution:
         # A planning step of a tool agent: callable tools laid out and a plan of action asked for.
-        if (
-            _has(lower, INVENTORY_INDEX, seen)
-            and any(p in lower for p in PLANNING)
-            and ("def " in lower or "tool call" in lower)
-        ):
+        if inventory and not found.isdisjoint(PLANNING) and ("def " in lower or "tool call" in lower):
             return "command_protocol"
         # Only the AutoGPT shape is left: a command list and a JSON reply naming one of them.
-        if JSON_ACTION_KEYS.search(window) and _has(lower, INVENTORY_INDEX, seen) and _has(lower, FORMAT_INDEX, seen):
+        if JSON_ACTION_KEYS.search(window) and inventory and not found.isdisjoint(FORMAT):
             return "command_protocol" if ("command" in lower or "tool" in lower) else None
         return None
-    output_format = _has(lower, FORMAT_INDEX, seen) or JSON_ACTION.search(window) is not None
-    if feedback and (execution or output_format or _has(lower, INVENTORY_INDEX, seen)):
+    output_format = not found.isdisjoint(FORMAT) or JSON_ACTION.search(window) is not None
+    if feedback and (execution or output_format or inventory):
         return _kind(lower)
-    autonomy = _has(lower, AUTONOMY_INDEX, seen)
-    if execution and output_format and (autonomy or (_has(lower, INVENTORY_INDEX, seen) and not _human_runs_it(lower))):
+    autonomy = not found.isdisjoint(AUTONOMY)
+    # A runbook or a command helper names a person who runs the output: not an agent.
+    if execution and output_format and (autonomy or (inventory and found.isdisjoint(HUMAN_EXECUTOR))):
         return _kind(lower)
     if autonomy and ("execut" in lower or "run any" in lower) and ("code" in lower or "command" in lower):
         return _kind(lower)
     return None
-
-
-def _human_runs_it(lower: str) -> bool:
-    """The instructions name a person who runs the output: a runbook or a command helper, not an agent."""
-    return any(phrase in lower for phrase in HUMAN_EXECUTOR)
 
 
 def _quote_start(lower: str) -> int:

@@ -171,6 +171,16 @@ def test_agent_prompts_of_several_styles_are_agentic(system: str) -> None:
     )
 
 
+def test_text_with_a_lone_surrogate_is_still_read() -> None:
+    # json.loads accepts an escaped lone surrogate ("\\ud83d"); it has no UTF-8 form, so the
+    # one-pass phrase search cannot take it and the phrases are looked for one by one instead.
+    system = json.loads(
+        '"You are a shell agent \\ud83d. Reply with exactly one bash command. I will run it and reply with its output."'
+    )
+    decision = classify({"messages": [{"role": "system", "content": system}, {"role": "user", "content": "Go."}]})
+    assert decision.label == "agentic" and decision.reasons == ("command_protocol",)
+
+
 @pytest.mark.parametrize(
     ("step", "result"),
     [
