@@ -395,14 +395,23 @@ def _phrases_in(lower: bytes) -> set[str]:
 
 # Where quoted material starts in an instruction text: what follows is content to work on
 # (retrieved context, a trajectory to judge, a log to summarise, a transcript), not instructions
-# to follow. One pattern per leading literal, so each is a fast scan for that literal.
+# to follow. All are literals, found together by one leftmost-first automaton: the first match it
+# reports is the one that starts first.
 QUOTE_OPENERS = (
-    re.compile(r"\n(?:context|documents|trajectory|transcript|log|user|assistant|human):"),
-    re.compile(r"<(?:context|document|retrieved|trajectory|transcript|conversation|log>)"),
-    re.compile(r"here is the (?:trajectory|agent|log|transcript|conversation)"),
-    re.compile(r"retrieved (?:context|documents)"),
+    *(f"\n{label}:" for label in ("context", "documents", "trajectory", "transcript", "log", "user", "assistant")),
+    "\nhuman:",
+    *(f"<{word}" for word in ("context", "document", "retrieved", "trajectory", "transcript", "conversation", "log>")),
+    *(f"here is the {word}" for word in ("trajectory", "agent", "log", "transcript", "conversation")),
+    "retrieved context",
+    "retrieved documents",
+    '"""',
+    "'''",
 )
-TRIPLE_QUOTES = ('"""', "'''")
+QUOTE_SEARCH = ahocorasick_rs.BytesAhoCorasick(
+    [opener.encode() for opener in QUOTE_OPENERS],
+    matchkind=ahocorasick_rs.MatchKind.LeftmostFirst,
+    implementation=ahocorasick_rs.Implementation.DFA,
+)
 # An instruction that opens by asking for work on material: what the material says is not addressed to the model.
 FRAMING = re.compile(
     r"(?i)^[\W_]*(?:(?:you are|you're|act as) (?:an? |the )?[\w -]{0,40}?(?:translator|summari[sz]er|classifier|judge"
@@ -434,7 +443,7 @@ def defines_protocol(text: str, phrases_only: bool = False) -> str | None:
 def _without_quoted(text: str) -> str:
     """The text before its quoted material (itself when nothing is quoted)."""
     phrases = text if len(text) <= PHRASE_HEAD + PHRASE_TAIL else text[:PHRASE_HEAD] + "\n" + text[-PHRASE_TAIL:]
-    own_end = _quote_start(phrases.lower())
+    own_end = _quote_start(phrases)
     if own_end >= len(phrases):
         return text
     in_tail = len(text) > len(phrases) and own_end > PHRASE_HEAD
@@ -480,19 +489,21 @@ def _defines(text: str, phrases_only: bool) -> str | None:
     return None
 
 
-def _quote_start(lower: str) -> int:
-    """Where quoted material begins in a (lowercased) instruction text; its length when nothing is quoted."""
-    start = len(lower)
-    lower = "\n" + lower  # an opener on the first line counts as one at a line start
-    for opener in QUOTE_OPENERS:
-        found = opener.search(lower, 0, start + 1)
-        if found is not None:
-            start = max(0, found.start() - 1)
-    for quotes in TRIPLE_QUOTES:
-        found_at = lower.find(quotes, 0, start + 1)
-        if found_at != -1:
-            start = max(0, found_at - 1)
-    return start
+def _quote_start(text: str) -> int:
+    """Where quoted material begins in an instruction text's lowercase; its length when nothing is quoted.
+
+    The lowercase is taken bytewise (see `_ascii_lower`): it has the same length and the same
+    ASCII characters as `text.lower()` unless the text holds one of `LOWER_TO_ASCII`.
+    """
+    lower = text.lower() if not text.isascii() and any(char in text for char in LOWER_TO_ASCII) else text
+    raw = ("\n" + lower).encode("utf-8", "surrogatepass").lower()  # an opener on the first line is at a line start
+    found = QUOTE_SEARCH.find_matches_as_indexes(raw)
+    if not found:
+        return len(lower)
+    at = found[0][1]
+    if not lower.isascii():  # a byte offset: count the characters before it
+        at = len(raw[:at].decode("utf-8", "surrogatepass"))
+    return max(0, at - 1)
 
 
 def _has_tool_tags(text: str) -> bool:
