@@ -33,6 +33,7 @@ IMAGE = "<image>"  # an image part, as `text_of` renders it
 IMAGE_PART_TYPES = frozenset({"image_url", "input_image", "image"})
 MANY_TAGS = 64  # past this many "<", tags are looked for with one substring search each
 MANY_CAPITALS = 32  # past this many candidates, a capitalised marker is looked for with one substring search
+SHORT_TEXT = 512  # below this, a marker is looked for with one substring search from the start
 
 # ReAct markers at line start (the format as the model must emit it) ...
 # Line-start patterns begin with a literal newline (texts are searched as "\n" + text): sre then
@@ -333,8 +334,10 @@ def _has_marker(text: str, marker: str) -> bool:
     A substring search walks prose almost one character at a time when the marker is made of
     common letters (≈ 5 µs for 8 KB); its capital is rare, so the few places where it occurs are
     found by single-character searches and compared. Past MANY_CAPITALS of them, one substring
-    search takes over from there.
+    search takes over from there. Below SHORT_TEXT characters the substring search is the cheaper.
     """
+    if len(text) < SHORT_TEXT:
+        return marker in text
     capital = marker[0]
     at = text.find(capital)
     for _ in range(MANY_CAPITALS):
