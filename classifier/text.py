@@ -21,6 +21,7 @@ finds every instruction phrase in one Aho-Corasick pass, so a 64 KB request clas
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 import ahocorasick_rs
@@ -43,6 +44,8 @@ REACT_MARKER = re.compile(r"\n[ \t>*#`'\"-]*(Thought|Action|Action Input|Observa
 QUOTED_STEP = re.compile(r"['\"`](Thought|Action|Action Input|Observation|Code):['\"`]")
 ACTION_LINE = re.compile(r"\n[ \t>*#]*(?:Action|Action Input|Tool|Command|COMMAND|ACTION|Code)[ \t]*:")
 ACTION_WORDS = ("Action", "ACTION", "Tool", "Command", "COMMAND", "Code")
+STEP_MARKERS = ("Action", "Observation", "Code")  # a ReAct layout names at least one of these
+OBSERVATION = ("Observation",)
 OBSERVATION_START = re.compile(
     r"(?i)^\s*(?:(?:observation|result|tool result|tool output|output|execution (?:result|output|logs)|stdout|stderr"
     r"|exit ?code|return code|command output|code output|error|format error)\s*[:：]"
@@ -328,8 +331,8 @@ def text_of(content: Any) -> str:
     return ""
 
 
-def _has_marker(text: str, marker: str) -> bool:
-    """`marker in text` for a capitalised marker ("Observation", "Action", "Code"), at memchr speed in prose.
+def _has_marker(text: str, markers: tuple[str, ...]) -> bool:
+    """Is one of these capitalised markers ("Observation", "Action", ...) in the text? At memchr speed in prose.
 
     A substring search walks prose almost one character at a time when the marker is made of
     common letters (≈ 5 µs for 8 KB); its capital is rare, so the few places where it occurs are
@@ -337,31 +340,56 @@ def _has_marker(text: str, marker: str) -> bool:
     search takes over from there. Below SHORT_TEXT characters the substring search is the cheaper.
     """
     if len(text) < SHORT_TEXT:
-        return marker in text
-    capital = marker[0]
-    at = text.find(capital)
-    for _ in range(MANY_CAPITALS):
-        if at == -1:
-            return False
-        if text.startswith(marker, at):
+        for marker in markers:
+            if marker in text:
+                return True
+        return False
+    for marker in markers:
+        capital = marker[0]
+        at = text.find(capital)
+        for _ in range(MANY_CAPITALS):
+            if at == -1 or text.startswith(marker, at):
+                break
+            at = text.find(capital, at + 1)
+        if at != -1 and text.find(marker, at) != -1:
             return True
-        at = text.find(capital, at + 1)
-    return at != -1 and text.find(marker, at) != -1
+    return False
 
 
-def _react_steps(text: str) -> set[str]:
-    """The distinct ReAct step names a text lays out, at line start or quoted in a sentence."""
-    if not (_has_marker(text, "Action") or _has_marker(text, "Observation") or _has_marker(text, "Code")):
-        return set()
-    steps = set(REACT_MARKER.findall("\n" + text))
-    if _is_react(steps) or ":'" not in text and ':"' not in text and ":`" not in text:
+def _react_steps(text: str, enough: Callable[[set[str]], bool]) -> set[str]:
+    """The distinct ReAct step names a text lays out, at line start or quoted in a sentence.
+
+    Reading stops once the steps found are `enough` for the caller (a template's steps are
+    usually all in its first lines): the caller's verdict is the same as on the full set.
+    """
+    steps: set[str] = set()
+    if not _has_marker(text, STEP_MARKERS):
+        return steps
+    for match in REACT_MARKER.finditer("\n" + text):
+        steps.add(match.group(1))
+        if enough(steps):
+            return steps
+    if ":'" not in text and ':"' not in text and ":`" not in text:
         return steps  # the quoted form is only looked for when it can be there
-    return steps | set(QUOTED_STEP.findall(text))
+    for match in QUOTED_STEP.finditer(text):
+        steps.add(match.group(1))
+        if enough(steps):
+            return steps
+    return steps
 
 
 def _is_react(steps: set[str]) -> bool:
     """Action (or Code) and Observation: the model acts, the environment answers."""
     return "Observation" in steps and bool(steps & {"Action", "Action Input", "Code"})
+
+
+def _lays_out_react(text: str) -> bool:
+    """The text lays out ReAct's cycle: an Observation step and an Action (or Code) step."""
+    return _has_marker(text, OBSERVATION) and _is_react(_react_steps(text, _is_react))
+
+
+def _two_or_more(steps: set[str]) -> bool:
+    return len(steps) >= 2
 
 
 # Every instruction phrase, found in one pass over a window: an Aho-Corasick automaton (a DFA over
@@ -462,7 +490,7 @@ def _defines(text: str, phrases_only: bool) -> str | None:
     long = len(text) > INSTRUCTION_HEAD + INSTRUCTION_TAIL
     lower = _ascii_lower(text[:INSTRUCTION_HEAD] + "\n" + text[-INSTRUCTION_TAIL:] if long else text)
     window = bounded(text)
-    if _has_marker(window, "Observation") and _is_react(_react_steps(window)):
+    if _lays_out_react(window):
         return "react_protocol"
     if _has_tool_tags(text) or _xml_tool_usage(text, lower):
         return "command_protocol"
@@ -620,7 +648,7 @@ def _running_loop(recent: list[tuple[str, str]]) -> str | None:
     if (
         last_role == "user"
         and TRAILING_PROMPT.search(_ending(last_text))
-        and _has_marker(bounded(last_text), "Observation")
+        and _has_marker(bounded(last_text), OBSERVATION)
         and not framed_as_material(last_text)
     ):
         return "react_protocol"
@@ -653,7 +681,7 @@ def _emitted_action(text: str, reply: str) -> str | None:
 
 def _has_action_line(text: str) -> bool:
     """An Action / Command / Code line; substring anchors first, the multiline regex is costly."""
-    if not any(_has_marker(text, word) for word in ACTION_WORDS):
+    if not _has_marker(text, ACTION_WORDS):
         return False
     return ACTION_LINE.search("\n" + text) is not None
 
@@ -686,8 +714,8 @@ def quotes_protocol(turns: list[tuple[str, str]]) -> bool:
     """
     for role, text in turns[-LAST_TURNS:]:
         window = bounded(text)
-        if role == "system" and _has_marker(window, "Observation") and _is_react(_react_steps(window)):
+        if role == "system" and _lays_out_react(window):
             return True  # a ReAct template inside quoted context
-        if role == "user" and len(_react_steps(window)) >= 2:
+        if role == "user" and len(_react_steps(window, _two_or_more)) >= 2:
             return True
     return False
