@@ -32,7 +32,8 @@ INSTRUCTION_HEAD, INSTRUCTION_TAIL = 1500, 500  # the phrase window of instructi
 LAST_TURNS = 6  # a running loop is looked for in the last few turns
 IMAGE = "<image>"  # an image part, as `text_of` renders it
 IMAGE_PART_TYPES = frozenset({"image_url", "input_image", "image"})
-MANY_TAGS = 64  # past this many "<", tags are looked for with one substring search each
+MANY_TAGS = 64  # past this many XML-like tags, a text is not read as XML tool usage
+TAG_VISITS = 8  # past this many "<", tool-call tags are looked for by one automaton pass
 MANY_CAPITALS = 32  # past this many candidates, a capitalised marker is looked for with one substring search
 SHORT_TEXT = 512  # below this, a marker is looked for with one substring search from the start
 
@@ -41,7 +42,8 @@ SHORT_TEXT = 512  # below this, a marker is looked for with one substring search
 # jumps between newlines instead of trying a multiline `^` at every character.
 REACT_MARKER = re.compile(r"\n[ \t>*#`'\"-]*(Thought|Action|Action Input|Observation|Final Answer|Code)[ \t]*[:：]")
 # ... or quoted inside a sentence, as smolagents' "a cycle of 'Thought:', 'Code:', and 'Observation:'".
-QUOTED_STEP = re.compile(r"['\"`](Thought|Action|Action Input|Observation|Code):['\"`]")
+QUOTED_STEPS = ("Thought", "Action", "Action Input", "Observation", "Code")
+QUOTES = "'\"`"
 ACTION_LINE = re.compile(r"\n[ \t>*#]*(?:Action|Action Input|Tool|Command|COMMAND|ACTION|Code)[ \t]*:")
 ACTION_WORDS = ("Action", "ACTION", "Tool", "Command", "COMMAND", "Code")
 STEP_MARKERS = ("Action", "Observation", "Code")  # a ReAct layout names at least one of these
@@ -371,11 +373,8 @@ def _react_steps(text: str, enough: Callable[[set[str]], bool]) -> set[str]:
             return steps
     if ":'" not in text and ':"' not in text and ":`" not in text:
         return steps  # the quoted form is only looked for when it can be there
-    for match in QUOTED_STEP.finditer(text):
-        steps.add(match.group(1))
-        if enough(steps):
-            return steps
-    return steps
+    raw = text.encode("utf-8", "surrogatepass")
+    return steps | {QUOTED_STEP_NAMES[index] for index, _, _ in QUOTED_STEP_SEARCH.find_matches_as_indexes(raw)}
 
 
 def _is_react(steps: set[str]) -> bool:
@@ -401,6 +400,19 @@ PHRASES = tuple(
 )
 PHRASE_SEARCH = ahocorasick_rs.BytesAhoCorasick(
     [phrase.encode() for phrase in PHRASES], implementation=ahocorasick_rs.Implementation.DFA
+)
+# A step name quoted in a sentence, as smolagents' "a cycle of 'Thought:', 'Code:', and 'Observation:'":
+# every quoted form as one literal, found left to right without overlaps as a regex scan would
+# (at most one form can start at a given place), in one pass instead of a scan that stops at every quote.
+QUOTED_STEP_FORMS = [(f"{a}{name}:{b}", name) for a in QUOTES for name in QUOTED_STEPS for b in QUOTES]
+QUOTED_STEP_NAMES = tuple(name for _, name in QUOTED_STEP_FORMS)
+QUOTED_STEP_SEARCH = ahocorasick_rs.BytesAhoCorasick(
+    [form.encode() for form, _ in QUOTED_STEP_FORMS],
+    matchkind=ahocorasick_rs.MatchKind.LeftmostFirst,
+    implementation=ahocorasick_rs.Implementation.DFA,
+)
+TAG_SEARCH = ahocorasick_rs.BytesAhoCorasick(
+    [tag.encode() for tag in TAG_STARTS], implementation=ahocorasick_rs.Implementation.DFA
 )
 # The only non-ASCII characters whose lowercase holds an ASCII one ("İ" -> "i̇", Kelvin sign -> "k");
 # a test checks this against the whole of Unicode.
@@ -541,20 +553,18 @@ def _has_tool_tags(text: str) -> bool:
     """A tool-call tag anywhere in the text.
 
     Single-character searches (memchr) gate the rest: a text with no "[" or "<" costs two of them.
-    The first MANY_TAGS "<" are visited one by one; past that, each tag is searched for once.
+    The first TAG_VISITS "<" are visited one by one; past that, one automaton pass reads the rest.
     """
     if "[" in text and "[TOOL_CALLS]" in text:
         return True
     at = text.find("<")
-    visited = 0
-    while at != -1:
+    for _ in range(TAG_VISITS):
+        if at == -1:
+            return False
         if text.startswith(TAG_STARTS, at):
             return True
-        visited += 1
-        if visited > MANY_TAGS:
-            return any(text.find(tag, at) != -1 for tag in TAG_STARTS)
         at = text.find("<", at + 1)
-    return False
+    return at != -1 and bool(TAG_SEARCH.find_matches_as_indexes(text[at:].encode("utf-8", "surrogatepass")))
 
 
 def _xml_tool_usage(text: str, lower: bytes) -> bool:
