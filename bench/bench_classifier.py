@@ -1,6 +1,6 @@
 """Classify latency by request size, both labels, both APIs (targets: p99 ≤ 50 µs up to 8 KB, ≤ 200 µs at 64 KB).
 
-Run: .venv/bin/python bench/bench_classifier.py [--repeats 2000] [--sizes 256,1024,...]
+Run: .venv/bin/python bench/bench_classifier.py [--repeats 2000] [--warmup 200] [--sizes 256,1024,...]
 Prints p50 / p99 per case and size, the worst p99 per size and µs per KB (linearity).
 The machine may be shared: run it on a quiet one, and quote figures with their date.
 """
@@ -154,6 +154,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=2000)
     parser.add_argument("--sizes", default="256,1024,4096,8192,16384,32768,65536", help="text sizes in bytes")
+    parser.add_argument("--warmup", type=int, default=200, help="untimed calls per case first")
     args = parser.parse_args()
     sizes = [int(x) for x in args.sizes.split(",")]
     # Wall time is what a request waits; thread CPU time leaves out the time this thread was not
@@ -162,6 +163,8 @@ def main() -> int:
     worst: dict[int, list[float]] = {}
     for size in sizes:
         for name, (body, api) in cases(size).items():
+            for _ in range(args.warmup):
+                classify(body, api=api)
             wall, cpu = [], []
             for _ in range(args.repeats):
                 start, start_cpu = time.perf_counter_ns(), time.thread_time_ns()

@@ -15,13 +15,16 @@ words in tickets and questions), so the rules ask for one of two things:
 
 A user who pastes an agent log, a ReAct prompt to review, or a ticket about "the agent"
 has neither. Scanning is bounded (the head and tail of each text, the last few turns) and
-uses substring anchors before any regex, so a 32 KB request classifies in microseconds.
+finds every instruction phrase in one Aho-Corasick pass, so a 64 KB request classifies in microseconds.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
+
+import ahocorasick_rs
 
 HEAD, TAIL = 6000, 2000  # ReAct steps and loop evidence are read in these windows of a long text
 PHRASE_HEAD, PHRASE_TAIL = 3000, 1000  # a window (lowercased) for quote openers and a user's task
@@ -29,16 +32,22 @@ INSTRUCTION_HEAD, INSTRUCTION_TAIL = 1500, 500  # the phrase window of instructi
 LAST_TURNS = 6  # a running loop is looked for in the last few turns
 IMAGE = "<image>"  # an image part, as `text_of` renders it
 IMAGE_PART_TYPES = frozenset({"image_url", "input_image", "image"})
-MANY_TAGS = 64  # past this many "<", tags are looked for with one substring search each
+MANY_TAGS = 64  # past this many XML-like tags, a text is not read as XML tool usage
+TAG_VISITS = 8  # past this many "<", tool-call tags are looked for by one automaton pass
+MANY_CAPITALS = 32  # past this many candidates, a capitalised marker is looked for with one substring search
+SHORT_TEXT = 512  # below this, a marker is looked for with one substring search from the start
 
 # ReAct markers at line start (the format as the model must emit it) ...
 # Line-start patterns begin with a literal newline (texts are searched as "\n" + text): sre then
 # jumps between newlines instead of trying a multiline `^` at every character.
 REACT_MARKER = re.compile(r"\n[ \t>*#`'\"-]*(Thought|Action|Action Input|Observation|Final Answer|Code)[ \t]*[:：]")
 # ... or quoted inside a sentence, as smolagents' "a cycle of 'Thought:', 'Code:', and 'Observation:'".
-QUOTED_STEP = re.compile(r"['\"`](Thought|Action|Action Input|Observation|Code):['\"`]")
+QUOTED_STEPS = ("Thought", "Action", "Action Input", "Observation", "Code")
+QUOTES = "'\"`"
 ACTION_LINE = re.compile(r"\n[ \t>*#]*(?:Action|Action Input|Tool|Command|COMMAND|ACTION|Code)[ \t]*:")
 ACTION_WORDS = ("Action", "ACTION", "Tool", "Command", "COMMAND", "Code")
+STEP_MARKERS = ("Action", "Observation", "Code")  # a ReAct layout names at least one of these
+OBSERVATION = ("Observation",)
 OBSERVATION_START = re.compile(
     r"(?i)^\s*(?:(?:observation|result|tool result|tool output|output|execution (?:result|output|logs)|stdout|stderr"
     r"|exit ?code|return code|command output|code output|error|format error)\s*[:：]"
@@ -85,8 +94,8 @@ ADDRESS = re.compile(
     r"|you will|you must|your task|answer the following questions|act as|tu es|vous êtes|du bist|eres un|sei un)"
 )
 
-# Instruction phrases, lowercase, grouped by what they say about the loop. Plain `in` checks
-# on lowercased text cost about a microsecond per 4 KB, where long alternations cost far more.
+# Instruction phrases, lowercase, grouped by what they say about the loop. All of them are found in
+# one pass (`PHRASE_SEARCH`): a regex alternation would try each phrase at every position.
 FEEDBACK = (
     # the result of what the model emits comes back to it
     "returned to you",
@@ -324,14 +333,48 @@ def text_of(content: Any) -> str:
     return ""
 
 
-def _react_steps(text: str) -> set[str]:
-    """The distinct ReAct step names a text lays out, at line start or quoted in a sentence."""
-    if "Action" not in text and "Observation" not in text and "Code" not in text:
-        return set()
-    steps = set(REACT_MARKER.findall("\n" + text))
-    if _is_react(steps) or ":'" not in text and ':"' not in text and ":`" not in text:
+def _has_marker(text: str, markers: tuple[str, ...]) -> bool:
+    """Is one of these capitalised markers ("Observation", "Action", ...) in the text? At memchr speed in prose.
+
+    A substring search walks prose almost one character at a time when the marker is made of
+    common letters (≈ 5 µs for 8 KB); its capital is rare, so the few places where it occurs are
+    found by single-character searches and compared. Past MANY_CAPITALS of them, one substring
+    search takes over from there. Below SHORT_TEXT characters the substring search is the cheaper.
+    """
+    if len(text) < SHORT_TEXT:
+        for marker in markers:
+            if marker in text:
+                return True
+        return False
+    for marker in markers:
+        capital = marker[0]
+        at = text.find(capital)
+        for _ in range(MANY_CAPITALS):
+            if at == -1 or text.startswith(marker, at):
+                break
+            at = text.find(capital, at + 1)
+        if at != -1 and text.find(marker, at) != -1:
+            return True
+    return False
+
+
+def _react_steps(text: str, enough: Callable[[set[str]], bool]) -> set[str]:
+    """The distinct ReAct step names a text lays out, at line start or quoted in a sentence.
+
+    Reading stops once the steps found are `enough` for the caller (a template's steps are
+    usually all in its first lines): the caller's verdict is the same as on the full set.
+    """
+    steps: set[str] = set()
+    if not _has_marker(text, STEP_MARKERS):
+        return steps
+    for match in REACT_MARKER.finditer("\n" + text):
+        steps.add(match.group(1))
+        if enough(steps):
+            return steps
+    if ":'" not in text and ':"' not in text and ":`" not in text:
         return steps  # the quoted form is only looked for when it can be there
-    return steps | set(QUOTED_STEP.findall(text))
+    raw = text.encode("utf-8", "surrogatepass")
+    return steps | {QUOTED_STEP_NAMES[index] for index, _, _ in QUOTED_STEP_SEARCH.find_matches_as_indexes(raw)}
 
 
 def _is_react(steps: set[str]) -> bool:
@@ -339,121 +382,79 @@ def _is_react(steps: set[str]) -> bool:
     return "Observation" in steps and bool(steps & {"Action", "Action Input", "Code"})
 
 
-# anchor -> (sub-anchor -> phrases); the sub-anchor "" holds phrases checked as soon as the anchor is present
-Index = dict[str, dict[str, tuple[str, ...]]]
+def _lays_out_react(text: str) -> bool:
+    """The text lays out ReAct's cycle: an Observation step and an Action (or Code) step."""
+    return _has_marker(text, OBSERVATION) and _is_react(_react_steps(text, _is_react))
 
 
-def _index(phrases: tuple[str, ...]) -> Index:
-    """Group phrases under the first anchor they contain, then under a second, more specific one.
+def _two_or_more(steps: set[str]) -> bool:
+    return len(steps) >= 2
 
-    An absent anchor skips its whole group; inside a present one (common words such as "you" or
-    "execut"), an absent sub-anchor skips its phrases. Each anchor and sub-anchor is a substring of
-    its phrases, so the result is the same as searching every phrase, with fewer searches.
+
+# Every instruction phrase, found in one pass over a window: an Aho-Corasick automaton (a DFA over
+# UTF-8 bytes) reports each phrase that occurs, overlapping matches included, so a group is present
+# exactly when one of its phrases is, as `any(phrase in lower for phrase in group)` would say, for one
+# scan instead of dozens.
+PHRASES = tuple(
+    dict.fromkeys(STRONG + FEEDBACK + EXECUTION + INVENTORY + FORMAT + AUTONOMY + PLANNING + HUMAN_EXECUTOR)
+)
+PHRASE_SEARCH = ahocorasick_rs.BytesAhoCorasick(
+    [phrase.encode() for phrase in PHRASES], implementation=ahocorasick_rs.Implementation.DFA
+)
+# A step name quoted in a sentence, as smolagents' "a cycle of 'Thought:', 'Code:', and 'Observation:'":
+# every quoted form as one literal, found left to right without overlaps as a regex scan would
+# (at most one form can start at a given place), in one pass instead of a scan that stops at every quote.
+QUOTED_STEP_FORMS = [(f"{a}{name}:{b}", name) for a in QUOTES for name in QUOTED_STEPS for b in QUOTES]
+QUOTED_STEP_NAMES = tuple(name for _, name in QUOTED_STEP_FORMS)
+QUOTED_STEP_SEARCH = ahocorasick_rs.BytesAhoCorasick(
+    [form.encode() for form, _ in QUOTED_STEP_FORMS],
+    matchkind=ahocorasick_rs.MatchKind.LeftmostFirst,
+    implementation=ahocorasick_rs.Implementation.DFA,
+)
+TAG_SEARCH = ahocorasick_rs.BytesAhoCorasick(
+    [tag.encode() for tag in TAG_STARTS], implementation=ahocorasick_rs.Implementation.DFA
+)
+# The only non-ASCII characters whose lowercase holds an ASCII one ("İ" -> "i̇", Kelvin sign -> "k");
+# a test checks this against the whole of Unicode.
+LOWER_TO_ASCII = ("\u0130", "\u212a")
+
+
+def _ascii_lower(text: str) -> bytes:
+    """`text.lower()` in UTF-8, as far as an ASCII needle can tell, at memory speed.
+
+    `bytes.lower()` changes only A-Z; `str.lower()` looks every character up, ≈ 7 ns each in an
+    accented text. The two agree on every ASCII substring unless the text holds one of
+    `LOWER_TO_ASCII`. "surrogatepass" keeps a lone surrogate (json.loads lets one through) from raising.
     """
-    groups: dict[str, dict[str, list[str]]] = {}
-    for phrase in phrases:
-        anchor = next((a for a in ANCHORS if a in phrase), phrase)
-        sub = next((a for a in SUB_ANCHORS if a in phrase and a != anchor), "")
-        groups.setdefault(anchor, {}).setdefault(sub, []).append(phrase)
-    return {anchor: {sub: tuple(p) for sub, p in subs.items()} for anchor, subs in groups.items()}
+    if not text.isascii() and any(char in text for char in LOWER_TO_ASCII):
+        return text.lower().encode("utf-8", "surrogatepass")
+    return text.encode("utf-8", "surrogatepass").lower()
 
 
-def _has(lower: str, index: Index, seen: dict[str, bool]) -> bool:
-    """Does any phrase of `index` occur? An anchor is searched once per text, and only when needed."""
-    for anchor, subs in index.items():
-        if not _present(lower, anchor, seen):
-            continue
-        for sub, phrases in subs.items():
-            if (not sub or _present(lower, sub, seen)) and any(phrase in lower for phrase in phrases):
-                return True
-    return False
+def _phrases_in(lower: bytes) -> set[str]:
+    """The phrases of `PHRASES` that occur in a lowercased window (`_ascii_lower`)."""
+    return {PHRASES[index] for index, _, _ in PHRASE_SEARCH.find_matches_as_indexes(lower, overlapping=True)}
 
 
-def _present(lower: str, needle: str, seen: dict[str, bool]) -> bool:
-    found = seen.get(needle)
-    if found is None:
-        found = seen[needle] = needle in lower
-    return found
-
-
-# Anchor substrings, most selective first; each phrase is checked only when its anchor is present.
-ANCHORS = (
-    "execut",
-    "observ",
-    "environment",
-    "interpreter",
-    "jupyter",
-    "sandbox",
-    "terminal",
-    "shell",
-    "command",
-    "tool",
-    "action",
-    "function",
-    "```",
-    "autonom",
-    "round",
-    "turn",
-    "step",
-    "run",
-    "follow",
-    "available",
-    "respon",
-    "reply",
-    "output",
-    "format",
-    "you",
-    "loop",
-    "screen",
-    "interact",
-    "exactly",
-    "result",
-    "shown",
-    "appear",
-    "_",
-)
-# Second-level anchors inside the groups of common anchors.
-SUB_ANCHORS = (
-    " to you",
-    "you will",
-    "you the",
-    "each turn",
-    "each step",
-    "can execute",
-    "can run",
-    "i will",
-    "i'll",
-    "executed",
-    "action is",
-    "actions are",
-    "command will",
-    "commands will",
-    "following",
-    "available",
-    "allowed",
-    "must",
-    "previous",
-    "```",
-    "only",
-    "every",
-    "each",
-)
-STRONG_INDEX = _index(STRONG)
-FEEDBACK_INDEX = _index(FEEDBACK)
-EXECUTION_INDEX = _index(EXECUTION)
-INVENTORY_INDEX = _index(INVENTORY)
-FORMAT_INDEX = _index(FORMAT)
-AUTONOMY_INDEX = _index(AUTONOMY)
 # Where quoted material starts in an instruction text: what follows is content to work on
 # (retrieved context, a trajectory to judge, a log to summarise, a transcript), not instructions
-# to follow. One pattern per leading literal, so each is a fast scan for that literal.
+# to follow. All are literals, found together by one leftmost-first automaton: the first match it
+# reports is the one that starts first.
 QUOTE_OPENERS = (
-    re.compile(r"\n(?:context|documents|trajectory|transcript|log|user|assistant|human):"),
-    re.compile(r"<(?:context|document|retrieved|trajectory|transcript|conversation|log>)"),
-    re.compile(r"here is the (?:trajectory|agent|log|transcript|conversation)"),
-    re.compile(r"retrieved (?:context|documents)"),
+    *(f"\n{label}:" for label in ("context", "documents", "trajectory", "transcript", "log", "user", "assistant")),
+    "\nhuman:",
+    *(f"<{word}" for word in ("context", "document", "retrieved", "trajectory", "transcript", "conversation", "log>")),
+    *(f"here is the {word}" for word in ("trajectory", "agent", "log", "transcript", "conversation")),
+    "retrieved context",
+    "retrieved documents",
+    '"""',
+    "'''",
 )
-TRIPLE_QUOTES = ('"""', "'''")
+QUOTE_SEARCH = ahocorasick_rs.BytesAhoCorasick(
+    [opener.encode() for opener in QUOTE_OPENERS],
+    matchkind=ahocorasick_rs.MatchKind.LeftmostFirst,
+    implementation=ahocorasick_rs.Implementation.DFA,
+)
 # An instruction that opens by asking for work on material: what the material says is not addressed to the model.
 FRAMING = re.compile(
     r"(?i)^[\W_]*(?:(?:you are|you're|act as) (?:an? |the )?[\w -]{0,40}?(?:translator|summari[sz]er|classifier|judge"
@@ -485,7 +486,7 @@ def defines_protocol(text: str, phrases_only: bool = False) -> str | None:
 def _without_quoted(text: str) -> str:
     """The text before its quoted material (itself when nothing is quoted)."""
     phrases = text if len(text) <= PHRASE_HEAD + PHRASE_TAIL else text[:PHRASE_HEAD] + "\n" + text[-PHRASE_TAIL:]
-    own_end = _quote_start(phrases.lower())
+    own_end = _quote_start(phrases)
     if own_end >= len(phrases):
         return text
     in_tail = len(text) > len(phrases) and own_end > PHRASE_HEAD
@@ -496,84 +497,77 @@ def _defines(text: str, phrases_only: bool) -> str | None:
     """The checks of `defines_protocol`, cheapest and most decisive first, stopping at the first verdict."""
     if phrases_only:  # a user's own task grants execution in so many words, in the second person
         long = len(text) > PHRASE_HEAD + PHRASE_TAIL
-        lower = (text[:PHRASE_HEAD] + "\n" + text[-PHRASE_TAIL:] if long else text).lower()
-        return _kind(lower) if "you" in lower and _has(lower, STRONG_INDEX, {}) else None
+        lower = _ascii_lower(text[:PHRASE_HEAD] + "\n" + text[-PHRASE_TAIL:] if long else text)
+        return _kind(lower) if b"you" in lower and not _phrases_in(lower).isdisjoint(STRONG) else None
     long = len(text) > INSTRUCTION_HEAD + INSTRUCTION_TAIL
-    lower = (text[:INSTRUCTION_HEAD] + "\n" + text[-INSTRUCTION_TAIL:] if long else text).lower()
+    lower = _ascii_lower(text[:INSTRUCTION_HEAD] + "\n" + text[-INSTRUCTION_TAIL:] if long else text)
     window = bounded(text)
-    if "Observation" in window and _is_react(_react_steps(window)):
+    if _lays_out_react(window):
         return "react_protocol"
     if _has_tool_tags(text) or _xml_tool_usage(text, lower):
         return "command_protocol"
-    seen: dict[str, bool] = {}
-    if _has(lower, STRONG_INDEX, seen):
+    found = _phrases_in(lower)
+    if not found.isdisjoint(STRONG):
         return _kind(lower)
-    feedback = _has(lower, FEEDBACK_INDEX, seen)
-    execution = _has(lower, EXECUTION_INDEX, seen)
+    feedback = not found.isdisjoint(FEEDBACK)
+    execution = not found.isdisjoint(EXECUTION)
+    inventory = not found.isdisjoint(INVENTORY)
     if not feedback and not execution:
         # A planning step of a tool agent: callable tools laid out and a plan of action asked for.
-        if (
-            _has(lower, INVENTORY_INDEX, seen)
-            and any(p in lower for p in PLANNING)
-            and ("def " in lower or "tool call" in lower)
-        ):
+        if inventory and not found.isdisjoint(PLANNING) and (b"def " in lower or b"tool call" in lower):
             return "command_protocol"
         # Only the AutoGPT shape is left: a command list and a JSON reply naming one of them.
-        if JSON_ACTION_KEYS.search(window) and _has(lower, INVENTORY_INDEX, seen) and _has(lower, FORMAT_INDEX, seen):
-            return "command_protocol" if ("command" in lower or "tool" in lower) else None
+        if JSON_ACTION_KEYS.search(window) and inventory and not found.isdisjoint(FORMAT):
+            return "command_protocol" if (b"command" in lower or b"tool" in lower) else None
         return None
-    output_format = _has(lower, FORMAT_INDEX, seen) or JSON_ACTION.search(window) is not None
-    if feedback and (execution or output_format or _has(lower, INVENTORY_INDEX, seen)):
+    output_format = not found.isdisjoint(FORMAT) or JSON_ACTION.search(window) is not None
+    if feedback and (execution or output_format or inventory):
         return _kind(lower)
-    autonomy = _has(lower, AUTONOMY_INDEX, seen)
-    if execution and output_format and (autonomy or (_has(lower, INVENTORY_INDEX, seen) and not _human_runs_it(lower))):
+    autonomy = not found.isdisjoint(AUTONOMY)
+    # A runbook or a command helper names a person who runs the output: not an agent.
+    if execution and output_format and (autonomy or (inventory and found.isdisjoint(HUMAN_EXECUTOR))):
         return _kind(lower)
-    if autonomy and ("execut" in lower or "run any" in lower) and ("code" in lower or "command" in lower):
+    if autonomy and (b"execut" in lower or b"run any" in lower) and (b"code" in lower or b"command" in lower):
         return _kind(lower)
     return None
 
 
-def _human_runs_it(lower: str) -> bool:
-    """The instructions name a person who runs the output: a runbook or a command helper, not an agent."""
-    return any(phrase in lower for phrase in HUMAN_EXECUTOR)
+def _quote_start(text: str) -> int:
+    """Where quoted material begins in an instruction text's lowercase; its length when nothing is quoted.
 
-
-def _quote_start(lower: str) -> int:
-    """Where quoted material begins in a (lowercased) instruction text; its length when nothing is quoted."""
-    start = len(lower)
-    lower = "\n" + lower  # an opener on the first line counts as one at a line start
-    for opener in QUOTE_OPENERS:
-        found = opener.search(lower, 0, start + 1)
-        if found is not None:
-            start = max(0, found.start() - 1)
-    for quotes in TRIPLE_QUOTES:
-        found_at = lower.find(quotes, 0, start + 1)
-        if found_at != -1:
-            start = max(0, found_at - 1)
-    return start
+    The lowercase is taken bytewise (see `_ascii_lower`): it has the same length and the same
+    ASCII characters as `text.lower()` unless the text holds one of `LOWER_TO_ASCII`.
+    """
+    lower = text.lower() if not text.isascii() and any(char in text for char in LOWER_TO_ASCII) else text
+    raw = ("\n" + lower).encode("utf-8", "surrogatepass").lower()  # an opener on the first line is at a line start
+    found = QUOTE_SEARCH.find_matches_as_indexes(raw)
+    if not found:
+        return len(lower)
+    at = found[0][1]
+    if not lower.isascii():  # a byte offset: count the characters before it
+        at = len(raw[:at].decode("utf-8", "surrogatepass"))
+    return max(0, at - 1)
 
 
 def _has_tool_tags(text: str) -> bool:
     """A tool-call tag anywhere in the text.
 
     Single-character searches (memchr) gate the rest: a text with no "[" or "<" costs two of them.
-    The first MANY_TAGS "<" are visited one by one; past that, each tag is searched for once.
+    The first TAG_VISITS "<" are visited one by one; past that, one automaton pass reads the rest.
     """
     if "[" in text and "[TOOL_CALLS]" in text:
         return True
     at = text.find("<")
-    visited = 0
-    while at != -1:
+    for _ in range(TAG_VISITS):
+        if at == -1:
+            return False
         if text.startswith(TAG_STARTS, at):
             return True
-        visited += 1
-        if visited > MANY_TAGS:
-            return any(text.find(tag, at) != -1 for tag in TAG_STARTS)
         at = text.find("<", at + 1)
-    return False
+    return at != -1 and bool(TAG_SEARCH.find_matches_as_indexes(text[at:].encode("utf-8", "surrogatepass")))
 
 
-def _xml_tool_usage(text: str, lower: str) -> bool:
+def _xml_tool_usage(text: str, lower: bytes) -> bool:
     """A tool invoked as XML, one parameter tag per line, where the text speaks of tools (Cline, Roo Code, ...).
 
     The whole text is searched (the pattern starts with "<", so the scan jumps between them);
@@ -586,14 +580,14 @@ def _xml_tool_usage(text: str, lower: str) -> bool:
         outer, inner = match.group(1), match.group(2)
         if outer not in HTML_TAGS and inner not in HTML_TAGS and text.find(f"</{outer}>", match.end()) != -1:
             at = match.start()
-            return "tool" in lower or "tool" in text[max(0, at - 1000) : at + 1000].lower()
+            return b"tool" in lower or "tool" in text[max(0, at - 1000) : at + 1000].lower()
         if count >= MANY_TAGS:
             return False
     return False
 
 
-def _kind(lower: str) -> str:
-    if ("python" in lower or "code" in lower) and "command" not in lower and "tool" not in lower:
+def _kind(lower: bytes) -> str:
+    if (b"python" in lower or b"code" in lower) and b"command" not in lower and b"tool" not in lower:
         return "code_execution_loop"
     return "command_protocol"
 
@@ -664,7 +658,7 @@ def _running_loop(recent: list[tuple[str, str]]) -> str | None:
     if (
         last_role == "user"
         and TRAILING_PROMPT.search(_ending(last_text))
-        and "Observation" in bounded(last_text)
+        and _has_marker(bounded(last_text), OBSERVATION)
         and not framed_as_material(last_text)
     ):
         return "react_protocol"
@@ -682,7 +676,7 @@ def _emitted_action(text: str, reply: str) -> str | None:
         return "command_protocol"
     if _has_tool_tags(text) and (labelled or _machine_output(reply) or "failed to match" in reply):
         return "command_protocol"
-    if "<" in text and _xml_tool_usage(text, "tool") and (labelled or _machine_output(reply)):
+    if "<" in text and _xml_tool_usage(text, b"tool") and (labelled or _machine_output(reply)):
         return "command_protocol"
     if labelled and "<code>" in text and "</code>" in text:
         return "code_execution_loop"  # a code blob in tags (smolagents), its execution logs back
@@ -697,7 +691,7 @@ def _emitted_action(text: str, reply: str) -> str | None:
 
 def _has_action_line(text: str) -> bool:
     """An Action / Command / Code line; substring anchors first, the multiline regex is costly."""
-    if not any(word in text for word in ACTION_WORDS):
+    if not _has_marker(text, ACTION_WORDS):
         return False
     return ACTION_LINE.search("\n" + text) is not None
 
@@ -730,8 +724,8 @@ def quotes_protocol(turns: list[tuple[str, str]]) -> bool:
     """
     for role, text in turns[-LAST_TURNS:]:
         window = bounded(text)
-        if role == "system" and "Observation" in window and _is_react(_react_steps(window)):
+        if role == "system" and _lays_out_react(window):
             return True  # a ReAct template inside quoted context
-        if role == "user" and len(_react_steps(window)) >= 2:
+        if role == "user" and len(_react_steps(window, _two_or_more)) >= 2:
             return True
     return False

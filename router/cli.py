@@ -173,12 +173,13 @@ def _serve(args: argparse.Namespace) -> int:
     port = config.server.port if args.port is None else args.port
     log = logging.getLogger("routetax")
     log.info("tiers: %s", ", ".join(f"{n}={t.model}@{t.base_url}" for n, t in config.tiers.items()))
+    app = create_app(config)
     uvicorn.run(
-        create_app(config),
+        app,
         host=host,
         port=port,
         loop="uvloop",
-        http="httptools",
+        http=app.http_protocol,
         access_log=False,
         log_level="warning",
         timeout_graceful_shutdown=10,

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from classifier import REASONS, classify
+from classifier import REASONS, classify, text
 from classifier import evaluate as evaluation
 
 TOOL = {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object", "properties": {}}}}
@@ -169,6 +169,30 @@ def test_agent_prompts_of_several_styles_are_agentic(system: str) -> None:
         "code_execution_loop",
         "react_protocol",
     )
+
+
+def test_text_with_a_lone_surrogate_is_still_read() -> None:
+    # json.loads accepts an escaped lone surrogate ("\\ud83d"), which strict UTF-8 cannot encode:
+    # the one-pass phrase search reads the text all the same.
+    system = json.loads(
+        '"You are a shell agent \\ud83d. Reply with exactly one bash command. I will run it and reply with its output."'
+    )
+    decision = classify({"messages": [{"role": "system", "content": system}, {"role": "user", "content": "Go."}]})
+    assert decision.label == "agentic" and decision.reasons == ("command_protocol",)
+
+
+def test_phrases_are_found_whatever_the_case_and_script() -> None:
+    # Phrases are matched on a byte-level lowercase, which agrees with str.lower() except for the
+    # characters in LOWER_TO_ASCII: the list must be complete, and those characters read as str.lower() does.
+    lowered_to_ascii = [
+        chr(c) for c in range(0x80, 0x110000) if not 0xD800 <= c <= 0xDFFF and any(x < "\x80" for x in chr(c).lower())
+    ]
+    assert sorted(lowered_to_ascii) == sorted(text.LOWER_TO_ASCII)
+    agent = "Vous êtes un agent. Reply with one bash command: its output is SENT BACK TO YOU."
+    # The Kelvin sign lowers to "k": "BAC\u212a" reads "back", as str.lower() has it.
+    for system in (agent, agent.replace("K", "\u212a"), "\u0130 " + agent.replace("K", "\u212a")):
+        decision = classify({"messages": [{"role": "system", "content": system}, {"role": "user", "content": "Go."}]})
+        assert decision.label == "agentic" and decision.reasons == ("command_protocol",)
 
 
 @pytest.mark.parametrize(
