@@ -383,7 +383,53 @@ def _json_column(value: Any) -> Any:
 
 
 def _usage(answer: dict[str, Any]) -> tuple[Usage | None, bool]:
-    """Usage of an answer, and whether it said how many prompt tokens were cached."""
+    """Usage of an answer, and whether it said how many prompt tokens were cached.
+
+    The same reading as `metering.usage.usage_from` (which the proxy uses), unrolled for the
+    shape nearly every logged answer has (a plain `usage` dict, at the top or in a Responses
+    event's `response`): this runs once per line and the general reader's helper calls and
+    keyword construction were a tenth of the audit's own time. Anything else goes through
+    `usage_from` itself.
+    """
+    data = answer
+    inner = answer.get("response")
+    if inner is not None:
+        if type(inner) is not dict:
+            return _usage_general(answer)
+        data = inner
+    logged = data.get("usage")
+    if type(logged) is not dict:
+        return _usage_general(answer)
+    if "input_tokens" in logged or "output_tokens" in logged:
+        prompt, completion = logged.get("input_tokens"), logged.get("output_tokens")
+        prompt_details, completion_details = logged.get("input_tokens_details"), logged.get("output_tokens_details")
+    else:
+        prompt, completion = logged.get("prompt_tokens"), logged.get("completion_tokens")
+        prompt_details, completion_details = (
+            logged.get("prompt_tokens_details"),
+            logged.get("completion_tokens_details"),
+        )
+    if type(prompt) is not int or prompt < 0:
+        prompt = 0
+    if type(completion) is not int or completion < 0:
+        completion = 0
+    cached = prompt_details.get("cached_tokens") if type(prompt_details) is dict else 0
+    if type(cached) is not int or cached < 0:
+        cached = 0
+    reasoning = completion_details.get("reasoning_tokens") if type(completion_details) is dict else 0
+    if type(reasoning) is not int or reasoning < 0:
+        reasoning = 0
+    if cached > prompt or reasoning > completion:
+        return None, False  # impossible counts: estimate instead of pricing nonsense
+    tier = data.get("service_tier")
+    return (
+        Usage(prompt, cached, completion, reasoning, False, tier if type(tier) is str else None),
+        "prompt_tokens_details" in logged or "input_tokens_details" in logged,
+    )
+
+
+def _usage_general(answer: dict[str, Any]) -> tuple[Usage | None, bool]:
+    """`_usage` for the shapes its fast path leaves to `usage_from` (no usage dict, Ollama's counts, ...)."""
     usage = usage_from(answer)
     if usage is None:
         return None, False
