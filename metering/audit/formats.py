@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+import ahocorasick_rs
 import orjson
 
 from classifier import AGENTIC, classify
@@ -124,9 +125,13 @@ Parsed = Observation | BatchHalf | Skip
 MIN_CONFIDENCE = 0.6  # the router's default `policy.min_confidence`
 
 
+# Both words in one pass over the line (two `in` tests scan a 2 KB line twice: 1.7 us; this, 1.4 us).
+_GREP_WORDS = ahocorasick_rs.BytesAhoCorasick([b"tool_use", b"function_call"]).find_matches_as_indexes
+
+
 def grep_hit(raw: bytes) -> bool:
     """The source analysis's naive audit, `grep -c "tool_use\\|function_call"`, on one line."""
-    return b"tool_use" in raw or b"function_call" in raw
+    return bool(_GREP_WORDS(raw))
 
 
 def parse(obj: Any, raw: bytes, fmt: Format) -> Parsed:
@@ -206,7 +211,7 @@ def _observe(
         batch,
         service_tier,
         ts,
-        b"tool_use" in raw or b"function_call" in raw,  # grep_hit, inlined
+        bool(_GREP_WORDS(raw)),  # grep_hit, inlined
         len(raw),
         None if usage is not None else body,
     )
