@@ -251,7 +251,13 @@ class Scanner:
             tally.skipped[Skip.INVALID_JSON] += 1
             return
         if isinstance(obj, dict) and "total" not in obj:
-            self._take(parse(obj, raw, self.options.fmt))
+            parsed = parse(obj, raw, self.options.fmt)
+            if type(parsed) is Observation and not self.windowed:  # nearly every line: `_take` and `_count`, inlined
+                if parsed.body is not None:
+                    self.sampler.sample(parsed)
+                tally.add(parsed)
+            else:
+                self._take(parsed)
             return
         rows = rows_of_page(obj) if self.options.fmt in (Format.AUTO, Format.LITELLM_SPEND) else None
         if rows is None:
