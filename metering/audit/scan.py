@@ -117,8 +117,8 @@ class Tally:
     """What the audit counted. Updated line by line; `finish()` settles the estimates and the totals.
 
     Per line only two things are updated: one counter of the request's *kind* (class,
-    confidence, grep, API, format, reasons, model) and its class × mode token bucket; the
-    totals by API, format, reason and model are summed from the kinds once, at the end.
+    confidence, grep, API, format, reasons, model, UTC day) and its class × mode token bucket;
+    the totals by API, format, reason, model and day are summed from the kinds once, at the end.
     """
 
     lines: int = 0
@@ -136,7 +136,7 @@ class Tally:
     formats: Counter[str] = field(default_factory=Counter)
     reasons: Counter[str] = field(default_factory=Counter)
     models: Counter[str] = field(default_factory=Counter)
-    kinds: Counter[tuple[bool, bool, bool, str, str, tuple[str, ...], str]] = field(default_factory=Counter)
+    kinds: Counter[tuple[bool, bool, bool, str, str, tuple[str, ...], str, int | None]] = field(default_factory=Counter)
     days: dict[int, list[int]] = field(default_factory=dict)  # day number -> [requests, agentic, grep]
     buckets: dict[tuple[str, str], Bucket] = field(default_factory=dict)
     cached_known: Counter[str] = field(default_factory=Counter)  # per class: prompt tokens whose cache was reported
@@ -152,21 +152,15 @@ class Tally:
                 model = "(other)"
             models[model] = 0
         agentic = o.agentic
-        self.kinds[(agentic, o.confident, o.grep, o.api, o.fmt, o.reasons, model)] += 1
         ts = o.ts
+        number = None
         if ts is not None:
-            self.timed += 1
             if self.ts_min is None or ts < self.ts_min:
                 self.ts_min = ts
             if self.ts_max is None or ts > self.ts_max:
                 self.ts_max = ts
             number = int(ts // DAY_S)
-            day = self.days.get(number)
-            if day is None:
-                day = self.days[number] = [0, 0, 0]
-            day[0] += 1
-            day[1] += agentic
-            day[2] += o.grep
+        self.kinds[(agentic, o.confident, o.grep, o.api, o.fmt, o.reasons, model, number)] += 1
         if o.spend_usd is not None:
             self.logged_spend_usd += o.spend_usd
             self.logged_spend_requests += 1
@@ -197,7 +191,15 @@ class Tally:
 
     def finish(self, sampler: TokenSampler) -> None:
         """Sum the kinds into totals; scale unsampled prompts by their format × class's tokens per byte."""
-        for (agentic, confident, grep, api, fmt, reasons, model), n in self.kinds.items():
+        for (agentic, confident, grep, api, fmt, reasons, model, number), n in self.kinds.items():
+            if number is not None:
+                self.timed += n
+                day = self.days.get(number)
+                if day is None:
+                    day = self.days[number] = [0, 0, 0]
+                day[0] += n
+                day[1] += n * agentic
+                day[2] += n * grep
             self.requests += n
             self.agentic += n * agentic
             self.grep += n * grep
