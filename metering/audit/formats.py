@@ -125,13 +125,15 @@ Parsed = Observation | BatchHalf | Skip
 MIN_CONFIDENCE = 0.6  # the router's default `policy.min_confidence`
 
 
-# Both words in one pass over the line (two `in` tests scan a 2 KB line twice: 1.7 us; this, 1.4 us).
-_GREP_WORDS = ahocorasick_rs.BytesAhoCorasick([b"tool_use", b"function_call"]).find_matches_as_indexes
+# One automaton per word: with a single pattern ahocorasick_rs searches with a SIMD substring finder, about
+# 0.3 us for both words on a 2 KB line; `b"tool_use" in raw or ...` takes 1.7 us, one automaton for both 1.4 us.
+_TOOL_USE = ahocorasick_rs.BytesAhoCorasick([b"tool_use"]).find_matches_as_indexes
+_FUNCTION_CALL = ahocorasick_rs.BytesAhoCorasick([b"function_call"]).find_matches_as_indexes
 
 
 def grep_hit(raw: bytes) -> bool:
     """The source analysis's naive audit, `grep -c "tool_use\\|function_call"`, on one line."""
-    return bool(_GREP_WORDS(raw))
+    return bool(_TOOL_USE(raw) or _FUNCTION_CALL(raw))
 
 
 def parse(obj: Any, raw: bytes, fmt: Format) -> Parsed:
@@ -211,7 +213,7 @@ def _observe(
         batch,
         service_tier,
         ts,
-        bool(_GREP_WORDS(raw)),  # grep_hit, inlined
+        bool(_TOOL_USE(raw) or _FUNCTION_CALL(raw)),  # grep_hit, inlined
         len(raw),
         None if usage is not None else body,
     )
