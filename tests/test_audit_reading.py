@@ -8,6 +8,8 @@ the same answers (`metering.usage.usage_from`), must see the same numbers.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -78,3 +80,20 @@ def test_audit_reads_logged_usage_as_the_proxy_meters_it(answer: dict[str, Any])
         and type(logged) is dict
         and ("prompt_tokens_details" in logged or "input_tokens_details" in logged)
     )
+
+
+def test_an_answer_whose_response_field_is_not_an_object_is_read_not_a_crash(tmp_path: Path) -> None:
+    """`{"response": "text", "usage": {...}}` in a pair's answer: usage_from reads the top-level usage; the
+    audit used to look for the cached-token details in the text and stop with AttributeError."""
+    from metering.audit.scan import ScanOptions, scan
+    from metering.audit.sources import Source
+
+    log = tmp_path / "log.jsonl"
+    request = {"messages": [{"role": "user", "content": "hi"}]}
+    usage = {"prompt_tokens": 9, "completion_tokens": 2, "prompt_tokens_details": {"cached_tokens": 4}}
+    lines = [{"request": request, "response": {"response": odd, "usage": usage}} for odd in ("text", None, 3)]
+    log.write_bytes(b"".join(json.dumps(line).encode() + b"\n" for line in lines))
+    tally = scan([Source(str(log))], ScanOptions())
+    assert (tally.requests, tally.skipped_total) == (3, 0)
+    bucket = tally.buckets[("single_turn", "standard")]
+    assert (bucket.logged, bucket.prompt, bucket.cached, bucket.cached_known_cached) == (3, 27, 12, 12)

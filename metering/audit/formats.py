@@ -442,8 +442,9 @@ def _usage_general(answer: dict[str, Any]) -> tuple[Usage | None, bool]:
         return None, False
     if usage.cached_tokens > usage.prompt_tokens or usage.reasoning_tokens > usage.completion_tokens:
         return None, False  # impossible counts: estimate instead of pricing nonsense
-    if "response" in answer:  # a Responses event: usage_from read its inner response
-        answer = answer["response"]
+    inner = answer.get("response")
+    if isinstance(inner, dict):  # a Responses event: usage_from read its inner response (and only a dict)
+        answer = inner
     logged = answer.get("usage")
     return usage, type(logged) is dict and ("prompt_tokens_details" in logged or "input_tokens_details" in logged)
 
