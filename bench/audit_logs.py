@@ -171,6 +171,7 @@ def litellm_row(n: int, ts: int, api: str, body: dict[str, Any], answer: dict[st
 
 def write(fmt: str, out: Path, **kwargs: Any) -> list[Path]:
     """Write one log (two for `batch`: input and output); `.gz` names are gzipped."""
+    bad = kwargs.pop("bad_lines", False)  # pairs only
     if fmt == "batch":
         stem = out.name.removesuffix(".gz").removesuffix(".jsonl")
         inputs, outputs = out.with_name(f"{stem}-input.jsonl"), out.with_name(f"{stem}-output.jsonl")
@@ -183,7 +184,6 @@ def write(fmt: str, out: Path, **kwargs: Any) -> list[Path]:
                 line = {"id": f"batch_req_{n:08d}", "custom_id": custom_id, "response": response, "error": None}
                 fout.write(orjson.dumps(line) + b"\n")
         return [inputs, outputs]
-    bad = kwargs.pop("bad_lines", False)
     with _open(out) as f:
         for n, (ts, api, body, answer) in enumerate(requests(**kwargs)):
             if fmt == "pairs":
