@@ -213,7 +213,11 @@ def test_a_redo_chain_cannot_spend_far_past_a_budget(keyed, emulator, redis_serv
     assert statuses.count(200) >= 1
     time.sleep(0.5)
     spent = _spent(redis_server.url, capped["id"])
-    assert spent <= budget, f"spent ${spent:.5f} on a ${budget} budget ({statuses.count(200)} served)"
+    # The guarantee (docs): requests in flight together never reserve past the budget; a request admitted
+    # alone may still spend what remains and overshoot by at most its own cost (~$0.0016 here). Before the
+    # fix, 16 racing requests spent $0.0266 (2.7x); under a loaded machine fewer race and one can land last.
+    one_request = 0.002
+    assert spent <= budget + one_request, f"spent ${spent:.5f} on a ${budget} budget ({statuses.count(200)} served)"
 
 
 # -- 9. rpm is a sliding limit: no minute boundary lets twice the rate through -----------------------------
