@@ -133,13 +133,27 @@ def stop(proc: subprocess.Popen | None) -> None:
 
 
 def start_routetax(
-    upstream: str, redis_url: str, metering: bool, port: int, tmp: Path, launcher: list[str] | None = None
+    upstream: str,
+    redis_url: str,
+    metering: bool,
+    port: int,
+    tmp: Path,
+    launcher: list[str] | None = None,
+    *,
+    core: str = PROXY_CORE,
+    pool_size: int | None = None,
+    serve_args: tuple[str, ...] = (),
 ) -> subprocess.Popen:
-    """`routetax serve` on the demo tiers pointed at `upstream`, pinned to the proxy's core; `launcher`
-    replaces the `routetax` console script (bench/metering_split.py starts it with parts turned off)."""
+    """`routetax serve` on the demo tiers pointed at `upstream`, pinned to `core`; `launcher` replaces the
+    `routetax` console script (bench/metering_split.py starts it with parts turned off); `pool_size` sets
+    every tier's connection limit (bench/streams.py holds thousands of streams); `serve_args` are added
+    to `serve` (`--workers 2`)."""
     from router.demo import demo_config
 
     config = demo_config(upstream).model_dump(mode="json")
+    if pool_size is not None:
+        for tier in config["tiers"].values():
+            tier["pool_size"] = pool_size
     config["server"]["port"] = port
     config["store"] = {"redis_url": redis_url, "spool_dir": str(tmp / f"spool-{port}")}
     config["auth"] = {"mode": "open"}
@@ -147,7 +161,7 @@ def start_routetax(
     path = tmp / f"routetax-{port}.yaml"
     path.write_text(yaml.safe_dump(config))
     argv = [*(launcher or [str(ROOT / ".venv/bin/routetax")]), "serve", "--config", str(path), "--log-level", "warning"]
-    proc = pinned(PROXY_CORE, argv, cwd=tmp, stderr=subprocess.DEVNULL)
+    proc = pinned(core, [*argv, *serve_args], cwd=tmp, stderr=subprocess.DEVNULL)
     wait_port(port)
     return proc
 
