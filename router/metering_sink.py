@@ -10,6 +10,7 @@ never makes anyone wait on Redis.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import tempfile
 from collections import deque
@@ -22,6 +23,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from metering.cost import ImpossibleUsage, cost, counterfactuals
 from metering.ledger import Ledger
 from metering.metrics import Metrics
+from metering.metrics_group import MetricsGroup
 from metering.prices import Price, UnknownModel, price_for
 from metering.record import Attempt, Record, Usage
 from metering.store import open_store
@@ -70,6 +72,8 @@ class MeteringSink:
         self._known_before: set[str] = set()
         self.regions = {name: tier.region for name, tier in config.tiers.items()}
         self.metrics.set_assumptions(config.report.router_hour_usd, config.report.classifier_usd_per_request)
+        self.group: MetricsGroup | None = None  # `serve --workers N`: /metrics answers for the whole group
+        self._publisher: asyncio.Task[None] | None = None
 
     @classmethod
     def for_config(cls, config: Config) -> MeteringSink:
@@ -80,6 +84,8 @@ class MeteringSink:
         # or the first long stream folds its events (a 0.4 s stall for every open stream, seen with py-spy).
         count_text("warm")
         self.store = open_store(self.config.store.redis_url, cluster=self.config.store.cluster)
+        if self.group is not None:
+            self._publisher = asyncio.create_task(self._publish(), name="routetax-metrics-publish")
         if not self.enabled:
             return
         # The in-process store forgets everything at exit, so a spool on disk would only replay into
@@ -97,6 +103,10 @@ class MeteringSink:
     async def aclose(self) -> None:
         if self.ledger is not None:
             await self.ledger.aclose()
+        if self.group is not None:
+            if self._publisher is not None:
+                self._publisher.cancel()
+            self.group.publish()  # the last figures, ledger flush included: the group's counters keep them
         if self.store is not None:
             await self.store.aclose()
 
@@ -116,7 +126,19 @@ class MeteringSink:
             return False
 
     def render_metrics(self) -> tuple[bytes, str]:
+        if self.group is not None:
+            return self.group.render(), CONTENT_TYPE_LATEST
         return self.metrics.render(), CONTENT_TYPE_LATEST
+
+    async def _publish(self, every_s: float = 1.0) -> None:
+        """Once a second, this worker's figures for the group's scrapes (answered by any worker)."""
+        assert self.group is not None
+        while True:
+            await asyncio.sleep(every_s)
+            try:
+                self.group.publish()
+            except OSError as exc:
+                log.warning("could not publish this worker's metrics: %s", exc)
 
     def __call__(self, record: Record, completion: Completion) -> None:
         if not self.enabled:
