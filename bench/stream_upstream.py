@@ -7,7 +7,8 @@ event every `--interval-ms LO-HI` milliseconds (drawn per event) until the strea
 `[DONE]`. Each event's text starts with `@<time>`: the upstream's CLOCK_MONOTONIC time when it was written,
 which every process on the machine shares, so a client can measure each event's delay from the
 upstream's send time — directly or through any proxy that relays the text.
-A request without `"stream": true` gets one small JSON completion (proxies' readiness checks).
+A request without `"stream": true` gets one small JSON completion (proxies' readiness checks), and a
+stream asked with `"max_tokens": 1` ends after its first event (warming a proxy's streaming path).
 
 Backpressure is respected: while the connection's write buffer is over its high-water mark
 (a proxy or a client that stopped reading), the stream stops producing, as a server that
@@ -23,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
+import re
 import time
 
 import orjson
@@ -38,6 +40,7 @@ USAGE_TAIL = (
     b'"prompt_tokens_details":{"cached_tokens":0},"completion_tokens_details":{"reasoning_tokens":0}}}\n\n'
 )
 END = b"0\r\n\r\n"
+SHORT = re.compile(rb'"max_tokens": ?1[,}]')
 JSON_ANSWER = orjson.dumps(
     {
         "id": "chatcmpl-streams",
@@ -103,7 +106,8 @@ class StreamProtocol(asyncio.Protocol):
             )
             return
         self.sent = 0
-        self.ends_at = self.loop.time() + random.uniform(*self.profile.duration_s)
+        short = SHORT.search(request_body) is not None  # warm-up streams
+        self.ends_at = self.loop.time() + (0 if short else random.uniform(*self.profile.duration_s))
         self.transport.write(HEAD + frame(token_event(self.profile.padding, first=True)))
         self.sent = 1
         self._schedule()

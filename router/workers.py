@@ -37,6 +37,7 @@ from types import FrameType
 
 from metering.metrics_group import MetricsGroup
 from metering.spool import adopt_orphans
+from metering.tokens import count_text
 from router.config import Config
 
 log = logging.getLogger("routetax")
@@ -106,6 +107,7 @@ def serve(config: Config, host: str, port: int, workers: int) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    count_text("warm")  # the tokenizer (~70 MB) loaded once here is shared by the forked workers' pages
     processes = {index: start(index) for index in range(workers)}
     log.info(
         "routetax: %d workers on http://%s:%d (pids %s)",
