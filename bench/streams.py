@@ -350,21 +350,27 @@ async def run_step(
     try:
         run_litellm = litellm is not None and streams <= args.litellm_max and not BROKEN.get("litellm")
         configs = ["direct", "routetax"] + (["litellm"] if run_litellm else [])
+        if args.before and streams <= args.litellm_max and not slow:
+            configs.insert(2, "before")
         for config in configs:
             proc = None
             pids: list[int] = []
             port = up_port
             try:
-                if config == "routetax":
+                if config in ("routetax", "before"):
                     port = free_port()
-                    serve_args = ("--workers", str(args.workers)) if args.workers > 1 else ()
-                    core = PROXY_CORE if args.workers == 1 else "0,1"
+                    serve_args = ("--workers", str(args.workers)) if args.workers > 1 and config == "routetax" else ()
+                    core = PROXY_CORE if not serve_args else "0,1"
+                    launcher = None
+                    if config == "before":  # the same harness on another checkout's code (e.g. `git archive main`)
+                        launcher = ["env", f"PYTHONPATH={args.before}", sys.executable, "-m", "router.cli"]
                     proc = start_routetax(
                         f"http://127.0.0.1:{up_port}",
                         redis_url,
                         True,
                         port,
                         tmp,
+                        launcher,
                         core=core,
                         pool_size=10_000,
                         serve_args=serve_args,
@@ -422,7 +428,7 @@ async def main_async(args: argparse.Namespace) -> int:
                 await run_step(rows, args.slow, args, redis_url, None, tmp, slow=True)
         finally:
             stop(redis)
-    configs = ["direct", "routetax"] + (["litellm"] if litellm is not None else [])
+    configs = ["direct", "routetax"] + (["before"] if args.before else []) + (["litellm"] if litellm else [])
     capacity = report(rows, configs)
     targets = judge(rows, capacity, cap)
     result = {
@@ -457,6 +463,9 @@ def main() -> int:
     ap.add_argument("--slow", type=int, default=0, help="then N slow-reader streams through routetax (0: none)")
     ap.add_argument("--workers", type=int, default=1, help="routetax serve --workers (default 1)")
     ap.add_argument("--no-litellm", action="store_true")
+    ap.add_argument(
+        "--before", type=Path, help="also run routetax from this source tree (steps up to --litellm-max): before/after"
+    )
     ap.add_argument("--litellm-max", type=int, default=1000, help="largest step LiteLLM is run at (default 1000)")
     ap.add_argument("--output", type=Path, default=HERE / "results/streams.json")
     args = ap.parse_args()
