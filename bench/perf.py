@@ -161,7 +161,8 @@ def start_routetax(
     path = tmp / f"routetax-{port}.yaml"
     path.write_text(yaml.safe_dump(config))
     argv = [*(launcher or [str(ROOT / ".venv/bin/routetax")]), "serve", "--config", str(path), "--log-level", "warning"]
-    proc = pinned(core, [*argv, *serve_args], cwd=tmp, stderr=subprocess.DEVNULL)
+    with open(tmp / f"routetax-{port}.log", "wb") as log:  # the child keeps its own descriptor
+        proc = pinned(core, [*argv, *serve_args], cwd=tmp, stderr=log)
     wait_port(port)
     return proc
 

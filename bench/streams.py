@@ -384,6 +384,11 @@ async def run_step(
                     time.sleep(1 if args.workers == 1 else 3)
                     pids = process_tree(proc.pid)
                 row = await measure(config, port, pids, streams, args, rate)
+                log = tmp / f"routetax-{port}.log"
+                if row["errors"] and log.exists():  # what the proxy said while streams failed
+                    lines = [line for line in log.read_text(errors="replace").splitlines() if "WARNING" not in line]
+                    row["proxy_log_tail"] = lines[-8:]
+                    print("    proxy log: " + "\n    proxy log: ".join(lines[-8:]), flush=True)
                 row["interval_ms"], row["duration_s"] = interval, args.duration_s
                 rows.append(row)
                 if config == "litellm" and (not held(row) or (row["delay_p99_ms"] or 0) > 1000):
