@@ -127,7 +127,9 @@ async def measure(
     cpu_before = cpu_ms_of(pids) if pids else 0.0
     samples: list[tuple[float, int, int, float]] = []  # (t, open streams, rss kB, kernel TCP MB)
     started = time.monotonic()
-    timeout_s = float(args.duration_s.split("-")[-1]) + 60 + streams / args.ramp
+    duration = args.slow_duration_s if read_bytes_per_s else args.duration_s
+    # a slow reader takes ten times the stream's length to read it
+    timeout_s = float(duration.split("-")[-1]) * (12 if read_bytes_per_s else 1) + 60 + streams / args.ramp
 
     async def sample() -> None:
         while True:
@@ -337,13 +339,14 @@ async def run_step(
 ) -> None:
     interval = step_profile(args, streams)
     event_bytes = 1000 if slow else 4
-    upstream, up_port = start_upstream(interval, args.duration_s, event_bytes)
+    duration = args.slow_duration_s if slow else args.duration_s
+    upstream, up_port = start_upstream(interval, duration, event_bytes)
     rate = None
     if slow:  # a tenth of what the upstream sends: event + framing bytes at the profile's mean interval
         low, _, high = interval.partition("-")
         rate = 0.1 * (event_bytes + 260) / ((float(low) + float(high or low)) / 2000)
     print(
-        f"step: {streams:,} streams, events every {interval} ms for {args.duration_s} s"
+        f"step: {streams:,} streams, events every {interval} ms for {duration} s"
         + (f", slow readers at {rate / 1024:.1f} KB/s" if rate else ""),
         flush=True,
     )
@@ -389,7 +392,7 @@ async def run_step(
                     lines = [line for line in log.read_text(errors="replace").splitlines() if "WARNING" not in line]
                     row["proxy_log_tail"] = lines[-8:]
                     print("    proxy log: " + "\n    proxy log: ".join(lines[-8:]), flush=True)
-                row["interval_ms"], row["duration_s"] = interval, args.duration_s
+                row["interval_ms"], row["duration_s"] = interval, duration
                 rows.append(row)
                 if config == "litellm" and (not held(row) or (row["delay_p99_ms"] or 0) > 1000):
                     BROKEN["litellm"] = True  # far past any budget: larger steps would only take minutes each
@@ -466,6 +469,7 @@ def main() -> int:
     )
     ap.add_argument("--ramp", type=float, default=1000.0, help="streams opened per second (default 1000)")
     ap.add_argument("--slow", type=int, default=0, help="then N slow-reader streams through routetax (0: none)")
+    ap.add_argument("--slow-duration-s", default="6-8", help="stream length in the slow-reader run (default 6-8)")
     ap.add_argument("--workers", type=int, default=1, help="routetax serve --workers (default 1)")
     ap.add_argument("--no-litellm", action="store_true")
     ap.add_argument(
