@@ -100,8 +100,13 @@ def process_tree(pid: int) -> list[int]:
 
 
 def cpu_ms(pid: int) -> float:
+    return cpu_ms_of(process_tree(pid))
+
+
+def cpu_ms_of(pids: list[int]) -> float:
+    """User + system CPU of these processes (bench/streams.py samples a tree it listed once)."""
     total = 0.0
-    for member in process_tree(pid):
+    for member in pids:
         try:
             fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
@@ -112,8 +117,12 @@ def cpu_ms(pid: int) -> float:
 
 def memory_kb(pid: int, key: str) -> int:
     """VmRSS (now) or VmHWM (peak) summed over the process tree."""
+    return memory_kb_of(process_tree(pid), key)
+
+
+def memory_kb_of(pids: list[int], key: str) -> int:
     total = 0
-    for member in process_tree(pid):
+    for member in pids:
         try:
             lines = Path(f"/proc/{member}/status").read_text().splitlines()
         except OSError:

@@ -29,7 +29,6 @@ import argparse
 import asyncio
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -45,9 +44,10 @@ sys.path.insert(0, str(HERE.parent))
 from perf import (  # noqa: E402
     PROXY_CORE,
     REST_CORE,
+    cpu_ms_of,
     ensure_litellm,
     free_port,
-    memory_kb,
+    memory_kb_of,
     pinned,
     process_tree,
     start_litellm,
@@ -57,16 +57,11 @@ from perf import (  # noqa: E402
 )
 from stream_clients import Tally, wave  # noqa: E402
 
+from router.workers import raise_fd_limit  # noqa: E402
+
 FD_RESERVE = 200  # descriptors a proxy process needs besides its streams (listener, Redis, logs, epoll, ...)
 BUDGETS_MS = (10, 50)
 BROKEN: dict[str, bool] = {}
-
-
-def raise_fd_limit() -> int:
-    """Soft RLIMIT_NOFILE up to the hard limit, for this process and everything it starts."""
-    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    return hard
 
 
 def percentile(values: object, p: float) -> float | None:
@@ -88,20 +83,8 @@ def body(profile_interval: str) -> bytes:
     ).encode()
 
 
-def cpu_ms_of(pids: list[int]) -> float:
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) * 1000 / tick
-    return total
-
-
 def rss_kb_of(pids: list[int]) -> int:
-    return sum(memory_kb(pid, "VmRSS") for pid in pids)
+    return memory_kb_of(pids, "VmRSS")
 
 
 def tcp_kernel_mb() -> float:

@@ -136,19 +136,14 @@ def test_sigterm_finishes_requests_in_flight_and_loses_no_record(
 def test_more_than_one_worker_needs_redis(tmp_path: Path) -> None:
     config = tmp_path / "routetax.yaml"
     config.write_text(f"server: {{port: {free_port()}}}\n")
-    done = subprocess.run(
-        [sys.executable, "-m", "router.cli", "serve", "--config", str(config), "--workers", "2"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+
+    def serve(workers: str) -> subprocess.CompletedProcess:
+        argv = [sys.executable, "-m", "router.cli", "serve", "--config", str(config), "--workers", workers]
+        return subprocess.run(argv, capture_output=True, text=True, timeout=60)
+
+    done = serve("2")
     assert done.returncode == 2 and "store.redis_url" in done.stderr
-    bad = subprocess.run(
-        [sys.executable, "-m", "router.cli", "serve", "--config", str(config), "--workers", "zero"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    bad = serve("zero")
     assert bad.returncode == 2 and "--workers" in bad.stderr
 
 
