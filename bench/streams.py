@@ -336,8 +336,10 @@ async def run_step(
     try:
         run_litellm = litellm is not None and streams <= args.litellm_max and not BROKEN.get("litellm")
         configs = ["direct", "routetax"] + (["litellm"] if run_litellm else [])
-        if args.before and streams <= args.litellm_max and not slow:
+        if args.before and streams == args.before_at and not slow:
             configs.insert(2, "before")
+        if slow:  # the point is the proxy's memory; direct has none to show
+            configs = ["routetax"]
         for config in configs:
             proc = None
             pids: list[int] = []
@@ -456,8 +458,9 @@ def main() -> int:
     ap.add_argument("--workers", type=int, default=1, help="routetax serve --workers (default 1)")
     ap.add_argument("--no-litellm", action="store_true")
     ap.add_argument(
-        "--before", type=Path, help="also run routetax from this source tree (steps up to --litellm-max): before/after"
+        "--before", type=Path, help="also run routetax from this source tree at step --before-at: before/after"
     )
+    ap.add_argument("--before-at", type=int, default=1000, help="the step --before runs at (default 1000)")
     ap.add_argument("--litellm-max", type=int, default=1000, help="largest step LiteLLM is run at (default 1000)")
     ap.add_argument("--output", type=Path, default=HERE / "results/streams.json")
     args = ap.parse_args()
