@@ -89,6 +89,8 @@ def test_two_workers_one_port_metrics_add_up_to_the_ledger(
         time.sleep(1.5)  # the other worker's snapshot is at most a second old
         scrape = httpx.get(f"{url}/metrics").text
         assert 'routetax_agentic_share{worker="0"}' in scrape and 'routetax_agentic_share{worker="1"}' in scrape
+        linted = subprocess.run(["promtool", "check", "metrics"], input=scrape, capture_output=True, text=True)
+        assert linted.returncode == 0, linted.stdout + linted.stderr  # the merged exposition is valid
         assert counter_total(url, "routetax_requests_total") == 80  # one scrape: the group's totals
         assert counter_total(url, "routetax_ledger_records_written_total") == 80
         ledger_cost = sum(r.cost_usd for r in records)
