@@ -186,7 +186,7 @@ class MeteringSink:
         if stream is not None:
             if stream.usage_chunk is not None:
                 return usage_from(stream.usage_chunk)
-            if stream.events or stream.compacted_tokens:  # cut short, or no usage sent: estimate, and say so
+            if stream.events or stream.folded:  # cut short, or no usage sent: estimate, and say so
                 return Usage(
                     prompt_tokens=count_prompt(request, record.api),
                     completion_tokens=stream.estimated_completion_tokens(),
