@@ -60,7 +60,7 @@ from stream_clients import Tally, wave  # noqa: E402
 from router.workers import raise_fd_limit  # noqa: E402
 
 FD_RESERVE = 200  # descriptors a proxy process needs besides its streams (listener, Redis, logs, epoll, ...)
-BUDGETS_MS = (10, 50)
+BUDGETS_MS = (10, 50, 250)
 BROKEN: dict[str, bool] = {}
 
 
