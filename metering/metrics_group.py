@@ -8,8 +8,9 @@ when it shuts down. The worker that receives a scrape merges every snapshot:
 - counters, histograms and summaries are summed over every snapshot ever written in the group's life,
   the final ones of workers that exited or were replaced included, so the group's counters never go
   backwards when a worker restarts (`*_created` samples take the earliest);
-- gauges follow `GAUGE_MODES`: `max` for figures every worker exports alike (configured costs, budgets,
-  an open breaker), `sum` for quantities that add up (records waiting in the spool), and otherwise each
+- gauges follow `GAUGE_MODES`: `max` for figures every worker exports alike (configured costs, budgets),
+  `own` for what the answering worker sets as it answers (open breakers, which the workers share through
+  Redis), `sum` for quantities that add up (records waiting in the spool), and otherwise each
   live worker's value with a `worker` label — the routing-tax gauges are each worker's own window of
   traffic, as they are each replica's, and the alert rules aggregate them with max/avg.
 
@@ -35,7 +36,9 @@ from prometheus_client.metrics_core import Metric
 GAUGE_MODES: dict[str, str] = {
     "routetax_router_hour_usd": "max",
     "routetax_key_budget_usd": "max",
-    "routetax_breaker_open": "max",
+    # set when a worker answers a scrape; the workers' breakers mirror each other through Redis within a
+    # second, so the answering worker's own value is the group's (another's may be from a scrape long ago)
+    "routetax_breaker_open": "own",
     "routetax_ledger_spool_depth": "sum",
 }
 SUMMED = ("counter", "histogram", "summary", "gaugehistogram")
@@ -71,7 +74,7 @@ class MetricsGroup:
         """The group's metrics in Prometheus text format (this worker's own figures are current)."""
         self.publish()
         registry = CollectorRegistry(auto_describe=False)
-        registry.register(_Merged(read_snapshots(self.directory)))  # type: ignore[arg-type]
+        registry.register(_Merged(read_snapshots(self.directory), self.worker))  # type: ignore[arg-type]
         return generate_latest(registry)
 
 
@@ -85,8 +88,9 @@ def read_snapshots(directory: Path) -> list[dict[str, Any]]:
     return snapshots
 
 
-def merge(snapshots: list[dict[str, Any]]) -> list[Metric]:
-    """The group's families from its workers' snapshots (see the module docstring for the rules)."""
+def merge(snapshots: list[dict[str, Any]], own: int | None = None) -> list[Metric]:
+    """The group's families from its workers' snapshots (see the module docstring for the rules); `own` is
+    the worker answering the scrape."""
     latest: dict[int, dict[str, Any]] = {}  # per worker index, its newest snapshot: the live process
     for snapshot in snapshots:
         known = latest.get(snapshot["worker"])
@@ -101,10 +105,12 @@ def merge(snapshots: list[dict[str, Any]]) -> list[Metric]:
             summed = kind in SUMMED
             if not summed and id(snapshot) not in live:
                 continue  # a gauge of a process that is gone
+            mode = GAUGE_MODES.get(name, "worker")
+            if not summed and mode == "own" and snapshot["worker"] != own:
+                continue
             if name not in families:
                 families[name] = Metric(name, family["help"], kind, family["unit"])
                 values[name] = {}
-            mode = GAUGE_MODES.get(name, "worker")
             merged = values[name]
             for sample_name, labels, value in family["samples"]:
                 if not summed and mode == "worker":
@@ -126,8 +132,9 @@ def merge(snapshots: list[dict[str, Any]]) -> list[Metric]:
 
 
 class _Merged:
-    def __init__(self, snapshots: list[dict[str, Any]]) -> None:
+    def __init__(self, snapshots: list[dict[str, Any]], own: int) -> None:
         self._snapshots = snapshots
+        self._own = own
 
     def collect(self) -> Iterator[Metric]:
-        yield from merge(self._snapshots)
+        yield from merge(self._snapshots, self._own)

@@ -198,7 +198,8 @@ def test_merge_sums_counters_of_every_worker_ever_and_keeps_live_gauges() -> Non
         _snapshot(worker=1, at=3.0, requests=3, share=0.4, spool=2, hour=0.05),
     ]
     families = {
-        f.name: {(s.name, tuple(sorted(s.labels.items()))): s.value for s in f.samples} for f in merge(snapshots)
+        f.name: {(s.name, tuple(sorted(s.labels.items()))): s.value for s in f.samples}
+        for f in merge(snapshots, own=0)  # worker 0 answers this scrape
     }
     requests = families["routetax_requests"]
     assert requests[("routetax_requests_total", (("tier", "nano"),))] == 20  # the replaced worker's 7 still count
@@ -209,6 +210,8 @@ def test_merge_sums_counters_of_every_worker_ever_and_keeps_live_gauges() -> Non
     }
     assert families["routetax_ledger_spool_depth"] == {("routetax_ledger_spool_depth", ()): 3}  # live ones summed
     assert families["routetax_router_hour_usd"] == {("routetax_router_hour_usd", ()): 0.05}  # max, not 0.10
+    # the answering worker's breakers, not a value another worker set at a scrape long ago
+    assert families["routetax_breaker_open"] == {("routetax_breaker_open", (("tier", "nano"),)): 0.0}
 
 
 def test_spool_files_of_another_worker_count_move_to_worker_zero(tmp_path: Path) -> None:
