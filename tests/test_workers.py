@@ -186,6 +186,13 @@ def _snapshot(worker: int, at: float, requests: float, share: float, spool: floa
                 "unit": "",
                 "samples": [("routetax_router_hour_usd", {}, hour)],
             },
+            {
+                "name": "routetax_breaker_open",
+                "type": "gauge",
+                "help": "Open.",
+                "unit": "",
+                "samples": [("routetax_breaker_open", {"tier": "nano"}, float(worker == 1))],  # 1's from long ago
+            },
         ],
     }
 
