@@ -1,8 +1,9 @@
-"""`classify(body, api, headers)`: single-turn or agentic, with a confidence and reasons.
+"""`classify(body, api, headers)`: single-turn or agentic, with a calibrated confidence and reasons.
 
-Structure decides first (tool history, offered tools, forced functions); text protocols
-are looked for only when the structure is silent. Pure, no I/O, and it never raises:
-any JSON shape gets a decision.
+Structure decides first (tool history, offered tools, forced functions, named agents in a group
+chat); text protocols are looked for only when the structure is silent. Each decision comes from
+one rule, and its confidence is that rule's measured accuracy (`classifier.calibration`). Pure,
+no I/O, and it never raises: any JSON shape gets a decision.
 """
 
 from __future__ import annotations
@@ -11,22 +12,36 @@ from collections.abc import Mapping
 from typing import Any
 
 from classifier import structure, text
+from classifier.calibration import CONFIDENCE, DEFAULT_CONFIDENCE
 from classifier.decision import AGENTIC, LABELS, SINGLE_TURN, Decision
 
 OVERRIDE_HEADER = "x-routetax-class"
-_UNPARSEABLE = Decision(SINGLE_TURN, 0.55, ("unparseable",))
+
+
+# (label, reason code, calibration key): the key is finer than the reason where the same reason
+# is read from evidence of different strength (a loop running, a system prompt, a first user turn).
+Verdict = tuple[str, str, str]
 
 
 def classify(body: Any, api: str = "chat", headers: Mapping[str, str] | None = None) -> Decision:
+    return classify_with_rule(body, api, headers)[0]
+
+
+def classify_with_rule(body: Any, api: str = "chat", headers: Mapping[str, str] | None = None) -> tuple[Decision, str]:
+    """The decision and the calibration key of the rule that made it (for `classifier.calibrate`)."""
     try:
         override = _override(headers)
         if override is not None:
-            return override
+            return override, "header_override"
         if not isinstance(body, dict):
-            return _UNPARSEABLE
-        return _classify_responses(body) if api == "responses" else _classify_chat(body)
+            label, reason, rule = SINGLE_TURN, "unparseable", "unparseable"
+        elif api == "responses":
+            label, reason, rule = _classify_responses(body)
+        else:
+            label, reason, rule = _classify_chat(body)
     except Exception:  # a classifier that raises would take a request down with it
-        return _UNPARSEABLE
+        label, reason, rule = SINGLE_TURN, "unparseable", "unparseable"
+    return Decision(label, CONFIDENCE.get(rule, DEFAULT_CONFIDENCE), (reason,)), rule
 
 
 def _override(headers: Mapping[str, str] | None) -> Decision | None:
@@ -40,25 +55,27 @@ def _override(headers: Mapping[str, str] | None) -> Decision | None:
     return None
 
 
-def _classify_chat(body: dict[str, Any]) -> Decision:
+def _classify_chat(body: dict[str, Any]) -> Verdict:
     messages = body.get("messages")
     messages = messages if isinstance(messages, list) else []
     if structure.chat_tool_history(messages):
-        return Decision(AGENTIC, 1.0, ("tool_history",))
+        return AGENTIC, "tool_history", "tool_history"
     by_tools = structure.chat_tools(body)
     if by_tools is not None:
-        return Decision(by_tools[0], 1.0, (by_tools[1],))
+        return by_tools[0], by_tools[1], by_tools[1]
+    if structure.multi_agent_turns(messages):
+        return AGENTIC, "multi_agent_chat", "multi_agent_chat"
     turns = [(_role(m.get("role")), text.text_of(m.get("content"))) for m in messages if isinstance(m, dict)]
     return _by_text(turns, structured=_wants_structured_output(body.get("response_format")))
 
 
-def _classify_responses(body: dict[str, Any]) -> Decision:
+def _classify_responses(body: dict[str, Any]) -> Verdict:
     items = body.get("input")
     if structure.responses_tool_history(items):
-        return Decision(AGENTIC, 1.0, ("tool_history",))
+        return AGENTIC, "tool_history", "tool_history"
     by_tools = structure.responses_tools(body)
     if by_tools is not None:
-        return Decision(by_tools[0], 1.0, (by_tools[1],))
+        return by_tools[0], by_tools[1], by_tools[1]
     turns: list[tuple[str, str]] = []
     instructions = body.get("instructions")
     if isinstance(instructions, str):
@@ -74,13 +91,15 @@ def _classify_responses(body: dict[str, Any]) -> Decision:
     return _by_text(turns, structured=structured)
 
 
-def _by_text(turns: list[tuple[str, str]], structured: bool) -> Decision:
+def _by_text(turns: list[tuple[str, str]], structured: bool) -> Verdict:
     found = text.text_protocol(turns)
     if found is not None:
-        return Decision(AGENTIC, found[1], (found[0],))
+        reason, where = found
+        return AGENTIC, reason, f"{where}:{reason}"
     if text.quotes_protocol(turns):
-        return Decision(SINGLE_TURN, 0.7, ("quoted_protocol",))
-    return Decision(SINGLE_TURN, 0.85, ("structured_output",) if structured else ("no_agentic_signal",))
+        return SINGLE_TURN, "quoted_protocol", "quoted_protocol"
+    reason = "structured_output" if structured else "no_agentic_signal"
+    return SINGLE_TURN, reason, reason
 
 
 def _role(role: Any) -> str:

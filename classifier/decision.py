@@ -32,6 +32,8 @@ REASONS = frozenset(
         "builtin_tools",
         "tool_history",
         "forced_function",
+        "forced_step",
+        "multi_agent_chat",
         "tool_choice_none",
         "react_protocol",
         "command_protocol",

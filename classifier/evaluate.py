@@ -1,7 +1,10 @@
-"""`routetax eval-classifier`: accuracy, per-rule breakdown, errors and latency on a labelled corpus.
+"""`routetax eval-classifier`: accuracy, confusion, per-corpus and per-source accuracy, calibration and latency.
 
 It also scores the naive audit the published analysis proposes — a request is agentic when
 its JSON mentions `tool_use|function_call` — so the classifier's margin over it is a number.
+Calibration: decisions are binned by confidence; each bin's accuracy beside its mean confidence
+is the reliability table, and the expected calibration error (ECE) is their gap weighted by
+the bin's share of requests.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from classifier.core import classify
 from classifier.decision import AGENTIC
 
 DATA_DIR = Path(__file__).parent / "data"
+BINS = (0.0, 0.6, 0.8, 0.9, 0.95, 0.98, 0.99, 1.0)  # confidence bins of the reliability table; the last holds 1.0
 NAIVE = re.compile(rb"tool_use|function_call", re.IGNORECASE)
 
 
@@ -51,6 +55,7 @@ def load(paths: list[Path]) -> list[dict[str, Any]]:
             row.setdefault("id", f"{path.name}:{number}")
             row.setdefault("api", "chat")
             row.setdefault("source", path.stem)
+            row["corpus"] = path.name
             rows.append(row)
     if not rows:
         raise CorpusError("the corpus is empty")
@@ -93,6 +98,7 @@ def score(rows: list[dict[str, Any]], predictions: list[str]) -> dict[str, Any]:
 
 def evaluate(rows: list[dict[str, Any]], repeats: int = 3) -> dict[str, Any]:
     predictions = []
+    confidences = []
     timings: list[float] = []
     for row in rows:
         best = float("inf")
@@ -102,12 +108,40 @@ def evaluate(rows: list[dict[str, Any]], repeats: int = 3) -> dict[str, Any]:
             best = min(best, time.perf_counter_ns() - start)
         timings.append(best / 1000)
         predictions.append(decision.label)
+        confidences.append(decision.confidence)
     result = score(rows, predictions)
+    result["per_corpus"] = _per_corpus(rows, predictions)
+    result["calibration"] = reliability(confidences, [p == r["label"] for p, r in zip(predictions, rows, strict=True)])
     timings.sort()
     result["latency_us_p50"] = statistics.median(timings)
     result["latency_us_p99"] = timings[max(0, int(len(timings) * 0.99) - 1)]
     result["baseline"] = score(rows, [naive_label(row["request"]) for row in rows])
     return result
+
+
+def _per_corpus(rows: list[dict[str, Any]], predictions: list[str]) -> dict[str, dict[str, Any]]:
+    cells: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for row, predicted in zip(rows, predictions, strict=True):
+        cell = cells[row.get("corpus", "")]
+        cell[0] += 1
+        cell[1] += predicted == row["label"]
+    return {name: {"n": n, "accuracy": right / n} for name, (n, right) in sorted(cells.items())}
+
+
+def reliability(confidences: list[float], correct: list[bool]) -> dict[str, Any]:
+    """The reliability table (per confidence bin: n, mean confidence, accuracy) and the ECE."""
+    table = []
+    ece = 0.0
+    total = len(confidences)
+    for low, high in zip(BINS, BINS[1:], strict=False):
+        members = [i for i, c in enumerate(confidences) if low <= c < high or (high == 1.0 and c == 1.0)]
+        if not members:
+            continue
+        mean = sum(confidences[i] for i in members) / len(members)
+        accuracy = sum(correct[i] for i in members) / len(members)
+        ece += len(members) / total * abs(accuracy - mean)
+        table.append({"bin": [low, high], "n": len(members), "confidence": mean, "accuracy": accuracy})
+    return {"ece": ece, "table": table}
 
 
 def _print(result: dict[str, Any]) -> None:
@@ -120,6 +154,17 @@ def _print(result: dict[str, Any]) -> None:
     print(f"  {'':<12} {'agentic':>8} {'single_turn':>12}")
     for actual in ("agentic", "single_turn"):
         print(f"  {actual:<12} {confusion[actual]['agentic']:>8} {confusion[actual]['single_turn']:>12}")
+    print("accuracy per corpus")
+    for corpus, cell in result["per_corpus"].items():
+        print(f"  {corpus:<40} n={cell['n']:<4} {cell['accuracy']:.3f}")
+    calibration = result["calibration"]
+    print(f"calibration: expected calibration error {calibration['ece']:.4f}")
+    print(f"  {'confidence bin':<16} {'n':>5} {'mean conf':>10} {'accuracy':>9}")
+    for cell in calibration["table"]:
+        low, high = cell["bin"]
+        closing = "]" if high == 1.0 else ")"
+        label = f"[{low:.2f}, {high:.2f}{closing}"
+        print(f"  {label:<16} {cell['n']:>5} {cell['confidence']:>10.3f} {cell['accuracy']:>9.3f}")
     print("accuracy per source (naive audit alongside)")
     for source, cell in result["per_source"].items():
         naive = baseline["per_source"][source]["accuracy"]

@@ -1,8 +1,8 @@
 """Structural signals: what the request's own shape says, before any text is read.
 
-Tools the model may call on its own, tool calls or results in the history, a function
-forced as a structured-output schema, `tool_choice: none`: these are certain, so they
-decide first and with confidence 1.0.
+Tools the model may call on its own, tool calls or results in the history, a lone function
+forced as a structured-output schema, `tool_choice: none`: these are the request's own
+shape, so they decide first.
 """
 
 from __future__ import annotations
@@ -75,24 +75,59 @@ def chat_tools(body: dict[str, Any]) -> tuple[str, str] | None:
     has_functions = isinstance(functions, list) and len(functions) > 0
     if not has_tools and not has_functions:
         return None
+    offered = tools if has_tools else functions
     choice = body.get("tool_choice") if has_tools else None
     legacy = body.get("function_call") if has_functions and not has_tools else None
     if has_tools and "tool_choice" not in body and has_functions:
         legacy = body.get("function_call")
+    names = [_chat_tool_name(t) for t in offered]
     for value in (choice, legacy):
         if value == "none":
             return "single_turn", "tool_choice_none"
         if isinstance(value, dict) and _forces_client_tool(value):
-            return "single_turn", "forced_function"
+            return _forced(names)
+        if value in ("required", "any"):
+            return _required(names)
+    return "agentic", "tools_declared"
+
+
+def _chat_tool_name(tool: Any) -> str:
+    if not isinstance(tool, dict):
+        return ""
+    function = tool.get("function")
+    name = function.get("name") if isinstance(function, dict) else tool.get("name")
+    return name if isinstance(name, str) else ""
+
+
+def _forced(names: list[str]) -> tuple[str, str]:
+    """A function forced by name: a schema to fill when it is the only tool, an agent's step among others.
+
+    An agent that forces its first action (OpenAI Agents `ModelSettings(tool_choice=...)`, a LangGraph
+    node) still offers its other tools and handoffs for the steps that follow.
+    """
+    if len(names) > 1 or _is_handoff(names):
+        return "agentic", "forced_step"
+    return "single_turn", "forced_function"
+
+
+def _required(names: list[str]) -> tuple[str, str]:
+    """`tool_choice: required` with exactly one tool is a forced extraction (LangChain `tool_choice="any"`,
+    pydantic-ai's `final_result`); with several tools the model still chooses its action."""
+    if len(names) == 1 and not _is_handoff(names):
+        return "single_turn", "forced_function"
     return "agentic", "tools_declared"
 
 
 def _forces_client_tool(choice: dict[str, Any]) -> bool:
-    """A choice naming one function (or custom tool) the client executes: a structured-output schema."""
+    """A choice naming one function (or custom tool) the client executes."""
     kind = choice.get("type")
     if kind in CLIENT_TOOL_TYPES or (kind is None and isinstance(choice.get("name"), str)):
         return isinstance(choice.get("name"), str) or isinstance((choice.get("function") or {}).get("name"), str)
     return False
+
+
+def _is_handoff(names: list[str]) -> bool:
+    return any(name.startswith(("transfer_to_", "handoff_to_")) for name in names)
 
 
 def responses_tool_history(items: Any) -> bool:
@@ -109,10 +144,26 @@ def responses_tools(body: dict[str, Any]) -> tuple[str, str] | None:
     if not isinstance(tools, list) or not tools:
         return None
     kinds = {t.get("type") for t in tools if isinstance(t, dict)}
+    names = [t.get("name") or t.get("type") or "" if isinstance(t, dict) else "" for t in tools]
     choice = body.get("tool_choice")
     if choice == "none":
         return "single_turn", "tool_choice_none"
     if isinstance(choice, dict) and _forces_client_tool(choice):
-        return "single_turn", "forced_function"
+        return _forced(names)
+    if choice in ("required", "any"):
+        return _required(names)
     builtin = bool(kinds - CLIENT_TOOL_TYPES - {None})
     return "agentic", "builtin_tools" if builtin and not (kinds & CLIENT_TOOL_TYPES) else "tools_declared"
+
+
+def multi_agent_turns(messages: list[Any]) -> bool:
+    """Turns signed by two or more participants (`name`): a group chat of agents (AutoGen teams, ...)."""
+    names = set()
+    for message in messages:
+        if isinstance(message, dict) and message.get("role") == "user":
+            name = message.get("name")
+            if isinstance(name, str) and name:
+                names.add(name)
+                if len(names) > 1:
+                    return True
+    return False

@@ -15,28 +15,43 @@ words in tickets and questions), so the rules ask for one of two things:
 
 A user who pastes an agent log, a ReAct prompt to review, or a ticket about "the agent"
 has neither. Scanning is bounded (the head and tail of each text, the last few turns) and
-uses substring anchors before any regex, so a 32 KB request classifies in microseconds.
+finds every instruction phrase in one Aho-Corasick pass, so a 64 KB request classifies in microseconds.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
-HEAD, TAIL = 3000, 1500  # characters scanned at each end of a long text
-LAST_TURNS = 4
+import ahocorasick_rs
+
+HEAD, TAIL = 6000, 2000  # ReAct steps and loop evidence are read in these windows of a long text
+PHRASE_HEAD, PHRASE_TAIL = 3000, 1000  # a window (lowercased) for quote openers and a user's task
+INSTRUCTION_HEAD, INSTRUCTION_TAIL = 1500, 500  # the phrase window of instructions: a definition opens or closes them
+LAST_TURNS = 6  # a running loop is looked for in the last few turns
+IMAGE = "<image>"  # an image part, as `text_of` renders it
+IMAGE_PART_TYPES = frozenset({"image_url", "input_image", "image"})
+MANY_TAGS = 64  # past this many XML-like tags, a text is not read as XML tool usage
+TAG_VISITS = 8  # past this many "<", tool-call tags are looked for by one automaton pass
+MANY_CAPITALS = 32  # past this many candidates, a capitalised marker is looked for with one substring search
+SHORT_TEXT = 512  # below this, a marker is looked for with one substring search from the start
 
 # ReAct markers at line start (the format as the model must emit it) ...
 # Line-start patterns begin with a literal newline (texts are searched as "\n" + text): sre then
 # jumps between newlines instead of trying a multiline `^` at every character.
 REACT_MARKER = re.compile(r"\n[ \t>*#`'\"-]*(Thought|Action|Action Input|Observation|Final Answer|Code)[ \t]*[:：]")
 # ... or quoted inside a sentence, as smolagents' "a cycle of 'Thought:', 'Code:', and 'Observation:'".
-QUOTED_STEP = re.compile(r"['\"`](Thought|Action|Action Input|Observation|Code):['\"`]")
+QUOTED_STEPS = ("Thought", "Action", "Action Input", "Observation", "Code")
+QUOTES = "'\"`"
 ACTION_LINE = re.compile(r"\n[ \t>*#]*(?:Action|Action Input|Tool|Command|COMMAND|ACTION|Code)[ \t]*:")
 ACTION_WORDS = ("Action", "ACTION", "Tool", "Command", "COMMAND", "Code")
+STEP_MARKERS = ("Action", "Observation", "Code")  # a ReAct layout names at least one of these
+OBSERVATION = ("Observation",)
 OBSERVATION_START = re.compile(
-    r"(?i)^\s*(?:observation|result|tool result|tool output|output|execution (?:result|output|logs)|stdout|stderr"
-    r"|exit ?code|return code|command output|code output|error)\s*[:：]"
+    r"(?i)^\s*(?:(?:observation|result|tool result|tool output|output|execution (?:result|output|logs)|stdout|stderr"
+    r"|exit ?code|return code|command output|code output|error|format error)\s*[:：]"
+    r"|<(?:returncode|output|exception|error|observation|tool_response|stdout)>|\[[\w .-]{1,40}\] result)"
 )
 TOOL_TAGS = (
     "<tool_call>",
@@ -53,10 +68,20 @@ TOOL_TAGS = (
     "<cmd>",
     "<command>",
     "<tool_response>",
+    "<<<<<<< SEARCH",  # Aider's edit blocks: the client applies them to files
+)
+TAG_STARTS = tuple(tag for tag in TOOL_TAGS if tag.startswith("<"))
+# A tool invoked with XML tags, one tag per parameter on its own line (Cline, Roo Code, ...):
+# <read_file>\n<path>src/app.py</path>
+XML_TOOL = re.compile(r"<([a-z][a-z0-9_]{2,40})>[ \t]*\r?\n[ \t]*<([a-z][a-z0-9_]{1,40})>")
+HTML_TAGS = frozenset(
+    {"html", "body", "head", "div", "span", "table", "thead", "tbody", "tr", "td", "th", "ul", "ol", "li", "dl", "dt"}
+    | {"dd", "section", "article", "nav", "header", "footer", "main", "form", "select", "option", "pre", "code", "p"}
+    | {"blockquote", "figure", "svg", "g", "script", "style", "xml", "root", "item", "items", "data", "row"}
 )
 JSON_ACTION = re.compile(r'"(?:action|tool|tool_name|command|function_name|function|name)"\s*:\s*["{]')
 JSON_ACTION_KEYS = re.compile(r'"(?:action|tool|tool_name|command|function_name|function|tool_input|action_input)"')
-CODE_BLOCK = re.compile(r"```[ \t]*(?:python3?|py|bash|sh|shell|console|zsh|sql|js|javascript|r|ipython)?[ \t]*\n")
+CODE_BLOCK = re.compile(r"```[ \t]*[\w+-]*[ \t]*\n")
 EXECUTION_OUTPUT = re.compile(
     r"(?i)^\s*(?:output|execution (?:result|output|logs)|stdout|stderr|exit ?code|code output"
     r"|result of (?:running|execution)|the code (?:returned|produced|printed)"
@@ -69,8 +94,8 @@ ADDRESS = re.compile(
     r"|you will|you must|your task|answer the following questions|act as|tu es|vous êtes|du bist|eres un|sei un)"
 )
 
-# Instruction phrases, lowercase, grouped by what they say about the loop. Plain `in` checks
-# on lowercased text cost about a microsecond per 4 KB, where long alternations cost far more.
+# Instruction phrases, lowercase, grouped by what they say about the loop. All of them are found in
+# one pass (`PHRASE_SEARCH`): a regex alternation would try each phrase at every position.
 FEEDBACK = (
     # the result of what the model emits comes back to it
     "returned to you",
@@ -111,6 +136,18 @@ FEEDBACK = (
     "show you the result",
     "tell you the output",
     "tell you the result",
+    # observations that are screens, histories or tool results handed back on the next turn
+    "action history",
+    "your previous action",
+    "previous actions",
+    "screenshot",
+    "iterative loop",
+    "agent_history",
+    "browser_state",
+    "result of that tool use",
+    "result of the tool use",
+    "result of each tool",
+    "receive the result",
 )
 EXECUTION = (
     # the model's output is run somewhere
@@ -162,6 +199,9 @@ INVENTORY = (
     "call one or more functions",
     "one of the following actions",
     "access to these tools",
+    "action space",
+    "set of tools",
+    "these tools",
 )
 FORMAT = (
     # a format the model must emit its action in
@@ -190,6 +230,10 @@ FORMAT = (
     "one action per",
     "next action",
     "next command",
+    "output format",
+    "exactly one",
+    "one tool per message",
+    "formatted using xml",
     "```bash",
     "```python",
     "```sh",
@@ -230,7 +274,35 @@ STRONG = (
     "at each step, you receive",
     "at each step you will receive",
     "at each step, you will receive",
+    # the model's actions are run for it, in so many words
+    "every action is executed",
+    "each action is executed",
+    "actions are executed",
+    "command will be executed",
+    "commands will be executed",
+    "executed in a new subshell",
+    "can execute bash",
+    "can execute shell",
+    "can execute commands",
+    "can interact with a computer",
+    "tools that are executed",
+    "executed upon the user's approval",
+    "one tool per message",
+    "operate in an iterative loop",
+    "perform the next action",
 )
+HUMAN_EXECUTOR = (
+    "should type",
+    "their terminal",
+    "copy and paste",
+    "copy-paste",
+    "by the analyst",
+    "by the engineer",
+    "the engineer should",
+    "the user should run",
+    "for them to run",
+)
+PLANNING = ("plan of action", "high-level plan", "step-by-step plan", "update your plan", "make a plan", "updated plan")
 AUTONOMY = ("autonomous", "autonomously", "agent loop", "step by step until", "until the task is")
 
 
@@ -239,7 +311,11 @@ def bounded(text: str) -> str:
 
 
 def text_of(content: Any) -> str:
-    """The text of a message's content: a string or a list of text parts; anything else is empty."""
+    """The text of a message's content: a string or a list of parts; images read as `IMAGE`.
+
+    A screenshot sent back after an action is a computer-use agent's observation, so an image
+    part is kept as a placeholder rather than dropped.
+    """
     if isinstance(content, str):
         return content
     if isinstance(content, list):
@@ -249,17 +325,56 @@ def text_of(content: Any) -> str:
                 value = part.get("text")
                 if isinstance(value, str):
                     parts.append(value)
+                elif part.get("type") in IMAGE_PART_TYPES:
+                    parts.append(IMAGE)
             elif isinstance(part, str):
                 parts.append(part)
         return "\n".join(parts)
     return ""
 
 
-def _react_steps(text: str) -> set[str]:
-    """The distinct ReAct step names a text lays out, at line start or quoted in a sentence."""
-    if "Action" not in text and "Observation" not in text and "Code" not in text:
-        return set()
-    return set(REACT_MARKER.findall("\n" + text)) | set(QUOTED_STEP.findall(text))
+def _has_marker(text: str, markers: tuple[str, ...]) -> bool:
+    """Is one of these capitalised markers ("Observation", "Action", ...) in the text? At memchr speed in prose.
+
+    A substring search walks prose almost one character at a time when the marker is made of
+    common letters (≈ 5 µs for 8 KB); its capital is rare, so the few places where it occurs are
+    found by single-character searches and compared. Past MANY_CAPITALS of them, one substring
+    search takes over from there. Below SHORT_TEXT characters the substring search is the cheaper.
+    """
+    if len(text) < SHORT_TEXT:
+        for marker in markers:
+            if marker in text:
+                return True
+        return False
+    for marker in markers:
+        capital = marker[0]
+        at = text.find(capital)
+        for _ in range(MANY_CAPITALS):
+            if at == -1 or text.startswith(marker, at):
+                break
+            at = text.find(capital, at + 1)
+        if at != -1 and text.find(marker, at) != -1:
+            return True
+    return False
+
+
+def _react_steps(text: str, enough: Callable[[set[str]], bool]) -> set[str]:
+    """The distinct ReAct step names a text lays out, at line start or quoted in a sentence.
+
+    Reading stops once the steps found are `enough` for the caller (a template's steps are
+    usually all in its first lines): the caller's verdict is the same as on the full set.
+    """
+    steps: set[str] = set()
+    if not _has_marker(text, STEP_MARKERS):
+        return steps
+    for match in REACT_MARKER.finditer("\n" + text):
+        steps.add(match.group(1))
+        if enough(steps):
+            return steps
+    if ":'" not in text and ':"' not in text and ":`" not in text:
+        return steps  # the quoted form is only looked for when it can be there
+    raw = text.encode("utf-8", "surrogatepass")
+    return steps | {QUOTED_STEP_NAMES[index] for index, _, _ in QUOTED_STEP_SEARCH.find_matches_as_indexes(raw)}
 
 
 def _is_react(steps: set[str]) -> bool:
@@ -267,141 +382,264 @@ def _is_react(steps: set[str]) -> bool:
     return "Observation" in steps and bool(steps & {"Action", "Action Input", "Code"})
 
 
-def _index(phrases: tuple[str, ...]) -> tuple[tuple[str, tuple[str, ...]], ...]:
-    """Group phrases under the first anchor they contain, so absent anchors skip whole groups."""
-    groups: dict[str, list[str]] = {}
-    for phrase in phrases:
-        anchor = next((a for a in ANCHORS if a in phrase), phrase)
-        groups.setdefault(anchor, []).append(phrase)
-    return tuple((anchor, tuple(group)) for anchor, group in groups.items())
+def _lays_out_react(text: str) -> bool:
+    """The text lays out ReAct's cycle: an Observation step and an Action (or Code) step."""
+    return _has_marker(text, OBSERVATION) and _is_react(_react_steps(text, _is_react))
 
 
-def _has(lower: str, index: tuple[tuple[str, tuple[str, ...]], ...], anchors: dict[str, bool]) -> bool:
-    for anchor, phrases in index:
-        present = anchors.get(anchor)
-        if present is None:
-            present = anchors[anchor] = anchor in lower
-        if present and any(phrase in lower for phrase in phrases):
-            return True
-    return False
+def _two_or_more(steps: set[str]) -> bool:
+    return len(steps) >= 2
 
 
-# Anchor substrings, most selective first; each phrase is checked only when its anchor is present.
-ANCHORS = (
-    "execut",
-    "observ",
-    "environment",
-    "interpreter",
-    "jupyter",
-    "sandbox",
-    "terminal",
-    "shell",
-    "command",
-    "tool",
-    "action",
-    "function",
-    "```",
-    "autonom",
-    "round",
-    "turn",
-    "step",
-    "run",
-    "follow",
-    "available",
-    "respon",
-    "reply",
-    "output",
-    "format",
-    "you",
+# Every instruction phrase, found in one pass over a window: an Aho-Corasick automaton (a DFA over
+# UTF-8 bytes) reports each phrase that occurs, overlapping matches included, so a group is present
+# exactly when one of its phrases is, as `any(phrase in lower for phrase in group)` would say, for one
+# scan instead of dozens.
+PHRASES = tuple(
+    dict.fromkeys(STRONG + FEEDBACK + EXECUTION + INVENTORY + FORMAT + AUTONOMY + PLANNING + HUMAN_EXECUTOR)
 )
-STRONG_INDEX = _index(STRONG)
-FEEDBACK_INDEX = _index(FEEDBACK)
-EXECUTION_INDEX = _index(EXECUTION)
-INVENTORY_INDEX = _index(INVENTORY)
-FORMAT_INDEX = _index(FORMAT)
-AUTONOMY_INDEX = _index(AUTONOMY)
-SCAN_HEAD, SCAN_TAIL = 1200, 600  # protocol definitions sit at the ends of a long prompt
+PHRASE_SEARCH = ahocorasick_rs.BytesAhoCorasick(
+    [phrase.encode() for phrase in PHRASES], implementation=ahocorasick_rs.Implementation.DFA
+)
+# A step name quoted in a sentence, as smolagents' "a cycle of 'Thought:', 'Code:', and 'Observation:'":
+# every quoted form as one literal, found left to right without overlaps as a regex scan would
+# (at most one form can start at a given place), in one pass instead of a scan that stops at every quote.
+QUOTED_STEP_FORMS = [(f"{a}{name}:{b}", name) for a in QUOTES for name in QUOTED_STEPS for b in QUOTES]
+QUOTED_STEP_NAMES = tuple(name for _, name in QUOTED_STEP_FORMS)
+QUOTED_STEP_SEARCH = ahocorasick_rs.BytesAhoCorasick(
+    [form.encode() for form, _ in QUOTED_STEP_FORMS],
+    matchkind=ahocorasick_rs.MatchKind.LeftmostFirst,
+    implementation=ahocorasick_rs.Implementation.DFA,
+)
+TAG_SEARCH = ahocorasick_rs.BytesAhoCorasick(
+    [tag.encode() for tag in TAG_STARTS], implementation=ahocorasick_rs.Implementation.DFA
+)
+# The only non-ASCII characters whose lowercase holds an ASCII one ("İ" -> "i̇", Kelvin sign -> "k");
+# a test checks this against the whole of Unicode.
+LOWER_TO_ASCII = ("\u0130", "\u212a")
 
 
-def defines_protocol(text: str) -> str | None:
+def _ascii_lower(text: str) -> bytes:
+    """`text.lower()` in UTF-8, as far as an ASCII needle can tell, at memory speed.
+
+    `bytes.lower()` changes only A-Z; `str.lower()` looks every character up, ≈ 7 ns each in an
+    accented text. The two agree on every ASCII substring unless the text holds one of
+    `LOWER_TO_ASCII`. "surrogatepass" keeps a lone surrogate (json.loads lets one through) from raising.
+    """
+    if not text.isascii() and any(char in text for char in LOWER_TO_ASCII):
+        return text.lower().encode("utf-8", "surrogatepass")
+    return text.encode("utf-8", "surrogatepass").lower()
+
+
+def _phrases_in(lower: bytes) -> set[str]:
+    """The phrases of `PHRASES` that occur in a lowercased window (`_ascii_lower`)."""
+    return {PHRASES[index] for index, _, _ in PHRASE_SEARCH.find_matches_as_indexes(lower, overlapping=True)}
+
+
+# Where quoted material starts in an instruction text: what follows is content to work on
+# (retrieved context, a trajectory to judge, a log to summarise, a transcript), not instructions
+# to follow. All are literals, found together by one leftmost-first automaton: the first match it
+# reports is the one that starts first.
+QUOTE_OPENERS = (
+    *(f"\n{label}:" for label in ("context", "documents", "trajectory", "transcript", "log", "user", "assistant")),
+    "\nhuman:",
+    *(f"<{word}" for word in ("context", "document", "retrieved", "trajectory", "transcript", "conversation", "log>")),
+    *(f"here is the {word}" for word in ("trajectory", "agent", "log", "transcript", "conversation")),
+    "retrieved context",
+    "retrieved documents",
+    '"""',
+    "'''",
+)
+QUOTE_SEARCH = ahocorasick_rs.BytesAhoCorasick(
+    [opener.encode() for opener in QUOTE_OPENERS],
+    matchkind=ahocorasick_rs.MatchKind.LeftmostFirst,
+    implementation=ahocorasick_rs.Implementation.DFA,
+)
+# An instruction that opens by asking for work on material: what the material says is not addressed to the model.
+FRAMING = re.compile(
+    r"(?i)^[\W_]*(?:(?:you are|you're|act as) (?:an? |the )?[\w -]{0,40}?(?:translator|summari[sz]er|classifier|judge"
+    r"|grader|evaluator|detector|moderator|reviewer|proofreader|editor|critic|annotator)"
+    r"|(?:please |can you |could you )?(?:translate|summari[sz]e|classify|judge|evaluate|grade|rate|score|assess"
+    r"|review|detect|proofread|moderate|rewrite|paraphrase|critique|improve|explain|annotate|label|analy[sz]e"
+    r"|extract|check whether|determine whether|decide whether|is this|does this|what does))"
+)
+
+
+def defines_protocol(text: str, phrases_only: bool = False) -> str | None:
     """Does this instruction text define an executable protocol for the model? Returns the reason code.
 
-    Checks run cheapest and most decisive first, and stop at the first verdict.
+    The whole text is read for tool tags (a 12 KB coding-agent prompt defines its XML tools
+    thousands of characters in) with substring searches; ReAct steps and phrases are read in
+    head and tail windows. Material after a quote opener ("Context:", "<trajectory>", ...) is not
+    read as instructions: a text that defines a protocol is read again without its quoted part
+    (most texts define none, and never pay for that). `phrases_only` reads only the strongest
+    phrases (a grant to execute): in a user's own task, markers and weaker phrases are more often
+    pasted content.
     """
-    if "Observation" in text and _is_react(_react_steps(text)):
-        return "react_protocol"
-    if ("<" in text or "[TOOL" in text) and any(tag in text for tag in TOOL_TAGS):
-        return "command_protocol"
-    if len(text) > SCAN_HEAD + SCAN_TAIL:
-        text = text[:SCAN_HEAD] + "\n" + text[-SCAN_TAIL:]
-    lower = text.lower()
-    seen: dict[str, bool] = {}
-    if _has(lower, STRONG_INDEX, seen):
-        return _kind(lower)
-    feedback = _has(lower, FEEDBACK_INDEX, seen)
-    execution = _has(lower, EXECUTION_INDEX, seen)
-    if not feedback and not execution:
-        # Only the AutoGPT shape is left: a command list and a JSON reply naming one of them.
-        if JSON_ACTION_KEYS.search(text) and _has(lower, INVENTORY_INDEX, seen) and _has(lower, FORMAT_INDEX, seen):
-            return "command_protocol" if ("command" in lower or "tool" in lower) else None
+    reason = _defines(text, phrases_only)
+    if reason is None:
         return None
-    output_format = _has(lower, FORMAT_INDEX, seen) or JSON_ACTION.search(text) is not None
-    if feedback and (execution or output_format or _has(lower, INVENTORY_INDEX, seen)):
+    own = _without_quoted(text)
+    return reason if own is text else _defines(own, phrases_only)
+
+
+def _without_quoted(text: str) -> str:
+    """The text before its quoted material (itself when nothing is quoted)."""
+    phrases = text if len(text) <= PHRASE_HEAD + PHRASE_TAIL else text[:PHRASE_HEAD] + "\n" + text[-PHRASE_TAIL:]
+    own_end = _quote_start(phrases)
+    if own_end >= len(phrases):
+        return text
+    in_tail = len(text) > len(phrases) and own_end > PHRASE_HEAD
+    return text[: len(text) - (len(phrases) - own_end) if in_tail else own_end]
+
+
+def _defines(text: str, phrases_only: bool) -> str | None:
+    """The checks of `defines_protocol`, cheapest and most decisive first, stopping at the first verdict."""
+    if phrases_only:  # a user's own task grants execution in so many words, in the second person
+        long = len(text) > PHRASE_HEAD + PHRASE_TAIL
+        lower = _ascii_lower(text[:PHRASE_HEAD] + "\n" + text[-PHRASE_TAIL:] if long else text)
+        return _kind(lower) if b"you" in lower and not _phrases_in(lower).isdisjoint(STRONG) else None
+    long = len(text) > INSTRUCTION_HEAD + INSTRUCTION_TAIL
+    lower = _ascii_lower(text[:INSTRUCTION_HEAD] + "\n" + text[-INSTRUCTION_TAIL:] if long else text)
+    window = bounded(text)
+    if _lays_out_react(window):
+        return "react_protocol"
+    if _has_tool_tags(text) or _xml_tool_usage(text, lower):
+        return "command_protocol"
+    found = _phrases_in(lower)
+    if not found.isdisjoint(STRONG):
         return _kind(lower)
-    autonomy = _has(lower, AUTONOMY_INDEX, seen)
-    if execution and output_format and (autonomy or _has(lower, INVENTORY_INDEX, seen)):
+    feedback = not found.isdisjoint(FEEDBACK)
+    execution = not found.isdisjoint(EXECUTION)
+    inventory = not found.isdisjoint(INVENTORY)
+    if not feedback and not execution:
+        # A planning step of a tool agent: callable tools laid out and a plan of action asked for.
+        if inventory and not found.isdisjoint(PLANNING) and (b"def " in lower or b"tool call" in lower):
+            return "command_protocol"
+        # Only the AutoGPT shape is left: a command list and a JSON reply naming one of them.
+        if JSON_ACTION_KEYS.search(window) and inventory and not found.isdisjoint(FORMAT):
+            return "command_protocol" if (b"command" in lower or b"tool" in lower) else None
+        return None
+    output_format = not found.isdisjoint(FORMAT) or JSON_ACTION.search(window) is not None
+    if feedback and (execution or output_format or inventory):
         return _kind(lower)
-    if autonomy and ("execut" in lower or "run any" in lower) and ("code" in lower or "command" in lower):
+    autonomy = not found.isdisjoint(AUTONOMY)
+    # A runbook or a command helper names a person who runs the output: not an agent.
+    if execution and output_format and (autonomy or (inventory and found.isdisjoint(HUMAN_EXECUTOR))):
+        return _kind(lower)
+    if autonomy and (b"execut" in lower or b"run any" in lower) and (b"code" in lower or b"command" in lower):
         return _kind(lower)
     return None
 
 
-def _kind(lower: str) -> str:
-    if ("python" in lower or "code" in lower) and "command" not in lower and "tool" not in lower:
+def _quote_start(text: str) -> int:
+    """Where quoted material begins in an instruction text's lowercase; its length when nothing is quoted.
+
+    The lowercase is taken bytewise (see `_ascii_lower`): it has the same length and the same
+    ASCII characters as `text.lower()` unless the text holds one of `LOWER_TO_ASCII`.
+    """
+    lower = text.lower() if not text.isascii() and any(char in text for char in LOWER_TO_ASCII) else text
+    raw = ("\n" + lower).encode("utf-8", "surrogatepass").lower()  # an opener on the first line is at a line start
+    found = QUOTE_SEARCH.find_matches_as_indexes(raw)
+    if not found:
+        return len(lower)
+    at = found[0][1]
+    if not lower.isascii():  # a byte offset: count the characters before it
+        at = len(raw[:at].decode("utf-8", "surrogatepass"))
+    return max(0, at - 1)
+
+
+def _has_tool_tags(text: str) -> bool:
+    """A tool-call tag anywhere in the text.
+
+    Single-character searches (memchr) gate the rest: a text with no "[" or "<" costs two of them.
+    The first TAG_VISITS "<" are visited one by one; past that, one automaton pass reads the rest.
+    """
+    if "[" in text and "[TOOL_CALLS]" in text:
+        return True
+    at = text.find("<")
+    for _ in range(TAG_VISITS):
+        if at == -1:
+            return False
+        if text.startswith(TAG_STARTS, at):
+            return True
+        at = text.find("<", at + 1)
+    return at != -1 and bool(TAG_SEARCH.find_matches_as_indexes(text[at:].encode("utf-8", "surrogatepass")))
+
+
+def _xml_tool_usage(text: str, lower: bytes) -> bool:
+    """A tool invoked as XML, one parameter tag per line, where the text speaks of tools (Cline, Roo Code, ...).
+
+    The whole text is searched (the pattern starts with "<", so the scan jumps between them);
+    "tool" is looked for in the instruction window or around the usage.
+    """
+    first = text.find("<")  # memchr: prose before the first tag is skipped at memory speed
+    if first == -1:
+        return False
+    for count, match in enumerate(XML_TOOL.finditer(text, first)):
+        outer, inner = match.group(1), match.group(2)
+        if outer not in HTML_TAGS and inner not in HTML_TAGS and text.find(f"</{outer}>", match.end()) != -1:
+            at = match.start()
+            return b"tool" in lower or "tool" in text[max(0, at - 1000) : at + 1000].lower()
+        if count >= MANY_TAGS:
+            return False
+    return False
+
+
+def _kind(lower: bytes) -> str:
+    if (b"python" in lower or b"code" in lower) and b"command" not in lower and b"tool" not in lower:
         return "code_execution_loop"
     return "command_protocol"
 
 
-def text_protocol(turns: list[tuple[str, str]]) -> tuple[str, float] | None:
-    """(reason, confidence) when the conversation continues a text-protocol agent loop, else None.
+def framed_as_material(text: str) -> bool:
+    """An instruction that asks for work on material (translate, judge, summarise, detect, ...)."""
+    return FRAMING.match(text[:200]) is not None
+
+
+def text_protocol(turns: list[tuple[str, str]]) -> tuple[str, str] | None:
+    """(reason, where) when the conversation continues or starts a text-protocol agent loop, else None.
 
     `turns` are (role, text) in order; role is system, user or assistant (tool results were
-    handled structurally before this runs).
+    handled structurally before this runs). `where` names the evidence, for calibration:
+    `loop` (an action and its result in the history), `system` (defined by the instructions),
+    `user_template` (a first user turn that addresses the model), `user_task` (a task whose
+    own text grants execution).
     """
     if not turns:
         return None
-    recent = [(role, bounded(text)) for role, text in turns[-LAST_TURNS:] if role != "system"]
+    recent = [(role, text) for role, text in turns[-LAST_TURNS:] if role != "system"]
     loop = _running_loop(recent) if recent else None
     if loop is not None:
-        return loop, 0.9
+        return loop, "loop"
+    material = False
     for role, text in turns:
         if role == "system":
-            reason = defines_protocol(bounded(text))
+            reason = defines_protocol(text)
             if reason is not None:
-                return reason, 0.8
+                return reason, "system"
+            material = material or framed_as_material(text)
     first_user = next((text for role, text in turns if role == "user"), "")
-    if first_user:
-        return _user_template(bounded(first_user))
-    return None
+    if not first_user or material or framed_as_material(first_user):
+        return None
+    return _user_template(first_user)
 
 
-def _user_template(text: str) -> tuple[str, float] | None:
-    """A protocol defined in the first user turn, as templates for system-less models send it.
+def _user_template(text: str) -> tuple[str, str] | None:
+    """A protocol defined in the first user turn: a template for a system-less model, or the task itself.
 
-    Only when the turn starts by addressing the model ("You are...", "Answer the following
-    questions...") or leaves the scratchpad open ("...Thought:"); a user quoting a prompt to
-    review or a log to summarise does neither.
+    A turn that starts by addressing the model ("You are...", "Answer the following questions...")
+    or leaves the scratchpad open ("...Thought:") is a template; a turn that states the task and
+    then grants the model execution in its own words (mini-swe-agent) is the task. A user quoting
+    a prompt to review or a log to summarise was filtered out before (framed as material).
     """
     opening = ADDRESS.match(text) is not None
-    open_scratchpad = TRAILING_PROMPT.search(text.rstrip()[-40:]) is not None
-    if not opening and not open_scratchpad:
-        return None
-    reason = defines_protocol(text)
+    open_scratchpad = TRAILING_PROMPT.search(_ending(text)) is not None
+    template = opening or open_scratchpad
+    reason = defines_protocol(text, phrases_only=not template)
     if reason is None:
         return None
-    if open_scratchpad or opening:
-        return reason, 0.75
-    return None
+    return reason, "user_template" if template else "user_task"
 
 
 def _running_loop(recent: list[tuple[str, str]]) -> str | None:
@@ -412,12 +650,17 @@ def _running_loop(recent: list[tuple[str, str]]) -> str | None:
         reply = next((t for r, t in recent[index + 1 :] if r == "user"), None)
         if reply is None:
             continue
-        reason = _emitted_action(text, reply)
+        reason = _emitted_action(bounded(text), bounded(reply))
         if reason is not None:
             return reason
     # A scratchpad carried inside the last user turn: ...Observation: ...\nThought:
     last_role, last_text = recent[-1]
-    if last_role == "user" and "Observation" in last_text and TRAILING_PROMPT.search(last_text.rstrip()[-40:]):
+    if (
+        last_role == "user"
+        and TRAILING_PROMPT.search(_ending(last_text))
+        and _has_marker(bounded(last_text), OBSERVATION)
+        and not framed_as_material(last_text)
+    ):
         return "react_protocol"
     return None
 
@@ -425,16 +668,20 @@ def _running_loop(recent: list[tuple[str, str]]) -> str | None:
 def _emitted_action(text: str, reply: str) -> str | None:
     """The reason code when `text` (an assistant turn) emitted an action that `reply` answers."""
     labelled = OBSERVATION_START.match(reply) is not None
-    if (labelled or "Observation" in reply[:200]) and _has_action_line(text):
+    if _has_action_line(text) and (labelled or "Observation" in reply[:200] or _machine_output(reply)):
         return "react_protocol"
     stripped = text.strip()
     bare_json = stripped.startswith("{") and JSON_ACTION.search(stripped) is not None
     if bare_json and (labelled or _machine_output(reply)):
         return "command_protocol"
-    if any(tag in text for tag in TOOL_TAGS) and (labelled or _machine_output(reply) or "<tool_response>" in reply):
+    if _has_tool_tags(text) and (labelled or _machine_output(reply) or "failed to match" in reply):
         return "command_protocol"
+    if "<" in text and _xml_tool_usage(text, b"tool") and (labelled or _machine_output(reply)):
+        return "command_protocol"
+    if labelled and "<code>" in text and "</code>" in text:
+        return "code_execution_loop"  # a code blob in tags (smolagents), its execution logs back
     if CODE_BLOCK.search(text):
-        if EXECUTION_OUTPUT.match(reply):
+        if labelled or EXECUTION_OUTPUT.match(reply):
             return "code_execution_loop"
         # A reply that is nothing but a code block, answered by raw (non-prose) output.
         if stripped.startswith("```") and stripped.endswith("```") and _machine_output(reply):
@@ -444,14 +691,19 @@ def _emitted_action(text: str, reply: str) -> str | None:
 
 def _has_action_line(text: str) -> bool:
     """An Action / Command / Code line; substring anchors first, the multiline regex is costly."""
-    if not any(word in text for word in ACTION_WORDS):
+    if not _has_marker(text, ACTION_WORDS):
         return False
     return ACTION_LINE.search("\n" + text) is not None
 
 
+def _ending(text: str) -> str:
+    """The last 40 characters of a text, trailing whitespace aside (without copying a long text)."""
+    return text[-400:].rstrip()[-40:]
+
+
 def _machine_output(reply: str) -> bool:
-    """Does a user turn look like program output rather than a person writing?"""
-    head = reply.lstrip()[:300]
+    """Does a user turn look like program output (or a screenshot) rather than a person writing?"""
+    head = reply[:400].lstrip()[:300]
     if not head:
         return False
     if head[0] in "{[<$/":
@@ -466,8 +718,14 @@ def _machine_output(reply: str) -> bool:
 
 
 def quotes_protocol(turns: list[tuple[str, str]]) -> bool:
-    """Protocol words appear, but only as content (a pasted log, a ticket): worth a lower confidence.
+    """Protocol words appear, but only as content (a pasted log, retrieved context): worth a lower confidence.
 
     Only the last few turns are read: this lowers a confidence, it never changes a label.
     """
-    return any(role == "user" and len(_react_steps(bounded(text))) >= 2 for role, text in turns[-LAST_TURNS:])
+    for role, text in turns[-LAST_TURNS:]:
+        window = bounded(text)
+        if role == "system" and _lays_out_react(window):
+            return True  # a ReAct template inside quoted context
+        if role == "user" and len(_react_steps(window, _two_or_more)) >= 2:
+            return True
+    return False

@@ -49,8 +49,9 @@ CLOCK_SKEW_S = 300.0  # proxy clocks vs the Redis clock that stamps stream ids
 #       its seen-marker value, and two JSON objects {field: increment}: its hour rollup's and its key's.
 #       A few arguments per record instead of two per field keep the command cheap to build on the
 #       proxy's event loop.
-# The marker's value is `1`: its existence is the whole message (written once; feedback on any replica
-# reads it to know the request). Older versions wrote `<final tier>|<class>|<usd>`, read the same way.
+# The marker's value is the id of the key that made the request, or `1` without one: its existence is the
+# message (feedback on any replica reads it to know the request), the key id says who may send that feedback.
+# Older versions wrote `<final tier>|<class>|<usd>`, read the same way (as keyless).
 # The increments of the batch's new records are summed per rollup key in the script and applied with
 # one HINCRBY per field and key: Redis's cost per record is then a SET, an XADD and two table sums
 # rather than ~20 hash commands (78 µs per record before, measured with INFO commandstats).
@@ -201,6 +202,14 @@ def rollup_increments(record: Record) -> tuple[list[tuple[str, int | float]], li
     return list(hour.items()), per_key
 
 
+def marker_key(value: str | bytes | None) -> str | None:
+    """The key id that made a request, from its seen marker (None: open mode, or a marker older than that)."""
+    if value is None:
+        return None
+    text = value.decode() if isinstance(value, bytes) else value
+    return text if text.startswith("key_") else None
+
+
 def _increments(fields: list[tuple[str, int | float]]) -> bytes:
     """`{field: increment}` as JSON, for the write script (`{}`, not `[]`, when empty: cjson reads both as a table)."""
     return orjson.dumps(dict(fields))
@@ -230,6 +239,8 @@ class Ledger:
         on_spool_depth: Callable[[int], None] | None = None,
         on_write_error: Callable[[], None] | None = None,
         on_written: Callable[[int], None] | None = None,
+        on_dropped: Callable[[str, int], None] | None = None,
+        max_queue: int = 100_000,
     ) -> None:
         self.store = store
         self.keys = Keys(prefix)
@@ -249,6 +260,11 @@ class Ledger:
         self.on_spool_depth = on_spool_depth
         self.on_write_error = on_write_error
         self.on_written = on_written
+        self.on_dropped = on_dropped
+        # Records held in memory while neither Redis nor the spool disk takes them; beyond this, new ones are
+        # dropped and counted (routetax_ledger_records_dropped_total) rather than growing until the OOM killer.
+        self.max_queue = max_queue
+        self.dropped = 0  # records lost: memory queue full, unwritable at shutdown, unserialisable
         self.write_errors = 0  # batches Redis refused or never answered
         self.written = 0  # records Redis accepted as new
         self.duplicates = 0  # records Redis already held (replays, double submits)
@@ -258,6 +274,8 @@ class Ledger:
         self._closing = False
         self._next_replay = 0.0
         self._redis_down = False
+        self._disk_retry_at = 0.0  # after the spool disk refused a write, it is not retried before this
+        self._log = _Throttled(log)
         self._sha: str | None = None
 
     # -- the request path ------------------------------------------------------------------
@@ -265,6 +283,9 @@ class Ledger:
     def submit(self, record: Record) -> None:
         """Queue a finished record. Never blocks, awaits or raises: the response must not wait on it."""
         try:
+            if len(self._queue) >= self.max_queue:
+                self._drop("memory_full", 1)
+                return
             self._queue.append(record)
             if len(self._queue) >= self.batch_size:
                 self._wake.set()
@@ -290,20 +311,34 @@ class Ledger:
         self._task = asyncio.create_task(self._run(), name="routetax-ledger")
 
     async def aclose(self) -> None:
-        """Stop the writer and flush every queued record: to Redis if it answers, else to the spool."""
+        """Stop the writer and flush every queued record: to Redis if it answers, else to the spool.
+
+        What neither takes before `close_timeout_s` (Redis down and the disk full) is counted as dropped
+        and logged once; shutdown itself always completes.
+        """
         self._closing = True
         self._wake.set()
         if self._task is not None:
             await self._task
             self._task = None
         deadline = time.monotonic() + self.close_timeout_s
-        if self.spool.pending and not self._redis_down:
+        if self.spool.pending:
             try:
                 await asyncio.wait_for(self._replay(max_batches=None), max(0.0, deadline - time.monotonic()))
             except TimeoutError:
                 log.warning("ledger: spool not fully replayed before shutdown; it will be at next start")
+        try_redis = True  # once more, even if Redis was down: it may be back
         while self._queue:
-            await self._write_or_spool(self._take(), try_redis=not self._redis_down and time.monotonic() < deadline)
+            batch = self._take()
+            if try_redis and not self.spool.pending and time.monotonic() < deadline:
+                try:
+                    await self._write_batch(batch)
+                    continue
+                except Exception as exc:
+                    self._failed(exc)
+                    try_redis = False
+            if not await self._to_spool([line for line, _ in batch], force=True):
+                self._drop("shutdown", len(batch))
         self.spool.close()
 
     async def drain(self, timeout_s: float = 10.0) -> bool:
@@ -332,21 +367,39 @@ class Ledger:
                 break
             self._busy = True
             try:
-                await self._step()
+                progressed = await self._step()
             except Exception:  # the writer must survive anything; records stay queued or spooled
-                log.exception("ledger writer step failed")
-                await asyncio.sleep(self.flush_interval_s)
+                self._log.exception("ledger writer step failed")
+                progressed = False
             finally:
                 self._busy = False
+            if not progressed:  # nothing takes records right now: wait instead of spinning on the queue
+                await asyncio.sleep(self.flush_interval_s)
 
-    async def _step(self) -> None:
+    async def _step(self) -> bool:
+        """Replay the spool when due, then place one batch: Redis, else the spool, else back in memory.
+
+        Returns False when the batch could go nowhere (Redis down and the disk refusing), so the loop waits.
+        The spool is replayed before anything new is placed whatever happened to the disk, so a full disk
+        never keeps records already on it from reaching Redis when Redis returns.
+        """
+        now = time.monotonic()
+        if self.spool.pending and now >= self._next_replay:
+            await self._replay(max_batches=16)
+        if not self._queue:
+            return True
         batch = self._take()
-        if self.spool.pending:
-            await self._to_spool([line for line, _ in batch])  # behind what already waits, to keep the order
-            if time.monotonic() >= self._next_replay:
-                await self._replay(max_batches=16)
-        elif batch:
-            await self._write_or_spool(batch, try_redis=True)
+        if not self.spool.pending and (not self._redis_down or now >= self._next_replay):
+            try:
+                await self._write_batch(batch)
+                self._redis_down = False
+                return True
+            except Exception as exc:
+                self._failed(exc)
+        if await self._to_spool([line for line, _ in batch]):  # behind what already waits, to keep the order
+            return True
+        self._queue.extendleft(record for _, record in reversed(batch))  # held, in order, until one takes it
+        return False
 
     def _take(self) -> list[tuple[bytes, Record]]:
         """The next batch as (JSON line, record) pairs: the line is what Redis or the spool stores."""
@@ -357,30 +410,37 @@ class Ledger:
                 batch.append((orjson.dumps(record), record))
             except Exception:
                 log.exception("ledger cannot serialise record %s; dropped", getattr(record, "request_id", "?"))
+                self._drop("unserialisable", 1)
         return batch
 
-    async def _write_or_spool(self, batch: list[tuple[bytes, Record]], try_redis: bool) -> None:
-        if not batch:
-            return
-        if try_redis and not self.spool.pending:
-            try:
-                await self._write_batch(batch)
-                return
-            except Exception as exc:
-                self._failed(exc)
-        await self._to_spool([line for line, _ in batch])
-
-    async def _to_spool(self, lines: list[bytes]) -> None:
+    async def _to_spool(self, lines: list[bytes], force: bool = False) -> bool:
+        """Append to the spool; False (logged, rate-limited) when the disk refuses — the caller keeps the lines."""
         if not lines:
-            return
+            return True
+        if not force and time.monotonic() < self._disk_retry_at:
+            return False
         try:
             await self.spool.append(lines)
-        except OSError:
-            # Disk full or gone too: keep the records in memory, in order, and try again later.
-            log.exception("ledger cannot write the spool; %d record(s) held in memory", len(lines))
-            self._queue.extendleft(Record.from_dict(orjson.loads(line)) for line in reversed(lines))
-            raise
+        except OSError as exc:
+            self._disk_retry_at = time.monotonic() + self.retry_interval_s
+            self._log.warning(
+                "ledger: the spool disk refused %d record(s) (%s); holding up to %d records in memory",
+                len(lines),
+                exc.strerror or exc,
+                self.max_queue,
+            )
+            return False
         self._report_depth()
+        return True
+
+    def _drop(self, reason: str, count: int) -> None:
+        self.dropped += count
+        self._log.error("ledger: %d record(s) dropped (%s): Redis and the spool disk both refused them", count, reason)
+        if self.on_dropped is not None:
+            try:
+                self.on_dropped(reason, count)
+            except Exception:
+                log.exception("on_dropped callback failed")
 
     async def _replay(self, max_batches: int | None) -> None:
         try:
@@ -390,6 +450,7 @@ class Ledger:
             return
         finally:
             self._report_depth()
+        self._next_replay = 0.0
         if sent and not self.spool.pending:
             log.warning("ledger: Redis is back; spool replayed")
         self._redis_down = False
@@ -463,10 +524,39 @@ class Ledger:
         args += [
             str(3 if record.key_id else 2),
             line,
-            "1",
+            record.key_id or "1",
             _increments(hour_fields),
             _increments(key_fields),
         ]
+
+
+class _Throttled:
+    """A logger that says a repeated problem once every `interval_s`, with how many times it was repeated."""
+
+    def __init__(self, logger: logging.Logger, interval_s: float = 10.0) -> None:
+        self._logger = logger
+        self._interval_s = interval_s
+        self._last: dict[str, float] = {}
+        self._suppressed: dict[str, int] = {}
+
+    def _log(self, level: int, message: str, *args: Any, exc_info: bool = False) -> None:
+        now = time.monotonic()
+        if now - self._last.get(message, -self._interval_s) < self._interval_s:
+            self._suppressed[message] = self._suppressed.get(message, 0) + 1
+            return
+        self._last[message] = now
+        repeats = self._suppressed.pop(message, 0)
+        suffix = f" (and {repeats} more like it in the last {self._interval_s:g} s)" if repeats else ""
+        self._logger.log(level, message + suffix, *args, exc_info=exc_info)
+
+    def warning(self, message: str, *args: Any) -> None:
+        self._log(logging.WARNING, message, *args)
+
+    def error(self, message: str, *args: Any) -> None:
+        self._log(logging.ERROR, message, *args)
+
+    def exception(self, message: str, *args: Any) -> None:
+        self._log(logging.ERROR, message, *args, exc_info=True)
 
 
 # -- reading back ----------------------------------------------------------------------------

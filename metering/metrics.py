@@ -178,6 +178,20 @@ class Metrics:
         self.ledger_written = Counter(
             "routetax_ledger_records_written", "Records written to the Redis ledger.", registry=r
         )
+        self.ledger_dropped = Counter(
+            "routetax_ledger_records_dropped",
+            "Ledger records lost: Redis and the spool disk both refused them and the memory queue was full "
+            "(reason memory_full), or they were still unwritten at shutdown (shutdown), or unserialisable.",
+            ["reason"],
+            registry=r,
+        )
+        self.rejections = Counter(
+            "routetax_rejections",
+            "Requests answered with an error before any upstream was called, by status and reason "
+            "(missing_api_key, budget_exceeded, rate_limit_exceeded, body_too_large, ...).",
+            ["status", "reason"],
+            registry=r,
+        )
         self.breaker_open = Gauge(
             "routetax_breaker_open", "1 while a tier's circuit breaker is open or probing.", ["tier"], registry=r
         )
@@ -251,6 +265,9 @@ class Metrics:
         self.key_spend.labels(key_id, name, team or "").inc(cost_usd)
         if budget_usd is not None:
             self.key_budget.labels(key_id, name, team or "", period).set(budget_usd)
+
+    def rejected(self, status: int, reason: str | None) -> None:
+        self.child(self.rejections, str(status), reason or "none").inc()
 
     def set_routing_tax(self, report: dict, mode: str) -> None:
         """Refresh the routing-tax gauges from a report (unmeasured figures are left as they were)."""

@@ -50,6 +50,8 @@ class Attempt:
     usage: Usage | None = None
     cost_usd: float = 0.0
     billed: bool = False
+    usage_rejected: str | None = None  # the upstream's usage was not believed (invalid_count, prompt_over_limit,
+    # completion_over_limit, impossible): `usage` is then a tokenizer estimate, marked `estimated`
 
 
 @dataclass(slots=True)

@@ -22,6 +22,44 @@ def _details(usage: dict[str, Any], key: str, field: str) -> int:
     return _int(details.get(field)) if type(details) is dict else 0
 
 
+_COUNTS = ("prompt_tokens", "completion_tokens", "input_tokens", "output_tokens", "total_tokens")
+_DETAILS = (
+    ("prompt_tokens_details", "cached_tokens"),
+    ("completion_tokens_details", "reasoning_tokens"),
+    ("input_tokens_details", "cached_tokens"),
+    ("output_tokens_details", "reasoning_tokens"),
+)
+
+
+def _bad(value: Any) -> bool:
+    return value is not None and not (type(value) is int and value >= 0)
+
+
+def usage_problem(data: Any, usage: Usage, max_prompt: int, max_completion: int) -> str | None:
+    """Why the usage an upstream reported cannot be believed, or None.
+
+    `usage_from` reads garbage counts as 0 (it never raises); this says they were garbage, and
+    catches counts no request can have (beyond the model's window or output limit) before they
+    become dollars, budgets and counters that can never be taken back.
+    """
+    raw = data.get("response", data) if isinstance(data, dict) else None
+    raw = raw.get("usage") if isinstance(raw, dict) else None
+    if isinstance(raw, dict):
+        if any(_bad(raw.get(name)) for name in _COUNTS):
+            return "invalid_count"
+        for parent, name in _DETAILS:
+            details = raw.get(parent)
+            if type(details) is dict and _bad(details.get(name)):
+                return "invalid_count"
+    if usage.prompt_tokens > max_prompt:
+        return "prompt_over_limit"
+    if usage.completion_tokens > max_completion:
+        return "completion_over_limit"
+    if usage.cached_tokens > usage.prompt_tokens or usage.reasoning_tokens > usage.completion_tokens:
+        return "impossible"
+    return None
+
+
 def usage_from(data: Any) -> Usage | None:
     """Usage from a Chat Completions answer or usage chunk, a Responses object or event, or Ollama's native reply."""
     if not isinstance(data, dict):

@@ -31,6 +31,7 @@ from router.auto_mode import AutoMode
 from router.config import Config
 from router.errors import ProxyError, error_body
 from router.hot_routes import HotRoutes, internal_error
+from router.http_limits import guarded_protocol
 from router.metering_sink import MeteringSink
 from router.proxy import Proxy
 from router.report_cli import WINDOWS, assumptions_for, report_from_store
@@ -91,6 +92,7 @@ def create_app(config: Config, sink: MeteringSink | None = None) -> HotRoutes:
                 await shared.aclose()
             if shared_affinity is not None:
                 await shared_affinity.aclose()
+            await gate.aclose()
             await pool.aclose()
             await metering.aclose()
 
@@ -108,27 +110,30 @@ def create_app(config: Config, sink: MeteringSink | None = None) -> HotRoutes:
         return await proxy.handle(request, api="responses")
 
     @app.get("/v1/responses/{response_id}")
-    async def get_response(response_id: str) -> Response:
-        return await proxy.response_operation("GET", response_id)
+    async def get_response(request: Request, response_id: str) -> Response:
+        return await proxy.response_operation(request, "GET", response_id)
 
     @app.delete("/v1/responses/{response_id}")
-    async def delete_response(response_id: str) -> Response:
-        return await proxy.response_operation("DELETE", response_id)
+    async def delete_response(request: Request, response_id: str) -> Response:
+        return await proxy.response_operation(request, "DELETE", response_id)
 
     @app.post("/v1/feedback", openapi_extra=openapi.body(openapi.FEEDBACK))
     async def feedback(request: Request) -> Response:
+        admin = gate.is_admin(request.headers)
         try:
-            await gate.authenticate(request.headers)
+            key = None if admin else await gate.authenticate(request.headers)
         except ProxyError as exc:
-            return Response(exc.body(), status_code=exc.status, media_type=_JSON)
-        return await submit_feedback(request, metering, auto)
+            return _rejected(gate, exc)
+        # Only the key that made the request (or the admin key) may judge it; open mode judges anything.
+        owner = None if admin or gate.mode == "open" else (key.id if key is not None else "")
+        return await submit_feedback(request, metering, auto, owner)
 
     @app.get("/v1/routing-tax")
     async def routing_tax(request: Request, window: str = "1h") -> Response:
         try:
             gate.check_admin(request.headers)
         except ProxyError as exc:
-            return Response(exc.body(), status_code=exc.status, media_type=_JSON)
+            return _rejected(gate, exc)
         if window not in WINDOWS:
             body = error_body(
                 f"window must be one of {', '.join(sorted(WINDOWS))}", status=400, code="invalid_value", param="window"
@@ -140,11 +145,17 @@ def create_app(config: Config, sink: MeteringSink | None = None) -> HotRoutes:
         return _json(report)
 
     @app.get("/v1/models")
-    async def models() -> Response:
+    async def models(request: Request) -> Response:
+        try:
+            key = await gate.authenticate(request.headers)
+        except ProxyError as exc:
+            return _rejected(gate, exc)
         created = int(time.time())
         data = [{"id": "auto", "object": "model", "created": created, "owned_by": "routetax"}]
         seen = set()
         for name, tier in config.tiers.items():
+            if key is not None and not key.allows(name):
+                continue  # a key sees only the tiers it may use
             if tier.model not in seen:
                 seen.add(tier.model)
                 data.append({"id": tier.model, "object": "model", "created": created, "owned_by": f"routetax:{name}"})
@@ -164,7 +175,7 @@ def create_app(config: Config, sink: MeteringSink | None = None) -> HotRoutes:
         try:
             gate.check_metrics(request.headers)
         except ProxyError as exc:
-            return Response(exc.body(), status_code=exc.status, media_type=_JSON)
+            return _rejected(gate, exc)
         for name, breaker in breakers.items():
             metering.metrics.breaker_open.labels(name).set(0 if breaker.state_name() == "closed" else 1)
         body, content_type = metering.render_metrics()
@@ -185,7 +196,9 @@ def create_app(config: Config, sink: MeteringSink | None = None) -> HotRoutes:
     async def unexpected(_request: Request, exc: Exception) -> Response:
         return internal_error()
 
-    return HotRoutes(app, proxy)
+    routes = HotRoutes(app, proxy)
+    routes.http_protocol = guarded_protocol(config.server)
+    return routes
 
 
 def _watch(auto: AutoMode, metering: MeteringSink):  # noqa: ANN202
@@ -202,8 +215,19 @@ def _watch(auto: AutoMode, metering: MeteringSink):  # noqa: ANN202
     return listener
 
 
-async def submit_feedback(request: Request, metering: MeteringSink, auto: AutoMode) -> Response:
-    """Record whether the task behind a request really succeeded (unknown id: 404; repeats: idempotent)."""
+def _rejected(gate: Gatekeeper, exc: ProxyError) -> Response:
+    gate.rejected(exc)
+    return Response(exc.body(), status_code=exc.status, media_type=_JSON, headers=exc.headers())
+
+
+async def submit_feedback(
+    request: Request, metering: MeteringSink, auto: AutoMode, owner: str | None = None
+) -> Response:
+    """Record whether the task behind a request really succeeded (unknown id: 404; repeats: idempotent).
+
+    `owner`: the key id that must have made the request ("" for none); None lets any request be judged.
+    Another key's request id is answered exactly like an unknown one, so ids reveal nothing.
+    """
     try:
         body = orjson.loads(await request.body())
     except orjson.JSONDecodeError:
@@ -217,7 +241,10 @@ async def submit_feedback(request: Request, metering: MeteringSink, auto: AutoMo
         return _error(400, "'reason' must be a string.", "invalid_type", "reason")
     store = FeedbackStore(metering.store)
     request_id = body["request_id"]
-    if not metering.knows(request_id) and not await store.known(request_id):
+    known = metering.knows(request_id) or await store.known(request_id)
+    if known and owner is not None and await metering.key_of(request_id) != (owner or None):
+        known = False
+    if not known:
         return _error(404, f"No request with id '{request_id}' is in the ledger.", "request_not_found", "request_id")
     await store.put(request_id, body["success"], reason)
     auto.feedback(request_id, body["success"])

@@ -12,6 +12,7 @@ import hmac
 import logging
 import os
 import time
+from collections import deque
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -36,6 +37,11 @@ def bearer(headers: Mapping[str, str]) -> str | None:
     return token or None
 
 
+STORE_RETRY_S = 1.0  # how often settlements the store refused are tried again
+MAX_UNSETTLED = 100_000  # settlements kept in memory while the store cannot take them
+LOG_EVERY_S = 10.0
+
+
 class Gatekeeper:
     def __init__(self, config: Config, prices: dict[str, Price | None], metrics: Metrics | None = None) -> None:
         self.config = config
@@ -46,13 +52,23 @@ class Gatekeeper:
         self.keys: KeyStore | None = None
         self._admin = os.environ.get(config.auth.admin_key_env) if config.auth.admin_key_env else None
         self._metrics_token = os.environ.get(config.auth.metrics_token_env) if config.auth.metrics_token_env else None
-        self._pending: dict[str, tuple[VirtualKey, float]] = {}
+        self._pending: dict[str, tuple[VirtualKey, str]] = {}  # request id -> (key, its reservation member)
+        self._unsettled: deque[tuple[VirtualKey, float, str, float, int]] = deque(maxlen=MAX_UNSETTLED)
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._retrier: asyncio.Task[None] | None = None
+        self._logged_at = 0.0
+        # The longest a request can hold a reservation: its deadline, plus a margin for the stream's tail.
+        self._hold_s = config.resilience.deadline_s + 60
 
     def start(self, redis: Any) -> None:
         if self.mode == "keys":
             self.keys = KeyStore(redis, self.config.auth.cache_s)
+            self._retrier = asyncio.get_running_loop().create_task(self._retry_settlements())
             log.warning("auth: KEYS mode — every request needs a routetax virtual key (routetax keys create)")
+            log.warning(
+                "auth: when the store cannot take writes, keys with a budget or rate limit are %s",
+                "refused (503)" if self.config.auth.on_store_error == "closed" else "served, settled when it returns",
+            )
         else:
             log.warning("auth: OPEN mode — no client keys are checked; do not expose this port beyond localhost")
         if self._admin is None:
@@ -61,6 +77,13 @@ class Gatekeeper:
                 self.config.auth.admin_key_env,
                 "closed" if self.mode == "keys" else "open",
             )
+
+    async def aclose(self) -> None:
+        if self._retrier is not None:
+            self._retrier.cancel()
+            await asyncio.gather(self._retrier, return_exceptions=True)
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=2)
 
     async def authenticate(self, headers: Mapping[str, str]) -> VirtualKey | None:
         if self.mode == "open" or self.keys is None:
@@ -85,30 +108,53 @@ class Gatekeeper:
             raise ProxyError(401, "Incorrect API key provided (unknown or revoked).", code="invalid_api_key")
         return key
 
-    def allowed_plan(self, key: VirtualKey | None, plan: list[str]) -> list[str]:
-        if key is None:
-            return plan
+    def allowed_plan(self, key: VirtualKey | None, plan: list[str], pinned: bool) -> tuple[list[str], str | None]:
+        """The plan within the key's tiers, and the tier the policy chose that the key may not use (if any).
+
+        A pinned request (a tier or model named by the client) for a forbidden tier is a 403. Model `auto`
+        is routed within the key's tiers instead: the class's tier, if forbidden, is skipped and named.
+        """
+        if key is None or key.tiers is None:
+            return plan, None
         allowed = [tier for tier in plan if key.allows(tier)]
-        if not allowed:
+        if pinned and not key.allows(plan[0]):
             raise ProxyError(
                 403,
                 f"This key may not use tier `{plan[0]}` (allowed: {', '.join(key.tiers or [])}).",
                 code="tier_not_allowed",
                 param="model",
             )
-        return allowed
+        refused = None if key.allows(plan[0]) else plan[0]
+        if not allowed:
+            own = [tier for tier in key.tiers if tier in self.config.tiers]
+            if not own:
+                raise ProxyError(403, "This key may not use any configured tier.", code="tier_not_allowed")
+            allowed = [tier for tier in self.config.chain(own[0]) if key.allows(tier)]
+        return allowed, refused
 
     async def admit(
-        self, key: VirtualKey | None, record: Record, tier: str, body: dict[str, Any], body_bytes: int
+        self, key: VirtualKey | None, record: Record, plan: list[str], body: dict[str, Any], body_bytes: int
     ) -> None:
         if key is None or self.keys is None:
             return
-        reservation = self._estimate(tier, body, body_bytes)
+        record.key_id = key.id
+        if not key.limited:  # nothing to enforce: no round trip; the real cost is still charged at the end
+            self._pending[record.request_id] = (key, "")
+            return
+        reservation = self._estimate(plan, body, body_bytes)
         try:
-            verdict, wait_s = await self.keys.admit(key, reservation)
-        except Exception as exc:  # the store blinked: serve (the ledger spools the spend), say so
-            log.warning("auth: budget/rate check skipped for key %s, store unreachable: %s", key.id, exc)
-            record.key_id = key.id
+            verdict, wait_s, member = await self.keys.admit(key, reservation, record.request_id, self._hold_s)
+        except Exception as exc:
+            self._log_store_error("budget/rate check", exc)
+            if self.config.auth.on_store_error == "closed":
+                raise ProxyError(
+                    503,
+                    f"Key `{key.name}` has a budget or rate limit and the store that enforces it cannot take writes "
+                    "right now; try again shortly.",
+                    code="limit_store_unavailable",
+                    retry_after_s=1,
+                ) from None
+            self._pending[record.request_id] = (key, "")  # served unchecked; charged when the store returns
             return
         if verdict == "budget":
             resets = datetime.fromtimestamp(round(time.time() + wait_s), UTC).isoformat(timespec="seconds")
@@ -128,23 +174,59 @@ class Gatekeeper:
                 code="rate_limit_exceeded",
                 retry_after_s=wait_s,
             )
-        record.key_id = key.id
-        self._pending[record.request_id] = (key, reservation)
+        self._pending[record.request_id] = (key, member)
 
     def settle(self, record: Record) -> None:
-        """Charge the real cost (from the record) and release the reservation, in the background."""
+        """Charge the real cost (from the record) and release the reservation, in the background.
+
+        A settlement the store refuses is kept (bounded) and tried again every second until it lands,
+        so spend during a store outage is charged when the store returns, never forgotten.
+        """
         admitted = self._pending.pop(record.request_id, None)
         if admitted is None or self.keys is None:
             return
-        key, reservation = admitted
+        key, member = admitted
         if self.metrics is not None:  # the same cost the budget is charged below, so the two agree
             self.metrics.observe_key(key.id, key.name, key.team, key.period, key.budget_usd, record.cost_usd)
         tokens = record.usage.total_tokens if record.usage else 0
         task = asyncio.get_running_loop().create_task(
-            self.keys.settle(key.id, key.period, record.started_at, reservation, record.cost_usd, tokens)
+            self._settle((key, record.started_at, member, record.cost_usd, tokens))
         )
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    async def _settle(self, item: tuple[VirtualKey, float, str, float, int]) -> bool:
+        assert self.keys is not None
+        try:
+            await self.keys.settle(*item)
+        except Exception as exc:
+            self._log_store_error("settlement", exc)
+            self._unsettled.append(item)
+            return False
+        return True
+
+    async def _retry_settlements(self) -> None:
+        while True:
+            await asyncio.sleep(STORE_RETRY_S)
+            settled = 0
+            while self._unsettled:
+                item = self._unsettled.popleft()
+                if not await self._settle(item):
+                    break
+                settled += 1
+            if settled:
+                log.warning("auth: the store is back; %d settlement(s) from the outage charged", settled)
+
+    def _log_store_error(self, what: str, exc: BaseException) -> None:
+        now = time.monotonic()
+        if now - self._logged_at >= LOG_EVERY_S:
+            self._logged_at = now
+            log.warning("auth: %s failed, the store cannot take writes: %s: %s", what, type(exc).__name__, exc)
+
+    def rejected(self, exc: ProxyError) -> None:
+        """Count a request answered with an error before it reached an upstream (bounded: our own codes)."""
+        if self.metrics is not None:
+            self.metrics.rejected(exc.status, exc.code)
 
     def check_admin(self, headers: Mapping[str, str]) -> None:
         if self._admin is None:
@@ -159,18 +241,44 @@ class Gatekeeper:
         if presented is None or not hmac.compare_digest(presented, self._admin):
             raise ProxyError(401, "This endpoint needs the admin key.", code="invalid_admin_key")
 
-    def check_metrics(self, headers: Mapping[str, str]) -> None:
-        if self._metrics_token is None:
-            return
+    def is_admin(self, headers: Mapping[str, str]) -> bool:
         presented = bearer(headers)
-        if presented is None or not hmac.compare_digest(presented, self._metrics_token):
+        return self._admin is not None and presented is not None and hmac.compare_digest(presented, self._admin)
+
+    def check_metrics(self, headers: Mapping[str, str]) -> None:
+        """/metrics names keys, teams and their spend: open only in open mode (or when configured open).
+
+        In keys mode it wants the metrics token (`auth.metrics_token_env`) or, without one, the admin key.
+        """
+        token = self._metrics_token
+        if token is None:
+            if self.mode == "open" or self.config.auth.metrics_open:
+                return
+            token = self._admin
+            if token is None:
+                raise ProxyError(
+                    403,
+                    "In keys mode /metrics needs a bearer token: set auth.metrics_token_env (or the admin key), "
+                    "or auth.metrics_open: true to publish key names and spend to anyone who can reach this port.",
+                    code="metrics_token_not_configured",
+                )
+        presented = bearer(headers)
+        if presented is None or not hmac.compare_digest(presented, token):
             raise ProxyError(401, "/metrics needs its bearer token.", code="invalid_metrics_token")
 
-    def _estimate(self, tier: str, body: dict[str, Any], body_bytes: int) -> float:
-        """An upper-ish estimate of a request's cost: its bytes as prompt tokens, its output limit as completion."""
-        price = self.prices.get(tier)
-        if price is None:
-            return 0.0
+    def _estimate(self, plan: list[str], body: dict[str, Any], body_bytes: int) -> float:
+        """What the plan can cost: its bytes as prompt tokens and its output limit (× `n`) on every tier of it.
+
+        A degraded answer is redone on the next tier and every redo is billed, so a request can pay
+        each tier of its plan once; reserving only the first tier let a redo chain spend far past a budget.
+        """
         limit = body.get("max_completion_tokens") or body.get("max_tokens") or body.get("max_output_tokens")
         output = limit if isinstance(limit, int) and limit > 0 else DEFAULT_MAX_OUTPUT
-        return (body_bytes / 4) * price.standard.input + output * price.standard.output
+        n = body.get("n")
+        choices = n if isinstance(n, int) and not isinstance(n, bool) and n > 1 else 1
+        total = 0.0
+        for tier in plan:
+            price = self.prices.get(tier)
+            if price is not None:
+                total += (body_bytes / 4) * price.standard.input + output * choices * price.standard.output
+        return total

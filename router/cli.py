@@ -18,6 +18,7 @@ _DELEGATED = {
     "price": "metering.price_cli",
     "ledger": "metering.ledger_cli",
     "model": "metering.model_cli",
+    "audit": "metering.audit.cli",
     "report": "router.report_cli",
     "keys": "router.keys_cli",
 }
@@ -184,12 +185,13 @@ def _serve(args: argparse.Namespace) -> int:
     workers.prepare_spools(config, count)
     if count > 1:
         return workers.serve(config, host, port, count)
+    app = create_app(config)
     uvicorn.run(
-        create_app(config),
+        app,
         host=host,
         port=port,
         loop="uvloop",
-        http="httptools",
+        http=app.http_protocol,
         access_log=False,
         log_level="warning",
         timeout_graceful_shutdown=10,

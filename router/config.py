@@ -129,6 +129,9 @@ class Server(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(4000, ge=0, le=65535)
     max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024)
+    max_header_bytes: int = Field(64 * 1024, ge=1024)  # the request line and all headers together; more -> 431
+    max_headers: int = Field(100, ge=8)  # more -> 431
+    header_timeout_s: float = Field(10.0, gt=0)  # headers not complete this long after the connection opened -> 408
 
 
 class AutoPolicy(_Strict):
@@ -203,6 +206,10 @@ class Auth(_Strict):
     admin_key_env: str | None = "ROUTETAX_ADMIN_KEY"  # guards /v1/routing-tax (required in keys mode)
     metrics_token_env: str | None = None  # when set (and the variable has a value), /metrics needs it as a bearer
     cache_s: float = Field(2.0, ge=0, le=60)  # key lookups are cached this long: revocation reaches every replica
+    # When the store cannot take writes: `closed` refuses keys that have a budget or rate limit (503), `open`
+    # serves them unchecked and charges their spend when the store returns. Keys without limits are always served.
+    on_store_error: Literal["closed", "open"] = "closed"
+    metrics_open: bool = False  # keys mode: serve /metrics (key names, teams, spend) without a token — say so loudly
 
 
 def default_tiers() -> dict[str, Tier]:

@@ -32,6 +32,7 @@ from starlette.routing import Route
 
 from metering.tokens import count_text
 from router.emulator_responses import responses_routes
+from router.emulator_schema import instance_of
 
 OUTCOMES = frozenset(
     {
@@ -141,13 +142,35 @@ def _answer_text(state: EmulatorState, body: dict[str, Any]) -> str:
     return " ".join(_WORDS[(start + i) % len(_WORDS)] for i in range(n)).capitalize() + "."
 
 
+def structured_schema(response_format: Any) -> dict[str, Any] | None:
+    """The JSON schema an answer must follow (`response_format`, or the Responses API's `text.format`), if any."""
+    if not isinstance(response_format, dict):
+        return None
+    if response_format.get("type") == "json_schema":
+        # chat nests it under `json_schema`; the Responses API puts `schema` on the format itself
+        holder = response_format.get("json_schema") if "json_schema" in response_format else response_format
+        schema = (holder or {}).get("schema") if isinstance(holder, dict) else None
+        return schema if isinstance(schema, dict) else {"type": "object"}
+    if response_format.get("type") == "json_object":
+        return {"type": "object", "properties": {"answer": {"type": "string"}}}
+    return None
+
+
+def structured_text(schema: dict[str, Any]) -> str:
+    return orjson.dumps(instance_of(schema)).decode()
+
+
+def tool_arguments(parameters: Any) -> str:
+    """Arguments valid against the tool's parameter schema: typed as declared, every property present."""
+    value = instance_of(parameters) if isinstance(parameters, dict) and parameters else {}
+    return orjson.dumps(value if isinstance(value, dict) else {}).decode()
+
+
 def _tool_call(body: dict[str, Any], broken: bool) -> dict[str, Any]:
     tools = body.get("tools") or [{"function": f} for f in body.get("functions") or []]
     function = (tools[0].get("function") or {}) if isinstance(tools[0], dict) else {}
     name = function.get("name", "tool")
-    properties = ((function.get("parameters") or {}).get("properties") or {}) if isinstance(function, dict) else {}
-    args = {key: "example" if (spec or {}).get("type") != "integer" else 1 for key, spec in properties.items()}
-    arguments = orjson.dumps(args).decode()
+    arguments = tool_arguments(function.get("parameters") if isinstance(function, dict) else None)
     if broken:
         arguments = arguments[:-1] + ', "unterminated'
     return {
@@ -252,7 +275,11 @@ def build_emulator(dialect: str = "openai", latency_ms: float = 0.0, seed: int |
             if _wants_tool_call(body) or outcome == ("bad_tool_json") and _offers_tools(body)
             else None
         )
-        text = "" if outcome == "empty" or call is not None else _answer_text(state, body)
+        schema = structured_schema(body.get("response_format"))
+        if outcome == "empty" or call is not None:
+            text = ""
+        else:
+            text = structured_text(schema) if schema is not None else _answer_text(state, body)
         reasoning = _reasoning_tokens(model, body)
         completion_tokens = (
             reasoning + count_text(text) + (count_text(call["function"]["arguments"]) + 4 if call else 0)

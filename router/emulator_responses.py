@@ -7,6 +7,7 @@ work, exactly where the state of a real upstream lives: at that upstream.
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -54,6 +55,9 @@ def responses_routes(state: Any) -> list[Route]:
         _reasoning_tokens,
         _scripted_error,
         _sleep_for,
+        structured_schema,
+        structured_text,
+        tool_arguments,
     )
 
     stored: dict[str, dict[str, Any]] = {}
@@ -107,8 +111,7 @@ def responses_routes(state: Any) -> list[Route]:
         output: list[dict[str, Any]] = []
         if call_wanted:
             tool = _function_tools(body)[0]
-            properties = (tool.get("parameters") or {}).get("properties") or {}
-            arguments = orjson.dumps({k: "example" for k in properties}).decode()
+            arguments = tool_arguments(tool.get("parameters"))
             if outcome == "bad_tool_json":
                 arguments = arguments[:-1] + ', "unterminated'
             output.append(
@@ -123,14 +126,20 @@ def responses_routes(state: Any) -> list[Route]:
             )
             text = ""
         else:
-            text = "" if outcome == "empty" else _answer_text(state, {"max_tokens": body.get("max_output_tokens")})
+            schema = structured_schema((body.get("text") or {}).get("format"))
+            if outcome == "empty":
+                text = ""
+            elif schema is not None:
+                text = structured_text(schema)
+            else:
+                text = _answer_text(state, {"max_tokens": body.get("max_output_tokens")})
             output.append(
                 {
                     "type": "message",
                     "id": _id("msg"),
                     "status": "completed",
                     "role": "assistant",
-                    "content": [{"type": "output_text", "text": text, "annotations": []}],
+                    "content": [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}],
                 }
             )
         reasoning = _reasoning_tokens(model, {"reasoning_effort": (body.get("reasoning") or {}).get("effort")})
@@ -142,7 +151,7 @@ def responses_routes(state: Any) -> list[Route]:
             "input_tokens": input_tokens,
             "output_tokens": output_tokens,
             "total_tokens": input_tokens + output_tokens,
-            "input_tokens_details": {"cached_tokens": cached},
+            "input_tokens_details": {"cached_tokens": cached, "cache_write_tokens": 0},
             "output_tokens_details": {"reasoning_tokens": reasoning},
         }
         limit = body.get("max_output_tokens")
@@ -168,7 +177,7 @@ def responses_routes(state: Any) -> list[Route]:
             "temperature": 1.0,
             "text": body.get("text") or {"format": {"type": "text"}},
             "tool_choice": body.get("tool_choice", "auto"),
-            "tools": body.get("tools") or [],
+            "tools": [_echoed(tool) for tool in body.get("tools") or []],
             "top_p": 1.0,
             "truncation": "disabled",
             "usage": usage,
@@ -178,8 +187,10 @@ def responses_routes(state: Any) -> list[Route]:
             stored[response["id"]] = {"response": response, "history": items + output}
         if stream:
             events = _events(response, failed=outcome == "500")
+            delay_s = state.chunk_delay_s.get(model, 0.0)
             return StreamingResponse(
-                _sse(events, cut=outcome == "disconnect_mid_stream", abort=_Abort), media_type="text/event-stream"
+                _sse(events, cut=outcome == "disconnect_mid_stream", abort=_Abort, delay_s=delay_s),
+                media_type="text/event-stream",
             )
         return Response(orjson.dumps(response), media_type=_JSON)
 
@@ -202,6 +213,13 @@ def responses_routes(state: Any) -> list[Route]:
     ]
 
 
+def _echoed(tool: Any) -> Any:
+    """A tool as the response object echoes it: function tools carry `strict` (true unless the client said)."""
+    if isinstance(tool, dict) and tool.get("type") == "function":
+        return {"description": None, "parameters": None, **tool, "strict": tool.get("strict", True)}
+    return tool
+
+
 def _not_found(response_id: str) -> Response:
     error = {
         "message": f"Response with id '{response_id}' not found.",
@@ -214,7 +232,8 @@ def _not_found(response_id: str) -> Response:
 
 def _events(response: dict[str, Any], failed: bool) -> list[tuple[str, dict[str, Any]]]:
     """The event sequence OpenAI sends for one response, with usage on the final event."""
-    start = {**response, "status": "in_progress", "output": [], "usage": None}
+    # usage arrives with the final event; the spec's Response has no null usage, so the key is left out until then
+    start = {k: v for k, v in response.items() if k != "usage"} | {"status": "in_progress", "output": []}
     events: list[tuple[str, dict[str, Any]]] = [
         ("response.created", {"response": start}),
         ("response.in_progress", {"response": start}),
@@ -242,7 +261,12 @@ def _events(response: dict[str, Any], failed: bool) -> list[tuple[str, dict[str,
             events.append(
                 (
                     "response.function_call_arguments.done",
-                    {"item_id": item["id"], "output_index": index, "arguments": item["arguments"]},
+                    {
+                        "item_id": item["id"],
+                        "output_index": index,
+                        "name": item["name"],
+                        "arguments": item["arguments"],
+                    },
                 )
             )
         else:
@@ -260,7 +284,7 @@ def _events(response: dict[str, Any], failed: bool) -> list[tuple[str, dict[str,
                         "item_id": item["id"],
                         "output_index": index,
                         "content_index": 0,
-                        "part": {"type": "output_text", "text": "", "annotations": []},
+                        "part": {"type": "output_text", "text": "", "annotations": [], "logprobs": []},
                     },
                 )
             )
@@ -273,13 +297,14 @@ def _events(response: dict[str, Any], failed: bool) -> list[tuple[str, dict[str,
                             "output_index": index,
                             "content_index": 0,
                             "delta": (" " if i else "") + word,
+                            "logprobs": [],
                         },
                     )
                 )
             events.append(
                 (
                     "response.output_text.done",
-                    {"item_id": item["id"], "output_index": index, "content_index": 0, "text": text},
+                    {"item_id": item["id"], "output_index": index, "content_index": 0, "text": text, "logprobs": []},
                 )
             )
             events.append(
@@ -294,9 +319,13 @@ def _events(response: dict[str, Any], failed: bool) -> list[tuple[str, dict[str,
     return events
 
 
-async def _sse(events: list[tuple[str, dict[str, Any]]], cut: bool, abort: type[Exception]) -> AsyncIterator[bytes]:
+async def _sse(
+    events: list[tuple[str, dict[str, Any]]], cut: bool, abort: type[Exception], delay_s: float = 0.0
+) -> AsyncIterator[bytes]:
     for sequence, (kind, data) in enumerate(events):
         if cut and sequence >= len(events) // 2:
             raise abort("scripted disconnect mid-stream")
         payload = orjson.dumps({"type": kind, "sequence_number": sequence, **data})
         yield b"event: " + kind.encode() + b"\ndata: " + payload + b"\n\n"
+        if delay_s and kind.endswith(".delta"):  # `chunk_delay_ms` paces the visible events, as on chat
+            await asyncio.sleep(delay_s)

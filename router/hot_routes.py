@@ -31,6 +31,7 @@ class HotRoutes:
     def __init__(self, app: FastAPI, proxy: Proxy) -> None:
         self.app = app
         self.proxy = proxy
+        self.http_protocol: Any = "httptools"  # uvicorn's `http=`: create_app sets the header-limited protocol
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.app, name)

@@ -5,8 +5,10 @@ and are confirmed with a constant-time comparison, then cached for a second or t
 revocation reaches every replica within seconds. Budgets and rate limits are enforced by
 one Lua script per request over keys that share the `{keys}` hash tag (one slot: legal on
 Redis Cluster), so two replicas racing on the same key cannot both spend its last cent:
-each request reserves an estimate of its cost before it starts and settles the real cost
-from the ledger record when it ends.
+each request reserves what its plan can cost before it starts and settles the real cost
+from the ledger record when it ends. A reservation nobody settles (a crash) expires once
+the request's deadline has passed. Rates are token buckets, so no 60 s window ever holds
+more than `rpm` requests.
 """
 
 from __future__ import annotations
@@ -27,34 +29,79 @@ KEY_TABLE = f"{PREFIX}:all"  # hash: id -> key JSON
 HASH_INDEX = f"{PREFIX}:by_hash"  # hash: sha256 -> id
 
 GATE_SCRIPT = """
--- KEYS: 1 budget hash (spent, reserved) for this period, 2 rate hash (requests, tokens) for this minute
--- ARGV: 1 budget (or -1), 2 reservation, 3 rpm (or -1), 4 tpm (or -1), 5 budget ttl, 6 rate ttl
+-- KEYS: 1 budget hash of this period (spent), 2 rate hash (token buckets r, t and their time ts),
+--       3 reservations (zset: '<request id>|<usd>' scored by expiry), 4 the reservations' total (string)
+-- ARGV: 1 budget (or -1), 2 reservation usd, 3 rpm (or -1), 4 tpm (or -1), 5 budget ttl, 6 now (unix s),
+--       7 reservation member, 8 reservation expiry (unix s), 9 reservation ttl (s)
+local now = tonumber(ARGV[6])
+-- A reservation whose request never settled (a crash, a lost settlement) expires instead of holding the budget.
+local expired = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now)
+if #expired > 0 then
+  local total = tonumber(redis.call('GET', KEYS[4]) or '0')
+  for _, member in ipairs(expired) do
+    total = total - tonumber(string.match(member, '|([^|]+)$'))
+  end
+  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
+  if total < 0 or redis.call('ZCARD', KEYS[3]) == 0 then total = 0 end
+  redis.call('SET', KEYS[4], string.format('%.17g', total), 'EX', ARGV[9])
+end
 local budget = tonumber(ARGV[1])
 if budget >= 0 then
   local spent = tonumber(redis.call('HGET', KEYS[1], 'spent') or '0')
-  local reserved = tonumber(redis.call('HGET', KEYS[1], 'reserved') or '0')
-  if spent + reserved >= budget then return {'budget', tostring(spent)} end
+  local reserved = tonumber(redis.call('GET', KEYS[4]) or '0')
+  -- In flight together, requests may reserve up to the budget; a lone request may use whatever remains.
+  if spent + reserved >= budget or (reserved > 0 and spent + reserved + tonumber(ARGV[2]) > budget) then
+    return {'budget', tostring(spent)}
+  end
 end
-local rpm = tonumber(ARGV[3])
-local tpm = tonumber(ARGV[4])
-if rpm >= 0 and tonumber(redis.call('HGET', KEYS[2], 'requests') or '0') >= rpm then return {'rpm', '0'} end
-if tpm >= 0 and tonumber(redis.call('HGET', KEYS[2], 'tokens') or '0') >= tpm then return {'tpm', '0'} end
-redis.call('HINCRBY', KEYS[2], 'requests', 1)
-redis.call('EXPIRE', KEYS[2], ARGV[6])
+-- Rates are token buckets (full at rest, refilled continuously): never more than rpm requests in any 60 s.
+local rpm, tpm = tonumber(ARGV[3]), tonumber(ARGV[4])
+if rpm >= 0 or tpm >= 0 then
+  local state = redis.call('HMGET', KEYS[2], 'r', 't', 'ts')
+  local elapsed = math.max(0, now - tonumber(state[3] or now))
+  local r, t = -1, -1
+  if rpm >= 0 then
+    r = math.min(rpm, tonumber(state[1] or rpm) + elapsed * rpm / 60)
+    if r < 1 then return {'rpm', tostring(rpm > 0 and (1 - r) * 60 / rpm or 60)} end
+  end
+  if tpm >= 0 then
+    t = math.min(tpm, tonumber(state[2] or tpm) + elapsed * tpm / 60)
+    if t <= 0 then return {'tpm', tostring(tpm > 0 and -t * 60 / tpm or 60)} end
+  end
+  redis.call('HSET', KEYS[2], 'r', string.format('%.17g', r - 1), 't', string.format('%.17g', t), 'ts', ARGV[6])
+  redis.call('EXPIRE', KEYS[2], 120)
+end
 if budget >= 0 then
-  redis.call('HINCRBYFLOAT', KEYS[1], 'reserved', ARGV[2])
-  redis.call('EXPIRE', KEYS[1], ARGV[5])
+  redis.call('ZADD', KEYS[3], ARGV[8], ARGV[7])
+  redis.call('EXPIRE', KEYS[3], ARGV[9])
+  local total = tonumber(redis.call('GET', KEYS[4]) or '0') + tonumber(ARGV[2])
+  redis.call('SET', KEYS[4], string.format('%.17g', total), 'EX', ARGV[9])
 end
 return {'ok', '0'}
 """
 
 SETTLE_SCRIPT = """
--- KEYS: 1 budget hash, 2 rate hash;  ARGV: 1 reservation to release, 2 real cost, 3 tokens, 4 budget ttl, 5 rate ttl
-redis.call('HINCRBYFLOAT', KEYS[1], 'reserved', -tonumber(ARGV[1]))
-redis.call('HINCRBYFLOAT', KEYS[1], 'spent', ARGV[2])
-redis.call('EXPIRE', KEYS[1], ARGV[4])
-redis.call('HINCRBY', KEYS[2], 'tokens', ARGV[3])
-redis.call('EXPIRE', KEYS[2], ARGV[5])
+-- KEYS: as the gate's. ARGV: 1 reservation member ('' when none), 2 real cost, 3 tokens, 4 budget ttl, 5 tpm (or -1),
+--       6 now
+-- Releasing is idempotent (ZREM says whether this request still held its reservation), so a reservation that
+-- already expired is not subtracted twice.
+if ARGV[1] ~= '' and redis.call('ZREM', KEYS[3], ARGV[1]) == 1 then
+  local total = tonumber(redis.call('GET', KEYS[4]) or '0') - tonumber(string.match(ARGV[1], '|([^|]+)$'))
+  if total < 0 or redis.call('ZCARD', KEYS[3]) == 0 then total = 0 end
+  redis.call('SET', KEYS[4], string.format('%.17g', total), 'KEEPTTL')
+end
+if tonumber(ARGV[2]) > 0 then
+  redis.call('HINCRBYFLOAT', KEYS[1], 'spent', ARGV[2])
+  redis.call('EXPIRE', KEYS[1], ARGV[4])
+end
+local tpm, tokens = tonumber(ARGV[5]), tonumber(ARGV[3])
+if tpm >= 0 and tokens > 0 then
+  local t = tonumber(redis.call('HGET', KEYS[2], 't') or ARGV[5])
+  if t < 0 and tpm > 0 and t < -tpm then t = -tpm end
+  redis.call('HSET', KEYS[2], 't', string.format('%.17g', t - tokens))
+  if redis.call('HEXISTS', KEYS[2], 'ts') == 0 then redis.call('HSET', KEYS[2], 'ts', ARGV[6]) end
+  redis.call('EXPIRE', KEYS[2], 120)
+end
 return 1
 """
 
@@ -79,6 +126,11 @@ class VirtualKey:
 
     def allows(self, tier: str) -> bool:
         return self.tiers is None or tier in self.tiers
+
+    @property
+    def limited(self) -> bool:
+        """A budget or a rate to enforce: only such keys cost the gate a round trip to the store."""
+        return self.budget_usd is not None or self.rpm is not None or self.tpm is not None
 
 
 _FIELDS = frozenset(VirtualKey.__dataclass_fields__)
@@ -173,16 +225,25 @@ class KeyStore:
             self._cache.clear()
         return key
 
-    def _keys(self, key: VirtualKey, now: float) -> tuple[list[str], float, int]:
-        bucket, reset = period_bucket(key.period, now)
-        minute = int(now // 60)
-        return [f"{PREFIX}:budget:{key.id}:{bucket}", f"{PREFIX}:rate:{key.id}:{minute}"], reset, minute
+    def _keys(self, key_id: str, period: str, now: float) -> tuple[list[str], float]:
+        bucket, reset = period_bucket(period, now)
+        return [
+            f"{PREFIX}:budget:{key_id}:{bucket}",
+            f"{PREFIX}:rate:{key_id}",
+            f"{PREFIX}:reservations:{key_id}",
+            f"{PREFIX}:reserved:{key_id}",
+        ], reset
 
-    async def admit(self, key: VirtualKey, reservation_usd: float) -> tuple[str, float]:
-        """('ok', 0) or (which limit, seconds until it resets) — atomically across replicas."""
+    async def admit(
+        self, key: VirtualKey, reservation_usd: float, request_id: str = "", hold_s: float = 3600.0
+    ) -> tuple[str, float, str]:
+        """('ok', 0, reservation member) or (which limit, seconds until it admits again, '') — atomically.
+
+        The reservation expires after `hold_s` (the request's longest possible life) if nothing settles it.
+        """
         now = time.time()
-        script_keys, reset, minute = self._keys(key, now)
-        budget_ttl = int(reset - now) + 3600
+        script_keys, reset = self._keys(key.id, key.period, now)
+        member = f"{request_id or uuid.uuid4().hex}|{reservation_usd!r}"
         result = await self._gate(
             keys=script_keys,
             args=[
@@ -190,27 +251,42 @@ class KeyStore:
                 repr(reservation_usd),
                 key.rpm if key.rpm is not None else -1,
                 key.tpm if key.tpm is not None else -1,
-                budget_ttl,
-                120,
+                int(reset - now) + 3600,
+                repr(now),
+                member,
+                repr(now + hold_s),
+                int(hold_s) + 60,
             ],
         )
         verdict = result[0].decode() if isinstance(result[0], bytes) else result[0]
         if verdict == "budget":
-            return "budget", reset - now
+            return "budget", reset - now, ""
         if verdict in ("rpm", "tpm"):
-            return verdict, (minute + 1) * 60 - now
-        return "ok", 0.0
+            return verdict, float(result[1]), ""
+        return "ok", 0.0, member if key.budget_usd is not None else ""
 
-    async def settle(
-        self, key_id: str, period: str, started_at: float, reservation_usd: float, cost_usd: float, tokens: int
-    ) -> None:
-        key = VirtualKey(id=key_id, name="", period=period)
-        script_keys, reset, _minute = self._keys(key, started_at)
+    async def settle(self, key: VirtualKey, started_at: float, member: str, cost_usd: float, tokens: int) -> None:
+        """Release the request's reservation (if it still holds one) and charge its real cost and tokens."""
+        now = time.time()
+        script_keys, reset = self._keys(key.id, key.period, started_at)
         await self._settle(
-            keys=script_keys, args=[repr(reservation_usd), repr(cost_usd), tokens, int(reset - time.time()) + 3600, 120]
+            keys=script_keys,
+            args=[
+                member,
+                repr(cost_usd),
+                tokens,
+                max(int(reset - now), 0) + 3600,
+                key.tpm if key.tpm is not None else -1,
+                repr(now),
+            ],
         )
 
+    async def reserved(self, key: VirtualKey) -> float:
+        """The budget currently held by requests in flight."""
+        value = await self.redis.get(self._keys(key.id, key.period, time.time())[0][3])
+        return float(value or 0)
+
     async def spent(self, key: VirtualKey) -> float:
-        script_keys, _reset, _minute = self._keys(key, time.time())
+        script_keys, _reset = self._keys(key.id, key.period, time.time())
         value = await self.redis.hget(script_keys[0], "spent")
         return float(value or 0)

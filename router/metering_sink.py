@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import tempfile
+import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -21,20 +22,24 @@ import orjson
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from metering.cost import ImpossibleUsage, cost, counterfactuals
-from metering.ledger import Ledger
+from metering.ledger import Keys, Ledger, marker_key
 from metering.metrics import Metrics
 from metering.metrics_group import MetricsGroup
 from metering.prices import Price, UnknownModel, price_for
 from metering.record import Attempt, Record, Usage
 from metering.store import open_store
 from metering.tokens import count_prompt, count_text
-from metering.usage import usage_from
+from metering.usage import usage_from, usage_problem
 from router.config import Config
 from router.proxy import Completion
 from router.sse import StreamState
 
 log = logging.getLogger("routetax.metering")
 
+# Usage beyond these is not believed (a model's output limit is 128K tokens; prompts are bounded by the tier's
+# window, else by this): 10^15 tokens would otherwise become a billion dollars on a key's budget, for good.
+MAX_OUTPUT_TOKENS = 128_000
+MAX_PROMPT_TOKENS = 10_000_000
 KNOWN_GENERATION = 20_000  # request ids per generation remembered for early feedback (the ledger answers later)
 
 
@@ -68,9 +73,10 @@ class MeteringSink:
         self.enrichers: list[Callable[[Record], None]] = []  # before metrics and the ledger see it
         # Recent request ids, so feedback is accepted before the ledger has the record (the ledger's own
         # markers answer after that): two generations of sets, at most 2 x KNOWN_GENERATION ids (~4 MB).
-        self._known: set[str] = set()
-        self._known_before: set[str] = set()
+        self._known: dict[str, str | None] = {}  # request id -> the key id that made it
+        self._known_before: dict[str, str | None] = {}
         self.regions = {name: tier.region for name, tier in config.tiers.items()}
+        self._rejected_logged_at = -10.0
         self.metrics.set_assumptions(config.report.router_hour_usd, config.report.classifier_usd_per_request)
         self.group: MetricsGroup | None = None  # `serve --workers N`: /metrics answers for the whole group
         self._publisher: asyncio.Task[None] | None = None
@@ -97,6 +103,7 @@ class MeteringSink:
             on_spool_depth=self.metrics.spool_depth.set,
             on_write_error=self.metrics.ledger_errors.inc,
             on_written=self.metrics.ledger_written.inc,
+            on_dropped=lambda reason, count: self.metrics.ledger_dropped.labels(reason).inc(count),
         )
         await self.ledger.start()
 
@@ -110,14 +117,26 @@ class MeteringSink:
         if self.store is not None:
             await self.store.aclose()
 
-    def expect(self, request_id: str) -> None:
+    def expect(self, request_id: str, key_id: str | None = None) -> None:
         """A request started: feedback may name it before its record is written."""
-        self._known.add(request_id)
+        self._known[request_id] = key_id
         if len(self._known) >= KNOWN_GENERATION:
-            self._known_before, self._known = self._known, set()
+            self._known_before, self._known = self._known, {}
 
     def knows(self, request_id: str) -> bool:
         return request_id in self._known or request_id in self._known_before
+
+    async def key_of(self, request_id: str) -> str | None:
+        """The key id that made a request: remembered here, else read from its ledger marker (any replica)."""
+        for known in (self._known, self._known_before):
+            if request_id in known:
+                return known[request_id]
+        try:
+            marker = await self.store.get((self.ledger.keys if self.ledger else Keys()).seen(request_id))
+        except Exception:
+            log.warning("feedback for %s: the ledger marker could not be read to check its key", request_id)
+            return None
+        return marker_key(marker)
 
     async def store_ok(self) -> bool:
         try:
@@ -159,7 +178,11 @@ class MeteringSink:
     def _complete(self, record: Record, completion: Completion) -> None:
         usage: Usage | None = None
         for attempt, body, stream in zip(record.attempts, completion.bodies, completion.streams, strict=True):
-            usage = self._usage(record, completion.request, body, stream)
+            try:
+                usage = self._usage(record, attempt, completion, body, stream)
+            except Exception:  # one unreadable answer must not unmeter the request's other attempts
+                log.warning("request %s: the answer of tier %s could not be metered", record.request_id, attempt.tier)
+                usage = None
             if usage is not None:
                 attempt.usage, attempt.billed = usage, True
                 self._price(attempt, usage)
@@ -175,24 +198,46 @@ class MeteringSink:
             record.counterfactual_usd = counterfactuals(usage, self.prices, self.regions)
 
     def _usage(
-        self, record: Record, request: dict[str, Any], body: bytes | None, stream: StreamState | None
+        self, record: Record, attempt: Attempt, completion: Completion, body: bytes | None, stream: StreamState | None
     ) -> Usage | None:
+        request = completion.request
         if body is not None:
             parsed = orjson.loads(body)
             usage = usage_from(parsed)
-            if usage is None:
-                return _estimate(request, record.api, _answer_text(parsed))
+            if usage is None or self._rejected(attempt, request, parsed, usage):
+                return _estimate(request, record.api, _answer_text(parsed), completion.prompt_tokens)
             return usage
         if stream is not None:
             if stream.usage_chunk is not None:
-                return usage_from(stream.usage_chunk)
-            if stream.events or stream.folded:  # cut short, or no usage sent: estimate, and say so
-                return Usage(
-                    prompt_tokens=count_prompt(request, record.api),
-                    completion_tokens=stream.estimated_completion_tokens(),
-                    estimated=True,
-                )
+                usage = usage_from(stream.usage_chunk)
+                if usage is not None and not self._rejected(attempt, request, stream.usage_chunk, usage):
+                    return usage
+            if stream.events or stream.folded:  # cut short, or an upstream that sends no usage: estimate, say so
+                if stream.completion_tokens is not None:  # counted off the event loop already (a long stream)
+                    prompt = completion.prompt_tokens
+                    if prompt is None:
+                        prompt = count_prompt(request, record.api)
+                    return Usage(prompt_tokens=prompt, completion_tokens=stream.completion_tokens, estimated=True)
+                return _estimate(request, record.api, stream.text(), completion.prompt_tokens)
         return None
+
+    def _rejected(self, attempt: Attempt, request: dict[str, Any], data: Any, usage: Usage) -> bool:
+        """Is the reported usage beyond belief? Then it is noted on the attempt and estimated instead."""
+        spec = self.config.tiers.get(attempt.tier)
+        max_prompt = (spec.input_limit() if spec is not None else None) or MAX_PROMPT_TOKENS
+        n = request.get("n")
+        choices = n if type(n) is int and n > 1 else 1
+        problem = usage_problem(data, usage, max_prompt, MAX_OUTPUT_TOKENS * choices)
+        if problem is None:
+            return False
+        attempt.usage_rejected = problem
+        now = time.monotonic()
+        if now - self._rejected_logged_at >= 10:  # a hostile upstream must not turn into a log storm
+            self._rejected_logged_at = now
+            log.warning(
+                "tier %s reported usage routetax does not believe (%s): estimated instead", attempt.tier, problem
+            )
+        return True
 
     def _price(self, attempt: Attempt, usage: Usage) -> None:
         price = self.prices.get(attempt.tier)
@@ -218,7 +263,9 @@ def _answer_text(parsed: Any) -> str:
         return ""
 
 
-def _estimate(request: dict[str, Any], api: str, completion_text: str) -> Usage:
+def _estimate(request: dict[str, Any], api: str, completion_text: str, prompt_tokens: int | None = None) -> Usage:
     return Usage(
-        prompt_tokens=count_prompt(request, api), completion_tokens=count_text(completion_text), estimated=True
+        prompt_tokens=count_prompt(request, api) if prompt_tokens is None else prompt_tokens,
+        completion_tokens=count_text(completion_text),
+        estimated=True,
     )

@@ -11,6 +11,8 @@ sink, which never blocks.
 from __future__ import annotations
 
 import asyncio
+import logging
+import math
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -28,7 +30,7 @@ from router.affinity import CacheAffinity, conversation_key
 from router.auth import Gatekeeper
 from router.auto_mode import AutoMode
 from router.config import Config
-from router.errors import ProxyError, error_body, error_code_of, normalise_upstream_error
+from router.errors import ProxyError, Scrubber, error_body, error_code_of, normalise_upstream_error
 from router.exploration import Explorer
 from router.keys import VirtualKey
 from router.resilience import (
@@ -46,6 +48,7 @@ from router.sse import (
     EventSplitter,
     StreamState,
     error_event,
+    estimate_completion_tokens,
     filter_events,
     parse_event,
     streamed_tool_calls,
@@ -54,11 +57,20 @@ from router.stream_response import RelayResponse
 from router.upstream import UpstreamFailure, UpstreamPool, UpstreamResponse
 from router.validation import validate_chat, validate_responses
 
+log = logging.getLogger("routetax.proxy")
+
 _JSON = "application/json"
 Api = Literal["chat", "responses"]
 API_PATHS: dict[str, str] = {"chat": "/chat/completions", "responses": "/responses"}
 FALLBACK_HEADER = "x-routetax-fallback"
 DEADLINE_HEADER = "x-routetax-deadline-ms"
+TIER_NOT_ALLOWED_HEADER = "x-routetax-tier-not-allowed"
+# Upstream response headers a client may rely on (the openai SDK's `_request_id`, rate-limit pacing, Retry-After).
+RELAYED_HEADERS = ("x-request-id", "openai-processing-ms", "openai-version")
+RELAYED_PREFIXES = ("x-ratelimit-",)
+RETRY_HEADERS = ("retry-after", "retry-after-ms")
+PROMPT_COUNT_OFF_LOOP_BYTES = 256 * 1024  # prompts larger than this are tokenised in a worker thread
+ESTIMATE_OFF_LOOP_EVENTS = 2_000  # streams without usage longer than this are estimated in a worker thread
 
 
 @dataclass(slots=True)
@@ -66,6 +78,7 @@ class Completion:
     """What the upstreams sent back, handed to metering with the record (parsed off the hot path)."""
 
     request: dict[str, Any]  # the client's body, for token estimates when usage is missing
+    prompt_tokens: int | None = None  # the request's tokens, when routing already had to count them
     bodies: list[bytes | None] = field(default_factory=list)  # per attempt: its 2xx JSON answer, if any
     streams: list[StreamState | None] = field(default_factory=list)  # per attempt: what its stream carried
 
@@ -88,7 +101,9 @@ class Exchange:
     forward_usage: bool
     upstream_s: float = 0.0  # time spent waiting on upstreams, not counted as proxy overhead
     can_redo: bool = True  # another tier remains, so a degraded answer can be redone
+    fallback_off: bool = False  # the client said `x-routetax-fallback: off`: the plan never grows
     payloads: dict[str, bytes] = field(default_factory=dict)
+    prompt_tokens: int | None = None  # counted once, when a tier's window has to be checked
 
 
 @dataclass(slots=True)
@@ -117,7 +132,7 @@ class RecordSink(Protocol):
 
     def __call__(self, record: Record, completion: Completion) -> None: ...
 
-    def expect(self, request_id: str) -> None: ...
+    def expect(self, request_id: str, key_id: str | None = None) -> None: ...
 
 
 class ModelResolver:
@@ -167,7 +182,11 @@ def _deadline_s(config: Config, header: str | None) -> float:
     try:
         asked = float(header) / 1000
     except ValueError:
-        raise ProxyError(400, f"`{DEADLINE_HEADER}` must be a number of milliseconds.", code="invalid_header") from None
+        asked = math.nan
+    if not math.isfinite(asked):
+        raise ProxyError(
+            400, f"`{DEADLINE_HEADER}` must be a number of milliseconds.", code="invalid_header", param=DEADLINE_HEADER
+        )
     if asked <= 0:
         raise ProxyError(400, f"`{DEADLINE_HEADER}` must be positive.", code="invalid_header")
     return min(asked, limit)
@@ -195,6 +214,8 @@ class Proxy:
         self.sink = sink
         self.breakers = breakers
         self.resolver = ModelResolver(config, auto)
+        self._background: set[asyncio.Task[None]] = set()
+        self.scrub = Scrubber([key for tier in config.tiers.values() if (key := tier.api_key())])
         self.explorer = Explorer.for_config(config)
 
     def _may_serve(self, tier: str, key: VirtualKey | None, api: Api) -> bool:
@@ -232,10 +253,14 @@ class Proxy:
             fallback_off = request.headers.get(FALLBACK_HEADER, "").lower() == "off"
             plan = [tier] if fallback_off else self.config.chain(tier)
             if api == "responses":
-                plan = await self._responses_plan(body, plan, tier)
-            plan = self.gate.allowed_plan(key, plan)
-            await self.gate.admit(key, record, plan[0], body, len(raw))
+                plan, pinned = await self._responses_plan(body, plan, tier, key, pinned)
+            plan, refused = self.gate.allowed_plan(key, plan, pinned)
+            if refused is not None:  # the class's tier is not this key's: served within the key's tiers
+                record.skipped_tiers[refused] = "not_allowed_for_key"
+                headers[TIER_NOT_ALLOWED_HEADER] = refused
+            await self.gate.admit(key, record, plan, body, len(raw))
         except ProxyError as exc:
+            self.gate.rejected(exc)
             headers["x-routetax-overhead-ms"] = f"{(time.perf_counter() - started) * 1000:.3f}"
             return Response(exc.body(), status_code=exc.status, media_type=_JSON, headers={**headers, **exc.headers()})
 
@@ -251,24 +276,64 @@ class Proxy:
             started=started,
             deadline=time.monotonic() + deadline_s,
             forward_usage=forward_usage,
+            fallback_off=fallback_off,
         )
         record.routed_tier = plan[0]
-        self.sink.expect(record.request_id)
-        return await self._serve(exchange, plan, len(raw))
+        self.sink.expect(record.request_id, record.key_id)
+        if not record.stream:
+            return await self._serve_admitted(exchange, plan, len(raw))
+        # Until the stream's first event nobody reads from the client: watch for it leaving meanwhile, so a
+        # silent upstream is not held for the whole deadline on behalf of a client that is gone.
+        serving = asyncio.current_task()
+        assert serving is not None
+        gone = asyncio.get_running_loop().create_task(_cancel_when_gone(request.receive, serving))
+        try:
+            return await self._serve_admitted(exchange, plan, len(raw))
+        except asyncio.CancelledError:
+            if not gone.done() or gone.cancelled() or serving.uncancel() > 0:
+                raise
+            record.outcome, record.status = "client_cancelled", 499
+            if record.attempts:
+                record.attempts[-1].ended_by = "client_cancelled"
+            record.tier_path = _path(record)
+            self._emit(record, exchange.completion)
+            return Response(b"", status_code=499)
+        finally:
+            gone.cancel()
 
-    async def _responses_plan(self, body: dict[str, Any], plan: list[str], tier: str) -> list[str]:
+    async def _serve_admitted(self, ex: Exchange, plan: list[str], body_bytes: int) -> Response:
+        """Serve an admitted request; whatever goes wrong, its record is written (which settles its reservation)."""
+        try:
+            return await self._serve(ex, plan, body_bytes)
+        except ProxyError as exc:  # found only once routing began (a body the upstream payload cannot carry)
+            self.gate.rejected(exc)
+            ex.record.status, ex.record.outcome = exc.status, "failed"
+            ex.record.tier_path = _path(ex.record)
+            self._emit(ex.record, ex.completion)
+            return Response(
+                exc.body(), status_code=exc.status, media_type=_JSON, headers={**ex.headers, **exc.headers()}
+            )
+        except Exception:
+            ex.record.status, ex.record.outcome = 500, "failed"
+            ex.record.tier_path = _path(ex.record)
+            self._emit(ex.record, ex.completion)
+            raise
+
+    async def _responses_plan(
+        self, body: dict[str, Any], plan: list[str], tier: str, key: VirtualKey | None, pinned: bool
+    ) -> tuple[list[str], bool]:
         """A continuation goes to the tier holding its state; otherwise only tiers that serve the Responses API."""
         previous = body.get("previous_response_id")
         if previous is not None:
-            owner = await self.owners.get(previous)
-            if owner is None or owner not in self.config.tiers:
+            owner = await self._owned(previous, key)
+            if owner is None:
                 raise ProxyError(
                     404,
                     f"Previous response with id '{previous}' not found.",
                     code="previous_response_not_found",
                     param="previous_response_id",
                 )
-            return [owner]
+            return [owner], True
         serving = [name for name in plan if self.config.tiers[name].serves_responses()]
         if not serving:
             raise ProxyError(
@@ -278,7 +343,16 @@ class Proxy:
                 code="responses_not_supported",
                 param="model",
             )
-        return serving
+        return serving, pinned
+
+    async def _owned(self, response_id: str, key: VirtualKey | None) -> str | None:
+        """The tier holding a stored response, if `key` created it (open mode: anyone's); else None, as if unknown."""
+        owner = await self.owners.get(response_id)
+        if owner is None or owner[0] not in self.config.tiers:
+            return None
+        if key is not None and owner[1] != key.id:
+            return None
+        return owner[0]
 
     async def _serve(self, ex: Exchange, plan: list[str], body_bytes: int) -> Response:
         """Walk the plan: retry a tier while it is worth it, then fall back; answer as soon as one succeeds."""
@@ -287,7 +361,7 @@ class Proxy:
         index = 0
         while index < len(plan):
             tier = plan[index]
-            skip = self._skip_reason(tier, ex, body_bytes)
+            skip = await self._skip_reason(tier, ex, body_bytes)
             if skip is not None:
                 ex.record.skipped_tiers[tier] = skip
                 index += 1
@@ -298,10 +372,15 @@ class Proxy:
                 outcome = await self._attempt(ex, tier)
                 attempt = ex.record.attempts[-1]
                 verdict = outcome.verdict
-                if verdict.next is Next.ANSWER:
-                    reason = None
-                    if outcome.status < 400 and outcome.stream is None and ex.record.api == "chat":
+                reason = None
+                if verdict.next is Next.ANSWER and outcome.status < 400 and outcome.stream is None:
+                    if ex.record.api == "chat":
                         reason = degraded_reason(ex.body, outcome.content)
+                    if reason == "unparseable":  # not an answer at all: an upstream error, not a degraded one
+                        ex.completion.bodies[-1] = None
+                        outcome = _bad_answer(tier, attempt)
+                        verdict, reason = outcome.verdict, None
+                if verdict.next is Next.ANSWER:
                     if reason is None or not ex.can_redo:
                         ex.record.degraded_reason = reason
                         return self._answer(ex, outcome)
@@ -326,7 +405,7 @@ class Proxy:
                 break
             if time.monotonic() >= ex.deadline:
                 break
-            if last is not None and last.verdict.next is Next.LARGER_WINDOW:
+            if last is not None and last.verdict.next is Next.LARGER_WINDOW and not ex.fallback_off:
                 plan = self._larger_window_plan(plan, index)
             index += 1
             ex.record.fallbacks += index < len(plan)
@@ -339,30 +418,45 @@ class Proxy:
             last = Outcome(Verdict(Next.ANSWER, "no_tier"), status, content)
         return self._answer(ex, last)
 
-    async def response_operation(self, method: str, response_id: str) -> Response:
-        """GET or DELETE a stored response at the tier that created it."""
-        tier = await self.owners.get(response_id)
+    async def response_operation(self, request: Request, method: str, response_id: str) -> Response:
+        """GET or DELETE a stored response at the tier that created it, for the key that created it."""
         headers = {"x-routetax-request-id": uuid.uuid4().hex}
-        if tier is None or tier not in self.config.tiers:
+        try:
+            key = await self.gate.authenticate(request.headers)
+        except ProxyError as exc:
+            self.gate.rejected(exc)
+            return Response(exc.body(), status_code=exc.status, media_type=_JSON, headers={**headers, **exc.headers()})
+        tier = await self._owned(response_id, key)
+        if tier is None:
             body = error_body(f"Response with id '{response_id}' not found.", status=404, code="response_not_found")
             return Response(body, status_code=404, media_type=_JSON, headers=headers)
         headers["x-routetax-tier"] = tier
         try:
-            status, content = await self.pool.request(tier, method, f"/responses/{response_id}")
+            status, content, upstream_headers = await self.pool.request(tier, method, f"/responses/{response_id}")
         except UpstreamFailure as failure:
             status = 504 if failure.kind == "timeout" else 502
+            log.warning("tier %s: %s %s failed: %s (%s)", tier, method, "/responses/{id}", failure.kind, failure.detail)
             content = error_body(
                 f"Upstream tier `{tier}` failed: {failure.kind}.", status=status, code=f"upstream_{failure.kind}"
             )
             return Response(content, status_code=status, media_type=_JSON, headers=headers)
+        relay_headers(upstream_headers, headers, status)
         if status >= 400:
-            content = normalise_upstream_error(status, content)
+            content = self.scrub(normalise_upstream_error(status, content))
         return Response(content, status_code=status, media_type=_JSON, headers=headers)
 
-    def _skip_reason(self, tier: str, ex: Exchange, body_bytes: int) -> str | None:
+    async def _skip_reason(self, tier: str, ex: Exchange, body_bytes: int) -> str | None:
         limit = self.config.tiers[tier].input_limit()
-        if limit is not None and body_bytes > limit and _prompt_tokens(ex.body) > limit:
-            return "context_length"  # a token is at least one byte: smaller bodies always fit
+        if limit is not None and body_bytes > limit:  # a token is at least one byte: smaller bodies always fit
+            if ex.prompt_tokens is None:  # once per request, and big prompts off the event loop
+                ex.prompt_tokens = (
+                    await asyncio.to_thread(_prompt_tokens, ex.body)
+                    if body_bytes > PROMPT_COUNT_OFF_LOOP_BYTES
+                    else _prompt_tokens(ex.body)
+                )
+            ex.completion.prompt_tokens = ex.prompt_tokens
+            if ex.prompt_tokens > limit:
+                return "context_length"
         if not self.breakers[tier].allow():
             return "breaker_open"
         return None
@@ -412,7 +506,10 @@ class Proxy:
             options = dict(ex.body.get("stream_options") or {})
             options["include_usage"] = True
             body["stream_options"] = options
-        return orjson.dumps(body)
+        try:
+            return orjson.dumps(body)
+        except orjson.JSONEncodeError as exc:  # JSON nested deeper than 255 levels parses but cannot be re-sent
+            raise ProxyError(400, f"The request body cannot be forwarded: {exc}.", code="invalid_json") from None
 
     async def _call(self, ex: Exchange, tier: str, payload: bytes, attempt: Attempt) -> Outcome:
         remaining = ex.deadline - time.monotonic()
@@ -424,18 +521,22 @@ class Proxy:
                     content = await upstream.read()
                     upstream.close()
                     if upstream.status >= 400:
-                        content = normalise_upstream_error(upstream.status, content)
+                        content = self.scrub(normalise_upstream_error(upstream.status, content))
                         verdict = judge_status(upstream.status, error_code_of(content))
                         return Outcome(verdict, upstream.status, content, upstream.headers)
-                    return Outcome(Verdict(Next.ANSWER, "ok"), upstream.status, content)
+                    if not _looks_like_json_object(content):
+                        return _bad_answer(tier, attempt)
+                    return Outcome(Verdict(Next.ANSWER, "ok"), upstream.status, content, upstream.headers)
                 start = await self._open_stream(ex, tier, upstream, attempt)
-                return Outcome(Verdict(Next.ANSWER, "ok"), upstream.status, stream=start)
+                return Outcome(Verdict(Next.ANSWER, "ok"), upstream.status, b"", upstream.headers, start)
         except UpstreamFailure as failure:
             if upstream is not None:
                 upstream.close()
             attempt.error_type = failure.kind
             status = 504 if failure.kind == "timeout" else 502
-            message = f"Upstream tier `{tier}` failed: {failure.kind} ({failure.detail})."
+            # The detail (host, port, resolver error) is for the operator's log, never for the client.
+            log.debug("tier %s: upstream %s: %s", tier, failure.kind, failure.detail)
+            message = f"Upstream tier `{tier}` failed: {failure.kind}."
             return Outcome(
                 judge_failure(failure.kind), status, error_body(message, status=status, code=f"upstream_{failure.kind}")
             )
@@ -450,6 +551,10 @@ class Proxy:
             upstream.close()
             attempt.error_type = degraded.reason
             return Outcome(Verdict(Next.REDO, degraded.reason), 200, b"")
+        except asyncio.CancelledError:  # the client left (or shutdown): the upstream connection goes too
+            if upstream is not None:
+                upstream.close()
+            raise
 
     async def _open_stream(self, ex: Exchange, tier: str, upstream: UpstreamResponse, attempt: Attempt) -> StreamStart:
         """Read until the first event the client should see, so a failure before it can still fall back.
@@ -469,7 +574,10 @@ class Proxy:
             out = filter_events(events, state, ex.forward_usage)
             if out:
                 pending.append(out)
-            visible = _visible(events) if ex.record.api == "chat" else self._responses_visible(events, tier)
+            if ex.record.api == "chat":
+                visible = _visible(events)
+            else:
+                visible = self._responses_visible(events, tier, ex.record.key_id)
             if visible == "tool_calls" and hold:
                 holding = True
             if (visible and not holding) or state.saw_done:
@@ -485,7 +593,7 @@ class Proxy:
                 raise _DegradedStream(reason)
         return StreamStart(upstream, splitter, b"".join(pending), finished=holding or state.saw_done)
 
-    def _responses_visible(self, events: list[bytes], tier: str) -> str | None:
+    def _responses_visible(self, events: list[bytes], tier: str, key_id: str | None) -> str | None:
         """Responses streams: note who owns the response from `response.created`; visible is anything after it."""
         for event in events:
             kind = _event_type(event)
@@ -493,7 +601,7 @@ class Proxy:
                 chunk = parse_event(event) or {}
                 response_id = (chunk.get("response") or {}).get("id")
                 if isinstance(response_id, str):
-                    self.owners.put(response_id, tier)
+                    self.owners.put(response_id, tier, key_id)
             elif kind not in (None, "response.in_progress"):
                 return "text"
         return None
@@ -504,10 +612,11 @@ class Proxy:
         if record.api == "responses" and outcome.stream is None and outcome.status < 400 and tier is not None:
             response_id = response_id_of(outcome.content)
             if response_id is not None:
-                self.owners.put(response_id, tier)  # before the client can ask to continue it
+                self.owners.put(response_id, tier, record.key_id)  # before the client can ask to continue it
         record.tier_path = _path(record)
         if tier is not None:
             ex.headers["x-routetax-tier"] = tier
+        relay_headers(outcome.retry_headers, ex.headers, outcome.status)
         if outcome.stream is not None:
             record.status = outcome.status
             pre_ms = (time.perf_counter() - ex.started - ex.upstream_s) * 1000
@@ -564,7 +673,7 @@ class Proxy:
             attempt.error_type, attempt.ended_by = f"stream_{failure.kind}", "error"
             record.outcome, record.status = "failed", 502
             message = f"Upstream tier `{attempt.tier}` broke off the stream: {failure.kind}"
-            yield error_event(message, "upstream_stream_broken", api=record.api)
+            yield error_event(message, "upstream_stream_broken", api=record.api, sequence_number=state.next_sequence)
             if record.api == "chat":
                 yield DONE
         finally:
@@ -572,7 +681,19 @@ class Proxy:
             if record.outcome == "client_cancelled":
                 attempt.ended_by = "client_cancelled"
             record.proxy_overhead_ms = pre_ms + relay_s * 1000
-            self._emit(record, ex.completion)
+            if state.usage_chunk is None and state.event_count > ESTIMATE_OFF_LOOP_EVENTS:
+                # A long stream without usage: tokenising what it carried would stall every client for seconds.
+                task = asyncio.get_running_loop().create_task(self._emit_after_estimate(record, ex.completion, state))
+                self._background.add(task)
+                task.add_done_callback(self._background.discard)
+            else:
+                self._emit(record, ex.completion)
+
+    async def _emit_after_estimate(self, record: Record, completion: Completion, state: StreamState) -> None:
+        try:
+            state.completion_tokens = await asyncio.to_thread(estimate_completion_tokens, state)
+        finally:
+            self._emit(record, completion)
 
     async def _emit_in_loop(self, record: Record, completion: Completion) -> None:
         """A coroutine, so Starlette runs it on the event loop rather than in a worker thread:
@@ -664,3 +785,40 @@ def _prompt_tokens(body: dict[str, Any]) -> int:
     from metering.tokens import count_prompt
 
     return count_prompt(body, "chat")
+
+
+def _looks_like_json_object(content: bytes) -> bool:
+    """A cheap look (no parse) at a 2xx body: an HTML page or a truncated body is not an answer."""
+    first, last = content[:1], content[-1:]  # no copy in the usual case: a body that starts and ends with braces
+    if first != b"{":
+        first = content.lstrip()[:1]
+    if last != b"}":
+        last = content.rstrip()[-1:]
+    return first == b"{" and last == b"}"
+
+
+def _bad_answer(tier: str, attempt: Attempt) -> Outcome:
+    """A 2xx whose body is not a JSON answer: an upstream error (502), retried and fallen back like one."""
+    attempt.error_type = "bad_response"
+    message = f"Upstream tier `{tier}` sent an answer that is not valid JSON."
+    return Outcome(judge_status(502, None), 502, error_body(message, status=502, code="upstream_bad_response"))
+
+
+async def _cancel_when_gone(receive: Any, task: asyncio.Task[Any]) -> None:
+    """Cancel `task` when the client disconnects (the request body has been read already)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+    task.cancel()
+
+
+def relay_headers(upstream: Any, headers: dict[str, str], status: int) -> None:
+    """Copy the upstream's request id and rate-limit headers (and Retry-After on an error) into `headers`.
+
+    Hop-by-hop and framing headers never travel: the response is re-framed by routetax.
+    """
+    if upstream is None:
+        return
+    for name, value in upstream.items():
+        lower = name.lower()
+        if lower in RELAYED_HEADERS or lower.startswith(RELAYED_PREFIXES) or (status >= 400 and lower in RETRY_HEADERS):
+            headers[lower] = value

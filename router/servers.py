@@ -46,7 +46,7 @@ def start_in_thread(app: object, host: str = "127.0.0.1", port: int = 0, name: s
     config = uvicorn.Config(
         app,
         loop="uvloop",
-        http="httptools",
+        http=getattr(app, "http_protocol", "httptools"),  # the proxy limits its request headers (router.http_limits)
         lifespan="on",
         log_level="warning",
         access_log=False,

@@ -17,7 +17,7 @@ import time
 from typing import Any
 
 from router.resilience import CircuitBreaker
-from router.response_owners import ResponseOwners
+from router.response_owners import Owner, ResponseOwners, decode_owner, encode_owner
 
 log = logging.getLogger("routetax.shared")
 
@@ -80,10 +80,10 @@ class SharedResponseOwners(ResponseOwners):
         self._redis = redis
         self._writes: set[asyncio.Task[Any]] = set()
 
-    def put(self, response_id: str, tier: str) -> None:
-        super().put(response_id, tier)
+    def put(self, response_id: str, tier: str, key_id: str | None = None) -> None:
+        super().put(response_id, tier, key_id)
         task = asyncio.get_running_loop().create_task(
-            self._redis.set(OWNER_PREFIX + response_id, tier, ex=int(self.ttl_s))
+            self._redis.set(OWNER_PREFIX + response_id, encode_owner(tier, key_id), ex=int(self.ttl_s))
         )
         self._writes.add(task)
         task.add_done_callback(self._written)
@@ -93,7 +93,7 @@ class SharedResponseOwners(ResponseOwners):
         if not task.cancelled() and task.exception() is not None:
             log.warning("could not share the owner of a response: %s", task.exception())
 
-    async def get(self, response_id: str) -> str | None:
+    async def get(self, response_id: str) -> Owner | None:
         local = await super().get(response_id)
         if local is not None:
             return local
@@ -104,6 +104,6 @@ class SharedResponseOwners(ResponseOwners):
             return None
         if value is None:
             return None
-        tier = value.decode() if isinstance(value, bytes) else value
-        super().put(response_id, tier)
-        return tier
+        owner = decode_owner(value.decode() if isinstance(value, bytes) else value)
+        super().put(response_id, *owner)
+        return owner

@@ -13,9 +13,12 @@ from typing import Any
 
 import orjson
 
-from metering.tokens import count_text
+from router.upstream import UpstreamFailure
 
 DONE = b"data: [DONE]\n\n"
+
+
+MAX_EVENT_BYTES = 16 * 1024 * 1024  # one SSE event larger than this is a broken upstream, not an answer
 
 
 COMPACT_EVERY = 64  # events kept before they are folded into their text (a few bytes per token, not ~200 per event)
@@ -38,42 +41,85 @@ class StreamState:
     saw_done: bool = False
     failed: bool = False  # a Responses stream ended in `response.failed`
     first_byte_at: float | None = None
+    completion_tokens: int | None = None  # an estimate made off the event loop for a long stream without usage
     compact: bool = False  # set once nothing needs the events themselves (tool calls held and checked)
     folded: list[str] = field(default_factory=list)  # the text of the events already folded away
+    folded_events: int = 0
+
+    @property
+    def event_count(self) -> int:
+        """Events passed on so far, folded or kept."""
+        return self.folded_events + len(self.events)
+
+    @property
+    def next_sequence(self) -> int:
+        """The `sequence_number` the next Responses event would carry (they count events from 0)."""
+        return self.event_count
 
     def fold(self) -> None:
         """Keep the kept events' text and drop the events."""
         self.folded.append(streamed_text(self.events))
+        self.folded_events += len(self.events)
         self.events.clear()
 
-    def estimated_completion_tokens(self) -> int:
-        """Tokens of everything the client received: the folded text and the events still kept."""
-        return count_text("".join(self.folded) + streamed_text(self.events))
+    def text(self) -> str:
+        """The text and tool-call arguments the client received: the folded text and the events still kept."""
+        return "".join(self.folded) + streamed_text(self.events)
+
+
+class EventTooLarge(UpstreamFailure):
+    """An upstream sent more than `MAX_EVENT_BYTES` without ending an event: a broken stream."""
 
 
 class EventSplitter:
-    """Cuts a byte stream into complete SSE events (terminated by a blank line)."""
+    """Cuts a byte stream into complete SSE events (terminated by a blank line).
 
-    __slots__ = ("_buffer",)
+    Linear in the bytes fed: an unfinished event is kept as a list of pieces and searched only
+    where a terminator can newly appear, so an upstream that never ends an event costs one pass,
+    not one per chunk — and stops at `max_event_bytes` instead of growing without bound.
+    """
 
-    def __init__(self) -> None:
-        self._buffer = b""
+    __slots__ = ("_parts", "_size", "max_event_bytes")
+
+    def __init__(self, max_event_bytes: int = MAX_EVENT_BYTES) -> None:
+        self._parts: list[bytes] = []
+        self._size = 0
+        self.max_event_bytes = max_event_bytes
 
     def feed(self, chunk: bytes) -> list[bytes]:
         if b"\r" in chunk:
             chunk = chunk.replace(b"\r\n", b"\n")
-        data = self._buffer + chunk if self._buffer else chunk
-        events = []
         start = 0
-        while (end := data.find(b"\n\n", start)) >= 0:
-            events.append(data[start : end + 2])
-            start = end + 2
-        self._buffer = data[start:]
+        if self._parts:
+            last = self._parts[-1]
+            if b"\n\n" not in chunk and not (last.endswith(b"\n") and chunk.startswith(b"\n")):
+                self._hold(chunk)
+                return []
+            start = max(self._size - 1, 0)  # the held bytes hold no terminator: look only from their end
+            data = b"".join(self._parts) + chunk
+            self._parts, self._size = [], 0
+        else:
+            data = chunk
+        events = []
+        begin = 0
+        while (end := data.find(b"\n\n", max(start, begin))) >= 0:
+            events.append(data[begin : end + 2])
+            begin = end + 2
+        if begin < len(data):
+            self._hold(data[begin:])
         return events
+
+    def _hold(self, piece: bytes) -> None:
+        self._parts.append(piece)
+        self._size += len(piece)
+        if self._size > self.max_event_bytes:
+            self._parts, self._size = [], 0
+            raise EventTooLarge("protocol_error", f"an SSE event longer than {self.max_event_bytes} bytes")
 
     def rest(self) -> bytes:
         """An unterminated trailing event, if the stream ended without a blank line."""
-        rest, self._buffer = self._buffer, b""
+        rest = b"".join(self._parts)
+        self._parts, self._size = [], 0
         return rest
 
 
@@ -142,14 +188,25 @@ def streamed_text(events: list[bytes]) -> str:
     return "".join(parts)
 
 
-def error_event(message: str, code: str, type_: str = "server_error", api: str = "chat") -> bytes:
+def estimate_completion_tokens(state: StreamState) -> int:
+    """Tokens of what a stream carried (for a stream without usage); heavy for long streams: run it in a thread."""
+    from metering.tokens import count_text  # the tokenizer loads on first use, off the request path
+
+    return count_text(state.text())
+
+
+def error_event(
+    message: str, code: str, type_: str = "server_error", api: str = "chat", sequence_number: int = 0
+) -> bytes:
     """An in-band error for a stream that already started: the status line is gone.
 
     Chat streams carry `{"error": {...}}` in a data line (the SDK raises on it); Responses
-    streams have their own `error` event type.
+    streams have their own `error` event type (ResponseErrorEvent: it requires `sequence_number`).
     """
     if api == "responses":
-        body = orjson.dumps({"type": "error", "code": code, "message": message, "param": None})
+        body = orjson.dumps(
+            {"type": "error", "code": code, "message": message, "param": None, "sequence_number": sequence_number}
+        )
         return b"event: error\ndata: " + body + b"\n\n"
     body = orjson.dumps({"error": {"message": message, "type": type_, "param": None, "code": code}})
     return b"data: " + body + b"\n\n"

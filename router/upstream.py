@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 
@@ -138,11 +139,11 @@ class UpstreamPool:
             raise _failure(exc) from exc
         return UpstreamResponse(response)
 
-    async def request(self, tier: str, method: str, path: str) -> tuple[int, bytes]:
-        """A small request with no body (GET/DELETE of a stored object): (status, body)."""
+    async def request(self, tier: str, method: str, path: str) -> tuple[int, bytes, Any]:
+        """A small request with no body (GET/DELETE of a stored object): (status, body, headers)."""
         try:
             async with self._sessions[tier].request(method, self._tiers[tier].base_url + path) as response:
-                return response.status, await response.read()
+                return response.status, await response.read(), response.headers
         except UPSTREAM_ERRORS as exc:
             raise _failure(exc) from exc
 

@@ -160,11 +160,12 @@ def _worker(config: Config, index: int, sock: socket.socket, group_dir: str, spo
     config = config.model_copy(update={"store": config.store.model_copy(update={"spool_dir": spool_dir})})
     sink = MeteringSink(config)
     sink.group = MetricsGroup(group_dir, index, sink.metrics.registry)
+    app = create_app(config, sink)
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(config, sink),
+            app,
             loop="uvloop",
-            http="httptools",
+            http=app.http_protocol,
             access_log=False,
             log_level="warning",
             timeout_graceful_shutdown=10,

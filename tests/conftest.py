@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -12,8 +14,11 @@ from router.app import create_app
 from router.config import Config
 from router.demo import demo_config
 from router.emulator import build_emulator
+from router.keys_cli import main as keys_main
 from router.servers import RunningServer, start_in_thread
-from tests.redis_server import redis_cluster, redis_server, redis_url  # noqa: F401  (fixtures)
+from tests.redis_server import RedisServer, redis_cluster, redis_server, redis_url  # noqa: F401  (fixtures)
+
+UPSTREAM_SECRET = "sk-upstream-NEVER-LEAK-0123456789"
 
 
 @pytest.fixture
@@ -64,3 +69,65 @@ def script(emulator: RunningServer, model: str, **body: object) -> None:
     """Queue scripted outcomes (or settings) for one model at the emulator."""
     response = httpx.post(f"{emulator.url}/_mock/script", json={"model": model, **body})
     response.raise_for_status()
+
+
+@pytest.fixture
+def keyed(
+    redis_server: RedisServer,  # noqa: F811  (the fixture imported above)
+    emulator: RunningServer,
+    start_proxy,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+):
+    """Two replicas in keys mode on one Redis, tiers keyed with an upstream secret; and a `keys` CLI runner."""
+    monkeypatch.setenv("ROUTETAX_TEST_UPSTREAM", UPSTREAM_SECRET)
+    monkeypatch.setenv("ROUTETAX_ADMIN_KEY", "admin-secret")
+    base = demo_config(emulator.url).model_dump()
+    for tier in base["tiers"].values():
+        tier["api_key_env"] = "ROUTETAX_TEST_UPSTREAM"
+    base["store"] = {"redis_url": redis_server.url, "spool_dir": str(tmp_path / "a")}
+    base["auth"] = {"mode": "keys", "cache_s": 0.5}
+    first = start_proxy(Config.model_validate(base))
+    base["store"]["spool_dir"] = str(tmp_path / "b")
+    second = start_proxy(Config.model_validate(base))
+    config_file = tmp_path / "routetax.yaml"
+    config_file.write_text(f"store: {{redis_url: '{redis_server.url}'}}\n")
+
+    def keys(*args: str) -> dict | list:
+        capsys_out = tmp_path / "out.json"
+        import contextlib
+        import io
+
+        buffer = io.StringIO()
+        with contextlib.redirect_stdout(buffer):
+            assert keys_main(["--config", str(config_file), *args]) == 0
+        capsys_out.write_text(buffer.getvalue())
+        return json.loads(buffer.getvalue()) if "--json" in args else {}
+
+    return first, second, keys
+
+
+# A test is end to end when it starts a server or a process (the emulator, a proxy, Redis, Prometheus, a
+# subprocess) — by its fixtures, or because its module does — and a unit test otherwise. `pytest -m unit`
+# is the fast loop; CI runs everything.
+_SERVER_FIXTURES = frozenset(
+    {"emulator", "proxy", "client", "start_proxy", "redis_server", "redis_cluster", "redis_url", "keyed", "upstreams"}
+)
+_SERVER_MARKS = ("start_in_thread", "run_world", "subprocess", "RedisServer", "build_emulator", "Popen")
+_module_starts_servers: dict[str, bool] = {}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "unit: in-process only, no server or subprocess (the fast loop)")
+    config.addinivalue_line("markers", "e2e: starts a server or a process (emulator, proxy, Redis, Prometheus)")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        path = str(item.path)
+        if path not in _module_starts_servers:
+            source = item.path.read_text()
+            _module_starts_servers[path] = any(mark in source for mark in _SERVER_MARKS)
+        fixtures = set(getattr(item, "fixturenames", ()))
+        starts = bool(fixtures & _SERVER_FIXTURES) or _module_starts_servers[path]
+        item.add_marker(pytest.mark.e2e if starts else pytest.mark.unit)

@@ -5,53 +5,16 @@ from __future__ import annotations
 import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import httpx
 import openai
 import pytest
 from openai import OpenAI
 
-from router.config import Config
-from router.demo import demo_config
-from router.keys_cli import main as keys_main
 from router.servers import RunningServer
-from tests.redis_server import RedisServer
+from tests.conftest import UPSTREAM_SECRET
 
 HELLO = [{"role": "user", "content": "Say hello."}]
-UPSTREAM_SECRET = "sk-upstream-NEVER-LEAK-0123456789"
-
-
-@pytest.fixture
-def keyed(
-    redis_server: RedisServer, emulator: RunningServer, start_proxy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-):
-    """Two replicas in keys mode on one Redis, tiers keyed with an upstream secret; and a `keys` CLI runner."""
-    monkeypatch.setenv("ROUTETAX_TEST_UPSTREAM", UPSTREAM_SECRET)
-    monkeypatch.setenv("ROUTETAX_ADMIN_KEY", "admin-secret")
-    base = demo_config(emulator.url).model_dump()
-    for tier in base["tiers"].values():
-        tier["api_key_env"] = "ROUTETAX_TEST_UPSTREAM"
-    base["store"] = {"redis_url": redis_server.url, "spool_dir": str(tmp_path / "a")}
-    base["auth"] = {"mode": "keys", "cache_s": 0.5}
-    first = start_proxy(Config.model_validate(base))
-    base["store"]["spool_dir"] = str(tmp_path / "b")
-    second = start_proxy(Config.model_validate(base))
-    config_file = tmp_path / "routetax.yaml"
-    config_file.write_text(f"store: {{redis_url: '{redis_server.url}'}}\n")
-
-    def keys(*args: str) -> dict | list:
-        capsys_out = tmp_path / "out.json"
-        import contextlib
-        import io
-
-        buffer = io.StringIO()
-        with contextlib.redirect_stdout(buffer):
-            assert keys_main(["--config", str(config_file), *args]) == 0
-        capsys_out.write_text(buffer.getvalue())
-        return json.loads(buffer.getvalue()) if "--json" in args else {}
-
-    return first, second, keys
 
 
 def sdk(proxy: RunningServer, key: str) -> OpenAI:

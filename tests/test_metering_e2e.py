@@ -48,10 +48,11 @@ def wait_for_stream_length(url: str, n: int, timeout: float = 20.0) -> int:
     return length
 
 
-def counter_total(url: str, name: str) -> float:
-    """A metric summed over all its label sets, as scraped from one proxy's /metrics."""
+def counter_total(url: str, name: str, token: str | None = None) -> float:
+    """A metric summed over all its label sets, as scraped from one proxy's /metrics (keys mode: with `token`)."""
     total = 0.0
-    for line in httpx.get(f"{url}/metrics").text.splitlines():
+    headers = {"authorization": f"Bearer {token}"} if token else {}
+    for line in httpx.get(f"{url}/metrics", headers=headers).text.splitlines():
         if line.startswith(name + "{") or line.startswith(name + " "):
             total += float(line.rsplit(" ", 1)[1])
     return total

@@ -25,7 +25,7 @@ from router.keys import HASH_INDEX, KEY_TABLE, KeyStore, hash_key
 from router.servers import RunningServer
 from tests.conftest import durable_config, script
 from tests.redis_server import RedisServer
-from tests.test_access import HELLO, keyed, sdk  # noqa: F401  (keyed is a fixture)
+from tests.test_access import HELLO, sdk
 from tests.test_metering_e2e import counter_total
 from tests.test_proxy_acceptance import records
 from tests.test_routing_tax import report_when
@@ -98,10 +98,12 @@ def test_base_spend_summed_over_replicas_equals_the_ledgers_and_feedback_lands_a
 
 
 def metric_lines(url: str, name: str) -> list[str]:
-    return [line for line in httpx.get(f"{url}/metrics").text.splitlines() if line.startswith(name + "{")]
+    """Lines of one metric; with the admin key, which keys mode wants for /metrics (open mode ignores it)."""
+    text = httpx.get(f"{url}/metrics", headers={"authorization": "Bearer admin-secret"}).text
+    return [line for line in text.splitlines() if line.startswith(name + "{")]
 
 
-def test_key_spend_metric_equals_the_keys_spend_in_redis_across_replicas(keyed, redis_server: RedisServer) -> None:  # noqa: F811
+def test_key_spend_metric_equals_the_keys_spend_in_redis_across_replicas(keyed, redis_server: RedisServer) -> None:
     first, second, keys = keyed
     created = keys(
         "create", "--name", "search-bot", "--team", "search", "--budget-usd", "5", "--period", "day", "--json"
@@ -122,8 +124,8 @@ def test_key_spend_metric_equals_the_keys_spend_in_redis_across_replicas(keyed, 
     deadline = time.monotonic() + 5
     while True:  # settlements reach Redis in the background
         in_redis = asyncio.run(spent())
-        exported = counter_total(first.url, "routetax_key_spend_usd_total") + counter_total(
-            second.url, "routetax_key_spend_usd_total"
+        exported = counter_total(first.url, "routetax_key_spend_usd_total", "admin-secret") + counter_total(
+            second.url, "routetax_key_spend_usd_total", "admin-secret"
         )
         plain_spend = sum(
             float(line.rsplit(" ", 1)[1])
@@ -145,13 +147,13 @@ def test_key_spend_metric_equals_the_keys_spend_in_redis_across_replicas(keyed, 
             in budgets
         )
         assert not any("no-team" in line for line in budgets)  # no budget, no budget series
-        text = httpx.get(f"{proxy.url}/metrics").text
+        text = httpx.get(f"{proxy.url}/metrics", headers={"authorization": "Bearer admin-secret"}).text
         assert created["key"] not in text and hash_key(created["key"]) not in text
     listed = {k["name"]: k for k in keys("list", "--json")}
     assert listed["search-bot"]["team"] == "search" and listed["no-team"]["team"] is None
 
 
-def test_a_key_stored_before_teams_existed_still_works(keyed, redis_server: RedisServer) -> None:  # noqa: F811
+def test_a_key_stored_before_teams_existed_still_works(keyed, redis_server: RedisServer) -> None:
     first, _second, _keys = keyed
     secret = "rt-legacy-key-without-a-team-0123456789"
     legacy = {

@@ -24,6 +24,8 @@ from router.servers import RunningServer
 from tests.test_cli import free_port, wait_until_up
 from tests.test_metering_e2e import counter_total
 
+TOKEN = "scrape-token"  # keys mode: /metrics (key names and spend) wants a bearer
+
 HELLO = [{"role": "user", "content": "Say hello."}]
 
 
@@ -66,8 +68,9 @@ def test_three_replicas_share_one_ledger(
                 f"store: {{redis_url: '{store.url}', cluster: {str(cluster).lower()}, "
                 f"spool_dir: '{tmp_path / f'spool{index}'}'}}\n"
                 f"server: {{port: {port}}}\n"
+                "auth: {metrics_token_env: ROUTETAX_METRICS_TOKEN}\n"  # keys mode: /metrics wants its token
             )
-            env = {**os.environ, "ROUTETAX_CONFIG": str(config)}
+            env = {**os.environ, "ROUTETAX_CONFIG": str(config), "ROUTETAX_METRICS_TOKEN": TOKEN}
             process = subprocess.Popen(
                 [sys.executable, "-m", "router.cli", "serve"],
                 env=env,
@@ -99,12 +102,16 @@ def test_three_replicas_share_one_ledger(
         assert sorted(r.request_id for r in records) == sorted(sent)  # one record per request
         ledger_cost = sum(r.cost_usd for r in records)
         assert ledger_cost > 0 and spent == pytest.approx(ledger_cost)  # per-key spend across replicas
-        assert sum(counter_total(url, "routetax_requests_total") for url in replicas) == 30
-        assert sum(counter_total(url, "routetax_cost_usd_total") for url in replicas) == pytest.approx(ledger_cost)
+        assert sum(counter_total(url, "routetax_requests_total", TOKEN) for url in replicas) == 30
+        assert sum(counter_total(url, "routetax_cost_usd_total", TOKEN) for url in replicas) == pytest.approx(
+            ledger_cost
+        )
         # what the budget-burn and routing-overhead alerts read, summed over replicas, agrees with the ledger
-        assert sum(counter_total(url, "routetax_key_spend_usd_total") for url in replicas) == pytest.approx(spent)
+        assert sum(counter_total(url, "routetax_key_spend_usd_total", TOKEN) for url in replicas) == pytest.approx(
+            spent
+        )
         base = sum(base_usd(r) for r in records)
-        assert base > 0 and sum(counter_total(url, "routetax_base_cost_usd_total") for url in replicas) == (
+        assert base > 0 and sum(counter_total(url, "routetax_base_cost_usd_total", TOKEN) for url in replicas) == (
             pytest.approx(base)
         )
     finally:

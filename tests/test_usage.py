@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from metering.record import Usage
-from metering.usage import usage_from
+from metering.usage import usage_from, usage_problem
 
 
 @pytest.mark.parametrize(
@@ -53,5 +53,7 @@ def test_no_usage_is_none(data: object) -> None:
     assert usage_from(data) is None
 
 
-def test_garbage_counts_are_zero_not_errors() -> None:
-    assert usage_from({"usage": {"prompt_tokens": "12", "completion_tokens": -3}}) == Usage(0, 0, 0, 0)
+def test_garbage_counts_are_zero_not_errors_and_flagged() -> None:
+    data = {"usage": {"prompt_tokens": "12", "completion_tokens": -3}}
+    assert usage_from(data) == Usage(0, 0, 0, 0)
+    assert usage_problem(data, Usage(0, 0, 0, 0), 1000, 1000) == "invalid_count"

@@ -189,7 +189,11 @@ for tool, task, _args in TASKS:
             body["tool_choice"] = choice
         if rng.random() < 0.3:
             body["parallel_tool_calls"] = rng.random() < 0.5
-        add("routetax/tools_offered", "agentic", body)
+        if choice == "required" and len(body["tools"]) == 1:
+            # exactly one tool that must be called, no history: a forced extraction (label definition)
+            add("routetax/required_single_tool", "single_turn", body)
+        else:
+            add("routetax/tools_offered", "agentic", body)
 
 for i, (tool, task, args) in enumerate(TASKS):
     call_id = f"call_{i:04d}ab"
@@ -494,8 +498,8 @@ for tool in ("extract_entities", "classify_ticket", "score_lead", "get_weather",
         },
     )
     add(
-        "routetax/forced_function",
-        "single_turn",
+        "routetax/forced_step",  # a forced function offered alongside other tools: an agent's step
+        "agentic",
         {
             "messages": messages(text),
             "tools": tool_set(tool, 2),
@@ -574,8 +578,8 @@ def flat_tool(name: str) -> dict[str, Any]:
 for tool, task, _args in TASKS[:12]:
     add("routetax/responses_function_tools", "agentic", {"input": task, "tools": [flat_tool(tool)]}, api="responses")
     add(
-        "routetax/responses_function_tools",
-        "agentic",
+        "routetax/responses_required_single_tool",
+        "single_turn",
         {
             "input": [{"role": "user", "content": task}],
             "tools": [flat_tool(tool)],

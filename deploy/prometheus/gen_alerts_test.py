@@ -42,6 +42,11 @@ SPEND_A, SPEND_B = key_series("routetax_key_spend_usd_total", KEY_A), key_series
 DAY_BUDGET_A = key_series("routetax_key_budget_usd", KEY_A, period="day")
 MONTH_BUDGET_B = key_series("routetax_key_budget_usd", KEY_B, period="month")
 
+
+def dropped(reason: str) -> str:
+    return f'routetax_ledger_records_dropped_total{{instance="a:4000",job="routetax",reason="{reason}"}}'
+
+
 # alert -> (firing case, quiet case, [more quiet cases]);
 # a case is (interval, series {name: values}, eval_time, [labels of each alert])
 CASES: dict[str, tuple[tuple, tuple]] = {
@@ -254,6 +259,10 @@ CASES: dict[str, tuple[tuple, tuple]] = {
         ),
         # one failed write, long ago
         ("1m", {'routetax_ledger_write_errors_total{instance="a:4000",job="routetax"}': "0x5 1x25"}, "20m", []),
+    ),
+    "RoutetaxLedgerRecordsDropped": (
+        ("1m", {dropped("memory_full"): "0x5 40x10"}, "8m", [{"instance": "a:4000", "reason": "memory_full"}]),
+        ("1m", {dropped("shutdown"): "0 3x30"}, "20m", []),  # a drop long ago (the counter is flat since)
     ),
     "RoutetaxProxyDown": (
         ("1m", {'up{job="routetax",instance="a:4000"}': "0x10"}, "5m", [{"job": "routetax", "instance": "a:4000"}]),

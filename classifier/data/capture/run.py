@@ -1,0 +1,125 @@
+"""Run real agent frameworks against the capturing server and write the labelled captures.
+
+Each framework lives in its own venv (they pin conflicting versions), never in the project's:
+
+    python3 -m venv /work/fw-venvs/light && /work/fw-venvs/light/bin/pip install openai-agents ...
+    python classifier/data/capture/run.py --venvs /work/fw-venvs
+
+For every driver whose venv exists, the server records each request body the framework really
+sends (every step of every loop), labelled by the scenario it belongs to (the session name), with
+the framework's name and installed version. Sessions are split by task number: every third task
+(t % 3 == 2) and every framework in HELDOUT_ONLY go to `framework-captures-heldout.jsonl`, kept out
+of development; the rest to `framework-captures.jsonl`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).parent
+sys.path.insert(0, str(HERE))
+from server import serve  # noqa: E402
+
+DATA = HERE.parent
+# driver module -> (venv name, framework distribution whose version is recorded)
+DRIVERS = {
+    "openai_agents": ("light", "openai-agents"),
+    "smolagents_driver": ("light", "smolagents"),
+    "instructor_driver": ("light", "instructor"),
+    "pydantic_ai_driver": ("light", "pydantic-ai-slim"),
+    "langchain_driver": ("lc", "langgraph"),
+    "autogen_driver": ("autogen", "autogen-agentchat"),
+    "miniswe_driver": ("miniswe", "mini-swe-agent"),
+    "ag2_driver": ("ag2", "ag2"),
+    "crewai_driver": ("crewai", "crewai"),
+    "aider_driver": ("aider", "aider-chat"),
+}
+WEAK_MODEL = "gpt-5.4-nano"  # drivers name it for a framework's single-turn side calls
+HELDOUT_ONLY = {
+    "crewai",
+    "ag2",
+    "aider-chat",
+}  # whole frameworks captured after the rules were frozen, never looked into before
+
+
+def version(python: Path, dist: str) -> str:
+    code = f"import importlib.metadata as m; print(m.version({dist!r}))"
+    return subprocess.run([python, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+
+
+def rows(raw: Path, versions: dict[str, str]) -> list[dict]:
+    out = []
+    for line in raw.read_text(encoding="utf-8").splitlines():
+        capture = json.loads(line)
+        framework, scenario, label, task = capture["session"].split("__")
+        if scenario == "unrouted":  # sent to the environment's default base URL, outside any scenario
+            print(f"{framework}: a request outside any scenario, not kept", file=sys.stderr)
+            continue
+        if capture["body"].get("model") == WEAK_MODEL:  # a framework's side call (aider's commit messages)
+            scenario, label = "weak_model_call", "single_turn"
+        out.append(
+            {
+                "id": f"{framework}/{scenario}/t{task}/step{capture['step']}",
+                "api": capture["api"],
+                "label": label,
+                "source": f"{framework}/{scenario}",
+                "framework": framework,
+                "framework_version": versions[framework],
+                "captured": "real run against the capturing server",
+                "split": "heldout" if int(task) % 3 == 2 or framework in HELDOUT_ONLY else "dev",
+                "request": capture["body"],
+            }
+        )
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--venvs", type=Path, default=Path("/work/fw-venvs"))
+    parser.add_argument("--only", action="append", help="driver module(s) to run (default: all with a venv)")
+    args = parser.parse_args()
+    raw = Path(tempfile.mkdtemp()) / "raw.jsonl"
+    raw.touch()
+    server, _ = serve(raw)
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    versions: dict[str, str] = {}
+    for module, (venv, dist) in DRIVERS.items():
+        python = args.venvs / venv / "bin" / "python"
+        if (args.only and module not in args.only) or not python.exists():
+            continue
+        try:
+            versions[dist] = version(python, dist)
+        except subprocess.CalledProcessError:
+            print(f"{module}: {dist} not installed in {venv}, skipped", file=sys.stderr)
+            continue
+        env = os.environ | {
+            "CAPTURE_URL": url,
+            "CAPTURE_FRAMEWORK": dist,
+            "OPENAI_API_KEY": "sk-capture",
+            "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+            "OPENAI_BASE_URL": f"{url}/s/{dist}__unrouted__single_turn__0/v1",
+        }
+        print(f"running {module} ({dist} {versions[dist]})", file=sys.stderr)
+        subprocess.run([python, str(HERE / "drivers" / f"{module}.py")], env=env, cwd=tempfile.mkdtemp(), timeout=900)
+    server.shutdown()
+    captured = rows(raw, versions)
+    for split, name in (("dev", "framework-captures.jsonl"), ("heldout", "framework-captures-heldout.jsonl")):
+        path = DATA / name
+        kept = [r for r in captured if r["split"] == split]
+        if args.only and path.exists():  # a partial run replaces only the frameworks it ran
+            ran = {r["framework"] for r in captured}
+            old = [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
+            kept = [r for r in old if r["framework"] not in ran] + kept
+        path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in kept), encoding="utf-8")
+        print(f"{path.name}: {len(kept)} requests", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,95 @@
+"""`routetax audit PATH...`: the routing-tax answer from request logs a team already has.
+
+Exit codes: 0 when at least one request was read, 2 when none was (or the arguments are
+bad). Progress goes to standard error on a terminal only; the report to standard output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+import orjson
+
+from metering.audit.formats import Format
+from metering.audit.project import Assumptions, project
+from metering.audit.render import render
+from metering.audit.scan import ScanOptions, Window, scan
+from metering.audit.sources import Progress, Source
+from metering.ledger_cli import parse_time
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text.replace("_", "").replace(",", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be a positive whole number")
+    return value
+
+
+def _price(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 <= value < 10_000:
+        raise argparse.ArgumentTypeError("must be between 0 and 10000 (USD per GPU-hour)")
+    return value
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="routetax audit",
+        description="Read request logs (OpenAI Batch files, request bodies, request/response pairs, LiteLLM spend "
+        "logs; gzip or plain; - for standard input) and answer whether routing would pay, before deploying anything.",
+    )
+    p.add_argument("paths", nargs="+", metavar="PATH", help="log files (.jsonl or .jsonl.gz) or - for standard input")
+    p.add_argument(
+        "--format", default="auto", choices=[f.value for f in Format], help="line format (default: auto, per line)"
+    )
+    p.add_argument("--since", type=parse_time, help="only requests at or after T (ISO-8601, unix seconds, or 7d)")
+    p.add_argument("--until", type=parse_time, help="only requests before T")
+    p.add_argument("--calls-per-month", type=_positive_int, help="project to this volume (default: the logs' rate)")
+    p.add_argument("--gpu-hour-usd", type=_price, help="self-hosted Qwen: cost of one GPU-hour (amortised view)")
+    p.add_argument("--gpus", type=_positive_int, default=1, help="GPUs the Qwen tier keeps running (default 1)")
+    p.add_argument(
+        "--output-tokens",
+        type=_positive_int,
+        default=1000,
+        help="completion tokens per request where no answer of that class was logged (default 1000)",
+    )
+    p.add_argument(
+        "--exact-tokens", action="store_true", help="tokenise every unlogged prompt (slow), not a sample"
+    )
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if args.since is not None and args.until is not None and args.since >= args.until:
+        print("routetax audit: --since must be before --until", file=sys.stderr)
+        return 2
+    options = ScanOptions(Format(args.format), Window(args.since, args.until), args.exact_tokens)
+    tally = scan(
+        [Source(path) for path in args.paths],
+        options,
+        Progress(),
+        warn=lambda message: print(f"routetax audit: {message}", file=sys.stderr),
+    )
+    result = project(tally, Assumptions(args.calls_per_month, args.gpu_hour_usd, args.gpus, args.output_tokens))
+    if args.json:
+        sys.stdout.write(orjson.dumps(result, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode() + "\n")
+    else:
+        sys.stdout.write(render(result))
+    if not tally.requests:
+        print(
+            f"routetax audit: no request could be read from {tally.lines:,} lines"
+            + (f" ({', '.join(f'{k} {v}' for k, v in tally.skipped.most_common())})" if tally.skipped else ""),
+            file=sys.stderr,
+        )
+        return 2
+    return 0

@@ -1,0 +1,368 @@
+"""Reading logs into a `Tally`: counts, shares, per-day series and token sums, in constant memory.
+
+Everything kept grows with the number of *kinds* of things (classes, pricing modes, days,
+skip reasons, up to `MAX_MODELS` model names), never with the number of lines — except
+OpenAI Batch halves waiting for their partner (input and output files are joined by
+`custom_id`): about 400 bytes each, only when an output file is among the sources, and a
+Batch holds at most 50,000 requests.
+
+Tokens: logged usage where a line has it. Otherwise the prompt is counted with the offline
+tokenizer (o200k_base) on the first `TokenSampler.FIRST` lines of each format × class and one
+in `TokenSampler.EVERY` after that, and the rest are scaled from their size by the measured
+tokens-per-byte of their format × class (`--exact-tokens` counts every line: 0.1–0.4 ms each).
+Both are marked estimated.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import orjson
+
+from metering.audit.formats import (
+    BatchHalf,
+    Format,
+    Observation,
+    Skip,
+    detect,
+    merge_batch,
+    parse,
+    rows_of_page,
+)
+from metering.audit.sources import Progress, Source, UnreadableSource
+from metering.tokens import count_prompt
+
+AGENTIC, SINGLE_TURN = "agentic", "single_turn"
+MODES = ("standard", "batch", "flex", "priority")
+MAX_MODELS = 50
+DAY_S = 86_400
+
+
+def label_of(agentic: bool) -> str:
+    return AGENTIC if agentic else SINGLE_TURN
+
+
+@dataclass
+class Bucket:
+    """Token sums of one class × pricing mode."""
+
+    requests: int = 0
+    logged: int = 0  # requests with logged usage
+    prompt: int = 0
+    cached: int = 0
+    completion: int = 0
+    reasoning: int = 0
+    estimated: int = 0  # requests whose prompt was estimated
+    estimated_prompt: int = 0  # tokenizer-counted prompts of sampled lines
+    cached_known_prompt: int = 0  # prompt tokens of requests whose usage reported cached tokens
+    cached_known_cached: int = 0
+    unsampled_bytes: Counter[str] = field(default_factory=Counter)  # per format: scaled at the end
+
+
+class TokenSampler:
+    """Counts prompts with the tokenizer on a systematic sample; the rest are scaled by size."""
+
+    FIRST = 1000
+    EVERY = 32
+
+    def __init__(self, exact: bool = False) -> None:
+        self.exact = exact
+        self.seen: Counter[tuple[str, bool]] = Counter()
+        self.tokens: Counter[tuple[str, bool]] = Counter()
+        self.bytes: Counter[tuple[str, bool]] = Counter()
+
+    def sample(self, observation: Observation) -> None:
+        """Count this observation's prompt if it falls in the sample; drop its body either way."""
+        body = observation.body
+        if body is None:
+            return
+        observation.body = None
+        key = (observation.fmt, observation.agentic)
+        seen = self.seen[key]
+        self.seen[key] = seen + 1
+        if self.exact or seen < self.FIRST or seen % self.EVERY == 0:
+            tokens = count_prompt(body, observation.api)
+            self.tokens[key] += tokens
+            self.bytes[key] += observation.size
+            observation.prompt_estimate = tokens
+
+    def tokens_per_byte(self, fmt: str, agentic: bool) -> float:
+        key = (fmt, agentic)
+        return self.tokens[key] / self.bytes[key] if self.bytes[key] else 0.0
+
+
+@dataclass
+class Window:
+    since: float | None = None
+    until: float | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.since is not None or self.until is not None
+
+    def check(self, ts: float | None) -> Skip | None:
+        if not self.active:
+            return None
+        if ts is None:
+            return Skip.NO_TIMESTAMP
+        if (self.since is not None and ts < self.since) or (self.until is not None and ts >= self.until):
+            return Skip.OUTSIDE_WINDOW
+        return None
+
+
+@dataclass
+class Tally:
+    """What the audit counted. Updated line by line; `finish()` settles the estimates and the totals.
+
+    Per line only two things are updated: one counter of the request's *kind* (class,
+    confidence, grep, API, format, reasons, model) and its class × mode token bucket; the
+    totals by API, format, reason and model are summed from the kinds once, at the end.
+    """
+
+    lines: int = 0
+    requests: int = 0
+    agentic: int = 0
+    grep: int = 0
+    uncertain: int = 0  # classifier confidence below the router's default 0.6
+    timed: int = 0  # requests carrying a timestamp
+    ts_min: float | None = None
+    ts_max: float | None = None
+    logged_spend_usd: float = 0.0
+    logged_spend_requests: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+    apis: Counter[str] = field(default_factory=Counter)
+    formats: Counter[str] = field(default_factory=Counter)
+    reasons: Counter[str] = field(default_factory=Counter)
+    models: Counter[str] = field(default_factory=Counter)
+    kinds: Counter[tuple[bool, bool, bool, str, str, tuple[str, ...], str]] = field(default_factory=Counter)
+    days: dict[int, list[int]] = field(default_factory=dict)  # day number -> [requests, agentic, grep]
+    buckets: dict[tuple[str, str], Bucket] = field(default_factory=dict)
+    cached_known: Counter[str] = field(default_factory=Counter)  # per class: prompt tokens whose cache was reported
+    cached_of_known: Counter[str] = field(default_factory=Counter)
+    unmatched_batch_inputs: int = 0
+    unreadable: list[str] = field(default_factory=list)
+
+    def add(self, o: Observation) -> None:
+        model = o.model or "(none)"
+        models = self.models
+        if model not in models:
+            if len(models) >= MAX_MODELS:
+                model = "(other)"
+            models[model] = 0
+        agentic = o.agentic
+        self.kinds[(agentic, o.confident, o.grep, o.api, o.fmt, o.reasons, model)] += 1
+        ts = o.ts
+        if ts is not None:
+            self.timed += 1
+            if self.ts_min is None or ts < self.ts_min:
+                self.ts_min = ts
+            if self.ts_max is None or ts > self.ts_max:
+                self.ts_max = ts
+            number = int(ts // DAY_S)
+            day = self.days.get(number)
+            if day is None:
+                day = self.days[number] = [0, 0, 0]
+            day[0] += 1
+            day[1] += agentic
+            day[2] += o.grep
+        if o.spend_usd is not None:
+            self.logged_spend_usd += o.spend_usd
+            self.logged_spend_requests += 1
+        tier = o.service_tier
+        # The pricing mode the logs show: Batch, or the service tier the answer reported (requested when no answer).
+        mode = "batch" if o.batch else tier if tier == "flex" or tier == "priority" else "standard"
+        key = (AGENTIC if agentic else SINGLE_TURN, mode)
+        bucket = self.buckets.get(key)
+        if bucket is None:
+            bucket = self.buckets[key] = Bucket()
+        bucket.requests += 1
+        usage = o.usage
+        if usage is not None:
+            bucket.logged += 1
+            bucket.prompt += usage.prompt_tokens
+            bucket.cached += usage.cached_tokens
+            bucket.completion += usage.completion_tokens
+            bucket.reasoning += usage.reasoning_tokens
+            if o.cached_known:
+                bucket.cached_known_prompt += usage.prompt_tokens
+                bucket.cached_known_cached += usage.cached_tokens
+        else:
+            bucket.estimated += 1
+            if o.prompt_estimate is not None:
+                bucket.estimated_prompt += o.prompt_estimate
+            else:
+                bucket.unsampled_bytes[o.fmt] += o.size
+
+    def finish(self, sampler: TokenSampler) -> None:
+        """Sum the kinds into totals; scale unsampled prompts by their format × class's tokens per byte."""
+        for (agentic, confident, grep, api, fmt, reasons, model), n in self.kinds.items():
+            self.requests += n
+            self.agentic += n * agentic
+            self.grep += n * grep
+            self.uncertain += n * (not confident)
+            self.apis[api] += n
+            self.formats[fmt] += n
+            self.models[model] += n
+            for reason in reasons:
+                self.reasons[reason] += n
+        self.kinds.clear()
+        self.models = Counter({model: n for model, n in self.models.items() if n})
+        for (label, _mode), bucket in self.buckets.items():
+            for fmt, size in bucket.unsampled_bytes.items():
+                bucket.estimated_prompt += round(size * sampler.tokens_per_byte(fmt, label == AGENTIC))
+            bucket.unsampled_bytes.clear()
+            self.cached_known[label] += bucket.cached_known_prompt
+            self.cached_of_known[label] += bucket.cached_known_cached
+
+    @property
+    def skipped_total(self) -> int:
+        return sum(self.skipped.values())
+
+
+@dataclass
+class ScanOptions:
+    fmt: Format = Format.AUTO
+    window: Window = field(default_factory=Window)
+    exact_tokens: bool = False
+
+
+class Scanner:
+    """Feeds lines through the parsers into a Tally, joining Batch halves by custom_id."""
+
+    def __init__(self, options: ScanOptions, join_batches: bool) -> None:
+        self.options = options
+        self.join_batches = join_batches
+        self.tally = Tally()
+        self.sampler = TokenSampler(options.exact_tokens)
+        self.pending: dict[str, BatchHalf] = {}
+        self.windowed = options.window.active
+
+    def feed(self, raw: bytes) -> None:
+        """One line of a log."""
+        if not raw or raw.isspace():
+            return
+        tally = self.tally
+        tally.lines += 1
+        try:
+            obj = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            tally.skipped[Skip.INVALID_JSON] += 1
+            return
+        if isinstance(obj, dict) and "total" not in obj:
+            self._take(parse(obj, raw, self.options.fmt))
+            return
+        rows = rows_of_page(obj) if self.options.fmt in (Format.AUTO, Format.LITELLM_SPEND) else None
+        if rows is None:
+            if isinstance(obj, dict):
+                self._take(parse(obj, raw, self.options.fmt))
+            else:
+                tally.skipped[Skip.NOT_AN_OBJECT] += 1
+            return
+        for row in rows:  # a LiteLLM /spend/logs page: each row counts as a line of its own
+            row_raw = orjson.dumps(row)
+            tally.lines += 1
+            self._take(parse(row, row_raw, self.options.fmt))
+        tally.lines -= 1
+
+    def _take(self, parsed: Observation | BatchHalf | Skip) -> None:
+        if isinstance(parsed, Skip):
+            self.tally.skipped[parsed] += 1
+            return
+        if isinstance(parsed, BatchHalf):
+            self._half(parsed)
+            return
+        self._count(parsed)
+
+    def _count(self, observation: Observation) -> None:
+        if self.windowed:
+            skip = self.options.window.check(observation.ts)
+            if skip is not None:
+                self.tally.skipped[skip] += 1
+                return
+        if observation.body is not None:
+            self.sampler.sample(observation)
+        self.tally.add(observation)
+
+    def _half(self, half: BatchHalf) -> None:
+        if half.observation is not None:
+            self.sampler.sample(half.observation)  # before it waits: a waiting half keeps no body
+        if not self.join_batches:
+            if half.observation is None:
+                # Inputs came first in a stream nobody sniffed as holding outputs (`cat in out | routetax audit -`):
+                # they are counted already, with estimated tokens. Join whatever follows.
+                self.tally.skipped[Skip.BATCH_OUTPUT_AFTER_INPUT] += 1
+                self.join_batches = True
+            else:
+                self._count(half.observation)
+            return
+        partner = self.pending.pop(half.custom_id, None)
+        if partner is not None and (partner.observation is None) == (half.observation is None):
+            self._unmatched(partner)  # a custom_id seen twice on the same side (a file given twice)
+            partner = None
+        if partner is None:
+            self.pending[half.custom_id] = half
+            return
+        merged = merge_batch(partner, half)
+        if isinstance(merged, Skip):
+            self.tally.skipped[merged] += 1
+        else:
+            self._count(merged)
+
+    def _unmatched(self, half: BatchHalf) -> None:
+        if half.observation is None:
+            self.tally.skipped[Skip.BATCH_OUTPUT_WITHOUT_INPUT] += 1
+        else:
+            self.tally.unmatched_batch_inputs += 1
+            self._count(half.observation)
+
+    def finish(self) -> Tally:
+        """Settle what is still waiting: inputs count with estimated tokens, outputs are skipped."""
+        for half in self.pending.values():
+            self._unmatched(half)
+        self.pending.clear()
+        self.tally.finish(self.sampler)
+        return self.tally
+
+
+def sniff_batch_output(sources: Iterable[Source]) -> bool:
+    """Whether any source starts with a Batch output line (then input and output are joined)."""
+    for source in sources:
+        first = source.first_line()
+        if not first:
+            continue
+        try:
+            obj = orjson.loads(first)
+        except orjson.JSONDecodeError:
+            continue
+        if isinstance(obj, dict) and detect(obj) is Format.OPENAI_BATCH and "body" not in obj:
+            return True
+    return False
+
+
+def scan(
+    sources: list[Source],
+    options: ScanOptions,
+    progress: Progress | None = None,
+    warn: Callable[[str], None] | None = None,
+) -> Tally:
+    """Read every source once, in order, and count what it holds."""
+    scanner = Scanner(options, join_batches=sniff_batch_output(sources))
+    tally = scanner.tally
+    for source in sources:
+        count = 0
+        try:
+            for raw in source.lines():
+                scanner.feed(raw)
+                count += 1
+                if progress is not None and not count % Progress.EVERY_LINES:
+                    progress.tick(tally.lines, source.name)
+        except UnreadableSource as exc:
+            tally.skipped[Skip.UNREADABLE_FILE] += 1
+            tally.unreadable.append(str(exc))
+            if warn is not None:
+                warn(str(exc))
+    if progress is not None:
+        progress.done()
+    return scanner.finish()

@@ -1,0 +1,113 @@
+"""Where audit lines come from: files (gzip or plain, told apart by their magic bytes) and `-`.
+
+Lines are streamed in binary through the file's own buffer, so memory stays the size of
+one line whatever the file's size. A progress line is written to standard error only when
+it is a terminal; on a pipe or in a file nothing but the report appears.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import sys
+import time
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import IO
+
+GZIP_MAGIC = b"\x1f\x8b"
+BUFFER = 1 << 20
+
+
+class UnreadableSource(OSError):
+    """A file that cannot be opened, or a gzip stream that is corrupt or cut short."""
+
+
+@dataclass
+class Source:
+    name: str  # the path as given, or "-"
+
+    def open(self) -> IO[bytes]:
+        buffered: io.BufferedReader
+        try:
+            buffered = _stdin_buffer() if self.name == "-" else open(self.name, "rb", buffering=BUFFER)  # noqa: SIM115
+        except OSError as exc:
+            raise UnreadableSource(f"{self.name}: {exc.strerror or exc}") from exc
+        if buffered.peek(2)[:2] == GZIP_MAGIC:
+            return gzip.GzipFile(fileobj=buffered, mode="rb")  # type: ignore[return-value]
+        return buffered
+
+    def lines(self) -> Iterator[bytes]:
+        """Every line of the source; a corrupt or truncated gzip ends it with `UnreadableSource`."""
+        stream = self.open()
+        try:
+            yield from stream
+        except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+            raise UnreadableSource(f"{self.name}: {exc}") from exc
+        finally:
+            if self.name != "-":
+                stream.close()
+
+    def first_line(self) -> bytes:
+        """The first non-blank line, for sniffing the format before reading (b"" if none or unreadable).
+
+        Standard input is peeked at without consuming it: what its buffer already holds.
+        """
+        if self.name == "-":
+            head = _stdin_buffer().peek(BUFFER)
+            if head[:2] == GZIP_MAGIC:
+                return b""
+            return next((line for line in head.splitlines() if line.strip()), b"")
+        try:
+            for line in self.lines():
+                if line.strip():
+                    return line
+        except UnreadableSource:
+            return b""
+        return b""
+
+
+_wrapped_stdin: dict[int, io.BufferedReader] = {}
+
+
+def _stdin_buffer() -> io.BufferedReader:
+    """Standard input as one peekable binary buffer, the same one for the sniff and the read."""
+    raw = sys.stdin.buffer
+    if isinstance(raw, io.BufferedReader):
+        return raw
+    if id(raw) not in _wrapped_stdin:
+        _wrapped_stdin.clear()
+        _wrapped_stdin[id(raw)] = io.BufferedReader(raw, BUFFER)  # type: ignore[arg-type]
+    return _wrapped_stdin[id(raw)]
+
+
+class Progress:
+    """`\\r`-rewritten status on a terminal's standard error, at most a few times a second."""
+
+    EVERY_LINES = 8192
+    EVERY_S = 0.5
+
+    def __init__(self, stream: IO[str] | None = None) -> None:
+        self.stream = sys.stderr if stream is None else stream
+        self.enabled = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.started = time.monotonic()
+        self.last = self.started
+        self.shown = False
+
+    def tick(self, lines: int, name: str) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if now - self.last < self.EVERY_S:
+            return
+        self.last = now
+        rate = lines / max(now - self.started, 1e-9)
+        self.stream.write(f"\r\x1b[Kroutetax audit: {lines:,} lines, {rate:,.0f} lines/s - {name}")
+        self.stream.flush()
+        self.shown = True
+
+    def done(self) -> None:
+        if self.enabled and self.shown:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
