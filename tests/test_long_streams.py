@@ -23,7 +23,7 @@ from starlette.routing import Route
 from metering.tokens import count_text
 from router.config import Config
 from router.servers import RunningServer, start_in_thread
-from router.sse import COMPACT_EVERY, StreamState, filter_events
+from router.sse import COMPACT_EVERY, StreamState, estimate_completion_tokens, filter_events
 
 
 def _event(text: str) -> bytes:
@@ -40,7 +40,7 @@ def test_a_long_stream_keeps_at_most_a_fold_of_events_and_counts_every_token() -
     for word in WORDS:
         filter_events([_event(word)], state, forward_usage=False)
         assert len(state.events) < COMPACT_EVERY
-    assert state.estimated_completion_tokens() == count_text("".join(WORDS))
+    assert estimate_completion_tokens(state) == count_text("".join(WORDS))
     assert sum(map(len, state.folded)) + sum(map(len, state.events)) < 8 * len(WORDS) + 200 * COMPACT_EVERY
 
 
