@@ -40,7 +40,7 @@ USAGE_TAIL = (
     b'"prompt_tokens_details":{"cached_tokens":0},"completion_tokens_details":{"reasoning_tokens":0}}}\n\n'
 )
 END = b"0\r\n\r\n"
-SHORT = re.compile(rb'"max_tokens": ?1[,}]')
+SHORT = re.compile(rb'"max_(?:completion_)?tokens": ?1[,}]')  # LiteLLM renames it for gpt-5 models
 JSON_ANSWER = orjson.dumps(
     {
         "id": "chatcmpl-streams",

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import concurrent.futures
 import json
 import os
 import subprocess
@@ -186,7 +187,7 @@ def warm(port: int) -> None:
     """JSON requests and one-event streams, so neither proxy's first streams pay for its cold paths."""
     import urllib.request
 
-    for index in range(40):
+    def one(index: int) -> None:
         body: dict = {"model": "auto", "max_tokens": 1, "messages": [{"role": "user", "content": "hi"}]}
         if index % 2:
             body.update(stream=True, stream_options={"include_usage": True})
@@ -197,6 +198,10 @@ def warm(port: int) -> None:
         )
         with urllib.request.urlopen(request, timeout=30) as response:
             response.read()
+
+    # in parallel: a proxy that drops `max_tokens` gets full-length streams, which must not add up
+    with concurrent.futures.ThreadPoolExecutor(10) as pool:
+        list(pool.map(one, range(40)))
 
 
 def added(rows: list[dict]) -> None:
