@@ -100,8 +100,13 @@ def process_tree(pid: int) -> list[int]:
 
 
 def cpu_ms(pid: int) -> float:
+    return cpu_ms_of(process_tree(pid))
+
+
+def cpu_ms_of(pids: list[int]) -> float:
+    """User + system CPU of these processes (bench/streams.py samples a tree it listed once)."""
     total = 0.0
-    for member in process_tree(pid):
+    for member in pids:
         try:
             fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
@@ -112,8 +117,12 @@ def cpu_ms(pid: int) -> float:
 
 def memory_kb(pid: int, key: str) -> int:
     """VmRSS (now) or VmHWM (peak) summed over the process tree."""
+    return memory_kb_of(process_tree(pid), key)
+
+
+def memory_kb_of(pids: list[int], key: str) -> int:
     total = 0
-    for member in process_tree(pid):
+    for member in pids:
         try:
             lines = Path(f"/proc/{member}/status").read_text().splitlines()
         except OSError:
@@ -133,13 +142,27 @@ def stop(proc: subprocess.Popen | None) -> None:
 
 
 def start_routetax(
-    upstream: str, redis_url: str, metering: bool, port: int, tmp: Path, launcher: list[str] | None = None
+    upstream: str,
+    redis_url: str,
+    metering: bool,
+    port: int,
+    tmp: Path,
+    launcher: list[str] | None = None,
+    *,
+    core: str = PROXY_CORE,
+    pool_size: int | None = None,
+    serve_args: tuple[str, ...] = (),
 ) -> subprocess.Popen:
-    """`routetax serve` on the demo tiers pointed at `upstream`, pinned to the proxy's core; `launcher`
-    replaces the `routetax` console script (bench/metering_split.py starts it with parts turned off)."""
+    """`routetax serve` on the demo tiers pointed at `upstream`, pinned to `core`; `launcher` replaces the
+    `routetax` console script (bench/metering_split.py starts it with parts turned off); `pool_size` sets
+    every tier's connection limit (bench/streams.py holds thousands of streams); `serve_args` are added
+    to `serve` (`--workers 2`)."""
     from router.demo import demo_config
 
     config = demo_config(upstream).model_dump(mode="json")
+    if pool_size is not None:
+        for tier in config["tiers"].values():
+            tier["pool_size"] = pool_size
     config["server"]["port"] = port
     config["store"] = {"redis_url": redis_url, "spool_dir": str(tmp / f"spool-{port}")}
     config["auth"] = {"mode": "open"}
@@ -147,7 +170,8 @@ def start_routetax(
     path = tmp / f"routetax-{port}.yaml"
     path.write_text(yaml.safe_dump(config))
     argv = [*(launcher or [str(ROOT / ".venv/bin/routetax")]), "serve", "--config", str(path), "--log-level", "warning"]
-    proc = pinned(PROXY_CORE, argv, cwd=tmp, stderr=subprocess.DEVNULL)
+    with open(tmp / f"routetax-{port}.log", "wb") as log:  # the child keeps its own descriptor
+        proc = pinned(core, [*argv, *serve_args], cwd=tmp, stderr=log)
     wait_port(port)
     return proc
 

@@ -190,3 +190,44 @@ def _fsync_dir(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def adopt_orphans(root: Path, owners: list[Path]) -> int:
+    """Move the spool files of directories under `root` that no process of this run will own into `owners[0]`.
+
+    `routetax serve --workers N` gives worker i the spool `root/worker-<i>` (one worker: `root` itself).
+    Records spooled by a run with another worker count would otherwise wait, unreplayed, in a directory
+    nobody opens. Each file becomes a replay file of `owners[0]` (replayed before its own, which is fine:
+    the ledger's per-record markers make the order of replays irrelevant). A directory still locked by a
+    live process is left alone. Returns how many files were moved.
+    """
+    candidates = [root, *sorted(root.glob("worker-*"))] if root.is_dir() else []
+    target = owners[0]
+    moved = 0
+    for directory in candidates:
+        if directory in owners or not directory.is_dir():
+            continue
+        files = sorted(directory.glob("replay-*.jsonl")) + [p for p in [directory / ACTIVE] if p.exists()]
+        if not files:
+            continue
+        directory_lock = os.open(directory / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(directory_lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(directory_lock)
+            continue
+        try:
+            target.mkdir(parents=True, exist_ok=True)
+            for path in files:
+                name = f"replay-000000000000-{directory.name}-{path.stem}"
+                destination, n = target / f"{name}.jsonl", 0
+                while destination.exists():
+                    n += 1
+                    destination = target / f"{name}-{n}.jsonl"
+                os.rename(path, destination)
+                moved += 1
+            _fsync_dir(target)
+            _fsync_dir(directory)
+        finally:
+            os.close(directory_lock)
+    return moved

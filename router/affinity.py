@@ -8,7 +8,8 @@ worth more. Moves to a *safer* (dearer) tier for capability always happen; their
 discount is metered as cache-loss spend on the record, as is any move's.
 
 Conversations are keyed by `prompt_cache_key`, `user` / `safety_identifier`, or a hash of
-the messages up to the first user turn. State is in-process and bounded (per replica).
+the messages up to the first user turn. State is in-process and bounded; with a Redis store every
+worker and replica shares its settlements with the others (router.affinity_share).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,6 +74,7 @@ class CacheAffinity:
         self.max_entries = max_entries
         self.ttl_s = ttl_s
         self._conversations: OrderedDict[str, Conversation] = OrderedDict()
+        self.on_settle: Callable[[str, Conversation], None] | None = None  # router.affinity_share publishes it
 
     def get(self, key: str | None) -> Conversation | None:
         if key is None:
@@ -109,7 +112,14 @@ class CacheAffinity:
             if price is not None:
                 lost = min(previous.prompt_tokens, usage.prompt_tokens - usage.cached_tokens)
                 record.cache_loss_usd = max(lost, 0) * (price.standard.input - price.standard.cached_input)
-        self._conversations[key] = Conversation(tier, usage.prompt_tokens, usage.completion_tokens, time.monotonic())
+        conversation = Conversation(tier, usage.prompt_tokens, usage.completion_tokens, time.monotonic())
+        self.remember(key, conversation)
+        if self.on_settle is not None:
+            self.on_settle(key, conversation)
+
+    def remember(self, key: str, conversation: Conversation) -> None:
+        """Where a conversation is now (settled here, or on another worker or replica)."""
+        self._conversations[key] = conversation
         self._conversations.move_to_end(key)
         while len(self._conversations) > self.max_entries:
             self._conversations.popitem(last=False)

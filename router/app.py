@@ -25,6 +25,7 @@ from metering.feedback import FeedbackStore
 from metering.record import Record
 from router import openapi
 from router.affinity import CacheAffinity
+from router.affinity_share import SharedAffinity
 from router.auth import Gatekeeper
 from router.auto_mode import AutoMode
 from router.config import Config
@@ -73,11 +74,14 @@ def create_app(config: Config, sink: MeteringSink | None = None) -> HotRoutes:
         await pool.start()
         await metering.start()
         gate.start(metering.store)
-        shared = None
+        shared = shared_affinity = None
         if metering.durable:  # replicas share open breakers and response owners through the store
             shared = SharedBreakers(metering.store, breakers)
             shared.start()
             proxy.owners = SharedResponseOwners(metering.store, config.store.response_ttl_s)
+            if affinity is not None and not config.store.cluster:  # pub/sub: one channel on plain Redis
+                shared_affinity = SharedAffinity(metering.store, affinity)
+                shared_affinity.start()
         # Everything built so far (modules, the price map, the app) lives as long as the process: moving it
         # out of the collector's sight turns 90 ms full collections under load into a few ms (bench/loop_stalls.py).
         gc.freeze()
@@ -86,6 +90,8 @@ def create_app(config: Config, sink: MeteringSink | None = None) -> HotRoutes:
         finally:
             if shared is not None:
                 await shared.aclose()
+            if shared_affinity is not None:
+                await shared_affinity.aclose()
             await gate.aclose()
             await pool.aclose()
             await metering.aclose()

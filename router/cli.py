@@ -37,6 +37,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="listen address (default: server.host, 127.0.0.1)")
     serve.add_argument("--port", type=int, help="listen port (default: server.port, 4000)")
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    serve.add_argument(
+        "--workers", default="1", help="serving processes on the one port: a number, or auto for every core (default 1)"
+    )
 
     mock = sub.add_parser("mock-upstream", help="run the upstream emulator (OpenAI, vLLM or Ollama dialect)")
     mock.add_argument("--host", default="127.0.0.1")
@@ -173,6 +176,22 @@ def _serve(args: argparse.Namespace) -> int:
     port = config.server.port if args.port is None else args.port
     log = logging.getLogger("routetax")
     log.info("tiers: %s", ", ".join(f"{n}={t.model}@{t.base_url}" for n, t in config.tiers.items()))
+    from router import workers
+
+    try:
+        count = workers.worker_count(args.workers)
+    except ValueError:
+        print(f"routetax: --workers must be a positive number or auto, got {args.workers!r}", file=sys.stderr)
+        return 2
+    if count > 1 and config.store.redis_url is None:
+        print(
+            "routetax: --workers above 1 needs store.redis_url: workers share the ledger through Redis", file=sys.stderr
+        )
+        return 2
+    workers.raise_fd_limit()
+    workers.prepare_spools(config, count)
+    if count > 1:
+        return workers.serve(config, host, port, count)
     app = create_app(config)
     uvicorn.run(
         app,

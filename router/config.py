@@ -72,7 +72,7 @@ class Tier(_Strict):
     api_key_env: str | None = None
     dialect: Literal["openai", "vllm", "ollama", "llamacpp"] = "openai"
     timeouts: Timeouts = Timeouts()
-    pool_size: int = Field(100, ge=1, le=10_000)
+    pool_size: int = Field(10_000, ge=1, le=100_000)  # connections open at once: each stream holds one
     price: TierPrice | None = None
     gpu_hour_usd: float | None = Field(None, ge=0)
     region: Literal["us", "eu"] | None = None

@@ -10,6 +10,7 @@ never makes anyone wait on Redis.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import tempfile
 import time
@@ -23,6 +24,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from metering.cost import ImpossibleUsage, cost, counterfactuals
 from metering.ledger import Keys, Ledger, marker_key
 from metering.metrics import Metrics
+from metering.metrics_group import MetricsGroup
 from metering.prices import Price, UnknownModel, price_for
 from metering.record import Attempt, Record, Usage
 from metering.store import open_store
@@ -30,7 +32,7 @@ from metering.tokens import count_prompt, count_text
 from metering.usage import usage_from, usage_problem
 from router.config import Config
 from router.proxy import Completion
-from router.sse import StreamState, streamed_text
+from router.sse import StreamState
 
 log = logging.getLogger("routetax.metering")
 
@@ -76,13 +78,20 @@ class MeteringSink:
         self.regions = {name: tier.region for name, tier in config.tiers.items()}
         self._rejected_logged_at = -10.0
         self.metrics.set_assumptions(config.report.router_hour_usd, config.report.classifier_usd_per_request)
+        self.group: MetricsGroup | None = None  # `serve --workers N`: /metrics answers for the whole group
+        self._publisher: asyncio.Task[None] | None = None
 
     @classmethod
     def for_config(cls, config: Config) -> MeteringSink:
         return cls(config)
 
     async def start(self) -> None:
+        # The tokenizer loads in ~0.4 s on first use: at start, not on the loop when the first stream is cut
+        # or the first long stream folds its events (a 0.4 s stall for every open stream, seen with py-spy).
+        count_text("warm")
         self.store = open_store(self.config.store.redis_url, cluster=self.config.store.cluster)
+        if self.group is not None:
+            self._publisher = asyncio.create_task(self._publish(), name="routetax-metrics-publish")
         if not self.enabled:
             return
         # The in-process store forgets everything at exit, so a spool on disk would only replay into
@@ -101,6 +110,10 @@ class MeteringSink:
     async def aclose(self) -> None:
         if self.ledger is not None:
             await self.ledger.aclose()
+        if self.group is not None:
+            if self._publisher is not None:
+                self._publisher.cancel()
+            self.group.publish()  # the last figures, ledger flush included: the group's counters keep them
         if self.store is not None:
             await self.store.aclose()
 
@@ -132,7 +145,19 @@ class MeteringSink:
             return False
 
     def render_metrics(self) -> tuple[bytes, str]:
+        if self.group is not None:
+            return self.group.render(), CONTENT_TYPE_LATEST
         return self.metrics.render(), CONTENT_TYPE_LATEST
+
+    async def _publish(self, every_s: float = 1.0) -> None:
+        """Once a second, this worker's figures for the group's scrapes (answered by any worker)."""
+        assert self.group is not None
+        while True:
+            await asyncio.sleep(every_s)
+            try:
+                self.group.publish()
+            except OSError as exc:
+                log.warning("could not publish this worker's metrics: %s", exc)
 
     def __call__(self, record: Record, completion: Completion) -> None:
         if not self.enabled:
@@ -190,13 +215,13 @@ class MeteringSink:
                 usage = usage_from(stream.usage_chunk)
                 if usage is not None and not self._rejected(attempt, request, stream.usage_chunk, usage):
                     return usage
-            if stream.events:  # cut short, or an upstream that sends no usage: estimate, and say so
+            if stream.events or stream.folded:  # cut short, or an upstream that sends no usage: estimate, say so
                 if stream.completion_tokens is not None:  # counted off the event loop already (a long stream)
                     prompt = completion.prompt_tokens
                     if prompt is None:
                         prompt = count_prompt(request, record.api)
                     return Usage(prompt_tokens=prompt, completion_tokens=stream.completion_tokens, estimated=True)
-                return _estimate(request, record.api, streamed_text(stream.events), completion.prompt_tokens)
+                return _estimate(request, record.api, stream.text(), completion.prompt_tokens)
         return None
 
     def _rejected(self, attempt: Attempt, request: dict[str, Any], data: Any, usage: Usage) -> bool:

@@ -122,7 +122,6 @@ class StreamStart:
     """A stream whose first visible event has arrived; nothing has been sent to the client yet."""
 
     upstream: UpstreamResponse
-    chunks: AsyncIterator[bytes]
     splitter: EventSplitter
     pending: bytes
     finished: bool  # the whole stream was read while holding tool calls
@@ -566,11 +565,11 @@ class Proxy:
         t0 = time.perf_counter()
         state = ex.completion.streams[-1] = StreamState()
         splitter = EventSplitter()
-        chunks = upstream.chunks().__aiter__()
+        self.pool.stream(tier, upstream)
         hold = self.config.tiers[tier].hold_tool_calls and bool(ex.body.get("tools") or ex.body.get("functions"))
         pending: list[bytes] = []
         holding = False
-        async for chunk in chunks:
+        while chunk := await upstream.read_chunk():
             events = splitter.feed(chunk)
             out = filter_events(events, state, ex.forward_usage)
             if out:
@@ -592,7 +591,7 @@ class Proxy:
             reason = _broken_tool_calls(ex.body, state)
             if reason is not None:
                 raise _DegradedStream(reason)
-        return StreamStart(upstream, chunks, splitter, b"".join(pending), finished=holding or state.saw_done)
+        return StreamStart(upstream, splitter, b"".join(pending), finished=holding or state.saw_done)
 
     def _responses_visible(self, events: list[bytes], tier: str, key_id: str | None) -> str | None:
         """Responses streams: note who owns the response from `response.created`; visible is anything after it."""
@@ -656,9 +655,11 @@ class Proxy:
             if start.pending:
                 yield start.pending
             if not start.finished:
-                async for chunk in start.chunks:
+                state.compact = True  # tool calls are checked: from here on only a token estimate needs the events
+                read, feed, forward_usage = start.upstream.read_chunk, start.splitter.feed, ex.forward_usage
+                while chunk := await read():
                     t_chunk = time.perf_counter()
-                    out = filter_events(start.splitter.feed(chunk), state, ex.forward_usage)
+                    out = filter_events(feed(chunk), state, forward_usage)
                     relay_s += time.perf_counter() - t_chunk
                     if out:
                         yield out
@@ -680,7 +681,7 @@ class Proxy:
             if record.outcome == "client_cancelled":
                 attempt.ended_by = "client_cancelled"
             record.proxy_overhead_ms = pre_ms + relay_s * 1000
-            if state.usage_chunk is None and len(state.events) > ESTIMATE_OFF_LOOP_EVENTS:
+            if state.usage_chunk is None and state.event_count > ESTIMATE_OFF_LOOP_EVENTS:
                 # A long stream without usage: tokenising what it carried would stall every client for seconds.
                 task = asyncio.get_running_loop().create_task(self._emit_after_estimate(record, ex.completion, state))
                 self._background.add(task)
@@ -690,7 +691,7 @@ class Proxy:
 
     async def _emit_after_estimate(self, record: Record, completion: Completion, state: StreamState) -> None:
         try:
-            state.completion_tokens = await asyncio.to_thread(estimate_completion_tokens, state.events)
+            state.completion_tokens = await asyncio.to_thread(estimate_completion_tokens, state)
         finally:
             self._emit(record, completion)
 

@@ -29,7 +29,7 @@ def test_minimal_file_from_the_issue_works_as_is(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, MINIMAL), environ={})
     assert set(config.tiers) == {"nano", "mini", "qwen"}
     assert config.tiers["qwen"].dialect == "vllm"
-    assert config.tiers["nano"].pool_size == 100 and config.tiers["nano"].timeouts.connect == 5.0
+    assert config.tiers["nano"].pool_size == 10_000 and config.tiers["nano"].timeouts.connect == 5.0
     assert config.store.redis_url == "redis://127.0.0.1:6379/0"
     assert config.policy.single_turn == "nano" and config.policy.agentic == "mini"
 

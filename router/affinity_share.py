@@ -1,0 +1,107 @@
+"""Cache affinity across workers and replicas: every settlement is broadcast, every process remembers it.
+
+A conversation's next turn may land on any worker of `serve --workers N` (the kernel hands connections
+out) or any replica behind a load balancer, and cache affinity only works if that process knows which
+tier the conversation's prefix is cached on. Looking it up in Redis would put a round trip in front of
+every request; instead each process publishes what its requests settled (conversation key, tier,
+tokens) on one Redis pub/sub channel, batched every 20 ms, and applies what the others publish to its
+own bounded table. Nothing on the request path waits; the price is that a turn arriving within a few
+milliseconds of the previous turn's end, on another process, does not see it yet — agent loops run a
+tool and a model call between turns, hundreds of milliseconds at least.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from typing import Any
+
+import orjson
+
+from router.affinity import CacheAffinity, Conversation
+
+log = logging.getLogger("routetax.shared")
+
+CHANNEL = "routetax:{affinity}"
+
+
+class SharedAffinity:
+    """Publishes this process's affinity settlements and applies everyone else's."""
+
+    def __init__(self, redis: Any, affinity: CacheAffinity, flush_s: float = 0.02) -> None:
+        self._redis = redis
+        self._affinity = affinity
+        self._flush_s = flush_s
+        self._origin = uuid.uuid4().hex  # our own messages come back to us: skip them
+        self._pending: list[tuple[str, str, int, int]] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self._wake = asyncio.Event()
+
+    def start(self) -> None:
+        self._affinity.on_settle = self._queue
+        self._tasks = [
+            asyncio.create_task(self._publish_loop(), name="routetax-affinity-publish"),
+            asyncio.create_task(self._listen_loop(), name="routetax-affinity-listen"),
+        ]
+
+    async def aclose(self) -> None:
+        self._affinity.on_settle = None
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self._flush()
+
+    def _queue(self, key: str, conversation: Conversation) -> None:
+        self._pending.append((key, conversation.tier, conversation.prompt_tokens, conversation.completion_tokens))
+        self._wake.set()
+
+    async def _flush(self) -> None:
+        if not self._pending:
+            return
+        batch, self._pending = self._pending, []
+        try:
+            await self._redis.publish(CHANNEL, orjson.dumps({"o": self._origin, "c": batch}))
+        except Exception as exc:  # affinity is an optimisation: a lost batch costs cache, never a request
+            log.warning("could not share cache-affinity updates: %s", exc)
+
+    async def _publish_loop(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            await asyncio.sleep(self._flush_s)  # gather what settles meanwhile into one message
+            await self._flush()
+
+    async def _listen_loop(self) -> None:
+        while True:
+            try:
+                pubsub = self._redis.pubsub()
+                await pubsub.subscribe(CHANNEL)
+                try:
+                    while True:
+                        message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                        if message is not None:
+                            self.apply(message["data"])
+                finally:
+                    with contextlib.suppress(Exception):
+                        await pubsub.aclose()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("cache-affinity subscription failed (%s); retrying in 1 s", exc)
+                await asyncio.sleep(1.0)
+
+    def apply(self, data: bytes | str) -> None:
+        """Remember another process's settlements."""
+        try:
+            message = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            return
+        if message.get("o") == self._origin:
+            return
+        now = time.monotonic()
+        for key, tier, prompt, completion in message.get("c", ()):
+            self._affinity.remember(key, Conversation(tier, prompt, completion, now))

@@ -1,0 +1,114 @@
+"""Long streams: bounded memory per open stream, and the idle timeout kept without a timer per event.
+
+A relayed stream folds its events into their text every 64 events (what a cut stream's estimate
+needs), so a minutes-long stream holds a few bytes per token instead of every ~200-byte event; an
+upstream that stops sending for longer than the tier's read timeout is still cut, by the pool's
+once-a-second sweeper.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+
+import httpx
+import orjson
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import StreamingResponse
+from starlette.routing import Route
+
+from metering.tokens import count_text
+from router.config import Config
+from router.servers import RunningServer, start_in_thread
+from router.sse import COMPACT_EVERY, StreamState, estimate_completion_tokens, filter_events
+
+
+def _event(text: str) -> bytes:
+    chunk = {"id": "c", "object": "chat.completion.chunk", "created": 0, "model": "gpt-5.4-nano"}
+    chunk["choices"] = [{"index": 0, "delta": {"content": text}, "finish_reason": None}]
+    return b"data: " + orjson.dumps(chunk) + b"\n\n"
+
+
+WORDS = [f" w{i % 97}" for i in range(1000)]
+
+
+def test_a_long_stream_keeps_at_most_a_fold_of_events_and_counts_every_token() -> None:
+    state = StreamState(compact=True)
+    for word in WORDS:
+        filter_events([_event(word)], state, forward_usage=False)
+        assert len(state.events) < COMPACT_EVERY
+    assert estimate_completion_tokens(state) == count_text("".join(WORDS))
+    assert sum(map(len, state.folded)) + sum(map(len, state.events)) < 8 * len(WORDS) + 200 * COMPACT_EVERY
+
+
+def _upstream(stall_s: float, events: int) -> Starlette:
+    async def chat(request: Request) -> StreamingResponse:
+        async def body():
+            yield _event(" first")
+            if stall_s:
+                await asyncio.sleep(stall_s)
+            for word in WORDS[:events]:
+                yield _event(word)
+            yield b"data: [DONE]\n\n"  # no usage chunk: routetax must estimate
+
+        return StreamingResponse(body(), media_type="text/event-stream")
+
+    return Starlette(routes=[Route("/v1/chat/completions", chat, methods=["POST"])])
+
+
+@pytest.fixture
+def upstreams() -> Iterator[dict[str, RunningServer]]:
+    servers = {
+        "stalls": start_in_thread(_upstream(stall_s=4.0, events=3), name="stalling-upstream"),
+        "long": start_in_thread(_upstream(stall_s=0.0, events=len(WORDS)), name="long-upstream"),
+    }
+    yield servers
+    for server in servers.values():
+        server.stop()
+
+
+def _config(url: str) -> Config:
+    tier = {"model": "gpt-5.4-nano", "base_url": f"{url}/v1", "timeouts": {"connect": 1.0, "read": 0.5}}
+    tiers = {"nano": tier, "mini": {**tier, "model": "gpt-5.4-mini"}}
+    return Config.model_validate({"tiers": tiers, "auth": {"mode": "open"}})
+
+
+def _stream(proxy: RunningServer) -> tuple[str, str]:
+    body = {"model": "nano", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+    response = httpx.post(f"{proxy.url}/v1/chat/completions", json=body, timeout=20)
+    return response.headers["x-routetax-request-id"], response.text
+
+
+def _record(proxy: RunningServer, request_id: str):  # noqa: ANN202
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        for record in proxy.app.state.metering.recent:  # type: ignore[attr-defined]
+            if record.request_id == request_id:
+                return record
+        time.sleep(0.02)
+    raise AssertionError("no record")
+
+
+def test_a_stream_silent_past_the_read_timeout_is_cut_and_metered(upstreams, start_proxy) -> None:
+    proxy = start_proxy(_config(upstreams["stalls"].url))
+    started = time.monotonic()
+    request_id, text = _stream(proxy)
+    assert time.monotonic() - started < 3.5  # cut within the sweeper's second after the 0.5 s timeout
+    assert " first" in text and "upstream_stream_broken" in text and "timeout" in text
+    assert text.rstrip().endswith("data: [DONE]")
+    record = _record(proxy, request_id)
+    assert record.outcome == "failed" and record.attempts[-1].error_type == "stream_timeout"
+    assert record.usage is not None and record.usage.estimated and record.usage.completion_tokens >= 1
+
+
+def test_a_long_stream_without_usage_is_estimated_over_all_its_events(upstreams, start_proxy) -> None:
+    proxy = start_proxy(_config(upstreams["long"].url))
+    request_id, text = _stream(proxy)
+    assert text.count("data: {") == len(WORDS) + 1 and text.rstrip().endswith("data: [DONE]")
+    record = _record(proxy, request_id)
+    assert record.outcome == "success" and record.usage.estimated
+    expected = count_text(" first" + "".join(WORDS))
+    assert record.usage.completion_tokens == expected
