@@ -15,7 +15,6 @@ import csv
 import os
 import re
 import sys
-import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import IO, Any
@@ -27,6 +26,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from metering.ledger import DEFAULT_PREFIX, billed_usages, read_records
 from metering.record import Record
 from metering.store import open_store
+from metering.timespec import parse_time
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -52,30 +52,6 @@ CSV_COLUMNS = [
     "estimated",
     "key_id",
 ]
-
-_RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
-_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-
-
-def parse_time(text: str, now: float | None = None) -> float:
-    """Unix seconds from ISO-8601, unix seconds, or a relative `30m`/`1h`/`24h`/`7d` (that long ago)."""
-    value = text.strip()
-    relative = _RELATIVE.match(value)
-    if relative:
-        return (time.time() if now is None else now) - float(relative.group(1)) * _UNIT_S[relative.group(2)]
-    try:
-        return float(value)
-    except ValueError:
-        pass
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"not a time: {text!r} (use ISO-8601, unix seconds, or relative like 1h, 24h, 7d)"
-        ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)  # a ledger is read across zones: naive means UTC
-    return moment.timestamp()
 
 
 def _parser() -> argparse.ArgumentParser:

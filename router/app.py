@@ -34,7 +34,7 @@ from router.hot_routes import HotRoutes, internal_error
 from router.http_limits import guarded_protocol
 from router.metering_sink import MeteringSink
 from router.proxy import Proxy
-from router.report_cli import WINDOWS, assumptions_for, report_from_store
+from router.report import WINDOWS, assumptions_for, report_from_store
 from router.resilience import CircuitBreaker
 from router.response_owners import ResponseOwners
 from router.shared_state import SharedBreakers, SharedResponseOwners

@@ -12,9 +12,10 @@ import orjson
 import pytest
 
 from metering.ledger import Ledger
-from metering.ledger_cli import CSV_COLUMNS, main, parse_time
+from metering.ledger_cli import CSV_COLUMNS, main
 from metering.record import Attempt, Record, Usage
 from metering.store import open_store
+from metering.timespec import parse_time
 from tests.redis_server import free_port
 
 NOW = time.time()

@@ -17,7 +17,7 @@ from metering.audit.project import Assumptions, project
 from metering.audit.render import render
 from metering.audit.scan import ScanOptions, Window, scan
 from metering.audit.sources import Progress, Source
-from metering.ledger_cli import parse_time
+from metering.timespec import parse_time
 
 
 def _positive_int(text: str) -> int:
