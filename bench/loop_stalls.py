@@ -144,7 +144,7 @@ def main() -> int:
         return 0
     import yaml
 
-    from router.demo import demo_config
+    from demo.world import demo_config
 
     os.sched_setaffinity(0, {1})
     procs = []

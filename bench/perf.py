@@ -157,7 +157,7 @@ def start_routetax(
     `routetax` console script (bench/metering_split.py starts it with parts turned off); `pool_size` sets
     every tier's connection limit (bench/streams.py holds thousands of streams); `serve_args` are added
     to `serve` (`--workers 2`)."""
-    from router.demo import demo_config
+    from demo.world import demo_config
 
     config = demo_config(upstream).model_dump(mode="json")
     if pool_size is not None:

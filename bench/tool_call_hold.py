@@ -15,10 +15,10 @@ import time
 
 import httpx
 
+from demo.world import demo_config
+from emulator.app import build_emulator
 from router.app import create_app
 from router.config import Config
-from router.demo import demo_config
-from router.emulator import build_emulator
 from router.servers import start_in_thread
 
 TOOLS = [

@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from router.demo import run_world  # noqa: E402
+from demo.world import run_world  # noqa: E402
 from tests.test_verdict_truth import WORLD, config, true_rate  # noqa: E402
 
 

@@ -95,7 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "mock-upstream":
         return _mock_upstream(args)
     if args.command == "demo":
-        from router.demo import run_demo
+        from demo.world import run_demo
 
         return run_demo(args)
     return 2
@@ -209,7 +209,7 @@ def _serve(args: argparse.Namespace) -> int:
 def _mock_upstream(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from router.emulator import build_emulator
+    from emulator.app import build_emulator
 
     logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("routetax").info(

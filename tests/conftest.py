@@ -10,10 +10,10 @@ import httpx
 import pytest
 from openai import OpenAI
 
+from demo.world import demo_config
+from emulator.app import build_emulator
 from router.app import create_app
 from router.config import Config
-from router.demo import demo_config
-from router.emulator import build_emulator
 from router.keys_cli import main as keys_main
 from router.servers import RunningServer, start_in_thread
 from tests.local_engine import llama_server_binary, local_qwen, tiny_qwen_model  # noqa: F401  (fixtures)

@@ -14,8 +14,8 @@ import httpx
 import pytest
 import yaml
 
+from demo.world import DETECTABLE_DEGRADE, demo_config, drive
 from router.config import Config
-from router.demo import DETECTABLE_DEGRADE, demo_config, drive
 from router.servers import RunningServer, bind_socket
 
 ROOT = Path(__file__).resolve().parents[1]

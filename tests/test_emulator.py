@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from router.emulator import build_emulator
+from emulator.app import build_emulator
 from router.servers import RunningServer, start_in_thread
 from tests.conftest import script
 

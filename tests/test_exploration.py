@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from openai import OpenAI
 
+from demo.world import demo_config
 from router.config import Config, ConfigError, load_config
-from router.demo import demo_config
 from router.exploration import Explorer
 from router.keys_cli import main as keys_main
 from router.servers import RunningServer

@@ -339,8 +339,8 @@ def _raw(url: str, payload: bytes, wait_s: float = 5.0) -> bytes:
 
 
 def test_request_headers_are_limited_in_size_count_and_time(emulator, start_proxy) -> None:
+    from demo.world import demo_config
     from router.config import Config
-    from router.demo import demo_config
 
     base = demo_config(emulator.url).model_dump()
     base["server"] = {"header_timeout_s": 1.0}

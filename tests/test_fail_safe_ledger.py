@@ -19,10 +19,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from emulator.app import build_emulator
 from metering.ledger import Ledger
 from metering.spool import ACTIVE
 from metering.store import open_store
-from router.emulator import build_emulator
 from router.servers import start_in_thread
 from tests.redis_server import RedisServer, free_port
 from tests.test_ledger import fast_ledger, make_record, stored

@@ -15,9 +15,9 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from demo.world import demo_config
+from emulator.app import build_emulator
 from router.app import create_app
-from router.demo import demo_config
-from router.emulator import build_emulator
 from router.servers import RunningServer, start_in_thread
 
 COUNTS = {"schemathesis": 0, "hypothesis": 0, "replay": 0}

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from demo.world import demo_config
 from router.config import Config
-from router.demo import demo_config
 from router.servers import RunningServer, start_in_thread
 from tests.hostile_upstream import LEAKED_KEY, build_hostile
 

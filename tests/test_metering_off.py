@@ -8,8 +8,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from demo.world import demo_config
 from router.config import Config, ConfigError, load_config
-from router.demo import demo_config
 from router.servers import RunningServer
 
 OFF = "metering: {enabled: false}\n"

@@ -18,7 +18,7 @@ from jsonschema import Draft202012Validator
 from openai import OpenAI
 from pydantic import BaseModel
 
-from router.emulator_schema import instance_of
+from emulator.schema import instance_of
 from router.servers import RunningServer
 from tests.conftest import script
 

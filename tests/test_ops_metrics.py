@@ -18,9 +18,9 @@ import pytest
 import redis
 import redis.asyncio
 
+from demo.world import DETECTABLE_DEGRADE, demo_config, drive
 from metering.ledger import Keys
 from router.config import Config
-from router.demo import DETECTABLE_DEGRADE, demo_config, drive
 from router.keys import HASH_INDEX, KEY_TABLE, KeyStore, hash_key
 from router.servers import RunningServer
 from tests.conftest import durable_config, script

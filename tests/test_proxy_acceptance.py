@@ -123,8 +123,8 @@ def test_upstream_500_surfaces_as_internal_server_error_in_openai_format(
 
 
 def test_vllm_integer_error_code_is_normalised(emulator: RunningServer, start_proxy) -> None:
-    from router.demo import demo_config
-    from router.emulator import build_emulator
+    from demo.world import demo_config
+    from emulator.app import build_emulator
     from router.servers import start_in_thread
 
     vllm = start_in_thread(build_emulator(dialect="vllm"), name="vllm")
@@ -227,7 +227,7 @@ def test_health_readiness_and_metrics_endpoints(proxy: RunningServer) -> None:
 
 
 def test_readiness_fails_when_no_upstream_answers(start_proxy) -> None:
-    from router.demo import demo_config
+    from demo.world import demo_config
     from router.servers import bind_socket
 
     dead = bind_socket()  # bound but never listening: connections are refused
@@ -239,7 +239,7 @@ def test_readiness_fails_when_no_upstream_answers(start_proxy) -> None:
 
 
 def test_unreachable_upstream_is_a_502_in_openai_format(start_proxy) -> None:
-    from router.demo import demo_config
+    from demo.world import demo_config
     from router.servers import bind_socket
 
     dead = bind_socket()

@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from demo.world import demo_config, drive
+from emulator.app import build_emulator
 from metering.ledger_cli import main as ledger_main
 from metering.record import Record
 from router.config import Config
-from router.demo import demo_config, drive
-from router.emulator import build_emulator
 from router.report_cli import main as report_main
 from router.servers import RunningServer, start_in_thread
 from tests.redis_server import RedisServer

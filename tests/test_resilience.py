@@ -10,9 +10,9 @@ import openai
 import pytest
 from openai import OpenAI
 
+from demo.world import demo_config
+from emulator.app import build_emulator
 from router.config import Config
-from router.demo import demo_config
-from router.emulator import build_emulator
 from router.servers import RunningServer, bind_socket, start_in_thread
 from tests.conftest import script
 from tests.test_proxy_acceptance import HELLO, TOOLS, records

@@ -9,8 +9,8 @@ import openai
 import pytest
 from openai import OpenAI
 
+from demo.world import demo_config
 from router.config import Config
-from router.demo import demo_config
 from router.servers import RunningServer
 from tests.conftest import script
 from tests.test_proxy_acceptance import records

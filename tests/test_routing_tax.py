@@ -11,8 +11,8 @@ import httpx
 import pytest
 from openai import OpenAI
 
+from demo.world import demo_config, run_world
 from router.config import Config
-from router.demo import demo_config, run_world
 from router.report_cli import main as report_main
 from router.servers import RunningServer
 from tests.conftest import durable_config

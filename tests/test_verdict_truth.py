@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import pytest
 
+from demo.world import World, run_world
 from router.config import Config
-from router.demo import World, run_world
 
 SUCCESS = {
     ("nano", "single_turn"): 0.52,

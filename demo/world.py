@@ -18,11 +18,11 @@ from typing import Any
 import httpx
 import orjson
 
+from demo.local_qwen import LocalEngine, LocalEngineError, start_engine, with_local_qwen
+from demo.local_qwen import describe as describe_qwen
+from emulator.app import build_emulator
 from router.app import create_app
 from router.config import Config, Tier, load_config
-from router.emulator import build_emulator
-from router.local_engine.demo import LocalEngine, LocalEngineError, start_engine, with_local_qwen
-from router.local_engine.demo import describe as describe_qwen
 from router.servers import start_in_thread
 
 DEMO_ROUTER_HOUR_USD = 0.05  # the demo's assumed cost of running the router: one small VM

@@ -18,9 +18,21 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from emulator.behaviour import (
+    JSON_TYPE,
+    Abort,
+    EmulatorState,
+    answer_text,
+    count_prompt,
+    error_response,
+    reasoning_tokens,
+    scripted_error,
+    sleep_for,
+    structured_schema,
+    structured_text,
+    tool_arguments,
+)
 from metering.tokens import count_text
-
-_JSON = "application/json"
 
 
 def _id(prefix: str) -> str:
@@ -45,20 +57,8 @@ def _wants_call(body: dict[str, Any], items: list[Any]) -> bool:
     return not (isinstance(last, dict) and last.get("type") == "function_call_output")
 
 
-def responses_routes(state: Any) -> list[Route]:
+def responses_routes(state: EmulatorState) -> list[Route]:
     """Routes sharing the chat emulator's state (scripts, caches, randomness, dialect)."""
-    from router.emulator import (
-        _Abort,
-        _answer_text,
-        _error,
-        _prompt_tokens,
-        _reasoning_tokens,
-        _scripted_error,
-        _sleep_for,
-        structured_schema,
-        structured_text,
-        tool_arguments,
-    )
 
     stored: dict[str, dict[str, Any]] = {}
 
@@ -66,11 +66,11 @@ def responses_routes(state: Any) -> list[Route]:
         try:
             body = orjson.loads(await request.body())
         except orjson.JSONDecodeError:
-            return _error(
+            return error_response(
                 state, 400, "We could not parse the JSON body of your request.", "invalid_request_error", None
             )
         if not isinstance(body, dict) or not isinstance(body.get("input"), str | list):
-            return _error(
+            return error_response(
                 state, 400, "'input' is required: a string or a list of items.", "invalid_request_error", None
             )
         model = str(body.get("model", "unknown"))
@@ -90,15 +90,15 @@ def responses_routes(state: Any) -> list[Route]:
                         }
                     ),
                     status_code=404,
-                    media_type=_JSON,
+                    media_type=JSON_TYPE,
                 )
             history = stored[previous]["history"]
         state.requests[model] += 1
         outcome = state.next_outcome(model, body, "responses")
-        await _sleep_for(state, outcome)
+        await sleep_for(state, outcome)
         stream = body.get("stream") is True
         if not (stream and outcome == "500"):
-            error = _scripted_error(state, outcome)
+            error = scripted_error(state, outcome)
             if error is not None:
                 return error
         items = history + _input_items(body)
@@ -106,7 +106,7 @@ def responses_routes(state: Any) -> list[Route]:
             "tools": body.get("tools"),
             "messages": [{"role": "system", "content": body.get("instructions")}, *items],
         }
-        input_tokens, cached = _prompt_tokens(state, model, prompt_body)
+        input_tokens, cached = count_prompt(state, model, prompt_body)
         call_wanted = _wants_call(body, items) or (outcome == "bad_tool_json" and _function_tools(body))
         output: list[dict[str, Any]] = []
         if call_wanted:
@@ -132,7 +132,7 @@ def responses_routes(state: Any) -> list[Route]:
             elif schema is not None:
                 text = structured_text(schema)
             else:
-                text = _answer_text(state, {"max_tokens": body.get("max_output_tokens")})
+                text = answer_text(state, {"max_tokens": body.get("max_output_tokens")})
             output.append(
                 {
                     "type": "message",
@@ -142,7 +142,7 @@ def responses_routes(state: Any) -> list[Route]:
                     "content": [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}],
                 }
             )
-        reasoning = _reasoning_tokens(model, {"reasoning_effort": (body.get("reasoning") or {}).get("effort")})
+        reasoning = reasoning_tokens(model, {"reasoning_effort": (body.get("reasoning") or {}).get("effort")})
         visible = count_text(text) + sum(
             count_text(o.get("arguments", "")) + 4 for o in output if o["type"] == "function_call"
         )
@@ -189,22 +189,22 @@ def responses_routes(state: Any) -> list[Route]:
             events = _events(response, failed=outcome == "500")
             delay_s = state.chunk_delay_s.get(model, 0.0)
             return StreamingResponse(
-                _sse(events, cut=outcome == "disconnect_mid_stream", abort=_Abort, delay_s=delay_s),
+                _sse(events, cut=outcome == "disconnect_mid_stream", abort=Abort, delay_s=delay_s),
                 media_type="text/event-stream",
             )
-        return Response(orjson.dumps(response), media_type=_JSON)
+        return Response(orjson.dumps(response), media_type=JSON_TYPE)
 
     async def retrieve(request: Request) -> Response:
         entry = stored.get(request.path_params["response_id"])
         if entry is None:
             return _not_found(request.path_params["response_id"])
-        return Response(orjson.dumps(entry["response"]), media_type=_JSON)
+        return Response(orjson.dumps(entry["response"]), media_type=JSON_TYPE)
 
     async def delete(request: Request) -> Response:
         response_id = request.path_params["response_id"]
         if stored.pop(response_id, None) is None:
             return _not_found(response_id)
-        return Response(orjson.dumps({"id": response_id, "object": "response", "deleted": True}), media_type=_JSON)
+        return Response(orjson.dumps({"id": response_id, "object": "response", "deleted": True}), media_type=JSON_TYPE)
 
     return [
         Route("/v1/responses", create, methods=["POST"]),
@@ -227,7 +227,7 @@ def _not_found(response_id: str) -> Response:
         "param": None,
         "code": None,
     }
-    return Response(orjson.dumps({"error": error}), status_code=404, media_type=_JSON)
+    return Response(orjson.dumps({"error": error}), status_code=404, media_type=JSON_TYPE)
 
 
 def _events(response: dict[str, Any], failed: bool) -> list[tuple[str, dict[str, Any]]]:
