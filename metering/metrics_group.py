@@ -1,7 +1,7 @@
 """Prometheus metrics of a group of worker processes (`routetax serve --workers N`), summed into one scrape.
 
 Each worker keeps its own registry, updated on its event loop exactly as a single process does (the
-lock-free `LoopValue` of metering.metrics), and publishes a snapshot of it — every family with its
+lock-free classes of metering/loop_metrics.py), and publishes a snapshot of it — every family with its
 samples — to a file in the group's directory: once a second, on every scrape it answers, and once more
 when it shuts down. The worker that receives a scrape merges every snapshot:
 
