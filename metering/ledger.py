@@ -299,6 +299,9 @@ class Ledger:
         """Records waiting on disk for Redis."""
         return self.spool.depth
 
+    # queue_depth and drain() are read by the tests only (the product flushes with aclose()); they stay in
+    # the class because they read the writer's own state (its queue, and `_busy` mid-batch), which a helper
+    # outside it would have to reach into.
     @property
     def queue_depth(self) -> int:
         """Records waiting in memory for the next batch."""
@@ -353,7 +356,7 @@ class Ledger:
 
     # -- the writer ------------------------------------------------------------------------
 
-    _busy = False
+    _busy = False  # a batch is being written: drain() waits for it
 
     async def _run(self) -> None:
         while not self._closing:
@@ -596,24 +599,3 @@ async def read_records(
         start = "(" + (last.decode() if isinstance(last, bytes) else last)
         if len(entries) < chunk:
             return
-
-
-def _parse_hash(raw: dict[Any, Any]) -> dict[str, int | float]:
-    out: dict[str, int | float] = {}
-    for field, value in raw.items():
-        name = field.decode() if isinstance(field, bytes) else field
-        text = value.decode() if isinstance(value, bytes) else value
-        out[name] = float(text) if name.endswith("_usd") else int(text)
-    return out
-
-
-async def rollup(store: Store, hour: str | float | datetime, *, prefix: str = DEFAULT_PREFIX) -> dict[str, int | float]:
-    """The hour's rollup: `tier|class|metric` -> value (`*_usd` fields are floats, the rest counts)."""
-    return _parse_hash(await store.hgetall(Keys(prefix).hour(hour_of(hour))))
-
-
-async def key_rollup(
-    store: Store, key_id: str, hour: str | float | datetime, *, prefix: str = DEFAULT_PREFIX
-) -> dict[str, int | float]:
-    """One client key's hour: `requests`, `cost_usd`, `tokens`."""
-    return _parse_hash(await store.hgetall(Keys(prefix).key_hour(key_id, hour_of(hour))))

@@ -87,8 +87,3 @@ def open_in_process_store() -> Store:
         log.warning(NON_DURABLE_WARNING)
         _warned = True
     return fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer())
-
-
-def is_durable(store: Store) -> bool:
-    """False for the in-process store, whose contents die with the process."""
-    return type(store).__module__.split(".")[0] != "fakeredis"

@@ -13,13 +13,39 @@ import pytest
 from redis import exceptions as redis_exceptions
 
 from metering import store as store_module
-from metering.ledger import Keys, Ledger, key_rollup, read_records, rollup, rollup_increments
+from metering.ledger import Keys, Ledger, hour_of, read_records, rollup_increments
 from metering.record import Attempt, Record, Usage
 from metering.spool import SpoolLocked
-from metering.store import NON_DURABLE_WARNING, open_store
+from metering.store import NON_DURABLE_WARNING, Store, open_store
 from tests.redis_server import RedisClusterServers, RedisServer
 
 HOUR = 1_767_268_800.0  # 2026-01-01T12:00:00Z
+
+
+# The rollups are read back only here: the product writes them for operators (`HGETALL` on the keys in
+# docs/ledger.md) and its report reads records, so these readers live with the tests that check them.
+async def rollup(store: Store, hour: str | float) -> dict[str, int | float]:
+    """The hour's rollup: `tier|class|metric` -> value (`*_usd` fields are floats, the rest counts)."""
+    return _parse_hash(await store.hgetall(Keys().hour(hour_of(hour))))
+
+
+async def key_rollup(store: Store, key_id: str, hour: str | float) -> dict[str, int | float]:
+    """One client key's hour: `requests`, `cost_usd`, `tokens`."""
+    return _parse_hash(await store.hgetall(Keys().key_hour(key_id, hour_of(hour))))
+
+
+def _parse_hash(raw: dict) -> dict[str, int | float]:
+    out: dict[str, int | float] = {}
+    for field, value in raw.items():
+        name = field.decode() if isinstance(field, bytes) else field
+        text = value.decode() if isinstance(value, bytes) else value
+        out[name] = float(text) if name.endswith("_usd") else int(text)
+    return out
+
+
+def is_durable(store: Store) -> bool:
+    """False for the in-process store (fakeredis), whose contents die with the process."""
+    return type(store).__module__.split(".")[0] != "fakeredis"
 
 
 def make_record(i: int, *, started_at: float | None = None, key_id: str | None = "key-a") -> Record:
@@ -337,7 +363,7 @@ async def test_in_process_store_takes_and_returns_records(
         store = open_store(None)
         open_store(None)
     assert [r.getMessage() for r in caplog.records].count(NON_DURABLE_WARNING) == 1
-    assert not store_module.is_durable(store)
+    assert not is_durable(store)
     ledger = fast_ledger(store, tmp_path / "spool")
     await ledger.start()
     records = [make_record(i) for i in range(10)]
