@@ -192,7 +192,6 @@ def build_emulator(dialect: str = "openai", latency_ms: float = 0.0, seed: int |
             *responses_routes(state),
         ]
     )
-    app.state.emulator = state
     return app
 
 

@@ -158,9 +158,9 @@ def new_key() -> str:
     return "rt-" + secrets.token_urlsafe(32)
 
 
-def period_bucket(period: str, now: float | None = None) -> tuple[str, float]:
+def period_bucket(period: str, now: float) -> tuple[str, float]:
     """(bucket name, unix time it resets) for a budget period."""
-    moment = datetime.fromtimestamp(now if now is not None else time.time(), UTC)
+    moment = datetime.fromtimestamp(now, UTC)
     if period == "day":
         start = moment.replace(hour=0, minute=0, second=0, microsecond=0)
         reset = start.timestamp() + 86400

@@ -54,7 +54,7 @@ class ResponseOwners:
         self.max_entries = max_entries
         self._owners: OrderedDict[str, tuple[Owner, float]] = OrderedDict()
 
-    def put(self, response_id: str, tier: str, key_id: str | None = None) -> None:
+    def put(self, response_id: str, tier: str, key_id: str | None) -> None:
         self._owners[response_id] = ((tier, key_id), time.monotonic() + self.ttl_s)
         self._owners.move_to_end(response_id)
         while len(self._owners) > self.max_entries:

@@ -80,7 +80,7 @@ class SharedResponseOwners(ResponseOwners):
         self._redis = redis
         self._writes: set[asyncio.Task[Any]] = set()
 
-    def put(self, response_id: str, tier: str, key_id: str | None = None) -> None:
+    def put(self, response_id: str, tier: str, key_id: str | None) -> None:
         super().put(response_id, tier, key_id)
         task = asyncio.get_running_loop().create_task(
             self._redis.set(OWNER_PREFIX + response_id, encode_owner(tier, key_id), ex=int(self.ttl_s))

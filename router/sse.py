@@ -40,7 +40,6 @@ class StreamState:
     events: list[bytes] = field(default_factory=list)  # kept by reference, parsed only if usage is missing
     saw_done: bool = False
     failed: bool = False  # a Responses stream ended in `response.failed`
-    first_byte_at: float | None = None
     completion_tokens: int | None = None  # an estimate made off the event loop for a long stream without usage
     compact: bool = False  # set once nothing needs the events themselves (tool calls held and checked)
     folded: list[str] = field(default_factory=list)  # the text of the events already folded away

@@ -35,13 +35,8 @@ from metering.audit.sources import Progress, Source, UnreadableSource
 from metering.tokens import count_prompt
 
 AGENTIC, SINGLE_TURN = "agentic", "single_turn"
-MODES = ("standard", "batch", "flex", "priority")
 MAX_MODELS = 50
 DAY_S = 86_400
-
-
-def label_of(agentic: bool) -> str:
-    return AGENTIC if agentic else SINGLE_TURN
 
 
 @dataclass
