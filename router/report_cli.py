@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(args.config)
         until = parse_time(args.until) if args.until else time.time()
         since = parse_time(args.since) if args.since else until - WINDOWS[args.window]
-    except (ConfigError, ValueError) as exc:
+    except (ConfigError, ValueError, argparse.ArgumentTypeError) as exc:  # parse_time raises the latter
         print(f"routetax report: {exc}", file=sys.stderr)
         return 2
     if config.store.redis_url is None:
