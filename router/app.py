@@ -1,6 +1,6 @@
 """The HTTP surface: the ASGI app, its endpoints, and what lives for the app's lifetime.
 
-`create_app(config)` wires the pieces: upstream pools, the metering sink, the store. The
+`create_app(config)` wires the pieces: upstream pools, the metering pipeline, the store. The
 chat path itself is in `router.proxy`; this module only routes and answers the small
 endpoints (models, health, readiness, metrics) and makes every error OpenAI-shaped.
 """
@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from metering.feedback import FeedbackStore
+from metering.pipeline import MeteringPipeline, RouterStages
 from metering.record import Record
 from router import openapi
 from router.affinity import CacheAffinity
@@ -32,7 +33,7 @@ from router.config import Config
 from router.errors import ProxyError, error_body
 from router.hot_routes import HotRoutes, internal_error
 from router.http_limits import guarded_protocol
-from router.metering_sink import MeteringSink
+from router.metering_settings import metering_settings
 from router.proxy import Proxy
 from router.report_cli import WINDOWS, assumptions_for, report_from_store
 from router.resilience import CircuitBreaker
@@ -50,9 +51,9 @@ def _json(data: object, status: int = 200) -> Response:
     return Response(orjson.dumps(data), status_code=status, media_type=_JSON)
 
 
-def create_app(config: Config, sink: MeteringSink | None = None) -> HotRoutes:
-    """Build the proxy for `config`. `sink` defaults to the metering pipeline for the config."""
-    metering = sink or MeteringSink.for_config(config)
+def create_app(config: Config, metering: MeteringPipeline | None = None) -> HotRoutes:
+    """Build the proxy for `config`. `metering` defaults to the metering pipeline for the config."""
+    metering = metering or MeteringPipeline(metering_settings(config))
     pool = UpstreamPool(config.tiers)
     breakers = {name: CircuitBreaker(**config.resilience.breaker.model_dump()) for name in config.tiers}
     owners = ResponseOwners(config.store.response_ttl_s)
@@ -63,10 +64,11 @@ def create_app(config: Config, sink: MeteringSink | None = None) -> HotRoutes:
     affinity = CacheAffinity(metering.prices) if config.policy.cache_affinity else None
     gate = Gatekeeper(config, metering.prices, metering.metrics)
     proxy = Proxy(config, pool, metering, breakers, owners, auto, affinity, gate)
-    metering.enrichers.append(gate.settle)
-    if affinity is not None:
-        metering.enrichers.append(lambda record: affinity.settle(record.conversation, record))
-    metering.listeners.append(_watch(auto, metering))
+    metering.router_stages = RouterStages(
+        settle_key=gate.settle,
+        cache_loss=(lambda record: affinity.settle(record.conversation, record)) if affinity is not None else None,
+        policy=_watch(auto, metering),
+    )
     readiness = Readiness(config, pool, metering, breakers)
 
     @asynccontextmanager
@@ -201,10 +203,10 @@ def create_app(config: Config, sink: MeteringSink | None = None) -> HotRoutes:
     return routes
 
 
-def _watch(auto: AutoMode, metering: MeteringSink):  # noqa: ANN202
-    """A sink listener: feed the auto policy, refresh the routing-tax gauges after each evaluation."""
+def _watch(auto: AutoMode, metering: MeteringPipeline):  # noqa: ANN202
+    """The pipeline's policy stage: feed the auto policy, refresh the routing-tax gauges after each evaluation."""
 
-    def listener(record: Record) -> None:
+    def observe(record: Record) -> None:
         before, evaluated = len(auto.switches), auto.last_report
         auto.observe(record)
         if auto.last_report is not evaluated and auto.last_report is not None:
@@ -212,7 +214,7 @@ def _watch(auto: AutoMode, metering: MeteringSink):  # noqa: ANN202
         for switch in auto.switches[before:]:
             metering.metrics.policy_switches.labels(switch["to"]).inc()
 
-    return listener
+    return observe
 
 
 def _rejected(gate: Gatekeeper, exc: ProxyError) -> Response:
@@ -221,7 +223,7 @@ def _rejected(gate: Gatekeeper, exc: ProxyError) -> Response:
 
 
 async def submit_feedback(
-    request: Request, metering: MeteringSink, auto: AutoMode, owner: str | None = None
+    request: Request, metering: MeteringPipeline, auto: AutoMode, owner: str | None = None
 ) -> Response:
     """Record whether the task behind a request really succeeded (unknown id: 404; repeats: idempotent).
 
@@ -263,7 +265,7 @@ class Readiness:
     """
 
     def __init__(
-        self, config: Config, pool: UpstreamPool, metering: MeteringSink, breakers: dict[str, CircuitBreaker]
+        self, config: Config, pool: UpstreamPool, metering: MeteringPipeline, breakers: dict[str, CircuitBreaker]
     ) -> None:
         self._config = config
         self._breakers = breakers

@@ -5,7 +5,7 @@ resolves the tier, forwards bytes with `model` swapped, and relays the answer â€
 upstream's bytes, SSE event by event. When a tier fails it retries, falls back along the
 tier's chain, or redoes a degraded answer on the next tier, all before the client sees a
 byte. Metering happens after the client has its answer: the finished `Record` goes to the
-sink, which never blocks.
+metering pipeline (`metering.pipeline`), which never blocks.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from classifier import Decision, classify
+from metering.completion import Completion
 from metering.record import Attempt, Record
 from router.affinity import CacheAffinity, conversation_key
 from router.auth import Gatekeeper
@@ -74,21 +75,6 @@ ESTIMATE_OFF_LOOP_EVENTS = 2_000  # streams without usage longer than this are e
 
 
 @dataclass(slots=True)
-class Completion:
-    """What the upstreams sent back, handed to metering with the record (parsed off the hot path)."""
-
-    request: dict[str, Any]  # the client's body, for token estimates when usage is missing
-    prompt_tokens: int | None = None  # the request's tokens, when routing already had to count them
-    bodies: list[bytes | None] = field(default_factory=list)  # per attempt: its 2xx JSON answer, if any
-    streams: list[StreamState | None] = field(default_factory=list)  # per attempt: what its stream carried
-
-    @property
-    def stream(self) -> StreamState | None:
-        """The stream of the final attempt (the one the client got)."""
-        return self.streams[-1] if self.streams else None
-
-
-@dataclass(slots=True)
 class Exchange:
     """One request in flight: what was asked, and what has happened so far."""
 
@@ -128,7 +114,7 @@ class StreamStart:
 
 
 class RecordSink(Protocol):
-    """Where finished records go (the metering pipeline)."""
+    """Where finished records go: `metering.pipeline.MeteringPipeline`."""
 
     def __call__(self, record: Record, completion: Completion) -> None: ...
 
@@ -647,7 +633,7 @@ class Proxy:
     async def _relay(self, ex: Exchange, start: StreamStart, pre_ms: float) -> AsyncIterator[bytes]:
         record = ex.record
         state = ex.completion.stream
-        assert state is not None
+        assert isinstance(state, StreamState)  # the relay's own state, which metering reads as a RelayedStream
         attempt = record.attempts[-1]
         relay_s = 0.0
         record.outcome = "client_cancelled"  # until the stream is seen through to its end
