@@ -1,7 +1,7 @@
 """The per-request record: one per client request, holding every upstream attempt.
 
 The router builds a `Record` while it serves a request and hands it, finished, to the
-metering sink. Everything downstream (metrics, the Redis ledger, the routing-tax report)
+metering pipeline. Everything downstream (metrics, the Redis ledger, the routing-tax report)
 reads records and nothing else, so this shape is the contract between the hot path and
 the accounting. It is plain data: dataclasses that serialise to JSON-ready dicts.
 """
