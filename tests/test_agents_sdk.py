@@ -2,10 +2,11 @@
 
 The SDK runs in a venv of its own (tests/client_venv.py: pinned, made once per machine, a failed
 install fails this test), driven by tests/clients/agents_driver.py: an agent with a pydantic
-`output_type` (integer, number, array, nested object, enum, nullable fields) and an agent that calls
-a function tool and then answers with structured output, each on the SDK's Responses model (its
-default) and its Chat Completions model, all with model `auto` and base_url on routetax. Once every
-structured-output run failed against the emulator, which answered prose whatever schema was asked.
+`output_type` (integer, number, array, nested object, enum, nullable fields), and an agent that
+calls a function tool and then answers with structured output (run to the end, and streamed), each
+on the SDK's Responses model (its default) and its Chat Completions model, all with model `auto`
+and base_url on routetax. Once every structured-output run failed against the emulator, which
+answered prose whatever schema was asked.
 """
 
 from __future__ import annotations
@@ -80,7 +81,7 @@ def test_agents_output_type_and_tool_loop_work_through_routetax(
     result = run_driver(agents_python, f"{proxy.url}/v1", tmp_path)
     assert result["versions"]["openai-agents"] == AGENTS_SDK_VERSION
     runs = {(r["api"], r["scenario"]): r for r in result["runs"]}
-    assert set(runs) == {(api, scenario) for api in PATHS for scenario in ("output_type", "tool")}
+    assert set(runs) == {(api, scenario) for api in PATHS for scenario in ("output_type", "tool", "tool_streamed")}
     for run in runs.values():
         assert "error" not in run, f"{run['api']} {run['scenario']}: {run['error']}\n{run['traceback']}"
 
@@ -104,29 +105,31 @@ def test_agents_output_type_and_tool_loop_work_through_routetax(
         assert exchange["routetax"]["x-routetax-class"] == "single_turn"
 
         # a tool, then output_type: the tool got typed arguments, then the final answer parsed into Booking
-        tool = runs[(api, "tool")]
-        assert tool["items"] == ["tool_call_item", "tool_call_output_item", "message_output_item"]
-        [call] = tool["tool_calls"]
-        assert [call[name][1] for name in ("restaurant", "guests", "dishes")] == ["str", "int", "list"]
-        assert tool["output_class"] == "Booking"
-        assert tool["field_types"] == {"restaurant": "str", "guests": "int", "confirmed": "bool"}
-        Booking.model_validate(tool["output"])
-        assert [e["path"] for e in tool["exchanges"]] == [PATHS[api]] * 2
-        assert all(e["status"] == 200 for e in tool["exchanges"])
-        # the classifier calls both steps of the tool loop agentic (the tools are offered on both)
-        assert [e["routetax"]["x-routetax-class"] for e in tool["exchanges"]] == ["agentic", "agentic"]
+        for scenario in ("tool", "tool_streamed"):
+            tool = runs[(api, scenario)]
+            assert tool["items"] == ["tool_call_item", "tool_call_output_item", "message_output_item"], scenario
+            [call] = tool["tool_calls"]
+            assert [call[name][1] for name in ("restaurant", "guests", "dishes")] == ["str", "int", "list"]
+            assert tool["output_class"] == "Booking"
+            assert tool["field_types"] == {"restaurant": "str", "guests": "int", "confirmed": "bool"}
+            Booking.model_validate(tool["output"])
+            assert [e["path"] for e in tool["exchanges"]] == [PATHS[api]] * 2
+            assert all(e["status"] == 200 for e in tool["exchanges"])
+            # the classifier calls both steps of the tool loop agentic (the tools are offered on both)
+            assert [e["routetax"]["x-routetax-class"] for e in tool["exchanges"]] == ["agentic", "agentic"]
 
     # routetax served and metered every request: one ledger record each, as the headers said, none an error
     exchanges = [e for run in runs.values() for e in run["exchanges"]]
-    assert len(exchanges) == 6
-    by_id = {e["routetax"]["x-routetax-request-id"]: (run["api"], e) for run in runs.values() for e in run["exchanges"]}
+    assert len(exchanges) == 10
+    by_id = {e["routetax"]["x-routetax-request-id"]: (run, e) for run in runs.values() for e in run["exchanges"]}
     records = ledger(redis_server.url, set(by_id), tmp_path / "ledger.jsonl")
     assert set(records) == set(by_id)
-    for request_id, (api, exchange) in by_id.items():
+    for request_id, (run, exchange) in by_id.items():
         record = records[request_id]
-        assert record["api"] == api and record["requested_model"] == "auto"
+        assert record["api"] == run["api"] and record["requested_model"] == "auto"
         assert record["label"] == exchange["routetax"]["x-routetax-class"]
         assert record["tier_path"][-1] == exchange["routetax"]["x-routetax-tier"]
         assert record["outcome"] == "success" and record["status"] == 200
         assert record["retries"] == 0 and record["fallbacks"] == 0
         assert record["usage"]["completion_tokens"] > 0 and record["cost_usd"] > 0
+        assert record["stream"] == (run["scenario"] == "tool_streamed")

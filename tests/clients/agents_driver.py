@@ -3,13 +3,15 @@
 Usage: `<agents venv>/bin/python agents_driver.py BASE_URL` (BASE_URL ends in /v1). For each of the
 SDK's two model classes (Responses, the default; Chat Completions) it runs an agent whose
 `output_type` is a pydantic model, and an agent that calls a function tool and then answers with
-structured output. Each run reports the final output's type and fields, the arguments the tool
-received, and every HTTP exchange with routetax (status and x-routetax-* headers), so the test can
-check them against the ledger. Tracing is off: nothing leaves loopback.
+structured output, once with `Runner.run_sync` and once streamed (`Runner.run_streamed`). Each run
+reports the final output's type and fields, the arguments the tool received, and every HTTP
+exchange with routetax (status and x-routetax-* headers), so the test can check them against the
+ledger. Tracing is off: nothing leaves loopback.
 """
 
 from __future__ import annotations
 
+import asyncio
 import importlib.metadata
 import json
 import os
@@ -89,7 +91,10 @@ def run(base_url: str, api: str, scenario: str) -> dict[str, Any]:
         prompt = "Book Casa Lisboa for four people, we'd like the bacalhau."
     outcome: dict[str, Any] = {"api": api, "scenario": scenario}
     try:
-        result = Runner.run_sync(agent, prompt, max_turns=4)
+        if scenario == "tool_streamed":
+            result = asyncio.run(streamed(agent, prompt))
+        else:
+            result = Runner.run_sync(agent, prompt, max_turns=4)
     except Exception as exc:  # reported, not raised: the test shows what failed and where
         outcome["error"] = f"{type(exc).__name__}: {exc}"
         outcome["traceback"] = traceback.format_exc()[-3000:]
@@ -104,9 +109,19 @@ def run(base_url: str, api: str, scenario: str) -> dict[str, Any]:
     return outcome
 
 
+async def streamed(agent: Agent, prompt: str):
+    result = Runner.run_streamed(agent, prompt, max_turns=4)
+    async for _event in result.stream_events():
+        pass
+    return result
+
+
+SCENARIOS = ("output_type", "tool", "tool_streamed")
+
+
 def main() -> int:
     base_url = sys.argv[1]
-    runs = [run(base_url, api, scenario) for api in ("responses", "chat") for scenario in ("output_type", "tool")]
+    runs = [run(base_url, api, scenario) for api in ("responses", "chat") for scenario in SCENARIOS]
     versions = {name: importlib.metadata.version(name) for name in ("openai-agents", "openai", "pydantic")}
     print(json.dumps({"versions": versions, "runs": runs}))
     return 0
