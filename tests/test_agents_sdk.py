@@ -72,9 +72,9 @@ def ledger(redis_url: str, request_ids: set[str], out: Path) -> dict[str, dict[s
 
 def test_agents_output_type_and_tool_loop_work_through_routetax(
     agents_python: Path,
+    redis_server: RedisServer,  # first, so that it stops after the proxy that writes to it
     emulator: RunningServer,
     start_proxy,
-    redis_server: RedisServer,
     tmp_path: Path,
 ) -> None:
     proxy = start_proxy(durable_config(emulator.url, redis_server.url, tmp_path / "spool"))
