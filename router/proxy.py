@@ -26,6 +26,7 @@ from starlette.responses import Response
 
 from classifier import Decision, classify
 from metering.record import Attempt, Record
+from metering.tokens import count_prompt
 from router.affinity import CacheAffinity, conversation_key
 from router.auth import Gatekeeper
 from router.auto_mode import AutoMode
@@ -449,10 +450,11 @@ class Proxy:
         limit = self.config.tiers[tier].input_limit()
         if limit is not None and body_bytes > limit:  # a token is at least one byte: smaller bodies always fit
             if ex.prompt_tokens is None:  # once per request, and big prompts off the event loop
+                api = ex.record.api
                 ex.prompt_tokens = (
-                    await asyncio.to_thread(_prompt_tokens, ex.body)
+                    await asyncio.to_thread(count_prompt, ex.body, api)
                     if body_bytes > PROMPT_COUNT_OFF_LOOP_BYTES
-                    else _prompt_tokens(ex.body)
+                    else count_prompt(ex.body, api)
                 )
             ex.completion.prompt_tokens = ex.prompt_tokens
             if ex.prompt_tokens > limit:
@@ -779,12 +781,6 @@ async def _read_body(request: Request, limit: int) -> bytes:
             raise ProxyError(413, f"The request body is larger than the limit of {limit} bytes.", code="body_too_large")
         chunks.append(chunk)
     return b"".join(chunks)
-
-
-def _prompt_tokens(body: dict[str, Any]) -> int:
-    from metering.tokens import count_prompt
-
-    return count_prompt(body, "chat")
 
 
 def _looks_like_json_object(content: bytes) -> bool:

@@ -166,3 +166,22 @@ def test_responses_stream_cut_by_the_upstream_ends_with_an_error_event(
     assert events[-1].type == "error" and "broke off the stream" in events[-1].message
     [record] = records(proxy, 1)
     assert record.outcome == "failed" and record.api == "responses"
+
+
+@pytest.mark.parametrize("api", ["chat", "responses"])
+def test_a_prompt_too_long_for_a_tiers_window_skips_it_on_both_apis(
+    emulator: RunningServer, start_proxy, api: str
+) -> None:
+    base = demo_config(emulator.url).model_dump()
+    base["tiers"]["nano"]["max_input_tokens"] = 100  # about 1,000 words do not fit; mini's window does
+    proxy = start_proxy(Config.model_validate(base))
+    words = "word " * 1_000
+    if api == "chat":
+        answer = httpx.post(
+            f"{proxy.url}/v1/chat/completions", json={"model": "nano", "messages": [{"role": "user", "content": words}]}
+        )
+    else:
+        answer = httpx.post(f"{proxy.url}/v1/responses", json={"model": "nano", "input": words})
+    assert answer.status_code == 200 and answer.headers["x-routetax-tier"] == "mini"
+    [record] = records(proxy, 1)
+    assert record.skipped_tiers == {"nano": "context_length"} and record.tier_path == ["mini"]
