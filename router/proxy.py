@@ -435,11 +435,8 @@ class Proxy:
         try:
             status, content, upstream_headers = await self.pool.request(tier, method, f"/responses/{response_id}")
         except UpstreamFailure as failure:
-            status = 504 if failure.kind == "timeout" else 502
             log.warning("tier %s: %s %s failed: %s (%s)", tier, method, "/responses/{id}", failure.kind, failure.detail)
-            content = error_body(
-                f"Upstream tier `{tier}` failed: {failure.kind}.", status=status, code=f"upstream_{failure.kind}"
-            )
+            status, content = _failure_answer(tier, failure)
             return Response(content, status_code=status, media_type=_JSON, headers=headers)
         relay_headers(upstream_headers, headers, status)
         if status >= 400:
@@ -535,13 +532,9 @@ class Proxy:
             if upstream is not None:
                 upstream.close()
             attempt.error_type = failure.kind
-            status = 504 if failure.kind == "timeout" else 502
-            # The detail (host, port, resolver error) is for the operator's log, never for the client.
             log.debug("tier %s: upstream %s: %s", tier, failure.kind, failure.detail)
-            message = f"Upstream tier `{tier}` failed: {failure.kind}."
-            return Outcome(
-                judge_failure(failure.kind), status, error_body(message, status=status, code=f"upstream_{failure.kind}")
-            )
+            status, content = _failure_answer(tier, failure)
+            return Outcome(judge_failure(failure.kind), status, content)
         except TimeoutError:
             if upstream is not None:
                 upstream.close()
@@ -791,6 +784,16 @@ def _looks_like_json_object(content: bytes) -> bool:
     if last != b"}":
         last = content.rstrip()[-1:]
     return first == b"{" and last == b"}"
+
+
+def _failure_answer(tier: str, failure: UpstreamFailure) -> tuple[int, bytes]:
+    """The client's answer when a tier sent no usable HTTP answer: 504 after a timeout, 502 otherwise.
+
+    The failure's detail (host, port, resolver error) is for the operator's log, never for the client.
+    """
+    status = 504 if failure.kind == "timeout" else 502
+    message = f"Upstream tier `{tier}` failed: {failure.kind}."
+    return status, error_body(message, status=status, code=f"upstream_{failure.kind}")
 
 
 def _bad_answer(tier: str, attempt: Attempt) -> Outcome:

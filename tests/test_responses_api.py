@@ -15,6 +15,7 @@ from router.servers import RunningServer
 from tests.conftest import script
 from tests.test_proxy_acceptance import records
 
+NO_FALLBACK = {"x-routetax-fallback": "off"}
 FUNCTION_TOOLS = [
     {
         "type": "function",
@@ -98,6 +99,21 @@ def test_get_and_delete_go_to_the_owning_tier(client: OpenAI, proxy: RunningServ
     with pytest.raises(openai.NotFoundError):
         client.responses.retrieve("resp_unknown")
     assert httpx.get(f"{proxy.url}/v1/responses/{created.id}").status_code == 404  # deleted at the upstream
+
+
+def test_get_at_a_tier_that_is_gone_is_a_502_like_a_post(
+    client: OpenAI, proxy: RunningServer, emulator: RunningServer
+) -> None:
+    created = client.responses.create(model="mini", input="Remember this.")
+    emulator.stop()
+    fetched = httpx.get(f"{proxy.url}/v1/responses/{created.id}")
+    posted = httpx.post(f"{proxy.url}/v1/responses", json={"model": "mini", "input": "hi"}, headers=NO_FALLBACK)
+    for answer in (fetched, posted):
+        error = answer.json()["error"]
+        assert answer.status_code == 502 and error["type"] == "server_error"
+        assert error["code"] in ("upstream_connect_error", "upstream_protocol_error")
+        assert error["message"] == f"Upstream tier `mini` failed: {error['code'].removeprefix('upstream_')}."
+    assert fetched.headers["x-routetax-tier"] == "mini" and fetched.headers["x-routetax-request-id"]
 
 
 def test_tiers_without_the_responses_api_are_never_picked(emulator: RunningServer, start_proxy) -> None:
