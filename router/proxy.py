@@ -108,7 +108,7 @@ class Exchange:
 
 
 @dataclass(slots=True)
-class Outcome:
+class AttemptResult:
     """The result of one attempt: an answer to judge, or a stream ready to relay."""
 
     verdict: Verdict
@@ -358,7 +358,7 @@ class Proxy:
     async def _serve(self, ex: Exchange, plan: list[str], body_bytes: int) -> Response:
         """Walk the plan: retry a tier while it is worth it, then fall back; answer as soon as one succeeds."""
         cfg = self.config.resilience
-        last: Outcome | None = None
+        last: AttemptResult | None = None
         index = 0
         while index < len(plan):
             tier = plan[index]
@@ -370,29 +370,29 @@ class Proxy:
                 continue
             ex.can_redo = index < len(plan) - 1
             for retry in range(cfg.max_retries + 1):
-                outcome = await self._attempt(ex, tier)
+                result = await self._attempt(ex, tier)
                 attempt = ex.record.attempts[-1]
-                verdict = outcome.verdict
+                verdict = result.verdict
                 reason = None
-                if verdict.next is Next.ANSWER and outcome.status < 400 and outcome.stream is None:
+                if verdict.next is Next.ANSWER and result.status < 400 and result.stream is None:
                     if ex.record.api == "chat":
-                        reason = degraded_reason(ex.body, outcome.content)
+                        reason = degraded_reason(ex.body, result.content)
                     if reason == "unparseable":  # not an answer at all: an upstream error, not a degraded one
                         ex.completion.bodies[-1] = None
-                        outcome = _bad_answer(tier, attempt)
-                        verdict, reason = outcome.verdict, None
+                        result = _bad_answer(tier, attempt)
+                        verdict, reason = result.verdict, None
                 if verdict.next is Next.ANSWER:
                     if reason is None or not ex.can_redo:
                         ex.record.degraded_reason = reason
-                        return self._answer(ex, outcome)
+                        return self._answer(ex, result)
                     attempt.ended_by, attempt.reason = "redo", reason
-                    last = outcome
+                    last = result
                     break
-                last = outcome
+                last = result
                 attempt.reason = verdict.reason
                 if verdict.next is Next.RETRY and retry < cfg.max_retries:
-                    wait = backoff_seconds(retry, outcome.retry_headers, cfg.retry_after_cap_s)
-                    hinted = _hinted_wait(outcome.retry_headers)
+                    wait = backoff_seconds(retry, result.retry_headers, cfg.retry_after_cap_s)
+                    hinted = _hinted_wait(result.retry_headers)
                     if (hinted is None or hinted <= cfg.retry_after_cap_s) and time.monotonic() + wait < ex.deadline:
                         attempt.ended_by = "retry"
                         ex.record.retries += 1
@@ -416,7 +416,7 @@ class Proxy:
             content = error_body(
                 f"No tier can serve this request now ({reasons}).", status=503, code="no_tier_available"
             )
-            last = Outcome(Verdict(Next.ANSWER, "no_tier"), status, content)
+            last = AttemptResult(Verdict(Next.ANSWER, "no_tier"), status, content)
         return self._answer(ex, last)
 
     async def response_operation(self, request: Request, method: str, response_id: str) -> Response:
@@ -472,7 +472,7 @@ class Proxy:
             later = bigger[:1]
         return plan[: index + 1] + later
 
-    async def _attempt(self, ex: Exchange, tier: str) -> Outcome:
+    async def _attempt(self, ex: Exchange, tier: str) -> AttemptResult:
         spec = self.config.tiers[tier]
         attempt = Attempt(tier=tier, model=spec.model, started_at=time.time())
         ex.record.attempts.append(attempt)
@@ -482,21 +482,21 @@ class Proxy:
         if payload is None:
             payload = ex.payloads[tier] = self._payload(ex, spec.model)
         t0 = time.perf_counter()
-        outcome = await self._call(ex, tier, payload, attempt)
+        result = await self._call(ex, tier, payload, attempt)
         attempt.latency_ms = (time.perf_counter() - t0) * 1000
         ex.upstream_s += time.perf_counter() - t0
-        attempt.status = outcome.status if outcome.status else None
-        if outcome.verdict.next is not Next.ANSWER or outcome.status >= 400:
-            attempt.error_type = attempt.error_type or outcome.verdict.reason
+        attempt.status = result.status if result.status else None
+        if result.verdict.next is not Next.ANSWER or result.status >= 400:
+            attempt.error_type = attempt.error_type or result.verdict.reason
             attempt.ended_by = "error"
-        elif outcome.stream is None and outcome.status < 400:
-            ex.completion.bodies[-1] = outcome.content
-        healthy = outcome.verdict.next in (Next.ANSWER, Next.REDO) or outcome.verdict.reason in (
+        elif result.stream is None and result.status < 400:
+            ex.completion.bodies[-1] = result.content
+        healthy = result.verdict.next in (Next.ANSWER, Next.REDO) or result.verdict.reason in (
             "quota",
             "context_length",
         )
         self.breakers[tier].record(healthy)
-        return outcome
+        return result
 
     def _payload(self, ex: Exchange, model: str) -> bytes:
         body = dict(ex.body)
@@ -510,7 +510,7 @@ class Proxy:
         except orjson.JSONEncodeError as exc:  # JSON nested deeper than 255 levels parses but cannot be re-sent
             raise ProxyError(400, f"The request body cannot be forwarded: {exc}.", code="invalid_json") from None
 
-    async def _call(self, ex: Exchange, tier: str, payload: bytes, attempt: Attempt) -> Outcome:
+    async def _call(self, ex: Exchange, tier: str, payload: bytes, attempt: Attempt) -> AttemptResult:
         remaining = ex.deadline - time.monotonic()
         upstream: UpstreamResponse | None = None
         try:
@@ -522,30 +522,32 @@ class Proxy:
                     if upstream.status >= 400:
                         content = self.scrub(normalise_upstream_error(upstream.status, content))
                         verdict = judge_status(upstream.status, error_code_of(content))
-                        return Outcome(verdict, upstream.status, content, upstream.headers)
+                        return AttemptResult(verdict, upstream.status, content, upstream.headers)
                     if not _looks_like_json_object(content):
                         return _bad_answer(tier, attempt)
-                    return Outcome(Verdict(Next.ANSWER, "ok"), upstream.status, content, upstream.headers)
+                    return AttemptResult(Verdict(Next.ANSWER, "ok"), upstream.status, content, upstream.headers)
                 start = await self._open_stream(ex, tier, upstream, attempt)
-                return Outcome(Verdict(Next.ANSWER, "ok"), upstream.status, b"", upstream.headers, start)
+                return AttemptResult(Verdict(Next.ANSWER, "ok"), upstream.status, b"", upstream.headers, start)
         except UpstreamFailure as failure:
             if upstream is not None:
                 upstream.close()
             attempt.error_type = failure.kind
             log.debug("tier %s: upstream %s: %s", tier, failure.kind, failure.detail)
             status, content = _failure_answer(tier, failure)
-            return Outcome(judge_failure(failure.kind), status, content)
+            return AttemptResult(judge_failure(failure.kind), status, content)
         except TimeoutError:
             if upstream is not None:
                 upstream.close()
             attempt.error_type = "deadline"
             message = f"The request deadline passed while waiting on tier `{tier}`."
-            return Outcome(Verdict(Next.FALLBACK, "deadline"), 504, error_body(message, status=504, code="deadline"))
+            return AttemptResult(
+                Verdict(Next.FALLBACK, "deadline"), 504, error_body(message, status=504, code="deadline")
+            )
         except _DegradedStream as degraded:
             assert upstream is not None
             upstream.close()
             attempt.error_type = degraded.reason
-            return Outcome(Verdict(Next.REDO, degraded.reason), 200, b"")
+            return AttemptResult(Verdict(Next.REDO, degraded.reason), 200, b"")
         except asyncio.CancelledError:  # the client left (or shutdown): the upstream connection goes too
             if upstream is not None:
                 upstream.close()
@@ -601,29 +603,29 @@ class Proxy:
                 return "text"
         return None
 
-    def _answer(self, ex: Exchange, outcome: Outcome) -> Response:
+    def _answer(self, ex: Exchange, result: AttemptResult) -> Response:
         record = ex.record
         tier = record.attempts[-1].tier if record.attempts else None
-        if record.api == "responses" and outcome.stream is None and outcome.status < 400 and tier is not None:
-            response_id = response_id_of(outcome.content)
+        if record.api == "responses" and result.stream is None and result.status < 400 and tier is not None:
+            response_id = response_id_of(result.content)
             if response_id is not None:
                 self.owners.put(response_id, tier, record.key_id)  # before the client can ask to continue it
         record.tier_path = _path(record)
         if tier is not None:
             ex.headers["x-routetax-tier"] = tier
-        relay_headers(outcome.retry_headers, ex.headers, outcome.status)
-        if outcome.stream is not None:
-            record.status = outcome.status
+        relay_headers(result.retry_headers, ex.headers, result.status)
+        if result.stream is not None:
+            record.status = result.status
             pre_ms = (time.perf_counter() - ex.started - ex.upstream_s) * 1000
             ex.headers["x-routetax-overhead-ms"] = f"{pre_ms:.3f}"
             return RelayResponse(
-                self._relay(ex, outcome.stream, pre_ms),
-                status_code=outcome.status,
+                self._relay(ex, result.stream, pre_ms),
+                status_code=result.status,
                 media_type="text/event-stream",
                 headers={**ex.headers, "cache-control": "no-cache"},
             )
-        record.status = outcome.status
-        if outcome.status >= 400:
+        record.status = result.status
+        if result.status >= 400:
             record.outcome = "failed"
         elif record.degraded_reason is not None:
             record.outcome = "degraded"
@@ -632,8 +634,8 @@ class Proxy:
         record.proxy_overhead_ms = max((time.perf_counter() - ex.started - ex.upstream_s) * 1000, 0.0)
         ex.headers["x-routetax-overhead-ms"] = f"{record.proxy_overhead_ms:.3f}"
         return Response(
-            outcome.content,
-            status_code=outcome.status,
+            result.content,
+            status_code=result.status,
             media_type=_JSON,
             headers=ex.headers,
             background=BackgroundTask(self._emit_in_loop, record, ex.completion),
@@ -796,11 +798,11 @@ def _failure_answer(tier: str, failure: UpstreamFailure) -> tuple[int, bytes]:
     return status, error_body(message, status=status, code=f"upstream_{failure.kind}")
 
 
-def _bad_answer(tier: str, attempt: Attempt) -> Outcome:
+def _bad_answer(tier: str, attempt: Attempt) -> AttemptResult:
     """A 2xx whose body is not a JSON answer: an upstream error (502), retried and fallen back like one."""
     attempt.error_type = "bad_response"
     message = f"Upstream tier `{tier}` sent an answer that is not valid JSON."
-    return Outcome(judge_status(502, None), 502, error_body(message, status=502, code="upstream_bad_response"))
+    return AttemptResult(judge_status(502, None), 502, error_body(message, status=502, code="upstream_bad_response"))
 
 
 async def _cancel_when_gone(receive: Any, task: asyncio.Task[Any]) -> None:
