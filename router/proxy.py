@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from classifier import Decision, classify
-from metering.record import Attempt, Record
+from metering.record import Attempt, EndedBy, Outcome, Record
 from metering.tokens import count_prompt
 from router.affinity import CacheAffinity, conversation_key
 from router.auth import Gatekeeper
@@ -55,7 +55,7 @@ from router.sse import (
     streamed_tool_calls,
 )
 from router.stream_response import RelayResponse
-from router.upstream import UpstreamFailure, UpstreamPool, UpstreamResponse
+from router.upstream import FailureKind, UpstreamFailure, UpstreamPool, UpstreamResponse
 from router.validation import validate_chat, validate_responses
 
 log = logging.getLogger("routetax.proxy")
@@ -293,9 +293,9 @@ class Proxy:
         except asyncio.CancelledError:
             if not gone.done() or gone.cancelled() or serving.uncancel() > 0:
                 raise
-            record.outcome, record.status = "client_cancelled", 499
+            record.outcome, record.status = Outcome.CLIENT_CANCELLED, 499
             if record.attempts:
-                record.attempts[-1].ended_by = "client_cancelled"
+                record.attempts[-1].ended_by = EndedBy.CLIENT_CANCELLED
             record.tier_path = _path(record)
             self._emit(record, exchange.completion)
             return Response(b"", status_code=499)
@@ -308,14 +308,14 @@ class Proxy:
             return await self._serve(ex, plan, body_bytes)
         except ProxyError as exc:  # found only once routing began (a body the upstream payload cannot carry)
             self.gate.rejected(exc)
-            ex.record.status, ex.record.outcome = exc.status, "failed"
+            ex.record.status, ex.record.outcome = exc.status, Outcome.FAILED
             ex.record.tier_path = _path(ex.record)
             self._emit(ex.record, ex.completion)
             return Response(
                 exc.body(), status_code=exc.status, media_type=_JSON, headers={**ex.headers, **exc.headers()}
             )
         except Exception:
-            ex.record.status, ex.record.outcome = 500, "failed"
+            ex.record.status, ex.record.outcome = 500, Outcome.FAILED
             ex.record.tier_path = _path(ex.record)
             self._emit(ex.record, ex.completion)
             raise
@@ -385,7 +385,7 @@ class Proxy:
                     if reason is None or not ex.can_redo:
                         ex.record.degraded_reason = reason
                         return self._answer(ex, result)
-                    attempt.ended_by, attempt.reason = "redo", reason
+                    attempt.ended_by, attempt.reason = EndedBy.REDO, reason
                     last = result
                     break
                 last = result
@@ -394,15 +394,15 @@ class Proxy:
                     wait = backoff_seconds(retry, result.retry_headers, cfg.retry_after_cap_s)
                     hinted = _hinted_wait(result.retry_headers)
                     if (hinted is None or hinted <= cfg.retry_after_cap_s) and time.monotonic() + wait < ex.deadline:
-                        attempt.ended_by = "retry"
+                        attempt.ended_by = EndedBy.RETRY
                         ex.record.retries += 1
                         await asyncio.sleep(wait)
                         ex.upstream_s += wait
                         continue
                 if verdict.next is Next.REDO:
-                    attempt.ended_by = "redo"
+                    attempt.ended_by = EndedBy.REDO
                 else:
-                    attempt.ended_by = "fallback" if index < len(plan) - 1 else "error"
+                    attempt.ended_by = EndedBy.FALLBACK if index < len(plan) - 1 else EndedBy.ERROR
                 break
             if time.monotonic() >= ex.deadline:
                 break
@@ -488,7 +488,7 @@ class Proxy:
         attempt.status = result.status if result.status else None
         if result.verdict.next is not Next.ANSWER or result.status >= 400:
             attempt.error_type = attempt.error_type or result.verdict.reason
-            attempt.ended_by = "error"
+            attempt.ended_by = EndedBy.ERROR
         elif result.stream is None and result.status < 400:
             ex.completion.bodies[-1] = result.content
         healthy = result.verdict.next in (Next.ANSWER, Next.REDO) or result.verdict.reason in (
@@ -626,11 +626,11 @@ class Proxy:
             )
         record.status = result.status
         if result.status >= 400:
-            record.outcome = "failed"
+            record.outcome = Outcome.FAILED
         elif record.degraded_reason is not None:
-            record.outcome = "degraded"
+            record.outcome = Outcome.DEGRADED
         else:
-            record.outcome = "success"
+            record.outcome = Outcome.SUCCESS
         record.proxy_overhead_ms = max((time.perf_counter() - ex.started - ex.upstream_s) * 1000, 0.0)
         ex.headers["x-routetax-overhead-ms"] = f"{record.proxy_overhead_ms:.3f}"
         return Response(
@@ -647,7 +647,7 @@ class Proxy:
         assert state is not None
         attempt = record.attempts[-1]
         relay_s = 0.0
-        record.outcome = "client_cancelled"  # until the stream is seen through to its end
+        record.outcome = Outcome.CLIENT_CANCELLED  # until the stream is seen through to its end
         try:
             if start.pending:
                 yield start.pending
@@ -665,18 +665,18 @@ class Proxy:
                     yield filter_events([tail + b"\n\n"], state, ex.forward_usage)
             if not state.saw_done and record.api == "chat":
                 yield DONE  # the client's SDK waits for it; some upstreams end without one
-            record.outcome = "failed" if state.failed else "success"
+            record.outcome = Outcome.FAILED if state.failed else Outcome.SUCCESS
         except UpstreamFailure as failure:
-            attempt.error_type, attempt.ended_by = f"stream_{failure.kind}", "error"
-            record.outcome, record.status = "failed", 502
+            attempt.error_type, attempt.ended_by = f"stream_{failure.kind}", EndedBy.ERROR
+            record.outcome, record.status = Outcome.FAILED, 502
             message = f"Upstream tier `{attempt.tier}` broke off the stream: {failure.kind}"
             yield error_event(message, "upstream_stream_broken", api=record.api, sequence_number=state.next_sequence)
             if record.api == "chat":
                 yield DONE
         finally:
             start.upstream.close()
-            if record.outcome == "client_cancelled":
-                attempt.ended_by = "client_cancelled"
+            if record.outcome is Outcome.CLIENT_CANCELLED:
+                attempt.ended_by = EndedBy.CLIENT_CANCELLED
             record.proxy_overhead_ms = pre_ms + relay_s * 1000
             if state.usage_chunk is None and state.event_count > ESTIMATE_OFF_LOOP_EVENTS:
                 # A long stream without usage: tokenising what it carried would stall every client for seconds.
@@ -793,7 +793,7 @@ def _failure_answer(tier: str, failure: UpstreamFailure) -> tuple[int, bytes]:
 
     The failure's detail (host, port, resolver error) is for the operator's log, never for the client.
     """
-    status = 504 if failure.kind == "timeout" else 502
+    status = 504 if failure.kind is FailureKind.TIMEOUT else 502
     message = f"Upstream tier `{tier}` failed: {failure.kind}."
     return status, error_body(message, status=status, code=f"upstream_{failure.kind}")
 
