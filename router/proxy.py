@@ -37,7 +37,7 @@ from router.keys import VirtualKey
 from router.resilience import (
     CircuitBreaker,
     Next,
-    Verdict,
+    Step,
     backoff_seconds,
     degraded_reason,
     judge_failure,
@@ -111,7 +111,7 @@ class Exchange:
 class AttemptResult:
     """The result of one attempt: an answer to judge, or a stream ready to relay."""
 
-    verdict: Verdict
+    step: Step
     status: int
     content: bytes = b""
     retry_headers: Any = None
@@ -372,16 +372,16 @@ class Proxy:
             for retry in range(cfg.max_retries + 1):
                 result = await self._attempt(ex, tier)
                 attempt = ex.record.attempts[-1]
-                verdict = result.verdict
+                step = result.step
                 reason = None
-                if verdict.next is Next.ANSWER and result.status < 400 and result.stream is None:
+                if step.next is Next.ANSWER and result.status < 400 and result.stream is None:
                     if ex.record.api == "chat":
                         reason = degraded_reason(ex.body, result.content)
                     if reason == "unparseable":  # not an answer at all: an upstream error, not a degraded one
                         ex.completion.bodies[-1] = None
                         result = _bad_answer(tier, attempt)
-                        verdict, reason = result.verdict, None
-                if verdict.next is Next.ANSWER:
+                        step, reason = result.step, None
+                if step.next is Next.ANSWER:
                     if reason is None or not ex.can_redo:
                         ex.record.degraded_reason = reason
                         return self._answer(ex, result)
@@ -389,8 +389,8 @@ class Proxy:
                     last = result
                     break
                 last = result
-                attempt.reason = verdict.reason
-                if verdict.next is Next.RETRY and retry < cfg.max_retries:
+                attempt.reason = step.reason
+                if step.next is Next.RETRY and retry < cfg.max_retries:
                     wait = backoff_seconds(retry, result.retry_headers, cfg.retry_after_cap_s)
                     hinted = _hinted_wait(result.retry_headers)
                     if (hinted is None or hinted <= cfg.retry_after_cap_s) and time.monotonic() + wait < ex.deadline:
@@ -399,14 +399,14 @@ class Proxy:
                         await asyncio.sleep(wait)
                         ex.upstream_s += wait
                         continue
-                if verdict.next is Next.REDO:
+                if step.next is Next.REDO:
                     attempt.ended_by = EndedBy.REDO
                 else:
                     attempt.ended_by = EndedBy.FALLBACK if index < len(plan) - 1 else EndedBy.ERROR
                 break
             if time.monotonic() >= ex.deadline:
                 break
-            if last is not None and last.verdict.next is Next.LARGER_WINDOW and not ex.fallback_off:
+            if last is not None and last.step.next is Next.LARGER_WINDOW and not ex.fallback_off:
                 plan = self._larger_window_plan(plan, index)
             index += 1
             ex.record.fallbacks += index < len(plan)
@@ -416,7 +416,7 @@ class Proxy:
             content = error_body(
                 f"No tier can serve this request now ({reasons}).", status=503, code="no_tier_available"
             )
-            last = AttemptResult(Verdict(Next.ANSWER, "no_tier"), status, content)
+            last = AttemptResult(Step(Next.ANSWER, "no_tier"), status, content)
         return self._answer(ex, last)
 
     async def response_operation(self, request: Request, method: str, response_id: str) -> Response:
@@ -486,12 +486,12 @@ class Proxy:
         attempt.latency_ms = (time.perf_counter() - t0) * 1000
         ex.upstream_s += time.perf_counter() - t0
         attempt.status = result.status if result.status else None
-        if result.verdict.next is not Next.ANSWER or result.status >= 400:
-            attempt.error_type = attempt.error_type or result.verdict.reason
+        if result.step.next is not Next.ANSWER or result.status >= 400:
+            attempt.error_type = attempt.error_type or result.step.reason
             attempt.ended_by = EndedBy.ERROR
         elif result.stream is None and result.status < 400:
             ex.completion.bodies[-1] = result.content
-        healthy = result.verdict.next in (Next.ANSWER, Next.REDO) or result.verdict.reason in (
+        healthy = result.step.next in (Next.ANSWER, Next.REDO) or result.step.reason in (
             "quota",
             "context_length",
         )
@@ -521,13 +521,13 @@ class Proxy:
                     upstream.close()
                     if upstream.status >= 400:
                         content = self.scrub(normalise_upstream_error(upstream.status, content))
-                        verdict = judge_status(upstream.status, error_code_of(content))
-                        return AttemptResult(verdict, upstream.status, content, upstream.headers)
+                        step = judge_status(upstream.status, error_code_of(content))
+                        return AttemptResult(step, upstream.status, content, upstream.headers)
                     if not _looks_like_json_object(content):
                         return _bad_answer(tier, attempt)
-                    return AttemptResult(Verdict(Next.ANSWER, "ok"), upstream.status, content, upstream.headers)
+                    return AttemptResult(Step(Next.ANSWER, "ok"), upstream.status, content, upstream.headers)
                 start = await self._open_stream(ex, tier, upstream, attempt)
-                return AttemptResult(Verdict(Next.ANSWER, "ok"), upstream.status, b"", upstream.headers, start)
+                return AttemptResult(Step(Next.ANSWER, "ok"), upstream.status, b"", upstream.headers, start)
         except UpstreamFailure as failure:
             if upstream is not None:
                 upstream.close()
@@ -540,14 +540,12 @@ class Proxy:
                 upstream.close()
             attempt.error_type = "deadline"
             message = f"The request deadline passed while waiting on tier `{tier}`."
-            return AttemptResult(
-                Verdict(Next.FALLBACK, "deadline"), 504, error_body(message, status=504, code="deadline")
-            )
+            return AttemptResult(Step(Next.FALLBACK, "deadline"), 504, error_body(message, status=504, code="deadline"))
         except _DegradedStream as degraded:
             assert upstream is not None
             upstream.close()
             attempt.error_type = degraded.reason
-            return AttemptResult(Verdict(Next.REDO, degraded.reason), 200, b"")
+            return AttemptResult(Step(Next.REDO, degraded.reason), 200, b"")
         except asyncio.CancelledError:  # the client left (or shutdown): the upstream connection goes too
             if upstream is not None:
                 upstream.close()
