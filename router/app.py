@@ -30,7 +30,7 @@ from router.auth import Gatekeeper
 from router.auto_mode import AutoMode
 from router.config import Config
 from router.errors import ProxyError, error_body
-from router.hot_routes import HotRoutes, internal_error
+from router.hot_routes import HotRoutes, internal_error, refused
 from router.http_limits import guarded_protocol
 from router.metering_sink import MeteringSink
 from router.proxy import Proxy
@@ -120,20 +120,14 @@ def create_app(config: Config, sink: MeteringSink | None = None) -> HotRoutes:
     @app.post("/v1/feedback", openapi_extra=openapi.body(openapi.FEEDBACK))
     async def feedback(request: Request) -> Response:
         admin = gate.is_admin(request.headers)
-        try:
-            key = None if admin else await gate.authenticate(request.headers)
-        except ProxyError as exc:
-            return _rejected(gate, exc)
+        key = None if admin else await gate.authenticate(request.headers)
         # Only the key that made the request (or the admin key) may judge it; open mode judges anything.
         owner = None if admin or gate.mode == "open" else (key.id if key is not None else "")
         return await submit_feedback(request, metering, auto, owner)
 
     @app.get("/v1/routing-tax")
     async def routing_tax(request: Request, window: str = "1h") -> Response:
-        try:
-            gate.check_admin(request.headers)
-        except ProxyError as exc:
-            return _rejected(gate, exc)
+        gate.check_admin(request.headers)
         if window not in WINDOWS:
             body = error_body(
                 f"window must be one of {', '.join(sorted(WINDOWS))}", status=400, code="invalid_value", param="window"
@@ -146,10 +140,7 @@ def create_app(config: Config, sink: MeteringSink | None = None) -> HotRoutes:
 
     @app.get("/v1/models")
     async def models(request: Request) -> Response:
-        try:
-            key = await gate.authenticate(request.headers)
-        except ProxyError as exc:
-            return _rejected(gate, exc)
+        key = await gate.authenticate(request.headers)
         created = int(time.time())
         data = [{"id": "auto", "object": "model", "created": created, "owned_by": "routetax"}]
         seen = set()
@@ -172,14 +163,15 @@ def create_app(config: Config, sink: MeteringSink | None = None) -> HotRoutes:
 
     @app.get("/metrics")
     async def metrics(request: Request) -> Response:
-        try:
-            gate.check_metrics(request.headers)
-        except ProxyError as exc:
-            return _rejected(gate, exc)
+        gate.check_metrics(request.headers)
         for name, breaker in breakers.items():
             metering.metrics.breaker_open.labels(name).set(0 if breaker.state_name() == "closed" else 1)
         body, content_type = metering.render_metrics()
         return Response(body, media_type=content_type)
+
+    @app.exception_handler(ProxyError)
+    async def proxy_error(_request: Request, exc: ProxyError) -> Response:
+        return refused(gate, exc)  # the hot routes, outside FastAPI, answer with the same function
 
     @app.exception_handler(HTTPException)
     async def http_error(_request: Request, exc: HTTPException) -> Response:
@@ -213,11 +205,6 @@ def _watch(auto: AutoMode, metering: MeteringSink):  # noqa: ANN202
             metering.metrics.policy_switches.labels(switch["to"]).inc()
 
     return listener
-
-
-def _rejected(gate: Gatekeeper, exc: ProxyError) -> Response:
-    gate.rejected(exc)
-    return Response(exc.body(), status_code=exc.status, media_type=_JSON, headers=exc.headers())
 
 
 async def submit_feedback(

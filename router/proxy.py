@@ -260,10 +260,10 @@ class Proxy:
                 record.skipped_tiers[refused] = "not_allowed_for_key"
                 headers[TIER_NOT_ALLOWED_HEADER] = refused
             await self.gate.admit(key, record, plan, body, len(raw))
-        except ProxyError as exc:
-            self.gate.rejected(exc)
+        except ProxyError as exc:  # refused before any upstream: answered (and counted) by `hot_routes.refused`
             headers["x-routetax-overhead-ms"] = f"{(time.perf_counter() - started) * 1000:.3f}"
-            return Response(exc.body(), status_code=exc.status, media_type=_JSON, headers={**headers, **exc.headers()})
+            exc.context.update(headers)
+            raise
 
         record.stream = body.get("stream") is True
         forward_usage = False
@@ -303,21 +303,20 @@ class Proxy:
             gone.cancel()
 
     async def _serve_admitted(self, ex: Exchange, plan: list[str], body_bytes: int) -> Response:
-        """Serve an admitted request; whatever goes wrong, its record is written (which settles its reservation)."""
+        """Serve an admitted request; whatever goes wrong, its record is written (which settles its reservation).
+
+        A `ProxyError` here was found only once routing began (a body the upstream payload cannot carry);
+        anything else is a bug, answered 500.
+        """
         try:
             return await self._serve(ex, plan, body_bytes)
-        except ProxyError as exc:  # found only once routing began (a body the upstream payload cannot carry)
-            self.gate.rejected(exc)
-            ex.record.status, ex.record.outcome = exc.status, Outcome.FAILED
+        except Exception as exc:
+            refused = isinstance(exc, ProxyError)
+            ex.record.status, ex.record.outcome = exc.status if refused else 500, Outcome.FAILED
             ex.record.tier_path = _path(ex.record)
             self._emit(ex.record, ex.completion)
-            return Response(
-                exc.body(), status_code=exc.status, media_type=_JSON, headers={**ex.headers, **exc.headers()}
-            )
-        except Exception:
-            ex.record.status, ex.record.outcome = 500, Outcome.FAILED
-            ex.record.tier_path = _path(ex.record)
-            self._emit(ex.record, ex.completion)
+            if refused:
+                exc.context.update(ex.headers)
             raise
 
     async def _responses_plan(
@@ -424,13 +423,12 @@ class Proxy:
         headers = {"x-routetax-request-id": uuid.uuid4().hex}
         try:
             key = await self.gate.authenticate(request.headers)
+            tier = await self._owned(response_id, key)
+            if tier is None:
+                raise ProxyError(404, f"Response with id '{response_id}' not found.", code="response_not_found")
         except ProxyError as exc:
-            self.gate.rejected(exc)
-            return Response(exc.body(), status_code=exc.status, media_type=_JSON, headers={**headers, **exc.headers()})
-        tier = await self._owned(response_id, key)
-        if tier is None:
-            body = error_body(f"Response with id '{response_id}' not found.", status=404, code="response_not_found")
-            return Response(body, status_code=404, media_type=_JSON, headers=headers)
+            exc.context.update(headers)
+            raise
         headers["x-routetax-tier"] = tier
         try:
             status, content, upstream_headers = await self.pool.request(tier, method, f"/responses/{response_id}")
@@ -765,15 +763,19 @@ def _path(record: Record) -> list[str]:
 async def _read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise ProxyError(413, f"The request body is larger than the limit of {limit} bytes.", code="body_too_large")
+        raise _too_large(limit)
     chunks = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise ProxyError(413, f"The request body is larger than the limit of {limit} bytes.", code="body_too_large")
+            raise _too_large(limit)
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _too_large(limit: int) -> ProxyError:
+    return ProxyError(413, f"The request body is larger than the limit of {limit} bytes.", code="body_too_large")
 
 
 def _looks_like_json_object(content: bytes) -> bool:
