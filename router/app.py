@@ -129,10 +129,8 @@ def create_app(config: Config, sink: MeteringSink | None = None) -> HotRoutes:
     async def routing_tax(request: Request, window: str = "1h") -> Response:
         gate.check_admin(request.headers)
         if window not in WINDOWS:
-            body = error_body(
-                f"window must be one of {', '.join(sorted(WINDOWS))}", status=400, code="invalid_value", param="window"
-            )
-            return Response(body, status_code=400, media_type=_JSON)
+            message = f"window must be one of {', '.join(sorted(WINDOWS))}"
+            raise ProxyError(400, message, code="invalid_value", param="window")
         until = time.time()
         report = await report_from_store(metering.store, until - WINDOWS[window], until, config)
         report["policy"] = {"mode": auto.mode, "configured": config.policy.mode, "switches": auto.switches}
@@ -218,28 +216,26 @@ async def submit_feedback(
     try:
         body = orjson.loads(await request.body())
     except orjson.JSONDecodeError:
-        return _error(400, "The request body is not valid JSON.", "invalid_json")
+        raise ProxyError(400, "The request body is not valid JSON.", code="invalid_json") from None
     if not isinstance(body, dict) or not isinstance(body.get("request_id"), str):
-        return _error(400, "'request_id' (the x-routetax-request-id header) is required.", "invalid_type", "request_id")
+        message = "'request_id' (the x-routetax-request-id header) is required."
+        raise ProxyError(400, message, code="invalid_type", param="request_id")
     if not isinstance(body.get("success"), bool):
-        return _error(400, "'success' must be true or false.", "invalid_type", "success")
+        raise ProxyError(400, "'success' must be true or false.", code="invalid_type", param="success")
     reason = body.get("reason")
     if reason is not None and not isinstance(reason, str):
-        return _error(400, "'reason' must be a string.", "invalid_type", "reason")
+        raise ProxyError(400, "'reason' must be a string.", code="invalid_type", param="reason")
     store = FeedbackStore(metering.store)
     request_id = body["request_id"]
     known = metering.knows(request_id) or await store.known(request_id)
     if known and owner is not None and await metering.key_of(request_id) != (owner or None):
         known = False
     if not known:
-        return _error(404, f"No request with id '{request_id}' is in the ledger.", "request_not_found", "request_id")
+        message = f"No request with id '{request_id}' is in the ledger."
+        raise ProxyError(404, message, code="request_not_found", param="request_id")
     await store.put(request_id, body["success"], reason)
     auto.feedback(request_id, body["success"])
     return _json({"request_id": request_id, "success": body["success"], "recorded": True})
-
-
-def _error(status: int, message: str, code: str, param: str | None = None) -> Response:
-    return Response(error_body(message, status=status, code=code, param=param), status_code=status, media_type=_JSON)
 
 
 class Readiness:

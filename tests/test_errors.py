@@ -48,3 +48,22 @@ def test_the_hot_route_and_fastapis_route_answer_a_refusal_alike() -> None:
         assert {"x-routetax-request-id", "x-routetax-overhead-ms"} <= set(answered.headers)
     body, _ = routes.app.state.metering.render_metrics()
     assert 'routetax_rejections_total{reason="model_not_found",status="404"} 2.0' in body.decode()
+
+
+def test_the_management_surface_refuses_the_same_way(proxy: RunningServer) -> None:
+    url = proxy.url
+    answers = {
+        ("invalid_json", 400): httpx.post(f"{url}/v1/feedback", content=b"{oops"),
+        ("invalid_type", 400): httpx.post(f"{url}/v1/feedback", json={"request_id": "x", "success": "yes"}),
+        ("request_not_found", 404): httpx.post(f"{url}/v1/feedback", json={"request_id": "nope", "success": True}),
+        ("invalid_value", 400): httpx.get(f"{url}/v1/routing-tax", params={"window": "2h"}),
+        ("response_not_found", 404): httpx.get(f"{url}/v1/responses/resp_nope"),
+    }
+    metrics = httpx.get(f"{url}/metrics").text
+    for (code, status), answered in answers.items():
+        error = answered.json()["error"]
+        assert answered.status_code == status and error["code"] == code and set(error) == set(UNKNOWN_MODEL)
+        assert rejections(status, code) in metrics, code
+    assert answers["invalid_value", 400].json()["error"]["param"] == "window"
+    assert answers["request_not_found", 404].json()["error"]["param"] == "request_id"
+    assert len(answers["response_not_found", 404].headers["x-routetax-request-id"]) == 32
