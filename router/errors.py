@@ -47,7 +47,7 @@ def error_body(
 
 
 class ProxyError(Exception):
-    """An error routetax answers itself: raised where it is found, answered by one handler (`router.app`).
+    """An error routetax answers itself: raised where it is found, answered by one handler (`hot_routes.refused`).
 
     Whatever the request had already gathered for its answer's headers (its request id, the proxy's
     overhead so far) is added to `context` on the way up, so the client sees them on the error too.
