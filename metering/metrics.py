@@ -14,7 +14,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, values
 
-from metering.record import Record
+from metering.record import EndedBy, Record
 from metering.tax_report import DECISIONS, base_usd
 
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120)
@@ -324,7 +324,7 @@ class Metrics:
         child(self.decisions, label, record.reasons[0] if record.reasons else "none").inc()
         for attempt in record.attempts:
             child(self.attempts, attempt.tier, attempt.ended_by).inc()
-            if attempt.ended_by == "retry":
+            if attempt.ended_by == EndedBy.RETRY:
                 child(self.retries, attempt.tier, attempt.reason or attempt.error_type or "unknown").inc()
             if attempt.billed:
                 child(self.cost, attempt.tier, label).inc(attempt.cost_usd)
