@@ -6,13 +6,13 @@ turned off — and has them take turns at saturation (closed loop, small and lar
 concurrency 10 and 50, rotating which goes first), as `perf.py`'s A/B phase does for on/off.
 A part's share is how much of the on/off throughput gap turning it off closes.
 
-The parts are turned off by replacing one function in the proxy process before it starts
+The parts are turned off by replacing the functions that do them in the proxy process before it starts
 (`--serve-without PART`), never by a switch in the product:
 - `ledger`: `Ledger.submit` drops the record (no JSON, rollups, Redis script);
 - `metrics`: `Metrics.observe` does nothing;
-- `usage+pricing`: `MeteringSink._complete` does nothing (no usage read, no prices; the budget and
-  cache-affinity settlements then find no usage and return early too);
-- `listeners`: the sink's enrichers and listeners (key-budget settlement, cache affinity, the
+- `usage+pricing`: the pipeline's usage and price stages do nothing (no usage read, no prices; the budget
+  and cache-affinity settlements then find no usage and return early too);
+- `listeners`: the pipeline's router stages (key-budget settlement, cache affinity, the
   auto policy's window) are removed.
 Profilers disagreed here: cProfile charges every Python call, py-spy misses the work a part
 causes elsewhere (garbage collection, cache misses); turning a part off measures all of it.
@@ -49,19 +49,19 @@ def turn_off(part: str) -> None:
 
         Metrics.observe = lambda self, record: None  # type: ignore[method-assign]
     elif part == "usage+pricing":
-        from router.metering_sink import MeteringSink
+        from metering.pipeline import MeteringPipeline
 
-        MeteringSink._complete = lambda self, record, completion: None  # type: ignore[method-assign]
+        MeteringPipeline._complete_usage = lambda self, record, completion: None  # type: ignore[method-assign]
+        MeteringPipeline._price = lambda self, record: None  # type: ignore[method-assign]
     elif part == "listeners":
         import router.app
+        from metering.pipeline import RouterStages
 
         build = router.app.create_app
 
-        def without_listeners(config, sink=None):  # noqa: ANN001, ANN202
-            served = build(config, sink)
-            metering = served.app.state.metering
-            metering.enrichers.clear()
-            metering.listeners.clear()
+        def without_listeners(config, metering=None):  # noqa: ANN001, ANN202
+            served = build(config, metering)
+            served.app.state.metering.router_stages = RouterStages()
             return served
 
         router.app.create_app = without_listeners

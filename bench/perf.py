@@ -530,8 +530,8 @@ def judge(cells: list[dict], table: dict[str, dict[int, float]], leak: dict | No
         )
     print()
     for t in targets:
-        verdict = "NOT RUN" if t["pass"] is None else "PASS" if t["pass"] else "MISS"
-        print(f"{verdict:8} {t['target']}: {t['figures']}")
+        mark = "NOT RUN" if t["pass"] is None else "PASS" if t["pass"] else "MISS"
+        print(f"{mark:8} {t['target']}: {t['figures']}")
     return targets
 
 

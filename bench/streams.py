@@ -311,8 +311,8 @@ def judge(rows: list[dict], capacity: dict, cap: int) -> list[dict]:
             )
     print()
     for t in targets:
-        verdict = "NOT RUN" if t["pass"] is None else "PASS" if t["pass"] else "MISS"
-        print(f"{verdict:8} {t['target']}: {t['figures']}")
+        mark = "NOT RUN" if t["pass"] is None else "PASS" if t["pass"] else "MISS"
+        print(f"{mark:8} {t['target']}: {t['figures']}")
     return targets
 
 

@@ -30,10 +30,11 @@ class FeedbackStore:
         return bool(await self.store.exists(self.keys.seen(request_id)))
 
     async def put(self, request_id: str, success: bool, reason: str | None) -> bool | None:
-        """Store the verdict; return the one it replaced (None: first word), read and written atomically.
+        """Store the application's judgement (success or not); return the one it replaced (None: first word),
+        read and written atomically.
 
         Atomic so that two replicas taking contradicting feedback for one request at once still see
-        each verdict change exactly once.
+        each change of judgement exactly once.
         """
         value = ("1" if success else "0") + "|" + (reason or "")[:REASON_LIMIT]
         previous = await self.store.eval(_SWAP, 1, self.key, request_id, value)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, generate_latest
 
 from metering.loop_metrics import Counter, Gauge, Histogram
-from metering.record import Record
+from metering.record import EndedBy, Record
 from metering.tax_report import DECISIONS, base_usd
 
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120)
@@ -279,7 +279,7 @@ class Metrics:
         self.decisions.labels(label, record.reasons[0] if record.reasons else "none").inc()
         for attempt in record.attempts:
             self.attempts.labels(attempt.tier, attempt.ended_by).inc()
-            if attempt.ended_by == "retry":
+            if attempt.ended_by == EndedBy.RETRY:
                 self.retries.labels(attempt.tier, attempt.reason or attempt.error_type or "unknown").inc()
             if attempt.billed:
                 self.cost.labels(attempt.tier, label).inc(attempt.cost_usd)

@@ -10,12 +10,16 @@ and are costed by the GPU-hour instead (see `metering.cost.amortised_cost`).
 from __future__ import annotations
 
 import importlib.util
+import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import orjson
+
+log = logging.getLogger("routetax.metering")
 
 PRICE_MAP_FILE = "model_prices_and_context_window_backup.json"
 LONG_CONTEXT_THRESHOLD = 272_000  # input tokens above which the long-context rates apply, for the whole request
@@ -127,3 +131,26 @@ def price_for(
         max_input_tokens=entry.get("max_input_tokens"),
         max_output_tokens=entry.get("max_output_tokens"),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class TierPricing:
+    """What prices one tier: its upstream model, an optional override (USD per 1M tokens), its GPU-hour."""
+
+    model: str
+    override: dict[str, float] | None = None
+    gpu_hour_usd: float | None = None
+
+
+def tier_prices(tiers: Mapping[str, TierPricing]) -> dict[str, Price | None]:
+    """Every tier's price, read once at start; a model with no price anywhere is costed at 0, with a warning."""
+    prices: dict[str, Price | None] = {}
+    for name, tier in tiers.items():
+        try:
+            prices[name] = price_for(tier.model, tier.override, gpu_hour_usd=tier.gpu_hour_usd)
+        except UnknownModel:
+            log.warning(
+                "tier %s: model %s has no price in the map and no `price` override: costed at 0", name, tier.model
+            )
+            prices[name] = None
+    return prices

@@ -1,7 +1,7 @@
 """The per-request record: one per client request, holding every upstream attempt.
 
 The router builds a `Record` while it serves a request and hands it, finished, to the
-metering sink. Everything downstream (metrics, the Redis ledger, the routing-tax report)
+metering pipeline. Everything downstream (metrics, the Redis ledger, the routing-tax report)
 reads records and nothing else, so this shape is the contract between the hot path and
 the accounting. It is plain data: dataclasses that serialise to JSON-ready dicts.
 """
@@ -9,9 +9,28 @@ the accounting. It is plain data: dataclasses that serialise to JSON-ready dicts
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from typing import Any, Literal
 
-Outcome = Literal["success", "degraded", "failed", "client_cancelled"]
+
+class Outcome(StrEnum):
+    """How a request ended for the client. String-valued, so the ledger's JSON and metric labels read the same."""
+
+    SUCCESS = "success"
+    DEGRADED = "degraded"  # answered, but the answer is degraded (see `Record.degraded_reason`)
+    FAILED = "failed"
+    CLIENT_CANCELLED = "client_cancelled"
+
+
+class EndedBy(StrEnum):
+    """Why one upstream attempt ended."""
+
+    OK = "ok"  # its answer went to the client
+    ERROR = "error"  # it failed and nothing came after it (or it was the last tier)
+    RETRY = "retry"  # the same tier was tried again
+    FALLBACK = "fallback"  # the next tier of the plan was tried
+    REDO = "redo"  # its answer was degraded: the next tier did the work again
+    CLIENT_CANCELLED = "client_cancelled"  # the client left while it was being served
 
 
 @dataclass(slots=True)
@@ -42,7 +61,7 @@ class Attempt:
     model: str
     status: int | None = None  # HTTP status; None when no response arrived (connect error, timeout)
     error_type: str | None = None  # e.g. "rate_limit", "server_error", "timeout", "connect_error"
-    ended_by: str = "ok"  # why this attempt ended: ok, error, retry, fallback, redo, client_cancelled
+    ended_by: EndedBy = EndedBy.OK
     reason: str | None = None  # bounded label for retries/fallbacks: rate_limit, server_error, bad_tool_json, ...
     started_at: float = 0.0  # unix seconds
     latency_ms: float = 0.0
@@ -86,7 +105,7 @@ class Record:
     counterfactual_usd: dict[str, float] = field(default_factory=dict)  # tier -> cost had it served all
     proxy_overhead_ms: float = 0.0
     classifier_us: float = 0.0
-    outcome: Outcome = "success"
+    outcome: Outcome = Outcome.SUCCESS
     status: int = 200  # what the client was answered
     estimated: bool = False
 
@@ -103,9 +122,16 @@ class Record:
         # `amortised_usd` was a per-attempt running share of the GPU-hour in older records; the report now
         # amortises a whole window at one rate (cost-model §3), so the old figure is dropped when read back.
         attempts = [
-            Attempt(**{**a, "usage": Usage(**a["usage"]) if a.get("usage") else None})
+            Attempt(
+                **{
+                    **a,
+                    "usage": Usage(**a["usage"]) if a.get("usage") else None,
+                    "ended_by": EndedBy(a.get("ended_by", EndedBy.OK)),
+                }
+            )
             for a in ({k: v for k, v in a.items() if k != "amortised_usd"} for a in data.pop("attempts", []))
         ]
         usage = Usage(**data["usage"]) if data.get("usage") else None
         data.pop("usage", None)
+        data["outcome"] = Outcome(data.get("outcome", Outcome.SUCCESS))
         return cls(**data, attempts=attempts, usage=usage)

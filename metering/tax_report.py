@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from metering import tax_model
-from metering.record import Record
+from metering.record import EndedBy, Outcome, Record
 
 CLASSES = ("single_turn", "agentic")
 Z95 = 1.959963984540054  # two-sided 95% normal quantile
@@ -49,7 +49,7 @@ class Assumptions:
 
 def served_ok(record: Record) -> bool:
     """The record's own half of success: a 2xx answer whose final attempt was not degraded."""
-    return record.outcome == "success" and record.status < 400
+    return record.outcome == Outcome.SUCCESS and record.status < 400
 
 
 def succeeded(record: Record, feedback: Mapping[str, bool]) -> bool:
@@ -137,7 +137,7 @@ def build_report(
         parts["cache_loss"] += record.cache_loss_usd
         for attempt in record.attempts[:-1]:
             if attempt.billed:
-                parts["redo" if attempt.ended_by == "redo" else "retry_fallback"] += attempt.cost_usd
+                parts["redo" if attempt.ended_by == EndedBy.REDO else "retry_fallback"] += attempt.cost_usd
         tokens = record.usage.total_tokens if record.usage is not None else 0
         class_tokens[label] += tokens
         for tier, usd in record.counterfactual_usd.items():

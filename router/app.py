@@ -1,6 +1,6 @@
 """The HTTP surface: the ASGI app, its endpoints, and what lives for the app's lifetime.
 
-`create_app(config)` wires the pieces: upstream pools, the metering sink, the store. The
+`create_app(config)` wires the pieces: upstream pools, the metering pipeline, the store. The
 chat path itself is in `router.proxy`; this module only routes and answers the small
 endpoints (models, health, readiness, metrics) and makes every error OpenAI-shaped.
 """
@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from metering.feedback import FeedbackStore
+from metering.pipeline import MeteringPipeline, RouterStages
 from metering.record import Record
 from router import openapi
 from router.affinity import CacheAffinity
@@ -30,9 +31,9 @@ from router.auth import Gatekeeper
 from router.auto_mode import AutoMode
 from router.config import Config
 from router.errors import ProxyError, error_body
-from router.hot_routes import HotRoutes, internal_error
+from router.hot_routes import HotRoutes, internal_error, refused
 from router.http_limits import guarded_protocol
-from router.metering_sink import MeteringSink
+from router.metering_settings import metering_settings
 from router.proxy import Proxy
 from router.report import WINDOWS, assumptions_for, report_from_store
 from router.resilience import CircuitBreaker
@@ -50,9 +51,9 @@ def _json(data: object, status: int = 200) -> Response:
     return Response(orjson.dumps(data), status_code=status, media_type=_JSON)
 
 
-def create_app(config: Config, sink: MeteringSink | None = None) -> HotRoutes:
-    """Build the proxy for `config`. `sink` defaults to the metering pipeline for the config."""
-    metering = sink or MeteringSink.for_config(config)
+def create_app(config: Config, metering: MeteringPipeline | None = None) -> HotRoutes:
+    """Build the proxy for `config`. `metering` defaults to the metering pipeline for the config."""
+    metering = metering or MeteringPipeline(metering_settings(config))
     pool = UpstreamPool(config.tiers)
     breakers = {name: CircuitBreaker(**config.resilience.breaker.model_dump()) for name in config.tiers}
     owners = ResponseOwners(config.store.response_ttl_s)
@@ -63,10 +64,11 @@ def create_app(config: Config, sink: MeteringSink | None = None) -> HotRoutes:
     affinity = CacheAffinity(metering.prices) if config.policy.cache_affinity else None
     gate = Gatekeeper(config, metering.prices, metering.metrics)
     proxy = Proxy(config, pool, metering, breakers, owners, auto, affinity, gate)
-    metering.enrichers.append(gate.settle)
-    if affinity is not None:
-        metering.enrichers.append(lambda record: affinity.settle(record.conversation, record))
-    metering.listeners.append(_watch(auto, metering))
+    metering.router_stages = RouterStages(
+        settle_key=gate.settle,
+        cache_loss=(lambda record: affinity.settle(record.conversation, record)) if affinity is not None else None,
+        policy=_watch(auto, metering),
+    )
     readiness = Readiness(config, pool, metering, breakers)
 
     @asynccontextmanager
@@ -120,25 +122,17 @@ def create_app(config: Config, sink: MeteringSink | None = None) -> HotRoutes:
     @app.post("/v1/feedback", openapi_extra=openapi.body(openapi.FEEDBACK))
     async def feedback(request: Request) -> Response:
         admin = gate.is_admin(request.headers)
-        try:
-            key = None if admin else await gate.authenticate(request.headers)
-        except ProxyError as exc:
-            return _rejected(gate, exc)
+        key = None if admin else await gate.authenticate(request.headers)
         # Only the key that made the request (or the admin key) may judge it; open mode judges anything.
         owner = None if admin or gate.mode == "open" else (key.id if key is not None else "")
         return await submit_feedback(request, metering, auto, owner)
 
     @app.get("/v1/routing-tax")
     async def routing_tax(request: Request, window: str = "1h") -> Response:
-        try:
-            gate.check_admin(request.headers)
-        except ProxyError as exc:
-            return _rejected(gate, exc)
+        gate.check_admin(request.headers)
         if window not in WINDOWS:
-            body = error_body(
-                f"window must be one of {', '.join(sorted(WINDOWS))}", status=400, code="invalid_value", param="window"
-            )
-            return Response(body, status_code=400, media_type=_JSON)
+            message = f"window must be one of {', '.join(sorted(WINDOWS))}"
+            raise ProxyError(400, message, code="invalid_value", param="window")
         until = time.time()
         report = await report_from_store(metering.store, until - WINDOWS[window], until, config)
         report["policy"] = {"mode": auto.mode, "configured": config.policy.mode, "switches": auto.switches}
@@ -146,10 +140,7 @@ def create_app(config: Config, sink: MeteringSink | None = None) -> HotRoutes:
 
     @app.get("/v1/models")
     async def models(request: Request) -> Response:
-        try:
-            key = await gate.authenticate(request.headers)
-        except ProxyError as exc:
-            return _rejected(gate, exc)
+        key = await gate.authenticate(request.headers)
         created = int(time.time())
         data = [{"id": "auto", "object": "model", "created": created, "owned_by": "routetax"}]
         seen = set()
@@ -172,14 +163,15 @@ def create_app(config: Config, sink: MeteringSink | None = None) -> HotRoutes:
 
     @app.get("/metrics")
     async def metrics(request: Request) -> Response:
-        try:
-            gate.check_metrics(request.headers)
-        except ProxyError as exc:
-            return _rejected(gate, exc)
+        gate.check_metrics(request.headers)
         for name, breaker in breakers.items():
             metering.metrics.breaker_open.labels(name).set(0 if breaker.state_name() == "closed" else 1)
         body, content_type = metering.render_metrics()
         return Response(body, media_type=content_type)
+
+    @app.exception_handler(ProxyError)
+    async def proxy_error(_request: Request, exc: ProxyError) -> Response:
+        return refused(gate, exc)  # the hot routes, outside FastAPI, answer with the same function
 
     @app.exception_handler(HTTPException)
     async def http_error(_request: Request, exc: HTTPException) -> Response:
@@ -201,10 +193,10 @@ def create_app(config: Config, sink: MeteringSink | None = None) -> HotRoutes:
     return routes
 
 
-def _watch(auto: AutoMode, metering: MeteringSink):  # noqa: ANN202
-    """A sink listener: feed the auto policy, refresh the routing-tax gauges after each evaluation."""
+def _watch(auto: AutoMode, metering: MeteringPipeline):  # noqa: ANN202
+    """The pipeline's policy stage: feed the auto policy, refresh the routing-tax gauges after each evaluation."""
 
-    def listener(record: Record) -> None:
+    def observe(record: Record) -> None:
         before, evaluated = len(auto.switches), auto.last_report
         auto.observe(record)
         if auto.last_report is not evaluated and auto.last_report is not None:
@@ -212,16 +204,11 @@ def _watch(auto: AutoMode, metering: MeteringSink):  # noqa: ANN202
         for switch in auto.switches[before:]:
             metering.metrics.policy_switches.labels(switch["to"]).inc()
 
-    return listener
-
-
-def _rejected(gate: Gatekeeper, exc: ProxyError) -> Response:
-    gate.rejected(exc)
-    return Response(exc.body(), status_code=exc.status, media_type=_JSON, headers=exc.headers())
+    return observe
 
 
 async def submit_feedback(
-    request: Request, metering: MeteringSink, auto: AutoMode, owner: str | None = None
+    request: Request, metering: MeteringPipeline, auto: AutoMode, owner: str | None = None
 ) -> Response:
     """Record whether the task behind a request really succeeded (unknown id: 404; repeats: idempotent).
 
@@ -231,28 +218,26 @@ async def submit_feedback(
     try:
         body = orjson.loads(await request.body())
     except orjson.JSONDecodeError:
-        return _error(400, "The request body is not valid JSON.", "invalid_json")
+        raise ProxyError(400, "The request body is not valid JSON.", code="invalid_json") from None
     if not isinstance(body, dict) or not isinstance(body.get("request_id"), str):
-        return _error(400, "'request_id' (the x-routetax-request-id header) is required.", "invalid_type", "request_id")
+        message = "'request_id' (the x-routetax-request-id header) is required."
+        raise ProxyError(400, message, code="invalid_type", param="request_id")
     if not isinstance(body.get("success"), bool):
-        return _error(400, "'success' must be true or false.", "invalid_type", "success")
+        raise ProxyError(400, "'success' must be true or false.", code="invalid_type", param="success")
     reason = body.get("reason")
     if reason is not None and not isinstance(reason, str):
-        return _error(400, "'reason' must be a string.", "invalid_type", "reason")
+        raise ProxyError(400, "'reason' must be a string.", code="invalid_type", param="reason")
     store = FeedbackStore(metering.store)
     request_id = body["request_id"]
     known = metering.knows(request_id) or await store.known(request_id)
     if known and owner is not None and await metering.key_of(request_id) != (owner or None):
         known = False
     if not known:
-        return _error(404, f"No request with id '{request_id}' is in the ledger.", "request_not_found", "request_id")
+        message = f"No request with id '{request_id}' is in the ledger."
+        raise ProxyError(404, message, code="request_not_found", param="request_id")
     await store.put(request_id, body["success"], reason)
     auto.feedback(request_id, body["success"])
     return _json({"request_id": request_id, "success": body["success"], "recorded": True})
-
-
-def _error(status: int, message: str, code: str, param: str | None = None) -> Response:
-    return Response(error_body(message, status=status, code=code, param=param), status_code=status, media_type=_JSON)
 
 
 class Readiness:
@@ -263,7 +248,7 @@ class Readiness:
     """
 
     def __init__(
-        self, config: Config, pool: UpstreamPool, metering: MeteringSink, breakers: dict[str, CircuitBreaker]
+        self, config: Config, pool: UpstreamPool, metering: MeteringPipeline, breakers: dict[str, CircuitBreaker]
     ) -> None:
         self._config = config
         self._breakers = breakers

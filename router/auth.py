@@ -22,7 +22,7 @@ from metering.prices import Price
 from metering.record import Record
 from router.config import Config
 from router.errors import ProxyError
-from router.keys import KeyStore, KeyStoreDown, VirtualKey
+from router.keys import Admission, KeyStore, KeyStoreDown, VirtualKey
 
 log = logging.getLogger("routetax.auth")
 
@@ -143,7 +143,7 @@ class Gatekeeper:
             return
         reservation = self._estimate(plan, body, body_bytes)
         try:
-            verdict, wait_s, member = await self.keys.admit(key, reservation, record.request_id, self._hold_s)
+            admission, wait_s, member = await self.keys.admit(key, reservation, record.request_id, self._hold_s)
         except Exception as exc:
             self._log_store_error("budget/rate check", exc)
             if self.config.auth.on_store_error == "closed":
@@ -156,7 +156,7 @@ class Gatekeeper:
                 ) from None
             self._pending[record.request_id] = (key, "")  # served unchecked; charged when the store returns
             return
-        if verdict == "budget":
+        if admission is Admission.BUDGET:
             resets = datetime.fromtimestamp(round(time.time() + wait_s), UTC).isoformat(timespec="seconds")
             period = {"day": "daily", "month": "monthly"}.get(key.period, key.period)
             raise ProxyError(
@@ -165,9 +165,9 @@ class Gatekeeper:
                 code="budget_exceeded",
                 retry_after_s=wait_s,
             )
-        if verdict in ("rpm", "tpm"):
-            what = "requests" if verdict == "rpm" else "tokens"
-            limit = key.rpm if verdict == "rpm" else key.tpm
+        if admission is not Admission.OK:  # a rate: requests or tokens per minute
+            what = "requests" if admission is Admission.RPM else "tokens"
+            limit = key.rpm if admission is Admission.RPM else key.tpm
             raise ProxyError(
                 429,
                 f"Key `{key.name}` reached its limit of {limit} {what} per minute.",

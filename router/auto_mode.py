@@ -48,7 +48,7 @@ class AutoMode:
     _last_evaluation: float = 0.0
 
     def observe(self, record: Record) -> None:
-        """A finished record (called by the metering sink, after the client has its answer)."""
+        """A finished record (the metering pipeline's policy stage, after the client has its answer)."""
         self._window.append(record)
         while len(self._window) > self.window_requests:
             dropped = self._window.popleft()

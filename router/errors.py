@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import orjson
+from starlette.responses import Response
 
 _TYPE_BY_STATUS = {
     400: "invalid_request_error",
@@ -46,7 +47,11 @@ def error_body(
 
 
 class ProxyError(Exception):
-    """An error routetax answers itself, carried up to the HTTP layer."""
+    """An error routetax answers itself: raised where it is found, answered by one handler (`hot_routes.refused`).
+
+    Whatever the request had already gathered for its answer's headers (its request id, the proxy's
+    overhead so far) is added to `context` on the way up, so the client sees them on the error too.
+    """
 
     def __init__(
         self,
@@ -62,14 +67,18 @@ class ProxyError(Exception):
         self.code = code
         self.param = param
         self.retry_after_s = retry_after_s
+        self.context: dict[str, str] = {}
 
     def headers(self) -> dict[str, str]:
         if self.retry_after_s is None:
-            return {}
-        return {"retry-after": str(max(1, math.ceil(self.retry_after_s)))}
+            return self.context
+        return {**self.context, "retry-after": str(max(1, math.ceil(self.retry_after_s)))}
 
     def body(self) -> bytes:
         return error_body(self.message, status=self.status, code=self.code, param=self.param)
+
+    def response(self) -> Response:
+        return Response(self.body(), status_code=self.status, media_type="application/json", headers=self.headers())
 
 
 def normalise_upstream_error(status: int, raw: bytes) -> bytes:

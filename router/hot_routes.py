@@ -3,9 +3,11 @@
 FastAPI earns its keep on the management surface (OpenAPI schema, query parameters, error
 handlers), but on every proxied request its router, dependency solver and half a dozen
 middleware layers cost more CPU than routetax's own routing decision (py-spy: ~10 % of the
-proxy's CPU at 2k req/s). `Proxy.handle` already reads and validates the body itself and turns
-every failure into an OpenAI-shaped error, so `POST /v1/chat/completions` and `POST
-/v1/responses` skip that stack; the endpoints stay declared on the FastAPI app for the schema.
+proxy's CPU at 2k req/s). `Proxy.handle` already reads and validates the body itself, so `POST
+/v1/chat/completions` and `POST /v1/responses` skip that stack; the endpoints stay declared on the
+FastAPI app for the schema. Skipping it skips FastAPI's exception handlers too, so the two answers
+to a failure live here and both paths use them: `refused` for a `ProxyError`, `internal_error` for
+a bug.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import Response
 
-from router.errors import error_body
+from router.auth import Gatekeeper
+from router.errors import ProxyError, error_body
 from router.proxy import Api, Proxy
 
 log = logging.getLogger("routetax")
@@ -44,9 +47,17 @@ class HotRoutes:
         scope["app"] = self.app
         try:
             response = await self.proxy.handle(Request(scope, receive), api)
+        except ProxyError as exc:
+            response = refused(self.proxy.gate, exc)
         except Exception:
             response = internal_error()
         await response(scope, receive, send)
+
+
+def refused(gate: Gatekeeper, exc: ProxyError) -> Response:
+    """The answer to a request routetax refuses: counted (routetax_rejections_total), then OpenAI-shaped."""
+    gate.rejected(exc)
+    return exc.response()
 
 
 def internal_error() -> Response:

@@ -20,6 +20,7 @@ import time
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 import orjson
@@ -104,6 +105,15 @@ if tpm >= 0 and tokens > 0 then
 end
 return 1
 """
+
+
+class Admission(StrEnum):
+    """The gate script's answer: admitted, or the limit that refused the request (its Lua return values)."""
+
+    OK = "ok"
+    BUDGET = "budget"  # the period's budget is spent (or held by requests in flight)
+    RPM = "rpm"  # requests per minute
+    TPM = "tpm"  # tokens per minute
 
 
 class KeyStoreDown(Exception):
@@ -236,8 +246,8 @@ class KeyStore:
 
     async def admit(
         self, key: VirtualKey, reservation_usd: float, request_id: str = "", hold_s: float = 3600.0
-    ) -> tuple[str, float, str]:
-        """('ok', 0, reservation member) or (which limit, seconds until it admits again, '') — atomically.
+    ) -> tuple[Admission, float, str]:
+        """(OK, 0, reservation member) or (the limit that refused, seconds until it admits again, '') — atomically.
 
         The reservation expires after `hold_s` (the request's longest possible life) if nothing settles it.
         """
@@ -258,12 +268,12 @@ class KeyStore:
                 int(hold_s) + 60,
             ],
         )
-        verdict = result[0].decode() if isinstance(result[0], bytes) else result[0]
-        if verdict == "budget":
-            return "budget", reset - now, ""
-        if verdict in ("rpm", "tpm"):
-            return verdict, float(result[1]), ""
-        return "ok", 0.0, member if key.budget_usd is not None else ""
+        admission = Admission(result[0].decode() if isinstance(result[0], bytes) else result[0])
+        if admission is Admission.BUDGET:
+            return admission, reset - now, ""
+        if admission is not Admission.OK:
+            return admission, float(result[1]), ""
+        return admission, 0.0, member if key.budget_usd is not None else ""
 
     async def settle(self, key: VirtualKey, started_at: float, member: str, cost_usd: float, tokens: int) -> None:
         """Release the request's reservation (if it still holds one) and charge its real cost and tokens."""

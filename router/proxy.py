@@ -5,7 +5,7 @@ resolves the tier, forwards bytes with `model` swapped, and relays the answer â€
 upstream's bytes, SSE event by event. When a tier fails it retries, falls back along the
 tier's chain, or redoes a degraded answer on the next tier, all before the client sees a
 byte. Metering happens after the client has its answer: the finished `Record` goes to the
-sink, which never blocks.
+metering pipeline (`metering.pipeline`), which never blocks.
 """
 
 from __future__ import annotations
@@ -25,7 +25,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from classifier import Decision, classify
-from metering.record import Attempt, Record
+from metering.completion import Completion
+from metering.record import Attempt, EndedBy, Outcome, Record
+from metering.tokens import count_prompt
 from router.affinity import CacheAffinity, conversation_key
 from router.auth import Gatekeeper
 from router.auto_mode import AutoMode
@@ -36,7 +38,7 @@ from router.keys import VirtualKey
 from router.resilience import (
     CircuitBreaker,
     Next,
-    Verdict,
+    Step,
     backoff_seconds,
     degraded_reason,
     judge_failure,
@@ -54,7 +56,7 @@ from router.sse import (
     streamed_tool_calls,
 )
 from router.stream_response import RelayResponse
-from router.upstream import UpstreamFailure, UpstreamPool, UpstreamResponse
+from router.upstream import FailureKind, UpstreamFailure, UpstreamPool, UpstreamResponse
 from router.validation import validate_chat, validate_responses
 
 log = logging.getLogger("routetax.proxy")
@@ -71,21 +73,6 @@ RELAYED_PREFIXES = ("x-ratelimit-",)
 RETRY_HEADERS = ("retry-after", "retry-after-ms")
 PROMPT_COUNT_OFF_LOOP_BYTES = 256 * 1024  # prompts larger than this are tokenised in a worker thread
 ESTIMATE_OFF_LOOP_EVENTS = 2_000  # streams without usage longer than this are estimated in a worker thread
-
-
-@dataclass(slots=True)
-class Completion:
-    """What the upstreams sent back, handed to metering with the record (parsed off the hot path)."""
-
-    request: dict[str, Any]  # the client's body, for token estimates when usage is missing
-    prompt_tokens: int | None = None  # the request's tokens, when routing already had to count them
-    bodies: list[bytes | None] = field(default_factory=list)  # per attempt: its 2xx JSON answer, if any
-    streams: list[StreamState | None] = field(default_factory=list)  # per attempt: what its stream carried
-
-    @property
-    def stream(self) -> StreamState | None:
-        """The stream of the final attempt (the one the client got)."""
-        return self.streams[-1] if self.streams else None
 
 
 @dataclass(slots=True)
@@ -107,10 +94,10 @@ class Exchange:
 
 
 @dataclass(slots=True)
-class Outcome:
+class AttemptResult:
     """The result of one attempt: an answer to judge, or a stream ready to relay."""
 
-    verdict: Verdict
+    step: Step
     status: int
     content: bytes = b""
     retry_headers: Any = None
@@ -128,7 +115,7 @@ class StreamStart:
 
 
 class RecordSink(Protocol):
-    """Where finished records go (the metering pipeline)."""
+    """Where finished records go: `metering.pipeline.MeteringPipeline`."""
 
     def __call__(self, record: Record, completion: Completion) -> None: ...
 
@@ -259,10 +246,10 @@ class Proxy:
                 record.skipped_tiers[refused] = "not_allowed_for_key"
                 headers[TIER_NOT_ALLOWED_HEADER] = refused
             await self.gate.admit(key, record, plan, body, len(raw))
-        except ProxyError as exc:
-            self.gate.rejected(exc)
+        except ProxyError as exc:  # refused before any upstream: answered (and counted) by `hot_routes.refused`
             headers["x-routetax-overhead-ms"] = f"{(time.perf_counter() - started) * 1000:.3f}"
-            return Response(exc.body(), status_code=exc.status, media_type=_JSON, headers={**headers, **exc.headers()})
+            exc.context.update(headers)
+            raise
 
         record.stream = body.get("stream") is True
         forward_usage = False
@@ -292,9 +279,9 @@ class Proxy:
         except asyncio.CancelledError:
             if not gone.done() or gone.cancelled() or serving.uncancel() > 0:
                 raise
-            record.outcome, record.status = "client_cancelled", 499
+            record.outcome, record.status = Outcome.CLIENT_CANCELLED, 499
             if record.attempts:
-                record.attempts[-1].ended_by = "client_cancelled"
+                record.attempts[-1].ended_by = EndedBy.CLIENT_CANCELLED
             record.tier_path = _path(record)
             self._emit(record, exchange.completion)
             return Response(b"", status_code=499)
@@ -302,21 +289,20 @@ class Proxy:
             gone.cancel()
 
     async def _serve_admitted(self, ex: Exchange, plan: list[str], body_bytes: int) -> Response:
-        """Serve an admitted request; whatever goes wrong, its record is written (which settles its reservation)."""
+        """Serve an admitted request; whatever goes wrong, its record is written (which settles its reservation).
+
+        A `ProxyError` here was found only once routing began (a body the upstream payload cannot carry);
+        anything else is a bug, answered 500.
+        """
         try:
             return await self._serve(ex, plan, body_bytes)
-        except ProxyError as exc:  # found only once routing began (a body the upstream payload cannot carry)
-            self.gate.rejected(exc)
-            ex.record.status, ex.record.outcome = exc.status, "failed"
+        except Exception as exc:
+            refused = isinstance(exc, ProxyError)
+            ex.record.status, ex.record.outcome = exc.status if refused else 500, Outcome.FAILED
             ex.record.tier_path = _path(ex.record)
             self._emit(ex.record, ex.completion)
-            return Response(
-                exc.body(), status_code=exc.status, media_type=_JSON, headers={**ex.headers, **exc.headers()}
-            )
-        except Exception:
-            ex.record.status, ex.record.outcome = 500, "failed"
-            ex.record.tier_path = _path(ex.record)
-            self._emit(ex.record, ex.completion)
+            if refused:
+                exc.context.update(ex.headers)
             raise
 
     async def _responses_plan(
@@ -357,7 +343,7 @@ class Proxy:
     async def _serve(self, ex: Exchange, plan: list[str], body_bytes: int) -> Response:
         """Walk the plan: retry a tier while it is worth it, then fall back; answer as soon as one succeeds."""
         cfg = self.config.resilience
-        last: Outcome | None = None
+        last: AttemptResult | None = None
         index = 0
         while index < len(plan):
             tier = plan[index]
@@ -369,43 +355,43 @@ class Proxy:
                 continue
             ex.can_redo = index < len(plan) - 1
             for retry in range(cfg.max_retries + 1):
-                outcome = await self._attempt(ex, tier)
+                result = await self._attempt(ex, tier)
                 attempt = ex.record.attempts[-1]
-                verdict = outcome.verdict
+                step = result.step
                 reason = None
-                if verdict.next is Next.ANSWER and outcome.status < 400 and outcome.stream is None:
+                if step.next is Next.ANSWER and result.status < 400 and result.stream is None:
                     if ex.record.api == "chat":
-                        reason = degraded_reason(ex.body, outcome.content)
+                        reason = degraded_reason(ex.body, result.content)
                     if reason == "unparseable":  # not an answer at all: an upstream error, not a degraded one
                         ex.completion.bodies[-1] = None
-                        outcome = _bad_answer(tier, attempt)
-                        verdict, reason = outcome.verdict, None
-                if verdict.next is Next.ANSWER:
+                        result = _bad_answer(tier, attempt)
+                        step, reason = result.step, None
+                if step.next is Next.ANSWER:
                     if reason is None or not ex.can_redo:
                         ex.record.degraded_reason = reason
-                        return self._answer(ex, outcome)
-                    attempt.ended_by, attempt.reason = "redo", reason
-                    last = outcome
+                        return self._answer(ex, result)
+                    attempt.ended_by, attempt.reason = EndedBy.REDO, reason
+                    last = result
                     break
-                last = outcome
-                attempt.reason = verdict.reason
-                if verdict.next is Next.RETRY and retry < cfg.max_retries:
-                    wait = backoff_seconds(retry, outcome.retry_headers, cfg.retry_after_cap_s)
-                    hinted = _hinted_wait(outcome.retry_headers)
+                last = result
+                attempt.reason = step.reason
+                if step.next is Next.RETRY and retry < cfg.max_retries:
+                    wait = backoff_seconds(retry, result.retry_headers, cfg.retry_after_cap_s)
+                    hinted = _hinted_wait(result.retry_headers)
                     if (hinted is None or hinted <= cfg.retry_after_cap_s) and time.monotonic() + wait < ex.deadline:
-                        attempt.ended_by = "retry"
+                        attempt.ended_by = EndedBy.RETRY
                         ex.record.retries += 1
                         await asyncio.sleep(wait)
                         ex.upstream_s += wait
                         continue
-                if verdict.next is Next.REDO:
-                    attempt.ended_by = "redo"
+                if step.next is Next.REDO:
+                    attempt.ended_by = EndedBy.REDO
                 else:
-                    attempt.ended_by = "fallback" if index < len(plan) - 1 else "error"
+                    attempt.ended_by = EndedBy.FALLBACK if index < len(plan) - 1 else EndedBy.ERROR
                 break
             if time.monotonic() >= ex.deadline:
                 break
-            if last is not None and last.verdict.next is Next.LARGER_WINDOW and not ex.fallback_off:
+            if last is not None and last.step.next is Next.LARGER_WINDOW and not ex.fallback_off:
                 plan = self._larger_window_plan(plan, index)
             index += 1
             ex.record.fallbacks += index < len(plan)
@@ -415,7 +401,7 @@ class Proxy:
             content = error_body(
                 f"No tier can serve this request now ({reasons}).", status=503, code="no_tier_available"
             )
-            last = Outcome(Verdict(Next.ANSWER, "no_tier"), status, content)
+            last = AttemptResult(Step(Next.ANSWER, "no_tier"), status, content)
         return self._answer(ex, last)
 
     async def response_operation(self, request: Request, method: str, response_id: str) -> Response:
@@ -423,22 +409,18 @@ class Proxy:
         headers = {"x-routetax-request-id": uuid.uuid4().hex}
         try:
             key = await self.gate.authenticate(request.headers)
+            tier = await self._owned(response_id, key)
+            if tier is None:
+                raise ProxyError(404, f"Response with id '{response_id}' not found.", code="response_not_found")
         except ProxyError as exc:
-            self.gate.rejected(exc)
-            return Response(exc.body(), status_code=exc.status, media_type=_JSON, headers={**headers, **exc.headers()})
-        tier = await self._owned(response_id, key)
-        if tier is None:
-            body = error_body(f"Response with id '{response_id}' not found.", status=404, code="response_not_found")
-            return Response(body, status_code=404, media_type=_JSON, headers=headers)
+            exc.context.update(headers)
+            raise
         headers["x-routetax-tier"] = tier
         try:
             status, content, upstream_headers = await self.pool.request(tier, method, f"/responses/{response_id}")
         except UpstreamFailure as failure:
-            status = 504 if failure.kind == "timeout" else 502
             log.warning("tier %s: %s %s failed: %s (%s)", tier, method, "/responses/{id}", failure.kind, failure.detail)
-            content = error_body(
-                f"Upstream tier `{tier}` failed: {failure.kind}.", status=status, code=f"upstream_{failure.kind}"
-            )
+            status, content = _failure_answer(tier, failure)
             return Response(content, status_code=status, media_type=_JSON, headers=headers)
         relay_headers(upstream_headers, headers, status)
         if status >= 400:
@@ -449,10 +431,11 @@ class Proxy:
         limit = self.config.tiers[tier].input_limit()
         if limit is not None and body_bytes > limit:  # a token is at least one byte: smaller bodies always fit
             if ex.prompt_tokens is None:  # once per request, and big prompts off the event loop
+                api = ex.record.api
                 ex.prompt_tokens = (
-                    await asyncio.to_thread(_prompt_tokens, ex.body)
+                    await asyncio.to_thread(count_prompt, ex.body, api)
                     if body_bytes > PROMPT_COUNT_OFF_LOOP_BYTES
-                    else _prompt_tokens(ex.body)
+                    else count_prompt(ex.body, api)
                 )
             ex.completion.prompt_tokens = ex.prompt_tokens
             if ex.prompt_tokens > limit:
@@ -473,7 +456,7 @@ class Proxy:
             later = bigger[:1]
         return plan[: index + 1] + later
 
-    async def _attempt(self, ex: Exchange, tier: str) -> Outcome:
+    async def _attempt(self, ex: Exchange, tier: str) -> AttemptResult:
         spec = self.config.tiers[tier]
         attempt = Attempt(tier=tier, model=spec.model, started_at=time.time())
         ex.record.attempts.append(attempt)
@@ -483,21 +466,21 @@ class Proxy:
         if payload is None:
             payload = ex.payloads[tier] = self._payload(ex, spec.model)
         t0 = time.perf_counter()
-        outcome = await self._call(ex, tier, payload, attempt)
+        result = await self._call(ex, tier, payload, attempt)
         attempt.latency_ms = (time.perf_counter() - t0) * 1000
         ex.upstream_s += time.perf_counter() - t0
-        attempt.status = outcome.status if outcome.status else None
-        if outcome.verdict.next is not Next.ANSWER or outcome.status >= 400:
-            attempt.error_type = attempt.error_type or outcome.verdict.reason
-            attempt.ended_by = "error"
-        elif outcome.stream is None and outcome.status < 400:
-            ex.completion.bodies[-1] = outcome.content
-        healthy = outcome.verdict.next in (Next.ANSWER, Next.REDO) or outcome.verdict.reason in (
+        attempt.status = result.status if result.status else None
+        if result.step.next is not Next.ANSWER or result.status >= 400:
+            attempt.error_type = attempt.error_type or result.step.reason
+            attempt.ended_by = EndedBy.ERROR
+        elif result.stream is None and result.status < 400:
+            ex.completion.bodies[-1] = result.content
+        healthy = result.step.next in (Next.ANSWER, Next.REDO) or result.step.reason in (
             "quota",
             "context_length",
         )
         self.breakers[tier].record(healthy)
-        return outcome
+        return result
 
     def _payload(self, ex: Exchange, model: str) -> bytes:
         body = dict(ex.body)
@@ -511,7 +494,7 @@ class Proxy:
         except orjson.JSONEncodeError as exc:  # JSON nested deeper than 255 levels parses but cannot be re-sent
             raise ProxyError(400, f"The request body cannot be forwarded: {exc}.", code="invalid_json") from None
 
-    async def _call(self, ex: Exchange, tier: str, payload: bytes, attempt: Attempt) -> Outcome:
+    async def _call(self, ex: Exchange, tier: str, payload: bytes, attempt: Attempt) -> AttemptResult:
         remaining = ex.deadline - time.monotonic()
         upstream: UpstreamResponse | None = None
         try:
@@ -522,35 +505,31 @@ class Proxy:
                     upstream.close()
                     if upstream.status >= 400:
                         content = self.scrub(normalise_upstream_error(upstream.status, content))
-                        verdict = judge_status(upstream.status, error_code_of(content))
-                        return Outcome(verdict, upstream.status, content, upstream.headers)
+                        step = judge_status(upstream.status, error_code_of(content))
+                        return AttemptResult(step, upstream.status, content, upstream.headers)
                     if not _looks_like_json_object(content):
                         return _bad_answer(tier, attempt)
-                    return Outcome(Verdict(Next.ANSWER, "ok"), upstream.status, content, upstream.headers)
+                    return AttemptResult(Step(Next.ANSWER, "ok"), upstream.status, content, upstream.headers)
                 start = await self._open_stream(ex, tier, upstream, attempt)
-                return Outcome(Verdict(Next.ANSWER, "ok"), upstream.status, b"", upstream.headers, start)
+                return AttemptResult(Step(Next.ANSWER, "ok"), upstream.status, b"", upstream.headers, start)
         except UpstreamFailure as failure:
             if upstream is not None:
                 upstream.close()
             attempt.error_type = failure.kind
-            status = 504 if failure.kind == "timeout" else 502
-            # The detail (host, port, resolver error) is for the operator's log, never for the client.
             log.debug("tier %s: upstream %s: %s", tier, failure.kind, failure.detail)
-            message = f"Upstream tier `{tier}` failed: {failure.kind}."
-            return Outcome(
-                judge_failure(failure.kind), status, error_body(message, status=status, code=f"upstream_{failure.kind}")
-            )
+            status, content = _failure_answer(tier, failure)
+            return AttemptResult(judge_failure(failure.kind), status, content)
         except TimeoutError:
             if upstream is not None:
                 upstream.close()
             attempt.error_type = "deadline"
             message = f"The request deadline passed while waiting on tier `{tier}`."
-            return Outcome(Verdict(Next.FALLBACK, "deadline"), 504, error_body(message, status=504, code="deadline"))
+            return AttemptResult(Step(Next.FALLBACK, "deadline"), 504, error_body(message, status=504, code="deadline"))
         except _DegradedStream as degraded:
             assert upstream is not None
             upstream.close()
             attempt.error_type = degraded.reason
-            return Outcome(Verdict(Next.REDO, degraded.reason), 200, b"")
+            return AttemptResult(Step(Next.REDO, degraded.reason), 200, b"")
         except asyncio.CancelledError:  # the client left (or shutdown): the upstream connection goes too
             if upstream is not None:
                 upstream.close()
@@ -606,39 +585,39 @@ class Proxy:
                 return "text"
         return None
 
-    def _answer(self, ex: Exchange, outcome: Outcome) -> Response:
+    def _answer(self, ex: Exchange, result: AttemptResult) -> Response:
         record = ex.record
         tier = record.attempts[-1].tier if record.attempts else None
-        if record.api == "responses" and outcome.stream is None and outcome.status < 400 and tier is not None:
-            response_id = response_id_of(outcome.content)
+        if record.api == "responses" and result.stream is None and result.status < 400 and tier is not None:
+            response_id = response_id_of(result.content)
             if response_id is not None:
                 self.owners.put(response_id, tier, record.key_id)  # before the client can ask to continue it
         record.tier_path = _path(record)
         if tier is not None:
             ex.headers["x-routetax-tier"] = tier
-        relay_headers(outcome.retry_headers, ex.headers, outcome.status)
-        if outcome.stream is not None:
-            record.status = outcome.status
+        relay_headers(result.retry_headers, ex.headers, result.status)
+        if result.stream is not None:
+            record.status = result.status
             pre_ms = (time.perf_counter() - ex.started - ex.upstream_s) * 1000
             ex.headers["x-routetax-overhead-ms"] = f"{pre_ms:.3f}"
             return RelayResponse(
-                self._relay(ex, outcome.stream, pre_ms),
-                status_code=outcome.status,
+                self._relay(ex, result.stream, pre_ms),
+                status_code=result.status,
                 media_type="text/event-stream",
                 headers={**ex.headers, "cache-control": "no-cache"},
             )
-        record.status = outcome.status
-        if outcome.status >= 400:
-            record.outcome = "failed"
+        record.status = result.status
+        if result.status >= 400:
+            record.outcome = Outcome.FAILED
         elif record.degraded_reason is not None:
-            record.outcome = "degraded"
+            record.outcome = Outcome.DEGRADED
         else:
-            record.outcome = "success"
+            record.outcome = Outcome.SUCCESS
         record.proxy_overhead_ms = max((time.perf_counter() - ex.started - ex.upstream_s) * 1000, 0.0)
         ex.headers["x-routetax-overhead-ms"] = f"{record.proxy_overhead_ms:.3f}"
         return Response(
-            outcome.content,
-            status_code=outcome.status,
+            result.content,
+            status_code=result.status,
             media_type=_JSON,
             headers=ex.headers,
             background=BackgroundTask(self._emit_in_loop, record, ex.completion),
@@ -647,10 +626,10 @@ class Proxy:
     async def _relay(self, ex: Exchange, start: StreamStart, pre_ms: float) -> AsyncIterator[bytes]:
         record = ex.record
         state = ex.completion.stream
-        assert state is not None
+        assert isinstance(state, StreamState)  # the relay's own state, which metering reads as a RelayedStream
         attempt = record.attempts[-1]
         relay_s = 0.0
-        record.outcome = "client_cancelled"  # until the stream is seen through to its end
+        record.outcome = Outcome.CLIENT_CANCELLED  # until the stream is seen through to its end
         try:
             if start.pending:
                 yield start.pending
@@ -668,18 +647,18 @@ class Proxy:
                     yield filter_events([tail + b"\n\n"], state, ex.forward_usage)
             if not state.saw_done and record.api == "chat":
                 yield DONE  # the client's SDK waits for it; some upstreams end without one
-            record.outcome = "failed" if state.failed else "success"
+            record.outcome = Outcome.FAILED if state.failed else Outcome.SUCCESS
         except UpstreamFailure as failure:
-            attempt.error_type, attempt.ended_by = f"stream_{failure.kind}", "error"
-            record.outcome, record.status = "failed", 502
+            attempt.error_type, attempt.ended_by = f"stream_{failure.kind}", EndedBy.ERROR
+            record.outcome, record.status = Outcome.FAILED, 502
             message = f"Upstream tier `{attempt.tier}` broke off the stream: {failure.kind}"
             yield error_event(message, "upstream_stream_broken", api=record.api, sequence_number=state.next_sequence)
             if record.api == "chat":
                 yield DONE
         finally:
             start.upstream.close()
-            if record.outcome == "client_cancelled":
-                attempt.ended_by = "client_cancelled"
+            if record.outcome is Outcome.CLIENT_CANCELLED:
+                attempt.ended_by = EndedBy.CLIENT_CANCELLED
             record.proxy_overhead_ms = pre_ms + relay_s * 1000
             if state.usage_chunk is None and state.event_count > ESTIMATE_OFF_LOOP_EVENTS:
                 # A long stream without usage: tokenising what it carried would stall every client for seconds.
@@ -770,21 +749,19 @@ def _path(record: Record) -> list[str]:
 async def _read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise ProxyError(413, f"The request body is larger than the limit of {limit} bytes.", code="body_too_large")
+        raise _too_large(limit)
     chunks = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise ProxyError(413, f"The request body is larger than the limit of {limit} bytes.", code="body_too_large")
+            raise _too_large(limit)
         chunks.append(chunk)
     return b"".join(chunks)
 
 
-def _prompt_tokens(body: dict[str, Any]) -> int:
-    from metering.tokens import count_prompt
-
-    return count_prompt(body, "chat")
+def _too_large(limit: int) -> ProxyError:
+    return ProxyError(413, f"The request body is larger than the limit of {limit} bytes.", code="body_too_large")
 
 
 def _looks_like_json_object(content: bytes) -> bool:
@@ -797,11 +774,21 @@ def _looks_like_json_object(content: bytes) -> bool:
     return first == b"{" and last == b"}"
 
 
-def _bad_answer(tier: str, attempt: Attempt) -> Outcome:
+def _failure_answer(tier: str, failure: UpstreamFailure) -> tuple[int, bytes]:
+    """The client's answer when a tier sent no usable HTTP answer: 504 after a timeout, 502 otherwise.
+
+    The failure's detail (host, port, resolver error) is for the operator's log, never for the client.
+    """
+    status = 504 if failure.kind is FailureKind.TIMEOUT else 502
+    message = f"Upstream tier `{tier}` failed: {failure.kind}."
+    return status, error_body(message, status=status, code=f"upstream_{failure.kind}")
+
+
+def _bad_answer(tier: str, attempt: Attempt) -> AttemptResult:
     """A 2xx whose body is not a JSON answer: an upstream error (502), retried and fallen back like one."""
     attempt.error_type = "bad_response"
     message = f"Upstream tier `{tier}` sent an answer that is not valid JSON."
-    return Outcome(judge_status(502, None), 502, error_body(message, status=502, code="upstream_bad_response"))
+    return AttemptResult(judge_status(502, None), 502, error_body(message, status=502, code="upstream_bad_response"))
 
 
 async def _cancel_when_gone(receive: Any, task: asyncio.Task[Any]) -> None:

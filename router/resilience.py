@@ -30,31 +30,33 @@ class Next(Enum):
 
 
 @dataclass(frozen=True, slots=True)
-class Verdict:
+class Step:
+    """What to do after an attempt, and why."""
+
     next: Next
     reason: str  # a bounded label: rate_limit, server_error, timeout, connect_error, quota, context_length, ...
 
 
-def judge_status(status: int, error_code: str | None) -> Verdict:
-    """The verdict for an HTTP answer from the upstream (before looking at its content)."""
+def judge_status(status: int, error_code: str | None) -> Step:
+    """The next step after an HTTP answer from the upstream (before looking at its content)."""
     if status < 400:
-        return Verdict(Next.ANSWER, "ok")
+        return Step(Next.ANSWER, "ok")
     if status == 429 and error_code == "insufficient_quota":
-        return Verdict(Next.FALLBACK, "quota")
+        return Step(Next.FALLBACK, "quota")
     if status == 400 and error_code == "context_length_exceeded":
-        return Verdict(Next.LARGER_WINDOW, "context_length")
+        return Step(Next.LARGER_WINDOW, "context_length")
     if status == 429:
-        return Verdict(Next.RETRY, "rate_limit")
+        return Step(Next.RETRY, "rate_limit")
     if status in RETRYABLE_STATUS:
-        return Verdict(Next.RETRY, "timeout" if status == 408 else "conflict")
+        return Step(Next.RETRY, "timeout" if status == 408 else "conflict")
     if status >= 500:
-        return Verdict(Next.RETRY, "server_error")
-    return Verdict(Next.ANSWER, "client_error")
+        return Step(Next.RETRY, "server_error")
+    return Step(Next.ANSWER, "client_error")
 
 
-def judge_failure(kind: str) -> Verdict:
+def judge_failure(kind: str) -> Step:
     """No HTTP answer at all (connect error, timeout, broken connection): always worth a retry."""
-    return Verdict(Next.RETRY, kind)
+    return Step(Next.RETRY, kind)
 
 
 def backoff_seconds(retry_index: int, headers: Any | None, cap_s: float, rng: random.Random | None = None) -> float:

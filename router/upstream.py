@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 import aiohttp
@@ -24,20 +25,28 @@ import aiohttp
 from router.config import Tier
 
 
+class FailureKind(StrEnum):
+    """How an upstream failed to answer; the client's error code is `upstream_<kind>`."""
+
+    CONNECT_ERROR = "connect_error"
+    TIMEOUT = "timeout"
+    PROTOCOL_ERROR = "protocol_error"  # the connection broke, or what came back was not HTTP
+
+
 @dataclass(frozen=True, slots=True)
 class UpstreamFailure(Exception):
     """No usable HTTP answer came back: the connection failed, timed out or broke."""
 
-    kind: str  # "connect_error" | "timeout" | "protocol_error"
+    kind: FailureKind
     detail: str
 
 
 def _failure(exc: BaseException) -> UpstreamFailure:
     if isinstance(exc, asyncio.TimeoutError | aiohttp.ServerTimeoutError):
-        return UpstreamFailure("timeout", type(exc).__name__)
+        return UpstreamFailure(FailureKind.TIMEOUT, type(exc).__name__)
     if isinstance(exc, aiohttp.ClientConnectorError):
-        return UpstreamFailure("connect_error", str(exc) or type(exc).__name__)
-    return UpstreamFailure("protocol_error", str(exc) or type(exc).__name__)
+        return UpstreamFailure(FailureKind.CONNECT_ERROR, str(exc) or type(exc).__name__)
+    return UpstreamFailure(FailureKind.PROTOCOL_ERROR, str(exc) or type(exc).__name__)
 
 
 UPSTREAM_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError)
@@ -85,7 +94,7 @@ class UpstreamResponse:
             chunk = await self._response.content.readany()
         except UPSTREAM_ERRORS as exc:
             if self.timed_out:
-                raise UpstreamFailure("timeout", f"no data for {self.idle_s:g} s") from exc
+                raise UpstreamFailure(FailureKind.TIMEOUT, f"no data for {self.idle_s:g} s") from exc
             raise _failure(exc) from exc
         self.last_read = time.monotonic()
         return chunk

@@ -152,15 +152,16 @@ def _worker(config: Config, index: int, sock: socket.socket, group_dir: str, spo
     """One worker: a complete routetax on the shared socket, with its own spool and metrics snapshot."""
     import uvicorn
 
+    from metering.pipeline import MeteringPipeline
     from router.app import create_app
-    from router.metering_sink import MeteringSink
+    from router.metering_settings import metering_settings
 
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # uvicorn installs its own handlers when it starts
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     config = config.model_copy(update={"store": config.store.model_copy(update={"spool_dir": spool_dir})})
-    sink = MeteringSink(config)
-    sink.group = MetricsGroup(group_dir, index, sink.metrics.registry)
-    app = create_app(config, sink)
+    metering = MeteringPipeline(metering_settings(config))
+    metering.group = MetricsGroup(group_dir, index, metering.metrics.registry)
+    app = create_app(config, metering)
     server = uvicorn.Server(
         uvicorn.Config(
             app,

@@ -244,17 +244,17 @@ def test_rpm_holds_across_a_minute_boundary(redis_server, monkeypatch) -> None:
     async def run() -> list[str]:
         store = KeyStore(redis.asyncio.Redis.from_url(redis_server.url))
         key = VirtualKey(id="key_rpm", name="rpm", rpm=6)
-        verdicts = [(await store.admit(key, 0.0, f"a{i}"))[0] for i in range(6)]
+        admissions = [(await store.admit(key, 0.0, f"a{i}"))[0] for i in range(6)]
         clock.now = boundary + 0.5  # one second later, in the next calendar minute
-        verdicts += [(await store.admit(key, 0.0, f"b{i}"))[0] for i in range(6)]
+        admissions += [(await store.admit(key, 0.0, f"b{i}"))[0] for i in range(6)]
         clock.now = boundary + 10.5  # 6 per minute refill one every 10 s
-        verdicts += [(await store.admit(key, 0.0, f"c{i}"))[0] for i in range(2)]
-        return verdicts
+        admissions += [(await store.admit(key, 0.0, f"c{i}"))[0] for i in range(2)]
+        return admissions
 
-    verdicts = asyncio.run(run())
-    assert verdicts[:6] == ["ok"] * 6
-    assert verdicts[6:12] == ["rpm"] * 6  # a fixed window let all six through here
-    assert verdicts[12:] == ["ok", "rpm"]
+    admissions = asyncio.run(run())
+    assert admissions[:6] == ["ok"] * 6
+    assert admissions[6:12] == ["rpm"] * 6  # a fixed window let all six through here
+    assert admissions[12:] == ["ok", "rpm"]
 
 
 # -- 17. a key limited to some tiers still gets model auto, within its tiers ----------------------------------

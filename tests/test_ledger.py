@@ -13,34 +13,14 @@ import pytest
 from redis import exceptions as redis_exceptions
 
 from metering import store as store_module
-from metering.ledger import Keys, Ledger, hour_of, read_records, rollup_increments
+from metering.ledger import Keys, Ledger, read_records, rollup_increments
 from metering.record import Attempt, Record, Usage
 from metering.spool import SpoolLocked
 from metering.store import NON_DURABLE_WARNING, Store, open_store
+from tests.ledger_rollups import key_rollup, rollup
 from tests.redis_server import RedisClusterServers, RedisServer
 
 HOUR = 1_767_268_800.0  # 2026-01-01T12:00:00Z
-
-
-# The rollups are read back only here: the product writes them for operators (`HGETALL` on the keys in
-# docs/ledger.md) and its report reads records, so these readers live with the tests that check them.
-async def rollup(store: Store, hour: str | float) -> dict[str, int | float]:
-    """The hour's rollup: `tier|class|metric` -> value (`*_usd` fields are floats, the rest counts)."""
-    return _parse_hash(await store.hgetall(Keys().hour(hour_of(hour))))
-
-
-async def key_rollup(store: Store, key_id: str, hour: str | float) -> dict[str, int | float]:
-    """One client key's hour: `requests`, `cost_usd`, `tokens`."""
-    return _parse_hash(await store.hgetall(Keys().key_hour(key_id, hour_of(hour))))
-
-
-def _parse_hash(raw: dict) -> dict[str, int | float]:
-    out: dict[str, int | float] = {}
-    for field, value in raw.items():
-        name = field.decode() if isinstance(field, bytes) else field
-        text = value.decode() if isinstance(value, bytes) else value
-        out[name] = float(text) if name.endswith("_usd") else int(text)
-    return out
 
 
 def is_durable(store: Store) -> bool:

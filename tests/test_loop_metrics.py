@@ -10,6 +10,7 @@ compares the text format (the `_created` timestamps differ by construction and a
 from __future__ import annotations
 
 import re
+from enum import StrEnum
 
 import prometheus_client
 import pytest
@@ -17,6 +18,10 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from metering import loop_metrics
 from metering.metrics import CLASSIFIER_BUCKETS, LATENCY_BUCKETS, Metrics
+
+
+class Ended(StrEnum):
+    RETRY = "retry"
 
 
 def _exposition(impl) -> str:
@@ -34,6 +39,8 @@ def _exposition(impl) -> str:
     requests.labels("nano", "200").inc()
     requests.labels("nano", 200).inc(2)  # an int label value is the same series as its text
     requests.labels("mini", "429").inc(0.5)
+    requests.labels("mini", Ended.RETRY).inc()  # an enum of str labels as its value (Attempt.ended_by)
+    requests.labels("mini", "retry").inc()
     spend.inc(0.000123)
     depth.set(7)
     depth.inc(2)
@@ -54,6 +61,7 @@ def test_exposition_matches_prometheus_client() -> None:
     assert 't_latency_seconds_bucket{le="0.05",tier="nano"} 2.0' in ours  # cumulative, the bound inclusive
     assert 't_bytes_bucket{le="1e+06"} 0.0' in ours
     assert 't_requests_total{status="200",tier="nano"} 3.0' in ours
+    assert 't_requests_total{status="retry",tier="mini"} 2.0' in ours  # the enum and its text: one series
 
 
 def test_misuse_fails_as_prometheus_client_does() -> None:

@@ -55,10 +55,10 @@ def test_base_spend_metric_equals_the_reports_and_feedback_never_moves_it(
     assert measured["requests"] == 40
     before = base_total(proxy)
     assert before == pytest.approx(measured["spend"]["base"], rel=1e-9)
-    # failed tasks are the verdict's business, never the overhead's: flipping verdicts moves no dollar
+    # failed tasks are the verdict's business, never the overhead's: flipping the judgement moves no dollar
     flipped = next(r for r in records(proxy, 40) if r.attempts and r.attempts[-1].cost_usd > 0)
-    for verdict in (False, True, False):
-        answer = httpx.post(f"{proxy.url}/v1/feedback", json={"request_id": flipped.request_id, "success": verdict})
+    for success in (False, True, False):
+        answer = httpx.post(f"{proxy.url}/v1/feedback", json={"request_id": flipped.request_id, "success": success})
         assert answer.status_code == 200
     assert base_total(proxy) == before
     assert report_when(proxy, 40)["measured"]["spend"]["base"] == pytest.approx(before, rel=1e-9)

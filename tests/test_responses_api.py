@@ -15,6 +15,7 @@ from router.servers import RunningServer
 from tests.conftest import script
 from tests.test_proxy_acceptance import records
 
+NO_FALLBACK = {"x-routetax-fallback": "off"}
 FUNCTION_TOOLS = [
     {
         "type": "function",
@@ -100,6 +101,21 @@ def test_get_and_delete_go_to_the_owning_tier(client: OpenAI, proxy: RunningServ
     assert httpx.get(f"{proxy.url}/v1/responses/{created.id}").status_code == 404  # deleted at the upstream
 
 
+def test_get_at_a_tier_that_is_gone_is_a_502_like_a_post(
+    client: OpenAI, proxy: RunningServer, emulator: RunningServer
+) -> None:
+    created = client.responses.create(model="mini", input="Remember this.")
+    emulator.stop()
+    fetched = httpx.get(f"{proxy.url}/v1/responses/{created.id}")
+    posted = httpx.post(f"{proxy.url}/v1/responses", json={"model": "mini", "input": "hi"}, headers=NO_FALLBACK)
+    for answer in (fetched, posted):
+        error = answer.json()["error"]
+        assert answer.status_code == 502 and error["type"] == "server_error"
+        assert error["code"] in ("upstream_connect_error", "upstream_protocol_error")
+        assert error["message"] == f"Upstream tier `mini` failed: {error['code'].removeprefix('upstream_')}."
+    assert fetched.headers["x-routetax-tier"] == "mini" and fetched.headers["x-routetax-request-id"]
+
+
 def test_tiers_without_the_responses_api_are_never_picked(emulator: RunningServer, start_proxy) -> None:
     base = demo_config(emulator.url).model_dump()
     base["tiers"]["nano"]["responses"] = False
@@ -166,3 +182,22 @@ def test_responses_stream_cut_by_the_upstream_ends_with_an_error_event(
     assert events[-1].type == "error" and "broke off the stream" in events[-1].message
     [record] = records(proxy, 1)
     assert record.outcome == "failed" and record.api == "responses"
+
+
+@pytest.mark.parametrize("api", ["chat", "responses"])
+def test_a_prompt_too_long_for_a_tiers_window_skips_it_on_both_apis(
+    emulator: RunningServer, start_proxy, api: str
+) -> None:
+    base = demo_config(emulator.url).model_dump()
+    base["tiers"]["nano"]["max_input_tokens"] = 100  # about 1,000 words do not fit; mini's window does
+    proxy = start_proxy(Config.model_validate(base))
+    words = "word " * 1_000
+    if api == "chat":
+        answer = httpx.post(
+            f"{proxy.url}/v1/chat/completions", json={"model": "nano", "messages": [{"role": "user", "content": words}]}
+        )
+    else:
+        answer = httpx.post(f"{proxy.url}/v1/responses", json={"model": "nano", "input": words})
+    assert answer.status_code == 200 and answer.headers["x-routetax-tier"] == "mini"
+    [record] = records(proxy, 1)
+    assert record.skipped_tiers == {"nano": "context_length"} and record.tier_path == ["mini"]

@@ -1,0 +1,51 @@
+"""What the upstreams sent back for one request, as the metering pipeline reads it.
+
+The router fills a `Completion` while it serves a request (the 2xx JSON answers it relayed,
+the state of the streams it relayed) and hands it to the pipeline with the finished record.
+It is declared here, not in the router, because metering never imports the router: the
+router's stream state (`router.sse.StreamState`) satisfies `RelayedStream` by its shape.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+class RelayedStream(Protocol):
+    """What the pipeline reads of a relayed SSE stream, to find or estimate its usage."""
+
+    @property
+    def usage_chunk(self) -> dict[str, Any] | None:
+        """The chunk or event that carried `usage`, if the upstream sent one."""
+
+    @property
+    def events(self) -> Sequence[bytes]:
+        """Events still kept (not yet folded into their text)."""
+
+    @property
+    def folded(self) -> Sequence[str]:
+        """The text of the events already folded away."""
+
+    @property
+    def completion_tokens(self) -> int | None:
+        """An estimate already made off the event loop (a long stream without usage), if any."""
+
+    def text(self) -> str:
+        """The text and tool-call arguments the client received."""
+
+
+@dataclass(slots=True)
+class Completion:
+    """What the upstreams sent back, handed to metering with the record (parsed off the hot path)."""
+
+    request: dict[str, Any]  # the client's body, for token estimates when usage is missing
+    prompt_tokens: int | None = None  # the request's tokens, when routing already had to count them
+    bodies: list[bytes | None] = field(default_factory=list)  # per attempt: its 2xx JSON answer, if any
+    streams: list[RelayedStream | None] = field(default_factory=list)  # per attempt: what its stream carried
+
+    @property
+    def stream(self) -> RelayedStream | None:
+        """The stream of the final attempt (the one the client got)."""
+        return self.streams[-1] if self.streams else None

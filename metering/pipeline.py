@@ -1,0 +1,340 @@
+"""The finished-request pipeline: where a finished record goes, stage by stage, in one written order.
+
+The proxy hands every finished request to the pipeline once, after the client has its answer
+(a background task for JSON, the end of the relay for streams). The stages run in this order,
+and each one needs what the ones before it wrote on the record:
+
+1. complete usage — read `usage` out of the upstream's bytes (the hot path skipped that), or
+   estimate it with the tokenizer when there is none or it is beyond belief, and say so on
+   the record (`estimated`, `usage_rejected`). Every later stage counts these tokens.
+2. price — every billed attempt, the request's total, the counterfactual baselines. Needs usage.
+3. settle the key — charge the client's virtual key its real cost and release its
+   reservation (a router concern: the gate). Needs the price.
+4. cache loss — the cached-input discount the conversation forfeited by moving tier (a router
+   concern: cache affinity, which also remembers where the conversation now is). Needs usage
+   and prices; writes `cache_loss_usd`, which the next two stages read (the base spend).
+5. metrics — the Prometheus counters, in process.
+6. ledger — the record, complete, to the Redis ledger (background, batched, spooled to disk
+   when Redis is down); its hourly rollups carry the cost and the cache loss.
+7. policy — the auto-mode observer (a router concern) sees the record as the ledger has it.
+   It runs even when an earlier stage failed, as the ledger does: a record is never lost.
+
+The router supplies only its own stages (3, 4, 7), each in a named slot of `RouterStages`, so a
+stage cannot be registered in the wrong place: with the old lists of enrichers and listeners,
+putting the cache-affinity hook among the listeners would have dropped cache loss from the
+ledger's rollups without a sound. The pipeline is built from `MeteringSettings`, metering's own
+small view of the configuration: metering never imports the router.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import tempfile
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from metering.completion import Completion, RelayedStream
+from metering.cost import ImpossibleUsage, cost, counterfactuals
+from metering.ledger import Keys, Ledger, marker_key
+from metering.metrics import Metrics
+from metering.metrics_group import MetricsGroup
+from metering.prices import Price
+from metering.record import Attempt, Record, Usage
+from metering.store import open_store
+from metering.tokens import count_prompt, count_text
+from metering.usage import usage_from, usage_problem
+
+log = logging.getLogger("routetax.metering")
+
+# Usage beyond these is not believed (a model's output limit is 128K tokens; prompts are bounded by the tier's
+# window, else by this): 10^15 tokens would otherwise become a billion dollars on a key's budget, for good.
+MAX_OUTPUT_TOKENS = 128_000
+MAX_PROMPT_TOKENS = 10_000_000
+KNOWN_GENERATION = 20_000  # request ids per generation remembered for early feedback (the ledger answers later)
+
+UsageReader = Callable[[Any], Usage | None]  # an upstream's answer, chunk or event -> its usage, or None
+RecordStage = Callable[[Record], None]
+
+
+@dataclass(frozen=True, slots=True)
+class MeteringSettings:
+    """What metering needs to know of the deployment, per tier and in all (the router builds it from its config)."""
+
+    enabled: bool = True
+    redis_url: str | None = None  # no URL: an in-process store, non-durable (quickstart only)
+    cluster: bool = False
+    spool_dir: str = "var/spool"
+    prices: Mapping[str, Price | None] = field(default_factory=dict)  # tier -> price (None: costed at 0)
+    regions: Mapping[str, str | None] = field(default_factory=dict)  # tier -> regional processing ("us", "eu")
+    input_limits: Mapping[str, int | None] = field(default_factory=dict)  # tier -> its window, if known
+    # tier -> how to read usage out of its answers; a tier not named is read with `usage_from` (every shape known)
+    read_usage: Mapping[str, UsageReader] = field(default_factory=dict)
+    router_hour_usd: float = 0.0  # report assumptions, exported as metrics
+    classifier_usd_per_request: float = 0.0
+
+    @property
+    def durable(self) -> bool:
+        return self.redis_url is not None
+
+
+@dataclass(frozen=True, slots=True)
+class RouterStages:
+    """The pipeline's stages that are router concerns, one named slot each (None: nothing to do there)."""
+
+    settle_key: RecordStage | None = None  # stage 3: charge the key's budget the record's real cost
+    cache_loss: RecordStage | None = None  # stage 4: set `cache_loss_usd`, remember the conversation's tier
+    policy: RecordStage | None = None  # stage 7: the auto-mode observer
+
+
+class MeteringPipeline:
+    """Runs the stages on each finished record; owns the store, the ledger and the metrics for the app's lifetime."""
+
+    def __init__(
+        self,
+        settings: MeteringSettings,
+        metrics: Metrics | None = None,
+        keep_recent: int = 256,
+        router_stages: RouterStages | None = None,
+    ) -> None:
+        self.settings = settings
+        self.metrics = metrics or Metrics()
+        self.router_stages = router_stages or RouterStages()
+        self.recent: deque[Record] = deque(maxlen=keep_recent)
+        self.durable = settings.durable
+        self.enabled = settings.enabled
+        self.prices = settings.prices
+        self.regions = settings.regions
+        self.store: Any = None
+        self.ledger: Ledger | None = None
+        # Recent request ids, so feedback is accepted before the ledger has the record (the ledger's own
+        # markers answer after that): two generations of sets, at most 2 x KNOWN_GENERATION ids (~4 MB).
+        self._known: dict[str, str | None] = {}  # request id -> the key id that made it
+        self._known_before: dict[str, str | None] = {}
+        self._rejected_logged_at = -10.0
+        self.metrics.set_assumptions(settings.router_hour_usd, settings.classifier_usd_per_request)
+        self.group: MetricsGroup | None = None  # `serve --workers N`: /metrics answers for the whole group
+        self._publisher: asyncio.Task[None] | None = None
+
+    # -- the stages ----------------------------------------------------------------------------
+
+    def __call__(self, record: Record, completion: Completion) -> None:
+        if not self.enabled:
+            return
+        stages = self.router_stages
+        try:
+            self._complete_usage(record, completion)
+            self._price(record)
+            if stages.settle_key is not None:
+                stages.settle_key(record)
+            if stages.cache_loss is not None:
+                stages.cache_loss(record)
+            self.metrics.observe(record)
+        except Exception:  # metering must never take the proxy down; the record still goes out
+            log.exception("could not complete metering for request %s", record.request_id)
+        if self.ledger is not None:
+            self.ledger.submit(record)
+        self.recent.append(record)
+        if stages.policy is not None:
+            stages.policy(record)
+
+    def _complete_usage(self, record: Record, completion: Completion) -> None:
+        """Stage 1: every attempt's usage (read, or estimated and marked); the final attempt's is the record's."""
+        usage: Usage | None = None
+        estimated = False
+        for attempt, body, stream in zip(record.attempts, completion.bodies, completion.streams, strict=True):
+            try:
+                usage = self._usage(record, attempt, completion, body, stream)
+            except Exception:  # one unreadable answer must not unmeter the request's other attempts
+                log.warning("request %s: the answer of tier %s could not be metered", record.request_id, attempt.tier)
+                usage = None
+            if usage is not None:
+                attempt.usage, attempt.billed = usage, True
+                if usage.estimated:
+                    estimated = True
+        record.usage, record.estimated = usage, estimated
+
+    def _price(self, record: Record) -> None:
+        """Stage 2: the cost of every billed attempt, their sum, and what the request would have cost elsewhere."""
+        cost_usd = 0.0
+        for attempt in record.attempts:  # a loop, not sum() over a generator: this runs per request
+            if attempt.billed and attempt.usage is not None:
+                self._price_attempt(attempt, attempt.usage)
+                cost_usd += attempt.cost_usd
+        record.cost_usd = cost_usd
+        if record.usage is not None:
+            record.counterfactual_usd = counterfactuals(record.usage, self.prices, self.regions)
+
+    def _usage(
+        self,
+        record: Record,
+        attempt: Attempt,
+        completion: Completion,
+        body: bytes | None,
+        stream: RelayedStream | None,
+    ) -> Usage | None:
+        """The attempt's usage (and, on the way, the model the upstream says served it)."""
+        request = completion.request
+        read_usage = self.settings.read_usage.get(attempt.tier, usage_from)
+        if body is not None:
+            parsed = orjson.loads(body)
+            attempt.served_model = _model_of(parsed)
+            usage = read_usage(parsed)
+            if usage is None or self._rejected(attempt, request, parsed, usage):
+                return _estimate(request, record.api, _answer_text(parsed), completion.prompt_tokens)
+            return usage
+        if stream is not None:
+            usage_chunk = stream.usage_chunk
+            if usage_chunk is not None:
+                attempt.served_model = _model_of(usage_chunk)
+                usage = read_usage(usage_chunk)
+                if usage is not None and not self._rejected(attempt, request, usage_chunk, usage):
+                    return usage
+            if stream.events or stream.folded:  # cut short, or an upstream that sends no usage: estimate, say so
+                if stream.completion_tokens is not None:  # counted off the event loop already (a long stream)
+                    prompt = completion.prompt_tokens
+                    if prompt is None:
+                        prompt = count_prompt(request, record.api)
+                    return Usage(prompt_tokens=prompt, completion_tokens=stream.completion_tokens, estimated=True)
+                return _estimate(request, record.api, stream.text(), completion.prompt_tokens)
+        return None
+
+    def _rejected(self, attempt: Attempt, request: dict[str, Any], data: Any, usage: Usage) -> bool:
+        """Is the reported usage beyond belief? Then it is noted on the attempt and estimated instead."""
+        max_prompt = self.settings.input_limits.get(attempt.tier) or MAX_PROMPT_TOKENS
+        n = request.get("n")
+        choices = n if type(n) is int and n > 1 else 1
+        problem = usage_problem(data, usage, max_prompt, MAX_OUTPUT_TOKENS * choices)
+        if problem is None:
+            return False
+        attempt.usage_rejected = problem
+        now = time.monotonic()
+        if now - self._rejected_logged_at >= 10:  # a hostile upstream must not turn into a log storm
+            self._rejected_logged_at = now
+            log.warning(
+                "tier %s reported usage routetax does not believe (%s): estimated instead", attempt.tier, problem
+            )
+        return True
+
+    def _price_attempt(self, attempt: Attempt, usage: Usage) -> None:
+        price = self.prices.get(attempt.tier)
+        if price is None:
+            return
+        try:
+            # Self-hosted tiers cost 0 per token here; their GPU-hours are amortised over a whole window
+            # by the report (cost-model §3), which a running count per request cannot do exactly.
+            breakdown = cost(usage, price, service_tier=usage.service_tier, region=self.regions.get(attempt.tier))
+        except ImpossibleUsage as exc:
+            log.warning("tier %s reported impossible usage (%s): costed at 0", attempt.tier, exc)
+            return
+        attempt.cost_usd = breakdown.total_usd
+
+    # -- lifetime: the store, the ledger, the metrics group ---------------------------------------
+
+    async def start(self) -> None:
+        # The tokenizer loads in ~0.4 s on first use: at start, not on the loop when the first stream is cut
+        # or the first long stream folds its events (a 0.4 s stall for every open stream, seen with py-spy).
+        count_text("warm")
+        self.store = open_store(self.settings.redis_url, cluster=self.settings.cluster)
+        if self.group is not None:
+            self._publisher = asyncio.create_task(self._publish(), name="routetax-metrics-publish")
+        if not self.enabled:
+            return
+        # The in-process store forgets everything at exit, so a spool on disk would only replay into
+        # nothing: it gets a private temporary directory (and two demo proxies never share one).
+        spool_dir = self.settings.spool_dir if self.durable else tempfile.mkdtemp(prefix="routetax-spool-")
+        self.ledger = Ledger(
+            self.store,
+            spool_dir,
+            on_spool_depth=self.metrics.spool_depth.set,
+            on_write_error=self.metrics.ledger_errors.inc,
+            on_written=self.metrics.ledger_written.inc,
+            on_dropped=lambda reason, count: self.metrics.ledger_dropped.labels(reason).inc(count),
+        )
+        await self.ledger.start()
+
+    async def aclose(self) -> None:
+        if self.ledger is not None:
+            await self.ledger.aclose()
+        if self.group is not None:
+            if self._publisher is not None:
+                self._publisher.cancel()
+            self.group.publish()  # the last figures, ledger flush included: the group's counters keep them
+        if self.store is not None:
+            await self.store.aclose()
+
+    def expect(self, request_id: str, key_id: str | None = None) -> None:
+        """A request started: feedback may name it before its record is written."""
+        self._known[request_id] = key_id
+        if len(self._known) >= KNOWN_GENERATION:
+            self._known_before, self._known = self._known, {}
+
+    def knows(self, request_id: str) -> bool:
+        return request_id in self._known or request_id in self._known_before
+
+    async def key_of(self, request_id: str) -> str | None:
+        """The key id that made a request: remembered here, else read from its ledger marker (any replica)."""
+        for known in (self._known, self._known_before):
+            if request_id in known:
+                return known[request_id]
+        try:
+            marker = await self.store.get((self.ledger.keys if self.ledger else Keys()).seen(request_id))
+        except Exception:
+            log.warning("feedback for %s: the ledger marker could not be read to check its key", request_id)
+            return None
+        return marker_key(marker)
+
+    async def store_ok(self) -> bool:
+        try:
+            return bool(await self.store.ping())
+        except Exception:
+            return False
+
+    def render_metrics(self) -> tuple[bytes, str]:
+        if self.group is not None:
+            return self.group.render(), CONTENT_TYPE_LATEST
+        return self.metrics.render(), CONTENT_TYPE_LATEST
+
+    async def _publish(self, every_s: float = 1.0) -> None:
+        """Once a second, this worker's figures for the group's scrapes (answered by any worker)."""
+        assert self.group is not None
+        while True:
+            await asyncio.sleep(every_s)
+            try:
+                self.group.publish()
+            except OSError as exc:
+                log.warning("could not publish this worker's metrics: %s", exc)
+
+
+def _model_of(answer: Any) -> str | None:
+    """`model` of a chat answer or chunk, or of the response object a Responses event carries."""
+    if not isinstance(answer, dict):
+        return None
+    if isinstance(answer.get("response"), dict):
+        answer = answer["response"]
+    model = answer.get("model")
+    return model if isinstance(model, str) else None
+
+
+def _answer_text(parsed: Any) -> str:
+    try:
+        message = parsed["choices"][0]["message"]
+        return (message.get("content") or "") + "".join(
+            (c.get("function") or {}).get("arguments", "") for c in message.get("tool_calls") or ()
+        )
+    except (KeyError, IndexError, TypeError, AttributeError):
+        return ""
+
+
+def _estimate(request: dict[str, Any], api: str, completion_text: str, prompt_tokens: int | None = None) -> Usage:
+    return Usage(
+        prompt_tokens=count_prompt(request, api) if prompt_tokens is None else prompt_tokens,
+        completion_tokens=count_text(completion_text),
+        estimated=True,
+    )

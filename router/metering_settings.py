@@ -1,0 +1,36 @@
+"""Metering's view of routetax's configuration: the one place `Config` is translated for `metering`.
+
+Metering never imports the router, so it cannot read `router.config.Config`; it takes the
+small `MeteringSettings` built here instead. A new per-tier fact metering needs (a usage
+reader for a dialect, say) is added in this one function.
+"""
+
+from __future__ import annotations
+
+from metering.pipeline import MeteringSettings
+from metering.prices import TierPricing, tier_prices
+from metering.usage import usage_from
+from router.config import Config
+
+
+def metering_settings(config: Config) -> MeteringSettings:
+    """Prices (resolved once, here), regions, windows and usage readers per tier; the store; the assumptions."""
+    tiers = config.tiers
+    pricing = {
+        name: TierPricing(
+            tier.model, tier.price.model_dump() if tier.price is not None else None, gpu_hour_usd=tier.gpu_hour_usd
+        )
+        for name, tier in tiers.items()
+    }
+    return MeteringSettings(
+        enabled=config.metering.enabled,
+        redis_url=config.store.redis_url,
+        cluster=config.store.cluster,
+        spool_dir=config.store.spool_dir,
+        prices=tier_prices(pricing),
+        regions={name: tier.region for name, tier in tiers.items()},
+        input_limits={name: tier.input_limit() for name, tier in tiers.items()},
+        read_usage={name: usage_from for name in tiers},
+        router_hour_usd=config.report.router_hour_usd,
+        classifier_usd_per_request=config.report.classifier_usd_per_request,
+    )
