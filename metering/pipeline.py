@@ -269,7 +269,7 @@ class MeteringPipeline:
         if self.store is not None:
             await self.store.aclose()
 
-    def expect(self, request_id: str, key_id: str | None = None) -> None:
+    def expect(self, request_id: str, key_id: str | None) -> None:
         """A request started: feedback may name it before its record is written."""
         self._known[request_id] = key_id
         if len(self._known) >= KNOWN_GENERATION:

@@ -43,7 +43,7 @@ LOG_EVERY_S = 10.0
 
 
 class Gatekeeper:
-    def __init__(self, config: Config, prices: dict[str, Price | None], metrics: Metrics | None = None) -> None:
+    def __init__(self, config: Config, prices: dict[str, Price | None], metrics: Metrics) -> None:
         self.config = config
         self.metrics = metrics
         self.prices = prices
@@ -186,8 +186,8 @@ class Gatekeeper:
         if admitted is None or self.keys is None:
             return
         key, member = admitted
-        if self.metrics is not None:  # the same cost the budget is charged below, so the two agree
-            self.metrics.observe_key(key.id, key.name, key.team, key.period, key.budget_usd, record.cost_usd)
+        # the same cost the budget is charged below, so the two agree
+        self.metrics.observe_key(key.id, key.name, key.team, key.period, key.budget_usd, record.cost_usd)
         tokens = record.usage.total_tokens if record.usage else 0
         task = asyncio.get_running_loop().create_task(
             self._settle((key, record.started_at, member, record.cost_usd, tokens))
@@ -225,8 +225,7 @@ class Gatekeeper:
 
     def rejected(self, exc: ProxyError) -> None:
         """Count a request answered with an error before it reached an upstream (bounded: our own codes)."""
-        if self.metrics is not None:
-            self.metrics.rejected(exc.status, exc.code)
+        self.metrics.rejected(exc.status, exc.code)
 
     def check_admin(self, headers: Mapping[str, str]) -> None:
         if self._admin is None:

@@ -119,13 +119,13 @@ class RecordSink(Protocol):
 
     def __call__(self, record: Record, completion: Completion) -> None: ...
 
-    def expect(self, request_id: str, key_id: str | None = None) -> None: ...
+    def expect(self, request_id: str, key_id: str | None) -> None: ...
 
 
 class ModelResolver:
     """Maps the client's `model` to a tier: `auto`, a tier name, or a tier's upstream model."""
 
-    def __init__(self, config: Config, auto: AutoMode | None = None) -> None:
+    def __init__(self, config: Config, auto: AutoMode) -> None:
         self._policy = config.policy
         self._auto = auto
         self._pins: dict[str, str] = {}
@@ -137,7 +137,7 @@ class ModelResolver:
     def resolve(self, model: Any, decision: Decision) -> tuple[str, bool]:
         """Return (tier, pinned). Unknown models are a 404 as OpenAI answers them."""
         if model == "auto":
-            if self._policy.mode == "mini_only" or (self._auto is not None and self._auto.mini_only):
+            if self._policy.mode == "mini_only" or self._auto.mini_only:
                 return self._policy.agentic, False  # two models cost more than one: everything to mini
             if decision.confidence < self._policy.min_confidence:
                 return self._policy.agentic, False  # unsure: the safer tier
@@ -189,12 +189,12 @@ class Proxy:
         sink: RecordSink,
         breakers: dict[str, CircuitBreaker],
         owners: ResponseOwners,
-        auto: AutoMode | None = None,
-        affinity: CacheAffinity | None = None,
-        gate: Gatekeeper | None = None,
+        auto: AutoMode,
+        affinity: CacheAffinity | None,  # None: policy.cache_affinity is off
+        gate: Gatekeeper,
     ) -> None:
         self.config = config
-        self.gate = gate or Gatekeeper(config, {})
+        self.gate = gate
         self.owners = owners
         self.affinity = affinity
         self.pool = pool
