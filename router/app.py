@@ -103,6 +103,9 @@ def create_app(config: Config, metering: MeteringPipeline | None = None) -> HotR
     app.state.metering = metering
     app.state.auto = auto
 
+    # HotRoutes (router/hot_routes.py) answers POSTs to these two paths before FastAPI sees them, so these
+    # handlers are not reached: the routes stay for the OpenAPI document (/openapi.json, which the fuzz
+    # suite reads) and so that other methods on these paths get 405 rather than 404.
     @app.post("/v1/chat/completions", openapi_extra=openapi.body(openapi.CHAT))
     async def chat_completions(request: Request) -> Response:
         return await proxy.handle(request)
