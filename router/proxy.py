@@ -30,7 +30,8 @@ from router.affinity import CacheAffinity, conversation_key
 from router.auth import Gatekeeper
 from router.auto_mode import AutoMode
 from router.config import Config
-from router.errors import ProxyError, Scrubber, error_body, error_code_of, normalise_upstream_error
+from router.dialects import Dialect, dialect_for
+from router.errors import ProxyError, Scrubber, error_body, error_code_of
 from router.exploration import Explorer
 from router.keys import VirtualKey
 from router.resilience import (
@@ -442,7 +443,7 @@ class Proxy:
             return Response(content, status_code=status, media_type=_JSON, headers=headers)
         relay_headers(upstream_headers, headers, status)
         if status >= 400:
-            content = self.scrub(normalise_upstream_error(status, content))
+            content = self.scrub(self._dialect(tier).normalise_error(status, content))
         return Response(content, status_code=status, media_type=_JSON, headers=headers)
 
     async def _skip_reason(self, tier: str, ex: Exchange, body_bytes: int) -> str | None:
@@ -481,7 +482,7 @@ class Proxy:
         ex.completion.streams.append(None)
         payload = ex.payloads.get(tier)
         if payload is None:
-            payload = ex.payloads[tier] = self._payload(ex, spec.model)
+            payload = ex.payloads[tier] = self._payload(ex, tier)
         t0 = time.perf_counter()
         outcome = await self._call(ex, tier, payload, attempt)
         attempt.latency_ms = (time.perf_counter() - t0) * 1000
@@ -499,13 +500,13 @@ class Proxy:
         self.breakers[tier].record(healthy)
         return outcome
 
-    def _payload(self, ex: Exchange, model: str) -> bytes:
+    def _dialect(self, tier: str) -> Dialect:
+        return dialect_for(self.config.tiers[tier].dialect)
+
+    def _payload(self, ex: Exchange, tier: str) -> bytes:
         body = dict(ex.body)
-        body["model"] = model
-        if ex.record.stream and ex.record.api == "chat":
-            options = dict(ex.body.get("stream_options") or {})
-            options["include_usage"] = True
-            body["stream_options"] = options
+        body["model"] = self.config.tiers[tier].model
+        self._dialect(tier).adjust_request(body, api=ex.record.api, stream=ex.record.stream)
         try:
             return orjson.dumps(body)
         except orjson.JSONEncodeError as exc:  # JSON nested deeper than 255 levels parses but cannot be re-sent
@@ -521,7 +522,7 @@ class Proxy:
                     content = await upstream.read()
                     upstream.close()
                     if upstream.status >= 400:
-                        content = self.scrub(normalise_upstream_error(upstream.status, content))
+                        content = self.scrub(self._dialect(tier).normalise_error(upstream.status, content))
                         verdict = judge_status(upstream.status, error_code_of(content))
                         return Outcome(verdict, upstream.status, content, upstream.headers)
                     if not _looks_like_json_object(content):
