@@ -21,7 +21,7 @@ serves_responses = True
 ENGINE_OVERFLOWS: tuple[Overflow, ...] = (llamacpp.overflow, vllm.overflow)
 
 
-def any_engine_overflow(status: int, err: dict[str, Any], message: str) -> str | None:
+def _any_engine_overflow(status: int, err: dict[str, Any], message: str) -> str | None:
     for overflow in ENGINE_OVERFLOWS:
         recognised = overflow(status, err, message)
         if recognised is not None:
@@ -30,7 +30,7 @@ def any_engine_overflow(status: int, err: dict[str, Any], message: str) -> str |
 
 
 def normalise_error(status: int, raw: bytes) -> bytes:
-    return coerce_error(status, raw, any_engine_overflow)
+    return coerce_error(status, raw, _any_engine_overflow)
 
 
 usage_from = _usage.usage_from

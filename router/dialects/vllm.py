@@ -2,8 +2,9 @@
 
 Errors: `{"error": {"message", "type": "BadRequestError", "param", "code": 400}}` (older versions: the
 same fields flat, with `"object": "error"`). A prompt longer than the model's window is a 400 whose
-message names the "maximum context length". Usage: OpenAI's counts without the `*_details` objects
-(the generic reader counts the missing details as zero). Streams: OpenAI's chunks and usage chunk.
+message names the "maximum context length". Usage: OpenAI's counts; `prompt_tokens_details` only with
+`--enable-prompt-tokens-details`, no reasoning details without a reasoning parser (the generic reader
+counts missing details as zero). Streams: OpenAI's chunks and usage chunk.
 """
 
 from __future__ import annotations
