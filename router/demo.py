@@ -20,7 +20,7 @@ import orjson
 
 from router.app import create_app
 from router.config import Config, Tier, load_config
-from router.emulator import build_emulator
+from router.emulator import EMULATED_DIALECTS, build_emulator
 from router.local_engine.demo import LocalEngine, LocalEngineError, start_engine, with_local_qwen
 from router.local_engine.demo import describe as describe_qwen
 from router.servers import start_in_thread
@@ -211,7 +211,7 @@ def run_world(
     """
     world = world or World()
     base = config or Config()
-    dialects = {"openai", *(tier.dialect for tier in base.tiers.values())}
+    dialects = {"openai", *(tier.dialect for tier in base.tiers.values() if tier.dialect in EMULATED_DIALECTS)}
     upstreams = {d: start_in_thread(build_emulator(dialect=d, seed=seed), name=f"emulator-{d}") for d in dialects}
     for upstream in upstreams.values():
         for model, probabilities in world.degrade.items():

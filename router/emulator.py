@@ -48,6 +48,10 @@ OUTCOMES = frozenset(
         "context_length_exceeded",
     }
 )
+# The dialects (of router.dialects.DIALECTS) it impersonates; llama.cpp is served by the real engine
+# (router/local_engine). Their shapes are written here, not taken from the dialect modules, so that the
+# tests catch a dialect module that misreads its engine.
+EMULATED_DIALECTS = ("openai", "vllm", "ollama")
 CACHE_MIN_TOKENS = 1024
 CACHE_STEP_TOKENS = 128
 _JSON = "application/json"
@@ -251,6 +255,8 @@ async def _sleep_for(state: EmulatorState, outcome: str) -> None:
 
 def build_emulator(dialect: str = "openai", latency_ms: float = 0.0, seed: int | None = None) -> Starlette:
     """The emulator app; `routetax mock-upstream` serves it with uvicorn."""
+    if dialect not in EMULATED_DIALECTS:
+        raise ValueError(f"the emulator impersonates the {', '.join(EMULATED_DIALECTS)} dialects, not {dialect!r}")
     state = EmulatorState(dialect=dialect, latency_s=latency_ms / 1000, rng=random.Random(seed))
 
     async def chat(request: Request) -> Response:
