@@ -20,7 +20,7 @@ import orjson
 
 from demo.local_qwen import LocalEngine, LocalEngineError, start_engine, with_local_qwen
 from demo.local_qwen import describe as describe_qwen
-from emulator.app import build_emulator
+from emulator.app import EMULATED_DIALECTS, build_emulator
 from router.app import create_app
 from router.config import Config, Tier, load_config
 from router.servers import start_in_thread
@@ -211,7 +211,7 @@ def run_world(
     """
     world = world or World()
     base = config or Config()
-    dialects = {"openai", *(tier.dialect for tier in base.tiers.values())}
+    dialects = {"openai", *(tier.dialect for tier in base.tiers.values() if tier.dialect in EMULATED_DIALECTS)}
     upstreams = {d: start_in_thread(build_emulator(dialect=d, seed=seed), name=f"emulator-{d}") for d in dialects}
     for upstream in upstreams.values():
         for model, probabilities in world.degrade.items():

@@ -46,6 +46,11 @@ from emulator.behaviour import (
 from emulator.responses import responses_routes
 from metering.tokens import count_text
 
+# The dialects (of router.dialects.DIALECTS) it impersonates; llama.cpp is served by the real engine
+# (router/local_engine). Their shapes are written here, not taken from the dialect modules, so that the
+# tests catch a dialect module that misreads its engine.
+EMULATED_DIALECTS = ("openai", "vllm", "ollama")
+
 
 def _tool_call(body: dict[str, Any], broken: bool) -> dict[str, Any]:
     tools = body.get("tools") or [{"function": f} for f in body.get("functions") or []]
@@ -72,6 +77,8 @@ def _wants_tool_call(body: dict[str, Any]) -> bool:
 
 def build_emulator(dialect: str = "openai", latency_ms: float = 0.0, seed: int | None = None) -> Starlette:
     """The emulator app; `routetax mock-upstream` serves it with uvicorn."""
+    if dialect not in EMULATED_DIALECTS:
+        raise ValueError(f"the emulator impersonates the {', '.join(EMULATED_DIALECTS)} dialects, not {dialect!r}")
     state = EmulatorState(dialect=dialect, latency_s=latency_ms / 1000, rng=random.Random(seed))
 
     async def chat(request: Request) -> Response:

@@ -13,6 +13,8 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from router.dialects import dialect_names
+
 _DELEGATED = {
     "eval-classifier": "classifier.evaluate",
     "price": "metering.price_cli",
@@ -44,7 +46,7 @@ def _parser() -> argparse.ArgumentParser:
     mock = sub.add_parser("mock-upstream", help="run the upstream emulator (OpenAI, vLLM or Ollama dialect)")
     mock.add_argument("--host", default="127.0.0.1")
     mock.add_argument("--port", type=int, default=9000)
-    mock.add_argument("--dialect", default="openai", choices=["openai", "vllm", "ollama"])
+    mock.add_argument("--dialect", default="openai", choices=dialect_names())
     mock.add_argument("--latency-ms", type=float, default=0.0, help="added before each answer")
     mock.add_argument("--seed", type=int, default=None)
 
@@ -215,7 +217,11 @@ def _mock_upstream(args: argparse.Namespace) -> int:
     logging.getLogger("routetax").info(
         "mock upstream (%s dialect) on http://%s:%d/v1", args.dialect, args.host, args.port
     )
-    app = build_emulator(dialect=args.dialect, latency_ms=args.latency_ms, seed=args.seed)
+    try:
+        app = build_emulator(dialect=args.dialect, latency_ms=args.latency_ms, seed=args.seed)
+    except ValueError as exc:  # a registered dialect it does not impersonate
+        print(f"routetax mock-upstream: {exc}", file=sys.stderr)
+        return 2
     uvicorn.run(
         app, host=args.host, port=args.port, loop="uvloop", http="httptools", access_log=False, log_level="warning"
     )

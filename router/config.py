@@ -21,6 +21,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from router.dialects import dialect_for, dialect_names
+
 ENV_PREFIX = "ROUTETAX_"
 CONFIG_ENV = "ROUTETAX_CONFIG"
 
@@ -70,7 +72,7 @@ class Tier(_Strict):
     model: str = Field(min_length=1)
     base_url: str = OPENAI_BASE_URL
     api_key_env: str | None = None
-    dialect: Literal["openai", "vllm", "ollama", "llamacpp"] = "openai"
+    dialect: str = "openai"  # one of router.dialects.DIALECTS: how this upstream strays from OpenAI's protocol
     timeouts: Timeouts = Timeouts()
     pool_size: int = Field(10_000, ge=1, le=100_000)  # connections open at once: each stream holds one
     price: TierPrice | None = None
@@ -88,8 +90,15 @@ class Tier(_Strict):
             raise ValueError("must be an http:// or https:// URL")
         return value.rstrip("/")
 
+    @field_validator("dialect")
+    @classmethod
+    def _registered_dialect(cls, value: str) -> str:
+        if value not in dialect_names():
+            raise ValueError(f"must be one of {', '.join(dialect_names())}")
+        return value
+
     def serves_responses(self) -> bool:
-        return self.responses if self.responses is not None else self.dialect == "openai"
+        return self.responses if self.responses is not None else dialect_for(self.dialect).serves_responses
 
     def input_limit(self) -> int | None:
         return self.max_input_tokens or KNOWN_INPUT_LIMITS.get(self.model)

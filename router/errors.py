@@ -2,8 +2,8 @@
 
 Clients use the official SDKs, which map status codes to exception classes and read
 `{"error": {"message", "type", "param", "code"}}`. So every error routetax answers —
-its own, or an upstream's in another dialect — takes exactly that shape, with the
-upstream's status preserved.
+its own, or an upstream's in another dialect (router/dialects) — takes exactly that
+shape, with the upstream's status preserved.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable
-from typing import Any
 
 import orjson
 from starlette.responses import Response
@@ -29,7 +28,7 @@ _TYPE_BY_STATUS = {
 }
 
 
-_OPENAI_TYPES = frozenset(_TYPE_BY_STATUS.values()) | {"server_error", "insufficient_quota", "not_found_error"}
+OPENAI_ERROR_TYPES = frozenset(_TYPE_BY_STATUS.values()) | {"server_error", "insufficient_quota", "not_found_error"}
 
 
 def error_type_for(status: int) -> str:
@@ -79,70 +78,6 @@ class ProxyError(Exception):
 
     def response(self) -> Response:
         return Response(self.body(), status_code=self.status, media_type="application/json", headers=self.headers())
-
-
-def normalise_upstream_error(status: int, raw: bytes) -> bytes:
-    """Turn any upstream error body into OpenAI's shape.
-
-    OpenAI's own body passes through untouched. vLLM sends an integer `code` (and, in
-    older versions, a flat `{"object": "error", "message", "type", "code"}`); Ollama sends
-    `{"error": "message"}`; a proxy in between may send HTML. All become the same shape.
-    """
-    try:
-        data: Any = orjson.loads(raw) if raw else None
-    except orjson.JSONDecodeError:
-        data = None
-    err: Any = None
-    if isinstance(data, dict):
-        err = data.get("error", data if "message" in data else None)
-    if isinstance(err, str):
-        return error_body(err, status=status)
-    if not isinstance(err, dict):
-        text = raw[:500].decode("utf-8", "replace").strip() if raw else ""
-        return error_body(text or f"upstream answered HTTP {status}", status=status)
-    message = err.get("message")
-    code = err.get("code")
-    etype = err.get("type")
-    param = err.get("param")
-    if (
-        isinstance(message, str)
-        and (code is None or isinstance(code, str))
-        and isinstance(etype, str)
-        and data.get("error") is err
-        and set(err) <= {"message", "type", "param", "code"}
-    ):
-        return raw  # already OpenAI's shape: the client sees the upstream's bytes
-    message = message if isinstance(message, str) else f"upstream answered HTTP {status}"
-    if _context_overflow(status, etype, message):
-        return error_body(_overflow_message(message, err), status=status, code=CONTEXT_LENGTH_CODE, param="messages")
-    return error_body(
-        message,
-        status=status,
-        code=None if code is None or isinstance(code, int) else str(code),
-        param=param if isinstance(param, str) else None,
-        type_=etype if etype in _OPENAI_TYPES else None,
-    )
-
-
-CONTEXT_LENGTH_CODE = "context_length_exceeded"
-LLAMACPP_OVERFLOW_TYPE = "exceed_context_size_error"
-
-
-def _context_overflow(status: int, etype: Any, message: str) -> bool:
-    """A self-hosted engine's way of saying the prompt does not fit, which OpenAI calls `context_length_exceeded`.
-
-    llama.cpp's server: `{"code": 400, "type": "exceed_context_size_error", "n_prompt_tokens", "n_ctx"}`;
-    vLLM: `type: "BadRequestError"` and a message naming the maximum context length. With OpenAI's code
-    the router moves the request to a tier with a larger window instead of answering the client 400.
-    """
-    return etype == LLAMACPP_OVERFLOW_TYPE or (status == 400 and "maximum context length" in message)
-
-
-def _overflow_message(message: str, err: dict[str, Any]) -> str:
-    prompt, window = err.get("n_prompt_tokens"), err.get("n_ctx")
-    if isinstance(prompt, int) and isinstance(window, int):
-        return f"{message} ({prompt} prompt tokens; the context size is {window})"
-    return message
 
 
 def error_code_of(raw: bytes) -> str | None:

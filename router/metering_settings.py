@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from metering.pipeline import MeteringSettings
 from metering.prices import TierPricing, tier_prices
-from metering.usage import usage_from
 from router.config import Config
+from router.dialects import dialect_for
 
 
 def metering_settings(config: Config) -> MeteringSettings:
@@ -30,7 +30,7 @@ def metering_settings(config: Config) -> MeteringSettings:
         prices=tier_prices(pricing),
         regions={name: tier.region for name, tier in tiers.items()},
         input_limits={name: tier.input_limit() for name, tier in tiers.items()},
-        read_usage={name: usage_from for name in tiers},
+        read_usage={name: dialect_for(tier.dialect).usage_from for name, tier in tiers.items()},
         router_hour_usd=config.report.router_hour_usd,
         classifier_usd_per_request=config.report.classifier_usd_per_request,
     )

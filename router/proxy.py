@@ -32,7 +32,8 @@ from router.affinity import CacheAffinity, conversation_key
 from router.auth import Gatekeeper
 from router.auto_mode import AutoMode
 from router.config import Config
-from router.errors import ProxyError, Scrubber, error_body, error_code_of, normalise_upstream_error
+from router.dialects import dialect_for
+from router.errors import ProxyError, Scrubber, error_body, error_code_of
 from router.exploration import Explorer
 from router.keys import VirtualKey
 from router.resilience import (
@@ -204,6 +205,7 @@ class Proxy:
         self._background: set[asyncio.Task[None]] = set()
         self.scrub = Scrubber([key for tier in config.tiers.values() if (key := tier.api_key())])
         self.explorer = Explorer.for_config(config)
+        self.dialects = {name: dialect_for(tier.dialect) for name, tier in config.tiers.items()}
 
     def _may_serve(self, tier: str, key: VirtualKey | None, api: Api) -> bool:
         """Can `tier` serve this request: the key allows it and, for the Responses API, the tier speaks it."""
@@ -424,7 +426,7 @@ class Proxy:
             return Response(content, status_code=status, media_type=_JSON, headers=headers)
         relay_headers(upstream_headers, headers, status)
         if status >= 400:
-            content = self.scrub(normalise_upstream_error(status, content))
+            content = self.scrub(self.dialects[tier].normalise_error(status, content))
         return Response(content, status_code=status, media_type=_JSON, headers=headers)
 
     async def _skip_reason(self, tier: str, ex: Exchange, body_bytes: int) -> str | None:
@@ -464,7 +466,7 @@ class Proxy:
         ex.completion.streams.append(None)
         payload = ex.payloads.get(tier)
         if payload is None:
-            payload = ex.payloads[tier] = self._payload(ex, spec.model)
+            payload = ex.payloads[tier] = self._payload(ex, tier)
         t0 = time.perf_counter()
         result = await self._call(ex, tier, payload, attempt)
         attempt.latency_ms = (time.perf_counter() - t0) * 1000
@@ -482,13 +484,10 @@ class Proxy:
         self.breakers[tier].record(healthy)
         return result
 
-    def _payload(self, ex: Exchange, model: str) -> bytes:
+    def _payload(self, ex: Exchange, tier: str) -> bytes:
         body = dict(ex.body)
-        body["model"] = model
-        if ex.record.stream and ex.record.api == "chat":
-            options = dict(ex.body.get("stream_options") or {})
-            options["include_usage"] = True
-            body["stream_options"] = options
+        body["model"] = self.config.tiers[tier].model
+        self.dialects[tier].adjust_request(body, api=ex.record.api, stream=ex.record.stream)
         try:
             return orjson.dumps(body)
         except orjson.JSONEncodeError as exc:  # JSON nested deeper than 255 levels parses but cannot be re-sent
@@ -504,7 +503,7 @@ class Proxy:
                     content = await upstream.read()
                     upstream.close()
                     if upstream.status >= 400:
-                        content = self.scrub(normalise_upstream_error(upstream.status, content))
+                        content = self.scrub(self.dialects[tier].normalise_error(upstream.status, content))
                         step = judge_status(upstream.status, error_code_of(content))
                         return AttemptResult(step, upstream.status, content, upstream.headers)
                     if not _looks_like_json_object(content):

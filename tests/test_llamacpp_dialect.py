@@ -9,7 +9,8 @@ from __future__ import annotations
 import orjson
 
 from router.config import Config
-from router.errors import error_code_of, normalise_upstream_error
+from router.dialects import llamacpp, vllm
+from router.errors import error_code_of
 from router.resilience import Next, judge_status
 
 LLAMACPP_OVERFLOW = {
@@ -33,7 +34,7 @@ VLLM_OVERFLOW = {
 
 
 def test_llamacpp_context_overflow_becomes_context_length_exceeded_and_moves_to_a_larger_window() -> None:
-    body = normalise_upstream_error(400, orjson.dumps(LLAMACPP_OVERFLOW))
+    body = llamacpp.normalise_error(400, orjson.dumps(LLAMACPP_OVERFLOW))
     error = orjson.loads(body)["error"]
     assert set(error) == {"message", "type", "param", "code"}
     assert (error["code"], error["type"], error["param"]) == (
@@ -46,7 +47,7 @@ def test_llamacpp_context_overflow_becomes_context_length_exceeded_and_moves_to_
 
 
 def test_vllm_context_overflow_becomes_context_length_exceeded() -> None:
-    body = normalise_upstream_error(400, orjson.dumps(VLLM_OVERFLOW))
+    body = vllm.normalise_error(400, orjson.dumps(VLLM_OVERFLOW))
     error = orjson.loads(body)["error"]
     assert error["code"] == "context_length_exceeded"
     assert error["message"].startswith("This model's maximum context length is 4096 tokens.")
@@ -55,7 +56,7 @@ def test_vllm_context_overflow_becomes_context_length_exceeded() -> None:
 
 def test_other_llamacpp_errors_keep_their_status_and_message_without_a_code() -> None:
     raw = {"error": {"code": 503, "message": "Loading model", "type": "unavailable_error"}}
-    error = orjson.loads(normalise_upstream_error(503, orjson.dumps(raw)))["error"]
+    error = orjson.loads(llamacpp.normalise_error(503, orjson.dumps(raw)))["error"]
     assert error == {"message": "Loading model", "type": "server_error", "param": None, "code": None}
     assert judge_status(503, None).next is Next.RETRY
 

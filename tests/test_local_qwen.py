@@ -21,7 +21,7 @@ import pytest
 from openai import OpenAI
 
 from metering.record import Record
-from router.errors import normalise_upstream_error
+from router.dialects import llamacpp
 from router.local_engine import DEFAULT_ALIAS, LocalEngine
 from router.local_engine.tiny_qwen import (
     GREETING,
@@ -214,7 +214,7 @@ def test_context_overflow_on_the_engine_falls_back_to_mini(qwen_proxy, redis_url
     # the engine's own answer, straight from it: llama.cpp's shape, which routetax turns into OpenAI's
     direct = httpx.post(f"{local_qwen.url}/v1/chat/completions", json={"messages": huge}, timeout=30)
     assert direct.status_code == 400 and direct.json()["error"]["type"] == "exceed_context_size_error"
-    error = orjson.loads(normalise_upstream_error(400, direct.content))["error"]
+    error = orjson.loads(llamacpp.normalise_error(400, direct.content))["error"]
     assert (error["code"], error["param"]) == ("context_length_exceeded", "messages")
     assert f"the context size is {direct.json()['error']['n_ctx']}" in error["message"]
 

@@ -20,8 +20,10 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from router.config import Config
+from router.dialects import DIALECTS
 from router.servers import RunningServer, bind_socket, start_in_thread
 from router.upstream import UpstreamFailure, UpstreamPool
+from tests.test_dialects import TGI_OVERFLOW, tgi_dialect
 
 OK = {
     "id": "chatcmpl-1",
@@ -154,6 +156,20 @@ def test_dialect_errors_are_normalised_with_status_kept(
     assert set(error) == {"message", "type", "param", "code"}
     assert error["message"] == message and error["code"] is None
     assert error["type"] == "invalid_request_error"
+
+
+def test_each_tier_reads_its_errors_with_its_own_dialect(
+    upstream: RunningServer, scripted: Scripted, start_proxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(DIALECTS, "tgi", tgi_dialect())  # a dialect added by registering its module
+    tiers = config(upstream.url).model_dump()["tiers"]
+    tiers["nano"]["dialect"] = "tgi"
+    proxy = start_proxy(Config.model_validate({"tiers": tiers}))
+    scripted.status, scripted.body = 422, TGI_OVERFLOW
+    for model, code in (("nano", "context_length_exceeded"), ("mini", None)):  # mini: the default openai dialect
+        response = post(proxy, {**HI, "model": model}, headers={"x-routetax-fallback": "off"})
+        assert response.status_code == 422 and response.json()["error"]["code"] == code
+        assert response.headers["x-routetax-tier"] == model
 
 
 def test_html_error_page_becomes_an_openai_error(proxy: RunningServer, scripted: Scripted) -> None:
