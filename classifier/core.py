@@ -20,7 +20,7 @@ OVERRIDE_HEADER = "x-routetax-class"
 
 # (label, reason code, calibration key): the key is finer than the reason where the same reason
 # is read from evidence of different strength (a loop running, a system prompt, a first user turn).
-Verdict = tuple[str, str, str]
+Finding = tuple[str, str, str]
 
 
 def classify(body: Any, api: str = "chat", headers: Mapping[str, str] | None = None) -> Decision:
@@ -55,7 +55,7 @@ def _override(headers: Mapping[str, str] | None) -> Decision | None:
     return None
 
 
-def _classify_chat(body: dict[str, Any]) -> Verdict:
+def _classify_chat(body: dict[str, Any]) -> Finding:
     messages = body.get("messages")
     messages = messages if isinstance(messages, list) else []
     if structure.chat_tool_history(messages):
@@ -69,7 +69,7 @@ def _classify_chat(body: dict[str, Any]) -> Verdict:
     return _by_text(turns, structured=_wants_structured_output(body.get("response_format")))
 
 
-def _classify_responses(body: dict[str, Any]) -> Verdict:
+def _classify_responses(body: dict[str, Any]) -> Finding:
     items = body.get("input")
     if structure.responses_tool_history(items):
         return AGENTIC, "tool_history", "tool_history"
@@ -91,7 +91,7 @@ def _classify_responses(body: dict[str, Any]) -> Verdict:
     return _by_text(turns, structured=structured)
 
 
-def _by_text(turns: list[tuple[str, str]], structured: bool) -> Verdict:
+def _by_text(turns: list[tuple[str, str]], structured: bool) -> Finding:
     found = text.text_protocol(turns)
     if found is not None:
         reason, where = found

@@ -362,7 +362,7 @@ def _react_steps(text: str, enough: Callable[[set[str]], bool]) -> set[str]:
     """The distinct ReAct step names a text lays out, at line start or quoted in a sentence.
 
     Reading stops once the steps found are `enough` for the caller (a template's steps are
-    usually all in its first lines): the caller's verdict is the same as on the full set.
+    usually all in its first lines): the caller's finding is the same as on the full set.
     """
     steps: set[str] = set()
     if not _has_marker(text, STEP_MARKERS):
@@ -494,7 +494,7 @@ def _without_quoted(text: str) -> str:
 
 
 def _defines(text: str, phrases_only: bool) -> str | None:
-    """The checks of `defines_protocol`, cheapest and most decisive first, stopping at the first verdict."""
+    """The checks of `defines_protocol`, cheapest and most decisive first, stopping at the first decisive one."""
     if phrases_only:  # a user's own task grants execution in so many words, in the second person
         long = len(text) > PHRASE_HEAD + PHRASE_TAIL
         lower = _ascii_lower(text[:PHRASE_HEAD] + "\n" + text[-PHRASE_TAIL:] if long else text)
