@@ -22,28 +22,11 @@ from router.config import ConfigError, Tier, load_config
 from router.dialects import DIALECTS, dialect_for, dialect_names, llamacpp, ollama, openai, vllm
 from router.dialects.common import CONTEXT_LENGTH_CODE, ask_for_usage_chunk, coerce_error, no_overflow
 from router.errors import error_body
+from tests.engine_errors import LLAMACPP_OVERFLOW, VLLM_OVERFLOW
 
 OPENAI_RATE_LIMIT = (
     b'{"error": {"message": "Rate limit", "type": "requests", "param": null, "code": "rate_limit_exceeded"}}'
 )
-VLLM_OVERFLOW = {
-    "error": {
-        "message": "This model's maximum context length is 4096 tokens. However, you requested 5210 tokens "
-        "(5194 in the messages, 16 in the completion). Please reduce the length of the messages or completion.",
-        "type": "BadRequestError",
-        "param": None,
-        "code": 400,
-    }
-}
-LLAMACPP_OVERFLOW = {
-    "error": {
-        "code": 400,
-        "message": "request (5210 tokens) exceeds the available context size (4096 tokens), try increasing it",
-        "type": "exceed_context_size_error",
-        "n_prompt_tokens": 5210,
-        "n_ctx": 4096,
-    }
-}
 
 
 def error_of(body: bytes) -> dict[str, Any]:
