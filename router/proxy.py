@@ -115,7 +115,7 @@ class StreamStart:
     finished: bool  # the whole stream was read while holding tool calls
 
 
-class RecordSink(Protocol):
+class Metering(Protocol):
     """Where finished records go: `metering.pipeline.MeteringPipeline`."""
 
     def __call__(self, record: Record, completion: Completion) -> None: ...
@@ -187,7 +187,7 @@ class Proxy:
         self,
         config: Config,
         pool: UpstreamPool,
-        sink: RecordSink,
+        metering: Metering,
         breakers: dict[str, CircuitBreaker],
         owners: ResponseOwners,
         auto: AutoMode,
@@ -199,7 +199,7 @@ class Proxy:
         self.owners = owners
         self.affinity = affinity
         self.pool = pool
-        self.sink = sink
+        self.metering = metering
         self.breakers = breakers
         self.resolver = ModelResolver(config, auto)
         self._background: set[asyncio.Task[None]] = set()
@@ -268,7 +268,7 @@ class Proxy:
             fallback_off=fallback_off,
         )
         record.routed_tier = plan[0]
-        self.sink.expect(record.request_id, record.key_id)
+        self.metering.expect(record.request_id, record.key_id)
         if not record.stream:
             return await self._serve_admitted(exchange, plan, len(raw))
         # Until the stream's first event nobody reads from the client: watch for it leaving meanwhile, so a
@@ -680,7 +680,7 @@ class Proxy:
 
     def _emit(self, record: Record, completion: Completion) -> None:
         record.ended_at = time.time()
-        self.sink(record, completion)
+        self.metering(record, completion)
 
 
 class _DegradedStream(Exception):
