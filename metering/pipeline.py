@@ -323,13 +323,32 @@ def _model_of(answer: Any) -> str | None:
 
 
 def _answer_text(parsed: Any) -> str:
+    """What the model wrote in a JSON answer (text and tool-call arguments), for an estimate when usage is missing.
+
+    A Chat Completions answer carries it in `choices[0].message`; a Responses object in its `output` items.
+    """
     try:
+        if isinstance(parsed.get("output"), list):
+            return _responses_output_text(parsed["output"])
         message = parsed["choices"][0]["message"]
         return (message.get("content") or "") + "".join(
             (c.get("function") or {}).get("arguments", "") for c in message.get("tool_calls") or ()
         )
     except (KeyError, IndexError, TypeError, AttributeError):
         return ""
+
+
+def _responses_output_text(output: list[Any]) -> str:
+    parts: list[str] = []
+    for item in output:
+        if not isinstance(item, dict):
+            continue
+        if isinstance(item.get("arguments"), str):  # a function_call item
+            parts.append(item["arguments"])
+        for content in item.get("content") or ():
+            if isinstance(content, dict) and isinstance(content.get("text"), str):
+                parts.append(content["text"])
+    return "".join(parts)
 
 
 def _estimate(request: dict[str, Any], api: str, completion_text: str, prompt_tokens: int | None = None) -> Usage:

@@ -12,6 +12,7 @@ from metering.pipeline import MeteringPipeline, MeteringSettings, RouterStages
 from metering.prices import price_for
 from metering.record import Attempt, Record, Usage
 from metering.store import open_store
+from metering.tokens import count_text
 from router.app import create_app
 from tests.conftest import durable_config
 from tests.ledger_rollups import rollup
@@ -120,3 +121,26 @@ def test_a_tiers_usage_reader_decides_what_it_is_billed() -> None:
     assert local.usage == Usage(prompt_tokens=300, completion_tokens=40) and not local.estimated
     assert local.cost_usd == pytest.approx((300 * 1.0 + 40 * 2.0) / 1e6)
     assert other.estimated and other.usage is not None and other.usage.completion_tokens == 0
+
+
+def test_a_responses_answer_without_usage_is_estimated_from_its_output() -> None:
+    # An upstream's Responses object that reports no usage (a self-hosted engine may not): the completion is
+    # estimated from the output it did send — its text and its function-call arguments — not counted as zero.
+    pipeline = MeteringPipeline(MeteringSettings())
+    text = "The order ships on Tuesday from the Leeds warehouse."
+    arguments = '{"order_id": "A-1042", "include_history": true}'
+    body = {
+        "id": "resp_1",
+        "object": "response",
+        "model": "qwen",
+        "output": [
+            {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": text}]},
+            {"type": "function_call", "call_id": "call_1", "name": "lookup", "arguments": arguments},
+        ],
+    }
+    record = answered("req-1", "qwen", "qwen")
+    record.api = "responses"
+    pipeline(record, Completion(request={"input": "Where is my order?"}, bodies=[orjson.dumps(body)], streams=[None]))
+
+    assert record.estimated and record.usage is not None
+    assert record.usage.completion_tokens == count_text(text + arguments)
