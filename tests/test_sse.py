@@ -35,3 +35,16 @@ def test_usage_chunk_is_hidden_unless_asked_and_always_recorded() -> None:
 def test_streamed_text_collects_content_and_tool_arguments() -> None:
     call = b'data: {"choices":[{"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\\"a\\":1}"}}]}}]}\n\n'
     assert streamed_text([TEXT, TEXT2, call, b"data: garbage\n\n"]) == 'Hello{"a":1}'
+
+
+def test_events_read_alike_in_every_shape_an_upstream_sends() -> None:
+    """One data line (the short path), an `event:` line first, a second data line, no space after the colon:
+    the estimate of a cut stream reads the same text from each; what is not a JSON object is skipped."""
+    shapes = [
+        TEXT,
+        b"event: message\n" + TEXT,
+        TEXT[:-1] + b'data: {"choices":[{"delta":{"content":"ignored"}}]}\n\n',
+        TEXT.replace(b"data: ", b"data:"),
+    ]
+    assert [streamed_text([event]) for event in shapes] == ["Hel"] * 4
+    assert streamed_text([b"data: [1]\n\n", b'data: "x"\n\n', b"data: {broken\n\n", b": comment\n\n"]) == ""
