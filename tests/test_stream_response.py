@@ -36,9 +36,23 @@ async def events(count: int, gap_s: float, closed: list[str]):
         closed.append("upstream closed")  # the relay's cleanup: close the upstream, meter what was consumed
 
 
-async def test_streams_every_event_then_ends_the_body() -> None:
+def producer(count: int, gap_s: float, closed: list[str]):
+    """The same body as a producer (the proxy's relay): it writes each event itself."""
+
+    async def produce(write) -> None:
+        async for event in events(count, gap_s, closed):
+            await write(event)
+
+    return produce
+
+
+BODIES = pytest.mark.parametrize("body", [events, producer], ids=["iterator", "producer"])
+
+
+@BODIES
+async def test_streams_every_event_then_ends_the_body(body) -> None:
     client, closed = Client(), []
-    await RelayResponse(events(3, 0, closed), media_type="text/event-stream")(
+    await RelayResponse(body(3, 0, closed), media_type="text/event-stream")(
         {"type": "http"}, client.receive, client.send
     )
     assert client.sent[0]["type"] == "http.response.start" and client.sent[0]["status"] == 200
@@ -47,9 +61,10 @@ async def test_streams_every_event_then_ends_the_body() -> None:
     assert closed == ["upstream closed"]
 
 
-async def test_client_leaving_stops_the_producer_and_the_response_returns() -> None:
+@BODIES
+async def test_client_leaving_stops_the_producer_and_the_response_returns(body) -> None:
     client, closed = Client(), []
-    response = RelayResponse(events(1000, 0.01, closed), media_type="text/event-stream")
+    response = RelayResponse(body(1000, 0.01, closed), media_type="text/event-stream")
     serving = asyncio.create_task(response({"type": "http"}, client.receive, client.send))
     await asyncio.sleep(0.05)
     client.gone.set()
@@ -59,9 +74,10 @@ async def test_client_leaving_stops_the_producer_and_the_response_returns() -> N
     assert not any(m.get("more_body") is False for m in client.sent)  # never claimed a complete body
 
 
-async def test_a_cancellation_from_outside_still_cancels() -> None:
+@BODIES
+async def test_a_cancellation_from_outside_still_cancels(body) -> None:
     client, closed = Client(), []
-    response = RelayResponse(events(1000, 0.01, closed), media_type="text/event-stream")
+    response = RelayResponse(body(1000, 0.01, closed), media_type="text/event-stream")
     serving = asyncio.create_task(response({"type": "http"}, client.receive, client.send))
     await asyncio.sleep(0.05)
     serving.cancel()  # e.g. the server shutting down
