@@ -11,11 +11,11 @@ metering pipeline (`metering.pipeline`), which never blocks.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import math
 import time
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -56,7 +56,7 @@ from router.sse import (
     parse_event,
     streamed_tool_calls,
 )
-from router.stream_response import RelayResponse, Write
+from router.stream_response import RelayResponse
 from router.upstream import FailureKind, UpstreamFailure, UpstreamPool, UpstreamResponse
 from router.validation import validate_chat, validate_responses
 
@@ -600,7 +600,7 @@ class Proxy:
             pre_ms = (time.perf_counter() - ex.started - ex.upstream_s) * 1000
             ex.headers["x-routetax-overhead-ms"] = f"{pre_ms:.3f}"
             return RelayResponse(
-                functools.partial(self._relay, ex, result.stream, pre_ms),
+                self._relay(ex, result.stream, pre_ms),
                 status_code=result.status,
                 media_type="text/event-stream",
                 headers={**ex.headers, "cache-control": "no-cache"},
@@ -622,8 +622,7 @@ class Proxy:
             background=BackgroundTask(self._emit_in_loop, record, ex.completion),
         )
 
-    async def _relay(self, ex: Exchange, start: StreamStart, pre_ms: float, write: Write) -> None:
-        """Send the stream to the client (`write` per upstream read: every complete event that read brought)."""
+    async def _relay(self, ex: Exchange, start: StreamStart, pre_ms: float) -> AsyncIterator[bytes]:
         record = ex.record
         state = ex.completion.stream
         assert isinstance(state, StreamState)  # the relay's own state, which metering reads as a RelayedStream
@@ -632,7 +631,7 @@ class Proxy:
         record.outcome = Outcome.CLIENT_CANCELLED  # until the stream is seen through to its end
         try:
             if start.pending:
-                await write(start.pending)
+                yield start.pending
             if not start.finished:
                 state.compact = True  # tool calls are checked: from here on only a token estimate needs the events
                 read, feed, forward_usage = start.upstream.read_chunk, start.splitter.feed, ex.forward_usage
@@ -641,22 +640,20 @@ class Proxy:
                     out = filter_events(feed(chunk), state, forward_usage)
                     relay_s += time.perf_counter() - t_chunk
                     if out:
-                        await write(out)
+                        yield out
                 tail = start.splitter.rest()
                 if tail.strip():
-                    await write(filter_events([tail + b"\n\n"], state, ex.forward_usage))
+                    yield filter_events([tail + b"\n\n"], state, ex.forward_usage)
             if not state.saw_done and record.api == "chat":
-                await write(DONE)  # the client's SDK waits for it; some upstreams end without one
+                yield DONE  # the client's SDK waits for it; some upstreams end without one
             record.outcome = Outcome.FAILED if state.failed else Outcome.SUCCESS
         except UpstreamFailure as failure:
             attempt.error_type, attempt.ended_by = f"stream_{failure.kind}", EndedBy.ERROR
             record.outcome, record.status = Outcome.FAILED, 502
             message = f"Upstream tier `{attempt.tier}` broke off the stream: {failure.kind}"
-            await write(
-                error_event(message, "upstream_stream_broken", api=record.api, sequence_number=state.next_sequence)
-            )
+            yield error_event(message, "upstream_stream_broken", api=record.api, sequence_number=state.next_sequence)
             if record.api == "chat":
-                await write(DONE)
+                yield DONE
         finally:
             start.upstream.close()
             if record.outcome is Outcome.CLIENT_CANCELLED:
