@@ -48,3 +48,15 @@ def test_events_read_alike_in_every_shape_an_upstream_sends() -> None:
     ]
     assert [streamed_text([event]) for event in shapes] == ["Hel"] * 4
     assert streamed_text([b"data: [1]\n\n", b'data: "x"\n\n', b"data: {broken\n\n", b": comment\n\n"]) == ""
+
+
+def test_folded_events_give_the_estimate_the_same_text_as_the_events_themselves() -> None:
+    from router.sse import COMPACT_EVERY
+
+    shapes = [TEXT, b"event: message\n" + TEXT2, b"data: garbage\n\n", b'data: {"delta":"R"}\n\n', TEXT + b"\n"]
+    events = [shapes[i % len(shapes)] for i in range(3 * COMPACT_EVERY + 5)]
+    state = StreamState(compact=True)
+    for event in events:
+        filter_events([event], state, forward_usage=True)
+    assert state.folded and state.event_count == len(events)
+    assert state.text() == streamed_text(events)
