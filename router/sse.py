@@ -107,6 +107,8 @@ class EventSplitter:
     def feed(self, chunk: bytes) -> list[bytes]:
         if b"\r" in chunk:
             chunk = chunk.replace(b"\r\n", b"\n")
+        if not self._parts and len(chunk) >= 2 and chunk.find(b"\n\n") == len(chunk) - 2:
+            return [chunk]  # one whole event, as a slow stream's reads mostly are: no copy, no search loop
         start = 0
         if self._parts:
             last = self._parts[-1]
