@@ -8,8 +8,6 @@ complete event has arrived.
 
 from __future__ import annotations
 
-import struct
-import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,11 +31,9 @@ class StreamState:
     The events are kept for one purpose once the stream is relayed: estimating the completion's tokens
     when the upstream sends no usage or the stream is cut. Keeping every event of a minutes-long stream
     cost ~200 bytes per event per open stream (600 KB for 3,000 events); with `compact` set, every
-    COMPACT_EVERY events are compressed into one block (zlib level 1: ~10-15 bytes an event, the
-    envelope of chat chunks repeats) and dropped. They are parsed only if an estimate is needed:
-    folding them into their text instead parsed every relayed event (1.3-1.6 us an event against
-    0.2-0.3 us to compress; 7.7 % of the proxy's samples at 1,000 streams), for an estimate most
-    streams never need. Tokenizing at every fold cost 6 % more (py-spy, 10,000 events a second).
+    COMPACT_EVERY events are folded into their text (a few bytes per token) and dropped. The text is
+    tokenized only if an estimate is needed: counting it at every fold cost 6 % of the proxy's CPU at
+    10,000 events a second (py-spy), for an estimate most streams never need.
     """
 
     usage_chunk: dict[str, Any] | None = None
@@ -46,7 +42,7 @@ class StreamState:
     failed: bool = False  # a Responses stream ended in `response.failed`
     completion_tokens: int | None = None  # an estimate made off the event loop for a long stream without usage
     compact: bool = False  # set once nothing needs the events themselves (tool calls held and checked)
-    folded: list[bytes] = field(default_factory=list)  # the events already folded away, in compressed blocks
+    folded: list[str] = field(default_factory=list)  # the text of the events already folded away
     folded_events: int = 0
 
     @property
@@ -60,29 +56,14 @@ class StreamState:
         return self.event_count
 
     def fold(self) -> None:
-        """Compress the kept events into one block and drop them."""
-        self.folded.append(_pack(self.events))
+        """Keep the kept events' text and drop the events."""
+        self.folded.append(streamed_text(self.events))
         self.folded_events += len(self.events)
         self.events.clear()
 
     def text(self) -> str:
-        """The text and tool-call arguments the client received: the folded blocks and the events still kept."""
-        return "".join(streamed_text(_unpack(block)) for block in self.folded) + streamed_text(self.events)
-
-
-def _pack(events: list[bytes]) -> bytes:
-    """Events as one compressed block: their count, their lengths, their bytes."""
-    return zlib.compress(struct.pack(f"<{len(events) + 1}I", len(events), *map(len, events)) + b"".join(events), 1)
-
-
-def _unpack(block: bytes) -> list[bytes]:
-    data = zlib.decompress(block)
-    (count,) = struct.unpack_from("<I", data)
-    events, at = [], 4 * (count + 1)
-    for length in struct.unpack_from(f"<{count}I", data, 4):
-        events.append(data[at : at + length])
-        at += length
-    return events
+        """The text and tool-call arguments the client received: the folded text and the events still kept."""
+        return "".join(self.folded) + streamed_text(self.events)
 
 
 class EventTooLarge(UpstreamFailure):
