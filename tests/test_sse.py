@@ -35,3 +35,28 @@ def test_usage_chunk_is_hidden_unless_asked_and_always_recorded() -> None:
 def test_streamed_text_collects_content_and_tool_arguments() -> None:
     call = b'data: {"choices":[{"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\\"a\\":1}"}}]}}]}\n\n'
     assert streamed_text([TEXT, TEXT2, call, b"data: garbage\n\n"]) == 'Hello{"a":1}'
+
+
+def test_events_read_alike_in_every_shape_an_upstream_sends() -> None:
+    """One data line (the short path), an `event:` line first, a second data line, no space after the colon:
+    the estimate of a cut stream reads the same text from each; what is not a JSON object is skipped."""
+    shapes = [
+        TEXT,
+        b"event: message\n" + TEXT,
+        TEXT[:-1] + b'data: {"choices":[{"delta":{"content":"ignored"}}]}\n\n',
+        TEXT.replace(b"data: ", b"data:"),
+    ]
+    assert [streamed_text([event]) for event in shapes] == ["Hel"] * 4
+    assert streamed_text([b"data: [1]\n\n", b'data: "x"\n\n', b"data: {broken\n\n", b": comment\n\n"]) == ""
+
+
+def test_folded_events_give_the_estimate_the_same_text_as_the_events_themselves() -> None:
+    from router.sse import COMPACT_EVERY
+
+    shapes = [TEXT, b"event: message\n" + TEXT2, b"data: garbage\n\n", b'data: {"delta":"R"}\n\n', TEXT + b"\n"]
+    events = [shapes[i % len(shapes)] for i in range(3 * COMPACT_EVERY + 5)]
+    state = StreamState(compact=True)
+    for event in events:
+        filter_events([event], state, forward_usage=True)
+    assert state.folded and state.event_count == len(events)
+    assert state.text() == streamed_text(events)
