@@ -35,9 +35,14 @@ def free_port() -> int:
 
 
 def free_cluster_port() -> int:
-    """A free port whose cluster bus port (port + 10000) is free too, and both below 65536."""
+    """A free port whose cluster bus port (port + 10000) is free too.
+
+    Both are drawn below Linux's ephemeral range (32768 and up), where the kernel picks the ports of
+    outgoing connections and of `free_port()`: a pair drawn inside it could be taken between this check
+    and the node's start (seen once: a cluster node exited at start, its bus port taken).
+    """
     for _ in range(200):
-        port = random.randint(20000, 55000)
+        port = random.randint(10000, 22767)
         try:
             for candidate in (port, port + 10000):
                 with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
