@@ -66,6 +66,19 @@ def durable_config(upstream_url: str, store_url: str, spool_dir: object, **secti
     return Config.model_validate(base)
 
 
+def serve_config_file(tmp_path: Path, upstream_url: str, store_url: str, port: int | None = None) -> Path:
+    """The YAML a real `routetax serve` process reads: nano and mini on the emulator, the ledger in Redis."""
+    config = tmp_path / "routetax.yaml"
+    config.write_text(
+        "tiers:\n"
+        f"  nano: {{model: gpt-5.4-nano, base_url: '{upstream_url}/v1'}}\n"
+        f"  mini: {{model: gpt-5.4-mini, base_url: '{upstream_url}/v1'}}\n"
+        f"store: {{redis_url: '{store_url}', spool_dir: '{tmp_path / 'spool'}'}}\n"
+        "auth: {mode: open}\n" + (f"server: {{port: {port}}}\n" if port is not None else "")
+    )
+    return config
+
+
 def script(emulator: RunningServer, model: str, **body: object) -> None:
     """Queue scripted outcomes (or settings) for one model at the emulator."""
     response = httpx.post(f"{emulator.url}/_mock/script", json={"model": model, **body})

@@ -24,6 +24,7 @@ from metering.ledger import Ledger
 from metering.spool import ACTIVE
 from metering.store import open_store
 from router.servers import start_in_thread
+from tests.conftest import serve_config_file
 from tests.redis_server import RedisServer, free_port
 from tests.test_ledger import fast_ledger, make_record, stored
 
@@ -101,14 +102,7 @@ def test_kill_9_loses_only_what_was_answered_within_the_window(redis_server: Red
     """A real `routetax serve`, SIGKILLed under load: every request answered more than WINDOW_S before is in Redis."""
     emulator = start_in_thread(build_emulator(seed=3), name="emulator")
     port = free_port()
-    config = tmp_path / "routetax.yaml"
-    config.write_text(
-        "tiers:\n"
-        f"  nano: {{model: gpt-5.4-nano, base_url: '{emulator.url}/v1'}}\n"
-        f"  mini: {{model: gpt-5.4-mini, base_url: '{emulator.url}/v1'}}\n"
-        f"store: {{redis_url: '{redis_server.url}', spool_dir: '{tmp_path / 'spool'}'}}\n"
-        "auth: {mode: open}\n"
-    )
+    config = serve_config_file(tmp_path, emulator.url, redis_server.url)
     proxy = subprocess.Popen(
         [sys.executable, "-m", "router.cli", "serve", "--config", str(config), "--port", str(port)],
         stdout=subprocess.DEVNULL,

@@ -28,7 +28,7 @@ from metering.store import open_store
 from router.affinity import CacheAffinity, Conversation
 from router.affinity_share import SharedAffinity
 from router.servers import RunningServer
-from tests.conftest import script
+from tests.conftest import script, serve_config_file
 from tests.test_cli import free_port, wait_until_up
 from tests.test_metering_e2e import counter_total
 
@@ -37,15 +37,7 @@ HELLO = {"model": "auto", "messages": [{"role": "user", "content": "Say hello."}
 
 def _serve(tmp_path: Path, emulator: RunningServer, redis_url: str, workers: str) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    config = tmp_path / "routetax.yaml"
-    config.write_text(
-        "tiers:\n"
-        f"  nano: {{model: gpt-5.4-nano, base_url: '{emulator.url}/v1'}}\n"
-        f"  mini: {{model: gpt-5.4-mini, base_url: '{emulator.url}/v1'}}\n"
-        f"store: {{redis_url: '{redis_url}', spool_dir: '{tmp_path / 'spool'}'}}\n"
-        "auth: {mode: open}\n"
-        f"server: {{port: {port}}}\n"
-    )
+    config = serve_config_file(tmp_path, emulator.url, redis_url, port)
     process = subprocess.Popen(
         [sys.executable, "-m", "router.cli", "serve", "--config", str(config), "--workers", workers],
         stdout=subprocess.DEVNULL,
