@@ -30,7 +30,7 @@ from router.affinity_share import SharedAffinity
 from router.auth import Gatekeeper
 from router.auto_mode import AutoMode
 from router.config import Config
-from router.errors import ProxyError, error_body
+from router.errors import ProxyError, Refusal, error_body
 from router.hot_routes import HotRoutes, internal_error, refused
 from router.http_limits import guarded_protocol
 from router.metering_settings import metering_settings
@@ -144,7 +144,7 @@ def create_app(config: Config, metering: MeteringPipeline | None = None) -> HotR
         gate.check_admin(request.headers)
         if window not in WINDOWS:
             message = f"window must be one of {', '.join(sorted(WINDOWS))}"
-            raise ProxyError(400, message, code="invalid_value", param="window")
+            raise ProxyError(Refusal.INVALID_VALUE, message, param="window")
         until = time.time()
         report = await report_from_store(metering.store, until - WINDOWS[window], until, config)
         report["policy"] = {"mode": auto.mode, "configured": config.policy.mode, "switches": auto.switches}
@@ -230,15 +230,15 @@ async def submit_feedback(
     try:
         body = orjson.loads(await request.body())
     except orjson.JSONDecodeError:
-        raise ProxyError(400, "The request body is not valid JSON.", code="invalid_json") from None
+        raise ProxyError(Refusal.INVALID_JSON, "The request body is not valid JSON.") from None
     if not isinstance(body, dict) or not isinstance(body.get("request_id"), str):
         message = "'request_id' (the x-routetax-request-id header) is required."
-        raise ProxyError(400, message, code="invalid_type", param="request_id")
+        raise ProxyError(Refusal.INVALID_TYPE, message, param="request_id")
     if not isinstance(body.get("success"), bool):
-        raise ProxyError(400, "'success' must be true or false.", code="invalid_type", param="success")
+        raise ProxyError(Refusal.INVALID_TYPE, "'success' must be true or false.", param="success")
     reason = body.get("reason")
     if reason is not None and not isinstance(reason, str):
-        raise ProxyError(400, "'reason' must be a string.", code="invalid_type", param="reason")
+        raise ProxyError(Refusal.INVALID_TYPE, "'reason' must be a string.", param="reason")
     store = FeedbackStore(metering.store)
     request_id = body["request_id"]
     known = metering.knows(request_id) or await store.known(request_id)
@@ -246,7 +246,7 @@ async def submit_feedback(
         known = False
     if not known:
         message = f"No request with id '{request_id}' is in the ledger."
-        raise ProxyError(404, message, code="request_not_found", param="request_id")
+        raise ProxyError(Refusal.REQUEST_NOT_FOUND, message, param="request_id")
     await store.put(request_id, body["success"], reason)
     auto.feedback(request_id, body["success"])
     return _json({"request_id": request_id, "success": body["success"], "recorded": True})

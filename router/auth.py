@@ -21,7 +21,7 @@ from metering.metrics import Metrics
 from metering.prices import Price
 from metering.record import Record
 from router.config import Config
-from router.errors import ProxyError
+from router.errors import ProxyError, Refusal
 from router.keys import Admission, KeyStore, KeyStoreDown, VirtualKey
 
 log = logging.getLogger("routetax.auth")
@@ -91,21 +91,19 @@ class Gatekeeper:
         secret = bearer(headers)
         if secret is None:
             raise ProxyError(
-                401,
+                Refusal.MISSING_API_KEY,
                 "You didn't provide an API key. Send a routetax key as 'Authorization: Bearer <key>'.",
-                code="missing_api_key",
             )
         try:
             key = await self.keys.lookup(secret)
         except KeyStoreDown:
             raise ProxyError(
-                503,
+                Refusal.KEY_STORE_UNAVAILABLE,
                 "The key store is unreachable; this key cannot be checked right now.",
-                code="key_store_unavailable",
                 retry_after_s=1,
             ) from None
         if key is None:
-            raise ProxyError(401, "Incorrect API key provided (unknown or revoked).", code="invalid_api_key")
+            raise ProxyError(Refusal.INVALID_API_KEY, "Incorrect API key provided (unknown or revoked).")
         return key
 
     def allowed_plan(self, key: VirtualKey | None, plan: list[str], pinned: bool) -> tuple[list[str], str | None]:
@@ -119,16 +117,15 @@ class Gatekeeper:
         allowed = [tier for tier in plan if key.allows(tier)]
         if pinned and not key.allows(plan[0]):
             raise ProxyError(
-                403,
+                Refusal.TIER_NOT_ALLOWED,
                 f"This key may not use tier `{plan[0]}` (allowed: {', '.join(key.tiers or [])}).",
-                code="tier_not_allowed",
                 param="model",
             )
         refused = None if key.allows(plan[0]) else plan[0]
         if not allowed:
             own = [tier for tier in key.tiers if tier in self.config.tiers]
             if not own:
-                raise ProxyError(403, "This key may not use any configured tier.", code="tier_not_allowed")
+                raise ProxyError(Refusal.TIER_NOT_ALLOWED, "This key may not use any configured tier.")
             allowed = [tier for tier in self.config.chain(own[0]) if key.allows(tier)]
         return allowed, refused
 
@@ -148,10 +145,9 @@ class Gatekeeper:
             self._log_store_error("budget/rate check", exc)
             if self.config.auth.on_store_error == "closed":
                 raise ProxyError(
-                    503,
+                    Refusal.LIMIT_STORE_UNAVAILABLE,
                     f"Key `{key.name}` has a budget or rate limit and the store that enforces it cannot take writes "
                     "right now; try again shortly.",
-                    code="limit_store_unavailable",
                     retry_after_s=1,
                 ) from None
             self._pending[record.request_id] = (key, "")  # served unchecked; charged when the store returns
@@ -160,18 +156,16 @@ class Gatekeeper:
             resets = datetime.fromtimestamp(round(time.time() + wait_s), UTC).isoformat(timespec="seconds")
             period = {"day": "daily", "month": "monthly"}.get(key.period, key.period)
             raise ProxyError(
-                429,
+                Refusal.BUDGET_EXCEEDED,
                 f"Key `{key.name}` has used its {period} budget of ${key.budget_usd:g}; it resets at {resets}.",
-                code="budget_exceeded",
                 retry_after_s=wait_s,
             )
         if admission is not Admission.OK:  # a rate: requests or tokens per minute
             what = "requests" if admission is Admission.RPM else "tokens"
             limit = key.rpm if admission is Admission.RPM else key.tpm
             raise ProxyError(
-                429,
+                Refusal.RATE_LIMIT_EXCEEDED,
                 f"Key `{key.name}` reached its limit of {limit} {what} per minute.",
-                code="rate_limit_exceeded",
                 retry_after_s=wait_s,
             )
         self._pending[record.request_id] = (key, member)
@@ -231,14 +225,13 @@ class Gatekeeper:
         if self._admin is None:
             if self.mode == "keys":
                 raise ProxyError(
-                    403,
+                    Refusal.ADMIN_KEY_NOT_CONFIGURED,
                     f"The management surface needs an admin key ({self.config.auth.admin_key_env}).",
-                    code="admin_key_not_configured",
                 )
             return
         presented = bearer(headers)
         if presented is None or not hmac.compare_digest(presented, self._admin):
-            raise ProxyError(401, "This endpoint needs the admin key.", code="invalid_admin_key")
+            raise ProxyError(Refusal.INVALID_ADMIN_KEY, "This endpoint needs the admin key.")
 
     def is_admin(self, headers: Mapping[str, str]) -> bool:
         presented = bearer(headers)
@@ -256,14 +249,13 @@ class Gatekeeper:
             token = self._admin
             if token is None:
                 raise ProxyError(
-                    403,
+                    Refusal.METRICS_TOKEN_NOT_CONFIGURED,
                     "In keys mode /metrics needs a bearer token: set auth.metrics_token_env (or the admin key), "
                     "or auth.metrics_open: true to publish key names and spend to anyone who can reach this port.",
-                    code="metrics_token_not_configured",
                 )
         presented = bearer(headers)
         if presented is None or not hmac.compare_digest(presented, token):
-            raise ProxyError(401, "/metrics needs its bearer token.", code="invalid_metrics_token")
+            raise ProxyError(Refusal.INVALID_METRICS_TOKEN, "/metrics needs its bearer token.")
 
     def _estimate(self, plan: list[str], body: dict[str, Any], body_bytes: int) -> float:
         """What the plan can cost: its bytes as prompt tokens and its output limit (× `n`) on every tier of it.

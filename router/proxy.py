@@ -33,7 +33,7 @@ from router.auth import Gatekeeper
 from router.auto_mode import AutoMode
 from router.config import Config
 from router.dialects import dialect_for
-from router.errors import ProxyError, Scrubber, error_body, error_code_of
+from router.errors import ProxyError, Refusal, Scrubber, error_body, error_code_of
 from router.exploration import Explorer
 from router.keys import VirtualKey
 from router.resilience import (
@@ -146,9 +146,8 @@ class ModelResolver:
         if isinstance(model, str) and model in self._pins:
             return self._pins[model], True
         raise ProxyError(
-            404,
+            Refusal.MODEL_NOT_FOUND,
             f"The model `{model}` does not exist on this router. Use `auto`, a tier name or a tier's model.",
-            code="model_not_found",
             param="model",
         )
 
@@ -157,9 +156,9 @@ def parse_body(raw: bytes) -> dict[str, Any]:
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise ProxyError(400, f"The request body is not valid JSON: {exc}", code="invalid_json") from None
+        raise ProxyError(Refusal.INVALID_JSON, f"The request body is not valid JSON: {exc}") from None
     if not isinstance(body, dict):
-        raise ProxyError(400, "The request body must be a JSON object.", code="invalid_json")
+        raise ProxyError(Refusal.INVALID_JSON, "The request body must be a JSON object.")
     return body
 
 
@@ -173,10 +172,12 @@ def _deadline_s(config: Config, header: str | None) -> float:
         asked = math.nan
     if not math.isfinite(asked):
         raise ProxyError(
-            400, f"`{DEADLINE_HEADER}` must be a number of milliseconds.", code="invalid_header", param=DEADLINE_HEADER
+            Refusal.INVALID_HEADER,
+            f"`{DEADLINE_HEADER}` must be a number of milliseconds.",
+            param=DEADLINE_HEADER,
         )
     if asked <= 0:
-        raise ProxyError(400, f"`{DEADLINE_HEADER}` must be positive.", code="invalid_header")
+        raise ProxyError(Refusal.INVALID_HEADER, f"`{DEADLINE_HEADER}` must be positive.")
     return min(asked, limit)
 
 
@@ -316,19 +317,17 @@ class Proxy:
             owner = await self._owned(previous, key)
             if owner is None:
                 raise ProxyError(
-                    404,
+                    Refusal.PREVIOUS_RESPONSE_NOT_FOUND,
                     f"Previous response with id '{previous}' not found.",
-                    code="previous_response_not_found",
                     param="previous_response_id",
                 )
             return [owner], True
         serving = [name for name in plan if self.config.tiers[name].serves_responses()]
         if not serving:
             raise ProxyError(
-                400,
+                Refusal.RESPONSES_NOT_SUPPORTED,
                 f"Tier `{tier}` does not serve the Responses API and no tier of its fallback chain does; "
                 "set `responses: true` on a tier that does, or use /v1/chat/completions.",
-                code="responses_not_supported",
                 param="model",
             )
         return serving, pinned
@@ -413,7 +412,7 @@ class Proxy:
             key = await self.gate.authenticate(request.headers)
             tier = await self._owned(response_id, key)
             if tier is None:
-                raise ProxyError(404, f"Response with id '{response_id}' not found.", code="response_not_found")
+                raise ProxyError(Refusal.RESPONSE_NOT_FOUND, f"Response with id '{response_id}' not found.")
         except ProxyError as exc:
             exc.context.update(headers)
             raise
@@ -491,7 +490,7 @@ class Proxy:
         try:
             return orjson.dumps(body)
         except orjson.JSONEncodeError as exc:  # JSON nested deeper than 255 levels parses but cannot be re-sent
-            raise ProxyError(400, f"The request body cannot be forwarded: {exc}.", code="invalid_json") from None
+            raise ProxyError(Refusal.INVALID_JSON, f"The request body cannot be forwarded: {exc}.") from None
 
     async def _call(self, ex: Exchange, tier: str, payload: bytes, attempt: Attempt) -> AttemptResult:
         remaining = ex.deadline - time.monotonic()
@@ -760,7 +759,7 @@ async def _read_body(request: Request, limit: int) -> bytes:
 
 
 def _too_large(limit: int) -> ProxyError:
-    return ProxyError(413, f"The request body is larger than the limit of {limit} bytes.", code="body_too_large")
+    return ProxyError(Refusal.BODY_TOO_LARGE, f"The request body is larger than the limit of {limit} bytes.")
 
 
 def _looks_like_json_object(content: bytes) -> bool:

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from router.errors import ProxyError
+from router.errors import ProxyError, Refusal
 
 CHAT_ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 
 
-def _invalid(param: str, message: str, code: str = "invalid_type") -> ProxyError:
-    return ProxyError(400, message, code=code, param=param)
+def _invalid(param: str, message: str, refusal: Refusal = Refusal.INVALID_TYPE) -> ProxyError:
+    return ProxyError(refusal, message, param=param)
 
 
 def _is_int(value: Any) -> bool:
@@ -28,7 +28,7 @@ def _is_number(value: Any) -> bool:
 
 def _check_model(body: dict[str, Any]) -> None:
     if "model" not in body:
-        raise _invalid("model", "you must provide a model parameter", "missing_required_parameter")
+        raise _invalid("model", "you must provide a model parameter", Refusal.MISSING_REQUIRED_PARAMETER)
     if not isinstance(body["model"], str) or not body["model"]:
         raise _invalid("model", "'model' must be a non-empty string.")
 
@@ -43,11 +43,11 @@ def _check_common(body: dict[str, Any], token_fields: tuple[str, ...]) -> None:
     for name in token_fields:
         value = body.get(name)
         if value is not None and (not _is_int(value) or not 1 <= value <= 10_000_000):
-            raise _invalid(name, f"'{name}' must be a positive integer.", "invalid_value")
+            raise _invalid(name, f"'{name}' must be a positive integer.", Refusal.INVALID_VALUE)
     for name, low, high in (("temperature", 0, 2), ("top_p", 0, 1)):
         value = body.get(name)
         if value is not None and (not _is_number(value) or not low <= value <= high):
-            raise _invalid(name, f"'{name}' must be a number between {low} and {high}.", "invalid_value")
+            raise _invalid(name, f"'{name}' must be a number between {low} and {high}.", Refusal.INVALID_VALUE)
     tools = body.get("tools")
     if tools is not None and (not isinstance(tools, list) or not all(isinstance(t, dict) for t in tools)):
         raise _invalid("tools", "'tools' must be an array of tool objects.")
@@ -74,7 +74,7 @@ def validate_chat(body: dict[str, Any]) -> None:
             )
     n = body.get("n")
     if n is not None and (not _is_int(n) or not 1 <= n <= 128):
-        raise _invalid("n", "'n' must be an integer between 1 and 128.", "invalid_value")
+        raise _invalid("n", "'n' must be an integer between 1 and 128.", Refusal.INVALID_VALUE)
     _check_common(body, ("max_tokens", "max_completion_tokens"))
 
 
@@ -83,7 +83,7 @@ def validate_responses(body: dict[str, Any]) -> None:
     _check_model(body)
     value = body.get("input")
     if value is None and not any(body.get(k) for k in ("previous_response_id", "prompt", "conversation")):
-        raise _invalid("input", "Missing required parameter: 'input'.", "missing_required_parameter")
+        raise _invalid("input", "Missing required parameter: 'input'.", Refusal.MISSING_REQUIRED_PARAMETER)
     if value is not None and not isinstance(value, str | list):
         raise _invalid("input", "'input' must be a string or an array of input items.")
     previous = body.get("previous_response_id")
