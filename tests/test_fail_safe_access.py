@@ -17,6 +17,7 @@ import redis
 from router import keys as keys_module
 from router.keys import KeyStore, VirtualKey
 from tests.conftest import script
+from tests.running import Processes
 from tests.test_access import HELLO
 
 
@@ -362,7 +363,9 @@ def test_request_headers_are_limited_in_size_count_and_time(emulator, start_prox
 # -- 22. the README's path works as written --------------------------------------------------------------------
 
 
-def test_the_readme_configuration_and_snippet_work_as_written(redis_server, emulator, tmp_path) -> None:
+def test_the_readme_configuration_and_snippet_work_as_written(
+    redis_server, emulator, tmp_path, processes: Processes
+) -> None:
     import re
     import subprocess
     import sys
@@ -379,7 +382,7 @@ def test_the_readme_configuration_and_snippet_work_as_written(redis_server, emul
     port = free_port()
     env = {**__import__("os").environ, "ROUTETAX_STORE__SPOOL_DIR": str(tmp_path / "spool")}
     env.pop("ROUTETAX_ADMIN_KEY", None)
-    server = subprocess.Popen(
+    server = processes.start(
         [sys.executable, "-m", "router.cli", "serve", "--config", "routetax.yaml", "--port", str(port)],
         cwd=tmp_path,
         env=env,

@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import time
+from collections.abc import Callable
 
 import httpx
 import pytest
 from openai import OpenAI
 
-from demo.world import demo_config, run_world
+from demo.world import demo_config
 from router.config import Config
 from router.report_cli import main as report_main
 from router.servers import RunningServer
 from tests.conftest import durable_config
 from tests.redis_server import RedisServer
+from tests.running import Processes
 from tests.test_proxy_acceptance import HELLO, TOOLS, records
 
 
@@ -79,11 +80,11 @@ def test_routing_tax_rejects_unknown_windows(proxy: RunningServer) -> None:
 
 
 @pytest.fixture(scope="module")
-def demo_runs() -> dict[float, dict]:
+def demo_runs(run_demo_world: Callable[..., dict]) -> dict[float, dict]:
     config = Config.model_validate(
         {"report": {"router_hour_usd": 0.05}, "policy": {"explore": {"share": 0.2, "seed": 11}}}
     )
-    return {share: run_world(60, share, seed=11, config=config) for share in (0.2, 0.5, 0.9)}
+    return {share: run_demo_world(60, share, seed=11, config=config) for share in (0.2, 0.5, 0.9)}
 
 
 def test_demo_measures_the_requested_agentic_share(demo_runs: dict[float, dict]) -> None:
@@ -135,8 +136,8 @@ def test_report_command_reads_the_ledger(
     assert "break-even agentic share" in capsys.readouterr().out
 
 
-def test_demo_command_prints_the_report() -> None:
-    result = subprocess.run(
+def test_demo_command_prints_the_report(processes: Processes) -> None:
+    result = processes.run(
         [sys.executable, "-m", "router.cli", "demo", "--requests", "30", "--agentic-share", "0.3"],
         capture_output=True,
         text=True,

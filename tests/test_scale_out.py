@@ -21,6 +21,7 @@ from metering.store import open_store
 from metering.tax_report import base_usd
 from router.keys import KeyStore
 from router.servers import RunningServer
+from tests.running import Processes
 from tests.test_cli import free_port, wait_until_up
 from tests.test_metering_e2e import counter_total
 
@@ -51,12 +52,12 @@ async def _ledger(url: str, cluster: bool) -> tuple[list, float]:
 
 @pytest.mark.parametrize("backend", ["redis", "cluster"])
 def test_three_replicas_share_one_ledger(
-    backend: str, request: pytest.FixtureRequest, emulator: RunningServer, tmp_path: Path
+    backend: str, request: pytest.FixtureRequest, emulator: RunningServer, tmp_path: Path, processes: Processes
 ) -> None:
     store = request.getfixturevalue("redis_server" if backend == "redis" else "redis_cluster")
     cluster = backend == "cluster"
     secret = asyncio.run(_create_key(store.url, cluster))
-    replicas, processes = [], []
+    replicas, started = [], []
     try:
         for index in range(3):
             port = free_port()
@@ -71,16 +72,16 @@ def test_three_replicas_share_one_ledger(
                 "auth: {metrics_token_env: ROUTETAX_METRICS_TOKEN}\n"  # keys mode: /metrics wants its token
             )
             env = {**os.environ, "ROUTETAX_CONFIG": str(config), "ROUTETAX_METRICS_TOKEN": TOKEN}
-            process = subprocess.Popen(
+            process = processes.start(
                 [sys.executable, "-m", "router.cli", "serve"],
                 env=env,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,
                 text=True,
             )
-            processes.append(process)
+            started.append(process)
             replicas.append(f"http://127.0.0.1:{port}")
-        for url, process in zip(replicas, processes, strict=True):
+        for url, process in zip(replicas, started, strict=True):
             wait_until_up(f"{url}/healthz", process)
         sent = []
         for i in range(30):
@@ -115,6 +116,6 @@ def test_three_replicas_share_one_ledger(
             pytest.approx(base)
         )
     finally:
-        for process in processes:
+        for process in started:
             process.terminate()
             process.wait(10)

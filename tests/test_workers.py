@@ -29,16 +29,19 @@ from router.affinity import CacheAffinity, Conversation
 from router.affinity_share import SharedAffinity
 from router.servers import RunningServer
 from tests.conftest import script, serve_config_file
+from tests.running import Processes
 from tests.test_cli import free_port, wait_until_up
 from tests.test_metering_e2e import counter_total
 
 HELLO = {"model": "auto", "messages": [{"role": "user", "content": "Say hello."}]}
 
 
-def _serve(tmp_path: Path, emulator: RunningServer, redis_url: str, workers: str) -> tuple[subprocess.Popen, str]:
+def _serve(
+    processes: Processes, tmp_path: Path, emulator: RunningServer, redis_url: str, workers: str
+) -> tuple[subprocess.Popen, str]:
     port = free_port()
     config = serve_config_file(tmp_path, emulator.url, redis_url, port)
-    process = subprocess.Popen(
+    process = processes.start(
         [sys.executable, "-m", "router.cli", "serve", "--config", str(config), "--workers", workers],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -66,9 +69,9 @@ def _post(url: str, body: dict) -> httpx.Response:
 
 
 def test_two_workers_one_port_metrics_add_up_to_the_ledger(
-    tmp_path: Path, emulator: RunningServer, redis_server
+    tmp_path: Path, emulator: RunningServer, redis_server, processes: Processes
 ) -> None:
-    process, url = _serve(tmp_path, emulator, redis_server.url, "2")
+    process, url = _serve(processes, tmp_path, emulator, redis_server.url, "2")
     try:
         with concurrent.futures.ThreadPoolExecutor(8) as pool:
             responses = list(pool.map(lambda _: _post(url, HELLO), range(80)))
@@ -81,7 +84,7 @@ def test_two_workers_one_port_metrics_add_up_to_the_ledger(
         time.sleep(1.5)  # the other worker's snapshot is at most a second old
         scrape = httpx.get(f"{url}/metrics").text
         assert 'routetax_agentic_share{worker="0"}' in scrape and 'routetax_agentic_share{worker="1"}' in scrape
-        linted = subprocess.run(["promtool", "check", "metrics"], input=scrape, capture_output=True, text=True)
+        linted = processes.run(["promtool", "check", "metrics"], input=scrape, capture_output=True, text=True)
         assert linted.returncode == 0, linted.stdout + linted.stderr  # the merged exposition is valid
         assert counter_total(url, "routetax_requests_total") == 80  # one scrape: the group's totals
         assert counter_total(url, "routetax_ledger_records_written_total") == 80
@@ -95,10 +98,10 @@ def test_two_workers_one_port_metrics_add_up_to_the_ledger(
 
 
 def test_sigterm_finishes_requests_in_flight_and_loses_no_record(
-    tmp_path: Path, emulator: RunningServer, redis_server
+    tmp_path: Path, emulator: RunningServer, redis_server, processes: Processes
 ) -> None:
     script(emulator, "gpt-5.4-nano", chunk_delay_ms=150)  # streams that last about a second
-    process, url = _serve(tmp_path, emulator, redis_server.url, "2")
+    process, url = _serve(processes, tmp_path, emulator, redis_server.url, "2")
     before = [_post(url, HELLO) for _ in range(6)]  # finished before the signal: their records may be queued
     started = threading.Barrier(9)
 
@@ -127,13 +130,13 @@ def test_sigterm_finishes_requests_in_flight_and_loses_no_record(
             process.wait(10)
 
 
-def test_more_than_one_worker_needs_redis(tmp_path: Path) -> None:
+def test_more_than_one_worker_needs_redis(tmp_path: Path, processes: Processes) -> None:
     config = tmp_path / "routetax.yaml"
     config.write_text(f"server: {{port: {free_port()}}}\n")
 
     def serve(workers: str) -> subprocess.CompletedProcess:
         argv = [sys.executable, "-m", "router.cli", "serve", "--config", str(config), "--workers", workers]
-        return subprocess.run(argv, capture_output=True, text=True, timeout=60)
+        return processes.run(argv, capture_output=True, text=True, timeout=60)
 
     done = serve("2")
     assert done.returncode == 2 and "store.redis_url" in done.stderr
