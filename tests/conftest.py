@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 from collections.abc import Callable, Iterator
@@ -13,8 +14,10 @@ from openai import OpenAI
 
 from demo.world import demo_config
 from emulator.app import build_emulator
+from metering.store import open_store
 from router.app import create_app
 from router.config import Config
+from router.keys import KeyStore, VirtualKey
 from router.keys_cli import main as keys_main
 from router.servers import RunningServer
 from tests.local_engine import llama_server_binary, local_qwen, tiny_qwen_model  # noqa: F401  (fixtures)
@@ -28,6 +31,7 @@ from tests.running import (  # noqa: F401  (fixtures)
     serve_in_thread,
     starts_something,
 )
+from tests.waiting import wait_until
 
 UPSTREAM_SECRET = "sk-upstream-NEVER-LEAK-0123456789"
 
@@ -81,6 +85,27 @@ def serve_config_file(tmp_path: Path, upstream_url: str, store_url: str, port: i
         "auth: {mode: open}\n" + (f"server: {{port: {port}}}\n" if port is not None else "")
     )
     return config
+
+
+def key_reserved_usd(store_url: str, key_id: str, cluster: bool = False) -> float:
+    """What a key's requests still hold in reservations: 0 once every answered request is settled."""
+
+    async def read() -> float:
+        store = open_store(store_url, cluster=cluster)
+        try:
+            return await KeyStore(store).reserved(VirtualKey(id=key_id, name=""))
+        finally:
+            await store.aclose()
+
+    return asyncio.run(read())
+
+
+def wait_for_settlements(store_url: str, key_id: str, cluster: bool = False) -> None:
+    """Wait until the background settlements of a key's answered requests are in the store (spend charged)."""
+    wait_until(
+        lambda: key_reserved_usd(store_url, key_id, cluster) < 1e-9,
+        f"key {key_id}'s settlements to reach the store",
+    )
 
 
 def script(emulator: RunningServer, model: str, **body: object) -> None:

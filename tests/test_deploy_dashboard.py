@@ -126,7 +126,7 @@ def test_every_panel_query_returns_series(prometheus: str, proxy_under_load: Run
     # Traffic in batches across several scrapes: a counter born and finished within one scrape has rate 0.
     for batch in range(4):
         drive(proxy_under_load.url, requests=12, agentic_share=0.5, seed=batch)
-        time.sleep(1.2)
+        time.sleep(1.2)  # paces the batches across scrapes (the behaviour), not a wait for background work
 
     # A bad query must fail loudly, not read as "no data".
     with pytest.raises(AssertionError):

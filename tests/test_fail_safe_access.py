@@ -14,11 +14,13 @@ import httpx
 import pytest
 import redis
 
+from metering.ledger import Keys
 from router import keys as keys_module
 from router.keys import KeyStore, VirtualKey
-from tests.conftest import script
+from tests.conftest import key_reserved_usd, script, wait_for_settlements
 from tests.running import Processes
 from tests.test_access import HELLO
+from tests.waiting import wait_until
 
 
 def bearer(key: str) -> dict[str, str]:
@@ -74,7 +76,10 @@ def test_feedback_is_accepted_only_from_the_requests_own_key_or_the_admin(keyed)
         f"{first.url}/v1/chat/completions", json={"model": "nano", "messages": HELLO}, headers=bearer(alice["key"])
     )
     request_id = answered.headers["x-routetax-request-id"]
-    time.sleep(0.3)  # the ledger marker (read by the other replica) is written in the background
+    ledger = redis.Redis.from_url(first.app.state.config.store.redis_url)
+    wait_until(
+        lambda: ledger.exists(Keys().seen(request_id)), "the request's ledger marker (read by the other replica)"
+    )
     for proxy in (first, second):
         foreign = httpx.post(
             f"{proxy.url}/v1/feedback", json={"request_id": request_id, "success": False}, headers=bearer(bob["key"])
@@ -116,7 +121,7 @@ def test_a_limited_key_is_refused_while_redis_refuses_writes_and_an_open_one_is_
             json={"model": "mini", "messages": HELLO},
             headers=bearer(limited["key"]),
         )
-    time.sleep(0.5)
+    wait_for_settlements(redis_server.url, limited["id"])
     before = _spent(redis_server.url, limited["id"])
     admin = redis.Redis.from_url(redis_server.url)
     admin.config_set("maxmemory", "1")  # Redis at maxmemory: reads work, every write is refused (OOM)
@@ -141,7 +146,7 @@ def test_a_limited_key_is_refused_while_redis_refuses_writes_and_an_open_one_is_
             for _ in range(3)
         ]
         assert served == [200, 200, 200]  # on_store_error: open serves, unchecked
-        time.sleep(1.5)
+        time.sleep(1.5)  # not a wait for background work: lets settlements retry against the refusing Redis
         assert _spent(redis_server.url, limited["id"]) == pytest.approx(before)  # nothing could be charged yet
     finally:
         admin.config_set("maxmemory", "0")
@@ -168,7 +173,9 @@ def test_a_request_that_fails_after_admission_releases_its_reservation(keyed, re
         headers=bearer(capped["key"]),
     )
     assert answered.status_code == 400 and answered.json()["error"]["type"] == "invalid_request_error"
-    time.sleep(0.5)
+    wait_until(
+        lambda: key_reserved_usd(redis_server.url, capped["id"]) == 0.0, "the refused request's reservation release"
+    )
     store = KeyStore(redis.asyncio.Redis.from_url(redis_server.url))
     key = VirtualKey(id=capped["id"], name="nested", budget_usd=1)
     assert asyncio.run(store.reserved(key)) == 0.0
@@ -212,7 +219,7 @@ def test_a_redo_chain_cannot_spend_far_past_a_budget(keyed, emulator, redis_serv
     with ThreadPoolExecutor(max_workers=16) as pool:
         statuses = list(pool.map(call, range(16)))
     assert statuses.count(200) >= 1
-    time.sleep(0.5)
+    wait_for_settlements(redis_server.url, capped["id"])
     spent = _spent(redis_server.url, capped["id"])
     # The guarantee (docs): requests in flight together never reserve past the budget; a request admitted
     # alone may still spend what remains and overshoot by at most its own cost (~$0.0016 here). Before the
@@ -273,7 +280,7 @@ def test_auto_requests_of_a_tier_limited_key_are_routed_within_its_tiers(keyed) 
     assert answered.status_code == 200, answered.text
     assert answered.headers["x-routetax-class"] == "agentic" and answered.headers["x-routetax-tier"] == "nano"
     assert answered.headers["x-routetax-tier-not-allowed"] == "mini"
-    time.sleep(0.3)
+    wait_until(lambda: first.app.state.metering.recent, "the request's record")
     record = first.app.state.metering.recent[-1]
     assert record.skipped_tiers == {"mini": "not_allowed_for_key"} and record.tier_path == ["nano"]
     pinned = httpx.post(

@@ -66,7 +66,7 @@ async def test_a_full_spool_disk_holds_records_in_memory_and_recovers_when_redis
     caplog.set_level(logging.WARNING, logger="routetax.ledger")
     for i in range(40, 100):  # Redis down, disk full: 50 held in memory, the rest dropped and counted
         ledger.submit(make_record(i))
-    await asyncio.sleep(1.0)
+    await asyncio.sleep(1.0)  # a second of failures whose log lines are counted below: the behaviour under test
     assert ledger.queue_depth == 50
     assert sum(n for _, n in dropped) == 10 and {reason for reason, _ in dropped} == {"memory_full"}
     assert not any(r.exc_info for r in caplog.records)  # no traceback storm
@@ -137,7 +137,7 @@ def test_kill_9_loses_only_what_was_answered_within_the_window(
 
         with ThreadPoolExecutor(max_workers=4) as pool:
             futures = [pool.submit(drive, i) for i in range(4)]
-            time.sleep(2.5)
+            time.sleep(2.5)  # the load runs a while before the kill: the behaviour, not a wait for background work
             killed_at = time.monotonic()
             os.kill(proxy.pid, signal.SIGKILL)
             for future in futures:

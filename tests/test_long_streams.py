@@ -49,7 +49,7 @@ def _upstream(stall_s: float, events: int) -> Starlette:
         async def body():
             yield _event(" first")
             if stall_s:
-                await asyncio.sleep(stall_s)
+                await asyncio.sleep(stall_s)  # the upstream's stall is the behaviour under test
             for word in WORDS[:events]:
                 yield _event(word)
             yield b"data: [DONE]\n\n"  # no usage chunk: routetax must estimate

@@ -17,6 +17,7 @@ from router.servers import RunningServer, bind_socket
 from tests.conftest import script
 from tests.running import Servers
 from tests.test_proxy_acceptance import HELLO, TOOLS, records
+from tests.waiting import wait_until
 
 FAST_BREAKER = {"resilience": {"breaker": {"consecutive_failures": 3, "cooldown_s": 1.0}}}
 
@@ -89,7 +90,9 @@ def test_breaker_opens_on_a_dead_tier_skips_it_and_closes_after_a_probe(
 
     nano = serve_in_thread(build_emulator(seed=5), port=nano_port, name="nano-back")
     try:
-        time.sleep(1.1)  # the cooldown
+        wait_until(  # the cooldown ends: the next request is the probe
+            lambda: httpx.get(f"{proxy.url}/readyz").json()["breakers"]["nano"] == "half_open", "nano's cooldown"
+        )
         third = client.chat.completions.with_raw_response.create(model="auto", messages=HELLO)
         assert third.headers["x-routetax-tier"] == "nano"  # the probe went through and closed the breaker
         assert httpx.get(f"{proxy.url}/readyz").json()["breakers"]["nano"] == "closed"

@@ -21,6 +21,7 @@ from metering.store import open_store
 from metering.tax_report import base_usd
 from router.keys import KeyStore
 from router.servers import RunningServer
+from tests.conftest import wait_for_settlements
 from tests.running import Processes
 from tests.test_cli import free_port, wait_until_up
 from tests.test_metering_e2e import counter_total
@@ -98,7 +99,7 @@ def test_three_replicas_share_one_ledger(
         while len(records) < 30 and time.monotonic() < deadline:
             time.sleep(0.2)
             records, spent = asyncio.run(_ledger(store.url, cluster))
-        time.sleep(0.5)  # key settlements are written in the background
+        wait_for_settlements(store.url, records[0].key_id, cluster)  # written in the background
         records, spent = asyncio.run(_ledger(store.url, cluster))
         assert sorted(r.request_id for r in records) == sorted(sent)  # one record per request
         ledger_cost = sum(r.cost_usd for r in records)

@@ -57,7 +57,7 @@ def recording_upstream(scripted: Scripted) -> Starlette:
     async def chat(request: Request) -> Response:
         scripted.received.append((await request.body(), dict(request.headers)))
         if scripted.delay_s:
-            await asyncio.sleep(scripted.delay_s)
+            await asyncio.sleep(scripted.delay_s)  # a slow upstream is the behaviour scripted here
         if scripted.abort:
 
             async def cut():

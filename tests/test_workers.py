@@ -20,18 +20,20 @@ from pathlib import Path
 
 import httpx
 import pytest
+import redis.asyncio
 
 from metering.ledger import read_records
 from metering.metrics_group import merge
 from metering.spool import ACTIVE, adopt_orphans
 from metering.store import open_store
 from router.affinity import CacheAffinity, Conversation
-from router.affinity_share import SharedAffinity
+from router.affinity_share import CHANNEL, SharedAffinity
 from router.servers import RunningServer
 from tests.conftest import script, serve_config_file
 from tests.running import Processes
 from tests.test_cli import free_port, wait_until_up
 from tests.test_metering_e2e import counter_total
+from tests.waiting import async_wait_until, wait_until
 
 HELLO = {"model": "auto", "messages": [{"role": "user", "content": "Say hello."}]}
 
@@ -81,7 +83,13 @@ def test_two_workers_one_port_metrics_add_up_to_the_ledger(
         while len(records := _records(redis_server.url)) < 80 and time.monotonic() < deadline:
             time.sleep(0.2)
         assert sorted(r.request_id for r in records) == sent  # one record per request, from both workers
-        time.sleep(1.5)  # the other worker's snapshot is at most a second old
+        wait_until(  # each worker publishes its snapshot every second
+            lambda: (
+                'routetax_agentic_share{worker="1"}' in httpx.get(f"{url}/metrics").text
+                and counter_total(url, "routetax_requests_total") == 80
+            ),
+            "both workers' snapshots to hold every request",
+        )
         scrape = httpx.get(f"{url}/metrics").text
         assert 'routetax_agentic_share{worker="0"}' in scrape and 'routetax_agentic_share{worker="1"}' in scrape
         linted = processes.run(["promtool", "check", "metrics"], input=scrape, capture_output=True, text=True)
@@ -237,7 +245,14 @@ async def test_cache_affinity_settled_on_one_worker_is_known_on_the_other(redis_
     for share in shares:
         share.start()
     try:
-        await asyncio.sleep(0.3)  # both subscribed
+        probe = redis.asyncio.Redis.from_url(redis_server.url)
+
+        async def subscribed() -> bool:
+            [(_channel, count)] = await probe.pubsub_numsub(CHANNEL)
+            return count >= 2
+
+        await async_wait_until(subscribed, "both workers subscribed to the affinity channel")
+        await probe.aclose()
         conversation = Conversation("mini", prompt_tokens=5000, completion_tokens=200, seen_at=time.monotonic())
         tables[0].remember("prompt_cache_key:agent-7", conversation)
         assert tables[0].on_settle is not None
