@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -91,7 +91,7 @@ def processes() -> Iterator[Processes]:
 
 
 @pytest.fixture(scope="session")
-def run_demo_world() -> Any:
+def run_demo_world() -> Callable[..., dict[str, Any]]:
     """`demo.world.run_world`: each call serves emulators and a proxy on loopback for the run."""
     from demo.world import run_world
 
