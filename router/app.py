@@ -34,10 +34,10 @@ from router.errors import ProxyError, Refusal, error_body
 from router.hot_routes import HotRoutes, internal_error, refused
 from router.http_limits import guarded_protocol
 from router.metering_settings import metering_settings
-from router.proxy import Proxy
 from router.report import WINDOWS, assumptions_for, report_from_store
-from router.resilience import CircuitBreaker
 from router.response_owners import ResponseOwners
+from router.serving.breaker import CircuitBreaker
+from router.serving.proxy import Proxy
 from router.shared_state import SharedBreakers, SharedResponseOwners
 from router.upstream import UpstreamPool
 
@@ -112,7 +112,7 @@ def create_app(config: Config, metering: MeteringPipeline | None = None) -> HotR
     app.state.metering = metering
     app.state.auto = auto
 
-    # HotRoutes (router/hot_routes.py) answers POSTs to these two paths before FastAPI sees them, so these
+    # HotRoutes (router/hot_routes.py) answers POSTs to these three paths before FastAPI sees them, so these
     # handlers are not reached: the routes stay for the OpenAPI document (/openapi.json, which the fuzz
     # suite reads) and so that other methods on these paths get 405 rather than 404.
     @app.post("/v1/chat/completions", openapi_extra=openapi.body(openapi.CHAT))
@@ -122,6 +122,10 @@ def create_app(config: Config, metering: MeteringPipeline | None = None) -> HotR
     @app.post("/v1/responses", openapi_extra=openapi.body(openapi.RESPONSES))
     async def responses(request: Request) -> Response:
         return await proxy.handle(request, api="responses")
+
+    @app.post("/v1/embeddings", openapi_extra=openapi.body(openapi.EMBEDDINGS))
+    async def embeddings(request: Request) -> Response:
+        return await proxy.handle(request, api="embeddings")
 
     @app.get("/v1/responses/{response_id}")
     async def get_response(request: Request, response_id: str) -> Response:

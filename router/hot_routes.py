@@ -19,13 +19,18 @@ from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import Response
 
+from router.apis.base import Api
 from router.auth import Gatekeeper
 from router.errors import ProxyError, error_body
-from router.proxy import Api, Proxy
+from router.serving.proxy import Proxy
 
 log = logging.getLogger("routetax")
 
-HOT_PATHS: dict[str, Api] = {"/v1/chat/completions": "chat", "/v1/responses": "responses"}
+HOT_PATHS: dict[str, Api] = {
+    "/v1/chat/completions": "chat",
+    "/v1/responses": "responses",
+    "/v1/embeddings": "embeddings",
+}
 
 
 class HotRoutes:
