@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -113,6 +115,12 @@ def test_key_material_is_scrubbed_and_a_clean_body_is_returned_as_it_was() -> No
     assert scrub(dirty) == b'{"error": {"message": "bad key [redacted], [redacted] and [redacted]"}}'
     clean = b'{"error": {"message": "a risk-free answer"}}'
     assert scrub(clean) is clean or scrub(clean) == clean
+
+
+def test_the_readmes_refusal_table_is_the_enum() -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    rows = re.findall(r"^\| `([a-z_]+)` \| (\d{3}) \| (yes|no) \|", readme, re.M)
+    assert rows == [(refusal.code, str(refusal.status), "yes" if refusal.final else "no") for refusal in Refusal]
 
 
 # -- router.boundary -----------------------------------------------------------------------------------------
