@@ -9,6 +9,9 @@ read in-process).
 
 from __future__ import annotations
 
+import contextlib
+import io
+import json
 import re
 import socket
 from collections.abc import Callable, Iterator
@@ -54,10 +57,6 @@ class World:
         """A virtual key made with `routetax keys create` (once per name)."""
         if name not in self.keys:
             assert self.config_file is not None
-            import contextlib
-            import io
-            import json
-
             out = io.StringIO()
             with contextlib.redirect_stdout(out):
                 assert keys_main(["--config", str(self.config_file), "create", "--name", name, *options, "--json"]) == 0
