@@ -1,7 +1,7 @@
 """The HTTP surface: the ASGI app, its endpoints, and what lives for the app's lifetime.
 
 `create_app(config)` wires the pieces: upstream pools, the metering pipeline, the store. The
-chat path itself is in `router.proxy`; this module only routes and answers the small
+request path itself is in `router.serving`; this module only routes and answers the small
 endpoints (models, health, readiness, metrics) and makes every error OpenAI-shaped.
 """
 
@@ -16,8 +16,6 @@ from contextlib import asynccontextmanager
 
 import orjson
 from fastapi import FastAPI
-from fastapi.exceptions import RequestValidationError
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -29,9 +27,10 @@ from router.affinity import CacheAffinity
 from router.affinity_share import SharedAffinity
 from router.auth import Gatekeeper
 from router.auto_mode import AutoMode
+from router.boundary import Boundary
 from router.config import Config
-from router.errors import ProxyError, Refusal, error_body
-from router.hot_routes import HotRoutes, internal_error, refused
+from router.errors import ProxyError, Refusal
+from router.hot_routes import HotRoutes
 from router.http_limits import guarded_protocol
 from router.metering_settings import metering_settings
 from router.report import WINDOWS, assumptions_for, report_from_store
@@ -65,6 +64,7 @@ def create_app(config: Config, metering: MeteringPipeline | None = None) -> HotR
     auto.mode = "mini_only" if config.policy.mode == "mini_only" else "dual"
     affinity = CacheAffinity(metering.prices) if config.policy.cache_affinity else None
     gate = Gatekeeper(config, metering.prices, metering.metrics)
+    boundary = Boundary(metering.metrics)
     proxy = Proxy(config, pool, metering, breakers, owners, auto, affinity, gate)
     metering.router_stages = RouterStages(
         settle_key=gate.settle,
@@ -185,27 +185,10 @@ def create_app(config: Config, metering: MeteringPipeline | None = None) -> HotR
         body, content_type = metering.render_metrics()
         return Response(body, media_type=content_type)
 
-    @app.exception_handler(ProxyError)
-    async def proxy_error(_request: Request, exc: ProxyError) -> Response:
-        return refused(gate, exc)  # the hot routes, outside FastAPI, answer with the same function
+    boundary.install(app)  # FastAPI's exception handlers: every way a request is stopped, counted and OpenAI-shaped
 
-    @app.exception_handler(HTTPException)
-    async def http_error(_request: Request, exc: HTTPException) -> Response:
-        status = exc.status_code
-        code = {404: "unknown_url", 405: "method_not_allowed"}.get(status)
-        message = {404: "Unknown request URL.", 405: "Method not allowed for this URL."}.get(status, str(exc.detail))
-        return Response(error_body(message, status=status, code=code), status_code=status, media_type=_JSON)
-
-    @app.exception_handler(RequestValidationError)
-    async def validation_error(_request: Request, exc: RequestValidationError) -> Response:
-        return Response(error_body(f"Invalid request: {exc.errors()}", status=400), status_code=400, media_type=_JSON)
-
-    @app.exception_handler(Exception)
-    async def unexpected(_request: Request, exc: Exception) -> Response:
-        return internal_error()
-
-    routes = HotRoutes(app, proxy)
-    routes.http_protocol = guarded_protocol(config.server)
+    routes = HotRoutes(app, proxy, boundary)
+    routes.http_protocol = guarded_protocol(config.server, boundary)
     return routes
 
 

@@ -217,10 +217,6 @@ class Gatekeeper:
             self._logged_at = now
             log.warning("auth: %s failed, the store cannot take writes: %s: %s", what, type(exc).__name__, exc)
 
-    def rejected(self, exc: ProxyError) -> None:
-        """Count a request answered with an error before it reached an upstream (bounded: our own codes)."""
-        self.metrics.rejected(exc.status, exc.code)
-
     def check_admin(self, headers: Mapping[str, str]) -> None:
         if self._admin is None:
             if self.mode == "keys":
