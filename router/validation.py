@@ -70,7 +70,7 @@ def validate_chat(body: dict[str, Any]) -> None:
             raise _invalid(
                 f"messages[{index}].role",
                 f"'messages[{index}].role' must be one of {', '.join(sorted(CHAT_ROLES))}.",
-                "invalid_value",
+                Refusal.INVALID_VALUE,
             )
     n = body.get("n")
     if n is not None and (not _is_int(n) or not 1 <= n <= 128):
