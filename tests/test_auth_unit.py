@@ -6,9 +6,8 @@ so budgets' resets and rates' refills are asserted to the second without waiting
 
 from __future__ import annotations
 
-import asyncio
 import math
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,7 +23,7 @@ from router.auth import Gatekeeper, bearer
 from router.config import Config
 from router.errors import ProxyError, Refusal
 from router.keys import VirtualKey
-from tests.in_process import Clock, InProcessStore
+from tests.in_process import Clock, InProcessStore, until
 
 MAY_14_NOON = datetime(2026, 5, 14, 12, tzinfo=UTC).timestamp()
 JUNE_1 = datetime(2026, 6, 1, tzinfo=UTC).timestamp()
@@ -77,15 +76,6 @@ async def new_key(gate: Gatekeeper, name: str = "ci", **limits: Any) -> tuple[Vi
     assert gate.keys is not None
     key, secret = await gate.keys.create(name, **limits)
     return key, {"authorization": f"Bearer {secret}"}
-
-
-async def until(condition: Callable[[], Awaitable[bool]], timeout_s: float = 5.0) -> None:
-    """Poll `condition` until it holds, failing after `timeout_s`."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while not await condition():
-        assert loop.time() < deadline, "condition never held"
-        await asyncio.sleep(0.01)
 
 
 def test_the_bearer_token_is_read_from_the_authorization_header() -> None:
