@@ -248,7 +248,7 @@ class Proxy:
             if refused is not None:  # the class's tier is not this key's: served within the key's tiers
                 record.skipped_tiers[refused] = "not_allowed_for_key"
                 headers[TIER_NOT_ALLOWED_HEADER] = refused
-            await self.gate.admit(key, record, plan, body, len(raw))
+            headers.update(await self.gate.admit(key, record, plan, body, len(raw)))  # the key's own x-ratelimit-*
         except ProxyError as exc:  # refused before any upstream: answered (and counted) by `hot_routes.refused`
             headers["x-routetax-overhead-ms"] = f"{(time.perf_counter() - started) * 1000:.3f}"
             exc.context.update(headers)
@@ -423,7 +423,7 @@ class Proxy:
             log.warning("tier %s: %s %s failed: %s (%s)", tier, method, "/responses/{id}", failure.kind, failure.detail)
             status, content = _failure_answer(tier, failure)
             return Response(content, status_code=status, media_type=_JSON, headers=headers)
-        relay_headers(upstream_headers, headers, status)
+        relay_headers(upstream_headers, headers, status, rate_limits=key is None)
         if status >= 400:
             content = self.scrub(self.dialects[tier].normalise_error(status, content))
         return Response(content, status_code=status, media_type=_JSON, headers=headers)
@@ -593,7 +593,7 @@ class Proxy:
         record.tier_path = _path(record)
         if tier is not None:
             ex.headers["x-routetax-tier"] = tier
-        relay_headers(result.retry_headers, ex.headers, result.status)
+        relay_headers(result.retry_headers, ex.headers, result.status, rate_limits=record.key_id is None)
         if result.stream is not None:
             record.status = result.status
             pre_ms = (time.perf_counter() - ex.started - ex.upstream_s) * 1000
@@ -796,14 +796,17 @@ async def _cancel_when_gone(receive: Any, task: asyncio.Task[Any]) -> None:
     task.cancel()
 
 
-def relay_headers(upstream: Any, headers: dict[str, str], status: int) -> None:
+def relay_headers(upstream: Any, headers: dict[str, str], status: int, *, rate_limits: bool = True) -> None:
     """Copy the upstream's request id and rate-limit headers (and Retry-After on an error) into `headers`.
 
+    `rate_limits=False` (a request served with a virtual key): the upstream organisation's `x-ratelimit-*`
+    never travel — they would mislead a client pacing on them; the answer carries its key's own instead.
     Hop-by-hop and framing headers never travel: the response is re-framed by routetax.
     """
     if upstream is None:
         return
+    prefixes = RELAYED_PREFIXES if rate_limits else ()
     for name, value in upstream.items():
         lower = name.lower()
-        if lower in RELAYED_HEADERS or lower.startswith(RELAYED_PREFIXES) or (status >= 400 and lower in RETRY_HEADERS):
+        if lower in RELAYED_HEADERS or lower.startswith(prefixes) or (status >= 400 and lower in RETRY_HEADERS):
             headers[lower] = value

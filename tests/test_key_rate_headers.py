@@ -1,5 +1,5 @@
-"""A virtual key's own `x-ratelimit-*`: the numbers the gate script reports, their headers.
-In-process: the gate's Lua runs on fakeredis."""
+"""A virtual key's own `x-ratelimit-*`: the numbers the gate script reports, their headers, and that the upstream's
+never reach a client served with a key. In-process: the gate's Lua runs on fakeredis."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from router.auth import Gatekeeper
 from router.config import Config
 from router.errors import ProxyError
 from router.keys import Admission, KeyStore, RateWindow, VirtualKey
+from router.proxy import relay_headers
 from router.rate_headers import openai_duration
 from tests.fake_clock import FakeClock
 
@@ -179,3 +180,30 @@ def test_keys_without_rates_and_open_mode_get_no_rate_headers(clock: FakeClock) 
         return await gatekeeper().admit(None, Record(request_id="open", api="chat"), ["nano"], {}, 0)
 
     assert asyncio.run(open_mode()) == {}
+
+
+# -- relaying -------------------------------------------------------------------------------------------------
+
+UPSTREAM = {
+    "x-request-id": "req_upstream",
+    "x-ratelimit-limit-requests": "10000",
+    "x-ratelimit-remaining-requests": "9999",
+    "retry-after": "2",
+}
+
+
+def test_behind_a_key_the_upstreams_rate_headers_are_not_relayed() -> None:
+    own = {"x-ratelimit-limit-requests": "5", "x-ratelimit-remaining-requests": "4"}
+    headers = dict(own)
+    relay_headers(UPSTREAM, headers, 429, rate_limits=False)
+    assert headers == {**own, "x-request-id": "req_upstream", "retry-after": "2"}
+
+
+def test_in_open_mode_the_upstreams_rate_headers_are_relayed() -> None:
+    headers: dict[str, str] = {}
+    relay_headers(UPSTREAM, headers, 200)
+    assert headers == {
+        "x-request-id": "req_upstream",
+        "x-ratelimit-limit-requests": "10000",
+        "x-ratelimit-remaining-requests": "9999",
+    }
