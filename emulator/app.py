@@ -32,6 +32,7 @@ from emulator.behaviour import (
     OUTCOMES,
     Abort,
     EmulatorState,
+    answer_headers,
     answer_text,
     count_prompt,
     error_response,
@@ -139,7 +140,7 @@ def build_emulator(dialect: str = "openai", latency_ms: float = 0.0, seed: int |
                 service_tier=body.get("service_tier"),
                 delay_s=state.chunk_delay_s.get(model, 0.0),
             )
-            return StreamingResponse(chunks, media_type="text/event-stream")
+            return StreamingResponse(chunks, media_type="text/event-stream", headers=answer_headers(state))
         message: dict[str, Any] = {"role": "assistant", "content": text or (None if call else ""), "refusal": None}
         if call:
             message["tool_calls"] = [call]
@@ -154,7 +155,7 @@ def build_emulator(dialect: str = "openai", latency_ms: float = 0.0, seed: int |
         raw = orjson.dumps(payload)
         if outcome == "disconnect_mid_stream":
             return StreamingResponse(_cut(raw), media_type=JSON_TYPE)
-        return Response(raw, media_type=JSON_TYPE)
+        return Response(raw, media_type=JSON_TYPE, headers=answer_headers(state))
 
     async def models(_request: Request) -> Response:
         names = sorted(set(state.requests) | set(state.scripts)) or ["gpt-5.4-nano", "gpt-5.4-mini"]

@@ -43,6 +43,23 @@ _WORDS = (
 ).split()
 
 
+# What OpenAI says of the organisation behind the upstream key on every answer: far from its limits. A proxy
+# that enforces its own per-client limits must not pass these on as its client's (the tests check it does not).
+ORGANISATION_RATE_HEADERS = {
+    "x-ratelimit-limit-requests": "10000",
+    "x-ratelimit-remaining-requests": "9999",
+    "x-ratelimit-reset-requests": "6ms",
+    "x-ratelimit-limit-tokens": "30000000",
+    "x-ratelimit-remaining-tokens": "29999975",
+    "x-ratelimit-reset-tokens": "0s",
+}
+
+
+def answer_headers(state: EmulatorState) -> dict[str, str] | None:
+    """The headers of a successful answer: OpenAI's rate-limit headers (vLLM and Ollama send none)."""
+    return ORGANISATION_RATE_HEADERS if state.dialect == "openai" else None
+
+
 class Abort(Exception):
     """Raised inside a response body to cut the connection without finishing the answer."""
 

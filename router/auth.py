@@ -22,7 +22,8 @@ from metering.prices import Price
 from metering.record import Record
 from router.config import Config
 from router.errors import ProxyError, Refusal
-from router.keys import Admission, KeyStore, KeyStoreDown, VirtualKey
+from router.keys import Admission, GateAnswer, KeyStore, KeyStoreDown, VirtualKey
+from router.rate_headers import key_rate_headers
 
 log = logging.getLogger("routetax.auth")
 
@@ -35,6 +36,25 @@ def bearer(headers: Mapping[str, str]) -> str | None:
         return None
     token = value[7:].strip()
     return token or None
+
+
+def _refusal(key: VirtualKey, answer: GateAnswer) -> ProxyError:
+    """The 429 for a limit the gate refused on: the budget (and when it resets), or a rate."""
+    if answer.admission is Admission.BUDGET:
+        resets = datetime.fromtimestamp(round(time.time() + answer.wait_s), UTC).isoformat(timespec="seconds")
+        period = {"day": "daily", "month": "monthly"}.get(key.period, key.period)
+        return ProxyError(
+            Refusal.BUDGET_EXCEEDED,
+            f"Key `{key.name}` has used its {period} budget of ${key.budget_usd:g}; it resets at {resets}.",
+            retry_after_s=answer.wait_s,
+        )
+    what = "requests" if answer.admission is Admission.RPM else "tokens"
+    limit = key.rpm if answer.admission is Admission.RPM else key.tpm
+    return ProxyError(
+        Refusal.RATE_LIMIT_EXCEEDED,
+        f"Key `{key.name}` reached its limit of {limit} {what} per minute.",
+        retry_after_s=answer.wait_s,
+    )
 
 
 STORE_RETRY_S = 1.0  # how often settlements the store refused are tried again
@@ -131,16 +151,22 @@ class Gatekeeper:
 
     async def admit(
         self, key: VirtualKey | None, record: Record, plan: list[str], body: dict[str, Any], body_bytes: int
-    ) -> None:
+    ) -> dict[str, str]:
+        """Admit the request on the key's budget and rates, or refuse it (429) naming the limit.
+
+        Returns the key's own `x-ratelimit-*` headers (router/rate_headers.py) for the rates it has, from the
+        same round trip; a refusal carries them in its `context`. Empty without a key, for a key without
+        rates, and when the store could not be asked.
+        """
         if key is None or self.keys is None:
-            return
+            return {}
         record.key_id = key.id
         if not key.limited:  # nothing to enforce: no round trip; the real cost is still charged at the end
             self._pending[record.request_id] = (key, "")
-            return
+            return {}
         reservation = self._estimate(plan, body, body_bytes)
         try:
-            admission, wait_s, member = await self.keys.admit(key, reservation, record.request_id, self._hold_s)
+            answer = await self.keys.admit(key, reservation, record.request_id, self._hold_s)
         except Exception as exc:
             self._log_store_error("budget/rate check", exc)
             if self.config.auth.on_store_error == "closed":
@@ -151,24 +177,14 @@ class Gatekeeper:
                     retry_after_s=1,
                 ) from None
             self._pending[record.request_id] = (key, "")  # served unchecked; charged when the store returns
-            return
-        if admission is Admission.BUDGET:
-            resets = datetime.fromtimestamp(round(time.time() + wait_s), UTC).isoformat(timespec="seconds")
-            period = {"day": "daily", "month": "monthly"}.get(key.period, key.period)
-            raise ProxyError(
-                Refusal.BUDGET_EXCEEDED,
-                f"Key `{key.name}` has used its {period} budget of ${key.budget_usd:g}; it resets at {resets}.",
-                retry_after_s=wait_s,
-            )
-        if admission is not Admission.OK:  # a rate: requests or tokens per minute
-            what = "requests" if admission is Admission.RPM else "tokens"
-            limit = key.rpm if admission is Admission.RPM else key.tpm
-            raise ProxyError(
-                Refusal.RATE_LIMIT_EXCEEDED,
-                f"Key `{key.name}` reached its limit of {limit} {what} per minute.",
-                retry_after_s=wait_s,
-            )
-        self._pending[record.request_id] = (key, member)
+            return {}
+        rate_headers = key_rate_headers(answer)
+        if answer.admission is not Admission.OK:
+            refused = _refusal(key, answer)
+            refused.context.update(rate_headers)
+            raise refused
+        self._pending[record.request_id] = (key, answer.member)
+        return rate_headers
 
     def settle(self, record: Record) -> None:
         """Charge the real cost (from the record) and release the reservation, in the background.

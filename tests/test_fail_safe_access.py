@@ -17,6 +17,7 @@ import redis
 from router import keys as keys_module
 from router.keys import KeyStore, VirtualKey
 from tests.conftest import script
+from tests.fake_clock import FakeClock
 from tests.test_access import HELLO
 
 
@@ -221,19 +222,6 @@ def test_a_redo_chain_cannot_spend_far_past_a_budget(keyed, emulator, redis_serv
 
 
 # -- 9. rpm is a sliding limit: no minute boundary lets twice the rate through -----------------------------
-
-
-class FakeClock:
-    """Stands in for the `time` module inside router.keys: the gate script gets `now` from the client."""
-
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def time(self) -> float:
-        return self.now
-
-    def monotonic(self) -> float:
-        return self.now
 
 
 def test_rpm_holds_across_a_minute_boundary(redis_server, monkeypatch) -> None:

@@ -173,7 +173,7 @@ class Intake:
         if refused is not None:  # the class's tier is not this key's: served within the key's tiers
             record.skipped_tiers[refused] = "not_allowed_for_key"
             headers[TIER_NOT_ALLOWED_HEADER] = refused
-        await self.gate.admit(key, record, plan, body, len(raw))
+        headers.update(await self.gate.admit(key, record, plan, body, len(raw)))  # the key's own rate limits
         record.stream = body.get("stream") is True
         record.routed_tier = plan[0]
         return Exchange(

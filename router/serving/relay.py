@@ -17,6 +17,7 @@ from starlette.responses import Response
 from metering.completion import Completion
 from metering.record import EndedBy, Outcome, Record
 from router.errors import SHOULD_RETRY_HEADER
+from router.rate_headers import RATE_LIMIT_PREFIX
 from router.serving.attempt import Answer, StreamStart
 from router.serving.intake import Exchange
 from router.sse import DONE, StreamState, error_event, estimate_completion_tokens, filter_events
@@ -27,7 +28,6 @@ _JSON = "application/json"
 ESTIMATE_OFF_LOOP_EVENTS = 2_000  # streams without usage longer than this are estimated in a worker thread
 # Upstream response headers a client may rely on (the openai SDK's `_request_id`, rate-limit pacing, Retry-After).
 RELAYED_HEADERS = ("x-request-id", "openai-processing-ms", "openai-version")
-RATE_LIMIT_PREFIX = "x-ratelimit-"
 RETRY_HEADERS = ("retry-after", "retry-after-ms")
 
 
