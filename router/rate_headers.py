@@ -3,7 +3,7 @@
 Clients pace themselves on these headers (remaining requests and tokens, and when the window is
 full again). Behind a virtual key the limits that bind a client are its key's, not the upstream
 organisation's, so routetax answers with the key's windows and never relays the upstream's
-(`router.proxy.relay_headers`). A key gets the trio of each limit it has: `rpm` → `-requests`,
+(`router.serving.relay.relay_headers`). A key gets the trio of each limit it has: `rpm` → `-requests`,
 `tpm` → `-tokens`.
 """
 

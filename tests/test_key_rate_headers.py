@@ -18,7 +18,7 @@ from router.auth import Gatekeeper
 from router.config import Config
 from router.errors import ProxyError
 from router.keys import Admission, KeyStore, RateWindow, VirtualKey
-from router.proxy import relay_headers
+from router.serving.relay import relay_headers
 from router.rate_headers import openai_duration
 from tests.fake_clock import FakeClock
 
