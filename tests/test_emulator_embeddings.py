@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import base64
+import json
 import math
 from array import array
+from pathlib import Path
 
 import httpx
 import pytest
+from jsonschema import Draft202012Validator
 from openai import BadRequestError, OpenAI
 
 from emulator.app import build_emulator
@@ -15,6 +18,7 @@ from metering.tokens import count_text
 from router.servers import RunningServer, start_in_thread
 from tests.conftest import script
 
+SPEC = json.loads((Path(__file__).parent / "data" / "openai-schemas.json").read_text())["schemas"]
 TEXTS = ["The food was delicious and the waiter was kind.", "Routing pays when the cheap tier finishes the task."]
 
 
@@ -42,6 +46,26 @@ def test_the_sdks_default_base64_answer_decodes_to_the_float_answer(emulator: Ru
     assert floats.object == "list" and floats.model == "text-embedding-3-small"
     expected = sum(count_text(text) for text in TEXTS)
     assert floats.usage.prompt_tokens == expected and floats.usage.total_tokens == expected
+
+
+def spec(name: str) -> Draft202012Validator:
+    return Draft202012Validator({"$ref": f"#/components/schemas/{name}", "components": {"schemas": SPEC}})
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"model": "text-embedding-3-small", "input": "one text", "encoding_format": "float"},
+        {"model": "text-embedding-3-small", "input": TEXTS, "user": "u-1"},
+        {"model": "text-embedding-3-large", "input": [1212, 318, 257], "dimensions": 64},
+        {"model": "text-embedding-ada-002", "input": [[1212, 318], [257]]},
+    ],
+)
+def test_requests_and_answers_follow_the_published_schemas(emulator: RunningServer, body: dict) -> None:
+    spec("CreateEmbeddingRequest").validate(body)
+    response = post(emulator, **body)
+    assert response.status_code == 200
+    spec("CreateEmbeddingResponse").validate(response.json())  # float vectors: base64 is a string the spec omits
 
 
 def test_base64_is_little_endian_float32_on_the_wire(emulator: RunningServer) -> None:
