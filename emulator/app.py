@@ -35,6 +35,7 @@ from emulator.behaviour import (
     answer_headers,
     answer_text,
     count_prompt,
+    cut_short,
     error_response,
     offers_tools,
     reasoning_tokens,
@@ -44,6 +45,7 @@ from emulator.behaviour import (
     structured_text,
     tool_arguments,
 )
+from emulator.embeddings import embeddings_routes
 from emulator.responses import responses_routes
 from metering.tokens import count_text
 
@@ -154,7 +156,7 @@ def build_emulator(dialect: str = "openai", latency_ms: float = 0.0, seed: int |
         }
         raw = orjson.dumps(payload)
         if outcome == "disconnect_mid_stream":
-            return StreamingResponse(_cut(raw), media_type=JSON_TYPE)
+            return StreamingResponse(cut_short(raw), media_type=JSON_TYPE)
         return Response(raw, media_type=JSON_TYPE, headers=answer_headers(state))
 
     async def models(_request: Request) -> Response:
@@ -198,6 +200,7 @@ def build_emulator(dialect: str = "openai", latency_ms: float = 0.0, seed: int |
             Route("/_mock/script", script, methods=["POST"]),
             Route("/_mock/stats", stats, methods=["GET"]),
             *responses_routes(state),
+            *embeddings_routes(state),
         ]
     )
     return app
@@ -262,8 +265,3 @@ async def _stream(
     if usage is not None:
         yield b"data: " + orjson.dumps({**base, "choices": [], "usage": usage}) + b"\n\n"
     yield b"data: [DONE]\n\n"
-
-
-async def _cut(raw: bytes) -> AsyncIterator[bytes]:
-    yield raw[: len(raw) // 2]
-    raise Abort("scripted disconnect mid-answer")

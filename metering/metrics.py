@@ -273,10 +273,15 @@ class Metrics:
         return generate_latest(self.registry)
 
     def observe(self, record: Record) -> None:
+        """Everything one finished record adds. An embeddings request (not a task, not classified: class
+        `embedding`) counts as a request, its attempts, tokens, spend and time; it adds nothing to the
+        classifier's series or to the base spend the routing overhead is measured against."""
         label = record.label
+        task = record.is_task
         final = record.final_tier or "none"
         self.requests.labels(final, label, record.outcome, record.api).inc()
-        self.decisions.labels(label, record.reasons[0] if record.reasons else "none").inc()
+        if task:
+            self.decisions.labels(label, record.reasons[0] if record.reasons else "none").inc()
         for attempt in record.attempts:
             self.attempts.labels(attempt.tier, attempt.ended_by).inc()
             if attempt.ended_by == EndedBy.RETRY:
@@ -297,16 +302,17 @@ class Metrics:
             self.fallbacks.labels(source, target, reason).inc()
         for baseline, value in record.counterfactual_usd.items():
             self.counterfactual.labels(baseline, label).inc(value)
-        if record.attempts:  # zero-cost requests too: the series exists once one was seen
+        if record.attempts and task:  # zero-cost requests too: the series exists once one was seen
             self.base.labels(record.attempts[-1].tier, label).inc(base_usd(record))
         if record.explored:
             self.explored.labels(record.routed_tier or "none", label).inc()
-        if self._classifier_usd:
+        if self._classifier_usd and task:
             self.classifier_cost.inc(self._classifier_usd)
         if record.ended_at and record.started_at:
             self.duration.labels(final, label).observe(max(record.ended_at - record.started_at, 0.0))
         self.overhead.observe(record.proxy_overhead_ms / 1000)
-        self.classifier.observe(record.classifier_us / 1e6)
+        if task:
+            self.classifier.observe(record.classifier_us / 1e6)
         last = record.attempts[-1] if record.attempts else None
         if last is not None and last.ttft_ms is not None:
             self.ttft.labels(last.tier).observe(last.ttft_ms / 1000)

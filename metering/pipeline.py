@@ -57,6 +57,7 @@ log = logging.getLogger("routetax.metering")
 # window, else by this): 10^15 tokens would otherwise become a billion dollars on a key's budget, for good.
 MAX_OUTPUT_TOKENS = 128_000
 MAX_PROMPT_TOKENS = 10_000_000
+MAX_EMBEDDING_PROMPT_TOKENS = 300_000  # OpenAI's limit on one embeddings request, all inputs summed; it writes none
 KNOWN_GENERATION = 20_000  # request ids per generation remembered for early feedback (the ledger answers later)
 
 UsageReader = Callable[[Any], Usage | None]  # an upstream's answer, chunk or event -> its usage, or None
@@ -72,6 +73,8 @@ class MeteringSettings:
     cluster: bool = False
     spool_dir: str = "var/spool"
     prices: Mapping[str, Price | None] = field(default_factory=dict)  # tier -> price (None: costed at 0)
+    # embedding model -> price: an embeddings request is priced at the model it named, whichever tier served it
+    embedding_prices: Mapping[str, Price | None] = field(default_factory=dict)
     regions: Mapping[str, str | None] = field(default_factory=dict)  # tier -> regional processing ("us", "eu")
     input_limits: Mapping[str, int | None] = field(default_factory=dict)  # tier -> its window, if known
     # tier -> how to read usage out of its answers; a tier not named is read with `usage_from` (every shape known)
@@ -133,7 +136,7 @@ class MeteringPipeline:
             self._price(record)
             if stages.settle_key is not None:
                 stages.settle_key(record)
-            if stages.cache_loss is not None:
+            if stages.cache_loss is not None and record.is_task:  # embeddings have no conversation to keep
                 stages.cache_loss(record)
             self.metrics.observe(record)
         except Exception:  # metering must never take the proxy down; the record still goes out
@@ -163,12 +166,16 @@ class MeteringPipeline:
     def _price(self, record: Record) -> None:
         """Stage 2: the cost of every billed attempt, their sum, and what the request would have cost elsewhere."""
         cost_usd = 0.0
+        embeddings = record.api == "embeddings"  # priced at the embedding model; no counterfactual on chat tiers
         for attempt in record.attempts:  # a loop, not sum() over a generator: this runs per request
             if attempt.billed and attempt.usage is not None:
-                self._price_attempt(attempt, attempt.usage)
+                price = (
+                    self.settings.embedding_prices.get(attempt.model) if embeddings else self.prices.get(attempt.tier)
+                )
+                self._price_attempt(attempt, attempt.usage, price)
                 cost_usd += attempt.cost_usd
         record.cost_usd = cost_usd
-        if record.usage is not None:
+        if record.usage is not None and not embeddings:
             record.counterfactual_usd = counterfactuals(record.usage, self.prices, self.regions)
 
     def _usage(
@@ -186,7 +193,7 @@ class MeteringPipeline:
             parsed = orjson.loads(body)
             attempt.served_model = _model_of(parsed)
             usage = read_usage(parsed)
-            if usage is None or self._rejected(attempt, request, parsed, usage):
+            if usage is None or self._rejected(record, attempt, request, parsed, usage):
                 return _estimate(request, record.api, _answer_text(parsed), completion.prompt_tokens)
             return usage
         if stream is not None:
@@ -194,7 +201,7 @@ class MeteringPipeline:
             if usage_chunk is not None:
                 attempt.served_model = _model_of(usage_chunk)
                 usage = read_usage(usage_chunk)
-                if usage is not None and not self._rejected(attempt, request, usage_chunk, usage):
+                if usage is not None and not self._rejected(record, attempt, request, usage_chunk, usage):
                     return usage
             if stream.events or stream.folded:  # cut short, or an upstream that sends no usage: estimate, say so
                 if stream.completion_tokens is not None:  # counted off the event loop already (a long stream)
@@ -205,12 +212,15 @@ class MeteringPipeline:
                 return _estimate(request, record.api, stream.text(), completion.prompt_tokens)
         return None
 
-    def _rejected(self, attempt: Attempt, request: dict[str, Any], data: Any, usage: Usage) -> bool:
+    def _rejected(self, record: Record, attempt: Attempt, request: dict[str, Any], data: Any, usage: Usage) -> bool:
         """Is the reported usage beyond belief? Then it is noted on the attempt and estimated instead."""
-        max_prompt = self.settings.input_limits.get(attempt.tier) or MAX_PROMPT_TOKENS
-        n = request.get("n")
-        choices = n if type(n) is int and n > 1 else 1
-        problem = usage_problem(data, usage, max_prompt, MAX_OUTPUT_TOKENS * choices)
+        if record.api == "embeddings":  # the tier's window is its chat model's; an embedding writes no tokens
+            max_prompt, max_completion = MAX_EMBEDDING_PROMPT_TOKENS, 0
+        else:
+            max_prompt = self.settings.input_limits.get(attempt.tier) or MAX_PROMPT_TOKENS
+            n = request.get("n")
+            max_completion = MAX_OUTPUT_TOKENS * (n if type(n) is int and n > 1 else 1)
+        problem = usage_problem(data, usage, max_prompt, max_completion)
         if problem is None:
             return False
         attempt.usage_rejected = problem
@@ -222,8 +232,7 @@ class MeteringPipeline:
             )
         return True
 
-    def _price_attempt(self, attempt: Attempt, usage: Usage) -> None:
-        price = self.prices.get(attempt.tier)
+    def _price_attempt(self, attempt: Attempt, usage: Usage, price: Price | None) -> None:
         if price is None:
             return
         try:

@@ -112,7 +112,7 @@ def build_report(
 ) -> dict[str, Any]:
     feedback = feedback or {}
     a = assumptions or Assumptions()
-    records = list(records)
+    records = [record for record in records if record.is_task]  # embeddings are spend, not steps of a task
     n = len(records)
     hours = _served_hours(records, a.hours)
     rates = _amortised_rates(records, a.gpu_hour_usd, hours)

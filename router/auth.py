@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from metering.metrics import Metrics
-from metering.prices import Price
+from metering.prices import Price, embedding_prices
 from metering.record import Record
 from router.config import Config
 from router.errors import ProxyError, Refusal
@@ -63,10 +63,21 @@ LOG_EVERY_S = 10.0
 
 
 class Gatekeeper:
-    def __init__(self, config: Config, prices: dict[str, Price | None], metrics: Metrics) -> None:
+    def __init__(
+        self,
+        config: Config,
+        prices: Mapping[str, Price | None],
+        metrics: Metrics,
+        embedding_prices_by_model: Mapping[str, Price | None] | None = None,
+    ) -> None:
         self.config = config
         self.metrics = metrics
-        self.prices = prices
+        self.prices = prices  # tier -> price
+        self.embedding_prices = (  # embedding model -> price (None: read from the map for embeddings.models)
+            embedding_prices(tuple(config.embeddings.models))
+            if embedding_prices_by_model is None
+            else embedding_prices_by_model
+        )
         durable = config.store.redis_url is not None
         self.mode = config.auth.mode or ("keys" if durable else "open")
         self.keys: KeyStore | None = None
@@ -164,7 +175,7 @@ class Gatekeeper:
         if not key.limited:  # nothing to enforce: no round trip; the real cost is still charged at the end
             self._pending[record.request_id] = (key, "")
             return {}
-        reservation = self._estimate(plan, body, body_bytes)
+        reservation = self._estimate(record, plan, body, body_bytes)
         try:
             answer = await self.keys.admit(key, reservation, record.request_id, self._hold_s)
         except Exception as exc:
@@ -269,12 +280,16 @@ class Gatekeeper:
         if presented is None or not hmac.compare_digest(presented, token):
             raise ProxyError(Refusal.INVALID_METRICS_TOKEN, "/metrics needs its bearer token.")
 
-    def _estimate(self, plan: list[str], body: dict[str, Any], body_bytes: int) -> float:
+    def _estimate(self, record: Record, plan: list[str], body: dict[str, Any], body_bytes: int) -> float:
         """What the plan can cost: its bytes as prompt tokens and its output limit (× `n`) on every tier of it.
 
         A degraded answer is redone on the next tier and every redo is billed, so a request can pay
         each tier of its plan once; reserving only the first tier let a redo chain spend far past a budget.
+        An embeddings request is never redone and writes nothing: its bytes at its embedding model's input rate.
         """
+        if record.api == "embeddings":
+            price = self.embedding_prices.get(record.requested_model)
+            return (body_bytes / 4) * price.standard.input if price is not None else 0.0
         limit = body.get("max_completion_tokens") or body.get("max_tokens") or body.get("max_output_tokens")
         output = limit if isinstance(limit, int) and limit > 0 else DEFAULT_MAX_OUTPUT
         n = body.get("n")

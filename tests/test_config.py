@@ -79,6 +79,12 @@ def test_config_file_named_by_environment(tmp_path: Path) -> None:
         ("store: {redis_url: 'http://redis'}\n", {}, "store.redis_url"),
         ("policy: {agentic: large}\n", {}, "policy.agentic"),
         ("", {"ROUTETAX_SERVER__PORT": "eighty"}, "server.port"),
+        ("embeddings: {tier: large}\n", {}, "embeddings.tier"),
+        ("", {"ROUTETAX_EMBEDDINGS__TIER": "large"}, "embeddings.tier"),
+        ("embeddings: {models: []}\n", {}, "embeddings.models"),
+        ("embeddings: {models: ['']}\n", {}, "embeddings.models"),
+        ("embeddings: {models: [3]}\n", {}, "embeddings.models"),
+        ("embeddings: {dimensions: 3}\n", {}, "embeddings.dimensions"),
     ],
 )
 def test_bad_values_name_the_key(tmp_path: Path, text: str, env: dict[str, str], named: str) -> None:
