@@ -19,7 +19,7 @@ class Adapter:
 
     name: Api
     upstream_path: str  # appended to the tier's base URL
-    checks_answers = False  # a 2xx JSON answer may be degraded (`degraded`) and redone on the next tier
+    label: str | None = None  # None: classified; else the label recorded for an API served as asked
 
     def validate(self, body: dict[str, Any]) -> None:
         """Raise a `ProxyError` for a body routing cannot handle."""
@@ -27,6 +27,10 @@ class Adapter:
     def passthrough_tier(self, body: dict[str, Any]) -> str | None:
         """None: classify and route the request. A tier name: send it there as asked, unclassified."""
         return None
+
+    def upstream_model(self, body: dict[str, Any], tier: Tier) -> str:
+        """The model the upstream is asked for (and the attempt is priced at): the tier's."""
+        return tier.model
 
     def serves(self, tier: Tier) -> bool:
         """Can this tier serve this API at all?"""
@@ -53,7 +57,7 @@ class Adapter:
             raise ProxyError(Refusal.INVALID_JSON, f"The request body cannot be forwarded: {exc}.") from None
 
     def degraded(self, body: dict[str, Any], content: bytes) -> str | None:
-        """Why a 2xx JSON answer cannot be used (only when `checks_answers`)."""
+        """Why a 2xx JSON answer cannot be used (then the next tier redoes it), or None."""
         return None
 
     def first_visible(self, events: list[bytes], tier: str, key_id: str | None) -> str | None:

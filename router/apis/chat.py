@@ -12,7 +12,6 @@ from router.validation import validate_chat
 class ChatApi(Adapter):
     name: Api = "chat"
     upstream_path = "/chat/completions"
-    checks_answers = True
 
     def validate(self, body: dict[str, Any]) -> None:
         validate_chat(body)

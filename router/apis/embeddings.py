@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 
+from metering.record import EMBEDDING_LABEL
 from router.apis.base import Adapter, Api
 from router.config import Config, Tier
 from router.dialects import Dialect
@@ -28,18 +29,30 @@ class EmbeddingsApi(Adapter):
     def validate(self, body: dict[str, Any]) -> None:
         validate_embeddings(body)
 
+    label = EMBEDDING_LABEL  # not classified: recorded apart from tasks, kept out of the routing-tax report
+
     def passthrough_tier(self, body: dict[str, Any]) -> str:
-        """The tier serving the model's embeddings, or a 404 saying how to configure one."""
+        """The tier serving the model's embeddings; a 404 when embeddings are off or the model is not listed."""
         model = body["model"]
-        tier = self.config.embedding_tier(model)
-        if tier is None:
+        if self.config.embeddings_tier() is None:
             raise ProxyError(
                 Refusal.EMBEDDINGS_NOT_CONFIGURED,
-                f"The embedding model `{model}` is not served by this router; configure `embeddings` "
-                "(a tier and its models) to pass embeddings through.",
+                "This router serves no embeddings; configure `embeddings` (a tier and its models) to pass them "
+                "through.",
+                param="model",
+            )
+        tier = self.config.embedding_tier(model)
+        if tier is None:
+            listed = ", ".join(self.config.embeddings.models)
+            raise ProxyError(
+                Refusal.MODEL_NOT_FOUND,
+                f"The embedding model `{model}` is not served by this router (embeddings.models: {listed}).",
                 param="model",
             )
         return tier
+
+    def upstream_model(self, body: dict[str, Any], tier: Tier) -> str:
+        return body["model"]
 
     def payload(self, body: dict[str, Any], tier: Tier, dialect: Dialect, stream: bool) -> bytes:
         return orjson.dumps(body)  # the client's model, untouched

@@ -91,7 +91,7 @@ class Attempter:
     async def attempt(self, ex: Exchange, at: Position) -> tuple[Outcome, Answer]:
         tier = at.tier
         spec = self.config.tiers[tier]
-        attempt = Attempt(tier=tier, model=spec.model, started_at=time.time())
+        attempt = Attempt(tier=tier, model=ex.api.upstream_model(ex.body, spec), started_at=time.time())
         ex.record.attempts.append(attempt)
         ex.completion.bodies.append(None)
         ex.completion.streams.append(None)

@@ -166,6 +166,7 @@ class Intake:
             tier, pinned = self._choose(body, api, record, headers, key, request.headers)
         else:
             tier, pinned = passthrough, True
+            record.label = api.label or record.label
         fallback_off = passthrough is not None or request.headers.get(FALLBACK_HEADER, "").lower() == "off"
         plan = [tier] if fallback_off else self.config.chain(tier)
         plan, pinned = await api.route(body, plan, key, pinned)
