@@ -47,8 +47,7 @@ class Gatekeeper:
         self.config = config
         self.metrics = metrics
         self.prices = prices
-        durable = config.store.redis_url is not None
-        self.mode = config.auth.mode or ("keys" if durable else "open")
+        self.mode = config.auth.mode or ("keys" if config.store.durable else "open")
         self.keys: KeyStore | None = None
         self._admin = os.environ.get(config.auth.admin_key_env) if config.auth.admin_key_env else None
         self._metrics_token = os.environ.get(config.auth.metrics_token_env) if config.auth.metrics_token_env else None
