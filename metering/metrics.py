@@ -151,6 +151,12 @@ class Metrics:
             ["reason"],
             registry=r,
         )
+        self.settlements_dropped = Counter(
+            "routetax_key_settlements_dropped",
+            "Key settlements never charged: the store refused them, and so did the spool disk, past 100,000 held "
+            "in memory (or at shutdown). Each is a request's spend missing from its key's budget.",
+            registry=r,
+        )
         self.rejections = Counter(
             "routetax_rejections",
             "Requests answered with an error before any upstream was called, by status and reason "
