@@ -105,13 +105,17 @@ class Settlements:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="routetax-settlements")
 
     async def aclose(self) -> None:
-        """Stop retrying; try the store once more, and spool what it still refuses."""
+        """Stop retrying; try the store once more with what memory holds, and spool what it still refuses.
+
+        The disk is not replayed here: what waits there is the next process's, and a store that is down
+        would only hold the shutdown up.
+        """
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        await self.retry()
+        await self.retry(disk=False)
         if self._waiting:
             self._drop(len(self._waiting), "at shutdown, the store and the spool disk both refused them")
             self._waiting.clear()
@@ -127,11 +131,11 @@ class Settlements:
         if len(self._waiting) >= self._memory:
             self._wake.set()  # to disk now, not at the next retry
 
-    async def retry(self) -> int:
+    async def retry(self, disk: bool = True) -> int:
         """Charge what waits, oldest first (the disk, then memory); spool what the store refuses. Returns how many."""
         charged = 0
         try:
-            if self._spool is not None and self._spool.pending:
+            if disk and self._spool is not None and self._spool.pending:
                 charged += await self._spool.replay(self._settle_lines, REPLAY_BATCH)
             while self._waiting:
                 await self._settle(self._waiting[0])
