@@ -26,7 +26,7 @@ from metering.prices import (
     Price,
     Rates,
 )
-from metering.record import Usage
+from metering.record import Record, Usage
 
 
 class ImpossibleUsage(ValueError):
@@ -157,3 +157,13 @@ def _counterfactual(usage: Usage, price: Price, region: str | None) -> float:
     # request (a third of a record's pricing time went to building unused breakdowns).
     input_usd, cached_usd, output_usd = _priced(usage, price.standard)
     return input_usd + cached_usd + output_usd
+
+
+def base_usd(record: Record) -> float:
+    """The request served once where it ended: its final attempt's billed cost, less the cache it forfeited.
+
+    The routing-tax report's base (overhead is what routing adds on top of it); the ledger's rollups and the
+    metrics count it as each record is written, so it lives here, on the write side, not in the report.
+    """
+    final = record.attempts[-1] if record.attempts else None
+    return (final.cost_usd if final is not None and final.billed else 0.0) - record.cache_loss_usd

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, generate_latest
 
+from metering.cost import base_usd
 from metering.loop_metrics import Counter, Gauge, Histogram
 from metering.record import EndedBy, Record
-from metering.tax_report import DECISIONS, base_usd
+from metering.verdict import Decision
 
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120)
 OVERHEAD_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1)
@@ -150,6 +151,12 @@ class Metrics:
             ["reason"],
             registry=r,
         )
+        self.settlements_dropped = Counter(
+            "routetax_key_settlements_dropped",
+            "Key settlements never charged: the store refused them, and so did the spool disk, past 100,000 held "
+            "in memory (or at shutdown). Each is a request's spend missing from its key's budget.",
+            registry=r,
+        )
         self.rejections = Counter(
             "routetax_rejections",
             "Requests answered with an error before any upstream was called, by status and reason "
@@ -264,7 +271,7 @@ class Metrics:
                 for bound, value in (("point", policy["cost_per_completed_task_usd"]), ("low", low), ("high", high)):
                     if value is not None:
                         self.policy_cost_per_task.labels(name, bound).set(value)
-        for decision in DECISIONS:
+        for decision in Decision:
             self.verdict.labels(decision).set(1 if decision == report["verdict"]["decision"] else 0)
         for name in ("dual", "mini_only"):
             self.policy_mode.labels(name).set(1 if name == mode else 0)

@@ -12,9 +12,9 @@ import hmac
 import logging
 import os
 import time
-from collections import deque
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from metering.metrics import Metrics
@@ -24,6 +24,7 @@ from router.config import Config
 from router.errors import ProxyError, Refusal
 from router.keys import Admission, GateAnswer, KeyStore, KeyStoreDown, VirtualKey
 from router.rate_headers import key_rate_headers
+from router.settlements import SPOOL_SUBDIR, Settlement, Settlements
 
 log = logging.getLogger("routetax.auth")
 
@@ -57,8 +58,6 @@ def _refusal(key: VirtualKey, answer: GateAnswer) -> ProxyError:
     )
 
 
-STORE_RETRY_S = 1.0  # how often settlements the store refused are tried again
-MAX_UNSETTLED = 100_000  # settlements kept in memory while the store cannot take them
 LOG_EVERY_S = 10.0
 
 
@@ -78,23 +77,25 @@ class Gatekeeper:
             if embedding_prices_by_model is None
             else embedding_prices_by_model
         )
-        durable = config.store.redis_url is not None
-        self.mode = config.auth.mode or ("keys" if durable else "open")
+        self.mode = config.auth.mode or ("keys" if config.store.durable else "open")
         self.keys: KeyStore | None = None
         self._admin = os.environ.get(config.auth.admin_key_env) if config.auth.admin_key_env else None
         self._metrics_token = os.environ.get(config.auth.metrics_token_env) if config.auth.metrics_token_env else None
         self._pending: dict[str, tuple[VirtualKey, str]] = {}  # request id -> (key, its reservation member)
-        self._unsettled: deque[tuple[VirtualKey, float, str, float, int]] = deque(maxlen=MAX_UNSETTLED)
+        self.unsettled: Settlements | None = None  # what the store refused, until it takes it (keys mode)
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._retrier: asyncio.Task[None] | None = None
         self._logged_at = 0.0
         # The longest a request can hold a reservation: its deadline, plus a margin for the stream's tail.
         self._hold_s = config.resilience.deadline_s + 60
 
     def start(self, redis: Any) -> None:
+        """Check keys against `redis` (the app's store, which the caller closes after `aclose`)."""
         if self.mode == "keys":
             self.keys = KeyStore(redis, self.config.auth.cache_s)
-            self._retrier = asyncio.get_running_loop().create_task(self._retry_settlements())
+            store = self.config.store  # settlements wait on disk beside the records, only for a durable store
+            spool_dir = Path(store.spool_dir) / SPOOL_SUBDIR if store.durable else None
+            self.unsettled = Settlements(self._charge, spool_dir, on_dropped=self.metrics.settlements_dropped.inc)
+            self.unsettled.start()
             log.warning("auth: KEYS mode — every request needs a routetax virtual key (routetax keys create)")
             log.warning(
                 "auth: when the store cannot take writes, keys with a budget or rate limit are %s",
@@ -110,11 +111,10 @@ class Gatekeeper:
             )
 
     async def aclose(self) -> None:
-        if self._retrier is not None:
-            self._retrier.cancel()
-            await asyncio.gather(self._retrier, return_exceptions=True)
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=2)
+        if self.unsettled is not None:
+            await self.unsettled.aclose()  # what the store still refuses waits on disk for the next process
 
     async def authenticate(self, headers: Mapping[str, str]) -> VirtualKey | None:
         if self.mode == "open" or self.keys is None:
@@ -200,8 +200,9 @@ class Gatekeeper:
     def settle(self, record: Record) -> None:
         """Charge the real cost (from the record) and release the reservation, in the background.
 
-        A settlement the store refuses is kept (bounded) and tried again every second until it lands,
-        so spend during a store outage is charged when the store returns, never forgotten.
+        A settlement the store refuses waits (`router.settlements`: a few in memory, the rest in the disk
+        spool) and is tried again every second until it lands, so spend during a store outage is charged
+        when the store returns — by the next process, if this one stops first.
         """
         admitted = self._pending.pop(record.request_id, None)
         if admitted is None or self.keys is None:
@@ -210,33 +211,23 @@ class Gatekeeper:
         # the same cost the budget is charged below, so the two agree
         self.metrics.observe_key(key.id, key.name, key.team, key.period, key.budget_usd, record.cost_usd)
         tokens = record.usage.total_tokens if record.usage else 0
-        task = asyncio.get_running_loop().create_task(
-            self._settle((key, record.started_at, member, record.cost_usd, tokens))
-        )
+        settlement = Settlement(record.request_id, key, record.started_at, member, record.cost_usd, tokens)
+        task = asyncio.get_running_loop().create_task(self._settle(settlement))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _settle(self, item: tuple[VirtualKey, float, str, float, int]) -> bool:
-        assert self.keys is not None
+    async def _settle(self, settlement: Settlement) -> None:
         try:
-            await self.keys.settle(*item)
+            await self._charge(settlement)
         except Exception as exc:
             self._log_store_error("settlement", exc)
-            self._unsettled.append(item)
-            return False
-        return True
+            assert self.unsettled is not None  # keys mode: started with the key store
+            self.unsettled.refused(settlement)
 
-    async def _retry_settlements(self) -> None:
-        while True:
-            await asyncio.sleep(STORE_RETRY_S)
-            settled = 0
-            while self._unsettled:
-                item = self._unsettled.popleft()
-                if not await self._settle(item):
-                    break
-                settled += 1
-            if settled:
-                log.warning("auth: the store is back; %d settlement(s) from the outage charged", settled)
+    async def _charge(self, settlement: Settlement) -> None:
+        assert self.keys is not None
+        s = settlement
+        await self.keys.settle(s.key, s.started_at, s.member, s.cost_usd, s.tokens, request_id=s.request_id)
 
     def _log_store_error(self, what: str, exc: BaseException) -> None:
         now = time.monotonic()

@@ -116,6 +116,11 @@ class Store(_Strict):
     spool_dir: str = "var/spool"
     response_ttl_s: float = Field(30 * 24 * 3600, gt=0)  # how long a response id remembers its tier
 
+    @property
+    def durable(self) -> bool:
+        """A Redis outlives this process; the in-process store (no URL) forgets everything at exit."""
+        return self.redis_url is not None
+
     @field_validator("redis_url")
     @classmethod
     def _redis_url(cls, value: str | None) -> str | None:

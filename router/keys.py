@@ -28,6 +28,7 @@ from typing import Any, NamedTuple
 import orjson
 
 PREFIX = "routetax:{keys}"
+SETTLED_TTL_S = 7 * 24 * 3600  # how long a repeated settlement is recognised (the ledger's records: the same)
 KEY_TABLE = f"{PREFIX}:all"  # hash: id -> key JSON
 HASH_INDEX = f"{PREFIX}:by_hash"  # hash: sha256 -> id
 
@@ -90,10 +91,15 @@ return answer('ok', '0')
 """
 
 SETTLE_SCRIPT = """
--- KEYS: as the gate's. ARGV: 1 reservation member ('' when none), 2 real cost, 3 tokens, 4 budget ttl, 5 tpm (or -1),
---       6 now
--- Releasing is idempotent (ZREM says whether this request still held its reservation), so a reservation that
--- already expired is not subtracted twice.
+-- KEYS: as the gate's, then 5 the request's settled marker (only when ARGV[7] is not '')
+-- ARGV: 1 reservation member ('' when none), 2 real cost, 3 tokens, 4 budget ttl, 5 tpm (or -1), 6 now,
+--       7 request id ('' when none), 8 the marker's ttl
+-- A settlement retried after an outage may already have landed (a timeout after Redis applied it, a replay cut
+-- short by a crash): the marker makes the repeat a no-op (returns 0). Releasing is idempotent anyway (ZREM says
+-- whether this request still held its reservation), so a reservation that already expired is not subtracted twice.
+if ARGV[7] ~= '' and not redis.call('SET', KEYS[5], '1', 'NX', 'EX', ARGV[8]) then
+  return 0
+end
 if ARGV[1] ~= '' and redis.call('ZREM', KEYS[3], ARGV[1]) == 1 then
   local total = tonumber(redis.call('GET', KEYS[4]) or '0') - tonumber(string.match(ARGV[1], '|([^|]+)$'))
   if total < 0 or redis.call('ZCARD', KEYS[3]) == 0 then total = 0 end
@@ -319,10 +325,17 @@ class KeyStore:
             RateWindow.of_bucket(key.tpm, float(tokens)) if key.tpm is not None else None,
         )
 
-    async def settle(self, key: VirtualKey, started_at: float, member: str, cost_usd: float, tokens: int) -> None:
-        """Release the request's reservation (if it still holds one) and charge its real cost and tokens."""
+    async def settle(
+        self, key: VirtualKey, started_at: float, member: str, cost_usd: float, tokens: int, request_id: str = ""
+    ) -> None:
+        """Release the request's reservation (if it still holds one) and charge its real cost and tokens.
+
+        With `request_id`, once only: a repeat of a settlement that landed is recognised and changes nothing.
+        """
         now = time.time()
         script_keys, reset = self._keys(key.id, key.period, started_at)
+        if request_id:
+            script_keys.append(f"{PREFIX}:settled:{request_id}")
         await self._settle(
             keys=script_keys,
             args=[
@@ -332,6 +345,8 @@ class KeyStore:
                 max(int(reset - now), 0) + 3600,
                 key.tpm if key.tpm is not None else -1,
                 repr(now),
+                request_id,
+                SETTLED_TTL_S,
             ],
         )
 

@@ -14,7 +14,7 @@ from router.dialects import dialect_for
 
 
 def metering_settings(config: Config) -> MeteringSettings:
-    """Prices (resolved once, here), regions, windows and usage readers per tier; the store; the assumptions."""
+    """Prices (resolved once, here), regions, windows and usage readers per tier; the spool; the assumptions."""
     tiers = config.tiers
     pricing = {
         name: TierPricing(
@@ -24,8 +24,6 @@ def metering_settings(config: Config) -> MeteringSettings:
     }
     return MeteringSettings(
         enabled=config.metering.enabled,
-        redis_url=config.store.redis_url,
-        cluster=config.store.cluster,
         spool_dir=config.store.spool_dir,
         prices=tier_prices(pricing),
         embedding_prices=embedding_prices(tuple(config.embeddings.models)),

@@ -266,8 +266,9 @@ async def test_with_the_store_down_a_limited_key_is_served_when_open_and_charged
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    monkeypatch.setattr(auth_module, "STORE_RETRY_S", 0.01)
     gate = make_gate(on_store_error="open")
+    assert gate.unsettled is not None
+    monkeypatch.setattr(gate.unsettled, "_retry_s", 0.01)  # tried again every 10 ms, not every second
     keys = gate.keys
     assert keys is not None
     key, _ = await new_key(gate, "capped", budget_usd=1.0)

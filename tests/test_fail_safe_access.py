@@ -193,6 +193,21 @@ def test_an_unsettled_reservation_expires(redis_server, monkeypatch) -> None:
     assert reserved == pytest.approx(0.001)
 
 
+def test_a_repeated_settlement_is_charged_once(redis_server) -> None:
+    # A settlement retried after an outage (or replayed from the spool after a crash) may already have landed.
+    async def run() -> tuple[float, float]:
+        store = KeyStore(redis.asyncio.Redis.from_url(redis_server.url))
+        key = VirtualKey(id="key_twice", name="twice", budget_usd=1.0)
+        _admission, _wait, member = await store.admit(key, 0.05, "req-1")
+        for _ in range(3):
+            await store.settle(key, time.time(), member, 0.01, 10, request_id="req-1")
+        return await store.spent(key), await store.reserved(key)
+
+    spent, reserved = asyncio.run(run())
+    assert spent == pytest.approx(0.01)
+    assert reserved == 0.0
+
+
 # -- 8. the reservation covers the whole plan ---------------------------------------------------------------
 
 

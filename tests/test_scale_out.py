@@ -16,9 +16,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from metering.cost import base_usd
 from metering.ledger import read_records
 from metering.store import open_store
-from metering.tax_report import base_usd
 from router.keys import KeyStore
 from router.servers import RunningServer
 from tests.test_cli import free_port, wait_until_up
