@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from router.config import Config
-from router.local_engine import EngineBuildError, EngineStartError, LocalEngine, local_qwen
+from demo.local_engine import EngineBuildError, EngineStartError, LocalEngine, local_qwen
 
 LocalEngineError = (EngineBuildError, EngineStartError)
 

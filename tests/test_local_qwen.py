@@ -1,7 +1,7 @@
 """The qwen tier on a real engine: llama.cpp's server with the tiny Qwen3 model, through routetax, with the openai SDK.
 
 Everything here is real: the engine process, its tokenizer and prompt cache, its error shapes, the
-proxy, Redis for the ledger. The model's answers are fixed by its weights (router/local_engine/
+proxy, Redis for the ledger. The model's answers are fixed by its weights (demo/local_engine/
 tiny_qwen.py), so the records can be asserted to the token.
 """
 
@@ -22,8 +22,8 @@ from openai import OpenAI
 
 from metering.record import Record
 from router.dialects import llamacpp
-from router.local_engine import DEFAULT_ALIAS, LocalEngine
-from router.local_engine.tiny_qwen import (
+from demo.local_engine import DEFAULT_ALIAS, LocalEngine
+from demo.local_engine.tiny_qwen import (
     GREETING,
     TOOL_ANSWER,
     TOOL_ARGUMENTS,
