@@ -11,8 +11,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from router.config import Config
 from demo.local_engine import EngineBuildError, EngineStartError, LocalEngine, local_qwen
+from router.config import Config
 
 LocalEngineError = (EngineBuildError, EngineStartError)
 
