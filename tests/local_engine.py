@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from router.config import Config
 from demo.local_engine import LocalEngine, ensure_llama_server
 from demo.local_engine.tiny_qwen import write_gguf
+from router.config import Config
 
 QWEN_MODEL = "Qwen/Qwen3.5-9B"  # what a deployment names; llama.cpp answers with its alias instead
 GPU_HOUR_USD = 2.0
