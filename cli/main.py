@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from cli import audit, demo, eval_classifier, keys, ledger, mock_upstream, model, price, report, serve
 
-COMMANDS = (serve, mock_upstream, demo, eval_classifier, price, ledger, model, report, audit, keys)
+COMMANDS = (serve, mock_upstream, demo, eval_classifier, price, ledger, model, audit, report, keys)
 
 
 def build_parser() -> argparse.ArgumentParser:
