@@ -50,7 +50,7 @@ from emulator.responses import responses_routes
 from metering.tokens import count_text
 
 # The dialects (of router.dialects.DIALECTS) it impersonates; llama.cpp is served by the real engine
-# (router/local_engine). Their shapes are written here, not taken from the dialect modules, so that the
+# (demo/local_engine). Their shapes are written here, not taken from the dialect modules, so that the
 # tests catch a dialect module that misreads its engine.
 EMULATED_DIALECTS = ("openai", "vllm", "ollama")
 

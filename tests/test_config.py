@@ -105,7 +105,7 @@ def test_unreadable_and_non_mapping_files_are_clear_errors(tmp_path: Path) -> No
 def test_serve_with_a_bad_config_exits_non_zero_naming_the_key(tmp_path: Path) -> None:
     path = write(tmp_path, "tiers:\n  nano: {model: m, timeouts: {read: -1}}\n")
     result = subprocess.run(
-        [sys.executable, "-m", "router.cli", "serve", "--config", str(path)], capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "cli", "serve", "--config", str(path)], capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 2
     assert "tiers.nano.timeouts.read" in result.stderr

@@ -15,9 +15,9 @@ from typing import Any
 import orjson
 import pytest
 
+from cli import build_parser, main
 from emulator.app import EMULATED_DIALECTS
 from metering.record import Usage
-from router.cli import _parser, main
 from router.config import ConfigError, Tier, load_config
 from router.dialects import DIALECTS, dialect_for, dialect_names, llamacpp, ollama, openai, vllm
 from router.dialects.common import CONTEXT_LENGTH_CODE, ask_for_usage_chunk, coerce_error, no_overflow
@@ -207,12 +207,12 @@ def test_adding_a_dialect_is_one_module_registered(monkeypatch: pytest.MonkeyPat
         load_config(config_file, environ={})
     assert "tiers.mini.dialect" in str(caught.value) and "openai, vllm, ollama, llamacpp" in str(caught.value)
     with pytest.raises(SystemExit):
-        _parser().parse_args(["mock-upstream", "--dialect", "tgi"])
+        build_parser().parse_args(["mock-upstream", "--dialect", "tgi"])
 
     monkeypatch.setitem(DIALECTS, "tgi", tgi_dialect())
     tier = load_config(config_file, environ={}).tiers["mini"]
     assert tier.dialect == "tgi" and tier.serves_responses()  # the module's own default
-    assert _parser().parse_args(["mock-upstream", "--dialect", "tgi"]).dialect == "tgi"
+    assert build_parser().parse_args(["mock-upstream", "--dialect", "tgi"]).dialect == "tgi"
     error = error_of(dialect_for(tier.dialect).normalise_error(422, TGI_OVERFLOW))
     assert (error["code"], error["param"]) == ("context_length_exceeded", "messages")
     assert error_of(openai.normalise_error(422, TGI_OVERFLOW))["code"] is None  # TGI's shape is TGI's module's own

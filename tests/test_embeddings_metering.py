@@ -10,7 +10,7 @@ import pytest
 
 from metering.completion import Completion
 from metering.ledger import Ledger, read_records
-from metering.ledger_cli import csv_row
+from metering.ledger_export import csv_row
 from metering.pipeline import MeteringPipeline, MeteringSettings, RouterStages
 from metering.prices import embedding_prices, price_for
 from metering.record import EMBEDDING_LABEL, Attempt, Record

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from openai import OpenAI
 
+from cli import main as routetax
 from demo.world import demo_config
 from router.config import Config
-from router.keys_cli import main as keys_main
 from router.servers import RunningServer
 from tests.redis_server import RedisServer
 from tests.test_metering_e2e import counter_total
@@ -92,7 +92,10 @@ def test_a_key_limited_to_nano_is_only_explored_on_nano(
     config_file.write_text(f"store: {{redis_url: '{redis_server.url}'}}\n")
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        assert keys_main(["--config", str(config_file), "create", "--name", "cheap", "--tiers", "nano", "--json"]) == 0
+        assert (
+            routetax(["keys", "--config", str(config_file), "create", "--name", "cheap", "--tiers", "nano", "--json"])
+            == 0
+        )
     client = OpenAI(base_url=f"{proxy.url}/v1", api_key=json.loads(out.getvalue())["key"], max_retries=0)
     tiers = {
         client.chat.completions.with_raw_response.create(model="auto", messages=HELLO).headers["x-routetax-tier"]

@@ -383,7 +383,7 @@ def test_the_readme_configuration_and_snippet_work_as_written(redis_server, emul
     env = {**__import__("os").environ, "ROUTETAX_STORE__SPOOL_DIR": str(tmp_path / "spool")}
     env.pop("ROUTETAX_ADMIN_KEY", None)
     server = subprocess.Popen(
-        [sys.executable, "-m", "router.cli", "serve", "--config", "routetax.yaml", "--port", str(port)],
+        [sys.executable, "-m", "cli", "serve", "--config", "routetax.yaml", "--port", str(port)],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.DEVNULL,

@@ -18,8 +18,8 @@ from router.auth import Gatekeeper
 from router.config import Config
 from router.errors import ProxyError
 from router.keys import Admission, KeyStore, RateWindow, VirtualKey
-from router.serving.relay import relay_headers
 from router.rate_headers import openai_duration
+from router.serving.relay import relay_headers
 from tests.fake_clock import FakeClock
 
 START = 1_800_000_000.0

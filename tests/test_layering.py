@@ -1,9 +1,15 @@
-"""The packages' one-way dependencies: `router` uses `metering` and `classifier`, never the other way round."""
+"""The packages' one-way dependencies: `cli` -> `demo` -> `router` -> `classifier`, `metering`; never back up.
+
+`cli` is the composition root: only the tests (and the benchmarks, which run the command as a user does)
+import it.
+"""
 
 from __future__ import annotations
 
 import ast
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -77,3 +83,27 @@ def test_meterings_write_path_never_imports_the_report() -> None:
         todo.extend(imports[module])
     assert {"metering.ledger", "metering.metrics", "metering.spool", "metering.cost", "metering.record"} <= reached
     assert sorted(m for m in reached if m.startswith(REPORT)) == []
+
+
+def _upward(package: str, forbidden: set[str]) -> dict[str, set[str]]:
+    """`package`'s modules that import any of `forbidden`, with what they import of it."""
+    return {path: names & forbidden for path, names in imported_packages(package).items() if names & forbidden}
+
+
+@pytest.mark.parametrize("package", ["router", "metering", "classifier", "emulator"])
+def test_the_library_packages_never_import_the_demo_or_the_command(package: str) -> None:
+    assert imported_packages(package)
+    assert _upward(package, {"demo", "cli"}) == {}
+
+
+def test_the_demo_never_imports_the_command() -> None:
+    assert "demo/world.py" in imported_packages("demo")
+    assert _upward("demo", {"cli"}) == {}
+
+
+def test_the_command_is_the_composition_root_above_every_package() -> None:
+    """Every package the product ships is reachable from `cli`, and nothing it ships reaches back."""
+    imported = set().union(*imported_packages("cli").values())
+    assert {"demo", "router", "metering", "classifier", "emulator"} <= imported
+    shipped = ("router", "metering", "classifier", "emulator", "demo")
+    assert {package: _upward(package, {"cli"}) for package in shipped if _upward(package, {"cli"})} == {}

@@ -24,11 +24,11 @@ import pytest
 import redis
 from fastapi.routing import APIRoute
 
+from cli import main as routetax
 from demo.world import demo_config
 from emulator.app import build_emulator
 from router.config import Config
 from router.errors import Refusal
-from router.keys_cli import main as keys_main
 from router.servers import RunningServer, start_in_thread
 from tests.redis_server import RedisServer, free_port
 
@@ -58,7 +58,7 @@ class World:
             assert self.config_file is not None
             out = io.StringIO()
             with contextlib.redirect_stdout(out):
-                assert keys_main(["--config", str(self.config_file), "create", "--name", name, *options, "--json"]) == 0
+                assert routetax(["keys", "--config", str(self.config_file), "create", "--name", name, *options, "--json"]) == 0
             self.keys[name] = json.loads(out.getvalue())["key"]
         return self.keys[name]
 

@@ -72,7 +72,7 @@ def test_three_replicas_share_one_ledger(
             )
             env = {**os.environ, "ROUTETAX_CONFIG": str(config), "ROUTETAX_METRICS_TOKEN": TOKEN}
             process = subprocess.Popen(
-                [sys.executable, "-m", "router.cli", "serve"],
+                [sys.executable, "-m", "cli", "serve"],
                 env=env,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,

@@ -40,7 +40,7 @@ def _serve(tmp_path: Path, emulator: RunningServer, redis_url: str, workers: str
     port = free_port()
     config = serve_config_file(tmp_path, emulator.url, redis_url, port)
     process = subprocess.Popen(
-        [sys.executable, "-m", "router.cli", "serve", "--config", str(config), "--workers", workers],
+        [sys.executable, "-m", "cli", "serve", "--config", str(config), "--workers", workers],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
@@ -133,7 +133,7 @@ def test_more_than_one_worker_needs_redis(tmp_path: Path) -> None:
     config.write_text(f"server: {{port: {free_port()}}}\n")
 
     def serve(workers: str) -> subprocess.CompletedProcess:
-        argv = [sys.executable, "-m", "router.cli", "serve", "--config", str(config), "--workers", workers]
+        argv = [sys.executable, "-m", "cli", "serve", "--config", str(config), "--workers", workers]
         return subprocess.run(argv, capture_output=True, text=True, timeout=60)
 
     done = serve("2")
