@@ -168,6 +168,7 @@ def base_usd(record: Record) -> float:
     final = record.attempts[-1] if record.attempts else None
     return (final.cost_usd if final is not None and final.billed else 0.0) - record.cache_loss_usd
 
+
 def unpriced_reason(price: Price, usage: Usage, *, batch: bool = False, service_tier: str = "default") -> str | None:
     """Why this request could not be made (or priced) at all, or None.
 

@@ -37,7 +37,6 @@ ADMIN = "admin-secret"
 ERROR_FIELDS = {"message", "type", "param", "code"}
 
 
-
 @dataclass
 class World:
     """One running proxy, how to read its rejection counts, and (keys mode) how to make keys."""
@@ -58,7 +57,10 @@ class World:
             assert self.config_file is not None
             out = io.StringIO()
             with contextlib.redirect_stdout(out):
-                assert routetax(["keys", "--config", str(self.config_file), "create", "--name", name, *options, "--json"]) == 0
+                assert (
+                    routetax(["keys", "--config", str(self.config_file), "create", "--name", name, *options, "--json"])
+                    == 0
+                )
             self.keys[name] = json.loads(out.getvalue())["key"]
         return self.keys[name]
 
