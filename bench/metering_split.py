@@ -72,7 +72,7 @@ def turn_off(part: str) -> None:
 def serve_without(parts: str, argv: list[str]) -> int:
     for part in parts.split(","):
         turn_off(part)
-    from router.cli import main
+    from cli import main
 
     return main(argv)
 

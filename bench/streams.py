@@ -356,7 +356,9 @@ async def run_step(
                     core = PROXY_CORE if not serve_args else "0,1"
                     launcher = None
                     if config == "before":  # the same harness on another checkout's code (e.g. `git archive main`)
-                        launcher = ["env", f"PYTHONPATH={args.before}", sys.executable, "-m", "router.cli"]
+                        # the command's module: `cli` since it left `router/`, `router.cli` in older trees
+                        module = "cli" if (args.before / "cli" / "__main__.py").is_file() else "router.cli"
+                        launcher = ["env", f"PYTHONPATH={args.before}", sys.executable, "-m", module]
                     proc = start_routetax(
                         f"http://127.0.0.1:{up_port}",
                         redis_url,

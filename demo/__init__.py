@@ -7,5 +7,5 @@ A product command, but not the proxy: it lives outside `router` (the request pat
 
 world.py: the demo's configuration, its workload, and a World (emulators + proxy in threads) that the
 demo command, the tests and the benchmarks run; local_qwen.py: `--qwen local`, the qwen tier served by
-a real llama.cpp engine (router/local_engine) instead of the emulator.
+a real llama.cpp engine (local_engine/, which only the demo and the tests use) instead of the emulator.
 """

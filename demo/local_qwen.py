@@ -11,8 +11,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from demo.local_engine import EngineBuildError, EngineStartError, LocalEngine, local_qwen
 from router.config import Config
-from router.local_engine import EngineBuildError, EngineStartError, LocalEngine, local_qwen
 
 LocalEngineError = (EngineBuildError, EngineStartError)
 

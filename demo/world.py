@@ -8,7 +8,6 @@ and what it cost. Everything printed is read from the router's own records.
 
 from __future__ import annotations
 
-import argparse
 import random
 import sys
 import time
@@ -18,11 +17,11 @@ from typing import Any
 import httpx
 import orjson
 
-from demo.local_qwen import LocalEngine, LocalEngineError, start_engine, with_local_qwen
+from demo.local_qwen import LocalEngine, with_local_qwen
 from demo.local_qwen import describe as describe_qwen
 from emulator.app import EMULATED_DIALECTS, build_emulator
 from router.app import create_app
-from router.config import Config, Tier, load_config
+from router.config import Config, Tier
 from router.servers import start_in_thread
 
 DEMO_ROUTER_HOUR_USD = 0.05  # the demo's assumed cost of running the router: one small VM
@@ -265,50 +264,17 @@ def run_world(
             upstream.stop()
 
 
-def run_demo(args: argparse.Namespace) -> int:
-    if not 0 <= args.agentic_share <= 1:
-        print("routetax demo: --agentic-share must be between 0 and 1", file=sys.stderr)
-        return 2
-    if not 0 <= args.explore <= 1:
-        print("routetax demo: --explore must be between 0 and 1", file=sys.stderr)
-        return 2
-    base = load_config(args.config) if args.config else None
+def demo_base_config(base: Config | None, explore: float, seed: int) -> Config:
+    """The configuration the demo starts from: the user's (or the demo's router cost), exploring `explore`.
+
+    Exploration is on so that every tier x class cell gets measured; its draws follow `seed`, as the workload does.
+    """
     if base is None:
         base = Config.model_validate({"report": {"router_hour_usd": DEMO_ROUTER_HOUR_USD}})
     data = base.model_dump(exclude_unset=True)
     data.setdefault("policy", {})["explore"] = {
         **data.get("policy", {}).get("explore", {}),
-        "share": args.explore,
-        "seed": args.seed,
+        "share": explore,
+        "seed": seed,
     }
-    base = Config.model_validate(data)
-    try:
-        engine = start_engine(args.llama_server) if args.qwen == "local" else None
-    except LocalEngineError as exc:
-        print(f"routetax demo: --qwen local: {exc}", file=sys.stderr)
-        return 1
-    try:
-        report = run_world(
-            args.requests, args.agentic_share, args.seed, base, args.keep_running, args.port, qwen_engine=engine
-        )
-    except KeyboardInterrupt:
-        return 0
-    finally:
-        if engine is not None:
-            engine.stop()
-    if args.json:
-        print(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
-    else:
-        from router.report_cli import print_report
-
-        print()
-        print_report(report)
-        world = report["demo"]["world"]
-        print(
-            "\nThe demo's world (its truth, which the report had to find): task success "
-            + ", ".join(f"{cell} {p}" for cell, p in world["task_success"].items())
-            + f"; GPU ${world['gpu_hour_usd']}/hour. The measured break-even differs from the model's 0.797: the "
-            "model applies one overhead to all traffic and prices input tokens only, the measurement carries each "
-            "cell's own cost per completed task."
-        )
-    return 0
+    return Config.model_validate(data)

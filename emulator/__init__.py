@@ -6,9 +6,9 @@ package. It imports nothing of `router` by design: a double that shared the prox
 its mistakes, and could not tell the proxy it was wrong. (It does use `metering.tokens`, for real token
 counts, and `classifier`, so that "agentic" means to its degrade scripts what it means to the router.)
 
-app.py builds the server and answers chat completions; responses.py the Responses API; behaviour.py what
-both share (scripted outcomes, token counts and prompt caching, answer text, errors); schema.py a valid
-instance of a JSON schema, for structured output and typed tool arguments.
+app.py builds the server and answers chat completions; responses.py the Responses API; embeddings.py the
+embeddings API; behaviour.py what they share (scripted outcomes, token counts and prompt caching, answer
+text, errors); schema.py a valid instance of a JSON schema, for structured output and typed tool arguments.
 
 The demo, which joins this emulator with the proxy, is its own package beside it: `demo`.
 """

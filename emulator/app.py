@@ -32,8 +32,10 @@ from emulator.behaviour import (
     OUTCOMES,
     Abort,
     EmulatorState,
+    answer_headers,
     answer_text,
     count_prompt,
+    cut_short,
     error_response,
     offers_tools,
     reasoning_tokens,
@@ -43,11 +45,12 @@ from emulator.behaviour import (
     structured_text,
     tool_arguments,
 )
+from emulator.embeddings import embeddings_routes
 from emulator.responses import responses_routes
 from metering.tokens import count_text
 
 # The dialects (of router.dialects.DIALECTS) it impersonates; llama.cpp is served by the real engine
-# (router/local_engine). Their shapes are written here, not taken from the dialect modules, so that the
+# (demo/local_engine). Their shapes are written here, not taken from the dialect modules, so that the
 # tests catch a dialect module that misreads its engine.
 EMULATED_DIALECTS = ("openai", "vllm", "ollama")
 
@@ -139,7 +142,7 @@ def build_emulator(dialect: str = "openai", latency_ms: float = 0.0, seed: int |
                 service_tier=body.get("service_tier"),
                 delay_s=state.chunk_delay_s.get(model, 0.0),
             )
-            return StreamingResponse(chunks, media_type="text/event-stream")
+            return StreamingResponse(chunks, media_type="text/event-stream", headers=answer_headers(state))
         message: dict[str, Any] = {"role": "assistant", "content": text or (None if call else ""), "refusal": None}
         if call:
             message["tool_calls"] = [call]
@@ -153,8 +156,8 @@ def build_emulator(dialect: str = "openai", latency_ms: float = 0.0, seed: int |
         }
         raw = orjson.dumps(payload)
         if outcome == "disconnect_mid_stream":
-            return StreamingResponse(_cut(raw), media_type=JSON_TYPE)
-        return Response(raw, media_type=JSON_TYPE)
+            return StreamingResponse(cut_short(raw), media_type=JSON_TYPE)
+        return Response(raw, media_type=JSON_TYPE, headers=answer_headers(state))
 
     async def models(_request: Request) -> Response:
         names = sorted(set(state.requests) | set(state.scripts)) or ["gpt-5.4-nano", "gpt-5.4-mini"]
@@ -197,6 +200,7 @@ def build_emulator(dialect: str = "openai", latency_ms: float = 0.0, seed: int |
             Route("/_mock/script", script, methods=["POST"]),
             Route("/_mock/stats", stats, methods=["GET"]),
             *responses_routes(state),
+            *embeddings_routes(state),
         ]
     )
     return app
@@ -261,8 +265,3 @@ async def _stream(
     if usage is not None:
         yield b"data: " + orjson.dumps({**base, "choices": [], "usage": usage}) + b"\n\n"
     yield b"data: [DONE]\n\n"
-
-
-async def _cut(raw: bytes) -> AsyncIterator[bytes]:
-    yield raw[: len(raw) // 2]
-    raise Abort("scripted disconnect mid-answer")

@@ -12,6 +12,7 @@ import asyncio
 import hashlib
 import random
 from collections import OrderedDict, defaultdict, deque
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +44,23 @@ _WORDS = (
 ).split()
 
 
+# What OpenAI says of the organisation behind the upstream key on every answer: far from its limits. A proxy
+# that enforces its own per-client limits must not pass these on as its client's (the tests check it does not).
+ORGANISATION_RATE_HEADERS = {
+    "x-ratelimit-limit-requests": "10000",
+    "x-ratelimit-remaining-requests": "9999",
+    "x-ratelimit-reset-requests": "6ms",
+    "x-ratelimit-limit-tokens": "30000000",
+    "x-ratelimit-remaining-tokens": "29999975",
+    "x-ratelimit-reset-tokens": "0s",
+}
+
+
+def answer_headers(state: EmulatorState) -> dict[str, str] | None:
+    """The headers of a successful answer: OpenAI's rate-limit headers (vLLM and Ollama send none)."""
+    return ORGANISATION_RATE_HEADERS if state.dialect == "openai" else None
+
+
 class Abort(Exception):
     """Raised inside a response body to cut the connection without finishing the answer."""
 
@@ -60,10 +78,14 @@ class EmulatorState:
     token_cache: OrderedDict[bytes, tuple[int, list[bytes]]] = field(default_factory=OrderedDict)
     timeout_s: float = 600.0
 
-    def next_outcome(self, model: str, body: dict[str, Any], api: str = "chat") -> str:
+    def next_scripted(self, model: str) -> str:
+        """The next scripted outcome for `model`, or "ok" once its script is spent."""
         script = self.scripts.get(model)
-        if script:
-            return script.popleft()
+        return script.popleft() if script else "ok"
+
+    def next_outcome(self, model: str, body: dict[str, Any], api: str = "chat") -> str:
+        if self.scripts.get(model):
+            return self.next_scripted(model)
         probabilities = self.degrade.get(model)
         if probabilities:
             label = _label(body, api)
@@ -160,14 +182,20 @@ def reasoning_tokens(model: str, body: dict[str, Any]) -> int:
 
 
 def error_response(
-    state: EmulatorState, status: int, message: str, etype: str, code: str | None, headers: dict[str, str] | None = None
+    state: EmulatorState,
+    status: int,
+    message: str,
+    etype: str,
+    code: str | None,
+    headers: dict[str, str] | None = None,
+    param: str | None = None,
 ) -> Response:
     if state.dialect == "vllm":
-        payload: Any = {"error": {"message": message, "type": etype, "param": None, "code": status}}
+        payload: Any = {"error": {"message": message, "type": etype, "param": param, "code": status}}
     elif state.dialect == "ollama":
         payload = {"error": message}
     else:
-        payload = {"error": {"message": message, "type": etype, "param": None, "code": code}}
+        payload = {"error": {"message": message, "type": etype, "param": param, "code": code}}
     return Response(orjson.dumps(payload), status_code=status, media_type=JSON_TYPE, headers=headers)
 
 
@@ -206,6 +234,12 @@ def scripted_error(state: EmulatorState, outcome: str) -> Response | None:
             "context_length_exceeded",
         )
     return None
+
+
+async def cut_short(raw: bytes) -> AsyncIterator[bytes]:
+    """A JSON answer's first half, then the connection cut: the `disconnect_mid_stream` outcome of a JSON answer."""
+    yield raw[: len(raw) // 2]
+    raise Abort("scripted disconnect mid-answer")
 
 
 async def sleep_for(state: EmulatorState, outcome: str) -> None:

@@ -26,7 +26,7 @@ from metering.prices import (
     Price,
     Rates,
 )
-from metering.record import Usage
+from metering.record import Record, Usage
 
 
 class ImpossibleUsage(ValueError):
@@ -157,3 +157,35 @@ def _counterfactual(usage: Usage, price: Price, region: str | None) -> float:
     # request (a third of a record's pricing time went to building unused breakdowns).
     input_usd, cached_usd, output_usd = _priced(usage, price.standard)
     return input_usd + cached_usd + output_usd
+
+
+def base_usd(record: Record) -> float:
+    """The request served once where it ended: its final attempt's billed cost, less the cache it forfeited.
+
+    The routing-tax report's base (overhead is what routing adds on top of it); the ledger's rollups and the
+    metrics count it as each record is written, so it lives here, on the write side, not in the report.
+    """
+    final = record.attempts[-1] if record.attempts else None
+    return (final.cost_usd if final is not None and final.billed else 0.0) - record.cache_loss_usd
+
+
+def unpriced_reason(price: Price, usage: Usage, *, batch: bool = False, service_tier: str = "default") -> str | None:
+    """Why this request could not be made (or priced) at all, or None.
+
+    A request above the model's input or output limit is refused by the upstream, so it has no
+    price; nor has a mode the map does not price for the model (nano has no priority rate) or a
+    Batch request with a service tier (the Batch API has none).
+    """
+    if price.max_input_tokens is not None and usage.prompt_tokens > price.max_input_tokens:
+        return f"{usage.prompt_tokens:,} prompt tokens exceed {price.model}'s input limit of {price.max_input_tokens:,}"
+    if price.max_output_tokens is not None and usage.completion_tokens > price.max_output_tokens:
+        return (
+            f"{usage.completion_tokens:,} completion tokens exceed {price.model}'s output limit of "
+            f"{price.max_output_tokens:,}"
+        )
+    if batch and service_tier != "default":
+        return f"the Batch API has no service tier: --batch with --service-tier {service_tier} is not priced"
+    mode = "batches" if batch else service_tier
+    if mode != "default" and not price.self_hosted and mode not in price.variants:
+        return f"the price map has no {mode} price for {price.model}"
+    return None

@@ -7,9 +7,12 @@ One hash (same `{ledger}` hash tag: Cluster-safe), last word wins, a repeat is a
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
-from metering.ledger import DEFAULT_PREFIX, Keys
+from metering.ledger import DEFAULT_PREFIX, Keys, marker_key
+
+log = logging.getLogger("routetax.metering")
 
 REASON_LIMIT = 200
 _SWAP = """
@@ -28,6 +31,15 @@ class FeedbackStore:
     async def known(self, request_id: str) -> bool:
         """Has the ledger seen this request (on any replica)?"""
         return bool(await self.store.exists(self.keys.seen(request_id)))
+
+    async def key_of(self, request_id: str) -> str | None:
+        """The key id that made a request, read from its ledger marker (None: keyless, or unreadable: logged)."""
+        try:
+            marker = await self.store.get(self.keys.seen(request_id))
+        except Exception:
+            log.warning("feedback for %s: the ledger marker could not be read to check its key", request_id)
+            return None
+        return marker_key(marker)
 
     async def put(self, request_id: str, success: bool, reason: str | None) -> bool | None:
         """Store the application's judgement (success or not); return the one it replaced (None: first word),

@@ -29,10 +29,10 @@ from typing import Any
 import orjson
 from redis.exceptions import NoScriptError
 
+from metering.cost import base_usd
 from metering.record import Record, Usage
 from metering.spool import Spool
 from metering.store import Store
-from metering.tax_report import base_usd
 
 log = logging.getLogger("routetax.ledger")
 

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, generate_latest
 
+from metering.cost import base_usd
 from metering.loop_metrics import Counter, Gauge, Histogram
 from metering.record import EndedBy, Record
-from metering.tax_report import DECISIONS, base_usd
+from metering.verdict import Decision
 
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120)
 OVERHEAD_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1)
@@ -150,6 +151,12 @@ class Metrics:
             ["reason"],
             registry=r,
         )
+        self.settlements_dropped = Counter(
+            "routetax_key_settlements_dropped",
+            "Key settlements never charged: the store refused them, and so did the spool disk, past 100,000 held "
+            "in memory (or at shutdown). Each is a request's spend missing from its key's budget.",
+            registry=r,
+        )
         self.rejections = Counter(
             "routetax_rejections",
             "Requests answered with an error before any upstream was called, by status and reason "
@@ -264,7 +271,7 @@ class Metrics:
                 for bound, value in (("point", policy["cost_per_completed_task_usd"]), ("low", low), ("high", high)):
                     if value is not None:
                         self.policy_cost_per_task.labels(name, bound).set(value)
-        for decision in DECISIONS:
+        for decision in Decision:
             self.verdict.labels(decision).set(1 if decision == report["verdict"]["decision"] else 0)
         for name in ("dual", "mini_only"):
             self.policy_mode.labels(name).set(1 if name == mode else 0)
@@ -273,10 +280,15 @@ class Metrics:
         return generate_latest(self.registry)
 
     def observe(self, record: Record) -> None:
+        """Everything one finished record adds. An embeddings request (not a task, not classified: class
+        `embedding`) counts as a request, its attempts, tokens, spend and time; it adds nothing to the
+        classifier's series or to the base spend the routing overhead is measured against."""
         label = record.label
+        task = record.is_task
         final = record.final_tier or "none"
         self.requests.labels(final, label, record.outcome, record.api).inc()
-        self.decisions.labels(label, record.reasons[0] if record.reasons else "none").inc()
+        if task:
+            self.decisions.labels(label, record.reasons[0] if record.reasons else "none").inc()
         for attempt in record.attempts:
             self.attempts.labels(attempt.tier, attempt.ended_by).inc()
             if attempt.ended_by == EndedBy.RETRY:
@@ -297,16 +309,17 @@ class Metrics:
             self.fallbacks.labels(source, target, reason).inc()
         for baseline, value in record.counterfactual_usd.items():
             self.counterfactual.labels(baseline, label).inc(value)
-        if record.attempts:  # zero-cost requests too: the series exists once one was seen
+        if record.attempts and task:  # zero-cost requests too: the series exists once one was seen
             self.base.labels(record.attempts[-1].tier, label).inc(base_usd(record))
         if record.explored:
             self.explored.labels(record.routed_tier or "none", label).inc()
-        if self._classifier_usd:
+        if self._classifier_usd and task:
             self.classifier_cost.inc(self._classifier_usd)
         if record.ended_at and record.started_at:
             self.duration.labels(final, label).observe(max(record.ended_at - record.started_at, 0.0))
         self.overhead.observe(record.proxy_overhead_ms / 1000)
-        self.classifier.observe(record.classifier_us / 1e6)
+        if task:
+            self.classifier.observe(record.classifier_us / 1e6)
         last = record.attempts[-1] if record.attempts else None
         if last is not None and last.ttft_ms is not None:
             self.ttft.labels(last.tier).observe(last.ttft_ms / 1000)

@@ -24,6 +24,10 @@ stage cannot be registered in the wrong place: with the old lists of enrichers a
 putting the cache-affinity hook among the listeners would have dropped cache loss from the
 ledger's rollups without a sound. The pipeline is built from `MeteringSettings`, metering's own
 small view of the configuration: metering never imports the router.
+
+The pipeline does not open the store it writes to: the app's lifespan opens the one store of the
+process, hands it to `start` (and to the router's parts that keep state in it), and closes it after
+`aclose` has flushed the ledger. Nobody borrows the store from here.
 """
 
 from __future__ import annotations
@@ -42,12 +46,12 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from metering.completion import Completion, RelayedStream
 from metering.cost import ImpossibleUsage, cost, counterfactuals
-from metering.ledger import Keys, Ledger, marker_key
+from metering.ledger import Ledger
 from metering.metrics import Metrics
 from metering.metrics_group import MetricsGroup
 from metering.prices import Price
 from metering.record import Attempt, Record, Usage
-from metering.store import open_store
+from metering.store import Store
 from metering.tokens import count_prompt, count_text
 from metering.usage import usage_from, usage_problem
 
@@ -57,6 +61,7 @@ log = logging.getLogger("routetax.metering")
 # window, else by this): 10^15 tokens would otherwise become a billion dollars on a key's budget, for good.
 MAX_OUTPUT_TOKENS = 128_000
 MAX_PROMPT_TOKENS = 10_000_000
+MAX_EMBEDDING_PROMPT_TOKENS = 300_000  # OpenAI's limit on one embeddings request, all inputs summed; it writes none
 KNOWN_GENERATION = 20_000  # request ids per generation remembered for early feedback (the ledger answers later)
 
 UsageReader = Callable[[Any], Usage | None]  # an upstream's answer, chunk or event -> its usage, or None
@@ -68,20 +73,16 @@ class MeteringSettings:
     """What metering needs to know of the deployment, per tier and in all (the router builds it from its config)."""
 
     enabled: bool = True
-    redis_url: str | None = None  # no URL: an in-process store, non-durable (quickstart only)
-    cluster: bool = False
-    spool_dir: str = "var/spool"
+    spool_dir: str = "var/spool"  # where records wait while a durable store cannot take them
     prices: Mapping[str, Price | None] = field(default_factory=dict)  # tier -> price (None: costed at 0)
+    # embedding model -> price: an embeddings request is priced at the model it named, whichever tier served it
+    embedding_prices: Mapping[str, Price | None] = field(default_factory=dict)
     regions: Mapping[str, str | None] = field(default_factory=dict)  # tier -> regional processing ("us", "eu")
     input_limits: Mapping[str, int | None] = field(default_factory=dict)  # tier -> its window, if known
     # tier -> how to read usage out of its answers; a tier not named is read with `usage_from` (every shape known)
     read_usage: Mapping[str, UsageReader] = field(default_factory=dict)
     router_hour_usd: float = 0.0  # report assumptions, exported as metrics
     classifier_usd_per_request: float = 0.0
-
-    @property
-    def durable(self) -> bool:
-        return self.redis_url is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +95,7 @@ class RouterStages:
 
 
 class MeteringPipeline:
-    """Runs the stages on each finished record; owns the store, the ledger and the metrics for the app's lifetime."""
+    """Runs the stages on each finished record; owns the ledger and the metrics (not the store) while the app runs."""
 
     def __init__(
         self,
@@ -107,11 +108,9 @@ class MeteringPipeline:
         self.metrics = metrics or Metrics()
         self.router_stages = router_stages or RouterStages()
         self.recent: deque[Record] = deque(maxlen=keep_recent)
-        self.durable = settings.durable
         self.enabled = settings.enabled
         self.prices = settings.prices
         self.regions = settings.regions
-        self.store: Any = None
         self.ledger: Ledger | None = None
         # Recent request ids, so feedback is accepted before the ledger has the record (the ledger's own
         # markers answer after that): two generations of sets, at most 2 x KNOWN_GENERATION ids (~4 MB).
@@ -133,7 +132,7 @@ class MeteringPipeline:
             self._price(record)
             if stages.settle_key is not None:
                 stages.settle_key(record)
-            if stages.cache_loss is not None:
+            if stages.cache_loss is not None and record.is_task:  # embeddings have no conversation to keep
                 stages.cache_loss(record)
             self.metrics.observe(record)
         except Exception:  # metering must never take the proxy down; the record still goes out
@@ -163,12 +162,16 @@ class MeteringPipeline:
     def _price(self, record: Record) -> None:
         """Stage 2: the cost of every billed attempt, their sum, and what the request would have cost elsewhere."""
         cost_usd = 0.0
+        embeddings = record.api == "embeddings"  # priced at the embedding model; no counterfactual on chat tiers
         for attempt in record.attempts:  # a loop, not sum() over a generator: this runs per request
             if attempt.billed and attempt.usage is not None:
-                self._price_attempt(attempt, attempt.usage)
+                price = (
+                    self.settings.embedding_prices.get(attempt.model) if embeddings else self.prices.get(attempt.tier)
+                )
+                self._price_attempt(attempt, attempt.usage, price)
                 cost_usd += attempt.cost_usd
         record.cost_usd = cost_usd
-        if record.usage is not None:
+        if record.usage is not None and not embeddings:
             record.counterfactual_usd = counterfactuals(record.usage, self.prices, self.regions)
 
     def _usage(
@@ -186,7 +189,7 @@ class MeteringPipeline:
             parsed = orjson.loads(body)
             attempt.served_model = _model_of(parsed)
             usage = read_usage(parsed)
-            if usage is None or self._rejected(attempt, request, parsed, usage):
+            if usage is None or self._rejected(record, attempt, request, parsed, usage):
                 return _estimate(request, record.api, _answer_text(parsed), completion.prompt_tokens)
             return usage
         if stream is not None:
@@ -194,7 +197,7 @@ class MeteringPipeline:
             if usage_chunk is not None:
                 attempt.served_model = _model_of(usage_chunk)
                 usage = read_usage(usage_chunk)
-                if usage is not None and not self._rejected(attempt, request, usage_chunk, usage):
+                if usage is not None and not self._rejected(record, attempt, request, usage_chunk, usage):
                     return usage
             if stream.events or stream.folded:  # cut short, or an upstream that sends no usage: estimate, say so
                 if stream.completion_tokens is not None:  # counted off the event loop already (a long stream)
@@ -205,12 +208,15 @@ class MeteringPipeline:
                 return _estimate(request, record.api, stream.text(), completion.prompt_tokens)
         return None
 
-    def _rejected(self, attempt: Attempt, request: dict[str, Any], data: Any, usage: Usage) -> bool:
+    def _rejected(self, record: Record, attempt: Attempt, request: dict[str, Any], data: Any, usage: Usage) -> bool:
         """Is the reported usage beyond belief? Then it is noted on the attempt and estimated instead."""
-        max_prompt = self.settings.input_limits.get(attempt.tier) or MAX_PROMPT_TOKENS
-        n = request.get("n")
-        choices = n if type(n) is int and n > 1 else 1
-        problem = usage_problem(data, usage, max_prompt, MAX_OUTPUT_TOKENS * choices)
+        if record.api == "embeddings":  # the tier's window is its chat model's; an embedding writes no tokens
+            max_prompt, max_completion = MAX_EMBEDDING_PROMPT_TOKENS, 0
+        else:
+            max_prompt = self.settings.input_limits.get(attempt.tier) or MAX_PROMPT_TOKENS
+            n = request.get("n")
+            max_completion = MAX_OUTPUT_TOKENS * (n if type(n) is int and n > 1 else 1)
+        problem = usage_problem(data, usage, max_prompt, max_completion)
         if problem is None:
             return False
         attempt.usage_rejected = problem
@@ -222,8 +228,7 @@ class MeteringPipeline:
             )
         return True
 
-    def _price_attempt(self, attempt: Attempt, usage: Usage) -> None:
-        price = self.prices.get(attempt.tier)
+    def _price_attempt(self, attempt: Attempt, usage: Usage, price: Price | None) -> None:
         if price is None:
             return
         try:
@@ -235,22 +240,26 @@ class MeteringPipeline:
             return
         attempt.cost_usd = breakdown.total_usd
 
-    # -- lifetime: the store, the ledger, the metrics group ---------------------------------------
+    # -- lifetime: the ledger, the metrics group ------------------------------------------------
 
-    async def start(self) -> None:
+    async def start(self, store: Store, *, durable: bool) -> None:
+        """Start writing to `store`, which the caller opened and closes after `aclose()`.
+
+        `durable`: the store outlives this process (a Redis). The in-process store does not, so records
+        are not spooled where a later process would find them.
+        """
         # The tokenizer loads in ~0.4 s on first use: at start, not on the loop when the first stream is cut
         # or the first long stream folds its events (a 0.4 s stall for every open stream, seen with py-spy).
         count_text("warm")
-        self.store = open_store(self.settings.redis_url, cluster=self.settings.cluster)
         if self.group is not None:
             self._publisher = asyncio.create_task(self._publish(), name="routetax-metrics-publish")
         if not self.enabled:
             return
         # The in-process store forgets everything at exit, so a spool on disk would only replay into
         # nothing: it gets a private temporary directory (and two demo proxies never share one).
-        spool_dir = self.settings.spool_dir if self.durable else tempfile.mkdtemp(prefix="routetax-spool-")
+        spool_dir = self.settings.spool_dir if durable else tempfile.mkdtemp(prefix="routetax-spool-")
         self.ledger = Ledger(
-            self.store,
+            store,
             spool_dir,
             on_spool_depth=self.metrics.spool_depth.set,
             on_write_error=self.metrics.ledger_errors.inc,
@@ -266,8 +275,6 @@ class MeteringPipeline:
             if self._publisher is not None:
                 self._publisher.cancel()
             self.group.publish()  # the last figures, ledger flush included: the group's counters keep them
-        if self.store is not None:
-            await self.store.aclose()
 
     def expect(self, request_id: str, key_id: str | None) -> None:
         """A request started: feedback may name it before its record is written."""
@@ -278,23 +285,13 @@ class MeteringPipeline:
     def knows(self, request_id: str) -> bool:
         return request_id in self._known or request_id in self._known_before
 
-    async def key_of(self, request_id: str) -> str | None:
-        """The key id that made a request: remembered here, else read from its ledger marker (any replica)."""
-        for known in (self._known, self._known_before):
-            if request_id in known:
-                return known[request_id]
-        try:
-            marker = await self.store.get((self.ledger.keys if self.ledger else Keys()).seen(request_id))
-        except Exception:
-            log.warning("feedback for %s: the ledger marker could not be read to check its key", request_id)
-            return None
-        return marker_key(marker)
+    def key_of(self, request_id: str) -> str | None:
+        """The key id that made a request this process remembers (None: keyless, or not remembered — see `knows`).
 
-    async def store_ok(self) -> bool:
-        try:
-            return bool(await self.store.ping())
-        except Exception:
-            return False
+        A request it does not remember is answered by its ledger marker (`FeedbackStore.key_of`, any replica).
+        """
+        known = self._known if request_id in self._known else self._known_before
+        return known.get(request_id)
 
     def render_metrics(self) -> tuple[bytes, str]:
         if self.group is not None:

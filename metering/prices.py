@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import orjson
@@ -154,3 +155,19 @@ def tier_prices(tiers: Mapping[str, TierPricing]) -> dict[str, Price | None]:
             )
             prices[name] = None
     return prices
+
+
+@lru_cache(maxsize=8)
+def embedding_prices(models: tuple[str, ...]) -> Mapping[str, Price | None]:
+    """Every embedding model's price, by model: an embeddings request is priced at the model it names, not its tier.
+
+    Read once (metering and the key gate both ask); a model with no price in the map is costed at 0, with a warning.
+    """
+    prices: dict[str, Price | None] = {}
+    for model in models:
+        try:
+            prices[model] = price_for(model, self_hosted=False)
+        except UnknownModel:
+            log.warning("embeddings: model %s has no price in the map: costed at 0", model)
+            prices[model] = None
+    return MappingProxyType(prices)

@@ -22,6 +22,11 @@ class Outcome(StrEnum):
     CLIENT_CANCELLED = "client_cancelled"
 
 
+# The `label` of an embeddings request. It is not classified and is not a task: the routing-tax report, its
+# policies and the auto mode leave it out (see `Record.is_task`), while spend, tokens, keys and the ledger count it.
+EMBEDDING_LABEL = "embedding"
+
+
 class EndedBy(StrEnum):
     """Why one upstream attempt ended."""
 
@@ -79,12 +84,12 @@ class Record:
     """Everything known about one client request, written once when it ends."""
 
     request_id: str
-    api: Literal["chat", "responses"] = "chat"
+    api: Literal["chat", "responses", "embeddings"] = "chat"
     started_at: float = 0.0
     ended_at: float = 0.0
     key_id: str | None = None  # a hash of the client's key, never the key
     requested_model: str = ""
-    label: str = "single_turn"  # classifier label: "single_turn" | "agentic"
+    label: str = "single_turn"  # classifier label: "single_turn" | "agentic"; EMBEDDING_LABEL for embeddings
     confidence: float = 1.0
     reasons: list[str] = field(default_factory=list)
     stream: bool = False
@@ -108,6 +113,11 @@ class Record:
     outcome: Outcome = Outcome.SUCCESS
     status: int = 200  # what the client was answered
     estimated: bool = False
+
+    @property
+    def is_task(self) -> bool:
+        """A step of a task (chat, Responses), the routing-tax report's unit; an embeddings request is not one."""
+        return self.api != "embeddings"
 
     @property
     def final_tier(self) -> str | None:

@@ -34,11 +34,12 @@ class SpoolLocked(RuntimeError):
 
 
 class Spool:
-    """Append-only JSONL files of records, replayed oldest first."""
+    """Append-only JSONL files of records (or of anything one JSON line each), replayed oldest first."""
 
-    def __init__(self, directory: str | os.PathLike[str]) -> None:
+    def __init__(self, directory: str | os.PathLike[str], noun: str = "record") -> None:
         self.directory = Path(directory)
-        self.depth = 0  # records on disk not yet confirmed written to Redis
+        self.noun = noun  # what a line is, for the logs (the key settlements use this spool too)
+        self.depth = 0  # lines on disk not yet confirmed written to Redis
         self._lock_fd: int | None = None
         self._replay_offset = 0  # bytes of the oldest replay file already written to Redis
 
@@ -56,7 +57,7 @@ class Spool:
         self._lock_fd = fd
         self.depth = sum(_count_lines(p) for p in self._files())
         if self.depth:
-            log.warning("spool %s holds %d record(s) from a previous run; replaying", self.directory, self.depth)
+            log.warning("spool %s holds %d %s(s) from a previous run; replaying", self.directory, self.depth, self.noun)
 
     def close(self) -> None:
         if self._lock_fd is not None:
@@ -192,16 +193,17 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def adopt_orphans(root: Path, owners: list[Path]) -> int:
+def adopt_orphans(root: Path, owners: list[Path], sub: str = "") -> int:
     """Move the spool files of directories under `root` that no process of this run will own into `owners[0]`.
 
     `routetax serve --workers N` gives worker i the spool `root/worker-<i>` (one worker: `root` itself).
     Records spooled by a run with another worker count would otherwise wait, unreplayed, in a directory
     nobody opens. Each file becomes a replay file of `owners[0]` (replayed before its own, which is fine:
     the ledger's per-record markers make the order of replays irrelevant). A directory still locked by a
-    live process is left alone. Returns how many files were moved.
+    live process is left alone. Returns how many files were moved. `sub`: a spool kept in that subdirectory of
+    each (the key settlements'); `owners` then name those subdirectories.
     """
-    candidates = [root, *sorted(root.glob("worker-*"))] if root.is_dir() else []
+    candidates = [d / sub if sub else d for d in [root, *sorted(root.glob("worker-*"))]] if root.is_dir() else []
     target = owners[0]
     moved = 0
     for directory in candidates:
@@ -219,7 +221,8 @@ def adopt_orphans(root: Path, owners: list[Path]) -> int:
         try:
             target.mkdir(parents=True, exist_ok=True)
             for path in files:
-                name = f"replay-000000000000-{directory.name}-{path.stem}"
+                origin = directory.parent.name if sub else directory.name
+                name = f"replay-000000000000-{origin}-{path.stem}"
                 destination, n = target / f"{name}.jsonl", 0
                 while destination.exists():
                     n += 1

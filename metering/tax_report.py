@@ -26,11 +26,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from metering import tax_model
+from metering.cost import base_usd
 from metering.record import EndedBy, Outcome, Record
+from metering.verdict import Decision
 
 CLASSES = ("single_turn", "agentic")
 Z95 = 1.959963984540054  # two-sided 95% normal quantile
-DECISIONS = ("dual_tier_pays", "mini_only_cheaper", "undecided")
 
 
 @dataclass(frozen=True)
@@ -55,12 +56,6 @@ def served_ok(record: Record) -> bool:
 def succeeded(record: Record, feedback: Mapping[str, bool]) -> bool:
     """Served ok and no feedback saying the task failed (no feedback counts as success: an assumption)."""
     return served_ok(record) and feedback.get(record.request_id, True)
-
-
-def base_usd(record: Record) -> float:
-    """The request served once where it ended: its final attempt's billed cost, less the cache it forfeited."""
-    final = record.attempts[-1] if record.attempts else None
-    return (final.cost_usd if final is not None and final.billed else 0.0) - record.cache_loss_usd
 
 
 def wilson(successes: int, n: int, z: float = Z95) -> tuple[float, float] | None:
@@ -112,7 +107,7 @@ def build_report(
 ) -> dict[str, Any]:
     feedback = feedback or {}
     a = assumptions or Assumptions()
-    records = list(records)
+    records = [record for record in records if record.is_task]  # embeddings are spend, not steps of a task
     n = len(records)
     hours = _served_hours(records, a.hours)
     rates = _amortised_rates(records, a.gpu_hour_usd, hours)
@@ -447,7 +442,7 @@ def _break_even(
 def _verdict(policies: Mapping[str, Mapping[str, Any]], n: int, with_feedback: int) -> dict[str, Any]:
     """dual_tier_pays / mini_only_cheaper when the two intervals are apart; otherwise undecided, and what decides it."""
     dual, mini = policies["dual"], policies["mini_only"]
-    out: dict[str, Any] = {"decision": "undecided", "dual_tier_pays": False, "decide_by": None}
+    out: dict[str, Any] = {"decision": Decision.UNDECIDED, "dual_tier_pays": False, "decide_by": None}
     if not n:
         out["decide_by"] = "traffic: there is none in this window"
         return out
@@ -459,9 +454,9 @@ def _verdict(policies: Mapping[str, Mapping[str, Any]], n: int, with_feedback: i
     d_lo, d_hi = dual["ci"]
     m_lo, m_hi = mini["ci"]
     if d_hi is not None and m_lo is not None and d_hi < m_lo:
-        out.update(decision="dual_tier_pays", dual_tier_pays=True)
+        out.update(decision=Decision.DUAL_TIER_PAYS, dual_tier_pays=True)
     elif d_lo is not None and m_hi is not None and d_lo > m_hi:
-        out["decision"] = "mini_only_cheaper"
+        out["decision"] = Decision.MINI_ONLY_CHEAPER
     else:
         gap = abs(dual["cost_per_completed_task_usd"] - mini["cost_per_completed_task_usd"])
         widths = [(hi - lo) / 2 for lo, hi in ((d_lo, d_hi), (m_lo, m_hi)) if lo is not None and hi is not None]
@@ -542,9 +537,9 @@ def _verdict_text(measured: Mapping[str, Any], verdict: Mapping[str, Any], model
     policies = measured["policies"]
     dual, mini = policies["dual"], policies["mini_only"]
     head = {
-        "dual_tier_pays": "Dual-tier routing pays per completed task",
-        "mini_only_cheaper": "Sending everything to mini is cheaper per completed task",
-        "undecided": "Undecided",
+        Decision.DUAL_TIER_PAYS: "Dual-tier routing pays per completed task",
+        Decision.MINI_ONLY_CHEAPER: "Sending everything to mini is cheaper per completed task",
+        Decision.UNDECIDED: "Undecided",
     }[verdict["decision"]]
     parts = [f"agentic share {measured['agentic_share']:.0%}"]
     if dual["measured"] and mini["measured"]:

@@ -92,10 +92,32 @@ def count_messages(messages: Any) -> int:
     return total
 
 
+def count_embedding_input(value: Any) -> int:
+    """Tokens of an embeddings request's `input`: a string, strings, or token ids (a list, or lists of them).
+
+    No framing is added: an embedding's prompt is exactly its input's tokens, and token ids count one each.
+    """
+    if isinstance(value, str):
+        return count_text(value)
+    if not isinstance(value, list):
+        return 0
+    total = 0
+    for item in value:
+        if isinstance(item, str):
+            total += count_text(item)
+        elif isinstance(item, list):
+            total += len(item)
+        else:  # a token id
+            total += 1
+    return total
+
+
 def count_prompt(body: dict[str, Any], api: str = "chat") -> int:
-    """Prompt tokens of a whole request body: messages (or Responses input) plus declared tools."""
+    """Prompt tokens of a whole request body: messages (or Responses input) plus declared tools; embeddings' input."""
     import orjson
 
+    if api == "embeddings":
+        return count_embedding_input(body.get("input"))
     tools = body.get("tools")
     tool_tokens = count_text(orjson.dumps(tools).decode()) if tools else 0
     if api == "responses":

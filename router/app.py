@@ -1,8 +1,10 @@
 """The HTTP surface: the ASGI app, its endpoints, and what lives for the app's lifetime.
 
 `create_app(config)` wires the pieces: upstream pools, the metering pipeline, the store. The
-chat path itself is in `router.proxy`; this module only routes and answers the small
-endpoints (models, health, readiness, metrics) and makes every error OpenAI-shaped.
+store has one owner, the app's lifespan: it opens it, hands it to every part that keeps state in
+it (metering's ledger, the keys, the feedback, the report, what replicas share), and closes it
+after all of them have stopped. The request path itself is in `router.serving`; this module only
+routes and answers the small endpoints (models, health, readiness, metrics).
 """
 
 from __future__ import annotations
@@ -16,28 +18,28 @@ from contextlib import asynccontextmanager
 
 import orjson
 from fastapi import FastAPI
-from fastapi.exceptions import RequestValidationError
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
 from metering.feedback import FeedbackStore
 from metering.pipeline import MeteringPipeline, RouterStages
 from metering.record import Record
+from metering.store import Store, open_store
 from router import openapi
 from router.affinity import CacheAffinity
 from router.affinity_share import SharedAffinity
 from router.auth import Gatekeeper
 from router.auto_mode import AutoMode
+from router.boundary import Boundary
 from router.config import Config
-from router.errors import ProxyError, Refusal, error_body
-from router.hot_routes import HotRoutes, internal_error, refused
+from router.errors import ProxyError, Refusal
+from router.hot_routes import HotRoutes
 from router.http_limits import guarded_protocol
 from router.metering_settings import metering_settings
-from router.proxy import Proxy
 from router.report import WINDOWS, assumptions_for, report_from_store
-from router.resilience import CircuitBreaker
 from router.response_owners import ResponseOwners
+from router.serving.breaker import CircuitBreaker
+from router.serving.proxy import Proxy
 from router.shared_state import SharedBreakers, SharedResponseOwners
 from router.upstream import UpstreamPool
 
@@ -65,26 +67,29 @@ def create_app(config: Config, metering: MeteringPipeline | None = None) -> HotR
     auto.mode = "mini_only" if config.policy.mode == "mini_only" else "dual"
     affinity = CacheAffinity(metering.prices) if config.policy.cache_affinity else None
     gate = Gatekeeper(config, metering.prices, metering.metrics)
+    boundary = Boundary(metering.metrics)
     proxy = Proxy(config, pool, metering, breakers, owners, auto, affinity, gate)
     metering.router_stages = RouterStages(
         settle_key=gate.settle,
         cache_loss=(lambda record: affinity.settle(record.conversation, record)) if affinity is not None else None,
         policy=_watch(auto, metering),
     )
-    readiness = Readiness(config, pool, metering, breakers)
+    readiness = Readiness(config, pool, breakers)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # The one store of this process (in-process and non-durable without a URL, said once at WARNING).
+        store = app.state.store = open_store(config.store.redis_url, cluster=config.store.cluster)
         await pool.start()
-        await metering.start()
-        gate.start(metering.store)
+        await metering.start(store, durable=config.store.durable)
+        gate.start(store)
         shared = shared_affinity = None
-        if metering.durable:  # replicas share open breakers and response owners through the store
-            shared = SharedBreakers(metering.store, breakers)
+        if config.store.durable:  # replicas share open breakers and response owners through the store
+            shared = SharedBreakers(store, breakers)
             shared.start()
-            proxy.owners = SharedResponseOwners(metering.store, config.store.response_ttl_s)
+            proxy.owners = SharedResponseOwners(store, config.store.response_ttl_s)
             if affinity is not None and not config.store.cluster:  # pub/sub: one channel on plain Redis
-                shared_affinity = SharedAffinity(metering.store, affinity)
+                shared_affinity = SharedAffinity(store, affinity)
                 shared_affinity.start()
         # Everything built so far (modules, the price map, the app) lives as long as the process: moving it
         # out of the collector's sight turns 90 ms full collections under load into a few ms (bench/loop_stalls.py).
@@ -106,13 +111,14 @@ def create_app(config: Config, metering: MeteringPipeline | None = None) -> HotR
             await gate.aclose()
             await pool.aclose()
             await metering.aclose()
+            await store.aclose()  # last: the ledger and the settlements have flushed into it
 
     app = FastAPI(title="routetax", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.config = config
     app.state.metering = metering
     app.state.auto = auto
 
-    # HotRoutes (router/hot_routes.py) answers POSTs to these two paths before FastAPI sees them, so these
+    # HotRoutes (router/hot_routes.py) answers POSTs to these three paths before FastAPI sees them, so these
     # handlers are not reached: the routes stay for the OpenAPI document (/openapi.json, which the fuzz
     # suite reads) and so that other methods on these paths get 405 rather than 404.
     @app.post("/v1/chat/completions", openapi_extra=openapi.body(openapi.CHAT))
@@ -122,6 +128,10 @@ def create_app(config: Config, metering: MeteringPipeline | None = None) -> HotR
     @app.post("/v1/responses", openapi_extra=openapi.body(openapi.RESPONSES))
     async def responses(request: Request) -> Response:
         return await proxy.handle(request, api="responses")
+
+    @app.post("/v1/embeddings", openapi_extra=openapi.body(openapi.EMBEDDINGS))
+    async def embeddings(request: Request) -> Response:
+        return await proxy.handle(request, api="embeddings")
 
     @app.get("/v1/responses/{response_id}")
     async def get_response(request: Request, response_id: str) -> Response:
@@ -137,7 +147,7 @@ def create_app(config: Config, metering: MeteringPipeline | None = None) -> HotR
         key = None if admin else await gate.authenticate(request.headers)
         # Only the key that made the request (or the admin key) may judge it; open mode judges anything.
         owner = None if admin or gate.mode == "open" else (key.id if key is not None else "")
-        return await submit_feedback(request, metering, auto, owner)
+        return await submit_feedback(request, app.state.store, metering, auto, owner)
 
     @app.get("/v1/routing-tax")
     async def routing_tax(request: Request, window: str = "1h") -> Response:
@@ -146,7 +156,7 @@ def create_app(config: Config, metering: MeteringPipeline | None = None) -> HotR
             message = f"window must be one of {', '.join(sorted(WINDOWS))}"
             raise ProxyError(Refusal.INVALID_VALUE, message, param="window")
         until = time.time()
-        report = await report_from_store(metering.store, until - WINDOWS[window], until, config)
+        report = await report_from_store(app.state.store, until - WINDOWS[window], until, config)
         report["policy"] = {"mode": auto.mode, "configured": config.policy.mode, "switches": auto.switches}
         return _json(report)
 
@@ -170,7 +180,7 @@ def create_app(config: Config, metering: MeteringPipeline | None = None) -> HotR
 
     @app.get("/readyz")
     async def readyz() -> Response:
-        report = await readiness.check()
+        report = await readiness.check(app.state.store)
         return _json(report, 200 if report["ready"] else 503)
 
     @app.get("/metrics")
@@ -181,27 +191,10 @@ def create_app(config: Config, metering: MeteringPipeline | None = None) -> HotR
         body, content_type = metering.render_metrics()
         return Response(body, media_type=content_type)
 
-    @app.exception_handler(ProxyError)
-    async def proxy_error(_request: Request, exc: ProxyError) -> Response:
-        return refused(gate, exc)  # the hot routes, outside FastAPI, answer with the same function
+    boundary.install(app)  # FastAPI's exception handlers: every way a request is stopped, counted and OpenAI-shaped
 
-    @app.exception_handler(HTTPException)
-    async def http_error(_request: Request, exc: HTTPException) -> Response:
-        status = exc.status_code
-        code = {404: "unknown_url", 405: "method_not_allowed"}.get(status)
-        message = {404: "Unknown request URL.", 405: "Method not allowed for this URL."}.get(status, str(exc.detail))
-        return Response(error_body(message, status=status, code=code), status_code=status, media_type=_JSON)
-
-    @app.exception_handler(RequestValidationError)
-    async def validation_error(_request: Request, exc: RequestValidationError) -> Response:
-        return Response(error_body(f"Invalid request: {exc.errors()}", status=400), status_code=400, media_type=_JSON)
-
-    @app.exception_handler(Exception)
-    async def unexpected(_request: Request, exc: Exception) -> Response:
-        return internal_error()
-
-    routes = HotRoutes(app, proxy)
-    routes.http_protocol = guarded_protocol(config.server)
+    routes = HotRoutes(app, proxy, boundary)
+    routes.http_protocol = guarded_protocol(config.server, boundary)
     return routes
 
 
@@ -220,7 +213,7 @@ def _watch(auto: AutoMode, metering: MeteringPipeline):  # noqa: ANN202
 
 
 async def submit_feedback(
-    request: Request, metering: MeteringPipeline, auto: AutoMode, owner: str | None = None
+    request: Request, store: Store, metering: MeteringPipeline, auto: AutoMode, owner: str | None = None
 ) -> Response:
     """Record whether the task behind a request really succeeded (unknown id: 404; repeats: idempotent).
 
@@ -239,15 +232,17 @@ async def submit_feedback(
     reason = body.get("reason")
     if reason is not None and not isinstance(reason, str):
         raise ProxyError(Refusal.INVALID_TYPE, "'reason' must be a string.", param="reason")
-    store = FeedbackStore(metering.store)
+    feedback = FeedbackStore(store)
     request_id = body["request_id"]
-    known = metering.knows(request_id) or await store.known(request_id)
-    if known and owner is not None and await metering.key_of(request_id) != (owner or None):
-        known = False
+    remembered = metering.knows(request_id)  # recent here: its record may not have reached the ledger yet
+    known = remembered or await feedback.known(request_id)
+    if known and owner is not None:
+        key_id = metering.key_of(request_id) if remembered else await feedback.key_of(request_id)
+        known = key_id == (owner or None)
     if not known:
         message = f"No request with id '{request_id}' is in the ledger."
         raise ProxyError(Refusal.REQUEST_NOT_FOUND, message, param="request_id")
-    await store.put(request_id, body["success"], reason)
+    await feedback.put(request_id, body["success"], reason)
     auto.feedback(request_id, body["success"])
     return _json({"request_id": request_id, "success": body["success"], "recorded": True})
 
@@ -259,23 +254,20 @@ class Readiness:
     into traffic to every provider.
     """
 
-    def __init__(
-        self, config: Config, pool: UpstreamPool, metering: MeteringPipeline, breakers: dict[str, CircuitBreaker]
-    ) -> None:
+    def __init__(self, config: Config, pool: UpstreamPool, breakers: dict[str, CircuitBreaker]) -> None:
         self._config = config
         self._breakers = breakers
         self._pool = pool
-        self._metering = metering
         self._cached: tuple[float, dict[str, bool]] | None = None
 
-    async def check(self) -> dict[str, object]:
-        store_ok = await self._metering.store_ok()
+    async def check(self, store: Store) -> dict[str, object]:
+        store_ok = await _answers(store)
         upstreams = await self._upstreams()
         breakers = {name: breaker.state_name() for name, breaker in self._breakers.items()}
         serving = [name for name, ok in upstreams.items() if ok and breakers[name] != "open"]
         return {
             "ready": store_ok and bool(serving),
-            "store": {"ok": store_ok, "durable": self._metering.durable},
+            "store": {"ok": store_ok, "durable": self._config.store.durable},
             "upstreams": upstreams,
             "breakers": breakers,
         }
@@ -289,3 +281,10 @@ class Readiness:
         status = dict(zip(names, results, strict=True))
         self._cached = (now, status)
         return status
+
+
+async def _answers(store: Store) -> bool:
+    try:
+        return bool(await store.ping())
+    except Exception:
+        return False

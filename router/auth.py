@@ -12,17 +12,19 @@ import hmac
 import logging
 import os
 import time
-from collections import deque
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from metering.metrics import Metrics
-from metering.prices import Price
+from metering.prices import Price, embedding_prices
 from metering.record import Record
 from router.config import Config
 from router.errors import ProxyError, Refusal
-from router.keys import Admission, KeyStore, KeyStoreDown, VirtualKey
+from router.keys import Admission, GateAnswer, KeyStore, KeyStoreDown, VirtualKey
+from router.rate_headers import key_rate_headers
+from router.settlements import SPOOL_SUBDIR, Settlement, Settlements
 
 log = logging.getLogger("routetax.auth")
 
@@ -37,33 +39,63 @@ def bearer(headers: Mapping[str, str]) -> str | None:
     return token or None
 
 
-STORE_RETRY_S = 1.0  # how often settlements the store refused are tried again
-MAX_UNSETTLED = 100_000  # settlements kept in memory while the store cannot take them
+def _refusal(key: VirtualKey, answer: GateAnswer) -> ProxyError:
+    """The 429 for a limit the gate refused on: the budget (and when it resets), or a rate."""
+    if answer.admission is Admission.BUDGET:
+        resets = datetime.fromtimestamp(round(time.time() + answer.wait_s), UTC).isoformat(timespec="seconds")
+        period = {"day": "daily", "month": "monthly"}.get(key.period, key.period)
+        return ProxyError(
+            Refusal.BUDGET_EXCEEDED,
+            f"Key `{key.name}` has used its {period} budget of ${key.budget_usd:g}; it resets at {resets}.",
+            retry_after_s=answer.wait_s,
+        )
+    what = "requests" if answer.admission is Admission.RPM else "tokens"
+    limit = key.rpm if answer.admission is Admission.RPM else key.tpm
+    return ProxyError(
+        Refusal.RATE_LIMIT_EXCEEDED,
+        f"Key `{key.name}` reached its limit of {limit} {what} per minute.",
+        retry_after_s=answer.wait_s,
+    )
+
+
 LOG_EVERY_S = 10.0
 
 
 class Gatekeeper:
-    def __init__(self, config: Config, prices: dict[str, Price | None], metrics: Metrics) -> None:
+    def __init__(
+        self,
+        config: Config,
+        prices: Mapping[str, Price | None],
+        metrics: Metrics,
+        embedding_prices_by_model: Mapping[str, Price | None] | None = None,
+    ) -> None:
         self.config = config
         self.metrics = metrics
-        self.prices = prices
-        durable = config.store.redis_url is not None
-        self.mode = config.auth.mode or ("keys" if durable else "open")
+        self.prices = prices  # tier -> price
+        self.embedding_prices = (  # embedding model -> price (None: read from the map for embeddings.models)
+            embedding_prices(tuple(config.embeddings.models))
+            if embedding_prices_by_model is None
+            else embedding_prices_by_model
+        )
+        self.mode = config.auth.mode or ("keys" if config.store.durable else "open")
         self.keys: KeyStore | None = None
         self._admin = os.environ.get(config.auth.admin_key_env) if config.auth.admin_key_env else None
         self._metrics_token = os.environ.get(config.auth.metrics_token_env) if config.auth.metrics_token_env else None
         self._pending: dict[str, tuple[VirtualKey, str]] = {}  # request id -> (key, its reservation member)
-        self._unsettled: deque[tuple[VirtualKey, float, str, float, int]] = deque(maxlen=MAX_UNSETTLED)
+        self.unsettled: Settlements | None = None  # what the store refused, until it takes it (keys mode)
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._retrier: asyncio.Task[None] | None = None
         self._logged_at = 0.0
         # The longest a request can hold a reservation: its deadline, plus a margin for the stream's tail.
         self._hold_s = config.resilience.deadline_s + 60
 
     def start(self, redis: Any) -> None:
+        """Check keys against `redis` (the app's store, which the caller closes after `aclose`)."""
         if self.mode == "keys":
             self.keys = KeyStore(redis, self.config.auth.cache_s)
-            self._retrier = asyncio.get_running_loop().create_task(self._retry_settlements())
+            store = self.config.store  # settlements wait on disk beside the records, only for a durable store
+            spool_dir = Path(store.spool_dir) / SPOOL_SUBDIR if store.durable else None
+            self.unsettled = Settlements(self._charge, spool_dir, on_dropped=self.metrics.settlements_dropped.inc)
+            self.unsettled.start()
             log.warning("auth: KEYS mode — every request needs a routetax virtual key (routetax keys create)")
             log.warning(
                 "auth: when the store cannot take writes, keys with a budget or rate limit are %s",
@@ -79,11 +111,10 @@ class Gatekeeper:
             )
 
     async def aclose(self) -> None:
-        if self._retrier is not None:
-            self._retrier.cancel()
-            await asyncio.gather(self._retrier, return_exceptions=True)
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=2)
+        if self.unsettled is not None:
+            await self.unsettled.aclose()  # what the store still refuses waits on disk for the next process
 
     async def authenticate(self, headers: Mapping[str, str]) -> VirtualKey | None:
         if self.mode == "open" or self.keys is None:
@@ -131,16 +162,22 @@ class Gatekeeper:
 
     async def admit(
         self, key: VirtualKey | None, record: Record, plan: list[str], body: dict[str, Any], body_bytes: int
-    ) -> None:
+    ) -> dict[str, str]:
+        """Admit the request on the key's budget and rates, or refuse it (429) naming the limit.
+
+        Returns the key's own `x-ratelimit-*` headers (router/rate_headers.py) for the rates it has, from the
+        same round trip; a refusal carries them in its `context`. Empty without a key, for a key without
+        rates, and when the store could not be asked.
+        """
         if key is None or self.keys is None:
-            return
+            return {}
         record.key_id = key.id
         if not key.limited:  # nothing to enforce: no round trip; the real cost is still charged at the end
             self._pending[record.request_id] = (key, "")
-            return
-        reservation = self._estimate(plan, body, body_bytes)
+            return {}
+        reservation = self._estimate(record, plan, body, body_bytes)
         try:
-            admission, wait_s, member = await self.keys.admit(key, reservation, record.request_id, self._hold_s)
+            answer = await self.keys.admit(key, reservation, record.request_id, self._hold_s)
         except Exception as exc:
             self._log_store_error("budget/rate check", exc)
             if self.config.auth.on_store_error == "closed":
@@ -151,30 +188,21 @@ class Gatekeeper:
                     retry_after_s=1,
                 ) from None
             self._pending[record.request_id] = (key, "")  # served unchecked; charged when the store returns
-            return
-        if admission is Admission.BUDGET:
-            resets = datetime.fromtimestamp(round(time.time() + wait_s), UTC).isoformat(timespec="seconds")
-            period = {"day": "daily", "month": "monthly"}.get(key.period, key.period)
-            raise ProxyError(
-                Refusal.BUDGET_EXCEEDED,
-                f"Key `{key.name}` has used its {period} budget of ${key.budget_usd:g}; it resets at {resets}.",
-                retry_after_s=wait_s,
-            )
-        if admission is not Admission.OK:  # a rate: requests or tokens per minute
-            what = "requests" if admission is Admission.RPM else "tokens"
-            limit = key.rpm if admission is Admission.RPM else key.tpm
-            raise ProxyError(
-                Refusal.RATE_LIMIT_EXCEEDED,
-                f"Key `{key.name}` reached its limit of {limit} {what} per minute.",
-                retry_after_s=wait_s,
-            )
-        self._pending[record.request_id] = (key, member)
+            return {}
+        rate_headers = key_rate_headers(answer)
+        if answer.admission is not Admission.OK:
+            refused = _refusal(key, answer)
+            refused.context.update(rate_headers)
+            raise refused
+        self._pending[record.request_id] = (key, answer.member)
+        return rate_headers
 
     def settle(self, record: Record) -> None:
         """Charge the real cost (from the record) and release the reservation, in the background.
 
-        A settlement the store refuses is kept (bounded) and tried again every second until it lands,
-        so spend during a store outage is charged when the store returns, never forgotten.
+        A settlement the store refuses waits (`router.settlements`: a few in memory, the rest in the disk
+        spool) and is tried again every second until it lands, so spend during a store outage is charged
+        when the store returns — by the next process, if this one stops first.
         """
         admitted = self._pending.pop(record.request_id, None)
         if admitted is None or self.keys is None:
@@ -183,43 +211,29 @@ class Gatekeeper:
         # the same cost the budget is charged below, so the two agree
         self.metrics.observe_key(key.id, key.name, key.team, key.period, key.budget_usd, record.cost_usd)
         tokens = record.usage.total_tokens if record.usage else 0
-        task = asyncio.get_running_loop().create_task(
-            self._settle((key, record.started_at, member, record.cost_usd, tokens))
-        )
+        settlement = Settlement(record.request_id, key, record.started_at, member, record.cost_usd, tokens)
+        task = asyncio.get_running_loop().create_task(self._settle(settlement))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _settle(self, item: tuple[VirtualKey, float, str, float, int]) -> bool:
-        assert self.keys is not None
+    async def _settle(self, settlement: Settlement) -> None:
         try:
-            await self.keys.settle(*item)
+            await self._charge(settlement)
         except Exception as exc:
             self._log_store_error("settlement", exc)
-            self._unsettled.append(item)
-            return False
-        return True
+            assert self.unsettled is not None  # keys mode: started with the key store
+            self.unsettled.refused(settlement)
 
-    async def _retry_settlements(self) -> None:
-        while True:
-            await asyncio.sleep(STORE_RETRY_S)
-            settled = 0
-            while self._unsettled:
-                item = self._unsettled.popleft()
-                if not await self._settle(item):
-                    break
-                settled += 1
-            if settled:
-                log.warning("auth: the store is back; %d settlement(s) from the outage charged", settled)
+    async def _charge(self, settlement: Settlement) -> None:
+        assert self.keys is not None
+        s = settlement
+        await self.keys.settle(s.key, s.started_at, s.member, s.cost_usd, s.tokens, request_id=s.request_id)
 
     def _log_store_error(self, what: str, exc: BaseException) -> None:
         now = time.monotonic()
         if now - self._logged_at >= LOG_EVERY_S:
             self._logged_at = now
             log.warning("auth: %s failed, the store cannot take writes: %s: %s", what, type(exc).__name__, exc)
-
-    def rejected(self, exc: ProxyError) -> None:
-        """Count a request answered with an error before it reached an upstream (bounded: our own codes)."""
-        self.metrics.rejected(exc.status, exc.code)
 
     def check_admin(self, headers: Mapping[str, str]) -> None:
         if self._admin is None:
@@ -257,12 +271,16 @@ class Gatekeeper:
         if presented is None or not hmac.compare_digest(presented, token):
             raise ProxyError(Refusal.INVALID_METRICS_TOKEN, "/metrics needs its bearer token.")
 
-    def _estimate(self, plan: list[str], body: dict[str, Any], body_bytes: int) -> float:
+    def _estimate(self, record: Record, plan: list[str], body: dict[str, Any], body_bytes: int) -> float:
         """What the plan can cost: its bytes as prompt tokens and its output limit (× `n`) on every tier of it.
 
         A degraded answer is redone on the next tier and every redo is billed, so a request can pay
         each tier of its plan once; reserving only the first tier let a redo chain spend far past a budget.
+        An embeddings request is never redone and writes nothing: its bytes at its embedding model's input rate.
         """
+        if record.api == "embeddings":
+            price = self.embedding_prices.get(record.requested_model)
+            return (body_bytes / 4) * price.standard.input if price is not None else 0.0
         limit = body.get("max_completion_tokens") or body.get("max_tokens") or body.get("max_output_tokens")
         output = limit if isinstance(limit, int) and limit > 0 else DEFAULT_MAX_OUTPUT
         n = body.get("n")

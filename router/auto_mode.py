@@ -48,7 +48,12 @@ class AutoMode:
     _last_evaluation: float = 0.0
 
     def observe(self, record: Record) -> None:
-        """A finished record (the metering pipeline's policy stage, after the client has its answer)."""
+        """A finished record (the metering pipeline's policy stage, after the client has its answer).
+
+        Only tasks' steps: an embeddings request would take a task's place in the window and say nothing of it.
+        """
+        if not record.is_task:
+            return
         self._window.append(record)
         while len(self._window) > self.window_requests:
             dropped = self._window.popleft()

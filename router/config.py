@@ -116,6 +116,11 @@ class Store(_Strict):
     spool_dir: str = "var/spool"
     response_ttl_s: float = Field(30 * 24 * 3600, gt=0)  # how long a response id remembers its tier
 
+    @property
+    def durable(self) -> bool:
+        """A Redis outlives this process; the in-process store (no URL) forgets everything at exit."""
+        return self.redis_url is not None
+
     @field_validator("redis_url")
     @classmethod
     def _redis_url(cls, value: str | None) -> str | None:
@@ -221,6 +226,31 @@ class Auth(_Strict):
     metrics_open: bool = False  # keys mode: serve /metrics (key names, teams, spend) without a token — say so loudly
 
 
+DEFAULT_EMBEDDING_MODELS = ("text-embedding-3-small", "text-embedding-3-large", "text-embedding-ada-002")
+DEFAULT_EMBEDDING_TIER = "nano"  # the OpenAI account that serves the cheapest chat tier serves embeddings too
+
+
+class Embeddings(_Strict):
+    """`/v1/embeddings`: passed through to one tier, unclassified, priced per embedding model.
+
+    Embeddings are not tasks, so there is nothing to route: every request goes to `tier`, with the
+    model the client named (one of `models`). Unset `tier`: `nano` when it speaks the openai dialect
+    (an OpenAI account serves embeddings), else none. `enabled: false` turns the endpoint off
+    (404 `embeddings_not_configured`) whatever the tiers are.
+    """
+
+    enabled: bool = True
+    tier: str | None = None
+    models: list[str] = Field(default_factory=lambda: list(DEFAULT_EMBEDDING_MODELS), min_length=1)
+
+    @field_validator("models")
+    @classmethod
+    def _model_names(cls, value: list[str]) -> list[str]:
+        if any(not name.strip() for name in value):
+            raise ValueError("model names must be non-empty strings")
+        return list(dict.fromkeys(value))
+
+
 def default_tiers() -> dict[str, Tier]:
     return {
         "nano": Tier(model="gpt-5.4-nano", api_key_env="OPENAI_API_KEY"),
@@ -239,6 +269,7 @@ class Config(_Strict):
     report: Report = Report()
     auth: Auth = Auth()
     metering: Metering = Metering()
+    embeddings: Embeddings = Embeddings()
 
     @field_validator("tiers")
     @classmethod
@@ -267,6 +298,9 @@ class Config(_Strict):
             for target in tier.fallbacks or ():
                 if target not in self.tiers or target == name:
                     raise ValueError(f"tiers.{name}.fallbacks: {target!r} is not another configured tier")
+        tier = self.embeddings.tier
+        if tier is not None and tier not in self.tiers:
+            raise ValueError(f"embeddings.tier: tier {tier!r} is not configured")
         if not self.metering.enabled:
             if self.policy.mode == "auto":
                 raise ValueError("policy.mode: auto needs metering (metering.enabled is false)")
@@ -279,6 +313,21 @@ class Config(_Strict):
     def explore_tiers(self) -> list[str]:
         """The exploration candidates that are configured tiers (the default list names qwen, which may not be)."""
         return [name for name in dict.fromkeys(self.policy.explore.tiers) if name in self.tiers]
+
+    def embeddings_tier(self) -> str | None:
+        """The tier that serves `/v1/embeddings`, or None: the endpoint is off (404 `embeddings_not_configured`)."""
+        embeddings = self.embeddings
+        if not embeddings.enabled:
+            return None
+        if embeddings.tier is not None:
+            return embeddings.tier
+        default = self.tiers.get(DEFAULT_EMBEDDING_TIER)
+        return DEFAULT_EMBEDDING_TIER if default is not None and default.dialect == "openai" else None
+
+    def embedding_tier(self, model: str) -> str | None:
+        """The tier to send an embeddings request for `model` to; None when the endpoint is off or `model`
+        is not one of `embeddings.models` (tell the two apart with `embeddings_tier()`)."""
+        return self.embeddings_tier() if model in self.embeddings.models else None
 
     def chain(self, tier: str) -> list[str]:
         """The tier followed by its fallbacks, each tier at most once."""

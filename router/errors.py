@@ -64,6 +64,7 @@ class Refusal(Enum):
     INVALID_VALUE = ("invalid_value", 400, True)
     MISSING_REQUIRED_PARAMETER = ("missing_required_parameter", 400, True)
     INVALID_HEADER = ("invalid_header", 400, True)
+    INVALID_HTTP = ("invalid_http", 400, True)  # not parseable as HTTP/1.1: answered by router/http_limits
     INVALID_REQUEST = ("invalid_request", 400, True)  # a management endpoint's parameters (FastAPI's validation)
     BODY_TOO_LARGE = ("body_too_large", 413, True)
     HEADERS_TOO_LARGE = ("headers_too_large", 431, True)

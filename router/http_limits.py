@@ -6,7 +6,9 @@ and 5,000 headers were accepted). This protocol is uvicorn's own with three chec
 parser callbacks — nothing changes once the headers are complete, so the request path is untouched:
 too large or too many headers → 431, headers not complete within `header_timeout_s` of the
 connection opening (or of the request's first byte on a kept-alive connection) → 408; then the
-connection is closed. Both answers are OpenAI-shaped JSON, like every other error.
+connection is closed. Those answers, and the 400 for a request that is not HTTP at all (uvicorn's
+own is plain text), are written by the `Boundary` (router/boundary.py) like every other refusal:
+OpenAI-shaped JSON, counted in `routetax_rejections_total`.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from router.boundary import Boundary
 from router.config import Server
-from router.errors import error_body
+from router.errors import ProxyError, Refusal
 
 
 class _Refused(Exception):
@@ -28,6 +31,7 @@ class GuardedHttpTools(HttpToolsProtocol):
     max_header_bytes = 64 * 1024
     max_headers = 100
     header_timeout_s = 10.0
+    boundary: Boundary  # set by `guarded_protocol`: it answers and counts this protocol's refusals
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -60,36 +64,28 @@ class GuardedHttpTools(HttpToolsProtocol):
         super().on_headers_complete()
 
     def send_400_response(self, msg: str) -> None:
-        if not self._refused:  # the parser reports our own stop as a parse error: already answered
-            super().send_400_response(msg)
+        # The parser reports our own stop as a parse error: that request was already answered.
+        self._refuse(Refusal.INVALID_HTTP, msg)
 
     def _count(self, size: int, headers: int) -> None:
         self._header_bytes += size
         self._header_count += headers
         if self._header_bytes > self.max_header_bytes or self._header_count > self.max_headers:
-            self._refuse(
-                431,
-                f"Request headers too large: at most {self.max_headers} headers and {self.max_header_bytes} bytes.",
-                "headers_too_large",
-            )
+            limits = f"at most {self.max_headers} headers and {self.max_header_bytes} bytes"
+            self._refuse(Refusal.HEADERS_TOO_LARGE, f"Request headers too large: {limits}.")
             raise _Refused
 
     def _too_slow(self) -> None:
         self._header_timer = None
-        self._refuse(408, f"Request headers not received within {self.header_timeout_s:g} s.", "header_timeout")
+        self._refuse(Refusal.HEADER_TIMEOUT, f"Request headers not received within {self.header_timeout_s:g} s.")
 
-    def _refuse(self, status: int, message: str, code: str) -> None:
+    def _refuse(self, refusal: Refusal, message: str) -> None:
+        """Answer (once per connection) and close: the rest of what the client sends is not read."""
         if self._refused or self.transport.is_closing():
             return
         self._refused = True
         self._stop_timer()
-        body = error_body(message, status=status, code=code)
-        reason = {408: b"Request Timeout", 431: b"Request Header Fields Too Large"}[status]
-        self.transport.write(
-            b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\nconnection: close\r\n\r\n"
-            % (status, reason, len(body))
-            + body
-        )
+        self.transport.write(self.boundary.raw(ProxyError(refusal, message)))
         self.transport.close()
 
     def _stop_timer(self) -> None:
@@ -99,8 +95,8 @@ class GuardedHttpTools(HttpToolsProtocol):
             self._header_timer = None
 
 
-def guarded_protocol(server: Server) -> type[Any]:
-    """The protocol class for uvicorn's `http=` setting, with this configuration's limits."""
+def guarded_protocol(server: Server, boundary: Boundary) -> type[Any]:
+    """The protocol class for uvicorn's `http=` setting, with this configuration's limits and its app's boundary."""
     return type(
         "RoutetaxHttpTools",
         (GuardedHttpTools,),
@@ -108,5 +104,6 @@ def guarded_protocol(server: Server) -> type[Any]:
             "max_header_bytes": server.max_header_bytes,
             "max_headers": server.max_headers,
             "header_timeout_s": server.header_timeout_s,
+            "boundary": boundary,
         },
     )

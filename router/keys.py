@@ -8,24 +8,27 @@ Redis Cluster), so two replicas racing on the same key cannot both spend its las
 each request reserves what its plan can cost before it starts and settles the real cost
 from the ledger record when it ends. A reservation nobody settles (a crash) expires once
 the request's deadline has passed. Rates are token buckets, so no 60 s window ever holds
-more than `rpm` requests.
+more than `rpm` requests; the gate's answer says where each bucket stands (`RateWindow`), which
+the key's clients see as OpenAI's `x-ratelimit-*` headers (router/rate_headers.py).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import secrets
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
 PREFIX = "routetax:{keys}"
+SETTLED_TTL_S = 7 * 24 * 3600  # how long a repeated settlement is recognised (the ledger's records: the same)
 KEY_TABLE = f"{PREFIX}:all"  # hash: id -> key JSON
 HASH_INDEX = f"{PREFIX}:by_hash"  # hash: sha256 -> id
 
@@ -46,30 +49,36 @@ if #expired > 0 then
   if total < 0 or redis.call('ZCARD', KEYS[3]) == 0 then total = 0 end
   redis.call('SET', KEYS[4], string.format('%.17g', total), 'EX', ARGV[9])
 end
+-- The rate buckets as they stand now (token buckets, full at rest, refilled continuously), read before any decision
+-- so that every answer, admitted or refused, can tell the client where the key's own windows stand.
+local rpm, tpm = tonumber(ARGV[3]), tonumber(ARGV[4])
+local r, t = -1, -1
+if rpm >= 0 or tpm >= 0 then
+  local state = redis.call('HMGET', KEYS[2], 'r', 't', 'ts')
+  local elapsed = math.max(0, now - tonumber(state[3] or now))
+  if rpm >= 0 then r = math.min(rpm, tonumber(state[1] or rpm) + elapsed * rpm / 60) end
+  if tpm >= 0 then t = math.min(tpm, tonumber(state[2] or tpm) + elapsed * tpm / 60) end
+end
+-- {verdict, its wait or spend, the request bucket, the token bucket}: numbers as strings (Lua numbers reach the
+-- client truncated to integers).
+local function answer(verdict, detail)
+  return {verdict, detail, string.format('%.17g', r), string.format('%.17g', t)}
+end
 local budget = tonumber(ARGV[1])
 if budget >= 0 then
   local spent = tonumber(redis.call('HGET', KEYS[1], 'spent') or '0')
   local reserved = tonumber(redis.call('GET', KEYS[4]) or '0')
   -- In flight together, requests may reserve up to the budget; a lone request may use whatever remains.
   if spent + reserved >= budget or (reserved > 0 and spent + reserved + tonumber(ARGV[2]) > budget) then
-    return {'budget', tostring(spent)}
+    return answer('budget', tostring(spent))
   end
 end
--- Rates are token buckets (full at rest, refilled continuously): never more than rpm requests in any 60 s.
-local rpm, tpm = tonumber(ARGV[3]), tonumber(ARGV[4])
+-- Never more than rpm requests in any 60 s.
+if rpm >= 0 and r < 1 then return answer('rpm', tostring(rpm > 0 and (1 - r) * 60 / rpm or 60)) end
+if tpm >= 0 and t <= 0 then return answer('tpm', tostring(tpm > 0 and -t * 60 / tpm or 60)) end
 if rpm >= 0 or tpm >= 0 then
-  local state = redis.call('HMGET', KEYS[2], 'r', 't', 'ts')
-  local elapsed = math.max(0, now - tonumber(state[3] or now))
-  local r, t = -1, -1
-  if rpm >= 0 then
-    r = math.min(rpm, tonumber(state[1] or rpm) + elapsed * rpm / 60)
-    if r < 1 then return {'rpm', tostring(rpm > 0 and (1 - r) * 60 / rpm or 60)} end
-  end
-  if tpm >= 0 then
-    t = math.min(tpm, tonumber(state[2] or tpm) + elapsed * tpm / 60)
-    if t <= 0 then return {'tpm', tostring(tpm > 0 and -t * 60 / tpm or 60)} end
-  end
-  redis.call('HSET', KEYS[2], 'r', string.format('%.17g', r - 1), 't', string.format('%.17g', t), 'ts', ARGV[6])
+  if rpm >= 0 then r = r - 1 end
+  redis.call('HSET', KEYS[2], 'r', string.format('%.17g', r), 't', string.format('%.17g', t), 'ts', ARGV[6])
   redis.call('EXPIRE', KEYS[2], 120)
 end
 if budget >= 0 then
@@ -78,14 +87,19 @@ if budget >= 0 then
   local total = tonumber(redis.call('GET', KEYS[4]) or '0') + tonumber(ARGV[2])
   redis.call('SET', KEYS[4], string.format('%.17g', total), 'EX', ARGV[9])
 end
-return {'ok', '0'}
+return answer('ok', '0')
 """
 
 SETTLE_SCRIPT = """
--- KEYS: as the gate's. ARGV: 1 reservation member ('' when none), 2 real cost, 3 tokens, 4 budget ttl, 5 tpm (or -1),
---       6 now
--- Releasing is idempotent (ZREM says whether this request still held its reservation), so a reservation that
--- already expired is not subtracted twice.
+-- KEYS: as the gate's, then 5 the request's settled marker (only when ARGV[7] is not '')
+-- ARGV: 1 reservation member ('' when none), 2 real cost, 3 tokens, 4 budget ttl, 5 tpm (or -1), 6 now,
+--       7 request id ('' when none), 8 the marker's ttl
+-- A settlement retried after an outage may already have landed (a timeout after Redis applied it, a replay cut
+-- short by a crash): the marker makes the repeat a no-op (returns 0). Releasing is idempotent anyway (ZREM says
+-- whether this request still held its reservation), so a reservation that already expired is not subtracted twice.
+if ARGV[7] ~= '' and not redis.call('SET', KEYS[5], '1', 'NX', 'EX', ARGV[8]) then
+  return 0
+end
 if ARGV[1] ~= '' and redis.call('ZREM', KEYS[3], ARGV[1]) == 1 then
   local total = tonumber(redis.call('GET', KEYS[4]) or '0') - tonumber(string.match(ARGV[1], '|([^|]+)$'))
   if total < 0 or redis.call('ZCARD', KEYS[3]) == 0 then total = 0 end
@@ -114,6 +128,35 @@ class Admission(StrEnum):
     BUDGET = "budget"  # the period's budget is spent (or held by requests in flight)
     RPM = "rpm"  # requests per minute
     TPM = "tpm"  # tokens per minute
+
+
+@dataclass(frozen=True, slots=True)
+class RateWindow:
+    """Where one of a key's per-minute rates stands, as a client pacing itself needs it (OpenAI's headers).
+
+    `remaining` is what could be admitted right now; `reset_s` is how long until the bucket is full again
+    (OpenAI's "time until the rate limit resets to its initial state").
+    """
+
+    limit: int
+    remaining: int
+    reset_s: float
+
+    @classmethod
+    def of_bucket(cls, limit: int, level: float) -> RateWindow:
+        """The window of a token bucket holding `level` of `limit`, refilled at `limit` per 60 s."""
+        reset_s = (limit - level) * 60 / limit if limit > 0 else 0.0
+        return cls(limit, max(0, math.floor(level)), max(0.0, reset_s))
+
+
+class GateAnswer(NamedTuple):
+    """The gate script's one answer: the verdict, and where the key's rates stand after it (None: no such limit)."""
+
+    admission: Admission
+    wait_s: float  # refused: seconds until the limit admits again
+    member: str  # admitted with a budget: the reservation to settle
+    requests: RateWindow | None
+    tokens: RateWindow | None
 
 
 class KeyStoreDown(Exception):
@@ -246,8 +289,9 @@ class KeyStore:
 
     async def admit(
         self, key: VirtualKey, reservation_usd: float, request_id: str = "", hold_s: float = 3600.0
-    ) -> tuple[Admission, float, str]:
-        """(OK, 0, reservation member) or (the limit that refused, seconds until it admits again, '') — atomically.
+    ) -> GateAnswer:
+        """Admitted (with the reservation member to settle) or the limit that refused and the seconds until it
+        admits again — atomically, with the key's rate windows from the same round trip.
 
         The reservation expires after `hold_s` (the request's longest possible life) if nothing settles it.
         """
@@ -268,17 +312,30 @@ class KeyStore:
                 int(hold_s) + 60,
             ],
         )
-        admission = Admission(result[0].decode() if isinstance(result[0], bytes) else result[0])
-        if admission is Admission.BUDGET:
-            return admission, reset - now, ""
+        verdict, detail, requests, tokens = (item.decode() if isinstance(item, bytes) else item for item in result)
+        admission = Admission(verdict)
+        wait_s = 0.0  # a budget admits again when its period resets; a rate says when its bucket holds enough
         if admission is not Admission.OK:
-            return admission, float(result[1]), ""
-        return admission, 0.0, member if key.budget_usd is not None else ""
+            wait_s = reset - now if admission is Admission.BUDGET else float(detail)
+        return GateAnswer(
+            admission,
+            wait_s,
+            member if admission is Admission.OK and key.budget_usd is not None else "",
+            RateWindow.of_bucket(key.rpm, float(requests)) if key.rpm is not None else None,
+            RateWindow.of_bucket(key.tpm, float(tokens)) if key.tpm is not None else None,
+        )
 
-    async def settle(self, key: VirtualKey, started_at: float, member: str, cost_usd: float, tokens: int) -> None:
-        """Release the request's reservation (if it still holds one) and charge its real cost and tokens."""
+    async def settle(
+        self, key: VirtualKey, started_at: float, member: str, cost_usd: float, tokens: int, request_id: str = ""
+    ) -> None:
+        """Release the request's reservation (if it still holds one) and charge its real cost and tokens.
+
+        With `request_id`, once only: a repeat of a settlement that landed is recognised and changes nothing.
+        """
         now = time.time()
         script_keys, reset = self._keys(key.id, key.period, started_at)
+        if request_id:
+            script_keys.append(f"{PREFIX}:settled:{request_id}")
         await self._settle(
             keys=script_keys,
             args=[
@@ -288,6 +345,8 @@ class KeyStore:
                 max(int(reset - now), 0) + 3600,
                 key.tpm if key.tpm is not None else -1,
                 repr(now),
+                request_id,
+                SETTLED_TTL_S,
             ],
         )
 

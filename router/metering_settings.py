@@ -8,13 +8,13 @@ reader for a dialect, say) is added in this one function.
 from __future__ import annotations
 
 from metering.pipeline import MeteringSettings
-from metering.prices import TierPricing, tier_prices
+from metering.prices import TierPricing, embedding_prices, tier_prices
 from router.config import Config
 from router.dialects import dialect_for
 
 
 def metering_settings(config: Config) -> MeteringSettings:
-    """Prices (resolved once, here), regions, windows and usage readers per tier; the store; the assumptions."""
+    """Prices (resolved once, here), regions, windows and usage readers per tier; the spool; the assumptions."""
     tiers = config.tiers
     pricing = {
         name: TierPricing(
@@ -24,10 +24,9 @@ def metering_settings(config: Config) -> MeteringSettings:
     }
     return MeteringSettings(
         enabled=config.metering.enabled,
-        redis_url=config.store.redis_url,
-        cluster=config.store.cluster,
         spool_dir=config.store.spool_dir,
         prices=tier_prices(pricing),
+        embedding_prices=embedding_prices(tuple(config.embeddings.models)),
         regions={name: tier.region for name, tier in tiers.items()},
         input_limits={name: tier.input_limit() for name, tier in tiers.items()},
         read_usage={name: dialect_for(tier.dialect).usage_from for name, tier in tiers.items()},

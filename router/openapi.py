@@ -47,6 +47,17 @@ RESPONSES = {
         "tools": {"type": "array", "items": {"type": "object"}},
     },
 }
+EMBEDDINGS = {
+    "type": "object",
+    "required": ["model", "input"],
+    "properties": {
+        "model": {"type": "string"},
+        "input": {"type": ["string", "array"]},
+        "encoding_format": {"type": "string", "enum": ["float", "base64"]},
+        "dimensions": {"type": "integer", "minimum": 1},
+        "user": {"type": "string"},
+    },
+}
 FEEDBACK = {
     "type": "object",
     "required": ["request_id", "success"],

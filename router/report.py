@@ -2,7 +2,7 @@
 
 The report itself is metering's (`metering.tax_report`); what it needs from routetax's configuration —
 the assumed costs and the tiers its policies compare — is translated here, once, for its three users:
-`GET /v1/routing-tax`, the auto mode's policy switch, and `routetax report` (router/report_cli.py).
+`GET /v1/routing-tax`, the auto mode's policy switch, and `routetax report` (cli/report.py).
 """
 
 from __future__ import annotations

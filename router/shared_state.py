@@ -16,8 +16,8 @@ import logging
 import time
 from typing import Any
 
-from router.resilience import CircuitBreaker
 from router.response_owners import Owner, ResponseOwners, decode_owner, encode_owner
+from router.serving.breaker import CircuitBreaker
 
 log = logging.getLogger("routetax.shared")
 

@@ -70,7 +70,7 @@ def validate_chat(body: dict[str, Any]) -> None:
             raise _invalid(
                 f"messages[{index}].role",
                 f"'messages[{index}].role' must be one of {', '.join(sorted(CHAT_ROLES))}.",
-                "invalid_value",
+                Refusal.INVALID_VALUE,
             )
     n = body.get("n")
     if n is not None and (not _is_int(n) or not 1 <= n <= 128):
@@ -90,3 +90,18 @@ def validate_responses(body: dict[str, Any]) -> None:
     if previous is not None and not isinstance(previous, str):
         raise _invalid("previous_response_id", "'previous_response_id' must be a string.")
     _check_common(body, ("max_output_tokens",))
+
+
+def validate_embeddings(body: dict[str, Any]) -> None:
+    """An embeddings body: a model, and an input of text or tokens (one or a list); no streaming."""
+    _check_model(body)
+    value = body.get("input")
+    if value is None:
+        raise _invalid("input", "Missing required parameter: 'input'.", Refusal.MISSING_REQUIRED_PARAMETER)
+    if not isinstance(value, str | list) or (isinstance(value, list) and not value):
+        raise _invalid("input", "'input' must be a string, or a non-empty array of strings or token arrays.")
+    if body.get("stream") is not None:
+        raise _invalid("stream", "Embeddings are not streamed.", Refusal.INVALID_VALUE)
+    dimensions = body.get("dimensions")
+    if dimensions is not None and not (_is_int(dimensions) and dimensions > 0):
+        raise _invalid("dimensions", "'dimensions' must be a positive integer.", Refusal.INVALID_VALUE)

@@ -39,6 +39,7 @@ from metering.metrics_group import MetricsGroup
 from metering.spool import adopt_orphans
 from metering.tokens import count_text
 from router.config import Config
+from router.settlements import SPOOL_SUBDIR as SETTLEMENTS_SPOOL
 
 log = logging.getLogger("routetax")
 
@@ -74,9 +75,11 @@ def spool_dirs(config: Config, workers: int) -> list[Path]:
 
 
 def prepare_spools(config: Config, workers: int) -> None:
-    """Give records left in spool directories no worker will own to worker 0's directory."""
+    """Give records (and key settlements) left in spool directories no worker will own to worker 0's."""
     current = spool_dirs(config, workers)
-    moved = adopt_orphans(Path(config.store.spool_dir), current)
+    root = Path(config.store.spool_dir)
+    moved = adopt_orphans(root, current)
+    moved += adopt_orphans(root, [d / SETTLEMENTS_SPOOL for d in current], sub=SETTLEMENTS_SPOOL)
     if moved:
         log.warning("moved %d spool file(s) of a previous run with another worker count to %s", moved, current[0])
 

@@ -12,13 +12,13 @@ import httpx
 import pytest
 from openai import OpenAI
 
+from cli import main as routetax
 from demo.world import demo_config
 from emulator.app import build_emulator
 from metering.store import open_store
 from router.app import create_app
 from router.config import Config
 from router.keys import KeyStore, VirtualKey
-from router.keys_cli import main as keys_main
 from router.servers import RunningServer
 from tests.local_engine import llama_server_binary, local_qwen, tiny_qwen_model  # noqa: F401  (fixtures)
 from tests.redis_server import RedisServer, redis_cluster, redis_server, redis_url  # noqa: F401  (fixtures)
@@ -143,7 +143,7 @@ def keyed(
 
         buffer = io.StringIO()
         with contextlib.redirect_stdout(buffer):
-            assert keys_main(["--config", str(config_file), *args]) == 0
+            assert routetax(["keys", "--config", str(config_file), *args]) == 0
         capsys_out.write_text(buffer.getvalue())
         return json.loads(buffer.getvalue()) if "--json" in args else {}
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from demo.local_engine import LocalEngine, ensure_llama_server
+from demo.local_engine.tiny_qwen import write_gguf
 from router.config import Config
-from router.local_engine import LocalEngine, ensure_llama_server
-from router.local_engine.tiny_qwen import write_gguf
 
 QWEN_MODEL = "Qwen/Qwen3.5-9B"  # what a deployment names; llama.cpp answers with its alias instead
 GPU_HOUR_USD = 2.0

@@ -105,6 +105,34 @@ def test_rpm_limit_is_a_429_with_retry_after(keyed) -> None:
     assert 1 <= int(statuses[-1].headers["retry-after"]) <= 60
 
 
+def test_a_key_sees_its_own_rate_limit_headers_never_the_upstreams(keyed) -> None:
+    first, _second, keys = keyed
+    created = keys("create", "--name", "paced", "--rpm", "3", "--json")
+    client = sdk(first, created["key"])
+    answers = [client.chat.completions.with_raw_response.create(model="auto", messages=HELLO) for _ in range(2)]
+    streamed = client.chat.completions.with_raw_response.create(model="auto", messages=HELLO, stream=True)
+    assert "".join(chunk.choices[0].delta.content or "" for chunk in streamed.parse() if chunk.choices)
+    answers.append(streamed)
+    assert [a.headers["x-ratelimit-limit-requests"] for a in answers] == ["3"] * 3
+    assert [a.headers["x-ratelimit-remaining-requests"] for a in answers] == ["2", "1", "0"]
+    for answer in answers:  # the emulator's organisation (10000 requests, 9999 left) never shows through
+        assert not any(name.endswith("-tokens") for name in answer.headers if name.startswith("x-ratelimit-"))
+        assert answer.headers["x-ratelimit-reset-requests"].endswith("s")
+    with pytest.raises(openai.RateLimitError) as caught:
+        client.chat.completions.with_raw_response.create(model="auto", messages=HELLO)
+    refused = caught.value.response
+    assert caught.value.code == "rate_limit_exceeded"
+    assert refused.headers["x-ratelimit-limit-requests"] == "3"
+    assert refused.headers["x-ratelimit-remaining-requests"] == "0"
+    assert 1 <= int(refused.headers["retry-after"]) <= 20
+
+
+def test_without_a_key_the_upstreams_rate_limit_headers_are_relayed(client) -> None:
+    answer = client.chat.completions.with_raw_response.create(model="auto", messages=HELLO)
+    assert answer.headers["x-ratelimit-limit-requests"] == "10000"
+    assert answer.headers["x-ratelimit-remaining-requests"] == "9999"
+
+
 def test_the_admin_key_guards_the_management_surface(keyed) -> None:
     first, _second, _keys = keyed
     assert httpx.get(f"{first.url}/v1/routing-tax").status_code == 401

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from router.cli import main as routetax_cli
+from cli import main as routetax_cli
 from router.servers import RunningServer
 from tests.client_venv import client_python
 from tests.clients.agents_models import Booking, Ticket

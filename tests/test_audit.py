@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
-from metering.audit import cli
+from cli import main as routetax
 from metering.audit.scan import ScanOptions, scan
 from metering.audit.sources import Progress, Source
 from tests.running import Processes
 
-ROUTETAX = [sys.executable, "-m", "router.cli"]
+ROUTETAX = [sys.executable, "-m", "cli"]
 NANO = {"input": 0.20e-6, "cached": 0.02e-6, "output": 1.25e-6}
 MINI = {"input": 0.75e-6, "cached": 0.075e-6, "output": 4.50e-6}
 TOOLS = [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}]
@@ -73,7 +73,7 @@ def write_jsonl(path: Path, rows: list[Any], *, gz: bool = False, raw_lines: lis
 
 
 def audit(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, Any]]:
-    code = cli.main([*args, "--json"])
+    code = routetax(["audit", *args, "--json"])
     out = capsys.readouterr().out
     return code, json.loads(out)
 
@@ -266,7 +266,7 @@ def test_bad_lines_are_counted_by_reason_and_the_rest_is_read(
 
 def test_text_report_names_each_skip_reason(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     log = write_jsonl(tmp_path / "x.jsonl", [chat("Hi")], raw_lines=[b"oops\n"])
-    assert cli.main([str(log)]) == 0
+    assert routetax(["audit", str(log)]) == 0
     out = capsys.readouterr().out
     assert "skipped 1 lines:" in out and "invalid_json" in out and "not JSON" in out
     assert "agentic share" in out and "verdict" in out and "projected monthly cost" in out
@@ -274,16 +274,16 @@ def test_text_report_names_each_skip_reason(tmp_path: Path, capsys: pytest.Captu
 
 def test_nothing_readable_exits_2_and_says_why(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     log = write_jsonl(tmp_path / "bad.jsonl", [], raw_lines=[b"nope\n", b"[1, 2]\n"])
-    assert cli.main([str(log)]) == 2
+    assert routetax(["audit", str(log)]) == 2
     err = capsys.readouterr().err
     assert "no request could be read from 2 lines" in err and "invalid_json" in err
-    assert cli.main([str(tmp_path / "missing.jsonl")]) == 2
+    assert routetax(["audit", str(tmp_path / "missing.jsonl")]) == 2
     assert "missing.jsonl" in capsys.readouterr().err
 
 
 def test_a_forced_format_skips_lines_of_other_shapes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     log = write_jsonl(tmp_path / "bodies.jsonl", [chat("Hi"), agentic_chat()])
-    assert cli.main([str(log), "--format", "litellm-spend", "--json"]) == 2
+    assert routetax(["audit", str(log), "--format", "litellm-spend", "--json"]) == 2
     assert json.loads(capsys.readouterr().out)["skipped_reasons"] == {"unrecognised_shape": 2}
 
 
@@ -363,7 +363,7 @@ def test_since_and_until_select_by_the_logged_time(tmp_path: Path, capsys: pytes
     assert code == 0
     assert r["requests"] == 4 and r["agentic_share"] == 1.0
     assert r["skipped_reasons"] == {"outside_window": 8, "no_timestamp": 1}
-    assert cli.main([str(log), "--since", "2026-11-03", "--until", "2026-11-02"]) == 2
+    assert routetax(["audit", str(log), "--since", "2026-11-03", "--until", "2026-11-02"]) == 2
 
 
 def test_json_contract_keys(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -18,8 +18,6 @@ def test_readme_audit_example_is_the_real_output(processes: Processes) -> None:
     assert example is not None
     command, shown = example.groups()
     args = command.split()[1:]
-    done = processes.run(
-        [sys.executable, "-m", "router.cli", *args], cwd=ROOT, capture_output=True, text=True, timeout=120
-    )
+    done = processes.run([sys.executable, "-m", "cli", *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout == shown, "README's audit example is stale; paste this output:\n" + done.stdout

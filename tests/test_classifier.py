@@ -8,6 +8,7 @@ import pytest
 
 from classifier import REASONS, classify, text
 from classifier import evaluate as evaluation
+from cli import main as routetax
 
 TOOL = {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object", "properties": {}}}}
 USER = [{"role": "user", "content": "What's the status of order 7?"}]
@@ -333,7 +334,7 @@ def test_shipped_corpus_accuracy_and_coverage() -> None:
 
 
 def test_eval_command_json(capsys: pytest.CaptureFixture[str]) -> None:
-    assert evaluation.main(["--json"]) == 0
+    assert routetax(["eval-classifier", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     keys = ("accuracy", "n", "precision", "recall", "f1", "confusion", "per_source", "errors")
     for key in (*keys, "latency_us_p50", "latency_us_p99", "baseline"):
@@ -342,10 +343,10 @@ def test_eval_command_json(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_eval_command_bad_corpus_exits_2(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert evaluation.main(["--corpus", str(tmp_path / "missing.jsonl")]) == 2
+    assert routetax(["eval-classifier", "--corpus", str(tmp_path / "missing.jsonl")]) == 2
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"label": "agentic", "request": {}}\nnot json\n')
-    assert evaluation.main(["--corpus", str(bad)]) == 2
+    assert routetax(["eval-classifier", "--corpus", str(bad)]) == 2
     assert "bad.jsonl:2" in capsys.readouterr().err
 
 
@@ -530,7 +531,7 @@ def test_shipped_confidences_are_the_measured_ones() -> None:
 
 def test_eval_prints_reliability_table(capsys: pytest.CaptureFixture[str]) -> None:
     heldout = str(evaluation.DATA_DIR / "framework-captures-heldout.jsonl")
-    assert evaluation.main(["--corpus", heldout]) == 0
+    assert routetax(["eval-classifier", "--corpus", heldout]) == 0
     out = capsys.readouterr().out
     assert "expected calibration error" in out and "mean conf" in out and "accuracy per corpus" in out
 

@@ -8,13 +8,14 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 from openai import OpenAI
 
 from router.servers import bind_socket
 from tests.running import Processes
 from tests.waiting import wait_until
 
-ROUTETAX = [sys.executable, "-m", "router.cli"]
+ROUTETAX = [sys.executable, "-m", "cli"]
 
 
 def free_port() -> int:
@@ -118,3 +119,17 @@ def test_demo_runs_on_embedded_defaults_without_a_key(processes: Processes) -> N
     assert report["verdict"]["decision"] in {"dual_tier_pays", "mini_only_cheaper", "undecided"}
     assert report["verdict"]["dual_tier_pays"] == (report["verdict"]["decision"] == "dual_tier_pays")
     assert "NON-DURABLE" in result.stderr
+
+
+def test_a_bad_demo_configuration_is_a_usage_error_not_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`routetax demo --config FILE` with a bad value once died with a traceback (and no exit code 2)."""
+    from cli import main
+
+    config = tmp_path / "routetax.yaml"
+    config.write_text("tiers:\n  nano: {model: m, base_url: 'ftp://x'}\n")
+    assert main(["demo", "--config", str(config), "--requests", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("routetax demo: ") and "tiers.nano.base_url" in err
+    assert "Traceback" not in err

@@ -79,6 +79,12 @@ def test_config_file_named_by_environment(tmp_path: Path) -> None:
         ("store: {redis_url: 'http://redis'}\n", {}, "store.redis_url"),
         ("policy: {agentic: large}\n", {}, "policy.agentic"),
         ("", {"ROUTETAX_SERVER__PORT": "eighty"}, "server.port"),
+        ("embeddings: {tier: large}\n", {}, "embeddings.tier"),
+        ("", {"ROUTETAX_EMBEDDINGS__TIER": "large"}, "embeddings.tier"),
+        ("embeddings: {models: []}\n", {}, "embeddings.models"),
+        ("embeddings: {models: ['']}\n", {}, "embeddings.models"),
+        ("embeddings: {models: [3]}\n", {}, "embeddings.models"),
+        ("embeddings: {dimensions: 3}\n", {}, "embeddings.dimensions"),
     ],
 )
 def test_bad_values_name_the_key(tmp_path: Path, text: str, env: dict[str, str], named: str) -> None:
@@ -99,7 +105,7 @@ def test_unreadable_and_non_mapping_files_are_clear_errors(tmp_path: Path) -> No
 def test_serve_with_a_bad_config_exits_non_zero_naming_the_key(tmp_path: Path, processes: Processes) -> None:
     path = write(tmp_path, "tiers:\n  nano: {model: m, timeouts: {read: -1}}\n")
     result = processes.run(
-        [sys.executable, "-m", "router.cli", "serve", "--config", str(path)], capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "cli", "serve", "--config", str(path)], capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 2
     assert "tiers.nano.timeouts.read" in result.stderr

@@ -4,6 +4,7 @@ against promtool."""
 
 from __future__ import annotations
 
+import ast
 import shutil
 import sys
 from pathlib import Path
@@ -131,3 +132,28 @@ def test_compose_is_consistent() -> None:
     assert job["static_configs"][0]["targets"] == [f"routetax:{config.server.port}"]
     datasource = yaml.safe_load((DEPLOY / "grafana" / "provisioning" / "datasources" / "prometheus.yml").read_text())
     assert datasource["datasources"][0]["uid"] == "prometheus"
+
+
+def _loaded_at_import(module: Path) -> set[str]:
+    """The top-level packages a module imports in its body (not inside functions, which run only when called)."""
+    names: set[str] = set()
+    for node in ast.parse(module.read_text()).body:
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_the_image_holds_every_package_its_command_loads() -> None:
+    """The image copies some of the project's packages; the `routetax` script (cli) and all it loads must be among
+    them — `demo` and `emulator` are left out, so the command loads them only when `demo` or `mock-upstream` runs."""
+    copied = {
+        Path(source).name
+        for line in (DEPLOY / "Dockerfile").read_text().splitlines()
+        if line.startswith("COPY ") and "--from" not in line
+        for source in line.split()[1:-1]
+    }
+    ours = {path.name for path in ROOT.iterdir() if (path / "__init__.py").is_file() and path.name != "tests"}
+    loaded = set().union(*(_loaded_at_import(module) for module in (ROOT / "cli").glob("*.py"))) & ours
+    assert {"cli", *loaded} <= copied, f"deploy/Dockerfile does not copy {sorted({'cli', *loaded} - copied)}"

@@ -15,9 +15,9 @@ from typing import Any
 import orjson
 import pytest
 
+from cli import build_parser, main
 from emulator.app import EMULATED_DIALECTS
 from metering.record import Usage
-from router.cli import _parser, main
 from router.config import ConfigError, Tier, load_config
 from router.dialects import DIALECTS, dialect_for, dialect_names, llamacpp, ollama, openai, vllm
 from router.dialects.common import CONTEXT_LENGTH_CODE, ask_for_usage_chunk, coerce_error, no_overflow
@@ -51,6 +51,7 @@ def test_openai_shaped_errors_pass_through_byte_for_byte_in_every_dialect(name: 
         (vllm, LLAMACPP_OVERFLOW, False),  # a dialect recognises its own engine's overflow only
         (llamacpp, VLLM_OVERFLOW, False),
         (ollama, VLLM_OVERFLOW, False),
+        (openai, {"error": {"message": "bad temperature", "type": "BadRequestError", "code": 400}}, False),
     ],
 )
 def test_context_overflow_is_recognised_where_the_engine_sends_it(
@@ -71,6 +72,22 @@ def test_llamacpp_overflow_message_names_both_sizes() -> None:
         "request (5210 tokens) exceeds the available context size (4096 tokens), try increasing it"
         " (5210 prompt tokens; the context size is 4096)"
     )
+
+
+def test_a_llamacpp_overflow_without_its_sizes_keeps_its_message() -> None:
+    sizeless = {"error": {k: v for k, v in LLAMACPP_OVERFLOW["error"].items() if k not in ("n_prompt_tokens", "n_ctx")}}
+    error = error_of(llamacpp.normalise_error(400, orjson.dumps(sizeless)))
+    assert (error["message"], error["code"]) == (sizeless["error"]["message"], CONTEXT_LENGTH_CODE)
+
+
+def test_an_engine_without_an_overflow_of_its_own_recognises_none() -> None:
+    error = error_of(coerce_error(400, orjson.dumps(VLLM_OVERFLOW), no_overflow))
+    assert (error["code"], error["param"]) == (None, None)
+
+
+def test_an_unknown_dialect_is_refused_naming_the_known_ones() -> None:
+    with pytest.raises(ValueError, match="unknown dialect 'tgi'; known: openai, vllm, ollama, llamacpp"):
+        dialect_for("tgi")
 
 
 def test_vllm_integer_code_and_own_type_become_openai_fields() -> None:
@@ -190,12 +207,12 @@ def test_adding_a_dialect_is_one_module_registered(monkeypatch: pytest.MonkeyPat
         load_config(config_file, environ={})
     assert "tiers.mini.dialect" in str(caught.value) and "openai, vllm, ollama, llamacpp" in str(caught.value)
     with pytest.raises(SystemExit):
-        _parser().parse_args(["mock-upstream", "--dialect", "tgi"])
+        build_parser().parse_args(["mock-upstream", "--dialect", "tgi"])
 
     monkeypatch.setitem(DIALECTS, "tgi", tgi_dialect())
     tier = load_config(config_file, environ={}).tiers["mini"]
     assert tier.dialect == "tgi" and tier.serves_responses()  # the module's own default
-    assert _parser().parse_args(["mock-upstream", "--dialect", "tgi"]).dialect == "tgi"
+    assert build_parser().parse_args(["mock-upstream", "--dialect", "tgi"]).dialect == "tgi"
     error = error_of(dialect_for(tier.dialect).normalise_error(422, TGI_OVERFLOW))
     assert (error["code"], error["param"]) == ("context_length_exceeded", "messages")
     assert error_of(openai.normalise_error(422, TGI_OVERFLOW))["code"] is None  # TGI's shape is TGI's module's own

@@ -12,10 +12,9 @@ from pathlib import Path
 import pytest
 from openai import OpenAI
 
+from cli import main as routetax
 from demo.world import demo_config
-from router.config import Config, ConfigError, load_config
-from router.exploration import Explorer
-from router.keys_cli import main as keys_main
+from router.config import Config
 from router.servers import RunningServer
 from tests.redis_server import RedisServer
 from tests.test_metering_e2e import counter_total
@@ -93,40 +92,13 @@ def test_a_key_limited_to_nano_is_only_explored_on_nano(
     config_file.write_text(f"store: {{redis_url: '{redis_server.url}'}}\n")
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        assert keys_main(["--config", str(config_file), "create", "--name", "cheap", "--tiers", "nano", "--json"]) == 0
+        assert (
+            routetax(["keys", "--config", str(config_file), "create", "--name", "cheap", "--tiers", "nano", "--json"])
+            == 0
+        )
     client = OpenAI(base_url=f"{proxy.url}/v1", api_key=json.loads(out.getvalue())["key"], max_retries=0)
     tiers = {
         client.chat.completions.with_raw_response.create(model="auto", messages=HELLO).headers["x-routetax-tier"]
         for _ in range(8)
     }
     assert tiers == {"nano"}
-
-
-def test_the_draw_honours_the_share_and_the_allowed_tiers() -> None:
-    config = Config.model_validate({"policy": {"explore": {"share": 0.25, "tiers": ["nano", "mini"], "seed": 1}}})
-    explorer = Explorer(config)
-    draws = [explorer.draw(lambda tier: True) for _ in range(4000)]
-    assert 0.22 < sum(d is not None for d in draws) / 4000 < 0.28
-    assert {d for d in draws if d} == {"nano", "mini"}
-    only_nano = Explorer(config)
-    assert {only_nano.draw(lambda tier: tier == "nano") for _ in range(200)} == {None, "nano"}
-    assert Explorer.for_config(Config()) is None  # off by default in serve: the hot path pays nothing
-
-
-def test_exploration_settings_are_validated(tmp_path: Path) -> None:
-    bad = tmp_path / "bad.yaml"
-    bad.write_text("policy: {explore: {share: 0.1, tiers: [nano, gpt4]}}\n")
-    with pytest.raises(ConfigError) as caught:
-        load_config(str(bad))
-    assert "policy.explore.tiers" in str(caught.value)
-    lonely = tmp_path / "lonely.yaml"
-    lonely.write_text(
-        "tiers: {nano: {model: gpt-5.4-nano}}\npolicy: {single_turn: nano, agentic: nano, explore: {share: 0.1}}\n"
-    )
-    with pytest.raises(ConfigError) as caught:
-        load_config(str(lonely))
-    assert "at least two" in str(caught.value)
-    share = tmp_path / "share.yaml"
-    share.write_text("policy: {explore: {share: 1.5}}\n")
-    with pytest.raises(ConfigError):
-        load_config(str(share))

@@ -18,6 +18,7 @@ from metering.ledger import Keys
 from router import keys as keys_module
 from router.keys import KeyStore, VirtualKey
 from tests.conftest import key_reserved_usd, script, wait_for_settlements
+from tests.fake_clock import FakeClock
 from tests.running import Processes
 from tests.test_access import HELLO
 from tests.waiting import wait_until
@@ -200,6 +201,21 @@ def test_an_unsettled_reservation_expires(redis_server, monkeypatch) -> None:
     assert reserved == pytest.approx(0.001)
 
 
+def test_a_repeated_settlement_is_charged_once(redis_server) -> None:
+    # A settlement retried after an outage (or replayed from the spool after a crash) may already have landed.
+    async def run() -> tuple[float, float]:
+        store = KeyStore(redis.asyncio.Redis.from_url(redis_server.url))
+        key = VirtualKey(id="key_twice", name="twice", budget_usd=1.0)
+        _admission, _wait, member = await store.admit(key, 0.05, "req-1")
+        for _ in range(3):
+            await store.settle(key, time.time(), member, 0.01, 10, request_id="req-1")
+        return await store.spent(key), await store.reserved(key)
+
+    spent, reserved = asyncio.run(run())
+    assert spent == pytest.approx(0.01)
+    assert reserved == 0.0
+
+
 # -- 8. the reservation covers the whole plan ---------------------------------------------------------------
 
 
@@ -229,19 +245,6 @@ def test_a_redo_chain_cannot_spend_far_past_a_budget(keyed, emulator, redis_serv
 
 
 # -- 9. rpm is a sliding limit: no minute boundary lets twice the rate through -----------------------------
-
-
-class FakeClock:
-    """Stands in for the `time` module inside router.keys: the gate script gets `now` from the client."""
-
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def time(self) -> float:
-        return self.now
-
-    def monotonic(self) -> float:
-        return self.now
 
 
 def test_rpm_holds_across_a_minute_boundary(redis_server, monkeypatch) -> None:
@@ -390,7 +393,7 @@ def test_the_readme_configuration_and_snippet_work_as_written(
     env = {**__import__("os").environ, "ROUTETAX_STORE__SPOOL_DIR": str(tmp_path / "spool")}
     env.pop("ROUTETAX_ADMIN_KEY", None)
     server = processes.start(
-        [sys.executable, "-m", "router.cli", "serve", "--config", "routetax.yaml", "--port", str(port)],
+        [sys.executable, "-m", "cli", "serve", "--config", "routetax.yaml", "--port", str(port)],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.DEVNULL,

@@ -106,7 +106,7 @@ def test_kill_9_loses_only_what_was_answered_within_the_window(
     port = free_port()
     config = serve_config_file(tmp_path, emulator.url, redis_server.url)
     proxy = processes.start(
-        [sys.executable, "-m", "router.cli", "serve", "--config", str(config), "--port", str(port)],
+        [sys.executable, "-m", "cli", "serve", "--config", str(config), "--port", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

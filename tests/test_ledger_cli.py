@@ -11,8 +11,9 @@ from pathlib import Path
 import orjson
 import pytest
 
+from cli import main as routetax
 from metering.ledger import Ledger
-from metering.ledger_cli import CSV_COLUMNS, main
+from metering.ledger_export import CSV_COLUMNS
 from metering.record import Attempt, Record, Usage
 from metering.store import open_store
 from metering.timespec import parse_time
@@ -61,7 +62,7 @@ def filled(redis_url: str, tmp_path: Path) -> str:
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
+    code = routetax(["ledger", *argv])
     out, err = capsys.readouterr()
     return code, out, err
 
@@ -135,3 +136,25 @@ def test_parse_time_accepts_iso_unix_and_relative() -> None:
     assert parse_time("24h", now=100_000.0) == 13_600.0
     assert parse_time("7d", now=1_000_000.0) == 1_000_000.0 - 7 * 86400
     assert parse_time("30m", now=10_000.0) == 8_200.0
+
+
+@pytest.mark.parametrize("where", ["after", "before"])
+def test_export_reads_the_store_from_the_configuration(
+    where: str, filled: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--config FILE` names the store, on either side of `export`; an explicit --redis-url still wins."""
+    monkeypatch.delenv("ROUTETAX_STORE__REDIS_URL", raising=False)
+    config = tmp_path / "routetax.yaml"
+    config.write_text(f"store: {{redis_url: '{filled}'}}\n")
+    argv = ["export", "--config", str(config)] if where == "after" else ["--config", str(config), "export"]
+    code, out, err = run(capsys, *argv)
+    assert code == 0 and len(out.splitlines()) == 3, err
+    code, _, err = run(capsys, *argv, "--redis-url", f"redis://127.0.0.1:{free_port()}/0")
+    assert code == 1 and "cannot reach Redis" in err
+
+
+def test_export_with_a_bad_configuration_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "routetax.yaml"
+    config.write_text("store: {redis_url: 7}\n")
+    code, _, err = run(capsys, "export", "--config", str(config))
+    assert code == 2 and err.startswith("routetax ledger: ")

@@ -11,7 +11,7 @@ import orjson
 from router.config import Config
 from router.dialects import llamacpp, vllm
 from router.errors import error_code_of
-from router.resilience import Next, judge_status
+from router.serving.walker import Move, Outcome, judge
 from tests.engine_errors import LLAMACPP_OVERFLOW, VLLM_OVERFLOW
 
 
@@ -25,7 +25,7 @@ def test_llamacpp_context_overflow_becomes_context_length_exceeded_and_moves_to_
         "messages",
     )
     assert error["message"].endswith("(5210 prompt tokens; the context size is 4096)")
-    assert judge_status(400, error_code_of(body)).next is Next.LARGER_WINDOW
+    assert judge(Outcome.http_error(400, error_code_of(body)))[1] == "context_length"
 
 
 def test_vllm_context_overflow_becomes_context_length_exceeded() -> None:
@@ -33,14 +33,14 @@ def test_vllm_context_overflow_becomes_context_length_exceeded() -> None:
     error = orjson.loads(body)["error"]
     assert error["code"] == "context_length_exceeded"
     assert error["message"].startswith("This model's maximum context length is 4096 tokens.")
-    assert judge_status(400, error_code_of(body)).next is Next.LARGER_WINDOW
+    assert judge(Outcome.http_error(400, error_code_of(body)))[1] == "context_length"
 
 
 def test_other_llamacpp_errors_keep_their_status_and_message_without_a_code() -> None:
     raw = {"error": {"code": 503, "message": "Loading model", "type": "unavailable_error"}}
     error = orjson.loads(llamacpp.normalise_error(503, orjson.dumps(raw)))["error"]
     assert error == {"message": "Loading model", "type": "server_error", "param": None, "code": None}
-    assert judge_status(503, None).next is Next.RETRY
+    assert judge(Outcome.http_error(503, None))[0] is Move.RETRY
 
 
 def test_llamacpp_dialect_is_configurable_and_serves_chat_only_by_default() -> None:

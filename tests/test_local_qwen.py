@@ -1,7 +1,7 @@
 """The qwen tier on a real engine: llama.cpp's server with the tiny Qwen3 model, through routetax, with the openai SDK.
 
 Everything here is real: the engine process, its tokenizer and prompt cache, its error shapes, the
-proxy, Redis for the ledger. The model's answers are fixed by its weights (router/local_engine/
+proxy, Redis for the ledger. The model's answers are fixed by its weights (demo/local_engine/
 tiny_qwen.py), so the records can be asserted to the token.
 """
 
@@ -19,10 +19,8 @@ import orjson
 import pytest
 from openai import OpenAI
 
-from metering.record import Record
-from router.dialects import llamacpp
-from router.local_engine import DEFAULT_ALIAS, LocalEngine
-from router.local_engine.tiny_qwen import (
+from demo.local_engine import DEFAULT_ALIAS, LocalEngine
+from demo.local_engine.tiny_qwen import (
     GREETING,
     TOOL_ANSWER,
     TOOL_ARGUMENTS,
@@ -30,6 +28,8 @@ from router.local_engine.tiny_qwen import (
     answer_chains,
     train_tokenizer,
 )
+from metering.record import Record
+from router.dialects import llamacpp
 from router.servers import RunningServer
 from tests.local_engine import GPU_HOUR_USD, QWEN_MODEL, qwen_config
 from tests.running import Processes
@@ -277,7 +277,7 @@ def test_engine_killed_mid_stream_then_restarted_breaker_opens_then_closes(
 def test_demo_with_qwen_local_measures_the_self_hosted_tier_on_real_engine_traffic(
     llama_server_binary: Path, processes: Processes
 ) -> None:
-    command = [sys.executable, "-m", "router.cli", "demo", "--requests", "24", "--agentic-share", "0.5"]
+    command = [sys.executable, "-m", "cli", "demo", "--requests", "24", "--agentic-share", "0.5"]
     result = processes.run(
         [*command, "--explore", "0.6", "--qwen", "local", "--llama-server", str(llama_server_binary), "--json"],
         capture_output=True,
@@ -295,7 +295,7 @@ def test_demo_with_qwen_local_measures_the_self_hosted_tier_on_real_engine_traff
 
 
 def test_demo_without_qwen_local_says_the_qwen_tier_is_emulated(processes: Processes) -> None:
-    command = [sys.executable, "-m", "router.cli", "demo", "--requests", "2", "--json"]
+    command = [sys.executable, "-m", "cli", "demo", "--requests", "2", "--json"]
     result = processes.run(command, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "qwen tier EMULATED" in result.stderr

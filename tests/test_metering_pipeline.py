@@ -56,7 +56,8 @@ async def test_a_moved_conversations_cache_loss_reaches_the_metrics_and_the_ledg
     # listener could), the base spend would be counted without the cache loss.
     served = create_app(durable_config("http://127.0.0.1:9", redis_url, tmp_path / "spool"))
     metering: MeteringPipeline = served.app.state.metering  # type: ignore[attr-defined]
-    await metering.start()
+    store = open_store(redis_url)
+    await metering.start(store, durable=True)
     metering(answered("req-1", "nano", "gpt-5.4-nano"), chat_answer("gpt-5.4-nano", 4000, 10))
     moved = answered("req-2", "mini", "gpt-5.4-mini")  # the same conversation, moved to mini for capability
     metering(moved, chat_answer("gpt-5.4-mini", 4000, 10))
@@ -70,7 +71,6 @@ async def test_a_moved_conversations_cache_loss_reaches_the_metrics_and_the_ledg
         "routetax_base_cost_usd_total", {"tier": "mini", "class": "agentic"}
     )
     assert base == pytest.approx(mini_cost - lost)
-    store = open_store(redis_url)
     hour = await rollup(store, HOUR)
     await store.aclose()
     assert hour["mini|agentic|cache_loss_usd"] == pytest.approx(lost)

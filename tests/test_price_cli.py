@@ -6,13 +6,14 @@ import json
 
 import pytest
 
-from metering import price_cli
+from cli import main as routetax
 
 
 def test_json_breakdown(capsys: pytest.CaptureFixture[str]) -> None:
     assert (
-        price_cli.main(
+        routetax(
             [
+                "price",
                 "--model",
                 "gpt-5.4",
                 "--prompt",
@@ -37,7 +38,7 @@ def test_json_breakdown(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_text_breakdown(capsys: pytest.CaptureFixture[str]) -> None:
-    assert price_cli.main(["--model", "gpt-5.4-nano", "--prompt", "1000", "--completion", "1000"]) == 0
+    assert routetax(["price", "--model", "gpt-5.4-nano", "--prompt", "1000", "--completion", "1000"]) == 0
     assert "total     $0.00145000" in capsys.readouterr().out
 
 
@@ -59,18 +60,16 @@ def test_text_breakdown(capsys: pytest.CaptureFixture[str]) -> None:
     ],
 )
 def test_impossible_input_exits_2(args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
-    assert price_cli.main(args) == 2
+    assert routetax(["price", *args]) == 2
     assert "routetax price:" in capsys.readouterr().err
 
 
 def test_limits_are_inclusive(capsys: pytest.CaptureFixture[str]) -> None:
-    assert price_cli.main(["--model", "gpt-5.4-mini", "--prompt", "272000", "--completion", "128000", "--json"]) == 0
-    assert price_cli.main(["--model", "Qwen/Qwen3.5-9B", "--prompt", "262144", "--completion", "10", "--json"]) == 0
+    assert routetax(["price", "--model", "gpt-5.4-mini", "--prompt", "272000", "--completion", "128000", "--json"]) == 0
+    assert routetax(["price", "--model", "Qwen/Qwen3.5-9B", "--prompt", "262144", "--completion", "10", "--json"]) == 0
 
 
 def test_tier_names_stand_for_their_models(capsys: pytest.CaptureFixture[str]) -> None:
-    from router.cli import main as routetax
-
     assert routetax(["price", "--model", "mini", "--prompt", "1000", "--completion", "1000", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["model"] == "gpt-5.4-mini"
     assert routetax(["price", "--model", "qwen", "--prompt", "1000", "--completion", "10", "--json"]) == 0

@@ -15,12 +15,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from cli import main as routetax
 from demo.world import demo_config, drive
 from emulator.app import build_emulator
-from metering.ledger_cli import main as ledger_main
 from metering.record import Record
 from router.config import Config
-from router.report_cli import main as report_main
 from router.servers import RunningServer
 from tests.redis_server import RedisServer
 from tests.running import Servers
@@ -68,9 +67,9 @@ def test_every_report_figure_recomputed_from_the_ledger_export(
     config_file = tmp_path / "routetax.yaml"
     config_file.write_text(yaml.safe_dump(json.loads(config.model_dump_json())))
 
-    assert ledger_main(["export", "--redis-url", redis_server.url]) == 0
+    assert routetax(["ledger", "export", "--redis-url", redis_server.url]) == 0
     records = [Record.from_dict(json.loads(line)) for line in capsys.readouterr().out.splitlines()]
-    assert report_main(["--config", str(config_file), "--window", "1h", "--json"]) == 0
+    assert routetax(["report", "--config", str(config_file), "--window", "1h", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     measured = report["measured"]
     feedback = {row["request_id"]: row["success"] for row in rows}

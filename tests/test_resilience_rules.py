@@ -1,60 +1,12 @@
-"""The pure rules behind retries, fallbacks, redo and the circuit breaker."""
+"""Degraded answers and the circuit breaker (the retry rules themselves: tests/test_walker.py)."""
 
 from __future__ import annotations
-
-import random
 
 import orjson
 import pytest
 
-from router.resilience import (
-    BreakerState,
-    CircuitBreaker,
-    Next,
-    backoff_seconds,
-    degraded_reason,
-    judge_failure,
-    judge_status,
-)
-
-
-@pytest.mark.parametrize(
-    ("status", "code", "expected"),
-    [
-        (200, None, Next.ANSWER),
-        (408, None, Next.RETRY),
-        (409, None, Next.RETRY),
-        (429, "rate_limit_exceeded", Next.RETRY),
-        (429, "insufficient_quota", Next.FALLBACK),
-        (500, None, Next.RETRY),
-        (503, None, Next.RETRY),
-        (400, "context_length_exceeded", Next.LARGER_WINDOW),
-        (400, "invalid_value", Next.ANSWER),
-        (401, None, Next.ANSWER),
-        (404, "model_not_found", Next.ANSWER),
-    ],
-)
-def test_which_answers_are_retried(status: int, code: str | None, expected: Next) -> None:
-    assert judge_status(status, code).next is expected
-
-
-def test_connection_failures_are_retried() -> None:
-    for kind in ("connect_error", "timeout", "protocol_error"):
-        assert judge_failure(kind).next is Next.RETRY
-
-
-def test_backoff_follows_the_sdk_formula_with_jitter() -> None:
-    rng = random.Random(1)
-    for n, ceiling in [(0, 0.5), (1, 1.0), (2, 2.0), (3, 4.0), (4, 8.0), (9, 8.0)]:
-        wait = backoff_seconds(n, None, cap_s=20, rng=rng)
-        assert 0.75 * ceiling <= wait <= ceiling
-
-
-def test_backoff_honours_retry_after_headers_up_to_the_cap() -> None:
-    assert backoff_seconds(0, {"retry-after-ms": "1500"}, cap_s=20) == 1.5
-    assert backoff_seconds(0, {"retry-after": "2"}, cap_s=20) == 2.0
-    assert backoff_seconds(0, {"retry-after": "60"}, cap_s=20) <= 0.5  # beyond the cap: the formula
-    assert backoff_seconds(0, {"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}, cap_s=20) <= 0.5
+from router.serving.answers import degraded_reason
+from router.serving.breaker import BreakerState, CircuitBreaker
 
 
 def answer(message: dict, finish: str = "stop") -> bytes:

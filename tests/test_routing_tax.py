@@ -11,9 +11,9 @@ import httpx
 import pytest
 from openai import OpenAI
 
+from cli import main as routetax
 from demo.world import demo_config
 from router.config import Config
-from router.report_cli import main as report_main
 from router.servers import RunningServer
 from tests.conftest import durable_config
 from tests.redis_server import RedisServer
@@ -131,16 +131,16 @@ def test_report_command_reads_the_ledger(
     assert wait_for_stream_length(redis_server.url, 3) == 3  # the ledger writes in the background
     config_file = tmp_path / "routetax.yaml"
     config_file.write_text(f"store: {{redis_url: '{redis_server.url}'}}\n")
-    assert report_main(["--config", str(config_file), "--window", "1h", "--json"]) == 0
+    assert routetax(["report", "--config", str(config_file), "--window", "1h", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["measured"]["requests"] == 3 and report["verdict"]["text"]
-    assert report_main(["--config", str(config_file), "--window", "1h"]) == 0
+    assert routetax(["report", "--config", str(config_file), "--window", "1h"]) == 0
     assert "break-even agentic share" in capsys.readouterr().out
 
 
 def test_demo_command_prints_the_report(processes: Processes) -> None:
     result = processes.run(
-        [sys.executable, "-m", "router.cli", "demo", "--requests", "30", "--agentic-share", "0.3"],
+        [sys.executable, "-m", "cli", "demo", "--requests", "30", "--agentic-share", "0.3"],
         capture_output=True,
         text=True,
         timeout=180,

@@ -16,9 +16,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from metering.cost import base_usd
 from metering.ledger import read_records
 from metering.store import open_store
-from metering.tax_report import base_usd
 from router.keys import KeyStore
 from router.servers import RunningServer
 from tests.conftest import wait_for_settlements
@@ -74,7 +74,7 @@ def test_three_replicas_share_one_ledger(
             )
             env = {**os.environ, "ROUTETAX_CONFIG": str(config), "ROUTETAX_METRICS_TOKEN": TOKEN}
             process = processes.start(
-                [sys.executable, "-m", "router.cli", "serve"],
+                [sys.executable, "-m", "cli", "serve"],
                 env=env,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,

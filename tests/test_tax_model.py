@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from metering import model_cli
+from cli import main as routetax
 from metering.tax_model import (
     blended_rate,
     break_even_agentic_share,
@@ -66,7 +66,7 @@ def test_verdict_table() -> None:
 
 
 def test_model_command_json(capsys: pytest.CaptureFixture[str]) -> None:
-    assert model_cli.main(["--nano-share", "0.5", "--overhead", "0.175", "--json"]) == 0
+    assert routetax(["model", "--nano-share", "0.5", "--overhead", "0.175", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert round(result["rate_with_overhead"], 3) == 0.558
     assert round(result["break_even_agentic_share"], 3) == 0.797
@@ -74,13 +74,11 @@ def test_model_command_json(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_model_command_text_and_bad_input(capsys: pytest.CaptureFixture[str]) -> None:
-    assert model_cli.main([]) == 0
+    assert routetax(["model"]) == 0
     out = capsys.readouterr().out
     for figure in ("0.310", "0.797", "0.513", "1.040", "2.03x", "$174,000", "$630,000", "$456,000", "$0.019"):
         assert figure in out
-    with pytest.raises(SystemExit) as caught:
-        model_cli.main(["--nano-share", "1.5"])
-    assert caught.value.code == 2
+    assert routetax(["model", "--nano-share", "1.5"]) == 2
 
 
 def test_verdict_thresholds_are_exact_despite_floating_point() -> None:
@@ -98,11 +96,11 @@ def test_quarters_to_break_even_follow_the_overhead_given() -> None:
 
 
 def test_model_command_prints_its_rates_and_the_sources_inconsistencies(capsys: pytest.CaptureFixture[str]) -> None:
-    assert model_cli.main(["--overhead", "0.3"]) == 0
+    assert routetax(["model", "--overhead", "0.3"]) == 0
     out = capsys.readouterr().out
     for text in ("$0.20 in / $1.25 out", "$0.75 / $4.50", "nano 0.39, mini 0.721", "nano 0.5239, mini 0.544"):
         assert text in out
     assert "crosses the break-even 0.685 after 5 quarters" in out
     assert "implied by the $174,000/year figure" in out and "about 14 calls" in out
-    assert model_cli.main(["--json"]) == 0
+    assert routetax(["model", "--json"]) == 0
     assert len(json.loads(capsys.readouterr().out)["assumptions"]["inconsistencies"]) == 4

@@ -26,8 +26,8 @@ from pathlib import Path
 import pytest
 from openai import OpenAI
 
-from router.local_engine.process import free_port
-from router.local_engine.tiny_qwen import GREETING, TOOL_ANSWER, TOOL_NAME, write_hf
+from demo.local_engine.process import free_port
+from demo.local_engine.tiny_qwen import GREETING, TOOL_ANSWER, TOOL_NAME, write_hf
 from router.servers import RunningServer
 from tests.local_engine import QWEN_MODEL, qwen_config
 from tests.test_local_qwen import HELLO, TOOLS, records

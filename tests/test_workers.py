@@ -29,7 +29,8 @@ from metering.store import open_store
 from router.affinity import CacheAffinity, Conversation
 from router.affinity_share import CHANNEL, SharedAffinity
 from router.servers import RunningServer
-from tests.conftest import script, serve_config_file
+from router.workers import prepare_spools
+from tests.conftest import durable_config, script, serve_config_file
 from tests.running import Processes
 from tests.test_cli import free_port, wait_until_up
 from tests.test_metering_e2e import counter_total
@@ -44,7 +45,7 @@ def _serve(
     port = free_port()
     config = serve_config_file(tmp_path, emulator.url, redis_url, port)
     process = processes.start(
-        [sys.executable, "-m", "router.cli", "serve", "--config", str(config), "--workers", workers],
+        [sys.executable, "-m", "cli", "serve", "--config", str(config), "--workers", workers],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
@@ -143,7 +144,7 @@ def test_more_than_one_worker_needs_redis(tmp_path: Path, processes: Processes) 
     config.write_text(f"server: {{port: {free_port()}}}\n")
 
     def serve(workers: str) -> subprocess.CompletedProcess:
-        argv = [sys.executable, "-m", "router.cli", "serve", "--config", str(config), "--workers", workers]
+        argv = [sys.executable, "-m", "cli", "serve", "--config", str(config), "--workers", workers]
         return processes.run(argv, capture_output=True, text=True, timeout=60)
 
     done = serve("2")
@@ -236,6 +237,15 @@ def test_spool_files_of_another_worker_count_move_to_worker_zero(tmp_path: Path)
     assert moved == [b'{"request_id": "a"}\n', b'{"request_id": "b"}\n', b'{"request_id": "c"}\n']
     assert not (root / ACTIVE).exists() and not list((root / "worker-3").glob("*.jsonl"))
     assert adopt_orphans(root, owners) == 0  # nothing left to move
+
+
+def test_key_settlements_of_another_worker_count_move_to_worker_zero(tmp_path: Path) -> None:
+    root = tmp_path / "spool"
+    (root / "settlements").mkdir(parents=True)  # left by a run with one worker, during a store outage
+    (root / "settlements" / ACTIVE).write_bytes(b'{"request_id": "a"}\n')
+    prepare_spools(durable_config("http://127.0.0.1:9", "redis://127.0.0.1:9", root), 2)
+    moved = [p.read_bytes() for p in (root / "worker-0" / "settlements").glob("replay-*.jsonl")]
+    assert moved == [b'{"request_id": "a"}\n']
 
 
 async def test_cache_affinity_settled_on_one_worker_is_known_on_the_other(redis_server) -> None:

@@ -2,9 +2,5 @@
 
 formats (one reader per log shape) -> scan (streaming counts) -> project (prices, policies,
 verdict) -> render / --json. Uses the classifier and metering's prices, cost and tokenizer;
-never the router.
+never the router. The command itself (its flags, its exit codes) is `cli/audit.py`.
 """
-
-from metering.audit.cli import main
-
-__all__ = ["main"]

@@ -5,7 +5,8 @@ Source: https://github.com/openai/openai-openapi (`openapi.json`). Usage:
     python tests/data/extract_openai_schemas.py PATH/TO/openapi.json COMMIT > tests/data/openai-schemas.json
 
 Keeps the closure (by `$ref`) of the answer objects routetax relays — chat completions and their
-stream chunks, Responses and their stream events — with descriptions and examples dropped.
+stream chunks, Responses and their stream events, embeddings requests and answers — with descriptions
+and examples dropped.
 """
 
 from __future__ import annotations
@@ -13,7 +14,14 @@ from __future__ import annotations
 import json
 import sys
 
-ROOTS = ("CreateChatCompletionResponse", "CreateChatCompletionStreamResponse", "Response", "ResponseStreamEvent")
+ROOTS = (
+    "CreateChatCompletionResponse",
+    "CreateChatCompletionStreamResponse",
+    "Response",
+    "ResponseStreamEvent",
+    "CreateEmbeddingRequest",
+    "CreateEmbeddingResponse",
+)
 DROPPED = ("description", "example", "examples", "x-oaiMeta", "title", "x-oaiExpandable", "x-stainless-const")
 
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from router.local_engine.build import EngineBuildError, Progress, ensure_llama_server, find_llama_server
-from router.local_engine.process import DEFAULT_ALIAS, EngineStartError, LocalEngine
+from demo.local_engine.build import EngineBuildError, Progress, ensure_llama_server, find_llama_server
+from demo.local_engine.process import DEFAULT_ALIAS, EngineStartError, LocalEngine
 
 __all__ = [
     "DEFAULT_ALIAS",
@@ -29,7 +29,7 @@ def local_qwen(
     progress: Progress | None = None, workdir: Path | None = None, binary: Path | None = None, **options: object
 ) -> LocalEngine:
     """Build the engine if needed (or use `binary`), write the tiny model, and return the (not yet started) server."""
-    from router.local_engine.tiny_qwen import write_gguf
+    from demo.local_engine.tiny_qwen import write_gguf
 
     binary = Path(binary) if binary is not None else ensure_llama_server(progress)
     directory = Path(workdir) if workdir is not None else Path(tempfile.mkdtemp(prefix="routetax-qwen-"))

@@ -19,7 +19,7 @@ that case's answer; the output head reads it with a margin of ~80 logits, so eve
 default sampling picks it. Answers are therefore exact and repeatable, which is what lets the
 tests assert a whole agent loop and its ledger records to the token.
 
-Run it: `python -m router.local_engine.tiny_qwen OUT.gguf` (≈ 0.44 MB, ≈ 0.1 M parameters); `--hf DIR` writes
+Run it: `python -m demo.local_engine.tiny_qwen OUT.gguf` (≈ 0.44 MB, ≈ 0.1 M parameters); `--hf DIR` writes
 the same model in Hugging Face's format (vLLM).
 """
 
@@ -64,7 +64,7 @@ LOGIT_SCALE = 10.0
 
 def chat_template() -> str:
     """Qwen3's chat template, as llama.cpp's source tree ships it (models/templates/Qwen-Qwen3-0.6B.jinja)."""
-    return resources.files("router.local_engine").joinpath("qwen3_chat_template.jinja").read_text(encoding="utf-8")
+    return resources.files("demo.local_engine").joinpath("qwen3_chat_template.jinja").read_text(encoding="utf-8")
 
 
 def _corpus() -> list[str]:

@@ -1,20 +1,14 @@
-"""`routetax report`: the routing tax, model vs measured, read from the ledger."""
+"""The routing-tax report as text: the tables `routetax report` and `routetax demo` print.
+
+The report is the dictionary `metering.tax_report.build_report` returns (the same one
+`--json` and `GET /v1/routing-tax` give); this only lays it out for a reader.
+"""
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import sys
-import time
 from typing import Any
 
-import orjson
-
-from metering.store import open_store
 from metering.tax_report import TREND_MIN_SPAN_S
-from metering.timespec import parse_time
-from router.config import ConfigError, load_config
-from router.report import WINDOWS, report_from_store
 
 
 def print_report(report: dict[str, Any]) -> None:
@@ -94,44 +88,3 @@ def print_report(report: dict[str, Any]) -> None:
     if latency["p50"] is not None:
         print(f"latency overhead: p50 {latency['p50']:.3f} ms, p99 {latency['p99']:.3f} ms")
     print(f"\nverdict: {report['verdict']['decision']} — {report['verdict']['text']}")
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="routetax report", description="Model vs measured routing tax.")
-    parser.add_argument("--config", help="YAML configuration (default: $ROUTETAX_CONFIG)")
-    parser.add_argument("--window", choices=sorted(WINDOWS), default="24h")
-    parser.add_argument("--since")
-    parser.add_argument("--until")
-    parser.add_argument("--json", action="store_true")
-    args = parser.parse_args(argv)
-    try:
-        config = load_config(args.config)
-        until = parse_time(args.until) if args.until else time.time()
-        since = parse_time(args.since) if args.since else until - WINDOWS[args.window]
-    except (ConfigError, ValueError, argparse.ArgumentTypeError) as exc:  # parse_time raises the latter
-        print(f"routetax report: {exc}", file=sys.stderr)
-        return 2
-    if config.store.redis_url is None:
-        print("routetax report: no store.redis_url configured: there is no ledger to read", file=sys.stderr)
-        return 2
-
-    async def run() -> dict[str, Any]:
-        store = open_store(config.store.redis_url, cluster=config.store.cluster)
-        try:
-            return await report_from_store(store, since, until, config)
-        finally:
-            await store.aclose()
-
-    try:
-        report = asyncio.run(run())
-    except OSError as exc:
-        print(f"routetax report: cannot read the ledger: {exc}", file=sys.stderr)
-        return 1
-    except Exception as exc:  # redis errors are many; all mean the same to the user
-        print(f"routetax report: cannot read the ledger: {exc}", file=sys.stderr)
-        return 1
-    if args.json:
-        sys.stdout.write(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode() + "\n")
-    else:
-        print_report(report)
-    return 0

@@ -1,4 +1,4 @@
-"""`routetax model`: the published routing-tax model, evaluated for a traffic mix."""
+"""`routetax model`: the published routing-tax model, evaluated for a traffic mix, with every figure it derives."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import sys
 
 import orjson
 
+from cli.command import Subparsers
 from metering.tax_model import OVERHEAD_MID, evaluate
 
 
@@ -31,15 +32,20 @@ def _calls(text: str) -> int:
     return value
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="routetax model", description="Evaluate the published routing-tax model (cost-model.md §2)."
+def register(subparsers: Subparsers) -> None:
+    parser = subparsers.add_parser(
+        "model",
+        help="evaluate the published routing-tax model",
+        description="Evaluate the published routing-tax model (cost-model.md §2).",
     )
     parser.add_argument("--nano-share", type=_share, default=0.8, help="share of traffic sent to nano (default 0.8)")
     parser.add_argument("--overhead", type=_overhead, default=OVERHEAD_MID, help="routing overhead (default 0.175)")
     parser.add_argument("--calls-per-month", type=_calls, default=10_000_000)
     parser.add_argument("--json", action="store_true")
-    args = parser.parse_args(argv)
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
     result = evaluate(args.nano_share, args.overhead, args.calls_per_month)
     if args.json:
         sys.stdout.write(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode() + "\n")

@@ -11,7 +11,7 @@ Where the binary lives, first match wins:
   2. `$ROUTETAX_ENGINE_CACHE/llama-server-<version>` (default cache: `$XDG_CACHE_HOME/routetax`,
      else `~/.cache/routetax`) — built here on first use, outside any clone.
 
-`python -m router.local_engine` builds it if missing and prints its path (CI does this).
+`python -m demo.local_engine` builds it if missing and prints its path (CI does this).
 """
 
 from __future__ import annotations

@@ -11,8 +11,8 @@ from typing import Any
 
 import orjson
 
+from cli.command import Subparsers, load_config_or_say
 from metering.store import open_store
-from router.config import ConfigError, load_config
 from router.keys import KeyStore
 
 
@@ -25,10 +25,12 @@ def _team(value: str) -> str:
     return value
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="routetax keys", description="Manage routetax virtual API keys.")
+def register(subparsers: Subparsers) -> None:
+    parser = subparsers.add_parser(
+        "keys", help="manage virtual API keys (create, list, revoke)", description="Manage routetax virtual API keys."
+    )
     parser.add_argument("--config", help="YAML configuration naming the store (default: $ROUTETAX_CONFIG)")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(dest="keys_command", required=True, metavar="COMMAND")
     create = sub.add_parser("create", help="create a key (printed once; stored only as a hash)")
     create.add_argument("--name", required=True)
     create.add_argument("--budget-usd", type=float)
@@ -46,14 +48,14 @@ def _parser() -> argparse.ArgumentParser:
     revoke.add_argument("id")
     for command in (create, listing, revoke):
         command.add_argument("--config", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
-    return parser
+    parser.set_defaults(run=run)
 
 
 async def _run(args: argparse.Namespace, redis_url: str, cluster: bool, tiers: list[str]) -> int:
     store = open_store(redis_url, cluster=cluster)
     keys = KeyStore(store)
     try:
-        if args.command == "create":
+        if args.keys_command == "create":
             limits: dict[str, Any] = {
                 "budget_usd": args.budget_usd,
                 "period": args.period,
@@ -79,7 +81,7 @@ async def _run(args: argparse.Namespace, redis_url: str, cluster: bool, tiers: l
                 print(
                     f"created {key.id} ({key.name}{owner})\nkey: {secret}\n(shown once: routetax keeps only its hash)"
                 )
-        elif args.command == "list":
+        elif args.keys_command == "list":
             listed = [{k: v for k, v in asdict(key).items() if k != "key_hash"} for key in await keys.list()]
             if args.json:
                 print(orjson.dumps(listed).decode())
@@ -102,12 +104,9 @@ async def _run(args: argparse.Namespace, redis_url: str, cluster: bool, tiers: l
         await store.aclose()
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    try:
-        config = load_config(getattr(args, "config", None))
-    except ConfigError as exc:
-        print(f"routetax keys: {exc}", file=sys.stderr)
+def run(args: argparse.Namespace) -> int:
+    config = load_config_or_say(args.config, "routetax keys")
+    if config is None:
         return 2
     if config.store.redis_url is None:
         print("routetax keys: keys live in the store: configure store.redis_url", file=sys.stderr)

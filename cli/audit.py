@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
 
 import orjson
 
+from cli.command import Subparsers
 from metering.audit.formats import Format
 from metering.audit.project import Assumptions, project
 from metering.audit.render import render
@@ -40,9 +40,10 @@ def _price(text: str) -> float:
     return value
 
 
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="routetax audit",
+def register(subparsers: Subparsers) -> None:
+    p = subparsers.add_parser(
+        "audit",
+        help="the routing-tax answer from request logs you already have",
         description="Read request logs (OpenAI Batch files, request bodies, request/response pairs, LiteLLM spend "
         "logs; gzip or plain; - for standard input) and answer whether routing would pay, before deploying anything.",
     )
@@ -61,15 +62,12 @@ def parser() -> argparse.ArgumentParser:
         default=1000,
         help="completion tokens per request where no answer of that class was logged (default 1000)",
     )
-    p.add_argument(
-        "--exact-tokens", action="store_true", help="tokenise every unlogged prompt (slow), not a sample"
-    )
+    p.add_argument("--exact-tokens", action="store_true", help="tokenise every unlogged prompt (slow), not a sample")
     p.add_argument("--json", action="store_true", help="machine-readable output")
-    return p
+    p.set_defaults(run=run)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+def run(args: argparse.Namespace) -> int:
     if args.since is not None and args.until is not None and args.since >= args.until:
         print("routetax audit: --since must be before --until", file=sys.stderr)
         return 2

@@ -1,4 +1,8 @@
-"""`routetax price`: the exact cost of one request, with every modifier, from the price map."""
+"""`routetax price`: the exact cost of one request, with every modifier, from the price map.
+
+`--model` takes a model or a tier name: a tier (of the configuration, or the defaults) stands for its
+model, which is why this command, not `metering`, reads routetax's configuration.
+"""
 
 from __future__ import annotations
 
@@ -7,34 +11,17 @@ import sys
 
 import orjson
 
-from metering.cost import ImpossibleUsage, cost
-from metering.prices import Price, UnknownModel, price_for
+from cli.command import Subparsers, load_config_or_say
+from metering.cost import ImpossibleUsage, cost, unpriced_reason
+from metering.prices import UnknownModel, price_for
 from metering.record import Usage
 
 
-def _impossible(price: Price, args: argparse.Namespace) -> str | None:
-    """Why this request could not be made (or priced) at all, or None.
-
-    A request above the model's input or output limit is refused by the upstream, so it has no
-    price; nor has a mode the map does not price for the model (nano has no priority rate) or a
-    Batch request with a service tier (the Batch API has none).
-    """
-    if price.max_input_tokens is not None and args.prompt > price.max_input_tokens:
-        return f"{args.prompt:,} prompt tokens exceed {price.model}'s input limit of {price.max_input_tokens:,}"
-    if price.max_output_tokens is not None and args.completion > price.max_output_tokens:
-        return (
-            f"{args.completion:,} completion tokens exceed {price.model}'s output limit of {price.max_output_tokens:,}"
-        )
-    if args.batch and args.service_tier != "default":
-        return f"the Batch API has no service tier: --batch with --service-tier {args.service_tier} is not priced"
-    mode = "batches" if args.batch else args.service_tier
-    if mode != "default" and not price.self_hosted and mode not in price.variants:
-        return f"the price map has no {mode} price for {price.model}"
-    return None
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="routetax price", description="Price one request (cost-model.md §1).")
+def register(subparsers: Subparsers) -> None:
+    parser = subparsers.add_parser(
+        "price", help="price one request from the price map", description="Price one request (cost-model.md §1)."
+    )
+    parser.add_argument("--config", help="YAML configuration naming the tiers (default: $ROUTETAX_CONFIG)")
     parser.add_argument("--model", required=True)
     parser.add_argument("--prompt", type=int, required=True, help="prompt (input) tokens, cached included")
     parser.add_argument("--completion", type=int, required=True, help="completion (output) tokens, reasoning included")
@@ -49,24 +36,31 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--region", choices=["us", "eu"], default=None, help="regional processing (+10%%)")
     parser.add_argument("--json", action="store_true")
-    args = parser.parse_args(argv)
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    config = load_config_or_say(args.config, "routetax price")
+    if config is None:
+        return 2
+    model = config.tiers[args.model].model if args.model in config.tiers else args.model
     usage = Usage(args.prompt, args.cached, args.completion, args.reasoning)
     try:
-        price = price_for(args.model)
-        problem = _impossible(price, args)
+        price = price_for(model)
+        problem = unpriced_reason(price, usage, batch=args.batch, service_tier=args.service_tier)
         if problem is not None:
             print(f"routetax price: {problem}", file=sys.stderr)
             return 2
         breakdown = cost(usage, price, batch=args.batch, service_tier=args.service_tier, region=args.region)
     except UnknownModel:
-        print(f"routetax price: unknown model {args.model!r} (not in the price map, and not a tier)", file=sys.stderr)
+        print(f"routetax price: unknown model {model!r} (not in the price map, and not a tier)", file=sys.stderr)
         return 2
     except ImpossibleUsage as exc:
         print(f"routetax price: impossible usage: {exc}", file=sys.stderr)
         return 2
     if args.json:
         out = {
-            "model": args.model,
+            "model": model,
             **breakdown.to_dict(),
             "usage": {
                 "prompt": args.prompt,
@@ -78,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.write(orjson.dumps(out).decode() + "\n")
         return 0
     print(
-        f"{args.model}: {args.prompt:,} prompt ({args.cached:,} cached), {args.completion:,} completion "
+        f"{model}: {args.prompt:,} prompt ({args.cached:,} cached), {args.completion:,} completion "
         f"({args.reasoning:,} reasoning)"
     )
     print(f"  input     ${breakdown.input_usd:.8f}")

@@ -1,0 +1,65 @@
+"""`routetax report`: the routing tax, model vs measured, read from the ledger of the configured store."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from typing import Any
+
+import orjson
+
+from cli.command import Subparsers
+from metering.store import open_store
+from metering.tax_report_text import print_report
+from metering.timespec import parse_time
+from router.config import ConfigError, load_config
+from router.report import WINDOWS, report_from_store
+
+
+def register(subparsers: Subparsers) -> None:
+    parser = subparsers.add_parser(
+        "report", help="the routing tax read from the ledger", description="Model vs measured routing tax."
+    )
+    parser.add_argument("--config", help="YAML configuration (default: $ROUTETAX_CONFIG)")
+    parser.add_argument("--window", choices=sorted(WINDOWS), default="24h")
+    parser.add_argument("--since")
+    parser.add_argument("--until")
+    parser.add_argument("--json", action="store_true")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(args.config)
+        until = parse_time(args.until) if args.until else time.time()
+        since = parse_time(args.since) if args.since else until - WINDOWS[args.window]
+    except (ConfigError, ValueError, argparse.ArgumentTypeError) as exc:  # parse_time raises the latter
+        print(f"routetax report: {exc}", file=sys.stderr)
+        return 2
+    if config.store.redis_url is None:
+        print("routetax report: no store.redis_url configured: there is no ledger to read", file=sys.stderr)
+        return 2
+    redis_url, cluster = config.store.redis_url, config.store.cluster
+
+    async def read() -> dict[str, Any]:
+        store = open_store(redis_url, cluster=cluster)
+        try:
+            return await report_from_store(store, since, until, config)
+        finally:
+            await store.aclose()
+
+    try:
+        report = asyncio.run(read())
+    except OSError as exc:
+        print(f"routetax report: cannot read the ledger: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # redis errors are many; all mean the same to the user
+        print(f"routetax report: cannot read the ledger: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        sys.stdout.write(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode() + "\n")
+    else:
+        print_report(report)
+    return 0

@@ -1,0 +1,98 @@
+"""The ledger's records as JSON lines or CSV, for a time range (`routetax ledger export`).
+
+JSON lines carry every field of every record (attempts included) — the lossless export.
+CSV flattens one row per request for a spreadsheet; tokens and cost there are summed over
+the request's billed attempts, which is what was paid for.
+"""
+
+from __future__ import annotations
+
+import csv
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import IO, Any
+
+import orjson
+
+from metering.ledger import DEFAULT_PREFIX, billed_usages, read_records
+from metering.record import Record
+from metering.store import Store
+
+
+class ExportFormat(StrEnum):
+    JSONL = "jsonl"
+    CSV = "csv"
+
+
+CSV_COLUMNS = [
+    "request_id",
+    "started_at",
+    "started_at_iso",
+    "api",
+    "label",
+    "routed_tier",
+    "final_tier",
+    "attempts",
+    "retries",
+    "fallbacks",
+    "prompt_tokens",
+    "cached_tokens",
+    "completion_tokens",
+    "reasoning_tokens",
+    "cost_usd",
+    "cache_loss_usd",
+    "outcome",
+    "status",
+    "estimated",
+    "key_id",
+]
+
+
+def csv_row(record: Record) -> dict[str, Any]:
+    """One flat row per request; tokens summed over billed attempts."""
+    usages = billed_usages(record)
+    return {
+        "request_id": record.request_id,
+        "started_at": record.started_at,
+        "started_at_iso": datetime.fromtimestamp(record.started_at, UTC).isoformat(),
+        "api": record.api,
+        "label": record.label,
+        "routed_tier": record.routed_tier or "",
+        "final_tier": record.final_tier or "",
+        "attempts": len(record.attempts),
+        "retries": record.retries,
+        "fallbacks": record.fallbacks,
+        "prompt_tokens": sum(u.prompt_tokens for u in usages),
+        "cached_tokens": sum(u.cached_tokens for u in usages),
+        "completion_tokens": sum(u.completion_tokens for u in usages),
+        "reasoning_tokens": sum(u.reasoning_tokens for u in usages),
+        "cost_usd": record.cost_usd,
+        "cache_loss_usd": record.cache_loss_usd,
+        "outcome": record.outcome,
+        "status": record.status,
+        "estimated": str(record.estimated).lower(),
+        "key_id": record.key_id or "",
+    }
+
+
+async def export(
+    store: Store,
+    out: IO[str],
+    *,
+    since: float | None = None,
+    until: float | None = None,
+    fmt: ExportFormat = ExportFormat.JSONL,
+    prefix: str = DEFAULT_PREFIX,
+) -> int:
+    """Stream the records started in [since, until) to `out`; returns how many were written."""
+    count = 0
+    writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\n") if fmt is ExportFormat.CSV else None
+    if writer is not None:
+        writer.writeheader()
+    async for record in read_records(store, since, until, prefix=prefix):
+        if writer is not None:
+            writer.writerow(csv_row(record))
+        else:
+            out.write(orjson.dumps(record).decode() + "\n")
+        count += 1
+    return count

@@ -1,0 +1,111 @@
+"""Is an answer usable? The checks that turn a 2xx into a redo, shared by JSON answers and held streams.
+
+Definitions follow cost-model.md §3 (degraded output): tool-call arguments that are not valid JSON,
+a tool name the request did not declare, empty output with `finish_reason` stop, `finish_reason`
+length with nothing usable. A body that is not a chat answer at all is `unparseable`: an upstream
+error, not a degraded answer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from router.sse import parse_event, streamed_tool_calls
+
+
+def degraded_reason(request: dict[str, Any], answer: bytes) -> str | None:
+    """Why a 2xx chat answer is unusable, per cost-model.md §3 — or None when it is fine.
+
+    Tool-call arguments that are not valid JSON, a tool name the request did not declare,
+    empty output with `finish_reason` stop, `finish_reason` length with nothing usable.
+    """
+    try:
+        data = orjson.loads(answer)
+        choice = data["choices"][0]
+        message = choice.get("message") or {}
+    except (orjson.JSONDecodeError, KeyError, IndexError, TypeError, AttributeError):
+        return "unparseable"
+    finish = choice.get("finish_reason")
+    calls = message.get("tool_calls") or []
+    content = message.get("content")
+    has_text = isinstance(content, str) and content.strip() != ""
+    if calls:
+        declared = declared_tool_names(request)
+        for call in calls:
+            function = call.get("function") if isinstance(call, dict) else None
+            if not isinstance(function, dict):
+                return "bad_tool_call"
+            if declared is not None and function.get("name") not in declared:
+                return "undeclared_tool"
+            try:
+                orjson.loads(function.get("arguments") or "")
+            except orjson.JSONDecodeError:
+                return "bad_tool_json"
+        return None
+    if finish == "length" and not has_text:
+        return "length_nothing_usable"
+    if finish == "stop" and not has_text and not message.get("refusal"):
+        return "empty"
+    return None
+
+
+def declared_tool_names(request: dict[str, Any]) -> set[str] | None:
+    """Names of the functions the request offered (None when it offered none, so nothing to check)."""
+    names: set[str] = set()
+    for tool in request.get("tools") or ():
+        if isinstance(tool, dict):
+            function = tool.get("function")
+            name = function.get("name") if isinstance(function, dict) else tool.get("name")
+            if isinstance(name, str):
+                names.add(name)
+    for function in request.get("functions") or ():
+        if isinstance(function, dict) and isinstance(function.get("name"), str):
+            names.add(function["name"])
+    return names or None
+
+
+def looks_like_json_object(content: bytes) -> bool:
+    """A cheap look (no parse) at a 2xx body: an HTML page or a truncated body is not an answer."""
+    first, last = content[:1], content[-1:]  # no copy in the usual case: a body that starts and ends with braces
+    if first != b"{":
+        first = content.lstrip()[:1]
+    if last != b"}":
+        last = content.rstrip()[-1:]
+    return first == b"{" and last == b"}"
+
+
+def broken_tool_calls(request: dict[str, Any], events: list[bytes]) -> str | None:
+    """Check a held stream's tool calls the way `degraded_reason` checks a JSON answer."""
+    calls = streamed_tool_calls(events)
+    message = {"role": "assistant", "content": None, "tool_calls": calls}
+    answer = orjson.dumps({"choices": [{"index": 0, "message": message, "finish_reason": "tool_calls"}]})
+    return degraded_reason(request, answer)
+
+
+def event_type(event: bytes) -> str | None:
+    """The SSE `event:` name, or the `type` field of the data (Responses streams carry both)."""
+    if event.startswith(b"event:"):
+        return event[6 : event.find(b"\n")].strip().decode("utf-8", "replace")
+    chunk = parse_event(event)
+    kind = chunk.get("type") if chunk else None
+    return kind if isinstance(kind, str) else None
+
+
+def chat_visible(events: list[bytes]) -> str | None:
+    """Does any of these chat events carry something the client would see? ("text", "tool_calls" or None).
+
+    Only the first events of a stream go through here, until the first visible one.
+    """
+    for event in events:
+        chunk = parse_event(event)
+        for choice in (chunk or {}).get("choices") or ():
+            delta = choice.get("delta") if isinstance(choice, dict) else None
+            if not isinstance(delta, dict):
+                continue
+            if delta.get("tool_calls"):
+                return "tool_calls"
+            if delta.get("content") or delta.get("refusal"):
+                return "text"
+    return None

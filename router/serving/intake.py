@@ -1,0 +1,228 @@
+"""Intake: from the client's request to an admitted `Exchange` with its plan, or a refusal.
+
+parse once → validate → classify → resolve the tier (policy, exploration arm, cache affinity) →
+the API's own plan → the key's tiers → admit (budget and rates). Everything here runs before any
+upstream is asked; a refusal raised here carries the headers gathered so far (the request id,
+the overhead) and is answered by the error boundary.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+
+from classifier import Decision, classify
+from metering.completion import Completion
+from metering.record import Record
+from router.affinity import CacheAffinity, conversation_key
+from router.apis.base import Adapter
+from router.auth import Gatekeeper
+from router.auto_mode import AutoMode
+from router.config import Config
+from router.errors import ProxyError, Refusal
+from router.exploration import Explorer
+from router.keys import VirtualKey
+
+FALLBACK_HEADER = "x-routetax-fallback"
+DEADLINE_HEADER = "x-routetax-deadline-ms"
+TIER_NOT_ALLOWED_HEADER = "x-routetax-tier-not-allowed"
+
+
+@dataclass(slots=True)
+class Exchange:
+    """One admitted request in flight: what was asked, its plan, and what has happened so far."""
+
+    api: Adapter
+    body: dict[str, Any]
+    body_bytes: int
+    record: Record
+    headers: dict[str, str]  # the answer's own headers, gathered on the way
+    key: VirtualKey | None
+    plan: list[str]
+    completion: Completion
+    started: float  # perf_counter
+    deadline: float  # monotonic
+    forward_usage: bool
+    fallback_off: bool
+    upstream_s: float = 0.0  # time spent waiting on upstreams (and between retries): not proxy overhead
+    payloads: dict[str, bytes] = field(default_factory=dict)
+    prompt_tokens: int | None = None  # counted once, when a tier's window has to be checked
+
+
+class ModelResolver:
+    """Maps the client's `model` to a tier: `auto`, a tier name, or a tier's upstream model."""
+
+    def __init__(self, config: Config, auto: AutoMode) -> None:
+        self._policy = config.policy
+        self._auto = auto
+        self._pins: dict[str, str] = {}
+        for name, tier in config.tiers.items():
+            self._pins.setdefault(tier.model, name)
+        for name in config.tiers:
+            self._pins[name] = name
+
+    def resolve(self, model: Any, decision: Decision) -> tuple[str, bool]:
+        """Return (tier, pinned). Unknown models are a 404 as OpenAI answers them."""
+        if model == "auto":
+            if self._policy.mode == "mini_only" or self._auto.mini_only:
+                return self._policy.agentic, False  # two models cost more than one: everything to mini
+            if decision.confidence < self._policy.min_confidence:
+                return self._policy.agentic, False  # unsure: the safer tier
+            return getattr(self._policy, decision.label, self._policy.agentic), False
+        if isinstance(model, str) and model in self._pins:
+            return self._pins[model], True
+        raise ProxyError(
+            Refusal.MODEL_NOT_FOUND,
+            f"The model `{model}` does not exist on this router. Use `auto`, a tier name or a tier's model.",
+            param="model",
+        )
+
+
+def parse_body(raw: bytes) -> dict[str, Any]:
+    """The body as a JSON object, parsed once; anything else is a 400."""
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ProxyError(Refusal.INVALID_JSON, f"The request body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise ProxyError(Refusal.INVALID_JSON, "The request body must be a JSON object.")
+    return body
+
+
+def deadline_s(limit: float, header: str | None) -> float:
+    """The request's deadline: the configured one, or shorter when the client asks (`x-routetax-deadline-ms`)."""
+    if header is None:
+        return limit
+    try:
+        asked = float(header) / 1000
+    except ValueError:
+        asked = math.nan
+    if not math.isfinite(asked):
+        raise ProxyError(
+            Refusal.INVALID_HEADER, f"`{DEADLINE_HEADER}` must be a number of milliseconds.", param=DEADLINE_HEADER
+        )
+    if asked <= 0:
+        raise ProxyError(Refusal.INVALID_HEADER, f"`{DEADLINE_HEADER}` must be positive.", param=DEADLINE_HEADER)
+    return min(asked, limit)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The whole body, refused with a 413 as soon as it is known to be larger than `limit`."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _too_large(limit)
+    chunks = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(limit: int) -> ProxyError:
+    return ProxyError(Refusal.BODY_TOO_LARGE, f"The request body is larger than the limit of {limit} bytes.")
+
+
+class Intake:
+    """Turns a request into an admitted `Exchange`, or raises the refusal."""
+
+    def __init__(self, config: Config, gate: Gatekeeper, auto: AutoMode, affinity: CacheAffinity | None) -> None:
+        self.config = config
+        self.gate = gate
+        self.affinity = affinity
+        self.resolver = ModelResolver(config, auto)
+        self.explorer = Explorer.for_config(config)
+
+    async def admit(self, request: Request, api: Adapter, started: float) -> Exchange:
+        record = Record(request_id=uuid.uuid4().hex, api=api.name, started_at=time.time())
+        headers = {"x-routetax-request-id": record.request_id}
+        try:
+            return await self._admit(request, api, record, headers, started)
+        except ProxyError as exc:
+            headers["x-routetax-overhead-ms"] = f"{(time.perf_counter() - started) * 1000:.3f}"
+            exc.context.update(headers)
+            raise
+
+    async def _admit(
+        self, request: Request, api: Adapter, record: Record, headers: dict[str, str], started: float
+    ) -> Exchange:
+        key = await self.gate.authenticate(request.headers)
+        raw = await read_body(request, self.config.server.max_body_bytes)
+        body = parse_body(raw)
+        api.validate(body)
+        deadline = deadline_s(self.config.resilience.deadline_s, request.headers.get(DEADLINE_HEADER))
+        record.requested_model = str(body.get("model"))
+        passthrough = api.passthrough_tier(body)  # an API served as asked (embeddings) names its own tier
+        if passthrough is None:
+            tier, pinned = self._choose(body, api, record, headers, key, request.headers)
+        else:
+            tier, pinned = passthrough, True
+            record.label = api.label or record.label
+        fallback_off = passthrough is not None or request.headers.get(FALLBACK_HEADER, "").lower() == "off"
+        plan = [tier] if fallback_off else self.config.chain(tier)
+        plan, pinned = await api.route(body, plan, key, pinned)
+        plan, refused = self.gate.allowed_plan(key, plan, pinned)
+        if refused is not None:  # the class's tier is not this key's: served within the key's tiers
+            record.skipped_tiers[refused] = "not_allowed_for_key"
+            headers[TIER_NOT_ALLOWED_HEADER] = refused
+        headers.update(await self.gate.admit(key, record, plan, body, len(raw)))  # the key's own rate limits
+        record.stream = body.get("stream") is True
+        record.routed_tier = plan[0]
+        return Exchange(
+            api=api,
+            body=body,
+            body_bytes=len(raw),
+            record=record,
+            headers=headers,
+            key=key,
+            plan=plan,
+            completion=Completion(request=body),
+            started=started,
+            deadline=time.monotonic() + deadline,
+            forward_usage=record.stream and api.forward_usage(body),
+            fallback_off=fallback_off,
+        )
+
+    def _choose(
+        self,
+        body: dict[str, Any],
+        api: Adapter,
+        record: Record,
+        headers: dict[str, str],
+        key: VirtualKey | None,
+        request_headers: Mapping[str, str],
+    ) -> tuple[str, bool]:
+        """Classify, then the tier: the policy's, an exploration arm, or the conversation's (cache affinity)."""
+        t_classify = time.perf_counter()
+        decision = classify(body, api=api.name, headers=request_headers)
+        record.classifier_us = (time.perf_counter() - t_classify) * 1e6
+        record.label, record.confidence = decision.label, decision.confidence
+        record.reasons = list(decision.reasons)
+        headers["x-routetax-class"] = decision.label
+        tier, pinned = self.resolver.resolve(body.get("model"), decision)
+        record.pinned = pinned
+        if pinned or body.get("previous_response_id") is not None:
+            return tier, pinned
+        arm = None
+        if self.explorer is not None:
+            arm = self.explorer.draw(lambda name: self._may_serve(name, key, api))
+        if arm is not None:  # neither auto mode nor cache affinity overrides a draw
+            record.explored = True
+            return arm, pinned
+        if self.affinity is not None:
+            record.conversation = conversation_key(body, api.name)
+            tier, record.kept_by_affinity = self.affinity.choose(record.conversation, tier)
+        return tier, pinned
+
+    def _may_serve(self, tier: str, key: VirtualKey | None, api: Adapter) -> bool:
+        """Can `tier` serve this request: the key allows it and the tier speaks the API."""
+        return (key is None or key.allows(tier)) and api.serves(self.config.tiers[tier])

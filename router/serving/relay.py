@@ -1,0 +1,171 @@
+"""Relay: the walk's answer to the client — JSON as the upstream's bytes, SSE event by event — then metering.
+
+The client gets its answer first; the finished `Record` goes to metering after (a background task
+for JSON, the end of the stream for SSE), and metering never blocks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any, Protocol
+
+from starlette.background import BackgroundTask
+from starlette.responses import Response
+
+from metering.completion import Completion
+from metering.record import EndedBy, Outcome, Record
+from router.errors import SHOULD_RETRY_HEADER
+from router.rate_headers import RATE_LIMIT_PREFIX
+from router.serving.attempt import Answer, StreamStart
+from router.serving.intake import Exchange
+from router.sse import DONE, StreamState, error_event, estimate_completion_tokens, filter_events
+from router.stream_response import RelayResponse
+from router.upstream import UpstreamFailure
+
+_JSON = "application/json"
+ESTIMATE_OFF_LOOP_EVENTS = 2_000  # streams without usage longer than this are estimated in a worker thread
+# Upstream response headers a client may rely on (the openai SDK's `_request_id`, rate-limit pacing, Retry-After).
+RELAYED_HEADERS = ("x-request-id", "openai-processing-ms", "openai-version")
+RETRY_HEADERS = ("retry-after", "retry-after-ms")
+
+
+class Metering(Protocol):
+    """Where finished records go: `metering.pipeline.MeteringPipeline`."""
+
+    def __call__(self, record: Record, completion: Completion) -> None: ...
+
+    def expect(self, request_id: str, key_id: str | None) -> None: ...
+
+
+def relay_headers(upstream: Any, headers: dict[str, str], status: int, rate_limits: bool = True) -> None:
+    """Copy the upstream's request id and rate-limit headers (and Retry-After on an error) into `headers`.
+
+    `rate_limits` False: a virtual key's client is paced by its key's own limits, never by the upstream
+    organisation's. Hop-by-hop and framing headers never travel: the response is re-framed by routetax.
+    """
+    if upstream is None:
+        return
+    for name, value in upstream.items():
+        lower = name.lower()
+        if (
+            lower in RELAYED_HEADERS
+            or (rate_limits and lower.startswith(RATE_LIMIT_PREFIX))
+            or (status >= 400 and lower in RETRY_HEADERS)
+        ):
+            headers[lower] = value
+
+
+def tier_path(record: Record) -> list[str]:
+    """The tiers that served attempts, in order, each run of attempts on one tier once."""
+    path: list[str] = []
+    for attempt in record.attempts:
+        if not path or path[-1] != attempt.tier:
+            path.append(attempt.tier)
+    return path
+
+
+class Relay:
+    """Answers the client with the walk's final answer, and hands the finished record to metering."""
+
+    def __init__(self, metering: Metering) -> None:
+        self.metering = metering
+        self._background: set[asyncio.Task[None]] = set()
+
+    def answer(self, ex: Exchange, answer: Answer) -> Response:
+        record = ex.record
+        tier = record.attempts[-1].tier if record.attempts else None
+        if answer.stream is None and answer.status < 400 and tier is not None:
+            ex.api.answered(answer.content, tier, record.key_id)
+        record.tier_path = tier_path(record)
+        if tier is not None:
+            ex.headers["x-routetax-tier"] = tier
+        relay_headers(answer.headers, ex.headers, answer.status, rate_limits=ex.key is None)
+        record.status = answer.status
+        if answer.status >= 400:  # routetax's own retries and fallbacks are spent: the client's would add load
+            ex.headers[SHOULD_RETRY_HEADER] = "false"
+        if answer.stream is not None:
+            pre_ms = (time.perf_counter() - ex.started - ex.upstream_s) * 1000
+            ex.headers["x-routetax-overhead-ms"] = f"{pre_ms:.3f}"
+            return RelayResponse(
+                self._relay(ex, answer.stream, pre_ms),
+                status_code=answer.status,
+                media_type="text/event-stream",
+                headers={**ex.headers, "cache-control": "no-cache"},
+            )
+        if answer.status >= 400:
+            record.outcome = Outcome.FAILED
+        elif answer.degraded is not None:
+            record.outcome, record.degraded_reason = Outcome.DEGRADED, answer.degraded
+        else:
+            record.outcome = Outcome.SUCCESS
+        record.proxy_overhead_ms = max((time.perf_counter() - ex.started - ex.upstream_s) * 1000, 0.0)
+        ex.headers["x-routetax-overhead-ms"] = f"{record.proxy_overhead_ms:.3f}"
+        return Response(
+            answer.content,
+            status_code=answer.status,
+            media_type=_JSON,
+            headers=ex.headers,
+            background=BackgroundTask(self._emit_in_loop, record, ex.completion),
+        )
+
+    async def _relay(self, ex: Exchange, start: StreamStart, pre_ms: float) -> AsyncIterator[bytes]:
+        record = ex.record
+        state = ex.completion.stream
+        assert isinstance(state, StreamState)  # the relay's own state, which metering reads as a RelayedStream
+        attempt = record.attempts[-1]
+        relay_s = 0.0
+        record.outcome = Outcome.CLIENT_CANCELLED  # until the stream is seen through to its end
+        try:
+            if start.pending:
+                yield start.pending
+            if not start.finished:
+                state.compact = True  # tool calls are checked: from here on only a token estimate needs the events
+                read, feed, forward_usage = start.upstream.read_chunk, start.splitter.feed, ex.forward_usage
+                while chunk := await read():
+                    t_chunk = time.perf_counter()
+                    out = filter_events(feed(chunk), state, forward_usage)
+                    relay_s += time.perf_counter() - t_chunk
+                    if out:
+                        yield out
+                tail = start.splitter.rest()
+                if tail.strip():
+                    yield filter_events([tail + b"\n\n"], state, ex.forward_usage)
+            if not state.saw_done and ex.api.ends_with_done():
+                yield DONE  # the client's SDK waits for it; some upstreams end without one
+            record.outcome = Outcome.FAILED if state.failed else Outcome.SUCCESS
+        except UpstreamFailure as failure:
+            attempt.error_type, attempt.ended_by = f"stream_{failure.kind}", EndedBy.ERROR
+            record.outcome, record.status = Outcome.FAILED, 502
+            message = f"Upstream tier `{attempt.tier}` broke off the stream: {failure.kind}"
+            yield error_event(message, "upstream_stream_broken", api=record.api, sequence_number=state.next_sequence)
+            if ex.api.ends_with_done():
+                yield DONE
+        finally:
+            start.upstream.close()
+            if record.outcome is Outcome.CLIENT_CANCELLED:
+                attempt.ended_by = EndedBy.CLIENT_CANCELLED
+            record.proxy_overhead_ms = pre_ms + relay_s * 1000
+            if state.usage_chunk is None and state.event_count > ESTIMATE_OFF_LOOP_EVENTS:
+                # A long stream without usage: tokenising what it carried would stall every client for seconds.
+                task = asyncio.get_running_loop().create_task(self._emit_after_estimate(record, ex.completion, state))
+                self._background.add(task)
+                task.add_done_callback(self._background.discard)
+            else:
+                self.emit(record, ex.completion)
+
+    async def _emit_after_estimate(self, record: Record, completion: Completion, state: StreamState) -> None:
+        try:
+            state.completion_tokens = await asyncio.to_thread(estimate_completion_tokens, state)
+        finally:
+            self.emit(record, completion)
+
+    async def _emit_in_loop(self, record: Record, completion: Completion) -> None:
+        """A coroutine, so Starlette runs it on the event loop rather than in a worker thread:
+        the ledger, the key settlements and the shared state all belong to the loop."""
+        self.emit(record, completion)
+
+    def emit(self, record: Record, completion: Completion) -> None:
+        record.ended_at = time.time()
+        self.metering(record, completion)

@@ -1,0 +1,70 @@
+"""Helpers for unit tests of the request path: a Lua-capable store in this process, and a clock the test moves.
+
+The store is fakeredis (what `metering.store.open_in_process_store` serves the quickstart with), so the
+key store's gate and settle scripts run for real; its server can be switched off to play an outage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import types
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import fakeredis
+import pytest
+
+
+@dataclass
+class Clock:
+    """Stands in for the `time` module of the code under test: wall and monotonic time move together."""
+
+    now: float = 1_778_760_000.0  # 2026-05-14 12:00 UTC: mid-day, mid-month
+
+    def time(self) -> float:
+        return self.now
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+    def install(self, monkeypatch: pytest.MonkeyPatch, *modules: types.ModuleType) -> Clock:
+        """Make `modules` (which `import time`) read this clock."""
+        for module in modules:
+            monkeypatch.setattr(module, "time", self)
+        return self
+
+
+@dataclass
+class InProcessStore:
+    redis: fakeredis.FakeAsyncRedis
+    server: fakeredis.FakeServer
+
+    @classmethod
+    def open(cls) -> InProcessStore:
+        server = fakeredis.FakeServer()
+        return cls(fakeredis.FakeAsyncRedis(server=server), server)
+
+    def down(self) -> None:
+        """Every command fails with a connection error, as when Redis is unreachable."""
+        self.server.connected = False
+
+    def up(self) -> None:
+        self.server.connected = True
+
+
+async def until(condition: Callable[[], bool | Awaitable[bool]], timeout_s: float = 5.0) -> None:
+    """Wait for background work by polling `condition` (sync or async) until it holds; fail after `timeout_s`."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while True:
+        held = condition()
+        if inspect.isawaitable(held):
+            held = await held
+        if held:
+            return
+        assert loop.time() < deadline, "the condition never held"
+        await asyncio.sleep(0.001)

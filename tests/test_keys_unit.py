@@ -1,0 +1,167 @@
+"""Virtual keys against a Lua-capable in-process store: lookups, revocation, budgets, reservations and rates.
+
+The gate and settle scripts run for real (fakeredis runs Lua); time is the test's clock, so a minute of
+token-bucket refill or a month's reset takes no time at all.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import orjson
+import pytest
+
+from router import keys as keys_module
+from router.keys import Admission, KeyStore, KeyStoreDown, VirtualKey, dump_key, hash_key, load_key, period_bucket
+from tests.in_process import Clock, InProcessStore
+
+MAY_14_NOON = datetime(2026, 5, 14, 12, tzinfo=UTC).timestamp()
+JUNE_1 = datetime(2026, 6, 1, tzinfo=UTC).timestamp()
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    return Clock(MAY_14_NOON).install(monkeypatch, keys_module)
+
+
+@pytest.fixture
+def store() -> InProcessStore:
+    return InProcessStore.open()
+
+
+@pytest.fixture
+def keys(store: InProcessStore, clock: Clock) -> KeyStore:
+    return KeyStore(store.redis, cache_s=2.0)
+
+
+async def test_a_created_key_is_found_by_its_secret_and_only_its_hash_is_stored(
+    keys: KeyStore, store: InProcessStore
+) -> None:
+    key, secret = await keys.create("ci", budget_usd=5.0, tiers=["nano"], team="platform")
+    assert secret.startswith("rt-") and len(secret) > 40
+    found = await keys.lookup(secret)
+    assert found is not None and (found.id, found.name, found.budget_usd, found.team) == (key.id, "ci", 5.0, "platform")
+    assert found.allows("nano") and not found.allows("mini")
+    table = await store.redis.hgetall(keys_module.KEY_TABLE)
+    dump = repr(table) + repr(await store.redis.hgetall(keys_module.HASH_INDEX))
+    assert secret not in dump and hash_key(secret) in dump
+    assert await keys.lookup("rt-not-a-key") is None
+
+
+async def test_keys_are_listed_oldest_first(keys: KeyStore, clock: Clock) -> None:
+    first, _ = await keys.create("first", created_at=clock.now)
+    second, _ = await keys.create("second", created_at=clock.now - 60)
+    assert [k.id for k in await keys.list()] == [second.id, first.id]
+
+
+async def test_a_revoked_key_stops_working_once_the_lookup_cache_expires(keys: KeyStore, clock: Clock) -> None:
+    key, secret = await keys.create("leaked")
+    assert await keys.lookup(secret) is not None
+    assert await keys.revoke(key.id) is True
+    assert await keys.lookup(secret) is not None  # cached: every replica learns within `cache_s`
+    clock.advance(2.0)
+    assert await keys.lookup(secret) is None
+    assert [k.revoked for k in await keys.list()] == [True]
+    assert await keys.revoke("key_unknown") is False
+
+
+async def test_when_the_store_blinks_a_key_seen_recently_still_works_and_an_unseen_one_cannot_be_checked(
+    keys: KeyStore, store: InProcessStore, clock: Clock
+) -> None:
+    _, seen = await keys.create("seen")
+    _, unseen = await keys.create("unseen")
+    await keys.lookup(seen)
+    clock.advance(10)
+    store.down()
+    assert (await keys.lookup(seen) or VirtualKey("", "")).name == "seen"
+    with pytest.raises(KeyStoreDown):
+        await keys.lookup(unseen)
+
+
+def test_stored_keys_stay_readable_across_versions() -> None:
+    """A newer replica's extra fields are ignored; `team` is only written when set (older replicas lack it)."""
+    assert "team" not in orjson.loads(dump_key(VirtualKey("key_1", "a")))
+    assert orjson.loads(dump_key(VirtualKey("key_1", "a", team="ml")))["team"] == "ml"
+    raw = orjson.dumps({"id": "key_1", "name": "a", "rpm": 3, "created_at": 1.0, "field_from_the_future": 1})
+    assert load_key(raw) == VirtualKey("key_1", "a", rpm=3, created_at=1.0)
+
+
+def test_budget_periods_reset_at_midnight_and_on_the_first_of_the_month_utc() -> None:
+    assert period_bucket("day", MAY_14_NOON) == ("20260514", datetime(2026, 5, 15, tzinfo=UTC).timestamp())
+    assert period_bucket("month", MAY_14_NOON) == ("202605", JUNE_1)
+    december = datetime(2026, 12, 31, 23, 59, tzinfo=UTC).timestamp()
+    assert period_bucket("month", december) == ("202612", datetime(2027, 1, 1, tzinfo=UTC).timestamp())
+
+
+async def test_a_spent_budget_refuses_until_the_period_resets(keys: KeyStore, clock: Clock) -> None:
+    key, _ = await keys.create("capped", budget_usd=1.0)
+    admission, wait_s, member = await keys.admit(key, 0.4, "req_1")
+    assert (admission, wait_s) == (Admission.OK, 0.0) and member == "req_1|0.4"
+    assert await keys.reserved(key) == pytest.approx(0.4)
+    await keys.settle(key, clock.now, member, 1.0, 10)  # the real cost: more than was reserved
+    assert (await keys.reserved(key), await keys.spent(key)) == (0.0, 1.0)
+    admission, wait_s, member = await keys.admit(key, 0.01, "req_2")
+    assert (admission, wait_s, member) == (Admission.BUDGET, JUNE_1 - clock.now, "")
+    clock.now = JUNE_1 + 1
+    assert (await keys.admit(key, 0.01, "req_3"))[0] is Admission.OK
+    assert await keys.spent(key) == 0.0
+
+
+async def test_requests_in_flight_together_cannot_reserve_past_the_budget(keys: KeyStore, clock: Clock) -> None:
+    key, _ = await keys.create("shared", budget_usd=1.0)
+    first = await keys.admit(key, 0.6, "a")
+    assert first[0] is Admission.OK
+    assert (await keys.admit(key, 0.6, "b"))[0] is Admission.BUDGET  # would hold 1.2 of 1.0
+    assert (await keys.admit(key, 0.3, "c"))[0] is Admission.OK
+    await keys.settle(key, clock.now, first[2], 0.2, 0)
+    assert (await keys.reserved(key), await keys.spent(key)) == (pytest.approx(0.3), pytest.approx(0.2))
+
+
+async def test_a_lone_request_may_use_whatever_remains_of_the_budget(keys: KeyStore, clock: Clock) -> None:
+    key, _ = await keys.create("almost-spent", budget_usd=1.0)
+    await keys.settle(key, clock.now, "", 0.9, 0)
+    assert (await keys.admit(key, 0.5, "big"))[0] is Admission.OK
+
+
+async def test_a_reservation_nobody_settles_expires_after_its_hold_and_is_not_released_twice(
+    keys: KeyStore, clock: Clock
+) -> None:
+    key, _ = await keys.create("crashy", budget_usd=1.0)
+    crashed = await keys.admit(key, 0.6, "crashed", hold_s=10)
+    assert (await keys.admit(key, 0.6, "blocked", hold_s=10))[0] is Admission.BUDGET
+    clock.advance(11)
+    later = await keys.admit(key, 0.6, "later", hold_s=10)
+    assert later[0] is Admission.OK and await keys.reserved(key) == pytest.approx(0.6)
+    await keys.settle(key, clock.now, crashed[2], 0.0, 0)  # the crashed request's late settlement
+    assert await keys.reserved(key) == pytest.approx(0.6)  # `later` still holds its own
+
+
+async def test_requests_per_minute_are_a_token_bucket(keys: KeyStore, clock: Clock) -> None:
+    key, _ = await keys.create("rpm", rpm=2)
+    assert [(await keys.admit(key, 0.0))[0] for _ in range(2)] == [Admission.OK, Admission.OK]
+    admission, wait_s, _ = await keys.admit(key, 0.0)
+    assert (admission, wait_s) == (Admission.RPM, 30.0)  # one request refills in 60 / rpm seconds
+    clock.advance(30)
+    assert (await keys.admit(key, 0.0))[0] is Admission.OK
+    assert (await keys.admit(key, 0.0))[0] is Admission.RPM
+
+
+async def test_tokens_per_minute_are_charged_at_settlement_and_refill(keys: KeyStore, clock: Clock) -> None:
+    key, _ = await keys.create("tpm", tpm=100)
+    admission, _, member = await keys.admit(key, 0.0, "long")
+    assert (admission, member) == (Admission.OK, "")  # no budget: nothing reserved
+    await keys.settle(key, clock.now, member, 0.0, 150)  # the request used more than a minute's worth
+    admission, wait_s, _ = await keys.admit(key, 0.0)
+    assert (admission, wait_s) == (Admission.TPM, 30.0)
+    clock.advance(31)
+    assert (await keys.admit(key, 0.0))[0] is Admission.OK
+
+
+async def test_a_settlement_charges_the_period_the_request_started_in(keys: KeyStore, clock: Clock) -> None:
+    key, _ = await keys.create("daily", budget_usd=1.0, period="day")
+    started = clock.now
+    clock.now = datetime(2026, 5, 15, 0, 0, 5, tzinfo=UTC).timestamp()
+    await keys.settle(key, started, "", 0.7, 0)
+    assert await keys.spent(key) == 0.0  # today's budget is untouched
+    clock.now = started
+    assert await keys.spent(key) == pytest.approx(0.7)
