@@ -21,7 +21,13 @@ from router.config import Config
 from router.keys import KeyStore, VirtualKey
 from router.servers import RunningServer
 from tests.local_engine import llama_server_binary, local_qwen, tiny_qwen_model  # noqa: F401  (fixtures)
-from tests.redis_server import RedisServer, redis_cluster, redis_server, redis_url  # noqa: F401  (fixtures)
+from tests.redis_server import (  # noqa: F401  (fixtures)
+    RedisServer,
+    module_redis_server,
+    redis_cluster,
+    redis_server,
+    redis_url,
+)
 from tests.running import (  # noqa: F401  (fixtures)
     Servers,
     forbid_starting,

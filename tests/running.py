@@ -105,6 +105,7 @@ STARTING_FIXTURES = frozenset(
         "emulator",
         "start_proxy",
         "redis_server",
+        "module_redis_server",
         "redis_cluster",
         "llama_server_binary",  # builds llama.cpp on first use
         "local_qwen",
