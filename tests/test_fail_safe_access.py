@@ -18,7 +18,7 @@ from metering.ledger import Keys
 from router import keys as keys_module
 from router.keys import KeyStore, VirtualKey
 from tests.conftest import key_reserved_usd, script, wait_for_settlements
-from tests.fake_clock import FakeClock
+from tests.in_process import Clock
 from tests.running import Processes
 from tests.test_access import HELLO
 from tests.waiting import wait_until
@@ -183,7 +183,7 @@ def test_a_request_that_fails_after_admission_releases_its_reservation(keyed, re
 
 
 def test_an_unsettled_reservation_expires(redis_server, monkeypatch) -> None:
-    clock = FakeClock(1_800_000_000.0)
+    clock = Clock(1_800_000_000.0)
     monkeypatch.setattr(keys_module, "time", clock)
 
     async def run() -> tuple[str, str, float]:
@@ -249,7 +249,7 @@ def test_a_redo_chain_cannot_spend_far_past_a_budget(keyed, emulator, redis_serv
 
 def test_rpm_holds_across_a_minute_boundary(redis_server, monkeypatch) -> None:
     boundary = 1_800_000_000.0 - 1_800_000_000.0 % 60 + 60
-    clock = FakeClock(boundary - 0.5)
+    clock = Clock(boundary - 0.5)
     monkeypatch.setattr(keys_module, "time", clock)
 
     async def run() -> list[str]:
