@@ -300,5 +300,7 @@ async def test_a_walk_cut_short_keeps_the_turns_it_made() -> None:
 
     walked = Walked([])
     with pytest.raises(asyncio.CancelledError):
-        await walk(["nano"], RULES, 300.0, Script({"nano": [E500]}).attempt, into=walked, sleep=cancelled)
+        await walk(
+            ["nano"], RULES, 300.0, Script({"nano": [E500]}).attempt, into=walked, sleep=cancelled, clock=lambda: 0.0
+        )
     assert [(turn.tier, turn.step.move) for turn in walked.turns] == [("nano", Move.RETRY)]
