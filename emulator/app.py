@@ -37,6 +37,7 @@ from emulator.behaviour import (
     count_prompt,
     cut_short,
     error_response,
+    json_body,
     offers_tools,
     reasoning_tokens,
     scripted_error,
@@ -85,12 +86,9 @@ def build_emulator(dialect: str = "openai", latency_ms: float = 0.0, seed: int |
     state = EmulatorState(dialect=dialect, latency_s=latency_ms / 1000, rng=random.Random(seed))
 
     async def chat(request: Request) -> Response:
-        try:
-            body = orjson.loads(await request.body())
-        except orjson.JSONDecodeError:
-            return error_response(
-                state, 400, "We could not parse the JSON body of your request.", "invalid_request_error", None
-            )
+        body = await json_body(state, request)
+        if isinstance(body, Response):
+            return body
         if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
             return error_response(state, 400, "'messages' is a required property", "invalid_request_error", None)
         model = str(body.get("model", "unknown"))

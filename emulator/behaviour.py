@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+from starlette.requests import Request
 from starlette.responses import Response
 
 from emulator.schema import instance_of
@@ -179,6 +180,16 @@ def reasoning_tokens(model: str, body: dict[str, Any]) -> int:
         return 0
     effort = body.get("reasoning_effort") or "medium"
     return {"none": 0, "minimal": 0, "low": 16, "medium": 64, "high": 256}.get(effort, 64)
+
+
+async def json_body(state: EmulatorState, request: Request) -> Any:
+    """The request's parsed JSON, or (as a Response) the 400 OpenAI answers to a body it cannot parse."""
+    try:
+        return orjson.loads(await request.body())
+    except orjson.JSONDecodeError:
+        return error_response(
+            state, 400, "We could not parse the JSON body of your request.", "invalid_request_error", None
+        )
 
 
 def error_response(

@@ -25,7 +25,15 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from emulator.behaviour import JSON_TYPE, EmulatorState, cut_short, error_response, scripted_error, sleep_for
+from emulator.behaviour import (
+    JSON_TYPE,
+    EmulatorState,
+    cut_short,
+    error_response,
+    json_body,
+    scripted_error,
+    sleep_for,
+)
 from metering.tokens import count_text
 
 NATIVE_DIMENSIONS = {"text-embedding-3-small": 1536, "text-embedding-3-large": 3072, "text-embedding-ada-002": 1536}
@@ -157,12 +165,9 @@ def embeddings_routes(state: EmulatorState) -> list[Route]:
     """`POST /v1/embeddings`, sharing the chat emulator's state (scripted outcomes, latency, dialect)."""
 
     async def create(request: Request) -> Response:
-        try:
-            body = orjson.loads(await request.body())
-        except orjson.JSONDecodeError:
-            return error_response(
-                state, 400, "We could not parse the JSON body of your request.", "invalid_request_error", None
-            )
+        body = await json_body(state, request)
+        if isinstance(body, Response):
+            return body
         if not isinstance(body, dict):
             return error_response(state, 400, "The body must be a JSON object.", "invalid_request_error", None)
         model = str(body.get("model", "unknown"))

@@ -25,6 +25,7 @@ from emulator.behaviour import (
     answer_text,
     count_prompt,
     error_response,
+    json_body,
     reasoning_tokens,
     scripted_error,
     sleep_for,
@@ -63,12 +64,9 @@ def responses_routes(state: EmulatorState) -> list[Route]:
     stored: dict[str, dict[str, Any]] = {}
 
     async def create(request: Request) -> Response:
-        try:
-            body = orjson.loads(await request.body())
-        except orjson.JSONDecodeError:
-            return error_response(
-                state, 400, "We could not parse the JSON body of your request.", "invalid_request_error", None
-            )
+        body = await json_body(state, request)
+        if isinstance(body, Response):
+            return body
         if not isinstance(body, dict) or not isinstance(body.get("input"), str | list):
             return error_response(
                 state, 400, "'input' is required: a string or a list of items.", "invalid_request_error", None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 from dataclasses import dataclass, field
 
@@ -13,6 +14,7 @@ from router.serving.walker import (
     Outcome,
     Position,
     Rules,
+    Walked,
     backoff_s,
     judge,
     next_step,
@@ -288,3 +290,17 @@ def test_a_step_names_where_the_next_attempt_goes() -> None:
     step = next_step(Position(("nano", "mini")), E500, RULES, now=0.0, deadline=10.0, rng=random.Random(0))
     assert step.move is Move.RETRY and step.position == Position(("nano", "mini"), 0, 1)
     assert 0.375 <= step.wait_s <= 0.5
+
+
+async def test_a_walk_cut_short_keeps_the_turns_it_made() -> None:
+    """The client left while routetax waited to retry: the record still says a retry was under way."""
+
+    async def cancelled(_seconds: float) -> None:
+        raise asyncio.CancelledError
+
+    walked = Walked([])
+    with pytest.raises(asyncio.CancelledError):
+        await walk(
+            ["nano"], RULES, 300.0, Script({"nano": [E500]}).attempt, into=walked, sleep=cancelled, clock=lambda: 0.0
+        )
+    assert [(turn.tier, turn.step.move) for turn in walked.turns] == [("nano", Move.RETRY)]

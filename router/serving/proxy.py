@@ -129,9 +129,12 @@ class Proxy:
                 return await self.attempter.skip(ex, tier)
 
             rules = self._pinned_rules if ex.fallback_off else self.rules
-            walked = await walk(ex.plan, rules, ex.deadline, attempt, skip, self._health)
-            ex.upstream_s += walked.waited_s
-            account(ex.record, walked)
+            walked = Walked([])
+            try:
+                await walk(ex.plan, rules, ex.deadline, attempt, skip, self._health, into=walked)
+            finally:  # also when the client left mid-walk: the record says what happened until then
+                ex.upstream_s += walked.waited_s
+                account(ex.record, walked)
             if not answers:
                 raise _no_tier(ex.record, walked)
             return self.relay.answer(ex, _final(answers[-1], walked))

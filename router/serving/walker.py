@@ -258,14 +258,16 @@ async def walk(
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
     rng: random.Random | Any = random,
+    into: Walked | None = None,
 ) -> Walked:
     """Walk `plan` until an answer or the end: attempt, ask `next_step`, wait or move, repeat.
 
     `skip(tier)` says why a tier is not to be attempted now (an Outcome of kind SKIPPED) or None;
-    `health(tier, healthy)` is told each attempted tier's health, for its breaker.
+    `health(tier, healthy)` is told each attempted tier's health, for its breaker. The turns are
+    added to `into` as they happen, so a walk cut short (the client left) still tells how far it got.
     """
     at = Position(tuple(plan))
-    walked = Walked([])
+    walked = Walked([]) if into is None else into
     while True:
         outcome = (await skip(at.tier) if skip is not None else None) or await attempt(at)
         step = next_step(at, outcome, rules, now=clock(), deadline=deadline, rng=rng)
