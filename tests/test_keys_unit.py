@@ -95,12 +95,12 @@ def test_budget_periods_reset_at_midnight_and_on_the_first_of_the_month_utc() ->
 
 async def test_a_spent_budget_refuses_until_the_period_resets(keys: KeyStore, clock: Clock) -> None:
     key, _ = await keys.create("capped", budget_usd=1.0)
-    admission, wait_s, member = await keys.admit(key, 0.4, "req_1")
+    admission, wait_s, member, *_ = await keys.admit(key, 0.4, "req_1")
     assert (admission, wait_s) == (Admission.OK, 0.0) and member == "req_1|0.4"
     assert await keys.reserved(key) == pytest.approx(0.4)
     await keys.settle(key, clock.now, member, 1.0, 10)  # the real cost: more than was reserved
     assert (await keys.reserved(key), await keys.spent(key)) == (0.0, 1.0)
-    admission, wait_s, member = await keys.admit(key, 0.01, "req_2")
+    admission, wait_s, member, *_ = await keys.admit(key, 0.01, "req_2")
     assert (admission, wait_s, member) == (Admission.BUDGET, JUNE_1 - clock.now, "")
     clock.now = JUNE_1 + 1
     assert (await keys.admit(key, 0.01, "req_3"))[0] is Admission.OK
@@ -139,7 +139,7 @@ async def test_a_reservation_nobody_settles_expires_after_its_hold_and_is_not_re
 async def test_requests_per_minute_are_a_token_bucket(keys: KeyStore, clock: Clock) -> None:
     key, _ = await keys.create("rpm", rpm=2)
     assert [(await keys.admit(key, 0.0))[0] for _ in range(2)] == [Admission.OK, Admission.OK]
-    admission, wait_s, _ = await keys.admit(key, 0.0)
+    admission, wait_s, _, *_ = await keys.admit(key, 0.0)
     assert (admission, wait_s) == (Admission.RPM, 30.0)  # one request refills in 60 / rpm seconds
     clock.advance(30)
     assert (await keys.admit(key, 0.0))[0] is Admission.OK
@@ -148,10 +148,10 @@ async def test_requests_per_minute_are_a_token_bucket(keys: KeyStore, clock: Clo
 
 async def test_tokens_per_minute_are_charged_at_settlement_and_refill(keys: KeyStore, clock: Clock) -> None:
     key, _ = await keys.create("tpm", tpm=100)
-    admission, _, member = await keys.admit(key, 0.0, "long")
+    admission, _, member, *_ = await keys.admit(key, 0.0, "long")
     assert (admission, member) == (Admission.OK, "")  # no budget: nothing reserved
     await keys.settle(key, clock.now, member, 0.0, 150)  # the request used more than a minute's worth
-    admission, wait_s, _ = await keys.admit(key, 0.0)
+    admission, wait_s, _, *_ = await keys.admit(key, 0.0)
     assert (admission, wait_s) == (Admission.TPM, 30.0)
     clock.advance(31)
     assert (await keys.admit(key, 0.0))[0] is Admission.OK
