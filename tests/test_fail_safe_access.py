@@ -206,7 +206,7 @@ def test_a_repeated_settlement_is_charged_once(redis_server) -> None:
     async def run() -> tuple[float, float]:
         store = KeyStore(redis.asyncio.Redis.from_url(redis_server.url))
         key = VirtualKey(id="key_twice", name="twice", budget_usd=1.0)
-        _admission, _wait, member = await store.admit(key, 0.05, "req-1")
+        _admission, _wait, member, *_ = await store.admit(key, 0.05, "req-1")
         for _ in range(3):
             await store.settle(key, time.time(), member, 0.01, 10, request_id="req-1")
         return await store.spent(key), await store.reserved(key)

@@ -139,7 +139,7 @@ async def test_a_reservation_nobody_settles_expires_after_its_hold_and_is_not_re
 async def test_requests_per_minute_are_a_token_bucket(keys: KeyStore, clock: Clock) -> None:
     key, _ = await keys.create("rpm", rpm=2)
     assert [(await keys.admit(key, 0.0))[0] for _ in range(2)] == [Admission.OK, Admission.OK]
-    admission, wait_s, *_ = await keys.admit(key, 0.0)
+    admission, wait_s, _, *_ = await keys.admit(key, 0.0)
     assert (admission, wait_s) == (Admission.RPM, 30.0)  # one request refills in 60 / rpm seconds
     clock.advance(30)
     assert (await keys.admit(key, 0.0))[0] is Admission.OK
@@ -151,7 +151,7 @@ async def test_tokens_per_minute_are_charged_at_settlement_and_refill(keys: KeyS
     admission, _, member, *_ = await keys.admit(key, 0.0, "long")
     assert (admission, member) == (Admission.OK, "")  # no budget: nothing reserved
     await keys.settle(key, clock.now, member, 0.0, 150)  # the request used more than a minute's worth
-    admission, wait_s, *_ = await keys.admit(key, 0.0)
+    admission, wait_s, _, *_ = await keys.admit(key, 0.0)
     assert (admission, wait_s) == (Admission.TPM, 30.0)
     clock.advance(31)
     assert (await keys.admit(key, 0.0))[0] is Admission.OK

@@ -423,3 +423,65 @@ def test_a_virtual_key_s_client_never_sees_the_upstream_organisation_s_rate_limi
     keyed: dict[str, str] = {}
     relay_headers(upstream, keyed, 200, rate_limits=False)
     assert keyed == {"x-request-id": "r"}
+
+
+async def test_an_embeddings_request_goes_to_its_tier_as_asked_and_unclassified() -> None:
+    vectors = orjson.dumps(
+        {
+            "object": "list",
+            "model": "text-embedding-3-small",
+            "data": [],
+            "usage": {"prompt_tokens": 2, "total_tokens": 2},
+        }
+    )
+    proxy, pool, records = build({"nano": [FakeUpstream(200, vectors)]})
+    body = {"model": "text-embedding-3-small", "input": ["a", "b"], "encoding_format": "base64"}
+    status, headers, answer = await serve(proxy, body, api="embeddings")
+    assert (status, answer) == (200, vectors) and "x-routetax-class" not in headers
+    assert pool.sent == [("nano", "/embeddings", body)]  # the client's model and fields, untouched
+    [record] = records.records
+    assert (record.api, record.label, record.attempts[0].model) == ("embeddings", "embedding", "text-embedding-3-small")
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        ({"model": "text-embedding-9", "input": "x"}, "model_not_found"),
+        ({"model": "text-embedding-3-small"}, "missing_required_parameter"),
+        ({"model": "text-embedding-3-small", "input": []}, "invalid_type"),
+        ({"model": "text-embedding-3-small", "input": "x", "stream": True}, "invalid_value"),
+        ({"model": "text-embedding-3-small", "input": "x", "dimensions": 0}, "invalid_value"),
+    ],
+)
+async def test_embeddings_the_router_cannot_serve_are_refused(body: dict, code: str) -> None:
+    proxy, pool, _ = build({"nano": [FakeUpstream(200, b"{}")]})
+    with pytest.raises(ProxyError) as caught:
+        await proxy.handle(request(body, path="/v1/embeddings"), "embeddings")
+    assert caught.value.code == code and pool.sent == []
+
+
+async def test_embeddings_switched_off_are_not_configured() -> None:
+    proxy, _, _ = build({"nano": [FakeUpstream(200, b"{}")]}, config(embeddings={"enabled": False}))
+    with pytest.raises(ProxyError) as caught:
+        await proxy.handle(request({"model": "text-embedding-3-small", "input": "x"}), "embeddings")
+    assert caught.value.code == "embeddings_not_configured" and caught.value.status == 404
+
+
+async def test_a_plan_with_no_tier_serving_responses_is_refused() -> None:
+    cfg = config().model_dump()
+    for tier in cfg["tiers"].values():
+        tier["responses"] = False
+    proxy, _, _ = build({}, Config.model_validate(cfg))
+    with pytest.raises(ProxyError) as caught:
+        await proxy.handle(request({"model": "nano", "input": "hi"}), "responses")
+    assert caught.value.code == "responses_not_supported"
+
+
+async def test_a_responses_stream_is_visible_after_response_created_and_its_owner_remembered() -> None:
+    created = {"type": "response.created", "response": {"id": "resp_s", "object": "response"}}
+    delta_event = {"type": "response.output_text.delta", "delta": "Hi"}
+    stream = b"event: response.created\n" + sse(created) + b"event: response.output_text.delta\n" + sse(delta_event)
+    proxy, _, _ = build({"mini": [FakeUpstream(200, stream)]})
+    status, _, body = await serve(proxy, {"model": "mini", "input": "hi", "stream": True}, api="responses")
+    assert status == 200 and b"response.output_text.delta" in body and not body.endswith(b"[DONE]\n\n")
+    assert await proxy.responses.owner("resp_s", None) == "mini"
