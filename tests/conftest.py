@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -13,37 +15,49 @@ from openai import OpenAI
 from cli import main as routetax
 from demo.world import demo_config
 from emulator.app import build_emulator
+from metering.store import open_store
 from router.app import create_app
 from router.config import Config
-from router.servers import RunningServer, start_in_thread
+from router.keys import KeyStore, VirtualKey
+from router.servers import RunningServer
 from tests.local_engine import llama_server_binary, local_qwen, tiny_qwen_model  # noqa: F401  (fixtures)
-from tests.redis_server import RedisServer, redis_cluster, redis_server, redis_url  # noqa: F401  (fixtures)
+from tests.redis_server import (  # noqa: F401  (fixtures)
+    RedisServer,
+    module_redis_server,
+    redis_cluster,
+    redis_server,
+    redis_url,
+)
+from tests.running import (  # noqa: F401  (fixtures)
+    Servers,
+    forbid_starting,
+    module_serve_in_thread,
+    processes,
+    run_demo_world,
+    serve_in_thread,
+    starts_something,
+)
+from tests.waiting import wait_until
 
 UPSTREAM_SECRET = "sk-upstream-NEVER-LEAK-0123456789"
 
 
 @pytest.fixture
-def emulator() -> Iterator[RunningServer]:
-    server = start_in_thread(build_emulator(seed=1), name="emulator")
-    yield server
-    server.stop()
+def emulator(serve_in_thread: Servers) -> RunningServer:  # noqa: F811  (the fixture imported above)
+    return serve_in_thread(build_emulator(seed=1), name="emulator")
 
 
 @pytest.fixture
-def start_proxy() -> Iterator[Callable[[Config], RunningServer]]:
+def start_proxy(serve_in_thread: Servers) -> Callable[[Config], RunningServer]:  # noqa: F811
     """Start a proxy for a given config; every proxy started is stopped after the test."""
-    started: list[RunningServer] = []
 
     def start(config: Config) -> RunningServer:
         app = create_app(config)
-        server = start_in_thread(app, name="proxy")
+        server = serve_in_thread(app, name="proxy")
         server.app = app  # type: ignore[attr-defined]
-        started.append(server)
         return server
 
-    yield start
-    for server in started:
-        server.stop()
+    return start
 
 
 @pytest.fixture
@@ -77,6 +91,27 @@ def serve_config_file(tmp_path: Path, upstream_url: str, store_url: str, port: i
         "auth: {mode: open}\n" + (f"server: {{port: {port}}}\n" if port is not None else "")
     )
     return config
+
+
+def key_reserved_usd(store_url: str, key_id: str, cluster: bool = False) -> float:
+    """What a key's requests still hold in reservations: 0 once every answered request is settled."""
+
+    async def read() -> float:
+        store = open_store(store_url, cluster=cluster)
+        try:
+            return await KeyStore(store).reserved(VirtualKey(id=key_id, name=""))
+        finally:
+            await store.aclose()
+
+    return asyncio.run(read())
+
+
+def wait_for_settlements(store_url: str, key_id: str, cluster: bool = False) -> None:
+    """Wait until the background settlements of a key's answered requests are in the store (spend charged)."""
+    wait_until(
+        lambda: key_reserved_usd(store_url, key_id, cluster) < 1e-9,
+        f"key {key_id}'s settlements to reach the store",
+    )
 
 
 def script(emulator: RunningServer, model: str, **body: object) -> None:
@@ -121,14 +156,10 @@ def keyed(
     return first, second, keys
 
 
-# A test is end to end when it starts a server or a process (the emulator, a proxy, Redis, Prometheus, a
-# subprocess) — by its fixtures, or because its module does — and a unit test otherwise. `pytest -m unit`
-# is the fast loop; CI runs everything.
-_SERVER_FIXTURES = frozenset(
-    {"emulator", "proxy", "client", "start_proxy", "redis_server", "redis_cluster", "redis_url", "keyed", "upstreams"}
-)
-_SERVER_MARKS = ("start_in_thread", "run_world", "subprocess", "RedisServer", "build_emulator", "Popen")
-_module_starts_servers: dict[str, bool] = {}
+# A test is end to end exactly when it requests, directly or through other fixtures, a fixture that starts a
+# server or a process (tests/running.py STARTING_FIXTURES: the emulator, a proxy, Redis, Prometheus, a
+# subprocess), and a unit test otherwise; a unit test that starts one anyway fails. `pytest -m unit` is the
+# fast loop; CI runs everything.
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -139,13 +170,31 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     _deselect_opt_in(config, items)
     for item in items:
-        path = str(item.path)
-        if path not in _module_starts_servers:
-            source = item.path.read_text()
-            _module_starts_servers[path] = any(mark in source for mark in _SERVER_MARKS)
-        fixtures = set(getattr(item, "fixturenames", ()))
-        starts = bool(fixtures & _SERVER_FIXTURES) or _module_starts_servers[path]
+        starts = starts_something(getattr(item, "fixturenames", ()))
         item.add_marker(pytest.mark.e2e if starts else pytest.mark.unit)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
+    with _guarded(item):
+        return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    with _guarded(item):
+        return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Iterator[None]:
+    with _guarded(item):
+        return (yield)
+
+
+def _guarded(item: pytest.Item) -> contextlib.AbstractContextManager[None]:
+    """A unit test (its fixtures included) that starts a server or a process fails, naming the fixture to use."""
+    return forbid_starting() if item.get_closest_marker("unit") else contextlib.nullcontext()
 
 
 def _deselect_opt_in(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -6,10 +6,7 @@ key store's gate and settle scripts run for real; its server can be switched off
 
 from __future__ import annotations
 
-import asyncio
-import inspect
 import types
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import fakeredis
@@ -54,17 +51,3 @@ class InProcessStore:
 
     def up(self) -> None:
         self.server.connected = True
-
-
-async def until(condition: Callable[[], bool | Awaitable[bool]], timeout_s: float = 5.0) -> None:
-    """Wait for background work by polling `condition` (sync or async) until it holds; fail after `timeout_s`."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while True:
-        held = condition()
-        if inspect.isawaitable(held):
-            held = await held
-        if held:
-            return
-        assert loop.time() < deadline, "the condition never held"
-        await asyncio.sleep(0.001)

@@ -7,7 +7,7 @@ which is the harshest case for the ledger.
 
 Use from a conftest:
 
-    from tests.redis_server import redis_cluster, redis_server, redis_url  # noqa: F401  (fixtures)
+    from tests.redis_server import module_redis_server, redis_cluster, redis_server, redis_url  # noqa: F401
 """
 
 from __future__ import annotations
@@ -232,11 +232,23 @@ def redis_available() -> bool:
     return os.path.exists(REDIS_SERVER)
 
 
+def _require_redis() -> None:
+    if not redis_available():
+        pytest.fail("redis-server is not installed (apt-get install redis-server; .ci/run does it)")
+
+
 @pytest.fixture
 def redis_server() -> Iterator[RedisServer]:
     """A fresh, empty redis-server for one test; the test may kill and restart it."""
-    if not redis_available():
-        pytest.fail("redis-server is not installed (apt-get install redis-server; .ci/run does it)")
+    _require_redis()
+    with RedisServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def module_redis_server() -> Iterator[RedisServer]:
+    """One redis-server shared by a module's tests (for module-scoped proxies); tests must not kill it."""
+    _require_redis()
     with RedisServer() as server:
         yield server
 
@@ -244,8 +256,7 @@ def redis_server() -> Iterator[RedisServer]:
 @pytest.fixture
 def redis_cluster() -> Iterator[RedisClusterServers]:
     """A fresh 3-node Redis Cluster on loopback for one test (about two seconds to form)."""
-    if not redis_available():
-        pytest.fail("redis-server is not installed (apt-get install redis-server; .ci/run does it)")
+    _require_redis()
     with RedisClusterServers() as cluster:
         yield cluster
 

@@ -12,7 +12,7 @@ import pytest
 from openai import OpenAI
 
 from router.servers import RunningServer
-from tests.conftest import UPSTREAM_SECRET
+from tests.conftest import UPSTREAM_SECRET, wait_for_settlements
 
 HELLO = [{"role": "user", "content": "Say hello."}]
 
@@ -38,7 +38,8 @@ def test_a_key_works_on_every_replica_and_revocation_reaches_them_all(keyed) -> 
     keys("revoke", created["id"])
     import time
 
-    time.sleep(0.6)  # the lookup cache (0.5 s here, 2 s by default)
+    # Not a wait for background work: the lookup cache's TTL (0.5 s here, 2 s by default) must elapse.
+    time.sleep(0.6)
     with pytest.raises(openai.AuthenticationError):
         sdk(second, created["key"]).chat.completions.create(model="auto", messages=HELLO)
     listed = keys("list", "--json")
@@ -75,9 +76,7 @@ def test_a_tiny_budget_is_refused_once_spent_even_when_requests_race_on_two_repl
     with ThreadPoolExecutor(max_workers=8) as pool:
         statuses = list(pool.map(call, range(40)))
     assert statuses.count(429) > 0 and statuses.count(200) > 0
-    import time
-
-    time.sleep(0.5)  # settlements are written in the background
+    wait_for_settlements(first.app.state.config.store.redis_url, created["id"])
     refused = httpx.post(
         f"{first.url}/v1/chat/completions",
         json={"model": "mini", "messages": HELLO},

@@ -12,7 +12,6 @@ answered prose whatever schema was asked.
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -26,6 +25,7 @@ from tests.client_venv import client_python
 from tests.clients.agents_models import Booking, Ticket
 from tests.conftest import durable_config
 from tests.redis_server import RedisServer
+from tests.running import Processes
 
 AGENTS_SDK = "openai-agents"
 AGENTS_SDK_VERSION = "0.24.0"  # the version the classifier's framework captures were made with
@@ -42,7 +42,7 @@ def agents_python() -> Path:
     return python
 
 
-def run_driver(python: Path, base_url: str, cwd: Path) -> dict[str, Any]:
+def run_driver(processes: Processes, python: Path, base_url: str, cwd: Path) -> dict[str, Any]:
     # A bare environment: no real key, no base URL or proxy from the developer's shell, tracing off.
     env = {
         "PATH": "/usr/bin:/bin",
@@ -51,7 +51,7 @@ def run_driver(python: Path, base_url: str, cwd: Path) -> dict[str, Any]:
         "OPENAI_BASE_URL": base_url,
         "OPENAI_AGENTS_DISABLE_TRACING": "1",
     }
-    done = subprocess.run(
+    done = processes.run(
         [str(python), str(DRIVER), base_url], env=env, cwd=cwd, capture_output=True, text=True, timeout=300
     )
     assert done.returncode == 0, f"the driver failed:\n{done.stderr[-4000:]}"
@@ -76,9 +76,10 @@ def test_agents_output_type_and_tool_loop_work_through_routetax(
     emulator: RunningServer,
     start_proxy,
     tmp_path: Path,
+    processes: Processes,
 ) -> None:
     proxy = start_proxy(durable_config(emulator.url, redis_server.url, tmp_path / "spool"))
-    result = run_driver(agents_python, f"{proxy.url}/v1", tmp_path)
+    result = run_driver(processes, agents_python, f"{proxy.url}/v1", tmp_path)
     assert result["versions"]["openai-agents"] == AGENTS_SDK_VERSION
     runs = {(r["api"], r["scenario"]): r for r in result["runs"]}
     assert set(runs) == {(api, scenario) for api in PATHS for scenario in ("output_type", "tool", "tool_streamed")}

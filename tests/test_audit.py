@@ -5,7 +5,6 @@ from __future__ import annotations
 import gzip
 import io
 import json
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ import pytest
 from cli import main as routetax
 from metering.audit.scan import ScanOptions, scan
 from metering.audit.sources import Progress, Source
+from tests.running import Processes
 
 ROUTETAX = [sys.executable, "-m", "cli"]
 NANO = {"input": 0.20e-6, "cached": 0.02e-6, "output": 1.25e-6}
@@ -305,10 +305,10 @@ def test_gzip_is_read_transparently_and_a_cut_stream_keeps_what_was_read(
 
 
 @pytest.mark.parametrize("gz", [False, True])
-def test_dash_reads_standard_input(tmp_path: Path, gz: bool) -> None:
+def test_dash_reads_standard_input(tmp_path: Path, gz: bool, processes: Processes) -> None:
     rows = [{"request": agentic_chat(), "response": completion(2000, 100)}, chat("Hi")]
     data = b"".join(json.dumps(row).encode() + b"\n" for row in rows)
-    done = subprocess.run(
+    done = processes.run(
         [*ROUTETAX, "audit", "-", "--json"],
         input=gzip.compress(data) if gz else data,
         capture_output=True,
@@ -320,11 +320,11 @@ def test_dash_reads_standard_input(tmp_path: Path, gz: bool) -> None:
     assert done.stderr == b""  # a pipe gets no progress line
 
 
-def test_batch_files_on_standard_input_are_joined(tmp_path: Path) -> None:
+def test_batch_files_on_standard_input_are_joined(tmp_path: Path, processes: Processes) -> None:
     output = {"id": "batch_req_1", "custom_id": "a", "response": {"status_code": 200, "body": completion(10, 5)}}
     inp = {"custom_id": "a", "method": "POST", "url": "/v1/chat/completions", "body": chat("Hi")}
     data = (json.dumps(output) + "\n" + json.dumps(inp) + "\n").encode()
-    done = subprocess.run([*ROUTETAX, "audit", "-", "--json"], input=data, capture_output=True, timeout=120)
+    done = processes.run([*ROUTETAX, "audit", "-", "--json"], input=data, capture_output=True, timeout=120)
     r = json.loads(done.stdout)
     assert r["requests"] == 1 and r["tokens"]["single_turn"]["prompt_tokens"] == 10
 
@@ -391,9 +391,9 @@ def test_progress_line_only_on_a_terminal(tmp_path: Path, monkeypatch: pytest.Mo
     assert pipe.getvalue() == ""
 
 
-def test_audit_is_a_routetax_subcommand(tmp_path: Path) -> None:
+def test_audit_is_a_routetax_subcommand(tmp_path: Path, processes: Processes) -> None:
     log = write_jsonl(tmp_path / "b.jsonl", [chat("Hi")])
-    done = subprocess.run([*ROUTETAX, "audit", str(log)], capture_output=True, text=True, timeout=120)
+    done = processes.run([*ROUTETAX, "audit", str(log)], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "routetax audit: 1 requests from 1 lines" in done.stdout
 
@@ -411,11 +411,11 @@ def test_sampled_token_estimate_is_close_to_counting_every_prompt(
     assert estimate == pytest.approx(counted, rel=0.03)
 
 
-def test_batch_input_then_output_on_one_stream_counts_each_request_once(tmp_path: Path) -> None:
+def test_batch_input_then_output_on_one_stream_counts_each_request_once(tmp_path: Path, processes: Processes) -> None:
     inp = {"custom_id": "a", "method": "POST", "url": "/v1/chat/completions", "body": chat("Hi")}
     output = {"id": "batch_req_1", "custom_id": "a", "response": {"status_code": 200, "body": completion(10, 5)}}
     data = (json.dumps(inp) + "\n" + json.dumps(output) + "\n").encode()  # `cat input.jsonl output.jsonl | ...`
-    done = subprocess.run([*ROUTETAX, "audit", "-", "--json"], input=data, capture_output=True, timeout=120)
+    done = processes.run([*ROUTETAX, "audit", "-", "--json"], input=data, capture_output=True, timeout=120)
     r = json.loads(done.stdout)
     assert r["requests"] == 1 and r["tokens"]["single_turn"]["estimated"] is True
     assert r["skipped_reasons"] == {"batch_output_after_input": 1}

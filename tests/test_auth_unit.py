@@ -23,7 +23,8 @@ from router.auth import Gatekeeper, bearer
 from router.config import Config
 from router.errors import ProxyError, Refusal
 from router.keys import VirtualKey
-from tests.in_process import Clock, InProcessStore, until
+from tests.in_process import Clock, InProcessStore
+from tests.waiting import async_wait_until
 
 MAY_14_NOON = datetime(2026, 5, 14, 12, tzinfo=UTC).timestamp()
 JUNE_1 = datetime(2026, 6, 1, tzinfo=UTC).timestamp()
@@ -288,9 +289,9 @@ async def test_with_the_store_down_a_limited_key_is_served_when_open_and_charged
     async def charged() -> bool:
         return await keys.spent(key) == pytest.approx(0.4)
 
-    await until(logged)
+    await async_wait_until(logged, "the failed settlement to be logged")
     store.up()
-    await until(charged)
+    await async_wait_until(charged, "the settlement kept through the outage to be charged")
     assert "1 settlement(s) from the outage charged" in caplog.text
 
 

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from pathlib import Path
+
+from tests.running import Processes
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_perf_harness_smoke_run_measures_every_configuration(tmp_path: Path) -> None:
+def test_perf_harness_smoke_run_measures_every_configuration(tmp_path: Path, processes: Processes) -> None:
     output = tmp_path / "perf.json"
-    done = subprocess.run(
+    done = processes.run(
         [sys.executable, str(ROOT / "bench/perf.py"), "--smoke", "--output", str(output)],
         capture_output=True,
         text=True,

@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -14,6 +12,8 @@ import pytest
 from openai import OpenAI
 
 from router.servers import bind_socket
+from tests.running import Processes
+from tests.waiting import wait_until
 
 ROUTETAX = [sys.executable, "-m", "cli"]
 
@@ -26,38 +26,25 @@ def free_port() -> int:
 
 
 def wait_until_up(url: str, process: subprocess.Popen, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def up() -> bool:
         if process.poll() is not None:
             raise AssertionError(f"process exited: {process.stderr.read() if process.stderr else ''}")
         try:
             httpx.get(url, timeout=0.5)
-            return
+            return True
         except httpx.TransportError:
-            time.sleep(0.1)
-    raise AssertionError(f"{url} did not come up")
+            return False
+
+    wait_until(up, f"{url} to come up", timeout_s=timeout, interval_s=0.1)
 
 
-@pytest.fixture
-def processes() -> Iterator[list[subprocess.Popen]]:
-    started: list[subprocess.Popen] = []
-    yield started
-    for process in started:
-        process.terminate()
-        process.wait(10)
-
-
-def test_serve_and_mock_upstream_work_together_from_the_command_line(
-    tmp_path: Path, processes: list[subprocess.Popen]
-) -> None:
+def test_serve_and_mock_upstream_work_together_from_the_command_line(tmp_path: Path, processes: Processes) -> None:
     upstream_port, proxy_port = free_port(), free_port()
-    processes.append(
-        subprocess.Popen(
-            [*ROUTETAX, "mock-upstream", "--port", str(upstream_port), "--seed", "3"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+    upstream = processes.start(
+        [*ROUTETAX, "mock-upstream", "--port", str(upstream_port), "--seed", "3"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     config = tmp_path / "routetax.yaml"
     config.write_text(
@@ -67,11 +54,9 @@ def test_serve_and_mock_upstream_work_together_from_the_command_line(
         "api_key_env: OPENAI_API_KEY}\n"
     )
     env = {**os.environ, "ROUTETAX_CONFIG": str(config), "ROUTETAX_SERVER__PORT": str(proxy_port)}
-    processes.append(
-        subprocess.Popen([*ROUTETAX, "serve"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    )
-    wait_until_up(f"http://127.0.0.1:{upstream_port}/v1/models", processes[0])
-    wait_until_up(f"http://127.0.0.1:{proxy_port}/healthz", processes[1])
+    proxy = processes.start([*ROUTETAX, "serve"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_until_up(f"http://127.0.0.1:{upstream_port}/v1/models", upstream)
+    wait_until_up(f"http://127.0.0.1:{proxy_port}/healthz", proxy)
     client = OpenAI(base_url=f"http://127.0.0.1:{proxy_port}/v1", api_key="x", max_retries=0)
     answer = client.chat.completions.with_raw_response.create(
         model="auto", messages=[{"role": "user", "content": "hello"}]
@@ -80,16 +65,16 @@ def test_serve_and_mock_upstream_work_together_from_the_command_line(
     assert answer.parse().choices[0].message.content
 
 
-def test_help_lists_the_subcommands() -> None:
-    result = subprocess.run([*ROUTETAX, "--help"], capture_output=True, text=True, timeout=60)
+def test_help_lists_the_subcommands(processes: Processes) -> None:
+    result = processes.run([*ROUTETAX, "--help"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0
     for command in ("serve", "mock-upstream", "demo", "eval-classifier", "price", "ledger"):
         assert command in result.stdout
 
 
-def test_demo_runs_on_embedded_defaults_without_a_key() -> None:
+def test_demo_runs_on_embedded_defaults_without_a_key(processes: Processes) -> None:
     env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
-    result = subprocess.run(
+    result = processes.run(
         [*ROUTETAX, "demo", "--requests", "20", "--agentic-share", "0.5", "--json"],
         capture_output=True,
         text=True,

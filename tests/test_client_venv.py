@@ -29,7 +29,7 @@ class FakeSteps:
             (Path(command[-1]) / "bin").mkdir(parents=True)
             (Path(command[-1]) / "bin" / "python").touch()
         if what.startswith("pip install"):
-            time.sleep(self.install_s)
+            time.sleep(self.install_s)  # a slow install is the behaviour faked here, not a wait for background work
         return "openai-agents==0.24.0\n" if what == "pip freeze" else ""
 
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
 from router.config import Config, ConfigError, load_config
+from tests.running import Processes
 
 MINIMAL = """
 tiers:
@@ -102,9 +102,9 @@ def test_unreadable_and_non_mapping_files_are_clear_errors(tmp_path: Path) -> No
         load_config(write(tmp_path, "tiers: {nano: [\n"), environ={})
 
 
-def test_serve_with_a_bad_config_exits_non_zero_naming_the_key(tmp_path: Path) -> None:
+def test_serve_with_a_bad_config_exits_non_zero_naming_the_key(tmp_path: Path, processes: Processes) -> None:
     path = write(tmp_path, "tiers:\n  nano: {model: m, timeouts: {read: -1}}\n")
-    result = subprocess.run(
+    result = processes.run(
         [sys.executable, "-m", "cli", "serve", "--config", str(path)], capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 2

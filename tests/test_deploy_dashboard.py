@@ -17,6 +17,7 @@ import yaml
 from demo.world import DETECTABLE_DEGRADE, demo_config, drive
 from router.config import Config
 from router.servers import RunningServer, bind_socket
+from tests.running import Processes
 
 ROOT = Path(__file__).resolve().parents[1]
 DASHBOARD = ROOT / "deploy" / "grafana" / "routetax.json"
@@ -39,7 +40,7 @@ def queries() -> list[tuple[str, str]]:
 
 
 @pytest.fixture
-def prometheus(tmp_path: Path, proxy_target: str) -> Iterator[str]:
+def prometheus(tmp_path: Path, proxy_target: str, processes: Processes) -> Iterator[str]:
     port = free_port()
     config = {
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
@@ -48,7 +49,7 @@ def prometheus(tmp_path: Path, proxy_target: str) -> Iterator[str]:
     }
     (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
     log = (tmp_path / "prometheus.log").open("w")
-    proc = subprocess.Popen(
+    proc = processes.start(
         [
             PROMETHEUS,
             f"--config.file={tmp_path / 'prometheus.yml'}",
@@ -125,7 +126,7 @@ def test_every_panel_query_returns_series(prometheus: str, proxy_under_load: Run
     # Traffic in batches across several scrapes: a counter born and finished within one scrape has rate 0.
     for batch in range(4):
         drive(proxy_under_load.url, requests=12, agentic_share=0.5, seed=batch)
-        time.sleep(1.2)
+        time.sleep(1.2)  # paces the batches across scrapes (the behaviour), not a wait for background work
 
     # A bad query must fail loudly, not read as "no data".
     with pytest.raises(AssertionError):

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import ast
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import yaml
 
 from router.config import load_config
+from tests.running import Processes
 
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"
@@ -80,14 +80,14 @@ def test_deployment_shape(tmp_path: Path) -> None:
     assert hpa["spec"]["minReplicas"] >= 2
 
 
-def test_service_monitor_and_prometheus_rule(tmp_path: Path) -> None:
+def test_service_monitor_and_prometheus_rule(tmp_path: Path, processes: Processes) -> None:
     monitor, service = load("servicemonitor.yaml"), load("service.yaml")
     assert monitor["apiVersion"] == "monitoring.coreos.com/v1" and monitor["kind"] == "ServiceMonitor"
     assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
     ports = {p["name"] for p in service["spec"]["ports"]}
     assert all(e["port"] in ports and e["path"] == "/metrics" for e in monitor["spec"]["endpoints"])
 
-    subprocess.run([sys.executable, str(K8S / "gen_prometheusrule.py"), "--check"], check=True, timeout=30)
+    processes.run([sys.executable, str(K8S / "gen_prometheusrule.py"), "--check"], check=True, timeout=30)
     rule = load("prometheusrule.yaml")
     assert rule["apiVersion"] == "monitoring.coreos.com/v1" and rule["kind"] == "PrometheusRule"
     alerts = yaml.safe_load((DEPLOY / "prometheus" / "alerts.yml").read_text())
@@ -95,7 +95,7 @@ def test_service_monitor_and_prometheus_rule(tmp_path: Path) -> None:
     assert names == {r["alert"] for g in rule["spec"]["groups"] for r in g["rules"] if "alert" in r}
     (tmp_path / "rules.yml").write_text(yaml.safe_dump({"groups": rule["spec"]["groups"]}))
     promtool = shutil.which("promtool") or "/usr/bin/promtool"
-    result = subprocess.run(
+    result = processes.run(
         [promtool, "check", "rules", str(tmp_path / "rules.yml")], capture_output=True, text=True, timeout=30
     )
     assert result.returncode == 0, result.stdout + result.stderr

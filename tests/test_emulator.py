@@ -6,8 +6,9 @@ import httpx
 import pytest
 
 from emulator.app import build_emulator
-from router.servers import RunningServer, start_in_thread
+from router.servers import RunningServer
 from tests.conftest import script
+from tests.running import Servers
 
 LONG_SYSTEM = "You are a meticulous assistant. " * 400  # well over 1,024 tokens
 
@@ -92,22 +93,19 @@ def test_random_degrade_mode_follows_the_probability_per_class(emulator: Running
 
 
 @pytest.mark.parametrize("dialect", ["vllm", "ollama"])
-def test_self_hosted_dialects_omit_token_details(dialect: str) -> None:
-    server = start_in_thread(build_emulator(dialect=dialect), name=dialect)
-    try:
-        usage = httpx.post(
-            f"{server.url}/v1/chat/completions",
-            json={"model": "Qwen/Qwen3.5-9B", "messages": [{"role": "user", "content": "x"}]},
-        ).json()["usage"]
-        assert "prompt_tokens_details" not in usage and usage["prompt_tokens"] > 0
-        script(server, "Qwen/Qwen3.5-9B", outcomes=["500"])
-        error = httpx.post(
-            f"{server.url}/v1/chat/completions",
-            json={"model": "Qwen/Qwen3.5-9B", "messages": [{"role": "user", "content": "x"}]},
-        ).json()["error"]
-        if dialect == "vllm":
-            assert error["code"] == 500
-        else:
-            assert isinstance(error, str)
-    finally:
-        server.stop()
+def test_self_hosted_dialects_omit_token_details(dialect: str, serve_in_thread: Servers) -> None:
+    server = serve_in_thread(build_emulator(dialect=dialect), name=dialect)
+    usage = httpx.post(
+        f"{server.url}/v1/chat/completions",
+        json={"model": "Qwen/Qwen3.5-9B", "messages": [{"role": "user", "content": "x"}]},
+    ).json()["usage"]
+    assert "prompt_tokens_details" not in usage and usage["prompt_tokens"] > 0
+    script(server, "Qwen/Qwen3.5-9B", outcomes=["500"])
+    error = httpx.post(
+        f"{server.url}/v1/chat/completions",
+        json={"model": "Qwen/Qwen3.5-9B", "messages": [{"role": "user", "content": "x"}]},
+    ).json()["error"]
+    if dialect == "vllm":
+        assert error["code"] == 500
+    else:
+        assert isinstance(error, str)

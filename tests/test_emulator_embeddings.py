@@ -15,8 +15,9 @@ from openai import BadRequestError, OpenAI
 
 from emulator.app import build_emulator
 from metering.tokens import count_text
-from router.servers import RunningServer, start_in_thread
+from router.servers import RunningServer
 from tests.conftest import script
+from tests.running import Servers
 
 SPEC = json.loads((Path(__file__).parent / "data" / "openai-schemas.json").read_text())["schemas"]
 TEXTS = ["The food was delicious and the waiter was kind.", "Routing pays when the cheap tier finishes the task."]
@@ -144,11 +145,8 @@ def test_scripted_faults_apply_to_embeddings(emulator: RunningServer) -> None:
     assert post(emulator, model="text-embedding-3-small", input="a").status_code == 200
 
 
-def test_vllm_dialect_adds_an_id_and_a_zero_completion_count() -> None:
-    server = start_in_thread(build_emulator(dialect="vllm"), name="vllm-emulator")
-    try:
-        answer = post(server, model="BAAI/bge-m3", input="a").json()
-    finally:
-        server.stop()
+def test_vllm_dialect_adds_an_id_and_a_zero_completion_count(serve_in_thread: Servers) -> None:
+    server = serve_in_thread(build_emulator(dialect="vllm"), name="vllm-emulator")
+    answer = post(server, model="BAAI/bge-m3", input="a").json()
     assert answer["id"].startswith("embd-") and answer["usage"]["completion_tokens"] == 0
     assert len(answer["data"][0]["embedding"]) == 1536

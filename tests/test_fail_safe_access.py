@@ -14,11 +14,14 @@ import httpx
 import pytest
 import redis
 
+from metering.ledger import Keys
 from router import keys as keys_module
 from router.keys import KeyStore, VirtualKey
-from tests.conftest import script
-from tests.fake_clock import FakeClock
+from tests.conftest import key_reserved_usd, script, wait_for_settlements
+from tests.in_process import Clock
+from tests.running import Processes
 from tests.test_access import HELLO
+from tests.waiting import wait_until
 
 
 def bearer(key: str) -> dict[str, str]:
@@ -74,7 +77,10 @@ def test_feedback_is_accepted_only_from_the_requests_own_key_or_the_admin(keyed)
         f"{first.url}/v1/chat/completions", json={"model": "nano", "messages": HELLO}, headers=bearer(alice["key"])
     )
     request_id = answered.headers["x-routetax-request-id"]
-    time.sleep(0.3)  # the ledger marker (read by the other replica) is written in the background
+    ledger = redis.Redis.from_url(first.app.state.config.store.redis_url)
+    wait_until(
+        lambda: ledger.exists(Keys().seen(request_id)), "the request's ledger marker (read by the other replica)"
+    )
     for proxy in (first, second):
         foreign = httpx.post(
             f"{proxy.url}/v1/feedback", json={"request_id": request_id, "success": False}, headers=bearer(bob["key"])
@@ -116,7 +122,7 @@ def test_a_limited_key_is_refused_while_redis_refuses_writes_and_an_open_one_is_
             json={"model": "mini", "messages": HELLO},
             headers=bearer(limited["key"]),
         )
-    time.sleep(0.5)
+    wait_for_settlements(redis_server.url, limited["id"])
     before = _spent(redis_server.url, limited["id"])
     admin = redis.Redis.from_url(redis_server.url)
     admin.config_set("maxmemory", "1")  # Redis at maxmemory: reads work, every write is refused (OOM)
@@ -141,7 +147,7 @@ def test_a_limited_key_is_refused_while_redis_refuses_writes_and_an_open_one_is_
             for _ in range(3)
         ]
         assert served == [200, 200, 200]  # on_store_error: open serves, unchecked
-        time.sleep(1.5)
+        time.sleep(1.5)  # not a wait for background work: lets settlements retry against the refusing Redis
         assert _spent(redis_server.url, limited["id"]) == pytest.approx(before)  # nothing could be charged yet
     finally:
         admin.config_set("maxmemory", "0")
@@ -168,14 +174,16 @@ def test_a_request_that_fails_after_admission_releases_its_reservation(keyed, re
         headers=bearer(capped["key"]),
     )
     assert answered.status_code == 400 and answered.json()["error"]["type"] == "invalid_request_error"
-    time.sleep(0.5)
+    wait_until(
+        lambda: key_reserved_usd(redis_server.url, capped["id"]) == 0.0, "the refused request's reservation release"
+    )
     store = KeyStore(redis.asyncio.Redis.from_url(redis_server.url))
     key = VirtualKey(id=capped["id"], name="nested", budget_usd=1)
     assert asyncio.run(store.reserved(key)) == 0.0
 
 
 def test_an_unsettled_reservation_expires(redis_server, monkeypatch) -> None:
-    clock = FakeClock(1_800_000_000.0)
+    clock = Clock(1_800_000_000.0)
     monkeypatch.setattr(keys_module, "time", clock)
 
     async def run() -> tuple[str, str, float]:
@@ -227,7 +235,7 @@ def test_a_redo_chain_cannot_spend_far_past_a_budget(keyed, emulator, redis_serv
     with ThreadPoolExecutor(max_workers=16) as pool:
         statuses = list(pool.map(call, range(16)))
     assert statuses.count(200) >= 1
-    time.sleep(0.5)
+    wait_for_settlements(redis_server.url, capped["id"])
     spent = _spent(redis_server.url, capped["id"])
     # The guarantee (docs): requests in flight together never reserve past the budget; a request admitted
     # alone may still spend what remains and overshoot by at most its own cost (~$0.0016 here). Before the
@@ -241,7 +249,7 @@ def test_a_redo_chain_cannot_spend_far_past_a_budget(keyed, emulator, redis_serv
 
 def test_rpm_holds_across_a_minute_boundary(redis_server, monkeypatch) -> None:
     boundary = 1_800_000_000.0 - 1_800_000_000.0 % 60 + 60
-    clock = FakeClock(boundary - 0.5)
+    clock = Clock(boundary - 0.5)
     monkeypatch.setattr(keys_module, "time", clock)
 
     async def run() -> list[str]:
@@ -275,7 +283,7 @@ def test_auto_requests_of_a_tier_limited_key_are_routed_within_its_tiers(keyed) 
     assert answered.status_code == 200, answered.text
     assert answered.headers["x-routetax-class"] == "agentic" and answered.headers["x-routetax-tier"] == "nano"
     assert answered.headers["x-routetax-tier-not-allowed"] == "mini"
-    time.sleep(0.3)
+    wait_until(lambda: first.app.state.metering.recent, "the request's record")
     record = first.app.state.metering.recent[-1]
     assert record.skipped_tiers == {"mini": "not_allowed_for_key"} and record.tier_path == ["nano"]
     pinned = httpx.post(
@@ -365,7 +373,9 @@ def test_request_headers_are_limited_in_size_count_and_time(emulator, start_prox
 # -- 22. the README's path works as written --------------------------------------------------------------------
 
 
-def test_the_readme_configuration_and_snippet_work_as_written(redis_server, emulator, tmp_path) -> None:
+def test_the_readme_configuration_and_snippet_work_as_written(
+    redis_server, emulator, tmp_path, processes: Processes
+) -> None:
     import re
     import subprocess
     import sys
@@ -382,7 +392,7 @@ def test_the_readme_configuration_and_snippet_work_as_written(redis_server, emul
     port = free_port()
     env = {**__import__("os").environ, "ROUTETAX_STORE__SPOOL_DIR": str(tmp_path / "spool")}
     env.pop("ROUTETAX_ADMIN_KEY", None)
-    server = subprocess.Popen(
+    server = processes.start(
         [sys.executable, "-m", "cli", "serve", "--config", "routetax.yaml", "--port", str(port)],
         cwd=tmp_path,
         env=env,

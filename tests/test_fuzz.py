@@ -7,7 +7,6 @@ assertion that matters is the user's: no 5xx, ever, and errors in OpenAI's shape
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -18,18 +17,16 @@ from hypothesis import strategies as st
 from demo.world import demo_config
 from emulator.app import build_emulator
 from router.app import create_app
-from router.servers import RunningServer, start_in_thread
+from router.servers import RunningServer
+from tests.running import Servers
 
 COUNTS = {"schemathesis": 0, "hypothesis": 0, "replay": 0}
 
 
 @pytest.fixture(scope="module")
-def live() -> Iterator[RunningServer]:
-    upstream = start_in_thread(build_emulator(seed=3), name="fuzz-upstream")
-    proxy = start_in_thread(create_app(demo_config(upstream.url)), name="fuzz-proxy")
-    yield proxy
-    proxy.stop()
-    upstream.stop()
+def live(module_serve_in_thread: Servers) -> RunningServer:
+    upstream = module_serve_in_thread(build_emulator(seed=3), name="fuzz-upstream")
+    return module_serve_in_thread(create_app(demo_config(upstream.url)), name="fuzz-proxy")
 
 
 def assert_openai_error(response: httpx.Response | object) -> None:

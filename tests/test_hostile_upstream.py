@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import httpx
 import pytest
 
 from demo.world import demo_config
 from router.config import Config
-from router.servers import RunningServer, start_in_thread
+from router.servers import RunningServer
 from tests.hostile_upstream import LEAKED_KEY, build_hostile
+from tests.running import Servers
 
 HELLO = [{"role": "user", "content": "Say hello."}]
 
 
 @pytest.fixture
-def hostile() -> Iterator[RunningServer]:
-    server = start_in_thread(build_hostile(), name="hostile")
-    yield server
-    server.stop()
+def hostile(serve_in_thread: Servers) -> RunningServer:
+    return serve_in_thread(build_hostile(), name="hostile")
 
 
 def queue(upstream: RunningServer, *outcomes: str) -> None:

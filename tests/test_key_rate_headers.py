@@ -20,14 +20,14 @@ from router.errors import ProxyError
 from router.keys import Admission, KeyStore, RateWindow, VirtualKey
 from router.rate_headers import openai_duration
 from router.serving.relay import relay_headers
-from tests.fake_clock import FakeClock
+from tests.in_process import Clock
 
 START = 1_800_000_000.0
 
 
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
-    fake = FakeClock(START)
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    fake = Clock(START)
     monkeypatch.setattr(keys_module, "time", fake)
     return fake
 
@@ -67,7 +67,7 @@ def test_resets_are_written_as_openai_writes_them(seconds: float, written: str) 
 # -- the numbers, from the gate's one round trip --------------------------------------------------------------
 
 
-def test_each_admission_reports_the_requests_left_and_when_the_bucket_is_full(clock: FakeClock) -> None:
+def test_each_admission_reports_the_requests_left_and_when_the_bucket_is_full(clock: Clock) -> None:
     key = VirtualKey(id="key_rpm", name="rpm", rpm=3)
 
     async def body(store: KeyStore) -> list[Any]:
@@ -89,7 +89,7 @@ def test_each_admission_reports_the_requests_left_and_when_the_bucket_is_full(cl
     assert all(a.tokens is None for a in answers)  # no tpm: no token window
 
 
-def test_the_token_window_falls_as_tokens_are_settled_and_refuses_at_zero(clock: FakeClock) -> None:
+def test_the_token_window_falls_as_tokens_are_settled_and_refuses_at_zero(clock: Clock) -> None:
     key = VirtualKey(id="key_tpm", name="tpm", tpm=1000)
 
     async def body(store: KeyStore) -> list[Any]:
@@ -107,7 +107,7 @@ def test_the_token_window_falls_as_tokens_are_settled_and_refuses_at_zero(clock:
     assert refused.wait_s == pytest.approx(6.0)
 
 
-def test_a_budget_refusal_still_reports_the_rates_and_takes_no_request(clock: FakeClock) -> None:
+def test_a_budget_refusal_still_reports_the_rates_and_takes_no_request(clock: Clock) -> None:
     key = VirtualKey(id="key_both", name="both", budget_usd=0.01, rpm=10, tpm=500)
 
     async def body(store: KeyStore) -> list[Any]:
@@ -148,7 +148,7 @@ def admit(gate: Gatekeeper, key: VirtualKey, times: int) -> list[dict[str, str] 
     return asyncio.run(main())
 
 
-def test_an_rpm_key_gets_the_requests_trio_and_its_429_carries_it(clock: FakeClock) -> None:
+def test_an_rpm_key_gets_the_requests_trio_and_its_429_carries_it(clock: Clock) -> None:
     first, second, refused = admit(gatekeeper(), VirtualKey(id="key_g", name="g", rpm=2), 3)
     assert first == {
         "x-ratelimit-limit-requests": "2",
@@ -162,7 +162,7 @@ def test_an_rpm_key_gets_the_requests_trio_and_its_429_carries_it(clock: FakeClo
     assert headers["retry-after"] == "30" and not any("tokens" in name for name in headers)
 
 
-def test_a_budget_refusal_carries_the_keys_rate_headers(clock: FakeClock) -> None:
+def test_a_budget_refusal_carries_the_keys_rate_headers(clock: Clock) -> None:
     key = VirtualKey(id="key_zero", name="zero", budget_usd=0.0, tpm=900)
     (refused,) = admit(gatekeeper(), key, 1)
     assert isinstance(refused, ProxyError) and refused.code == "budget_exceeded"
@@ -172,7 +172,7 @@ def test_a_budget_refusal_carries_the_keys_rate_headers(clock: FakeClock) -> Non
     assert "x-ratelimit-limit-requests" not in refused.context
 
 
-def test_keys_without_rates_and_open_mode_get_no_rate_headers(clock: FakeClock) -> None:
+def test_keys_without_rates_and_open_mode_get_no_rate_headers(clock: Clock) -> None:
     assert admit(gatekeeper(), VirtualKey(id="key_free", name="free"), 1) == [{}]
     assert admit(gatekeeper(), VirtualKey(id="key_budget", name="budget", budget_usd=5.0), 1) == [{}]
 

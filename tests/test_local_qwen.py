@@ -8,7 +8,6 @@ tiny_qwen.py), so the records can be asserted to the token.
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import threading
 import time
@@ -33,6 +32,7 @@ from metering.record import Record
 from router.dialects import llamacpp
 from router.servers import RunningServer
 from tests.local_engine import GPU_HOUR_USD, QWEN_MODEL, qwen_config
+from tests.running import Processes
 from tests.test_metering_e2e import ledger_records, wait_for_stream_length
 
 CHAINS = answer_chains(train_tokenizer())
@@ -274,9 +274,11 @@ def test_engine_killed_mid_stream_then_restarted_breaker_opens_then_closes(
     assert probe.tier_path == ["qwen"] and probe.usage.completion_tokens == GREETING_TOKENS
 
 
-def test_demo_with_qwen_local_measures_the_self_hosted_tier_on_real_engine_traffic(llama_server_binary: Path) -> None:
+def test_demo_with_qwen_local_measures_the_self_hosted_tier_on_real_engine_traffic(
+    llama_server_binary: Path, processes: Processes
+) -> None:
     command = [sys.executable, "-m", "cli", "demo", "--requests", "24", "--agentic-share", "0.5"]
-    result = subprocess.run(
+    result = processes.run(
         [*command, "--explore", "0.6", "--qwen", "local", "--llama-server", str(llama_server_binary), "--json"],
         capture_output=True,
         text=True,
@@ -292,8 +294,8 @@ def test_demo_with_qwen_local_measures_the_self_hosted_tier_on_real_engine_traff
     assert {"qwen_only", "agentic_to_qwen"} <= set(measured["policies"])
 
 
-def test_demo_without_qwen_local_says_the_qwen_tier_is_emulated() -> None:
+def test_demo_without_qwen_local_says_the_qwen_tier_is_emulated(processes: Processes) -> None:
     command = [sys.executable, "-m", "cli", "demo", "--requests", "2", "--json"]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    result = processes.run(command, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "qwen tier EMULATED" in result.stderr

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 
 import httpx
 import orjson
@@ -22,8 +21,9 @@ from starlette.routing import Route
 
 from metering.tokens import count_text
 from router.config import Config
-from router.servers import RunningServer, start_in_thread
+from router.servers import RunningServer
 from router.sse import COMPACT_EVERY, StreamState, estimate_completion_tokens, filter_events
+from tests.running import Servers
 
 
 def _event(text: str) -> bytes:
@@ -49,7 +49,7 @@ def _upstream(stall_s: float, events: int) -> Starlette:
         async def body():
             yield _event(" first")
             if stall_s:
-                await asyncio.sleep(stall_s)
+                await asyncio.sleep(stall_s)  # the upstream's stall is the behaviour under test
             for word in WORDS[:events]:
                 yield _event(word)
             yield b"data: [DONE]\n\n"  # no usage chunk: routetax must estimate
@@ -60,14 +60,11 @@ def _upstream(stall_s: float, events: int) -> Starlette:
 
 
 @pytest.fixture
-def upstreams() -> Iterator[dict[str, RunningServer]]:
-    servers = {
-        "stalls": start_in_thread(_upstream(stall_s=4.0, events=3), name="stalling-upstream"),
-        "long": start_in_thread(_upstream(stall_s=0.0, events=len(WORDS)), name="long-upstream"),
+def upstreams(serve_in_thread: Servers) -> dict[str, RunningServer]:
+    return {
+        "stalls": serve_in_thread(_upstream(stall_s=4.0, events=3), name="stalling-upstream"),
+        "long": serve_in_thread(_upstream(stall_s=0.0, events=len(WORDS)), name="long-upstream"),
     }
-    yield servers
-    for server in servers.values():
-        server.stop()
 
 
 def _config(url: str) -> Config:

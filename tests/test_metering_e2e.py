@@ -16,6 +16,7 @@ from metering.store import open_store
 from router.servers import RunningServer
 from tests.conftest import durable_config, script
 from tests.redis_server import RedisServer
+from tests.waiting import wait_until
 
 HELLO = [{"role": "user", "content": "Say hello."}]
 TOOLS = [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object", "properties": {}}}}]
@@ -91,13 +92,14 @@ def test_redis_killed_mid_traffic_loses_and_doubles_nothing(
 
     redis_server.kill()
     sent += [send(client, i) for i in range(12, 24)]  # clients never notice
-    time.sleep(0.3)
+    wait_until(lambda: metric_total(proxy, "routetax_ledger_spool_depth") > 0, "records spooled to disk")
     assert metric_total(proxy, "routetax_ledger_spool_depth") > 0
     assert httpx.get(f"{proxy.url}/readyz").json()["store"]["ok"] is False
 
     redis_server.start()  # loads its snapshot; the spool is replayed into it
     assert wait_for_stream_length(redis_server.url, 24) == 24
-    time.sleep(0.5)
+    # the spool replayed whole: no record can still arrive (a duplicate would land before this)
+    wait_until(lambda: metric_total(proxy, "routetax_ledger_spool_depth") == 0, "the spool to be replayed")
     records = ledger_records(redis_server.url)
     assert sorted(r.request_id for r in records) == sorted(sent)  # exactly one record per request
     assert metric_total(proxy, "routetax_ledger_spool_depth") == 0

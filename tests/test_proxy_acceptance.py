@@ -12,6 +12,7 @@ from openai import OpenAI
 from router.config import Config
 from router.servers import RunningServer
 from tests.conftest import script
+from tests.running import Servers
 
 TOOLS = [
     {
@@ -122,12 +123,11 @@ def test_upstream_500_surfaces_as_internal_server_error_in_openai_format(
     assert caught.value.body["type"] == "server_error"
 
 
-def test_vllm_integer_error_code_is_normalised(emulator: RunningServer, start_proxy) -> None:
+def test_vllm_integer_error_code_is_normalised(emulator: RunningServer, start_proxy, serve_in_thread: Servers) -> None:
     from demo.world import demo_config
     from emulator.app import build_emulator
-    from router.servers import start_in_thread
 
-    vllm = start_in_thread(build_emulator(dialect="vllm"), name="vllm")
+    vllm = serve_in_thread(build_emulator(dialect="vllm"), name="vllm")
     try:
         config = demo_config(vllm.url)
         proxy = start_proxy(config)

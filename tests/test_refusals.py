@@ -29,8 +29,9 @@ from demo.world import demo_config
 from emulator.app import build_emulator
 from router.config import Config
 from router.errors import Refusal
-from router.servers import RunningServer, start_in_thread
+from router.servers import RunningServer
 from tests.redis_server import RedisServer, free_port
+from tests.running import Servers
 
 HELLO = [{"role": "user", "content": "hi"}]
 ADMIN = "admin-secret"
@@ -65,54 +66,50 @@ class World:
         return self.keys[name]
 
 
-def _serve(config: Config) -> RunningServer:
-    from router.app import create_app
-
-    app = create_app(config)
-    server = start_in_thread(app, name="proxy")
-    server.app = app  # type: ignore[attr-defined]
-    return server
-
-
 def _scrape(url: str, token: str | None = None) -> Callable[[], str]:
     headers = {"authorization": f"Bearer {token}"} if token else {}
     return lambda: httpx.get(f"{url}/metrics", headers=headers).raise_for_status().text
 
 
 @pytest.fixture(scope="module")
-def worlds(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, World]]:
+def worlds(
+    tmp_path_factory: pytest.TempPathFactory, module_serve_in_thread: Servers, module_redis_server: RedisServer
+) -> Iterator[dict[str, World]]:
     tmp = tmp_path_factory.mktemp("refusals")
-    emulator = start_in_thread(build_emulator(seed=1), name="emulator")
-    store = RedisServer().start()
-    started: list[RunningServer] = []
+    emulator = module_serve_in_thread(build_emulator(seed=1), name="emulator")
+
+    def serve(config: dict) -> RunningServer:
+        from router.app import create_app
+
+        app = create_app(Config.model_validate(config))
+        server = module_serve_in_thread(app, name="proxy")
+        server.app = app  # type: ignore[attr-defined]
+        return server
+
     with pytest.MonkeyPatch.context() as env:
         env.delenv("ROUTETAX_METRICS_TOKEN", raising=False)
         base = demo_config(emulator.url).model_dump()
 
         open_config = {**base, "server": {"header_timeout_s": 1.0, "max_body_bytes": 64 * 1024}}
         open_config["tiers"]["nano"]["responses"] = False  # nano alone cannot serve /v1/responses
-        started.append(_serve(Config.model_validate(open_config)))
-        opened = World(started[-1], _scrape(started[-1].url))
+        open_proxy = serve(open_config)
+        opened = World(open_proxy, _scrape(open_proxy.url))
 
         env.delenv("ROUTETAX_ADMIN_KEY", raising=False)  # read when the app is built
         dead_store = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
         bare_config = {**base, "store": {"redis_url": dead_store, "spool_dir": str(tmp / "bare")}}
-        started.append(_serve(Config.model_validate({**bare_config, "auth": {"mode": "keys"}})))
-        bare = started[-1]
+        bare = serve({**bare_config, "auth": {"mode": "keys"}})
         rendered = lambda: bare.app.app.state.metering.render_metrics()[0].decode()  # noqa: E731
 
         env.setenv("ROUTETAX_ADMIN_KEY", ADMIN)
-        keys_config = {**base, "store": {"redis_url": store.url, "spool_dir": str(tmp / "keys")}}
-        started.append(_serve(Config.model_validate({**keys_config, "auth": {"mode": "keys", "cache_s": 0.5}})))
+        store_url = module_redis_server.url
+        keys_config = {**base, "store": {"redis_url": store_url, "spool_dir": str(tmp / "keys")}}
+        keys_proxy = serve({**keys_config, "auth": {"mode": "keys", "cache_s": 0.5}})
         config_file = tmp / "routetax.yaml"
-        config_file.write_text(f"store: {{redis_url: '{store.url}'}}\n")
-        keyed = World(started[-1], _scrape(started[-1].url, ADMIN), store.url, config_file)
+        config_file.write_text(f"store: {{redis_url: '{store_url}'}}\n")
+        keyed = World(keys_proxy, _scrape(keys_proxy.url, ADMIN), store_url, config_file)
 
         yield {"open": opened, "bare": World(bare, rendered), "keys": keyed}
-    for server in started:
-        server.stop()
-    store.close()
-    emulator.stop()
 
 
 # -- how each refusal is provoked ------------------------------------------------------------------------------

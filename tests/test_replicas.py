@@ -5,16 +5,19 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import httpx
 import redis
 from openai import OpenAI
 
 from router.config import Config
 from router.servers import RunningServer, bind_socket
+from router.shared_state import OWNER_PREFIX
 from tests.conftest import durable_config
 from tests.redis_server import RedisServer
 from tests.test_metering_e2e import ledger_records, wait_for_stream_length
 from tests.test_proxy_acceptance import records
 from tests.test_responses_api import FUNCTION_TOOLS
+from tests.waiting import wait_until
 
 HELLO = [{"role": "user", "content": "Say hello."}]
 
@@ -48,7 +51,9 @@ def test_an_open_breaker_on_one_replica_is_adopted_by_the_other(
         if redis.Redis.from_url(redis_server.url).hexists("routetax:{breakers}", "nano"):
             break
         time.sleep(0.1)
-    time.sleep(1.2)  # B's sync loop runs every second
+    wait_until(  # B's sync loop (every second) copies A's open breaker
+        lambda: httpx.get(f"{second.url}/readyz").json()["breakers"]["nano"] == "open", "B to see nano's breaker open"
+    )
     raw = client_b.chat.completions.with_raw_response.create(model="auto", messages=HELLO)
     assert raw.headers["x-routetax-tier"] == "mini"
     [record] = records(second, 1)
@@ -62,7 +67,8 @@ def test_a_continuation_sent_to_another_replica_reaches_the_owning_tier_and_both
     _b, client_b = replica(emulator, start_proxy, redis_server.url, tmp_path / "b")
     first = client_a.responses.with_raw_response.create(model="auto", input="Weather in Oslo?", tools=FUNCTION_TOOLS)
     call = next(item for item in first.parse().output if item.type == "function_call")
-    time.sleep(0.2)  # the owner is written to the store in the background
+    store = redis.Redis.from_url(redis_server.url)
+    wait_until(lambda: store.exists(OWNER_PREFIX + first.parse().id), "the response's owner in the store")
     second = client_b.responses.with_raw_response.create(
         model="auto",
         previous_response_id=first.parse().id,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -20,8 +20,9 @@ from demo.world import demo_config, drive
 from emulator.app import build_emulator
 from metering.record import Record
 from router.config import Config
-from router.servers import RunningServer, start_in_thread
+from router.servers import RunningServer
 from tests.redis_server import RedisServer
+from tests.running import Servers
 from tests.test_routing_tax import report_when
 from tests.test_verdict_truth import WORLD
 
@@ -29,16 +30,14 @@ Z = 1.959963984540054
 
 
 @pytest.fixture
-def upstreams() -> Iterator[dict[str, str]]:
-    servers = {d: start_in_thread(build_emulator(dialect=d, seed=2), name=d) for d in ("openai", "vllm")}
+def upstreams(serve_in_thread: Servers) -> dict[str, str]:
+    servers = {d: serve_in_thread(build_emulator(dialect=d, seed=2), name=d) for d in ("openai", "vllm")}
     for server in servers.values():
         for model, probabilities in WORLD.degrade.items():
             import httpx
 
             httpx.post(f"{server.url}/_mock/script", json={"model": model, "degrade_probability": probabilities})
-    yield {d: s.url for d, s in servers.items()}
-    for server in servers.values():
-        server.stop()
+    return {d: s.url for d, s in servers.items()}
 
 
 def wilson(k: int, n: int) -> list[float]:

@@ -13,9 +13,11 @@ from openai import OpenAI
 from demo.world import demo_config
 from emulator.app import build_emulator
 from router.config import Config
-from router.servers import RunningServer, bind_socket, start_in_thread
+from router.servers import RunningServer, bind_socket
 from tests.conftest import script
+from tests.running import Servers
 from tests.test_proxy_acceptance import HELLO, TOOLS, records
+from tests.waiting import wait_until
 
 FAST_BREAKER = {"resilience": {"breaker": {"consecutive_failures": 3, "cooldown_s": 1.0}}}
 
@@ -62,7 +64,9 @@ def test_fallback_off_keeps_a_pinned_request_on_its_tier(
     assert {a.tier for a in record.attempts} == {"mini"} and record.outcome == "failed"
 
 
-def test_breaker_opens_on_a_dead_tier_skips_it_and_closes_after_a_probe(emulator: RunningServer, start_proxy) -> None:
+def test_breaker_opens_on_a_dead_tier_skips_it_and_closes_after_a_probe(
+    emulator: RunningServer, start_proxy, serve_in_thread: Servers
+) -> None:
     dead = bind_socket()  # nano's port: bound, not listening, so connections are refused
     nano_port = dead.getsockname()[1]
     dead.close()
@@ -84,9 +88,11 @@ def test_breaker_opens_on_a_dead_tier_skips_it_and_closes_after_a_probe(emulator
     ready = httpx.get(f"{proxy.url}/readyz").json()
     assert ready["breakers"]["nano"] == "open"
 
-    nano = start_in_thread(build_emulator(seed=5), port=nano_port, name="nano-back")
+    nano = serve_in_thread(build_emulator(seed=5), port=nano_port, name="nano-back")
     try:
-        time.sleep(1.1)  # the cooldown
+        wait_until(  # the cooldown ends: the next request is the probe
+            lambda: httpx.get(f"{proxy.url}/readyz").json()["breakers"]["nano"] == "half_open", "nano's cooldown"
+        )
         third = client.chat.completions.with_raw_response.create(model="auto", messages=HELLO)
         assert third.headers["x-routetax-tier"] == "nano"  # the probe went through and closed the breaker
         assert httpx.get(f"{proxy.url}/readyz").json()["breakers"]["nano"] == "closed"

@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import time
+from collections.abc import Callable
 
 import httpx
 import pytest
 from openai import OpenAI
 
 from cli import main as routetax
-from demo.world import demo_config, run_world
+from demo.world import demo_config
 from router.config import Config
 from router.servers import RunningServer
 from tests.conftest import durable_config
 from tests.redis_server import RedisServer
+from tests.running import Processes
+from tests.test_metering_e2e import wait_for_stream_length
 from tests.test_proxy_acceptance import HELLO, TOOLS, records
+from tests.waiting import wait_until
 
 
 def report_when(proxy: RunningServer, n: int, timeout: float = 5.0) -> dict:
@@ -79,11 +82,11 @@ def test_routing_tax_rejects_unknown_windows(proxy: RunningServer) -> None:
 
 
 @pytest.fixture(scope="module")
-def demo_runs() -> dict[float, dict]:
+def demo_runs(run_demo_world: Callable[..., dict]) -> dict[float, dict]:
     config = Config.model_validate(
         {"report": {"router_hour_usd": 0.05}, "policy": {"explore": {"share": 0.2, "seed": 11}}}
     )
-    return {share: run_world(60, share, seed=11, config=config) for share in (0.2, 0.5, 0.9)}
+    return {share: run_demo_world(60, share, seed=11, config=config) for share in (0.2, 0.5, 0.9)}
 
 
 def test_demo_measures_the_requested_agentic_share(demo_runs: dict[float, dict]) -> None:
@@ -125,7 +128,7 @@ def test_report_command_reads_the_ledger(
     client = OpenAI(base_url=f"{proxy.url}/v1", api_key="x", max_retries=0)
     for _ in range(3):
         client.chat.completions.create(model="auto", messages=HELLO)
-    time.sleep(0.5)  # the ledger writes in the background
+    assert wait_for_stream_length(redis_server.url, 3) == 3  # the ledger writes in the background
     config_file = tmp_path / "routetax.yaml"
     config_file.write_text(f"store: {{redis_url: '{redis_server.url}'}}\n")
     assert routetax(["report", "--config", str(config_file), "--window", "1h", "--json"]) == 0
@@ -135,8 +138,8 @@ def test_report_command_reads_the_ledger(
     assert "break-even agentic share" in capsys.readouterr().out
 
 
-def test_demo_command_prints_the_report() -> None:
-    result = subprocess.run(
+def test_demo_command_prints_the_report(processes: Processes) -> None:
+    result = processes.run(
         [sys.executable, "-m", "cli", "demo", "--requests", "30", "--agentic-share", "0.3"],
         capture_output=True,
         text=True,
@@ -157,6 +160,10 @@ def test_auto_mode_switches_to_mini_only_above_break_even_and_back_below(emulato
     proxy = start_proxy(Config.model_validate(base))
     client = OpenAI(base_url=f"{proxy.url}/v1", api_key="x", max_retries=0)
 
+    def switched(times: int) -> dict | None:
+        report = httpx.get(f"{proxy.url}/v1/routing-tax").json()
+        return report if len(report["policy"]["switches"]) >= times else None
+
     def single_turn_tier() -> str:
         raw = client.chat.completions.with_raw_response.create(model="auto", messages=HELLO)
         return raw.headers["x-routetax-tier"]
@@ -166,15 +173,14 @@ def test_auto_mode_switches_to_mini_only_above_break_even_and_back_below(emulato
         client.chat.completions.create(model="mini", messages=HELLO)
     for _ in range(25):  # sustained agentic traffic
         client.chat.completions.create(model="auto", messages=HELLO, tools=TOOLS)
-    time.sleep(0.3)
-    report = httpx.get(f"{proxy.url}/v1/routing-tax").json()
+    report = wait_until(lambda: switched(1), "the switch to mini-only (metering decides after the answers)")
     [switch] = report["policy"]["switches"]
     assert switch["to"] == "mini_only" and switch["break_even_source"] == "measured"
     assert 0 < switch["break_even"] < switch["agentic_share"]
     assert single_turn_tier() == "mini"  # two models cost more than one: everything goes to mini
     for _ in range(40):
         single_turn_tier()
-    time.sleep(0.3)
+    wait_until(lambda: switched(2), "the switch back to dual-tier")
     assert single_turn_tier() == "nano"  # back to dual-tier below the break-even
     report = httpx.get(f"{proxy.url}/v1/routing-tax").json()
     assert [s["to"] for s in report["policy"]["switches"]] == ["mini_only", "dual"]

@@ -21,6 +21,8 @@ from metering.ledger import read_records
 from metering.store import open_store
 from router.keys import KeyStore
 from router.servers import RunningServer
+from tests.conftest import wait_for_settlements
+from tests.running import Processes
 from tests.test_cli import free_port, wait_until_up
 from tests.test_metering_e2e import counter_total
 
@@ -51,12 +53,12 @@ async def _ledger(url: str, cluster: bool) -> tuple[list, float]:
 
 @pytest.mark.parametrize("backend", ["redis", "cluster"])
 def test_three_replicas_share_one_ledger(
-    backend: str, request: pytest.FixtureRequest, emulator: RunningServer, tmp_path: Path
+    backend: str, request: pytest.FixtureRequest, emulator: RunningServer, tmp_path: Path, processes: Processes
 ) -> None:
     store = request.getfixturevalue("redis_server" if backend == "redis" else "redis_cluster")
     cluster = backend == "cluster"
     secret = asyncio.run(_create_key(store.url, cluster))
-    replicas, processes = [], []
+    replicas, started = [], []
     try:
         for index in range(3):
             port = free_port()
@@ -71,16 +73,16 @@ def test_three_replicas_share_one_ledger(
                 "auth: {metrics_token_env: ROUTETAX_METRICS_TOKEN}\n"  # keys mode: /metrics wants its token
             )
             env = {**os.environ, "ROUTETAX_CONFIG": str(config), "ROUTETAX_METRICS_TOKEN": TOKEN}
-            process = subprocess.Popen(
+            process = processes.start(
                 [sys.executable, "-m", "cli", "serve"],
                 env=env,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,
                 text=True,
             )
-            processes.append(process)
+            started.append(process)
             replicas.append(f"http://127.0.0.1:{port}")
-        for url, process in zip(replicas, processes, strict=True):
+        for url, process in zip(replicas, started, strict=True):
             wait_until_up(f"{url}/healthz", process)
         sent = []
         for i in range(30):
@@ -97,7 +99,7 @@ def test_three_replicas_share_one_ledger(
         while len(records) < 30 and time.monotonic() < deadline:
             time.sleep(0.2)
             records, spent = asyncio.run(_ledger(store.url, cluster))
-        time.sleep(0.5)  # key settlements are written in the background
+        wait_for_settlements(store.url, records[0].key_id, cluster)  # written in the background
         records, spent = asyncio.run(_ledger(store.url, cluster))
         assert sorted(r.request_id for r in records) == sorted(sent)  # one record per request
         ledger_cost = sum(r.cost_usd for r in records)
@@ -115,6 +117,6 @@ def test_three_replicas_share_one_ledger(
             pytest.approx(base)
         )
     finally:
-        for process in processes:
+        for process in started:
             process.terminate()
             process.wait(10)

@@ -153,7 +153,7 @@ async def respond(response: Any) -> tuple[int, dict[str, str], bytes]:
     messages: list[dict] = []
 
     async def receive() -> dict:
-        await asyncio.sleep(3600)
+        await asyncio.sleep(3600)  # the client stays: it never disconnects while the response runs
         return {"type": "http.disconnect"}
 
     async def send(message: dict) -> None:

@@ -16,6 +16,7 @@ from router.auth import Gatekeeper
 from router.keys import SETTLE_SCRIPT, VirtualKey
 from router.settlements import Settlement, Settlements
 from tests.conftest import durable_config
+from tests.waiting import async_wait_until
 
 KEY = VirtualKey(id="key_outage", name="outage", key_hash="0" * 64)
 
@@ -47,13 +48,6 @@ class FlakyStore:
         await self.register_script(SETTLE_SCRIPT)([], ["", settlement.cost_usd, 0, 0, -1, 0, settlement.request_id])
 
 
-async def until(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.01)
-
-
 def owed(n: int) -> list[Settlement]:
     return [Settlement(f"req-{i}", KEY, 1_800_000_000.0, "", 0.001 * (i + 1), 10) for i in range(n)]
 
@@ -64,11 +58,11 @@ async def test_settlements_past_the_memory_bound_are_all_charged_when_the_store_
     settlements.start()
     for settlement in owed(100):  # ten times what memory keeps
         settlements.refused(settlement)
-        await asyncio.sleep(0)
-    await until(lambda: len(settlements._waiting) < 10)  # the rest went to disk
+        await asyncio.sleep(0)  # not a wait: a turn of the loop, so the woken task spools as memory fills
+    await async_wait_until(lambda: len(settlements._waiting) < 10, "settlements past the memory bound to go to disk")
     assert settlements.waiting == 100 and settlements.dropped == 0
     store.up = True
-    await until(lambda: settlements.waiting == 0)
+    await async_wait_until(lambda: settlements.waiting == 0, "every waiting settlement to be charged")
     await settlements.aclose()
     assert store.charged == {s.request_id: pytest.approx(s.cost_usd) for s in owed(100)}
 
@@ -91,7 +85,7 @@ async def test_a_gatekeeper_stopped_during_an_outage_leaves_its_settlements_to_t
     store.up = True
     second = Gatekeeper(config, {}, Metrics())
     second.start(store)
-    await until(lambda: len(store.charged) == 30)
+    await async_wait_until(lambda: len(store.charged) == 30, "all 30 settlements to be charged")
     await second.aclose()
     assert sorted(store.charged) == sorted(f"req-{i}" for i in range(30))
     assert (tmp_path / "spool" / "settlements").is_dir()
@@ -103,10 +97,12 @@ async def test_a_settlement_replayed_after_it_landed_is_charged_once(tmp_path: P
     settlements.start()
     for settlement in owed(3):
         settlements.refused(settlement)
-    await until(lambda: settlements.waiting == 3 and not settlements._waiting)
+    await async_wait_until(
+        lambda: settlements.waiting == 3 and not settlements._waiting, "the 3 refused settlements to be on disk"
+    )
     store.up = True
     await store.settle(owed(1)[0])  # it landed after all (a write that timed out after Redis applied it)
-    await until(lambda: settlements.waiting == 0)
+    await async_wait_until(lambda: settlements.waiting == 0, "every waiting settlement to be charged")
     await settlements.aclose()
     assert list(store.charged.values()) == [pytest.approx(0.001), pytest.approx(0.002), pytest.approx(0.003)]
 
@@ -120,7 +116,7 @@ async def test_without_a_durable_store_settlements_past_the_hold_are_dropped_and
         settlements.refused(settlement)
     assert settlements.dropped == 3 and dropped == [1, 1, 1] and settlements.waiting == 5
     store.up = True
-    await until(lambda: settlements.waiting == 0)
+    await async_wait_until(lambda: settlements.waiting == 0, "every waiting settlement to be charged")
     await settlements.aclose()
     assert sorted(store.charged) == [f"req-{i}" for i in range(5)]
 

@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from router.stream_response import RelayResponse
+from tests.waiting import async_wait_until
 
 
 class Client:
@@ -31,7 +32,7 @@ async def events(count: int, gap_s: float, closed: list[str]):
     try:
         for i in range(count):
             yield f"data: {i}\n\n".encode()
-            await asyncio.sleep(gap_s)
+            await asyncio.sleep(gap_s)  # the upstream's pace between events (the behaviour)
     finally:
         closed.append("upstream closed")  # the relay's cleanup: close the upstream, meter what was consumed
 
@@ -51,7 +52,7 @@ async def test_client_leaving_stops_the_producer_and_the_response_returns() -> N
     client, closed = Client(), []
     response = RelayResponse(events(1000, 0.01, closed), media_type="text/event-stream")
     serving = asyncio.create_task(response({"type": "http"}, client.receive, client.send))
-    await asyncio.sleep(0.05)
+    await async_wait_until(lambda: b"data:" in client.body(), "the first event relayed")
     client.gone.set()
     await asyncio.wait_for(serving, 2)  # returns normally: the cancellation was ours and is absorbed
     assert closed == ["upstream closed"]
@@ -63,7 +64,7 @@ async def test_a_cancellation_from_outside_still_cancels() -> None:
     client, closed = Client(), []
     response = RelayResponse(events(1000, 0.01, closed), media_type="text/event-stream")
     serving = asyncio.create_task(response({"type": "http"}, client.receive, client.send))
-    await asyncio.sleep(0.05)
+    await async_wait_until(lambda: b"data:" in client.body(), "the first event relayed")
     serving.cancel()  # e.g. the server shutting down
     with pytest.raises(asyncio.CancelledError):
         await serving

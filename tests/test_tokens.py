@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 
 from metering.tokens import bundled_cache_dir, count_messages, count_prompt, count_text
+from tests.running import Processes
 
 
 def test_known_counts_with_o200k_base() -> None:
@@ -28,7 +28,7 @@ def test_responses_bodies_and_tools_count() -> None:
     assert plain == count_messages([{"role": "user", "content": "hello world"}]) and with_tools > plain
 
 
-def test_encodings_load_from_the_bundled_cache_without_network() -> None:
+def test_encodings_load_from_the_bundled_cache_without_network(processes: Processes) -> None:
     assert bundled_cache_dir() is not None
     code = (
         "import socket\n"
@@ -39,6 +39,6 @@ def test_encodings_load_from_the_bundled_cache_without_network() -> None:
         "print(count_text('hello world'))\n"
     )
     env = {k: v for k, v in os.environ.items() if k != "TIKTOKEN_CACHE_DIR"}
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+    result = processes.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
     assert result.stdout.strip() == "2", result.stderr
     assert "unavailable" not in result.stderr

@@ -8,7 +8,6 @@ the test tells it to, so the aiohttp client is exercised exactly as in productio
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import httpx
@@ -21,8 +20,9 @@ from starlette.routing import Route
 
 from router.config import Config
 from router.dialects import DIALECTS
-from router.servers import RunningServer, bind_socket, start_in_thread
+from router.servers import RunningServer, bind_socket
 from router.upstream import UpstreamFailure, UpstreamPool
+from tests.running import Servers
 from tests.test_dialects import TGI_OVERFLOW, tgi_dialect
 
 OK = {
@@ -57,7 +57,7 @@ def recording_upstream(scripted: Scripted) -> Starlette:
     async def chat(request: Request) -> Response:
         scripted.received.append((await request.body(), dict(request.headers)))
         if scripted.delay_s:
-            await asyncio.sleep(scripted.delay_s)
+            await asyncio.sleep(scripted.delay_s)  # a slow upstream is the behaviour scripted here
         if scripted.abort:
 
             async def cut():
@@ -76,10 +76,8 @@ def scripted() -> Scripted:
 
 
 @pytest.fixture
-def upstream(scripted: Scripted) -> Iterator[RunningServer]:
-    server = start_in_thread(recording_upstream(scripted), name="recording-upstream")
-    yield server
-    server.stop()
+def upstream(scripted: Scripted, serve_in_thread: Servers) -> RunningServer:
+    return serve_in_thread(recording_upstream(scripted), name="recording-upstream")
 
 
 def config(base_url: str, read_timeout: float = 5.0) -> Config:

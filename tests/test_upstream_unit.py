@@ -18,7 +18,8 @@ import pytest
 from router import upstream as upstream_module
 from router.config import Tier, Timeouts
 from router.upstream import FailureKind, UpstreamFailure, UpstreamPool, UpstreamResponse
-from tests.in_process import Clock, until
+from tests.in_process import Clock
+from tests.waiting import async_wait_until
 
 
 class Body:
@@ -213,7 +214,7 @@ async def test_an_idle_stream_is_cut_after_its_tiers_read_timeout_and_reads_as_a
         clock.advance(20)
         await streams["lively"].read_chunk()  # data arrived: its idle time starts again
         clock.advance(11)  # 31 s since the idle stream's last byte; the tier's read timeout is 30 s
-        await until(lambda: idle.closed)
+        await async_wait_until(lambda: idle.closed, "the sweeper to cut the idle stream")
     finally:
         sweeper.cancel()
     assert pool.streams == {streams["lively"]} and not lively.closed

@@ -11,9 +11,11 @@ these worlds, reported in docs/routing-tax.md.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
-from demo.world import World, run_world
+from demo.world import World
 from router.config import Config
 
 SUCCESS = {
@@ -66,8 +68,8 @@ def cell(report: dict, tier: str, label: str) -> dict:
 
 
 @pytest.fixture(scope="module")
-def explored_world() -> dict:
-    return run_world(400, 0.2, seed=21, config=config(explore={"share": 0.3, "seed": 21}), world=WORLD)
+def explored_world(run_demo_world: Callable[..., dict]) -> dict:
+    return run_demo_world(400, 0.2, seed=21, config=config(explore={"share": 0.3, "seed": 21}), world=WORLD)
 
 
 def test_exploration_measures_every_cell_and_the_intervals_contain_the_truth(explored_world: dict) -> None:
@@ -100,9 +102,11 @@ def test_at_a_fifth_agentic_dual_tier_pays_as_the_world_says(explored_world: dic
     )
 
 
-def test_at_full_agentic_share_dual_and_mini_only_differ_by_the_infrastructure_line() -> None:
+def test_at_full_agentic_share_dual_and_mini_only_differ_by_the_infrastructure_line(
+    run_demo_world: Callable[..., dict],
+) -> None:
     # Nothing goes to nano: routing adds only its own running cost (once, dual read 11% above mini-only).
-    report = run_world(200, 1.0, seed=7, config=config(), world=WORLD)
+    report = run_demo_world(200, 1.0, seed=7, config=config(), world=WORLD)
     measured = report["measured"]
     dual, mini = measured["policies"]["dual"], measured["policies"]["mini_only"]
     assert dual["measured"] and mini["measured"]
@@ -115,9 +119,11 @@ def test_at_full_agentic_share_dual_and_mini_only_differ_by_the_infrastructure_l
     assert report["verdict"]["decision"] == "undecided"
 
 
-def test_with_mini_only_mode_the_overhead_is_only_infrastructure_and_classifier() -> None:
+def test_with_mini_only_mode_the_overhead_is_only_infrastructure_and_classifier(
+    run_demo_world: Callable[..., dict],
+) -> None:
     # A run with no routing at all once reported 55% routing overhead: its failed tasks.
-    report = run_world(120, 0.5, seed=5, config=config(mode="mini_only"), world=WORLD)
+    report = run_demo_world(120, 0.5, seed=5, config=config(mode="mini_only"), world=WORLD)
     measured = report["measured"]
     parts = measured["overhead_parts_usd"]
     assert parts["redo"] == 0 and parts["retry_fallback"] == 0 and parts["cache_loss"] == 0
@@ -128,8 +134,8 @@ def test_with_mini_only_mode_the_overhead_is_only_infrastructure_and_classifier(
     assert all(c["tier"] == "mini" for c in measured["cells"] if c["requests"])
 
 
-def test_thirty_requests_decide_nothing() -> None:
-    report = run_world(30, 0.2, seed=3, config=config(explore={"share": 0.3, "seed": 3}), world=WORLD)
+def test_thirty_requests_decide_nothing(run_demo_world: Callable[..., dict]) -> None:
+    report = run_demo_world(30, 0.2, seed=3, config=config(explore={"share": 0.3, "seed": 3}), world=WORLD)
     verdict = report["verdict"]
     assert verdict["decision"] == "undecided" and verdict["dual_tier_pays"] is False
     assert verdict["decide_by"]  # more requests, or the cells still unmeasured

@@ -20,26 +20,31 @@ from pathlib import Path
 
 import httpx
 import pytest
+import redis.asyncio
 
 from metering.ledger import read_records
 from metering.metrics_group import merge
 from metering.spool import ACTIVE, adopt_orphans
 from metering.store import open_store
 from router.affinity import CacheAffinity, Conversation
-from router.affinity_share import SharedAffinity
+from router.affinity_share import CHANNEL, SharedAffinity
 from router.servers import RunningServer
 from router.workers import prepare_spools
 from tests.conftest import durable_config, script, serve_config_file
+from tests.running import Processes
 from tests.test_cli import free_port, wait_until_up
 from tests.test_metering_e2e import counter_total
+from tests.waiting import async_wait_until, wait_until
 
 HELLO = {"model": "auto", "messages": [{"role": "user", "content": "Say hello."}]}
 
 
-def _serve(tmp_path: Path, emulator: RunningServer, redis_url: str, workers: str) -> tuple[subprocess.Popen, str]:
+def _serve(
+    processes: Processes, tmp_path: Path, emulator: RunningServer, redis_url: str, workers: str
+) -> tuple[subprocess.Popen, str]:
     port = free_port()
     config = serve_config_file(tmp_path, emulator.url, redis_url, port)
-    process = subprocess.Popen(
+    process = processes.start(
         [sys.executable, "-m", "cli", "serve", "--config", str(config), "--workers", workers],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -67,9 +72,9 @@ def _post(url: str, body: dict) -> httpx.Response:
 
 
 def test_two_workers_one_port_metrics_add_up_to_the_ledger(
-    tmp_path: Path, emulator: RunningServer, redis_server
+    tmp_path: Path, emulator: RunningServer, redis_server, processes: Processes
 ) -> None:
-    process, url = _serve(tmp_path, emulator, redis_server.url, "2")
+    process, url = _serve(processes, tmp_path, emulator, redis_server.url, "2")
     try:
         with concurrent.futures.ThreadPoolExecutor(8) as pool:
             responses = list(pool.map(lambda _: _post(url, HELLO), range(80)))
@@ -79,10 +84,16 @@ def test_two_workers_one_port_metrics_add_up_to_the_ledger(
         while len(records := _records(redis_server.url)) < 80 and time.monotonic() < deadline:
             time.sleep(0.2)
         assert sorted(r.request_id for r in records) == sent  # one record per request, from both workers
-        time.sleep(1.5)  # the other worker's snapshot is at most a second old
+        wait_until(  # each worker publishes its snapshot every second
+            lambda: (
+                'routetax_agentic_share{worker="1"}' in httpx.get(f"{url}/metrics").text
+                and counter_total(url, "routetax_requests_total") == 80
+            ),
+            "both workers' snapshots to hold every request",
+        )
         scrape = httpx.get(f"{url}/metrics").text
         assert 'routetax_agentic_share{worker="0"}' in scrape and 'routetax_agentic_share{worker="1"}' in scrape
-        linted = subprocess.run(["promtool", "check", "metrics"], input=scrape, capture_output=True, text=True)
+        linted = processes.run(["promtool", "check", "metrics"], input=scrape, capture_output=True, text=True)
         assert linted.returncode == 0, linted.stdout + linted.stderr  # the merged exposition is valid
         assert counter_total(url, "routetax_requests_total") == 80  # one scrape: the group's totals
         assert counter_total(url, "routetax_ledger_records_written_total") == 80
@@ -96,10 +107,10 @@ def test_two_workers_one_port_metrics_add_up_to_the_ledger(
 
 
 def test_sigterm_finishes_requests_in_flight_and_loses_no_record(
-    tmp_path: Path, emulator: RunningServer, redis_server
+    tmp_path: Path, emulator: RunningServer, redis_server, processes: Processes
 ) -> None:
     script(emulator, "gpt-5.4-nano", chunk_delay_ms=150)  # streams that last about a second
-    process, url = _serve(tmp_path, emulator, redis_server.url, "2")
+    process, url = _serve(processes, tmp_path, emulator, redis_server.url, "2")
     before = [_post(url, HELLO) for _ in range(6)]  # finished before the signal: their records may be queued
     started = threading.Barrier(9)
 
@@ -128,13 +139,13 @@ def test_sigterm_finishes_requests_in_flight_and_loses_no_record(
             process.wait(10)
 
 
-def test_more_than_one_worker_needs_redis(tmp_path: Path) -> None:
+def test_more_than_one_worker_needs_redis(tmp_path: Path, processes: Processes) -> None:
     config = tmp_path / "routetax.yaml"
     config.write_text(f"server: {{port: {free_port()}}}\n")
 
     def serve(workers: str) -> subprocess.CompletedProcess:
         argv = [sys.executable, "-m", "cli", "serve", "--config", str(config), "--workers", workers]
-        return subprocess.run(argv, capture_output=True, text=True, timeout=60)
+        return processes.run(argv, capture_output=True, text=True, timeout=60)
 
     done = serve("2")
     assert done.returncode == 2 and "store.redis_url" in done.stderr
@@ -244,7 +255,14 @@ async def test_cache_affinity_settled_on_one_worker_is_known_on_the_other(redis_
     for share in shares:
         share.start()
     try:
-        await asyncio.sleep(0.3)  # both subscribed
+        probe = redis.asyncio.Redis.from_url(redis_server.url)
+
+        async def subscribed() -> bool:
+            [(_channel, count)] = await probe.pubsub_numsub(CHANNEL)
+            return count >= 2
+
+        await async_wait_until(subscribed, "both workers subscribed to the affinity channel")
+        await probe.aclose()
         conversation = Conversation("mini", prompt_tokens=5000, completion_tokens=200, seen_at=time.monotonic())
         tables[0].remember("prompt_cache_key:agent-7", conversation)
         assert tables[0].on_settle is not None
