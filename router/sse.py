@@ -44,6 +44,8 @@ class StreamState:
     compact: bool = False  # set once nothing needs the events themselves (tool calls held and checked)
     folded: list[str] = field(default_factory=list)  # the text of the events already folded away
     folded_events: int = 0
+    keep_calls: bool = False  # the request declared tools: tool-call events outlive the fold, to be checked at the end
+    call_events: list[bytes] = field(default_factory=list)  # folded events that carried tool calls
 
     @property
     def event_count(self) -> int:
@@ -58,6 +60,8 @@ class StreamState:
     def fold(self) -> None:
         """Keep the kept events' text and drop the events."""
         self.folded.append(streamed_text(self.events))
+        if self.keep_calls:
+            self.call_events.extend(event for event in self.events if b'"tool_calls"' in event)
         self.folded_events += len(self.events)
         self.events.clear()
 

@@ -197,3 +197,53 @@ def test_deadline_header_bounds_all_attempts(client: OpenAI, proxy: RunningServe
             model="nano", messages=HELLO, extra_headers={"x-routetax-deadline-ms": "500", "x-routetax-fallback": "off"}
         )
     assert time.monotonic() - started < 1.0  # the 1 s Retry-After does not fit in a 500 ms deadline
+
+
+def test_an_empty_streamed_answer_is_redone_through_the_sdk(
+    client: OpenAI, proxy: RunningServer, emulator: RunningServer
+) -> None:
+    script(emulator, "gpt-5.4-nano", outcomes=["empty"])
+    stream = client.chat.completions.create(model="nano", messages=HELLO, stream=True)
+    text = "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices)
+    assert text.strip()  # the client got mini's answer, never nano's empty one
+    [record] = records(proxy, 1)
+    assert [(a.tier, a.ended_by, a.reason) for a in record.attempts] == [
+        ("nano", "redo", "empty"),
+        ("mini", "ok", None),
+    ]
+    assert record.outcome == "success" and record.attempts[0].billed  # the wasted answer stays on the bill
+
+
+def test_an_empty_responses_stream_is_redone_through_the_sdk(
+    client: OpenAI, proxy: RunningServer, emulator: RunningServer
+) -> None:
+    script(emulator, "gpt-5.4-nano", outcomes=["empty"])
+    events = list(client.responses.create(model="nano", input="Say hello.", stream=True))
+    completed = events[-1]
+    assert completed.type == "response.completed" and completed.response.output_text.strip()
+    assert completed.response.model == "gpt-5.4-mini"
+    [record] = records(proxy, 1)
+    assert [(a.tier, a.ended_by) for a in record.attempts] == [("nano", "redo"), ("mini", "ok")]
+
+
+def test_an_empty_stream_no_tier_can_redo_is_relayed_and_marked_degraded(
+    client: OpenAI, proxy: RunningServer, emulator: RunningServer
+) -> None:
+    script(emulator, "gpt-5.4-mini", outcomes=["empty"])
+    stream = client.chat.completions.create(
+        model="mini", messages=HELLO, stream=True, extra_headers={"x-routetax-fallback": "off"}
+    )
+    assert "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices) == ""
+    [record] = records(proxy, 1)
+    assert (record.outcome, record.degraded_reason) == ("degraded", "empty")
+
+
+def test_a_stream_whose_tool_call_breaks_after_it_was_relayed_is_marked_degraded(
+    client: OpenAI, proxy: RunningServer, emulator: RunningServer
+) -> None:
+    script(emulator, "gpt-5.4-mini", outcomes=["bad_tool_json"])
+    stream = client.chat.completions.create(model="mini", messages=HELLO, tools=TOOLS, stream=True)
+    list(stream)  # mini does not hold tool calls: relayed as it came
+    [record] = records(proxy, 1)
+    assert (record.outcome, record.degraded_reason) == ("degraded", "bad_tool_json")
+    assert [a.tier for a in record.attempts] == ["mini"]

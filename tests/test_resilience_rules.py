@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from router.serving.answers import degraded_reason
+from router.serving.answers import degraded_reason, response_degraded
 from router.serving.breaker import BreakerState, CircuitBreaker
 
 
@@ -70,3 +70,45 @@ def test_old_failures_leave_the_window() -> None:
     for t in range(100, 104):
         fresh.record(True, now=t)
     assert fresh.state is BreakerState.CLOSED
+
+
+def message_output(text: str) -> dict:
+    return {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": text}]}
+
+
+@pytest.mark.parametrize(
+    ("response", "reason"),
+    [
+        ({"status": "completed", "output": [message_output("fine")]}, None),
+        ({"status": "completed", "output": [message_output("  ")]}, "empty"),
+        ({"status": "completed", "output": [{"type": "reasoning", "summary": []}]}, "empty"),
+        (
+            {
+                "status": "completed",
+                "output": [{"type": "message", "content": [{"type": "refusal", "refusal": "No."}]}],
+            },
+            None,
+        ),
+        (
+            {"status": "incomplete", "incomplete_details": {"reason": "max_output_tokens"}, "output": []},
+            "length_nothing_usable",
+        ),
+        (
+            {"status": "completed", "output": [{"type": "function_call", "name": "lookup", "arguments": '{"q": 1}'}]},
+            None,
+        ),
+        (
+            {"status": "completed", "output": [{"type": "function_call", "name": "lookup", "arguments": '{"q'}]},
+            "bad_tool_json",
+        ),
+        (
+            {"status": "completed", "output": [{"type": "function_call", "name": "rm_rf", "arguments": "{}"}]},
+            "undeclared_tool",
+        ),
+        ({"status": "completed", "output": [{"type": "web_search_call", "status": "completed"}]}, None),
+        ({"status": "failed", "output": []}, None),
+    ],
+)
+def test_degraded_responses_by_the_chat_definitions(response: dict, reason: str | None) -> None:
+    request = {"tools": [{"type": "function", "name": "lookup", "parameters": {}}]}
+    assert response_degraded(request, response) == reason

@@ -485,3 +485,109 @@ async def test_a_responses_stream_is_visible_after_response_created_and_its_owne
     status, _, body = await serve(proxy, {"model": "mini", "input": "hi", "stream": True}, api="responses")
     assert status == 200 and b"response.output_text.delta" in body and not body.endswith(b"[DONE]\n\n")
     assert await proxy.responses.owner("resp_s", None) == "mini"
+
+
+# -- streams checked like JSON answers ---------------------------------------------------------------------
+
+
+def finish(reason: str = "stop") -> dict:
+    return {
+        "id": "c1",
+        "object": "chat.completion.chunk",
+        "choices": [{"index": 0, "delta": {}, "finish_reason": reason}],
+    }
+
+
+EMPTY_STREAM = sse(
+    {"id": "c1", "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"content": ""}}]},
+    finish(),
+    "[DONE]",
+)
+
+
+async def test_an_empty_stream_is_redone_before_the_client_sees_a_byte_of_it() -> None:
+    proxy, _, records = build(
+        {
+            "nano": [FakeUpstream(200, EMPTY_STREAM)],
+            "mini": [FakeUpstream(200, sse(delta("Hello"), finish(), "[DONE]"))],
+        }
+    )
+    status, headers, body = await serve(proxy, {"model": "nano", "messages": HELLO, "stream": True})
+    assert status == 200 and headers["x-routetax-tier"] == "mini" and b"Hello" in body
+    assert body.count(b"finish_reason") == 1  # nano's empty answer never reached the client
+    [record] = records.records
+    assert [(a.tier, a.ended_by, a.reason) for a in record.attempts] == [
+        ("nano", "redo", "empty"),
+        ("mini", "ok", None),
+    ]
+    assert record.outcome == "success"
+
+
+async def test_an_empty_stream_on_the_last_tier_is_relayed_and_marked_degraded() -> None:
+    proxy, _, records = build({"mini": [FakeUpstream(200, EMPTY_STREAM)]})
+    status, _, body = await serve(
+        proxy, {"model": "mini", "messages": HELLO, "stream": True}, headers=[("x-routetax-fallback", "off")]
+    )
+    assert status == 200 and body.endswith(b"data: [DONE]\n\n")
+    [record] = records.records
+    assert (record.outcome, record.degraded_reason) == ("degraded", "empty")
+
+
+async def test_a_tool_call_broken_after_text_was_sent_is_recorded_as_degraded() -> None:
+    call = {"index": 0, "id": "t", "type": "function", "function": {"name": "lookup", "arguments": '{"q": '}}
+    chunks = [delta(f"step {i} ") for i in range(80)]  # past a fold: the call must outlive it
+    broken = {"id": "c1", "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"tool_calls": [call]}}]}
+    proxy, _, records = build({"nano": [FakeUpstream(200, sse(*chunks, broken, finish("tool_calls"), "[DONE]"))]})
+    _, headers, body = await serve(proxy, {"model": "nano", "messages": HELLO, "tools": TOOLS, "stream": True})
+    assert headers["x-routetax-tier"] == "nano" and b"step 0" in body  # already sent: relayed as it is
+    [record] = records.records
+    assert (record.outcome, record.degraded_reason) == ("degraded", "bad_tool_json")
+
+
+def response_event(kind: str, **data: Any) -> bytes:
+    return f"event: {kind}\n".encode() + sse({"type": kind, **data})
+
+
+def response_stream(text: str, response_id: str = "resp_e") -> bytes:
+    item = {"type": "message", "id": "m", "role": "assistant", "content": [{"type": "output_text", "text": text}]}
+    done = {
+        "id": response_id,
+        "object": "response",
+        "status": "completed",
+        "output": [item],
+        "usage": {"input_tokens": 3, "output_tokens": 1, "total_tokens": 4},
+    }
+    return b"".join(
+        [
+            response_event("response.created", response={"id": response_id, "status": "in_progress", "output": []}),
+            response_event("response.output_item.added", output_index=0, item={**item, "content": []}),
+            response_event("response.output_text.delta", output_index=0, delta=text),
+            response_event("response.completed", response=done),
+        ]
+    )
+
+
+async def test_an_empty_responses_stream_is_redone_on_the_next_tier() -> None:
+    proxy, _, records = build(
+        {"nano": [FakeUpstream(200, response_stream(""))], "mini": [FakeUpstream(200, response_stream("Hi", "resp_m"))]}
+    )
+    status, headers, body = await serve(proxy, {"model": "nano", "input": "hi", "stream": True}, api="responses")
+    assert status == 200 and headers["x-routetax-tier"] == "mini"
+    assert b"resp_e" not in body and b'"delta":"Hi"' in body
+    assert records.records[0].attempts[0].ended_by == "redo"
+
+
+async def test_an_empty_responses_json_answer_is_redone_like_a_chat_one() -> None:
+    empty = orjson.dumps({"id": "r", "object": "response", "status": "completed", "output": []})
+    good = orjson.dumps(
+        {
+            "id": "r2",
+            "object": "response",
+            "status": "completed",
+            "output": [{"type": "message", "content": [{"type": "output_text", "text": "Hi"}]}],
+        }
+    )
+    proxy, _, records = build({"nano": [FakeUpstream(200, empty)], "mini": [FakeUpstream(200, good)]})
+    status, headers, body = await serve(proxy, {"model": "nano", "input": "hi"}, api="responses")
+    assert (status, body, headers["x-routetax-tier"]) == (200, good, "mini")
+    assert records.records[0].attempts[0].reason == "empty"

@@ -10,6 +10,7 @@ from router.config import Tier
 from router.dialects import Dialect
 from router.errors import ProxyError, Refusal
 from router.keys import VirtualKey
+from router.sse import StreamState
 
 Api = Literal["chat", "responses", "embeddings"]
 
@@ -58,6 +59,11 @@ class Adapter:
 
     def degraded(self, body: dict[str, Any], content: bytes) -> str | None:
         """Why a 2xx JSON answer cannot be used (then the next tier redoes it), or None."""
+        return None
+
+    def stream_degraded(self, body: dict[str, Any], state: StreamState, whole: bool) -> str | None:
+        """Why a finished stream's answer cannot be used, or None. `whole`: every event is still in `state.events`
+        (nothing was sent yet); else the stream was relayed and only what outlived the fold can be checked."""
         return None
 
     def first_visible(self, events: list[bytes], tier: str, key_id: str | None) -> str | None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from router.apis.base import Adapter, Api
-from router.serving.answers import chat_visible, degraded_reason
+from router.serving.answers import broken_calls, chat_visible, degraded_reason, streamed_chat_answer
+from router.sse import StreamState, streamed_tool_calls
 from router.validation import validate_chat
 
 
@@ -21,6 +22,13 @@ class ChatApi(Adapter):
 
     def degraded(self, body: dict[str, Any], content: bytes) -> str | None:
         return degraded_reason(body, content)
+
+    def stream_degraded(self, body: dict[str, Any], state: StreamState, whole: bool) -> str | None:
+        if whole:  # the whole answer, as its JSON form would be checked
+            return degraded_reason(body, streamed_chat_answer(state.events))
+        # Relayed: its text was visible, so only its tool calls can still be broken.
+        calls = streamed_tool_calls(state.call_events + state.events)
+        return broken_calls(body, calls) if calls else None
 
     def first_visible(self, events: list[bytes], tier: str, key_id: str | None) -> str | None:
         return chat_visible(events)

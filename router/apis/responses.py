@@ -9,13 +9,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 from router.apis.base import Adapter, Api
 from router.config import Config, Tier
 from router.errors import ProxyError, Refusal
 from router.keys import VirtualKey
 from router.response_owners import ResponseOwners, response_id_of
-from router.serving.answers import event_type
-from router.sse import parse_event
+from router.serving.answers import event_type, response_degraded
+from router.sse import StreamState, parse_event
 from router.validation import validate_responses
 
 
@@ -65,16 +67,33 @@ class ResponsesApi(Adapter):
             return None
         return owner[0]
 
+    def degraded(self, body: dict[str, Any], content: bytes) -> str | None:
+        try:
+            return response_degraded(body, orjson.loads(content))
+        except orjson.JSONDecodeError:
+            return "unparseable"
+
+    def stream_degraded(self, body: dict[str, Any], state: StreamState, whole: bool) -> str | None:
+        """The final event (`response.completed` / `.incomplete`) carries the whole response: check that."""
+        final = state.usage_chunk or {}
+        return response_degraded(body, final.get("response"))
+
     def first_visible(self, events: list[bytes], tier: str, key_id: str | None) -> str | None:
-        """Note who owns the response from `response.created`; visible is anything after it."""
+        """Note who owns the response from `response.created`; visible is the first delta that carries something.
+
+        The items and parts announced before it (`output_item.added`, `content_part.added`) are held back
+        with it, so an answer that turns out empty is redone before the client has seen any of it.
+        """
         for event in events:
             kind = event_type(event)
             if kind == "response.created":
                 response_id = ((parse_event(event) or {}).get("response") or {}).get("id")
                 if isinstance(response_id, str):
                     self.owners.put(response_id, tier, key_id)
-            elif kind not in (None, "response.in_progress"):
-                return "text"
+            elif kind is not None and kind.endswith(".delta"):
+                delta = (parse_event(event) or {}).get("delta")
+                if isinstance(delta, str) and delta:
+                    return "tool_calls" if kind == "response.function_call_arguments.delta" else "text"
         return None
 
     def answered(self, content: bytes, tier: str, key_id: str | None) -> None:

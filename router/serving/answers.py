@@ -32,22 +32,27 @@ def degraded_reason(request: dict[str, Any], answer: bytes) -> str | None:
     content = message.get("content")
     has_text = isinstance(content, str) and content.strip() != ""
     if calls:
-        declared = declared_tool_names(request)
-        for call in calls:
-            function = call.get("function") if isinstance(call, dict) else None
-            if not isinstance(function, dict):
-                return "bad_tool_call"
-            if declared is not None and function.get("name") not in declared:
-                return "undeclared_tool"
-            try:
-                orjson.loads(function.get("arguments") or "")
-            except orjson.JSONDecodeError:
-                return "bad_tool_json"
-        return None
+        return broken_calls(request, calls)
     if finish == "length" and not has_text:
         return "length_nothing_usable"
     if finish == "stop" and not has_text and not message.get("refusal"):
         return "empty"
+    return None
+
+
+def broken_calls(request: dict[str, Any], calls: list[Any]) -> str | None:
+    """Why chat tool calls cannot be run: not a call, a tool the request did not declare, arguments not JSON."""
+    declared = declared_tool_names(request)
+    for call in calls:
+        function = call.get("function") if isinstance(call, dict) else None
+        if not isinstance(function, dict):
+            return "bad_tool_call"
+        if declared is not None and function.get("name") not in declared:
+            return "undeclared_tool"
+        try:
+            orjson.loads(function.get("arguments") or "")
+        except orjson.JSONDecodeError:
+            return "bad_tool_json"
     return None
 
 
@@ -76,12 +81,58 @@ def looks_like_json_object(content: bytes) -> bool:
     return first == b"{" and last == b"}"
 
 
-def broken_tool_calls(request: dict[str, Any], events: list[bytes]) -> str | None:
-    """Check a held stream's tool calls the way `degraded_reason` checks a JSON answer."""
+def streamed_chat_answer(events: list[bytes]) -> bytes:
+    """A chat stream's events as the JSON answer they add up to: text, refusal, tool calls, finish reason."""
+    text: list[str] = []
+    refusal: list[str] = []
+    finish = None
+    for event in events:
+        chunk = parse_event(event)
+        for choice in (chunk or {}).get("choices") or ():
+            if not isinstance(choice, dict):
+                continue
+            delta = choice.get("delta")
+            if isinstance(delta, dict):
+                for key, parts in (("content", text), ("refusal", refusal)):
+                    if isinstance(delta.get(key), str):
+                        parts.append(delta[key])
+            finish = choice.get("finish_reason") or finish
+    message: dict[str, Any] = {"role": "assistant", "content": "".join(text), "refusal": "".join(refusal) or None}
     calls = streamed_tool_calls(events)
-    message = {"role": "assistant", "content": None, "tool_calls": calls}
-    answer = orjson.dumps({"choices": [{"index": 0, "message": message, "finish_reason": "tool_calls"}]})
-    return degraded_reason(request, answer)
+    if calls:
+        message["tool_calls"] = calls
+    return orjson.dumps({"choices": [{"index": 0, "message": message, "finish_reason": finish}]})
+
+
+def response_degraded(request: dict[str, Any], response: Any) -> str | None:
+    """Why a finished Responses API response is unusable, by the same definitions as a chat answer — or None.
+
+    A function call with arguments that are not JSON or a name the request did not declare; no output
+    text, refusal or tool call at all (`empty`, or `length_nothing_usable` when it ran out of tokens).
+    A failed response is a failure, not a degraded answer: None.
+    """
+    if not isinstance(response, dict) or response.get("status") not in ("completed", "incomplete"):
+        return None
+    output = [item for item in response.get("output") or () if isinstance(item, dict)]
+    calls = [item for item in output if item.get("type") == "function_call"]
+    if calls:
+        declared = declared_tool_names(request)
+        for call in calls:
+            if declared is not None and call.get("name") not in declared:
+                return "undeclared_tool"
+            try:
+                orjson.loads(call.get("arguments") or "")
+            except orjson.JSONDecodeError:
+                return "bad_tool_json"
+        return None
+    for item in output:
+        if item.get("type") not in ("message", "reasoning"):
+            return None  # a built-in tool's call (web search, computer use, ...) is something to act on
+        for part in item.get("content") or ():
+            if isinstance(part, dict) and (part.get("refusal") or (part.get("text") or "").strip()):
+                return None
+    reason = (response.get("incomplete_details") or {}).get("reason")
+    return "length_nothing_usable" if reason == "max_output_tokens" else "empty"
 
 
 def event_type(event: bytes) -> str | None:

@@ -19,7 +19,7 @@ from metering.tokens import count_prompt
 from router.config import Config
 from router.dialects import Dialect
 from router.errors import Scrubber, error_body, error_code_of
-from router.serving.answers import broken_tool_calls, looks_like_json_object
+from router.serving.answers import looks_like_json_object
 from router.serving.breaker import CircuitBreaker
 from router.serving.intake import Exchange
 from router.serving.walker import Kind, Outcome, Position, judge
@@ -38,7 +38,9 @@ class StreamStart:
     upstream: UpstreamResponse
     splitter: EventSplitter
     pending: bytes
-    finished: bool  # the whole stream was read while holding tool calls
+    finished: bool  # the whole stream has been read (nothing visible came, or tool calls were held)
+    checked: bool = False  # read whole before anything was sent, and checked then
+    degraded: str | None = None  # checked and unusable, with no tier left to redo it
 
 
 @dataclass(slots=True)
@@ -123,7 +125,7 @@ class Attempter:
                     upstream.close()
                     return self._judged(ex, tier, upstream.status, content, upstream.headers, attempt)
                 start = await self._open_stream(ex, tier, upstream, attempt, can_redo)
-                if isinstance(start, str):  # a held tool call that is broken: redone on the next tier
+                if isinstance(start, str):  # read whole and degraded (empty, a broken held call): redone next
                     upstream.close()
                     attempt.error_type = start
                     return Outcome(Kind.DEGRADED, 200, start), Answer(200, degraded=start)
@@ -170,16 +172,20 @@ class Attempter:
     ) -> StreamStart | str:
         """Read until the first event the client should see, so a failure before it can still fall back.
 
-        On tiers that hold tool calls, a stream that starts with a tool call is read to its end and
-        checked; a broken call (when another tier can redo it) comes back as its degraded reason.
+        A stream that ends before anything visible (an empty answer), or that starts with a tool call on
+        a tier that holds them, has been read whole: it is checked as its JSON form would be, and when it
+        is degraded and another tier can redo it, the reason comes back instead of a stream. On the last
+        tier it is relayed and marked degraded.
         """
         t0 = time.perf_counter()
         state = ex.completion.streams[-1] = StreamState()
+        tools = bool(ex.body.get("tools") or ex.body.get("functions"))
+        state.keep_calls = tools
         splitter = EventSplitter()
         self.pool.stream(tier, upstream)
-        hold = self.config.tiers[tier].hold_tool_calls and bool(ex.body.get("tools") or ex.body.get("functions"))
+        hold = self.config.tiers[tier].hold_tool_calls and tools
         pending: list[bytes] = []
-        holding = False
+        holding = committed = False
         while chunk := await upstream.read_chunk():
             events = splitter.feed(chunk)
             out = filter_events(events, state, ex.forward_usage)
@@ -188,18 +194,21 @@ class Attempter:
             visible = ex.api.first_visible(events, tier, ex.record.key_id)
             if visible == "tool_calls" and hold:
                 holding = True
-            if (visible and not holding) or state.saw_done:
+            if visible and not holding:
+                committed = True
+                break
+            if state.saw_done:
                 break
         else:
             tail = splitter.rest()
             if tail.strip():
                 pending.append(filter_events([tail + b"\n\n"], state, ex.forward_usage))
         attempt.ttft_ms = (time.perf_counter() - t0) * 1000
-        if holding and can_redo:
-            reason = broken_tool_calls(ex.body, state.events)
-            if reason is not None:
-                return reason
-        return StreamStart(upstream, splitter, b"".join(pending), finished=holding or state.saw_done)
+        degraded = None if committed else ex.api.stream_degraded(ex.body, state, whole=True)
+        if degraded is not None and can_redo:
+            return degraded
+        finished = not committed or state.saw_done
+        return StreamStart(upstream, splitter, b"".join(pending), finished, checked=not committed, degraded=degraded)
 
 
 def failure_answer(tier: str, failure: UpstreamFailure) -> tuple[int, bytes]:

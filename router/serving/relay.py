@@ -121,7 +121,7 @@ class Relay:
             if start.pending:
                 yield start.pending
             if not start.finished:
-                state.compact = True  # tool calls are checked: from here on only a token estimate needs the events
+                state.compact = True  # from here on only a token estimate (and tool calls: keep_calls) need the events
                 read, feed, forward_usage = start.upstream.read_chunk, start.splitter.feed, ex.forward_usage
                 while chunk := await read():
                     t_chunk = time.perf_counter()
@@ -134,7 +134,14 @@ class Relay:
                     yield filter_events([tail + b"\n\n"], state, ex.forward_usage)
             if not state.saw_done and ex.api.ends_with_done():
                 yield DONE  # the client's SDK waits for it; some upstreams end without one
-            record.outcome = Outcome.FAILED if state.failed else Outcome.SUCCESS
+            # Checked before anything was sent (read whole), or now that it has all been sent.
+            degraded = start.degraded if start.checked else ex.api.stream_degraded(ex.body, state, whole=False)
+            if state.failed:
+                record.outcome = Outcome.FAILED
+            elif degraded is not None:
+                record.outcome, record.degraded_reason = Outcome.DEGRADED, degraded
+            else:
+                record.outcome = Outcome.SUCCESS
         except UpstreamFailure as failure:
             attempt.error_type, attempt.ended_by = f"stream_{failure.kind}", EndedBy.ERROR
             record.outcome, record.status = Outcome.FAILED, 502
