@@ -114,17 +114,13 @@ def response_degraded(request: dict[str, Any], response: Any) -> str | None:
     if not isinstance(response, dict) or response.get("status") not in ("completed", "incomplete"):
         return None
     output = [item for item in response.get("output") or () if isinstance(item, dict)]
-    calls = [item for item in output if item.get("type") == "function_call"]
+    calls = [  # as chat's tool calls, checked by the same rule
+        {"function": {"name": item.get("name"), "arguments": item.get("arguments")}}
+        for item in output
+        if item.get("type") == "function_call"
+    ]
     if calls:
-        declared = declared_tool_names(request)
-        for call in calls:
-            if declared is not None and call.get("name") not in declared:
-                return "undeclared_tool"
-            try:
-                orjson.loads(call.get("arguments") or "")
-            except orjson.JSONDecodeError:
-                return "bad_tool_json"
-        return None
+        return broken_calls(request, calls)
     for item in output:
         if item.get("type") not in ("message", "reasoning"):
             return None  # a built-in tool's call (web search, computer use, ...) is something to act on
