@@ -66,7 +66,7 @@ def create_app(config: Config, metering: MeteringPipeline | None = None) -> HotR
     )
     auto.mode = "mini_only" if config.policy.mode == "mini_only" else "dual"
     affinity = CacheAffinity(metering.prices) if config.policy.cache_affinity else None
-    gate = Gatekeeper(config, metering.prices, metering.metrics)
+    gate = Gatekeeper(config, metering.prices, metering.metrics, metering.settings.embedding_prices)
     boundary = Boundary(metering.metrics)
     proxy = Proxy(config, pool, metering, breakers, owners, auto, affinity, gate)
     metering.router_stages = RouterStages(

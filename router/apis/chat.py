@@ -26,9 +26,12 @@ class ChatApi(Adapter):
     def stream_degraded(self, body: dict[str, Any], state: StreamState, whole: bool) -> str | None:
         if whole:  # the whole answer, as its JSON form would be checked
             return degraded_reason(body, streamed_chat_answer(state.events))
-        # Relayed: its text was visible, so only its tool calls can still be broken.
-        calls = streamed_tool_calls(state.call_events + state.events)
-        return broken_calls(body, calls) if calls else None
+        # Relayed: its text was visible, so only its tool calls can still be broken — and only a request that
+        # declared tools keeps them (`keep_calls`). No parse at all for the streams that carry none.
+        if not state.keep_calls:
+            return None
+        events = [event for event in (*state.call_events, *state.events) if b'"tool_calls"' in event]
+        return broken_calls(body, streamed_tool_calls(events)) if events else None
 
     def first_visible(self, events: list[bytes], tier: str, key_id: str | None) -> str | None:
         return chat_visible(events)
