@@ -36,7 +36,7 @@ def register(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
         "model",
         help="evaluate the published routing-tax model",
-        description="Evaluate the published routing-tax model (cost-model.md §2).",
+        description="Evaluate the published routing-tax model: every figure, its rates and its assumptions.",
     )
     parser.add_argument("--nano-share", type=_share, default=0.8, help="share of traffic sent to nano (default 0.8)")
     parser.add_argument("--overhead", type=_overhead, default=OVERHEAD_MID, help="routing overhead (default 0.175)")

@@ -19,7 +19,9 @@ from metering.record import Usage
 
 def register(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
-        "price", help="price one request from the price map", description="Price one request (cost-model.md §1)."
+        "price",
+        help="price one request from the price map",
+        description="Price one request from the price map, with every modifier.",
     )
     parser.add_argument("--config", help="YAML configuration naming the tiers (default: $ROUTETAX_CONFIG)")
     parser.add_argument("--model", required=True)

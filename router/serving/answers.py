@@ -1,6 +1,6 @@
 """Is an answer usable? The checks that turn a 2xx into a redo, shared by JSON answers and held streams.
 
-Definitions follow cost-model.md §3 (degraded output): tool-call arguments that are not valid JSON,
+The definitions of degraded output (README, Resilience): tool-call arguments that are not valid JSON,
 a tool name the request did not declare, empty output with `finish_reason` stop, `finish_reason`
 length with nothing usable. A body that is not a chat answer at all is `unparseable`: an upstream
 error, not a degraded answer.
@@ -16,7 +16,7 @@ from router.sse import parse_event, streamed_tool_calls
 
 
 def degraded_reason(request: dict[str, Any], answer: bytes) -> str | None:
-    """Why a 2xx chat answer is unusable, per cost-model.md §3 — or None when it is fine.
+    """Why a 2xx chat answer is unusable, by the definitions above — or None when it is fine.
 
     Tool-call arguments that are not valid JSON, a tool name the request did not declare,
     empty output with `finish_reason` stop, `finish_reason` length with nothing usable.
