@@ -27,6 +27,24 @@ class Outcome(StrEnum):
 EMBEDDING_LABEL = "embedding"
 
 
+class TaskSource(StrEnum):
+    """How a request was known to be a step of its task (docs/tasks.md), in the order they are tried."""
+
+    HEADER = "header"  # the client's `x-routetax-task` (scoped to its key)
+    RESPONSE_CHAIN = "response_chain"  # Responses `previous_response_id`
+    CONVERSATION = "conversation"  # Responses `conversation`
+    CONTINUATION = "continuation"  # its history extends an earlier request's plus the answer routetax gave it
+    NEW = "new"  # none of those: the first step of a new task
+
+
+class TaskClassReason(StrEnum):
+    """Why a step was routed in its task's class."""
+
+    CLASSIFIER = "classifier"  # this step's own text (the first step of a task, or a single-turn task so far)
+    LOOP_SIGNAL = "loop_signal"  # the previous answer came back with new tool/environment output at machine pace
+    EARLIER_STEP = "earlier_step"  # an earlier step already made the task agentic
+
+
 class EndedBy(StrEnum):
     """Why one upstream attempt ended."""
 
@@ -113,6 +131,14 @@ class Record:
     outcome: Outcome = Outcome.SUCCESS
     status: int = 200  # what the client was answered
     estimated: bool = False
+    # The task this request is a step of (docs/tasks.md); None for embeddings and with `tasks.enabled: false`.
+    task_id: str | None = None
+    task_source: TaskSource | None = None
+    task_step: int = 1  # 1: the task's first request (a retried request keeps its step)
+    task_class: str | None = None  # the class the task was routed as at this step: agentic | single_turn
+    task_class_reason: TaskClassReason | None = None
+    task_end: bool = False  # the client said this is the task's last request (`x-routetax-task-end: true`)
+    answer_calls: str | None = None  # a digest of the tool calls the answer asked for (names and arguments)
 
     @property
     def is_task(self) -> bool:
@@ -144,4 +170,8 @@ class Record:
         usage = Usage(**data["usage"]) if data.get("usage") else None
         data.pop("usage", None)
         data["outcome"] = Outcome(data.get("outcome", Outcome.SUCCESS))
+        if data.get("task_source") is not None:
+            data["task_source"] = TaskSource(data["task_source"])
+        if data.get("task_class_reason") is not None:
+            data["task_class_reason"] = TaskClassReason(data["task_class_reason"])
         return cls(**data, attempts=attempts, usage=usage)

@@ -226,6 +226,39 @@ class Auth(_Strict):
     metrics_open: bool = False  # keys mode: serve /metrics (key names, teams, spend) without a token — say so loudly
 
 
+class Judge(_Strict):
+    """An optional judge: a tier that grades a share of ended tasks that got no feedback, from their final exchange.
+
+    Its calls are measurement spend (recorded apart, charged to no policy); where a task has both a judge's
+    grade and the application's feedback, their agreement is reported.
+    """
+
+    tier: str
+    share: float = Field(0.1, gt=0, le=1)
+    prompt: str = (
+        "You grade whether an AI assistant completed the task it was given. Read the final exchange and answer "
+        "with exactly one word: SUCCESS or FAILURE."
+    )
+
+
+class Tasks(_Strict):
+    """Tasks: one agent run or one conversation, the unit that succeeds or fails (docs/tasks.md).
+
+    `idle_s`: a task with no step for this long has ended. `machine_pace_s`: a continuation sent this soon
+    after the answer it extends was sent by a program, not a person (the loop signal). `max_steps`: a task that
+    reaches it has failed (detected). `repeated_calls`: that many identical tool calls in a row is a loop that
+    failed. `max_entries`: continuations remembered per process (the oldest are forgotten past it).
+    """
+
+    enabled: bool = True
+    idle_s: float = Field(300.0, gt=0)
+    machine_pace_s: float = Field(5.0, gt=0)
+    max_steps: int = Field(100, ge=2)
+    repeated_calls: int = Field(4, ge=2)
+    max_entries: int = Field(200_000, ge=1000)
+    judge: Judge | None = None
+
+
 DEFAULT_EMBEDDING_MODELS = ("text-embedding-3-small", "text-embedding-3-large", "text-embedding-ada-002")
 DEFAULT_EMBEDDING_TIER = "nano"  # the OpenAI account that serves the cheapest chat tier serves embeddings too
 
@@ -270,6 +303,7 @@ class Config(_Strict):
     auth: Auth = Auth()
     metering: Metering = Metering()
     embeddings: Embeddings = Embeddings()
+    tasks: Tasks = Tasks()
 
     @field_validator("tiers")
     @classmethod
@@ -294,6 +328,9 @@ class Config(_Strict):
                     raise ValueError(f"policy.explore.tiers: tier {name!r} is not configured")
         if explore.share > 0 and len(self.explore_tiers()) < 2:
             raise ValueError("policy.explore.tiers: exploring needs at least two configured tiers to draw from")
+        judge = self.tasks.judge
+        if judge is not None and judge.tier not in self.tiers:
+            raise ValueError(f"tasks.judge.tier: tier {judge.tier!r} is not configured")
         for name, tier in self.tiers.items():
             for target in tier.fallbacks or ():
                 if target not in self.tiers or target == name:
