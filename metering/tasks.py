@@ -28,7 +28,7 @@ from typing import Any
 
 import orjson
 
-from metering.ledger import DEFAULT_PREFIX, DEFAULT_SEEN_TTL_S, Keys, task_member
+from metering.ledger import DEFAULT_PREFIX, DEFAULT_SEEN_TTL_S, Keys, _Throttled, task_member
 from metering.store import Store
 
 log = logging.getLogger("routetax.tasks")
@@ -37,6 +37,7 @@ REASON_LIMIT = 200
 DEFAULT_GRACE_S = 5.0  # after an explicit end: steps still in flight land in the task before it closes
 CLAIM_LEASE_S = 30.0  # a claimed task not written by then (its closer died) is claimed again
 CLAIM_BATCH = 100
+STOP_TIMEOUT_S = 5.0
 VERDICT_TTL_S = 90 * 24 * 3600  # feedback and judgements live as long as the rollups
 
 
@@ -331,6 +332,8 @@ class TaskBook:
         self.closed_ttl_s = closed_ttl_s
         self._listeners: list[ClosedListener] = []
         self._task: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
+        self._log = _Throttled(log)  # a store that is down is said once every 10 s, not every sweep
         self._base = self.keys.task("")
 
     # -- the contract ----------------------------------------------------------------------------
@@ -369,28 +372,35 @@ class TaskBook:
     # -- closing ---------------------------------------------------------------------------------
 
     async def start(self) -> None:
+        self._stop = asyncio.Event()
         self._task = asyncio.create_task(self._run(), name="routetax-tasks")
 
     async def aclose(self) -> None:
-        """Stop the loop. Open tasks stay open in the store: the next process closes them when they are due."""
-        if self._task is not None:
+        """Stop the loop. Open tasks stay open in the store: the next process closes them when they are due.
+
+        The loop is asked to stop rather than cancelled: a sweep in flight finishes (a cancellation inside a
+        store call can be lost, and a claim half-done would wait out its lease).
+        """
+        if self._task is None:
+            return
+        self._stop.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), STOP_TIMEOUT_S)
+        except TimeoutError:
             self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        self._task = None
 
     async def _run(self) -> None:
-        while True:
+        while not self._stop.is_set():
             try:
-                while len(await self.close_due()) >= CLAIM_BATCH:
+                while len(await self.close_due()) >= CLAIM_BATCH and not self._stop.is_set():
                     pass
-            except asyncio.CancelledError:
-                raise
             except Exception as exc:  # the store is down: the tasks wait in it
-                log.warning("tasks: could not close due tasks (%s: %s)", type(exc).__name__, exc)
-            await asyncio.sleep(self.interval_s)
+                self._log.warning("tasks: could not close due tasks (%s: %s)", type(exc).__name__, exc)
+            try:
+                await asyncio.wait_for(self._stop.wait(), self.interval_s)
+            except TimeoutError:
+                pass
 
     async def close_due(self, now: float | None = None) -> list[TaskRecord]:
         """Close every task due by `now` (at most one claim's worth); returns the records written."""
