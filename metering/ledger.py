@@ -58,70 +58,57 @@ CLOCK_SKEW_S = 300.0  # proxy clocks vs the Redis clock that stamps stream ids
 # The increments of the batch's new records are summed per rollup key in the script and applied with
 # one HINCRBY per field and key: Redis's cost per record is then a SET, an XADD and two table sums
 # rather than ~20 hash commands (78 µs per record before, measured with INFO commandstats).
-# A step of a task costs three more commands: its task's hash is read whole, merged in Lua and written back
-# with one HSET, and the task is rescored in the open index (when it is due to close); see _MERGE_TASK.
+# A step of a task costs three more commands: its task's state (one JSON string: a GET, a merge in Lua, a
+# SET) and its score in the open index (when it is due to close). A hash read whole and written back with
+# one HSET cost 40 µs per step against ~15 µs for the JSON string (bench/ledger_script_cost.py); the JSON
+# keeps 14 significant digits (cjson's), a tenth of a millisecond on a unix time.
 # Fields ending in `_usd` are floats (HINCRBYFLOAT, written with 17 significant digits: exact for a
 # double); every other field is an integer count (HINCRBY).
 # Returns how many records were new; the others were already written (a replay, a double submit).
 _MERGE_TASK = """
-local function num(h, f) return tonumber(h[f] or '0') or 0 end
-local function fmt(x) return string.format('%.17g', x) end
 local function merge_task(key, index, member, t, idle, grace)
-  local raw = redis.call('HGETALL', key)
-  local h = {}
-  for i = 1, #raw, 2 do h[raw[i]] = raw[i + 1] end
-  local first = (h.requests == nil) or (h.requests == '0')
-  local o = {}
-  o.requests = num(h, 'requests') + 1
-  o.attempts = num(h, 'attempts') + t.a
-  o.cost_usd = fmt(num(h, 'cost_usd') + t.c)
-  o.prompt_tokens = num(h, 'prompt_tokens') + t.p
-  o.cached_tokens = num(h, 'cached_tokens') + t.ca
-  o.completion_tokens = num(h, 'completion_tokens') + t.co
-  o.reasoning_tokens = num(h, 'reasoning_tokens') + t.r
-  o.steps = math.max(num(h, 'steps'), t.n)
-  o.started_at = fmt((first or t.s < num(h, 'started_at')) and t.s or num(h, 'started_at'))
-  o.v = num(h, 'v') + 1
-  o.key_id, o.task_id = t.k, t.id
+  local raw = redis.call('GET', key)
+  local h = raw and cjson.decode(raw) or {}
+  local first = (h.requests or 0) == 0
+  h.requests = (h.requests or 0) + 1
+  h.attempts = (h.attempts or 0) + t.a
+  h.cost_usd = (h.cost_usd or 0) + t.c
+  h.prompt_tokens = (h.prompt_tokens or 0) + t.p
+  h.cached_tokens = (h.cached_tokens or 0) + t.ca
+  h.completion_tokens = (h.completion_tokens or 0) + t.co
+  h.reasoning_tokens = (h.reasoning_tokens or 0) + t.r
+  h.steps = math.max(h.steps or 0, t.n)
+  if first or t.s < h.started_at then h.started_at = t.s end
+  h.v = (h.v or 0) + 1
+  h.key_id, h.task_id = t.k, t.id
   local tiers = h.tiers or ''
   for _, tier in ipairs(t.tiers) do
     if not string.find(',' .. tiers .. ',', ',' .. tier .. ',', 1, true) then
       tiers = (tiers == '') and tier or (tiers .. ',' .. tier)
     end
   end
-  o.tiers = tiers
+  h.tiers = tiers
   if h.class ~= 'agentic' and (t.cl == 'agentic' or h.class == nil) then
-    o.class, o.class_reason = t.cl, t.cr
+    h.class, h.class_reason = t.cl, t.cr
   end
-  local fs = num(h, 'first_step')
-  if first or h.first_step == nil or t.n < fs or (t.n == fs and t.s < num(h, 'first_started')) then
-    o.first_step, o.first_started, o.arm, o.explored, o.pinned = t.n, fmt(t.s), t.arm, t.ex, t.pin
+  if first or t.n < h.first_step or (t.n == h.first_step and t.s < h.first_started) then
+    h.first_step, h.first_started, h.arm, h.explored, h.pinned = t.n, t.s, t.arm, t.ex, t.pin
   end
-  local last_end = num(h, 'last_end')
-  if first or t.e >= last_end then  -- the latest step so far: the task's last request, its calls
-    o.last_end = fmt(t.e)
-    o.last_status, o.last_outcome, o.last_degraded = t.st, t.o, t.dg
+  if first or t.e >= h.last_end then  -- the latest step so far: the task's last request, its calls
+    h.last_end, h.last_status, h.last_outcome, h.last_degraded = t.e, t.st, t.o, t.dg
     local run = 0
     if t.ac ~= '' then
-      run = (t.ac == h.last_calls) and (num(h, 'run') + 1) or 1
+      run = (t.ac == h.last_calls) and ((h.run or 0) + 1) or 1
     end
-    o.last_calls, o.run = t.ac, run
-    o.max_run = math.max(num(h, 'max_run'), run)
-    last_end = t.e
+    h.last_calls, h.run = t.ac, run
+    h.max_run = math.max(h.max_run or 0, run)
   end
-  local ended_by, end_at = h.ended_by, num(h, 'end_at')
-  if t.x == 1 and ended_by == nil then
-    ended_by, end_at = 'client', t.e
-    o.ended_by, o.end_at = ended_by, fmt(end_at)
+  if t.x == 1 and h.ended_by == nil then
+    h.ended_by, h.end_at = 'client', t.e
   end
-  local args = {}
-  for f, value in pairs(o) do
-    args[#args + 1] = f
-    args[#args + 1] = value
-  end
-  redis.call('HSET', key, unpack(args))
-  local due = ended_by and (end_at + grace) or (last_end + idle)
-  redis.call('ZADD', index, fmt(due), member)
+  redis.call('SET', key, cjson.encode(h))
+  local due = h.ended_by and (h.end_at + grace) or (h.last_end + idle)
+  redis.call('ZADD', index, string.format('%.17g', due), member)
 end
 """
 _WRITE_BATCH = (

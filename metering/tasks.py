@@ -156,14 +156,14 @@ def _word(verdict: Verdict) -> TaskOutcome:
     return TaskOutcome.SUCCESS if verdict.success else TaskOutcome.FAILURE
 
 
-def detect(state: dict[str, str], ended_by: TaskEndedBy, settings: TaskSettings) -> DetectedReason | None:
+def detect(state: dict[str, Any], ended_by: TaskEndedBy, settings: TaskSettings) -> DetectedReason | None:
     """The first failure rule the task's aggregated state meets, or None (which is not success)."""
     status = int(state.get("last_status") or 0)
     last_outcome = state.get("last_outcome") or ""
     steps = int(state.get("steps") or 0)
     if status >= 400 or last_outcome == "failed":
         return DetectedReason.LAST_REQUEST_FAILED
-    if last_outcome == "degraded" or state.get("last_degraded") == "1":
+    if last_outcome == "degraded" or state.get("last_degraded") == 1:
         return DetectedReason.LAST_REQUEST_DEGRADED
     if steps >= settings.max_steps:
         return DetectedReason.MAX_STEPS
@@ -174,8 +174,8 @@ def detect(state: dict[str, str], ended_by: TaskEndedBy, settings: TaskSettings)
     return None
 
 
-def record_of(state: dict[str, str], settings: TaskSettings, now: float) -> TaskRecord:
-    """The task record of an open task's aggregated hash (as the ledger's write script keeps it)."""
+def record_of(state: dict[str, Any], settings: TaskSettings, now: float) -> TaskRecord:
+    """The task record of an open task's aggregated state (the JSON the ledger's write script keeps)."""
     ended_by = TaskEndedBy(state.get("ended_by") or TaskEndedBy.IDLE)
     key_id = state.get("key_id") or None
     tiers = [t for t in (state.get("tiers") or "").split(",") if t]
@@ -185,8 +185,8 @@ def record_of(state: dict[str, str], settings: TaskSettings, now: float) -> Task
         task_class=state.get("class") or "single_turn",
         task_class_reason=state.get("class_reason") or None,
         arm=state.get("arm") or None,
-        explored=state.get("explored") == "1",
-        pinned=state.get("pinned") == "1",
+        explored=state.get("explored") == 1,
+        pinned=state.get("pinned") == 1,
         steps=int(state.get("steps") or 0),
         requests=int(state.get("requests") or 0),
         attempts=int(state.get("attempts") or 0),
@@ -235,17 +235,13 @@ local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, to
 local out = {}
 for _, member in ipairs(due) do
   local key = ARGV[5] .. member
-  local state = redis.call('HGETALL', key)
-  if #state == 0 then
+  local raw = redis.call('GET', key)
+  if not raw then
     redis.call('ZREM', KEYS[1], member)
   else
-    local requests = 0
-    for i = 1, #state, 2 do
-      if state[i] == 'requests' then requests = tonumber(state[i + 1]) end
-    end
-    if requests == 0 then
-      local ended = tonumber(redis.call('HGET', key, 'end_at') or '0')
-      if ended + tonumber(ARGV[4]) < tonumber(ARGV[1]) then
+    local state = cjson.decode(raw)
+    if (state.requests or 0) == 0 then
+      if (state.end_at or 0) + tonumber(ARGV[4]) < tonumber(ARGV[1]) then
         redis.call('ZREM', KEYS[1], member)
         redis.call('DEL', key)
       else
@@ -254,30 +250,33 @@ for _, member in ipairs(due) do
     else
       redis.call('ZADD', KEYS[1], ARGV[2], member)
       out[#out + 1] = member
-      out[#out + 1] = state
+      out[#out + 1] = raw
     end
   end
 end
 return out
 """
 
-# Write claimed tasks. ARGV: stream maxlen, task key prefix, closed ttl, then per task 4 (member, the version
-# it was claimed at, its record's JSON, its cost). A task a request reached since its claim (version moved)
-# is left open, rescored by that request. Returns per task two values: how many times it has now been closed
-# (0: left open; more than 1: a late record, a spool replay, reopened it and this record supersedes the
-# old one) and the cost its previous record carried.
+# Write claimed tasks. ARGV: stream maxlen, task key prefix, closed ttl, then per task 3 (member, the version
+# it was claimed at, its record's JSON). A task a request reached since its claim (version moved) is left
+# open, rescored by that request. Returns per task two values: how many times it has now been closed (0:
+# left open; more than 1: a late record, a spool replay, reopened it and this record supersedes the old one)
+# and the cost its previous record carried.
 _FINISH = """
 local out = {}
-for a = 4, #ARGV, 4 do
+for a = 4, #ARGV, 3 do
   local key = ARGV[2] .. ARGV[a]
-  if redis.call('HGET', key, 'v') == ARGV[a + 1] then
+  local raw = redis.call('GET', key)
+  local state = raw and cjson.decode(raw) or {}
+  if tostring(state.v) == ARGV[a + 1] then
     redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[1], '*', 't', ARGV[a + 2])
     redis.call('ZREM', KEYS[1], ARGV[a])
-    local previous = redis.call('HGET', key, 'closed_cost') or '0'
-    redis.call('HSET', key, 'closed', '1', 'closed_cost', ARGV[a + 3])
-    out[#out + 1] = redis.call('HINCRBY', key, 'closes', 1)
-    out[#out + 1] = previous
-    redis.call('EXPIRE', key, ARGV[3])
+    local previous = state.closed_cost or 0
+    state.closed, state.closed_cost = 1, state.cost_usd
+    state.closes = (state.closes or 0) + 1
+    redis.call('SET', key, cjson.encode(state), 'EX', ARGV[3])
+    out[#out + 1] = state.closes
+    out[#out + 1] = string.format('%.17g', previous)
   else
     out[#out + 1] = 0
     out[#out + 1] = '0'
@@ -288,14 +287,17 @@ return out
 
 # Feedback ends the task: an open task closes `grace` s from now (unless the client ended it already);
 # one not aggregated yet is created empty so its records land in it; a closed one is left (the word is
-# kept beside it). KEYS: open index, task hash, feedback key. ARGV: member, now, grace, word, key id,
+# kept beside it). KEYS: open index, task state, feedback key. ARGV: member, now, grace, word, key id,
 # task id, word ttl.
 _FEEDBACK = """
 redis.call('SET', KEYS[3], ARGV[4], 'EX', ARGV[7])
-if redis.call('HGET', KEYS[2], 'closed') == '1' then return 0 end
-if not redis.call('HGET', KEYS[2], 'ended_by') then
-  redis.call('HSET', KEYS[2], 'ended_by', 'feedback', 'end_at', ARGV[2], 'key_id', ARGV[5], 'task_id', ARGV[6])
-  redis.call('HINCRBY', KEYS[2], 'v', 1)
+local raw = redis.call('GET', KEYS[2])
+local state = raw and cjson.decode(raw) or {key_id = ARGV[5], task_id = ARGV[6]}
+if state.closed == 1 then return 0 end
+if state.ended_by == nil then
+  state.ended_by, state.end_at = 'feedback', tonumber(ARGV[2])
+  state.v = (state.v or 0) + 1
+  redis.call('SET', KEYS[2], cjson.encode(state), 'KEEPTTL')
   redis.call('ZADD', KEYS[1], tonumber(ARGV[2]) + tonumber(ARGV[3]), ARGV[1])
 end
 return 1
@@ -422,16 +424,15 @@ class TaskBook:
         members: list[str] = []
         for i in range(0, len(claimed), 2):
             member = _text(claimed[i])
-            flat = claimed[i + 1]
-            state = {_text(flat[j]): _text(flat[j + 1]) for j in range(0, len(flat), 2)}
+            state = orjson.loads(claimed[i + 1])
             members.append(member)
-            versions.append(state.get("v", "0"))
+            versions.append(str(state.get("v", 0)))
             records.append(record_of(state, self.settings, now))
         feedback, judgements = await self._verdicts(members)
         args: list[str | bytes] = [str(self.retention), self._base, str(self.closed_ttl_s)]
         for member, version, record in zip(members, versions, records, strict=True):
             resolve(record, feedback.get(member), judgements.get(member))
-            args += [member, version, orjson.dumps(record), repr(record.cost_usd)]
+            args += [member, version, orjson.dumps(record)]
         closes = await self.store.eval(_FINISH, 2, self.keys.open, self.keys.stream, *args)
         written: list[TaskRecord] = []
         for index, record in enumerate(records):
