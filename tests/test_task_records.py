@@ -21,6 +21,7 @@ from starlette.requests import Request
 from metering.ledger import Keys, Ledger, task_member
 from metering.ledger_export import TASK_CSV_COLUMNS, ExportFormat, export_tasks
 from metering.metrics import Metrics
+from metering.metrics_group import MetricsGroup
 from metering.pipeline import MeteringPipeline, MeteringSettings
 from metering.record import Attempt, Outcome, Record, Usage
 from metering.store import Store, open_in_process_store, open_store
@@ -35,7 +36,7 @@ from metering.tasks import (
 )
 from router.app import submit_feedback
 from router.errors import ProxyError
-from tests.redis_server import free_port
+from tests.redis_server import RedisClusterServers, free_port
 from tests.waiting import async_wait_until
 
 T0 = 1_767_268_800.0  # 2026-01-01T12:00:00Z: every task here ended long ago, so "now" decides when it closes
@@ -476,5 +477,40 @@ async def test_the_open_task_lives_in_the_ledgers_hash_slot(redis_url: str, tmp_
         await write(store, tmp_path, step(1))
         assert await store.exists(Keys().task(task_member("key_alice", "task_a")))
         assert all("{ledger}" in key.decode() for key in await store.keys("*"))
+    finally:
+        await store.aclose()
+
+
+def test_serve_with_workers_sums_every_workers_task_counts(tmp_path: Path) -> None:
+    workers = [Metrics(), Metrics()]
+    task = TaskRecord(task_id="t", arm="mini", task_class="agentic", cost_usd=0.25)
+    for worker, metrics in enumerate(workers):
+        metrics.observe_task(task, None)
+        MetricsGroup(tmp_path, worker, metrics.registry).publish()
+    text = MetricsGroup(tmp_path, 0, workers[0].registry).render().decode()
+    assert 'routetax_tasks_total{class="agentic",outcome="unknown",source="none",tier="mini"} 2.0' in text
+    assert 'routetax_task_cost_usd_total{class="agentic",tier="mini"} 0.5' in text
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+async def test_the_pipeline_runs_a_task_book_only_with_tasks_on(store: Store, tmp_path: Path, enabled: bool) -> None:
+    settings = MeteringSettings(spool_dir=str(tmp_path), tasks=TaskSettings(enabled=enabled))
+    pipeline = MeteringPipeline(settings)
+    await pipeline.start(store, durable=False)
+    try:
+        assert (pipeline.tasks is not None) is enabled
+    finally:
+        await pipeline.aclose()
+
+
+async def test_tasks_close_on_a_three_node_redis_cluster(redis_cluster: RedisClusterServers, tmp_path: Path) -> None:
+    store = open_store(redis_cluster.url, cluster=True)
+    try:
+        await write(store, tmp_path, step(1), step(2, end=True))
+        book = TaskBook(store, SETTINGS)
+        await book.feedback("key_alice", "task_a", False, "wrong answer")
+        [task] = await book.close_due(now=T0 + 10 * IDLE)
+        assert (task.requests, task.ended_by, task.outcome) == (2, TaskEndedBy.CLIENT, TaskOutcome.FAILURE)
+        assert [t.outcome_source async for t in book.read()] == [OutcomeSource.FEEDBACK]
     finally:
         await store.aclose()
