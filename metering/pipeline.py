@@ -52,7 +52,7 @@ from metering.metrics_group import MetricsGroup
 from metering.prices import Price
 from metering.record import Attempt, Record, Usage
 from metering.store import Store
-from metering.tasks import TaskBook, TaskSettings
+from metering.tasks import TaskBook, TaskRecord, TaskSettings
 from metering.tokens import count_prompt, count_text
 from metering.usage import usage_from, usage_problem
 
@@ -115,6 +115,7 @@ class MeteringPipeline:
         self.regions = settings.regions
         self.ledger: Ledger | None = None
         self.tasks: TaskBook | None = None  # closes tasks, takes feedback on them (while the app runs)
+        self._task_listeners: list[Callable[[list[TaskRecord]], None]] = []
         # Recent request ids, so feedback is accepted before the ledger has the record (the ledger's own
         # markers answer after that): two generations of dicts, at most 2 x KNOWN_GENERATION ids (~5 MB).
         self._known: dict[str, tuple[str | None, str | None]] = {}  # request id -> (its key id, its task id)
@@ -278,6 +279,8 @@ class MeteringPipeline:
         await self.ledger.start()
         if self.settings.tasks.enabled:
             self.tasks = TaskBook(store, self.settings.tasks, on_closed=self.metrics.observe_task)
+            for listener in self._task_listeners:
+                self.tasks.add_closed_listener(listener)
             await self.tasks.start()
 
     async def aclose(self) -> None:
@@ -289,6 +292,12 @@ class MeteringPipeline:
             if self._publisher is not None:
                 self._publisher.cancel()
             self.group.publish()  # the last figures, ledger flush included: the group's counters keep them
+
+    def add_closed_listener(self, fn: Callable[[list[TaskRecord]], None]) -> None:
+        """Hear of the tasks this process closes (the judge): before `start` too, when the task book is made."""
+        self._task_listeners.append(fn)
+        if self.tasks is not None:
+            self.tasks.add_closed_listener(fn)
 
     def expect(self, request_id: str, key_id: str | None, task_id: str | None = None) -> None:
         """A request started (or ended, knowing its task): feedback may name it before its record is written."""

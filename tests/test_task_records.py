@@ -514,3 +514,19 @@ async def test_tasks_close_on_a_three_node_redis_cluster(redis_cluster: RedisClu
         assert [t.outcome_source async for t in book.read()] == [OutcomeSource.FEEDBACK]
     finally:
         await store.aclose()
+
+
+async def test_a_listener_added_to_the_pipeline_before_start_hears_of_closed_tasks(
+    store: Store, tmp_path: Path
+) -> None:
+    pipeline = MeteringPipeline(MeteringSettings(spool_dir=str(tmp_path), tasks=SETTINGS))
+    heard: list[list[TaskRecord]] = []
+    pipeline.add_closed_listener(heard.append)
+    await write(store, tmp_path, step(1))
+    await pipeline.start(store, durable=False)
+    try:
+        assert pipeline.tasks is not None
+        await pipeline.tasks.close_due(now=T0 + 10 * IDLE)
+    finally:
+        await pipeline.aclose()
+    assert [[t.task_id for t in batch] for batch in heard] == [["task_a"]]
