@@ -530,3 +530,22 @@ async def test_a_listener_added_to_the_pipeline_before_start_hears_of_closed_tas
     finally:
         await pipeline.aclose()
     assert [[t.task_id for t in batch] for batch in heard] == [["task_a"]]
+
+
+async def test_feedback_that_arrives_before_the_tasks_records_waits_for_them(store: Store, tmp_path: Path) -> None:
+    metering = MeteringPipeline(MeteringSettings(tasks=SETTINGS))
+    record = step(1, task="early")
+    record.started_at, record.ended_at = time.time() - 2, time.time() - 1
+    metering.expect(record.request_id, record.key_id, record.task_id)  # served here, not in the ledger yet
+    assert (await _feedback(store, metering, "key_alice", task="early", success=True))["recorded"]
+    await write(store, tmp_path, record)
+    [task] = await TaskBook(store, SETTINGS).close_due(now=time.time() + SETTINGS.grace_s + 1)
+    assert (task.requests, task.ended_by, task.outcome) == (1, TaskEndedBy.FEEDBACK, TaskOutcome.SUCCESS)
+
+
+async def test_the_admin_names_a_keys_task_with_key_id(store: Store, tmp_path: Path) -> None:
+    metering = MeteringPipeline(MeteringSettings(tasks=SETTINGS))
+    await write(store, tmp_path, step(1))
+    with pytest.raises(ProxyError):
+        await _feedback(store, metering, None, task="task_a", success=True)  # no key named: a keyless task
+    assert (await _feedback(store, metering, None, task="task_a", key_id="key_alice", success=True))["recorded"]
