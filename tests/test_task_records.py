@@ -18,6 +18,7 @@ import orjson
 import pytest
 from starlette.requests import Request
 
+from cli import main as routetax
 from metering.ledger import Keys, Ledger, task_member
 from metering.ledger_export import TASK_CSV_COLUMNS, ExportFormat, export_tasks
 from metering.metrics import Metrics
@@ -549,3 +550,27 @@ async def test_the_admin_names_a_keys_task_with_key_id(store: Store, tmp_path: P
     with pytest.raises(ProxyError):
         await _feedback(store, metering, None, task="task_a", success=True)  # no key named: a keyless task
     assert (await _feedback(store, metering, None, task="task_a", key_id="key_alice", success=True))["recorded"]
+
+
+def test_ledger_export_tasks_writes_csv_from_the_command_line(
+    redis_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async def fill() -> None:
+        store = open_store(redis_url)
+        try:
+            await write(store, tmp_path, step(1), step(2, status=500, outcome=Outcome.FAILED))
+            await TaskBook(store, SETTINGS).close_due(now=T0 + 10 * IDLE)
+        finally:
+            await store.aclose()
+
+    asyncio.run(fill())
+    assert routetax(["ledger", "export", "--tasks", "--format", "csv", "--redis-url", redis_url]) == 0
+    out, err = capsys.readouterr()
+    [row] = list(csv.DictReader(io.StringIO(out)))
+    assert (row["task_id"], row["outcome"], row["outcome_source"], row["detected_reason"]) == (
+        "task_a",
+        "failure",
+        "detected",
+        "last_request_failed",
+    )
+    assert "exported 1 task(s)" in err
