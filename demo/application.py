@@ -122,6 +122,7 @@ class TaskRun:
     request_ids: list[str] = field(default_factory=list)
     tiers: list[str | None] = field(default_factory=list)  # the tier that answered, per step
     sent: list[int] = field(default_factory=list)  # messages (chat) or input items (Responses) sent, per step
+    calls: list[int] = field(default_factory=list)  # tool calls (or `Action:` lines) the answer asked for, per step
     abandoned: bool = False
     success: bool | None = None  # None: abandoned, the application never learned
     feedback: FeedbackBy | None = None
@@ -149,6 +150,7 @@ class TaskRun:
             "tiers": self.tiers,
             "arm": self.arm,
             "sent": self.sent,
+            "calls": self.calls,
             "abandoned": self.abandoned,
             "success": self.success,
             "feedback": self.feedback.value if self.feedback else None,
@@ -205,12 +207,13 @@ def settle(client: OpenAI, run: TaskRun, task_success: dict[tuple[str, str], flo
         run.feedback = send_feedback(client, run.task_id, run.request_ids[-1], run.success, reason)
 
 
-def _note(run: TaskRun, raw: Any, sent: int) -> None:
+def _note(run: TaskRun, raw: Any, sent: int, calls: int = 0) -> None:
     headers = raw.headers
     run.request_ids.append(headers.get("x-routetax-request-id", ""))
     run.tiers.append(headers.get("x-routetax-tier"))
     run.task_ids.append(headers.get(TASK_HEADER))
     run.sent.append(sent)
+    run.calls.append(calls)
 
 
 def _headers(run: TaskRun) -> dict[str, str] | None:
@@ -227,8 +230,8 @@ def tool_loop(client: OpenAI, run: TaskRun, _mix: TaskMix) -> None:
         raw = client.chat.completions.with_raw_response.create(
             model="auto", messages=messages, tools=AGENT_TOOLS, extra_headers=_headers(run)
         )
-        _note(run, raw, len(messages))
         message = raw.parse().choices[0].message
+        _note(run, raw, len(messages), len(message.tool_calls or ()))
         if not message.tool_calls:
             return
         if round_ == run.plan.abandon_after:
@@ -248,9 +251,9 @@ def text_protocol(client: OpenAI, run: TaskRun, _mix: TaskMix) -> None:
     ]
     for round_ in range(1, run.plan.rounds + 3):
         raw = client.chat.completions.with_raw_response.create(model="auto", messages=messages)
-        _note(run, raw, len(messages))
         message = raw.parse().choices[0].message
         action = ACTION.search(message.content or "")
+        _note(run, raw, len(messages), 0 if action is None else 1)
         if action is None:
             return
         if round_ == run.plan.abandon_after:
@@ -267,9 +270,9 @@ def responses_loop(client: OpenAI, run: TaskRun, _mix: TaskMix) -> None:
         raw = client.responses.with_raw_response.create(
             model="auto", instructions=AGENT_SYSTEM, input=items, tools=RESPONSES_TOOLS, extra_headers=_headers(run)
         )
-        _note(run, raw, len(items))
         response = raw.parse()
         calls = [item for item in response.output if item.type == "function_call"]
+        _note(run, raw, len(items), len(calls))
         if not calls:
             return
         if round_ == run.plan.abandon_after:
