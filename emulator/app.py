@@ -4,7 +4,8 @@ Users dry-run routetax against it; the demo, the tests and the benchmarks use it
 need no network and no key. It behaves like the real servers where metering cares:
 prompt tokens counted with a real tokenizer, prompt-cache hits for repeated prefixes of at
 least 1,024 tokens in 128-token steps, reasoning tokens for reasoning models, streamed
-text in several chunks, `tool_calls` when tools are offered, and each dialect's quirks
+text in several chunks, `tool_calls` when tools are offered (for as many rounds as the conversation
+asks, emulator/loops.py), the ReAct text protocol when the system prompt asks for it, and each dialect's quirks
 (vLLM and Ollama send no `prompt_tokens_details`; vLLM's error `code` is an integer;
 Ollama's errors are a bare string).
 
