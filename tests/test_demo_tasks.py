@@ -78,3 +78,13 @@ def test_feedback_is_sent_on_the_stated_share_of_tasks(demo: dict) -> None:
     # whichever way it reached the proxy (by task id, or the last step's request id), the proxy took it
     ran = demo["demo"]["ran"]
     assert ran["feedback_by_task_id"] + ran["feedback_by_request_id"] == len(judged)
+
+
+def test_where_the_proxy_names_tasks_every_step_has_one_name_and_no_two_tasks_share_it(demo: dict) -> None:
+    # Header tasks are named by their own header; the others once the proxy sends `x-routetax-task` on answers.
+    owner: dict[str, int] = {}
+    for task in demo["demo"]["tasks"]:
+        named = [t for t in task["task_ids"] if t is not None]
+        assert len(set(named)) <= 1 and len(named) in (0, task["steps"]), task  # no splits
+        if task["task_id"] is not None:
+            assert owner.setdefault(task["task_id"], task["index"]) == task["index"], task  # no merges
