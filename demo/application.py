@@ -10,7 +10,8 @@ after the model asked for a tool. Each task's success is drawn by the true rate 
 application says how it ended on the planned share of tasks (`send_feedback`).
 
 Everything it learns from the proxy comes from response headers, read defensively: the tier that answered
-(`x-routetax-tier`), the request id, and the task id (`x-routetax-task`) where the proxy sends one.
+(`x-routetax-tier`), the class it routed the step as (`x-routetax-class`), the request id, and the task id
+(`x-routetax-task`) where the proxy sends one.
 """
 
 from __future__ import annotations
@@ -121,6 +122,7 @@ class TaskRun:
     task_ids: list[str | None] = field(default_factory=list)  # the proxy's `x-routetax-task`, per step
     request_ids: list[str] = field(default_factory=list)
     tiers: list[str | None] = field(default_factory=list)  # the tier that answered, per step
+    classes: list[str | None] = field(default_factory=list)  # the class the proxy routed each step as
     sent: list[int] = field(default_factory=list)  # messages (chat) or input items (Responses) sent, per step
     calls: list[int] = field(default_factory=list)  # tool calls (or `Action:` lines) the answer asked for, per step
     abandoned: bool = False
@@ -148,6 +150,7 @@ class TaskRun:
             "request_ids": self.request_ids,
             "steps": len(self.request_ids),
             "tiers": self.tiers,
+            "classes": self.classes,
             "arm": self.arm,
             "sent": self.sent,
             "calls": self.calls,
@@ -214,6 +217,7 @@ def _note(run: TaskRun, raw: Any, sent: int, calls: int = 0) -> None:
     headers = raw.headers
     run.request_ids.append(headers.get("x-routetax-request-id", ""))
     run.tiers.append(headers.get("x-routetax-tier"))
+    run.classes.append(headers.get("x-routetax-class"))
     run.task_ids.append(headers.get(TASK_HEADER))
     run.sent.append(sent)
     run.calls.append(calls)
