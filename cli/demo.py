@@ -97,8 +97,18 @@ def _print(report: dict[str, Any]) -> None:
         _print_tasks(world["tasks"], report["demo"]["ran"])
 
 
+KIND_NAMES = {
+    "tool_loop": "chat tool loops",
+    "tool_loop_header": "chat tool loops sending x-routetax-task",
+    "text_protocol": "ReAct loops in text",
+    "responses_loop": "Responses loops sending the full input",
+    "single_turn": "single calls",
+    "conversation": "conversations",
+}
+
+
 def _print_tasks(stated: dict[str, Any], ran: dict[str, Any]) -> None:
-    kinds = ", ".join(f"{n} {kind.replace('_', ' ')}" for kind, n in stated["kinds"].items())
+    kinds = ", ".join(f"{n} {KIND_NAMES.get(kind, kind)}" for kind, n in stated["kinds"].items())
     low, high = stated["tool_rounds"]
     turns = "–".join(str(n) for n in stated["conversation_turns"])
     print(
