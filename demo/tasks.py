@@ -88,6 +88,13 @@ class TaskMix:
     machine_pace_s: float = 0.3
     concurrency: int = 8
 
+    def __post_init__(self) -> None:
+        for side, kinds in ((self.agentic, AGENT_KINDS), (self.single, SINGLE_KINDS)):
+            if not set(side) <= set(kinds) or abs(sum(side.values()) - 1) > 1e-9:
+                raise ValueError(f"a side's shares must be among {[k.value for k in kinds]} and sum to 1: {side}")
+        if not 1 <= self.tool_rounds[0] <= self.tool_rounds[1] or not 1 <= self.conversation_turns[0]:
+            raise ValueError("tool rounds and conversation turns are ranges of at least 1")
+
     def counts(self, tasks: int, agentic_share: float) -> dict[Kind, int]:
         """Tasks of each kind: the agentic share of `tasks`, each side split by its shares (largest remainder)."""
         agentic = round(tasks * agentic_share)

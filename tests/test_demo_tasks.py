@@ -31,6 +31,11 @@ def test_the_world_plans_the_counts_it_states() -> None:
     assert plan_tasks(100, 0.3, 7, TaskMix()) == plans  # the seed alone decides
 
 
+def test_a_mix_whose_shares_do_not_add_up_is_refused() -> None:
+    with pytest.raises(ValueError, match="sum to 1"):
+        TaskMix(single={Kind.SINGLE_TURN: 0.5})
+
+
 def test_agent_tasks_take_several_tool_rounds() -> None:
     agents = [p for p in plan_tasks(200, 0.5, 3, TaskMix()) if p.kind in AGENT_KINDS]
     assert all(2 <= p.rounds <= 5 for p in agents) and {p.rounds for p in agents} == {2, 3, 4, 5}
