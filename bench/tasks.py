@@ -55,7 +55,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
 
 from loadgen import HEADERS, percentile_ms  # noqa: E402
-from perf import REST_CORE, free_port, memory_kb, start_routetax, start_upstream_and_redis, stop  # noqa: E402
+from perf import REST_CORE, cpu_ms, free_port, memory_kb, start_routetax, start_upstream_and_redis, stop  # noqa: E402
 from task_traffic import TaskWalk, distinct_first_requests  # noqa: E402
 
 TASK_HEADER = "x-routetax-task"
@@ -79,6 +79,7 @@ class TaskRun:
     continuation_latencies: list[float] = field(default_factory=list)
     errors: int = 0
     wall_s: float = 0.0
+    cpu_ms: float = 0.0  # the proxy's CPU while this run's blocks were sent (0 for direct)
     tasks: int = 0
     continuations: int = 0
     with_header: int = 0
@@ -94,8 +95,9 @@ class TaskClients:
     answer, which it echoes). They keep their tasks between blocks, so a side can be driven in short blocks
     that alternate with the other sides' and its tasks still continue where they were."""
 
-    def __init__(self, url: str, concurrency: int, prefix: str) -> None:
+    def __init__(self, url: str, concurrency: int, prefix: str, pid: int | None = None) -> None:
         self.url = url
+        self.pid = pid  # the proxy's, whose CPU each block is charged
         self.walks = [TaskWalk(f"{prefix}/{index}", f"{prefix}c{index}") for index in range(concurrency)]
         self.last: list[dict | None] = [None] * concurrency
         self.task_ids: list[str | None] = [None] * concurrency
@@ -107,9 +109,10 @@ class TaskClients:
     async def block(self, requests: int, run: TaskRun) -> None:
         """`requests` more requests, spread over the clients, into `run`."""
         count = len(self.walks)
-        started = time.perf_counter()
+        cpu_before, started = cpu_ms(self.pid) if self.pid else 0.0, time.perf_counter()
         await asyncio.gather(*(self._client(i, requests // count + (i < requests % count), run) for i in range(count)))
         run.wall_s += time.perf_counter() - started
+        run.cpu_ms += cpu_ms(self.pid) - cpu_before if self.pid else 0.0
 
     async def _client(self, index: int, requests: int, run: TaskRun) -> None:
         walk = self.walks[index]
@@ -143,11 +146,11 @@ class TaskClients:
 
 
 async def interleaved(
-    urls: dict[str, str], concurrency: int, requests: int, block: int, prefix: str
+    urls: dict[str, str], concurrency: int, requests: int, block: int, prefix: str, pids: dict[str, int]
 ) -> dict[str, TaskRun]:
     """Every side `requests` requests, in blocks of `block` that take turns (the order reversed every round):
     the sides share every minute of this machine's drift instead of each having minutes of its own."""
-    clients = {side: TaskClients(url, concurrency, f"{prefix}{side}") for side, url in urls.items()}
+    clients = {side: TaskClients(url, concurrency, f"{prefix}{side}", pids.get(side)) for side, url in urls.items()}
     runs = {side: TaskRun() for side in urls}
     try:
         done, round_ = 0, 0
@@ -169,6 +172,7 @@ def figures(run: TaskRun) -> dict:
         "p99_ms": percentile_ms(run.latencies, 99),
         "continuation_p50_ms": percentile_ms(run.continuation_latencies, 50),
         "rps": run.rps,
+        "cpu_ms": run.cpu_ms,
         "requests": len(run.latencies),
         "errors": run.errors,
         "tasks": run.tasks,
@@ -178,14 +182,16 @@ def figures(run: TaskRun) -> dict:
     }
 
 
-def latency_turns(urls: dict[str, str], trials: int, requests: int, block: int, concurrencies: tuple[int, ...]) -> dict:
+def latency_turns(
+    urls: dict[str, str], pids: dict[str, int], trials: int, requests: int, block: int, concurrencies: tuple[int, ...]
+) -> dict:
     """Per trial and concurrency, direct, tasks on and tasks off in interleaved blocks: one pair of added
     figures and their difference. The latencies of all trials are also pooled per side for one percentile each."""
     pairs = []
     pooled: dict[int, dict[str, list[float]]] = {c: {side: [] for side in SIDES} for c in concurrencies}
     for trial in range(trials):
         for concurrency in concurrencies:
-            runs = asyncio.run(interleaved(urls, concurrency, requests, block, f"t{trial}c{concurrency}"))
+            runs = asyncio.run(interleaved(urls, concurrency, requests, block, f"t{trial}c{concurrency}", pids))
             pair: dict = {"trial": trial, "concurrency": concurrency}
             for side, run in runs.items():
                 pair[side] = figures(run)
@@ -236,6 +242,14 @@ def summarise(pairs: list[dict], concurrencies: tuple[int, ...]) -> dict:
             1, sum(r["continuations"] for r in on)
         )
         row["rps_on"] = statistics.median(r["rps"] for r in on)
+        for side in ("tasks-on", "tasks-off"):  # CPU is far less noisy than latency on a shared machine
+            runs = [x[side] for x in mine]
+            row[f"{side}_cpu_us_per_request"] = (
+                1000 * sum(r["cpu_ms"] for r in runs) / max(1, sum(r["requests"] for r in runs))
+            )
+        row["on_minus_off_cpu_us_per_request"] = (
+            row["tasks-on_cpu_us_per_request"] - row["tasks-off_cpu_us_per_request"]
+        )
         summary[concurrency] = row
     return summary
 
@@ -370,8 +384,9 @@ def latency_part(upstream: str, redis_url: str, tmp: Path, args: argparse.Namesp
     try:
         urls = {side: f"http://127.0.0.1:{port}/v1/chat/completions" for side, port in ports.items()}
         urls["direct"] = f"{upstream}/v1/chat/completions"
-        asyncio.run(interleaved(urls, 10, 1000, 250, "warm"))  # the same shape of traffic, tags of its own
-        return latency_turns(urls, args.trials, args.requests, args.block, concurrencies)
+        pids = {side: proc.pid for side, proc in proxies.items()}
+        asyncio.run(interleaved(urls, 10, 1000, 250, "warm", pids))  # the same shape of traffic, tags of its own
+        return latency_turns(urls, pids, args.trials, args.requests, args.block, concurrencies)
     finally:
         for proc in proxies.values():
             stop(proc)
@@ -409,6 +424,11 @@ def report(result: dict, bound: int) -> None:
                     f" on - off {row[f'on_minus_off_{p}_ms']:+.{digits}f} ms"
                     f" (trials {low:+.{digits}f} .. {high:+.{digits}f})"
                 )
+            print(
+                f"  proxy CPU per request: on {row['tasks-on_cpu_us_per_request']:.0f} µs, off"
+                f" {row['tasks-off_cpu_us_per_request']:.0f} µs,"
+                f" on - off {row['on_minus_off_cpu_us_per_request']:+.0f} µs"
+            )
             print(
                 f"  tasks on: {row['tasks_on_header_share']:.0%} of answers carried {TASK_HEADER},"
                 f" {row['tasks_on_continuations_on_own_task']:.0%} of continuations their first step's task id"
