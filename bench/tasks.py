@@ -11,13 +11,15 @@ on/off comparison is an A/A run: the noise floor of the measurement itself.
    (bench/task_traffic.py): tool loops whose every request is the previous one's messages plus the answer
    plus a tool result (up to 28 messages), person-style conversations and single calls, so most requests are
    continuations and the identity lookup runs on every one. Direct (the same traffic straight to the upstream),
-   tasks on and tasks off take turns at concurrency 1 and 10 in blocks of `--block` (100) requests, the order
-   reversed every round (so on and off alternate: ABAB...; each side's clients keep their tasks between
-   blocks), `--requests` (2,000) a side per trial. Blocks of a fraction of a second put this machine's drift,
-   which is minutes long, on every side alike: 2,000-request turns gave on - off p50 differences of ±2 ms at
-   concurrency 10 with the two proxies running the same code. Each side's added p50/p99 is its percentile
-   less direct's; the figure judged (target: within +0.1 ms) is on - off over all trials' latencies pooled,
-   printed with the median and range of the per-trial differences.
+   tasks on and tasks off take turns at concurrency 1 and 10 in blocks of `--block` (100) requests, the rounds
+   cycling through every order of the three (so on and off alternate, ABAB..., and neither always follows the
+   other; each side's clients keep their tasks between blocks), `--requests` (2,000) a side per trial. Blocks
+   of a fraction of a second put this machine's drift, which is minutes long, on every side alike: 2,000-request
+   turns gave on - off p50 differences of ±2 ms at concurrency 10 with the two proxies running the same code.
+   Each side's added p50/p99 is its percentile less direct's; the figure judged (target: within +0.1 ms) is
+   on - off over all trials' latencies pooled, printed with the median and range of the per-trial differences,
+   and with each proxy's CPU per request over its blocks (steadier than latency here). `--same-config` runs
+   both proxies with tasks on: the noise floor of every on - off figure.
 2. **Memory under a million distinct tasks.** A fresh proxy with tasks on (`tasks.max_entries` as configured,
    default the product's 200,000) takes `--memory-tasks` (1,000,000) first requests, each opening a task of its
    own (a tool loop's opening, so every answer is one more continuation to remember), at concurrency 32; the
@@ -36,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import statistics
@@ -62,6 +65,7 @@ TASK_HEADER = "x-routetax-task"
 TARGET_MS = 0.1  # issue 27: tasks on may add at most this much to the added p50 and p99
 FLAT_GROWTH = 0.05  # "flat": RSS at the end within 5 % of RSS when the index reached its bound
 SIDES = ("direct", "tasks-on", "tasks-off")
+ORDERS = list(itertools.permutations(SIDES))
 # The proxy runs this tree's code with this interpreter (a worktree has no .venv of its own).
 LAUNCHER = [
     sys.executable,
@@ -148,15 +152,17 @@ class TaskClients:
 async def interleaved(
     urls: dict[str, str], concurrency: int, requests: int, block: int, prefix: str, pids: dict[str, int]
 ) -> dict[str, TaskRun]:
-    """Every side `requests` requests, in blocks of `block` that take turns (the order reversed every round):
-    the sides share every minute of this machine's drift instead of each having minutes of its own."""
+    """Every side `requests` requests, in blocks of `block` that take turns: the sides share every minute of this
+    machine's drift instead of each having minutes of its own. The rounds cycle through every order of the
+    sides, so each runs first, between and last, and after each other side, equally often (with a fixed
+    order of three, the middle one always follows a block of another proxy and the others sometimes their own)."""
     clients = {side: TaskClients(url, concurrency, f"{prefix}{side}", pids.get(side)) for side, url in urls.items()}
     runs = {side: TaskRun() for side in urls}
     try:
         done, round_ = 0, 0
         while done < requests:
             size = min(block, requests - done)
-            for side in SIDES if round_ % 2 == 0 else SIDES[::-1]:
+            for side in ORDERS[round_ % len(ORDERS)]:
                 await clients[side].block(size, runs[side])
             done += size
             round_ += 1
@@ -318,6 +324,11 @@ def main() -> int:
     ap.add_argument("--max-entries", type=int, default=None, help="tasks.max_entries (default: the product's)")
     ap.add_argument("--memory-concurrency", type=int, default=32)
     ap.add_argument("--memory-tasks-off", action="store_true", help="also run the memory part with tasks off")
+    ap.add_argument(
+        "--same-config",
+        action="store_true",
+        help="A/A: both proxies with tasks on (the noise floor of the on - off figures, with identity present)",
+    )
     ap.add_argument("--skip-latency", action="store_true")
     ap.add_argument("--skip-memory", action="store_true")
     ap.add_argument("--quick", action="store_true", help="3 trials of 1,000; 300,000 tasks past a bound of 50,000")
@@ -377,7 +388,7 @@ def latency_part(upstream: str, redis_url: str, tmp: Path, args: argparse.Namesp
             ports[side],
             tmp,
             LAUNCHER,
-            sections=proxy_sections(side == "tasks-on", args.max_entries),
+            sections=proxy_sections(side == "tasks-on" or args.same_config, args.max_entries),
         )
         for side in ports
     }
