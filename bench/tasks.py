@@ -34,7 +34,7 @@ on/off comparison is an A/A run: the noise floor of the measurement itself.
 
 Pinning as in bench/perf.py: the proxies on core 0; the upstream, Redis and this load generator on core 1.
 
-Run (≈ 10 minutes, ≈ 20 with `--memory-tasks-off`; `--quick` ≈ 6):
+Run (≈ 10 minutes, ≈ 20 with `--memory-tasks-off`; `--quick` ≈ 7):
     .venv/bin/python bench/tasks.py [--quick] [--trials 6] [--requests 2000] [--same-config]
     [--memory-tasks 1000000] [--max-entries N] [--memory-tasks-off] [--skip-latency] [--skip-memory]
 """
