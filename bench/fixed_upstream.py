@@ -5,12 +5,17 @@ finding the end of each request, so what is measured is the client or the proxy 
 A request whose body asks for `"stream": true` gets a fixed SSE stream instead: the first event
 (already carrying content) at once, the other ten events and `[DONE]` STREAM_GAP_S later, so the
 time to the first token and the time to the end differ as they do on a real upstream.
+A JSON request that declares `"tools"` gets one call of the tool `run` instead, under a call id no other
+answer of this process carried: an agent loop's next request echoes that id, as it would a real model's,
+so two tool loops never send the same continuation (bench/tasks.py drives such loops).
 Run: python bench/fixed_upstream.py PORT
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
+import os
 import sys
 
 import orjson
@@ -38,6 +43,46 @@ RESPONSE = (
     + b"\r\n\r\n"
     + BODY
 )
+
+
+TOOL_CALL_ID = b"call_" + b"0" * 24  # replaced in every answer by a fresh id of the same length
+TOOL_BODY = orjson.dumps(
+    {
+        "id": "chatcmpl-bench",
+        "object": "chat.completion",
+        "created": 0,
+        "model": "gpt-5.4-nano",
+        "choices": [
+            {
+                "index": 0,
+                "message": {
+                    "role": "assistant",
+                    "content": None,
+                    "tool_calls": [
+                        {
+                            "id": TOOL_CALL_ID.decode(),
+                            "type": "function",
+                            "function": {"name": "run", "arguments": '{"cmd": "pytest -q"}'},
+                        }
+                    ],
+                },
+                "finish_reason": "tool_calls",
+            }
+        ],
+        "usage": orjson.loads(BODY)["usage"],
+    }
+)
+TOOL_HEAD, TOOL_TAIL = (
+    b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: "
+    + str(len(TOOL_BODY)).encode()
+    + b"\r\n\r\n"
+    + TOOL_BODY
+).split(TOOL_CALL_ID)
+CALL_IDS = itertools.count(int.from_bytes(os.urandom(6), "big") << 40)  # distinct across restarts too
+
+
+def tool_call_response() -> bytes:
+    return TOOL_HEAD + b"call_" + b"%024x" % next(CALL_IDS) + TOOL_TAIL
 
 
 STREAM_GAP_S = 0.002
@@ -88,6 +133,8 @@ class FixedProtocol(asyncio.Protocol):
             if b'"stream":true' in request_body or b'"stream": true' in request_body:
                 self.transport.write(STREAM_HEAD + STREAM_FIRST)  # type: ignore[attr-defined]
                 asyncio.get_running_loop().call_later(STREAM_GAP_S, self._write_rest)
+            elif b'"tools"' in request_body:
+                self.transport.write(tool_call_response())  # type: ignore[attr-defined]
             else:
                 self.transport.write(RESPONSE)  # type: ignore[attr-defined]
 

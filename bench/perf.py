@@ -152,11 +152,13 @@ def start_routetax(
     core: str = PROXY_CORE,
     pool_size: int | None = None,
     serve_args: tuple[str, ...] = (),
+    sections: dict[str, dict] | None = None,
 ) -> subprocess.Popen:
     """`routetax serve` on the demo tiers pointed at `upstream`, pinned to `core`; `launcher` replaces the
     `routetax` console script (bench/metering_split.py starts it with parts turned off); `pool_size` sets
     every tier's connection limit (bench/streams.py holds thousands of streams); `serve_args` are added
-    to `serve` (`--workers 2`)."""
+    to `serve` (`--workers 2`); `sections` are configuration sections written as given (bench/tasks.py
+    sets `tasks`)."""
     from demo.world import demo_config
 
     config = demo_config(upstream).model_dump(mode="json")
@@ -167,6 +169,7 @@ def start_routetax(
     config["store"] = {"redis_url": redis_url, "spool_dir": str(tmp / f"spool-{port}")}
     config["auth"] = {"mode": "open"}
     config["metering"] = {"enabled": metering}
+    config.update(sections or {})
     path = tmp / f"routetax-{port}.yaml"
     path.write_text(yaml.safe_dump(config))
     argv = [*(launcher or [str(ROOT / ".venv/bin/routetax")]), "serve", "--config", str(path), "--log-level", "warning"]
