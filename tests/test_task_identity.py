@@ -353,3 +353,18 @@ def test_the_history_is_hashed_once_with_a_digest_per_prefix() -> None:
     assert len(digests) == len(atoms) + 1 and len(set(digests)) == len(digests)
     assert chain(seed(None), atoms[:2]) == digests[:3]  # a prefix's digests are the history's first ones
     assert Boundaries.of(atoms).ends == (2,) and Boundaries.of(atoms).starts == (1,)
+
+
+async def test_two_tasks_with_identical_histories_and_identical_answers_are_still_two_tasks() -> None:
+    """A deterministic answer to the same opening, twice at once: each continuation goes to its own task."""
+    tasks = identity()
+    request = {"messages": [ASK]}
+    a = await tasks.identify(request, "chat", {}, None)
+    b = await tasks.identify(request, "chat", {}, None)
+    for context in (a, b):
+        context.classify(False)
+        tasks.file(context, from_chat_json(chat_answer("Hello! How can I help you today?")), "nano")
+    history = [ASK, {"role": "assistant", "content": "Hello! How can I help you today?"}]
+    first = await tasks.identify({"messages": [*history, {"role": "user", "content": "Weather?"}]}, "chat", {}, None)
+    second = await tasks.identify({"messages": [*history, {"role": "user", "content": "Time?"}]}, "chat", {}, None)
+    assert {first.task_id, second.task_id} == {a.task_id, b.task_id}

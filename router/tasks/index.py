@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 
-from router.tasks.normalise import Atom
+from router.tasks.normalise import SEPARATOR, Atom
 
 DIGEST_BYTES = 16
 REWRITE_CANDIDATES = 16  # answers kept per request (identical first requests of concurrent tasks)
@@ -44,6 +44,7 @@ class Entry:
     marks: tuple[str, ...] = ()  # call ids (else the text's start) a rewritten answer still shows
     calls: bool = False  # the answer asked for tool calls
     acted: bool = False  # the answer's text asked its client to act (an action written in text)
+    continued: int = 0  # requests that continued this answer here (tells identical answers of two tasks apart)
 
     def to_json(self) -> bytes:
         return orjson.dumps(asdict(self))
@@ -73,18 +74,17 @@ def seed(scope: str | None) -> bytes:
 def chain(start: bytes, atoms: list[Atom]) -> list[bytes]:
     """digests[i] is the digest of atoms[:i] (so len(atoms) + 1 of them): one pass over the history."""
     blake = hashlib.blake2b
+    join = SEPARATOR.join
     digests = [start]
     h = start
     for atom in atoms:
-        h = blake(h + atom.encode(), digest_size=DIGEST_BYTES).digest()
+        h = blake(h + join(atom).encode("utf-8", "surrogatepass"), digest_size=DIGEST_BYTES).digest()
         digests.append(h)
     return digests
 
 
 def extend(digest: bytes, atoms: list[Atom]) -> bytes:
-    for atom in atoms:
-        digest = hashlib.blake2b(digest + atom.encode(), digest_size=DIGEST_BYTES).digest()
-    return digest
+    return chain(digest, atoms)[-1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +133,7 @@ class TaskIndex:
     def __init__(self, max_entries: int, idle_s: float) -> None:
         self.max_entries = max_entries
         self.idle_s = idle_s
-        self.answers: dict[bytes, Entry] = {}
+        self.answers: dict[bytes, Entry | tuple[Entry, ...]] = {}
         self.requests: dict[bytes, list[Entry]] = {}
         self.responses: dict[str, Entry] = {}
         self.named: dict[str, Entry] = {}
@@ -146,8 +146,9 @@ class TaskIndex:
         best: Match | None = None
         answers = self.answers
         for end in range(len(digests) - 1, 0, -1):  # every position: an answer may end anywhere (built-in tools)
-            entry = answers.get(digests[end])
-            if entry is not None and self.alive(entry, now) is not None:
+            found = answers.get(digests[end])
+            entry = self._pick(found, now) if found is not None else None
+            if entry is not None:
                 best = Match(entry, end, False)
                 break
         floor = best.end if best is not None else -1
@@ -159,9 +160,29 @@ class TaskIndex:
                     return Match(entry, start, True)
         return best
 
+    def _pick(self, found: Entry | tuple[Entry, ...], now: float) -> Entry | None:
+        """The entry a continuation belongs to. Two tasks whose histories and answers are identical file one
+        key twice: their continuations are shared out, each to an answer nobody continued yet, so neither task
+        is merged into the other (they were indistinguishable up to here, so which is which does not matter)."""
+        if isinstance(found, Entry):
+            entry = self.alive(found, now)
+        else:
+            alive = [e for e in found if self.alive(e, now) is not None]
+            entry = next((e for e in alive if not e.continued), alive[-1] if alive else None)
+        if entry is not None:
+            entry.continued += 1
+        return entry
+
     def put(self, key: bytes, request: bytes | None, entry: Entry, response_id: str | None = None) -> None:
         """File an answer: by its digest, by the request that asked it (None: not a history), by its response id."""
-        _bounded_put(self.answers, key, entry, self.max_entries)
+        existing = self.answers.get(key)
+        if existing is None:
+            _bounded_put(self.answers, key, entry, self.max_entries)
+        else:  # the same history and answer again: another task's (kept beside it), or this task's retry
+            others = (existing,) if isinstance(existing, Entry) else existing
+            kept = tuple(e for e in others if e.task_id != entry.task_id)
+            value: Entry | tuple[Entry, ...] = (*kept[-REWRITE_CANDIDATES + 1 :], entry) if kept else entry
+            _bounded_put(self.answers, key, value, self.max_entries)
         if request is not None:
             siblings = self.requests.pop(request, None) or []
             siblings.append(entry)

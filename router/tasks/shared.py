@@ -98,6 +98,7 @@ class SharedTasks:
                 entry = Entry.from_json(raw) if raw is not None else None
                 if self.index.alive(entry, now) is not None:
                     assert entry is not None
+                    entry.continued += 1
                     best = Match(entry, end, False)
                     self.index.answers[digests[end]] = entry  # adopted: the next step is a local hit
                     break
