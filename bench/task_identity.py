@@ -118,7 +118,8 @@ async def main() -> None:
     per = used / n
     print(f"memory per filed answer                  {per:8.0f} bytes ({n} answers, each a new task)")
     print(
-        f"at tasks.max_entries = {args.entries:,}          {per * args.entries / 1e6:8.1f} MB (the bound; oldest forgotten past it)"
+        f"at tasks.max_entries = {args.entries:,}          {per * args.entries / 1e6:8.1f} MB"
+        " (the bound; the oldest are forgotten past it)"
     )
 
 

@@ -8,8 +8,9 @@ worth more. Moves to a *safer* (dearer) tier for capability always happen; their
 discount is metered as cache-loss spend on the record, as is any move's.
 
 Conversations are keyed by their task (`task:<id>`, router.tasks), or with tasks off by
-`prompt_cache_key`, `user` / `safety_identifier`, or a hash of the messages up to the first user turn. State is in-process and bounded; with a Redis store every
-worker and replica shares its settlements with the others (router.affinity_share).
+`prompt_cache_key`, `user` / `safety_identifier`, or a hash of the messages up to the first user
+turn. State is in-process and bounded; with a Redis store every worker and replica shares its
+settlements with the others (router.affinity_share).
 """
 
 from __future__ import annotations

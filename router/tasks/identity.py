@@ -15,13 +15,13 @@ import hashlib
 import secrets
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from metering.record import TaskClassReason, TaskSource
 from router.errors import ProxyError, Refusal
 from router.tasks.answer import AnswerAtoms
-from router.tasks.index import Boundaries, Entry, TaskIndex, chain, extend, seed
+from router.tasks.index import Boundaries, Entry, Match, TaskIndex, chain, extend, seed
 from router.tasks.loop import loop_signal, wrote_action
 from router.tasks.normalise import Atom, Kind, history_atoms, responses_atoms
 from router.tasks.shared import SharedTasks
@@ -66,7 +66,6 @@ class TaskContext:
     reason: TaskClassReason = TaskClassReason.CLASSIFIER
     arm: str | None = None
     explored: bool = False
-    digests: list[bytes] = field(default_factory=list)
 
     def classify(self, classified_agentic: bool) -> tuple[bool, TaskClassReason]:
         """The class this step is routed as: agentic from the step that made it so, on every later step."""
@@ -94,7 +93,7 @@ class TaskIdentity:
         named = header_task(headers.get(TASK_HEADER))
         end = headers.get(TASK_END_HEADER, "").strip().lower() == "true"
         if named is not None:
-            return await self._named(named, f"h\x1f{scope}\x1f{named}", TaskSource.HEADER, body, api, scope, end, now)
+            return await self._header(named, body, api, scope, end, now)
         if api == "responses":
             previous_id = body.get("previous_response_id")
             if isinstance(previous_id, str):
@@ -111,17 +110,48 @@ class TaskIdentity:
                 name = f"c\x1f{scope}\x1f{conversation}"
                 task_id = "task_" + hashlib.blake2b(name.encode("utf-8", "surrogatepass"), digest_size=12).hexdigest()
                 return await self._named(task_id, name, TaskSource.CONVERSATION, body, api, scope, end, now)
+        atoms, digests, match = await self._continuation(body, api, scope, now)
+        if match is None:
+            context = TaskContext(new_task_id(), TaskSource.NEW, 1, scope, None, False, end)
+        else:
+            context = self._following(match.entry, TaskSource.CONTINUATION, atoms[match.end :], scope, end, now)
+        context.history = digests[-1]
+        return context
+
+    async def _continuation(
+        self, body: dict[str, Any], api: str, scope: str | None, now: float
+    ) -> tuple[list[Atom], list[bytes], Match | None]:
+        """The history's atoms, their digests, and the longest filed answer it continues (Redis only on a miss)."""
         atoms = history_atoms(body, api)
         digests = chain(seed(scope), atoms)
         bounds = Boundaries.of(atoms)
         match = self.index.find(digests, atoms, bounds, now)
         if self.shared is not None and not bounds.covered(match):
             match = await self.shared.find(digests, atoms, bounds, match, now)
-        if match is None:
-            context = TaskContext(new_task_id(), TaskSource.NEW, 1, scope, None, False, end)
+        return atoms, digests, match
+
+    async def _header(
+        self, task_id: str, body: dict[str, Any], api: str, scope: str | None, end: bool, now: float
+    ) -> TaskContext:
+        """The client's own task: its latest state is the newer of what was filed by name and what the history
+        continues (that is how a process learns of steps another worker or replica served)."""
+        name = f"h\x1f{scope}\x1f{task_id}"
+        atoms, digests, match = await self._continuation(body, api, scope, now)
+        if match is not None and match.entry.task_id != task_id:
+            match = None  # another task's answer in this history: not a step of this one
+        entry = self.index.named_entry(name, now)
+        if entry is None and match is None and self.shared is not None:
+            entry = await self.shared.named(name, now)
+            if entry is not None:
+                self.index.put_named(name, entry)
+        if match is not None and (entry is None or match.entry.step >= entry.step):
+            context = self._following(match.entry, TaskSource.HEADER, atoms[match.end :], scope, end, now)
+        elif entry is not None:
+            ends = Boundaries.of(atoms).ends
+            context = self._following(entry, TaskSource.HEADER, atoms[ends[-1] :] if ends else atoms, scope, end, now)
         else:
-            context = self._following(match.entry, TaskSource.CONTINUATION, atoms[match.end :], scope, end, now)
-        context.history, context.digests = digests[-1], digests
+            context = TaskContext(task_id, TaskSource.HEADER, 1, scope, None, False, end)
+        context.task_id, context.name, context.history = task_id, name, digests[-1]
         return context
 
     async def _named(
@@ -135,7 +165,7 @@ class TaskIdentity:
         end: bool,
         now: float,
     ) -> TaskContext:
-        """A task the client names (header) or the API names (conversation): its state is kept by name."""
+        """A task the API names (a Responses `conversation`): its state is kept by name."""
         entry = self.index.named_entry(name, now)
         if entry is None and self.shared is not None:
             entry = await self.shared.named(name, now)
@@ -143,11 +173,8 @@ class TaskIdentity:
                 self.index.put_named(name, entry)
         if entry is None:
             context = TaskContext(task_id, source, 1, scope, None, False, end)
-        else:
-            atoms = history_atoms(body, api)
-            ends = Boundaries.of(atoms).ends
-            new = atoms[ends[-1] :] if ends and source is TaskSource.HEADER else atoms  # after the latest answer
-            context = self._following(entry, source, new, scope, end, now)
+        else:  # the API keeps the history: what the request sends is all new
+            context = self._following(entry, source, history_atoms(body, api), scope, end, now)
             context.task_id = task_id
         context.name = name
         return context

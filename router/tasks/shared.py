@@ -8,9 +8,12 @@ latest answer — the history holds model output this process never filed, so an
 then one pipeline asks for every candidate at once (one round trip), and what it finds is adopted
 locally so the next step is a local hit. A first request (no model output in its history) never asks.
 
-A header task or a Responses id seen first here is looked up the same way, once per process. Redis
-trouble makes a lookup miss (a continuation becomes a new task), never a failed request, and a lookup
-waits at most `LOOKUP_TIMEOUT_S`.
+A history whose latest model output Redis did not know either (few-shot examples written into a prompt,
+a transcript from elsewhere) is remembered as unknown for `UNKNOWN_TTL_S`, so an application that sends the
+same such prefix with every request costs one round trip per minute, not one per request. A header task or
+a Responses id seen first here is looked up the same way, once per process. Redis trouble makes a lookup
+miss (a continuation becomes a new task), never a failed request, and a lookup waits at most
+`LOOKUP_TIMEOUT_S`.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ log = logging.getLogger("routetax.tasks")
 
 PREFIX = "routetax:{tasks}:"  # one hash tag: every command works on a Redis Cluster too
 LOOKUP_TIMEOUT_S = 0.25
+UNKNOWN_TTL_S = 60.0
+UNKNOWN_MAX = 10_000
 
 
 def _name_key(name: str) -> str:
@@ -41,6 +46,7 @@ class SharedTasks:
         self.index = index
         self._ttl = max(int(index.idle_s), 1)
         self._writes: set[asyncio.Task[Any]] = set()
+        self._unknown: dict[bytes, float] = {}  # digest of a history's latest answer boundary -> when Redis lacked it
 
     def publish(
         self, key: bytes | None, request: bytes | None, entry: Entry, response_id: str | None, name: str | None
@@ -81,6 +87,10 @@ class SharedTasks:
         starts = [start for start in bounds.starts if start > floor]
         if not ends and not starts:
             return local
+        latest = digests[bounds.ends[-1]]
+        asked = self._unknown.get(latest)
+        if asked is not None and now - asked < UNKNOWN_TTL_S:
+            return local
         pipe = self._redis.pipeline(transaction=False)
         if ends:
             pipe.mget([PREFIX + "a:" + digests[end].hex() for end in ends])
@@ -111,6 +121,11 @@ class SharedTasks:
                 if self.index.alive(entry, now) is not None and confirmed(entry, atoms[start:]):
                     assert entry is not None
                     return Match(entry, start, True)
+        if not bounds.covered(best):
+            self._unknown.pop(latest, None)
+            self._unknown[latest] = now
+            while len(self._unknown) > UNKNOWN_MAX:
+                del self._unknown[next(iter(self._unknown))]
         return best
 
     async def named(self, name: str, now: float) -> Entry | None:
