@@ -263,8 +263,8 @@ class Intake:
             if task is not None:
                 task.explored = True
             return arm, pinned
-        if self.affinity is not None:  # a task stays where its cache is: keyed by the task, else by the prefix
-            record.conversation = f"task:{task.task_id}" if task is not None else conversation_key(body, api.name)
+        if self.affinity is not None:  # keyed by the prefix, not the task: a provider's cache is shared across tasks
+            record.conversation = conversation_key(body, api.name)
             tier, record.kept_by_affinity = self.affinity.choose(record.conversation, tier)
         return tier, pinned
 

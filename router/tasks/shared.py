@@ -31,6 +31,7 @@ log = logging.getLogger("routetax.tasks")
 PREFIX = "routetax:{tasks}:"  # one hash tag: every command works on a Redis Cluster too
 LOOKUP_TIMEOUT_S = 0.25
 UNKNOWN_TTL_S = 60.0
+RESPONSE_RETRY_S = 0.02
 UNKNOWN_MAX = 10_000
 
 
@@ -132,7 +133,16 @@ class SharedTasks:
         return await self._get(_name_key(name), now)
 
     async def response(self, response_id: str, now: float) -> Entry | None:
-        return await self._get(PREFIX + "p:" + response_id, now)
+        """The task of a response another process answered. A client may name a response the moment it has it,
+        before the other process's background write has landed: a miss is asked once more, `RESPONSE_RETRY_S`
+        later (a miss is rare: an id from before routetax, or older than `tasks.idle_s`)."""
+        entry = await self._get(PREFIX + "p:" + response_id, now)
+        if entry is None:
+            await asyncio.sleep(RESPONSE_RETRY_S)
+            entry = await self._get(PREFIX + "p:" + response_id, now)
+        if entry is not None:
+            self.index.put_response(response_id, entry)
+        return entry
 
     async def _get(self, key: str, now: float) -> Entry | None:
         try:
