@@ -368,3 +368,25 @@ async def test_two_tasks_with_identical_histories_and_identical_answers_are_stil
     first = await tasks.identify({"messages": [*history, {"role": "user", "content": "Weather?"}]}, "chat", {}, None)
     second = await tasks.identify({"messages": [*history, {"role": "user", "content": "Time?"}]}, "chat", {}, None)
     assert {first.task_id, second.task_id} == {a.task_id, b.task_id}
+
+
+async def test_a_react_scratchpad_that_grows_in_one_prompt_continues_the_task_and_fires_the_loop_signal() -> None:
+    """Classic ReAct keeps the transcript in one user message: the previous prompt + the answer + the observation."""
+    tasks = identity()
+    template = (
+        "Answer the question using the tools search and lookup. Use this format:\nThought: ...\nAction: ...\n" * 3
+    )
+    prompt = template + "Question: What is the capital of France?\nThought:"
+    answer = " I should search for it.\nAction: search\nAction Input: capital of France"
+    first = await step(tasks, {"messages": [{"role": "user", "content": prompt}]}, from_chat_json(chat_answer(answer)))
+    grown = prompt + answer + "\nObservation: Paris is the capital of France.\nThought:"
+    second = await tasks.identify({"messages": [{"role": "user", "content": grown}]}, "chat", {}, None)
+    assert (second.task_id, second.step, second.loop) == (first.task_id, 2, True)
+    assert second.classify(False) == (True, TaskClassReason.LOOP_SIGNAL)
+    other = await tasks.identify(
+        {"messages": [{"role": "user", "content": prompt + " Something else entirely, typed by someone."}]},
+        "chat",
+        {},
+        None,
+    )
+    assert other.source is TaskSource.NEW  # the same opening without the answer in it: not a continuation

@@ -21,7 +21,7 @@ from typing import Any
 from metering.record import TaskClassReason, TaskSource
 from router.errors import ProxyError, Refusal
 from router.tasks.answer import AnswerAtoms
-from router.tasks.index import Boundaries, Entry, Match, TaskIndex, chain, extend, seed
+from router.tasks.index import Boundaries, Entry, Match, Prompt, TaskIndex, chain, extend, seed
 from router.tasks.loop import loop_signal, wrote_action
 from router.tasks.normalise import Atom, Kind, history_atoms, responses_atoms
 from router.tasks.shared import SharedTasks
@@ -64,6 +64,7 @@ class TaskContext:
     name: str | None = None  # the named-task key (header, conversation)
     agentic: bool = False  # the class this step was routed as
     reason: TaskClassReason = TaskClassReason.CLASSIFIER
+    prompt: Prompt | None = None  # its last user message, should the next step extend it (a scratchpad)
     arm: str | None = None
     explored: bool = False
 
@@ -111,11 +112,14 @@ class TaskIdentity:
                 task_id = "task_" + hashlib.blake2b(name.encode("utf-8", "surrogatepass"), digest_size=12).hexdigest()
                 return await self._named(task_id, name, TaskSource.CONVERSATION, body, api, scope, end, now)
         atoms, digests, match = await self._continuation(body, api, scope, now)
-        if match is None:
-            context = TaskContext(new_task_id(), TaskSource.NEW, 1, scope, None, False, end)
-        else:
+        extended = self.index.find_extension(digests, atoms, now) if match is None else None
+        if match is not None:
             context = self._following(match.entry, TaskSource.CONTINUATION, atoms[match.end :], scope, end, now)
-        context.history = digests[-1]
+        elif extended is not None:  # a scratchpad that grew by the answer and what running it produced
+            context = self._following(extended[0], TaskSource.CONTINUATION, [extended[1]], scope, end, now)
+        else:
+            context = TaskContext(new_task_id(), TaskSource.NEW, 1, scope, None, False, end)
+        context.history, context.prompt = digests[-1], Prompt.of(digests, atoms)
         return context
 
     async def _continuation(
@@ -152,6 +156,7 @@ class TaskIdentity:
         else:
             context = TaskContext(task_id, TaskSource.HEADER, 1, scope, None, False, end)
         context.task_id, context.name, context.history = task_id, name, digests[-1]
+        context.prompt = Prompt.of(digests, atoms)
         return context
 
     async def _named(
@@ -208,6 +213,8 @@ class TaskIdentity:
         if context.history is not None and answer.atoms:
             key, request = extend(context.history, answer.atoms), context.history
             self.index.put(key, request, entry, answer.response_id)
+            if context.prompt is not None:
+                self.index.put_prompt(context.prompt, entry)
         elif answer.response_id is not None:  # a chained request's history is partial: only its id can be followed
             self.index.put_response(answer.response_id, entry)
         if context.name is not None:

@@ -12,6 +12,12 @@ returns its result as a user "Observation:") extends request n but not answer n.
 also files each answer under the request that asked for it; a lookup there is confirmed only when the
 answer's marks (its call ids, else its first characters) appear in what follows that request.
 
+Agents that keep their whole transcript in one growing prompt (a ReAct scratchpad: the last user message
+is the previous one plus the model's answer plus the observation) do not add messages at all. Each answer
+is also filed under its request's last user message when that is long (`PROMPT_MIN_CHARS`); a request
+whose last user message extends one filed — same text up to its length, the answer's marks in what
+follows — continues that task. Found within one process only (not shared through Redis).
+
 In-process, bounded by `max_entries` per table (the oldest go first) and by `idle_s` (an entry not
 continued within it is a task that has ended). `router.tasks.shared` shares it between processes.
 """
@@ -28,6 +34,32 @@ from router.tasks.normalise import SEPARATOR, Atom
 
 DIGEST_BYTES = 16
 REWRITE_CANDIDATES = 16  # answers kept per request (identical first requests of concurrent tasks)
+PROMPT_MIN_CHARS = 200  # a last user message at least this long may grow into the next step's (a scratchpad)
+
+
+@dataclass(frozen=True, slots=True)
+class Prompt:
+    """A request's last user message as the next step's may extend it: where, how long, its digest."""
+
+    key: bytes  # digest of the history before it, and its role
+    chars: int
+    digest: bytes
+
+    @classmethod
+    def of(cls, digests: list[bytes], atoms: list[Atom], chars: int | None = None) -> Prompt | None:
+        """The last message of `atoms` (its first `chars` characters), when it is a long enough user turn."""
+        if not atoms:
+            return None
+        last = atoms[-1]
+        if last.kind != "m" or last.ref != "user" or len(last.text) < PROMPT_MIN_CHARS:
+            return None
+        text = last.text if chars is None else last.text[:chars]
+        key = hashlib.blake2b(digests[-2] + b"\x1euser", digest_size=DIGEST_BYTES).digest()
+        return cls(key, len(text), _text_digest(text))
+
+
+def _text_digest(text: str) -> bytes:
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=DIGEST_BYTES).digest()
 
 
 @dataclass(slots=True)
@@ -137,6 +169,7 @@ class TaskIndex:
         self.requests: dict[bytes, list[Entry]] = {}
         self.responses: dict[str, Entry] = {}
         self.named: dict[str, Entry] = {}
+        self.prompts: dict[bytes, list[tuple[Entry, int, bytes]]] = {}
 
     def alive(self, entry: Entry | None, now: float) -> Entry | None:
         return entry if entry is not None and now - entry.answered_at <= self.idle_s else None
@@ -189,6 +222,26 @@ class TaskIndex:
             _bounded_put(self.requests, request, siblings[-REWRITE_CANDIDATES:], self.max_entries)
         if response_id is not None:
             self.put_response(response_id, entry)
+
+    def put_prompt(self, prompt: Prompt, entry: Entry) -> None:
+        siblings = self.prompts.pop(prompt.key, None) or []
+        siblings.append((entry, prompt.chars, prompt.digest))
+        _bounded_put(self.prompts, prompt.key, siblings[-REWRITE_CANDIDATES:], self.max_entries)
+
+    def find_extension(self, digests: list[bytes], atoms: list[Atom], now: float) -> tuple[Entry, Atom] | None:
+        """A filed answer whose request's last user message this one's extends (a scratchpad), and what it
+        added (as one user turn: the answer echoed, and what running it produced)."""
+        probe = Prompt.of(digests, atoms, chars=0) if atoms and len(atoms[-1].text) >= PROMPT_MIN_CHARS else None
+        if probe is None:
+            return None
+        text = atoms[-1].text
+        for entry, chars, digest in reversed(self.prompts.get(probe.key, ())):
+            if chars >= len(text) or self.alive(entry, now) is None or _text_digest(text[:chars]) != digest:
+                continue
+            added = text[chars:]
+            if entry.marks and all(mark in added for mark in entry.marks):
+                return entry, Atom("m", "user", "", added)
+        return None
 
     def put_response(self, response_id: str, entry: Entry) -> None:
         _bounded_put(self.responses, response_id, entry, self.max_entries)
