@@ -29,7 +29,6 @@ from router.tasks.shared import SharedTasks
 TASK_HEADER = "x-routetax-task"
 TASK_END_HEADER = "x-routetax-task-end"
 MAX_TASK_ID_CHARS = 200
-AGENTIC, SINGLE_TURN = "agentic", "single_turn"
 
 
 def new_task_id() -> str:
