@@ -390,3 +390,17 @@ async def test_a_react_scratchpad_that_grows_in_one_prompt_continues_the_task_an
         None,
     )
     assert other.source is TaskSource.NEW  # the same opening without the answer in it: not a continuation
+
+
+async def test_a_client_that_drops_the_thinking_block_of_a_reasoning_model_continues_the_task() -> None:
+    tasks = identity()
+    answer = "<think>\nThe user wants the weather.\n</think>\n\nIt is sunny in Paris today."
+    first = await step(tasks, {"messages": [ASK]}, from_chat_json(chat_answer(answer)))
+    stripped = [
+        ASK,
+        {"role": "assistant", "content": "It is sunny in Paris today."},
+        {"role": "user", "content": "Rome?"},
+    ]
+    kept = [ASK, {"role": "assistant", "content": answer}, {"role": "user", "content": "Oslo?"}]
+    for history in (stripped, kept):
+        assert (await tasks.identify({"messages": history}, "chat", {}, None)).task_id == first.task_id

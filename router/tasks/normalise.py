@@ -80,6 +80,8 @@ def chat_atoms(messages: Any) -> list[Atom]:
             add(_atom(Kind.OUTPUT, _str(message.get("name")), "", text))
             continue
         role = role if type(role) is str else ""
+        if role == "assistant" and text.startswith("<think>"):
+            text = without_thinking(text)
         if text or role != "assistant":
             add(_atom(Kind.MESSAGE, role, "", text))
         calls = message.get("tool_calls")
@@ -113,6 +115,8 @@ def responses_atoms(items: Any) -> list[Atom]:
             if role in SKIPPED_ROLES:
                 continue
             text = text_of(item.get("content"))
+            if role == "assistant" and text.startswith("<think>"):
+                text = without_thinking(text)
             if text or role != "assistant":
                 atoms.append(_atom(Kind.MESSAGE, role, "", text))
         elif kind == "reasoning":
@@ -159,6 +163,13 @@ def text_of(content: Any) -> str:
             elif kind != "refusal":
                 parts.append(canonical(part))
     return "".join(parts)
+
+
+def without_thinking(text: str) -> str:
+    """An answer's text without the `<think>…</think>` block a reasoning model (Qwen) opens it with: clients
+    differ on whether they send it back, so it is never part of the comparison."""
+    end = text.find("</think>")
+    return text[end + len("</think>") :].lstrip() if end >= 0 else text
 
 
 def arguments(function: dict[str, Any]) -> str:
