@@ -16,16 +16,19 @@ from typing import Any
 
 import openai
 import pytest
+import redis
 from openai import OpenAI
 
 from demo.world import demo_config
 from metering.record import TaskClassReason, TaskSource
 from router.config import Config
 from router.servers import RunningServer
+from router.tasks.shared import PREFIX
 from tests.conftest import durable_config
 from tests.redis_server import RedisServer
 from tests.test_proxy_acceptance import TOOLS, records
 from tests.test_responses_api import FUNCTION_TOOLS
+from tests.waiting import wait_until
 
 TASK = "x-routetax-task"
 
@@ -239,6 +242,7 @@ def test_two_replicas_on_one_redis_agree_on_the_task(
     a = start_proxy(durable_config(emulator.url, redis_server.url, tmp_path / "a"))
     b = start_proxy(durable_config(emulator.url, redis_server.url, tmp_path / "b"))
     clients = [client_for(a), client_for(b)]
+    store = redis.Redis.from_url(redis_server.url)
     messages: list[Any] = [{"role": "user", "content": "Weather in Rome?"}]
     seen = []
     for turn in range(4):  # the steps alternate between the replicas
@@ -250,18 +254,24 @@ def test_two_replicas_on_one_redis_agree_on_the_task(
             messages.append({"role": "tool", "tool_call_id": call["id"], "content": "sunny"})
         if not message.get("tool_calls"):
             messages.append({"role": "user", "content": "And tomorrow?"})
+        # An agent's own pace (8-20 ms) covers the background write; a loaded test machine may not.
+        wait_until(lambda n=turn + 1: sum(1 for _ in store.scan_iter(f"{PREFIX}a:*")) >= n, "the answer in Redis")
     assert len(set(seen)) == 1
     steps = sorted([*records(a, 2), *records(b, 2)], key=lambda r: r.task_step)
     assert [r.task_step for r in steps] == [1, 2, 3, 4]
     # A header task and a response chain move between replicas too.
+    # (Each waits for the first replica's background write: a step sent to the other replica within the moment
+    # that write takes is counted from what that replica knew.)
     header = {TASK: "shared-run"}
     clients[0].chat.completions.create(
         model="auto", messages=[{"role": "user", "content": "one"}], extra_headers=header
     )
+    wait_until(lambda: any(store.scan_iter(f"{PREFIX}n:*")), "the header task's state to reach Redis")
     clients[1].chat.completions.create(
         model="auto", messages=[{"role": "user", "content": "two"}], extra_headers=header
     )
     first = clients[0].responses.create(model="auto", input="Hello")
+    wait_until(lambda: store.exists(f"{PREFIX}p:{first.id}"), "the response's task to reach Redis")
     chained = clients[1].responses.with_raw_response.create(model="auto", input="Again", previous_response_id=first.id)
     later = records(b, 4)
     header_step = next(r for r in later if r.task_id == "shared-run")
