@@ -195,13 +195,14 @@ class TaskIndex:
 
     def _pick(self, found: Entry | tuple[Entry, ...], now: float) -> Entry | None:
         """The entry a continuation belongs to. Two tasks whose histories and answers are identical file one
-        key twice: their continuations are shared out, each to an answer nobody continued yet, so neither task
-        is merged into the other (they were indistinguishable up to here, so which is which does not matter)."""
+        key twice: their continuations are shared out, each to an answer nobody continued yet — the latest
+        filed first, since a task continues soon after its answer while identical answers that are never
+        continued (a stateless client asking the same thing again and again) only grow older."""
         if isinstance(found, Entry):
             entry = self.alive(found, now)
         else:
             alive = [e for e in found if self.alive(e, now) is not None]
-            entry = next((e for e in alive if not e.continued), alive[-1] if alive else None)
+            entry = next((e for e in reversed(alive) if not e.continued), alive[-1] if alive else None)
         if entry is not None:
             entry.continued += 1
         return entry
