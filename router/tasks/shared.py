@@ -1,6 +1,7 @@
 """The continuation index across workers and replicas, through the store (Redis).
 
-Every answer filed in this process is also written to Redis in the background (one pipeline, nothing
+Every answer filed in this process is also written to Redis in the background: queued, and written by
+one writer every `FLUSH_S` in one pipeline (one connection, however many answers finish at once; nothing
 waits on it); entries expire there after `tasks.idle_s` like they do here. A lookup that local memory
 answers never touches Redis. Redis is read only when local memory cannot account for the history's
 latest answer — the history holds model output this process never filed, so another process may have
@@ -19,6 +20,7 @@ miss (a continuation becomes a new task), never a failed request, and a lookup w
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 from typing import Any
@@ -30,6 +32,7 @@ log = logging.getLogger("routetax.tasks")
 
 PREFIX = "routetax:{tasks}:"  # one hash tag: every command works on a Redis Cluster too
 LOOKUP_TIMEOUT_S = 0.25
+FLUSH_S = 0.002  # answers finishing meanwhile go in the same pipeline; agent loops come back after 8 ms or more
 UNKNOWN_TTL_S = 60.0
 RESPONSE_RETRY_S = 0.02
 UNKNOWN_MAX = 10_000
@@ -46,38 +49,56 @@ class SharedTasks:
         self._redis = redis
         self.index = index
         self._ttl = max(int(index.idle_s), 1)
-        self._writes: set[asyncio.Task[Any]] = set()
+        self._pending: list[tuple[bytes | None, bytes | None, bytes, str | None, str | None]] = []
+        self._wake = asyncio.Event()
+        self._writer: asyncio.Task[None] | None = None
         self._unknown: dict[bytes, float] = {}  # digest of a history's latest answer boundary -> when Redis lacked it
 
     def publish(
         self, key: bytes | None, request: bytes | None, entry: Entry, response_id: str | None, name: str | None
     ) -> None:
-        """Write an answer's entry under every key it was filed by, in the background."""
-        raw = entry.to_json()
-        pipe = self._redis.pipeline(transaction=False)
-        if key is not None:
-            pipe.set(PREFIX + "a:" + key.hex(), raw, ex=self._ttl)
-        if request is not None:
-            rewrite = PREFIX + "r:" + request.hex()
-            pipe.rpush(rewrite, raw)
-            pipe.ltrim(rewrite, -REWRITE_CANDIDATES, -1)
-            pipe.expire(rewrite, self._ttl)
-        if response_id is not None:
-            pipe.set(PREFIX + "p:" + response_id, raw, ex=self._ttl)
-        if name is not None:
-            pipe.set(_name_key(name), raw, ex=self._ttl)
-        task = asyncio.get_running_loop().create_task(pipe.execute())
-        self._writes.add(task)
-        task.add_done_callback(self._written)
+        """Queue an answer's entry under every key it was filed by; the writer sends it within `FLUSH_S`."""
+        self._pending.append((key, request, entry.to_json(), response_id, name))
+        self._wake.set()
+        if self._writer is None:
+            self._writer = asyncio.get_running_loop().create_task(self._write_loop(), name="routetax-tasks-writer")
 
-    def _written(self, task: asyncio.Task[Any]) -> None:
-        self._writes.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.warning("could not share a task continuation: %s", task.exception())
+    async def _write_loop(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            await asyncio.sleep(FLUSH_S)
+            await self._flush()
+
+    async def _flush(self) -> None:
+        if not self._pending:
+            return
+        batch, self._pending = self._pending, []
+        pipe = self._redis.pipeline(transaction=False)
+        for key, request, raw, response_id, name in batch:
+            if key is not None:
+                pipe.set(PREFIX + "a:" + key.hex(), raw, ex=self._ttl)
+            if request is not None:
+                rewrite = PREFIX + "r:" + request.hex()
+                pipe.rpush(rewrite, raw)
+                pipe.ltrim(rewrite, -REWRITE_CANDIDATES, -1)
+                pipe.expire(rewrite, self._ttl)
+            if response_id is not None:
+                pipe.set(PREFIX + "p:" + response_id, raw, ex=self._ttl)
+            if name is not None:
+                pipe.set(_name_key(name), raw, ex=self._ttl)
+        try:
+            await pipe.execute()
+        except Exception as exc:  # a lost batch splits tasks across processes, never fails a request
+            log.warning("could not share %d task continuations: %s", len(batch), exc)
 
     async def aclose(self) -> None:
-        if self._writes:
-            await asyncio.gather(*self._writes, return_exceptions=True)
+        if self._writer is not None:
+            self._writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._writer
+            self._writer = None
+        await self._flush()
 
     async def find(
         self, digests: list[bytes], atoms: list[Atom], bounds: Boundaries, local: Match | None, now: float
