@@ -131,8 +131,8 @@ class Boundaries:
         ends: list[int] = []
         starts: list[int] = []
         previous = False
-        for i, atom in enumerate(atoms):
-            model = atom.from_model
+        for i, (kind, ref, _, _) in enumerate(atoms):
+            model = kind == "c" or (kind == "m" and ref == "assistant")  # Atom.from_model, inlined: once per atom
             if model and not previous:
                 starts.append(i)
             elif previous and not model:
