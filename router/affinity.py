@@ -7,9 +7,11 @@ forfeit with what the cheaper tier saves on this request, and stays when the dis
 worth more. Moves to a *safer* (dearer) tier for capability always happen; their forfeited
 discount is metered as cache-loss spend on the record, as is any move's.
 
-Conversations are keyed by `prompt_cache_key`, `user` / `safety_identifier`, or a hash of
-the messages up to the first user turn. State is in-process and bounded; with a Redis store every
-worker and replica shares its settlements with the others (router.affinity_share).
+Conversations are keyed by `prompt_cache_key`, `user` / `safety_identifier`, or a hash of the
+messages up to the first user turn — not by task (router.tasks): a provider caches a prefix for
+every request that sends it, whichever task it belongs to, and that prefix key stays the same on
+every step of a task anyway. State is in-process and bounded; with a Redis store every worker and
+replica shares its settlements with the others (router.affinity_share).
 """
 
 from __future__ import annotations

@@ -42,6 +42,8 @@ from router.response_owners import ResponseOwners
 from router.serving.breaker import CircuitBreaker
 from router.serving.proxy import Proxy
 from router.shared_state import SharedBreakers, SharedResponseOwners
+from router.tasks import TaskIdentity, TaskIndex
+from router.tasks.shared import SharedTasks
 from router.upstream import UpstreamPool
 
 YOUNG_COLLECTION_THRESHOLD = 10_000  # new container objects between young collections (CPython's default: 700)
@@ -69,7 +71,10 @@ def create_app(config: Config, metering: MeteringPipeline | None = None) -> HotR
     affinity = CacheAffinity(metering.prices) if config.policy.cache_affinity else None
     gate = Gatekeeper(config, metering.prices, metering.metrics, metering.settings.embedding_prices)
     boundary = Boundary(metering.metrics)
-    proxy = Proxy(config, pool, metering, breakers, owners, auto, affinity, gate)
+    identity = None
+    if config.tasks.enabled:
+        identity = TaskIdentity(TaskIndex(config.tasks.max_entries, config.tasks.idle_s), config.tasks.machine_pace_s)
+    proxy = Proxy(config, pool, metering, breakers, owners, auto, affinity, gate, identity)
     metering.router_stages = RouterStages(
         settle_key=gate.settle,
         cache_loss=(lambda record: affinity.settle(record.conversation, record)) if affinity is not None else None,
@@ -92,6 +97,8 @@ def create_app(config: Config, metering: MeteringPipeline | None = None) -> HotR
             if affinity is not None and not config.store.cluster:  # pub/sub: one channel on plain Redis
                 shared_affinity = SharedAffinity(store, affinity)
                 shared_affinity.start()
+            if identity is not None:  # continuations written in the background, read on a local miss
+                identity.shared = SharedTasks(store, identity.index)
         # Everything built so far (modules, the price map, the app) lives as long as the process: moving it
         # out of the collector's sight turns 90 ms full collections under load into a few ms (bench/loop_stalls.py).
         gc.freeze()
@@ -109,6 +116,9 @@ def create_app(config: Config, metering: MeteringPipeline | None = None) -> HotR
                 await shared.aclose()
             if shared_affinity is not None:
                 await shared_affinity.aclose()
+            if identity is not None and identity.shared is not None:
+                await identity.shared.aclose()
+                identity.shared = None
             await gate.aclose()
             await pool.aclose()
             await metering.aclose()
@@ -118,6 +128,7 @@ def create_app(config: Config, metering: MeteringPipeline | None = None) -> HotR
     app.state.config = config
     app.state.metering = metering
     app.state.auto = auto
+    app.state.tasks = identity
 
     # HotRoutes (router/hot_routes.py) answers POSTs to these three paths before FastAPI sees them, so these
     # handlers are not reached: the routes stay for the OpenAPI document (/openapi.json, which the fuzz

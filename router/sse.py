@@ -46,6 +46,7 @@ class StreamState:
     folded_events: int = 0
     keep_calls: bool = False  # the request declared tools: tool-call events outlive the fold, to be checked at the end
     call_events: list[bytes] = field(default_factory=list)  # folded events that carried tool calls
+    answer_text: list[str] | None = None  # a chat answer's content (first choice), folded: kept for task identity
 
     @property
     def event_count(self) -> int:
@@ -59,7 +60,7 @@ class StreamState:
 
     def fold(self) -> None:
         """Keep the kept events' text and drop the events."""
-        self.folded.append(streamed_text(self.events))
+        self.folded.append(streamed_text(self.events, self.answer_text))
         if self.keep_calls:
             self.call_events.extend(event for event in self.events if b'"tool_calls"' in event)
         self.folded_events += len(self.events)
@@ -179,10 +180,12 @@ def parse_event(event: bytes) -> dict[str, Any] | None:
     return None
 
 
-def streamed_text(events: list[bytes]) -> str:
+def streamed_text(events: list[bytes], content: list[str] | None = None) -> str:
     """The text and tool-call arguments the client received, for estimating tokens of a cut stream.
 
     Runs on every relayed event (StreamState.fold), so the common chat chunk takes the shortest path.
+    `content`: also collect the first choice's `content` deltas there (the answer task identity files),
+    from the same parse.
     """
     parts: list[str] = []
     add = parts.append
@@ -204,6 +207,8 @@ def streamed_text(events: list[bytes]) -> str:
                 value = delta.get(key)
                 if isinstance(value, str):
                     add(value)
+                    if content is not None and key == "content" and choice.get("index", 0) == 0:
+                        content.append(value)
             calls = delta.get("tool_calls")
             if not calls:
                 continue

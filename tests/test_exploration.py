@@ -1,5 +1,5 @@
-"""Exploration (`policy.explore`): a share of auto traffic sent to a drawn tier, marked on its record,
-never for pinned requests, continuations or tiers the client's key may not use."""
+"""Exploration (`policy.explore`): a share of auto tasks sent to a drawn tier, marked on their records,
+never for pinned requests or tiers the client's key may not use; a chained continuation stays where its state is."""
 
 from __future__ import annotations
 
@@ -71,7 +71,9 @@ def test_continuations_stay_with_the_tier_that_holds_their_state(
             model="auto", previous_response_id=first.parse().id, input="And again?"
         )
         assert follow.headers["x-routetax-tier"] == owner
-    assert [r.explored for r in records(proxy, 5)] == [True, False, False, False, False]
+    steps = records(proxy, 5)
+    assert [r.explored for r in steps] == [True] * 5  # every step of an explored task is explored: one task
+    assert len({r.task_id for r in steps}) == 1
 
 
 def test_a_key_limited_to_nano_is_only_explored_on_nano(

@@ -11,6 +11,7 @@ from router.dialects import Dialect
 from router.errors import ProxyError, Refusal
 from router.keys import VirtualKey
 from router.sse import StreamState
+from router.tasks.answer import AnswerAtoms
 
 Api = Literal["chat", "responses", "embeddings"]
 
@@ -72,6 +73,14 @@ class Adapter:
 
     def answered(self, content: bytes, tier: str, key_id: str | None) -> None:
         """A JSON answer is about to reach the client (the Responses API remembers who owns it)."""
+
+    def answer_atoms(self, content: bytes) -> AnswerAtoms | None:
+        """A usable JSON answer as task identity files it (None: this API's answers are not task steps)."""
+        return None
+
+    def stream_answer_atoms(self, state: StreamState) -> AnswerAtoms | None:
+        """A usable stream's answer as task identity files it, from what the relay kept."""
+        return None
 
     def ends_with_done(self) -> bool:
         """Does the client's SDK wait for `data: [DONE]` at the end of a stream?"""

@@ -6,7 +6,8 @@ from typing import Any
 
 from router.apis.base import Adapter, Api
 from router.serving.answers import broken_calls, chat_visible, degraded_reason, streamed_chat_answer
-from router.sse import StreamState, streamed_tool_calls
+from router.sse import StreamState, streamed_text, streamed_tool_calls
+from router.tasks.answer import AnswerAtoms, from_chat_json, from_chat_stream
 from router.validation import validate_chat
 
 
@@ -35,6 +36,17 @@ class ChatApi(Adapter):
 
     def first_visible(self, events: list[bytes], tier: str, key_id: str | None) -> str | None:
         return chat_visible(events)
+
+    def answer_atoms(self, content: bytes) -> AnswerAtoms | None:
+        return from_chat_json(content)
+
+    def stream_answer_atoms(self, state: StreamState) -> AnswerAtoms | None:
+        text = list(state.answer_text or ())
+        streamed_text(state.events, text)  # the events not folded yet
+        calls = []
+        if state.keep_calls:
+            calls = streamed_tool_calls([e for e in (*state.call_events, *state.events) if b'"tool_calls"' in e])
+        return from_chat_stream("".join(text), calls)
 
     def ends_with_done(self) -> bool:
         return True

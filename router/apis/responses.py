@@ -18,6 +18,7 @@ from router.keys import VirtualKey
 from router.response_owners import ResponseOwners, response_id_of
 from router.serving.answers import event_type, response_degraded
 from router.sse import StreamState, parse_event
+from router.tasks.answer import AnswerAtoms, from_response, from_responses_json
 from router.validation import validate_responses
 
 
@@ -100,3 +101,10 @@ class ResponsesApi(Adapter):
         response_id = response_id_of(content)
         if response_id is not None:
             self.owners.put(response_id, tier, key_id)  # before the client can ask to continue it
+
+    def answer_atoms(self, content: bytes) -> AnswerAtoms | None:
+        return from_responses_json(content)
+
+    def stream_answer_atoms(self, state: StreamState) -> AnswerAtoms | None:
+        """The final event (`response.completed`) carries the whole response, output included."""
+        return from_response((state.usage_chunk or {}).get("response"))

@@ -179,6 +179,8 @@ class Attempter:
         """
         t0 = time.perf_counter()
         state = ex.completion.streams[-1] = StreamState()
+        if ex.task is not None and ex.record.api == "chat":
+            state.answer_text = []  # the answer is filed for the task's next step: keep its text through the folds
         tools = bool(ex.body.get("tools") or ex.body.get("functions"))
         state.keep_calls = tools
         splitter = EventSplitter()

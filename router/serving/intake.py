@@ -1,7 +1,8 @@
 """Intake: from the client's request to an admitted `Exchange` with its plan, or a refusal.
 
-parse once → validate → classify → resolve the tier (policy, exploration arm, cache affinity) →
-the API's own plan → the key's tiers → admit (budget and rates). Everything here runs before any
+parse once → validate → task identity (router.tasks) → classify (the request, and its task's class) →
+resolve the tier (policy, the task's exploration arm, cache affinity) → the API's own plan → the key's
+tiers → admit (budget and rates). Everything here runs before any
 upstream is asked; a refusal raised here carries the headers gathered so far (the request id,
 the overhead) and is answered by the error boundary.
 """
@@ -19,6 +20,7 @@ import orjson
 from starlette.requests import Request
 
 from classifier import Decision, classify
+from classifier.decision import AGENTIC
 from metering.completion import Completion
 from metering.record import Record
 from router.affinity import CacheAffinity, conversation_key
@@ -29,6 +31,7 @@ from router.config import Config
 from router.errors import ProxyError, Refusal
 from router.exploration import Explorer
 from router.keys import VirtualKey
+from router.tasks import TASK_HEADER, TaskContext, TaskIdentity
 
 FALLBACK_HEADER = "x-routetax-fallback"
 DEADLINE_HEADER = "x-routetax-deadline-ms"
@@ -54,6 +57,7 @@ class Exchange:
     upstream_s: float = 0.0  # time spent waiting on upstreams (and between retries): not proxy overhead
     payloads: dict[str, bytes] = field(default_factory=dict)
     prompt_tokens: int | None = None  # counted once, when a tier's window has to be checked
+    task: TaskContext | None = None  # None: embeddings, or `tasks.enabled: false`
 
 
 class ModelResolver:
@@ -135,10 +139,18 @@ def _too_large(limit: int) -> ProxyError:
 class Intake:
     """Turns a request into an admitted `Exchange`, or raises the refusal."""
 
-    def __init__(self, config: Config, gate: Gatekeeper, auto: AutoMode, affinity: CacheAffinity | None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        gate: Gatekeeper,
+        auto: AutoMode,
+        affinity: CacheAffinity | None,
+        identity: TaskIdentity | None = None,
+    ) -> None:
         self.config = config
         self.gate = gate
         self.affinity = affinity
+        self.identity = identity
         self.resolver = ModelResolver(config, auto)
         self.explorer = Explorer.for_config(config)
 
@@ -162,8 +174,10 @@ class Intake:
         deadline = deadline_s(self.config.resilience.deadline_s, request.headers.get(DEADLINE_HEADER))
         record.requested_model = str(body.get("model"))
         passthrough = api.passthrough_tier(body)  # an API served as asked (embeddings) names its own tier
+        task = None
         if passthrough is None:
-            tier, pinned = self._choose(body, api, record, headers, key, request.headers)
+            task = await self._identify(body, api, record, headers, key, request.headers)
+            tier, pinned = self._choose(body, api, record, headers, key, request.headers, task)
         else:
             tier, pinned = passthrough, True
             record.label = api.label or record.label
@@ -190,7 +204,26 @@ class Intake:
             deadline=time.monotonic() + deadline,
             forward_usage=record.stream and api.forward_usage(body),
             fallback_off=fallback_off,
+            task=task,
         )
+
+    async def _identify(
+        self,
+        body: dict[str, Any],
+        api: Adapter,
+        record: Record,
+        headers: dict[str, str],
+        key: VirtualKey | None,
+        request_headers: Mapping[str, str],
+    ) -> TaskContext | None:
+        """The task this request is a step of (None with `tasks.enabled: false`); every answer from here on says it."""
+        if self.identity is None:
+            return None
+        task = await self.identity.identify(body, api.name, request_headers, key.id if key is not None else None)
+        record.task_id, record.task_source, record.task_step = task.task_id, task.source, task.step
+        record.task_end = task.end
+        headers[TASK_HEADER] = task.task_id
+        return task
 
     def _choose(
         self,
@@ -200,25 +233,37 @@ class Intake:
         headers: dict[str, str],
         key: VirtualKey | None,
         request_headers: Mapping[str, str],
+        task: TaskContext | None = None,
     ) -> tuple[str, bool]:
-        """Classify, then the tier: the policy's, an exploration arm, or the conversation's (cache affinity)."""
+        """Classify, then the tier: the policy's for the task's class, its exploration arm, or the
+        conversation's (cache affinity)."""
         t_classify = time.perf_counter()
         decision = classify(body, api=api.name, headers=request_headers)
         record.classifier_us = (time.perf_counter() - t_classify) * 1e6
         record.label, record.confidence = decision.label, decision.confidence
         record.reasons = list(decision.reasons)
         headers["x-routetax-class"] = decision.label
-        tier, pinned = self.resolver.resolve(body.get("model"), decision)
+        routed = decision
+        if task is not None:
+            agentic, record.task_class_reason = task.classify(decision.agentic)
+            record.task_class = AGENTIC if agentic else "single_turn"
+            if agentic and not decision.agentic:  # an agentic task: every later step goes where agentic work goes
+                routed = Decision(AGENTIC, 1.0, decision.reasons)
+        tier, pinned = self.resolver.resolve(body.get("model"), routed)
         record.pinned = pinned
         if pinned or body.get("previous_response_id") is not None:
+            record.explored = task is not None and task.explored and not pinned
             return tier, pinned
         arm = None
-        if self.explorer is not None:
-            arm = self.explorer.draw(lambda name: self._may_serve(name, key, api))
+        if self.explorer is not None:  # drawn once per task: every step, worker and replica agrees
+            draw_for = task.task_id if task is not None else record.request_id
+            arm = self.explorer.arm(draw_for, lambda name: self._may_serve(name, key, api))
         if arm is not None:  # neither auto mode nor cache affinity overrides a draw
             record.explored = True
+            if task is not None:
+                task.explored = True
             return arm, pinned
-        if self.affinity is not None:
+        if self.affinity is not None:  # keyed by the prefix, not the task: a provider's cache is shared across tasks
             record.conversation = conversation_key(body, api.name)
             tier, record.kept_by_affinity = self.affinity.choose(record.conversation, tier)
         return tier, pinned

@@ -33,6 +33,7 @@ from router.serving.intake import Exchange, Intake
 from router.serving.relay import Metering, Relay, relay_headers, tier_path
 from router.serving.walker import Kind, Move, Position, Rules, Walked, walk
 from router.serving.walker import Outcome as AttemptOutcome
+from router.tasks import TaskIdentity
 from router.upstream import UpstreamFailure, UpstreamPool
 
 log = logging.getLogger("routetax.proxy")
@@ -54,6 +55,7 @@ class Proxy:
         auto: AutoMode,
         affinity: CacheAffinity | None,  # None: policy.cache_affinity is off
         gate: Gatekeeper,
+        identity: TaskIdentity | None = None,  # None: `tasks.enabled: false`
     ) -> None:
         self.config = config
         self.gate = gate
@@ -61,11 +63,11 @@ class Proxy:
         self.metering = metering
         self.breakers = breakers
         self.adapters = adapters_for(config, owners)
-        self.intake = Intake(config, gate, auto, affinity)
+        self.intake = Intake(config, gate, auto, affinity, identity)
         scrub = Scrubber([key for tier in config.tiers.values() if (key := tier.api_key())])
         dialects = {name: dialect_for(tier.dialect) for name, tier in config.tiers.items()}
         self.attempter = Attempter(config, pool, breakers, dialects, scrub)
-        self.relay = Relay(metering)
+        self.relay = Relay(metering, identity)
         windows = {name: tier.input_limit() for name, tier in config.tiers.items()}
         self.rules = Rules(config.resilience.max_retries, config.resilience.retry_after_cap_s, windows)
         self._pinned_rules = replace(self.rules, grow=False)  # `x-routetax-fallback: off`: the plan never grows

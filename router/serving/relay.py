@@ -1,7 +1,9 @@
 """Relay: the walk's answer to the client — JSON as the upstream's bytes, SSE event by event — then metering.
 
 The client gets its answer first; the finished `Record` goes to metering after (a background task
-for JSON, the end of the stream for SSE), and metering never blocks.
+for JSON, the end of the stream for SSE), and metering never blocks. A usable answer is filed for its
+task's next step before the client can send that step: a JSON answer before the response leaves, a
+stream as soon as the relay holds the whole answer, before its last event is passed on.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from router.serving.attempt import Answer, StreamStart
 from router.serving.intake import Exchange
 from router.sse import DONE, StreamState, error_event, estimate_completion_tokens, filter_events
 from router.stream_response import RelayResponse
+from router.tasks import TaskIdentity
 from router.upstream import UpstreamFailure
 
 _JSON = "application/json"
@@ -69,8 +72,9 @@ def tier_path(record: Record) -> list[str]:
 class Relay:
     """Answers the client with the walk's final answer, and hands the finished record to metering."""
 
-    def __init__(self, metering: Metering) -> None:
+    def __init__(self, metering: Metering, identity: TaskIdentity | None = None) -> None:
         self.metering = metering
+        self.identity = identity
         self._background: set[asyncio.Task[None]] = set()
 
     def answer(self, ex: Exchange, answer: Answer) -> Response:
@@ -78,6 +82,11 @@ class Relay:
         tier = record.attempts[-1].tier if record.attempts else None
         if answer.stream is None and answer.status < 400 and tier is not None:
             ex.api.answered(answer.content, tier, record.key_id)
+            if answer.degraded is None and ex.task is not None and self.identity is not None:
+                filed = ex.api.answer_atoms(answer.content)
+                if filed is not None:
+                    record.answer_calls = filed.calls
+                    self.identity.file(ex.task, filed, record.routed_tier)
         record.tier_path = tier_path(record)
         if tier is not None:
             ex.headers["x-routetax-tier"] = tier
@@ -117,8 +126,11 @@ class Relay:
         attempt = record.attempts[-1]
         relay_s = 0.0
         record.outcome = Outcome.CLIENT_CANCELLED  # until the stream is seen through to its end
+        filing = ex.task is not None and self.identity is not None
         try:
             if start.pending:
+                if filing and start.finished:
+                    filing = self._file_stream(ex, state, start)
                 yield start.pending
             if not start.finished:
                 state.compact = True  # from here on only a token estimate (and tool calls: keep_calls) need the events
@@ -126,12 +138,16 @@ class Relay:
                 while chunk := await read():
                     t_chunk = time.perf_counter()
                     out = filter_events(feed(chunk), state, forward_usage)
+                    if filing and (state.saw_done or state.usage_chunk is not None):  # the whole answer is here
+                        filing = self._file_stream(ex, state, start)
                     relay_s += time.perf_counter() - t_chunk
                     if out:
                         yield out
                 tail = start.splitter.rest()
                 if tail.strip():
                     yield filter_events([tail + b"\n\n"], state, ex.forward_usage)
+            if filing:  # an upstream that ended without a closing event
+                filing = self._file_stream(ex, state, start, ended=True)
             if not state.saw_done and ex.api.ends_with_done():
                 yield DONE  # the client's SDK waits for it; some upstreams end without one
             # Checked before anything was sent (read whole), or now that it has all been sent.
@@ -161,6 +177,19 @@ class Relay:
                 task.add_done_callback(self._background.discard)
             else:
                 self.emit(record, ex.completion)
+
+    def _file_stream(self, ex: Exchange, state: StreamState, start: StreamStart, ended: bool = False) -> bool:
+        """File a stream's answer for its task's next step when it is usable; False: nothing left to file."""
+        if not ended and not state.saw_done and state.usage_chunk is None:
+            return True  # more to come
+        if state.failed:
+            return False
+        degraded = start.degraded if start.checked else ex.api.stream_degraded(ex.body, state, whole=False)
+        filed = ex.api.stream_answer_atoms(state) if degraded is None else None
+        if filed is not None and ex.task is not None and self.identity is not None:
+            ex.record.answer_calls = filed.calls
+            self.identity.file(ex.task, filed, ex.record.routed_tier)
+        return False
 
     async def _emit_after_estimate(self, record: Record, completion: Completion, state: StreamState) -> None:
         try:

@@ -1,0 +1,73 @@
+"""The answer routetax returned, as task identity needs it: its atoms, its marks, and its tool calls' digest.
+
+Read from a JSON answer (chat's `choices[0].message`, a response's `output`) or, for a stream, from what
+the relay kept: a chat stream's content and tool-call deltas, a Responses stream's `response.completed`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from router.tasks.normalise import Atom, Kind, chat_atoms, responses_atoms
+
+MARK_CHARS = 64  # an answer without tool calls is recognised in a rewritten history by its first characters
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerAtoms:
+    atoms: list[Atom]
+    marks: tuple[str, ...]  # what a client that rewrites the answer still echoes: its call ids, else its text
+    calls: str | None  # digest of the tool calls asked for (names and parsed arguments); None: none asked
+    response_id: str | None = None  # a Responses answer's id (for `previous_response_id`)
+
+
+def of_atoms(atoms: list[Atom], response_id: str | None = None) -> AnswerAtoms:
+    calls = [atom for atom in atoms if atom.kind == Kind.CALL]
+    if calls:
+        marks = tuple(atom.ref for atom in calls if len(atom.ref) >= 6)  # a very short id could occur by chance
+        digest = hashlib.blake2b(
+            "\x1e".join(f"{atom.name}\x1f{atom.text}" for atom in calls).encode("utf-8", "surrogatepass"),
+            digest_size=12,
+        ).hexdigest()
+    else:
+        text = "".join(atom.text for atom in atoms if atom.kind == Kind.MESSAGE).strip()
+        marks = (text[:MARK_CHARS],) if len(text) >= 16 else ()
+        digest = None
+    return AnswerAtoms(atoms, marks, digest, response_id)
+
+
+def from_chat_json(content: bytes) -> AnswerAtoms | None:
+    try:
+        data = orjson.loads(content)
+        message = data["choices"][0]["message"]
+    except (orjson.JSONDecodeError, KeyError, IndexError, TypeError):
+        return None
+    if not isinstance(message, dict):
+        return None
+    return of_atoms(chat_atoms([{**message, "role": "assistant"}]))
+
+
+def from_response(response: Any) -> AnswerAtoms | None:
+    """A Responses API response object (a JSON answer, or the `response` of a stream's final event)."""
+    if not isinstance(response, dict) or response.get("status") not in ("completed", "incomplete", None):
+        return None
+    response_id = response.get("id")
+    return of_atoms(
+        responses_atoms(response.get("output") or []), response_id if isinstance(response_id, str) else None
+    )
+
+
+def from_responses_json(content: bytes) -> AnswerAtoms | None:
+    try:
+        return from_response(orjson.loads(content))
+    except orjson.JSONDecodeError:
+        return None
+
+
+def from_chat_stream(content: str, calls: list[dict[str, Any]]) -> AnswerAtoms:
+    """A chat stream's answer: the content deltas of its first choice, and its reassembled tool calls."""
+    return of_atoms(chat_atoms([{"role": "assistant", "content": content, "tool_calls": calls}]))

@@ -1,0 +1,222 @@
+"""Which task a request is a step of, and filing the answer it gets so the next step finds it.
+
+In this order: (1) the client's `x-routetax-task` header, scoped to its key; (2) a Responses request's
+`previous_response_id` (the task of the response it names), then its `conversation`; (3) an implicit
+continuation — its history extends an earlier request's history plus the answer routetax gave it
+(`router.tasks.index`); (4) otherwise a new task, `task_` + 24 hex.
+
+The context found at intake travels with the request (`TaskContext`); when the answer is whole and
+usable, `file` records it under every key the next step may come by.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from metering.record import TaskClassReason, TaskSource
+from router.errors import ProxyError, Refusal
+from router.tasks.answer import AnswerAtoms
+from router.tasks.index import Boundaries, Entry, Match, Prompt, TaskIndex, chain, extend, seed
+from router.tasks.loop import loop_signal, wrote_action
+from router.tasks.normalise import Atom, Kind, history_atoms, responses_atoms
+from router.tasks.shared import SharedTasks
+
+TASK_HEADER = "x-routetax-task"
+TASK_END_HEADER = "x-routetax-task-end"
+MAX_TASK_ID_CHARS = 200
+
+
+def new_task_id() -> str:
+    return "task_" + secrets.token_hex(12)
+
+
+def header_task(value: str | None) -> str | None:
+    """The client's task id: printable, at most 200 characters; anything else is a 400."""
+    if value is None:
+        return None
+    if not value or len(value) > MAX_TASK_ID_CHARS or not value.isprintable() or value.strip() != value:
+        raise ProxyError(
+            Refusal.INVALID_HEADER,
+            f"`{TASK_HEADER}` must be 1 to {MAX_TASK_ID_CHARS} printable characters without surrounding spaces.",
+            param=TASK_HEADER,
+        )
+    return value
+
+
+@dataclass(slots=True)
+class TaskContext:
+    """What intake learned about a request's task; `file` turns it into the entry its answer is filed as."""
+
+    task_id: str
+    source: TaskSource
+    step: int
+    scope: str | None  # the client's key id (None in open mode)
+    previous: Entry | None  # the task as of the answer this request follows
+    loop: bool  # the loop signal fired on this step
+    end: bool  # the client said this is the task's last request
+    history: bytes | None = None  # digest of the normalised history: the key its answer extends
+    name: str | None = None  # the named-task key (header, conversation)
+    agentic: bool = False  # the class this step was routed as
+    reason: TaskClassReason = TaskClassReason.CLASSIFIER
+    prompt: Prompt | None = None  # its last user message, should the next step extend it (a scratchpad)
+    arm: str | None = None
+    explored: bool = False
+
+    def classify(self, classified_agentic: bool) -> tuple[bool, TaskClassReason]:
+        """The class this step is routed as: agentic from the step that made it so, on every later step."""
+        if self.previous is not None and self.previous.agentic:
+            self.agentic, self.reason = True, TaskClassReason.EARLIER_STEP
+        elif self.loop:
+            self.agentic, self.reason = True, TaskClassReason.LOOP_SIGNAL
+        else:
+            self.agentic, self.reason = classified_agentic, TaskClassReason.CLASSIFIER
+        return self.agentic, self.reason
+
+
+class TaskIdentity:
+    """Resolves task identity at intake and files answers after; `shared` spreads both across processes."""
+
+    def __init__(self, index: TaskIndex, machine_pace_s: float, shared: SharedTasks | None = None) -> None:
+        self.index = index
+        self.machine_pace_s = machine_pace_s
+        self.shared = shared
+
+    async def identify(
+        self, body: dict[str, Any], api: str, headers: Mapping[str, str], scope: str | None
+    ) -> TaskContext:
+        now = time.time()
+        named = header_task(headers.get(TASK_HEADER))
+        end = headers.get(TASK_END_HEADER, "").strip().lower() == "true"
+        if named is not None:
+            return await self._header(named, body, api, scope, end, now)
+        if api == "responses":
+            previous_id = body.get("previous_response_id")
+            if isinstance(previous_id, str):
+                entry = self.index.response_entry(previous_id, now)
+                if entry is None and self.shared is not None:
+                    entry = await self.shared.response(previous_id, now)
+                if entry is not None:
+                    new = responses_atoms(body.get("input"))
+                    return self._following(entry, TaskSource.RESPONSE_CHAIN, new, scope, end, now)
+            conversation = body.get("conversation")
+            if isinstance(conversation, dict):
+                conversation = conversation.get("id")
+            if isinstance(conversation, str) and conversation:
+                name = f"c\x1f{scope}\x1f{conversation}"
+                task_id = "task_" + hashlib.blake2b(name.encode("utf-8", "surrogatepass"), digest_size=12).hexdigest()
+                return await self._named(task_id, name, TaskSource.CONVERSATION, body, api, scope, end, now)
+        atoms, digests, match = await self._continuation(body, api, scope, now)
+        extended = self.index.find_extension(digests, atoms, now) if match is None else None
+        if match is not None:
+            context = self._following(match.entry, TaskSource.CONTINUATION, atoms[match.end :], scope, end, now)
+        elif extended is not None:  # a scratchpad that grew by the answer and what running it produced
+            context = self._following(extended[0], TaskSource.CONTINUATION, [extended[1]], scope, end, now)
+        else:
+            context = TaskContext(new_task_id(), TaskSource.NEW, 1, scope, None, False, end)
+        context.history, context.prompt = digests[-1], Prompt.of(digests, atoms)
+        return context
+
+    async def _continuation(
+        self, body: dict[str, Any], api: str, scope: str | None, now: float
+    ) -> tuple[list[Atom], list[bytes], Match | None]:
+        """The history's atoms, their digests, and the longest filed answer it continues (Redis only on a miss)."""
+        atoms = history_atoms(body, api)
+        digests = chain(seed(scope), atoms)
+        bounds = Boundaries.of(atoms)
+        match = self.index.find(digests, atoms, bounds, now)
+        if self.shared is not None and not bounds.covered(match):
+            match = await self.shared.find(digests, atoms, bounds, match, now)
+        return atoms, digests, match
+
+    async def _header(
+        self, task_id: str, body: dict[str, Any], api: str, scope: str | None, end: bool, now: float
+    ) -> TaskContext:
+        """The client's own task: its latest state is the newer of what was filed by name and what the history
+        continues (that is how a process learns of steps another worker or replica served)."""
+        name = f"h\x1f{scope}\x1f{task_id}"
+        atoms, digests, match = await self._continuation(body, api, scope, now)
+        if match is not None and match.entry.task_id != task_id:
+            match = None  # another task's answer in this history: not a step of this one
+        entry = self.index.named_entry(name, now)
+        if entry is None and match is None and self.shared is not None:
+            entry = await self.shared.named(name, now)
+            if entry is not None:
+                self.index.put_named(name, entry)
+        if match is not None and (entry is None or match.entry.step >= entry.step):
+            context = self._following(match.entry, TaskSource.HEADER, atoms[match.end :], scope, end, now)
+        elif entry is not None:
+            ends = Boundaries.of(atoms).ends
+            context = self._following(entry, TaskSource.HEADER, atoms[ends[-1] :] if ends else atoms, scope, end, now)
+        else:
+            context = TaskContext(task_id, TaskSource.HEADER, 1, scope, None, False, end)
+        context.task_id, context.name, context.history = task_id, name, digests[-1]
+        context.prompt = Prompt.of(digests, atoms)
+        return context
+
+    async def _named(
+        self,
+        task_id: str,
+        name: str,
+        source: TaskSource,
+        body: dict[str, Any],
+        api: str,
+        scope: str | None,
+        end: bool,
+        now: float,
+    ) -> TaskContext:
+        """A task the API names (a Responses `conversation`): its state is kept by name."""
+        entry = self.index.named_entry(name, now)
+        if entry is None and self.shared is not None:
+            entry = await self.shared.named(name, now)
+            if entry is not None:
+                self.index.put_named(name, entry)
+        if entry is None:
+            context = TaskContext(task_id, source, 1, scope, None, False, end)
+        else:  # the API keeps the history: what the request sends is all new
+            context = self._following(entry, source, history_atoms(body, api), scope, end, now)
+            context.task_id = task_id
+        context.name = name
+        return context
+
+    def _following(
+        self, entry: Entry, source: TaskSource, new: list[Atom], scope: str | None, end: bool, now: float
+    ) -> TaskContext:
+        loop = loop_signal(new, entry, now - entry.answered_at, self.machine_pace_s)
+        context = TaskContext(entry.task_id, source, entry.step + 1, scope, entry, loop, end)
+        context.arm, context.explored = entry.arm, entry.explored
+        return context
+
+    def file(self, context: TaskContext, answer: AnswerAtoms, routed_tier: str | None) -> None:
+        """File a usable answer under the keys the task's next step may arrive by (a task that ended: none)."""
+        if context.end:
+            return
+        text = "".join(atom.text for atom in answer.atoms if atom.kind == Kind.MESSAGE)
+        entry = Entry(
+            task_id=context.task_id,
+            step=context.step,
+            agentic=context.agentic,
+            reason=str(context.reason),
+            answered_at=time.time(),
+            arm=context.arm if context.arm is not None else routed_tier,
+            explored=context.explored,
+            marks=answer.marks,
+            calls=answer.calls is not None,
+            acted=wrote_action(text),
+        )
+        key = request = None
+        if context.history is not None and answer.atoms:
+            key, request = extend(context.history, answer.atoms), context.history
+            self.index.put(key, request, entry, answer.response_id)
+            if context.prompt is not None:
+                self.index.put_prompt(context.prompt, entry)
+        elif answer.response_id is not None:  # a chained request's history is partial: only its id can be followed
+            self.index.put_response(answer.response_id, entry)
+        if context.name is not None:
+            self.index.put_named(context.name, entry)
+        if self.shared is not None:
+            self.shared.publish(key, request, entry, answer.response_id, context.name)

@@ -1,0 +1,267 @@
+"""The continuation index: which task an answer belongs to, keyed by the history that led to it.
+
+Key = a digest of (the client's key, the normalised history, the answer routetax returned). Request
+n+1 of a task extends request n plus answer n, so its own history runs through that key: the lookup
+hashes the history once, atom by atom (each digest chained on the previous one), and takes the
+longest prefix that ends where a registered answer ends. One entry per answer, so two tasks that
+start with byte-identical requests are never merged (their answers differ: call ids, text), and two
+continuations of one answer (a fork, a retry) are both that answer's task.
+
+A client that rewrites the answer before sending it back (smolagents turns a tool call into text and
+returns its result as a user "Observation:") extends request n but not answer n. For those the index
+also files each answer under the request that asked for it; a lookup there is confirmed only when the
+answer's marks (its call ids, else its first characters) appear in what follows that request.
+
+Agents that keep their whole transcript in one growing prompt (a ReAct scratchpad: the last user message
+is the previous one plus the model's answer plus the observation) do not add messages at all. Each answer
+is also filed under its request's last user message when that is long (`PROMPT_MIN_CHARS`); a request
+whose last user message extends one filed — same text up to its length, the answer's marks in what
+follows — continues that task. Found within one process only (not shared through Redis).
+
+In-process, bounded by `max_entries` per table (the oldest go first) and by `idle_s` (an entry not
+continued within it is a task that has ended). `router.tasks.shared` shares it between processes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import orjson
+
+from router.tasks.normalise import SEPARATOR, Atom
+
+DIGEST_BYTES = 16
+REWRITE_CANDIDATES = 16  # answers kept per request (identical first requests of concurrent tasks)
+PROMPT_MIN_CHARS = 200  # a last user message at least this long may grow into the next step's (a scratchpad)
+
+
+@dataclass(frozen=True, slots=True)
+class Prompt:
+    """A request's last user message as the next step's may extend it: where, how long, its digest."""
+
+    key: bytes  # digest of the history before it, and its role
+    chars: int
+    digest: bytes
+
+    @classmethod
+    def of(cls, digests: list[bytes], atoms: list[Atom], chars: int | None = None) -> Prompt | None:
+        """The last message of `atoms` (its first `chars` characters), when it is a long enough user turn."""
+        if not atoms:
+            return None
+        last = atoms[-1]
+        if last.kind != "m" or last.ref != "user" or len(last.text) < PROMPT_MIN_CHARS:
+            return None
+        text = last.text if chars is None else last.text[:chars]
+        key = hashlib.blake2b(digests[-2] + b"\x1euser", digest_size=DIGEST_BYTES).digest()
+        return cls(key, len(text), _text_digest(text))
+
+
+def _text_digest(text: str) -> bytes:
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=DIGEST_BYTES).digest()
+
+
+@dataclass(slots=True)
+class Entry:
+    """A task as of one of its answers: what the next step of the task inherits."""
+
+    task_id: str
+    step: int  # the step that produced this answer
+    agentic: bool
+    reason: str  # TaskClassReason of the step that made it agentic ("classifier" while single-turn)
+    answered_at: float  # unix seconds: when routetax had the whole answer
+    arm: str | None  # the tier the task's first step was routed to (its exploration arm when explored)
+    explored: bool
+    marks: tuple[str, ...] = ()  # call ids (else the text's start) a rewritten answer still shows
+    calls: bool = False  # the answer asked for tool calls
+    acted: bool = False  # the answer's text asked its client to act (an action written in text)
+    continued: int = 0  # requests that continued this answer here (tells identical answers of two tasks apart)
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, raw: bytes | str) -> Entry | None:
+        try:
+            data = orjson.loads(raw)
+            data["marks"] = tuple(data.get("marks") or ())
+            return cls(**data)
+        except (orjson.JSONDecodeError, TypeError, KeyError):
+            return None
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    entry: Entry
+    end: int  # atoms[:end] is what the entry's answer covers; atoms[end:] is new in this request
+    rewritten: bool  # found through the request the answer was asked by, the answer itself rewritten
+
+
+def seed(scope: str | None) -> bytes:
+    """The chain's start: histories are compared only within one client key."""
+    return hashlib.blake2b((scope or "-").encode(), digest_size=DIGEST_BYTES).digest()
+
+
+def chain(start: bytes, atoms: list[Atom]) -> list[bytes]:
+    """digests[i] is the digest of atoms[:i] (so len(atoms) + 1 of them): one pass over the history."""
+    blake = hashlib.blake2b
+    join = SEPARATOR.join
+    digests = [start]
+    h = start
+    for atom in atoms:
+        h = blake(h + join(atom).encode("utf-8", "surrogatepass"), digest_size=DIGEST_BYTES).digest()
+        digests.append(h)
+    return digests
+
+
+def extend(digest: bytes, atoms: list[Atom]) -> bytes:
+    return chain(digest, atoms)[-1]
+
+
+@dataclass(frozen=True, slots=True)
+class Boundaries:
+    """Where answers can end and start in a history: the runs of atoms the model wrote."""
+
+    ends: tuple[int, ...]  # positions just after a run (where an exact continuation's answer ends)
+    starts: tuple[int, ...]  # positions where a run starts (where a rewritten answer begins)
+
+    @classmethod
+    def of(cls, atoms: list[Atom]) -> Boundaries:
+        ends: list[int] = []
+        starts: list[int] = []
+        previous = False
+        for i, (kind, ref, _, _) in enumerate(atoms):
+            model = kind == "c" or (kind == "m" and ref == "assistant")  # Atom.from_model, inlined: once per atom
+            if model and not previous:
+                starts.append(i)
+            elif previous and not model:
+                ends.append(i)
+            previous = model
+        if previous:
+            ends.append(len(atoms))
+        return cls(tuple(ends), tuple(starts))
+
+    def covered(self, match: Match | None) -> bool:
+        """Does `match` account for the history's latest answer (else another process may know a later one)?"""
+        if not self.ends:
+            return True  # nothing the model wrote: a first request, nothing to continue
+        if match is None:
+            return False
+        return match.end >= self.ends[-1] or (match.rewritten and match.end >= self.starts[-1])
+
+
+def confirmed(entry: Entry, atoms: list[Atom]) -> bool:
+    """A rewritten answer: do all of its marks show in what follows the request that asked for it?"""
+    if not entry.marks:
+        return False
+    text = "\x1f".join(f"{atom.ref}\x1f{atom.text}" for atom in atoms)
+    return all(mark in text for mark in entry.marks)
+
+
+class TaskIndex:
+    """Answers by digest, answers by the request that asked for them, answers by Responses id, named tasks."""
+
+    def __init__(self, max_entries: int, idle_s: float) -> None:
+        self.max_entries = max_entries
+        self.idle_s = idle_s
+        self.answers: dict[bytes, Entry | tuple[Entry, ...]] = {}
+        self.requests: dict[bytes, list[Entry]] = {}
+        self.responses: dict[str, Entry] = {}
+        self.named: dict[str, Entry] = {}
+        self.prompts: dict[bytes, list[tuple[Entry, int, bytes]]] = {}
+
+    def alive(self, entry: Entry | None, now: float) -> Entry | None:
+        return entry if entry is not None and now - entry.answered_at <= self.idle_s else None
+
+    def find(self, digests: list[bytes], atoms: list[Atom], bounds: Boundaries, now: float) -> Match | None:
+        """The longest registered answer this history continues (exactly, else rewritten and confirmed)."""
+        best: Match | None = None
+        answers = self.answers
+        for end in range(len(digests) - 1, 0, -1):  # every position: an answer may end anywhere (built-in tools)
+            found = answers.get(digests[end])
+            entry = self._pick(found, now) if found is not None else None
+            if entry is not None:
+                best = Match(entry, end, False)
+                break
+        floor = best.end if best is not None else -1
+        for start in reversed(bounds.starts):
+            if start <= floor:
+                break
+            for entry in reversed(self.requests.get(digests[start], ())):
+                if self.alive(entry, now) is not None and confirmed(entry, atoms[start:]):
+                    return Match(entry, start, True)
+        return best
+
+    def _pick(self, found: Entry | tuple[Entry, ...], now: float) -> Entry | None:
+        """The entry a continuation belongs to. Two tasks whose histories and answers are identical file one
+        key twice: their continuations are shared out, each to an answer nobody continued yet — the latest
+        filed first, since a task continues soon after its answer while identical answers that are never
+        continued (a stateless client asking the same thing again and again) only grow older."""
+        if isinstance(found, Entry):
+            entry = self.alive(found, now)
+        else:
+            alive = [e for e in found if self.alive(e, now) is not None]
+            entry = next((e for e in reversed(alive) if not e.continued), alive[-1] if alive else None)
+        if entry is not None:
+            entry.continued += 1
+        return entry
+
+    def put(self, key: bytes, request: bytes | None, entry: Entry, response_id: str | None = None) -> None:
+        """File an answer: by its digest, by the request that asked it (None: not a history), by its response id."""
+        existing = self.answers.get(key)
+        if existing is None:
+            _bounded_put(self.answers, key, entry, self.max_entries)
+        else:  # the same history and answer again: another task's (kept beside it), or this task's retry
+            others = (existing,) if isinstance(existing, Entry) else existing
+            kept = tuple(e for e in others if e.task_id != entry.task_id)
+            value: Entry | tuple[Entry, ...] = (*kept[-REWRITE_CANDIDATES + 1 :], entry) if kept else entry
+            _bounded_put(self.answers, key, value, self.max_entries)
+        if request is not None:
+            siblings = self.requests.pop(request, None) or []
+            siblings.append(entry)
+            _bounded_put(self.requests, request, siblings[-REWRITE_CANDIDATES:], self.max_entries)
+        if response_id is not None:
+            self.put_response(response_id, entry)
+
+    def put_prompt(self, prompt: Prompt, entry: Entry) -> None:
+        siblings = self.prompts.pop(prompt.key, None) or []
+        siblings.append((entry, prompt.chars, prompt.digest))
+        _bounded_put(self.prompts, prompt.key, siblings[-REWRITE_CANDIDATES:], self.max_entries)
+
+    def find_extension(self, digests: list[bytes], atoms: list[Atom], now: float) -> tuple[Entry, Atom] | None:
+        """A filed answer whose request's last user message this one's extends (a scratchpad), and what it
+        added (as one user turn: the answer echoed, and what running it produced)."""
+        probe = Prompt.of(digests, atoms, chars=0) if atoms and len(atoms[-1].text) >= PROMPT_MIN_CHARS else None
+        if probe is None:
+            return None
+        text = atoms[-1].text
+        for entry, chars, digest in reversed(self.prompts.get(probe.key, ())):
+            if chars >= len(text) or self.alive(entry, now) is None or _text_digest(text[:chars]) != digest:
+                continue
+            added = text[chars:]
+            if entry.marks and all(mark in added for mark in entry.marks):
+                return entry, Atom("m", "user", "", added)
+        return None
+
+    def put_response(self, response_id: str, entry: Entry) -> None:
+        _bounded_put(self.responses, response_id, entry, self.max_entries)
+
+    def put_named(self, name: str, entry: Entry) -> None:
+        _bounded_put(self.named, name, entry, self.max_entries)
+
+    def named_entry(self, name: str, now: float) -> Entry | None:
+        return self.alive(self.named.get(name), now)
+
+    def response_entry(self, response_id: str, now: float) -> Entry | None:
+        return self.alive(self.responses.get(response_id), now)
+
+    def __len__(self) -> int:
+        return len(self.answers)
+
+
+def _bounded_put(table: dict[Any, Any], key: Any, value: Any, limit: int) -> None:
+    table.pop(key, None)  # re-inserted last: the youngest
+    table[key] = value
+    while len(table) > limit:
+        del table[next(iter(table))]

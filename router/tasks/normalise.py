@@ -1,0 +1,205 @@
+"""A request's history, and the answer it got, as a flat list of comparable atoms.
+
+Task identity asks whether request n+1 extends request n plus the answer routetax gave it. No SDK
+sends those bytes back as they came: each re-serialises with its own key order, drops null fields,
+`refusal`, `status`, `logprobs` or `annotations`, turns a list of text parts into a string, loses
+Responses item ids (`msg_…`, `fc_…`) while keeping `call_id`, re-spaces tool-call arguments — and an
+agent that hands off to another replaces its system message and tools. So histories are compared on
+what survives all of that: message role and text, tool call id + name + parsed arguments, tool output
+id + text. System and developer messages (and Responses `instructions`) are not part of it, reasoning
+items neither. Chat and Responses histories give the same atoms, so one index serves both APIs.
+
+Pure functions of parsed JSON; nothing here raises on odd input (an odd item becomes an atom of its own).
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import orjson
+
+SEPARATOR = "\x1f"
+SKIPPED_ROLES = frozenset({"system", "developer"})
+TEXT_PARTS = frozenset({"text", "input_text", "output_text"})
+DROPPED_KEYS = frozenset({"id", "status", "refusal", "annotations", "logprobs"})
+
+
+class Kind:
+    """What an atom is (a closed set; short strings because they are hashed on every request)."""
+
+    MESSAGE = "m"  # a message: `ref` is its role
+    CALL = "c"  # a tool call the model asked for: `ref` its call id, `name` the tool
+    OUTPUT = "o"  # a tool's output sent back: `ref` the call id it answers
+    ITEM = "i"  # anything else (a built-in tool's call, an item reference): `name` is its type
+
+
+class Atom(NamedTuple):
+    kind: str
+    ref: str  # role (message) or call id (call, output)
+    name: str  # tool name (call) or item type
+    text: str  # message text, canonical arguments, output text, or an item's canonical JSON
+
+    def encode(self) -> bytes:
+        return SEPARATOR.join(self).encode("utf-8", "surrogatepass")
+
+    @property
+    def from_model(self) -> bool:
+        """Written by the model (an answer's part): assistant text or a tool call."""
+        return self.kind == Kind.CALL or (self.kind == Kind.MESSAGE and self.ref == "assistant")
+
+
+def _atom(kind: str, ref: str, name: str, text: str) -> Atom:
+    return _new_tuple(Atom, (kind, ref, name, text))  # NamedTuple's own __new__ is a Python call: twice as slow
+
+
+_new_tuple = tuple.__new__
+
+
+def chat_atoms(messages: Any) -> list[Atom]:
+    """The atoms of a chat `messages` list (or of one answer message wrapped in a list).
+
+    On every request, once per message: the common shapes (string content, no calls) take the short path.
+    """
+    atoms: list[Atom] = []
+    if not isinstance(messages, list):
+        return atoms
+    add = atoms.append
+    for message in messages:
+        if type(message) is not dict:
+            add(_atom(Kind.ITEM, "", "", canonical(message)))
+            continue
+        role = message.get("role")
+        if role in SKIPPED_ROLES:
+            continue
+        content = message.get("content")
+        text = content if type(content) is str else text_of(content)
+        if role == "tool":
+            add(_atom(Kind.OUTPUT, _str(message.get("tool_call_id")), "", text))
+            continue
+        if role == "function":  # the legacy function-calling protocol: answered by name
+            add(_atom(Kind.OUTPUT, _str(message.get("name")), "", text))
+            continue
+        role = role if type(role) is str else ""
+        if role == "assistant" and text.startswith("<think>"):
+            text = without_thinking(text)
+        if text or role != "assistant":
+            add(_atom(Kind.MESSAGE, role, "", text))
+        calls = message.get("tool_calls")
+        if calls:
+            for call in calls:
+                function = call.get("function") if type(call) is dict else None
+                if type(function) is not dict:
+                    add(_atom(Kind.ITEM, "", "tool_call", canonical(call)))
+                    continue
+                add(_atom(Kind.CALL, _str(call.get("id")), _str(function.get("name")), arguments(function)))
+        legacy = message.get("function_call")
+        if type(legacy) is dict:
+            add(_atom(Kind.CALL, "", _str(legacy.get("name")), arguments(legacy)))
+    return atoms
+
+
+def responses_atoms(items: Any) -> list[Atom]:
+    """The atoms of a Responses `input` (a string or a list of items) or of a response's `output` list."""
+    if isinstance(items, str):
+        return [_atom(Kind.MESSAGE, "user", "", items)]
+    atoms: list[Atom] = []
+    if not isinstance(items, list):
+        return atoms
+    for item in items:
+        if not isinstance(item, dict):
+            atoms.append(_atom(Kind.ITEM, "", "", canonical(item)))
+            continue
+        kind = item.get("type")
+        if kind is None or kind == "message":
+            role = _str(item.get("role"))
+            if role in SKIPPED_ROLES:
+                continue
+            text = text_of(item.get("content"))
+            if role == "assistant" and text.startswith("<think>"):
+                text = without_thinking(text)
+            if text or role != "assistant":
+                atoms.append(_atom(Kind.MESSAGE, role, "", text))
+        elif kind == "reasoning":
+            continue
+        elif kind in ("function_call", "custom_tool_call"):
+            args = arguments(item) if kind == "function_call" else _str(item.get("input"))
+            atoms.append(_atom(Kind.CALL, _str(item.get("call_id")), _str(item.get("name")), args))
+        elif isinstance(kind, str) and kind.endswith("_output") and "call_id" in item:
+            output = item.get("output")
+            text = text_of(output) if isinstance(output, (str, list)) or output is None else canonical(output)
+            atoms.append(_atom(Kind.OUTPUT, _str(item.get("call_id")), "", text))
+        elif kind == "item_reference":  # the id is all it says
+            atoms.append(_atom(Kind.ITEM, _str(item.get("id")), kind, ""))
+        else:
+            atoms.append(_atom(Kind.ITEM, "", _str(kind), canonical(item)))
+    return atoms
+
+
+def history_atoms(body: dict[str, Any], api: str) -> list[Atom]:
+    """A request's history: chat `messages`, or Responses `input`."""
+    return responses_atoms(body.get("input")) if api == "responses" else chat_atoms(body.get("messages"))
+
+
+def text_of(content: Any) -> str:
+    """A content's text: a string, or its text parts joined (`""` ≡ null ≡ absent ≡ no parts).
+
+    A part that is not text (an image, a file, audio) is kept as its canonical JSON, so two histories
+    that differ only in an image are not the same history.
+    """
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if not isinstance(content, list):
+        return canonical(content)
+    parts: list[str] = []
+    for part in content:
+        if isinstance(part, str):
+            parts.append(part)
+        elif isinstance(part, dict):
+            kind = part.get("type")
+            if kind in TEXT_PARTS or (kind is None and isinstance(part.get("text"), str)):
+                parts.append(_str(part.get("text")))
+            elif kind != "refusal":
+                parts.append(canonical(part))
+    return "".join(parts)
+
+
+def without_thinking(text: str) -> str:
+    """An answer's text without the `<think>…</think>` block a reasoning model (Qwen) opens it with: clients
+    differ on whether they send it back, so it is never part of the comparison."""
+    end = text.find("</think>")
+    return text[end + len("</think>") :].lstrip() if end >= 0 else text
+
+
+def arguments(function: dict[str, Any]) -> str:
+    """Tool-call arguments as canonical JSON (`{"city":"x"}` ≡ `{"city": "x"}`); unparseable ones as sent."""
+    raw = function.get("arguments")
+    if isinstance(raw, (dict, list)):
+        return canonical(raw)
+    if not isinstance(raw, str):
+        return ""
+    try:  # the arguments themselves are compared as the model wrote them: nulls and ids in them count
+        return orjson.dumps(orjson.loads(raw), option=orjson.OPT_SORT_KEYS).decode()
+    except (orjson.JSONDecodeError, orjson.JSONEncodeError):
+        return raw.strip()
+
+
+def canonical(value: Any) -> str:
+    """JSON with sorted keys, without the fields SDKs drop or add (ids, status, nulls, refusal, ...)."""
+    try:
+        return orjson.dumps(_pruned(value), option=orjson.OPT_SORT_KEYS).decode()
+    except (TypeError, orjson.JSONEncodeError):
+        return repr(value)
+
+
+def _pruned(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _pruned(v) for k, v in value.items() if v is not None and k not in DROPPED_KEYS}
+    if isinstance(value, list):
+        return [_pruned(v) for v in value]
+    return value
+
+
+def _str(value: Any) -> str:
+    return value if isinstance(value, str) else ""

@@ -1,0 +1,175 @@
+"""The continuation index across workers and replicas, through the store (Redis).
+
+Every answer filed in this process is also written to Redis in the background: queued, and written by
+one writer every `FLUSH_S` in one pipeline (one connection, however many answers finish at once; nothing
+waits on it); entries expire there after `tasks.idle_s` like they do here. A lookup that local memory
+answers never touches Redis. Redis is read only when local memory cannot account for the history's
+latest answer — the history holds model output this process never filed, so another process may have
+(the kernel handed the previous request to another worker, or a load balancer to another replica):
+then one pipeline asks for every candidate at once (one round trip), and what it finds is adopted
+locally so the next step is a local hit. A first request (no model output in its history) never asks.
+
+A history whose latest model output Redis did not know either (few-shot examples written into a prompt,
+a transcript from elsewhere) is remembered as unknown for `UNKNOWN_TTL_S`, so an application that sends the
+same such prefix with every request costs one round trip per minute, not one per request. A header task or
+a Responses id seen first here is looked up the same way, once per process. Redis trouble makes a lookup
+miss (a continuation becomes a new task), never a failed request, and a lookup waits at most
+`LOOKUP_TIMEOUT_S`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+from typing import Any
+
+from router.tasks.index import REWRITE_CANDIDATES, Boundaries, Entry, Match, TaskIndex, confirmed
+from router.tasks.normalise import Atom
+
+log = logging.getLogger("routetax.tasks")
+
+PREFIX = "routetax:{tasks}:"  # one hash tag: every command works on a Redis Cluster too
+LOOKUP_TIMEOUT_S = 0.25
+FLUSH_S = 0.002  # answers finishing meanwhile go in the same pipeline; agent loops come back after 8 ms or more
+UNKNOWN_TTL_S = 60.0
+RESPONSE_RETRY_S = 0.02
+UNKNOWN_MAX = 10_000
+
+
+def _name_key(name: str) -> str:
+    return PREFIX + "n:" + hashlib.blake2b(name.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+
+
+class SharedTasks:
+    """Background writes of filed answers, and the one-round-trip lookups local memory sends on a miss."""
+
+    def __init__(self, redis: Any, index: TaskIndex) -> None:
+        self._redis = redis
+        self.index = index
+        self._ttl = max(int(index.idle_s), 1)
+        self._pending: list[tuple[bytes | None, bytes | None, bytes, str | None, str | None]] = []
+        self._wake = asyncio.Event()
+        self._writer: asyncio.Task[None] | None = None
+        self._unknown: dict[bytes, float] = {}  # digest of a history's latest answer boundary -> when Redis lacked it
+
+    def publish(
+        self, key: bytes | None, request: bytes | None, entry: Entry, response_id: str | None, name: str | None
+    ) -> None:
+        """Queue an answer's entry under every key it was filed by; the writer sends it within `FLUSH_S`."""
+        self._pending.append((key, request, entry.to_json(), response_id, name))
+        self._wake.set()
+        if self._writer is None:
+            self._writer = asyncio.get_running_loop().create_task(self._write_loop(), name="routetax-tasks-writer")
+
+    async def _write_loop(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            await asyncio.sleep(FLUSH_S)
+            await self._flush()
+
+    async def _flush(self) -> None:
+        if not self._pending:
+            return
+        batch, self._pending = self._pending, []
+        pipe = self._redis.pipeline(transaction=False)
+        for key, request, raw, response_id, name in batch:
+            if key is not None:
+                pipe.set(PREFIX + "a:" + key.hex(), raw, ex=self._ttl)
+            if request is not None:
+                rewrite = PREFIX + "r:" + request.hex()
+                pipe.rpush(rewrite, raw)
+                pipe.ltrim(rewrite, -REWRITE_CANDIDATES, -1)
+                pipe.expire(rewrite, self._ttl)
+            if response_id is not None:
+                pipe.set(PREFIX + "p:" + response_id, raw, ex=self._ttl)
+            if name is not None:
+                pipe.set(_name_key(name), raw, ex=self._ttl)
+        try:
+            await pipe.execute()
+        except Exception as exc:  # a lost batch splits tasks across processes, never fails a request
+            log.warning("could not share %d task continuations: %s", len(batch), exc)
+
+    async def aclose(self) -> None:
+        if self._writer is not None:
+            self._writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._writer
+            self._writer = None
+        await self._flush()
+
+    async def find(
+        self, digests: list[bytes], atoms: list[Atom], bounds: Boundaries, local: Match | None, now: float
+    ) -> Match | None:
+        """A longer match than `local` among what other processes filed (one round trip), else `local`."""
+        floor = local.end if local is not None else 0
+        ends = [end for end in bounds.ends if end > floor]
+        starts = [start for start in bounds.starts if start > floor]
+        if not ends and not starts:
+            return local
+        latest = digests[bounds.ends[-1]]
+        asked = self._unknown.get(latest)
+        if asked is not None and now - asked < UNKNOWN_TTL_S:
+            return local
+        pipe = self._redis.pipeline(transaction=False)
+        if ends:
+            pipe.mget([PREFIX + "a:" + digests[end].hex() for end in ends])
+        for start in starts:
+            pipe.lrange(PREFIX + "r:" + digests[start].hex(), 0, -1)
+        try:
+            async with asyncio.timeout(LOOKUP_TIMEOUT_S):
+                results = await pipe.execute()
+        except Exception as exc:  # a missed continuation starts a new task; the request is served all the same
+            log.warning("could not look up a task continuation in the store: %s", exc)
+            return local
+        best = local
+        if ends:
+            for end, raw in reversed(list(zip(ends, results[0], strict=True))):
+                entry = Entry.from_json(raw) if raw is not None else None
+                if self.index.alive(entry, now) is not None:
+                    assert entry is not None
+                    entry.continued += 1
+                    best = Match(entry, end, False)
+                    self.index.answers[digests[end]] = entry  # adopted: the next step is a local hit
+                    break
+            results = results[1:]
+        for start, raws in reversed(list(zip(starts, results, strict=True))):
+            if best is not None and start <= best.end:
+                break
+            for raw in reversed(raws or ()):
+                entry = Entry.from_json(raw)
+                if self.index.alive(entry, now) is not None and confirmed(entry, atoms[start:]):
+                    assert entry is not None
+                    return Match(entry, start, True)
+        if not bounds.covered(best):
+            self._unknown.pop(latest, None)
+            self._unknown[latest] = now
+            while len(self._unknown) > UNKNOWN_MAX:
+                del self._unknown[next(iter(self._unknown))]
+        return best
+
+    async def named(self, name: str, now: float) -> Entry | None:
+        return await self._get(_name_key(name), now)
+
+    async def response(self, response_id: str, now: float) -> Entry | None:
+        """The task of a response another process answered. A client may name a response the moment it has it,
+        before the other process's background write has landed: a miss is asked once more, `RESPONSE_RETRY_S`
+        later (a miss is rare: an id from before routetax, or older than `tasks.idle_s`)."""
+        entry = await self._get(PREFIX + "p:" + response_id, now)
+        if entry is None:
+            await asyncio.sleep(RESPONSE_RETRY_S)
+            entry = await self._get(PREFIX + "p:" + response_id, now)
+        if entry is not None:
+            self.index.put_response(response_id, entry)
+        return entry
+
+    async def _get(self, key: str, now: float) -> Entry | None:
+        try:
+            async with asyncio.timeout(LOOKUP_TIMEOUT_S):
+                raw = await self._redis.get(key)
+        except Exception as exc:
+            log.warning("could not look up a task in the store: %s", exc)
+            return None
+        return self.index.alive(Entry.from_json(raw), now) if raw is not None else None
