@@ -35,6 +35,7 @@ from router.config import Config
 from router.errors import ProxyError, Refusal
 from router.hot_routes import HotRoutes
 from router.http_limits import guarded_protocol
+from router.judge import TaskJudge, build_judge
 from router.metering_settings import metering_settings
 from router.report import WINDOWS, assumptions_for, report_from_store
 from router.response_owners import ResponseOwners
@@ -69,10 +70,12 @@ def create_app(config: Config, metering: MeteringPipeline | None = None) -> HotR
     gate = Gatekeeper(config, metering.prices, metering.metrics, metering.settings.embedding_prices)
     boundary = Boundary(metering.metrics)
     proxy = Proxy(config, pool, metering, breakers, owners, auto, affinity, gate)
+    judge = build_judge(config, pool, metering, metering.metrics)  # None unless `tasks.judge` is configured
     metering.router_stages = RouterStages(
         settle_key=gate.settle,
         cache_loss=(lambda record: affinity.settle(record.conversation, record)) if affinity is not None else None,
         policy=_watch(auto, metering),
+        final_exchange=judge.keep if judge is not None else None,
     )
     readiness = Readiness(config, pool, breakers)
 
@@ -83,6 +86,9 @@ def create_app(config: Config, metering: MeteringPipeline | None = None) -> HotR
         await pool.start()
         await metering.start(store, durable=config.store.durable)
         gate.start(store)
+        if judge is not None:
+            await judge.start(store)
+            _connect_judge(judge, app)
         shared = shared_affinity = None
         if config.store.durable:  # replicas share open breakers and response owners through the store
             shared = SharedBreakers(store, breakers)
@@ -109,6 +115,8 @@ def create_app(config: Config, metering: MeteringPipeline | None = None) -> HotR
             if shared_affinity is not None:
                 await shared_affinity.aclose()
             await gate.aclose()
+            if judge is not None:  # before the pool (its calls) and metering (its records)
+                await judge.aclose()
             await pool.aclose()
             await metering.aclose()
             await store.aclose()  # last: the ledger and the settlements have flushed into it
@@ -117,6 +125,7 @@ def create_app(config: Config, metering: MeteringPipeline | None = None) -> HotR
     app.state.config = config
     app.state.metering = metering
     app.state.auto = auto
+    app.state.judge = judge
 
     # HotRoutes (router/hot_routes.py) answers POSTs to these three paths before FastAPI sees them, so these
     # handlers are not reached: the routes stay for the OpenAPI document (/openapi.json, which the fuzz
@@ -196,6 +205,21 @@ def create_app(config: Config, metering: MeteringPipeline | None = None) -> HotR
     routes = HotRoutes(app, proxy, boundary)
     routes.http_protocol = guarded_protocol(config.server, boundary)
     return routes
+
+
+def _connect_judge(judge: TaskJudge, app: FastAPI) -> None:
+    """INTEGRATION POINT (issue 27): the judge grades the tasks the task book closes.
+
+    The task book (`metering.tasks.TaskBook`) is not on this branch yet. Once it is, connect it here:
+    `judge.attach(book)` registers `judge.closed` with `book.add_closed_listener` and hands the grades to
+    `book.record_judgement`; and where the application's feedback on a task reaches the book
+    (`book.feedback(key_id, task_id, success, reason)`), also `await judge.feedback(key_id, task_id,
+    success)`, which counts the judge's agreement with it. Until then the judge keeps the final exchanges
+    of sampled tasks (their TTL lets them expire) and grades nothing.
+    """
+    book = getattr(app.state, "task_book", None)
+    if book is not None:
+        judge.attach(book)
 
 
 def _watch(auto: AutoMode, metering: MeteringPipeline):  # noqa: ANN202
