@@ -1,0 +1,157 @@
+"""The judge against real parts: its grades from the emulator, its spend in the ledger, and the final exchange
+it keeps from answers the proxy relayed to the openai SDK (chat JSON, chat stream, Responses)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+
+import fakeredis
+import pytest
+import redis
+from openai import OpenAI
+
+from demo.world import demo_config
+from metering.pipeline import MeteringPipeline
+from metering.record import JUDGE_LABEL, Record
+from router.config import Config
+from router.judge import TaskJudge, build_judge
+from router.judge.exchange import FinalExchange
+from router.metering_settings import metering_settings
+from router.servers import RunningServer
+from router.upstream import UpstreamPool
+from tests.conftest import durable_config, script
+from tests.ledger_rollups import rollup
+from tests.test_judge import ClosedTask, FakeBook
+from tests.waiting import wait_until
+
+
+def with_judge(config: Config, tier: str = "mini", share: float = 1.0) -> Config:
+    data = config.model_dump()
+    data["tasks"]["judge"] = {"tier": tier, "share": share}
+    return Config.model_validate(data)
+
+
+async def test_the_judge_grades_ended_tasks_with_what_its_tier_answers(emulator: RunningServer) -> None:
+    config = with_judge(demo_config(emulator.url))
+    store = fakeredis.FakeAsyncRedis()
+    pool = UpstreamPool(config.tiers)
+    metering = MeteringPipeline(metering_settings(config))
+    judge = build_judge(config, pool, metering, metering.metrics)
+    assert judge is not None
+    book = FakeBook()
+    judge.attach(book)
+    await pool.start()
+    await metering.start(store, durable=False)
+    await judge.start(store)
+    script(emulator, "gpt-5.4-mini", answers=["SUCCESS", "FAILURE", "I cannot tell."])
+    try:
+        for task in ("task_1", "task_2", "task_3"):  # one at a time: the scripted answers come in order
+            judge.keeper.keep(None, task, FinalExchange(api="chat", step=4, goal="g", turn="t", answer="a"))
+            book.close(ClosedTask(task, key_id=None))
+            await judge.drain()
+    finally:
+        await judge.aclose()
+        await pool.aclose()
+        await metering.aclose()
+    assert [(task, success) for _, task, success, _ in book.judgements] == [("task_1", True), ("task_2", False)]
+    calls = [record for record in metering.recent if record.label == JUDGE_LABEL]
+    assert len(calls) == 3 and all(record.cost_usd > 0 and not record.is_task for record in calls)
+    hour = await rollup(store, calls[0].started_at)
+    assert hour["mini|judge|requests"] == 3
+    assert hour["mini|judge|cost_usd"] == pytest.approx(sum(record.cost_usd for record in calls))
+    assert metering.metrics.registry.get_sample_value("routetax_judge_tasks_total", {"result": "ungraded"}) == 1
+
+
+@pytest.fixture
+def judged_proxy(
+    emulator: RunningServer, redis_url: str, tmp_path: Path, start_proxy: Callable[[Config], RunningServer]
+) -> tuple[OpenAI, TaskJudge, redis.Redis]:
+    """A proxy with the judge sampling every task; every request is a step of task `task_e2e` (set in the
+    pipeline before the judge's stage, so this runs whether or not task identity fills `task_id` yet)."""
+    server = start_proxy(with_judge(durable_config(emulator.url, redis_url, tmp_path / "spool")))
+    state = server.app.app.state  # type: ignore[attr-defined]
+    metering: MeteringPipeline = state.metering
+    observe = metering.router_stages.policy
+
+    def policy(record: Record) -> None:
+        record.task_id = record.task_id or "task_e2e"
+        if observe is not None:
+            observe(record)
+
+    metering.router_stages = dataclasses.replace(metering.router_stages, policy=policy)
+    client = OpenAI(base_url=f"{server.url}/v1", api_key="unused", max_retries=0, timeout=20)
+    return client, state.judge, redis.Redis.from_url(redis_url)
+
+
+def kept(judge: TaskJudge, store: redis.Redis, task_id: str, answer_has: str) -> FinalExchange:
+    key = judge.keeper.exchange_key(None, task_id)
+
+    def read() -> FinalExchange | None:
+        raw = store.get(key)
+        exchange = FinalExchange.from_json(raw) if raw else None
+        return exchange if exchange is not None and answer_has in exchange.answer else None
+
+    return wait_until(read, f"the final exchange of {task_id} in the store")
+
+
+AGENT_TURN = [
+    {"role": "user", "content": "What is the weather in Paris?"},
+    {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "weather", "arguments": "{}"}}],
+    },
+    {"role": "tool", "tool_call_id": "c1", "content": "18 C and sunny"},
+]
+
+
+def test_the_final_exchange_of_a_chat_answer_is_kept(judged_proxy: tuple[OpenAI, TaskJudge, redis.Redis]) -> None:
+    client, judge, store = judged_proxy
+    answer = client.chat.completions.create(model="mini", messages=AGENT_TURN)  # type: ignore[arg-type]
+    exchange = kept(judge, store, "task_e2e", answer.choices[0].message.content or "")
+    assert exchange.goal == "What is the weather in Paris?"
+    assert exchange.turn == "[tool result] 18 C and sunny"
+    assert exchange.answer == answer.choices[0].message.content
+    assert 0 < store.ttl(judge.keeper.exchange_key(None, "task_e2e")) <= 300 + 300
+
+
+def test_the_final_exchange_of_a_chat_stream_is_kept(judged_proxy: tuple[OpenAI, TaskJudge, redis.Redis]) -> None:
+    client, judge, store = judged_proxy
+    stream = client.chat.completions.create(model="mini", messages=AGENT_TURN, stream=True)  # type: ignore[arg-type]
+    text = "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices)
+    exchange = kept(judge, store, "task_e2e", text)
+    assert exchange.answer == text and exchange.turn == "[tool result] 18 C and sunny"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_the_final_exchange_of_a_responses_answer_is_kept(
+    judged_proxy: tuple[OpenAI, TaskJudge, redis.Redis], stream: bool
+) -> None:
+    client, judge, store = judged_proxy
+    items = [
+        {"role": "user", "content": "Summarise the report"},
+        {"type": "function_call", "call_id": "c1", "name": "read", "arguments": "{}"},
+        {"type": "function_call_output", "call_id": "c1", "output": "Revenue grew 4%"},
+    ]
+    if stream:
+        events = list(client.responses.create(model="mini", input=items, stream=True))  # type: ignore[arg-type]
+        text = "".join(e.delta for e in events if e.type == "response.output_text.delta")
+    else:
+        text = client.responses.create(model="mini", input=items).output_text  # type: ignore[arg-type]
+    exchange = kept(judge, store, "task_e2e", text)
+    assert exchange.api == "responses" and exchange.answer == text
+    assert exchange.goal == "Summarise the report" and exchange.turn == "[tool result] Revenue grew 4%"
+
+
+def test_without_a_judge_the_proxy_keeps_no_exchange(
+    emulator: RunningServer, redis_url: str, tmp_path: Path, start_proxy: Callable[[Config], RunningServer]
+) -> None:
+    server = start_proxy(durable_config(emulator.url, redis_url, tmp_path / "spool"))
+    client = OpenAI(base_url=f"{server.url}/v1", api_key="unused", max_retries=0, timeout=20)
+    client.chat.completions.create(model="mini", messages=AGENT_TURN)  # type: ignore[arg-type]
+    store = redis.Redis.from_url(redis_url)
+    wait_until(lambda: store.xlen("routetax:{ledger}:records") == 1, "the request's record in the ledger")
+    assert store.keys("*judge*") == []
+    assert server.app.app.state.judge is None  # type: ignore[attr-defined]
