@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 
 import fakeredis
@@ -27,6 +28,7 @@ from router.judge.service import EXCHANGE_GRACE_S, TaskJudge, build_judge
 from router.metering_settings import metering_settings
 from router.sse import StreamState
 from router.upstream import FailureKind, UpstreamFailure
+from tests.in_process import InProcessStore
 
 # -- sampling ---------------------------------------------------------------------------------------
 
@@ -235,11 +237,15 @@ async def test_past_the_pending_bound_exchanges_are_dropped_and_counted(monkeypa
 # -- grading ----------------------------------------------------------------------------------------
 
 
+class Outcome(Enum):  # how the task book may spell an outcome
+    UNKNOWN = "unknown"
+
+
 @dataclass
 class ClosedTask:
     task_id: str
     key_id: str | None = "key_a"
-    outcome: str = "unknown"
+    outcome: str | Outcome = "unknown"
     outcome_source: str | None = None
 
 
@@ -300,7 +306,8 @@ class Judged:
 
     def __init__(self, pool: FakePool, share: float = 1.0) -> None:
         config = judged_config(share)
-        self.store = fakeredis.FakeAsyncRedis()
+        self.in_process = InProcessStore.open()
+        self.store = self.in_process.redis
         self.metering = MeteringPipeline(metering_settings(config))
         self.pool = pool
         self.book = FakeBook()
@@ -409,6 +416,21 @@ async def test_a_failing_judge_tier_leaves_the_task_ungraded() -> None:
     assert judged.count("routetax_judge_tasks_total", result="call_failed") == 2
     assert sorted(record.status for record in judged.judge_records()) == [502, 503]
     assert all(record.cost_usd == 0 for record in judged.judge_records())
+
+
+async def test_a_store_that_is_down_leaves_tasks_ungraded_and_the_judge_running() -> None:
+    async with Judged(FakePool("SUCCESS", "FAILURE")) as judged:
+        judged.step("task_1")
+        await asyncio.sleep(0.01)  # written
+        judged.in_process.down()
+        judged.book.close(ClosedTask("task_1"))
+        await judged.judge.drain()
+        judged.in_process.up()
+        judged.step("task_2")
+        judged.book.close(ClosedTask("task_2", outcome=Outcome.UNKNOWN))  # an enum member reads the same
+        await judged.judge.drain()
+    assert judged.count("routetax_judge_tasks_total", result="no_exchange") == 1
+    assert [task for _, task, _, _ in judged.book.judgements] == ["task_2"]
 
 
 async def test_a_task_whose_exchange_expired_is_not_graded() -> None:

@@ -124,7 +124,7 @@ class TaskJudge:
         chosen = [
             (task.key_id, task.task_id)
             for task in tasks
-            if str(task.outcome) == "unknown"
+            if _value(task.outcome) == "unknown"
             and task.outcome_source is None
             and sampled(task.key_id, task.task_id, self.config.share)
         ]
@@ -175,7 +175,11 @@ class TaskJudge:
 
     async def grade(self, key_id: str | None, task_id: str) -> bool | None:
         """Grade one ended task from its final exchange; the grade (None: none) goes to the task book."""
-        exchange = await self.keeper.take(key_id, task_id)
+        try:
+            exchange = await self.keeper.take(key_id, task_id)
+        except Exception as exc:  # the store is down: this task goes ungraded
+            self._warn("the judge could not read a final exchange from the store: %s", exc)
+            exchange = None
         if exchange is None:
             self.metrics.judge_tasks.labels("no_exchange").inc()
             return None
@@ -189,9 +193,13 @@ class TaskJudge:
             self._warn("the judge's answer was neither SUCCESS nor FAILURE: %r", text[:200])
             return None
         self.metrics.judge_tasks.labels("success" if success else "failure").inc()
-        if self.book is not None:
-            await self.book.record_judgement(key_id, task_id, success, reason_of(self.config.tier, text))
-        feedback = await self.keeper.word(key_id, task_id, "judge", success)
+        try:
+            if self.book is not None:
+                await self.book.record_judgement(key_id, task_id, success, reason_of(self.config.tier, text))
+            feedback = await self.keeper.word(key_id, task_id, "judge", success)
+        except Exception as exc:
+            self._warn("the judge could not record its grade or compare it with feedback: %s", exc)
+            feedback = None
         if feedback is not None:
             self.metrics.judge_agreement.labels("true" if feedback == success else "false").inc()
         return success
@@ -248,6 +256,11 @@ class TaskJudge:
         if now - self._logged_at >= 60:
             self._logged_at = now
             log.warning(message, *args)
+
+
+def _value(member: Any) -> Any:
+    """An enum member's value (a TaskRecord's outcome may be an Enum or a plain string)."""
+    return getattr(member, "value", member)
 
 
 def build_judge(config: Config, pool: Pool, meter: Meter, metrics: Metrics) -> TaskJudge | None:
