@@ -393,6 +393,7 @@ async def test_a_judge_call_is_metered_as_the_judges_spend_outside_every_task() 
     assert dict(hour)["nano|judge|cost_usd"] == pytest.approx(record.cost_usd)  # a ledger line of its own
     measured = build_report([record])["measured"]
     assert measured["requests"] == 0 and measured["spend"]["actual"] == 0  # the report's tasks and policies: not it
+    assert measured["spend"]["judge"] == pytest.approx(record.cost_usd)  # but the report shows what it cost
 
 
 async def test_an_answer_that_is_no_grade_grades_nothing_but_its_spend_is_still_metered() -> None:
