@@ -64,36 +64,50 @@ async def test_the_judge_grades_ended_tasks_with_what_its_tier_answers(emulator:
     assert metering.metrics.registry.get_sample_value("routetax_judge_tasks_total", {"result": "ungraded"}) == 1
 
 
+@dataclasses.dataclass
+class JudgedProxy:
+    client: OpenAI
+    judge: TaskJudge
+    store: redis.Redis
+    tasks: list[tuple[str | None, str]]  # (key, task) of every step the pipeline finished
+
+    def kept(self, answer_has: str) -> FinalExchange:
+        """The final exchange of the last step's task, once the store has it."""
+        key = self.judge.keeper.exchange_key(*wait_until(lambda: self.tasks[-1:], "a finished step")[0])
+
+        def read() -> FinalExchange | None:
+            raw = self.store.get(key)
+            exchange = FinalExchange.from_json(raw) if raw else None
+            return exchange if exchange is not None and answer_has in exchange.answer else None
+
+        return wait_until(read, "the task's final exchange in the store")
+
+    def ttl(self) -> int:
+        return self.store.ttl(self.judge.keeper.exchange_key(*self.tasks[-1]))
+
+
 @pytest.fixture
 def judged_proxy(
     emulator: RunningServer, redis_url: str, tmp_path: Path, start_proxy: Callable[[Config], RunningServer]
-) -> tuple[OpenAI, TaskJudge, redis.Redis]:
-    """A proxy with the judge sampling every task; every request is a step of task `task_e2e` (set in the
-    pipeline before the judge's stage, so this runs whether or not task identity fills `task_id` yet)."""
+) -> JudgedProxy:
+    """A proxy with the judge sampling every task. A request that task identity left without a task (or all
+    of them, before identity fills `task_id`) is made a step of `task_e2e` in the pipeline's policy stage,
+    which runs before the judge's."""
     server = start_proxy(with_judge(durable_config(emulator.url, redis_url, tmp_path / "spool")))
     state = server.app.app.state  # type: ignore[attr-defined]
     metering: MeteringPipeline = state.metering
     observe = metering.router_stages.policy
+    tasks: list[tuple[str | None, str]] = []
 
     def policy(record: Record) -> None:
         record.task_id = record.task_id or "task_e2e"
+        tasks.append((record.key_id, record.task_id))
         if observe is not None:
             observe(record)
 
     metering.router_stages = dataclasses.replace(metering.router_stages, policy=policy)
     client = OpenAI(base_url=f"{server.url}/v1", api_key="unused", max_retries=0, timeout=20)
-    return client, state.judge, redis.Redis.from_url(redis_url)
-
-
-def kept(judge: TaskJudge, store: redis.Redis, task_id: str, answer_has: str) -> FinalExchange:
-    key = judge.keeper.exchange_key(None, task_id)
-
-    def read() -> FinalExchange | None:
-        raw = store.get(key)
-        exchange = FinalExchange.from_json(raw) if raw else None
-        return exchange if exchange is not None and answer_has in exchange.answer else None
-
-    return wait_until(read, f"the final exchange of {task_id} in the store")
+    return JudgedProxy(client, state.judge, redis.Redis.from_url(redis_url), tasks)
 
 
 AGENT_TURN = [
@@ -107,29 +121,25 @@ AGENT_TURN = [
 ]
 
 
-def test_the_final_exchange_of_a_chat_answer_is_kept(judged_proxy: tuple[OpenAI, TaskJudge, redis.Redis]) -> None:
-    client, judge, store = judged_proxy
-    answer = client.chat.completions.create(model="mini", messages=AGENT_TURN)  # type: ignore[arg-type]
-    exchange = kept(judge, store, "task_e2e", answer.choices[0].message.content or "")
+def test_the_final_exchange_of_a_chat_answer_is_kept(judged_proxy: JudgedProxy) -> None:
+    answer = judged_proxy.client.chat.completions.create(model="mini", messages=AGENT_TURN)  # type: ignore[arg-type]
+    exchange = judged_proxy.kept(answer.choices[0].message.content or "")
     assert exchange.goal == "What is the weather in Paris?"
     assert exchange.turn == "[tool result] 18 C and sunny"
     assert exchange.answer == answer.choices[0].message.content
-    assert 0 < store.ttl(judge.keeper.exchange_key(None, "task_e2e")) <= 300 + 300
+    assert 300 < judged_proxy.ttl() <= 300 + 300  # tasks.idle_s and a grace
 
 
-def test_the_final_exchange_of_a_chat_stream_is_kept(judged_proxy: tuple[OpenAI, TaskJudge, redis.Redis]) -> None:
-    client, judge, store = judged_proxy
-    stream = client.chat.completions.create(model="mini", messages=AGENT_TURN, stream=True)  # type: ignore[arg-type]
+def test_the_final_exchange_of_a_chat_stream_is_kept(judged_proxy: JudgedProxy) -> None:
+    stream = judged_proxy.client.chat.completions.create(model="mini", messages=AGENT_TURN, stream=True)  # type: ignore[arg-type]
     text = "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices)
-    exchange = kept(judge, store, "task_e2e", text)
+    exchange = judged_proxy.kept(text)
     assert exchange.answer == text and exchange.turn == "[tool result] 18 C and sunny"
 
 
 @pytest.mark.parametrize("stream", [False, True])
-def test_the_final_exchange_of_a_responses_answer_is_kept(
-    judged_proxy: tuple[OpenAI, TaskJudge, redis.Redis], stream: bool
-) -> None:
-    client, judge, store = judged_proxy
+def test_the_final_exchange_of_a_responses_answer_is_kept(judged_proxy: JudgedProxy, stream: bool) -> None:
+    client = judged_proxy.client
     items = [
         {"role": "user", "content": "Summarise the report"},
         {"type": "function_call", "call_id": "c1", "name": "read", "arguments": "{}"},
@@ -140,7 +150,7 @@ def test_the_final_exchange_of_a_responses_answer_is_kept(
         text = "".join(e.delta for e in events if e.type == "response.output_text.delta")
     else:
         text = client.responses.create(model="mini", input=items).output_text  # type: ignore[arg-type]
-    exchange = kept(judge, store, "task_e2e", text)
+    exchange = judged_proxy.kept(text)
     assert exchange.api == "responses" and exchange.answer == text
     assert exchange.goal == "Summarise the report" and exchange.turn == "[tool result] Revenue grew 4%"
 
