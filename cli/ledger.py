@@ -1,4 +1,5 @@
-"""`routetax ledger export`: the ledger's records, as JSON lines or CSV, for a time range.
+"""`routetax ledger export`: the ledger's records (or, with `--tasks`, its task records), as JSON lines or
+CSV, for a time range.
 
 The store is `--redis-url` when given, else the configuration's (`--config`, `$ROUTETAX_CONFIG`,
 `ROUTETAX_STORE__*`), else a local Redis. Exit codes: 0 done, 1 Redis unreachable, 2 bad arguments
@@ -19,7 +20,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from cli.command import Subparsers, load_config_or_say
 from metering.ledger import DEFAULT_PREFIX
-from metering.ledger_export import ExportFormat, export
+from metering.ledger_export import ExportFormat, export, export_tasks
 from metering.store import open_store
 from metering.timespec import parse_time
 
@@ -38,6 +39,11 @@ def register(subparsers: Subparsers) -> None:
     )
     export_parser.add_argument("--until", type=parse_time, help="up to (not including) this time")
     export_parser.add_argument("--format", choices=[f.value for f in ExportFormat], default=ExportFormat.JSONL.value)
+    export_parser.add_argument(
+        "--tasks",
+        action="store_true",
+        help="task records instead of requests: one per closed task, with its outcome and its source",
+    )
     export_parser.add_argument(
         "--redis-url",
         help="default: the configuration's store.redis_url, else $ROUTETAX_STORE__REDIS_URL, else " + DEFAULT_REDIS_URL,
@@ -74,7 +80,8 @@ def run_export(args: argparse.Namespace) -> int:
     async def run() -> int:
         store = open_store(redis_url, cluster=cluster)
         try:
-            return await export(
+            writer = export_tasks if args.tasks else export
+            return await writer(
                 store, out, since=args.since, until=args.until, fmt=ExportFormat(args.format), prefix=args.prefix
             )
         finally:
@@ -90,7 +97,7 @@ def run_export(args: argparse.Namespace) -> int:
             out.close()
         else:
             out.flush()
-    print(f"routetax ledger: exported {count} record(s)", file=sys.stderr)
+    print(f"routetax ledger: exported {count} {'task' if args.tasks else 'record'}(s)", file=sys.stderr)
     return 0
 
 

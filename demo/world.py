@@ -1,9 +1,13 @@
 """`routetax demo`: the product on embedded defaults, with nothing to set up.
 
-It starts an emulated upstream and the proxy (in-process store, no Redis, no API key),
-then drives a realistic workload through the official `openai` SDK — single-turn requests
-and multi-step tool loops that feed tool results back — and prints what the router did
-and what it cost. Everything printed is read from the router's own records.
+It starts an emulated upstream and the proxy (in-process store, no Redis, no API key), then runs the
+world's tasks through the official `openai` SDK — agent tool loops (chat with and without the task header,
+the ReAct text protocol, the Responses API), single calls and a person's conversations, with the
+application's feedback on a stated share (demo/tasks.py plans them, demo/application.py runs them) — and
+prints what the router did and what it cost. Everything printed is read from the router's own records.
+
+`Workload.REQUESTS` is the earlier world, kept for the request-level report's truth tests: each request
+judged on its own, as if it were a task.
 """
 
 from __future__ import annotations
@@ -12,13 +16,16 @@ import random
 import sys
 import time
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 import httpx
 import orjson
 
+from demo.application import AGENT_TASKS, AGENT_TOOLS, SINGLE_TURN_PROMPTS, FeedbackBy, TaskRun, run_tasks
 from demo.local_qwen import LocalEngine, with_local_qwen
 from demo.local_qwen import describe as describe_qwen
+from demo.tasks import TaskMix, plan_tasks
 from emulator.app import EMULATED_DIALECTS, build_emulator
 from router.app import create_app
 from router.config import Config, Tier
@@ -26,42 +33,6 @@ from router.servers import start_in_thread
 
 DEMO_ROUTER_HOUR_USD = 0.05  # the demo's assumed cost of running the router: one small VM
 DEMO_GPU_HOUR_USD = 1.00  # the demo's assumed price of the self-hosted tier's GPU (one mid-size card)
-
-SINGLE_TURN_PROMPTS = (
-    "Classify the sentiment of this review as positive, negative or neutral: 'The battery lasts two days.'",
-    "Extract the invoice number and total from: 'Invoice INV-2291, total due EUR 412.50 by 3 March.'",
-    "Rank these three titles by relevance to 'kubernetes autoscaling': A) HPA basics B) Baking bread C) KEDA.",
-    "Translate to French: 'The meeting is moved to Thursday afternoon.'",
-    "Summarise in one sentence: routing cheap requests to a small model saves money when it finishes them.",
-    "Write a haiku about cache hits.",
-)
-AGENT_TOOLS = [
-    {
-        "type": "function",
-        "function": {
-            "name": "search_orders",
-            "description": "Search the order database.",
-            "parameters": {
-                "type": "object",
-                "properties": {"customer_id": {"type": "string"}},
-                "required": ["customer_id"],
-            },
-        },
-    },
-    {
-        "type": "function",
-        "function": {
-            "name": "refund_order",
-            "description": "Refund one order.",
-            "parameters": {"type": "object", "properties": {"order_id": {"type": "string"}}, "required": ["order_id"]},
-        },
-    },
-]
-AGENT_TASKS = (
-    "Customer C-1042 says order 7 arrived broken. Find it and refund it.",
-    "Check the last order of customer C-77 and refund it if it is late.",
-    "Look up customer C-9 and tell me how many orders are open.",
-)
 
 
 def demo_config(upstream_urls: str | dict[str, str], base: Config | None = None) -> Config:
@@ -83,11 +54,12 @@ def demo_config(upstream_urls: str | dict[str, str], base: Config | None = None)
     return Config.model_validate({**data, "tiers": tiers, "store": {"redis_url": None}})
 
 
-# The demo's world, explicit: task success by (the tier that answered, class) follows the published rates
-# (agentic: OSWorld nano 0.39 / mini 0.721; single-turn: SWE-Bench Pro nano 0.5239 / mini 0.544); Qwen and
-# gpt-5.4 have no published rate, so the demo assumes one, and says so. The application reports each
-# outcome with POST /v1/feedback. On top, the emulated upstreams emit *detectably* broken output (invalid
-# tool-call JSON, empty answers) at the rates below, which routetax redoes on the next tier.
+# The demo's world, explicit: task success by (arm, class) follows the published rates (agentic: OSWorld
+# nano 0.39 / mini 0.721; single-turn: SWE-Bench Pro nano 0.5239 / mini 0.544); Qwen and gpt-5.4 have no
+# published rate, so the demo assumes one, and says so. A task's arm is the tier that answered its first
+# step. The application reports the outcome of a stated share of tasks with POST /v1/feedback. On top,
+# the emulated upstreams emit *detectably* broken output (invalid tool-call JSON, empty answers) at the
+# rates below, which routetax redoes on the next tier.
 TASK_SUCCESS = {
     ("nano", "agentic"): 0.39,
     ("mini", "agentic"): 0.721,
@@ -112,9 +84,10 @@ def drive(
     seed: int,
     task_success: dict[tuple[str, str], float] | None = None,
 ) -> list[dict[str, Any]]:
-    """Send `requests` chat calls through the proxy with the openai SDK, with feedback as an application would.
+    """The request workload: `requests` chat calls with the openai SDK, each judged with feedback on its own.
 
-    `task_success` is the world's truth: the chance that the task succeeds, by (tier that answered, class).
+    `task_success` is the world's truth: the chance that a request succeeds, by (tier that answered, class).
+    This is what the request-level report can be checked against; the demo itself runs tasks (`run_tasks`).
     """
     task_success = task_success or TASK_SUCCESS
     from openai import OpenAI
@@ -177,25 +150,59 @@ def drive(
     return rows
 
 
+class Workload(StrEnum):
+    """What the world's application sends."""
+
+    TASKS = "tasks"  # agent loops, single calls and conversations, feedback per task (demo/tasks.py)
+    REQUESTS = "requests"  # `drive`: calls judged one by one, for the request-level report's truth tests
+
+
 @dataclass(frozen=True)
 class World:
-    """The demo's (or a test's) truth: task success by (tier that answered, class), detectable degrade rates
-    per upstream model, and the self-hosted tier's GPU-hour price."""
+    """The demo's (or a test's) truth, in one place: task success by (arm, class), detectable degrade rates per
+    upstream model, the self-hosted tier's GPU-hour price, and the workload (its tasks' mix)."""
 
     task_success: dict[tuple[str, str], float] = field(default_factory=lambda: dict(TASK_SUCCESS))
     degrade: dict[str, dict[str, float]] = field(default_factory=lambda: dict(DETECTABLE_DEGRADE))
     gpu_hour_usd: float = DEMO_GPU_HOUR_USD
+    workload: Workload = Workload.TASKS
+    mix: TaskMix = field(default_factory=TaskMix)
 
-    def describe(self) -> dict[str, Any]:
-        return {
+    def describe(self, size: int, agentic_share: float, seed: int) -> dict[str, Any]:
+        """The world as the demo prints it (`demo.world`): its truth and every number of its workload."""
+        stated: dict[str, Any] = {
             "task_success": {f"{t}/{c}": p for (t, c), p in self.task_success.items()},
             "detectable_degrade": self.degrade,
             "gpu_hour_usd": self.gpu_hour_usd,
+            "workload": self.workload.value,
         }
+        if self.workload is Workload.TASKS:
+            stated["tasks"] = self.mix.describe(size, agentic_share, seed)
+        else:
+            stated["requests"] = {"requests": size, "agentic_share": agentic_share, "feedback_share": 1.0}
+        return stated
+
+
+def ran(runs: list[TaskRun]) -> dict[str, Any]:
+    """What the application's tasks did, counted from its side (the world states what they were to do)."""
+    by_kind: dict[str, int] = {}
+    for run in runs:
+        by_kind[run.plan.kind.value] = by_kind.get(run.plan.kind.value, 0) + 1
+    return {
+        "tasks": len(runs),
+        "kinds": by_kind,
+        "requests": sum(len(run.request_ids) for run in runs),
+        "abandoned": sum(run.abandoned for run in runs),
+        "succeeded": sum(run.success is True for run in runs),
+        "failed": sum(run.success is False for run in runs),
+        "feedback_by_task_id": sum(run.feedback is FeedbackBy.TASK for run in runs),
+        "feedback_by_request_id": sum(run.feedback is FeedbackBy.REQUEST for run in runs),
+        "named_by_the_proxy": sum(any(run.task_ids) for run in runs),
+    }
 
 
 def run_world(
-    requests: int,
+    size: int,
     agentic_share: float,
     seed: int,
     config: Config | None = None,
@@ -204,9 +211,12 @@ def run_world(
     world: World | None = None,
     qwen_engine: LocalEngine | None = None,
 ) -> dict[str, Any]:
-    """Start the emulated world and the proxy, drive the workload, and return the routing-tax report.
+    """Start the emulated world and the proxy, run the workload, and return the routing-tax report.
 
-    With `qwen_engine` (a running llama.cpp server), the qwen tier is served by it instead of the emulator.
+    `size`: how many tasks the application runs (how many requests, for `Workload.REQUESTS`). The proxy's
+    `tasks.machine_pace_s` is set to the world's (`TaskMix.machine_pace_s`), so that a conversation's pauses
+    read as a person's. With `qwen_engine` (a running llama.cpp server), the qwen tier is served by it
+    instead of the emulator.
     """
     world = world or World()
     base = config or Config()
@@ -223,7 +233,8 @@ def run_world(
         name: tier.model_copy(update=hosted) if tier.dialect != "openai" and tier.gpu_hour_usd is None else tier
         for name, tier in demo.tiers.items()
     }
-    demo = demo.model_copy(update={"tiers": tiers})
+    pace = demo.tasks.model_copy(update={"machine_pace_s": world.mix.machine_pace_s})
+    demo = demo.model_copy(update={"tiers": tiers, "tasks": pace})
     app = create_app(demo)
     proxy = start_in_thread(app, port=port, name="proxy")
     try:
@@ -234,23 +245,27 @@ def run_world(
             file=sys.stderr,
         )
         started = time.perf_counter()
-        drive(proxy.url, requests, agentic_share, seed, world.task_success)
+        runs: list[TaskRun] = []
+        if world.workload is Workload.TASKS:
+            plans = plan_tasks(size, agentic_share, seed, world.mix)
+            runs = run_tasks(proxy.url, plans, world.task_success, world.mix, seed)
+            requests = sum(len(run.request_ids) for run in runs)
+        else:
+            requests = len(drive(proxy.url, size, agentic_share, seed, world.task_success))
         elapsed = time.perf_counter() - started
-        deadline = time.monotonic() + 10
-        while True:  # metering and the ledger write after each answer, in the background
-            report = httpx.get(f"{proxy.url}/v1/routing-tax", params={"window": "1h"}, timeout=30).json()
-            if report["measured"]["requests"] >= requests or time.monotonic() > deadline:
-                break
-            time.sleep(0.05)
+        report = _report_when(proxy.url, requests)
         report["demo"] = {
             "requests": requests,
             "requested_agentic_share": agentic_share,
             "seed": seed,
             "explore_share": demo.policy.explore.share,
             "elapsed_s": round(elapsed, 3),
-            "world": world.describe(),
+            "world": world.describe(size, agentic_share, seed),
             "qwen": describe_qwen(qwen_engine),  # a real engine is not scripted: the world's Qwen degrade is unused
         }
+        if runs:
+            report["demo"]["ran"] = ran(runs)
+            report["demo"]["tasks"] = [run.row() for run in runs]
         if keep_running:
             print(
                 f"proxy still running at {proxy.url}/v1 — point OPENAI_BASE_URL there; Ctrl-C to stop", file=sys.stderr
@@ -262,6 +277,17 @@ def run_world(
         proxy.stop()
         for upstream in upstreams.values():
             upstream.stop()
+
+
+def _report_when(proxy_url: str, requests: int) -> dict[str, Any]:
+    """The routing-tax report once it counts every request (metering writes after each answer, in the
+    background), or after 10 s."""
+    deadline = time.monotonic() + 10
+    while True:
+        report = httpx.get(f"{proxy_url}/v1/routing-tax", params={"window": "1h"}, timeout=30).json()
+        if report["measured"]["requests"] >= requests or time.monotonic() > deadline:
+            return report
+        time.sleep(0.05)
 
 
 def demo_base_config(base: Config | None, explore: float, seed: int) -> Config:

@@ -8,7 +8,8 @@ counts, and `classifier`, so that "agentic" means to its degrade scripts what it
 
 app.py builds the server and answers chat completions; responses.py the Responses API; embeddings.py the
 embeddings API; behaviour.py what they share (scripted outcomes, token counts and prompt caching, answer
-text, errors); schema.py a valid instance of a JSON schema, for structured output and typed tool arguments.
+text, errors); loops.py how an agent loop goes on (its tool rounds, the ReAct text protocol); schema.py a
+valid instance of a JSON schema, for structured output and typed tool arguments.
 
 The demo, which joins this emulator with the proxy, is its own package beside it: `demo`.
 """

@@ -4,7 +4,8 @@ Users dry-run routetax against it; the demo, the tests and the benchmarks use it
 need no network and no key. It behaves like the real servers where metering cares:
 prompt tokens counted with a real tokenizer, prompt-cache hits for repeated prefixes of at
 least 1,024 tokens in 128-token steps, reasoning tokens for reasoning models, streamed
-text in several chunks, `tool_calls` when tools are offered, and each dialect's quirks
+text in several chunks, `tool_calls` when tools are offered (for as many rounds as the conversation
+asks, emulator/loops.py), the ReAct text protocol when the system prompt asks for it, and each dialect's quirks
 (vLLM and Ollama send no `prompt_tokens_details`; vLLM's error `code` is an integer;
 Ollama's errors are a bare string).
 
@@ -47,6 +48,7 @@ from emulator.behaviour import (
     tool_arguments,
 )
 from emulator.embeddings import embeddings_routes
+from emulator.loops import more_rounds, react_answer, react_tools, rounds_done, system_text
 from emulator.responses import responses_routes
 from metering.tokens import count_text
 
@@ -57,8 +59,10 @@ EMULATED_DIALECTS = ("openai", "vllm", "ollama")
 
 
 def _tool_call(body: dict[str, Any], broken: bool) -> dict[str, Any]:
+    """A call of the next offered tool in turn (the first one on a conversation's first round)."""
     tools = body.get("tools") or [{"function": f} for f in body.get("functions") or []]
-    function = (tools[0].get("function") or {}) if isinstance(tools[0], dict) else {}
+    tool = tools[rounds_done(body.get("messages") or []) % len(tools)]
+    function = (tool.get("function") or {}) if isinstance(tool, dict) else {}
     name = function.get("name", "tool")
     arguments = tool_arguments(function.get("parameters") if isinstance(function, dict) else None)
     if broken:
@@ -71,12 +75,21 @@ def _tool_call(body: dict[str, Any], broken: bool) -> dict[str, Any]:
 
 
 def _wants_tool_call(body: dict[str, Any]) -> bool:
-    """Call a tool when offered one, unless the last turn is a tool result (then answer in text)."""
+    """Call a tool when offered one; after a tool result, only while the conversation asks for more rounds
+    (emulator/loops.py: one round per user turn unless its first user message says `[N tool rounds]`)."""
     if not offers_tools(body):
         return False
     messages = body.get("messages") or []
     last = messages[-1] if messages and isinstance(messages[-1], dict) else {}
-    return last.get("role") not in ("tool", "function")
+    return last.get("role") not in ("tool", "function") or more_rounds(messages)
+
+
+def _text_answer(state: EmulatorState, body: dict[str, Any]) -> str:
+    """Prose, or the next ReAct turn when the system prompt asks for that text protocol."""
+    messages = body.get("messages") or []
+    tools = react_tools(system_text(messages))
+    prose = answer_text(state, body)
+    return prose if tools is None else react_answer(tools, messages, prose)
 
 
 def build_emulator(dialect: str = "openai", latency_ms: float = 0.0, seed: int | None = None) -> Starlette:
@@ -108,7 +121,7 @@ def build_emulator(dialect: str = "openai", latency_ms: float = 0.0, seed: int |
         if outcome == "empty" or call is not None:
             text = ""
         else:
-            text = structured_text(schema) if schema is not None else answer_text(state, body)
+            text = structured_text(schema) if schema is not None else _text_answer(state, body)
         reasoning = reasoning_tokens(model, body)
         completion_tokens = (
             reasoning + count_text(text) + (count_text(call["function"]["arguments"]) + 4 if call else 0)

@@ -33,6 +33,7 @@ from emulator.behaviour import (
     structured_text,
     tool_arguments,
 )
+from emulator.loops import more_rounds, react_answer, react_tools, rounds_done, system_text
 from metering.tokens import count_text
 
 
@@ -55,7 +56,8 @@ def _wants_call(body: dict[str, Any], items: list[Any]) -> bool:
     if not _function_tools(body) or body.get("tool_choice") == "none":
         return False
     last = items[-1] if items else {}
-    return not (isinstance(last, dict) and last.get("type") == "function_call_output")
+    after_result = isinstance(last, dict) and last.get("type") == "function_call_output"
+    return not after_result or more_rounds(items)  # emulator/loops.py: how many rounds the conversation gets
 
 
 def responses_routes(state: EmulatorState) -> list[Route]:
@@ -108,7 +110,8 @@ def responses_routes(state: EmulatorState) -> list[Route]:
         call_wanted = _wants_call(body, items) or (outcome == "bad_tool_json" and _function_tools(body))
         output: list[dict[str, Any]] = []
         if call_wanted:
-            tool = _function_tools(body)[0]
+            offered = _function_tools(body)
+            tool = offered[rounds_done(items) % len(offered)]  # the next offered tool in turn
             arguments = tool_arguments(tool.get("parameters"))
             if outcome == "bad_tool_json":
                 arguments = arguments[:-1] + ', "unterminated'
@@ -131,6 +134,8 @@ def responses_routes(state: EmulatorState) -> list[Route]:
                 text = structured_text(schema)
             else:
                 text = answer_text(state, {"max_tokens": body.get("max_output_tokens")})
+                react = react_tools(body.get("instructions") or system_text(items))
+                text = text if react is None else react_answer(react, items, text)
             output.append(
                 {
                     "type": "message",

@@ -1,8 +1,10 @@
-"""Application feedback: did the task really succeed? Kept in the store next to the ledger.
+"""Application feedback per request: did it really succeed? Kept in the store next to the ledger.
 
 `POST /v1/feedback {"request_id", "success", "reason"}` lets an application say what only
 it knows, so success rates and cost per completed task are measured rather than assumed.
-One hash (same `{ledger}` hash tag: Cluster-safe), last word wins, a repeat is a no-op.
+One hash (same `{ledger}` hash tag: Cluster-safe), last word wins, a repeat is a no-op. The word
+also goes to the request's task (metering/tasks.py: `TaskBook.feedback`), found through the
+request's ledger marker (`step_of`); this per-request hash is what the routing-tax report reads.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from metering.ledger import DEFAULT_PREFIX, Keys, marker_key
+from metering.ledger import DEFAULT_PREFIX, Keys, marker_key, marker_task
 
 log = logging.getLogger("routetax.metering")
 
@@ -40,6 +42,16 @@ class FeedbackStore:
             log.warning("feedback for %s: the ledger marker could not be read to check its key", request_id)
             return None
         return marker_key(marker)
+
+    async def step_of(self, request_id: str) -> tuple[str | None, str | None]:
+        """The key id that made a request and the task it was a step of, from its ledger marker (None, None:
+        keyless and no task, or unreadable: logged)."""
+        try:
+            marker = await self.store.get(self.keys.seen(request_id))
+        except Exception:
+            log.warning("feedback for %s: the ledger marker could not be read to check its key", request_id)
+            return None, None
+        return marker_key(marker), marker_task(marker)
 
     async def put(self, request_id: str, success: bool, reason: str | None) -> bool | None:
         """Store the application's judgement (success or not); return the one it replaced (None: first word),

@@ -42,23 +42,78 @@ DEFAULT_ROLLUP_TTL_S = 90 * 24 * 3600
 DEFAULT_SEEN_TTL_S = 7 * 24 * 3600  # how long a replay is recognised as a duplicate
 CLOCK_SKEW_S = 300.0  # proxy clocks vs the Redis clock that stamps stream ids
 
-# One call writes a whole batch, so it needs no pipeline (Redis Cluster refuses scripts in
-# pipelines) and every key it touches is declared and in the `{ledger}` slot.
-# KEYS: 1 the stream, then per record 2 or 3 keys: seen marker, hour rollup, [key's hour rollup]
-# ARGV: 1 seen ttl, 2 stream maxlen, 3 rollup ttl, then 5 per record: its key count (2|3), its JSON,
-#       its seen-marker value, and two JSON objects {field: increment}: its hour rollup's and its key's.
+# One call writes a whole batch, so it needs no pipeline (Redis Cluster refuses scripts in pipelines) and
+# every key it touches is declared and in the `{ledger}` slot.
+# KEYS: 1 the stream, 2 the index of open tasks, then per record 2 to 4 keys: seen marker, hour rollup,
+#       [key's hour rollup], [its task's hash]
+# ARGV: 1 seen ttl, 2 stream maxlen, 3 rollup ttl, 4 task idle s, 5 task grace s, then 6 per record: its key
+#       count, its JSON, its seen-marker value, two JSON objects {field: increment} (its hour rollup's and its
+#       key's) and its task's step as JSON ('' when it has no task; the task's hash is then not in KEYS).
 #       A few arguments per record instead of two per field keep the command cheap to build on the
 #       proxy's event loop.
-# The marker's value is the id of the key that made the request, or `1` without one: its existence is the
-# message (feedback on any replica reads it to know the request), the key id says who may send that feedback.
-# Older versions wrote `<final tier>|<class>|<usd>`, read the same way (as keyless).
+# The marker's value is the id of the key that made the request, or `1` without one, then (for a step of a
+# task) a \x1f and the task id: its existence is the message (feedback on any replica reads it to know the
+# request), the key id says who may send that feedback, the task id which task the request was a step of.
+# Older versions wrote `<final tier>|<class>|<usd>`, read the same way (as keyless, without a task).
 # The increments of the batch's new records are summed per rollup key in the script and applied with
 # one HINCRBY per field and key: Redis's cost per record is then a SET, an XADD and two table sums
 # rather than ~20 hash commands (78 µs per record before, measured with INFO commandstats).
+# A step of a task costs three more commands: its task's state (one JSON string: a GET, a merge in Lua, a
+# SET) and its score in the open index (when it is due to close). A hash read whole and written back with
+# one HSET cost 40 µs per step against ~15 µs for the JSON string (bench/ledger_script_cost.py); the JSON
+# keeps 14 significant digits (cjson's), a tenth of a millisecond on a unix time.
 # Fields ending in `_usd` are floats (HINCRBYFLOAT, written with 17 significant digits: exact for a
 # double); every other field is an integer count (HINCRBY).
 # Returns how many records were new; the others were already written (a replay, a double submit).
-_WRITE_BATCH = """
+_MERGE_TASK = """
+local function merge_task(key, index, member, t, idle, grace)
+  local raw = redis.call('GET', key)
+  local h = raw and cjson.decode(raw) or {}
+  local first = (h.requests or 0) == 0
+  h.requests = (h.requests or 0) + 1
+  h.attempts = (h.attempts or 0) + t.a
+  h.cost_usd = (h.cost_usd or 0) + t.c
+  h.prompt_tokens = (h.prompt_tokens or 0) + t.p
+  h.cached_tokens = (h.cached_tokens or 0) + t.ca
+  h.completion_tokens = (h.completion_tokens or 0) + t.co
+  h.reasoning_tokens = (h.reasoning_tokens or 0) + t.r
+  h.steps = math.max(h.steps or 0, t.n)
+  if first or t.s < h.started_at then h.started_at = t.s end
+  h.v = (h.v or 0) + 1
+  h.key_id, h.task_id = t.k, t.id
+  local tiers = h.tiers or ''
+  for _, tier in ipairs(t.tiers) do
+    if not string.find(',' .. tiers .. ',', ',' .. tier .. ',', 1, true) then
+      tiers = (tiers == '') and tier or (tiers .. ',' .. tier)
+    end
+  end
+  h.tiers = tiers
+  if h.class ~= 'agentic' and (t.cl == 'agentic' or h.class == nil) then
+    h.class, h.class_reason = t.cl, t.cr
+  end
+  if first or t.n < h.first_step or (t.n == h.first_step and t.s < h.first_started) then
+    h.first_step, h.first_started, h.arm, h.explored, h.pinned = t.n, t.s, t.arm, t.ex, t.pin
+  end
+  if first or t.e >= h.last_end then  -- the latest step so far: the task's last request, its calls
+    h.last_end, h.last_status, h.last_outcome, h.last_degraded = t.e, t.st, t.o, t.dg
+    local run = 0
+    if t.ac ~= '' then
+      run = (t.ac == h.last_calls) and ((h.run or 0) + 1) or 1
+    end
+    h.last_calls, h.run = t.ac, run
+    h.max_run = math.max(h.max_run or 0, run)
+  end
+  if t.x == 1 and h.ended_by == nil then
+    h.ended_by, h.end_at = 'client', t.e
+  end
+  redis.call('SET', key, cjson.encode(h))
+  local due = h.ended_by and (h.end_at + grace) or (h.last_end + idle)
+  redis.call('ZADD', index, string.format('%.17g', due), member)
+end
+"""
+_WRITE_BATCH = (
+    _MERGE_TASK
+    + """
 local sums, order = {}, {}  -- rollup key -> {field -> increment}, summed over the batch's new records
 local function add(key, increments)
   local fields = sums[key]
@@ -71,14 +126,21 @@ local function add(key, increments)
     fields[field] = (fields[field] or 0) + value
   end
 end
-local k, new = 2, 0
-for a = 4, #ARGV, 5 do
+local idle, grace = tonumber(ARGV[4]), tonumber(ARGV[5])
+local k, new = 3, 0
+for a = 6, #ARGV, 6 do
   local nkeys = tonumber(ARGV[a])
+  local task = ARGV[a + 5]
   if redis.call('SET', KEYS[k], ARGV[a + 2], 'NX', 'EX', ARGV[1]) then
     redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'r', ARGV[a + 1])
     add(KEYS[k + 1], cjson.decode(ARGV[a + 3]))
-    if nkeys == 3 then
+    local plain = (task == '') and nkeys or (nkeys - 1)
+    if plain == 3 then
       add(KEYS[k + 2], cjson.decode(ARGV[a + 4]))
+    end
+    if task ~= '' then
+      local t = cjson.decode(task)
+      merge_task(KEYS[k + nkeys - 1], KEYS[2], t.m, t, idle, grace)
     end
     new = new + 1
   end
@@ -96,6 +158,7 @@ for _, key in ipairs(order) do
 end
 return new
 """
+)
 
 # Building a batch's arguments is Python work on the proxy's event loop: yield to requests this often.
 _YIELD_EVERY = 32
@@ -116,6 +179,23 @@ class Keys:
 
     def key_hour(self, key_id: str, hour: str) -> str:
         return f"{self.base}:key:{key_id}:{hour}"
+
+    @property
+    def tasks_open(self) -> str:
+        """Sorted set of open tasks (`task_member`), scored by when each is due to close (unix seconds)."""
+        return f"{self.base}:tasks:open"
+
+    def task(self, member: str) -> str:
+        """An open (or recently closed) task's aggregated hash."""
+        return f"{self.base}:task:{member}"
+
+
+def task_member(key_id: str | None, task_id: str) -> str:
+    """A task's name in the open index and in its keys: `<key id or ->:<task id>` (key ids hold no `:`).
+
+    A client's own task id is scoped to its key, so two keys' tasks of one id are two tasks.
+    """
+    return f"{key_id or '-'}:{task_id}"
 
 
 _HOURS: dict[int, str] = {}  # unix hour -> YYYYMMDDHH: every record of an hour formats the same string
@@ -202,12 +282,73 @@ def rollup_increments(record: Record) -> tuple[list[tuple[str, int | float]], li
     return list(hour.items()), per_key
 
 
+MARKER_TASK_SEPARATOR = "\x1f"  # not printable: never in a key id nor in a client's task id
+
+
+def marker_value(record: Record) -> str:
+    """The seen marker of a record: its key id (or `1`), then its task id after a separator when it has one."""
+    key = record.key_id or "1"
+    return key if not record.task_id else key + MARKER_TASK_SEPARATOR + record.task_id
+
+
 def marker_key(value: str | bytes | None) -> str | None:
     """The key id that made a request, from its seen marker (None: open mode, or a marker older than that)."""
     if value is None:
         return None
     text = value.decode() if isinstance(value, bytes) else value
+    text = text.split(MARKER_TASK_SEPARATOR, 1)[0]
     return text if text.startswith("key_") else None
+
+
+def marker_task(value: str | bytes | None) -> str | None:
+    """The task a request was a step of, from its seen marker (None: no task, or a marker older than tasks)."""
+    if value is None:
+        return None
+    text = value.decode() if isinstance(value, bytes) else value
+    _, sep, task = text.partition(MARKER_TASK_SEPARATOR)
+    return task if sep and task else None
+
+
+def task_step(record: Record) -> bytes:
+    """What one request adds to its task, as JSON for the write script (`b''`: it is not a step of a task).
+
+    Tokens are summed over billed attempts and the cost is the record's (every billed attempt): what was paid.
+    """
+    if not record.task_id:
+        return b""
+    usages = billed_usages(record)
+    tiers: list[str] = []
+    for attempt in record.attempts:
+        if attempt.tier not in tiers:
+            tiers.append(attempt.tier)
+    task_class = record.task_class or (record.label if record.label in ("agentic", "single_turn") else "single_turn")
+    return orjson.dumps(
+        {
+            "m": task_member(record.key_id, record.task_id),
+            "id": record.task_id,
+            "k": record.key_id or "-",
+            "n": record.task_step,
+            "s": record.started_at,
+            "e": record.ended_at or record.started_at,
+            "a": len(record.attempts),
+            "c": record.cost_usd,
+            "p": sum(u.prompt_tokens for u in usages),
+            "ca": sum(u.cached_tokens for u in usages),
+            "co": sum(u.completion_tokens for u in usages),
+            "r": sum(u.reasoning_tokens for u in usages),
+            "tiers": tiers,
+            "cl": task_class,
+            "cr": record.task_class_reason or "",
+            "arm": record.routed_tier or record.final_tier or "",
+            "ex": int(record.explored),
+            "pin": int(record.pinned),
+            "st": record.status,
+            "o": str(record.outcome),
+            "dg": int(record.degraded_reason is not None),
+            "ac": record.answer_calls or "",
+            "x": int(record.task_end),
+        }
+    )
 
 
 def _increments(fields: list[tuple[str, int | float]]) -> bytes:
@@ -241,8 +382,14 @@ class Ledger:
         on_written: Callable[[int], None] | None = None,
         on_dropped: Callable[[str, int], None] | None = None,
         max_queue: int = 100_000,
+        task_idle_s: float = 300.0,
+        task_grace_s: float = 5.0,
     ) -> None:
         self.store = store
+        # A step of a task rescores it in the open index: due at its last step's end + idle, or grace after an
+        # explicit end (metering/tasks.py closes it).
+        self.task_idle_s = task_idle_s
+        self.task_grace_s = task_grace_s
         self.keys = Keys(prefix)
         self.spool = Spool(spool_dir)
         self.retention = retention
@@ -495,8 +642,14 @@ class Ledger:
         """
         if not batch:
             return
-        keys: list[str] = [self.keys.records]
-        args: list[str | bytes] = [str(self.seen_ttl_s), str(self.retention), str(self.rollup_ttl_s)]
+        keys: list[str] = [self.keys.records, self.keys.tasks_open]
+        args: list[str | bytes] = [
+            str(self.seen_ttl_s),
+            str(self.retention),
+            str(self.rollup_ttl_s),
+            repr(float(self.task_idle_s)),
+            repr(float(self.task_grace_s)),
+        ]
         for index, (line, record) in enumerate(batch, 1):
             self._add_record(record, line, keys, args)
             if index % _YIELD_EVERY == 0:
@@ -520,16 +673,23 @@ class Ledger:
         hour = hour_of(record.started_at or record.ended_at or time.time())
         hour_fields, key_fields = rollup_increments(record)
         keys += [self.keys.seen(record.request_id), self.keys.hour(hour)]
+        nkeys = 2
         if record.key_id:
             keys.append(self.keys.key_hour(record.key_id, hour))
+            nkeys += 1
         else:
             key_fields = []
+        step = task_step(record)
+        if step:
+            keys.append(self.keys.task(task_member(record.key_id, record.task_id or "")))
+            nkeys += 1
         args += [
-            str(3 if record.key_id else 2),
+            str(nkeys),
             line,
-            record.key_id or "1",
+            marker_value(record),
             _increments(hour_fields),
             _increments(key_fields),
+            step,
         ]
 
 

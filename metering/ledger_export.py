@@ -3,6 +3,10 @@
 JSON lines carry every field of every record (attempts included) — the lossless export.
 CSV flattens one row per request for a spreadsheet; tokens and cost there are summed over
 the request's billed attempts, which is what was paid for.
+
+`--tasks` exports task records instead (one per task, by its start time), each with its outcome
+resolved when exported: feedback or a judge's grade that came after the task closed is in it.
+The CSV columns are `TASK_CSV_COLUMNS`, documented in docs/task-records.md.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import orjson
 from metering.ledger import DEFAULT_PREFIX, billed_usages, read_records
 from metering.record import Record
 from metering.store import Store
+from metering.tasks import TaskBook, TaskRecord
 
 
 class ExportFormat(StrEnum):
@@ -94,5 +99,86 @@ async def export(
             writer.writerow(csv_row(record))
         else:
             out.write(orjson.dumps(record).decode() + "\n")
+        count += 1
+    return count
+
+
+TASK_CSV_COLUMNS = [
+    "task_id",
+    "key_id",
+    "started_at",
+    "started_at_iso",
+    "ended_at",
+    "ended_by",
+    "task_class",
+    "task_class_reason",
+    "arm",
+    "explored",
+    "pinned",
+    "steps",
+    "requests",
+    "attempts",
+    "tiers",
+    "cost_usd",
+    "prompt_tokens",
+    "cached_tokens",
+    "completion_tokens",
+    "reasoning_tokens",
+    "outcome",
+    "outcome_source",
+    "outcome_reason",
+    "detected_reason",
+]
+
+
+def task_csv_row(task: TaskRecord) -> dict[str, Any]:
+    """One flat row per task; `tiers` joined with spaces, empty cells for what is unknown."""
+    return {
+        "task_id": task.task_id,
+        "key_id": task.key_id or "",
+        "started_at": task.started_at,
+        "started_at_iso": datetime.fromtimestamp(task.started_at, UTC).isoformat(),
+        "ended_at": task.ended_at,
+        "ended_by": task.ended_by,
+        "task_class": task.task_class,
+        "task_class_reason": task.task_class_reason or "",
+        "arm": task.arm or "",
+        "explored": str(task.explored).lower(),
+        "pinned": str(task.pinned).lower(),
+        "steps": task.steps,
+        "requests": task.requests,
+        "attempts": task.attempts,
+        "tiers": " ".join(task.tiers),
+        "cost_usd": task.cost_usd,
+        "prompt_tokens": task.prompt_tokens,
+        "cached_tokens": task.cached_tokens,
+        "completion_tokens": task.completion_tokens,
+        "reasoning_tokens": task.reasoning_tokens,
+        "outcome": task.outcome,
+        "outcome_source": task.outcome_source or "",
+        "outcome_reason": task.outcome_reason or "",
+        "detected_reason": task.detected_reason or "",
+    }
+
+
+async def export_tasks(
+    store: Store,
+    out: IO[str],
+    *,
+    since: float | None = None,
+    until: float | None = None,
+    fmt: ExportFormat = ExportFormat.JSONL,
+    prefix: str = DEFAULT_PREFIX,
+) -> int:
+    """Stream the closed tasks started in [since, until) to `out`, outcomes resolved now; returns how many."""
+    count = 0
+    writer = csv.DictWriter(out, fieldnames=TASK_CSV_COLUMNS, lineterminator="\n") if fmt is ExportFormat.CSV else None
+    if writer is not None:
+        writer.writeheader()
+    async for task in TaskBook(store, prefix=prefix).read(since, until):
+        if writer is not None:
+            writer.writerow(task_csv_row(task))
+        else:
+            out.write(orjson.dumps(task).decode() + "\n")
         count += 1
     return count

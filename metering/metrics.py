@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from metering.cost import base_usd
 from metering.loop_metrics import Counter, Gauge, Histogram
 from metering.record import EndedBy, Record
+from metering.tasks import TaskRecord
 from metering.verdict import Decision
 
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120)
@@ -238,6 +239,32 @@ class Metrics:
             ["to"],
             registry=r,
         )
+        self.tasks = Counter(
+            "routetax_tasks",
+            "Tasks (an agent run or a conversation) closed, by arm (the tier their first step went to), class and "
+            "outcome as known when they closed (success | failure | unknown), and who said so (feedback | detected "
+            "| judge | none). Feedback or a judge's grade that comes later is in the ledger's export, not here.",
+            ["tier", "class", "outcome", "source"],
+            registry=r,
+        )
+        self.task_cost = Counter(
+            "routetax_task_cost_usd",
+            "Billed spend of closed tasks (every attempt of every step), by arm and class: divide by "
+            "routetax_tasks_total for the cost per task.",
+            ["tier", "class"],
+            registry=r,
+        )
+
+    def observe_task(self, task: TaskRecord, previous_cost: float | None) -> None:
+        """A task closed. `previous_cost`: None on its first close; when a late step reopened it, what its
+        superseded record cost (the task is not counted again, only the cost the late step added)."""
+        tier = task.arm or "none"
+        if previous_cost is None:
+            source = task.outcome_source.value if task.outcome_source is not None else "none"
+            self.tasks.labels(tier, task.task_class, task.outcome.value, source).inc()
+            self.task_cost.labels(tier, task.task_class).inc(task.cost_usd)
+        elif task.cost_usd > previous_cost:
+            self.task_cost.labels(tier, task.task_class).inc(task.cost_usd - previous_cost)
 
     def set_assumptions(self, router_hour_usd: float, classifier_usd_per_request: float) -> None:
         """The report's two configured costs, so PromQL can price actual spend the way the report does."""

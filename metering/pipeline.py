@@ -55,6 +55,7 @@ from metering.metrics_group import MetricsGroup
 from metering.prices import Price
 from metering.record import Attempt, Record, Usage
 from metering.store import Store
+from metering.tasks import TaskBook, TaskRecord, TaskSettings
 from metering.tokens import count_prompt, count_text
 from metering.usage import usage_from, usage_problem
 
@@ -85,6 +86,7 @@ class MeteringSettings:
     input_limits: Mapping[str, int | None] = field(default_factory=dict)  # tier -> its window, if known
     # tier -> how to read usage out of its answers; a tier not named is read with `usage_from` (every shape known)
     read_usage: Mapping[str, UsageReader] = field(default_factory=dict)
+    tasks: TaskSettings = field(default_factory=TaskSettings)  # when a task ends, what counts as its failure
     router_hour_usd: float = 0.0  # report assumptions, exported as metrics
     classifier_usd_per_request: float = 0.0
 
@@ -117,10 +119,14 @@ class MeteringPipeline:
         self.prices = settings.prices
         self.regions = settings.regions
         self.ledger: Ledger | None = None
+        self.tasks: TaskBook | None = None  # closes tasks, takes feedback on them (while the app runs)
+        self._task_listeners: list[Callable[[list[TaskRecord]], None]] = []
         # Recent request ids, so feedback is accepted before the ledger has the record (the ledger's own
-        # markers answer after that): two generations of sets, at most 2 x KNOWN_GENERATION ids (~4 MB).
-        self._known: dict[str, str | None] = {}  # request id -> the key id that made it
-        self._known_before: dict[str, str | None] = {}
+        # markers answer after that): two generations of dicts, at most 2 x KNOWN_GENERATION ids (~5 MB).
+        self._known: dict[str, tuple[str | None, str | None]] = {}  # request id -> (its key id, its task id)
+        self._known_before: dict[str, tuple[str | None, str | None]] = {}
+        self._tasks: dict[tuple[str | None, str], None] = {}  # recent (key id, task id), two generations too
+        self._tasks_before: dict[tuple[str | None, str], None] = {}
         self._rejected_logged_at = -10.0
         self.metrics.set_assumptions(settings.router_hour_usd, settings.classifier_usd_per_request)
         self.group: MetricsGroup | None = None  # `serve --workers N`: /metrics answers for the whole group
@@ -144,6 +150,8 @@ class MeteringPipeline:
             log.exception("could not complete metering for request %s", record.request_id)
         if self.ledger is not None:
             self.ledger.submit(record)
+        if record.task_id is not None:  # the task may be known only now: feedback naming the request finds it
+            self.expect(record.request_id, record.key_id, record.task_id)
         self.recent.append(record)
         if stages.policy is not None:
             stages.policy(record)
@@ -275,10 +283,19 @@ class MeteringPipeline:
             on_write_error=self.metrics.ledger_errors.inc,
             on_written=self.metrics.ledger_written.inc,
             on_dropped=lambda reason, count: self.metrics.ledger_dropped.labels(reason).inc(count),
+            task_idle_s=self.settings.tasks.idle_s,
+            task_grace_s=self.settings.tasks.grace_s,
         )
         await self.ledger.start()
+        if self.settings.tasks.enabled:
+            self.tasks = TaskBook(store, self.settings.tasks, on_closed=self.metrics.observe_task)
+            for listener in self._task_listeners:
+                self.tasks.add_closed_listener(listener)
+            await self.tasks.start()
 
     async def aclose(self) -> None:
+        if self.tasks is not None:  # open tasks stay open in the store: closed when due, by this or a later process
+            await self.tasks.aclose()
         if self.ledger is not None:
             await self.ledger.aclose()
         if self.group is not None:
@@ -286,11 +303,25 @@ class MeteringPipeline:
                 self._publisher.cancel()
             self.group.publish()  # the last figures, ledger flush included: the group's counters keep them
 
-    def expect(self, request_id: str, key_id: str | None) -> None:
-        """A request started: feedback may name it before its record is written."""
-        self._known[request_id] = key_id
+    def add_closed_listener(self, fn: Callable[[list[TaskRecord]], None]) -> None:
+        """Hear of the tasks this process closes (the judge): before `start` too, when the task book is made."""
+        self._task_listeners.append(fn)
+        if self.tasks is not None:
+            self.tasks.add_closed_listener(fn)
+
+    def expect(self, request_id: str, key_id: str | None, task_id: str | None = None) -> None:
+        """A request started (or ended, knowing its task): feedback may name it before its record is written."""
+        self._known[request_id] = (key_id, task_id)
         if len(self._known) >= KNOWN_GENERATION:
             self._known_before, self._known = self._known, {}
+        if task_id is not None:
+            self._tasks[(key_id, task_id)] = None
+            if len(self._tasks) >= KNOWN_GENERATION:
+                self._tasks_before, self._tasks = self._tasks, {}
+
+    def knows_task(self, key_id: str | None, task_id: str) -> bool:
+        """A task of this key that a recent request here was a step of (its record may not be in the ledger yet)."""
+        return (key_id, task_id) in self._tasks or (key_id, task_id) in self._tasks_before
 
     def knows(self, request_id: str) -> bool:
         return request_id in self._known or request_id in self._known_before
@@ -301,7 +332,12 @@ class MeteringPipeline:
         A request it does not remember is answered by its ledger marker (`FeedbackStore.key_of`, any replica).
         """
         known = self._known if request_id in self._known else self._known_before
-        return known.get(request_id)
+        return known.get(request_id, (None, None))[0]
+
+    def task_of(self, request_id: str) -> str | None:
+        """The task a request this process remembers was a step of (None: none, or not known yet)."""
+        known = self._known if request_id in self._known else self._known_before
+        return known.get(request_id, (None, None))[1]
 
     def render_metrics(self) -> tuple[bytes, str]:
         if self.group is not None:

@@ -25,6 +25,7 @@ from metering.feedback import FeedbackStore
 from metering.pipeline import MeteringPipeline, RouterStages
 from metering.record import Record
 from metering.store import Store, open_store
+from metering.tasks import TaskBook
 from router import openapi
 from router.affinity import CacheAffinity
 from router.affinity_share import SharedAffinity
@@ -239,36 +240,66 @@ def _watch(auto: AutoMode, metering: MeteringPipeline):  # noqa: ANN202
 async def submit_feedback(
     request: Request, store: Store, metering: MeteringPipeline, auto: AutoMode, owner: str | None = None
 ) -> Response:
-    """Record whether the task behind a request really succeeded (unknown id: 404; repeats: idempotent).
+    """Record whether a task really succeeded, named by its id or by one of its requests' ids.
 
-    `owner`: the key id that must have made the request ("" for none); None lets any request be judged.
-    Another key's request id is answered exactly like an unknown one, so ids reveal nothing.
+    `owner`: the key id whose tasks and requests may be judged ("" for keyless); None (admin, open mode) lets
+    any be judged. Another key's task or request is answered exactly like an unknown one (404), so ids reveal
+    nothing. Feedback on a task ends it (after a short grace for steps still in flight); a repeat is
+    idempotent, and the last word wins. Per-request feedback is also kept for the routing-tax report.
     """
     try:
         body = orjson.loads(await request.body())
     except orjson.JSONDecodeError:
         raise ProxyError(Refusal.INVALID_JSON, "The request body is not valid JSON.") from None
-    if not isinstance(body, dict) or not isinstance(body.get("request_id"), str):
-        message = "'request_id' (the x-routetax-request-id header) is required."
+    if not isinstance(body, dict):
+        raise ProxyError(Refusal.INVALID_TYPE, "The body must be a JSON object.")
+    if "task" in body and "request_id" in body:
+        message = "Name the task either by 'task' or by 'request_id', not both."
+        raise ProxyError(Refusal.INVALID_VALUE, message, param="task")
+    named_task = "task" in body
+    if named_task and (not isinstance(body["task"], str) or not body["task"]):
+        raise ProxyError(Refusal.INVALID_TYPE, "'task' must be a task id (a non-empty string).", param="task")
+    if not named_task and not isinstance(body.get("request_id"), str):
+        message = "'task' (the x-routetax-task header) or 'request_id' (the x-routetax-request-id header) is required."
         raise ProxyError(Refusal.INVALID_TYPE, message, param="request_id")
     if not isinstance(body.get("success"), bool):
         raise ProxyError(Refusal.INVALID_TYPE, "'success' must be true or false.", param="success")
     reason = body.get("reason")
     if reason is not None and not isinstance(reason, str):
         raise ProxyError(Refusal.INVALID_TYPE, "'reason' must be a string.", param="reason")
+    key_id = body.get("key_id")
+    if key_id is not None and (owner is not None or not isinstance(key_id, str)):
+        message = "'key_id' is only for the admin key, naming whose task 'task' is."
+        raise ProxyError(Refusal.INVALID_VALUE, message, param="key_id")
+    tasks = metering.tasks or TaskBook(store, metering.settings.tasks)
+    success = body["success"]
+    if named_task:
+        task_id = body["task"]
+        task_key = (owner or None) if owner is not None else key_id
+        if not (metering.knows_task(task_key, task_id) or await tasks.known(task_key, task_id)):
+            raise ProxyError(Refusal.TASK_NOT_FOUND, f"No task with id '{task_id}' is in the ledger.", param="task")
+        await tasks.feedback(task_key, task_id, success, reason)
+        return _json({"task": task_id, "success": success, "recorded": True})
     feedback = FeedbackStore(store)
     request_id = body["request_id"]
     remembered = metering.knows(request_id)  # recent here: its record may not have reached the ledger yet
     known = remembered or await feedback.known(request_id)
-    if known and owner is not None:
-        key_id = metering.key_of(request_id) if remembered else await feedback.key_of(request_id)
-        known = key_id == (owner or None)
+    request_key = task_id = None
+    if known:
+        if remembered:
+            request_key, task_id = metering.key_of(request_id), metering.task_of(request_id)
+        else:
+            request_key, task_id = await feedback.step_of(request_id)
+        if owner is not None:
+            known = request_key == (owner or None)
     if not known:
         message = f"No request with id '{request_id}' is in the ledger."
         raise ProxyError(Refusal.REQUEST_NOT_FOUND, message, param="request_id")
-    await feedback.put(request_id, body["success"], reason)
-    auto.feedback(request_id, body["success"])
-    return _json({"request_id": request_id, "success": body["success"], "recorded": True})
+    await feedback.put(request_id, success, reason)
+    auto.feedback(request_id, success)
+    if task_id is not None:
+        await tasks.feedback(request_key, task_id, success, reason)
+    return _json({"request_id": request_id, "task": task_id, "success": success, "recorded": True})
 
 
 class Readiness:

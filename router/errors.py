@@ -76,6 +76,7 @@ class Refusal(Enum):
     PREVIOUS_RESPONSE_NOT_FOUND = ("previous_response_not_found", 404, True)
     RESPONSE_NOT_FOUND = ("response_not_found", 404, True)
     REQUEST_NOT_FOUND = ("request_not_found", 404, True)
+    TASK_NOT_FOUND = ("task_not_found", 404, True)
     RESPONSES_NOT_SUPPORTED = ("responses_not_supported", 400, True)
     EMBEDDINGS_NOT_CONFIGURED = ("embeddings_not_configured", 404, True)
     # who asks

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from metering.pipeline import MeteringSettings
 from metering.prices import TierPricing, embedding_prices, tier_prices
+from metering.tasks import TaskSettings
 from router.config import Config
 from router.dialects import dialect_for
 
 
 def metering_settings(config: Config) -> MeteringSettings:
-    """Prices (resolved once, here), regions, windows and usage readers per tier; the spool; the assumptions."""
+    """Prices (resolved once, here), regions, windows and usage readers per tier; the spool; tasks; the assumptions."""
     tiers = config.tiers
     pricing = {
         name: TierPricing(
@@ -30,6 +31,12 @@ def metering_settings(config: Config) -> MeteringSettings:
         regions={name: tier.region for name, tier in tiers.items()},
         input_limits={name: tier.input_limit() for name, tier in tiers.items()},
         read_usage={name: dialect_for(tier.dialect).usage_from for name, tier in tiers.items()},
+        tasks=TaskSettings(
+            enabled=config.tasks.enabled,
+            idle_s=config.tasks.idle_s,
+            max_steps=config.tasks.max_steps,
+            repeated_calls=config.tasks.repeated_calls,
+        ),
         router_hour_usd=config.report.router_hour_usd,
         classifier_usd_per_request=config.report.classifier_usd_per_request,
     )

@@ -60,8 +60,15 @@ EMBEDDINGS = {
 }
 FEEDBACK = {
     "type": "object",
-    "required": ["request_id", "success"],
-    "properties": {"request_id": {"type": "string"}, "success": {"type": "boolean"}, "reason": {"type": "string"}},
+    "description": "Whether a task succeeded: name the task (`task`) or one of its requests (`request_id`), not both.",
+    "required": ["success"],
+    "properties": {
+        "task": {"type": "string", "description": "the task id (the x-routetax-task header of its answers)"},
+        "request_id": {"type": "string", "description": "a request of the task (its x-routetax-request-id)"},
+        "key_id": {"type": "string", "description": "admin key only: the key whose task `task` is"},
+        "success": {"type": "boolean"},
+        "reason": {"type": "string"},
+    },
 }
 
 

@@ -75,7 +75,7 @@ def test_help_lists_the_subcommands(processes: Processes) -> None:
 def test_demo_runs_on_embedded_defaults_without_a_key(processes: Processes) -> None:
     env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
     result = processes.run(
-        [*ROUTETAX, "demo", "--requests", "20", "--agentic-share", "0.5", "--json"],
+        [*ROUTETAX, "demo", "--tasks", "10", "--agentic-share", "0.5", "--json"],
         capture_output=True,
         text=True,
         timeout=120,
@@ -85,7 +85,8 @@ def test_demo_runs_on_embedded_defaults_without_a_key(processes: Processes) -> N
     import json
 
     report = json.loads(result.stdout)
-    assert report["measured"]["requests"] == 20
+    assert report["measured"]["requests"] == report["demo"]["requests"] == report["demo"]["world"]["tasks"]["requests"]
+    assert report["demo"]["ran"]["tasks"] == 10
     measured = report["measured"]
     assert {c["tier"] for c in measured["cells"]} == {"nano", "mini", "qwen"}  # qwen on the vLLM emulator
     assert measured["explored_requests"] > 0  # the demo explores by default (--explore 0.2)
@@ -129,7 +130,7 @@ def test_a_bad_demo_configuration_is_a_usage_error_not_a_traceback(
 
     config = tmp_path / "routetax.yaml"
     config.write_text("tiers:\n  nano: {model: m, base_url: 'ftp://x'}\n")
-    assert main(["demo", "--config", str(config), "--requests", "1"]) == 2
+    assert main(["demo", "--config", str(config), "--tasks", "1"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("routetax demo: ") and "tiers.nano.base_url" in err
     assert "Traceback" not in err

@@ -277,7 +277,7 @@ def test_engine_killed_mid_stream_then_restarted_breaker_opens_then_closes(
 def test_demo_with_qwen_local_measures_the_self_hosted_tier_on_real_engine_traffic(
     llama_server_binary: Path, processes: Processes
 ) -> None:
-    command = [sys.executable, "-m", "cli", "demo", "--requests", "24", "--agentic-share", "0.5"]
+    command = [sys.executable, "-m", "cli", "demo", "--tasks", "12", "--agentic-share", "0.5"]
     result = processes.run(
         [*command, "--explore", "0.6", "--qwen", "local", "--llama-server", str(llama_server_binary), "--json"],
         capture_output=True,
@@ -295,7 +295,7 @@ def test_demo_with_qwen_local_measures_the_self_hosted_tier_on_real_engine_traff
 
 
 def test_demo_without_qwen_local_says_the_qwen_tier_is_emulated(processes: Processes) -> None:
-    command = [sys.executable, "-m", "cli", "demo", "--requests", "2", "--json"]
+    command = [sys.executable, "-m", "cli", "demo", "--tasks", "2", "--json"]
     result = processes.run(command, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "qwen tier EMULATED" in result.stderr

@@ -250,6 +250,11 @@ ROWS = [
         lambda w, _: httpx.post(f"{w.url}/v1/feedback", json={"request_id": "nope", "success": True}),
     ),
     Row(
+        Refusal.TASK_NOT_FOUND,
+        "open",
+        lambda w, _: httpx.post(f"{w.url}/v1/feedback", json={"task": "nope", "success": True}),
+    ),
+    Row(
         Refusal.RESPONSES_NOT_SUPPORTED,
         "open",
         lambda w, _: responses(w, {"model": "nano", "input": "hi"}, **{"x-routetax-fallback": "off"}),

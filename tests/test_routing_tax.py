@@ -12,7 +12,7 @@ import pytest
 from openai import OpenAI
 
 from cli import main as routetax
-from demo.world import demo_config
+from demo.world import Workload, World, demo_config
 from router.config import Config
 from router.servers import RunningServer
 from tests.conftest import durable_config
@@ -86,7 +86,8 @@ def demo_runs(run_demo_world: Callable[..., dict]) -> dict[float, dict]:
     config = Config.model_validate(
         {"report": {"router_hour_usd": 0.05}, "policy": {"explore": {"share": 0.2, "seed": 11}}}
     )
-    return {share: run_demo_world(60, share, seed=11, config=config) for share in (0.2, 0.5, 0.9)}
+    world = World(workload=Workload.REQUESTS)  # the report counts requests: the agentic share asked is of requests
+    return {share: run_demo_world(60, share, seed=11, config=config, world=world) for share in (0.2, 0.5, 0.9)}
 
 
 def test_demo_measures_the_requested_agentic_share(demo_runs: dict[float, dict]) -> None:
@@ -140,7 +141,7 @@ def test_report_command_reads_the_ledger(
 
 def test_demo_command_prints_the_report(processes: Processes) -> None:
     result = processes.run(
-        [sys.executable, "-m", "cli", "demo", "--requests", "30", "--agentic-share", "0.3"],
+        [sys.executable, "-m", "cli", "demo", "--tasks", "15", "--agentic-share", "0.3"],
         capture_output=True,
         text=True,
         timeout=180,
@@ -148,6 +149,7 @@ def test_demo_command_prints_the_report(processes: Processes) -> None:
     assert result.returncode == 0, result.stderr
     assert "routing overhead" in result.stdout and "verdict:" in result.stdout
     assert "NON-DURABLE" in result.stderr
+    assert "Its application ran 15 tasks" in result.stdout  # the world it ran is printed
 
 
 def test_auto_mode_switches_to_mini_only_above_break_even_and_back_below(emulator: RunningServer, start_proxy) -> None:

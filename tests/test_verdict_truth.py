@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import pytest
 
-from demo.world import World
+from demo.world import Workload, World
 from router.config import Config
 
 SUCCESS = {
@@ -29,7 +29,14 @@ SUCCESS = {
     ("full", "agentic"): 0.80,
 }
 NANO_AGENTIC_REDO = 0.10  # detectable broken tool calls on nano's agentic answers, redone on mini
-WORLD = World(task_success=SUCCESS, degrade={"gpt-5.4-nano": {"agentic": NANO_AGENTIC_REDO}}, gpu_hour_usd=1.0)
+# The report still counts requests, so its truth is checked against the request workload (each request judged
+# on its own); the demo's task workload is checked in tests/test_demo_tasks.py.
+WORLD = World(
+    task_success=SUCCESS,
+    degrade={"gpt-5.4-nano": {"agentic": NANO_AGENTIC_REDO}},
+    gpu_hour_usd=1.0,
+    workload=Workload.REQUESTS,
+)
 INPUT = {"nano": 0.20, "mini": 0.75}  # $/1M, cost-model §1
 OUTPUT = {"nano": 1.25, "mini": 4.50}
 

@@ -152,9 +152,7 @@ def project(tally: Tally, assumptions: Assumptions) -> dict[str, Any]:
     share = tally.agentic / tally.requests if tally.requests else 0.0
     corrected = _success_corrected(projected, monthly_by_label)
     break_even = tax_model.break_even_agentic_share(mid)
-    per_request = {
-        key: value / requests[key[1]] if requests[key[1]] else None for key, value in spend.items()
-    }
+    per_request = {key: value / requests[key[1]] if requests[key[1]] else None for key, value in spend.items()}
     logs_break_even = _logs_break_even(per_request, mid)
     corrected_break_even = _corrected_break_even(per_request, mid)
     trend = _trend(tally, break_even)

@@ -51,7 +51,7 @@ def render(r: dict[str, Any]) -> str:
     reasons = ", ".join(f"{k} {v:,}" for k, v in r["classifier"]["reasons"].items())
     add(
         f"agentic share         {_pct(r['agentic_share'])} by routetax's classifier; "
-        f"{_pct(r['grep_agentic_share'])} by grep \"tool_use\\|function_call\" on the same lines"
+        f'{_pct(r["grep_agentic_share"])} by grep "tool_use\\|function_call" on the same lines'
     )
     uncertain = r["classifier"]["below_confidence_0_6"]
     out.extend(_wrapped(f"decided by: {reasons}; {uncertain:,} below confidence 0.6", "  ", "    "))
