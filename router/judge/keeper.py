@@ -63,6 +63,7 @@ class ExchangeKeeper:
         self.ttl_s = max(int(ttl_s), 1)
         self.base = f"{Keys(prefix).base}:judge"
         self._pending: dict[str, bytes] = {}
+        self._writing: dict[str, bytes] = {}  # the batch the writer is sending
         self._wake = asyncio.Event()
         self._store: Store | None = None
         self._writer: asyncio.Task[None] | None = None
@@ -106,10 +107,17 @@ class ExchangeKeeper:
     async def take(self, key_id: str | None, task_id: str) -> FinalExchange | None:
         """The task's exchange, removed from the store: only one grader ever reads it (None: none kept)."""
         key = self.exchange_key(key_id, task_id)
-        raw = self._pending.pop(key, None)
+        # Not written yet, or being written: this process has the newest one (what is in flight lands anyway,
+        # and expires with its TTL).
+        local = self._pending.pop(key, None) or self._writing.get(key)
         assert self._store is not None
-        stored = await self._store.getdel(key)
-        raw = raw or stored
+        try:
+            stored = await self._store.getdel(key)
+        except Exception:
+            if local is None:
+                raise
+            stored = None
+        raw = local or stored
         return FinalExchange.from_json(raw) if raw is not None else None
 
     async def word(self, key_id: str | None, task_id: str, side: str, success: bool) -> bool | None:
@@ -134,6 +142,7 @@ class ExchangeKeeper:
         if not self._pending or self._store is None:
             return
         batch, self._pending = self._pending, {}
+        self._writing = batch
         items = list(batch.items())
         try:
             for start in range(0, len(items), WRITE_BATCH):
@@ -145,3 +154,5 @@ class ExchangeKeeper:
             if now - self._logged_at >= 60:
                 self._logged_at = now
                 log.warning("the judge could not keep %d final exchanges in the store: %s", len(batch), exc)
+        finally:
+            self._writing = {}
