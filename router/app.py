@@ -72,6 +72,8 @@ def create_app(config: Config, metering: MeteringPipeline | None = None) -> HotR
     boundary = Boundary(metering.metrics)
     proxy = Proxy(config, pool, metering, breakers, owners, auto, affinity, gate)
     judge = build_judge(config, pool, metering, metering.metrics)  # None unless `tasks.judge` is configured
+    if judge is not None:
+        _connect_judge(judge, metering)
     metering.router_stages = RouterStages(
         settle_key=gate.settle,
         cache_loss=(lambda record: affinity.settle(record.conversation, record)) if affinity is not None else None,
@@ -85,11 +87,10 @@ def create_app(config: Config, metering: MeteringPipeline | None = None) -> HotR
         # The one store of this process (in-process and non-durable without a URL, said once at WARNING).
         store = app.state.store = open_store(config.store.redis_url, cluster=config.store.cluster)
         await pool.start()
+        if judge is not None:  # before the task book starts closing tasks
+            await judge.start(store)
         await metering.start(store, durable=config.store.durable)
         gate.start(store)
-        if judge is not None:
-            await judge.start(store)
-            _connect_judge(judge, app)
         shared = shared_affinity = None
         if config.store.durable:  # replicas share open breakers and response owners through the store
             shared = SharedBreakers(store, breakers)
@@ -157,7 +158,7 @@ def create_app(config: Config, metering: MeteringPipeline | None = None) -> HotR
         key = None if admin else await gate.authenticate(request.headers)
         # Only the key that made the request (or the admin key) may judge it; open mode judges anything.
         owner = None if admin or gate.mode == "open" else (key.id if key is not None else "")
-        return await submit_feedback(request, app.state.store, metering, auto, owner)
+        return await submit_feedback(request, app.state.store, metering, auto, owner, judge)
 
     @app.get("/v1/routing-tax")
     async def routing_tax(request: Request, window: str = "1h") -> Response:
@@ -208,19 +209,14 @@ def create_app(config: Config, metering: MeteringPipeline | None = None) -> HotR
     return routes
 
 
-def _connect_judge(judge: TaskJudge, app: FastAPI) -> None:
-    """INTEGRATION POINT (issue 27): the judge grades the tasks the task book closes.
+def _connect_judge(judge: TaskJudge, metering: MeteringPipeline) -> None:
+    """The judge hears of the tasks this process's task book closes, and hands that book its grades.
 
-    The task book (`metering.tasks.TaskBook`) is not on this branch yet. Once it is, connect it here:
-    `judge.attach(book)` registers `judge.closed` with `book.add_closed_listener` and hands the grades to
-    `book.record_judgement`; and where the application's feedback on a task reaches the book
-    (`book.feedback(key_id, task_id, success, reason)`), also `await judge.feedback(key_id, task_id,
-    success)`, which counts the judge's agreement with it. Until then the judge keeps the final exchanges
-    of sampled tasks (their TTL lets them expire) and grades nothing.
+    The other half is in `submit_feedback`: the application's word on a task is shown to the judge, which
+    counts its agreement with the grade it gave (docs/judge.md).
     """
-    book = getattr(app.state, "task_book", None)
-    if book is not None:
-        judge.attach(book)
+    metering.add_closed_listener(judge.closed)
+    judge.grades_to(lambda: metering.tasks)
 
 
 def _watch(auto: AutoMode, metering: MeteringPipeline):  # noqa: ANN202
@@ -238,7 +234,12 @@ def _watch(auto: AutoMode, metering: MeteringPipeline):  # noqa: ANN202
 
 
 async def submit_feedback(
-    request: Request, store: Store, metering: MeteringPipeline, auto: AutoMode, owner: str | None = None
+    request: Request,
+    store: Store,
+    metering: MeteringPipeline,
+    auto: AutoMode,
+    owner: str | None = None,
+    judge: TaskJudge | None = None,
 ) -> Response:
     """Record whether a task really succeeded, named by its id or by one of its requests' ids.
 
@@ -279,6 +280,8 @@ async def submit_feedback(
         if not (metering.knows_task(task_key, task_id) or await tasks.known(task_key, task_id)):
             raise ProxyError(Refusal.TASK_NOT_FOUND, f"No task with id '{task_id}' is in the ledger.", param="task")
         await tasks.feedback(task_key, task_id, success, reason)
+        if judge is not None:  # the judge's agreement with the application, where it graded the task
+            await judge.feedback(task_key, task_id, success)
         return _json({"task": task_id, "success": success, "recorded": True})
     feedback = FeedbackStore(store)
     request_id = body["request_id"]
@@ -299,6 +302,8 @@ async def submit_feedback(
     auto.feedback(request_id, success)
     if task_id is not None:
         await tasks.feedback(request_key, task_id, success, reason)
+        if judge is not None:
+            await judge.feedback(request_key, task_id, success)
     return _json({"request_id": request_id, "task": task_id, "success": success, "recorded": True})
 
 

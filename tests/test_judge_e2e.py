@@ -3,18 +3,23 @@ it keeps from answers the proxy relayed to the openai SDK (chat JSON, chat strea
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
 import fakeredis
+import httpx
+import orjson
 import pytest
 import redis
 from openai import OpenAI
 
 from demo.world import demo_config
 from metering.pipeline import MeteringPipeline
-from metering.record import JUDGE_LABEL, Record
+from metering.record import JUDGE_LABEL, Record, TaskSource
+from metering.store import open_store
+from metering.tasks import OutcomeSource, TaskBook, TaskOutcome, TaskRecord, TaskSettings
 from router.config import Config
 from router.judge import TaskJudge, build_judge
 from router.judge.exchange import FinalExchange
@@ -165,3 +170,56 @@ def test_without_a_judge_the_proxy_keeps_no_exchange(
     wait_until(lambda: store.xlen("routetax:{ledger}:records") == 1, "the request's record in the ledger")
     assert store.keys("*judge*") == []
     assert server.app.app.state.judge is None  # type: ignore[attr-defined]
+
+
+def test_a_task_the_client_ended_is_graded_by_the_judge_and_compared_with_later_feedback(
+    emulator: RunningServer, redis_url: str, tmp_path: Path, start_proxy: Callable[[Config], RunningServer]
+) -> None:
+    # The judge on `full` (gpt-5.4), the traffic on mini: the scripted verdict goes to the judge alone.
+    server = start_proxy(with_judge(durable_config(emulator.url, redis_url, tmp_path / "spool"), tier="full"))
+    metering: MeteringPipeline = server.app.app.state.metering  # type: ignore[attr-defined]
+    observe = metering.router_stages.policy
+
+    def policy(record: Record) -> None:  # what task identity does with these headers, where it is not merged yet
+        if record.task_id is None and record.label != JUDGE_LABEL:
+            record.task_id, record.task_source, record.task_end = "order-7", TaskSource.HEADER, True
+        if observe is not None:
+            observe(record)
+
+    metering.router_stages = dataclasses.replace(metering.router_stages, policy=policy)
+    script(emulator, "gpt-5.4", answers=["FAILURE"])
+    client = OpenAI(base_url=f"{server.url}/v1", api_key="unused", max_retries=0, timeout=20)
+    client.chat.completions.create(
+        model="mini",
+        messages=AGENT_TURN,  # type: ignore[arg-type]
+        extra_headers={"x-routetax-task": "order-7", "x-routetax-task-end": "true"},
+    )
+
+    def task_record() -> TaskRecord | None:
+        async def read() -> list[TaskRecord]:
+            store = open_store(redis_url)
+            try:
+                return [task async for task in TaskBook(store, TaskSettings()).read()]
+            finally:
+                await store.aclose()
+
+        tasks = asyncio.run(read())
+        return tasks[0] if tasks and tasks[0].outcome_source == OutcomeSource.JUDGE else None
+
+    task = wait_until(task_record, "the task closed and graded by the judge", timeout_s=30)
+    assert task.task_id == "order-7" and task.outcome == TaskOutcome.FAILURE
+    assert (task.outcome_reason or "").startswith("judge full: FAILURE")
+    ledger = redis.Redis.from_url(redis_url)
+
+    def judge_calls() -> list[dict]:
+        records = [orjson.loads(fields[b"r"]) for _, fields in ledger.xrange("routetax:{ledger}:records")]
+        return [record for record in records if record["label"] == JUDGE_LABEL]
+
+    (call,) = wait_until(judge_calls, "the judge's call in the ledger")
+    assert call["task_id"] is None and call["cost_usd"] > 0 and call["routed_tier"] == "full"
+    assert task.requests == 1  # the judge's call is no step of the task it graded
+
+    answer = httpx.post(f"{server.url}/v1/feedback", json={"task": "order-7", "success": False})
+    assert answer.status_code == 200
+    metrics = httpx.get(f"{server.url}/metrics").text
+    assert 'routetax_judge_agreement_total{agree="true"} 1.0' in metrics

@@ -82,6 +82,7 @@ class TaskJudge:
         self.dialect = dialect_for(tier.dialect)
         self.keeper = ExchangeKeeper(idle_s + EXCHANGE_GRACE_S, on_dropped=self._count("dropped"))
         self.book: TaskBook | None = None
+        self._book_source: Callable[[], TaskBook | None] | None = None
         self._queue: asyncio.Queue[tuple[str | None, str]] = asyncio.Queue(QUEUE)
         self._workers: list[asyncio.Task[None]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -93,6 +94,10 @@ class TaskJudge:
         """Grade the tasks `book` closes, and give it the grades."""
         self.book = book
         book.add_closed_listener(self.closed)
+
+    def grades_to(self, book: Callable[[], TaskBook | None]) -> None:
+        """Give the grades to the task book `book()` returns when a grade is made (it exists once metering runs)."""
+        self._book_source = book
 
     async def start(self, store: Store) -> None:
         self._loop = asyncio.get_running_loop()
@@ -194,8 +199,9 @@ class TaskJudge:
             return None
         self.metrics.judge_tasks.labels("success" if success else "failure").inc()
         try:
-            if self.book is not None:
-                await self.book.record_judgement(key_id, task_id, success, reason_of(self.config.tier, text))
+            book = self.book or (self._book_source() if self._book_source is not None else None)
+            if book is not None:
+                await book.record_judgement(key_id, task_id, success, reason_of(self.config.tier, text))
             feedback = await self.keeper.word(key_id, task_id, "judge", success)
         except Exception as exc:
             self._warn("the judge could not record its grade or compare it with feedback: %s", exc)
