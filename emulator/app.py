@@ -192,6 +192,8 @@ def build_emulator(dialect: str = "openai", latency_ms: float = 0.0, seed: int |
         state.scripts[model].extend(outcomes)
         if "degrade_probability" in body:
             state.degrade[model] = dict(body["degrade_probability"] or {})
+        if "answers" in body:
+            state.answers[model].extend(str(text) for text in body["answers"] or ())
         if "chunk_delay_ms" in body:
             state.chunk_delay_s[model] = float(body["chunk_delay_ms"]) / 1000
         return Response(

@@ -78,6 +78,7 @@ class EmulatorState:
     requests: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     token_cache: OrderedDict[bytes, tuple[int, list[bytes]]] = field(default_factory=OrderedDict)
     timeout_s: float = 600.0
+    answers: dict[str, deque[str]] = field(default_factory=lambda: defaultdict(deque))  # scripted chat texts
 
     def next_scripted(self, model: str) -> str:
         """The next scripted outcome for `model`, or "ok" once its script is spent."""
@@ -145,6 +146,9 @@ def _encode(text: str) -> list[int]:
 
 
 def answer_text(state: EmulatorState, body: dict[str, Any]) -> str:
+    scripted = state.answers.get(str(body.get("model")))
+    if scripted:  # a text queued with `POST /_mock/script {"answers": [...]}` (a judge's SUCCESS / FAILURE)
+        return scripted.popleft()
     limit = body.get("max_completion_tokens") or body.get("max_tokens") or 40
     n = max(1, min(int(limit) if isinstance(limit, int) else 40, state.rng.randint(12, 40)))
     start = state.rng.randrange(len(_WORDS))

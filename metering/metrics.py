@@ -219,6 +219,20 @@ class Metrics:
         self.policy_mode = Gauge(
             "routetax_policy_mode", "1 for the routing mode in force (dual or mini_only).", ["mode"], registry=r
         )
+        self.judge_tasks = Counter(
+            "routetax_judge_tasks",
+            "Ended tasks the judge was asked to grade, by result: success / failure (graded), ungraded (its "
+            "answer was neither word), call_failed (no usable answer), no_exchange (the final exchange had "
+            "expired or was never kept), dropped (the judge's queue was full). Its calls' spend is class judge.",
+            ["result"],
+            registry=r,
+        )
+        self.judge_agreement = Counter(
+            "routetax_judge_agreement",
+            "Tasks with both a judge's grade and the application's feedback, by whether they agree (true/false).",
+            ["agree"],
+            registry=r,
+        )
         self.policy_switches = Counter(
             "routetax_policy_switches",
             "Switches of the auto policy between dual-tier and mini-only.",
@@ -309,7 +323,8 @@ class Metrics:
     def observe(self, record: Record) -> None:
         """Everything one finished record adds. An embeddings request (not a task, not classified: class
         `embedding`) counts as a request, its attempts, tokens, spend and time; it adds nothing to the
-        classifier's series or to the base spend the routing overhead is measured against."""
+        classifier's series or to the base spend the routing overhead is measured against. A judge's call
+        (class `judge`) counts the same way, and adds no proxy overhead either."""
         label = record.label
         task = record.is_task
         final = record.final_tier or "none"
@@ -344,7 +359,8 @@ class Metrics:
             self.classifier_cost.inc(self._classifier_usd)
         if record.ended_at and record.started_at:
             self.duration.labels(final, label).observe(max(record.ended_at - record.started_at, 0.0))
-        self.overhead.observe(record.proxy_overhead_ms / 1000)
+        if not record.is_judge:  # a judge's call passed through no proxy: it adds no overhead to measure
+            self.overhead.observe(record.proxy_overhead_ms / 1000)
         if task:
             self.classifier.observe(record.classifier_us / 1e6)
         last = record.attempts[-1] if record.attempts else None

@@ -18,8 +18,11 @@ and each one needs what the ones before it wrote on the record:
    when Redis is down); its hourly rollups carry the cost and the cache loss.
 7. policy — the auto-mode observer (a router concern) sees the record as the ledger has it.
    It runs even when an earlier stage failed, as the ledger does: a record is never lost.
+8. final exchange — the optional judge (a router concern, docs/judge.md) keeps the last exchange
+   of the tasks it samples, for grading them once they end. It needs the record's task and the
+   `Completion` (the request and the answer), and nothing after it reads what it keeps.
 
-The router supplies only its own stages (3, 4, 7), each in a named slot of `RouterStages`, so a
+The router supplies only its own stages (3, 4, 7, 8), each in a named slot of `RouterStages`, so a
 stage cannot be registered in the wrong place: with the old lists of enrichers and listeners,
 putting the cache-affinity hook among the listeners would have dropped cache loss from the
 ledger's rollups without a sound. The pipeline is built from `MeteringSettings`, metering's own
@@ -67,6 +70,7 @@ KNOWN_GENERATION = 20_000  # request ids per generation remembered for early fee
 
 UsageReader = Callable[[Any], Usage | None]  # an upstream's answer, chunk or event -> its usage, or None
 RecordStage = Callable[[Record], None]
+ExchangeStage = Callable[[Record, Completion], None]  # a stage that reads the answer too, not only the record
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +98,7 @@ class RouterStages:
     settle_key: RecordStage | None = None  # stage 3: charge the key's budget the record's real cost
     cache_loss: RecordStage | None = None  # stage 4: set `cache_loss_usd`, remember the conversation's tier
     policy: RecordStage | None = None  # stage 7: the auto-mode observer
+    final_exchange: ExchangeStage | None = None  # stage 8: the judge keeps a sampled task's last exchange
 
 
 class MeteringPipeline:
@@ -150,6 +155,11 @@ class MeteringPipeline:
         self.recent.append(record)
         if stages.policy is not None:
             stages.policy(record)
+        if stages.final_exchange is not None and record.task_id is not None:
+            try:
+                stages.final_exchange(record, completion)
+            except Exception:  # the judge is measurement: it never costs a record
+                log.exception("could not keep the final exchange of request %s", record.request_id)
 
     def _complete_usage(self, record: Record, completion: Completion) -> None:
         """Stage 1: every attempt's usage (read, or estimated and marked); the final attempt's is the record's."""
@@ -179,7 +189,7 @@ class MeteringPipeline:
                 self._price_attempt(attempt, attempt.usage, price)
                 cost_usd += attempt.cost_usd
         record.cost_usd = cost_usd
-        if record.usage is not None and not embeddings:
+        if record.usage is not None and record.is_task:  # what a task's step would have cost on each tier
             record.counterfactual_usd = counterfactuals(record.usage, self.prices, self.regions)
 
     def _usage(

@@ -25,6 +25,9 @@ class Outcome(StrEnum):
 # The `label` of an embeddings request. It is not classified and is not a task: the routing-tax report, its
 # policies and the auto mode leave it out (see `Record.is_task`), while spend, tokens, keys and the ledger count it.
 EMBEDDING_LABEL = "embedding"
+# The `label` of a judge's call (docs/judge.md): measurement, not traffic. It is not a task and is charged to no
+# policy (`Record.is_task` is false), while spend, tokens and the ledger count it, under a class of its own.
+JUDGE_LABEL = "judge"
 
 
 class TaskSource(StrEnum):
@@ -107,7 +110,7 @@ class Record:
     ended_at: float = 0.0
     key_id: str | None = None  # a hash of the client's key, never the key
     requested_model: str = ""
-    label: str = "single_turn"  # classifier label: "single_turn" | "agentic"; EMBEDDING_LABEL for embeddings
+    label: str = "single_turn"  # "single_turn" | "agentic"; EMBEDDING_LABEL for embeddings, JUDGE_LABEL for a judge
     confidence: float = 1.0
     reasons: list[str] = field(default_factory=list)
     stream: bool = False
@@ -142,8 +145,14 @@ class Record:
 
     @property
     def is_task(self) -> bool:
-        """A step of a task (chat, Responses), the routing-tax report's unit; an embeddings request is not one."""
-        return self.api != "embeddings"
+        """A step of a task (chat, Responses), the routing-tax report's unit; an embeddings request is not one,
+        nor is a judge's call (it grades a task, it is no step of one)."""
+        return self.api != "embeddings" and self.label != JUDGE_LABEL
+
+    @property
+    def is_judge(self) -> bool:
+        """A judge's call: spend on measuring outcomes, a line of its own (docs/judge.md)."""
+        return self.label == JUDGE_LABEL
 
     @property
     def final_tier(self) -> str | None:

@@ -107,6 +107,8 @@ def build_report(
 ) -> dict[str, Any]:
     feedback = feedback or {}
     a = assumptions or Assumptions()
+    records = list(records)
+    judge_usd = sum(record.cost_usd for record in records if record.is_judge)  # measurement: a line of its own
     records = [record for record in records if record.is_task]  # embeddings are spend, not steps of a task
     n = len(records)
     hours = _served_hours(records, a.hours)
@@ -214,6 +216,7 @@ def build_report(
             "counterfactual": {t: sum(class_cf[c].get(t, 0.0) for c in classes) for t in _tiers_priced(class_cf)},
             "amortised_self_hosted": amortised_total,
             "exploration": exploration_usd,
+            "judge": judge_usd,  # the judge's calls (docs/judge.md): charged to no policy
         },
         "routing_overhead": (actual - base) / base if base > 0 else None,
         "overhead_parts_usd": parts,

@@ -75,6 +75,8 @@ def print_report(report: dict[str, Any]) -> None:
     print(f"  (token view, 1 − actual ÷ mini-only repricing: {pct(m['savings_vs_mini_tokens'])})")
     if spend["exploration"] is not None and m["explored_requests"]:
         print(f"  exploration spend beyond routing them: {usd(spend['exploration'])} (charged to no policy)")
+    if spend.get("judge"):
+        print(f"  judge spend, grading outcomes: {usd(spend['judge'])} (measurement, charged to no policy)")
     be = m["break_even_agentic_share"]
     measured_be = "not measured" if be is None else f"{be:.3f} {interval(m['break_even_ci'], '.3f')}"
     print(f"\nbreak-even agentic share: measured {measured_be}, model {model['break_even_agentic_share']:.3f}")

@@ -36,6 +36,7 @@ from router.config import Config
 from router.errors import ProxyError, Refusal
 from router.hot_routes import HotRoutes
 from router.http_limits import guarded_protocol
+from router.judge import TaskJudge, build_judge
 from router.metering_settings import metering_settings
 from router.report import WINDOWS, assumptions_for, report_from_store
 from router.response_owners import ResponseOwners
@@ -75,10 +76,14 @@ def create_app(config: Config, metering: MeteringPipeline | None = None) -> HotR
     if config.tasks.enabled:
         identity = TaskIdentity(TaskIndex(config.tasks.max_entries, config.tasks.idle_s), config.tasks.machine_pace_s)
     proxy = Proxy(config, pool, metering, breakers, owners, auto, affinity, gate, identity)
+    judge = build_judge(config, pool, metering, metering.metrics)  # None unless `tasks.judge` is configured
+    if judge is not None:
+        _connect_judge(judge, metering)
     metering.router_stages = RouterStages(
         settle_key=gate.settle,
         cache_loss=(lambda record: affinity.settle(record.conversation, record)) if affinity is not None else None,
         policy=_watch(auto, metering),
+        final_exchange=judge.keep if judge is not None else None,
     )
     readiness = Readiness(config, pool, breakers)
 
@@ -87,6 +92,8 @@ def create_app(config: Config, metering: MeteringPipeline | None = None) -> HotR
         # The one store of this process (in-process and non-durable without a URL, said once at WARNING).
         store = app.state.store = open_store(config.store.redis_url, cluster=config.store.cluster)
         await pool.start()
+        if judge is not None:  # before the task book starts closing tasks
+            await judge.start(store)
         await metering.start(store, durable=config.store.durable)
         gate.start(store)
         shared = shared_affinity = None
@@ -120,6 +127,8 @@ def create_app(config: Config, metering: MeteringPipeline | None = None) -> HotR
                 await identity.shared.aclose()
                 identity.shared = None
             await gate.aclose()
+            if judge is not None:  # before the pool (its calls) and metering (its records)
+                await judge.aclose()
             await pool.aclose()
             await metering.aclose()
             await store.aclose()  # last: the ledger and the settlements have flushed into it
@@ -129,6 +138,7 @@ def create_app(config: Config, metering: MeteringPipeline | None = None) -> HotR
     app.state.metering = metering
     app.state.auto = auto
     app.state.tasks = identity
+    app.state.judge = judge
 
     # HotRoutes (router/hot_routes.py) answers POSTs to these three paths before FastAPI sees them, so these
     # handlers are not reached: the routes stay for the OpenAPI document (/openapi.json, which the fuzz
@@ -159,7 +169,7 @@ def create_app(config: Config, metering: MeteringPipeline | None = None) -> HotR
         key = None if admin else await gate.authenticate(request.headers)
         # Only the key that made the request (or the admin key) may judge it; open mode judges anything.
         owner = None if admin or gate.mode == "open" else (key.id if key is not None else "")
-        return await submit_feedback(request, app.state.store, metering, auto, owner)
+        return await submit_feedback(request, app.state.store, metering, auto, owner, judge)
 
     @app.get("/v1/routing-tax")
     async def routing_tax(request: Request, window: str = "1h") -> Response:
@@ -210,6 +220,16 @@ def create_app(config: Config, metering: MeteringPipeline | None = None) -> HotR
     return routes
 
 
+def _connect_judge(judge: TaskJudge, metering: MeteringPipeline) -> None:
+    """The judge hears of the tasks this process's task book closes, and hands that book its grades.
+
+    The other half is in `submit_feedback`: the application's word on a task is shown to the judge, which
+    counts its agreement with the grade it gave (docs/judge.md).
+    """
+    metering.add_closed_listener(judge.closed)
+    judge.grades_to(lambda: metering.tasks)
+
+
 def _watch(auto: AutoMode, metering: MeteringPipeline):  # noqa: ANN202
     """The pipeline's policy stage: feed the auto policy, refresh the routing-tax gauges after each evaluation."""
 
@@ -225,7 +245,12 @@ def _watch(auto: AutoMode, metering: MeteringPipeline):  # noqa: ANN202
 
 
 async def submit_feedback(
-    request: Request, store: Store, metering: MeteringPipeline, auto: AutoMode, owner: str | None = None
+    request: Request,
+    store: Store,
+    metering: MeteringPipeline,
+    auto: AutoMode,
+    owner: str | None = None,
+    judge: TaskJudge | None = None,
 ) -> Response:
     """Record whether a task really succeeded, named by its id or by one of its requests' ids.
 
@@ -266,6 +291,8 @@ async def submit_feedback(
         if not (metering.knows_task(task_key, task_id) or await tasks.known(task_key, task_id)):
             raise ProxyError(Refusal.TASK_NOT_FOUND, f"No task with id '{task_id}' is in the ledger.", param="task")
         await tasks.feedback(task_key, task_id, success, reason)
+        if judge is not None:  # the judge's agreement with the application, where it graded the task
+            await judge.feedback(task_key, task_id, success)
         return _json({"task": task_id, "success": success, "recorded": True})
     feedback = FeedbackStore(store)
     request_id = body["request_id"]
@@ -286,6 +313,8 @@ async def submit_feedback(
     auto.feedback(request_id, success)
     if task_id is not None:
         await tasks.feedback(request_key, task_id, success, reason)
+        if judge is not None:
+            await judge.feedback(request_key, task_id, success)
     return _json({"request_id": request_id, "task": task_id, "success": success, "recorded": True})
 
 
