@@ -86,6 +86,9 @@ def drive(
 ) -> list[dict[str, Any]]:
     """The request workload: `requests` chat calls with the openai SDK, each judged with feedback on its own.
 
+    Each call names its task (`x-routetax-task: drive-<seed>-<i>`, a loop by its first request), so a seed gives
+    the same exploration draws on every run (the arm is drawn from the task id and the explore seed).
+
     `task_success` is the world's truth: the chance that a request succeeds, by (tier that answered, class).
     This is what the request-level report can be checked against; the demo itself runs tasks (`run_tasks`).
     """
@@ -97,6 +100,7 @@ def drive(
     client = OpenAI(base_url=f"{base_url}/v1", api_key="demo-no-key-needed", max_retries=0)
     rows: list[dict[str, Any]] = []
     loop: list[dict[str, Any]] | None = None
+    task: dict[str, str] = {}  # the current loop's task header
     for i in range(requests):
         # agentic slots spread evenly, so the measured share is the requested one within 1/requests
         if int((i + 1) * agentic_share) > int(i * agentic_share):
@@ -105,7 +109,10 @@ def drive(
                     {"role": "system", "content": "You are a support agent. Use the tools to act."},
                     {"role": "user", "content": rng.choice(AGENT_TASKS)},
                 ]
-            raw = client.chat.completions.with_raw_response.create(model="auto", messages=loop, tools=AGENT_TOOLS)
+                task = {"x-routetax-task": f"drive-{seed}-{i}"}
+            raw = client.chat.completions.with_raw_response.create(
+                model="auto", messages=loop, tools=AGENT_TOOLS, extra_headers=task
+            )
             message = raw.parse().choices[0].message
             if message.tool_calls and len(loop) < 8:
                 loop.append(message.model_dump(exclude_none=True))
@@ -120,12 +127,17 @@ def drive(
                 loop = None  # the task is finished; the next agentic request starts a new one
         else:
             messages = [{"role": "user", "content": rng.choice(SINGLE_TURN_PROMPTS)}]
+            single = {"x-routetax-task": f"drive-{seed}-{i}"}
             if rng.random() < 0.3:
-                raw = client.chat.completions.with_raw_response.create(model="auto", messages=messages, stream=True)
+                raw = client.chat.completions.with_raw_response.create(
+                    model="auto", messages=messages, stream=True, extra_headers=single
+                )
                 for _chunk in raw.parse():
                     pass
             else:
-                raw = client.chat.completions.with_raw_response.create(model="auto", messages=messages)
+                raw = client.chat.completions.with_raw_response.create(
+                    model="auto", messages=messages, extra_headers=single
+                )
         label, tier = raw.headers.get("x-routetax-class"), raw.headers.get("x-routetax-tier")
         success = outcomes.random() < task_success[(tier, label)]
         client.post(

@@ -6,12 +6,13 @@ waits on it); entries expire there after `tasks.idle_s` like they do here. A loo
 answers never touches Redis. Redis is read only when local memory cannot account for the history's
 latest answer — the history holds model output this process never filed, so another process may have
 (the kernel handed the previous request to another worker, or a load balancer to another replica):
-then one pipeline asks for every candidate at once (one round trip), and what it finds is adopted
-locally so the next step is a local hit. A first request (no model output in its history) never asks.
+then one pipeline asks for every candidate at once (one round trip; a miss is asked once more 20 ms later,
+since a client may send its next step before the other process's write has landed), and what it finds is
+adopted locally so the next step is a local hit. A first request (no model output in its history) never asks.
 
 A history whose latest model output Redis did not know either (few-shot examples written into a prompt,
 a transcript from elsewhere) is remembered as unknown for `UNKNOWN_TTL_S`, so an application that sends the
-same such prefix with every request costs one round trip per minute, not one per request. A header task or
+same such prefix with every request pays that miss (two round trips and 20 ms) once a minute, not per request. A header task or
 a Responses id seen first here is looked up the same way, once per process. Redis trouble makes a lookup
 miss (a continuation becomes a new task), never a failed request, and a lookup waits at most
 `LOOKUP_TIMEOUT_S`.
@@ -34,7 +35,7 @@ PREFIX = "routetax:{tasks}:"  # one hash tag: every command works on a Redis Clu
 LOOKUP_TIMEOUT_S = 0.25
 FLUSH_S = 0.002  # answers finishing meanwhile go in the same pipeline; agent loops come back after 8 ms or more
 UNKNOWN_TTL_S = 60.0
-RESPONSE_RETRY_S = 0.02
+RETRY_S = 0.02  # a miss is asked once more this much later (the other process's write may be in flight)
 UNKNOWN_MAX = 10_000
 
 
@@ -103,7 +104,7 @@ class SharedTasks:
     async def find(
         self, digests: list[bytes], atoms: list[Atom], bounds: Boundaries, local: Match | None, now: float
     ) -> Match | None:
-        """A longer match than `local` among what other processes filed (one round trip), else `local`."""
+        """A longer match than `local` among what other processes filed, else `local`."""
         floor = local.end if local is not None else 0
         ends = [end for end in bounds.ends if end > floor]
         starts = [start for start in bounds.starts if start > floor]
@@ -113,6 +114,31 @@ class SharedTasks:
         asked = self._unknown.get(latest)
         if asked is not None and now - asked < UNKNOWN_TTL_S:
             return local
+        best = await self._ask(digests, atoms, ends, starts, local, now)
+        if not bounds.covered(best):
+            # The previous step may have been answered by another process a moment ago, its background write
+            # not landed yet (a client can send its next step within a millisecond of the last event): ask once
+            # more, `RETRY_S` later. A history Redis still does not know is remembered below, so that wait is
+            # paid once per `UNKNOWN_TTL_S` for a prefix sent again and again (few-shot examples).
+            await asyncio.sleep(RETRY_S)
+            best = await self._ask(digests, atoms, ends, starts, local, now)
+        if not bounds.covered(best):
+            self._unknown.pop(latest, None)
+            self._unknown[latest] = now
+            while len(self._unknown) > UNKNOWN_MAX:
+                del self._unknown[next(iter(self._unknown))]
+        return best
+
+    async def _ask(
+        self,
+        digests: list[bytes],
+        atoms: list[Atom],
+        ends: list[int],
+        starts: list[int],
+        local: Match | None,
+        now: float,
+    ) -> Match | None:
+        """One round trip: the longest of the candidates other processes filed, else `local`."""
         pipe = self._redis.pipeline(transaction=False)
         if ends:
             pipe.mget([PREFIX + "a:" + digests[end].hex() for end in ends])
@@ -143,11 +169,6 @@ class SharedTasks:
                 if self.index.alive(entry, now) is not None and confirmed(entry, atoms[start:]):
                     assert entry is not None
                     return Match(entry, start, True)
-        if not bounds.covered(best):
-            self._unknown.pop(latest, None)
-            self._unknown[latest] = now
-            while len(self._unknown) > UNKNOWN_MAX:
-                del self._unknown[next(iter(self._unknown))]
         return best
 
     async def named(self, name: str, now: float) -> Entry | None:
@@ -155,11 +176,11 @@ class SharedTasks:
 
     async def response(self, response_id: str, now: float) -> Entry | None:
         """The task of a response another process answered. A client may name a response the moment it has it,
-        before the other process's background write has landed: a miss is asked once more, `RESPONSE_RETRY_S`
+        before the other process's background write has landed: a miss is asked once more, `RETRY_S`
         later (a miss is rare: an id from before routetax, or older than `tasks.idle_s`)."""
         entry = await self._get(PREFIX + "p:" + response_id, now)
         if entry is None:
-            await asyncio.sleep(RESPONSE_RETRY_S)
+            await asyncio.sleep(RETRY_S)
             entry = await self._get(PREFIX + "p:" + response_id, now)
         if entry is not None:
             self.index.put_response(response_id, entry)
