@@ -18,7 +18,7 @@ and each one needs what the ones before it wrote on the record:
    when Redis is down); its hourly rollups carry the cost and the cache loss.
 7. policy — the auto-mode observer (a router concern) sees the record as the ledger has it.
    It runs even when an earlier stage failed, as the ledger does: a record is never lost.
-8. final exchange — the optional judge (a router concern, docs/judge.md) keeps the last exchange
+8. final exchange — the optional judge (a router concern, docs/task-records.md, the judge) keeps the last exchange
    of the tasks it samples, for grading them once they end. It needs the record's task and the
    `Completion` (the request and the answer), and nothing after it reads what it keeps.
 

@@ -25,8 +25,9 @@ class Outcome(StrEnum):
 # The `label` of an embeddings request. It is not classified and is not a task: the routing-tax report, its
 # policies and the auto mode leave it out (see `Record.is_task`), while spend, tokens, keys and the ledger count it.
 EMBEDDING_LABEL = "embedding"
-# The `label` of a judge's call (docs/judge.md): measurement, not traffic. It is not a task and is charged to no
-# policy (`Record.is_task` is false), while spend, tokens and the ledger count it, under a class of its own.
+# The `label` of a judge's call (docs/task-records.md, the judge): measurement, not traffic. It is not a task and
+# is charged to no policy (`Record.is_task` is false), while spend, tokens and the ledger count it, under a class
+# of its own.
 JUDGE_LABEL = "judge"
 
 
@@ -151,7 +152,7 @@ class Record:
 
     @property
     def is_judge(self) -> bool:
-        """A judge's call: spend on measuring outcomes, a line of its own (docs/judge.md)."""
+        """A judge's call: spend on measuring outcomes, a line of its own (docs/task-records.md, the judge)."""
         return self.label == JUDGE_LABEL
 
     @property

@@ -216,7 +216,7 @@ def build_report(
             "counterfactual": {t: sum(class_cf[c].get(t, 0.0) for c in classes) for t in _tiers_priced(class_cf)},
             "amortised_self_hosted": amortised_total,
             "exploration": exploration_usd,
-            "judge": judge_usd,  # the judge's calls (docs/judge.md): charged to no policy
+            "judge": judge_usd,  # the judge's calls (docs/task-records.md, the judge): charged to no policy
         },
         "routing_overhead": (actual - base) / base if base > 0 else None,
         "overhead_parts_usd": parts,

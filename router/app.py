@@ -224,7 +224,7 @@ def _connect_judge(judge: TaskJudge, metering: MeteringPipeline) -> None:
     """The judge hears of the tasks this process's task book closes, and hands that book its grades.
 
     The other half is in `submit_feedback`: the application's word on a task is shown to the judge, which
-    counts its agreement with the grade it gave (docs/judge.md).
+    counts its agreement with the grade it gave (docs/task-records.md, the judge).
     """
     metering.add_closed_listener(judge.closed)
     judge.grades_to(lambda: metering.tasks)

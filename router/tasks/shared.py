@@ -12,10 +12,10 @@ adopted locally so the next step is a local hit. A first request (no model outpu
 
 A history whose latest model output Redis did not know either (few-shot examples written into a prompt,
 a transcript from elsewhere) is remembered as unknown for `UNKNOWN_TTL_S`, so an application that sends the
-same such prefix with every request pays that miss (two round trips and 20 ms) once a minute, not per request. A header task or
-a Responses id seen first here is looked up the same way, once per process. Redis trouble makes a lookup
-miss (a continuation becomes a new task), never a failed request, and a lookup waits at most
-`LOOKUP_TIMEOUT_S`.
+same such prefix with every request pays that miss (two round trips and 20 ms) once a minute, not per
+request. A header task or a Responses id seen first here is looked up the same way, once per process.
+Redis trouble makes a lookup miss (a continuation becomes a new task), never a failed request, and a
+lookup waits at most `LOOKUP_TIMEOUT_S`.
 """
 
 from __future__ import annotations
