@@ -226,6 +226,19 @@ def test_every_step_of_an_explored_task_runs_on_its_arm(emulator: RunningServer,
     assert {steps[0].routed_tier for steps in explored} == {"nano", "mini"}
 
 
+def test_a_task_whose_first_step_named_its_tier_is_never_explored_later(emulator: RunningServer, start_proxy) -> None:
+    config = configured(emulator.url, policy={"explore": {"share": 1.0, "tiers": ["nano", "mini"], "seed": 5}})
+    client = client_for(start_proxy(config))
+    messages: list[Any] = [{"role": "user", "content": "Tell me about Oslo."}]
+    first = client.chat.completions.with_raw_response.create(model="mini", messages=messages)
+    messages += [first.parse().choices[0].message.model_dump(exclude_none=True), {"role": "user", "content": "More?"}]
+    for _ in range(3):  # `auto` from now on: every task would be explored (share 1), but this one was pinned
+        later = client.chat.completions.with_raw_response.create(model="auto", messages=messages)
+        assert later.headers[TASK] == first.headers[TASK]
+        assert later.headers["x-routetax-tier"] == "nano"  # routed as its class says, not drawn
+        messages += [later.parse().choices[0].message.model_dump(exclude_none=True), {"role": "user", "content": "?"}]
+
+
 def test_tasks_off_means_no_header_and_no_task_fields(emulator: RunningServer, start_proxy) -> None:
     proxy = start_proxy(configured(emulator.url, tasks={"enabled": False}))
     raw = client_for(proxy).chat.completions.with_raw_response.create(

@@ -255,7 +255,10 @@ class Intake:
             record.explored = task is not None and task.explored and not pinned
             return tier, pinned
         arm = None
-        if self.explorer is not None:  # drawn once per task: every step, worker and replica agrees
+        # Drawn once per task (every step, worker and replica agrees), for a task whose first step could be drawn:
+        # a task whose first step was pinned or chained is never explored from a later step.
+        drawn = task is None or task.step == 1 or task.explored
+        if self.explorer is not None and drawn:
             draw_for = task.task_id if task is not None else record.request_id
             arm = self.explorer.arm(draw_for, lambda name: self._may_serve(name, key, api))
         if arm is not None:  # neither auto mode nor cache affinity overrides a draw
