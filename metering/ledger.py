@@ -739,22 +739,28 @@ async def read_records(
     later), so stream ids only bound the scan from below — with a margin for clock skew
     between the proxies and Redis. Every record read is filtered on its own `started_at`.
     """
-    stream = Keys(prefix).records
     start = "-" if since is None else f"{max(0, int((since - CLOCK_SKEW_S) * 1000))}-0"
+    async for raw in stream_field(store, Keys(prefix).records, "r", start, chunk):
+        record = Record.from_dict(orjson.loads(raw))
+        if since is not None and record.started_at < since:
+            continue
+        if until is not None and record.started_at >= until:
+            continue
+        yield record
+
+
+async def stream_field(
+    store: Store, stream: str, field: str, start: str = "-", chunk: int = 1000
+) -> AsyncIterator[Any]:
+    """The `field` of every entry of `stream` from `start` on (entries without it skipped), `chunk` at a time."""
     while True:
         entries = await store.xrange(stream, min=start, max="+", count=chunk)
         if not entries:
             return
         for _entry_id, fields in entries:
-            raw = fields.get(b"r", fields.get("r"))
-            if raw is None:
-                continue
-            record = Record.from_dict(orjson.loads(raw))
-            if since is not None and record.started_at < since:
-                continue
-            if until is not None and record.started_at >= until:
-                continue
-            yield record
+            raw = fields.get(field.encode(), fields.get(field))
+            if raw is not None:
+                yield raw
         last = entries[-1][0]
         start = "(" + (last.decode() if isinstance(last, bytes) else last)
         if len(entries) < chunk:

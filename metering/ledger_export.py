@@ -12,6 +12,7 @@ The CSV columns are `TASK_CSV_COLUMNS`, documented in docs/task-records.md.
 from __future__ import annotations
 
 import csv
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import IO, Any
@@ -90,15 +91,22 @@ async def export(
     prefix: str = DEFAULT_PREFIX,
 ) -> int:
     """Stream the records started in [since, until) to `out`; returns how many were written."""
+    return await _write(out, fmt, CSV_COLUMNS, csv_row, read_records(store, since, until, prefix=prefix))
+
+
+async def _write(
+    out: IO[str], fmt: ExportFormat, columns: list[str], row: Callable[[Any], dict[str, Any]], items: AsyncIterator[Any]
+) -> int:
+    """Each item as a JSON line, or as a CSV row under `columns`; returns how many were written."""
     count = 0
-    writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\n") if fmt is ExportFormat.CSV else None
+    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n") if fmt is ExportFormat.CSV else None
     if writer is not None:
         writer.writeheader()
-    async for record in read_records(store, since, until, prefix=prefix):
+    async for item in items:
         if writer is not None:
-            writer.writerow(csv_row(record))
+            writer.writerow(row(item))
         else:
-            out.write(orjson.dumps(record).decode() + "\n")
+            out.write(orjson.dumps(item).decode() + "\n")
         count += 1
     return count
 
@@ -171,14 +179,4 @@ async def export_tasks(
     prefix: str = DEFAULT_PREFIX,
 ) -> int:
     """Stream the closed tasks started in [since, until) to `out`, outcomes resolved now; returns how many."""
-    count = 0
-    writer = csv.DictWriter(out, fieldnames=TASK_CSV_COLUMNS, lineterminator="\n") if fmt is ExportFormat.CSV else None
-    if writer is not None:
-        writer.writeheader()
-    async for task in TaskBook(store, prefix=prefix).read(since, until):
-        if writer is not None:
-            writer.writerow(task_csv_row(task))
-        else:
-            out.write(orjson.dumps(task).decode() + "\n")
-        count += 1
-    return count
+    return await _write(out, fmt, TASK_CSV_COLUMNS, task_csv_row, TaskBook(store, prefix=prefix).read(since, until))

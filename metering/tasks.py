@@ -28,7 +28,7 @@ from typing import Any
 
 import orjson
 
-from metering.ledger import DEFAULT_PREFIX, DEFAULT_SEEN_TTL_S, Keys, _Throttled, task_member
+from metering.ledger import DEFAULT_PREFIX, DEFAULT_SEEN_TTL_S, Keys, _Throttled, stream_field, task_member
 from metering.store import Store
 
 log = logging.getLogger("routetax.tasks")
@@ -494,19 +494,8 @@ class TaskBook:
 
 
 async def _stream(store: Store, stream: str, chunk: int) -> AsyncIterator[TaskRecord]:
-    start = "-"
-    while True:
-        entries = await store.xrange(stream, min=start, max="+", count=chunk)
-        if not entries:
-            return
-        for _entry_id, fields in entries:
-            raw = fields.get(b"t", fields.get("t"))
-            if raw is not None:
-                yield TaskRecord.from_dict(orjson.loads(raw))
-        last = entries[-1][0]
-        start = "(" + _text(last)
-        if len(entries) < chunk:
-            return
+    async for raw in stream_field(store, stream, "t", chunk=chunk):
+        yield TaskRecord.from_dict(orjson.loads(raw))
 
 
 def _verdict_text(success: bool, reason: str | None) -> str:
