@@ -81,7 +81,7 @@ async def test_a_step_served_by_another_worker_continues_the_task_and_local_hits
     ]
     for _ in range(3):
         assert (await b.identify({"messages": unknown}, "chat", {}, "key1")).source is TaskSource.NEW
-    assert store.reads == 2  # asked once, then remembered as unknown
+    assert store.reads == 3  # asked once (and again 20 ms later: a write may be in flight), then remembered as unknown
 
 
 async def test_a_header_task_keeps_its_steps_and_class_across_workers() -> None:
@@ -108,3 +108,20 @@ async def test_a_response_chain_continues_on_another_replica() -> None:
     await settle(a)
     chained = await b.identify({"input": "Again", "previous_response_id": "resp_X"}, "responses", {}, None)
     assert (chained.task_id, chained.source, chained.step) == (first.task_id, TaskSource.RESPONSE_CHAIN, 2)
+
+
+async def test_a_step_sent_to_another_worker_before_the_answers_write_landed_still_continues_the_task() -> None:
+    store = Counting(fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer()))
+    a, b = worker(store), worker(store)
+    call = ("call_quick0001", "get_weather", '{"city": "Oslo"}')
+    first = await a.identify({"messages": [ASK]}, "chat", {}, "key1")
+    first.classify(True)
+    a.file(first, from_chat_json(chat_answer(None, [call])), "mini")  # its write leaves within 2 ms, not yet
+    message = {
+        "role": "assistant",
+        "tool_calls": [{"id": call[0], "type": "function", "function": {"name": call[1], "arguments": call[2]}}],
+    }
+    history = [ASK, message, {"role": "tool", "tool_call_id": call[0], "content": "3 C"}]
+    second = await b.identify({"messages": history}, "chat", {}, "key1")  # the client was quicker than the write
+    assert (second.task_id, second.step, second.source) == (first.task_id, 2, TaskSource.CONTINUATION)
+    await settle(a, b)
