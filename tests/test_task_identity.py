@@ -332,7 +332,7 @@ async def test_the_index_is_bounded_and_forgets_the_oldest_answers_first() -> No
                 from_chat_json(chat_answer(f"answer number {i}")),
             )
         )
-    assert len(tasks.index.answers) == 1000
+    assert 1000 <= len(tasks.index.answers) <= 1000 + 1000 // 16  # swept back to the bound past 1/16th over
 
     def follow(i: int) -> dict[str, Any]:
         return {

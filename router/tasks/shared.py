@@ -26,7 +26,7 @@ import hashlib
 import logging
 from typing import Any
 
-from router.tasks.index import REWRITE_CANDIDATES, Boundaries, Entry, Match, TaskIndex, confirmed
+from router.tasks.index import REWRITE_CANDIDATES, Boundaries, Entry, Match, TaskIndex, bounded_put, confirmed
 from router.tasks.normalise import Atom
 
 log = logging.getLogger("routetax.tasks")
@@ -123,10 +123,7 @@ class SharedTasks:
             await asyncio.sleep(RETRY_S)
             best = await self._ask(digests, atoms, ends, starts, local, now)
         if not bounds.covered(best):
-            self._unknown.pop(latest, None)
-            self._unknown[latest] = now
-            while len(self._unknown) > UNKNOWN_MAX:
-                del self._unknown[next(iter(self._unknown))]
+            bounded_put(self._unknown, latest, now, UNKNOWN_MAX)
         return best
 
     async def _ask(
