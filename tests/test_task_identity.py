@@ -18,7 +18,7 @@ from metering.record import TaskClassReason, TaskSource
 from router.errors import ProxyError
 from router.tasks import TaskContext, TaskIdentity, TaskIndex
 from router.tasks.answer import AnswerAtoms, from_chat_json, from_chat_stream, from_responses_json
-from router.tasks.index import Boundaries, chain, seed
+from router.tasks.index import Boundaries, History, atom_digest, chain, seed
 from router.tasks.normalise import chat_atoms, responses_atoms
 
 SYSTEM = {"role": "system", "content": "You are a helpful agent."}
@@ -404,3 +404,23 @@ async def test_a_client_that_drops_the_thinking_block_of_a_reasoning_model_conti
     kept = [ASK, {"role": "assistant", "content": answer}, {"role": "user", "content": "Oslo?"}]
     for history in (stripped, kept):
         assert (await tasks.identify({"messages": history}, "chat", {}, None)).task_id == first.task_id
+
+
+def test_a_history_read_through_the_memo_is_the_history_normalised_afresh() -> None:
+    history = History()
+    messages = [
+        {"role": "system", "content": "be brief"},
+        ASK,
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [{"id": "call_m1", "type": "function", "function": {"name": "f", "arguments": '{"a":1}'}}],
+        },
+        {"role": "tool", "tool_call_id": "call_m1", "content": "ok"},
+    ]
+    fresh = chat_atoms(messages)
+    assert history.of({"messages": messages}, "chat") == (fresh, [atom_digest(a) for a in fresh])
+    reordered = [dict(reversed(list(m.items()))) for m in messages]  # other bytes: normalised anew, same atoms
+    assert history.of({"messages": reordered}, "chat")[0] == fresh
+    assert history.of({"messages": messages}, "chat")[0] == fresh  # from the memo now
+    assert chain(seed(None), fresh) == chain(seed(None), fresh, [atom_digest(a) for a in fresh])

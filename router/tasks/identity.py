@@ -21,7 +21,7 @@ from typing import Any
 from metering.record import TaskClassReason, TaskSource
 from router.errors import ProxyError, Refusal
 from router.tasks.answer import AnswerAtoms
-from router.tasks.index import Boundaries, Entry, Match, Prompt, TaskIndex, chain, extend, seed
+from router.tasks.index import Boundaries, Entry, History, Match, Prompt, TaskIndex, chain, extend, seed
 from router.tasks.loop import loop_signal, wrote_action
 from router.tasks.normalise import Atom, Kind, history_atoms, responses_atoms
 from router.tasks.shared import SharedTasks
@@ -85,6 +85,7 @@ class TaskIdentity:
         self.index = index
         self.machine_pace_s = machine_pace_s
         self.shared = shared
+        self.history = History()
 
     async def identify(
         self, body: dict[str, Any], api: str, headers: Mapping[str, str], scope: str | None
@@ -125,8 +126,8 @@ class TaskIdentity:
         self, body: dict[str, Any], api: str, scope: str | None, now: float
     ) -> tuple[list[Atom], list[bytes], Match | None]:
         """The history's atoms, their digests, and the longest filed answer it continues (Redis only on a miss)."""
-        atoms = history_atoms(body, api)
-        digests = chain(seed(scope), atoms)
+        atoms, own = self.history.of(body, api)
+        digests = chain(seed(scope), atoms, own)
         bounds = Boundaries.of(atoms)
         match = self.index.find(digests, atoms, bounds, now)
         if self.shared is not None and not bounds.covered(match):
