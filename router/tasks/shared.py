@@ -1,7 +1,7 @@
 """The continuation index across workers and replicas, through the store (Redis).
 
 Every answer filed in this process is also written to Redis in the background: queued, and written by
-one writer every `FLUSH_S` in one pipeline (one connection, however many answers finish at once; nothing
+one writer every `FLUSH_S` in one script call (one connection, however many answers finish at once; nothing
 waits on it); entries expire there after `tasks.idle_s` like they do here. A lookup that local memory
 answers never touches Redis. Redis is read only when local memory cannot account for the history's
 latest answer — the history holds model output this process never filed, so another process may have
@@ -26,6 +26,8 @@ import hashlib
 import logging
 from typing import Any
 
+from redis.exceptions import NoScriptError
+
 from router.tasks.index import REWRITE_CANDIDATES, Boundaries, Entry, Match, TaskIndex, bounded_put, confirmed
 from router.tasks.normalise import Atom
 
@@ -37,6 +39,32 @@ FLUSH_S = 0.002  # answers finishing meanwhile go in the same pipeline; agent lo
 UNKNOWN_TTL_S = 60.0
 RETRY_S = 0.02  # a miss is asked once more this much later (the other process's write may be in flight)
 UNKNOWN_MAX = 10_000
+
+
+SLOT_KEY = PREFIX + "slot"  # declared so a Redis Cluster routes the script to the `{tasks}` slot every key is in
+
+# One call writes a batch of filed answers (a pipeline of four commands per answer cost ~30 µs of the proxy's
+# event loop per answer to build, measured; these arguments are packed in C). ARGV: the TTL, the rewrite
+# candidates kept per request, then 5 per answer: its answer key, request key, response key, name key (each
+# "" when it has none) and its entry's JSON.
+_WRITE = """
+local ttl, keep = tonumber(ARGV[1]), tonumber(ARGV[2])
+for i = 3, #ARGV, 5 do
+  local raw = ARGV[i + 4]
+  for _, at in ipairs({i, i + 2, i + 3}) do
+    if ARGV[at] ~= '' then
+      redis.call('SET', ARGV[at], raw, 'EX', ttl)
+    end
+  end
+  local request = ARGV[i + 1]
+  if request ~= '' then
+    redis.call('RPUSH', request, raw)
+    redis.call('LTRIM', request, -keep, -1)
+    redis.call('EXPIRE', request, ttl)
+  end
+end
+return 0
+"""
 
 
 def _name_key(name: str) -> str:
@@ -53,7 +81,8 @@ class SharedTasks:
         self._pending: list[tuple[bytes | None, bytes | None, bytes, str | None, str | None]] = []
         self._wake = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
-        self._unknown: dict[bytes, float] = {}  # digest of a history's latest answer boundary -> when Redis lacked it
+        self._unknown: dict[bytes, float] = {}
+        self._sha: str | None = None  # digest of a history's latest answer boundary -> when Redis lacked it
 
     def publish(
         self, key: bytes | None, request: bytes | None, entry: Entry, response_id: str | None, name: str | None
@@ -75,21 +104,22 @@ class SharedTasks:
         if not self._pending:
             return
         batch, self._pending = self._pending, []
-        pipe = self._redis.pipeline(transaction=False)
-        for key, request, raw, response_id, name in batch:
-            if key is not None:
-                pipe.set(PREFIX + "a:" + key.hex(), raw, ex=self._ttl)
-            if request is not None:
-                rewrite = PREFIX + "r:" + request.hex()
-                pipe.rpush(rewrite, raw)
-                pipe.ltrim(rewrite, -REWRITE_CANDIDATES, -1)
-                pipe.expire(rewrite, self._ttl)
-            if response_id is not None:
-                pipe.set(PREFIX + "p:" + response_id, raw, ex=self._ttl)
-            if name is not None:
-                pipe.set(_name_key(name), raw, ex=self._ttl)
+        args: list[str | bytes | int] = [self._ttl, REWRITE_CANDIDATES]
+        for key, request, raw, response_id, name in batch:  # a few strings per answer: packed in C, one call
+            args += (
+                PREFIX + "a:" + key.hex() if key is not None else "",
+                PREFIX + "r:" + request.hex() if request is not None else "",
+                PREFIX + "p:" + response_id if response_id is not None else "",
+                _name_key(name) if name is not None else "",
+                raw,
+            )
         try:
-            await pipe.execute()
+            if self._sha is None:
+                self._sha = await self._redis.script_load(_WRITE)
+            try:
+                await self._redis.evalsha(self._sha, 1, SLOT_KEY, *args)
+            except NoScriptError:  # a restarted Redis lacks the script: send it whole
+                await self._redis.eval(_WRITE, 1, SLOT_KEY, *args)
         except Exception as exc:  # a lost batch splits tasks across processes, never fails a request
             log.warning("could not share %d task continuations: %s", len(batch), exc)
 
