@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -80,7 +80,7 @@ class Entry:
     continued: int = 0  # requests that continued this answer here (tells identical answers of two tasks apart)
 
     def to_json(self) -> bytes:
-        return orjson.dumps(asdict(self))
+        return orjson.dumps(self)  # orjson reads the dataclass itself: `asdict` cost ~20 µs per answer (py-spy)
 
     @classmethod
     def from_json(cls, raw: bytes | str) -> Entry | None:

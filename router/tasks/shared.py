@@ -35,7 +35,7 @@ log = logging.getLogger("routetax.tasks")
 
 PREFIX = "routetax:{tasks}:"  # one hash tag: every command works on a Redis Cluster too
 LOOKUP_TIMEOUT_S = 0.25
-FLUSH_S = 0.002  # answers finishing meanwhile go in the same pipeline; agent loops come back after 8 ms or more
+FLUSH_S = 0.01  # answers filed meanwhile share one call; a lookup that misses asks again 20 ms later
 UNKNOWN_TTL_S = 60.0
 RETRY_S = 0.02  # a miss is asked once more this much later (the other process's write may be in flight)
 UNKNOWN_MAX = 10_000
