@@ -144,10 +144,8 @@ class TaskIdentity:
         if match is not None and match.entry.task_id != task_id:
             match = None  # another task's answer in this history: not a step of this one
         entry = self.index.named_entry(name, now)
-        if entry is None and match is None and self.shared is not None:
-            entry = await self.shared.named(name, now)
-            if entry is not None:
-                self.index.put_named(name, entry)
+        if entry is None and match is None:  # the history told nothing: what other processes know of the name
+            entry = await self._shared_named(name, now)
         if match is not None and (entry is None or match.entry.step >= entry.step):
             context = self._following(match.entry, TaskSource.HEADER, atoms[match.end :], scope, end, now)
         elif entry is not None:
@@ -172,10 +170,8 @@ class TaskIdentity:
     ) -> TaskContext:
         """A task the API names (a Responses `conversation`): its state is kept by name."""
         entry = self.index.named_entry(name, now)
-        if entry is None and self.shared is not None:
-            entry = await self.shared.named(name, now)
-            if entry is not None:
-                self.index.put_named(name, entry)
+        if entry is None:
+            entry = await self._shared_named(name, now)
         if entry is None:
             context = TaskContext(task_id, source, 1, scope, None, False, end)
         else:  # the API keeps the history: what the request sends is all new
@@ -183,6 +179,15 @@ class TaskIdentity:
             context.task_id = task_id
         context.name = name
         return context
+
+    async def _shared_named(self, name: str, now: float) -> Entry | None:
+        """A named task another process filed (None without a store), adopted locally: its next step is a local hit."""
+        if self.shared is None:
+            return None
+        entry = await self.shared.named(name, now)
+        if entry is not None:
+            self.index.put_named(name, entry)
+        return entry
 
     def _following(
         self, entry: Entry, source: TaskSource, new: list[Atom], scope: str | None, end: bool, now: float
