@@ -93,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
     )
     print(f"verdict (the table)     {result['verdict']}")
     print(f"calculator              {given['calculator']}")
-    print("where the source disagrees with itself (cost-model §4):")
+    print("where the source disagrees with itself:")
     for note in given["inconsistencies"]:
         print(f"  - {note}")
     return 0

@@ -1,4 +1,4 @@
-"""The exact cost of one request: usage × rates × modifiers (cost-model.md §1.1).
+"""The exact cost of one request: usage × rates × modifiers (`routetax price`).
 
 cost = ((prompt − cached) · input + cached · cached_input + completion · output) · modifiers
 
@@ -7,7 +7,7 @@ tokens: neither is ever counted on top of its parent. The service tier priced is
 the upstream *reported*. Where litellm's map has an explicit rate for a mode (batch, flex,
 priority, above-272K) that rate is used as published, even where it is not an exact
 multiple of the standard one (gpt-5.4's cached batch rate is $0.13/1M, not $0.125);
-elsewhere the multipliers of cost-model.md apply. Floats are exact enough here: every
+elsewhere the published multipliers apply (`routetax price`). Floats are exact enough here: every
 rate is a few significant digits, and totals are compared to the cent and below.
 """
 

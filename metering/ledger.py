@@ -236,7 +236,7 @@ def rollup_increments(record: Record) -> tuple[list[tuple[str, int | float]], li
     """The (field, increment) pairs one record adds to its hour rollup and to its key's rollup.
 
     Requests, successes and spend are filed under the tier the policy routed to first, because
-    success rate and routing overhead are measured per first-routed tier (cost-model.md §3).
+    success rate and routing overhead are measured per first-routed tier (docs/routing-tax.md).
     `spend_usd`/`billed_attempts` are filed under the tier each billed attempt actually ran on,
     which is what "spend on that tier" means for cost per completed task.
     """

@@ -51,7 +51,7 @@ class Metrics:
             "routetax_base_cost_usd",
             "Base spend: each request served once where it ended - its final attempt's billed cost, less the "
             "cached-input discount its conversation forfeited by moving tier - by the tier that served it. "
-            "Routing overhead = actual / base - 1 (cost-model §3); failed tasks are not overhead.",
+            "Routing overhead = actual / base - 1 (docs/routing-tax.md); failed tasks are not overhead.",
             ["tier", "class"],
             registry=r,
         )

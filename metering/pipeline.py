@@ -251,7 +251,7 @@ class MeteringPipeline:
             return
         try:
             # Self-hosted tiers cost 0 per token here; their GPU-hours are amortised over a whole window
-            # by the report (cost-model §3), which a running count per request cannot do exactly.
+            # by the report (docs/routing-tax.md), which a running count per request cannot do exactly.
             breakdown = cost(usage, price, service_tier=usage.service_tier, region=self.regions.get(attempt.tier))
         except ImpossibleUsage as exc:
             log.warning("tier %s reported impossible usage (%s): costed at 0", attempt.tier, exc)

@@ -25,8 +25,8 @@ log = logging.getLogger("routetax.metering")
 PRICE_MAP_FILE = "model_prices_and_context_window_backup.json"
 LONG_CONTEXT_THRESHOLD = 272_000  # input tokens above which the long-context rates apply, for the whole request
 SELF_HOSTED_MODELS = frozenset({"Qwen/Qwen3.5-9B", "qwen3.5:9b"})
-SELF_HOSTED_INPUT_LIMIT = 262_144  # Qwen 3.5's context window (cost-model.md §1)
-# Used where the map has no explicit variant: cost-model.md §1.1.
+SELF_HOSTED_INPUT_LIMIT = 262_144  # Qwen 3.5's context window (`routetax price`)
+# Used where the map has no explicit variant: `routetax price`.
 FLEX_MULTIPLIER, BATCH_MULTIPLIER, PRIORITY_MULTIPLIER = 0.5, 0.5, 2.0
 LONG_INPUT_MULTIPLIER, LONG_OUTPUT_MULTIPLIER = 2.0, 1.5
 REGION_UPLIFT = 1.1

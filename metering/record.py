@@ -166,7 +166,7 @@ class Record:
     def from_dict(cls, data: dict[str, Any]) -> Record:
         data = dict(data)
         # `amortised_usd` was a per-attempt running share of the GPU-hour in older records; the report now
-        # amortises a whole window at one rate (cost-model §3), so the old figure is dropped when read back.
+        # amortises a whole window at one rate (docs/routing-tax.md), so the old figure is dropped when read back.
         attempts = [
             Attempt(
                 **{

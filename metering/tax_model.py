@@ -1,4 +1,4 @@
-"""The published model of the routing tax (cost-model.md §2), evaluated exactly.
+"""The published model of the routing tax (`routetax model`), evaluated exactly.
 
 This is the claim routetax checks traffic against, so it is kept as the analysis states
 it: input prices only ($/1M: nano 0.20, mini 0.75), a routing overhead between 0.15 and
@@ -139,7 +139,7 @@ def evaluate(
 
 
 def assumptions() -> dict[str, Any]:
-    """Every input the model uses, and where the source analysis disagrees with itself (cost-model §4)."""
+    """Every input the model uses, and where the source analysis disagrees with itself (`routetax model`)."""
     return {
         "prices_usd_per_1m": {
             "nano": {"input": NANO_INPUT, "output": NANO_OUTPUT},

@@ -1,4 +1,4 @@
-"""The routing-tax report: the published model next to what the traffic measured (cost-model.md §3).
+"""The routing-tax report: the published model next to what the traffic measured (docs/routing-tax.md).
 
 Two questions, kept apart, as the cost model keeps them:
 

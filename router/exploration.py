@@ -1,4 +1,4 @@
-"""Exploration: measure every tier x class cell without selection bias (cost-model §3).
+"""Exploration: measure every tier x class cell without selection bias (docs/routing-tax.md).
 
 The routing policy never sends agentic work to nano, so routed traffic alone can only ever quote
 the published 0.39 for that cell — and the verdict turns on it. `policy.explore.share` of `auto`

@@ -1,4 +1,4 @@
-"""Hand-computed costs: every modifier of cost-model.md §1.1 alone and combined.
+"""Hand-computed costs: every modifier of `routetax price` alone and combined.
 
 Rates ($/1M): nano 0.20 / 0.02 / 1.25; mini 0.75 / 0.075 / 4.50; gpt-5.4 2.50 / 0.25 / 15.00;
 gpt-5.5 5.00 / 0.50 / 30.00 (input / cached input / output), from litellm's bundled map.

@@ -1,7 +1,7 @@
 """The metrics behind the routing-tax and key-budget alerts agree with the report and the key store.
 
 `routetax_base_cost_usd` (summed over replicas) must equal the report's base spend for the same
-records, and feedback never moves it (failed tasks are not overhead, cost-model §3).
+records, and feedback never moves it (failed tasks are not overhead, docs/routing-tax.md).
 `routetax_key_spend_usd` must equal the key's spend in Redis.
 """
 

@@ -1,4 +1,4 @@
-"""The published model reproduces every figure of cost-model.md §2."""
+"""The published model reproduces every figure of the README's routing-tax check."""
 
 from __future__ import annotations
 

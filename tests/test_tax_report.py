@@ -1,4 +1,4 @@
-"""The routing-tax report recomputed by hand from a handful of records (cost-model §3)."""
+"""The routing-tax report recomputed by hand from a handful of records (docs/routing-tax.md)."""
 
 from __future__ import annotations
 

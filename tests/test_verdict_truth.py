@@ -37,7 +37,7 @@ WORLD = World(
     gpu_hour_usd=1.0,
     workload=Workload.REQUESTS,
 )
-INPUT = {"nano": 0.20, "mini": 0.75}  # $/1M, cost-model §1
+INPUT = {"nano": 0.20, "mini": 0.75}  # $/1M, `routetax price`
 OUTPUT = {"nano": 1.25, "mini": 4.50}
 
 

@@ -128,7 +128,7 @@ PANELS = [
             ),
             (
                 "avg by (tier, class) (routetax_success_rate)",
-                "{{tier}} / {{class}} (cost-model definition, first-routed tier)",
+                "{{tier}} / {{class}} (docs/routing-tax.md definition, first-routed tier)",
             ),
             ("routetax:success_rate:published", "published {{tier}} / {{class}}"),
         ],
