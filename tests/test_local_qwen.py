@@ -277,9 +277,10 @@ def test_engine_killed_mid_stream_then_restarted_breaker_opens_then_closes(
 def test_demo_with_qwen_local_measures_the_self_hosted_tier_on_real_engine_traffic(
     llama_server_binary: Path, processes: Processes
 ) -> None:
-    command = [sys.executable, "-m", "cli", "demo", "--tasks", "12", "--agentic-share", "0.5"]
+    # Every task explored, drawn once per task among nano, mini and qwen: no task on qwen in 24 is (2/3)^24 < 1e-4.
+    command = [sys.executable, "-m", "cli", "demo", "--tasks", "24", "--agentic-share", "0.5"]
     result = processes.run(
-        [*command, "--explore", "0.6", "--qwen", "local", "--llama-server", str(llama_server_binary), "--json"],
+        [*command, "--explore", "1.0", "--qwen", "local", "--llama-server", str(llama_server_binary), "--json"],
         capture_output=True,
         text=True,
         timeout=180,

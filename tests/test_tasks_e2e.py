@@ -215,9 +215,10 @@ def test_every_step_of_an_explored_task_runs_on_its_arm(emulator: RunningServer,
     proxy = start_proxy(config)
     client = client_for(proxy)
     with concurrent.futures.ThreadPoolExecutor(4) as pool:
-        list(pool.map(lambda i: chat_tool_loop(client, f"City {i}"), range(16)))
+        # 32 tasks: the draws are per task (random ids), so both arms and some routed tasks show but for ~1e-4
+        list(pool.map(lambda i: chat_tool_loop(client, f"City {i}"), range(32)))
     by_task: dict[str, list] = {}
-    for record in records(proxy, 48):
+    for record in records(proxy, 96):
         by_task.setdefault(record.task_id, []).append(record)
     explored = [steps for steps in by_task.values() if steps[0].explored]
     assert explored and len(explored) < len(by_task)  # some tasks explored, some routed
