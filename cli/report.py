@@ -13,9 +13,8 @@ import orjson
 from cli.command import Subparsers
 from metering.store import open_store
 from metering.tax_report_text import print_report
-from metering.timespec import parse_time
 from router.config import ConfigError, load_config
-from router.report import WINDOWS, report_from_store
+from router.report import WINDOWS, WindowError, report_from_store, report_window
 
 
 def register(subparsers: Subparsers) -> None:
@@ -23,9 +22,14 @@ def register(subparsers: Subparsers) -> None:
         "report", help="the routing tax read from the ledger", description="Model vs measured routing tax."
     )
     parser.add_argument("--config", help="YAML configuration (default: $ROUTETAX_CONFIG)")
-    parser.add_argument("--window", choices=sorted(WINDOWS), default="24h")
-    parser.add_argument("--since")
-    parser.add_argument("--until")
+    parser.add_argument(
+        "--window",
+        choices=sorted(WINDOWS),
+        default="24h",
+        help="the last hour, day or week (router and GPU hours charged for all of it)",
+    )
+    parser.add_argument("--since", help="the window's start instead (ISO-8601, unix seconds, or 1h for an hour ago)")
+    parser.add_argument("--until", help="the window's end (default: now)")
     parser.add_argument("--json", action="store_true")
     parser.set_defaults(run=run)
 
@@ -33,11 +37,11 @@ def register(subparsers: Subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.config)
-        until = parse_time(args.until) if args.until else time.time()
-        since = parse_time(args.since) if args.since else until - WINDOWS[args.window]
-    except (ConfigError, ValueError, argparse.ArgumentTypeError) as exc:  # parse_time raises the latter
+        window = report_window(args.window, args.since, args.until, time.time())
+    except (ConfigError, WindowError) as exc:
         print(f"routetax report: {exc}", file=sys.stderr)
         return 2
+    since, until = window.since, window.until
     if config.store.redis_url is None:
         print("routetax report: no store.redis_url configured: there is no ledger to read", file=sys.stderr)
         return 2

@@ -256,7 +256,7 @@ def run_world(
             + describe_qwen(qwen_engine),
             file=sys.stderr,
         )
-        started = time.perf_counter()
+        started, run_since = time.perf_counter(), time.time()
         runs: list[TaskRun] = []
         if world.workload is Workload.TASKS:
             plans = plan_tasks(size, agentic_share, seed, world.mix)
@@ -265,7 +265,7 @@ def run_world(
         else:
             requests = len(drive(proxy.url, size, agentic_share, seed, world.task_success))
         elapsed = time.perf_counter() - started
-        report = _report_when(proxy.url, requests)
+        report = _report_when(proxy.url, requests, run_since, time.time())
         report["demo"] = {
             "requests": requests,
             "requested_agentic_share": agentic_share,
@@ -291,12 +291,17 @@ def run_world(
             upstream.stop()
 
 
-def _report_when(proxy_url: str, requests: int) -> dict[str, Any]:
-    """The routing-tax report once it counts every request (metering writes after each answer, in the
-    background), or after 10 s."""
+def _report_when(proxy_url: str, requests: int, since: float, until: float) -> dict[str, Any]:
+    """The routing-tax report over the run, once it counts every request (metering writes after each answer,
+    in the background), or after 10 s.
+
+    The demo's window is its run: the router and the GPU are charged for the seconds the run took, as a
+    real deployment's report charges the hour or the day it is asked about.
+    """
     deadline = time.monotonic() + 10
+    window = {"since": repr(since), "until": repr(until)}
     while True:
-        report = httpx.get(f"{proxy_url}/v1/routing-tax", params={"window": "1h"}, timeout=30).json()
+        report = httpx.get(f"{proxy_url}/v1/routing-tax", params=window, timeout=30).json()
         if report["measured"]["requests"] >= requests or time.monotonic() > deadline:
             return report
         time.sleep(0.05)

@@ -39,7 +39,7 @@ class Assumptions:
     """Inputs the traffic cannot tell, printed beside the figures they shape."""
 
     router_hour_usd: float = 0.0
-    hours: float = 0.0  # the window's length; infrastructure is charged for the part the traffic spans
+    hours: float = 0.0  # the window's length: router and GPU hours are charged for all of it (0: none charged)
     classifier_usd_per_request: float = 0.0
     failure_cost_usd: float = 0.0  # what the application pays to remedy one failed task (report.failure_cost_usd)
     gpu_hour_usd: Mapping[str, float] = field(default_factory=dict)  # self-hosted tier -> USD per GPU-hour
@@ -111,7 +111,7 @@ def build_report(
     judge_usd = sum(record.cost_usd for record in records if record.is_judge)  # measurement: a line of its own
     records = [record for record in records if record.is_task]  # embeddings are spend, not steps of a task
     n = len(records)
-    hours = _served_hours(records, a.hours)
+    hours = a.hours  # hourly costs follow the window asked for, never the span its traffic happens to cover
     rates = _amortised_rates(records, a.gpu_hour_usd, hours)
 
     by_class: dict[str, int] = defaultdict(int)
@@ -518,20 +518,6 @@ def _trend(records: list[Record], break_even: float | None) -> dict[str, float |
     if break_even is not None and per_week > 0 and current < break_even:
         out["weeks_to_break_even"] = (break_even - current) / per_week
     return out
-
-
-def _served_hours(records: list[Record], window_hours: float) -> float:
-    """Hours the router was seen serving in the window: the traffic's span, at most the window.
-
-    A report over a quiet week should not charge a week of router time to one hour of traffic
-    (nor should a three-second demo be charged an hour). Self-hosted GPU-hours use the same span.
-    """
-    if not records:
-        return 0.0
-    first = min(r.started_at for r in records)
-    last = max(r.ended_at or r.started_at for r in records)
-    span = max(last - first, 0.0) / 3600
-    return min(span, window_hours) if window_hours else span
 
 
 def _verdict_text(measured: Mapping[str, Any], verdict: Mapping[str, Any], model: Mapping[str, Any]) -> str:

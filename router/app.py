@@ -38,7 +38,7 @@ from router.hot_routes import HotRoutes
 from router.http_limits import guarded_protocol
 from router.judge import TaskJudge, build_judge
 from router.metering_settings import metering_settings
-from router.report import WINDOWS, assumptions_for, report_from_store
+from router.report import WindowError, assumptions_for, report_from_store, report_window
 from router.response_owners import ResponseOwners
 from router.serving.breaker import CircuitBreaker
 from router.serving.proxy import Proxy
@@ -172,13 +172,15 @@ def create_app(config: Config, metering: MeteringPipeline | None = None) -> HotR
         return await submit_feedback(request, app.state.store, metering, auto, owner, judge)
 
     @app.get("/v1/routing-tax")
-    async def routing_tax(request: Request, window: str = "1h") -> Response:
+    async def routing_tax(
+        request: Request, window: str = "1h", since: str | None = None, until: str | None = None
+    ) -> Response:
         gate.check_admin(request.headers)
-        if window not in WINDOWS:
-            message = f"window must be one of {', '.join(sorted(WINDOWS))}"
-            raise ProxyError(Refusal.INVALID_VALUE, message, param="window")
-        until = time.time()
-        report = await report_from_store(app.state.store, until - WINDOWS[window], until, config)
+        try:
+            asked = report_window(window, since, until, time.time())  # read as `routetax report` reads it
+        except WindowError as exc:
+            raise ProxyError(Refusal.INVALID_VALUE, str(exc), param=exc.param) from None
+        report = await report_from_store(app.state.store, asked.since, asked.until, config)
         report["policy"] = {"mode": auto.mode, "configured": config.policy.mode, "switches": auto.switches}
         return _json(report)
 

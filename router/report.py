@@ -2,19 +2,70 @@
 
 The report itself is metering's (`metering.tax_report`); what it needs from routetax's configuration —
 the assumed costs and the tiers its policies compare — is translated here, once, for its three users:
-`GET /v1/routing-tax`, the auto mode's policy switch, and `routetax report` (cli/report.py).
+`GET /v1/routing-tax`, the auto mode's policy switch, and `routetax report` (cli/report.py). The window
+is read here too, once for the endpoint and the command, so that both charge the same router and GPU
+hours for the same question.
 """
 
 from __future__ import annotations
 
+import argparse
+from dataclasses import dataclass
 from typing import Any
 
 from metering.feedback import FeedbackStore
 from metering.ledger import read_records
 from metering.tax_report import Assumptions, build_report
+from metering.timespec import parse_time
 from router.config import Config
 
 WINDOWS = {"1h": 3600, "24h": 86400, "7d": 7 * 86400}
+
+
+class WindowError(ValueError):
+    """A window that cannot be read or holds no time; `param` names the input at fault."""
+
+    def __init__(self, message: str, param: str) -> None:
+        super().__init__(message)
+        self.param = param
+
+
+@dataclass(frozen=True)
+class ReportWindow:
+    """The time a report covers, `since <= started_at < until`: its records, and the hours it charges.
+
+    Router and GPU hours are paid by the hour whether traffic comes or not, so the report charges the
+    whole window asked for; charging only the span between the first and last request made a report's
+    figures jump with every late request, and made 1 h and 24 h windows over the same traffic identical.
+    """
+
+    since: float
+    until: float
+
+    @property
+    def hours(self) -> float:
+        return (self.until - self.since) / 3600
+
+
+def report_window(window: str, since: str | None, until: str | None, now: float) -> ReportWindow:
+    """The window `routetax report` and `GET /v1/routing-tax` are asked for: `since`/`until` when given
+    (ISO-8601, unix seconds, or `1h` for an hour ago), else the named `window` (1h, 24h, 7d) ending at `until`."""
+    try:
+        end = parse_time(until, now) if until else now
+    except argparse.ArgumentTypeError as exc:
+        raise WindowError(str(exc), "until") from None
+    if since:
+        try:
+            start = parse_time(since, now)
+        except argparse.ArgumentTypeError as exc:
+            raise WindowError(str(exc), "since") from None
+    elif window in WINDOWS:
+        start = end - WINDOWS[window]
+    else:
+        raise WindowError(f"window must be one of {', '.join(sorted(WINDOWS))}", "window")
+    if start >= end:
+        raise WindowError("the window is empty: since must be before until", "since")
+    return ReportWindow(start, end)
 
 
 def assumptions_for(config: Config, hours: float = 0.0) -> Assumptions:
@@ -35,6 +86,7 @@ async def report_from_store(store: Any, since: float, until: float, config: Conf
     """The report over [since, until): the ledger's records and the feedback, with the router charged for the window."""
     records = [record async for record in read_records(store, since, until)]
     feedback = await FeedbackStore(store).all()
-    report = build_report(records, feedback, assumptions_for(config, (until - since) / 3600))
-    report["window"] = {"since": since, "until": until}
+    window = ReportWindow(since, until)
+    report = build_report(records, feedback, assumptions_for(config, window.hours))
+    report["window"] = {"since": since, "until": until, "hours": window.hours}
     return report

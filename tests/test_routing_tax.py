@@ -117,6 +117,16 @@ def test_demo_verdict_follows_the_policies_intervals(demo_runs: dict[float, dict
         assert report["demo"]["world"]["task_success"]["nano/agentic"] == 0.39  # the world is stated
 
 
+def test_the_demos_report_charges_its_run_not_an_hour(demo_runs: dict[float, dict]) -> None:
+    # The demo asked for the last hour: a run of seconds was charged the hour's router and GPU cost.
+    for report in demo_runs.values():
+        seconds = report["window"]["until"] - report["window"]["since"]
+        assert report["assumptions"]["hours_charged"] == report["assumptions"]["hours"] == seconds / 3600
+        assert seconds == pytest.approx(report["demo"]["elapsed_s"], abs=1.0)  # its window is its run
+        infrastructure = report["measured"]["overhead_parts_usd"]["infrastructure"]
+        assert infrastructure == pytest.approx(0.05 * seconds / 3600)
+
+
 def test_report_command_reads_the_ledger(
     redis_server: RedisServer,
     emulator: RunningServer,

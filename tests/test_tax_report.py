@@ -65,7 +65,7 @@ def test_overhead_is_what_routing_adds_and_never_failed_tasks() -> None:
     # "d" failed by feedback: before, its whole cost counted as routing overhead ("unsuccessful")
     report = build_report(RECORDS, feedback={"d": False}, assumptions=Assumptions(router_hour_usd=0.72, hours=0.1))
     measured = report["measured"]
-    infrastructure = 0.72 * 5 / 3600  # the records span 5 seconds of a 0.1 h window
+    infrastructure = 0.72 * 0.1  # the whole 0.1 h window, though the records span 5 seconds of it
     actual = 0.001 + 0.001 + 0.002 + 0.006 + 0.006 + 0.003 + 0.006 + infrastructure
     base = 0.001 + 0.001 + 0.006 + 0.006 + 0.006  # every request's final attempt, failed or not
     assert measured["spend"]["actual"] == pytest.approx(actual)
