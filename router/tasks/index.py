@@ -24,6 +24,7 @@ continued within it is a task that has ended). `router.tasks.shared` shares it b
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 from dataclasses import dataclass
@@ -31,7 +32,7 @@ from typing import Any
 
 import orjson
 
-from router.tasks.normalise import SEPARATOR, Atom, chat_atoms, history_atoms, responses_atoms
+from router.tasks.normalise import SEPARATOR, SKIPPED_ROLES, Atom, chat_atoms, history_atoms, responses_atoms
 
 DIGEST_BYTES = 16
 REWRITE_CANDIDATES = 16  # answers kept per request (identical first requests of concurrent tasks)
@@ -99,8 +100,9 @@ class Match:
     rewritten: bool  # found through the request the answer was asked by, the answer itself rewritten
 
 
+@functools.lru_cache(maxsize=4096)
 def seed(scope: str | None) -> bytes:
-    """The chain's start: histories are compared only within one client key."""
+    """The chain's start: histories are compared only within one client key (one per key: remembered)."""
     return hashlib.blake2b((scope or "-").encode(), digest_size=DIGEST_BYTES).digest()
 
 
@@ -153,26 +155,34 @@ class History:
         normalise = responses_atoms if responses else chat_atoms
         atoms: list[Atom] = []
         own: list[bytes] = []
-        for item in items:
-            known = self._known(item, normalise)
-            atoms += known[0]
-            own += known[1]
+        dumps, young = orjson.dumps, self._young
+        for item in items:  # one pass, inlined: this runs for every message of every request
+            if _instructions(item, responses):
+                continue  # never part of a history (often its longest message): not even serialised
+            raw = dumps(item)
+            found = young.get(raw)
+            if found is None:
+                found = self._old.get(raw)
+                if found is None:
+                    item_atoms = tuple(normalise([item]))
+                    found = (item_atoms, tuple(map(atom_digest, item_atoms)))
+                if len(raw) <= MEMO_MAX_BYTES:
+                    if len(young) >= MEMO_MESSAGES:
+                        self._old, self._young = young, {}
+                        young = self._young
+                    # kept as an exact-size copy: orjson's own bytes keep a ~4 KB buffer however short (measured)
+                    young[bytes(memoryview(raw))] = found
+            atoms += found[0]
+            own += found[1]
         return atoms, own
 
-    def _known(self, item: Any, normalise: Any) -> tuple[tuple[Atom, ...], tuple[bytes, ...]]:
-        raw = orjson.dumps(item)
-        found = self._young.get(raw)
-        if found is None:
-            found = self._old.get(raw)
-            if found is None:
-                item_atoms = tuple(normalise([item]))
-                found = (item_atoms, tuple(map(atom_digest, item_atoms)))
-            if len(raw) <= MEMO_MAX_BYTES:
-                if len(self._young) >= MEMO_MESSAGES:
-                    self._old, self._young = self._young, {}
-                # kept as an exact-size copy: orjson's own bytes keep a ~4 KB buffer however short (measured)
-                self._young[bytes(memoryview(raw))] = found
-        return found
+
+def _instructions(item: Any, responses: bool) -> bool:
+    """A system or developer message, which the normalised history leaves out (`router.tasks.normalise`)."""
+    if type(item) is not dict:
+        return False
+    role = item.get("role")
+    return type(role) is str and role in SKIPPED_ROLES and (not responses or item.get("type", "message") == "message")
 
 
 @dataclass(frozen=True, slots=True)
