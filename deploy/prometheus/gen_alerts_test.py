@@ -104,8 +104,9 @@ CASES: dict[str, tuple[tuple, ...]] = {
         ("1m", {COST: "0+0.02x200", ROUTER_HOUR: "0.18x200", BASE: "0+0.02x200", req(): "0+10x200"}, "130m", []),
         # the same fleet 42 minutes after it started: the rule charges the whole hour of router cost, as the
         # report over the last hour does (docs/routing-tax.md, the window), against 42 minutes of traffic:
-        # (0.84 + 0.18) / 0.84 - 1 = 0.214, above 0.20 since minute 10 (100 requests): it agrees, and fires
-        ("1m", {COST: "0+0.02x200", ROUTER_HOUR: "0.18x200", BASE: "0+0.02x200", req(): "0+10x200"}, "42m", [{}]),
+        # (0.84 + 0.18) / 0.84 - 1 = 0.214, above 0.20 since minute 10 (100 requests); the figure agrees with
+        # the report, but the alert waits for an hour of history: a first hour's router cost is not drift
+        ("1m", {COST: "0+0.02x200", ROUTER_HOUR: "0.18x200", BASE: "0+0.02x200", req(): "0+10x200"}, "42m", []),
         # overhead 0.5 on 60 requests an hour: too little traffic to page on
         ("1m", {COST: "0+0.03x200", BASE: "0+0.02x200", req(): "0+1x200"}, "130m", []),
     ),
