@@ -32,6 +32,11 @@ def _calls(text: str) -> int:
     return value
 
 
+def _versus_mini(savings: float) -> str:
+    """A saving as a user reads it: "59% below mini", and a negative one as "148% above mini"."""
+    return f"{savings:.0%} below mini" if savings >= 0 else f"{-savings:.0%} above mini"
+
+
 def register(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
         "model",
@@ -63,25 +68,34 @@ def run(args: argparse.Namespace) -> int:
     )
     print(
         f"blended input rate      ${result['blended_rate']:.3f}/1M  "
-        f"({result['savings_vs_mini_before_overhead']:.0%} below mini before overhead)"
+        f"({_versus_mini(result['savings_vs_mini_before_overhead'])} before overhead)"
     )
     print(
         f"with {args.overhead:.1%} overhead    ${result['rate_with_overhead']:.3f}/1M  "
-        f"({result['savings_vs_mini']:.0%} below mini's $0.75)"
+        f"({_versus_mini(result['savings_vs_mini'])}'s $0.75)"
     )
-    print(
-        f"break-even agentic share {result['break_even_agentic_share']:.3f}  (band {low:.3f}–{high:.3f} "
-        "for overhead 0.20–0.15)"
-    )
+    break_even = result["break_even_agentic_share"]
+    band = f"(band {low:.3f}–{high:.3f} for overhead 0.20–0.15)"
+    if break_even is None:
+        print(
+            f"break-even agentic share none: above {result['break_even_max_overhead']:.2f} overhead dual tier costs "
+            f"more than mini-only at every share, even all on nano  {band}"
+        )
+    else:
+        print(f"break-even agentic share {break_even:.3f}  {band}")
     print(
         f"success-corrected       nano ${corrected['nano']:.3f}, mini ${corrected['mini']:.3f} per 1M "
         f"→ ratio {corrected['corrected_ratio']:.2f}x (headline {corrected['headline_ratio']:.2f}x)"
     )
-    print(
-        f"trajectory              +10 pts/quarter from 20% crosses the break-even "
-        f"{result['break_even_agentic_share']:.3f} after "
-        f"{result['quarters_to_break_even_from_20pct_at_10pts']} quarters"
-    )
+    if break_even is None:
+        print("trajectory              never crosses a break-even: dual tier does not pay at this overhead")
+    elif result["quarters_to_break_even_from_20pct_at_10pts"] == 0:
+        print(f"trajectory              20% is already above the break-even {break_even:.3f}")
+    else:
+        print(
+            f"trajectory              +10 pts/quarter from 20% crosses the break-even {break_even:.3f} after "
+            f"{result['quarters_to_break_even_from_20pct_at_10pts']} quarters"
+        )
     print(
         f"cost of inaction        {inaction['calls_per_month']:,} calls/month at 1,000 in + 1,000 out: "
         f"nano ${inaction['nano_yearly_usd']:,.0f}/yr, mini ${inaction['mini_yearly_usd']:,.0f}/yr, "

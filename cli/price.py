@@ -1,7 +1,9 @@
 """`routetax price`: the exact cost of one request, with every modifier, from the price map.
 
 `--model` takes a model or a tier name: a tier (of the configuration, or the defaults) stands for its
-model, which is why this command, not `metering`, reads routetax's configuration.
+model, which is why this command, not `metering`, reads routetax's configuration. It prices through the
+same `metering.cost.cost` the proxy bills with: a request that cannot exist exits 2; one the upstream can
+serve but no published rate covers is priced as the proxy prices it, and says it is an estimate.
 """
 
 from __future__ import annotations
@@ -14,7 +16,15 @@ import orjson
 from cli.command import Subparsers, load_config_or_say
 from metering.cost import ImpossibleUsage, cost, unpriced_reason
 from metering.prices import UnknownModel, price_for
-from metering.record import Usage
+from metering.record import PriceEstimate, Usage
+
+# What `routetax price` says under a price that is an estimate (the proxy marks the attempt the same way).
+ESTIMATES = {
+    PriceEstimate.LONG_CONTEXT_UNDER_PRIORITY: "the price rules define the long-context rates for standard, Batch "
+    "and flex only: priority's multiplier applied to them (the dearer reading), as the proxy bills it",
+    PriceEstimate.MODE_NOT_PUBLISHED: "the price map publishes no rate for this mode of this model: the general "
+    "multiplier applied to its standard rates (Batch and flex half, priority double), as the proxy bills it",
+}
 
 
 def register(subparsers: Subparsers) -> None:
@@ -82,4 +92,6 @@ def run(args: argparse.Namespace) -> int:
     print(f"  output    ${breakdown.output_usd:.8f}")
     print(f"  total     ${breakdown.total_usd:.8f}")
     print(f"  modifiers {', '.join(breakdown.modifiers) or 'none'}")
+    if breakdown.estimate is not None:
+        print(f"  estimated {ESTIMATES[breakdown.estimate]}")
     return 0

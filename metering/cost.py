@@ -4,11 +4,10 @@ cost = ((prompt − cached) · input + cached · cached_input + completion · ou
 
 Cached tokens are a subset of prompt tokens and reasoning tokens a subset of completion
 tokens: neither is ever counted on top of its parent. The service tier priced is the one
-the upstream *reported*. Where litellm's map has an explicit rate for a mode (batch, flex,
-priority, above-272K) that rate is used as published, even where it is not an exact
-multiple of the standard one (gpt-5.4's cached batch rate is $0.13/1M, not $0.125);
-elsewhere the published multipliers apply (`routetax price`). Floats are exact enough here: every
-rate is a few significant digits, and totals are compared to the cent and below.
+the upstream *reported*. Each mode's rates come worked out from `metering.prices` (the price
+rules, docs/pricing.md), and `rates_for` is the one place that picks them — the proxy's metering,
+its cache loss and `routetax price` all go through it, so they cannot disagree. Floats are exact
+enough here: every rate is a few significant digits, and totals are compared to the cent and below.
 """
 
 from __future__ import annotations
@@ -16,17 +15,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from metering.prices import (
-    BATCH_MULTIPLIER,
-    FLEX_MULTIPLIER,
-    LONG_CONTEXT_THRESHOLD,
-    LONG_INPUT_MULTIPLIER,
-    LONG_OUTPUT_MULTIPLIER,
-    PRIORITY_MULTIPLIER,
-    Price,
-    Rates,
-)
-from metering.record import Record, Usage
+from metering.prices import LONG_CONTEXT_THRESHOLD, Mode, ModeRates, Price, Rates
+from metering.record import PriceEstimate, Record, Usage
 
 
 class ImpossibleUsage(ValueError):
@@ -41,6 +31,7 @@ class CostBreakdown:
     total_usd: float
     modifiers: list[str] = field(default_factory=list)
     amortised_usd: float | None = None  # self-hosted: GPU-hours spread over tokens served
+    estimate: PriceEstimate | None = None  # the rates are an estimate, and why (no published rate covers them)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -58,23 +49,28 @@ def check_usage(usage: Usage) -> None:
         )
 
 
-def _scaled(rates: Rates, input_factor: float, output_factor: float) -> Rates:
-    return Rates(rates.input * input_factor, rates.cached_input * input_factor, rates.output * output_factor)
+_MODE_OF_TIER = {"flex": Mode.FLEX, "priority": Mode.PRIORITY}  # any other reported tier is standard
+_BATCH, _STANDARD = Mode.BATCH, Mode.STANDARD
 
 
-def _mode(price: Price, batch: bool, service_tier: str | None, model: str) -> tuple[str, Rates, list[str]]:
-    if batch:
-        return (
-            "batches",
-            price.variants.get("batches") or _scaled(price.standard, BATCH_MULTIPLIER, BATCH_MULTIPLIER),
-            ["batch"],
-        )
-    if service_tier == "flex":
-        return "flex", price.variants.get("flex") or _scaled(price.standard, FLEX_MULTIPLIER, FLEX_MULTIPLIER), ["flex"]
-    if service_tier == "priority":
-        factor = 2.5 if model.startswith("gpt-5.5") else PRIORITY_MULTIPLIER
-        return "priority", price.variants.get("priority") or _scaled(price.standard, factor, factor), ["priority"]
-    return "", price.standard, []
+def mode_of(batch: bool, service_tier: str | None) -> Mode:
+    """The mode a request is billed in: Batch, or the service tier the upstream reported (others are standard)."""
+    return _BATCH if batch else _MODE_OF_TIER.get(service_tier or "", _STANDARD)
+
+
+def _mode_rates(price: Price, prompt_tokens: int, mode: Mode) -> ModeRates:
+    """The rates of `mode` for a request of `prompt_tokens`: above 272K, the long-context ones (if it has a cliff)."""
+    return price.modes[mode][price.long_context and prompt_tokens > LONG_CONTEXT_THRESHOLD]
+
+
+def _uplifted(rates: Rates, uplift: float) -> Rates:
+    return Rates(rates.input * uplift, rates.cached_input * uplift, rates.output * uplift)
+
+
+def rates_for(price: Price, prompt_tokens: int, mode: Mode, region: str | None = None) -> Rates:
+    """The per-token rates a request is billed at, every modifier applied: what `cost()` bills it at."""
+    rates = _mode_rates(price, prompt_tokens, mode).rates
+    return _uplifted(rates, price.region_uplift) if region else rates
 
 
 def cost(
@@ -88,13 +84,10 @@ def cost(
 ) -> CostBreakdown:
     """Price `usage` on `price`. `service_tier` is the upstream's reported one (default/auto/flex/priority)."""
     check_usage(usage)
-    mode, rates, modifiers = _mode(price, batch, service_tier, price.model)
-    if price.long_context and usage.prompt_tokens > LONG_CONTEXT_THRESHOLD:
-        key = "above_272k" + (f"_{mode}" if mode else "")
-        rates = price.variants.get(key) or _scaled(rates, LONG_INPUT_MULTIPLIER, LONG_OUTPUT_MULTIPLIER)
-        modifiers.append("long_context")
+    found = _mode_rates(price, usage.prompt_tokens, mode_of(batch, service_tier))
+    rates, modifiers = found.rates, list(found.modifiers)
     if region:
-        rates = _scaled(rates, price.region_uplift, price.region_uplift)
+        rates = _uplifted(rates, price.region_uplift)
         modifiers.append(f"region:{region}")
     if usage.cached_tokens:
         modifiers.insert(0, "cached")
@@ -104,7 +97,8 @@ def cost(
         modifiers.append("self_hosted")
         if price.gpu_hour_usd is not None and hour_tokens:
             amortised = amortised_cost(price.gpu_hour_usd, hour_tokens, usage.total_tokens)
-    return CostBreakdown(input_usd, cached_usd, output_usd, input_usd + cached_usd + output_usd, modifiers, amortised)
+    total = input_usd + cached_usd + output_usd
+    return CostBreakdown(input_usd, cached_usd, output_usd, total, modifiers, amortised, found.estimate)
 
 
 def _priced(usage: Usage, rates: Rates) -> tuple[float, float, float]:
@@ -173,8 +167,9 @@ def unpriced_reason(price: Price, usage: Usage, *, batch: bool = False, service_
     """Why this request could not be made (or priced) at all, or None.
 
     A request above the model's input or output limit is refused by the upstream, so it has no
-    price; nor has a mode the map does not price for the model (nano has no priority rate) or a
-    Batch request with a service tier (the Batch API has none).
+    price; nor has a Batch request with a service tier (the Batch API has none). A combination the
+    upstream can serve but no published rate covers is no reason: it is billed as an estimate,
+    marked (`CostBreakdown.estimate`), as the proxy bills it.
     """
     if price.max_input_tokens is not None and usage.prompt_tokens > price.max_input_tokens:
         return f"{usage.prompt_tokens:,} prompt tokens exceed {price.model}'s input limit of {price.max_input_tokens:,}"
@@ -185,7 +180,4 @@ def unpriced_reason(price: Price, usage: Usage, *, batch: bool = False, service_
         )
     if batch and service_tier != "default":
         return f"the Batch API has no service tier: --batch with --service-tier {service_tier} is not priced"
-    mode = "batches" if batch else service_tier
-    if mode != "default" and not price.self_hosted and mode not in price.variants:
-        return f"the price map has no {mode} price for {price.model}"
     return None

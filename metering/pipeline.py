@@ -257,6 +257,8 @@ class MeteringPipeline:
             log.warning("tier %s reported impossible usage (%s): costed at 0", attempt.tier, exc)
             return
         attempt.cost_usd = breakdown.total_usd
+        if breakdown.estimate is not None:  # no published rate covers it: billed all the same, and marked
+            attempt.price_estimate = breakdown.estimate
 
     # -- lifetime: the ledger, the metrics group ------------------------------------------------
 

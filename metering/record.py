@@ -60,6 +60,16 @@ class EndedBy(StrEnum):
     CLIENT_CANCELLED = "client_cancelled"  # the client left while it was being served
 
 
+class PriceEstimate(StrEnum):
+    """Why an attempt's price is an estimate: the upstream charged for a combination no published rate covers.
+
+    It is billed all the same (a gateway that priced it at 0 would under-charge budgets) and marked so.
+    """
+
+    LONG_CONTEXT_UNDER_PRIORITY = "long_context_under_priority"  # the 272K cliff is defined for standard, Batch, flex
+    MODE_NOT_PUBLISHED = "mode_not_published"  # a model the price rules do not name, in a mode the map has no rate for
+
+
 @dataclass(slots=True)
 class Usage:
     """Token counts as the upstream reported them (or as estimated, see `estimated`).
@@ -99,6 +109,7 @@ class Attempt:
     usage_rejected: str | None = None  # the upstream's usage was not believed (invalid_count, prompt_over_limit,
     # completion_over_limit, impossible): `usage` is then a tokenizer estimate, marked `estimated`
     served_model: str | None = None  # the `model` the upstream answered with (llama.cpp: its alias, whatever was asked)
+    price_estimate: PriceEstimate | None = None  # `cost_usd` is an estimate, and why (docs/pricing.md)
 
 
 @dataclass(slots=True)
@@ -173,6 +184,7 @@ class Record:
                     **a,
                     "usage": Usage(**a["usage"]) if a.get("usage") else None,
                     "ended_by": EndedBy(a.get("ended_by", EndedBy.OK)),
+                    "price_estimate": PriceEstimate(a["price_estimate"]) if a.get("price_estimate") else None,
                 }
             )
             for a in ({k: v for k, v in a.items() if k != "amortised_usd"} for a in data.pop("attempts", []))

@@ -35,9 +35,23 @@ def savings_vs_mini(rate: float) -> float:
     return 1 - rate / MINI_INPUT
 
 
-def break_even_agentic_share(overhead: float = OVERHEAD_MID) -> float:
-    """The agentic share above which dual-tier costs more than mini-only: (0.75/(1+o) − 0.20) / (0.75 − 0.20)."""
-    return (MINI_INPUT / (1 + overhead) - NANO_INPUT) / (MINI_INPUT - NANO_INPUT)
+# Above this overhead even traffic sent wholly to nano costs more than mini-only (0.20 × (1 + o) > 0.75):
+# dual tier never pays and the break-even share does not exist. At 0 it is 100%: the share lives in [0, 1]
+# exactly for overheads in [0, 2.75].
+BREAK_EVEN_MAX_OVERHEAD = MINI_INPUT / NANO_INPUT - 1
+
+
+def break_even_agentic_share(overhead: float = OVERHEAD_MID) -> float | None:
+    """The agentic share above which dual-tier costs more than mini-only: (0.75/(1+o) − 0.20) / (0.75 − 0.20).
+
+    None above `BREAK_EVEN_MAX_OVERHEAD` (the formula would give a negative share: there is none, dual tier
+    costs more at every share). A negative overhead is no routing overhead at all and is refused.
+    """
+    if overhead < 0:
+        raise ValueError(f"a routing overhead is at least 0, not {overhead}")
+    if round(overhead, SHARE_DIGITS) > round(BREAK_EVEN_MAX_OVERHEAD, SHARE_DIGITS):
+        return None
+    return max(0.0, (MINI_INPUT / (1 + overhead) - NANO_INPUT) / (MINI_INPUT - NANO_INPUT))
 
 
 def success_corrected(rate: float, success: float) -> float:
@@ -111,6 +125,7 @@ def evaluate(
     nano_share = round(nano_share, SHARE_DIGITS)
     blended = blended_rate(nano_share)
     loaded = with_overhead(blended, overhead)
+    break_even = break_even_agentic_share(overhead)
     nano_eff = success_corrected(NANO_INPUT, SUCCESS_AGENTIC["nano"])
     mini_eff = success_corrected(MINI_INPUT, SUCCESS_AGENTIC["mini"])
     return {
@@ -123,7 +138,8 @@ def evaluate(
         "savings_vs_mini": savings_vs_mini(loaded),
         "savings_vs_mini_before_overhead": savings_vs_mini(blended),
         "dual_tier_pays": loaded < MINI_INPUT,
-        "break_even_agentic_share": break_even_agentic_share(overhead),
+        "break_even_agentic_share": break_even,  # None: no share, dual tier never pays at this overhead
+        "break_even_max_overhead": BREAK_EVEN_MAX_OVERHEAD,
         "break_even_band": [break_even_agentic_share(OVERHEAD_HIGH), break_even_agentic_share(OVERHEAD_LOW)],
         "success_corrected": {
             "nano": nano_eff,
@@ -131,7 +147,9 @@ def evaluate(
             "headline_ratio": MINI_INPUT / NANO_INPUT,
             "corrected_ratio": mini_eff / nano_eff,
         },
-        "quarters_to_break_even_from_20pct_at_10pts": quarters_to_cross(0.20, 0.10, break_even_agentic_share(overhead)),
+        "quarters_to_break_even_from_20pct_at_10pts": (
+            None if break_even is None else quarters_to_cross(0.20, 0.10, break_even)
+        ),
         "cost_of_inaction": asdict(cost_of_inaction(calls_per_month)),
         "verdict": verdict_for_share(1 - nano_share),
         "assumptions": assumptions(),

@@ -27,6 +27,7 @@ from typing import Any
 
 from metering import tax_model
 from metering.cost import base_usd
+from metering.percentile import nearest_rank
 from metering.record import EndedBy, Outcome, Record
 from metering.verdict import Decision
 
@@ -233,8 +234,8 @@ def build_report(
         },
         **_trend(records, break_even),
         "latency_overhead_ms": {
-            "p50": statistics.median(overheads) if overheads else None,
-            "p99": sorted(overheads)[max(0, int(len(overheads) * 0.99) - 1)] if overheads else None,
+            "p50": nearest_rank(overheads, 0.50),
+            "p99": nearest_rank(overheads, 0.99),
         },
     }
     model = {

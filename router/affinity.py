@@ -19,12 +19,13 @@ from __future__ import annotations
 import hashlib
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
+from metering.cost import mode_of, rates_for
 from metering.prices import Price
 from metering.record import Record
 
@@ -71,8 +72,15 @@ def _first(value: Any) -> Any:
 class CacheAffinity:
     """The per-conversation memory and the stay-or-move rule."""
 
-    def __init__(self, prices: dict[str, Price | None], max_entries: int = 100_000, ttl_s: float = 3600.0) -> None:
+    def __init__(
+        self,
+        prices: Mapping[str, Price | None],
+        max_entries: int = 100_000,
+        ttl_s: float = 3600.0,
+        regions: Mapping[str, str | None] | None = None,
+    ) -> None:
         self.prices = prices
+        self.regions = regions or {}  # tier -> regional processing: the cache loss is billed with its uplift
         self.max_entries = max_entries
         self.ttl_s = ttl_s
         self._conversations: OrderedDict[str, Conversation] = OrderedDict()
@@ -112,8 +120,11 @@ class CacheAffinity:
         if previous is not None and previous.tier != tier and previous.prompt_tokens >= CACHE_MIN_TOKENS:
             price = self.prices.get(tier)
             if price is not None:
+                # at the rates this request was billed at: its service tier, the long-context rule, the region
+                mode = mode_of(False, usage.service_tier)
+                rates = rates_for(price, usage.prompt_tokens, mode, self.regions.get(tier))
                 lost = min(previous.prompt_tokens, usage.prompt_tokens - usage.cached_tokens)
-                record.cache_loss_usd = max(lost, 0) * (price.standard.input - price.standard.cached_input)
+                record.cache_loss_usd = max(lost, 0) * (rates.input - rates.cached_input)
         conversation = Conversation(tier, usage.prompt_tokens, usage.completion_tokens, time.monotonic())
         self.remember(key, conversation)
         if self.on_settle is not None:

@@ -69,7 +69,7 @@ def create_app(config: Config, metering: MeteringPipeline | None = None) -> HotR
         enabled=config.policy.mode == "auto", assumptions=assumptions_for(config), **config.policy.auto.model_dump()
     )
     auto.mode = "mini_only" if config.policy.mode == "mini_only" else "dual"
-    affinity = CacheAffinity(metering.prices) if config.policy.cache_affinity else None
+    affinity = CacheAffinity(metering.prices, regions=metering.regions) if config.policy.cache_affinity else None
     gate = Gatekeeper(config, metering.prices, metering.metrics, metering.settings.embedding_prices)
     boundary = Boundary(metering.metrics)
     identity = None

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import orjson
 import pytest
 
-from metering.prices import Price, Rates
-from metering.record import Record, Usage
+from metering.completion import Completion
+from metering.prices import Price, Rates, price_for
+from metering.record import Attempt, Record, Usage
 from router import affinity as affinity_module
 from router.affinity import CACHE_MIN_TOKENS, CacheAffinity, Conversation, conversation_key
+from router.app import create_app
+from router.config import Config
 from tests.in_process import Clock
 
 PRICES: dict[str, Price | None] = {
@@ -119,3 +123,49 @@ def test_conversations_are_forgotten_after_their_ttl_and_beyond_the_bound(clock:
     assert affinity.get("b") is None and affinity.get("a") is not None
     clock.advance(61)
     assert affinity.get("a") is None and affinity.choose("a", "nano") == ("nano", False)
+
+
+def test_the_cache_loss_carries_the_modifiers_the_request_was_billed_with() -> None:
+    # The forfeited discount is the billed rates' (input − cached input): a tier in the EU region pays +10% on
+    # both, a flex answer half, and the whole cliff above 272K input tokens on a model that has one.
+    prices: dict[str, Price | None] = {"nano": price_for("gpt-5.4-nano"), "full": price_for("gpt-5.4")}
+    affinity = CacheAffinity(prices, regions={"nano": "eu", "full": "us"})
+    affinity.settle("c", served("full", prompt=10_000))
+    moved = served("nano", prompt=10_500)
+    affinity.settle("c", moved)
+    assert moved.cache_loss_usd == pytest.approx(10_000 * 1.1 * (0.20 - 0.02) / 1e6)
+
+    flex = served("full", prompt=10_600)
+    assert flex.usage is not None
+    flex.usage.service_tier = "flex"
+    affinity.settle("c", flex)
+    assert flex.cache_loss_usd == pytest.approx(10_500 * 1.1 * (1.25 - 0.125) / 1e6)
+
+    affinity.settle("c", served("nano", prompt=300_000))
+    long = served("full", prompt=300_100)
+    affinity.settle("c", long)
+    assert long.cache_loss_usd == pytest.approx(300_000 * 1.1 * (5.00 - 0.50) / 1e6)
+
+
+def test_the_proxy_meters_cache_loss_with_the_tiers_region() -> None:
+    config = Config.model_validate(
+        {
+            "tiers": {
+                "nano": {"model": "gpt-5.4-nano", "base_url": "http://127.0.0.1:9/v1"},
+                "mini": {"model": "gpt-5.4-mini", "base_url": "http://127.0.0.1:9/v1", "region": "eu"},
+            },
+            "auth": {"mode": "open"},
+        }
+    )
+    metering = create_app(config).app.state.metering  # type: ignore[attr-defined]
+    request = {"messages": [SYSTEM, ASK], "prompt_cache_key": "conv"}
+    for tier, model in (("nano", "gpt-5.4-nano"), ("mini", "gpt-5.4-mini")):
+        record = Record(
+            request_id=tier,
+            tier_path=[tier],
+            attempts=[Attempt(tier=tier, model=model, status=200)],
+            conversation="prompt_cache_key:conv",
+        )
+        answer = {"model": model, "choices": [], "usage": {"prompt_tokens": 4000, "completion_tokens": 10}}
+        metering(record, Completion(request=request, bodies=[orjson.dumps(answer)], streams=[None]))
+    assert record.cache_loss_usd == pytest.approx(4000 * 1.1 * (0.75 - 0.075) / 1e6)

@@ -1,7 +1,8 @@
 """Hand-computed costs: every modifier of `routetax price` alone and combined.
 
 Rates ($/1M): nano 0.20 / 0.02 / 1.25; mini 0.75 / 0.075 / 4.50; gpt-5.4 2.50 / 0.25 / 15.00;
-gpt-5.5 5.00 / 0.50 / 30.00 (input / cached input / output), from litellm's bundled map.
+gpt-5.5 5.00 / 0.50 / 30.00 (input / cached input / output), from litellm's bundled map; every mode as the
+price rules make it (docs/pricing.md; tests/test_price_rules.py covers every combination).
 """
 
 from __future__ import annotations
@@ -69,14 +70,14 @@ CASES = [
     ("gpt-5.5 cliff", "gpt-5.5", 300_000, 0, 1000, 0, {}, (300_000 * 10.0 + 1000 * 45.0) * M),
     ("nano has no cliff", "gpt-5.4-nano", 272_001, 0, 0, 0, {}, 272_001 * 0.20 * M),
     (
-        "gpt-5.4 batch cached at the map's 0.13",
+        "gpt-5.4 batch cached at half of 0.25, not the map's rounded 0.13",
         "gpt-5.4",
         10_000,
         8000,
         0,
         0,
         {"batch": True},
-        (2000 * 1.25 + 8000 * 0.13) * M,
+        (2000 * 1.25 + 8000 * 0.125) * M,
     ),
     ("zero usage", "gpt-5.4-mini", 0, 0, 0, 0, {}, 0.0),
     ("completion only", "gpt-5.4-nano", 0, 0, 2000, 1500, {}, 2000 * 1.25 * M),

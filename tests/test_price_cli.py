@@ -54,8 +54,7 @@ def test_text_breakdown(capsys: pytest.CaptureFixture[str]) -> None:
         ["--model", "gpt-5.4-mini", "--prompt", "1000", "--completion", "128001"],
         ["--model", "gpt-5.4-nano", "--prompt", "400000", "--completion", "10"],
         ["--model", "Qwen/Qwen3.5-9B", "--prompt", "262145", "--completion", "10"],
-        # modes the map does not price
-        ["--model", "gpt-5.4-nano", "--prompt", "1", "--completion", "1", "--service-tier", "priority"],
+        # a mode that does not exist (nano priority is priced: 2x, as the proxy bills it)
         ["--model", "gpt-5.4-mini", "--prompt", "1", "--completion", "1", "--batch", "--service-tier", "flex"],
     ],
 )

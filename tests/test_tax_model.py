@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -104,3 +105,35 @@ def test_model_command_prints_its_rates_and_the_sources_inconsistencies(capsys: 
     assert "implied by the $174,000/year figure" in out and "about 14 calls" in out
     assert routetax(["model", "--json"]) == 0
     assert len(json.loads(capsys.readouterr().out)["assumptions"]["inconsistencies"]) == 4
+
+
+def test_the_break_even_exists_only_while_all_nano_traffic_with_its_overhead_is_cheaper_than_mini() -> None:
+    # s* = (0.75/(1+o) − 0.20) / 0.55 is a share in [0, 1] for 0 ≤ o ≤ 0.75/0.20 − 1 = 2.75; above that even
+    # traffic sent wholly to nano costs 0.20 × (1 + o) > 0.75: dual tier never pays, and there is no share.
+    assert break_even_agentic_share(0.0) == pytest.approx(1.0)
+    assert break_even_agentic_share(2.75) == pytest.approx(0.0, abs=1e-12)
+    assert break_even_agentic_share(2.76) is None
+    assert break_even_agentic_share(4.99) is None
+    result = evaluate(nano_share=1.0, overhead=4.99)
+    assert result["break_even_agentic_share"] is None
+    assert result["quarters_to_break_even_from_20pct_at_10pts"] is None
+    assert result["dual_tier_pays"] is False
+    assert evaluate(overhead=2.0)["quarters_to_break_even_from_20pct_at_10pts"] == 0  # s* 0.091: 20% is already past it
+
+
+def test_model_command_says_there_is_no_break_even_rather_than_a_negative_share(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert routetax(["model", "--overhead", "4.99"]) == 0
+    out = capsys.readouterr().out
+    line = next(line for line in out.splitlines() if line.startswith("break-even agentic share"))
+    assert "none" in line and "2.75" in line and not re.search(r"-\d", line)
+    assert not re.search(r"-\d+%", out)  # nor a negative saving: 148% above mini, not -148% below it
+    trajectory = next(line for line in out.splitlines() if line.startswith("trajectory"))
+    assert "never" in trajectory
+    assert routetax(["model", "--overhead", "4.99", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["break_even_agentic_share"] is None
+    assert result["break_even_max_overhead"] == pytest.approx(2.75)
+    assert routetax(["model", "--overhead", "2.0"]) == 0
+    assert "20% is already above the break-even 0.091" in capsys.readouterr().out
