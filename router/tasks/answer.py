@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from router.tasks.normalise import Atom, Kind, chat_atoms, responses_atoms
+from router.tasks.normalise import KIND, Atom, Kind, chat_atoms, message_text, responses_atoms
 
 MARK_CHARS = 64  # an answer without tool calls is recognised in a rewritten history by its first characters
 
@@ -26,15 +26,15 @@ class AnswerAtoms:
 
 
 def of_atoms(atoms: list[Atom], response_id: str | None = None) -> AnswerAtoms:
-    calls = [atom for atom in atoms if atom.kind == Kind.CALL]
+    calls = [atom for atom in atoms if atom[KIND] == Kind.CALL]
     if calls:
-        marks = tuple(atom.ref for atom in calls if len(atom.ref) >= 6)  # a very short id could occur by chance
+        marks = tuple(ref for _, ref, _, _ in calls if len(ref) >= 6)  # a very short id could occur by chance
         digest = hashlib.blake2b(
-            "\x1e".join(f"{atom.name}\x1f{atom.text}" for atom in calls).encode("utf-8", "surrogatepass"),
+            "\x1e".join(f"{name}\x1f{text}" for _, _, name, text in calls).encode("utf-8", "surrogatepass"),
             digest_size=12,
         ).hexdigest()
     else:
-        text = "".join(atom.text for atom in atoms if atom.kind == Kind.MESSAGE).strip()
+        text = message_text(atoms).strip()
         marks = (text[:MARK_CHARS],) if len(text) >= 16 else ()
         digest = None
     return AnswerAtoms(atoms, marks, digest, response_id)

@@ -23,7 +23,7 @@ from router.errors import ProxyError, Refusal
 from router.tasks.answer import AnswerAtoms
 from router.tasks.index import Boundaries, Entry, History, Match, Prompt, TaskIndex, chain, extend, seed
 from router.tasks.loop import loop_signal, wrote_action
-from router.tasks.normalise import Atom, Kind, history_atoms, responses_atoms
+from router.tasks.normalise import Atom, history_atoms, message_text, responses_atoms
 from router.tasks.shared import SharedTasks
 
 TASK_HEADER = "x-routetax-task"
@@ -201,7 +201,7 @@ class TaskIdentity:
         """File a usable answer under the keys the task's next step may arrive by (a task that ended: none)."""
         if context.end:
             return
-        text = "".join(atom.text for atom in answer.atoms if atom.kind == Kind.MESSAGE)
+        text = message_text(answer.atoms)
         entry = Entry(
             task_id=context.task_id,
             step=context.step,

@@ -32,7 +32,16 @@ from typing import Any
 
 import orjson
 
-from router.tasks.normalise import SEPARATOR, SKIPPED_ROLES, Atom, chat_atoms, history_atoms, responses_atoms
+from router.tasks.normalise import (
+    SEPARATOR,
+    SKIPPED_ROLES,
+    TEXT,
+    Atom,
+    Kind,
+    chat_atoms,
+    history_atoms,
+    responses_atoms,
+)
 
 DIGEST_BYTES = 16
 REWRITE_CANDIDATES = 16  # answers kept per request (identical first requests of concurrent tasks)
@@ -53,9 +62,10 @@ class Prompt:
         if not atoms:
             return None
         last = atoms[-1]
-        if last.kind != "m" or last.ref != "user" or len(last.text) < PROMPT_MIN_CHARS:
+        kind, ref, _, text = last
+        if kind != Kind.MESSAGE or ref != "user" or len(text) < PROMPT_MIN_CHARS:
             return None
-        text = last.text if chars is None else last.text[:chars]
+        text = text if chars is None else text[:chars]
         key = hashlib.blake2b(digests[-2] + b"\x1euser", digest_size=DIGEST_BYTES).digest()
         return cls(key, len(text), _text_digest(text))
 
@@ -198,7 +208,7 @@ class Boundaries:
         starts: list[int] = []
         previous = False
         for i, (kind, ref, _, _) in enumerate(atoms):
-            model = kind == "c" or (kind == "m" and ref == "assistant")  # Atom.from_model, inlined: once per atom
+            model = kind == "c" or (kind == "m" and ref == "assistant")  # the model wrote it (inlined: once per atom)
             if model and not previous:
                 starts.append(i)
             elif previous and not model:
@@ -221,7 +231,7 @@ def confirmed(entry: Entry, atoms: list[Atom]) -> bool:
     """A rewritten answer: do all of its marks show in what follows the request that asked for it?"""
     if not entry.marks:
         return False
-    text = "\x1f".join(f"{atom.ref}\x1f{atom.text}" for atom in atoms)
+    text = "\x1f".join(f"{ref}\x1f{text}" for _, ref, _, text in atoms)
     return all(mark in text for mark in entry.marks)
 
 
@@ -298,16 +308,16 @@ class TaskIndex:
     def find_extension(self, digests: list[bytes], atoms: list[Atom], now: float) -> tuple[Entry, Atom] | None:
         """A filed answer whose request's last user message this one's extends (a scratchpad), and what it
         added (as one user turn: the answer echoed, and what running it produced)."""
-        probe = Prompt.of(digests, atoms, chars=0) if atoms and len(atoms[-1].text) >= PROMPT_MIN_CHARS else None
+        probe = Prompt.of(digests, atoms, chars=0) if atoms and len(atoms[-1][TEXT]) >= PROMPT_MIN_CHARS else None
         if probe is None:
             return None
-        text = atoms[-1].text
+        text = atoms[-1][TEXT]
         for entry, chars, digest in reversed(self.prompts.get(probe.key, ())):
             if chars >= len(text) or self.alive(entry, now) is None or _text_digest(text[:chars]) != digest:
                 continue
             added = text[chars:]
             if entry.marks and all(mark in added for mark in entry.marks):
-                return entry, Atom("m", "user", "", added)
+                return entry, (Kind.MESSAGE, "user", "", added)
         return None
 
     def put_response(self, response_id: str, entry: Entry) -> None:

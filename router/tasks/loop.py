@@ -18,7 +18,7 @@ import re
 
 from classifier.text import CODE_BLOCK, JSON_ACTION, TOOL_TAGS, XML_TOOL
 from router.tasks.index import Entry
-from router.tasks.normalise import Atom, Kind
+from router.tasks.normalise import KIND, Atom, Kind
 
 HEAD, TAIL = 4000, 1500  # where an action or an observation is looked for in a long text
 
@@ -74,11 +74,11 @@ def loop_signal(new: list[Atom], previous: Entry, gap_s: float, machine_pace_s: 
     """Is this continuation (its `new` atoms, after `previous` answer) a turn of an agent loop?"""
     if gap_s > machine_pace_s:
         return False  # a person's pace: whatever it carries, someone read the answer first
-    if any(atom.kind == Kind.OUTPUT for atom in new):
+    if any(atom[KIND] == Kind.OUTPUT for atom in new):
         return True  # a tool's output, in the API's own shape
-    user_turns = [atom for atom in new if atom.kind == Kind.MESSAGE and atom.ref == "user"]
+    user_turns = [text for kind, ref, _, text in new if kind == Kind.MESSAGE and ref == "user"]
     if not user_turns:
         return False
     if previous.calls:
         return True  # the calls it asked for came back as a user turn: a client that speaks tools in text
-    return previous.acted and any(environment_output(atom.text) for atom in user_turns)
+    return previous.acted and any(environment_output(text) for text in user_turns)

@@ -14,7 +14,7 @@ Pure functions of parsed JSON; nothing here raises on odd input (an odd item bec
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any
 
 import orjson
 
@@ -33,26 +33,26 @@ class Kind:
     ITEM = "i"  # anything else (a built-in tool's call, an item reference): `name` is its type
 
 
-class Atom(NamedTuple):
-    kind: str
-    ref: str  # role (message) or call id (call, output)
-    name: str  # tool name (call) or item type
-    text: str  # message text, canonical arguments, output text, or an item's canonical JSON
-
-    def encode(self) -> bytes:
-        return SEPARATOR.join(self).encode("utf-8", "surrogatepass")
-
-    @property
-    def from_model(self) -> bool:
-        """Written by the model (an answer's part): assistant text or a tool call."""
-        return self.kind == Kind.CALL or (self.kind == Kind.MESSAGE and self.ref == "assistant")
+# An atom is a plain tuple (kind, ref, name, text), read by position (`KIND`...) or unpacked:
+#   kind  a `Kind`
+#   ref   the role (message) or the call id (call, output)
+#   name  the tool's name (call) or the item's type
+#   text  message text, canonical arguments, output text, or an item's canonical JSON
+# Not a NamedTuple: the index and the memo keep hundreds of thousands of them, and the collector stops
+# tracking an exact tuple of strings after its first look at it, while a tuple subclass is scanned by every
+# collection for as long as it lives (measured: ~5 tracked objects fewer per request; each collection of the
+# generations they sat in took up to 16 ms with them, the proxy's p99 under concurrent load).
+Atom = tuple[str, str, str, str]
+KIND, REF, NAME, TEXT = range(4)
 
 
 def _atom(kind: str, ref: str, name: str, text: str) -> Atom:
-    return _new_tuple(Atom, (kind, ref, name, text))  # NamedTuple's own __new__ is a Python call: twice as slow
+    return (kind, ref, name, text)
 
 
-_new_tuple = tuple.__new__
+def message_text(atoms: list[Atom]) -> str:
+    """The text of the messages among `atoms`, joined (an answer's visible text)."""
+    return "".join(text for kind, _, _, text in atoms if kind == Kind.MESSAGE)
 
 
 def chat_atoms(messages: Any) -> list[Atom]:
