@@ -424,3 +424,51 @@ def test_a_history_read_through_the_memo_is_the_history_normalised_afresh() -> N
     assert history.of({"messages": reordered}, "chat")[0] == fresh
     assert history.of({"messages": messages}, "chat")[0] == fresh  # from the memo now
     assert chain(seed(None), fresh) == chain(seed(None), fresh, [atom_digest(a) for a in fresh])
+
+
+def _loop_step(n: int) -> tuple[dict[str, Any], bytes, dict[str, Any]]:
+    """Step n of a tool loop: the tool result the client appends, the upstream's answer (one call), and that
+    answer as the openai SDK appends it."""
+    call = f"call_{n:08d}abcdefgh"
+    answer = chat_answer(None, [(call, "run", orjson.dumps({"cmd": f"step {n}"}).decode())])
+    dumped = {"role": "assistant", "tool_calls": orjson.loads(answer)["choices"][0]["message"]["tool_calls"]}
+    return {"role": "tool", "tool_call_id": call, "content": f"output {n}"}, answer, dumped
+
+
+async def test_a_loop_that_resends_its_messages_unchanged_is_found_by_their_bytes_with_the_same_tasks() -> None:
+    """The fast path (router.tasks.prefix) finds what normalising the whole history finds: the same task, step
+    after step; a client that re-serialises earlier messages (other key order) is found the slow way."""
+    fast, slow = identity(), identity()
+    history: list[dict[str, Any]] = [SYSTEM, ASK]
+    reordered: list[dict[str, Any]] = [SYSTEM, ASK]
+    contexts = []
+    for n in range(1, 9):
+        tool, answer, dumped = _loop_step(n)
+        a = await step(fast, {"messages": list(history)}, from_chat_json(answer))
+        b = await step(slow, {"messages": [dict(reversed(m.items())) for m in reordered]}, from_chat_json(answer))
+        contexts.append((a, b))
+        history += [dumped, tool]
+        reordered += [dumped, tool]
+    assert {a.task_id for a, _ in contexts} == {contexts[0][0].task_id}
+    assert {b.task_id for _, b in contexts} == {contexts[0][1].task_id}
+    assert [(a.step, a.source) for a, _ in contexts] == [(b.step, b.source) for _, b in contexts]
+    assert [a.step for a, _ in contexts] == list(range(1, 9))
+    assert [a.history for a, _ in contexts] == [b.history for _, b in contexts]  # the same key files each answer
+    assert len(fast.index.prefixes) == 8
+
+
+async def test_a_rewritten_earlier_message_misses_the_fast_path_and_forks_where_normalising_says() -> None:
+    tasks = identity()
+    history: list[dict[str, Any]] = [SYSTEM, ASK]
+    for n in range(1, 4):
+        tool, answer, dumped = _loop_step(n)
+        await step(tasks, {"messages": list(history)}, from_chat_json(answer))
+        history += [dumped, tool]
+    edited = [*history[:-1], {**history[-1], "content": "output 3, edited"}]  # step 3's tool result changed
+    context = await step(tasks, {"messages": edited}, None)
+    # answer 3 is no longer extended exactly (its tool result differs after it, which is allowed), so the
+    # history still continues answer 3: the same step as with the original bytes
+    assert (context.step, context.source) == (4, TaskSource.CONTINUATION)
+    trimmed = [SYSTEM, {"role": "user", "content": "Another question entirely."}, *history[2:]]
+    forked = await step(tasks, {"messages": trimmed}, None)
+    assert forked.source is TaskSource.NEW  # an earlier message differs: nothing filed is extended

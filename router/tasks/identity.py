@@ -24,6 +24,7 @@ from router.tasks.answer import AnswerAtoms
 from router.tasks.index import Boundaries, Entry, History, Match, Prompt, TaskIndex, chain, extend, seed
 from router.tasks.loop import loop_signal, wrote_action
 from router.tasks.normalise import Atom, history_atoms, message_text, responses_atoms
+from router.tasks.prefix import raw_history
 from router.tasks.shared import SharedTasks
 
 TASK_HEADER = "x-routetax-task"
@@ -64,6 +65,7 @@ class TaskContext:
     agentic: bool = False  # the class this step was routed as
     reason: TaskClassReason = TaskClassReason.CLASSIFIER
     prompt: Prompt | None = None  # its last user message, should the next step extend it (a scratchpad)
+    raw: int | None = None  # hash of its exact messages (router.tasks.prefix): how the next step may find it
     arm: str | None = None
     explored: bool = False
 
@@ -111,7 +113,7 @@ class TaskIdentity:
                 name = f"c\x1f{scope}\x1f{conversation}"
                 task_id = "task_" + hashlib.blake2b(name.encode("utf-8", "surrogatepass"), digest_size=12).hexdigest()
                 return await self._named(task_id, name, TaskSource.CONVERSATION, body, api, scope, end, now)
-        atoms, digests, match = await self._continuation(body, api, scope, now)
+        atoms, digests, match, raw = await self._continuation(body, api, scope, now)
         extended = self.index.find_extension(digests, atoms, now) if match is None else None
         if match is not None:
             context = self._following(match.entry, TaskSource.CONTINUATION, atoms[match.end :], scope, end, now)
@@ -119,20 +121,32 @@ class TaskIdentity:
             context = self._following(extended[0], TaskSource.CONTINUATION, [extended[1]], scope, end, now)
         else:
             context = TaskContext(new_task_id(), TaskSource.NEW, 1, scope, None, False, end)
-        context.history, context.prompt = digests[-1], Prompt.of(digests, atoms)
+        context.history, context.prompt, context.raw = digests[-1], Prompt.of(digests, atoms), raw
         return context
 
     async def _continuation(
         self, body: dict[str, Any], api: str, scope: str | None, now: float
-    ) -> tuple[list[Atom], list[bytes], Match | None]:
-        """The history's atoms, their digests, and the longest filed answer it continues (Redis only on a miss)."""
+    ) -> tuple[list[Atom], list[bytes], Match | None, int | None]:
+        """The history's atoms, their digests, the longest filed answer it continues (Redis only on a miss), and
+        the hash of its exact messages. When the messages before its last answer are byte for byte a filed
+        request's (router.tasks.prefix), the atoms and digests start at that answer: all that follows needs."""
+        raw = raw_history(body.get("messages")) if api == "chat" else None
+        if raw is not None and raw.before is not None:
+            start = self.index.prefixes.get((scope, raw.before))
+            if start is not None:
+                messages = body["messages"]
+                answer, answer_own = self.history.of_items(messages[raw.split : raw.split + 1])
+                after, after_own = self.history.of_items(messages[raw.split + 1 :])
+                found = self.index.find_after_prefix(start, answer, after, answer_own + after_own, now)
+                if found is not None:
+                    return *found, raw.whole
         atoms, own = self.history.of(body, api)
         digests = chain(seed(scope), atoms, own)
         bounds = Boundaries.of(atoms)
         match = self.index.find(digests, atoms, bounds, now)
         if self.shared is not None and not bounds.covered(match):
             match = await self.shared.find(digests, atoms, bounds, match, now)
-        return atoms, digests, match
+        return atoms, digests, match, raw.whole if raw is not None else None
 
     async def _header(
         self, task_id: str, body: dict[str, Any], api: str, scope: str | None, end: bool, now: float
@@ -140,7 +154,7 @@ class TaskIdentity:
         """The client's own task: its latest state is the newer of what was filed by name and what the history
         continues (that is how a process learns of steps another worker or replica served)."""
         name = f"h\x1f{scope}\x1f{task_id}"
-        atoms, digests, match = await self._continuation(body, api, scope, now)
+        atoms, digests, match, raw = await self._continuation(body, api, scope, now)
         if match is not None and match.entry.task_id != task_id:
             match = None  # another task's answer in this history: not a step of this one
         entry = self.index.named_entry(name, now)
@@ -153,7 +167,7 @@ class TaskIdentity:
             context = self._following(entry, TaskSource.HEADER, atoms[ends[-1] :] if ends else atoms, scope, end, now)
         else:
             context = TaskContext(task_id, TaskSource.HEADER, 1, scope, None, False, end)
-        context.task_id, context.name, context.history = task_id, name, digests[-1]
+        context.task_id, context.name, context.history, context.raw = task_id, name, digests[-1], raw
         context.prompt = Prompt.of(digests, atoms)
         return context
 
@@ -218,6 +232,8 @@ class TaskIdentity:
         if context.history is not None and answer.atoms:
             key, request = extend(context.history, answer.atoms), context.history
             self.index.put(key, request, entry, answer.response_id)
+            if context.raw is not None:
+                self.index.put_prefix(context.scope, context.raw, context.history)
             if context.prompt is not None:
                 self.index.put_prompt(context.prompt, entry)
         elif answer.response_id is not None:  # a chained request's history is partial: only its id can be followed

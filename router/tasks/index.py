@@ -162,6 +162,10 @@ class History:
         if not isinstance(items, list):  # a Responses string input, or nothing usable
             atoms = history_atoms(body, api)
             return atoms, [atom_digest(atom) for atom in atoms]
+        return self.of_items(items, responses)
+
+    def of_items(self, items: list[Any], responses: bool = False) -> tuple[list[Atom], list[bytes]]:
+        """(atoms, their own digests) of chat messages or Responses items."""
         normalise = responses_atoms if responses else chat_atoms
         atoms: list[Atom] = []
         own: list[bytes] = []
@@ -246,6 +250,7 @@ class TaskIndex:
         self.responses: dict[str, Entry] = {}
         self.named: dict[str, Entry] = {}
         self.prompts: dict[bytes, list[tuple[Entry, int, bytes]]] = {}
+        self.prefixes: dict[tuple[str | None, int], bytes] = {}  # (key, raw history hash) -> its digest (prefix.py)
 
     def alive(self, entry: Entry | None, now: float) -> Entry | None:
         return entry if entry is not None and now - entry.answered_at <= self.idle_s else None
@@ -319,6 +324,21 @@ class TaskIndex:
             if entry.marks and all(mark in added for mark in entry.marks):
                 return entry, (Kind.MESSAGE, "user", "", added)
         return None
+
+    def put_prefix(self, scope: str | None, raw: int, digest: bytes) -> None:
+        """A filed answer's request, by the hash of its exact messages: the next step's bytes start with them."""
+        bounded_put(self.prefixes, (scope, raw), digest, self.max_entries)
+
+    def find_after_prefix(
+        self, start: bytes, answer: list[Atom], after: list[Atom], own: list[bytes], now: float
+    ) -> tuple[list[Atom], list[bytes], Match] | None:
+        """The continuation of the history whose digest is `start` by `answer` (then `after`), when that answer
+        is one routetax filed: the atoms from the answer on, their chained digests, and the match."""
+        atoms = answer + after
+        digests = chain(start, atoms, own)
+        found = self.answers.get(digests[len(answer)])
+        entry = self._pick(found, now) if found is not None else None
+        return (atoms, digests, Match(entry, len(answer), False)) if entry is not None else None
 
     def put_response(self, response_id: str, entry: Entry) -> None:
         bounded_put(self.responses, response_id, entry, self.max_entries)
