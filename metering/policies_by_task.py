@@ -376,7 +376,7 @@ def bottom_line(verdict: Mapping[str, Any], policies: Mapping[str, Mapping[str, 
         )
     needs = verdict.get("cheapest_needs") or {}
     point = verdict.get("cheapest_point")
-    lead = f"{policy_label(point)} is cheapest so far" if point else "No policy can be named yet"
+    lead = f"{policy_label(point)} is cheapest so far" if point else "no policy can be named yet"
     against = f" but overlaps {policy_label(needs['against'])}" if needs.get("against") else ""
     decide = needs.get("decide_by", "more tasks")
     return f"Cheapest per completed task: undecided ({lead}{against}; deciding it needs {decide}); {dual_word}."

@@ -101,7 +101,8 @@ def print_report(report: dict[str, Any]) -> None:
         print(f"latency overhead: p50 {latency['p50']:.3f} ms, p99 {latency['p99']:.3f} ms")
     verdict = report["verdict"]
     if "cheapest" in verdict:
-        print(f"\nverdict by task: cheapest {verdict['cheapest']}, dual vs mini-only {verdict['dual_vs_mini']}")
+        cheapest, dual = verdict["cheapest"], verdict["dual_vs_mini"]
+        print(f"\nverdict: cheapest {cheapest}, dual vs mini-only {dual} (per completed task)")
         print(f"verdict by request (requests without feedback as successes): {verdict['decision']} — {verdict['text']}")
     else:
         print(f"\nverdict: {verdict['decision']} — {verdict['text']}")
