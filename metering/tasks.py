@@ -504,7 +504,9 @@ class TaskBook:
         now = time.time() if now is None else now
         due = {_text(m): float(score) for m, score in await self.store.zrange(self.keys.open, 0, -1, withscores=True)}
         members = list(due)
-        raws = await self.store.mget([self.keys.task(m) for m in members]) if members else []
+        raws: list[Any] = []
+        for start in range(0, len(members), CLAIM_BATCH * 10):  # one bounded MGET at a time
+            raws += await self.store.mget([self.keys.task(m) for m in members[start : start + CLAIM_BATCH * 10]])
         found: dict[str, TaskRecord] = {}
         for member, raw in zip(members, raws, strict=True):
             if raw is None:
@@ -518,7 +520,10 @@ class TaskBook:
             if record.detected_reason is DetectedReason.ABANDONED and due[member] > now:
                 record.detected_reason = None
             found[member] = record
-        feedback, _ = await self._verdicts(list(found))
+        listed = list(found)
+        feedback: dict[str, Verdict] = {}
+        for start in range(0, len(listed), CLAIM_BATCH * 10):
+            feedback.update((await self._verdicts(listed[start : start + CLAIM_BATCH * 10]))[0])
         return [resolve(record, feedback.get(member), None) for member, record in found.items()]
 
 
