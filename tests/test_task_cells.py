@@ -59,6 +59,23 @@ def task(
 FB, JUDGE, DET = OutcomeSource.FEEDBACK, OutcomeSource.JUDGE, OutcomeSource.DETECTED
 
 
+def request_of(t: TaskRecord, usage: Usage | None = None, **fields: Any) -> Record:
+    """The one request behind a one-step task: its arm's attempt at the task's cost."""
+    attempt = Attempt(tier=t.arm or "", model=t.arm or "", cost_usd=t.cost_usd, billed=True, usage=usage)
+    return Record(
+        request_id=f"r{t.task_id}",
+        label=t.task_class,
+        task_id=t.task_id,
+        task_class=t.task_class,
+        routed_tier=t.arm,
+        attempts=[attempt],
+        usage=usage,
+        started_at=t.started_at,
+        ended_at=t.ended_at,
+        **fields,
+    )
+
+
 def report_of(
     closed: list[TaskRecord],
     open_: list[TaskRecord] = (),  # type: ignore[assignment]
@@ -132,20 +149,7 @@ def test_open_tasks_count_with_what_is_known_of_them() -> None:
 def test_a_cell_with_no_tasks_says_not_measured_and_a_policy_needing_it_is_only_an_estimate() -> None:
     closed = many("nano", "single_turn", 0.001, 6, 4) + many("nano", "agentic", 0.004, 3, 7)
     # the requests behind them, repriced at mini (what the estimate reads)
-    records = [
-        Record(
-            request_id=f"r{t.task_id}",
-            label=t.task_class,
-            task_id=t.task_id,
-            task_class=t.task_class,
-            routed_tier="nano",
-            attempts=[Attempt(tier="nano", model="nano", cost_usd=t.cost_usd, billed=True)],
-            counterfactual_usd={"nano": t.cost_usd, "mini": t.cost_usd * 4},
-            started_at=t.started_at,
-            ended_at=t.ended_at,
-        )
-        for t in closed
-    ]
+    records = [request_of(t, counterfactual_usd={"nano": t.cost_usd, "mini": t.cost_usd * 4}) for t in closed]
     report = report_of(closed, records=records)
     assert cell(report, "mini", "agentic")["status"] == "not measured"
     assert cell(report, "mini", "agentic")["cost_per_task_usd"] is None
@@ -271,19 +275,7 @@ def test_self_hosted_policies_show_the_marginal_view_beside_the_amortised_one() 
         *many("qwen", "agentic", 0.0, 2, 2, explored=True),
         *many("mini", "agentic", 0.0040, 3, 1),
     ]
-    records = [
-        Record(
-            request_id=f"r{t.task_id}",
-            label=t.task_class,
-            task_id=t.task_id,
-            routed_tier=t.arm,
-            attempts=[Attempt(tier=t.arm or "", model="m", cost_usd=t.cost_usd, billed=True, usage=usage)],
-            usage=usage,
-            started_at=t.started_at,
-            ended_at=t.ended_at,
-        )
-        for t in closed
-    ]
+    records = [request_of(t, usage=usage) for t in closed]
     a = Assumptions(tiers=("nano", "mini", "qwen"), gpu_hour_usd={"qwen": 2.0}, hours=1.0)
     qwen = report_of(closed, records=records, a=a)["measured"]["tasks"]["policies"]["qwen_only"]
     # 8 qwen tasks of 1,000 tokens share the hour's $2: $0.25 each; half succeed
