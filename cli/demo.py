@@ -121,6 +121,7 @@ def _print_tasks(stated: dict[str, Any], ran: dict[str, Any]) -> None:
         f"{stated['tasks'] - stated['abandoned']} tasks not abandoned ({stated['feedback_share']:.0%}): "
         f"{ran['feedback_by_task_id']} by task id, {ran['feedback_by_request_id']} by the request id of the "
         f"task's last step (the proxy named no task, or refused task feedback); {ran['succeeded']} succeeded, "
-        f"{ran['failed']} failed. The report above still counts requests, and a request without feedback as "
-        "a success: reading the task records is the next step."
+        f"{ran['failed']} failed. The TASKS tables read those tasks (the ones still open as they stand: an "
+        "abandoned task is found once its idle time has passed); the request-level tables still count a "
+        "request without feedback as a success."
     )

@@ -492,6 +492,40 @@ class TaskBook:
             for member in part:
                 yield resolve(latest[member], feedback.get(member), judged.get(member))
 
+    async def read_open(
+        self, since: float | None = None, until: float | None = None, now: float | None = None
+    ) -> list[TaskRecord]:
+        """Tasks still open that started in [since, until), as they stand now (the report counts them too).
+
+        Their outcome is what is known so far: feedback, else a detected failure, else unknown (the judge
+        grades only ended tasks). A task not yet due to close is not `abandoned`: mid-loop, its last answer
+        asking for a tool call is what a running agent looks like.
+        """
+        now = time.time() if now is None else now
+        due = {_text(m): float(score) for m, score in await self.store.zrange(self.keys.open, 0, -1, withscores=True)}
+        members = list(due)
+        raws: list[Any] = []
+        for start in range(0, len(members), CLAIM_BATCH * 10):  # one bounded MGET at a time
+            raws += await self.store.mget([self.keys.task(m) for m in members[start : start + CLAIM_BATCH * 10]])
+        found: dict[str, TaskRecord] = {}
+        for member, raw in zip(members, raws, strict=True):
+            if raw is None:
+                continue
+            state = orjson.loads(raw)
+            if not int(state.get("requests") or 0):
+                continue  # feedback named it before its first step landed
+            record = record_of(state, self.settings, now)
+            if since is not None and record.started_at < since or until is not None and record.started_at >= until:
+                continue
+            if record.detected_reason is DetectedReason.ABANDONED and due[member] > now:
+                record.detected_reason = None
+            found[member] = record
+        listed = list(found)
+        feedback: dict[str, Verdict] = {}
+        for start in range(0, len(listed), CLAIM_BATCH * 10):
+            feedback.update((await self._verdicts(listed[start : start + CLAIM_BATCH * 10]))[0])
+        return [resolve(record, feedback.get(member), None) for member, record in found.items()]
+
 
 async def _stream(store: Store, stream: str, chunk: int) -> AsyncIterator[TaskRecord]:
     async for raw in stream_field(store, stream, "t", chunk=chunk):

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from metering.task_report_text import print_task_section
 from metering.tax_report import TREND_MIN_SPAN_S
 
 
 def print_report(report: dict[str, Any]) -> None:
     """The report as tables a FinOps reader can scan: overhead, cells, policies, verdict."""
     m, model, a = report["measured"], report["model"], report["assumptions"]
+    if report["verdict"].get("bottom_line"):
+        print(report["verdict"]["bottom_line"], end="\n\n")  # the answer first, in one sentence
 
     def pct(value: float | None) -> str:
         return "not measured" if value is None else f"{value:.1%}"
@@ -32,7 +35,13 @@ def print_report(report: dict[str, Any]) -> None:
     print(
         f"assumptions: router ${a['router_hour_usd']}/hour ({a['hours_charged']:.4f} h charged), classifier "
         f"${a['classifier_usd_per_request']}/request, failure cost ${a['failure_cost_usd']}, {gpu}; "
-        "requests without feedback count as successes"
+        "requests without feedback count as successes in the request-level cells"
+        + ("; a task's unknown outcome never does" if "tasks" in m else "")
+        + (
+            "; judged tasks are a random sample (report.outcomes_are_a_sample)"
+            if a.get("outcomes_are_a_sample")
+            else ""
+        )
     )
     spend, low, high = m["spend"], *model["routing_overhead"]
     print(f"\nOVERHEAD — what routing adds over serving each request once where it ended (model {low:.0%}–{high:.0%})")
@@ -41,6 +50,7 @@ def print_report(report: dict[str, Any]) -> None:
     print(f"  {'routing overhead':<22}{pct(m['routing_overhead']):>16}")
     for part, value in m["overhead_parts_usd"].items():
         print(f"    {part.replace('_', ' '):<20}{usd(value):>16}{pct(m['overhead_parts'][part]):>14}")
+    print_task_section(report)
     print("\nCELLS — requests first routed to a tier (success: 2xx, not degraded, no failure feedback)")
     print(
         f"  {'tier':<6}{'class':<13}{'requests':>9}{'explored':>9}{'success':>9}  {'95% interval':<16}"
@@ -58,7 +68,7 @@ def print_report(report: dict[str, Any]) -> None:
             f"{'' if published is None else f'{published:.3f}':>10}{cell['feedback_coverage']:>10.0%}"
             f"{cell['cost_per_request_usd']:>12.6f}{'' if completed is None else f'{completed:.6f}':>13}"
         )
-    print("\nPOLICIES — cost per completed task (95% interval from the cells' success intervals)")
+    print("\nPOLICIES BY REQUEST — cost per completed task (95% interval from the cells' success intervals)")
     for name, policy in m["policies"].items():
         label = {"dual": "dual-tier (as run)"}.get(name, name.replace("_", "-"))
         if not policy["measured"]:
@@ -89,4 +99,10 @@ def print_report(report: dict[str, Any]) -> None:
     latency = m["latency_overhead_ms"]
     if latency["p50"] is not None:
         print(f"latency overhead: p50 {latency['p50']:.3f} ms, p99 {latency['p99']:.3f} ms")
-    print(f"\nverdict: {report['verdict']['decision']} — {report['verdict']['text']}")
+    verdict = report["verdict"]
+    if "cheapest" in verdict:
+        cheapest, dual = verdict["cheapest"], verdict["dual_vs_mini"]
+        print(f"\nverdict: cheapest {cheapest}, dual vs mini-only {dual} (per completed task)")
+        print(f"verdict by request (requests without feedback as successes): {verdict['decision']} — {verdict['text']}")
+    else:
+        print(f"\nverdict: {verdict['decision']} — {verdict['text']}")

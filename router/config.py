@@ -211,6 +211,9 @@ class Report(_Strict):
     router_hour_usd: float = Field(0.0, ge=0)  # what running routetax costs per hour
     classifier_usd_per_request: float = Field(0.0, ge=0)
     failure_cost_usd: float = Field(0.0, ge=0)  # what remedying one failed task costs the application (e.g. 0.019)
+    # Judged tasks (feedback, the judge) are a random sample of all tasks: the verdict may then be decided on the
+    # judged rates' intervals alone. Off, it must also hold with every unknown outcome a failure and a success.
+    outcomes_are_a_sample: bool = False
 
 
 class Auth(_Strict):

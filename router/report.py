@@ -15,6 +15,8 @@ from typing import Any
 
 from metering.feedback import FeedbackStore
 from metering.ledger import read_records
+from metering.policies_by_task import add_task_figures
+from metering.tasks import TaskBook, TaskSettings
 from metering.tax_report import Assumptions, build_report
 from metering.timespec import parse_time
 from router.config import Config
@@ -83,10 +85,24 @@ def assumptions_for(config: Config, hours: float = 0.0) -> Assumptions:
 
 
 async def report_from_store(store: Any, since: float, until: float, config: Config) -> dict[str, Any]:
-    """The report over [since, until): the ledger's records and the feedback, with the router charged for the window."""
+    """The report over [since, until): the ledger's records and the feedback, with the router charged for the window,
+    and the tasks that started in it — closed ones as recorded, open ones as they stand now."""
     records = [record async for record in read_records(store, since, until)]
     feedback = await FeedbackStore(store).all()
     window = ReportWindow(since, until)
-    report = build_report(records, feedback, assumptions_for(config, window.hours))
+    assumptions = assumptions_for(config, window.hours)
+    report = build_report(records, feedback, assumptions)
+    book = TaskBook(store, _task_settings(config))
+    closed = [task async for task in book.read(since, until)]
+    open_ = await book.read_open(since, until)
+    add_task_figures(report, records, closed, open_, assumptions, config.report.outcomes_are_a_sample)
     report["window"] = {"since": since, "until": until, "hours": window.hours}
     return report
+
+
+def _task_settings(config: Config) -> TaskSettings:
+    """The failure rules an open task is read with: the ones its closing will apply."""
+    tasks = config.tasks
+    return TaskSettings(
+        enabled=tasks.enabled, idle_s=tasks.idle_s, max_steps=tasks.max_steps, repeated_calls=tasks.repeated_calls
+    )

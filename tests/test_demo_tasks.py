@@ -93,3 +93,17 @@ def test_where_the_proxy_names_tasks_every_step_has_one_name_and_no_two_tasks_sh
         assert len(set(named)) <= 1 and len(named) in (0, task["steps"]), task  # no splits
         if task["task_id"] is not None:
             assert owner.setdefault(task["task_id"], task["index"]) == task["index"], task  # no merges
+
+
+def test_the_report_counts_every_task_the_demo_ran_open_or_not_with_the_feedback_it_sent(demo: dict) -> None:
+    """The demo reports as soon as its last answer is metered: its tasks are still open, and count as they stand."""
+    tasks, stated, ran = demo["measured"]["tasks"], demo["demo"]["world"]["tasks"], demo["demo"]["ran"]
+    assert tasks["tasks"] == 40
+    judged = sum(c["judged_tasks"] for c in tasks["cells"])
+    said = sum(sum(c["outcomes"]["feedback"].values()) for c in tasks["cells"])
+    assert judged == said == stated["feedback"]
+    successes = sum(c["outcomes"]["feedback"]["success"] for c in tasks["cells"])
+    fed_back = [t for t in demo["demo"]["tasks"] if t.get("feedback")]
+    assert successes == sum(1 for t in fed_back if t["success"])
+    assert demo["verdict"]["cheapest"] in {*tasks["policies"], "undecided"}
+    assert ran["tasks"] == 40

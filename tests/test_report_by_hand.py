@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import json
 import math
+import statistics
+from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import redis
 import yaml
 
 from cli import main as routetax
 from demo.world import demo_config, drive
 from emulator.app import build_emulator
+from metering.ledger import Keys
 from metering.record import Record
 from router.config import Config
 from router.servers import RunningServer
@@ -25,6 +29,7 @@ from tests.redis_server import RedisServer
 from tests.running import Servers
 from tests.test_routing_tax import report_when
 from tests.test_verdict_truth import WORLD
+from tests.waiting import wait_until
 
 Z = 1.959963984540054
 
@@ -64,6 +69,9 @@ def test_every_report_figure_recomputed_from_the_ledger_export(
     proxy = start_proxy(config)
     rows = drive(proxy.url, 150, 0.4, seed=13, task_success=WORLD.task_success)
     report_when(proxy, 150)
+    # every request got feedback, which ends its task: each closes a short grace later, and is then exported
+    with redis.Redis.from_url(redis_server.url) as client:
+        wait_until(lambda: client.zcard(Keys().tasks_open) == 0, "every task closed", timeout_s=60)
     config_file = tmp_path / "routetax.yaml"
     config_file.write_text(yaml.safe_dump(json.loads(config.model_dump_json())))
 
@@ -208,3 +216,79 @@ def test_every_report_figure_recomputed_from_the_ledger_export(
         assert share == 1.0
     else:
         assert abs(gap(share)) < 1e-6
+
+    # --- the report per task, recomputed from `routetax ledger export --tasks`
+    assert routetax(["ledger", "export", "--tasks", "--redis-url", redis_server.url]) == 0
+    tasks = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    by_task = measured["tasks"]
+    assert by_task["tasks"] == len(tasks) > 0 and by_task["open_tasks"] == 0
+    gpu_of: dict[tuple[str, str], float] = defaultdict(float)
+    for r in records:
+        for a in r.attempts:
+            if a.billed and a.tier == "qwen" and r.task_id:
+                gpu_of[(r.key_id or "-", r.task_id)] += a.usage.total_tokens * per_token
+
+    def task_cost(t: dict) -> float:
+        return t["cost_usd"] + gpu_of[(t["key_id"] or "-", t["task_id"])]
+
+    def figures(mine: list[dict]) -> tuple[float, float | None, list[float] | None, list[float]]:
+        """cost per task, judged rate, its Wilson interval, bounds (unknowns as failures, as successes)."""
+        judged = [t for t in mine if t["outcome_source"] in ("feedback", "judge")]
+        wins = sum(t["outcome"] == "success" for t in judged)
+        unknown = sum(t["outcome"] == "unknown" for t in mine)
+        rate = wins / len(judged) if judged else None
+        bounds = [wins / len(mine), (wins + unknown) / len(mine)]
+        return statistics.fmean(task_cost(t) for t in mine), rate, wilson(wins, len(judged)) if judged else None, bounds
+
+    cells = {}
+    for found in by_task["cells"]:
+        mine = [t for t in tasks if t["arm"] == found["tier"] and t["task_class"] == found["class"]]
+        assert found["tasks"] == len(mine), (found["tier"], found["class"])
+        if not mine:
+            assert found["status"] == "not measured" and found["cost_per_task_usd"] is None
+            continue
+        cost, rate, ci, bounds = figures(mine)
+        cells[(found["tier"], found["class"])] = (cost, rate, ci, bounds)
+        assert found["steps_per_task"] == pytest.approx(sum(t["steps"] for t in mine) / len(mine))
+        assert found["cost_per_task_usd"] == pytest.approx(cost, rel=1e-9)
+        assert found["success_rate"] == (pytest.approx(rate, rel=1e-12) if rate is not None else None)
+        assert found["success_bounds"] == pytest.approx(bounds, rel=1e-12)
+        if ci is not None:
+            assert found["success_ci"] == pytest.approx(ci, rel=1e-9)
+        if rate:
+            assert found["cost_per_completed_task_usd"] == pytest.approx(cost / rate, rel=1e-9)
+
+    mix = {c: sum(t["task_class"] == c for t in tasks) for c in classes}
+    mix = {c: k for c, k in mix.items() if k}
+
+    def per_completed(lines: dict[str, tuple[float, float]]) -> float:
+        spent = sum(mix[c] * (cost + (1 - rate) * 0.019) for c, (cost, rate) in lines.items())
+        return spent / sum(mix[c] * rate for c, (_, rate) in lines.items())
+
+    for name, tier_of in (
+        ("mini_only", {"single_turn": "mini", "agentic": "mini"}),
+        ("nano_only", {"single_turn": "nano", "agentic": "nano"}),
+        ("qwen_only", {"single_turn": "qwen", "agentic": "qwen"}),
+        ("agentic_to_qwen", {"single_turn": "nano", "agentic": "qwen"}),
+    ):
+        policy = by_task["policies"][name]
+        needed = {c: cells.get((tier_of[c], c)) for c in mix}
+        if any(v is None for v in needed.values()):
+            assert policy["measured"] is False and policy["cost_per_completed_task_usd"] is None, name
+            continue
+        if any(v[1] is None for v in needed.values()):
+            assert policy["cost_per_completed_task_usd"] is None, name
+            continue
+        point = per_completed({c: (v[0], v[1]) for c, v in needed.items()})  # type: ignore[misc]
+        assert policy["cost_per_completed_task_usd"] == pytest.approx(point, rel=1e-9), name
+
+    fixed_per_task = (parts["infrastructure"] + parts["classifier"]) / len(tasks)
+    task_dual = {}
+    for c in mix:
+        routed = [t for t in tasks if t["task_class"] == c and not t["explored"] and not t["pinned"]]
+        cost, rate, _, _ = figures(routed)
+        task_dual[c] = (cost + fixed_per_task, rate)
+    dual = by_task["policies"]["dual"]
+    assert dual["fixed_per_task_usd"] == pytest.approx(fixed_per_task, rel=1e-9)
+    assert dual["cost_per_completed_task_usd"] == pytest.approx(per_completed(task_dual), rel=1e-9)
+    assert report["verdict"]["cheapest"] in {*by_task["policies"], "undecided"}
