@@ -132,7 +132,7 @@ class TaskIdentity:
         request's (router.tasks.prefix), the atoms and digests start at that answer: all that follows needs."""
         raw = raw_history(body.get("messages")) if api == "chat" else None
         if raw is not None and raw.before is not None:
-            start = self.index.prefixes.get((scope, raw.before))
+            start = self.index.prefix_digest(scope, raw.before)
             if start is not None:
                 messages = body["messages"]
                 answer, answer_own = self.history.of_items(messages[raw.split : raw.split + 1])
