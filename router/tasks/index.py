@@ -249,7 +249,9 @@ class TaskIndex:
         self.max_entries = max_entries
         self.idle_s = idle_s
         self.answers: dict[bytes, Entry | tuple[Entry, ...]] = {}
-        self.requests: dict[bytes, list[Entry]] = {}
+        # a request's answers: the one entry, or (identical requests of several tasks) a tuple of them — not a list
+        # per request, one tracked object fewer per filed answer for the collector
+        self.requests: dict[bytes, Entry | tuple[Entry, ...]] = {}
         self.responses: dict[str, Entry] = {}
         self.named: dict[str, Entry] = {}
         self.prompts: dict[bytes, list[tuple[Entry, int, bytes]]] = {}
@@ -275,7 +277,7 @@ class TaskIndex:
         for start in reversed(bounds.starts):
             if start <= floor:
                 break
-            for entry in reversed(self.requests.get(digests[start], ())):
+            for entry in reversed(_entries(self.requests.get(digests[start]))):
                 if self.alive(entry, now) is not None and confirmed(entry, atoms[start:]):
                     return Match(entry, start, True)
         return best
@@ -300,14 +302,13 @@ class TaskIndex:
         if existing is None:
             bounded_put(self.answers, key, entry, self.max_entries)
         else:  # the same history and answer again: another task's (kept beside it), or this task's retry
-            others = (existing,) if isinstance(existing, Entry) else existing
-            kept = tuple(e for e in others if e.task_id != entry.task_id)
+            kept = tuple(e for e in _entries(existing) if e.task_id != entry.task_id)
             value: Entry | tuple[Entry, ...] = (*kept[-REWRITE_CANDIDATES + 1 :], entry) if kept else entry
             bounded_put(self.answers, key, value, self.max_entries)
         if request is not None:
-            siblings = self.requests.pop(request, None) or []
-            siblings.append(entry)
-            bounded_put(self.requests, request, siblings[-REWRITE_CANDIDATES:], self.max_entries)
+            siblings = _entries(self.requests.pop(request, None))
+            kin: Entry | tuple[Entry, ...] = (*siblings[-REWRITE_CANDIDATES + 1 :], entry) if siblings else entry
+            bounded_put(self.requests, request, kin, self.max_entries)
         if response_id is not None:
             self.put_response(response_id, entry)
 
@@ -363,6 +364,13 @@ class TaskIndex:
 
     def __len__(self) -> int:
         return len(self.answers)
+
+
+def _entries(value: Entry | tuple[Entry, ...] | None) -> tuple[Entry, ...]:
+    """A table's value as a tuple of entries (one entry is kept bare)."""
+    if value is None:
+        return ()
+    return (value,) if isinstance(value, Entry) else value
 
 
 EVICT_SLACK = 16  # a table may pass its bound by 1/16th; then its oldest 1/16th go in one sweep
