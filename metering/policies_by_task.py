@@ -28,6 +28,7 @@ from typing import Any
 
 from metering import tax_model
 from metering.ledger import task_member
+from metering.measurement_spend import exploration_line
 from metering.record import Record
 from metering.task_cells import TaskCell, TaskRow, build_cells, cells_json
 from metering.tasks import TaskRecord
@@ -411,6 +412,12 @@ def add_task_figures(
         "cells": cells_json(measured.cells),
         "dual_routed": [cell.to_dict() for cell in measured.routed.values() if cell.tasks],
         "policies": measured.policies,
+        "measurement": {
+            "exploration": exploration_line(
+                rows, measured.cells, {"single_turn": a.single_turn_tier, "agentic": a.agentic_tier}
+            ),
+            "judge_usd": report["measured"]["spend"].get("judge", 0.0),
+        },
     }
     verdict = verdict_by_task(measured, n, outcomes_are_a_sample)
     report["verdict"].update({k: v for k, v in verdict.items() if k != "text"})

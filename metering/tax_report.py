@@ -45,7 +45,8 @@ class Assumptions:
     failure_cost_usd: float = 0.0  # what the application pays to remedy one failed task (report.failure_cost_usd)
     gpu_hour_usd: Mapping[str, float] = field(default_factory=dict)  # self-hosted tier -> USD per GPU-hour
     tiers: tuple[str, ...] = ("nano", "mini", "qwen")  # cells always listed, measured or not
-    single_turn_tier: str = "nano"  # where agentic-to-qwen sends single-turn work
+    single_turn_tier: str = "nano"  # where routing (and agentic-to-qwen) sends single-turn work
+    agentic_tier: str = "mini"  # where routing sends agentic work (what an explored task is measured against)
     self_hosted_tier: str = "qwen"
 
 

@@ -83,9 +83,9 @@ def print_report(report: dict[str, Any]) -> None:
         )
     print(f"  savings vs mini-only per completed task: {pct(m['savings_vs_mini'])}")
     print(f"  (token view, 1 − actual ÷ mini-only repricing: {pct(m['savings_vs_mini_tokens'])})")
-    if spend["exploration"] is not None and m["explored_requests"]:
+    if spend["exploration"] is not None and m["explored_requests"] and "tasks" not in m:
         print(f"  exploration spend beyond routing them: {usd(spend['exploration'])} (charged to no policy)")
-    if spend.get("judge"):
+    if spend.get("judge") and "tasks" not in m:
         print(f"  judge spend, grading outcomes: {usd(spend['judge'])} (measurement, charged to no policy)")
     be = m["break_even_agentic_share"]
     measured_be = "not measured" if be is None else f"{be:.3f} {interval(m['break_even_ci'], '.3f')}"

@@ -81,6 +81,7 @@ def assumptions_for(config: Config, hours: float = 0.0) -> Assumptions:
         gpu_hour_usd={name: t.gpu_hour_usd for name, t in config.tiers.items() if t.gpu_hour_usd is not None},
         tiers=tuple(dict.fromkeys([*listed, *config.explore_tiers()])),
         single_turn_tier=config.policy.single_turn,
+        agentic_tier=config.policy.agentic,
     )
 
 

@@ -292,3 +292,16 @@ def test_every_report_figure_recomputed_from_the_ledger_export(
     assert dual["fixed_per_task_usd"] == pytest.approx(fixed_per_task, rel=1e-9)
     assert dual["cost_per_completed_task_usd"] == pytest.approx(per_completed(task_dual), rel=1e-9)
     assert report["verdict"]["cheapest"] in {*by_task["policies"], "undecided"}
+
+    # --- exploration as a measurement line: each explored task against the cell routing would have used
+    routed_tier = {"single_turn": config.policy.single_turn, "agentic": config.policy.agentic}
+    explored = [t for t in tasks if t["explored"]]
+    line = by_task["measurement"]["exploration"]
+    assert line["tasks"] == len(explored) > 0
+    usd = forgone = 0.0
+    for t in explored:
+        routed_cost, routed_rate, _, _ = cells[(routed_tier[t["task_class"]], t["task_class"])]
+        usd += task_cost(t) - routed_cost
+        forgone += routed_rate - cells[(t["arm"], t["task_class"])][1]
+    assert line["usd"] == pytest.approx(usd, rel=1e-9, abs=1e-15)
+    assert line["completions_forgone"] == pytest.approx(forgone, rel=1e-9, abs=1e-12)
