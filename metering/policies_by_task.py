@@ -26,12 +26,14 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from metering import break_even as bootstrap
 from metering import tax_model
+from metering.break_even import Stratum
 from metering.ledger import task_member
 from metering.measurement_spend import exploration_line
 from metering.record import Record
 from metering.task_cells import TaskCell, TaskRow, build_cells, cells_json
-from metering.tasks import TaskRecord
+from metering.tasks import OutcomeSource, TaskOutcome, TaskRecord
 from metering.tax_report import CLASSES, Assumptions, _amortised_rates
 from metering.verdict import Decision
 
@@ -243,6 +245,28 @@ def policies_by_task(rows: list[TaskRow], records: list[Record], a: Assumptions,
     return TaskPolicies(cells, routed, policies, mix)
 
 
+def break_even_by_task(rows: Iterable[TaskRow], fixed_per_task: float, failure: float) -> dict[str, Any]:
+    """The agentic share where dual as run and mini-only cost the same per completed task, its interval a bootstrap
+    over tasks within each cell (metering/break_even.py): dual reads the routed tasks, mini-only mini's arm cells."""
+    strata: dict[tuple[str, str], Stratum] = {}
+    for row in rows:
+        record = row.record
+        routed = not record.explored and not record.pinned and record.task_class in CLASSES
+        label = record.task_class if record.task_class in CLASSES else "single_turn"
+        on_mini = record.arm == "mini"
+        if not routed and not on_mini:
+            continue
+        judged = record.outcome_source in (OutcomeSource.FEEDBACK, OutcomeSource.JUDGE)
+        strata.setdefault((record.arm or "-", label), Stratum(label)).add(
+            {"dual": row.cost_usd if routed else None, "mini": row.cost_usd if on_mini else None},
+            judged and record.outcome is TaskOutcome.SUCCESS,
+            judged,
+        )
+    offsets = {("dual", label): fixed_per_task for label in CLASSES}
+    found = bootstrap.break_even(list(strata.values()), offsets, failure)
+    return found.to_dict("tasks")
+
+
 # -- the verdict ---------------------------------------------------------------------------------
 
 
@@ -412,6 +436,7 @@ def add_task_figures(
         "cells": cells_json(measured.cells),
         "dual_routed": [cell.to_dict() for cell in measured.routed.values() if cell.tasks],
         "policies": measured.policies,
+        "break_even": break_even_by_task(rows, measured.policies["dual"]["fixed_per_task_usd"], a.failure_cost_usd),
         "measurement": {
             "exploration": exploration_line(
                 rows, measured.cells, {"single_turn": a.single_turn_tier, "agentic": a.agentic_tier}
