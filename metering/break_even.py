@@ -176,19 +176,34 @@ def break_even(
     resamples: int = RESAMPLES,
     seed: int = SEED,
     max_draws: int = MAX_DRAWS,
+    redo: Mapping[str, tuple[float, float]] | None = None,
 ) -> BreakEven:
     """The break-even share of dual vs mini-only over the strata, with its bootstrap interval.
 
     `offsets[(policy, class)]` is a cost per unit held fixed (dual's router and classifier per unit, or a
-    repriced class mean the request-level mini-only line starts from). None when a line has no unit or
-    no judged outcome.
+    repriced class mean the request-level mini-only line starts from). `redo` (class -> cost per task and
+    success rate of the tier failed tasks are redone on, held fixed) puts each failure right that way.
+    None when a line has no unit or no judged outcome.
     """
+
+    def solve(lines: dict[str, dict[str, tuple[float, float]]]) -> float:
+        if redo is None:
+            return crossing(lines["dual"], lines["mini"], failure)
+        remedied = {
+            policy: {
+                c: (cost + (1 - rate) * (failure + redo[c][0]), rate + (1 - rate) * redo[c][1])
+                for c, (cost, rate) in by_class.items()
+            }
+            for policy, by_class in lines.items()
+        }
+        return crossing(remedied["dual"], remedied["mini"])
+
     strata = [_read_only(stratum) for stratum in strata if stratum.size]
     full = [{key: math.fsum(values) for key, values in stratum.columns.items()} for stratum in strata]
     point_lines = _policy_lines(strata, full, offsets)
     if point_lines is None:
         return BreakEven(None, (None, None), 0, 0)
-    point = crossing(point_lines["dual"], point_lines["mini"], failure)
+    point = solve(point_lines)
     rng = random.Random(seed)
     shares: list[float] = []
     undefined = 0
@@ -198,7 +213,7 @@ def break_even(
         if lines is None:
             undefined += 1
             continue
-        shares.append(crossing(lines["dual"], lines["mini"], failure))
+        shares.append(solve(lines))
     if not shares:
         return BreakEven(point, (None, None), resamples, undefined)
     return BreakEven(point, (nearest_rank(shares, 0.025), nearest_rank(shares, 0.975)), resamples, undefined)

@@ -97,19 +97,52 @@ def _repriced(records: Iterable[Record], rows: list[TaskRow]) -> dict[str, dict[
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """What a failed task costs to put right (`report.failure_remedy`, or `report.failure_cost_usd`).
+
+    `usd` is added per failed task; with `redo` (class -> the redo tier's cell of that class) a failed task is
+    also redone there, at that cell's measured cost per task, and completes with that cell's success rate.
+    """
+
+    usd: float = 0.0
+    redo_on: str | None = None
+    redo: Mapping[str, TaskCell] | None = None
+
+
+def _remedied(
+    label: str, cost: float, rate: float, failure: Failure, pick: Callable[[TaskCell], float | None]
+) -> tuple[float, float] | None:
+    """(spent, completed) per task of a class once its failures are put right; None if the redo tier's cell of the
+    class has no cost or no rate (at `pick`'s end of it)."""
+    extra, redone = failure.usd, 0.0
+    if failure.redo is not None:
+        cell = failure.redo.get(label)
+        redo_rate = pick(cell) if cell is not None else None
+        if cell is None or cell.cost_per_task is None or redo_rate is None:
+            return None
+        extra += cell.cost_per_task
+        redone = redo_rate
+    return cost + (1 - rate) * extra, rate + (1 - rate) * redone
+
+
 def _per_completed(
     arms: Mapping[str, _Arm],
     mix: Mapping[str, int],
     rate: Callable[[TaskCell], float | None],
-    failure: float,
+    failure: Failure,
     cost: Callable[[_Arm], float] = lambda arm: arm.cost,
 ) -> float | None:
-    """Σ N_c × (cost_c + (1 − rate_c) × failure) ÷ Σ N_c × rate_c; None when a rate is unknown or nothing completes."""
-    rates = {c: rate(arm.cell) for c, arm in arms.items()}
-    if any(r is None for r in rates.values()):
-        return None
-    spent = sum(mix[c] * (cost(arm) + (1 - rates[c]) * failure) for c, arm in arms.items())  # type: ignore[operator]
-    completed = sum(mix[c] * rates[c] for c in arms)  # type: ignore[misc]
+    """Σ N_c × (cost_c + (1 − rate_c) × remedy_c) ÷ Σ N_c × (rate_c + (1 − rate_c) × redo rate_c); None when a rate is
+    unknown or nothing completes. Without a redo, the remedy is `usd` and the redo rate 0."""
+    spent = completed = 0.0
+    for c, arm in arms.items():
+        r = rate(arm.cell)
+        found = None if r is None else _remedied(c, cost(arm), r, failure, rate)
+        if found is None:
+            return None
+        spent += mix[c] * found[0]
+        completed += mix[c] * found[1]
     return spent / completed if completed > 0 else None
 
 
@@ -122,7 +155,7 @@ def _bound_end(end: int) -> Callable[[TaskCell], float | None]:
 
 
 def _policy(
-    name: str, arms: Mapping[str, _Arm], missing: list[str], mix: Mapping[str, int], failure: float, self_hosted: bool
+    name: str, arms: Mapping[str, _Arm], missing: list[str], mix: Mapping[str, int], failure: Failure, self_hosted: bool
 ) -> dict[str, Any]:
     out: dict[str, Any] = {"policy": name, "measured": not missing, "missing_cells": missing, "estimate": None}
     if missing:
@@ -151,7 +184,7 @@ def _estimate(
     cells: Mapping[tuple[str, str], TaskCell],
     mix: Mapping[str, int],
     repriced: Mapping[str, Mapping[str, float]],
-    failure: float,
+    failure: Failure,
 ) -> dict[str, Any]:
     """A labelled estimate for a policy with an unmeasured cell: that cell's tasks are the class's tasks repriced at
     the tier, at its published success rate (measured cells keep their measured figures). Never a measurement."""
@@ -172,8 +205,15 @@ def _estimate(
                 }
             cost = repriced[label][tier] / n
             repriced_cells.append(f"{tier}/{label}")
-        spent += n * (cost + (1 - rate) * failure)  # type: ignore[operator]
-        completed += n * rate
+        found = _remedied(label, cost, rate, failure, lambda cell: cell.rate)  # type: ignore[arg-type]
+        if found is None:
+            return {
+                "cost_per_completed_task_usd": None,
+                "repriced_cells": [],
+                "why": f"{failure.redo_on}/{label}, where failed tasks are redone, is not measured",
+            }
+        spent += n * found[0]
+        completed += n * found[1]
     return {
         "cost_per_completed_task_usd": spent / completed if completed > 0 else None,
         "repriced_cells": repriced_cells,
@@ -189,6 +229,7 @@ class TaskPolicies:
     routed: dict[str, TaskCell]
     policies: dict[str, dict[str, Any]]
     mix: dict[str, int]
+    failure: Failure
 
     def cell_index(self) -> dict[str, TaskCell]:
         """Every cell a policy reads, by the name policies give it (`nano/agentic`, `dual/agentic`)."""
@@ -203,7 +244,12 @@ def policies_by_task(rows: list[TaskRow], records: list[Record], a: Assumptions,
     mix = {c: sum(1 for r in rows if r.record.task_class == c) for c in CLASSES}
     classes = [c for c in CLASSES if mix[c]]
     mix = {c: mix[c] for c in classes}
-    failure = a.failure_cost_usd
+    redo_missing: list[str] = []
+    redo = None
+    if a.failure_redo_on is not None:
+        redo = {c: cells.setdefault((a.failure_redo_on, c), TaskCell(a.failure_redo_on, c)) for c in classes}
+        redo_missing = [f"{a.failure_redo_on}/{c}" for c in classes if not redo[c].tasks]
+    failure = Failure(a.failure_cost_usd, a.failure_redo_on, redo)
     fixed_per_task = fixed_usd / len(rows) if rows else 0.0
     routed = {c: TaskCell("dual", c) for c in CLASSES}
     for row in rows:
@@ -211,7 +257,7 @@ def policies_by_task(rows: list[TaskRow], records: list[Record], a: Assumptions,
             routed[row.record.task_class].add(row)
 
     policies: dict[str, dict[str, Any]] = {}
-    dual_missing = [f"dual/{c}" for c in classes if not routed[c].tasks]
+    dual_missing = [f"dual/{c}" for c in classes if not routed[c].tasks] + redo_missing
     dual_arms = {
         c: _Arm(routed[c], routed[c].cost_per_task + fixed_per_task, routed[c].marginal_cost_per_task + fixed_per_task)
         for c in classes
@@ -233,6 +279,7 @@ def policies_by_task(rows: list[TaskRow], records: list[Record], a: Assumptions,
             continue  # a tier this deployment does not have: no such policy here
         needed = {c: tiers[c] for c in classes}
         missing = [f"{t}/{c}" for c, t in needed.items() if not cells[(t, c)].tasks]
+        missing += [m for m in redo_missing if m not in missing]
         arms = {
             c: _Arm(cells[(t, c)], cells[(t, c)].cost_per_task, cells[(t, c)].marginal_cost_per_task)  # type: ignore[arg-type]
             for c, t in needed.items()
@@ -242,10 +289,35 @@ def policies_by_task(rows: list[TaskRow], records: list[Record], a: Assumptions,
         if missing:
             policy["estimate"] = _estimate(needed, cells, mix, repriced, failure)
         policies[name] = policy
-    return TaskPolicies(cells, routed, policies, mix)
+    return TaskPolicies(cells, routed, policies, mix, failure)
 
 
-def break_even_by_task(rows: Iterable[TaskRow], fixed_per_task: float, failure: float) -> dict[str, Any]:
+def remedy_json(failure: Failure) -> dict[str, Any]:
+    """What the policies assumed a failed task costs to put right, in figures and in words."""
+    if failure.redo_on is not None:
+        redo = failure.redo or {}
+        cells = {
+            c: {"cell": f"{cell.tier}/{c}", "cost_per_task_usd": cell.cost_per_task, "success_rate": cell.rate}
+            for c, cell in redo.items()
+        }
+        said = ", ".join(
+            f"{c} ${v['cost_per_task_usd']:.6f} at {v['success_rate']:.3f}"
+            if v["cost_per_task_usd"] is not None and v["success_rate"] is not None
+            else f"{v['cell']} not measured"
+            for c, v in cells.items()
+        )
+        text = f"a failed task is redone on {failure.redo_on} at its measured cost per task and success rate ({said})"
+        if failure.usd:
+            text += f", plus ${failure.usd} per failure"
+        return {"kind": "redo_on", "usd": failure.usd, "redo_on": failure.redo_on, "redo_cells": cells, "text": text}
+    if failure.usd:
+        text = f"${failure.usd} per failed task (report.failure_remedy.usd or report.failure_cost_usd)"
+        return {"kind": "usd", "usd": failure.usd, "redo_on": None, "redo_cells": {}, "text": text}
+    text = "none: a failed task adds no cost and is not redone (report.failure_remedy sets one)"
+    return {"kind": "none", "usd": 0.0, "redo_on": None, "redo_cells": {}, "text": text}
+
+
+def break_even_by_task(rows: Iterable[TaskRow], fixed_per_task: float, failure: Failure) -> dict[str, Any]:
     """The agentic share where dual as run and mini-only cost the same per completed task, its interval a bootstrap
     over tasks within each cell (metering/break_even.py): dual reads the routed tasks, mini-only mini's arm cells."""
     strata: dict[tuple[str, str], Stratum] = {}
@@ -263,7 +335,13 @@ def break_even_by_task(rows: Iterable[TaskRow], fixed_per_task: float, failure: 
             judged,
         )
     offsets = {("dual", label): fixed_per_task for label in CLASSES}
-    found = bootstrap.break_even(list(strata.values()), offsets, failure)
+    redo = None
+    if failure.redo is not None:
+        known = {c: (cell.cost_per_task, cell.rate) for c, cell in failure.redo.items()}
+        if set(known) != set(CLASSES) or any(v is None for pair in known.values() for v in pair):
+            return bootstrap.BreakEven(None, (None, None), 0, 0).to_dict("tasks")  # the redo tier is not measured
+        redo = known
+    found = bootstrap.break_even(list(strata.values()), offsets, failure.usd, redo=redo)  # type: ignore[arg-type]
     return found.to_dict("tasks")
 
 
@@ -436,7 +514,8 @@ def add_task_figures(
         "cells": cells_json(measured.cells),
         "dual_routed": [cell.to_dict() for cell in measured.routed.values() if cell.tasks],
         "policies": measured.policies,
-        "break_even": break_even_by_task(rows, measured.policies["dual"]["fixed_per_task_usd"], a.failure_cost_usd),
+        "break_even": break_even_by_task(rows, measured.policies["dual"]["fixed_per_task_usd"], measured.failure),
+        "failure_remedy": remedy_json(measured.failure),
         "measurement": {
             "exploration": exploration_line(
                 rows, measured.cells, {"single_turn": a.single_turn_tier, "agentic": a.agentic_tier}

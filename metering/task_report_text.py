@@ -75,6 +75,9 @@ def print_task_section(report: dict[str, Any]) -> None:
     dual = tasks["policies"].get("dual", {})
     if dual.get("fixed_per_task_usd"):
         print(f"  (dual-tier carries infrastructure and classifier: {_usd(dual['fixed_per_task_usd'])} per task)")
+    remedy = tasks.get("failure_remedy")
+    if remedy is not None:
+        print(f"  failure remedy: {remedy['text']}")
     print_measurement(tasks.get("measurement"))
 
 

@@ -45,6 +45,7 @@ class Assumptions:
     hours: float = 0.0  # the window's length: router and GPU hours are charged for all of it (0: none charged)
     classifier_usd_per_request: float = 0.0
     failure_cost_usd: float = 0.0  # what the application pays to remedy one failed task (report.failure_cost_usd)
+    failure_redo_on: str | None = None  # per task: a failed task is redone on this tier (report.failure_remedy.redo_on)
     gpu_hour_usd: Mapping[str, float] = field(default_factory=dict)  # self-hosted tier -> USD per GPU-hour
     tiers: tuple[str, ...] = ("nano", "mini", "qwen")  # cells always listed, measured or not
     single_turn_tier: str = "nano"  # where routing (and agentic-to-qwen) sends single-turn work

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import io
 import random
-from contextlib import redirect_stdout
 
 import pytest
 
 from metering.break_even import Stratum, break_even, crossing
-from metering.tax_report_text import print_report
+from tests.test_measurement_spend import text_of
 from tests.test_task_cells import FB, many, report_of, task
 
 FIXED = 0.0002  # dual's router and classifier per task
@@ -105,10 +103,7 @@ def test_the_report_prints_the_task_level_break_even_with_its_bootstrap_interval
     assert 0 <= lo <= found["share"] <= hi <= 1
     assert found["method"] == "bootstrap over tasks within each cell (400 resamples, seed 28)"
     assert report_of(closed)["measured"]["tasks"]["break_even"] == found  # the same report twice, the same interval
-    out = io.StringIO()
-    with redirect_stdout(out):
-        print_report(report)
-    text = out.getvalue()
+    text = text_of(report)
     assert f"break-even agentic share: measured {found['share']:.3f} [{lo:.3f}, {hi:.3f}]" in text
     assert "95%, bootstrap over tasks" in text
 
