@@ -29,6 +29,7 @@ from typing import Any
 from metering import break_even as bootstrap
 from metering import tax_model
 from metering.break_even import Stratum
+from metering.failure_remedy import Failure, remedied, remedy_json
 from metering.ledger import task_member
 from metering.measurement_spend import exploration_line
 from metering.record import Record
@@ -97,35 +98,6 @@ def _repriced(records: Iterable[Record], rows: list[TaskRow]) -> dict[str, dict[
     return out
 
 
-@dataclass(frozen=True, slots=True)
-class Failure:
-    """What a failed task costs to put right (`report.failure_remedy`, or `report.failure_cost_usd`).
-
-    `usd` is added per failed task; with `redo` (class -> the redo tier's cell of that class) a failed task is
-    also redone there, at that cell's measured cost per task, and completes with that cell's success rate.
-    """
-
-    usd: float = 0.0
-    redo_on: str | None = None
-    redo: Mapping[str, TaskCell] | None = None
-
-
-def _remedied(
-    label: str, cost: float, rate: float, failure: Failure, pick: Callable[[TaskCell], float | None]
-) -> tuple[float, float] | None:
-    """(spent, completed) per task of a class once its failures are put right; None if the redo tier's cell of the
-    class has no cost or no rate (at `pick`'s end of it)."""
-    extra, redone = failure.usd, 0.0
-    if failure.redo is not None:
-        cell = failure.redo.get(label)
-        redo_rate = pick(cell) if cell is not None else None
-        if cell is None or cell.cost_per_task is None or redo_rate is None:
-            return None
-        extra += cell.cost_per_task
-        redone = redo_rate
-    return cost + (1 - rate) * extra, rate + (1 - rate) * redone
-
-
 def _per_completed(
     arms: Mapping[str, _Arm],
     mix: Mapping[str, int],
@@ -138,7 +110,7 @@ def _per_completed(
     spent = completed = 0.0
     for c, arm in arms.items():
         r = rate(arm.cell)
-        found = None if r is None else _remedied(c, cost(arm), r, failure, rate)
+        found = None if r is None else remedied(c, cost(arm), r, failure, rate)
         if found is None:
             return None
         spent += mix[c] * found[0]
@@ -205,7 +177,7 @@ def _estimate(
                 }
             cost = repriced[label][tier] / n
             repriced_cells.append(f"{tier}/{label}")
-        found = _remedied(label, cost, rate, failure, lambda cell: cell.rate)  # type: ignore[arg-type]
+        found = remedied(label, cost, rate, failure, lambda cell: cell.rate)  # type: ignore[arg-type]
         if found is None:
             return {
                 "cost_per_completed_task_usd": None,
@@ -290,31 +262,6 @@ def policies_by_task(rows: list[TaskRow], records: list[Record], a: Assumptions,
             policy["estimate"] = _estimate(needed, cells, mix, repriced, failure)
         policies[name] = policy
     return TaskPolicies(cells, routed, policies, mix, failure)
-
-
-def remedy_json(failure: Failure) -> dict[str, Any]:
-    """What the policies assumed a failed task costs to put right, in figures and in words."""
-    if failure.redo_on is not None:
-        redo = failure.redo or {}
-        cells = {
-            c: {"cell": f"{cell.tier}/{c}", "cost_per_task_usd": cell.cost_per_task, "success_rate": cell.rate}
-            for c, cell in redo.items()
-        }
-        said = ", ".join(
-            f"{c} ${v['cost_per_task_usd']:.6f} at {v['success_rate']:.3f}"
-            if v["cost_per_task_usd"] is not None and v["success_rate"] is not None
-            else f"{v['cell']} not measured"
-            for c, v in cells.items()
-        )
-        text = f"a failed task is redone on {failure.redo_on} at its measured cost per task and success rate ({said})"
-        if failure.usd:
-            text += f", plus ${failure.usd} per failure"
-        return {"kind": "redo_on", "usd": failure.usd, "redo_on": failure.redo_on, "redo_cells": cells, "text": text}
-    if failure.usd:
-        text = f"${failure.usd} per failed task (report.failure_remedy.usd or report.failure_cost_usd)"
-        return {"kind": "usd", "usd": failure.usd, "redo_on": None, "redo_cells": {}, "text": text}
-    text = "none: a failed task adds no cost and is not redone (report.failure_remedy sets one)"
-    return {"kind": "none", "usd": 0.0, "redo_on": None, "redo_cells": {}, "text": text}
 
 
 def break_even_by_task(rows: Iterable[TaskRow], fixed_per_task: float, failure: Failure) -> dict[str, Any]:
