@@ -4,6 +4,9 @@ Every policy is costed per completed task over the window's task mix (N_c tasks 
 
     Σ_c N_c × (cost per task_c + (1 − rate_c) × failure cost) ÷ Σ_c N_c × rate_c
 
+(with `report.failure_remedy: {redo_on: T}` a failure also costs T's cost per task and completes at T's
+rate: metering/failure_remedy.py)
+
 - a **single-tier policy** takes cost per task and success rate from its tier's own cells of tasks: its
   own tokens, retries and redos, never another tier's tokens repriced. A cell with no tasks is *not
   measured*; the policy is then not measured either, and an estimate (the other tasks' requests repriced
