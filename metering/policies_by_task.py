@@ -4,6 +4,9 @@ Every policy is costed per completed task over the window's task mix (N_c tasks 
 
     Σ_c N_c × (cost per task_c + (1 − rate_c) × failure cost) ÷ Σ_c N_c × rate_c
 
+(with `report.failure_remedy: {redo_on: T}` a failure also costs T's cost per task and completes at T's
+rate: metering/failure_remedy.py)
+
 - a **single-tier policy** takes cost per task and success rate from its tier's own cells of tasks: its
   own tokens, retries and redos, never another tier's tokens repriced. A cell with no tasks is *not
   measured*; the policy is then not measured either, and an estimate (the other tasks' requests repriced
@@ -26,11 +29,15 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from metering import break_even as bootstrap
 from metering import tax_model
+from metering.break_even import Stratum
+from metering.failure_remedy import Failure, remedied, remedy_json
 from metering.ledger import task_member
+from metering.measurement_spend import exploration_line
 from metering.record import Record
 from metering.task_cells import TaskCell, TaskRow, build_cells, cells_json
-from metering.tasks import TaskRecord
+from metering.tasks import OutcomeSource, TaskOutcome, TaskRecord
 from metering.tax_report import CLASSES, Assumptions, _amortised_rates
 from metering.verdict import Decision
 
@@ -98,15 +105,19 @@ def _per_completed(
     arms: Mapping[str, _Arm],
     mix: Mapping[str, int],
     rate: Callable[[TaskCell], float | None],
-    failure: float,
+    failure: Failure,
     cost: Callable[[_Arm], float] = lambda arm: arm.cost,
 ) -> float | None:
-    """Σ N_c × (cost_c + (1 − rate_c) × failure) ÷ Σ N_c × rate_c; None when a rate is unknown or nothing completes."""
-    rates = {c: rate(arm.cell) for c, arm in arms.items()}
-    if any(r is None for r in rates.values()):
-        return None
-    spent = sum(mix[c] * (cost(arm) + (1 - rates[c]) * failure) for c, arm in arms.items())  # type: ignore[operator]
-    completed = sum(mix[c] * rates[c] for c in arms)  # type: ignore[misc]
+    """Σ N_c × (cost_c + (1 − rate_c) × remedy_c) ÷ Σ N_c × (rate_c + (1 − rate_c) × redo rate_c); None when a rate is
+    unknown or nothing completes. Without a redo, the remedy is `usd` and the redo rate 0."""
+    spent = completed = 0.0
+    for c, arm in arms.items():
+        r = rate(arm.cell)
+        found = None if r is None else remedied(c, cost(arm), r, failure, rate)
+        if found is None:
+            return None
+        spent += mix[c] * found[0]
+        completed += mix[c] * found[1]
     return spent / completed if completed > 0 else None
 
 
@@ -119,7 +130,7 @@ def _bound_end(end: int) -> Callable[[TaskCell], float | None]:
 
 
 def _policy(
-    name: str, arms: Mapping[str, _Arm], missing: list[str], mix: Mapping[str, int], failure: float, self_hosted: bool
+    name: str, arms: Mapping[str, _Arm], missing: list[str], mix: Mapping[str, int], failure: Failure, self_hosted: bool
 ) -> dict[str, Any]:
     out: dict[str, Any] = {"policy": name, "measured": not missing, "missing_cells": missing, "estimate": None}
     if missing:
@@ -148,7 +159,7 @@ def _estimate(
     cells: Mapping[tuple[str, str], TaskCell],
     mix: Mapping[str, int],
     repriced: Mapping[str, Mapping[str, float]],
-    failure: float,
+    failure: Failure,
 ) -> dict[str, Any]:
     """A labelled estimate for a policy with an unmeasured cell: that cell's tasks are the class's tasks repriced at
     the tier, at its published success rate (measured cells keep their measured figures). Never a measurement."""
@@ -169,8 +180,15 @@ def _estimate(
                 }
             cost = repriced[label][tier] / n
             repriced_cells.append(f"{tier}/{label}")
-        spent += n * (cost + (1 - rate) * failure)  # type: ignore[operator]
-        completed += n * rate
+        found = remedied(label, cost, rate, failure, lambda cell: cell.rate)  # type: ignore[arg-type]
+        if found is None:
+            return {
+                "cost_per_completed_task_usd": None,
+                "repriced_cells": [],
+                "why": f"{failure.redo_on}/{label}, where failed tasks are redone, is not measured",
+            }
+        spent += n * found[0]
+        completed += n * found[1]
     return {
         "cost_per_completed_task_usd": spent / completed if completed > 0 else None,
         "repriced_cells": repriced_cells,
@@ -186,6 +204,7 @@ class TaskPolicies:
     routed: dict[str, TaskCell]
     policies: dict[str, dict[str, Any]]
     mix: dict[str, int]
+    failure: Failure
 
     def cell_index(self) -> dict[str, TaskCell]:
         """Every cell a policy reads, by the name policies give it (`nano/agentic`, `dual/agentic`)."""
@@ -200,7 +219,12 @@ def policies_by_task(rows: list[TaskRow], records: list[Record], a: Assumptions,
     mix = {c: sum(1 for r in rows if r.record.task_class == c) for c in CLASSES}
     classes = [c for c in CLASSES if mix[c]]
     mix = {c: mix[c] for c in classes}
-    failure = a.failure_cost_usd
+    redo_missing: list[str] = []
+    redo = None
+    if a.failure_redo_on is not None:
+        redo = {c: cells.setdefault((a.failure_redo_on, c), TaskCell(a.failure_redo_on, c)) for c in classes}
+        redo_missing = [f"{a.failure_redo_on}/{c}" for c in classes if not redo[c].tasks]
+    failure = Failure(a.failure_cost_usd, a.failure_redo_on, redo)
     fixed_per_task = fixed_usd / len(rows) if rows else 0.0
     routed = {c: TaskCell("dual", c) for c in CLASSES}
     for row in rows:
@@ -208,7 +232,7 @@ def policies_by_task(rows: list[TaskRow], records: list[Record], a: Assumptions,
             routed[row.record.task_class].add(row)
 
     policies: dict[str, dict[str, Any]] = {}
-    dual_missing = [f"dual/{c}" for c in classes if not routed[c].tasks]
+    dual_missing = [f"dual/{c}" for c in classes if not routed[c].tasks] + redo_missing
     dual_arms = {
         c: _Arm(routed[c], routed[c].cost_per_task + fixed_per_task, routed[c].marginal_cost_per_task + fixed_per_task)
         for c in classes
@@ -230,6 +254,7 @@ def policies_by_task(rows: list[TaskRow], records: list[Record], a: Assumptions,
             continue  # a tier this deployment does not have: no such policy here
         needed = {c: tiers[c] for c in classes}
         missing = [f"{t}/{c}" for c, t in needed.items() if not cells[(t, c)].tasks]
+        missing += [m for m in redo_missing if m not in missing]
         arms = {
             c: _Arm(cells[(t, c)], cells[(t, c)].cost_per_task, cells[(t, c)].marginal_cost_per_task)  # type: ignore[arg-type]
             for c, t in needed.items()
@@ -239,7 +264,35 @@ def policies_by_task(rows: list[TaskRow], records: list[Record], a: Assumptions,
         if missing:
             policy["estimate"] = _estimate(needed, cells, mix, repriced, failure)
         policies[name] = policy
-    return TaskPolicies(cells, routed, policies, mix)
+    return TaskPolicies(cells, routed, policies, mix, failure)
+
+
+def break_even_by_task(rows: Iterable[TaskRow], fixed_per_task: float, failure: Failure) -> dict[str, Any]:
+    """The agentic share where dual as run and mini-only cost the same per completed task, its interval a bootstrap
+    over tasks within each cell (metering/break_even.py): dual reads the routed tasks, mini-only mini's arm cells."""
+    strata: dict[tuple[str, str], Stratum] = {}
+    for row in rows:
+        record = row.record
+        routed = not record.explored and not record.pinned and record.task_class in CLASSES
+        label = record.task_class if record.task_class in CLASSES else "single_turn"
+        on_mini = record.arm == "mini"
+        if not routed and not on_mini:
+            continue
+        judged = record.outcome_source in (OutcomeSource.FEEDBACK, OutcomeSource.JUDGE)
+        strata.setdefault((record.arm or "-", label), Stratum(label)).add(
+            {"dual": row.cost_usd if routed else None, "mini": row.cost_usd if on_mini else None},
+            judged and record.outcome is TaskOutcome.SUCCESS,
+            judged,
+        )
+    offsets = {("dual", label): fixed_per_task for label in CLASSES}
+    redo = None
+    if failure.redo is not None:
+        known = {c: (cell.cost_per_task, cell.rate) for c, cell in failure.redo.items()}
+        if set(known) != set(CLASSES) or any(v is None for pair in known.values() for v in pair):
+            return bootstrap.BreakEven(None, (None, None), 0, 0).to_dict("tasks")  # the redo tier is not measured
+        redo = known
+    found = bootstrap.break_even(list(strata.values()), offsets, failure.usd, redo=redo)  # type: ignore[arg-type]
+    return found.to_dict("tasks")
 
 
 # -- the verdict ---------------------------------------------------------------------------------
@@ -411,6 +464,14 @@ def add_task_figures(
         "cells": cells_json(measured.cells),
         "dual_routed": [cell.to_dict() for cell in measured.routed.values() if cell.tasks],
         "policies": measured.policies,
+        "break_even": break_even_by_task(rows, measured.policies["dual"]["fixed_per_task_usd"], measured.failure),
+        "failure_remedy": remedy_json(measured.failure),
+        "measurement": {
+            "exploration": exploration_line(
+                rows, measured.cells, {"single_turn": a.single_turn_tier, "agentic": a.agentic_tier}
+            ),
+            "judge_usd": report["measured"]["spend"].get("judge", 0.0),
+        },
     }
     verdict = verdict_by_task(measured, n, outcomes_are_a_sample)
     report["verdict"].update({k: v for k, v in verdict.items() if k != "text"})

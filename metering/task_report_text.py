@@ -75,3 +75,36 @@ def print_task_section(report: dict[str, Any]) -> None:
     dual = tasks["policies"].get("dual", {})
     if dual.get("fixed_per_task_usd"):
         print(f"  (dual-tier carries infrastructure and classifier: {_usd(dual['fixed_per_task_usd'])} per task)")
+    remedy = tasks.get("failure_remedy")
+    if remedy is not None:
+        print(f"  failure remedy: {remedy['text']}")
+    print_measurement(tasks.get("measurement"))
+
+
+def print_measurement(measurement: dict[str, Any] | None) -> None:
+    """MEASUREMENT SPEND: exploration against routing the same tasks, in dollars and completions, and the judge."""
+    if measurement is None:
+        return
+    print("MEASUREMENT SPEND — charged to no policy")
+    print(f"  {'exploration':<14}{_exploration_text(measurement['exploration'])}")
+    print(f"  {'judge':<14}{_usd(measurement['judge_usd'])} grading outcomes")
+
+
+def _exploration_text(line: dict[str, Any]) -> str:
+    if not line["tasks"]:
+        return "no explored tasks in this window"
+    n = line["tasks"]
+    if line["usd"] is None:
+        dollars = f"not measured ({', '.join(line['not_measured'])} has no tasks to compare with)"
+    else:
+        dollars = f"{'−' if line['usd'] < 0 else '+'}${abs(line['usd']):.6f} against routing the same {n} tasks"
+        if line["cheaper_than_routing"]:
+            dollars += " (exploring cost less: its arms were cheaper per task than the routed tiers)"
+    forgone = line["completions_forgone"]
+    if forgone is None:
+        completions = f"completions forgone not known (no judged outcome in {', '.join(line['unjudged_cells'])})"
+    elif forgone < 0:
+        completions = f"{-forgone:.2f} expected completions gained (its arms' judged rates beat the routed cells')"
+    else:
+        completions = f"{forgone:.2f} expected completions forgone"
+    return f"{dollars}; {completions}"

@@ -25,7 +25,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from metering import break_even as bootstrap
 from metering import tax_model
+from metering.break_even import Stratum
 from metering.cost import base_usd
 from metering.percentile import nearest_rank
 from metering.record import EndedBy, Outcome, Record
@@ -43,10 +45,14 @@ class Assumptions:
     hours: float = 0.0  # the window's length: router and GPU hours are charged for all of it (0: none charged)
     classifier_usd_per_request: float = 0.0
     failure_cost_usd: float = 0.0  # what the application pays to remedy one failed task (report.failure_cost_usd)
+    failure_redo_on: str | None = None  # per task: a failed task is redone on this tier (report.failure_remedy.redo_on)
     gpu_hour_usd: Mapping[str, float] = field(default_factory=dict)  # self-hosted tier -> USD per GPU-hour
     tiers: tuple[str, ...] = ("nano", "mini", "qwen")  # cells always listed, measured or not
-    single_turn_tier: str = "nano"  # where agentic-to-qwen sends single-turn work
+    single_turn_tier: str = "nano"  # where routing (and agentic-to-qwen) sends single-turn work
+    agentic_tier: str = "mini"  # where routing sends agentic work (what an explored task is measured against)
     self_hosted_tier: str = "qwen"
+    break_even_resamples: int = bootstrap.RESAMPLES  # the break-even interval's bootstrap (metering/break_even.py)
+    break_even_max_draws: int = bootstrap.MAX_DRAWS
 
 
 def served_ok(record: Record) -> bool:
@@ -123,6 +129,7 @@ def build_report(
     parts = dict.fromkeys(("redo", "retry_fallback", "cache_loss", "infrastructure", "classifier"), 0.0)
     billed_total = base = amortised_total = 0.0
     explored_spend: list[tuple[str, float]] = []
+    strata: dict[tuple[str, str], Stratum] = {}  # for the break-even bootstrap: requests by the cell measured in
     overheads = []
     for record in records:
         label = record.label
@@ -145,6 +152,12 @@ def build_report(
             _count(cells[(first, label)], record, ok, spend, amortised, feedback)
             cells[(first, label)].repriced += record.counterfactual_usd.get(first, 0.0)
             cells[(first, label)].tokens += tokens
+        costs = {  # dual reads what a routed request cost; mini-only what mini spent beyond its final tokens there
+            "dual": spend + amortised if not record.explored and not record.pinned else None,
+            "mini": spend - record.counterfactual_usd.get("mini", 0.0) if first == "mini" else None,
+        }
+        if costs["dual"] is not None or costs["mini"] is not None:
+            strata.setdefault((first or "-", label), Stratum(label)).add(costs, ok, True)
         if record.explored:
             explored_spend.append((label, spend + amortised))
         elif not record.pinned:
@@ -195,7 +208,14 @@ def build_report(
 
     dual_line = {c: dual(c) for c in CLASSES}
     mini_line = {c: lines["mini_only"](c) for c in CLASSES}
-    break_even, break_even_ci = _break_even(dual_line, mini_line, a.failure_cost_usd)
+    break_even, break_even_ci = None, [None, None]
+    if not any(isinstance(v, str) for v in (*dual_line.values(), *mini_line.values())):
+        offsets = {("dual", c): fixed_per_request for c in CLASSES}
+        offsets.update({("mini", c): class_cf[c]["mini"] / by_class[c] for c in CLASSES})
+        found = bootstrap.break_even(
+            list(strata.values()), offsets, a.failure_cost_usd, a.break_even_resamples, max_draws=a.break_even_max_draws
+        )
+        break_even, break_even_ci = found.point, list(found.ci)
     exploration_usd = None
     if all(isinstance(dual_line[label], _Line) for label, _ in explored_spend):
         exploration_usd = sum(
@@ -384,63 +404,6 @@ def _cells(
 
 def _tiers_priced(class_cf: Mapping[str, Mapping[str, float]]) -> list[str]:
     return sorted({tier for per_class in class_cf.values() for tier in per_class})
-
-
-def _cost_at_share(lines: Mapping[str, _Line], share: float, rates: Mapping[str, float], failure: float) -> float:
-    single, agentic = lines["single_turn"], lines["agentic"]
-    cost = (1 - share) * (single.cost_per_request + (1 - rates["single_turn"]) * failure) + share * (
-        agentic.cost_per_request + (1 - rates["agentic"]) * failure
-    )
-    completed = (1 - share) * rates["single_turn"] + share * rates["agentic"]
-    return cost / completed if completed > 0 else math.inf
-
-
-def _crossing(dual: Mapping[str, _Line], mini: Mapping[str, _Line], pick_dual, pick_mini, failure: float) -> float:
-    """The agentic share where dual-tier's cost per completed task meets mini-only's (clamped to [0, 1]).
-
-    Both costs are ratios of lines in the share, so their difference changes sign at most twice;
-    a scan of 200 steps then bisection finds the first crossing to 1e-9. Dual cheaper everywhere: 1;
-    dearer everywhere: 0.
-    """
-    rd = {c: pick_dual(dual[c]) for c in CLASSES}
-    rm = {c: pick_mini(mini[c]) for c in CLASSES}
-
-    def gap(s: float) -> float:
-        d, m = _cost_at_share(dual, s, rd, failure), _cost_at_share(mini, s, rm, failure)
-        if math.isinf(d) or math.isinf(m):
-            return 0.0 if math.isinf(d) and math.isinf(m) else (1.0 if math.isinf(d) else -1.0)
-        return d - m
-
-    previous, g_prev = 0.0, gap(0.0)
-    if g_prev >= 0:
-        return 0.0
-    for step in range(1, 201):
-        s = step / 200
-        g = gap(s)
-        if g >= 0:
-            lo, hi = previous, s
-            while hi - lo > 1e-9:
-                mid = (lo + hi) / 2
-                lo, hi = (mid, hi) if gap(mid) < 0 else (lo, mid)
-            return (lo + hi) / 2
-        previous, g_prev = s, g
-    return 1.0
-
-
-def _break_even(
-    dual: Mapping[str, _Line | str], mini: Mapping[str, _Line | str], failure: float
-) -> tuple[float | None, list[float | None]]:
-    """The measured break-even share, with the interval the cells' success intervals imply.
-
-    Held fixed: each class's measured cost per request and success rate under each policy. The low
-    end pairs dual's worst rates with mini's best, the high end the reverse.
-    """
-    if any(isinstance(v, str) for v in (*dual.values(), *mini.values())):
-        return None, [None, None]
-    point = _crossing(dual, mini, lambda x: x.rate, lambda x: x.rate, failure)  # type: ignore[arg-type]
-    low = _crossing(dual, mini, lambda x: x.lo, lambda x: x.hi, failure)  # type: ignore[arg-type]
-    high = _crossing(dual, mini, lambda x: x.hi, lambda x: x.lo, failure)  # type: ignore[arg-type]
-    return point, [min(low, point), max(high, point)]
 
 
 def _verdict(policies: Mapping[str, Mapping[str, Any]], n: int, with_feedback: int) -> dict[str, Any]:

@@ -83,13 +83,25 @@ def print_report(report: dict[str, Any]) -> None:
         )
     print(f"  savings vs mini-only per completed task: {pct(m['savings_vs_mini'])}")
     print(f"  (token view, 1 − actual ÷ mini-only repricing: {pct(m['savings_vs_mini_tokens'])})")
-    if spend["exploration"] is not None and m["explored_requests"]:
+    if spend["exploration"] is not None and m["explored_requests"] and "tasks" not in m:
         print(f"  exploration spend beyond routing them: {usd(spend['exploration'])} (charged to no policy)")
-    if spend.get("judge"):
+    if spend.get("judge") and "tasks" not in m:
         print(f"  judge spend, grading outcomes: {usd(spend['judge'])} (measurement, charged to no policy)")
     be = m["break_even_agentic_share"]
-    measured_be = "not measured" if be is None else f"{be:.3f} {interval(m['break_even_ci'], '.3f')}"
-    print(f"\nbreak-even agentic share: measured {measured_be}, model {model['break_even_agentic_share']:.3f}")
+    by_request = "not measured" if be is None else f"{be:.3f} {interval(m['break_even_ci'], '.3f')}"
+    published = model["break_even_agentic_share"]
+    by_task = (m.get("tasks") or {}).get("break_even")
+    if by_task is None:
+        print(
+            f"\nbreak-even agentic share: measured {by_request} (95%, bootstrap over requests), model {published:.3f}"
+        )
+    else:
+        share = by_task["share"]
+        measured_be = "not measured" if share is None else f"{share:.3f} {interval(by_task['ci'], '.3f')}"
+        print(
+            f"\nbreak-even agentic share: measured {measured_be} (95%, bootstrap over tasks, "
+            f"{by_task['resamples']} resamples), model {published:.3f}; by request {by_request}"
+        )
     trend, weeks = m.get("agentic_share_trend_per_week"), m.get("weeks_to_break_even")
     if trend is not None:
         crossing = f", crossing break-even in {weeks:.1f} weeks" if weeks is not None else ""

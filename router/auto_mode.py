@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from metering import tax_model
+from metering.break_even import LIVE_MAX_DRAWS, LIVE_RESAMPLES
 from metering.record import Record
 from metering.tax_report import Assumptions, build_report
 
@@ -71,7 +72,15 @@ class AutoMode:
         hours = 0.0
         if records:
             hours = (max(r.ended_at or r.started_at for r in records) - min(r.started_at for r in records)) / 3600
-        self.last_report = build_report(records, self._feedback, replace(self.assumptions, hours=hours))
+        # the switch reads the break-even point; its interval (the gauges) gets the live bootstrap budget, since
+        # this runs on the event loop every few seconds (metering/break_even.py)
+        live = replace(
+            self.assumptions,
+            hours=hours,
+            break_even_resamples=LIVE_RESAMPLES,
+            break_even_max_draws=LIVE_MAX_DRAWS,
+        )
+        self.last_report = build_report(records, self._feedback, live)
         if self.enabled and len(records) >= self.min_requests:
             self._maybe_switch(self.last_report["measured"])
         return self.last_report

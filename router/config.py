@@ -205,12 +205,31 @@ class Resilience(_Strict):
     breaker: Breaker = Breaker()
 
 
+class FailureRemedy(_Strict):
+    """What a failed task costs to put right, in the task-level policies: exactly one of the two.
+
+    `usd`: that many dollars per failed task (the source analysis's threshold is $0.019 per degraded output).
+    `redo_on`: the failed task is redone on that tier (normally `full`), at its measured cost per task of the
+    task's class, and completes with that tier's measured success rate.
+    """
+
+    usd: float | None = Field(None, ge=0)
+    redo_on: str | None = None
+
+    @model_validator(mode="after")
+    def _one_remedy(self) -> FailureRemedy:
+        if (self.usd is None) == (self.redo_on is None):
+            raise ValueError("give exactly one of usd (dollars per failed task) or redo_on (a tier)")
+        return self
+
+
 class Report(_Strict):
     """Inputs of the routing-tax report that traffic cannot measure (printed as assumptions)."""
 
     router_hour_usd: float = Field(0.0, ge=0)  # what running routetax costs per hour
     classifier_usd_per_request: float = Field(0.0, ge=0)
     failure_cost_usd: float = Field(0.0, ge=0)  # what remedying one failed task costs the application (e.g. 0.019)
+    failure_remedy: FailureRemedy | None = None  # the task-level policies' remedy; None: a failure costs nothing more
     # Judged tasks (feedback, the judge) are a random sample of all tasks: the verdict may then be decided on the
     # judged rates' intervals alone. Off, it must also hold with every unknown outcome a failure and a success.
     outcomes_are_a_sample: bool = False
@@ -338,6 +357,14 @@ class Config(_Strict):
             for target in tier.fallbacks or ():
                 if target not in self.tiers or target == name:
                     raise ValueError(f"tiers.{name}.fallbacks: {target!r} is not another configured tier")
+        remedy = self.report.failure_remedy
+        if remedy is not None and remedy.redo_on is not None and remedy.redo_on not in self.tiers:
+            raise ValueError(f"report.failure_remedy.redo_on: tier {remedy.redo_on!r} is not configured")
+        if remedy is not None and self.report.failure_cost_usd:
+            raise ValueError(
+                "report.failure_remedy: failure_cost_usd already prices a failure; give one of them "
+                "(failure_remedy: {usd: X} is the same as failure_cost_usd: X)"
+            )
         tier = self.embeddings.tier
         if tier is not None and tier not in self.tiers:
             raise ValueError(f"embeddings.tier: tier {tier!r} is not configured")

@@ -73,14 +73,17 @@ def report_window(window: str, since: str | None, until: str | None, now: float)
 def assumptions_for(config: Config, hours: float = 0.0) -> Assumptions:
     """What the report needs from the configuration: its assumed costs and the tiers its policies use."""
     listed = [name for name in ("nano", "mini", "qwen") if name in config.tiers]
+    remedy = config.report.failure_remedy
     return Assumptions(
         router_hour_usd=config.report.router_hour_usd,
         hours=hours,
         classifier_usd_per_request=config.report.classifier_usd_per_request,
-        failure_cost_usd=config.report.failure_cost_usd,
+        failure_cost_usd=config.report.failure_cost_usd or (remedy.usd or 0.0 if remedy is not None else 0.0),
+        failure_redo_on=remedy.redo_on if remedy is not None else None,
         gpu_hour_usd={name: t.gpu_hour_usd for name, t in config.tiers.items() if t.gpu_hour_usd is not None},
         tiers=tuple(dict.fromkeys([*listed, *config.explore_tiers()])),
         single_turn_tier=config.policy.single_turn,
+        agentic_tier=config.policy.agentic,
     )
 
 

@@ -292,3 +292,32 @@ def test_every_report_figure_recomputed_from_the_ledger_export(
     assert dual["fixed_per_task_usd"] == pytest.approx(fixed_per_task, rel=1e-9)
     assert dual["cost_per_completed_task_usd"] == pytest.approx(per_completed(task_dual), rel=1e-9)
     assert report["verdict"]["cheapest"] in {*by_task["policies"], "undecided"}
+
+    # --- exploration as a measurement line: each explored task against the cell routing would have used
+    routed_tier = {"single_turn": config.policy.single_turn, "agentic": config.policy.agentic}
+    explored = [t for t in tasks if t["explored"]]
+    line = by_task["measurement"]["exploration"]
+    assert line["tasks"] == len(explored) > 0
+    usd = forgone = 0.0
+    for t in explored:
+        routed_cost, routed_rate, _, _ = cells[(routed_tier[t["task_class"]], t["task_class"])]
+        usd += task_cost(t) - routed_cost
+        forgone += routed_rate - cells[(t["arm"], t["task_class"])][1]
+    assert line["usd"] == pytest.approx(usd, rel=1e-9, abs=1e-15)
+    assert line["completions_forgone"] == pytest.approx(forgone, rel=1e-9, abs=1e-12)
+
+    # --- the break-even share per task: where dual as run (routed tasks + its fixed lines) meets mini's own cells
+    found = by_task["break_even"]
+    mini_lines = {c: cells.get(("mini", c)) for c in ("single_turn", "agentic")}
+    if all(v is not None and v[1] is not None for v in mini_lines.values()) and set(task_dual) == set(mini_lines):
+        from metering.break_even import crossing
+
+        share = crossing(
+            {c: (cost, rate) for c, (cost, rate) in task_dual.items()},
+            {c: (v[0], v[1]) for c, v in mini_lines.items()},  # type: ignore[index]
+            0.019,
+        )
+        assert found["share"] == pytest.approx(share, abs=1e-9)
+        assert found["ci"][0] <= found["share"] <= found["ci"][1]
+    else:
+        assert found["share"] is None
