@@ -2,6 +2,7 @@
 
 - `normalise`: a history (chat messages, Responses items) and an answer as comparable atoms (pure).
 - `index`: the continuation index — answers by the digest of the history that led to them (bounded).
+- `prefix`: a step that resends the previous step's messages byte for byte, found by a hash of those bytes.
 - `loop`: the loop signal — previous output back with new tool/environment output at machine pace (pure).
 - `answer`: an answer (JSON or streamed) as atoms, marks and its tool calls' digest.
 - `identity`: the resolver intake calls (header → response chain / conversation → continuation → new).
