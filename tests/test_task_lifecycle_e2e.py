@@ -4,7 +4,6 @@ its outcome, and its record in `routetax ledger export --tasks` — with nothing
 
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
 import sys
@@ -15,14 +14,13 @@ import pytest
 from openai import OpenAI
 
 from cli import main as routetax
-from metering.ledger import read_records
-from metering.store import open_store
 from router.servers import RunningServer
 from tests.conftest import serve_config_file
 from tests.redis_server import RedisServer
 from tests.running import Processes
 from tests.task_traffic import TOOLS
 from tests.test_cli import free_port, wait_until_up
+from tests.test_metering_e2e import ledger_records
 from tests.waiting import wait_until
 
 
@@ -42,17 +40,6 @@ def _tool_loop(first: OpenAI, second: OpenAI, order: str, end: bool = False) -> 
         model="auto", messages=messages, tools=TOOLS, extra_headers=headers
     )
     return [raw.headers["x-routetax-task"], last.headers["x-routetax-task"]]
-
-
-def _ledger_records(redis_url: str) -> list:
-    async def read() -> list:
-        store = open_store(redis_url)
-        try:
-            return [r async for r in read_records(store)]
-        finally:
-            await store.aclose()
-
-    return asyncio.run(read())
 
 
 def _exported_tasks(redis_url: str, capsys: pytest.CaptureFixture[str]) -> dict[str, dict]:
@@ -87,7 +74,7 @@ def test_a_task_is_recorded_with_its_steps_cost_and_the_outcome_its_owner_gave_i
     assert (unknown["outcome"], unknown["outcome_source"], unknown["ended_by"]) == ("unknown", None, "client")
     assert failed["key_id"] == owner["id"] and failed["steps"] == 2 and failed["requests"] == 2
 
-    steps = [r for r in _ledger_records(redis_server.url) if r.task_id == judged[0]]
+    steps = [r for r in ledger_records(redis_server.url) if r.task_id == judged[0]]
     assert [r.task_step for r in sorted(steps, key=lambda r: r.started_at)] == [1, 2]
     assert failed["cost_usd"] == pytest.approx(sum(r.cost_usd for r in steps), rel=1e-12)
     assert failed["arm"] == steps[0].routed_tier
@@ -118,7 +105,7 @@ def test_a_proxy_killed_mid_task_loses_no_task_record_the_next_one_closes_it(
     client = OpenAI(base_url=f"{url}/v1", api_key="x", max_retries=0)
     task = _tool_loop(client, client, "K-9")[0]
     wait_until(  # the request records are in Redis (the last milliseconds before a kill -9 are the known loss)
-        lambda: len([r for r in _ledger_records(redis_server.url) if r.task_id == task]) == 2, "both steps' records"
+        lambda: len([r for r in ledger_records(redis_server.url) if r.task_id == task]) == 2, "both steps' records"
     )
     first.kill()  # SIGKILL mid-task: the task is open, its end not yet due
     first.wait(10)

@@ -22,7 +22,6 @@ import httpx
 import pytest
 import redis.asyncio
 
-from metering.ledger import read_records
 from metering.metrics_group import merge
 from metering.spool import ACTIVE, adopt_orphans
 from metering.store import open_store
@@ -33,7 +32,7 @@ from router.workers import prepare_spools
 from tests.conftest import durable_config, script, serve_config_file
 from tests.running import Processes
 from tests.test_cli import free_port, wait_until_up
-from tests.test_metering_e2e import counter_total
+from tests.test_metering_e2e import counter_total, ledger_records
 from tests.waiting import async_wait_until, wait_until
 
 HELLO = {"model": "auto", "messages": [{"role": "user", "content": "Say hello."}]}
@@ -55,17 +54,6 @@ def _serve(
     return process, url
 
 
-def _records(redis_url: str) -> list:
-    async def read() -> list:
-        store = open_store(redis_url)
-        try:
-            return [r async for r in read_records(store)]
-        finally:
-            await store.aclose()
-
-    return asyncio.run(read())
-
-
 def _post(url: str, body: dict) -> httpx.Response:
     # a new connection per request: the kernel hands each to one of the workers
     return httpx.post(f"{url}/v1/chat/completions", json=body, timeout=30)
@@ -81,7 +69,7 @@ def test_two_workers_one_port_metrics_add_up_to_the_ledger(
         assert all(r.status_code == 200 for r in responses)
         sent = sorted(r.headers["x-routetax-request-id"] for r in responses)
         deadline = time.monotonic() + 15
-        while len(records := _records(redis_server.url)) < 80 and time.monotonic() < deadline:
+        while len(records := ledger_records(redis_server.url)) < 80 and time.monotonic() < deadline:
             time.sleep(0.2)
         assert sorted(r.request_id for r in records) == sent  # one record per request, from both workers
         wait_until(  # each worker publishes its snapshot every second
@@ -129,7 +117,7 @@ def test_sigterm_finishes_requests_in_flight_and_loses_no_record(
             streams = [f.result() for f in futures]
         assert process.wait(40) == 0
         assert all(text.rstrip().endswith("data: [DONE]") for _, text in streams)  # finished, not cut
-        records = _records(redis_server.url)
+        records = ledger_records(redis_server.url)
         sent = [r.headers["x-routetax-request-id"] for r in before] + [request_id for request_id, _ in streams]
         assert sorted(r.request_id for r in records) == sorted(sent)
         assert all(r.outcome == "success" for r in records)
