@@ -15,12 +15,19 @@ import orjson
 from router.tasks.normalise import KIND, Atom, Kind, chat_atoms, message_text, responses_atoms
 
 MARK_CHARS = 64  # an answer without tool calls is recognised in a rewritten history by its first characters
+# An answer's marks are kept as one string, joined by this: a tuple of them was one more object per filed answer for
+# the collector to count towards its next young collection (a proxy's pause; bench/tasks.py).
+MARK_SEPARATOR = "\x1e"
+
+
+def split_marks(marks: str) -> list[str]:
+    return marks.split(MARK_SEPARATOR) if marks else []
 
 
 @dataclass(frozen=True, slots=True)
 class AnswerAtoms:
     atoms: list[Atom]
-    marks: tuple[str, ...]  # what a client that rewrites the answer still echoes: its call ids, else its text
+    marks: str  # what a client that rewrites the answer still echoes (its call ids, else its text), joined
     calls: str | None  # digest of the tool calls asked for (names and parsed arguments); None: none asked
     response_id: str | None = None  # a Responses answer's id (for `previous_response_id`)
 
@@ -28,14 +35,14 @@ class AnswerAtoms:
 def of_atoms(atoms: list[Atom], response_id: str | None = None) -> AnswerAtoms:
     calls = [atom for atom in atoms if atom[KIND] == Kind.CALL]
     if calls:
-        marks = tuple(ref for _, ref, _, _ in calls if len(ref) >= 6)  # a very short id could occur by chance
+        marks = MARK_SEPARATOR.join(ref for _, ref, _, _ in calls if len(ref) >= 6)  # a short id occurs by chance
         digest = hashlib.blake2b(
             "\x1e".join(f"{name}\x1f{text}" for _, _, name, text in calls).encode("utf-8", "surrogatepass"),
             digest_size=12,
         ).hexdigest()
     else:
         text = message_text(atoms).strip()
-        marks = (text[:MARK_CHARS],) if len(text) >= 16 else ()
+        marks = text[:MARK_CHARS] if len(text) >= 16 else ""  # a separator in it splits it into pieces it holds
         digest = None
     return AnswerAtoms(atoms, marks, digest, response_id)
 

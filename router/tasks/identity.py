@@ -135,12 +135,15 @@ class TaskIdentity:
             start = self.index.prefix_digest(scope, raw.before)
             if start is not None:
                 messages = body["messages"]
-                answer, answer_own = self.history.of_items(messages[raw.split : raw.split + 1])
-                after, after_own = self.history.of_items(messages[raw.split + 1 :])
+                answer, answer_own = self.history.of_items(messages[raw.split : raw.split + 1], remember=False)
+                after, after_own = self.history.of_items(messages[raw.split + 1 :], remember=False)
                 found = self.index.find_after_prefix(start, answer, after, answer_own + after_own, now)
                 if found is not None:
                     return *found, raw.whole
-        atoms, own = self.history.of(body, api)
+        # A chat history with no answer in it (a task's first step) is remembered only when it has to be: its next
+        # step is found by its exact bytes unless the client rewrote them, and then that step's own lookup
+        # remembers the messages it resends.
+        atoms, own = self.history.of(body, api, remember=raw is None or raw.before is not None)
         digests = chain(seed(scope), atoms, own)
         bounds = Boundaries.of(atoms)
         match = self.index.find(digests, atoms, bounds, now)

@@ -32,6 +32,7 @@ from typing import Any
 
 import orjson
 
+from router.tasks.answer import MARK_SEPARATOR, split_marks
 from router.tasks.normalise import (
     SEPARATOR,
     SKIPPED_ROLES,
@@ -85,7 +86,7 @@ class Entry:
     answered_at: float  # unix seconds: when routetax had the whole answer
     arm: str | None  # the tier the task's first step was routed to (its exploration arm when explored)
     explored: bool
-    marks: tuple[str, ...] = ()  # call ids (else the text's start) a rewritten answer still shows
+    marks: str = ""  # call ids (else the text's start) a rewritten answer still shows (router.tasks.answer)
     calls: bool = False  # the answer asked for tool calls
     acted: bool = False  # the answer's text asked its client to act (an action written in text)
     continued: int = 0  # requests that continued this answer here (tells identical answers of two tasks apart)
@@ -97,7 +98,8 @@ class Entry:
     def from_json(cls, raw: bytes | str) -> Entry | None:
         try:
             data = orjson.loads(raw)
-            data["marks"] = tuple(data.get("marks") or ())
+            marks = data.get("marks") or ""
+            data["marks"] = marks if isinstance(marks, str) else MARK_SEPARATOR.join(marks)  # an older process's list
             return cls(**data)
         except (orjson.JSONDecodeError, TypeError, KeyError):
             return None
@@ -157,17 +159,22 @@ class History:
         self._young: dict[bytes, tuple[Atom | bytes, ...]] = {}
         self._old: dict[bytes, tuple[Atom | bytes, ...]] = {}
 
-    def of(self, body: dict[str, Any], api: str) -> tuple[list[Atom], list[bytes]]:
+    def of(self, body: dict[str, Any], api: str, remember: bool = True) -> tuple[list[Atom], list[bytes]]:
         """(atoms, their own digests) of a chat `messages` list or a Responses `input`."""
         responses = api == "responses"
         items = body.get("input") if responses else body.get("messages")
         if not isinstance(items, list):  # a Responses string input, or nothing usable
             atoms = history_atoms(body, api)
             return atoms, [atom_digest(atom) for atom in atoms]
-        return self.of_items(items, responses)
+        return self.of_items(items, responses, remember)
 
-    def of_items(self, items: list[Any], responses: bool = False) -> tuple[list[Atom], list[bytes]]:
-        """(atoms, their own digests) of chat messages or Responses items."""
+    def of_items(
+        self, items: list[Any], responses: bool = False, remember: bool = True
+    ) -> tuple[list[Atom], list[bytes]]:
+        """(atoms, their own digests) of chat messages or Responses items. `remember=False` for messages the next
+        step will not need again: a step found by its exact bytes (router.tasks.prefix) is followed by one found
+        the same way, so its answer and tool results would only be memo entries nobody reads — two objects each
+        the collector counts, and tracks until they age out."""
         normalise = responses_atoms if responses else chat_atoms
         atoms: list[Atom] = []
         own: list[bytes] = []
@@ -182,7 +189,7 @@ class History:
                 if found is None:
                     item_atoms = normalise([item])
                     found = (*item_atoms, *map(atom_digest, item_atoms))
-                if len(raw) <= MEMO_MAX_BYTES:
+                if remember and len(raw) <= MEMO_MAX_BYTES:
                     if len(young) >= MEMO_MESSAGES:
                         self._old, self._young = young, {}
                         young = self._young
@@ -239,7 +246,7 @@ def confirmed(entry: Entry, atoms: list[Atom]) -> bool:
     if not entry.marks:
         return False
     text = "\x1f".join(f"{ref}\x1f{text}" for _, ref, _, text in atoms)
-    return all(mark in text for mark in entry.marks)
+    return all(mark in text for mark in split_marks(entry.marks))
 
 
 class TaskIndex:
@@ -328,7 +335,7 @@ class TaskIndex:
             if chars >= len(text) or self.alive(entry, now) is None or _text_digest(text[:chars]) != digest:
                 continue
             added = text[chars:]
-            if entry.marks and all(mark in added for mark in entry.marks):
+            if entry.marks and all(mark in added for mark in split_marks(entry.marks)):
                 return entry, (Kind.MESSAGE, "user", "", added)
         return None
 
