@@ -19,7 +19,9 @@ on/off comparison is an A/A run: the noise floor of the measurement itself.
    Each side's added p50/p99 is its percentile less direct's; the figure judged (target: within +0.1 ms) is
    on - off over all trials' latencies pooled, printed with the median and range of the per-trial differences,
    and with each proxy's CPU per request over its blocks (steadier than latency here). `--same-config` runs
-   both proxies with tasks on: the noise floor of every on - off figure.
+   both proxies with tasks on: the noise floor of every on - off figure. `--cpu-control US` runs the tasks-on side
+   with tasks off and US µs of busy CPU added to every request at intake: what that much CPU alone adds, whatever
+   it is spent on (set US to the on - off CPU per request a run printed).
    Concurrency 1 sends each request when the previous answer is in; concurrency 10 is paced at `--rate` (800)
    requests a second over its clients, about half of what the proxy's one core serves: sent as fast as answers
    come, 10 clients keep that core 100 % busy, and a request's latency is then 10 requests' CPU whatever it is
@@ -43,7 +45,7 @@ on/off comparison is an A/A run: the noise floor of the measurement itself.
 Pinning as in bench/perf.py: the proxies on core 0; the upstream, Redis and this load generator on core 1.
 
 Run (≈ 10 minutes, ≈ 20 with `--memory-tasks-off`; `--quick` ≈ 7):
-    .venv/bin/python bench/tasks.py [--quick] [--trials 6] [--requests 2000] [--same-config]
+    .venv/bin/python bench/tasks.py [--quick] [--trials 6] [--requests 2000] [--same-config] [--cpu-control US]
     [--memory-tasks 1000000] [--max-entries N] [--memory-tasks-off] [--skip-latency] [--skip-memory]
 """
 
@@ -90,6 +92,24 @@ LAUNCHER = [
     "-c",
     f"import sys; sys.path.insert(0, {str(ROOT)!r}); from cli import main; sys.exit(main())",
 ]
+
+
+def cpu_control_launcher(us: float) -> list[str]:
+    """The proxy with `us` microseconds of busy CPU added to every request at intake (`--cpu-control`): what that
+    much CPU alone does to the figures, whatever it is spent on."""
+    code = (
+        f"import sys, time; sys.path.insert(0, {str(ROOT)!r})\n"
+        "from router.serving.intake import Intake\n"
+        "admit = Intake.admit\n"
+        "async def spinning(self, *args, **kwargs):\n"
+        f"    end = time.thread_time() + {us / 1e6!r}\n"
+        "    while time.thread_time() < end:\n"
+        "        pass\n"
+        "    return await admit(self, *args, **kwargs)\n"
+        "Intake.admit = spinning\n"
+        "from cli import main; sys.exit(main())"
+    )
+    return [sys.executable, "-c", code]
 
 
 @dataclass
@@ -389,6 +409,14 @@ def main() -> int:
         action="store_true",
         help="A/A: both proxies with tasks on (the noise floor of the on - off figures, with identity present)",
     )
+    ap.add_argument(
+        "--cpu-control",
+        type=float,
+        default=0.0,
+        metavar="US",
+        help="control: run the tasks-on side with tasks off and US µs of busy CPU added per request (what CPU alone "
+        "adds to the figures)",
+    )
     ap.add_argument("--skip-latency", action="store_true")
     ap.add_argument("--skip-memory", action="store_true")
     ap.add_argument(
@@ -468,6 +496,11 @@ def latency_part(
     upstream: str, redis_url: str, tmp: Path, args: argparse.Namespace, concurrencies: tuple, redis_pid: int
 ) -> dict:
     print("added latency, direct / tasks on / tasks off in turns:", flush=True)
+    if args.cpu_control:
+        print(
+            f"  control: the 'tasks-on' proxy is tasks off plus {args.cpu_control:.0f} µs of CPU per request",
+            flush=True,
+        )
     ports = {"tasks-on": free_port(), "tasks-off": free_port()}
     proxies = {
         side: start_routetax(
@@ -476,8 +509,10 @@ def latency_part(
             True,
             ports[side],
             tmp,
-            LAUNCHER,
-            sections=proxy_sections(side == "tasks-on" or args.same_config, args.max_entries),
+            cpu_control_launcher(args.cpu_control) if args.cpu_control and side == "tasks-on" else LAUNCHER,
+            sections=proxy_sections(
+                (side == "tasks-on" and not args.cpu_control) or args.same_config, args.max_entries
+            ),
         )
         for side in ports
     }
