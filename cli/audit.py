@@ -13,10 +13,10 @@ import orjson
 
 from cli.command import Subparsers
 from metering.audit.formats import Format
-from metering.audit.project import Assumptions, project
-from metering.audit.render import render
 from metering.audit.scan import ScanOptions, Window, scan
 from metering.audit.sources import Progress, Source
+from metering.tax.audit import Assumptions, project
+from metering.tax.audit_text import render
 from metering.timespec import parse_time
 
 

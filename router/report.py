@@ -1,6 +1,6 @@
 """The routing-tax report as this deployment configures it: windows, assumptions, and the report read from the ledger.
 
-The report itself is metering's (`metering.tax_report`); what it needs from routetax's configuration —
+The report itself is metering's (`metering.tax.report`); what it needs from routetax's configuration —
 the assumed costs and the tiers its policies compare — is translated here, once, for its three users:
 `GET /v1/routing-tax`, the auto mode's policy switch, and `routetax report` (cli/report.py). The window
 is read here too, once for the endpoint and the command, so that both charge the same router and GPU
@@ -15,9 +15,9 @@ from typing import Any
 
 from metering.feedback import FeedbackStore
 from metering.ledger import read_records
-from metering.policies_by_task import add_task_figures
 from metering.tasks import TaskBook, TaskSettings
-from metering.tax_report import Assumptions, build_report
+from metering.tax.policies_by_task import add_task_figures
+from metering.tax.report import Assumptions, build_report
 from metering.timespec import parse_time
 from router.config import Config
 

@@ -7,7 +7,7 @@ import random
 import pytest
 
 from metering.record import Attempt, Record, Usage
-from metering.tax_report import Assumptions, build_report, wilson
+from metering.tax.report import Assumptions, build_report, wilson
 
 
 def rec(

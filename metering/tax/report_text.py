@@ -1,6 +1,6 @@
 """The routing-tax report as text: the tables `routetax report` and `routetax demo` print.
 
-The report is the dictionary `metering.tax_report.build_report` returns (the same one
+The report is the dictionary `metering.tax.report.build_report` returns (the same one
 `--json` and `GET /v1/routing-tax` give); this only lays it out for a reader.
 """
 
@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from metering.task_report_text import print_task_section
-from metering.tax_report import TREND_MIN_SPAN_S
+from metering.tax.report import TREND_MIN_SPAN_S
+from metering.tax.task_text import print_task_section
 
 
 def print_report(report: dict[str, Any]) -> None:

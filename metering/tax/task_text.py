@@ -1,6 +1,6 @@
 """The task-level part of the text report: cells of tasks and the policies measured on their own tasks.
 
-Laid out from the report's `measured.tasks` and `verdict` (metering/policies_by_task.py), the same
+Laid out from the report's `measured.tasks` and `verdict` (metering/tax/policies_by_task.py), the same
 dictionary `--json` and `GET /v1/routing-tax` give.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from metering.policies_by_task import policy_label
+from metering.tax.policies_by_task import policy_label
 
 
 def _usd(value: float | None) -> str:

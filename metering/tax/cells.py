@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from metering.tasks import OutcomeSource, TaskOutcome, TaskRecord
-from metering.tax_report import CLASSES, wilson
+from metering.tax.report import CLASSES, wilson
 
 
 @dataclass(frozen=True, slots=True)

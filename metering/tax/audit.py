@@ -3,7 +3,7 @@
 Pure functions. Prices are the published ones from litellm's map, applied with the
 modifiers each logged request showed (Batch, the reported service tier), through
 `metering.cost.cost`. The routing overhead band, the success rates and the break-even
-share are the published model's (`metering.tax_model`); every number that rests on an
+share are the published model's (`metering.tax.model`); every number that rests on an
 assumption rather than the logs says so in `assumptions`.
 """
 
@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from metering import tax_model
 from metering.audit.scan import AGENTIC, DAY_S, SINGLE_TURN, Tally
 from metering.cost import cost
 from metering.prices import Price, price_for
 from metering.record import Usage
+from metering.tax import model as tax_model
 
 NANO_MODEL, MINI_MODEL = "gpt-5.4-nano", "gpt-5.4-mini"
 HOURS_PER_MONTH = 730.0  # 365 × 24 / 12

@@ -25,12 +25,12 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from metering import break_even as bootstrap
-from metering import tax_model
-from metering.break_even import Stratum
 from metering.cost import base_usd
-from metering.percentile import nearest_rank
 from metering.record import EndedBy, Outcome, Record
+from metering.tax import break_even as bootstrap
+from metering.tax import model as tax_model
+from metering.tax.break_even import Stratum
+from metering.tax.percentile import nearest_rank
 from metering.verdict import Decision
 
 CLASSES = ("single_turn", "agentic")
@@ -51,7 +51,7 @@ class Assumptions:
     single_turn_tier: str = "nano"  # where routing (and agentic-to-qwen) sends single-turn work
     agentic_tier: str = "mini"  # where routing sends agentic work (what an explored task is measured against)
     self_hosted_tier: str = "qwen"
-    break_even_resamples: int = bootstrap.RESAMPLES  # the break-even interval's bootstrap (metering/break_even.py)
+    break_even_resamples: int = bootstrap.RESAMPLES  # the break-even interval's bootstrap (metering/tax/break_even.py)
     break_even_max_draws: int = bootstrap.MAX_DRAWS
 
 

@@ -5,7 +5,7 @@ Every policy is costed per completed task over the window's task mix (N_c tasks 
     Σ_c N_c × (cost per task_c + (1 − rate_c) × failure cost) ÷ Σ_c N_c × rate_c
 
 (with `report.failure_remedy: {redo_on: T}` a failure also costs T's cost per task and completes at T's
-rate: metering/failure_remedy.py)
+rate: metering/tax/failure_remedy.py)
 
 - a **single-tier policy** takes cost per task and success rate from its tier's own cells of tasks: its
   own tokens, retries and redos, never another tier's tokens repriced. A cell with no tasks is *not
@@ -29,16 +29,16 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from metering import break_even as bootstrap
-from metering import tax_model
-from metering.break_even import Stratum
-from metering.failure_remedy import Failure, remedied, remedy_json
 from metering.ledger import task_member
-from metering.measurement_spend import exploration_line
 from metering.record import Record
-from metering.task_cells import TaskCell, TaskRow, build_cells, cells_json
 from metering.tasks import OutcomeSource, TaskOutcome, TaskRecord
-from metering.tax_report import CLASSES, Assumptions, _amortised_rates
+from metering.tax import break_even as bootstrap
+from metering.tax import model as tax_model
+from metering.tax.break_even import Stratum
+from metering.tax.cells import TaskCell, TaskRow, build_cells, cells_json
+from metering.tax.failure_remedy import Failure, remedied, remedy_json
+from metering.tax.measurement_spend import exploration_line
+from metering.tax.report import CLASSES, Assumptions, _amortised_rates
 from metering.verdict import Decision
 
 UNDECIDED = "undecided"
@@ -269,7 +269,7 @@ def policies_by_task(rows: list[TaskRow], records: list[Record], a: Assumptions,
 
 def break_even_by_task(rows: Iterable[TaskRow], fixed_per_task: float, failure: Failure) -> dict[str, Any]:
     """The agentic share where dual as run and mini-only cost the same per completed task, its interval a bootstrap
-    over tasks within each cell (metering/break_even.py): dual reads the routed tasks, mini-only mini's arm cells."""
+    over tasks within each cell (metering/tax/break_even.py): dual reads the routed tasks, mini-only its arm cells."""
     strata: dict[tuple[str, str], Stratum] = {}
     for row in rows:
         record = row.record
