@@ -42,7 +42,7 @@ def child(paths: list[str], fmt: str) -> None:
     from metering.audit.formats import Format
     from metering.audit.scan import ScanOptions, scan
     from metering.audit.sources import Source
-    from metering.tax.audit import Assumptions, project
+    from metering.tax import Assumptions, project
 
     wall, cpu = time.perf_counter(), time.process_time()
     tally = scan([Source(p) for p in paths], ScanOptions(Format(fmt)))

@@ -20,9 +20,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from metering.record import Record
+from metering.tax import Assumptions, build_report
 from metering.tax import model as tax_model
 from metering.tax.break_even import LIVE_MAX_DRAWS, LIVE_RESAMPLES
-from metering.tax.report import Assumptions, build_report
 
 log = logging.getLogger("routetax.policy")
 

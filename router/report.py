@@ -16,8 +16,8 @@ from typing import Any
 from metering.feedback import FeedbackStore
 from metering.ledger import read_records
 from metering.tasks import TaskBook, TaskSettings
+from metering.tax import Assumptions, build_report
 from metering.tax.policies_by_task import add_task_figures
-from metering.tax.report import Assumptions, build_report
 from metering.timespec import parse_time
 from router.config import Config
 

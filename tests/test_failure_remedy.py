@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from metering.tax import Assumptions
 from metering.tax.break_even import crossing
-from metering.tax.report import Assumptions
 from router.config import ConfigError, load_config
 from router.report import assumptions_for
 from tests.test_measurement_spend import text_of

@@ -33,16 +33,18 @@ from metering.ledger import task_member
 from metering.record import Record
 from metering.tasks import OutcomeSource, TaskOutcome, TaskRecord
 from metering.tax import break_even as bootstrap
-from metering.tax import model as tax_model
+from metering.tax.assumptions import Assumptions
 from metering.tax.break_even import Stratum
 from metering.tax.cells import TaskCell, TaskRow, build_cells, cells_json
 from metering.tax.failure_remedy import Failure, remedied, remedy_json
 from metering.tax.measurement_spend import exploration_line
-from metering.tax.report import CLASSES, Assumptions, _amortised_rates
+from metering.tax.model import published_success_rate
+from metering.tax.policy_table import mid_policy, policies_for
+from metering.tax.report import amortised_rates
+from metering.tax.roles import CLASSES, Role
 from metering.verdict import Decision
 
 UNDECIDED = "undecided"
-PUBLISHED = {"agentic": tax_model.SUCCESS_AGENTIC, "single_turn": tax_model.SUCCESS_SINGLE_TURN}
 NAMES = {"dual": "dual-tier (as run)"}
 
 
@@ -68,7 +70,7 @@ def task_rows(
 ) -> list[TaskRow]:
     """The window's tasks, each with its self-hosted GPU time charged at the rate the request report uses."""
     steps = [r for r in records if r.is_task]
-    rates = _amortised_rates(steps, gpu_hour_usd, hours)
+    rates = amortised_rates(steps, gpu_hour_usd, hours)
     amortised: dict[str, float] = defaultdict(float)
     for record in steps:
         if not record.task_id:
@@ -160,6 +162,7 @@ def _estimate(
     mix: Mapping[str, int],
     repriced: Mapping[str, Mapping[str, float]],
     failure: Failure,
+    a: Assumptions,
 ) -> dict[str, Any]:
     """A labelled estimate for a policy with an unmeasured cell: that cell's tasks are the class's tasks repriced at
     the tier, at its published success rate (measured cells keep their measured figures). Never a measurement."""
@@ -171,7 +174,7 @@ def _estimate(
         if cell is not None and cell.tasks and cell.rate is not None:
             cost, rate = cell.cost_per_task, cell.rate
         else:
-            rate = PUBLISHED[label].get(tier)
+            rate = published_success_rate(a.role_of(tier), label)
             if tier not in repriced.get(label, {}) or rate is None:
                 return {
                     "cost_per_completed_task_usd": None,
@@ -205,6 +208,7 @@ class TaskPolicies:
     policies: dict[str, dict[str, Any]]
     mix: dict[str, int]
     failure: Failure
+    mid: str | None = "mini_only"  # the policy dual is weighed against: everything to the mid tier
 
     def cell_index(self) -> dict[str, TaskCell]:
         """Every cell a policy reads, by the name policies give it (`nano/agentic`, `dual/agentic`)."""
@@ -241,15 +245,10 @@ def policies_by_task(rows: list[TaskRow], records: list[Record], a: Assumptions,
     policies["dual"] = _policy("dual", dual_arms, dual_missing, mix, failure, False)
     policies["dual"]["fixed_per_task_usd"] = fixed_per_task
 
-    qwen, single = a.self_hosted_tier, a.single_turn_tier
-    singles: dict[str, dict[str, str]] = {
-        "mini_only": dict.fromkeys(CLASSES, "mini"),
-        "nano_only": dict.fromkeys(CLASSES, "nano"),
-        "qwen_only": dict.fromkeys(CLASSES, qwen),
-        "agentic_to_qwen": {"single_turn": single, "agentic": qwen},
-    }
     repriced = _repriced(records, rows)
-    for name, tiers in singles.items():
+    for name, (definition, tiers) in policies_for(a).items():
+        if definition.as_run:
+            continue  # dual, above: the routed tasks themselves
         if any(tier not in a.tiers for tier in tiers.values()):
             continue  # a tier this deployment does not have: no such policy here
         needed = {c: tiers[c] for c in classes}
@@ -260,14 +259,16 @@ def policies_by_task(rows: list[TaskRow], records: list[Record], a: Assumptions,
             for c, t in needed.items()
             if cells[(t, c)].tasks
         }
-        policy = _policy(name, arms, missing, mix, failure, qwen in needed.values())
+        policy = _policy(name, arms, missing, mix, failure, a.self_hosted_tier in needed.values())
         if missing:
-            policy["estimate"] = _estimate(needed, cells, mix, repriced, failure)
+            policy["estimate"] = _estimate(needed, cells, mix, repriced, failure, a)
         policies[name] = policy
-    return TaskPolicies(cells, routed, policies, mix, failure)
+    return TaskPolicies(cells, routed, policies, mix, failure, mid_policy(a))
 
 
-def break_even_by_task(rows: Iterable[TaskRow], fixed_per_task: float, failure: Failure) -> dict[str, Any]:
+def break_even_by_task(
+    rows: Iterable[TaskRow], fixed_per_task: float, failure: Failure, mid: str | None = "mini"
+) -> dict[str, Any]:
     """The agentic share where dual as run and mini-only cost the same per completed task, its interval a bootstrap
     over tasks within each cell (metering/tax/break_even.py): dual reads the routed tasks, mini-only its arm cells."""
     strata: dict[tuple[str, str], Stratum] = {}
@@ -275,7 +276,7 @@ def break_even_by_task(rows: Iterable[TaskRow], fixed_per_task: float, failure: 
         record = row.record
         routed = not record.explored and not record.pinned and record.task_class in CLASSES
         label = record.task_class if record.task_class in CLASSES else "single_turn"
-        on_mini = record.arm == "mini"
+        on_mini = mid is not None and record.arm == mid
         if not routed and not on_mini:
             continue
         judged = record.outcome_source in (OutcomeSource.FEEDBACK, OutcomeSource.JUDGE)
@@ -358,6 +359,7 @@ def verdict_by_task(measured: TaskPolicies, tasks: int, sample: bool) -> dict[st
         "not_measured": [n for n, p in policies.items() if not p["measured"]],
         "dual_vs_mini": Decision.UNDECIDED,
         "dual_vs_mini_needs": None,
+        "mid_policy": measured.mid,  # what dual is weighed against: everything to the mid tier (mini_only)
         "outcomes_are_a_sample": sample,
     }
     if not tasks:
@@ -388,7 +390,7 @@ def verdict_by_task(measured: TaskPolicies, tasks: int, sample: bool) -> dict[st
             needs = _needs(priced[best], priced[blocker], cells_of)
             needs["against"] = blocker
             out["cheapest_needs"] = needs
-    dual, mini = policies.get("dual"), policies.get("mini_only")
+    dual, mini = policies.get("dual"), policies.get(measured.mid) if measured.mid is not None else None
     if (
         dual is None
         or mini is None
@@ -398,7 +400,7 @@ def verdict_by_task(measured: TaskPolicies, tasks: int, sample: bool) -> dict[st
         missing = [
             c for p in (dual, mini) if p is not None for c in (*p["missing_cells"], *p.get("unjudged_cells", []))
         ]
-        out["dual_vs_mini_needs"] = {"decide_by": "measuring " + (", ".join(missing) or "mini's cells")}
+        out["dual_vs_mini_needs"] = {"decide_by": "measuring " + (", ".join(missing) or "the mid tier's cells")}
     else:
         d, m = _range(dual, sample), _range(mini, sample)
         if d[1] < m[0]:
@@ -414,10 +416,11 @@ def verdict_by_task(measured: TaskPolicies, tasks: int, sample: bool) -> dict[st
 
 def bottom_line(verdict: Mapping[str, Any], policies: Mapping[str, Mapping[str, Any]]) -> str:
     """The report's first sentence: the cheapest policy per completed task, or what would decide it."""
+    mid = policy_label(verdict.get("mid_policy") or "mid_only")
     dual_word = {
-        Decision.DUAL_TIER_PAYS: "dual-tier pays against mini-only",
-        Decision.MINI_ONLY_CHEAPER: "mini-only is cheaper than dual-tier",
-        Decision.UNDECIDED: "dual-tier against mini-only is undecided",
+        Decision.DUAL_TIER_PAYS: f"dual-tier pays against {mid}",
+        Decision.MINI_ONLY_CHEAPER: f"{mid} is cheaper than dual-tier",
+        Decision.UNDECIDED: f"dual-tier against {mid} is undecided",
     }[verdict["dual_vs_mini"]]
     cheapest = verdict["cheapest"]
     if cheapest != UNDECIDED:
@@ -464,7 +467,9 @@ def add_task_figures(
         "cells": cells_json(measured.cells),
         "dual_routed": [cell.to_dict() for cell in measured.routed.values() if cell.tasks],
         "policies": measured.policies,
-        "break_even": break_even_by_task(rows, measured.policies["dual"]["fixed_per_task_usd"], measured.failure),
+        "break_even": break_even_by_task(
+            rows, measured.policies["dual"]["fixed_per_task_usd"], measured.failure, a.tier(Role.MID)
+        ),
         "failure_remedy": remedy_json(measured.failure),
         "measurement": {
             "exploration": exploration_line(

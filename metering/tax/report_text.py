@@ -81,8 +81,9 @@ def print_report(report: dict[str, Any]) -> None:
         print(
             f"  {label:<20}{usd(policy['cost_per_completed_task_usd']):>14}  {interval(policy['ci'], '.6f'):<28}{extra}"
         )
-    print(f"  savings vs mini-only per completed task: {pct(m['savings_vs_mini'])}")
-    print(f"  (token view, 1 − actual ÷ mini-only repricing: {pct(m['savings_vs_mini_tokens'])})")
+    mid = (m.get("mid_policy") or "mid_only").replace("_", "-")  # everything to the mid tier: mini-only by default
+    print(f"  savings vs {mid} per completed task: {pct(m['savings_vs_mini'])}")
+    print(f"  (token view, 1 − actual ÷ {mid} repricing: {pct(m['savings_vs_mini_tokens'])})")
     if spend["exploration"] is not None and m["explored_requests"] and "tasks" not in m:
         print(f"  exploration spend beyond routing them: {usd(spend['exploration'])} (charged to no policy)")
     if spend.get("judge") and "tasks" not in m:
@@ -114,7 +115,7 @@ def print_report(report: dict[str, Any]) -> None:
     verdict = report["verdict"]
     if "cheapest" in verdict:
         cheapest, dual = verdict["cheapest"], verdict["dual_vs_mini"]
-        print(f"\nverdict: cheapest {cheapest}, dual vs mini-only {dual} (per completed task)")
+        print(f"\nverdict: cheapest {cheapest}, dual vs {mid} {dual} (per completed task)")
         print(f"verdict by request (requests without feedback as successes): {verdict['decision']} — {verdict['text']}")
     else:
         print(f"\nverdict: {verdict['decision']} — {verdict['text']}")
