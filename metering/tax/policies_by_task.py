@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from metering.ledger import task_member
@@ -37,6 +37,7 @@ from metering.tax.assumptions import Assumptions
 from metering.tax.break_even import Stratum
 from metering.tax.cells import TaskCell, TaskRow, build_cells, cells_json
 from metering.tax.failure_remedy import Failure, remedied, remedy_json
+from metering.tax.figures import Level, PolicyFigures
 from metering.tax.measurement_spend import exploration_line
 from metering.tax.model import published_success_rate
 from metering.tax.policy_table import mid_policy, policies_for
@@ -133,27 +134,28 @@ def _bound_end(end: int) -> Callable[[TaskCell], float | None]:
 
 def _policy(
     name: str, arms: Mapping[str, _Arm], missing: list[str], mix: Mapping[str, int], failure: Failure, self_hosted: bool
-) -> dict[str, Any]:
-    out: dict[str, Any] = {"policy": name, "measured": not missing, "missing_cells": missing, "estimate": None}
+) -> PolicyFigures:
     if missing:
-        out.update(cost_per_completed_task_usd=None, ci=[None, None], bounds=[None, None])
-        return out
-    unjudged = [f"{arm.cell.tier}/{c}" for c, arm in arms.items() if not arm.cell.judged]
-    out.update(
+        return PolicyFigures(name, Level.TASK, False, missing_cells=tuple(missing), self_hosted=self_hosted)
+    return PolicyFigures(
+        name,
+        Level.TASK,
+        True,
         cost_per_completed_task_usd=_per_completed(arms, mix, lambda cell: cell.rate, failure),
         # the cost falls as a rate rises: the interval's low end comes from the rates' high ends
-        ci=[_per_completed(arms, mix, _ci_end(1), failure), _per_completed(arms, mix, _ci_end(0), failure)],
-        bounds=[_per_completed(arms, mix, _bound_end(1), failure), _per_completed(arms, mix, _bound_end(0), failure)],
-        unjudged_cells=unjudged,
-        cost_per_task_usd={c: arm.cost for c, arm in arms.items()},
+        ci=(_per_completed(arms, mix, _ci_end(1), failure), _per_completed(arms, mix, _ci_end(0), failure)),
+        bounds=(_per_completed(arms, mix, _bound_end(1), failure), _per_completed(arms, mix, _bound_end(0), failure)),
+        unjudged_cells=tuple(f"{arm.cell.tier}/{c}" for c, arm in arms.items() if not arm.cell.judged),
+        cost_per_unit_usd={c: arm.cost for c, arm in arms.items()},
         success_rate={c: arm.cell.rate for c, arm in arms.items()},
         cells={c: f"{arm.cell.tier}/{c}" for c, arm in arms.items()},
-    )
-    if self_hosted:
-        out["marginal_cost_per_completed_task_usd"] = _per_completed(
+        self_hosted=self_hosted,
+        marginal_cost_per_completed_task_usd=_per_completed(
             arms, mix, lambda cell: cell.rate, failure, cost=lambda arm: arm.marginal
         )
-    return out
+        if self_hosted
+        else None,
+    )
 
 
 def _estimate(
@@ -205,7 +207,7 @@ class TaskPolicies:
 
     cells: dict[tuple[str, str], TaskCell]
     routed: dict[str, TaskCell]
-    policies: dict[str, dict[str, Any]]
+    policies: dict[str, PolicyFigures]
     mix: dict[str, int]
     failure: Failure
     mid: str | None = "mini_only"  # the policy dual is weighed against: everything to the mid tier
@@ -235,15 +237,16 @@ def policies_by_task(rows: list[TaskRow], records: list[Record], a: Assumptions,
         if not row.record.explored and not row.record.pinned and row.record.task_class in routed:
             routed[row.record.task_class].add(row)
 
-    policies: dict[str, dict[str, Any]] = {}
+    policies: dict[str, PolicyFigures] = {}
     dual_missing = [f"dual/{c}" for c in classes if not routed[c].tasks] + redo_missing
     dual_arms = {
         c: _Arm(routed[c], routed[c].cost_per_task + fixed_per_task, routed[c].marginal_cost_per_task + fixed_per_task)
         for c in classes
         if routed[c].tasks
     }
-    policies["dual"] = _policy("dual", dual_arms, dual_missing, mix, failure, False)
-    policies["dual"]["fixed_per_task_usd"] = fixed_per_task
+    policies["dual"] = replace(
+        _policy("dual", dual_arms, dual_missing, mix, failure, False), fixed_per_task_usd=fixed_per_task
+    )
 
     repriced = _repriced(records, rows)
     for name, (definition, tiers) in policies_for(a).items():
@@ -261,7 +264,7 @@ def policies_by_task(rows: list[TaskRow], records: list[Record], a: Assumptions,
         }
         policy = _policy(name, arms, missing, mix, failure, a.self_hosted_tier in needed.values())
         if missing:
-            policy["estimate"] = _estimate(needed, cells, mix, repriced, failure, a)
+            policy = replace(policy, estimate=_estimate(needed, cells, mix, repriced, failure, a))
         policies[name] = policy
     return TaskPolicies(cells, routed, policies, mix, failure, mid_policy(a))
 
@@ -299,9 +302,9 @@ def break_even_by_task(
 # -- the verdict ---------------------------------------------------------------------------------
 
 
-def _range(policy: Mapping[str, Any], sample: bool) -> tuple[float, float]:
+def _range(policy: PolicyFigures, sample: bool) -> tuple[float, float]:
     """Where a policy's cost per completed task may lie: its interval, and its bounds unless outcomes are a sample."""
-    ends = [policy["ci"]] if sample else [policy["ci"], policy["bounds"]]
+    ends: list[tuple[float | None, float | None]] = [policy.ci] if sample else [policy.ci, policy.bounds]
     lows = [e[0] for e in ends]
     highs = [e[1] for e in ends]
     low = min((v for v in lows if v is not None), default=0.0)
@@ -309,12 +312,12 @@ def _range(policy: Mapping[str, Any], sample: bool) -> tuple[float, float]:
     return low, high
 
 
-def _needs(best: Mapping[str, Any], other: Mapping[str, Any], cells: Mapping[str, TaskCell]) -> dict[str, Any]:
+def _needs(best: PolicyFigures, other: PolicyFigures, cells: Mapping[str, TaskCell]) -> dict[str, Any]:
     """What would separate two overlapping policies: which cell, how many more tasks and judged outcomes there."""
-    involved = [cells[name] for name in (*best["cells"].values(), *other["cells"].values()) if name in cells]
-    gap = other["cost_per_completed_task_usd"] - best["cost_per_completed_task_usd"]
-    b_lo, b_hi = best["ci"]
-    o_lo, o_hi = other["ci"]
+    involved = [cells[name] for name in (*best.cells.values(), *other.cells.values()) if name in cells]
+    gap = other.cost_per_completed_task_usd - best.cost_per_completed_task_usd
+    b_lo, b_hi = best.ci
+    o_lo, o_hi = other.ci
     apart = b_hi is not None and o_lo is not None and b_hi < o_lo
     if not apart:
         cell = min(involved, key=lambda c: (c.judged, -c.tasks))
@@ -356,7 +359,7 @@ def verdict_by_task(measured: TaskPolicies, tasks: int, sample: bool) -> dict[st
         "cheapest": UNDECIDED,
         "cheapest_point": None,
         "cheapest_needs": None,
-        "not_measured": [n for n, p in policies.items() if not p["measured"]],
+        "not_measured": [n for n, p in policies.items() if not p.measured],
         "dual_vs_mini": Decision.UNDECIDED,
         "dual_vs_mini_needs": None,
         "mid_policy": measured.mid,  # what dual is weighed against: everything to the mid tier (mini_only)
@@ -367,9 +370,9 @@ def verdict_by_task(measured: TaskPolicies, tasks: int, sample: bool) -> dict[st
         out["dual_vs_mini_needs"] = out["cheapest_needs"]
         out["text"] = "Cheapest per completed task: undecided — there are no task records in this window."
         return out
-    priced = {n: p for n, p in policies.items() if p["measured"] and p["cost_per_completed_task_usd"] is not None}
-    unmeasured = sorted({c for p in policies.values() for c in p["missing_cells"]})
-    unjudged = sorted({c for p in policies.values() if p["measured"] for c in p.get("unjudged_cells", [])})
+    priced = {n: p for n, p in policies.items() if p.measured and p.cost_per_completed_task_usd is not None}
+    unmeasured = sorted({c for p in policies.values() for c in p.missing_cells})
+    unjudged = sorted({c for p in policies.values() if p.measured for c in p.unjudged_cells})
     if len(priced) < 2:
         cell = (unmeasured or unjudged or ["?"])[0]
         out["cheapest_needs"] = {
@@ -379,14 +382,14 @@ def verdict_by_task(measured: TaskPolicies, tasks: int, sample: bool) -> dict[st
             "decide_by": f"measuring {', '.join(unmeasured or unjudged)} (tasks there, with judged outcomes)",
         }
     else:
-        best = min(priced, key=lambda n: priced[n]["cost_per_completed_task_usd"])
+        best = min(priced, key=lambda n: priced[n].cost_per_completed_task_usd)
         out["cheapest_point"] = best
         high = _range(priced[best], sample)[1]
         blockers = [n for n in priced if n != best and _range(priced[n], sample)[0] <= high]
         if not blockers:
             out["cheapest"] = best
         else:
-            blocker = min(blockers, key=lambda n: priced[n]["cost_per_completed_task_usd"])
+            blocker = min(blockers, key=lambda n: priced[n].cost_per_completed_task_usd)
             needs = _needs(priced[best], priced[blocker], cells_of)
             needs["against"] = blocker
             out["cheapest_needs"] = needs
@@ -394,12 +397,10 @@ def verdict_by_task(measured: TaskPolicies, tasks: int, sample: bool) -> dict[st
     if (
         dual is None
         or mini is None
-        or dual["cost_per_completed_task_usd"] is None
-        or mini["cost_per_completed_task_usd"] is None
+        or dual.cost_per_completed_task_usd is None
+        or mini.cost_per_completed_task_usd is None
     ):
-        missing = [
-            c for p in (dual, mini) if p is not None for c in (*p["missing_cells"], *p.get("unjudged_cells", []))
-        ]
+        missing = [c for p in (dual, mini) if p is not None for c in (*p.missing_cells, *p.unjudged_cells)]
         out["dual_vs_mini_needs"] = {"decide_by": "measuring " + (", ".join(missing) or "the mid tier's cells")}
     else:
         d, m = _range(dual, sample), _range(mini, sample)
@@ -408,13 +409,13 @@ def verdict_by_task(measured: TaskPolicies, tasks: int, sample: bool) -> dict[st
         elif m[1] < d[0]:
             out["dual_vs_mini"] = Decision.MINI_ONLY_CHEAPER
         else:
-            lower, upper = sorted((dual, mini), key=lambda p: p["cost_per_completed_task_usd"])
+            lower, upper = sorted((dual, mini), key=lambda p: p.cost_per_completed_task_usd)
             out["dual_vs_mini_needs"] = _needs(lower, upper, cells_of)
     out["text"] = bottom_line(out, policies)
     return out
 
 
-def bottom_line(verdict: Mapping[str, Any], policies: Mapping[str, Mapping[str, Any]]) -> str:
+def bottom_line(verdict: Mapping[str, Any], policies: Mapping[str, PolicyFigures]) -> str:
     """The report's first sentence: the cheapest policy per completed task, or what would decide it."""
     mid = policy_label(verdict.get("mid_policy") or "mid_only")
     dual_word = {
@@ -424,8 +425,8 @@ def bottom_line(verdict: Mapping[str, Any], policies: Mapping[str, Mapping[str, 
     }[verdict["dual_vs_mini"]]
     cheapest = verdict["cheapest"]
     if cheapest != UNDECIDED:
-        cost = policies[cheapest]["cost_per_completed_task_usd"]
-        lo, hi = policies[cheapest]["ci"]
+        cost = policies[cheapest].cost_per_completed_task_usd
+        lo, hi = policies[cheapest].ci
         return (
             f"Cheapest per completed task: {policy_label(cheapest)} at ${cost:.6f} [{lo:.6f}, {hi:.6f}], "
             f"below every other measured policy; {dual_word}."
@@ -466,9 +467,9 @@ def add_task_figures(
         "coverage": judged / n if n else None,
         "cells": cells_json(measured.cells),
         "dual_routed": [cell.to_dict() for cell in measured.routed.values() if cell.tasks],
-        "policies": measured.policies,
+        "policies": {name: figures.to_json() for name, figures in measured.policies.items()},
         "break_even": break_even_by_task(
-            rows, measured.policies["dual"]["fixed_per_task_usd"], measured.failure, a.tier(Role.MID)
+            rows, measured.policies["dual"].fixed_per_task_usd or 0.0, measured.failure, a.tier(Role.MID)
         ),
         "failure_remedy": remedy_json(measured.failure),
         "measurement": {

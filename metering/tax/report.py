@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from metering.cost import base_usd
@@ -31,6 +31,7 @@ from metering.tax import model as tax_model
 from metering.tax import trend
 from metering.tax.assumptions import Assumptions
 from metering.tax.break_even import Stratum
+from metering.tax.figures import Level, PolicyFigures
 from metering.tax.intervals import wilson
 from metering.tax.percentile import nearest_rank
 from metering.tax.policy_table import mid_policy, policies_for
@@ -168,16 +169,17 @@ def build_report(
     lines: dict[str, Callable[[str], _Line | str]] = {
         name: dual if policy.as_run else single_tier(tiers) for name, (policy, tiers) in table.items()
     }
-    policies = {name: _policy(fn, classes, by_class, a.failure_cost_usd) for name, fn in lines.items()}
     # what `routetax audit` would say for these requests: their tokens repriced, the published rates and overhead
     published = token_view(class_cf, by_class, a, tax_model.OVERHEAD_MID)
+    policies: dict[str, PolicyFigures] = {}
     for name, (policy, tiers) in table.items():
+        figures = _policy(name, lines[name], classes, by_class, a.failure_cost_usd, policy.self_hosted)
         if policy.self_hosted:
-            marginal = _policy(single_tier(tiers, amortise=False), classes, by_class, a.failure_cost_usd)
-            policies[name]["marginal_cost_per_completed_task_usd"] = marginal["cost_per_completed_task_usd"]
-        if not policies[name]["measured"] and not policy.as_run:
-            estimate = published[name].cost_per_completed_task_usd if not policy.splits_by_class else None
-            policies[name]["estimate_at_published_rates_usd"] = estimate
+            marginal = _policy(name, single_tier(tiers, amortise=False), classes, by_class, a.failure_cost_usd)
+            figures = replace(figures, marginal_cost_per_completed_task_usd=marginal.cost_per_completed_task_usd)
+        if not figures.measured and not policy.as_run and not policy.splits_by_class:
+            figures = replace(figures, estimate_at_published_rates_usd=published[name].cost_per_completed_task_usd)
+        policies[name] = figures
     mid_name = mid_policy(a)
     mid_only = policies.get(mid_name) if mid_name is not None else None
 
@@ -197,8 +199,8 @@ def build_report(
             usd - (dual_line[label].cost_per_request - fixed_per_request) for label, usd in explored_spend
         )
     mini_cf = sum(class_cf[c].get(mid, 0.0) for c in classes) if mid is not None else 0.0
-    dual_cost = policies["dual"]["cost_per_completed_task_usd"]
-    mini_cost = mid_only["cost_per_completed_task_usd"] if mid_only is not None else None
+    dual_cost = policies["dual"].cost_per_completed_task_usd
+    mini_cost = mid_only.cost_per_completed_task_usd if mid_only is not None else None
     with_feedback = sum(cell.with_feedback for cell in cells.values())
     measured = {
         "requests": n,
@@ -218,7 +220,7 @@ def build_report(
         "overhead_parts_usd": parts,
         "overhead_parts": {k: (v / base if base > 0 else None) for k, v in parts.items()},
         "cells": _cells(cells, a, rates),
-        "policies": policies,
+        "policies": {name: figures.to_json() for name, figures in policies.items()},
         "mid_policy": mid_name,  # the policy dual is weighed against: everything to the mid tier (mini_only)
         "published_view": token_view_json(published, tax_model.OVERHEAD_MID),
         "savings_vs_mini": 1 - dual_cost / mini_cost if dual_cost is not None and mini_cost else None,
@@ -244,7 +246,7 @@ def build_report(
         },
     }
     verdict = _verdict(policies["dual"], mid_only, n, with_feedback)
-    verdict["text"] = _verdict_text(measured, verdict, model)
+    verdict["text"] = _verdict_text(measured, policies, verdict, model)
     return {
         "measured": measured,
         "model": model,
@@ -313,28 +315,32 @@ def _per_task(
 
 
 def _policy(
-    line: Callable[[str], _Line | str], classes: list[str], by_class: Mapping[str, int], failure: float
-) -> dict[str, Any]:
+    name: str,
+    line: Callable[[str], _Line | str],
+    classes: list[str],
+    by_class: Mapping[str, int],
+    failure: float,
+    self_hosted: bool = False,
+) -> PolicyFigures:
     """A policy's cost per completed task with the interval its cells' success intervals imply.
 
     The cost falls as any success rate rises, so the interval's ends come from the rates' ends.
     """
     found = {c: line(c) for c in classes}
-    missing = [v for v in found.values() if isinstance(v, str)]
+    missing = tuple(v for v in found.values() if isinstance(v, str))
     if missing or not classes:
-        return {"cost_per_completed_task_usd": None, "ci": [None, None], "measured": False, "missing_cells": missing}
+        return PolicyFigures(name, Level.REQUEST, False, missing_cells=missing, self_hosted=self_hosted)
     lines: dict[str, _Line] = found  # type: ignore[assignment]
-    return {
-        "cost_per_completed_task_usd": _per_task(lines, by_class, lambda x: x.rate, failure),
-        "ci": [
-            _per_task(lines, by_class, lambda x: x.hi, failure),
-            _per_task(lines, by_class, lambda x: x.lo, failure),
-        ],
-        "measured": True,
-        "missing_cells": [],
-        "success_rate": {c: lines[c].rate for c in classes},
-        "cost_per_request_usd": {c: lines[c].cost_per_request for c in classes},
-    }
+    return PolicyFigures(
+        name,
+        Level.REQUEST,
+        True,
+        cost_per_completed_task_usd=_per_task(lines, by_class, lambda x: x.rate, failure),
+        ci=(_per_task(lines, by_class, lambda x: x.hi, failure), _per_task(lines, by_class, lambda x: x.lo, failure)),
+        success_rate={c: lines[c].rate for c in classes},
+        cost_per_unit_usd={c: lines[c].cost_per_request for c in classes},
+        self_hosted=self_hosted,
+    )
 
 
 def _cells(cells: Mapping[tuple[str, str], _Cell], a: Assumptions, rates: Mapping[str, float]) -> list[dict[str, Any]]:
@@ -368,7 +374,7 @@ def _tiers_priced(class_cf: Mapping[str, Mapping[str, float]]) -> list[str]:
     return sorted({tier for per_class in class_cf.values() for tier in per_class})
 
 
-def _verdict(dual: Mapping[str, Any], mini: Mapping[str, Any] | None, n: int, with_feedback: int) -> dict[str, Any]:
+def _verdict(dual: PolicyFigures, mini: PolicyFigures | None, n: int, with_feedback: int) -> dict[str, Any]:
     """dual_tier_pays / mini_only_cheaper when the two intervals are apart; otherwise undecided, and what decides it.
 
     `mini` is everything sent to the mid tier (mini-only by default); None when no tier plays the mid role."""
@@ -379,19 +385,19 @@ def _verdict(dual: Mapping[str, Any], mini: Mapping[str, Any] | None, n: int, wi
     if mini is None:
         out["decide_by"] = "a tier in the mid role (tiers.<name>.role: mid) to weigh dual-tier against"
         return out
-    missing = [*dual["missing_cells"], *mini["missing_cells"]]
+    missing = [*dual.missing_cells, *mini.missing_cells]
     if missing:
         out["unmeasured_cells"] = missing
         out["decide_by"] = "measuring " + ", ".join(missing) + " (policy.explore sends a share of auto traffic there)"
         return out
-    d_lo, d_hi = dual["ci"]
-    m_lo, m_hi = mini["ci"]
+    d_lo, d_hi = dual.ci
+    m_lo, m_hi = mini.ci
     if d_hi is not None and m_lo is not None and d_hi < m_lo:
         out.update(decision=Decision.DUAL_TIER_PAYS, dual_tier_pays=True)
     elif d_lo is not None and m_hi is not None and d_lo > m_hi:
         out["decision"] = Decision.MINI_ONLY_CHEAPER
     else:
-        gap = abs(dual["cost_per_completed_task_usd"] - mini["cost_per_completed_task_usd"])
+        gap = abs(dual.cost_per_completed_task_usd - mini.cost_per_completed_task_usd)  # type: ignore[operator]
         widths = [(hi - lo) / 2 for lo, hi in ((d_lo, d_hi), (m_lo, m_hi)) if lo is not None and hi is not None]
         if gap <= 1e-15 or len(widths) < 2:
             out["decide_by"] = "nothing measurable: the two policies cost the same per completed task"
@@ -401,7 +407,7 @@ def _verdict(dual: Mapping[str, Any], mini: Mapping[str, Any] | None, n: int, wi
             more = max(1, math.ceil(n * (factor - 1)))
             out["more_requests"] = more
             out["decide_by"] = f"about {more} more requests at this mix (the intervals overlap)"
-            smaller = min(dual["cost_per_completed_task_usd"], mini["cost_per_completed_task_usd"])
+            smaller = min(dual.cost_per_completed_task_usd, mini.cost_per_completed_task_usd)  # type: ignore[type-var]
             if smaller > 0 and gap / smaller < 0.01:
                 out["decide_by"] = (
                     f"no practical difference: the two differ by {gap / smaller:.2%} per completed task "
@@ -446,10 +452,14 @@ def _trend(records: list[Record], break_even: float | None) -> dict[str, float |
     return out
 
 
-def _verdict_text(measured: Mapping[str, Any], verdict: Mapping[str, Any], model: Mapping[str, Any]) -> str:
+def _verdict_text(
+    measured: Mapping[str, Any],
+    policies: Mapping[str, PolicyFigures],
+    verdict: Mapping[str, Any],
+    model: Mapping[str, Any],
+) -> str:
     if not measured["requests"]:
         return "No traffic in this window: nothing to judge."
-    policies = measured["policies"]
     dual, mini = policies["dual"], policies.get(measured["mid_policy"])
     mid = (measured["mid_policy"] or "mid_only").removesuffix("_only")
     head = {
@@ -458,10 +468,10 @@ def _verdict_text(measured: Mapping[str, Any], verdict: Mapping[str, Any], model
         Decision.UNDECIDED: "Undecided",
     }[verdict["decision"]]
     parts = [f"agentic share {measured['agentic_share']:.0%}"]
-    if mini is not None and dual["measured"] and mini["measured"]:
+    if mini is not None and dual.measured and mini.measured:
         parts.append(
-            f"dual ${dual['cost_per_completed_task_usd']:.6f} {_ci(dual['ci'])} vs {mid}-only "
-            f"${mini['cost_per_completed_task_usd']:.6f} {_ci(mini['ci'])} per completed task"
+            f"dual ${dual.cost_per_completed_task_usd:.6f} {_ci(dual.ci)} vs {mid}-only "
+            f"${mini.cost_per_completed_task_usd:.6f} {_ci(mini.ci)} per completed task"
         )
     overhead = measured["routing_overhead"]
     if overhead is not None:
@@ -473,6 +483,6 @@ def _verdict_text(measured: Mapping[str, Any], verdict: Mapping[str, Any], model
     return text
 
 
-def _ci(ci: list[float | None]) -> str:
+def _ci(ci: tuple[float | None, float | None]) -> str:
     lo, hi = ci
     return f"[{'?' if lo is None else f'{lo:.6f}'}, {'?' if hi is None else f'{hi:.6f}'}]"

@@ -6,8 +6,11 @@ The report is the dictionary `metering.tax.report.build_report` returns (the sam
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+from metering.tax.figures import Level, policies_from_json
+from metering.tax.policies_by_task import policy_label
 from metering.tax.report import TREND_MIN_SPAN_S
 from metering.tax.task_text import print_task_section
 
@@ -24,7 +27,7 @@ def print_report(report: dict[str, Any]) -> None:
     def usd(value: float | None) -> str:
         return "not measured" if value is None else f"${value:.6f}"
 
-    def interval(ci: list[float | None], fmt: str) -> str:
+    def interval(ci: Sequence[float | None], fmt: str) -> str:
         return "" if ci[0] is None or ci[1] is None else f"[{ci[0]:{fmt}}, {ci[1]:{fmt}}]"
 
     print(
@@ -69,18 +72,16 @@ def print_report(report: dict[str, Any]) -> None:
             f"{cell['cost_per_request_usd']:>12.6f}{'' if completed is None else f'{completed:.6f}':>13}"
         )
     print("\nPOLICIES BY REQUEST — cost per completed task (95% interval from the cells' success intervals)")
-    for name, policy in m["policies"].items():
-        label = {"dual": "dual-tier (as run)"}.get(name, name.replace("_", "-"))
-        if not policy["measured"]:
-            estimate = policy.get("estimate_at_published_rates_usd")
+    for name, policy in policies_from_json(m["policies"], Level.REQUEST).items():
+        label = policy_label(name)
+        if not policy.measured:
+            estimate = policy.estimate_usd
             note = f"; estimate at published rates ${estimate:.6f}" if estimate else ""
-            print(f"  {label:<20}{'not measured':>14}  missing {', '.join(policy['missing_cells'])}{note}")
+            print(f"  {label:<20}{'not measured':>14}  missing {', '.join(policy.missing_cells)}{note}")
             continue
-        marginal = policy.get("marginal_cost_per_completed_task_usd")
+        marginal = policy.marginal_cost_per_completed_task_usd
         extra = f"  marginal (GPU not counted) {usd(marginal)}" if marginal is not None else ""
-        print(
-            f"  {label:<20}{usd(policy['cost_per_completed_task_usd']):>14}  {interval(policy['ci'], '.6f'):<28}{extra}"
-        )
+        print(f"  {label:<20}{usd(policy.cost_per_completed_task_usd):>14}  {interval(policy.ci, '.6f'):<28}{extra}")
     mid = (m.get("mid_policy") or "mid_only").replace("_", "-")  # everything to the mid tier: mini-only by default
     print(f"  savings vs {mid} per completed task: {pct(m['savings_vs_mini'])}")
     print(f"  (token view, 1 − actual ÷ {mid} repricing: {pct(m['savings_vs_mini_tokens'])})")
