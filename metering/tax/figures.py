@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from metering.verdict import Decision
+
 Pair = tuple[float | None, float | None]
 NONE_PAIR: Pair = (None, None)
 
@@ -130,3 +132,55 @@ def _task_json(p: PolicyFigures) -> dict[str, Any]:
     if p.fixed_per_task_usd is not None:
         out["fixed_per_task_usd"] = p.fixed_per_task_usd
     return out
+
+
+UNDECIDED = "undecided"
+
+
+@dataclass(frozen=True, slots=True)
+class TaskVerdict:
+    """The verdict per completed task: the cheapest policy, and dual against everything on the mid tier.
+
+    `cheapest` is a policy's name only when its range lies wholly below every other measured policy's,
+    else UNDECIDED with `cheapest_point` (the lowest so far) and `cheapest_needs` (what would decide it:
+    `decide_by` in words, and where known the `cell`, `more_tasks`, `more_judged` and the policy it overlaps,
+    `against`). `bottom_line` is the sentence the text report opens with.
+    """
+
+    cheapest: str = UNDECIDED
+    cheapest_point: str | None = None
+    cheapest_needs: Mapping[str, Any] | None = None
+    not_measured: tuple[str, ...] = ()
+    dual_vs_mini: Decision = Decision.UNDECIDED
+    dual_vs_mini_needs: Mapping[str, Any] | None = None
+    mid_policy: str | None = "mini_only"  # the policy dual is weighed against: everything on the mid tier
+    outcomes_are_a_sample: bool = False
+    bottom_line: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        """The fields `verdict` carries beside the request-level decision."""
+        return {
+            "cheapest": self.cheapest,
+            "cheapest_point": self.cheapest_point,
+            "cheapest_needs": None if self.cheapest_needs is None else dict(self.cheapest_needs),
+            "not_measured": list(self.not_measured),
+            "dual_vs_mini": self.dual_vs_mini,
+            "dual_vs_mini_needs": None if self.dual_vs_mini_needs is None else dict(self.dual_vs_mini_needs),
+            "mid_policy": self.mid_policy,
+            "outcomes_are_a_sample": self.outcomes_are_a_sample,
+            "bottom_line": self.bottom_line,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> TaskVerdict:
+        return cls(
+            cheapest=data["cheapest"],
+            cheapest_point=data["cheapest_point"],
+            cheapest_needs=data["cheapest_needs"],
+            not_measured=tuple(data["not_measured"]),
+            dual_vs_mini=Decision(data["dual_vs_mini"]),
+            dual_vs_mini_needs=data["dual_vs_mini_needs"],
+            mid_policy=data.get("mid_policy"),
+            outcomes_are_a_sample=data["outcomes_are_a_sample"],
+            bottom_line=data["bottom_line"],
+        )

@@ -37,7 +37,7 @@ from metering.tax.assumptions import Assumptions
 from metering.tax.break_even import Stratum
 from metering.tax.cells import TaskCell, TaskRow, build_cells, cells_json
 from metering.tax.failure_remedy import Failure, remedied, remedy_json
-from metering.tax.figures import Level, PolicyFigures
+from metering.tax.figures import UNDECIDED, Level, PolicyFigures, TaskVerdict
 from metering.tax.measurement_spend import exploration_line
 from metering.tax.model import published_success_rate
 from metering.tax.policy_table import mid_policy, policies_for
@@ -45,7 +45,6 @@ from metering.tax.report import amortised_rates
 from metering.tax.roles import CLASSES, Role
 from metering.verdict import Decision
 
-UNDECIDED = "undecided"
 NAMES = {"dual": "dual-tier (as run)"}
 
 
@@ -352,78 +351,74 @@ def _needs(best: PolicyFigures, other: PolicyFigures, cells: Mapping[str, TaskCe
     }
 
 
-def verdict_by_task(measured: TaskPolicies, tasks: int, sample: bool) -> dict[str, Any]:
+def verdict_by_task(measured: TaskPolicies, tasks: int, sample: bool) -> TaskVerdict:
     """`cheapest` (a policy's name or undecided) with what would decide it, and dual vs mini-only beside it."""
     policies, cells_of = measured.policies, measured.cell_index()
-    out: dict[str, Any] = {
-        "cheapest": UNDECIDED,
-        "cheapest_point": None,
-        "cheapest_needs": None,
-        "not_measured": [n for n, p in policies.items() if not p.measured],
-        "dual_vs_mini": Decision.UNDECIDED,
-        "dual_vs_mini_needs": None,
-        "mid_policy": measured.mid,  # what dual is weighed against: everything to the mid tier (mini_only)
-        "outcomes_are_a_sample": sample,
-    }
+    verdict = TaskVerdict(
+        not_measured=tuple(n for n, p in policies.items() if not p.measured),
+        mid_policy=measured.mid,
+        outcomes_are_a_sample=sample,
+    )
     if not tasks:
-        out["cheapest_needs"] = {"decide_by": "task records: there are none in this window"}
-        out["dual_vs_mini_needs"] = out["cheapest_needs"]
-        out["text"] = "Cheapest per completed task: undecided — there are no task records in this window."
-        return out
-    priced = {n: p for n, p in policies.items() if p.measured and p.cost_per_completed_task_usd is not None}
+        none = {"decide_by": "task records: there are none in this window"}
+        return replace(
+            verdict,
+            cheapest_needs=none,
+            dual_vs_mini_needs=none,
+            bottom_line="Cheapest per completed task: undecided — there are no task records in this window.",
+        )
+    priced = {n: p for n, p in policies.items() if p.priced}
     unmeasured = sorted({c for p in policies.values() for c in p.missing_cells})
     unjudged = sorted({c for p in policies.values() if p.measured for c in p.unjudged_cells})
     if len(priced) < 2:
         cell = (unmeasured or unjudged or ["?"])[0]
-        out["cheapest_needs"] = {
-            "cell": cell,
-            "more_tasks": None,
-            "more_judged": None,
-            "decide_by": f"measuring {', '.join(unmeasured or unjudged)} (tasks there, with judged outcomes)",
-        }
+        verdict = replace(
+            verdict,
+            cheapest_needs={
+                "cell": cell,
+                "more_tasks": None,
+                "more_judged": None,
+                "decide_by": f"measuring {', '.join(unmeasured or unjudged)} (tasks there, with judged outcomes)",
+            },
+        )
     else:
-        best = min(priced, key=lambda n: priced[n].cost_per_completed_task_usd)
-        out["cheapest_point"] = best
+        best = min(priced, key=lambda n: priced[n].cost_per_completed_task_usd)  # type: ignore[arg-type, return-value]
         high = _range(priced[best], sample)[1]
         blockers = [n for n in priced if n != best and _range(priced[n], sample)[0] <= high]
         if not blockers:
-            out["cheapest"] = best
+            verdict = replace(verdict, cheapest=best, cheapest_point=best)
         else:
-            blocker = min(blockers, key=lambda n: priced[n].cost_per_completed_task_usd)
+            blocker = min(blockers, key=lambda n: priced[n].cost_per_completed_task_usd)  # type: ignore[arg-type, return-value]
             needs = _needs(priced[best], priced[blocker], cells_of)
             needs["against"] = blocker
-            out["cheapest_needs"] = needs
+            verdict = replace(verdict, cheapest_point=best, cheapest_needs=needs)
     dual, mini = policies.get("dual"), policies.get(measured.mid) if measured.mid is not None else None
-    if (
-        dual is None
-        or mini is None
-        or dual.cost_per_completed_task_usd is None
-        or mini.cost_per_completed_task_usd is None
-    ):
+    if dual is None or mini is None or not dual.priced or not mini.priced:
         missing = [c for p in (dual, mini) if p is not None for c in (*p.missing_cells, *p.unjudged_cells)]
-        out["dual_vs_mini_needs"] = {"decide_by": "measuring " + (", ".join(missing) or "the mid tier's cells")}
+        verdict = replace(
+            verdict, dual_vs_mini_needs={"decide_by": "measuring " + (", ".join(missing) or "the mid tier's cells")}
+        )
     else:
         d, m = _range(dual, sample), _range(mini, sample)
         if d[1] < m[0]:
-            out["dual_vs_mini"] = Decision.DUAL_TIER_PAYS
+            verdict = replace(verdict, dual_vs_mini=Decision.DUAL_TIER_PAYS)
         elif m[1] < d[0]:
-            out["dual_vs_mini"] = Decision.MINI_ONLY_CHEAPER
+            verdict = replace(verdict, dual_vs_mini=Decision.MINI_ONLY_CHEAPER)
         else:
-            lower, upper = sorted((dual, mini), key=lambda p: p.cost_per_completed_task_usd)
-            out["dual_vs_mini_needs"] = _needs(lower, upper, cells_of)
-    out["text"] = bottom_line(out, policies)
-    return out
+            lower, upper = sorted((dual, mini), key=lambda p: p.cost_per_completed_task_usd)  # type: ignore[arg-type, return-value]
+            verdict = replace(verdict, dual_vs_mini_needs=_needs(lower, upper, cells_of))
+    return replace(verdict, bottom_line=bottom_line(verdict, policies))
 
 
-def bottom_line(verdict: Mapping[str, Any], policies: Mapping[str, PolicyFigures]) -> str:
+def bottom_line(verdict: TaskVerdict, policies: Mapping[str, PolicyFigures]) -> str:
     """The report's first sentence: the cheapest policy per completed task, or what would decide it."""
-    mid = policy_label(verdict.get("mid_policy") or "mid_only")
+    mid = policy_label(verdict.mid_policy or "mid_only")
     dual_word = {
         Decision.DUAL_TIER_PAYS: f"dual-tier pays against {mid}",
         Decision.MINI_ONLY_CHEAPER: f"{mid} is cheaper than dual-tier",
         Decision.UNDECIDED: f"dual-tier against {mid} is undecided",
-    }[verdict["dual_vs_mini"]]
-    cheapest = verdict["cheapest"]
+    }[verdict.dual_vs_mini]
+    cheapest = verdict.cheapest
     if cheapest != UNDECIDED:
         cost = policies[cheapest].cost_per_completed_task_usd
         lo, hi = policies[cheapest].ci
@@ -431,8 +426,8 @@ def bottom_line(verdict: Mapping[str, Any], policies: Mapping[str, PolicyFigures
             f"Cheapest per completed task: {policy_label(cheapest)} at ${cost:.6f} [{lo:.6f}, {hi:.6f}], "
             f"below every other measured policy; {dual_word}."
         )
-    needs = verdict.get("cheapest_needs") or {}
-    point = verdict.get("cheapest_point")
+    needs = verdict.cheapest_needs or {}
+    point = verdict.cheapest_point
     lead = f"{policy_label(point)} is cheapest so far" if point else "no policy can be named yet"
     against = f" but overlaps {policy_label(needs['against'])}" if needs.get("against") else ""
     decide = needs.get("decide_by", "more tasks")
@@ -479,9 +474,7 @@ def add_task_figures(
             "judge_usd": report["measured"]["spend"].get("judge", 0.0),
         },
     }
-    verdict = verdict_by_task(measured, n, outcomes_are_a_sample)
-    report["verdict"].update({k: v for k, v in verdict.items() if k != "text"})
-    report["verdict"]["bottom_line"] = verdict["text"]
+    report["verdict"].update(verdict_by_task(measured, n, outcomes_are_a_sample).to_json())
     report["assumptions"]["outcomes_are_a_sample"] = outcomes_are_a_sample
     report["assumptions"]["unknown_task_outcomes_count_as_success"] = False
     return report

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from metering.tax.figures import Level, policies_from_json
+from metering.tax.figures import Level, TaskVerdict, policies_from_json
 from metering.tax.policies_by_task import policy_label
 from metering.tax.report import TREND_MIN_SPAN_S
 from metering.tax.task_text import print_task_section
@@ -18,8 +18,9 @@ from metering.tax.task_text import print_task_section
 def print_report(report: dict[str, Any]) -> None:
     """The report as tables a FinOps reader can scan: overhead, cells, policies, verdict."""
     m, model, a = report["measured"], report["model"], report["assumptions"]
-    if report["verdict"].get("bottom_line"):
-        print(report["verdict"]["bottom_line"], end="\n\n")  # the answer first, in one sentence
+    task_verdict = TaskVerdict.from_json(report["verdict"]) if "cheapest" in report["verdict"] else None
+    if task_verdict is not None and task_verdict.bottom_line:
+        print(task_verdict.bottom_line, end="\n\n")  # the answer first, in one sentence
 
     def pct(value: float | None) -> str:
         return "not measured" if value is None else f"{value:.1%}"
@@ -114,8 +115,8 @@ def print_report(report: dict[str, Any]) -> None:
     if latency["p50"] is not None:
         print(f"latency overhead: p50 {latency['p50']:.3f} ms, p99 {latency['p99']:.3f} ms")
     verdict = report["verdict"]
-    if "cheapest" in verdict:
-        cheapest, dual = verdict["cheapest"], verdict["dual_vs_mini"]
+    if task_verdict is not None:
+        cheapest, dual = task_verdict.cheapest, task_verdict.dual_vs_mini
         print(f"\nverdict: cheapest {cheapest}, dual vs {mid} {dual} (per completed task)")
         print(f"verdict by request (requests without feedback as successes): {verdict['decision']} — {verdict['text']}")
     else:
