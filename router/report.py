@@ -18,7 +18,7 @@ from metering.ledger import read_records
 from metering.tasks import TaskBook, TaskSettings
 from metering.tax import Assumptions, build_report
 from metering.tax.policies_by_task import add_task_figures
-from metering.tax.roles import Role
+from metering.tax.roles import LISTED_ROLES
 from metering.timespec import parse_time
 from router.config import Config
 
@@ -75,7 +75,7 @@ def assumptions_for(config: Config, hours: float = 0.0) -> Assumptions:
     """What the report needs from the configuration: its assumed costs, the tier playing each role (the policies
     are keyed by role), and where routing sends each class."""
     roles = config.roles()
-    listed = [roles[role] for role in (Role.CHEAP, Role.MID, Role.SELF_HOSTED) if role in roles]
+    listed = [roles[role] for role in LISTED_ROLES if role in roles]
     remedy = config.report.failure_remedy
     return Assumptions(
         router_hour_usd=config.report.router_hour_usd,

@@ -11,7 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from metering.tax import break_even as bootstrap
-from metering.tax.roles import DEFAULT_ROLES, Role
+from metering.tax.roles import DEFAULT_ROLES, LISTED_ROLES, Role
+
+LISTED = tuple(DEFAULT_ROLES[role] for role in LISTED_ROLES)  # nano, mini, qwen
 
 
 @dataclass(frozen=True)
@@ -24,7 +26,7 @@ class Assumptions:
     failure_cost_usd: float = 0.0  # what the application pays to remedy one failed task (report.failure_cost_usd)
     failure_redo_on: str | None = None  # per task: a failed task is redone on this tier (report.failure_remedy.redo_on)
     gpu_hour_usd: Mapping[str, float] = field(default_factory=dict)  # self-hosted tier -> USD per GPU-hour
-    tiers: tuple[str, ...] = ("nano", "mini", "qwen")  # cells always listed, measured or not
+    tiers: tuple[str, ...] = LISTED  # cells always listed, measured or not
     roles: Mapping[Role, str] = field(default_factory=lambda: dict(DEFAULT_ROLES))  # role -> the tier playing it
     single_turn_tier: str = "nano"  # where routing (and agentic-to-self-hosted) sends single-turn work
     agentic_tier: str = "mini"  # where routing sends agentic work (what an explored task is measured against)

@@ -24,6 +24,8 @@ class Role(StrEnum):
     FULL = "full"
 
 
+LISTED_ROLES = (Role.CHEAP, Role.MID, Role.SELF_HOSTED)  # the roles whose cells a report lists, measured or not
+
 DEFAULT_ROLES: Mapping[Role, str] = {
     Role.CHEAP: "nano",
     Role.MID: "mini",
