@@ -40,9 +40,9 @@ def child(paths: list[str], fmt: str) -> None:
     except (AttributeError, OSError):
         pass
     from metering.audit.formats import Format
-    from metering.audit.project import Assumptions, project
     from metering.audit.scan import ScanOptions, scan
     from metering.audit.sources import Source
+    from metering.tax import Assumptions, project
 
     wall, cpu = time.perf_counter(), time.process_time()
     tally = scan([Source(p) for p in paths], ScanOptions(Format(fmt)))

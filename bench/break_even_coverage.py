@@ -2,7 +2,7 @@
 
 Draws task data from cells with known costs and success rates (tests/test_break_even.py: dual's
 routed nano single-turn and mini agentic cells, mini-only's mini cells, 60% of outcomes judged),
-once per seed, and counts the intervals (metering/break_even.py, the report's budget) that contain
+once per seed, and counts the intervals (metering/tax/break_even.py, the report's budget) that contain
 the true break-even share. Then times one report's interval over 100,000 tasks. Usage:
 
     .venv/bin/python bench/break_even_coverage.py [--seeds 500] [--tasks 100000]
@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from metering.break_even import MAX_DRAWS, RESAMPLES, break_even  # noqa: E402
+from metering.tax.break_even import MAX_DRAWS, RESAMPLES, break_even  # noqa: E402
 from tests.test_break_even import CELLS, OFFSETS, TRUE_SHARE, synthetic_strata  # noqa: E402
 
 

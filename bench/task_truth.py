@@ -56,8 +56,8 @@ from starlette.routing import Route  # noqa: E402
 import demo.world  # noqa: E402
 from demo.tasks import TaskMix  # noqa: E402
 from demo.world import DEMO_ROUTER_HOUR_USD, World, run_world  # noqa: E402
-from metering.break_even import crossing  # noqa: E402
 from metering.tasks import TaskBook  # noqa: E402
+from metering.tax.break_even import crossing  # noqa: E402
 from router.config import Config  # noqa: E402
 from router.report import _task_settings  # noqa: E402
 

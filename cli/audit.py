@@ -13,10 +13,12 @@ import orjson
 
 from cli.command import Subparsers
 from metering.audit.formats import Format
-from metering.audit.project import Assumptions, project
-from metering.audit.render import render
 from metering.audit.scan import ScanOptions, Window, scan
 from metering.audit.sources import Progress, Source
+from metering.tax.assumptions import Assumptions
+from metering.tax.audit import project
+from metering.tax.audit_text import render
+from metering.tax.roles import DEFAULT_ROLES, Role
 from metering.timespec import parse_time
 
 
@@ -78,7 +80,13 @@ def run(args: argparse.Namespace) -> int:
         Progress(),
         warn=lambda message: print(f"routetax audit: {message}", file=sys.stderr),
     )
-    result = project(tally, Assumptions(args.calls_per_month, args.gpu_hour_usd, args.gpus, args.output_tokens))
+    assumptions = Assumptions(
+        calls_per_month=args.calls_per_month,
+        gpu_hour_usd={} if args.gpu_hour_usd is None else {DEFAULT_ROLES[Role.SELF_HOSTED]: args.gpu_hour_usd},
+        gpus=args.gpus,
+        output_tokens=args.output_tokens,
+    )
+    result = project(tally, assumptions)
     if args.json:
         sys.stdout.write(orjson.dumps(result, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode() + "\n")
     else:

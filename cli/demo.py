@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _print(report: dict[str, Any]) -> None:
-    from metering.tax_report_text import print_report
+    from metering.tax.report_text import print_report
 
     print()
     print_report(report)

@@ -8,7 +8,7 @@ import sys
 import orjson
 
 from cli.command import Subparsers
-from metering.tax_model import OVERHEAD_MID, evaluate
+from metering.tax.model import OVERHEAD_MID, evaluate
 
 
 def _share(text: str) -> float:

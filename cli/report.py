@@ -12,7 +12,7 @@ import orjson
 
 from cli.command import Subparsers
 from metering.store import open_store
-from metering.tax_report_text import print_report
+from metering.tax.report_text import print_report
 from router.config import ConfigError, load_config
 from router.report import WINDOWS, WindowError, report_from_store, report_window
 

@@ -1,6 +1,6 @@
 """The routing-tax verdict's closed set of decisions.
 
-Its own module because two sides name it: the report takes the decision (`metering.tax_report`), and
+Its own module because two sides name it: the report takes the decision (`metering.tax.report`), and
 the metrics export it as the `routetax_verdict` gauge on the write side, which must not import the report.
 """
 

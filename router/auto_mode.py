@@ -19,10 +19,10 @@ from collections import deque
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from metering import tax_model
-from metering.break_even import LIVE_MAX_DRAWS, LIVE_RESAMPLES
 from metering.record import Record
-from metering.tax_report import Assumptions, build_report
+from metering.tax import Assumptions, build_report
+from metering.tax import model as tax_model
+from metering.tax.break_even import LIVE_MAX_DRAWS, LIVE_RESAMPLES
 
 log = logging.getLogger("routetax.policy")
 
@@ -73,7 +73,7 @@ class AutoMode:
         if records:
             hours = (max(r.ended_at or r.started_at for r in records) - min(r.started_at for r in records)) / 3600
         # the switch reads the break-even point; its interval (the gauges) gets the live bootstrap budget, since
-        # this runs on the event loop every few seconds (metering/break_even.py)
+        # this runs on the event loop every few seconds (metering/tax/break_even.py)
         live = replace(
             self.assumptions,
             hours=hours,

@@ -21,6 +21,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from metering.tax.roles import Role, assign_roles
 from router.dialects import dialect_for, dialect_names
 
 ENV_PREFIX = "ROUTETAX_"
@@ -82,6 +83,9 @@ class Tier(_Strict):
     max_input_tokens: int | None = Field(None, ge=1)  # None: known limit of the model, else unchecked
     hold_tool_calls: bool = False  # streams: hold tool-call deltas until the call is complete and valid
     responses: bool | None = None  # serves /v1/responses; None: yes for the openai dialect, no otherwise
+    # its part in the routing-tax question (cheap, mid, self_hosted, full): the report's policies are keyed by role,
+    # so a renamed tier keeps its policies; None: by the default tier names, then by the model it serves
+    role: Role | None = None
 
     @field_validator("base_url")
     @classmethod
@@ -339,6 +343,12 @@ class Config(_Strict):
 
     @model_validator(mode="after")
     def _names_are_tiers(self) -> Config:
+        played: dict[Role, str] = {}
+        for name, tier in self.tiers.items():
+            if tier.role is not None and tier.role in played:
+                raise ValueError(f"tiers.{name}.role: {tier.role} is already played by tier {played[tier.role]!r}")
+            if tier.role is not None:
+                played[tier.role] = name
         for cls_name in ("single_turn", "agentic"):
             tier = getattr(self.policy, cls_name)
             if tier not in self.tiers:
@@ -376,6 +386,10 @@ class Config(_Strict):
                     "auth: key budgets and token limits need metering; with metering.enabled false set auth.mode: open"
                 )
         return self
+
+    def roles(self) -> dict[Role, str]:
+        """Which tier plays each role in the routing-tax report (`tiers.<name>.role`, else by name, else by model)."""
+        return assign_roles({name: (tier.model, tier.role) for name, tier in self.tiers.items()})
 
     def explore_tiers(self) -> list[str]:
         """The exploration candidates that are configured tiers (the default list names qwen, which may not be)."""

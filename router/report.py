@@ -1,6 +1,6 @@
 """The routing-tax report as this deployment configures it: windows, assumptions, and the report read from the ledger.
 
-The report itself is metering's (`metering.tax_report`); what it needs from routetax's configuration —
+The report itself is metering's (`metering.tax.report`); what it needs from routetax's configuration —
 the assumed costs and the tiers its policies compare — is translated here, once, for its three users:
 `GET /v1/routing-tax`, the auto mode's policy switch, and `routetax report` (cli/report.py). The window
 is read here too, once for the endpoint and the command, so that both charge the same router and GPU
@@ -15,9 +15,10 @@ from typing import Any
 
 from metering.feedback import FeedbackStore
 from metering.ledger import read_records
-from metering.policies_by_task import add_task_figures
 from metering.tasks import TaskBook, TaskSettings
-from metering.tax_report import Assumptions, build_report
+from metering.tax import Assumptions, build_report
+from metering.tax.policies_by_task import add_task_figures
+from metering.tax.roles import LISTED_ROLES
 from metering.timespec import parse_time
 from router.config import Config
 
@@ -71,8 +72,10 @@ def report_window(window: str, since: str | None, until: str | None, now: float)
 
 
 def assumptions_for(config: Config, hours: float = 0.0) -> Assumptions:
-    """What the report needs from the configuration: its assumed costs and the tiers its policies use."""
-    listed = [name for name in ("nano", "mini", "qwen") if name in config.tiers]
+    """What the report needs from the configuration: its assumed costs, the tier playing each role (the policies
+    are keyed by role), and where routing sends each class."""
+    roles = config.roles()
+    listed = [roles[role] for role in LISTED_ROLES if role in roles]
     remedy = config.report.failure_remedy
     return Assumptions(
         router_hour_usd=config.report.router_hour_usd,
@@ -82,6 +85,7 @@ def assumptions_for(config: Config, hours: float = 0.0) -> Assumptions:
         failure_redo_on=remedy.redo_on if remedy is not None else None,
         gpu_hour_usd={name: t.gpu_hour_usd for name, t in config.tiers.items() if t.gpu_hour_usd is not None},
         tiers=tuple(dict.fromkeys([*listed, *config.explore_tiers()])),
+        roles=roles,
         single_turn_tier=config.policy.single_turn,
         agentic_tier=config.policy.agentic,
     )

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from metering import tax_model
 from metering.record import Attempt, Record
+from metering.tax import model as tax_model
 from router import auto_mode as auto_module
 from router.auto_mode import DUAL, MINI_ONLY, AutoMode
 from tests.in_process import Clock

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from metering.break_even import Stratum, break_even, crossing
+from metering.tax.break_even import Stratum, break_even, crossing
 from tests.test_measurement_spend import text_of
 from tests.test_task_cells import FB, many, report_of, task
 

@@ -15,7 +15,7 @@ from metering.pipeline import MeteringPipeline, MeteringSettings, RouterStages
 from metering.prices import embedding_prices, price_for
 from metering.record import EMBEDDING_LABEL, Attempt, Record
 from metering.store import open_store
-from metering.tax_report import build_report
+from metering.tax.report import build_report
 from metering.tokens import count_text
 from router.auto_mode import AutoMode
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from metering.break_even import crossing
-from metering.tax_report import Assumptions
+from metering.tax import Assumptions
+from metering.tax.break_even import crossing
 from router.config import ConfigError, load_config
 from router.report import assumptions_for
 from tests.test_measurement_spend import text_of

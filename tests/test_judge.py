@@ -16,7 +16,7 @@ from metering.completion import Completion
 from metering.ledger import rollup_increments
 from metering.pipeline import MeteringPipeline
 from metering.record import JUDGE_LABEL, Attempt, Record
-from metering.tax_report import build_report
+from metering.tax.report import build_report
 from router.app import create_app
 from router.config import Config
 from router.judge import keeper as keeper_module

@@ -48,7 +48,7 @@ def test_the_emulator_imports_nothing_of_router() -> None:
     assert {path: names & {"router", "demo"} for path, names in modules.items() if names & {"router", "demo"}} == {}
 
 
-REPORT = ("metering.tax_report", "metering.tax_model", "metering.audit")
+REPORT = ("metering.tax", "metering.audit")
 
 
 def metering_imports() -> dict[str, set[str]]:

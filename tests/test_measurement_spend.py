@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from metering.tax_report import Assumptions
-from metering.tax_report_text import print_report
+from metering.tax import Assumptions
+from metering.tax.report_text import print_report
 from tests.test_task_cells import many, report_of
 
 

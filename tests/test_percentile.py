@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from metering.percentile import nearest_rank
 from metering.record import Attempt, Record
-from metering.tax_report import build_report
+from metering.tax.percentile import nearest_rank
+from metering.tax.report import build_report
 
 
 @pytest.mark.parametrize(

@@ -310,7 +310,7 @@ def test_every_report_figure_recomputed_from_the_ledger_export(
     found = by_task["break_even"]
     mini_lines = {c: cells.get(("mini", c)) for c in ("single_turn", "agentic")}
     if all(v is not None and v[1] is not None for v in mini_lines.values()) and set(task_dual) == set(mini_lines):
-        from metering.break_even import crossing
+        from metering.tax.break_even import crossing
 
         share = crossing(
             {c: (cost, rate) for c, (cost, rate) in task_dual.items()},

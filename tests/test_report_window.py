@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from metering.record import Attempt, EndedBy, Record, Usage
-from metering.tax_report import Assumptions, build_report
+from metering.tax import Assumptions, build_report
 from router.report import ReportWindow, WindowError, report_window
 
 ROOT = Path(__file__).resolve().parents[1]

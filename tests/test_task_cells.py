@@ -13,12 +13,13 @@ from typing import Any
 import pytest
 
 from metering.ledger import Ledger
-from metering.policies_by_task import add_task_figures
 from metering.record import Attempt, Record, Usage
 from metering.store import Store, open_in_process_store
 from metering.tasks import OutcomeSource, TaskBook, TaskOutcome, TaskRecord, TaskSettings
-from metering.tax_report import Assumptions, build_report, wilson
-from metering.tax_report_text import print_report
+from metering.tax import Assumptions, build_report
+from metering.tax.intervals import wilson
+from metering.tax.policies_by_task import add_task_figures
+from metering.tax.report_text import print_report
 
 T0 = 1_700_000_000.0
 A = Assumptions(tiers=("nano", "mini", "qwen"))

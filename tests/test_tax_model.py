@@ -8,7 +8,7 @@ import re
 import pytest
 
 from cli import main as routetax
-from metering.tax_model import (
+from metering.tax.model import (
     blended_rate,
     break_even_agentic_share,
     cost_of_inaction,

@@ -7,7 +7,8 @@ import random
 import pytest
 
 from metering.record import Attempt, Record, Usage
-from metering.tax_report import Assumptions, build_report, wilson
+from metering.tax import Assumptions, build_report
+from metering.tax.intervals import wilson
 
 
 def rec(
@@ -326,3 +327,24 @@ def test_weeks_to_break_even_follow_the_share_trend() -> None:
     if measured["break_even_agentic_share"] is not None and measured["break_even_agentic_share"] > 0.55:
         expected = (measured["break_even_agentic_share"] - 0.55) / measured["agentic_share_trend_per_week"]
         assert measured["weeks_to_break_even"] == pytest.approx(expected)
+
+
+def test_a_share_already_past_break_even_is_zero_weeks_away_not_never() -> None:
+    """Weeks to break-even once read None both when the share was falling and when it had already crossed;
+    the audit says 0 for the second, and the report and the audit share one trend (metering/tax/trend.py)."""
+    day = 86400.0
+    records = []
+    for d in range(8):  # agentic share 0.85 → 0.95 over a week, every cell measured: nano single, mini both
+        share = 0.85 + 0.1 * d / 7
+        for i in range(40):
+            label = "agentic" if i < round(share * 40) else "single_turn"
+            tier = "nano" if label == "single_turn" and i % 2 else "mini"
+            r = rec(f"{d}-{i}", label, [(tier, 0.001 if tier == "nano" else 0.004, "ok")], mini=0.004, nano=0.001)
+            r.started_at = r.ended_at = d * day + i
+            records.append(r)
+    # the router's week, spread over the 320 requests at $0.0009 each: dual stops paying below the share seen
+    a = Assumptions(router_hour_usd=0.0009 * len(records) / 168, hours=168)
+    measured = build_report(records, assumptions=a)["measured"]
+    assert measured["agentic_share_trend_per_week"] > 0
+    assert measured["break_even_agentic_share"] < 0.85
+    assert measured["weeks_to_break_even"] == 0.0

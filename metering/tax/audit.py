@@ -2,24 +2,34 @@
 
 Pure functions. Prices are the published ones from litellm's map, applied with the
 modifiers each logged request showed (Batch, the reported service tier), through
-`metering.cost.cost`. The routing overhead band, the success rates and the break-even
-share are the published model's (`metering.tax_model`); every number that rests on an
-assumption rather than the logs says so in `assumptions`.
+`metering.cost.cost`. The policies are the engine's one table, priced from the logs' tokens
+as the report prices an unmeasured policy (`metering.tax.token_view`); the routing overhead
+band, the success rates and the break-even share are the published model's
+(`metering.tax.model`), the break-even priced with these logs' tokens is solved as the report
+solves its own (`metering.tax.break_even.crossing`), and the trend is the report's fit
+(`metering.tax.trend`). Every number that rests on an assumption rather than the logs says so
+in `assumptions`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from metering import tax_model
 from metering.audit.scan import AGENTIC, DAY_S, SINGLE_TURN, Tally
 from metering.cost import cost
 from metering.prices import Price, price_for
 from metering.record import Usage
+from metering.tax import model as tax_model
+from metering.tax import trend as trend_fit
+from metering.tax.assumptions import Assumptions
+from metering.tax.break_even import crossing
+from metering.tax.policy_table import CHEAP_ONLY, DUAL, MID_ONLY, policies_for
+from metering.tax.roles import Role
+from metering.tax.token_view import TokenPolicy, token_view
 
-NANO_MODEL, MINI_MODEL = "gpt-5.4-nano", "gpt-5.4-mini"
+# The models the logs are priced at, by the role their tier plays (the audit has no deployment to ask).
+ROLE_MODELS = {Role.CHEAP: "gpt-5.4-nano", Role.MID: "gpt-5.4-mini"}
 HOURS_PER_MONTH = 730.0  # 365 × 24 / 12
 DAYS_PER_MONTH = 365 / 12
 MIN_SPAN_S = 3600.0  # a shorter log is not extrapolated to a month from its own rate
@@ -27,18 +37,18 @@ MIN_TREND_DAYS = 3
 LABELS = (SINGLE_TURN, AGENTIC)
 
 
-@dataclass(frozen=True)
-class Assumptions:
-    calls_per_month: int | None = None
-    gpu_hour_usd: float | None = None
-    gpus: int = 1
-    output_tokens: int = 1000  # per request, where no answer of that class was logged at all
-
-
-def success_rate(tier: str, label: str) -> float:
+def success_rate(tier: str, label: str, a: Assumptions) -> float:
     """The published success rate of a tier on a class (OSWorld agentic, SWE-Bench Pro single-turn)."""
-    rates = tax_model.SUCCESS_AGENTIC if label == AGENTIC else tax_model.SUCCESS_SINGLE_TURN
-    return rates[tier]
+    rate = tax_model.published_success_rate(a.role_of(tier), label)
+    if rate is None:
+        raise ValueError(f"no published success rate for {tier} ({a.role_of(tier)}) on {label}")
+    return rate
+
+
+def gpu_hour_usd(a: Assumptions) -> float | None:
+    """The self-hosted tier's GPU-hour (--gpu-hour-usd), or None: no amortised view."""
+    tier = a.self_hosted_tier
+    return a.gpu_hour_usd.get(tier) if tier is not None else None
 
 
 def token_mix(tally: Tally, output_tokens: int) -> tuple[dict[tuple[str, str], Usage], dict[str, dict[str, Any]]]:
@@ -125,36 +135,50 @@ def project(tally: Tally, assumptions: Assumptions) -> dict[str, Any]:
     mix, tokens = token_mix(tally, assumptions.output_tokens)
     monthly, basis, basis_text = monthly_requests(tally, assumptions.calls_per_month)
     scale = monthly / tally.requests if tally.requests else 0.0
-    nano, mini = price_for(NANO_MODEL), price_for(MINI_MODEL)
-    spend = {  # logged window, USD
-        (tier, label): _spend(mix, price, label) for tier, price in (("nano", nano), ("mini", mini)) for label in LABELS
+    a = assumptions
+    spend = {  # logged window, USD: each class's tokens at the model of each priced role's tier
+        (a.tier(role), label): _spend(mix, price_for(model), label)
+        for role, model in ROLE_MODELS.items()
+        for label in LABELS
     }
+    repriced: dict[str, dict[str, float]] = {label: {} for label in LABELS}
+    for (tier, label), usd in spend.items():
+        repriced[label][tier] = usd  # type: ignore[index]
+    if a.self_hosted_tier is not None:
+        for label in LABELS:
+            repriced[label][a.self_hosted_tier] = 0.0  # self-hosted tokens cost nothing at the margin
     requests = {label: tokens[label]["requests"] for label in LABELS}
-    monthly_by_label = {label: requests[label] * scale for label in LABELS}
     low, mid, high = tax_model.OVERHEAD_LOW, tax_model.OVERHEAD_MID, tax_model.OVERHEAD_HIGH
-    nano_only = scale * (spend["nano", SINGLE_TURN] + spend["nano", AGENTIC])
-    mini_only = scale * (spend["mini", SINGLE_TURN] + spend["mini", AGENTIC])
-    dual_tokens = scale * (spend["nano", SINGLE_TURN] + spend["mini", AGENTIC])
-    qwen_marginal = scale * spend["nano", SINGLE_TURN] * (1 + mid)
-    gpu_monthly = (
-        assumptions.gpus * HOURS_PER_MONTH * assumptions.gpu_hour_usd if assumptions.gpu_hour_usd is not None else None
-    )
+    views = {overhead: token_view(repriced, requests, a, overhead) for overhead in (low, mid, high)}
+    names = policies_for(a)  # the engine's one policy table: nano_only, mini_only, dual, agentic_to_qwen ...
+
+    def monthly_spend(name: str, overhead: float = mid) -> float:
+        return scale * (views[overhead][name].spend_usd or 0.0)
+
+    cheap_only, mid_only = CHEAP_ONLY.name(a) or "nano_only", MID_ONLY.name(a) or "mini_only"
+    to_self_hosted = next((n for n, (p, _) in names.items() if p.self_hosted and p.splits_by_class), None)
+    gpu_hour = gpu_hour_usd(a)
+    gpu_monthly = a.gpus * HOURS_PER_MONTH * gpu_hour if gpu_hour is not None else None
     agentic_tokens = scale * (tokens[AGENTIC]["prompt_tokens"] + tokens[AGENTIC]["completion_tokens"])
-    projected = {
-        "nano_only": nano_only,
-        "mini_only": mini_only,
-        "dual": dual_tokens * (1 + mid),
-        "dual_low": dual_tokens * (1 + low),
-        "dual_high": dual_tokens * (1 + high),
-        "agentic_to_qwen": qwen_marginal,
-        "agentic_to_qwen_amortised": None if gpu_monthly is None else qwen_marginal + gpu_monthly,
+    projected: dict[str, float | None] = {
+        cheap_only: monthly_spend(cheap_only),
+        mid_only: monthly_spend(mid_only),
+        "dual": monthly_spend("dual"),
+        "dual_low": monthly_spend("dual", low),
+        "dual_high": monthly_spend("dual", high),
     }
+    if to_self_hosted is not None:
+        projected[to_self_hosted] = monthly_spend(to_self_hosted)
+        projected[f"{to_self_hosted}_amortised"] = (
+            None if gpu_monthly is None else monthly_spend(to_self_hosted) + gpu_monthly
+        )
+    mini_only = projected[mid_only]
     share = tally.agentic / tally.requests if tally.requests else 0.0
-    corrected = _success_corrected(projected, monthly_by_label)
+    corrected = _success_corrected(projected, views[mid], scale, requests, a)
     break_even = tax_model.break_even_agentic_share(mid)
     per_request = {key: value / requests[key[1]] if requests[key[1]] else None for key, value in spend.items()}
-    logs_break_even = _logs_break_even(per_request, mid)
-    corrected_break_even = _corrected_break_even(per_request, mid)
+    logs_break_even = _break_even_priced(per_request, mid, a, published_rates=False)
+    corrected_break_even = _break_even_priced(per_request, mid, a, published_rates=True)
     trend = _trend(tally, break_even)
     verdict = tax_model.verdict_for_share(share)
     calculator = "dual_tier_pays" if share < break_even else "mini_only_cheaper"
@@ -183,11 +207,12 @@ def project(tally: Tally, assumptions: Assumptions) -> dict[str, Any]:
         "monthly_basis_text": basis_text,
         "projected_monthly_usd": projected,
         "savings_vs_mini": {
-            key: (1 - projected[key] / mini_only) if mini_only and projected[key] is not None else None
-            for key in ("nano_only", "dual", "dual_low", "dual_high", "agentic_to_qwen", "agentic_to_qwen_amortised")
+            key: (1 - value / mini_only) if mini_only and value is not None else None
+            for key, value in projected.items()
+            if key != mid_only
         },
         "qwen": {
-            "gpu_hour_usd": assumptions.gpu_hour_usd,
+            "gpu_hour_usd": gpu_hour,
             "gpus": assumptions.gpus,
             "gpu_monthly_usd": gpu_monthly,
             "agentic_tokens_per_month": agentic_tokens,
@@ -208,28 +233,34 @@ def project(tally: Tally, assumptions: Assumptions) -> dict[str, Any]:
     return result
 
 
-def _success_corrected(projected: dict[str, float | None], monthly_by_label: dict[str, float]) -> dict[str, Any]:
-    """Cost per completed task at the published success rates (benchmarks, not these logs' tasks)."""
-    tiers = {
-        "nano_only": {SINGLE_TURN: "nano", AGENTIC: "nano"},
-        "mini_only": {SINGLE_TURN: "mini", AGENTIC: "mini"},
-        "dual": {SINGLE_TURN: "nano", AGENTIC: "mini"},
-    }
+def _success_corrected(
+    projected: dict[str, float | None],
+    view: dict[str, TokenPolicy],
+    scale: float,
+    requests: dict[str, int],
+    a: Assumptions,
+) -> dict[str, Any]:
+    """Cost per completed task at the published success rates (benchmarks, not these logs' tasks): the engine's
+    token view, which a report shows for a policy it has not measured yet."""
+    cheap_only, mid_only = CHEAP_ONLY.name(a) or "nano_only", MID_ONLY.name(a) or "mini_only"
     per_task: dict[str, float | None] = {}
     completed: dict[str, float] = {}
-    for policy, route in tiers.items():
-        done = sum(monthly_by_label[label] * success_rate(route[label], label) for label in LABELS)
-        completed[policy] = done
-        value = projected[policy]
-        per_task[policy] = value / done if done and value is not None else None
-    per_task["agentic_to_qwen"] = None
+    for name in (cheap_only, mid_only, "dual"):
+        done = view[name].completed or 0.0
+        completed[name] = done * scale
+        per_task[name] = view[name].cost_per_completed_task_usd
+    for name, policy in view.items():
+        if name not in per_task and name in projected:
+            per_task[name] = policy.cost_per_completed_task_usd  # agentic to Qwen: no published rate, None
+    cheap, mid = a.tier(Role.CHEAP) or "nano", a.tier(Role.MID) or "mini"
+    monthly_by_label = {label: requests[label] * scale for label in LABELS}
     extra_failures_nano = sum(
-        monthly_by_label[label] * (success_rate("mini", label) - success_rate("nano", label)) for label in LABELS
+        monthly_by_label[label] * (success_rate(mid, label, a) - success_rate(cheap, label, a)) for label in LABELS
     )
     extra_failures_dual = monthly_by_label[SINGLE_TURN] * (
-        success_rate("mini", SINGLE_TURN) - success_rate("nano", SINGLE_TURN)
+        success_rate(mid, SINGLE_TURN, a) - success_rate(cheap, SINGLE_TURN, a)
     )
-    mini, nano, dual = projected["mini_only"] or 0.0, projected["nano_only"] or 0.0, projected["dual"] or 0.0
+    mini, nano, dual = projected[mid_only] or 0.0, projected[cheap_only] or 0.0, projected["dual"] or 0.0
     ranked = sorted((v, k) for k, v in per_task.items() if v is not None)
     return {
         "cost_per_completed_task_usd": per_task,
@@ -250,42 +281,33 @@ def _success_corrected(projected: dict[str, float | None], monthly_by_label: dic
     }
 
 
-def _logs_break_even(per_request: dict[tuple[str, str], float | None], overhead: float) -> float | None:
-    """The agentic share where dual-tier (with overhead) costs what mini-only does, priced with these logs' tokens.
+def _break_even_priced(
+    per_request: dict[tuple[str | None, str], float | None], overhead: float, a: Assumptions, published_rates: bool
+) -> float | None:
+    """The agentic share where dual-tier (with overhead) costs what mid-only does, priced with these logs' tokens:
+    per request (every request a completed task), or per completed task at the published success rates. Solved
+    as the report solves its measured break-even (metering/tax/break_even.py).
 
-    Per request: dual = (1+o)·((1−s)·nano_single + s·mini_agentic), mini = (1−s)·mini_single + s·mini_agentic.
+    Per request: dual = (1+o)·((1−s)·cheap_single + s·mid_agentic), mid-only = (1−s)·mid_single + s·mid_agentic.
     """
-    single_nano, single_mini = per_request["nano", SINGLE_TURN], per_request["mini", SINGLE_TURN]
-    agentic_mini = per_request["mini", AGENTIC]
-    if single_nano is None or single_mini is None or agentic_mini is None:
-        return None
-    gap = single_mini - (1 + overhead) * single_nano
-    if gap <= 0:
-        return 0.0
-    return gap / (gap + overhead * agentic_mini)
-
-
-def _corrected_break_even(per_request: dict[tuple[str, str], float | None], overhead: float) -> float | None:
-    """The same break-even per completed task at the published success rates (found by bisection)."""
-    if any(value is None for value in per_request.values()) or len(per_request) < 4:
+    dual_tiers, mid_tiers = DUAL.tiers(a), MID_ONLY.tiers(a)
+    if dual_tiers is None or mid_tiers is None:
         return None
 
-    def dual_minus_mini(s: float) -> float:
-        dual = (1 + overhead) * ((1 - s) * per_request["nano", SINGLE_TURN] + s * per_request["mini", AGENTIC])  # type: ignore[operator]
-        dual_done = (1 - s) * success_rate("nano", SINGLE_TURN) + s * success_rate("mini", AGENTIC)
-        mini = (1 - s) * per_request["mini", SINGLE_TURN] + s * per_request["mini", AGENTIC]  # type: ignore[operator]
-        mini_done = (1 - s) * success_rate("mini", SINGLE_TURN) + s * success_rate("mini", AGENTIC)
-        return dual / dual_done - mini / mini_done
+    def lines(tiers: dict[str, str], load: float) -> dict[str, tuple[float, float]] | None:
+        out = {}
+        for label in LABELS:
+            cost_per_request = per_request.get((tiers[label], label))
+            if cost_per_request is None:
+                return None
+            rate = success_rate(tiers[label], label, a) if published_rates else 1.0
+            out[label] = (load * cost_per_request, rate)
+        return out
 
-    lo, hi = 0.0, 1.0
-    if dual_minus_mini(lo) >= 0:
-        return 0.0
-    if dual_minus_mini(hi) < 0:
-        return 1.0
-    for _ in range(60):
-        middle = (lo + hi) / 2
-        lo, hi = (middle, hi) if dual_minus_mini(middle) < 0 else (lo, middle)
-    return (lo + hi) / 2
+    dual, mid = lines(dual_tiers, 1 + overhead), lines(mid_tiers, 1.0)
+    if dual is None or mid is None:
+        return None
+    return crossing(dual, mid)
 
 
 def _day(day: int) -> str:
@@ -310,39 +332,31 @@ def _time_range(tally: Tally) -> dict[str, Any] | None:
 
 
 def _trend(tally: Tally, break_even: float) -> dict[str, Any]:
-    """Least-squares line through the daily agentic shares (weighted by requests), in points per week."""
+    """The daily agentic shares' line (metering/tax/trend.py, each day weighted by its requests), in points per
+    week."""
     days = sorted(tally.days.items())
-    if len(days) < MIN_TREND_DAYS:
+    line = trend_fit.fit([(float(day), agentic / n) for day, (n, agentic, _g) in days], [n for _, (n, _a, _g) in days])
+    if len(days) < MIN_TREND_DAYS or line is None:
         return {
             "available": False,
             "why": f"needs timestamps on at least {MIN_TREND_DAYS} days (the logs have {len(days)})",
         }
-    weights = [n for _, (n, _a, _g) in days]
-    xs = [float(day) for day, _ in days]
-    ys = [agentic / n for _, (n, agentic, _g) in days]
-    total = sum(weights)
-    mean_x = sum(w * x for w, x in zip(weights, xs, strict=True)) / total
-    mean_y = sum(w * y for w, y in zip(weights, ys, strict=True)) / total
-    var = sum(w * (x - mean_x) ** 2 for w, x in zip(weights, xs, strict=True))
-    slope = sum(w * (x - mean_x) * (y - mean_y) for w, x, y in zip(weights, xs, ys, strict=True)) / var
-    current = mean_y + slope * (xs[-1] - mean_x)
-    per_week = slope * 7
-    if current >= break_even:
-        weeks: float | None = 0.0
-        crossing = "already above the break-even share"
-    elif per_week > 0:
-        weeks = (break_even - current) / per_week
-        crossing = f"crosses {break_even:.1%} in {weeks:.1f} weeks at this trend"
+    current = line.at(float(days[-1][0]))
+    per_week = line.slope * 7
+    weeks = trend_fit.weeks_to_cross(current, per_week, break_even)
+    if weeks == 0.0:
+        crossing_text = "already above the break-even share"
+    elif weeks is not None:
+        crossing_text = f"crosses {break_even:.1%} in {weeks:.1f} weeks at this trend"
     else:
-        weeks = None
-        crossing = "not rising: no crossing at this trend"
+        crossing_text = "not rising: no crossing at this trend"
     return {
         "available": True,
         "days": len(days),
         "share_now_fitted": current,
         "points_per_week": per_week * 100,
         "weeks_to_break_even": weeks,
-        "crossing": crossing,
+        "crossing": crossing_text,
         "model_trajectory": "the source analysis assumes +10 points a quarter (≈ 0.77 points a week)",
     }
 
@@ -395,6 +409,7 @@ def _what_would_change_it(r: dict[str, Any]) -> list[str]:
 
 
 def _assumptions(r: dict[str, Any], a: Assumptions) -> list[str]:
+    gpu_hour = r["qwen"]["gpu_hour_usd"]
     notes = [
         f"Volume: {r['monthly_basis_text']}.",
         "Prices: litellm's map for gpt-5.4-nano and gpt-5.4-mini (standard, Batch, flex, priority as each "
@@ -405,8 +420,8 @@ def _assumptions(r: dict[str, Any], a: Assumptions) -> list[str]:
         "Agentic to Qwen: single-turn to nano (with the midpoint overhead), agentic to self-hosted Qwen at 0 per token "
         "(marginal)"
         + (
-            f"; amortised adds {a.gpus} GPU(s) × {HOURS_PER_MONTH:.0f} h × ${a.gpu_hour_usd:.2f}/h, always on"
-            if a.gpu_hour_usd is not None
+            f"; amortised adds {a.gpus} GPU(s) × {HOURS_PER_MONTH:.0f} h × ${gpu_hour:.2f}/h, always on"
+            if gpu_hour is not None
             else "; amortised needs --gpu-hour-usd"
         )
         + f" (it must serve {r['qwen']['tokens_per_second_needed']:,.0f} tokens/s on average).",

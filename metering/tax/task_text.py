@@ -1,21 +1,23 @@
 """The task-level part of the text report: cells of tasks and the policies measured on their own tasks.
 
-Laid out from the report's `measured.tasks` and `verdict` (metering/policies_by_task.py), the same
+Laid out from the report's `measured.tasks` and `verdict` (metering/tax/policies_by_task.py), the same
 dictionary `--json` and `GET /v1/routing-tax` give.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from metering.policies_by_task import policy_label
+from metering.tax.figures import Level, policies_from_json
+from metering.tax.policies_by_task import policy_label
 
 
 def _usd(value: float | None) -> str:
     return "—" if value is None else f"${value:.6f}"
 
 
-def _span(pair: list[float | None], fmt: str) -> str:
+def _span(pair: Sequence[float | None], fmt: str) -> str:
     lo, hi = pair
     if lo is None and hi is None:
         return ""
@@ -56,25 +58,23 @@ def print_task_section(report: dict[str, Any]) -> None:
             f"{_span(cell['success_bounds'], '.3f'):<15}{_usd(cell['cost_per_completed_task_usd']):>12}"
         )
     print("POLICIES PER COMPLETED TASK — each on its own tasks (95% interval; bounds: unknowns as successes/failures)")
-    for name, policy in tasks["policies"].items():
+    policies = policies_from_json(tasks["policies"], Level.TASK)
+    for name, policy in policies.items():
         label = policy_label(name)
-        if not policy["measured"]:
-            estimate = (policy.get("estimate") or {}).get("cost_per_completed_task_usd")
+        if not policy.measured:
+            estimate = policy.estimate_usd
             note = f"; estimate (repriced, not measured) {_usd(estimate)}" if estimate is not None else ""
-            print(f"  {label:<20}{'not measured':>14}  missing {', '.join(policy['missing_cells'])}{note}")
+            print(f"  {label:<20}{'not measured':>14}  missing {', '.join(policy.missing_cells)}{note}")
             continue
-        cost = policy["cost_per_completed_task_usd"]
-        unjudged = policy.get("unjudged_cells") or []
-        point = _usd(cost) if cost is not None else f"no judged outcome in {', '.join(unjudged)}"
+        cost = policy.cost_per_completed_task_usd
+        point = _usd(cost) if cost is not None else f"no judged outcome in {', '.join(policy.unjudged_cells)}"
         extra = ""
-        if policy.get("marginal_cost_per_completed_task_usd") is not None:
-            extra = f"  marginal (GPU not counted) {_usd(policy['marginal_cost_per_completed_task_usd'])}"
-        print(
-            f"  {label:<20}{point:>14}  {_span(policy['ci'], '.6f'):<28}bounds {_span(policy['bounds'], '.6f')}{extra}"
-        )
-    dual = tasks["policies"].get("dual", {})
-    if dual.get("fixed_per_task_usd"):
-        print(f"  (dual-tier carries infrastructure and classifier: {_usd(dual['fixed_per_task_usd'])} per task)")
+        if policy.marginal_cost_per_completed_task_usd is not None:
+            extra = f"  marginal (GPU not counted) {_usd(policy.marginal_cost_per_completed_task_usd)}"
+        print(f"  {label:<20}{point:>14}  {_span(policy.ci, '.6f'):<28}bounds {_span(policy.bounds, '.6f')}{extra}")
+    dual = policies.get("dual")
+    if dual is not None and dual.fixed_per_task_usd:
+        print(f"  (dual-tier carries infrastructure and classifier: {_usd(dual.fixed_per_task_usd)} per task)")
     remedy = tasks.get("failure_remedy")
     if remedy is not None:
         print(f"  failure remedy: {remedy['text']}")

@@ -5,7 +5,7 @@ Every policy is costed per completed task over the window's task mix (N_c tasks 
     Σ_c N_c × (cost per task_c + (1 − rate_c) × failure cost) ÷ Σ_c N_c × rate_c
 
 (with `report.failure_remedy: {redo_on: T}` a failure also costs T's cost per task and completes at T's
-rate: metering/failure_remedy.py)
+rate: metering/tax/failure_remedy.py)
 
 - a **single-tier policy** takes cost per task and success rate from its tier's own cells of tasks: its
   own tokens, retries and redos, never another tier's tokens repriced. A cell with no tasks is *not
@@ -26,23 +26,25 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from metering import break_even as bootstrap
-from metering import tax_model
-from metering.break_even import Stratum
-from metering.failure_remedy import Failure, remedied, remedy_json
 from metering.ledger import task_member
-from metering.measurement_spend import exploration_line
 from metering.record import Record
-from metering.task_cells import TaskCell, TaskRow, build_cells, cells_json
 from metering.tasks import OutcomeSource, TaskOutcome, TaskRecord
-from metering.tax_report import CLASSES, Assumptions, _amortised_rates
+from metering.tax import break_even as bootstrap
+from metering.tax.assumptions import Assumptions
+from metering.tax.break_even import Stratum
+from metering.tax.cells import TaskCell, TaskRow, build_cells, cells_json
+from metering.tax.failure_remedy import Failure, remedied, remedy_json
+from metering.tax.figures import UNDECIDED, Level, PolicyFigures, TaskVerdict
+from metering.tax.measurement_spend import exploration_line
+from metering.tax.model import published_success_rate
+from metering.tax.policy_table import mid_policy, policies_for
+from metering.tax.report import amortised_rates
+from metering.tax.roles import CLASSES, Role
 from metering.verdict import Decision
 
-UNDECIDED = "undecided"
-PUBLISHED = {"agentic": tax_model.SUCCESS_AGENTIC, "single_turn": tax_model.SUCCESS_SINGLE_TURN}
 NAMES = {"dual": "dual-tier (as run)"}
 
 
@@ -68,7 +70,7 @@ def task_rows(
 ) -> list[TaskRow]:
     """The window's tasks, each with its self-hosted GPU time charged at the rate the request report uses."""
     steps = [r for r in records if r.is_task]
-    rates = _amortised_rates(steps, gpu_hour_usd, hours)
+    rates = amortised_rates(steps, gpu_hour_usd, hours)
     amortised: dict[str, float] = defaultdict(float)
     for record in steps:
         if not record.task_id:
@@ -131,27 +133,28 @@ def _bound_end(end: int) -> Callable[[TaskCell], float | None]:
 
 def _policy(
     name: str, arms: Mapping[str, _Arm], missing: list[str], mix: Mapping[str, int], failure: Failure, self_hosted: bool
-) -> dict[str, Any]:
-    out: dict[str, Any] = {"policy": name, "measured": not missing, "missing_cells": missing, "estimate": None}
+) -> PolicyFigures:
     if missing:
-        out.update(cost_per_completed_task_usd=None, ci=[None, None], bounds=[None, None])
-        return out
-    unjudged = [f"{arm.cell.tier}/{c}" for c, arm in arms.items() if not arm.cell.judged]
-    out.update(
+        return PolicyFigures(name, Level.TASK, False, missing_cells=tuple(missing), self_hosted=self_hosted)
+    return PolicyFigures(
+        name,
+        Level.TASK,
+        True,
         cost_per_completed_task_usd=_per_completed(arms, mix, lambda cell: cell.rate, failure),
         # the cost falls as a rate rises: the interval's low end comes from the rates' high ends
-        ci=[_per_completed(arms, mix, _ci_end(1), failure), _per_completed(arms, mix, _ci_end(0), failure)],
-        bounds=[_per_completed(arms, mix, _bound_end(1), failure), _per_completed(arms, mix, _bound_end(0), failure)],
-        unjudged_cells=unjudged,
-        cost_per_task_usd={c: arm.cost for c, arm in arms.items()},
+        ci=(_per_completed(arms, mix, _ci_end(1), failure), _per_completed(arms, mix, _ci_end(0), failure)),
+        bounds=(_per_completed(arms, mix, _bound_end(1), failure), _per_completed(arms, mix, _bound_end(0), failure)),
+        unjudged_cells=tuple(f"{arm.cell.tier}/{c}" for c, arm in arms.items() if not arm.cell.judged),
+        cost_per_unit_usd={c: arm.cost for c, arm in arms.items()},
         success_rate={c: arm.cell.rate for c, arm in arms.items()},
         cells={c: f"{arm.cell.tier}/{c}" for c, arm in arms.items()},
-    )
-    if self_hosted:
-        out["marginal_cost_per_completed_task_usd"] = _per_completed(
+        self_hosted=self_hosted,
+        marginal_cost_per_completed_task_usd=_per_completed(
             arms, mix, lambda cell: cell.rate, failure, cost=lambda arm: arm.marginal
         )
-    return out
+        if self_hosted
+        else None,
+    )
 
 
 def _estimate(
@@ -160,6 +163,7 @@ def _estimate(
     mix: Mapping[str, int],
     repriced: Mapping[str, Mapping[str, float]],
     failure: Failure,
+    a: Assumptions,
 ) -> dict[str, Any]:
     """A labelled estimate for a policy with an unmeasured cell: that cell's tasks are the class's tasks repriced at
     the tier, at its published success rate (measured cells keep their measured figures). Never a measurement."""
@@ -171,7 +175,7 @@ def _estimate(
         if cell is not None and cell.tasks and cell.rate is not None:
             cost, rate = cell.cost_per_task, cell.rate
         else:
-            rate = PUBLISHED[label].get(tier)
+            rate = published_success_rate(a.role_of(tier), label)
             if tier not in repriced.get(label, {}) or rate is None:
                 return {
                     "cost_per_completed_task_usd": None,
@@ -202,9 +206,10 @@ class TaskPolicies:
 
     cells: dict[tuple[str, str], TaskCell]
     routed: dict[str, TaskCell]
-    policies: dict[str, dict[str, Any]]
+    policies: dict[str, PolicyFigures]
     mix: dict[str, int]
     failure: Failure
+    mid: str | None = "mini_only"  # the policy dual is weighed against: everything to the mid tier
 
     def cell_index(self) -> dict[str, TaskCell]:
         """Every cell a policy reads, by the name policies give it (`nano/agentic`, `dual/agentic`)."""
@@ -231,25 +236,21 @@ def policies_by_task(rows: list[TaskRow], records: list[Record], a: Assumptions,
         if not row.record.explored and not row.record.pinned and row.record.task_class in routed:
             routed[row.record.task_class].add(row)
 
-    policies: dict[str, dict[str, Any]] = {}
+    policies: dict[str, PolicyFigures] = {}
     dual_missing = [f"dual/{c}" for c in classes if not routed[c].tasks] + redo_missing
     dual_arms = {
         c: _Arm(routed[c], routed[c].cost_per_task + fixed_per_task, routed[c].marginal_cost_per_task + fixed_per_task)
         for c in classes
         if routed[c].tasks
     }
-    policies["dual"] = _policy("dual", dual_arms, dual_missing, mix, failure, False)
-    policies["dual"]["fixed_per_task_usd"] = fixed_per_task
+    policies["dual"] = replace(
+        _policy("dual", dual_arms, dual_missing, mix, failure, False), fixed_per_task_usd=fixed_per_task
+    )
 
-    qwen, single = a.self_hosted_tier, a.single_turn_tier
-    singles: dict[str, dict[str, str]] = {
-        "mini_only": dict.fromkeys(CLASSES, "mini"),
-        "nano_only": dict.fromkeys(CLASSES, "nano"),
-        "qwen_only": dict.fromkeys(CLASSES, qwen),
-        "agentic_to_qwen": {"single_turn": single, "agentic": qwen},
-    }
     repriced = _repriced(records, rows)
-    for name, tiers in singles.items():
+    for name, (definition, tiers) in policies_for(a).items():
+        if definition.as_run:
+            continue  # dual, above: the routed tasks themselves
         if any(tier not in a.tiers for tier in tiers.values()):
             continue  # a tier this deployment does not have: no such policy here
         needed = {c: tiers[c] for c in classes}
@@ -260,22 +261,24 @@ def policies_by_task(rows: list[TaskRow], records: list[Record], a: Assumptions,
             for c, t in needed.items()
             if cells[(t, c)].tasks
         }
-        policy = _policy(name, arms, missing, mix, failure, qwen in needed.values())
+        policy = _policy(name, arms, missing, mix, failure, a.self_hosted_tier in needed.values())
         if missing:
-            policy["estimate"] = _estimate(needed, cells, mix, repriced, failure)
+            policy = replace(policy, estimate=_estimate(needed, cells, mix, repriced, failure, a))
         policies[name] = policy
-    return TaskPolicies(cells, routed, policies, mix, failure)
+    return TaskPolicies(cells, routed, policies, mix, failure, mid_policy(a))
 
 
-def break_even_by_task(rows: Iterable[TaskRow], fixed_per_task: float, failure: Failure) -> dict[str, Any]:
+def break_even_by_task(
+    rows: Iterable[TaskRow], fixed_per_task: float, failure: Failure, mid: str | None = "mini"
+) -> dict[str, Any]:
     """The agentic share where dual as run and mini-only cost the same per completed task, its interval a bootstrap
-    over tasks within each cell (metering/break_even.py): dual reads the routed tasks, mini-only mini's arm cells."""
+    over tasks within each cell (metering/tax/break_even.py): dual reads the routed tasks, mini-only its arm cells."""
     strata: dict[tuple[str, str], Stratum] = {}
     for row in rows:
         record = row.record
         routed = not record.explored and not record.pinned and record.task_class in CLASSES
         label = record.task_class if record.task_class in CLASSES else "single_turn"
-        on_mini = record.arm == "mini"
+        on_mini = mid is not None and record.arm == mid
         if not routed and not on_mini:
             continue
         judged = record.outcome_source in (OutcomeSource.FEEDBACK, OutcomeSource.JUDGE)
@@ -298,9 +301,9 @@ def break_even_by_task(rows: Iterable[TaskRow], fixed_per_task: float, failure: 
 # -- the verdict ---------------------------------------------------------------------------------
 
 
-def _range(policy: Mapping[str, Any], sample: bool) -> tuple[float, float]:
+def _range(policy: PolicyFigures, sample: bool) -> tuple[float, float]:
     """Where a policy's cost per completed task may lie: its interval, and its bounds unless outcomes are a sample."""
-    ends = [policy["ci"]] if sample else [policy["ci"], policy["bounds"]]
+    ends: list[tuple[float | None, float | None]] = [policy.ci] if sample else [policy.ci, policy.bounds]
     lows = [e[0] for e in ends]
     highs = [e[1] for e in ends]
     low = min((v for v in lows if v is not None), default=0.0)
@@ -308,12 +311,12 @@ def _range(policy: Mapping[str, Any], sample: bool) -> tuple[float, float]:
     return low, high
 
 
-def _needs(best: Mapping[str, Any], other: Mapping[str, Any], cells: Mapping[str, TaskCell]) -> dict[str, Any]:
+def _needs(best: PolicyFigures, other: PolicyFigures, cells: Mapping[str, TaskCell]) -> dict[str, Any]:
     """What would separate two overlapping policies: which cell, how many more tasks and judged outcomes there."""
-    involved = [cells[name] for name in (*best["cells"].values(), *other["cells"].values()) if name in cells]
-    gap = other["cost_per_completed_task_usd"] - best["cost_per_completed_task_usd"]
-    b_lo, b_hi = best["ci"]
-    o_lo, o_hi = other["ci"]
+    involved = [cells[name] for name in (*best.cells.values(), *other.cells.values()) if name in cells]
+    gap = other.cost_per_completed_task_usd - best.cost_per_completed_task_usd
+    b_lo, b_hi = best.ci
+    o_lo, o_hi = other.ci
     apart = b_hi is not None and o_lo is not None and b_hi < o_lo
     if not apart:
         cell = min(involved, key=lambda c: (c.judged, -c.tasks))
@@ -348,87 +351,83 @@ def _needs(best: Mapping[str, Any], other: Mapping[str, Any], cells: Mapping[str
     }
 
 
-def verdict_by_task(measured: TaskPolicies, tasks: int, sample: bool) -> dict[str, Any]:
+def verdict_by_task(measured: TaskPolicies, tasks: int, sample: bool) -> TaskVerdict:
     """`cheapest` (a policy's name or undecided) with what would decide it, and dual vs mini-only beside it."""
     policies, cells_of = measured.policies, measured.cell_index()
-    out: dict[str, Any] = {
-        "cheapest": UNDECIDED,
-        "cheapest_point": None,
-        "cheapest_needs": None,
-        "not_measured": [n for n, p in policies.items() if not p["measured"]],
-        "dual_vs_mini": Decision.UNDECIDED,
-        "dual_vs_mini_needs": None,
-        "outcomes_are_a_sample": sample,
-    }
+    verdict = TaskVerdict(
+        not_measured=tuple(n for n, p in policies.items() if not p.measured),
+        mid_policy=measured.mid,
+        outcomes_are_a_sample=sample,
+    )
     if not tasks:
-        out["cheapest_needs"] = {"decide_by": "task records: there are none in this window"}
-        out["dual_vs_mini_needs"] = out["cheapest_needs"]
-        out["text"] = "Cheapest per completed task: undecided — there are no task records in this window."
-        return out
-    priced = {n: p for n, p in policies.items() if p["measured"] and p["cost_per_completed_task_usd"] is not None}
-    unmeasured = sorted({c for p in policies.values() for c in p["missing_cells"]})
-    unjudged = sorted({c for p in policies.values() if p["measured"] for c in p.get("unjudged_cells", [])})
+        none = {"decide_by": "task records: there are none in this window"}
+        return replace(
+            verdict,
+            cheapest_needs=none,
+            dual_vs_mini_needs=none,
+            bottom_line="Cheapest per completed task: undecided — there are no task records in this window.",
+        )
+    priced = {n: p for n, p in policies.items() if p.priced}
+    unmeasured = sorted({c for p in policies.values() for c in p.missing_cells})
+    unjudged = sorted({c for p in policies.values() if p.measured for c in p.unjudged_cells})
     if len(priced) < 2:
         cell = (unmeasured or unjudged or ["?"])[0]
-        out["cheapest_needs"] = {
-            "cell": cell,
-            "more_tasks": None,
-            "more_judged": None,
-            "decide_by": f"measuring {', '.join(unmeasured or unjudged)} (tasks there, with judged outcomes)",
-        }
+        verdict = replace(
+            verdict,
+            cheapest_needs={
+                "cell": cell,
+                "more_tasks": None,
+                "more_judged": None,
+                "decide_by": f"measuring {', '.join(unmeasured or unjudged)} (tasks there, with judged outcomes)",
+            },
+        )
     else:
-        best = min(priced, key=lambda n: priced[n]["cost_per_completed_task_usd"])
-        out["cheapest_point"] = best
+        best = min(priced, key=lambda n: priced[n].cost_per_completed_task_usd)  # type: ignore[arg-type, return-value]
         high = _range(priced[best], sample)[1]
         blockers = [n for n in priced if n != best and _range(priced[n], sample)[0] <= high]
         if not blockers:
-            out["cheapest"] = best
+            verdict = replace(verdict, cheapest=best, cheapest_point=best)
         else:
-            blocker = min(blockers, key=lambda n: priced[n]["cost_per_completed_task_usd"])
+            blocker = min(blockers, key=lambda n: priced[n].cost_per_completed_task_usd)  # type: ignore[arg-type, return-value]
             needs = _needs(priced[best], priced[blocker], cells_of)
             needs["against"] = blocker
-            out["cheapest_needs"] = needs
-    dual, mini = policies.get("dual"), policies.get("mini_only")
-    if (
-        dual is None
-        or mini is None
-        or dual["cost_per_completed_task_usd"] is None
-        or mini["cost_per_completed_task_usd"] is None
-    ):
-        missing = [
-            c for p in (dual, mini) if p is not None for c in (*p["missing_cells"], *p.get("unjudged_cells", []))
-        ]
-        out["dual_vs_mini_needs"] = {"decide_by": "measuring " + (", ".join(missing) or "mini's cells")}
+            verdict = replace(verdict, cheapest_point=best, cheapest_needs=needs)
+    dual, mini = policies.get("dual"), policies.get(measured.mid) if measured.mid is not None else None
+    if dual is None or mini is None or not dual.priced or not mini.priced:
+        missing = [c for p in (dual, mini) if p is not None for c in (*p.missing_cells, *p.unjudged_cells)]
+        verdict = replace(
+            verdict, dual_vs_mini_needs={"decide_by": "measuring " + (", ".join(missing) or "the mid tier's cells")}
+        )
     else:
         d, m = _range(dual, sample), _range(mini, sample)
         if d[1] < m[0]:
-            out["dual_vs_mini"] = Decision.DUAL_TIER_PAYS
+            verdict = replace(verdict, dual_vs_mini=Decision.DUAL_TIER_PAYS)
         elif m[1] < d[0]:
-            out["dual_vs_mini"] = Decision.MINI_ONLY_CHEAPER
+            verdict = replace(verdict, dual_vs_mini=Decision.MINI_ONLY_CHEAPER)
         else:
-            lower, upper = sorted((dual, mini), key=lambda p: p["cost_per_completed_task_usd"])
-            out["dual_vs_mini_needs"] = _needs(lower, upper, cells_of)
-    out["text"] = bottom_line(out, policies)
-    return out
+            lower, upper = sorted((dual, mini), key=lambda p: p.cost_per_completed_task_usd)  # type: ignore[arg-type, return-value]
+            verdict = replace(verdict, dual_vs_mini_needs=_needs(lower, upper, cells_of))
+    return replace(verdict, bottom_line=bottom_line(verdict, policies))
 
 
-def bottom_line(verdict: Mapping[str, Any], policies: Mapping[str, Mapping[str, Any]]) -> str:
+def bottom_line(verdict: TaskVerdict, policies: Mapping[str, PolicyFigures]) -> str:
     """The report's first sentence: the cheapest policy per completed task, or what would decide it."""
+    mid = policy_label(verdict.mid_policy or "mid_only")
     dual_word = {
-        Decision.DUAL_TIER_PAYS: "dual-tier pays against mini-only",
-        Decision.MINI_ONLY_CHEAPER: "mini-only is cheaper than dual-tier",
-        Decision.UNDECIDED: "dual-tier against mini-only is undecided",
-    }[verdict["dual_vs_mini"]]
-    cheapest = verdict["cheapest"]
+        Decision.DUAL_TIER_PAYS: f"dual-tier pays against {mid}",
+        Decision.MINI_ONLY_CHEAPER: f"{mid} is cheaper than dual-tier",
+        Decision.UNDECIDED: f"dual-tier against {mid} is undecided",
+    }[verdict.dual_vs_mini]
+    cheapest = verdict.cheapest
     if cheapest != UNDECIDED:
-        cost = policies[cheapest]["cost_per_completed_task_usd"]
-        lo, hi = policies[cheapest]["ci"]
+        cost = policies[cheapest].cost_per_completed_task_usd
+        lo, hi = policies[cheapest].ci
         return (
             f"Cheapest per completed task: {policy_label(cheapest)} at ${cost:.6f} [{lo:.6f}, {hi:.6f}], "
             f"below every other measured policy; {dual_word}."
         )
-    needs = verdict.get("cheapest_needs") or {}
-    point = verdict.get("cheapest_point")
+    needs = verdict.cheapest_needs or {}
+    point = verdict.cheapest_point
     lead = f"{policy_label(point)} is cheapest so far" if point else "no policy can be named yet"
     against = f" but overlaps {policy_label(needs['against'])}" if needs.get("against") else ""
     decide = needs.get("decide_by", "more tasks")
@@ -463,8 +462,10 @@ def add_task_figures(
         "coverage": judged / n if n else None,
         "cells": cells_json(measured.cells),
         "dual_routed": [cell.to_dict() for cell in measured.routed.values() if cell.tasks],
-        "policies": measured.policies,
-        "break_even": break_even_by_task(rows, measured.policies["dual"]["fixed_per_task_usd"], measured.failure),
+        "policies": {name: figures.to_json() for name, figures in measured.policies.items()},
+        "break_even": break_even_by_task(
+            rows, measured.policies["dual"].fixed_per_task_usd or 0.0, measured.failure, a.tier(Role.MID)
+        ),
         "failure_remedy": remedy_json(measured.failure),
         "measurement": {
             "exploration": exploration_line(
@@ -473,9 +474,7 @@ def add_task_figures(
             "judge_usd": report["measured"]["spend"].get("judge", 0.0),
         },
     }
-    verdict = verdict_by_task(measured, n, outcomes_are_a_sample)
-    report["verdict"].update({k: v for k, v in verdict.items() if k != "text"})
-    report["verdict"]["bottom_line"] = verdict["text"]
+    report["verdict"].update(verdict_by_task(measured, n, outcomes_are_a_sample).to_json())
     report["assumptions"]["outcomes_are_a_sample"] = outcomes_are_a_sample
     report["assumptions"]["unknown_task_outcomes_count_as_success"] = False
     return report

@@ -28,7 +28,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
 
-from metering.percentile import nearest_rank
+from metering.tax.percentile import nearest_rank
 
 SEED = 28
 RESAMPLES = 400  # a report's interval: `routetax report`, GET /v1/routing-tax, the demo

@@ -1,22 +1,26 @@
 """The routing-tax report as text: the tables `routetax report` and `routetax demo` print.
 
-The report is the dictionary `metering.tax_report.build_report` returns (the same one
+The report is the dictionary `metering.tax.report.build_report` returns (the same one
 `--json` and `GET /v1/routing-tax` give); this only lays it out for a reader.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from metering.task_report_text import print_task_section
-from metering.tax_report import TREND_MIN_SPAN_S
+from metering.tax.figures import Level, TaskVerdict, policies_from_json
+from metering.tax.policies_by_task import policy_label
+from metering.tax.report import TREND_MIN_SPAN_S
+from metering.tax.task_text import print_task_section
 
 
 def print_report(report: dict[str, Any]) -> None:
     """The report as tables a FinOps reader can scan: overhead, cells, policies, verdict."""
     m, model, a = report["measured"], report["model"], report["assumptions"]
-    if report["verdict"].get("bottom_line"):
-        print(report["verdict"]["bottom_line"], end="\n\n")  # the answer first, in one sentence
+    task_verdict = TaskVerdict.from_json(report["verdict"]) if "cheapest" in report["verdict"] else None
+    if task_verdict is not None and task_verdict.bottom_line:
+        print(task_verdict.bottom_line, end="\n\n")  # the answer first, in one sentence
 
     def pct(value: float | None) -> str:
         return "not measured" if value is None else f"{value:.1%}"
@@ -24,7 +28,7 @@ def print_report(report: dict[str, Any]) -> None:
     def usd(value: float | None) -> str:
         return "not measured" if value is None else f"${value:.6f}"
 
-    def interval(ci: list[float | None], fmt: str) -> str:
+    def interval(ci: Sequence[float | None], fmt: str) -> str:
         return "" if ci[0] is None or ci[1] is None else f"[{ci[0]:{fmt}}, {ci[1]:{fmt}}]"
 
     print(
@@ -69,20 +73,19 @@ def print_report(report: dict[str, Any]) -> None:
             f"{cell['cost_per_request_usd']:>12.6f}{'' if completed is None else f'{completed:.6f}':>13}"
         )
     print("\nPOLICIES BY REQUEST — cost per completed task (95% interval from the cells' success intervals)")
-    for name, policy in m["policies"].items():
-        label = {"dual": "dual-tier (as run)"}.get(name, name.replace("_", "-"))
-        if not policy["measured"]:
-            estimate = policy.get("estimate_at_published_rates_usd")
+    for name, policy in policies_from_json(m["policies"], Level.REQUEST).items():
+        label = policy_label(name)
+        if not policy.measured:
+            estimate = policy.estimate_usd
             note = f"; estimate at published rates ${estimate:.6f}" if estimate else ""
-            print(f"  {label:<20}{'not measured':>14}  missing {', '.join(policy['missing_cells'])}{note}")
+            print(f"  {label:<20}{'not measured':>14}  missing {', '.join(policy.missing_cells)}{note}")
             continue
-        marginal = policy.get("marginal_cost_per_completed_task_usd")
+        marginal = policy.marginal_cost_per_completed_task_usd
         extra = f"  marginal (GPU not counted) {usd(marginal)}" if marginal is not None else ""
-        print(
-            f"  {label:<20}{usd(policy['cost_per_completed_task_usd']):>14}  {interval(policy['ci'], '.6f'):<28}{extra}"
-        )
-    print(f"  savings vs mini-only per completed task: {pct(m['savings_vs_mini'])}")
-    print(f"  (token view, 1 − actual ÷ mini-only repricing: {pct(m['savings_vs_mini_tokens'])})")
+        print(f"  {label:<20}{usd(policy.cost_per_completed_task_usd):>14}  {interval(policy.ci, '.6f'):<28}{extra}")
+    mid = (m.get("mid_policy") or "mid_only").replace("_", "-")  # everything to the mid tier: mini-only by default
+    print(f"  savings vs {mid} per completed task: {pct(m['savings_vs_mini'])}")
+    print(f"  (token view, 1 − actual ÷ {mid} repricing: {pct(m['savings_vs_mini_tokens'])})")
     if spend["exploration"] is not None and m["explored_requests"] and "tasks" not in m:
         print(f"  exploration spend beyond routing them: {usd(spend['exploration'])} (charged to no policy)")
     if spend.get("judge") and "tasks" not in m:
@@ -112,9 +115,9 @@ def print_report(report: dict[str, Any]) -> None:
     if latency["p50"] is not None:
         print(f"latency overhead: p50 {latency['p50']:.3f} ms, p99 {latency['p99']:.3f} ms")
     verdict = report["verdict"]
-    if "cheapest" in verdict:
-        cheapest, dual = verdict["cheapest"], verdict["dual_vs_mini"]
-        print(f"\nverdict: cheapest {cheapest}, dual vs mini-only {dual} (per completed task)")
+    if task_verdict is not None:
+        cheapest, dual = task_verdict.cheapest, task_verdict.dual_vs_mini
+        print(f"\nverdict: cheapest {cheapest}, dual vs {mid} {dual} (per completed task)")
         print(f"verdict by request (requests without feedback as successes): {verdict['decision']} — {verdict['text']}")
     else:
         print(f"\nverdict: {verdict['decision']} — {verdict['text']}")

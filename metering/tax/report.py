@@ -19,40 +19,25 @@ never borrows a published or neighbouring number.
 from __future__ import annotations
 
 import math
-import statistics
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from typing import Any
 
-from metering import break_even as bootstrap
-from metering import tax_model
-from metering.break_even import Stratum
 from metering.cost import base_usd
-from metering.percentile import nearest_rank
 from metering.record import EndedBy, Outcome, Record
+from metering.tax import break_even as bootstrap
+from metering.tax import model as tax_model
+from metering.tax import trend
+from metering.tax.assumptions import Assumptions
+from metering.tax.break_even import Stratum
+from metering.tax.figures import Level, PolicyFigures
+from metering.tax.intervals import wilson
+from metering.tax.percentile import nearest_rank
+from metering.tax.policy_table import mid_policy, policies_for
+from metering.tax.roles import CLASSES, Role
+from metering.tax.token_view import token_view, token_view_json
 from metering.verdict import Decision
-
-CLASSES = ("single_turn", "agentic")
-Z95 = 1.959963984540054  # two-sided 95% normal quantile
-
-
-@dataclass(frozen=True)
-class Assumptions:
-    """Inputs the traffic cannot tell, printed beside the figures they shape."""
-
-    router_hour_usd: float = 0.0
-    hours: float = 0.0  # the window's length: router and GPU hours are charged for all of it (0: none charged)
-    classifier_usd_per_request: float = 0.0
-    failure_cost_usd: float = 0.0  # what the application pays to remedy one failed task (report.failure_cost_usd)
-    failure_redo_on: str | None = None  # per task: a failed task is redone on this tier (report.failure_remedy.redo_on)
-    gpu_hour_usd: Mapping[str, float] = field(default_factory=dict)  # self-hosted tier -> USD per GPU-hour
-    tiers: tuple[str, ...] = ("nano", "mini", "qwen")  # cells always listed, measured or not
-    single_turn_tier: str = "nano"  # where routing (and agentic-to-qwen) sends single-turn work
-    agentic_tier: str = "mini"  # where routing sends agentic work (what an explored task is measured against)
-    self_hosted_tier: str = "qwen"
-    break_even_resamples: int = bootstrap.RESAMPLES  # the break-even interval's bootstrap (metering/break_even.py)
-    break_even_max_draws: int = bootstrap.MAX_DRAWS
 
 
 def served_ok(record: Record) -> bool:
@@ -63,17 +48,6 @@ def served_ok(record: Record) -> bool:
 def succeeded(record: Record, feedback: Mapping[str, bool]) -> bool:
     """Served ok and no feedback saying the task failed (no feedback counts as success: an assumption)."""
     return served_ok(record) and feedback.get(record.request_id, True)
-
-
-def wilson(successes: int, n: int, z: float = Z95) -> tuple[float, float] | None:
-    """The Wilson score interval of a success rate; None without trials."""
-    if n <= 0:
-        return None
-    p = successes / n
-    denominator = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denominator
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
-    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 @dataclass
@@ -119,7 +93,8 @@ def build_report(
     records = [record for record in records if record.is_task]  # embeddings are spend, not steps of a task
     n = len(records)
     hours = a.hours  # hourly costs follow the window asked for, never the span its traffic happens to cover
-    rates = _amortised_rates(records, a.gpu_hour_usd, hours)
+    rates = amortised_rates(records, a.gpu_hour_usd, hours)
+    mid = a.tier(Role.MID)  # mini by default: the tier the source analysis weighs dual-tier against
 
     by_class: dict[str, int] = defaultdict(int)
     class_tokens: dict[str, int] = defaultdict(int)
@@ -152,9 +127,9 @@ def build_report(
             _count(cells[(first, label)], record, ok, spend, amortised, feedback)
             cells[(first, label)].repriced += record.counterfactual_usd.get(first, 0.0)
             cells[(first, label)].tokens += tokens
-        costs = {  # dual reads what a routed request cost; mini-only what mini spent beyond its final tokens there
+        costs = {  # dual reads what a routed request cost; mid-only what mid spent beyond its final tokens there
             "dual": spend + amortised if not record.explored and not record.pinned else None,
-            "mini": spend - record.counterfactual_usd.get("mini", 0.0) if first == "mini" else None,
+            "mini": spend - record.counterfactual_usd.get(mid, 0.0) if mid is not None and first == mid else None,
         }
         if costs["dual"] is not None or costs["mini"] is not None:
             strata.setdefault((first or "-", label), Stratum(label)).add(costs, ok, True)
@@ -190,28 +165,30 @@ def build_report(
             return f"dual/{label}"
         return _line((cell.spend + cell.amortised) / cell.requests + fixed_per_request, cell)
 
-    qwen, single = a.self_hosted_tier, a.single_turn_tier
-    self_hosted = {"qwen_only": {c: qwen for c in CLASSES}, "agentic_to_qwen": {"single_turn": single, "agentic": qwen}}
+    table = policies_for(a)
     lines: dict[str, Callable[[str], _Line | str]] = {
-        "dual": dual,
-        "mini_only": single_tier({c: "mini" for c in CLASSES}),
-        "nano_only": single_tier({c: "nano" for c in CLASSES}),
-        **{name: single_tier(tiers) for name, tiers in self_hosted.items()},
+        name: dual if policy.as_run else single_tier(tiers) for name, (policy, tiers) in table.items()
     }
-    policies = {name: _policy(fn, classes, by_class, a.failure_cost_usd) for name, fn in lines.items()}
-    for name, tiers in self_hosted.items():
-        marginal = _policy(single_tier(tiers, amortise=False), classes, by_class, a.failure_cost_usd)
-        policies[name]["marginal_cost_per_completed_task_usd"] = marginal["cost_per_completed_task_usd"]
-    for name, policy in policies.items():
-        if not policy["measured"] and name != "dual":
-            policy["estimate_at_published_rates_usd"] = _published_estimate(name, classes, by_class, class_cf)
+    # what `routetax audit` would say for these requests: their tokens repriced, the published rates and overhead
+    published = token_view(class_cf, by_class, a, tax_model.OVERHEAD_MID)
+    policies: dict[str, PolicyFigures] = {}
+    for name, (policy, tiers) in table.items():
+        figures = _policy(name, lines[name], classes, by_class, a.failure_cost_usd, policy.self_hosted)
+        if policy.self_hosted:
+            marginal = _policy(name, single_tier(tiers, amortise=False), classes, by_class, a.failure_cost_usd)
+            figures = replace(figures, marginal_cost_per_completed_task_usd=marginal.cost_per_completed_task_usd)
+        if not figures.measured and not policy.as_run and not policy.splits_by_class:
+            figures = replace(figures, estimate_at_published_rates_usd=published[name].cost_per_completed_task_usd)
+        policies[name] = figures
+    mid_name = mid_policy(a)
+    mid_only = policies.get(mid_name) if mid_name is not None else None
 
     dual_line = {c: dual(c) for c in CLASSES}
-    mini_line = {c: lines["mini_only"](c) for c in CLASSES}
+    mini_line = {c: lines[mid_name](c) if mid_name in lines else f"mid/{c}" for c in CLASSES}
     break_even, break_even_ci = None, [None, None]
     if not any(isinstance(v, str) for v in (*dual_line.values(), *mini_line.values())):
         offsets = {("dual", c): fixed_per_request for c in CLASSES}
-        offsets.update({("mini", c): class_cf[c]["mini"] / by_class[c] for c in CLASSES})
+        offsets.update({("mini", c): class_cf[c][mid] / by_class[c] for c in CLASSES})
         found = bootstrap.break_even(
             list(strata.values()), offsets, a.failure_cost_usd, a.break_even_resamples, max_draws=a.break_even_max_draws
         )
@@ -221,9 +198,9 @@ def build_report(
         exploration_usd = sum(
             usd - (dual_line[label].cost_per_request - fixed_per_request) for label, usd in explored_spend
         )
-    mini_cf = sum(class_cf[c].get("mini", 0.0) for c in classes)
-    dual_cost = policies["dual"]["cost_per_completed_task_usd"]
-    mini_cost = policies["mini_only"]["cost_per_completed_task_usd"]
+    mini_cf = sum(class_cf[c].get(mid, 0.0) for c in classes) if mid is not None else 0.0
+    dual_cost = policies["dual"].cost_per_completed_task_usd
+    mini_cost = mid_only.cost_per_completed_task_usd if mid_only is not None else None
     with_feedback = sum(cell.with_feedback for cell in cells.values())
     measured = {
         "requests": n,
@@ -242,8 +219,10 @@ def build_report(
         "routing_overhead": (actual - base) / base if base > 0 else None,
         "overhead_parts_usd": parts,
         "overhead_parts": {k: (v / base if base > 0 else None) for k, v in parts.items()},
-        "cells": _cells(cells, a.tiers, classes, rates),
-        "policies": policies,
+        "cells": _cells(cells, a, rates),
+        "policies": {name: figures.to_json() for name, figures in policies.items()},
+        "mid_policy": mid_name,  # the policy dual is weighed against: everything to the mid tier (mini_only)
+        "published_view": token_view_json(published, tax_model.OVERHEAD_MID),
         "savings_vs_mini": 1 - dual_cost / mini_cost if dual_cost is not None and mini_cost else None,
         "savings_vs_mini_tokens": 1 - actual / mini_cf if mini_cf else None,
         "break_even_agentic_share": break_even,
@@ -266,8 +245,8 @@ def build_report(
             for tier in ("nano", "mini")
         },
     }
-    verdict = _verdict(policies, n, with_feedback)
-    verdict["text"] = _verdict_text(measured, verdict, model)
+    verdict = _verdict(policies["dual"], mid_only, n, with_feedback)
+    verdict["text"] = _verdict_text(measured, policies, verdict, model)
     return {
         "measured": measured,
         "model": model,
@@ -278,6 +257,7 @@ def build_report(
             "classifier_usd_per_request": a.classifier_usd_per_request,
             "failure_cost_usd": a.failure_cost_usd,
             "gpu_hour_usd": dict(a.gpu_hour_usd),
+            "roles": {str(role): tier for role, tier in a.roles.items()},
             "no_feedback_counts_as_success": True,
             "cost_uncertainty_ignored": True,  # intervals come from success rates; costs are taken as measured
         },
@@ -305,7 +285,7 @@ def _spend(record: Record, rates: Mapping[str, float]) -> tuple[float, float]:
     return billed, amortised
 
 
-def _amortised_rates(records: list[Record], gpu_hour_usd: Mapping[str, float], hours: float) -> dict[str, float]:
+def amortised_rates(records: list[Record], gpu_hour_usd: Mapping[str, float], hours: float) -> dict[str, float]:
     """USD per token of each self-hosted tier: the window's GPU-hours × price ÷ the tokens it served.
 
     Charging each request its tokens at this one rate makes the window's amortised charges add up to
@@ -335,48 +315,36 @@ def _per_task(
 
 
 def _policy(
-    line: Callable[[str], _Line | str], classes: list[str], by_class: Mapping[str, int], failure: float
-) -> dict[str, Any]:
+    name: str,
+    line: Callable[[str], _Line | str],
+    classes: list[str],
+    by_class: Mapping[str, int],
+    failure: float,
+    self_hosted: bool = False,
+) -> PolicyFigures:
     """A policy's cost per completed task with the interval its cells' success intervals imply.
 
     The cost falls as any success rate rises, so the interval's ends come from the rates' ends.
     """
     found = {c: line(c) for c in classes}
-    missing = [v for v in found.values() if isinstance(v, str)]
+    missing = tuple(v for v in found.values() if isinstance(v, str))
     if missing or not classes:
-        return {"cost_per_completed_task_usd": None, "ci": [None, None], "measured": False, "missing_cells": missing}
+        return PolicyFigures(name, Level.REQUEST, False, missing_cells=missing, self_hosted=self_hosted)
     lines: dict[str, _Line] = found  # type: ignore[assignment]
-    return {
-        "cost_per_completed_task_usd": _per_task(lines, by_class, lambda x: x.rate, failure),
-        "ci": [
-            _per_task(lines, by_class, lambda x: x.hi, failure),
-            _per_task(lines, by_class, lambda x: x.lo, failure),
-        ],
-        "measured": True,
-        "missing_cells": [],
-        "success_rate": {c: lines[c].rate for c in classes},
-        "cost_per_request_usd": {c: lines[c].cost_per_request for c in classes},
-    }
+    return PolicyFigures(
+        name,
+        Level.REQUEST,
+        True,
+        cost_per_completed_task_usd=_per_task(lines, by_class, lambda x: x.rate, failure),
+        ci=(_per_task(lines, by_class, lambda x: x.hi, failure), _per_task(lines, by_class, lambda x: x.lo, failure)),
+        success_rate={c: lines[c].rate for c in classes},
+        cost_per_unit_usd={c: lines[c].cost_per_request for c in classes},
+        self_hosted=self_hosted,
+    )
 
 
-def _published_estimate(
-    name: str, classes: list[str], by_class: Mapping[str, int], class_cf: Mapping[str, Mapping[str, float]]
-) -> float | None:
-    """Token repricing at the published success rates: shown beside an unmeasured policy, never as its measurement."""
-    tiers = {"mini_only": "mini", "nano_only": "nano"}.get(name)
-    if tiers is None or not classes:
-        return None
-    published = {"agentic": tax_model.SUCCESS_AGENTIC, "single_turn": tax_model.SUCCESS_SINGLE_TURN}
-    cost = sum(class_cf[c].get(tiers, 0.0) for c in classes)
-    completed = sum(by_class[c] * published[c][tiers] for c in classes)
-    return cost / completed if completed else None
-
-
-def _cells(
-    cells: Mapping[tuple[str, str], _Cell], tiers: tuple[str, ...], classes: list[str], rates: Mapping[str, float]
-) -> list[dict[str, Any]]:
-    published = {"agentic": tax_model.SUCCESS_AGENTIC, "single_turn": tax_model.SUCCESS_SINGLE_TURN}
-    names = list(dict.fromkeys([*tiers, *(tier for tier, _ in cells)]))
+def _cells(cells: Mapping[tuple[str, str], _Cell], a: Assumptions, rates: Mapping[str, float]) -> list[dict[str, Any]]:
+    names = list(dict.fromkeys([*a.tiers, *(tier for tier, _ in cells)]))
     out = []
     for tier in names:
         for label in CLASSES:
@@ -395,7 +363,7 @@ def _cells(
                     "cost_per_request_usd": cell.spend / cell.requests if cell.requests else None,
                     "cost_per_completed_task_usd": cell.spend / cell.successes if cell.successes else None,
                     "amortised_usd": cell.amortised if tier in rates else None,
-                    "published_success_rate": published[label].get(tier),
+                    "published_success_rate": tax_model.published_success_rate(a.role_of(tier), label),
                     "measured": cell.requests > 0,
                 }
             )
@@ -406,26 +374,30 @@ def _tiers_priced(class_cf: Mapping[str, Mapping[str, float]]) -> list[str]:
     return sorted({tier for per_class in class_cf.values() for tier in per_class})
 
 
-def _verdict(policies: Mapping[str, Mapping[str, Any]], n: int, with_feedback: int) -> dict[str, Any]:
-    """dual_tier_pays / mini_only_cheaper when the two intervals are apart; otherwise undecided, and what decides it."""
-    dual, mini = policies["dual"], policies["mini_only"]
+def _verdict(dual: PolicyFigures, mini: PolicyFigures | None, n: int, with_feedback: int) -> dict[str, Any]:
+    """dual_tier_pays / mini_only_cheaper when the two intervals are apart; otherwise undecided, and what decides it.
+
+    `mini` is everything sent to the mid tier (mini-only by default); None when no tier plays the mid role."""
     out: dict[str, Any] = {"decision": Decision.UNDECIDED, "dual_tier_pays": False, "decide_by": None}
     if not n:
         out["decide_by"] = "traffic: there is none in this window"
         return out
-    missing = [*dual["missing_cells"], *mini["missing_cells"]]
+    if mini is None:
+        out["decide_by"] = "a tier in the mid role (tiers.<name>.role: mid) to weigh dual-tier against"
+        return out
+    missing = [*dual.missing_cells, *mini.missing_cells]
     if missing:
         out["unmeasured_cells"] = missing
         out["decide_by"] = "measuring " + ", ".join(missing) + " (policy.explore sends a share of auto traffic there)"
         return out
-    d_lo, d_hi = dual["ci"]
-    m_lo, m_hi = mini["ci"]
+    d_lo, d_hi = dual.ci
+    m_lo, m_hi = mini.ci
     if d_hi is not None and m_lo is not None and d_hi < m_lo:
         out.update(decision=Decision.DUAL_TIER_PAYS, dual_tier_pays=True)
     elif d_lo is not None and m_hi is not None and d_lo > m_hi:
         out["decision"] = Decision.MINI_ONLY_CHEAPER
     else:
-        gap = abs(dual["cost_per_completed_task_usd"] - mini["cost_per_completed_task_usd"])
+        gap = abs(dual.cost_per_completed_task_usd - mini.cost_per_completed_task_usd)  # type: ignore[operator]
         widths = [(hi - lo) / 2 for lo, hi in ((d_lo, d_hi), (m_lo, m_hi)) if lo is not None and hi is not None]
         if gap <= 1e-15 or len(widths) < 2:
             out["decide_by"] = "nothing measurable: the two policies cost the same per completed task"
@@ -435,7 +407,7 @@ def _verdict(policies: Mapping[str, Mapping[str, Any]], n: int, with_feedback: i
             more = max(1, math.ceil(n * (factor - 1)))
             out["more_requests"] = more
             out["decide_by"] = f"about {more} more requests at this mix (the intervals overlap)"
-            smaller = min(dual["cost_per_completed_task_usd"], mini["cost_per_completed_task_usd"])
+            smaller = min(dual.cost_per_completed_task_usd, mini.cost_per_completed_task_usd)  # type: ignore[type-var]
             if smaller > 0 and gap / smaller < 0.01:
                 out["decide_by"] = (
                     f"no practical difference: the two differ by {gap / smaller:.2%} per completed task "
@@ -450,7 +422,7 @@ TREND_MIN_SPAN_S = 6 * 3600  # the least traffic span the agentic-share trend is
 
 
 def _trend(records: list[Record], break_even: float | None) -> dict[str, float | None]:
-    """The agentic share's trend (least squares over time buckets) and the weeks until it crosses break-even.
+    """The agentic share's trend (metering/tax/trend.py, over time buckets) and the weeks until it crosses break-even.
 
     Buckets are 1/8 of the records' span, so a day of traffic gives 3-hour points and a week
     gives daily ones; fewer than three non-empty buckets is no trend, and neither is a span under
@@ -470,35 +442,36 @@ def _trend(records: list[Record], break_even: float | None) -> dict[str, float |
         cell[1] += record.label == "agentic"
         cell[2] += record.started_at - first
     points = [(total_t / n, agentic / n) for _i, (n, agentic, total_t) in sorted(buckets.items())]
-    if len(points) < 3:
+    line = trend.fit(points) if len(points) >= 3 else None
+    if line is None:
         return out
-    mean_t = statistics.fmean(t for t, _ in points)
-    mean_s = statistics.fmean(s for _, s in points)
-    variance = sum((t - mean_t) ** 2 for t, _ in points)
-    slope_per_s = sum((t - mean_t) * (s - mean_s) for t, s in points) / variance
-    per_week = slope_per_s * 7 * 86400
+    per_week = line.slope * 7 * 86400
     out["agentic_share_trend_per_week"] = per_week
-    current = points[-1][1]
-    if break_even is not None and per_week > 0 and current < break_even:
-        out["weeks_to_break_even"] = (break_even - current) / per_week
+    if break_even is not None:
+        out["weeks_to_break_even"] = trend.weeks_to_cross(points[-1][1], per_week, break_even)
     return out
 
 
-def _verdict_text(measured: Mapping[str, Any], verdict: Mapping[str, Any], model: Mapping[str, Any]) -> str:
+def _verdict_text(
+    measured: Mapping[str, Any],
+    policies: Mapping[str, PolicyFigures],
+    verdict: Mapping[str, Any],
+    model: Mapping[str, Any],
+) -> str:
     if not measured["requests"]:
         return "No traffic in this window: nothing to judge."
-    policies = measured["policies"]
-    dual, mini = policies["dual"], policies["mini_only"]
+    dual, mini = policies["dual"], policies.get(measured["mid_policy"])
+    mid = (measured["mid_policy"] or "mid_only").removesuffix("_only")
     head = {
         Decision.DUAL_TIER_PAYS: "Dual-tier routing pays per completed task",
-        Decision.MINI_ONLY_CHEAPER: "Sending everything to mini is cheaper per completed task",
+        Decision.MINI_ONLY_CHEAPER: f"Sending everything to {mid} is cheaper per completed task",
         Decision.UNDECIDED: "Undecided",
     }[verdict["decision"]]
     parts = [f"agentic share {measured['agentic_share']:.0%}"]
-    if dual["measured"] and mini["measured"]:
+    if mini is not None and dual.measured and mini.measured:
         parts.append(
-            f"dual ${dual['cost_per_completed_task_usd']:.6f} {_ci(dual['ci'])} vs mini-only "
-            f"${mini['cost_per_completed_task_usd']:.6f} {_ci(mini['ci'])} per completed task"
+            f"dual ${dual.cost_per_completed_task_usd:.6f} {_ci(dual.ci)} vs {mid}-only "
+            f"${mini.cost_per_completed_task_usd:.6f} {_ci(mini.ci)} per completed task"
         )
     overhead = measured["routing_overhead"]
     if overhead is not None:
@@ -510,6 +483,6 @@ def _verdict_text(measured: Mapping[str, Any], verdict: Mapping[str, Any], model
     return text
 
 
-def _ci(ci: list[float | None]) -> str:
+def _ci(ci: tuple[float | None, float | None]) -> str:
     lo, hi = ci
     return f"[{'?' if lo is None else f'{lo:.6f}'}, {'?' if hi is None else f'{hi:.6f}'}]"

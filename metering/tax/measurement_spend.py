@@ -22,7 +22,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from metering.task_cells import TaskCell, TaskRow
+from metering.tax.cells import TaskCell, TaskRow
 
 
 def exploration_line(

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from metering.task_cells import TaskCell
+from metering.tax.cells import TaskCell
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from metering.tasks import OutcomeSource, TaskOutcome, TaskRecord
-from metering.tax_report import CLASSES, wilson
+from metering.tax.intervals import wilson
+from metering.tax.roles import CLASSES
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from metering.tax.roles import Role
+
 NANO_INPUT = 0.20  # $/1M input tokens
 MINI_INPUT = 0.75
 NANO_OUTPUT = 1.25
@@ -19,6 +21,16 @@ OVERHEAD_LOW, OVERHEAD_HIGH = 0.15, 0.20
 OVERHEAD_MID = (OVERHEAD_LOW + OVERHEAD_HIGH) / 2
 SUCCESS_AGENTIC = {"nano": 0.39, "mini": 0.721}  # OSWorld, multi-step agentic
 SUCCESS_SINGLE_TURN = {"nano": 0.5239, "mini": 0.544}  # SWE-Bench Pro, single-turn coding
+PUBLISHED_MODEL_OF_ROLE = {Role.CHEAP: "nano", Role.MID: "mini"}  # the roles the analysis publishes rates for
+
+
+def published_success_rate(role: Role | None, label: str) -> float | None:
+    """The published success rate of the model a role is named after (cheap: gpt-5.4-nano, mid: gpt-5.4-mini)
+    on a class of work; None for a role the analysis publishes none for (self-hosted, full)."""
+    model = PUBLISHED_MODEL_OF_ROLE.get(role) if role is not None else None
+    if model is None:
+        return None
+    return (SUCCESS_AGENTIC if label == "agentic" else SUCCESS_SINGLE_TURN)[model]
 
 
 def blended_rate(nano_share: float) -> float:
