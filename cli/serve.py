@@ -45,6 +45,16 @@ def run(args: argparse.Namespace) -> int:
             "routetax: --workers above 1 needs store.redis_url: workers share the ledger through Redis", file=sys.stderr
         )
         return 2
+    in_use = workers.spool_in_use(config, count)
+    if in_use is not None:
+        directory, pid = in_use
+        holder = f"routetax process {pid}" if pid else "another routetax process"
+        print(
+            f"routetax: the spool directory {directory} is in use by {holder}; "
+            "give this one its own store.spool_dir (ROUTETAX_STORE__SPOOL_DIR)",
+            file=sys.stderr,
+        )
+        return 2
     workers.raise_fd_limit()
     workers.prepare_spools(config, count)
     if count > 1:
