@@ -22,6 +22,7 @@ from typing import Any
 
 import aiohttp
 
+from router import upstream_credentials
 from router.config import Tier
 
 
@@ -125,6 +126,7 @@ class UpstreamPool:
         self._sweeper: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
+        upstream_credentials.warn_unset(self._tiers)  # the keys are read now: say which are missing
         self._sessions = {name: _session_for(tier) for name, tier in self._tiers.items()}
         self._sweeper = asyncio.create_task(self._sweep(), name="routetax-stream-idle")
 
