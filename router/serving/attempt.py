@@ -16,7 +16,7 @@ from typing import Any
 
 from metering.record import Attempt, EndedBy
 from metering.tokens import count_prompt
-from router import upstream_credentials
+from router import forwarded_headers, upstream_credentials
 from router.config import Config
 from router.dialects import Dialect
 from router.errors import Scrubber, error_body, error_code_of
@@ -121,7 +121,8 @@ class Attempter:
         upstream: UpstreamResponse | None = None
         try:
             async with asyncio.timeout(max(remaining, 0.001)):
-                upstream = await self.pool.send(tier, ex.api.upstream_path, payload)
+                headers = forwarded_headers.for_tier(ex.forward, tier, ex.record.routed_tier)
+                upstream = await self.pool.send(tier, ex.api.upstream_path, payload, headers)
                 if upstream.status >= 400 or not ex.record.stream:
                     content = await upstream.read()
                     upstream.close()

@@ -27,6 +27,7 @@ from router.auto_mode import AutoMode
 from router.config import Config
 from router.dialects import dialect_for
 from router.errors import SHOULD_RETRY_HEADER, ProxyError, Refusal, Scrubber, error_body
+from router.forwarded_headers import forwarded
 from router.response_owners import ResponseOwners
 from router.serving.attempt import Answer, Attempter, failure_answer
 from router.serving.breaker import CircuitBreaker
@@ -166,7 +167,8 @@ class Proxy:
             raise
         headers["x-routetax-tier"] = tier
         try:
-            status, content, upstream_headers = await self.pool.request(tier, method, f"/responses/{response_id}")
+            path, forward = f"/responses/{response_id}", forwarded(request.headers)
+            status, content, upstream_headers = await self.pool.request(tier, method, path, forward)
         except UpstreamFailure as failure:
             log.warning("tier %s: %s %s failed: %s (%s)", tier, method, "/responses/{id}", failure.kind, failure.detail)
             status, content = failure_answer(tier, failure)
