@@ -13,8 +13,3 @@ valid instance of a JSON schema, for structured output and typed tool arguments.
 
 The demo, which joins this emulator with the proxy, is its own package beside it: `demo`.
 """
-
-# The dialects (of router.dialects.DIALECTS) it impersonates; llama.cpp is served by the real engine
-# (demo/local_engine). Their shapes are written here, not taken from the dialect modules, so that the
-# tests catch a dialect module that misreads its engine.
-EMULATED_DIALECTS = ("openai", "vllm", "ollama")

@@ -29,7 +29,6 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from emulator import EMULATED_DIALECTS
 from emulator.behaviour import (
     JSON_TYPE,
     OUTCOMES,
@@ -54,6 +53,11 @@ from emulator.embeddings import embeddings_routes
 from emulator.loops import more_rounds, react_answer, react_tools, rounds_done, system_text
 from emulator.responses import responses_routes
 from metering.tokens import count_text
+
+# The dialects (of router.dialects.DIALECTS) it impersonates; llama.cpp is served by the real engine
+# (demo/local_engine). Their shapes are written here, not taken from the dialect modules, so that the
+# tests catch a dialect module that misreads its engine.
+EMULATED_DIALECTS = ("openai", "vllm", "ollama")
 
 
 def _tool_call(body: dict[str, Any], broken: bool) -> dict[str, Any]:

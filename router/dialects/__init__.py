@@ -18,7 +18,7 @@ How to add a dialect (say `tgi`):
   3. Test it in tests/test_dialects.py with bodies the real engine sends.
   Optional: if a tier left at the default `openai` dialect should still recognise the engine's overflow,
   add its `overflow` to `openai.ENGINE_OVERFLOWS`; if the emulator should impersonate it, that is the
-  emulator's own work (`emulator.EMULATED_DIALECTS`).
+  emulator's own work (`emulator.app.EMULATED_DIALECTS`).
 """
 
 from __future__ import annotations
