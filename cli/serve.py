@@ -10,7 +10,7 @@ from cli.command import Subparsers, load_config_or_say
 
 
 def register(subparsers: Subparsers) -> None:
-    serve = subparsers.add_parser("serve", help="run the proxy")
+    serve = subparsers.add_parser("serve", help="run the proxy: route, relay and meter OpenAI-compatible requests")
     serve.add_argument("--config", help="YAML configuration file (default: $ROUTETAX_CONFIG, else built-in defaults)")
     serve.add_argument("--host", help="listen address (default: server.host, 127.0.0.1)")
     serve.add_argument("--port", type=int, help="listen port (default: server.port, 4000)")

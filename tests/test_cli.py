@@ -162,3 +162,17 @@ def test_a_second_serve_on_the_same_spool_says_so_in_one_line(
     ]
     assert first.poll() is None  # the first one serves on
     assert httpx.get(f"http://127.0.0.1:{first_port}/healthz").status_code == 200
+
+
+def test_each_command_s_one_liner_says_what_it_does() -> None:
+    """`routetax --help` is where a new user picks a command: no line may just point at another help."""
+    from cli.main import build_parser
+
+    parser = build_parser()
+    [commands] = [a for a in parser._actions if a.dest == "command"]
+    lines = {choice.dest: choice.help or "" for choice in commands._choices_actions}
+    assert set(lines) == {"serve", "mock-upstream", "demo", "eval-classifier", "price", "ledger", "model", "audit",
+                          "report", "keys"}  # fmt: skip
+    for command, line in lines.items():
+        assert "--help" not in line and len(line.split()) >= 5, f"{command}: {line!r}"
+        assert line.split()[0] not in ("the", "a", "an"), f"{command}: {line!r} names a thing, not what it does"
