@@ -52,26 +52,39 @@ def valid_traceparent(value: str) -> bool:
     return trace_id != "0" * 32 and parent_id != "0" * 16
 
 
-def _tracestate(headers: Mapping[str, str]) -> str | None:
-    getlist = getattr(headers, "getlist", None)  # several tracestate headers are one list, joined by commas
-    values = getlist(Forwarded.TRACESTATE) if getlist is not None else [headers.get(Forwarded.TRACESTATE) or ""]
-    joined = ",".join(v.strip() for v in values if v and v.strip())
-    return joined if _printable(joined, TRACESTATE_MAX) else None
+_WANTED = frozenset(name.value.encode() for name in Forwarded)
+
+
+def _sent(headers: Mapping[str, str]) -> dict[str, list[str]]:
+    """The values the client sent of each forwarded header: one pass over the raw ASGI headers (lower-case
+    names), since most requests carry none of them and this runs on every request."""
+    raw = getattr(headers, "raw", None)
+    if raw is None:  # a plain mapping
+        return {name: [value] for name in Forwarded if (value := headers.get(name)) is not None}
+    sent: dict[str, list[str]] = {}
+    for name, value in raw:
+        if name in _WANTED:
+            sent.setdefault(name.decode(), []).append(value.decode("latin-1"))
+    return sent
 
 
 def forwarded(headers: Mapping[str, str]) -> dict[str, str]:
     """The headers of a client request (lower-case names) that travel upstream, checked; usually none."""
+    sent = _sent(headers)
+    if not sent:
+        return {}
     out: dict[str, str] = {}
-    traceparent = (headers.get(Forwarded.TRACEPARENT) or "").strip()
+    traceparent = (sent.get(Forwarded.TRACEPARENT) or [""])[0].strip()
     if traceparent and valid_traceparent(traceparent):
         out[Forwarded.TRACEPARENT] = traceparent
-        tracestate = _tracestate(headers)  # meaningless without the traceparent it belongs to
-        if tracestate is not None:
+        # Meaningless without the traceparent it belongs to; several tracestate headers are one comma-joined list.
+        tracestate = ",".join(v.strip() for v in sent.get(Forwarded.TRACESTATE, ()) if v.strip())
+        if _printable(tracestate, TRACESTATE_MAX):
             out[Forwarded.TRACESTATE] = tracestate
-    key = (headers.get(Forwarded.IDEMPOTENCY_KEY) or "").strip()
+    key = (sent.get(Forwarded.IDEMPOTENCY_KEY) or [""])[0].strip()
     if _printable(key, IDEMPOTENCY_KEY_MAX):
         out[Forwarded.IDEMPOTENCY_KEY] = key
-    client_id = (headers.get(Forwarded.CLIENT_REQUEST_ID) or "").strip()
+    client_id = (sent.get(Forwarded.CLIENT_REQUEST_ID) or [""])[0].strip()
     if _printable(client_id, CLIENT_REQUEST_ID_MAX):
         out[Forwarded.CLIENT_REQUEST_ID] = client_id
     return out
