@@ -44,6 +44,8 @@ def holder(directory: str | os.PathLike[str]) -> int | None:
         fd = os.open(path, os.O_RDWR)
     except FileNotFoundError:
         return None  # never opened: nobody can hold it
+    except OSError:
+        return None  # unreadable here: the start itself will say what is wrong with the directory
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
