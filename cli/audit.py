@@ -45,7 +45,7 @@ def _price(text: str) -> float:
 def register(subparsers: Subparsers) -> None:
     p = subparsers.add_parser(
         "audit",
-        help="the routing-tax answer from request logs you already have",
+        help="answer the routing-tax question from request logs you already have",
         description="Read request logs (OpenAI Batch files, request bodies, request/response pairs, LiteLLM spend "
         "logs; gzip or plain; - for standard input) and answer whether routing would pay, before deploying anything.",
     )

@@ -12,7 +12,9 @@ from cli.command import Subparsers, load_config_or_say
 
 
 def register(subparsers: Subparsers) -> None:
-    demo = subparsers.add_parser("demo", help="run emulated upstreams + the proxy and drive traffic through them")
+    demo = subparsers.add_parser(
+        "demo", help="run emulated upstreams, the proxy and an application's tasks, then print the routing-tax report"
+    )
     demo.add_argument("--config", help="YAML configuration (tiers are pointed at the emulator)")
     demo.add_argument("--tasks", type=int, default=150, help="tasks the demo's application runs (default 150)")
     demo.add_argument(

@@ -29,7 +29,9 @@ DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
 def register(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
-        "ledger", help="read the durable ledger in Redis", description="Read the durable ledger in Redis."
+        "ledger",
+        help="export request and task records from the ledger in Redis (jsonl or csv)",
+        description="Read the durable ledger in Redis.",
     )
     parser.add_argument("--config", help="YAML configuration naming the store (default: $ROUTETAX_CONFIG)")
     sub = parser.add_subparsers(dest="ledger_command", required=True, metavar="COMMAND")

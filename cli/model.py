@@ -40,7 +40,7 @@ def _versus_mini(savings: float) -> str:
 def register(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
         "model",
-        help="evaluate the published routing-tax model",
+        help="evaluate the published routing-tax model: every figure, rate and assumption",
         description="Evaluate the published routing-tax model: every figure, its rates and its assumptions.",
     )
     parser.add_argument("--nano-share", type=_share, default=0.8, help="share of traffic sent to nano (default 0.8)")

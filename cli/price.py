@@ -30,7 +30,7 @@ ESTIMATES = {
 def register(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
         "price",
-        help="price one request from the price map",
+        help="price one request exactly, with every modifier (cached, Batch, flex, priority, region)",
         description="Price one request from the price map, with every modifier.",
     )
     parser.add_argument("--config", help="YAML configuration naming the tiers (default: $ROUTETAX_CONFIG)")

@@ -19,7 +19,9 @@ from router.report import WINDOWS, WindowError, report_from_store, report_window
 
 def register(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
-        "report", help="the routing tax read from the ledger", description="Model vs measured routing tax."
+        "report",
+        help="print the routing tax measured from the ledger over a window, beside the model",
+        description="Model vs measured routing tax.",
     )
     parser.add_argument("--config", help="YAML configuration (default: $ROUTETAX_CONFIG)")
     parser.add_argument(

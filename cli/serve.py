@@ -10,7 +10,7 @@ from cli.command import Subparsers, load_config_or_say
 
 
 def register(subparsers: Subparsers) -> None:
-    serve = subparsers.add_parser("serve", help="run the proxy")
+    serve = subparsers.add_parser("serve", help="run the proxy: route, relay and meter OpenAI-compatible requests")
     serve.add_argument("--config", help="YAML configuration file (default: $ROUTETAX_CONFIG, else built-in defaults)")
     serve.add_argument("--host", help="listen address (default: server.host, 127.0.0.1)")
     serve.add_argument("--port", type=int, help="listen port (default: server.port, 4000)")
@@ -43,6 +43,16 @@ def run(args: argparse.Namespace) -> int:
     if count > 1 and config.store.redis_url is None:
         print(
             "routetax: --workers above 1 needs store.redis_url: workers share the ledger through Redis", file=sys.stderr
+        )
+        return 2
+    in_use = workers.spool_in_use(config, count)
+    if in_use is not None:
+        directory, pid = in_use
+        holder = f"routetax process {pid}" if pid else "another routetax process"
+        print(
+            f"routetax: the spool directory {directory} is in use by {holder}; "
+            "give this one its own store.spool_dir (ROUTETAX_STORE__SPOOL_DIR)",
+            file=sys.stderr,
         )
         return 2
     workers.raise_fd_limit()

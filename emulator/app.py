@@ -24,6 +24,7 @@ from typing import Any
 
 import orjson
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
@@ -47,6 +48,7 @@ from emulator.behaviour import (
     structured_text,
     tool_arguments,
 )
+from emulator.door import Door, new_received
 from emulator.embeddings import embeddings_routes
 from emulator.loops import more_rounds, react_answer, react_tools, rounds_done, system_text
 from emulator.responses import responses_routes
@@ -92,8 +94,10 @@ def _text_answer(state: EmulatorState, body: dict[str, Any]) -> str:
     return prose if tools is None else react_answer(tools, messages, prose)
 
 
-def build_emulator(dialect: str = "openai", latency_ms: float = 0.0, seed: int | None = None) -> Starlette:
-    """The emulator app; `routetax mock-upstream` serves it with uvicorn."""
+def build_emulator(
+    dialect: str = "openai", latency_ms: float = 0.0, seed: int | None = None, api_key: str | None = None
+) -> Starlette:
+    """The emulator app; `routetax mock-upstream` serves it with uvicorn. `api_key`: refuse requests without it."""
     if dialect not in EMULATED_DIALECTS:
         raise ValueError(f"the emulator impersonates the {', '.join(EMULATED_DIALECTS)} dialects, not {dialect!r}")
     state = EmulatorState(dialect=dialect, latency_s=latency_ms / 1000, rng=random.Random(seed))
@@ -208,15 +212,23 @@ def build_emulator(dialect: str = "openai", latency_ms: float = 0.0, seed: int |
     async def stats(_request: Request) -> Response:
         return Response(orjson.dumps({"requests": dict(state.requests)}), media_type=JSON_TYPE)
 
+    received = new_received()
+
+    async def headers(_request: Request) -> Response:
+        """The most recent requests (oldest first): method, path and every header as received."""
+        return Response(orjson.dumps({"requests": list(received)}), media_type=JSON_TYPE)
+
     app = Starlette(
         routes=[
             Route("/v1/chat/completions", chat, methods=["POST"]),
             Route("/v1/models", models, methods=["GET"]),
             Route("/_mock/script", script, methods=["POST"]),
             Route("/_mock/stats", stats, methods=["GET"]),
+            Route("/_mock/headers", headers, methods=["GET"]),
             *responses_routes(state),
             *embeddings_routes(state),
-        ]
+        ],
+        middleware=[Middleware(Door, received=received, api_key=api_key)],
     )
     return app
 

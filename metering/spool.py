@@ -33,6 +33,31 @@ class SpoolLocked(RuntimeError):
     """Another live process owns this spool directory."""
 
 
+def holder(directory: str | os.PathLike[str]) -> int | None:
+    """The process that holds `directory`'s spool lock now (its pid; 0 when it wrote none), or None: free.
+
+    For a start that would fail on the lock: `routetax serve` asks first, so a second process on the same
+    spool is told so in one line instead of dying with a traceback in the middle of its startup.
+    """
+    path = Path(directory) / LOCK
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except FileNotFoundError:
+        return None  # never opened: nobody can hold it
+    except OSError:
+        return None  # unreadable here: the start itself will say what is wrong with the directory
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            written = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+            return int(written) if written.isdigit() else 0
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
 class Spool:
     """Append-only JSONL files of records (or of anything one JSON line each), replayed oldest first."""
 
@@ -55,6 +80,8 @@ class Spool:
             os.close(fd)
             raise SpoolLocked(f"spool directory {self.directory} is in use by another process") from None
         self._lock_fd = fd
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)  # who holds it, for the next process's one-line refusal
         self.depth = sum(_count_lines(p) for p in self._files())
         if self.depth:
             log.warning("spool %s holds %d %s(s) from a previous run; replaying", self.directory, self.depth, self.noun)

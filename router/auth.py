@@ -272,7 +272,8 @@ class Gatekeeper:
             raise ProxyError(Refusal.INVALID_METRICS_TOKEN, "/metrics needs its bearer token.")
 
     def _estimate(self, record: Record, plan: list[str], body: dict[str, Any], body_bytes: int) -> float:
-        """What the plan can cost: its bytes as prompt tokens and its output limit (× `n`) on every tier of it.
+        """What the plan can cost: its prompt at a quarter of its bytes in tokens (about four bytes a token in
+        English and JSON, read before any tokenizer runs) and its output limit (× `n`), on every tier of it.
 
         A degraded answer is redone on the next tier and every redo is billed, so a request can pay
         each tier of its plan once; reserving only the first tier let a redo chain spend far past a budget.

@@ -8,15 +8,19 @@ half-understood config fails later, on real traffic.
 Environment overrides use `__` to walk into the tree and are parsed as YAML scalars:
 `ROUTETAX_SERVER__PORT=8080`, `ROUTETAX_TIERS__NANO__BASE_URL=http://...`,
 `ROUTETAX_STORE__REDIS_URL=redis://...`. Only variables whose first segment names a
-top-level section are overrides; `ROUTETAX_CONFIG` names the file.
+top-level section are overrides; `ROUTETAX_CONFIG` names the file. Overrides merge into the file's
+values, and a tier they name starts from its default when the file does not list it.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -90,9 +94,7 @@ class Tier(_Strict):
     @field_validator("base_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must be an http:// or https:// URL")
-        return value.rstrip("/")
+        return upstream_base_url(value)
 
     @field_validator("dialect")
     @classmethod
@@ -110,6 +112,49 @@ class Tier(_Strict):
     def api_key(self) -> str | None:
         """The upstream key, read from the environment when needed and never stored in config."""
         return os.environ.get(self.api_key_env) if self.api_key_env else None
+
+
+# DNS labels, plus `_`: container and compose service names use it, and resolvers accept it.
+_LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
+_HOST_NAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*\.?")
+
+
+def upstream_base_url(value: str) -> str:
+    """A tier's base URL, checked whole at start: http(s), a host that can be resolved, a port that exists.
+
+    Anything looser starts a proxy that answers every request with an error while `/readyz` says ready:
+    `http://` has no host, port 99999 cannot be dialled, a space in the host or after the path makes every
+    upstream URL wrong. Credentials in the URL are refused too: the tiers are logged at start.
+    """
+    if value != value.strip() or any(c.isspace() for c in value):
+        raise ValueError(f"must be a URL without spaces, got {value!r}")
+    try:
+        parts = urlsplit(value)
+    except ValueError as exc:  # an unbalanced IPv6 bracket
+        raise ValueError(f"must be a valid http:// or https:// URL ({exc}), got {value!r}") from None
+    try:
+        port = parts.port
+    except ValueError:  # out of range, or not a number
+        raise ValueError(f"must name a port from 1 to 65535, got {value!r}") from None
+    if parts.scheme not in ("http", "https") or not value.lower().startswith(("http://", "https://")):
+        raise ValueError(f"must be an http:// or https:// URL, got {value!r}")
+    host = parts.hostname or ""
+    if not host:
+        raise ValueError(f"must name a host (http://HOST[:PORT]/...), got {value!r}")
+    if "[" in parts.netloc:
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise ValueError(f"must name a valid IPv6 address in brackets, got {value!r}") from None
+    elif not _HOST_NAME.fullmatch(host):
+        raise ValueError(f"must name a valid host name or IP address, got {host!r} in {value!r}")
+    if port == 0:
+        raise ValueError(f"must name a port from 1 to 65535, got {value!r}")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("must not carry credentials: give the key in the variable named by api_key_env")
+    if parts.query or parts.fragment or value.endswith(("?", "#")):
+        raise ValueError(f"must not have a query or fragment (request paths are appended to it), got {value!r}")
+    return value.rstrip("/")
 
 
 class Store(_Strict):
@@ -447,11 +492,31 @@ def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
+def _onto_default_tiers(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """The configuration the `tiers` overrides apply to: a tier they name starts from its default.
+
+    `ROUTETAX_TIERS__NANO__BASE_URL=...` with no `tiers` in the file moves nano and keeps the other default
+    tiers; a tier the file does not list but the defaults do (`ROUTETAX_TIERS__QWEN__BASE_URL`) starts from
+    its default too. Without this an override would be the whole `tiers` section, and nano would lack its model.
+    """
+    named = overrides.get("tiers")
+    if not isinstance(named, dict):
+        return data
+    defaults = {name: tier.model_dump(exclude_defaults=True) for name, tier in default_tiers().items()}
+    listed = data.get("tiers")
+    if "tiers" not in data:
+        return {**data, "tiers": defaults}
+    if not isinstance(listed, dict):
+        return data  # not a mapping: validation names it
+    added = {name: defaults[name] for name in named if name in defaults and name not in listed}
+    return {**data, "tiers": {**listed, **added}}
+
+
 def _describe(error: ValidationError) -> str:
     lines = []
     for item in error.errors():
         key = ".".join(str(p) for p in item["loc"]) or "(top level)"
-        message = item["msg"]
+        message = item["msg"].removeprefix("Value error, ")  # pydantic's prefix for a validator's own message
         if item["type"] == "extra_forbidden":
             message = "unknown key"
         lines.append(f"{key}: {message}")
@@ -477,7 +542,8 @@ def load_config(path: str | os.PathLike[str] | None = None, environ: Mapping[str
         if not isinstance(loaded, dict):
             raise ConfigError(f"config file {path}: the top level must be a mapping")
         data = loaded
-    data = _merge(data, _env_overrides(environ))
+    overrides = _env_overrides(environ)
+    data = _merge(_onto_default_tiers(data, overrides), overrides)
     try:
         return Config.model_validate(data)
     except ValidationError as exc:

@@ -22,6 +22,7 @@ from typing import Any
 
 import aiohttp
 
+from router import upstream_credentials
 from router.config import Tier
 
 
@@ -125,6 +126,7 @@ class UpstreamPool:
         self._sweeper: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
+        upstream_credentials.warn_unset(self._tiers)  # the keys are read now: say which are missing
         self._sessions = {name: _session_for(tier) for name, tier in self._tiers.items()}
         self._sweeper = asyncio.create_task(self._sweep(), name="routetax-stream-idle")
 
@@ -139,19 +141,27 @@ class UpstreamPool:
             for response in [r for r in self.streams if now - r.last_read > r.idle_s]:
                 response.expire()
 
-    async def send(self, tier: str, path: str, payload: bytes) -> UpstreamResponse:
-        """POST `payload` to the tier; return as soon as the status line and headers arrive."""
+    async def send(
+        self, tier: str, path: str, payload: bytes, headers: dict[str, str] | None = None
+    ) -> UpstreamResponse:
+        """POST `payload` to the tier; return as soon as the status line and headers arrive.
+
+        `headers`: the client's headers that travel upstream (router.forwarded_headers), beside the session's own.
+        """
         session = self._sessions[tier]
         try:
-            response = await session.post(self._tiers[tier].base_url + path, data=payload)
+            response = await session.post(self._tiers[tier].base_url + path, data=payload, headers=headers or None)
         except UPSTREAM_ERRORS as exc:
             raise _failure(exc) from exc
         return UpstreamResponse(response)
 
-    async def request(self, tier: str, method: str, path: str) -> tuple[int, bytes, Any]:
+    async def request(
+        self, tier: str, method: str, path: str, headers: dict[str, str] | None = None
+    ) -> tuple[int, bytes, Any]:
         """A small request with no body (GET/DELETE of a stored object): (status, body, headers)."""
+        url = self._tiers[tier].base_url + path
         try:
-            async with self._sessions[tier].request(method, self._tiers[tier].base_url + path) as response:
+            async with self._sessions[tier].request(method, url, headers=headers or None) as response:
                 return response.status, await response.read(), response.headers
         except UPSTREAM_ERRORS as exc:
             raise _failure(exc) from exc

@@ -37,6 +37,7 @@ from types import FrameType
 
 from metering.metrics_group import MetricsGroup
 from metering.spool import adopt_orphans
+from metering.spool import holder as spool_holder
 from metering.tokens import count_text
 from router.config import Config
 from router.settlements import SPOOL_SUBDIR as SETTLEMENTS_SPOOL
@@ -72,6 +73,21 @@ def spool_dirs(config: Config, workers: int) -> list[Path]:
     """The spool directory of each worker (one worker: store.spool_dir itself, as before workers existed)."""
     root = Path(config.store.spool_dir)
     return [root] if workers == 1 else [root / f"worker-{i}" for i in range(workers)]
+
+
+def spool_in_use(config: Config, workers: int) -> tuple[Path, int] | None:
+    """A spool directory this run would lock that a live process holds, with its pid (0: unknown), or None.
+
+    Only a durable store spools to `store.spool_dir`; the in-process store's spool is a fresh temporary one.
+    """
+    if not config.store.durable:
+        return None
+    for directory in spool_dirs(config, workers):
+        for candidate in (directory, directory / SETTLEMENTS_SPOOL):
+            pid = spool_holder(candidate)
+            if pid is not None:
+                return candidate, pid
+    return None
 
 
 def prepare_spools(config: Config, workers: int) -> None:

@@ -12,6 +12,7 @@ import pytest
 from openai import OpenAI
 
 from router.servers import bind_socket
+from tests.conftest import serve_config_file
 from tests.running import Processes
 from tests.waiting import wait_until
 
@@ -137,3 +138,41 @@ def test_a_bad_demo_configuration_is_a_usage_error_not_a_traceback(
     err = capsys.readouterr().err
     assert err.startswith("routetax demo: ") and "tiers.nano.base_url" in err
     assert "Traceback" not in err
+
+
+def test_a_second_serve_on_the_same_spool_says_so_in_one_line(
+    tmp_path: Path, processes: Processes, redis_url: str
+) -> None:
+    """The second process once died in its startup with a `SpoolLocked` traceback (exit 3)."""
+    config = serve_config_file(tmp_path, "http://127.0.0.1:9", redis_url)
+    first_port, second_port = free_port(), free_port()
+    env = {**os.environ, "ROUTETAX_CONFIG": str(config)}
+    first = processes.start(
+        [*ROUTETAX, "serve", "--port", str(first_port)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    wait_until_up(f"http://127.0.0.1:{first_port}/healthz", first)
+    second = processes.run(
+        [*ROUTETAX, "serve", "--port", str(second_port)], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert second.returncode == 2
+    lines = [line for line in second.stderr.splitlines() if " INFO " not in line]  # the start's own INFO lines
+    assert lines == [
+        f"routetax: the spool directory {tmp_path / 'spool'} is in use by routetax process {first.pid}; "
+        "give this one its own store.spool_dir (ROUTETAX_STORE__SPOOL_DIR)"
+    ]
+    assert first.poll() is None  # the first one serves on
+    assert httpx.get(f"http://127.0.0.1:{first_port}/healthz").status_code == 200
+
+
+def test_each_command_s_one_liner_says_what_it_does() -> None:
+    """`routetax --help` is where a new user picks a command: no line may just point at another help."""
+    from cli.main import build_parser
+
+    parser = build_parser()
+    [commands] = [a for a in parser._actions if a.dest == "command"]
+    lines = {choice.dest: choice.help or "" for choice in commands._choices_actions}
+    assert set(lines) == {"serve", "mock-upstream", "demo", "eval-classifier", "price", "ledger", "model", "audit",
+                          "report", "keys"}  # fmt: skip
+    for command, line in lines.items():
+        assert "--help" not in line and len(line.split()) >= 5, f"{command}: {line!r}"
+        assert line.split()[0] not in ("the", "a", "an"), f"{command}: {line!r} names a thing, not what it does"

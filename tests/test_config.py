@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 import sys
 from pathlib import Path
 
@@ -62,6 +64,70 @@ def test_environment_overrides_walk_into_the_tree(tmp_path: Path) -> None:
     assert config.store.redis_url == "redis://cache:6379/2"
 
 
+def test_an_environment_override_without_a_file_moves_one_default_tier_and_keeps_the_others() -> None:
+    config = load_config(None, environ={"ROUTETAX_TIERS__NANO__BASE_URL": "http://10.0.0.5:9000/v1"})  # the README's
+    assert list(config.tiers) == ["nano", "mini", "qwen", "full"]
+    nano = config.tiers["nano"]
+    assert (nano.model, nano.api_key_env) == ("gpt-5.4-nano", "OPENAI_API_KEY")
+    assert nano.base_url == "http://10.0.0.5:9000/v1"
+    assert config.tiers["mini"].base_url == "https://api.openai.com/v1"
+
+
+def test_the_self_hosted_guide_points_qwen_at_an_engine_by_environment(tmp_path: Path) -> None:
+    env = {"ROUTETAX_TIERS__QWEN__BASE_URL": "http://10.0.0.7:8080/v1", "ROUTETAX_TIERS__QWEN__DIALECT": "llamacpp"}
+    qwen = load_config(None, environ=env).tiers["qwen"]  # docs/self-hosted.md's example, no file
+    assert (qwen.model, qwen.base_url, qwen.dialect) == ("Qwen/Qwen3.5-9B", "http://10.0.0.7:8080/v1", "llamacpp")
+    with_file = load_config(write(tmp_path, "tiers:\n  nano: {model: a}\n  mini: {model: b}\n"), environ=env)
+    assert list(with_file.tiers) == ["nano", "mini", "qwen"]  # the file's, and the default tier the variables name
+    assert with_file.tiers["qwen"].model == "Qwen/Qwen3.5-9B"
+
+
+def test_an_override_naming_a_tier_nobody_defines_still_needs_its_model() -> None:
+    with pytest.raises(ConfigError, match="tiers.local.model: Field required"):
+        load_config(None, environ={"ROUTETAX_TIERS__LOCAL__BASE_URL": "http://10.0.0.9:8000/v1"})
+    env = {"ROUTETAX_TIERS__LOCAL__BASE_URL": "http://10.0.0.9:8000/v1", "ROUTETAX_TIERS__LOCAL__MODEL": "m"}
+    config = load_config(None, environ=env)
+    assert list(config.tiers) == ["nano", "mini", "qwen", "full", "local"]
+
+
+def test_the_readme_lists_every_section_an_override_can_name() -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    sentence = readme.split("Only variables whose first segment names a", 1)[1].split(")", 1)[0]
+    listed = set(re.findall(r"`(\w+)`", sentence))
+    assert listed == set(Config.model_fields)
+
+
+@pytest.mark.parametrize(
+    ("base_url", "says"),
+    [
+        ("http://", "must name a host"),
+        ("http://127.0.0.1:99999/v1", "must name a port from 1 to 65535"),
+        ("http://127.0.0.1:0/v1", "must name a port from 1 to 65535"),
+        ("http://my host:9000/v1", "must be a URL without spaces"),
+        ("http://127.0.0.1:9000/v1 ", "must be a URL without spaces"),
+        ("ftp://127.0.0.1/v1", "must be an http:// or https:// URL"),
+        ("http://user:secret@127.0.0.1:9000/v1", "must not carry credentials"),
+        ("http://127.0.0.1:9000/v1?key=1", "must not have a query"),
+        ("http://bad..host/v1", "must name a valid host name"),
+    ],
+)
+def test_a_base_url_every_request_would_fail_on_stops_the_start(tmp_path: Path, base_url: str, says: str) -> None:
+    with pytest.raises(ConfigError) as caught:  # quoted in the file: a trailing space survives YAML
+        load_config(write(tmp_path, f"tiers:\n  nano: {{model: m, base_url: '{base_url}'}}\n"), environ={})
+    message = str(caught.value)
+    assert f"tiers.nano.base_url: {says}" in message and "Value error" not in message
+    assert "secret" not in message
+
+
+@pytest.mark.parametrize(
+    "base_url",
+    ["http://127.0.0.1:9000/v1", "https://api.openai.com/v1/", "http://[::1]:8000/v1", "http://ollama_1:11434/v1"],
+)
+def test_ordinary_base_urls_are_accepted(base_url: str) -> None:
+    tier = load_config(None, environ={"ROUTETAX_TIERS__NANO__BASE_URL": base_url}).tiers["nano"]
+    assert tier.base_url == base_url.rstrip("/")
+
+
 def test_config_file_named_by_environment(tmp_path: Path) -> None:
     config = load_config(None, environ={"ROUTETAX_CONFIG": str(write(tmp_path, MINIMAL))})
     assert "qwen" in config.tiers and "full" not in config.tiers
@@ -109,6 +175,17 @@ def test_serve_with_a_bad_config_exits_non_zero_naming_the_key(tmp_path: Path, p
     )
     assert result.returncode == 2
     assert "tiers.nano.timeouts.read" in result.stderr
+
+
+def test_serve_with_a_base_url_without_a_host_exits_2_naming_it(processes: Processes) -> None:
+    env = {**os.environ, "ROUTETAX_TIERS__NANO__BASE_URL": "http://"}
+    env.pop("ROUTETAX_CONFIG", None)
+    result = processes.run([sys.executable, "-m", "cli", "serve"], capture_output=True, text=True, timeout=60, env=env)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "routetax: invalid configuration (ROUTETAX_* overrides): tiers.nano.base_url: must name a host "
+        "(http://HOST[:PORT]/...), got 'http://'"
+    ]
 
 
 def test_default_config_is_valid_pydantic() -> None:

@@ -16,7 +16,8 @@ import orjson
 import pytest
 
 from cli import build_parser, main
-from emulator.app import EMULATED_DIALECTS
+from cli.mock_upstream import EMULATED_DIALECTS as CLI_EMULATED
+from emulator.app import EMULATED_DIALECTS, build_emulator
 from metering.record import Usage
 from router.config import ConfigError, Tier, load_config
 from router.dialects import DIALECTS, dialect_for, dialect_names, llamacpp, ollama, openai, vllm
@@ -206,13 +207,10 @@ def test_adding_a_dialect_is_one_module_registered(monkeypatch: pytest.MonkeyPat
     with pytest.raises(ConfigError) as caught:
         load_config(config_file, environ={})
     assert "tiers.mini.dialect" in str(caught.value) and "openai, vllm, ollama, llamacpp" in str(caught.value)
-    with pytest.raises(SystemExit):
-        build_parser().parse_args(["mock-upstream", "--dialect", "tgi"])
 
     monkeypatch.setitem(DIALECTS, "tgi", tgi_dialect())
     tier = load_config(config_file, environ={}).tiers["mini"]
     assert tier.dialect == "tgi" and tier.serves_responses()  # the module's own default
-    assert build_parser().parse_args(["mock-upstream", "--dialect", "tgi"]).dialect == "tgi"
     error = error_of(dialect_for(tier.dialect).normalise_error(422, TGI_OVERFLOW))
     assert (error["code"], error["param"]) == ("context_length_exceeded", "messages")
     assert error_of(openai.normalise_error(422, TGI_OVERFLOW))["code"] is None  # TGI's shape is TGI's module's own
@@ -220,5 +218,15 @@ def test_adding_a_dialect_is_one_module_registered(monkeypatch: pytest.MonkeyPat
 
 def test_the_emulator_impersonates_registered_dialects_and_refuses_the_others(capsys: pytest.CaptureFixture) -> None:
     assert set(EMULATED_DIALECTS) <= set(dialect_names())
+    with pytest.raises(ValueError, match="impersonates the openai, vllm, ollama dialects, not 'llamacpp'"):
+        build_emulator(dialect="llamacpp")
+
+
+def test_mock_upstream_offers_exactly_the_dialects_it_emulates(capsys: pytest.CaptureFixture) -> None:
+    """Its --help offered every registered dialect, llamacpp included, and then refused llamacpp."""
+    assert build_parser().parse_args(["mock-upstream", "--dialect", "vllm"]).dialect == "vllm"
+    assert main(["mock-upstream", "--help"]) == 0
+    assert "{openai,vllm,ollama}" in capsys.readouterr().out
     assert main(["mock-upstream", "--dialect", "llamacpp", "--port", "1"]) == 2
-    assert "impersonates the openai, vllm, ollama dialects, not 'llamacpp'" in capsys.readouterr().err
+    assert "invalid choice: 'llamacpp'" in capsys.readouterr().err
+    assert tuple(CLI_EMULATED) == tuple(EMULATED_DIALECTS)  # the parser's own copy (it must not import the emulator)

@@ -82,7 +82,7 @@ class FakePool:
         self.script = script
         self.sent: list[tuple[str, str, dict]] = []
 
-    async def send(self, tier: str, path: str, payload: bytes) -> FakeUpstream:
+    async def send(self, tier: str, path: str, payload: bytes, headers: dict | None = None) -> FakeUpstream:
         self.sent.append((tier, path, orjson.loads(payload)))
         queue = self.script[tier]
         item = queue.pop(0) if len(queue) > 1 else queue[0]
@@ -93,7 +93,7 @@ class FakePool:
     def stream(self, tier: str, response: Any) -> None:
         pass
 
-    async def request(self, tier: str, method: str, path: str) -> tuple[int, bytes, dict]:
+    async def request(self, tier: str, method: str, path: str, headers: dict | None = None) -> tuple[int, bytes, dict]:
         self.sent.append((tier, f"{method} {path}", {}))
         return 200, b'{"id": "resp_1"}', {"x-request-id": "r"}
 
@@ -273,9 +273,12 @@ async def test_an_upstream_error_is_scrubbed_of_keys(monkeypatch: pytest.MonkeyP
     leak = orjson.dumps(
         {"error": {"message": "bad key sk-unit-secret-0123456789", "type": "x", "code": "invalid_api_key"}}
     )
-    proxy, _, _ = build({"nano": [FakeUpstream(401, leak)]}, Config.model_validate(cfg))
+    proxy, _, _ = build({"nano": [FakeUpstream(403, leak)]}, Config.model_validate(cfg))
     status, _, body = await serve(proxy, {"model": "nano", "messages": HELLO})
-    assert status == 401 and b"sk-unit-secret" not in body
+    assert status == 403 and b"sk-unit-secret" not in body
+    proxy, _, _ = build({"nano": [FakeUpstream(401, leak)]}, Config.model_validate(cfg))
+    status, _, body = await serve(proxy, {"model": "nano", "messages": HELLO})  # routetax's own key: said so
+    assert status == 502 and b"sk-unit-secret" not in body and b"upstream_credential_error" in body
 
 
 async def test_a_degraded_answer_is_redone_on_the_next_tier() -> None:

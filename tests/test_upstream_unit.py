@@ -85,10 +85,10 @@ class Session:
             raise self.outcome
         return self.outcome
 
-    async def post(self, url: str, data: bytes) -> Answer:
+    async def post(self, url: str, data: bytes, headers: dict[str, str] | None = None) -> Answer:
         return self._answer("POST", url, data)
 
-    def request(self, method: str, url: str) -> Answer:
+    def request(self, method: str, url: str, headers: dict[str, str] | None = None) -> Answer:
         return self._answer(method, url)
 
     def get(self, url: str, timeout: aiohttp.ClientTimeout) -> Answer:

@@ -16,6 +16,7 @@ from typing import Any
 
 from metering.record import Attempt, EndedBy
 from metering.tokens import count_prompt
+from router import forwarded_headers, upstream_credentials
 from router.config import Config
 from router.dialects import Dialect
 from router.errors import Scrubber, error_body, error_code_of
@@ -52,6 +53,7 @@ class Answer:
     headers: Any = None  # the upstream's response headers
     stream: StreamStart | None = None
     degraded: str | None = None
+    upstream_status: int | None = None  # when the client is answered another status than the upstream's
 
 
 class Attempter:
@@ -104,7 +106,7 @@ class Attempter:
         outcome, answer = await self._call(ex, tier, payload, attempt, can_redo=at.has_next)
         attempt.latency_ms = (time.perf_counter() - t0) * 1000
         ex.upstream_s += time.perf_counter() - t0
-        attempt.status = answer.status or None
+        attempt.status = answer.upstream_status or answer.status or None
         if answer.stream is None and answer.content and outcome.kind in (Kind.OK, Kind.DEGRADED):
             ex.completion.bodies[-1] = answer.content  # an answer was produced (degraded ones too): it is billed
         if outcome.kind not in (Kind.OK, Kind.DEGRADED) or answer.status >= 400:
@@ -119,7 +121,8 @@ class Attempter:
         upstream: UpstreamResponse | None = None
         try:
             async with asyncio.timeout(max(remaining, 0.001)):
-                upstream = await self.pool.send(tier, ex.api.upstream_path, payload)
+                headers = forwarded_headers.for_tier(ex.forward, tier, ex.record.routed_tier)
+                upstream = await self.pool.send(tier, ex.api.upstream_path, payload, headers)
                 if upstream.status >= 400 or not ex.record.stream:
                     content = await upstream.read()
                     upstream.close()
@@ -154,6 +157,11 @@ class Attempter:
         self, ex: Exchange, tier: str, status: int, content: bytes, headers: Any, attempt: Attempt
     ) -> tuple[Outcome, Answer]:
         """A whole HTTP answer: an upstream error (normalised, scrubbed), not an answer at all, or one to check."""
+        if status == upstream_credentials.REFUSED_STATUS:  # routetax's key, never the client's: say whose
+            attempt.error_type = "upstream_credential"
+            content = upstream_credentials.refused(tier, self.config.tiers[tier], status)
+            answer = Answer(upstream_credentials.STATUS, content, headers, upstream_status=status)
+            return Outcome.http_error(status, upstream_credentials.CODE, headers), answer
         if status >= 400:
             content = self.scrub(self.dialects[tier].normalise_error(status, content))
             return Outcome.http_error(status, error_code_of(content), headers), Answer(status, content, headers)

@@ -30,6 +30,7 @@ from router.auto_mode import AutoMode
 from router.config import Config
 from router.errors import ProxyError, Refusal
 from router.exploration import Explorer
+from router.forwarded_headers import forwarded
 from router.keys import VirtualKey
 from router.tasks import TASK_HEADER, TaskContext, TaskIdentity
 
@@ -58,6 +59,7 @@ class Exchange:
     payloads: dict[str, bytes] = field(default_factory=dict)
     prompt_tokens: int | None = None  # counted once, when a tier's window has to be checked
     task: TaskContext | None = None  # None: embeddings, or `tasks.enabled: false`
+    forward: dict[str, str] = field(default_factory=dict)  # the client's headers that travel upstream
 
 
 class ModelResolver:
@@ -205,6 +207,7 @@ class Intake:
             forward_usage=record.stream and api.forward_usage(body),
             fallback_off=fallback_off,
             task=task,
+            forward=forwarded(request.headers),
         )
 
     async def _identify(

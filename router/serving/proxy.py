@@ -19,13 +19,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from metering.record import EndedBy, Outcome, Record
+from router import upstream_credentials
 from router.affinity import CacheAffinity
 from router.apis import Adapter, ResponsesApi, adapters_for
 from router.auth import Gatekeeper
 from router.auto_mode import AutoMode
 from router.config import Config
 from router.dialects import dialect_for
-from router.errors import ProxyError, Refusal, Scrubber, error_body
+from router.errors import SHOULD_RETRY_HEADER, ProxyError, Refusal, Scrubber, error_body
+from router.forwarded_headers import forwarded
 from router.response_owners import ResponseOwners
 from router.serving.attempt import Answer, Attempter, failure_answer
 from router.serving.breaker import CircuitBreaker
@@ -165,13 +167,18 @@ class Proxy:
             raise
         headers["x-routetax-tier"] = tier
         try:
-            status, content, upstream_headers = await self.pool.request(tier, method, f"/responses/{response_id}")
+            path, forward = f"/responses/{response_id}", forwarded(request.headers)
+            status, content, upstream_headers = await self.pool.request(tier, method, path, forward)
         except UpstreamFailure as failure:
             log.warning("tier %s: %s %s failed: %s (%s)", tier, method, "/responses/{id}", failure.kind, failure.detail)
             status, content = failure_answer(tier, failure)
             return Response(content, status_code=status, media_type=_JSON, headers=headers)
         relay_headers(upstream_headers, headers, status, rate_limits=key is None)
-        if status >= 400:
+        if status == upstream_credentials.REFUSED_STATUS:
+            content = upstream_credentials.refused(tier, self.config.tiers[tier], status)
+            status = upstream_credentials.STATUS
+            headers[SHOULD_RETRY_HEADER] = "false"
+        elif status >= 400:
             content = self.attempter.scrub(self.attempter.dialects[tier].normalise_error(status, content))
         return Response(content, status_code=status, media_type=_JSON, headers=headers)
 
