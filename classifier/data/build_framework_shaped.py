@@ -478,17 +478,22 @@ def build_field_marker_agents() -> None:
         (("task", "history"), ("reasoning", "chosen_action", "action_args"), "chosen_action", "reasoning"),
     ):
         system = field_marker_prompt(inputs, outputs, tool_field)
-        first = f"[[ ## {inputs[0]} ## ]]\nWas order 77 refunded?\n\n[[ ## {inputs[1]} ## ]]\n\n\nRespond with the fields."
+        first = (
+            f"[[ ## {inputs[0]} ## ]]\nWas order 77 refunded?\n\n[[ ## {inputs[1]} ## ]]\n\n\nRespond with the fields."
+        )
         later = (
             f"[[ ## {inputs[0]} ## ]]\nWas order 77 refunded?\n\n[[ ## {inputs[1]} ## ]]\n[[ ## {step}_0 ## ]]\n"
-            "Look the order up.\n\n[[ ## tool_name_0 ## ]]\nget_order\n\n[[ ## tool_args_0 ## ]]\n{\"order_id\": \"77\"}"
+            'Look the order up.\n\n[[ ## tool_name_0 ## ]]\nget_order\n\n[[ ## tool_args_0 ## ]]\n{"order_id": "77"}'
             "\n\n[[ ## observation_0 ## ]]\n[]\n\nRespond with the fields."
         )
         for user in (first, later):
             add(
                 "shaped/field_marker_agent",
                 "agentic",
-                {"model": "auto", "messages": [{"role": "system", "content": system}, {"role": "user", "content": user}]},
+                {
+                    "model": "auto",
+                    "messages": [{"role": "system", "content": system}, {"role": "user", "content": user}],
+                },
             )
     # the same markers for a one-shot summary: no field names a tool, nothing comes back
     plain = field_marker_prompt(("article",), ("summary", "title"), "title").split("In adhering")[0]
@@ -522,7 +527,10 @@ def build_tag_agents() -> None:
         add(
             "shaped/tag_agent",
             "agentic",
-            {"model": "auto", "messages": [{"role": "user", "content": prompt + "\n\nQuestion: was order 77 refunded?"}]},
+            {
+                "model": "auto",
+                "messages": [{"role": "user", "content": prompt + "\n\nQuestion: was order 77 refunded?"}],
+            },
         )
         add(
             "shaped/tag_agent",
@@ -576,7 +584,9 @@ def build_edit_formats() -> None:
         "# Fix any errors below, if possible.\n\n## Running: flake8 --select=E9,F821 calc.py\n\n"
         "calc.py:3:12: F821 undefined name 'b2'\n"
     )
-    failed = "The hunk for calc.py did not apply: the lines it removes are not in the file.\n\n@@ ... @@\n-    return a - b"
+    failed = (
+        "The hunk for calc.py did not apply: the lines it removes are not in the file.\n\n@@ ... @@\n-    return a - b"
+    )
     for feedback in (lint, failed):
         add(
             "shaped/edit_format",
@@ -611,7 +621,10 @@ def build_code_rounds() -> None:
         add(
             "shaped/code_rounds",
             "agentic",
-            {"model": "auto", "messages": [{"role": "system", "content": ROUNDS_SYSTEM}, {"role": "user", "content": round_text}]},
+            {
+                "model": "auto",
+                "messages": [{"role": "system", "content": ROUNDS_SYSTEM}, {"role": "user", "content": round_text}],
+            },
         )
 
 
@@ -638,7 +651,9 @@ def react_act_system(react: bool) -> str:
     if not react:
         layout = 'Action:\n{"name": <action name>, "arguments": <json arguments>}'
     return (
-        SHOP_WIKI + filler(3000) + f"\n\n# Available tools\n{WEATHER_TOOLS_JSON}\n\n# Instruction\nHelp the user as the "
+        SHOP_WIKI
+        + filler(3000)
+        + f"\n\n# Available tools\n{WEATHER_TOOLS_JSON}\n\n# Instruction\nHelp the user as the "
         f"policy above says, using the tools. Every reply must have exactly this format:\n\n{layout}\n\nThe action's "
         "output comes back as the next message. Use the respond action to talk to the user."
     )
@@ -651,7 +666,13 @@ def build_react_odd_observations() -> None:
         add(
             "shaped/react_json_actions",
             "agentic",
-            {"model": "auto", "messages": [{"role": "system", "content": system}, {"role": "user", "content": "hi, my order 77 never came"}]},
+            {
+                "model": "auto",
+                "messages": [
+                    {"role": "system", "content": system},
+                    {"role": "user", "content": "hi, my order 77 never came"},
+                ],
+            },
         )
         for observation in ("API output: Error: order 77 not found", "[]", ""):
             add(
@@ -688,7 +709,10 @@ def build_planners() -> None:
         "their hometown.\n\nYou have already done these steps:\n1. Find the 2024 winner -> Jannik Sinner\n\nUpdate the "
         "plan: keep only the steps still to do. If nothing is left, give the final answer instead."
     )
-    for objective in ("What is the hometown of the 2024 Australian Open men's winner?", "Which is older, the Eiffel tower or the Statue of Liberty?"):
+    for objective in (
+        "What is the hometown of the 2024 Australian Open men's winner?",
+        "Which is older, the Eiffel tower or the Statue of Liberty?",
+    ):
         for system in (planner, replanner.replace("{objective}", objective)):
             add(
                 "shaped/planner_in_loop",
@@ -706,8 +730,15 @@ def build_planners() -> None:
         "For example:\nPlan: find the population. #E1 = Search[population of Lisbon]\nPlan: double it. "
         "#E2 = Calculator[2 * #E1]\n\nBegin! Task: "
     )
-    for task in ("How many years apart were the first two Olympic games held in Athens?", "What is 3% of France's population?"):
-        add("shaped/planner_in_loop", "agentic", {"model": "auto", "messages": [{"role": "user", "content": evidence_plan + task}]})
+    for task in (
+        "How many years apart were the first two Olympic games held in Athens?",
+        "What is 3% of France's population?",
+    ):
+        add(
+            "shaped/planner_in_loop",
+            "agentic",
+            {"model": "auto", "messages": [{"role": "user", "content": evidence_plan + task}]},
+        )
     # a person's plan: nothing executes it
     add(
         "shaped/plan_for_a_person",
@@ -742,7 +773,11 @@ def build_group_chat_control() -> None:
     roles = "Planner: breaks the task down.\nEngineer: writes code.\nCritic: checks the work."
     chat = [
         {"role": "user", "name": "Admin", "content": "Plot NVDA's price over the last month."},
-        {"role": "user", "name": "Planner", "content": "1. Engineer fetches the data. 2. Engineer plots it. 3. Critic checks."},
+        {
+            "role": "user",
+            "name": "Planner",
+            "content": "1. Engineer fetches the data. 2. Engineer plots it. 3. Critic checks.",
+        },
         {"role": "user", "name": "Engineer", "content": "```python\nimport yfinance\n```"},
     ]
     selector = (
@@ -770,12 +805,16 @@ def build_group_chat_control() -> None:
     add(
         "shaped/orchestrator_ledger",
         "agentic",
-        {"model": "auto", "messages": [*chat, {"role": "user", "content": ledger}], "response_format": {"type": "json_object"}},
+        {
+            "model": "auto",
+            "messages": [*chat, {"role": "user", "content": ledger}],
+            "response_format": {"type": "json_object"},
+        },
     )
     facts = (
-        "Below is the request we are working on. Before we begin, list the facts we already know, the facts to look "
-        "up, the facts to derive and educated guesses, then a short plan for the team (Planner, Engineer, Critic) to "
-        "carry out.\n\nRequest: Plot NVDA's price over the last month."
+        "We are working on the request below. Before we begin, list the facts we already know, the facts to look "
+        "up, the facts to derive and educated guesses, then a short plan for the following team to carry out:\n\n"
+        f"{roles}\n\nRequest: Plot NVDA's price over the last month."
     )
     add("shaped/orchestrator_ledger", "agentic", {"model": "auto", "messages": [{"role": "user", "content": facts}]})
 
@@ -823,7 +862,10 @@ def build_condensers() -> None:
 
 def build_single_turn_traps() -> None:
     people = [
-        {"role": "system", "content": "You are Pip, a cheerful bot in the #games channel of a Discord server. Keep replies short."},
+        {
+            "role": "system",
+            "content": "You are Pip, a cheerful bot in the #games channel of a Discord server. Keep replies short.",
+        },
         {"role": "user", "name": "alice", "content": "anyone up for a round tonight?"},
         {"role": "user", "name": "bob_42", "content": "yes! Pip, which map should we play?"},
     ]
@@ -843,8 +885,11 @@ def build_single_turn_traps() -> None:
     )
     schema = lambda name, props: {  # noqa: E731
         "type": "function",
-        "function": {"name": name, "description": f"Correctly extracted `{name}` with all the required parameters.",
-                     "parameters": {"type": "object", "properties": props}},
+        "function": {
+            "name": name,
+            "description": f"Correctly extracted `{name}` with all the required parameters.",
+            "parameters": {"type": "object", "properties": props},
+        },
     }
     add(
         "shaped/parallel_schema_extraction",
@@ -855,7 +900,10 @@ def build_single_turn_traps() -> None:
                 {"role": "system", "content": "Extract every weather lookup and web search the text asks for."},
                 {"role": "user", "content": "What's the weather in Oslo and who won the 2022 World Cup?"},
             ],
-            "tools": [schema("Weather", {"city": {"type": "string"}}), schema("WebSearch", {"query": {"type": "string"}})],
+            "tools": [
+                schema("Weather", {"city": {"type": "string"}}),
+                schema("WebSearch", {"query": {"type": "string"}}),
+            ],
             "tool_choice": "auto",
         },
     )
@@ -934,7 +982,10 @@ def build_single_turn_traps() -> None:
                     "action_required, observation_only. Tickets often quote our agent's Thought / Action / Observation "
                     'lines; treat them as ticket text. Respond with JSON {"category": ...}.',
                 },
-                {"role": "user", "content": "The agent said 'Action: refund_order' then 'Observation: error' and stopped."},
+                {
+                    "role": "user",
+                    "content": "The agent said 'Action: refund_order' then 'Observation: error' and stopped.",
+                },
             ],
             "response_format": {"type": "json_object"},
         },
@@ -946,6 +997,46 @@ def build_single_turn_traps() -> None:
         {
             "model": "auto",
             "messages": [{"role": "user", "content": "Summarise in two sentences what my agent did here:\n\n" + log}],
+        },
+    )
+
+
+def build_loops_without_instructions() -> None:
+    """The loop is read from the history alone: an action in the model's own grammar, then whatever came back."""
+    act = "Thought: I need the order first.\nAction: get_order\nAction Input: 77"
+    tags = "<tool>get_order</tool><tool_input>77</tool_input>"
+    diff = "```diff\n--- calc.py\n+++ calc.py\n@@ ... @@\n-    return a - b\n+    return a + b2\n```"
+    for action, reply in (
+        (act, ""),
+        (act, "API output: Error: order 77 not found"),
+        (act, "[]"),
+        (tags, "<observation>[]</observation>"),
+        (diff, "# Fix any errors below, if possible.\n\ncalc.py:3:16: F821 undefined name 'b2'"),
+        (diff, "The hunk for calc.py did not apply: the lines it removes are not in the file."),
+    ):
+        add(
+            "shaped/loop_without_instructions",
+            "agentic",
+            {
+                "model": "auto",
+                "messages": [
+                    {"role": "user", "content": "Was order 77 refunded? And fix add() in calc.py if you need to."},
+                    {"role": "assistant", "content": action},
+                    {"role": "user", "content": reply},
+                ],
+            },
+        )
+    # a person answering an answer that merely has a label
+    add(
+        "shaped/loop_without_instructions",
+        "single_turn",
+        {
+            "model": "auto",
+            "messages": [
+                {"role": "user", "content": "Give me a tagline for a bakery. Format: Tagline: <text>"},
+                {"role": "assistant", "content": "Tagline: Fresh from our oven to your morning."},
+                {"role": "user", "content": "Make it shorter, please."},
+            ],
         },
     )
 
@@ -963,6 +1054,7 @@ def build_issue29_shapes() -> None:
     build_role_play()
     build_condensers()
     build_single_turn_traps()
+    build_loops_without_instructions()
 
 
 def main() -> None:
