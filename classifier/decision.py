@@ -38,6 +38,8 @@ REASONS = frozenset(
         "react_protocol",
         "command_protocol",
         "code_execution_loop",
+        "action_grammar",
+        "loop_internal",
         "quoted_protocol",
         "structured_output",
         "no_agentic_signal",

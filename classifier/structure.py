@@ -7,6 +7,7 @@ shape, so they decide first.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 HISTORY_ITEM_TYPES = frozenset(
@@ -36,6 +37,8 @@ HISTORY_ITEM_TYPES = frozenset(
     }
 )
 CLIENT_TOOL_TYPES = frozenset({"function", "custom"})
+SCHEMA_NAME = re.compile(r"[A-Z][a-z0-9]+(?:[A-Z][a-z0-9]*)*")
+EXTRACTION = re.compile(r"(?i)\W*(?:please )?(?:extract|parse|identify all|pull out|fill)\b")
 # Roles that carry a tool's result: OpenAI's tool / function, Llama 3's ipython.
 TOOL_ROLES = frozenset({"tool", "function", "ipython"})
 # Content parts that are tool calls or results, as Anthropic-shaped or Responses-shaped
@@ -156,14 +159,65 @@ def responses_tools(body: dict[str, Any]) -> tuple[str, str] | None:
     return "agentic", "builtin_tools" if builtin and not (kinds & CLIENT_TOOL_TYPES) else "tools_declared"
 
 
+# Names agents go by in a group chat (AutoGen's "user" and "writer", AG2's "Planner", Magentic-One's "Coder"):
+# a signer whose name holds one of these words, or ends in agent / proxy, is an agent or the task's own user.
+AGENT_NAME_WORDS = frozenset(
+    {"user", "human", "admin", "assistant", "agent", "proxy", "planner", "critic", "writer", "coder", "engineer"}
+    | {"executor", "reviewer", "researcher", "manager", "orchestrator", "scientist", "solver", "verifier", "terminal"}
+    | {"summarizer", "summariser", "analyst", "surfer", "programmer", "editor", "checker", "selector", "router"}
+)
+NAME_PART = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")
+
+
 def multi_agent_turns(messages: list[Any]) -> bool:
-    """Turns signed by two or more participants (`name`): a group chat of agents (AutoGen teams, ...)."""
-    names = set()
+    """Turns signed (`name`) by two or more participants, one of them an agent: a group chat of agents (AutoGen teams).
+
+    People in a Discord or Slack channel sign their messages too ("alice", "bob_42"): a chat among
+    people answered by one bot is single-turn. A signer counts as an agent when its name says so
+    (`AGENT_NAME_WORDS`) or the instructions name it (a selector listing the roles).
+    """
+    names: set[str] = set()
     for message in messages:
         if isinstance(message, dict) and message.get("role") == "user":
             name = message.get("name")
             if isinstance(name, str) and name:
                 names.add(name)
-                if len(names) > 1:
-                    return True
-    return False
+    if len(names) < 2:
+        return False
+    instructions = " ".join(
+        m["content"]
+        for m in messages
+        if isinstance(m, dict) and m.get("role") in ("system", "developer") and isinstance(m.get("content"), str)
+    )
+    return any(_agent_name(name, instructions) for name in names)
+
+
+def _agent_name(name: str, instructions: str) -> bool:
+    parts = {part.lower() for part in NAME_PART.findall(name)}
+    if not parts.isdisjoint(AGENT_NAME_WORDS):
+        return True
+    return len(name) >= 3 and re.search(rf"\b{re.escape(name)}\b", instructions) is not None
+
+
+def schema_tools_only(body: dict[str, Any], instructions: str) -> bool:
+    """Several tools that are all output schemas, offered for extraction (Instructor's parallel tools).
+
+    Schemas are named like classes (`Weather`, `WebSearch`), where a client's functions are named like
+    functions (`get_weather`); with instructions that ask for extraction, the model fills the schemas once
+    and nothing is run.
+    """
+    tools = body.get("tools")
+    if not isinstance(tools, list) or len(tools) < 2:
+        return False
+    names = [_chat_tool_name(tool) for tool in tools]
+    if not all(SCHEMA_NAME.fullmatch(name) for name in names):
+        return False
+    return EXTRACTION.match(instructions) is not None or all("extract" in _description(tool) for tool in tools)
+
+
+def _description(tool: Any) -> str:
+    if not isinstance(tool, dict):
+        return ""
+    function = tool.get("function")
+    description = (function if isinstance(function, dict) else tool).get("description")
+    return description.lower() if isinstance(description, str) else ""

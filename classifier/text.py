@@ -26,6 +26,8 @@ from typing import Any
 
 import ahocorasick_rs
 
+from classifier import grammar, loop_roles
+
 HEAD, TAIL = 6000, 2000  # ReAct steps and loop evidence are read in these windows of a long text
 PHRASE_HEAD, PHRASE_TAIL = 3000, 1000  # a window (lowercased) for quote openers and a user's task
 INSTRUCTION_HEAD, INSTRUCTION_TAIL = 1500, 500  # the phrase window of instructions: a definition opens or closes them
@@ -50,8 +52,13 @@ STEP_MARKERS = ("Action", "Observation", "Code")  # a ReAct layout names at leas
 OBSERVATION = ("Observation",)
 OBSERVATION_START = re.compile(
     r"(?i)^\s*(?:(?:observation|result|tool result|tool output|output|execution (?:result|output|logs)|stdout|stderr"
-    r"|exit ?code|return code|command output|code output|error|format error)\s*[:：]"
+    r"|exit ?code|return code|command output|code output|error|format error"
+    r"|(?:[\w-]+ ){0,2}(?:output|result|response|error)s?)\s*[:：]"  # "API output:", "Tool response:"
     r"|<(?:returncode|output|exception|error|observation|tool_response|stdout)>|\[[\w .-]{1,40}\] result)"
+)
+# What a client sends back after applying an edit: a linter's `path:line:col:` report, a failed apply, a traceback.
+EDIT_FEEDBACK = re.compile(
+    r"(?im)^[\w./-]+:\d+:(?:\d+:)? |did not apply|failed to (?:match|apply)|traceback \(most recent|^#+ [^\n]*error"
 )
 TOOL_TAGS = (
     "<tool_call>",
@@ -91,7 +98,8 @@ TRAILING_PROMPT = re.compile(r"(?:Thought|Action|Action Input|Code|Begin!?)\s*[:
 PROSE_START = re.compile(r"^[A-Za-z][a-z']*,? (?:[a-z'][\w'-]*,? ){2,}")
 ADDRESS = re.compile(
     r"(?i)^[\W_]*(?:(?:system|instructions?)\W*)?(?:you are|you're|you have access|you can (?:use|call|run|execute)"
-    r"|you will|you must|your task|answer the following questions|act as|tu es|vous êtes|du bist|eres un|sei un)"
+    r"|you will|you must|your task|answer the following questions|act as|tu es|vous êtes|du bist|eres un|sei un"
+    r"|you (?:create|perform|reorder|keep|decide|choose|select|plan|manage|maintain|play|work|help|write)\b)"
 )
 
 # Instruction phrases, lowercase, grouped by what they say about the loop. All of them are found in
@@ -445,6 +453,12 @@ QUOTE_OPENERS = (
     "\nhuman:",
     *(f"<{word}" for word in ("context", "document", "retrieved", "trajectory", "transcript", "conversation", "log>")),
     *(f"here is the {word}" for word in ("trajectory", "agent", "log", "transcript", "conversation")),
+    "\n[1] ",  # numbered sources or excerpts
+    "\n### excerpts",
+    "\nexcerpts:",
+    "\nsources:",
+    "\nsearch results:",
+    "<begin conversation>",
     "retrieved context",
     "retrieved documents",
     '"""',
@@ -461,8 +475,20 @@ FRAMING = re.compile(
     r"|grader|evaluator|detector|moderator|reviewer|proofreader|editor|critic|annotator)"
     r"|(?:please |can you |could you )?(?:translate|summari[sz]e|classify|judge|evaluate|grade|rate|score|assess"
     r"|review|detect|proofread|moderate|rewrite|paraphrase|critique|improve|explain|annotate|label|analy[sz]e"
-    r"|extract|check whether|determine whether|decide whether|is this|does this|what does))"
+    r"|extract|check whether|determine whether|decide whether|is this|does this|what does)"
+    r"|you (?:translate|summari[sz]e|classify|judge|evaluate|grade|rate|score|assess|review|detect|proofread"
+    r"|moderate|annotate|label|sort|tag)\b)"
 )
+# Instructions whose own output format is about material (an annotator writing `<tool_call>` labels): narrower
+# than FRAMING, whose looser roles ("a coding assistant in the editor") also open real agent prompts.
+MATERIAL_TASK = re.compile(
+    r"(?i)^[\W_]*(?:(?:you are|you're|act as) (?:an? |the )?(?:[\w-]+ ){0,2}?(?:translator|summari[sz]er|classifier"
+    r"|judge|grader|evaluator|detector|moderator|proofreader|annotator|label+er)\b"
+    r"|you (?:translate|summari[sz]e|classify|grade|annotate|label|detect|moderate|proofread)\b"
+    r"|(?:please )?(?:translate|summari[sz]e|classify|annotate|label|proofread)\b)"
+)
+# A user turn that opens by presenting material ("Here's the system prompt of my agent. Can you…").
+PRESENTING = re.compile(r"(?i)^[\W_]*(?:here(?:'s| is| are) (?:the|my|our|an?|this|some) |below is (?:the|my|our|a) )")
 
 
 def defines_protocol(text: str, phrases_only: bool = False) -> str | None:
@@ -494,14 +520,34 @@ def _without_quoted(text: str) -> str:
 
 
 def _defines(text: str, phrases_only: bool) -> str | None:
-    """The checks of `defines_protocol`, cheapest and most decisive first, stopping at the first decisive one."""
+    """The checks of `defines_protocol`, cheapest and most decisive first, stopping at the first decisive one.
+
+    After the named protocols, two readings that do not depend on the protocol's tokens: an action
+    grammar (callables and a reply slot naming one, `classifier.grammar`) and instructions that speak
+    of the loop they run in (`classifier.loop_roles`).
+    """
     if phrases_only:  # a user's own task grants execution in so many words, in the second person
         long = len(text) > PHRASE_HEAD + PHRASE_TAIL
         lower = _ascii_lower(text[:PHRASE_HEAD] + "\n" + text[-PHRASE_TAIL:] if long else text)
-        return _kind(lower) if b"you" in lower and not _phrases_in(lower).isdisjoint(STRONG) else None
+        if b"you" in lower and not _phrases_in(lower).isdisjoint(STRONG):
+            return _kind(lower)
+        return _declared_or_inside_a_loop(bounded(text), lower)
     long = len(text) > INSTRUCTION_HEAD + INSTRUCTION_TAIL
     lower = _ascii_lower(text[:INSTRUCTION_HEAD] + "\n" + text[-INSTRUCTION_TAIL:] if long else text)
     window = bounded(text)
+    return _named_protocol(text, window, lower) or _declared_or_inside_a_loop(window, lower)
+
+
+def _declared_or_inside_a_loop(window: str, lower: bytes) -> str | None:
+    if grammar.declares_action_grammar(window, lower):
+        return "action_grammar"
+    if loop_roles.inside_a_loop(lower):
+        return "loop_internal"
+    return None
+
+
+def _named_protocol(text: str, window: str, lower: bytes) -> str | None:
+    """The protocols the rules name: ReAct steps, tool tags, XML tool usage, instruction phrases."""
     if _lays_out_react(window):
         return "react_protocol"
     if _has_tool_tags(text) or _xml_tool_usage(text, lower):
@@ -615,12 +661,13 @@ def text_protocol(turns: list[tuple[str, str]]) -> tuple[str, str] | None:
     material = False
     for role, text in turns:
         if role == "system":
-            reason = defines_protocol(text)
+            # an annotator's output format is not the model's action grammar
+            reason = None if MATERIAL_TASK.match(text[:200]) else defines_protocol(text)
             if reason is not None:
                 return reason, "system"
             material = material or framed_as_material(text)
     first_user = next((text for role, text in turns if role == "user"), "")
-    if not first_user or material or framed_as_material(first_user):
+    if not first_user or material or framed_as_material(first_user) or PRESENTING.match(first_user):
         return None
     return _user_template(first_user)
 
@@ -668,8 +715,19 @@ def _running_loop(recent: list[tuple[str, str]]) -> str | None:
 def _emitted_action(text: str, reply: str) -> str | None:
     """The reason code when `text` (an assistant turn) emitted an action that `reply` answers."""
     labelled = OBSERVATION_START.match(reply) is not None
-    if _has_action_line(text) and (labelled or "Observation" in reply[:200] or _machine_output(reply)):
+    # An action answered by nothing is an empty tool result: a person does not send an empty turn.
+    answered = labelled or not reply.strip() or _machine_output(reply)
+    if _has_action_line(text) and (answered or "Observation" in reply[:200]):
         return "react_protocol"
+    if (
+        "<" in text
+        and grammar.PAIRED_TAG.search(text) is not None
+        and reply.lstrip().startswith("<")
+        and not _is_html(text)
+    ):
+        return "command_protocol"  # an action in tags of the agent's own grammar, its result in tags
+    if "\n@@" in text and grammar.UDIFF.search("\n" + text) and EDIT_FEEDBACK.search(reply[:2000]):
+        return "command_protocol"  # a diff the client applied, its lint report or failure back
     stripped = text.strip()
     bare_json = stripped.startswith("{") and JSON_ACTION.search(stripped) is not None
     if bare_json and (labelled or _machine_output(reply)):
@@ -687,6 +745,11 @@ def _emitted_action(text: str, reply: str) -> str | None:
         if stripped.startswith("```") and stripped.endswith("```") and _machine_output(reply):
             return "code_execution_loop"
     return None
+
+
+def _is_html(text: str) -> bool:
+    match = grammar.PAIRED_TAG.search(text)
+    return match is not None and match.group(1) in HTML_TAGS
 
 
 def _has_action_line(text: str) -> bool:
@@ -727,5 +790,30 @@ def quotes_protocol(turns: list[tuple[str, str]]) -> bool:
         if role == "system" and _lays_out_react(window):
             return True  # a ReAct template inside quoted context
         if role == "user" and len(_react_steps(window, _two_or_more)) >= 2:
+            return True
+    return False
+
+
+# Words of agency in instructions that no rule read as a protocol: where an agent in an unseen grammar lands.
+AGENCY_WORDS = (b"tool", b"agent", b"action", b"observation", b"function", b"command", b"execut", b"trajector", b"[[ ")
+
+
+def speaks_of_agency(turns: list[tuple[str, str]]) -> bool:
+    """Do the instructions (system turns, the first user turn) use agent words? For calibration, never for the label.
+
+    A single-turn decision on such a request is the one an agent in a grammar the rules do not know
+    would get, so it is calibrated apart from plain chat and states a lower confidence.
+    """
+    first_user = True
+    for role, text in turns:
+        if role == "assistant":
+            continue
+        if role == "user":
+            if not first_user:
+                continue
+            first_user = False
+        long = len(text) > INSTRUCTION_HEAD + INSTRUCTION_TAIL
+        lower = _ascii_lower(text[:INSTRUCTION_HEAD] + "\n" + text[-INSTRUCTION_TAIL:] if long else text)
+        if any(word in lower for word in AGENCY_WORDS):
             return True
     return False

@@ -1,0 +1,127 @@
+"""An action grammar declared in the instructions, whatever its tokens.
+
+Agents that speak in text declare a grammar for their actions: field markers (`[[ ## next_tool_name ## ]]`),
+XML tags (`<tool>` … `<tool_input>`), line labels (`Action:`), a JSON reply naming a tool (`{"tool_calls": …}`,
+`{"name": …, "arguments": …}`), evidence variables (`#E1 = Search[…]`) or an edit format the client applies
+(unified diffs, whole-file listings). The tokens change from one framework to the next; what does not is
+the shape: the instructions lay out *callables* (a JSON list of tool specs, `Name[input]` or `name(args)`
+lines, "the following tools") *and* a *slot* in the model's reply that names one of them. A reply format
+with no callables (a summary with a title field) or callables with no slot (a support prompt listing
+"available actions" for a person) is not an agent.
+
+Everything here reads one bounded window of the text with a handful of regexes anchored on a rare
+character ("[[", "<", "#E", '"name"'), so a prompt that declares nothing costs a few memchr scans.
+"""
+
+from __future__ import annotations
+
+import re
+
+# Words that make a marker's name an action slot: `next_tool_name`, `chosen_action`, `<tool>`, `Command:`.
+ACTION_WORDS = frozenset({"tool", "action", "command", "function", "call", "api", "cmd"})
+# A tag or a line label must be made of these and an action word: `Action Input:` and `<tool_input>` are slots,
+# `Action items:` and `<function_description>` are not.
+SLOT_WORDS = frozenset({"input", "name", "args", "arguments", "params", "parameters", "next", "use", "to", "chosen"})
+FIELD_MARKER = re.compile(r"\[\[ ## ([A-Za-z_][\w]{0,40}) ## \]\]")
+PAIRED_TAG = re.compile(r"<([a-z][a-z0-9_-]{1,30})>([^<\n]{0,80})</\1>")
+# A line label, whatever decorates it: `Action:`, `**Tool name**:`, `✿FUNCTION✿:`.
+LABEL = re.compile(r"\n[^\w\n]{0,4}([A-Z][A-Za-z_]{1,20}(?: [A-Za-z_]{1,20})?)[^\w\s:]{0,3}[ \t]*[:：]")
+EVIDENCE_VARIABLE = re.compile(r"#E\d+\s*=\s*\w+\s*\[")
+# Callables laid out: a JSON tool spec, or two or more `Name[input]` / `name(args)` lines.
+JSON_SPEC_NAME = re.compile(r'"name"\s*:\s*"([\w.-]{1,64})"')
+JSON_SPEC_BODY = re.compile(r'"(?:parameters|arguments|input_schema|args|properties)"\s*:')
+SIGNATURE_LINE = re.compile(
+    r"\n[ \t]*(?:\(\d+\)|\d+[.)]|[-*])?[ \t]*`?([A-Za-z_][\w.]{1,40})[\[(][^\]\)\n]{0,80}[\])]`?[ \t]*[:-]"
+)
+# A JSON reply that names a call: `{"tool_calls": [...]}`, or a name slot left as a placeholder for the model
+# (`{"name": <the action's name>, "arguments": ...}`). Keys alone are not enough: a tool spec has "name" and
+# "parameters" too, and an intent router's `{"action": "refund"}` picks a label that no model gets back.
+JSON_REPLY_SLOT = re.compile(
+    r'"(?:tool_calls|tool_call|function_call)"\s*:\s*[\[{]'
+    r'|"(?:action|tool|tool_name|command|function)"\s*:\s*"?(?:<|\.\.\.|\{\{)'
+    r'|"name"\s*:\s*"?<[^>\n]{0,60}>"?\s*,\s*"(?:arguments|parameters|args|input)"'
+)
+# Edit formats the client applies to files: a unified diff (`--- path` / `+++ path` / `@@`), a whole-file listing.
+UDIFF = re.compile(r"\n--- \S[^\n]*\n\+\+\+ \S[^\n]*\n@@")
+FILE_LISTING = re.compile(r"\n[\w./-]+/?[\w-]+\.[A-Za-z]{1,5}\n```[\w+-]*\n")
+WHOLE_FILE_WORDS = ("complete", "entire", "full", "whole")
+CALLABLE_PHRASES = (
+    "following tools",
+    "available tools",
+    "tools:",
+    "tools can be",
+    "following functions",
+    "available functions",
+    "following actions",
+    "action space",
+    "following commands",
+    "available commands",
+)
+
+
+def declares_action_grammar(text: str, lower: bytes) -> str | None:
+    """The reason code when `text` declares callables and a reply slot that names one, or an edit format.
+
+    `text` is the bounded instruction text; `lower` its lowercase (`text._ascii_lower`) in the window
+    where phrases are read.
+    """
+    if "```" in text and _declares_edit_format(text, lower):
+        return "command_protocol"
+    if "[[ ##" in text and any(_names_action(field) for field in FIELD_MARKER.findall(text)):
+        return "command_protocol"  # an output field that names the tool: the reply is an action
+    names = _callables(text, lower)
+    if names is None:
+        return None
+    if EVIDENCE_VARIABLE.search(text) is not None:
+        return "command_protocol"
+    if _has_action_slot(text, names):
+        return "command_protocol"
+    return None
+
+
+def _declares_edit_format(text: str, lower: bytes) -> bool:
+    if UDIFF.search(text) is not None:
+        return True
+    return (
+        FILE_LISTING.search(text) is not None
+        and b"file" in lower
+        and any(word.encode() in lower for word in WHOLE_FILE_WORDS)
+    )
+
+
+def _callables(text: str, lower: bytes) -> set[str] | None:
+    """The names of the callables the text lays out (possibly empty when only a phrase says so), or None."""
+    names: set[str] = set()
+    if '"name"' in text and JSON_SPEC_BODY.search(text) is not None:
+        names.update(JSON_SPEC_NAME.findall(text))
+    signatures = SIGNATURE_LINE.findall("\n" + text)
+    if len(signatures) >= 2:
+        names.update(signatures)
+    if names:
+        return names
+    return names if any(phrase.encode() in lower for phrase in CALLABLE_PHRASES) else None
+
+
+def _has_action_slot(text: str, names: set[str]) -> bool:
+    """A slot in the reply format that names a callable: an action-named marker, or a marker filled with a name."""
+    if "<" in text:
+        for tag, inner in PAIRED_TAG.findall(text):
+            if _is_slot(tag) or inner.strip() in names:
+                return True
+    for label in LABEL.findall("\n" + text):
+        if _is_slot(label):
+            return True
+    return '"' in text and JSON_REPLY_SLOT.search(text) is not None
+
+
+def _names_action(name: str) -> bool:
+    return not ACTION_WORDS.isdisjoint(_parts(name))
+
+
+def _is_slot(name: str) -> bool:
+    parts = _parts(name)
+    return not ACTION_WORDS.isdisjoint(parts) and parts <= ACTION_WORDS | SLOT_WORDS
+
+
+def _parts(name: str) -> set[str]:
+    return set(re.split(r"[_\s-]+", name.lower()))

@@ -1,0 +1,105 @@
+"""Calls inside an agent loop that are not steps: planners, selectors, task lists, ledgers, condensers, role play.
+
+Their result goes back to a model of the same task (the plan is executed, the chosen speaker speaks,
+the summary replaces the history the agent continues from), so they are agentic by the label's
+definition, yet they carry no tools and no action grammar. What gives them away is that the
+instructions speak of the loop itself: steps already done, a plan that will be executed, the team
+and who speaks next, the agent that will continue from this summary. A person's plan ("a plan for
+my weekend") or a summary of a pasted log speaks of none of these.
+
+All phrases are found in one Aho-Corasick pass over the lowercased instruction window.
+"""
+
+from __future__ import annotations
+
+import ahocorasick_rs
+
+# Said alone, these describe a loop's internals.
+LOOP_STATE = (
+    # who acts next among agents
+    "speaks next",
+    "speak next",
+    "next speaker",
+    "next_speaker",
+    "next role to play",
+    "select the next role",
+    "choose the next role",
+    "who should act next",
+    "which agent should",
+    "select the next agent",
+    "choose the next agent",
+    # a task list kept by an agent
+    "execution agent",
+    "previously completed tasks",
+    "last completed task",
+    "task list of an agent",
+    "incomplete tasks",
+    "tasks are still open",
+    # role play between agents, and debates that read the other agents' answers
+    "never flip roles",
+    "never swap roles",
+    "never forget you are a",
+    "other agents' answers",
+    "other agents' solutions",
+    "answers from other agents",
+    "solutions from other agents",
+    "task_done>",
+    # condensation written for the agent that continues
+    "will continue from",
+    "continue working from",
+    "state summary",
+    "older messages are removed",
+    "older messages will be removed",
+    "context is nearly full",
+    "context window is nearly",
+    "for an interactive agent",
+    "agent that is still working",
+    "the agent is still working",
+    # a ledger of a team's progress
+    "is progress being made",
+    "is_progress_being_made",
+    "is_request_satisfied",
+    "is the request fully satisfied",
+)
+# A plan, which is agentic only when its steps are run and chained to an answer, or it is revised mid-run.
+PLAN = (
+    "step-by-step plan",
+    "step by step plan",
+    "make a plan",
+    "make plans",
+    "write a plan",
+    "plan of action",
+    "high-level plan",
+    "update your plan",
+    "update the plan",
+    "updated plan",
+    "short plan",
+)
+EXECUTED = (
+    # the plan's steps are run and their results chained (not "will be executed" by people over sprints)
+    "if executed",
+    "executed in order",
+    "evidence",
+    "original plan",
+    "already done",
+    "already completed",
+    "past steps",
+    "steps done",
+    "steps so far",
+    "result of the last step",
+    "result of the final step",
+    "following team",
+)
+PHRASES = tuple(dict.fromkeys(LOOP_STATE + PLAN + EXECUTED))
+SEARCH = ahocorasick_rs.BytesAhoCorasick(
+    [phrase.encode() for phrase in PHRASES], implementation=ahocorasick_rs.Implementation.DFA
+)
+_STATE, _PLAN, _EXECUTED = frozenset(LOOP_STATE), frozenset(PLAN), frozenset(EXECUTED)
+
+
+def inside_a_loop(lower: bytes) -> bool:
+    """Do these (lowercased) instructions speak of the loop they run in?"""
+    found = {PHRASES[index] for index, _, _ in SEARCH.find_matches_as_indexes(lower, overlapping=True)}
+    if not found:
+        return False
+    return not found.isdisjoint(_STATE) or (not found.isdisjoint(_PLAN) and not found.isdisjoint(_EXECUTED))
