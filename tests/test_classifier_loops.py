@@ -1,0 +1,210 @@
+"""Issue 29: agent loops in any text grammar, calls inside a loop, their single-turn look-alikes, and
+confidences fitted leave-one-framework-out. Each request is written here in the shape a user's client
+sends; the label is what docs/classifier.md says it is."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from classifier import classify
+from cli import main as routetax
+
+TOOLS_JSON = (
+    '[{"name": "get_order", "description": "Look an order up.", "parameters": {"order_id": "string"}}, '
+    '{"name": "cancel_order", "description": "Cancel an order.", "parameters": {"order_id": "string"}}]'
+)
+
+
+def chat(*turns: tuple[str, str], **extra: object) -> dict:
+    return {"messages": [{"role": role, "content": content} for role, content in turns], **extra}
+
+
+def decided(body: dict) -> tuple[str, str]:
+    decision = classify(body)
+    return decision.label, decision.reasons[0]
+
+
+@pytest.mark.parametrize(
+    "system",
+    [
+        # signature fields, one of which names the tool to run next
+        "Input fields: `goal`, `steps_so_far`. Output fields: `rationale`, `next_action`, `action_input`.\n\n"
+        "[[ ## goal ## ]]\n{goal}\n\n[[ ## steps_so_far ## ]]\n{steps_so_far}\n\n[[ ## rationale ## ]]\n{rationale}\n\n"
+        "[[ ## next_action ## ]]\n{next_action}\n\n[[ ## action_input ## ]]\n{action_input}",
+        # tags of the prompt's own choosing, filled with a callable's name in its example
+        f"Helpers: {TOOLS_JSON}\nTo use one, write <pick>get_order</pick><with>5</with>; you get <got>...</got> back.",
+        # a decorated line grammar naming the function
+        "## You can use these tools:\n### get_order\nLook an order up.\n\n## To call one, add to your reply:\n"
+        "✿FUNCTION✿: the tool, one of [get_order]\n✿ARGS✿: its input\n✿RESULT✿: what it returned",
+        # a command list and line labels
+        "Commands:\n1. search(query): search the web\n2. open(url): open a page\n\n"
+        "Reply with\nCOMMAND: <name>\nARGS: <args>",
+        # a JSON action with a placeholder name, after a long policy
+        "Policy: be kind.\n"
+        * 300
+        + f"\n# Available tools\n{TOOLS_JSON}\n\nEvery reply is exactly:\nThought:\n<reasoning>\n"
+        'Action:\n{"name": <the action to take>, "arguments": <its arguments>}',
+        # a chat UI's tool selection
+        f'Available Tools: {TOOLS_JSON}\nReturn only {{"tool_calls": [{{"name": "<tool>", "parameters": {{}}}}]}}.',
+        # an edit format the client applies to files
+        "Act as an expert developer. Write each change as a unified diff:\n\n"
+        "```diff\n--- app.py\n+++ app.py\n@@ ... @@\n-old\n+new\n```",
+        # evidence variables of a plan of tool calls
+        "Make a plan for the task. Tools can be one of the following:\n(1) Search[input]: web search\n"
+        "(2) Math[input]: arithmetic\nWrite each step as: Plan: ... #E1 = Search[...]",
+    ],
+)
+def test_an_action_grammar_in_any_tokens_is_an_agent(system: str) -> None:
+    assert decided(chat(("system", system), ("user", "Where is order 7?"))) == ("agentic", "action_grammar")
+
+
+@pytest.mark.parametrize(
+    "system",
+    [
+        "For the objective, write a step-by-step plan whose steps, if executed in order, give the answer.",
+        "Your objective was X. Your original plan was: 1. a 2. b. Steps already done: 1. a -> ok. Update the plan.",
+        "You are in a role play game with roles Coder and Tester. Read the chat and select the next role to play.",
+        "You keep the state summary of a coding agent that is still working; it will continue from your summary.",
+        "You create tasks for an execution agent, given the last completed task and its result.",
+        "Never forget you are a Programmer and I am a Trader. Never flip roles. Start each reply with 'Solution:'.",
+    ],
+)
+def test_calls_inside_a_loop_are_agentic(system: str) -> None:
+    assert decided(chat(("system", system), ("user", "Go on."))) == ("agentic", "loop_internal")
+
+
+ACTION = "Thought: look it up\nAction: get_order\nAction Input: 7"
+
+
+@pytest.mark.parametrize(
+    ("action", "result"),
+    [
+        (ACTION, ""),
+        (ACTION, "API output: Error: order 7 not found"),
+        ("<tool>get_order</tool><tool_input>7</tool_input>", "<observation>[]</observation>"),
+        ("```diff\n--- a.py\n+++ a.py\n@@ ... @@\n-x = 1\n+x = y\n```", "a.py:1:5: F821 undefined name 'y'"),
+        ("```diff\n--- a.py\n+++ a.py\n@@ ... @@\n-x = 1\n+x = 2\n```", "The hunk for a.py did not apply."),
+    ],
+)
+def test_an_action_answered_by_any_result_is_a_running_loop(action: str, result: str) -> None:
+    body = chat(("user", "Check order 7 and fix a.py."), ("assistant", action), ("user", result))
+    assert classify(body).label == "agentic"
+
+
+def test_people_in_a_channel_are_not_a_team_of_agents() -> None:
+    people = {
+        "messages": [
+            {"role": "system", "content": "You are Pip, a bot in a Discord server."},
+            {"role": "user", "name": "alice", "content": "movie tonight?"},
+            {"role": "user", "name": "bob_42", "content": "Pip, pick one for us"},
+        ]
+    }
+    assert classify(people).label == "single_turn"
+    agents = {"messages": [*people["messages"][:1], {"role": "user", "name": "planner", "content": "1. fetch 2. plot"}]}
+    agents["messages"].append({"role": "user", "name": "coder", "content": "```python\nplot()\n```"})
+    assert decided(agents) == ("agentic", "multi_agent_chat")
+
+
+def test_class_named_schemas_offered_for_extraction_are_single_turn() -> None:
+    def schema(name: str) -> dict:
+        return {"type": "function", "function": {"name": name, "description": f"Correctly extracted `{name}`."}}
+
+    body = chat(("user", "Weather in Oslo, and who won in 2022?"), tools=[schema("Weather"), schema("WebSearch")])
+    assert decided(body) == ("single_turn", "structured_output")
+    functions = [{"type": "function", "function": {"name": n}} for n in ("get_weather", "web_search")]
+    assert classify(chat(("user", "Weather in Oslo?"), tools=functions)).label == "agentic"
+
+
+@pytest.mark.parametrize(
+    "turns",
+    [
+        # an annotator whose output format is a tool call
+        (
+            (
+                "system",
+                f"You annotate requests with the call they need, given {TOOLS_JSON}. "
+                "Output <tool_call>...</tool_call>.",
+            ),
+            ("user", "Request: cancel order 9"),
+        ),
+        # retrieved excerpts holding an agent's prompt
+        (
+            (
+                "system",
+                "Answer from the excerpts below.\n\n### Excerpts\n[1] agents.md: Thought: ...\nAction: one of "
+                "[search]\nAction Input: ...\nObservation: the result\n",
+            ),
+            ("user", "What is Observation?"),
+        ),
+        # a pasted agent prompt to shorten
+        (
+            (
+                "user",
+                f"Here's my agent's prompt, make it shorter:\n\nTools: {TOOLS_JSON}\nAction: <tool name>\n"
+                "Action Input: <input>",
+            ),
+        ),
+        # a meeting summariser whose format has an "Action items:" line
+        (("system", "Summarise the meeting.\nFormat:\nDecisions:\nAction items:\nOwners:"), ("user", "notes")),
+        # an intent router that picks a label nobody runs
+        (
+            ("system", 'Available actions: refund, cancel. Respond with JSON {"action": "refund|cancel"}.'),
+            ("user", "I want my money back"),
+        ),
+        # a person's plan
+        (("user", "Make a step-by-step plan for my weekend in Porto."),),
+    ],
+)
+def test_look_alikes_stay_single_turn(turns: tuple[tuple[str, str], ...]) -> None:
+    assert classify(chat(*turns)).label == "single_turn"
+
+
+def test_agent_words_no_rule_read_are_calibrated_apart_from_plain_chat() -> None:
+    """Where an agent in an unknown grammar would land states what that bucket earned, not what plain chat did."""
+    from classifier.calibration import CONFIDENCE
+    from classifier.core import classify_with_rule
+
+    plain, plain_rule = classify_with_rule(chat(("user", "What's the capital of Peru?")))
+    wordy, wordy_rule = classify_with_rule(
+        chat(("system", "You are our support agent. Explain tool errors kindly."), ("user", "Hi"))
+    )
+    assert plain.reasons == wordy.reasons == ("no_agentic_signal",)
+    assert (plain_rule, wordy_rule) == ("no_agentic_signal", "no_agentic_signal:agent_words")
+    assert (plain.confidence, wordy.confidence) == (CONFIDENCE[plain_rule], CONFIDENCE[wordy_rule])
+
+
+def test_eval_prints_leave_one_framework_out_per_framework(capsys: pytest.CaptureFixture[str]) -> None:
+    assert routetax(["eval-classifier", "--json"]) == 0
+    lofo = json.loads(capsys.readouterr().out)["lofo"]
+    assert lofo["accuracy"] >= 0.90 and lofo["ece"] <= 0.05
+    assert {"langgraph", "openai-agents", "shaped/tag_agent"} <= set(lofo["per_style"])
+    assert all({"n", "accuracy", "confidence", "ece"} <= set(cell) for cell in lofo["per_style"].values())
+    assert routetax(["eval-classifier"]) == 0
+    out = capsys.readouterr().out
+    assert "leave-one-framework-out" in out and "langgraph" in out.split("leave-one-framework-out")[1]
+
+
+def test_a_rule_seen_in_one_style_states_its_prior_when_that_style_is_held_out() -> None:
+    """Fitted without the style it decides, a rule no other style backs can claim only its prior."""
+    from classifier import calibrate, lofo
+
+    row = {"request": chat(("user", "hi")), "api": "chat", "label": "single_turn", "source": "only/style"}
+    other = {
+        **row,
+        "source": "other/style",
+        "request": chat(("user", "x"), tools=[{"type": "function", "function": {"name": "f"}}]),
+        "label": "agentic",
+    }
+    result = lofo.leave_one_style_out(calibrate.decide([row, other]), strength=2)
+    assert result["per_style"]["only/style"]["confidence"] == pytest.approx(calibrate.TEXT_PRIOR)
+    assert result["per_style"]["other/style"]["confidence"] == pytest.approx(calibrate.STRUCTURAL_PRIOR)
+
+
+def test_held_out_rows_are_never_fitted_on(capsys: pytest.CaptureFixture[str]) -> None:
+    from classifier import evaluate as evaluation
+
+    heldout = str(evaluation.DATA_DIR / "framework-captures-heldout.jsonl")
+    assert routetax(["eval-classifier", "--corpus", heldout, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["lofo"] is None
