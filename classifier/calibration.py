@@ -18,8 +18,8 @@ CONFIDENCE: dict[str, float] = {
     "loop:command_protocol": 0.914,  # right 36 of 36 in 6 styles
     "loop:react_protocol": 0.908,  # right 53 of 53 in 5 styles
     "multi_agent_chat": 0.993,  # right 10 of 10 in 3 styles
-    "no_agentic_signal": 0.959,  # right 184 of 184 in 21 styles
-    "no_agentic_signal:agent_words": 0.948,  # right 83 of 83 in 15 styles
+    "no_agentic_signal": 0.967,  # right 216 of 216 in 28 styles
+    "no_agentic_signal:agent_words": 0.933,  # right 51 of 51 in 10 styles
     "quoted_protocol": 0.929,  # right 35 of 35 in 9 styles
     "schema_tools": 0.991,  # right 1 of 1 in 1 styles
     "structured_output": 0.914,  # right 78 of 78 in 6 styles

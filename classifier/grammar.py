@@ -59,52 +59,61 @@ CALLABLE_PHRASES = (
 )
 
 
-def declares_action_grammar(text: str, lower: bytes) -> str | None:
-    """The reason code when `text` declares callables and a reply slot that names one, or an edit format.
+def declares_action_grammar(window: str, head: str, found: set[str]) -> bool:
+    """Does the instruction text declare callables and a reply slot that names one, or an edit format?
 
-    `text` is the bounded instruction text; `lower` its lowercase (`text._ascii_lower`) in the window
-    where phrases are read.
+    `window` is the text's bounded window (`text.bounded`), `head` its instruction window and `found`
+    the instruction phrases the phrase pass found there (`text.PHRASES`, which holds `CALLABLE_PHRASES`).
+    Substrings are looked for from a rare first character (memchr), never by a scan of prose.
     """
-    if "```" in text and _declares_edit_format(text, lower):
-        return "command_protocol"
-    if "[[ ##" in text and any(_names_action(field) for field in FIELD_MARKER.findall(text)):
-        return "command_protocol"  # an output field that names the tool: the reply is an action
-    names = _callables(text, lower)
-    if names is None:
-        return None
-    if EVIDENCE_VARIABLE.search(text) is not None:
-        return "command_protocol"
-    if _has_action_slot(text, names):
-        return "command_protocol"
-    return None
-
-
-def _declares_edit_format(text: str, lower: bytes) -> bool:
-    if UDIFF.search(text) is not None:
+    if _has(window, "[[ ##") and any(_names_action(field) for field in FIELD_MARKER.findall(window)):
+        return True  # an output field that names the tool: the reply is an action
+    if _has(window, "```") and _declares_edit_format(window, head):
         return True
-    return (
-        FILE_LISTING.search(text) is not None
-        and b"file" in lower
-        and any(word.encode() in lower for word in WHOLE_FILE_WORDS)
-    )
+    names = _callables(window, head, found)
+    if names is None:
+        return False
+    return _has(window, "#E") and EVIDENCE_VARIABLE.search(window) is not None or _has_action_slot(window, names)
 
 
-def _callables(text: str, lower: bytes) -> set[str] | None:
-    """The names of the callables the text lays out (possibly empty when only a phrase says so), or None."""
+def _has(text: str, needle: str, visits: int = 16) -> bool:
+    """`needle in text`, found from its first character (rare in prose: "[", "`", '"', "#") by memchr."""
+    at = text.find(needle[0])
+    for _ in range(visits):
+        if at == -1:
+            return False
+        if text.startswith(needle, at):
+            return True
+        at = text.find(needle[0], at + 1)
+    return at != -1 and needle in text[at:]
+
+
+def _declares_edit_format(text: str, head: str) -> bool:
+    if _has(text, "\n--- ") and UDIFF.search(text) is not None:
+        return True
+    if FILE_LISTING.search(text) is None:
+        return False
+    lower = head.lower()
+    return "file" in lower and any(word in lower for word in WHOLE_FILE_WORDS)
+
+
+def _callables(window: str, head: str, found: set[str]) -> set[str] | None:
+    """The names of the callables the text lays out (possibly none when only a phrase says so), or None."""
     names: set[str] = set()
-    if '"name"' in text and JSON_SPEC_BODY.search(text) is not None:
-        names.update(JSON_SPEC_NAME.findall(text))
-    signatures = SIGNATURE_LINE.findall("\n" + text)
-    if len(signatures) >= 2:
-        names.update(signatures)
+    if _has(window, '"name"') and JSON_SPEC_BODY.search(window) is not None:
+        names.update(JSON_SPEC_NAME.findall(window))
+    if "(" in head or "[" in head:
+        signatures = SIGNATURE_LINE.findall("\n" + head)
+        if len(signatures) >= 2:
+            names.update(signatures)
     if names:
         return names
-    return names if any(phrase.encode() in lower for phrase in CALLABLE_PHRASES) else None
+    return names if not found.isdisjoint(CALLABLE_PHRASES) else None
 
 
 def _has_action_slot(text: str, names: set[str]) -> bool:
     """A slot in the reply format that names a callable: an action-named marker, or a marker filled with a name."""
-    if "<" in text:
+    if _has(text, "</"):
         for tag, inner in PAIRED_TAG.findall(text):
             if _is_slot(tag) or inner.strip() in names:
                 return True

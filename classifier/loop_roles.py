@@ -7,12 +7,10 @@ instructions speak of the loop itself: steps already done, a plan that will be e
 and who speaks next, the agent that will continue from this summary. A person's plan ("a plan for
 my weekend") or a summary of a pasted log speaks of none of these.
 
-All phrases are found in one Aho-Corasick pass over the lowercased instruction window.
+Its phrases are found by the instruction-phrase pass of `classifier.text` (one automaton for all).
 """
 
 from __future__ import annotations
-
-import ahocorasick_rs
 
 # Said alone, these describe a loop's internals.
 LOOP_STATE = (
@@ -91,15 +89,9 @@ EXECUTED = (
     "following team",
 )
 PHRASES = tuple(dict.fromkeys(LOOP_STATE + PLAN + EXECUTED))
-SEARCH = ahocorasick_rs.BytesAhoCorasick(
-    [phrase.encode() for phrase in PHRASES], implementation=ahocorasick_rs.Implementation.DFA
-)
 _STATE, _PLAN, _EXECUTED = frozenset(LOOP_STATE), frozenset(PLAN), frozenset(EXECUTED)
 
 
-def inside_a_loop(lower: bytes) -> bool:
-    """Do these (lowercased) instructions speak of the loop they run in?"""
-    found = {PHRASES[index] for index, _, _ in SEARCH.find_matches_as_indexes(lower, overlapping=True)}
-    if not found:
-        return False
+def inside_a_loop(found: set[str]) -> bool:
+    """Do the instructions, by the phrases found in them (of `PHRASES`), speak of the loop they run in?"""
     return not found.isdisjoint(_STATE) or (not found.isdisjoint(_PLAN) and not found.isdisjoint(_EXECUTED))

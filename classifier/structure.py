@@ -8,6 +8,7 @@ shape, so they decide first.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 HISTORY_ITEM_TYPES = frozenset(
@@ -199,8 +200,10 @@ def _agent_name(name: str, instructions: str) -> bool:
     return len(name) >= 3 and re.search(rf"\b{re.escape(name)}\b", instructions) is not None
 
 
-def schema_tools_only(body: dict[str, Any], instructions: str) -> bool:
+def schema_tools_only(body: dict[str, Any], instructions: Callable[[], str]) -> bool:
     """Several tools that are all output schemas, offered for extraction (Instructor's parallel tools).
+
+    `instructions` gives the first message's text, read only when the names already look like schemas.
 
     Schemas are named like classes (`Weather`, `WebSearch`), where a client's functions are named like
     functions (`get_weather`); with instructions that ask for extraction, the model fills the schemas once
@@ -209,10 +212,9 @@ def schema_tools_only(body: dict[str, Any], instructions: str) -> bool:
     tools = body.get("tools")
     if not isinstance(tools, list) or len(tools) < 2:
         return False
-    names = [_chat_tool_name(tool) for tool in tools]
-    if not all(SCHEMA_NAME.fullmatch(name) for name in names):
+    if not all(SCHEMA_NAME.fullmatch(_chat_tool_name(tool)) for tool in tools):
         return False
-    return EXTRACTION.match(instructions) is not None or all("extract" in _description(tool) for tool in tools)
+    return all("extract" in _description(tool) for tool in tools) or EXTRACTION.match(instructions()) is not None
 
 
 def _description(tool: Any) -> str:

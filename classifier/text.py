@@ -403,8 +403,22 @@ def _two_or_more(steps: set[str]) -> bool:
 # UTF-8 bytes) reports each phrase that occurs, overlapping matches included, so a group is present
 # exactly when one of its phrases is, as `any(phrase in lower for phrase in group)` would say, for one
 # scan instead of dozens.
+# Words of agency in instructions that no rule read as a protocol: where an agent in an unseen grammar lands.
+AGENCY_WORDS = ("tool", "agent", "action", "observation", "function", "command", "execut", "trajector", "[[ ")
 PHRASES = tuple(
-    dict.fromkeys(STRONG + FEEDBACK + EXECUTION + INVENTORY + FORMAT + AUTONOMY + PLANNING + HUMAN_EXECUTOR)
+    dict.fromkeys(
+        STRONG
+        + FEEDBACK
+        + EXECUTION
+        + INVENTORY
+        + FORMAT
+        + AUTONOMY
+        + PLANNING
+        + HUMAN_EXECUTOR
+        + grammar.CALLABLE_PHRASES
+        + loop_roles.PHRASES
+        + AGENCY_WORDS
+    )
 )
 PHRASE_SEARCH = ahocorasick_rs.BytesAhoCorasick(
     [phrase.encode() for phrase in PHRASES], implementation=ahocorasick_rs.Implementation.DFA
@@ -491,7 +505,7 @@ MATERIAL_TASK = re.compile(
 PRESENTING = re.compile(r"(?i)^[\W_]*(?:here(?:'s| is| are) (?:the|my|our|an?|this|some) |below is (?:the|my|our|a) )")
 
 
-def defines_protocol(text: str, phrases_only: bool = False) -> str | None:
+def defines_protocol(text: str, phrases_only: bool = False, seen: set[str] | None = None) -> str | None:
     """Does this instruction text define an executable protocol for the model? Returns the reason code.
 
     The whole text is read for tool tags (a 12 KB coding-agent prompt defines its XML tools
@@ -500,13 +514,16 @@ def defines_protocol(text: str, phrases_only: bool = False) -> str | None:
     read as instructions: a text that defines a protocol is read again without its quoted part
     (most texts define none, and never pay for that). `phrases_only` reads only the strongest
     phrases (a grant to execute): in a user's own task, markers and weaker phrases are more often
-    pasted content.
+    pasted content. The instruction phrases found are added to `seen` when it is given.
     """
-    reason = _defines(text, phrases_only)
+    found: set[str] = set()
+    reason = _defines(text, phrases_only, found)
+    if seen is not None:
+        seen |= found
     if reason is None:
         return None
     own = _without_quoted(text)
-    return reason if own is text else _defines(own, phrases_only)
+    return reason if own is text else _defines(own, phrases_only, set())
 
 
 def _without_quoted(text: str) -> str:
@@ -519,40 +536,48 @@ def _without_quoted(text: str) -> str:
     return text[: len(text) - (len(phrases) - own_end) if in_tail else own_end]
 
 
-def _defines(text: str, phrases_only: bool) -> str | None:
-    """The checks of `defines_protocol`, cheapest and most decisive first, stopping at the first decisive one.
+def _defines(text: str, phrases_only: bool, found: set[str]) -> str | None:
+    """The checks of `defines_protocol`, cheapest and most decisive first; the phrases read go into `found`.
 
     After the named protocols, two readings that do not depend on the protocol's tokens: an action
     grammar (callables and a reply slot naming one, `classifier.grammar`) and instructions that speak
-    of the loop they run in (`classifier.loop_roles`).
+    of the loop they run in (`classifier.loop_roles`). All phrases come from one automaton pass.
     """
     if phrases_only:  # a user's own task grants execution in so many words, in the second person
         long = len(text) > PHRASE_HEAD + PHRASE_TAIL
-        lower = _ascii_lower(text[:PHRASE_HEAD] + "\n" + text[-PHRASE_TAIL:] if long else text)
-        if b"you" in lower and not _phrases_in(lower).isdisjoint(STRONG):
-            return _kind(lower)
-        return _declared_or_inside_a_loop(bounded(text), lower)
+        head = text[:PHRASE_HEAD] + "\n" + text[-PHRASE_TAIL:] if long else text
+        lower = _ascii_lower(head)
+        if b"you" in lower:
+            found |= _phrases_in(lower)
+            if not found.isdisjoint(STRONG):
+                return _kind(lower)
+        else:  # the readings below need only the instruction window: half the phrase pass
+            long = len(text) > INSTRUCTION_HEAD + INSTRUCTION_TAIL
+            head = text[:INSTRUCTION_HEAD] + "\n" + text[-INSTRUCTION_TAIL:] if long else text
+            found |= _phrases_in(_ascii_lower(head))
+        return _declared_or_inside_a_loop(bounded(text), head, found)
     long = len(text) > INSTRUCTION_HEAD + INSTRUCTION_TAIL
-    lower = _ascii_lower(text[:INSTRUCTION_HEAD] + "\n" + text[-INSTRUCTION_TAIL:] if long else text)
+    head = text[:INSTRUCTION_HEAD] + "\n" + text[-INSTRUCTION_TAIL:] if long else text
+    lower = _ascii_lower(head)
     window = bounded(text)
-    return _named_protocol(text, window, lower) or _declared_or_inside_a_loop(window, lower)
-
-
-def _declared_or_inside_a_loop(window: str, lower: bytes) -> str | None:
-    if grammar.declares_action_grammar(window, lower):
-        return "action_grammar"
-    if loop_roles.inside_a_loop(lower):
-        return "loop_internal"
-    return None
-
-
-def _named_protocol(text: str, window: str, lower: bytes) -> str | None:
-    """The protocols the rules name: ReAct steps, tool tags, XML tool usage, instruction phrases."""
     if _lays_out_react(window):
         return "react_protocol"
     if _has_tool_tags(text) or _xml_tool_usage(text, lower):
         return "command_protocol"
-    found = _phrases_in(lower)
+    found |= _phrases_in(lower)
+    return _by_phrases(window, lower, found) or _declared_or_inside_a_loop(window, head, found)
+
+
+def _declared_or_inside_a_loop(window: str, head: str, found: set[str]) -> str | None:
+    if grammar.declares_action_grammar(window, head, found):
+        return "action_grammar"
+    if loop_roles.inside_a_loop(found):
+        return "loop_internal"
+    return None
+
+
+def _by_phrases(window: str, lower: bytes, found: set[str]) -> str | None:
+    """The protocols instruction phrases name: a grant to execute, feedback, an inventory and a format, ..."""
     if not found.isdisjoint(STRONG):
         return _kind(lower)
     feedback = not found.isdisjoint(FEEDBACK)
@@ -643,14 +668,14 @@ def framed_as_material(text: str) -> bool:
     return FRAMING.match(text[:200]) is not None
 
 
-def text_protocol(turns: list[tuple[str, str]]) -> tuple[str, str] | None:
+def text_protocol(turns: list[tuple[str, str]], seen: set[str] | None = None) -> tuple[str, str] | None:
     """(reason, where) when the conversation continues or starts a text-protocol agent loop, else None.
 
     `turns` are (role, text) in order; role is system, user or assistant (tool results were
     handled structurally before this runs). `where` names the evidence, for calibration:
     `loop` (an action and its result in the history), `system` (defined by the instructions),
     `user_template` (a first user turn that addresses the model), `user_task` (a task whose
-    own text grants execution).
+    own text grants execution). The instruction phrases read are added to `seen` when it is given.
     """
     if not turns:
         return None
@@ -662,17 +687,17 @@ def text_protocol(turns: list[tuple[str, str]]) -> tuple[str, str] | None:
     for role, text in turns:
         if role == "system":
             # an annotator's output format is not the model's action grammar
-            reason = None if MATERIAL_TASK.match(text[:200]) else defines_protocol(text)
+            reason = None if MATERIAL_TASK.match(text[:200]) else defines_protocol(text, seen=seen)
             if reason is not None:
                 return reason, "system"
             material = material or framed_as_material(text)
     first_user = next((text for role, text in turns if role == "user"), "")
     if not first_user or material or framed_as_material(first_user) or PRESENTING.match(first_user):
         return None
-    return _user_template(first_user)
+    return _user_template(first_user, seen)
 
 
-def _user_template(text: str) -> tuple[str, str] | None:
+def _user_template(text: str, seen: set[str] | None = None) -> tuple[str, str] | None:
     """A protocol defined in the first user turn: a template for a system-less model, or the task itself.
 
     A turn that starts by addressing the model ("You are...", "Answer the following questions...")
@@ -683,7 +708,7 @@ def _user_template(text: str) -> tuple[str, str] | None:
     opening = ADDRESS.match(text) is not None
     open_scratchpad = TRAILING_PROMPT.search(_ending(text)) is not None
     template = opening or open_scratchpad
-    reason = defines_protocol(text, phrases_only=not template)
+    reason = defines_protocol(text, phrases_only=not template, seen=seen)
     if reason is None:
         return None
     return reason, "user_template" if template else "user_task"
@@ -794,26 +819,10 @@ def quotes_protocol(turns: list[tuple[str, str]]) -> bool:
     return False
 
 
-# Words of agency in instructions that no rule read as a protocol: where an agent in an unseen grammar lands.
-AGENCY_WORDS = (b"tool", b"agent", b"action", b"observation", b"function", b"command", b"execut", b"trajector", b"[[ ")
-
-
-def speaks_of_agency(turns: list[tuple[str, str]]) -> bool:
-    """Do the instructions (system turns, the first user turn) use agent words? For calibration, never for the label.
+def speaks_of_agency(seen: set[str]) -> bool:
+    """Did the instructions read by `text_protocol` use agent words? For calibration, never for the label.
 
     A single-turn decision on such a request is the one an agent in a grammar the rules do not know
-    would get, so it is calibrated apart from plain chat and states a lower confidence.
+    would get, so it is calibrated apart from plain chat.
     """
-    first_user = True
-    for role, text in turns:
-        if role == "assistant":
-            continue
-        if role == "user":
-            if not first_user:
-                continue
-            first_user = False
-        long = len(text) > INSTRUCTION_HEAD + INSTRUCTION_TAIL
-        lower = _ascii_lower(text[:INSTRUCTION_HEAD] + "\n" + text[-INSTRUCTION_TAIL:] if long else text)
-        if any(word in lower for word in AGENCY_WORDS):
-            return True
-    return False
+    return not seen.isdisjoint(AGENCY_WORDS)
