@@ -14,17 +14,18 @@ CONFIDENCE: dict[str, float] = {
     "builtin_tools": 0.991,  # right 14 of 14 in 1 styles
     "forced_function": 0.995,  # right 65 of 65 in 7 styles
     "forced_step": 0.993,  # right 22 of 22 in 3 styles
+    "last_user:loop_internal": 0.867,  # right 1 of 1 in 1 styles
     "loop:code_execution_loop": 0.914,  # right 63 of 63 in 6 styles
     "loop:command_protocol": 0.914,  # right 36 of 36 in 6 styles
     "loop:react_protocol": 0.908,  # right 53 of 53 in 5 styles
     "multi_agent_chat": 0.993,  # right 10 of 10 in 3 styles
-    "no_agentic_signal": 0.967,  # right 216 of 216 in 28 styles
-    "no_agentic_signal:agent_words": 0.933,  # right 51 of 51 in 10 styles
+    "no_agentic_signal": 0.968,  # right 217 of 217 in 29 styles
+    "no_agentic_signal:agent_words": 0.937,  # right 52 of 52 in 11 styles
     "quoted_protocol": 0.929,  # right 35 of 35 in 9 styles
     "schema_tools": 0.991,  # right 1 of 1 in 1 styles
     "structured_output": 0.914,  # right 78 of 78 in 6 styles
     "structured_output:agent_words": 0.867,  # right 1 of 1 in 1 styles
-    "system:action_grammar": 0.9,  # right 10 of 10 in 4 styles
+    "system:action_grammar": 0.908,  # right 11 of 11 in 5 styles
     "system:code_execution_loop": 0.88,  # right 14 of 14 in 2 styles
     "system:command_protocol": 0.929,  # right 112 of 112 in 9 styles
     "system:loop_internal": 0.891,  # right 8 of 8 in 3 styles

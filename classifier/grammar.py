@@ -45,6 +45,8 @@ JSON_REPLY_SLOT = re.compile(
 UDIFF = re.compile(r"\n--- \S[^\n]*\n\+\+\+ \S[^\n]*\n@@")
 FILE_LISTING = re.compile(r"\n[\w./-]+/?[\w-]+\.[A-Za-z]{1,5}\n```[\w+-]*\n")
 WHOLE_FILE_WORDS = ("complete", "entire", "full", "whole")
+# A plan asked for: with callables laid out, its steps are calls to run.
+PLAN_PHRASES = ("create a plan", "make a plan", "make plans", "step-by-step plan", "step by step plan", "plan to solve")
 CALLABLE_PHRASES = (
     "following tools",
     "available tools",
@@ -59,13 +61,18 @@ CALLABLE_PHRASES = (
 )
 
 
-def declares_action_grammar(window: str, head: str, found: set[str]) -> bool:
+def declares_action_grammar(window: str, head: str, found: set[str], strict: bool = False) -> bool:
     """Does the instruction text declare callables and a reply slot that names one, or an edit format?
 
     `window` is the text's bounded window (`text.bounded`), `head` its instruction window and `found`
     the instruction phrases the phrase pass found there (`text.PHRASES`, which holds `CALLABLE_PHRASES`).
-    Substrings are looked for from a rare first character (memchr), never by a scan of prose.
+    Substrings are looked for from a rare first character (memchr), never by a scan of prose. `strict`
+    (a user's own task, which often pastes a prompt or an API to work on) accepts only what no pasted
+    material shows: evidence variables, or a plan asked of the callables.
     """
+    if strict:
+        names = _callables(window, head, found)
+        return names is not None and (_plans_with(window, found) or _has(window, "#E") and _evidence(window))
     if _has(window, "[[ ##") and any(_names_action(field) for field in FIELD_MARKER.findall(window)):
         return True  # an output field that names the tool: the reply is an action
     if _has(window, "```") and _declares_edit_format(window, head):
@@ -73,7 +80,16 @@ def declares_action_grammar(window: str, head: str, found: set[str]) -> bool:
     names = _callables(window, head, found)
     if names is None:
         return False
-    return _has(window, "#E") and EVIDENCE_VARIABLE.search(window) is not None or _has_action_slot(window, names)
+    return _plans_with(window, found) or _has(window, "#E") and _evidence(window) or _has_action_slot(window, names)
+
+
+def _evidence(window: str) -> bool:
+    return EVIDENCE_VARIABLE.search(window) is not None
+
+
+def _plans_with(window: str, found: set[str]) -> bool:
+    """A plan asked of the callables laid out (a planner whose steps are then run: LLMCompiler, ReWOO)."""
+    return not found.isdisjoint(PLAN_PHRASES)
 
 
 def _has(text: str, needle: str, visits: int = 16) -> bool:

@@ -92,6 +92,12 @@ PHRASES = tuple(dict.fromkeys(LOOP_STATE + PLAN + EXECUTED))
 _STATE, _PLAN, _EXECUTED = frozenset(LOOP_STATE), frozenset(PLAN), frozenset(EXECUTED)
 
 
-def inside_a_loop(found: set[str]) -> bool:
-    """Do the instructions, by the phrases found in them (of `PHRASES`), speak of the loop they run in?"""
+def inside_a_loop(found: set[str], ledger: bool = False) -> bool:
+    """Do the instructions, by the phrases found in them (of `PHRASES`), speak of the loop they run in?
+
+    `ledger` asks more of a conversation's last turn, where a person may well ask who speaks next at a
+    wedding: two questions about the loop's state, as an orchestrator's progress ledger asks.
+    """
+    if ledger:
+        return len(found & _STATE) >= 2
     return not found.isdisjoint(_STATE) or (not found.isdisjoint(_PLAN) and not found.isdisjoint(_EXECUTED))

@@ -416,6 +416,7 @@ PHRASES = tuple(
         + PLANNING
         + HUMAN_EXECUTOR
         + grammar.CALLABLE_PHRASES
+        + grammar.PLAN_PHRASES
         + loop_roles.PHRASES
         + AGENCY_WORDS
     )
@@ -555,7 +556,7 @@ def _defines(text: str, phrases_only: bool, found: set[str]) -> str | None:
             long = len(text) > INSTRUCTION_HEAD + INSTRUCTION_TAIL
             head = text[:INSTRUCTION_HEAD] + "\n" + text[-INSTRUCTION_TAIL:] if long else text
             found |= _phrases_in(_ascii_lower(head))
-        return _declared_or_inside_a_loop(bounded(text), head, found)
+        return _declared_or_inside_a_loop(bounded(text), head, found, own_task=True)
     long = len(text) > INSTRUCTION_HEAD + INSTRUCTION_TAIL
     head = text[:INSTRUCTION_HEAD] + "\n" + text[-INSTRUCTION_TAIL:] if long else text
     lower = _ascii_lower(head)
@@ -568,8 +569,10 @@ def _defines(text: str, phrases_only: bool, found: set[str]) -> str | None:
     return _by_phrases(window, lower, found) or _declared_or_inside_a_loop(window, head, found)
 
 
-def _declared_or_inside_a_loop(window: str, head: str, found: set[str]) -> str | None:
-    if grammar.declares_action_grammar(window, head, found):
+def _declared_or_inside_a_loop(window: str, head: str, found: set[str], own_task: bool = False) -> str | None:
+    """An action grammar or a loop's internals; in a user's own task only the grammar no pasted prompt shows
+    (evidence variables, a plan of callables), since a task often pastes a prompt or an API to work on."""
+    if grammar.declares_action_grammar(window, head, found, strict=own_task):
         return "action_grammar"
     if loop_roles.inside_a_loop(found):
         return "loop_internal"
@@ -694,7 +697,19 @@ def text_protocol(turns: list[tuple[str, str]], seen: set[str] | None = None) ->
     first_user = next((text for role, text in turns if role == "user"), "")
     if not first_user or material or framed_as_material(first_user) or PRESENTING.match(first_user):
         return None
-    return _user_template(first_user, seen)
+    found = _user_template(first_user, seen)
+    if found is None and turns[-1][0] == "user" and turns[-1][1] is not first_user:
+        found = _loop_prompt(turns[-1][1])
+    return found
+
+
+def _loop_prompt(text: str) -> tuple[str, str] | None:
+    """A last user turn that asks about the loop itself (a ledger: who speaks next, is progress being made)."""
+    long = len(text) > INSTRUCTION_HEAD + INSTRUCTION_TAIL
+    lower = _ascii_lower(text[:INSTRUCTION_HEAD] + "\n" + text[-INSTRUCTION_TAIL:] if long else text)
+    if loop_roles.inside_a_loop(_phrases_in(lower), ledger=True) and not framed_as_material(text):
+        return "loop_internal", "last_user"
+    return None
 
 
 def _user_template(text: str, seen: set[str] | None = None) -> tuple[str, str] | None:

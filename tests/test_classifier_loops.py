@@ -75,6 +75,24 @@ def test_calls_inside_a_loop_are_agentic(system: str) -> None:
     assert decided(chat(("system", system), ("user", "Go on."))) == ("agentic", "loop_internal")
 
 
+def test_a_plan_of_callables_and_a_ledger_in_the_last_turn_are_agentic() -> None:
+    planner = (
+        "Given the question, create a plan to solve it. Each step is one of these actions:\n"
+        '1. lookup(entity="..."): facts about an entity\n2. join(): gather the results\nRefer to step outputs as $1.'
+    )
+    assert decided(chat(("system", planner), ("user", "Is Rome older than Athens?"))) == ("agentic", "action_grammar")
+    ledger = "Answer in JSON: is the request fully satisfied? is progress being made? who should speak next?"
+    thread = chat(("user", "Plot NVDA."), ("assistant", "Plan: fetch, then plot."), ("user", ledger))
+    assert decided(thread) == ("agentic", "loop_internal")
+
+
+def test_a_persons_task_about_functions_or_speakers_is_single_turn() -> None:
+    docstrings = "Write docstrings for:\n- parse(s): reads\n- dump(x): writes\n\nFormat:\nFunction: <name>\nDoc: <text>"
+    assert classify(chat(("user", docstrings))).label == "single_turn"
+    wedding = chat(("user", "Plan my sister's wedding."), ("assistant", "Date?"), ("user", "Who should speak next?"))
+    assert classify(wedding).label == "single_turn"
+
+
 ACTION = "Thought: look it up\nAction: get_order\nAction Input: 7"
 
 

@@ -1041,6 +1041,62 @@ def build_loops_without_instructions() -> None:
     )
 
 
+def build_more_loop_calls() -> None:
+    """A plan of callables, a ledger asked as the orchestrator's last turn, and a task about an API's functions."""
+    compiler = (
+        "Given the question, create a plan that answers it with as many calls in parallel as possible. Each step is "
+        'one of these 2 actions:\n1. lookup(entity="..."): facts about an entity\n2. join(): gather the results and '
+        "answer\nRefer to an earlier step's output as $1, $2, ..."
+    )
+    add(
+        "shaped/planner_in_loop",
+        "agentic",
+        {
+            "model": "auto",
+            "messages": [
+                {"role": "system", "content": compiler},
+                {"role": "user", "content": "Is Rome older than Athens?"},
+            ],
+        },
+    )
+    thread = [
+        {"role": "user", "content": "Plot NVDA's price over the last month."},
+        {"role": "assistant", "content": "Plan: the engineer fetches, the critic checks."},
+        {
+            "role": "user",
+            "content": "Recall the request above. Answer in JSON: is the request fully satisfied? is progress being "
+            "made? who should speak next, and with what instruction?",
+        },
+    ]
+    add("shaped/orchestrator_ledger", "agentic", {"model": "auto", "messages": thread})
+    add(
+        "shaped/task_about_an_api",
+        "single_turn",
+        {
+            "model": "auto",
+            "messages": [
+                {
+                    "role": "user",
+                    "content": "Write docstrings for these functions:\n- parse(s): reads a config\n- dump(x): writes "
+                    "it\n\nOutput format:\nFunction: <name>\nDocstring: <text>",
+                }
+            ],
+        },
+    )
+    add(
+        "shaped/task_about_an_api",
+        "single_turn",
+        {
+            "model": "auto",
+            "messages": [
+                {"role": "user", "content": "Plan my sister's wedding with me."},
+                {"role": "assistant", "content": "Happy to. What's the date?"},
+                {"role": "user", "content": "June. Who should speak next after the best man?"},
+            ],
+        },
+    )
+
+
 def build_issue29_shapes() -> None:
     build_field_marker_agents()
     build_tag_agents()
@@ -1055,6 +1111,7 @@ def build_issue29_shapes() -> None:
     build_condensers()
     build_single_turn_traps()
     build_loops_without_instructions()
+    build_more_loop_calls()
 
 
 def main() -> None:
