@@ -226,3 +226,15 @@ def test_held_out_rows_are_never_fitted_on(capsys: pytest.CaptureFixture[str]) -
     heldout = str(evaluation.DATA_DIR / "framework-captures-heldout.jsonl")
     assert routetax(["eval-classifier", "--corpus", heldout, "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["lofo"] is None
+
+
+def test_when_a_style_defeats_the_rules_the_fit_takes_the_truest_strength_not_the_most_trusting() -> None:
+    from classifier import calibrate, lofo
+
+    plain = {"request": chat(("user", "hi")), "api": "chat", "label": "single_turn"}
+    rows = [{**plain, "source": f"chat/{i}"} for i in range(6)]
+    rows += [{**plain, "source": "agent/unknown_grammar", "label": "agentic"} for _ in range(4)]  # all missed
+    decided = calibrate.decide(rows)
+    eces = {strength: lofo.leave_one_style_out(decided, strength)["ece"] for strength in calibrate.STRENGTHS}
+    assert min(eces.values()) > calibrate.ECE_TARGET
+    assert calibrate.choose_strength(decided) == min(eces, key=lambda strength: eces[strength])
