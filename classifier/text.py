@@ -553,9 +553,14 @@ def _defines(text: str, phrases_only: bool, found: set[str]) -> str | None:
             if not found.isdisjoint(STRONG):
                 return _kind(lower)
         else:  # the readings below need only the instruction window: half the phrase pass
-            long = len(text) > INSTRUCTION_HEAD + INSTRUCTION_TAIL
-            head = text[:INSTRUCTION_HEAD] + "\n" + text[-INSTRUCTION_TAIL:] if long else text
-            found |= _phrases_in(_ascii_lower(head))
+            windowed = len(text) > INSTRUCTION_HEAD + INSTRUCTION_TAIL
+            head = text[:INSTRUCTION_HEAD] + "\n" + text[-INSTRUCTION_TAIL:] if windowed else text
+            ascii_slices = long and len(lower) == len(text[:PHRASE_HEAD]) + 1 + len(text[-PHRASE_TAIL:])
+            if ascii_slices:  # one byte per character: the window's lowercase is two slices of the one at hand
+                lower = lower[:INSTRUCTION_HEAD] + b"\n" + lower[-INSTRUCTION_TAIL:]
+            elif windowed:
+                lower = _ascii_lower(head)  # else the text is its own window, and `lower` its lowercase
+            found |= _phrases_in(lower)
         return _declared_or_inside_a_loop(bounded(text), head, found, own_task=True)
     long = len(text) > INSTRUCTION_HEAD + INSTRUCTION_TAIL
     head = text[:INSTRUCTION_HEAD] + "\n" + text[-INSTRUCTION_TAIL:] if long else text
@@ -698,8 +703,9 @@ def text_protocol(turns: list[tuple[str, str]], seen: set[str] | None = None) ->
     if not first_user or material or framed_as_material(first_user) or PRESENTING.match(first_user):
         return None
     found = _user_template(first_user, seen)
-    if found is None and turns[-1][0] == "user" and turns[-1][1] is not first_user:
-        found = _loop_prompt(turns[-1][1])
+    last = turns[-1][1]
+    if found is None and turns[-1][0] == "user" and last is not first_user and last.count("?", 0, 4000) >= 2:
+        found = _loop_prompt(last)  # a ledger asks its questions; one question is a person's follow-up
     return found
 
 
@@ -755,16 +761,12 @@ def _running_loop(recent: list[tuple[str, str]]) -> str | None:
 def _emitted_action(text: str, reply: str) -> str | None:
     """The reason code when `text` (an assistant turn) emitted an action that `reply` answers."""
     labelled = OBSERVATION_START.match(reply) is not None
-    # An action answered by nothing is an empty tool result: a person does not send an empty turn.
-    answered = labelled or not reply.strip() or _machine_output(reply)
-    if _has_action_line(text) and (answered or "Observation" in reply[:200]):
-        return "react_protocol"
-    if (
-        "<" in text
-        and grammar.PAIRED_TAG.search(text) is not None
-        and reply.lstrip().startswith("<")
-        and not _is_html(text)
+    if _has_action_line(text) and (
+        # an action answered by nothing is an empty tool result: a person does not send an empty turn
+        labelled or not reply[:400].strip() or "Observation" in reply[:200] or _machine_output(reply)
     ):
+        return "react_protocol"
+    if "<" in text and reply[:400].lstrip().startswith("<") and _tagged_action(text):
         return "command_protocol"  # an action in tags of the agent's own grammar, its result in tags
     if "\n@@" in text and grammar.UDIFF.search("\n" + text) and EDIT_FEEDBACK.search(reply[:2000]):
         return "command_protocol"  # a diff the client applied, its lint report or failure back
@@ -787,9 +789,10 @@ def _emitted_action(text: str, reply: str) -> str | None:
     return None
 
 
-def _is_html(text: str) -> bool:
+def _tagged_action(text: str) -> bool:
+    """A tag pair that is not HTML (`<tool>get_order</tool>`, not `<b>bold</b>`)."""
     match = grammar.PAIRED_TAG.search(text)
-    return match is not None and match.group(1) in HTML_TAGS
+    return match is not None and match.group(1) not in HTML_TAGS
 
 
 def _has_action_line(text: str) -> bool:
