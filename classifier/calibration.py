@@ -19,8 +19,8 @@ CONFIDENCE: dict[str, float] = {
     "loop:command_protocol": 0.914,  # right 36 of 36 in 6 styles
     "loop:react_protocol": 0.908,  # right 53 of 53 in 5 styles
     "multi_agent_chat": 0.993,  # right 10 of 10 in 3 styles
-    "no_agentic_signal": 0.968,  # right 217 of 217 in 29 styles
-    "no_agentic_signal:agent_words": 0.937,  # right 52 of 52 in 11 styles
+    "no_agentic_signal": 0.968,  # right 238 of 238 in 29 styles
+    "no_agentic_signal:agent_words": 0.92,  # right 31 of 31 in 7 styles
     "quoted_protocol": 0.929,  # right 35 of 35 in 9 styles
     "schema_tools": 0.991,  # right 1 of 1 in 1 styles
     "structured_output": 0.914,  # right 78 of 78 in 6 styles

@@ -552,6 +552,8 @@ def _defines(text: str, phrases_only: bool, found: set[str]) -> str | None:
             found |= _phrases_in(lower)
             if not found.isdisjoint(STRONG):
                 return _kind(lower)
+        elif text.find("\n", 0, PHRASE_HEAD) == -1 and text.find("\n", max(0, len(text) - PHRASE_TAIL)) == -1:
+            return None  # one paragraph lays out no callables, plan template or ledger: a person writing
         else:  # the readings below need only the instruction window: half the phrase pass
             windowed = len(text) > INSTRUCTION_HEAD + INSTRUCTION_TAIL
             head = text[:INSTRUCTION_HEAD] + "\n" + text[-INSTRUCTION_TAIL:] if windowed else text
