@@ -38,9 +38,11 @@ SIGNATURE_LINE = re.compile(
 # "parameters" too, and an intent router's `{"action": "refund"}` picks a label that no model gets back.
 JSON_REPLY_SLOT = re.compile(
     r'"(?:tool_calls|tool_call|function_call)"\s*:\s*[\[{]'
-    r'|"(?:action|tool|tool_name|command|function)"\s*:\s*"?(?:<|\.\.\.|\{\{)'
     r'|"name"\s*:\s*"?<[^>\n]{0,60}>"?\s*,\s*"(?:arguments|parameters|args|input)"'
 )
+# A JSON key left for the model to fill (`"action": $TOOL_NAME`, `"next_tool_name": "{next_tool_name}"`,
+# `"command": "<cmd>"`): a slot when the key's name is one (`_is_slot`).
+JSON_KEY_PLACEHOLDER = re.compile(r'"([A-Za-z_]{2,40})"\s*:\s*"?(?:<|\.\.\.|\{\{|\{\w+\}|\$)')
 # Edit formats the client applies to files: a unified diff (`--- path` / `+++ path` / `@@`), a whole-file listing.
 UDIFF = re.compile(r"\n--- \S[^\n]*\n\+\+\+ \S[^\n]*\n@@")
 FILE_LISTING = re.compile(r"\n[\w./-]+/?[\w-]+\.[A-Za-z]{1,5}\n```[\w+-]*\n")
@@ -58,6 +60,11 @@ CALLABLE_PHRASES = (
     "action space",
     "following commands",
     "available commands",
+    "supplied tools",
+    "tools below",
+    "tools available",
+    "one of the tools",
+    "available actions",
 )
 
 
@@ -136,7 +143,11 @@ def _has_action_slot(text: str, names: set[str]) -> bool:
     for label in LABEL.findall("\n" + text):
         if _is_slot(label):
             return True
-    return '"' in text and JSON_REPLY_SLOT.search(text) is not None
+    if '"' not in text:
+        return False
+    if JSON_REPLY_SLOT.search(text) is not None:
+        return True
+    return any(_is_slot(key) for key in JSON_KEY_PLACEHOLDER.findall(text))
 
 
 def _names_action(name: str) -> bool:

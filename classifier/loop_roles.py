@@ -28,6 +28,11 @@ LOOP_STATE = (
     "choose the next agent",
     # a task list kept by an agent
     "execution agent",
+    "task creation ai",
+    "task prioritization ai",
+    "task prioritisation ai",
+    "reprioritizing the following tasks",
+    "objective of your team",
     "previously completed tasks",
     "last completed task",
     "task list of an agent",
@@ -39,10 +44,18 @@ LOOP_STATE = (
     "never forget you are a",
     "other agents' answers",
     "other agents' solutions",
-    "answers from other agents",
-    "solutions from other agents",
+    "from other agents",
+    "reasoning from other agents",
+    "one agent solution",
     "task_done>",
+    # instructions for another model of the same task (an architect directing an editor)
+    "your editor engineer",
+    "the editor engineer will",
+    "provide direction to your",
     # condensation written for the agent that continues
+    "actions taken by the agent",
+    "your previous actions",
+    "supporting any continuing tasks",
     "will continue from",
     "continue working from",
     "state summary",
@@ -54,6 +67,10 @@ LOOP_STATE = (
     "agent that is still working",
     "the agent is still working",
     # a ledger of a team's progress
+    "assembled the following team",
+    "team composition",
+    "pre-survey",
+    "facts to look up",
     "is progress being made",
     "is_progress_being_made",
     "is_request_satisfied",
@@ -72,6 +89,8 @@ PLAN = (
     "update the plan",
     "updated plan",
     "short plan",
+    "bullet-point plan",
+    "devise a plan",
 )
 EXECUTED = (
     # the plan's steps are run and their results chained (not "will be executed" by people over sprints)

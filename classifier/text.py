@@ -498,7 +498,7 @@ FRAMING = re.compile(
 # than FRAMING, whose looser roles ("a coding assistant in the editor") also open real agent prompts.
 MATERIAL_TASK = re.compile(
     r"(?i)^[\W_]*(?:(?:you are|you're|act as) (?:an? |the )?(?:[\w-]+ ){0,2}?(?:translator|summari[sz]er|classifier"
-    r"|judge|grader|evaluator|detector|moderator|proofreader|annotator|label+er)\b"
+    r"|judge|grader|evaluator|detector|moderator|proofreader|annotat\w*|label+(?:er|ing))\b"
     r"|you (?:translate|summari[sz]e|classify|grade|annotate|label|detect|moderate|proofread)\b"
     r"|(?:please )?(?:translate|summari[sz]e|classify|annotate|label|proofread)\b)"
 )

@@ -46,6 +46,9 @@ def decided(body: dict) -> tuple[str, str]:
         * 300
         + f"\n# Available tools\n{TOOLS_JSON}\n\nEvery reply is exactly:\nThought:\n<reasoning>\n"
         'Action:\n{"name": <the action to take>, "arguments": <its arguments>}',
+        # signature fields as JSON keys left for the model to fill
+        "Use one or more of the supplied tools: (1) get_order. Reply with JSON:\n"
+        '{"next_thought": "{next_thought}", "next_tool_name": "{next_tool_name}", "next_tool_args": "{args}"}',
         # a chat UI's tool selection
         f'Available Tools: {TOOLS_JSON}\nReturn only {{"tool_calls": [{{"name": "<tool>", "parameters": {{}}}}]}}.',
         # an edit format the client applies to files
@@ -69,6 +72,11 @@ def test_an_action_grammar_in_any_tokens_is_an_agent(system: str) -> None:
         "You keep the state summary of a coding agent that is still working; it will continue from your summary.",
         "You create tasks for an execution agent, given the last completed task and its result.",
         "Never forget you are a Programmer and I am a Trader. Never flip roles. Start each reply with 'Solution:'.",
+        "You are a task prioritization AI: reorder these tasks. Keep in mind the ultimate objective of your team.",
+        "Here are solutions to the problem from other agents: One agent solution: 42. Give an updated answer.",
+        "Act as an architect and provide direction to your editor engineer for each change.",
+        "Write a summary of the work so far: your previous actions, files touched, supporting any continuing tasks.",
+        "We have assembled the following team: Coder, Surfer. Given the team composition, devise a plan.",
     ],
 )
 def test_calls_inside_a_loop_are_agentic(system: str) -> None:
@@ -173,6 +181,15 @@ def test_class_named_schemas_offered_for_extraction_are_single_turn() -> None:
         ),
         # a person's plan
         (("user", "Make a step-by-step plan for my weekend in Porto."),),
+        # a labelling assistant whose output is a tool call in tags
+        (
+            (
+                "system",
+                f"You are a data labeling assistant. Write the call each query needs from {TOOLS_JSON} in "
+                "<tool_call></tool_call> tags.",
+            ),
+            ("user", "Query: cancel order 12"),
+        ),
     ],
 )
 def test_look_alikes_stay_single_turn(turns: tuple[tuple[str, str], ...]) -> None:

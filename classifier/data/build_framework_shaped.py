@@ -1097,6 +1097,53 @@ def build_more_loop_calls() -> None:
     )
 
 
+def build_loop_calls_in_other_words() -> None:
+    """The same loop calls worded as other frameworks word them, and one more look-alike."""
+    json_fields = (
+        "Inputs: `question`, `trajectory`. Use one or more of the supplied tools to gather what the answer needs:\n"
+        "(1) get_order, whose description is <desc>Look an order up.</desc>\n(2) finish, to end.\n\n"
+        'Reply with a JSON object with these fields:\n{\n  "next_thought": "{next_thought}",\n'
+        '  "next_tool_name": "{next_tool_name}",\n  "next_tool_args": "{next_tool_args}"\n}'
+    )
+    prompts = [
+        json_fields,
+        "You are a task prioritization AI: clean up and reorder the following tasks: 1. Compare prices 2. Summarise "
+        "regulation. Keep in mind the ultimate objective of your team: a report on e-bikes. Return a numbered list.",
+        "These are the solutions to the problem from other agents:\nOne agent solution: ```42```\nOne agent solution: "
+        "```41```\nUsing their reasoning as additional advice, give an updated answer.",
+        "Act as an architect and provide direction to your editor engineer: study the change request and the code, "
+        "and describe each change so the editor engineer can make it without seeing this conversation.",
+        "Write a detailed summary of the work so far: the user's requests, your previous actions, the files touched "
+        "and the errors met, with what is needed for supporting any continuing tasks.",
+        "To address the request we have assembled the following team:\nCoder: writes code\nSurfer: browses\n\n"
+        "Given the team composition and the facts we know, devise a short bullet-point plan.",
+    ]
+    for prompt in prompts:
+        add(
+            "shaped/loop_calls_other_words",
+            "agentic",
+            {
+                "model": "auto",
+                "messages": [{"role": "system", "content": prompt}, {"role": "user", "content": "Continue."}],
+            },
+        )
+    add(
+        "shaped/annotation_tool_call_format",
+        "single_turn",
+        {
+            "model": "auto",
+            "messages": [
+                {
+                    "role": "system",
+                    "content": "You are a data labeling assistant. For each query, write the function call it needs "
+                    f"from {WEATHER_TOOLS_JSON}, inside <tool_call></tool_call> tags, and nothing else.",
+                },
+                {"role": "user", "content": "Query: cancel order 12 please"},
+            ],
+        },
+    )
+
+
 def build_issue29_shapes() -> None:
     build_field_marker_agents()
     build_tag_agents()
@@ -1112,6 +1159,7 @@ def build_issue29_shapes() -> None:
     build_single_turn_traps()
     build_loops_without_instructions()
     build_more_loop_calls()
+    build_loop_calls_in_other_words()
 
 
 def main() -> None:
