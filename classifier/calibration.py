@@ -20,12 +20,12 @@ CONFIDENCE: dict[str, float] = {
     "loop:react_protocol": 0.908,  # right 53 of 53 in 5 styles
     "multi_agent_chat": 0.993,  # right 10 of 10 in 3 styles
     "no_agentic_signal": 0.968,  # right 239 of 239 in 29 styles
-    "no_agentic_signal:agent_words": 0.92,  # right 31 of 31 in 7 styles
+    "no_agentic_signal:agent_words": 0.925,  # right 32 of 32 in 8 styles
     "quoted_protocol": 0.929,  # right 35 of 35 in 9 styles
     "schema_tools": 0.991,  # right 1 of 1 in 1 styles
     "structured_output": 0.914,  # right 78 of 78 in 6 styles
     "structured_output:agent_words": 0.867,  # right 1 of 1 in 1 styles
-    "system:action_grammar": 0.914,  # right 12 of 12 in 6 styles
+    "system:action_grammar": 0.92,  # right 13 of 13 in 7 styles
     "system:code_execution_loop": 0.88,  # right 14 of 14 in 2 styles
     "system:command_protocol": 0.929,  # right 112 of 112 in 9 styles
     "system:loop_internal": 0.9,  # right 13 of 13 in 4 styles

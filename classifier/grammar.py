@@ -31,8 +31,10 @@ EVIDENCE_VARIABLE = re.compile(r"#E\d+\s*=\s*\w+\s*\[")
 JSON_SPEC_NAME = re.compile(r'"name"\s*:\s*"([\w.-]{1,64})"')
 JSON_SPEC_BODY = re.compile(r'"(?:parameters|arguments|input_schema|args|properties)"\s*:')
 SIGNATURE_LINE = re.compile(
-    r"\n[ \t]*(?:\(\d+\)|\d+[.)]|[-*])?[ \t]*`?([A-Za-z_][\w.]{1,40})[\[(][^\]\)\n]{0,80}[\])]`?[ \t]*[:-]"
+    r"\n[ \t]*(?:\(\d+\)|\d+[.)]|[-*])?[ \t]*`?([A-Za-z_][\w.]{1,40}) ?[\[(][^\]\)\n]{0,80}[\])]`?[ \t]*[:-]"
 )
+# A call in a fence in the prompt's own example of a reply: "the next action I will perform is ```click [1234]```".
+FENCED_CALL = re.compile(r"```[ \t]*([A-Za-z_]\w{1,40}) ?[\[(]")
 # A JSON reply that names a call: `{"tool_calls": [...]}`, or a name slot left as a placeholder for the model
 # (`{"name": <the action's name>, "arguments": ...}`). Keys alone are not enough: a tool spec has "name" and
 # "parameters" too, and an intent router's `{"action": "refund"}` picks a label that no model gets back.
@@ -49,6 +51,8 @@ FILE_LISTING = re.compile(r"\n[\w./-]+/?[\w-]+\.[A-Za-z]{1,5}\n```[\w+-]*\n")
 WHOLE_FILE_WORDS = ("complete", "entire", "full", "whole")
 # A plan asked for: with callables laid out, its steps are calls to run.
 PLAN_PHRASES = ("create a plan", "make a plan", "make plans", "step-by-step plan", "step by step plan", "plan to solve")
+# The reply is to be an action, in a format: what makes a fenced call in an example the reply's slot.
+REPLY_FORMAT = ("next action", "one action at a time", "issue an action", "output format", "in the following format")
 CALLABLE_PHRASES = (
     "following tools",
     "available tools",
@@ -65,6 +69,11 @@ CALLABLE_PHRASES = (
     "tools available",
     "one of the tools",
     "available actions",
+    "actions you can perform",
+    "actions you can take",
+    "tools you can use",
+    "commands you can use",
+    "functions you can call",
 )
 
 
@@ -87,7 +96,9 @@ def declares_action_grammar(window: str, head: str, found: set[str], strict: boo
     names = _callables(window, head, found)
     if names is None:
         return False
-    return _plans_with(window, found) or _has(window, "#E") and _evidence(window) or _has_action_slot(window, names)
+    return (
+        _plans_with(window, found) or _has(window, "#E") and _evidence(window) or _has_action_slot(window, names, found)
+    )
 
 
 def _evidence(window: str) -> bool:
@@ -134,7 +145,7 @@ def _callables(window: str, head: str, found: set[str]) -> set[str] | None:
     return names if not found.isdisjoint(CALLABLE_PHRASES) else None
 
 
-def _has_action_slot(text: str, names: set[str]) -> bool:
+def _has_action_slot(text: str, names: set[str], found: set[str]) -> bool:
     """A slot in the reply format that names a callable: an action-named marker, or a marker filled with a name."""
     if _has(text, "</"):
         for tag, inner in PAIRED_TAG.findall(text):
@@ -143,6 +154,8 @@ def _has_action_slot(text: str, names: set[str]) -> bool:
     for label in LABEL.findall("\n" + text):
         if _is_slot(label):
             return True
+    if "```" in text and not found.isdisjoint(REPLY_FORMAT) and any(n in names for n in FENCED_CALL.findall(text)):
+        return True  # a fenced call in the reply format (a help bot's fenced examples are not its reply format)
     if '"' not in text:
         return False
     if JSON_REPLY_SLOT.search(text) is not None:

@@ -417,6 +417,7 @@ PHRASES = tuple(
         + HUMAN_EXECUTOR
         + grammar.CALLABLE_PHRASES
         + grammar.PLAN_PHRASES
+        + grammar.REPLY_FORMAT
         + loop_roles.PHRASES
         + AGENCY_WORDS
     )

@@ -49,6 +49,9 @@ def decided(body: dict) -> tuple[str, str]:
         # signature fields as JSON keys left for the model to fill
         "Use one or more of the supplied tools: (1) get_order. Reply with JSON:\n"
         '{"next_thought": "{next_thought}", "next_tool_name": "{next_tool_name}", "next_tool_args": "{args}"}',
+        # a web agent whose reply ends on a fenced call
+        "The actions you can perform:\n`click [id]`: click it.\n`scroll [up|down]`: scroll.\n`stop [answer]`: finish.\n"
+        "Issue one action at a time, e.g. 'my next action is ```click [12]```'.",
         # a chat UI's tool selection
         f'Available Tools: {TOOLS_JSON}\nReturn only {{"tool_calls": [{{"name": "<tool>", "parameters": {{}}}}]}}.',
         # an edit format the client applies to files
@@ -181,6 +184,15 @@ def test_class_named_schemas_offered_for_extraction_are_single_turn() -> None:
         ),
         # a person's plan
         (("user", "Make a step-by-step plan for my weekend in Porto."),),
+        # a help bot whose fenced command examples are for a person
+        (
+            (
+                "system",
+                "Help with our app. Commands:\n`open [file]`: opens.\n`save [file]`: saves.\nExplain them; an "
+                "example such as ```save [notes.txt]``` helps.",
+            ),
+            ("user", "How do I keep my note?"),
+        ),
         # a labelling assistant whose output is a tool call in tags
         (
             (

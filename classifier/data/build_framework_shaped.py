@@ -1144,6 +1144,46 @@ def build_loop_calls_in_other_words() -> None:
     )
 
 
+WEB_AGENT_SYSTEM = (
+    "You are an autonomous agent that completes tasks in a web browser by issuing actions.\n\nEach turn you get: "
+    "the objective, the page's accessibility tree, its URL, and the action you took last.\n\nThe actions you can "
+    "perform:\n`click [id]`: click the element with this id.\n`type [id] [text]`: type text into the element.\n"
+    "`scroll [up|down]`: scroll the page.\n`stop [answer]`: end the task with an answer.\n\nIssue one action at a "
+    "time. End your reply with the next action in a fence, e.g. 'So my next action is ```click [1234]```'."
+)
+
+
+def build_web_agent_and_help_bot() -> None:
+    """A web agent whose action is a fenced call, and a help bot whose fenced examples are for a person."""
+    first = (
+        "OBJECTIVE: find the price of the fax machine\nURL: shop.example/office\n[17] link 'Fax 640'\nLAST ACTION: None"
+    )
+    add(
+        "shaped/web_agent_fenced_action",
+        "agentic",
+        {
+            "model": "auto",
+            "messages": [{"role": "system", "content": WEB_AGENT_SYSTEM}, {"role": "user", "content": first}],
+        },
+    )
+    add(
+        "shaped/help_bot_with_commands",
+        "single_turn",
+        {
+            "model": "auto",
+            "messages": [
+                {
+                    "role": "system",
+                    "content": "You are the help bot of our note-taking app. Its commands:\n`open [file]`: opens a note."
+                    "\n`save [file]`: saves it.\n`tag [name]`: tags it.\nExplain them to people in plain words; an "
+                    "example such as ```save [notes.txt]``` helps.",
+                },
+                {"role": "user", "content": "How do I keep my note?"},
+            ],
+        },
+    )
+
+
 def build_issue29_shapes() -> None:
     build_field_marker_agents()
     build_tag_agents()
@@ -1160,6 +1200,7 @@ def build_issue29_shapes() -> None:
     build_loops_without_instructions()
     build_more_loop_calls()
     build_loop_calls_in_other_words()
+    build_web_agent_and_help_bot()
 
 
 def main() -> None:
