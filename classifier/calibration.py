@@ -17,9 +17,9 @@ CONFIDENCE: dict[str, float] = {
     "last_user:loop_internal": 0.867,  # right 1 of 1 in 1 styles
     "loop:code_execution_loop": 0.914,  # right 63 of 63 in 6 styles
     "loop:command_protocol": 0.914,  # right 36 of 36 in 6 styles
-    "loop:react_protocol": 0.908,  # right 53 of 53 in 5 styles
+    "loop:react_protocol": 0.914,  # right 54 of 54 in 6 styles
     "multi_agent_chat": 0.993,  # right 10 of 10 in 3 styles
-    "no_agentic_signal": 0.968,  # right 239 of 239 in 29 styles
+    "no_agentic_signal": 0.968,  # right 240 of 240 in 29 styles
     "no_agentic_signal:agent_words": 0.925,  # right 32 of 32 in 8 styles
     "quoted_protocol": 0.929,  # right 35 of 35 in 9 styles
     "schema_tools": 0.991,  # right 1 of 1 in 1 styles
@@ -35,7 +35,7 @@ CONFIDENCE: dict[str, float] = {
     "tools_declared": 0.995,  # right 153 of 153 in 9 styles
     "user_task:action_grammar": 0.867,  # right 2 of 2 in 1 styles
     "user_task:command_protocol": 0.88,  # right 7 of 7 in 2 styles
-    "user_task:loop_internal": 0.867,  # right 1 of 1 in 1 styles
+    "user_task:loop_internal": 0.88,  # right 2 of 2 in 2 styles
     "user_template:action_grammar": 0.867,  # right 4 of 4 in 1 styles
     "user_template:command_protocol": 0.891,  # right 12 of 12 in 3 styles
     "user_template:loop_internal": 0.88,  # right 4 of 4 in 2 styles

@@ -24,14 +24,14 @@ ACTION_WORDS = frozenset({"tool", "action", "command", "function", "call", "api"
 SLOT_WORDS = frozenset({"input", "name", "args", "arguments", "params", "parameters", "next", "use", "to", "chosen"})
 FIELD_MARKER = re.compile(r"\[\[ ## ([A-Za-z_][\w]{0,40}) ## \]\]")
 PAIRED_TAG = re.compile(r"<([a-z][a-z0-9_-]{1,30})>([^<\n]{0,80})</\1>")
-# A line label, whatever decorates it: `Action:`, `**Tool name**:`, `✿FUNCTION✿:`.
-LABEL = re.compile(r"\n[^\w\n]{0,4}([A-Z][A-Za-z_]{1,20}(?: [A-Za-z_]{1,20})?)[^\w\s:]{0,3}[ \t]*[:：]")
+# A line label, whatever decorates or numbers it: `Action:`, `**Tool name**:`, `✿FUNCTION✿:`, `Action 2:`.
+LABEL = re.compile(r"\n[^\w\n]{0,4}([A-Z][A-Za-z_]{1,20}(?: [A-Za-z_]{1,20})?)(?: \d{1,2})?[^\w\s:]{0,3}[ \t]*[:：]")
 EVIDENCE_VARIABLE = re.compile(r"#E\d+\s*=\s*\w+\s*\[")
 # Callables laid out: a JSON tool spec, or two or more `Name[input]` / `name(args)` lines.
 JSON_SPEC_NAME = re.compile(r'"name"\s*:\s*"([\w.-]{1,64})"')
 JSON_SPEC_BODY = re.compile(r'"(?:parameters|arguments|input_schema|args|properties)"\s*:')
 SIGNATURE_LINE = re.compile(
-    r"\n[ \t]*(?:\(\d+\)|\d+[.)]|[-*])?[ \t]*`?([A-Za-z_][\w.]{1,40}) ?[\[(][^\]\)\n]{0,80}[\])]`?[ \t]*[:-]"
+    r"\n[ \t]*(?:\(\d+\)|\d+[.)]|[-*])?[ \t]*`?([A-Za-z_][\w.]{1,40}) ?[\[(][^\]\)\n]{0,80}[\])]`?[ \t]*[:,-]"
 )
 # A call in a fence in the prompt's own example of a reply: "the next action I will perform is ```click [1234]```".
 FENCED_CALL = re.compile(r"```[ \t]*([A-Za-z_]\w{1,40}) ?[\[(]")

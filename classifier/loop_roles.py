@@ -66,6 +66,12 @@ LOOP_STATE = (
     "for an interactive agent",
     "agent that is still working",
     "the agent is still working",
+    # a reflection on a failed attempt, for the next one
+    "previous trial",
+    "previous reasoning trial",
+    "reason for failure",
+    "mitigate the same failure",
+    "self-reflection",
     # a ledger of a team's progress
     "assembled the following team",
     "team composition",
@@ -85,6 +91,7 @@ PLAN = (
     "write a plan",
     "plan of action",
     "high-level plan",
+    "high level plan",
     "update your plan",
     "update the plan",
     "updated plan",

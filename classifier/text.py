@@ -94,7 +94,7 @@ EXECUTION_OUTPUT = re.compile(
     r"|result of (?:running|execution)|the code (?:returned|produced|printed)"
     r"|traceback \(most recent call last\)|>>> |\$ |observation)"
 )
-TRAILING_PROMPT = re.compile(r"(?:Thought|Action|Action Input|Code|Begin!?)\s*[:：]?\s*$")
+TRAILING_PROMPT = re.compile(r"(?:Thought|Action|Action Input|Code|Begin!?)(?: \d{1,2})?\s*[:：]?\s*$")
 PROSE_START = re.compile(r"^[A-Za-z][a-z']*,? (?:[a-z'][\w'-]*,? ){2,}")
 ADDRESS = re.compile(
     r"(?i)^[\W_]*(?:(?:system|instructions?)\W*)?(?:you are|you're|you have access|you can (?:use|call|run|execute)"

@@ -97,6 +97,18 @@ def test_a_plan_of_callables_and_a_ledger_in_the_last_turn_are_agentic() -> None
     assert decided(thread) == ("agentic", "loop_internal")
 
 
+def test_numbered_react_steps_and_a_reflection_between_attempts_are_agentic() -> None:
+    """Completion-style prompts: `Action 1: Search[x]` steps ending on an open `Thought 1:`, and the reflection."""
+    actor = (
+        "Answer with interleaved Thought, Action and Observation steps. Action is one of:\n(1) Search[topic], which "
+        "returns a paragraph.\n(2) Finish[answer], which ends the task.\nQuestion: x?\nThought 1: look\nAction 1: "
+        "Search[x]\nObservation 1: none\nQuestion: y?\nThought 1:"
+    )
+    assert classify(chat(("user", actor))).label == "agentic"
+    reflect = "Below is a previous trial you failed. Name the reason for failure and write a new high level plan."
+    assert decided(chat(("system", reflect), ("user", "Trial: ..."))) == ("agentic", "loop_internal")
+
+
 def test_a_persons_task_about_functions_or_speakers_is_single_turn() -> None:
     docstrings = "Write docstrings for:\n- parse(s): reads\n- dump(x): writes\n\nFormat:\nFunction: <name>\nDoc: <text>"
     assert classify(chat(("user", docstrings))).label == "single_turn"

@@ -1184,6 +1184,46 @@ def build_web_agent_and_help_bot() -> None:
     )
 
 
+def build_numbered_steps_and_reflection() -> None:
+    """Completion-style ReAct with numbered steps, sent as one user turn, and the reflection between attempts."""
+    actor = (
+        "Answer the question with interleaved Thought, Action and Observation steps. An Action is one of:\n"
+        "(1) Search[topic], which returns the first paragraph of the topic's page.\n(2) Lookup[word], which "
+        "returns the next sentence holding the word.\n(3) Finish[answer], which ends the task.\n\nExample:\n"
+        "Question: Which river is longer?\nThought 1: I look up the first.\nAction 1: Search[Danube]\n"
+        "Observation 1: The Danube is 2,850 km long.\n\nQuestion: Who was born first, Ada or Alan?\n"
+    )
+    add(
+        "shaped/numbered_react_template",
+        "agentic",
+        {"model": "auto", "messages": [{"role": "user", "content": actor + "Thought 1:"}]},
+    )
+    reflect = (
+        "You improve through self-reflection. Below is a previous trial in which you answered a question with a "
+        "search tool and failed. In a few sentences, name the reason for failure and write a new high level plan "
+        "that avoids it.\n\nPrevious trial:\nQuestion: Who was born first?\nThought 1: search both\nAction 1: "
+        "Search[Ada]\nObservation 1: no page\n\nReflection:"
+    )
+    add(
+        "shaped/reflection_between_attempts",
+        "agentic",
+        {"model": "auto", "messages": [{"role": "user", "content": reflect}]},
+    )
+    add(
+        "shaped/summarise_agent_log",
+        "single_turn",
+        {
+            "model": "auto",
+            "messages": [
+                {
+                    "role": "user",
+                    "content": "Summarise this run for my notes:\n" + actor.split("Example:\n")[1] + "Thought 2:",
+                }
+            ],
+        },
+    )
+
+
 def build_issue29_shapes() -> None:
     build_field_marker_agents()
     build_tag_agents()
@@ -1201,6 +1241,7 @@ def build_issue29_shapes() -> None:
     build_more_loop_calls()
     build_loop_calls_in_other_words()
     build_web_agent_and_help_bot()
+    build_numbered_steps_and_reflection()
 
 
 def main() -> None:
