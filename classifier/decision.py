@@ -1,19 +1,13 @@
 """The classifier's answer: a label, how sure it is, and why.
 
-`confidence` means:
-- 1.0  structural certainty: the request's own shape says it (tools offered to the model,
-       tool calls or results in its history, a forced function, `tool_choice: none`), or
-       the client said so with the `x-routetax-class` header;
-- 0.9  a text-protocol loop visibly running in the history (the model emitted an action and
-       its result came back as a turn);
-- 0.8  a text protocol defined by the instructions (ReAct format, a JSON action format,
-       commands the model must emit) on a first step, before any action ran;
-- 0.75 the same definition sent as the first user turn (templates for system-less models):
-       text that opens by addressing the model, weaker than a system prompt;
-- 0.85 no agentic signal at all in a request without tools (plain chat, extraction, ...);
-- 0.7  protocol words quoted as content (a pasted agent log, a ticket): single-turn by the
-       definition, but read from text, not structure;
-- 0.55 an unparseable body: a policy should send these to the safer tier.
+`confidence` is the probability that the label is right on a request in a style the rule was not
+written for: the rule's accuracy per style on the development corpora, shrunk toward a prior while
+few styles back it, with the prior's strength fitted leave one framework out
+(`classifier.calibrate`, values in `classifier.calibration`). The client's `x-routetax-class` header
+is 1.0; an unparseable body 0.55, below the default `policy.min_confidence`, so a policy sends it to
+the safer tier. The request's own structure (tools, tool history, a forced function) states ≈ 0.99;
+text protocols ≈ 0.87–0.93; a single-turn decision where the instructions use agent words no rule
+read states less than plain chat, because an agent in an unknown grammar lands there.
 `reasons` are short stable codes from `REASONS`, bounded so they can be a metric label.
 """
 

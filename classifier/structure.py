@@ -203,11 +203,10 @@ def _agent_name(name: str, instructions: str) -> bool:
 def schema_tools_only(body: dict[str, Any], instructions: Callable[[], str]) -> bool:
     """Several tools that are all output schemas, offered for extraction (Instructor's parallel tools).
 
-    `instructions` gives the first message's text, read only when the names already look like schemas.
-
     Schemas are named like classes (`Weather`, `WebSearch`), where a client's functions are named like
-    functions (`get_weather`); with instructions that ask for extraction, the model fills the schemas once
-    and nothing is run.
+    functions (`get_weather`); described as extracted, or offered by instructions that ask for an
+    extraction, they are filled once and nothing is run. `instructions` gives the first message's text,
+    read only when the names already look like schemas.
     """
     tools = body.get("tools")
     if not isinstance(tools, list) or len(tools) < 2:
