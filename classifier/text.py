@@ -85,6 +85,7 @@ HTML_TAGS = frozenset(
     {"html", "body", "head", "div", "span", "table", "thead", "tbody", "tr", "td", "th", "ul", "ol", "li", "dl", "dt"}
     | {"dd", "section", "article", "nav", "header", "footer", "main", "form", "select", "option", "pre", "code", "p"}
     | {"blockquote", "figure", "svg", "g", "script", "style", "xml", "root", "item", "items", "data", "row"}
+    | {"em", "strong", "kbd", "mark", "small", "sup", "sub", "h1", "h2", "h3", "h4", "h5", "h6", "title", "label"}
 )
 JSON_ACTION = re.compile(r'"(?:action|tool|tool_name|command|function_name|function|name)"\s*:\s*["{]')
 JSON_ACTION_KEYS = re.compile(r'"(?:action|tool|tool_name|command|function_name|function|tool_input|action_input)"')
@@ -102,6 +103,8 @@ ADDRESS = re.compile(
     r"|you (?:create|perform|reorder|keep|decide|choose|select|plan|manage|maintain|play|work|help|write)\b)"
 )
 
+# Words of agency in instructions that no rule read as a protocol: where an agent in an unseen grammar lands.
+AGENCY_WORDS = ("tool", "agent", "action", "observation", "function", "command", "execut", "trajector", "[[ ")
 # Instruction phrases, lowercase, grouped by what they say about the loop. All of them are found in
 # one pass (`PHRASE_SEARCH`): a regex alternation would try each phrase at every position.
 FEEDBACK = (
@@ -403,8 +406,6 @@ def _two_or_more(steps: set[str]) -> bool:
 # UTF-8 bytes) reports each phrase that occurs, overlapping matches included, so a group is present
 # exactly when one of its phrases is, as `any(phrase in lower for phrase in group)` would say, for one
 # scan instead of dozens.
-# Words of agency in instructions that no rule read as a protocol: where an agent in an unseen grammar lands.
-AGENCY_WORDS = ("tool", "agent", "action", "observation", "function", "command", "execut", "trajector", "[[ ")
 PHRASES = tuple(
     dict.fromkeys(
         STRONG
