@@ -22,7 +22,7 @@ CONFIDENCE: dict[str, float] = {
     "no_agentic_signal": 0.968,  # right 240 of 240 in 29 styles
     "no_agentic_signal:agent_words": 0.925,  # right 32 of 32 in 8 styles
     "quoted_protocol": 0.929,  # right 35 of 35 in 9 styles
-    "schema_tools": 0.991,  # right 1 of 1 in 1 styles
+    "schema_tools": 0.867,  # right 1 of 1 in 1 styles
     "structured_output": 0.914,  # right 78 of 78 in 6 styles
     "structured_output:agent_words": 0.867,  # right 1 of 1 in 1 styles
     "system:action_grammar": 0.92,  # right 13 of 13 in 7 styles
