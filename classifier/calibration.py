@@ -20,7 +20,7 @@ CONFIDENCE: dict[str, float] = {
     "loop:react_protocol": 0.914,  # right 54 of 54 in 6 styles
     "multi_agent_chat": 0.993,  # right 10 of 10 in 3 styles
     "no_agentic_signal": 0.968,  # right 240 of 240 in 29 styles
-    "no_agentic_signal:agent_words": 0.925,  # right 32 of 32 in 8 styles
+    "no_agentic_signal:agent_words": 0.929,  # right 33 of 33 in 9 styles
     "quoted_protocol": 0.929,  # right 35 of 35 in 9 styles
     "schema_tools": 0.867,  # right 1 of 1 in 1 styles
     "structured_output": 0.914,  # right 78 of 78 in 6 styles
@@ -33,7 +33,7 @@ CONFIDENCE: dict[str, float] = {
     "tool_choice_none": 0.992,  # right 23 of 23 in 2 styles
     "tool_history": 0.995,  # right 200 of 200 in 9 styles
     "tools_declared": 0.995,  # right 153 of 153 in 9 styles
-    "user_task:action_grammar": 0.867,  # right 2 of 2 in 1 styles
+    "user_task:action_grammar": 0.88,  # right 3 of 3 in 2 styles
     "user_task:command_protocol": 0.88,  # right 7 of 7 in 2 styles
     "user_task:loop_internal": 0.88,  # right 2 of 2 in 2 styles
     "user_template:action_grammar": 0.867,  # right 4 of 4 in 1 styles

@@ -51,6 +51,8 @@ FILE_LISTING = re.compile(r"\n[\w./-]+/?[\w-]+\.[A-Za-z]{1,5}\n```[\w+-]*\n")
 WHOLE_FILE_WORDS = ("complete", "entire", "full", "whole")
 # A plan asked for: with callables laid out, its steps are calls to run.
 PLAN_PHRASES = ("create a plan", "make a plan", "make plans", "step-by-step plan", "step by step plan", "plan to solve")
+# The actions taken so far, handed back with the next step (a person lists no such history).
+ACTION_HISTORY = ("action history", "previous actions", "actions so far", "actions taken so far")
 # The reply is to be an action, in a format: what makes a fenced call in an example the reply's slot.
 REPLY_FORMAT = ("next action", "one action at a time", "issue an action", "output format", "in the following format")
 CALLABLE_PHRASES = (
@@ -87,6 +89,8 @@ def declares_action_grammar(window: str, head: str, found: set[str], strict: boo
     material shows: evidence variables, or a plan asked of the callables.
     """
     if strict:
+        if not found.isdisjoint(ACTION_HISTORY) and "next action" in found and ("{" in window or "[" in window):
+            return True  # the model's own actions so far, as data, and its next one asked for (a browser agent)
         names = _callables(window, head, found)
         return names is not None and (_plans_with(window, found) or _has(window, "#E") and _evidence(window))
     if _has(window, "[[ ##") and any(_names_action(field) for field in FIELD_MARKER.findall(window)):

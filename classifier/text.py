@@ -419,6 +419,7 @@ PHRASES = tuple(
         + grammar.CALLABLE_PHRASES
         + grammar.PLAN_PHRASES
         + grammar.REPLY_FORMAT
+        + grammar.ACTION_HISTORY
         + loop_roles.PHRASES
         + AGENCY_WORDS
     )

@@ -109,6 +109,16 @@ def test_numbered_react_steps_and_a_reflection_between_attempts_are_agentic() ->
     assert decided(chat(("system", reflect), ("user", "Trial: ..."))) == ("agentic", "loop_internal")
 
 
+def test_an_action_history_in_the_user_turn_asking_the_next_action_is_a_step() -> None:
+    step = 'Task: book a table\nAction history:\n1. {"action": "click", "element": 12}\nChoose the next action.'
+    assert decided(chat(("system", "You automate a browser. Answer in JSON."), ("user", step))) == (
+        "agentic",
+        "action_grammar",
+    )
+    chess = "My previous actions in this chess game were e4 and Nf3.\nWhat should my next action be?"
+    assert classify(chat(("user", chess))).label == "single_turn"
+
+
 def test_a_persons_task_about_functions_or_speakers_is_single_turn() -> None:
     docstrings = "Write docstrings for:\n- parse(s): reads\n- dump(x): writes\n\nFormat:\nFunction: <name>\nDoc: <text>"
     assert classify(chat(("user", docstrings))).label == "single_turn"

@@ -1224,6 +1224,39 @@ def build_numbered_steps_and_reflection() -> None:
     )
 
 
+def build_history_in_the_user_turn() -> None:
+    """A browser agent's step whose action history and screenshot ride in the user turn; a player's question."""
+    step = (
+        'Task: book a table for two tonight\nAction history:\n1. {"action": "click", "element": 12}\n'
+        '2. {"action": "type", "element": 5, "text": "2 people"}\nChoose the next action from: click, type, scroll, done.'
+    )
+    add(
+        "shaped/browser_history_in_user_turn",
+        "agentic",
+        {
+            "model": "auto",
+            "messages": [
+                {"role": "system", "content": "You automate a web browser. Answer with one JSON object."},
+                {"role": "user", "content": [{"type": "text", "text": step}, SCREEN]},
+            ],
+            "response_format": {"type": "json_object"},
+        },
+    )
+    add(
+        "shaped/player_asks_next_move",
+        "single_turn",
+        {
+            "model": "auto",
+            "messages": [
+                {
+                    "role": "user",
+                    "content": "My previous actions in this chess game were e4 and Nf3.\nWhat should my next action be?",
+                }
+            ],
+        },
+    )
+
+
 def build_issue29_shapes() -> None:
     build_field_marker_agents()
     build_tag_agents()
@@ -1242,6 +1275,7 @@ def build_issue29_shapes() -> None:
     build_loop_calls_in_other_words()
     build_web_agent_and_help_bot()
     build_numbered_steps_and_reflection()
+    build_history_in_the_user_turn()
 
 
 def main() -> None:
