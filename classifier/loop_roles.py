@@ -58,7 +58,7 @@ LOOP_STATE = (
     "supporting any continuing tasks",
     "will continue from",
     "continue working from",
-    "state summary",
+    "context-aware state summary",
     "older messages are removed",
     "older messages will be removed",
     "context is nearly full",
@@ -74,7 +74,6 @@ LOOP_STATE = (
     "self-reflection",
     # a ledger of a team's progress
     "assembled the following team",
-    "team composition",
     "pre-survey",
     "facts to look up",
     "is progress being made",

@@ -204,8 +204,10 @@ def test_class_named_schemas_offered_for_extraction_are_single_turn() -> None:
             ("system", 'Available actions: refund, cancel. Respond with JSON {"action": "refund|cancel"}.'),
             ("user", "I want my money back"),
         ),
-        # a person's plan
+        # a person's plan, a hiring plan from a team's composition, a project's state summary for a board
         (("user", "Make a step-by-step plan for my weekend in Porto."),),
+        (("system", "You are an HR analyst. Given the team composition, suggest a hiring plan."), ("user", "3 devs")),
+        (("system", "Provide a state summary of the project for the board."), ("user", "notes")),
         # a help bot whose fenced command examples are for a person
         (
             (
