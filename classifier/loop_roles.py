@@ -23,7 +23,6 @@ LOOP_STATE = (
     "select the next role",
     "choose the next role",
     "who should act next",
-    "which agent should",
     "select the next agent",
     "choose the next agent",
     # a task list kept by an agent
@@ -67,11 +66,10 @@ LOOP_STATE = (
     "agent that is still working",
     "the agent is still working",
     # a reflection on a failed attempt, for the next one
-    "previous trial",
     "previous reasoning trial",
-    "reason for failure",
+    "previous trial in which",
+    "previous trial you",
     "mitigate the same failure",
-    "self-reflection",
     # a ledger of a team's progress
     "assembled the following team",
     "pre-survey",
@@ -102,10 +100,7 @@ EXECUTED = (
     # the plan's steps are run and their results chained (not "will be executed" by people over sprints)
     "if executed",
     "executed in order",
-    "evidence",
     "original plan",
-    "already done",
-    "already completed",
     "past steps",
     "steps done",
     "steps so far",

@@ -208,6 +208,10 @@ def test_class_named_schemas_offered_for_extraction_are_single_turn() -> None:
         (("user", "Make a step-by-step plan for my weekend in Porto."),),
         (("system", "You are an HR analyst. Given the team composition, suggest a hiring plan."), ("user", "3 devs")),
         (("system", "Provide a state summary of the project for the board."), ("user", "notes")),
+        # people's words that loop phrases were once too loose for
+        (("system", "Tell the customer which agent should handle their claim."), ("user", "hi")),
+        (("system", "Compare the results with the previous trial of the drug."), ("user", "hi")),
+        (("system", "Make a plan to gather evidence for the court case."), ("user", "hi")),
         # a help bot whose fenced command examples are for a person
         (
             (
