@@ -21,6 +21,7 @@ import re
 ACTION_WORDS = frozenset({"tool", "action", "command", "function", "call", "api", "cmd"})
 # A tag or a line label must be made of these and an action word: `Action Input:` and `<tool_input>` are slots,
 # `Action items:` and `<function_description>` are not.
+ARGUMENT_WORDS = frozenset({"input", "args", "arguments", "params", "parameters"})
 SLOT_WORDS = frozenset({"input", "name", "args", "arguments", "params", "parameters", "next", "use", "to", "chosen"})
 FIELD_MARKER = re.compile(r"\[\[ ## ([A-Za-z_][\w]{0,40}) ## \]\]")
 PAIRED_TAG = re.compile(r"<([a-z][a-z0-9_-]{1,30})>([^<\n]{0,80})</\1>")
@@ -155,8 +156,11 @@ def _has_action_slot(text: str, names: set[str], found: set[str]) -> bool:
         for tag, inner in PAIRED_TAG.findall(text):
             if _is_slot(tag) or inner.strip() in names:
                 return True
-    for label in LABEL.findall("\n" + text):
-        if _is_slot(label):
+    labels = LABEL.findall("\n" + text)
+    if any(_is_slot(label) for label in labels):
+        # Callables only named by a phrase ("available actions") and an `Action:` line are also an intent
+        # router's format; an agent's call carries its arguments, so then an argument slot must be there too.
+        if names or any(not ARGUMENT_WORDS.isdisjoint(_parts(label)) for label in labels):
             return True
     if "```" in text and not found.isdisjoint(REPLY_FORMAT) and any(n in names for n in FENCED_CALL.findall(text)):
         return True  # a fenced call in the reply format (a help bot's fenced examples are not its reply format)

@@ -199,6 +199,11 @@ def test_class_named_schemas_offered_for_extraction_are_single_turn() -> None:
         ),
         # a meeting summariser whose format has an "Action items:" line
         (("system", "Summarise the meeting.\nFormat:\nDecisions:\nAction items:\nOwners:"), ("user", "notes")),
+        # an intent router whose format has an Action line but no arguments
+        (
+            ("system", "Available actions: refund, cancel.\nRespond in the format:\nAction: <one>\nReason: <why>"),
+            ("user", "I want my money back"),
+        ),
         # an intent router that picks a label nobody runs
         (
             ("system", 'Available actions: refund, cancel. Respond with JSON {"action": "refund|cancel"}.'),
