@@ -22,14 +22,17 @@ ACTION_WORDS = frozenset({"tool", "action", "command", "function", "call", "api"
 # A tag or a line label must be made of these and an action word: `Action Input:` and `<tool_input>` are slots,
 # `Action items:` and `<function_description>` are not.
 ARGUMENT_WORDS = frozenset({"input", "args", "arguments", "params", "parameters"})
+OBSERVATION_WORDS = frozenset({"observation", "result", "output", "response"})
+# Labels that name a callable in themselves (`TOOL:`, `✿FUNCTION✿:`); `Action:` may also be an intent's label.
+CALLABLE_LABEL_WORDS = frozenset({"tool", "function", "command", "api", "cmd", "call"})
 SLOT_WORDS = frozenset({"input", "name", "args", "arguments", "params", "parameters", "next", "use", "to", "chosen"})
 FIELD_MARKER = re.compile(r"\[\[ ## ([A-Za-z_][\w]{0,40}) ## \]\]")
 PAIRED_TAG = re.compile(r"<([a-z][a-z0-9_-]{1,30})>([^<\n]{0,80})</\1>")
 # A line label, whatever decorates or numbers it: `Action:`, `**Tool name**:`, `✿FUNCTION✿:`, `Action 2:`.
 LABEL = re.compile(r"\n[^\w\n]{0,4}([A-Z][A-Za-z_]{1,20}(?: [A-Za-z_]{1,20})?)(?: \d{1,2})?[^\w\s:]{0,3}[ \t]*[:：]")
-EVIDENCE_VARIABLE = re.compile(r"#E\d+\s*=\s*\w+\s*\[")
+EVIDENCE_VARIABLE = re.compile(r"#E(?:\d+|<\w+>)\s*=\s*<?\w+>?\s*\[")
 # Callables laid out: a JSON tool spec, or two or more `Name[input]` / `name(args)` lines.
-JSON_SPEC_NAME = re.compile(r'"name"\s*:\s*"([\w.-]{1,64})"')
+JSON_SPEC_NAME = re.compile(r'"name"\s*:\s*(?:\{\s*"const"\s*:\s*)?"([\w.-]{1,64})"')
 JSON_SPEC_BODY = re.compile(r'"(?:parameters|arguments|input_schema|args|properties)"\s*:')
 SIGNATURE_LINE = re.compile(
     r"\n[ \t]*(?:\(\d+\)|\d+[.)]|[-*])?[ \t]*`?([A-Za-z_][\w.]{1,40}) ?[\[(][^\]\)\n]{0,80}[\])]`?[ \t]*[:,-]"
@@ -45,13 +48,26 @@ JSON_REPLY_SLOT = re.compile(
 )
 # A JSON key left for the model to fill (`"action": $TOOL_NAME`, `"next_tool_name": "{next_tool_name}"`,
 # `"command": "<cmd>"`): a slot when the key's name is one (`_is_slot`).
-JSON_KEY_PLACEHOLDER = re.compile(r'"([A-Za-z_]{2,40})"\s*:\s*"?(?:<|\.\.\.|\{\{|\{\w+\}|\$)')
+JSON_KEY_PLACEHOLDER = re.compile(
+    r'"([A-Za-z_]{2,40})"\s*:\s*(?:"?(?:<|\.\.\.|\{\{|\{\w+\}|\$)|(?:string|str|number|integer|object|any)\b)'
+)
+# Callables listed one a line as `> name: what it does` / `- name: …` (LangChain's conversational agent).
+NAMED_LINE = re.compile(r"\n[ \t]*[>*-][ \t]*`?([a-z][a-z0-9_.]{1,40})`?:[ \t]")
 # Edit formats the client applies to files: a unified diff (`--- path` / `+++ path` / `@@`), a whole-file listing.
 UDIFF = re.compile(r"\n--- \S[^\n]*\n\+\+\+ \S[^\n]*\n@@")
 FILE_LISTING = re.compile(r"\n[\w./-]+/?[\w-]+\.[A-Za-z]{1,5}\n```[\w+-]*\n")
 WHOLE_FILE_WORDS = ("complete", "entire", "full", "whole")
 # A plan asked for: with callables laid out, its steps are calls to run.
-PLAN_PHRASES = ("create a plan", "make a plan", "make plans", "step-by-step plan", "step by step plan", "plan to solve")
+PLAN_PHRASES = (
+    "create a plan",
+    "make a plan",
+    "make plans",
+    "write a plan",
+    "step-by-step plan",
+    "step by step plan",
+    "plan to solve",
+    "plan for the task",
+)
 # The actions taken so far, handed back with the next step (a person lists no such history).
 ACTION_HISTORY = ("action history", "previous actions", "actions so far", "actions taken so far")
 # The reply is to be an action, in a format: what makes a fenced call in an example the reply's slot.
@@ -92,8 +108,14 @@ def declares_action_grammar(window: str, head: str, found: set[str], strict: boo
     if strict:
         if not found.isdisjoint(ACTION_HISTORY) and "next action" in found and ("{" in window or "[" in window):
             return True  # the model's own actions so far, as data, and its next one asked for (a browser agent)
+        if _has(window, "[[ ##") and _field_trajectory(window):
+            return True  # the run's own trajectory in its field grammar: tool names and their observations
         names = _callables(window, head, found)
-        return names is not None and (_plans_with(window, found) or _has(window, "#E") and _evidence(window))
+        if names is None:
+            return False
+        if _plans_with(window, found) or _has(window, "#E") and _evidence(window):
+            return True
+        return bool(names) and '"' in window and _json_call(window)  # a JSON call format for listed callables
     if _has(window, "[[ ##") and any(_names_action(field) for field in FIELD_MARKER.findall(window)):
         return True  # an output field that names the tool: the reply is an action
     if _has(window, "```") and _declares_edit_format(window, head):
@@ -104,6 +126,19 @@ def declares_action_grammar(window: str, head: str, found: set[str], strict: boo
     return (
         _plans_with(window, found) or _has(window, "#E") and _evidence(window) or _has_action_slot(window, names, found)
     )
+
+
+def _field_trajectory(window: str) -> bool:
+    fields = [_parts(field) for field in FIELD_MARKER.findall(window)]
+    acted = any(not ACTION_WORDS.isdisjoint(parts) for parts in fields)
+    return acted and any(not OBSERVATION_WORDS.isdisjoint(parts) for parts in fields)
+
+
+def _json_call(text: str) -> bool:
+    """A JSON reply with a key that names the call and one that carries its input (`action` / `action_input`)."""
+    keys = [_parts(key) for key in JSON_KEY_PLACEHOLDER.findall(text)]
+    named = any(not ACTION_WORDS.isdisjoint(parts) and parts <= ACTION_WORDS | SLOT_WORDS for parts in keys)
+    return named and any(not ARGUMENT_WORDS.isdisjoint(parts) for parts in keys)
 
 
 def _evidence(window: str) -> bool:
@@ -145,6 +180,9 @@ def _callables(window: str, head: str, found: set[str]) -> set[str] | None:
         signatures = SIGNATURE_LINE.findall("\n" + head)
         if len(signatures) >= 2:
             names.update(signatures)
+    listed = NAMED_LINE.findall("\n" + head)
+    if len(listed) >= 2:
+        names.update(listed)
     if names:
         return names
     return names if not found.isdisjoint(CALLABLE_PHRASES) else None
@@ -160,7 +198,7 @@ def _has_action_slot(text: str, names: set[str], found: set[str]) -> bool:
     if any(_is_slot(label) for label in labels):
         # Callables only named by a phrase ("available actions") and an `Action:` line are also an intent
         # router's format; an agent's call carries its arguments, so then an argument slot must be there too.
-        if names or any(not ARGUMENT_WORDS.isdisjoint(_parts(label)) for label in labels):
+        if names or any(not (ARGUMENT_WORDS | CALLABLE_LABEL_WORDS).isdisjoint(_parts(label)) for label in labels):
             return True
     if "```" in text and not found.isdisjoint(REPLY_FORMAT) and any(n in names for n in FENCED_CALL.findall(text)):
         return True  # a fenced call in the reply format (a help bot's fenced examples are not its reply format)
@@ -181,4 +219,5 @@ def _is_slot(name: str) -> bool:
 
 
 def _parts(name: str) -> set[str]:
-    return set(re.split(r"[_\s-]+", name.lower()))
+    """A marker's words, singular: `next_tool_name` -> {next, tool, name}, `Actions` -> {action}."""
+    return {part[:-1] if part.endswith("s") and len(part) > 3 else part for part in re.split(r"[_\s-]+", name.lower())}

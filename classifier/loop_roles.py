@@ -70,6 +70,10 @@ LOOP_STATE = (
     "previous trial in which",
     "previous trial you",
     "mitigate the same failure",
+    # a draft that a critic's critique sends back for revision (a reflection loop)
+    "if the user provides critique",
+    "when given a critique",
+    "revised version of your previous",
     # a ledger of a team's progress
     "assembled the following team",
     "pre-survey",
@@ -107,6 +111,9 @@ EXECUTED = (
     "result of the last step",
     "result of the final step",
     "following team",
+    "for the given objective",
+    "history of attempts",
+    "previous tries",
 )
 PHRASES = tuple(dict.fromkeys(LOOP_STATE + PLAN + EXECUTED))
 _STATE, _PLAN, _EXECUTED = frozenset(LOOP_STATE), frozenset(PLAN), frozenset(EXECUTED)

@@ -56,6 +56,10 @@ OBSERVATION_START = re.compile(
     r"|(?:[\w-]+ ){0,2}(?:output|result|response|error)s?)\s*[:：]"  # "API output:", "Tool response:"
     r"|<(?:returncode|output|exception|error|observation|tool_response|stdout)>|\[[\w .-]{1,40}\] result)"
 )
+# A tool call serialised into an assistant's text, JSON or Python repr: {'name': 'f', 'arguments': {...}}.
+SERIALISED_CALL = re.compile(
+    r"""['"]name['"]\s*:\s*['"][\w.-]{1,64}['"]\s*,\s*['"](?:arguments|args|parameters|input)['"]\s*:"""
+)
 # What a client sends back after applying an edit: a linter's `path:line:col:` report, a failed apply, a traceback.
 EDIT_FEEDBACK = re.compile(
     r"(?im)^[\w./-]+:\d+:(?:\d+:)? |did not apply|failed to (?:match|apply)|traceback \(most recent|^#+ [^\n]*error"
@@ -777,8 +781,8 @@ def _emitted_action(text: str, reply: str) -> str | None:
         return "command_protocol"  # a diff the client applied, its lint report or failure back
     stripped = text.strip()
     bare_json = stripped.startswith("{") and JSON_ACTION.search(stripped) is not None
-    if bare_json and (labelled or _machine_output(reply)):
-        return "command_protocol"
+    if (bare_json or SERIALISED_CALL.search(text[:2000])) and (labelled or _machine_output(reply)):
+        return "command_protocol"  # a JSON action, or a tool call the client rewrote as text (smolagents)
     if _has_tool_tags(text) and (labelled or _machine_output(reply) or "failed to match" in reply):
         return "command_protocol"
     if "<" in text and _xml_tool_usage(text, b"tool") and (labelled or _machine_output(reply)):

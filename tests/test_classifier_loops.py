@@ -300,3 +300,70 @@ def test_when_a_style_defeats_the_rules_the_fit_takes_the_truest_strength_not_th
     eces = {strength: lofo.leave_one_style_out(decided, strength)["ece"] for strength in calibrate.STRENGTHS}
     assert min(eces.values()) > calibrate.ECE_TARGET
     assert calibrate.choose_strength(decided) == min(eces, key=lambda strength: eces[strength])
+
+
+WEATHER = "get_weather: current weather for a city"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        # a signature program's last step: the run's trajectory in its own fields, tool names and observations
+        chat(
+            ("system", "Input fields: `question`, `trajectory`. Output fields: `reasoning`, `answer`."),
+            (
+                "user",
+                "[[ ## question ## ]]\nGloves in Oslo?\n\n[[ ## trajectory ## ]]\n[[ ## thought_0 ## ]]\nlook\n\n"
+                "[[ ## tool_name_0 ## ]]\nget_weather\n\n[[ ## observation_0 ## ]]\n-3C\n\nRespond with the fields.",
+            ),
+        ),
+        # a conversational agent's template in the user turn: tools one a line, a JSON action with its input
+        chat(
+            ("system", "Assistant is a large language model."),
+            (
+                "user",
+                f"TOOLS\n-----\n> {WEATHER}\n> lookup_ticket: a ticket by id\n\nRespond with\n```json\n"
+                '{"action": string, "action_input": string}\n```\n\nUSER INPUT: Gloves in Oslo?',
+            ),
+        ),
+        # callables named by a phrase and a TOOL label the reply starts with
+        chat(
+            (
+                "system",
+                "You have access to the following TOOLS:\nTOOL: get_weather\nJSON FORMAT: {...}\n"
+                'Write your request as "TOOL:" and then the JSON.',
+            ),
+            ("user", "Gloves in Oslo?"),
+        ),
+        # a plan of evidence steps whose numbers are placeholders
+        chat(
+            (
+                "user",
+                'Write a plan for the task below. Each step is "#E<n> = <Tool>[<input>]".\n\nTools:\n'
+                "Search[query] looks facts up.\nLLM[text] reasons.\n\nTask: colder in Oslo or Helsinki?",
+            )
+        ),
+        # a planner of the given objective, and a writer whose drafts come back with a critique
+        chat(
+            ("user", "For the given objective, come up with a simple step by step plan.\n\nObjective: pack for Oslo.")
+        ),
+        chat(("system", "You write short notes. Revise your text when given a critique."), ("user", "A note on snow.")),
+        # an actions array whose schema names its tool by a const
+        chat(
+            (
+                "system",
+                'Use this format:\nThought: <why>\nActions: <JSON array: {"name": {"const": "Calculator"}, '
+                '"input": {"type": "object", "properties": {}}}>\nAnswer: <final answer>',
+            ),
+            ("user", "3 * 7?"),
+        ),
+    ],
+)
+def test_framework_templates_in_their_own_words_are_agentic(body: dict) -> None:
+    assert classify(body).label == "agentic"
+
+
+def test_a_tool_call_the_client_rewrote_as_text_then_its_observation_is_a_step() -> None:
+    call = "Calling tools:\n[{'id': 'c1', 'type': 'function', 'function': {'name': 'get_weather', 'arguments': {}}}]"
+    body = chat(("user", "Weather in Paris?"), ("assistant", call), ("user", "Observation:\n8C, rain"))
+    assert classify(body).label == "agentic"
