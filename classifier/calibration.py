@@ -15,8 +15,8 @@ CONFIDENCE: dict[str, float] = {
     "forced_function": 0.995,  # right 65 of 65 in 7 styles
     "forced_step": 0.993,  # right 22 of 22 in 3 styles
     "last_user:loop_internal": 0.867,  # right 1 of 1 in 1 styles
-    "loop:code_execution_loop": 0.908,  # right 59 of 59 in 5 styles
-    "loop:command_protocol": 0.92,  # right 40 of 40 in 7 styles
+    "loop:code_execution_loop": 0.914,  # right 63 of 63 in 6 styles
+    "loop:command_protocol": 0.914,  # right 36 of 36 in 6 styles
     "loop:react_protocol": 0.914,  # right 54 of 54 in 6 styles
     "multi_agent_chat": 0.993,  # right 10 of 10 in 3 styles
     "no_agentic_signal": 0.968,  # right 240 of 240 in 29 styles

@@ -781,8 +781,8 @@ def _emitted_action(text: str, reply: str) -> str | None:
         return "command_protocol"  # a diff the client applied, its lint report or failure back
     stripped = text.strip()
     bare_json = stripped.startswith("{") and JSON_ACTION.search(stripped) is not None
-    if (bare_json or SERIALISED_CALL.search(text[:2000])) and (labelled or _machine_output(reply)):
-        return "command_protocol"  # a JSON action, or a tool call the client rewrote as text (smolagents)
+    if bare_json and (labelled or _machine_output(reply)):
+        return "command_protocol"
     if _has_tool_tags(text) and (labelled or _machine_output(reply) or "failed to match" in reply):
         return "command_protocol"
     if "<" in text and _xml_tool_usage(text, b"tool") and (labelled or _machine_output(reply)):
@@ -795,6 +795,8 @@ def _emitted_action(text: str, reply: str) -> str | None:
         # A reply that is nothing but a code block, answered by raw (non-prose) output.
         if stripped.startswith("```") and stripped.endswith("```") and _machine_output(reply):
             return "code_execution_loop"
+    if SERIALISED_CALL.search(text[:2000]) and (labelled or _machine_output(reply)):
+        return "command_protocol"  # a tool call the client rewrote as text (smolagents' "Calling tools: [...]")
     return None
 
 
