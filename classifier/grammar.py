@@ -108,23 +108,23 @@ def declares_action_grammar(window: str, head: str, found: set[str], strict: boo
     if strict:
         if not found.isdisjoint(ACTION_HISTORY) and "next action" in found and ("{" in window or "[" in window):
             return True  # the model's own actions so far, as data, and its next one asked for (a browser agent)
-        if _has(window, "[[ ##") and _field_trajectory(window):
+        if has(window, "[[ ##") and _field_trajectory(window):
             return True  # the run's own trajectory in its field grammar: tool names and their observations
         names = _callables(window, head, found)
         if names is None:
             return False
-        if _plans_with(window, found) or _has(window, "#E") and _evidence(window):
+        if _plans_with(window, found) or has(window, "#E") and _evidence(window):
             return True
         return bool(names) and '"' in window and _json_call(window)  # a JSON call format for listed callables
-    if _has(window, "[[ ##") and any(_names_action(field) for field in FIELD_MARKER.findall(window)):
+    if has(window, "[[ ##") and any(_names_action(field) for field in FIELD_MARKER.findall(window)):
         return True  # an output field that names the tool: the reply is an action
-    if _has(window, "```") and _declares_edit_format(window, head):
+    if has(window, "```") and _declares_edit_format(window, head):
         return True
     names = _callables(window, head, found)
     if names is None:
         return False
     return (
-        _plans_with(window, found) or _has(window, "#E") and _evidence(window) or _has_action_slot(window, names, found)
+        _plans_with(window, found) or has(window, "#E") and _evidence(window) or _has_action_slot(window, names, found)
     )
 
 
@@ -150,7 +150,7 @@ def _plans_with(window: str, found: set[str]) -> bool:
     return not found.isdisjoint(PLAN_PHRASES)
 
 
-def _has(text: str, needle: str, visits: int = 16) -> bool:
+def has(text: str, needle: str, visits: int = 16) -> bool:
     """`needle in text`, found from its first character (rare in prose: "[", "`", '"', "#") by memchr."""
     at = text.find(needle[0])
     for _ in range(visits):
@@ -163,7 +163,7 @@ def _has(text: str, needle: str, visits: int = 16) -> bool:
 
 
 def _declares_edit_format(text: str, head: str) -> bool:
-    if _has(text, "\n--- ") and UDIFF.search(text) is not None:
+    if has(text, "\n--- ") and UDIFF.search(text) is not None:
         return True
     if FILE_LISTING.search(text) is None:
         return False
@@ -174,15 +174,16 @@ def _declares_edit_format(text: str, head: str) -> bool:
 def _callables(window: str, head: str, found: set[str]) -> set[str] | None:
     """The names of the callables the text lays out (possibly none when only a phrase says so), or None."""
     names: set[str] = set()
-    if _has(window, '"name"') and JSON_SPEC_BODY.search(window) is not None:
+    if has(window, '"name"') and JSON_SPEC_BODY.search(window) is not None:
         names.update(JSON_SPEC_NAME.findall(window))
     if "(" in head or "[" in head:
         signatures = SIGNATURE_LINE.findall("\n" + head)
         if len(signatures) >= 2:
             names.update(signatures)
-    listed = NAMED_LINE.findall("\n" + head)
-    if len(listed) >= 2:
-        names.update(listed)
+    if ":" in head and (">" in head or "-" in head or "*" in head):  # memchr gates before the line regex
+        listed = NAMED_LINE.findall("\n" + head)
+        if len(listed) >= 2:
+            names.update(listed)
     if names:
         return names
     return names if not found.isdisjoint(CALLABLE_PHRASES) else None
@@ -190,7 +191,7 @@ def _callables(window: str, head: str, found: set[str]) -> set[str] | None:
 
 def _has_action_slot(text: str, names: set[str], found: set[str]) -> bool:
     """A slot in the reply format that names a callable: an action-named marker, or a marker filled with a name."""
-    if _has(text, "</"):
+    if has(text, "</"):
         for tag, inner in PAIRED_TAG.findall(text):
             if _is_slot(tag) or inner.strip() in names:
                 return True

@@ -795,7 +795,9 @@ def _emitted_action(text: str, reply: str) -> str | None:
         # A reply that is nothing but a code block, answered by raw (non-prose) output.
         if stripped.startswith("```") and stripped.endswith("```") and _machine_output(reply):
             return "code_execution_loop"
-    if SERIALISED_CALL.search(text[:2000]) and (labelled or _machine_output(reply)):
+    head = text[:2000]
+    serialised = (grammar.has(head, '"name"') or grammar.has(head, "'name'")) and SERIALISED_CALL.search(head)
+    if serialised and (labelled or _machine_output(reply)):
         return "command_protocol"  # a tool call the client rewrote as text (smolagents' "Calling tools: [...]")
     return None
 
