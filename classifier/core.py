@@ -95,12 +95,15 @@ def _classify_responses(body: dict[str, Any]) -> Finding:
 
 
 def _schemas_or(by_tools: tuple[str, str], body: dict[str, Any], first: Any) -> Finding:
-    """The tools' decision, unless the tools offered freely are all output schemas for an extraction.
+    """The tools' decision, unless the tools offered freely are all output schemas for an extraction, or
+    the one forced schema is a choice among actions (an orchestrator's step).
 
     `first` is the content of the first message (or the instructions): an extraction says so up front.
     """
     if by_tools[1] == "tools_declared" and structure.schema_tools_only(body, lambda: text.text_of(first)):
         return SINGLE_TURN, "structured_output", "schema_tools"
+    if by_tools[1] == "forced_function" and structure.schema_chooses_action(body):
+        return AGENTIC, "forced_step", "schema_action_step"
     return by_tools[0], by_tools[1], by_tools[1]
 
 

@@ -222,3 +222,33 @@ def _description(tool: Any) -> str:
     function = tool.get("function")
     description = (function if isinstance(function, dict) else tool).get("description")
     return description.lower() if isinstance(description, str) else ""
+
+
+# A property that holds the model's next move: `action`, `next_tool`, `command`, `move`.
+ACTION_PROPERTY_WORDS = frozenset({"action", "actions", "tool", "tools", "command", "move"})
+
+
+def schema_chooses_action(body: dict[str, Any]) -> bool:
+    """A lone forced schema whose answer is a choice among actions: an agent's step, not an extraction.
+
+    An orchestrator that forces its one output schema (Atomic Agents) still picks its next move in it:
+    a property named for the action whose value is a union of alternatives (a tool's input, or the
+    final answer). An extraction's unions (`pet: Cat | Dog`) are not named for an action.
+    """
+    tools = body.get("tools")
+    if not isinstance(tools, list) or len(tools) != 1 or not isinstance(tools[0], dict):
+        return False
+    function = tools[0].get("function")
+    parameters = (function if isinstance(function, dict) else tools[0]).get("parameters")
+    properties = parameters.get("properties") if isinstance(parameters, dict) else None
+    if not isinstance(properties, dict):
+        return False
+    for key, value in properties.items():
+        if not isinstance(key, str) or not isinstance(value, dict):
+            continue
+        if ACTION_PROPERTY_WORDS.isdisjoint(key.lower().split("_")):
+            continue
+        union = value.get("anyOf") or value.get("oneOf")
+        if isinstance(union, list) and len(union) >= 2:
+            return True
+    return False

@@ -367,3 +367,18 @@ def test_a_tool_call_the_client_rewrote_as_text_then_its_observation_is_a_step()
     call = "Calling tools:\n[{'id': 'c1', 'type': 'function', 'function': {'name': 'get_weather', 'arguments': {}}}]"
     body = chat(("user", "Weather in Paris?"), ("assistant", call), ("user", "Observation:\n8C, rain"))
     assert classify(body).label == "agentic"
+
+
+def _forced_schema(properties: dict) -> dict:
+    schema = {"type": "function", "function": {"name": "Output", "parameters": {"properties": properties}}}
+    return {"tools": [schema], "tool_choice": {"type": "function", "function": {"name": "Output"}}}
+
+
+def test_a_forced_schema_that_chooses_the_next_action_is_an_agent_step() -> None:
+    """An orchestrator forcing its one output schema still picks its move: a tool's input or the answer."""
+    move = {"anyOf": [{"$ref": "#/$defs/WeatherInput"}, {"$ref": "#/$defs/FinalAnswer"}]}
+    orchestrator = chat(("user", "Gloves in Oslo?"), **_forced_schema({"reasoning": {}, "action": move}))
+    assert decided(orchestrator) == ("agentic", "forced_step")
+    pet = {"anyOf": [{"$ref": "#/$defs/Cat"}, {"$ref": "#/$defs/Dog"}]}
+    extraction = chat(("user", "My cat Tom is 3."), **_forced_schema({"pet": pet}))
+    assert decided(extraction) == ("single_turn", "forced_function")
