@@ -28,10 +28,8 @@ STRENGTHS = (0.5, 1, 2, 3, 4, 6, 8, 12, 16)  # prior strength in styles, tried f
 ECE_TARGET = 0.05
 STRUCTURAL_PRIOR, TEXT_PRIOR = 0.99, 0.85
 STRUCTURAL = {"tool_history", "tools_declared", "builtin_tools", "forced_function", "forced_step", "tool_choice_none"}
-STRUCTURAL |= {
-    "multi_agent_chat",
-    "schema_action_step",
-}  # schema_tools reads names and words, so it takes the text prior
+# schema_tools reads names and words, so it takes the text prior; these read the request's shape
+STRUCTURAL |= {"multi_agent_chat", "schema_action_step"}
 UNPARSEABLE = 0.55  # never measured (no corpus row is unparseable); below the default min_confidence on purpose
 FIXED = ("header_override", "unparseable")
 
