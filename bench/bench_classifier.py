@@ -55,6 +55,17 @@ def cases(size: int) -> dict[str, tuple[dict, str]]:
             },
             "chat",
         ),
+        # A pasted document in lines: a user's own task with line structure is read for plans and ledgers.
+        "chat lines single_turn": (
+            {
+                "model": "auto",
+                "messages": [
+                    {"role": "system", "content": "Be brief."},
+                    {"role": "user", "content": long_text.replace(". ", ".\n")},
+                ],
+            },
+            "chat",
+        ),
         "chat multi-turn": (
             {
                 "model": "auto",

@@ -62,7 +62,8 @@ def _classify_chat(body: dict[str, Any]) -> Finding:
         return AGENTIC, "tool_history", "tool_history"
     by_tools = structure.chat_tools(body)
     if by_tools is not None:
-        return by_tools[0], by_tools[1], by_tools[1]
+        first = next((m.get("content") for m in messages if isinstance(m, dict)), None)
+        return _schemas_or(by_tools, body, first)
     if structure.multi_agent_turns(messages):
         return AGENTIC, "multi_agent_chat", "multi_agent_chat"
     turns = [(_role(m.get("role")), text.text_of(m.get("content"))) for m in messages if isinstance(m, dict)]
@@ -75,7 +76,9 @@ def _classify_responses(body: dict[str, Any]) -> Finding:
         return AGENTIC, "tool_history", "tool_history"
     by_tools = structure.responses_tools(body)
     if by_tools is not None:
-        return by_tools[0], by_tools[1], by_tools[1]
+        instructions = body.get("instructions")
+        first = instructions if isinstance(instructions, str) and instructions else _first_content(items)
+        return _schemas_or(by_tools, body, first)
     turns: list[tuple[str, str]] = []
     instructions = body.get("instructions")
     if isinstance(instructions, str):
@@ -91,15 +94,37 @@ def _classify_responses(body: dict[str, Any]) -> Finding:
     return _by_text(turns, structured=structured)
 
 
+def _schemas_or(by_tools: tuple[str, str], body: dict[str, Any], first: Any) -> Finding:
+    """The tools' decision, unless the tools offered freely are all output schemas for an extraction, or
+    the one forced schema is a choice among actions (an orchestrator's step).
+
+    `first` is the content of the first message (or the instructions): an extraction says so up front.
+    """
+    if by_tools[1] == "tools_declared" and structure.schema_tools_only(body, lambda: text.text_of(first)):
+        return SINGLE_TURN, "structured_output", "schema_tools"
+    if by_tools[1] == "forced_function" and structure.schema_chooses_action(body):
+        return AGENTIC, "forced_step", "schema_action_step"
+    return by_tools[0], by_tools[1], by_tools[1]
+
+
+def _first_content(items: Any) -> Any:
+    if isinstance(items, str):
+        return items
+    if isinstance(items, list):
+        return next((item.get("content") for item in items if isinstance(item, dict)), None)
+    return None
+
+
 def _by_text(turns: list[tuple[str, str]], structured: bool) -> Finding:
-    found = text.text_protocol(turns)
+    seen: set[str] = set()
+    found = text.text_protocol(turns, seen)
     if found is not None:
         reason, where = found
         return AGENTIC, reason, f"{where}:{reason}"
     if text.quotes_protocol(turns):
         return SINGLE_TURN, "quoted_protocol", "quoted_protocol"
     reason = "structured_output" if structured else "no_agentic_signal"
-    return SINGLE_TURN, reason, reason
+    return SINGLE_TURN, reason, f"{reason}:agent_words" if text.speaks_of_agency(seen) else reason
 
 
 def _role(role: Any) -> str:

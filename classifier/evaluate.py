@@ -115,7 +115,22 @@ def evaluate(rows: list[dict[str, Any]], repeats: int = 3) -> dict[str, Any]:
     result["latency_us_p50"] = statistics.median(timings)
     result["latency_us_p99"] = timings[max(0, int(len(timings) * 0.99) - 1)]
     result["baseline"] = score(rows, [naive_label(row["request"]) for row in rows])
+    result["lofo"] = leave_one_framework_out(rows)
     return result
+
+
+def leave_one_framework_out(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """`classifier.lofo` on the rows that are not held out (held-out rows are never fitted on); None if none are.
+
+    The prior strength is the shipped one, so the figures are those of the shipped calibration's method.
+    """
+    from classifier import calibrate, lofo  # they read corpora through this module
+    from classifier.calibration import PRIOR_STRENGTH
+
+    development = [row for row in rows if row.get("split") != "heldout"]
+    if not development:
+        return None
+    return lofo.leave_one_style_out(calibrate.decide(development), PRIOR_STRENGTH)
 
 
 def _per_corpus(rows: list[dict[str, Any]], predictions: list[str]) -> dict[str, dict[str, Any]]:

@@ -7,6 +7,8 @@ shape, so they decide first.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from typing import Any
 
 HISTORY_ITEM_TYPES = frozenset(
@@ -36,6 +38,8 @@ HISTORY_ITEM_TYPES = frozenset(
     }
 )
 CLIENT_TOOL_TYPES = frozenset({"function", "custom"})
+SCHEMA_NAME = re.compile(r"[A-Z][a-z0-9]+(?:[A-Z][a-z0-9]*)*")
+EXTRACTION = re.compile(r"(?i)\W*(?:please )?(?:extract|parse|identify all|pull out|fill)\b")
 # Roles that carry a tool's result: OpenAI's tool / function, Llama 3's ipython.
 TOOL_ROLES = frozenset({"tool", "function", "ipython"})
 # Content parts that are tool calls or results, as Anthropic-shaped or Responses-shaped
@@ -156,14 +160,95 @@ def responses_tools(body: dict[str, Any]) -> tuple[str, str] | None:
     return "agentic", "builtin_tools" if builtin and not (kinds & CLIENT_TOOL_TYPES) else "tools_declared"
 
 
+# Names agents go by in a group chat (AutoGen's "user" and "writer", AG2's "Planner", Magentic-One's "Coder"):
+# a signer whose name holds one of these words, or ends in agent / proxy, is an agent or the task's own user.
+AGENT_NAME_WORDS = frozenset(
+    {"user", "human", "admin", "assistant", "agent", "proxy", "planner", "critic", "writer", "coder", "engineer"}
+    | {"executor", "reviewer", "researcher", "manager", "orchestrator", "scientist", "solver", "verifier", "terminal"}
+    | {"summarizer", "summariser", "analyst", "surfer", "programmer", "editor", "checker", "selector", "router"}
+)
+NAME_PART = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")
+
+
 def multi_agent_turns(messages: list[Any]) -> bool:
-    """Turns signed by two or more participants (`name`): a group chat of agents (AutoGen teams, ...)."""
-    names = set()
+    """Turns signed (`name`) by two or more participants, one of them an agent: a group chat of agents (AutoGen teams).
+
+    People in a Discord or Slack channel sign their messages too ("alice", "bob_42"): a chat among
+    people answered by one bot is single-turn. A signer counts as an agent when its name says so
+    (`AGENT_NAME_WORDS`) or the instructions name it (a selector listing the roles).
+    """
+    names: set[str] = set()
     for message in messages:
         if isinstance(message, dict) and message.get("role") == "user":
             name = message.get("name")
             if isinstance(name, str) and name:
                 names.add(name)
-                if len(names) > 1:
-                    return True
+    if len(names) < 2:
+        return False
+    instructions = " ".join(
+        m["content"]
+        for m in messages
+        if isinstance(m, dict) and m.get("role") in ("system", "developer") and isinstance(m.get("content"), str)
+    )
+    return any(_agent_name(name, instructions) for name in names)
+
+
+def _agent_name(name: str, instructions: str) -> bool:
+    parts = {part.lower() for part in NAME_PART.findall(name)}
+    if not parts.isdisjoint(AGENT_NAME_WORDS):
+        return True
+    return len(name) >= 3 and re.search(rf"\b{re.escape(name)}\b", instructions) is not None
+
+
+def schema_tools_only(body: dict[str, Any], instructions: Callable[[], str]) -> bool:
+    """Several tools that are all output schemas, offered for extraction (Instructor's parallel tools).
+
+    Schemas are named like classes (`Weather`, `WebSearch`), where a client's functions are named like
+    functions (`get_weather`); described as extracted, or offered by instructions that ask for an
+    extraction, they are filled once and nothing is run. `instructions` gives the first message's text,
+    read only when the names already look like schemas.
+    """
+    tools = body.get("tools")
+    if not isinstance(tools, list) or len(tools) < 2:
+        return False
+    if not all(SCHEMA_NAME.fullmatch(_chat_tool_name(tool)) for tool in tools):
+        return False
+    return all("extract" in _description(tool) for tool in tools) or EXTRACTION.match(instructions()) is not None
+
+
+def _description(tool: Any) -> str:
+    if not isinstance(tool, dict):
+        return ""
+    function = tool.get("function")
+    description = (function if isinstance(function, dict) else tool).get("description")
+    return description.lower() if isinstance(description, str) else ""
+
+
+# A property that holds the model's next move: `action`, `next_tool`, `command`, `move`.
+ACTION_PROPERTY_WORDS = frozenset({"action", "actions", "tool", "tools", "command", "move"})
+
+
+def schema_chooses_action(body: dict[str, Any]) -> bool:
+    """A lone forced schema whose answer is a choice among actions: an agent's step, not an extraction.
+
+    An orchestrator that forces its one output schema (Atomic Agents) still picks its next move in it:
+    a property named for the action whose value is a union of alternatives (a tool's input, or the
+    final answer). An extraction's unions (`pet: Cat | Dog`) are not named for an action.
+    """
+    tools = body.get("tools")
+    if not isinstance(tools, list) or len(tools) != 1 or not isinstance(tools[0], dict):
+        return False
+    function = tools[0].get("function")
+    parameters = (function if isinstance(function, dict) else tools[0]).get("parameters")
+    properties = parameters.get("properties") if isinstance(parameters, dict) else None
+    if not isinstance(properties, dict):
+        return False
+    for key, value in properties.items():
+        if not isinstance(key, str) or not isinstance(value, dict):
+            continue
+        if ACTION_PROPERTY_WORDS.isdisjoint(key.lower().split("_")):
+            continue
+        union = value.get("anyOf") or value.get("oneOf")
+        if isinstance(union, list) and len(union) >= 2:
+            return True
     return False

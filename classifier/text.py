@@ -26,6 +26,8 @@ from typing import Any
 
 import ahocorasick_rs
 
+from classifier import grammar, loop_roles
+
 HEAD, TAIL = 6000, 2000  # ReAct steps and loop evidence are read in these windows of a long text
 PHRASE_HEAD, PHRASE_TAIL = 3000, 1000  # a window (lowercased) for quote openers and a user's task
 INSTRUCTION_HEAD, INSTRUCTION_TAIL = 1500, 500  # the phrase window of instructions: a definition opens or closes them
@@ -50,8 +52,17 @@ STEP_MARKERS = ("Action", "Observation", "Code")  # a ReAct layout names at leas
 OBSERVATION = ("Observation",)
 OBSERVATION_START = re.compile(
     r"(?i)^\s*(?:(?:observation|result|tool result|tool output|output|execution (?:result|output|logs)|stdout|stderr"
-    r"|exit ?code|return code|command output|code output|error|format error)\s*[:：]"
+    r"|exit ?code|return code|command output|code output|error|format error"
+    r"|(?:[\w-]+ ){0,2}(?:output|result|response|error)s?)\s*[:：]"  # "API output:", "Tool response:"
     r"|<(?:returncode|output|exception|error|observation|tool_response|stdout)>|\[[\w .-]{1,40}\] result)"
+)
+# A tool call serialised into an assistant's text, JSON or Python repr: {'name': 'f', 'arguments': {...}}.
+SERIALISED_CALL = re.compile(
+    r"""['"]name['"]\s*:\s*['"][\w.-]{1,64}['"]\s*,\s*['"](?:arguments|args|parameters|input)['"]\s*:"""
+)
+# What a client sends back after applying an edit: a linter's `path:line:col:` report, a failed apply, a traceback.
+EDIT_FEEDBACK = re.compile(
+    r"(?im)^[\w./-]+:\d+:(?:\d+:)? |did not apply|failed to (?:match|apply)|traceback \(most recent|^#+ [^\n]*error"
 )
 TOOL_TAGS = (
     "<tool_call>",
@@ -78,6 +89,7 @@ HTML_TAGS = frozenset(
     {"html", "body", "head", "div", "span", "table", "thead", "tbody", "tr", "td", "th", "ul", "ol", "li", "dl", "dt"}
     | {"dd", "section", "article", "nav", "header", "footer", "main", "form", "select", "option", "pre", "code", "p"}
     | {"blockquote", "figure", "svg", "g", "script", "style", "xml", "root", "item", "items", "data", "row"}
+    | {"em", "strong", "kbd", "mark", "small", "sup", "sub", "h1", "h2", "h3", "h4", "h5", "h6", "title", "label"}
 )
 JSON_ACTION = re.compile(r'"(?:action|tool|tool_name|command|function_name|function|name)"\s*:\s*["{]')
 JSON_ACTION_KEYS = re.compile(r'"(?:action|tool|tool_name|command|function_name|function|tool_input|action_input)"')
@@ -87,13 +99,16 @@ EXECUTION_OUTPUT = re.compile(
     r"|result of (?:running|execution)|the code (?:returned|produced|printed)"
     r"|traceback \(most recent call last\)|>>> |\$ |observation)"
 )
-TRAILING_PROMPT = re.compile(r"(?:Thought|Action|Action Input|Code|Begin!?)\s*[:：]?\s*$")
+TRAILING_PROMPT = re.compile(r"(?:Thought|Action|Action Input|Code|Begin!?)(?: \d{1,2})?\s*[:：]?\s*$")
 PROSE_START = re.compile(r"^[A-Za-z][a-z']*,? (?:[a-z'][\w'-]*,? ){2,}")
 ADDRESS = re.compile(
     r"(?i)^[\W_]*(?:(?:system|instructions?)\W*)?(?:you are|you're|you have access|you can (?:use|call|run|execute)"
-    r"|you will|you must|your task|answer the following questions|act as|tu es|vous êtes|du bist|eres un|sei un)"
+    r"|you will|you must|your task|answer the following questions|act as|tu es|vous êtes|du bist|eres un|sei un"
+    r"|you (?:create|perform|reorder|keep|decide|choose|select|plan|manage|maintain|play|work|help|write)\b)"
 )
 
+# Words of agency in instructions that no rule read as a protocol: where an agent in an unseen grammar lands.
+AGENCY_WORDS = ("tool", "agent", "action", "observation", "function", "command", "execut", "trajector", "[[ ")
 # Instruction phrases, lowercase, grouped by what they say about the loop. All of them are found in
 # one pass (`PHRASE_SEARCH`): a regex alternation would try each phrase at every position.
 FEEDBACK = (
@@ -396,7 +411,22 @@ def _two_or_more(steps: set[str]) -> bool:
 # exactly when one of its phrases is, as `any(phrase in lower for phrase in group)` would say, for one
 # scan instead of dozens.
 PHRASES = tuple(
-    dict.fromkeys(STRONG + FEEDBACK + EXECUTION + INVENTORY + FORMAT + AUTONOMY + PLANNING + HUMAN_EXECUTOR)
+    dict.fromkeys(
+        STRONG
+        + FEEDBACK
+        + EXECUTION
+        + INVENTORY
+        + FORMAT
+        + AUTONOMY
+        + PLANNING
+        + HUMAN_EXECUTOR
+        + grammar.CALLABLE_PHRASES
+        + grammar.PLAN_PHRASES
+        + grammar.REPLY_FORMAT
+        + grammar.ACTION_HISTORY
+        + loop_roles.PHRASES
+        + AGENCY_WORDS
+    )
 )
 PHRASE_SEARCH = ahocorasick_rs.BytesAhoCorasick(
     [phrase.encode() for phrase in PHRASES], implementation=ahocorasick_rs.Implementation.DFA
@@ -445,6 +475,12 @@ QUOTE_OPENERS = (
     "\nhuman:",
     *(f"<{word}" for word in ("context", "document", "retrieved", "trajectory", "transcript", "conversation", "log>")),
     *(f"here is the {word}" for word in ("trajectory", "agent", "log", "transcript", "conversation")),
+    "\n[1] ",  # numbered sources or excerpts
+    "\n### excerpts",
+    "\nexcerpts:",
+    "\nsources:",
+    "\nsearch results:",
+    "<begin conversation>",
     "retrieved context",
     "retrieved documents",
     '"""',
@@ -461,11 +497,23 @@ FRAMING = re.compile(
     r"|grader|evaluator|detector|moderator|reviewer|proofreader|editor|critic|annotator)"
     r"|(?:please |can you |could you )?(?:translate|summari[sz]e|classify|judge|evaluate|grade|rate|score|assess"
     r"|review|detect|proofread|moderate|rewrite|paraphrase|critique|improve|explain|annotate|label|analy[sz]e"
-    r"|extract|check whether|determine whether|decide whether|is this|does this|what does))"
+    r"|extract|check whether|determine whether|decide whether|is this|does this|what does)"
+    r"|you (?:translate|summari[sz]e|classify|judge|evaluate|grade|rate|score|assess|review|detect|proofread"
+    r"|moderate|annotate|label|sort|tag)\b)"
 )
+# Instructions whose own output format is about material (an annotator writing `<tool_call>` labels): narrower
+# than FRAMING, whose looser roles ("a coding assistant in the editor") also open real agent prompts.
+MATERIAL_TASK = re.compile(
+    r"(?i)^[\W_]*(?:(?:you are|you're|act as) (?:an? |the )?(?:[\w-]+ ){0,2}?(?:translator|summari[sz]er|classifier"
+    r"|judge|grader|evaluator|detector|moderator|proofreader|annotat\w*|label+(?:er|ing))\b"
+    r"|you (?:translate|summari[sz]e|classify|grade|annotate|label|detect|moderate|proofread)\b"
+    r"|(?:please )?(?:translate|summari[sz]e|classify|annotate|label|proofread)\b)"
+)
+# A user turn that opens by presenting material ("Here's the system prompt of my agent. Can you…").
+PRESENTING = re.compile(r"(?i)^[\W_]*(?:here(?:'s| is| are) (?:the|my|our|an?|this|some) |below is (?:the|my|our|a) )")
 
 
-def defines_protocol(text: str, phrases_only: bool = False) -> str | None:
+def defines_protocol(text: str, phrases_only: bool = False, seen: set[str] | None = None) -> str | None:
     """Does this instruction text define an executable protocol for the model? Returns the reason code.
 
     The whole text is read for tool tags (a 12 KB coding-agent prompt defines its XML tools
@@ -474,13 +522,16 @@ def defines_protocol(text: str, phrases_only: bool = False) -> str | None:
     read as instructions: a text that defines a protocol is read again without its quoted part
     (most texts define none, and never pay for that). `phrases_only` reads only the strongest
     phrases (a grant to execute): in a user's own task, markers and weaker phrases are more often
-    pasted content.
+    pasted content. The instruction phrases found are added to `seen` when it is given.
     """
-    reason = _defines(text, phrases_only)
+    found: set[str] = set()
+    reason = _defines(text, phrases_only, found)
+    if seen is not None:
+        seen |= found
     if reason is None:
         return None
     own = _without_quoted(text)
-    return reason if own is text else _defines(own, phrases_only)
+    return reason if own is text else _defines(own, phrases_only, set())
 
 
 def _without_quoted(text: str) -> str:
@@ -493,20 +544,57 @@ def _without_quoted(text: str) -> str:
     return text[: len(text) - (len(phrases) - own_end) if in_tail else own_end]
 
 
-def _defines(text: str, phrases_only: bool) -> str | None:
-    """The checks of `defines_protocol`, cheapest and most decisive first, stopping at the first decisive one."""
+def _defines(text: str, phrases_only: bool, found: set[str]) -> str | None:
+    """The checks of `defines_protocol`, cheapest and most decisive first; the phrases read go into `found`.
+
+    After the named protocols, two readings that do not depend on the protocol's tokens: an action
+    grammar (callables and a reply slot naming one, `classifier.grammar`) and instructions that speak
+    of the loop they run in (`classifier.loop_roles`). All phrases come from one automaton pass.
+    """
     if phrases_only:  # a user's own task grants execution in so many words, in the second person
         long = len(text) > PHRASE_HEAD + PHRASE_TAIL
-        lower = _ascii_lower(text[:PHRASE_HEAD] + "\n" + text[-PHRASE_TAIL:] if long else text)
-        return _kind(lower) if b"you" in lower and not _phrases_in(lower).isdisjoint(STRONG) else None
+        head = text[:PHRASE_HEAD] + "\n" + text[-PHRASE_TAIL:] if long else text
+        lower = _ascii_lower(head)
+        if b"you" in lower:
+            found |= _phrases_in(lower)
+            if not found.isdisjoint(STRONG):
+                return _kind(lower)
+        elif text.find("\n", 0, PHRASE_HEAD) == -1 and text.find("\n", max(0, len(text) - PHRASE_TAIL)) == -1:
+            return None  # one paragraph lays out no callables, plan template or ledger: a person writing
+        else:  # the readings below need only the instruction window: half the phrase pass
+            windowed = len(text) > INSTRUCTION_HEAD + INSTRUCTION_TAIL
+            head = text[:INSTRUCTION_HEAD] + "\n" + text[-INSTRUCTION_TAIL:] if windowed else text
+            ascii_slices = long and len(lower) == len(text[:PHRASE_HEAD]) + 1 + len(text[-PHRASE_TAIL:])
+            if ascii_slices:  # one byte per character: the window's lowercase is two slices of the one at hand
+                lower = lower[:INSTRUCTION_HEAD] + b"\n" + lower[-INSTRUCTION_TAIL:]
+            elif windowed:
+                lower = _ascii_lower(head)  # else the text is its own window, and `lower` its lowercase
+            found |= _phrases_in(lower)
+        return _declared_or_inside_a_loop(bounded(text), head, found, own_task=True)
     long = len(text) > INSTRUCTION_HEAD + INSTRUCTION_TAIL
-    lower = _ascii_lower(text[:INSTRUCTION_HEAD] + "\n" + text[-INSTRUCTION_TAIL:] if long else text)
+    head = text[:INSTRUCTION_HEAD] + "\n" + text[-INSTRUCTION_TAIL:] if long else text
+    lower = _ascii_lower(head)
     window = bounded(text)
     if _lays_out_react(window):
         return "react_protocol"
     if _has_tool_tags(text) or _xml_tool_usage(text, lower):
         return "command_protocol"
-    found = _phrases_in(lower)
+    found |= _phrases_in(lower)
+    return _by_phrases(window, lower, found) or _declared_or_inside_a_loop(window, head, found)
+
+
+def _declared_or_inside_a_loop(window: str, head: str, found: set[str], own_task: bool = False) -> str | None:
+    """An action grammar or a loop's internals; in a user's own task only the grammar no pasted prompt shows
+    (evidence variables, a plan of callables), since a task often pastes a prompt or an API to work on."""
+    if grammar.declares_action_grammar(window, head, found, strict=own_task):
+        return "action_grammar"
+    if loop_roles.inside_a_loop(found):
+        return "loop_internal"
+    return None
+
+
+def _by_phrases(window: str, lower: bytes, found: set[str]) -> str | None:
+    """The protocols instruction phrases name: a grant to execute, feedback, an inventory and a format, ..."""
     if not found.isdisjoint(STRONG):
         return _kind(lower)
     feedback = not found.isdisjoint(FEEDBACK)
@@ -597,14 +685,14 @@ def framed_as_material(text: str) -> bool:
     return FRAMING.match(text[:200]) is not None
 
 
-def text_protocol(turns: list[tuple[str, str]]) -> tuple[str, str] | None:
+def text_protocol(turns: list[tuple[str, str]], seen: set[str] | None = None) -> tuple[str, str] | None:
     """(reason, where) when the conversation continues or starts a text-protocol agent loop, else None.
 
     `turns` are (role, text) in order; role is system, user or assistant (tool results were
     handled structurally before this runs). `where` names the evidence, for calibration:
     `loop` (an action and its result in the history), `system` (defined by the instructions),
     `user_template` (a first user turn that addresses the model), `user_task` (a task whose
-    own text grants execution).
+    own text grants execution). The instruction phrases read are added to `seen` when it is given.
     """
     if not turns:
         return None
@@ -615,17 +703,31 @@ def text_protocol(turns: list[tuple[str, str]]) -> tuple[str, str] | None:
     material = False
     for role, text in turns:
         if role == "system":
-            reason = defines_protocol(text)
+            # an annotator's output format is not the model's action grammar
+            reason = None if MATERIAL_TASK.match(text[:200]) else defines_protocol(text, seen=seen)
             if reason is not None:
                 return reason, "system"
             material = material or framed_as_material(text)
     first_user = next((text for role, text in turns if role == "user"), "")
-    if not first_user or material or framed_as_material(first_user):
+    if not first_user or material or framed_as_material(first_user) or PRESENTING.match(first_user):
         return None
-    return _user_template(first_user)
+    found = _user_template(first_user, seen)
+    last = turns[-1][1]
+    if found is None and turns[-1][0] == "user" and last is not first_user and last.count("?", 0, 4000) >= 2:
+        found = _loop_prompt(last)  # a ledger asks its questions; one question is a person's follow-up
+    return found
 
 
-def _user_template(text: str) -> tuple[str, str] | None:
+def _loop_prompt(text: str) -> tuple[str, str] | None:
+    """A last user turn that asks about the loop itself (a ledger: who speaks next, is progress being made)."""
+    long = len(text) > INSTRUCTION_HEAD + INSTRUCTION_TAIL
+    lower = _ascii_lower(text[:INSTRUCTION_HEAD] + "\n" + text[-INSTRUCTION_TAIL:] if long else text)
+    if loop_roles.inside_a_loop(_phrases_in(lower), ledger=True) and not framed_as_material(text):
+        return "loop_internal", "last_user"
+    return None
+
+
+def _user_template(text: str, seen: set[str] | None = None) -> tuple[str, str] | None:
     """A protocol defined in the first user turn: a template for a system-less model, or the task itself.
 
     A turn that starts by addressing the model ("You are...", "Answer the following questions...")
@@ -636,7 +738,7 @@ def _user_template(text: str) -> tuple[str, str] | None:
     opening = ADDRESS.match(text) is not None
     open_scratchpad = TRAILING_PROMPT.search(_ending(text)) is not None
     template = opening or open_scratchpad
-    reason = defines_protocol(text, phrases_only=not template)
+    reason = defines_protocol(text, phrases_only=not template, seen=seen)
     if reason is None:
         return None
     return reason, "user_template" if template else "user_task"
@@ -668,8 +770,15 @@ def _running_loop(recent: list[tuple[str, str]]) -> str | None:
 def _emitted_action(text: str, reply: str) -> str | None:
     """The reason code when `text` (an assistant turn) emitted an action that `reply` answers."""
     labelled = OBSERVATION_START.match(reply) is not None
-    if _has_action_line(text) and (labelled or "Observation" in reply[:200] or _machine_output(reply)):
+    if _has_action_line(text) and (
+        # an action answered by nothing is an empty tool result: a person does not send an empty turn
+        labelled or not reply[:400].strip() or "Observation" in reply[:200] or _machine_output(reply)
+    ):
         return "react_protocol"
+    if "<" in text and reply[:400].lstrip().startswith("<") and _tagged_action(text):
+        return "command_protocol"  # an action in tags of the agent's own grammar, its result in tags
+    if "\n@@" in text and grammar.UDIFF.search("\n" + text) and EDIT_FEEDBACK.search(reply[:2000]):
+        return "command_protocol"  # a diff the client applied, its lint report or failure back
     stripped = text.strip()
     bare_json = stripped.startswith("{") and JSON_ACTION.search(stripped) is not None
     if bare_json and (labelled or _machine_output(reply)):
@@ -686,7 +795,17 @@ def _emitted_action(text: str, reply: str) -> str | None:
         # A reply that is nothing but a code block, answered by raw (non-prose) output.
         if stripped.startswith("```") and stripped.endswith("```") and _machine_output(reply):
             return "code_execution_loop"
+    head = text[:2000]
+    serialised = (grammar.has(head, '"name"') or grammar.has(head, "'name'")) and SERIALISED_CALL.search(head)
+    if serialised and (labelled or _machine_output(reply)):
+        return "command_protocol"  # a tool call the client rewrote as text (smolagents' "Calling tools: [...]")
     return None
+
+
+def _tagged_action(text: str) -> bool:
+    """A tag pair that is not HTML (`<tool>get_order</tool>`, not `<b>bold</b>`)."""
+    match = grammar.PAIRED_TAG.search(text)
+    return match is not None and match.group(1) not in HTML_TAGS
 
 
 def _has_action_line(text: str) -> bool:
@@ -729,3 +848,12 @@ def quotes_protocol(turns: list[tuple[str, str]]) -> bool:
         if role == "user" and len(_react_steps(window, _two_or_more)) >= 2:
             return True
     return False
+
+
+def speaks_of_agency(seen: set[str]) -> bool:
+    """Did the instructions read by `text_protocol` use agent words? For calibration, never for the label.
+
+    A single-turn decision on such a request is the one an agent in a grammar the rules do not know
+    would get, so it is calibrated apart from plain chat.
+    """
+    return not seen.isdisjoint(AGENCY_WORDS)

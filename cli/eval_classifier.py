@@ -63,5 +63,23 @@ def _print(result: dict[str, Any]) -> None:
     for source, cell in result["per_source"].items():
         naive = baseline["per_source"][source]["accuracy"]
         print(f"  {source:<40} n={cell['n']:<4} {cell['accuracy']:.3f}   naive {naive:.3f}")
+    _print_lofo(result["lofo"])
     print(f"classify latency: p50 {result['latency_us_p50']:.1f} µs, p99 {result['latency_us_p99']:.1f} µs")
     print(f"wrong ({len(result['errors'])}): {', '.join(result['errors']) or 'none'}")
+
+
+def _print_lofo(lofo: dict[str, Any] | None) -> None:
+    if lofo is None:
+        print("leave-one-framework-out: no development rows in this corpus (held-out rows are never fitted on)")
+        return
+    print(
+        f"leave-one-framework-out (each style decided with confidences fitted on the others; "
+        f"prior strength {lofo['strength']:g} styles)"
+    )
+    print(
+        f"  {lofo['n']} requests in {lofo['styles']} styles: accuracy {lofo['accuracy']:.4f}, "
+        f"ECE {lofo['ece']:.4f}, worst style {lofo['worst_style_accuracy']:.3f}"
+    )
+    print(f"  {'framework / style':<40} {'n':>5} {'accuracy':>9} {'mean conf':>10} {'ECE':>7}")
+    for style, cell in lofo["per_style"].items():
+        print(f"  {style:<40} {cell['n']:>5} {cell['accuracy']:>9.3f} {cell['confidence']:>10.3f} {cell['ece']:>7.3f}")

@@ -1,0 +1,130 @@
+"""Calls inside an agent loop that are not steps: planners, selectors, task lists, ledgers, condensers, role play.
+
+Their result goes back to a model of the same task (the plan is executed, the chosen speaker speaks,
+the summary replaces the history the agent continues from), so they are agentic by the label's
+definition, yet they carry no tools and no action grammar. What gives them away is that the
+instructions speak of the loop itself: steps already done, a plan that will be executed, the team
+and who speaks next, the agent that will continue from this summary. A person's plan ("a plan for
+my weekend") or a summary of a pasted log speaks of none of these.
+
+Its phrases are found by the instruction-phrase pass of `classifier.text` (one automaton for all).
+"""
+
+from __future__ import annotations
+
+# Said alone, these describe a loop's internals.
+LOOP_STATE = (
+    # who acts next among agents
+    "speaks next",
+    "speak next",
+    "next speaker",
+    "next_speaker",
+    "next role to play",
+    "select the next role",
+    "choose the next role",
+    "who should act next",
+    "select the next agent",
+    "choose the next agent",
+    # a task list kept by an agent
+    "execution agent",
+    "task creation ai",
+    "task prioritization ai",
+    "task prioritisation ai",
+    "reprioritizing the following tasks",
+    "objective of your team",
+    "previously completed tasks",
+    "last completed task",
+    "task list of an agent",
+    "incomplete tasks",
+    "tasks are still open",
+    # role play between agents, and debates that read the other agents' answers
+    "never flip roles",
+    "never swap roles",
+    "never forget you are a",
+    "other agents' answers",
+    "other agents' solutions",
+    "from other agents",
+    "reasoning from other agents",
+    "one agent solution",
+    "task_done>",
+    # instructions for another model of the same task (an architect directing an editor)
+    "your editor engineer",
+    "the editor engineer will",
+    "provide direction to your",
+    # condensation written for the agent that continues
+    "actions taken by the agent",
+    "your previous actions",
+    "supporting any continuing tasks",
+    "will continue from",
+    "continue working from",
+    "context-aware state summary",
+    "older messages are removed",
+    "older messages will be removed",
+    "context is nearly full",
+    "context window is nearly",
+    "for an interactive agent",
+    "agent that is still working",
+    "the agent is still working",
+    # a reflection on a failed attempt, for the next one
+    "previous reasoning trial",
+    "previous trial in which",
+    "previous trial you",
+    "mitigate the same failure",
+    # a draft that a critic's critique sends back for revision (a reflection loop)
+    "if the user provides critique",
+    "when given a critique",
+    "revised version of your previous",
+    # a ledger of a team's progress
+    "assembled the following team",
+    "pre-survey",
+    "facts to look up",
+    "is progress being made",
+    "is_progress_being_made",
+    "is_request_satisfied",
+    "is the request fully satisfied",
+)
+# A plan, which is agentic only when its steps are run and chained to an answer, or it is revised mid-run.
+PLAN = (
+    "step-by-step plan",
+    "step by step plan",
+    "make a plan",
+    "make plans",
+    "write a plan",
+    "plan of action",
+    "high-level plan",
+    "high level plan",
+    "update your plan",
+    "update the plan",
+    "updated plan",
+    "short plan",
+    "bullet-point plan",
+    "devise a plan",
+)
+EXECUTED = (
+    # the plan's steps are run and their results chained (not "will be executed" by people over sprints)
+    "if executed",
+    "executed in order",
+    "original plan",
+    "past steps",
+    "steps done",
+    "steps so far",
+    "result of the last step",
+    "result of the final step",
+    "following team",
+    "for the given objective",
+    "history of attempts",
+    "previous tries",
+)
+PHRASES = tuple(dict.fromkeys(LOOP_STATE + PLAN + EXECUTED))
+_STATE, _PLAN, _EXECUTED = frozenset(LOOP_STATE), frozenset(PLAN), frozenset(EXECUTED)
+
+
+def inside_a_loop(found: set[str], ledger: bool = False) -> bool:
+    """Do the instructions, by the phrases found in them (of `PHRASES`), speak of the loop they run in?
+
+    `ledger` asks more of a conversation's last turn, where a person may well ask who speaks next at a
+    wedding: two questions about the loop's state, as an orchestrator's progress ledger asks.
+    """
+    if ledger:
+        return len(found & _STATE) >= 2
+    return not found.isdisjoint(_STATE) or (not found.isdisjoint(_PLAN) and not found.isdisjoint(_EXECUTED))
