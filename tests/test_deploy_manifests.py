@@ -4,7 +4,7 @@ against promtool."""
 
 from __future__ import annotations
 
-import ast
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -134,26 +134,29 @@ def test_compose_is_consistent() -> None:
     assert datasource["datasources"][0]["uid"] == "prometheus"
 
 
-def _loaded_at_import(module: Path) -> set[str]:
-    """The top-level packages a module imports in its body (not inside functions, which run only when called)."""
-    names: set[str] = set()
-    for node in ast.parse(module.read_text()).body:
-        if isinstance(node, ast.Import):
-            names.update(alias.name.split(".")[0] for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            names.add(node.module.split(".")[0])
-    return names
+def secret_commands(text: str) -> list[tuple[str, set[str]]]:
+    """Every `kubectl create secret generic NAME --from-literal=KEY=...` in `text`: (NAME, its KEYs)."""
+    joined = re.sub(r"\\\n\s*(#\s*)?", " ", text)  # continuation lines, also inside a YAML comment
+    found = []
+    for line in joined.splitlines():
+        if match := re.search(r"kubectl create secret generic (\S+)(.*)", line):
+            found.append((match[1], set(re.findall(r"--from-literal=(\w+)=", match[2]))))
+    return found
 
 
-def test_the_image_holds_every_package_its_command_loads() -> None:
-    """The image copies some of the project's packages; the `routetax` script (cli) and all it loads must be among
-    them — `demo` and `emulator` are left out, so the command loads them only when `demo` or `mock-upstream` runs."""
-    copied = {
-        Path(source).name
-        for line in (DEPLOY / "Dockerfile").read_text().splitlines()
-        if line.startswith("COPY ") and "--from" not in line
-        for source in line.split()[1:-1]
-    }
-    ours = {path.name for path in ROOT.iterdir() if (path / "__init__.py").is_file() and path.name != "tests"}
-    loaded = set().union(*(_loaded_at_import(module) for module in (ROOT / "cli").glob("*.py"))) & ours
-    assert {"cli", *loaded} <= copied, f"deploy/Dockerfile does not copy {sorted({'cli', *loaded} - copied)}"
+def test_the_documented_secret_holds_every_key_the_pods_read() -> None:
+    """docs/deploy.md's `kubectl create secret` once left out ROUTETAX_METRICS_TOKEN, which the Deployment reads
+    (not optional): its pods would stop at CreateContainerConfigError. The ServiceMonitor reads it too."""
+    container = load("deployment.yaml")["spec"]["template"]["spec"]["containers"][0]
+    refs = [e["valueFrom"]["secretKeyRef"] for e in container["env"] if "secretKeyRef" in e.get("valueFrom", {})]
+    monitor = load("servicemonitor.yaml")
+    refs += [e["authorization"]["credentials"] for e in monitor["spec"]["endpoints"] if "authorization" in e]
+    needed = {r["name"]: set() for r in refs}
+    for ref in refs:
+        if not ref.get("optional"):
+            needed[ref["name"]].add(ref["key"])
+    documented = secret_commands((ROOT / "docs" / "deploy.md").read_text())
+    documented += secret_commands((K8S / "secret.example.yaml").read_text())
+    assert {name for name, _ in documented} == set(needed) and len(documented) == 2
+    for name, keys in documented:
+        assert needed[name] <= keys, f"`kubectl create secret generic {name}` lacks {sorted(needed[name] - keys)}"
