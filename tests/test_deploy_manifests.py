@@ -130,6 +130,9 @@ def test_compose_is_consistent() -> None:
     prometheus = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
     (job,) = [j for j in prometheus["scrape_configs"] if j["job_name"] == "routetax"]
     assert job["static_configs"][0]["targets"] == [f"routetax:{config.server.port}"]
+    targets = {t.split(":")[0] for j in prometheus["scrape_configs"] for c in j["static_configs"] for t in c["targets"]}
+    assert targets <= set(services), f"prometheus.yml scrapes hosts compose does not run: {targets - set(services)}"
+    assert {j["job_name"] for j in prometheus["scrape_configs"]} >= {"routetax", "redis"}  # the Redis memory alert
     datasource = yaml.safe_load((DEPLOY / "grafana" / "provisioning" / "datasources" / "prometheus.yml").read_text())
     assert datasource["datasources"][0]["uid"] == "prometheus"
 
