@@ -1,6 +1,6 @@
-"""Compose and Kubernetes manifests: schema-validated offline (kubernetes-validate's bundled schemas),
-cross-checked against each other, against the proxy's real config loader, and the PrometheusRule
-against promtool."""
+"""Compose and Kubernetes manifests: schema-validated offline (kubernetes-validate's bundled schemas in strict
+mode; the Prometheus Operator's objects against its CRDs' schemas), cross-checked against each other, against
+the proxy's real config loader, and the PrometheusRule against promtool."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ import re
 import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
+import pytest
 import yaml
 
 from router.config import load_config
@@ -78,6 +80,52 @@ def test_deployment_shape(tmp_path: Path) -> None:
     assert service["spec"]["selector"].items() <= spec["template"]["metadata"]["labels"].items()
     assert hpa["spec"]["scaleTargetRef"]["name"] == deployment["metadata"]["name"]
     assert hpa["spec"]["minReplicas"] >= 2
+
+
+def strict(schema: Any) -> Any:
+    """`schema` with every object that lists its properties closed to others: a misspelled field is an error, as
+    in kubernetes-validate's strict mode (the API server would drop it, and the setting with it, silently)."""
+    if isinstance(schema, dict):
+        if "properties" in schema and "additionalProperties" not in schema:
+            schema["additionalProperties"] = False
+        pattern = schema.get("pattern")
+        if isinstance(pattern, str) and pattern.startswith("^(?i)"):  # Go's regexp allows a flag there, not Python's
+            schema["pattern"] = "(?i)^" + pattern[5:]
+        for value in schema.values():
+            strict(value)
+    elif isinstance(schema, list):
+        for value in schema:
+            strict(value)
+    return schema
+
+
+def operator_schema(kind: str) -> dict:
+    """The Prometheus Operator's schema of `kind` (monitoring.coreos.com/v1), from models generated from its CRDs."""
+    from cloudcoil.models.prometheus_operator import v1
+
+    return strict(getattr(v1, kind).model_json_schema(by_alias=True))
+
+
+def test_the_operator_objects_validate_against_the_operator_schemas() -> None:
+    """The ServiceMonitor and the PrometheusRule, checked as the core objects are: against their CRDs' schemas
+    (field names, types, patterns such as durations, enums such as relabel actions), no unknown field."""
+    import jsonschema
+
+    for name, kind in (("servicemonitor.yaml", "ServiceMonitor"), ("prometheusrule.yaml", "PrometheusRule")):
+        doc = load(name)
+        assert doc["kind"] == kind and doc["apiVersion"] == "monitoring.coreos.com/v1"
+        jsonschema.validate(doc, operator_schema(kind))
+
+    monitor = operator_schema("ServiceMonitor")
+    for broken in ({"intervall": "15s"}, {"interval": "15 seconds"}, {"scheme": "ftp"}):
+        doc = load("servicemonitor.yaml")
+        doc["spec"]["endpoints"][0].update(broken)
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(doc, monitor)
+    doc = load("prometheusrule.yaml")
+    doc["spec"]["groups"][0]["rules"][0]["fro"] = "5m"
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(doc, operator_schema("PrometheusRule"))
 
 
 def test_service_monitor_and_prometheus_rule(tmp_path: Path, processes: Processes) -> None:
