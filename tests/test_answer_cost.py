@@ -97,3 +97,8 @@ def test_the_cost_comment_goes_after_the_usage_event_and_before_done() -> None:
     assert with_cost(usage_event + DONE, 0.000123) == usage_event + b": x-routetax-cost-usd: 0.0001230000\n\n" + DONE
     assert with_cost(usage_event, 0.5) == usage_event + b": x-routetax-cost-usd: 0.5000000000\n\n"
     assert with_cost(usage_event + DONE, None) == usage_event + DONE
+
+
+def test_no_quote_with_metering_off() -> None:
+    off = MeteringPipeline(MeteringSettings(enabled=False, prices={"mini": price_for("gpt-5.4-mini")}))
+    assert off.quote(chat_record("mini"), Completion(request={}, bodies=[answer()], streams=[None])) is None
