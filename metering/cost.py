@@ -116,6 +116,16 @@ def amortised_cost(gpu_hour_usd: float, hour_tokens: int, tokens: int) -> float:
     return gpu_hour_usd * tokens / hour_tokens
 
 
+def billed_usd(usage: Usage, price: Price, region: str | None = None) -> float:
+    """`cost(usage, price, service_tier=usage.service_tier, region=region).total_usd`, without the breakdown.
+
+    For the cost on the answer, priced on the request path, where building the breakdown would be most of
+    the work: the common case (standard rates, no modifier) is priced inline.
+    """
+    check_usage(usage)
+    return _counterfactual(usage, price, region)
+
+
 def counterfactual(usage: Usage, price: Price, region: str | None = None) -> float:
     """What the same tokens would have cost on another model, with the modifiers the request really had.
 
@@ -123,8 +133,7 @@ def counterfactual(usage: Usage, price: Price, region: str | None = None) -> flo
     would have there; `region` is the baseline tier's own regional processing. Cached tokens stay
     cached: the baseline is the request served once where it would have gone, with its prompt cache.
     """
-    check_usage(usage)
-    return _counterfactual(usage, price, region)
+    return billed_usd(usage, price, region)
 
 
 def counterfactuals(

@@ -48,7 +48,7 @@ import orjson
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from metering.completion import Completion, RelayedStream
-from metering.cost import ImpossibleUsage, cost, counterfactuals
+from metering.cost import ImpossibleUsage, billed_usd, cost, counterfactuals
 from metering.ledger import Ledger, task_member
 from metering.metrics import Metrics
 from metering.metrics_group import MetricsGroup
@@ -57,7 +57,7 @@ from metering.record import Attempt, Record, Usage
 from metering.store import Store
 from metering.tasks import TaskBook, TaskRecord, TaskSettings
 from metering.tokens import count_prompt, count_text
-from metering.usage import usage_from, usage_problem
+from metering.usage import answer_usage, usage_from, usage_problem
 
 log = logging.getLogger("routetax.metering")
 
@@ -185,10 +185,7 @@ class MeteringPipeline:
         embeddings = record.api == "embeddings"  # priced at the embedding model; no counterfactual on chat tiers
         for attempt in record.attempts:  # a loop, not sum() over a generator: this runs per request
             if attempt.billed and attempt.usage is not None:
-                price = (
-                    self.settings.embedding_prices.get(attempt.model) if embeddings else self.prices.get(attempt.tier)
-                )
-                self._price_attempt(attempt, attempt.usage, price)
+                self._price_attempt(attempt, attempt.usage, self._price_of(attempt, embeddings))
                 cost_usd += attempt.cost_usd
         record.cost_usd = cost_usd
         if record.usage is not None and record.is_task:  # what a task's step would have cost on each tier
@@ -228,15 +225,21 @@ class MeteringPipeline:
                 return _estimate(request, record.api, stream.text(), completion.prompt_tokens)
         return None
 
+    def _price_of(self, attempt: Attempt, embeddings: bool) -> Price | None:
+        """The price an attempt is billed at: its tier's, or for embeddings the embedding model's it named."""
+        return self.settings.embedding_prices.get(attempt.model) if embeddings else self.prices.get(attempt.tier)
+
+    def _limits(self, record: Record, attempt: Attempt, request: dict[str, Any]) -> tuple[int, int]:
+        """(most prompt, most completion tokens) an attempt's usage can believably report."""
+        if record.api == "embeddings":  # the tier's window is its chat model's; an embedding writes no tokens
+            return MAX_EMBEDDING_PROMPT_TOKENS, 0
+        n = request.get("n")
+        max_completion = MAX_OUTPUT_TOKENS * (n if type(n) is int and n > 1 else 1)
+        return self.settings.input_limits.get(attempt.tier) or MAX_PROMPT_TOKENS, max_completion
+
     def _rejected(self, record: Record, attempt: Attempt, request: dict[str, Any], data: Any, usage: Usage) -> bool:
         """Is the reported usage beyond belief? Then it is noted on the attempt and estimated instead."""
-        if record.api == "embeddings":  # the tier's window is its chat model's; an embedding writes no tokens
-            max_prompt, max_completion = MAX_EMBEDDING_PROMPT_TOKENS, 0
-        else:
-            max_prompt = self.settings.input_limits.get(attempt.tier) or MAX_PROMPT_TOKENS
-            n = request.get("n")
-            max_completion = MAX_OUTPUT_TOKENS * (n if type(n) is int and n > 1 else 1)
-        problem = usage_problem(data, usage, max_prompt, max_completion)
+        problem = usage_problem(data, usage, *self._limits(record, attempt, request))
         if problem is None:
             return False
         attempt.usage_rejected = problem
@@ -261,6 +264,44 @@ class MeteringPipeline:
         attempt.cost_usd = breakdown.total_usd
         if breakdown.estimate is not None:  # no published rate covers it: billed all the same, and marked
             attempt.price_estimate = breakdown.estimate
+
+    # -- the cost on the answer ---------------------------------------------------------------------
+
+    def quote(self, record: Record, completion: Completion) -> float | None:
+        """The request's cost so far from the usage its answers reported, priced as stage 2 prices it — for the
+        answer itself (`x-routetax-cost-usd`), before it leaves. Called on the request path, so it reads only the
+        usage (a JSON answer's through `answer_usage`; a stream's usage chunk is parsed already) and prices it
+        with `billed_usd`, the total stage 2's `cost()` gives without its breakdown.
+
+        None when a billed attempt reported no usage, or usage beyond belief: stage 1 estimates those (and marks
+        the record), which the request path cannot afford — the caller then says nothing rather than guess. So
+        when a number is given, it is the one the ledger and the key's budget get.
+        """
+        if not self.enabled:
+            return None
+        total = 0.0
+        embeddings = record.api == "embeddings"
+        for attempt, body, stream in zip(record.attempts, completion.bodies, completion.streams, strict=True):
+            if body is not None:
+                data = answer_usage(body)
+            elif stream is not None:
+                data = stream.usage_chunk
+                if data is None and not (stream.events or stream.folded):
+                    continue  # nothing was streamed: not billed
+            else:
+                continue  # no answer (an error, a timeout): not billed
+            if data is None:
+                return None
+            usage = self.settings.read_usage.get(attempt.tier, usage_from)(data)
+            if usage is None or usage_problem(data, usage, *self._limits(record, attempt, completion.request)):
+                return None
+            price = self._price_of(attempt, embeddings)
+            if price is not None:
+                try:
+                    total += billed_usd(usage, price, self.regions.get(attempt.tier))
+                except ImpossibleUsage:
+                    return None
+        return total
 
     # -- lifetime: the ledger, the metrics group ------------------------------------------------
 

@@ -134,3 +134,13 @@ def test_agents_output_type_and_tool_loop_work_through_routetax(
         assert record["retries"] == 0 and record["fallbacks"] == 0
         assert record["usage"]["completion_tokens"] > 0 and record["cost_usd"] > 0
         assert record["stream"] == (run["scenario"] == "tool_streamed")
+        # the cost on the answer is the ledger's: a header on JSON answers, an SSE comment the SDK skipped on streams
+        assert exchange["routetax"]["x-routetax-model"] == record["attempts"][-1]["model"]
+        if record["stream"]:
+            [comment] = exchange["sse_comments"]
+            name, value = comment.removeprefix(": ").split(": ")
+            assert name == "x-routetax-cost-usd" and "x-routetax-cost-usd" not in exchange["routetax"]
+        else:
+            assert exchange["sse_comments"] == []
+            value = exchange["routetax"]["x-routetax-cost-usd"]
+        assert float(value) == pytest.approx(record["cost_usd"], abs=1e-10)

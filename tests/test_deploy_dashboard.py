@@ -3,7 +3,10 @@ and EVERY query of the Grafana dashboard returns series through Prometheus's HTT
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import re
 import shutil
 import subprocess
 import time
@@ -13,10 +16,13 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
+from openai import OpenAI
 
+from cli import main as routetax_cli
 from demo.world import DETECTABLE_DEGRADE, demo_config, drive
 from router.config import Config
 from router.servers import RunningServer, bind_socket
+from tests.redis_server import RedisServer
 from tests.running import Processes
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,6 +38,13 @@ def free_port() -> int:
     return port
 
 
+CLIENT_PANELS = (
+    "Spend per virtual key (top 10)",
+    "Refusals by status and reason",
+    "Time to first token p50 / p99 by tier",
+)
+
+
 def queries() -> list[tuple[str, str]]:
     board = json.loads(DASHBOARD.read_text())
     found = [(p["title"], t["expr"]) for p in board["panels"] for t in p.get("targets", [])]
@@ -40,12 +53,12 @@ def queries() -> list[tuple[str, str]]:
 
 
 @pytest.fixture
-def prometheus(tmp_path: Path, proxy_target: str, processes: Processes) -> Iterator[str]:
+def prometheus(tmp_path: Path, proxy_targets: list[str], processes: Processes) -> Iterator[str]:
     port = free_port()
     config = {
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
         "rule_files": [str(RULES / "recording.yml"), str(RULES / "alerts.yml")],
-        "scrape_configs": [{"job_name": "routetax", "static_configs": [{"targets": [proxy_target]}]}],
+        "scrape_configs": [{"job_name": "routetax", "static_configs": [{"targets": proxy_targets}]}],
     }
     (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
     log = (tmp_path / "prometheus.log").open("w")
@@ -94,8 +107,29 @@ def proxy_under_load(emulator: RunningServer, start_proxy: Callable[[Config], Ru
 
 
 @pytest.fixture
-def proxy_target(proxy_under_load: RunningServer) -> str:
-    return proxy_under_load.url.removeprefix("http://")
+def keyed_proxy(
+    redis_server: RedisServer,  # first, so that it stops after the proxy that writes to it
+    emulator: RunningServer,
+    start_proxy: Callable[[Config], RunningServer],
+    tmp_path: Path,
+) -> tuple[RunningServer, str]:
+    """A second replica, in keys mode on a real Redis, and a virtual key of team `web` for it: per-key spend."""
+    config = demo_config(emulator.url).model_dump()
+    config["store"] = {"redis_url": redis_server.url, "spool_dir": str(tmp_path / "keyed-spool")}
+    config["auth"] = {"mode": "keys", "cache_s": 0.5, "metrics_open": True}  # as compose: scraped without a token
+    proxy = start_proxy(Config.model_validate(config))
+    (tmp_path / "keys.yaml").write_text(f"store: {{redis_url: '{redis_server.url}'}}\n")
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        created = routetax_cli(["keys", "--config", str(tmp_path / "keys.yaml"), "create", "--name", "dash-app",
+                                "--team", "web", "--budget-usd", "5", "--period", "day", "--json"])  # fmt: skip
+    assert created == 0
+    return proxy, json.loads(out.getvalue())["key"]
+
+
+@pytest.fixture
+def proxy_targets(proxy_under_load: RunningServer, keyed_proxy: tuple[RunningServer, str]) -> list[str]:
+    return [server.url.removeprefix("http://") for server in (proxy_under_load, keyed_proxy[0])]
 
 
 def query(url: str, expr: str) -> list[dict]:
@@ -116,7 +150,42 @@ def test_dashboard_json_is_current() -> None:
     assert len(ids) == len(set(ids))
 
 
-def test_every_panel_query_returns_series(prometheus: str, proxy_under_load: RunningServer) -> None:
+def client_traffic(keyed: tuple[RunningServer, str]) -> None:
+    """The Clients row's traffic: a virtual key's requests (one streamed), and a refusal (a key that does not exist)."""
+    proxy, key = keyed
+    client = OpenAI(base_url=f"{proxy.url}/v1", api_key=key, max_retries=0, timeout=20)
+    client.chat.completions.create(model="auto", messages=[{"role": "user", "content": "Say hello."}])
+    list(client.chat.completions.create(model="auto", messages=[{"role": "user", "content": "Hi"}], stream=True))
+    stranger = httpx.post(
+        f"{proxy.url}/v1/chat/completions",
+        json={"model": "auto", "messages": [{"role": "user", "content": "Hi"}]},
+        headers={"authorization": "Bearer rt-not-a-key"},
+    )
+    assert stranger.status_code == 401
+
+
+def test_the_dashboard_imports_into_any_grafana() -> None:
+    """Importable into an existing Grafana, whatever its Prometheus is called: Grafana's import asks for the
+    Prometheus (`__inputs`), every panel reads the `datasource` variable, and no datasource uid is fixed (the
+    dashboard once named uid `prometheus`, which only the compose kit's Grafana has)."""
+    board = json.loads(DASHBOARD.read_text())
+    [given] = board["__inputs"]
+    assert given["type"] == "datasource" and given["pluginId"] == "prometheus"
+    [variable] = [v for v in board["templating"]["list"] if v["type"] == "datasource"]
+    assert variable["query"] == "prometheus" and variable["current"]["value"] == "${" + given["name"] + "}"
+    mine = {"type": "prometheus", "uid": "${" + variable["name"] + "}"}
+    panels = [p for p in board["panels"] if p["type"] != "row"]
+    assert all(p["datasource"] == mine and all(t["datasource"] == mine for t in p["targets"]) for p in panels)
+    uids = re.findall(r'"uid": "([^"]*)"', DASHBOARD.read_text())
+    assert set(uids) == {mine["uid"], board["uid"]}, "a datasource uid is fixed somewhere"
+    required = {(r["type"], r["id"]) for r in board["__requires"]}
+    assert {("grafana", "grafana"), ("datasource", "prometheus")} <= required
+    assert {("panel", p["type"]) for p in panels} <= required
+
+
+def test_every_panel_query_returns_series(
+    prometheus: str, proxy_under_load: RunningServer, keyed_proxy: tuple[RunningServer, str]
+) -> None:
     # Prometheus scrapes the proxy before traffic too, so counters have a "before" sample for rate().
     deadline = time.monotonic() + 10
     while not query(prometheus, 'up{job="routetax"} == 1'):
@@ -126,6 +195,7 @@ def test_every_panel_query_returns_series(prometheus: str, proxy_under_load: Run
     # Traffic in batches across several scrapes: a counter born and finished within one scrape has rate 0.
     for batch in range(4):
         drive(proxy_under_load.url, requests=12, agentic_share=0.5, seed=batch)
+        client_traffic(keyed_proxy)
         time.sleep(1.2)  # paces the batches across scrapes (the behaviour), not a wait for background work
 
     # A bad query must fail loudly, not read as "no data".
@@ -139,6 +209,24 @@ def test_every_panel_query_returns_series(prometheus: str, proxy_under_load: Run
             break
         time.sleep(1)
     assert not empty, "panels with no series:\n" + "\n".join(f"  {t}: {e}" for t, e in empty)
+
+    # The Clients row shows the clients, not its `or on() vector(0)` fallback: the key by name and team, the
+    # refusal by its reason, time to first token by tier.
+    clients = {title: expr for title, expr in queries() if title in CLIENT_PANELS}
+    assert set(clients) == set(CLIENT_PANELS)
+    deadline = time.monotonic() + 25
+    while True:
+        shown = {title: [r["metric"] for r in query(prometheus, expr)] for title, expr in clients.items()}
+        spend, refusals, ttft = (shown[title] for title in CLIENT_PANELS)
+        found = (
+            {"key": "dash-app", "team": "web"} in spend
+            and any(r.get("status") == "401" for r in refusals)
+            and any(r.get("tier") for r in ttft)
+        )
+        if found or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert found, shown
 
     # The numbers are the proxy's: requests counted by Prometheus match what was driven.
     total = float(query(prometheus, "sum(routetax_requests_total)")[0]["value"][1])

@@ -1,14 +1,16 @@
-"""Compose and Kubernetes manifests: schema-validated offline (kubernetes-validate's bundled schemas),
-cross-checked against each other, against the proxy's real config loader, and the PrometheusRule
-against promtool."""
+"""Compose and Kubernetes manifests: schema-validated offline (kubernetes-validate's bundled schemas in strict
+mode; the Prometheus Operator's objects against its CRDs' schemas), cross-checked against each other, against
+the proxy's real config loader, and the PrometheusRule against promtool."""
 
 from __future__ import annotations
 
-import ast
+import re
 import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
+import pytest
 import yaml
 
 from router.config import load_config
@@ -80,6 +82,52 @@ def test_deployment_shape(tmp_path: Path) -> None:
     assert hpa["spec"]["minReplicas"] >= 2
 
 
+def strict(schema: Any) -> Any:
+    """`schema` with every object that lists its properties closed to others: a misspelled field is an error, as
+    in kubernetes-validate's strict mode (the API server would drop it, and the setting with it, silently)."""
+    if isinstance(schema, dict):
+        if "properties" in schema and "additionalProperties" not in schema:
+            schema["additionalProperties"] = False
+        pattern = schema.get("pattern")
+        if isinstance(pattern, str) and pattern.startswith("^(?i)"):  # Go's regexp allows a flag there, not Python's
+            schema["pattern"] = "(?i)^" + pattern[5:]
+        for value in schema.values():
+            strict(value)
+    elif isinstance(schema, list):
+        for value in schema:
+            strict(value)
+    return schema
+
+
+def operator_schema(kind: str) -> dict:
+    """The Prometheus Operator's schema of `kind` (monitoring.coreos.com/v1), from models generated from its CRDs."""
+    from cloudcoil.models.prometheus_operator import v1
+
+    return strict(getattr(v1, kind).model_json_schema(by_alias=True))
+
+
+def test_the_operator_objects_validate_against_the_operator_schemas() -> None:
+    """The ServiceMonitor and the PrometheusRule, checked as the core objects are: against their CRDs' schemas
+    (field names, types, patterns such as durations, enums such as relabel actions), no unknown field."""
+    import jsonschema
+
+    for name, kind in (("servicemonitor.yaml", "ServiceMonitor"), ("prometheusrule.yaml", "PrometheusRule")):
+        doc = load(name)
+        assert doc["kind"] == kind and doc["apiVersion"] == "monitoring.coreos.com/v1"
+        jsonschema.validate(doc, operator_schema(kind))
+
+    monitor = operator_schema("ServiceMonitor")
+    for broken in ({"intervall": "15s"}, {"interval": "15 seconds"}, {"scheme": "ftp"}):
+        doc = load("servicemonitor.yaml")
+        doc["spec"]["endpoints"][0].update(broken)
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(doc, monitor)
+    doc = load("prometheusrule.yaml")
+    doc["spec"]["groups"][0]["rules"][0]["fro"] = "5m"
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(doc, operator_schema("PrometheusRule"))
+
+
 def test_service_monitor_and_prometheus_rule(tmp_path: Path, processes: Processes) -> None:
     monitor, service = load("servicemonitor.yaml"), load("service.yaml")
     assert monitor["apiVersion"] == "monitoring.coreos.com/v1" and monitor["kind"] == "ServiceMonitor"
@@ -130,30 +178,36 @@ def test_compose_is_consistent() -> None:
     prometheus = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
     (job,) = [j for j in prometheus["scrape_configs"] if j["job_name"] == "routetax"]
     assert job["static_configs"][0]["targets"] == [f"routetax:{config.server.port}"]
+    targets = {t.split(":")[0] for j in prometheus["scrape_configs"] for c in j["static_configs"] for t in c["targets"]}
+    assert targets <= set(services), f"prometheus.yml scrapes hosts compose does not run: {targets - set(services)}"
+    assert {j["job_name"] for j in prometheus["scrape_configs"]} >= {"routetax", "redis"}  # the Redis memory alert
     datasource = yaml.safe_load((DEPLOY / "grafana" / "provisioning" / "datasources" / "prometheus.yml").read_text())
     assert datasource["datasources"][0]["uid"] == "prometheus"
 
 
-def _loaded_at_import(module: Path) -> set[str]:
-    """The top-level packages a module imports in its body (not inside functions, which run only when called)."""
-    names: set[str] = set()
-    for node in ast.parse(module.read_text()).body:
-        if isinstance(node, ast.Import):
-            names.update(alias.name.split(".")[0] for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            names.add(node.module.split(".")[0])
-    return names
+def secret_commands(text: str) -> list[tuple[str, set[str]]]:
+    """Every `kubectl create secret generic NAME --from-literal=KEY=...` in `text`: (NAME, its KEYs)."""
+    joined = re.sub(r"\\\n\s*(#\s*)?", " ", text)  # continuation lines, also inside a YAML comment
+    found = []
+    for line in joined.splitlines():
+        if match := re.search(r"kubectl create secret generic (\S+)(.*)", line):
+            found.append((match[1], set(re.findall(r"--from-literal=(\w+)=", match[2]))))
+    return found
 
 
-def test_the_image_holds_every_package_its_command_loads() -> None:
-    """The image copies some of the project's packages; the `routetax` script (cli) and all it loads must be among
-    them — `demo` and `emulator` are left out, so the command loads them only when `demo` or `mock-upstream` runs."""
-    copied = {
-        Path(source).name
-        for line in (DEPLOY / "Dockerfile").read_text().splitlines()
-        if line.startswith("COPY ") and "--from" not in line
-        for source in line.split()[1:-1]
-    }
-    ours = {path.name for path in ROOT.iterdir() if (path / "__init__.py").is_file() and path.name != "tests"}
-    loaded = set().union(*(_loaded_at_import(module) for module in (ROOT / "cli").glob("*.py"))) & ours
-    assert {"cli", *loaded} <= copied, f"deploy/Dockerfile does not copy {sorted({'cli', *loaded} - copied)}"
+def test_the_documented_secret_holds_every_key_the_pods_read() -> None:
+    """docs/deploy.md's `kubectl create secret` once left out ROUTETAX_METRICS_TOKEN, which the Deployment reads
+    (not optional): its pods would stop at CreateContainerConfigError. The ServiceMonitor reads it too."""
+    container = load("deployment.yaml")["spec"]["template"]["spec"]["containers"][0]
+    refs = [e["valueFrom"]["secretKeyRef"] for e in container["env"] if "secretKeyRef" in e.get("valueFrom", {})]
+    monitor = load("servicemonitor.yaml")
+    refs += [e["authorization"]["credentials"] for e in monitor["spec"]["endpoints"] if "authorization" in e]
+    needed = {r["name"]: set() for r in refs}
+    for ref in refs:
+        if not ref.get("optional"):
+            needed[ref["name"]].add(ref["key"])
+    documented = secret_commands((ROOT / "docs" / "deploy.md").read_text())
+    documented += secret_commands((K8S / "secret.example.yaml").read_text())
+    assert {name for name, _ in documented} == set(needed) and len(documented) == 2
+    for name, keys in documented:
+        assert needed[name] <= keys, f"`kubectl create secret generic {name}` lacks {sorted(needed[name] - keys)}"

@@ -108,6 +108,9 @@ class Records:
     def expect(self, request_id: str, key_id: str | None) -> None:
         pass
 
+    def quote(self, record: Any, completion: Any) -> float | None:
+        return None
+
 
 def config(**sections: Any) -> Config:
     data = demo_config("http://127.0.0.1:9").model_dump()

@@ -3,6 +3,11 @@
 Run: python deploy/grafana/build_dashboard.py  (tests/test_deploy_dashboard.py checks the committed
 JSON is current and runs every panel query against a real Prometheus scraping a real proxy).
 Queries use fixed windows, never Grafana variables, so they run as they are against the HTTP API.
+
+The dashboard imports into an existing Grafana: every panel reads the `datasource` variable (any Prometheus
+the user picks, no fixed uid), and `__inputs` / `__requires` make Grafana's import ask for that Prometheus
+(Dashboards > New > Import), whose choice becomes the variable's default. Provisioned from a file (compose),
+the placeholder is not replaced and the variable falls back to the default Prometheus.
 Panels whose metrics may legitimately have no series (no retries yet, no open breaker) end in
 `or on() vector(0)`: an empty panel reads as a defect, a zero reads as "none".
 """
@@ -13,7 +18,9 @@ import json
 from pathlib import Path
 
 OUT = Path(__file__).resolve().parent / "routetax.json"
-DS = {"type": "prometheus", "uid": "prometheus"}
+DS_INPUT = "DS_PROMETHEUS"  # what Grafana's import asks for (`__inputs`)
+DS = {"type": "prometheus", "uid": "${datasource}"}  # every panel and query: the dashboard's datasource variable
+GRAFANA_VERSION = "11.1.0"  # the version compose runs; `__requires` says the dashboard needs it or later
 DEGRADED = 'reason=~"bad_tool_json|empty|undeclared_tool|length_nothing_usable"'
 
 
@@ -280,6 +287,54 @@ PANELS = [
         kind="stat",
         w=6,
     ),
+    # What the clients see: refusals, each virtual key's spend, time to first token (issue 31).
+    row("Clients"),
+    panel(
+        "Refusals by status and reason",
+        [
+            (
+                "sum by (status, reason) (rate(routetax_rejections_total[5m])) or on() vector(0)",
+                "{{status}} {{reason}}",
+            ),
+        ],
+        unit="reqps",
+        w=8,
+        description=(
+            "Requests routetax answered with an error before any upstream was called: bad keys, budgets and "
+            "rates (budget_exceeded, rate_limit_exceeded), bodies too large, unknown models. 0: none."
+        ),
+    ),
+    panel(
+        "Spend per virtual key (top 10)",
+        [
+            (
+                "topk(10, sum by (key, team) (rate(routetax_key_spend_usd_total[1h])) * 3600) or on() vector(0)",
+                "{{key}} ({{team}})",
+            ),
+        ],
+        unit="currencyUSD",
+        w=8,
+        description=(
+            "USD/hour each virtual key is charged (the real cost of its requests), summed over replicas, the ten "
+            "biggest; compare with its budget (routetax_key_budget_usd, max by key). 0: open mode, no keys."
+        ),
+    ),
+    panel(
+        "Time to first token p50 / p99 by tier",
+        [
+            (
+                "histogram_quantile(0.5, sum by (le, tier) (rate(routetax_ttft_seconds_bucket[5m])))",
+                "p50 {{tier}}",
+            ),
+            (
+                "histogram_quantile(0.99, sum by (le, tier) (rate(routetax_ttft_seconds_bucket[5m])))",
+                "p99 {{tier}}",
+            ),
+        ],
+        unit="s",
+        w=8,
+        description="Streams only: from the request to the first streamed event the client got, by serving tier.",
+    ),
 ]
 
 
@@ -299,8 +354,48 @@ def layout(panels: list[dict]) -> list[dict]:
     return panels
 
 
-def build() -> dict:
+def requires(panels: list[dict]) -> list[dict]:
+    """What Grafana's import checks before it loads the dashboard: its version, the datasource, the panel types."""
+    kinds = sorted({p["type"] for p in panels if p["type"] != "row"})
+    return [
+        {"type": "grafana", "id": "grafana", "name": "Grafana", "version": GRAFANA_VERSION},
+        {"type": "datasource", "id": "prometheus", "name": "Prometheus", "version": "1.0.0"},
+        *({"type": "panel", "id": kind, "name": kind, "version": ""} for kind in kinds),
+    ]
+
+
+def datasource_variable() -> dict:
+    """The Prometheus every panel reads, chosen from the Grafana's own: at import, the one picked for `__inputs`."""
     return {
+        "name": "datasource",
+        "label": "Prometheus",
+        "type": "datasource",
+        "query": "prometheus",
+        "current": {"selected": False, "text": "Prometheus", "value": "${" + DS_INPUT + "}"},
+        "hide": 0,
+        "includeAll": False,
+        "multi": False,
+        "options": [],
+        "refresh": 1,
+        "regex": "",
+        "skipUrlSync": False,
+    }
+
+
+def build() -> dict:
+    panels = layout(PANELS)
+    return {
+        "__inputs": [
+            {
+                "name": DS_INPUT,
+                "label": "Prometheus",
+                "description": "The Prometheus that scrapes routetax (and loads deploy/prometheus/recording.yml)",
+                "type": "datasource",
+                "pluginId": "prometheus",
+                "pluginName": "Prometheus",
+            }
+        ],
+        "__requires": requires(panels),
         "uid": "routetax",
         "title": "routetax",
         "tags": ["routetax"],
@@ -310,9 +405,9 @@ def build() -> dict:
         "editable": True,
         "refresh": "30s",
         "time": {"from": "now-6h", "to": "now"},
-        "templating": {"list": []},
+        "templating": {"list": [datasource_variable()]},
         "annotations": {"list": []},
-        "panels": layout(PANELS),
+        "panels": panels,
     }
 
 

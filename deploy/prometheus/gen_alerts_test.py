@@ -43,6 +43,10 @@ DAY_BUDGET_A = key_series("routetax_key_budget_usd", KEY_A, period="day")
 MONTH_BUDGET_B = key_series("routetax_key_budget_usd", KEY_B, period="month")
 
 
+REDIS_USED = 'redis_memory_used_bytes{instance="redis-exporter:9121",job="redis"}'
+REDIS_MAX = 'redis_memory_max_bytes{instance="redis-exporter:9121",job="redis"}'
+
+
 def dropped(reason: str) -> str:
     return f'routetax_ledger_records_dropped_total{{instance="a:4000",job="routetax",reason="{reason}"}}'
 
@@ -268,6 +272,16 @@ CASES: dict[str, tuple[tuple, ...]] = {
     "RoutetaxLedgerRecordsDropped": (
         ("1m", {dropped("memory_full"): "0x5 40x10"}, "8m", [{"instance": "a:4000", "reason": "memory_full"}]),
         ("1m", {dropped("shutdown"): "0 3x30"}, "20m", []),  # a drop long ago (the counter is flat since)
+    ),
+    "RoutetaxRedisMemoryNearlyFull": (
+        (
+            "1m",
+            {REDIS_USED: "3.5e9+0.05e9x30", REDIS_MAX: "5e9x30"},  # past 80 % (4e9) at 10m, and still filling
+            "30m",
+            [{"instance": "redis-exporter:9121", "job": "redis"}],
+        ),
+        ("1m", {REDIS_USED: "3.9e9x30", REDIS_MAX: "5e9x30"}, "30m", []),  # 78 %: a full retention's steady state
+        ("1m", {REDIS_USED: "9e9x30", REDIS_MAX: "0x30"}, "30m", []),  # no maxmemory: it cannot fill this way
     ),
     "RoutetaxProxyDown": (
         ("1m", {'up{job="routetax",instance="a:4000"}': "0x10"}, "5m", [{"job": "routetax", "instance": "a:4000"}]),

@@ -32,6 +32,25 @@ ESTIMATE_OFF_LOOP_EVENTS = 2_000  # streams without usage longer than this are e
 # Upstream response headers a client may rely on (the openai SDK's `_request_id`, rate-limit pacing, Retry-After).
 RELAYED_HEADERS = ("x-request-id", "openai-processing-ms", "openai-version")
 RETRY_HEADERS = ("retry-after", "retry-after-ms")
+# What the answer cost, where it was served (docs/cost-on-the-answer.md). A stream's cost is known only at its end,
+# after its headers left: it comes as an SSE comment after the event that carried usage, which every SSE parser skips.
+COST_HEADER = "x-routetax-cost-usd"
+TIER_HEADER = "x-routetax-tier"
+MODEL_HEADER = "x-routetax-model"
+
+
+def cost_comment(cost_usd: float) -> bytes:
+    """The SSE comment carrying a stream's cost: `: x-routetax-cost-usd: 0.0000123000`, then a blank line."""
+    return b": %s: %.10f\n\n" % (COST_HEADER.encode(), cost_usd)
+
+
+def with_cost(out: bytes, cost_usd: float | None) -> bytes:
+    """`out` with the cost comment after its usage event: before a closing `[DONE]`, which ends SDKs' reading."""
+    if cost_usd is None:
+        return out
+    if out.endswith(DONE):
+        return out[: -len(DONE)] + cost_comment(cost_usd) + DONE
+    return out + cost_comment(cost_usd)
 
 
 class Metering(Protocol):
@@ -40,6 +59,10 @@ class Metering(Protocol):
     def __call__(self, record: Record, completion: Completion) -> None: ...
 
     def expect(self, request_id: str, key_id: str | None) -> None: ...
+
+    def quote(self, record: Record, completion: Completion) -> float | None:
+        """The request's cost from the usage its answers reported, or None when that cannot be said yet."""
+        ...
 
 
 def relay_headers(upstream: Any, headers: dict[str, str], status: int, rate_limits: bool = True) -> None:
@@ -86,7 +109,8 @@ class Relay:
             filing = answer.degraded is None and ex.task is not None and self.identity is not None
         record.tier_path = tier_path(record)
         if tier is not None:
-            ex.headers["x-routetax-tier"] = tier
+            ex.headers[TIER_HEADER] = tier
+            ex.headers[MODEL_HEADER] = record.attempts[-1].model
         relay_headers(answer.headers, ex.headers, answer.status, rate_limits=ex.key is None)
         record.status = answer.status
         if answer.status >= 400:  # routetax's own retries and fallbacks are spent: the client's would add load
@@ -106,6 +130,10 @@ class Relay:
             record.outcome, record.degraded_reason = Outcome.DEGRADED, answer.degraded
         else:
             record.outcome = Outcome.SUCCESS
+        if answer.status < 400:
+            quoted = self.metering.quote(record, ex.completion)
+            if quoted is not None:
+                ex.headers[COST_HEADER] = f"{quoted:.10f}"
         record.proxy_overhead_ms = max((time.perf_counter() - ex.started - ex.upstream_s) * 1000, 0.0)
         ex.headers["x-routetax-overhead-ms"] = f"{record.proxy_overhead_ms:.3f}"
         return Response(
@@ -124,10 +152,15 @@ class Relay:
         relay_s = 0.0
         record.outcome = Outcome.CLIENT_CANCELLED  # until the stream is seen through to its end
         filing = ex.task is not None and self.identity is not None
+        quoting = True  # until the event that carries usage has been passed on, with the cost after it
         try:
             # A whole answer is filed once its last bytes are sent (as a JSON answer is, see `_after_json`).
             if start.pending:
-                yield start.pending
+                if state.usage_chunk is not None:
+                    quoting = False
+                    yield with_cost(start.pending, self.metering.quote(record, ex.completion))
+                else:
+                    yield start.pending
                 if filing and start.finished:
                     filing = self._file_stream(ex, state, start)
             if not start.finished:
@@ -136,6 +169,9 @@ class Relay:
                 while chunk := await read():
                     t_chunk = time.perf_counter()
                     out = filter_events(feed(chunk), state, forward_usage)
+                    if quoting and state.usage_chunk is not None:
+                        quoting = False
+                        out = with_cost(out, self.metering.quote(record, ex.completion))
                     relay_s += time.perf_counter() - t_chunk
                     if out:
                         yield out
@@ -143,7 +179,11 @@ class Relay:
                         filing = self._file_stream(ex, state, start)
                 tail = start.splitter.rest()
                 if tail.strip():
-                    yield filter_events([tail + b"\n\n"], state, ex.forward_usage)
+                    out = filter_events([tail + b"\n\n"], state, ex.forward_usage)
+                    if quoting and state.usage_chunk is not None:
+                        quoting = False
+                        out = with_cost(out, self.metering.quote(record, ex.completion))
+                    yield out
             if filing:  # an upstream that ended without a closing event
                 filing = self._file_stream(ex, state, start, ended=True)
             if not state.saw_done and ex.api.ends_with_done():

@@ -5,8 +5,8 @@ SDK's two model classes (Responses, the default; Chat Completions) it runs an ag
 `output_type` is a pydantic model, and an agent that calls a function tool and then answers with
 structured output, once with `Runner.run_sync` and once streamed (`Runner.run_streamed`). Each run
 reports the final output's type and fields, the arguments the tool received, and every HTTP
-exchange with routetax (status and x-routetax-* headers), so the test can check them against the
-ledger. Tracing is off: nothing leaves loopback.
+exchange with routetax (status, x-routetax-* headers, and the SSE comments of its body, read from the
+bytes the SDK itself consumed), so the test can check them against the ledger. Tracing is off: nothing leaves loopback.
 """
 
 from __future__ import annotations
@@ -32,6 +32,11 @@ from agents import (  # noqa: E402
 )
 from agents_models import Booking, Ticket  # noqa: E402
 
+try:  # the HTTP client the openai SDK is built on: httpx2 in its recent versions, httpx before
+    import httpx2 as httpx
+except ImportError:
+    import httpx
+
 set_tracing_disabled(True)
 
 TOOL_CALLS: list[dict[str, Any]] = []
@@ -50,6 +55,48 @@ def book_table(restaurant: str, guests: int, dishes: list[str]) -> str:
     return f"Booked {restaurant} for {guests}."
 
 
+class TeeStream(httpx.AsyncByteStream):
+    """A response body passed on to the SDK as it arrives, its bytes kept: the SSE comments are read from them."""
+
+    def __init__(self, inner: Any, sink: list[bytes]) -> None:
+        self.inner, self.sink = inner, sink
+
+    async def __aiter__(self):
+        async for chunk in self.inner:
+            self.sink.append(chunk)
+            yield chunk
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+class Tee(httpx.AsyncBaseTransport):
+    """The SDK's own transport, with every response body kept as well (the SDK reads it unchanged)."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.AsyncHTTPTransport()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.inner.handle_async_request(request)
+        sink: list[bytes] = []
+        return httpx.Response(
+            response.status_code,
+            headers=response.headers,
+            stream=TeeStream(response.stream, sink),
+            extensions={**response.extensions, "tee": sink},
+            request=request,
+        )
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+def sse_comments(exchange: dict[str, Any]) -> list[str]:
+    """The SSE comment lines of an exchange's body (`:` first): every SSE parser, the SDK's too, skips them."""
+    body = b"".join(exchange.pop("_body"))
+    return [line.decode() for line in body.split(b"\n") if line.startswith(b":")]
+
+
 def model_for(base_url: str, api: str, exchanges: list[dict[str, Any]]):
     async def record(response: Any) -> None:
         exchanges.append(
@@ -58,10 +105,11 @@ def model_for(base_url: str, api: str, exchanges: list[dict[str, Any]]):
                 "path": response.request.url.path,
                 "status": response.status_code,
                 "routetax": {k: v for k, v in response.headers.items() if k.startswith("x-routetax-")},
+                "_body": response.extensions["tee"],
             }
         )
 
-    http = openai.DefaultAsyncHttpxClient(event_hooks={"response": [record]})
+    http = openai.DefaultAsyncHttpxClient(event_hooks={"response": [record]}, transport=Tee())
     client = openai.AsyncOpenAI(base_url=base_url, api_key="sk-agents-driver", max_retries=0, http_client=http)
     if api == "chat":
         return OpenAIChatCompletionsModel(model="auto", openai_client=client)
@@ -105,6 +153,8 @@ def run(base_url: str, api: str, scenario: str) -> dict[str, Any]:
         outcome["field_types"] = {name: type(getattr(output, name)).__name__ for name in type(output).model_fields}
         outcome["items"] = [item.type for item in result.new_items]
     outcome["tool_calls"] = list(TOOL_CALLS)
+    for exchange in exchanges:
+        exchange["sse_comments"] = sse_comments(exchange)
     outcome["exchanges"] = exchanges
     return outcome
 
