@@ -5,11 +5,23 @@ Each framework lives in its own venv (they pin conflicting versions), never in t
     python3 -m venv /work/fw-venvs/light && /work/fw-venvs/light/bin/pip install openai-agents ...
     python classifier/data/capture/run.py --venvs /work/fw-venvs
 
+What each venv holds (the DRIVERS below name them), as installed for the captures; the extras are what the
+framework needed at import or run time here, where nothing can be downloaded at run time:
+    light: openai-agents smolagents instructor pydantic-ai-slim openai
+    lc: langgraph langchain-openai          lcc: langchain-classic langchain-openai langgraph langchain-community
+    autogen: autogen-agentchat autogen-ext[openai]    ag2: "ag2[openai]<1" (1.x no longer ships `autogen`)
+    miniswe: mini-swe-agent    crewai: crewai    aider: aider-chat    dspy: dspy
+    llamaindex: llama-index-core llama-index-llms-openai    haystack: haystack-ai    sk: semantic-kernel
+    camel: camel-ai "mcp<2" litellm (litellm ships the tiktoken encodings CAMEL counts with)
+    qwen: "qwen-agent[python-executor,mcp]" soundfile tqdm    langroid: langroid litellm    agno: agno openai
+    interp: open-interpreter "setuptools<81"
+
 For every driver whose venv exists, the server records each request body the framework really
 sends (every step of every loop), labelled by the scenario it belongs to (the session name), with
 the framework's name and installed version. Sessions are split by task number: every third task
 (t % 3 == 2) and every framework in HELDOUT_ONLY go to `framework-captures-heldout.jsonl`, kept out
-of development; the rest to `framework-captures.jsonl`.
+of development; the rest to `framework-captures.jsonl`. A run with `--only` replaces the rows of the
+scenarios it ran and keeps every other row.
 """
 
 from __future__ import annotations
@@ -39,6 +51,22 @@ DRIVERS = {
     "ag2_driver": ("ag2", "ag2"),
     "crewai_driver": ("crewai", "crewai"),
     "aider_driver": ("aider", "aider-chat"),
+    "aider_formats_driver": ("aider", "aider-chat"),
+    "dspy_driver": ("dspy", "dspy"),
+    "langchain_classic_driver": ("lcc", "langchain-classic"),
+    "langgraph_plan_driver": ("lcc", "langgraph"),
+    "llamaindex_driver": ("llamaindex", "llama-index-core"),
+    "autogen_teams_driver": ("autogen", "autogen-agentchat"),
+    "ag2_groupchat_driver": ("ag2", "ag2"),
+    "camel_driver": ("camel", "camel-ai"),
+    "qwen_agent_driver": ("qwen", "qwen-agent"),
+    "haystack_driver": ("haystack", "haystack-ai"),
+    "semantic_kernel_driver": ("sk", "semantic-kernel"),
+    "langroid_driver": ("langroid", "langroid"),
+    "agno_driver": ("agno", "agno"),
+    "smolagents_teams_driver": ("light", "smolagents"),
+    "discord_bot_driver": ("light", "openai"),
+    "open_interpreter_driver": ("interp", "open-interpreter"),
 }
 WEAK_MODEL = "gpt-5.4-nano"  # drivers name it for a framework's single-turn side calls
 HELDOUT_ONLY = {
@@ -112,10 +140,10 @@ def main() -> int:
     for split, name in (("dev", "framework-captures.jsonl"), ("heldout", "framework-captures-heldout.jsonl")):
         path = DATA / name
         kept = [r for r in captured if r["split"] == split]
-        if args.only and path.exists():  # a partial run replaces only the frameworks it ran
-            ran = {r["framework"] for r in captured}
+        if args.only and path.exists():  # a partial run replaces only the scenarios it ran, appending new ones
+            ran = {r["source"] for r in captured}
             old = [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
-            kept = [r for r in old if r["framework"] not in ran] + kept
+            kept = [r for r in old if r["source"] not in ran] + kept
         path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in kept), encoding="utf-8")
         print(f"{path.name}: {len(kept)} requests", file=sys.stderr)
     return 0
