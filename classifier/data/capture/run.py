@@ -107,6 +107,16 @@ def rows(raw: Path, versions: dict[str, str]) -> list[dict]:
     return out
 
 
+def merged(old: list[dict], captured: list[dict], split: str) -> list[dict]:
+    """A partial run's rows for one split: the old rows of every scenario it did not run, then its own.
+
+    Keyed on the scenario (`source`), not the framework: a new driver of a framework already captured (aider's
+    other edit formats) adds its scenarios without dropping the framework's earlier captures.
+    """
+    ran = {r["source"] for r in captured}
+    return [r for r in old if r["source"] not in ran] + [r for r in captured if r["split"] == split]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--venvs", type=Path, default=Path("/work/fw-venvs"))
@@ -140,10 +150,9 @@ def main() -> int:
     for split, name in (("dev", "framework-captures.jsonl"), ("heldout", "framework-captures-heldout.jsonl")):
         path = DATA / name
         kept = [r for r in captured if r["split"] == split]
-        if args.only and path.exists():  # a partial run replaces only the scenarios it ran, appending new ones
-            ran = {r["source"] for r in captured}
+        if args.only and path.exists():
             old = [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
-            kept = [r for r in old if r["source"] not in ran] + kept
+            kept = merged(old, captured, split)
         path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in kept), encoding="utf-8")
         print(f"{path.name}: {len(kept)} requests", file=sys.stderr)
     return 0
