@@ -67,6 +67,10 @@ DRIVERS = {
     "smolagents_teams_driver": ("light", "smolagents"),
     "discord_bot_driver": ("light", "openai"),
     "open_interpreter_driver": ("interp", "open-interpreter"),
+    "instructor_parallel_driver": ("light", "instructor"),
+    "llamaindex_router_driver": ("llamaindex", "llama-index-core"),
+    "langchain_pipelines_driver": ("lcc", "langchain-classic"),
+    "langgraph_rewoo_driver": ("lcc", "langgraph"),
 }
 WEAK_MODEL = "gpt-5.4-nano"  # drivers name it for a framework's single-turn side calls
 HELDOUT_ONLY = {
