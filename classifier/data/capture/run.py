@@ -14,7 +14,7 @@ framework needed at import or run time here, where nothing can be downloaded at 
     llamaindex: llama-index-core llama-index-llms-openai    haystack: haystack-ai    sk: semantic-kernel
     camel: camel-ai "mcp<2" litellm (litellm ships the tiktoken encodings CAMEL counts with)
     qwen: "qwen-agent[python-executor,mcp]" soundfile tqdm    langroid: langroid litellm    agno: agno openai
-    interp: open-interpreter "setuptools<81"
+    interp: open-interpreter "setuptools<81"    llmcli: llm    strands: strands-agents[openai]
 
 For every driver whose venv exists, the server records each request body the framework really
 sends (every step of every loop), labelled by the scenario it belongs to (the session name), with
@@ -71,6 +71,8 @@ DRIVERS = {
     "llamaindex_router_driver": ("llamaindex", "llama-index-core"),
     "langchain_pipelines_driver": ("lcc", "langchain-classic"),
     "langgraph_rewoo_driver": ("lcc", "langgraph"),
+    "llm_cli_driver": ("llmcli", "llm"),
+    "strands_driver": ("strands", "strands-agents"),
 }
 WEAK_MODEL = "gpt-5.4-nano"  # drivers name it for a framework's single-turn side calls
 HELDOUT_ONLY = {
