@@ -8,7 +8,7 @@ Each framework lives in its own venv (they pin conflicting versions), never in t
 What each venv holds (the DRIVERS below name them), as installed for the captures; the extras are what the
 framework needed at import or run time here, where nothing can be downloaded at run time:
     light: openai-agents smolagents instructor pydantic-ai-slim openai
-    lc: langgraph langchain-openai          lcc: langchain-classic langchain-openai langgraph langchain-community
+    lc: langgraph langchain-openai          lcc: langchain-classic langchain-openai langgraph langchain-community langmem
     autogen: autogen-agentchat autogen-ext[openai]    ag2: "ag2[openai]<1" (1.x no longer ships `autogen`)
     miniswe: mini-swe-agent    crewai: crewai    aider: aider-chat    dspy: dspy
     llamaindex: llama-index-core llama-index-llms-openai    haystack: haystack-ai    sk: semantic-kernel
@@ -73,6 +73,7 @@ DRIVERS = {
     "langgraph_rewoo_driver": ("lcc", "langgraph"),
     "llm_cli_driver": ("llmcli", "llm"),
     "strands_driver": ("strands", "strands-agents"),
+    "langgraph_loops_driver": ("lcc", "langgraph"),
 }
 WEAK_MODEL = "gpt-5.4-nano"  # drivers name it for a framework's single-turn side calls
 HELDOUT_ONLY = {
