@@ -8,8 +8,10 @@ Each framework lives in its own venv (they pin conflicting versions), never in t
 What each venv holds (the DRIVERS below name them), as installed for the captures; the extras are what the
 framework needed at import or run time here, where nothing can be downloaded at run time:
     light: openai-agents smolagents instructor pydantic-ai-slim openai
-    lc: langgraph langchain-openai          lcc: langchain-classic langchain-openai langgraph langchain-community langmem
-    autogen: autogen-agentchat autogen-ext[openai]    ag2: "ag2[openai]<1" (1.x no longer ships `autogen`)
+    lc: langgraph langchain-openai
+    lcc: langchain-classic langchain-openai langgraph langchain-community langmem
+    autogen: autogen-agentchat autogen-ext[openai]
+    ag2: "ag2[openai]<1" (1.x no longer ships `autogen`)
     miniswe: mini-swe-agent    crewai: crewai    aider: aider-chat    dspy: dspy
     llamaindex: llama-index-core llama-index-llms-openai    haystack: haystack-ai    sk: semantic-kernel
     camel: camel-ai "mcp<2" litellm (litellm ships the tiktoken encodings CAMEL counts with)

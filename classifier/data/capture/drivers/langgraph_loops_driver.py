@@ -93,7 +93,8 @@ def main() -> None:
             [
                 {"tool": "search", "args": {"query": "Oslo weather today"}},
                 {
-                    "text": "The user asked for today's conditions; the search found -3C, heavy snow, trains 20 min late."
+                    "text": "The user asked for today's conditions; the search found -3C, heavy snow, "
+                    "trains 20 min late."
                 },
                 {"text": "Heavy snow and delayed trains today: the office opens at 10."},
             ],

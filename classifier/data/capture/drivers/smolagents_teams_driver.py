@@ -57,9 +57,9 @@ def main() -> None:
             session("tool_calling_planning", "agentic", t),
             [
                 {
-                    "text": "## 1. Facts survey\n### 1.1. Facts given in the task\nThe city.\n### 1.2. Facts to look up\n"
-                    "The weather.\n### 1.3. Facts to derive\nAdvice.\n\n## 2. Plan\n1. Get the weather.\n2. Answer.\n"
-                    "<end_plan>"
+                    "text": "## 1. Facts survey\n### 1.1. Facts given in the task\nThe city.\n"
+                    "### 1.2. Facts to look up\nThe weather.\n### 1.3. Facts to derive\nAdvice.\n\n"
+                    "## 2. Plan\n1. Get the weather.\n2. Answer.\n<end_plan>"
                 },
                 {"tool": "get_weather", "args": {"city": city}},
                 {"tool": "get_weather", "args": {"city": "Denver"}},
