@@ -7,16 +7,10 @@ next in the same task, and each member's turn reads the others' output (agentic)
 from __future__ import annotations
 
 from _common import run, session
+from _tasks import TEAM_TASKS
 from autogen import ConversableAgent, GroupChat, GroupChatManager
 
-TASKS = [
-    "Write a two-line travel note about today's weather in Oslo.",
-    "Draft a short ops update on the weather in Denver.",
-    "Tell the team whether it's a good day for a run in Zurich.",
-    "Write a picnic plan for Seattle given today's weather.",
-    "Should the Helsinki office close early for snow? Write a note.",
-    "Write a bike-commute advisory for Amsterdam today.",
-]
+TASKS = TEAM_TASKS
 
 
 def llm_config(url: str) -> dict:

@@ -7,18 +7,12 @@ answer returns to the leader (agentic). An Agent with no tools answering once is
 from __future__ import annotations
 
 from _common import run, session
+from _tasks import WEATHER_QUESTIONS
 from agno.agent import Agent
 from agno.models.openai import OpenAIChat
 from agno.team import Team
 
-TASKS = [
-    "What's the weather in Oslo, and do I need gloves?",
-    "Is it snowing in Denver right now?",
-    "How cold is Helsinki today?",
-    "Is it a good day for a run in Zurich?",
-    "Should I bike to work in Amsterdam today?",
-    "Do I need an umbrella in Seattle?",
-]
+TASKS = WEATHER_QUESTIONS
 
 
 def get_weather(city: str) -> str:

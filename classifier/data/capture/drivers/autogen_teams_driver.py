@@ -11,19 +11,13 @@ import asyncio
 import json
 
 from _common import run, session
+from _tasks import TEAM_TASKS
 from autogen_agentchat.agents import AssistantAgent
 from autogen_agentchat.conditions import MaxMessageTermination, TextMentionTermination
 from autogen_agentchat.teams import MagenticOneGroupChat, SelectorGroupChat
 from autogen_ext.models.openai import OpenAIChatCompletionClient
 
-TASKS = [
-    "Write a two-line travel note about today's weather in Oslo.",
-    "Draft a short ops update on the weather in Denver.",
-    "Tell the team whether it's a good day for a run in Zurich.",
-    "Write a picnic plan for Seattle given today's weather.",
-    "Should the Helsinki office close early for snow? Write a note.",
-    "Write a bike-commute advisory for Amsterdam today.",
-]
+TASKS = TEAM_TASKS
 
 
 async def get_weather(city: str) -> str:

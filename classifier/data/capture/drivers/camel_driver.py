@@ -8,6 +8,7 @@ answering once, without tools, is single-turn.
 from __future__ import annotations
 
 from _common import offline_tokenizers, run, session
+from _tasks import TEAM_TASKS
 from camel.agents import ChatAgent
 from camel.models import ModelFactory
 from camel.societies import RolePlaying
@@ -15,14 +16,7 @@ from camel.toolkits import FunctionTool
 from camel.types import ModelPlatformType
 
 offline_tokenizers()
-TASKS = [
-    "Write a two-line travel note about today's weather in Oslo.",
-    "Draft a short ops update on the weather in Denver.",
-    "Tell the team whether it's a good day for a run in Zurich.",
-    "Write a picnic plan for Seattle given today's weather.",
-    "Should the Helsinki office close early for snow? Write a note.",
-    "Write a bike-commute advisory for Amsterdam today.",
-]
+TASKS = TEAM_TASKS
 
 
 def get_weather(city: str) -> str:

@@ -12,15 +12,9 @@ import json
 
 import dspy
 from _common import run, session
+from _tasks import OPS_TASKS
 
-TASKS = [
-    ("What's the weather in Oslo, and do I need gloves?", "get_weather", {"city": "Oslo"}),
-    ("Find the status of ticket INC-2231.", "lookup_ticket", {"ticket_id": "INC-2231"}),
-    ("Is it snowing in Denver right now?", "get_weather", {"city": "Denver"}),
-    ("Who owns ticket INC-9?", "lookup_ticket", {"ticket_id": "INC-9"}),
-    ("How cold is Helsinki today?", "get_weather", {"city": "Helsinki"}),
-    ("Is INC-77 resolved?", "lookup_ticket", {"ticket_id": "INC-77"}),
-]
+TASKS = OPS_TASKS
 
 
 def get_weather(city: str) -> str:

@@ -7,6 +7,7 @@ documents and answered once, or a summary, goes to the user (single-turn).
 from __future__ import annotations
 
 from _common import run, session
+from _tasks import OPS_QUESTIONS
 from haystack.components.agents import Agent
 from haystack.components.builders import ChatPromptBuilder
 from haystack.components.generators.chat import OpenAIChatGenerator
@@ -14,14 +15,7 @@ from haystack.dataclasses import ChatMessage
 from haystack.tools import Tool
 from haystack.utils import Secret
 
-TASKS = [
-    "What's the weather in Oslo, and do I need gloves?",
-    "Find the status of ticket INC-2231.",
-    "Is it snowing in Denver right now?",
-    "Who owns ticket INC-9?",
-    "How cold is Helsinki today?",
-    "Is INC-77 resolved?",
-]
+TASKS = OPS_QUESTIONS
 DOCS = ["Refunds are available within 30 days of purchase.", "Tickets are answered within one business day."]
 WEATHER = Tool(
     name="get_weather",

@@ -12,20 +12,14 @@ from __future__ import annotations
 import json
 
 from _common import run, session
+from _tasks import OPS_TASKS
 from langchain_classic.agents import AgentExecutor, AgentType, XMLAgent, create_xml_agent, initialize_agent
 from langchain_classic.chains.router import MultiPromptChain
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.tools import tool
 from langchain_openai import ChatOpenAI
 
-TASKS = [
-    ("What's the weather in Oslo, and do I need gloves?", "get_weather", "Oslo"),
-    ("Find the status of ticket INC-2231.", "lookup_ticket", "INC-2231"),
-    ("Is it snowing in Denver right now?", "get_weather", "Denver"),
-    ("Who owns ticket INC-9?", "lookup_ticket", "INC-9"),
-    ("How cold is Helsinki today?", "get_weather", "Helsinki"),
-    ("Is INC-77 resolved?", "lookup_ticket", "INC-77"),
-]
+TASKS = OPS_TASKS
 
 
 @tool
@@ -72,8 +66,8 @@ def router(url: str, question: str) -> None:
 
 
 def main() -> None:
-    for t, (question, name, arg) in enumerate(TASKS):
-        key = "city" if name == "get_weather" else "ticket_id"
+    for t, (question, name, args) in enumerate(TASKS):
+        arg = next(iter(args.values()))
         run(
             session("xml_agent", "agentic", t),
             [
@@ -83,7 +77,7 @@ def main() -> None:
             ],
             lambda url, q=question: xml_agent(url, q),
         )
-        blob = json.dumps({"action": name, "action_input": {key: arg}})
+        blob = json.dumps({"action": name, "action_input": args})
         final = json.dumps({"action": "Final Answer", "action_input": "Done."})
         run(
             session("structured_chat_agent", "agentic", t),

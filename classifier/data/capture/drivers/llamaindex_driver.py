@@ -11,20 +11,14 @@ import asyncio
 import json
 
 from _common import run, session
+from _tasks import OPS_TASKS
 from llama_index.core import get_response_synthesizer
 from llama_index.core.agent.workflow import FunctionAgent, ReActAgent
 from llama_index.core.schema import NodeWithScore, TextNode
 from llama_index.core.tools import FunctionTool
 from llama_index.llms.openai import OpenAI
 
-TASKS = [
-    ("What's the weather in Oslo, and do I need gloves?", "get_weather", {"city": "Oslo"}),
-    ("Find the status of ticket INC-2231.", "lookup_ticket", {"ticket_id": "INC-2231"}),
-    ("Is it snowing in Denver right now?", "get_weather", {"city": "Denver"}),
-    ("Who owns ticket INC-9?", "lookup_ticket", {"ticket_id": "INC-9"}),
-    ("How cold is Helsinki today?", "get_weather", {"city": "Helsinki"}),
-    ("Is INC-77 resolved?", "lookup_ticket", {"ticket_id": "INC-77"}),
-]
+TASKS = OPS_TASKS
 DOCS = "Refunds are available within 30 days of purchase. Tickets are answered within one business day."
 
 

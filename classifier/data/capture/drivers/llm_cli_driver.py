@@ -11,18 +11,12 @@ import tempfile
 from pathlib import Path
 
 from _common import run, session
+from _tasks import WEATHER_QUESTIONS
 
 os.environ["LLM_USER_PATH"] = tempfile.mkdtemp()
 import llm  # noqa: E402
 
-TASKS = [
-    "What's the weather in Oslo, and do I need gloves?",
-    "Is it snowing in Denver right now?",
-    "How cold is Helsinki today?",
-    "Is it a good day for a run in Zurich?",
-    "Should I bike to work in Amsterdam today?",
-    "Do I need an umbrella in Seattle?",
-]
+TASKS = WEATHER_QUESTIONS
 
 
 def get_weather(city: str) -> str:

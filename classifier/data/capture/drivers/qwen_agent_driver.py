@@ -10,19 +10,13 @@ from __future__ import annotations
 import json
 
 from _common import offline_tokenizers, run, session
+from _tasks import WEATHER_TASKS
 
 offline_tokenizers()
 from qwen_agent.agents import Assistant, ReActChat  # noqa: E402
 from qwen_agent.tools.base import BaseTool, register_tool  # noqa: E402
 
-TASKS = [
-    ("What's the weather in Oslo, and do I need gloves?", "Oslo"),
-    ("Is it snowing in Denver right now?", "Denver"),
-    ("How cold is Helsinki today?", "Helsinki"),
-    ("Is it a good day for a run in Zurich?", "Zurich"),
-    ("Should I bike to work in Amsterdam today?", "Amsterdam"),
-    ("Do I need an umbrella in Seattle?", "Seattle"),
-]
+TASKS = WEATHER_TASKS
 
 
 @register_tool("get_weather")

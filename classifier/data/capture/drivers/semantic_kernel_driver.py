@@ -10,20 +10,14 @@ import asyncio
 from typing import Annotated
 
 from _common import run, session
+from _tasks import OPS_QUESTIONS
 from openai import AsyncOpenAI
 from semantic_kernel import Kernel
 from semantic_kernel.agents import ChatCompletionAgent
 from semantic_kernel.connectors.ai.open_ai import OpenAIChatCompletion
 from semantic_kernel.functions import kernel_function
 
-TASKS = [
-    "What's the weather in Oslo, and do I need gloves?",
-    "Find the status of ticket INC-2231.",
-    "Is it snowing in Denver right now?",
-    "Who owns ticket INC-9?",
-    "How cold is Helsinki today?",
-    "Is INC-77 resolved?",
-]
+TASKS = OPS_QUESTIONS
 
 
 class OpsPlugin:

@@ -6,17 +6,11 @@ The agent's event loop is agentic at every call; an Agent with no tools answerin
 from __future__ import annotations
 
 from _common import run, session
+from _tasks import OPS_QUESTIONS
 from strands import Agent, tool
 from strands.models.openai import OpenAIModel
 
-TASKS = [
-    "What's the weather in Oslo, and do I need gloves?",
-    "Find the status of ticket INC-2231.",
-    "Is it snowing in Denver right now?",
-    "Who owns ticket INC-9?",
-    "How cold is Helsinki today?",
-    "Is INC-77 resolved?",
-]
+TASKS = OPS_QUESTIONS
 
 
 @tool
