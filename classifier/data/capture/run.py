@@ -17,6 +17,7 @@ framework needed at import or run time here, where nothing can be downloaded at 
     camel: camel-ai "mcp<2" litellm (litellm ships the tiktoken encodings CAMEL counts with)
     qwen: "qwen-agent[python-executor,mcp]" soundfile tqdm    langroid: langroid litellm    agno: agno openai
     interp: open-interpreter "setuptools<81"    llmcli: llm    strands: strands-agents[openai]
+    griptape: griptape    atomic (Python 3.12: atomic-agents 2.x needs it): atomic-agents openai
 
 For every driver whose venv exists, the server records each request body the framework really
 sends (every step of every loop), labelled by the scenario it belongs to (the session name), with
@@ -76,6 +77,8 @@ DRIVERS = {
     "llm_cli_driver": ("llmcli", "llm"),
     "strands_driver": ("strands", "strands-agents"),
     "langgraph_loops_driver": ("lcc", "langgraph"),
+    "griptape_driver": ("griptape", "griptape"),
+    "atomic_agents_driver": ("atomic", "atomic-agents"),
 }
 WEAK_MODEL = "gpt-5.4-nano"  # drivers name it for a framework's single-turn side calls
 HELDOUT_ONLY = {
