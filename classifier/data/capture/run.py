@@ -19,6 +19,7 @@ framework needed at import or run time here, where nothing can be downloaded at 
     interp: open-interpreter "setuptools<81"    llmcli: llm    strands: strands-agents[openai]
     griptape: griptape    atomic (Python 3.12: atomic-agents 2.x needs it): atomic-agents openai
     adk: google-adk litellm    praison: praisonaiagents[llm]    deepeval: deepeval
+    nemo: nemoguardrails langchain-openai
 
 For every driver whose venv exists, the server records each request body the framework really
 sends (every step of every loop), labelled by the scenario it belongs to (the session name), with
@@ -83,6 +84,7 @@ DRIVERS = {
     "google_adk_driver": ("adk", "google-adk"),
     "praisonai_driver": ("praison", "praisonaiagents"),
     "deepeval_driver": ("deepeval", "deepeval"),
+    "nemo_guardrails_driver": ("nemo", "nemoguardrails"),
 }
 WEAK_MODEL = "gpt-5.4-nano"  # drivers name it for a framework's single-turn side calls
 HELDOUT_ONLY = {
