@@ -40,3 +40,13 @@ def run(name: str, replies: list[Any], body: Callable[[str], Any]) -> None:
         body(base_url(name))
     except Exception as exc:  # noqa: BLE001 - a scenario that ends in an error still sent real requests
         print(f"{name}: {type(exc).__name__}: {str(exc)[:200]}", file=sys.stderr)
+
+
+def offline_tokenizers() -> None:
+    """Point tiktoken at the encodings litellm ships, for frameworks that count tokens (no download here)."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.find_spec("litellm")
+    if spec and spec.origin:
+        os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(Path(spec.origin).parent / "litellm_core_utils" / "tokenizers"))

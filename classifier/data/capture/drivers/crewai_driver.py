@@ -70,7 +70,8 @@ def main() -> None:
                 verbose=False,
                 max_iter=3,
             )
-            # every step of this crew offers tools: a second agent without tools would be a single-turn step
+            # one agent with tools for both tasks: a second agent reading the first one's output would be agentic
+            # too (its input is a model's result in the same task), but would offer no tools to show it
             tasks = [
                 Task(description=text, expected_output="Bullet facts", agent=researcher),
                 Task(
