@@ -46,6 +46,7 @@ from emulator.behaviour import (
     structured_schema,
     structured_text,
     tool_arguments,
+    within_cap,
 )
 from emulator.embeddings import embeddings_routes
 from emulator.loops import more_rounds, react_answer, react_tools, rounds_done, system_text
@@ -124,7 +125,8 @@ def build_emulator(dialect: str = "openai", latency_ms: float = 0.0, seed: int |
             text = ""
         else:
             text = structured_text(schema) if schema is not None else _text_answer(state, body)
-        reasoning = reasoning_tokens(model, body)
+        cap = body.get("max_completion_tokens") or body.get("max_tokens")
+        text, reasoning = within_cap(text, reasoning_tokens(model, body), cap)
         completion_tokens = (
             reasoning + count_text(text) + (count_text(call["function"]["arguments"]) + 4 if call else 0)
         )

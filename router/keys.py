@@ -44,41 +44,48 @@ GATE_SCRIPT = """
 -- Answer: {verdict, detail, requests left, requests reset s, tokens left, tokens reset s}, numbers as strings (Lua
 -- numbers reach the client truncated to integers). detail: budget -> spent; short -> what is left; held, rpm,
 -- tpm -> seconds until it admits; tpm -> -1 when the request alone exceeds the limit.
+-- Everything is decided from reads first, and an admission's first write is a ZADD: at maxmemory Redis refuses it
+-- and the whole script fails (the gate fails closed), where a cleanup written first would let every later write in.
 local now = tonumber(ARGV[6])
 local function fmt(x) return string.format('%.17g', x) end
 local function amount(member) return tonumber(string.match(member, '|([^|]+)$')) end
--- Drop a zset's entries scored up to `upto` (a ZRANGEBYSCORE bound) and take their amounts off its running total.
-local function forget(zset, total_key, upto, ttl)
-  local gone = redis.call('ZRANGEBYSCORE', zset, '-inf', upto)
-  if #gone == 0 then return end
+-- A zset's running total without its entries scored up to `upto` (a ZRANGEBYSCORE bound).
+local function live_total(zset, total_key, upto)
   local total = tonumber(redis.call('GET', total_key) or '0')
+  local gone = redis.call('ZRANGEBYSCORE', zset, '-inf', upto)
+  if #gone == 0 then return total, 0 end
   for _, member in ipairs(gone) do total = total - amount(member) end
+  if total < 0 or redis.call('ZCARD', zset) == #gone then total = 0 end
+  return total, #gone
+end
+-- Write down what live_total left out.
+local function forget(zset, total_key, upto, total, gone, ttl)
+  if gone == 0 then return end
   redis.call('ZREMRANGEBYSCORE', zset, '-inf', upto)
-  if total < 0 or redis.call('ZCARD', zset) == 0 then total = 0 end
   redis.call('SET', total_key, fmt(total), 'EX', ttl)
 end
--- Seconds until the entries of a window admitted so far have all slid out of it (0 when it is empty).
+local since = '(' .. fmt(now - 60)  -- the window is the last 60 s, both ends included
+local function in_window(zset) return redis.call('ZRANGEBYSCORE', zset, fmt(now - 60), '+inf', 'WITHSCORES') end
+-- Seconds until what a window holds has all slid out of it (0 when it is empty).
 local function empty_in(zset)
   local newest = redis.call('ZRANGE', zset, -1, -1, 'WITHSCORES')
   if #newest == 0 then return 0 end
   return math.max(0, tonumber(newest[2]) + 60 - now)
 end
 -- A reservation nobody settled (a crash, a lost settlement) expires at its request's deadline.
-forget(KEYS[2], KEYS[3], ARGV[6], ARGV[9])
--- The rate windows as they stand now (the last 60 s, both ends included), read before any decision so that
--- every answer, admitted or refused, can tell the client where the key's own windows stand.
+local reserved, expired = live_total(KEYS[2], KEYS[3], ARGV[6])
 local rpm, tpm, want = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[10])
-local since = '(' .. fmt(now - 60)
-local requests, tokens = 0, 0
-if rpm >= 0 then
-  redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', since)
-  requests = redis.call('ZCARD', KEYS[4])
+local requests = rpm >= 0 and redis.call('ZCOUNT', KEYS[4], fmt(now - 60), '+inf') or 0
+local tokens, stale = 0, 0
+if tpm >= 0 then tokens, stale = live_total(KEYS[5], KEYS[6], since) end
+local function tidy()
+  forget(KEYS[2], KEYS[3], ARGV[6], reserved, expired, ARGV[9])
+  if rpm >= 0 then redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', since) end
+  if tpm >= 0 then forget(KEYS[5], KEYS[6], since, tokens, stale, 120) end
 end
-if tpm >= 0 then
-  forget(KEYS[5], KEYS[6], since, 120)
-  tokens = tonumber(redis.call('GET', KEYS[6]) or '0')
-end
+-- Where the key's windows stand, for every answer, admitted or refused.
 local function answer(verdict, detail)
+  tidy()
   return {verdict, fmt(detail), fmt(rpm - requests), fmt(empty_in(KEYS[4])), fmt(tpm - tokens), fmt(empty_in(KEYS[5]))}
 end
 local budget, cost = tonumber(ARGV[1]), tonumber(ARGV[2])
@@ -87,27 +94,27 @@ if budget >= 0 then
   if spent >= budget then return answer('budget', spent) end
   -- The request's own worst case must fit in what is left, in flight alone or not.
   if spent + cost > budget then return answer('short', budget - spent) end
-  local reserved = tonumber(redis.call('GET', KEYS[3]) or '0')
   if spent + reserved + cost > budget then
     -- Held by requests in flight: it fits once enough of them end, at the latest by their deadlines.
-    local held = redis.call('ZRANGE', KEYS[2], 0, -1, 'WITHSCORES')
-    local room, wait = budget - spent - cost, 0
+    local held = redis.call('ZRANGEBYSCORE', KEYS[2], '(' .. ARGV[6], '+inf', 'WITHSCORES')
+    local room, left, wait = budget - spent - cost, reserved, 0
     for i = 1, #held, 2 do
-      reserved = reserved - amount(held[i])
+      left = left - amount(held[i])
       wait = tonumber(held[i + 1]) - now
-      if reserved <= room then break end
+      if left <= room then break end
     end
     return answer('held', wait)
   end
 end
--- Never more than rpm requests, nor tpm tokens (their reservations), admitted in any 60 s.
+-- Never more than rpm requests, nor tpm tokens (their reservations, then what they used), admitted in any 60 s.
 if rpm >= 0 and requests + 1 > rpm then
-  local first = redis.call('ZRANGE', KEYS[4], requests - rpm, requests - rpm, 'WITHSCORES')
-  return answer('rpm', #first > 0 and tonumber(first[2]) + 60 - now or 60)
+  local oldest = in_window(KEYS[4])
+  local index = 2 * (requests - rpm) + 2  -- the entry whose leaving makes room
+  return answer('rpm', oldest[index] and tonumber(oldest[index]) + 60 - now or 60)
 end
 if tpm >= 0 and tokens + want > tpm then
   if want > tpm then return answer('tpm', -1) end
-  local admitted = redis.call('ZRANGE', KEYS[5], 0, -1, 'WITHSCORES')
+  local admitted = in_window(KEYS[5])
   local left, wait = tokens, 60
   for i = 1, #admitted, 2 do
     left = left - amount(admitted[i])
@@ -124,16 +131,18 @@ end
 if tpm >= 0 then
   redis.call('ZADD', KEYS[5], ARGV[6], ARGV[7] .. '|' .. fmt(want))
   redis.call('EXPIRE', KEYS[5], 120)
-  tokens = tokens + want
-  redis.call('SET', KEYS[6], fmt(tokens), 'EX', 120)
 end
 if budget >= 0 then
   redis.call('ZADD', KEYS[2], ARGV[8], ARGV[7] .. '|' .. ARGV[2])
   redis.call('EXPIRE', KEYS[2], ARGV[9])
-  local total = tonumber(redis.call('GET', KEYS[3]) or '0') + cost
-  redis.call('SET', KEYS[3], fmt(total), 'EX', ARGV[9])
 end
-return answer('ok', 0)
+tidy()
+if tpm >= 0 then
+  tokens = tokens + want
+  redis.call('SET', KEYS[6], fmt(tokens), 'EX', 120)
+end
+if budget >= 0 then redis.call('SET', KEYS[3], fmt(reserved + cost), 'EX', ARGV[9]) end
+return {'ok', '0', fmt(rpm - requests), fmt(empty_in(KEYS[4])), fmt(tpm - tokens), fmt(empty_in(KEYS[5]))}
 """
 
 SETTLE_SCRIPT = """
