@@ -200,10 +200,15 @@ def within_cap(text: str, reasoning: int, cap: Any) -> tuple[str, int]:
     if type(cap) is not int or cap <= 0:
         return text, reasoning
     reasoning = min(reasoning, cap // 2)
-    words = text.split(" ") if text else []
-    while words and len(_encode(" ".join(words))) > cap - reasoning:
-        words.pop()
-    return " ".join(words), reasoning
+    room = cap - reasoning
+    if len(_encode(text)) <= room:
+        return text, reasoning
+    words = text.split(" ")
+    fits, over = 0, len(words)  # the most words that fit, found in a few encodes even for a long answer
+    while over - fits > 1:
+        middle = (fits + over) // 2
+        fits, over = (middle, over) if len(_encode(" ".join(words[:middle]))) <= room else (fits, middle)
+    return " ".join(words[:fits]), reasoning
 
 
 async def json_body(state: EmulatorState, request: Request) -> Any:
