@@ -8,15 +8,17 @@ Redis store is configured — requires a virtual key (`routetax keys create`). T
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import logging
 import math
 import os
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from metering.metrics import Metrics
 from metering.prices import Price, embedding_prices
@@ -31,6 +33,11 @@ from router.settlements import SPOOL_SUBDIR, Settlement, Settlements
 log = logging.getLogger("routetax.auth")
 
 SETTLE_MARGIN_S = 5.0  # a reservation outlives its request's deadline by this much: the time its settlement takes
+# A request still running within 2 x RENEW_EVERY_S of its reservation's expiry (a stream relayed past its deadline)
+# holds it LEASE_S more, renewed while it runs: a process killed mid-request stops renewing, so its reservations
+# expire by their requests' deadlines (plus the margin) or, past those, within LEASE_S of the last renewal.
+RENEW_EVERY_S = 5.0
+LEASE_S = 30.0
 
 
 def bearer(headers: Mapping[str, str]) -> str | None:
@@ -95,12 +102,15 @@ def _refusal(key: VirtualKey, answer: GateAnswer, worst: Reservation) -> ProxyEr
 LOG_EVERY_S = 10.0
 
 
-class Held(NamedTuple):
-    """An admitted request's key and what it holds until it settles: its reservation and its tokens (or '')."""
+@dataclass(slots=True)
+class Held:
+    """An admitted request's key and what it holds until it settles: its reservation (until `expires_at`, unix s)
+    and its tokens ('' for none)."""
 
     key: VirtualKey
     member: str = ""
     tokens_member: str = ""
+    expires_at: float = 0.0
 
 
 class Gatekeeper:
@@ -126,6 +136,7 @@ class Gatekeeper:
         self._pending: dict[str, Held] = {}  # request id -> its key and what it holds
         self.unsettled: Settlements | None = None  # what the store refused, until it takes it (keys mode)
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._renewing: asyncio.Task[None] | None = None
         self._logged_at = 0.0
         self._tiers = {
             name: TierLimits(prices.get(name), tier.input_limit(), tier.region) for name, tier in config.tiers.items()
@@ -139,6 +150,7 @@ class Gatekeeper:
             spool_dir = Path(store.spool_dir) / SPOOL_SUBDIR if store.durable else None
             self.unsettled = Settlements(self._charge, spool_dir, on_dropped=self.metrics.settlements_dropped.inc)
             self.unsettled.start()
+            self._renewing = asyncio.get_running_loop().create_task(self._renew_forever(), name="routetax-leases")
             log.warning("auth: KEYS mode — every request needs a routetax virtual key (routetax keys create)")
             log.warning(
                 "auth: when the store cannot take writes, keys with a budget or rate limit are %s",
@@ -154,6 +166,11 @@ class Gatekeeper:
             )
 
     async def aclose(self) -> None:
+        if self._renewing is not None:
+            self._renewing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._renewing
+            self._renewing = None
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=2)
         if self.unsettled is not None:
@@ -247,8 +264,39 @@ class Gatekeeper:
             refused = _refusal(key, answer, worst)
             refused.context.update(rate_headers)
             raise refused
-        self._pending[record.request_id] = Held(key, answer.member, answer.tokens_member)
+        self._pending[record.request_id] = Held(key, answer.member, answer.tokens_member, time.time() + hold_s)
         return rate_headers
+
+    async def renew(self) -> int:
+        """Extend the reservations of requests still running close to their expiry; how many were extended.
+
+        A reservation is held until its request's deadline; a request can outlive it (a stream is relayed to its
+        end), and a reservation released while its request still runs would let the budget be spent twice.
+        """
+        if self.keys is None:
+            return 0
+        now = time.time()
+        soon = now + 2 * RENEW_EVERY_S
+        due = [held for held in self._pending.values() if held.member and held.expires_at < soon]
+        extended = 0
+        for held in due:
+            until = now + LEASE_S
+            try:
+                if await self.keys.extend(held.key, held.member, until):
+                    held.expires_at = until
+                    extended += 1
+            except Exception as exc:  # the store blinked: the next pass tries again, well before the expiry
+                self._log_store_error("reservation renewal", exc)
+                break
+        return extended
+
+    async def _renew_forever(self) -> None:
+        while True:
+            await asyncio.sleep(RENEW_EVERY_S)
+            try:
+                await self.renew()
+            except Exception:  # the loop must outlive anything
+                log.exception("auth: renewing reservations failed")
 
     def settle(self, record: Record) -> None:
         """Charge the real cost (from the record) and release the reservation, in the background.

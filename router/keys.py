@@ -182,6 +182,19 @@ return 1
 """
 
 
+EXTEND_SCRIPT = """
+-- KEYS: 1 reservations, 2 the reservations' total. ARGV: 1 reservation member, 2 its new expiry (unix s), 3 ttl (s)
+-- A request still running near its reservation's expiry keeps it; one that settled (or whose reservation expired)
+-- has nothing to extend. The keys' TTLs only ever grow here: other requests may hold reservations for longer.
+if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
+redis.call('ZADD', KEYS[1], 'XX', ARGV[2], ARGV[1])
+for _, key in ipairs(KEYS) do
+  if redis.call('TTL', key) < tonumber(ARGV[3]) then redis.call('EXPIRE', key, ARGV[3]) end
+end
+return 1
+"""
+
+
 class Admission(StrEnum):
     """The gate script's answer: admitted, or the limit that refused the request (its Lua return values)."""
 
@@ -296,6 +309,7 @@ class KeyStore:
         self._cache: dict[str, tuple[float, VirtualKey | None]] = {}
         self._gate = redis.register_script(GATE_SCRIPT)
         self._settle = redis.register_script(SETTLE_SCRIPT)
+        self._extend = redis.register_script(EXTEND_SCRIPT)
 
     async def create(self, name: str, **limits: Any) -> tuple[VirtualKey, str]:
         secret = new_key()
@@ -436,6 +450,12 @@ class KeyStore:
                 tokens_member,
             ],
         )
+
+    async def extend(self, key: VirtualKey, member: str, until: float) -> bool:
+        """Hold a running request's reservation until `until` (unix s); False when it holds none any more."""
+        script_keys, _reset = self._keys(key.id, key.period, time.time())
+        ttl = max(1, math.ceil(until - time.time())) + 60
+        return bool(await self._extend(keys=script_keys[1:3], args=[member, repr(until), ttl]))
 
     # reserved() and spent() are read by the tests only (the gate reads both inside its Redis script); they
     # stay here because they are the only code besides that script that knows the budget keys' layout.

@@ -1,8 +1,8 @@
 """A request's worst case, reserved against its key's budget and tokens per minute before it starts.
 
 A budget only bounds spend if no request can be charged more than it reserved. So the reservation is
-what the metering pipeline could charge the request at most (docs/ledger.md, "Key budgets", states
-it as a formula):
+what the metering pipeline could charge the request at most (docs/budgets.md states it as a formula,
+with the bound it gives and what can break it):
 
 - the prompt as one token per byte of the body (a text token is at least one byte), at the rates it
   would be billed at (the long-context rates above 272K, priority when the request asks for it, the

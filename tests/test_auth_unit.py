@@ -391,3 +391,26 @@ async def test_metrics_need_a_token_in_keys_mode(make_gate: MakeGate, monkeypatc
     open_with_token = make_gate(mode="open", metrics_token_env="RT_TEST_METRICS")
     with pytest.raises(ProxyError):
         open_with_token.check_metrics({})  # a configured token is asked for in open mode too
+
+
+async def test_a_request_running_past_its_deadline_keeps_its_reservation_and_an_orphan_does_not(
+    make_gate: MakeGate, clock: Clock
+) -> None:
+    """A stream is relayed to its end, past its deadline: its reservation is renewed while it runs. One nobody
+    renews (its process was killed) expires by its request's deadline, and the budget is free again."""
+    gate = make_gate()
+    assert gate.keys is not None
+    key, _ = await new_key(gate, "streams", budget_usd=0.01)
+    body = {**HELLO, "max_tokens": 1000}  # $0.0041 on nano: two fit
+    await gate.admit(key, Record(request_id="long", started_at=clock.now), ["nano"], body, 100, deadline_s=20)
+    orphan_gate = make_gate()
+    await orphan_gate.admit(key, Record(request_id="orphan"), ["nano"], body, 100, deadline_s=20)
+    orphan_gate._pending.clear()  # killed -9: nothing renews or settles it any more
+    assert await gate.renew() == 0  # far from its expiry: nothing to do
+    clock.advance(20)
+    assert await gate.renew() == 1 and await orphan_gate.renew() == 0
+    clock.advance(6)  # past both deadlines and their margin: the orphan is gone, the stream still holds its own
+    await gate.admit(key, Record(request_id="next"), ["nano"], body, 100)
+    with pytest.raises(ProxyError) as caught:
+        await gate.admit(key, Record(request_id="one-too-many"), ["nano"], body, 100)
+    assert refused(caught)[1] == "budget_held"

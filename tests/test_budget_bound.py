@@ -10,12 +10,13 @@ requests or its tpm tokens.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -27,14 +28,15 @@ from emulator.app import build_emulator
 from metering.store import open_store
 from router.keys import KeyStore, VirtualKey
 from router.servers import RunningServer
-from tests.conftest import key_spent_usd, script, wait_for_settlements
+from tests.conftest import key_reserved_usd, key_spent_usd, script, wait_for_settlements
 from tests.redis_server import RedisServer
 from tests.running import Processes, Servers
 from tests.test_cli import free_port, wait_until_up
+from tests.waiting import wait_until
 
 HELLO = [{"role": "user", "content": "Write a long essay on routing."}]
 LONG_ANSWER = " ".join(["routing pays when the cheap tier finishes"] * 700)  # ≈ 4,900 tokens
-Send = Callable[..., httpx.Response]
+Replicas = tuple[list[str], RunningServer, str, list[subprocess.Popen[str]]]  # urls, emulator, store, processes
 
 
 def create_key(store_url: str, name: str, **limits: Any) -> tuple[VirtualKey, str]:
@@ -51,7 +53,7 @@ def create_key(store_url: str, name: str, **limits: Any) -> tuple[VirtualKey, st
 @pytest.fixture
 def replicas(
     redis_server: RedisServer, serve_in_thread: Servers, processes: Processes, tmp_path: Path
-) -> Iterator[tuple[list[str], RunningServer, str]]:
+) -> Iterator[Replicas]:
     """Three `routetax serve` processes in keys mode on one Redis, every tier on one emulator whose answers take
     200 ms (so many requests are in flight together); yields their URLs, the emulator's and the store's."""
     emulator = serve_in_thread(build_emulator(seed=1, latency_ms=200), name="emulator")
@@ -78,7 +80,7 @@ def replicas(
         urls.append(f"http://127.0.0.1:{port}")
     for url, process in zip(urls, started, strict=True):
         wait_until_up(f"{url}/healthz", process)
-    yield urls, emulator, redis_server.url
+    yield urls, emulator, redis_server.url, started
 
 
 def burst(urls: list[str], secret: str, bodies: list[dict[str, Any]], **headers: str) -> list[httpx.Response]:
@@ -100,8 +102,10 @@ def codes(answers: list[httpx.Response]) -> Counter[str]:
     return Counter("ok" if a.status_code == 200 else a.json()["error"]["code"] for a in answers)
 
 
-def test_a_budget_bounds_spend_across_three_replicas(replicas: tuple[list[str], RunningServer, str]) -> None:
-    urls, emulator, store_url = replicas
+def test_a_budget_bounds_spend_across_three_replicas(
+    replicas: Replicas,
+) -> None:
+    urls, emulator, store_url, _processes = replicas
 
     # One huge request on a fresh key: refused on its own, before it costs anything (main: $1.50 of $0.01).
     fresh, secret = create_key(store_url, "fresh", budget_usd=0.01)
@@ -135,9 +139,9 @@ def test_a_budget_bounds_spend_across_three_replicas(replicas: tuple[list[str], 
 
 
 def test_rpm_and_tpm_hold_in_every_60_seconds_across_three_replicas(
-    replicas: tuple[list[str], RunningServer, str],
+    replicas: Replicas,
 ) -> None:
-    urls, emulator, store_url = replicas
+    urls, emulator, store_url, _processes = replicas
     _key, secret = create_key(store_url, "paced", rpm=20)
     started = time.monotonic()
     first = burst(urls, secret, [{"model": "nano", "messages": HELLO, "max_tokens": 50}] * 30)
@@ -155,3 +159,37 @@ def test_rpm_and_tpm_hold_in_every_60_seconds_across_three_replicas(
     answers = burst(urls, secret, [{"model": "nano", "messages": HELLO, "max_tokens": 1000}] * 40)
     used = sum(a.json()["usage"]["total_tokens"] for a in answers if a.status_code == 200)
     assert codes(answers)["ok"] >= 1 and used <= 20_000  # main: all 40 at once, 4.2x the tpm
+
+
+def test_a_killed_replicas_reservation_is_held_only_until_its_requests_deadline_and_says_so(
+    replicas: Replicas,
+) -> None:
+    """main: the orphan locked the key out as "has used its monthly budget" for up to 360 s."""
+    urls, emulator, store_url, started = replicas
+    key, secret = create_key(store_url, "orphaned", budget_usd=0.006)
+    body = {"model": "mini", "messages": HELLO, "max_tokens": 1000}  # $0.0046 at most: one fits, not two
+    headers = {"authorization": f"Bearer {secret}", "x-routetax-fallback": "off", "x-routetax-deadline-ms": "4000"}
+    script(emulator, "gpt-5.4-mini", outcomes=["timeout"])  # the upstream never answers: in flight to its deadline
+
+    def stuck() -> None:
+        with contextlib.suppress(httpx.HTTPError):  # its replica is killed under it
+            httpx.post(f"{urls[0]}/v1/chat/completions", json=body, headers=headers, timeout=30)
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(stuck)
+        wait_until(lambda: key_reserved_usd(store_url, key.id) > 0, "the first request's reservation")
+        started[0].kill()  # kill -9 with the request in flight: nothing will settle its reservation
+    held = httpx.post(f"{urls[1]}/v1/chat/completions", json=body, headers=headers, timeout=30)
+    assert held.status_code == 429 and held.json()["error"]["code"] == "budget_held"
+    assert "held by its requests in flight" in held.json()["error"]["message"]
+    assert 1 <= int(held.headers["retry-after"]) <= 9  # the orphan's deadline (4 s) and the settling margin (5 s)
+
+    def admitted() -> bool:
+        answer = httpx.post(f"{urls[2]}/v1/chat/completions", json=body, headers=headers, timeout=30)
+        assert answer.status_code in (200, 429), answer.text
+        return answer.status_code == 200
+
+    # once its deadline has passed the budget is free again (main: 360 s later); the orphan spent nothing
+    wait_until(admitted, "the orphaned reservation to expire", timeout_s=30, interval_s=0.5)
+    wait_for_settlements(store_url, key.id)
+    assert key_spent_usd(store_url, key.id) <= 0.006
