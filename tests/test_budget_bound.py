@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -31,7 +29,7 @@ from router.servers import RunningServer
 from tests.conftest import key_reserved_usd, key_spent_usd, script, wait_for_settlements
 from tests.redis_server import RedisServer
 from tests.running import Processes, Servers
-from tests.test_cli import free_port, wait_until_up
+from tests.serve_replicas import serve_replicas
 from tests.waiting import wait_until
 
 HELLO = [{"role": "user", "content": "Write a long essay on routing."}]
@@ -57,11 +55,9 @@ def replicas(
     """Three `routetax serve` processes in keys mode on one Redis, every tier on one emulator whose answers take
     200 ms (so many requests are in flight together); yields their URLs, the emulator's and the store's."""
     emulator = serve_in_thread(build_emulator(seed=1, latency_ms=200), name="emulator")
-    urls, started = [], []
-    for index in range(3):
-        port = free_port()
-        config = tmp_path / f"replica{index}.yaml"
-        config.write_text(
+
+    def config_of(index: int, port: int) -> str:
+        return (
             "tiers:\n"
             f"  nano: {{model: gpt-5.4-nano, base_url: '{emulator.url}/v1'}}\n"
             f"  mini: {{model: gpt-5.4-mini, base_url: '{emulator.url}/v1'}}\n"
@@ -69,17 +65,8 @@ def replicas(
             f"store: {{redis_url: '{redis_server.url}', spool_dir: '{tmp_path / f'spool{index}'}'}}\n"
             f"server: {{port: {port}}}\n"
         )
-        process = processes.start(
-            [sys.executable, "-m", "cli", "serve"],
-            env={**os.environ, "ROUTETAX_CONFIG": str(config)},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        started.append(process)
-        urls.append(f"http://127.0.0.1:{port}")
-    for url, process in zip(urls, started, strict=True):
-        wait_until_up(f"{url}/healthz", process)
+
+    urls, started = serve_replicas(processes, tmp_path, 3, config_of)
     yield urls, emulator, redis_server.url, started
 
 
