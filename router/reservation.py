@@ -57,12 +57,10 @@ class Reservation:
 
 
 def output_cap(body: Mapping[str, Any]) -> int | None:
-    """The request's own output cap, if it set one."""
-    for name in OUTPUT_CAPS:
-        value = body.get(name)
-        if type(value) is int and value > 0:
-            return value
-    return None
+    """The request's own output cap, if it set one (the largest, if it set several: which one binds is the
+    upstream's choice)."""
+    caps = [value for name in OUTPUT_CAPS if type(value := body.get(name)) is int and value > 0]
+    return max(caps) if caps else None
 
 
 def choices(body: Mapping[str, Any]) -> int:
