@@ -58,11 +58,15 @@ local function live_total(zset, total_key, upto)
   if total < 0 or redis.call('ZCARD', zset) == #gone then total = 0 end
   return total, #gone
 end
+-- A key's TTL only ever grows here: a request with a short deadline must not cut short one held for longer.
+local function keep_for(key, ttl)
+  if redis.call('TTL', key) < tonumber(ttl) then redis.call('EXPIRE', key, ttl) end
+end
 -- Write down what live_total left out.
-local function forget(zset, total_key, upto, total, gone, ttl)
+local function forget(zset, total_key, upto, total, gone)
   if gone == 0 then return end
   redis.call('ZREMRANGEBYSCORE', zset, '-inf', upto)
-  redis.call('SET', total_key, fmt(total), 'EX', ttl)
+  redis.call('SET', total_key, fmt(total), 'KEEPTTL')
 end
 local since = '(' .. fmt(now - 60)  -- the window is the last 60 s, both ends included
 local function in_window(zset) return redis.call('ZRANGEBYSCORE', zset, fmt(now - 60), '+inf', 'WITHSCORES') end
@@ -79,9 +83,9 @@ local requests = rpm >= 0 and redis.call('ZCOUNT', KEYS[4], fmt(now - 60), '+inf
 local tokens, stale = 0, 0
 if tpm >= 0 then tokens, stale = live_total(KEYS[5], KEYS[6], since) end
 local function tidy()
-  forget(KEYS[2], KEYS[3], ARGV[6], reserved, expired, ARGV[9])
+  forget(KEYS[2], KEYS[3], ARGV[6], reserved, expired)
   if rpm >= 0 then redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', since) end
-  if tpm >= 0 then forget(KEYS[5], KEYS[6], since, tokens, stale, 120) end
+  if tpm >= 0 then forget(KEYS[5], KEYS[6], since, tokens, stale) end
 end
 -- Where the key's windows stand, for every answer, admitted or refused.
 local function answer(verdict, detail)
@@ -134,14 +138,17 @@ if tpm >= 0 then
 end
 if budget >= 0 then
   redis.call('ZADD', KEYS[2], ARGV[8], ARGV[7] .. '|' .. ARGV[2])
-  redis.call('EXPIRE', KEYS[2], ARGV[9])
+  keep_for(KEYS[2], ARGV[9])
 end
 tidy()
 if tpm >= 0 then
   tokens = tokens + want
   redis.call('SET', KEYS[6], fmt(tokens), 'EX', 120)
 end
-if budget >= 0 then redis.call('SET', KEYS[3], fmt(reserved + cost), 'EX', ARGV[9]) end
+if budget >= 0 then
+  redis.call('SET', KEYS[3], fmt(reserved + cost), 'KEEPTTL')
+  keep_for(KEYS[3], ARGV[9])
+end
 return {'ok', '0', fmt(rpm - requests), fmt(empty_in(KEYS[4])), fmt(tpm - tokens), fmt(empty_in(KEYS[5]))}
 """
 

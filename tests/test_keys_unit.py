@@ -197,3 +197,14 @@ async def test_a_settlement_charges_the_period_the_request_started_in(keys: KeyS
     assert await keys.spent(key) == 0.0  # today's budget is untouched
     clock.now = started
     assert await keys.spent(key) == pytest.approx(0.7)
+
+
+async def test_a_request_with_a_short_deadline_does_not_cut_short_the_reservations_held_for_longer(
+    keys: KeyStore, store: InProcessStore
+) -> None:
+    """main set the reservations' TTL to each admitted request's own: a 10 s request made a 300 s one's vanish."""
+    key, _ = await keys.create("mixed", budget_usd=1.0)
+    await keys.admit(key, 0.5, "long", hold_s=300)
+    await keys.admit(key, 0.1, "short", hold_s=10)
+    for name in ("reservations", "reserved"):
+        assert await store.redis.ttl(f"{keys_module.PREFIX}:{name}:{key.id}") > 300
