@@ -27,7 +27,7 @@ from router.config import Config
 from router.errors import ProxyError, Refusal
 from router.keys import Admission, GateAnswer, KeyStore, KeyStoreDown, VirtualKey
 from router.rate_headers import key_rate_headers
-from router.reservation import Reservation, TierLimits, embedding_worst_case, worst_case
+from router.reservation import Reservation, TierLimits, embedding_worst_case, output_cap, worst_case
 from router.settlements import SPOOL_SUBDIR, Settlement, Settlements
 
 log = logging.getLogger("routetax.auth")
@@ -100,6 +100,17 @@ def _refusal(key: VirtualKey, answer: GateAnswer, worst: Reservation) -> ProxyEr
 
 
 LOG_EVERY_S = 10.0
+# where a request's output cap goes, per API (a key's default cap is set under the name its API reads)
+DEFAULT_CAP_FIELD = {"chat": "max_completion_tokens", "responses": "max_output_tokens"}
+
+
+def apply_default_cap(key: VirtualKey, api: str, body: dict[str, Any]) -> None:
+    """A request that sets no output cap gets its key's default one, if the key has one: what it reserves is then
+    what its budget can cover, and the upstream stops there. (OpenAI's reasoning models take only
+    `max_completion_tokens`; the self-hosted dialects send it as `max_tokens`.)"""
+    field = DEFAULT_CAP_FIELD.get(api)
+    if key.max_output_tokens is not None and field is not None and output_cap(body) is None:
+        body[field] = key.max_output_tokens
 
 
 @dataclass(slots=True)
@@ -244,6 +255,7 @@ class Gatekeeper:
         if not key.limited:  # nothing to enforce: no round trip; the real cost is still charged at the end
             self._pending[record.request_id] = Held(key)
             return {}
+        apply_default_cap(key, record.api, body)
         worst = self.worst_case(record, plan, body, body_bytes, grow)
         hold_s = (deadline_s if deadline_s is not None else self.config.resilience.deadline_s) + SETTLE_MARGIN_S
         try:

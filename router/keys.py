@@ -260,6 +260,9 @@ class VirtualKey:
     created_at: float = field(default_factory=time.time)
     key_hash: str = ""
     team: str | None = None  # who owns the key: a Prometheus label, so alerts can be routed to that team
+    # the output cap of its requests that set none (None: the model's output limit, which a small budget cannot
+    # cover: such requests are refused as request_over_budget)
+    max_output_tokens: int | None = None
 
     def allows(self, tier: str) -> bool:
         return self.tiers is None or tier in self.tiers
@@ -280,10 +283,12 @@ def load_key(raw: bytes | str) -> VirtualKey:
 
 
 def dump_key(key: VirtualKey) -> bytes:
-    """A key as stored; `team` only when set, so keys without one stay readable by older replicas."""
+    """A key as stored; `team` and `max_output_tokens` only when set, so keys without them stay readable by older
+    replicas."""
     data = asdict(key)
-    if data["team"] is None:
-        del data["team"]
+    for name in ("team", "max_output_tokens"):
+        if data[name] is None:
+            del data[name]
     return orjson.dumps(data)
 
 

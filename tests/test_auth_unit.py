@@ -414,3 +414,22 @@ async def test_a_request_running_past_its_deadline_keeps_its_reservation_and_an_
     with pytest.raises(ProxyError) as caught:
         await gate.admit(key, Record(request_id="one-too-many"), ["nano"], body, 100)
     assert refused(caught)[1] == "budget_held"
+
+
+async def test_a_keys_default_output_cap_is_set_on_requests_without_one_and_reserved(
+    make_gate: MakeGate, clock: Clock
+) -> None:
+    """Without one, an uncapped request reserves the model's output limit, which a small budget cannot cover."""
+    gate = make_gate()
+    assert gate.keys is not None
+    key, _ = await new_key(gate, "small", budget_usd=0.01, max_output_tokens=200)
+    chat = {**HELLO}
+    await gate.admit(key, Record(request_id="chat"), ["nano"], chat, 100)
+    assert chat["max_completion_tokens"] == 200  # what the upstream is asked for
+    assert await gate.keys.reserved(key) == pytest.approx(100 * 1e-6 + 200 * 4e-6)
+    responses = {"model": "auto", "input": "hi"}
+    await gate.admit(key, Record(request_id="resp", api="responses"), ["nano"], responses, 100)
+    assert responses["max_output_tokens"] == 200
+    own = {**HELLO, "max_tokens": 50}
+    await gate.admit(key, Record(request_id="own"), ["nano"], own, 100)
+    assert "max_completion_tokens" not in own  # the client's own cap stands

@@ -112,6 +112,15 @@ def test_a_budget_bounds_spend_across_three_replicas(
     assert all(a.status_code == 429 for a, b in zip(answers, bodies, strict=True) if "max_tokens" not in b)
     assert long_spent <= 0.1  # main: +250-300 % past it
 
+    # A key's default output cap: its uncapped requests are asked for (and reserve) no more than it.
+    script(emulator, "gpt-5.4-mini", answers=[LONG_ANSWER] * 4)
+    default_key, secret = create_key(store_url, "default-cap", budget_usd=0.01, max_output_tokens=200)
+    answers = burst(urls, secret, [{"model": "mini", "messages": HELLO}] * 4, **{"x-routetax-fallback": "off"})
+    assert codes(answers)["ok"] >= 1
+    assert all(a.json()["usage"]["completion_tokens"] <= 200 for a in answers if a.status_code == 200)
+    wait_for_settlements(store_url, default_key.id)
+    assert key_spent_usd(store_url, default_key.id) <= 0.01
+
     # Redo chains: nano and mini answer empty, so every request is redone on mini and again on full.
     redo_key, secret = create_key(store_url, "redo", budget_usd=0.05)
     script(emulator, "gpt-5.4-nano", outcomes=["empty"] * 40)
