@@ -25,6 +25,13 @@ def _team(value: str) -> str:
     return value
 
 
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError("must be a positive number of tokens")
+    return number
+
+
 def register(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
         "keys", help="manage virtual API keys (create, list, revoke)", description="Manage routetax virtual API keys."
@@ -38,6 +45,11 @@ def register(subparsers: Subparsers) -> None:
     create.add_argument("--rpm", type=int, help="requests per minute")
     create.add_argument("--tpm", type=int, help="tokens per minute")
     create.add_argument("--tiers", help="comma-separated tiers this key may use (default: all)")
+    create.add_argument(
+        "--max-output-tokens",
+        type=_positive,
+        help="the output cap of its requests that set none (default: the model's output limit, reserved in full)",
+    )
     create.add_argument(
         "--team", type=_team, help="the team that owns the key (a label on its spend metrics, for alert routing)"
     )
@@ -62,6 +74,7 @@ async def _run(args: argparse.Namespace, redis_url: str, cluster: bool, tiers: l
                 "rpm": args.rpm,
                 "tpm": args.tpm,
                 "team": args.team,
+                "max_output_tokens": args.max_output_tokens,
             }
             if args.tiers:
                 chosen = [t.strip() for t in args.tiers.split(",") if t.strip()]

@@ -47,6 +47,7 @@ from emulator.behaviour import (
     structured_schema,
     structured_text,
     tool_arguments,
+    within_cap,
 )
 from emulator.door import Door, new_received
 from emulator.embeddings import embeddings_routes
@@ -128,7 +129,8 @@ def build_emulator(
             text = ""
         else:
             text = structured_text(schema) if schema is not None else _text_answer(state, body)
-        reasoning = reasoning_tokens(model, body)
+        cap = body.get("max_completion_tokens") or body.get("max_tokens")
+        text, reasoning = within_cap(text, reasoning_tokens(model, body), cap)
         completion_tokens = (
             reasoning + count_text(text) + (count_text(call["function"]["arguments"]) + 4 if call else 0)
         )

@@ -194,6 +194,23 @@ def reasoning_tokens(model: str, body: dict[str, Any]) -> int:
     return {"none": 0, "minimal": 0, "low": 16, "medium": 64, "high": 256}.get(effort, 64)
 
 
+def within_cap(text: str, reasoning: int, cap: Any) -> tuple[str, int]:
+    """(text, reasoning tokens) cut to the request's output cap, as a real model stops at it: the cap counts
+    reasoning and visible tokens together. Reasoning takes at most half of it, so a small cap still gets words."""
+    if type(cap) is not int or cap <= 0:
+        return text, reasoning
+    reasoning = min(reasoning, cap // 2)
+    room = cap - reasoning
+    if len(_encode(text)) <= room:
+        return text, reasoning
+    words = text.split(" ")
+    fits, over = 0, len(words)  # the most words that fit, found in a few encodes even for a long answer
+    while over - fits > 1:
+        middle = (fits + over) // 2
+        fits, over = (middle, over) if len(_encode(" ".join(words[:middle]))) <= room else (fits, middle)
+    return " ".join(words[:fits]), reasoning
+
+
 async def json_body(state: EmulatorState, request: Request) -> Any:
     """The request's parsed JSON, or (as a Response) the 400 OpenAI answers to a body it cannot parse."""
     try:

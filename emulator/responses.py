@@ -32,6 +32,7 @@ from emulator.behaviour import (
     structured_schema,
     structured_text,
     tool_arguments,
+    within_cap,
 )
 from emulator.loops import more_rounds, react_answer, react_tools, rounds_done, system_text
 from metering.tokens import count_text
@@ -146,6 +147,12 @@ def responses_routes(state: EmulatorState) -> list[Route]:
                 }
             )
         reasoning = reasoning_tokens(model, {"reasoning_effort": (body.get("reasoning") or {}).get("effort")})
+        cut = False
+        if text:  # the message is the output's last item: cut to the cap, as a real model stops at it
+            whole = (text, reasoning)
+            text, reasoning = within_cap(text, reasoning, body.get("max_output_tokens"))
+            output[-1]["content"][0]["text"] = text
+            cut = (text, reasoning) != whole
         visible = count_text(text) + sum(
             count_text(o.get("arguments", "")) + 4 for o in output if o["type"] == "function_call"
         )
@@ -159,7 +166,7 @@ def responses_routes(state: EmulatorState) -> list[Route]:
         }
         limit = body.get("max_output_tokens")
         status, incomplete = "completed", None
-        if isinstance(limit, int) and output_tokens > limit:
+        if cut or isinstance(limit, int) and output_tokens > limit:
             status, incomplete = "incomplete", {"reason": "max_output_tokens"}
         response = {
             "id": _id("resp"),

@@ -8,11 +8,14 @@ Redis store is configured — requires a virtual key (`routetax keys create`). T
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import logging
+import math
 import os
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,11 +27,17 @@ from router.config import Config
 from router.errors import ProxyError, Refusal
 from router.keys import Admission, GateAnswer, KeyStore, KeyStoreDown, VirtualKey
 from router.rate_headers import key_rate_headers
+from router.reservation import Reservation, TierLimits, embedding_worst_case, output_cap, worst_case
 from router.settlements import SPOOL_SUBDIR, Settlement, Settlements
 
 log = logging.getLogger("routetax.auth")
 
-DEFAULT_MAX_OUTPUT = 512  # tokens assumed for a reservation when the request sets no limit
+SETTLE_MARGIN_S = 5.0  # a reservation outlives its request's deadline by this much: the time its settlement takes
+# A request still running within 2 x RENEW_EVERY_S of its reservation's expiry (a stream relayed past its deadline)
+# holds it LEASE_S more, renewed while it runs: a process killed mid-request stops renewing, so its reservations
+# expire by their requests' deadlines (plus the margin) or, past those, within LEASE_S of the last renewal.
+RENEW_EVERY_S = 5.0
+LEASE_S = 30.0
 
 
 def bearer(headers: Mapping[str, str]) -> str | None:
@@ -39,15 +48,47 @@ def bearer(headers: Mapping[str, str]) -> str | None:
     return token or None
 
 
-def _refusal(key: VirtualKey, answer: GateAnswer) -> ProxyError:
-    """The 429 for a limit the gate refused on: the budget (and when it resets), or a rate."""
-    if answer.admission is Admission.BUDGET:
+def _usd(amount: float) -> str:
+    """Dollars as a person reads them: cents to four places, more only when it is a fraction of a cent."""
+    return f"${amount:,.4f}" if amount >= 0.01 else f"${amount:.6f}"
+
+
+def _refusal(key: VirtualKey, answer: GateAnswer, worst: Reservation) -> ProxyError:
+    """The 429 for a limit the gate refused on: each tells the truth about why, and when (if ever) to retry."""
+    period = {"day": "daily", "month": "monthly"}.get(key.period, key.period)
+    resets = ""
+    if answer.admission in (Admission.BUDGET, Admission.SHORT):  # refused until the period resets
         resets = datetime.fromtimestamp(round(time.time() + answer.wait_s), UTC).isoformat(timespec="seconds")
-        period = {"day": "daily", "month": "monthly"}.get(key.period, key.period)
+    cap = "its output cap" if worst.output_cap is not None else "no output cap, so the model's output limit"
+    if answer.admission is Admission.BUDGET:
         return ProxyError(
             Refusal.BUDGET_EXCEEDED,
             f"Key `{key.name}` has used its {period} budget of ${key.budget_usd:g}; it resets at {resets}.",
             retry_after_s=answer.wait_s,
+        )
+    if answer.admission is Admission.SHORT:
+        return ProxyError(
+            Refusal.REQUEST_OVER_BUDGET,
+            f"This request could cost up to {_usd(worst.usd)} (its prompt and {cap}, on every tier and attempt its "
+            f"plan may make), more than the {_usd(answer.left_usd)} left of key `{key.name}`'s {period} budget of "
+            f"${key.budget_usd:g}; set a lower max_tokens (max_completion_tokens, max_output_tokens), or wait for "
+            f"the budget to reset at {resets}.",
+            retry_after_s=answer.wait_s,
+        )
+    if answer.admission is Admission.HELD:
+        return ProxyError(
+            Refusal.BUDGET_HELD,
+            f"What is left of key `{key.name}`'s {period} budget is held by its requests in flight, and this "
+            f"request could cost up to {_usd(worst.usd)}; it fits once enough of them end — by "
+            f"{max(1, math.ceil(answer.wait_s))} s at the latest, their deadlines.",
+            retry_after_s=answer.wait_s,
+        )
+    if answer.admission is Admission.TPM and math.isinf(answer.wait_s):
+        return ProxyError(
+            Refusal.REQUEST_TOO_LARGE,
+            f"This request may use up to {worst.tokens:,} tokens (its prompt and {cap}), more than key "
+            f"`{key.name}`'s limit of {key.tpm} tokens per minute; set a lower max_tokens (max_completion_tokens, "
+            "max_output_tokens).",
         )
     what = "requests" if answer.admission is Admission.RPM else "tokens"
     limit = key.rpm if answer.admission is Admission.RPM else key.tpm
@@ -59,6 +100,28 @@ def _refusal(key: VirtualKey, answer: GateAnswer) -> ProxyError:
 
 
 LOG_EVERY_S = 10.0
+# where a request's output cap goes, per API (a key's default cap is set under the name its API reads)
+DEFAULT_CAP_FIELD = {"chat": "max_completion_tokens", "responses": "max_output_tokens"}
+
+
+def apply_default_cap(key: VirtualKey, api: str, body: dict[str, Any]) -> None:
+    """A request that sets no output cap gets its key's default one, if the key has one: what it reserves is then
+    what its budget can cover, and the upstream stops there. (OpenAI's reasoning models take only
+    `max_completion_tokens`; the self-hosted dialects send it as `max_tokens`.)"""
+    field = DEFAULT_CAP_FIELD.get(api)
+    if key.max_output_tokens is not None and field is not None and output_cap(body) is None:
+        body[field] = key.max_output_tokens
+
+
+@dataclass(slots=True)
+class Held:
+    """An admitted request's key and what it holds until it settles: its reservation (until `expires_at`, unix s)
+    and its tokens ('' for none)."""
+
+    key: VirtualKey
+    member: str = ""
+    tokens_member: str = ""
+    expires_at: float = 0.0
 
 
 class Gatekeeper:
@@ -81,12 +144,14 @@ class Gatekeeper:
         self.keys: KeyStore | None = None
         self._admin = os.environ.get(config.auth.admin_key_env) if config.auth.admin_key_env else None
         self._metrics_token = os.environ.get(config.auth.metrics_token_env) if config.auth.metrics_token_env else None
-        self._pending: dict[str, tuple[VirtualKey, str]] = {}  # request id -> (key, its reservation member)
+        self._pending: dict[str, Held] = {}  # request id -> its key and what it holds
         self.unsettled: Settlements | None = None  # what the store refused, until it takes it (keys mode)
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._renewing: asyncio.Task[None] | None = None
         self._logged_at = 0.0
-        # The longest a request can hold a reservation: its deadline, plus a margin for the stream's tail.
-        self._hold_s = config.resilience.deadline_s + 60
+        self._tiers = {
+            name: TierLimits(prices.get(name), tier.input_limit(), tier.region) for name, tier in config.tiers.items()
+        }
 
     def start(self, redis: Any) -> None:
         """Check keys against `redis` (the app's store, which the caller closes after `aclose`)."""
@@ -96,6 +161,7 @@ class Gatekeeper:
             spool_dir = Path(store.spool_dir) / SPOOL_SUBDIR if store.durable else None
             self.unsettled = Settlements(self._charge, spool_dir, on_dropped=self.metrics.settlements_dropped.inc)
             self.unsettled.start()
+            self._renewing = asyncio.get_running_loop().create_task(self._renew_forever(), name="routetax-leases")
             log.warning("auth: KEYS mode — every request needs a routetax virtual key (routetax keys create)")
             log.warning(
                 "auth: when the store cannot take writes, keys with a budget or rate limit are %s",
@@ -111,6 +177,11 @@ class Gatekeeper:
             )
 
     async def aclose(self) -> None:
+        if self._renewing is not None:
+            self._renewing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._renewing
+            self._renewing = None
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=2)
         if self.unsettled is not None:
@@ -161,10 +232,19 @@ class Gatekeeper:
         return allowed, refused
 
     async def admit(
-        self, key: VirtualKey | None, record: Record, plan: list[str], body: dict[str, Any], body_bytes: int
+        self,
+        key: VirtualKey | None,
+        record: Record,
+        plan: list[str],
+        body: dict[str, Any],
+        body_bytes: int,
+        deadline_s: float | None = None,
+        grow: bool = True,
     ) -> dict[str, str]:
         """Admit the request on the key's budget and rates, or refuse it (429) naming the limit.
 
+        The request reserves its worst case (router/reservation.py; `grow`: its walk may add larger-window tiers),
+        held until it settles or, if nothing settles it (a crash), until its deadline (`deadline_s` from now).
         Returns the key's own `x-ratelimit-*` headers (router/rate_headers.py) for the rates it has, from the
         same round trip; a refusal carries them in its `context`. Empty without a key, for a key without
         rates, and when the store could not be asked.
@@ -173,11 +253,13 @@ class Gatekeeper:
             return {}
         record.key_id = key.id
         if not key.limited:  # nothing to enforce: no round trip; the real cost is still charged at the end
-            self._pending[record.request_id] = (key, "")
+            self._pending[record.request_id] = Held(key)
             return {}
-        reservation = self._estimate(record, plan, body, body_bytes)
+        apply_default_cap(key, record.api, body)
+        worst = self.worst_case(record, plan, body, body_bytes, grow)
+        hold_s = (deadline_s if deadline_s is not None else self.config.resilience.deadline_s) + SETTLE_MARGIN_S
         try:
-            answer = await self.keys.admit(key, reservation, record.request_id, self._hold_s)
+            answer = await self.keys.admit(key, worst.usd, record.request_id, hold_s, worst.tokens)
         except Exception as exc:
             self._log_store_error("budget/rate check", exc)
             if self.config.auth.on_store_error == "closed":
@@ -187,15 +269,46 @@ class Gatekeeper:
                     "right now; try again shortly.",
                     retry_after_s=1,
                 ) from None
-            self._pending[record.request_id] = (key, "")  # served unchecked; charged when the store returns
+            self._pending[record.request_id] = Held(key)  # served unchecked; charged when the store returns
             return {}
         rate_headers = key_rate_headers(answer)
         if answer.admission is not Admission.OK:
-            refused = _refusal(key, answer)
+            refused = _refusal(key, answer, worst)
             refused.context.update(rate_headers)
             raise refused
-        self._pending[record.request_id] = (key, answer.member)
+        self._pending[record.request_id] = Held(key, answer.member, answer.tokens_member, time.time() + hold_s)
         return rate_headers
+
+    async def renew(self) -> int:
+        """Extend the reservations of requests still running close to their expiry; how many were extended.
+
+        A reservation is held until its request's deadline; a request can outlive it (a stream is relayed to its
+        end), and a reservation released while its request still runs would let the budget be spent twice.
+        """
+        if self.keys is None:
+            return 0
+        now = time.time()
+        soon = now + 2 * RENEW_EVERY_S
+        due = [held for held in self._pending.values() if held.member and held.expires_at < soon]
+        extended = 0
+        for held in due:
+            until = now + LEASE_S
+            try:
+                if await self.keys.extend(held.key, held.member, until):
+                    held.expires_at = until
+                    extended += 1
+            except Exception as exc:  # the store blinked: the next pass tries again, well before the expiry
+                self._log_store_error("reservation renewal", exc)
+                break
+        return extended
+
+    async def _renew_forever(self) -> None:
+        while True:
+            await asyncio.sleep(RENEW_EVERY_S)
+            try:
+                await self.renew()
+            except Exception:  # the loop must outlive anything
+                log.exception("auth: renewing reservations failed")
 
     def settle(self, record: Record) -> None:
         """Charge the real cost (from the record) and release the reservation, in the background.
@@ -207,11 +320,13 @@ class Gatekeeper:
         admitted = self._pending.pop(record.request_id, None)
         if admitted is None or self.keys is None:
             return
-        key, member = admitted
+        key = admitted.key
         # the same cost the budget is charged below, so the two agree
         self.metrics.observe_key(key.id, key.name, key.team, key.period, key.budget_usd, record.cost_usd)
         tokens = record.usage.total_tokens if record.usage else 0
-        settlement = Settlement(record.request_id, key, record.started_at, member, record.cost_usd, tokens)
+        settlement = Settlement(
+            record.request_id, key, record.started_at, admitted.member, record.cost_usd, tokens, admitted.tokens_member
+        )
         task = asyncio.get_running_loop().create_task(self._settle(settlement))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -227,7 +342,9 @@ class Gatekeeper:
     async def _charge(self, settlement: Settlement) -> None:
         assert self.keys is not None
         s = settlement
-        await self.keys.settle(s.key, s.started_at, s.member, s.cost_usd, s.tokens, request_id=s.request_id)
+        await self.keys.settle(
+            s.key, s.started_at, s.member, s.cost_usd, s.tokens, request_id=s.request_id, tokens_member=s.tokens_member
+        )
 
     def _log_store_error(self, what: str, exc: BaseException) -> None:
         now = time.monotonic()
@@ -271,24 +388,11 @@ class Gatekeeper:
         if presented is None or not hmac.compare_digest(presented, token):
             raise ProxyError(Refusal.INVALID_METRICS_TOKEN, "/metrics needs its bearer token.")
 
-    def _estimate(self, record: Record, plan: list[str], body: dict[str, Any], body_bytes: int) -> float:
-        """What the plan can cost: its prompt at a quarter of its bytes in tokens (about four bytes a token in
-        English and JSON, read before any tokenizer runs) and its output limit (× `n`), on every tier of it.
-
-        A degraded answer is redone on the next tier and every redo is billed, so a request can pay
-        each tier of its plan once; reserving only the first tier let a redo chain spend far past a budget.
-        An embeddings request is never redone and writes nothing: its bytes at its embedding model's input rate.
-        """
+    def worst_case(
+        self, record: Record, plan: list[str], body: dict[str, Any], body_bytes: int, grow: bool = True
+    ) -> Reservation:
+        """What the request may cost at most and the most tokens its answer may use (router/reservation.py)."""
         if record.api == "embeddings":
-            price = self.embedding_prices.get(record.requested_model)
-            return (body_bytes / 4) * price.standard.input if price is not None else 0.0
-        limit = body.get("max_completion_tokens") or body.get("max_tokens") or body.get("max_output_tokens")
-        output = limit if isinstance(limit, int) and limit > 0 else DEFAULT_MAX_OUTPUT
-        n = body.get("n")
-        choices = n if isinstance(n, int) and not isinstance(n, bool) and n > 1 else 1
-        total = 0.0
-        for tier in plan:
-            price = self.prices.get(tier)
-            if price is not None:
-                total += (body_bytes / 4) * price.standard.input + output * choices * price.standard.output
-        return total
+            return embedding_worst_case(self.embedding_prices.get(record.requested_model), body_bytes)
+        retries = self.config.resilience.max_retries
+        return worst_case(plan, self._tiers, body, body_bytes, max_retries=retries, grow=grow)

@@ -89,6 +89,12 @@ class Refusal(Enum):
     TIER_NOT_ALLOWED = ("tier_not_allowed", 403, True)
     # limits and availability
     BUDGET_EXCEEDED = ("budget_exceeded", 429, True)  # until the period resets: no retry helps
+    # what is left of the budget is held by requests in flight: Retry-After says by when enough of them end
+    BUDGET_HELD = ("budget_held", 429, False)
+    # this request's worst case costs more than what is left of the budget: a smaller output cap may fit
+    REQUEST_OVER_BUDGET = ("request_over_budget", 429, True)
+    # this request alone may use more tokens than the key's tpm allows in a minute: a smaller output cap may fit
+    REQUEST_TOO_LARGE = ("request_too_large", 429, True)
     RATE_LIMIT_EXCEEDED = ("rate_limit_exceeded", 429, False)  # after Retry-After it will pass
     KEY_STORE_UNAVAILABLE = ("key_store_unavailable", 503, False)
     LIMIT_STORE_UNAVAILABLE = ("limit_store_unavailable", 503, False)

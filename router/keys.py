@@ -5,11 +5,14 @@ and are confirmed with a constant-time comparison, then cached for a second or t
 revocation reaches every replica within seconds. Budgets and rate limits are enforced by
 one Lua script per request over keys that share the `{keys}` hash tag (one slot: legal on
 Redis Cluster), so two replicas racing on the same key cannot both spend its last cent:
-each request reserves what its plan can cost before it starts and settles the real cost
-from the ledger record when it ends. A reservation nobody settles (a crash) expires once
-the request's deadline has passed. Rates are token buckets, so no 60 s window ever holds
-more than `rpm` requests; the gate's answer says where each bucket stands (`RateWindow`), which
-the key's clients see as OpenAI's `x-ratelimit-*` headers (router/rate_headers.py).
+each request reserves its worst case before it starts (router.auth works it out) and settles
+the real cost from the ledger record when it ends; a request is admitted only if its
+reservation fits in what the spend and the reservations in flight leave of the budget. A
+reservation nobody settles (a crash) expires at its request's deadline. Rates are sliding
+windows — the requests, and the tokens they were admitted with, of the last 60 s — so no
+60 s window ever holds more than `rpm` requests or `tpm` tokens; the gate's answer says where
+each window stands (`RateWindow`), which the key's clients see as OpenAI's `x-ratelimit-*`
+headers (router/rate_headers.py).
 """
 
 from __future__ import annotations
@@ -33,89 +36,167 @@ KEY_TABLE = f"{PREFIX}:all"  # hash: id -> key JSON
 HASH_INDEX = f"{PREFIX}:by_hash"  # hash: sha256 -> id
 
 GATE_SCRIPT = """
--- KEYS: 1 budget hash of this period (spent), 2 rate hash (token buckets r, t and their time ts),
---       3 reservations (zset: '<request id>|<usd>' scored by expiry), 4 the reservations' total (string)
+-- KEYS: 1 budget hash of this period (spent), 2 reservations (zset: '<request id>|<usd>' scored by expiry),
+--       3 the reservations' total (string), 4 requests admitted in the last minute (zset: request id by admission
+--       time), 5 tokens admitted in the last minute (zset: '<request id>|<tokens>' by admission time), 6 their total
 -- ARGV: 1 budget (or -1), 2 reservation usd, 3 rpm (or -1), 4 tpm (or -1), 5 budget ttl, 6 now (unix s),
---       7 reservation member, 8 reservation expiry (unix s), 9 reservation ttl (s)
+--       7 request id, 8 reservation expiry (unix s), 9 reservation ttl (s), 10 tokens reserved
+-- Answer: {verdict, detail, requests left, requests reset s, tokens left, tokens reset s}, numbers as strings (Lua
+-- numbers reach the client truncated to integers). detail: budget -> spent; short -> what is left; held, rpm,
+-- tpm -> seconds until it admits; tpm -> -1 when the request alone exceeds the limit.
+-- Everything is decided from reads first, and an admission's first write is a ZADD: at maxmemory Redis refuses it
+-- and the whole script fails (the gate fails closed), where a cleanup written first would let every later write in.
 local now = tonumber(ARGV[6])
--- A reservation whose request never settled (a crash, a lost settlement) expires instead of holding the budget.
-local expired = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now)
-if #expired > 0 then
-  local total = tonumber(redis.call('GET', KEYS[4]) or '0')
-  for _, member in ipairs(expired) do
-    total = total - tonumber(string.match(member, '|([^|]+)$'))
-  end
-  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
-  if total < 0 or redis.call('ZCARD', KEYS[3]) == 0 then total = 0 end
-  redis.call('SET', KEYS[4], string.format('%.17g', total), 'EX', ARGV[9])
+local function fmt(x) return string.format('%.17g', x) end
+local function amount(member) return tonumber(string.match(member, '|([^|]+)$')) end
+-- A zset's running total without its entries scored up to `upto` (a ZRANGEBYSCORE bound).
+local function live_total(zset, total_key, upto)
+  local total = tonumber(redis.call('GET', total_key) or '0')
+  local gone = redis.call('ZRANGEBYSCORE', zset, '-inf', upto)
+  if #gone == 0 then return total, 0 end
+  for _, member in ipairs(gone) do total = total - amount(member) end
+  if total < 0 or redis.call('ZCARD', zset) == #gone then total = 0 end
+  return total, #gone
 end
--- The rate buckets as they stand now (token buckets, full at rest, refilled continuously), read before any decision
--- so that every answer, admitted or refused, can tell the client where the key's own windows stand.
-local rpm, tpm = tonumber(ARGV[3]), tonumber(ARGV[4])
-local r, t = -1, -1
-if rpm >= 0 or tpm >= 0 then
-  local state = redis.call('HMGET', KEYS[2], 'r', 't', 'ts')
-  local elapsed = math.max(0, now - tonumber(state[3] or now))
-  if rpm >= 0 then r = math.min(rpm, tonumber(state[1] or rpm) + elapsed * rpm / 60) end
-  if tpm >= 0 then t = math.min(tpm, tonumber(state[2] or tpm) + elapsed * tpm / 60) end
+-- A key's TTL only ever grows here: a request with a short deadline must not cut short one held for longer.
+local function keep_for(key, ttl)
+  if redis.call('TTL', key) < tonumber(ttl) then redis.call('EXPIRE', key, ttl) end
 end
--- {verdict, its wait or spend, the request bucket, the token bucket}: numbers as strings (Lua numbers reach the
--- client truncated to integers).
+-- Write down what live_total left out.
+local function forget(zset, total_key, upto, total, gone)
+  if gone == 0 then return end
+  redis.call('ZREMRANGEBYSCORE', zset, '-inf', upto)
+  redis.call('SET', total_key, fmt(total), 'KEEPTTL')
+end
+local since = '(' .. fmt(now - 60)  -- the window is the last 60 s, both ends included
+local function in_window(zset) return redis.call('ZRANGEBYSCORE', zset, fmt(now - 60), '+inf', 'WITHSCORES') end
+-- Seconds until what a window holds has all slid out of it (0 when it is empty).
+local function empty_in(zset)
+  local newest = redis.call('ZRANGE', zset, -1, -1, 'WITHSCORES')
+  if #newest == 0 then return 0 end
+  return math.max(0, tonumber(newest[2]) + 60 - now)
+end
+-- A reservation nobody settled (a crash, a lost settlement) expires at its request's deadline.
+local reserved, expired = live_total(KEYS[2], KEYS[3], ARGV[6])
+local rpm, tpm, want = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[10])
+local requests = rpm >= 0 and redis.call('ZCOUNT', KEYS[4], fmt(now - 60), '+inf') or 0
+local tokens, stale = 0, 0
+if tpm >= 0 then tokens, stale = live_total(KEYS[5], KEYS[6], since) end
+local function tidy()
+  forget(KEYS[2], KEYS[3], ARGV[6], reserved, expired)
+  if rpm >= 0 then redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', since) end
+  if tpm >= 0 then forget(KEYS[5], KEYS[6], since, tokens, stale) end
+end
+-- Where the key's windows stand, for every answer, admitted or refused.
 local function answer(verdict, detail)
-  return {verdict, detail, string.format('%.17g', r), string.format('%.17g', t)}
+  tidy()
+  return {verdict, fmt(detail), fmt(rpm - requests), fmt(empty_in(KEYS[4])), fmt(tpm - tokens), fmt(empty_in(KEYS[5]))}
 end
-local budget = tonumber(ARGV[1])
+local budget, cost = tonumber(ARGV[1]), tonumber(ARGV[2])
 if budget >= 0 then
   local spent = tonumber(redis.call('HGET', KEYS[1], 'spent') or '0')
-  local reserved = tonumber(redis.call('GET', KEYS[4]) or '0')
-  -- In flight together, requests may reserve up to the budget; a lone request may use whatever remains.
-  if spent + reserved >= budget or (reserved > 0 and spent + reserved + tonumber(ARGV[2]) > budget) then
-    return answer('budget', tostring(spent))
+  if spent >= budget then return answer('budget', spent) end
+  -- The request's own worst case must fit in what is left, in flight alone or not.
+  if spent + cost > budget then return answer('short', budget - spent) end
+  if spent + reserved + cost > budget then
+    -- Held by requests in flight: it fits once enough of them end, at the latest by their deadlines.
+    local held = redis.call('ZRANGEBYSCORE', KEYS[2], '(' .. ARGV[6], '+inf', 'WITHSCORES')
+    local room, left, wait = budget - spent - cost, reserved, 0
+    for i = 1, #held, 2 do
+      left = left - amount(held[i])
+      wait = tonumber(held[i + 1]) - now
+      if left <= room then break end
+    end
+    return answer('held', wait)
   end
 end
--- Never more than rpm requests in any 60 s.
-if rpm >= 0 and r < 1 then return answer('rpm', tostring(rpm > 0 and (1 - r) * 60 / rpm or 60)) end
-if tpm >= 0 and t <= 0 then return answer('tpm', tostring(tpm > 0 and -t * 60 / tpm or 60)) end
-if rpm >= 0 or tpm >= 0 then
-  if rpm >= 0 then r = r - 1 end
-  redis.call('HSET', KEYS[2], 'r', string.format('%.17g', r), 't', string.format('%.17g', t), 'ts', ARGV[6])
-  redis.call('EXPIRE', KEYS[2], 120)
+-- Never more than rpm requests, nor tpm tokens (their reservations, then what they used), admitted in any 60 s.
+if rpm >= 0 and requests + 1 > rpm then
+  local oldest = in_window(KEYS[4])
+  local index = 2 * (requests - rpm) + 2  -- the entry whose leaving makes room
+  return answer('rpm', oldest[index] and tonumber(oldest[index]) + 60 - now or 60)
+end
+if tpm >= 0 and tokens + want > tpm then
+  if want > tpm then return answer('tpm', -1) end
+  local admitted = in_window(KEYS[5])
+  local left, wait = tokens, 60
+  for i = 1, #admitted, 2 do
+    left = left - amount(admitted[i])
+    wait = tonumber(admitted[i + 1]) + 60 - now
+    if left + want <= tpm then break end
+  end
+  return answer('tpm', wait)
+end
+if rpm >= 0 then
+  redis.call('ZADD', KEYS[4], ARGV[6], ARGV[7])
+  redis.call('EXPIRE', KEYS[4], 120)
+  requests = requests + 1
+end
+if tpm >= 0 then
+  redis.call('ZADD', KEYS[5], ARGV[6], ARGV[7] .. '|' .. fmt(want))
+  redis.call('EXPIRE', KEYS[5], 120)
 end
 if budget >= 0 then
-  redis.call('ZADD', KEYS[3], ARGV[8], ARGV[7])
-  redis.call('EXPIRE', KEYS[3], ARGV[9])
-  local total = tonumber(redis.call('GET', KEYS[4]) or '0') + tonumber(ARGV[2])
-  redis.call('SET', KEYS[4], string.format('%.17g', total), 'EX', ARGV[9])
+  redis.call('ZADD', KEYS[2], ARGV[8], ARGV[7] .. '|' .. ARGV[2])
+  keep_for(KEYS[2], ARGV[9])
 end
-return answer('ok', '0')
+tidy()
+if tpm >= 0 then
+  tokens = tokens + want
+  redis.call('SET', KEYS[6], fmt(tokens), 'EX', 120)
+end
+if budget >= 0 then
+  redis.call('SET', KEYS[3], fmt(reserved + cost), 'KEEPTTL')
+  keep_for(KEYS[3], ARGV[9])
+end
+return {'ok', '0', fmt(rpm - requests), fmt(empty_in(KEYS[4])), fmt(tpm - tokens), fmt(empty_in(KEYS[5]))}
 """
 
 SETTLE_SCRIPT = """
--- KEYS: as the gate's, then 5 the request's settled marker (only when ARGV[7] is not '')
+-- KEYS: as the gate's, then 7 the request's settled marker (only when ARGV[7] is not '')
 -- ARGV: 1 reservation member ('' when none), 2 real cost, 3 tokens, 4 budget ttl, 5 tpm (or -1), 6 now,
---       7 request id ('' when none), 8 the marker's ttl
+--       7 request id ('' when none), 8 the marker's ttl, 9 the tokens member ('' when none)
 -- A settlement retried after an outage may already have landed (a timeout after Redis applied it, a replay cut
 -- short by a crash): the marker makes the repeat a no-op (returns 0). Releasing is idempotent anyway (ZREM says
 -- whether this request still held its reservation), so a reservation that already expired is not subtracted twice.
-if ARGV[7] ~= '' and not redis.call('SET', KEYS[5], '1', 'NX', 'EX', ARGV[8]) then
+local function fmt(x) return string.format('%.17g', x) end
+local function amount(member) return tonumber(string.match(member, '|([^|]+)$')) end
+if ARGV[7] ~= '' and not redis.call('SET', KEYS[7], '1', 'NX', 'EX', ARGV[8]) then
   return 0
 end
-if ARGV[1] ~= '' and redis.call('ZREM', KEYS[3], ARGV[1]) == 1 then
-  local total = tonumber(redis.call('GET', KEYS[4]) or '0') - tonumber(string.match(ARGV[1], '|([^|]+)$'))
-  if total < 0 or redis.call('ZCARD', KEYS[3]) == 0 then total = 0 end
-  redis.call('SET', KEYS[4], string.format('%.17g', total), 'KEEPTTL')
+if ARGV[1] ~= '' and redis.call('ZREM', KEYS[2], ARGV[1]) == 1 then
+  local total = tonumber(redis.call('GET', KEYS[3]) or '0') - amount(ARGV[1])
+  if total < 0 or redis.call('ZCARD', KEYS[2]) == 0 then total = 0 end
+  redis.call('SET', KEYS[3], fmt(total), 'KEEPTTL')
 end
 if tonumber(ARGV[2]) > 0 then
   redis.call('HINCRBYFLOAT', KEYS[1], 'spent', ARGV[2])
   redis.call('EXPIRE', KEYS[1], ARGV[4])
 end
-local tpm, tokens = tonumber(ARGV[5]), tonumber(ARGV[3])
-if tpm >= 0 and tokens > 0 then
-  local t = tonumber(redis.call('HGET', KEYS[2], 't') or ARGV[5])
-  if t < 0 and tpm > 0 and t < -tpm then t = -tpm end
-  redis.call('HSET', KEYS[2], 't', string.format('%.17g', t - tokens))
-  if redis.call('HEXISTS', KEYS[2], 'ts') == 0 then redis.call('HSET', KEYS[2], 'ts', ARGV[6]) end
-  redis.call('EXPIRE', KEYS[2], 120)
+-- The tokens the request was admitted with become the tokens it used, at its admission time; once that has slid
+-- out of the window there is nothing left to correct.
+if tonumber(ARGV[5]) >= 0 and ARGV[9] ~= '' then
+  local admitted = redis.call('ZSCORE', KEYS[5], ARGV[9])
+  if admitted then
+    local used = tonumber(ARGV[3])
+    redis.call('ZREM', KEYS[5], ARGV[9])
+    redis.call('ZADD', KEYS[5], admitted, string.match(ARGV[9], '^(.*)|[^|]+$') .. '|' .. fmt(used))
+    local total = tonumber(redis.call('GET', KEYS[6]) or '0') + used - amount(ARGV[9])
+    redis.call('SET', KEYS[6], fmt(math.max(total, 0)), 'KEEPTTL')
+  end
+end
+return 1
+"""
+
+
+EXTEND_SCRIPT = """
+-- KEYS: 1 reservations, 2 the reservations' total. ARGV: 1 reservation member, 2 its new expiry (unix s), 3 ttl (s)
+-- A request still running near its reservation's expiry keeps it; one that settled (or whose reservation expired)
+-- has nothing to extend. The keys' TTLs only ever grow here: other requests may hold reservations for longer.
+if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
+redis.call('ZADD', KEYS[1], 'XX', ARGV[2], ARGV[1])
+for _, key in ipairs(KEYS) do
+  if redis.call('TTL', key) < tonumber(ARGV[3]) then redis.call('EXPIRE', key, ARGV[3]) end
 end
 return 1
 """
@@ -125,7 +206,9 @@ class Admission(StrEnum):
     """The gate script's answer: admitted, or the limit that refused the request (its Lua return values)."""
 
     OK = "ok"
-    BUDGET = "budget"  # the period's budget is spent (or held by requests in flight)
+    BUDGET = "budget"  # the period's budget is spent
+    SHORT = "short"  # the request's own worst case is more than what is left of the budget
+    HELD = "held"  # what is left is held by requests in flight: it fits once enough of them end
     RPM = "rpm"  # requests per minute
     TPM = "tpm"  # tokens per minute
 
@@ -134,8 +217,8 @@ class Admission(StrEnum):
 class RateWindow:
     """Where one of a key's per-minute rates stands, as a client pacing itself needs it (OpenAI's headers).
 
-    `remaining` is what could be admitted right now; `reset_s` is how long until the bucket is full again
-    (OpenAI's "time until the rate limit resets to its initial state").
+    `remaining` is what could be admitted right now; `reset_s` is how long until everything admitted so far
+    has left the 60 s window (OpenAI's "time until the rate limit resets to its initial state").
     """
 
     limit: int
@@ -143,20 +226,21 @@ class RateWindow:
     reset_s: float
 
     @classmethod
-    def of_bucket(cls, limit: int, level: float) -> RateWindow:
-        """The window of a token bucket holding `level` of `limit`, refilled at `limit` per 60 s."""
-        reset_s = (limit - level) * 60 / limit if limit > 0 else 0.0
-        return cls(limit, max(0, math.floor(level)), max(0.0, reset_s))
+    def of_window(cls, limit: int, left: float, reset_s: float) -> RateWindow:
+        """The window with `left` of `limit` unused, empty again in `reset_s`."""
+        return cls(limit, max(0, math.floor(left)), max(0.0, reset_s))
 
 
 class GateAnswer(NamedTuple):
     """The gate script's one answer: the verdict, and where the key's rates stand after it (None: no such limit)."""
 
     admission: Admission
-    wait_s: float  # refused: seconds until the limit admits again
+    wait_s: float  # refused: seconds until the limit admits again (inf: never, as the request stands)
     member: str  # admitted with a budget: the reservation to settle
     requests: RateWindow | None
     tokens: RateWindow | None
+    tokens_member: str = ""  # admitted with a tpm: the tokens reserved, to settle with those used
+    left_usd: float = 0.0  # refused as SHORT: what is left of the budget
 
 
 class KeyStoreDown(Exception):
@@ -176,6 +260,9 @@ class VirtualKey:
     created_at: float = field(default_factory=time.time)
     key_hash: str = ""
     team: str | None = None  # who owns the key: a Prometheus label, so alerts can be routed to that team
+    # the output cap of its requests that set none (None: the model's output limit, which a small budget cannot
+    # cover: such requests are refused as request_over_budget)
+    max_output_tokens: int | None = None
 
     def allows(self, tier: str) -> bool:
         return self.tiers is None or tier in self.tiers
@@ -196,10 +283,12 @@ def load_key(raw: bytes | str) -> VirtualKey:
 
 
 def dump_key(key: VirtualKey) -> bytes:
-    """A key as stored; `team` only when set, so keys without one stay readable by older replicas."""
+    """A key as stored; `team` and `max_output_tokens` only when set, so keys without them stay readable by older
+    replicas."""
     data = asdict(key)
-    if data["team"] is None:
-        del data["team"]
+    for name in ("team", "max_output_tokens"):
+        if data[name] is None:
+            del data[name]
     return orjson.dumps(data)
 
 
@@ -232,6 +321,7 @@ class KeyStore:
         self._cache: dict[str, tuple[float, VirtualKey | None]] = {}
         self._gate = redis.register_script(GATE_SCRIPT)
         self._settle = redis.register_script(SETTLE_SCRIPT)
+        self._extend = redis.register_script(EXTEND_SCRIPT)
 
     async def create(self, name: str, **limits: Any) -> tuple[VirtualKey, str]:
         secret = new_key()
@@ -282,22 +372,25 @@ class KeyStore:
         bucket, reset = period_bucket(period, now)
         return [
             f"{PREFIX}:budget:{key_id}:{bucket}",
-            f"{PREFIX}:rate:{key_id}",
             f"{PREFIX}:reservations:{key_id}",
             f"{PREFIX}:reserved:{key_id}",
+            f"{PREFIX}:requests:{key_id}",
+            f"{PREFIX}:tokens:{key_id}",
+            f"{PREFIX}:tokens_total:{key_id}",
         ], reset
 
     async def admit(
-        self, key: VirtualKey, reservation_usd: float, request_id: str = "", hold_s: float = 3600.0
+        self, key: VirtualKey, reservation_usd: float, request_id: str = "", hold_s: float = 3600.0, tokens: int = 0
     ) -> GateAnswer:
-        """Admitted (with the reservation member to settle) or the limit that refused and the seconds until it
-        admits again — atomically, with the key's rate windows from the same round trip.
+        """Admitted (with the reservations to settle) or the limit that refused and the seconds until it admits
+        again — atomically, with the key's rate windows from the same round trip.
 
-        The reservation expires after `hold_s` (the request's longest possible life) if nothing settles it.
+        `reservation_usd` and `tokens` are the request's worst case: what it may cost and the tokens it may use.
+        The money is held until the request settles, or `hold_s` (its deadline) if nothing settles it.
         """
         now = time.time()
         script_keys, reset = self._keys(key.id, key.period, now)
-        member = f"{request_id or uuid.uuid4().hex}|{reservation_usd!r}"
+        request_id = request_id or uuid.uuid4().hex
         result = await self._gate(
             keys=script_keys,
             args=[
@@ -307,28 +400,47 @@ class KeyStore:
                 key.tpm if key.tpm is not None else -1,
                 int(reset - now) + 3600,
                 repr(now),
-                member,
+                request_id,
                 repr(now + hold_s),
-                int(hold_s) + 60,
+                math.ceil(hold_s) + 60,
+                tokens,
             ],
         )
-        verdict, detail, requests, tokens = (item.decode() if isinstance(item, bytes) else item for item in result)
-        admission = Admission(verdict)
-        wait_s = 0.0  # a budget admits again when its period resets; a rate says when its bucket holds enough
-        if admission is not Admission.OK:
-            wait_s = reset - now if admission is Admission.BUDGET else float(detail)
+        verdict, detail, requests_left, requests_reset, tokens_left, tokens_reset = (
+            float(item) if index else Admission(item.decode() if isinstance(item, bytes) else item)
+            for index, item in enumerate(result)
+        )
+        assert isinstance(verdict, Admission)
+        admitted = verdict is Admission.OK
+        wait_s = 0.0
+        if verdict in (Admission.BUDGET, Admission.SHORT):  # admits again when the period resets
+            wait_s = reset - now
+        elif verdict is Admission.TPM and detail < 0:  # the request alone is more than a minute's tokens
+            wait_s = math.inf
+        elif not admitted:
+            wait_s = max(0.0, detail)
         return GateAnswer(
-            admission,
+            verdict,
             wait_s,
-            member if admission is Admission.OK and key.budget_usd is not None else "",
-            RateWindow.of_bucket(key.rpm, float(requests)) if key.rpm is not None else None,
-            RateWindow.of_bucket(key.tpm, float(tokens)) if key.tpm is not None else None,
+            f"{request_id}|{reservation_usd!r}" if admitted and key.budget_usd is not None else "",
+            RateWindow.of_window(key.rpm, requests_left, requests_reset) if key.rpm is not None else None,
+            RateWindow.of_window(key.tpm, tokens_left, tokens_reset) if key.tpm is not None else None,
+            f"{request_id}|{tokens}" if admitted and key.tpm is not None else "",
+            detail if verdict is Admission.SHORT else 0.0,
         )
 
     async def settle(
-        self, key: VirtualKey, started_at: float, member: str, cost_usd: float, tokens: int, request_id: str = ""
+        self,
+        key: VirtualKey,
+        started_at: float,
+        member: str,
+        cost_usd: float,
+        tokens: int,
+        request_id: str = "",
+        tokens_member: str = "",
     ) -> None:
-        """Release the request's reservation (if it still holds one) and charge its real cost and tokens.
+        """Release the request's reservation (if it still holds one), charge its real cost, and put the tokens it
+        used in place of those it was admitted with.
 
         With `request_id`, once only: a repeat of a settlement that landed is recognised and changes nothing.
         """
@@ -347,14 +459,21 @@ class KeyStore:
                 repr(now),
                 request_id,
                 SETTLED_TTL_S,
+                tokens_member,
             ],
         )
+
+    async def extend(self, key: VirtualKey, member: str, until: float) -> bool:
+        """Hold a running request's reservation until `until` (unix s); False when it holds none any more."""
+        script_keys, _reset = self._keys(key.id, key.period, time.time())
+        ttl = max(1, math.ceil(until - time.time())) + 60
+        return bool(await self._extend(keys=script_keys[1:3], args=[member, repr(until), ttl]))
 
     # reserved() and spent() are read by the tests only (the gate reads both inside its Redis script); they
     # stay here because they are the only code besides that script that knows the budget keys' layout.
     async def reserved(self, key: VirtualKey) -> float:
         """The budget currently held by requests in flight."""
-        value = await self.redis.get(self._keys(key.id, key.period, time.time())[0][3])
+        value = await self.redis.get(self._keys(key.id, key.period, time.time())[0][2])
         return float(value or 0)
 
     async def spent(self, key: VirtualKey) -> float:

@@ -52,6 +52,7 @@ class Settlement:
     member: str  # the reservation ('' for none)
     cost_usd: float
     tokens: int
+    tokens_member: str = ""  # the tokens it was admitted with ('' for none, and in settlements spooled before them)
 
     def line(self) -> bytes:
         """One spool line. The key goes without its secret's hash: the settlement needs its id and limits only."""

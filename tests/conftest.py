@@ -106,6 +106,19 @@ def key_reserved_usd(store_url: str, key_id: str, cluster: bool = False) -> floa
     return asyncio.run(read())
 
 
+def key_spent_usd(store_url: str, key_id: str, period: str = "day") -> float:
+    """What a key has been charged in the current `period`."""
+
+    async def read() -> float:
+        store = open_store(store_url)
+        try:
+            return await KeyStore(store).spent(VirtualKey(id=key_id, name="", period=period))
+        finally:
+            await store.aclose()
+
+    return asyncio.run(read())
+
+
 def wait_for_settlements(store_url: str, key_id: str, cluster: bool = False) -> None:
     """Wait until the background settlements of a key's answered requests are in the store (spend charged)."""
     wait_until(

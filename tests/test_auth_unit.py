@@ -180,36 +180,91 @@ async def test_a_daily_budget_names_its_period(make_gate: MakeGate, clock: Clock
     assert caught.value.headers()["retry-after"] == str(12 * 3600)
 
 
-@pytest.mark.parametrize(("limits", "what"), [({"rpm": 1}, "1 requests"), ({"tpm": 1}, "1 tokens")])
-async def test_a_rate_limit_is_a_429_to_retry_after_the_refill(
+@pytest.mark.parametrize(("limits", "what"), [({"rpm": 1}, "1 requests"), ({"tpm": 300}, "300 tokens")])
+async def test_a_rate_limit_is_a_429_to_retry_when_the_window_has_room(
     make_gate: MakeGate, clock: Clock, limits: dict[str, int], what: str
 ) -> None:
     gate = make_gate()
     key, _ = await new_key(gate, "rated", **limits)
-    first = Record(request_id="req_1", started_at=clock.now, usage=Usage(prompt_tokens=1, completion_tokens=1))
-    await gate.admit(key, first, ["nano"], HELLO, 100)
+    used = Usage(prompt_tokens=100, completion_tokens=150)
+    first = Record(request_id="req_1", started_at=clock.now, usage=used)
+    capped = {**HELLO, "max_tokens": 150}  # 100 bytes and 150 out: 250 tokens reserved
+    await gate.admit(key, first, ["nano"], capped, 100)
     gate.settle(first)
     await gate.aclose()
     with pytest.raises(ProxyError) as caught:
-        await gate.admit(key, Record(request_id="req_2"), ["nano"], HELLO, 100)
+        await gate.admit(key, Record(request_id="req_2"), ["nano"], capped, 100)
     assert refused(caught) == (429, "rate_limit_exceeded", f"Key `rated` reached its limit of {what} per minute.")
     headers = caught.value.headers()
-    assert headers["retry-after"] == "60" and "x-should-retry" not in headers  # the SDK may retry after the refill
+    assert headers["retry-after"] == "60" and "x-should-retry" not in headers  # the SDK may retry after the wait
     assert {name for name in headers if name.startswith("x-ratelimit-")}  # and its pacing is the key's own
 
 
-async def test_a_request_reserves_what_its_whole_plan_can_cost(make_gate: MakeGate) -> None:
-    """Every tier of the plan may be billed once (a redo moves on): prompt bytes / 4 in, the output limit × n out."""
+async def test_a_request_that_alone_may_use_more_than_the_tpm_is_told_to_lower_its_cap(
+    make_gate: MakeGate, clock: Clock
+) -> None:
+    gate = make_gate()
+    key, _ = await new_key(gate, "small", tpm=1000)
+    with pytest.raises(ProxyError) as caught:
+        await gate.admit(key, Record(request_id="req_1"), ["nano"], HELLO, 100)  # no cap: the model's limit
+    status, code, message = refused(caught)
+    assert (status, code) == (429, "request_too_large")
+    assert "up to 128,100 tokens" in message and "limit of 1000 tokens per minute" in message
+    assert caught.value.headers()["x-should-retry"] == "false" and "retry-after" not in caught.value.headers()
+    await gate.admit(key, Record(request_id="req_2"), ["nano"], {**HELLO, "max_tokens": 900}, 100)
+
+
+async def test_a_request_reserves_what_every_attempt_of_its_plan_can_cost(make_gate: MakeGate) -> None:
+    """Every tier of the plan may be billed once (a redo moves on), a stream once per attempt: prompt bytes in,
+    the output cap × n out — without a cap, the model's output limit (on main: 512 tokens, so long answers
+    spent far past the budget)."""
     gate = make_gate()
     assert gate.keys is not None
     key, _ = await new_key(gate, "budgeted", budget_usd=10.0)
     body = {**HELLO, "max_tokens": 10, "n": 2}
     await gate.admit(key, Record(request_id="req_1"), ["nano", "qwen", "mini"], body, 400)
-    per_tier = [100 * 1e-6 + 10 * 2 * 4e-6, 0.0, 100 * 2e-6 + 10 * 2 * 8e-6]
+    per_tier = [400 * 1e-6 + 10 * 2 * 4e-6, 0.0, 400 * 2e-6 + 10 * 2 * 8e-6]
     assert await gate.keys.reserved(key) == pytest.approx(sum(per_tier))
     await gate.admit(key, Record(request_id="req_2"), ["nano"], {**HELLO, "max_tokens": "many", "n": True}, 400)
-    default_output = auth_module.DEFAULT_MAX_OUTPUT
-    assert await gate.keys.reserved(key) == pytest.approx(sum(per_tier) + 100 * 1e-6 + default_output * 4e-6)
+    uncapped = 400 * 1e-6 + 128_000 * 4e-6  # no model limit in this price: the most metering believes
+    assert await gate.keys.reserved(key) == pytest.approx(sum(per_tier) + uncapped)
+    streamed = {**HELLO, "max_tokens": 10, "stream": True}  # a stream cut before its first event is billed too
+    await gate.admit(key, Record(request_id="req_3"), ["nano"], streamed, 400)
+    assert await gate.keys.reserved(key) == pytest.approx(sum(per_tier) + uncapped + 3 * (400 * 1e-6 + 10 * 4e-6))
+
+
+async def test_a_request_the_budget_left_cannot_cover_is_refused_with_nothing_in_flight(
+    make_gate: MakeGate, clock: Clock
+) -> None:
+    """On main a lone request was admitted whatever it could cost: `model: full, max_tokens: 128000` spent $1.50
+    of a fresh $0.01 key."""
+    gate = make_gate()
+    key, _ = await new_key(gate, "tiny", budget_usd=0.01)
+    with pytest.raises(ProxyError) as caught:
+        await gate.admit(key, Record(request_id="huge"), ["full"], {**HELLO, "max_tokens": 128_000}, 100)
+    status, code, message = refused(caught)
+    assert (status, code) == (429, "request_over_budget")
+    assert "could cost up to $5.1210" in message and "more than the $0.0100 left" in message
+    assert "max_tokens" in message and "used" not in message
+    assert caught.value.headers()["x-should-retry"] == "false"
+    await gate.admit(key, Record(request_id="small"), ["full"], {**HELLO, "max_tokens": 100}, 100)
+
+
+async def test_a_budget_held_by_requests_in_flight_is_not_called_used(make_gate: MakeGate, clock: Clock) -> None:
+    """On main a fresh $0.02 key with one slow request in flight answered the next "has used its monthly budget",
+    with a Retry-After of weeks."""
+    gate = make_gate()
+    key, _ = await new_key(gate, "fresh", budget_usd=0.02)
+    body = {**HELLO, "max_tokens": 1000}  # $0.0082 on mini: two fit in $0.02, not three
+    await gate.admit(key, Record(request_id="slow"), ["mini"], body, 100, deadline_s=30)
+    await gate.admit(key, Record(request_id="slower"), ["mini"], body, 100, deadline_s=300)
+    with pytest.raises(ProxyError) as caught:
+        await gate.admit(key, Record(request_id="next"), ["mini"], body, 100)
+    status, code, message = refused(caught)
+    assert (status, code) == (429, "budget_held")
+    assert "held by its requests in flight" in message and "used" not in message
+    headers = caught.value.headers()
+    assert headers["retry-after"] == "35" and "x-should-retry" not in headers  # `slow`'s deadline, and a margin
 
 
 async def test_the_settlement_charges_the_real_cost_releases_the_reservation_and_is_exported(
@@ -219,7 +274,7 @@ async def test_the_settlement_charges_the_real_cost_releases_the_reservation_and
     assert gate.keys is not None
     key, _ = await new_key(gate, "ci", budget_usd=2.0, team="platform")
     record = Record(request_id="req_1", started_at=clock.now)
-    await gate.admit(key, record, ["full"], HELLO, 4000)
+    await gate.admit(key, record, ["full"], {**HELLO, "max_tokens": 1000}, 4000)
     assert await gate.keys.reserved(key) > 0
     record.cost_usd = 0.003
     gate.settle(record)
@@ -336,3 +391,45 @@ async def test_metrics_need_a_token_in_keys_mode(make_gate: MakeGate, monkeypatc
     open_with_token = make_gate(mode="open", metrics_token_env="RT_TEST_METRICS")
     with pytest.raises(ProxyError):
         open_with_token.check_metrics({})  # a configured token is asked for in open mode too
+
+
+async def test_a_request_running_past_its_deadline_keeps_its_reservation_and_an_orphan_does_not(
+    make_gate: MakeGate, clock: Clock
+) -> None:
+    """A stream is relayed to its end, past its deadline: its reservation is renewed while it runs. One nobody
+    renews (its process was killed) expires by its request's deadline, and the budget is free again."""
+    gate = make_gate()
+    assert gate.keys is not None
+    key, _ = await new_key(gate, "streams", budget_usd=0.01)
+    body = {**HELLO, "max_tokens": 1000}  # $0.0041 on nano: two fit
+    await gate.admit(key, Record(request_id="long", started_at=clock.now), ["nano"], body, 100, deadline_s=20)
+    orphan_gate = make_gate()
+    await orphan_gate.admit(key, Record(request_id="orphan"), ["nano"], body, 100, deadline_s=20)
+    orphan_gate._pending.clear()  # killed -9: nothing renews or settles it any more
+    assert await gate.renew() == 0  # far from its expiry: nothing to do
+    clock.advance(20)
+    assert await gate.renew() == 1 and await orphan_gate.renew() == 0
+    clock.advance(6)  # past both deadlines and their margin: the orphan is gone, the stream still holds its own
+    await gate.admit(key, Record(request_id="next"), ["nano"], body, 100)
+    with pytest.raises(ProxyError) as caught:
+        await gate.admit(key, Record(request_id="one-too-many"), ["nano"], body, 100)
+    assert refused(caught)[1] == "budget_held"
+
+
+async def test_a_keys_default_output_cap_is_set_on_requests_without_one_and_reserved(
+    make_gate: MakeGate, clock: Clock
+) -> None:
+    """Without one, an uncapped request reserves the model's output limit, which a small budget cannot cover."""
+    gate = make_gate()
+    assert gate.keys is not None
+    key, _ = await new_key(gate, "small", budget_usd=0.01, max_output_tokens=200)
+    chat = {**HELLO}
+    await gate.admit(key, Record(request_id="chat"), ["nano"], chat, 100)
+    assert chat["max_completion_tokens"] == 200  # what the upstream is asked for
+    assert await gate.keys.reserved(key) == pytest.approx(100 * 1e-6 + 200 * 4e-6)
+    responses = {"model": "auto", "input": "hi"}
+    await gate.admit(key, Record(request_id="resp", api="responses"), ["nano"], responses, 100)
+    assert responses["max_output_tokens"] == 200
+    own = {**HELLO, "max_tokens": 50}
+    await gate.admit(key, Record(request_id="own"), ["nano"], own, 100)
+    assert "max_completion_tokens" not in own  # the client's own cap stands

@@ -170,6 +170,19 @@ def test_chat_streams_ask_for_the_usage_chunk_keeping_the_clients_options(name: 
         assert untouched == {"input": "x"}
 
 
+@pytest.mark.parametrize(
+    ("name", "sent"),
+    [("openai", "max_completion_tokens"), ("vllm", "max_tokens"), ("ollama", "max_tokens"), ("llamacpp", "max_tokens")],
+)
+def test_the_self_hosted_engines_are_sent_an_output_cap_as_max_tokens(name: str, sent: str) -> None:
+    body: dict[str, Any] = {"max_completion_tokens": 200}
+    dialect_for(name).adjust_request(body, api="chat", stream=False)
+    assert body == {sent: 200}
+    both: dict[str, Any] = {"max_completion_tokens": 200, "max_tokens": 50}  # the client's own: untouched
+    dialect_for(name).adjust_request(both, api="chat", stream=False)
+    assert both == {"max_completion_tokens": 200, "max_tokens": 50}
+
+
 def test_only_the_openai_dialect_serves_responses_by_default_and_a_tier_can_say_otherwise() -> None:
     assert [name for name in dialect_names() if Tier(model="m", dialect=name).serves_responses()] == ["openai"]
     assert Tier(model="m", dialect="vllm", responses=True).serves_responses()

@@ -10,11 +10,11 @@ from metering.metrics import Metrics
 from metering.prices import price_for
 from metering.record import EMBEDDING_LABEL, Record
 from metering.store import open_store
-from router.auth import DEFAULT_MAX_OUTPUT, Gatekeeper
+from router.auth import Gatekeeper
 from router.config import Config
 from router.errors import ProxyError, Refusal
 
-BODY_BYTES = 4000  # reserved as 1,000 prompt tokens
+BODY_BYTES = 4000  # reserved as 4,000 prompt tokens: no text token is shorter than a byte
 
 
 def embeddings(request_id: str, model: str = "text-embedding-3-small") -> Record:
@@ -39,26 +39,25 @@ async def keyed_gate() -> AsyncIterator[Gatekeeper]:
 def test_an_embeddings_reservation_is_its_bytes_at_the_models_input_rate() -> None:
     gate = gate_for(Config())
     body = {"model": "text-embedding-3-small", "input": "x" * 3990}
-    assert gate._estimate(embeddings("e"), ["nano"], body, BODY_BYTES) == pytest.approx(1000 * 0.02e-6)
-    large = gate._estimate(embeddings("e", "text-embedding-3-large"), ["nano"], body, BODY_BYTES)
-    assert large == pytest.approx(1000 * 0.13e-6)
-    chat = gate._estimate(Record(request_id="c"), ["nano"], {"messages": []}, BODY_BYTES)
+    assert gate.worst_case(embeddings("e"), ["nano"], body, BODY_BYTES).usd == pytest.approx(4000 * 0.02e-6)
+    large = gate.worst_case(embeddings("e", "text-embedding-3-large"), ["nano"], body, BODY_BYTES).usd
+    assert large == pytest.approx(4000 * 0.13e-6)
+    chat = gate.worst_case(Record(request_id="c"), ["nano"], {"messages": [], "max_tokens": 100}, BODY_BYTES).usd
     nano = price_for("gpt-5.4-nano").standard
-    assert chat == pytest.approx(1000 * nano.input + DEFAULT_MAX_OUTPUT * nano.output)  # chat is unchanged
+    assert chat == pytest.approx(4000 * nano.input + 100 * nano.output)  # chat adds its output
 
 
 def test_an_unpriced_embedding_model_reserves_nothing() -> None:
     gate = gate_for(Config.model_validate({"embeddings": {"models": ["my-local-embedder"]}}))
-    assert gate._estimate(embeddings("e", "my-local-embedder"), ["nano"], {}, BODY_BYTES) == 0.0
+    assert gate.worst_case(embeddings("e", "my-local-embedder"), ["nano"], {}, BODY_BYTES).usd == 0.0
 
 
 async def test_a_small_budget_holds_many_embeddings_requests_in_flight(keyed_gate: Gatekeeper) -> None:
     assert keyed_gate.keys is not None
     key, _ = await keyed_gate.keys.create("indexer", budget_usd=0.001)
-    # At nano's chat rates each would reserve $0.00084 and the second would be refused; at $0.02/1M, $0.00002.
-    for i in range(20):
+    # At nano's chat rates one alone would not fit; at $0.02/1M each holds $0.00008: twelve fit in $0.001.
+    for i in range(12):
         await keyed_gate.admit(key, embeddings(f"e{i}"), ["nano"], {"input": "x"}, BODY_BYTES)
     with pytest.raises(ProxyError) as refused:
-        for i in range(20, 60):
-            await keyed_gate.admit(key, embeddings(f"e{i}"), ["nano"], {"input": "x"}, BODY_BYTES)
-    assert refused.value.refusal is Refusal.BUDGET_EXCEEDED
+        await keyed_gate.admit(key, embeddings("e12"), ["nano"], {"input": "x"}, BODY_BYTES)
+    assert refused.value.refusal is Refusal.BUDGET_HELD  # nothing is spent: the twelve in flight hold it

@@ -23,6 +23,8 @@ from tests.running import Processes
 from tests.test_access import HELLO
 from tests.waiting import wait_until
 
+CAPPED = {"model": "mini", "messages": HELLO, "max_tokens": 40}  # a worst case a $0.01 key can cover
+
 
 def bearer(key: str) -> dict[str, str]:
     return {"authorization": f"Bearer {key}"}
@@ -119,7 +121,7 @@ def test_a_limited_key_is_refused_while_redis_refuses_writes_and_an_open_one_is_
     for proxy in (first, lenient):  # warm the key caches while Redis still answers
         httpx.post(
             f"{proxy.url}/v1/chat/completions",
-            json={"model": "mini", "messages": HELLO},
+            json=CAPPED,
             headers=bearer(limited["key"]),
         )
     wait_for_settlements(redis_server.url, limited["id"])
@@ -129,19 +131,17 @@ def test_a_limited_key_is_refused_while_redis_refuses_writes_and_an_open_one_is_
     try:
         refused = httpx.post(
             f"{first.url}/v1/chat/completions",
-            json={"model": "mini", "messages": HELLO},
+            json=CAPPED,
             headers=bearer(limited["key"]),
         )
         assert refused.status_code == 503 and refused.json()["error"]["code"] == "limit_store_unavailable"
         assert "retry-after" in refused.headers
-        unlimited = httpx.post(
-            f"{first.url}/v1/chat/completions", json={"model": "mini", "messages": HELLO}, headers=bearer(free["key"])
-        )
+        unlimited = httpx.post(f"{first.url}/v1/chat/completions", json=CAPPED, headers=bearer(free["key"]))
         assert unlimited.status_code == 200  # nothing to enforce on a key without limits
         served = [
             httpx.post(
                 f"{lenient.url}/v1/chat/completions",
-                json={"model": "mini", "messages": HELLO},
+                json=CAPPED,
                 headers=bearer(limited["key"]),
             ).status_code
             for _ in range(3)
@@ -170,7 +170,7 @@ def test_a_request_that_fails_after_admission_releases_its_reservation(keyed, re
         deep = [deep]
     answered = httpx.post(
         f"{first.url}/v1/chat/completions",
-        json={"model": "nano", "messages": HELLO, "metadata_deep": deep},
+        json={"model": "nano", "messages": HELLO, "max_tokens": 40, "metadata_deep": deep},
         headers=bearer(capped["key"]),
     )
     assert answered.status_code == 400 and answered.json()["error"]["type"] == "invalid_request_error"
@@ -189,15 +189,15 @@ def test_an_unsettled_reservation_expires(redis_server, monkeypatch) -> None:
     async def run() -> tuple[str, str, float]:
         store = KeyStore(redis.asyncio.Redis.from_url(redis_server.url))
         key = VirtualKey(id="key_crash", name="crash", budget_usd=0.01)
-        first = (await store.admit(key, 0.02, "req-1", hold_s=360))[0]  # the process dies: never settled
+        first = (await store.admit(key, 0.008, "req-1", hold_s=360))[0]  # the process dies: never settled
         clock.now += 60
-        blocked = (await store.admit(key, 0.001, "req-2", hold_s=360))[0]
-        clock.now += 400  # past the first request's longest life
+        blocked = (await store.admit(key, 0.005, "req-2", hold_s=360))[0]
+        clock.now += 400  # past the first request's deadline
         later = (await store.admit(key, 0.001, "req-3", hold_s=360))[0]
         return first, blocked, later, await store.reserved(key)
 
     first, blocked, later, reserved = asyncio.run(run())
-    assert (first, blocked, later) == ("ok", "budget", "ok")
+    assert (first, blocked, later) == ("ok", "held", "ok")
     assert reserved == pytest.approx(0.001)
 
 
@@ -258,14 +258,19 @@ def test_rpm_holds_across_a_minute_boundary(redis_server, monkeypatch) -> None:
         admissions = [(await store.admit(key, 0.0, f"a{i}"))[0] for i in range(6)]
         clock.now = boundary + 0.5  # one second later, in the next calendar minute
         admissions += [(await store.admit(key, 0.0, f"b{i}"))[0] for i in range(6)]
-        clock.now = boundary + 10.5  # 6 per minute refill one every 10 s
+        clock.now = boundary + 10.5  # a token bucket let one through every 10 s: 12 in 11 s at rpm 6
         admissions += [(await store.admit(key, 0.0, f"c{i}"))[0] for i in range(2)]
+        clock.now = boundary + 59.5  # exactly 60 s after the first six: still in the window
+        admissions += [(await store.admit(key, 0.0, "d"))[0]]
+        clock.now = boundary + 59.501
+        admissions += [(await store.admit(key, 0.0, f"e{i}"))[0] for i in range(7)]
         return admissions
 
     admissions = asyncio.run(run())
     assert admissions[:6] == ["ok"] * 6
     assert admissions[6:12] == ["rpm"] * 6  # a fixed window let all six through here
-    assert admissions[12:] == ["ok", "rpm"]
+    assert admissions[12:15] == ["rpm"] * 3
+    assert admissions[15:] == ["ok"] * 6 + ["rpm"]
 
 
 # -- 17. a key limited to some tiers still gets model auto, within its tiers ----------------------------------
@@ -286,9 +291,7 @@ def test_auto_requests_of_a_tier_limited_key_are_routed_within_its_tiers(keyed) 
     wait_until(lambda: first.app.state.metering.recent, "the request's record")
     record = first.app.state.metering.recent[-1]
     assert record.skipped_tiers == {"mini": "not_allowed_for_key"} and record.tier_path == ["nano"]
-    pinned = httpx.post(
-        f"{first.url}/v1/chat/completions", json={"model": "mini", "messages": HELLO}, headers=bearer(cheap["key"])
-    )
+    pinned = httpx.post(f"{first.url}/v1/chat/completions", json=CAPPED, headers=bearer(cheap["key"]))
     assert pinned.status_code == 403 and pinned.json()["error"]["code"] == "tier_not_allowed"
     listed = httpx.get(f"{first.url}/v1/models", headers=bearer(cheap["key"])).json()["data"]
     assert [m["id"] for m in listed] == ["auto", "gpt-5.4-nano"]

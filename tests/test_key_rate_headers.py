@@ -67,59 +67,63 @@ def test_resets_are_written_as_openai_writes_them(seconds: float, written: str) 
 # -- the numbers, from the gate's one round trip --------------------------------------------------------------
 
 
-def test_each_admission_reports_the_requests_left_and_when_the_bucket_is_full(clock: Clock) -> None:
+def test_each_admission_reports_the_requests_left_and_when_the_window_is_empty(clock: Clock) -> None:
     key = VirtualKey(id="key_rpm", name="rpm", rpm=3)
 
     async def body(store: KeyStore) -> list[Any]:
-        answers = [await store.admit(key, 0.0, f"r{i}") for i in range(4)]
-        clock.now += 20  # 3 per minute refill one every 20 s
+        answers = []
+        for index in range(4):
+            answers.append(await store.admit(key, 0.0, f"r{index}"))
+            clock.now += 10
+        clock.now = START + 60.001  # the first has left the window
         answers.append(await store.admit(key, 0.0, "later"))
         return answers
 
     answers = run(body)
     assert [a.admission for a in answers] == [Admission.OK] * 3 + [Admission.RPM, Admission.OK]
     assert [a.requests for a in answers] == [
-        RateWindow(3, 2, pytest.approx(20.0)),
-        RateWindow(3, 1, pytest.approx(40.0)),
+        RateWindow(3, 2, pytest.approx(60.0)),  # empty again once the newest has been in it for 60 s
+        RateWindow(3, 1, pytest.approx(60.0)),
         RateWindow(3, 0, pytest.approx(60.0)),
-        RateWindow(3, 0, pytest.approx(60.0)),  # refused: nothing left, nothing taken
-        RateWindow(3, 0, pytest.approx(60.0)),  # the one refilled, taken at once
+        RateWindow(3, 0, pytest.approx(50.0)),  # refused: nothing left, nothing taken
+        RateWindow(3, 0, pytest.approx(60.0)),  # the first's place, taken at once
     ]
-    assert answers[3].wait_s == pytest.approx(20.0)
+    assert answers[3].wait_s == pytest.approx(30.0)  # the first leaves 60 s after it came
     assert all(a.tokens is None for a in answers)  # no tpm: no token window
 
 
-def test_the_token_window_falls_as_tokens_are_settled_and_refuses_at_zero(clock: Clock) -> None:
+def test_the_token_window_holds_reservations_then_what_was_used_and_refuses_past_the_limit(clock: Clock) -> None:
     key = VirtualKey(id="key_tpm", name="tpm", tpm=1000)
 
     async def body(store: KeyStore) -> list[Any]:
-        first = await store.admit(key, 0.0, "a")
-        await store.settle(key, START, first.member, 0.0, 600)
-        second = await store.admit(key, 0.0, "b")
-        await store.settle(key, START, second.member, 0.0, 500)
-        return [first, second, await store.admit(key, 0.0, "c")]
+        first = await store.admit(key, 0.0, "a", tokens=600)
+        await store.settle(key, START, first.member, 0.0, 300, tokens_member=first.tokens_member)
+        clock.now += 10
+        second = await store.admit(key, 0.0, "b", tokens=500)
+        clock.now += 10
+        return [first, second, await store.admit(key, 0.0, "c", tokens=300)]
 
     first, second, refused = run(body)
-    assert first.tokens == RateWindow(1000, 1000, 0.0) and first.requests is None
-    assert second.tokens == RateWindow(1000, 400, pytest.approx(36.0))
+    assert first.tokens == RateWindow(1000, 400, pytest.approx(60.0)) and first.requests is None
+    assert second.tokens == RateWindow(1000, 200, pytest.approx(60.0))  # 300 used by `a`, 500 held by `b`
     assert refused.admission is Admission.TPM
-    assert refused.tokens == RateWindow(1000, 0, pytest.approx(66.0))  # 100 tokens over: full again in 66 s
-    assert refused.wait_s == pytest.approx(6.0)
+    assert refused.tokens == RateWindow(1000, 200, pytest.approx(50.0))
+    assert refused.wait_s == pytest.approx(40.0)  # `a` leaves the window at 60 s: then 500 + 300 fit
 
 
 def test_a_budget_refusal_still_reports_the_rates_and_takes_no_request(clock: Clock) -> None:
     key = VirtualKey(id="key_both", name="both", budget_usd=0.01, rpm=10, tpm=500)
 
     async def body(store: KeyStore) -> list[Any]:
-        spend = await store.admit(key, 0.01, "spend")
-        await store.settle(key, START, spend.member, 0.02, 0)
-        return [spend, await store.admit(key, 0.001, "over")]
+        spend = await store.admit(key, 0.01, "spend", tokens=100)
+        await store.settle(key, START, spend.member, 0.02, 0, tokens_member=spend.tokens_member)
+        return [spend, await store.admit(key, 0.001, "over", tokens=100)]
 
     spend, over = run(body)
-    assert spend.admission is Admission.OK and spend.requests == RateWindow(10, 9, pytest.approx(6.0))
+    assert spend.admission is Admission.OK and spend.requests == RateWindow(10, 9, pytest.approx(60.0))
     assert over.admission is Admission.BUDGET
-    assert over.requests == RateWindow(10, 9, pytest.approx(6.0))
-    assert over.tokens == RateWindow(500, 500, 0.0)
+    assert over.requests == RateWindow(10, 9, pytest.approx(60.0))
+    assert over.tokens == RateWindow(500, 500, pytest.approx(60.0))  # `spend` used none
 
 
 # -- the gatekeeper's headers ---------------------------------------------------------------------------------
@@ -153,13 +157,13 @@ def test_an_rpm_key_gets_the_requests_trio_and_its_429_carries_it(clock: Clock) 
     assert first == {
         "x-ratelimit-limit-requests": "2",
         "x-ratelimit-remaining-requests": "1",
-        "x-ratelimit-reset-requests": "30s",
+        "x-ratelimit-reset-requests": "1m0s",
     }
     assert second["x-ratelimit-remaining-requests"] == "0" and second["x-ratelimit-reset-requests"] == "1m0s"
     assert isinstance(refused, ProxyError) and refused.code == "rate_limit_exceeded"
     headers = refused.headers()
     assert headers["x-ratelimit-limit-requests"] == "2" and headers["x-ratelimit-remaining-requests"] == "0"
-    assert headers["retry-after"] == "30" and not any("tokens" in name for name in headers)
+    assert headers["retry-after"] == "60" and not any("tokens" in name for name in headers)
 
 
 def test_a_budget_refusal_carries_the_keys_rate_headers(clock: Clock) -> None:

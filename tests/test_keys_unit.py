@@ -6,6 +6,7 @@ token-bucket refill or a month's reset takes no time at all.
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 
 import orjson
@@ -109,52 +110,83 @@ async def test_a_spent_budget_refuses_until_the_period_resets(keys: KeyStore, cl
 
 async def test_requests_in_flight_together_cannot_reserve_past_the_budget(keys: KeyStore, clock: Clock) -> None:
     key, _ = await keys.create("shared", budget_usd=1.0)
-    first = await keys.admit(key, 0.6, "a")
+    first = await keys.admit(key, 0.6, "a", hold_s=300)
     assert first[0] is Admission.OK
-    assert (await keys.admit(key, 0.6, "b"))[0] is Admission.BUDGET  # would hold 1.2 of 1.0
+    held = await keys.admit(key, 0.6, "b")  # would hold 1.2 of 1.0: held, not spent, so it says so
+    assert (held.admission, held.wait_s) == (Admission.HELD, 300.0)  # `a` ends by its deadline at the latest
     assert (await keys.admit(key, 0.3, "c"))[0] is Admission.OK
     await keys.settle(key, clock.now, first[2], 0.2, 0)
     assert (await keys.reserved(key), await keys.spent(key)) == (pytest.approx(0.3), pytest.approx(0.2))
 
 
-async def test_a_lone_request_may_use_whatever_remains_of_the_budget(keys: KeyStore, clock: Clock) -> None:
+async def test_a_held_budget_says_when_enough_reservations_end_for_the_request_to_fit(
+    keys: KeyStore, clock: Clock
+) -> None:
+    key, _ = await keys.create("busy", budget_usd=1.0)
+    for name, hold_s in (("late", 90), ("soon", 10), ("middle", 40)):
+        assert (await keys.admit(key, 0.3, name, hold_s=hold_s))[0] is Admission.OK
+    assert (await keys.admit(key, 0.35, "needs-one")).wait_s == 10.0  # 0.1 free: one ending is enough
+    assert (await keys.admit(key, 0.65, "needs-two")).wait_s == 40.0
+
+
+async def test_a_request_whose_own_worst_case_exceeds_what_is_left_is_refused_with_nothing_in_flight(
+    keys: KeyStore, clock: Clock
+) -> None:
+    """On main a lone request was admitted whatever it could cost: one huge request spent 150x a fresh key."""
     key, _ = await keys.create("almost-spent", budget_usd=1.0)
     await keys.settle(key, clock.now, "", 0.9, 0)
-    assert (await keys.admit(key, 0.5, "big"))[0] is Admission.OK
+    short = await keys.admit(key, 0.5, "big")
+    assert (short.admission, short.left_usd, short.wait_s) == (Admission.SHORT, pytest.approx(0.1), JUNE_1 - clock.now)
+    assert await keys.reserved(key) == 0.0
+    fresh, _ = await keys.create("fresh", budget_usd=0.01)
+    assert (await keys.admit(fresh, 1.5, "huge"))[0] is Admission.SHORT
+    assert (await keys.admit(key, 0.1, "fits"))[0] is Admission.OK  # exactly what is left
 
 
-async def test_a_reservation_nobody_settles_expires_after_its_hold_and_is_not_released_twice(
+async def test_a_reservation_nobody_settles_expires_at_its_deadline_and_is_not_released_twice(
     keys: KeyStore, clock: Clock
 ) -> None:
     key, _ = await keys.create("crashy", budget_usd=1.0)
     crashed = await keys.admit(key, 0.6, "crashed", hold_s=10)
-    assert (await keys.admit(key, 0.6, "blocked", hold_s=10))[0] is Admission.BUDGET
-    clock.advance(11)
+    blocked = await keys.admit(key, 0.6, "blocked", hold_s=10)
+    assert (blocked.admission, blocked.wait_s) == (Admission.HELD, 10.0)
+    clock.advance(10.001)
     later = await keys.admit(key, 0.6, "later", hold_s=10)
     assert later[0] is Admission.OK and await keys.reserved(key) == pytest.approx(0.6)
     await keys.settle(key, clock.now, crashed[2], 0.0, 0)  # the crashed request's late settlement
     assert await keys.reserved(key) == pytest.approx(0.6)  # `later` still holds its own
 
 
-async def test_requests_per_minute_are_a_token_bucket(keys: KeyStore, clock: Clock) -> None:
+async def test_no_60_second_window_holds_more_than_rpm_requests(keys: KeyStore, clock: Clock) -> None:
+    """On main the token bucket admitted a full bucket and then its refill: 2 rpm let 3 through in 30 s."""
     key, _ = await keys.create("rpm", rpm=2)
-    assert [(await keys.admit(key, 0.0))[0] for _ in range(2)] == [Admission.OK, Admission.OK]
-    admission, wait_s, _, *_ = await keys.admit(key, 0.0)
-    assert (admission, wait_s) == (Admission.RPM, 30.0)  # one request refills in 60 / rpm seconds
+    assert (await keys.admit(key, 0.0))[0] is Admission.OK
+    clock.advance(20)
+    assert (await keys.admit(key, 0.0))[0] is Admission.OK
+    admission, wait_s, *_ = await keys.admit(key, 0.0)
+    assert (admission, wait_s) == (Admission.RPM, pytest.approx(40.0))  # when the first leaves the window
     clock.advance(30)
+    assert (await keys.admit(key, 0.0))[0] is Admission.RPM  # 50 s after the first: still two in the window
+    clock.advance(10.001)
     assert (await keys.admit(key, 0.0))[0] is Admission.OK
     assert (await keys.admit(key, 0.0))[0] is Admission.RPM
 
 
-async def test_tokens_per_minute_are_charged_at_settlement_and_refill(keys: KeyStore, clock: Clock) -> None:
+async def test_tokens_per_minute_are_reserved_at_admission_and_settled_to_what_was_used(
+    keys: KeyStore, clock: Clock
+) -> None:
+    """On main tokens were charged only at settlement, so a burst was admitted at once, far past the tpm."""
     key, _ = await keys.create("tpm", tpm=100)
-    admission, _, member, *_ = await keys.admit(key, 0.0, "long")
-    assert (admission, member) == (Admission.OK, "")  # no budget: nothing reserved
-    await keys.settle(key, clock.now, member, 0.0, 150)  # the request used more than a minute's worth
-    admission, wait_s, _, *_ = await keys.admit(key, 0.0)
-    assert (admission, wait_s) == (Admission.TPM, 30.0)
-    clock.advance(31)
-    assert (await keys.admit(key, 0.0))[0] is Admission.OK
+    admission, _, member, _, _, tokens_member, _ = await keys.admit(key, 0.0, "long", tokens=80)
+    assert (admission, member, tokens_member) == (Admission.OK, "", "long|80")  # no budget: no money reserved
+    refused = await keys.admit(key, 0.0, "burst", tokens=30)
+    assert (refused.admission, refused.wait_s) == (Admission.TPM, 60.0)  # 110 > 100 while `long` runs
+    await keys.settle(key, clock.now, member, 0.0, 50, tokens_member=tokens_member)  # it used 50 of its 80
+    assert (await keys.admit(key, 0.0, "next", tokens=30))[0] is Admission.OK
+    too_large = await keys.admit(key, 0.0, "huge", tokens=101)
+    assert (too_large.admission, too_large.wait_s) == (Admission.TPM, math.inf)  # never, as it stands
+    clock.advance(60.001)
+    assert (await keys.admit(key, 0.0, "after", tokens=100))[0] is Admission.OK
 
 
 async def test_a_settlement_charges_the_period_the_request_started_in(keys: KeyStore, clock: Clock) -> None:
@@ -165,3 +197,14 @@ async def test_a_settlement_charges_the_period_the_request_started_in(keys: KeyS
     assert await keys.spent(key) == 0.0  # today's budget is untouched
     clock.now = started
     assert await keys.spent(key) == pytest.approx(0.7)
+
+
+async def test_a_request_with_a_short_deadline_does_not_cut_short_the_reservations_held_for_longer(
+    keys: KeyStore, store: InProcessStore
+) -> None:
+    """main set the reservations' TTL to each admitted request's own: a 10 s request made a 300 s one's vanish."""
+    key, _ = await keys.create("mixed", budget_usd=1.0)
+    await keys.admit(key, 0.5, "long", hold_s=300)
+    await keys.admit(key, 0.1, "short", hold_s=10)
+    for name in ("reservations", "reserved"):
+        assert await store.redis.ttl(f"{keys_module.PREFIX}:{name}:{key.id}") > 300

@@ -106,8 +106,8 @@ def metric_lines(url: str, name: str) -> list[str]:
 def test_key_spend_metric_equals_the_keys_spend_in_redis_across_replicas(keyed, redis_server: RedisServer) -> None:
     first, second, keys = keyed
     created = keys(
-        "create", "--name", "search-bot", "--team", "search", "--budget-usd", "5", "--period", "day", "--json"
-    )
+        "create", "--name", "search-bot", "--team", "search", "--budget-usd", "50", "--period", "day", "--json"
+    )  # uncapped `auto` requests reserve $2.66 each: room for several in flight while the last one settles
     plain = keys("create", "--name", "no-team", "--json")
     for index in range(6):
         sdk(first if index % 2 else second, created["key"]).chat.completions.create(model="auto", messages=HELLO)
@@ -143,7 +143,7 @@ def test_key_spend_metric_equals_the_keys_spend_in_redis_across_replicas(keyed, 
         assert any(f'key="search-bot",key_id="{created["id"]}",team="search"' in line for line in spend), spend
         budgets = metric_lines(proxy.url, "routetax_key_budget_usd")
         assert (
-            f'routetax_key_budget_usd{{key="search-bot",key_id="{created["id"]}",period="day",team="search"}} 5.0'
+            f'routetax_key_budget_usd{{key="search-bot",key_id="{created["id"]}",period="day",team="search"}} 50.0'
             in budgets
         )
         assert not any("no-team" in line for line in budgets)  # no budget, no budget series

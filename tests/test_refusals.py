@@ -9,6 +9,7 @@ read in-process).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import io
 import json
@@ -22,6 +23,7 @@ from pathlib import Path
 import httpx
 import pytest
 import redis
+import redis.asyncio
 from fastapi.routing import APIRoute
 
 from cli import main as routetax
@@ -29,11 +31,13 @@ from demo.world import demo_config
 from emulator.app import build_emulator
 from router.config import Config
 from router.errors import Refusal
+from router.keys import HASH_INDEX, KeyStore, VirtualKey, hash_key
 from router.servers import RunningServer
 from tests.redis_server import RedisServer, free_port
 from tests.running import Servers
 
 HELLO = [{"role": "user", "content": "hi"}]
+CAPPED_MINI = {"model": "mini", "messages": HELLO, "max_tokens": 40}
 ADMIN = "admin-secret"
 ERROR_FIELDS = {"message", "type", "param", "code"}
 
@@ -180,6 +184,20 @@ def rate_limited(world: World, _: pytest.MonkeyPatch) -> httpx.Response:
     return chat(world, key=key)
 
 
+def budget_held(world: World, _: pytest.MonkeyPatch) -> httpx.Response:
+    secret = world.key("busy", "--budget-usd", "0.002")
+    key_id = redis.Redis.from_url(world.redis_url or "").hget(HASH_INDEX, hash_key(secret))
+    key = VirtualKey(id=key_id.decode(), name="busy", budget_usd=0.002)
+
+    async def hold() -> None:  # a request in flight on another replica holds most of the budget
+        client = redis.asyncio.Redis.from_url(world.redis_url or "")
+        await KeyStore(client).admit(key, 0.0019, "in-flight", hold_s=30)
+        await client.aclose()
+
+    asyncio.run(hold())
+    return chat(world, CAPPED_MINI, key=secret, **{"x-routetax-fallback": "off"})
+
+
 def store_full(world: World, _: pytest.MonkeyPatch) -> httpx.Response:
     key = world.key("capped", "--budget-usd", "5")
     control = redis.Redis.from_url(world.redis_url or "")
@@ -278,6 +296,11 @@ ROWS = [
         lambda w, _: chat(w, key=w.key("penniless", "--budget-usd", "0")),
         headers=RETRY_AFTER,
     ),
+    Row(Refusal.BUDGET_HELD, "keys", budget_held, headers=RETRY_AFTER),
+    Row(  # no output cap: the model's output limit on every tier of the plan
+        Refusal.REQUEST_OVER_BUDGET, "keys", lambda w, _: chat(w, key=w.key("cent", "--budget-usd", "0.01"))
+    ),
+    Row(Refusal.REQUEST_TOO_LARGE, "keys", lambda w, _: chat(w, key=w.key("sip", "--tpm", "1000"))),
     Row(Refusal.RATE_LIMIT_EXCEEDED, "keys", rate_limited, headers=RETRY_AFTER),
     Row(Refusal.KEY_STORE_UNAVAILABLE, "bare", lambda w, _: chat(w, key="rt-" + "1" * 32), headers=RETRY_AFTER),
     Row(Refusal.LIMIT_STORE_UNAVAILABLE, "keys", store_full, headers=RETRY_AFTER),

@@ -7,9 +7,6 @@ equal to its records' cost, and the replicas' Prometheus counters summing to the
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -23,7 +20,7 @@ from router.keys import KeyStore
 from router.servers import RunningServer
 from tests.conftest import wait_for_settlements
 from tests.running import Processes
-from tests.test_cli import free_port, wait_until_up
+from tests.serve_replicas import serve_replicas
 from tests.test_metering_e2e import counter_total
 
 TOKEN = "scrape-token"  # keys mode: /metrics (key names and spend) wants a bearer
@@ -58,32 +55,21 @@ def test_three_replicas_share_one_ledger(
     store = request.getfixturevalue("redis_server" if backend == "redis" else "redis_cluster")
     cluster = backend == "cluster"
     secret = asyncio.run(_create_key(store.url, cluster))
-    replicas, started = [], []
+
+    def config_of(index: int, port: int) -> str:
+        return (
+            "tiers:\n"
+            f"  nano: {{model: gpt-5.4-nano, base_url: '{emulator.url}/v1'}}\n"
+            f"  mini: {{model: gpt-5.4-mini, base_url: '{emulator.url}/v1'}}\n"
+            f"store: {{redis_url: '{store.url}', cluster: {str(cluster).lower()}, "
+            f"spool_dir: '{tmp_path / f'spool{index}'}'}}\n"
+            f"server: {{port: {port}}}\n"
+            "auth: {metrics_token_env: ROUTETAX_METRICS_TOKEN}\n"  # keys mode: /metrics wants its token
+        )
+
+    started: list = []
     try:
-        for index in range(3):
-            port = free_port()
-            config = tmp_path / f"replica{index}.yaml"
-            config.write_text(
-                "tiers:\n"
-                f"  nano: {{model: gpt-5.4-nano, base_url: '{emulator.url}/v1'}}\n"
-                f"  mini: {{model: gpt-5.4-mini, base_url: '{emulator.url}/v1'}}\n"
-                f"store: {{redis_url: '{store.url}', cluster: {str(cluster).lower()}, "
-                f"spool_dir: '{tmp_path / f'spool{index}'}'}}\n"
-                f"server: {{port: {port}}}\n"
-                "auth: {metrics_token_env: ROUTETAX_METRICS_TOKEN}\n"  # keys mode: /metrics wants its token
-            )
-            env = {**os.environ, "ROUTETAX_CONFIG": str(config), "ROUTETAX_METRICS_TOKEN": TOKEN}
-            process = processes.start(
-                [sys.executable, "-m", "cli", "serve"],
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-            started.append(process)
-            replicas.append(f"http://127.0.0.1:{port}")
-        for url, process in zip(replicas, started, strict=True):
-            wait_until_up(f"{url}/healthz", process)
+        replicas, started = serve_replicas(processes, tmp_path, 3, config_of, env={"ROUTETAX_METRICS_TOKEN": TOKEN})
         sent = []
         for i in range(30):
             response = httpx.post(

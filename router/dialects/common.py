@@ -81,3 +81,12 @@ def ask_for_usage_chunk(body: dict[str, Any], *, api: str, stream: bool) -> None
         options = dict(body.get("stream_options") or {})
         options["include_usage"] = True
         body["stream_options"] = options
+
+
+def ask_as_engines_do(body: dict[str, Any], *, api: str, stream: bool) -> None:
+    """`ask_for_usage_chunk`, and a Chat Completions `max_completion_tokens` sent as `max_tokens`: the self-hosted
+    engines (vLLM, Ollama, llama.cpp) all take `max_tokens`, not all of them OpenAI's newer name — and a key's
+    default output cap (router/auth.py) is set under the newer name, which OpenAI's reasoning models require."""
+    ask_for_usage_chunk(body, api=api, stream=stream)
+    if api == "chat" and "max_completion_tokens" in body and "max_tokens" not in body:
+        body["max_tokens"] = body.pop("max_completion_tokens")

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from metering import usage as _usage
-from router.dialects.common import ask_for_usage_chunk, coerce_error
+from router.dialects.common import ask_as_engines_do, coerce_error
 
 name = "llamacpp"
 serves_responses = False
@@ -35,4 +35,4 @@ def normalise_error(status: int, raw: bytes) -> bytes:
 
 
 usage_from = _usage.usage_from
-adjust_request = ask_for_usage_chunk
+adjust_request = ask_as_engines_do

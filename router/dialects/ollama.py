@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from metering import usage as _usage
 from router.dialects import llamacpp
-from router.dialects.common import ask_for_usage_chunk, coerce_error
+from router.dialects.common import ask_as_engines_do, coerce_error
 
 name = "ollama"
 serves_responses = False
@@ -26,4 +26,4 @@ def normalise_error(status: int, raw: bytes) -> bytes:
 
 
 usage_from = _usage.usage_from
-adjust_request = ask_for_usage_chunk
+adjust_request = ask_as_engines_do

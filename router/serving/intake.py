@@ -190,7 +190,8 @@ class Intake:
         if refused is not None:  # the class's tier is not this key's: served within the key's tiers
             record.skipped_tiers[refused] = "not_allowed_for_key"
             headers[TIER_NOT_ALLOWED_HEADER] = refused
-        headers.update(await self.gate.admit(key, record, plan, body, len(raw)))  # the key's own rate limits
+        # the key's budget and rates: its worst case held until it settles, or at the latest until its deadline
+        headers.update(await self.gate.admit(key, record, plan, body, len(raw), deadline, not fallback_off))
         record.stream = body.get("stream") is True
         record.routed_tier = plan[0]
         return Exchange(
