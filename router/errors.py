@@ -9,8 +9,6 @@ shape, with the upstream's status preserved.
 from __future__ import annotations
 
 import math
-import re
-from collections.abc import Iterable
 from enum import Enum
 
 import orjson
@@ -152,27 +150,3 @@ def error_code_of(raw: bytes) -> str | None:
     except (orjson.JSONDecodeError, AttributeError):
         return None
     return code if isinstance(code, str) else None
-
-
-# Key-shaped text: OpenAI-style keys (also masked ones, `sk-secre****-XYZ`), routetax keys, bearer credentials.
-_KEY_SHAPED = (
-    rb"(?<![A-Za-z0-9_\-])sk-[A-Za-z0-9_*.\-]{4,}",  # not inside a word: "risk-free" stays
-    rb"(?<![A-Za-z0-9_\-])rt-[A-Za-z0-9_\-]{16,}",
-    rb"(?i:\bbearer)\s+[^\s\"\\,;)'\]]+",
-)
-REDACTED = b"[redacted]"
-
-
-class Scrubber:
-    """Removes key material from upstream error bodies before they reach a client.
-
-    Works on the bytes (the patterns cannot cross a JSON quote or escape), so a clean body is
-    returned untouched — the upstream's own bytes — and a dirty one stays valid JSON.
-    """
-
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
-        exact = [re.escape(secret.encode()) for secret in sorted(set(secrets), key=len, reverse=True) if secret]
-        self._pattern = re.compile(b"|".join([*exact, *_KEY_SHAPED]))
-
-    def __call__(self, body: bytes) -> bytes:
-        return self._pattern.sub(REDACTED, body)

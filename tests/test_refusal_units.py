@@ -30,13 +30,13 @@ from router.errors import (
     SHOULD_RETRY_HEADER,
     ProxyError,
     Refusal,
-    Scrubber,
     error_body,
     error_code_of,
     error_type_for,
 )
 from router.hot_routes import HotRoutes
 from router.http_limits import GuardedHttpTools, guarded_protocol
+from router.secrets import Scrubber
 
 
 def rejections(metrics: Metrics, status: int, code: str) -> float:

@@ -18,7 +18,8 @@ from metering.record import Attempt, EndedBy
 from metering.tokens import count_prompt
 from router.config import Config
 from router.dialects import Dialect
-from router.errors import Scrubber, error_body, error_code_of
+from router.errors import error_body, error_code_of
+from router.secrets import Scrubber
 from router.serving.answers import looks_like_json_object
 from router.serving.breaker import CircuitBreaker
 from router.serving.intake import Exchange

@@ -25,8 +25,9 @@ from router.auth import Gatekeeper
 from router.auto_mode import AutoMode
 from router.config import Config
 from router.dialects import dialect_for
-from router.errors import ProxyError, Refusal, Scrubber, error_body
+from router.errors import ProxyError, Refusal, error_body
 from router.response_owners import ResponseOwners
+from router.secrets import Scrubber
 from router.serving.attempt import Answer, Attempter, failure_answer
 from router.serving.breaker import CircuitBreaker
 from router.serving.intake import Exchange, Intake
@@ -67,7 +68,7 @@ class Proxy:
         scrub = Scrubber([key for tier in config.tiers.values() if (key := tier.api_key())])
         dialects = {name: dialect_for(tier.dialect) for name, tier in config.tiers.items()}
         self.attempter = Attempter(config, pool, breakers, dialects, scrub)
-        self.relay = Relay(metering, identity)
+        self.relay = Relay(metering, identity, scrub)
         windows = {name: tier.input_limit() for name, tier in config.tiers.items()}
         self.rules = Rules(config.resilience.max_retries, config.resilience.retry_after_cap_s, windows)
         self._pinned_rules = replace(self.rules, grow=False)  # `x-routetax-fallback: off`: the plan never grows
@@ -170,9 +171,11 @@ class Proxy:
             log.warning("tier %s: %s %s failed: %s (%s)", tier, method, "/responses/{id}", failure.kind, failure.detail)
             status, content = failure_answer(tier, failure)
             return Response(content, status_code=status, media_type=_JSON, headers=headers)
-        relay_headers(upstream_headers, headers, status, rate_limits=key is None)
+        relay_headers(upstream_headers, headers, status, rate_limits=key is None, scrub=self.attempter.scrub)
         if status >= 400:
             content = self.attempter.scrub(self.attempter.dialects[tier].normalise_error(status, content))
+        else:
+            content = self.attempter.scrub.answer(content)
         return Response(content, status_code=status, media_type=_JSON, headers=headers)
 
 

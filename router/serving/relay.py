@@ -20,6 +20,7 @@ from metering.completion import Completion
 from metering.record import EndedBy, Outcome, Record
 from router.errors import SHOULD_RETRY_HEADER
 from router.rate_headers import RATE_LIMIT_PREFIX
+from router.secrets import Scrubber
 from router.serving.attempt import Answer, StreamStart
 from router.serving.intake import Exchange
 from router.sse import DONE, StreamState, error_event, estimate_completion_tokens, filter_events
@@ -42,11 +43,14 @@ class Metering(Protocol):
     def expect(self, request_id: str, key_id: str | None) -> None: ...
 
 
-def relay_headers(upstream: Any, headers: dict[str, str], status: int, rate_limits: bool = True) -> None:
+def relay_headers(
+    upstream: Any, headers: dict[str, str], status: int, rate_limits: bool = True, scrub: Scrubber | None = None
+) -> None:
     """Copy the upstream's request id and rate-limit headers (and Retry-After on an error) into `headers`.
 
     `rate_limits` False: a virtual key's client is paced by its key's own limits, never by the upstream
     organisation's. Hop-by-hop and framing headers never travel: the response is re-framed by routetax.
+    `scrub`: what an upstream echoes of its credential in a relayed header is redacted.
     """
     if upstream is None:
         return
@@ -57,7 +61,7 @@ def relay_headers(upstream: Any, headers: dict[str, str], status: int, rate_limi
             or (rate_limits and lower.startswith(RATE_LIMIT_PREFIX))
             or (status >= 400 and lower in RETRY_HEADERS)
         ):
-            headers[lower] = value
+            headers[lower] = value if scrub is None else scrub.header(value)
 
 
 def tier_path(record: Record) -> list[str]:
@@ -72,9 +76,10 @@ def tier_path(record: Record) -> list[str]:
 class Relay:
     """Answers the client with the walk's final answer, and hands the finished record to metering."""
 
-    def __init__(self, metering: Metering, identity: TaskIdentity | None = None) -> None:
+    def __init__(self, metering: Metering, identity: TaskIdentity | None = None, scrub: Scrubber | None = None) -> None:
         self.metering = metering
         self.identity = identity
+        self.scrub = scrub or Scrubber()  # the upstream credentials, out of every relayed byte
         self._background: set[asyncio.Task[None]] = set()
 
     def answer(self, ex: Exchange, answer: Answer) -> Response:
@@ -87,7 +92,7 @@ class Relay:
         record.tier_path = tier_path(record)
         if tier is not None:
             ex.headers["x-routetax-tier"] = tier
-        relay_headers(answer.headers, ex.headers, answer.status, rate_limits=ex.key is None)
+        relay_headers(answer.headers, ex.headers, answer.status, rate_limits=ex.key is None, scrub=self.scrub)
         record.status = answer.status
         if answer.status >= 400:  # routetax's own retries and fallbacks are spent: the client's would add load
             ex.headers[SHOULD_RETRY_HEADER] = "false"
@@ -109,7 +114,7 @@ class Relay:
         record.proxy_overhead_ms = max((time.perf_counter() - ex.started - ex.upstream_s) * 1000, 0.0)
         ex.headers["x-routetax-overhead-ms"] = f"{record.proxy_overhead_ms:.3f}"
         return Response(
-            answer.content,
+            self.scrub.answer(answer.content),  # errors were scrubbed as such by the attempt
             status_code=answer.status,
             media_type=_JSON,
             headers=ex.headers,
@@ -124,10 +129,11 @@ class Relay:
         relay_s = 0.0
         record.outcome = Outcome.CLIENT_CANCELLED  # until the stream is seen through to its end
         filing = ex.task is not None and self.identity is not None
+        scrub = self.scrub.answer
         try:
             # A whole answer is filed once its last bytes are sent (as a JSON answer is, see `_after_json`).
             if start.pending:
-                yield start.pending
+                yield scrub(start.pending)
                 if filing and start.finished:
                     filing = self._file_stream(ex, state, start)
             if not start.finished:
@@ -138,12 +144,12 @@ class Relay:
                     out = filter_events(feed(chunk), state, forward_usage)
                     relay_s += time.perf_counter() - t_chunk
                     if out:
-                        yield out
+                        yield scrub(out)
                     if filing and (state.saw_done or state.usage_chunk is not None):  # the whole answer is here
                         filing = self._file_stream(ex, state, start)
                 tail = start.splitter.rest()
                 if tail.strip():
-                    yield filter_events([tail + b"\n\n"], state, ex.forward_usage)
+                    yield scrub(filter_events([tail + b"\n\n"], state, ex.forward_usage))
             if filing:  # an upstream that ended without a closing event
                 filing = self._file_stream(ex, state, start, ended=True)
             if not state.saw_done and ex.api.ends_with_done():
