@@ -90,6 +90,7 @@ class Refusal(Enum):
     RATE_LIMIT_EXCEEDED = ("rate_limit_exceeded", 429, False)  # after Retry-After it will pass
     KEY_STORE_UNAVAILABLE = ("key_store_unavailable", 503, False)
     LIMIT_STORE_UNAVAILABLE = ("limit_store_unavailable", 503, False)
+    LEDGER_UNAVAILABLE = ("ledger_unavailable", 503, False)  # neither Redis nor the spool can keep a record
     NO_TIER_AVAILABLE = ("no_tier_available", 503, False)  # every tier's breaker is open: Retry-After says when
     INTERNAL_ERROR = ("internal_error", 500, False)  # a bug in routetax: logged with its traceback
 

@@ -198,6 +198,14 @@ def every_breaker_open(world: World, monkeypatch: pytest.MonkeyPatch) -> httpx.R
     return chat(world, {"model": "mini", "messages": HELLO}, **{"x-routetax-fallback": "off"})
 
 
+def nowhere_to_record(world: World, monkeypatch: pytest.MonkeyPatch) -> httpx.Response:
+    """Redis down and the spool without its reserve (tests/test_nothing_lost_or_refused.py makes it for real)."""
+    ledger = world.server.app.proxy.metering.ledger
+    monkeypatch.setattr(ledger, "_refresh_accepting", lambda: None)  # the writer would otherwise see room again
+    monkeypatch.setattr(ledger, "accepting", False)
+    return chat(world)
+
+
 def embeddings_off(world: World, monkeypatch: pytest.MonkeyPatch) -> httpx.Response:
     monkeypatch.setattr(Config, "embeddings_tier", lambda _self: None)
     body = {"model": "text-embedding-3-small", "input": "hi"}
@@ -281,6 +289,7 @@ ROWS = [
     Row(Refusal.RATE_LIMIT_EXCEEDED, "keys", rate_limited, headers=RETRY_AFTER),
     Row(Refusal.KEY_STORE_UNAVAILABLE, "bare", lambda w, _: chat(w, key="rt-" + "1" * 32), headers=RETRY_AFTER),
     Row(Refusal.LIMIT_STORE_UNAVAILABLE, "keys", store_full, headers=RETRY_AFTER),
+    Row(Refusal.LEDGER_UNAVAILABLE, "open", nowhere_to_record, headers=RETRY_AFTER),
     Row(Refusal.NO_TIER_AVAILABLE, "open", every_breaker_open, headers=RETRY_AFTER),
     Row(Refusal.EMBEDDINGS_NOT_CONFIGURED, "open", embeddings_off),
     Row(Refusal.INTERNAL_ERROR, "open", broken_hot_route, name="hot_route"),

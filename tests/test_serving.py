@@ -99,6 +99,8 @@ class FakePool:
 
 
 class Records:
+    accepting = True
+
     def __init__(self) -> None:
         self.records: list = []
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +36,7 @@ from router.tasks import TASK_HEADER, TaskContext, TaskIdentity
 FALLBACK_HEADER = "x-routetax-fallback"
 DEADLINE_HEADER = "x-routetax-deadline-ms"
 TIER_NOT_ALLOWED_HEADER = "x-routetax-tier-not-allowed"
+LEDGER_RETRY_AFTER_S = 2.0  # the ledger retries Redis every second: a refused client may come back soon after
 
 
 @dataclass(slots=True)
@@ -146,9 +147,11 @@ class Intake:
         auto: AutoMode,
         affinity: CacheAffinity | None,
         identity: TaskIdentity | None = None,
+        recordable: Callable[[], bool] = lambda: True,
     ) -> None:
         self.config = config
         self.gate = gate
+        self.recordable = recordable  # False: neither Redis nor the spool can take a record now
         self.affinity = affinity
         self.identity = identity
         self.resolver = ModelResolver(config, auto)
@@ -168,6 +171,13 @@ class Intake:
         self, request: Request, api: Adapter, record: Record, headers: dict[str, str], started: float
     ) -> Exchange:
         key = await self.gate.authenticate(request.headers)
+        if not self.recordable():  # nothing lost, or refused: a request is served only if its record can be kept
+            raise ProxyError(
+                Refusal.LEDGER_UNAVAILABLE,
+                "routetax cannot record requests right now (its store and its disk spool are both full or down); "
+                "retry shortly.",
+                retry_after_s=LEDGER_RETRY_AFTER_S,
+            )
         raw = await read_body(request, self.config.server.max_body_bytes)
         body = parse_body(raw)
         api.validate(body)

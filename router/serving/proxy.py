@@ -64,7 +64,7 @@ class Proxy:
         self.metering = metering
         self.breakers = breakers
         self.adapters = adapters_for(config, owners)
-        self.intake = Intake(config, gate, auto, affinity, identity)
+        self.intake = Intake(config, gate, auto, affinity, identity, recordable=lambda: metering.accepting)
         scrub = Scrubber([key for tier in config.tiers.values() if (key := tier.api_key())])
         dialects = {name: dialect_for(tier.dialect) for name, tier in config.tiers.items()}
         self.attempter = Attempter(config, pool, breakers, dialects, scrub)

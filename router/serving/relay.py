@@ -42,6 +42,9 @@ class Metering(Protocol):
 
     def expect(self, request_id: str, key_id: str | None) -> None: ...
 
+    @property
+    def accepting(self) -> bool: ...  # False: a new request's record would have nowhere to go (refuse it)
+
 
 def relay_headers(
     upstream: Any, headers: dict[str, str], status: int, rate_limits: bool = True, scrub: Scrubber | None = None
