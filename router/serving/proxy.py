@@ -92,27 +92,34 @@ class Proxy:
         adapter: Adapter = self.adapters[api]
         ex = await self.intake.admit(request, adapter, time.perf_counter())
         self.metering.expect(ex.record.request_id, ex.record.key_id)
-        if not ex.record.stream:
-            return await self._serve(ex)
-        # Until the stream's first event nobody reads from the client: watch for it leaving meanwhile, so a
-        # silent upstream is not held for the whole deadline on behalf of a client that is gone.
         serving = asyncio.current_task()
         assert serving is not None
-        gone = asyncio.get_running_loop().create_task(_cancel_when_gone(request.receive, serving))
+        # Until the stream's first event nobody reads from the client: watch for it leaving meanwhile, so a
+        # silent upstream is not held for the whole deadline on behalf of a client that is gone.
+        gone = None
+        if ex.record.stream:
+            gone = asyncio.get_running_loop().create_task(_cancel_when_gone(request.receive, serving))
         try:
             return await self._serve(ex)
         except asyncio.CancelledError:
-            if not gone.done() or gone.cancelled() or serving.uncancel() > 0:
-                raise
+            # The client left (its watcher cancelled us), or the server is stopping and its drain ran out: either
+            # way the attempts made so far are on a record, which says who ended the request.
+            left = gone is not None and gone.done() and not gone.cancelled()
             record = ex.record
-            record.outcome, record.status = Outcome.CLIENT_CANCELLED, 499
+            if left:
+                record.outcome, record.status = Outcome.CLIENT_CANCELLED, 499
+            else:
+                record.outcome, record.status = Outcome.FAILED, 503
             if record.attempts:
-                record.attempts[-1].ended_by = EndedBy.CLIENT_CANCELLED
+                record.attempts[-1].ended_by = EndedBy.CLIENT_CANCELLED if left else EndedBy.SERVER_SHUTDOWN
             record.tier_path = tier_path(record)
             self.relay.emit(record, ex.completion)
+            if not left or serving.uncancel() > 0:
+                raise
             return Response(b"", status_code=499)
         finally:
-            gone.cancel()
+            if gone is not None:
+                gone.cancel()
 
     async def _serve(self, ex: Exchange) -> Response:
         """Walk the plan and answer; whatever goes wrong, the record is written (which settles its reservation).

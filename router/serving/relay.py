@@ -84,6 +84,17 @@ class Relay:
         self.identity = identity
         self.scrub = scrub or Scrubber()  # the upstream credentials, out of every relayed byte
         self._background: set[asyncio.Task[None]] = set()
+        self._streaming: set[asyncio.Task[Any]] = set()  # the tasks relaying a stream now
+        self._ended: set[asyncio.Task[Any]] = set()  # those the server ended (shutdown), not their clients
+
+    def end_streams_after(self, grace_s: float) -> None:
+        """Shutdown began: streams still open after `grace_s` get an error event and `[DONE]`, then end."""
+        asyncio.get_running_loop().call_later(grace_s, self._end_streams)
+
+    def _end_streams(self) -> None:
+        for task in list(self._streaming):
+            self._ended.add(task)
+            task.cancel()
 
     def answer(self, ex: Exchange, answer: Answer) -> Response:
         record = ex.record
@@ -133,6 +144,9 @@ class Relay:
         record.outcome = Outcome.CLIENT_CANCELLED  # until the stream is seen through to its end
         filing = ex.task is not None and self.identity is not None
         scrub = self.scrub.answer
+        relaying = asyncio.current_task()
+        assert relaying is not None
+        self._streaming.add(relaying)
         try:
             # A whole answer is filed once its last bytes are sent (as a JSON answer is, see `_after_json`).
             if start.pending:
@@ -172,7 +186,19 @@ class Relay:
             yield error_event(message, "upstream_stream_broken", api=record.api, sequence_number=state.next_sequence)
             if ex.api.ends_with_done():
                 yield DONE
+        except asyncio.CancelledError:
+            if relaying not in self._ended:  # the client left (RelayResponse), or someone else's cancellation
+                raise
+            relaying.uncancel()  # ours: the stream is ended here, properly, and the task goes on to send it
+            attempt.error_type, attempt.ended_by = "server_shutdown", EndedBy.SERVER_SHUTDOWN
+            record.outcome, record.status = Outcome.FAILED, 503
+            message = "routetax is shutting down: this stream was ended before the upstream finished it."
+            yield error_event(message, "server_shutdown", api=record.api, sequence_number=state.next_sequence)
+            if ex.api.ends_with_done():
+                yield DONE
         finally:
+            self._streaming.discard(relaying)
+            self._ended.discard(relaying)
             start.upstream.close()
             if record.outcome is Outcome.CLIENT_CANCELLED:
                 attempt.ended_by = EndedBy.CLIENT_CANCELLED
