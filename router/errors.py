@@ -144,6 +144,18 @@ class ProxyError(Exception):
         return Response(self.body(), status_code=self.status, media_type="application/json", headers=self.headers())
 
 
+ECHO_LIMIT = 80  # characters of a client's own value quoted back in a refusal
+
+
+def echo(value: object, limit: int = ECHO_LIMIT) -> str:
+    """A client's value (a model, an id) as a refusal quotes it: whole when short, else its start and its length.
+
+    A 1 MB `model` must not come back as a 1 MB error; its first characters are enough to recognise it.
+    """
+    text = str(value)
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text)} characters)"
+
+
 def error_code_of(raw: bytes) -> str | None:
     """The `error.code` of an (already normalised) error body, for retry decisions and metrics."""
     try:

@@ -323,3 +323,15 @@ def test_every_refusal_is_answered_in_openais_shape_and_counted_once(
 def test_every_refusal_has_a_row() -> None:
     covered = {row.refusal for row in ROWS}
     assert set(Refusal) - covered == set()
+
+
+@pytest.mark.parametrize("where", ["model", "request_id", "task"])
+def test_a_huge_value_is_not_echoed_whole_in_a_refusal(where: str, worlds: dict[str, World]) -> None:
+    world, huge = worlds["open"], "m" * 60_000  # under the world's 64 KiB body limit
+    if where == "model":
+        answered = chat(world, {"model": huge, "messages": HELLO})
+    else:
+        answered = httpx.post(f"{world.url}/v1/feedback", json={where: huge, "success": True}, timeout=20)
+    assert answered.status_code == 404
+    message = answered.json()["error"]["message"]
+    assert len(answered.content) < 1000 and "mmmm" in message and "(60000 characters)" in message

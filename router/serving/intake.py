@@ -28,7 +28,7 @@ from router.apis.base import Adapter
 from router.auth import Gatekeeper
 from router.auto_mode import AutoMode
 from router.config import Config
-from router.errors import ProxyError, Refusal
+from router.errors import ProxyError, Refusal, echo
 from router.exploration import Explorer
 from router.keys import VirtualKey
 from router.tasks import TASK_HEADER, TaskContext, TaskIdentity
@@ -85,7 +85,7 @@ class ModelResolver:
             return self._pins[model], True
         raise ProxyError(
             Refusal.MODEL_NOT_FOUND,
-            f"The model `{model}` does not exist on this router. Use `auto`, a tier name or a tier's model.",
+            f"The model `{echo(model)}` does not exist on this router. Use `auto`, a tier name or a tier's model.",
             param="model",
         )
 

@@ -25,7 +25,7 @@ from router.auth import Gatekeeper
 from router.auto_mode import AutoMode
 from router.config import Config
 from router.dialects import dialect_for
-from router.errors import ProxyError, Refusal, error_body
+from router.errors import ProxyError, Refusal, echo, error_body
 from router.response_owners import ResponseOwners
 from router.secrets import Scrubber
 from router.serving.attempt import Answer, Attempter, failure_answer
@@ -167,7 +167,7 @@ class Proxy:
             key = await self.gate.authenticate(request.headers)
             tier = await self.responses.owner(response_id, key)
             if tier is None:
-                raise ProxyError(Refusal.RESPONSE_NOT_FOUND, f"Response with id '{response_id}' not found.")
+                raise ProxyError(Refusal.RESPONSE_NOT_FOUND, f"Response with id '{echo(response_id)}' not found.")
         except ProxyError as exc:
             exc.context.update(headers)
             raise
