@@ -33,7 +33,12 @@ BODY = {"model": "auto", "messages": [{"role": "user", "content": "Hi"}]}
 def cycle(upstream: str, redis_url: str, tmp: Path, requests: int, bound_s: float) -> float | None:
     """One start, load, SIGTERM: seconds from the signal to the exit, or None when it did not exit in time."""
     port = free_port()
-    proxy = start_routetax(upstream, redis_url, True, port, tmp, launcher=[sys.executable, "-m", "cli"])
+    try:
+        proxy = start_routetax(upstream, redis_url, True, port, tmp, launcher=[sys.executable, "-m", "cli"])
+    except RuntimeError:  # did not come up (a loaded machine): said, and not counted either way
+        log = tmp / f"routetax-{port}.log"
+        print(f"start failed; its log ends: {log.read_text()[-1500:] if log.exists() else '(none)'}", flush=True)
+        raise
     answered = threading.Semaphore(0)
     done = threading.Event()
 
@@ -77,12 +82,16 @@ def main() -> int:
     args = parser.parse_args()
     background: list[subprocess.Popen | None] = []
     exits: list[float] = []
-    hangs = 0
+    hangs = failed_starts = 0
     try:
         upstream, redis_url = start_upstream_and_redis(background)
         with tempfile.TemporaryDirectory(prefix="routetax-sigterm-") as directory:
             for n in range(1, args.cycles + 1):
-                took = cycle(upstream, redis_url, Path(directory), args.requests, args.bound)
+                try:
+                    took = cycle(upstream, redis_url, Path(directory), args.requests, args.bound)
+                except RuntimeError:
+                    failed_starts += 1
+                    continue
                 if took is None:
                     hangs += 1
                     print(f"cycle {n}: HANG (no exit within {args.bound:.0f} s)", flush=True)
@@ -95,7 +104,7 @@ def main() -> int:
             stop(process)
     if exits:
         print(
-            f"{args.cycles} SIGTERMs under load: {hangs} hangs; exit after the signal "
+            f"{len(exits) + hangs} SIGTERMs under load ({failed_starts} starts failed): {hangs} hangs; exit after the signal "
             f"p50 {statistics.median(exits):.2f} s, max {max(exits):.2f} s"
         )
     return 1 if hangs else 0

@@ -150,6 +150,7 @@ class Server(_Strict):
     max_header_bytes: int = Field(64 * 1024, ge=1024)  # the request line and all headers together; more -> 431
     max_headers: int = Field(100, ge=8)  # more -> 431
     header_timeout_s: float = Field(10.0, gt=0)  # headers not complete this long after the connection opened -> 408
+    body_timeout_s: float = Field(60.0, gt=0)  # a body not complete this long after its headers -> 408
 
 
 class AutoPolicy(_Strict):

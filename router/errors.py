@@ -67,6 +67,7 @@ class Refusal(Enum):
     BODY_TOO_LARGE = ("body_too_large", 413, True)
     HEADERS_TOO_LARGE = ("headers_too_large", 431, True)
     HEADER_TIMEOUT = ("header_timeout", 408, False)
+    BODY_TIMEOUT = ("body_timeout", 408, False)
     UNKNOWN_URL = ("unknown_url", 404, True)
     METHOD_NOT_ALLOWED = ("method_not_allowed", 405, True)
     # what it names

@@ -90,7 +90,7 @@ def worlds(
         env.delenv("ROUTETAX_METRICS_TOKEN", raising=False)
         base = demo_config(emulator.url).model_dump()
 
-        open_config = {**base, "server": {"header_timeout_s": 1.0, "max_body_bytes": 64 * 1024}}
+        open_config = {**base, "server": {"header_timeout_s": 1.0, "body_timeout_s": 1.0, "max_body_bytes": 64 * 1024}}
         open_config["tiers"]["nano"]["responses"] = False  # nano alone cannot serve /v1/responses
         open_proxy = serve(open_config)
         opened = World(open_proxy, _scrape(open_proxy.url))
@@ -213,6 +213,10 @@ def embeddings_off(world: World, monkeypatch: pytest.MonkeyPatch) -> httpx.Respo
 
 
 RETRY_AFTER = (("retry-after", None),)
+# A body announced at 100 bytes of which one arrives: the rest never comes (a client trickling it)
+TRICKLED_BODY = (
+    b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{"
+)
 
 
 @dataclass(frozen=True)
@@ -240,6 +244,7 @@ ROWS = [
         lambda w, _: _raw(w.url, b"GET /healthz HTTP/1.1\r\n" + b"x-h: v\r\n" * 200 + b"\r\n"),
     ),
     Row(Refusal.HEADER_TIMEOUT, "open", lambda w, _: _raw(w.url, b"GET /healthz HTTP/1.1\r\nx-partial: still typ")),
+    Row(Refusal.BODY_TIMEOUT, "open", lambda w, _: _raw(w.url, TRICKLED_BODY)),
     Row(Refusal.UNKNOWN_URL, "open", lambda w, _: admin(w, "/v1/nope")),
     Row(
         Refusal.METHOD_NOT_ALLOWED, "open", lambda w, _: admin(w, "/v1/chat/completions"), headers=(("allow", "POST"),)
