@@ -104,8 +104,8 @@ def main() -> int:
             stop(process)
     if exits:
         print(
-            f"{len(exits) + hangs} SIGTERMs under load ({failed_starts} starts failed): {hangs} hangs; exit after the signal "
-            f"p50 {statistics.median(exits):.2f} s, max {max(exits):.2f} s"
+            f"{len(exits) + hangs} SIGTERMs under load ({failed_starts} starts failed): {hangs} hangs; "
+            f"exit after the signal p50 {statistics.median(exits):.2f} s, max {max(exits):.2f} s"
         )
     return 1 if hangs else 0
 
