@@ -28,8 +28,9 @@ class DrainingServer(uvicorn.Server):
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         begin = getattr(self.config.app, "begin_shutdown", None)
-        if begin is not None:
-            begin(max(0.0, (self.config.timeout_graceful_shutdown or 0) - DRAIN_MARGIN_S))
+        timeout = self.config.timeout_graceful_shutdown
+        if begin is not None and timeout is not None:  # None: uvicorn waits for every request, and so do we
+            begin(max(0.0, timeout - DRAIN_MARGIN_S))
         await super().shutdown(sockets)
 
 
