@@ -26,6 +26,7 @@ def run(args: argparse.Namespace) -> int:
 
     from router import workers
     from router.app import create_app
+    from router.servers import DrainingServer
 
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = load_config_or_say(args.config, "routetax")
@@ -60,14 +61,17 @@ def run(args: argparse.Namespace) -> int:
     if count > 1:
         return workers.serve(config, host, port, count)
     app = create_app(config)
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        loop="uvloop",
-        http=app.http_protocol,
-        access_log=False,
-        log_level="warning",
-        timeout_graceful_shutdown=10,
+    server = DrainingServer(
+        uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            loop="uvloop",
+            http=app.http_protocol,
+            access_log=False,
+            log_level="warning",
+            timeout_graceful_shutdown=10,
+        )
     )
-    return 0
+    server.run()
+    return 0 if server.started else 3  # uvicorn's own exit code when the app could not start

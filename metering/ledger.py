@@ -12,6 +12,11 @@ When Redis cannot take a batch (down, timing out, out of memory) the batch goes 
 spool (`metering.spool`) and, from then on, so does every later batch until the spool has
 been replayed: the order records reached the ledger is the order they reach Redis.
 
+When neither can take records — Redis down and the spool's room below `reserve_bytes` — the ledger
+stops `accepting`: the proxy refuses new requests (503 `ledger_unavailable`) until Redis or the disk
+takes records again, and the reserve keeps room on disk for the requests already being answered.
+At shutdown the log says exactly how many records, if any, were lost in the whole run.
+
 Every key shares the hash tag `{ledger}`, so all of it lives in one Redis Cluster slot and
 the script never touches keys in two slots. The layout is described in docs/ledger.md.
 """
@@ -387,6 +392,8 @@ class Ledger:
         max_queue: int = 100_000,
         task_idle_s: float = 300.0,
         task_grace_s: float = 5.0,
+        spool_max_bytes: int | None = None,
+        reserve_bytes: int = 0,
     ) -> None:
         self.store = store
         # A step of a task rescores it in the open index: due at its last step's end + idle, or grace after an
@@ -394,7 +401,11 @@ class Ledger:
         self.task_idle_s = task_idle_s
         self.task_grace_s = task_grace_s
         self.keys = Keys(prefix)
-        self.spool = Spool(spool_dir)
+        self.spool = Spool(spool_dir, max_bytes=spool_max_bytes)
+        # While Redis is down, new requests are admitted only while the spool has this much room left: what the
+        # requests already admitted will need. Read on the request path as one attribute (`accepting`).
+        self.reserve_bytes = reserve_bytes
+        self.accepting = True
         self.retention = retention
         self.rollup_ttl_s = rollup_ttl_s
         self.seen_ttl_s = seen_ttl_s
@@ -415,6 +426,7 @@ class Ledger:
         # dropped and counted (routetax_ledger_records_dropped_total) rather than growing until the OOM killer.
         self.max_queue = max_queue
         self.dropped = 0  # records lost: memory queue full, unwritable at shutdown, unserialisable
+        self.dropped_by_reason: dict[str, int] = {}
         self.write_errors = 0  # batches Redis refused or never answered
         self.written = 0  # records Redis accepted as new
         self.duplicates = 0  # records Redis already held (replays, double submits)
@@ -425,6 +437,7 @@ class Ledger:
         self._next_replay = 0.0
         self._redis_down = False
         self._disk_retry_at = 0.0  # after the spool disk refused a write, it is not retried before this
+        self._held = False  # the last batch went nowhere (Redis down, the disk refusing): it waits in memory
         self._log = _Throttled(log)
         self._sha: str | None = None
 
@@ -492,7 +505,20 @@ class Ledger:
                     try_redis = False
             if not await self._to_spool([line for line, _ in batch], force=True):
                 self._drop("shutdown", len(batch))
+        self._log.flush()
+        self._say_losses()
         self.spool.close()
+
+    def _say_losses(self) -> None:
+        """The run's last word on records: exactly how many were lost (by reason), and how many wait on disk."""
+        waiting = f"{self.spool.depth} wait in the spool for Redis (replayed at next start)"
+        if self.dropped:
+            reasons = ", ".join(f"{reason}: {n}" for reason, n in sorted(self.dropped_by_reason.items()))
+            log.error("ledger: %d record(s) lost in this run (%s); %s", self.dropped, reasons, waiting)
+        elif self.spool.pending:
+            log.warning("ledger: no record lost in this run; %s", waiting)
+        else:
+            log.info("ledger: no record lost in this run; all written to Redis")
 
     async def drain(self, timeout_s: float = 10.0) -> bool:
         """Wait until nothing is queued or spooled (True), or `timeout_s` passes (False)."""
@@ -526,6 +552,7 @@ class Ledger:
                 progressed = False
             finally:
                 self._busy = False
+                self._refresh_accepting()
             if not progressed:  # nothing takes records right now: wait instead of spinning on the queue
                 await asyncio.sleep(self.flush_interval_s)
 
@@ -540,19 +567,51 @@ class Ledger:
         if self.spool.pending and now >= self._next_replay:
             await self._replay(max_batches=16)
         if not self._queue:
+            self._held = False
+            if self._redis_down and not self.spool.pending and now >= self._next_replay:
+                await self._probe()  # refusing with nothing to write or replay: only a probe can see Redis return
             return True
         batch = await self._take_batch()
         if not self.spool.pending and (not self._redis_down or now >= self._next_replay):
             try:
                 await self._write_batch(batch)
-                self._redis_down = False
+                self._redis_down = self._held = False
                 return True
             except Exception as exc:
                 self._failed(exc)
         if await self._to_spool([line for line, _ in batch]):  # behind what already waits, to keep the order
+            self._held = False
             return True
         self._queue.extendleft(record for _, record in reversed(batch))  # held, in order, until one takes it
+        self._held = True
         return False
+
+    async def _probe(self) -> None:
+        try:
+            await self.store.ping()
+        except Exception:
+            self._next_replay = time.monotonic() + self.retry_interval_s
+            return
+        log.warning("ledger: Redis answers again")
+        self._redis_down = False
+
+    def _refresh_accepting(self) -> None:
+        """Admit new requests while Redis takes records, or while the spool keeps `reserve_bytes` of room."""
+        if not self._redis_down and not self.spool.pending and not self._held:
+            accepting = True
+        else:
+            accepting = not self._held and self.spool.room() >= self.reserve_bytes
+        if accepting != self.accepting:
+            if accepting:
+                log.warning("ledger: records can be written again; accepting new requests")
+            else:
+                log.error(
+                    "ledger: neither Redis nor the spool (%d bytes of room, %d reserved) can take more records; "
+                    "refusing new requests (503 ledger_unavailable) until one can",
+                    max(self.spool.room(), 0),
+                    self.reserve_bytes,
+                )
+        self.accepting = accepting
 
     async def _take_batch(self) -> list[tuple[bytes, Record]]:
         """The next live batch, taken `_YIELD_EVERY` records at a time with requests served in between."""
@@ -598,6 +657,7 @@ class Ledger:
 
     def _drop(self, reason: str, count: int) -> None:
         self.dropped += count
+        self.dropped_by_reason[reason] = self.dropped_by_reason.get(reason, 0) + count
         self._log.error("ledger: %d record(s) dropped (%s): Redis and the spool disk both refused them", count, reason)
         if self.on_dropped is not None:
             try:
@@ -713,17 +773,25 @@ class _Throttled:
         self._logger = logger
         self._interval_s = interval_s
         self._last: dict[str, float] = {}
-        self._suppressed: dict[str, int] = {}
+        self._suppressed: dict[str, tuple[int, int, tuple[Any, ...]]] = {}  # message -> (repeats, level, last args)
 
     def _log(self, level: int, message: str, *args: Any, exc_info: bool = False) -> None:
         now = time.monotonic()
         if now - self._last.get(message, -self._interval_s) < self._interval_s:
-            self._suppressed[message] = self._suppressed.get(message, 0) + 1
+            repeats = self._suppressed.get(message, (0, level, args))[0]
+            self._suppressed[message] = (repeats + 1, level, args)
             return
         self._last[message] = now
-        repeats = self._suppressed.pop(message, 0)
+        repeats = self._suppressed.pop(message, (0, level, args))[0]
         suffix = f" (and {repeats} more like it in the last {self._interval_s:g} s)" if repeats else ""
         self._logger.log(level, message + suffix, *args, exc_info=exc_info)
+
+    def flush(self) -> None:
+        """Say the repeats still held back (at exit: nothing said once goes unsaid), each with its last arguments."""
+        for message, (repeats, level, args) in self._suppressed.items():
+            suffix = f" ({repeats} more like it since it was last logged; the last one shown)"
+            self._logger.log(level, message + suffix, *args)
+        self._suppressed.clear()
 
     def warning(self, message: str, *args: Any) -> None:
         self._log(logging.WARNING, message, *args)

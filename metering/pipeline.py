@@ -79,6 +79,8 @@ class MeteringSettings:
 
     enabled: bool = True
     spool_dir: str = "var/spool"  # where records wait while a durable store cannot take them
+    spool_max_bytes: int | None = None  # the spool's size cap (None: the disk's free space)
+    spool_reserve_bytes: int = 0  # while Redis is down, requests are admitted only with this much room left
     prices: Mapping[str, Price | None] = field(default_factory=dict)  # tier -> price (None: costed at 0)
     # embedding model -> price: an embeddings request is priced at the model it named, whichever tier served it
     embedding_prices: Mapping[str, Price | None] = field(default_factory=dict)
@@ -330,6 +332,8 @@ class MeteringPipeline:
             on_dropped=lambda reason, count: self.metrics.ledger_dropped.labels(reason).inc(count),
             task_idle_s=self.settings.tasks.idle_s,
             task_grace_s=self.settings.tasks.grace_s,
+            spool_max_bytes=self.settings.spool_max_bytes if durable else None,
+            reserve_bytes=self.settings.spool_reserve_bytes if durable else 0,
         )
         await self.ledger.start()
         if self.settings.tasks.enabled:
@@ -347,6 +351,11 @@ class MeteringPipeline:
             if self._publisher is not None:
                 self._publisher.cancel()
             self.group.publish()  # the last figures, ledger flush included: the group's counters keep them
+
+    @property
+    def accepting(self) -> bool:
+        """Whether a new request may be admitted: its record will have somewhere to go (Redis or the spool)."""
+        return self.ledger is None or self.ledger.accepting
 
     def add_closed_listener(self, fn: Callable[[list[TaskRecord]], None]) -> None:
         """Hear of the tasks this process closes (the judge): before `start` too, when the task book is made."""

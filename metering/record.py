@@ -58,6 +58,7 @@ class EndedBy(StrEnum):
     FALLBACK = "fallback"  # the next tier of the plan was tried
     REDO = "redo"  # its answer was degraded: the next tier did the work again
     CLIENT_CANCELLED = "client_cancelled"  # the client left while it was being served
+    SERVER_SHUTDOWN = "server_shutdown"  # routetax was stopping (SIGTERM) and ended it after the drain
 
 
 class PriceEstimate(StrEnum):

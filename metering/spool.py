@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import fcntl
 import logging
 import os
@@ -61,10 +62,12 @@ def holder(directory: str | os.PathLike[str]) -> int | None:
 class Spool:
     """Append-only JSONL files of records (or of anything one JSON line each), replayed oldest first."""
 
-    def __init__(self, directory: str | os.PathLike[str], noun: str = "record") -> None:
+    def __init__(self, directory: str | os.PathLike[str], noun: str = "record", max_bytes: int | None = None) -> None:
         self.directory = Path(directory)
         self.noun = noun  # what a line is, for the logs (the key settlements use this spool too)
+        self.max_bytes = max_bytes  # a size cap: beyond it an append is refused as a full disk's would be
         self.depth = 0  # lines on disk not yet confirmed written to Redis
+        self.bytes = 0  # bytes on disk not yet confirmed written to Redis (what the cap counts)
         self._lock_fd: int | None = None
         self._replay_offset = 0  # bytes of the oldest replay file already written to Redis
 
@@ -83,6 +86,7 @@ class Spool:
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)  # who holds it, for the next process's one-line refusal
         self.depth = sum(_count_lines(p) for p in self._files())
+        self.bytes = sum(p.stat().st_size for p in self._files())
         if self.depth:
             log.warning("spool %s holds %d %s(s) from a previous run; replaying", self.directory, self.depth, self.noun)
 
@@ -95,6 +99,15 @@ class Spool:
     def pending(self) -> bool:
         return self.depth > 0
 
+    def room(self) -> int:
+        """Bytes an append may still take: the disk's free space, or less under `max_bytes`."""
+        try:
+            stat = os.statvfs(self.directory)
+            free = stat.f_bavail * stat.f_frsize
+        except OSError:
+            free = 0
+        return free if self.max_bytes is None else min(free, self.max_bytes - self.bytes)
+
     # -- writing ---------------------------------------------------------------------------
 
     async def append(self, lines: list[bytes]) -> None:
@@ -102,8 +115,11 @@ class Spool:
         if not lines:
             return
         data = b"".join(line + b"\n" for line in lines)
+        if self.max_bytes is not None and self.bytes + len(data) > self.max_bytes:
+            raise OSError(errno.ENOSPC, f"spool size cap of {self.max_bytes} bytes reached")
         await asyncio.to_thread(self._append_sync, data)
         self.depth += len(lines)
+        self.bytes += len(data)
 
     def _append_sync(self, data: bytes) -> None:
         path = self.directory / ACTIVE
@@ -157,6 +173,7 @@ class Spool:
                 self._replay_offset = 0
                 continue
             await write(lines)
+            self.bytes = max(0, self.bytes - (end - self._replay_offset))
             self._replay_offset = end
             self.depth = max(0, self.depth - len(lines))
             sent += len(lines)

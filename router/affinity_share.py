@@ -22,6 +22,8 @@ from typing import Any
 import orjson
 
 from router.affinity import CacheAffinity, Conversation
+from router.outage_log import OutageLog
+from router.stopping import stop_task
 
 log = logging.getLogger("routetax.shared")
 
@@ -31,8 +33,11 @@ CHANNEL = "routetax:{affinity}"
 class SharedAffinity:
     """Publishes this process's affinity settlements and applies everyone else's."""
 
-    def __init__(self, redis: Any, affinity: CacheAffinity, flush_s: float = 0.02) -> None:
+    def __init__(self, redis: Any, affinity: CacheAffinity, flush_s: float = 0.02, retry_s: float = 1.0) -> None:
         self._redis = redis
+        self._retry_s = retry_s  # after a failed subscription
+        self._outage = OutageLog(log, "cache-affinity subscription")
+        self._closing = False
         self._affinity = affinity
         self._flush_s = flush_s
         self._origin = uuid.uuid4().hex  # our own messages come back to us: skip them
@@ -49,10 +54,9 @@ class SharedAffinity:
 
     async def aclose(self) -> None:
         self._affinity.on_settle = None
+        self._closing = True
         for task in self._tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await stop_task(task)  # also when the Redis client swallowed the cancellation (router.stopping)
         await self._flush()
 
     def _queue(self, key: str, conversation: Conversation) -> None:
@@ -76,12 +80,13 @@ class SharedAffinity:
             await self._flush()
 
     async def _listen_loop(self) -> None:
-        while True:
+        while not self._closing:
             try:
                 pubsub = self._redis.pubsub()
                 await pubsub.subscribe(CHANNEL)
+                self._outage.ok()
                 try:
-                    while True:
+                    while not self._closing:
                         message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
                         if message is not None:
                             self.apply(message["data"])
@@ -91,8 +96,8 @@ class SharedAffinity:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.warning("cache-affinity subscription failed (%s); retrying in 1 s", exc)
-                await asyncio.sleep(1.0)
+                self._outage.failed(exc)
+                await asyncio.sleep(self._retry_s)
 
     def apply(self, data: bytes | str) -> None:
         """Remember another process's settlements."""

@@ -33,7 +33,7 @@ from router.auth import Gatekeeper
 from router.auto_mode import AutoMode
 from router.boundary import Boundary
 from router.config import Config
-from router.errors import ProxyError, Refusal
+from router.errors import ProxyError, Refusal, echo
 from router.hot_routes import HotRoutes
 from router.http_limits import guarded_protocol
 from router.judge import TaskJudge, build_judge
@@ -291,7 +291,8 @@ async def submit_feedback(
         task_id = body["task"]
         task_key = (owner or None) if owner is not None else key_id
         if not (metering.knows_task(task_key, task_id) or await tasks.known(task_key, task_id)):
-            raise ProxyError(Refusal.TASK_NOT_FOUND, f"No task with id '{task_id}' is in the ledger.", param="task")
+            message = f"No task with id '{echo(task_id)}' is in the ledger."
+            raise ProxyError(Refusal.TASK_NOT_FOUND, message, param="task")
         await tasks.feedback(task_key, task_id, success, reason)
         if judge is not None:  # the judge's agreement with the application, where it graded the task
             await judge.feedback(task_key, task_id, success)
@@ -309,7 +310,7 @@ async def submit_feedback(
         if owner is not None:
             known = request_key == (owner or None)
     if not known:
-        message = f"No request with id '{request_id}' is in the ledger."
+        message = f"No request with id '{echo(request_id)}' is in the ledger."
         raise ProxyError(Refusal.REQUEST_NOT_FOUND, message, param="request_id")
     await feedback.put(request_id, success, reason)
     auto.feedback(request_id, success)

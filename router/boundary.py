@@ -16,7 +16,7 @@ from http import HTTPStatus
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from metering.metrics import Metrics
@@ -25,6 +25,7 @@ from router.errors import ProxyError, Refusal
 log = logging.getLogger("routetax")
 
 INTERNAL_ERROR_MESSAGE = "routetax hit an internal error; the request was not completed."
+CLIENT_CLOSED_STATUS = 499  # nginx's name for it: the client left before its request was complete
 
 
 class Boundary:
@@ -42,7 +43,13 @@ class Boundary:
         return self.answer(exc)
 
     def answer(self, exc: BaseException) -> Response:
-        """The ASGI answer: for a refusal, FastAPI's routing and validation errors, or a bug (logged, 500)."""
+        """The ASGI answer: for a refusal, FastAPI's routing and validation errors, or a bug (logged, 500).
+
+        A client that left while its body was being read is no refusal and no bug: nobody is there to read an
+        answer, so it gets an empty 499 (what the server writes to a closed connection is dropped), uncounted.
+        """
+        if isinstance(exc, ClientDisconnect):
+            return Response(status_code=CLIENT_CLOSED_STATUS)
         refusal = refusal_for(exc)
         self.count(refusal)
         return refusal.response()

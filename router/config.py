@@ -163,6 +163,10 @@ class Store(_Strict):
     redis_url: str | None = None
     cluster: bool = False
     spool_dir: str = "var/spool"
+    # A size cap on the spool (None: the disk's free space), and the room kept for requests already admitted:
+    # while Redis is down and the spool has less room than the reserve, new requests are refused (503).
+    spool_max_bytes: int | None = Field(None, gt=0)
+    spool_reserve_bytes: int = Field(16 * 1024 * 1024, ge=0)
     response_ttl_s: float = Field(30 * 24 * 3600, gt=0)  # how long a response id remembers its tier
 
     @property
@@ -195,6 +199,7 @@ class Server(_Strict):
     max_header_bytes: int = Field(64 * 1024, ge=1024)  # the request line and all headers together; more -> 431
     max_headers: int = Field(100, ge=8)  # more -> 431
     header_timeout_s: float = Field(10.0, gt=0)  # headers not complete this long after the connection opened -> 408
+    body_timeout_s: float = Field(60.0, gt=0)  # a body not complete this long after its headers -> 408
 
 
 class AutoPolicy(_Strict):

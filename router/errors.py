@@ -9,8 +9,6 @@ shape, with the upstream's status preserved.
 from __future__ import annotations
 
 import math
-import re
-from collections.abc import Iterable
 from enum import Enum
 
 import orjson
@@ -69,6 +67,7 @@ class Refusal(Enum):
     BODY_TOO_LARGE = ("body_too_large", 413, True)
     HEADERS_TOO_LARGE = ("headers_too_large", 431, True)
     HEADER_TIMEOUT = ("header_timeout", 408, False)
+    BODY_TIMEOUT = ("body_timeout", 408, False)
     UNKNOWN_URL = ("unknown_url", 404, True)
     METHOD_NOT_ALLOWED = ("method_not_allowed", 405, True)
     # what it names
@@ -98,6 +97,7 @@ class Refusal(Enum):
     RATE_LIMIT_EXCEEDED = ("rate_limit_exceeded", 429, False)  # after Retry-After it will pass
     KEY_STORE_UNAVAILABLE = ("key_store_unavailable", 503, False)
     LIMIT_STORE_UNAVAILABLE = ("limit_store_unavailable", 503, False)
+    LEDGER_UNAVAILABLE = ("ledger_unavailable", 503, False)  # neither Redis nor the spool can keep a record
     NO_TIER_AVAILABLE = ("no_tier_available", 503, False)  # every tier's breaker is open: Retry-After says when
     INTERNAL_ERROR = ("internal_error", 500, False)  # a bug in routetax: logged with its traceback
 
@@ -151,6 +151,18 @@ class ProxyError(Exception):
         return Response(self.body(), status_code=self.status, media_type="application/json", headers=self.headers())
 
 
+ECHO_LIMIT = 80  # characters of a client's own value quoted back in a refusal
+
+
+def echo(value: object, limit: int = ECHO_LIMIT) -> str:
+    """A client's value (a model, an id) as a refusal quotes it: whole when short, else its start and its length.
+
+    A 1 MB `model` must not come back as a 1 MB error; its first characters are enough to recognise it.
+    """
+    text = str(value)
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text)} characters)"
+
+
 def error_code_of(raw: bytes) -> str | None:
     """The `error.code` of an (already normalised) error body, for retry decisions and metrics."""
     try:
@@ -158,27 +170,3 @@ def error_code_of(raw: bytes) -> str | None:
     except (orjson.JSONDecodeError, AttributeError):
         return None
     return code if isinstance(code, str) else None
-
-
-# Key-shaped text: OpenAI-style keys (also masked ones, `sk-secre****-XYZ`), routetax keys, bearer credentials.
-_KEY_SHAPED = (
-    rb"(?<![A-Za-z0-9_\-])sk-[A-Za-z0-9_*.\-]{4,}",  # not inside a word: "risk-free" stays
-    rb"(?<![A-Za-z0-9_\-])rt-[A-Za-z0-9_\-]{16,}",
-    rb"(?i:\bbearer)\s+[^\s\"\\,;)'\]]+",
-)
-REDACTED = b"[redacted]"
-
-
-class Scrubber:
-    """Removes key material from upstream error bodies before they reach a client.
-
-    Works on the bytes (the patterns cannot cross a JSON quote or escape), so a clean body is
-    returned untouched — the upstream's own bytes — and a dirty one stays valid JSON.
-    """
-
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
-        exact = [re.escape(secret.encode()) for secret in sorted(set(secrets), key=len, reverse=True) if secret]
-        self._pattern = re.compile(b"|".join([*exact, *_KEY_SHAPED]))
-
-    def __call__(self, body: bytes) -> bytes:
-        return self._pattern.sub(REDACTED, body)

@@ -36,6 +36,10 @@ class HotRoutes:
         self.boundary = boundary
         self.http_protocol: Any = "httptools"  # uvicorn's `http=`: create_app sets the header-limited protocol
 
+    def begin_shutdown(self, grace_s: float) -> None:
+        """The server stops taking connections: streams still open after `grace_s` are ended by the relay."""
+        self.proxy.relay.end_streams_after(grace_s)
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self.app, name)
 

@@ -26,6 +26,8 @@ def metering_settings(config: Config) -> MeteringSettings:
     return MeteringSettings(
         enabled=config.metering.enabled,
         spool_dir=config.store.spool_dir,
+        spool_max_bytes=config.store.spool_max_bytes,
+        spool_reserve_bytes=config.store.spool_reserve_bytes,
         prices=tier_prices(pricing),
         embedding_prices=embedding_prices(tuple(config.embeddings.models)),
         regions={name: tier.region for name, tier in tiers.items()},

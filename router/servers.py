@@ -15,6 +15,24 @@ from dataclasses import dataclass
 
 import uvicorn
 
+DRAIN_MARGIN_S = 1.0  # streams still open this long before the graceful timeout are ended by routetax itself
+
+
+class DrainingServer(uvicorn.Server):
+    """uvicorn's server, telling the app when a shutdown starts and how long its drain may last.
+
+    uvicorn waits `timeout_graceful_shutdown` for open requests, then cancels them: a stream cut that way
+    ends mid-event, with no error and no `[DONE]`, and its record reads as if the client had left. An app
+    with `begin_shutdown(grace_s)` (router.hot_routes) ends its own streams properly just before that.
+    """
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        begin = getattr(self.config.app, "begin_shutdown", None)
+        timeout = self.config.timeout_graceful_shutdown
+        if begin is not None and timeout is not None:  # None: uvicorn waits for every request, and so do we
+            begin(max(0.0, timeout - DRAIN_MARGIN_S))
+        await super().shutdown(sockets)
+
 
 @dataclass
 class RunningServer:
@@ -52,7 +70,7 @@ def start_in_thread(app: object, host: str = "127.0.0.1", port: int = 0, name: s
         access_log=False,
         timeout_graceful_shutdown=2,
     )
-    server = uvicorn.Server(config)
+    server = DrainingServer(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=name, daemon=True)
     thread.start()
     deadline = time.monotonic() + 15

@@ -31,6 +31,7 @@ import orjson
 
 from metering.spool import Spool
 from router.keys import VirtualKey, load_key
+from router.stopping import stop_task
 
 log = logging.getLogger("routetax.auth")
 
@@ -111,11 +112,8 @@ class Settlements:
         The disk is not replayed here: what waits there is the next process's, and a store that is down
         would only hold the shutdown up.
         """
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await stop_task(self._task)  # also when the Redis client swallowed the cancellation (router.stopping)
+        self._task = None
         await self.retry(disk=False)
         if self._waiting:
             self._drop(len(self._waiting), "at shutdown, the store and the spool disk both refused them")

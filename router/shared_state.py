@@ -11,13 +11,14 @@ and single-key commands only, so this works on Redis Cluster.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from typing import Any
 
+from router.outage_log import OutageLog
 from router.response_owners import Owner, ResponseOwners, decode_owner, encode_owner
 from router.serving.breaker import CircuitBreaker
+from router.stopping import stop_task
 
 log = logging.getLogger("routetax.shared")
 
@@ -34,15 +35,17 @@ class SharedBreakers:
         self._interval_s = interval_s
         self._published: dict[str, float] = {}
         self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self._outage = OutageLog(log, "breaker sync with the store")
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="routetax-shared-breakers")
 
     async def aclose(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        """Stop the sync, also when the Redis client swallowed the cancellation (router.stopping)."""
+        self._closing = True
+        await stop_task(self._task)
+        self._task = None
 
     async def sync_once(self) -> None:
         now_wall, now_mono = time.time(), time.monotonic()
@@ -64,11 +67,13 @@ class SharedBreakers:
                 await self._redis.hdel(BREAKERS_KEY, tier)
 
     async def _loop(self) -> None:
-        while True:
+        while not self._closing:
             try:
                 await self.sync_once()
             except Exception as exc:  # the store blinking must not stop the sync for good
-                log.warning("breaker sync with the store failed: %s", exc)
+                self._outage.failed(exc)
+            else:
+                self._outage.ok()
             await asyncio.sleep(self._interval_s)
 
 

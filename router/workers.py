@@ -174,6 +174,7 @@ def _worker(config: Config, index: int, sock: socket.socket, group_dir: str, spo
     from metering.pipeline import MeteringPipeline
     from router.app import create_app
     from router.metering_settings import metering_settings
+    from router.servers import DrainingServer
 
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # uvicorn installs its own handlers when it starts
     signal.signal(signal.SIGINT, signal.SIG_DFL)
@@ -181,7 +182,7 @@ def _worker(config: Config, index: int, sock: socket.socket, group_dir: str, spo
     metering = MeteringPipeline(metering_settings(config))
     metering.group = MetricsGroup(group_dir, index, metering.metrics.registry)
     app = create_app(config, metering)
-    server = uvicorn.Server(
+    server = DrainingServer(
         uvicorn.Config(
             app,
             loop="uvloop",

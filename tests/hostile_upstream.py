@@ -62,6 +62,17 @@ def build_hostile() -> Starlette:
             )
         if outcome == "leaky_400":
             return _error(400, f"Bad header 'Authorization: Bearer {LEAKED_KEY}'", None)
+        if outcome == "echo_headers":  # the key in every relayed header
+            echoed = {name: f"{value}-{LEAKED_KEY}" for name, value in RATE_HEADERS.items()}
+            return _json(completion(model), headers=echoed)
+        if outcome == "echo_body":  # a 2xx answer with the key written plainly and escaped
+            body = orjson.dumps(completion(model, text=f"{LEAKED_KEY} / {ESCAPE_MARK}"))
+            return Response(_with_escaped_key(body), media_type="application/json", headers=RATE_HEADERS)
+        if outcome == "echo_escaped_401":  # an error that writes the key only as JSON escapes
+            body = orjson.dumps({"error": {"message": f"Bad key {ESCAPE_MARK}", "type": "x", "code": None}})
+            return Response(_with_escaped_key(body), status_code=401, media_type="application/json")
+        if outcome == "echo_stream":  # a 200 stream: a text delta, then an error event, both carrying the key
+            return StreamingResponse(_echo_stream(model), media_type="text/event-stream")
         if outcome == "html_200":
             return Response(b"<html><body>502 Bad Gateway (nginx)</body></html>", media_type="application/json")
         if outcome == "rate_limited":
@@ -97,6 +108,27 @@ def build_hostile() -> Starlette:
             Route("/_stats", get_stats, methods=["GET"]),
         ]
     )
+
+
+ESCAPE_MARK = "@@escaped-key@@"  # replaced, in the serialised body, by the key written as JSON \\uXXXX escapes
+
+
+def _with_escaped_key(body: bytes) -> bytes:
+    escaped = "".join(f"\\u{ord(char):04x}" for char in LEAKED_KEY).encode()
+    return body.replace(ESCAPE_MARK.encode(), escaped)
+
+
+async def _echo_stream(model: str) -> AsyncIterator[bytes]:
+    delta = {
+        "id": "c",
+        "object": "chat.completion.chunk",
+        "model": model,
+        "choices": [{"index": 0, "delta": {"content": f"key {LEAKED_KEY} and {ESCAPE_MARK}"}}],
+    }
+    error = {"error": {"message": f"Upstream overloaded (key {LEAKED_KEY}, {ESCAPE_MARK})", "type": "server_error"}}
+    yield _with_escaped_key(b"data: " + orjson.dumps(delta) + b"\n\n")
+    yield _with_escaped_key(b"data: " + orjson.dumps(error) + b"\n\n")
+    yield b"data: [DONE]\n\n"
 
 
 async def _silent(stats: dict[str, int]) -> AsyncIterator[bytes]:

@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+import orjson
 import pytest
 
 from emulator.app import build_emulator
@@ -81,15 +82,73 @@ async def test_a_full_spool_disk_holds_records_in_memory_and_recovers_when_redis
 
 
 async def test_shutdown_with_redis_down_and_a_full_disk_completes_and_counts_what_it_lost(
-    redis_server: RedisServer, tmp_path: Path
+    redis_server: RedisServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     store, ledger, dropped = await started_ledger(redis_server, tmp_path, close_timeout_s=1.0)
     fill_disk(tmp_path / "spool")
     redis_server.kill()
     for i in range(20):
         ledger.submit(make_record(i))
+    caplog.set_level(logging.INFO, logger="routetax.ledger")
     await asyncio.wait_for(ledger.aclose(), 10)  # no OSError, no hang
     assert sum(n for _, n in dropped) == 20 and {reason for reason, _ in dropped} == {"shutdown"}
+    # the exit log counts exactly what was lost, however many lines the throttled logger held back
+    assert "ledger: 20 record(s) lost in this run (shutdown: 20); 0 wait in the spool" in caplog.text
+    await store.aclose()
+
+
+# -- issue 32: nothing lost, or refused -----------------------------------------------------------------------
+
+
+async def until(condition: object, timeout_s: float = 15.0) -> bool:
+    """Poll `condition()` until it holds (True) or `timeout_s` passes (False): waiting on the writer, not a sleep."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():  # type: ignore[operator]
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.02)
+    return True
+
+
+async def test_with_redis_down_the_ledger_refuses_before_the_spool_is_full_and_keeps_every_record(
+    redis_server: RedisServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    line = len(orjson.dumps(make_record(0))) + 1
+    cap, reserve = 40 * line, 10 * line  # room for 40 records; refuse once fewer than 10 would still fit
+    store, ledger, dropped = await started_ledger(redis_server, tmp_path, spool_max_bytes=cap, reserve_bytes=reserve)
+    redis_server.kill()
+    submitted = 0
+    while ledger.accepting and submitted < 100:  # the proxy admits a request only while the ledger accepts
+        ledger.submit(make_record(submitted))
+        submitted += 1
+        await until(lambda: ledger.queue_depth == 0 and not ledger._busy, 5)
+    assert not ledger.accepting and submitted < 40  # refused with the reserve's room still there
+    for i in range(submitted, submitted + 5):  # requests admitted just before the refusal: the reserve takes them
+        ledger.submit(make_record(i))
+    assert await until(lambda: ledger.spool_depth == submitted + 5)
+    assert dropped == [] and not ledger.accepting
+
+    caplog.set_level(logging.INFO, logger="routetax.ledger")
+    redis_server.start()  # Redis is back: the spool replays and requests are admitted again
+    assert await until(lambda: ledger.accepting and ledger.spool_depth == 0)
+    back = {record.request_id for record in await stored(store)}
+    assert back == {f"req-{i:05d}" for i in range(submitted + 5)}
+    await ledger.aclose()
+    assert "no record lost in this run" in caplog.text
+    await store.aclose()
+
+
+async def test_refusing_with_an_empty_spool_sees_redis_return(redis_server: RedisServer, tmp_path: Path) -> None:
+    """A spool too small for its reserve refuses as soon as Redis fails; a probe, not a write, sees it return."""
+    store, ledger, _ = await started_ledger(redis_server, tmp_path, spool_max_bytes=1000, reserve_bytes=2000)
+    assert ledger.accepting
+    redis_server.kill()
+    ledger.submit(make_record(0))  # goes nowhere: Redis down, the record larger than what the cap leaves
+    assert await until(lambda: not ledger.accepting)
+    redis_server.start()
+    assert await until(lambda: ledger.accepting and ledger.queue_depth == 0)
+    assert [record.request_id for record in await stored(store)] == ["req-00000"]
+    await ledger.aclose()
     await store.aclose()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+import orjson
 import pytest
 
 from demo.world import demo_config
@@ -12,6 +13,7 @@ from tests.hostile_upstream import LEAKED_KEY, build_hostile
 from tests.running import Servers
 
 HELLO = [{"role": "user", "content": "Say hello."}]
+NO_FALLBACK = {"x-routetax-fallback": "off"}
 
 
 @pytest.fixture
@@ -58,8 +60,42 @@ def test_upstream_errors_reach_the_client_without_key_material(hostile, start_pr
     assert "[redacted]" in error["message"]
 
 
+def leaks(answered: httpx.Response) -> list[str]:
+    """Where the upstream key reaches the client: headers, and the body as bytes and as its JSON decodes."""
+    found = [f"header {name}" for name, value in answered.headers.items() if LEAKED_KEY in value]
+    if LEAKED_KEY in answered.text:
+        found.append("body bytes")
+    for block in answered.text.split("\n\n"):  # JSON or SSE: every JSON document, decoded as a client does
+        data = block.split("data: ", 1)[-1].strip()
+        if data.startswith("{") and LEAKED_KEY in str(orjson.loads(data)):
+            found.append("decoded JSON")
+    return found
+
+
+@pytest.mark.parametrize("echo", ["echo_headers", "echo_body", "echo_escaped_401", "echo_stream"])
+def test_the_upstream_key_echoed_anywhere_never_reaches_the_client(hostile, start_proxy, monkeypatch, echo) -> None:
+    proxy = start_proxy(hostile_config(hostile, monkeypatch))
+    queue(hostile, echo)
+    answered = chat(proxy, {"model": "nano", "messages": HELLO, "stream": echo == "echo_stream"}, **NO_FALLBACK)
+    assert answered.status_code == (401 if echo == "echo_escaped_401" else 200)
+    assert leaks(answered) == []
+    assert "[redacted]" in answered.text or any("[redacted]" in v for v in answered.headers.values())
+    if echo == "echo_headers":  # what is not the key is relayed as it was
+        assert answered.headers["x-request-id"].startswith("req_hostile_123-")
+
+
+def test_answers_without_the_key_are_relayed_as_the_same_bytes() -> None:
+    from router.secrets import Scrubber
+
+    scrub = Scrubber([LEAKED_KEY])
+    body = b'{"choices":[{"message":{"content":"caf\\u00e9, sk-proj-example stays in an answer"}}]}'
+    assert scrub.answer(body) is body
+    escaped = "".join(f"\\u{ord(c):04X}" for c in LEAKED_KEY).encode()
+    assert scrub.answer(b'{"a":"' + escaped + b'"}') == b'{"a":"[redacted]"}'
+
+
 def test_scrubbing_keeps_words_that_only_contain_key_prefixes() -> None:
-    from router.errors import Scrubber
+    from router.secrets import Scrubber
 
     body = b'{"error":{"message":"risk-free start-of-the-sequence-number; key sk-proj-abc123 (Bearer xyz)"}}'
     assert (

@@ -9,6 +9,7 @@ once-a-second sweeper.
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 
 import httpx
@@ -109,3 +110,56 @@ def test_a_long_stream_without_usage_is_estimated_over_all_its_events(upstreams,
     assert record.outcome == "success" and record.usage.estimated
     expected = count_text(" first" + "".join(WORDS))
     assert record.usage.completion_tokens == expected
+
+
+def _endless_upstream() -> Starlette:
+    """An answer that streams a word every 50 ms for ten minutes: longer than any drain."""
+
+    async def chat(request: Request) -> StreamingResponse:
+        async def body():
+            for i in range(12_000):
+                yield _event(WORDS[i % len(WORDS)])
+                await asyncio.sleep(0.05)  # the upstream's pace is the behaviour under test
+            yield b"data: [DONE]\n\n"
+
+        return StreamingResponse(body(), media_type="text/event-stream")
+
+    return Starlette(routes=[Route("/v1/chat/completions", chat, methods=["POST"])])
+
+
+def test_a_shutdown_ends_long_streams_with_an_error_event_and_done(serve_in_thread, start_proxy) -> None:
+    """A stream still open when the drain runs out gets an error event and [DONE]; its record says the server
+    ended it. (`RunningServer.stop` sets what SIGTERM sets in uvicorn; the process-level test is
+    test_shutdown.py.)"""
+    upstream = serve_in_thread(_endless_upstream(), name="endless-upstream")
+    proxy = start_proxy(_config(upstream.url))
+    body = {"model": "nano", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+    texts: list[str] = []
+    ids: list[str] = []
+    started = threading.Barrier(4)
+
+    def read_stream() -> None:
+        with httpx.stream("POST", f"{proxy.url}/v1/chat/completions", json=body, timeout=30) as response:
+            ids.append(response.headers["x-routetax-request-id"])
+            parts = []
+            for n, chunk in enumerate(response.iter_text()):
+                parts.append(chunk)
+                if n == 0:
+                    started.wait(10)  # every stream is open before the shutdown
+            texts.append("".join(parts))
+
+    readers = [threading.Thread(target=read_stream) for _ in range(3)]
+    for reader in readers:
+        reader.start()
+    started.wait(10)
+    proxy.stop(timeout=20)
+    for reader in readers:
+        reader.join(20)
+    assert len(texts) == 3
+    for text in texts:
+        assert '"code":"server_shutdown"' in text, text[-300:]
+        assert text.rstrip().endswith("data: [DONE]")
+    for request_id in ids:
+        record = _record(proxy, request_id)
+        assert record.outcome == "failed" and record.attempts[-1].ended_by == "server_shutdown"
+        assert record.usage is not None and record.usage.completion_tokens > 0  # what it streamed is metered

@@ -30,13 +30,13 @@ from router.errors import (
     SHOULD_RETRY_HEADER,
     ProxyError,
     Refusal,
-    Scrubber,
     error_body,
     error_code_of,
     error_type_for,
 )
 from router.hot_routes import HotRoutes
 from router.http_limits import GuardedHttpTools, guarded_protocol
+from router.secrets import Scrubber
 
 
 def rejections(metrics: Metrics, status: int, code: str) -> float:
@@ -409,13 +409,33 @@ def test_a_request_that_is_not_http_is_refused_in_openais_shape() -> None:
     assert rejections(metrics, 400, "invalid_http") == 1
 
 
+def header_clocks(loop: FakeLoop) -> list[FakeTimer]:
+    return [timer for delay, timer in loop.timers if delay == Server().header_timeout_s]
+
+
 def test_complete_headers_stop_the_clock_and_a_kept_alive_request_restarts_it() -> None:
     protocol, transport, loop, _ = connection()
     protocol.data_received(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
-    assert loop.timers[0][1].cancelled and loop.tasks == 1 and transport.written == b""
+    assert header_clocks(loop)[0].cancelled and loop.tasks == 1 and transport.written == b""
     protocol.on_message_begin()  # the next request on the same connection
-    assert len(loop.timers) == 2 and not loop.timers[1][1].cancelled
+    assert len(header_clocks(loop)) == 2 and not header_clocks(loop)[1].cancelled
     protocol.on_message_begin()  # still waiting for that one: the same clock runs on
-    assert len(loop.timers) == 2
+    assert len(header_clocks(loop)) == 2
     protocol.connection_lost(None)
-    assert loop.timers[1][1].cancelled
+    assert header_clocks(loop)[1].cancelled
+
+
+def test_a_body_not_complete_in_time_is_refused_408_and_a_complete_one_stops_its_clock() -> None:
+    protocol, transport, loop, metrics = connection(body_timeout_s=5.0)
+    protocol.data_received(b"POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 4\r\n\r\n{}")
+    body_clock = [timer for delay, timer in loop.timers if delay == 5.0]
+    assert len(body_clock) == 1 and not body_clock[0].cancelled  # two bytes of four: still waiting
+    protocol.data_received(b"{}")
+    assert body_clock[0].cancelled and transport.written == b""  # complete: nothing refused
+
+    protocol, transport, loop, metrics = connection(body_timeout_s=5.0)
+    protocol.data_received(b"POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\n{")  # the rest trickles
+    [timer for delay, timer in loop.timers if delay == 5.0][0].callback()
+    status, error = answer_of(transport)
+    assert status == 408 and error["code"] == "body_timeout" and transport.closed
+    assert rejections(metrics, 408, "body_timeout") == 1

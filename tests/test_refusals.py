@@ -94,7 +94,7 @@ def worlds(
         env.delenv("ROUTETAX_METRICS_TOKEN", raising=False)
         base = demo_config(emulator.url).model_dump()
 
-        open_config = {**base, "server": {"header_timeout_s": 1.0, "max_body_bytes": 64 * 1024}}
+        open_config = {**base, "server": {"header_timeout_s": 1.0, "body_timeout_s": 1.0, "max_body_bytes": 64 * 1024}}
         open_config["tiers"]["nano"]["responses"] = False  # nano alone cannot serve /v1/responses
         open_proxy = serve(open_config)
         opened = World(open_proxy, _scrape(open_proxy.url))
@@ -216,6 +216,14 @@ def every_breaker_open(world: World, monkeypatch: pytest.MonkeyPatch) -> httpx.R
     return chat(world, {"model": "mini", "messages": HELLO}, **{"x-routetax-fallback": "off"})
 
 
+def nowhere_to_record(world: World, monkeypatch: pytest.MonkeyPatch) -> httpx.Response:
+    """Redis down and the spool without its reserve (tests/test_nothing_lost_or_refused.py makes it for real)."""
+    ledger = world.server.app.proxy.metering.ledger
+    monkeypatch.setattr(ledger, "_refresh_accepting", lambda: None)  # the writer would otherwise see room again
+    monkeypatch.setattr(ledger, "accepting", False)
+    return chat(world)
+
+
 def embeddings_off(world: World, monkeypatch: pytest.MonkeyPatch) -> httpx.Response:
     monkeypatch.setattr(Config, "embeddings_tier", lambda _self: None)
     body = {"model": "text-embedding-3-small", "input": "hi"}
@@ -223,6 +231,10 @@ def embeddings_off(world: World, monkeypatch: pytest.MonkeyPatch) -> httpx.Respo
 
 
 RETRY_AFTER = (("retry-after", None),)
+# A body announced at 100 bytes of which one arrives: the rest never comes (a client trickling it)
+TRICKLED_BODY = (
+    b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{"
+)
 
 
 @dataclass(frozen=True)
@@ -250,6 +262,7 @@ ROWS = [
         lambda w, _: _raw(w.url, b"GET /healthz HTTP/1.1\r\n" + b"x-h: v\r\n" * 200 + b"\r\n"),
     ),
     Row(Refusal.HEADER_TIMEOUT, "open", lambda w, _: _raw(w.url, b"GET /healthz HTTP/1.1\r\nx-partial: still typ")),
+    Row(Refusal.BODY_TIMEOUT, "open", lambda w, _: _raw(w.url, TRICKLED_BODY)),
     Row(Refusal.UNKNOWN_URL, "open", lambda w, _: admin(w, "/v1/nope")),
     Row(
         Refusal.METHOD_NOT_ALLOWED, "open", lambda w, _: admin(w, "/v1/chat/completions"), headers=(("allow", "POST"),)
@@ -304,6 +317,7 @@ ROWS = [
     Row(Refusal.RATE_LIMIT_EXCEEDED, "keys", rate_limited, headers=RETRY_AFTER),
     Row(Refusal.KEY_STORE_UNAVAILABLE, "bare", lambda w, _: chat(w, key="rt-" + "1" * 32), headers=RETRY_AFTER),
     Row(Refusal.LIMIT_STORE_UNAVAILABLE, "keys", store_full, headers=RETRY_AFTER),
+    Row(Refusal.LEDGER_UNAVAILABLE, "open", nowhere_to_record, headers=RETRY_AFTER),
     Row(Refusal.NO_TIER_AVAILABLE, "open", every_breaker_open, headers=RETRY_AFTER),
     Row(Refusal.EMBEDDINGS_NOT_CONFIGURED, "open", embeddings_off),
     Row(Refusal.INTERNAL_ERROR, "open", broken_hot_route, name="hot_route"),
@@ -337,3 +351,15 @@ def test_every_refusal_is_answered_in_openais_shape_and_counted_once(
 def test_every_refusal_has_a_row() -> None:
     covered = {row.refusal for row in ROWS}
     assert set(Refusal) - covered == set()
+
+
+@pytest.mark.parametrize("where", ["model", "request_id", "task"])
+def test_a_huge_value_is_not_echoed_whole_in_a_refusal(where: str, worlds: dict[str, World]) -> None:
+    world, huge = worlds["open"], "m" * 60_000  # under the world's 64 KiB body limit
+    if where == "model":
+        answered = chat(world, {"model": huge, "messages": HELLO})
+    else:
+        answered = httpx.post(f"{world.url}/v1/feedback", json={where: huge, "success": True}, timeout=20)
+    assert answered.status_code == 404
+    message = answered.json()["error"]["message"]
+    assert len(answered.content) < 1000 and "mmmm" in message and "(60000 characters)" in message

@@ -8,6 +8,7 @@ body bytes, stream events — and what the record says are asserted.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -99,6 +100,8 @@ class FakePool:
 
 
 class Records:
+    accepting = True
+
     def __init__(self) -> None:
         self.records: list = []
 
@@ -597,3 +600,44 @@ async def test_an_empty_responses_json_answer_is_redone_like_a_chat_one() -> Non
     status, headers, body = await serve(proxy, {"model": "nano", "input": "hi"}, api="responses")
     assert (status, body, headers["x-routetax-tier"]) == (200, good, "mini")
     assert records.records[0].attempts[0].reason == "empty"
+
+
+async def test_a_client_that_leaves_mid_body_gets_no_500_and_leaves_no_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from fastapi import FastAPI
+
+    from router.boundary import Boundary
+    from router.hot_routes import HotRoutes
+
+    proxy, _, records = build({})
+    metrics = Metrics()
+    routes = HotRoutes(FastAPI(), proxy, Boundary(metrics))
+    parts = [
+        {"type": "http.request", "body": b'{"model": "nano", "mess', "more_body": True},
+        {"type": "http.disconnect"},  # the client is gone before the rest of its body
+    ]
+
+    async def receive() -> dict:
+        return parts.pop(0) if parts else {"type": "http.disconnect"}
+
+    sent: list[dict] = []
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/v1/chat/completions",
+        "headers": [(b"content-type", b"application/json"), (b"content-length", b"200")],
+        "query_string": b"",
+    }
+    caplog.set_level(logging.INFO)
+    await routes(scope, receive, send)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+    assert [m["status"] for m in sent if m["type"] == "http.response.start"] in ([], [499])
+    counted = metrics.registry.get_sample_value(
+        "routetax_rejections_total", {"status": "500", "reason": "internal_error"}
+    )
+    assert not counted and records.records == []  # not admitted: nothing was asked upstream, nothing to meter

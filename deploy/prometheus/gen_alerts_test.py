@@ -51,6 +51,10 @@ def dropped(reason: str) -> str:
     return f'routetax_ledger_records_dropped_total{{instance="a:4000",job="routetax",reason="{reason}"}}'
 
 
+def refused(reason: str) -> str:
+    return f'routetax_rejections_total{{instance="a:4000",job="routetax",status="503",reason="{reason}"}}'
+
+
 # alert -> (firing case, quiet case, [more cases, firing or quiet]);
 # a case is (interval, series {name: values}, eval_time, [labels of each alert])
 CASES: dict[str, tuple[tuple, ...]] = {
@@ -282,6 +286,11 @@ CASES: dict[str, tuple[tuple, ...]] = {
         ),
         ("1m", {REDIS_USED: "3.9e9x30", REDIS_MAX: "5e9x30"}, "30m", []),  # 78 %: a full retention's steady state
         ("1m", {REDIS_USED: "9e9x30", REDIS_MAX: "0x30"}, "30m", []),  # no maxmemory: it cannot fill this way
+    ),
+    "RoutetaxLedgerRefusingRequests": (
+        ("1m", {refused("ledger_unavailable"): "0x5 40x10"}, "8m", [{"instance": "a:4000"}]),
+        ("1m", {refused("limit_store_unavailable"): "0x5 40x10"}, "8m", []),  # another refusal: not this alert
+        ("1m", {refused("ledger_unavailable"): "0 3x30"}, "20m", []),  # refusals long ago (flat since)
     ),
     "RoutetaxProxyDown": (
         ("1m", {'up{job="routetax",instance="a:4000"}': "0x10"}, "5m", [{"job": "routetax", "instance": "a:4000"}]),

@@ -15,7 +15,7 @@ from metering.record import EMBEDDING_LABEL
 from router.apis.base import Adapter, Api
 from router.config import Config, Tier
 from router.dialects import Dialect
-from router.errors import ProxyError, Refusal
+from router.errors import ProxyError, Refusal, echo
 from router.validation import validate_embeddings
 
 
@@ -46,7 +46,7 @@ class EmbeddingsApi(Adapter):
             listed = ", ".join(self.config.embeddings.models)
             raise ProxyError(
                 Refusal.MODEL_NOT_FOUND,
-                f"The embedding model `{model}` is not served by this router (embeddings.models: {listed}).",
+                f"The embedding model `{echo(model)}` is not served by this router (embeddings.models: {listed}).",
                 param="model",
             )
         return tier

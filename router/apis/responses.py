@@ -13,7 +13,7 @@ import orjson
 
 from router.apis.base import Adapter, Api
 from router.config import Config, Tier
-from router.errors import ProxyError, Refusal
+from router.errors import ProxyError, Refusal, echo
 from router.keys import VirtualKey
 from router.response_owners import ResponseOwners, response_id_of
 from router.serving.answers import event_type, response_degraded
@@ -45,7 +45,7 @@ class ResponsesApi(Adapter):
             if owner is None:
                 raise ProxyError(
                     Refusal.PREVIOUS_RESPONSE_NOT_FOUND,
-                    f"Previous response with id '{previous}' not found.",
+                    f"Previous response with id '{echo(previous)}' not found.",
                     param="previous_response_id",
                 )
             return [owner], True

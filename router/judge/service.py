@@ -34,6 +34,7 @@ from router.judge.exchange import FinalExchange, final_exchange
 from router.judge.grader import answer_of, grade_of, judge_body, reason_of
 from router.judge.keeper import ExchangeKeeper
 from router.judge.sampling import sampled
+from router.stopping import stop_task
 from router.upstream import UpstreamFailure
 
 log = logging.getLogger("routetax.judge")
@@ -107,8 +108,7 @@ class TaskJudge:
     async def aclose(self) -> None:
         """Stop grading (tasks still queued go ungraded: the judge is measurement) and flush the exchanges."""
         for worker in self._workers:
-            worker.cancel()
-        await asyncio.gather(*self._workers, return_exceptions=True)
+            await stop_task(worker)  # also when a store call swallowed the cancellation (router.stopping)
         self._workers = []
         await self.keeper.aclose()
 

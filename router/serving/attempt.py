@@ -19,7 +19,8 @@ from metering.tokens import count_prompt
 from router import forwarded_headers, upstream_credentials
 from router.config import Config
 from router.dialects import Dialect
-from router.errors import Scrubber, error_body, error_code_of
+from router.errors import error_body, error_code_of
+from router.secrets import Scrubber
 from router.serving.answers import looks_like_json_object
 from router.serving.breaker import CircuitBreaker
 from router.serving.intake import Exchange

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,7 +28,7 @@ from router.apis.base import Adapter
 from router.auth import Gatekeeper
 from router.auto_mode import AutoMode
 from router.config import Config
-from router.errors import ProxyError, Refusal
+from router.errors import ProxyError, Refusal, echo
 from router.exploration import Explorer
 from router.forwarded_headers import forwarded
 from router.keys import VirtualKey
@@ -37,6 +37,7 @@ from router.tasks import TASK_HEADER, TaskContext, TaskIdentity
 FALLBACK_HEADER = "x-routetax-fallback"
 DEADLINE_HEADER = "x-routetax-deadline-ms"
 TIER_NOT_ALLOWED_HEADER = "x-routetax-tier-not-allowed"
+LEDGER_RETRY_AFTER_S = 2.0  # the ledger retries Redis every second: a refused client may come back soon after
 
 
 @dataclass(slots=True)
@@ -86,7 +87,7 @@ class ModelResolver:
             return self._pins[model], True
         raise ProxyError(
             Refusal.MODEL_NOT_FOUND,
-            f"The model `{model}` does not exist on this router. Use `auto`, a tier name or a tier's model.",
+            f"The model `{echo(model)}` does not exist on this router. Use `auto`, a tier name or a tier's model.",
             param="model",
         )
 
@@ -148,9 +149,11 @@ class Intake:
         auto: AutoMode,
         affinity: CacheAffinity | None,
         identity: TaskIdentity | None = None,
+        recordable: Callable[[], bool] = lambda: True,
     ) -> None:
         self.config = config
         self.gate = gate
+        self.recordable = recordable  # False: neither Redis nor the spool can take a record now
         self.affinity = affinity
         self.identity = identity
         self.resolver = ModelResolver(config, auto)
@@ -170,6 +173,13 @@ class Intake:
         self, request: Request, api: Adapter, record: Record, headers: dict[str, str], started: float
     ) -> Exchange:
         key = await self.gate.authenticate(request.headers)
+        if not self.recordable():  # nothing lost, or refused: a request is served only if its record can be kept
+            raise ProxyError(
+                Refusal.LEDGER_UNAVAILABLE,
+                "routetax cannot record requests right now (its store and its disk spool are both full or down); "
+                "retry shortly.",
+                retry_after_s=LEDGER_RETRY_AFTER_S,
+            )
         raw = await read_body(request, self.config.server.max_body_bytes)
         body = parse_body(raw)
         api.validate(body)

@@ -26,9 +26,10 @@ from router.auth import Gatekeeper
 from router.auto_mode import AutoMode
 from router.config import Config
 from router.dialects import dialect_for
-from router.errors import SHOULD_RETRY_HEADER, ProxyError, Refusal, Scrubber, error_body
+from router.errors import SHOULD_RETRY_HEADER, ProxyError, Refusal, echo, error_body
 from router.forwarded_headers import forwarded
 from router.response_owners import ResponseOwners
+from router.secrets import Scrubber
 from router.serving.attempt import Answer, Attempter, failure_answer
 from router.serving.breaker import CircuitBreaker
 from router.serving.intake import Exchange, Intake
@@ -65,11 +66,11 @@ class Proxy:
         self.metering = metering
         self.breakers = breakers
         self.adapters = adapters_for(config, owners)
-        self.intake = Intake(config, gate, auto, affinity, identity)
+        self.intake = Intake(config, gate, auto, affinity, identity, recordable=lambda: metering.accepting)
         scrub = Scrubber([key for tier in config.tiers.values() if (key := tier.api_key())])
         dialects = {name: dialect_for(tier.dialect) for name, tier in config.tiers.items()}
         self.attempter = Attempter(config, pool, breakers, dialects, scrub)
-        self.relay = Relay(metering, identity)
+        self.relay = Relay(metering, identity, scrub)
         windows = {name: tier.input_limit() for name, tier in config.tiers.items()}
         self.rules = Rules(config.resilience.max_retries, config.resilience.retry_after_cap_s, windows)
         self._pinned_rules = replace(self.rules, grow=False)  # `x-routetax-fallback: off`: the plan never grows
@@ -93,27 +94,34 @@ class Proxy:
         adapter: Adapter = self.adapters[api]
         ex = await self.intake.admit(request, adapter, time.perf_counter())
         self.metering.expect(ex.record.request_id, ex.record.key_id)
-        if not ex.record.stream:
-            return await self._serve(ex)
-        # Until the stream's first event nobody reads from the client: watch for it leaving meanwhile, so a
-        # silent upstream is not held for the whole deadline on behalf of a client that is gone.
         serving = asyncio.current_task()
         assert serving is not None
-        gone = asyncio.get_running_loop().create_task(_cancel_when_gone(request.receive, serving))
+        # Until the stream's first event nobody reads from the client: watch for it leaving meanwhile, so a
+        # silent upstream is not held for the whole deadline on behalf of a client that is gone.
+        gone = None
+        if ex.record.stream:
+            gone = asyncio.get_running_loop().create_task(_cancel_when_gone(request.receive, serving))
         try:
             return await self._serve(ex)
         except asyncio.CancelledError:
-            if not gone.done() or gone.cancelled() or serving.uncancel() > 0:
-                raise
+            # The client left (its watcher cancelled us), or the server is stopping and its drain ran out: either
+            # way the attempts made so far are on a record, which says who ended the request.
+            left = gone is not None and gone.done() and not gone.cancelled()
             record = ex.record
-            record.outcome, record.status = Outcome.CLIENT_CANCELLED, 499
+            if left:
+                record.outcome, record.status = Outcome.CLIENT_CANCELLED, 499
+            else:
+                record.outcome, record.status = Outcome.FAILED, 503
             if record.attempts:
-                record.attempts[-1].ended_by = EndedBy.CLIENT_CANCELLED
+                record.attempts[-1].ended_by = EndedBy.CLIENT_CANCELLED if left else EndedBy.SERVER_SHUTDOWN
             record.tier_path = tier_path(record)
             self.relay.emit(record, ex.completion)
+            if not left or serving.uncancel() > 0:
+                raise
             return Response(b"", status_code=499)
         finally:
-            gone.cancel()
+            if gone is not None:
+                gone.cancel()
 
     async def _serve(self, ex: Exchange) -> Response:
         """Walk the plan and answer; whatever goes wrong, the record is written (which settles its reservation).
@@ -161,7 +169,7 @@ class Proxy:
             key = await self.gate.authenticate(request.headers)
             tier = await self.responses.owner(response_id, key)
             if tier is None:
-                raise ProxyError(Refusal.RESPONSE_NOT_FOUND, f"Response with id '{response_id}' not found.")
+                raise ProxyError(Refusal.RESPONSE_NOT_FOUND, f"Response with id '{echo(response_id)}' not found.")
         except ProxyError as exc:
             exc.context.update(headers)
             raise
@@ -173,13 +181,15 @@ class Proxy:
             log.warning("tier %s: %s %s failed: %s (%s)", tier, method, "/responses/{id}", failure.kind, failure.detail)
             status, content = failure_answer(tier, failure)
             return Response(content, status_code=status, media_type=_JSON, headers=headers)
-        relay_headers(upstream_headers, headers, status, rate_limits=key is None)
+        relay_headers(upstream_headers, headers, status, rate_limits=key is None, scrub=self.attempter.scrub)
         if status == upstream_credentials.REFUSED_STATUS:
             content = upstream_credentials.refused(tier, self.config.tiers[tier], status)
             status = upstream_credentials.STATUS
             headers[SHOULD_RETRY_HEADER] = "false"
         elif status >= 400:
             content = self.attempter.scrub(self.attempter.dialects[tier].normalise_error(status, content))
+        else:
+            content = self.attempter.scrub.answer(content)
         return Response(content, status_code=status, media_type=_JSON, headers=headers)
 
 

@@ -20,6 +20,7 @@ from metering.completion import Completion
 from metering.record import EndedBy, Outcome, Record
 from router.errors import SHOULD_RETRY_HEADER
 from router.rate_headers import RATE_LIMIT_PREFIX
+from router.secrets import Scrubber
 from router.serving.attempt import Answer, StreamStart
 from router.serving.intake import Exchange
 from router.sse import DONE, StreamState, error_event, estimate_completion_tokens, filter_events
@@ -64,12 +65,18 @@ class Metering(Protocol):
         """The request's cost from the usage its answers reported, or None when that cannot be said yet."""
         ...
 
+    @property
+    def accepting(self) -> bool: ...  # False: a new request's record would have nowhere to go (refuse it)
 
-def relay_headers(upstream: Any, headers: dict[str, str], status: int, rate_limits: bool = True) -> None:
+
+def relay_headers(
+    upstream: Any, headers: dict[str, str], status: int, rate_limits: bool = True, scrub: Scrubber | None = None
+) -> None:
     """Copy the upstream's request id and rate-limit headers (and Retry-After on an error) into `headers`.
 
     `rate_limits` False: a virtual key's client is paced by its key's own limits, never by the upstream
     organisation's. Hop-by-hop and framing headers never travel: the response is re-framed by routetax.
+    `scrub`: what an upstream echoes of its credential in a relayed header is redacted.
     """
     if upstream is None:
         return
@@ -80,7 +87,7 @@ def relay_headers(upstream: Any, headers: dict[str, str], status: int, rate_limi
             or (rate_limits and lower.startswith(RATE_LIMIT_PREFIX))
             or (status >= 400 and lower in RETRY_HEADERS)
         ):
-            headers[lower] = value
+            headers[lower] = value if scrub is None else scrub.header(value)
 
 
 def tier_path(record: Record) -> list[str]:
@@ -95,10 +102,22 @@ def tier_path(record: Record) -> list[str]:
 class Relay:
     """Answers the client with the walk's final answer, and hands the finished record to metering."""
 
-    def __init__(self, metering: Metering, identity: TaskIdentity | None = None) -> None:
+    def __init__(self, metering: Metering, identity: TaskIdentity | None = None, scrub: Scrubber | None = None) -> None:
         self.metering = metering
         self.identity = identity
+        self.scrub = scrub or Scrubber()  # the upstream credentials, out of every relayed byte
         self._background: set[asyncio.Task[None]] = set()
+        self._streaming: set[asyncio.Task[Any]] = set()  # the tasks relaying a stream now
+        self._ended: set[asyncio.Task[Any]] = set()  # those the server ended (shutdown), not their clients
+
+    def end_streams_after(self, grace_s: float) -> None:
+        """Shutdown began: streams still open after `grace_s` get an error event and `[DONE]`, then end."""
+        asyncio.get_running_loop().call_later(grace_s, self._end_streams)
+
+    def _end_streams(self) -> None:
+        for task in list(self._streaming):
+            self._ended.add(task)
+            task.cancel()
 
     def answer(self, ex: Exchange, answer: Answer) -> Response:
         record = ex.record
@@ -111,7 +130,7 @@ class Relay:
         if tier is not None:
             ex.headers[TIER_HEADER] = tier
             ex.headers[MODEL_HEADER] = record.attempts[-1].model
-        relay_headers(answer.headers, ex.headers, answer.status, rate_limits=ex.key is None)
+        relay_headers(answer.headers, ex.headers, answer.status, rate_limits=ex.key is None, scrub=self.scrub)
         record.status = answer.status
         if answer.status >= 400:  # routetax's own retries and fallbacks are spent: the client's would add load
             ex.headers[SHOULD_RETRY_HEADER] = "false"
@@ -137,7 +156,7 @@ class Relay:
         record.proxy_overhead_ms = max((time.perf_counter() - ex.started - ex.upstream_s) * 1000, 0.0)
         ex.headers["x-routetax-overhead-ms"] = f"{record.proxy_overhead_ms:.3f}"
         return Response(
-            answer.content,
+            self.scrub.answer(answer.content),  # errors were scrubbed as such by the attempt
             status_code=answer.status,
             media_type=_JSON,
             headers=ex.headers,
@@ -153,14 +172,18 @@ class Relay:
         record.outcome = Outcome.CLIENT_CANCELLED  # until the stream is seen through to its end
         filing = ex.task is not None and self.identity is not None
         quoting = True  # until the event that carries usage has been passed on, with the cost after it
+        scrub = self.scrub.answer
+        relaying = asyncio.current_task()
+        assert relaying is not None
+        self._streaming.add(relaying)
         try:
             # A whole answer is filed once its last bytes are sent (as a JSON answer is, see `_after_json`).
             if start.pending:
                 if state.usage_chunk is not None:
                     quoting = False
-                    yield with_cost(start.pending, self.metering.quote(record, ex.completion))
+                    yield with_cost(scrub(start.pending), self.metering.quote(record, ex.completion))
                 else:
-                    yield start.pending
+                    yield scrub(start.pending)
                 if filing and start.finished:
                     filing = self._file_stream(ex, state, start)
             if not start.finished:
@@ -174,12 +197,12 @@ class Relay:
                         out = with_cost(out, self.metering.quote(record, ex.completion))
                     relay_s += time.perf_counter() - t_chunk
                     if out:
-                        yield out
+                        yield scrub(out)
                     if filing and (state.saw_done or state.usage_chunk is not None):  # the whole answer is here
                         filing = self._file_stream(ex, state, start)
                 tail = start.splitter.rest()
                 if tail.strip():
-                    out = filter_events([tail + b"\n\n"], state, ex.forward_usage)
+                    out = scrub(filter_events([tail + b"\n\n"], state, ex.forward_usage))
                     if quoting and state.usage_chunk is not None:
                         quoting = False
                         out = with_cost(out, self.metering.quote(record, ex.completion))
@@ -203,7 +226,19 @@ class Relay:
             yield error_event(message, "upstream_stream_broken", api=record.api, sequence_number=state.next_sequence)
             if ex.api.ends_with_done():
                 yield DONE
+        except asyncio.CancelledError:
+            if relaying not in self._ended:  # the client left (RelayResponse), or someone else's cancellation
+                raise
+            relaying.uncancel()  # ours: the stream is ended here, properly, and the task goes on to send it
+            attempt.error_type, attempt.ended_by = "server_shutdown", EndedBy.SERVER_SHUTDOWN
+            record.outcome, record.status = Outcome.FAILED, 503
+            message = "routetax is shutting down: this stream was ended before the upstream finished it."
+            yield error_event(message, "server_shutdown", api=record.api, sequence_number=state.next_sequence)
+            if ex.api.ends_with_done():
+                yield DONE
         finally:
+            self._streaming.discard(relaying)
+            self._ended.discard(relaying)
             start.upstream.close()
             if record.outcome is Outcome.CLIENT_CANCELLED:
                 attempt.ended_by = EndedBy.CLIENT_CANCELLED

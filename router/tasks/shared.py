@@ -21,13 +21,13 @@ lookup waits at most `LOOKUP_TIMEOUT_S`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 from typing import Any
 
 from redis.exceptions import NoScriptError
 
+from router.stopping import stop_task
 from router.tasks.index import REWRITE_CANDIDATES, Boundaries, Entry, Match, TaskIndex, bounded_put, confirmed
 from router.tasks.normalise import Atom
 
@@ -124,11 +124,8 @@ class SharedTasks:
             log.warning("could not share %d task continuations: %s", len(batch), exc)
 
     async def aclose(self) -> None:
-        if self._writer is not None:
-            self._writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._writer
-            self._writer = None
+        await stop_task(self._writer)  # also when the Redis client swallowed the cancellation (router.stopping)
+        self._writer = None
         await self._flush()
 
     async def find(
