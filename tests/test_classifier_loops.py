@@ -104,6 +104,13 @@ def test_planners_members_and_specifiers_of_a_team_are_agentic(system: str) -> N
     )
 
 
+def test_a_persons_plan_for_their_team_is_single_turn() -> None:
+    """The plan goes to people: no step is someone else's to do "yourself", no role handed by a leader."""
+    system = "You help managers plan the work for their team. Be practical."
+    ask = "Break the task into steps for my two designers; I will assign the steps myself."
+    assert classify(chat(("system", system), ("user", ask))).label == "single_turn"
+
+
 def test_a_critic_handed_a_writers_task_and_draft_is_agentic_a_person_asking_for_a_critique_is_not() -> None:
     """A reflection loop's critic sees the writer's task and then the writer's draft, as two turns of the other side."""
     critic = "Give feedback on the essay: structure, evidence, tone. Be concrete."
