@@ -6,7 +6,7 @@ few styles back it, with the prior's strength fitted leave one framework out
 (`classifier.calibrate`, values in `classifier.calibration`). The client's `x-routetax-class` header
 is 1.0; an unparseable body 0.55, below the default `policy.min_confidence`, so a policy sends it to
 the safer tier. The request's own structure (tools, tool history, a forced function) states ≈ 0.99;
-text protocols ≈ 0.87–0.93; a single-turn decision where the instructions use agent words no rule
+text protocols ≈ 0.86–0.92; a single-turn decision where the instructions use agent words no rule
 read states less than plain chat, because an agent in an unknown grammar lands there.
 `reasons` are short stable codes from `REASONS`, bounded so they can be a metric label.
 """

@@ -31,6 +31,8 @@ PAIRED_TAG = re.compile(r"<([a-z][a-z0-9_-]{1,30})>([^<\n]{0,80})</\1>")
 # A line label, whatever decorates or numbers it: `Action:`, `**Tool name**:`, `✿FUNCTION✿:`, `Action 2:`.
 LABEL = re.compile(r"\n[^\w\n]{0,4}([A-Z][A-Za-z_]{1,20}(?: [A-Za-z_]{1,20})?)(?: \d{1,2})?[^\w\s:]{0,3}[ \t]*[:：]")
 EVIDENCE_VARIABLE = re.compile(r"#E(?:\d+|<\w+>)\s*=\s*<?\w+>?\s*\[")
+# A plan's step with what it gathered: `#E1 = -3C, snow = Search[weather today]` (a ReWOO solver reads them).
+RESOLVED_EVIDENCE = re.compile(r"#E\d+\s*=[^\n#]{0,200}?=\s*[A-Za-z_]\w{0,40}\[")
 # Callables laid out: a JSON tool spec, or two or more `Name[input]` / `name(args)` lines.
 JSON_SPEC_NAME = re.compile(r'"name"\s*:\s*(?:\{\s*"const"\s*:\s*)?"([\w.-]{1,64})"')
 JSON_SPEC_BODY = re.compile(r'"(?:parameters|arguments|input_schema|args|properties)"\s*:')
@@ -110,6 +112,8 @@ def declares_action_grammar(window: str, head: str, found: set[str], strict: boo
             return True  # the model's own actions so far, as data, and its next one asked for (a browser agent)
         if has(window, "[[ ##") and _field_trajectory(window):
             return True  # the run's own trajectory in its field grammar: tool names and their observations
+        if has(window, "#E") and len(RESOLVED_EVIDENCE.findall(window)) >= 2:
+            return True  # the run's own plan with the evidence its calls gathered, whatever the tools are named
         names = _callables(window, head, found)
         if names is None:
             return False

@@ -12,6 +12,8 @@ Its phrases are found by the instruction-phrase pass of `classifier.text` (one a
 
 from __future__ import annotations
 
+import re
+
 # Said alone, these describe a loop's internals.
 LOOP_STATE = (
     # who acts next among agents
@@ -47,6 +49,11 @@ LOOP_STATE = (
     "reasoning from other agents",
     "one agent solution",
     "task_done>",
+    # a task refined for the agents that will work on it (CAMEL's task specifier, before its role play)
+    "can make a task more specific",
+    # a member of a team, handed its role by the team's leader, to whom its answer returns (Agno)
+    "<your_role>",
+    "your role in the team",
     # instructions for another model of the same task (an architect directing an editor)
     "your editor engineer",
     "the editor engineer will",
@@ -99,6 +106,9 @@ PLAN = (
     "short plan",
     "bullet-point plan",
     "devise a plan",
+    "plan the work",
+    "break the task into",
+    "breaks the task into",
 )
 EXECUTED = (
     # the plan's steps are run and their results chained (not "will be executed" by people over sprints)
@@ -114,9 +124,15 @@ EXECUTED = (
     "for the given objective",
     "history of attempts",
     "previous tries",
+    # the plan's steps are someone else's to do: a planner among agents
+    "steps yourself",
 )
-PHRASES = tuple(dict.fromkeys(LOOP_STATE + PLAN + EXECUTED))
-_STATE, _PLAN, _EXECUTED = frozenset(LOOP_STATE), frozenset(PLAN), frozenset(EXECUTED)
+# A critic: with the draft it reads sent as a turn after the task it was written for, a reflection loop's critic.
+CRITIC = ("critique", "feedback on")
+# A request to write a text, the task a writer's draft answers.
+WRITING_TASK = re.compile(r"(?i)^\W*(?:please )?(?:write|draft|compose|create|produce|generate|prepare)\b")
+PHRASES = tuple(dict.fromkeys(LOOP_STATE + PLAN + EXECUTED + CRITIC))
+_STATE, _PLAN, _EXECUTED, _CRITIC = frozenset(LOOP_STATE), frozenset(PLAN), frozenset(EXECUTED), frozenset(CRITIC)
 
 
 def inside_a_loop(found: set[str], ledger: bool = False) -> bool:
@@ -128,3 +144,18 @@ def inside_a_loop(found: set[str], ledger: bool = False) -> bool:
     if ledger:
         return len(found & _STATE) >= 2
     return not found.isdisjoint(_STATE) or (not found.isdisjoint(_PLAN) and not found.isdisjoint(_EXECUTED))
+
+
+def critic_of_a_writer(found: set[str], turns: list[tuple[str, str]]) -> bool:
+    """A critic whose draft came from another model: the conversation opens with a request for a text and
+    then the text, both as turns of the other side (a reflection loop hands its critic the writer's task
+    and the writer's drafts).
+
+    `found` are the phrases of the instructions, `turns` the (role, text) turns after them. A person asking
+    an editor for a critique asks for the critique, not for the text ("Can you critique my letter?"), and
+    sends the draft with it or after it; a task to write something followed by the written thing is the
+    writer's task and the writer's answer.
+    """
+    if found.isdisjoint(_CRITIC) or len(turns) < 2 or (turns[0][0], turns[1][0]) != ("user", "user"):
+        return False
+    return WRITING_TASK.match(turns[0][1]) is not None

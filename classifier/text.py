@@ -701,13 +701,18 @@ def text_protocol(turns: list[tuple[str, str]], seen: set[str] | None = None) ->
     if loop is not None:
         return loop, "loop"
     material = False
+    instructions: set[str] = set()
     for role, text in turns:
         if role == "system":
             # an annotator's output format is not the model's action grammar
-            reason = None if MATERIAL_TASK.match(text[:200]) else defines_protocol(text, seen=seen)
+            reason = None if MATERIAL_TASK.match(text[:200]) else defines_protocol(text, seen=instructions)
             if reason is not None:
+                _add(seen, instructions)
                 return reason, "system"
             material = material or framed_as_material(text)
+    _add(seen, instructions)
+    if instructions and loop_roles.critic_of_a_writer(instructions, [turn for turn in turns if turn[0] != "system"]):
+        return "loop_internal", "system"  # a reflection loop's critic, handed the writer's task and draft
     first_user = next((text for role, text in turns if role == "user"), "")
     if not first_user or material or framed_as_material(first_user) or PRESENTING.match(first_user):
         return None
@@ -716,6 +721,11 @@ def text_protocol(turns: list[tuple[str, str]], seen: set[str] | None = None) ->
     if found is None and turns[-1][0] == "user" and last is not first_user and last.count("?", 0, 4000) >= 2:
         found = _loop_prompt(last)  # a ledger asks its questions; one question is a person's follow-up
     return found
+
+
+def _add(seen: set[str] | None, found: set[str]) -> None:
+    if seen is not None:
+        seen |= found
 
 
 def _loop_prompt(text: str) -> tuple[str, str] | None:

@@ -205,9 +205,16 @@ def test_phrases_are_found_whatever_the_case_and_script() -> None:
     ],
 )
 def test_running_text_loop_without_system_prompt_is_agentic(step: str, result: str) -> None:
+    """Read from the running loop itself, stated at what that rule earned (the calibration regenerates the
+    figure), and sure enough that the default `policy.min_confidence` keeps it on its label's tier."""
+    from classifier.calibration import CONFIDENCE
+    from classifier.core import classify_with_rule
+    from router.config import Policy
+
     messages = [{"role": "user", "content": "Do it."}, {"role": "assistant", "content": step}]
-    decision = classify({"messages": messages + [{"role": "user", "content": result}]})
-    assert decision.label == "agentic" and decision.confidence > 0.9
+    decision, rule = classify_with_rule({"messages": messages + [{"role": "user", "content": result}]})
+    assert decision.label == "agentic" and rule.startswith("loop:")
+    assert decision.confidence == CONFIDENCE[rule] >= Policy().min_confidence
 
 
 def test_agent_prompt_sent_as_first_user_turn_is_agentic() -> None:
@@ -326,9 +333,13 @@ def test_never_raises_on_any_shape(body: object, api: str) -> None:
 
 
 def test_shipped_corpus_accuracy_and_coverage() -> None:
+    """0.99 on every row the rules were written with; the held-out captures have their own target (0.95,
+    `test_held_out_framework_captures_meet_the_targets`): a 0.99 bar over both would ask more of them than
+    the issue does, and only reading them could meet it."""
     rows = evaluation.load(evaluation.default_corpus())
     result = evaluation.evaluate(rows, repeats=1)
-    assert result["n"] >= 400 and result["accuracy"] >= 0.99
+    development = evaluation.evaluate([row for row in rows if row.get("split") != "heldout"], repeats=1)
+    assert result["n"] >= 400 and development["accuracy"] >= 0.99
     assert {row["api"] for row in rows} == {"chat", "responses"}
     assert result["baseline"]["accuracy"] < 0.6  # the naive audit is what the classifier must beat
 

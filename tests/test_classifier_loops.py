@@ -86,6 +86,62 @@ def test_calls_inside_a_loop_are_agentic(system: str) -> None:
     assert decided(chat(("system", system), ("user", "Go on."))) == ("agentic", "loop_internal")
 
 
+@pytest.mark.parametrize(
+    "system",
+    [
+        # a planner among agents: the steps are the team's to do
+        "Break the task into steps for the researcher and the analyst. Never carry out the steps yourself.",
+        # a team member handed its role by the team's leader, to whom its answer goes back
+        "<your_role>\nChecks the figures in the draft\n</your_role>\n<instructions>Be brief.</instructions>",
+        # a task refined for the role-playing agents that will work on it
+        "You can make a task more specific.",
+    ],
+)
+def test_planners_members_and_specifiers_of_a_team_are_agentic(system: str) -> None:
+    assert decided(chat(("system", system), ("user", "Compare two laptops for the sales team."))) == (
+        "agentic",
+        "loop_internal",
+    )
+
+
+def test_a_persons_plan_for_their_team_is_single_turn() -> None:
+    """The plan goes to people: no step is someone else's to do "yourself", no role handed by a leader."""
+    system = "You help managers plan the work for their team. Be practical."
+    ask = "Break the task into steps for my two designers; I will assign the steps myself."
+    assert classify(chat(("system", system), ("user", ask))).label == "single_turn"
+
+
+def test_a_critic_handed_a_writers_task_and_draft_is_agentic_a_person_asking_for_a_critique_is_not() -> None:
+    """A reflection loop's critic sees the writer's task and then the writer's draft, as two turns of the other side."""
+    critic = "Give feedback on the essay: structure, evidence, tone. Be concrete."
+    draft = "Tides come from the moon. They rise twice a day."
+    loop = chat(("system", critic), ("user", "Draft a short essay on tides."), ("user", draft))
+    assert decided(loop) == ("agentic", "loop_internal")
+    task = ("user", "Draft a short essay on tides.")
+    revised = chat(("system", critic), task, ("user", draft), ("assistant", "Say why twice."), ("user", draft + "!"))
+    assert decided(revised) == ("agentic", "loop_internal")
+    for person in (
+        chat(("system", critic), ("user", "Can you critique my essay on tides?"), ("user", draft)),
+        chat(("system", critic), ("user", "Here is my essay:\n" + draft)),
+        chat(("system", "You write essays."), ("user", "Draft a short essay on tides."), ("user", "About 200 words.")),
+    ):
+        assert classify(person).label == "single_turn"
+
+
+def test_a_plan_with_the_evidence_its_calls_gathered_is_a_solver_step() -> None:
+    """A ReWOO solver: each planned call with what it returned, whatever the tools are called."""
+    solver = (
+        "Solve the question with the plan and what each step found.\n"
+        "Plan: population of Norway. #E1 = 5.6 million = Wiki[Norway population]\n"
+        "Plan: population of Oslo. #E2 = 0.7 million = Wiki[Oslo population]\n"
+        "Plan: share. #E3 = 12.5% = Calculator[#E2 / #E1]\n"
+        "Question: What share of Norwegians live in Oslo?"
+    )
+    assert decided(chat(("user", solver))) == ("agentic", "action_grammar")
+    sheet = "My sheet has #E1 = 5 and #E2 = 7 in column E.\nWhy does =E1+E2 give 12 but =SUM[E1:E2] fail?"
+    assert classify(chat(("user", sheet))).label == "single_turn"
+
+
 def test_a_plan_of_callables_and_a_ledger_in_the_last_turn_are_agentic() -> None:
     planner = (
         "Given the question, create a plan to solve it. Each step is one of these actions:\n"
