@@ -68,9 +68,9 @@ def build_hostile() -> Starlette:
         if outcome == "echo_body":  # a 2xx answer with the key written plainly and escaped
             body = orjson.dumps(completion(model, text=f"{LEAKED_KEY} / {ESCAPE_MARK}"))
             return Response(_with_escaped_key(body), media_type="application/json", headers=RATE_HEADERS)
-        if outcome == "echo_escaped_401":  # an error that writes the key only as JSON escapes
-            body = orjson.dumps({"error": {"message": f"Bad key {ESCAPE_MARK}", "type": "x", "code": None}})
-            return Response(_with_escaped_key(body), status_code=401, media_type="application/json")
+        if outcome == "echo_escaped_error":  # a relayed error (403) that writes the key only as JSON escapes
+            body = orjson.dumps({"error": {"message": f"Key {ESCAPE_MARK} may not use this model", "type": "x"}})
+            return Response(_with_escaped_key(body), status_code=403, media_type="application/json")
         if outcome == "echo_stream":  # a 200 stream: a text delta, then an error event, both carrying the key
             return StreamingResponse(_echo_stream(model), media_type="text/event-stream")
         if outcome == "html_200":

@@ -154,8 +154,12 @@ def client_traffic(keyed: tuple[RunningServer, str]) -> None:
     """The Clients row's traffic: a virtual key's requests (one streamed), and a refusal (a key that does not exist)."""
     proxy, key = keyed
     client = OpenAI(base_url=f"{proxy.url}/v1", api_key=key, max_retries=0, timeout=20)
-    client.chat.completions.create(model="auto", messages=[{"role": "user", "content": "Say hello."}])
-    list(client.chat.completions.create(model="auto", messages=[{"role": "user", "content": "Hi"}], stream=True))
+    # Capped: without max_tokens a request reserves the model's whole output limit on every tier of its plan,
+    # more than this key's $5 a day (docs/budgets.md)
+    say = [{"role": "user", "content": "Say hello."}]
+    client.chat.completions.create(model="auto", messages=say, max_tokens=200)
+    hi = [{"role": "user", "content": "Hi"}]
+    list(client.chat.completions.create(model="auto", messages=hi, max_tokens=200, stream=True))
     stranger = httpx.post(
         f"{proxy.url}/v1/chat/completions",
         json={"model": "auto", "messages": [{"role": "user", "content": "Hi"}]},
