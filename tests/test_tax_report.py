@@ -371,7 +371,8 @@ def test_a_share_already_past_break_even_is_zero_weeks_away_not_never() -> None:
 
 def served(rid: str, label: str, tier: str, prompt: int, completion: int, *, explored: bool = False) -> Record:
     """A request served once on `tier`, billed at its real price, with the pipeline's repricing at every tier."""
-    prices = {"nano": price_for("gpt-5.4-nano"), "mini": price_for("gpt-5.4-mini"), "qwen": price_for("Qwen/Qwen3.5-9B")}
+    models = {"nano": "gpt-5.4-nano", "mini": "gpt-5.4-mini", "qwen": "Qwen/Qwen3.5-9B"}
+    prices = {name: price_for(model) for name, model in models.items()}
     usage = Usage(prompt, 0, completion)
     priced = counterfactuals(usage, prices)
     return Record(
@@ -402,4 +403,5 @@ def test_mini_only_is_priced_from_minis_own_requests_not_other_tiers_tokens_repr
     assert mini_only["basis"] == "measured"
     # every request succeeded: cost per completed task is mini's own spend per request over the window's mix
     own_spend = {c: cell(report, "mini", c)["cost_per_request_usd"] for c in ("single_turn", "agentic")}
-    assert mini_only["cost_per_completed_task_usd"] == pytest.approx((own_spend["single_turn"] + own_spend["agentic"]) / 2)
+    both = (own_spend["single_turn"] + own_spend["agentic"]) / 2  # 80 requests of each class
+    assert mini_only["cost_per_completed_task_usd"] == pytest.approx(both)
