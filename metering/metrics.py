@@ -206,8 +206,10 @@ class Metrics:
         self.policy_cost_per_task = Gauge(
             "routetax_policy_cost_per_completed_task_usd",
             "Cost per completed task of each policy (dual as run, mini_only, nano_only, qwen_only, "
-            "agentic_to_qwen), with its 95% interval's ends (bound = point, low, high); absent while unmeasured.",
-            ["policy", "bound"],
+            "agentic_to_qwen), each single-tier policy on its tier's own requests, with its 95% interval's ends "
+            "(bound = point, low, high); absent while unmeasured. role names the policy by tier role whatever "
+            "the tiers are called: dual, mid_only, cheap_only, self_hosted_only, agentic_to_self_hosted.",
+            ["policy", "role", "bound"],
             registry=r,
         )
         self.verdict = Gauge(
@@ -311,7 +313,7 @@ class Metrics:
                 low, high = policy["ci"]
                 for bound, value in (("point", policy["cost_per_completed_task_usd"]), ("low", low), ("high", high)):
                     if value is not None:
-                        self.policy_cost_per_task.labels(name, bound).set(value)
+                        self.policy_cost_per_task.labels(name, policy["role"], bound).set(value)
         for decision in Decision:
             self.verdict.labels(decision).set(1 if decision == report["verdict"]["decision"] else 0)
         for name in ("dual", "mini_only"):

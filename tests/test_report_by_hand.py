@@ -126,33 +126,21 @@ def test_every_report_figure_recomputed_from_the_ledger_export(
         assert found["success_ci"] == pytest.approx(wilson(wins, len(mine)), rel=1e-9)
         assert found["cost_per_request_usd"] == pytest.approx(spend / len(mine), rel=1e-9)
 
-    # --- policies: per class, the tier's repriced tokens plus its own measured overhead per request
+    # --- policies: per class, the tier's own cell: what its requests cost (GPU time amortised) and how they did
     classes = ("single_turn", "agentic")
     n = {c: sum(r.label == c for r in records) for c in classes}
-    tokens = {c: sum(r.usage.total_tokens for r in records if r.label == c and r.usage) for c in classes}
+
+    def full_cost(r: Record) -> float:
+        return sum(
+            a.cost_usd + (a.usage.total_tokens * per_token if a.tier == "qwen" else 0.0) for a in r.attempts if a.billed
+        )
 
     def single_tier(tier_of: dict[str, str]) -> tuple[float, list[float]]:
         lines = {}
         for c in classes:
-            tier = tier_of[c]
-            mine = [r for r in records if r.routed_tier == tier and r.label == c]
-            gpu = per_token if tier == "qwen" else 0.0
-
-            def full(r: Record, gpu: float = gpu, tier: str = tier) -> float:
-                spent = sum(
-                    a.cost_usd + (a.usage.total_tokens * per_token if a.tier == "qwen" else 0.0)
-                    for a in r.attempts
-                    if a.billed
-                )
-                return spent - r.counterfactual_usd[tier] - (r.usage.total_tokens * gpu if r.usage else 0.0)
-
-            per_request = (
-                sum(r.counterfactual_usd[tier] for r in records if r.label == c) / n[c]
-                + tokens[c] / n[c] * gpu
-                + sum(full(r) for r in mine) / len(mine)
-            )
+            mine = [r for r in records if r.routed_tier == tier_of[c] and r.label == c]
             wins = sum(ok(r) for r in mine)
-            lines[c] = (per_request, wins / len(mine), *wilson(wins, len(mine)))
+            lines[c] = (sum(full_cost(r) for r in mine) / len(mine), wins / len(mine), *wilson(wins, len(mine)))
         return cost_per_task(lines)
 
     def cost_per_task(lines: dict[str, tuple[float, float, float, float]]) -> tuple[float, list[float]]:
@@ -179,12 +167,7 @@ def test_every_report_figure_recomputed_from_the_ledger_export(
     dual_lines = {}
     for c in classes:
         routed = [r for r in records if r.label == c and not r.explored and not r.pinned]
-        spent = sum(
-            a.cost_usd + (a.usage.total_tokens * per_token if a.tier == "qwen" else 0.0)
-            for r in routed
-            for a in r.attempts
-            if a.billed
-        )
+        spent = sum(full_cost(r) for r in routed)
         wins = sum(ok(r) for r in routed)
         dual_lines[c] = (spent / len(routed) + fixed, wins / len(routed), *wilson(wins, len(routed)))
     point, ci = cost_per_task(dual_lines)

@@ -6,8 +6,10 @@ import random
 
 import pytest
 
+from metering.cost import counterfactuals
+from metering.prices import price_for
 from metering.record import Attempt, Record, Usage
-from metering.tax import Assumptions, build_report
+from metering.tax import Assumptions, build_report, print_report
 from metering.tax.intervals import wilson
 
 
@@ -123,6 +125,23 @@ def test_policies_that_need_an_unmeasured_cell_say_which_and_the_verdict_waits()
     verdict = build_report(RECORDS)["verdict"]
     assert verdict["decision"] == "undecided" and verdict["dual_tier_pays"] is False
     assert "mini/single_turn" in verdict["decide_by"] and "policy.explore" in verdict["decide_by"]
+
+
+def test_a_policy_not_measured_is_shown_as_a_repriced_estimate_and_nothing_is_decided_on_it(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    report = build_report(RECORDS)
+    policies = report["measured"]["policies"]
+    assert policies["dual"]["basis"] == "measured" and policies["nano_only"]["basis"] == "measured"
+    assert policies["mini_only"]["basis"] == "repriced_estimate"  # mini/single_turn has no traffic
+    assert policies["qwen_only"]["basis"] is None  # no traffic and no published rate: no figure of any kind
+    assert report["verdict"]["decision"] == "undecided"
+    assert "mini-only not measured (estimate $" in report["verdict"]["text"]
+    assert "never decided on" in report["verdict"]["text"]
+    print_report(report)
+    out = capsys.readouterr().out
+    estimate = policies["mini_only"]["estimate_at_published_rates_usd"]
+    assert f"estimate (repriced at published rates, not measured) ${estimate:.6f}" in out
 
 
 def world(
@@ -348,3 +367,41 @@ def test_a_share_already_past_break_even_is_zero_weeks_away_not_never() -> None:
     assert measured["agentic_share_trend_per_week"] > 0
     assert measured["break_even_agentic_share"] < 0.85
     assert measured["weeks_to_break_even"] == 0.0
+
+
+def served(rid: str, label: str, tier: str, prompt: int, completion: int, *, explored: bool = False) -> Record:
+    """A request served once on `tier`, billed at its real price, with the pipeline's repricing at every tier."""
+    models = {"nano": "gpt-5.4-nano", "mini": "gpt-5.4-mini", "qwen": "Qwen/Qwen3.5-9B"}
+    prices = {name: price_for(model) for name, model in models.items()}
+    usage = Usage(prompt, 0, completion)
+    priced = counterfactuals(usage, prices)
+    return Record(
+        request_id=rid,
+        label=label,
+        routed_tier=tier,
+        explored=explored,
+        attempts=[Attempt(tier=tier, model=tier, cost_usd=priced[tier], billed=True, usage=usage)],
+        tier_path=[tier],
+        usage=usage,
+        counterfactual_usd=priced,
+    )
+
+
+def test_mini_only_is_priced_from_minis_own_requests_not_other_tiers_tokens_repriced() -> None:
+    # The self-hosted tier writes 10 completion tokens where mini writes 74 (64 of them reasoning). Repricing
+    # the agentic class's tokens at mini priced mini-only with qwen's short answers: well under mini's own cost.
+    records = [served(f"q{i}", "agentic", "qwen", 2000, 10) for i in range(60)]
+    records += [served(f"m{i}", "agentic", "mini", 2000, 74, explored=True) for i in range(20)]
+    records += [served(f"n{i}", "single_turn", "nano", 300, 40) for i in range(60)]
+    records += [served(f"s{i}", "single_turn", "mini", 300, 74, explored=True) for i in range(20)]
+    report = build_report(records)
+    measured = report["measured"]
+    mini_only = measured["policies"]["mini_only"]
+    for label in ("single_turn", "agentic"):
+        own = cell(report, "mini", label)["cost_per_request_usd"]
+        assert mini_only["cost_per_request_usd"][label] == pytest.approx(own, rel=1e-12), label
+    assert mini_only["basis"] == "measured"
+    # every request succeeded: cost per completed task is mini's own spend per request over the window's mix
+    own_spend = {c: cell(report, "mini", c)["cost_per_request_usd"] for c in ("single_turn", "agentic")}
+    both = (own_spend["single_turn"] + own_spend["agentic"]) / 2  # 80 requests of each class
+    assert mini_only["cost_per_completed_task_usd"] == pytest.approx(both)

@@ -9,12 +9,15 @@ names, else the model a tier serves (docs/routing-tax.md, tier roles).
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
+from metering.metrics import Metrics
 from metering.record import Record
 from metering.tasks import TaskRecord
 from metering.tax import Assumptions
@@ -126,3 +129,27 @@ def test_two_tiers_cannot_play_one_role(tmp_path: Path) -> None:
         configured(
             tmp_path, "  small: {model: gpt-5.4-nano, role: cheap}\n  medium: {model: gpt-5.4-mini, role: cheap}\n"
         )
+
+
+def test_the_dashboard_shows_dual_against_the_mid_tier_whatever_it_is_called(tmp_path: Path) -> None:
+    # The panel selected `policy=~"dual|mini_only"`: a deployment whose mid tier is `medium` saw dual alone.
+    tasks = renamed(world())
+    report = report_of(tasks, records=requests_of(tasks), a=configured(tmp_path, ROLES))
+    metrics = Metrics()
+    metrics.set_routing_tax(report, "dual")
+    board = json.loads((Path(__file__).resolve().parents[1] / "deploy" / "grafana" / "routetax.json").read_text())
+    [expr] = [
+        t["expr"]
+        for p in board["panels"]
+        for t in p.get("targets", [])
+        if "routetax_policy_cost_per_completed_task_usd" in t["expr"]
+    ]
+    selectors = dict(re.findall(r'(\w+)=~"([^"]+)"', expr.split("routetax_policy_cost_per_completed_task_usd")[1]))
+    shown = {
+        sample.labels["policy"]
+        for family in text_string_to_metric_families(metrics.render().decode())
+        if family.name == "routetax_policy_cost_per_completed_task_usd"
+        for sample in family.samples
+        if all(re.fullmatch(pattern, sample.labels.get(label, "")) for label, pattern in selectors.items())
+    }
+    assert shown == {"dual", "medium_only"}

@@ -86,19 +86,22 @@ PANELS = [
         thresholds=[("red", None), ("green", 0)],
     ),
     panel(
-        "Cost per completed task: dual-tier vs mini-only (95% interval)",
+        "Cost per completed task: dual-tier vs everything on the mid tier (95% interval)",
         [
             (
-                'max by (policy, bound) (routetax_policy_cost_per_completed_task_usd{policy=~"dual|mini_only"})',
+                # by role, not by tier name: a deployment whose mid tier is not called mini still gets its line
+                'max by (policy, bound) (routetax_policy_cost_per_completed_task_usd{role=~"dual|mid_only"})',
                 "{{policy}} {{bound}}",
             ),
             ("max by (decision) (routetax_verdict)", "verdict: {{decision}}"),
         ],
         unit="currencyUSD",
         description=(
-            "Each policy's cost per completed task with its interval's ends (low, high), from each replica's "
-            "policy window; the verdict (1 = in force) is dual_tier_pays or mini_only_cheaper only when the "
-            "intervals are apart. A policy whose cells are unmeasured is absent: turn on policy.explore."
+            "Dual-tier as run and everything on the mid tier (mini_only by default; the role label selects it "
+            "whatever the tier is called), each per completed task with its interval's ends (low, high), from "
+            "each replica's policy window; the mid tier's policy is priced on the mid tier's own requests. The "
+            "verdict (1 = in force) is dual_tier_pays or mini_only_cheaper only when the intervals are apart. A "
+            "policy whose cells are unmeasured is absent: turn on policy.explore."
         ),
     ),
     panel(

@@ -21,7 +21,7 @@ because the metrics export it.
 from metering.tax.assumptions import Assumptions
 from metering.tax.audit import project
 from metering.tax.audit_text import render as render_audit
-from metering.tax.figures import Level, PolicyFigures, TaskVerdict
+from metering.tax.figures import Basis, Level, PolicyFigures, TaskVerdict
 from metering.tax.model import evaluate as evaluate_model
 from metering.tax.policies_by_task import add_task_figures
 from metering.tax.policy_table import POLICIES, PolicyDef, policies_for
@@ -32,6 +32,7 @@ from metering.tax.roles import Role
 __all__ = [
     "POLICIES",
     "Assumptions",
+    "Basis",
     "Level",
     "PolicyDef",
     "PolicyFigures",

@@ -180,10 +180,9 @@ def break_even(
 ) -> BreakEven:
     """The break-even share of dual vs mini-only over the strata, with its bootstrap interval.
 
-    `offsets[(policy, class)]` is a cost per unit held fixed (dual's router and classifier per unit, or a
-    repriced class mean the request-level mini-only line starts from). `redo` (class -> cost per task and
-    success rate of the tier failed tasks are redone on, held fixed) puts each failure right that way.
-    None when a line has no unit or no judged outcome.
+    `offsets[(policy, class)]` is a cost per unit held fixed (dual's router and classifier per unit).
+    `redo` (class -> cost per task and success rate of the tier failed tasks are redone on, held fixed)
+    puts each failure right that way. None when a line has no unit or no judged outcome.
     """
 
     def solve(lines: dict[str, dict[str, tuple[float, float]]]) -> float:

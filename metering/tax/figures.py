@@ -26,6 +26,14 @@ class Level(StrEnum):
     TASK = "task"
 
 
+class Basis(StrEnum):
+    """What a policy's figure stands on: its cells' own measured traffic, or (a cell not measured) the traffic's
+    tokens repriced at the tier at the published success rates, an estimate that never enters a decision."""
+
+    MEASURED = "measured"
+    REPRICED_ESTIMATE = "repriced_estimate"
+
+
 @dataclass(frozen=True, slots=True)
 class PolicyFigures:
     """One policy's cost per completed task with its interval (and, per task, its bounds), or what it lacks."""
@@ -33,6 +41,7 @@ class PolicyFigures:
     name: str
     level: Level
     measured: bool
+    role: str | None = None  # the policy's name by tier role (`mid_only` for `mini_only`): policy_table.PolicyDef.key
     cost_per_completed_task_usd: float | None = None
     ci: Pair = NONE_PAIR
     missing_cells: tuple[str, ...] = ()
@@ -54,6 +63,13 @@ class PolicyFigures:
         return self.measured and self.cost_per_completed_task_usd is not None
 
     @property
+    def basis(self) -> Basis | None:
+        """Measured, a repriced estimate beside a policy not measured, or None: no figure of either kind."""
+        if self.measured:
+            return Basis.MEASURED
+        return Basis.REPRICED_ESTIMATE if self.estimate_usd is not None else None
+
+    @property
     def estimate_usd(self) -> float | None:
         """The labelled estimate beside a policy that is not measured, at either level."""
         if self.level is Level.REQUEST:
@@ -70,6 +86,7 @@ class PolicyFigures:
             name=name,
             level=level,
             measured=data["measured"],
+            role=data.get("role"),
             cost_per_completed_task_usd=data["cost_per_completed_task_usd"],
             ci=_pair(data["ci"]),
             missing_cells=tuple(data["missing_cells"]),
@@ -100,6 +117,8 @@ def _request_json(p: PolicyFigures) -> dict[str, Any]:
         "cost_per_completed_task_usd": p.cost_per_completed_task_usd,
         "ci": list(p.ci),
         "measured": p.measured,
+        "basis": p.basis,
+        "role": p.role,
         "missing_cells": list(p.missing_cells),
     }
     if p.measured:
@@ -116,6 +135,8 @@ def _task_json(p: PolicyFigures) -> dict[str, Any]:
     out: dict[str, Any] = {
         "policy": p.name,
         "measured": p.measured,
+        "basis": p.basis,
+        "role": p.role,
         "missing_cells": list(p.missing_cells),
         "estimate": None if p.estimate is None else dict(p.estimate),
         "cost_per_completed_task_usd": p.cost_per_completed_task_usd,

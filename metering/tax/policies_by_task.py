@@ -244,7 +244,7 @@ def policies_by_task(rows: list[TaskRow], records: list[Record], a: Assumptions,
         if routed[c].tasks
     }
     policies["dual"] = replace(
-        _policy("dual", dual_arms, dual_missing, mix, failure, False), fixed_per_task_usd=fixed_per_task
+        _policy("dual", dual_arms, dual_missing, mix, failure, False), fixed_per_task_usd=fixed_per_task, role="dual"
     )
 
     repriced = _repriced(records, rows)
@@ -264,7 +264,7 @@ def policies_by_task(rows: list[TaskRow], records: list[Record], a: Assumptions,
         policy = _policy(name, arms, missing, mix, failure, a.self_hosted_tier in needed.values())
         if missing:
             policy = replace(policy, estimate=_estimate(needed, cells, mix, repriced, failure, a))
-        policies[name] = policy
+        policies[name] = replace(policy, role=definition.key)
     return TaskPolicies(cells, routed, policies, mix, failure, mid_policy(a))
 
 

@@ -57,6 +57,17 @@ class PolicyDef:
             return f"{tiers['agentic']}_only"
         return f"agentic_to_{tiers['agentic']}"
 
+    @property
+    def key(self) -> str:
+        """The policy's name by role, whatever the tiers are called (`dual`, `mid_only`, `cheap_only`,
+        `self_hosted_only`, `agentic_to_self_hosted`): what a dashboard selects on across deployments."""
+        if self.as_run:
+            return "dual"
+        roles = set(self.routes.values())
+        if len(roles) == 1:
+            return f"{self.routes['agentic']}_only"
+        return f"agentic_to_{self.routes['agentic']}"
+
     def role_names(self) -> dict[str, str]:
         """Class -> the role serving it, in words (`routed` where routing decides): printed with the policy."""
         return {label: "routed" if role is ROUTED else str(role) for label, role in self.routes.items()}

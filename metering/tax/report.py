@@ -7,9 +7,10 @@ Two questions, kept apart, as the cost model keeps them:
   infrastructure, classifier). Failed tasks are not overhead: they are the verdict's business.
 - **Verdict** — is dual-tier cheaper *per completed task* than sending everything to one tier?
   Each (tier, class) cell is measured on the requests first routed there (exploration makes every
-  cell measurable without selection bias); a single-tier policy reprices every request's tokens at
-  its tier with the request's own modifiers (already on the record) and adds that tier's own
-  measured retry/redo spend; success rates carry 95% Wilson intervals, and the decision is taken
+  cell measurable without selection bias); a single-tier policy reads, for each class, its tier's own
+  cell: what those requests cost (their own tokens, retries and redos) and how often they succeeded.
+  Repricing other tiers' tokens at the tier is only an estimate, shown for a policy whose cell has no
+  traffic and never decided on; success rates carry 95% Wilson intervals, and the decision is taken
   only when the policies' intervals are apart.
 
 Every figure is computed from ledger records; a cell without traffic is "not measured" (None) and
@@ -31,7 +32,7 @@ from metering.tax import model as tax_model
 from metering.tax import trend
 from metering.tax.assumptions import Assumptions
 from metering.tax.break_even import Stratum
-from metering.tax.figures import Level, PolicyFigures
+from metering.tax.figures import Basis, Level, PolicyFigures
 from metering.tax.intervals import wilson
 from metering.tax.percentile import nearest_rank
 from metering.tax.policy_table import mid_policy, policies_for
@@ -60,14 +61,11 @@ class _Cell:
     with_feedback: int = 0
     spend: float = 0.0  # billed, all attempts
     amortised: float = 0.0  # GPU-hours charged to the self-hosted attempts among them
-    repriced: float = 0.0  # the same requests' final tokens repriced at this tier (their counterfactual here)
-    tokens: int = 0  # the same requests' final tokens
 
-    def overhead_per_request(self, usd_per_token: float | None) -> float:
-        """What serving these requests really cost beyond their final tokens at this tier's rates, per request:
-        the tier's own retries and redos, and the dearer tiers its fallbacks led to (gpt-5.4 after mini)."""
-        gpu = 0.0 if usd_per_token is None else self.amortised - self.tokens * usd_per_token
-        return (self.spend - self.repriced + gpu) / self.requests
+    def cost_per_request(self, amortise: bool = True) -> float:
+        """What these requests really cost, per request: their own tokens, the tier's own retries and redos, and
+        the dearer tiers its fallbacks led to (gpt-5.4 after mini); with `amortise`, the GPU time they took."""
+        return (self.spend + (self.amortised if amortise else 0.0)) / self.requests
 
     def rate(self) -> float | None:
         return self.successes / self.requests if self.requests else None
@@ -97,7 +95,6 @@ def build_report(
     mid = a.tier(Role.MID)  # mini by default: the tier the source analysis weighs dual-tier against
 
     by_class: dict[str, int] = defaultdict(int)
-    class_tokens: dict[str, int] = defaultdict(int)
     class_cf: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     cells: dict[tuple[str, str], _Cell] = defaultdict(_Cell)
     routed: dict[str, _Cell] = defaultdict(_Cell)  # class -> the dual-tier side: routed by policy, not explored
@@ -118,18 +115,14 @@ def build_report(
         for attempt in record.attempts[:-1]:
             if attempt.billed:
                 parts["redo" if attempt.ended_by == EndedBy.REDO else "retry_fallback"] += attempt.cost_usd
-        tokens = record.usage.total_tokens if record.usage is not None else 0
-        class_tokens[label] += tokens
         for tier, usd in record.counterfactual_usd.items():
             class_cf[label][tier] += usd
         first = record.routed_tier or (record.attempts[0].tier if record.attempts else None)
         if first is not None:
             _count(cells[(first, label)], record, ok, spend, amortised, feedback)
-            cells[(first, label)].repriced += record.counterfactual_usd.get(first, 0.0)
-            cells[(first, label)].tokens += tokens
-        costs = {  # dual reads what a routed request cost; mid-only what mid spent beyond its final tokens there
+        costs = {  # dual reads what a routed request cost; mid-only what a request first sent to mid cost
             "dual": spend + amortised if not record.explored and not record.pinned else None,
-            "mini": spend - record.counterfactual_usd.get(mid, 0.0) if mid is not None and first == mid else None,
+            "mini": spend + amortised if mid is not None and first == mid else None,
         }
         if costs["dual"] is not None or costs["mini"] is not None:
             strata.setdefault((first or "-", label), Stratum(label)).add(costs, ok, True)
@@ -145,17 +138,16 @@ def build_report(
     classes = [c for c in CLASSES if by_class.get(c)]
 
     def single_tier(tiers: Mapping[str, str], amortise: bool = True) -> Callable[[str], _Line | str]:
+        """Class c on tier T: the (T, c) cell's own requests, what they cost and how often they succeeded. Never the
+        class's other requests repriced at T: another tier's answers are not T's (qwen writes 10 completion
+        tokens where mini writes 74), so repricing them is only an estimate, kept for a cell not measured."""
+
         def line(label: str) -> _Line | str:
             tier = tiers[label]
             cell = cells.get((tier, label))
-            if cell is None or not cell.requests or tier not in class_cf[label]:
+            if cell is None or not cell.requests:
                 return f"{tier}/{label}"
-            count = by_class[label]
-            rate = rates.get(tier) if amortise else None
-            per_request = class_cf[label][tier] / count + cell.overhead_per_request(rate)
-            if rate is not None:
-                per_request += class_tokens[label] / count * rate
-            return _line(per_request, cell)
+            return _line(cell.cost_per_request(amortise), cell)
 
         return line
 
@@ -179,7 +171,7 @@ def build_report(
             figures = replace(figures, marginal_cost_per_completed_task_usd=marginal.cost_per_completed_task_usd)
         if not figures.measured and not policy.as_run and not policy.splits_by_class:
             figures = replace(figures, estimate_at_published_rates_usd=published[name].cost_per_completed_task_usd)
-        policies[name] = figures
+        policies[name] = replace(figures, role=policy.key)
     mid_name = mid_policy(a)
     mid_only = policies.get(mid_name) if mid_name is not None else None
 
@@ -188,7 +180,6 @@ def build_report(
     break_even, break_even_ci = None, [None, None]
     if not any(isinstance(v, str) for v in (*dual_line.values(), *mini_line.values())):
         offsets = {("dual", c): fixed_per_request for c in CLASSES}
-        offsets.update({("mini", c): class_cf[c][mid] / by_class[c] for c in CLASSES})
         found = bootstrap.break_even(
             list(strata.values()), offsets, a.failure_cost_usd, a.break_even_resamples, max_draws=a.break_even_max_draws
         )
@@ -472,6 +463,11 @@ def _verdict_text(
         parts.append(
             f"dual ${dual.cost_per_completed_task_usd:.6f} {_ci(dual.ci)} vs {mid}-only "
             f"${mini.cost_per_completed_task_usd:.6f} {_ci(mini.ci)} per completed task"
+        )
+    elif mini is not None and mini.basis is Basis.REPRICED_ESTIMATE:
+        parts.append(
+            f"{mid}-only not measured (estimate ${mini.estimate_usd:.6f} per completed task: tokens repriced at "
+            "published success rates, never decided on)"
         )
     overhead = measured["routing_overhead"]
     if overhead is not None:

@@ -72,12 +72,15 @@ def print_report(report: dict[str, Any]) -> None:
             f"{'' if published is None else f'{published:.3f}':>10}{cell['feedback_coverage']:>10.0%}"
             f"{cell['cost_per_request_usd']:>12.6f}{'' if completed is None else f'{completed:.6f}':>13}"
         )
-    print("\nPOLICIES BY REQUEST — cost per completed task (95% interval from the cells' success intervals)")
+    print(
+        "\nPOLICIES BY REQUEST — cost per completed task, each single-tier policy on its tier's own requests "
+        "(95% interval from the cells' success intervals)"
+    )
     for name, policy in policies_from_json(m["policies"], Level.REQUEST).items():
         label = policy_label(name)
         if not policy.measured:
             estimate = policy.estimate_usd
-            note = f"; estimate at published rates ${estimate:.6f}" if estimate else ""
+            note = f"; estimate (repriced at published rates, not measured) ${estimate:.6f}" if estimate else ""
             print(f"  {label:<20}{'not measured':>14}  missing {', '.join(policy.missing_cells)}{note}")
             continue
         marginal = policy.marginal_cost_per_completed_task_usd
