@@ -1,7 +1,9 @@
 """`routetax audit PATH...`: the routing-tax answer from request logs a team already has.
 
-Exit codes: 0 when at least one request was read, 2 when none was (or the arguments are
-bad). Progress goes to standard error on a terminal only; the report to standard output.
+Exit codes: 0 when at least one request was read, 2 when none was (the answer then says so,
+with no verdict), when two Batch lines collide (one batch and custom_id, different content), or
+when the arguments are bad. Progress and the reading's warnings go to standard error (progress on
+a terminal only); the report to standard output.
 """
 
 from __future__ import annotations
@@ -12,8 +14,10 @@ import sys
 import orjson
 
 from cli.command import Subparsers
+from metering.audit.batch import BatchCollision
 from metering.audit.formats import Format
 from metering.audit.project import Assumptions, project
+from metering.audit.reading import no_requests, reading
 from metering.audit.render import render
 from metering.audit.scan import ScanOptions, Window, scan
 from metering.audit.sources import Progress, Source
@@ -72,13 +76,23 @@ def run(args: argparse.Namespace) -> int:
         print("routetax audit: --since must be before --until", file=sys.stderr)
         return 2
     options = ScanOptions(Format(args.format), Window(args.since, args.until), args.exact_tokens)
-    tally = scan(
-        [Source(path) for path in args.paths],
-        options,
-        Progress(),
-        warn=lambda message: print(f"routetax audit: {message}", file=sys.stderr),
-    )
-    result = project(tally, Assumptions(args.calls_per_month, args.gpu_hour_usd, args.gpus, args.output_tokens))
+    try:
+        tally = scan(
+            [Source(path) for path in args.paths],
+            options,
+            Progress(),
+            warn=lambda message: print(f"routetax audit: {message}", file=sys.stderr),
+        )
+    except BatchCollision as exc:
+        print(f"routetax audit: {exc}", file=sys.stderr)
+        return 2
+    if tally.requests:
+        result = project(tally, Assumptions(args.calls_per_month, args.gpu_hour_usd, args.gpus, args.output_tokens))
+        result["reading"] = reading(tally, options.fmt)
+    else:
+        result = no_requests(tally, options.fmt)
+    for warning in result["reading"]["warnings"]:
+        print(f"routetax audit: {warning}", file=sys.stderr)
     if args.json:
         sys.stdout.write(orjson.dumps(result, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode() + "\n")
     else:
