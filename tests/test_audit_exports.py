@@ -330,14 +330,17 @@ def test_usage_above_the_models_limits_is_skipped_as_implausible(
     assert r["projected_monthly_usd"] == clean["projected_monthly_usd"]
 
 
-def test_implausible_usage_in_a_batch_output_is_skipped(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    inputs = write_jsonl(tmp_path / "x-input.jsonl", [batch_input("a", chat("Hi")), batch_input("b", chat("Yo"))])
-    outputs = write_jsonl(
-        tmp_path / "x-output.jsonl",
-        [batch_output(1, "a", completion(10**12, 5)), batch_output(2, "b", completion(10, 5))],
-    )
-    code, r = audit(capsys, str(inputs), str(outputs))
-    assert code == 0 and r["requests"] == 1 and r["skipped_reasons"] == {"implausible_usage": 1}
+def test_a_batch_request_skipped_for_its_input_or_its_usage_is_one_skip(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An implausible output skips its request; a malformed input takes its output with it (not "without input")."""
+    inputs = [batch_input("a", chat("Hi")), batch_input("b", chat("Yo")), batch_input("c", MALFORMED[3])]
+    usage = {"a": completion(10**12, 5), "b": completion(10, 5), "c": completion(9, 5)}
+    outputs = [batch_output(i, cid, body) for i, (cid, body) in enumerate(usage.items())]
+    files = write_jsonl(tmp_path / "x-input.jsonl", inputs), write_jsonl(tmp_path / "x-output.jsonl", outputs)
+    code, r = audit(capsys, *map(str, files))
+    assert code == 0 and r["requests"] == 1
+    assert r["skipped_reasons"] == {"implausible_usage": 1, "malformed_request": 1}
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -138,7 +138,7 @@ class Joiner:
     def key(self, half: BatchHalf) -> tuple[int, str]:
         if self.pairing.by_custom_id_alone:
             return (-1, half.custom_id)
-        if half.observation is not None:
+        if half.is_input:
             return (half.source, half.custom_id)
         return (self.pairing.batches[half.source], half.custom_id)
 
@@ -155,8 +155,8 @@ class Joiner:
             if not self.pairing.outputs_given and len(self.pending) > self.MAX_WAITING:
                 self.overflow.append(self._oldest())
             return None
-        is_input = half.observation is not None
-        if (partner.observation is not None) == is_input:
+        is_input = half.is_input
+        if partner.is_input == is_input:
             if partner.digest == half.digest:
                 return Skip.DUPLICATE_LINE
             raise self._collision(half.custom_id, partner.source, half.source, is_input)
@@ -175,7 +175,7 @@ class Joiner:
         """A half whose request was already counted: a duplicate, a late output, or a collision."""
         source, input_digest, output_digest = settled
         digest = half.digest & _DIGEST
-        if half.observation is not None:
+        if half.is_input:
             if digest == input_digest:
                 return Skip.DUPLICATE_LINE
             raise self._collision(half.custom_id, source, half.source, True)
@@ -189,11 +189,13 @@ class Joiner:
     def _oldest(self) -> Observation | Skip:
         key = next(iter(self.pending))
         half = self.pending.pop(key)
-        if half.observation is not None:
+        if half.is_input:
             self.done[hash(key)] = _pack(half.source, half.digest, 0)
         return self._alone(half)
 
     def _alone(self, half: BatchHalf) -> Observation | Skip:
+        if half.skip is not None:
+            return half.skip
         if half.observation is None:
             return Skip.BATCH_OUTPUT_WITHOUT_INPUT
         self.unmatched += 1

@@ -128,7 +128,7 @@ class BatchHalf:
     """A Batch input or output line waiting for the other half with the same custom_id."""
 
     custom_id: str
-    observation: Observation | None  # input: the request as classified; output: None
+    observation: Observation | None  # input: the request as classified; output (or a skipped input): None
     usage: Usage | None = None  # output: the answer's usage
     cached_known: bool = False
     service_tier: str | None = None
@@ -138,6 +138,11 @@ class BatchHalf:
     size: int = 0
     source: int = 0  # which of the sources given it came from (set by the scanner)
     digest: int = 0  # hash of the line's bytes: a line read twice is a duplicate, a different one a collision
+    skip: Skip | None = None  # an input that cannot be counted (malformed): its output is skipped with it
+
+    @property
+    def is_input(self) -> bool:
+        return self.observation is not None or self.skip is not None
 
 
 Parsed = Observation | BatchHalf | Skip
@@ -267,8 +272,8 @@ def _batch_input(obj: dict[str, Any], raw: bytes) -> Parsed:
     else:
         return Skip.UNSUPPORTED_ENDPOINT
     observation = _observe(_OPENAI_BATCH, body, api, raw, batch=True)
-    if isinstance(observation, Skip):
-        return observation
+    if isinstance(observation, Skip):  # still joined, so that its output is skipped with it, for the same reason
+        return BatchHalf(custom_id, None, digest=hash(raw), skip=observation)
     return BatchHalf(custom_id, observation, digest=hash(raw))
 
 
@@ -297,7 +302,9 @@ def _batch_output(obj: dict[str, Any], raw: bytes) -> Parsed:
 
 def merge_batch(held: BatchHalf, other: BatchHalf) -> Observation | Skip:
     """An input half and an output half with the same custom_id, as one request."""
-    request, answer = (held, other) if held.observation is not None else (other, held)
+    request, answer = (held, other) if held.is_input else (other, held)
+    if request.skip is not None:
+        return request.skip
     if answer.failed:
         return Skip.FAILED_REQUEST
     observation = request.observation

@@ -27,7 +27,6 @@ oldest session is settled as it stands.
 
 from __future__ import annotations
 
-from collections import Counter
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -92,6 +91,17 @@ def stored_as(body: dict[str, Any], response: Any) -> Stored | None:
     return Stored.TOOL_CALLS if calls_tools(response) else Stored.OPEN
 
 
+def read_as(o: Observation) -> Read:
+    """How a latest-turn row (`o.stored` set) was finally counted, once its session had its say."""
+    if o.stored is Stored.TOOL_CALLS:
+        return Read.TOOL_CALLS
+    if o.stored is Stored.TOOL_TURN:
+        return Read.TOOL_TURN
+    if o.reasons == (SESSION_REASON,):
+        return Read.SESSION
+    return Read.MESSAGE if o.agentic else Read.UNDETERMINED
+
+
 def calls_tools(response: Any) -> bool:
     """Whether a stored answer (Chat Completions or Responses) calls a tool."""
     if type(response) is not dict:
@@ -114,7 +124,7 @@ def calls_tools(response: Any) -> bool:
 
 
 class Sessions:
-    """Decides latest-turn rows by their session; counts how every latest-turn row was read."""
+    """Decides latest-turn rows by their session (the caller counts each row with `read_as`)."""
 
     MAX_WAITING = 100_000  # rows waiting for their session (each about 300 bytes: its body is dropped first)
     MAX_SESSIONS = 200_000  # sessions remembered
@@ -122,25 +132,24 @@ class Sessions:
     def __init__(self) -> None:
         self.sessions: dict[str, list[Observation] | None] = {}  # None: agentic; a list: rows waiting
         self.waiting = 0
-        self.read: Counter[Read] = Counter()
+        self.proven = False  # the logs show `latest_turn` storage: a row whose stored body cannot be whole
 
     def take(self, o: Observation) -> list[Observation]:
         """The rows to count now: this one unless it waits for its session, and any its session decides."""
         stored, session = o.stored, o.session
         if stored is Stored.OPEN:
             if session is None:
-                self._settle(o)
                 return [o]
             state = self.sessions.get(session, ())
             if state is None:
-                self._agentic(o)
+                _agentic(o)
                 return [o]
             if not state:
                 state = self.sessions[session] = []
             state.append(o)
             self.waiting += 1
             return self._evict()
-        self.read[Read.TOOL_CALLS if stored is Stored.TOOL_CALLS else Read.TOOL_TURN] += 1
+        self.proven = True
         if session is None:
             return [o]
         released = self.sessions.get(session)
@@ -149,38 +158,25 @@ class Sessions:
             return [o, *self._evict()]
         self.waiting -= len(released)
         for row in released:
-            self._agentic(row)
+            _agentic(row)
         return [o, *released, *self._evict()]
 
     def finish(self) -> list[Observation]:
-        """Every row still waiting, settled by its own message."""
+        """Every row still waiting, as its own message classified it."""
         rows = [row for state in self.sessions.values() if state for row in state]
-        for row in rows:
-            self._settle(row)
         self.sessions.clear()
         self.waiting = 0
         return rows
 
-    @property
-    def proven(self) -> bool:
-        """Whether the logs show `latest_turn` storage: a row whose stored body could not be whole."""
-        return bool(self.read[Read.TOOL_CALLS] or self.read[Read.TOOL_TURN])
-
-    def _agentic(self, o: Observation) -> None:
-        o.agentic, o.confident, o.reasons = True, True, (SESSION_REASON,)
-        self.read[Read.SESSION] += 1
-
-    def _settle(self, o: Observation) -> None:
-        self.read[Read.MESSAGE if o.agentic else Read.UNDETERMINED] += 1
-
     def _evict(self) -> list[Observation]:
         settled: list[Observation] = []
         while self.waiting > self.MAX_WAITING or len(self.sessions) > self.MAX_SESSIONS:
-            oldest = next(iter(self.sessions))
-            rows = self.sessions.pop(oldest)
+            rows = self.sessions.pop(next(iter(self.sessions)))
             if rows:
                 self.waiting -= len(rows)
-                for row in rows:
-                    self._settle(row)
                 settled.extend(rows)
         return settled
+
+
+def _agentic(o: Observation) -> None:
+    o.agentic, o.confident, o.reasons = True, True, (SESSION_REASON,)

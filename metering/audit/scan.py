@@ -33,7 +33,7 @@ from metering.audit.formats import (
     parse,
     rows_of_page,
 )
-from metering.audit.latest_turn import Sessions
+from metering.audit.latest_turn import Sessions, read_as
 from metering.audit.sources import BOM, Progress, Source, UnreadableSource
 from metering.tokens import count_prompt
 
@@ -309,6 +309,8 @@ class Scanner:
             if skip is not None:
                 self.tally.skipped[skip] += 1
                 return
+        if observation.stored is not None:
+            self.tally.latest_turn[read_as(observation)] += 1
         self.tally.add(observation)
 
     def _half(self, half: BatchHalf) -> None:
@@ -341,7 +343,6 @@ class Scanner:
             self._add(row)
         tally = self.tally
         tally.unmatched_batch_inputs = self.joiner.unmatched
-        tally.latest_turn = Counter({str(how): n for how, n in self.sessions.read.items()})
         tally.latest_turn_proven = self.sessions.proven
         tally.finish(self.sampler)
         return tally
