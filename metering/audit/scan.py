@@ -34,6 +34,7 @@ from metering.audit.formats import (
     rows_of_page,
 )
 from metering.audit.latest_turn import Sessions, read_as
+from metering.audit.limits import load as load_limits
 from metering.audit.sources import BOM, Progress, Source, UnreadableSource
 from metering.tokens import count_prompt
 
@@ -244,6 +245,7 @@ class Scanner:
         self.sessions = Sessions()
         self.windowed = options.window.active
         self.source = 0  # index of the source being read
+        load_limits()  # now, while nothing waits in memory: the price map it reads is freed for what follows
 
     def feed(self, raw: bytes) -> None:
         """One line of a log."""
