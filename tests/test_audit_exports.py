@@ -18,6 +18,8 @@ from typing import Any
 import pytest
 
 from cli import main as routetax
+from metering.audit.batch import Joiner
+from metering.audit.latest_turn import Sessions
 from metering.tokens import count_messages, count_prompt
 from tests.test_audit import LITELLM_ROW, agentic_chat, audit, chat, completion, write_jsonl
 
@@ -374,3 +376,34 @@ def test_json_with_no_request_read_gives_no_verdict(tmp_path: Path, capsys: pyte
     assert routetax(["audit", str(log)]) == 2
     out = capsys.readouterr().out
     assert "skipped 2 lines" in out and "verdict" not in out
+
+
+def test_inputs_that_wait_past_the_bound_count_estimated_and_their_late_output_is_named(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """On a stream no output file was seen to start, inputs wait for their outputs at most `MAX_WAITING` at once."""
+    monkeypatch.setattr(Joiner, "MAX_WAITING", 2)
+    ids = ("a", "b", "c")
+    lines = [batch_input(cid, chat(f"Q {cid}")) for cid in ids]
+    lines += [batch_output(i, cid, completion(100, 10)) for i, cid in enumerate(ids)]
+    stdin(monkeypatch, b"".join(json.dumps(line).encode() + b"\n" for line in lines))
+    code, r = audit(capsys, "-")
+    assert code == 0 and r["requests"] == 3 and r["unmatched_batch_inputs"] == 1  # "a" had waited too long
+    assert r["skipped_reasons"] == {"batch_output_after_input": 1}
+    assert r["tokens"]["single_turn"]["logged_requests"] == 2
+
+
+def test_rows_that_wait_past_the_bound_for_their_session_count_by_their_message(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(Sessions, "MAX_WAITING", 1)
+    rows = [
+        latest_turn_row(1, user("Yes, go ahead"), answer("Done."), "s1"),
+        latest_turn_row(2, user("Hello"), answer("Hi"), "s2"),  # two rows waiting: s1's is settled as it stands
+        latest_turn_row(3, user("Cancel EHGLP3"), answer(call="cancel_reservation"), "s1"),
+        latest_turn_row(4, user("And ZFA04Y?"), answer("Also done."), "s1"),  # s1 is known agentic by now
+    ]
+    code, r = audit(capsys, str(write_jsonl(tmp_path / "spend.jsonl", rows)))
+    assert code == 0 and r["requests"] == 4
+    latest = r["reading"]["latest_turn"]
+    assert (latest["agentic_by_response_tool_calls"], latest["agentic_by_session"], latest["undetermined"]) == (1, 1, 2)

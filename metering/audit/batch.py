@@ -18,10 +18,11 @@ outputs join its inputs. A line read a second time (the same content under the s
 `custom_id`, e.g. a stream holding a file twice) is `duplicate_line`, counted once; a *different*
 line under the same batch and `custom_id` means two batches were mixed up, and the audit stops
 with `BatchCollision` naming the `custom_id` and the files rather than join one request's usage to
-another's (on reused ids that silently moved 118% of the dual-tier cost in a reproduction).
+another's (joined by `custom_id` alone, two batches numbered alike gave single-turn requests the
+agentic batch's usage, silently).
 
 Memory: halves waiting for their partner (about 400 bytes each) and, per request joined, its key's
-hash with the two lines' (about 100 bytes). When an output file is among the sources every input
+hash with the two lines' (about 120 bytes). When an output file is among the sources every input
 waits for its output; otherwise (a stream that might hold outputs further on) at most
 `MAX_WAITING`, the oldest then counted with estimated tokens.
 """
@@ -128,31 +129,35 @@ class Joiner:
     def __init__(self, names: list[str], pairing: Pairing) -> None:
         self.names = names
         self.pairing = pairing
-        self.pending: dict[tuple[int, str], BatchHalf] = {}
+        # batch -> custom_id -> the half waiting for its partner (a dict per batch: no key tuple per half)
+        self.pending: dict[int, dict[str, BatchHalf]] = {}
+        self.waiting = 0
         # hash(key) -> the input's source, the input line's digest and the output line's (0: none), packed in one
         # int: a tuple of three took 90 bytes more per request joined.
         self.done: dict[int, int] = {}
         self.unmatched = 0  # inputs counted without an output (estimated tokens)
         self.overflow: list[Observation | Skip] = []
 
-    def key(self, half: BatchHalf) -> tuple[int, str]:
+    def batch_of(self, half: BatchHalf) -> int:
         if self.pairing.by_custom_id_alone:
-            return (-1, half.custom_id)
-        if half.is_input:
-            return (half.source, half.custom_id)
-        return (self.pairing.batches[half.source], half.custom_id)
+            return -1
+        return half.source if half.is_input else self.pairing.batches[half.source]
 
     def take(self, half: BatchHalf) -> Observation | Skip | None:
         """One half: the joined request, or why it is skipped, or None while it waits for its partner."""
-        key = self.key(half)
-        mark = hash(key)
+        batch, custom_id = self.batch_of(half), half.custom_id
+        mark = hash((batch, custom_id))
         settled = self.done.get(mark)
         if settled is not None:
             return self._again(half, _unpack(settled), mark)
-        partner = self.pending.get(key)
+        waiting = self.pending.get(batch)
+        if waiting is None:
+            waiting = self.pending[batch] = {}
+        partner = waiting.get(custom_id)
         if partner is None:
-            self.pending[key] = half
-            if not self.pairing.outputs_given and len(self.pending) > self.MAX_WAITING:
+            waiting[custom_id] = half
+            self.waiting += 1
+            if not self.pairing.outputs_given and self.waiting > self.MAX_WAITING:
                 self.overflow.append(self._oldest())
             return None
         is_input = half.is_input
@@ -160,15 +165,17 @@ class Joiner:
             if partner.digest == half.digest:
                 return Skip.DUPLICATE_LINE
             raise self._collision(half.custom_id, partner.source, half.source, is_input)
-        del self.pending[key]
+        del waiting[custom_id]
+        self.waiting -= 1
         request, answer = (half, partner) if is_input else (partner, half)
         self.done[mark] = _pack(request.source, request.digest, answer.digest)
         return merge_batch(partner, half)
 
     def finish(self) -> list[Observation | Skip]:
         """Inputs that never met their output count with estimated tokens; outputs without input are skipped."""
-        results = [self._alone(half) for half in self.pending.values()]
+        results = [self._alone(half) for waiting in self.pending.values() for half in waiting.values()]
         self.pending.clear()
+        self.waiting = 0
         return results
 
     def _again(self, half: BatchHalf, settled: tuple[int, int, int], mark: int) -> Skip:
@@ -187,10 +194,12 @@ class Joiner:
         raise self._collision(half.custom_id, source, half.source, False)
 
     def _oldest(self) -> Observation | Skip:
-        key = next(iter(self.pending))
-        half = self.pending.pop(key)
+        batch, waiting = next((batch, waiting) for batch, waiting in self.pending.items() if waiting)
+        custom_id = next(iter(waiting))
+        half = waiting.pop(custom_id)
+        self.waiting -= 1
         if half.is_input:
-            self.done[hash(key)] = _pack(half.source, half.digest, 0)
+            self.done[hash((batch, custom_id))] = _pack(half.source, half.digest, 0)
         return self._alone(half)
 
     def _alone(self, half: BatchHalf) -> Observation | Skip:

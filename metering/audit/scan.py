@@ -3,7 +3,7 @@
 Everything kept grows with the number of *kinds* of things (classes, pricing modes, days,
 skip reasons, up to `MAX_MODELS` model names), never with the number of lines — except
 OpenAI Batch lines (input and output joined by batch and `custom_id`, metering/audit/batch.py:
-about 400 bytes per half waiting for its partner, about 100 per request joined; a Batch holds at
+about 400 bytes per half waiting for its partner, about 120 per request joined; a Batch holds at
 most 50,000 requests) and LiteLLM `latest_turn` rows waiting for their session (bounded,
 metering/audit/latest_turn.py). A UTF-8 byte order mark opening a line is dropped; a file with
 the same content as one given before it is read once.
