@@ -266,6 +266,13 @@ def test_the_same_file_given_twice_is_read_once(tmp_path: Path, capsys: pytest.C
     assert r["requests"] == 1 and r["skipped_reasons"] == {"duplicate_file": 1}
 
 
+def test_a_file_given_twice_does_not_upset_the_pairing_by_order(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    in0, in1, out0, out1 = two_batches(tmp_path, FILE_IDS)
+    code, r = audit(capsys, str(in0), str(in0), str(in1), str(out0), str(out1))
+    assert code == 0 and r["skipped_reasons"].pop("duplicate_file") == 1
+    assert_batches_joined_right(r)
+
+
 def test_duplicate_batch_lines_on_a_stream_count_once(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys) -> None:
     """`cat out out in in | routetax audit -`: each request once, the repeats named."""
     in0, _in1, out0, _out1 = two_batches(tmp_path, ("in0.jsonl", "in1.jsonl", "out0.jsonl", "out1.jsonl"))

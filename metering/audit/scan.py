@@ -361,19 +361,17 @@ def scan(
     Raises `BatchCollision` when two different Batch lines share a batch and custom_id.
     """
     names = [source.name for source in sources]
-    scanner = Scanner(options, names, pair(names, [side_of(source.first_line()) for source in sources]))
+    copies = _copies(sources)  # index -> the name of the earlier source with the same content
+    sides = [Side.OTHER if index in copies else side_of(source.first_line()) for index, source in enumerate(sources)]
+    scanner = Scanner(options, names, pair(names, sides))
     tally = scanner.tally
-    seen: dict[tuple[int, bytes], str] = {}
     for index, source in enumerate(sources):
-        fingerprint = source.fingerprint()
-        if fingerprint is not None:
-            if fingerprint in seen:  # the same path twice, or a copy: its requests would count twice
-                tally.skipped[Skip.DUPLICATE_FILE] += 1
-                tally.duplicate_files.append(f"{source.name} has the same content as {seen[fingerprint]}: read once")
-                if warn is not None:
-                    warn(tally.duplicate_files[-1])
-                continue
-            seen[fingerprint] = source.name
+        if index in copies:  # the same path twice, or a copy: its requests would count twice
+            tally.skipped[Skip.DUPLICATE_FILE] += 1
+            tally.duplicate_files.append(f"{source.name} has the same content as {copies[index]}: read once")
+            if warn is not None:
+                warn(tally.duplicate_files[-1])
+            continue
         scanner.source = index
         count = 0
         try:
@@ -390,3 +388,18 @@ def scan(
     if progress is not None:
         progress.done()
     return scanner.finish()
+
+
+def _copies(sources: list[Source]) -> dict[int, str]:
+    """The sources whose content an earlier one has (by `Source.fingerprint`), with that one's name."""
+    seen: dict[tuple[int, bytes], str] = {}
+    copies: dict[int, str] = {}
+    for index, source in enumerate(sources):
+        fingerprint = source.fingerprint()
+        if fingerprint is None:
+            continue
+        if fingerprint in seen:
+            copies[index] = seen[fingerprint]
+        else:
+            seen[fingerprint] = source.name
+    return copies
