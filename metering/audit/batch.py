@@ -129,46 +129,46 @@ class Joiner:
     def __init__(self, names: list[str], pairing: Pairing) -> None:
         self.names = names
         self.pairing = pairing
+        self._batches, self._alone_mode = pairing.batches, pairing.by_custom_id_alone  # read once per line
+        self._bounded = not pairing.outputs_given
         # batch -> custom_id -> the half waiting for its partner (a dict per batch: no key tuple per half)
         self.pending: dict[int, dict[str, BatchHalf]] = {}
-        self.waiting = 0
+        self.waiting = 0  # halves waiting, counted only when bounded (no output file given)
         # hash(key) -> the input's source, the input line's digest and the output line's (0: none), packed in one
         # int: a tuple of three took 90 bytes more per request joined.
         self.done: dict[int, int] = {}
         self.unmatched = 0  # inputs counted without an output (estimated tokens)
         self.overflow: list[Observation | Skip] = []
 
-    def batch_of(self, half: BatchHalf) -> int:
-        if self.pairing.by_custom_id_alone:
-            return -1
-        return half.source if half.is_input else self.pairing.batches[half.source]
-
     def take(self, half: BatchHalf) -> Observation | Skip | None:
         """One half: the joined request, or why it is skipped, or None while it waits for its partner."""
-        batch, custom_id = self.batch_of(half), half.custom_id
+        # Runs once per Batch line: lookups are kept to the few each outcome needs.
+        is_input, custom_id = half.is_input, half.custom_id
+        batch = -1 if self._alone_mode else half.source if is_input else self._batches[half.source]
         mark = hash((batch, custom_id))
-        settled = self.done.get(mark)
-        if settled is not None:
-            return self._again(half, _unpack(settled), mark)
         waiting = self.pending.get(batch)
         if waiting is None:
             waiting = self.pending[batch] = {}
         partner = waiting.get(custom_id)
         if partner is None:
+            settled = self.done.get(mark)
+            if settled is not None:
+                return self._again(half, _unpack(settled), mark)
             waiting[custom_id] = half
-            self.waiting += 1
-            if not self.pairing.outputs_given and self.waiting > self.MAX_WAITING:
-                self.overflow.append(self._oldest())
+            if self._bounded:
+                self.waiting += 1
+                if self.waiting > self.MAX_WAITING:
+                    self.overflow.append(self._oldest())
             return None
-        is_input = half.is_input
-        if partner.is_input == is_input:
+        if partner.is_input is is_input:
             if partner.digest == half.digest:
                 return Skip.DUPLICATE_LINE
-            raise self._collision(half.custom_id, partner.source, half.source, is_input)
+            raise self._collision(custom_id, partner.source, half.source, is_input)
         del waiting[custom_id]
-        self.waiting -= 1
+        if self._bounded:
+            self.waiting -= 1
         request, answer = (half, partner) if is_input else (partner, half)
-        self.done[mark] = _pack(request.source, request.digest, answer.digest)
+        self.done[mark] = (request.source << 128) | ((request.digest & _DIGEST) << 64) | (answer.digest & _DIGEST)
         return merge_batch(partner, half)
 
     def finish(self) -> list[Observation | Skip]:
@@ -197,7 +197,7 @@ class Joiner:
         batch, waiting = next((batch, waiting) for batch, waiting in self.pending.items() if waiting)
         custom_id = next(iter(waiting))
         half = waiting.pop(custom_id)
-        self.waiting -= 1
+        self.waiting -= 1  # only called when bounded, where `waiting` is counted
         if half.is_input:
             self.done[hash((batch, custom_id))] = _pack(half.source, half.digest, 0)
         return self._alone(half)

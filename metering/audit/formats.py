@@ -139,10 +139,7 @@ class BatchHalf:
     source: int = 0  # which of the sources given it came from (set by the scanner)
     digest: int = 0  # hash of the line's bytes: a line read twice is a duplicate, a different one a collision
     skip: Skip | None = None  # an input that cannot be counted (malformed): its output is skipped with it
-
-    @property
-    def is_input(self) -> bool:
-        return self.observation is not None or self.skip is not None
+    is_input: bool = False  # an input line (its observation, or its skip); else an output line
 
 
 Parsed = Observation | BatchHalf | Skip
@@ -273,8 +270,8 @@ def _batch_input(obj: dict[str, Any], raw: bytes) -> Parsed:
         return Skip.UNSUPPORTED_ENDPOINT
     observation = _observe(_OPENAI_BATCH, body, api, raw, batch=True)
     if isinstance(observation, Skip):  # still joined, so that its output is skipped with it, for the same reason
-        return BatchHalf(custom_id, None, digest=hash(raw), skip=observation)
-    return BatchHalf(custom_id, observation, digest=hash(raw))
+        return BatchHalf(custom_id, None, digest=hash(raw), skip=observation, is_input=True)
+    return BatchHalf(custom_id, observation, digest=hash(raw), is_input=True)
 
 
 def _batch_output(obj: dict[str, Any], raw: bytes) -> Parsed:
