@@ -1,7 +1,9 @@
 """`routetax audit PATH...`: the routing-tax answer from request logs a team already has.
 
-Exit codes: 0 when at least one request was read, 2 when none was (or the arguments are
-bad). Progress goes to standard error on a terminal only; the report to standard output.
+Exit codes: 0 when at least one request was read, 2 when none was (the answer then says so,
+with no verdict), when two Batch lines collide (one batch and custom_id, different content), or
+when the arguments are bad. Progress and the reading's warnings go to standard error (progress on
+a terminal only); the report to standard output.
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ import sys
 import orjson
 
 from cli.command import Subparsers
+from metering.audit.batch import BatchCollision
 from metering.audit.formats import Format
+from metering.audit.reading import no_requests, reading
 from metering.audit.scan import ScanOptions, Window, scan
 from metering.audit.sources import Progress, Source
 from metering.tax.assumptions import Assumptions
@@ -74,19 +78,29 @@ def run(args: argparse.Namespace) -> int:
         print("routetax audit: --since must be before --until", file=sys.stderr)
         return 2
     options = ScanOptions(Format(args.format), Window(args.since, args.until), args.exact_tokens)
-    tally = scan(
-        [Source(path) for path in args.paths],
-        options,
-        Progress(),
-        warn=lambda message: print(f"routetax audit: {message}", file=sys.stderr),
-    )
-    assumptions = Assumptions(
-        calls_per_month=args.calls_per_month,
-        gpu_hour_usd={} if args.gpu_hour_usd is None else {DEFAULT_ROLES[Role.SELF_HOSTED]: args.gpu_hour_usd},
-        gpus=args.gpus,
-        output_tokens=args.output_tokens,
-    )
-    result = project(tally, assumptions)
+    try:
+        tally = scan(
+            [Source(path) for path in args.paths],
+            options,
+            Progress(),
+            warn=lambda message: print(f"routetax audit: {message}", file=sys.stderr),
+        )
+    except BatchCollision as exc:
+        print(f"routetax audit: {exc}", file=sys.stderr)
+        return 2
+    if tally.requests:
+        assumptions = Assumptions(
+            calls_per_month=args.calls_per_month,
+            gpu_hour_usd={} if args.gpu_hour_usd is None else {DEFAULT_ROLES[Role.SELF_HOSTED]: args.gpu_hour_usd},
+            gpus=args.gpus,
+            output_tokens=args.output_tokens,
+        )
+        result = project(tally, assumptions)
+        result["reading"] = reading(tally, options.fmt)
+    else:
+        result = no_requests(tally, options.fmt)
+    for warning in result["reading"]["warnings"]:
+        print(f"routetax audit: {warning}", file=sys.stderr)
     if args.json:
         sys.stdout.write(orjson.dumps(result, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode() + "\n")
     else:

@@ -175,11 +175,35 @@ def _published(price: Price, variant: str, derived: Rates) -> tuple[Rates, Price
 @lru_cache(maxsize=1)
 def price_map() -> dict[str, Any]:
     """litellm's bundled map, read once."""
+    return _read_map()
+
+
+def _read_map() -> dict[str, Any]:
     spec = importlib.util.find_spec("litellm")
     if spec is None or not spec.submodule_search_locations:
         return {}
     path = Path(next(iter(spec.submodule_search_locations))) / PRICE_MAP_FILE
     return orjson.loads(path.read_bytes()) if path.is_file() else {}
+
+
+def token_limits() -> dict[str, tuple[int | None, int | None]]:
+    """Each model's (max_input_tokens, max_output_tokens) in the map, without keeping the map.
+
+    The whole map costs ≈ 15 MB in memory; a reader that needs only the limits while it holds much else
+    (`routetax audit` waiting Batch halves) takes them from a read of its own, freed at once, unless the map
+    is loaded already.
+    """
+    loaded = price_map.cache_info().currsize
+    entries = price_map() if loaded else _read_map()
+    return {
+        model: (_positive(entry.get("max_input_tokens")), _positive(entry.get("max_output_tokens")))
+        for model, entry in entries.items()
+        if isinstance(entry, dict)
+    }
+
+
+def _positive(value: Any) -> int | None:
+    return value if type(value) is int and value > 0 else None
 
 
 def _rates(entry: dict[str, Any], suffix: str) -> Rates | None:

@@ -85,7 +85,8 @@ def count_messages(messages: Any) -> int:
             continue
         total += MESSAGE_OVERHEAD + count_text(str(message.get("role") or ""))
         total += count_text(_content_text(message.get("content")))
-        for call in message.get("tool_calls") or ():
+        calls = message.get("tool_calls")
+        for call in calls if isinstance(calls, list) else ():  # anything else is no call (a malformed body)
             function = call.get("function") if isinstance(call, dict) else None
             if isinstance(function, dict):
                 total += count_text(str(function.get("name") or "")) + count_text(str(function.get("arguments") or ""))
@@ -123,11 +124,13 @@ def count_prompt(body: dict[str, Any], api: str = "chat") -> int:
     if api == "responses":
         value = body.get("input")
         items = [{"role": "user", "content": value}] if isinstance(value, str) else value
+        if not isinstance(items, list):  # a malformed body ({"input": 5}): nothing to count
+            items = []
         instructions = body.get("instructions")
         if isinstance(instructions, str):
             items = [{"role": "system", "content": instructions}, *(items or [])]
-        text_items = [i for i in items or [] if isinstance(i, dict) and "content" in i]
-        other = [i for i in items or [] if isinstance(i, dict) and "content" not in i]
+        text_items = [i for i in items if isinstance(i, dict) and "content" in i]
+        other = [i for i in items if isinstance(i, dict) and "content" not in i]
         extra = count_text(orjson.dumps(other).decode()) if other else 0
         return count_messages(text_items) + extra + tool_tokens
     return count_messages(body.get("messages")) + tool_tokens

@@ -284,7 +284,12 @@ def test_nothing_readable_exits_2_and_says_why(tmp_path: Path, capsys: pytest.Ca
 def test_a_forced_format_skips_lines_of_other_shapes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     log = write_jsonl(tmp_path / "bodies.jsonl", [chat("Hi"), agentic_chat()])
     assert routetax(["audit", str(log), "--format", "litellm-spend", "--json"]) == 2
-    assert json.loads(capsys.readouterr().out)["skipped_reasons"] == {"unrecognised_shape": 2}
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["skipped_reasons"] == {"other_format": 2}
+    assert "--format litellm-spend: 2 lines are bodies lines" in captured.err
+    log = write_jsonl(tmp_path / "neither.jsonl", [{"hello": "world"}])
+    assert routetax(["audit", str(log), "--format", "litellm-spend", "--json"]) == 2
+    assert json.loads(capsys.readouterr().out)["skipped_reasons"] == {"unrecognised_shape": 1}
 
 
 def test_gzip_is_read_transparently_and_a_cut_stream_keeps_what_was_read(
@@ -411,11 +416,13 @@ def test_sampled_token_estimate_is_close_to_counting_every_prompt(
     assert estimate == pytest.approx(counted, rel=0.03)
 
 
-def test_batch_input_then_output_on_one_stream_counts_each_request_once(tmp_path: Path, processes: Processes) -> None:
+def test_batch_input_then_output_on_one_stream_are_joined(tmp_path: Path, processes: Processes) -> None:
+    """`cat input.jsonl output.jsonl | routetax audit -` joins: it used to count the input with estimated tokens
+    and skip the output as `batch_output_after_input`."""
     inp = {"custom_id": "a", "method": "POST", "url": "/v1/chat/completions", "body": chat("Hi")}
     output = {"id": "batch_req_1", "custom_id": "a", "response": {"status_code": 200, "body": completion(10, 5)}}
-    data = (json.dumps(inp) + "\n" + json.dumps(output) + "\n").encode()  # `cat input.jsonl output.jsonl | ...`
+    data = (json.dumps(inp) + "\n" + json.dumps(output) + "\n").encode()
     done = processes.run([*ROUTETAX, "audit", "-", "--json"], input=data, capture_output=True, timeout=120)
     r = json.loads(done.stdout)
-    assert r["requests"] == 1 and r["tokens"]["single_turn"]["estimated"] is True
-    assert r["skipped_reasons"] == {"batch_output_after_input": 1}
+    assert r["requests"] == 1 and r["skipped_reasons"] == {}
+    assert r["tokens"]["single_turn"]["estimated"] is False and r["tokens"]["single_turn"]["prompt_tokens"] == 10

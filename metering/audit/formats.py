@@ -9,7 +9,10 @@ A line is one of:
   as JSON text, as `psql`'s `row_to_json` and LiteLLM's `/spend/logs/v2` give them).
 
 Parsing is pure: a line gives an `Observation`, a `BatchHalf` waiting for its partner, or a
-`Skip` naming why it cannot be used. Nothing here raises on bad input.
+`Skip` naming why it cannot be used. Nothing here raises on bad input: a request whose structure
+its API refuses is `malformed_request` (metering/audit/shape.py), usage above its model's limits
+`implausible_usage` (metering/audit/limits.py). LiteLLM rows stored with `latest_turn` are read by
+what that setting keeps (metering/audit/latest_turn.py).
 """
 
 from __future__ import annotations
@@ -23,6 +26,9 @@ import ahocorasick_rs
 import orjson
 
 from classifier import AGENTIC, classify
+from metering.audit.latest_turn import Stored, stored_as
+from metering.audit.limits import implausible
+from metering.audit.shape import malformed
 from metering.record import Usage
 from metering.usage import usage_from
 
@@ -54,7 +60,12 @@ class Skip(StrEnum):
     NO_REQUEST_BODY = "no_request_body"  # e.g. LiteLLM without store_prompts_in_spend_logs
     LITELLM_CACHE_HIT = "litellm_cache_hit"  # answered from LiteLLM's cache: no model call
     BATCH_OUTPUT_WITHOUT_INPUT = "batch_output_without_input"  # its custom_id never appeared in an input file
-    BATCH_OUTPUT_AFTER_INPUT = "batch_output_after_input"  # on one stream after its input, which was already counted
+    BATCH_OUTPUT_AFTER_INPUT = "batch_output_after_input"  # its input was already counted, with estimated tokens
+    DUPLICATE_LINE = "duplicate_line"  # a Batch line read before: same batch, custom_id and content
+    DUPLICATE_FILE = "duplicate_file"  # a file with the same content as one given before it (counted once per file)
+    MALFORMED_REQUEST = "malformed_request"  # values of types the API refuses ({"input": 5}, "tool_calls": 5, ...)
+    IMPLAUSIBLE_USAGE = "implausible_usage"  # logged usage above the model's input or output limit
+    OTHER_FORMAT = "other_format"  # --format names one format, the line is another (a LiteLLM row under bodies)
     NO_TIMESTAMP = "no_timestamp"  # --since/--until given, and the line carries no time
     OUTSIDE_WINDOW = "outside_window"  # before --since or at/after --until
     UNREADABLE_FILE = "unreadable_file"  # missing, unreadable, or a gzip stream cut short
@@ -69,8 +80,13 @@ SKIP_HELP = {
     Skip.NO_REQUEST_BODY: "no request body logged (LiteLLM: store_prompts_in_spend_logs, see docs/audit.md)",
     Skip.LITELLM_CACHE_HIT: "served from LiteLLM's cache, no model call",
     Skip.BATCH_OUTPUT_WITHOUT_INPUT: "Batch output line whose input file was not given",
-    Skip.BATCH_OUTPUT_AFTER_INPUT: "Batch output after its input in one stream: input counted, tokens estimated "
-    "(give the output file first, or as a file of its own)",
+    Skip.BATCH_OUTPUT_AFTER_INPUT: "Batch output whose input was already counted with estimated tokens "
+    "(too many inputs waited on one stream: give the output file first, or as a file of its own)",
+    Skip.DUPLICATE_LINE: "a Batch line read before (same batch, custom_id and content): counted once",
+    Skip.DUPLICATE_FILE: "a file with the same content as one given before it: read once (counted once per file)",
+    Skip.MALFORMED_REQUEST: 'a request with values of types its API refuses ({"input": 5}, "tool_calls": 5, ...)',
+    Skip.IMPLAUSIBLE_USAGE: "logged usage above the model's input or output limit: impossible, not priced",
+    Skip.OTHER_FORMAT: "another format than --format names (see the warning on standard error)",
     Skip.NO_TIMESTAMP: "no time on the line, and --since/--until was given",
     Skip.OUTSIDE_WINDOW: "outside --since/--until",
     Skip.UNREADABLE_FILE: "file missing, unreadable or a gzip stream cut short (counted once per file)",
@@ -103,6 +119,8 @@ class Observation:
     body: dict[str, Any] | None  # kept only until its prompt tokens are sampled (see scan.TokenSampler)
     spend_usd: float | None = None  # cost the gateway logged (LiteLLM's `spend`)
     prompt_estimate: int | None = None  # tokenizer count of the prompt, when this line was sampled
+    stored: Stored | None = None  # a LiteLLM row holding only what `latest_turn` keeps: how its class is read
+    session: str | None = None  # LiteLLM's session_id, for a `stored` row
 
 
 @dataclass(slots=True)
@@ -110,7 +128,7 @@ class BatchHalf:
     """A Batch input or output line waiting for the other half with the same custom_id."""
 
     custom_id: str
-    observation: Observation | None  # input: the request as classified; output: None
+    observation: Observation | None  # input: the request as classified; output (or a skipped input): None
     usage: Usage | None = None  # output: the answer's usage
     cached_known: bool = False
     service_tier: str | None = None
@@ -118,6 +136,10 @@ class BatchHalf:
     failed: bool = False
     grep: bool = False
     size: int = 0
+    source: int = 0  # which of the sources given it came from (set by the scanner)
+    digest: int = 0  # hash of the line's bytes: a line read twice is a duplicate, a different one a collision
+    skip: Skip | None = None  # an input that cannot be counted (malformed): its output is skipped with it
+    is_input: bool = False  # an input line (its observation, or its skip); else an output line
 
 
 Parsed = Observation | BatchHalf | Skip
@@ -140,7 +162,13 @@ def parse(obj: Any, raw: bytes, fmt: Format) -> Parsed:
     """One decoded line (`obj`, from the bytes `raw`) as the audit reads it."""
     if not isinstance(obj, dict):
         return Skip.NOT_AN_OBJECT
-    kind = detect(obj) if fmt is Format.AUTO else fmt
+    if fmt is Format.AUTO:
+        kind = detect(obj)
+    else:
+        kind = fmt
+        other = detect(obj)
+        if other is not None and other is not fmt:  # e.g. a LiteLLM row (it has `messages`) under --format bodies
+            return Skip.OTHER_FORMAT
     if kind is Format.OPENAI_BATCH:
         if "custom_id" not in obj:
             return Skip.UNRECOGNISED_SHAPE
@@ -192,7 +220,10 @@ def _observe(
     service_tier: str | None = None,
     ts: float | None = None,
     model: str | None = None,
-) -> Observation:
+    check: bool = True,
+) -> Observation | Skip:
+    if check and malformed(body, api):
+        return Skip.MALFORMED_REQUEST
     decision = classify(body, api)
     if model is None:
         value = body.get("model")
@@ -200,6 +231,8 @@ def _observe(
     if service_tier is None and usage is None:
         requested = body.get("service_tier")
         service_tier = requested if type(requested) is str else None
+    if usage is not None and implausible(usage, model):
+        return Skip.IMPLAUSIBLE_USAGE
     # Positional: this runs once per line, and keyword construction costs a visible share of it.
     return Observation(
         fmt,
@@ -235,7 +268,10 @@ def _batch_input(obj: dict[str, Any], raw: bytes) -> Parsed:
         api = "responses"
     else:
         return Skip.UNSUPPORTED_ENDPOINT
-    return BatchHalf(custom_id, _observe(_OPENAI_BATCH, body, api, raw, batch=True))
+    observation = _observe(_OPENAI_BATCH, body, api, raw, batch=True)
+    if isinstance(observation, Skip):  # still joined, so that its output is skipped with it, for the same reason
+        return BatchHalf(custom_id, None, digest=hash(raw), skip=observation, is_input=True)
+    return BatchHalf(custom_id, observation, digest=hash(raw), is_input=True)
 
 
 def _batch_output(obj: dict[str, Any], raw: bytes) -> Parsed:
@@ -246,7 +282,7 @@ def _batch_output(obj: dict[str, Any], raw: bytes) -> Parsed:
     answer = response.get("body") if isinstance(response, dict) else None
     status = response.get("status_code") if isinstance(response, dict) else None
     if obj.get("error") or not isinstance(answer, dict) or not (isinstance(status, int) and 200 <= status < 300):
-        return BatchHalf(custom_id, None, failed=True, grep=grep_hit(raw), size=len(raw))
+        return BatchHalf(custom_id, None, failed=True, grep=grep_hit(raw), size=len(raw), digest=hash(raw))
     usage, cached_known = _usage(answer)
     return BatchHalf(
         custom_id,
@@ -257,16 +293,21 @@ def _batch_output(obj: dict[str, Any], raw: bytes) -> Parsed:
         ts=_time_of(answer),
         grep=grep_hit(raw),
         size=len(raw),
+        digest=hash(raw),
     )
 
 
 def merge_batch(held: BatchHalf, other: BatchHalf) -> Observation | Skip:
     """An input half and an output half with the same custom_id, as one request."""
-    request, answer = (held, other) if held.observation is not None else (other, held)
+    request, answer = (held, other) if held.is_input else (other, held)
+    if request.skip is not None:
+        return request.skip
     if answer.failed:
         return Skip.FAILED_REQUEST
     observation = request.observation
     assert observation is not None
+    if answer.usage is not None and implausible(answer.usage, observation.model):
+        return Skip.IMPLAUSIBLE_USAGE
     observation.usage = answer.usage
     observation.cached_known = answer.cached_known
     if answer.usage is not None:
@@ -338,7 +379,10 @@ def _litellm_row(obj: dict[str, Any], raw: bytes) -> Parsed:
     if str(obj.get("cache_hit")).lower() == "true":
         return Skip.LITELLM_CACHE_HIT
     body = _json_column(obj.get("proxy_server_request"))
-    if not isinstance(body, dict) or ("messages" not in body and "input" not in body):
+    response = _json_column(obj.get("response"))
+    stored = stored_as(body, response) if isinstance(body, dict) else None
+    # A body holding only what `latest_turn` keeps is read as it is: its class comes from the answer and the session.
+    if stored is None and (not isinstance(body, dict) or ("messages" not in body and "input" not in body)):
         messages = _json_column(obj.get("messages"))
         if isinstance(messages, list) and messages:
             body = {"messages": messages} if api == "chat" else {"input": messages}
@@ -360,7 +404,6 @@ def _litellm_row(obj: dict[str, Any], raw: bytes) -> Parsed:
             extra = metadata.get("additional_usage_values")
             cached = _int(extra.get("cache_read_input_tokens"), 0) if isinstance(extra, dict) else 0
             usage = Usage(prompt, min(cached, prompt), completion)
-    response = _json_column(obj.get("response"))
     tier = _str(response.get("service_tier")) if isinstance(response, dict) else None
     observation = _observe(
         _LITELLM_SPEND,
@@ -372,7 +415,15 @@ def _litellm_row(obj: dict[str, Any], raw: bytes) -> Parsed:
         service_tier=tier,
         ts=parse_timestamp(obj.get("startTime")),
         model=_str(obj.get("model")) or _str(obj.get("model_group")),
+        check=stored is None or "messages" in body or "input" in body,  # only the model kept: nothing to check
     )
+    if isinstance(observation, Skip):
+        return observation
+    if stored is not None:
+        observation.stored = stored
+        observation.session = _str(obj.get("session_id"))
+        if stored is not Stored.OPEN:
+            observation.agentic, observation.confident, observation.reasons = True, True, (stored.value,)
     spend = obj.get("spend")
     if isinstance(spend, int | float) and not isinstance(spend, bool):
         observation.spend_usd = float(spend)

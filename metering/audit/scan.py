@@ -2,9 +2,11 @@
 
 Everything kept grows with the number of *kinds* of things (classes, pricing modes, days,
 skip reasons, up to `MAX_MODELS` model names), never with the number of lines — except
-OpenAI Batch halves waiting for their partner (input and output files are joined by
-`custom_id`): about 400 bytes each, only when an output file is among the sources, and a
-Batch holds at most 50,000 requests.
+OpenAI Batch lines (input and output joined by batch and `custom_id`, metering/audit/batch.py:
+about 400 bytes per half waiting for its partner, about 120 per request joined; a Batch holds at
+most 50,000 requests) and LiteLLM `latest_turn` rows waiting for their session (bounded,
+metering/audit/latest_turn.py). A UTF-8 byte order mark opening a line is dropped; a file with
+the same content as one given before it is read once.
 
 Tokens: logged usage where a line has it. Otherwise the prompt is counted with the offline
 tokenizer (o200k_base) on the first `TokenSampler.FIRST` lines of each format × class and one
@@ -16,22 +18,24 @@ Both are marked estimated.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import orjson
 
+from metering.audit.batch import Joiner, Pairing, Side, pair, side_of
 from metering.audit.formats import (
     BatchHalf,
     Format,
     Observation,
     Skip,
     detect,
-    merge_batch,
     parse,
     rows_of_page,
 )
-from metering.audit.sources import Progress, Source, UnreadableSource
+from metering.audit.latest_turn import Sessions, read_as
+from metering.audit.limits import load as load_limits
+from metering.audit.sources import BOM, Progress, Source, UnreadableSource
 from metering.tokens import count_prompt
 
 AGENTIC, SINGLE_TURN = "agentic", "single_turn"
@@ -138,6 +142,10 @@ class Tally:
     cached_of_known: Counter[str] = field(default_factory=Counter)
     unmatched_batch_inputs: int = 0
     unreadable: list[str] = field(default_factory=list)
+    duplicate_files: list[str] = field(default_factory=list)  # "b.jsonl is the same as a.jsonl"
+    other_formats: Counter[str] = field(default_factory=Counter)  # --format X: lines of another format, by format
+    latest_turn: Counter[str] = field(default_factory=Counter)  # LiteLLM latest-turn rows, by how each was read
+    latest_turn_proven: bool = False  # the logs show `latest_turn` storage (a row that cannot be a whole body)
 
     def add(self, o: Observation) -> None:
         model = o.model or "(none)"
@@ -226,20 +234,27 @@ class ScanOptions:
 
 
 class Scanner:
-    """Feeds lines through the parsers into a Tally, joining Batch halves by custom_id."""
+    """Feeds lines through the parsers into a Tally, joining Batch halves and deciding latest-turn rows."""
 
-    def __init__(self, options: ScanOptions, join_batches: bool) -> None:
+    def __init__(self, options: ScanOptions, names: list[str] | None = None, pairing: Pairing | None = None) -> None:
+        names = names or ["-"]
         self.options = options
-        self.join_batches = join_batches
         self.tally = Tally()
         self.sampler = TokenSampler(options.exact_tokens)
-        self.pending: dict[str, BatchHalf] = {}
+        self.joiner = Joiner(names, pairing or pair(names, [Side.OTHER] * len(names)))
+        self.sessions = Sessions()
         self.windowed = options.window.active
+        self.source = 0  # index of the source being read
+        load_limits()  # now, while nothing waits in memory: the price map it reads is freed for what follows
 
     def feed(self, raw: bytes) -> None:
         """One line of a log."""
         if not raw or raw.isspace():
             return
+        if raw.startswith(BOM):  # a file saved with one (Windows tools); also mid-stream, after `cat`
+            raw = raw[3:]
+            if not raw or raw.isspace():
+                return
         tally = self.tally
         tally.lines += 1
         try:
@@ -249,29 +264,32 @@ class Scanner:
             return
         if isinstance(obj, dict) and "total" not in obj:
             parsed = parse(obj, raw, self.options.fmt)
-            if type(parsed) is Observation and not self.windowed:  # nearly every line: `_take` and `_count`, inlined
+            # Nearly every line: `_take` and `_count`, inlined.
+            if type(parsed) is Observation and not self.windowed and parsed.stored is None:
                 if parsed.body is not None:
                     self.sampler.sample(parsed)
                 tally.add(parsed)
             else:
-                self._take(parsed)
+                self._take(parsed, obj)
             return
         rows = rows_of_page(obj) if self.options.fmt in (Format.AUTO, Format.LITELLM_SPEND) else None
         if rows is None:
             if isinstance(obj, dict):
-                self._take(parse(obj, raw, self.options.fmt))
+                self._take(parse(obj, raw, self.options.fmt), obj)
             else:
                 tally.skipped[Skip.NOT_AN_OBJECT] += 1
             return
         for row in rows:  # a LiteLLM /spend/logs page: each row counts as a line of its own
             row_raw = orjson.dumps(row)
             tally.lines += 1
-            self._take(parse(row, row_raw, self.options.fmt))
+            self._take(parse(row, row_raw, self.options.fmt), row)
         tally.lines -= 1
 
-    def _take(self, parsed: Observation | BatchHalf | Skip) -> None:
+    def _take(self, parsed: Observation | BatchHalf | Skip, obj: dict[str, object]) -> None:
         if isinstance(parsed, Skip):
             self.tally.skipped[parsed] += 1
+            if parsed is Skip.OTHER_FORMAT:
+                self.tally.other_formats[str(detect(obj))] += 1
             return
         if isinstance(parsed, BatchHalf):
             self._half(parsed)
@@ -279,69 +297,57 @@ class Scanner:
         self._count(parsed)
 
     def _count(self, observation: Observation) -> None:
+        if observation.body is not None:
+            self.sampler.sample(observation)  # before it may wait for its session: a waiting row keeps no body
+        if observation.stored is None:
+            self._add(observation)
+            return
+        for row in self.sessions.take(observation):
+            self._add(row)
+
+    def _add(self, observation: Observation) -> None:
         if self.windowed:
             skip = self.options.window.check(observation.ts)
             if skip is not None:
                 self.tally.skipped[skip] += 1
                 return
-        if observation.body is not None:
-            self.sampler.sample(observation)
+        if observation.stored is not None:
+            self.tally.latest_turn[read_as(observation)] += 1
         self.tally.add(observation)
 
     def _half(self, half: BatchHalf) -> None:
+        half.source = self.source
         if half.observation is not None:
             self.sampler.sample(half.observation)  # before it waits: a waiting half keeps no body
-        if not self.join_batches:
-            if half.observation is None:
-                # Inputs came first in a stream nobody sniffed as holding outputs (`cat in out | routetax audit -`):
-                # they are counted already, with estimated tokens. Join whatever follows.
-                self.tally.skipped[Skip.BATCH_OUTPUT_AFTER_INPUT] += 1
-                self.join_batches = True
-            else:
-                self._count(half.observation)
-            return
-        partner = self.pending.pop(half.custom_id, None)
-        if partner is not None and (partner.observation is None) == (half.observation is None):
-            self._unmatched(partner)  # a custom_id seen twice on the same side (a file given twice)
-            partner = None
-        if partner is None:
-            self.pending[half.custom_id] = half
-            return
-        merged = merge_batch(partner, half)
-        if isinstance(merged, Skip):
-            self.tally.skipped[merged] += 1
-        else:
-            self._count(merged)
+        joiner = self.joiner
+        result = joiner.take(half)
+        if type(result) is Observation:
+            self._add(result)
+        elif result is not None:
+            self.tally.skipped[result] += 1
+        if joiner.overflow:
+            for late in joiner.overflow:
+                self._settle(late)
+            joiner.overflow.clear()
 
-    def _unmatched(self, half: BatchHalf) -> None:
-        if half.observation is None:
-            self.tally.skipped[Skip.BATCH_OUTPUT_WITHOUT_INPUT] += 1
+    def _settle(self, result: Observation | Skip) -> None:
+        if isinstance(result, Skip):
+            self.tally.skipped[result] += 1
         else:
-            self.tally.unmatched_batch_inputs += 1
-            self._count(half.observation)
+            self._add(result)
 
     def finish(self) -> Tally:
-        """Settle what is still waiting: inputs count with estimated tokens, outputs are skipped."""
-        for half in self.pending.values():
-            self._unmatched(half)
-        self.pending.clear()
-        self.tally.finish(self.sampler)
-        return self.tally
-
-
-def sniff_batch_output(sources: Iterable[Source]) -> bool:
-    """Whether any source starts with a Batch output line (then input and output are joined)."""
-    for source in sources:
-        first = source.first_line()
-        if not first:
-            continue
-        try:
-            obj = orjson.loads(first)
-        except orjson.JSONDecodeError:
-            continue
-        if isinstance(obj, dict) and detect(obj) is Format.OPENAI_BATCH and "body" not in obj:
-            return True
-    return False
+        """Settle what is still waiting: Batch inputs count with estimated tokens, outputs are skipped;
+        latest-turn rows count by their own message."""
+        for result in self.joiner.finish():
+            self._settle(result)
+        for row in self.sessions.finish():
+            self._add(row)
+        tally = self.tally
+        tally.unmatched_batch_inputs = self.joiner.unmatched
+        tally.latest_turn_proven = self.sessions.proven
+        tally.finish(self.sampler)
+        return tally
 
 
 def scan(
@@ -350,10 +356,23 @@ def scan(
     progress: Progress | None = None,
     warn: Callable[[str], None] | None = None,
 ) -> Tally:
-    """Read every source once, in order, and count what it holds."""
-    scanner = Scanner(options, join_batches=sniff_batch_output(sources))
+    """Read every source once, in order, and count what it holds.
+
+    Raises `BatchCollision` when two different Batch lines share a batch and custom_id.
+    """
+    names = [source.name for source in sources]
+    copies = _copies(sources)  # index -> the name of the earlier source with the same content
+    sides = [Side.OTHER if index in copies else side_of(source.first_line()) for index, source in enumerate(sources)]
+    scanner = Scanner(options, names, pair(names, sides))
     tally = scanner.tally
-    for source in sources:
+    for index, source in enumerate(sources):
+        if index in copies:  # the same path twice, or a copy: its requests would count twice
+            tally.skipped[Skip.DUPLICATE_FILE] += 1
+            tally.duplicate_files.append(f"{source.name} has the same content as {copies[index]}: read once")
+            if warn is not None:
+                warn(tally.duplicate_files[-1])
+            continue
+        scanner.source = index
         count = 0
         try:
             for raw in source.lines():
@@ -369,3 +388,18 @@ def scan(
     if progress is not None:
         progress.done()
     return scanner.finish()
+
+
+def _copies(sources: list[Source]) -> dict[int, str]:
+    """The sources whose content an earlier one has (by `Source.fingerprint`), with that one's name."""
+    seen: dict[tuple[int, bytes], str] = {}
+    copies: dict[int, str] = {}
+    for index, source in enumerate(sources):
+        fingerprint = source.fingerprint()
+        if fingerprint is None:
+            continue
+        if fingerprint in seen:
+            copies[index] = seen[fingerprint]
+        else:
+            seen[fingerprint] = source.name
+    return copies

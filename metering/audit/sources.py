@@ -1,14 +1,19 @@
 """Where audit lines come from: files (gzip or plain, told apart by their magic bytes) and `-`.
 
 Lines are streamed in binary through the file's own buffer, so memory stays the size of
-one line whatever the file's size. A progress line is written to standard error only when
-it is a terminal; on a pipe or in a file nothing but the report appears.
+one line whatever the file's size. A file is known by its size and the digest of its first
+mebibyte (`Source.fingerprint`), so the same file given twice, or a copy, is read once. A
+progress line is written to standard error only when it is a terminal; on a pipe or in a file
+nothing but the report appears.
 """
 
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
+import os
+import stat
 import sys
 import time
 import zlib
@@ -17,7 +22,9 @@ from dataclasses import dataclass
 from typing import IO
 
 GZIP_MAGIC = b"\x1f\x8b"
+BOM = b"\xef\xbb\xbf"  # UTF-8 byte order mark, as some Windows tools begin a file with
 BUFFER = 1 << 20
+FINGERPRINT_BYTES = 1 << 20
 
 
 class UnreadableSource(OSError):
@@ -58,14 +65,33 @@ class Source:
             head = _stdin_buffer().peek(BUFFER)
             if head[:2] == GZIP_MAGIC:
                 return b""
-            return next((line for line in head.splitlines() if line.strip()), b"")
+            return next((line for line in map(_without_bom, head.splitlines()) if line.strip()), b"")
         try:
             for line in self.lines():
+                line = _without_bom(line)
                 if line.strip():
                     return line
         except UnreadableSource:
             return b""
         return b""
+
+    def fingerprint(self) -> tuple[int, bytes] | None:
+        """(size, digest of the first MiB) of a non-empty file; None for standard input or what cannot be read."""
+        if self.name == "-":
+            return None
+        try:
+            status = os.stat(self.name)
+            if not stat.S_ISREG(status.st_mode) or not status.st_size:  # a pipe would be consumed by reading it
+                return None
+            with open(self.name, "rb") as f:
+                head = f.read(FINGERPRINT_BYTES)
+        except OSError:
+            return None
+        return status.st_size, hashlib.blake2b(head, digest_size=16).digest()
+
+
+def _without_bom(line: bytes) -> bytes:
+    return line[3:] if line.startswith(BOM) else line
 
 
 _wrapped_stdin: dict[int, io.BufferedReader] = {}
