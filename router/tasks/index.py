@@ -179,16 +179,21 @@ class History:
         atoms: list[Atom] = []
         own: list[bytes] = []
         dumps, young = orjson.dumps, self._young
+        # Not remembered, a message still repeats within one request (a prompt of 250,000 identical turns): this
+        # request's own table keeps each normalised once, and goes with the call — nothing left for the collector.
+        own_table: dict[bytes, tuple[Atom | bytes, ...]] = {}
         for item in items:  # one pass, inlined: this runs for every message of every request
             if _instructions(item, responses):
                 continue  # never part of a history (often its longest message): not even serialised
             raw = dumps(item)
             found = young.get(raw)
             if found is None:
-                found = self._old.get(raw)
+                found = self._old.get(raw) or own_table.get(raw)
                 if found is None:
                     item_atoms = normalise([item])
                     found = (*item_atoms, *map(atom_digest, item_atoms))
+                    if not remember:
+                        own_table[raw] = found
                 if remember and len(raw) <= MEMO_MAX_BYTES:
                     if len(young) >= MEMO_MESSAGES:
                         self._old, self._young = young, {}
