@@ -2,8 +2,8 @@
 
 Each framework lives in its own venv (they pin conflicting versions), never in the project's:
 
-    python3 -m venv /work/fw-venvs/light && /work/fw-venvs/light/bin/pip install openai-agents ...
-    python classifier/data/capture/run.py --venvs /work/fw-venvs
+    python3 -m venv ~/.cache/routetax/fw-venvs/light && ~/.cache/routetax/fw-venvs/light/bin/pip install openai-agents ...
+    python classifier/data/capture/run.py [--venvs ~/.cache/routetax/fw-venvs]
 
 What each venv holds (the DRIVERS below name them), as installed for the captures; the extras are what the
 framework needed at import or run time here, where nothing can be downloaded at run time:
@@ -137,7 +137,7 @@ def merged(old: list[dict], captured: list[dict], split: str) -> list[dict]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--venvs", type=Path, default=Path("/work/fw-venvs"))
+    parser.add_argument("--venvs", type=Path, default=Path.home() / ".cache/routetax/fw-venvs")
     parser.add_argument("--only", action="append", help="driver module(s) to run (default: all with a venv)")
     args = parser.parse_args()
     raw = Path(tempfile.mkdtemp()) / "raw.jsonl"
