@@ -12,12 +12,14 @@ export from their own threads, over OTLP/HTTP.
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
 import logging
 import os
 import random
 import time
 import uuid
 from collections.abc import Mapping
+from enum import Enum
 from typing import Any
 
 from opentelemetry import propagate
@@ -47,7 +49,6 @@ from router.telemetry.settings import OtelSettings, Signal
 log = logging.getLogger("routetax.telemetry")
 
 SCOPE = "routetax"
-SERVICE_VERSION = "0.1.0"
 SHUTDOWN_WAIT_S = 5.0  # a collector that is gone must not hold the process's exit for the exporter's retries
 # The buckets the GenAI conventions give for each histogram.
 TOKEN_BUCKETS = [1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864]
@@ -59,6 +60,33 @@ def _random_id(bits: int) -> int:
     while (value := random.getrandbits(bits)) == 0:  # an all-zero id is invalid
         pass
     return value
+
+
+class Instrument(Enum):
+    """The GenAI metrics routetax records: (name, unit, help, the conventions' bucket boundaries)."""
+
+    TOKENS = ("gen_ai.client.token.usage", "{token}", "Input and output tokens of each upstream call", TOKEN_BUCKETS)
+    OPERATION = (
+        "gen_ai.client.operation.duration",
+        "s",
+        "How long each upstream call took (a relayed stream: to its last event)",
+        DURATION_BUCKETS,
+    )
+    REQUEST = (
+        "gen_ai.server.request.duration",
+        "s",
+        "How long routetax took to answer each request, all attempts included",
+        DURATION_BUCKETS,
+    )
+    TTFT = (
+        "gen_ai.server.time_to_first_token",
+        "s",
+        "From a streamed request's arrival to its first event sent to the client",
+        TTFT_BUCKETS,
+    )
+
+    def __init__(self, metric: str, unit: str, help: str, buckets: list[float]) -> None:  # noqa: A002
+        self.metric, self.unit, self.help, self.buckets = metric, unit, help, buckets
 
 
 class RequestTrace:
@@ -121,6 +149,13 @@ class _PresetIds(IdGenerator):
         return True
 
 
+def _version() -> str:
+    try:
+        return importlib.metadata.version("routetax")
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
+
+
 def _resource(env: Mapping[str, str]) -> Resource:
     """The SDK's resource from the environment, with routetax's defaults where the environment says nothing."""
     given = {pair.split("=", 1)[0].strip() for pair in env.get("OTEL_RESOURCE_ATTRIBUTES", "").split(",") if pair}
@@ -128,7 +163,7 @@ def _resource(env: Mapping[str, str]) -> Resource:
     if not env.get("OTEL_SERVICE_NAME") and "service.name" not in given:
         defaults["service.name"] = "routetax"
     if "service.version" not in given:
-        defaults["service.version"] = SERVICE_VERSION
+        defaults["service.version"] = _version()
     if "service.instance.id" not in given:  # each `--workers` process sends cumulative metrics of its own
         defaults["service.instance.id"] = uuid.uuid4().hex
     return Resource.create(defaults)
@@ -145,7 +180,7 @@ class OtelTelemetry:
         self._ids = _PresetIds()
         self._tracer_provider: TracerProvider | None = None
         self._meter_provider: MeterProvider | None = None
-        self._instruments: dict[str, Any] = {}
+        self._instruments: dict[Instrument, Any] = {}
 
     # -- lifetime ---------------------------------------------------------------------------------
 
@@ -163,30 +198,13 @@ class OtelTelemetry:
             self._meter_provider = MeterProvider(resource=resource, metric_readers=[reader])
             meter = self._meter_provider.get_meter(SCOPE)
             self._instruments = {
-                "tokens": meter.create_histogram(
-                    "gen_ai.client.token.usage",
-                    unit="{token}",
-                    description="Input and output tokens of each upstream call",
-                    explicit_bucket_boundaries_advisory=TOKEN_BUCKETS,
-                ),
-                "operation": meter.create_histogram(
-                    "gen_ai.client.operation.duration",
-                    unit="s",
-                    description="How long each upstream call took (a stream: to its last event)",
-                    explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
-                ),
-                "request": meter.create_histogram(
-                    "gen_ai.server.request.duration",
-                    unit="s",
-                    description="How long routetax took to answer each request, all attempts included",
-                    explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
-                ),
-                "ttft": meter.create_histogram(
-                    "gen_ai.server.time_to_first_token",
-                    unit="s",
-                    description="From a streamed request's arrival to its first event sent to the client",
-                    explicit_bucket_boundaries_advisory=TTFT_BUCKETS,
-                ),
+                instrument: meter.create_histogram(
+                    instrument.metric,
+                    unit=instrument.unit,
+                    description=instrument.help,
+                    explicit_bucket_boundaries_advisory=instrument.buckets,
+                )
+                for instrument in Instrument
             }
             where.append("metrics")
         log.info("OpenTelemetry on: %s over OTLP/HTTP (protobuf)", " and ".join(where))
@@ -245,9 +263,9 @@ class OtelTelemetry:
             if status >= 500:
                 span.set_status(Status(StatusCode.ERROR, code))
             span.end(end)
-        if "request" in self._instruments:
+        if Instrument.REQUEST in self._instruments:
             attrs = {"gen_ai.operation.name": operation, "error.type": code}
-            self._instruments["request"].record((end - trace.start_ns) / 1e9, attrs)
+            self._instruments[Instrument.REQUEST].record((end - trace.start_ns) / 1e9, attrs)
 
     def finish(self, record: Record, completion: Completion) -> None:
         """The record is complete (usage, cost): name, fill and end the spans, and record the metrics."""
@@ -296,9 +314,9 @@ class OtelTelemetry:
             server["routetax.tier"] = record.attempts[-1].tier
         if record.status >= 400:
             server["error.type"] = error_type(record)
-        self._instruments["request"].record((end - trace.start_ns) / 1e9, server)
+        self._instruments[Instrument.REQUEST].record((end - trace.start_ns) / 1e9, server)
         if record.stream and trace.first_event_ns is not None:
-            self._instruments["ttft"].record((trace.first_event_ns - trace.start_ns) / 1e9, server)
+            self._instruments[Instrument.TTFT].record((trace.first_event_ns - trace.start_ns) / 1e9, server)
         for index, attempt in enumerate(record.attempts):
             client: Attributes = {"gen_ai.operation.name": operation, "gen_ai.request.model": attempt.model}
             client["routetax.tier"] = attempt.tier
@@ -306,14 +324,10 @@ class OtelTelemetry:
                 client["gen_ai.provider.name"] = facts.provider
                 client["server.address"] = facts.address
                 client["server.port"] = facts.port
-            started = int(attempt.started_at * 1e9)
-            if attempt.error_type is not None:
-                self._instruments["operation"].record(
-                    max(ends[index] - started, 0) / 1e9, {**client, "error.type": attempt.error_type}
-                )
-            else:
-                self._instruments["operation"].record(max(ends[index] - started, 0) / 1e9, client)
+            failed = {"error.type": attempt.error_type} if attempt.error_type is not None else {}
+            duration = max(ends[index] - int(attempt.started_at * 1e9), 0) / 1e9
+            self._instruments[Instrument.OPERATION].record(duration, {**client, **failed})
             if attempt.billed and attempt.usage is not None:
-                tokens = self._instruments["tokens"]
+                tokens = self._instruments[Instrument.TOKENS]
                 tokens.record(attempt.usage.prompt_tokens, {**client, "gen_ai.token.type": "input"})
                 tokens.record(attempt.usage.completion_tokens, {**client, "gen_ai.token.type": "output"})
