@@ -19,6 +19,7 @@ BOTH = frozenset(Signal)
         ({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://c:4318/v1/traces"}, frozenset({Signal.TRACES})),
         ({"OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": "http://c:4318/v1/metrics"}, frozenset({Signal.METRICS})),
         ({"OTEL_TRACES_EXPORTER": "otlp"}, frozenset({Signal.TRACES})),  # the SDK's default endpoint
+        ({"OTEL_TRACES_EXPORTER": "otlp_proto_http", "OTEL_METRICS_EXPORTER": "otlp"}, BOTH),
         ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318", "OTEL_METRICS_EXPORTER": "none"}, frozenset({Signal.TRACES})),
         ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318", "OTEL_SDK_DISABLED": "true"}, frozenset()),
         ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318", "OTEL_SDK_DISABLED": "false"}, BOTH),
@@ -44,6 +45,7 @@ def test_signals_are_on_only_when_the_environment_names_an_exporter_or_an_endpoi
         ),
         ({"OTEL_TRACES_EXPORTER": "zipkin", "OTEL_METRICS_EXPORTER": "otlp"}, {Signal.METRICS}, 1),
         ({"OTEL_TRACES_EXPORTER": "console"}, set(), 1),
+        ({"OTEL_TRACES_EXPORTER": "otlp_proto_grpc"}, set(), 1),
     ],
 )
 def test_an_unsupported_exporter_or_protocol_turns_its_signal_off_and_says_so(

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 SUPPORTED_EXPORTER = "otlp"
+# Python's own name for the same exporter (the opentelemetry-instrument launcher's entry point): read alike.
+EXPORTER_ALIASES = frozenset({SUPPORTED_EXPORTER, "otlp_proto_http"})
 SUPPORTED_PROTOCOL = "http/protobuf"
 
 
@@ -66,7 +68,7 @@ def settings_from(env: Mapping[str, str]) -> OtelSettings:
         )
         if exporter == "none" or (exporter is None and not endpoint):
             continue
-        if exporter not in (None, SUPPORTED_EXPORTER):
+        if exporter is not None and exporter not in EXPORTER_ALIASES:
             unsupported.append(
                 f"OTEL_{signal.upper()}_EXPORTER={exporter} is not supported (routetax exports {signal} only as "
                 f"{SUPPORTED_EXPORTER} over {SUPPORTED_PROTOCOL}): {signal} are off"
