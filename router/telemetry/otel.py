@@ -178,6 +178,7 @@ class OtelTelemetry:
         self._open: dict[str, RequestTrace] = {}  # request id -> its trace, until its record is finished
         self._tracer: Any = None
         self._ids = _PresetIds()
+        self._failed_logged_at = -10.0
         self._tracer_provider: TracerProvider | None = None
         self._meter_provider: MeterProvider | None = None
         self._instruments: dict[Instrument, Any] = {}
@@ -222,10 +223,22 @@ class OtelTelemetry:
     # -- the request path -------------------------------------------------------------------------
 
     def begin(self, headers: Mapping[str, str], api: str) -> RequestTrace:
-        """A request arrived: its trace context (the client's, else a new trace), span id and sampling decision."""
+        """A request arrived: its trace context (the client's, else a new trace), span id and sampling decision.
+
+        Telemetry never fails a request: should reading the context go wrong, the request goes untraced.
+        """
         trace = RequestTrace(api, time.time_ns())
         if self._tracer_provider is None:
             return trace
+        try:
+            self._trace_context(trace, headers)
+        except Exception:
+            trace.trace_id = None
+            self._failed("read the trace context of a request")
+        return trace
+
+    def _trace_context(self, trace: RequestTrace, headers: Mapping[str, str]) -> None:
+        assert self._tracer_provider is not None
         parent = propagate.extract(headers)
         context = get_current_span(parent).get_span_context()
         if context.is_valid:
@@ -233,11 +246,10 @@ class OtelTelemetry:
             random_id = bool(context.trace_flags & TraceFlags.RANDOM_TRACE_ID)
         else:
             trace.trace_id, random_id = _random_id(128), True
-        sampled = self._tracer_provider.sampler.should_sample(parent, trace.trace_id, api, SpanKind.SERVER)
+        sampled = self._tracer_provider.sampler.should_sample(parent, trace.trace_id, trace.api, SpanKind.SERVER)
         trace.sampled = sampled.decision.is_sampled()
         trace.flags = (TraceFlags.SAMPLED if trace.sampled else 0) | (TraceFlags.RANDOM_TRACE_ID if random_id else 0)
         trace.span_id = _random_id(64)
-        return trace
 
     def _request_span(self, trace: RequestTrace, name: str) -> Span:
         self._ids.preset(trace.trace_id or 0, trace.span_id)
@@ -251,8 +263,21 @@ class OtelTelemetry:
 
     # -- after the answer -------------------------------------------------------------------------
 
+    def _failed(self, what: str) -> None:
+        """Say a telemetry failure at most every 10 s (with its traceback): a bug here must not flood the log."""
+        now = time.monotonic()
+        if now - self._failed_logged_at >= 10:
+            self._failed_logged_at = now
+            log.exception("OpenTelemetry: could not %s (the request itself is unaffected)", what)
+
     def refused(self, trace: RequestTrace, status: int, code: str) -> None:
         """Refused before any routing (bad body, key, budget): the span and the duration, with the refusal's code."""
+        try:
+            self._refused(trace, status, code)
+        except Exception:
+            self._failed("record a refused request")
+
+    def _refused(self, trace: RequestTrace, status: int, code: str) -> None:
         end = time.time_ns()
         operation = OPERATION[trace.api].value
         if trace.trace_id is not None and trace.sampled:
@@ -272,6 +297,12 @@ class OtelTelemetry:
         trace = self._open.pop(record.request_id, None)
         if trace is None:
             return
+        try:
+            self._finish(record, completion, trace)
+        except Exception:  # the record has gone to metering already: only its telemetry is lost
+            self._failed(f"export the telemetry of request {record.request_id}")
+
+    def _finish(self, record: Record, completion: Completion, trace: RequestTrace) -> None:
         end = int(record.ended_at * 1e9) if record.ended_at else time.time_ns()
         ends = self._attempt_ends(record, trace, end)
         if trace.trace_id is not None and trace.sampled:
@@ -280,16 +311,18 @@ class OtelTelemetry:
             request = self._request_span(trace, f"{operation} {record.requested_model}".strip())
             under = set_span_in_context(request)
             for index, ((span_id, started), attempt) in enumerate(zip(trace.attempts, record.attempts, strict=False)):
-                self._ids.preset(trace.trace_id, span_id)
                 attributes = attempt_attributes(record, attempt, self.tiers.get(attempt.tier), ids[index])
-                span = self._tracer.start_span(
-                    f"{operation} {attempt.model}", context=under, kind=SpanKind.CLIENT, start_time=started
-                )
+                self._ids.preset(trace.trace_id, span_id)
+                try:
+                    span = self._tracer.start_span(
+                        f"{operation} {attempt.model}", context=under, kind=SpanKind.CLIENT, start_time=started
+                    )
+                finally:
+                    self._ids.preset(None, None)
                 span.set_attributes(attributes)
                 if attempt.error_type is not None:
                     span.set_status(Status(StatusCode.ERROR, attempt.error_type))
                 span.end(ends[index])
-            self._ids.preset(None, None)
             request.set_attributes(request_attributes(record, self.tiers, ids[-1] if ids else None))
             if record.status >= 500:
                 request.set_status(Status(StatusCode.ERROR, error_type(record)))
