@@ -20,7 +20,10 @@ price (both proxies up, taking turns at saturation, 5 trials x small/large x c=1
 on/off ratio is judged against the 10% target) and the added latency (direct and metering-on in
 turns at c=1 and c=10: the median added p50 / p99 are judged against the latency targets).
 
-Run: .venv/bin/python bench/perf.py [--quick] [--no-litellm]
+With `--otel`, first an OpenTelemetry A/B (`otel_ab`): a proxy exporting traces and metrics over OTLP/HTTP to
+a tiny sink and one without, in turns (`--otel-only`: that phase alone).
+
+Run: .venv/bin/python bench/perf.py [--quick] [--no-litellm] [--otel | --otel-only]
 """
 
 from __future__ import annotations
@@ -153,12 +156,13 @@ def start_routetax(
     pool_size: int | None = None,
     serve_args: tuple[str, ...] = (),
     sections: dict[str, dict] | None = None,
+    env: dict[str, str] | None = None,
 ) -> subprocess.Popen:
     """`routetax serve` on the demo tiers pointed at `upstream`, pinned to `core`; `launcher` replaces the
     `routetax` console script (bench/metering_split.py starts it with parts turned off); `pool_size` sets
     every tier's connection limit (bench/streams.py holds thousands of streams); `serve_args` are added
     to `serve` (`--workers 2`); `sections` are configuration sections written as given (bench/tasks.py
-    sets `tasks`)."""
+    sets `tasks`); `env` is added to its environment (`--otel`: the OTEL_* variables)."""
     from demo.world import demo_config
 
     config = demo_config(upstream).model_dump(mode="json")
@@ -174,7 +178,8 @@ def start_routetax(
     path.write_text(yaml.safe_dump(config))
     argv = [*(launcher or [str(ROOT / ".venv/bin/routetax")]), "serve", "--config", str(path), "--log-level", "warning"]
     with open(tmp / f"routetax-{port}.log", "wb") as log:  # the child keeps its own descriptor
-        proc = pinned(core, [*argv, *serve_args], cwd=tmp, stderr=log)
+        environment = {**os.environ, **env} if env is not None else None
+        proc = pinned(core, [*argv, *serve_args], cwd=tmp, stderr=log, env=environment)
     wait_port(port)
     return proc
 
@@ -400,6 +405,71 @@ def latency_ab(direct_url: str, proxy_url: str, trials: int, requests: int) -> d
     return summary
 
 
+def otel_ab(upstream: str, redis_url: str, tmp: Path, trials: int, requests: int) -> dict:
+    """What OpenTelemetry costs, in turns: two metering-on proxies, one with OTel off and one exporting traces and
+    metrics over OTLP/HTTP to a tiny sink (bench/otlp_sink.py, on the load's core), take turns at small JSON and
+    SSE, concurrency 1 and 10, alternating which goes first. Per pair: each side's p50 / p99 and the proxy's CPU
+    per request; the figures are the medians of the on-minus-off differences. The batch delay and the metric
+    interval are the SDK's defaults (5 s, 60 s): what a deployment that sets only an endpoint gets."""
+    sink_port = free_port()
+    sink_log = open(tmp / "otlp-sink.log", "wb")  # noqa: SIM115 (closed after the sink is stopped)
+    sink = pinned(REST_CORE, [sys.executable, str(HERE / "otlp_sink.py"), str(sink_port)], stdout=sink_log)
+    wait_port(sink_port)
+    otel_env = {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{sink_port}"}
+    ports = {"otel-off": free_port(), "otel-on": free_port()}
+    proxies = {
+        name: start_routetax(upstream, redis_url, True, port, tmp, env=otel_env if name == "otel-on" else None)
+        for name, port in ports.items()
+    }
+    pairs = []
+    try:
+        urls = {name: f"http://127.0.0.1:{port}/v1/chat/completions" for name, port in ports.items()}
+        for url in urls.values():
+            asyncio.run(closed_loop(url, payload("small", False), 10, min(requests, 1000)))  # warm-up
+        for trial in range(trials):
+            for stream in (False, True):
+                data = payload("small", stream)
+                for concurrency in (1, 10):
+                    pair: dict = {"trial": trial, "stream": stream, "concurrency": concurrency}
+                    order = ("otel-off", "otel-on") if trial % 2 == 0 else ("otel-on", "otel-off")
+                    for name in order:
+                        pid = proxies[name].pid
+                        cpu_before = cpu_ms(pid)
+                        run = asyncio.run(closed_loop(urls[name], data, concurrency, requests))
+                        side = name.removeprefix("otel-")
+                        pair[f"{side}_p50_ms"] = percentile_ms(run.latencies, 50)
+                        pair[f"{side}_p99_ms"] = percentile_ms(run.latencies, 99)
+                        pair[f"{side}_cpu_ms_per_req"] = (cpu_ms(pid) - cpu_before) / max(1, len(run.latencies))
+                        pair[f"{side}_errors"] = run.errors
+                    for figure in ("p50_ms", "p99_ms", "cpu_ms_per_req"):
+                        pair[f"added_{figure}"] = pair[f"on_{figure}"] - pair[f"off_{figure}"]
+                    pairs.append(pair)
+            print(
+                f"  trial {trial}: OTel on - off, p50 / p99 / CPU per request  "
+                + "  ".join(
+                    f"{'SSE' if p['stream'] else 'JSON'} c={p['concurrency']} {p['added_p50_ms']:+.3f} / "
+                    f"{p['added_p99_ms']:+.3f} / {p['added_cpu_ms_per_req']:+.3f} ms"
+                    for p in pairs[-4:]
+                ),
+                flush=True,
+            )
+    finally:
+        for proc in proxies.values():
+            stop(proc)
+        stop(sink)
+        sink_log.close()
+    summary: dict = {"pairs": pairs, "sink": (tmp / "otlp-sink.log").read_text().strip()}
+    for stream in (False, True):
+        for concurrency in (1, 10):
+            mine = [p for p in pairs if p["stream"] == stream and p["concurrency"] == concurrency]
+            cell = f"{'sse' if stream else 'json'}_c{concurrency}"
+            for figure in ("p50_ms", "p99_ms", "cpu_ms_per_req"):
+                summary[f"{cell}_off_{figure}"] = statistics.median(p[f"off_{figure}"] for p in mine)
+                summary[f"{cell}_added_{figure}"] = statistics.median(p[f"added_{figure}"] for p in mine)
+    print(f"  {summary['sink']}", flush=True)
+    return summary
+
+
 def leak_check(url: str, pid: int, requests: int) -> dict:
     before = memory_kb(pid, "VmRSS")
     run = asyncio.run(closed_loop(url, payload("small", False), 10, requests))
@@ -547,7 +617,17 @@ def main() -> int:
     ap.add_argument("--smoke", action="store_true", help="a few requests everywhere, no LiteLLM, no leak check")
     ap.add_argument("--no-litellm", action="store_true", help="skip the LiteLLM proxy")
     ap.add_argument("--output", type=Path, default=HERE / "results/latest.json")
+    ap.add_argument(
+        "--otel",
+        action="store_true",
+        help="also measure OpenTelemetry: a proxy exporting to a tiny OTLP sink and one without, in turns",
+    )
+    ap.add_argument(
+        "--otel-only", action="store_true", help="only the OpenTelemetry phase (written to bench/results/otel.json)"
+    )
     args = ap.parse_args()
+    if args.otel_only and args.output == HERE / "results/latest.json":
+        args.output = HERE / "results/otel.json"  # the full run's figures stay where they are
     requests, seconds, leak_n = (2000, 3.0, 100_000)
     if args.quick:
         requests, seconds, leak_n = (500, 1.5, 20_000)
@@ -555,7 +635,7 @@ def main() -> int:
         requests, seconds, leak_n = (30, 0.2, 0)
     concurrencies = (1, 10, 50)
     routetax_rates = ROUTETAX_RATES[:2] if args.smoke else ROUTETAX_RATES
-    litellm = None if (args.smoke or args.no_litellm) else ensure_litellm()
+    litellm = None if (args.smoke or args.no_litellm or args.otel_only) else ensure_litellm()
 
     os.sched_setaffinity(0, {int(REST_CORE)})
     cells: list[dict] = []
@@ -563,6 +643,7 @@ def main() -> int:
     leak: dict | None = None
     ab: dict | None = None
     lat: dict | None = None
+    otel: dict | None = None
     configs = ["direct", "metering-on", "metering-off"]
     started = time.time()
     with tempfile.TemporaryDirectory(prefix="routetax-perf-") as directory:
@@ -570,6 +651,24 @@ def main() -> int:
         background: list[subprocess.Popen | None] = []
         try:
             upstream, redis_url = start_upstream_and_redis(background)
+            if args.otel or args.otel_only:
+                print("OpenTelemetry A/B (off and on in turns, metering on in both):", flush=True)
+                otel = otel_ab(upstream, redis_url, tmp, trials=2 if args.smoke else 5, requests=requests)
+            if args.otel_only:
+                args.output.parent.mkdir(parents=True, exist_ok=True)
+                args.output.write_text(
+                    json.dumps(
+                        {
+                            "started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started)),
+                            "mode": "smoke" if args.smoke else "quick" if args.quick else "full",
+                            "requests_per_cell": requests,
+                            "otel_ab": otel,
+                        },
+                        indent=1,
+                    )
+                )
+                print(f"\nwritten: {args.output}")
+                return 0
             ports = {"metering-on": free_port(), "metering-off": free_port()}
             background.append(start_prometheus(list(ports.values()), tmp))
             print("pinning: proxy under test on core 0; upstream, redis, prometheus and load on core 1", flush=True)
@@ -641,6 +740,7 @@ def main() -> int:
         "leak": leak,
         "metering_ab": ab,
         "latency_ab": lat,
+        "otel_ab": otel,
         "targets": targets,
     }
     args.output.write_text(json.dumps(result, indent=1))

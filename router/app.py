@@ -45,6 +45,7 @@ from router.serving.proxy import Proxy
 from router.shared_state import SharedBreakers, SharedResponseOwners
 from router.tasks import TaskIdentity, TaskIndex
 from router.tasks.shared import SharedTasks
+from router.telemetry import from_environment
 from router.upstream import UpstreamPool
 
 YOUNG_COLLECTION_THRESHOLD = 10_000  # new container objects between young collections (CPython's default: 700)
@@ -75,7 +76,8 @@ def create_app(config: Config, metering: MeteringPipeline | None = None) -> HotR
     identity = None
     if config.tasks.enabled:
         identity = TaskIdentity(TaskIndex(config.tasks.max_entries, config.tasks.idle_s), config.tasks.machine_pace_s)
-    proxy = Proxy(config, pool, metering, breakers, owners, auto, affinity, gate, identity)
+    telemetry = from_environment(config)  # None unless the OTEL_* variables turn OpenTelemetry on
+    proxy = Proxy(config, pool, metering, breakers, owners, auto, affinity, gate, identity, telemetry)
     judge = build_judge(config, pool, metering, metering.metrics)  # None unless `tasks.judge` is configured
     if judge is not None:
         _connect_judge(judge, metering)
@@ -92,6 +94,8 @@ def create_app(config: Config, metering: MeteringPipeline | None = None) -> HotR
         # The one store of this process (in-process and non-durable without a URL, said once at WARNING).
         store = app.state.store = open_store(config.store.redis_url, cluster=config.store.cluster)
         await pool.start()
+        if telemetry is not None:  # its exporters' threads start here: in each worker, after the fork
+            telemetry.start()
         if judge is not None:  # before the task book starts closing tasks
             await judge.start(store)
         await metering.start(store, durable=config.store.durable)
@@ -131,6 +135,8 @@ def create_app(config: Config, metering: MeteringPipeline | None = None) -> HotR
                 await judge.aclose()
             await pool.aclose()
             await metering.aclose()
+            if telemetry is not None:  # after metering: the last records' spans are ended
+                await telemetry.aclose()
             await store.aclose()  # last: the ledger and the settlements have flushed into it
 
     app = FastAPI(title="routetax", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)

@@ -123,6 +123,8 @@ class Attempter:
         try:
             async with asyncio.timeout(max(remaining, 0.001)):
                 headers = forwarded_headers.for_tier(ex.forward, tier, ex.record.routed_tier)
+                if ex.trace is not None:  # this attempt's span opens; the upstream gets its trace context
+                    headers = ex.trace.upstream_headers(headers)
                 upstream = await self.pool.send(tier, ex.api.upstream_path, payload, headers)
                 if upstream.status >= 400 or not ex.record.stream:
                     content = await upstream.read()

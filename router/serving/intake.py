@@ -33,6 +33,7 @@ from router.exploration import Explorer
 from router.forwarded_headers import forwarded
 from router.keys import VirtualKey
 from router.tasks import TASK_HEADER, TaskContext, TaskIdentity
+from router.telemetry import Trace
 
 FALLBACK_HEADER = "x-routetax-fallback"
 DEADLINE_HEADER = "x-routetax-deadline-ms"
@@ -61,6 +62,7 @@ class Exchange:
     prompt_tokens: int | None = None  # counted once, when a tier's window has to be checked
     task: TaskContext | None = None  # None: embeddings, or `tasks.enabled: false`
     forward: dict[str, str] = field(default_factory=dict)  # the client's headers that travel upstream
+    trace: Trace | None = None  # its OpenTelemetry spans while it is served; None: OpenTelemetry is off
 
 
 class ModelResolver:

@@ -37,6 +37,7 @@ from router.serving.relay import Metering, Relay, relay_headers, tier_path
 from router.serving.walker import Kind, Move, Position, Rules, Walked, walk
 from router.serving.walker import Outcome as AttemptOutcome
 from router.tasks import TaskIdentity
+from router.telemetry import Telemetry
 from router.upstream import UpstreamFailure, UpstreamPool
 
 log = logging.getLogger("routetax.proxy")
@@ -59,7 +60,9 @@ class Proxy:
         affinity: CacheAffinity | None,  # None: policy.cache_affinity is off
         gate: Gatekeeper,
         identity: TaskIdentity | None = None,  # None: `tasks.enabled: false`
+        telemetry: Telemetry | None = None,  # None: OpenTelemetry is off
     ) -> None:
+        self.telemetry = telemetry
         self.config = config
         self.gate = gate
         self.pool = pool
@@ -70,7 +73,7 @@ class Proxy:
         scrub = Scrubber([key for tier in config.tiers.values() if (key := tier.api_key())])
         dialects = {name: dialect_for(tier.dialect) for name, tier in config.tiers.items()}
         self.attempter = Attempter(config, pool, breakers, dialects, scrub)
-        self.relay = Relay(metering, identity, scrub)
+        self.relay = Relay(metering, identity, scrub, telemetry)
         windows = {name: tier.input_limit() for name, tier in config.tiers.items()}
         self.rules = Rules(config.resilience.max_retries, config.resilience.retry_after_cap_s, windows)
         self._pinned_rules = replace(self.rules, grow=False)  # `x-routetax-fallback: off`: the plan never grows
@@ -92,7 +95,18 @@ class Proxy:
 
     async def handle(self, request: Request, api: str = "chat") -> Response:
         adapter: Adapter = self.adapters[api]
-        ex = await self.intake.admit(request, adapter, time.perf_counter())
+        telemetry = self.telemetry
+        if telemetry is None:
+            ex = await self.intake.admit(request, adapter, time.perf_counter())
+        else:
+            trace = telemetry.begin(request.headers, api)
+            try:
+                ex = await self.intake.admit(request, adapter, time.perf_counter())
+            except ProxyError as refused:
+                telemetry.refused(trace, refused.status, refused.code)
+                raise
+            ex.trace = trace
+            telemetry.admitted(trace, ex.record.request_id)
         self.metering.expect(ex.record.request_id, ex.record.key_id)
         serving = asyncio.current_task()
         assert serving is not None
@@ -149,7 +163,10 @@ class Proxy:
                 account(ex.record, walked)
             if not answers:
                 raise _no_tier(ex.record, walked)
-            return self.relay.answer(ex, _final(answers[-1], walked))
+            final = _final(answers[-1], walked)
+            if ex.trace is not None and final.stream is not None:
+                ex.trace.first_event()
+            return self.relay.answer(ex, final)
         except Exception as exc:
             refused = isinstance(exc, ProxyError)
             ex.record.status, ex.record.outcome = exc.status if refused else 500, Outcome.FAILED

@@ -26,6 +26,7 @@ from router.serving.intake import Exchange
 from router.sse import DONE, StreamState, error_event, estimate_completion_tokens, filter_events
 from router.stream_response import RelayResponse
 from router.tasks import TaskIdentity
+from router.telemetry import Telemetry
 from router.upstream import UpstreamFailure
 
 _JSON = "application/json"
@@ -102,8 +103,15 @@ def tier_path(record: Record) -> list[str]:
 class Relay:
     """Answers the client with the walk's final answer, and hands the finished record to metering."""
 
-    def __init__(self, metering: Metering, identity: TaskIdentity | None = None, scrub: Scrubber | None = None) -> None:
+    def __init__(
+        self,
+        metering: Metering,
+        identity: TaskIdentity | None = None,
+        scrub: Scrubber | None = None,
+        telemetry: Telemetry | None = None,  # None: OpenTelemetry is off
+    ) -> None:
         self.metering = metering
+        self.telemetry = telemetry
         self.identity = identity
         self.scrub = scrub or Scrubber()  # the upstream credentials, out of every relayed byte
         self._background: set[asyncio.Task[None]] = set()
@@ -289,3 +297,5 @@ class Relay:
     def emit(self, record: Record, completion: Completion) -> None:
         record.ended_at = time.time()
         self.metering(record, completion)
+        if self.telemetry is not None:  # after metering: the spans carry the usage and cost it completed
+            self.telemetry.finish(record, completion)
