@@ -14,4 +14,4 @@ from router.secrets import Scrubber
 
 def configure_logging(config: Config) -> Output:
     scrub = Scrubber([key for tier in config.tiers.values() if (key := tier.api_key())])
-    return configure(LogFormat(config.log.format), config.log.level, config.log.access, scrub)
+    return configure(LogFormat(config.log.format), config.log.level, config.log.access, scrub.line)

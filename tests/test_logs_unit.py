@@ -104,10 +104,14 @@ def test_a_traceback_is_one_line_with_its_type() -> None:
 
 
 def test_no_upstream_key_and_nothing_key_shaped_reaches_a_line() -> None:
-    pipe = Pipe(scrub=Scrubber([SECRET]))
-    pipe.logger.warning("upstream said: Incorrect API key provided: %s (Bearer abcdef123)", SECRET)
-    [line] = pipe.lines(1)
-    assert SECRET.encode() not in line and b"abcdef123" not in line and b"[redacted]" in line
+    pipe = Pipe(scrub=Scrubber([SECRET]).line)
+    pipe.logger.warning("upstream said: Incorrect API key provided: %s", SECRET)
+    pipe.logger.warning("a header echoed: BEARER abcdef123")
+    pipe.logger.warning("rt-0123456789abcdef0123 is a routetax key")
+    pipe.logger.warning("a clean line")
+    lines = pipe.lines(4)
+    assert all(SECRET.encode() not in line and b"abcdef123" not in line for line in lines)
+    assert all(b"[redacted]" in line for line in lines[:3]) and lines[3].endswith(b'"msg":"a clean line"}')
     pipe.output.stop()
 
 

@@ -19,6 +19,8 @@ from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from metering.logs import context
+
 OUTAGE_LOG_EVERY_S = 60.0
 BURST = 5  # lines of one kind said per window before the rest are only counted
 WINDOW_S = 10.0
@@ -67,7 +69,9 @@ class RateLimitedLog:
             kind = self._kinds[kind_key] = _Kind(now)
         if kind.said >= self.burst:
             kind.held += 1
-            kind.last = (level, message, args, extra or {})
+            handling = context.current()  # the summary names the last request held back, to look it up by
+            held = {**(extra or {}), "last_request_id": handling.request_id} if handling is not None else extra
+            kind.last = (level, message, args, held or {})
             return False
         kind.said += 1
         self._logger.log(level, message, *args, extra=extra, exc_info=exc_info)

