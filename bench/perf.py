@@ -466,9 +466,9 @@ def access_log_ab(upstream: str, redis_url: str, tmp: Path, trials: int, request
     return summary
 
 
-def run_access_log_ab(trials: int, requests: int, output: Path) -> int:
+def run_access_log_ab(trials: int, requests: int, output: Path, mode: str) -> int:
     """`--access-log`: only the access-log A/B (`access_log_ab`), its figures printed and written to `output`."""
-    started = time.time()
+    started, load_before = time.time(), os.getloadavg()[0]
     os.sched_setaffinity(0, {int(REST_CORE)})
     with tempfile.TemporaryDirectory(prefix="routetax-perf-") as directory:
         background: list[subprocess.Popen | None] = []
@@ -488,6 +488,8 @@ def run_access_log_ab(trials: int, requests: int, output: Path) -> int:
         )
     result = {
         "started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started)),
+        "mode": mode,
+        "load_average_before": load_before,  # the machine's own load: latency figures move with it
         "trials": trials,
         "requests_per_side": requests,
         **result,
@@ -654,7 +656,8 @@ def main() -> int:
     args = ap.parse_args()
     if args.access_log:
         trials, per_side = (2, 300) if args.smoke else (5, 2000)
-        return run_access_log_ab(trials, per_side, args.output or HERE / "results/access_log.json")
+        output = args.output or HERE / "results/access_log.json"
+        return run_access_log_ab(trials, per_side, output, "smoke" if args.smoke else "full")
     args.output = args.output or HERE / "results/latest.json"
     requests, seconds, leak_n = (2000, 3.0, 100_000)
     if args.quick:

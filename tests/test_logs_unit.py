@@ -8,6 +8,7 @@ import logging
 import os
 from collections.abc import Iterator
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -18,7 +19,12 @@ from metering.logs.limiter import RateLimitedLog
 from metering.logs.output import LogFormat, Output
 from metering.record import Attempt, Outcome, Record, Usage
 from router.secrets import Scrubber
-from tests.waiting import wait_until
+from router.serving.incidents import Incidents
+from router.serving.walker import Kind, Move, Step, Turn
+from router.serving.walker import Outcome as WalkOutcome
+from tests.in_process import InProcessStore
+from tests.test_ledger import fast_ledger, make_record
+from tests.waiting import async_wait_until, wait_until
 
 SECRET = "sk-upstream-NEVER-LEAK-0123456789"
 
@@ -254,3 +260,40 @@ def test_a_record_already_access_logged_is_not_logged_again_as_a_refusal(caplog:
 
     contextvars.copy_context().run(proxied)
     assert [r.event for r in caplog.records] == ["access"] and caplog.records[0].attempts == ["nano", "nano", "mini"]  # type: ignore[attr-defined]
+
+
+async def test_spool_activity_is_said_with_its_counts(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Spooling said when it starts, and the replay with how many records it brought back — once each."""
+    caplog.set_level(logging.WARNING, logger="routetax.ledger")
+    store = InProcessStore.open()
+    ledger = fast_ledger(store.redis, tmp_path / "spool")
+    await ledger.start()
+    store.down()
+    for i in range(12):
+        ledger.submit(make_record(i))
+    await async_wait_until(lambda: ledger.spool_depth == 12, "12 records spooled")
+    store.up()
+    assert await ledger.drain(10)
+    await ledger.aclose()
+    events = [(r.event, getattr(r, "replayed", None)) for r in caplog.records if hasattr(r, "event")]  # type: ignore[attr-defined]
+    assert events == [("spool_started", None), ("spool_replayed", 12)]
+
+
+def test_a_client_error_is_no_upstream_warning_but_routetax_s_own_refused_key_is(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A 400 the upstream would give the client directly is the client's (its access line says so); a 401 to
+    routetax's own key is the operator's to fix."""
+    caplog.set_level(logging.WARNING, logger="routetax.proxy")
+    incidents = Incidents(burst=5, window_s=10)
+    for status, code, error_type in (
+        (400, "invalid_request_error", None),
+        (401, "invalid_api_key", "upstream_credential"),
+    ):
+        record = Record(
+            request_id=f"req-{status}", attempts=[Attempt("nano", "m", status=status, error_type=error_type)]
+        )
+        outcome = WalkOutcome(Kind.HTTP_ERROR, status, code)
+        incidents.turn(record, Turn("nano", outcome, Step(Move.ANSWER, "client_error", healthy=True)), None)
+    [said] = caplog.records
+    assert (said.event, said.status, said.error) == ("upstream_failed", 401, "upstream_credential")  # type: ignore[attr-defined]

@@ -43,6 +43,8 @@ class Incidents:
             return
         attempt = record.attempts[-1] if record.attempts else None
         error = (attempt.error_type if attempt is not None else None) or outcome.reason or outcome.kind.value
+        if step.reason == "client_error" and error != "upstream_credential":
+            return  # the client's request, refused as it would be directly: its access line says so, not a WARNING
         status = outcome.status if outcome.kind in (Kind.HTTP_ERROR, Kind.DEGRADED) else None
         fields: dict[str, Any] = {
             "event": "upstream_degraded" if outcome.kind is Kind.DEGRADED else "upstream_failed",
