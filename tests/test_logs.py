@@ -7,16 +7,19 @@ test here parses the real process's stderr, line by line, as JSON (docs/logging.
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
+import pytest
 from openai import APIStatusError, OpenAI
 
 from router.servers import RunningServer
@@ -86,11 +89,18 @@ def serve(
     return Served(process, url, stderr)
 
 
-def test_every_line_is_json_with_the_schema_and_the_request_and_task_ids(
-    tmp_path: Path, processes: Processes, emulator: RunningServer, redis_url: str
-) -> None:
+Serving = Callable[..., Served]
+
+
+@pytest.fixture
+def serving(tmp_path: Path, processes: Processes, emulator: RunningServer, redis_url: str) -> Serving:
+    """`serving(extra_yaml, args)`: a `routetax serve` on the emulator, the ledger in Redis."""
+    return functools.partial(serve, processes, tmp_path, emulator.url, redis_url)
+
+
+def test_every_line_is_json_with_the_schema_and_the_request_and_task_ids(serving: Serving) -> None:
     """Plain-text logs once: `2026-… INFO routetax: …`, which no log pipeline can take apart."""
-    served = serve(processes, tmp_path, emulator.url, redis_url)
+    served = serving()
     client = served.client()
     raw = client.chat.completions.with_raw_response.create(model="auto", messages=HELLO)
     stream = client.chat.completions.with_raw_response.create(model="auto", messages=HELLO, stream=True)
@@ -112,10 +122,10 @@ def test_every_line_is_json_with_the_schema_and_the_request_and_task_ids(
 
 
 def test_the_access_line_is_the_ledger_record_with_every_attempt_and_the_retries_said_at_warning(
-    tmp_path: Path, processes: Processes, emulator: RunningServer, redis_url: str
+    serving: Serving, emulator: RunningServer, redis_url: str
 ) -> None:
     """No access log at any level, and retries and fallbacks said nothing at INFO, once."""
-    served = serve(processes, tmp_path, emulator.url, redis_url)
+    served = serving()
     script(emulator, "gpt-5.4-nano", outcomes=["500", "500", "500"])  # nano's three attempts fail: mini answers
     raw = served.client().chat.completions.with_raw_response.create(model="nano", messages=HELLO)
     request_id = raw.headers["x-routetax-request-id"]
@@ -151,10 +161,8 @@ def test_the_access_line_is_the_ledger_record_with_every_attempt_and_the_retries
     assert failed[-1]["to_tier"] == "mini" and all(w["task_id"] == record.task_id for w in failed)
 
 
-def test_refusals_are_access_logged_with_their_code(
-    tmp_path: Path, processes: Processes, emulator: RunningServer, redis_url: str
-) -> None:
-    served = serve(processes, tmp_path, emulator.url, redis_url, "log: {access: true}\n")
+def test_refusals_are_access_logged_with_their_code(serving: Serving) -> None:
+    served = serving("log: {access: true}\n")
     try:
         served.client().chat.completions.create(model="no-such-model", messages=HELLO)
     except APIStatusError as exc:
@@ -164,15 +172,9 @@ def test_refusals_are_access_logged_with_their_code(
     assert line["task_id"] == refused.headers["x-routetax-task"]
 
 
-def test_an_upstream_500_storm_is_a_few_warnings_and_a_count(
-    tmp_path: Path, processes: Processes, emulator: RunningServer, redis_url: str
-) -> None:
+def test_an_upstream_500_storm_is_a_few_warnings_and_a_count(serving: Serving, emulator: RunningServer) -> None:
     """A 500 storm: one line per request past the limit would bury everything else (and said nothing, once)."""
-    served = serve(
-        processes,
-        tmp_path,
-        emulator.url,
-        redis_url,
+    served = serving(
         "resilience: {max_retries: 0, breaker: {consecutive_failures: 1000, min_requests: 1000}}\n"
         "log: {warning_burst: 3}\n",
     )
@@ -194,14 +196,8 @@ def test_an_upstream_500_storm_is_a_few_warnings_and_a_count(
     assert all(line["request_id"] for line in said)
 
 
-def test_a_breaker_opening_and_closing_are_warnings(
-    tmp_path: Path, processes: Processes, emulator: RunningServer, redis_url: str
-) -> None:
-    served = serve(
-        processes,
-        tmp_path,
-        emulator.url,
-        redis_url,
+def test_a_breaker_opening_and_closing_are_warnings(serving: Serving, emulator: RunningServer) -> None:
+    served = serving(
         "resilience: {max_retries: 0, breaker: {consecutive_failures: 2, cooldown_s: 0.5}}\n",
     )
     script(emulator, "gpt-5.4-nano", outcomes=["500", "500"])
@@ -244,9 +240,9 @@ def test_an_unreachable_upstream_is_a_warning_naming_the_request(
 
 
 def test_workers_log_the_same_schema_and_the_text_format_is_an_opt_in(
-    tmp_path: Path, processes: Processes, emulator: RunningServer, redis_url: str
+    serving: Serving, tmp_path: Path, processes: Processes, emulator: RunningServer, redis_url: str
 ) -> None:
-    served = serve(processes, tmp_path, emulator.url, redis_url, args=("--workers", "2"))
+    served = serving(args=("--workers", "2"))
     for _ in range(4):
         httpx.post(f"{served.url}/v1/chat/completions", json={"model": "auto", "messages": HELLO}, timeout=30)
     served.wait_for("access", 4)
