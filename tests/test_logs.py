@@ -172,6 +172,19 @@ def test_refusals_are_access_logged_with_their_code(serving: Serving) -> None:
     assert line["task_id"] == refused.headers["x-routetax-task"]
 
 
+def test_a_refused_key_is_access_logged_with_its_request_id(serving: Serving) -> None:
+    """401s of a keys-mode gateway: the refusals an on-call engineer is asked about first."""
+    served = serving(env={"ROUTETAX_AUTH__MODE": "keys"})
+    for headers in ({}, {"authorization": "Bearer rt-not-a-key-of-this-gateway-0123456789"}):
+        answer = httpx.post(
+            f"{served.url}/v1/chat/completions", json={"model": "auto", "messages": HELLO}, headers=headers, timeout=30
+        )
+        assert answer.status_code == 401
+        [line] = served.wait_for("access", 1, request_id=answer.headers["x-routetax-request-id"])
+        assert (line["outcome"], line["code"]) == ("refused", answer.json()["error"]["code"])
+    assert "rt-not-a-key" not in served.stderr.read_text()  # the client's key is never logged
+
+
 def test_an_upstream_500_storm_is_a_few_warnings_and_a_count(serving: Serving, emulator: RunningServer) -> None:
     """A 500 storm: one line per request past the limit would bury everything else (and said nothing, once)."""
     served = serving(
