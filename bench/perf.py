@@ -23,7 +23,10 @@ turns at c=1 and c=10: the median added p50 / p99 are judged against the latency
 With `--otel`, first an OpenTelemetry A/B (`otel_ab`): a proxy exporting traces and metrics over OTLP/HTTP to
 a tiny sink and one without, in turns (`--otel-only`: that phase alone).
 
-Run: .venv/bin/python bench/perf.py [--quick] [--no-litellm] [--otel | --otel-only]
+`--access-log` runs only the access log's A/B instead: two metering-on proxies, `log.access` off and on,
+and direct calls in turns (`access_log_ab`); `--smoke` makes it short.
+
+Run: .venv/bin/python bench/perf.py [--quick] [--no-litellm] [--otel | --otel-only] | [--access-log [--smoke]]
 """
 
 from __future__ import annotations
@@ -470,6 +473,103 @@ def otel_ab(upstream: str, redis_url: str, tmp: Path, trials: int, requests: int
     return summary
 
 
+def access_log_ab(upstream: str, redis_url: str, tmp: Path, trials: int, requests: int) -> dict:
+    """What the access log (`log.access`) costs, measured in turns: two metering-on proxies, one with the access
+    log off and one with it on (its lines to a file on disk, as `serve` writes stderr here), and direct calls,
+    take turns at concurrency 1 and 10 (small JSON; which proxy goes first alternates by trial). Each pair gives
+    each proxy's added p50 / p99 over the direct run beside it and its CPU per request; the figures are medians.
+    CPU per request is the steadier figure on a busy machine: latency moves with whatever else runs on core 1."""
+    direct_url = f"{upstream}/v1/chat/completions"
+    ports = {"off": free_port(), "on": free_port()}
+    proxies = {
+        side: start_routetax(
+            upstream,
+            redis_url,
+            True,
+            ports[side],
+            tmp,
+            [sys.executable, "-m", "cli"],
+            sections={"log": {"access": side == "on"}},
+        )
+        for side in ports
+    }
+    data = payload("small", False)
+    urls = {side: f"http://127.0.0.1:{port}/v1/chat/completions" for side, port in ports.items()}
+    pairs = []
+    try:
+        for url in urls.values():
+            asyncio.run(closed_loop(url, data, 10, min(requests, 1000)))  # warm-up
+        for trial in range(trials):
+            for concurrency in (1, 10):
+                pair: dict = {"trial": trial, "concurrency": concurrency}
+                sides = ("direct", "off", "on") if trial % 2 == 0 else ("direct", "on", "off")
+                for side in sides:
+                    pids = process_tree(proxies[side].pid) if side != "direct" else []
+                    cpu_before = cpu_ms_of(pids)
+                    run = asyncio.run(closed_loop(urls.get(side, direct_url), data, concurrency, requests))
+                    pair[f"{side}_p50_ms"] = percentile_ms(run.latencies, 50)
+                    pair[f"{side}_p99_ms"] = percentile_ms(run.latencies, 99)
+                    pair[f"{side}_errors"] = run.errors
+                    if pids:
+                        pair[f"{side}_cpu_ms_per_req"] = (cpu_ms_of(pids) - cpu_before) / max(1, len(run.latencies))
+                for side in ("off", "on"):
+                    pair[f"{side}_added_p50_ms"] = pair[f"{side}_p50_ms"] - pair["direct_p50_ms"]
+                    pair[f"{side}_added_p99_ms"] = pair[f"{side}_p99_ms"] - pair["direct_p99_ms"]
+                pairs.append(pair)
+                print(
+                    f"  trial {trial} c={concurrency}: added p50 / p99 off {pair['off_added_p50_ms']:.2f} / "
+                    f"{pair['off_added_p99_ms']:.2f} ms, on {pair['on_added_p50_ms']:.2f} / "
+                    f"{pair['on_added_p99_ms']:.2f} ms; CPU per request off {pair['off_cpu_ms_per_req']:.3f} ms, "
+                    f"on {pair['on_cpu_ms_per_req']:.3f} ms",
+                    flush=True,
+                )
+        logged = sum(1 for _ in (tmp / f"routetax-{ports['on']}.log").open("rb"))
+    finally:
+        for proc in proxies.values():
+            stop(proc)
+    summary: dict = {"pairs": pairs, "access_lines_written_by_the_on_proxy": logged}
+    for concurrency in (1, 10):
+        mine = [p for p in pairs if p["concurrency"] == concurrency]
+        for side in ("off", "on"):
+            for figure in ("added_p50_ms", "added_p99_ms", "cpu_ms_per_req"):
+                summary[f"c{concurrency}_{side}_{figure}"] = statistics.median(p[f"{side}_{figure}"] for p in mine)
+    return summary
+
+
+def run_access_log_ab(trials: int, requests: int, output: Path, mode: str) -> int:
+    """`--access-log`: only the access-log A/B (`access_log_ab`), its figures printed and written to `output`."""
+    started, load_before = time.time(), os.getloadavg()[0]
+    os.sched_setaffinity(0, {int(REST_CORE)})
+    with tempfile.TemporaryDirectory(prefix="routetax-perf-") as directory:
+        background: list[subprocess.Popen | None] = []
+        try:
+            upstream, redis_url = start_upstream_and_redis(background)
+            print("access log A/B (direct, log.access off and on, in turns):", flush=True)
+            result = access_log_ab(upstream, redis_url, Path(directory), trials, requests)
+        finally:
+            for proc in background:
+                stop(proc)
+    for c in (1, 10):
+        off = [result[f"c{c}_off_{figure}"] for figure in ("added_p50_ms", "added_p99_ms", "cpu_ms_per_req")]
+        on = [result[f"c{c}_on_{figure}"] for figure in ("added_p50_ms", "added_p99_ms", "cpu_ms_per_req")]
+        print(
+            f"c={c}: added p50 / p99 off {off[0]:.2f} / {off[1]:.2f} ms, on {on[0]:.2f} / {on[1]:.2f} ms; "
+            f"CPU per request off {off[2]:.3f} ms, on {on[2]:.3f} ms"
+        )
+    result = {
+        "started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started)),
+        "mode": mode,
+        "load_average_before": load_before,  # the machine's own load: latency figures move with it
+        "trials": trials,
+        "requests_per_side": requests,
+        **result,
+    }
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(result, indent=1))
+    print(f"\nwritten: {output}")
+    return 0
+
+
 def leak_check(url: str, pid: int, requests: int) -> dict:
     before = memory_kb(pid, "VmRSS")
     run = asyncio.run(closed_loop(url, payload("small", False), 10, requests))
@@ -616,7 +716,7 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="fewer requests per cell (500), a 20,000-request leak check")
     ap.add_argument("--smoke", action="store_true", help="a few requests everywhere, no LiteLLM, no leak check")
     ap.add_argument("--no-litellm", action="store_true", help="skip the LiteLLM proxy")
-    ap.add_argument("--output", type=Path, default=HERE / "results/latest.json")
+    ap.add_argument("--output", type=Path)
     ap.add_argument(
         "--otel",
         action="store_true",
@@ -625,9 +725,19 @@ def main() -> int:
     ap.add_argument(
         "--otel-only", action="store_true", help="only the OpenTelemetry phase (written to bench/results/otel.json)"
     )
+    ap.add_argument(
+        "--access-log",
+        action="store_true",
+        help="only the access-log A/B: log.access off and on in turns, added p50/p99 and CPU per request "
+        "(written to bench/results/access_log.json unless --output)",
+    )
     args = ap.parse_args()
-    if args.otel_only and args.output == HERE / "results/latest.json":
-        args.output = HERE / "results/otel.json"  # the full run's figures stay where they are
+    if args.access_log:
+        trials, per_side = (2, 300) if args.smoke else (5, 2000)
+        output = args.output or HERE / "results/access_log.json"
+        return run_access_log_ab(trials, per_side, output, "smoke" if args.smoke else "full")
+    if args.output is None:  # the full run's figures stay where they are
+        args.output = HERE / ("results/otel.json" if args.otel_only else "results/latest.json")
     requests, seconds, leak_n = (2000, 3.0, 100_000)
     if args.quick:
         requests, seconds, leak_n = (500, 1.5, 20_000)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 
 from cli.command import Subparsers, load_config_or_say
 
@@ -14,11 +13,28 @@ def register(subparsers: Subparsers) -> None:
     serve.add_argument("--config", help="YAML configuration file (default: $ROUTETAX_CONFIG, else built-in defaults)")
     serve.add_argument("--host", help="listen address (default: server.host, 127.0.0.1)")
     serve.add_argument("--port", type=int, help="listen port (default: server.port, 4000)")
-    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    serve.add_argument(
+        "--log-level",
+        choices=["debug", "info", "warning", "error"],
+        help="lowest level logged (default: log.level, info)",
+    )
+    serve.add_argument(
+        "--log-format",
+        choices=["json", "text"],
+        help="json lines for a log pipeline, or text for a terminal (default: log.format, json; docs/logging.md)",
+    )
     serve.add_argument(
         "--workers", default="1", help="serving processes on the one port: a number, or auto for every core (default 1)"
     )
     serve.set_defaults(run=run)
+
+
+def _refuse(message: str) -> int:
+    """A refusal to start, once logging is configured: one ERROR line in the log's format (a JSON line where the
+    log is JSON — a plain print would be the one line a log pipeline cannot read, and could be cut by the
+    log writer's lines), then exit 2."""
+    logging.getLogger("routetax").error(message, extra={"event": "start_refused"})
+    return 2
 
 
 def run(args: argparse.Namespace) -> int:
@@ -26,12 +42,17 @@ def run(args: argparse.Namespace) -> int:
 
     from router import workers
     from router.app import create_app
+    from router.log_setup import configure_logging
     from router.servers import DrainingServer
 
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = load_config_or_say(args.config, "routetax")
     if config is None:
         return 2
+    log_settings = config.log.model_copy(
+        update={k: v for k, v in (("format", args.log_format), ("level", args.log_level)) if v is not None}
+    )
+    config = config.model_copy(update={"log": log_settings})  # the workers log as this process does
+    configure_logging(config)
     host = args.host or config.server.host
     port = config.server.port if args.port is None else args.port
     log = logging.getLogger("routetax")
@@ -39,23 +60,17 @@ def run(args: argparse.Namespace) -> int:
     try:
         count = workers.worker_count(args.workers)
     except ValueError:
-        print(f"routetax: --workers must be a positive number or auto, got {args.workers!r}", file=sys.stderr)
-        return 2
+        return _refuse(f"routetax: --workers must be a positive number or auto, got {args.workers!r}")
     if count > 1 and config.store.redis_url is None:
-        print(
-            "routetax: --workers above 1 needs store.redis_url: workers share the ledger through Redis", file=sys.stderr
-        )
-        return 2
+        return _refuse("routetax: --workers above 1 needs store.redis_url: workers share the ledger through Redis")
     in_use = workers.spool_in_use(config, count)
     if in_use is not None:
         directory, pid = in_use
         holder = f"routetax process {pid}" if pid else "another routetax process"
-        print(
+        return _refuse(
             f"routetax: the spool directory {directory} is in use by {holder}; "
-            "give this one its own store.spool_dir (ROUTETAX_STORE__SPOOL_DIR)",
-            file=sys.stderr,
+            "give this one its own store.spool_dir (ROUTETAX_STORE__SPOOL_DIR)"
         )
-        return 2
     workers.raise_fd_limit()
     workers.prepare_spools(config, count)
     if count > 1:
@@ -68,8 +83,9 @@ def run(args: argparse.Namespace) -> int:
             port=port,
             loop="uvloop",
             http=app.http_protocol,
-            access_log=False,
+            access_log=False,  # routetax's own access log (log.access) says more: tiers, tokens, cost
             log_level="warning",
+            log_config=None,  # uvicorn's lines go through routetax's handler, in its format
             timeout_graceful_shutdown=10,
         )
     )

@@ -35,6 +35,7 @@ import orjson
 from redis.exceptions import NoScriptError
 
 from metering.cost import base_usd
+from metering.logs.limiter import RateLimitedLog
 from metering.record import Record, Usage
 from metering.spool import Spool
 from metering.store import Store
@@ -438,7 +439,9 @@ class Ledger:
         self._redis_down = False
         self._disk_retry_at = 0.0  # after the spool disk refused a write, it is not retried before this
         self._held = False  # the last batch went nowhere (Redis down, the disk refusing): it waits in memory
-        self._log = _Throttled(log)
+        self._log = RateLimitedLog(log, burst=1)  # a repeated problem: once every 10 s, with its count
+        self._spooled = 0  # records spooled since Redis last took them all: said when the spool is replayed
+        self._replayed = 0
         self._sha: str | None = None
 
     # -- the request path ------------------------------------------------------------------
@@ -652,6 +655,7 @@ class Ledger:
                 self.max_queue,
             )
             return False
+        self._spooled += len(lines)
         self._report_depth()
         return True
 
@@ -674,15 +678,27 @@ class Ledger:
         finally:
             self._report_depth()
         self._next_replay = 0.0
+        self._replayed += sent
         if sent and not self.spool.pending:
-            log.warning("ledger: Redis is back; spool replayed")
+            replayed, spooled = self._replayed, self._spooled
+            log.warning(
+                "ledger: Redis is back; spool replayed: %d record(s)",
+                replayed,
+                extra={"event": "spool_replayed", "replayed": replayed, "spooled_in_this_outage": spooled},
+            )
+            self._replayed = self._spooled = 0
         self._redis_down = False
 
     def _failed(self, exc: BaseException) -> None:
         self.write_errors += 1
         self._next_replay = time.monotonic() + self.retry_interval_s
         if not self._redis_down:
-            log.warning("ledger: Redis write failed (%s: %s); spooling to disk", type(exc).__name__, exc)
+            log.warning(
+                "ledger: Redis write failed (%s: %s); spooling to disk",
+                type(exc).__name__,
+                exc,
+                extra={"event": "spool_started", "exc_type": type(exc).__name__},
+            )
         self._redis_down = True
         if self.on_write_error is not None:
             try:
@@ -764,43 +780,6 @@ class Ledger:
             _increments(key_fields),
             step,
         ]
-
-
-class _Throttled:
-    """A logger that says a repeated problem once every `interval_s`, with how many times it was repeated."""
-
-    def __init__(self, logger: logging.Logger, interval_s: float = 10.0) -> None:
-        self._logger = logger
-        self._interval_s = interval_s
-        self._last: dict[str, float] = {}
-        self._suppressed: dict[str, tuple[int, int, tuple[Any, ...]]] = {}  # message -> (repeats, level, last args)
-
-    def _log(self, level: int, message: str, *args: Any, exc_info: bool = False) -> None:
-        now = time.monotonic()
-        if now - self._last.get(message, -self._interval_s) < self._interval_s:
-            repeats = self._suppressed.get(message, (0, level, args))[0]
-            self._suppressed[message] = (repeats + 1, level, args)
-            return
-        self._last[message] = now
-        repeats = self._suppressed.pop(message, (0, level, args))[0]
-        suffix = f" (and {repeats} more like it in the last {self._interval_s:g} s)" if repeats else ""
-        self._logger.log(level, message + suffix, *args, exc_info=exc_info)
-
-    def flush(self) -> None:
-        """Say the repeats still held back (at exit: nothing said once goes unsaid), each with its last arguments."""
-        for message, (repeats, level, args) in self._suppressed.items():
-            suffix = f" ({repeats} more like it since it was last logged; the last one shown)"
-            self._logger.log(level, message + suffix, *args)
-        self._suppressed.clear()
-
-    def warning(self, message: str, *args: Any) -> None:
-        self._log(logging.WARNING, message, *args)
-
-    def error(self, message: str, *args: Any) -> None:
-        self._log(logging.ERROR, message, *args)
-
-    def exception(self, message: str, *args: Any) -> None:
-        self._log(logging.ERROR, message, *args, exc_info=True)
 
 
 # -- reading back ----------------------------------------------------------------------------

@@ -16,6 +16,8 @@ and each one needs what the ones before it wrote on the record:
 5. metrics — the Prometheus counters, in process.
 6. ledger — the record, complete, to the Redis ledger (background, batched, spooled to disk
    when Redis is down); its hourly rollups carry the cost and the cache loss.
+   Then the access line (`log.access`, metering.logs.access): the ledger record's own figures, onto the
+   log's bounded queue, never waiting on stderr.
 7. policy — the auto-mode observer (a router concern) sees the record as the ledger has it.
    It runs even when an earlier stage failed, as the ledger does: a record is never lost.
 8. final exchange — the optional judge (a router concern, docs/task-records.md, the judge) keeps the last exchange
@@ -38,7 +40,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import tempfile
-import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -50,6 +51,8 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from metering.completion import Completion, RelayedStream
 from metering.cost import ImpossibleUsage, billed_usd, cost, counterfactuals
 from metering.ledger import Ledger, task_member
+from metering.logs import access
+from metering.logs.limiter import RateLimitedLog
 from metering.metrics import Metrics
 from metering.metrics_group import MetricsGroup
 from metering.prices import Price
@@ -89,6 +92,7 @@ class MeteringSettings:
     # tier -> how to read usage out of its answers; a tier not named is read with `usage_from` (every shape known)
     read_usage: Mapping[str, UsageReader] = field(default_factory=dict)
     tasks: TaskSettings = field(default_factory=TaskSettings)  # when a task ends, what counts as its failure
+    access_log: bool = False  # `log.access`: an access line per finished request (metering.logs.access)
     router_hour_usd: float = 0.0  # report assumptions, exported as metrics
     classifier_usd_per_request: float = 0.0
 
@@ -131,7 +135,7 @@ class MeteringPipeline:
         # track, and a table of strings it never walks), two generations too
         self._tasks: dict[str, None] = {}
         self._tasks_before: dict[str, None] = {}
-        self._rejected_logged_at = -10.0
+        self._warnings = RateLimitedLog(log, burst=1)  # a hostile upstream must not turn into a log storm
         self.metrics.set_assumptions(settings.router_hour_usd, settings.classifier_usd_per_request)
         self.group: MetricsGroup | None = None  # `serve --workers N`: /metrics answers for the whole group
         self._publisher: asyncio.Task[None] | None = None
@@ -140,6 +144,8 @@ class MeteringPipeline:
 
     def __call__(self, record: Record, completion: Completion) -> None:
         if not self.enabled:
+            if self.settings.access_log:  # unmetered: the line says what was served, without tokens or cost
+                access.finished(record)
             return
         stages = self.router_stages
         try:
@@ -154,6 +160,8 @@ class MeteringPipeline:
             log.exception("could not complete metering for request %s", record.request_id)
         if self.ledger is not None:
             self.ledger.submit(record)
+        if self.settings.access_log:  # after the ledger: the access line, the ledger record's own figures (log.access)
+            access.finished(record)
         if record.task_id is not None:  # the task may be known only now: feedback naming the request finds it
             self.expect(record.request_id, record.key_id, record.task_id)
         self.recent.append(record)
@@ -245,12 +253,13 @@ class MeteringPipeline:
         if problem is None:
             return False
         attempt.usage_rejected = problem
-        now = time.monotonic()
-        if now - self._rejected_logged_at >= 10:  # a hostile upstream must not turn into a log storm
-            self._rejected_logged_at = now
-            log.warning(
-                "tier %s reported usage routetax does not believe (%s): estimated instead", attempt.tier, problem
-            )
+        self._warnings.warning(
+            "tier %s reported usage routetax does not believe (%s): estimated instead",
+            attempt.tier,
+            problem,
+            key="usage_rejected",
+            extra={"event": "usage_rejected", "tier": attempt.tier, "problem": problem},
+        )
         return True
 
     def _price_attempt(self, attempt: Attempt, usage: Usage, price: Price | None) -> None:

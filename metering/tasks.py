@@ -28,7 +28,8 @@ from typing import Any
 
 import orjson
 
-from metering.ledger import DEFAULT_PREFIX, DEFAULT_SEEN_TTL_S, Keys, _Throttled, stream_field, task_member
+from metering.ledger import DEFAULT_PREFIX, DEFAULT_SEEN_TTL_S, Keys, stream_field, task_member
+from metering.logs.limiter import RateLimitedLog
 from metering.store import Store
 
 log = logging.getLogger("routetax.tasks")
@@ -335,7 +336,7 @@ class TaskBook:
         self._listeners: list[ClosedListener] = []
         self._task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
-        self._log = _Throttled(log)  # a store that is down is said once every 10 s, not every sweep
+        self._log = RateLimitedLog(log, burst=1)  # a store that is down is said once every 10 s, not every sweep
         self._base = self.keys.task("")
 
     # -- the contract ----------------------------------------------------------------------------

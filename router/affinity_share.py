@@ -21,8 +21,8 @@ from typing import Any
 
 import orjson
 
+from metering.logs.limiter import OutageLog
 from router.affinity import CacheAffinity, Conversation
-from router.outage_log import OutageLog
 from router.stopping import stop_task
 
 log = logging.getLogger("routetax.shared")

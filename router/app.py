@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from metering.feedback import FeedbackStore
+from metering.logs import output as log_output
 from metering.pipeline import MeteringPipeline, RouterStages
 from metering.record import Record
 from metering.store import Store, open_store
@@ -120,9 +121,12 @@ def create_app(config: Config, metering: MeteringPipeline | None = None) -> HotR
         # 51 ms in all (bench/streams.py with a gc.callbacks probe). Garbage cycles are still collected
         # young; they wait for 10,000 new objects instead of 700.
         gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, *gc.get_threshold()[1:])
+        summaries = asyncio.get_running_loop().create_task(_summarise_storms(proxy))
         try:
             yield
         finally:
+            summaries.cancel()
+            proxy.incidents.limited.flush()  # a storm's count not yet said is said before the process goes
             if shared is not None:
                 await shared.aclose()
             if shared_affinity is not None:
@@ -138,6 +142,7 @@ def create_app(config: Config, metering: MeteringPipeline | None = None) -> HotR
             if telemetry is not None:  # after metering: the last records' spans are ended
                 await telemetry.aclose()
             await store.aclose()  # last: the ledger and the settlements have flushed into it
+            await asyncio.to_thread(log_output.flush)  # the process may end by its signal next, skipping atexit
 
     app = FastAPI(title="routetax", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.config = config
@@ -226,6 +231,14 @@ def create_app(config: Config, metering: MeteringPipeline | None = None) -> HotR
     routes = HotRoutes(app, proxy, boundary)
     routes.http_protocol = guarded_protocol(config.server, boundary)
     return routes
+
+
+async def _summarise_storms(proxy: Proxy) -> None:
+    """Say a storm's count once its window is over, also when no line of its kind comes after it."""
+    limited = proxy.incidents.limited
+    while True:
+        await asyncio.sleep(limited.window_s)
+        limited.flush_due()
 
 
 def _connect_judge(judge: TaskJudge, metering: MeteringPipeline) -> None:

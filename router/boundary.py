@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
+from metering.logs import access
 from metering.metrics import Metrics
 from router.errors import ProxyError, Refusal
 
@@ -52,6 +53,7 @@ class Boundary:
             return Response(status_code=CLIENT_CLOSED_STATUS)
         refusal = refusal_for(exc)
         self.count(refusal)
+        access.refused(refusal.status, refusal.code, _added_ms(refusal))
         return refusal.response()
 
     def raw(self, exc: ProxyError) -> bytes:
@@ -69,6 +71,14 @@ class Boundary:
 
     def count(self, exc: ProxyError) -> None:
         self.metrics.rejected(exc.status, exc.code)
+
+
+def _added_ms(refusal: ProxyError) -> float | None:
+    """The time routetax took to refuse, as its answer's `x-routetax-overhead-ms` says (None: not measured)."""
+    try:
+        return float(refusal.context["x-routetax-overhead-ms"])
+    except (KeyError, ValueError):
+        return None
 
 
 def refusal_for(exc: BaseException) -> ProxyError:

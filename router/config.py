@@ -202,6 +202,24 @@ class Server(_Strict):
     body_timeout_s: float = Field(60.0, gt=0)  # a body not complete this long after its headers -> 408
 
 
+class Log(_Strict):
+    """routetax's own logs (docs/logging.md): one JSON schema on stderr, an access line per request, WARNING storms
+    summarised.
+
+    `format`: json (one object a line, what a log pipeline reads) or text (a person at a terminal; also
+    `routetax serve --log-format text`). `level`: the lowest level written (`--log-level`). `access`: one line per
+    finished or refused proxied request, written off the request path — on by default: the line an on-call
+    engineer needs is the one from before they knew to turn it on. `warning_burst` lines of one kind of WARNING (an
+    upstream failing with one error, say) are written per `warning_window_s`; the rest are counted and summarised.
+    """
+
+    format: Literal["json", "text"] = "json"
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    access: bool = True
+    warning_burst: int = Field(5, ge=1)
+    warning_window_s: float = Field(10.0, gt=0)
+
+
 class AutoPolicy(_Strict):
     """How `mode: auto` measures: a sliding window of recent requests, re-evaluated every few seconds."""
 
@@ -380,6 +398,7 @@ class Config(_Strict):
     metering: Metering = Metering()
     embeddings: Embeddings = Embeddings()
     tasks: Tasks = Tasks()
+    log: Log = Log()
 
     @field_validator("tiers")
     @classmethod

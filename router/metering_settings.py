@@ -39,6 +39,7 @@ def metering_settings(config: Config) -> MeteringSettings:
             max_steps=config.tasks.max_steps,
             repeated_calls=config.tasks.repeated_calls,
         ),
+        access_log=config.log.access,
         router_hour_usd=config.report.router_hour_usd,
         classifier_usd_per_request=config.report.classifier_usd_per_request,
     )

@@ -15,7 +15,7 @@ import logging
 import time
 from typing import Any
 
-from router.outage_log import OutageLog
+from metering.logs.limiter import OutageLog
 from router.response_owners import Owner, ResponseOwners, decode_owner, encode_owner
 from router.serving.breaker import CircuitBreaker
 from router.stopping import stop_task

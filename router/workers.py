@@ -171,13 +171,16 @@ def _worker(config: Config, index: int, sock: socket.socket, group_dir: str, spo
     """One worker: a complete routetax on the shared socket, with its own spool and metrics snapshot."""
     import uvicorn
 
+    from metering.logs import output
     from metering.pipeline import MeteringPipeline
     from router.app import create_app
+    from router.log_setup import configure_logging
     from router.metering_settings import metering_settings
     from router.servers import DrainingServer
 
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # uvicorn installs its own handlers when it starts
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+    configure_logging(config)  # the supervisor's writer thread did not cross the fork: this worker's own
     config = config.model_copy(update={"store": config.store.model_copy(update={"spool_dir": spool_dir})})
     metering = MeteringPipeline(metering_settings(config))
     metering.group = MetricsGroup(group_dir, index, metering.metrics.registry)
@@ -189,8 +192,12 @@ def _worker(config: Config, index: int, sock: socket.socket, group_dir: str, spo
             http=app.http_protocol,
             access_log=False,
             log_level="warning",
+            log_config=None,
             timeout_graceful_shutdown=10,
         )
     )
-    log.info("worker %d (pid %d) serving", index, os.getpid())
-    server.run(sockets=[sock])
+    log.info("worker %d (pid %d) serving", index, os.getpid(), extra={"worker": index})
+    try:
+        server.run(sockets=[sock])
+    finally:
+        output.stop()  # a forked process skips atexit: what waits in the queue is written now

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import httpx
+import orjson
 import pytest
 from openai import OpenAI
 
@@ -154,8 +155,9 @@ def test_a_second_serve_on_the_same_spool_says_so_in_one_line(
     second = processes.run(
         [*ROUTETAX, "serve", "--port", str(second_port)], env=env, capture_output=True, text=True, timeout=60
     )
-    assert second.returncode == 2
-    lines = [line for line in second.stderr.splitlines() if " INFO " not in line]  # the start's own INFO lines
+    assert second.returncode == 2, second.stderr
+    said = [orjson.loads(line) for line in second.stderr.splitlines()]  # JSON lines (docs/logging.md)
+    lines = [line["msg"] for line in said if line["level"] != "INFO"]  # the start's own INFO lines aside
     assert lines == [
         f"routetax: the spool directory {tmp_path / 'spool'} is in use by routetax process {first.pid}; "
         "give this one its own store.spool_dir (ROUTETAX_STORE__SPOOL_DIR)"

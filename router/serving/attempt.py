@@ -9,7 +9,6 @@ before it can still fall back, and a held tool call is checked whole). The attem
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -27,8 +26,6 @@ from router.serving.intake import Exchange
 from router.serving.walker import Kind, Outcome, Position, judge
 from router.sse import EventSplitter, StreamState, filter_events
 from router.upstream import FailureKind, UpstreamFailure, UpstreamPool, UpstreamResponse
-
-log = logging.getLogger("routetax.proxy")
 
 PROMPT_COUNT_OFF_LOOP_BYTES = 256 * 1024  # prompts larger than this are tokenised in a worker thread
 
@@ -55,6 +52,7 @@ class Answer:
     stream: StreamStart | None = None
     degraded: str | None = None
     upstream_status: int | None = None  # when the client is answered another status than the upstream's
+    detail: str | None = None  # no HTTP answer: what failed (host and port, resolver error), for the log only
 
 
 class Attempter:
@@ -140,9 +138,8 @@ class Attempter:
             if upstream is not None:
                 upstream.close()
             attempt.error_type = failure.kind
-            log.debug("tier %s: upstream %s: %s", tier, failure.kind, failure.detail)
-            status, content = failure_answer(tier, failure)
-            return Outcome(Kind.NO_ANSWER, status, str(failure.kind)), Answer(status, content)
+            status, content = failure_answer(tier, failure)  # said at WARNING with the walker's move (incidents)
+            return Outcome(Kind.NO_ANSWER, status, str(failure.kind)), Answer(status, content, detail=failure.detail)
         except TimeoutError:
             if upstream is not None:
                 upstream.close()

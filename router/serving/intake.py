@@ -22,6 +22,7 @@ from starlette.requests import Request
 from classifier import Decision, classify
 from classifier.decision import AGENTIC
 from metering.completion import Completion
+from metering.logs import context as log_context
 from metering.record import Record
 from router.affinity import CacheAffinity, conversation_key
 from router.apis.base import Adapter
@@ -94,6 +95,13 @@ class ModelResolver:
         )
 
 
+def _log_key(key: VirtualKey | None) -> None:
+    """The request's key id (a hash, never the key) for its access line, refused or not."""
+    handling = log_context.current()
+    if handling is not None and key is not None:
+        handling.key_id = key.id
+
+
 def parse_body(raw: bytes) -> dict[str, Any]:
     """The body as a JSON object, parsed once; anything else is a 400."""
     try:
@@ -163,6 +171,7 @@ class Intake:
 
     async def admit(self, request: Request, api: Adapter, started: float) -> Exchange:
         record = Record(request_id=uuid.uuid4().hex, api=api.name, started_at=time.time())
+        log_context.begin(record.request_id)  # every log line from here on names this request (and then its task)
         headers = {"x-routetax-request-id": record.request_id}
         try:
             return await self._admit(request, api, record, headers, started)
@@ -175,6 +184,7 @@ class Intake:
         self, request: Request, api: Adapter, record: Record, headers: dict[str, str], started: float
     ) -> Exchange:
         key = await self.gate.authenticate(request.headers)
+        _log_key(key)
         if not self.recordable():  # nothing lost, or refused: a request is served only if its record can be kept
             raise ProxyError(
                 Refusal.LEDGER_UNAVAILABLE,
@@ -239,6 +249,9 @@ class Intake:
         record.task_id, record.task_source, record.task_step = task.task_id, task.source, task.step
         record.task_end = task.end
         headers[TASK_HEADER] = task.task_id
+        handling = log_context.current()
+        if handling is not None:
+            handling.task_id = task.task_id
         return task
 
     def _choose(

@@ -9,7 +9,6 @@ between APIs is the adapter's (`router.apis`).
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 import uuid
 from dataclasses import replace
@@ -32,15 +31,14 @@ from router.response_owners import ResponseOwners
 from router.secrets import Scrubber
 from router.serving.attempt import Answer, Attempter, failure_answer
 from router.serving.breaker import CircuitBreaker
+from router.serving.incidents import Incidents
 from router.serving.intake import Exchange, Intake
 from router.serving.relay import Metering, Relay, relay_headers, tier_path
-from router.serving.walker import Kind, Move, Position, Rules, Walked, walk
+from router.serving.walker import Kind, Move, Position, Rules, Turn, Walked, walk
 from router.serving.walker import Outcome as AttemptOutcome
 from router.tasks import TaskIdentity
 from router.telemetry import Telemetry
 from router.upstream import UpstreamFailure, UpstreamPool
-
-log = logging.getLogger("routetax.proxy")
 
 _JSON = "application/json"
 _ENDED_BY = {Move.RETRY: EndedBy.RETRY, Move.FALLBACK: EndedBy.FALLBACK, Move.REDO: EndedBy.REDO}
@@ -77,6 +75,7 @@ class Proxy:
         windows = {name: tier.input_limit() for name, tier in config.tiers.items()}
         self.rules = Rules(config.resilience.max_retries, config.resilience.retry_after_cap_s, windows)
         self._pinned_rules = replace(self.rules, grow=False)  # `x-routetax-fallback: off`: the plan never grows
+        self.incidents = Incidents(config.log.warning_burst, config.log.warning_window_s)  # failures, at WARNING
 
     @property
     def responses(self) -> ResponsesApi:
@@ -154,10 +153,13 @@ class Proxy:
             async def skip(tier: str) -> AttemptOutcome | None:
                 return await self.attempter.skip(ex, tier)
 
+            def said(turn: Turn) -> None:
+                self.incidents.turn(ex.record, turn, answers[-1].detail if answers else None)
+
             rules = self._pinned_rules if ex.fallback_off else self.rules
             walked = Walked([])
             try:
-                await walk(ex.plan, rules, ex.deadline, attempt, skip, self._health, into=walked)
+                await walk(ex.plan, rules, ex.deadline, attempt, skip, self._health, into=walked, on_turn=said)
             finally:  # also when the client left mid-walk: the record says what happened until then
                 ex.upstream_s += walked.waited_s
                 account(ex.record, walked)
@@ -177,7 +179,10 @@ class Proxy:
             raise
 
     def _health(self, tier: str, healthy: bool) -> None:
-        self.breakers[tier].record(healthy)
+        breaker = self.breakers[tier]
+        before = breaker.state
+        breaker.record(healthy)
+        self.incidents.breaker(tier, before, breaker)
 
     async def response_operation(self, request: Request, method: str, response_id: str) -> Response:
         """GET or DELETE a stored response at the tier that created it, for the key that created it."""
@@ -195,7 +200,16 @@ class Proxy:
             path, forward = f"/responses/{response_id}", forwarded(request.headers)
             status, content, upstream_headers = await self.pool.request(tier, method, path, forward)
         except UpstreamFailure as failure:
-            log.warning("tier %s: %s %s failed: %s (%s)", tier, method, "/responses/{id}", failure.kind, failure.detail)
+            self.incidents.limited.warning(
+                "tier %s: %s %s failed: %s (%s)",
+                tier,
+                method,
+                "/responses/{id}",
+                failure.kind,
+                failure.detail,
+                key=("upstream_failed", tier, failure.kind),
+                extra={"event": "upstream_failed", "tier": tier, "error": str(failure.kind), "detail": failure.detail},
+            )
             status, content = failure_answer(tier, failure)
             return Response(content, status_code=status, media_type=_JSON, headers=headers)
         relay_headers(upstream_headers, headers, status, rate_limits=key is None, scrub=self.attempter.scrub)

@@ -259,19 +259,24 @@ async def walk(
     sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
     rng: random.Random | Any = random,
     into: Walked | None = None,
+    on_turn: Callable[[Turn], None] | None = None,
 ) -> Walked:
     """Walk `plan` until an answer or the end: attempt, ask `next_step`, wait or move, repeat.
 
     `skip(tier)` says why a tier is not to be attempted now (an Outcome of kind SKIPPED) or None;
     `health(tier, healthy)` is told each attempted tier's health, for its breaker. The turns are
-    added to `into` as they happen, so a walk cut short (the client left) still tells how far it got.
+    added to `into` as they happen, so a walk cut short (the client left) still tells how far it got;
+    `on_turn(turn)` hears of each as it happens (the log: a failure is said before its retry's wait).
     """
     at = Position(tuple(plan))
     walked = Walked([]) if into is None else into
     while True:
         outcome = (await skip(at.tier) if skip is not None else None) or await attempt(at)
         step = next_step(at, outcome, rules, now=clock(), deadline=deadline, rng=rng)
-        walked.turns.append(Turn(at.tier, outcome, step))
+        turn = Turn(at.tier, outcome, step)
+        walked.turns.append(turn)
+        if on_turn is not None:
+            on_turn(turn)
         if health is not None and step.healthy is not None:
             health(at.tier, step.healthy)
         if step.move in (Move.ANSWER, Move.GIVE_UP):

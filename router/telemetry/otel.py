@@ -34,6 +34,7 @@ from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, TraceFlags, get_current_span, set_span_in_context
 
 from metering.completion import Completion
+from metering.logs.limiter import RateLimitedLog
 from metering.record import Record
 from router.telemetry.attributes import (
     OPERATION,
@@ -47,6 +48,8 @@ from router.telemetry.attributes import (
 from router.telemetry.settings import OtelSettings, Signal
 
 log = logging.getLogger("routetax.telemetry")
+# a bug here must not flood the log: each kind of telemetry failure at most once per 10 s, the rest counted
+_failures = RateLimitedLog(log, burst=1, window_s=10.0)
 
 SCOPE = "routetax"
 SHUTDOWN_WAIT_S = 5.0  # a collector that is gone must not hold the process's exit for the exporter's retries
@@ -178,7 +181,6 @@ class OtelTelemetry:
         self._open: dict[str, RequestTrace] = {}  # request id -> its trace, until its record is finished
         self._tracer: Any = None
         self._ids = _PresetIds()
-        self._failed_logged_at = -10.0
         self._tracer_provider: TracerProvider | None = None
         self._meter_provider: MeterProvider | None = None
         self._instruments: dict[Instrument, Any] = {}
@@ -264,11 +266,14 @@ class OtelTelemetry:
     # -- after the answer -------------------------------------------------------------------------
 
     def _failed(self, what: str) -> None:
-        """Say a telemetry failure at most every 10 s (with its traceback): a bug here must not flood the log."""
-        now = time.monotonic()
-        if now - self._failed_logged_at >= 10:
-            self._failed_logged_at = now
-            log.exception("OpenTelemetry: could not %s (the request itself is unaffected)", what)
+        """Say a telemetry failure (with its traceback), rate-limited by kind: the request itself is unaffected."""
+        _failures.log(
+            logging.ERROR,
+            "OpenTelemetry: could not %s (the request itself is unaffected)",
+            what,
+            key=what,
+            exc_info=True,
+        )
 
     def refused(self, trace: RequestTrace, status: int, code: str) -> None:
         """Refused before any routing (bad body, key, budget): the span and the duration, with the refusal's code."""
