@@ -8,6 +8,7 @@ tracing and exporter modules are never imported.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -302,9 +303,12 @@ def test_an_unsupported_protocol_says_so_in_one_line_and_sends_nothing(
     client, process = serve({**_on(receiver_server.url), "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"})
     client.chat.completions.create(model="nano", messages=HELLO)
     err = _stopped(process)
-    said = [line for line in err.splitlines() if "grpc" in line]
-    assert len(said) == 2 and all("not supported" in line and "http/protobuf" in line for line in said), err
-    assert {line.rsplit(": ", 1)[-1] for line in said} == {"traces are off", "metrics are off"}
+    said = [json.loads(line) for line in err.splitlines() if "grpc" in line]  # the log is JSON lines
+    assert len(said) == 2 and all(
+        entry["level"] == "WARNING" and "not supported" in entry["msg"] and "http/protobuf" in entry["msg"]
+        for entry in said
+    ), err
+    assert {entry["msg"].rsplit(": ", 1)[-1] for entry in said} == {"traces are off", "metrics are off"}
     assert got.posts == 0
 
 
