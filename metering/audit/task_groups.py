@@ -32,9 +32,21 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from metering.audit.task_keys import RUNS, TaskKeys
+from metering.audit.task_keys import (
+    ANSWER,
+    CONVERSATION,
+    ENDS,
+    HISTORY,
+    NAME,
+    NONE,
+    PREVIOUS,
+    RESPONSE,
+    RUNS,
+    STARTS,
+    WIDTH,
+)
 
 if TYPE_CHECKING:
     from metering.audit.formats import Observation
@@ -42,6 +54,8 @@ if TYPE_CHECKING:
 IDLE_S = 300.0  # the proxy's default `tasks.idle_s`: a task with no step for this long has ended
 MAX_ENTRIES = 200_000  # the proxy's default `tasks.max_entries`, per table
 SHARED = 16  # tasks kept per shared history (identical first requests of concurrent tasks), as the proxy keeps
+BOUND = MAX_ENTRIES + MAX_ENTRIES // 16  # past it, a table's oldest go in one sweep back down to MAX_ENTRIES
+SWEEP_EVERY = 4096  # rows walked between two sweeps of what has been idle too long
 MODES = ("standard", "batch", "flex", "priority")
 AGENTIC_FLAG, LOGGED_FLAG = 1, 2
 
@@ -101,7 +115,7 @@ class TaskGroups:
         self.formats: list[str] = []
         self.tokens = array("q")  # 4 per row: prompt (a sampled estimate, or -1), cached, completion, reasoning
         self.size = array("q")
-        self.keys = array("q")  # KEY_WIDTH per row: the TaskKeys numbers
+        self.keys = array("q")  # WIDTH per row: the TaskKeys numbers
         self.skipped = 0
 
     def add(self, o: Observation) -> None:
@@ -125,14 +139,14 @@ class TaskGroups:
             estimate = o.prompt_estimate
             self.tokens.extend((-1 if estimate is None else estimate, 0, 0, 0))
         self.size.append(o.size)
-        self.keys.extend(_row(o.task))
+        self.keys.extend(o.task or NONE)
 
     def finish(self, tokens_per_byte: Callable[[str, bool], float]) -> Grouping:
         """Group the held rows into tasks and sum their tokens by task class; the rows are released."""
         n = len(self.ts)
         result = Grouping(grouped=n, not_grouped=self.skipped)
         order, times = _time_order(self.ts, result)
-        result.answered = sum(1 for i in range(n) if self.keys[KEY_WIDTH * i + ANSWER])
+        result.answered = sum(1 for i in range(n) if self.keys[WIDTH * i + ANSWER])
         task_of, agentic, joined = _walk(order, times, self.keys, self.flags)
         self.keys = array("q")
         steps = [0] * len(agentic)
@@ -170,19 +184,6 @@ class TaskGroups:
         return result
 
 
-KEY_WIDTH = 6 + 2 * RUNS
-NAME, PREVIOUS, CONVERSATION, RESPONSE, HISTORY, ANSWER, ENDS = 0, 1, 2, 3, 4, 5, 6
-STARTS = ENDS + RUNS
-
-
-def _row(keys: TaskKeys | None) -> list[int]:
-    if keys is None:
-        return [0] * KEY_WIDTH
-    ends = list(keys.ends) + [0] * (RUNS - len(keys.ends))
-    starts = list(keys.starts) + [0] * (RUNS - len(keys.starts))
-    return [keys.name, keys.previous, keys.conversation, keys.response, keys.history, keys.answer, *ends, *starts]
-
-
 def _time_order(ts: array, result: Grouping) -> tuple[list[int], list[float]]:
     """Row indices in time order, and each row's time (an untimed row: the time of the timed row read before it,
     -inf before any; so it keeps its place after that row)."""
@@ -214,11 +215,16 @@ def _alive(entry: _Entry | None, now: float) -> bool:
     return entry is not None and now - entry.at <= IDLE_S
 
 
-def _pick(entries: list[_Entry] | None, now: float) -> _Entry | None:
+def _pick(entries: _Entry | list[_Entry] | None, now: float) -> _Entry | None:
     """The entry a continuation belongs to: one nobody continued yet, the latest first (identical histories of
     several tasks are shared out, never merged), else the latest."""
-    if not entries:
+    if entries is None:
         return None
+    if type(entries) is _Entry:
+        if not _alive(entries, now):
+            return None
+        entries.continued += 1
+        return entries
     alive = [e for e in entries if _alive(e, now)]
     if not alive:
         return None
@@ -228,22 +234,44 @@ def _pick(entries: list[_Entry] | None, now: float) -> _Entry | None:
 
 
 def _put(table: dict[int, _Entry], key: int, entry: _Entry) -> None:
-    table.pop(key, None)
+    table.pop(key, None)  # re-inserted last: a table's oldest entries stay first
     table[key] = entry
-    _bound(table)
+    if len(table) > BOUND:
+        _bound(table)
 
 
-def _put_shared(table: dict[int, list[_Entry]], key: int, entry: _Entry) -> None:
-    entries = table.pop(key, None) or []
-    entries = [e for e in entries if e.task != entry.task][-SHARED + 1 :]
-    entries.append(entry)
-    table[key] = entries
-    _bound(table)
+def _put_shared(table: dict[int, _Entry | list[_Entry]], key: int, entry: _Entry) -> None:
+    """File `entry` under `key` beside the other tasks' entries there (the same history or answer in several tasks:
+    one bare entry, else a list, the latest last)."""
+    found = table.pop(key, None)
+    if found is None or (type(found) is _Entry and found.task == entry.task):
+        table[key] = entry
+    else:
+        kept = [found] if type(found) is _Entry else found
+        kept = [e for e in kept if e.task != entry.task][-SHARED + 1 :]
+        kept.append(entry)
+        table[key] = kept
+    if len(table) > BOUND:
+        _bound(table)
 
 
-def _bound(table: dict[int, object]) -> None:
+def _sweep(tables: tuple[dict[int, Any], ...], now: float) -> None:
+    """Forget what has been idle past IDLE_S (of log time): nothing can continue it any more. A table's oldest
+    entries come first (each is re-inserted when written), so this stops at the first one still alive."""
+    for table in tables:
+        stale = []
+        for key, value in table.items():
+            entry = value if type(value) is _Entry else value[-1]
+            if _alive(entry, now):
+                break
+            stale.append(key)
+        for key in stale:
+            del table[key]
+
+
+def _bound(table: dict[int, Any]) -> None:
     """Past MAX_ENTRIES and a sixteenth, the oldest go back down to MAX_ENTRIES in one sweep (as the proxy does)."""
-    if len(table) > MAX_ENTRIES + MAX_ENTRIES // 16:
+    if len(table) > BOUND:
         for old in list(itertools.islice(table, len(table) - MAX_ENTRIES)):
             del table[old]
 
@@ -255,31 +283,35 @@ def _walk(order: list[int], times: list[float], keys: array, flags: bytearray) -
     joined = bytearray()
     names: dict[int, _Entry] = {}
     responses: dict[int, _Entry] = {}
-    answers: dict[int, list[_Entry]] = {}
-    histories: dict[int, list[_Entry]] = {}
+    answers: dict[int, _Entry | list[_Entry]] = {}
+    histories: dict[int, _Entry | list[_Entry]] = {}
+    tables = (names, responses, answers, histories)
     session, chain, continuation, single = (
         JOINED.index(j) for j in (Joined.SESSION, Joined.RESPONSE_CHAIN, Joined.CONTINUATION, Joined.SINGLE)
     )
-    for i in order:
+    for walked, i in enumerate(order):
         now = times[i]
-        row = keys[KEY_WIDTH * i : KEY_WIDTH * (i + 1)]
-        name, previous, conversation = row[NAME], row[PREVIOUS], row[CONVERSATION]
+        if not walked % SWEEP_EVERY:
+            _sweep(tables, now)
+        base = WIDTH * i
+        name, previous, conversation = keys[base + NAME], keys[base + PREVIOUS], keys[base + CONVERSATION]
         task, how = -1, single
         if name:
             found = names.get(name)
-            task, how = (found.task, session) if _alive(found, now) else (-1, session)  # type: ignore[union-attr]
+            task, how = (found.task, session) if found is not None and _alive(found, now) else (-1, session)
         elif previous or conversation:
             found = responses.get(previous) if previous else None
-            if not _alive(found, now) and conversation:
+            if (found is None or not _alive(found, now)) and conversation:
                 found = names.get(conversation)
-            task, how = (found.task, chain) if _alive(found, now) else (-1, chain)  # type: ignore[union-attr]
+            task, how = (found.task, chain) if found is not None and _alive(found, now) else (-1, chain)
             if task < 0 and not conversation:
                 how = single  # a chain from a response the logs do not hold: a task of its own from here
         if task < 0:
             for k in range(RUNS):  # longest first: a run's end, then its start, then the run before
-                entry = _pick(answers.get(row[ENDS + k]), now) if row[ENDS + k] else None
-                if entry is None and row[STARTS + k]:
-                    entry = _pick(histories.get(row[STARTS + k]), now)
+                end, start = keys[base + ENDS + k], keys[base + STARTS + k]
+                entry = _pick(answers.get(end), now) if end else None
+                if entry is None and start:
+                    entry = _pick(histories.get(start), now)
                 if entry is not None:
                     task, how = entry.task, continuation
                     break
@@ -291,15 +323,15 @@ def _walk(order: list[int], times: list[float], keys: array, flags: bytearray) -
             joined[task] = how
         task_of[i] = task
         agentic[task] |= flags[i] & AGENTIC_FLAG
-        mine = _Entry(task, now)
+        mine = _Entry(task, now)  # one entry for every table: continued by whichever way it was found
         if name:
             _put(names, name, mine)
         if conversation:
             _put(names, conversation, mine)
-        if row[RESPONSE]:
-            _put(responses, row[RESPONSE], mine)
-        if row[HISTORY]:
-            _put_shared(histories, row[HISTORY], _Entry(task, now))
-        if row[ANSWER]:
-            _put_shared(answers, row[ANSWER], _Entry(task, now))
+        if keys[base + RESPONSE]:
+            _put(responses, keys[base + RESPONSE], mine)
+        if keys[base + HISTORY]:
+            _put_shared(histories, keys[base + HISTORY], mine)
+        if keys[base + ANSWER]:
+            _put_shared(answers, keys[base + ANSWER], mine)
     return task_of, agentic, joined

@@ -3,62 +3,48 @@
 The proxy decides a request's task at intake (docs/tasks.md): a name the client gave (`x-routetax-task`), the
 Responses API's own chain (`previous_response_id`, `conversation`), or an implicit continuation — the request's
 history extends an earlier request's history plus the answer it got. A log gives the same evidence, read once
-per line while its body is at hand, and kept as a few 64-bit numbers (the body is dropped right after):
+per line while its body is at hand, and kept as a few 64-bit numbers (`TaskKeys`; the body is dropped right
+after):
 
 - `name`: LiteLLM's `session_id` column, an `x-routetax-task` header where the line logged the request's headers,
   or `x-routetax-task` in the metadata LiteLLM keeps of the request (`requester_metadata`, `spend_logs_metadata`);
 - `previous`, `conversation`, `response`: the Responses chain (`response` from the logged answer's `id`);
-- `history`: the digest of the request's history as the proxy normalises it (`metering.task_atoms`), and
-  `answer`: of that history followed by the logged answer (0 where no answer was logged);
+- `history`: the digest of the request's history as the proxy normalises it (`metering.task_atoms`: the same
+  atoms), and `answer`: of that history followed by the logged answer (0 where no answer was logged);
 - `ends` / `starts`: the digests of the history up to where its latest runs of model-written atoms end (an
   earlier request's history *plus its answer*) and start (an earlier request's history alone: what a request
   without a logged answer can be matched by), latest first, `RUNS` of each.
 
 Histories are scoped by the client's key where the log names one (LiteLLM's hashed `api_key`), as the proxy
-scopes them by key.
+scopes them by key. The digests are Python's own 64-bit hashes, chained atom by atom: they only ever meet other
+digests of the same run, and hashing each atom's strings in C costs a fraction of the proxy's blake2b chain
+(which must agree across processes and replicas) on every line of a log.
 """
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass
 from typing import Any
 
-from metering.task_atoms import DIGEST_BYTES, Atom, chain, chat_atoms, history_atoms, model_runs, responses_atoms
+from metering.task_atoms import Atom, chat_atoms, history_atoms, model_runs, responses_atoms
 
 RUNS = 2  # the latest runs kept: the previous step, and the one before it when the previous step is not in the logs
 TASK_HEADER = "x-routetax-task"
 
 
-@dataclass(frozen=True, slots=True)
-class TaskKeys:
-    """One request's task evidence, as 64-bit numbers (0: none)."""
-
-    name: int = 0
-    previous: int = 0
-    conversation: int = 0
-    response: int = 0
-    history: int = 0
-    answer: int = 0
-    ends: tuple[int, ...] = ()
-    starts: tuple[int, ...] = ()
-
-
-def number(digest: bytes) -> int:
-    """A digest as a signed 64-bit number (what an `array('q')` holds); never 0, which means none."""
-    value = int.from_bytes(digest[:8], "little", signed=True)
-    return value or 1
+# A request's task keys: one flat tuple of 64-bit numbers (0: none), read by position — one object per line, held
+# only until the tally has copied it into its arrays.
+TaskKeys = tuple[int, ...]
+NAME, PREVIOUS, CONVERSATION, RESPONSE, HISTORY, ANSWER, ENDS = range(7)
+STARTS = ENDS + RUNS
+WIDTH = STARTS + RUNS
+NONE: TaskKeys = (0,) * WIDTH
 
 
 def named(kind: str, value: Any) -> int:
     """A name (a session, a response id) as a number: the same text gives the same number within one run."""
     if not isinstance(value, str) or not value:
         return 0
-    return number(hashlib.blake2b(f"{kind}\x1f{value}".encode("utf-8", "surrogatepass"), digest_size=8).digest())
-
-
-def _start(scope: str | None) -> bytes:
-    return hashlib.blake2b((scope or "-").encode("utf-8", "surrogatepass"), digest_size=DIGEST_BYTES).digest()
+    return hash((kind, value)) or 1
 
 
 def answer_atoms(api: str, answer: Any) -> list[Atom] | None:
@@ -96,20 +82,35 @@ def keys_of(
         if isinstance(answer, dict):
             response = named("response", answer.get("id"))
     if not history:
-        return TaskKeys(named("name", name), previous, conversation, response)
+        return (named("name", name), previous, conversation, response, *NONE[HISTORY:])
     atoms = history_atoms(body, api)
-    replied = answer_atoms(api, answer)
-    digests = chain(_start(scope), atoms + (replied or []))
     ends, starts = model_runs(atoms)
-    return TaskKeys(
+    ends, starts = ends[-RUNS:], starts[-RUNS:]
+    wanted = {*ends, *starts}
+    at: dict[int, int] = {}
+    digest = hash(("scope", scope))
+    for i, atom in enumerate(atoms):
+        if i in wanted:
+            at[i] = digest
+        digest = hash((digest, atom))
+    at[len(atoms)] = history_digest = digest or 1
+    replied = answer_atoms(api, answer)
+    if replied:
+        for atom in replied:
+            digest = hash((digest, atom))
+    runs = [0] * (2 * RUNS)
+    for k, end in enumerate(reversed(ends)):
+        runs[k] = at[end] or 1
+    for k, start in enumerate(reversed(starts)):
+        runs[RUNS + k] = at[start] or 1
+    return (
         named("name", name),
         previous,
         conversation,
         response,
-        number(digests[len(atoms)]),
-        number(digests[-1]) if replied else 0,
-        tuple(number(digests[end]) for end in reversed(ends[-RUNS:])),
-        tuple(number(digests[start]) for start in reversed(starts[-RUNS:])),
+        history_digest,
+        (digest or 1) if replied else 0,
+        *runs,
     )
 
 

@@ -23,10 +23,11 @@ def task_lines(t: dict[str, Any] | None, request_share: float) -> list[str]:
     joined = ", ".join(f"{how.replace('_', ' ')} {n:,}" for how, n in t["grouped_by"].items())
     steps = t["steps_per_task"]
     out = [
-        f"tasks                 {t['count']:,} tasks from {t['requests_grouped']:,} requests ({joined}); "
+        f"tasks                 {t['count']:,} tasks from {t['requests_grouped']:,} requests; "
         f"steps per task mean {steps['mean']:.1f}, p50 {steps['p50']:g}, p90 {steps['p90']:g}",
+        f"  joined by           {joined}",
         f"  agentic share       {t['agentic_share']:.1%} of tasks ({request_share:.1%} of requests)",
-        "  cost per task       (and a month of them at the volume above)",
+        "  cost per task       (and per month, at the volume above)",
         *(f"    {_row(t, name)}" for name in SHOWN if name in t["cost_per_task_usd"]),
     ]
     for note in t["notes"]:
