@@ -280,3 +280,17 @@ def test_the_terminal_page_shows_tasks_beside_requests(tmp_path: Path, capsys: p
     assert "7 tasks from 12 requests" in page
     assert "agentic share       14.3% of tasks (50.0% of requests)" in page
     assert "cost per task" in page and "dual tier" in page
+
+
+def test_x_routetax_task_in_the_request_metadata_litellm_keeps_names_the_task(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """LiteLLM keeps a request's `metadata` as `requester_metadata`: a client that put `x-routetax-task` there is
+    grouped by it, as the proxy groups by the header."""
+    rows = []
+    for n, text in enumerate(["Draft the release notes", "Now the changelog"]):
+        row = litellm_row(f"r{n}", {"model": "gpt-4o", "messages": [{"role": "user", "content": text}]})
+        row["metadata"] = {**row["metadata"], "requester_metadata": {"x-routetax-task": "release-42"}}
+        rows.append(row)
+    _, t = tasks_of(capsys, write_jsonl(tmp_path / "spend.jsonl", rows))
+    assert t["count"] == 1 and t["grouped_by"]["session"] == 1

@@ -156,30 +156,51 @@ class TaskGroups:
         result.agentic_tasks = sum(agentic)
         result.steps = steps
         result.joined = Counter(JOINED[j].value for j in joined)
-        parts = result.parts
-        tokens = self.tokens
+        # Summed per cell (task class, request flags, mode, format) in plain lists first: one pass over the rows.
+        sums: dict[tuple[int, int, int, int], list[int]] = {}
+        tokens, flags_of, mode_of, fmt_of, size_of = self.tokens, self.flags, self.mode, self.fmt, self.size
         for i in range(n):
-            flags = self.flags[i]
-            request_agentic = bool(flags & AGENTIC_FLAG)
-            key = (bool(agentic[task_of[i]]), request_agentic, MODES[self.mode[i]])
-            part = parts.get(key)
-            if part is None:
-                part = parts[key] = Part()
-            part.requests += 1
-            prompt, cached, completion, reasoning = tokens[4 * i : 4 * i + 4]
+            flags = flags_of[i]
+            cell = (agentic[task_of[i]], flags, mode_of[i], fmt_of[i])
+            sums_of = sums.get(cell)
+            if sums_of is None:
+                sums_of = sums[cell] = [0] * 7  # requests, prompt, cached, completion, reasoning, sampled, bytes
+            sums_of[0] += 1
+            j = 4 * i
+            prompt = tokens[j]
             if flags & LOGGED_FLAG:
-                part.logged += 1
+                sums_of[1] += prompt
+                sums_of[2] += tokens[j + 1]
+                sums_of[3] += tokens[j + 2]
+                sums_of[4] += tokens[j + 3]
+            elif prompt >= 0:
+                sums_of[5] += prompt
+            else:
+                sums_of[6] += size_of[i]
+        for (task_agentic, flags, mode, fmt), (
+            requests,
+            prompt,
+            cached,
+            completion,
+            reasoning,
+            sampled,
+            size,
+        ) in sums.items():
+            request_agentic = bool(flags & AGENTIC_FLAG)
+            key = (bool(task_agentic), request_agentic, MODES[mode])
+            part = result.parts.get(key)
+            if part is None:
+                part = result.parts[key] = Part()
+            part.requests += requests
+            if flags & LOGGED_FLAG:
+                part.logged += requests
                 part.prompt += prompt
                 part.cached += cached
                 part.completion += completion
                 part.reasoning += reasoning
-            else:
-                part.estimated += 1
-                part.estimated_prompt += (
-                    prompt
-                    if prompt >= 0
-                    else self.size[i] * tokens_per_byte(self.formats[self.fmt[i]], request_agentic)
-                )
+            else:  # unsampled prompts scaled by their format × class's tokens per byte, as the tally scales them
+                part.estimated += requests
+                part.estimated_prompt += sampled + size * tokens_per_byte(self.formats[fmt], request_agentic)
         self.__init__()  # type: ignore[misc]  # release the rows
         return result
 
