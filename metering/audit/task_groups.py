@@ -246,12 +246,18 @@ def _pick(entries: _Entry | list[_Entry] | None, now: float) -> _Entry | None:
             return None
         entries.continued += 1
         return entries
-    alive = [e for e in entries if _alive(e, now)]
-    if not alive:
-        return None
-    entry = next((e for e in reversed(alive) if not e.continued), alive[-1])
-    entry.continued += 1
-    return entry
+    latest = None
+    for entry in reversed(entries):  # filed in time order: past the first idle one, all are
+        if not _alive(entry, now):
+            break
+        if latest is None:
+            latest = entry
+        if not entry.continued:
+            latest = entry
+            break
+    if latest is not None:
+        latest.continued += 1
+    return latest
 
 
 def _put(table: dict[int, _Entry], key: int, entry: _Entry) -> None:
@@ -263,14 +269,18 @@ def _put(table: dict[int, _Entry], key: int, entry: _Entry) -> None:
 
 def _put_shared(table: dict[int, _Entry | list[_Entry]], key: int, entry: _Entry) -> None:
     """File `entry` under `key` beside the other tasks' entries there (the same history or answer in several tasks:
-    one bare entry, else a list, the latest last)."""
-    found = table.pop(key, None)
+    one bare entry, else a list of at most SHARED, the latest last)."""
+    found = table.pop(key, None)  # re-inserted last: a table's oldest entries stay first
     if found is None or (type(found) is _Entry and found.task == entry.task):
         table[key] = entry
     else:
         kept = [found] if type(found) is _Entry else found
-        kept = [e for e in kept if e.task != entry.task][-SHARED + 1 :]
-        kept.append(entry)
+        if kept[-1].task == entry.task:  # this task's own request again (a retry): it replaces its entry
+            kept[-1] = entry
+        else:
+            kept.append(entry)
+            if len(kept) > SHARED:
+                del kept[0]
         table[key] = kept
     if len(table) > BOUND:
         _bound(table)
