@@ -141,13 +141,16 @@ def test_an_x_routetax_task_header_logged_with_the_request_names_its_task(
     task by the header the client sent (as the proxy groups them)."""
     rows = [
         {
-            "request": {"url": "/v1/chat/completions", "headers": {"X-Routetax-Task": "run-7"}, "body": pair["request"]},
+            "request": {"url": "/v1/chat/completions", "headers": HEADERS, "body": pair["request"]},
             "response": pair["response"],
         }
         for pair in (single("Research flights to Lisbon", T0), single("Write the itinerary", T0 + 3))
     ]
     _, t = tasks_of(capsys, write_jsonl(tmp_path / "http.jsonl", rows))
     assert t["count"] == 1 and t["grouped_by"]["session"] == 1
+
+
+HEADERS = {"Content-Type": "application/json", "X-Routetax-Task": "run-7"}
 
 
 def responses_step(n: int, previous: str | None, items: list[dict[str, Any]], output: list[dict[str, Any]], **extra):
@@ -253,7 +256,8 @@ def test_a_chat_that_turns_into_an_agent_run_is_priced_as_one_agentic_task_by_ha
     assert t["projected_monthly_usd"]["dual"] == pytest.approx(dual_by_task)
     assert t["projected_monthly_usd"]["dual"] > r["projected_monthly_usd"]["dual"]
     mini_only = chats_mini + first_mini + second_mini  # the same tokens, the same tier: the same either way
-    assert t["projected_monthly_usd"]["mini_only"] == pytest.approx(mini_only) == r["projected_monthly_usd"]["mini_only"]
+    assert t["projected_monthly_usd"]["mini_only"] == pytest.approx(mini_only)
+    assert r["projected_monthly_usd"]["mini_only"] == pytest.approx(mini_only)
     assert t["projected_monthly_usd"]["nano_only"] == pytest.approx(r["projected_monthly_usd"]["nano_only"])
     assert t["cost_per_task_usd"]["dual"] == pytest.approx(dual_by_task / 3)
     assert t["cost_per_task_usd"]["mini_only"] == pytest.approx(mini_only / 3)
