@@ -50,6 +50,7 @@ from metering.audit.task_keys import (
 
 if TYPE_CHECKING:
     from metering.audit.formats import Observation
+    from metering.audit.scan import Bucket
 
 IDLE_S = 300.0  # the proxy's default `tasks.idle_s`: a task with no step for this long has ended
 MAX_ENTRIES = 200_000  # the proxy's default `tasks.max_entries`, per table
@@ -72,20 +73,6 @@ class Joined(StrEnum):
 JOINED = tuple(Joined)
 
 
-@dataclass(slots=True)
-class Part:
-    """Token sums of the requests of one (task class, request class, pricing mode)."""
-
-    requests: int = 0
-    logged: int = 0
-    prompt: int = 0
-    cached: int = 0
-    completion: int = 0
-    reasoning: int = 0
-    estimated: int = 0
-    estimated_prompt: float = 0.0  # tokenizer-counted, or scaled from the size by the sample's tokens per byte
-
-
 @dataclass
 class Grouping:
     """The tasks found: their count by class and by how they were joined, steps per task, tokens by task class."""
@@ -94,7 +81,8 @@ class Grouping:
     agentic_tasks: int = 0
     joined: Counter[str] = field(default_factory=Counter)
     steps: list[int] = field(default_factory=list)  # steps of each task
-    parts: dict[tuple[bool, bool, str], Part] = field(default_factory=dict)  # (task agentic, request agentic, mode)
+    # (task agentic, request agentic, mode) -> token sums, as the tally keeps them per (class, mode)
+    parts: dict[tuple[bool, bool, str], Bucket] = field(default_factory=dict)
     grouped: int = 0  # requests grouped
     answered: int = 0  # of them, with a logged answer (continuations of the rest are matched on the prefix alone)
     not_grouped: int = 0  # requests past MAX_HELD
@@ -143,6 +131,8 @@ class TaskGroups:
 
     def finish(self, tokens_per_byte: Callable[[str, bool], float]) -> Grouping:
         """Group the held rows into tasks and sum their tokens by task class; the rows are released."""
+        from metering.audit.scan import Bucket  # the tally's own token sums (scan imports this module)
+
         n = len(self.ts)
         result = Grouping(grouped=n, not_grouped=self.skipped)
         order, times = _time_order(self.ts, result)
@@ -190,7 +180,7 @@ class TaskGroups:
             key = (bool(task_agentic), request_agentic, MODES[mode])
             part = result.parts.get(key)
             if part is None:
-                part = result.parts[key] = Part()
+                part = result.parts[key] = Bucket()
             part.requests += requests
             if flags & LOGGED_FLAG:
                 part.logged += requests
@@ -200,7 +190,7 @@ class TaskGroups:
                 part.reasoning += reasoning
             else:  # unsampled prompts scaled by their format × class's tokens per byte, as the tally scales them
                 part.estimated += requests
-                part.estimated_prompt += sampled + size * tokens_per_byte(self.formats[fmt], request_agentic)
+                part.estimated_prompt += sampled + round(size * tokens_per_byte(self.formats[fmt], request_agentic))
         self.__init__()  # type: ignore[misc]  # release the rows
         return result
 

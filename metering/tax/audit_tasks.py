@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from metering.audit.scan import AGENTIC, SINGLE_TURN, Tally
-from metering.audit.task_groups import JOINED, Grouping, Part, TaskGroups
+from metering.audit.scan import AGENTIC, SINGLE_TURN, Bucket, Tally
+from metering.audit.task_groups import JOINED, Grouping, TaskGroups
 from metering.prices import price_for
 from metering.record import Usage
 from metering.tax import model as tax_model
@@ -115,7 +115,7 @@ def _task_mix(tally: Tally, g: Grouping, summary: dict[str, Any]) -> dict[tuple[
     return mix
 
 
-def _tokens(part: Part, rates: tuple[float, float, float, float]) -> tuple[int, int, int, int]:
+def _tokens(part: Bucket, rates: tuple[float, float, float, float]) -> tuple[int, int, int, int]:
     prompt_rate, cached_rate, completion_rate, reasoning_rate = rates
     return (
         part.prompt + round(part.estimated_prompt * prompt_rate),
