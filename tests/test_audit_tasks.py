@@ -298,3 +298,13 @@ def test_x_routetax_task_in_the_request_metadata_litellm_keeps_names_the_task(
         rows.append(row)
     _, t = tasks_of(capsys, write_jsonl(tmp_path / "spend.jsonl", rows))
     assert t["count"] == 1 and t["grouped_by"]["session"] == 1
+
+
+def test_logs_without_any_time_are_grouped_in_reading_order(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Bare bodies with no time at all (nothing to sort by, nothing idle): the run is still one task."""
+    rows = [{k: v for k, v in body.items() if k != "timestamp"} for body in bodies(airline_run("EHGLP3", T0))]
+    rows += [{"model": "gpt-4o", "messages": [{"role": "user", "content": "What is 2 + 2?"}]}]
+    r, t = tasks_of(capsys, write_jsonl(tmp_path / "untimed.jsonl", rows))
+    assert r["requests"] == 7 and r["time_range"] is None
+    assert t["count"] == 2 and t["grouped_by"]["continuation"] == 1 and t["steps_per_task"]["p90"] == 6
+    assert any("7 requests carry no time" in note for note in t["notes"])

@@ -97,10 +97,8 @@ class TaskGroups:
 
     def __init__(self) -> None:
         self.ts = array("d")
-        self.flags = bytearray()  # AGENTIC_FLAG | LOGGED_FLAG
-        self.mode = bytearray()  # index in MODES
-        self.fmt = bytearray()  # index in self.formats
-        self.formats: list[str] = []
+        self.flags = bytearray()  # AGENTIC_FLAG | LOGGED_FLAG, the index in MODES << 2, the format's number << 4
+        self.formats: dict[str, int] = {}
         self.tokens = array("q")  # 4 per row: prompt (a sampled estimate, or -1), cached, completion, reasoning
         self.size = array("q")
         self.keys = array("q")  # WIDTH per row: the TaskKeys numbers
@@ -113,12 +111,12 @@ class TaskGroups:
             return
         self.ts.append(math.nan if o.ts is None else o.ts)
         usage = o.usage
-        self.flags.append(AGENTIC_FLAG * o.agentic | LOGGED_FLAG * (usage is not None))
         tier = o.service_tier
-        self.mode.append(1 if o.batch else 2 if tier == "flex" else 3 if tier == "priority" else 0)
-        if o.fmt not in self.formats:
-            self.formats.append(o.fmt)
-        self.fmt.append(self.formats.index(o.fmt))
+        mode = 1 if o.batch else 2 if tier == "flex" else 3 if tier == "priority" else 0
+        fmt = self.formats.get(o.fmt)
+        if fmt is None:
+            fmt = self.formats[o.fmt] = len(self.formats) & 15  # five formats: never wraps
+        self.flags.append(AGENTIC_FLAG * o.agentic | LOGGED_FLAG * (usage is not None) | mode << 2 | fmt << 4)
         if usage is not None:
             self.tokens.extend(
                 (usage.prompt_tokens, usage.cached_tokens, usage.completion_tokens, usage.reasoning_tokens)
@@ -147,11 +145,11 @@ class TaskGroups:
         result.steps = steps
         result.joined = Counter(JOINED[j].value for j in joined)
         # Summed per cell (task class, request flags, mode, format) in plain lists first: one pass over the rows.
-        sums: dict[tuple[int, int, int, int], list[int]] = {}
-        tokens, flags_of, mode_of, fmt_of, size_of = self.tokens, self.flags, self.mode, self.fmt, self.size
+        sums: dict[tuple[int, int], list[int]] = {}
+        tokens, flags_of, size_of = self.tokens, self.flags, self.size
         for i in range(n):
             flags = flags_of[i]
-            cell = (agentic[task_of[i]], flags, mode_of[i], fmt_of[i])
+            cell = (agentic[task_of[i]], flags)
             sums_of = sums.get(cell)
             if sums_of is None:
                 sums_of = sums[cell] = [0] * 7  # requests, prompt, cached, completion, reasoning, sampled, bytes
@@ -167,7 +165,8 @@ class TaskGroups:
                 sums_of[5] += prompt
             else:
                 sums_of[6] += size_of[i]
-        for (task_agentic, flags, mode, fmt), (
+        formats = {number: name for name, number in self.formats.items()}
+        for (task_agentic, flags), (
             requests,
             prompt,
             cached,
@@ -177,7 +176,7 @@ class TaskGroups:
             size,
         ) in sums.items():
             request_agentic = bool(flags & AGENTIC_FLAG)
-            key = (bool(task_agentic), request_agentic, MODES[mode])
+            key = (bool(task_agentic), request_agentic, MODES[flags >> 2 & 3])
             part = result.parts.get(key)
             if part is None:
                 part = result.parts[key] = Bucket()
@@ -190,16 +189,16 @@ class TaskGroups:
                 part.reasoning += reasoning
             else:  # unsampled prompts scaled by their format × class's tokens per byte, as the tally scales them
                 part.estimated += requests
-                part.estimated_prompt += sampled + round(size * tokens_per_byte(self.formats[fmt], request_agentic))
+                part.estimated_prompt += sampled + round(size * tokens_per_byte(formats[flags >> 4], request_agentic))
         self.__init__()  # type: ignore[misc]  # release the rows
         return result
 
 
 def _time_order(ts: array, result: Grouping) -> tuple[list[int], list[float]]:
     """Row indices in time order, and each row's time (an untimed row: the time of the timed row read before it,
-    -inf before any; so it keeps its place after that row)."""
+    0 before any: it keeps its place after that row, and rows without any time are never idle)."""
     times: list[float] = []
-    last = -math.inf
+    last = 0.0
     latest = -math.inf
     for moment in ts:
         if math.isnan(moment):

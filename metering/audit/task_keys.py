@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from metering.task_atoms import Atom, chat_atoms, history_atoms, model_runs, responses_atoms
+from metering.task_atoms import Atom, Kind, chat_atoms, history_atoms, model_runs, responses_atoms
 
 RUNS = 2  # the latest runs kept: the previous step, and the one before it when the previous step is not in the logs
 TASK_HEADER = "x-routetax-task"
@@ -60,6 +60,15 @@ def answer_atoms(api: str, answer: Any) -> list[Atom] | None:
     message = choices[0].get("message")
     if not isinstance(message, dict):
         return None
+    content = message.get("content")
+    if (
+        type(content) is str
+        and content
+        and not content.startswith("<think>")
+        and not message.get("tool_calls")
+        and type(message.get("function_call")) is not dict
+    ):  # a plain text answer (most are): the one atom the normaliser makes of it, without its general walk
+        return [(Kind.MESSAGE, "assistant", "", content)]
     return chat_atoms([{**message, "role": "assistant"}])
 
 
@@ -85,24 +94,29 @@ def keys_of(
         return (named("name", name), previous, conversation, response, *NONE[HISTORY:])
     atoms = history_atoms(body, api)
     ends, starts = model_runs(atoms)
-    ends, starts = ends[-RUNS:], starts[-RUNS:]
-    wanted = {*ends, *starts}
-    at: dict[int, int] = {}
     digest = hash(("scope", scope))
-    for i, atom in enumerate(atoms):
-        if i in wanted:
-            at[i] = digest
-        digest = hash((digest, atom))
-    at[len(atoms)] = history_digest = digest or 1
+    runs = [0] * (2 * RUNS)
+    if ends:  # a history with answers in it: the digests where its latest runs end and start
+        ends, starts = ends[-RUNS:], starts[-RUNS:]
+        wanted = {*ends, *starts}
+        at: dict[int, int] = {}
+        for i, atom in enumerate(atoms):
+            if i in wanted:
+                at[i] = digest
+            digest = hash((digest, atom))
+        at[len(atoms)] = digest
+        for k, end in enumerate(reversed(ends)):
+            runs[k] = at[end] or 1
+        for k, start in enumerate(reversed(starts)):
+            runs[RUNS + k] = at[start] or 1
+    else:
+        for atom in atoms:
+            digest = hash((digest, atom))
+    history_digest = digest or 1
     replied = answer_atoms(api, answer)
     if replied:
         for atom in replied:
             digest = hash((digest, atom))
-    runs = [0] * (2 * RUNS)
-    for k, end in enumerate(reversed(ends)):
-        runs[k] = at[end] or 1
-    for k, start in enumerate(reversed(starts)):
-        runs[RUNS + k] = at[start] or 1
     return (
         named("name", name),
         previous,
