@@ -1,9 +1,9 @@
 """Logged requests grouped into tasks the way the proxy groups live ones (docs/tasks.md, docs/audit.md).
 
 Each counted request is held as a row of numbers (its time, class, pricing mode, tokens and the task keys of
-`metering.audit.task_keys`: about 130 bytes, in typed arrays). At the end the rows are put in time order — logs
-are not in order across files (a row without a time keeps its place after the timed row read before it) — and
-walked once, each request a step of the first task found, in the proxy's order:
+`metering.audit.task_keys`: 135 bytes, in typed arrays; bench/audit_tasks.py). At the end the rows are put in
+time order — logs are not in order across files (a row without a time keeps its place after the timed row read
+before it) — and walked once, each request a step of the first task found, in the proxy's order:
 
 1. a name: LiteLLM's `session_id`, `x-routetax-task` (`session`);
 2. the Responses chain: `previous_response_id` names a response logged earlier, `conversation` a task
@@ -19,7 +19,7 @@ the audit, which sees the whole task, counts the whole task so). Entries idle lo
 `tasks.idle_s` (300 s of log time) are not continued — the proxy would have ended that task — and each table
 keeps at most the proxy's default `tasks.max_entries` (200,000) entries.
 
-Memory: `MAX_HELD` rows (≈ 130 MB); requests past it are counted per request as always but not grouped, and the
+Memory: `MAX_HELD` rows (≈ 135 MB); requests past it are counted per request as always but not grouped, and the
 report says how many. The tables of the walk are bounded as above.
 """
 
@@ -87,7 +87,7 @@ class Grouping:
     answered: int = 0  # of them, with a logged answer (continuations of the rest are matched on the prefix alone)
     not_grouped: int = 0  # requests past MAX_HELD
     untimed: int = 0  # requests without a time (kept in reading order)
-    reordered: int = 0  # requests read before a request logged earlier than them (the logs were out of order)
+    reordered: int = 0  # requests read after a request logged later than them (the logs were out of order)
 
 
 class TaskGroups:
