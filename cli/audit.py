@@ -21,6 +21,7 @@ from metering.audit.scan import ScanOptions, Window, scan
 from metering.audit.sources import Progress, Source
 from metering.tax.assumptions import Assumptions
 from metering.tax.audit import project
+from metering.tax.audit_tasks import project_tasks
 from metering.tax.audit_text import render
 from metering.tax.roles import DEFAULT_ROLES, Role
 from metering.timespec import parse_time
@@ -97,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
         )
         result = project(tally, assumptions)
         result["reading"] = reading(tally, options.fmt)
+        result["tasks"] = project_tasks(tally, result, assumptions)
     else:
         result = no_requests(tally, options.fmt)
     for warning in result["reading"]["warnings"]:

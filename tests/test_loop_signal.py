@@ -8,9 +8,9 @@ person's multi-turn chat is not a loop, nor is a script that sends its next plai
 
 from __future__ import annotations
 
+from metering.task_atoms import chat_atoms, responses_atoms
 from router.tasks.index import Entry
 from router.tasks.loop import environment_output, loop_signal, wrote_action
-from router.tasks.normalise import chat_atoms, responses_atoms
 
 PACE = 5.0
 

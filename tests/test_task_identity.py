@@ -15,11 +15,11 @@ import orjson
 import pytest
 
 from metering.record import TaskClassReason, TaskSource
+from metering.task_atoms import atom_digest, chain, chat_atoms, responses_atoms
 from router.errors import ProxyError
 from router.tasks import TaskContext, TaskIdentity, TaskIndex
 from router.tasks.answer import AnswerAtoms, from_chat_json, from_chat_stream, from_responses_json
-from router.tasks.index import Boundaries, History, atom_digest, chain, seed
-from router.tasks.normalise import chat_atoms, responses_atoms
+from router.tasks.index import Boundaries, History, seed
 
 SYSTEM = {"role": "system", "content": "You are a helpful agent."}
 ASK = {"role": "user", "content": "What is the weather in Paris?"}

@@ -29,6 +29,7 @@ from classifier import AGENTIC, classify
 from metering.audit.latest_turn import Stored, stored_as
 from metering.audit.limits import implausible
 from metering.audit.shape import malformed
+from metering.audit.task_keys import TaskKeys, header_name, keys_of, litellm_name
 from metering.record import Usage
 from metering.usage import usage_from
 
@@ -121,6 +122,7 @@ class Observation:
     prompt_estimate: int | None = None  # tokenizer count of the prompt, when this line was sampled
     stored: Stored | None = None  # a LiteLLM row holding only what `latest_turn` keeps: how its class is read
     session: str | None = None  # LiteLLM's session_id, for a `stored` row
+    task: TaskKeys | None = None  # what the request says about its task (metering/audit/task_keys.py)
 
 
 @dataclass(slots=True)
@@ -255,7 +257,11 @@ def _observe(
 def _bare_body(obj: dict[str, Any], raw: bytes) -> Parsed:
     if "messages" not in obj and "input" not in obj:
         return Skip.UNRECOGNISED_SHAPE
-    return _observe(_BODIES, obj, _api_of(obj), raw, ts=_time_of(obj))
+    api = _api_of(obj)
+    observation = _observe(_BODIES, obj, api, raw, ts=_time_of(obj))
+    if type(observation) is Observation:
+        observation.task = keys_of(obj, api)
+    return observation
 
 
 def _batch_input(obj: dict[str, Any], raw: bytes) -> Parsed:
@@ -271,6 +277,7 @@ def _batch_input(obj: dict[str, Any], raw: bytes) -> Parsed:
     observation = _observe(_OPENAI_BATCH, body, api, raw, batch=True)
     if isinstance(observation, Skip):  # still joined, so that its output is skipped with it, for the same reason
         return BatchHalf(custom_id, None, digest=hash(raw), skip=observation, is_input=True)
+    observation.task = keys_of(body, api)  # the answer is in another file: joined by the history alone
     return BatchHalf(custom_id, observation, digest=hash(raw), is_input=True)
 
 
@@ -329,7 +336,7 @@ def _pair(obj: dict[str, Any], raw: bytes) -> Parsed:
     elif "input" in request:
         api = "responses"
     elif type(request.get("body")) is dict:  # {"request": {"url": ..., "body": {...}}}: a logged HTTP exchange
-        return _pair({**obj, "request": request["body"]}, raw)
+        return _pair({**obj, "request": request["body"], "headers": request.get("headers")}, raw)
     else:
         return Skip.NO_REQUEST_BODY if not request else Skip.UNRECOGNISED_SHAPE
     usage: Usage | None = None
@@ -351,7 +358,7 @@ def _pair(obj: dict[str, Any], raw: bytes) -> Parsed:
             ts = _time_of(response)
     if type(model) is not str or not model:
         model = request.get("model")
-    return _observe(
+    observation = _observe(
         _PAIRS,
         request,
         api,
@@ -362,6 +369,9 @@ def _pair(obj: dict[str, Any], raw: bytes) -> Parsed:
         ts=ts,
         model=model if type(model) is str else None,
     )
+    if type(observation) is Observation:
+        observation.task = keys_of(request, api, response, name=header_name(obj.get("headers")))
+    return observation
 
 
 def _litellm_row(obj: dict[str, Any], raw: bytes) -> Parsed:
@@ -419,6 +429,15 @@ def _litellm_row(obj: dict[str, Any], raw: bytes) -> Parsed:
     )
     if isinstance(observation, Skip):
         return observation
+    scope = obj.get("api_key")
+    observation.task = keys_of(
+        body,
+        api,
+        response,
+        name=litellm_name(obj, metadata),
+        scope=scope if type(scope) is str else None,
+        history=stored is None,
+    )
     if stored is not None:
         observation.stored = stored
         observation.session = _str(obj.get("session_id"))

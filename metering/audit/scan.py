@@ -36,6 +36,7 @@ from metering.audit.formats import (
 from metering.audit.latest_turn import Sessions, read_as
 from metering.audit.limits import load as load_limits
 from metering.audit.sources import BOM, Progress, Source, UnreadableSource
+from metering.audit.task_groups import Grouping, TaskGroups
 from metering.tokens import count_prompt
 
 AGENTIC, SINGLE_TURN = "agentic", "single_turn"
@@ -146,6 +147,8 @@ class Tally:
     other_formats: Counter[str] = field(default_factory=Counter)  # --format X: lines of another format, by format
     latest_turn: Counter[str] = field(default_factory=Counter)  # LiteLLM latest-turn rows, by how each was read
     latest_turn_proven: bool = False  # the logs show `latest_turn` storage (a row that cannot be a whole body)
+    task_rows: TaskGroups = field(default_factory=TaskGroups)  # each request's task keys, until `finish` groups them
+    tasks: Grouping | None = None  # the requests grouped into tasks (metering/audit/task_groups.py)
 
     def add(self, o: Observation) -> None:
         model = o.model or "(none)"
@@ -191,6 +194,7 @@ class Tally:
                 bucket.estimated_prompt += o.prompt_estimate
             else:
                 bucket.unsampled_bytes[o.fmt] += o.size
+        self.task_rows.add(o)
 
     def finish(self, sampler: TokenSampler) -> None:
         """Sum the kinds into totals; scale unsampled prompts by their format × class's tokens per byte."""
@@ -213,6 +217,7 @@ class Tally:
             for reason in reasons:
                 self.reasons[reason] += n
         self.kinds.clear()
+        self.tasks = self.task_rows.finish(sampler.tokens_per_byte)
         self.models = Counter({model: n for model, n in self.models.items() if n})
         for (label, _mode), bucket in self.buckets.items():
             for fmt, size in bucket.unsampled_bytes.items():

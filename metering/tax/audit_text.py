@@ -6,6 +6,7 @@ import textwrap
 from typing import Any
 
 from metering.audit.formats import SKIP_HELP, Skip
+from metering.tax.audit_tasks_text import task_lines
 
 MAX_DAYS_SHOWN = 14
 WIDTH = 110
@@ -117,6 +118,7 @@ def render(r: dict[str, Any]) -> str:
         f"dual {_usd(per_task['dual'])}   agentic to Qwen n/a (no published rate)"
     )
     add(f"  cheapest per completed task: {corrected['cheapest_per_completed_task']}")
+    out.extend(task_lines(r.get("tasks"), r["agentic_share"]))
     add("")
     add(f"verdict               {r['verdict']}  (the published verdict table at {_pct(r['agentic_share'])} agentic)")
     low, high = r["break_even_band"]

@@ -1,6 +1,7 @@
 """Tasks on the router side: which task a request is a step of, its class, and filing its answer.
 
-- `normalise`: a history (chat messages, Responses items) and an answer as comparable atoms (pure).
+- `metering.task_atoms` (shared with the audit, which groups logged requests into tasks the same way): a history
+  (chat messages, Responses items) and an answer as comparable atoms, their digests (pure).
 - `index`: the continuation index — answers by the digest of the history that led to them (bounded).
 - `prefix`: a step that resends the previous step's messages byte for byte, found by a hash of those bytes.
 - `loop`: the loop signal — previous output back with new tool/environment output at machine pace (pure).

@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from router.tasks.normalise import KIND, Atom, Kind, chat_atoms, message_text, responses_atoms
+from metering.task_atoms import KIND, Atom, Kind, chat_atoms, message_text, responses_atoms
 
 MARK_CHARS = 64  # an answer without tool calls is recognised in a rewritten history by its first characters
 # An answer's marks are kept as one string, joined by this: a tuple of them was one more object per filed answer for

@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from metering.record import TaskClassReason, TaskSource
+from metering.task_atoms import Atom, history_atoms, message_text, responses_atoms
 from router.errors import ProxyError, Refusal
 from router.tasks.answer import AnswerAtoms
 from router.tasks.index import Boundaries, Entry, History, Match, Prompt, TaskIndex, chain, extend, seed
 from router.tasks.loop import loop_signal, wrote_action
-from router.tasks.normalise import Atom, history_atoms, message_text, responses_atoms
 from router.tasks.prefix import raw_history
 from router.tasks.shared import SharedTasks
 

@@ -32,19 +32,21 @@ from typing import Any
 
 import orjson
 
-from router.tasks.answer import MARK_SEPARATOR, split_marks
-from router.tasks.normalise import (
-    SEPARATOR,
+from metering.task_atoms import (
+    DIGEST_BYTES,
     SKIPPED_ROLES,
     TEXT,
     Atom,
     Kind,
+    atom_digest,
+    chain,
     chat_atoms,
     history_atoms,
+    model_runs,
     responses_atoms,
 )
+from router.tasks.answer import MARK_SEPARATOR, split_marks
 
-DIGEST_BYTES = 16
 REWRITE_CANDIDATES = 16  # answers kept per request (identical first requests of concurrent tasks)
 PROMPT_MIN_CHARS = 200  # a last user message at least this long may grow into the next step's (a scratchpad)
 
@@ -118,24 +120,6 @@ def seed(scope: str | None) -> bytes:
     return hashlib.blake2b((scope or "-").encode(), digest_size=DIGEST_BYTES).digest()
 
 
-def atom_digest(atom: Atom) -> bytes:
-    """One atom's own digest: what the chain folds in (32 bytes hashed per link, whatever the atom's length)."""
-    return hashlib.blake2b(SEPARATOR.join(atom).encode("utf-8", "surrogatepass"), digest_size=DIGEST_BYTES).digest()
-
-
-def chain(start: bytes, atoms: list[Atom], own: list[bytes] | None = None) -> list[bytes]:
-    """digests[i] is the digest of atoms[:i] (so len(atoms) + 1 of them): one pass over the history.
-
-    `own`: the atoms' own digests when already known (`History` keeps them per message)."""
-    blake = hashlib.blake2b
-    digests = [start]
-    h = start
-    for d in own if own is not None else map(atom_digest, atoms):
-        h = blake(h + d, digest_size=DIGEST_BYTES).digest()
-        digests.append(h)
-    return digests
-
-
 def extend(digest: bytes, atoms: list[Atom]) -> bytes:
     return chain(digest, atoms)[-1]
 
@@ -207,7 +191,7 @@ class History:
 
 
 def _instructions(item: Any, responses: bool) -> bool:
-    """A system or developer message, which the normalised history leaves out (`router.tasks.normalise`)."""
+    """A system or developer message, which the normalised history leaves out (`metering.task_atoms`)."""
     if type(item) is not dict:
         return False
     role = item.get("role")
@@ -223,19 +207,7 @@ class Boundaries:
 
     @classmethod
     def of(cls, atoms: list[Atom]) -> Boundaries:
-        ends: list[int] = []
-        starts: list[int] = []
-        previous = False
-        for i, (kind, ref, _, _) in enumerate(atoms):
-            model = kind == "c" or (kind == "m" and ref == "assistant")  # the model wrote it (inlined: once per atom)
-            if model and not previous:
-                starts.append(i)
-            elif previous and not model:
-                ends.append(i)
-            previous = model
-        if previous:
-            ends.append(len(atoms))
-        return cls(tuple(ends), tuple(starts))
+        return cls(*model_runs(atoms))
 
     def covered(self, match: Match | None) -> bool:
         """Does `match` account for the history's latest answer (else another process may know a later one)?"""

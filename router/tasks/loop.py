@@ -17,8 +17,8 @@ from __future__ import annotations
 import re
 
 from classifier.text import CODE_BLOCK, JSON_ACTION, TOOL_TAGS, XML_TOOL
+from metering.task_atoms import KIND, Atom, Kind
 from router.tasks.index import Entry
-from router.tasks.normalise import KIND, Atom, Kind
 
 HEAD, TAIL = 4000, 1500  # where an action or an observation is looked for in a long text
 

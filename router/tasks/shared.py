@@ -27,9 +27,9 @@ from typing import Any
 
 from redis.exceptions import NoScriptError
 
+from metering.task_atoms import Atom
 from router.stopping import stop_task
 from router.tasks.index import REWRITE_CANDIDATES, Boundaries, Entry, Match, TaskIndex, bounded_put, confirmed
-from router.tasks.normalise import Atom
 
 log = logging.getLogger("routetax.tasks")
 

@@ -10,15 +10,19 @@ id + text. System and developer messages (and Responses `instructions`) are not 
 items neither. Chat and Responses histories give the same atoms, so one index serves both APIs.
 
 Pure functions of parsed JSON; nothing here raises on odd input (an odd item becomes an atom of its own).
+The proxy's task identity (`router.tasks`) and the audit's grouping of logged requests into tasks
+(`metering.audit.task_keys`) both compare histories through this module, so the two agree on what "extends" is.
 """
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import orjson
 
 SEPARATOR = "\x1f"
+DIGEST_BYTES = 16
 SKIPPED_ROLES = frozenset({"system", "developer"})
 TEXT_PARTS = frozenset({"text", "input_text", "output_text"})
 DROPPED_KEYS = frozenset({"id", "status", "refusal", "annotations", "logprobs"})
@@ -203,3 +207,41 @@ def _pruned(value: Any) -> Any:
 
 def _str(value: Any) -> str:
     return value if isinstance(value, str) else ""
+
+
+def atom_digest(atom: Atom) -> bytes:
+    """One atom's own digest: what the chain folds in (32 bytes hashed per link, whatever the atom's length)."""
+    return hashlib.blake2b(SEPARATOR.join(atom).encode("utf-8", "surrogatepass"), digest_size=DIGEST_BYTES).digest()
+
+
+def chain(start: bytes, atoms: list[Atom], own: list[bytes] | None = None) -> list[bytes]:
+    """digests[i] is the digest of atoms[:i] (so len(atoms) + 1 of them): one pass over the history.
+
+    `own`: the atoms' own digests when already known (the proxy's `History` keeps them per message)."""
+    blake = hashlib.blake2b
+    digests = [start]
+    h = start
+    for d in own if own is not None else map(atom_digest, atoms):
+        h = blake(h + d, digest_size=DIGEST_BYTES).digest()
+        digests.append(h)
+    return digests
+
+
+def model_runs(atoms: list[Atom]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Where the runs of atoms the model wrote end and start in a history: (ends, starts).
+
+    An end is a position just after a run (where an earlier request's history plus its answer stops: an exact
+    continuation), a start the position where a run begins (where the earlier request's own history stops)."""
+    ends: list[int] = []
+    starts: list[int] = []
+    previous = False
+    for i, (kind, ref, _, _) in enumerate(atoms):
+        model = kind == "c" or (kind == "m" and ref == "assistant")  # the model wrote it (inlined: once per atom)
+        if model and not previous:
+            starts.append(i)
+        elif previous and not model:
+            ends.append(i)
+        previous = model
+    if previous:
+        ends.append(len(atoms))
+    return tuple(ends), tuple(starts)

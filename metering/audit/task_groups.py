@@ -1,0 +1,357 @@
+"""Logged requests grouped into tasks the way the proxy groups live ones (docs/tasks.md, docs/audit.md).
+
+Each counted request is held as a row of numbers (its time, class, pricing mode, tokens and the task keys of
+`metering.audit.task_keys`: 135 bytes, in typed arrays; bench/audit_tasks.py). At the end the rows are put in
+time order — logs are not in order across files (a row without a time keeps its place after the timed row read
+before it) — and walked once, each request a step of the first task found, in the proxy's order:
+
+1. a name: LiteLLM's `session_id`, `x-routetax-task` (`session`);
+2. the Responses chain: `previous_response_id` names a response logged earlier, `conversation` a task
+   (`response_chain`);
+3. a continuation (`continuation`): the request's history extends an earlier request's history plus its logged
+   answer — the longest such prefix wins — or, where that request's answer was not logged, its history alone;
+4. else a task of its own (`single`, while no later step joins it).
+
+As in the proxy, a continuation of a history two tasks share (identical first requests, and without logged
+answers identical histories) goes to one nobody has continued yet, the latest first: the two stay two tasks. A
+task is agentic when any of its steps is (the proxy routes every step from the first agentic one on as agentic;
+the audit, which sees the whole task, counts the whole task so). Entries idle longer than the proxy's default
+`tasks.idle_s` (300 s of log time) are not continued — the proxy would have ended that task — and each table
+keeps at most the proxy's default `tasks.max_entries` (200,000) entries.
+
+Memory: `MAX_HELD` rows (≈ 135 MB); requests past it are counted per request as always but not grouped, and the
+report says how many. The tables of the walk are bounded as above.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from array import array
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from metering.audit.task_keys import (
+    ANSWER,
+    CONVERSATION,
+    ENDS,
+    HISTORY,
+    NAME,
+    NONE,
+    PREVIOUS,
+    RESPONSE,
+    RUNS,
+    STARTS,
+    WIDTH,
+)
+
+if TYPE_CHECKING:
+    from metering.audit.formats import Observation
+    from metering.audit.scan import Bucket
+
+IDLE_S = 300.0  # the proxy's default `tasks.idle_s`: a task with no step for this long has ended
+MAX_ENTRIES = 200_000  # the proxy's default `tasks.max_entries`, per table
+SHARED = 16  # tasks kept per shared history (identical first requests of concurrent tasks), as the proxy keeps
+BOUND = MAX_ENTRIES + MAX_ENTRIES // 16  # past it, a table's oldest go in one sweep back down to MAX_ENTRIES
+SWEEP_EVERY = 4096  # rows walked between two sweeps of what has been idle too long
+MODES = ("standard", "batch", "flex", "priority")
+AGENTIC_FLAG, LOGGED_FLAG = 1, 2
+
+
+class Joined(StrEnum):
+    """How a task's steps were found to be one task: the first link that joined them (a closed set)."""
+
+    SESSION = "session"
+    RESPONSE_CHAIN = "response_chain"
+    CONTINUATION = "continuation"
+    SINGLE = "single"
+
+
+JOINED = tuple(Joined)
+
+
+@dataclass
+class Grouping:
+    """The tasks found: their count by class and by how they were joined, steps per task, tokens by task class."""
+
+    tasks: int = 0
+    agentic_tasks: int = 0
+    joined: Counter[str] = field(default_factory=Counter)
+    steps: list[int] = field(default_factory=list)  # steps of each task
+    # (task agentic, request agentic, mode) -> token sums, as the tally keeps them per (class, mode)
+    parts: dict[tuple[bool, bool, str], Bucket] = field(default_factory=dict)
+    grouped: int = 0  # requests grouped
+    answered: int = 0  # of them, with a logged answer (continuations of the rest are matched on the prefix alone)
+    not_grouped: int = 0  # requests past MAX_HELD
+    untimed: int = 0  # requests without a time (kept in reading order)
+    reordered: int = 0  # requests read after a request logged later than them (the logs were out of order)
+
+
+class TaskGroups:
+    """Holds each counted request's row until `finish` groups them (see the module's docstring for the bound)."""
+
+    MAX_HELD = 1_000_000
+
+    def __init__(self) -> None:
+        self.ts = array("d")
+        self.flags = bytearray()  # AGENTIC_FLAG | LOGGED_FLAG, the index in MODES << 2, the format's number << 4
+        self.formats: dict[str, int] = {}
+        self.tokens = array("q")  # 4 per row: prompt (a sampled estimate, or -1), cached, completion, reasoning
+        self.size = array("q")
+        self.keys = array("q")  # WIDTH per row: the TaskKeys numbers
+        self.skipped = 0
+
+    def add(self, o: Observation) -> None:
+        """Hold one counted request (called for every request the tally counts)."""
+        if len(self.ts) >= self.MAX_HELD:
+            self.skipped += 1
+            return
+        self.ts.append(math.nan if o.ts is None else o.ts)
+        usage = o.usage
+        tier = o.service_tier
+        mode = 1 if o.batch else 2 if tier == "flex" else 3 if tier == "priority" else 0
+        fmt = self.formats.get(o.fmt)
+        if fmt is None:
+            fmt = self.formats[o.fmt] = len(self.formats) & 15  # five formats: never wraps
+        self.flags.append(AGENTIC_FLAG * o.agentic | LOGGED_FLAG * (usage is not None) | mode << 2 | fmt << 4)
+        if usage is not None:
+            self.tokens.extend(
+                (usage.prompt_tokens, usage.cached_tokens, usage.completion_tokens, usage.reasoning_tokens)
+            )
+        else:
+            estimate = o.prompt_estimate
+            self.tokens.extend((-1 if estimate is None else estimate, 0, 0, 0))
+        self.size.append(o.size)
+        self.keys.extend(o.task or NONE)
+
+    def finish(self, tokens_per_byte: Callable[[str, bool], float]) -> Grouping:
+        """Group the held rows into tasks and sum their tokens by task class; the rows are released."""
+        from metering.audit.scan import Bucket  # the tally's own token sums (scan imports this module)
+
+        n = len(self.ts)
+        result = Grouping(grouped=n, not_grouped=self.skipped)
+        order, times = _time_order(self.ts, result)
+        result.answered = sum(1 for i in range(n) if self.keys[WIDTH * i + ANSWER])
+        task_of, agentic, joined = _walk(order, times, self.keys, self.flags)
+        self.keys = array("q")
+        steps = [0] * len(agentic)
+        for task in task_of:
+            steps[task] += 1
+        result.tasks = len(agentic)
+        result.agentic_tasks = sum(agentic)
+        result.steps = steps
+        result.joined = Counter(JOINED[j].value for j in joined)
+        # Summed per cell (task class, request flags, mode, format) in plain lists first: one pass over the rows.
+        sums: dict[tuple[int, int], list[int]] = {}
+        tokens, flags_of, size_of = self.tokens, self.flags, self.size
+        for i in range(n):
+            flags = flags_of[i]
+            cell = (agentic[task_of[i]], flags)
+            sums_of = sums.get(cell)
+            if sums_of is None:
+                sums_of = sums[cell] = [0] * 7  # requests, prompt, cached, completion, reasoning, sampled, bytes
+            sums_of[0] += 1
+            j = 4 * i
+            prompt = tokens[j]
+            if flags & LOGGED_FLAG:
+                sums_of[1] += prompt
+                sums_of[2] += tokens[j + 1]
+                sums_of[3] += tokens[j + 2]
+                sums_of[4] += tokens[j + 3]
+            elif prompt >= 0:
+                sums_of[5] += prompt
+            else:
+                sums_of[6] += size_of[i]
+        formats = {number: name for name, number in self.formats.items()}
+        for (task_agentic, flags), (
+            requests,
+            prompt,
+            cached,
+            completion,
+            reasoning,
+            sampled,
+            size,
+        ) in sums.items():
+            request_agentic = bool(flags & AGENTIC_FLAG)
+            key = (bool(task_agentic), request_agentic, MODES[flags >> 2 & 3])
+            part = result.parts.get(key)
+            if part is None:
+                part = result.parts[key] = Bucket()
+            part.requests += requests
+            if flags & LOGGED_FLAG:
+                part.logged += requests
+                part.prompt += prompt
+                part.cached += cached
+                part.completion += completion
+                part.reasoning += reasoning
+            else:  # unsampled prompts scaled by their format × class's tokens per byte, as the tally scales them
+                part.estimated += requests
+                part.estimated_prompt += sampled + round(size * tokens_per_byte(formats[flags >> 4], request_agentic))
+        self.__init__()  # type: ignore[misc]  # release the rows
+        return result
+
+
+def _time_order(ts: array, result: Grouping) -> tuple[list[int], list[float]]:
+    """Row indices in time order, and each row's time (an untimed row: the time of the timed row read before it,
+    0 before any: it keeps its place after that row, and rows without any time are never idle)."""
+    times: list[float] = []
+    last = 0.0
+    latest = -math.inf
+    for moment in ts:
+        if math.isnan(moment):
+            result.untimed += 1
+        else:
+            last = moment
+            if moment < latest:
+                result.reordered += 1
+            latest = max(latest, moment)
+        times.append(last)
+    return sorted(range(len(times)), key=times.__getitem__), times  # stable: ties keep their reading order
+
+
+class _Entry:
+    """A task as of one of its steps (a table's value): its task, when, and how often it was continued."""
+
+    __slots__ = ("at", "continued", "task")
+
+    def __init__(self, task: int, at: float) -> None:
+        self.task, self.at, self.continued = task, at, 0
+
+
+def _alive(entry: _Entry | None, now: float) -> bool:
+    return entry is not None and now - entry.at <= IDLE_S
+
+
+def _pick(entries: _Entry | list[_Entry] | None, now: float) -> _Entry | None:
+    """The entry a continuation belongs to: one nobody continued yet, the latest first (identical histories of
+    several tasks are shared out, never merged), else the latest."""
+    if entries is None:
+        return None
+    if type(entries) is _Entry:
+        if not _alive(entries, now):
+            return None
+        entries.continued += 1
+        return entries
+    latest = None
+    for entry in reversed(entries):  # filed in time order: past the first idle one, all are
+        if not _alive(entry, now):
+            break
+        if latest is None:
+            latest = entry
+        if not entry.continued:
+            latest = entry
+            break
+    if latest is not None:
+        latest.continued += 1
+    return latest
+
+
+def _put(table: dict[int, _Entry], key: int, entry: _Entry) -> None:
+    table.pop(key, None)  # re-inserted last: a table's oldest entries stay first
+    table[key] = entry
+    if len(table) > BOUND:
+        _bound(table)
+
+
+def _put_shared(table: dict[int, _Entry | list[_Entry]], key: int, entry: _Entry) -> None:
+    """File `entry` under `key` beside the other tasks' entries there (the same history or answer in several tasks:
+    one bare entry, else a list of at most SHARED, the latest last)."""
+    found = table.pop(key, None)  # re-inserted last: a table's oldest entries stay first
+    if found is None or (type(found) is _Entry and found.task == entry.task):
+        table[key] = entry
+    else:
+        kept = [found] if type(found) is _Entry else found
+        if kept[-1].task == entry.task:  # this task's own request again (a retry): it replaces its entry
+            kept[-1] = entry
+        else:
+            kept.append(entry)
+            if len(kept) > SHARED:
+                del kept[0]
+        table[key] = kept
+    if len(table) > BOUND:
+        _bound(table)
+
+
+def _sweep(tables: tuple[dict[int, Any], ...], now: float) -> None:
+    """Forget what has been idle past IDLE_S (of log time): nothing can continue it any more. A table's oldest
+    entries come first (each is re-inserted when written), so this stops at the first one still alive."""
+    for table in tables:
+        stale = []
+        for key, value in table.items():
+            entry = value if type(value) is _Entry else value[-1]
+            if _alive(entry, now):
+                break
+            stale.append(key)
+        for key in stale:
+            del table[key]
+
+
+def _bound(table: dict[int, Any]) -> None:
+    """Past MAX_ENTRIES and a sixteenth, the oldest go back down to MAX_ENTRIES in one sweep (as the proxy does)."""
+    if len(table) > BOUND:
+        for old in list(itertools.islice(table, len(table) - MAX_ENTRIES)):
+            del table[old]
+
+
+def _walk(order: list[int], times: list[float], keys: array, flags: bytearray) -> tuple[array, bytearray, bytearray]:
+    """Each row's task, each task's class (1: agentic) and how it was joined (index in JOINED)."""
+    task_of = array("l", bytes(8 * len(order)))
+    agentic = bytearray()
+    joined = bytearray()
+    names: dict[int, _Entry] = {}
+    responses: dict[int, _Entry] = {}
+    answers: dict[int, _Entry | list[_Entry]] = {}
+    histories: dict[int, _Entry | list[_Entry]] = {}
+    tables = (names, responses, answers, histories)
+    session, chain, continuation, single = (
+        JOINED.index(j) for j in (Joined.SESSION, Joined.RESPONSE_CHAIN, Joined.CONTINUATION, Joined.SINGLE)
+    )
+    for walked, i in enumerate(order):
+        now = times[i]
+        if not walked % SWEEP_EVERY:
+            _sweep(tables, now)
+        base = WIDTH * i
+        name, previous, conversation = keys[base + NAME], keys[base + PREVIOUS], keys[base + CONVERSATION]
+        task, how = -1, single
+        if name:
+            found = names.get(name)
+            task, how = (found.task, session) if found is not None and _alive(found, now) else (-1, session)
+        elif previous or conversation:
+            found = responses.get(previous) if previous else None
+            if (found is None or not _alive(found, now)) and conversation:
+                found = names.get(conversation)
+            task, how = (found.task, chain) if found is not None and _alive(found, now) else (-1, chain)
+            if task < 0 and not conversation:
+                how = single  # a chain from a response the logs do not hold: a task of its own from here
+        if task < 0:
+            for k in range(RUNS):  # longest first: a run's end, then its start, then the run before
+                end, start = keys[base + ENDS + k], keys[base + STARTS + k]
+                entry = _pick(answers.get(end), now) if end else None
+                if entry is None and start:
+                    entry = _pick(histories.get(start), now)
+                if entry is not None:
+                    task, how = entry.task, continuation
+                    break
+        if task < 0:
+            task = len(agentic)
+            agentic.append(0)
+            joined.append(how)
+        elif joined[task] == single and how != single:
+            joined[task] = how
+        task_of[i] = task
+        agentic[task] |= flags[i] & AGENTIC_FLAG
+        mine = _Entry(task, now)  # one entry for every table: continued by whichever way it was found
+        if name:
+            _put(names, name, mine)
+        if conversation:
+            _put(names, conversation, mine)
+        if keys[base + RESPONSE]:
+            _put(responses, keys[base + RESPONSE], mine)
+        if keys[base + HISTORY]:
+            _put_shared(histories, keys[base + HISTORY], mine)
+        if keys[base + ANSWER]:
+            _put_shared(answers, keys[base + ANSWER], mine)
+    return task_of, agentic, joined
