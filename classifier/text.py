@@ -424,6 +424,7 @@ PHRASES = tuple(
         + grammar.PLAN_PHRASES
         + grammar.REPLY_FORMAT
         + grammar.ACTION_HISTORY
+        + grammar.APPLIED
         + loop_roles.PHRASES
         + AGENCY_WORDS
     )
