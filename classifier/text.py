@@ -36,7 +36,10 @@ IMAGE = "<image>"  # an image part, as `text_of` renders it
 IMAGE_PART_TYPES = frozenset({"image_url", "input_image", "image"})
 MANY_TAGS = 64  # past this many XML-like tags, a text is not read as XML tool usage
 TAG_VISITS = 8  # past this many "<", tool-call tags are looked for by one automaton pass
-MANY_CAPITALS = 32  # past this many candidates, a capitalised marker is looked for with one substring search
+# Past this many candidates, a capitalised marker is looked for with one substring search: each candidate visited
+# costs a Python-level step (≈ 3,000 instructions under callgrind), the search ≈ 3 per character, and prose puts
+# a capital T at most sentence starts ("The …"), so at 32 a 3 KB turn paid 75,000 instructions for "Tool" alone.
+MANY_CAPITALS = 4
 SHORT_TEXT = 512  # below this, a marker is looked for with one substring search from the start
 
 # ReAct markers at line start (the format as the model must emit it) ...
@@ -606,7 +609,7 @@ def _by_phrases(window: str, lower: bytes, found: set[str]) -> str | None:
         if inventory and not found.isdisjoint(PLANNING) and (b"def " in lower or b"tool call" in lower):
             return "command_protocol"
         # Only the AutoGPT shape is left: a command list and a JSON reply naming one of them.
-        if JSON_ACTION_KEYS.search(window) and inventory and not found.isdisjoint(FORMAT):
+        if inventory and not found.isdisjoint(FORMAT) and JSON_ACTION_KEYS.search(window):
             return "command_protocol" if (b"command" in lower or b"tool" in lower) else None
         return None
     output_format = not found.isdisjoint(FORMAT) or JSON_ACTION.search(window) is not None
