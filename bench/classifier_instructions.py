@@ -6,9 +6,10 @@ Wall and CPU time on a shared machine move with the neighbours (`bench/bench_cla
 instructions executed do not. One Python process runs under callgrind with collection off; each case and size
 is warmed up outside the count, then classified `--calls` times inside one `functools.reduce` call, the only
 function callgrind collects in, and it writes a profile as each such call returns. A reduce over a no-op first
-measures what the reduce itself costs per call, which is taken off. Needs `valgrind` on PATH (Python runs
-≈ 50x slower under it: about a minute for the default table). Hash randomisation is pinned (PYTHONHASHSEED=0),
-so two runs of one tree count the same.
+measures what the reduce itself costs per call, which is taken off. The cyclic garbage collector is off (a
+classification makes no cycles; its passes would land in whichever cell crossed its threshold). Needs
+`valgrind` on PATH (Python runs ≈ 50x slower under it: a few minutes for the default table). Hash
+randomisation is pinned (PYTHONHASHSEED=0), so two runs of one tree count the same.
 """
 
 from __future__ import annotations
@@ -27,10 +28,11 @@ TOTALS = re.compile(rb"^totals: (\d+)", re.MULTILINE)
 WARMUP = 20
 # What the process runs: a no-op reduce (the overhead), then per cell a warm-up and a counted reduce.
 CHILD = """
-import functools, sys
+import functools, gc, sys
 sys.path.insert(0, {bench!r})
 from bench_classifier import cases
 from classifier import classify
+gc.disable()
 functools.reduce(lambda acc, _: None, range({calls}), None)
 for size in {sizes!r}:
     built = cases(size)
