@@ -59,6 +59,28 @@ NAMED_LINE = re.compile(r"\n[ \t]*[>*-][ \t]*`?([a-z][a-z0-9_.]{1,40})`?:[ \t]")
 UDIFF = re.compile(r"\n--- \S[^\n]*\n\+\+\+ \S[^\n]*\n@@")
 FILE_LISTING = re.compile(r"\n[\w./-]+/?[\w-]+\.[A-Za-z]{1,5}\n```[\w+-]*\n")
 WHOLE_FILE_WORDS = ("complete", "entire", "full", "whole")
+# A unified diff's parts named in prose, with no example to match `UDIFF`: "show a diff from `--- /dev/null` to
+# `+++ path/to/new/file.ext`", "start each hunk with a `@@ ... @@` line".
+UDIFF_PARTS = re.compile(r"(?:^|[\s`'\"(])--- [^\n]{0,200}?(?:^|[\s`'\"(])\+\+\+ ", re.MULTILINE | re.DOTALL)
+# The edits the model writes are applied by a program, not by a person reading them: then what comes back
+# (a failed apply, a lint report, the next request on the changed files) is the loop's next step.
+APPLIED = (
+    "patch tool",
+    "apply cleanly",
+    "applies cleanly",
+    "will be applied",
+    "are applied to",
+    "applied automatically",
+    "automatically applied",
+    "apply your edits",
+    "apply your changes",
+    "apply your diff",
+    "apply your patch",
+    "applies your edits",
+    "applies your changes",
+    "applies your diff",
+    "applies your patch",
+)
 # A plan asked for: with callables laid out, its steps are calls to run.
 PLAN_PHRASES = (
     "create a plan",
@@ -122,7 +144,7 @@ def declares_action_grammar(window: str, head: str, found: set[str], strict: boo
         return bool(names) and '"' in window and _json_call(window)  # a JSON call format for listed callables
     if has(window, "[[ ##") and any(_names_action(field) for field in FIELD_MARKER.findall(window)):
         return True  # an output field that names the tool: the reply is an action
-    if has(window, "```") and _declares_edit_format(window, head):
+    if (has(window, "```") or has(window, "+++ ")) and _declares_edit_format(window, head, found):
         return True
     names = _callables(window, head, found)
     if names is None:
@@ -166,8 +188,12 @@ def has(text: str, needle: str, visits: int = 16) -> bool:
     return at != -1 and needle in text[at:]
 
 
-def _declares_edit_format(text: str, head: str) -> bool:
+def _declares_edit_format(text: str, head: str, found: set[str]) -> bool:
+    """An edit format the client applies to files: a unified diff (its example, or its parts named for a
+    program that applies them), or a whole-file listing."""
     if has(text, "\n--- ") and UDIFF.search(text) is not None:
+        return True
+    if not found.isdisjoint(APPLIED) and "@@" in text and has(text, "+++ ") and UDIFF_PARTS.search(text) is not None:
         return True
     if FILE_LISTING.search(text) is None:
         return False

@@ -126,6 +126,13 @@ EXECUTED = (
     "previous tries",
     # the plan's steps are someone else's to do: a planner among agents
     "steps yourself",
+    "for the others",
+    "for the other agents",
+    "for other agents",
+    "for the other members",
+    "for your teammates",
+    "for your team members",
+    "for the rest of the team",
 )
 # A critic: with the draft it reads sent as a turn after the task it was written for, a reflection loop's critic.
 CRITIC = ("critique", "feedback on")

@@ -333,13 +333,15 @@ def test_never_raises_on_any_shape(body: object, api: str) -> None:
 
 
 def test_shipped_corpus_accuracy_and_coverage() -> None:
-    """0.99 on every row the rules were written with; the held-out captures have their own target (0.95,
-    `test_held_out_framework_captures_meet_the_targets`): a 0.99 bar over both would ask more of them than
-    the issue does, and only reading them could meet it."""
+    """0.99 on every shipped row, held-out captures included. Widened back once it held without reading them:
+    the held-out rows of the 27 frameworks whose rows no one read are right 509 of 511 (the two misses are
+    the ReWOO worker's bare question); aider's and ag2's, whose misses were read to fix their causes, are
+    no longer a measure of unseen styles, and the bar on them guards against regressions only. The held-out
+    file keeps the issue's own targets (`test_held_out_framework_captures_meet_the_targets`)."""
     rows = evaluation.load(evaluation.default_corpus())
     result = evaluation.evaluate(rows, repeats=1)
     development = evaluation.evaluate([row for row in rows if row.get("split") != "heldout"], repeats=1)
-    assert result["n"] >= 400 and development["accuracy"] >= 0.99
+    assert result["n"] >= 400 and result["accuracy"] >= 0.99 and development["accuracy"] >= 0.99
     assert {row["api"] for row in rows} == {"chat", "responses"}
     assert result["baseline"]["accuracy"] < 0.6  # the naive audit is what the classifier must beat
 
@@ -516,7 +518,8 @@ def test_text_about_agents_is_not_an_agent(messages: list) -> None:
 
 
 def test_held_out_framework_captures_meet_the_targets() -> None:
-    """The issue's targets, on captures kept out of development (three frameworks never looked into)."""
+    """The issue's targets, on captures kept out of development (crewai, aider and ag2 held out whole; the
+    misses of the last two were read in issue 29's third round, so they no longer stand for unseen styles)."""
     rows = evaluation.load([evaluation.DATA_DIR / "framework-captures-heldout.jsonl"])
     result = evaluation.evaluate(rows, repeats=1)
     assert len({row["framework"] for row in rows}) >= 9

@@ -200,6 +200,49 @@ def test_an_action_answered_by_any_result_is_a_running_loop(action: str, result:
     assert classify(body).label == "agentic"
 
 
+@pytest.mark.parametrize(
+    "system",
+    [
+        # the diff's parts named in prose, no example: the edits go to a program that applies them
+        "You are a coding assistant inside the editor. Answer every change request with a unified diff. Begin each "
+        "file with a `--- a/path` line and a `+++ b/path` line, then one `@@` hunk per change. The extension "
+        "applies your diff to the workspace, so it must apply cleanly.",
+        "Return patches only. Headers: `--- old/file` then `+++ new/file`; hunks open with @@. Edits will be applied "
+        "automatically to the repository and you will be told when one fails.",
+    ],
+)
+def test_a_diff_format_named_in_prose_for_a_program_that_applies_it_is_an_agent(system: str) -> None:
+    """Issue 29's unseen-style misses: an edit format described, not exemplified, whose edits a program applies."""
+    assert decided(chat(("system", system), ("user", "Rename foo to bar in util.py."))) == ("agentic", "action_grammar")
+
+
+def test_a_diff_format_for_a_person_to_read_is_single_turn() -> None:
+    """The same format for a person to review: nothing the model writes is applied, no result comes back."""
+    system = (
+        "When you suggest a change, show it as a unified diff (`--- a/path`, `+++ b/path`, `@@` hunks) so the user "
+        "can read it before deciding. Explain the change in one sentence."
+    )
+    assert classify(chat(("system", system), ("user", "How would you rename foo to bar?"))).label == "single_turn"
+
+
+@pytest.mark.parametrize(
+    "system",
+    [
+        "Make a plan for the other agents. Keep each step to one line.",
+        "You are the planner. Break the task into steps for your teammates, one step per line.",
+    ],
+)
+def test_a_planner_whose_steps_the_other_agents_carry_out_is_agentic(system: str) -> None:
+    """A group chat's first speaker sees one signed turn: only its instructions say the plan is the others' to do."""
+    body = {
+        "messages": [
+            {"role": "system", "content": system},
+            {"role": "user", "name": "user", "content": "Write a two-line note on the weather in Lima."},
+        ]
+    }
+    assert decided(body) == ("agentic", "loop_internal")
+
+
 def test_people_in_a_channel_are_not_a_team_of_agents() -> None:
     people = {
         "messages": [

@@ -210,6 +210,43 @@ def test_a_person_paced_conversation_stays_single_turn_and_a_tool_loop_turns_age
     assert all(r.task_class == "single_turn" and r.task_class_reason is TaskClassReason.CLASSIFIER for r in steps)
 
 
+REWOO_PLANNER = (
+    'Write a plan for the task below as numbered evidence steps. Each line is one step: "Plan: <why>" followed by '
+    '"#E<n> = <Tool>[<input>]". A later step may use an earlier result by its name (#E1).\n\n'
+    "Tools:\nSearch[query] looks current facts up.\nLLM[instruction] reasons over text you give it.\n\n"
+    "Task: Is it colder in Oslo or in Tromso today?"
+)
+REWOO_WORKER = [{"role": "user", "content": "Which is colder, given -3C, snow and -7C, clear?"}]
+
+
+def test_a_rewoo_worker_is_routed_agentic_by_its_task_though_its_own_request_is_a_plain_question(
+    emulator: RunningServer, start_proxy
+) -> None:
+    """A ReWOO worker's call is a fresh request holding one question with the plan's evidence substituted: no
+    tools, no history, no grammar — one request cannot tell it from a person's (docs/classifier.md), and its
+    history extends nothing, so only the run's task header makes it a step of the planner's task. Then it is
+    routed where agentic work goes from the task's second step, the classifier's own view kept on the record."""
+    proxy = start_proxy(configured(emulator.url))
+    client = client_for(proxy)
+    planner = [{"role": "user", "content": REWOO_PLANNER}]
+    plan = client.chat.completions.with_raw_response.create(model="auto", messages=planner, extra_headers={TASK: "w1"})
+    worker = client.chat.completions.with_raw_response.create(
+        model="auto", messages=REWOO_WORKER, extra_headers={TASK: "w1"}
+    )
+    alone = client.chat.completions.with_raw_response.create(model="auto", messages=REWOO_WORKER)
+    assert plan.headers["x-routetax-class"] == "agentic"
+    assert worker.headers["x-routetax-class"] == alone.headers["x-routetax-class"] == "single_turn"
+    assert worker.headers["x-routetax-tier"] == plan.headers["x-routetax-tier"] == "mini"
+    assert alone.headers["x-routetax-tier"] == "nano"
+    by_id = {r.task_id: r for r in records(proxy, 3) if r.task_step == 2}
+    step = by_id[worker.headers[TASK]]
+    assert (step.label, step.task_class, step.task_class_reason) == (
+        "single_turn",
+        "agentic",
+        TaskClassReason.EARLIER_STEP,
+    )
+
+
 def test_every_step_of_an_explored_task_runs_on_its_arm(emulator: RunningServer, start_proxy) -> None:
     config = configured(emulator.url, policy={"explore": {"share": 0.5, "tiers": ["nano", "mini"], "seed": 5}})
     proxy = start_proxy(config)
