@@ -93,6 +93,10 @@ def render(r: dict[str, Any]) -> str:
     add(f"cached share          {_pct(r['cached_share'])} of prompt tokens where the logs report it")
     if r["logged_spend_usd"] is not None:
         add(f"logged spend          {_usd(r['logged_spend_usd'])} (what the gateway billed for these requests)")
+    if r.get("logged_spend_monthly_usd") is not None:
+        covers = r["logged_spend_requests"]
+        part = "" if covers == r["requests"] else f" (the {covers:,} of {r['requests']:,} requests that logged one)"
+        add(f"                      {_usd(r['logged_spend_monthly_usd'])} a month on the projection's basis{part}")
     add("")
     p, save = r["projected_monthly_usd"], r["savings_vs_mini"]
     add(f"projected monthly cost, {r['monthly_basis_text']}:")
