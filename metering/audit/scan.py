@@ -386,7 +386,7 @@ def scan(
             if warn is not None:
                 warn(str(exc))
     if progress is not None:
-        progress.done()
+        progress.done(tally.lines)
     return scanner.finish()
 
 

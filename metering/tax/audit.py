@@ -23,6 +23,7 @@ from metering.record import Usage
 from metering.tax import model as tax_model
 from metering.tax import trend as trend_fit
 from metering.tax.assumptions import Assumptions
+from metering.tax.audit_days import add_day_intervals
 from metering.tax.audit_priority import priority_on_nano
 from metering.tax.audit_spend import logged_spend_monthly
 from metering.tax.break_even import crossing
@@ -230,6 +231,7 @@ def project(tally: Tally, assumptions: Assumptions) -> dict[str, Any]:
         "logged_spend_usd": tally.logged_spend_usd if tally.logged_spend_requests else None,
         "unmatched_batch_inputs": tally.unmatched_batch_inputs,
     }
+    add_day_intervals(result["per_day"])
     result.update(logged_spend_monthly(tally, monthly))
     result["priority_on_nano"] = priority_on_nano(tally, mix, scale)
     result["what_would_change_it"] = _what_would_change_it(result)
