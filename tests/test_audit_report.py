@@ -6,13 +6,16 @@ Each test of a defect failed on main at f93f38e (said in its docstring).
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from cli import main as routetax
-from tests.test_audit import MINI, NANO, audit, chat, completion, litellm_row, write_jsonl
+from metering.audit.groups import Dimension, Groups
+from metering.audit.scan import Scanner, ScanOptions
+from tests.test_audit import MINI, NANO, agentic_chat, audit, chat, completion, litellm_row, write_jsonl
 
 
 def priority_pairs(n: int, prompt: int = 1000, completion_tokens: int = 100) -> list[dict[str, Any]]:
@@ -82,3 +85,106 @@ def test_a_logged_spend_on_some_requests_says_which(tmp_path: Path, capsys: pyte
     assert r["logged_spend_requests"] == 1 and r["logged_spend_monthly_usd"] == pytest.approx(0.5 * 20 / 2)
     routetax(["audit", str(log), "--calls-per-month", "20"])
     assert "(the 1 of 2 requests that logged one)" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Breakdowns by team, key, model and session
+# ---------------------------------------------------------------------------------------------------------------
+
+HASHED_KEY = "88dc28d0f030c55ed4ab77ed8faf098196cb1c05df778539800c9f1243fe6b4b"  # the example row's api_key column
+
+
+def team_row(n: int, team: str, alias: str | None, session: str | None, agentic: bool, model: str = "gpt-5.4-mini"):
+    """A LiteLLM row as `row_to_json` prints it, with the team, key alias and session LiteLLM's proxy writes."""
+    row = litellm_row(
+        f"r{n}",
+        agentic_chat() if agentic else chat("Hi"),
+        team_id=team,
+        session_id=session,
+        model=model,
+        startTime=f"2026-11-{1 + n % 3:02d}T10:{n % 60:02d}:00.000",
+        spend=0.002,
+    )
+    row["metadata"] = {**row["metadata"], "user_api_key_team_id": team}
+    if alias is not None:
+        row["metadata"]["user_api_key_alias"] = alias
+    return row
+
+
+def breakdown_rows() -> list[dict[str, Any]]:
+    rows = []
+    for n in range(30):
+        team = "search" if n < 20 else "support"
+        alias = "web-frontend" if n % 2 else "nightly-batch"
+        rows.append(team_row(n, team, alias if n != 29 else None, f"s{n // 5}", agentic=n >= 20 or n % 4 == 0))
+    rows.append(team_row(30, "support", "web-frontend", None, agentic=False, model="gpt-5.4-nano"))
+    return rows
+
+
+def test_breakdowns_by_team_key_model_and_session_add_up_to_the_whole(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Before: no breakdown at all, though LiteLLM rows carry team_id, the key alias, the model and session_id."""
+    log = write_jsonl(tmp_path / "spend.jsonl", breakdown_rows())
+    code, r = audit(capsys, str(log))
+    assert code == 0 and r["requests"] == 31
+    b = r["breakdowns"]
+    assert list(b) == ["team", "key", "model", "session"]
+    teams = {row["name"]: row for row in b["team"]}
+    assert teams["search"]["requests"] == 20 and teams["support"]["requests"] == 11
+    assert teams["search"]["agentic_share"] == pytest.approx(5 / 20) and teams["support"]["agentic_share"] == 10 / 11
+    assert teams["search"]["logged_spend_usd"] == pytest.approx(20 * 0.002)
+    scale = r["monthly_requests"] / r["requests"]
+    assert teams["search"]["logged_spend_monthly_usd"] == pytest.approx(20 * 0.002 * scale)
+    assert {row["name"] for row in b["key"]} == {"web-frontend", "nightly-batch", "(none)"}  # aliases, never the key
+    assert {row["name"]: row["requests"] for row in b["model"]} == {"gpt-5.4-mini": 30, "gpt-5.4-nano": 1}
+    for dimension, rows in b.items():
+        assert sum(row["requests"] for row in rows) == 31, dimension
+        for policy, usd in r["projected_monthly_usd"].items():
+            if usd is not None and not policy.endswith("_amortised"):
+                assert sum(row["projected_monthly_usd"][policy] for row in rows) == pytest.approx(usd), (
+                    dimension,
+                    policy,
+                )
+    routetax(["audit", str(log)])
+    page = capsys.readouterr().out
+    assert "by team" in page and "search" in page and "web-frontend" in page
+    routetax(["audit", str(log), "--markdown"])
+    markdown = capsys.readouterr().out
+    assert "| search | 20 | 25.0% |" in markdown
+    for output in (json.dumps(r), page, markdown):
+        assert HASHED_KEY not in output
+
+
+def test_a_breakdown_shows_the_top_groups_and_the_rest_as_other(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    rows = [team_row(n, "t", "k", f"session-{n % 25:02d}", agentic=False) for n in range(100)]
+    rows += [team_row(100 + n, "t", "k", "session-big", agentic=True) for n in range(30)]
+    _, r = audit(capsys, str(write_jsonl(tmp_path / "spend.jsonl", rows)))
+    sessions = r["breakdowns"]["session"]
+    assert len(sessions) == 11 and sessions[0]["name"] == "session-big" and sessions[0]["agentic_share"] == 1.0
+    assert sessions[-1]["name"] == "(other)" and sessions[-1]["requests"] == 130 - 30 - 9 * 4
+    assert all(row["exact"] for row in sessions)
+
+
+def test_bodies_are_broken_down_by_model_only(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rows = [chat("Hi"), chat("Hi", model="gpt-5.4-nano"), agentic_chat()]
+    _, r = audit(capsys, str(write_jsonl(tmp_path / "bodies.jsonl", rows)))
+    assert list(r["breakdowns"]) == ["model"]
+    assert {row["name"]: row["requests"] for row in r["breakdowns"]["model"]} == {"gpt-5.4-mini": 2, "gpt-5.4-nano": 1}
+    assert r["breakdowns"]["model"][0]["logged_spend_usd"] is None
+
+
+def test_a_dimension_with_more_names_than_it_keeps_is_folded_into_other(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Memory stays bounded however many sessions the logs hold (LiteLLM gives each request its own by default);
+    the groups and `(other)` still add up to every request."""
+    monkeypatch.setattr(Groups, "KEEP", 5)
+    monkeypatch.setattr(Groups, "FOLD_AT", 10)
+    scanner = Scanner(ScanOptions())
+    for n in range(200):
+        session = "busy" if n % 2 else f"once-{n}"
+        scanner.feed(json.dumps(team_row(n, "t", "k", session, agentic=False)).encode())
+    tally = scanner.finish()
+    groups = tally.groups.by[Dimension.SESSION]
+    assert len(groups) <= 10 and groups["busy"].requests == 100
+    assert sum(group.requests for group in groups.values()) == 200
+    assert Dimension.SESSION in tally.groups.folded

@@ -33,6 +33,7 @@ from metering.audit.formats import (
     parse,
     rows_of_page,
 )
+from metering.audit.groups import Groups
 from metering.audit.latest_turn import Sessions, read_as
 from metering.audit.limits import load as load_limits
 from metering.audit.sources import BOM, Progress, Source, UnreadableSource
@@ -58,6 +59,32 @@ class Bucket:
     cached_known_prompt: int = 0  # prompt tokens of requests whose usage reported cached tokens
     cached_known_cached: int = 0
     unsampled_bytes: Counter[str] = field(default_factory=Counter)  # per format: scaled at the end
+
+    def count(self, o: Observation) -> None:
+        """One request's tokens: its logged usage, else its sampled prompt count, else its size (scaled at the end)."""
+        self.requests += 1
+        usage = o.usage
+        if usage is not None:
+            self.logged += 1
+            self.prompt += usage.prompt_tokens
+            self.cached += usage.cached_tokens
+            self.completion += usage.completion_tokens
+            self.reasoning += usage.reasoning_tokens
+            if o.cached_known:
+                self.cached_known_prompt += usage.prompt_tokens
+                self.cached_known_cached += usage.cached_tokens
+        else:
+            self.estimated += 1
+            if o.prompt_estimate is not None:
+                self.estimated_prompt += o.prompt_estimate
+            else:
+                self.unsampled_bytes[o.fmt] += o.size
+
+    def settle(self, sampler: TokenSampler, agentic: bool) -> None:
+        """Scale the unsampled prompts by their format × class's measured tokens per byte."""
+        for fmt, size in self.unsampled_bytes.items():
+            self.estimated_prompt += round(size * sampler.tokens_per_byte(fmt, agentic))
+        self.unsampled_bytes.clear()
 
 
 class TokenSampler:
@@ -146,6 +173,7 @@ class Tally:
     other_formats: Counter[str] = field(default_factory=Counter)  # --format X: lines of another format, by format
     latest_turn: Counter[str] = field(default_factory=Counter)  # LiteLLM latest-turn rows, by how each was read
     latest_turn_proven: bool = False  # the logs show `latest_turn` storage (a row that cannot be a whole body)
+    groups: Groups = field(default_factory=lambda: Groups(Bucket))  # by team, key, model, session (bounded)
 
     def add(self, o: Observation) -> None:
         model = o.model or "(none)"
@@ -174,23 +202,8 @@ class Tally:
         bucket = self.buckets.get(key)
         if bucket is None:
             bucket = self.buckets[key] = Bucket()
-        bucket.requests += 1
-        usage = o.usage
-        if usage is not None:
-            bucket.logged += 1
-            bucket.prompt += usage.prompt_tokens
-            bucket.cached += usage.cached_tokens
-            bucket.completion += usage.completion_tokens
-            bucket.reasoning += usage.reasoning_tokens
-            if o.cached_known:
-                bucket.cached_known_prompt += usage.prompt_tokens
-                bucket.cached_known_cached += usage.cached_tokens
-        else:
-            bucket.estimated += 1
-            if o.prompt_estimate is not None:
-                bucket.estimated_prompt += o.prompt_estimate
-            else:
-                bucket.unsampled_bytes[o.fmt] += o.size
+        bucket.count(o)
+        self.groups.add(o, key)
 
     def finish(self, sampler: TokenSampler) -> None:
         """Sum the kinds into totals; scale unsampled prompts by their format × class's tokens per byte."""
@@ -215,11 +228,10 @@ class Tally:
         self.kinds.clear()
         self.models = Counter({model: n for model, n in self.models.items() if n})
         for (label, _mode), bucket in self.buckets.items():
-            for fmt, size in bucket.unsampled_bytes.items():
-                bucket.estimated_prompt += round(size * sampler.tokens_per_byte(fmt, label == AGENTIC))
-            bucket.unsampled_bytes.clear()
+            bucket.settle(sampler, label == AGENTIC)
             self.cached_known[label] += bucket.cached_known_prompt
             self.cached_of_known[label] += bucket.cached_known_cached
+        self.groups.finish(sampler)
 
     @property
     def skipped_total(self) -> int:

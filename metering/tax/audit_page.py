@@ -239,13 +239,19 @@ def _breakdowns(breakdowns: dict[str, list[dict[str, Any]]]) -> Section:
     section = Section("breakdowns", "Breakdowns")
     for dimension, rows in breakdowns.items():
         policies = list(dict.fromkeys(p for row in rows for p in (row.get("projected_monthly_usd") or {})))
-        headers = (dimension, "requests", "agentic", "logged spend", *(_policy(p) + " / month" for p in policies))
+        headers = (
+            dimension,
+            "requests",
+            "agentic",
+            "logged spend / month",
+            *(_policy(p) + " / month" for p in policies),
+        )
         table_rows = [
             (
                 str(row["name"]),
                 f"{row['requests']:,}",
                 _pct(row.get("agentic_share")),
-                _usd(row.get("logged_spend_usd")),
+                _usd(row.get("logged_spend_monthly_usd")),
                 *(_usd((row.get("projected_monthly_usd") or {}).get(p)) for p in policies),
             )
             for row in rows

@@ -132,6 +132,9 @@ def render(r: dict[str, Any]) -> str:
         f"                      priced with these logs' tokens {_pct(r['break_even_logs_priced'])}, "
         f"per completed task {_pct(r['break_even_success_corrected'])}"
     )
+    from metering.tax.audit_breakdown_text import breakdown_lines  # imported here: it formats with this module
+
+    out.extend(breakdown_lines(r))
     add("what would change it:")
     for note in r["what_would_change_it"]:
         out.extend(_wrapped(note, "  - ", "    "))
