@@ -184,7 +184,7 @@ def test_a_dimension_with_more_names_than_it_keeps_is_folded_into_other(monkeypa
         session = "busy" if n % 2 else f"once-{n}"
         scanner.feed(json.dumps(team_row(n, "t", "k", session, agentic=False)).encode())
     tally = scanner.finish()
-    groups = tally.groups.by[Dimension.SESSION]
+    groups = tally.groups.by[Dimension.SESSION.value]
     assert len(groups) <= 10 and groups["busy"].requests == 100
     assert sum(group.requests for group in groups.values()) == 200
-    assert Dimension.SESSION in tally.groups.folded
+    assert Dimension.SESSION.value in tally.groups.folded

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 OTHER = "(other)"
 NONE = "(none)"  # a request that does not name one (a row without a team, a line without a model)
+LITELLM = "litellm-spend"  # the format whose rows name a team, a key alias and a session
 
 
 class Dimension(StrEnum):
@@ -45,54 +46,58 @@ class Group:
 
 
 class Groups:
-    """Per dimension, name -> Group; updated once per request counted."""
+    """Per dimension, name -> Group; updated once per request counted.
+
+    Keyed by the dimension's plain string (`Dimension.value`): hashing an enum member runs Python code, and
+    this runs up to four times per request.
+    """
 
     KEEP = 1_000
     FOLD_AT = 2 * KEEP
 
     def __init__(self, new_bucket: Callable[[], Bucket]) -> None:
         self.new_bucket = new_bucket
-        self.by: dict[Dimension, dict[str, Group]] = {dimension: {} for dimension in Dimension}
-        self.named: set[Dimension] = set()  # dimensions some request gave a name
-        self.folded: set[Dimension] = set()
+        self.by: dict[str, dict[str, Group]] = {dimension.value: {} for dimension in Dimension}
+        self._model, self._team = self.by[Dimension.MODEL.value], self.by[Dimension.TEAM.value]
+        self._key, self._session = self.by[Dimension.KEY.value], self.by[Dimension.SESSION.value]
+        self.folded: set[str] = set()
 
     def add(self, o: Observation, key: tuple[str, str]) -> None:
         """Count `o` (of class × mode `key`) in each dimension it can be grouped by."""
-        self._add(Dimension.MODEL, o.model, o, key)
-        if o.fmt == "litellm-spend":
-            self._add(Dimension.TEAM, o.team, o, key)
-            self._add(Dimension.KEY, o.key_alias, o, key)
-            self._add(Dimension.SESSION, o.session, o, key)
+        add = self._add
+        add(self._model, o.model, o, key)
+        if o.fmt == LITELLM:
+            add(self._team, o.team, o, key)
+            add(self._key, o.key_alias, o, key)
+            add(self._session, o.session, o, key)
 
-    def _add(self, dimension: Dimension, name: str | None, o: Observation, key: tuple[str, str]) -> None:
-        groups = self.by[dimension]
+    def _add(self, groups: dict[str, Group], name: str | None, o: Observation, key: tuple[str, str]) -> None:
         if name is None:
             name = NONE
-        elif dimension not in self.named:
-            self.named.add(dimension)
         group = groups.get(name)
         if group is None:
             if len(groups) >= self.FOLD_AT:
-                self._fold(dimension)
+                self._fold(groups)
             group = groups[name] = Group()
         group.requests += 1
-        group.agentic += o.agentic
-        if o.spend_usd is not None:
-            group.spend_usd += o.spend_usd
+        if o.agentic:
+            group.agentic += 1
+        spend = o.spend_usd
+        if spend is not None:
+            group.spend_usd += spend
             group.spend_requests += 1
         bucket = group.buckets.get(key)
         if bucket is None:
             bucket = group.buckets[key] = self.new_bucket()
         bucket.count(o)
 
-    def _fold(self, dimension: Dimension) -> None:
+    def _fold(self, groups: dict[str, Group]) -> None:
         """Fold the `KEEP` names with the fewest requests into `OTHER`."""
-        groups = self.by[dimension]
         smallest = sorted((g.requests, name) for name, g in groups.items() if name != OTHER)[: self.KEEP]
         other = groups.setdefault(OTHER, Group())
         for _, name in smallest:
             merge(other, groups.pop(name))
-        self.folded.add(dimension)
+        self.folded.update(dimension for dimension, held in self.by.items() if held is groups)
 
     def finish(self, sampler: TokenSampler) -> None:
         """Scale each group's unsampled prompts as the whole tally's are."""
@@ -101,9 +106,9 @@ class Groups:
                 for (label, _mode), bucket in group.buckets.items():
                     bucket.settle(sampler, label == "agentic")
 
-    def present(self) -> list[Dimension]:
-        """The dimensions the logs name, in a fixed order."""
-        return [dimension for dimension in Dimension if dimension in self.named]
+    def present(self) -> list[str]:
+        """The dimensions some request names (not only `(none)`), in a fixed order."""
+        return [dimension for dimension, groups in self.by.items() if any(name != NONE for name in groups)]
 
 
 def merge(into: Group, group: Group) -> None:

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from metering.audit.groups import OTHER, Dimension, Group, merge
+from metering.audit.groups import OTHER, Group, merge
 from metering.audit.scan import Tally, TokenSampler
 from metering.tax.assumptions import Assumptions
 
@@ -43,7 +43,7 @@ def breakdowns(
         rows = [_row(name, groups[name], assumptions, scale, project, exact) for name in ranked[:TOP]]
         if rest.requests:
             rows.append(_row(OTHER, rest, assumptions, scale, project, exact))
-        out[Dimension(dimension).value] = rows
+        out[dimension] = rows
     return out
 
 
