@@ -177,14 +177,16 @@ def test_bodies_are_broken_down_by_model_only(tmp_path: Path, capsys: pytest.Cap
 def test_a_dimension_with_more_names_than_it_keeps_is_folded_into_other(monkeypatch: pytest.MonkeyPatch) -> None:
     """Memory stays bounded however many sessions the logs hold (LiteLLM gives each request its own by default);
     the groups and `(other)` still add up to every request."""
-    monkeypatch.setattr(Groups, "KEEP", 5)
-    monkeypatch.setattr(Groups, "FOLD_AT", 10)
+    monkeypatch.setattr(Groups, "SESSIONS_KEEP", 5)
+    monkeypatch.setattr(Groups, "SESSIONS_FOLD_AT", 10)
     scanner = Scanner(ScanOptions())
     for n in range(200):
         session = "busy" if n % 2 else f"once-{n}"
         scanner.feed(json.dumps(team_row(n, "t", "k", session, agentic=False)).encode())
     tally = scanner.finish()
-    groups = tally.groups.by[Dimension.SESSION.value]
-    assert len(groups) <= 10 and groups["busy"].requests == 100
+    assert len(tally.groups.sessions) <= 10
+    groups = tally.groups.group(Dimension.SESSION.value)
+    assert groups["busy"].requests == 100
     assert sum(group.requests for group in groups.values()) == 200
     assert Dimension.SESSION.value in tally.groups.folded
+    assert Dimension.TEAM.value not in tally.groups.folded

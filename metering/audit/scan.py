@@ -59,10 +59,16 @@ class Bucket:
     cached_known_prompt: int = 0  # prompt tokens of requests whose usage reported cached tokens
     cached_known_cached: int = 0
     unsampled_bytes: Counter[str] = field(default_factory=Counter)  # per format: scaled at the end
+    spend_usd: float = 0.0  # what the gateway logged (LiteLLM's `spend`), for the breakdowns
+    spend_requests: int = 0
 
     def count(self, o: Observation) -> None:
         """One request's tokens: its logged usage, else its sampled prompt count, else its size (scaled at the end)."""
         self.requests += 1
+        spend = o.spend_usd
+        if spend is not None:
+            self.spend_usd += spend
+            self.spend_requests += 1
         usage = o.usage
         if usage is not None:
             self.logged += 1
@@ -198,12 +204,9 @@ class Tally:
         tier = o.service_tier
         # The pricing mode the logs show: Batch, or the service tier the answer reported (requested when no answer).
         mode = "batch" if o.batch else tier if tier == "flex" or tier == "priority" else "standard"
-        key = (AGENTIC if agentic else SINGLE_TURN, mode)
-        bucket = self.buckets.get(key)
-        if bucket is None:
-            bucket = self.buckets[key] = Bucket()
-        bucket.count(o)
-        self.groups.add(o, key)
+        # Its tokens go to its cell of `groups` (model, team, key × class × mode): `buckets` are summed out of the
+        # cells at `finish`, so the breakdowns cost no second update per line.
+        self.groups.add(o, (AGENTIC if agentic else SINGLE_TURN, mode))
 
     def finish(self, sampler: TokenSampler) -> None:
         """Sum the kinds into totals; scale unsampled prompts by their format × class's tokens per byte."""
@@ -227,6 +230,7 @@ class Tally:
                 self.reasons[reason] += n
         self.kinds.clear()
         self.models = Counter({model: n for model, n in self.models.items() if n})
+        self.groups.total_into(self.buckets)
         for (label, _mode), bucket in self.buckets.items():
             bucket.settle(sampler, label == AGENTIC)
             self.cached_known[label] += bucket.cached_known_prompt

@@ -33,7 +33,7 @@ def breakdowns(
     """{dimension: [row, ...]} for the dimensions the logs name (none: {})."""
     out: dict[str, list[dict[str, Any]]] = {}
     for dimension in tally.groups.present():
-        groups = tally.groups.by[dimension]
+        groups = tally.groups.group(dimension)
         ranked = sorted((name for name in groups if name != OTHER), key=lambda name: (-groups[name].requests, name))
         rest = Group()
         for name in [*ranked[TOP:], OTHER]:
