@@ -15,6 +15,7 @@ import pytest
 from cli import main as routetax
 from metering.audit.groups import Dimension, Groups
 from metering.audit.scan import Scanner, ScanOptions
+from metering.audit.sources import Progress
 from tests.test_audit import MINI, NANO, agentic_chat, audit, chat, completion, litellm_row, write_jsonl
 
 
@@ -190,3 +191,58 @@ def test_a_dimension_with_more_names_than_it_keeps_is_folded_into_other(monkeypa
     assert sum(group.requests for group in groups.values()) == 200
     assert Dimension.SESSION.value in tally.groups.folded
     assert Dimension.TEAM.value not in tally.groups.folded
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# --markdown, --html, --progress
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def test_markdown_goes_to_standard_output_or_a_file_beside_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    log = write_jsonl(tmp_path / "spend.jsonl", breakdown_rows())
+    assert routetax(["audit", str(log), "--markdown"]) == 0
+    markdown = capsys.readouterr().out
+    assert markdown.startswith("# routetax audit\n") and "## Cost by policy" in markdown
+    assert "| dual tier |" in markdown and "routetax audit: 31 requests" not in markdown  # instead of the text page
+    report = tmp_path / "report.md"
+    assert routetax(["audit", str(log), "--json", "--markdown", str(report)]) == 0
+    captured = capsys.readouterr()
+    r = json.loads(captured.out)  # standard output is still the JSON, whole
+    assert f"report written to {report}" in captured.err
+    assert report.read_text() == markdown
+    assert f"| mini only | ${r['projected_monthly_usd']['mini_only']:.4f} |" in markdown
+
+
+def test_two_outputs_on_standard_output_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    log = write_jsonl(tmp_path / "spend.jsonl", breakdown_rows())
+    assert routetax(["audit", str(log), "--json", "--markdown"]) == 2
+    assert "--json and --markdown would both write standard output" in capsys.readouterr().err
+    assert routetax(["audit", str(log), "--html", "-", "--markdown"]) == 2
+
+
+def test_an_html_report_of_nothing_read_says_so_without_a_verdict(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    log = tmp_path / "junk.jsonl"
+    log.write_text("not json\n")
+    page = tmp_path / "report.html"
+    assert routetax(["audit", str(log), "--html", str(page), "--markdown"]) == 2
+    markdown = capsys.readouterr().out
+    assert "## No request could be read" in markdown and "invalid_json" in markdown
+    html = page.read_text()
+    assert "No request could be read" in html and "no verdict" in html and "Cost by policy" not in html
+
+
+def test_progress_is_plain_lines_on_a_pipe_when_asked_and_never_on_standard_output(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Quiet when standard error is not a terminal unless --progress; then lines a log file can hold (no `\\r`)."""
+    log = write_jsonl(tmp_path / "pairs.jsonl", [{"request": chat("Hi"), "response": completion(10, 5)}] * 50)
+    monkeypatch.setattr(Progress, "EVERY_LINES", 10)
+    monkeypatch.setattr(Progress, "EVERY_S_LOG", 0.0)
+    assert routetax(["audit", str(log), "--json"]) == 0
+    quiet = capsys.readouterr()
+    assert "lines/s" not in quiet.err and "lines read" not in quiet.err
+    assert routetax(["audit", str(log), "--json", "--progress"]) == 0
+    loud = capsys.readouterr()
+    assert json.loads(loud.out)["requests"] == 50
+    assert "routetax audit: 50 lines, " in loud.err and "lines/s - " in loud.err
+    assert "routetax audit: 50 lines read in " in loud.err and "\r" not in loud.err
