@@ -13,6 +13,7 @@ import sys
 
 import orjson
 
+from cli.audit_reports import add_report_arguments, check_reports, stdout_page, write_reports
 from cli.command import Subparsers
 from metering.audit.batch import BatchCollision
 from metering.audit.formats import Format
@@ -71,6 +72,7 @@ def register(subparsers: Subparsers) -> None:
     )
     p.add_argument("--exact-tokens", action="store_true", help="tokenise every unlogged prompt (slow), not a sample")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    add_report_arguments(p)
     p.set_defaults(run=run)
 
 
@@ -78,12 +80,16 @@ def run(args: argparse.Namespace) -> int:
     if args.since is not None and args.until is not None and args.since >= args.until:
         print("routetax audit: --since must be before --until", file=sys.stderr)
         return 2
+    problem = check_reports(args)
+    if problem is not None:
+        print(f"routetax audit: {problem}", file=sys.stderr)
+        return 2
     options = ScanOptions(Format(args.format), Window(args.since, args.until), args.exact_tokens)
     try:
         tally = scan(
             [Source(path) for path in args.paths],
             options,
-            Progress(),
+            Progress(force=args.progress),
             warn=lambda message: print(f"routetax audit: {message}", file=sys.stderr),
         )
     except BatchCollision as exc:
@@ -103,7 +109,16 @@ def run(args: argparse.Namespace) -> int:
         result = no_requests(tally, options.fmt)
     for warning in result["reading"]["warnings"]:
         print(f"routetax audit: {warning}", file=sys.stderr)
-    if args.json:
+    try:
+        for path in write_reports(result, args):
+            print(f"routetax audit: report written to {path}", file=sys.stderr)
+    except OSError as exc:
+        print(f"routetax audit: cannot write the report: {exc}", file=sys.stderr)
+        return 2
+    page = stdout_page(result, args)
+    if page is not None:
+        sys.stdout.write(page)
+    elif args.json:
         sys.stdout.write(orjson.dumps(result, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode() + "\n")
     else:
         sys.stdout.write(render(result))

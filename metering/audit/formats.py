@@ -121,7 +121,9 @@ class Observation:
     spend_usd: float | None = None  # cost the gateway logged (LiteLLM's `spend`)
     prompt_estimate: int | None = None  # tokenizer count of the prompt, when this line was sampled
     stored: Stored | None = None  # a LiteLLM row holding only what `latest_turn` keeps: how its class is read
-    session: str | None = None  # LiteLLM's session_id, for a `stored` row
+    session: str | None = None  # LiteLLM's session_id
+    team: str | None = None  # LiteLLM's team_id
+    key_alias: str | None = None  # LiteLLM's key alias (metadata.user_api_key_alias): never the key itself
     task: TaskKeys | None = None  # what the request says about its task (metering/audit/task_keys.py)
 
 
@@ -429,6 +431,9 @@ def _litellm_row(obj: dict[str, Any], raw: bytes) -> Parsed:
     )
     if isinstance(observation, Skip):
         return observation
+    observation.session = _str(obj.get("session_id"))
+    observation.team = _str(obj.get("team_id")) or _str(metadata.get("user_api_key_team_id"))
+    observation.key_alias = _str(metadata.get("user_api_key_alias"))
     scope = obj.get("api_key")
     observation.task = keys_of(
         body,
@@ -440,7 +445,6 @@ def _litellm_row(obj: dict[str, Any], raw: bytes) -> Parsed:
     )
     if stored is not None:
         observation.stored = stored
-        observation.session = _str(obj.get("session_id"))
         if stored is not Stored.OPEN:
             observation.agentic, observation.confident, observation.reasons = True, True, (stored.value,)
     spend = obj.get("spend")

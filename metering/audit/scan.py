@@ -33,6 +33,7 @@ from metering.audit.formats import (
     parse,
     rows_of_page,
 )
+from metering.audit.groups import Groups
 from metering.audit.latest_turn import Sessions, read_as
 from metering.audit.limits import load as load_limits
 from metering.audit.sources import BOM, Progress, Source, UnreadableSource
@@ -59,6 +60,38 @@ class Bucket:
     cached_known_prompt: int = 0  # prompt tokens of requests whose usage reported cached tokens
     cached_known_cached: int = 0
     unsampled_bytes: Counter[str] = field(default_factory=Counter)  # per format: scaled at the end
+    spend_usd: float = 0.0  # what the gateway logged (LiteLLM's `spend`), for the breakdowns
+    spend_requests: int = 0
+
+    def count(self, o: Observation) -> None:
+        """One request's tokens: its logged usage, else its sampled prompt count, else its size (scaled at the end)."""
+        self.requests += 1
+        spend = o.spend_usd
+        if spend is not None:
+            self.spend_usd += spend
+            self.spend_requests += 1
+        usage = o.usage
+        if usage is not None:
+            self.logged += 1
+            self.prompt += usage.prompt_tokens
+            self.cached += usage.cached_tokens
+            self.completion += usage.completion_tokens
+            self.reasoning += usage.reasoning_tokens
+            if o.cached_known:
+                self.cached_known_prompt += usage.prompt_tokens
+                self.cached_known_cached += usage.cached_tokens
+        else:
+            self.estimated += 1
+            if o.prompt_estimate is not None:
+                self.estimated_prompt += o.prompt_estimate
+            else:
+                self.unsampled_bytes[o.fmt] += o.size
+
+    def settle(self, sampler: TokenSampler, agentic: bool) -> None:
+        """Scale the unsampled prompts by their format × class's measured tokens per byte."""
+        for fmt, size in self.unsampled_bytes.items():
+            self.estimated_prompt += round(size * sampler.tokens_per_byte(fmt, agentic))
+        self.unsampled_bytes.clear()
 
 
 class TokenSampler:
@@ -149,6 +182,7 @@ class Tally:
     latest_turn_proven: bool = False  # the logs show `latest_turn` storage (a row that cannot be a whole body)
     task_rows: TaskGroups = field(default_factory=TaskGroups)  # each request's task keys, until `finish` groups them
     tasks: Grouping | None = None  # the requests grouped into tasks (metering/audit/task_groups.py)
+    groups: Groups = field(default_factory=lambda: Groups(Bucket))  # by team, key, model, session (bounded)
 
     def add(self, o: Observation) -> None:
         model = o.model or "(none)"
@@ -173,27 +207,9 @@ class Tally:
         tier = o.service_tier
         # The pricing mode the logs show: Batch, or the service tier the answer reported (requested when no answer).
         mode = "batch" if o.batch else tier if tier == "flex" or tier == "priority" else "standard"
-        key = (AGENTIC if agentic else SINGLE_TURN, mode)
-        bucket = self.buckets.get(key)
-        if bucket is None:
-            bucket = self.buckets[key] = Bucket()
-        bucket.requests += 1
-        usage = o.usage
-        if usage is not None:
-            bucket.logged += 1
-            bucket.prompt += usage.prompt_tokens
-            bucket.cached += usage.cached_tokens
-            bucket.completion += usage.completion_tokens
-            bucket.reasoning += usage.reasoning_tokens
-            if o.cached_known:
-                bucket.cached_known_prompt += usage.prompt_tokens
-                bucket.cached_known_cached += usage.cached_tokens
-        else:
-            bucket.estimated += 1
-            if o.prompt_estimate is not None:
-                bucket.estimated_prompt += o.prompt_estimate
-            else:
-                bucket.unsampled_bytes[o.fmt] += o.size
+        # Its tokens go to its cell of `groups` (model, team, key × class × mode): `buckets` are summed out of the
+        # cells at `finish`, so the breakdowns cost no second update per line.
+        self.groups.add(o, (AGENTIC if agentic else SINGLE_TURN, mode))
         self.task_rows.add(o)
 
     def finish(self, sampler: TokenSampler) -> None:
@@ -219,12 +235,12 @@ class Tally:
         self.kinds.clear()
         self.tasks = self.task_rows.finish(sampler.tokens_per_byte)
         self.models = Counter({model: n for model, n in self.models.items() if n})
+        self.groups.total_into(self.buckets)
         for (label, _mode), bucket in self.buckets.items():
-            for fmt, size in bucket.unsampled_bytes.items():
-                bucket.estimated_prompt += round(size * sampler.tokens_per_byte(fmt, label == AGENTIC))
-            bucket.unsampled_bytes.clear()
+            bucket.settle(sampler, label == AGENTIC)
             self.cached_known[label] += bucket.cached_known_prompt
             self.cached_of_known[label] += bucket.cached_known_cached
+        self.groups.finish(sampler)
 
     @property
     def skipped_total(self) -> int:
@@ -391,7 +407,7 @@ def scan(
             if warn is not None:
                 warn(str(exc))
     if progress is not None:
-        progress.done()
+        progress.done(tally.lines)
     return scanner.finish()
 
 

@@ -3,8 +3,8 @@
 Lines are streamed in binary through the file's own buffer, so memory stays the size of
 one line whatever the file's size. A file is known by its size and the digest of its first
 mebibyte (`Source.fingerprint`), so the same file given twice, or a copy, is read once. A
-progress line is written to standard error only when it is a terminal; on a pipe or in a file
-nothing but the report appears.
+progress line is written to standard error only when it is a terminal (or `--progress` asks for
+plain progress lines); on a pipe or in a file nothing but the report appears otherwise.
 """
 
 from __future__ import annotations
@@ -109,31 +109,46 @@ def _stdin_buffer() -> io.BufferedReader:
 
 
 class Progress:
-    """`\\r`-rewritten status on a terminal's standard error, at most a few times a second."""
+    """Lines read and the rate, on standard error: a `\\r`-rewritten status on a terminal, a few times a second.
+
+    Off when standard error is not a terminal (a CI log or a file would fill with status lines), unless
+    `force` (`--progress`): then plain lines, one every `EVERY_S_LOG` seconds, and a last one when done.
+    """
 
     EVERY_LINES = 8192
     EVERY_S = 0.5
+    EVERY_S_LOG = 5.0
 
-    def __init__(self, stream: IO[str] | None = None) -> None:
+    def __init__(self, stream: IO[str] | None = None, force: bool = False) -> None:
         self.stream = sys.stderr if stream is None else stream
-        self.enabled = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.terminal = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.enabled = self.terminal or force
+        self.every_s = self.EVERY_S if self.terminal else self.EVERY_S_LOG
         self.started = time.monotonic()
         self.last = self.started
         self.shown = False
+        self.lines = 0
 
     def tick(self, lines: int, name: str) -> None:
         if not self.enabled:
             return
+        self.lines = lines
         now = time.monotonic()
-        if now - self.last < self.EVERY_S:
+        if now - self.last < self.every_s:
             return
         self.last = now
         rate = lines / max(now - self.started, 1e-9)
-        self.stream.write(f"\r\x1b[Kroutetax audit: {lines:,} lines, {rate:,.0f} lines/s - {name}")
+        status = f"routetax audit: {lines:,} lines, {rate:,.0f} lines/s - {name}"
+        self.stream.write(f"\r\x1b[K{status}" if self.terminal else status + "\n")
         self.stream.flush()
         self.shown = True
 
-    def done(self) -> None:
-        if self.enabled and self.shown:
+    def done(self, lines: int | None = None) -> None:
+        if self.terminal and self.shown:
             self.stream.write("\r\x1b[K")
+            self.stream.flush()
+        elif self.enabled and not self.terminal:
+            lines = self.lines if lines is None else lines
+            seconds = time.monotonic() - self.started
+            self.stream.write(f"routetax audit: {lines:,} lines read in {seconds:,.1f} s\n")
             self.stream.flush()

@@ -23,6 +23,10 @@ from metering.record import Usage
 from metering.tax import model as tax_model
 from metering.tax import trend as trend_fit
 from metering.tax.assumptions import Assumptions
+from metering.tax.audit_breakdown import breakdowns
+from metering.tax.audit_days import add_day_intervals
+from metering.tax.audit_priority import priority_on_nano
+from metering.tax.audit_spend import logged_spend_monthly
 from metering.tax.break_even import crossing
 from metering.tax.policy_table import CHEAP_ONLY, DUAL, MID_ONLY, policies_for
 from metering.tax.roles import Role
@@ -228,8 +232,14 @@ def project(tally: Tally, assumptions: Assumptions) -> dict[str, Any]:
         "logged_spend_usd": tally.logged_spend_usd if tally.logged_spend_requests else None,
         "unmatched_batch_inputs": tally.unmatched_batch_inputs,
     }
+    add_day_intervals(result["per_day"])
+    result.update(logged_spend_monthly(tally, monthly))
+    result["priority_on_nano"] = priority_on_nano(tally, mix, scale)
+    result["breakdowns"] = breakdowns(tally, assumptions, scale, project)
     result["what_would_change_it"] = _what_would_change_it(result)
     result["assumptions"] = _assumptions(result, assumptions)
+    if result["priority_on_nano"] is not None:
+        result["assumptions"].append(result["priority_on_nano"]["note"])
     return result
 
 

@@ -94,6 +94,10 @@ def render(r: dict[str, Any]) -> str:
     add(f"cached share          {_pct(r['cached_share'])} of prompt tokens where the logs report it")
     if r["logged_spend_usd"] is not None:
         add(f"logged spend          {_usd(r['logged_spend_usd'])} (what the gateway billed for these requests)")
+    if r.get("logged_spend_monthly_usd") is not None:
+        covers = r["logged_spend_requests"]
+        part = "" if covers == r["requests"] else f" (the {covers:,} of {r['requests']:,} requests that logged one)"
+        add(f"                      {_usd(r['logged_spend_monthly_usd'])} a month on the projection's basis{part}")
     add("")
     p, save = r["projected_monthly_usd"], r["savings_vs_mini"]
     add(f"projected monthly cost, {r['monthly_basis_text']}:")
@@ -130,6 +134,9 @@ def render(r: dict[str, Any]) -> str:
         f"                      priced with these logs' tokens {_pct(r['break_even_logs_priced'])}, "
         f"per completed task {_pct(r['break_even_success_corrected'])}"
     )
+    from metering.tax.audit_breakdown_text import breakdown_lines  # imported here: it formats with this module
+
+    out.extend(breakdown_lines(r))
     add("what would change it:")
     for note in r["what_would_change_it"]:
         out.extend(_wrapped(note, "  - ", "    "))
