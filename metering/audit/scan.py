@@ -146,6 +146,8 @@ class Tally:
     other_formats: Counter[str] = field(default_factory=Counter)  # --format X: lines of another format, by format
     latest_turn: Counter[str] = field(default_factory=Counter)  # LiteLLM latest-turn rows, by how each was read
     latest_turn_proven: bool = False  # the logs show `latest_turn` storage (a row that cannot be a whole body)
+    # per class and model: [requests with logged usage, their completion tokens, requests estimated]
+    by_model: dict[tuple[str, str], list[int]] = field(default_factory=dict)
 
     def add(self, o: Observation) -> None:
         model = o.model or "(none)"
@@ -176,7 +178,12 @@ class Tally:
             bucket = self.buckets[key] = Bucket()
         bucket.requests += 1
         usage = o.usage
+        of_model = self.by_model.get((key[0], model))
+        if of_model is None:
+            of_model = self.by_model[(key[0], model)] = [0, 0, 0]
         if usage is not None:
+            of_model[0] += 1
+            of_model[1] += usage.completion_tokens
             bucket.logged += 1
             bucket.prompt += usage.prompt_tokens
             bucket.cached += usage.cached_tokens
@@ -186,6 +193,7 @@ class Tally:
                 bucket.cached_known_prompt += usage.prompt_tokens
                 bucket.cached_known_cached += usage.cached_tokens
         else:
+            of_model[2] += 1
             bucket.estimated += 1
             if o.prompt_estimate is not None:
                 bucket.estimated_prompt += o.prompt_estimate
