@@ -61,3 +61,15 @@ def test_the_text_opens_with_the_bottom_line_and_labels_the_other_verdicts_conte
     context = out.index("context (not the decision):")
     assert context < out.index("verdict               mini") and context < out.index("by the calculator")
     assert "sensitivity" in out and "survives every cell" in out
+
+
+def test_the_flip_share_is_found_where_another_policy_becomes_cheaper() -> None:
+    from metering.tax.audit_decision import Priced, _flip_share
+
+    requests = {"single_turn": 70, "agentic": 30}
+
+    def priced_at(_output: float, _cache: float | None, class_scale: dict[str, float]) -> dict[str, Priced]:
+        share = class_scale["agentic"] * 30 / 100
+        return {"mini_only": Priced(100.0, 100.0), "dual": Priced(100.0 * (0.7 + share), 100.0)}  # dual > 1 above 0.3
+
+    assert _flip_share(priced_at, requests, "mini_only", "dual") == pytest.approx((0.3, "mini_only"), abs=0.001)

@@ -35,7 +35,8 @@ from metering.tax.token_view import token_view
 ROLE_MODELS = {Role.CHEAP: "gpt-5.4-nano", Role.MID: "gpt-5.4-mini"}  # as the audit's projection prices them
 OUTPUT_SCALES = (0.5, 1.0, 2.0)
 CACHE_SHARES: tuple[float | None, ...] = (0.0, None, 0.9)  # None: as logged (estimates filled in)
-SHARE_STEPS = 200  # the flip share is searched on a 0.5-point grid
+SHARE_STEPS = 20  # the flip share is searched on a 5-point grid, then narrowed
+BISECTIONS = 8
 
 Mix = Mapping[tuple[str, str], Usage]
 
@@ -76,8 +77,8 @@ def price_policies(mix: Mix, requests: Mapping[str, float], scale: float, a: Ass
             continue
         for (label, mode), usage in mix.items():
             service_tier = mode if mode in ("flex", "priority") else None
-            usd = cost(usage, price, batch=mode == "batch", service_tier=service_tier).total_usd
-            repriced[label][tier] = repriced[label].get(tier, 0.0) + usd
+            spent = cost(usage, price, batch=mode == "batch", service_tier=service_tier).total_usd
+            repriced[label][tier] = repriced[label].get(tier, 0.0) + spent
     view = token_view(repriced, requests, a, tax_model.OVERHEAD_MID)  # type: ignore[arg-type]
     return {
         name: Priced(scale * p.spend_usd, scale * p.completed)
@@ -162,7 +163,7 @@ def decide(
     survives = all(cell["verdict_survives"] for cell in cells)
     flips = _flips_if(cells, deploy, _flip_share(priced_at, requests, baseline, deploy), corrected, cheap_only)
     low, high = min(savings), max(savings)
-    text = f"Deploy {deploy}: saves ${saves:,.2f} a month [${low:,.2f}, ${high:,.2f}] against {against}; " + (
+    text = f"Deploy {deploy}: saves {usd(saves)} a month [{usd(low)}, {usd(high)}] against {against}; " + (
         f"it would flip if {' or '.join(flips)}." if flips else "nothing in the sensitivity table flips it."
     )
     return {
@@ -180,22 +181,38 @@ def decide(
     }
 
 
+def usd(value: float) -> str:
+    return f"-${-value:,.2f}" if value < 0 else f"${value:,.2f}"
+
+
 def _flip_share(priced_at: Any, requests: Mapping[str, int], baseline: str, deploy: str) -> tuple[float, str] | None:
-    """The agentic share nearest the logs' at which another policy becomes the decision, and which; None: none."""
+    """The agentic share nearest the logs' at which another policy becomes the decision, and which; None: none
+    between 0 and 100%. A grid of `SHARE_STEPS`, then halving the step next to the nearest change `BISECTIONS`
+    times (to about 0.02 points)."""
     total = sum(requests.values())
     if not total:
         return None
     now = requests.get(AGENTIC, 0) / total
-    best: tuple[float, str] | None = None
-    for step in range(SHARE_STEPS + 1):
-        share = step / SHARE_STEPS
+
+    def decision_at(share: float) -> str | None:
         class_scale = _class_scale(requests, share)
-        if class_scale is None:
-            continue
-        decided = _decide(priced_at(1.0, None, class_scale), baseline)
-        if decided is not None and decided[0] != deploy and (best is None or abs(share - now) < abs(best[0] - now)):
-            best = (share, decided[0])
-    return best
+        decided = None if class_scale is None else _decide(priced_at(1.0, None, class_scale), baseline)
+        return None if decided is None else decided[0]
+
+    grid = [step / SHARE_STEPS for step in range(SHARE_STEPS + 1)]
+    changed = [(share, d) for share in grid if (d := decision_at(share)) is not None and d != deploy]
+    if not changed:
+        return None
+    share, other = min(changed, key=lambda found: abs(found[0] - now))
+    inside = min(max(now, share - 1 / SHARE_STEPS), share + 1 / SHARE_STEPS)  # towards the logs' share
+    for _ in range(BISECTIONS):
+        middle = (share + inside) / 2
+        found = decision_at(middle)
+        if found is not None and found != deploy:
+            share, other = middle, found
+        else:
+            inside = middle
+    return share, other
 
 
 def _flips_if(
@@ -215,7 +232,7 @@ def _flips_if(
                 f"(→ {cell['verdict']})"
             )
     if share is not None:
-        flips.append(f"the agentic share were {share[0]:.1%} (→ {share[1]})")
+        flips.append(f"the agentic share reached {share[0]:.1%} (→ {share[1]})")
     key = {
         cheap_only: "nano_loses_if_fixing_a_failure_costs_more_than_usd",
         "dual": "dual_loses_if_fixing_a_failure_costs_more_than_usd",

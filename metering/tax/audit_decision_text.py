@@ -6,6 +6,7 @@ from __future__ import annotations
 import textwrap
 from typing import Any
 
+from metering.tax.audit_decision import usd
 from metering.tax.audit_estimates import estimates_text
 
 NO_REQUESTS = "No requests read: nothing to decide, no bottom line."
@@ -14,10 +15,6 @@ WIDTH = 110  # the page's (metering/tax/audit_text.py)
 
 def _wrapped(text: str, rest: str = "  ") -> list[str]:
     return textwrap.wrap(text, WIDTH, subsequent_indent=rest, break_on_hyphens=False)
-
-
-def _usd(value: float) -> str:
-    return f"-${-value:,.2f}" if value < 0 else f"${value:,.2f}"
 
 
 def bottom_line(r: dict[str, Any]) -> list[str]:
@@ -60,7 +57,7 @@ def sensitivity(r: dict[str, Any]) -> list[str]:
     out.append(f"  completion tokens{header}")
     for scale in dict.fromkeys(cell["output_scale"] for cell in cells):
         row = [cell for cell in cells if cell["output_scale"] == scale]
-        shown = "".join(f"{cell['verdict'] + ' ' + _usd(cell['savings_usd_month']):>26}" for cell in row)
+        shown = "".join(f"{cell['verdict'] + ' ' + usd(cell['savings_usd_month']):>26}" for cell in row)
         out.append(f"  ×{scale:<16g}{shown}")
     survives = r.get("verdict_survives")
     out.append(
