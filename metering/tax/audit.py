@@ -65,7 +65,8 @@ def token_mix(
         buckets = {mode: b for (lab, mode), b in tally.buckets.items() if lab == label}
         logged = sum(b.logged for b in buckets.values())
         estimate = completion_estimate(tally, label, output_tokens)[0]  # measured, else a stated default
-        per_request, filled_from = estimate.value, f"{estimate.source.value}: {estimate.basis}"
+        per_request = estimate.value
+        filled_from = f"measured on {estimate.n:,}" if estimate.n else "stated default, below"
         cache = cached_share_estimate(tally, label).value
         totals = Usage()
         estimated = 0

@@ -26,10 +26,7 @@ from typing import Any
 from metering.audit.scan import AGENTIC, SINGLE_TURN, Tally
 
 DEFAULT_COMPLETION_TOKENS = {SINGLE_TURN: 151, AGENTIC: 46}
-DEFAULT_COMPLETION_BASIS = (
-    "mean completion of real answers in issue 30's real-derived logs (tau-bench airline, BFCL, GSM8K, MMLU, "
-    "MT-bench; o200k_base)"
-)
+DEFAULT_COMPLETION_BASIS = "real answers' means, tau-bench airline, BFCL, GSM8K, MMLU, MT-bench (issue 30)"
 DEFAULT_CACHED_SHARE = 0.0
 DEFAULT_CACHED_BASIS = "no cache hit can be seen without usage; OpenAI caches no prompt under 1,024 tokens"
 _SNAPSHOT = re.compile(r"-\d{4}-\d{2}-\d{2}$|-\d{4}$")  # a request names gpt-4o; its answer, gpt-4o-2024-08-06
@@ -159,7 +156,7 @@ def estimates_text(estimates: dict[str, Any]) -> str | None:
     for label, e in estimates["completion_tokens"].items():
         if not e["estimated_requests"]:
             continue
-        origin = f"measured on {e['n']:,} logged" if e["source"] == Source.MEASURED else f"default ({e['basis']})"
+        origin = f"measured on {e['n']:,} logged" if e["source"] == Source.MEASURED else "default"
         cached = estimates["cached_share"]["by_class"][label]
         cache = (
             f"cache {cached['value']:.0%} measured"
@@ -167,4 +164,6 @@ def estimates_text(estimates: dict[str, Any]) -> str | None:
             else f"cache {cached['value']:.0%} default"
         )
         parts.append(f"{label} {e['value']:,.0f} completion tokens/request, {origin}; {cache}")
-    return f"{estimates['estimated_requests']:,} requests without usage, estimated: " + "; ".join(parts)
+    defaults = {e["basis"] for e in estimates["completion_tokens"].values() if e["source"] == Source.DEFAULT}
+    why = f" (defaults: {'; '.join(sorted(defaults))})" if defaults else ""
+    return f"{estimates['estimated_requests']:,} requests without usage, estimated: " + "; ".join(parts) + why
