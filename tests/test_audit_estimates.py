@@ -95,3 +95,19 @@ def test_no_requests_read_gives_no_bottom_line(tmp_path: Path, capsys: pytest.Ca
     assert code == 2 and r["bottom_line"] is None and r["verdict"] is None
     assert routetax(["audit", str(log)]) == 2
     assert capsys.readouterr().out.startswith("No requests read: nothing to decide, no bottom line.\n")
+
+
+def test_an_expired_batch_s_inputs_take_the_batch_s_own_answered_requests(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A batch that expired part-way: 4 single-turn inputs, 2 answered (80 completion tokens each)."""
+    from tests.test_audit_exports import batch_input, batch_output
+
+    ids = [f"request-{i}" for i in (1, 2, 3, 4)]
+    inputs = write_jsonl(tmp_path / "in.jsonl", [batch_input(cid, chat(f"Translate {cid}")) for cid in ids])
+    outputs = write_jsonl(tmp_path / "out.jsonl", [batch_output(i, ids[i], completion(100, 80)) for i in (0, 1)])
+    _, r = audit(capsys, str(inputs), str(outputs))
+    assert r["requests"] == 4 and r["unmatched_batch_inputs"] == 2
+    single = r["estimates"]["completion_tokens"]["single_turn"]
+    assert (single["value"], single["source"], single["n"], single["estimated_requests"]) == (80, "measured", 2, 2)
+    assert r["tokens"]["single_turn"]["completion_tokens"] == 4 * 80
