@@ -132,3 +132,11 @@ def test_the_json_keeps_its_shape_with_three_days(tmp_path: Path, capsys: pytest
     _, r = audit(capsys, str(write_jsonl(tmp_path / "d.jsonl", rows)))
     json.dumps(r)
     assert set(r["trend"]["interval"]) >= {"low", "high"}
+
+
+def test_the_share_interval_s_quantile_is_the_bonferroni_one() -> None:
+    from statistics import NormalDist
+
+    from metering.tax.share_interval import LEVEL, RATES, Z_EACH
+
+    assert NormalDist().inv_cdf(1 - (1 - LEVEL) / RATES / 2) == pytest.approx(Z_EACH, abs=1e-9)

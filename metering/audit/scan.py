@@ -58,6 +58,7 @@ class Bucket:
     cached_known_prompt: int = 0  # prompt tokens of requests whose usage reported cached tokens
     cached_known_cached: int = 0
     unsampled_bytes: Counter[str] = field(default_factory=Counter)  # per format: scaled at the end
+    models: dict[str, list[int]] = field(default_factory=dict)  # model -> [logged, their completion, estimated]
 
 
 class TokenSampler:
@@ -146,7 +147,8 @@ class Tally:
     other_formats: Counter[str] = field(default_factory=Counter)  # --format X: lines of another format, by format
     latest_turn: Counter[str] = field(default_factory=Counter)  # LiteLLM latest-turn rows, by how each was read
     latest_turn_proven: bool = False  # the logs show `latest_turn` storage (a row that cannot be a whole body)
-    # per class and model: [requests with logged usage, their completion tokens, requests estimated]
+    # per class and model, summed from the buckets at the end: [requests with logged usage, their completion
+    # tokens, requests estimated] (what the audit estimates unlogged completions from)
     by_model: dict[tuple[str, str], list[int]] = field(default_factory=dict)
 
     def add(self, o: Observation) -> None:
@@ -178,9 +180,9 @@ class Tally:
             bucket = self.buckets[key] = Bucket()
         bucket.requests += 1
         usage = o.usage
-        of_model = self.by_model.get((key[0], model))
+        of_model = bucket.models.get(model)
         if of_model is None:
-            of_model = self.by_model[(key[0], model)] = [0, 0, 0]
+            of_model = bucket.models[model] = [0, 0, 0]
         if usage is not None:
             of_model[0] += 1
             of_model[1] += usage.completion_tokens
@@ -226,6 +228,10 @@ class Tally:
             for fmt, size in bucket.unsampled_bytes.items():
                 bucket.estimated_prompt += round(size * sampler.tokens_per_byte(fmt, label == AGENTIC))
             bucket.unsampled_bytes.clear()
+            for model, counts in bucket.models.items():
+                summed = self.by_model.setdefault((label, model), [0, 0, 0])
+                for i, count in enumerate(counts):
+                    summed[i] += count
             self.cached_known[label] += bucket.cached_known_prompt
             self.cached_of_known[label] += bucket.cached_known_cached
 

@@ -22,7 +22,6 @@ few long tasks the sampling part is too narrow. The classifier's part, at these 
 
 from __future__ import annotations
 
-from statistics import NormalDist
 from typing import Any
 
 from classifier.measured import HELD_OUT, HELD_OUT_CORPUS, Confusion
@@ -30,7 +29,7 @@ from metering.tax.intervals import wilson
 
 LEVEL = 0.95
 RATES = 3  # the share read, the classifier's catch rate, its false-alarm rate: each at LEVEL's Bonferroni share
-Z_EACH = NormalDist().inv_cdf(1 - (1 - LEVEL) / RATES / 2)
+Z_EACH = 2.3939797998185104  # normal quantile at 1 - (1 - LEVEL) / RATES / 2 (statistics costs 4 ms to import)
 METHOD = (
     f"Wilson intervals at {1 - (1 - LEVEL) / RATES:.2%} for the share read and for the classifier's catch and "
     f"false-alarm rates on its held-out captures ({HELD_OUT_CORPUS}), combined at their extremes (Bonferroni: "
