@@ -34,7 +34,7 @@ def test_unlogged_requests_take_the_measured_mean_of_their_class_and_model(
     assert code == 0
     single = r["estimates"]["completion_tokens"]["single_turn"]
     assert (single["value"], single["source"], single["n"]) == (100, "measured", 3)  # nano's own, not the class 200
-    assert single["by_model"]["gpt-5.4-nano"]["n"] == 3
+    assert single["by_model"]["gpt-5.4-nano"]["n"] == 3 and "gpt-5.4-nano" in single["basis"]
     agentic = r["estimates"]["completion_tokens"]["agentic"]
     assert (agentic["value"], agentic["source"], agentic["n"], agentic["estimated_requests"]) == (40, "measured", 2, 5)
     assert r["tokens"]["single_turn"]["completion_tokens"] == 3 * 300 + 3 * 100 + 4 * 100

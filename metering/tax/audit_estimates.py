@@ -95,8 +95,12 @@ def completion_estimate(tally: Tally, label: str, given: int | None) -> tuple[Es
         return of_class, per_model
     sources = {e.source for e in per_model.values()}
     source = Source.MEASURED if sources == {Source.MEASURED} else of_class.source
-    n = sum(e.n for e in per_model.values() if e.source is Source.MEASURED) or of_class.n
-    basis = of_class.basis if len(per_model) == 1 or sources == {of_class.source} else "per model, as listed"
+    # the measured answers it rests on: each model's own, or the class's for a model with none (counted once)
+    own = sum(e.n for e in per_model.values() if e is not of_class and e.source is Source.MEASURED)
+    n = of_class.n if any(e is of_class for e in per_model.values()) else own
+    n = min(logged, max(n, own)) if logged else 0
+    bases = {e.basis for e in per_model.values()}
+    basis = bases.pop() if len(bases) == 1 else "per model, as listed"
     return Estimate(total / weight, source, n, basis), per_model
 
 
