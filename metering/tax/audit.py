@@ -24,7 +24,12 @@ from metering.tax import model as tax_model
 from metering.tax import trend as trend_fit
 from metering.tax.assumptions import Assumptions
 from metering.tax.audit_decision import decide
-from metering.tax.audit_estimates import cached_share_estimate, completion_estimate, estimates_json
+from metering.tax.audit_estimates import (
+    DEFAULT_COMPLETION_TOKENS,
+    cached_share_estimate,
+    completion_estimate,
+    estimates_json,
+)
 from metering.tax.break_even import crossing
 from metering.tax.policy_table import CHEAP_ONLY, DUAL, MID_ONLY, policies_for
 from metering.tax.roles import Role
@@ -450,7 +455,8 @@ def _assumptions(r: dict[str, Any], a: Assumptions) -> list[str]:
             + (
                 f"({a.output_tokens} completion tokens a request, --output-tokens"
                 if a.output_tokens is not None
-                else "(151 completion tokens a single-turn request, 46 an agentic one: real answers' means"
+                else f"({DEFAULT_COMPLETION_TOKENS[SINGLE_TURN]} completion tokens a single-turn request, "
+                f"{DEFAULT_COMPLETION_TOKENS[AGENTIC]} an agentic one: real answers' means"
             )
             + "; no cache hit); `estimates` in --json says which, on how many."
         )
