@@ -140,3 +140,16 @@ def test_the_share_interval_s_quantile_is_the_bonferroni_one() -> None:
     from metering.tax.share_interval import LEVEL, RATES, Z_EACH
 
     assert NormalDist().inv_cdf(1 - (1 - LEVEL) / RATES / 2) == pytest.approx(Z_EACH, abs=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("start", "per_day", "says"),
+    [(0.70, -0.02, "falling"), (0.85, 0.0, "already above"), (0.86, 0.002, "already above")],
+)
+def test_a_falling_trend_and_a_share_already_above_say_so_without_forecasting(
+    start: float, per_day: float, says: str
+) -> None:
+    days = {FIRST_DAY + d: [2000, round(2000 * (start + per_day * d)), 0] for d in range(14)}
+    trend = with_interval(trend_of(days), days, break_even_agentic_share())
+    assert says in trend["reading"]
+    assert "crosses" not in trend.get("crossing", "") and not trend.get("weeks_to_break_even")
