@@ -142,14 +142,14 @@ class Tally:
     cached_known: Counter[str] = field(default_factory=Counter)  # per class: prompt tokens whose cache was reported
     cached_of_known: Counter[str] = field(default_factory=Counter)
     unmatched_batch_inputs: int = 0
+    # per class and model, summed from the buckets at the end: [requests with logged usage, their completion
+    # tokens, requests estimated] (what the audit estimates unlogged completions from)
+    by_model: dict[tuple[str, str], list[int]] = field(default_factory=dict)
     unreadable: list[str] = field(default_factory=list)
     duplicate_files: list[str] = field(default_factory=list)  # "b.jsonl is the same as a.jsonl"
     other_formats: Counter[str] = field(default_factory=Counter)  # --format X: lines of another format, by format
     latest_turn: Counter[str] = field(default_factory=Counter)  # LiteLLM latest-turn rows, by how each was read
     latest_turn_proven: bool = False  # the logs show `latest_turn` storage (a row that cannot be a whole body)
-    # per class and model, summed from the buckets at the end: [requests with logged usage, their completion
-    # tokens, requests estimated] (what the audit estimates unlogged completions from)
-    by_model: dict[tuple[str, str], list[int]] = field(default_factory=dict)
 
     def add(self, o: Observation) -> None:
         model = o.model or "(none)"

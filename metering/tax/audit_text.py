@@ -119,7 +119,7 @@ def render(r: dict[str, Any]) -> str:
         f"  nano only {_usd(per_task['nano_only'])}   mini only {_usd(per_task['mini_only'])}   "
         f"dual {_usd(per_task['dual'])}   agentic to Qwen n/a (no published rate)"
     )
-    add(f"  cheapest per completed task: {corrected['cheapest_per_completed_task']} (the decision: the bottom line)")
+    add(f"  cheapest per completed task: {corrected['cheapest_per_completed_task']}")
     out.extend(decision.sensitivity(r))
     add("")
     add("context (not the decision):")
