@@ -64,4 +64,4 @@ def sensitivity(r: dict[str, Any]) -> list[str]:
         f"  the decision {'survives every cell' if survives else 'does not survive every cell'}; the bottom line's "
         "range also spans the agentic share's interval"
     )
-    return out
+    return [*out, ""]

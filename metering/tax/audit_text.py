@@ -120,8 +120,8 @@ def render(r: dict[str, Any]) -> str:
         f"dual {_usd(per_task['dual'])}   agentic to Qwen n/a (no published rate)"
     )
     add(f"  cheapest per completed task: {corrected['cheapest_per_completed_task']}")
-    out.extend(decision.sensitivity(r))
     add("")
+    out.extend(decision.sensitivity(r))  # followed by a blank line when there is a table
     add("context (not the decision):")
     add(f"verdict               {r['verdict']}  (the published verdict table at {_pct(r['agentic_share'])} agentic)")
     low, high = r["break_even_band"]
