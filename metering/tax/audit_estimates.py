@@ -61,16 +61,21 @@ def _class_default(label: str, given: int | None) -> Estimate:
     return Estimate(float(DEFAULT_COMPLETION_TOKENS[label]), Source.DEFAULT, 0, DEFAULT_COMPLETION_BASIS)
 
 
-def completion_estimate(tally: Tally, label: str, given: int | None) -> tuple[Estimate, dict[str, Estimate]]:
-    """Completion tokens per estimated request of a class (the mean over its estimated requests of each one's
-    estimate), and per model: the model's measured mean in this class, else the class's, else the default."""
+def answers_by_model(tally: Tally, label: str) -> dict[str, list[int]]:
+    """Per model of a class: [requests with logged usage, their completion tokens, requests estimated]."""
     families: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
     for (lab, model), counts in tally.by_model.items():
         if lab == label:
             family = families[model_family(model)]
             for i, count in enumerate(counts):
                 family[i] += count
-    measured = list(families.items())
+    return families
+
+
+def completion_estimate(tally: Tally, label: str, given: int | None) -> tuple[Estimate, dict[str, Estimate]]:
+    """Completion tokens per estimated request of a class (the mean over its estimated requests of each one's
+    estimate), and per model: the model's measured mean in this class, else the class's, else the default."""
+    measured = list(answers_by_model(tally, label).items())
     logged = sum(m[0] for _, m in measured)
     completion = sum(m[1] for _, m in measured)
     of_class = (
