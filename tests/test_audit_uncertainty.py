@@ -153,3 +153,16 @@ def test_a_falling_trend_and_a_share_already_above_say_so_without_forecasting(
     trend = with_interval(trend_of(days), days, break_even_agentic_share())
     assert says in trend["reading"]
     assert "crosses" not in trend.get("crossing", "") and not trend.get("weeks_to_break_even")
+
+
+def test_latest_turn_rows_nothing_could_class_widen_the_interval_up(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.test_audit_exports import airline_and_chat_rows
+
+    rows = airline_and_chat_rows() * 20  # 180 rows: 120 agentic, 60 that could be either
+    _, r = audit(capsys, str(write_jsonl(tmp_path / "spendlogs.jsonl", rows)))
+    interval = r["agentic_share_interval"]
+    assert interval["undetermined_requests"] == r["reading"]["latest_turn"]["undetermined"] > 0
+    assert interval["high"] == 1.0  # were every undetermined row agentic, all 180 would be
+    assert interval["low"] < r["agentic_share"]

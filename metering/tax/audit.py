@@ -33,7 +33,7 @@ from metering.tax.audit_estimates import (
 from metering.tax.break_even import crossing
 from metering.tax.policy_table import CHEAP_ONLY, DUAL, MID_ONLY, policies_for
 from metering.tax.roles import Role
-from metering.tax.share_interval import agentic_share_interval
+from metering.tax.share_interval import agentic_share_interval, undetermined_rows
 from metering.tax.token_view import TokenPolicy, token_view
 from metering.tax.trend_interval import with_interval
 
@@ -206,7 +206,7 @@ def project(tally: Tally, assumptions: Assumptions) -> dict[str, Any]:
         "formats": dict(tally.formats.most_common()),
         "models": dict(tally.models.most_common(10)),
         "agentic_share": share,
-        "agentic_share_interval": agentic_share_interval(tally.agentic, tally.requests),
+        "agentic_share_interval": agentic_share_interval(tally.agentic, tally.requests, undetermined_rows(tally)),
         "grep_agentic_share": tally.grep / tally.requests if tally.requests else 0.0,
         "classifier": {
             "reasons": dict(tally.reasons.most_common()),

@@ -16,6 +16,10 @@ the corners: low = (p_low − f_high) / (1 − f_high), high = p_high / r_low. E
 taken at 98.33%, so that all three hold at once with probability at least 95% (Bonferroni): a bound, not a
 bootstrap — the audit stays one pass and its answer the same on every run.
 
+LiteLLM rows stored with `spend_logs_prompt_storage: latest_turn` that nothing could class (metering/audit/
+latest_turn.py: a text turn without a session that shows tools) are counted single-turn in the share; the
+interval's high end counts them agentic, since either may be true.
+
 The requests are counted as independent draws; an agent's steps are not (a task's steps share its class), so with
 few long tasks the sampling part is too narrow. The classifier's part, at these counts, is the wider one.
 """
@@ -25,6 +29,8 @@ from __future__ import annotations
 from typing import Any
 
 from classifier.measured import HELD_OUT, HELD_OUT_CORPUS, Confusion
+from metering.audit.latest_turn import Read
+from metering.audit.scan import Tally
 from metering.tax.intervals import wilson
 
 LEVEL = 0.95
@@ -38,9 +44,15 @@ METHOD = (
 )
 
 
-def agentic_share_interval(agentic: int, requests: int, confusion: Confusion = HELD_OUT) -> dict[str, Any] | None:
-    """The true agentic share's interval at `LEVEL`, or None without requests."""
+def agentic_share_interval(
+    agentic: int, requests: int, undetermined: int = 0, confusion: Confusion = HELD_OUT
+) -> dict[str, Any] | None:
+    """The true agentic share's interval at `LEVEL`, or None without requests; `undetermined`: requests read as
+    single-turn that could as well be agentic (latest-turn rows)."""
     read = wilson(agentic, requests, Z_EACH)
+    if read is not None and undetermined:
+        widened = wilson(min(agentic + undetermined, requests), requests, Z_EACH)
+        read = (read[0], widened[1]) if widened is not None else read
     catch = wilson(confusion.agentic_as_agentic, confusion.agentic, Z_EACH)
     false_alarm = wilson(confusion.single_turn_as_agentic, confusion.single_turn, Z_EACH)
     if read is None or catch is None or false_alarm is None:
@@ -53,8 +65,14 @@ def agentic_share_interval(agentic: int, requests: int, confusion: Confusion = H
         "high": high,
         "level": LEVEL,
         "includes_classifier_error": True,
+        "undetermined_requests": undetermined,
         "sampling_only": [p_low, p_high],
         "classifier_catch_rate_low": catch_low,
         "classifier_false_alarm_rate_high": false_high,
         "method": METHOD,
     }
+
+
+def undetermined_rows(tally: Tally) -> int:
+    """Latest-turn rows nothing could class (counted single-turn), when the logs show that storage."""
+    return tally.latest_turn[Read.UNDETERMINED.value] if tally.latest_turn_proven else 0
