@@ -67,8 +67,9 @@ def register(subparsers: Subparsers) -> None:
     p.add_argument(
         "--output-tokens",
         type=_positive_int,
-        default=1000,
-        help="completion tokens per request where no answer of that class was logged (default 1000)",
+        default=None,
+        help="completion tokens per request where no answer of that class was logged (default: 151 single-turn, "
+        "46 agentic, measured means of real answers)",
     )
     p.add_argument("--exact-tokens", action="store_true", help="tokenise every unlogged prompt (slow), not a sample")
     p.add_argument("--json", action="store_true", help="machine-readable output")

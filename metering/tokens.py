@@ -21,6 +21,7 @@ log = logging.getLogger("routetax.tokens")
 
 ENCODING = "o200k_base"
 MESSAGE_OVERHEAD = 3  # per message, as OpenAI's chat format frames each one
+NAME_OVERHEAD = 1  # a message's `name` costs one token more than its text
 REPLY_PRIMING = 3  # every reply is primed with <|start|>assistant<|message|>
 
 
@@ -85,6 +86,9 @@ def count_messages(messages: Any) -> int:
             continue
         total += MESSAGE_OVERHEAD + count_text(str(message.get("role") or ""))
         total += count_text(_content_text(message.get("content")))
+        name = message.get("name")
+        if isinstance(name, str) and name:
+            total += NAME_OVERHEAD + count_text(name)
         calls = message.get("tool_calls")
         for call in calls if isinstance(calls, list) else ():  # anything else is no call (a malformed body)
             function = call.get("function") if isinstance(call, dict) else None
@@ -114,13 +118,15 @@ def count_embedding_input(value: Any) -> int:
 
 
 def count_prompt(body: dict[str, Any], api: str = "chat") -> int:
-    """Prompt tokens of a whole request body: messages (or Responses input) plus declared tools; embeddings' input."""
+    """Prompt tokens of a whole request body: messages (or Responses input) plus declared tools (framed as the
+    model sees them, metering/tool_tokens.py); embeddings' input."""
     import orjson
+
+    from metering.tool_tokens import count_tools
 
     if api == "embeddings":
         return count_embedding_input(body.get("input"))
-    tools = body.get("tools")
-    tool_tokens = count_text(orjson.dumps(tools).decode()) if tools else 0
+    tool_tokens = count_tools(body.get("tools"), count_text)
     if api == "responses":
         value = body.get("input")
         items = [{"role": "user", "content": value}] if isinstance(value, str) else value

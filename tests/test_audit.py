@@ -100,8 +100,11 @@ def test_bare_bodies_chat_and_responses_are_classified_where_grep_is_fooled(
     assert r["grep_agentic_share"] == pytest.approx(1 / 6)  # grep sees only the quoted field name
     agentic = r["tokens"]["agentic"]
     assert agentic["requests"] == 3 and agentic["estimated"] is True and agentic["prompt_tokens"] > 0
-    assert agentic["completion_tokens"] == 3 * 1000  # nothing logged: the stated assumption, per request
-    assert any("--output-tokens" in note for note in r["assumptions"])
+    assert agentic["completion_tokens"] == 3 * 46  # nothing logged: the stated default, per request
+    estimate = r["estimates"]["completion_tokens"]["agentic"]
+    assert (estimate["value"], estimate["source"], estimate["n"]) == (46, "default", 0)
+    assert "real" in estimate["basis"]
+    assert any("stated defaults" in note for note in r["assumptions"])
     assert r["cached_share"] is None  # no usage logged: unknown, not zero
 
 
@@ -343,17 +346,30 @@ def day_rows(day: int, requests: int, agentic: int) -> list[dict[str, Any]]:
 
 
 def test_per_day_share_trend_and_weeks_to_break_even(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    rows = [row for day in range(1, 8) for row in day_rows(day, 100, 20 + day)]  # +1 point a day
+    rows = [row for day in range(1, 8) for row in day_rows(day, 1000, 200 + 20 * day)]  # +2 points a day
     code, r = audit(capsys, str(write_jsonl(tmp_path / "days.jsonl", rows)))
     assert code == 0
     assert [d["day"] for d in r["per_day"]] == [f"2026-11-0{d}" for d in range(1, 8)]
-    assert r["per_day"][0]["agentic_share"] == pytest.approx(0.21)
+    assert r["per_day"][0]["agentic_share"] == pytest.approx(0.22)
+    trend = r["trend"]
+    assert trend["points_per_week"] == pytest.approx(14.0)
+    assert trend["share_now_fitted"] == pytest.approx(0.34)
+    assert 0 < trend["interval"]["low"] < 14.0 < trend["interval"]["high"]
+    assert trend["weeks_to_break_even"] == pytest.approx((r["break_even_agentic_share"] - 0.34) / 0.14)
+    assert "crosses" in trend["crossing"]
+    assert r["monthly_basis"] == "observed_rate"  # 7,000 requests over 6 days
+    assert r["monthly_requests"] == pytest.approx(7000 / 6 * 365 / 12)
+
+
+def test_a_trend_within_its_noise_announces_no_crossing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """+1 point a day on 100 requests a day is inside the days' own binomial noise (±4 points each)."""
+    rows = [row for day in range(1, 8) for row in day_rows(day, 100, 20 + day)]
+    code, r = audit(capsys, str(write_jsonl(tmp_path / "days.jsonl", rows)))
     trend = r["trend"]
     assert trend["points_per_week"] == pytest.approx(7.0)
-    assert trend["share_now_fitted"] == pytest.approx(0.27)
-    assert trend["weeks_to_break_even"] == pytest.approx((r["break_even_agentic_share"] - 0.27) / 0.07)
-    assert r["monthly_basis"] == "observed_rate"  # 700 requests over 6 days
-    assert r["monthly_requests"] == pytest.approx(700 / 6 * 365 / 12)
+    assert trend["interval"]["low"] < 0 < trend["interval"]["high"]
+    assert "crossing" not in trend and trend["weeks_to_break_even"] is None
+    assert "no crossing announced" in trend["reading"]
 
 
 def test_trend_needs_three_days(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -135,7 +135,7 @@ def test_the_html_report_renders_in_chromium_and_its_charts_carry_the_json_figur
 
     # the breakdowns' tables are in the page
     sections = [attrs.get("id") for tag, attrs in dom.elements if tag == "section"]
-    assert sections[:2] == ["answer", "projected_monthly_usd"] and "breakdowns" in sections
+    assert sections[:3] == ["bottom_line", "answer", "projected_monthly_usd"] and "breakdowns" in sections
 
 
 def test_the_bottom_line_comes_first_when_the_answer_has_one(

@@ -75,5 +75,6 @@ def no_requests(tally: Tally, fmt: Format) -> dict[str, Any]:
         "apis": {},
         "formats": {},
         "verdict": None,
+        "bottom_line": None,  # no requests read: nothing to decide
         "reading": reading(tally, fmt),
     }

@@ -36,7 +36,7 @@ class Assumptions:
     # keeps running, and the completion tokens per request where no answer of a class was logged
     calls_per_month: int | None = None
     gpus: int = 1
-    output_tokens: int = 1000
+    output_tokens: int | None = None  # None: the measured or stated defaults (metering/tax/audit_estimates.py)
 
     def tier(self, role: Role) -> str | None:
         """The tier that plays `role`, or None: no tier does."""

@@ -25,12 +25,21 @@ from metering.tax import trend as trend_fit
 from metering.tax.assumptions import Assumptions
 from metering.tax.audit_breakdown import breakdowns
 from metering.tax.audit_days import add_day_intervals
+from metering.tax.audit_decision import decide
+from metering.tax.audit_estimates import (
+    DEFAULT_COMPLETION_TOKENS,
+    cached_share_estimate,
+    completion_estimate,
+    estimates_json,
+)
 from metering.tax.audit_priority import priority_on_nano
 from metering.tax.audit_spend import logged_spend_monthly
 from metering.tax.break_even import crossing
 from metering.tax.policy_table import CHEAP_ONLY, DUAL, MID_ONLY, policies_for
 from metering.tax.roles import Role
+from metering.tax.share_interval import agentic_share_interval, undetermined_rows
 from metering.tax.token_view import TokenPolicy, token_view
+from metering.tax.trend_interval import with_interval
 
 # The models the logs are priced at, by the role their tier plays (the audit has no deployment to ask).
 ROLE_MODELS = {Role.CHEAP: "gpt-5.4-nano", Role.MID: "gpt-5.4-mini"}
@@ -55,21 +64,26 @@ def gpu_hour_usd(a: Assumptions) -> float | None:
     return a.gpu_hour_usd.get(tier) if tier is not None else None
 
 
-def token_mix(tally: Tally, output_tokens: int) -> tuple[dict[tuple[str, str], Usage], dict[str, dict[str, Any]]]:
+def token_mix(
+    tally: Tally, output_tokens: int | None
+) -> tuple[dict[tuple[str, str], Usage], dict[str, dict[str, Any]]]:
     """Token sums per class × pricing mode, estimates filled in, and the per-class summary."""
     mix: dict[tuple[str, str], Usage] = {}
     summary: dict[str, dict[str, Any]] = {}
     for label in LABELS:
         buckets = {mode: b for (lab, mode), b in tally.buckets.items() if lab == label}
         logged = sum(b.logged for b in buckets.values())
-        logged_completion = sum(b.completion for b in buckets.values())
-        per_request = logged_completion / logged if logged else float(output_tokens)
-        filled_from = "logged mean of this class" if logged else "assumption (--output-tokens)"
+        estimate = completion_estimate(tally, label, output_tokens)[0]  # measured, else a stated default
+        per_request = estimate.value
+        filled_from = f"measured on {estimate.n:,}" if estimate.n else "stated default, below"
+        cache = cached_share_estimate(tally, label).value
         totals = Usage()
         estimated = 0
         for mode, b in buckets.items():
             completion = b.completion + round(b.estimated * per_request)
-            usage = Usage(b.prompt + b.estimated_prompt, b.cached, completion, b.reasoning)
+            usage = Usage(
+                b.prompt + b.estimated_prompt, b.cached + round(b.estimated_prompt * cache), completion, b.reasoning
+            )
             mix[(label, mode)] = usage
             totals.prompt_tokens += usage.prompt_tokens
             totals.cached_tokens += usage.cached_tokens
@@ -183,7 +197,7 @@ def project(tally: Tally, assumptions: Assumptions) -> dict[str, Any]:
     per_request = {key: value / requests[key[1]] if requests[key[1]] else None for key, value in spend.items()}
     logs_break_even = _break_even_priced(per_request, mid, a, published_rates=False)
     corrected_break_even = _break_even_priced(per_request, mid, a, published_rates=True)
-    trend = _trend(tally, break_even)
+    trend = with_interval(_trend(tally, break_even), tally.days, break_even)  # crossing only when significant
     verdict = tax_model.verdict_for_share(share)
     calculator = "dual_tier_pays" if share < break_even else "mini_only_cheaper"
     result: dict[str, Any] = {
@@ -196,6 +210,7 @@ def project(tally: Tally, assumptions: Assumptions) -> dict[str, Any]:
         "formats": dict(tally.formats.most_common()),
         "models": dict(tally.models.most_common(10)),
         "agentic_share": share,
+        "agentic_share_interval": agentic_share_interval(tally.agentic, tally.requests, undetermined_rows(tally)),
         "grep_agentic_share": tally.grep / tally.requests if tally.requests else 0.0,
         "classifier": {
             "reasons": dict(tally.reasons.most_common()),
@@ -236,6 +251,8 @@ def project(tally: Tally, assumptions: Assumptions) -> dict[str, Any]:
     result.update(logged_spend_monthly(tally, monthly))
     result["priority_on_nano"] = priority_on_nano(tally, mix, scale)
     result["breakdowns"] = breakdowns(tally, assumptions, scale, project)
+    result["estimates"] = estimates_json(tally, assumptions.output_tokens)
+    result.update(decide(mix, requests, scale, a, result["agentic_share_interval"], corrected))  # the one decision
     result["what_would_change_it"] = _what_would_change_it(result)
     result["assumptions"] = _assumptions(result, assumptions)
     if result["priority_on_nano"] is not None:
@@ -397,7 +414,7 @@ def _what_would_change_it(r: dict[str, Any]) -> list[str]:
     )
     trend = r["trend"]
     if trend["available"]:
-        notes.append(f"Trend {trend['points_per_week']:+.2f} points/week: {trend['crossing']}.")
+        notes.append(f"Trend {trend['reading']}.")
     logs = r["break_even_logs_priced"]
     if logs is not None:
         notes.append(
@@ -443,7 +460,14 @@ def _assumptions(r: dict[str, Any], a: Assumptions) -> list[str]:
         notes.append(
             "Tokens estimated where no usage was logged ("
             + ", ".join(estimated)
-            + "): prompts with the o200k_base tokenizer, completions at the class's logged mean "
-            f"or {a.output_tokens} per request (--output-tokens) where none was logged."
+            + "): prompts with the o200k_base tokenizer; completions and cached share from the logs' measured "
+            "requests of the same class (and model) where there are any, else stated defaults "
+            + (
+                f"({a.output_tokens} completion tokens a request, --output-tokens"
+                if a.output_tokens is not None
+                else f"({DEFAULT_COMPLETION_TOKENS[SINGLE_TURN]} completion tokens a single-turn request, "
+                f"{DEFAULT_COMPLETION_TOKENS[AGENTIC]} an agentic one: real answers' means"
+            )
+            + "; no cache hit); `estimates` in --json says which, on how many."
         )
     return notes

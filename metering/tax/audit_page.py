@@ -183,7 +183,8 @@ def _share(r: dict[str, Any]) -> Section:
         interval = trend.get("interval")
         if isinstance(interval, dict):
             text += f" ({interval['low']:+.2f} to {interval['high']:+.2f})"
-        section.lines.append(f"{text}, now {_pct(trend['share_now_fitted'])} (fitted): {trend['crossing']}.")
+        crossing = trend.get("crossing") or "flat within its interval, no crossing announced"
+        section.lines.append(f"{text}, now {_pct(trend['share_now_fitted'])} (fitted): {crossing}.")
     else:
         section.lines.append(f"Trend not available: {trend['why']}.")
     section.lines.append("Each day's interval is its 95% Wilson interval over that day's requests.")

@@ -6,6 +6,7 @@ import textwrap
 from typing import Any
 
 from metering.audit.formats import SKIP_HELP, Skip
+from metering.tax import audit_decision_text as decision
 from metering.tax.audit_tasks_text import task_lines
 
 MAX_DAYS_SHOWN = 14
@@ -35,6 +36,7 @@ def _vs_mini(saving: float | None) -> str:
 def render(r: dict[str, Any]) -> str:
     out: list[str] = []
     add = out.append
+    out.extend(decision.bottom_line(r))  # the one decision comes first
     apis = ", ".join(f"{api} {n:,}" for api, n in r["apis"].items())
     formats = ", ".join(f"{fmt} {n:,}" for fmt, n in r["formats"].items())
     add(f"routetax audit: {r['requests']:,} requests from {r['lines']:,} lines ({apis or 'none'}; formats: {formats})")
@@ -56,6 +58,7 @@ def render(r: dict[str, Any]) -> str:
     )
     uncertain = r["classifier"]["below_confidence_0_6"]
     out.extend(_wrapped(f"decided by: {reasons}; {uncertain:,} below confidence 0.6", "  ", "    "))
+    out.extend(decision.share_interval(r))
     days = r["per_day"]
     if days:
         add(f"per day (UTC)         {len(days)} days, {r['time_range']['first']} to {r['time_range']['last']}")
@@ -69,10 +72,8 @@ def render(r: dict[str, Any]) -> str:
             )
     trend = r["trend"]
     if trend["available"]:
-        add(
-            f"trend                 {trend['points_per_week']:+.2f} points/week, now {_pct(trend['share_now_fitted'])} "
-            f"(fitted): {trend['crossing']}"
-        )
+        line = f"trend                 now {_pct(trend['share_now_fitted'])} (fitted), {trend['reading']}"
+        out.extend(_wrapped(line, "", " " * 22))
     else:
         add(f"trend                 not available: {trend['why']}")
     add("")
@@ -92,6 +93,8 @@ def render(r: dict[str, Any]) -> str:
             f"{t['per_request']['completion']:>14,.0f}  {_pct(t['cached_share']):>6}   {source}"
         )
     add(f"cached share          {_pct(r['cached_share'])} of prompt tokens where the logs report it")
+    for line in decision.estimates(r):
+        out.extend(_wrapped(line, "", "    "))
     if r["logged_spend_usd"] is not None:
         add(f"logged spend          {_usd(r['logged_spend_usd'])} (what the gateway billed for these requests)")
     if r.get("logged_spend_monthly_usd") is not None:
@@ -124,6 +127,8 @@ def render(r: dict[str, Any]) -> str:
     add(f"  cheapest per completed task: {corrected['cheapest_per_completed_task']}")
     out.extend(task_lines(r.get("tasks"), r["agentic_share"]))
     add("")
+    out.extend(decision.sensitivity(r))  # followed by a blank line when there is a table
+    add("context (not the decision):")
     add(f"verdict               {r['verdict']}  (the published verdict table at {_pct(r['agentic_share'])} agentic)")
     low, high = r["break_even_band"]
     add(
