@@ -9,7 +9,8 @@ what survives all of that: message role and text, tool call id + name + parsed a
 id + text. System and developer messages (and Responses `instructions`) are not part of it, reasoning
 items neither. Chat and Responses histories give the same atoms, so one index serves both APIs.
 
-Pure functions of parsed JSON; nothing here raises on odd input (an odd item becomes an atom of its own).
+Pure functions of parsed JSON (`arguments` remembers its recent results); nothing here raises on odd input (an odd
+item becomes an atom of its own).
 """
 
 from __future__ import annotations
@@ -172,17 +173,36 @@ def without_thinking(text: str) -> str:
     return text[end + len("</think>") :].lstrip() if end >= 0 else text
 
 
+# Canonical arguments by the arguments string as sent, two generations of this many: an answer's tool calls are
+# canonicalised when it is filed and again when the next step sends them back (the same string: SDKs keep the
+# model's arguments as they came), a parse and a sorted dump each time — for an agent that writes files in its
+# arguments, kilobytes. Strings only (the collector tracks neither), at most `ARGUMENTS_MEMO_CHARS` each.
+ARGUMENTS_MEMO = 4096
+ARGUMENTS_MEMO_CHARS = 16_384
+_canonical_young: dict[str, str] = {}
+_canonical_old: dict[str, str] = {}
+
+
 def arguments(function: dict[str, Any]) -> str:
     """Tool-call arguments as canonical JSON (`{"city":"x"}` ≡ `{"city": "x"}`); unparseable ones as sent."""
+    global _canonical_young, _canonical_old
     raw = function.get("arguments")
     if isinstance(raw, (dict, list)):
         return canonical(raw)
     if not isinstance(raw, str):
         return ""
+    found = _canonical_young.get(raw) or _canonical_old.get(raw)
+    if found is not None:
+        return found
     try:  # the arguments themselves are compared as the model wrote them: nulls and ids in them count
-        return orjson.dumps(orjson.loads(raw), option=orjson.OPT_SORT_KEYS).decode()
+        found = orjson.dumps(orjson.loads(raw), option=orjson.OPT_SORT_KEYS).decode()
     except (orjson.JSONDecodeError, orjson.JSONEncodeError):
-        return raw.strip()
+        found = raw.strip()
+    if len(raw) <= ARGUMENTS_MEMO_CHARS:
+        if len(_canonical_young) >= ARGUMENTS_MEMO:
+            _canonical_old, _canonical_young = _canonical_young, {}
+        _canonical_young[raw] = found
+    return found
 
 
 def canonical(value: Any) -> str:
