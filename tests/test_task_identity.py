@@ -502,7 +502,9 @@ async def test_histories_whose_byte_fingerprints_collide_still_get_the_tasks_nor
 
 
 def test_tool_call_arguments_read_from_memory_are_the_canonical_form_and_the_memory_is_bounded() -> None:
-    from router.tasks import normalise
+    import importlib
+
+    normalise = importlib.import_module(chat_atoms.__module__)  # the module that makes atoms, and keeps the memo
 
     spaced = {"arguments": '{"b": [1, {"d": null, "c": 2}], "a": "x"}'}
     first = normalise.arguments(spaced)

@@ -21,29 +21,15 @@ from typing import Any
 from metering.record import TaskClassReason, TaskSource
 from router.errors import ProxyError, Refusal
 from router.tasks.answer import AnswerAtoms
-from router.tasks.index import (
-    Boundaries,
-    Entry,
-    History,
-    Match,
-    Prompt,
-    TaskIndex,
-    atom_digest,
-    chain,
-    extend,
-    seed,
-)
+from router.tasks.index import Boundaries, Entry, History, Match, Prompt, TaskIndex, chain, extend, seed
 from router.tasks.loop import loop_signal, wrote_action
-from router.tasks.normalise import Atom, chat_atoms, history_atoms, message_text, responses_atoms
+from router.tasks.normalise import Atom, history_atoms, message_text, responses_atoms
 from router.tasks.prefix import raw_history
 from router.tasks.shared import SharedTasks
 
 TASK_HEADER = "x-routetax-task"
 TASK_END_HEADER = "x-routetax-task-end"
 MAX_TASK_ID_CHARS = 200
-# A step found by its bytes normalises what follows its answer directly when it is this short (a loop's tool results);
-# a longer tail goes through `History`, which normalises each distinct message of a request once.
-DIRECT_TAIL = 16
 
 
 def new_task_id() -> str:
@@ -148,14 +134,7 @@ class TaskIdentity:
         if raw is not None and raw.before is not None:
             start = self.index.prefix_digest(scope, raw.before)
             if start is not None:
-                tail = body["messages"][raw.split :]
-                if len(tail) <= DIRECT_TAIL:  # a loop's step: its answer and a few results, normalised directly
-                    answer, after = chat_atoms(tail[:1]), chat_atoms(tail[1:])
-                    own = [*map(atom_digest, answer), *map(atom_digest, after)]
-                else:  # many messages after the answer: each distinct one normalised once (`History`)
-                    answer, answer_own = self.history.of_items(tail[:1], remember=False)
-                    after, after_own = self.history.of_items(tail[1:], remember=False)
-                    own = answer_own + after_own
+                answer, after, own = self.history.of_tail(body["messages"][raw.split :])
                 found = self.index.find_after_prefix(start, answer, after, own, now)
                 if found is not None:
                     return *found, raw.whole

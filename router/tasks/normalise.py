@@ -9,8 +9,7 @@ what survives all of that: message role and text, tool call id + name + parsed a
 id + text. System and developer messages (and Responses `instructions`) are not part of it, reasoning
 items neither. Chat and Responses histories give the same atoms, so one index serves both APIs.
 
-Pure functions of parsed JSON (`arguments` remembers its recent results); nothing here raises on odd input (an odd
-item becomes an atom of its own).
+Pure functions of parsed JSON; nothing here raises on odd input (an odd item becomes an atom of its own).
 """
 
 from __future__ import annotations
