@@ -178,10 +178,11 @@ def without_thinking(text: str) -> str:
 
 # Canonical arguments by the arguments string as sent, two generations of this many: an answer's tool calls are
 # canonicalised when it is filed and again when the next step sends them back (the same string: SDKs keep the
-# model's arguments as they came), a parse and a sorted dump each time — for an agent that writes files in its
-# arguments, kilobytes. Strings only (the collector tracks neither), at most `ARGUMENTS_MEMO_CHARS` each.
-ARGUMENTS_MEMO = 4096
-ARGUMENTS_MEMO_CHARS = 16_384
+# model's arguments as they came), a parse and a sorted dump each time. Strings only (the collector tracks
+# neither), at most `ARGUMENTS_MEMO_CHARS` each: ≤ 4,096 pairs of ≤ 4 KB (≤ 32 MB of ASCII; a few MB in practice,
+# tool arguments being mostly short), the bound of the message memo (router.tasks.index.History).
+ARGUMENTS_MEMO = 2048
+ARGUMENTS_MEMO_CHARS = 4096
 _canonical_young: dict[str, str] = {}
 _canonical_old: dict[str, str] = {}
 
