@@ -48,6 +48,7 @@ class Kind:
 # generations they sat in took up to 16 ms with them, the proxy's p99 under concurrent load).
 Atom = tuple[str, str, str, str]
 KIND, REF, NAME, TEXT = range(4)
+_MESSAGE, _CALL, _OUTPUT, _ITEM = Kind.MESSAGE, Kind.CALL, Kind.OUTPUT, Kind.ITEM  # read on every message
 
 
 def _atom(kind: str, ref: str, name: str, text: str) -> Atom:
@@ -62,7 +63,8 @@ def message_text(atoms: list[Atom]) -> str:
 def chat_atoms(messages: Any) -> list[Atom]:
     """The atoms of a chat `messages` list (or of one answer message wrapped in a list).
 
-    On every request, once per message: the common shapes (string content, no calls) take the short path.
+    On every request, once per message: the common shapes (string content, no calls) take the short path, and
+    atoms are written as tuples in place (a call per atom or per field was a tenth of identity's Python).
     """
     atoms: list[Atom] = []
     if not isinstance(messages, list):
@@ -70,7 +72,7 @@ def chat_atoms(messages: Any) -> list[Atom]:
     add = atoms.append
     for message in messages:
         if type(message) is not dict:
-            add(_atom(Kind.ITEM, "", "", canonical(message)))
+            add((_ITEM, "", "", canonical(message)))
             continue
         role = message.get("role")
         if role in SKIPPED_ROLES:
@@ -78,27 +80,29 @@ def chat_atoms(messages: Any) -> list[Atom]:
         content = message.get("content")
         text = content if type(content) is str else text_of(content)
         if role == "tool":
-            add(_atom(Kind.OUTPUT, _str(message.get("tool_call_id")), "", text))
+            ref = message.get("tool_call_id")
+            add((_OUTPUT, ref if type(ref) is str else "", "", text))
             continue
         if role == "function":  # the legacy function-calling protocol: answered by name
-            add(_atom(Kind.OUTPUT, _str(message.get("name")), "", text))
+            add((_OUTPUT, _str(message.get("name")), "", text))
             continue
         role = role if type(role) is str else ""
         if role == "assistant" and text.startswith("<think>"):
             text = without_thinking(text)
         if text or role != "assistant":
-            add(_atom(Kind.MESSAGE, role, "", text))
+            add((_MESSAGE, role, "", text))
         calls = message.get("tool_calls")
         if calls:
             for call in calls:
                 function = call.get("function") if type(call) is dict else None
                 if type(function) is not dict:
-                    add(_atom(Kind.ITEM, "", "tool_call", canonical(call)))
+                    add((_ITEM, "", "tool_call", canonical(call)))
                     continue
-                add(_atom(Kind.CALL, _str(call.get("id")), _str(function.get("name")), arguments(function)))
+                ref, name = call.get("id"), function.get("name")
+                add((_CALL, ref if type(ref) is str else "", name if type(name) is str else "", arguments(function)))
         legacy = message.get("function_call")
         if type(legacy) is dict:
-            add(_atom(Kind.CALL, "", _str(legacy.get("name")), arguments(legacy)))
+            add((_CALL, "", _str(legacy.get("name")), arguments(legacy)))
     return atoms
 
 
@@ -176,17 +180,37 @@ def without_thinking(text: str) -> str:
     return text[end + len("</think>") :].lstrip() if end >= 0 else text
 
 
+# Canonical arguments by the arguments string as sent, two generations of this many: an answer's tool calls are
+# canonicalised when it is filed and again when the next step sends them back (the same string: SDKs keep the
+# model's arguments as they came), a parse and a sorted dump each time. Strings only (the collector tracks
+# neither), at most `ARGUMENTS_MEMO_CHARS` each: ≤ 4,096 pairs of ≤ 4 KB (≤ 32 MB of ASCII; a few MB in practice,
+# tool arguments being mostly short), the bound of the message memo (router.tasks.index.History).
+ARGUMENTS_MEMO = 2048
+ARGUMENTS_MEMO_CHARS = 4096
+_canonical_young: dict[str, str] = {}
+_canonical_old: dict[str, str] = {}
+
+
 def arguments(function: dict[str, Any]) -> str:
     """Tool-call arguments as canonical JSON (`{"city":"x"}` ≡ `{"city": "x"}`); unparseable ones as sent."""
+    global _canonical_young, _canonical_old
     raw = function.get("arguments")
     if isinstance(raw, (dict, list)):
         return canonical(raw)
     if not isinstance(raw, str):
         return ""
+    found = _canonical_young.get(raw) or _canonical_old.get(raw)
+    if found is not None:
+        return found
     try:  # the arguments themselves are compared as the model wrote them: nulls and ids in them count
-        return orjson.dumps(orjson.loads(raw), option=orjson.OPT_SORT_KEYS).decode()
+        found = orjson.dumps(orjson.loads(raw), option=orjson.OPT_SORT_KEYS).decode()
     except (orjson.JSONDecodeError, orjson.JSONEncodeError):
-        return raw.strip()
+        found = raw.strip()
+    if len(raw) <= ARGUMENTS_MEMO_CHARS:
+        if len(_canonical_young) >= ARGUMENTS_MEMO:
+            _canonical_old, _canonical_young = _canonical_young, {}
+        _canonical_young[raw] = found
+    return found
 
 
 def canonical(value: Any) -> str:

@@ -472,3 +472,46 @@ async def test_a_rewritten_earlier_message_misses_the_fast_path_and_forks_where_
     trimmed = [SYSTEM, {"role": "user", "content": "Another question entirely."}, *history[2:]]
     forked = await step(tasks, {"messages": trimmed}, None)
     assert forked.source is TaskSource.NEW  # an earlier message differs: nothing filed is extended
+
+
+async def test_histories_whose_byte_fingerprints_collide_still_get_the_tasks_normalising_gives(monkeypatch) -> None:
+    """A fingerprint two histories share (router.tasks.prefix) offers a wrong starting digest: confirmed through
+    the answer like every continuation, it is rejected and the history normalised whole — never another task."""
+    from router.tasks import identity as identity_module
+    from router.tasks.prefix import RawHistory, raw_history
+
+    def colliding(messages: Any) -> RawHistory | None:  # every history's bytes fingerprint alike
+        raw = raw_history(messages)
+        return None if raw is None else RawHistory(raw.split, 7 if raw.before is not None else None, 7)
+
+    monkeypatch.setattr(identity_module, "raw_history", colliding)
+    tasks = identity()
+    histories: list[list[dict[str, Any]]] = []
+    ids: list[set[str]] = []
+    for n in range(2):  # two tool loops of three steps each, taking turns
+        histories.append([SYSTEM, {"role": "user", "content": f"Task {n}: fix the tests."}])
+        ids.append(set())
+    for turn in range(3):
+        for n in range(2):
+            tool, answer, dumped = _loop_step(10 * n + turn)
+            context = await step(tasks, {"messages": list(histories[n])}, from_chat_json(answer))
+            assert context.step == turn + 1
+            ids[n].add(context.task_id)
+            histories[n] += [dumped, tool]
+    assert [len(found) for found in ids] == [1, 1] and ids[0] != ids[1]
+
+
+def test_tool_call_arguments_read_from_memory_are_the_canonical_form_and_the_memory_is_bounded() -> None:
+    import importlib
+
+    normalise = importlib.import_module(chat_atoms.__module__)  # the module that makes atoms, and keeps the memo
+
+    spaced = {"arguments": '{"b": [1, {"d": null, "c": 2}], "a": "x"}'}
+    first = normalise.arguments(spaced)
+    assert first == '{"a":"x","b":[1,{"c":2,"d":null}]}'
+    assert normalise.arguments(dict(spaced)) == first  # remembered: the same string
+    assert normalise.arguments({"arguments": " not json "}) == "not json"
+    for n in range(normalise.ARGUMENTS_MEMO * 3):
+        normalise.arguments({"arguments": f'{{"n": {n}}}'})
+    assert len(normalise._canonical_young) + len(normalise._canonical_old) <= 2 * normalise.ARGUMENTS_MEMO
+    assert normalise.arguments({"arguments": '{"n":  5}'}) == '{"n":5}'

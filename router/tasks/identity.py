@@ -134,10 +134,8 @@ class TaskIdentity:
         if raw is not None and raw.before is not None:
             start = self.index.prefix_digest(scope, raw.before)
             if start is not None:
-                messages = body["messages"]
-                answer, answer_own = self.history.of_items(messages[raw.split : raw.split + 1], remember=False)
-                after, after_own = self.history.of_items(messages[raw.split + 1 :], remember=False)
-                found = self.index.find_after_prefix(start, answer, after, answer_own + after_own, now)
+                answer, after, own = self.history.of_tail(body["messages"][raw.split :])
+                found = self.index.find_after_prefix(start, answer, after, own, now)
                 if found is not None:
                     return *found, raw.whole
         # A chat history with no answer in it (a task's first step) is remembered only when it has to be: its next

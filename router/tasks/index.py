@@ -126,6 +126,7 @@ def extend(digest: bytes, atoms: list[Atom]) -> bytes:
 
 MEMO_MESSAGES = 4096  # messages remembered per generation (two generations)
 MEMO_MAX_BYTES = 4096  # a longer message is normalised every time (and the memo stays small)
+DIRECT_TAIL = 16  # messages from a found step's answer on normalised directly (`History.of_tail`)
 
 
 class History:
@@ -188,6 +189,18 @@ class History:
             atoms += found[:half]  # type: ignore[arg-type]
             own += found[half:]  # type: ignore[arg-type]
         return atoms, own
+
+    def of_tail(self, tail: list[Any]) -> tuple[list[Atom], list[Atom], list[bytes]]:
+        """(the answer's atoms, the atoms after it, all their own digests) of a chat history from its last answer on,
+        for a step found by its exact bytes (router.tasks.prefix): nothing of it is remembered. A loop's step (its
+        answer and a few tool results) is normalised directly, without the memo's serialising and lookups; a longer
+        tail goes through `of_items`, which normalises each distinct message of a request once."""
+        if len(tail) <= DIRECT_TAIL:
+            answer, after = chat_atoms(tail[:1]), chat_atoms(tail[1:])
+            return answer, after, [*map(atom_digest, answer), *map(atom_digest, after)]
+        answer, answer_own = self.of_items(tail[:1], remember=False)
+        after, after_own = self.of_items(tail[1:], remember=False)
+        return answer, after, answer_own + after_own
 
 
 def _instructions(item: Any, responses: bool) -> bool:
