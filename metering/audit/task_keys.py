@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from metering.task_atoms import Atom, Kind, chat_atoms, history_atoms, model_runs, responses_atoms
+from metering.task_atoms import SKIPPED_ROLES, Atom, Kind, chat_atoms, responses_atoms
 
 RUNS = 2  # the latest runs kept: the previous step, and the one before it when the previous step is not in the logs
 TASK_HEADER = "x-routetax-task"
@@ -34,7 +34,7 @@ TASK_HEADER = "x-routetax-task"
 # A request's task keys: one flat tuple of 64-bit numbers (0: none), read by position — one object per line, held
 # only until the tally has copied it into its arrays.
 TaskKeys = tuple[int, ...]
-NAME, PREVIOUS, CONVERSATION, RESPONSE, HISTORY, ANSWER, ENDS = range(7)
+NAME, PREVIOUS, CONVERSATION, RESPONSE, HISTORY, ANSWER, ENDS = range(7)  # task_groups._walk unpacks in this order
 STARTS = ENDS + RUNS
 WIDTH = STARTS + RUNS
 NONE: TaskKeys = (0,) * WIDTH
@@ -53,7 +53,13 @@ def answer_atoms(api: str, answer: Any) -> list[Atom] | None:
         return None
     if api == "responses":
         output = answer.get("output")
-        return responses_atoms(output) if isinstance(output, list) else None
+        if not isinstance(output, list):
+            return None
+        if len(output) == 1:  # one message of text parts (most answers): its one atom, without the general walk
+            text = _plain_output(output[0])
+            if text is not None:
+                return [(Kind.MESSAGE, "assistant", "", text)]
+        return responses_atoms(output)
     choices = answer.get("choices")
     if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
         return None
@@ -70,6 +76,53 @@ def answer_atoms(api: str, answer: Any) -> list[Atom] | None:
     ):  # a plain text answer (most are): the one atom the normaliser makes of it, without its general walk
         return [(Kind.MESSAGE, "assistant", "", content)]
     return chat_atoms([{**message, "role": "assistant"}])
+
+
+def _plain_output(item: Any) -> str | None:
+    """The text of a Responses output item that is an assistant message made only of `output_text` parts, when
+    `responses_atoms` would make it one message atom with that text; None for anything else (the general walk)."""
+    if type(item) is not dict or item.get("type") != "message" or item.get("role") != "assistant":
+        return None
+    content = item.get("content")
+    if type(content) is not list:
+        return None
+    parts = []
+    for part in content:
+        if type(part) is not dict or part.get("type") != "output_text":
+            return None
+        text = part.get("text")
+        if type(text) is not str:
+            return None
+        parts.append(text)
+    text = "".join(parts)
+    return text if text and not text.startswith("<think>") else None
+
+
+def _chat_atoms(messages: Any) -> list[Atom]:
+    """`chat_atoms(messages)`, with the shapes most logged messages have — a user's or an assistant's text, a tool's
+    text output, a system prompt (no atom) — made here without its general walk; any other message is walked by
+    `chat_atoms` alone (it reads each message on its own, so the atoms are the same)."""
+    if type(messages) is not list:
+        return chat_atoms(messages)
+    atoms: list[Atom] = []
+    add = atoms.append
+    for message in messages:
+        if type(message) is dict:
+            role = message.get("role")
+            content = message.get("content")
+            if type(role) is str and type(content) is str and "tool_calls" not in message:
+                if role in SKIPPED_ROLES:
+                    continue
+                if "function_call" not in message:
+                    if role == "user" or (role == "assistant" and content and not content.startswith("<think>")):
+                        add((Kind.MESSAGE, role, "", content))
+                        continue
+                    if role == "tool":
+                        ref = message.get("tool_call_id")
+                        add((Kind.OUTPUT, ref if type(ref) is str else "", "", content))
+                        continue
+        atoms.extend(chat_atoms([message]))
+    return atoms
 
 
 def keys_of(
@@ -90,33 +143,37 @@ def keys_of(
         conversation = named("conversation", talk.get("id") if isinstance(talk, dict) else talk)
         if isinstance(answer, dict):
             response = named("response", answer.get("id"))
-    if not history:
+        if not history:
+            return (named("name", name), previous, conversation, response, *NONE[HISTORY:])
+        atoms = responses_atoms(body.get("input"))
+    elif not history:
         return (named("name", name), previous, conversation, response, *NONE[HISTORY:])
-    atoms = history_atoms(body, api)
-    ends, starts = model_runs(atoms)
-    digest = hash(("scope", scope))
-    runs = [0] * (2 * RUNS)
-    if ends:  # a history with answers in it: the digests where its latest runs end and start
-        ends, starts = ends[-RUNS:], starts[-RUNS:]
-        wanted = {*ends, *starts}
-        at: dict[int, int] = {}
-        for i, atom in enumerate(atoms):
-            if i in wanted:
-                at[i] = digest
-            digest = hash((digest, atom))
-        at[len(atoms)] = digest
-        for k, end in enumerate(reversed(ends)):
-            runs[k] = at[end] or 1
-        for k, start in enumerate(reversed(starts)):
-            runs[RUNS + k] = at[start] or 1
     else:
-        for atom in atoms:
-            digest = hash((digest, atom))
+        atoms = _chat_atoms(body.get("messages"))
+    # One pass: the digest of the history so far, and where its runs of model-written atoms end and start (the
+    # digests there: `metering.task_atoms.model_runs`' positions, read as the chain passes them).
+    digest = hash(("scope", scope))
+    ends: list[int] = []
+    starts: list[int] = []
+    model = False
+    for atom in atoms:
+        kind = atom[0]
+        written = kind == "c" or (kind == "m" and atom[1] == "assistant")  # the model wrote it
+        if written is not model:
+            (starts if written else ends).append(digest or 1)
+            model = written
+        digest = hash((digest, atom))
+    if model:
+        ends.append(digest or 1)
     history_digest = digest or 1
     replied = answer_atoms(api, answer)
     if replied:
         for atom in replied:
             digest = hash((digest, atom))
+    runs = [0] * (2 * RUNS)
+    for k in range(min(RUNS, len(ends))):  # latest first
+        runs[k] = ends[-1 - k]
+        runs[RUNS + k] = starts[-1 - k]
     return (
         named("name", name),
         previous,
