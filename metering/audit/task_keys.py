@@ -16,16 +16,17 @@ after):
   without a logged answer can be matched by), latest first, `RUNS` of each.
 
 Histories are scoped by the client's key where the log names one (LiteLLM's hashed `api_key`), as the proxy
-scopes them by key. The digests are Python's own 64-bit hashes, chained atom by atom: they only ever meet other
-digests of the same run, and hashing each atom's strings in C costs a fraction of the proxy's blake2b chain
-(which must agree across processes and replicas) on every line of a log.
+scopes them by key. The digests are Python's own 64-bit hashes of the scope and the atoms in one tuple (a prefix:
+the tuple cut short): they only ever meet other digests of the same run, and hashing a tuple of the atoms' strings
+in C costs a fraction of the proxy's blake2b chain (which must agree across processes and replicas) on every line
+of a log.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from metering.task_atoms import SKIPPED_ROLES, Atom, Kind, chat_atoms, responses_atoms
+from metering.task_atoms import SKIPPED_ROLES, Atom, Kind, chat_atoms, model_runs, responses_atoms
 
 RUNS = 2  # the latest runs kept: the previous step, and the one before it when the previous step is not in the logs
 TASK_HEADER = "x-routetax-task"
@@ -98,14 +99,17 @@ def _plain_output(item: Any) -> str | None:
     return text if text and not text.startswith("<think>") else None
 
 
-def _chat_atoms(messages: Any) -> list[Atom]:
-    """`chat_atoms(messages)`, with the shapes most logged messages have — a user's or an assistant's text, a tool's
-    text output, a system prompt (no atom) — made here without its general walk; any other message is walked by
-    `chat_atoms` alone (it reads each message on its own, so the atoms are the same)."""
+def _chat_atoms(messages: Any) -> tuple[list[Atom], bool]:
+    """`chat_atoms(messages)`, and whether the model may have written any of them (False: none is the model's).
+
+    The shapes most logged messages have — a user's or an assistant's text, a tool's text output, a system prompt (no
+    atom) — are made here without the general walk; any other message is walked by `chat_atoms` alone (it reads each
+    message on its own, so the atoms are the same)."""
     if type(messages) is not list:
-        return chat_atoms(messages)
+        return chat_atoms(messages), False  # no list, no atoms
     atoms: list[Atom] = []
     add = atoms.append
+    written = False
     for message in messages:
         if type(message) is dict:
             role = message.get("role")
@@ -114,15 +118,22 @@ def _chat_atoms(messages: Any) -> list[Atom]:
                 if role in SKIPPED_ROLES:
                     continue
                 if "function_call" not in message:
-                    if role == "user" or (role == "assistant" and content and not content.startswith("<think>")):
+                    if role == "user":
                         add((Kind.MESSAGE, role, "", content))
+                        continue
+                    if role == "assistant" and content and not content.startswith("<think>"):
+                        add((Kind.MESSAGE, role, "", content))
+                        written = True
                         continue
                     if role == "tool":
                         ref = message.get("tool_call_id")
                         add((Kind.OUTPUT, ref if type(ref) is str else "", "", content))
                         continue
-        atoms.extend(chat_atoms([message]))
-    return atoms
+        more = chat_atoms([message])
+        if more:
+            atoms.extend(more)
+            written = True  # perhaps: model_runs tells
+    return atoms, written
 
 
 def keys_of(
@@ -135,7 +146,11 @@ def keys_of(
     history: bool = True,
 ) -> TaskKeys:
     """The task keys of one logged request. `history=False`: the body is not the request's history (a LiteLLM
-    `latest_turn` row keeps only the latest user message), so it joins by name alone."""
+    `latest_turn` row keeps only the latest user message), so it joins by name alone.
+
+    A history's digest is the hash of its scope and its atoms in one tuple (`hash` walks it in C: the atoms' strings
+    hash once each, and their hashes are cached), so a prefix's digest is the same tuple cut short — what an earlier
+    request's history, or its history plus its answer, digests to when the later history extends it."""
     previous = conversation = response = 0
     if api == "responses":
         previous = named("response", body.get("previous_response_id"))
@@ -146,41 +161,27 @@ def keys_of(
         if not history:
             return (named("name", name), previous, conversation, response, *NONE[HISTORY:])
         atoms = responses_atoms(body.get("input"))
+        written = True  # model_runs tells
     elif not history:
         return (named("name", name), previous, conversation, response, *NONE[HISTORY:])
     else:
-        atoms = _chat_atoms(body.get("messages"))
-    # One pass: the digest of the history so far, and where its runs of model-written atoms end and start (the
-    # digests there: `metering.task_atoms.model_runs`' positions, read as the chain passes them).
-    digest = hash(("scope", scope))
-    ends: list[int] = []
-    starts: list[int] = []
-    model = False
-    for atom in atoms:
-        kind = atom[0]
-        written = kind == "c" or (kind == "m" and atom[1] == "assistant")  # the model wrote it
-        if written is not model:
-            (starts if written else ends).append(digest or 1)
-            model = written
-        digest = hash((digest, atom))
-    if model:
-        ends.append(digest or 1)
-    history_digest = digest or 1
-    replied = answer_atoms(api, answer)
-    if replied:
-        for atom in replied:
-            digest = hash((digest, atom))
+        atoms, written = _chat_atoms(body.get("messages"))
+    scoped = hash(("scope", scope))
     runs = [0] * (2 * RUNS)
-    for k in range(min(RUNS, len(ends))):  # latest first
-        runs[k] = ends[-1 - k]
-        runs[RUNS + k] = starts[-1 - k]
+    if written:  # a history with answers in it: the digests where its latest runs end and start, latest first
+        ends, starts = model_runs(atoms)
+        for k, end in enumerate(reversed(ends[-RUNS:])):
+            runs[k] = hash((scoped, *atoms[:end])) or 1
+        for k, start in enumerate(reversed(starts[-RUNS:])):
+            runs[RUNS + k] = hash((scoped, *atoms[:start])) or 1
+    replied = answer_atoms(api, answer)
     return (
         named("name", name),
         previous,
         conversation,
         response,
-        history_digest,
-        (digest or 1) if replied else 0,
+        hash((scoped, *atoms)) or 1,
+        (hash((scoped, *atoms, *replied)) or 1) if replied else 0,
         *runs,
     )
 
