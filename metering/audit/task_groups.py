@@ -242,10 +242,10 @@ def _put(table: dict[int, _Entry], key: int, entry: _Entry) -> None:
         _bound(table)
 
 
-def _put_shared(table: dict[int, _Entry | list[_Entry]], key: int, entry: _Entry) -> None:
+def _put_shared(table: dict[int, _Entry | list[_Entry]], key: int, entry: _Entry, found: Any) -> None:
     """File `entry` under `key` beside the other tasks' entries there (the same history or answer in several tasks:
-    one bare entry, else a list of at most SHARED, the latest last)."""
-    found = table.pop(key, None)  # re-inserted last: a table's oldest entries stay first
+    one bare entry, else a list of at most SHARED, the latest last). `found`: what was filed there, taken out by the
+    caller (popped, so that the key goes back in last: a table's oldest entries stay first)."""
     if found is None or (type(found) is _Entry and found.task == entry.task):
         table[key] = entry
     else:
@@ -295,50 +295,58 @@ def _walk(order: list[int], times: list[float], keys: array, flags: bytearray) -
     session, chain, continuation, single = (
         JOINED.index(j) for j in (Joined.SESSION, Joined.RESPONSE_CHAIN, Joined.CONTINUATION, Joined.SINGLE)
     )
-    for walked, i in enumerate(order):
-        now = times[i]
-        if not walked % SWEEP_EVERY:
-            _sweep(tables, now)
-        base = WIDTH * i
-        # One slice, unpacked in task_keys' order (NAME ... ANSWER, then the ENDS and STARTS runs).
-        name, previous, conversation, response, history, answer, *runs = keys[base : base + WIDTH]
-        task, how = -1, single
-        if name:
-            found = names.get(name)
-            task, how = (found.task, session) if found is not None and _alive(found, now) else (-1, session)
-        elif previous or conversation:
-            found = responses.get(previous) if previous else None
-            if (found is None or not _alive(found, now)) and conversation:
-                found = names.get(conversation)
-            task, how = (found.task, chain) if found is not None and _alive(found, now) else (-1, chain)
-            if task < 0 and not conversation:
-                how = single  # a chain from a response the logs do not hold: a task of its own from here
-        if task < 0 and runs[0]:  # a history with answers in it (an end, hence a start): it may continue a task
-            for k in range(RUNS):  # longest first: a run's end, then its start, then the run before
-                end, start = runs[k], runs[RUNS + k]
-                entry = _pick(answers.get(end), now) if end else None
-                if entry is None and start:
-                    entry = _pick(histories.get(start), now)
-                if entry is not None:
-                    task, how = entry.task, continuation
-                    break
-        if task < 0:
-            task = len(agentic)
-            agentic.append(0)
-            joined.append(how)
-        elif joined[task] == single and how != single:
-            joined[task] = how
-        task_of[i] = task
-        agentic[task] |= flags[i] & AGENTIC_FLAG
-        mine = _Entry(task, now)  # one entry for every table: continued by whichever way it was found
-        if name:
-            _put(names, name, mine)
-        if conversation:
-            _put(names, conversation, mine)
-        if response:
-            _put(responses, response, mine)
-        if history:
-            _put_shared(histories, history, mine)
-        if answer:
-            _put_shared(answers, answer, mine)
+    for at in range(0, len(order), SWEEP_EVERY):  # in slices: a sweep between two, no count kept per row
+        _sweep(tables, times[order[at]])
+        for i in order[at : at + SWEEP_EVERY]:
+            now = times[i]
+            base = WIDTH * i
+            # One slice, unpacked in task_keys' order (NAME ... ANSWER, then the ENDS and STARTS runs).
+            name, previous, conversation, response, history, answer, *runs = keys[base : base + WIDTH]
+            task, how = -1, single
+            if name:
+                found = names.get(name)
+                task, how = (found.task, session) if found is not None and _alive(found, now) else (-1, session)
+            elif previous or conversation:
+                found = responses.get(previous) if previous else None
+                if (found is None or not _alive(found, now)) and conversation:
+                    found = names.get(conversation)
+                task, how = (found.task, chain) if found is not None and _alive(found, now) else (-1, chain)
+                if task < 0 and not conversation:
+                    how = single  # a chain from a response the logs do not hold: a task of its own from here
+            if task < 0 and runs[0]:  # a history with answers in it (an end, hence a start): it may continue a task
+                for k in range(RUNS):  # longest first: a run's end, then its start, then the run before
+                    end, start = runs[k], runs[RUNS + k]
+                    entry = _pick(answers.get(end), now) if end else None
+                    if entry is None and start:
+                        entry = _pick(histories.get(start), now)
+                    if entry is not None:
+                        task, how = entry.task, continuation
+                        break
+            if task < 0:
+                task = len(agentic)
+                agentic.append(0)
+                joined.append(how)
+            elif joined[task] == single and how != single:
+                joined[task] = how
+            task_of[i] = task
+            agentic[task] |= flags[i] & AGENTIC_FLAG
+            mine = _Entry(task, now)  # one entry for every table: continued by whichever way it was found
+            if name:
+                _put(names, name, mine)
+            if conversation:
+                _put(names, conversation, mine)
+            if response:
+                _put(responses, response, mine)
+            if history:  # most are new: filed here without a call (see _put_shared)
+                found = histories.pop(history, None)
+                if found is None and len(histories) < BOUND:
+                    histories[history] = mine
+                else:
+                    _put_shared(histories, history, mine, found)
+            if answer:
+                found = answers.pop(answer, None)
+                if found is None and len(answers) < BOUND:
+                    answers[answer] = mine
+                else:
+                    _put_shared(answers, answer, mine, found)
     return task_of, agentic, joined
