@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from metering.task_atoms import SKIPPED_ROLES, Atom, Kind, chat_atoms, model_runs, responses_atoms
+from metering.task_atoms import SKIPPED_ROLES, Atom, Kind, arguments, chat_atoms, model_runs, responses_atoms
 
 RUNS = 2  # the latest runs kept: the previous step, and the one before it when the previous step is not in the logs
 TASK_HEADER = "x-routetax-task"
@@ -76,7 +76,27 @@ def answer_atoms(api: str, answer: Any) -> list[Atom] | None:
         and type(message.get("function_call")) is not dict
     ):  # a plain text answer (most are): the one atom the normaliser makes of it, without its general walk
         return [(Kind.MESSAGE, "assistant", "", content)]
+    if (content is None or content == "") and type(message.get("function_call")) is not dict:
+        calls = _calls(message.get("tool_calls"))  # tool calls alone (an agent's step): their atoms
+        if calls is not None:
+            return calls
     return chat_atoms([{**message, "role": "assistant"}])
+
+
+def _calls(calls: Any) -> list[Atom] | None:
+    """The atoms `chat_atoms` makes of a list of well-formed tool calls (None for anything else: its general walk)."""
+    if type(calls) is not list or not calls:
+        return None
+    atoms: list[Atom] = []
+    for call in calls:
+        function = call.get("function") if type(call) is dict else None
+        if type(function) is not dict:
+            return None
+        ref, name = call.get("id"), function.get("name")
+        atoms.append(
+            (Kind.CALL, ref if type(ref) is str else "", name if type(name) is str else "", arguments(function))
+        )
+    return atoms
 
 
 def _plain_output(item: Any) -> str | None:
@@ -160,8 +180,11 @@ def keys_of(
             response = named("response", answer.get("id"))
         if not history:
             return (named("name", name), previous, conversation, response, *NONE[HISTORY:])
-        atoms = responses_atoms(body.get("input"))
-        written = True  # model_runs tells
+        items = body.get("input")
+        if type(items) is str:  # one user message
+            atoms, written = [(Kind.MESSAGE, "user", "", items)], False
+        else:
+            atoms, written = responses_atoms(items), True  # model_runs tells
     elif not history:
         return (named("name", name), previous, conversation, response, *NONE[HISTORY:])
     else:
