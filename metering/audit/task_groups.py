@@ -34,19 +34,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from metering.audit.task_keys import (
-    ANSWER,
-    CONVERSATION,
-    ENDS,
-    HISTORY,
-    NAME,
-    NONE,
-    PREVIOUS,
-    RESPONSE,
-    RUNS,
-    STARTS,
-    WIDTH,
-)
+from metering.audit.task_keys import ANSWER, NONE, RUNS, WIDTH
 
 if TYPE_CHECKING:
     from metering.audit.formats import Observation
@@ -134,7 +122,7 @@ class TaskGroups:
         n = len(self.ts)
         result = Grouping(grouped=n, not_grouped=self.skipped)
         order, times = _time_order(self.ts, result)
-        result.answered = sum(1 for i in range(n) if self.keys[WIDTH * i + ANSWER])
+        result.answered = n - self.keys[ANSWER::WIDTH].count(0)
         task_of, agentic, joined = _walk(order, times, self.keys, self.flags)
         self.keys = array("q")
         steps = [0] * len(agentic)
@@ -143,28 +131,26 @@ class TaskGroups:
         result.tasks = len(agentic)
         result.agentic_tasks = sum(agentic)
         result.steps = steps
-        result.joined = Counter(JOINED[j].value for j in joined)
+        result.joined = Counter({JOINED[j].value: count for j, count in Counter(joined).items()})
         # Summed per cell (task class, request flags, mode, format) in plain lists first: one pass over the rows.
         sums: dict[tuple[int, int], list[int]] = {}
-        tokens, flags_of, size_of = self.tokens, self.flags, self.size
-        for i in range(n):
-            flags = flags_of[i]
-            cell = (agentic[task_of[i]], flags)
+        tokens = self.tokens
+        rows = zip(task_of, self.flags, tokens[0::4], tokens[1::4], tokens[2::4], tokens[3::4], self.size, strict=True)
+        for task, flags, prompt, cached, completion, reasoning, size in rows:
+            cell = (agentic[task], flags)
             sums_of = sums.get(cell)
             if sums_of is None:
                 sums_of = sums[cell] = [0] * 7  # requests, prompt, cached, completion, reasoning, sampled, bytes
             sums_of[0] += 1
-            j = 4 * i
-            prompt = tokens[j]
             if flags & LOGGED_FLAG:
                 sums_of[1] += prompt
-                sums_of[2] += tokens[j + 1]
-                sums_of[3] += tokens[j + 2]
-                sums_of[4] += tokens[j + 3]
+                sums_of[2] += cached
+                sums_of[3] += completion
+                sums_of[4] += reasoning
             elif prompt >= 0:
                 sums_of[5] += prompt
             else:
-                sums_of[6] += size_of[i]
+                sums_of[6] += size
         formats = {number: name for name, number in self.formats.items()}
         for (task_agentic, flags), (
             requests,
@@ -256,10 +242,10 @@ def _put(table: dict[int, _Entry], key: int, entry: _Entry) -> None:
         _bound(table)
 
 
-def _put_shared(table: dict[int, _Entry | list[_Entry]], key: int, entry: _Entry) -> None:
+def _put_shared(table: dict[int, _Entry | list[_Entry]], key: int, entry: _Entry, found: Any) -> None:
     """File `entry` under `key` beside the other tasks' entries there (the same history or answer in several tasks:
-    one bare entry, else a list of at most SHARED, the latest last)."""
-    found = table.pop(key, None)  # re-inserted last: a table's oldest entries stay first
+    one bare entry, else a list of at most SHARED, the latest last). `found`: what was filed there, taken out by the
+    caller (popped, so that the key goes back in last: a table's oldest entries stay first)."""
     if found is None or (type(found) is _Entry and found.task == entry.task):
         table[key] = entry
     else:
@@ -309,49 +295,58 @@ def _walk(order: list[int], times: list[float], keys: array, flags: bytearray) -
     session, chain, continuation, single = (
         JOINED.index(j) for j in (Joined.SESSION, Joined.RESPONSE_CHAIN, Joined.CONTINUATION, Joined.SINGLE)
     )
-    for walked, i in enumerate(order):
-        now = times[i]
-        if not walked % SWEEP_EVERY:
-            _sweep(tables, now)
-        base = WIDTH * i
-        name, previous, conversation = keys[base + NAME], keys[base + PREVIOUS], keys[base + CONVERSATION]
-        task, how = -1, single
-        if name:
-            found = names.get(name)
-            task, how = (found.task, session) if found is not None and _alive(found, now) else (-1, session)
-        elif previous or conversation:
-            found = responses.get(previous) if previous else None
-            if (found is None or not _alive(found, now)) and conversation:
-                found = names.get(conversation)
-            task, how = (found.task, chain) if found is not None and _alive(found, now) else (-1, chain)
-            if task < 0 and not conversation:
-                how = single  # a chain from a response the logs do not hold: a task of its own from here
-        if task < 0:
-            for k in range(RUNS):  # longest first: a run's end, then its start, then the run before
-                end, start = keys[base + ENDS + k], keys[base + STARTS + k]
-                entry = _pick(answers.get(end), now) if end else None
-                if entry is None and start:
-                    entry = _pick(histories.get(start), now)
-                if entry is not None:
-                    task, how = entry.task, continuation
-                    break
-        if task < 0:
-            task = len(agentic)
-            agentic.append(0)
-            joined.append(how)
-        elif joined[task] == single and how != single:
-            joined[task] = how
-        task_of[i] = task
-        agentic[task] |= flags[i] & AGENTIC_FLAG
-        mine = _Entry(task, now)  # one entry for every table: continued by whichever way it was found
-        if name:
-            _put(names, name, mine)
-        if conversation:
-            _put(names, conversation, mine)
-        if keys[base + RESPONSE]:
-            _put(responses, keys[base + RESPONSE], mine)
-        if keys[base + HISTORY]:
-            _put_shared(histories, keys[base + HISTORY], mine)
-        if keys[base + ANSWER]:
-            _put_shared(answers, keys[base + ANSWER], mine)
+    for at in range(0, len(order), SWEEP_EVERY):  # in slices: a sweep between two, no count kept per row
+        _sweep(tables, times[order[at]])
+        for i in order[at : at + SWEEP_EVERY]:
+            now = times[i]
+            base = WIDTH * i
+            # One slice, unpacked in task_keys' order (NAME ... ANSWER, then the ENDS and STARTS runs).
+            name, previous, conversation, response, history, answer, *runs = keys[base : base + WIDTH]
+            task, how = -1, single
+            if name:
+                found = names.get(name)
+                task, how = (found.task, session) if found is not None and _alive(found, now) else (-1, session)
+            elif previous or conversation:
+                found = responses.get(previous) if previous else None
+                if (found is None or not _alive(found, now)) and conversation:
+                    found = names.get(conversation)
+                task, how = (found.task, chain) if found is not None and _alive(found, now) else (-1, chain)
+                if task < 0 and not conversation:
+                    how = single  # a chain from a response the logs do not hold: a task of its own from here
+            if task < 0 and runs[0]:  # a history with answers in it (an end, hence a start): it may continue a task
+                for k in range(RUNS):  # longest first: a run's end, then its start, then the run before
+                    end, start = runs[k], runs[RUNS + k]
+                    entry = _pick(answers.get(end), now) if end else None
+                    if entry is None and start:
+                        entry = _pick(histories.get(start), now)
+                    if entry is not None:
+                        task, how = entry.task, continuation
+                        break
+            if task < 0:
+                task = len(agentic)
+                agentic.append(0)
+                joined.append(how)
+            elif joined[task] == single and how != single:
+                joined[task] = how
+            task_of[i] = task
+            agentic[task] |= flags[i] & AGENTIC_FLAG
+            mine = _Entry(task, now)  # one entry for every table: continued by whichever way it was found
+            if name:
+                _put(names, name, mine)
+            if conversation:
+                _put(names, conversation, mine)
+            if response:
+                _put(responses, response, mine)
+            if history:  # most are new: filed here without a call (see _put_shared)
+                found = histories.pop(history, None)
+                if found is None and len(histories) < BOUND:
+                    histories[history] = mine
+                else:
+                    _put_shared(histories, history, mine, found)
+            if answer:
+                found = answers.pop(answer, None)
+                if found is None and len(answers) < BOUND:
+                    answers[answer] = mine
+                else:
+                    _put_shared(answers, answer, mine, found)
     return task_of, agentic, joined

@@ -16,17 +16,21 @@ after):
   without a logged answer can be matched by), latest first, `RUNS` of each.
 
 Histories are scoped by the client's key where the log names one (LiteLLM's hashed `api_key`), as the proxy
-scopes them by key. The digests are Python's own 64-bit hashes, chained atom by atom: they only ever meet other
-digests of the same run, and hashing each atom's strings in C costs a fraction of the proxy's blake2b chain
-(which must agree across processes and replicas) on every line of a log.
+scopes them by key. The digests are Python's own 64-bit hashes of the scope and the atoms in one tuple (a prefix:
+the tuple cut short): they only ever meet other digests of the same run, and hashing a tuple of the atoms' strings
+in C costs a fraction of the proxy's blake2b chain (which must agree across processes and replicas) on every line
+of a log.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from metering.task_atoms import Atom, Kind, chat_atoms, history_atoms, model_runs, responses_atoms
+from metering.task_atoms import SKIPPED_ROLES, Atom, Kind, arguments, chat_atoms, model_runs, responses_atoms
 
+ARGUMENTS_CHARS = 2048  # tool-call arguments up to this long are canonicalised once per run (`_arguments`)
+ARGUMENTS_KEPT = 4096
+_CANONICAL: dict[str, str] = {}
 RUNS = 2  # the latest runs kept: the previous step, and the one before it when the previous step is not in the logs
 TASK_HEADER = "x-routetax-task"
 
@@ -34,7 +38,7 @@ TASK_HEADER = "x-routetax-task"
 # A request's task keys: one flat tuple of 64-bit numbers (0: none), read by position — one object per line, held
 # only until the tally has copied it into its arrays.
 TaskKeys = tuple[int, ...]
-NAME, PREVIOUS, CONVERSATION, RESPONSE, HISTORY, ANSWER, ENDS = range(7)
+NAME, PREVIOUS, CONVERSATION, RESPONSE, HISTORY, ANSWER, ENDS = range(7)  # task_groups._walk unpacks in this order
 STARTS = ENDS + RUNS
 WIDTH = STARTS + RUNS
 NONE: TaskKeys = (0,) * WIDTH
@@ -53,7 +57,13 @@ def answer_atoms(api: str, answer: Any) -> list[Atom] | None:
         return None
     if api == "responses":
         output = answer.get("output")
-        return responses_atoms(output) if isinstance(output, list) else None
+        if not isinstance(output, list):
+            return None
+        if len(output) == 1:  # one message of text parts (most answers): its one atom, without the general walk
+            text = _plain_output(output[0])
+            if text is not None:
+                return [(Kind.MESSAGE, "assistant", "", text)]
+        return responses_atoms(output)
     choices = answer.get("choices")
     if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
         return None
@@ -69,7 +79,107 @@ def answer_atoms(api: str, answer: Any) -> list[Atom] | None:
         and type(message.get("function_call")) is not dict
     ):  # a plain text answer (most are): the one atom the normaliser makes of it, without its general walk
         return [(Kind.MESSAGE, "assistant", "", content)]
+    if (content is None or content == "") and type(message.get("function_call")) is not dict:
+        calls = _calls(message.get("tool_calls"))  # tool calls alone (an agent's step): their atoms
+        if calls is not None:
+            return calls
     return chat_atoms([{**message, "role": "assistant"}])
+
+
+def _calls(calls: Any) -> list[Atom] | None:
+    """The atoms `chat_atoms` makes of a list of well-formed tool calls (None for anything else: its general walk)."""
+    if type(calls) is not list or not calls:
+        return None
+    atoms: list[Atom] = []
+    for call in calls:
+        function = call.get("function") if type(call) is dict else None
+        if type(function) is not dict:
+            return None
+        ref, name = call.get("id"), function.get("name")
+        atoms.append(
+            (Kind.CALL, ref if type(ref) is str else "", name if type(name) is str else "", _arguments(function))
+        )
+    return atoms
+
+
+def _arguments(function: dict[str, Any]) -> str:
+    """`arguments(function)`, remembered for short argument strings: an agent's history repeats every earlier step's
+    tool calls, so each request would parse and re-serialise the same arguments again (`ARGUMENTS_KEPT` of them at
+    most, each at most `ARGUMENTS_CHARS` long: a few MB at worst)."""
+    raw = function.get("arguments")
+    if type(raw) is not str or len(raw) > ARGUMENTS_CHARS:
+        return arguments(function)
+    found = _CANONICAL.get(raw)
+    if found is None:
+        if len(_CANONICAL) >= ARGUMENTS_KEPT:
+            _CANONICAL.clear()
+        found = _CANONICAL[raw] = arguments(function)
+    return found
+
+
+def _plain_output(item: Any) -> str | None:
+    """The text of a Responses output item that is an assistant message made only of `output_text` parts, when
+    `responses_atoms` would make it one message atom with that text; None for anything else (the general walk)."""
+    if type(item) is not dict or item.get("type") != "message" or item.get("role") != "assistant":
+        return None
+    content = item.get("content")
+    if type(content) is not list:
+        return None
+    parts = []
+    for part in content:
+        if type(part) is not dict or part.get("type") != "output_text":
+            return None
+        text = part.get("text")
+        if type(text) is not str:
+            return None
+        parts.append(text)
+    text = "".join(parts)
+    return text if text and not text.startswith("<think>") else None
+
+
+def _chat_atoms(messages: Any) -> tuple[list[Atom], bool]:
+    """`chat_atoms(messages)`, and whether the model may have written any of them (False: none is the model's).
+
+    The shapes most logged messages have — a user's or an assistant's text, a tool's text output, a system prompt (no
+    atom) — are made here without the general walk; any other message is walked by `chat_atoms` alone (it reads each
+    message on its own, so the atoms are the same)."""
+    if type(messages) is not list:
+        return chat_atoms(messages), False  # no list, no atoms
+    atoms: list[Atom] = []
+    add = atoms.append
+    written = False
+    for message in messages:
+        if type(message) is dict:
+            role = message.get("role")
+            content = message.get("content")
+            if type(role) is str and type(content) is str and "tool_calls" not in message:
+                if role in SKIPPED_ROLES:
+                    continue
+                if "function_call" not in message:
+                    if role == "user":
+                        add((Kind.MESSAGE, role, "", content))
+                        continue
+                    if role == "assistant" and content and not content.startswith("<think>"):
+                        add((Kind.MESSAGE, role, "", content))
+                        written = True
+                        continue
+                    if role == "tool":
+                        ref = message.get("tool_call_id")
+                        add((Kind.OUTPUT, ref if type(ref) is str else "", "", content))
+                        continue
+            elif role == "assistant" and "function_call" not in message:  # an agent's step: text and tool calls
+                calls = _calls(message.get("tool_calls"))
+                if calls is not None and (content is None or (type(content) is str and content[:7] != "<think>")):
+                    if content:
+                        add((Kind.MESSAGE, role, "", content))
+                    atoms.extend(calls)
+                    written = True
+                    continue
+        more = chat_atoms([message])
+        if more:
+            atoms.extend(more)
+            written = True  # perhaps: model_runs tells
+    return atoms, written
 
 
 def keys_of(
@@ -82,7 +192,11 @@ def keys_of(
     history: bool = True,
 ) -> TaskKeys:
     """The task keys of one logged request. `history=False`: the body is not the request's history (a LiteLLM
-    `latest_turn` row keeps only the latest user message), so it joins by name alone."""
+    `latest_turn` row keeps only the latest user message), so it joins by name alone.
+
+    A history's digest is the hash of its scope and its atoms in one tuple (`hash` walks it in C: the atoms' strings
+    hash once each, and their hashes are cached), so a prefix's digest is the same tuple cut short — what an earlier
+    request's history, or its history plus its answer, digests to when the later history extends it."""
     previous = conversation = response = 0
     if api == "responses":
         previous = named("response", body.get("previous_response_id"))
@@ -90,40 +204,33 @@ def keys_of(
         conversation = named("conversation", talk.get("id") if isinstance(talk, dict) else talk)
         if isinstance(answer, dict):
             response = named("response", answer.get("id"))
-    if not history:
+        if not history:
+            return (named("name", name), previous, conversation, response, *NONE[HISTORY:])
+        items = body.get("input")
+        if type(items) is str:  # one user message
+            atoms, written = [(Kind.MESSAGE, "user", "", items)], False
+        else:
+            atoms, written = responses_atoms(items), True  # model_runs tells
+    elif not history:
         return (named("name", name), previous, conversation, response, *NONE[HISTORY:])
-    atoms = history_atoms(body, api)
-    ends, starts = model_runs(atoms)
-    digest = hash(("scope", scope))
-    runs = [0] * (2 * RUNS)
-    if ends:  # a history with answers in it: the digests where its latest runs end and start
-        ends, starts = ends[-RUNS:], starts[-RUNS:]
-        wanted = {*ends, *starts}
-        at: dict[int, int] = {}
-        for i, atom in enumerate(atoms):
-            if i in wanted:
-                at[i] = digest
-            digest = hash((digest, atom))
-        at[len(atoms)] = digest
-        for k, end in enumerate(reversed(ends)):
-            runs[k] = at[end] or 1
-        for k, start in enumerate(reversed(starts)):
-            runs[RUNS + k] = at[start] or 1
     else:
-        for atom in atoms:
-            digest = hash((digest, atom))
-    history_digest = digest or 1
+        atoms, written = _chat_atoms(body.get("messages"))
+    scoped = hash(("scope", scope))
+    runs = [0] * (2 * RUNS)
+    if written:  # a history with answers in it: the digests where its latest runs end and start, latest first
+        ends, starts = model_runs(atoms)
+        for k, end in enumerate(reversed(ends[-RUNS:])):
+            runs[k] = hash((scoped, *atoms[:end])) or 1
+        for k, start in enumerate(reversed(starts[-RUNS:])):
+            runs[RUNS + k] = hash((scoped, *atoms[:start])) or 1
     replied = answer_atoms(api, answer)
-    if replied:
-        for atom in replied:
-            digest = hash((digest, atom))
     return (
         named("name", name),
         previous,
         conversation,
         response,
-        history_digest,
-        (digest or 1) if replied else 0,
+        hash((scoped, *atoms)) or 1,
+        (hash((scoped, *atoms, *replied)) or 1) if replied else 0,
         *runs,
     )
 
