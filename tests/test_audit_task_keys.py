@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from metering import task_atoms
 from metering.audit import task_keys
 from metering.audit.task_keys import HISTORY, RUNS, keys_of
 from metering.task_atoms import chat_atoms, model_runs, responses_atoms
@@ -110,7 +111,8 @@ def test_responses_inputs_and_outputs_give_the_general_walks_keys() -> None:
 
 
 def test_remembered_arguments_are_the_canonical_ones_whatever_the_spacing() -> None:
+    """The audit uses the proxy's own canonical arguments (metering/task_atoms.py remembers short ones)."""
     spaced = {"name": "lookup", "arguments": '{ "b" : 1,  "a": null }'}
     tight = {"name": "lookup", "arguments": '{"a":null,"b":1}'}
-    assert task_keys._arguments(spaced) == task_keys._arguments(tight) == task_keys._arguments(spaced)
-    assert task_keys._arguments({"arguments": "not json "}) == "not json"
+    assert task_atoms.arguments(spaced) == task_atoms.arguments(tight) == task_atoms.arguments(spaced)
+    assert task_atoms.arguments({"arguments": "not json "}) == "not json"

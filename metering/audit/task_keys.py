@@ -28,9 +28,6 @@ from typing import Any
 
 from metering.task_atoms import SKIPPED_ROLES, Atom, Kind, arguments, chat_atoms, model_runs, responses_atoms
 
-ARGUMENTS_CHARS = 2048  # tool-call arguments up to this long are canonicalised once per run (`_arguments`)
-ARGUMENTS_KEPT = 4096
-_CANONICAL: dict[str, str] = {}
 RUNS = 2  # the latest runs kept: the previous step, and the one before it when the previous step is not in the logs
 TASK_HEADER = "x-routetax-task"
 
@@ -97,24 +94,9 @@ def _calls(calls: Any) -> list[Atom] | None:
             return None
         ref, name = call.get("id"), function.get("name")
         atoms.append(
-            (Kind.CALL, ref if type(ref) is str else "", name if type(name) is str else "", _arguments(function))
+            (Kind.CALL, ref if type(ref) is str else "", name if type(name) is str else "", arguments(function))
         )
     return atoms
-
-
-def _arguments(function: dict[str, Any]) -> str:
-    """`arguments(function)`, remembered for short argument strings: an agent's history repeats every earlier step's
-    tool calls, so each request would parse and re-serialise the same arguments again (`ARGUMENTS_KEPT` of them at
-    most, each at most `ARGUMENTS_CHARS` long: a few MB at worst)."""
-    raw = function.get("arguments")
-    if type(raw) is not str or len(raw) > ARGUMENTS_CHARS:
-        return arguments(function)
-    found = _CANONICAL.get(raw)
-    if found is None:
-        if len(_CANONICAL) >= ARGUMENTS_KEPT:
-            _CANONICAL.clear()
-        found = _CANONICAL[raw] = arguments(function)
-    return found
 
 
 def _plain_output(item: Any) -> str | None:
