@@ -49,9 +49,16 @@ def of_atoms(atoms: list[Atom], response_id: str | None = None) -> AnswerAtoms:
 
 def from_chat_json(content: bytes) -> AnswerAtoms | None:
     try:
-        data = orjson.loads(content)
+        return from_chat_answer(orjson.loads(content))
+    except orjson.JSONDecodeError:
+        return None
+
+
+def from_chat_answer(data: Any) -> AnswerAtoms | None:
+    """A chat answer already parsed (the degraded check's parse, reused: one parse of the answer, not two)."""
+    try:
         message = data["choices"][0]["message"]
-    except (orjson.JSONDecodeError, KeyError, IndexError, TypeError):
+    except (KeyError, IndexError, TypeError):
         return None
     if not isinstance(message, dict):
         return None
