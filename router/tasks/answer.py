@@ -24,7 +24,7 @@ def split_marks(marks: str) -> list[str]:
     return marks.split(MARK_SEPARATOR) if marks else []
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one per answer, and frozen's __init__ is ~0.4 µs slower
 class AnswerAtoms:
     atoms: list[Atom]
     marks: str  # what a client that rewrites the answer still echoes (its call ids, else its text), joined
