@@ -62,7 +62,9 @@ def from_chat_answer(data: Any) -> AnswerAtoms | None:
         return None
     if not isinstance(message, dict):
         return None
-    return of_atoms(chat_atoms([{**message, "role": "assistant"}]))
+    if message.get("role") != "assistant":  # read as the assistant's whatever it says; copied only then
+        message = {**message, "role": "assistant"}
+    return of_atoms(chat_atoms([message]))
 
 
 def from_response(response: Any) -> AnswerAtoms | None:
