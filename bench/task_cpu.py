@@ -6,13 +6,15 @@
 
 The path is what a proxy with tasks on does for a chat request beyond tasks off: `identify` at intake (header,
 raw-history lookup, normalising what is new, the continuation index), the class, and once the answer is sent
-reading it as task identity needs it (`answer_atoms`), filing it (`file`) and queuing it for the shared index
-(`SharedTasks.publish` and the writer's packing into one script call; the Redis client is a stub here, so the
-socket write is not counted). The traffic is bench/task_traffic.py's (tool loops up to 28 messages,
-conversations, single calls; four requests in five continuations), with bench/fixed_upstream.py's answers (one
-tool call under a fresh call id to a request that declares tools, "ok" otherwise), every body parsed from bytes
-as the proxy parses it. `--only base` does the parsing alone, so callgrind's count for `identity` less `base`
-is identity's own. A quarter of the requests warm the index first (a proxy in its steady state).
+reading it as task identity needs it (`answer_atoms`, from the parse the degraded check made), filing it
+(`file`) and queuing it for the shared index (`SharedTasks.publish` and the writer's packing into one script
+call; the Redis client is a stub here, so the socket write is not counted). The traffic is
+bench/task_traffic.py's (tool loops up to 28 messages, conversations, single calls; four requests in five
+continuations), with bench/fixed_upstream.py's answers (one tool call under a fresh call id to a request that
+declares tools, "ok" otherwise), every body parsed from bytes as the proxy parses it, and every answer parsed
+and checked for degraded output as the proxy does with tasks on or off. `--only base` does the parsing and the
+check alone, so callgrind's count for `identity` less `base` is identity's own. A quarter of the requests warm
+the index first (a proxy in its steady state).
 
 Thread CPU time is printed as the best of `--repeat` passes (this machine is shared: the best pass is the one
 least disturbed); instruction counts are what does not move with the machine's load.
@@ -37,8 +39,9 @@ import orjson  # noqa: E402
 from fixed_upstream import BODY, tool_call_response  # noqa: E402
 from task_traffic import TaskWalk  # noqa: E402
 
+from router.serving.answers import chat_degraded, parse_answer  # noqa: E402
 from router.tasks import TaskIdentity, TaskIndex  # noqa: E402
-from router.tasks.answer import from_chat_json  # noqa: E402
+from router.tasks.answer import from_chat_answer  # noqa: E402
 from router.tasks.shared import SharedTasks  # noqa: E402
 
 
@@ -67,12 +70,14 @@ def traffic(requests: int, seed: str) -> list[tuple[bytes, bytes]]:
 
 async def drive(requests: list[tuple[bytes, bytes]], identity: TaskIdentity | None) -> None:
     for raw, answer in requests:
-        body = orjson.loads(raw)  # the proxy parses every body once, tasks on or off
+        body = orjson.loads(raw)  # the proxy parses every body once, and checks every answer, tasks on or off
+        parsed = parse_answer(answer)
+        usable = chat_degraded(body, parsed) is None
         if identity is None:
             continue
         context = await identity.identify(body, "chat", {}, "key_bench")
         context.classify(False)
-        filed = from_chat_json(answer)
+        filed = from_chat_answer(parsed) if usable else None
         if filed is not None:
             identity.file(context, filed, "nano")
         shared = identity.shared
@@ -111,7 +116,7 @@ async def main() -> None:
             spent = (time.thread_time() - start) / len(timed) * 1e6
             best[side] = min(best.get(side, spent), spent)
     print(f"{len(timed)} requests ({len(warm)} before them warming the index), best of {args.repeat}:")
-    print(f"  parsing the body alone      {best['base']:7.1f} µs per request")
+    print(f"  parsing and checking alone  {best['base']:7.1f} µs per request")
     print(f"  + task identity's path      {best['identity']:7.1f} µs per request")
     print(f"  task identity's own         {best['identity'] - best['base']:7.1f} µs per request")
     if args.profile:

@@ -16,6 +16,8 @@ import pytest
 
 from metering.record import TaskClassReason, TaskSource
 from metering.task_atoms import atom_digest, chain, chat_atoms, responses_atoms
+from router.apis.chat import ChatApi
+from router.apis.responses import ResponsesApi
 from router.errors import ProxyError
 from router.tasks import TaskContext, TaskIdentity, TaskIndex
 from router.tasks.answer import AnswerAtoms, from_chat_json, from_chat_stream, from_responses_json
@@ -319,6 +321,23 @@ async def test_a_streamed_answer_files_like_its_json_form() -> None:
     )
     whole = from_chat_json(chat_answer(None, [("call_s1", "f", '{"a": 1}')]))
     assert whole is not None and streamed.atoms == whole.atoms and streamed.calls == whole.calls is not None
+
+
+def test_an_answer_filed_from_the_degraded_checks_parse_is_the_answer_filed_from_its_bytes() -> None:
+    """The proxy files a JSON answer from the parse its degraded check made; the next step must find it the same."""
+    chat = ChatApi()
+    request = {"tools": [{"type": "function", "function": {"name": "f", "parameters": {}}}]}
+    for content in (chat_answer(None, [("call_p1", "f", '{"b": 2, "a": 1}')]), chat_answer("Done: one file.")):
+        reason, parsed = chat.degraded(request, content)
+        assert reason is None and parsed is not None
+        assert chat.answer_atoms(content, parsed) == chat.answer_atoms(content) == from_chat_json(content)
+    assert chat.degraded(request, b"{not json}") == ("unparseable", None)
+    output = [{"type": "function_call", "call_id": "call_r1", "name": "f", "arguments": '{"a":1}', "id": "fc_1"}]
+    content = response_answer("resp_p1", output)
+    responses = object.__new__(ResponsesApi)  # its owners and config are not needed to read an answer
+    reason, parsed = responses.degraded(request, content)
+    assert reason is None
+    assert responses.answer_atoms(content, parsed) == from_responses_json(content) is not None
 
 
 async def test_the_index_is_bounded_and_forgets_the_oldest_answers_first() -> None:

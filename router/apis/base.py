@@ -58,9 +58,11 @@ class Adapter:
         except orjson.JSONEncodeError as exc:  # JSON nested deeper than 255 levels parses but cannot be re-sent
             raise ProxyError(Refusal.INVALID_JSON, f"The request body cannot be forwarded: {exc}.") from None
 
-    def degraded(self, body: dict[str, Any], content: bytes) -> str | None:
-        """Why a 2xx JSON answer cannot be used (then the next tier redoes it), or None."""
-        return None
+    def degraded(self, body: dict[str, Any], content: bytes) -> tuple[str | None, Any]:
+        """Why a 2xx JSON answer cannot be used (then the next tier redoes it), or None — with the answer's JSON
+        when the check parsed it (else None), so that filing it for its task's next step does not parse it again.
+        An API whose answers are not checked parses nothing (an embeddings answer is large)."""
+        return None, None
 
     def stream_degraded(self, body: dict[str, Any], state: StreamState, whole: bool) -> str | None:
         """Why a finished stream's answer cannot be used, or None. `whole`: every event is still in `state.events`
@@ -74,8 +76,9 @@ class Adapter:
     def answered(self, content: bytes, tier: str, key_id: str | None) -> None:
         """A JSON answer is about to reach the client (the Responses API remembers who owns it)."""
 
-    def answer_atoms(self, content: bytes) -> AnswerAtoms | None:
-        """A usable JSON answer as task identity files it (None: this API's answers are not task steps)."""
+    def answer_atoms(self, content: bytes, parsed: Any = None) -> AnswerAtoms | None:
+        """A usable JSON answer as task identity files it (None: this API's answers are not task steps).
+        `parsed`: its JSON as `degraded` parsed it (None: parse `content`)."""
         return None
 
     def stream_answer_atoms(self, state: StreamState) -> AnswerAtoms | None:

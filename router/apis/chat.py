@@ -5,9 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from router.apis.base import Adapter, Api
-from router.serving.answers import broken_calls, chat_visible, degraded_reason, streamed_chat_answer
+from router.serving.answers import (
+    broken_calls,
+    chat_degraded,
+    chat_visible,
+    degraded_reason,
+    parse_answer,
+    streamed_chat_answer,
+)
 from router.sse import StreamState, streamed_text, streamed_tool_calls
-from router.tasks.answer import AnswerAtoms, from_chat_json, from_chat_stream
+from router.tasks.answer import AnswerAtoms, from_chat_answer, from_chat_json, from_chat_stream
 from router.validation import validate_chat
 
 
@@ -21,8 +28,9 @@ class ChatApi(Adapter):
     def forward_usage(self, body: dict[str, Any]) -> bool:
         return (body.get("stream_options") or {}).get("include_usage") is True
 
-    def degraded(self, body: dict[str, Any], content: bytes) -> str | None:
-        return degraded_reason(body, content)
+    def degraded(self, body: dict[str, Any], content: bytes) -> tuple[str | None, Any]:
+        data = parse_answer(content)
+        return chat_degraded(body, data), data
 
     def stream_degraded(self, body: dict[str, Any], state: StreamState, whole: bool) -> str | None:
         if whole:  # the whole answer, as its JSON form would be checked
@@ -37,8 +45,8 @@ class ChatApi(Adapter):
     def first_visible(self, events: list[bytes], tier: str, key_id: str | None) -> str | None:
         return chat_visible(events)
 
-    def answer_atoms(self, content: bytes) -> AnswerAtoms | None:
-        return from_chat_json(content)
+    def answer_atoms(self, content: bytes, parsed: Any = None) -> AnswerAtoms | None:
+        return from_chat_json(content) if parsed is None else from_chat_answer(parsed)
 
     def stream_answer_atoms(self, state: StreamState) -> AnswerAtoms | None:
         text = list(state.answer_text or ())

@@ -68,11 +68,12 @@ class ResponsesApi(Adapter):
             return None
         return owner[0]
 
-    def degraded(self, body: dict[str, Any], content: bytes) -> str | None:
+    def degraded(self, body: dict[str, Any], content: bytes) -> tuple[str | None, Any]:
         try:
-            return response_degraded(body, orjson.loads(content))
+            data = orjson.loads(content)
         except orjson.JSONDecodeError:
-            return "unparseable"
+            return "unparseable", None
+        return response_degraded(body, data), data
 
     def stream_degraded(self, body: dict[str, Any], state: StreamState, whole: bool) -> str | None:
         """The final event (`response.completed` / `.incomplete`) carries the whole response: check that."""
@@ -102,8 +103,8 @@ class ResponsesApi(Adapter):
         if response_id is not None:
             self.owners.put(response_id, tier, key_id)  # before the client can ask to continue it
 
-    def answer_atoms(self, content: bytes) -> AnswerAtoms | None:
-        return from_responses_json(content)
+    def answer_atoms(self, content: bytes, parsed: Any = None) -> AnswerAtoms | None:
+        return from_responses_json(content) if parsed is None else from_response(parsed)
 
     def stream_answer_atoms(self, state: StreamState) -> AnswerAtoms | None:
         """The final event (`response.completed`) carries the whole response, output included."""

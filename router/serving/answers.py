@@ -15,17 +15,29 @@ import orjson
 from router.sse import parse_event, streamed_tool_calls
 
 
+def parse_answer(answer: bytes) -> Any:
+    """A 2xx body's JSON, or None when it is not JSON (then no check finds an answer in it)."""
+    try:
+        return orjson.loads(answer)
+    except orjson.JSONDecodeError:
+        return None
+
+
 def degraded_reason(request: dict[str, Any], answer: bytes) -> str | None:
-    """Why a 2xx chat answer is unusable, by the definitions above — or None when it is fine.
+    """Why a 2xx chat answer is unusable, by the definitions above — or None when it is fine."""
+    return chat_degraded(request, parse_answer(answer))
+
+
+def chat_degraded(request: dict[str, Any], data: Any) -> str | None:
+    """`degraded_reason` of an answer already parsed (`data`: its JSON, None when it was not JSON).
 
     Tool-call arguments that are not valid JSON, a tool name the request did not declare,
     empty output with `finish_reason` stop, `finish_reason` length with nothing usable.
     """
     try:
-        data = orjson.loads(answer)
         choice = data["choices"][0]
         message = choice.get("message") or {}
-    except (orjson.JSONDecodeError, KeyError, IndexError, TypeError, AttributeError):
+    except (KeyError, IndexError, TypeError, AttributeError):
         return "unparseable"
     finish = choice.get("finish_reason")
     calls = message.get("tool_calls") or []

@@ -53,6 +53,7 @@ class Answer:
     degraded: str | None = None
     upstream_status: int | None = None  # when the client is answered another status than the upstream's
     detail: str | None = None  # no HTTP answer: what failed (host and port, resolver error), for the log only
+    parsed: Any = None  # a usable JSON answer's JSON as the degraded check parsed it: filed from it, not reparsed
 
 
 class Attempter:
@@ -165,7 +166,7 @@ class Attempter:
         if status >= 400:
             content = self.scrub(self.dialects[tier].normalise_error(status, content))
             return Outcome.http_error(status, error_code_of(content), headers), Answer(status, content, headers)
-        reason = ex.api.degraded(ex.body, content) if looks_like_json_object(content) else "unparseable"
+        reason, parsed = ex.api.degraded(ex.body, content) if looks_like_json_object(content) else ("unparseable", None)
         if reason == "unparseable":  # not an answer at all: an upstream error (502), retried and fallen back
             attempt.error_type = "bad_response"
             message = f"Upstream tier `{tier}` sent an answer that is not valid JSON."
@@ -173,7 +174,7 @@ class Attempter:
             return Outcome(Kind.NO_ANSWER, 502, "bad_response"), Answer(502, body)
         if reason is not None:
             return Outcome(Kind.DEGRADED, status, reason), Answer(status, content, headers, degraded=reason)
-        return Outcome.ok(status), Answer(status, content, headers)
+        return Outcome.ok(status), Answer(status, content, headers, parsed=parsed)
 
     async def _open_stream(
         self, ex: Exchange, tier: str, upstream: UpstreamResponse, attempt: Attempt, can_redo: bool

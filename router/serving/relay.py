@@ -168,7 +168,7 @@ class Relay:
             status_code=answer.status,
             media_type=_JSON,
             headers=ex.headers,
-            background=BackgroundTask(self._after_json, ex, answer.content if filing else None),
+            background=BackgroundTask(self._after_json, ex, answer.content if filing else None, answer.parsed),
         )
 
     async def _relay(self, ex: Exchange, start: StreamStart, pre_ms: float) -> AsyncIterator[bytes]:
@@ -278,17 +278,18 @@ class Relay:
         finally:
             self.emit(record, completion)
 
-    async def _after_json(self, ex: Exchange, filed_content: bytes | None) -> None:
-        """Once a JSON answer is sent: file it for its task's next step (`filed_content`: the answer to file),
-        then meter. A coroutine, so Starlette runs it on the event loop rather than in a worker thread: the
-        ledger, the key settlements, the task index and the shared state all belong to the loop.
+    async def _after_json(self, ex: Exchange, filed_content: bytes | None, parsed: Any = None) -> None:
+        """Once a JSON answer is sent: file it for its task's next step (`filed_content`: the answer to file;
+        `parsed`: its JSON as the degraded check parsed it, None to parse it here), then meter. A coroutine, so
+        Starlette runs it on the event loop rather than in a worker thread: the ledger, the key settlements, the
+        task index and the shared state all belong to the loop.
 
         Filing waits for the send because nothing needs it sooner: Starlette runs this right after the body's
         write, before the loop reads another request, so the client's next step (sent once it has read this
         answer) finds it filed here; other processes learn of it through the store, written in the background
         anyway. That takes normalising and hashing the answer (~40 µs in the proxy) off every answer's latency."""
         if filed_content is not None and ex.task is not None and self.identity is not None:
-            filed = ex.api.answer_atoms(filed_content)
+            filed = ex.api.answer_atoms(filed_content, parsed)
             if filed is not None:
                 ex.record.answer_calls = filed.calls
                 self.identity.file(ex.task, filed, ex.record.routed_tier)
