@@ -62,7 +62,7 @@ _second: tuple[int, str] = (-1, "")
 
 def timestamp_now() -> str:
     """`timestamp(time.time())` for the access line, its date and time of day made once a second (a third of
-    the line's own CPU when made per line). Written from the event loop's thread only."""
+    the line's own CPU when made per line). Any thread may call it: the second and its text are swapped as one tuple."""
     global _second
     now = time.time()
     whole = int(now)
