@@ -12,33 +12,20 @@ from __future__ import annotations
 
 import argparse
 import contextvars
+import dataclasses
 import logging
 import os
 import time
 
 from metering.logs import access, context, output
-from metering.record import Attempt, Outcome, Record, Usage
+from metering.record import Record
 from router.secrets import Scrubber
+from tests.test_logs_unit import record as unit_test_record
 
 
 def sample_record(index: int) -> Record:
-    return Record(
-        request_id=f"req-{index:012x}",
-        started_at=100.0,
-        ended_at=100.25,
-        key_id="k-3f9a1c2e",
-        requested_model="auto",
-        label="agentic",
-        tier_path=["nano", "mini"],
-        attempts=[Attempt("nano", "gpt-5.4-nano", status=500), Attempt("nano", "gpt-5.4-nano"), Attempt("mini", "m")],
-        retries=1,
-        fallbacks=1,
-        usage=Usage(prompt_tokens=100, cached_tokens=40, completion_tokens=20, reasoning_tokens=8),
-        cost_usd=0.0012,
-        proxy_overhead_ms=1.23456,
-        outcome=Outcome.SUCCESS,
-        task_id="task_1",
-    )
+    """The unit tests' access-log record (a retry and a fallback, usage, a cost), under its own request id."""
+    return dataclasses.replace(unit_test_record(), request_id=f"req-{index:012x}")
 
 
 def one_run(lines: int, gap_s: float, on: bool) -> tuple[float, float]:
