@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 import pytest
 
-from metering.logs import access, context
+from metering.logs import access, context, output
 from metering.logs.limiter import RateLimitedLog
 from metering.logs.output import LogFormat, Output
 from metering.record import Attempt, Outcome, Record, Usage
@@ -297,3 +297,54 @@ def test_a_client_error_is_no_upstream_warning_but_routetax_s_own_refused_key_is
         incidents.turn(record, Turn("nano", outcome, Step(Move.ANSWER, "client_error", healthy=True)), None)
     [said] = caplog.records
     assert (said.event, said.status, said.error) == ("upstream_failed", 401, "upstream_credential")  # type: ignore[attr-defined]
+
+
+def test_the_access_line_written_by_the_output_is_the_schema_with_client_written_text_scrubbed(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The access line's own way to stderr (one JSON dump, no log record) keeps the schema every line has, and a
+    credential a client wrote into the model it asked for is redacted as on any other line."""
+    pipe = Pipe(scrub=Scrubber([SECRET]).line)
+    monkeypatch.setattr(output, "_active", pipe.output)
+    caplog.set_level(logging.INFO, logger="routetax.access")
+    asked_with_a_key = record()
+    asked_with_a_key.requested_model = f"gpt-5.4 {SECRET} Bearer abcdef123"
+
+    def proxied() -> None:
+        context.begin("req-1")
+        access.finished(record())
+        access.finished(asked_with_a_key)
+        context.begin("req-2")
+        access.refused(429, "budget_exceeded", 0.5)
+
+    contextvars.copy_context().run(proxied)
+    clean, scrubbed, refused = pipe.json_lines(3)
+    assert not caplog.records  # not through the logging module: straight onto the output's queue
+    assert clean == {
+        "ts": clean["ts"],
+        "level": "INFO",
+        "logger": "routetax.access",
+        "msg": "chat mini 200",
+        **access.record_fields(record()),
+    }
+    datetime.fromisoformat(clean["ts"].replace("Z", "+00:00"))
+    assert clean["ts"].endswith("Z") and len(clean["ts"]) == len("2026-12-07T06:14:26.123Z")
+    assert scrubbed["model"] == "gpt-5.4 [redacted] [redacted]" and scrubbed["request_id"] == "req-1"
+    assert SECRET.encode() not in pipe.read() and b"abcdef123" not in pipe.read()
+    assert (refused["msg"], refused["status"], refused["code"], refused["request_id"]) == (
+        "refused 429 budget_exceeded",
+        429,
+        "budget_exceeded",
+        "req-2",
+    )
+    pipe.output.stop()
+
+
+def test_flush_writes_what_waits_without_the_writer_s_gathering_pause() -> None:
+    """`flush` (the app's last act at shutdown) returns once what was queued is written."""
+    pipe = Pipe()
+    for index in range(3):
+        pipe.logger.warning("line %d", index)
+    assert pipe.output.flush(1.0)
+    assert len(pipe.read().splitlines()) == 3
+    pipe.output.stop()

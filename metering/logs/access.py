@@ -3,7 +3,10 @@
 Written from the finished-request pipeline (after the client has its answer; a stream when it ends), once
 usage and cost are known, so its figures are the ledger record's own. A request refused before it was
 routed (401, 429 budgets and rates, 503 store or ledger) has no record: the error boundary writes its line.
-Either way the line only goes onto the log's bounded queue (`output`): no request waits on stderr.
+Either way the line only goes onto the log's bounded queue (`output`): no request waits on stderr. The line
+is every request's, so it takes the short way there (`Output.access_line`: one JSON dump of a flat dict, no
+log record, only client-written strings scrubbed); with the text format, or no `output` configured (a test, a
+library use), it is an ordinary log record of `routetax.access`.
 
 The line's fields (docs/logging.md): `request_id`, `task_id`, `key_id` (a hash, never the key), `api`,
 `class`, `model` (asked), `tier_path` (as the ledger has it), `attempts` (every attempt's tier in order:
@@ -18,7 +21,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from metering.logs import context
+from metering.logs import context, output
 from metering.logs.output import ACCESS_LOGGER
 from metering.record import Record
 
@@ -60,8 +63,9 @@ def finished(record: Record) -> None:
     handling = context.current()
     if handling is not None and handling.request_id == record.request_id:
         handling.access_logged = True
-    fields = record_fields(record)
-    log.info("%s %s %d", record.api, record.tier_path[-1] if record.tier_path else "-", record.status, extra=fields)
+    if not log.isEnabledFor(logging.INFO):  # `log.access: false`: not even the fields are made
+        return
+    _write(f"{record.api} {record.tier_path[-1] if record.tier_path else '-'} {record.status}", record_fields(record))
 
 
 def refused(status: int, code: str, added_ms: float | None = None) -> None:
@@ -74,6 +78,8 @@ def refused(status: int, code: str, added_ms: float | None = None) -> None:
     if handling is None or handling.access_logged:
         return
     handling.access_logged = True
+    if not log.isEnabledFor(logging.INFO):
+        return
     fields = {
         "event": ACCESS_EVENT,
         "request_id": handling.request_id,
@@ -84,4 +90,10 @@ def refused(status: int, code: str, added_ms: float | None = None) -> None:
         "code": code,
         "added_ms": added_ms,
     }
-    log.info("refused %d %s", status, code, extra=fields)
+    _write(f"refused {status} {code}", fields)
+
+
+def _write(msg: str, fields: dict[str, Any]) -> None:
+    out = output.active()
+    if out is None or not out.access_line(msg, fields):
+        log.info("%s", msg, extra=fields)

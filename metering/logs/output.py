@@ -21,6 +21,7 @@ import os
 import queue
 import select
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -32,7 +33,12 @@ from metering.logs import context
 
 ACCESS_LOGGER = "routetax.access"
 QUEUE_SIZE = 10_000  # lines waiting for the writer; past it lines are dropped (a stderr nobody reads)
+GATHER_S = 0.05  # after a line wakes the writer, how long it lets others gather before writing them together
 STOP_TIMEOUT_S = 2.0  # at exit, how long the writer may take to write what waits
+# The access line's strings a client can write (the model it asked for, the task it named; the request id, made by
+# routetax, is scrubbed too, for it is a string a later change could take from a client): the rest of the line —
+# key ids (hashes), numbers, tier names, outcomes, refusal codes — is routetax's own and cannot carry a secret.
+SCRUBBED_ACCESS_FIELDS = ("request_id", "task_id", "model")
 _PIPE_BUF = 4096  # POSIX: a write of at most this many bytes to a pipe is never interleaved with another's
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "taskName"}
 
@@ -49,6 +55,20 @@ class LogFormat(StrEnum):
 def timestamp(created: float) -> str:
     """RFC 3339 in UTC with milliseconds: `2026-12-07T06:14:26.123Z`."""
     return datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+_second: tuple[int, str] = (-1, "")
+
+
+def timestamp_now() -> str:
+    """`timestamp(time.time())` for the access line, its date and time of day made once a second (a third of
+    the line's own CPU when made per line). Any thread may call it: the second and its text are swapped as one tuple."""
+    global _second
+    now = time.time()
+    whole = int(now)
+    if _second[0] != whole:
+        _second = (whole, datetime.fromtimestamp(whole, UTC).strftime("%Y-%m-%dT%H:%M:%S"))
+    return f"{_second[1]}.{int((now - whole) * 1000):03d}Z"
 
 
 def fields_of(record: logging.LogRecord) -> dict[str, Any]:
@@ -117,14 +137,16 @@ class Output:
         self.scrub = scrub
         self.fd = fd
         self.dropped = 0
-        self._queue: queue.Queue[logging.LogRecord | threading.Event | None] = queue.Queue(queue_size)
+        self._queue: queue.Queue[logging.LogRecord | bytes | threading.Event | None] = queue.Queue(queue_size)
         self._write_lock = threading.Lock()
+        self._hurry = threading.Event()  # `flush` and `stop`: cut the writer's gathering pause short
         self.handler = _QueueHandler(self)
         self.handler.addFilter(_Attach())
         self._thread = threading.Thread(target=self._run, name="routetax-log-writer", daemon=True)
         self._thread.start()
 
-    def put(self, record: logging.LogRecord) -> None:
+    def put(self, record: logging.LogRecord | bytes) -> None:
+        """Queue a record, or a line already formatted and scrubbed (`access_line`)."""
         try:
             self._queue.put_nowait(record)
         except queue.Full:
@@ -132,22 +154,26 @@ class Output:
 
     def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> None:
         """Write what waits (for at most `timeout_s`: a stderr nobody reads must not hold the exit), then stop."""
+        self._hurry.set()
         try:
             if self.dropped:
                 self._queue.put(_dropped_record(self.dropped), timeout=timeout_s)
             self._queue.put(None, timeout=timeout_s)
         except queue.Full:
             return
+        self._hurry.set()
         self._thread.join(timeout_s)
 
     def flush(self, timeout_s: float = STOP_TIMEOUT_S) -> bool:
         """Wait until what is queued now is written (at shutdown: uvicorn may end the process by re-raising the
         signal that stopped it, and then `atexit` does not run). False when stderr did not take it in time."""
         written = threading.Event()
+        self._hurry.set()
         try:
             self._queue.put(written, timeout=timeout_s)
         except queue.Full:
             return False
+        self._hurry.set()
         return written.wait(timeout_s)
 
     def _line(self, record: logging.LogRecord) -> bytes:
@@ -160,6 +186,11 @@ class Output:
         said_dropping = False
         while True:
             record = self._queue.get()
+            # Gather before writing: lines that come while the writer pauses are queued without waking it (a put
+            # wakes only a thread waiting in `get`), so a busy proxy pays one wake-up, GIL hand-over and write per
+            # `GATHER_S` rather than per line; an idle one, none (the writer waits in `get`).
+            if self._hurry.wait(GATHER_S):
+                self._hurry.clear()
             batch: list[bytes] = []
             size = 0
             if self.dropped and not said_dropping:
@@ -178,7 +209,7 @@ class Output:
                         break
                     continue
                 try:
-                    line = self._line(record)
+                    line = record if isinstance(record, bytes) else self._line(record)
                 except Exception:  # a line that cannot be formatted must not stop the ones after it
                     line = self._line(_unformattable(record))
                 if batch and size + len(line) > _PIPE_BUF:
@@ -194,6 +225,28 @@ class Output:
                 self._write(batch)
             if record is None:
                 return
+
+    def access_line(self, msg: str, fields: dict[str, Any]) -> bool:
+        """Queue an access line as JSON bytes made here, in one `orjson.dumps` of a flat dict; False when this
+        output writes text (the caller then logs it as any other line).
+
+        An access line is the one line every request writes, so it skips what the other lines need: no
+        `LogRecord` (nor the logging module's handler lock and filters), no formatting or scrub on the writer
+        thread — which holds the GIL against the event loop while it works — and no scrub of the whole line:
+        only its strings that a client could have written (`SCRUBBED_ACCESS_FIELDS`) are scrubbed; ids made by
+        routetax, numbers, tier names, outcomes and refusal codes cannot carry a credential.
+        """
+        if self.format is not format_json:
+            return False
+        line = {"ts": timestamp_now(), "level": "INFO", "logger": ACCESS_LOGGER, "msg": msg, **fields}
+        if self.scrub is not None:
+            texts = [(name, value) for name in SCRUBBED_ACCESS_FIELDS if isinstance(value := line.get(name), str)]
+            joined = "\n".join(value for _, value in texts).encode()
+            if self.scrub(joined) != joined:  # seldom: one scrub of them all, and field by field only when it bites
+                for name, value in texts:
+                    line[name] = self.scrub(value.encode()).decode("utf-8", "replace")
+        self.put(orjson.dumps(line, default=str, option=orjson.OPT_APPEND_NEWLINE))
+        return True
 
     def _write(self, lines: list[bytes]) -> None:
         data = memoryview(b"".join(lines))
@@ -289,6 +342,11 @@ def configure(
     logging._srcfile = None  # type: ignore[attr-defined]
     if previous is not None and previous._thread.is_alive():
         previous.stop()
+    return _active
+
+
+def active() -> Output | None:
+    """This process's output, once `configure` made one (None in a library use or a test: plain logging then)."""
     return _active
 
 
