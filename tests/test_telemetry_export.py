@@ -87,6 +87,14 @@ def test_a_failed_post_is_a_failed_export() -> None:
     assert exporter.export(_spans(3)) is SpanExportResult.FAILURE
 
 
+def test_after_shutdown_nothing_is_sent() -> None:
+    exporter = ChunkedSpanExporter(OTLPSpanExporter(endpoint="http://127.0.0.1:9/v1/traces"))
+    client = exporter._client = _Client()
+    exporter.shutdown()
+    assert exporter.export(_spans(3)) is SpanExportResult.FAILURE
+    assert client.posts == []
+
+
 def test_the_installed_sdk_still_lets_routetax_send_pre_encoded_batches() -> None:
     """Breaks when the SDK renames or drops its exporter's HTTP client (then batches would be encoded whole)."""
     assert sends_bytes(OTLPSpanExporter(endpoint="http://127.0.0.1:9/v1/traces"))

@@ -52,8 +52,11 @@ class ChunkedSpanExporter(SpanExporter):
     def __init__(self, sdk: OTLPSpanExporter) -> None:
         self._sdk = sdk
         self._client: Any = sdk._client  # noqa: SLF001 (checked by `chunked_span_exporter` and a test)
+        self._shut = False
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        if self._shut:  # as the SDK's exporter: nothing is sent through a closed client
+            return SpanExportResult.FAILURE
         try:
             data = encode_in_chunks(spans)
         except Exception:
@@ -63,6 +66,7 @@ class ChunkedSpanExporter(SpanExporter):
         return SpanExportResult.SUCCESS if result.success else SpanExportResult.FAILURE
 
     def shutdown(self) -> None:
+        self._shut = True
         self._sdk.shutdown()
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
