@@ -427,6 +427,33 @@ def _lays_out_react(text: str) -> bool:
     return _has_marker(text, OBSERVATION) and _is_react(_react_steps(text, _is_react))
 
 
+# The first instruction text of a classification whose ReAct layout was read, and the answer.
+_NOTHING_READ: tuple[str, bool] = ("", False)
+_last_react_layout = _NOTHING_READ
+
+
+def _instructions_lay_out_react(text: str, window: str | None = None) -> bool:
+    """`_lays_out_react(bounded(text))`, remembered for the first text asked about (`window` when at hand).
+
+    A system prompt that quotes a ReAct template (retrieved context, a log to judge) is read for it twice in
+    one classification: as instructions (`defines_protocol`), then as quoted content (`quotes_protocol`),
+    ≈ 53,000 instructions each at 8 KB. The same string object gives the same answer (strings do not change,
+    and the one remembered is kept alive, so its identity is not reused); one tuple is read and replaced
+    whole, so concurrent classifications can only miss, never take another text's answer. `text_protocol`
+    forgets it as it starts: a caller classifying the same body object again (a benchmark) reads it again, as
+    a request parsed afresh would be. Only the first text is kept: the instructions' own part, read again
+    without their quoted material, must not push out the whole text that `quotes_protocol` asks about.
+    """
+    global _last_react_layout
+    last = _last_react_layout
+    if last[0] is text:
+        return last[1]
+    found = _lays_out_react(bounded(text) if window is None else window)
+    if last is _NOTHING_READ:
+        _last_react_layout = (text, found)
+    return found
+
+
 def _two_or_more(steps: set[str]) -> bool:
     return len(steps) >= 2
 
@@ -600,7 +627,7 @@ def _defines(text: str, phrases_only: bool, found: set[str]) -> str | None:
     head = ends(text, INSTRUCTION_HEAD, INSTRUCTION_TAIL)
     lower = _ascii_lower(head)
     window = bounded(text)
-    if _lays_out_react(window):
+    if _instructions_lay_out_react(text, window):
         return "react_protocol"
     if _has_tool_tags(text) or _xml_tool_usage(text, lower):
         return "command_protocol"
@@ -719,6 +746,8 @@ def text_protocol(turns: list[tuple[str, str]], seen: set[str] | None = None) ->
     `user_template` (a first user turn that addresses the model), `user_task` (a task whose
     own text grants execution). The instruction phrases read are added to `seen` when it is given.
     """
+    global _last_react_layout
+    _last_react_layout = _NOTHING_READ  # a classification starts afresh: remembered only for its `quotes_protocol`
     if not turns:
         return None
     recent = [(role, text) for role, text in turns[-LAST_TURNS:] if role != "system"]
@@ -876,10 +905,9 @@ def quotes_protocol(turns: list[tuple[str, str]]) -> bool:
     Only the last few turns are read: this lowers a confidence, it never changes a label.
     """
     for role, text in turns[-LAST_TURNS:]:
-        window = bounded(text)
-        if role == "system" and _lays_out_react(window):
+        if role == "system" and _instructions_lay_out_react(text):
             return True  # a ReAct template inside quoted context
-        if role == "user" and len(_react_steps(window, _two_or_more)) >= 2:
+        if role == "user" and len(_react_steps(bounded(text), _two_or_more)) >= 2:
             return True
     return False
 
