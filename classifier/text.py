@@ -323,6 +323,18 @@ HUMAN_EXECUTOR = (
 PLANNING = ("plan of action", "high-level plan", "step-by-step plan", "update your plan", "make a plan", "updated plan")
 AUTONOMY = ("autonomous", "autonomously", "agent loop", "step by step until", "until the task is")
 
+# The groups as sets, for the tests of which groups the phrases found fall in: `found.isdisjoint(a_tuple)` hashes
+# and looks up every phrase of the tuple even when nothing was found (≈ 5,000 instructions for STRONG), where
+# `found.isdisjoint(a_frozenset)` walks the smaller side, usually the few phrases found.
+_STRONG, _FEEDBACK, _EXECUTION, _INVENTORY = (
+    frozenset(STRONG),
+    frozenset(FEEDBACK),
+    frozenset(EXECUTION),
+    frozenset(INVENTORY),
+)
+_FORMAT, _PLANNING, _AUTONOMY = frozenset(FORMAT), frozenset(PLANNING), frozenset(AUTONOMY)
+_HUMAN_EXECUTOR, _AGENCY_WORDS = frozenset(HUMAN_EXECUTOR), frozenset(AGENCY_WORDS)
+
 
 def ends(text: str, head: int, tail: int) -> str:
     """The text's first `head` and last `tail` characters joined by a newline; the text itself when that is all of it.
@@ -413,6 +425,33 @@ def _is_react(steps: set[str]) -> bool:
 def _lays_out_react(text: str) -> bool:
     """The text lays out ReAct's cycle: an Observation step and an Action (or Code) step."""
     return _has_marker(text, OBSERVATION) and _is_react(_react_steps(text, _is_react))
+
+
+# The first instruction text of a classification whose ReAct layout was read, and the answer.
+_NOTHING_READ: tuple[str, bool] = ("", False)
+_last_react_layout = _NOTHING_READ
+
+
+def _instructions_lay_out_react(text: str, window: str | None = None) -> bool:
+    """`_lays_out_react(bounded(text))`, remembered for the first text asked about (`window` when at hand).
+
+    A system prompt that quotes a ReAct template (retrieved context, a log to judge) is read for it twice in
+    one classification: as instructions (`defines_protocol`), then as quoted content (`quotes_protocol`),
+    ≈ 53,000 instructions each at 8 KB. The same string object gives the same answer (strings do not change,
+    and the one remembered is kept alive, so its identity is not reused); one tuple is read and replaced
+    whole, so concurrent classifications can only miss, never take another text's answer. `text_protocol`
+    forgets it as it starts: a caller classifying the same body object again (a benchmark) reads it again, as
+    a request parsed afresh would be. Only the first text is kept: the instructions' own part, read again
+    without their quoted material, must not push out the whole text that `quotes_protocol` asks about.
+    """
+    global _last_react_layout
+    last = _last_react_layout
+    if last[0] is text:
+        return last[1]
+    found = _lays_out_react(bounded(text) if window is None else window)
+    if last is _NOTHING_READ:
+        _last_react_layout = (text, found)
+    return found
 
 
 def _two_or_more(steps: set[str]) -> bool:
@@ -571,7 +610,7 @@ def _defines(text: str, phrases_only: bool, found: set[str]) -> str | None:
         lower = _ascii_lower(head)
         if b"you" in lower:
             found |= _phrases_in(lower)
-            if not found.isdisjoint(STRONG):
+            if not found.isdisjoint(_STRONG):
                 return _kind(lower)
         elif text.find("\n", 0, PHRASE_HEAD) == -1 and text.find("\n", max(0, len(text) - PHRASE_TAIL)) == -1:
             return None  # one paragraph lays out no callables, plan template or ledger: a person writing
@@ -588,7 +627,7 @@ def _defines(text: str, phrases_only: bool, found: set[str]) -> str | None:
     head = ends(text, INSTRUCTION_HEAD, INSTRUCTION_TAIL)
     lower = _ascii_lower(head)
     window = bounded(text)
-    if _lays_out_react(window):
+    if _instructions_lay_out_react(text, window):
         return "react_protocol"
     if _has_tool_tags(text) or _xml_tool_usage(text, lower):
         return "command_protocol"
@@ -608,25 +647,25 @@ def _declared_or_inside_a_loop(window: str, head: str, found: set[str], own_task
 
 def _by_phrases(window: str, lower: bytes, found: set[str]) -> str | None:
     """The protocols instruction phrases name: a grant to execute, feedback, an inventory and a format, ..."""
-    if not found.isdisjoint(STRONG):
+    if not found.isdisjoint(_STRONG):
         return _kind(lower)
-    feedback = not found.isdisjoint(FEEDBACK)
-    execution = not found.isdisjoint(EXECUTION)
-    inventory = not found.isdisjoint(INVENTORY)
+    feedback = not found.isdisjoint(_FEEDBACK)
+    execution = not found.isdisjoint(_EXECUTION)
+    inventory = not found.isdisjoint(_INVENTORY)
     if not feedback and not execution:
         # A planning step of a tool agent: callable tools laid out and a plan of action asked for.
-        if inventory and not found.isdisjoint(PLANNING) and (b"def " in lower or b"tool call" in lower):
+        if inventory and not found.isdisjoint(_PLANNING) and (b"def " in lower or b"tool call" in lower):
             return "command_protocol"
         # Only the AutoGPT shape is left: a command list and a JSON reply naming one of them.
-        if inventory and not found.isdisjoint(FORMAT) and JSON_ACTION_KEYS.search(window):
+        if inventory and not found.isdisjoint(_FORMAT) and JSON_ACTION_KEYS.search(window):
             return "command_protocol" if (b"command" in lower or b"tool" in lower) else None
         return None
-    output_format = not found.isdisjoint(FORMAT) or JSON_ACTION.search(window) is not None
+    output_format = not found.isdisjoint(_FORMAT) or JSON_ACTION.search(window) is not None
     if feedback and (execution or output_format or inventory):
         return _kind(lower)
-    autonomy = not found.isdisjoint(AUTONOMY)
+    autonomy = not found.isdisjoint(_AUTONOMY)
     # A runbook or a command helper names a person who runs the output: not an agent.
-    if execution and output_format and (autonomy or (inventory and found.isdisjoint(HUMAN_EXECUTOR))):
+    if execution and output_format and (autonomy or (inventory and found.isdisjoint(_HUMAN_EXECUTOR))):
         return _kind(lower)
     if autonomy and (b"execut" in lower or b"run any" in lower) and (b"code" in lower or b"command" in lower):
         return _kind(lower)
@@ -707,6 +746,8 @@ def text_protocol(turns: list[tuple[str, str]], seen: set[str] | None = None) ->
     `user_template` (a first user turn that addresses the model), `user_task` (a task whose
     own text grants execution). The instruction phrases read are added to `seen` when it is given.
     """
+    global _last_react_layout
+    _last_react_layout = _NOTHING_READ  # a classification starts afresh: remembered only for its `quotes_protocol`
     if not turns:
         return None
     recent = [(role, text) for role, text in turns[-LAST_TURNS:] if role != "system"]
@@ -864,10 +905,9 @@ def quotes_protocol(turns: list[tuple[str, str]]) -> bool:
     Only the last few turns are read: this lowers a confidence, it never changes a label.
     """
     for role, text in turns[-LAST_TURNS:]:
-        window = bounded(text)
-        if role == "system" and _lays_out_react(window):
+        if role == "system" and _instructions_lay_out_react(text):
             return True  # a ReAct template inside quoted context
-        if role == "user" and len(_react_steps(window, _two_or_more)) >= 2:
+        if role == "user" and len(_react_steps(bounded(text), _two_or_more)) >= 2:
             return True
     return False
 
@@ -878,4 +918,4 @@ def speaks_of_agency(seen: set[str]) -> bool:
     A single-turn decision on such a request is the one an agent in a grammar the rules do not know
     would get, so it is calibrated apart from plain chat.
     """
-    return not seen.isdisjoint(AGENCY_WORDS)
+    return not seen.isdisjoint(_AGENCY_WORDS)

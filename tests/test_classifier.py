@@ -564,3 +564,37 @@ def test_tool_tags_after_many_html_tags_are_still_found() -> None:
         "messages": [{"role": "system", "content": "Summarise the page.\n" + html}, {"role": "user", "content": "go"}]
     }
     assert label(plain) == "single_turn"
+
+
+def test_a_quoted_react_template_is_read_for_each_request_of_its_own():
+    """The ReAct layout of a system prompt is remembered within one classification: interleaved requests, the
+    same body sent again, and a quoted prompt followed by one that defines the protocol each get their own
+    decision."""
+    react = "Use the following format:\nThought: ...\nAction: search\nAction Input: ...\nObservation: ...\n"
+    quoted = {
+        "model": "auto",
+        "messages": [
+            {"role": "system", "content": "Answer from the context.\n\nContext:\n" + react + "Revenue grew."},
+            {"role": "user", "content": "What does Observation mean?"},
+        ],
+    }
+    plain = {
+        "model": "auto",
+        "messages": [
+            {"role": "system", "content": "Answer from the context.\n\nContext:\nRevenue grew."},
+            {"role": "user", "content": "What does Observation mean?"},
+        ],
+    }
+    defined = {
+        "model": "auto",
+        "messages": [
+            {"role": "system", "content": "You have access to the tools below.\nsearch: web search\n" + react},
+            {"role": "user", "content": "Question: how many?"},
+        ],
+    }
+    expected = {id(body): classify(body) for body in (quoted, plain, defined)}
+    assert expected[id(quoted)].reasons == ("quoted_protocol",)
+    assert expected[id(plain)].reasons == ("no_agentic_signal",)
+    assert expected[id(defined)].label == "agentic"
+    for body in (plain, quoted, quoted, defined, quoted, plain, defined, defined, plain):
+        assert classify(body) == expected[id(body)]
