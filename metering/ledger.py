@@ -12,9 +12,11 @@ When Redis cannot take a batch (down, timing out, out of memory) the batch goes 
 spool (`metering.spool`) and, from then on, so does every later batch until the spool has
 been replayed: the order records reached the ledger is the order they reach Redis.
 
-When neither can take records — Redis down and the spool's room below `reserve_bytes` — the ledger
-stops `accepting`: the proxy refuses new requests (503 `ledger_unavailable`) until Redis or the disk
-takes records again, and the reserve keeps room on disk for the requests already being answered.
+When neither can take records — Redis down and the spool's room, less what the records queued in
+memory will take, below `reserve_bytes` — the ledger stops `accepting`: the proxy refuses new requests
+(503 `ledger_unavailable`) until Redis or the disk takes records again, and the reserve keeps room on
+disk for the requests already being answered. The queued records count at once, not at the writer's next
+step: a burst answered while an fsync is slow would otherwise overrun the reserve.
 At shutdown the log says exactly how many records, if any, were lost in the whole run.
 
 Every key shares the hash tag `{ledger}`, so all of it lives in one Redis Cluster slot and
@@ -403,10 +405,14 @@ class Ledger:
         self.task_grace_s = task_grace_s
         self.keys = Keys(prefix)
         self.spool = Spool(spool_dir, max_bytes=spool_max_bytes)
-        # While Redis is down, new requests are admitted only while the spool has this much room left: what the
-        # requests already admitted will need. Read on the request path as one attribute (`accepting`).
+        # While Redis is down, new requests are admitted only while the spool has this much room left beyond the
+        # records queued in memory: what the requests already admitted will need. Read on the request path
+        # (`accepting`): a few attribute reads while Redis takes records.
         self.reserve_bytes = reserve_bytes
-        self.accepting = True
+        self._room = 0  # the spool's room when the writer last looked (after a step, after each append)
+        self._line_bytes = 2048  # a record's size on disk, from the last batch serialised
+        self._placing = 0  # records taken from the queue by the writer and not yet in Redis, the spool or back
+        self._said_accepting = True  # what the log last said, so a change is said once
         self.retention = retention
         self.rollup_ttl_s = rollup_ttl_s
         self.seen_ttl_s = seen_ttl_s
@@ -458,6 +464,14 @@ class Ledger:
         except Exception:  # pragma: no cover - appending to a deque does not fail in practice
             log.exception("ledger could not queue record")
 
+    @property
+    def accepting(self) -> bool:
+        """False: a new request's record would have nowhere to go (Redis down, the spool without its reserve)."""
+        if not self._redis_down and not self._held and not self.spool.pending:
+            return True
+        unplaced = (len(self._queue) + self._placing) * self._line_bytes
+        return not self._held and self._room - unplaced >= self.reserve_bytes
+
     # -- lifecycle -------------------------------------------------------------------------
 
     @property
@@ -476,6 +490,7 @@ class Ledger:
     async def start(self) -> None:
         """Open the spool (replaying anything a previous process left) and start the writer."""
         self.spool.open()
+        self._room = self.spool.room()
         self._report_depth()
         self._task = asyncio.create_task(self._run(), name="routetax-ledger")
 
@@ -575,19 +590,22 @@ class Ledger:
                 await self._probe()  # refusing with nothing to write or replay: only a probe can see Redis return
             return True
         batch = await self._take_batch()
-        if not self.spool.pending and (not self._redis_down or now >= self._next_replay):
-            try:
-                await self._write_batch(batch)
-                self._redis_down = self._held = False
+        try:
+            if not self.spool.pending and (not self._redis_down or now >= self._next_replay):
+                try:
+                    await self._write_batch(batch)
+                    self._redis_down = self._held = False
+                    return True
+                except Exception as exc:
+                    self._failed(exc)
+            if await self._to_spool([line for line, _ in batch]):  # behind what already waits, to keep the order
+                self._held = False
                 return True
-            except Exception as exc:
-                self._failed(exc)
-        if await self._to_spool([line for line, _ in batch]):  # behind what already waits, to keep the order
-            self._held = False
-            return True
-        self._queue.extendleft(record for _, record in reversed(batch))  # held, in order, until one takes it
-        self._held = True
-        return False
+            self._queue.extendleft(record for _, record in reversed(batch))  # held, in order, until one takes it
+            self._held = True
+            return False
+        finally:
+            self._placing = 0
 
     async def _probe(self) -> None:
         try:
@@ -599,29 +617,29 @@ class Ledger:
         self._redis_down = False
 
     def _refresh_accepting(self) -> None:
-        """Admit new requests while Redis takes records, or while the spool keeps `reserve_bytes` of room."""
-        if not self._redis_down and not self.spool.pending and not self._held:
-            accepting = True
-        else:
-            accepting = not self._held and self.spool.room() >= self.reserve_bytes
-        if accepting != self.accepting:
+        """Look at the spool's room again, and say when admission changes (the request path reads `accepting`)."""
+        self._room = self.spool.room()
+        accepting = self.accepting
+        if accepting != self._said_accepting:
             if accepting:
                 log.warning("ledger: records can be written again; accepting new requests")
             else:
                 log.error(
                     "ledger: neither Redis nor the spool (%d bytes of room, %d reserved) can take more records; "
                     "refusing new requests (503 ledger_unavailable) until one can",
-                    max(self.spool.room(), 0),
+                    max(self._room, 0),
                     self.reserve_bytes,
                 )
-        self.accepting = accepting
+        self._said_accepting = accepting
 
     async def _take_batch(self) -> list[tuple[bytes, Record]]:
         """The next live batch, taken `_YIELD_EVERY` records at a time with requests served in between."""
         batch = self._take(_YIELD_EVERY)
+        self._placing = len(batch)  # still the reserve's business while requests are served in between
         while self._queue and len(batch) < self.batch_size:
             await asyncio.sleep(0)
             batch += self._take(min(_YIELD_EVERY, self.batch_size - len(batch)))
+            self._placing = len(batch)
         return batch
 
     def _take(self, limit: int | None = None) -> list[tuple[bytes, Record]]:
@@ -636,6 +654,8 @@ class Ledger:
             except Exception:
                 log.exception("ledger cannot serialise record %s; dropped", getattr(record, "request_id", "?"))
                 self._drop("unserialisable", 1)
+        if batch:
+            self._line_bytes = sum(len(line) for line, _ in batch) // len(batch) + 1
         return batch
 
     async def _to_spool(self, lines: list[bytes], force: bool = False) -> bool:
@@ -656,6 +676,7 @@ class Ledger:
             )
             return False
         self._spooled += len(lines)
+        self._room = self.spool.room()  # before the caller stops counting these lines as being placed
         self._report_depth()
         return True
 

@@ -138,6 +138,35 @@ async def test_with_redis_down_the_ledger_refuses_before_the_spool_is_full_and_k
     await store.aclose()
 
 
+async def test_requests_admitted_between_two_writer_steps_count_against_the_reserve(
+    redis_server: RedisServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A burst answered while the writer is between steps (or waiting on a slow fsync) must not overrun the spool.
+
+    The CI machine's slow disk let ~60 requests through on a stale "accepting" after the spool's room fell to
+    the reserve; 31 answered requests were then lost at shutdown. Records queued but not yet placed count.
+    """
+    line = len(orjson.dumps(make_record(0))) + 1
+    cap, reserve = 40 * line, 10 * line
+    store, ledger, dropped = await started_ledger(redis_server, tmp_path, spool_max_bytes=cap, reserve_bytes=reserve)
+    redis_server.kill()
+    ledger.submit(make_record(0))
+    assert await until(lambda: ledger.spool_depth == 1)  # the writer knows Redis is down and spools
+    submitted = 1
+    while ledger.accepting and submitted < 100:  # admitted back to back, no writer step in between
+        ledger.submit(make_record(submitted))
+        submitted += 1
+    assert submitted <= 31  # refused with the reserve's room still there
+    for i in range(submitted, submitted + 5):  # requests admitted just before the refusal: the reserve takes them
+        ledger.submit(make_record(i))
+    assert await until(lambda: ledger.spool_depth == submitted + 5)
+    caplog.set_level(logging.INFO, logger="routetax.ledger")
+    await ledger.aclose()
+    assert dropped == []
+    assert "no record lost in this run" in caplog.text
+    await store.aclose()
+
+
 async def test_refusing_with_an_empty_spool_sees_redis_return(redis_server: RedisServer, tmp_path: Path) -> None:
     """A spool too small for its reserve refuses as soon as Redis fails; a probe, not a write, sees it return."""
     store, ledger, _ = await started_ledger(redis_server, tmp_path, spool_max_bytes=1000, reserve_bytes=2000)

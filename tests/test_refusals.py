@@ -219,8 +219,7 @@ def every_breaker_open(world: World, monkeypatch: pytest.MonkeyPatch) -> httpx.R
 def nowhere_to_record(world: World, monkeypatch: pytest.MonkeyPatch) -> httpx.Response:
     """Redis down and the spool without its reserve (tests/test_nothing_lost_or_refused.py makes it for real)."""
     ledger = world.server.app.proxy.metering.ledger
-    monkeypatch.setattr(ledger, "_refresh_accepting", lambda: None)  # the writer would otherwise see room again
-    monkeypatch.setattr(ledger, "accepting", False)
+    monkeypatch.setattr(type(ledger), "accepting", property(lambda _self: False))
     return chat(world)
 
 
