@@ -10,9 +10,13 @@ updates everything from one finished record; it runs after the client has its an
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+
 from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily
 
 from metering.cost import base_usd
+from metering.logs import output
 from metering.loop_metrics import Counter, Gauge, Histogram
 from metering.record import EndedBy, Record
 from metering.tasks import TaskRecord
@@ -23,12 +27,43 @@ OVERHEAD_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0
 CLASSIFIER_BUCKETS = (0.000005, 0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.001)
 
 
+def _log_lines_dropped() -> int:
+    active = output.active()
+    return active.dropped if active is not None else 0
+
+
+class DroppedLogLines:
+    """`routetax_log_lines_dropped_total`: read from the log's output at each scrape, where the count lives.
+
+    The lines that say lines are being dropped go down the channel that is failing; a counter an alert can read
+    does not. Collected, not incremented: the log's callers run on any thread, the loop's metrics on one.
+    """
+
+    def __init__(self, read: Callable[[], int]) -> None:
+        self.read = read
+
+    def describe(self) -> list[CounterMetricFamily]:
+        return [self._family(0)]
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        yield self._family(self.read())
+
+    @staticmethod
+    def _family(value: int) -> CounterMetricFamily:
+        return CounterMetricFamily(
+            "routetax_log_lines_dropped",
+            "Log lines dropped because stderr did not keep up with the bounded log queue (10,000 lines).",
+            value=value,
+        )
+
+
 class Metrics:
     """One registry per process (tests build their own)."""
 
-    def __init__(self) -> None:
+    def __init__(self, log_lines_dropped: Callable[[], int] = _log_lines_dropped) -> None:
         self._classifier_usd = 0.0
         self.registry = r = CollectorRegistry()
+        r.register(DroppedLogLines(log_lines_dropped))
         self.requests = Counter(
             "routetax_requests",
             "Client requests, by the tier that finally served them.",

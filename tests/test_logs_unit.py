@@ -17,6 +17,7 @@ import pytest
 from metering.logs import access, context, output
 from metering.logs.limiter import RateLimitedLog
 from metering.logs.output import LogFormat, Output
+from metering.metrics import Metrics
 from metering.record import Attempt, Outcome, Record, Usage
 from router.secrets import Scrubber
 from router.serving.incidents import Incidents
@@ -140,6 +141,8 @@ def test_a_stderr_nobody_reads_never_blocks_a_line_and_the_drops_are_counted_and
         lambda: [line for line in pipe.read().splitlines() if b'"event":"log_lines_dropped"' in line], "the drop said"
     )
     assert len(dropping) == 1  # said once, not once per line dropped
+    scraped = Metrics(log_lines_dropped=lambda: pipe.output.dropped).render().decode()
+    assert f"routetax_log_lines_dropped_total {float(pipe.output.dropped)}" in scraped  # what an alert reads
     pipe.output.stop()
     total = wait_until(lambda: [line for line in pipe.read().splitlines() if b'"dropped":' in line], "the total")
     assert orjson.loads(total[-1])["dropped"] == pipe.output.dropped

@@ -51,6 +51,9 @@ def dropped(reason: str) -> str:
     return f'routetax_ledger_records_dropped_total{{instance="a:4000",job="routetax",reason="{reason}"}}'
 
 
+LOG_DROPPED = 'routetax_log_lines_dropped_total{instance="a:4000",job="routetax"}'
+
+
 def refused(reason: str) -> str:
     return f'routetax_rejections_total{{instance="a:4000",job="routetax",status="503",reason="{reason}"}}'
 
@@ -276,6 +279,10 @@ CASES: dict[str, tuple[tuple, ...]] = {
     "RoutetaxLedgerRecordsDropped": (
         ("1m", {dropped("memory_full"): "0x5 40x10"}, "8m", [{"instance": "a:4000", "reason": "memory_full"}]),
         ("1m", {dropped("shutdown"): "0 3x30"}, "20m", []),  # a drop long ago (the counter is flat since)
+    ),
+    "RoutetaxLogLinesDropped": (
+        ("1m", {LOG_DROPPED: "0x5 500+100x10"}, "12m", [{"instance": "a:4000"}]),
+        ("1m", {LOG_DROPPED: "0x5 500x30"}, "30m", []),  # a burst long ago (the counter is flat since)
     ),
     "RoutetaxRedisMemoryNearlyFull": (
         (
