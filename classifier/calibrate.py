@@ -25,7 +25,7 @@ import enum
 import itertools
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +34,9 @@ from classifier.evaluate import DATA_DIR, load
 
 DEVELOPMENT = ("routetax-corpus.jsonl", "framework-captures.jsonl", "framework-shaped.jsonl")
 OUT = Path(__file__).with_name("calibration.py")
-# the fit's grid: a prior is a rule's expected accuracy on a style before any evidence, from the text prior
-# the project stated before this fit (0.85) up; a strength is how many styles' worth that prior counts
+# the fit's grid: a prior is a rule's expected accuracy on a style before any evidence (0.85, the text prior of
+# the single-strength fit this one replaced, up to the structure's 0.99); a strength is how many styles' worth
+# that prior counts, up to more styles than any rule has fired in
 PRIORS = tuple(round(0.85 + 0.01 * step, 2) for step in range(15))
 STRENGTHS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64)
 ECE_TARGET = 0.05
@@ -153,7 +154,7 @@ def choose_fit(decided: list[tuple[dict[str, Any], str, str]]) -> Fit:
     absence = {(p, a): folds.stated_sum(Fit(p, a, p, a), {Family.ABSENCE}) for p, a in grid}
     candidates = sorted(
         ((reading[r] + absence[b], Fit(r[0], r[1], b[0], b[1])) for r, b in itertools.product(grid, grid)),
-        key=lambda pair: (pair[0], pair[1].reading_prior, pair[1].reading_strength, pair[1].absence_prior),
+        key=lambda pair: (pair[0], *astuple(pair[1])),
     )
     for _, fit in candidates:
         if folds.within(fit, ECE_TARGET):
