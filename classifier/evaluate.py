@@ -122,15 +122,15 @@ def evaluate(rows: list[dict[str, Any]], repeats: int = 3) -> dict[str, Any]:
 def leave_one_framework_out(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
     """`classifier.lofo` on the rows that are not held out (held-out rows are never fitted on); None if none are.
 
-    The prior strength is the shipped one, so the figures are those of the shipped calibration's method.
+    The fit (each family's prior and strength) is the shipped one, so the figures are those of the shipped
+    calibration's method.
     """
     from classifier import calibrate, lofo  # they read corpora through this module
-    from classifier.calibration import PRIOR_STRENGTH
 
     development = [row for row in rows if row.get("split") != "heldout"]
     if not development:
         return None
-    return lofo.leave_one_style_out(calibrate.decide(development), PRIOR_STRENGTH)
+    return lofo.leave_one_style_out(calibrate.decide(development), calibrate.shipped_fit())
 
 
 def _per_corpus(rows: list[dict[str, Any]], predictions: list[str]) -> dict[str, dict[str, Any]]:

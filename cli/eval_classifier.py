@@ -72,14 +72,25 @@ def _print_lofo(lofo: dict[str, Any] | None) -> None:
     if lofo is None:
         print("leave-one-framework-out: no development rows in this corpus (held-out rows are never fitted on)")
         return
+    fit = lofo["fit"]
     print(
-        f"leave-one-framework-out (each style decided with confidences fitted on the others; "
-        f"prior strength {lofo['strength']:g} styles)"
+        "leave-one-framework-out (each style decided with confidences fitted on the others; priors "
+        f"{fit['reading_prior']:g} for text readings, {fit['absence_prior']:g} for nothing read, "
+        f"strengths {fit['reading_strength']:g} and {fit['absence_strength']:g} styles)"
     )
     print(
         f"  {lofo['n']} requests in {lofo['styles']} styles: accuracy {lofo['accuracy']:.4f}, "
         f"ECE {lofo['ece']:.4f}, worst style {lofo['worst_style_accuracy']:.3f}"
     )
+    if lofo["frameworks"]:
+        print(
+            f"  {lofo['frameworks']} captured frameworks: worst accuracy {lofo['worst_framework_accuracy']:.3f}, "
+            f"worst ECE {lofo['worst_framework_ece']:.3f} (target: accuracy >= 0.90, ECE <= 0.05 in each)"
+        )
     print(f"  {'framework / style':<40} {'n':>5} {'accuracy':>9} {'mean conf':>10} {'ECE':>7}")
     for style, cell in lofo["per_style"].items():
-        print(f"  {style:<40} {cell['n']:>5} {cell['accuracy']:>9.3f} {cell['confidence']:>10.3f} {cell['ece']:>7.3f}")
+        kind = "" if cell["framework"] else "  (written)"
+        print(
+            f"  {style:<40} {cell['n']:>5} {cell['accuracy']:>9.3f} {cell['confidence']:>10.3f} {cell['ece']:>7.3f}"
+            f"{kind}"
+        )

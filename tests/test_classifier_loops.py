@@ -365,8 +365,20 @@ def test_eval_prints_leave_one_framework_out_per_framework(capsys: pytest.Captur
     assert "leave-one-framework-out" in out and "langgraph" in out.split("leave-one-framework-out")[1]
 
 
+def test_every_captured_framework_is_calibrated_on_its_own_when_left_out(capsys: pytest.CaptureFixture[str]) -> None:
+    """The issue's measure, per framework and not only pooled: a framework left out of the fit is decided at
+    least 0.90 right, and what its confidences state is within 0.05 of what it gets (ECE)."""
+    assert routetax(["eval-classifier", "--json"]) == 0
+    lofo = json.loads(capsys.readouterr().out)["lofo"]
+    frameworks = {style: cell for style, cell in lofo["per_style"].items() if cell["framework"]}
+    assert len(frameworks) >= 26 and "deepeval" in frameworks and "shaped/tag_agent" not in frameworks
+    assert {style: cell["accuracy"] for style, cell in frameworks.items() if cell["accuracy"] < 0.90} == {}
+    assert {style: round(cell["ece"], 3) for style, cell in frameworks.items() if cell["ece"] > 0.05} == {}
+    assert lofo["worst_framework_ece"] <= 0.05 and lofo["ece"] <= 0.05
+
+
 def test_a_rule_seen_in_one_style_states_its_prior_when_that_style_is_held_out() -> None:
-    """Fitted without the style it decides, a rule no other style backs can claim only its prior."""
+    """Fitted without the style it decides, a rule no other style backs can claim only its family's prior."""
     from classifier import calibrate, lofo
 
     row = {"request": chat(("user", "hi")), "api": "chat", "label": "single_turn", "source": "only/style"}
@@ -376,9 +388,28 @@ def test_a_rule_seen_in_one_style_states_its_prior_when_that_style_is_held_out()
         "request": chat(("user", "x"), tools=[{"type": "function", "function": {"name": "f"}}]),
         "label": "agentic",
     }
-    result = lofo.leave_one_style_out(calibrate.decide([row, other]), strength=2)
-    assert result["per_style"]["only/style"]["confidence"] == pytest.approx(calibrate.TEXT_PRIOR)
+    fit = calibrate.Fit(reading_prior=0.9, reading_strength=2, absence_prior=0.8, absence_strength=2)
+    result = lofo.leave_one_style_out(calibrate.decide([row, other]), fit)
+    assert result["per_style"]["only/style"]["confidence"] == pytest.approx(0.8)  # nothing read: single-turn
     assert result["per_style"]["other/style"]["confidence"] == pytest.approx(calibrate.STRUCTURAL_PRIOR)
+
+
+def test_the_shipped_fit_is_as_cautious_as_the_per_framework_target_allows() -> None:
+    """Stating less than the shipped confidences on either text family (its prior one step lower) puts some
+    captured framework's out-of-style ECE above the target: the confidences rose only as far as the record
+    of styles left out requires, not until the figures looked good."""
+    from dataclasses import replace
+
+    from classifier import calibrate, lofo
+
+    folds = lofo.Folds(calibrate.decide(calibrate.development_rows()))
+    shipped = calibrate.shipped_fit()
+    assert folds.within(shipped, calibrate.ECE_TARGET)
+    for lower in (
+        replace(shipped, reading_prior=round(shipped.reading_prior - 0.01, 2)),
+        replace(shipped, absence_prior=round(shipped.absence_prior - 0.01, 2)),
+    ):
+        assert not folds.within(lower, calibrate.ECE_TARGET)
 
 
 def test_held_out_rows_are_never_fitted_on(capsys: pytest.CaptureFixture[str]) -> None:
@@ -389,16 +420,18 @@ def test_held_out_rows_are_never_fitted_on(capsys: pytest.CaptureFixture[str]) -
     assert json.loads(capsys.readouterr().out)["lofo"] is None
 
 
-def test_when_a_style_defeats_the_rules_the_fit_takes_the_truest_strength_not_the_most_trusting() -> None:
+def test_when_a_style_defeats_the_rules_the_fit_takes_the_truest_one_not_the_most_trusting() -> None:
     from classifier import calibrate, lofo
 
     plain = {"request": chat(("user", "hi")), "api": "chat", "label": "single_turn"}
     rows = [{**plain, "source": f"chat/{i}"} for i in range(6)]
     rows += [{**plain, "source": "agent/unknown_grammar", "label": "agentic"} for _ in range(4)]  # all missed
     decided = calibrate.decide(rows)
-    eces = {strength: lofo.leave_one_style_out(decided, strength)["ece"] for strength in calibrate.STRENGTHS}
-    assert min(eces.values()) > calibrate.ECE_TARGET
-    assert calibrate.choose_strength(decided) == min(eces, key=lambda strength: eces[strength])
+    folds = lofo.Folds(decided)
+    chosen = calibrate.choose_fit(decided)
+    assert not folds.within(chosen, calibrate.ECE_TARGET)
+    grid = [(prior, strength) for prior in calibrate.PRIORS for strength in calibrate.STRENGTHS]
+    assert folds.worst(chosen) == min(folds.worst(calibrate.Fit(0.9, 2, *cell)) for cell in grid)
 
 
 WEATHER = "get_weather: current weather for a city"
