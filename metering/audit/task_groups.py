@@ -36,6 +36,8 @@ from typing import TYPE_CHECKING, Any
 
 from metering.audit.task_keys import ANSWER, NONE, RUNS, WIDTH
 
+assert RUNS == 2, "_walk unpacks two runs' ends and starts by name"
+
 if TYPE_CHECKING:
     from metering.audit.formats import Observation
     from metering.audit.scan import Bucket
@@ -198,59 +200,57 @@ def _time_order(ts: array, result: Grouping) -> tuple[list[int], list[float]]:
     return sorted(range(len(times)), key=times.__getitem__), times  # stable: ties keep their reading order
 
 
-class _Entry:
-    """A task as of one of its steps (a table's value): its task, when, and how often it was continued."""
-
-    __slots__ = ("at", "continued", "task")
-
-    def __init__(self, task: int, at: float) -> None:
-        self.task, self.at, self.continued = task, at, 0
+# A task as of one of its steps (a table's value): [when, its task, how often it was continued]. A plain list, not
+# a class: one is made for every request walked, and a list display costs a fraction of a call to a class.
+AT, TASK, CONTINUED = range(3)
+Entry = list  # [float, int, int]
 
 
-def _alive(entry: _Entry | None, now: float) -> bool:
-    return entry is not None and now - entry.at <= IDLE_S
+class _Shared(list):  # type: ignore[type-arg]
+    """The entries of several tasks filed under one key (identical first requests), the latest last: a type of its
+    own, so that `type(value) is list` tells a single entry (nearly every value) without a call."""
 
 
-def _pick(entries: _Entry | list[_Entry] | None, now: float) -> _Entry | None:
+def _pick(entries: Entry | _Shared | None, now: float) -> Entry | None:
     """The entry a continuation belongs to: one nobody continued yet, the latest first (identical histories of
     several tasks are shared out, never merged), else the latest."""
     if entries is None:
         return None
-    if type(entries) is _Entry:
-        if not _alive(entries, now):
+    if type(entries) is list:
+        if now - entries[AT] > IDLE_S:
             return None
-        entries.continued += 1
+        entries[CONTINUED] += 1
         return entries
     latest = None
     for entry in reversed(entries):  # filed in time order: past the first idle one, all are
-        if not _alive(entry, now):
+        if now - entry[AT] > IDLE_S:
             break
         if latest is None:
             latest = entry
-        if not entry.continued:
+        if not entry[CONTINUED]:
             latest = entry
             break
     if latest is not None:
-        latest.continued += 1
+        latest[CONTINUED] += 1
     return latest
 
 
-def _put(table: dict[int, _Entry], key: int, entry: _Entry) -> None:
+def _put(table: dict[int, Entry], key: int, entry: Entry) -> None:
     table.pop(key, None)  # re-inserted last: a table's oldest entries stay first
     table[key] = entry
     if len(table) > BOUND:
         _bound(table)
 
 
-def _put_shared(table: dict[int, _Entry | list[_Entry]], key: int, entry: _Entry, found: Any) -> None:
+def _put_shared(table: dict[int, Entry | _Shared], key: int, entry: Entry, found: Any) -> None:
     """File `entry` under `key` beside the other tasks' entries there (the same history or answer in several tasks:
-    one bare entry, else a list of at most SHARED, the latest last). `found`: what was filed there, taken out by the
-    caller (popped, so that the key goes back in last: a table's oldest entries stay first)."""
-    if found is None or (type(found) is _Entry and found.task == entry.task):
+    one bare entry, else a `_Shared` list of at most SHARED, the latest last). `found`: what was filed there, taken
+    out by the caller (popped, so that the key goes back in last: a table's oldest entries stay first)."""
+    if found is None or (type(found) is list and found[TASK] == entry[TASK]):
         table[key] = entry
     else:
-        kept = [found] if type(found) is _Entry else found
-        if kept[-1].task == entry.task:  # this task's own request again (a retry): it replaces its entry
+        kept = _Shared((found,)) if type(found) is list else found
+        if kept[-1][TASK] == entry[TASK]:  # this task's own request again (a retry): it replaces its entry
             kept[-1] = entry
         else:
             kept.append(entry)
@@ -267,8 +267,8 @@ def _sweep(tables: tuple[dict[int, Any], ...], now: float) -> None:
     for table in tables:
         stale = []
         for key, value in table.items():
-            entry = value if type(value) is _Entry else value[-1]
-            if _alive(entry, now):
+            entry = value if type(value) is list else value[-1]
+            if now - entry[AT] <= IDLE_S:
                 break
             stale.append(key)
         for key in stale:
@@ -287,10 +287,10 @@ def _walk(order: list[int], times: list[float], keys: array, flags: bytearray) -
     task_of = array("l", bytes(8 * len(order)))
     agentic = bytearray()
     joined = bytearray()
-    names: dict[int, _Entry] = {}
-    responses: dict[int, _Entry] = {}
-    answers: dict[int, _Entry | list[_Entry]] = {}
-    histories: dict[int, _Entry | list[_Entry]] = {}
+    names: dict[int, Entry] = {}
+    responses: dict[int, Entry] = {}
+    answers: dict[int, Entry | _Shared] = {}
+    histories: dict[int, Entry | _Shared] = {}
     tables = (names, responses, answers, histories)
     session, chain, continuation, single = (
         JOINED.index(j) for j in (Joined.SESSION, Joined.RESPONSE_CHAIN, Joined.CONTINUATION, Joined.SINGLE)
@@ -300,37 +300,42 @@ def _walk(order: list[int], times: list[float], keys: array, flags: bytearray) -
         for i in order[at : at + SWEEP_EVERY]:
             now = times[i]
             base = WIDTH * i
-            # One slice, unpacked in task_keys' order (NAME ... ANSWER, then the ENDS and STARTS runs).
-            name, previous, conversation, response, history, answer, *runs = keys[base : base + WIDTH]
+            # One slice, unpacked in task_keys' order (NAME ... ANSWER, then the ENDS and STARTS runs): named, not
+            # starred (a starred target builds a list on every row).
+            name, previous, conversation, response, history, answer, end0, end1, start0, start1 = keys[
+                base : base + WIDTH
+            ]
             task, how = -1, single
             if name:
                 found = names.get(name)
-                task, how = (found.task, session) if found is not None and _alive(found, now) else (-1, session)
+                if found is not None and now - found[AT] <= IDLE_S:
+                    task = found[TASK]
+                how = session
             elif previous or conversation:
                 found = responses.get(previous) if previous else None
-                if (found is None or not _alive(found, now)) and conversation:
+                if (found is None or now - found[AT] > IDLE_S) and conversation:
                     found = names.get(conversation)
-                task, how = (found.task, chain) if found is not None and _alive(found, now) else (-1, chain)
-                if task < 0 and not conversation:
-                    how = single  # a chain from a response the logs do not hold: a task of its own from here
-            if task < 0 and runs[0]:  # a history with answers in it (an end, hence a start): it may continue a task
-                for k in range(RUNS):  # longest first: a run's end, then its start, then the run before
-                    end, start = runs[k], runs[RUNS + k]
+                if found is not None and now - found[AT] <= IDLE_S:
+                    task = found[TASK]
+                how = chain if task >= 0 or conversation else single  # a chain from a response the logs lack: single
+            if task < 0 and end0:  # a history with answers in it (an end, hence a start): it may continue a task
+                for end, start in ((end0, start0), (end1, start1)):  # longest first: a run's end, then its start, ...
                     entry = _pick(answers.get(end), now) if end else None
                     if entry is None and start:
                         entry = _pick(histories.get(start), now)
                     if entry is not None:
-                        task, how = entry.task, continuation
+                        task, how = entry[TASK], continuation
                         break
             if task < 0:
                 task = len(agentic)
-                agentic.append(0)
+                agentic.append(flags[i] & AGENTIC_FLAG)
                 joined.append(how)
-            elif joined[task] == single and how != single:
-                joined[task] = how
+            else:
+                if joined[task] == single and how != single:
+                    joined[task] = how
+                agentic[task] |= flags[i] & AGENTIC_FLAG
             task_of[i] = task
-            agentic[task] |= flags[i] & AGENTIC_FLAG
-            mine = _Entry(task, now)  # one entry for every table: continued by whichever way it was found
+            mine = [now, task, 0]  # one entry for every table: continued by whichever way it was found
             if name:
                 _put(names, name, mine)
             if conversation:
