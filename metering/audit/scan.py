@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
+from classifier import remember_instructions
 from metering.audit.batch import Joiner, Pairing, Side, pair, side_of
 from metering.audit.formats import (
     BatchHalf,
@@ -267,6 +268,7 @@ class Scanner:
         self.windowed = options.window.active
         self.source = 0  # index of the source being read
         load_limits()  # now, while nothing waits in memory: the price map it reads is freed for what follows
+        remember_instructions()  # a log replays its applications' few system prompts: each is read once
 
     def feed(self, raw: bytes) -> None:
         """One line of a log."""
@@ -367,6 +369,7 @@ class Scanner:
         tally = self.tally
         tally.unmatched_batch_inputs = self.joiner.unmatched
         tally.latest_turn_proven = self.sessions.proven
+        remember_instructions(False)  # the prompts' readings are freed with the lines
         tally.finish(self.sampler)
         return tally
 
