@@ -1,7 +1,7 @@
 """Logged requests grouped into tasks the way the proxy groups live ones (docs/tasks.md, docs/audit.md).
 
 Each counted request is held as a row of numbers (its time, class, pricing mode, tokens and the task keys of
-`metering.audit.task_keys`: 135 bytes, in typed arrays; bench/audit_tasks.py). At the end the rows are put in
+`metering.audit.task_keys`: 135 bytes, packed in one buffer; bench/audit_tasks.py). At the end the rows are put in
 time order — logs are not in order across files (a row without a time keeps its place after the timed row read
 before it) — and walked once, each request a step of the first task found, in the proxy's order:
 
@@ -27,9 +27,10 @@ from __future__ import annotations
 
 import itertools
 import math
+import struct
 from array import array
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -48,7 +49,15 @@ SHARED = 16  # tasks kept per shared history (identical first requests of concur
 BOUND = MAX_ENTRIES + MAX_ENTRIES // 16  # past it, a table's oldest go in one sweep back down to MAX_ENTRIES
 SWEEP_EVERY = 4096  # rows walked between two sweeps of what has been idle too long
 MODES = ("standard", "batch", "flex", "priority")
-AGENTIC_FLAG, LOGGED_FLAG = 1, 2
+AGENTIC_FLAG, LOGGED_FLAG = 1, 2  # AGENTIC_FLAG must stay 1: `add` ors the class's bool in
+# A held request's row, packed in C (an array's append parses each number with a format string: most of what holding
+# a row cost): its time (NaN: none), then as 64-bit integers its prompt (a sampled estimate, or -1), cached,
+# completion and reasoning tokens, its line's bytes, and its WIDTH task keys.
+ROW = struct.Struct(f"=d{5 + WIDTH}q")
+_pack = ROW.pack
+COLUMNS = ROW.size // 8
+keys_at = struct.Struct(f"={WIDTH}q").unpack_from
+TIME, PROMPT, KEYS = 0, 1, 6
 
 
 class Joined(StrEnum):
@@ -86,47 +95,61 @@ class TaskGroups:
     MAX_HELD = 1_000_000
 
     def __init__(self) -> None:
-        self.ts = array("d")
+        self.rows = bytearray()  # ROW per request: its time, tokens and bytes, its task keys
         self.flags = bytearray()  # AGENTIC_FLAG | LOGGED_FLAG, the index in MODES << 2, the format's number << 4
         self.formats: dict[str, int] = {}
-        self.tokens = array("q")  # 4 per row: prompt (a sampled estimate, or -1), cached, completion, reasoning
-        self.size = array("q")
-        self.keys = array("q")  # WIDTH per row: the TaskKeys numbers
+        self.held = 0
         self.skipped = 0
 
     def add(self, o: Observation) -> None:
         """Hold one counted request (called for every request the tally counts)."""
-        if len(self.ts) >= self.MAX_HELD:
+        if self.held >= self.MAX_HELD:
             self.skipped += 1
             return
-        self.ts.append(math.nan if o.ts is None else o.ts)
+        self.held += 1
+        moment = o.ts
         usage = o.usage
         tier = o.service_tier
-        mode = 1 if o.batch else 2 if tier == "flex" else 3 if tier == "priority" else 0
+        mode = 1 if o.batch else 0 if tier is None else 2 if tier == "flex" else 3 if tier == "priority" else 0
         fmt = self.formats.get(o.fmt)
         if fmt is None:
             fmt = self.formats[o.fmt] = len(self.formats) & 15  # five formats: never wraps
-        self.flags.append(AGENTIC_FLAG * o.agentic | LOGGED_FLAG * (usage is not None) | mode << 2 | fmt << 4)
+        task = o.task
+        if task is None:
+            task = NONE
         if usage is not None:
-            self.tokens.extend(
-                (usage.prompt_tokens, usage.cached_tokens, usage.completion_tokens, usage.reasoning_tokens)
+            self.flags.append(o.agentic | LOGGED_FLAG | mode << 2 | fmt << 4)  # AGENTIC_FLAG is 1: the bool itself
+            self.rows += _pack(
+                math.nan if moment is None else moment,
+                usage.prompt_tokens,
+                usage.cached_tokens,
+                usage.completion_tokens,
+                usage.reasoning_tokens,
+                o.size,
+                *task,
             )
         else:
+            self.flags.append(o.agentic | mode << 2 | fmt << 4)
             estimate = o.prompt_estimate
-            self.tokens.extend((-1 if estimate is None else estimate, 0, 0, 0))
-        self.size.append(o.size)
-        self.keys.extend(o.task or NONE)
+            self.rows += _pack(
+                math.nan if moment is None else moment, -1 if estimate is None else estimate, 0, 0, 0, o.size, *task
+            )
 
     def finish(self, tokens_per_byte: Callable[[str, bool], float]) -> Grouping:
         """Group the held rows into tasks and sum their tokens by task class; the rows are released."""
         from metering.audit.scan import Bucket  # the tally's own token sums (scan imports this module)
 
-        n = len(self.ts)
+        n = self.held
         result = Grouping(grouped=n, not_grouped=self.skipped)
-        order, times = _time_order(self.ts, result)
-        result.answered = n - self.keys[ANSWER::WIDTH].count(0)
-        task_of, agentic, joined = _walk(order, times, self.keys, self.flags)
-        self.keys = array("q")
+        with memoryview(self.rows) as held:
+            with held.cast("d") as floats:
+                order, times = _time_order(floats[TIME::COLUMNS], result)
+            ints = held.cast("q")
+            result.answered = n - ints[KEYS + ANSWER :: COLUMNS].tolist().count(0)
+            columns = [ints[k::COLUMNS].tolist() for k in range(PROMPT, KEYS)]
+            ints.release()
+        task_of, agentic, joined = _walk(order, times, self.rows, self.flags)
+        self.rows = bytearray()
         steps = [0] * len(agentic)
         for task in task_of:
             steps[task] += 1
@@ -136,8 +159,8 @@ class TaskGroups:
         result.joined = Counter({JOINED[j].value: count for j, count in Counter(joined).items()})
         # Summed per cell (task class, request flags, mode, format) in plain lists first: one pass over the rows.
         sums: dict[tuple[int, int], list[int]] = {}
-        tokens = self.tokens
-        rows = zip(task_of, self.flags, tokens[0::4], tokens[1::4], tokens[2::4], tokens[3::4], self.size, strict=True)
+        rows = zip(task_of, self.flags, *columns, strict=True)
+        del columns
         for task, flags, prompt, cached, completion, reasoning, size in rows:
             cell = (agentic[task], flags)
             sums_of = sums.get(cell)
@@ -182,7 +205,7 @@ class TaskGroups:
         return result
 
 
-def _time_order(ts: array, result: Grouping) -> tuple[list[int], list[float]]:
+def _time_order(ts: Iterable[float], result: Grouping) -> tuple[list[int], list[float]]:
     """Row indices in time order, and each row's time (an untimed row: the time of the timed row read before it,
     0 before any: it keeps its place after that row, and rows without any time are never idle)."""
     times: list[float] = []
@@ -282,8 +305,11 @@ def _bound(table: dict[int, Any]) -> None:
             del table[old]
 
 
-def _walk(order: list[int], times: list[float], keys: array, flags: bytearray) -> tuple[array, bytearray, bytearray]:
-    """Each row's task, each task's class (1: agentic) and how it was joined (index in JOINED)."""
+def _walk(
+    order: list[int], times: list[float], rows: bytearray, flags: bytearray
+) -> tuple[array, bytearray, bytearray]:
+    """Each row's task, each task's class (1: agentic) and how it was joined (index in JOINED); `rows` are the
+    held rows (ROW each)."""
     task_of = array("l", bytes(8 * len(order)))
     agentic = bytearray()
     joined = bytearray()
@@ -299,12 +325,10 @@ def _walk(order: list[int], times: list[float], keys: array, flags: bytearray) -
         _sweep(tables, times[order[at]])
         for i in order[at : at + SWEEP_EVERY]:
             now = times[i]
-            base = WIDTH * i
-            # One slice, unpacked in task_keys' order (NAME ... ANSWER, then the ENDS and STARTS runs): named, not
-            # starred (a starred target builds a list on every row).
-            name, previous, conversation, response, history, answer, end0, end1, start0, start1 = keys[
-                base : base + WIDTH
-            ]
+            # The row's keys in task_keys' order (NAME ... ANSWER, then the ENDS and STARTS runs), read in C.
+            name, previous, conversation, response, history, answer, end0, end1, start0, start1 = keys_at(
+                rows, ROW.size * i + KEYS * 8
+            )
             task, how = -1, single
             if name:
                 found = names.get(name)
