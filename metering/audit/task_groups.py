@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from metering.audit.task_keys import ANSWER, NONE, RUNS, WIDTH
+from metering.audit.task_keys import ANSWER, ENDS, NONE, RUNS, STARTS, WIDTH
 
 assert RUNS == 2, "_walk unpacks two runs' ends and starts by name"
 
@@ -48,6 +48,7 @@ MAX_ENTRIES = 200_000  # the proxy's default `tasks.max_entries`, per table
 SHARED = 16  # tasks kept per shared history (identical first requests of concurrent tasks), as the proxy keeps
 BOUND = MAX_ENTRIES + MAX_ENTRIES // 16  # past it, a table's oldest go in one sweep back down to MAX_ENTRIES
 SWEEP_EVERY = 4096  # rows walked between two sweeps of what has been idle too long
+MAX_WANTED = 400_000  # past this many digests some request continues from, every history and answer is filed
 MODES = ("standard", "batch", "flex", "priority")
 AGENTIC_FLAG, LOGGED_FLAG = 1, 2  # AGENTIC_FLAG must stay 1: `add` ors the class's bool in
 # A held request's row, packed in C (an array's append parses each number with a format string: most of what holding
@@ -147,8 +148,10 @@ class TaskGroups:
             ints = held.cast("q")
             result.answered = n - ints[KEYS + ANSWER :: COLUMNS].tolist().count(0)
             columns = [ints[k::COLUMNS].tolist() for k in range(PROMPT, KEYS)]
+            wanted = _wanted(ints, ENDS), _wanted(ints, STARTS)  # what later requests continue from
             ints.release()
-        task_of, agentic, joined = _walk(order, times, self.rows, self.flags)
+        task_of, agentic, joined = _walk(order, times, self.rows, self.flags, *wanted)
+        del wanted
         self.rows = bytearray()
         steps = [0] * len(agentic)
         for task in task_of:
@@ -305,8 +308,39 @@ def _bound(table: dict[int, Any]) -> None:
             del table[old]
 
 
+class _Everything:
+    """Every digest is wanted (too many to list: each history and answer is filed, as before the lists)."""
+
+    def __contains__(self, digest: object) -> bool:
+        return True
+
+
+EVERYTHING = _Everything()
+
+
+def _wanted(ints: memoryview, first: int) -> set[int] | _Everything:
+    """The digests some request continues from: the answers (`first` = ENDS) or the histories (STARTS) it can extend.
+
+    A history or an answer no request's runs name can never be looked up, so the walk files only these — most
+    requests are continued by nothing (a one-off question, the last step of a task) — which spares it a table
+    write for nearly every such request. Bounded: past MAX_WANTED digests, everything is filed (and the tables
+    are bounded as the proxy bounds them; only the entries that can be found count towards that bound)."""
+    found: set[int] = set()
+    for k in range(RUNS):
+        found.update(ints[KEYS + first + k :: COLUMNS].tolist())
+        if len(found) > MAX_WANTED:
+            return EVERYTHING
+    found.discard(0)
+    return found
+
+
 def _walk(
-    order: list[int], times: list[float], rows: bytearray, flags: bytearray
+    order: list[int],
+    times: list[float],
+    rows: bytearray,
+    flags: bytearray,
+    wanted_answers: set[int] | _Everything = EVERYTHING,
+    wanted_histories: set[int] | _Everything = EVERYTHING,
 ) -> tuple[array, bytearray, bytearray]:
     """Each row's task, each task's class (1: agentic) and how it was joined (index in JOINED); `rows` are the
     held rows (ROW each)."""
@@ -366,13 +400,13 @@ def _walk(
                 _put(names, conversation, mine)
             if response:
                 _put(responses, response, mine)
-            if history:  # most are new: filed here without a call (see _put_shared)
+            if history and history in wanted_histories:  # most are new: filed here without a call (_put_shared)
                 found = histories.pop(history, None)
                 if found is None and len(histories) < BOUND:
                     histories[history] = mine
                 else:
                     _put_shared(histories, history, mine, found)
-            if answer:
+            if answer and answer in wanted_answers:
                 found = answers.pop(answer, None)
                 if found is None and len(answers) < BOUND:
                     answers[answer] = mine
