@@ -27,10 +27,11 @@ from __future__ import annotations
 
 import itertools
 import math
+import operator
 import struct
 from array import array
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -80,7 +81,7 @@ class Grouping:
     tasks: int = 0
     agentic_tasks: int = 0
     joined: Counter[str] = field(default_factory=Counter)
-    steps: list[int] = field(default_factory=list)  # steps of each task
+    steps: list[int] = field(default_factory=list)  # steps of each task, in no particular order
     # (task agentic, request agentic, mode) -> token sums, as the tally keeps them per (class, mode)
     parts: dict[tuple[bool, bool, str], Bucket] = field(default_factory=dict)
     grouped: int = 0  # requests grouped
@@ -153,9 +154,7 @@ class TaskGroups:
         task_of, agentic, joined = _walk(order, times, self.rows, self.flags, *wanted)
         del wanted
         self.rows = bytearray()
-        steps = [0] * len(agentic)
-        for task in task_of:
-            steps[task] += 1
+        steps = list(Counter(task_of).values())  # each task's steps (counted in C), in no particular order
         result.tasks = len(agentic)
         result.agentic_tasks = sum(agentic)
         result.steps = steps
@@ -208,21 +207,29 @@ class TaskGroups:
         return result
 
 
-def _time_order(ts: Iterable[float], result: Grouping) -> tuple[list[int], list[float]]:
+def _time_order(ts: memoryview, result: Grouping) -> tuple[Sequence[int], list[float]]:
     """Row indices in time order, and each row's time (an untimed row: the time of the timed row read before it,
-    0 before any: it keeps its place after that row, and rows without any time are never idle)."""
-    times: list[float] = []
+    0 before any: it keeps its place after that row, and rows without any time are never idle).
+
+    Logs are mostly written in time order, and mostly timed: then this is a few passes in C (the rows as they are,
+    no sort)."""
+    times: list[float] = ts.tolist()
+    if not any(map(math.isnan, times)):
+        result.reordered = sum(map(operator.lt, times, itertools.accumulate(times, max)))
+        if not result.reordered:
+            return range(len(times)), times
+        return sorted(range(len(times)), key=times.__getitem__), times  # stable: ties keep their reading order
     last = 0.0
     latest = -math.inf
-    for moment in ts:
+    for k, moment in enumerate(times):
         if math.isnan(moment):
             result.untimed += 1
+            times[k] = last
         else:
             last = moment
             if moment < latest:
                 result.reordered += 1
             latest = max(latest, moment)
-        times.append(last)
     return sorted(range(len(times)), key=times.__getitem__), times  # stable: ties keep their reading order
 
 
@@ -335,7 +342,7 @@ def _wanted(ints: memoryview, first: int) -> set[int] | _Everything:
 
 
 def _walk(
-    order: list[int],
+    order: Sequence[int],
     times: list[float],
     rows: bytearray,
     flags: bytearray,
@@ -345,6 +352,7 @@ def _walk(
     """Each row's task, each task's class (1: agentic) and how it was joined (index in JOINED); `rows` are the
     held rows (ROW each)."""
     task_of = array("l", bytes(8 * len(order)))
+    tasks_of = memoryview(task_of)  # written through a view: an array's item assignment parses a format string
     agentic = bytearray()
     joined = bytearray()
     names: dict[int, Entry] = {}
@@ -355,14 +363,21 @@ def _walk(
     session, chain, continuation, single = (
         JOINED.index(j) for j in (Joined.SESSION, Joined.RESPONSE_CHAIN, Joined.CONTINUATION, Joined.SINGLE)
     )
+    keys = memoryview(rows).cast("q")
     for at in range(0, len(order), SWEEP_EVERY):  # in slices: a sweep between two, no count kept per row
         _sweep(tables, times[order[at]])
-        for i in order[at : at + SWEEP_EVERY]:
+        walked = order[at : at + SWEEP_EVERY]
+        # Each row's keys in task_keys' order (NAME ... ANSWER, then the ENDS and STARTS runs), read in C: rows in
+        # reading order (most logs) a column at a time, else row by row.
+        if type(walked) is range:
+            first, stop = walked.start * COLUMNS + KEYS, walked.stop * COLUMNS
+            keyed = zip(*(keys[first + k : stop : COLUMNS].tolist() for k in range(WIDTH)), strict=True)
+        else:
+            keyed = map(keys_at, itertools.repeat(rows), [ROW.size * i + KEYS * 8 for i in walked])
+        for i, (name, previous, conversation, response, history, answer, end0, end1, start0, start1) in zip(
+            walked, keyed, strict=True
+        ):
             now = times[i]
-            # The row's keys in task_keys' order (NAME ... ANSWER, then the ENDS and STARTS runs), read in C.
-            name, previous, conversation, response, history, answer, end0, end1, start0, start1 = keys_at(
-                rows, ROW.size * i + KEYS * 8
-            )
             task, how = -1, single
             if name:
                 found = names.get(name)
@@ -392,7 +407,11 @@ def _walk(
                 if joined[task] == single and how != single:
                     joined[task] = how
                 agentic[task] |= flags[i] & AGENTIC_FLAG
-            task_of[i] = task
+            tasks_of[i] = task
+            history = history if history in wanted_histories else 0
+            answer = answer if answer in wanted_answers else 0
+            if not (name or conversation or response or history or answer):
+                continue  # nothing can find it: no entry (most one-off requests)
             mine = [now, task, 0]  # one entry for every table: continued by whichever way it was found
             if name:
                 _put(names, name, mine)
@@ -400,16 +419,18 @@ def _walk(
                 _put(names, conversation, mine)
             if response:
                 _put(responses, response, mine)
-            if history and history in wanted_histories:  # most are new: filed here without a call (_put_shared)
+            if history:  # most are new: filed here without a call (see _put_shared)
                 found = histories.pop(history, None)
                 if found is None and len(histories) < BOUND:
                     histories[history] = mine
                 else:
                     _put_shared(histories, history, mine, found)
-            if answer and answer in wanted_answers:
+            if answer:
                 found = answers.pop(answer, None)
                 if found is None and len(answers) < BOUND:
                     answers[answer] = mine
                 else:
                     _put_shared(answers, answer, mine, found)
+    keys.release()
+    tasks_of.release()
     return task_of, agentic, joined
