@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from metering.audit.task_keys import ANSWER, ENDS, NONE, RUNS, STARTS, WIDTH
+from metering.audit.task_keys import ANSWER, ENDS, NONE, PREVIOUS, RUNS, STARTS, WIDTH
 
 assert RUNS == 2, "_walk unpacks two runs' ends and starts by name"
 
@@ -149,7 +149,7 @@ class TaskGroups:
             ints = held.cast("q")
             result.answered = n - ints[KEYS + ANSWER :: COLUMNS].tolist().count(0)
             columns = [ints[k::COLUMNS].tolist() for k in range(PROMPT, KEYS)]
-            wanted = _wanted(ints, ENDS), _wanted(ints, STARTS)  # what later requests continue from
+            wanted = _wanted(ints, ENDS), _wanted(ints, STARTS), _wanted(ints, PREVIOUS, 1)  # what is continued
             ints.release()
         task_of, agentic, joined = _walk(order, times, self.rows, self.flags, *wanted)
         del wanted
@@ -325,15 +325,16 @@ class _Everything:
 EVERYTHING = _Everything()
 
 
-def _wanted(ints: memoryview, first: int) -> set[int] | _Everything:
-    """The digests some request continues from: the answers (`first` = ENDS) or the histories (STARTS) it can extend.
+def _wanted(ints: memoryview, first: int, columns: int = RUNS) -> set[int] | _Everything:
+    """The digests some request continues from: the answers (`first` = ENDS) or the histories (STARTS) it can extend,
+    or the responses it names as its previous one (PREVIOUS, one column).
 
     A history or an answer no request's runs name can never be looked up, so the walk files only these — most
     requests are continued by nothing (a one-off question, the last step of a task) — which spares it a table
     write for nearly every such request. Bounded: past MAX_WANTED digests, everything is filed (and the tables
     are bounded as the proxy bounds them; only the entries that can be found count towards that bound)."""
     found: set[int] = set()
-    for k in range(RUNS):
+    for k in range(columns):
         found.update(ints[KEYS + first + k :: COLUMNS].tolist())
         if len(found) > MAX_WANTED:
             return EVERYTHING
@@ -348,6 +349,7 @@ def _walk(
     flags: bytearray,
     wanted_answers: set[int] | _Everything = EVERYTHING,
     wanted_histories: set[int] | _Everything = EVERYTHING,
+    wanted_responses: set[int] | _Everything = EVERYTHING,
 ) -> tuple[array, bytearray, bytearray]:
     """Each row's task, each task's class (1: agentic) and how it was joined (index in JOINED); `rows` are the
     held rows (ROW each)."""
@@ -410,6 +412,7 @@ def _walk(
             tasks_of[i] = task
             history = history if history in wanted_histories else 0
             answer = answer if answer in wanted_answers else 0
+            response = response if response in wanted_responses else 0
             if not (name or conversation or response or history or answer):
                 continue  # nothing can find it: no entry (most one-off requests)
             mine = [now, task, 0]  # one entry for every table: continued by whichever way it was found
