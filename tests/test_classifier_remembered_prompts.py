@@ -78,7 +78,7 @@ def test_a_system_prompt_seen_before_is_not_read_again(monkeypatch: pytest.Monke
     assert BILLING in reads
 
 
-def test_remembered_prompts_are_bounded() -> None:
+def test_remembered_prompts_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     remember_instructions()
     for n in range(3 * text.READINGS):
         classify_with_rule(
@@ -86,6 +86,12 @@ def test_remembered_prompts_are_bounded() -> None:
         )
     assert text._readings is not None
     assert len(text._readings) + len(text._readings_old) <= 2 * text.READINGS
+    monkeypatch.setattr(text, "READING_BUDGET", 10_000)  # and at most so many characters a generation
+    for n in range(20):
+        classify_with_rule(
+            {"messages": [{"role": "system", "content": f"{n:04} " + "y" * 2000}, {"role": "user", "content": "Hi"}]}
+        )
+    assert sum(map(len, text._readings)) <= 10_000 + 2005 and sum(map(len, text._readings_old)) <= 10_000 + 2005
     long = "x" * (text.READING_CHARS + 1)
     classify_with_rule({"messages": [{"role": "system", "content": long}, {"role": "user", "content": "Hi"}]})
     assert long not in text._readings  # longer ones are read as they come

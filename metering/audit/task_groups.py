@@ -147,8 +147,8 @@ class TaskGroups:
             with held.cast("d") as floats:
                 order, times = _time_order(floats[TIME::COLUMNS], result)
             ints = held.cast("q")
-            result.answered = n - ints[KEYS + ANSWER :: COLUMNS].tolist().count(0)
-            columns = [ints[k::COLUMNS].tolist() for k in range(PROMPT, KEYS)]
+            result.answered = n - _column(ints, KEYS + ANSWER).count(0)
+            columns = [_column(ints, k) for k in range(PROMPT, KEYS)]  # compact: 8 bytes a number
             wanted = _wanted(ints, ENDS), _wanted(ints, STARTS), _wanted(ints, PREVIOUS, 1)  # what is continued
             ints.release()
         task_of, agentic, joined = _walk(order, times, self.rows, self.flags, *wanted)
@@ -205,6 +205,11 @@ class TaskGroups:
                 part.estimated_prompt += sampled + round(size * tokens_per_byte(formats[flags >> 4], request_agentic))
         self.__init__()  # type: ignore[misc]  # release the rows
         return result
+
+
+def _column(ints: memoryview, k: int) -> array:
+    """The k-th number of every held row, as an array (8 bytes each, not a list of int objects)."""
+    return array("q", ints[k::COLUMNS].tobytes())
 
 
 def _time_order(ts: memoryview, result: Grouping) -> tuple[Sequence[int], list[float]]:
@@ -335,7 +340,7 @@ def _wanted(ints: memoryview, first: int, columns: int = RUNS) -> set[int] | _Ev
     are bounded as the proxy bounds them; only the entries that can be found count towards that bound)."""
     found: set[int] = set()
     for k in range(columns):
-        found.update(ints[KEYS + first + k :: COLUMNS].tolist())
+        found.update(ints[KEYS + first + k :: COLUMNS])  # read as it goes: no list of every row's number
         if len(found) > MAX_WANTED:
             return EVERYTHING
     found.discard(0)
