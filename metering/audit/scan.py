@@ -388,6 +388,19 @@ def scan(
     copies = _copies(sources)  # index -> the name of the earlier source with the same content
     sides = [Side.OTHER if index in copies else side_of(source.first_line()) for index, source in enumerate(sources)]
     scanner = Scanner(options, names, pair(names, sides))
+    try:
+        return _read(scanner, sources, copies, progress, warn)
+    finally:
+        remember_instructions(False)  # also when reading stops (two Batch lines collide)
+
+
+def _read(
+    scanner: Scanner,
+    sources: list[Source],
+    copies: dict[int, str],
+    progress: Progress | None,
+    warn: Callable[[str], None] | None,
+) -> Tally:
     tally = scanner.tally
     for index, source in enumerate(sources):
         if index in copies:  # the same path twice, or a copy: its requests would count twice
