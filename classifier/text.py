@@ -758,6 +758,14 @@ def text_protocol(turns: list[tuple[str, str]], seen: set[str] | None = None) ->
     instructions: set[str] = set()
     for role, text in turns:
         if role == "system":
+            if _readings is not None and len(text) <= READING_CHARS:  # a caller replaying its prompts asked for it
+                reason, phrases, framed = _system_reading(text)
+                instructions |= phrases
+                if reason is not None:
+                    _add(seen, instructions)
+                    return reason, "system"
+                material = material or framed
+                continue
             # an annotator's output format is not the model's action grammar
             reason = None if MATERIAL_TASK.match(text[:200]) else defines_protocol(text, seen=instructions)
             if reason is not None:
@@ -775,6 +783,62 @@ def text_protocol(turns: list[tuple[str, str]], seen: set[str] | None = None) ->
     if found is None and turns[-1][0] == "user" and last is not first_user and last.count("?", 0, 4000) >= 2:
         found = _loop_prompt(last)  # a ledger asks its questions; one question is a person's follow-up
     return found
+
+
+# What a system prompt says, remembered across classifications while a caller asks for it (`remember_instructions`):
+# `routetax audit` reads a log that replays an application's few system prompts on every line, and reading one
+# (its protocol, its phrases, whether it frames material) is most of what classifying a request without tools
+# costs. Off by default: a live request's prompt is read as it comes, and the classifier's benchmarks measure that.
+# Strings and small tuples only: two generations, each of at most READINGS prompts and READING_BUDGET characters
+# (a prompt longer than READING_CHARS is read as it comes), so at most 2 × 4 M characters are held.
+SystemReading = tuple[str | None, frozenset[str], bool, bool | None]  # reason, phrases, framed, ReAct layout
+READINGS = 2048
+READING_CHARS = 32_768
+READING_BUDGET = 4_000_000
+_readings: dict[str, SystemReading] | None = None
+_readings_old: dict[str, SystemReading] = {}
+_readings_chars = 0  # characters of the prompts in `_readings`
+
+
+def remember_instructions(on: bool = True) -> None:
+    """Remember each system prompt's reading across classifications from now on (`on`), or stop and forget them.
+
+    The decisions are the same either way (a reading is a pure function of the prompt's text); only a prompt
+    seen before is not read again."""
+    global _readings, _readings_old, _readings_chars
+    _readings = {} if on else None
+    _readings_old = {}
+    _readings_chars = 0
+
+
+def _system_reading(text: str) -> tuple[str | None, frozenset[str], bool]:
+    """The system prompt's protocol (None: it defines none), the instruction phrases read in it, and whether it
+    frames material (`framed_as_material`): remembered, or read now and remembered."""
+    global _readings, _readings_old, _readings_chars, _last_react_layout
+    readings = _readings
+    assert readings is not None
+    found = readings.get(text)
+    if found is None:
+        found = _readings_old.get(text)
+        read = found is None
+        if found is None:
+            before = _last_react_layout
+            phrases: set[str] = set()
+            # an annotator's output format is not the model's action grammar
+            reason = None if MATERIAL_TASK.match(text[:200]) else defines_protocol(text, seen=phrases)
+            after = _last_react_layout
+            layout = after[1] if after is not before and after[0] is text else None
+            found = (reason, frozenset(phrases), reason is None and framed_as_material(text), layout)
+        if len(readings) >= READINGS or _readings_chars >= READING_BUDGET:
+            _readings_old, _readings, _readings_chars = readings, {}, 0
+            readings = _readings
+        readings[text] = found
+        _readings_chars += len(text)
+        if read:
+            return found[0], found[1], found[2]
+    if found[3] is not None and _last_react_layout is _NOTHING_READ:  # as reading it would have left it
+        _last_react_layout = (text, found[3])
+    return found[0], found[1], found[2]
 
 
 def _add(seen: set[str] | None, found: set[str]) -> None:

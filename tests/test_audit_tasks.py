@@ -308,3 +308,24 @@ def test_logs_without_any_time_are_grouped_in_reading_order(tmp_path: Path, caps
     assert r["requests"] == 7 and r["time_range"] is None
     assert t["count"] == 2 and t["grouped_by"]["continuation"] == 1 and t["steps_per_task"]["p90"] == 6
     assert any("7 requests carry no time" in note for note in t["notes"])
+
+
+@pytest.mark.parametrize("logged", ["pairs", "bodies"])
+def test_filing_only_what_a_later_request_continues_from_groups_as_filing_everything(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, logged: str
+) -> None:
+    """The walk files only the histories and answers some request's runs name (issue 30, speed); past
+    MAX_WANTED such digests it files everything, as it always did. Both give the same tasks."""
+    from metering.audit import task_groups
+
+    rows = airline_run("EHGLP3", T0) + airline_run("ZFA04Y", T0 + 5)
+    rows += conversation("a", T0, ["Hello! How can I help?", "Here is a joke.", "Bye."], ["Tell me a joke", "Thanks"])
+    rows += conversation("b", T0 + 1, ["Hi there!", "It is noon.", "See you."], ["What time is it?", "Thanks"])
+    rows += [single(f"What is {n} + {n}?", T0 + 1 + n) for n in range(8)] + [single("What is 1 + 1?", T0 + 20)]
+    rows = sorted(rows, key=lambda row: -row["timestamp"])
+    path = write_jsonl(tmp_path / f"{logged}.jsonl", rows if logged == "pairs" else bodies(rows))
+    _, filtered = tasks_of(capsys, path)
+    monkeypatch.setattr(task_groups, "MAX_WANTED", 0)
+    _, everything = tasks_of(capsys, path)
+    assert filtered == everything
+    assert filtered["count"] == 2 + 2 + 9  # two runs, two chats, nine questions (asked again: no answer to continue)

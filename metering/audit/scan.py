@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
+from classifier import remember_instructions
 from metering.audit.batch import Joiner, Pairing, Side, pair, side_of
 from metering.audit.formats import (
     BatchHalf,
@@ -267,6 +268,7 @@ class Scanner:
         self.windowed = options.window.active
         self.source = 0  # index of the source being read
         load_limits()  # now, while nothing waits in memory: the price map it reads is freed for what follows
+        remember_instructions()  # a log replays its applications' few system prompts: each is read once
 
     def feed(self, raw: bytes) -> None:
         """One line of a log."""
@@ -367,6 +369,7 @@ class Scanner:
         tally = self.tally
         tally.unmatched_batch_inputs = self.joiner.unmatched
         tally.latest_turn_proven = self.sessions.proven
+        remember_instructions(False)  # the prompts' readings are freed with the lines
         tally.finish(self.sampler)
         return tally
 
@@ -385,6 +388,19 @@ def scan(
     copies = _copies(sources)  # index -> the name of the earlier source with the same content
     sides = [Side.OTHER if index in copies else side_of(source.first_line()) for index, source in enumerate(sources)]
     scanner = Scanner(options, names, pair(names, sides))
+    try:
+        return _read(scanner, sources, copies, progress, warn)
+    finally:
+        remember_instructions(False)  # also when reading stops (two Batch lines collide)
+
+
+def _read(
+    scanner: Scanner,
+    sources: list[Source],
+    copies: dict[int, str],
+    progress: Progress | None,
+    warn: Callable[[str], None] | None,
+) -> Tally:
     tally = scanner.tally
     for index, source in enumerate(sources):
         if index in copies:  # the same path twice, or a copy: its requests would count twice

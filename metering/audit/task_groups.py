@@ -1,7 +1,7 @@
 """Logged requests grouped into tasks the way the proxy groups live ones (docs/tasks.md, docs/audit.md).
 
 Each counted request is held as a row of numbers (its time, class, pricing mode, tokens and the task keys of
-`metering.audit.task_keys`: 135 bytes, in typed arrays; bench/audit_tasks.py). At the end the rows are put in
+`metering.audit.task_keys`: 135 bytes, packed in one buffer; bench/audit_tasks.py). At the end the rows are put in
 time order — logs are not in order across files (a row without a time keeps its place after the timed row read
 before it) — and walked once, each request a step of the first task found, in the proxy's order:
 
@@ -27,14 +27,18 @@ from __future__ import annotations
 
 import itertools
 import math
+import operator
+import struct
 from array import array
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from metering.audit.task_keys import ANSWER, NONE, RUNS, WIDTH
+from metering.audit.task_keys import ANSWER, ENDS, NONE, PREVIOUS, RUNS, STARTS, WIDTH
+
+assert RUNS == 2, "_walk unpacks two runs' ends and starts by name"
 
 if TYPE_CHECKING:
     from metering.audit.formats import Observation
@@ -45,8 +49,17 @@ MAX_ENTRIES = 200_000  # the proxy's default `tasks.max_entries`, per table
 SHARED = 16  # tasks kept per shared history (identical first requests of concurrent tasks), as the proxy keeps
 BOUND = MAX_ENTRIES + MAX_ENTRIES // 16  # past it, a table's oldest go in one sweep back down to MAX_ENTRIES
 SWEEP_EVERY = 4096  # rows walked between two sweeps of what has been idle too long
+MAX_WANTED = 400_000  # past this many digests some request continues from, every history and answer is filed
 MODES = ("standard", "batch", "flex", "priority")
-AGENTIC_FLAG, LOGGED_FLAG = 1, 2
+AGENTIC_FLAG, LOGGED_FLAG = 1, 2  # AGENTIC_FLAG must stay 1: `add` ors the class's bool in
+# A held request's row, packed in C (an array's append parses each number with a format string: most of what holding
+# a row cost): its time (NaN: none), then as 64-bit integers its prompt (a sampled estimate, or -1), cached,
+# completion and reasoning tokens, its line's bytes, and its WIDTH task keys.
+ROW = struct.Struct(f"=d{5 + WIDTH}q")
+_pack = ROW.pack
+COLUMNS = ROW.size // 8
+keys_at = struct.Struct(f"={WIDTH}q").unpack_from
+TIME, PROMPT, KEYS = 0, 1, 6
 
 
 class Joined(StrEnum):
@@ -68,7 +81,7 @@ class Grouping:
     tasks: int = 0
     agentic_tasks: int = 0
     joined: Counter[str] = field(default_factory=Counter)
-    steps: list[int] = field(default_factory=list)  # steps of each task
+    steps: list[int] = field(default_factory=list)  # steps of each task, in no particular order
     # (task agentic, request agentic, mode) -> token sums, as the tally keeps them per (class, mode)
     parts: dict[tuple[bool, bool, str], Bucket] = field(default_factory=dict)
     grouped: int = 0  # requests grouped
@@ -84,58 +97,72 @@ class TaskGroups:
     MAX_HELD = 1_000_000
 
     def __init__(self) -> None:
-        self.ts = array("d")
+        self.rows = bytearray()  # ROW per request: its time, tokens and bytes, its task keys
         self.flags = bytearray()  # AGENTIC_FLAG | LOGGED_FLAG, the index in MODES << 2, the format's number << 4
         self.formats: dict[str, int] = {}
-        self.tokens = array("q")  # 4 per row: prompt (a sampled estimate, or -1), cached, completion, reasoning
-        self.size = array("q")
-        self.keys = array("q")  # WIDTH per row: the TaskKeys numbers
+        self.held = 0
         self.skipped = 0
 
     def add(self, o: Observation) -> None:
         """Hold one counted request (called for every request the tally counts)."""
-        if len(self.ts) >= self.MAX_HELD:
+        if self.held >= self.MAX_HELD:
             self.skipped += 1
             return
-        self.ts.append(math.nan if o.ts is None else o.ts)
+        self.held += 1
+        moment = o.ts
         usage = o.usage
         tier = o.service_tier
-        mode = 1 if o.batch else 2 if tier == "flex" else 3 if tier == "priority" else 0
+        mode = 1 if o.batch else 0 if tier is None else 2 if tier == "flex" else 3 if tier == "priority" else 0
         fmt = self.formats.get(o.fmt)
         if fmt is None:
             fmt = self.formats[o.fmt] = len(self.formats) & 15  # five formats: never wraps
-        self.flags.append(AGENTIC_FLAG * o.agentic | LOGGED_FLAG * (usage is not None) | mode << 2 | fmt << 4)
+        task = o.task
+        if task is None:
+            task = NONE
         if usage is not None:
-            self.tokens.extend(
-                (usage.prompt_tokens, usage.cached_tokens, usage.completion_tokens, usage.reasoning_tokens)
+            self.flags.append(o.agentic | LOGGED_FLAG | mode << 2 | fmt << 4)  # AGENTIC_FLAG is 1: the bool itself
+            self.rows += _pack(
+                math.nan if moment is None else moment,
+                usage.prompt_tokens,
+                usage.cached_tokens,
+                usage.completion_tokens,
+                usage.reasoning_tokens,
+                o.size,
+                *task,
             )
         else:
+            self.flags.append(o.agentic | mode << 2 | fmt << 4)
             estimate = o.prompt_estimate
-            self.tokens.extend((-1 if estimate is None else estimate, 0, 0, 0))
-        self.size.append(o.size)
-        self.keys.extend(o.task or NONE)
+            self.rows += _pack(
+                math.nan if moment is None else moment, -1 if estimate is None else estimate, 0, 0, 0, o.size, *task
+            )
 
     def finish(self, tokens_per_byte: Callable[[str, bool], float]) -> Grouping:
         """Group the held rows into tasks and sum their tokens by task class; the rows are released."""
         from metering.audit.scan import Bucket  # the tally's own token sums (scan imports this module)
 
-        n = len(self.ts)
+        n = self.held
         result = Grouping(grouped=n, not_grouped=self.skipped)
-        order, times = _time_order(self.ts, result)
-        result.answered = n - self.keys[ANSWER::WIDTH].count(0)
-        task_of, agentic, joined = _walk(order, times, self.keys, self.flags)
-        self.keys = array("q")
-        steps = [0] * len(agentic)
-        for task in task_of:
-            steps[task] += 1
+        with memoryview(self.rows) as held:
+            with held.cast("d") as floats:
+                order, times = _time_order(floats[TIME::COLUMNS], result)
+            ints = held.cast("q")
+            result.answered = n - _column(ints, KEYS + ANSWER).count(0)
+            columns = [_column(ints, k) for k in range(PROMPT, KEYS)]  # compact: 8 bytes a number
+            wanted = _wanted(ints, ENDS), _wanted(ints, STARTS), _wanted(ints, PREVIOUS, 1)  # what is continued
+            ints.release()
+        task_of, agentic, joined = _walk(order, times, self.rows, self.flags, *wanted)
+        del wanted
+        self.rows = bytearray()
+        steps = list(Counter(task_of).values())  # each task's steps (counted in C), in no particular order
         result.tasks = len(agentic)
         result.agentic_tasks = sum(agentic)
         result.steps = steps
         result.joined = Counter({JOINED[j].value: count for j, count in Counter(joined).items()})
         # Summed per cell (task class, request flags, mode, format) in plain lists first: one pass over the rows.
         sums: dict[tuple[int, int], list[int]] = {}
-        tokens = self.tokens
-        rows = zip(task_of, self.flags, tokens[0::4], tokens[1::4], tokens[2::4], tokens[3::4], self.size, strict=True)
+        rows = zip(task_of, self.flags, *columns, strict=True)
+        del columns
         for task, flags, prompt, cached, completion, reasoning, size in rows:
             cell = (agentic[task], flags)
             sums_of = sums.get(cell)
@@ -180,77 +207,88 @@ class TaskGroups:
         return result
 
 
-def _time_order(ts: array, result: Grouping) -> tuple[list[int], list[float]]:
+def _column(ints: memoryview, k: int) -> array:
+    """The k-th number of every held row, as an array (8 bytes each, not a list of int objects)."""
+    return array("q", ints[k::COLUMNS].tobytes())
+
+
+def _time_order(ts: memoryview, result: Grouping) -> tuple[Sequence[int], list[float]]:
     """Row indices in time order, and each row's time (an untimed row: the time of the timed row read before it,
-    0 before any: it keeps its place after that row, and rows without any time are never idle)."""
-    times: list[float] = []
+    0 before any: it keeps its place after that row, and rows without any time are never idle).
+
+    Logs are mostly written in time order, and mostly timed: then this is a few passes in C (the rows as they are,
+    no sort)."""
+    times: list[float] = ts.tolist()
+    if not any(map(math.isnan, times)):
+        result.reordered = sum(map(operator.lt, times, itertools.accumulate(times, max)))
+        if not result.reordered:
+            return range(len(times)), times
+        return sorted(range(len(times)), key=times.__getitem__), times  # stable: ties keep their reading order
     last = 0.0
     latest = -math.inf
-    for moment in ts:
+    for k, moment in enumerate(times):
         if math.isnan(moment):
             result.untimed += 1
+            times[k] = last
         else:
             last = moment
             if moment < latest:
                 result.reordered += 1
             latest = max(latest, moment)
-        times.append(last)
     return sorted(range(len(times)), key=times.__getitem__), times  # stable: ties keep their reading order
 
 
-class _Entry:
-    """A task as of one of its steps (a table's value): its task, when, and how often it was continued."""
-
-    __slots__ = ("at", "continued", "task")
-
-    def __init__(self, task: int, at: float) -> None:
-        self.task, self.at, self.continued = task, at, 0
+# A task as of one of its steps (a table's value): [when, its task, how often it was continued]. A plain list, not
+# a class: one is made for every request walked, and a list display costs a fraction of a call to a class.
+AT, TASK, CONTINUED = range(3)
+Entry = list  # [float, int, int]
 
 
-def _alive(entry: _Entry | None, now: float) -> bool:
-    return entry is not None and now - entry.at <= IDLE_S
+class _Shared(list):  # type: ignore[type-arg]
+    """The entries of several tasks filed under one key (identical first requests), the latest last: a type of its
+    own, so that `type(value) is list` tells a single entry (nearly every value) without a call."""
 
 
-def _pick(entries: _Entry | list[_Entry] | None, now: float) -> _Entry | None:
+def _pick(entries: Entry | _Shared | None, now: float) -> Entry | None:
     """The entry a continuation belongs to: one nobody continued yet, the latest first (identical histories of
     several tasks are shared out, never merged), else the latest."""
     if entries is None:
         return None
-    if type(entries) is _Entry:
-        if not _alive(entries, now):
+    if type(entries) is list:
+        if now - entries[AT] > IDLE_S:
             return None
-        entries.continued += 1
+        entries[CONTINUED] += 1
         return entries
     latest = None
     for entry in reversed(entries):  # filed in time order: past the first idle one, all are
-        if not _alive(entry, now):
+        if now - entry[AT] > IDLE_S:
             break
         if latest is None:
             latest = entry
-        if not entry.continued:
+        if not entry[CONTINUED]:
             latest = entry
             break
     if latest is not None:
-        latest.continued += 1
+        latest[CONTINUED] += 1
     return latest
 
 
-def _put(table: dict[int, _Entry], key: int, entry: _Entry) -> None:
+def _put(table: dict[int, Entry], key: int, entry: Entry) -> None:
     table.pop(key, None)  # re-inserted last: a table's oldest entries stay first
     table[key] = entry
     if len(table) > BOUND:
         _bound(table)
 
 
-def _put_shared(table: dict[int, _Entry | list[_Entry]], key: int, entry: _Entry, found: Any) -> None:
+def _put_shared(table: dict[int, Entry | _Shared], key: int, entry: Entry, found: Any) -> None:
     """File `entry` under `key` beside the other tasks' entries there (the same history or answer in several tasks:
-    one bare entry, else a list of at most SHARED, the latest last). `found`: what was filed there, taken out by the
-    caller (popped, so that the key goes back in last: a table's oldest entries stay first)."""
-    if found is None or (type(found) is _Entry and found.task == entry.task):
+    one bare entry, else a `_Shared` list of at most SHARED, the latest last). `found`: what was filed there, taken
+    out by the caller (popped, so that the key goes back in last: a table's oldest entries stay first)."""
+    if found is None or (type(found) is list and found[TASK] == entry[TASK]):
         table[key] = entry
     else:
-        kept = [found] if type(found) is _Entry else found
-        if kept[-1].task == entry.task:  # this task's own request again (a retry): it replaces its entry
+        kept = _Shared((found,)) if type(found) is list else found
+        if kept[-1][TASK] == entry[TASK]:  # this task's own request again (a retry): it replaces its entry
             kept[-1] = entry
         else:
             kept.append(entry)
@@ -267,8 +305,8 @@ def _sweep(tables: tuple[dict[int, Any], ...], now: float) -> None:
     for table in tables:
         stale = []
         for key, value in table.items():
-            entry = value if type(value) is _Entry else value[-1]
-            if _alive(entry, now):
+            entry = value if type(value) is list else value[-1]
+            if now - entry[AT] <= IDLE_S:
                 break
             stale.append(key)
         for key in stale:
@@ -282,55 +320,107 @@ def _bound(table: dict[int, Any]) -> None:
             del table[old]
 
 
-def _walk(order: list[int], times: list[float], keys: array, flags: bytearray) -> tuple[array, bytearray, bytearray]:
-    """Each row's task, each task's class (1: agentic) and how it was joined (index in JOINED)."""
+class _Everything:
+    """Every digest is wanted (too many to list: each history and answer is filed, as before the lists)."""
+
+    def __contains__(self, digest: object) -> bool:
+        return True
+
+
+EVERYTHING = _Everything()
+
+
+def _wanted(ints: memoryview, first: int, columns: int = RUNS) -> set[int] | _Everything:
+    """The digests some request continues from: the answers (`first` = ENDS) or the histories (STARTS) it can extend,
+    or the responses it names as its previous one (PREVIOUS, one column).
+
+    A history or an answer no request's runs name can never be looked up, so the walk files only these — most
+    requests are continued by nothing (a one-off question, the last step of a task) — which spares it a table
+    write for nearly every such request. Bounded: past MAX_WANTED digests, everything is filed (and the tables
+    are bounded as the proxy bounds them; only the entries that can be found count towards that bound)."""
+    found: set[int] = set()
+    for k in range(columns):
+        found.update(ints[KEYS + first + k :: COLUMNS])  # read as it goes: no list of every row's number
+        if len(found) > MAX_WANTED:
+            return EVERYTHING
+    found.discard(0)
+    return found
+
+
+def _walk(
+    order: Sequence[int],
+    times: list[float],
+    rows: bytearray,
+    flags: bytearray,
+    wanted_answers: set[int] | _Everything = EVERYTHING,
+    wanted_histories: set[int] | _Everything = EVERYTHING,
+    wanted_responses: set[int] | _Everything = EVERYTHING,
+) -> tuple[array, bytearray, bytearray]:
+    """Each row's task, each task's class (1: agentic) and how it was joined (index in JOINED); `rows` are the
+    held rows (ROW each)."""
     task_of = array("l", bytes(8 * len(order)))
+    tasks_of = memoryview(task_of)  # written through a view: an array's item assignment parses a format string
     agentic = bytearray()
     joined = bytearray()
-    names: dict[int, _Entry] = {}
-    responses: dict[int, _Entry] = {}
-    answers: dict[int, _Entry | list[_Entry]] = {}
-    histories: dict[int, _Entry | list[_Entry]] = {}
+    names: dict[int, Entry] = {}
+    responses: dict[int, Entry] = {}
+    answers: dict[int, Entry | _Shared] = {}
+    histories: dict[int, Entry | _Shared] = {}
     tables = (names, responses, answers, histories)
     session, chain, continuation, single = (
         JOINED.index(j) for j in (Joined.SESSION, Joined.RESPONSE_CHAIN, Joined.CONTINUATION, Joined.SINGLE)
     )
+    keys = memoryview(rows).cast("q")
     for at in range(0, len(order), SWEEP_EVERY):  # in slices: a sweep between two, no count kept per row
         _sweep(tables, times[order[at]])
-        for i in order[at : at + SWEEP_EVERY]:
+        walked = order[at : at + SWEEP_EVERY]
+        # Each row's keys in task_keys' order (NAME ... ANSWER, then the ENDS and STARTS runs), read in C: rows in
+        # reading order (most logs) a column at a time, else row by row.
+        if type(walked) is range:
+            first, stop = walked.start * COLUMNS + KEYS, walked.stop * COLUMNS
+            keyed = zip(*(keys[first + k : stop : COLUMNS].tolist() for k in range(WIDTH)), strict=True)
+        else:
+            keyed = map(keys_at, itertools.repeat(rows), [ROW.size * i + KEYS * 8 for i in walked])
+        for i, (name, previous, conversation, response, history, answer, end0, end1, start0, start1) in zip(
+            walked, keyed, strict=True
+        ):
             now = times[i]
-            base = WIDTH * i
-            # One slice, unpacked in task_keys' order (NAME ... ANSWER, then the ENDS and STARTS runs).
-            name, previous, conversation, response, history, answer, *runs = keys[base : base + WIDTH]
             task, how = -1, single
             if name:
                 found = names.get(name)
-                task, how = (found.task, session) if found is not None and _alive(found, now) else (-1, session)
+                if found is not None and now - found[AT] <= IDLE_S:
+                    task = found[TASK]
+                how = session
             elif previous or conversation:
                 found = responses.get(previous) if previous else None
-                if (found is None or not _alive(found, now)) and conversation:
+                if (found is None or now - found[AT] > IDLE_S) and conversation:
                     found = names.get(conversation)
-                task, how = (found.task, chain) if found is not None and _alive(found, now) else (-1, chain)
-                if task < 0 and not conversation:
-                    how = single  # a chain from a response the logs do not hold: a task of its own from here
-            if task < 0 and runs[0]:  # a history with answers in it (an end, hence a start): it may continue a task
-                for k in range(RUNS):  # longest first: a run's end, then its start, then the run before
-                    end, start = runs[k], runs[RUNS + k]
+                if found is not None and now - found[AT] <= IDLE_S:
+                    task = found[TASK]
+                how = chain if task >= 0 or conversation else single  # a chain from a response the logs lack: single
+            if task < 0 and end0:  # a history with answers in it (an end, hence a start): it may continue a task
+                for end, start in ((end0, start0), (end1, start1)):  # longest first: a run's end, then its start, ...
                     entry = _pick(answers.get(end), now) if end else None
                     if entry is None and start:
                         entry = _pick(histories.get(start), now)
                     if entry is not None:
-                        task, how = entry.task, continuation
+                        task, how = entry[TASK], continuation
                         break
             if task < 0:
                 task = len(agentic)
-                agentic.append(0)
+                agentic.append(flags[i] & AGENTIC_FLAG)
                 joined.append(how)
-            elif joined[task] == single and how != single:
-                joined[task] = how
-            task_of[i] = task
-            agentic[task] |= flags[i] & AGENTIC_FLAG
-            mine = _Entry(task, now)  # one entry for every table: continued by whichever way it was found
+            else:
+                if joined[task] == single and how != single:
+                    joined[task] = how
+                agentic[task] |= flags[i] & AGENTIC_FLAG
+            tasks_of[i] = task
+            history = history if history in wanted_histories else 0
+            answer = answer if answer in wanted_answers else 0
+            response = response if response in wanted_responses else 0
+            if not (name or conversation or response or history or answer):
+                continue  # nothing can find it: no entry (most one-off requests)
+            mine = [now, task, 0]  # one entry for every table: continued by whichever way it was found
             if name:
                 _put(names, name, mine)
             if conversation:
@@ -349,4 +439,6 @@ def _walk(order: list[int], times: list[float], keys: array, flags: bytearray) -
                     answers[answer] = mine
                 else:
                     _put_shared(answers, answer, mine, found)
+    keys.release()
+    tasks_of.release()
     return task_of, agentic, joined

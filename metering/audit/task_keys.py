@@ -179,13 +179,17 @@ def keys_of(
     A history's digest is the hash of its scope and its atoms in one tuple (`hash` walks it in C: the atoms' strings
     hash once each, and their hashes are cached), so a prefix's digest is the same tuple cut short — what an earlier
     request's history, or its history plus its answer, digests to when the later history extends it."""
-    previous = conversation = response = 0
-    if api == "responses":
+    if api != "responses":
+        if not history:
+            return (named("name", name), 0, 0, 0, *NONE[HISTORY:])
+        atoms, written = _chat_atoms(body.get("messages"))
+        previous = conversation = response = 0
+        replied = _chat_answer(answer) if type(answer) is dict else None
+    else:
         previous = named("response", body.get("previous_response_id"))
         talk = body.get("conversation")
         conversation = named("conversation", talk.get("id") if isinstance(talk, dict) else talk)
-        if isinstance(answer, dict):
-            response = named("response", answer.get("id"))
+        response = named("response", answer.get("id")) if isinstance(answer, dict) else 0
         if not history:
             return (named("name", name), previous, conversation, response, *NONE[HISTORY:])
         items = body.get("input")
@@ -193,28 +197,54 @@ def keys_of(
             atoms, written = [(Kind.MESSAGE, "user", "", items)], False
         else:
             atoms, written = responses_atoms(items), True  # model_runs tells
-    elif not history:
-        return (named("name", name), previous, conversation, response, *NONE[HISTORY:])
-    else:
-        atoms, written = _chat_atoms(body.get("messages"))
-    scoped = hash(("scope", scope))
-    runs = [0] * (2 * RUNS)
-    if written:  # a history with answers in it: the digests where its latest runs end and start, latest first
-        ends, starts = model_runs(atoms)
-        for k, end in enumerate(reversed(ends[-RUNS:])):
-            runs[k] = hash((scoped, *atoms[:end])) or 1
-        for k, start in enumerate(reversed(starts[-RUNS:])):
-            runs[RUNS + k] = hash((scoped, *atoms[:start])) or 1
-    replied = answer_atoms(api, answer)
-    return (
-        named("name", name),
-        previous,
-        conversation,
-        response,
-        hash((scoped, *atoms)) or 1,
-        (hash((scoped, *atoms, *replied)) or 1) if replied else 0,
-        *runs,
-    )
+        replied = answer_atoms(api, answer)
+    scoped = _SCOPES.get(scope)
+    if scoped is None:
+        scoped = _scoped(scope)
+    asked = (scoped, *atoms)
+    digest = hash(asked) or 1
+    answered = (hash((*asked, *replied)) or 1) if replied else 0
+    own = (named("name", name) if name else 0, previous, conversation, response, digest, answered)
+    if not written:  # no model-written atom in the history: it continues nothing, no runs to digest
+        return (*own, 0, 0, 0, 0)
+    runs = [0] * (2 * RUNS)  # the digests where its latest runs end and start, latest first
+    ends, starts = model_runs(atoms)
+    for k, end in enumerate(reversed(ends[-RUNS:])):
+        runs[k] = hash(asked[: end + 1]) or 1
+    for k, start in enumerate(reversed(starts[-RUNS:])):
+        runs[RUNS + k] = hash(asked[: start + 1]) or 1
+    return (*own, *runs)
+
+
+# A scope's own number (hashed once per key, not once per line); cleared past this many keys.
+_SCOPES: dict[str | None, int] = {}
+MAX_SCOPES = 4096
+
+
+def _scoped(scope: str | None) -> int:
+    if len(_SCOPES) >= MAX_SCOPES:
+        _SCOPES.clear()
+    found = _SCOPES[scope] = hash(("scope", scope))
+    return found
+
+
+def _chat_answer(answer: dict[str, Any]) -> list[Atom] | tuple[Atom] | None:
+    """`answer_atoms("chat", answer)`, a plain text answer (most are) read here without a call."""
+    choices = answer.get("choices")
+    if type(choices) is list and choices:
+        first = choices[0]
+        message = first.get("message") if type(first) is dict else None
+        if type(message) is dict:
+            content = message.get("content")
+            if (
+                type(content) is str
+                and content
+                and content[:7] != "<think>"
+                and not message.get("tool_calls")
+                and type(message.get("function_call")) is not dict
+            ):
+                return ((Kind.MESSAGE, "assistant", "", content),)
+    return answer_atoms("chat", answer)
 
 
 def header_name(headers: Any) -> str | None:
