@@ -22,7 +22,23 @@ from metering.record import TaskClassReason, TaskSource
 from metering.task_atoms import Atom, history_atoms, message_text, responses_atoms
 from router.errors import ProxyError, Refusal
 from router.tasks.answer import AnswerAtoms
-from router.tasks.index import Boundaries, Entry, History, Match, Prompt, TaskIndex, chain, extend, seed
+from router.tasks.index import (
+    AGENTIC,
+    ANSWERED_AT,
+    ARM,
+    EXPLORED,
+    STEP,
+    TASK_ID,
+    Boundaries,
+    Entry,
+    History,
+    Match,
+    Prompt,
+    TaskIndex,
+    chain,
+    extend,
+    seed,
+)
 from router.tasks.loop import loop_signal, wrote_action
 from router.tasks.prefix import raw_history
 from router.tasks.shared import SharedTasks
@@ -71,7 +87,7 @@ class TaskContext:
 
     def classify(self, classified_agentic: bool) -> tuple[bool, TaskClassReason]:
         """The class this step is routed as: agentic from the step that made it so, on every later step."""
-        if self.previous is not None and self.previous.agentic:
+        if self.previous is not None and self.previous[AGENTIC]:
             self.agentic, self.reason = True, TaskClassReason.EARLIER_STEP
         elif self.loop:
             self.agentic, self.reason = True, TaskClassReason.LOOP_SIGNAL
@@ -156,12 +172,12 @@ class TaskIdentity:
         continues (that is how a process learns of steps another worker or replica served)."""
         name = f"h\x1f{scope}\x1f{task_id}"
         atoms, digests, match, raw = await self._continuation(body, api, scope, now)
-        if match is not None and match.entry.task_id != task_id:
+        if match is not None and match.entry[TASK_ID] != task_id:
             match = None  # another task's answer in this history: not a step of this one
         entry = self.index.named_entry(name, now)
         if entry is None and match is None:  # the history told nothing: what other processes know of the name
             entry = await self._shared_named(name, now)
-        if match is not None and (entry is None or match.entry.step >= entry.step):
+        if match is not None and (entry is None or match.entry[STEP] >= entry[STEP]):
             context = self._following(match.entry, TaskSource.HEADER, atoms[match.end :], scope, end, now)
         elif entry is not None:
             ends = Boundaries.of(atoms).ends
@@ -207,27 +223,29 @@ class TaskIdentity:
     def _following(
         self, entry: Entry, source: TaskSource, new: list[Atom], scope: str | None, end: bool, now: float
     ) -> TaskContext:
-        loop = loop_signal(new, entry, now - entry.answered_at, self.machine_pace_s)
-        context = TaskContext(entry.task_id, source, entry.step + 1, scope, entry, loop, end)
-        context.arm, context.explored = entry.arm, entry.explored
+        loop = loop_signal(new, entry, now - entry[ANSWERED_AT], self.machine_pace_s)
+        context = TaskContext(entry[TASK_ID], source, entry[STEP] + 1, scope, entry, loop, end)
+        context.arm, context.explored = entry[ARM], entry[EXPLORED]
         return context
 
     def file(self, context: TaskContext, answer: AnswerAtoms, routed_tier: str | None) -> None:
         """File a usable answer under the keys the task's next step may arrive by (a task that ended: none)."""
         if context.end:
             return
-        text = message_text(answer.atoms)
-        entry = Entry(
-            task_id=context.task_id,
-            step=context.step,
-            agentic=context.agentic,
-            reason=str(context.reason),
-            answered_at=time.time(),
-            arm=context.arm if context.arm is not None else routed_tier,
-            explored=context.explored,
-            marks=answer.marks,
-            calls=answer.calls is not None,
-            acted=wrote_action(text),
+        arm = context.arm if context.arm is not None else routed_tier
+        acted = wrote_action(message_text(answer.atoms))
+        entry: Entry = (
+            context.task_id,
+            context.step,
+            context.agentic,
+            str(context.reason),  # an exact str (an enum member would keep the tuple tracked)
+            time.time(),
+            arm,
+            context.explored,
+            answer.marks,
+            answer.calls is not None,
+            acted,
+            0,
         )
         key = request = None
         if context.history is not None and answer.atoms:

@@ -18,7 +18,7 @@ import re
 
 from classifier.text import CODE_BLOCK, JSON_ACTION, TOOL_TAGS, XML_TOOL
 from metering.task_atoms import KIND, Atom, Kind
-from router.tasks.index import Entry
+from router.tasks.index import ACTED, CALLS, Entry
 
 HEAD, TAIL = 4000, 1500  # where an action or an observation is looked for in a long text
 
@@ -79,6 +79,6 @@ def loop_signal(new: list[Atom], previous: Entry, gap_s: float, machine_pace_s: 
     user_turns = [text for kind, ref, _, text in new if kind == Kind.MESSAGE and ref == "user"]
     if not user_turns:
         return False
-    if previous.calls:
+    if previous[CALLS]:
         return True  # the calls it asked for came back as a user turn: a client that speaks tools in text
-    return previous.acted and any(environment_output(text) for text in user_turns)
+    return previous[ACTED] and any(environment_output(text) for text in user_turns)
