@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from metering.record import TaskClassReason, TaskSource
-from metering.task_atoms import Atom, history_atoms, message_text, responses_atoms
+from metering.task_atoms import Atom, history_atoms, responses_atoms
 from router.errors import ProxyError, Refusal
 from router.tasks.answer import AnswerAtoms
 from router.tasks.index import (
@@ -233,7 +233,7 @@ class TaskIdentity:
         if context.end:
             return
         arm = context.arm if context.arm is not None else routed_tier
-        acted = wrote_action(message_text(answer.atoms))
+        acted = wrote_action(answer.text)
         entry: Entry = (
             context.task_id,
             context.step,
