@@ -133,8 +133,24 @@ def new_entry(
 
 
 def entry_json(entry: Entry) -> bytes:
-    """The entry as the JSON object other processes read (`entry_from_json`; what a dataclass wrote before)."""
-    return orjson.dumps(dict(zip(ENTRY_FIELDS, entry, strict=True)))
+    """The entry as the JSON object other processes read (`entry_from_json`; what a dataclass wrote before).
+
+    Spelled out, in `ENTRY_FIELDS`' order: `dict(zip(...))` took three times as long, once per filed answer."""
+    return orjson.dumps(
+        {
+            "task_id": entry[0],
+            "step": entry[1],
+            "agentic": entry[2],
+            "reason": entry[3],
+            "answered_at": entry[4],
+            "arm": entry[5],
+            "explored": entry[6],
+            "marks": entry[7],
+            "calls": entry[8],
+            "acted": entry[9],
+            "continued": entry[10],
+        }
+    )
 
 
 def entry_from_json(raw: bytes | str) -> Entry | None:

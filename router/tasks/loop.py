@@ -20,6 +20,7 @@ from classifier.text import CODE_BLOCK, JSON_ACTION, TOOL_TAGS, XML_TOOL
 from metering.task_atoms import KIND, Atom, Kind
 from router.tasks.index import ACTED, CALLS, Entry
 
+_OUTPUT, _MESSAGE = Kind.OUTPUT, Kind.MESSAGE
 HEAD, TAIL = 4000, 1500  # where an action or an observation is looked for in a long text
 
 # An action written in text, at a line start: ReAct, command protocols, smolagents' code step.
@@ -80,9 +81,10 @@ def loop_signal(new: list[Atom], previous: Entry, gap_s: float, machine_pace_s: 
     """Is this continuation (its `new` atoms, after `previous` answer) a turn of an agent loop?"""
     if gap_s > machine_pace_s:
         return False  # a person's pace: whatever it carries, someone read the answer first
-    if any(atom[KIND] == Kind.OUTPUT for atom in new):
-        return True  # a tool's output, in the API's own shape
-    user_turns = [text for kind, ref, _, text in new if kind == Kind.MESSAGE and ref == "user"]
+    for atom in new:  # a loop, not `any(...)`: once per continuation, and a generator costs more than the check
+        if atom[KIND] == _OUTPUT:
+            return True  # a tool's output, in the API's own shape
+    user_turns = [text for kind, ref, _, text in new if kind == _MESSAGE and ref == "user"]
     if not user_turns:
         return False
     if previous[CALLS]:
