@@ -36,7 +36,6 @@ from router.tasks.index import (
     Prompt,
     TaskIndex,
     chain,
-    extend,
     seed,
 )
 from router.tasks.loop import loop_signal, wrote_action
@@ -157,8 +156,8 @@ class TaskIdentity:
         if raw is not None and raw.before is not None:
             start = self.index.prefix_digest(scope, raw.before)
             if start is not None:
-                answer, after, own = self.history.of_tail(body["messages"][raw.split :])
-                found = self.index.find_after_prefix(start, answer, after, own, now)
+                answer, after, answer_own, after_own = self.history.of_tail(body["messages"][raw.split :])
+                found = self.index.find_after_prefix(start, answer, after, answer_own, after_own, now)
                 if found is not None:
                     return *found, raw.whole
         # A chat history with no answer in it (a task's first step) is remembered only when it has to be: its next
@@ -256,7 +255,7 @@ class TaskIdentity:
         )
         key = request = None
         if context.history is not None and answer.atoms:
-            key, request = extend(context.history, answer.atoms), context.history
+            key, request = self.index.answer_key(context.history, answer.atoms), context.history
             self.index.put(key, request, entry, answer.response_id)
             if context.raw is not None:
                 self.index.put_prefix(context.scope, context.raw, context.history)

@@ -28,12 +28,14 @@ import functools
 import hashlib
 import itertools
 from dataclasses import dataclass
+from hashlib import blake2b
 from typing import Any
 
 import orjson
 
 from metering.task_atoms import (
     DIGEST_BYTES,
+    SEPARATOR,
     SKIPPED_ROLES,
     TEXT,
     Atom,
@@ -253,17 +255,58 @@ class History:
             own += found[half:]  # type: ignore[arg-type]
         return atoms, own
 
-    def of_tail(self, tail: list[Any]) -> tuple[list[Atom], list[Atom], list[bytes]]:
-        """(the answer's atoms, the atoms after it, all their own digests) of a chat history from its last answer on,
-        for a step found by its exact bytes (router.tasks.prefix): nothing of it is remembered. A loop's step (its
-        answer and a few tool results) is normalised directly, without the memo's serialising and lookups; a longer
-        tail goes through `of_items`, which normalises each distinct message of a request once."""
+    def of_tail(self, tail: list[Any]) -> tuple[list[Atom], list[Atom], list[bytes] | None, list[bytes]]:
+        """(the answer's atoms, the atoms after it, their own digests) of a chat history from its last answer on, for
+        a step found by its exact bytes (router.tasks.prefix): nothing of it is remembered. A loop's step (its
+        answer and a few tool results) is normalised directly, without the memo's serialising and lookups, and the
+        answer's own digests left to `TaskIndex.find_after_prefix` (None: routetax digested that answer when it
+        filed it, `AnswerLinks`); a longer tail goes through `of_items`, which normalises each distinct message of a
+        request once."""
         if len(tail) <= DIRECT_TAIL:
-            answer, after = chat_atoms(tail[:1]), chat_atoms(tail[1:])
-            return answer, after, [*map(atom_digest, answer), *map(atom_digest, after)]
+            after = chat_atoms(tail[1:])
+            return chat_atoms(tail[:1]), after, None, [*map(atom_digest, after)]
         answer, answer_own = self.of_items(tail[:1], remember=False)
         after, after_own = self.of_items(tail[1:], remember=False)
-        return answer, after, answer_own + after_own
+        return answer, after, answer_own, after_own
+
+
+LINK_MEMO = 4096  # filed answers remembered per generation (two generations)
+LINK_MEMO_MAX_BYTES = 2048  # an answer atom longer than this is digested again when it comes back
+
+
+class AnswerLinks:
+    """A filed answer's own digest and chain link, for the next step that sends it back.
+
+    Filing an answer digests it (its atom, then the link from its request's history); the next step sends it back
+    right after that history and digested it all again (two blake2b calls for a loop's step, ~10,000 instructions).
+    Kept by the history's digest followed by the very bytes `atom_digest` hashes, so a hit is the digest those
+    bytes give, and an answer the client changed in any way misses and is digested as before: this changes what
+    identity costs, never what it finds. One-atom answers only (one tool call, one message: almost all), bytes
+    only (nothing for the collector), bounded: two generations of `LINK_MEMO` of at most `LINK_MEMO_MAX_BYTES`
+    (≤ 17 MB; ~1.5 MB for tool calls)."""
+
+    def __init__(self) -> None:
+        self._young: dict[bytes, bytes] = {}
+        self._old: dict[bytes, bytes] = {}
+
+    def link(self, start: bytes, atom: Atom) -> tuple[bytes, bytes]:
+        """(the atom's own digest, the chain's digest after it from `start`), remembered for when it comes back."""
+        data = SEPARATOR.join(atom).encode("utf-8", "surrogatepass")
+        own = blake2b(data, digest_size=DIGEST_BYTES).digest()
+        link = blake2b(start + own, digest_size=DIGEST_BYTES).digest()
+        if len(data) <= LINK_MEMO_MAX_BYTES:
+            young = self._young
+            if len(young) >= LINK_MEMO:
+                self._old, self._young = young, {}
+                young = self._young
+            young[start + data] = own + link
+        return own, link
+
+    def known(self, start: bytes, atom: Atom) -> bytes | None:
+        """The chain's digest after `atom` from `start`, when routetax filed that very answer after that history."""
+        key = start + SEPARATOR.join(atom).encode("utf-8", "surrogatepass")
+        found = self._young.get(key) or self._old.get(key)
+        return found[DIGEST_BYTES:] if found is not None else None
 
 
 def _instructions(item: Any, responses: bool) -> bool:
@@ -323,6 +366,13 @@ class TaskIndex:
         # answers keys whose one entry a request continued (`_pick`), evicted with them: bytes and bools, nothing
         # for the collector
         self.continued: dict[bytes, bool] = {}
+        self.links = AnswerLinks()
+
+    def answer_key(self, history: bytes, atoms: list[Atom]) -> bytes:
+        """The key an answer is filed by: its request's history chained on through its atoms."""
+        if len(atoms) == 1:
+            return self.links.link(history, atoms[0])[1]
+        return chain(history, atoms)[-1]
 
     def alive(self, entry: Entry | None, now: float) -> Entry | None:
         return entry if entry is not None and now - entry[ANSWERED_AT] <= self.idle_s else None
@@ -427,12 +477,25 @@ class TaskIndex:
         return self.prefixes.get(hash((scope, raw)))
 
     def find_after_prefix(
-        self, start: bytes, answer: list[Atom], after: list[Atom], own: list[bytes], now: float
+        self,
+        start: bytes,
+        answer: list[Atom],
+        after: list[Atom],
+        answer_own: list[bytes] | None,
+        after_own: list[bytes],
+        now: float,
     ) -> tuple[list[Atom], list[bytes], Match] | None:
         """The continuation of the history whose digest is `start` by `answer` (then `after`), when that answer
-        is one routetax filed: the atoms from the answer on, their chained digests, and the match."""
+        is one routetax filed: the atoms from the answer on, their chained digests, and the match. `answer_own`:
+        the answer's own digests, None when not computed yet (`AnswerLinks` may know them)."""
         atoms = answer + after
-        digests = chain(start, atoms, own)
+        link = self.links.known(start, answer[0]) if answer_own is None and len(answer) == 1 else None
+        if link is not None:
+            digests = chain(link, after, after_own)
+            digests.insert(0, start)
+        else:
+            own = answer_own if answer_own is not None else [*map(atom_digest, answer)]
+            digests = chain(start, atoms, own + after_own)
         key = digests[len(answer)]
         found = self.answers.get(key)
         entry = self._pick(key, found, now) if found is not None else None
