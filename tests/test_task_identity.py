@@ -501,7 +501,7 @@ async def test_histories_whose_byte_fingerprints_collide_still_get_the_tasks_nor
 
     def colliding(messages: Any) -> RawHistory | None:  # every history's bytes fingerprint alike
         raw = raw_history(messages)
-        return None if raw is None else RawHistory(raw.split, 7 if raw.before is not None else None, 7)
+        return None if raw is None else (raw[0], 7 if raw[1] is not None else None, 7)
 
     monkeypatch.setattr(identity_module, "raw_history", colliding)
     tasks = identity()

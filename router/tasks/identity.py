@@ -135,7 +135,9 @@ class TaskIdentity:
                 name = f"c\x1f{scope}\x1f{conversation}"
                 task_id = "task_" + hashlib.blake2b(name.encode("utf-8", "surrogatepass"), digest_size=12).hexdigest()
                 return await self._named(task_id, name, TaskSource.CONVERSATION, body, api, scope, end, now)
-        atoms, digests, match, raw = await self._continuation(body, api, scope, now)
+        atoms, digests, match, raw, bounds = self._local(body, api, scope, now)
+        if bounds is not None and self.shared is not None and not bounds.covered(match):
+            match = await self.shared.find(digests, atoms, bounds, match, now)
         extended = self.index.find_extension(digests, atoms, now) if match is None else None
         if match is not None:
             context = self._following(match.entry, _CONTINUATION, atoms[match.end :], scope, end, now)
@@ -146,30 +148,33 @@ class TaskIdentity:
         context.history, context.prompt, context.raw = digests[-1], Prompt.of(digests, atoms), raw
         return context
 
-    async def _continuation(
+    def _local(
         self, body: dict[str, Any], api: str, scope: str | None, now: float
-    ) -> tuple[list[Atom], list[bytes], Match | None, int | None]:
-        """The history's atoms, their digests, the longest filed answer it continues (Redis only on a miss), and
-        the hash of its exact messages. When the messages before its last answer are byte for byte a filed
-        request's (router.tasks.prefix), the atoms and digests start at that answer: all that follows needs."""
-        raw = raw_history(body.get("messages")) if api == "chat" else None
-        if raw is not None and raw.before is not None:
-            start = self.index.prefix_digest(scope, raw.before)
-            if start is not None:
-                answer, after, answer_own, after_own = self.history.of_tail(body["messages"][raw.split :])
-                found = self.index.find_after_prefix(start, answer, after, answer_own, after_own, now)
-                if found is not None:
-                    return *found, raw.whole
+    ) -> tuple[list[Atom], list[bytes], Match | None, int | None, Boundaries | None]:
+        """The history's atoms, their digests, the longest filed answer this process knows it continues, the hash
+        of its exact messages, and (when normalised whole) where its answers are, for the caller to ask Redis when
+        this process's match does not cover them. When the messages before its last answer are byte for byte a
+        filed request's (router.tasks.prefix), the atoms and digests start at that answer: all that follows needs.
+        Not a coroutine: the store is asked by the caller, only on a miss (one coroutine fewer per request)."""
+        messages = body.get("messages") if api == "chat" else None
+        raw = raw_history(messages) if messages is not None else None
+        if raw is not None:
+            split, before, whole = raw
+            if before is not None:
+                start = self.index.prefix_digest(scope, before)
+                if start is not None:
+                    answer, after, answer_own, after_own = self.history.of_tail(messages[split:])  # type: ignore[index]
+                    found = self.index.find_after_prefix(start, answer, after, answer_own, after_own, now)
+                    if found is not None:
+                        return found[0], found[1], found[2], whole, None
         # A chat history with no answer in it (a task's first step) is remembered only when it has to be: its next
         # step is found by its exact bytes unless the client rewrote them, and then that step's own lookup
         # remembers the messages it resends.
-        atoms, own = self.history.of(body, api, remember=raw is None or raw.before is not None)
+        atoms, own = self.history.of(body, api, remember=raw is None or raw[1] is not None)
         digests = chain(seed(scope), atoms, own)
         bounds = Boundaries.of(atoms)
         match = self.index.find(digests, atoms, bounds, now)
-        if self.shared is not None and not bounds.covered(match):
-            match = await self.shared.find(digests, atoms, bounds, match, now)
-        return atoms, digests, match, raw.whole if raw is not None else None
+        return atoms, digests, match, raw[2] if raw is not None else None, bounds
 
     async def _header(
         self, task_id: str, body: dict[str, Any], api: str, scope: str | None, end: bool, now: float
@@ -177,7 +182,9 @@ class TaskIdentity:
         """The client's own task: its latest state is the newer of what was filed by name and what the history
         continues (that is how a process learns of steps another worker or replica served)."""
         name = f"h\x1f{scope}\x1f{task_id}"
-        atoms, digests, match, raw = await self._continuation(body, api, scope, now)
+        atoms, digests, match, raw, bounds = self._local(body, api, scope, now)
+        if bounds is not None and self.shared is not None and not bounds.covered(match):
+            match = await self.shared.find(digests, atoms, bounds, match, now)
         if match is not None and match.entry[TASK_ID] != task_id:
             match = None  # another task's answer in this history: not a step of this one
         entry = self.index.named_entry(name, now)
