@@ -422,10 +422,14 @@ class TaskIndex:
 
     def put(self, key: bytes, request: bytes | None, entry: Entry, response_id: str | None = None) -> None:
         """File an answer: by its digest, by the request that asked it (None: not a history), by its response id."""
-        existing = self.answers.get(key)
+        # Once per answer: a new key (almost always) is inserted as the youngest directly, the bound checked inline
+        answers, over = self.answers, self.max_entries + max(self.max_entries // EVICT_SLACK, 1)
+        existing = answers.get(key)
         counted = self.continued.pop(key, None)  # its one entry was continued: counted below, or replaced by a new one
         if existing is None:
-            self._put_answer(key, entry)
+            answers[key] = entry
+            if len(answers) > over:
+                self._put_answer(key, entry)  # sweeps
         else:  # the same history and answer again: another task's (kept beside it), or this task's retry
             if counted and type(existing[0]) is str:
                 existing = continued_once(existing)  # type: ignore[arg-type]  # counted where several are told apart
@@ -434,9 +438,15 @@ class TaskIndex:
             value: Entry | tuple[Entry, ...] = (*kept[-REWRITE_CANDIDATES + 1 :], entry) if kept else entry
             self._put_answer(key, value)
         if request is not None:
-            siblings = _entries(self.requests.pop(request, None))
-            kin: Entry | tuple[Entry, ...] = (*siblings[-REWRITE_CANDIDATES + 1 :], entry) if siblings else entry
-            bounded_put(self.requests, request, kin, self.max_entries)
+            requests = self.requests
+            siblings = requests.pop(request, None)
+            if siblings is None:
+                requests[request] = entry
+                if len(requests) > over:
+                    bounded_put(requests, request, entry, self.max_entries)  # sweeps
+            else:
+                kin = (*_entries(siblings)[-REWRITE_CANDIDATES + 1 :], entry)
+                bounded_put(requests, request, kin, self.max_entries)
         if response_id is not None:
             self.put_response(response_id, entry)
 
@@ -471,7 +481,11 @@ class TaskIndex:
 
     def put_prefix(self, scope: str | None, raw: int, digest: bytes) -> None:
         """A filed answer's request, by the hash of its exact messages: the next step's bytes start with them."""
-        bounded_put(self.prefixes, hash((scope, raw)), digest, self.max_entries)
+        key, prefixes = hash((scope, raw)), self.prefixes
+        prefixes.pop(key, None)  # re-inserted last: the youngest (bounded_put, inlined: once per answer)
+        prefixes[key] = digest
+        if len(prefixes) > self.max_entries + max(self.max_entries // EVICT_SLACK, 1):
+            bounded_put(prefixes, key, digest, self.max_entries)  # sweeps
 
     def prefix_digest(self, scope: str | None, raw: int) -> bytes | None:
         return self.prefixes.get(hash((scope, raw)))
