@@ -9,14 +9,14 @@ person's multi-turn chat is not a loop, nor is a script that sends its next plai
 from __future__ import annotations
 
 from metering.task_atoms import chat_atoms, responses_atoms
-from router.tasks.index import Entry
+from router.tasks.index import Entry, new_entry
 from router.tasks.loop import environment_output, loop_signal, wrote_action
 
 PACE = 5.0
 
 
 def answered(calls: bool = False, text: str = "") -> Entry:
-    return Entry("task_x", 1, False, "classifier", 0.0, "nano", False, calls=calls, acted=wrote_action(text))
+    return new_entry("task_x", 1, False, "classifier", 0.0, "nano", False, calls=calls, acted=wrote_action(text))
 
 
 def user(text: str) -> list:

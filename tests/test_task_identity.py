@@ -501,7 +501,7 @@ async def test_histories_whose_byte_fingerprints_collide_still_get_the_tasks_nor
 
     def colliding(messages: Any) -> RawHistory | None:  # every history's bytes fingerprint alike
         raw = raw_history(messages)
-        return None if raw is None else RawHistory(raw.split, 7 if raw.before is not None else None, 7)
+        return None if raw is None else (raw[0], 7 if raw[1] is not None else None, 7)
 
     monkeypatch.setattr(identity_module, "raw_history", colliding)
     tasks = identity()
@@ -518,6 +518,32 @@ async def test_histories_whose_byte_fingerprints_collide_still_get_the_tasks_nor
             ids[n].add(context.task_id)
             histories[n] += [dumped, tool]
     assert [len(found) for found in ids] == [1, 1] and ids[0] != ids[1]
+
+
+async def test_answers_sent_back_as_filed_or_changed_get_the_tasks_and_digests_of_identity_without_its_memory() -> None:
+    """A filed answer's digest and link are remembered for the step that sends it back (`AnswerLinks`): that step
+    gets what digesting it again gives, and an answer the client changed (other arguments, same call id) misses
+    and is read as before — a continuation of the rewritten answer, with the digests normalising gives."""
+    remembering, forgetting = identity(), identity()
+    forgetting.index.links.known = lambda start, atom: None  # type: ignore[method-assign]
+    known, found = remembering.index.links.known, []
+    remembering.index.links.known = lambda start, atom: found.append(known(start, atom)) or found[-1]  # type: ignore
+    histories: dict[int, list[dict[str, Any]]] = {0: [SYSTEM, ASK], 1: [SYSTEM, ASK]}
+    seen: dict[int, list[tuple[Any, ...]]] = {0: [], 1: []}
+    for n in range(1, 5):
+        tool, answer, dumped = _loop_step(n)
+        if n == 4:  # the client edits the tool call it sends back before the next step
+            for side in (0, 1):
+                call = histories[side][-2]["tool_calls"][0]
+                call["function"] = {**call["function"], "arguments": orjson.dumps({"cmd": "edited"}).decode()}
+        for side, tasks in enumerate((remembering, forgetting)):
+            context = await step(tasks, {"messages": list(histories[side])}, from_chat_json(answer))
+            seen[side].append((context.step, context.source, context.history, context.previous is not None))
+            histories[side] += [dumped, tool]
+    assert seen[0] == seen[1]
+    assert [entry[1] for entry in seen[0]] == [TaskSource.NEW] + [TaskSource.CONTINUATION] * 3
+    assert [entry[0] for entry in seen[0]] == [1, 2, 3, 4]
+    assert [link is not None for link in found] == [True, True, False]  # the edited answer was not remembered
 
 
 def test_tool_call_arguments_read_from_memory_are_the_canonical_form_and_the_memory_is_bounded() -> None:

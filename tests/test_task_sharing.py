@@ -133,12 +133,12 @@ async def test_a_step_sent_to_another_worker_before_the_answers_write_landed_sti
 def test_an_answer_an_earlier_version_shared_with_its_marks_as_a_list_still_confirms_a_rewritten_continuation() -> None:
     """Marks are one joined string now; a replica still on the list form shares entries a new one must read alike
     (a rolling deploy), or its rewritten continuations would start new tasks."""
-    from router.tasks.index import Entry, confirmed
+    from router.tasks.index import MARKS, confirmed, entry_from_json, entry_json
 
     fields = {"task_id": "task_x", "step": 1, "agentic": True, "reason": "classifier", "answered_at": 1, "arm": "mini"}
-    entry = Entry.from_json(orjson.dumps({**fields, "explored": False, "marks": ["call_ab12", "call_cd34"]}))
-    assert entry is not None and entry.marks
+    entry = entry_from_json(orjson.dumps({**fields, "explored": False, "marks": ["call_ab12", "call_cd34"]}))
+    assert entry is not None and entry[MARKS]
     both = [("m", "user", "", "Observation of call_ab12: 3 files; call_cd34: ok")]
     one = [("m", "user", "", "Observation of call_ab12: 3 files")]
     assert confirmed(entry, both) and not confirmed(entry, one)
-    assert Entry.from_json(entry.to_json()) == entry
+    assert entry_from_json(entry_json(entry)) == entry

@@ -30,21 +30,34 @@ class AnswerAtoms:
     marks: str  # what a client that rewrites the answer still echoes (its call ids, else its text), joined
     calls: str | None  # digest of the tool calls asked for (names and parsed arguments); None: none asked
     response_id: str | None = None  # a Responses answer's id (for `previous_response_id`)
+    text: str = ""  # its messages' text, joined (`message_text`): where an action written in text is looked for
+
+
+_CALL, _MESSAGE = Kind.CALL, Kind.MESSAGE
 
 
 def of_atoms(atoms: list[Atom], response_id: str | None = None) -> AnswerAtoms:
-    calls = [atom for atom in atoms if atom[KIND] == Kind.CALL]
-    if calls:
-        marks = MARK_SEPARATOR.join(ref for _, ref, _, _ in calls if len(ref) >= 6)  # a short id occurs by chance
-        digest = hashlib.blake2b(
-            "\x1e".join(f"{name}\x1f{text}" for _, _, name, text in calls).encode("utf-8", "surrogatepass"),
-            digest_size=12,
-        ).hexdigest()
+    # Once per answer: the common shapes — one message, one tool call — take the short path (the same values).
+    if len(atoms) == 1:
+        kind, ref, name, text = atoms[0]
+        if kind == _CALL:
+            marks = ref if len(ref) >= 6 else ""  # a short id occurs by chance
+            return AnswerAtoms(atoms, marks, _calls_digest(f"{name}\x1f{text}"), response_id)
+        text = text if kind == _MESSAGE else ""
     else:
-        text = message_text(atoms).strip()
-        marks = text[:MARK_CHARS] if len(text) >= 16 else ""  # a separator in it splits it into pieces it holds
-        digest = None
-    return AnswerAtoms(atoms, marks, digest, response_id)
+        calls = [atom for atom in atoms if atom[KIND] == _CALL]
+        text = message_text(atoms)
+        if calls:
+            marks = MARK_SEPARATOR.join(ref for _, ref, _, _ in calls if len(ref) >= 6)
+            digest = _calls_digest("\x1e".join(f"{name}\x1f{text}" for _, _, name, text in calls))
+            return AnswerAtoms(atoms, marks, digest, response_id, text)
+    stripped = text.strip()
+    marks = stripped[:MARK_CHARS] if len(stripped) >= 16 else ""  # a separator in it splits it into pieces it holds
+    return AnswerAtoms(atoms, marks, None, response_id, text)
+
+
+def _calls_digest(calls: str) -> str:
+    return hashlib.blake2b(calls.encode("utf-8", "surrogatepass"), digest_size=12).hexdigest()
 
 
 def from_chat_json(content: bytes) -> AnswerAtoms | None:

@@ -19,10 +19,25 @@ from dataclasses import dataclass
 from typing import Any
 
 from metering.record import TaskClassReason, TaskSource
-from metering.task_atoms import Atom, history_atoms, message_text, responses_atoms
+from metering.task_atoms import Atom, history_atoms, responses_atoms
 from router.errors import ProxyError, Refusal
 from router.tasks.answer import AnswerAtoms
-from router.tasks.index import Boundaries, Entry, History, Match, Prompt, TaskIndex, chain, extend, seed
+from router.tasks.index import (
+    AGENTIC,
+    ANSWERED_AT,
+    ARM,
+    EXPLORED,
+    STEP,
+    TASK_ID,
+    Boundaries,
+    Entry,
+    History,
+    Match,
+    Prompt,
+    TaskIndex,
+    chain,
+    seed,
+)
 from router.tasks.loop import loop_signal, wrote_action
 from router.tasks.prefix import raw_history
 from router.tasks.shared import SharedTasks
@@ -30,6 +45,13 @@ from router.tasks.shared import SharedTasks
 TASK_HEADER = "x-routetax-task"
 TASK_END_HEADER = "x-routetax-task-end"
 MAX_TASK_ID_CHARS = 200
+# Enum members read on every request, looked up once here (an enum class's attribute costs ~70 ns more than this)
+_CLASSIFIER, _LOOP_SIGNAL, _EARLIER_STEP = (
+    TaskClassReason.CLASSIFIER,
+    TaskClassReason.LOOP_SIGNAL,
+    TaskClassReason.EARLIER_STEP,
+)
+_NEW, _CONTINUATION = TaskSource.NEW, TaskSource.CONTINUATION
 
 
 def new_task_id() -> str:
@@ -71,12 +93,12 @@ class TaskContext:
 
     def classify(self, classified_agentic: bool) -> tuple[bool, TaskClassReason]:
         """The class this step is routed as: agentic from the step that made it so, on every later step."""
-        if self.previous is not None and self.previous.agentic:
-            self.agentic, self.reason = True, TaskClassReason.EARLIER_STEP
+        if self.previous is not None and self.previous[AGENTIC]:
+            self.agentic, self.reason = True, _EARLIER_STEP
         elif self.loop:
-            self.agentic, self.reason = True, TaskClassReason.LOOP_SIGNAL
+            self.agentic, self.reason = True, _LOOP_SIGNAL
         else:
-            self.agentic, self.reason = classified_agentic, TaskClassReason.CLASSIFIER
+            self.agentic, self.reason = classified_agentic, _CLASSIFIER
         return self.agentic, self.reason
 
 
@@ -113,41 +135,46 @@ class TaskIdentity:
                 name = f"c\x1f{scope}\x1f{conversation}"
                 task_id = "task_" + hashlib.blake2b(name.encode("utf-8", "surrogatepass"), digest_size=12).hexdigest()
                 return await self._named(task_id, name, TaskSource.CONVERSATION, body, api, scope, end, now)
-        atoms, digests, match, raw = await self._continuation(body, api, scope, now)
+        atoms, digests, match, raw, bounds = self._local(body, api, scope, now)
+        if bounds is not None and self.shared is not None and not bounds.covered(match):
+            match = await self.shared.find(digests, atoms, bounds, match, now)
         extended = self.index.find_extension(digests, atoms, now) if match is None else None
         if match is not None:
-            context = self._following(match.entry, TaskSource.CONTINUATION, atoms[match.end :], scope, end, now)
+            context = self._following(match.entry, _CONTINUATION, atoms[match.end :], scope, end, now)
         elif extended is not None:  # a scratchpad that grew by the answer and what running it produced
-            context = self._following(extended[0], TaskSource.CONTINUATION, [extended[1]], scope, end, now)
+            context = self._following(extended[0], _CONTINUATION, [extended[1]], scope, end, now)
         else:
-            context = TaskContext(new_task_id(), TaskSource.NEW, 1, scope, None, False, end)
+            context = TaskContext(new_task_id(), _NEW, 1, scope, None, False, end)
         context.history, context.prompt, context.raw = digests[-1], Prompt.of(digests, atoms), raw
         return context
 
-    async def _continuation(
+    def _local(
         self, body: dict[str, Any], api: str, scope: str | None, now: float
-    ) -> tuple[list[Atom], list[bytes], Match | None, int | None]:
-        """The history's atoms, their digests, the longest filed answer it continues (Redis only on a miss), and
-        the hash of its exact messages. When the messages before its last answer are byte for byte a filed
-        request's (router.tasks.prefix), the atoms and digests start at that answer: all that follows needs."""
-        raw = raw_history(body.get("messages")) if api == "chat" else None
-        if raw is not None and raw.before is not None:
-            start = self.index.prefix_digest(scope, raw.before)
-            if start is not None:
-                answer, after, own = self.history.of_tail(body["messages"][raw.split :])
-                found = self.index.find_after_prefix(start, answer, after, own, now)
-                if found is not None:
-                    return *found, raw.whole
+    ) -> tuple[list[Atom], list[bytes], Match | None, int | None, Boundaries | None]:
+        """The history's atoms, their digests, the longest filed answer this process knows it continues, the hash
+        of its exact messages, and (when normalised whole) where its answers are, for the caller to ask Redis when
+        this process's match does not cover them. When the messages before its last answer are byte for byte a
+        filed request's (router.tasks.prefix), the atoms and digests start at that answer: all that follows needs.
+        Not a coroutine: the store is asked by the caller, only on a miss (one coroutine fewer per request)."""
+        messages = body.get("messages") if api == "chat" else None
+        raw = raw_history(messages) if messages is not None else None
+        if raw is not None:
+            split, before, whole = raw
+            if before is not None:
+                start = self.index.prefix_digest(scope, before)
+                if start is not None:
+                    answer, after, answer_own, after_own = self.history.of_tail(messages[split:])  # type: ignore[index]
+                    found = self.index.find_after_prefix(start, answer, after, answer_own, after_own, now)
+                    if found is not None:
+                        return found[0], found[1], found[2], whole, None
         # A chat history with no answer in it (a task's first step) is remembered only when it has to be: its next
         # step is found by its exact bytes unless the client rewrote them, and then that step's own lookup
         # remembers the messages it resends.
-        atoms, own = self.history.of(body, api, remember=raw is None or raw.before is not None)
+        atoms, own = self.history.of(body, api, remember=raw is None or raw[1] is not None)
         digests = chain(seed(scope), atoms, own)
         bounds = Boundaries.of(atoms)
         match = self.index.find(digests, atoms, bounds, now)
-        if self.shared is not None and not bounds.covered(match):
-            match = await self.shared.find(digests, atoms, bounds, match, now)
-        return atoms, digests, match, raw.whole if raw is not None else None
+        return atoms, digests, match, raw[2] if raw is not None else None, bounds
 
     async def _header(
         self, task_id: str, body: dict[str, Any], api: str, scope: str | None, end: bool, now: float
@@ -155,13 +182,15 @@ class TaskIdentity:
         """The client's own task: its latest state is the newer of what was filed by name and what the history
         continues (that is how a process learns of steps another worker or replica served)."""
         name = f"h\x1f{scope}\x1f{task_id}"
-        atoms, digests, match, raw = await self._continuation(body, api, scope, now)
-        if match is not None and match.entry.task_id != task_id:
+        atoms, digests, match, raw, bounds = self._local(body, api, scope, now)
+        if bounds is not None and self.shared is not None and not bounds.covered(match):
+            match = await self.shared.find(digests, atoms, bounds, match, now)
+        if match is not None and match.entry[TASK_ID] != task_id:
             match = None  # another task's answer in this history: not a step of this one
         entry = self.index.named_entry(name, now)
         if entry is None and match is None:  # the history told nothing: what other processes know of the name
             entry = await self._shared_named(name, now)
-        if match is not None and (entry is None or match.entry.step >= entry.step):
+        if match is not None and (entry is None or match.entry[STEP] >= entry[STEP]):
             context = self._following(match.entry, TaskSource.HEADER, atoms[match.end :], scope, end, now)
         elif entry is not None:
             ends = Boundaries.of(atoms).ends
@@ -207,31 +236,33 @@ class TaskIdentity:
     def _following(
         self, entry: Entry, source: TaskSource, new: list[Atom], scope: str | None, end: bool, now: float
     ) -> TaskContext:
-        loop = loop_signal(new, entry, now - entry.answered_at, self.machine_pace_s)
-        context = TaskContext(entry.task_id, source, entry.step + 1, scope, entry, loop, end)
-        context.arm, context.explored = entry.arm, entry.explored
+        loop = loop_signal(new, entry, now - entry[ANSWERED_AT], self.machine_pace_s)
+        context = TaskContext(entry[TASK_ID], source, entry[STEP] + 1, scope, entry, loop, end)
+        context.arm, context.explored = entry[ARM], entry[EXPLORED]
         return context
 
     def file(self, context: TaskContext, answer: AnswerAtoms, routed_tier: str | None) -> None:
         """File a usable answer under the keys the task's next step may arrive by (a task that ended: none)."""
         if context.end:
             return
-        text = message_text(answer.atoms)
-        entry = Entry(
-            task_id=context.task_id,
-            step=context.step,
-            agentic=context.agentic,
-            reason=str(context.reason),
-            answered_at=time.time(),
-            arm=context.arm if context.arm is not None else routed_tier,
-            explored=context.explored,
-            marks=answer.marks,
-            calls=answer.calls is not None,
-            acted=wrote_action(text),
+        arm = context.arm if context.arm is not None else routed_tier
+        acted = wrote_action(answer.text)
+        entry: Entry = (
+            context.task_id,
+            context.step,
+            context.agentic,
+            str(context.reason),  # an exact str (an enum member would keep the tuple tracked)
+            time.time(),
+            arm,
+            context.explored,
+            answer.marks,
+            answer.calls is not None,
+            acted,
+            0,
         )
         key = request = None
         if context.history is not None and answer.atoms:
-            key, request = extend(context.history, answer.atoms), context.history
+            key, request = self.index.answer_key(context.history, answer.atoms), context.history
             self.index.put(key, request, entry, answer.response_id)
             if context.raw is not None:
                 self.index.put_prefix(context.scope, context.raw, context.history)

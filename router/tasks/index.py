@@ -28,12 +28,14 @@ import functools
 import hashlib
 import itertools
 from dataclasses import dataclass
+from hashlib import blake2b
 from typing import Any
 
 import orjson
 
 from metering.task_atoms import (
     DIGEST_BYTES,
+    SEPARATOR,
     SKIPPED_ROLES,
     TEXT,
     Atom,
@@ -79,34 +81,95 @@ def _text_digest(text: str) -> bytes:
     return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=DIGEST_BYTES).digest()
 
 
-@dataclass(slots=True)
-class Entry:
-    """A task as of one of its answers: what the next step of the task inherits."""
+# A task as of one of its answers — what the next step of the task inherits — is a plain tuple read by position
+# (`TASK_ID`...), not a dataclass: the index keeps one per filed answer (up to `max_entries` in each table), and the
+# collector stops tracking an exact tuple of strings, numbers and bools after its first look at it, while a
+# dataclass instance stays tracked for as long as it lives (the last object a filed answer left for every older
+# collection to walk); a tuple is also built without an `__init__` call, and written as JSON without orjson
+# reading a dataclass field by field (~9,000 instructions an answer, bench/task_cpu.py).
+#   task_id      the task
+#   step         the step that produced this answer
+#   agentic      its class
+#   reason       TaskClassReason of the step that made it agentic ("classifier" while single-turn)
+#   answered_at  unix seconds: when routetax had the whole answer
+#   arm          the tier the task's first step was routed to (its exploration arm when explored)
+#   explored
+#   marks        call ids (else the text's start) a rewritten answer still shows (router.tasks.answer)
+#   calls        the answer asked for tool calls
+#   acted        the answer's text asked its client to act (an action written in text)
+#   continued    requests that continued this answer here (tells identical answers of two tasks apart); the
+#                answers table holds the counted entry (`TaskIndex._pick`), the other tables the one filed
+Entry = tuple[str, int, bool, str, float, str | None, bool, str, bool, bool, int]
+TASK_ID, STEP, AGENTIC, REASON, ANSWERED_AT, ARM, EXPLORED, MARKS, CALLS, ACTED, CONTINUED = range(11)
+ENTRY_FIELDS = (
+    "task_id",
+    "step",
+    "agentic",
+    "reason",
+    "answered_at",
+    "arm",
+    "explored",
+    "marks",
+    "calls",
+    "acted",
+    "continued",
+)
+_REQUIRED_FIELDS = frozenset(ENTRY_FIELDS[:7])
 
-    task_id: str
-    step: int  # the step that produced this answer
-    agentic: bool
-    reason: str  # TaskClassReason of the step that made it agentic ("classifier" while single-turn)
-    answered_at: float  # unix seconds: when routetax had the whole answer
-    arm: str | None  # the tier the task's first step was routed to (its exploration arm when explored)
-    explored: bool
-    marks: str = ""  # call ids (else the text's start) a rewritten answer still shows (router.tasks.answer)
-    calls: bool = False  # the answer asked for tool calls
-    acted: bool = False  # the answer's text asked its client to act (an action written in text)
-    continued: int = 0  # requests that continued this answer here (tells identical answers of two tasks apart)
 
-    def to_json(self) -> bytes:
-        return orjson.dumps(self)  # orjson reads the dataclass itself: `asdict` cost ~20 µs per answer (py-spy)
+def new_entry(
+    task_id: str,
+    step: int,
+    agentic: bool,
+    reason: str,
+    answered_at: float,
+    arm: str | None,
+    explored: bool,
+    marks: str = "",
+    calls: bool = False,
+    acted: bool = False,
+    continued: int = 0,
+) -> Entry:
+    """An entry by its fields' names (`TaskIdentity.file` builds its tuple in place)."""
+    return (task_id, step, agentic, reason, answered_at, arm, explored, marks, calls, acted, continued)
 
-    @classmethod
-    def from_json(cls, raw: bytes | str) -> Entry | None:
-        try:
-            data = orjson.loads(raw)
-            marks = data.get("marks") or ""
-            data["marks"] = marks if isinstance(marks, str) else MARK_SEPARATOR.join(marks)  # an older process's list
-            return cls(**data)
-        except (orjson.JSONDecodeError, TypeError, KeyError):
-            return None
+
+def entry_json(entry: Entry) -> bytes:
+    """The entry as the JSON object other processes read (`entry_from_json`; what a dataclass wrote before).
+
+    Spelled out, in `ENTRY_FIELDS`' order: `dict(zip(...))` took three times as long, once per filed answer."""
+    return orjson.dumps(
+        {
+            "task_id": entry[0],
+            "step": entry[1],
+            "agentic": entry[2],
+            "reason": entry[3],
+            "answered_at": entry[4],
+            "arm": entry[5],
+            "explored": entry[6],
+            "marks": entry[7],
+            "calls": entry[8],
+            "acted": entry[9],
+            "continued": entry[10],
+        }
+    )
+
+
+def entry_from_json(raw: bytes | str) -> Entry | None:
+    """An entry another process shared (None when it is not one: a missing or unknown field, not JSON)."""
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(data, dict) or not _REQUIRED_FIELDS <= data.keys() or not data.keys() <= set(ENTRY_FIELDS):
+        return None
+    marks = data.get("marks") or ""
+    data["marks"] = marks if isinstance(marks, str) else MARK_SEPARATOR.join(marks)  # an older process's list
+    return new_entry(**data)
+
+
+def continued_once(entry: Entry) -> Entry:
+    return (*entry[:CONTINUED], entry[CONTINUED] + 1)
 
 
 @dataclass(slots=True)
@@ -192,17 +255,58 @@ class History:
             own += found[half:]  # type: ignore[arg-type]
         return atoms, own
 
-    def of_tail(self, tail: list[Any]) -> tuple[list[Atom], list[Atom], list[bytes]]:
-        """(the answer's atoms, the atoms after it, all their own digests) of a chat history from its last answer on,
-        for a step found by its exact bytes (router.tasks.prefix): nothing of it is remembered. A loop's step (its
-        answer and a few tool results) is normalised directly, without the memo's serialising and lookups; a longer
-        tail goes through `of_items`, which normalises each distinct message of a request once."""
+    def of_tail(self, tail: list[Any]) -> tuple[list[Atom], list[Atom], list[bytes] | None, list[bytes]]:
+        """(the answer's atoms, the atoms after it, their own digests) of a chat history from its last answer on, for
+        a step found by its exact bytes (router.tasks.prefix): nothing of it is remembered. A loop's step (its
+        answer and a few tool results) is normalised directly, without the memo's serialising and lookups, and the
+        answer's own digests left to `TaskIndex.find_after_prefix` (None: routetax digested that answer when it
+        filed it, `AnswerLinks`); a longer tail goes through `of_items`, which normalises each distinct message of a
+        request once."""
         if len(tail) <= DIRECT_TAIL:
-            answer, after = chat_atoms(tail[:1]), chat_atoms(tail[1:])
-            return answer, after, [*map(atom_digest, answer), *map(atom_digest, after)]
+            after = chat_atoms(tail[1:])
+            return chat_atoms(tail[:1]), after, None, [*map(atom_digest, after)]
         answer, answer_own = self.of_items(tail[:1], remember=False)
         after, after_own = self.of_items(tail[1:], remember=False)
-        return answer, after, answer_own + after_own
+        return answer, after, answer_own, after_own
+
+
+LINK_MEMO = 4096  # filed answers remembered per generation (two generations)
+LINK_MEMO_MAX_BYTES = 2048  # an answer atom longer than this is digested again when it comes back
+
+
+class AnswerLinks:
+    """A filed answer's own digest and chain link, for the next step that sends it back.
+
+    Filing an answer digests it (its atom, then the link from its request's history); the next step sends it back
+    right after that history and digested it all again (two blake2b calls for a loop's step, ~10,000 instructions).
+    Kept by the history's digest followed by the very bytes `atom_digest` hashes, so a hit is the digest those
+    bytes give, and an answer the client changed in any way misses and is digested as before: this changes what
+    identity costs, never what it finds. One-atom answers only (one tool call, one message: almost all), bytes
+    only (nothing for the collector), bounded: two generations of `LINK_MEMO` of at most `LINK_MEMO_MAX_BYTES`
+    (≤ 17 MB; ~1.5 MB for tool calls)."""
+
+    def __init__(self) -> None:
+        self._young: dict[bytes, bytes] = {}
+        self._old: dict[bytes, bytes] = {}
+
+    def link(self, start: bytes, atom: Atom) -> tuple[bytes, bytes]:
+        """(the atom's own digest, the chain's digest after it from `start`), remembered for when it comes back."""
+        data = SEPARATOR.join(atom).encode("utf-8", "surrogatepass")
+        own = blake2b(data, digest_size=DIGEST_BYTES).digest()
+        link = blake2b(start + own, digest_size=DIGEST_BYTES).digest()
+        if len(data) <= LINK_MEMO_MAX_BYTES:
+            young = self._young
+            if len(young) >= LINK_MEMO:
+                self._old, self._young = young, {}
+                young = self._young
+            young[start + data] = own + link
+        return own, link
+
+    def known(self, start: bytes, atom: Atom) -> bytes | None:
+        """The chain's digest after `atom` from `start`, when routetax filed that very answer after that history."""
+        key = start + SEPARATOR.join(atom).encode("utf-8", "surrogatepass")
+        found = self._young.get(key) or self._old.get(key)
+        return found[DIGEST_BYTES:] if found is not None else None
 
 
 def _instructions(item: Any, responses: bool) -> bool:
@@ -235,10 +339,11 @@ class Boundaries:
 
 def confirmed(entry: Entry, atoms: list[Atom]) -> bool:
     """A rewritten answer: do all of its marks show in what follows the request that asked for it?"""
-    if not entry.marks:
+    marks = entry[MARKS]
+    if not marks:
         return False
     text = "\x1f".join(f"{ref}\x1f{text}" for _, ref, _, text in atoms)
-    return all(mark in text for mark in split_marks(entry.marks))
+    return all(mark in text for mark in split_marks(marks))
 
 
 class TaskIndex:
@@ -258,9 +363,19 @@ class TaskIndex:
         # a dict of atoms leaves the collector's sight, where a tuple key would bring the whole table back into the
         # young generation at every insert (each young collection then walked all of it: 6-16 ms, measured).
         self.prefixes: dict[int, bytes] = {}
+        # answers keys whose one entry a request continued (`_pick`), evicted with them: bytes and bools, nothing
+        # for the collector
+        self.continued: dict[bytes, bool] = {}
+        self.links = AnswerLinks()
+
+    def answer_key(self, history: bytes, atoms: list[Atom]) -> bytes:
+        """The key an answer is filed by: its request's history chained on through its atoms."""
+        if len(atoms) == 1:
+            return self.links.link(history, atoms[0])[1]
+        return chain(history, atoms)[-1]
 
     def alive(self, entry: Entry | None, now: float) -> Entry | None:
-        return entry if entry is not None and now - entry.answered_at <= self.idle_s else None
+        return entry if entry is not None and now - entry[ANSWERED_AT] <= self.idle_s else None
 
     def find(self, digests: list[bytes], atoms: list[Atom], bounds: Boundaries, now: float) -> Match | None:
         """The longest registered answer this history continues (exactly, else rewritten and confirmed)."""
@@ -268,7 +383,7 @@ class TaskIndex:
         answers = self.answers
         for end in range(len(digests) - 1, 0, -1):  # every position: an answer may end anywhere (built-in tools)
             found = answers.get(digests[end])
-            entry = self._pick(found, now) if found is not None else None
+            entry = self._pick(digests[end], found, now) if found is not None else None
             if entry is not None:
                 best = Match(entry, end, False)
                 break
@@ -281,35 +396,67 @@ class TaskIndex:
                     return Match(entry, start, True)
         return best
 
-    def _pick(self, found: Entry | tuple[Entry, ...], now: float) -> Entry | None:
+    def _pick(self, key: bytes, found: Entry | tuple[Entry, ...], now: float) -> Entry | None:
         """The entry a continuation belongs to. Two tasks whose histories and answers are identical file one
         key twice: their continuations are shared out, each to an answer nobody continued yet — the latest
         filed first, since a task continues soon after its answer while identical answers that are never
-        continued (a stateless client asking the same thing again and again) only grow older."""
-        if isinstance(found, Entry):
-            entry = self.alive(found, now)
-        else:
-            alive = [e for e in found if self.alive(e, now) is not None]
-            entry = next((e for e in reversed(alive) if not e.continued), alive[-1] if alive else None)
+        continued (a stateless client asking the same thing again and again) only grow older.
+
+        An entry is immutable: a key's one entry is counted in `continued` (a flag, no new object), one of several
+        is replaced under `key` by its counted copy (only identical answers of several tasks come to that)."""
+        if type(found[0]) is str:  # one entry
+            if now - found[ANSWERED_AT] > self.idle_s:  # type: ignore[operator]
+                return None
+            self.continued[key] = True
+            return found  # type: ignore[return-value]
+        alive = [e for e in found if self.alive(e, now) is not None]  # type: ignore[union-attr]
+        entry = next((e for e in reversed(alive) if not e[CONTINUED]), alive[-1] if alive else None)
         if entry is not None:
-            entry.continued += 1
+            self.answers[key] = tuple(continued_once(e) if e is entry else e for e in found)  # type: ignore[union-attr]
         return entry
+
+    def adopt(self, key: bytes, entry: Entry) -> None:
+        """An answer another process filed, continued by a request here: its next step is a local hit."""
+        self.answers[key] = entry
+        self.continued[key] = True
 
     def put(self, key: bytes, request: bytes | None, entry: Entry, response_id: str | None = None) -> None:
         """File an answer: by its digest, by the request that asked it (None: not a history), by its response id."""
-        existing = self.answers.get(key)
+        # Once per answer: a new key (almost always) is inserted as the youngest directly, the bound checked inline
+        answers, over = self.answers, self.max_entries + max(self.max_entries // EVICT_SLACK, 1)
+        existing = answers.get(key)
+        counted = self.continued.pop(key, None)  # its one entry was continued: counted below, or replaced by a new one
         if existing is None:
-            bounded_put(self.answers, key, entry, self.max_entries)
+            answers[key] = entry
+            if len(answers) > over:
+                self._put_answer(key, entry)  # sweeps
         else:  # the same history and answer again: another task's (kept beside it), or this task's retry
-            kept = tuple(e for e in _entries(existing) if e.task_id != entry.task_id)
+            if counted and type(existing[0]) is str:
+                existing = continued_once(existing)  # type: ignore[arg-type]  # counted where several are told apart
+            task_id = entry[TASK_ID]
+            kept = tuple(e for e in _entries(existing) if e[TASK_ID] != task_id)
             value: Entry | tuple[Entry, ...] = (*kept[-REWRITE_CANDIDATES + 1 :], entry) if kept else entry
-            bounded_put(self.answers, key, value, self.max_entries)
+            self._put_answer(key, value)
         if request is not None:
-            siblings = _entries(self.requests.pop(request, None))
-            kin: Entry | tuple[Entry, ...] = (*siblings[-REWRITE_CANDIDATES + 1 :], entry) if siblings else entry
-            bounded_put(self.requests, request, kin, self.max_entries)
+            requests = self.requests
+            siblings = requests.pop(request, None)
+            if siblings is None:
+                requests[request] = entry
+                if len(requests) > over:
+                    bounded_put(requests, request, entry, self.max_entries)  # sweeps
+            else:
+                kin = (*_entries(siblings)[-REWRITE_CANDIDATES + 1 :], entry)
+                bounded_put(requests, request, kin, self.max_entries)
         if response_id is not None:
             self.put_response(response_id, entry)
+
+    def _put_answer(self, key: bytes, value: Entry | tuple[Entry, ...]) -> None:
+        """`answers` bounded, and the flags of the answers it evicts gone with them (`continued` ⊆ its keys)."""
+        evicted = bounded_put(self.answers, key, value, self.max_entries)
+        if evicted:
+            continued = self.continued
+            for old in evicted:
+                continued.pop(old, None)
 
     def put_prompt(self, prompt: Prompt, entry: Entry) -> None:
         siblings = self.prompts.pop(prompt.key, None) or []
@@ -327,26 +474,45 @@ class TaskIndex:
             if chars >= len(text) or self.alive(entry, now) is None or _text_digest(text[:chars]) != digest:
                 continue
             added = text[chars:]
-            if entry.marks and all(mark in added for mark in split_marks(entry.marks)):
+            marks = entry[MARKS]
+            if marks and all(mark in added for mark in split_marks(marks)):
                 return entry, (Kind.MESSAGE, "user", "", added)
         return None
 
     def put_prefix(self, scope: str | None, raw: int, digest: bytes) -> None:
         """A filed answer's request, by the hash of its exact messages: the next step's bytes start with them."""
-        bounded_put(self.prefixes, hash((scope, raw)), digest, self.max_entries)
+        key, prefixes = hash((scope, raw)), self.prefixes
+        prefixes.pop(key, None)  # re-inserted last: the youngest (bounded_put, inlined: once per answer)
+        prefixes[key] = digest
+        if len(prefixes) > self.max_entries + max(self.max_entries // EVICT_SLACK, 1):
+            bounded_put(prefixes, key, digest, self.max_entries)  # sweeps
 
     def prefix_digest(self, scope: str | None, raw: int) -> bytes | None:
         return self.prefixes.get(hash((scope, raw)))
 
     def find_after_prefix(
-        self, start: bytes, answer: list[Atom], after: list[Atom], own: list[bytes], now: float
+        self,
+        start: bytes,
+        answer: list[Atom],
+        after: list[Atom],
+        answer_own: list[bytes] | None,
+        after_own: list[bytes],
+        now: float,
     ) -> tuple[list[Atom], list[bytes], Match] | None:
         """The continuation of the history whose digest is `start` by `answer` (then `after`), when that answer
-        is one routetax filed: the atoms from the answer on, their chained digests, and the match."""
+        is one routetax filed: the atoms from the answer on, their chained digests, and the match. `answer_own`:
+        the answer's own digests, None when not computed yet (`AnswerLinks` may know them)."""
         atoms = answer + after
-        digests = chain(start, atoms, own)
-        found = self.answers.get(digests[len(answer)])
-        entry = self._pick(found, now) if found is not None else None
+        link = self.links.known(start, answer[0]) if answer_own is None and len(answer) == 1 else None
+        if link is not None:
+            digests = chain(link, after, after_own)
+            digests.insert(0, start)
+        else:
+            own = answer_own if answer_own is not None else [*map(atom_digest, answer)]
+            digests = chain(start, atoms, own + after_own)
+        key = digests[len(answer)]
+        found = self.answers.get(key)
+        entry = self._pick(key, found, now) if found is not None else None
         return (atoms, digests, Match(entry, len(answer), False)) if entry is not None else None
 
     def put_response(self, response_id: str, entry: Entry) -> None:
@@ -369,14 +535,15 @@ def _entries(value: Entry | tuple[Entry, ...] | None) -> tuple[Entry, ...]:
     """A table's value as a tuple of entries (one entry is kept bare)."""
     if value is None:
         return ()
-    return (value,) if isinstance(value, Entry) else value
+    return (value,) if type(value[0]) is str else value  # type: ignore[return-value]
 
 
 EVICT_SLACK = 16  # a table may pass its bound by 1/16th; then its oldest 1/16th go in one sweep
 
 
-def bounded_put(table: dict[Any, Any], key: Any, value: Any, limit: int) -> None:
-    """Insert `key` as the youngest; past `limit` + 1/16th, drop the oldest back down to `limit`.
+def bounded_put(table: dict[Any, Any], key: Any, value: Any, limit: int) -> list[Any] | None:
+    """Insert `key` as the youngest; past `limit` + 1/16th, drop the oldest back down to `limit` (and return their
+    keys).
 
     Evicted in sweeps, not one by one: a dict's deleted slots stay at the front of its entries until it is
     resized, so finding the oldest key (`next(iter(table))`) after each insert scans them all again — 16 µs
@@ -384,5 +551,8 @@ def bounded_put(table: dict[Any, Any], key: Any, value: Any, limit: int) -> None
     table.pop(key, None)  # re-inserted last: the youngest
     table[key] = value
     if len(table) > limit + max(limit // EVICT_SLACK, 1):
-        for old in list(itertools.islice(table, len(table) - limit)):
+        evicted = list(itertools.islice(table, len(table) - limit))
+        for old in evicted:
             del table[old]
+        return evicted
+    return None

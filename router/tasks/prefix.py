@@ -27,24 +27,17 @@ chain is found by id.
 from __future__ import annotations
 
 import zlib
-from typing import Any, NamedTuple
+from typing import Any
 
 import orjson
 
-
-class RawHistory(NamedTuple):
-    """Where a chat history splits, and the fingerprints of its exact bytes before the split and whole.
-
-    A tuple, made once per request and dropped with it (a frozen dataclass costs a `__setattr__` per field)."""
-
-    split: int  # index of the last assistant message: the answer this request continues (len(messages): none)
-    before: int | None  # fingerprint of the messages before it: what the previous step sent (None: no answer)
-    whole: int  # fingerprint of every message: the key the next step finds this one's history by
-
-
-def fingerprint(crc: int, length: int) -> int:
-    """CRC-32 and byte length in one int (the length tells most unequal histories apart before the CRC does)."""
-    return crc | length << 32
+# Where a chat history splits, and the fingerprints of its exact bytes before the split and whole: a plain tuple
+# (split, before, whole), made once per request and dropped with it (a NamedTuple's `__new__` is a Python call):
+#   split   index of the last assistant message: the answer this request continues (len(messages): none)
+#   before  fingerprint of the messages before it: what the previous step sent (None: no answer)
+#   whole   fingerprint of every message: the key the next step finds this one's history by
+# A fingerprint is CRC-32 | byte length << 32 in one int (the length tells most unequal histories apart first).
+RawHistory = tuple[int, int | None, int]
 
 
 def raw_history(messages: Any) -> RawHistory | None:
@@ -58,15 +51,17 @@ def raw_history(messages: Any) -> RawHistory | None:
         if type(message) is dict and message.get("role") == "assistant":
             split = index
             break
+    crc32, dumps = zlib.crc32, orjson.dumps
     try:
-        whole = orjson.dumps(messages)
-        # `[m0,...,mk]`: the bytes of messages[:split] are those of the whole less the tail's, and b"[" +
-        # "m0,...,m(split-1)" is what the previous step's `whole` fingerprinted (its bytes without the "]").
-        tail = len(orjson.dumps(messages[split:])) if split < count else 1
+        if not 0 < split < count:
+            whole = dumps(messages)
+            return split, None, crc32(memoryview(whole)[:-1]) | (len(whole) - 1) << 32
+        # `[m0,...,m(split-1)]` and `[m(split),...]`, each written once: `[m0,...,m(split-1)` is what the previous
+        # step's `whole` fingerprinted (its bytes without the "]"), and this history's own bytes continue it with
+        # "," and the tail's messages (orjson writes a list as its items joined by ",", whatever they are).
+        head, tail = dumps(messages[:split]), dumps(messages[split:])
     except orjson.JSONEncodeError:
         return None
-    view = memoryview(whole)
-    cut = len(whole) - tail
-    crc = zlib.crc32(view[:cut])
-    before = fingerprint(crc, cut) if 0 < split < count else None
-    return RawHistory(split, before, fingerprint(zlib.crc32(view[cut:-1], crc), len(whole) - 1))
+    before = crc32(memoryview(head)[:-1])
+    whole = crc32(memoryview(tail)[1:-1], crc32(b",", before))
+    return split, before | (len(head) - 1) << 32, whole | (len(head) + len(tail) - 2) << 32

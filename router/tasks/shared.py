@@ -29,7 +29,17 @@ from redis.exceptions import NoScriptError
 
 from metering.task_atoms import Atom
 from router.stopping import stop_task
-from router.tasks.index import REWRITE_CANDIDATES, Boundaries, Entry, Match, TaskIndex, bounded_put, confirmed
+from router.tasks.index import (
+    REWRITE_CANDIDATES,
+    Boundaries,
+    Entry,
+    Match,
+    TaskIndex,
+    bounded_put,
+    confirmed,
+    entry_from_json,
+    entry_json,
+)
 
 log = logging.getLogger("routetax.tasks")
 
@@ -88,7 +98,7 @@ class SharedTasks:
         self, key: bytes | None, request: bytes | None, entry: Entry, response_id: str | None, name: str | None
     ) -> None:
         """Queue an answer's entry under every key it was filed by; the writer sends it within `FLUSH_S`."""
-        self._pending.append((key, request, entry.to_json(), response_id, name))
+        self._pending.append((key, request, entry_json(entry), response_id, name))
         self._wake.set()
         if self._writer is None:
             self._writer = asyncio.get_running_loop().create_task(self._write_loop(), name="routetax-tasks-writer")
@@ -177,19 +187,18 @@ class SharedTasks:
         best = local
         if ends:
             for end, raw in reversed(list(zip(ends, results[0], strict=True))):
-                entry = Entry.from_json(raw) if raw is not None else None
+                entry = entry_from_json(raw) if raw is not None else None
                 if self.index.alive(entry, now) is not None:
                     assert entry is not None
-                    entry.continued += 1
                     best = Match(entry, end, False)
-                    self.index.answers[digests[end]] = entry  # adopted: the next step is a local hit
+                    self.index.adopt(digests[end], entry)
                     break
             results = results[1:]
         for start, raws in reversed(list(zip(starts, results, strict=True))):
             if best is not None and start <= best.end:
                 break
             for raw in reversed(raws or ()):
-                entry = Entry.from_json(raw)
+                entry = entry_from_json(raw)
                 if self.index.alive(entry, now) is not None and confirmed(entry, atoms[start:]):
                     assert entry is not None
                     return Match(entry, start, True)
@@ -217,4 +226,4 @@ class SharedTasks:
         except Exception as exc:
             log.warning("could not look up a task in the store: %s", exc)
             return None
-        return self.index.alive(Entry.from_json(raw), now) if raw is not None else None
+        return self.index.alive(entry_from_json(raw), now) if raw is not None else None
