@@ -329,3 +329,51 @@ def test_filing_only_what_a_later_request_continues_from_groups_as_filing_everyt
     _, everything = tasks_of(capsys, path)
     assert filtered == everything
     assert filtered["count"] == 2 + 2 + 9  # two runs, two chats, nine questions (asked again: no answer to continue)
+
+
+@pytest.mark.parametrize("logged", ["pairs", "bodies", "both"])
+def test_the_task_sums_read_off_the_tallys_totals_equal_the_sums_of_every_row(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, logged: str
+) -> None:
+    """The sums by task class are read off the tally's sums by request class, with only the single-turn requests in
+    agentic tasks summed row by row (issue 30, speed): the same figures as summing every row, on logs with logged and
+    estimated tokens, a flex tier and a chat that turns into an agent run (a single-turn step in an agentic task)."""
+    from metering.audit import task_groups
+
+    first = {"model": "gpt-4o", "messages": [{"role": "user", "content": "I want to fly to Lisbon on Friday."}]}
+    reply = {"role": "assistant", "content": "Sure: from which city are you flying?"}
+    second = {
+        "model": "gpt-4o",
+        "messages": [*first["messages"], reply, {"role": "user", "content": "From Porto. Book the cheapest."}],
+        "tools": AIRLINE_TOOLS,
+        "service_tier": "flex",
+    }
+    call = {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [{"id": "call_book_1", "type": "function", "function": {"name": "book", "arguments": "{}"}}],
+    }
+    rows = [
+        {"timestamp": T0, "request": first, "response": answer(reply, 100, 20, T0)},
+        {
+            "timestamp": T0 + 30,
+            "request": second,
+            "response": {**answer(call, 300, 50, T0 + 30), "service_tier": "flex"},
+        },
+        *airline_run("EHGLP3", T0 + 40),
+        *[single(f"What is {n} + {n}?", T0 + 1 + n) for n in range(6)],
+    ]
+    if logged == "bodies":
+        rows = bodies(rows)
+    elif logged == "both":
+        rows = rows[:8] + bodies(rows[8:])
+    path = write_jsonl(tmp_path / f"{logged}.jsonl", rows)
+    _, by_difference = tasks_of(capsys, path)
+
+    def every_row(result: Any, agentic: Any, task_of: Any, flags: Any, columns: Any, formats: Any, tpb: Any, _: Any):
+        task_groups._sum_every_row(result, agentic, task_of, flags, columns, formats, tpb)
+
+    monkeypatch.setattr(task_groups, "_sum_by_difference", every_row)
+    _, summed = tasks_of(capsys, path)
+    assert by_difference == summed
+    assert by_difference["agentic_share"] == pytest.approx(2 / 8)  # the chat turned agent run, the airline run

@@ -234,9 +234,9 @@ class Tally:
             for reason in reasons:
                 self.reasons[reason] += n
         self.kinds.clear()
-        self.tasks = self.task_rows.finish(sampler.tokens_per_byte)
-        self.models = Counter({model: n for model, n in self.models.items() if n})
         self.groups.total_into(self.buckets)
+        self.tasks = self.task_rows.finish(sampler.tokens_per_byte, self.buckets)  # before the buckets are settled
+        self.models = Counter({model: n for model, n in self.models.items() if n})
         for (label, _mode), bucket in self.buckets.items():
             bucket.settle(sampler, label == AGENTIC)
             self.cached_known[label] += bucket.cached_known_prompt
