@@ -424,8 +424,11 @@ def _litellm_row(obj: dict[str, Any], raw: bytes) -> Parsed:
         if type(usage_object) is dict:
             logged, cached_known = _usage({"usage": usage_object})
             if logged is not None:
-                cached, reasoning = min(logged.cached_tokens, prompt), min(logged.reasoning_tokens, completion)
-                usage = Usage(prompt, cached, completion, reasoning)
+                if logged.prompt_tokens == prompt and logged.completion_tokens == completion:
+                    usage = logged  # the columns agree with it (nearly every row): already the usage made below
+                else:
+                    cached, reasoning = min(logged.cached_tokens, prompt), min(logged.reasoning_tokens, completion)
+                    usage = Usage(prompt, cached, completion, reasoning)
         if usage is None:
             extra = metadata.get("additional_usage_values")
             cached = _int(extra.get("cache_read_input_tokens"), 0) if type(extra) is dict else 0
