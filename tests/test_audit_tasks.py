@@ -377,3 +377,19 @@ def test_the_task_sums_read_off_the_tallys_totals_equal_the_sums_of_every_row(
     _, summed = tasks_of(capsys, path)
     assert by_difference == summed
     assert by_difference["agentic_share"] == pytest.approx(2 / 8)  # the chat turned agent run, the airline run
+
+
+def test_requests_past_the_rows_held_are_counted_but_not_grouped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past MAX_HELD requests the rest are counted per request as always, and the per-task sums are made from the
+    held rows alone (not read off the tally's totals, which count every request)."""
+    from metering.audit import task_groups
+
+    monkeypatch.setattr(task_groups.TaskGroups, "MAX_HELD", 6)
+    rows = airline_run("EHGLP3", T0) + [single(f"What is {n} + {n}?", T0 + 20 + n) for n in range(4)]
+    r, t = tasks_of(capsys, write_jsonl(tmp_path / "pairs.jsonl", rows))
+    assert r["requests"] == 10
+    assert t["count"] == 1 and t["agentic_share"] == 1.0  # the airline run's six steps: one agentic task
+    assert t["requests_grouped"] == 6
+    assert any("4 requests past the first 6 were not grouped" in note for note in t["notes"])

@@ -437,6 +437,7 @@ def _litellm_row(obj: dict[str, Any], raw: bytes) -> Parsed:
     model = obj.get("model")
     if type(model) is not str or not model:
         model = obj.get("model_group")
+    start = obj.get("startTime")
     observation = _observe(
         _LITELLM_SPEND,
         body,
@@ -445,7 +446,7 @@ def _litellm_row(obj: dict[str, Any], raw: bytes) -> Parsed:
         usage=usage,
         cached_known=cached_known,
         service_tier=tier if type(tier) is str and tier else None,
-        ts=parse_timestamp(obj.get("startTime")),
+        ts=_iso_seconds(start) if type(start) is str and start else parse_timestamp(start),
         model=model if type(model) is str and model else None,
         check=stored is None or "messages" in body or "input" in body,  # only the model kept: nothing to check
     )

@@ -102,10 +102,11 @@ class TaskGroups:
         self.formats: dict[str, int] = {}
         self.held = 0
         self.skipped = 0
+        self.room = self.MAX_HELD  # read per request as an instance's own number (a class attribute is a slow look-up)
 
     def add(self, o: Observation) -> None:
         """Hold one counted request (called for every request the tally counts)."""
-        if self.held >= self.MAX_HELD:
+        if self.held >= self.room:
             self.skipped += 1
             return
         self.held += 1
