@@ -422,7 +422,7 @@ def _litellm_row(obj: dict[str, Any], raw: bytes) -> Parsed:
     if prompt or completion:
         usage_object = metadata.get("usage_object")
         if type(usage_object) is dict:
-            logged, cached_known = _usage({"usage": usage_object})
+            logged, cached_known = _logged_usage(usage_object, None)
             if logged is not None:
                 if logged.prompt_tokens == prompt and logged.completion_tokens == completion:
                     usage = logged  # the columns agree with it (nearly every row): already the usage made below
@@ -514,6 +514,13 @@ def _usage(answer: dict[str, Any]) -> tuple[Usage | None, bool]:
     logged = data.get("usage")
     if type(logged) is not dict:
         return _usage_general(answer)
+    tier = data.get("service_tier")
+    return _logged_usage(logged, tier if type(tier) is str else None)
+
+
+def _logged_usage(logged: dict[str, Any], tier: str | None) -> tuple[Usage | None, bool]:
+    """`_usage` of a `usage` object itself (Chat Completions' or Responses' names), with the tier the answer reported:
+    also how a LiteLLM row's `usage_object` is read."""
     if "input_tokens" in logged or "output_tokens" in logged:
         prompt, completion = logged.get("input_tokens"), logged.get("output_tokens")
         prompt_details, completion_details = logged.get("input_tokens_details"), logged.get("output_tokens_details")
@@ -535,9 +542,8 @@ def _usage(answer: dict[str, Any]) -> tuple[Usage | None, bool]:
         reasoning = 0
     if cached > prompt or reasoning > completion:
         return None, False  # impossible counts: estimate instead of pricing nonsense
-    tier = data.get("service_tier")
     return (
-        Usage(prompt, cached, completion, reasoning, False, tier if type(tier) is str else None),
+        Usage(prompt, cached, completion, reasoning, False, tier),
         "prompt_tokens_details" in logged or "input_tokens_details" in logged,
     )
 
