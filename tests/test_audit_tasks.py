@@ -204,6 +204,30 @@ def conversation(tag: str, start: float, replies: list[str], turns: list[str]) -
     return rows
 
 
+def chat_turning_agent(tier: str | None = None) -> list[dict[str, Any]]:
+    """A chat whose first step declares no tools (single-turn by itself) and whose second books with a tool call, as
+    pairs 30 s apart (its second step's request and answer at `tier`, if given)."""
+    first = {"model": "gpt-4o", "messages": [{"role": "user", "content": "I want to fly to Lisbon on Friday."}]}
+    reply = {"role": "assistant", "content": "Sure: from which city are you flying?"}
+    second: dict[str, Any] = {
+        "model": "gpt-4o",
+        "messages": [*first["messages"], reply, {"role": "user", "content": "From Porto. Book the cheapest."}],
+        "tools": AIRLINE_TOOLS,
+    }
+    call = {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [{"id": "call_book_1", "type": "function", "function": {"name": "book", "arguments": "{}"}}],
+    }
+    booked = answer(call, 300, 50, T0 + 30)
+    if tier is not None:
+        second["service_tier"] = booked["service_tier"] = tier
+    return [
+        {"timestamp": T0, "request": first, "response": answer(reply, 100, 20, T0)},
+        {"timestamp": T0 + 30, "request": second, "response": booked},
+    ]
+
+
 @pytest.mark.parametrize("logged", ["pairs", "bodies"])
 def test_two_conversations_with_identical_starts_stay_two_tasks(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], logged: str
@@ -223,21 +247,8 @@ def test_a_chat_that_turns_into_an_agent_run_is_priced_as_one_agentic_task_by_ha
 ) -> None:
     """Its first step declares no tools (single-turn by itself, nano under dual per request); the proxy routes the
     task as a whole, so per task that step goes to mini too. Every figure by hand from the published prices."""
-    first = {"model": "gpt-4o", "messages": [{"role": "user", "content": "I want to fly to Lisbon on Friday."}]}
-    reply = {"role": "assistant", "content": "Sure: from which city are you flying?"}
-    second = {
-        "model": "gpt-4o",
-        "messages": [*first["messages"], reply, {"role": "user", "content": "From Porto. Book the cheapest."}],
-        "tools": AIRLINE_TOOLS,
-    }
-    call = {
-        "role": "assistant",
-        "content": None,
-        "tool_calls": [{"id": "call_book_1", "type": "function", "function": {"name": "book", "arguments": "{}"}}],
-    }
     rows = [
-        {"timestamp": T0, "request": first, "response": answer(reply, 100, 20, T0)},
-        {"timestamp": T0 + 30, "request": second, "response": answer(call, 300, 50, T0 + 30)},
+        *chat_turning_agent(),
         single("What is the capital of France?", T0 + 10),
         single("Translate 'bom dia'", T0 + 20),
     ]
@@ -340,26 +351,8 @@ def test_the_task_sums_read_off_the_tallys_totals_equal_the_sums_of_every_row(
     estimated tokens, a flex tier and a chat that turns into an agent run (a single-turn step in an agentic task)."""
     from metering.audit import task_groups
 
-    first = {"model": "gpt-4o", "messages": [{"role": "user", "content": "I want to fly to Lisbon on Friday."}]}
-    reply = {"role": "assistant", "content": "Sure: from which city are you flying?"}
-    second = {
-        "model": "gpt-4o",
-        "messages": [*first["messages"], reply, {"role": "user", "content": "From Porto. Book the cheapest."}],
-        "tools": AIRLINE_TOOLS,
-        "service_tier": "flex",
-    }
-    call = {
-        "role": "assistant",
-        "content": None,
-        "tool_calls": [{"id": "call_book_1", "type": "function", "function": {"name": "book", "arguments": "{}"}}],
-    }
     rows = [
-        {"timestamp": T0, "request": first, "response": answer(reply, 100, 20, T0)},
-        {
-            "timestamp": T0 + 30,
-            "request": second,
-            "response": {**answer(call, 300, 50, T0 + 30), "service_tier": "flex"},
-        },
+        *chat_turning_agent(tier="flex"),
         *airline_run("EHGLP3", T0 + 40),
         *[single(f"What is {n} + {n}?", T0 + 1 + n) for n in range(6)],
     ]
