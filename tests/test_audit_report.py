@@ -193,6 +193,52 @@ def test_a_dimension_with_more_names_than_it_keeps_is_folded_into_other(monkeypa
     assert Dimension.TEAM.value not in tally.groups.folded
 
 
+@pytest.mark.parametrize("fold", [False, True])
+def test_a_rows_cell_and_session_counted_in_one_pass_give_the_breakdowns_of_counting_each(
+    monkeypatch: pytest.MonkeyPatch, fold: bool
+) -> None:
+    """A LiteLLM row's model × team × key cell and its session cell are counted together (issue 30, speed): the same
+    breakdowns as counting each on its own, with rows of logged and of estimated tokens, and while the sessions and
+    the cells are folded (a fold moves buckets the pair looked up before it may no longer be in its table)."""
+    from metering.audit.scan import Bucket
+
+    if fold:
+        monkeypatch.setattr(Groups, "SESSIONS_KEEP", 3)
+        monkeypatch.setattr(Groups, "SESSIONS_FOLD_AT", 6)
+        monkeypatch.setattr(Groups, "KEEP", 2)
+        monkeypatch.setattr(Groups, "FOLD_AT", 4)
+
+    def tally_of_rows() -> Any:
+        scanner = Scanner(ScanOptions())
+        for n in range(120):
+            row = team_row(n, f"team-{n % 3}", f"key-{n % 4}", f"s{n % 9}" if n % 5 else None, agentic=n % 3 == 0)
+            row["model"] = f"gpt-5.4-{('mini', 'nano')[n % 2]}"
+            if n % 7 == 0:  # no usage logged: its tokens are estimated
+                row["prompt_tokens"] = row["completion_tokens"] = 0
+            scanner.feed(json.dumps(row).encode())
+        return scanner.finish()
+
+    def breakdowns(tally: Any) -> dict[str, Any]:
+        return {
+            dimension: {
+                name: (g.requests, g.agentic, g.spend_usd, g.spend_requests, {k: vars(b) for k, b in g.buckets.items()})
+                for name, g in tally.groups.group(dimension).items()
+            }
+            for dimension in tally.groups.present()
+        } | {"folded": sorted(tally.groups.folded)}
+
+    together = breakdowns(tally_of_rows())
+
+    def each(self: Bucket, other: Bucket, o: Any) -> None:
+        self.count(o)
+        other.count(o)
+
+    monkeypatch.setattr(Bucket, "count_with", each)
+    assert together == breakdowns(tally_of_rows())
+    assert list(together) == ["team", "key", "model", "session", "folded"]
+    assert together["folded"] == (["key", "model", "session", "team"] if fold else [])
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # --markdown, --html, --progress
 # ---------------------------------------------------------------------------------------------------------------

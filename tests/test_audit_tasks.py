@@ -204,6 +204,30 @@ def conversation(tag: str, start: float, replies: list[str], turns: list[str]) -
     return rows
 
 
+def chat_turning_agent(tier: str | None = None) -> list[dict[str, Any]]:
+    """A chat whose first step declares no tools (single-turn by itself) and whose second books with a tool call, as
+    pairs 30 s apart (its second step's request and answer at `tier`, if given)."""
+    first = {"model": "gpt-4o", "messages": [{"role": "user", "content": "I want to fly to Lisbon on Friday."}]}
+    reply = {"role": "assistant", "content": "Sure: from which city are you flying?"}
+    second: dict[str, Any] = {
+        "model": "gpt-4o",
+        "messages": [*first["messages"], reply, {"role": "user", "content": "From Porto. Book the cheapest."}],
+        "tools": AIRLINE_TOOLS,
+    }
+    call = {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [{"id": "call_book_1", "type": "function", "function": {"name": "book", "arguments": "{}"}}],
+    }
+    booked = answer(call, 300, 50, T0 + 30)
+    if tier is not None:
+        second["service_tier"] = booked["service_tier"] = tier
+    return [
+        {"timestamp": T0, "request": first, "response": answer(reply, 100, 20, T0)},
+        {"timestamp": T0 + 30, "request": second, "response": booked},
+    ]
+
+
 @pytest.mark.parametrize("logged", ["pairs", "bodies"])
 def test_two_conversations_with_identical_starts_stay_two_tasks(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], logged: str
@@ -223,21 +247,8 @@ def test_a_chat_that_turns_into_an_agent_run_is_priced_as_one_agentic_task_by_ha
 ) -> None:
     """Its first step declares no tools (single-turn by itself, nano under dual per request); the proxy routes the
     task as a whole, so per task that step goes to mini too. Every figure by hand from the published prices."""
-    first = {"model": "gpt-4o", "messages": [{"role": "user", "content": "I want to fly to Lisbon on Friday."}]}
-    reply = {"role": "assistant", "content": "Sure: from which city are you flying?"}
-    second = {
-        "model": "gpt-4o",
-        "messages": [*first["messages"], reply, {"role": "user", "content": "From Porto. Book the cheapest."}],
-        "tools": AIRLINE_TOOLS,
-    }
-    call = {
-        "role": "assistant",
-        "content": None,
-        "tool_calls": [{"id": "call_book_1", "type": "function", "function": {"name": "book", "arguments": "{}"}}],
-    }
     rows = [
-        {"timestamp": T0, "request": first, "response": answer(reply, 100, 20, T0)},
-        {"timestamp": T0 + 30, "request": second, "response": answer(call, 300, 50, T0 + 30)},
+        *chat_turning_agent(),
         single("What is the capital of France?", T0 + 10),
         single("Translate 'bom dia'", T0 + 20),
     ]
@@ -329,3 +340,49 @@ def test_filing_only_what_a_later_request_continues_from_groups_as_filing_everyt
     _, everything = tasks_of(capsys, path)
     assert filtered == everything
     assert filtered["count"] == 2 + 2 + 9  # two runs, two chats, nine questions (asked again: no answer to continue)
+
+
+@pytest.mark.parametrize("logged", ["pairs", "bodies", "both"])
+def test_the_task_sums_read_off_the_tallys_totals_equal_the_sums_of_every_row(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, logged: str
+) -> None:
+    """The sums by task class are read off the tally's sums by request class, with only the single-turn requests in
+    agentic tasks summed row by row (issue 30, speed): the same figures as summing every row, on logs with logged and
+    estimated tokens, a flex tier and a chat that turns into an agent run (a single-turn step in an agentic task)."""
+    from metering.audit import task_groups
+
+    rows = [
+        *chat_turning_agent(tier="flex"),
+        *airline_run("EHGLP3", T0 + 40),
+        *[single(f"What is {n} + {n}?", T0 + 1 + n) for n in range(6)],
+    ]
+    if logged == "bodies":
+        rows = bodies(rows)
+    elif logged == "both":
+        rows = rows[:8] + bodies(rows[8:])
+    path = write_jsonl(tmp_path / f"{logged}.jsonl", rows)
+    _, by_difference = tasks_of(capsys, path)
+
+    def every_row(result: Any, agentic: Any, task_of: Any, flags: Any, columns: Any, formats: Any, tpb: Any, _: Any):
+        task_groups._sum_every_row(result, agentic, task_of, flags, columns, formats, tpb)
+
+    monkeypatch.setattr(task_groups, "_sum_by_difference", every_row)
+    _, summed = tasks_of(capsys, path)
+    assert by_difference == summed
+    assert by_difference["agentic_share"] == pytest.approx(2 / 8)  # the chat turned agent run, the airline run
+
+
+def test_requests_past_the_rows_held_are_counted_but_not_grouped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past MAX_HELD requests the rest are counted per request as always, and the per-task sums are made from the
+    held rows alone (not read off the tally's totals, which count every request)."""
+    from metering.audit import task_groups
+
+    monkeypatch.setattr(task_groups.TaskGroups, "MAX_HELD", 6)
+    rows = airline_run("EHGLP3", T0) + [single(f"What is {n} + {n}?", T0 + 20 + n) for n in range(4)]
+    r, t = tasks_of(capsys, write_jsonl(tmp_path / "pairs.jsonl", rows))
+    assert r["requests"] == 10
+    assert t["count"] == 1 and t["agentic_share"] == 1.0  # the airline run's six steps: one agentic task
+    assert t["requests_grouped"] == 6
+    assert any("4 requests past the first 6 were not grouped" in note for note in t["notes"])

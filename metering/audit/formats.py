@@ -377,6 +377,8 @@ def _pair(obj: dict[str, Any], raw: bytes) -> Parsed:
 
 
 def _litellm_row(obj: dict[str, Any], raw: bytes) -> Parsed:
+    # Once per row: the columns are read inline (`_json_column`, `_str`, `litellm_name` only where they have work to
+    # do), as the same reading through a helper call per column was a visible share of a row's cost.
     if "request_id" not in obj or "call_type" not in obj:
         return Skip.UNRECOGNISED_SHAPE
     call_type = obj["call_type"]
@@ -388,10 +390,15 @@ def _litellm_row(obj: dict[str, Any], raw: bytes) -> Parsed:
         return Skip.UNSUPPORTED_ENDPOINT
     if obj.get("status") == "failure":
         return Skip.FAILED_REQUEST
-    if str(obj.get("cache_hit")).lower() == "true":
+    hit = obj.get("cache_hit")
+    if hit is True or (hit is not None and hit is not False and str(hit).lower() == "true"):
         return Skip.LITELLM_CACHE_HIT
-    body = _json_column(obj.get("proxy_server_request"))
-    response = _json_column(obj.get("response"))
+    body = obj.get("proxy_server_request")
+    if type(body) is str:
+        body = _json_column(body)
+    response = obj.get("response")
+    if type(response) is str:
+        response = _json_column(response)
     stored = stored_as(body, response) if isinstance(body, dict) else None
     # A body holding only what `latest_turn` keeps is read as it is: its class comes from the answer and the session.
     if stored is None and (not isinstance(body, dict) or ("messages" not in body and "input" not in body)):
@@ -400,23 +407,37 @@ def _litellm_row(obj: dict[str, Any], raw: bytes) -> Parsed:
             body = {"messages": messages} if api == "chat" else {"input": messages}
         else:
             return Skip.NO_REQUEST_BODY
-    metadata = _json_column(obj.get("metadata"))
-    metadata = metadata if isinstance(metadata, dict) else {}
-    usage_object = metadata.get("usage_object")
-    prompt, completion = _int(obj.get("prompt_tokens"), 0), _int(obj.get("completion_tokens"), 0)
+    metadata = obj.get("metadata")
+    if type(metadata) is str:
+        metadata = _json_column(metadata)
+    if type(metadata) is not dict:
+        metadata = {}
+    prompt, completion = obj.get("prompt_tokens"), obj.get("completion_tokens")
+    if type(prompt) is not int or prompt < 0:
+        prompt = 0
+    if type(completion) is not int or completion < 0:
+        completion = 0
     usage: Usage | None = None
     cached_known = False
     if prompt or completion:
-        if isinstance(usage_object, dict):
-            logged, cached_known = _usage({"usage": usage_object})
+        usage_object = metadata.get("usage_object")
+        if type(usage_object) is dict:
+            logged, cached_known = _logged_usage(usage_object, None)
             if logged is not None:
-                cached, reasoning = min(logged.cached_tokens, prompt), min(logged.reasoning_tokens, completion)
-                usage = Usage(prompt, cached, completion, reasoning)
+                if logged.prompt_tokens == prompt and logged.completion_tokens == completion:
+                    usage = logged  # the columns agree with it (nearly every row): already the usage made below
+                else:
+                    cached, reasoning = min(logged.cached_tokens, prompt), min(logged.reasoning_tokens, completion)
+                    usage = Usage(prompt, cached, completion, reasoning)
         if usage is None:
             extra = metadata.get("additional_usage_values")
-            cached = _int(extra.get("cache_read_input_tokens"), 0) if isinstance(extra, dict) else 0
+            cached = _int(extra.get("cache_read_input_tokens"), 0) if type(extra) is dict else 0
             usage = Usage(prompt, min(cached, prompt), completion)
-    tier = _str(response.get("service_tier")) if isinstance(response, dict) else None
+    tier = response.get("service_tier") if type(response) is dict else None
+    model = obj.get("model")
+    if type(model) is not str or not model:
+        model = obj.get("model_group")
+    start = obj.get("startTime")
     observation = _observe(
         _LITELLM_SPEND,
         body,
@@ -424,22 +445,34 @@ def _litellm_row(obj: dict[str, Any], raw: bytes) -> Parsed:
         raw,
         usage=usage,
         cached_known=cached_known,
-        service_tier=tier,
-        ts=parse_timestamp(obj.get("startTime")),
-        model=_str(obj.get("model")) or _str(obj.get("model_group")),
+        service_tier=tier if type(tier) is str and tier else None,
+        ts=_iso_seconds(start) if type(start) is str and start else parse_timestamp(start),
+        model=model if type(model) is str and model else None,
         check=stored is None or "messages" in body or "input" in body,  # only the model kept: nothing to check
     )
-    if isinstance(observation, Skip):
+    if type(observation) is not Observation:
         return observation
-    observation.session = _str(obj.get("session_id"))
-    observation.team = _str(obj.get("team_id")) or _str(metadata.get("user_api_key_team_id"))
-    observation.key_alias = _str(metadata.get("user_api_key_alias"))
+    session = obj.get("session_id")
+    if type(session) is str and session:
+        observation.session = name = session
+    else:
+        name = (
+            litellm_name(obj, metadata)
+            if "requester_metadata" in metadata or "spend_logs_metadata" in metadata
+            else None
+        )
+    team = obj.get("team_id")
+    if type(team) is not str or not team:
+        team = metadata.get("user_api_key_team_id")
+    observation.team = team if type(team) is str and team else None
+    alias = metadata.get("user_api_key_alias")
+    observation.key_alias = alias if type(alias) is str and alias else None
     scope = obj.get("api_key")
     observation.task = keys_of(
         body,
         api,
         response,
-        name=litellm_name(obj, metadata),
+        name=name,
         scope=scope if type(scope) is str else None,
         history=stored is None,
     )
@@ -448,7 +481,7 @@ def _litellm_row(obj: dict[str, Any], raw: bytes) -> Parsed:
         if stored is not Stored.OPEN:
             observation.agentic, observation.confident, observation.reasons = True, True, (stored.value,)
     spend = obj.get("spend")
-    if isinstance(spend, int | float) and not isinstance(spend, bool):
+    if type(spend) is float or type(spend) is int:
         observation.spend_usd = float(spend)
     return observation
 
@@ -481,6 +514,13 @@ def _usage(answer: dict[str, Any]) -> tuple[Usage | None, bool]:
     logged = data.get("usage")
     if type(logged) is not dict:
         return _usage_general(answer)
+    tier = data.get("service_tier")
+    return _logged_usage(logged, tier if type(tier) is str else None)
+
+
+def _logged_usage(logged: dict[str, Any], tier: str | None) -> tuple[Usage | None, bool]:
+    """`_usage` of a `usage` object itself (Chat Completions' or Responses' names), with the tier the answer reported:
+    also how a LiteLLM row's `usage_object` is read."""
     if "input_tokens" in logged or "output_tokens" in logged:
         prompt, completion = logged.get("input_tokens"), logged.get("output_tokens")
         prompt_details, completion_details = logged.get("input_tokens_details"), logged.get("output_tokens_details")
@@ -502,9 +542,8 @@ def _usage(answer: dict[str, Any]) -> tuple[Usage | None, bool]:
         reasoning = 0
     if cached > prompt or reasoning > completion:
         return None, False  # impossible counts: estimate instead of pricing nonsense
-    tier = data.get("service_tier")
     return (
-        Usage(prompt, cached, completion, reasoning, False, tier if type(tier) is str else None),
+        Usage(prompt, cached, completion, reasoning, False, tier),
         "prompt_tokens_details" in logged or "input_tokens_details" in logged,
     )
 

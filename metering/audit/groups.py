@@ -64,20 +64,40 @@ class Groups:
         self.cells: dict[tuple[str | None, str | None, str | None, tuple[str, str]], Bucket] = {}
         self.sessions: dict[tuple[str | None, tuple[str, str]], Bucket] = {}
         self.folded: set[str] = set()
+        # (model, team, key alias, session, class × mode) -> its cell's and its session's buckets: a LiteLLM row's two
+        # buckets in one look-up. Emptied whenever a fold moves buckets (they may no longer be in their tables).
+        self.pairs: dict[tuple[Any, ...], tuple[Bucket, Bucket]] = {}
 
     def add(self, o: Observation, key: tuple[str, str]) -> None:
         """Count `o` (of class × mode `key`)."""
+        if o.fmt == LITELLM:  # its cell and its session's, found together while neither was folded
+            both = (o.model, o.team, o.key_alias, o.session, key)
+            pair = self.pairs.get(both)
+            if pair is None:
+                pair = self._pair(o, key, both)
+            pair[0].count_with(pair[1], o)
+            return
         cell = (o.model, o.team, o.key_alias, key)
         bucket = self.cells.get(cell)
         if bucket is None:
             bucket = self._new(self.cells, cell, self.FOLD_AT)
         bucket.count(o)
-        if o.fmt == LITELLM:
-            session = (o.session, key)
-            bucket = self.sessions.get(session)
-            if bucket is None:
-                bucket = self._new(self.sessions, session, self.SESSIONS_FOLD_AT)
-            bucket.count(o)
+
+    def _pair(self, o: Observation, key: tuple[str, str], both: tuple[Any, ...]) -> tuple[Bucket, Bucket]:
+        """A LiteLLM row's cell and session cell, made as `add` makes them one at a time (cell first, then session:
+        a fold of the first cannot touch the second), and remembered until a fold moves a bucket."""
+        cell = (o.model, o.team, o.key_alias, key)
+        bucket = self.cells.get(cell)
+        if bucket is None:
+            bucket = self._new(self.cells, cell, self.FOLD_AT)
+        session = (o.session, key)
+        of_session = self.sessions.get(session)
+        if of_session is None:
+            of_session = self._new(self.sessions, session, self.SESSIONS_FOLD_AT)
+        if len(self.pairs) >= self.SESSIONS_FOLD_AT:  # one per session at most: bounded as the sessions are
+            self.pairs.clear()
+        pair = self.pairs[both] = (bucket, of_session)
+        return pair
 
     def _new(self, cells: dict[Any, Bucket], key: Any, fold_at: int) -> Bucket:
         if len(cells) >= fold_at:
@@ -87,6 +107,7 @@ class Groups:
 
     def _fold(self, cells: dict[Any, Bucket]) -> None:
         """Fold the cells with the fewest requests into `OTHER` cells of the same class × mode."""
+        self.pairs.clear()
         sessions = cells is self.sessions
         keep = self.SESSIONS_KEEP if sessions else self.KEEP
         smallest = sorted(cells, key=lambda k: cells[k].requests)[:keep]

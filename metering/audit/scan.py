@@ -88,6 +88,47 @@ class Bucket:
             else:
                 self.unsampled_bytes[o.fmt] += o.size
 
+    def count_with(self, other: Bucket, o: Observation) -> None:
+        """`count(o)` on this bucket and on `other` (a LiteLLM row's session cell beside its model × team × key
+        cell): the request's numbers read once for both, as counting it twice was a visible share of a row's cost."""
+        self.requests += 1
+        other.requests += 1
+        spend = o.spend_usd
+        if spend is not None:
+            self.spend_usd += spend
+            self.spend_requests += 1
+            other.spend_usd += spend
+            other.spend_requests += 1
+        usage = o.usage
+        if usage is not None:
+            prompt, cached = usage.prompt_tokens, usage.cached_tokens
+            completion, reasoning = usage.completion_tokens, usage.reasoning_tokens
+            self.logged += 1
+            self.prompt += prompt
+            self.cached += cached
+            self.completion += completion
+            self.reasoning += reasoning
+            other.logged += 1
+            other.prompt += prompt
+            other.cached += cached
+            other.completion += completion
+            other.reasoning += reasoning
+            if o.cached_known:
+                self.cached_known_prompt += prompt
+                self.cached_known_cached += cached
+                other.cached_known_prompt += prompt
+                other.cached_known_cached += cached
+        else:
+            self.estimated += 1
+            other.estimated += 1
+            estimate = o.prompt_estimate
+            if estimate is not None:
+                self.estimated_prompt += estimate
+                other.estimated_prompt += estimate
+            else:
+                self.unsampled_bytes[o.fmt] += o.size
+                other.unsampled_bytes[o.fmt] += o.size
+
     def settle(self, sampler: TokenSampler, agentic: bool) -> None:
         """Scale the unsampled prompts by their format × class's measured tokens per byte."""
         for fmt, size in self.unsampled_bytes.items():
@@ -234,9 +275,9 @@ class Tally:
             for reason in reasons:
                 self.reasons[reason] += n
         self.kinds.clear()
-        self.tasks = self.task_rows.finish(sampler.tokens_per_byte)
-        self.models = Counter({model: n for model, n in self.models.items() if n})
         self.groups.total_into(self.buckets)
+        self.tasks = self.task_rows.finish(sampler.tokens_per_byte, self.buckets)  # before the buckets are settled
+        self.models = Counter({model: n for model, n in self.models.items() if n})
         for (label, _mode), bucket in self.buckets.items():
             bucket.settle(sampler, label == AGENTIC)
             self.cached_known[label] += bucket.cached_known_prompt

@@ -102,10 +102,11 @@ class TaskGroups:
         self.formats: dict[str, int] = {}
         self.held = 0
         self.skipped = 0
+        self.room = self.MAX_HELD  # read per request as an instance's own number (a class attribute is a slow look-up)
 
     def add(self, o: Observation) -> None:
         """Hold one counted request (called for every request the tally counts)."""
-        if self.held >= self.MAX_HELD:
+        if self.held >= self.room:
             self.skipped += 1
             return
         self.held += 1
@@ -137,10 +138,16 @@ class TaskGroups:
                 math.nan if moment is None else moment, -1 if estimate is None else estimate, 0, 0, 0, o.size, *task
             )
 
-    def finish(self, tokens_per_byte: Callable[[str, bool], float]) -> Grouping:
-        """Group the held rows into tasks and sum their tokens by task class; the rows are released."""
-        from metering.audit.scan import Bucket  # the tally's own token sums (scan imports this module)
+    def finish(
+        self,
+        tokens_per_byte: Callable[[str, bool], float],
+        totals: dict[tuple[str, str], Bucket] | None = None,
+    ) -> Grouping:
+        """Group the held rows into tasks and sum their tokens by task class; the rows are released.
 
+        `totals`: the tally's token sums of the same requests by class × pricing mode, before their unsampled prompts
+        are scaled (each counted request is held here too, unless past MAX_HELD): the sums by task class are then
+        read off them, and only single-turn requests in agentic tasks are summed row by row."""
         n = self.held
         result = Grouping(grouped=n, not_grouped=self.skipped)
         with memoryview(self.rows) as held:
@@ -159,50 +166,10 @@ class TaskGroups:
         result.agentic_tasks = sum(agentic)
         result.steps = steps
         result.joined = Counter({JOINED[j].value: count for j, count in Counter(joined).items()})
-        # Summed per cell (task class, request flags, mode, format) in plain lists first: one pass over the rows.
-        sums: dict[tuple[int, int], list[int]] = {}
-        rows = zip(task_of, self.flags, *columns, strict=True)
-        del columns
-        for task, flags, prompt, cached, completion, reasoning, size in rows:
-            cell = (agentic[task], flags)
-            sums_of = sums.get(cell)
-            if sums_of is None:
-                sums_of = sums[cell] = [0] * 7  # requests, prompt, cached, completion, reasoning, sampled, bytes
-            sums_of[0] += 1
-            if flags & LOGGED_FLAG:
-                sums_of[1] += prompt
-                sums_of[2] += cached
-                sums_of[3] += completion
-                sums_of[4] += reasoning
-            elif prompt >= 0:
-                sums_of[5] += prompt
-            else:
-                sums_of[6] += size
-        formats = {number: name for name, number in self.formats.items()}
-        for (task_agentic, flags), (
-            requests,
-            prompt,
-            cached,
-            completion,
-            reasoning,
-            sampled,
-            size,
-        ) in sums.items():
-            request_agentic = bool(flags & AGENTIC_FLAG)
-            key = (bool(task_agentic), request_agentic, MODES[flags >> 2 & 3])
-            part = result.parts.get(key)
-            if part is None:
-                part = result.parts[key] = Bucket()
-            part.requests += requests
-            if flags & LOGGED_FLAG:
-                part.logged += requests
-                part.prompt += prompt
-                part.cached += cached
-                part.completion += completion
-                part.reasoning += reasoning
-            else:  # unsampled prompts scaled by their format × class's tokens per byte, as the tally scales them
-                part.estimated += requests
-                part.estimated_prompt += sampled + round(size * tokens_per_byte(formats[flags >> 4], request_agentic))
+        if totals is None or self.skipped:
+            _sum_every_row(result, agentic, task_of, self.flags, columns, self.formats, tokens_per_byte)
+        else:
+            _sum_by_difference(result, agentic, task_of, self.flags, columns, self.formats, tokens_per_byte, totals)
         self.__init__()  # type: ignore[misc]  # release the rows
         return result
 
@@ -442,3 +409,160 @@ def _walk(
     keys.release()
     tasks_of.release()
     return task_of, agentic, joined
+
+
+def _sum_every_row(
+    result: Grouping,
+    agentic: bytearray,
+    task_of: array,
+    row_flags: bytearray,
+    columns: list[array],
+    format_numbers: dict[str, int],
+    tokens_per_byte: Callable[[str, bool], float],
+) -> None:
+    """`result.parts` summed over every held row: per cell (task class, request flags) first, then per part."""
+    from metering.audit.scan import Bucket  # the tally's own token sums (scan imports this module)
+
+    # Summed per cell (task class, request flags, mode, format) in plain lists first: one pass over the rows.
+    sums: dict[tuple[int, int], list[int]] = {}
+    rows = zip(task_of, row_flags, *columns, strict=True)
+    del columns
+    for task, flags, prompt, cached, completion, reasoning, size in rows:
+        cell = (agentic[task], flags)
+        sums_of = sums.get(cell)
+        if sums_of is None:
+            sums_of = sums[cell] = [0] * 7  # requests, prompt, cached, completion, reasoning, sampled, bytes
+        sums_of[0] += 1
+        if flags & LOGGED_FLAG:
+            sums_of[1] += prompt
+            sums_of[2] += cached
+            sums_of[3] += completion
+            sums_of[4] += reasoning
+        elif prompt >= 0:
+            sums_of[5] += prompt
+        else:
+            sums_of[6] += size
+    formats = {number: name for name, number in format_numbers.items()}
+    for (task_agentic, flags), (
+        requests,
+        prompt,
+        cached,
+        completion,
+        reasoning,
+        sampled,
+        size,
+    ) in sums.items():
+        request_agentic = bool(flags & AGENTIC_FLAG)
+        key = (bool(task_agentic), request_agentic, MODES[flags >> 2 & 3])
+        part = result.parts.get(key)
+        if part is None:
+            part = result.parts[key] = Bucket()
+        part.requests += requests
+        if flags & LOGGED_FLAG:
+            part.logged += requests
+            part.prompt += prompt
+            part.cached += cached
+            part.completion += completion
+            part.reasoning += reasoning
+        else:  # unsampled prompts scaled by their format × class's tokens per byte, as the tally scales them
+            part.estimated += requests
+            part.estimated_prompt += sampled + round(size * tokens_per_byte(formats[flags >> 4], request_agentic))
+
+
+def _sum_by_difference(
+    result: Grouping,
+    agentic: bytearray,
+    task_of: array,
+    row_flags: bytearray,
+    columns: list[array],
+    format_numbers: dict[str, int],
+    tokens_per_byte: Callable[[str, bool], float],
+    totals: dict[tuple[str, str], Bucket],
+) -> None:
+    """`result.parts` as `_sum_every_row` makes them, read off the tally's `totals` by class × mode.
+
+    An agentic request's task is agentic: its part is the tally's agentic sums. A single-turn request's task may be
+    either, so the single-turn requests in agentic tasks (found in C: each row's task class against its own) are
+    summed row by row and the single-turn tasks' part is the rest. Unsampled bytes are scaled per format × class
+    after the subtraction, one rounding per part and format as `_sum_every_row` rounds them; the parts are made in the
+    order of their first row, as `_sum_every_row` makes them."""
+    from metering.audit.scan import Bucket  # the tally's own token sums (scan imports this module)
+
+    formats = {number: name for name, number in format_numbers.items()}
+    task_class = bytes(map(agentic.__getitem__, task_of))  # 1: the row's task is agentic
+    # Each row's part as one byte: its mode, its own class, its task's class.
+    own = row_flags.translate(_PART_OF_FLAGS)
+    code = bytes(map(operator.or_, own, task_class.translate(_TASK_TABLE)))
+    prompt_of, cached_of, completion_of, reasoning_of, size_of = columns
+    crossed: dict[int, list[int]] = {}  # mode -> requests, logged, prompt, cached, completion, reasoning, sampled
+    crossed_bytes: dict[int, Counter[int]] = {}  # mode -> unsampled bytes by format number
+    single_in_agentic = bytes(_TASK_BIT[1] | mode << 2 for mode in range(len(MODES)))  # task agentic, own single
+    for i in itertools.compress(range(len(code)), map(single_in_agentic.__contains__, code)):
+        flags = row_flags[i]
+        mode = flags >> 2 & 3
+        sums = crossed.get(mode)
+        if sums is None:
+            sums = crossed[mode] = [0] * 7
+            crossed_bytes[mode] = Counter()
+        sums[0] += 1
+        prompt = prompt_of[i]
+        if flags & LOGGED_FLAG:
+            sums[1] += 1
+            sums[2] += prompt
+            sums[3] += cached_of[i]
+            sums[4] += completion_of[i]
+            sums[5] += reasoning_of[i]
+        elif prompt >= 0:
+            sums[6] += prompt
+        else:
+            crossed_bytes[mode][flags >> 4] += size_of[i]
+    found = []
+    for mode_number, mode in enumerate(MODES):
+        for task_agentic, request_agentic in ((True, True), (True, False), (False, False)):
+            part_code = mode_number << 2 | request_agentic | _TASK_BIT[task_agentic]
+            first = code.find(part_code)
+            if first >= 0:
+                found.append((first, (task_agentic, request_agentic, mode)))
+    numbers = {name: number for number, name in formats.items()}
+    for _first, (task_agentic, request_agentic, mode) in sorted(found):
+        total = totals.get((AGENTIC_LABEL if request_agentic else SINGLE_LABEL, mode))
+        assert total is not None, "every held request is in the tally's totals"
+        mode_number = MODES.index(mode)
+        sums = crossed.get(mode_number, [0] * 7)
+        by_format = crossed_bytes.get(mode_number, Counter())
+        sign = 1 if task_agentic and not request_agentic else 0
+        part = result.parts[(task_agentic, request_agentic, mode)] = Bucket()
+        if sign:  # single-turn requests in agentic tasks: their own sums
+            part.requests, part.logged = sums[0], sums[1]
+            part.prompt, part.cached, part.completion, part.reasoning = sums[2], sums[3], sums[4], sums[5]
+            sampled = sums[6]
+            unsampled = {formats[number]: size for number, size in by_format.items()}
+        elif request_agentic:  # agentic requests: the tally's sums
+            part.requests, part.logged = total.requests, total.logged
+            part.prompt, part.cached, part.completion, part.reasoning = (
+                total.prompt,
+                total.cached,
+                total.completion,
+                total.reasoning,
+            )
+            sampled = total.estimated_prompt
+            unsampled = dict(total.unsampled_bytes)
+        else:  # single-turn requests in single-turn tasks: the tally's sums less the crossed ones
+            part.requests, part.logged = total.requests - sums[0], total.logged - sums[1]
+            part.prompt = total.prompt - sums[2]
+            part.cached = total.cached - sums[3]
+            part.completion = total.completion - sums[4]
+            part.reasoning = total.reasoning - sums[5]
+            sampled = total.estimated_prompt - sums[6]
+            unsampled = {name: size - by_format.get(numbers[name], 0) for name, size in total.unsampled_bytes.items()}
+        part.estimated = part.requests - part.logged
+        part.estimated_prompt = sampled + sum(
+            round(size * tokens_per_byte(name, request_agentic)) for name, size in unsampled.items() if size
+        )
+
+
+AGENTIC_LABEL, SINGLE_LABEL = "agentic", "single_turn"  # the tally's class labels (metering/audit/scan.py)
+_TASK_BIT = (0, 0x80)  # a part code's bit for its task's class (a row's flags leave bit 7 free: five formats)
+_TASK_TABLE = bytes(_TASK_BIT) + bytes(254)  # a row's task class (0 or 1) -> its bit, for bytes.translate
+# A row's flags -> its part code without the task's bit: its own class (bit 0) and pricing mode (bits 2-3).
+_PART_OF_FLAGS = bytes(flags & (AGENTIC_FLAG | 0b1100) for flags in range(256))
