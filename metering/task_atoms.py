@@ -239,11 +239,22 @@ def _str(value: Any) -> str:
 _BLAKE2B = hashlib.blake2b(digest_size=DIGEST_BYTES)
 
 
+def atom_bytes(atom: Atom) -> bytes:
+    """What an atom's own digest hashes (a memo keyed by it finds the digest these very bytes give)."""
+    return SEPARATOR.join(atom).encode("utf-8", "surrogatepass")
+
+
+def digest_of(data: bytes) -> bytes:
+    """The digest every atom and every link of a chain is: `atom_digest` hashes an atom's bytes, a link the
+    previous link followed by the atom's own digest."""
+    hasher = _BLAKE2B.copy()
+    hasher.update(data)
+    return hasher.digest()
+
+
 def atom_digest(atom: Atom) -> bytes:
     """One atom's own digest: what the chain folds in (32 bytes hashed per link, whatever the atom's length)."""
-    hasher = _BLAKE2B.copy()
-    hasher.update(SEPARATOR.join(atom).encode("utf-8", "surrogatepass"))
-    return hasher.digest()
+    return digest_of(atom_bytes(atom))
 
 
 def chain(start: bytes, atoms: list[Atom], own: list[bytes] | None = None) -> list[bytes]:

@@ -28,21 +28,21 @@ import functools
 import hashlib
 import itertools
 from dataclasses import dataclass
-from hashlib import blake2b
 from typing import Any
 
 import orjson
 
 from metering.task_atoms import (
     DIGEST_BYTES,
-    SEPARATOR,
     SKIPPED_ROLES,
     TEXT,
     Atom,
     Kind,
+    atom_bytes,
     atom_digest,
     chain,
     chat_atoms,
+    digest_of,
     history_atoms,
     model_runs,
     responses_atoms,
@@ -291,9 +291,9 @@ class AnswerLinks:
 
     def link(self, start: bytes, atom: Atom) -> tuple[bytes, bytes]:
         """(the atom's own digest, the chain's digest after it from `start`), remembered for when it comes back."""
-        data = SEPARATOR.join(atom).encode("utf-8", "surrogatepass")
-        own = blake2b(data, digest_size=DIGEST_BYTES).digest()
-        link = blake2b(start + own, digest_size=DIGEST_BYTES).digest()
+        data = atom_bytes(atom)
+        own = digest_of(data)
+        link = digest_of(start + own)  # the fold `chain` makes
         if len(data) <= LINK_MEMO_MAX_BYTES:
             young = self._young
             if len(young) >= LINK_MEMO:
@@ -304,7 +304,7 @@ class AnswerLinks:
 
     def known(self, start: bytes, atom: Atom) -> bytes | None:
         """The chain's digest after `atom` from `start`, when routetax filed that very answer after that history."""
-        key = start + SEPARATOR.join(atom).encode("utf-8", "surrogatepass")
+        key = start + atom_bytes(atom)
         found = self._young.get(key) or self._old.get(key)
         return found[DIGEST_BYTES:] if found is not None else None
 
