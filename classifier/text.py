@@ -778,14 +778,15 @@ def text_protocol(turns: list[tuple[str, str]], seen: set[str] | None = None) ->
     first_user = next((text for role, text in turns if role == "user"), "")
     if not first_user or material:
         return None
-    reading = _user_reading(first_user)
-    if reading is None:
+    readings = _user_readings
+    if readings is None or len(first_user) > READING_CHARS:
         first = _first_user_reading(first_user)
     else:
-        first = reading[FIRST]
-        if first is UNREAD:
-            first = reading[FIRST] = _first_user_reading(first_user)
-    if first is None:
+        first = readings.get(first_user)
+        if first is None:
+            first = _first_user_reading(first_user)
+            readings.put(first_user, first)
+    if first is MATERIAL:
         return None
     found, phrases = first
     _add(seen, phrases)
@@ -798,7 +799,7 @@ def text_protocol(turns: list[tuple[str, str]], seen: set[str] | None = None) ->
 # What a text says, remembered across classifications while a caller asks for it (`remember_instructions`):
 # `routetax audit` reads a log that replays an application's few system prompts on every line, and each step of a
 # conversation repeats its first user turn (an agent's task) — reading them (a prompt's protocol, phrases and framing;
-# a user turn's template, scratchpad and quoted steps) is most of what classifying a request without tools costs.
+# a first user turn's framing, template and phrases) is most of what classifying a request without tools costs.
 # Off by default: a live request's texts are read as they come, and the classifier's benchmarks measure that.
 # Strings and small tuples only: per kind of text, two generations, each of at most READINGS texts and READING_BUDGET
 # characters (a text longer than READING_CHARS is read as it comes), so at most 2 × 2 × 4 M characters are held.
@@ -835,12 +836,12 @@ class Remembered:
 
 
 _readings: Remembered | None = None  # system prompts' readings (`SystemReading`)
-_user_readings: Remembered | None = None  # user turns' readings (`UserReading`)
+_user_readings: Remembered | None = None  # first user turns' readings (`UserReading`)
 
 
 def remember_instructions(on: bool = True) -> None:
-    """Remember each system prompt's and each user turn's reading across classifications from now on (`on`), or stop
-    and forget them.
+    """Remember each system prompt's and each first user turn's reading across classifications from now on (`on`),
+    or stop and forget them.
 
     The decisions are the same either way (a reading is a pure function of the text); only a text seen before is not
     read again."""
@@ -871,25 +872,10 @@ def _system_reading(text: str) -> tuple[str | None, frozenset[str], bool]:
     return found[0], found[1], found[2]
 
 
-# A user turn's readings, each made when first asked for (UNREAD until then): [SCRATCHPAD] whether it carries a
-# ReAct scratchpad as a last turn (`_running_loop`), [FIRST] as a first user turn (`_first_user_reading`), [QUOTES]
-# whether it quotes two or more ReAct steps (`quotes_protocol`).
-UserReading = list[Any]
-SCRATCHPAD, FIRST, QUOTES = range(3)
-UNREAD: Any = object()
-
-
-def _user_reading(text: str) -> UserReading | None:
-    """The remembered readings of a user turn (a new, unread record the first time); None while nothing is remembered,
-    or for a text longer than READING_CHARS."""
-    readings = _user_readings
-    if readings is None or len(text) > READING_CHARS:
-        return None
-    found = readings.get(text)
-    if found is None:
-        found = [UNREAD, UNREAD, UNREAD]
-        readings.put(text, found)
-    return found
+# A first user turn's reading (`_first_user_reading`): MATERIAL when it presents material, else its protocol and the
+# instruction phrases read in it. Plain tuples of strings (no per-text container the garbage collector must visit).
+UserReading = tuple[tuple[str, str] | None, frozenset[str]]
+MATERIAL: UserReading = (None, frozenset())
 
 
 def _add(seen: set[str] | None, found: set[str]) -> None:
@@ -897,11 +883,11 @@ def _add(seen: set[str] | None, found: set[str]) -> None:
         seen |= found
 
 
-def _first_user_reading(text: str) -> tuple[tuple[str, str] | None, frozenset[str]] | None:
-    """A first user turn as `text_protocol` reads it: None when it presents material (nothing in it is the model's
+def _first_user_reading(text: str) -> UserReading:
+    """A first user turn as `text_protocol` reads it: MATERIAL when it presents material (nothing in it is the model's
     protocol), else its protocol (`_user_template`) and the instruction phrases read in it."""
     if framed_as_material(text) or PRESENTING.match(text):
-        return None
+        return MATERIAL
     phrases: set[str] = set()
     return _user_template(text, phrases), frozenset(phrases)
 
@@ -944,24 +930,14 @@ def _running_loop(recent: list[tuple[str, str]]) -> str | None:
             return reason
     # A scratchpad carried inside the last user turn: ...Observation: ...\nThought:
     last_role, last_text = recent[-1]
-    if last_role != "user":
-        return None
-    reading = _user_reading(last_text)
-    if reading is None:
-        return "react_protocol" if _carries_scratchpad(last_text) else None
-    scratchpad = reading[SCRATCHPAD]
-    if scratchpad is UNREAD:
-        scratchpad = reading[SCRATCHPAD] = _carries_scratchpad(last_text)
-    return "react_protocol" if scratchpad else None
-
-
-def _carries_scratchpad(text: str) -> bool:
-    """A last user turn that carries a ReAct scratchpad and leaves it open (...Observation: ...\nThought:)."""
-    return bool(
-        TRAILING_PROMPT.search(_ending(text))
-        and _has_marker(bounded(text), OBSERVATION)
-        and not framed_as_material(text)
-    )
+    if (
+        last_role == "user"
+        and TRAILING_PROMPT.search(_ending(last_text))
+        and _has_marker(bounded(last_text), OBSERVATION)
+        and not framed_as_material(last_text)
+    ):
+        return "react_protocol"
+    return None
 
 
 def _emitted_action(text: str, reply: str) -> str | None:
@@ -1041,16 +1017,8 @@ def quotes_protocol(turns: list[tuple[str, str]]) -> bool:
     for role, text in turns[-LAST_TURNS:]:
         if role == "system" and _instructions_lay_out_react(text):
             return True  # a ReAct template inside quoted context
-        if role == "user":
-            reading = _user_reading(text)
-            if reading is None:
-                quotes = len(_react_steps(bounded(text), _two_or_more)) >= 2
-            else:
-                quotes = reading[QUOTES]
-                if quotes is UNREAD:
-                    quotes = reading[QUOTES] = len(_react_steps(bounded(text), _two_or_more)) >= 2
-            if quotes:
-                return True
+        if role == "user" and len(_react_steps(bounded(text), _two_or_more)) >= 2:
+            return True
     return False
 
 

@@ -2,7 +2,7 @@
 
 Reading a system prompt for a protocol is most of what classifying a request without tools costs, and a log
 repeats its applications' few prompts on every line; each step of a conversation repeats its first user turn.
-`remember_instructions()` keeps each prompt's and each user turn's reading across classifications; the decisions
+`remember_instructions()` keeps each prompt's and each first user turn's reading across classifications; the decisions
 must be exactly those of reading every text afresh. (New on this branch:
 on main there is nothing to remember with, and these tests fail at the import.)
 """
@@ -80,7 +80,9 @@ def test_a_system_prompt_seen_before_is_not_read_again(monkeypatch: pytest.Monke
 
 
 TEMPLATE = "You are an agent. Use this format:\nThought: think\nAction: search[query]\nObservation: the result"
-TASK = "Please solve this issue: add() subtracts.\n\nYou can execute bash commands and edit files.\n" + "Be careful. " * 40
+TASK = (
+    "Please solve this issue: add() subtracts.\n\nYou can execute bash commands and edit files.\n" + "Be careful. " * 40
+)
 
 
 def test_a_user_turn_seen_before_is_not_read_again(monkeypatch: pytest.MonkeyPatch) -> None:
