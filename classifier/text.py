@@ -776,74 +776,120 @@ def text_protocol(turns: list[tuple[str, str]], seen: set[str] | None = None) ->
     if instructions and loop_roles.critic_of_a_writer(instructions, [turn for turn in turns if turn[0] != "system"]):
         return "loop_internal", "system"  # a reflection loop's critic, handed the writer's task and draft
     first_user = next((text for role, text in turns if role == "user"), "")
-    if not first_user or material or framed_as_material(first_user) or PRESENTING.match(first_user):
+    if not first_user or material:
         return None
-    found = _user_template(first_user, seen)
+    readings = _user_readings
+    if readings is None or len(first_user) > READING_CHARS:
+        first = _first_user_reading(first_user)
+    else:
+        first = readings.get(first_user)
+        if first is None:
+            first = _first_user_reading(first_user)
+            readings.put(first_user, first)
+    if first is MATERIAL:
+        return None
+    found, phrases = first
+    _add(seen, phrases)
     last = turns[-1][1]
     if found is None and turns[-1][0] == "user" and last is not first_user and last.count("?", 0, 4000) >= 2:
         found = _loop_prompt(last)  # a ledger asks its questions; one question is a person's follow-up
     return found
 
 
-# What a system prompt says, remembered across classifications while a caller asks for it (`remember_instructions`):
-# `routetax audit` reads a log that replays an application's few system prompts on every line, and reading one
-# (its protocol, its phrases, whether it frames material) is most of what classifying a request without tools
-# costs. Off by default: a live request's prompt is read as it comes, and the classifier's benchmarks measure that.
-# Strings and small tuples only: two generations, each of at most READINGS prompts and READING_BUDGET characters
-# (a prompt longer than READING_CHARS is read as it comes), so at most 2 × 4 M characters are held.
+# What a text says, remembered across classifications while a caller asks for it (`remember_instructions`):
+# `routetax audit` reads a log that replays an application's few system prompts on every line, and each step of a
+# conversation repeats its first user turn (an agent's task) — reading them (a prompt's protocol, phrases and framing;
+# a first user turn's framing, template and phrases) is most of what classifying a request without tools costs.
+# Off by default: a live request's texts are read as they come, and the classifier's benchmarks measure that.
+# Strings and small tuples only: per kind of text, two generations, each of at most READINGS texts and READING_BUDGET
+# characters (a text longer than READING_CHARS is read as it comes), so at most 2 × 2 × 4 M characters are held.
 SystemReading = tuple[str | None, frozenset[str], bool, bool | None]  # reason, phrases, framed, ReAct layout
 READINGS = 2048
 READING_CHARS = 32_768
 READING_BUDGET = 4_000_000
-_readings: dict[str, SystemReading] | None = None
-_readings_old: dict[str, SystemReading] = {}
-_readings_chars = 0  # characters of the prompts in `_readings`
+
+
+class Remembered:
+    """Readings of texts by their text, in two generations: a full generation becomes the old one (read from, and what
+    is read there is carried over into the new), the one before is dropped."""
+
+    __slots__ = ("new", "old", "chars")
+
+    def __init__(self) -> None:
+        self.new: dict[str, Any] = {}
+        self.old: dict[str, Any] = {}
+        self.chars = 0  # characters of the texts in `new`
+
+    def get(self, text: str) -> Any:
+        found = self.new.get(text)
+        if found is None:
+            found = self.old.get(text)
+            if found is not None:
+                self.put(text, found)
+        return found
+
+    def put(self, text: str, reading: Any) -> None:
+        if len(self.new) >= READINGS or self.chars >= READING_BUDGET:
+            self.old, self.new, self.chars = self.new, {}, 0
+        self.new[text] = reading
+        self.chars += len(text)
+
+
+_readings: Remembered | None = None  # system prompts' readings (`SystemReading`)
+_user_readings: Remembered | None = None  # first user turns' readings (`UserReading`)
 
 
 def remember_instructions(on: bool = True) -> None:
-    """Remember each system prompt's reading across classifications from now on (`on`), or stop and forget them.
+    """Remember each system prompt's and each first user turn's reading across classifications from now on (`on`),
+    or stop and forget them.
 
-    The decisions are the same either way (a reading is a pure function of the prompt's text); only a prompt
-    seen before is not read again."""
-    global _readings, _readings_old, _readings_chars
-    _readings = {} if on else None
-    _readings_old = {}
-    _readings_chars = 0
+    The decisions are the same either way (a reading is a pure function of the text); only a text seen before is not
+    read again."""
+    global _readings, _user_readings
+    _readings = Remembered() if on else None
+    _user_readings = Remembered() if on else None
 
 
 def _system_reading(text: str) -> tuple[str | None, frozenset[str], bool]:
     """The system prompt's protocol (None: it defines none), the instruction phrases read in it, and whether it
     frames material (`framed_as_material`): remembered, or read now and remembered."""
-    global _readings, _readings_old, _readings_chars, _last_react_layout
+    global _last_react_layout
     readings = _readings
     assert readings is not None
     found = readings.get(text)
     if found is None:
-        found = _readings_old.get(text)
-        read = found is None
-        if found is None:
-            before = _last_react_layout
-            phrases: set[str] = set()
-            # an annotator's output format is not the model's action grammar
-            reason = None if MATERIAL_TASK.match(text[:200]) else defines_protocol(text, seen=phrases)
-            after = _last_react_layout
-            layout = after[1] if after is not before and after[0] is text else None
-            found = (reason, frozenset(phrases), reason is None and framed_as_material(text), layout)
-        if len(readings) >= READINGS or _readings_chars >= READING_BUDGET:
-            _readings_old, _readings, _readings_chars = readings, {}, 0
-            readings = _readings
-        readings[text] = found
-        _readings_chars += len(text)
-        if read:
-            return found[0], found[1], found[2]
+        before = _last_react_layout
+        phrases: set[str] = set()
+        # an annotator's output format is not the model's action grammar
+        reason = None if MATERIAL_TASK.match(text[:200]) else defines_protocol(text, seen=phrases)
+        after = _last_react_layout
+        layout = after[1] if after is not before and after[0] is text else None
+        found = (reason, frozenset(phrases), reason is None and framed_as_material(text), layout)
+        readings.put(text, found)
+        return found[0], found[1], found[2]
     if found[3] is not None and _last_react_layout is _NOTHING_READ:  # as reading it would have left it
         _last_react_layout = (text, found[3])
     return found[0], found[1], found[2]
 
 
+# A first user turn's reading (`_first_user_reading`): MATERIAL when it presents material, else its protocol and the
+# instruction phrases read in it. Plain tuples of strings (no per-text container the garbage collector must visit).
+UserReading = tuple[tuple[str, str] | None, frozenset[str]]
+MATERIAL: UserReading = (None, frozenset())
+
+
 def _add(seen: set[str] | None, found: set[str]) -> None:
     if seen is not None:
         seen |= found
+
+
+def _first_user_reading(text: str) -> UserReading:
+    """A first user turn as `text_protocol` reads it: MATERIAL when it presents material (nothing in it is the model's
+    protocol), else its protocol (`_user_template`) and the instruction phrases read in it."""
+    if framed_as_material(text) or PRESENTING.match(text):
+        return MATERIAL
+    phrases: set[str] = set()
+    return _user_template(text, phrases), frozenset(phrases)
 
 
 def _loop_prompt(text: str) -> tuple[str, str] | None:
