@@ -168,8 +168,8 @@ def keys_of(
     body: dict[str, Any],
     api: str,
     answer: Any = None,
-    *,
     name: str | None = None,
+    *,
     scope: str | None = None,
     history: bool = True,
 ) -> TaskKeys:
@@ -204,16 +204,16 @@ def keys_of(
     asked = (scoped, *atoms)
     digest = hash(asked) or 1
     answered = (hash((*asked, *replied)) or 1) if replied else 0
-    own = (named("name", name) if name else 0, previous, conversation, response, digest, answered)
+    task = named("name", name) if name else 0
     if not written:  # no model-written atom in the history: it continues nothing, no runs to digest
-        return (*own, 0, 0, 0, 0)
+        return (task, previous, conversation, response, digest, answered, 0, 0, 0, 0)  # written out: no splats
     runs = [0] * (2 * RUNS)  # the digests where its latest runs end and start, latest first
     ends, starts = model_runs(atoms)
     for k, end in enumerate(reversed(ends[-RUNS:])):
         runs[k] = hash(asked[: end + 1]) or 1
     for k, start in enumerate(reversed(starts[-RUNS:])):
         runs[RUNS + k] = hash(asked[: start + 1]) or 1
-    return (*own, *runs)
+    return (task, previous, conversation, response, digest, answered, *runs)
 
 
 # A scope's own number (hashed once per key, not once per line); cleared past this many keys.
