@@ -229,21 +229,22 @@ def _scoped(scope: str | None) -> int:
 
 
 def _chat_answer(answer: dict[str, Any]) -> list[Atom] | tuple[Atom] | None:
-    """`answer_atoms("chat", answer)`, a plain text answer (most are) read here without a call."""
+    """`answer_atoms("chat", answer)`, a plain text answer or one of tool calls alone (nearly all are) read here
+    without its walk over the answer again."""
     choices = answer.get("choices")
     if type(choices) is list and choices:
         first = choices[0]
         message = first.get("message") if type(first) is dict else None
         if type(message) is dict:
             content = message.get("content")
-            if (
-                type(content) is str
-                and content
-                and content[:7] != "<think>"
-                and not message.get("tool_calls")
-                and type(message.get("function_call")) is not dict
-            ):
-                return ((Kind.MESSAGE, "assistant", "", content),)
+            calls = message.get("tool_calls")
+            if type(message.get("function_call")) is not dict:
+                if type(content) is str and content and content[:7] != "<think>" and not calls:
+                    return ((Kind.MESSAGE, "assistant", "", content),)
+                if content is None or content == "":  # tool calls alone (an agent's step): their atoms
+                    atoms = _calls(calls)
+                    if atoms is not None:
+                        return atoms
     return answer_atoms("chat", answer)
 
 
