@@ -211,7 +211,8 @@ class Tally:
     formats: Counter[str] = field(default_factory=Counter)
     reasons: Counter[str] = field(default_factory=Counter)
     models: Counter[str] = field(default_factory=Counter)
-    kinds: Counter[tuple[bool, bool, bool, str, str, tuple[str, ...], str, int | None]] = field(default_factory=Counter)
+    # A plain dict, not a Counter: `kinds[kind] += 1` on a dict subclass takes Python's slow path, on every line.
+    kinds: dict[tuple[bool, bool, bool, str, str, tuple[str, ...], str, int | None], int] = field(default_factory=dict)
     days: dict[int, list[int]] = field(default_factory=dict)  # day number -> [requests, agentic, grep]
     buckets: dict[tuple[str, str], Bucket] = field(default_factory=dict)
     cached_known: Counter[str] = field(default_factory=Counter)  # per class: prompt tokens whose cache was reported
@@ -242,7 +243,9 @@ class Tally:
             if self.ts_max is None or ts > self.ts_max:
                 self.ts_max = ts
             number = int(ts // DAY_S)
-        self.kinds[(agentic, o.confident, o.grep, o.api, o.fmt, o.reasons, model, number)] += 1
+        kinds = self.kinds
+        kind = (agentic, o.confident, o.grep, o.api, o.fmt, o.reasons, model, number)
+        kinds[kind] = kinds.get(kind, 0) + 1
         if o.spend_usd is not None:
             self.logged_spend_usd += o.spend_usd
             self.logged_spend_requests += 1

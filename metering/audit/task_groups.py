@@ -187,9 +187,11 @@ def _time_order(ts: memoryview, result: Grouping) -> tuple[Sequence[int], list[f
     no sort)."""
     times: list[float] = ts.tolist()
     if not any(map(math.isnan, times)):
-        result.reordered = sum(map(operator.lt, times, itertools.accumulate(times, max)))
-        if not result.reordered:
+        # In order (most logs): a sort of a sorted list is one comparison a row, and the lists are then equal item by
+        # item (the same objects) — where counting the rows read after a later one calls `max` on every row.
+        if sorted(times) == times:
             return range(len(times)), times
+        result.reordered = sum(map(operator.lt, times, itertools.accumulate(times, max)))
         return sorted(range(len(times)), key=times.__getitem__), times  # stable: ties keep their reading order
     last = 0.0
     latest = -math.inf

@@ -168,8 +168,8 @@ def keys_of(
     body: dict[str, Any],
     api: str,
     answer: Any = None,
-    *,
     name: str | None = None,
+    *,
     scope: str | None = None,
     history: bool = True,
 ) -> TaskKeys:
@@ -204,16 +204,16 @@ def keys_of(
     asked = (scoped, *atoms)
     digest = hash(asked) or 1
     answered = (hash((*asked, *replied)) or 1) if replied else 0
-    own = (named("name", name) if name else 0, previous, conversation, response, digest, answered)
+    task = named("name", name) if name else 0
     if not written:  # no model-written atom in the history: it continues nothing, no runs to digest
-        return (*own, 0, 0, 0, 0)
+        return (task, previous, conversation, response, digest, answered, 0, 0, 0, 0)  # written out: no splats
     runs = [0] * (2 * RUNS)  # the digests where its latest runs end and start, latest first
     ends, starts = model_runs(atoms)
     for k, end in enumerate(reversed(ends[-RUNS:])):
         runs[k] = hash(asked[: end + 1]) or 1
     for k, start in enumerate(reversed(starts[-RUNS:])):
         runs[RUNS + k] = hash(asked[: start + 1]) or 1
-    return (*own, *runs)
+    return (task, previous, conversation, response, digest, answered, *runs)
 
 
 # A scope's own number (hashed once per key, not once per line); cleared past this many keys.
@@ -229,21 +229,22 @@ def _scoped(scope: str | None) -> int:
 
 
 def _chat_answer(answer: dict[str, Any]) -> list[Atom] | tuple[Atom] | None:
-    """`answer_atoms("chat", answer)`, a plain text answer (most are) read here without a call."""
+    """`answer_atoms("chat", answer)`, a plain text answer or one of tool calls alone (nearly all are) read here
+    without its walk over the answer again."""
     choices = answer.get("choices")
     if type(choices) is list and choices:
         first = choices[0]
         message = first.get("message") if type(first) is dict else None
         if type(message) is dict:
             content = message.get("content")
-            if (
-                type(content) is str
-                and content
-                and content[:7] != "<think>"
-                and not message.get("tool_calls")
-                and type(message.get("function_call")) is not dict
-            ):
-                return ((Kind.MESSAGE, "assistant", "", content),)
+            calls = message.get("tool_calls")
+            if type(message.get("function_call")) is not dict:
+                if type(content) is str and content and content[:7] != "<think>" and not calls:
+                    return ((Kind.MESSAGE, "assistant", "", content),)
+                if content is None or content == "":  # tool calls alone (an agent's step): their atoms
+                    atoms = _calls(calls)
+                    if atoms is not None:
+                        return atoms
     return answer_atoms("chat", answer)
 
 
