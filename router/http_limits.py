@@ -20,6 +20,7 @@ from typing import Any
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from router.boundary import Boundary
+from router.client_transport import ExposesClientTransport
 from router.config import Server
 from router.errors import ProxyError, Refusal
 
@@ -117,10 +118,13 @@ class GuardedHttpTools(HttpToolsProtocol):
 
 
 def guarded_protocol(server: Server, boundary: Boundary) -> type[Any]:
-    """The protocol class for uvicorn's `http=` setting, with this configuration's limits and its app's boundary."""
+    """The protocol class for uvicorn's `http=` setting, with this configuration's limits and its app's boundary.
+
+    It also gives every request's scope its `ClientTransport` (router/client_transport.py), the relay's fast path.
+    """
     return type(
         "RoutetaxHttpTools",
-        (GuardedHttpTools,),
+        (ExposesClientTransport, GuardedHttpTools),
         {
             "max_header_bytes": server.max_header_bytes,
             "max_headers": server.max_headers,
