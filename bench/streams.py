@@ -374,7 +374,8 @@ async def run_step(
                     port = free_port()
                     serve_args = ("--workers", str(args.workers)) if args.workers > 1 and config == "routetax" else ()
                     core = PROXY_CORE if not serve_args else "0,1"
-                    launcher = None
+                    # this tree's code, whatever the venv's console script was installed from (a worktree)
+                    launcher = ["env", f"PYTHONPATH={HERE.parent}", sys.executable, "-m", "cli"]
                     if config == "before":  # the same harness on another checkout's code (e.g. `git archive main`)
                         # the command's module: `cli` since it left `router/`, `router.cli` in older trees
                         module = "cli" if (args.before / "cli" / "__main__.py").is_file() else "router.cli"
@@ -397,8 +398,9 @@ async def run_step(
                     port = free_port()
                     assert litellm is not None
                     proc = start_litellm(litellm, f"http://127.0.0.1:{up_port}", port, tmp)
-                if proc is not None and config != "raw":  # the raw pipe has no warm path: nothing to warm
-                    warm(port)
+                if proc is not None:
+                    if config != "raw":  # the raw pipe has no cold path to warm
+                        warm(port)
                     time.sleep(1 if args.workers == 1 else 3)
                     pids = process_tree(proc.pid)
                 row = await measure(config, port, pids, streams, args, rate)
