@@ -316,6 +316,15 @@ def judge(rows: list[dict], capacity: dict, cap: int) -> list[dict]:
                 r["added_delay_p99_ms"] <= budget and held(r),
                 f"{r['added_delay_p99_ms']:.2f} ms ({r['completed']:,} held)",
             )
+    raw = next((r for r in rows if r["config"] == "raw" and r["streams"] == 1000 and not r["slow_readers"]), None)
+    r = ours.get(1000)
+    if r is not None and r["cpu_ms_per_1k_events"] is not None:
+        floor = raw["cpu_ms_per_1k_events"] if raw is not None else None
+        target(
+            "CPU per event <= 15 us at 1,000 streams, or within 20% of the raw relay's in the same run",
+            r["cpu_ms_per_1k_events"] <= 15 or (floor is not None and r["cpu_ms_per_1k_events"] <= 1.2 * floor),
+            f"{r['cpu_ms_per_1k_events']:.1f} us" + (f" (raw: {floor:.1f} us)" if floor is not None else ""),
+        )
     per_stream = [r["kb_per_open_stream"] for r in ours.values() if r["kb_per_open_stream"] and r["streams"] >= 1000]
     if per_stream:
         target("RSS <= 50 KB per open stream", max(per_stream) <= 50, f"{max(per_stream):.1f} KB (worst step >= 1,000)")
