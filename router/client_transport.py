@@ -38,7 +38,7 @@ class ClientTransport:
     def write(self, body: bytes) -> None:
         """One chunk of the body; nothing once the client has gone (its disconnect ends the relay)."""
         cycle = self._cycle
-        if body and not cycle.disconnected:
+        if body and not cycle.disconnected and not cycle.transport.is_closing():
             cycle.transport.write(b"%x\r\n%b\r\n" % (len(body), body))
 
     @property
