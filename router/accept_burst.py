@@ -27,7 +27,9 @@ import socket
 from collections.abc import Callable
 from typing import Any
 
-BURST_LIMIT = 512  # connections taken per accepted one: the accept queue drains in a few loop iterations at most
+# Connections taken per accepted one. Each of those takes as many again, so a queue of thousands drains in two
+# or three loop iterations, while one `serve --workers` process never grabs a whole queue its siblings could share.
+BURST_LIMIT = 64
 
 
 class AcceptBurst:
