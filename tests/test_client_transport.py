@@ -21,38 +21,14 @@ from router.client_transport import EXTENSION, ClientTransport, ExposesClientTra
 from router.config import Server
 from router.http_limits import guarded_protocol
 from router.stream_response import AsgiSink, RelayResponse, Sink
-
-
-class Wire:
-    """The client's socket as uvicorn's protocol sees it."""
-
-    def __init__(self) -> None:
-        self.written = bytearray()
-        self.closed = False
-
-    def write(self, data: bytes) -> None:
-        self.written += data
-
-    def close(self) -> None:
-        self.closed = True
-
-    def is_closing(self) -> bool:
-        return self.closed
-
-    def get_extra_info(self, name: str, default: object = None) -> object:
-        return {"peername": ("127.0.0.1", 50000), "sockname": ("127.0.0.1", 8000)}.get(name, default)
-
-    def pause_reading(self) -> None: ...
-
-    def resume_reading(self) -> None: ...
-
+from tests.in_process import FakeTransport
 
 REQUEST = b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\n\r\n{}"
 
 
 async def serve_one(app: Any) -> bytes:
     """One request through the protocol class `routetax serve` runs (router.app sets it as `http=`)."""
-    wire = Wire()
+    wire = FakeTransport()
     protocol_class = guarded_protocol(Server(), Boundary(Metrics()))
     protocol = protocol_class(UvicornConfig(app=app), ServerState(), {}, _loop=asyncio.get_running_loop())
     protocol.connection_made(wire)

@@ -10,8 +10,9 @@ and a connection broken mid-body must still read as an `UpstreamFailure`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import zlib
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
 import pytest
@@ -89,6 +90,17 @@ class Sink:
         await self.release.wait()
 
 
+@contextlib.asynccontextmanager
+async def pool_at(url: str) -> AsyncIterator[UpstreamPool]:
+    """The proxy's pool for one upstream, with one connection: every request reuses it while it stays open."""
+    pool = UpstreamPool({"up": Tier(model="m", base_url=f"{url}/v1", pool_size=1)})
+    await pool.start()
+    try:
+        yield pool
+    finally:
+        await pool.aclose()
+
+
 def run(loop: str, scenario: Callable[[], Coroutine[Any, Any, None]]) -> None:
     if loop == "uvloop":
         uvloop.run(scenario())
@@ -126,16 +138,12 @@ def test_a_tapped_connection_goes_back_to_the_pool_and_serves_json_then_a_stream
     server = serve_in_thread(upstream_app(ports), name="tap-upstream")
 
     async def scenario() -> None:
-        pool = UpstreamPool({"up": Tier(model="m", base_url=f"{server.url}/v1", pool_size=1)})
-        await pool.start()
         taps: list[int] = []
-        try:
+        async with pool_at(server.url) as pool:
             assert await relayed(pool, taps=taps) == whole_stream()
             status, body, _ = await pool.request("up", "GET", "/json")
             assert (status, body) == (200, b'{"object":"chat.completion","id":"c1"}')
             assert await relayed(pool, taps=taps) == whole_stream()
-        finally:
-            await pool.aclose()
         assert taps == [1, 1]  # both streams were tapped, not read through aiohttp's StreamReader
 
     run(loop, scenario)
@@ -147,13 +155,9 @@ def test_a_gzip_encoded_stream_is_decoded_under_the_tap(serve_in_thread, loop: s
     server = serve_in_thread(upstream_app([]), name="tap-upstream")
 
     async def scenario() -> None:
-        pool = UpstreamPool({"up": Tier(model="m", base_url=f"{server.url}/v1", pool_size=1)})
-        await pool.start()
-        try:
+        async with pool_at(server.url) as pool:
             assert await relayed(pool, "?gzip=1") == whole_stream()
             assert await relayed(pool) == whole_stream()  # and the connection still works after it
-        finally:
-            await pool.aclose()
 
     run(loop, scenario)
 
@@ -179,12 +183,8 @@ def test_a_client_that_stops_reading_stops_the_upstreams_reading_and_loses_nothi
     async def scenario() -> None:
         nonlocal sink
         sink = Sink(hold_after=3)
-        pool = UpstreamPool({"up": Tier(model="m", base_url=f"{server.url}/v1", pool_size=1)})
-        await pool.start()
-        try:
+        async with pool_at(server.url) as pool:
             assert await relayed(pool, "?pad=2000", sink) == whole_stream(pad=2000)
-        finally:
-            await pool.aclose()
 
     run(loop, scenario)
     assert paused_reading == [True]
@@ -195,14 +195,10 @@ def test_a_connection_broken_mid_body_is_a_protocol_error(serve_in_thread, loop:
     server = serve_in_thread(upstream_app([]), name="tap-upstream")
 
     async def scenario() -> None:
-        pool = UpstreamPool({"up": Tier(model="m", base_url=f"{server.url}/v1", pool_size=1)})
-        await pool.start()
-        try:
+        async with pool_at(server.url) as pool:
             with pytest.raises(UpstreamFailure) as broken:
                 await relayed(pool, "?cut=1")
             assert broken.value.kind is FailureKind.PROTOCOL_ERROR
             assert await relayed(pool) == whole_stream()  # a new connection serves the next stream
-        finally:
-            await pool.aclose()
 
     run(loop, scenario)
