@@ -23,6 +23,7 @@ from starlette.responses import JSONResponse, StreamingResponse
 from starlette.routing import Route
 
 from router.config import Tier
+from router.stream_response import AsgiSink
 from router.upstream import FailureKind, UpstreamFailure, UpstreamPool
 from router.upstream_tap import BodyTap, pump
 
@@ -200,5 +201,31 @@ def test_a_connection_broken_mid_body_is_a_protocol_error(serve_in_thread, loop:
                 await relayed(pool, "?cut=1")
             assert broken.value.kind is FailureKind.PROTOCOL_ERROR
             assert await relayed(pool) == whole_stream()  # a new connection serves the next stream
+
+    run(loop, scenario)
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+def test_through_asgi_send_every_event_arrives_in_order(serve_in_thread, loop: str) -> None:
+    """Another ASGI server (no client transport): the tap hands each piece to `send` through an AsgiSink."""
+    server = serve_in_thread(upstream_app([]), name="tap-upstream")
+
+    async def scenario() -> None:
+        sent: list[bytes] = []
+
+        async def send(message: dict) -> None:
+            sent.append(message["body"])
+            await asyncio.sleep(0)  # a server's send yields to the loop
+
+        sink = AsgiSink(send)
+        async with pool_at(server.url) as pool:
+            upstream = await pool.send("up", "/stream", b"{}")
+            pool.stream("up", upstream)
+            first = await upstream.read_chunk()
+            await pump(upstream, sink.write, sink)
+            await sink.drain()
+            upstream.close()
+            assert first + b"".join(sent) == whole_stream()
+            assert await relayed(pool) == whole_stream()  # the connection went back to the pool
 
     run(loop, scenario)
