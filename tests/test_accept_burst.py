@@ -19,6 +19,7 @@ from router.accept_burst import AcceptBurst
 from router.app import create_app
 
 WAITING = 200
+ITERATIONS = 20
 
 
 def accepted_per_iteration(with_burst: bool) -> list[int]:
@@ -42,7 +43,7 @@ def accepted_per_iteration(with_burst: bool) -> list[int]:
         # Connected by the kernel while the loop is busy here (blocking calls): all of them wait to be accepted.
         clients = [socket.create_connection(("127.0.0.1", port)) for _ in range(WAITING)]
         counts = []
-        for _ in range(6):
+        for _ in range(ITERATIONS):
             before = len(accepted)
             await asyncio.sleep(0)  # one loop iteration
             counts.append(len(accepted) - before)
@@ -57,11 +58,14 @@ def accepted_per_iteration(with_burst: bool) -> list[int]:
 
 
 def test_uvloop_alone_accepts_one_connection_per_loop_iteration() -> None:
-    assert max(accepted_per_iteration(with_burst=False)) == 1
+    counts = accepted_per_iteration(with_burst=False)
+    assert max(counts) == 1 and sum(counts) < ITERATIONS
 
 
 def test_the_burst_takes_every_waiting_connection_within_a_few_iterations() -> None:
-    assert sum(accepted_per_iteration(with_burst=True)) == WAITING  # uvloop alone: about one per iteration
+    counts = accepted_per_iteration(with_burst=True)
+    iterations_to_all = next(i for i in range(ITERATIONS) if sum(counts[: i + 1]) == WAITING) + 1
+    assert iterations_to_all <= ITERATIONS // 2  # uvloop alone would need WAITING of them
 
 
 def test_routetax_serves_every_simultaneous_connection_and_its_port_closes_when_it_stops(serve_in_thread) -> None:
