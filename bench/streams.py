@@ -3,8 +3,12 @@
 Real LLM traffic streams for seconds to minutes, so a gateway holds thousands of open streams and
 relays tens of thousands of small events a second. This harness measures exactly that, in one run,
 side by side: `direct` (the clients straight to the upstream: the baseline every *added* figure
-subtracts), `routetax` (`routetax serve`, metering on, ledger in a real redis-server) and `litellm`
-(the LiteLLM proxy, installed by bench/perf.py's helper into bench/.litellm-venv).
+subtracts), `routetax` (`routetax serve`, metering on, ledger in a real redis-server), the two floors
+`bare` (bench/bare_relay.py: uvicorn + httptools on uvloop, one aiohttp session, `readany()` -> `send`,
+nothing of routetax: the stack's floor) and `raw` (bench/raw_relay.py: asyncio protocols both sides,
+bytes forwarded unparsed: the machine's floor), and `litellm` (the LiteLLM proxy, installed by
+bench/perf.py's helper into bench/.litellm-venv). The floors run as one process on the proxy's core
+whatever `--workers` says (`--no-floors`: skip them).
 
 - Upstream: bench/stream_upstream.py — each stream sends a token-sized event every `--interval-ms`
   for `--duration-s`, each event stamped with its send time; restarted per step with that step's profile.
@@ -21,6 +25,7 @@ subtracts), `routetax` (`routetax serve`, metering on, ledger in a real redis-se
 - Pinning as in bench/perf.py: the proxy under test alone on core 0; upstream, Redis and the clients on core 1.
 
 Run: .venv/bin/python bench/streams.py [--steps 100,1000,5000,10000] [--interval-ms 20-50] [--no-litellm]
+     [--workers 2] [--no-floors] [--before TREE --before-at 100,1000]
 """
 
 from __future__ import annotations
@@ -183,6 +188,20 @@ def step_profile(args: argparse.Namespace, streams: int) -> str:
     return f"{float(low) * factor:g}-{float(high or low) * factor:g}"
 
 
+FLOORS = ("bare", "raw")
+
+
+def start_floor(config: str, up_port: int, port: int) -> subprocess.Popen:
+    """One of the floor relays on the proxy's core, listening on `port`."""
+    if config == "bare":
+        argv = [sys.executable, str(HERE / "bare_relay.py"), str(port), f"http://127.0.0.1:{up_port}"]
+    else:
+        argv = [sys.executable, str(HERE / "raw_relay.py"), str(port), str(up_port)]
+    proc = pinned(PROXY_CORE, argv)
+    wait_port(port)
+    return proc
+
+
 def warm(port: int) -> None:
     """JSON requests and one-event streams, so neither proxy's first streams pay for its cold paths."""
     import urllib.request
@@ -297,6 +316,15 @@ def judge(rows: list[dict], capacity: dict, cap: int) -> list[dict]:
                 r["added_delay_p99_ms"] <= budget and held(r),
                 f"{r['added_delay_p99_ms']:.2f} ms ({r['completed']:,} held)",
             )
+    raw = next((r for r in rows if r["config"] == "raw" and r["streams"] == 1000 and not r["slow_readers"]), None)
+    r = ours.get(1000)
+    if r is not None and r["cpu_ms_per_1k_events"] is not None:
+        floor = raw["cpu_ms_per_1k_events"] if raw is not None else None
+        target(
+            "CPU per event <= 15 us at 1,000 streams, or within 20% of the raw relay's in the same run",
+            r["cpu_ms_per_1k_events"] <= 15 or (floor is not None and r["cpu_ms_per_1k_events"] <= 1.2 * floor),
+            f"{r['cpu_ms_per_1k_events']:.1f} us" + (f" (raw: {floor:.1f} us)" if floor is not None else ""),
+        )
     per_stream = [r["kb_per_open_stream"] for r in ours.values() if r["kb_per_open_stream"] and r["streams"] >= 1000]
     if per_stream:
         target("RSS <= 50 KB per open stream", max(per_stream) <= 50, f"{max(per_stream):.1f} KB (worst step >= 1,000)")
@@ -340,8 +368,9 @@ async def run_step(
     )
     try:
         run_litellm = litellm is not None and streams <= args.litellm_max and not BROKEN.get("litellm")
-        configs = ["direct", "routetax"] + (["litellm"] if run_litellm else [])
-        if args.before and streams == args.before_at and not slow:
+        configs = ["direct", "routetax"] + ([] if args.no_floors else list(FLOORS))
+        configs += ["litellm"] if run_litellm else []
+        if args.before and streams in args.before_at and not slow:
             configs.insert(2, "before")
         if slow:  # the point is the proxy's memory; direct has none to show
             configs = ["routetax"]
@@ -354,7 +383,8 @@ async def run_step(
                     port = free_port()
                     serve_args = ("--workers", str(args.workers)) if args.workers > 1 and config == "routetax" else ()
                     core = PROXY_CORE if not serve_args else "0,1"
-                    launcher = None
+                    # this tree's code, whatever the venv's console script was installed from (a worktree)
+                    launcher = ["env", f"PYTHONPATH={HERE.parent}", sys.executable, "-m", "cli"]
                     if config == "before":  # the same harness on another checkout's code (e.g. `git archive main`)
                         # the command's module: `cli` since it left `router/`, `router.cli` in older trees
                         module = "cli" if (args.before / "cli" / "__main__.py").is_file() else "router.cli"
@@ -370,12 +400,16 @@ async def run_step(
                         pool_size=10_000,
                         serve_args=serve_args,
                     )
+                elif config in FLOORS:
+                    port = free_port()
+                    proc = start_floor(config, up_port, port)
                 elif config == "litellm":
                     port = free_port()
                     assert litellm is not None
                     proc = start_litellm(litellm, f"http://127.0.0.1:{up_port}", port, tmp)
                 if proc is not None:
-                    warm(port)
+                    if config != "raw":  # the raw pipe has no cold path to warm
+                        warm(port)
                     time.sleep(1 if args.workers == 1 else 3)
                     pids = process_tree(proc.pid)
                 row = await measure(config, port, pids, streams, args, rate)
@@ -428,7 +462,8 @@ async def main_async(args: argparse.Namespace) -> int:
                 await run_step(rows, args.slow, args, redis_url, None, tmp, slow=True)
         finally:
             stop(redis)
-    configs = ["direct", "routetax"] + (["before"] if args.before else []) + (["litellm"] if litellm else [])
+    configs = ["direct", "routetax"] + (["before"] if args.before else []) + ([] if args.no_floors else list(FLOORS))
+    configs += ["litellm"] if litellm else []
     capacity = report(rows, configs)
     targets = judge(rows, capacity, cap)
     result = {
@@ -467,7 +502,13 @@ def main() -> int:
     ap.add_argument(
         "--before", type=Path, help="also run routetax from this source tree at step --before-at: before/after"
     )
-    ap.add_argument("--before-at", type=int, default=1000, help="the step --before runs at (default 1000)")
+    ap.add_argument(
+        "--before-at",
+        type=lambda text: [int(step) for step in text.split(",")],
+        default=[1000],
+        help="the steps --before runs at, comma-separated (default 1000)",
+    )
+    ap.add_argument("--no-floors", action="store_true", help="skip the bare and raw floor relays")
     ap.add_argument("--litellm-max", type=int, default=1000, help="largest step LiteLLM is run at (default 1000)")
     ap.add_argument("--output", type=Path, default=HERE / "results/streams.json")
     args = ap.parse_args()

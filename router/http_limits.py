@@ -19,7 +19,9 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from router.accept_burst import AcceptsWaitingConnections
 from router.boundary import Boundary
+from router.client_transport import ExposesClientTransport
 from router.config import Server
 from router.errors import ProxyError, Refusal
 
@@ -117,10 +119,14 @@ class GuardedHttpTools(HttpToolsProtocol):
 
 
 def guarded_protocol(server: Server, boundary: Boundary) -> type[Any]:
-    """The protocol class for uvicorn's `http=` setting, with this configuration's limits and its app's boundary."""
+    """The protocol class for uvicorn's `http=` setting, with this configuration's limits and its app's boundary.
+
+    It also gives every request's scope its `ClientTransport` (router/client_transport.py), the relay's fast path,
+    and takes every waiting connection when it accepts one (router/accept_burst.py).
+    """
     return type(
         "RoutetaxHttpTools",
-        (GuardedHttpTools,),
+        (AcceptsWaitingConnections, ExposesClientTransport, GuardedHttpTools),
         {
             "max_header_bytes": server.max_header_bytes,
             "max_headers": server.max_headers,

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import uvicorn
 
+from router import accept_burst
+
 DRAIN_MARGIN_S = 1.0  # streams still open this long before the graceful timeout are ended by routetax itself
 
 
@@ -24,9 +26,18 @@ class DrainingServer(uvicorn.Server):
     uvicorn waits `timeout_graceful_shutdown` for open requests, then cancels them: a stream cut that way
     ends mid-event, with no error and no `[DONE]`, and its record reads as if the client had left. An app
     with `begin_shutdown(grace_s)` (router.hot_routes) ends its own streams properly just before that.
+
+    Its listening sockets accept in bursts when the protocol asks for it (router/accept_burst.py).
     """
 
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        self._accept_burst = accept_burst.install(self) if self.started else None
+
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        burst = getattr(self, "_accept_burst", None)
+        if burst is not None:  # stop taking connections before uvicorn closes its listeners
+            burst.close()
         begin = getattr(self.config.app, "begin_shutdown", None)
         timeout = self.config.timeout_graceful_shutdown
         if begin is not None and timeout is not None:  # None: uvicorn waits for every request, and so do we

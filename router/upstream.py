@@ -42,7 +42,8 @@ class UpstreamFailure(Exception):
     detail: str
 
 
-def _failure(exc: BaseException) -> UpstreamFailure:
+def failure_from(exc: BaseException) -> UpstreamFailure:
+    """The `UpstreamFailure` an aiohttp error (or a timeout) stands for."""
     if isinstance(exc, asyncio.TimeoutError | aiohttp.ServerTimeoutError):
         return UpstreamFailure(FailureKind.TIMEOUT, type(exc).__name__)
     if isinstance(exc, aiohttp.ClientConnectorError):
@@ -71,7 +72,7 @@ class UpstreamResponse:
         try:
             return await self._response.read()
         except UPSTREAM_ERRORS as exc:
-            raise _failure(exc) from exc
+            raise failure_from(exc) from exc
 
     def stream(self, watch: set[UpstreamResponse], idle_s: float) -> None:
         """Read the body as a long stream: the idle timeout moves from aiohttp to the pool's sweeper.
@@ -96,9 +97,23 @@ class UpstreamResponse:
         except UPSTREAM_ERRORS as exc:
             if self.timed_out:
                 raise UpstreamFailure(FailureKind.TIMEOUT, f"no data for {self.idle_s:g} s") from exc
-            raise _failure(exc) from exc
+            raise failure_from(exc) from exc
         self.last_read = time.monotonic()
         return chunk
+
+    def body_source(self) -> tuple[Any, Any, Any] | None:
+        """(aiohttp's protocol, the connection's transport, the body's StreamReader) while the body is still
+        arriving on a connection this response holds; None once it has all arrived or the connection is gone.
+        For router/upstream_tap.py, which reads the rest of a stream below aiohttp's StreamReader waits."""
+        connection = self._response.connection
+        content = self._response.content
+        if connection is None or content.is_eof():
+            return None
+        protocol = connection.protocol
+        transport = connection.transport
+        if protocol is None or transport is None or transport.is_closing():
+            return None
+        return protocol, transport, content
 
     def close(self) -> None:
         """Drop the connection if the body was not read to the end (a cut stream), else reuse it."""
@@ -152,7 +167,7 @@ class UpstreamPool:
         try:
             response = await session.post(self._tiers[tier].base_url + path, data=payload, headers=headers or None)
         except UPSTREAM_ERRORS as exc:
-            raise _failure(exc) from exc
+            raise failure_from(exc) from exc
         return UpstreamResponse(response)
 
     async def request(
@@ -164,7 +179,7 @@ class UpstreamPool:
             async with self._sessions[tier].request(method, url, headers=headers or None) as response:
                 return response.status, await response.read(), response.headers
         except UPSTREAM_ERRORS as exc:
-            raise _failure(exc) from exc
+            raise failure_from(exc) from exc
 
     async def probe(self, tier: str) -> bool:
         """Does the tier answer HTTP at all (below 500)? Used by readiness, never on the request path."""

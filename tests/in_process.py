@@ -1,4 +1,5 @@
-"""Helpers for unit tests of the request path: a Lua-capable store in this process, and a clock the test moves.
+"""Helpers for unit tests of the request path: a Lua-capable store in this process, a clock the test moves, and
+the client's socket as uvicorn's protocol sees it.
 
 The store is fakeredis (what `metering.store.open_in_process_store` serves the quickstart with), so the
 key store's gate and settle scripts run for real; its server can be switched off to play an outage.
@@ -51,3 +52,27 @@ class InProcessStore:
 
     def up(self) -> None:
         self.server.connected = True
+
+
+class FakeTransport:
+    """What the protocol writes, and whether it closed the connection."""
+
+    def __init__(self) -> None:
+        self.written = b""
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self.written += data
+
+    def close(self) -> None:
+        self.closed = True
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def get_extra_info(self, name: str, default: object = None) -> object:
+        return {"peername": ("127.0.0.1", 50000), "sockname": ("127.0.0.1", 8000)}.get(name, default)
+
+    def pause_reading(self) -> None: ...
+
+    def resume_reading(self) -> None: ...

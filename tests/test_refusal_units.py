@@ -37,6 +37,7 @@ from router.errors import (
 from router.hot_routes import HotRoutes
 from router.http_limits import GuardedHttpTools, guarded_protocol
 from router.secrets import Scrubber
+from tests.in_process import FakeTransport
 
 
 def rejections(metrics: Metrics, status: int, code: str) -> float:
@@ -294,30 +295,6 @@ def test_a_hot_routes_failure_is_answered_and_counted_by_the_boundary(raised: Ex
 
 
 # -- router.http_limits --------------------------------------------------------------------------------------
-
-
-class FakeTransport:
-    """What the protocol writes, and whether it closed the connection."""
-
-    def __init__(self) -> None:
-        self.written = b""
-        self.closed = False
-
-    def write(self, data: bytes) -> None:
-        self.written += data
-
-    def close(self) -> None:
-        self.closed = True
-
-    def is_closing(self) -> bool:
-        return self.closed
-
-    def get_extra_info(self, name: str, default: object = None) -> object:
-        return {"peername": ("127.0.0.1", 50000), "sockname": ("127.0.0.1", 8000)}.get(name, default)
-
-    def pause_reading(self) -> None: ...
-
-    def resume_reading(self) -> None: ...
 
 
 class FakeTimer:

@@ -1,4 +1,8 @@
-"""RelayResponse: streams as produced, stops the producer when the client leaves, lets other cancellations through."""
+"""RelayResponse: streams as produced, stops the producer when the client leaves, lets other cancellations through.
+
+Here the ASGI server is a stand-in with no `routetax.transport` extension, so the body goes through `send`
+(`AsgiSink`): the path every ASGI server other than `routetax serve`'s takes.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ import asyncio
 
 import pytest
 
-from router.stream_response import RelayResponse
+from router.stream_response import RelayResponse, Sink
 from tests.waiting import async_wait_until
 
 
@@ -28,13 +32,18 @@ class Client:
         return b"".join(m.get("body", b"") for m in self.sent if m["type"] == "http.response.body")
 
 
-async def events(count: int, gap_s: float, closed: list[str]):
-    try:
-        for i in range(count):
-            yield f"data: {i}\n\n".encode()
-            await asyncio.sleep(gap_s)  # the upstream's pace between events (the behaviour)
-    finally:
-        closed.append("upstream closed")  # the relay's cleanup: close the upstream, meter what was consumed
+def events(count: int, gap_s: float, closed: list[str]):
+    async def produce(sink: Sink) -> None:
+        try:
+            for i in range(count):
+                sink.write(f"data: {i}\n\n".encode())
+                if sink.paused:
+                    await sink.drain()
+                await asyncio.sleep(gap_s)  # the upstream's pace between events (the behaviour)
+        finally:
+            closed.append("upstream closed")  # the relay's cleanup: close the upstream, meter what was consumed
+
+    return produce
 
 
 async def test_streams_every_event_then_ends_the_body() -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
 from starlette.background import BackgroundTask
@@ -24,10 +23,11 @@ from router.secrets import Scrubber
 from router.serving.attempt import Answer, StreamStart
 from router.serving.intake import Exchange
 from router.sse import DONE, StreamState, error_event, estimate_completion_tokens, filter_events
-from router.stream_response import RelayResponse
+from router.stream_response import RelayResponse, Sink
 from router.tasks import TaskIdentity
 from router.telemetry import Telemetry
 from router.upstream import UpstreamFailure
+from router.upstream_tap import pump
 
 _JSON = "application/json"
 ESTIMATE_OFF_LOOP_EVENTS = 2_000  # streams without usage longer than this are estimated in a worker thread
@@ -145,8 +145,9 @@ class Relay:
         if answer.stream is not None:
             pre_ms = (time.perf_counter() - ex.started - ex.upstream_s) * 1000
             ex.headers["x-routetax-overhead-ms"] = f"{pre_ms:.3f}"
+            stream = answer.stream
             return RelayResponse(
-                self._relay(ex, answer.stream, pre_ms),
+                lambda sink: self._relay(ex, stream, pre_ms, sink),
                 status_code=answer.status,
                 media_type="text/event-stream",
                 headers={**ex.headers, "cache-control": "no-cache"},
@@ -171,54 +172,35 @@ class Relay:
             background=BackgroundTask(self._after_json, ex, answer.content if filing else None, answer.parsed),
         )
 
-    async def _relay(self, ex: Exchange, start: StreamStart, pre_ms: float) -> AsyncIterator[bytes]:
+    async def _relay(self, ex: Exchange, start: StreamStart, pre_ms: float, sink: Sink) -> None:
+        """The stream's body, written into `sink` (router/stream_response.py) as the upstream sends it.
+
+        The events after the first visible one are handled in the upstream connection's `data_received`
+        (router/upstream_tap.py): this task waits once for the stream's end, not once per event.
+        """
         record = ex.record
         state = ex.completion.stream
         assert isinstance(state, StreamState)  # the relay's own state, which metering reads as a RelayedStream
         attempt = record.attempts[-1]
-        relay_s = 0.0
         record.outcome = Outcome.CLIENT_CANCELLED  # until the stream is seen through to its end
-        filing = ex.task is not None and self.identity is not None
-        quoting = True  # until the event that carries usage has been passed on, with the cost after it
-        scrub = self.scrub.answer
+        passing = _Passing(self, ex, start, sink)
         relaying = asyncio.current_task()
         assert relaying is not None
         self._streaming.add(relaying)
         try:
             # A whole answer is filed once its last bytes are sent (as a JSON answer is, see `_after_json`).
             if start.pending:
-                if state.usage_chunk is not None:
-                    quoting = False
-                    yield with_cost(scrub(start.pending), self.metering.quote(record, ex.completion))
-                else:
-                    yield scrub(start.pending)
-                if filing and start.finished:
-                    filing = self._file_stream(ex, state, start)
+                passing.pending(start.pending)
             if not start.finished:
                 state.compact = True  # from here on only a token estimate (and tool calls: keep_calls) need the events
-                read, feed, forward_usage = start.upstream.read_chunk, start.splitter.feed, ex.forward_usage
-                while chunk := await read():
-                    t_chunk = time.perf_counter()
-                    out = filter_events(feed(chunk), state, forward_usage)
-                    if quoting and state.usage_chunk is not None:
-                        quoting = False
-                        out = with_cost(out, self.metering.quote(record, ex.completion))
-                    relay_s += time.perf_counter() - t_chunk
-                    if out:
-                        yield scrub(out)
-                    if filing and (state.saw_done or state.usage_chunk is not None):  # the whole answer is here
-                        filing = self._file_stream(ex, state, start)
+                await pump(start.upstream, passing.body, sink)
                 tail = start.splitter.rest()
                 if tail.strip():
-                    out = scrub(filter_events([tail + b"\n\n"], state, ex.forward_usage))
-                    if quoting and state.usage_chunk is not None:
-                        quoting = False
-                        out = with_cost(out, self.metering.quote(record, ex.completion))
-                    yield out
-            if filing:  # an upstream that ended without a closing event
-                filing = self._file_stream(ex, state, start, ended=True)
+                    passing.events([tail + b"\n\n"], time.perf_counter())
+            if passing.filing:  # an upstream that ended without a closing event
+                passing.filing = self._file_stream(ex, state, start, ended=True)
             if not state.saw_done and ex.api.ends_with_done():
-                yield DONE  # the client's SDK waits for it; some upstreams end without one
+                sink.write(DONE)  # the client's SDK waits for it; some upstreams end without one
             # Checked before anything was sent (read whole), or now that it has all been sent.
             degraded = start.degraded if start.checked else ex.api.stream_degraded(ex.body, state, whole=False)
             if state.failed:
@@ -231,9 +213,10 @@ class Relay:
             attempt.error_type, attempt.ended_by = f"stream_{failure.kind}", EndedBy.ERROR
             record.outcome, record.status = Outcome.FAILED, 502
             message = f"Upstream tier `{attempt.tier}` broke off the stream: {failure.kind}"
-            yield error_event(message, "upstream_stream_broken", api=record.api, sequence_number=state.next_sequence)
+            broken = error_event(message, "upstream_stream_broken", api=record.api, sequence_number=state.next_sequence)
+            sink.write(broken)
             if ex.api.ends_with_done():
-                yield DONE
+                sink.write(DONE)
         except asyncio.CancelledError:
             if relaying not in self._ended:  # the client left (RelayResponse), or someone else's cancellation
                 raise
@@ -241,16 +224,16 @@ class Relay:
             attempt.error_type, attempt.ended_by = "server_shutdown", EndedBy.SERVER_SHUTDOWN
             record.outcome, record.status = Outcome.FAILED, 503
             message = "routetax is shutting down: this stream was ended before the upstream finished it."
-            yield error_event(message, "server_shutdown", api=record.api, sequence_number=state.next_sequence)
+            sink.write(error_event(message, "server_shutdown", api=record.api, sequence_number=state.next_sequence))
             if ex.api.ends_with_done():
-                yield DONE
+                sink.write(DONE)
         finally:
             self._streaming.discard(relaying)
             self._ended.discard(relaying)
             start.upstream.close()
             if record.outcome is Outcome.CLIENT_CANCELLED:
                 attempt.ended_by = EndedBy.CLIENT_CANCELLED
-            record.proxy_overhead_ms = pre_ms + relay_s * 1000
+            record.proxy_overhead_ms = pre_ms + passing.relay_s * 1000
             if state.usage_chunk is None and state.event_count > ESTIMATE_OFF_LOOP_EVENTS:
                 # A long stream without usage: tokenising what it carried would stall every client for seconds.
                 task = asyncio.get_running_loop().create_task(self._emit_after_estimate(record, ex.completion, state))
@@ -300,3 +283,53 @@ class Relay:
         self.metering(record, completion)
         if self.telemetry is not None:  # after metering: the spans carry the usage and cost it completed
             self.telemetry.finish(record, completion)
+
+
+class _Passing:
+    """One stream's events on their way to the client: split, filtered, quoted, filed, scrubbed, written.
+
+    Called from the upstream connection's `data_received` (router/upstream_tap.py), so it never waits.
+    """
+
+    __slots__ = ("relay", "ex", "start", "sink", "state", "feed", "scrub", "quoting", "filing", "relay_s")
+
+    def __init__(self, relay: Relay, ex: Exchange, start: StreamStart, sink: Sink) -> None:
+        self.relay, self.ex, self.start, self.sink = relay, ex, start, sink
+        state = ex.completion.stream
+        assert isinstance(state, StreamState)
+        self.state = state
+        self.feed = start.splitter.feed
+        self.scrub = relay.scrub.answer
+        self.quoting = True  # until the event that carries usage has been passed on, with the cost after it
+        self.filing = ex.task is not None and relay.identity is not None
+        self.relay_s = 0.0  # the relay's own time on this stream's events (`proxy_overhead_ms`)
+
+    def pending(self, pending: bytes) -> None:
+        """What the attempt read before the first visible event (already filtered)."""
+        t0 = time.perf_counter()
+        if self.state.usage_chunk is not None:
+            self.quoting = False
+            pending = with_cost(pending, self.relay.metering.quote(self.ex.record, self.ex.completion))
+        if self.filing and self.start.finished:
+            self.filing = self.relay._file_stream(self.ex, self.state, self.start)
+        out = self.scrub(pending)
+        self.relay_s += time.perf_counter() - t0
+        self.sink.write(out)
+
+    def body(self, chunk: bytes) -> None:
+        self.events(self.feed(chunk), time.perf_counter())
+
+    def events(self, events: list[bytes], t0: float) -> None:
+        state = self.state
+        out = filter_events(events, state, self.ex.forward_usage)
+        if self.quoting and state.usage_chunk is not None:
+            self.quoting = False
+            out = with_cost(out, self.relay.metering.quote(self.ex.record, self.ex.completion))
+        if self.filing and (state.saw_done or state.usage_chunk is not None):  # the whole answer is here
+            self.filing = self.relay._file_stream(self.ex, state, self.start)
+        if out:
+            out = self.scrub(out)
+            self.relay_s += time.perf_counter() - t0
+            self.sink.write(out)
+        else:
+            self.relay_s += time.perf_counter() - t0
