@@ -54,11 +54,12 @@ CLOCK_SKEW_S = 300.0  # proxy clocks vs the Redis clock that stamps stream ids
 # every key it touches is declared and in the `{ledger}` slot.
 # KEYS: 1 the stream, 2 the index of open tasks, then per record 2 to 4 keys: seen marker, hour rollup,
 #       [key's hour rollup], [its task's hash]
-# ARGV: 1 seen ttl, 2 stream maxlen, 3 rollup ttl, 4 task idle s, 5 task grace s, then 6 per record: its key
-#       count, its JSON, its seen-marker value, two JSON objects {field: increment} (its hour rollup's and its
-#       key's) and its task's step as JSON ('' when it has no task; the task's hash is then not in KEYS).
-#       A few arguments per record instead of two per field keep the command cheap to build on the
-#       proxy's event loop.
+# ARGV: 1 seen ttl, 2 stream maxlen, 3 rollup ttl, 4 task idle s, 5 task grace s, then 2 per record: its JSON
+#       (the stream entry) and one JSON object of what the script needs of it — `m` its seen-marker value, `h`
+#       {field: increment} of its hour rollup, `k` of its key's (absent without a key; that key is then not in
+#       KEYS), `t` its task's step (absent when it has no task; nor is the task's hash).
+#       Two arguments per record, one JSON made for them: each argument is encoded one by one by the Redis client
+#       and each JSON made apart on the proxy's event loop (six per record before: a sixth of the writer's CPU).
 # The marker's value is the id of the key that made the request, or `1` without one, then (for a step of a
 # task) a \x1f and the task id: its existence is the message (feedback on any replica reads it to know the
 # request), the key id says who may send that feedback, the task id which task the request was a step of.
@@ -136,19 +137,19 @@ local function add(key, increments)
 end
 local idle, grace = tonumber(ARGV[4]), tonumber(ARGV[5])
 local k, new = 3, 0
-for a = 6, #ARGV, 6 do
-  local nkeys = tonumber(ARGV[a])
-  local task = ARGV[a + 5]
-  if redis.call('SET', KEYS[k], ARGV[a + 2], 'NX', 'EX', ARGV[1]) then
-    redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'r', ARGV[a + 1])
-    add(KEYS[k + 1], cjson.decode(ARGV[a + 3]))
-    local plain = (task == '') and nkeys or (nkeys - 1)
-    if plain == 3 then
-      add(KEYS[k + 2], cjson.decode(ARGV[a + 4]))
+for a = 6, #ARGV, 2 do
+  local r = cjson.decode(ARGV[a + 1])
+  local nkeys = 2
+  if r.k then nkeys = nkeys + 1 end
+  if r.t then nkeys = nkeys + 1 end
+  if redis.call('SET', KEYS[k], r.m, 'NX', 'EX', ARGV[1]) then
+    redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'r', ARGV[a])
+    add(KEYS[k + 1], r.h)
+    if r.k then
+      add(KEYS[k + 2], r.k)
     end
-    if task ~= '' then
-      local t = cjson.decode(task)
-      merge_task(KEYS[k + nkeys - 1], KEYS[2], t.m, t, idle, grace)
+    if r.t then
+      merge_task(KEYS[k + nkeys - 1], KEYS[2], r.t.m, r.t, idle, grace)
     end
     new = new + 1
   end
@@ -230,9 +231,17 @@ def hour_of(when: str | float | datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y%m%d%H")
 
 
+_LABELS: dict[str | None, str] = {}  # tier or class name -> its field-safe form: a handful of names, made once each
+
+
 def _label(value: str | None) -> str:
     """A tier or class name made safe for the `tier|class|metric` field syntax."""
-    return (value or "none").replace("|", "_")
+    label = _LABELS.get(value)
+    if label is None:
+        if len(_LABELS) > 256:  # names come from the configuration, but never grow without bound
+            _LABELS.clear()
+        label = _LABELS[value] = (value or "none").replace("|", "_")
+    return label
 
 
 def billed_usages(record: Record) -> list[Usage]:
@@ -243,54 +252,73 @@ def billed_usages(record: Record) -> list[Usage]:
     return usages
 
 
-def rollup_increments(record: Record) -> tuple[list[tuple[str, int | float]], list[tuple[str, int | float]]]:
-    """The (field, increment) pairs one record adds to its hour rollup and to its key's rollup.
+def _add(fields: dict[str, int | float], name: str, value: int | float) -> None:
+    if value:
+        fields[name] = fields.get(name, 0) + value
+
+
+def rollup_increments(record: Record) -> tuple[dict[str, int | float], dict[str, int | float]]:
+    """The {field: increment} one record adds to its hour rollup, and to its key's rollup (zero ones left out).
 
     Requests, successes and spend are filed under the tier the policy routed to first, because
     success rate and routing overhead are measured per first-routed tier (docs/routing-tax.md).
     `spend_usd`/`billed_attempts` are filed under the tier each billed attempt actually ran on,
     which is what "spend on that tier" means for cost per completed task.
+
+    Written out field by field rather than through a helper per field: this runs for every record, and the
+    calls were half of the ledger writer's time per record.
     """
     cls = _label(record.label)
-    routed = _label(record.routed_tier or record.final_tier)
-    hour: dict[str, int | float] = {}
-
-    def add(tier: str, metric: str, value: int | float) -> None:
-        if value:
-            field = f"{tier}|{cls}|{metric}"
-            hour[field] = hour.get(field, 0) + value
-
-    add(routed, "requests", 1)
-    add(routed, record.outcome, 1)  # success | degraded | failed | client_cancelled
-    add(routed, "attempts", len(record.attempts))
-    add(routed, "retries", record.retries)
-    add(routed, "fallbacks", record.fallbacks)
-    add(routed, "estimated", int(record.estimated))
-    add(routed, "cost_usd", record.cost_usd)
-    add(routed, "cache_loss_usd", record.cache_loss_usd)
+    at = f"{_label(record.routed_tier or record.final_tier)}|{cls}|"  # every field but the per-attempt ones
+    # Each of these fields once (each `at` + a distinct metric; the outcome is none of the others' names): set,
+    # not summed. Zero increments are left out.
+    hour: dict[str, int | float] = {at + "requests": 1, at + record.outcome: 1}  # success | degraded | ...
+    if record.attempts:
+        hour[at + "attempts"] = len(record.attempts)
+    if record.retries:
+        hour[at + "retries"] = record.retries
+    if record.fallbacks:
+        hour[at + "fallbacks"] = record.fallbacks
+    if record.estimated:
+        hour[at + "estimated"] = 1
+    if record.cost_usd:
+        hour[at + "cost_usd"] = record.cost_usd
+    if record.cache_loss_usd:
+        hour[at + "cache_loss_usd"] = record.cache_loss_usd
     billed_usage = billed_usages(record)
+    prompt = cached = completion = reasoning = 0
     for usage in billed_usage:
-        add(routed, "prompt_tokens", usage.prompt_tokens)
-        add(routed, "cached_tokens", usage.cached_tokens)
-        add(routed, "completion_tokens", usage.completion_tokens)
-        add(routed, "reasoning_tokens", usage.reasoning_tokens)
-    add(routed, "base_usd", base_usd(record))  # the report's base: the final attempt, less cache loss
+        prompt += usage.prompt_tokens
+        cached += usage.cached_tokens
+        completion += usage.completion_tokens
+        reasoning += usage.reasoning_tokens
+    if prompt:
+        hour[at + "prompt_tokens"] = prompt
+    if cached:
+        hour[at + "cached_tokens"] = cached
+    if completion:
+        hour[at + "completion_tokens"] = completion
+    if reasoning:
+        hour[at + "reasoning_tokens"] = reasoning
+    base = base_usd(record)  # the report's base: the final attempt, less cache loss
+    if base:
+        hour[at + "base_usd"] = base
     for baseline, usd in sorted(record.counterfactual_usd.items()):
-        add(routed, f"cf_{_label(baseline)}_usd", usd)
+        _add(hour, f"{at}cf_{_label(baseline)}_usd", usd)
     for attempt in record.attempts:
         if attempt.billed:
-            add(_label(attempt.tier), "billed_attempts", 1)
-            add(_label(attempt.tier), "spend_usd", attempt.cost_usd)
+            tier = f"{_label(attempt.tier)}|{cls}|"
+            _add(hour, tier + "billed_attempts", 1)
+            _add(hour, tier + "spend_usd", attempt.cost_usd)
 
-    per_key: list[tuple[str, int | float]] = []
+    per_key: dict[str, int | float] = {}
     if record.key_id:
-        per_key = [("requests", 1)]
+        per_key["requests"] = 1
         if record.cost_usd:
-            per_key.append(("cost_usd", record.cost_usd))
-        tokens = sum(u.prompt_tokens + u.completion_tokens for u in billed_usage)
-        if tokens:
-            per_key.append(("tokens", tokens))
-    return list(hour.items()), per_key
+            per_key["cost_usd"] = record.cost_usd
+        if prompt + completion:
+            per_key["tokens"] = prompt + completion
+    return hour, per_key
 
 
 MARKER_TASK_SEPARATOR = "\x1f"  # not printable: never in a key id nor in a client's task id
@@ -320,51 +348,49 @@ def marker_task(value: str | bytes | None) -> str | None:
     return task if sep and task else None
 
 
-def task_step(record: Record) -> bytes:
-    """What one request adds to its task, as JSON for the write script (`b''`: it is not a step of a task).
+def task_step(record: Record) -> dict[str, Any] | None:
+    """What one request adds to its task, for the write script (None: it is not a step of a task).
 
     Tokens are summed over billed attempts and the cost is the record's (every billed attempt): what was paid.
     """
     if not record.task_id:
-        return b""
-    usages = billed_usages(record)
+        return None
+    prompt = cached = completion = reasoning = 0
+    for usage in billed_usages(record):
+        prompt += usage.prompt_tokens
+        cached += usage.cached_tokens
+        completion += usage.completion_tokens
+        reasoning += usage.reasoning_tokens
     tiers: list[str] = []
     for attempt in record.attempts:
         if attempt.tier not in tiers:
             tiers.append(attempt.tier)
     task_class = record.task_class or (record.label if record.label in ("agentic", "single_turn") else "single_turn")
-    return orjson.dumps(
-        {
-            "m": task_member(record.key_id, record.task_id),
-            "id": record.task_id,
-            "k": record.key_id or "-",
-            "n": record.task_step,
-            "s": record.started_at,
-            "e": record.ended_at or record.started_at,
-            "a": len(record.attempts),
-            "c": record.cost_usd,
-            "p": sum(u.prompt_tokens for u in usages),
-            "ca": sum(u.cached_tokens for u in usages),
-            "co": sum(u.completion_tokens for u in usages),
-            "r": sum(u.reasoning_tokens for u in usages),
-            "tiers": tiers,
-            "cl": task_class,
-            "cr": record.task_class_reason or "",
-            "arm": record.routed_tier or record.final_tier or "",
-            "ex": int(record.explored),
-            "pin": int(record.pinned),
-            "st": record.status,
-            "o": str(record.outcome),
-            "dg": int(record.degraded_reason is not None),
-            "ac": record.answer_calls or "",
-            "x": int(record.task_end),
-        }
-    )
-
-
-def _increments(fields: list[tuple[str, int | float]]) -> bytes:
-    """`{field: increment}` as JSON, for the write script (`{}`, not `[]`, when empty: cjson reads both as a table)."""
-    return orjson.dumps(dict(fields))
+    return {
+        "m": task_member(record.key_id, record.task_id),
+        "id": record.task_id,
+        "k": record.key_id or "-",
+        "n": record.task_step,
+        "s": record.started_at,
+        "e": record.ended_at or record.started_at,
+        "a": len(record.attempts),
+        "c": record.cost_usd,
+        "p": prompt,
+        "ca": cached,
+        "co": completion,
+        "r": reasoning,
+        "tiers": tiers,
+        "cl": task_class,
+        "cr": record.task_class_reason or "",
+        "arm": record.routed_tier or record.final_tier or "",
+        "ex": int(record.explored),
+        "pin": int(record.pinned),
+        "st": record.status,
+        "o": str(record.outcome),
+        "dg": int(record.degraded_reason is not None),
+        "ac": record.answer_calls or "",
+        "x": int(record.task_end),
+    }
 
 
 class Ledger:
@@ -783,24 +809,15 @@ class Ledger:
         hour = hour_of(record.started_at or record.ended_at or time.time())
         hour_fields, key_fields = rollup_increments(record)
         keys += [self.keys.seen(record.request_id), self.keys.hour(hour)]
-        nkeys = 2
+        meta: dict[str, Any] = {"m": marker_value(record), "h": hour_fields}
         if record.key_id:
             keys.append(self.keys.key_hour(record.key_id, hour))
-            nkeys += 1
-        else:
-            key_fields = []
+            meta["k"] = key_fields
         step = task_step(record)
-        if step:
+        if step is not None:
             keys.append(self.keys.task(task_member(record.key_id, record.task_id or "")))
-            nkeys += 1
-        args += [
-            str(nkeys),
-            line,
-            marker_value(record),
-            _increments(hour_fields),
-            _increments(key_fields),
-            step,
-        ]
+            meta["t"] = step
+        args += [line, orjson.dumps(meta)]
 
 
 # -- reading back ----------------------------------------------------------------------------

@@ -62,7 +62,7 @@ def expected_rollup(records: list[Record]) -> dict[str, int | float]:
     total: Counter[str] = Counter()
     for record in records:
         fields, _ = rollup_increments(record)
-        for field, value in fields:
+        for field, value in fields.items():
             total[field] += value
     return dict(total)
 
