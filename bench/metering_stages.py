@@ -68,11 +68,13 @@ ROWS: tuple[tuple[str, str], ...] = (
     ("settle", "    3 settle the key"),
     ("cache_loss", "    4 cache loss"),
     ("metrics", "    5 metrics"),
-    ("submit", "    6 ledger submit"),
+    ("metrics_batch", "    5 metrics, observed in batches (per record)"),
+    ("submit", "    6 ledger submit (with the JSON and arguments, when made there)"),
+    ("ledger_args", "      its script arguments (rollups, task step), at submit"),
     ("access", "    6 access line (on the loop)"),
     ("policy", "    7 policy's window"),
-    ("writer_take", "ledger writer: each record's JSON"),
-    ("writer_add", "ledger writer: rollups, task step, arguments"),
+    ("writer_take", "ledger writer: taking a batch (with each JSON, when made there)"),
+    ("writer_add", "ledger writer: script arguments (when made there)"),
     ("writer_pack", "ledger writer: the Redis client's packing"),
     ("access_thread", "access log writer thread (whole thread)"),
     ("gc", "garbage collector (all of it, loop thread)"),
@@ -189,9 +191,14 @@ def install() -> None:
     MeteringPipeline._complete_usage = probe("usage", MeteringPipeline._complete_usage)  # type: ignore[method-assign]
     MeteringPipeline._price = probe("price", MeteringPipeline._price)  # type: ignore[method-assign]
     Metrics.observe = probe("metrics", Metrics.observe)  # type: ignore[method-assign]
+    if hasattr(Metrics, "_observe"):  # observed in batches: the queueing above, the observing here
+        Metrics._observe = probe("metrics_batch", Metrics._observe)  # type: ignore[method-assign]
     ledger_module.Ledger.submit = probe("submit", ledger_module.Ledger.submit)  # type: ignore[method-assign]
     ledger_module.Ledger._take = probe("writer_take", ledger_module.Ledger._take)  # type: ignore[method-assign]
-    ledger_module.Ledger._add_record = probe("writer_add", ledger_module.Ledger._add_record)  # type: ignore[method-assign]
+    if hasattr(ledger_module.Ledger, "_add_record"):  # main before the arguments were made at submit
+        ledger_module.Ledger._add_record = probe("writer_add", ledger_module.Ledger._add_record)  # type: ignore[attr-defined]
+    if hasattr(ledger_module.Ledger, "_script_args"):
+        ledger_module.Ledger._script_args = probe("ledger_args", ledger_module.Ledger._script_args)  # type: ignore[attr-defined]
     for cls in (redis_connection.AbstractConnection,):
         cls.pack_command = probe("writer_pack", cls.pack_command)  # type: ignore[method-assign]
     access.finished = probe("access", access.finished)
@@ -216,13 +223,20 @@ def install() -> None:
     router.app.create_app = probed_app
     captured: list[Any] = []
     if os.environ.get(CAPTURE_ENV):  # `--capture`: real (record, completion) pairs, as the pipeline gets them
-        import copy
-
         metered = MeteringPipeline.__call__
 
         def capture(self: Any, record: Any, completion: Any) -> None:
-            if len(captured) < 2000:
-                captured.append(copy.deepcopy((record, completion)))
+            if len(captured) < 2000:  # as plain data, so that another version of the code can read it back
+                body = completion.bodies[-1] if completion.bodies else None
+                captured.append(
+                    {
+                        "record": record.to_dict(),
+                        "request": completion.request,
+                        "bodies": [None if b is None else b.decode() for b in completion.bodies],
+                        "streamed": any(stream is not None for stream in completion.streams),
+                        "answer": body is not None,
+                    }
+                )
             metered(self, record, completion)
 
         MeteringPipeline.__call__ = capture  # type: ignore[method-assign]
@@ -260,9 +274,10 @@ def install() -> None:
         totals = {name: list(cell) for name, cell in TOTALS.items()}
         totals["access_thread"] = [writer_thread_cpu() - baseline.get("access_thread", 0), 1, 0]
         if captured:
-            import pickle
+            import orjson
 
-            Path(os.environ[CAPTURE_ENV]).write_bytes(pickle.dumps(captured))
+            lines = (orjson.dumps(pair, default=str) for pair in captured)
+            Path(os.environ[CAPTURE_ENV]).write_bytes(b"\n".join(lines) + b"\n")
         Path(os.environ[OUT_ENV]).write_text(json.dumps({"probe_ns": cost, "totals": totals}))
 
     signal.signal(signal.SIGUSR1, reset)
@@ -313,7 +328,11 @@ def main() -> int:
     ap.add_argument("--tasks", choices=("on", "off"), default="on", help="tasks.enabled in every proxy")
     ap.add_argument("--no-ab", action="store_true", help="only the probed proxy (no unprobed on/off turns)")
     ap.add_argument("--json", type=Path, help="write the figures here too")
-    ap.add_argument("--capture", type=Path, help="pickle the first 2,000 (record, completion) pairs metered here")
+    ap.add_argument(
+        "--capture",
+        type=Path,
+        help="write the first 2,000 records and answers metered here (JSON lines, for bench/metering_instructions.py)",
+    )
     args = ap.parse_args()
     os.sched_setaffinity(0, {1})
     sections = {"tasks": {"enabled": args.tasks == "on"}}
