@@ -1,7 +1,8 @@
 """The durable ledger: every finished record, written to Redis in the background, exactly once.
 
-The request path calls `Ledger.submit(record)`, which only appends to an in-memory queue: no
-await, no I/O, no exception. A background task takes the queue in batches (up to
+The request path calls `Ledger.submit(record)`, which makes the record's JSON and its part of the write
+script's arguments there and then (`Queued`) and appends them to an in-memory queue: no await, no I/O, no
+exception. A background task takes the queue in batches (up to
 `batch_size` records, or whatever arrived within `flush_interval_s`) and writes each batch
 in one round trip: a Lua script that, for each record, first sets a per-record marker
 (`SET ...:seen:<request_id> NX EX`) and only when that succeeds appends the record to the
@@ -30,6 +31,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -169,11 +171,24 @@ return new
 """
 )
 
-# Taking a batch (serialising its records) and building its arguments is Python work on the proxy's event
-# loop, ~30 µs a record there with tasks on: a 32-record batch done in one go held every request that arrived
-# meanwhile for ~1 ms, about 3 % of requests at 1,000 a second — the whole p99 of the proxy (bench/tasks.py).
-# Yielding every 4 records keeps that wait near 0.1 ms.
+# A record's JSON and its script arguments are made when it is submitted (`Queued`), in the finished-request
+# pipeline, while the record is still in the CPU's caches: made by the writer, up to 50 ms later and 32 records at
+# a time, the same work cost twice the CPU (bench/metering_stages.py), and a batch made in one go held every request
+# that arrived meanwhile for ~1 ms — the whole p99 of the proxy at 1,000 requests a second (bench/tasks.py). A live
+# batch is then only gathered and sent. A spool replay still reads its records back and makes their arguments
+# itself, yielding every 4 records so that the wait stays near 0.1 ms.
 _YIELD_EVERY = 4
+
+
+@dataclass(slots=True)
+class Queued:
+    """A submitted record, ready to write: its JSON line (what Redis's stream or the spool stores) and its part of
+    the write script's KEYS and ARGV."""
+
+    line: bytes
+    record: Record
+    keys: list[str]
+    args: list[bytes]
 
 
 class Keys:
@@ -463,7 +478,7 @@ class Ledger:
         self.write_errors = 0  # batches Redis refused or never answered
         self.written = 0  # records Redis accepted as new
         self.duplicates = 0  # records Redis already held (replays, double submits)
-        self._queue: deque[Record] = deque()
+        self._queue: deque[Queued] = deque()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
@@ -479,16 +494,21 @@ class Ledger:
     # -- the request path ------------------------------------------------------------------
 
     def submit(self, record: Record) -> None:
-        """Queue a finished record. Never blocks, awaits or raises: the response must not wait on it."""
+        """Queue a finished record, its JSON and script arguments made now (`Queued`). Never blocks, awaits or
+        raises: the response must not wait on it. The record must not change after this."""
+        if len(self._queue) >= self.max_queue:
+            self._drop("memory_full", 1)
+            return
         try:
-            if len(self._queue) >= self.max_queue:
-                self._drop("memory_full", 1)
-                return
-            self._queue.append(record)
-            if len(self._queue) >= self.batch_size:
-                self._wake.set()
-        except Exception:  # pragma: no cover - appending to a deque does not fail in practice
-            log.exception("ledger could not queue record")
+            line = orjson.dumps(record)
+            keys, args = self._script_args(record, line)
+        except Exception:
+            log.exception("ledger cannot serialise record %s; dropped", getattr(record, "request_id", "?"))
+            self._drop("unserialisable", 1)
+            return
+        self._queue.append(Queued(line, record, keys, args))
+        if len(self._queue) >= self.batch_size:
+            self._wake.set()
 
     @property
     def accepting(self) -> bool:
@@ -547,7 +567,7 @@ class Ledger:
                 except Exception as exc:
                     self._failed(exc)
                     try_redis = False
-            if not await self._to_spool([line for line, _ in batch], force=True):
+            if not await self._to_spool([queued.line for queued in batch], force=True):
                 self._drop("shutdown", len(batch))
         self._log.flush()
         self._say_losses()
@@ -615,7 +635,8 @@ class Ledger:
             if self._redis_down and not self.spool.pending and now >= self._next_replay:
                 await self._probe()  # refusing with nothing to write or replay: only a probe can see Redis return
             return True
-        batch = await self._take_batch()
+        batch = self._take()
+        self._placing = len(batch)  # still the reserve's business while the batch is on its way
         try:
             if not self.spool.pending and (not self._redis_down or now >= self._next_replay):
                 try:
@@ -624,10 +645,10 @@ class Ledger:
                     return True
                 except Exception as exc:
                     self._failed(exc)
-            if await self._to_spool([line for line, _ in batch]):  # behind what already waits, to keep the order
+            if await self._to_spool([queued.line for queued in batch]):  # behind what already waits: in order
                 self._held = False
                 return True
-            self._queue.extendleft(record for _, record in reversed(batch))  # held, in order, until one takes it
+            self._queue.extendleft(reversed(batch))  # held, in order, until one takes it
             self._held = True
             return False
         finally:
@@ -658,30 +679,12 @@ class Ledger:
                 )
         self._said_accepting = accepting
 
-    async def _take_batch(self) -> list[tuple[bytes, Record]]:
-        """The next live batch, taken `_YIELD_EVERY` records at a time with requests served in between."""
-        batch = self._take(_YIELD_EVERY)
-        self._placing = len(batch)  # still the reserve's business while requests are served in between
-        while self._queue and len(batch) < self.batch_size:
-            await asyncio.sleep(0)
-            batch += self._take(min(_YIELD_EVERY, self.batch_size - len(batch)))
-            self._placing = len(batch)
-        return batch
-
-    def _take(self, limit: int | None = None) -> list[tuple[bytes, Record]]:
-        """The next batch (at most `limit` records, else `batch_size`) as (JSON line, record) pairs: the line is
-        what Redis or the spool stores."""
-        batch: list[tuple[bytes, Record]] = []
-        limit = self.batch_size if limit is None else limit
-        while self._queue and len(batch) < limit:
-            record = self._queue.popleft()
-            try:
-                batch.append((orjson.dumps(record), record))
-            except Exception:
-                log.exception("ledger cannot serialise record %s; dropped", getattr(record, "request_id", "?"))
-                self._drop("unserialisable", 1)
+    def _take(self) -> list[Queued]:
+        """The next batch (at most `batch_size` records), ready to write."""
+        queue = self._queue
+        batch = [queue.popleft() for _ in range(min(self.batch_size, len(queue)))]
         if batch:
-            self._line_bytes = sum(len(line) for line, _ in batch) // len(batch) + 1
+            self._line_bytes = sum(len(queued.line) for queued in batch) // len(batch) + 1
         return batch
 
     async def _to_spool(self, lines: list[bytes], force: bool = False) -> bool:
@@ -762,15 +765,18 @@ class Ledger:
 
     async def _write(self, lines: list[bytes]) -> None:
         """Write spooled lines (replay): parsed back into records, then written like a live batch."""
-        batch: list[tuple[bytes, Record]] = []
-        for line in lines:
+        batch: list[Queued] = []
+        for index, line in enumerate(lines, 1):
             try:
-                batch.append((line, Record.from_dict(orjson.loads(line))))
+                record = Record.from_dict(orjson.loads(line))
+                batch.append(Queued(line, record, *self._script_args(record, line)))
             except Exception:  # a torn spool line or a foreign shape: it can never be written
                 log.warning("ledger skipping an unreadable record line")
+            if index % _YIELD_EVERY == 0:  # a replay is a backlog of hundreds: requests are served in between
+                await asyncio.sleep(0)
         await self._write_batch(batch)
 
-    async def _write_batch(self, batch: list[tuple[bytes, Record]]) -> None:
+    async def _write_batch(self, batch: list[Queued]) -> None:
         """Write a batch in one script call (one round trip, atomic); raises if Redis did not take it.
 
         A failure that may have landed anyway (a timeout) is spooled and replayed like any other:
@@ -786,10 +792,9 @@ class Ledger:
             repr(float(self.task_idle_s)),
             repr(float(self.task_grace_s)),
         ]
-        for index, (line, record) in enumerate(batch, 1):
-            self._add_record(record, line, keys, args)
-            if index % _YIELD_EVERY == 0:
-                await asyncio.sleep(0)
+        for queued in batch:
+            keys += queued.keys
+            args += queued.args
         count = len(batch)
         if self._sha is None:
             self._sha = await self.store.script_load(_WRITE_BATCH)
@@ -805,10 +810,11 @@ class Ledger:
             except Exception:
                 log.exception("on_written callback failed")
 
-    def _add_record(self, record: Record, line: bytes, keys: list[str], args: list[str | bytes]) -> None:
+    def _script_args(self, record: Record, line: bytes) -> tuple[list[str], list[bytes]]:
+        """A record's part of the write script's KEYS and ARGV (see the script's comment)."""
         hour = hour_of(record.started_at or record.ended_at or time.time())
         hour_fields, key_fields = rollup_increments(record)
-        keys += [self.keys.seen(record.request_id), self.keys.hour(hour)]
+        keys = [self.keys.seen(record.request_id), self.keys.hour(hour)]
         meta: dict[str, Any] = {"m": marker_value(record), "h": hour_fields}
         if record.key_id:
             keys.append(self.keys.key_hour(record.key_id, hour))
@@ -817,7 +823,7 @@ class Ledger:
         if step is not None:
             keys.append(self.keys.task(task_member(record.key_id, record.task_id or "")))
             meta["t"] = step
-        args += [line, orjson.dumps(meta)]
+        return keys, [line, orjson.dumps(meta)]
 
 
 # -- reading back ----------------------------------------------------------------------------

@@ -183,8 +183,8 @@ async def test_redis_killed_mid_stream_nothing_lost_nothing_doubled(redis_server
     async def tracked_write(batch: list) -> None:
         began = generation
         await write(batch)
-        for _line, record in batch:
-            acked_by.setdefault(record.request_id, began)
+        for queued in batch:
+            acked_by.setdefault(queued.record.request_id, began)
 
     ledger._write_batch = tracked_write  # type: ignore[method-assign]
     await ledger.start()
