@@ -10,7 +10,6 @@ updates everything from one finished record; it runs after the client has its an
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -23,9 +22,6 @@ from metering.record import EndedBy, Record
 from metering.tasks import TaskRecord
 from metering.verdict import Decision
 
-log = logging.getLogger("routetax.metering")
-
-PENDING_MAX = 32  # records observed together: a batch holds the loop for ~0.1-0.2 ms
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120)
 OVERHEAD_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1)
 CLASSIFIER_BUCKETS = (0.000005, 0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.001)
@@ -61,35 +57,12 @@ class DroppedLogLines:
         )
 
 
-class PendingRecords:
-    """Collected first at every read of the registry (a scrape, the group's publish, a test): it observes the
-    records still waiting, so every figure read is exact. It exports nothing itself."""
-
-    def __init__(self, metrics: Metrics) -> None:
-        self.metrics = metrics
-
-    def describe(self) -> list[CounterMetricFamily]:
-        return []
-
-    def collect(self) -> Iterator[CounterMetricFamily]:
-        self.metrics.flush()
-        yield from ()
-
-
 class Metrics:
-    """One registry per process (tests build their own).
-
-    Finished records are observed in batches (`observe` queues, `flush` observes): a record's ~15 series updated
-    one request at a time ran at twice the CPU the same code takes run over many records in a row, with its code
-    and the series it touches still in the cache. A batch is observed when it holds `PENDING_MAX` records, and
-    before anything reads the registry (`PendingRecords`, registered first): a scrape never sees a figure late.
-    """
+    """One registry per process (tests build their own)."""
 
     def __init__(self, log_lines_dropped: Callable[[], int] = _log_lines_dropped) -> None:
         self._classifier_usd = 0.0
-        self._pending: list[Record] = []
         self.registry = r = CollectorRegistry()
-        r.register(PendingRecords(self))  # first: the families collected after it include every record queued
         r.register(DroppedLogLines(log_lines_dropped))
         self.requests = Counter(
             "routetax_requests",
@@ -385,21 +358,6 @@ class Metrics:
         return generate_latest(self.registry)
 
     def observe(self, record: Record) -> None:
-        """Queue a finished record; it is observed with the batch it is in (`flush`), before any read."""
-        self._pending.append(record)
-        if len(self._pending) >= PENDING_MAX:
-            self.flush()
-
-    def flush(self) -> None:
-        """Observe every queued record (each on its own: one that cannot be observed costs only its own figures)."""
-        pending, self._pending = self._pending, []
-        for record in pending:
-            try:
-                self._observe(record)
-            except Exception:  # metrics must never take the proxy down, nor lose the other records' figures
-                log.exception("could not observe request %s in the metrics", record.request_id)
-
-    def _observe(self, record: Record) -> None:
         """Everything one finished record adds. An embeddings request (not a task, not classified: class
         `embedding`) counts as a request, its attempts, tokens, spend and time; it adds nothing to the
         classifier's series or to the base spend the routing overhead is measured against. A judge's call
