@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import operator
 import os
 import re
 import subprocess
@@ -41,6 +42,26 @@ def load(capture: Path, records: int) -> list[dict[str, Any]]:
     pairs = [orjson.loads(line) for line in capture.read_bytes().splitlines() if line]
     pairs = [p for p in pairs if not p["streamed"] and p["answer"]]  # JSON answers: what perf.py's A/B sends
     return [pairs[i % len(pairs)] for i in range(records)]
+
+
+STAGES = ("quote", "usage", "price", "metrics", "submit")  # `--count`: counted alone (the writer is the rest)
+
+
+def count_alone(stage: str) -> None:
+    """Route `stage` through `operator.call`, which callgrind's `--toggle-collect=_operator_call` counts alone."""
+    from metering.ledger import Ledger
+    from metering.metrics import Metrics
+    from metering.pipeline import MeteringPipeline
+
+    owner, name = {
+        "quote": (MeteringPipeline, "quote"),
+        "usage": (MeteringPipeline, "_complete_usage"),
+        "price": (MeteringPipeline, "_price"),
+        "metrics": (Metrics, "observe"),
+        "submit": (Ledger, "submit"),
+    }[stage]
+    inner = getattr(owner, name)
+    setattr(owner, name, lambda *args: operator.call(inner, *args))
 
 
 async def meter(pairs: list[dict[str, Any]], redis_url: str, bare: bool = False) -> None:
@@ -85,10 +106,12 @@ async def meter(pairs: list[dict[str, Any]], redis_url: str, bare: bool = False)
     await store.aclose()
 
 
-def count(capture: Path, records: int, redis_url: str, bare: bool = False) -> int:
-    command = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, __file__]
-    command += ["--capture", str(capture), "--records", str(records), "--redis", redis_url, "--pass"]
-    command += ["--bare"] if bare else []
+def count(capture: Path, records: int, redis_url: str, bare: bool = False, stage: str | None = None) -> int:
+    command = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null"]
+    if stage is not None:
+        command += ["--collect-atstart=no", "--toggle-collect=_operator_call"]
+    command += [sys.executable, __file__, "--capture", str(capture), "--records", str(records), "--redis", redis_url]
+    command += ["--pass"] + (["--bare"] if bare else []) + (["--count", stage] if stage is not None else [])
     environment = {**os.environ, "PYTHONHASHSEED": "0"}  # the set-up's dicts the same in every pass: a fixed count
     done = subprocess.run(command, capture_output=True, text=True, check=True, env=environment)
     found = re.search(r"Collected : (\d+)", done.stderr)
@@ -104,8 +127,12 @@ def main() -> int:
     ap.add_argument("--redis", help="(a pass) the Redis to write to")
     ap.add_argument("--pass", dest="one_pass", action="store_true", help="one pass, uncounted (under valgrind)")
     ap.add_argument("--bare", action="store_true", help="(a pass) the records made and checked, not metered")
+    ap.add_argument("--count", choices=STAGES, help="(a pass) that stage alone counted")
+    ap.add_argument("--stages", action="store_true", help="each stage counted alone too")
     args = ap.parse_args()
     sys.path.insert(0, str(HERE))
+    if args.count:
+        count_alone(args.count)
     if args.one_pass:  # 200 records metered first, in every pass: what their first use costs (lazy imports, caches)
         # is in both passes, so the difference is the steady state's
         pairs = load(args.capture, WARM + args.records)
@@ -128,6 +155,10 @@ def main() -> int:
         )  # compiles what it imports: no pass counted pays for that
         bare = count(args.capture, args.records, url, bare=True)
         whole = count(args.capture, args.records, url)
+        # a stage's count covers the warm-up's records too (counted alone, nothing is subtracted)
+        alone = {
+            stage: count(args.capture, args.records, url, stage=stage) for stage in (STAGES if args.stages else ())
+        }
     finally:
         server.terminate()
         server.wait(5)
@@ -135,6 +166,11 @@ def main() -> int:
         f"metering's instructions per request (callgrind, {args.records:,} JSON requests): "
         f"{(whole - bare) / args.records:,.0f}"
     )
+    for stage, spent in alone.items():
+        print(f"  {stage:8s} {spent / (WARM + args.records):9,.0f}")
+    if alone:
+        rest = (whole - bare) / args.records - sum(alone.values()) / (WARM + args.records)
+        print(f"  {'the rest (the ledger writer, the pipeline itself, the collector)':8s} {rest:9,.0f}")
     return 0
 
 

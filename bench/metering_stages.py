@@ -53,9 +53,10 @@ sys.path.insert(0, str(HERE.parent))
 OUT_ENV = "METERING_STAGES_OUT"
 CAPTURE_ENV = "METERING_STAGES_CAPTURE"
 _clock = time.thread_time_ns
-# name -> [thread CPU ns, calls, longest call's thread CPU ns] (CPU, not wall-clock: another process taking the core
-# mid-call is not the call's doing)
+# name -> [thread CPU ns, calls, longest call's thread CPU ns, calls of LONG_NS or more] (CPU, not wall-clock:
+# another process taking the core mid-call is not the call's doing)
 TOTALS: dict[str, list[int]] = {}
+LONG_NS = 500_000  # a stretch of the loop this long holds every request arriving meanwhile by as much
 # The stages in the order they run, with the row each is printed under (indented: inside the row above).
 ROWS: tuple[tuple[str, str], ...] = (
     ("record", "request path: the record's construction (Record.__init__)"),
@@ -87,7 +88,7 @@ ROWS: tuple[tuple[str, str], ...] = (
 
 def probe(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
     """`fn`, its thread CPU time and calls added to TOTALS[name], its longest call's kept."""
-    cell = TOTALS.setdefault(name, [0, 0, 0])
+    cell = TOTALS.setdefault(name, [0, 0, 0, 0])
 
     @functools.wraps(fn)
     def wrapped(*args: Any, **kwargs: Any) -> Any:
@@ -100,6 +101,8 @@ def probe(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
             cell[1] += 1
             if took > cell[2]:
                 cell[2] = took
+            if took >= LONG_NS:
+                cell[3] += 1
 
     return wrapped
 
@@ -110,7 +113,7 @@ class TimedSteps(collections.abc.Coroutine):  # type: ignore[type-arg]
     background writer holds the loop for, which every request arriving meanwhile waits out."""
 
     def __init__(self, name: str, inner: Any) -> None:
-        self.cell = TOTALS.setdefault(name, [0, 0, 0])
+        self.cell = TOTALS.setdefault(name, [0, 0, 0, 0])
         self.inner = inner
 
     def _timed(self, step: Callable[..., Any], *args: Any) -> Any:
@@ -123,6 +126,8 @@ class TimedSteps(collections.abc.Coroutine):  # type: ignore[type-arg]
             self.cell[1] += 1
             if took > self.cell[2]:
                 self.cell[2] = took
+            if took >= LONG_NS:
+                self.cell[3] += 1
 
     def send(self, value: Any) -> Any:
         return self._timed(self.inner.send, value)
@@ -159,7 +164,7 @@ def probe_cost_ns(calls: int = 200_000) -> float:
     fn = probe(cell_name, lambda: None)
     for _ in range(calls):
         fn()
-    spent, count, _ = TOTALS.pop(cell_name)
+    spent, count, *_ = TOTALS.pop(cell_name)
     return spent / count
 
 
@@ -241,7 +246,7 @@ def install() -> None:
 
         MeteringPipeline.__call__ = capture  # type: ignore[method-assign]
 
-    gc_cell = TOTALS.setdefault("gc", [0, 0, 0])
+    gc_cell = TOTALS.setdefault("gc", [0, 0, 0, 0])
     gc_started = [0]
 
     def on_gc(phase: str, info: dict[str, Any]) -> None:
@@ -254,6 +259,7 @@ def install() -> None:
             gc_cell[0] += took
             gc_cell[1] += 1
             gc_cell[2] = max(gc_cell[2], took)
+            gc_cell[3] += took >= LONG_NS
 
     gc.callbacks.append(on_gc)
     cost = probe_cost_ns()
@@ -267,12 +273,12 @@ def install() -> None:
 
     def reset(*_: Any) -> None:
         for cell in TOTALS.values():
-            cell[0] = cell[1] = cell[2] = 0
+            cell[0] = cell[1] = cell[2] = cell[3] = 0
         baseline["access_thread"] = writer_thread_cpu()
 
     def dump(*_: Any) -> None:
         totals = {name: list(cell) for name, cell in TOTALS.items()}
-        totals["access_thread"] = [writer_thread_cpu() - baseline.get("access_thread", 0), 1, 0]
+        totals["access_thread"] = [writer_thread_cpu() - baseline.get("access_thread", 0), 1, 0, 0]
         if captured:
             import orjson
 
@@ -304,16 +310,17 @@ def _read(path: Path, proc: subprocess.Popen) -> dict[str, Any]:
     return json.loads(path.read_text())
 
 
-def table(data: dict[str, Any], requests: int) -> list[tuple[str, float, float, float]]:
-    """(row, µs of CPU per request, calls per request, longest call ms), the probe's own cost taken off."""
+def table(data: dict[str, Any], requests: int) -> list[tuple[str, float, float, float, int]]:
+    """(row, µs of CPU per request, calls per request, longest call ms, calls of LONG_NS or more), the probe's own
+    cost taken off."""
     probe_us = data["probe_ns"] / 1000
     rows = []
     for name, title in ROWS:
-        spent, calls, longest = data["totals"].get(name, [0, 0, 0])
+        spent, calls, longest, long_calls = data["totals"].get(name, [0, 0, 0, 0])
         own = spent / 1000 - (
             probe_us * calls if name not in ("access_thread", "gc") and not name.startswith("step") else 0
         )
-        rows.append((title, own / requests, calls / requests, longest / 1e6))
+        rows.append((title, own / requests, calls / requests, longest / 1e6, long_calls))
     return rows
 
 
@@ -378,9 +385,9 @@ def main() -> int:
         f"\nmetering's stages, µs of thread CPU per request ({total} small JSON requests at c={args.concurrency}, "
         f"tasks {args.tasks}; probe cost {stages['probe_ns']:.0f} ns a call, taken off)"
     )
-    print(f"  {'stage':58s} {'µs/req':>8s} {'calls/req':>10s} {'longest ms (CPU)':>17s}")
-    for title, us, calls, longest in rows:
-        print(f"  {title:58s} {us:8.2f} {calls:10.2f} {longest:17.3f}")
+    print(f"  {'stage':62s} {'µs/req':>8s} {'calls/req':>10s} {'longest ms (CPU)':>17s} {'>= 0.5 ms':>9s}")
+    for title, us, calls, longest, long_calls in rows:
+        print(f"  {title:62s} {us:8.2f} {calls:10.2f} {longest:17.3f} {long_calls:9d}")
     print("whole process CPU per request (/proc, median of turns):")
     for name, values in cpu.items():
         print(f"  {name:8s} {statistics.median(values):7.1f} µs   turns: {', '.join(f'{v:.0f}' for v in values)}")
