@@ -380,3 +380,24 @@ async def test_the_c_command_packer_sends_what_redis_py_would(redis_url: str) ->
             await store.set("packer:bool", True)
     finally:
         await store.aclose()
+
+
+async def test_a_record_no_json_can_carry_is_dropped_and_counted_at_submit_and_the_request_never_sees_it(
+    tmp_path: Path,
+) -> None:
+    """The record's JSON is made when it is submitted (after its answer): one that cannot be serialised (a lone
+    surrogate in a client's task id) is counted as dropped right there, and submit still neither raises nor waits."""
+    from tests.in_process import InProcessStore
+
+    dropped: list[tuple[str, int]] = []
+    ledger = Ledger(
+        InProcessStore.open().redis,  # type: ignore[arg-type]  # never reached: nothing is written
+        str(tmp_path / "spool"),
+        on_dropped=lambda reason, count: dropped.append((reason, count)),
+    )
+    record = make_record(0)
+    record.task_id = "\ud800"
+    ledger.submit(record)
+    ledger.submit(make_record(1))
+    assert dropped == [("unserialisable", 1)] and ledger.dropped == 1
+    assert ledger.queue_depth == 1  # the next record is queued as ever
