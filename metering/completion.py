@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from metering.record import Usage
+
 
 class RelayedStream(Protocol):
     """What the pipeline reads of a relayed SSE stream, to find or estimate its usage."""
@@ -44,6 +46,21 @@ class Completion:
     prompt_tokens: int | None = None  # the request's tokens, when routing already had to count them
     bodies: list[bytes | None] = field(default_factory=list)  # per attempt: its 2xx JSON answer, if any
     streams: list[RelayedStream | None] = field(default_factory=list)  # per attempt: what its stream carried
+    # Per attempt, its JSON answer as the request path already parsed it (the degraded check reads every chat and
+    # Responses answer), so that neither the cost on the answer nor the usage stage parses the same bytes again;
+    # None where nothing parsed it (embeddings, streams, errors). May be shorter than `bodies` (the judge's calls).
+    answers: list[Any] = field(default_factory=list)
+    # Per attempt, the usage `quote` read from its answer and believed, for the usage stage to take as it is (the
+    # same reader and the same limits would give the same usage); None where quote did not get that far.
+    quoted: list[Usage | None] = field(default_factory=list)
+
+    def answer(self, index: int) -> Any:
+        """Attempt `index`'s answer as the request path parsed it, or None (then parse `bodies[index]`)."""
+        return self.answers[index] if index < len(self.answers) else None
+
+    def quoted_usage(self, index: int) -> Usage | None:
+        """The usage `quote` read and believed for attempt `index`, or None."""
+        return self.quoted[index] if index < len(self.quoted) else None
 
     @property
     def stream(self) -> RelayedStream | None:

@@ -1,7 +1,8 @@
 """The durable ledger: every finished record, written to Redis in the background, exactly once.
 
-The request path calls `Ledger.submit(record)`, which only appends to an in-memory queue: no
-await, no I/O, no exception. A background task takes the queue in batches (up to
+The request path calls `Ledger.submit(record)`, which makes the record's JSON and its part of the write
+script's arguments there and then (`Queued`) and appends them to an in-memory queue: no await, no I/O, no
+exception. A background task takes the queue in batches (up to
 `batch_size` records, or whatever arrived within `flush_interval_s`) and writes each batch
 in one round trip: a Lua script that, for each record, first sets a per-record marker
 (`SET ...:seen:<request_id> NX EX`) and only when that succeeds appends the record to the
@@ -30,6 +31,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -54,11 +56,12 @@ CLOCK_SKEW_S = 300.0  # proxy clocks vs the Redis clock that stamps stream ids
 # every key it touches is declared and in the `{ledger}` slot.
 # KEYS: 1 the stream, 2 the index of open tasks, then per record 2 to 4 keys: seen marker, hour rollup,
 #       [key's hour rollup], [its task's hash]
-# ARGV: 1 seen ttl, 2 stream maxlen, 3 rollup ttl, 4 task idle s, 5 task grace s, then 6 per record: its key
-#       count, its JSON, its seen-marker value, two JSON objects {field: increment} (its hour rollup's and its
-#       key's) and its task's step as JSON ('' when it has no task; the task's hash is then not in KEYS).
-#       A few arguments per record instead of two per field keep the command cheap to build on the
-#       proxy's event loop.
+# ARGV: 1 seen ttl, 2 stream maxlen, 3 rollup ttl, 4 task idle s, 5 task grace s, then 2 per record: its JSON
+#       (the stream entry) and one JSON object of what the script needs of it — `m` its seen-marker value, `h`
+#       {field: increment} of its hour rollup, `k` of its key's (absent without a key; that key is then not in
+#       KEYS), `t` its task's step (absent when it has no task; nor is the task's hash).
+#       Two arguments per record, one JSON made for them: each argument is encoded one by one by the Redis client
+#       and each JSON made apart on the proxy's event loop (six per record before: a sixth of the writer's CPU).
 # The marker's value is the id of the key that made the request, or `1` without one, then (for a step of a
 # task) a \x1f and the task id: its existence is the message (feedback on any replica reads it to know the
 # request), the key id says who may send that feedback, the task id which task the request was a step of.
@@ -136,19 +139,19 @@ local function add(key, increments)
 end
 local idle, grace = tonumber(ARGV[4]), tonumber(ARGV[5])
 local k, new = 3, 0
-for a = 6, #ARGV, 6 do
-  local nkeys = tonumber(ARGV[a])
-  local task = ARGV[a + 5]
-  if redis.call('SET', KEYS[k], ARGV[a + 2], 'NX', 'EX', ARGV[1]) then
-    redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'r', ARGV[a + 1])
-    add(KEYS[k + 1], cjson.decode(ARGV[a + 3]))
-    local plain = (task == '') and nkeys or (nkeys - 1)
-    if plain == 3 then
-      add(KEYS[k + 2], cjson.decode(ARGV[a + 4]))
+for a = 6, #ARGV, 2 do
+  local r = cjson.decode(ARGV[a + 1])
+  local nkeys = 2
+  if r.k then nkeys = nkeys + 1 end
+  if r.t then nkeys = nkeys + 1 end
+  if redis.call('SET', KEYS[k], r.m, 'NX', 'EX', ARGV[1]) then
+    redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'r', ARGV[a])
+    add(KEYS[k + 1], r.h)
+    if r.k then
+      add(KEYS[k + 2], r.k)
     end
-    if task ~= '' then
-      local t = cjson.decode(task)
-      merge_task(KEYS[k + nkeys - 1], KEYS[2], t.m, t, idle, grace)
+    if r.t then
+      merge_task(KEYS[k + nkeys - 1], KEYS[2], r.t.m, r.t, idle, grace)
     end
     new = new + 1
   end
@@ -168,11 +171,24 @@ return new
 """
 )
 
-# Taking a batch (serialising its records) and building its arguments is Python work on the proxy's event
-# loop, ~30 µs a record there with tasks on: a 32-record batch done in one go held every request that arrived
-# meanwhile for ~1 ms, about 3 % of requests at 1,000 a second — the whole p99 of the proxy (bench/tasks.py).
-# Yielding every 4 records keeps that wait near 0.1 ms.
+# A record's JSON and its script arguments are made when it is submitted (`Queued`), in the finished-request
+# pipeline, while the record is still in the CPU's caches: made by the writer, up to 50 ms later and 32 records at
+# a time, the same work cost twice the CPU (bench/metering_stages.py), and a batch made in one go held every request
+# that arrived meanwhile for ~1 ms — the whole p99 of the proxy at 1,000 requests a second (bench/tasks.py). A live
+# batch is then only gathered and sent. A spool replay still reads its records back and makes their arguments
+# itself, yielding every 4 records so that the wait stays near 0.1 ms.
 _YIELD_EVERY = 4
+
+
+@dataclass(slots=True)
+class Queued:
+    """A submitted record, ready to write: its JSON line (what Redis's stream or the spool stores) and its part of
+    the write script's KEYS and ARGV."""
+
+    line: bytes
+    record: Record
+    keys: list[str]
+    args: list[bytes]
 
 
 class Keys:
@@ -230,9 +246,17 @@ def hour_of(when: str | float | datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y%m%d%H")
 
 
+_LABELS: dict[str | None, str] = {}  # tier or class name -> its field-safe form: a handful of names, made once each
+
+
 def _label(value: str | None) -> str:
     """A tier or class name made safe for the `tier|class|metric` field syntax."""
-    return (value or "none").replace("|", "_")
+    label = _LABELS.get(value)
+    if label is None:
+        if len(_LABELS) > 256:  # names come from the configuration, but never grow without bound
+            _LABELS.clear()
+        label = _LABELS[value] = (value or "none").replace("|", "_")
+    return label
 
 
 def billed_usages(record: Record) -> list[Usage]:
@@ -243,54 +267,73 @@ def billed_usages(record: Record) -> list[Usage]:
     return usages
 
 
-def rollup_increments(record: Record) -> tuple[list[tuple[str, int | float]], list[tuple[str, int | float]]]:
-    """The (field, increment) pairs one record adds to its hour rollup and to its key's rollup.
+def _add(fields: dict[str, int | float], name: str, value: int | float) -> None:
+    if value:
+        fields[name] = fields.get(name, 0) + value
+
+
+def rollup_increments(record: Record) -> tuple[dict[str, int | float], dict[str, int | float]]:
+    """The {field: increment} one record adds to its hour rollup, and to its key's rollup (zero ones left out).
 
     Requests, successes and spend are filed under the tier the policy routed to first, because
     success rate and routing overhead are measured per first-routed tier (docs/routing-tax.md).
     `spend_usd`/`billed_attempts` are filed under the tier each billed attempt actually ran on,
     which is what "spend on that tier" means for cost per completed task.
+
+    Written out field by field rather than through a helper per field: this runs for every record, and the
+    calls were half of the ledger writer's time per record.
     """
     cls = _label(record.label)
-    routed = _label(record.routed_tier or record.final_tier)
-    hour: dict[str, int | float] = {}
-
-    def add(tier: str, metric: str, value: int | float) -> None:
-        if value:
-            field = f"{tier}|{cls}|{metric}"
-            hour[field] = hour.get(field, 0) + value
-
-    add(routed, "requests", 1)
-    add(routed, record.outcome, 1)  # success | degraded | failed | client_cancelled
-    add(routed, "attempts", len(record.attempts))
-    add(routed, "retries", record.retries)
-    add(routed, "fallbacks", record.fallbacks)
-    add(routed, "estimated", int(record.estimated))
-    add(routed, "cost_usd", record.cost_usd)
-    add(routed, "cache_loss_usd", record.cache_loss_usd)
+    at = f"{_label(record.routed_tier or record.final_tier)}|{cls}|"  # every field but the per-attempt ones
+    # Each of these fields once (each `at` + a distinct metric; the outcome is none of the others' names): set,
+    # not summed. Zero increments are left out.
+    hour: dict[str, int | float] = {at + "requests": 1, at + record.outcome: 1}  # success | degraded | ...
+    if record.attempts:
+        hour[at + "attempts"] = len(record.attempts)
+    if record.retries:
+        hour[at + "retries"] = record.retries
+    if record.fallbacks:
+        hour[at + "fallbacks"] = record.fallbacks
+    if record.estimated:
+        hour[at + "estimated"] = 1
+    if record.cost_usd:
+        hour[at + "cost_usd"] = record.cost_usd
+    if record.cache_loss_usd:
+        hour[at + "cache_loss_usd"] = record.cache_loss_usd
     billed_usage = billed_usages(record)
+    prompt = cached = completion = reasoning = 0
     for usage in billed_usage:
-        add(routed, "prompt_tokens", usage.prompt_tokens)
-        add(routed, "cached_tokens", usage.cached_tokens)
-        add(routed, "completion_tokens", usage.completion_tokens)
-        add(routed, "reasoning_tokens", usage.reasoning_tokens)
-    add(routed, "base_usd", base_usd(record))  # the report's base: the final attempt, less cache loss
+        prompt += usage.prompt_tokens
+        cached += usage.cached_tokens
+        completion += usage.completion_tokens
+        reasoning += usage.reasoning_tokens
+    if prompt:
+        hour[at + "prompt_tokens"] = prompt
+    if cached:
+        hour[at + "cached_tokens"] = cached
+    if completion:
+        hour[at + "completion_tokens"] = completion
+    if reasoning:
+        hour[at + "reasoning_tokens"] = reasoning
+    base = base_usd(record)  # the report's base: the final attempt, less cache loss
+    if base:
+        hour[at + "base_usd"] = base
     for baseline, usd in sorted(record.counterfactual_usd.items()):
-        add(routed, f"cf_{_label(baseline)}_usd", usd)
+        _add(hour, f"{at}cf_{_label(baseline)}_usd", usd)
     for attempt in record.attempts:
         if attempt.billed:
-            add(_label(attempt.tier), "billed_attempts", 1)
-            add(_label(attempt.tier), "spend_usd", attempt.cost_usd)
+            tier = f"{_label(attempt.tier)}|{cls}|"
+            _add(hour, tier + "billed_attempts", 1)
+            _add(hour, tier + "spend_usd", attempt.cost_usd)
 
-    per_key: list[tuple[str, int | float]] = []
+    per_key: dict[str, int | float] = {}
     if record.key_id:
-        per_key = [("requests", 1)]
+        per_key["requests"] = 1
         if record.cost_usd:
-            per_key.append(("cost_usd", record.cost_usd))
-        tokens = sum(u.prompt_tokens + u.completion_tokens for u in billed_usage)
-        if tokens:
-            per_key.append(("tokens", tokens))
-    return list(hour.items()), per_key
+            per_key["cost_usd"] = record.cost_usd
+        if prompt + completion:
+            per_key["tokens"] = prompt + completion
+    return hour, per_key
 
 
 MARKER_TASK_SEPARATOR = "\x1f"  # not printable: never in a key id nor in a client's task id
@@ -320,51 +363,49 @@ def marker_task(value: str | bytes | None) -> str | None:
     return task if sep and task else None
 
 
-def task_step(record: Record) -> bytes:
-    """What one request adds to its task, as JSON for the write script (`b''`: it is not a step of a task).
+def task_step(record: Record) -> dict[str, Any] | None:
+    """What one request adds to its task, for the write script (None: it is not a step of a task).
 
     Tokens are summed over billed attempts and the cost is the record's (every billed attempt): what was paid.
     """
     if not record.task_id:
-        return b""
-    usages = billed_usages(record)
+        return None
+    prompt = cached = completion = reasoning = 0
+    for usage in billed_usages(record):
+        prompt += usage.prompt_tokens
+        cached += usage.cached_tokens
+        completion += usage.completion_tokens
+        reasoning += usage.reasoning_tokens
     tiers: list[str] = []
     for attempt in record.attempts:
         if attempt.tier not in tiers:
             tiers.append(attempt.tier)
     task_class = record.task_class or (record.label if record.label in ("agentic", "single_turn") else "single_turn")
-    return orjson.dumps(
-        {
-            "m": task_member(record.key_id, record.task_id),
-            "id": record.task_id,
-            "k": record.key_id or "-",
-            "n": record.task_step,
-            "s": record.started_at,
-            "e": record.ended_at or record.started_at,
-            "a": len(record.attempts),
-            "c": record.cost_usd,
-            "p": sum(u.prompt_tokens for u in usages),
-            "ca": sum(u.cached_tokens for u in usages),
-            "co": sum(u.completion_tokens for u in usages),
-            "r": sum(u.reasoning_tokens for u in usages),
-            "tiers": tiers,
-            "cl": task_class,
-            "cr": record.task_class_reason or "",
-            "arm": record.routed_tier or record.final_tier or "",
-            "ex": int(record.explored),
-            "pin": int(record.pinned),
-            "st": record.status,
-            "o": str(record.outcome),
-            "dg": int(record.degraded_reason is not None),
-            "ac": record.answer_calls or "",
-            "x": int(record.task_end),
-        }
-    )
-
-
-def _increments(fields: list[tuple[str, int | float]]) -> bytes:
-    """`{field: increment}` as JSON, for the write script (`{}`, not `[]`, when empty: cjson reads both as a table)."""
-    return orjson.dumps(dict(fields))
+    return {
+        "m": task_member(record.key_id, record.task_id),
+        "id": record.task_id,
+        "k": record.key_id or "-",
+        "n": record.task_step,
+        "s": record.started_at,
+        "e": record.ended_at or record.started_at,
+        "a": len(record.attempts),
+        "c": record.cost_usd,
+        "p": prompt,
+        "ca": cached,
+        "co": completion,
+        "r": reasoning,
+        "tiers": tiers,
+        "cl": task_class,
+        "cr": record.task_class_reason or "",
+        "arm": record.routed_tier or record.final_tier or "",
+        "ex": int(record.explored),
+        "pin": int(record.pinned),
+        "st": record.status,
+        "o": str(record.outcome),
+        "dg": int(record.degraded_reason is not None),
+        "ac": record.answer_calls or "",
+        "x": int(record.task_end),
+    }
 
 
 class Ledger:
@@ -437,7 +478,7 @@ class Ledger:
         self.write_errors = 0  # batches Redis refused or never answered
         self.written = 0  # records Redis accepted as new
         self.duplicates = 0  # records Redis already held (replays, double submits)
-        self._queue: deque[Record] = deque()
+        self._queue: deque[Queued] = deque()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
@@ -453,16 +494,21 @@ class Ledger:
     # -- the request path ------------------------------------------------------------------
 
     def submit(self, record: Record) -> None:
-        """Queue a finished record. Never blocks, awaits or raises: the response must not wait on it."""
+        """Queue a finished record, its JSON and script arguments made now (`Queued`). Never blocks, awaits or
+        raises: the response must not wait on it. The record must not change after this."""
+        if len(self._queue) >= self.max_queue:
+            self._drop("memory_full", 1)
+            return
         try:
-            if len(self._queue) >= self.max_queue:
-                self._drop("memory_full", 1)
-                return
-            self._queue.append(record)
-            if len(self._queue) >= self.batch_size:
-                self._wake.set()
-        except Exception:  # pragma: no cover - appending to a deque does not fail in practice
-            log.exception("ledger could not queue record")
+            line = orjson.dumps(record)
+            keys, args = self._script_args(record, line)
+        except Exception:
+            log.exception("ledger cannot serialise record %s; dropped", getattr(record, "request_id", "?"))
+            self._drop("unserialisable", 1)
+            return
+        self._queue.append(Queued(line, record, keys, args))
+        if len(self._queue) >= self.batch_size:
+            self._wake.set()
 
     @property
     def accepting(self) -> bool:
@@ -521,7 +567,7 @@ class Ledger:
                 except Exception as exc:
                     self._failed(exc)
                     try_redis = False
-            if not await self._to_spool([line for line, _ in batch], force=True):
+            if not await self._to_spool([queued.line for queued in batch], force=True):
                 self._drop("shutdown", len(batch))
         self._log.flush()
         self._say_losses()
@@ -589,7 +635,8 @@ class Ledger:
             if self._redis_down and not self.spool.pending and now >= self._next_replay:
                 await self._probe()  # refusing with nothing to write or replay: only a probe can see Redis return
             return True
-        batch = await self._take_batch()
+        batch = self._take()
+        self._placing = len(batch)  # still the reserve's business while the batch is on its way
         try:
             if not self.spool.pending and (not self._redis_down or now >= self._next_replay):
                 try:
@@ -598,10 +645,10 @@ class Ledger:
                     return True
                 except Exception as exc:
                     self._failed(exc)
-            if await self._to_spool([line for line, _ in batch]):  # behind what already waits, to keep the order
+            if await self._to_spool([queued.line for queued in batch]):  # behind what already waits: in order
                 self._held = False
                 return True
-            self._queue.extendleft(record for _, record in reversed(batch))  # held, in order, until one takes it
+            self._queue.extendleft(reversed(batch))  # held, in order, until one takes it
             self._held = True
             return False
         finally:
@@ -632,30 +679,12 @@ class Ledger:
                 )
         self._said_accepting = accepting
 
-    async def _take_batch(self) -> list[tuple[bytes, Record]]:
-        """The next live batch, taken `_YIELD_EVERY` records at a time with requests served in between."""
-        batch = self._take(_YIELD_EVERY)
-        self._placing = len(batch)  # still the reserve's business while requests are served in between
-        while self._queue and len(batch) < self.batch_size:
-            await asyncio.sleep(0)
-            batch += self._take(min(_YIELD_EVERY, self.batch_size - len(batch)))
-            self._placing = len(batch)
-        return batch
-
-    def _take(self, limit: int | None = None) -> list[tuple[bytes, Record]]:
-        """The next batch (at most `limit` records, else `batch_size`) as (JSON line, record) pairs: the line is
-        what Redis or the spool stores."""
-        batch: list[tuple[bytes, Record]] = []
-        limit = self.batch_size if limit is None else limit
-        while self._queue and len(batch) < limit:
-            record = self._queue.popleft()
-            try:
-                batch.append((orjson.dumps(record), record))
-            except Exception:
-                log.exception("ledger cannot serialise record %s; dropped", getattr(record, "request_id", "?"))
-                self._drop("unserialisable", 1)
+    def _take(self) -> list[Queued]:
+        """The next batch (at most `batch_size` records), ready to write."""
+        queue = self._queue
+        batch = [queue.popleft() for _ in range(min(self.batch_size, len(queue)))]
         if batch:
-            self._line_bytes = sum(len(line) for line, _ in batch) // len(batch) + 1
+            self._line_bytes = sum(len(queued.line) for queued in batch) // len(batch) + 1
         return batch
 
     async def _to_spool(self, lines: list[bytes], force: bool = False) -> bool:
@@ -736,15 +765,18 @@ class Ledger:
 
     async def _write(self, lines: list[bytes]) -> None:
         """Write spooled lines (replay): parsed back into records, then written like a live batch."""
-        batch: list[tuple[bytes, Record]] = []
-        for line in lines:
+        batch: list[Queued] = []
+        for index, line in enumerate(lines, 1):
             try:
-                batch.append((line, Record.from_dict(orjson.loads(line))))
+                record = Record.from_dict(orjson.loads(line))
+                batch.append(Queued(line, record, *self._script_args(record, line)))
             except Exception:  # a torn spool line or a foreign shape: it can never be written
                 log.warning("ledger skipping an unreadable record line")
+            if index % _YIELD_EVERY == 0:  # a replay is a backlog of hundreds: requests are served in between
+                await asyncio.sleep(0)
         await self._write_batch(batch)
 
-    async def _write_batch(self, batch: list[tuple[bytes, Record]]) -> None:
+    async def _write_batch(self, batch: list[Queued]) -> None:
         """Write a batch in one script call (one round trip, atomic); raises if Redis did not take it.
 
         A failure that may have landed anyway (a timeout) is spooled and replayed like any other:
@@ -760,10 +792,9 @@ class Ledger:
             repr(float(self.task_idle_s)),
             repr(float(self.task_grace_s)),
         ]
-        for index, (line, record) in enumerate(batch, 1):
-            self._add_record(record, line, keys, args)
-            if index % _YIELD_EVERY == 0:
-                await asyncio.sleep(0)
+        for queued in batch:
+            keys += queued.keys
+            args += queued.args
         count = len(batch)
         if self._sha is None:
             self._sha = await self.store.script_load(_WRITE_BATCH)
@@ -779,28 +810,20 @@ class Ledger:
             except Exception:
                 log.exception("on_written callback failed")
 
-    def _add_record(self, record: Record, line: bytes, keys: list[str], args: list[str | bytes]) -> None:
+    def _script_args(self, record: Record, line: bytes) -> tuple[list[str], list[bytes]]:
+        """A record's part of the write script's KEYS and ARGV (see the script's comment)."""
         hour = hour_of(record.started_at or record.ended_at or time.time())
         hour_fields, key_fields = rollup_increments(record)
-        keys += [self.keys.seen(record.request_id), self.keys.hour(hour)]
-        nkeys = 2
+        keys = [self.keys.seen(record.request_id), self.keys.hour(hour)]
+        meta: dict[str, Any] = {"m": marker_value(record), "h": hour_fields}
         if record.key_id:
             keys.append(self.keys.key_hour(record.key_id, hour))
-            nkeys += 1
-        else:
-            key_fields = []
+            meta["k"] = key_fields
         step = task_step(record)
-        if step:
+        if step is not None:
             keys.append(self.keys.task(task_member(record.key_id, record.task_id or "")))
-            nkeys += 1
-        args += [
-            str(nkeys),
-            line,
-            marker_value(record),
-            _increments(hour_fields),
-            _increments(key_fields),
-            step,
-        ]
+            meta["t"] = step
+        return keys, [line, orjson.dumps(meta)]
 
 
 # -- reading back ----------------------------------------------------------------------------

@@ -177,9 +177,11 @@ class MeteringPipeline:
         """Stage 1: every attempt's usage (read, or estimated and marked); the final attempt's is the record's."""
         usage: Usage | None = None
         estimated = False
-        for attempt, body, stream in zip(record.attempts, completion.bodies, completion.streams, strict=True):
+        for index, (attempt, body, stream) in enumerate(
+            zip(record.attempts, completion.bodies, completion.streams, strict=True)
+        ):
             try:
-                usage = self._usage(record, attempt, completion, body, stream)
+                usage = self._usage(record, attempt, completion, index, body, stream)
             except Exception:  # one unreadable answer must not unmeter the request's other attempts
                 log.warning("request %s: the answer of tier %s could not be metered", record.request_id, attempt.tier)
                 usage = None
@@ -206,15 +208,24 @@ class MeteringPipeline:
         record: Record,
         attempt: Attempt,
         completion: Completion,
+        index: int,
         body: bytes | None,
         stream: RelayedStream | None,
     ) -> Usage | None:
-        """The attempt's usage (and, on the way, the model the upstream says served it)."""
+        """The attempt's usage (and, on the way, the model the upstream says served it).
+
+        What the request path already did is not done again: the answer's JSON as the degraded check parsed it,
+        and the usage `quote` read and believed (the same reader and limits as here: the same usage)."""
         request = completion.request
+        quoted = completion.quoted_usage(index)
         read_usage = self.settings.read_usage.get(attempt.tier, usage_from)
         if body is not None:
-            parsed = orjson.loads(body)
+            parsed = completion.answer(index)
+            if parsed is None:
+                parsed = orjson.loads(body)
             attempt.served_model = _model_of(parsed)
+            if quoted is not None:
+                return quoted
             usage = read_usage(parsed)
             if usage is None or self._rejected(record, attempt, request, parsed, usage):
                 return _estimate(request, record.api, _answer_text(parsed), completion.prompt_tokens)
@@ -223,6 +234,8 @@ class MeteringPipeline:
             usage_chunk = stream.usage_chunk
             if usage_chunk is not None:
                 attempt.served_model = _model_of(usage_chunk)
+                if quoted is not None:
+                    return quoted
                 usage = read_usage(usage_chunk)
                 if usage is not None and not self._rejected(record, attempt, request, usage_chunk, usage):
                     return usage
@@ -292,9 +305,14 @@ class MeteringPipeline:
             return None
         total = 0.0
         embeddings = record.api == "embeddings"
-        for attempt, body, stream in zip(record.attempts, completion.bodies, completion.streams, strict=True):
+        quoted = completion.quoted = [None] * len(record.attempts)  # what stage 1 then takes as it is
+        for index, (attempt, body, stream) in enumerate(
+            zip(record.attempts, completion.bodies, completion.streams, strict=True)
+        ):
             if body is not None:
-                data = answer_usage(body)
+                data = completion.answer(index)  # the degraded check's parse; else only the usage, cut out
+                if data is None:
+                    data = answer_usage(body)
             elif stream is not None:
                 data = stream.usage_chunk
                 if data is None and not (stream.events or stream.folded):
@@ -306,6 +324,7 @@ class MeteringPipeline:
             usage = self.settings.read_usage.get(attempt.tier, usage_from)(data)
             if usage is None or usage_problem(data, usage, *self._limits(record, attempt, completion.request)):
                 return None
+            quoted[index] = usage
             price = self._price_of(attempt, embeddings)
             if price is not None:
                 try:

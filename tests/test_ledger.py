@@ -62,7 +62,7 @@ def expected_rollup(records: list[Record]) -> dict[str, int | float]:
     total: Counter[str] = Counter()
     for record in records:
         fields, _ = rollup_increments(record)
-        for field, value in fields:
+        for field, value in fields.items():
             total[field] += value
     return dict(total)
 
@@ -183,8 +183,8 @@ async def test_redis_killed_mid_stream_nothing_lost_nothing_doubled(redis_server
     async def tracked_write(batch: list) -> None:
         began = generation
         await write(batch)
-        for _line, record in batch:
-            acked_by.setdefault(record.request_id, began)
+        for queued in batch:
+            acked_by.setdefault(queued.record.request_id, began)
 
     ledger._write_batch = tracked_write  # type: ignore[method-assign]
     await ledger.start()
@@ -380,3 +380,24 @@ async def test_the_c_command_packer_sends_what_redis_py_would(redis_url: str) ->
             await store.set("packer:bool", True)
     finally:
         await store.aclose()
+
+
+async def test_a_record_no_json_can_carry_is_dropped_and_counted_at_submit_and_the_request_never_sees_it(
+    tmp_path: Path,
+) -> None:
+    """The record's JSON is made when it is submitted (after its answer): one that cannot be serialised (a lone
+    surrogate in a client's task id) is counted as dropped right there, and submit still neither raises nor waits."""
+    from tests.in_process import InProcessStore
+
+    dropped: list[tuple[str, int]] = []
+    ledger = Ledger(
+        InProcessStore.open().redis,  # type: ignore[arg-type]  # never reached: nothing is written
+        str(tmp_path / "spool"),
+        on_dropped=lambda reason, count: dropped.append((reason, count)),
+    )
+    record = make_record(0)
+    record.task_id = "\ud800"
+    ledger.submit(record)
+    ledger.submit(make_record(1))
+    assert dropped == [("unserialisable", 1)] and ledger.dropped == 1
+    assert ledger.queue_depth == 1  # the next record is queued as ever

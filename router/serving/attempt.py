@@ -99,6 +99,7 @@ class Attempter:
         ex.record.attempts.append(attempt)
         ex.completion.bodies.append(None)
         ex.completion.streams.append(None)
+        ex.completion.answers.append(None)
         payload = ex.payloads.get(tier)
         if payload is None:
             payload = ex.payloads[tier] = ex.api.payload(ex.body, spec, self.dialects[tier], ex.record.stream)
@@ -172,6 +173,7 @@ class Attempter:
             message = f"Upstream tier `{tier}` sent an answer that is not valid JSON."
             body = error_body(message, status=502, code="upstream_bad_response")
             return Outcome(Kind.NO_ANSWER, 502, "bad_response"), Answer(502, body)
+        ex.completion.answers[-1] = parsed  # metering reads usage from it, not from the bytes again
         if reason is not None:
             return Outcome(Kind.DEGRADED, status, reason), Answer(status, content, headers, degraded=reason)
         return Outcome.ok(status), Answer(status, content, headers, parsed=parsed)
