@@ -7,6 +7,7 @@ follow it from process to process.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import fakeredis
@@ -84,7 +85,43 @@ async def test_a_step_served_by_another_worker_continues_the_task_and_local_hits
     ]
     for _ in range(3):
         assert (await b.identify({"messages": unknown}, "chat", {}, "key1")).source is TaskSource.NEW
-    assert store.reads == 3  # asked once (and again 20 ms later: a write may be in flight), then remembered as unknown
+    assert store.reads == 4  # asked, again 20 and 50 ms later (a write may be in flight), then remembered as unknown
+
+
+class LateWrites(Counting):
+    """The store behind a busy writer: the other process's write lands `late_s` after its flush begins."""
+
+    def __init__(self, redis: Any, late_s: float) -> None:
+        super().__init__(redis)
+        self.late_s = late_s
+
+    async def evalsha(self, *args: Any) -> Any:
+        await asyncio.sleep(self.late_s)
+        return await self.redis.evalsha(*args)
+
+    async def eval(self, *args: Any) -> Any:
+        await asyncio.sleep(self.late_s)
+        return await self.redis.eval(*args)
+
+
+async def test_a_step_sent_before_the_other_workers_write_lands_still_continues_its_task() -> None:
+    """A client sends its next step the moment the last event arrives, to another replica; the replica that
+    answered writes in the background, and behind a busy loop that write lands tens of milliseconds later.
+    The step still continues its task (one retry at 20 ms split 1 streamed tool loop in 500 across two replicas)."""
+    store = LateWrites(fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer()), late_s=0.04)
+    a, b = worker(store), worker(store)
+    call = ("call_late0001", "get_weather", '{"city": "Oslo"}')
+    first = await a.identify({"messages": [ASK]}, "chat", {}, "key1")
+    first.classify(True)
+    a.file(first, from_chat_json(chat_answer(None, [call])), "mini")  # its write: 10 ms flush + 40 ms late
+    message = {
+        "role": "assistant",
+        "tool_calls": [{"id": call[0], "type": "function", "function": {"name": call[1], "arguments": call[2]}}],
+    }
+    h2 = [ASK, message, {"role": "tool", "tool_call_id": call[0], "content": "2 C"}]
+    second = await b.identify({"messages": h2}, "chat", {}, "key1")
+    assert (second.task_id, second.step) == (first.task_id, 2)
+    await settle(a, b)
 
 
 async def test_a_header_task_keeps_its_steps_and_class_across_workers() -> None:

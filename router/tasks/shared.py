@@ -6,13 +6,13 @@ waits on it); entries expire there after `tasks.idle_s` like they do here. A loo
 answers never touches Redis. Redis is read only when local memory cannot account for the history's
 latest answer — the history holds model output this process never filed, so another process may have
 (the kernel handed the previous request to another worker, or a load balancer to another replica):
-then one pipeline asks for every candidate at once (one round trip; a miss is asked once more 20 ms later,
-since a client may send its next step before the other process's write has landed), and what it finds is
+then one pipeline asks for every candidate at once (one round trip; a miss is asked again 20 ms and then 50 ms
+later, since a client may send its next step before the other process's write has landed), and what it finds is
 adopted locally so the next step is a local hit. A first request (no model output in its history) never asks.
 
 A history whose latest model output Redis did not know either (few-shot examples written into a prompt,
 a transcript from elsewhere) is remembered as unknown for `UNKNOWN_TTL_S`, so an application that sends the
-same such prefix with every request pays that miss (two round trips and 20 ms) once a minute, not per
+same such prefix with every request pays that miss (three round trips and 70 ms) once a minute, not per
 request. A header task or a Responses id seen first here is looked up the same way, once per process.
 Redis trouble makes a lookup miss (a continuation becomes a new task), never a failed request, and a
 lookup waits at most `LOOKUP_TIMEOUT_S`.
@@ -45,9 +45,12 @@ log = logging.getLogger("routetax.tasks")
 
 PREFIX = "routetax:{tasks}:"  # one hash tag: every command works on a Redis Cluster too
 LOOKUP_TIMEOUT_S = 0.25
-FLUSH_S = 0.01  # answers filed meanwhile share one call; a lookup that misses asks again 20 ms later
+FLUSH_S = 0.01  # answers filed meanwhile share one call; a lookup that misses asks again RETRIES_S apart
 UNKNOWN_TTL_S = 60.0
-RETRY_S = 0.02  # a miss is asked once more this much later (the other process's write may be in flight)
+# A miss is asked again after each of these waits (the other process's write may be in flight): its writer
+# flushes every FLUSH_S, but behind a busy loop or a contended core it can land tens of milliseconds late — one
+# retry at 20 ms still split a streamed tool loop across two replicas, 1 task in 500.
+RETRIES_S = (0.02, 0.05)
 UNKNOWN_MAX = 10_000
 
 
@@ -154,11 +157,14 @@ class SharedTasks:
         best = await self._ask(digests, atoms, ends, starts, local, now)
         if not bounds.covered(best):
             # The previous step may have been answered by another process a moment ago, its background write
-            # not landed yet (a client can send its next step within a millisecond of the last event): ask once
-            # more, `RETRY_S` later. A history Redis still does not know is remembered below, so that wait is
+            # not landed yet (a client can send its next step within a millisecond of the last event): ask
+            # again, `RETRIES_S` apart. A history Redis still does not know is remembered below, so that wait is
             # paid once per `UNKNOWN_TTL_S` for a prefix sent again and again (few-shot examples).
-            await asyncio.sleep(RETRY_S)
-            best = await self._ask(digests, atoms, ends, starts, local, now)
+            for wait_s in RETRIES_S:
+                await asyncio.sleep(wait_s)
+                best = await self._ask(digests, atoms, ends, starts, local, now)
+                if bounds.covered(best):
+                    break
         if not bounds.covered(best):
             bounded_put(self._unknown, latest, now, UNKNOWN_MAX)
         return best
@@ -209,11 +215,13 @@ class SharedTasks:
 
     async def response(self, response_id: str, now: float) -> Entry | None:
         """The task of a response another process answered. A client may name a response the moment it has it,
-        before the other process's background write has landed: a miss is asked once more, `RETRY_S`
-        later (a miss is rare: an id from before routetax, or older than `tasks.idle_s`)."""
+        before the other process's background write has landed: a miss is asked again, `RETRIES_S`
+        apart (a miss is rare: an id from before routetax, or older than `tasks.idle_s`)."""
         entry = await self._get(PREFIX + "p:" + response_id, now)
-        if entry is None:
-            await asyncio.sleep(RETRY_S)
+        for wait_s in RETRIES_S:
+            if entry is not None:
+                break
+            await asyncio.sleep(wait_s)
             entry = await self._get(PREFIX + "p:" + response_id, now)
         if entry is not None:
             self.index.put_response(response_id, entry)
