@@ -307,9 +307,7 @@ class _Passing:
     def pending(self, pending: bytes) -> None:
         """What the attempt read before the first visible event (already filtered)."""
         t0 = time.perf_counter()
-        if self.state.usage_chunk is not None:
-            self.quoting = False
-            pending = with_cost(pending, self.relay.metering.quote(self.ex.record, self.ex.completion))
+        pending = self._quoted(pending)
         if self.filing and self.start.finished:
             self.filing = self.relay._file_stream(self.ex, self.state, self.start)
         out = self.scrub(pending)
@@ -321,15 +319,18 @@ class _Passing:
 
     def events(self, events: list[bytes], t0: float) -> None:
         state = self.state
-        out = filter_events(events, state, self.ex.forward_usage)
-        if self.quoting and state.usage_chunk is not None:
-            self.quoting = False
-            out = with_cost(out, self.relay.metering.quote(self.ex.record, self.ex.completion))
+        out = self._quoted(filter_events(events, state, self.ex.forward_usage))
         if self.filing and (state.saw_done or state.usage_chunk is not None):  # the whole answer is here
             self.filing = self.relay._file_stream(self.ex, state, self.start)
         if out:
             out = self.scrub(out)
-            self.relay_s += time.perf_counter() - t0
+        self.relay_s += time.perf_counter() - t0
+        if out:
             self.sink.write(out)
-        else:
-            self.relay_s += time.perf_counter() - t0
+
+    def _quoted(self, out: bytes) -> bytes:
+        """`out`, with the cost comment after it once the event carrying usage is in it (once per stream)."""
+        if self.quoting and self.state.usage_chunk is not None:
+            self.quoting = False
+            return with_cost(out, self.relay.metering.quote(self.ex.record, self.ex.completion))
+        return out
