@@ -17,8 +17,9 @@ its `data_received`; the tap puts aiohttp's protocol back on the transport befor
 the next request on the connection reaches aiohttp again.
 
 What this relies on in aiohttp (3.14, pinned by tests/test_upstream_tap.py): `Connection.protocol` /
-`.transport`, `ResponseHandler.data_received` / `connection_lost` / `eof_received`, `StreamReader.read_nowait`,
-`is_eof`, and that the response's end (`feed_eof`) happens inside `data_received` or `connection_lost`.
+`.transport`, `ResponseHandler.data_received` / `connection_lost` / `eof_received` / `resume_reading` /
+`_reading_paused`, `StreamReader.read_nowait` / `is_eof` / `_low_water`, and that the response's end (`feed_eof`)
+happens inside `data_received` or `connection_lost`.
 """
 
 from __future__ import annotations
@@ -66,6 +67,10 @@ class BodyTap(asyncio.Protocol):
         """Relay the rest of the body; returns at its end, raises UpstreamFailure if the upstream broke it off."""
         self._transport.set_protocol(self)
         self._installed = True
+        # The tap drains aiohttp's StreamReader in the callback that filled it, so the reader's low-water
+        # resume (a `resume_reading` on every read, re-entering the parser with b"") has no work to do: off.
+        self._content._low_water = -1
+        self._handler.resume_reading()  # in case aiohttp had paused for a buffer the tap is about to drain
         self._take()  # what aiohttp had read before the tap went in
         loop = asyncio.get_running_loop()
         try:
@@ -118,7 +123,9 @@ class BodyTap(asyncio.Protocol):
             return
         content = self._content
         try:
-            while piece := content.read_nowait():
+            # One read takes everything: with the low-water resume off, nothing refills the reader meanwhile.
+            piece = content.read_nowait()
+            if piece:
                 self._on_body(piece)
         except UpstreamFailure as failure:
             self._end(failure)
@@ -131,7 +138,10 @@ class BodyTap(asyncio.Protocol):
             return
         if content.is_eof():
             self._end(None)
-        elif self._sink.paused and not self._paused:
+            return
+        if self._handler._reading_paused and not self._paused:  # aiohttp paused for one large read: drained
+            self._handler.resume_reading()
+        if self._sink.paused and not self._paused:
             self._paused = True
             self._transport.pause_reading()
             self._wake()
