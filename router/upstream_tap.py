@@ -17,8 +17,8 @@ its `data_received`; the tap puts aiohttp's protocol back on the transport befor
 the next request on the connection reaches aiohttp again.
 
 What this relies on in aiohttp (3.14, pinned by tests/test_upstream_tap.py): `Connection.protocol` /
-`.transport`, `ResponseHandler.data_received` / `connection_lost` / `eof_received` / `resume_reading` /
-`_reading_paused`, `StreamReader.read_nowait` / `is_eof` / `_low_water`, and that the response's end (`feed_eof`)
+`.transport`, `ResponseHandler.data_received` / `connection_lost` / `eof_received` / `resume_reading`,
+`StreamReader.read_nowait` / `is_eof` / `_low_water`, and that the response's end (`feed_eof`)
 happens inside `data_received` or `connection_lost`.
 """
 
@@ -67,11 +67,15 @@ class BodyTap(asyncio.Protocol):
         """Relay the rest of the body; returns at its end, raises UpstreamFailure if the upstream broke it off."""
         self._transport.set_protocol(self)
         self._installed = True
-        # The tap drains aiohttp's StreamReader in the callback that filled it, so the reader's low-water
-        # resume (a `resume_reading` on every read, re-entering the parser with b"") has no work to do: off.
+        # What aiohttp read before the tap went in, to the end: past its high-water mark the reader paused the
+        # connection and its parser, and each read below the low-water mark resumes them and takes what the
+        # parser held back, until nothing is left.
+        self._take(until_empty=True)
+        # From here the tap drains the reader in the callback that filled it, so the low-water resume (a
+        # `resume_reading` on every read, re-entering the parser with b"") has nothing to do: off. Nor can the
+        # reader pause again: its high-water mark (2 x aiohttp's read_bufsize, 512 KiB) is above what one read
+        # brings (256 KiB on either loop).
         self._content._low_water = -1
-        self._handler.resume_reading()  # in case aiohttp had paused for a buffer the tap is about to drain
-        self._take()  # what aiohttp had read before the tap went in
         loop = asyncio.get_running_loop()
         try:
             while not self._ended:
@@ -117,16 +121,19 @@ class BodyTap(asyncio.Protocol):
 
     # -- the relay's side ---------------------------------------------------------------------------------------
 
-    def _take(self) -> None:
-        """Hand on all aiohttp holds now; at the body's end give the connection back; pause if the client is full."""
+    def _take(self, until_empty: bool = False) -> None:
+        """Hand on all aiohttp holds now; at the body's end give the connection back; pause if the client is full.
+
+        One read takes everything once the low-water resume is off (nothing refills the reader meanwhile);
+        `until_empty` reads again until a read brings nothing, for the reader as aiohttp left it."""
         if self._ended:
             return
         content = self._content
         try:
-            # One read takes everything: with the low-water resume off, nothing refills the reader meanwhile.
-            piece = content.read_nowait()
-            if piece:
+            while piece := content.read_nowait():
                 self._on_body(piece)
+                if not until_empty:
+                    break
         except UpstreamFailure as failure:
             self._end(failure)
             return
@@ -138,10 +145,7 @@ class BodyTap(asyncio.Protocol):
             return
         if content.is_eof():
             self._end(None)
-            return
-        if self._handler._reading_paused and not self._paused:  # aiohttp paused for one large read: drained
-            self._handler.resume_reading()
-        if self._sink.paused and not self._paused:
+        elif self._sink.paused and not self._paused:
             self._paused = True
             self._transport.pause_reading()
             self._wake()
