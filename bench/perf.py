@@ -160,12 +160,14 @@ def start_routetax(
     serve_args: tuple[str, ...] = (),
     sections: dict[str, dict] | None = None,
     env: dict[str, str] | None = None,
+    wait_s: float = 30.0,
 ) -> subprocess.Popen:
     """`routetax serve` on the demo tiers pointed at `upstream`, pinned to `core`; `launcher` replaces the
     `routetax` console script (bench/metering_split.py starts it with parts turned off); `pool_size` sets
     every tier's connection limit (bench/streams.py holds thousands of streams); `serve_args` are added
     to `serve` (`--workers 2`); `sections` are configuration sections written as given (bench/tasks.py
-    sets `tasks`); `env` is added to its environment (`--otel`: the OTEL_* variables)."""
+    sets `tasks`); `env` is added to its environment (`--otel`: the OTEL_* variables); `wait_s` bounds its start
+    (under valgrind: minutes)."""
     from demo.world import demo_config
 
     config = demo_config(upstream).model_dump(mode="json")
@@ -183,7 +185,7 @@ def start_routetax(
     with open(tmp / f"routetax-{port}.log", "wb") as log:  # the child keeps its own descriptor
         environment = {**os.environ, **env} if env is not None else None
         proc = pinned(core, [*argv, *serve_args], cwd=tmp, stderr=log, env=environment)
-    wait_port(port)
+    wait_port(port, wait_s)
     return proc
 
 

@@ -71,11 +71,15 @@ class Scrubber:
         """A 2xx body or a run of complete SSE events: the configured credentials redacted, however written."""
         if self._exact is None:
             return data
+        # `find`, not `in`: on CPython 3.11 `needle in data` first tries the needle as an integer and formats the
+        # TypeError that fails (≈ 1,000 instructions a test, on every relayed event).
+        find = data.find
         for secret in self._secrets:
-            if secret in data:
+            if find(secret) != -1:
                 data = self._exact.sub(REDACTED, data)
+                find = data.find
                 break
-        if self._escaped is not None and b"\\" in data and _ESCAPE in data:  # one memchr first: most bodies have none
+        if self._escaped is not None and find(_ESCAPE) != -1:
             data = self._escaped.sub(REDACTED, data)
         return data
 

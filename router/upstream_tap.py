@@ -17,8 +17,9 @@ its `data_received`; the tap puts aiohttp's protocol back on the transport befor
 the next request on the connection reaches aiohttp again.
 
 What this relies on in aiohttp (3.14, pinned by tests/test_upstream_tap.py): `Connection.protocol` /
-`.transport`, `ResponseHandler.data_received` / `connection_lost` / `eof_received`, `StreamReader.read_nowait`,
-`is_eof`, and that the response's end (`feed_eof`) happens inside `data_received` or `connection_lost`.
+`.transport`, `ResponseHandler.data_received` / `connection_lost` / `eof_received` / `resume_reading`,
+`StreamReader.read_nowait` / `is_eof` / `_low_water`, and that the response's end (`feed_eof`)
+happens inside `data_received` or `connection_lost`.
 """
 
 from __future__ import annotations
@@ -66,7 +67,15 @@ class BodyTap(asyncio.Protocol):
         """Relay the rest of the body; returns at its end, raises UpstreamFailure if the upstream broke it off."""
         self._transport.set_protocol(self)
         self._installed = True
-        self._take()  # what aiohttp had read before the tap went in
+        # What aiohttp read before the tap went in, to the end: past its high-water mark the reader paused the
+        # connection and its parser, and each read below the low-water mark resumes them and takes what the
+        # parser held back, until nothing is left.
+        self._take(until_empty=True)
+        # From here the tap drains the reader in the callback that filled it, so the low-water resume (a
+        # `resume_reading` on every read, re-entering the parser with b"") has nothing to do: off. Nor can the
+        # reader pause again: its high-water mark (2 x aiohttp's read_bufsize, 512 KiB) is above what one read
+        # brings (256 KiB on either loop).
+        self._content._low_water = -1
         loop = asyncio.get_running_loop()
         try:
             while not self._ended:
@@ -112,14 +121,19 @@ class BodyTap(asyncio.Protocol):
 
     # -- the relay's side ---------------------------------------------------------------------------------------
 
-    def _take(self) -> None:
-        """Hand on all aiohttp holds now; at the body's end give the connection back; pause if the client is full."""
+    def _take(self, until_empty: bool = False) -> None:
+        """Hand on all aiohttp holds now; at the body's end give the connection back; pause if the client is full.
+
+        One read takes everything once the low-water resume is off (nothing refills the reader meanwhile);
+        `until_empty` reads again until a read brings nothing, for the reader as aiohttp left it."""
         if self._ended:
             return
         content = self._content
         try:
             while piece := content.read_nowait():
                 self._on_body(piece)
+                if not until_empty:
+                    break
         except UpstreamFailure as failure:
             self._end(failure)
             return

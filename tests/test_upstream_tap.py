@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 import zlib
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
@@ -34,24 +35,30 @@ def event(i: int, pad: int = 0) -> bytes:
     return b'data: {"choices":[{"delta":{"content":"tok %d%b"}}]}\n\n' % (i, b"x" * pad)
 
 
-def upstream_app(ports: list[int]) -> Starlette:
-    """/stream: EVENTS events (`?gzip=1`: gzip-encoded, flushed per event; `?pad=N`: N more bytes each;
-    `?cut=1`: the connection dropped half way); /json: a JSON answer. Every request's client port is kept."""
+def upstream_app(ports: list[int], gate: threading.Event | None = None) -> Starlette:
+    """/stream: EVENTS events (`?events=N`: N; `?gzip=1`: gzip-encoded, flushed per event; `?pad=N`: N more bytes
+    each; `?cut=1`: the connection dropped half way); /json: a JSON answer. Every request's client port is kept.
+    `gate`: a stream holds its rest after the first event until the test sets (then clears) it, so the body is
+    still arriving when the relay looks, however late a loaded machine lets it read."""
 
     async def stream(request: Request) -> StreamingResponse:
         assert request.client is not None
         ports.append(request.client.port)
         gzip, pad, cut = (request.query_params.get(name) for name in ("gzip", "pad", "cut"))
+        count = int(request.query_params.get("events", EVENTS))
         compressor = zlib.compressobj(wbits=31) if gzip else None
 
         async def body():
-            for i in range(EVENTS):
-                if cut and i == EVENTS // 2:
+            for i in range(count):
+                if cut and i == count // 2:
                     raise RuntimeError("the upstream breaks off")  # uvicorn closes the connection mid-body
                 data = event(i, int(pad or 0))
                 if compressor is not None:
                     data = compressor.compress(data) + compressor.flush(zlib.Z_SYNC_FLUSH)
                 yield data
+                if gate is not None and i == 0:
+                    await asyncio.to_thread(gate.wait, 30)
+                    gate.clear()
                 if i % 10 == 0:
                     await asyncio.sleep(0)  # let some events reach the socket on their own
             if compressor is not None:
@@ -110,7 +117,11 @@ def run(loop: str, scenario: Callable[[], Coroutine[Any, Any, None]]) -> None:
 
 
 async def relayed(
-    pool: UpstreamPool, query: str = "", sink: Sink | None = None, taps: list[int] | None = None
+    pool: UpstreamPool,
+    query: str = "",
+    sink: Sink | None = None,
+    taps: list[int] | None = None,
+    gate: threading.Event | None = None,
 ) -> bytes:
     """What the relay does after the attempt: read up to a first chunk with aiohttp, then pump the rest."""
     upstream = await pool.send("up", "/stream" + query, b"{}")
@@ -118,6 +129,8 @@ async def relayed(
     first = await upstream.read_chunk()
     if taps is not None:
         taps.append(int(upstream.body_source() is not None))
+    if gate is not None:
+        gate.set()  # the upstream may send the rest
     sink = sink or Sink()
     try:
         await pump(upstream, sink.write, sink)
@@ -126,8 +139,8 @@ async def relayed(
     return first + bytes(sink.body)
 
 
-def whole_stream(pad: int = 0) -> bytes:
-    return b"".join(event(i, pad) for i in range(EVENTS))
+def whole_stream(pad: int = 0, events: int = EVENTS) -> bytes:
+    return b"".join(event(i, pad) for i in range(events))
 
 
 LOOPS = ["asyncio", "uvloop"]
@@ -136,15 +149,16 @@ LOOPS = ["asyncio", "uvloop"]
 @pytest.mark.parametrize("loop", LOOPS)
 def test_a_tapped_connection_goes_back_to_the_pool_and_serves_json_then_a_stream(serve_in_thread, loop: str) -> None:
     ports: list[int] = []
-    server = serve_in_thread(upstream_app(ports), name="tap-upstream")
+    gate = threading.Event()
+    server = serve_in_thread(upstream_app(ports, gate), name="tap-upstream")
 
     async def scenario() -> None:
         taps: list[int] = []
         async with pool_at(server.url) as pool:
-            assert await relayed(pool, taps=taps) == whole_stream()
+            assert await relayed(pool, taps=taps, gate=gate) == whole_stream()
             status, body, _ = await pool.request("up", "GET", "/json")
             assert (status, body) == (200, b'{"object":"chat.completion","id":"c1"}')
-            assert await relayed(pool, taps=taps) == whole_stream()
+            assert await relayed(pool, taps=taps, gate=gate) == whole_stream()
         assert taps == [1, 1]  # both streams were tapped, not read through aiohttp's StreamReader
 
     run(loop, scenario)
@@ -192,6 +206,34 @@ def test_a_client_that_stops_reading_stops_the_upstreams_reading_and_loses_nothi
 
     run(loop, scenario)
     assert paused_reading == [True]
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+def test_a_stream_aiohttp_paused_before_the_tap_went_in_still_flows(serve_in_thread, loop: str) -> None:
+    """Events pile up in aiohttp's reader while the relay is busy before its tap goes in (a slow first write):
+    past its high-water mark aiohttp pauses the connection. The tap, which drains the reader in its own callbacks
+    and has turned the reader's resume off, must resume it, or the stream stalls."""
+    server = serve_in_thread(upstream_app([]), name="tap-upstream")
+
+    async def scenario() -> None:
+        async with pool_at(server.url) as pool:
+            upstream = await pool.send("up", "/stream?pad=100000&events=12", b"{}")
+            pool.stream("up", upstream)
+            first = await upstream.read_chunk()
+            protocol = upstream.body_source()[0]
+            for _ in range(200):  # until aiohttp's reader is over its high-water mark and paused the connection
+                if protocol._reading_paused:
+                    break
+                await asyncio.sleep(0.01)
+            assert protocol._reading_paused
+            sink = Sink()
+            try:
+                await asyncio.wait_for(pump(upstream, sink.write, sink), 30)
+            finally:
+                upstream.close()
+            assert first + bytes(sink.body) == whole_stream(pad=100_000, events=12)
+
+    run(loop, scenario)
 
 
 @pytest.mark.parametrize("loop", LOOPS)
