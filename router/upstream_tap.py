@@ -6,9 +6,9 @@ wake-up, a `readany()` and an async generator step before the relay sees it (py-
 (router/serving/attempt.py), nothing about it needs to wait on anything: the relay only splits, filters and
 writes. So for the rest of the body a `BodyTap` stands in as the connection transport's protocol: each
 `data_received` goes first to aiohttp's own protocol, which keeps the HTTP framing, chunked decoding,
-decompression and its connection pool bookkeeping, then whatever aiohttp's StreamReader now holds is taken
-with `read_nowait()` (no waiter, no future) and handed to the relay in the same callback, which writes it to
-the client's transport (router/client_transport.py).
+decompression and its connection pool bookkeeping, and its parser hands each piece of the body to the tap
+instead of buffering it (`_TappedReader`: the reader's class swapped while the tap stands in), which hands it to
+the relay in the same callback, which writes it to the client's transport (router/client_transport.py).
 
 Flow control is by hand: when the client's side is full (`Sink.paused`), the upstream transport stops
 reading, and the relay task — waiting on one future for the whole stream, not one per event — awaits the
@@ -17,9 +17,10 @@ its `data_received`; the tap puts aiohttp's protocol back on the transport befor
 the next request on the connection reaches aiohttp again.
 
 What this relies on in aiohttp (3.14, pinned by tests/test_upstream_tap.py): `Connection.protocol` /
-`.transport`, `ResponseHandler.data_received` / `connection_lost` / `eof_received` / `resume_reading`,
-`StreamReader.read_nowait` / `is_eof` / `_low_water`, and that the response's end (`feed_eof`)
-happens inside `data_received` or `connection_lost`.
+`.transport`, `ResponseHandler.data_received` / `connection_lost` / `eof_received`, that its parser gives the
+body to its `StreamReader`'s `feed_data` / `begin_http_chunk_receiving` / `end_http_chunk_receiving` /
+`feed_eof` (a `StreamReader` with slots, so a same-slots subclass can stand in), `read_nowait` / `is_eof`, and
+that the response's end (`feed_eof`) happens inside `data_received` or `connection_lost`.
 """
 
 from __future__ import annotations
@@ -29,8 +30,37 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from aiohttp.streams import StreamReader
+
 from router.stream_response import Sink
 from router.upstream import UPSTREAM_ERRORS, FailureKind, UpstreamFailure, UpstreamResponse, failure_from
+
+# The taps whose body reader is a `_TappedReader` now, by the reader's id (aiohttp's reader has slots and no
+# weak references, so nothing can hang off it): added when a tap takes its reader over, removed when it lets go.
+_TAPS: dict[int, BodyTap] = {}
+
+
+class _TappedReader(StreamReader):
+    """aiohttp's body reader while a tap stands in: the parser's body bytes go to the tap as it hands them over.
+
+    aiohttp's parser gives each piece of the body to `feed_data` (after decoding the chunked framing and any
+    gzip); a `StreamReader` would buffer it, count it, wake a waiter and check its marks, and the tap would then
+    take it out again with `read_nowait` (five Python calls an event). Same slots, so a reader's class can be
+    swapped to this one and back; nothing is buffered while it is.
+    """
+
+    __slots__ = ()
+
+    def feed_data(self, data: bytes, size: int = 0) -> bool:
+        if data:
+            _TAPS[id(self)].received(data)
+        return False  # no decoded data held back (aiohttp's parser asks, for decompression)
+
+    def begin_http_chunk_receiving(self) -> None:
+        """Chunk boundaries matter to `readchunk()`, which nobody calls on a tapped body."""
+
+    def end_http_chunk_receiving(self) -> None:
+        """As `begin_http_chunk_receiving`."""
 
 
 class BodyTap(asyncio.Protocol):
@@ -44,6 +74,7 @@ class BodyTap(asyncio.Protocol):
         "_on_body",
         "_sink",
         "_installed",
+        "_reading",
         "_paused",
         "_ended",
         "_error",
@@ -58,6 +89,7 @@ class BodyTap(asyncio.Protocol):
         self._on_body = on_body
         self._sink = sink
         self._installed = False
+        self._reading = False  # the body reader is a `_TappedReader` handing its pieces to `received`
         self._paused = False  # the upstream transport stopped reading for the client's sake
         self._ended = False
         self._error: BaseException | None = None
@@ -71,11 +103,13 @@ class BodyTap(asyncio.Protocol):
         # connection and its parser, and each read below the low-water mark resumes them and takes what the
         # parser held back, until nothing is left.
         self._take(until_empty=True)
-        # From here the tap drains the reader in the callback that filled it, so the low-water resume (a
-        # `resume_reading` on every read, re-entering the parser with b"") has nothing to do: off. Nor can the
-        # reader pause again: its high-water mark (2 x aiohttp's read_bufsize, 512 KiB) is above what one read
-        # brings (256 KiB on either loop).
-        self._content._low_water = -1
+        # From here the parser hands each piece of the body to `received` (`_TappedReader`), in the callback that
+        # read it. Only a reader of aiohttp's own class is swapped: anything else is read as above, per callback.
+        content = self._content
+        if not self._ended and type(content) is StreamReader:
+            _TAPS[id(content)] = self
+            content.__class__ = _TappedReader
+            self._reading = True
         loop = asyncio.get_running_loop()
         try:
             while not self._ended:
@@ -98,9 +132,15 @@ class BodyTap(asyncio.Protocol):
     # -- the transport's side: asyncio.Protocol ----------------------------------------------------------------
 
     def data_received(self, data: bytes) -> None:
-        self._handler.data_received(data)
+        self._handler.data_received(data)  # the body's pieces reach `received` from inside aiohttp's parser
         self._upstream.last_read = time.monotonic()
-        self._take()
+        if self._reading:
+            if self._content.is_eof():
+                self._end(None)
+            elif self._sink.paused and not self._paused:
+                self._pause()
+        else:
+            self._take()
 
     def eof_received(self) -> bool | None:
         return self._handler.eof_received()
@@ -120,6 +160,17 @@ class BodyTap(asyncio.Protocol):
         self._handler.resume_writing()
 
     # -- the relay's side ---------------------------------------------------------------------------------------
+
+    def received(self, piece: bytes) -> None:
+        """One piece of the body, from aiohttp's parser (`_TappedReader.feed_data`)."""
+        if self._ended:
+            return
+        try:
+            self._on_body(piece)
+        except UpstreamFailure as failure:
+            self._end(failure)
+        except Exception as exc:  # a bug on our side: the relay task raises it, as the read loop would have
+            self._end(exc)
 
     def _take(self, until_empty: bool = False) -> None:
         """Hand on all aiohttp holds now; at the body's end give the connection back; pause if the client is full.
@@ -146,9 +197,13 @@ class BodyTap(asyncio.Protocol):
         if content.is_eof():
             self._end(None)
         elif self._sink.paused and not self._paused:
-            self._paused = True
-            self._transport.pause_reading()
-            self._wake()
+            self._pause()
+
+    def _pause(self) -> None:
+        """The client is full: stop reading the upstream until the relay task has awaited its drain."""
+        self._paused = True
+        self._transport.pause_reading()
+        self._wake()
 
     def _timed_out(self) -> UpstreamFailure | None:
         if self._upstream.timed_out:
@@ -162,7 +217,11 @@ class BodyTap(asyncio.Protocol):
         self._wake()
 
     def _restore(self) -> None:
-        """aiohttp's protocol back on the transport, reading: before the callback that ended the body returns."""
+        """aiohttp's protocol and reader back, reading: before the callback that ended the body returns."""
+        if self._reading:
+            self._reading = False
+            self._content.__class__ = StreamReader
+            del _TAPS[id(self._content)]
         if self._installed:
             self._installed = False
             self._transport.set_protocol(self._handler)

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 import uvloop
+from aiohttp.streams import StreamReader
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, StreamingResponse
@@ -26,7 +27,7 @@ from starlette.routing import Route
 from router.config import Tier
 from router.stream_response import AsgiSink
 from router.upstream import FailureKind, UpstreamFailure, UpstreamPool
-from router.upstream_tap import BodyTap, pump
+from router.upstream_tap import _TAPS, BodyTap, pump
 
 EVENTS = 300
 
@@ -163,6 +164,42 @@ def test_a_tapped_connection_goes_back_to_the_pool_and_serves_json_then_a_stream
 
     run(loop, scenario)
     assert len(ports) == 3 and len(set(ports)) == 1  # one keep-alive connection served all three
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+def test_the_parser_hands_the_body_to_the_tap_and_gets_its_own_reader_back(
+    serve_in_thread, loop: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under the tap aiohttp's parser gives each piece of the body to the tap, not to a buffer read back out;
+    at the end the reader is aiohttp's own again and no tap is left registered."""
+    gate = threading.Event()
+    server = serve_in_thread(upstream_app([], gate), name="tap-upstream")
+    pieces: list[int] = []
+    received = BodyTap.received
+
+    def counted(tap: BodyTap, piece: bytes) -> None:
+        pieces.append(len(piece))
+        received(tap, piece)
+
+    monkeypatch.setattr(BodyTap, "received", counted)
+
+    async def scenario() -> None:
+        async with pool_at(server.url) as pool:
+            upstream = await pool.send("up", "/stream", b"{}")
+            pool.stream("up", upstream)
+            first = await upstream.read_chunk()
+            reader = upstream.body_source()[2]
+            gate.set()
+            sink = Sink()
+            try:
+                await pump(upstream, sink.write, sink)
+            finally:
+                upstream.close()
+            assert first + bytes(sink.body) == whole_stream()
+            assert type(reader) is StreamReader and reader.is_eof()
+
+    run(loop, scenario)
+    assert len(pieces) > 1 and not _TAPS
 
 
 @pytest.mark.parametrize("loop", LOOPS)
