@@ -12,13 +12,17 @@ Counted: the proxy's own user-space work per event (Python, uvloop, aiohttp's pa
 the system calls' time in the kernel, which bench/streams.py's `raw` floor is mostly made of. `--raw` counts the raw
 relay floor (bench/raw_relay.py) the same way, for the user-space part of that floor.
 
-Run: .venv/bin/python bench/relay_instructions.py [--tree DIR] [--streams 5] [--window-s 20] [--raw]
+`--json N` counts a small JSON request instead (bench/perf.py's small prompt, N of them one after another after 100
+of warm-up, then an idle window as long): the whole request path and what metering does after the answer.
+
+Run: .venv/bin/python bench/relay_instructions.py [--tree DIR] [--streams 5] [--window-s 20] [--raw] [--json N]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import http.client
 import shutil
 import subprocess
 import sys
@@ -30,7 +34,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
-from perf import PROXY_CORE, REST_CORE, free_port, pinned, start_routetax, wait_port  # noqa: E402
+from perf import PROXY_CORE, REST_CORE, free_port, payload, pinned, start_routetax, wait_port  # noqa: E402
 from stream_clients import Tally, wave  # noqa: E402
 from streams import body  # noqa: E402
 
@@ -81,6 +85,40 @@ async def measure(port: int, pid: int, streams: int, window_s: float) -> int:
     return events
 
 
+def send_json(port: int, requests: int, over_s: float) -> None:
+    """`requests` small chat completions one after another on one keep-alive connection, paced over `over_s`."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    data = payload("small", False)
+    started = time.monotonic()
+    for index in range(requests):
+        delay = started + index * over_s / requests - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        connection.request("POST", "/v1/chat/completions", data, {"content-type": "application/json"})
+        response = connection.getresponse()
+        response.read()
+        if response.status != 200:
+            raise RuntimeError(f"a JSON request answered {response.status}")
+    connection.close()
+
+
+def measure_json(port: int, pid: int, requests: int) -> tuple[int, float]:
+    """Warm the proxy, count `requests` JSON requests sent one after another (dump 1), then an idle window as
+    long (dump 2): the requests' count, and how long they took. Unpaced, so that time-driven work (the ledger's
+    flushes, the auto policy's window every few seconds) is spread over as many requests as the proxy serves."""
+    send_json(port, 100, 0)  # first requests pay for cold paths (the tokenizer, caches): not what is counted
+    time.sleep(2)
+    callgrind_control("-i", "on", str(pid))
+    started = time.monotonic()
+    send_json(port, requests, 0)
+    time.sleep(1)  # the last answers' metering, after they were sent
+    elapsed = time.monotonic() - started
+    callgrind_control("-i", "off", str(pid))
+    callgrind_control("-d", str(pid))
+    counted(pid, elapsed)
+    return requests, elapsed
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tree", type=Path, default=HERE.parent, help="the source tree whose proxy is counted")
@@ -89,6 +127,9 @@ def main() -> None:
     ap.add_argument("--window-s", type=float, default=20.0)
     ap.add_argument("--raw", action="store_true", help="count the raw relay floor instead of routetax")
     ap.add_argument("--keep", type=Path, help="copy callgrind's dumps here (for callgrind_annotate)")
+    ap.add_argument(
+        "--json", type=int, metavar="N", help="count N small JSON requests at concurrency 1 instead of stream events"
+    )
     args = ap.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="routetax-relay-instr-") as name:
@@ -129,8 +170,12 @@ def main() -> None:
                 )
             pid = proxy.pid
             # taskset execs valgrind in place: the pid is valgrind's, which callgrind_control addresses
-            events = asyncio.run(measure(port, pid, args.streams, args.window_s))
-            idle, busy = (instructions_in(out.with_name(f"{out.name}.{n}")) for n in (1, 2))
+            if args.json:
+                events, args.window_s = measure_json(port, pid, args.json)
+                busy, idle = (instructions_in(out.with_name(f"{out.name}.{n}")) for n in (1, 2))
+            else:
+                events = asyncio.run(measure(port, pid, args.streams, args.window_s))
+                idle, busy = (instructions_in(out.with_name(f"{out.name}.{n}")) for n in (1, 2))
             if args.keep is not None:
                 args.keep.mkdir(parents=True, exist_ok=True)
                 for dump in tmp.glob(out.name + "*"):
@@ -146,9 +191,10 @@ def main() -> None:
                     except subprocess.TimeoutExpired:
                         proc.kill()
         what = "raw relay" if args.raw else f"routetax ({args.tree})"
+        unit = "JSON requests" if args.json else "events"
         print(
-            f"{what}: {events:,} events in {args.window_s:g} s; instructions {busy:,} with the streams, "
-            f"{idle:,} idle for as long: {(busy - idle) / max(events, 1):,.0f} an event beyond idle"
+            f"{what}: {events:,} {unit} in {args.window_s:.1f} s; instructions {busy:,} with them, "
+            f"{idle:,} idle for as long: {(busy - idle) / max(events, 1):,.0f} a {unit[:-1]} beyond idle"
         )
 
 
