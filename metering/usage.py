@@ -47,8 +47,9 @@ def usage_problem(data: Any, usage: Usage, max_prompt: int, max_completion: int)
     raw = data.get("response", data) if isinstance(data, dict) else None
     raw = raw.get("usage") if isinstance(raw, dict) else None
     if isinstance(raw, dict):
-        if any(_bad(raw.get(name)) for name in _COUNTS):
-            return "invalid_count"
+        for name in _COUNTS:  # a loop, not any() over a generator: this runs per request, on the request path
+            if _bad(raw.get(name)):
+                return "invalid_count"
         for parent, name in _DETAILS:
             details = raw.get(parent)
             if type(details) is dict and _bad(details.get(name)):
