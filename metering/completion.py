@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from metering.record import Usage
+from metering.record import PriceEstimate, Usage
 
 
 class RelayedStream(Protocol):
@@ -53,6 +53,9 @@ class Completion:
     # Per attempt, the usage `quote` read from its answer and believed, for the usage stage to take as it is (the
     # same reader and the same limits would give the same usage); None where quote did not get that far.
     quoted: list[Usage | None] = field(default_factory=list)
+    # Per attempt, what `quote` billed that usage at (`metering.cost.billed`: its total and estimate), for the price
+    # stage to take as it is (the same usage at the same price gives the same figure); None where quote did not.
+    priced: list[tuple[float, PriceEstimate | None] | None] = field(default_factory=list)
 
     def answer(self, index: int) -> Any:
         """Attempt `index`'s answer as the request path parsed it, or None (then parse `bodies[index]`)."""
@@ -61,6 +64,12 @@ class Completion:
     def quoted_usage(self, index: int) -> Usage | None:
         """The usage `quote` read and believed for attempt `index`, or None."""
         return self.quoted[index] if index < len(self.quoted) else None
+
+    def quoted_price(self, index: int, usage: Usage) -> tuple[float, PriceEstimate | None] | None:
+        """What `quote` billed attempt `index` at, if it priced this very usage (the one the usage stage took)."""
+        if index < len(self.priced) and self.quoted[index] is usage:
+            return self.priced[index]
+        return None
 
     @property
     def stream(self) -> RelayedStream | None:

@@ -116,14 +116,19 @@ def amortised_cost(gpu_hour_usd: float, hour_tokens: int, tokens: int) -> float:
     return gpu_hour_usd * tokens / hour_tokens
 
 
-def billed_usd(usage: Usage, price: Price, region: str | None = None) -> float:
-    """`cost(usage, price, service_tier=usage.service_tier, region=region).total_usd`, without the breakdown.
+def billed(usage: Usage, price: Price, region: str | None = None) -> tuple[float, PriceEstimate | None]:
+    """`cost(usage, price, service_tier=usage.service_tier, region=region)`'s total and estimate, nothing else.
 
-    For the cost on the answer, priced on the request path, where building the breakdown would be most of
-    the work: the common case (standard rates, no modifier) is priced inline.
+    What an attempt is billed: the cost on the answer prices it so, and the pipeline's price stage takes that
+    figure as it is rather than pricing the same usage at the same price again. The common case (standard
+    rates, no modifier: never an estimate) is priced inline.
     """
     check_usage(usage)
-    return _counterfactual(usage, price, region)
+    if _modified(usage, price, region):
+        breakdown = cost(usage, price, service_tier=usage.service_tier, region=region)
+        return breakdown.total_usd, breakdown.estimate
+    input_usd, cached_usd, output_usd = _priced(usage, price.standard)
+    return input_usd + cached_usd + output_usd, None
 
 
 def counterfactual(usage: Usage, price: Price, region: str | None = None) -> float:
@@ -133,7 +138,8 @@ def counterfactual(usage: Usage, price: Price, region: str | None = None) -> flo
     would have there; `region` is the baseline tier's own regional processing. Cached tokens stay
     cached: the baseline is the request served once where it would have gone, with its prompt cache.
     """
-    return billed_usd(usage, price, region)
+    check_usage(usage)
+    return _counterfactual(usage, price, region)
 
 
 def counterfactuals(
@@ -147,15 +153,20 @@ def counterfactuals(
     }
 
 
-def _counterfactual(usage: Usage, price: Price, region: str | None) -> float:
+def _modified(usage: Usage, price: Price, region: str | None) -> bool:
+    """Whether `usage` is billed at anything but `price.standard` as it is (a region, a mode, long context)."""
     tier = usage.service_tier
-    if (
+    return bool(
         region
         or tier == "flex"
         or tier == "priority"
         or (price.long_context and usage.prompt_tokens > LONG_CONTEXT_THRESHOLD)
-    ):
-        return cost(usage, price, service_tier=tier, region=region).total_usd
+    )
+
+
+def _counterfactual(usage: Usage, price: Price, region: str | None) -> float:
+    if _modified(usage, price, region):
+        return cost(usage, price, service_tier=usage.service_tier, region=region).total_usd
     # Standard rates with no modifier: priced inline, because metering prices every tier for every
     # request (a third of a record's pricing time went to building unused breakdowns).
     input_usd, cached_usd, output_usd = _priced(usage, price.standard)

@@ -259,6 +259,41 @@ def _label(value: str | None) -> str:
     return label
 
 
+class _FieldNames(dict[str, str]):
+    """The rollup fields of one tier and class, `tier|class|<metric>` by metric, each string made once.
+
+    Every record of a tier and class adds to the same dozen fields: looked up here, a field's name is a string
+    already made (and hashed), not a new concatenation per record and field. `cf` holds the counterfactual
+    fields by baseline tier (`tier|class|cf_<baseline>_usd`)."""
+
+    def __init__(self, prefix: str) -> None:
+        super().__init__()
+        self.prefix = prefix
+        self.cf: dict[str, str] = {}
+
+    def __missing__(self, metric: str) -> str:
+        name = self[metric] = self.prefix + metric
+        return name
+
+    def counterfactual(self, baseline: str) -> str:
+        name = self.cf.get(baseline)
+        if name is None:
+            name = self.cf[baseline] = f"{self.prefix}cf_{_label(baseline)}_usd"
+        return name
+
+
+_FIELDS: dict[tuple[str | None, str | None], _FieldNames] = {}  # (tier, class) -> its field names: a handful
+
+
+def _fields(tier: str | None, cls: str | None) -> _FieldNames:
+    names = _FIELDS.get((tier, cls))
+    if names is None:
+        if len(_FIELDS) > 1024:  # tiers and classes come from the configuration, but never grow without bound
+            _FIELDS.clear()
+        names = _FIELDS[tier, cls] = _FieldNames(f"{_label(tier)}|{_label(cls)}|")
+    return names
+
+
 def billed_usages(record: Record) -> list[Usage]:
     """The usage of every billed attempt (or the record's own, when attempts carry none): what was paid for."""
     usages = [a.usage for a in record.attempts if a.billed and a.usage is not None]
@@ -267,64 +302,73 @@ def billed_usages(record: Record) -> list[Usage]:
     return usages
 
 
+def billed_tokens(record: Record) -> tuple[int, int, int, int]:
+    """(prompt, cached, completion, reasoning) tokens summed over `billed_usages`: what the rollups and the task
+    step count."""
+    prompt = cached = completion = reasoning = 0
+    for usage in billed_usages(record):
+        prompt += usage.prompt_tokens
+        cached += usage.cached_tokens
+        completion += usage.completion_tokens
+        reasoning += usage.reasoning_tokens
+    return prompt, cached, completion, reasoning
+
+
 def _add(fields: dict[str, int | float], name: str, value: int | float) -> None:
     if value:
         fields[name] = fields.get(name, 0) + value
 
 
-def rollup_increments(record: Record) -> tuple[dict[str, int | float], dict[str, int | float]]:
+def rollup_increments(
+    record: Record, tokens: tuple[int, int, int, int] | None = None
+) -> tuple[dict[str, int | float], dict[str, int | float]]:
     """The {field: increment} one record adds to its hour rollup, and to its key's rollup (zero ones left out).
 
     Requests, successes and spend are filed under the tier the policy routed to first, because
     success rate and routing overhead are measured per first-routed tier (docs/routing-tax.md).
     `spend_usd`/`billed_attempts` are filed under the tier each billed attempt actually ran on,
-    which is what "spend on that tier" means for cost per completed task.
+    which is what "spend on that tier" means for cost per completed task. `tokens`: the record's
+    `billed_tokens`, when the caller has them already.
 
     Written out field by field rather than through a helper per field: this runs for every record, and the
     calls were half of the ledger writer's time per record.
     """
-    cls = _label(record.label)
-    at = f"{_label(record.routed_tier or record.final_tier)}|{cls}|"  # every field but the per-attempt ones
-    # Each of these fields once (each `at` + a distinct metric; the outcome is none of the others' names): set,
+    cls = record.label
+    at = _fields(record.routed_tier or record.final_tier, cls)  # every field but the per-attempt ones
+    # Each of these fields once (each a distinct metric; the outcome is none of the others' names): set,
     # not summed. Zero increments are left out.
-    hour: dict[str, int | float] = {at + "requests": 1, at + record.outcome: 1}  # success | degraded | ...
+    hour: dict[str, int | float] = {at["requests"]: 1, at[record.outcome]: 1}  # success | degraded | ...
     if record.attempts:
-        hour[at + "attempts"] = len(record.attempts)
+        hour[at["attempts"]] = len(record.attempts)
     if record.retries:
-        hour[at + "retries"] = record.retries
+        hour[at["retries"]] = record.retries
     if record.fallbacks:
-        hour[at + "fallbacks"] = record.fallbacks
+        hour[at["fallbacks"]] = record.fallbacks
     if record.estimated:
-        hour[at + "estimated"] = 1
+        hour[at["estimated"]] = 1
     if record.cost_usd:
-        hour[at + "cost_usd"] = record.cost_usd
+        hour[at["cost_usd"]] = record.cost_usd
     if record.cache_loss_usd:
-        hour[at + "cache_loss_usd"] = record.cache_loss_usd
-    billed_usage = billed_usages(record)
-    prompt = cached = completion = reasoning = 0
-    for usage in billed_usage:
-        prompt += usage.prompt_tokens
-        cached += usage.cached_tokens
-        completion += usage.completion_tokens
-        reasoning += usage.reasoning_tokens
+        hour[at["cache_loss_usd"]] = record.cache_loss_usd
+    prompt, cached, completion, reasoning = billed_tokens(record) if tokens is None else tokens
     if prompt:
-        hour[at + "prompt_tokens"] = prompt
+        hour[at["prompt_tokens"]] = prompt
     if cached:
-        hour[at + "cached_tokens"] = cached
+        hour[at["cached_tokens"]] = cached
     if completion:
-        hour[at + "completion_tokens"] = completion
+        hour[at["completion_tokens"]] = completion
     if reasoning:
-        hour[at + "reasoning_tokens"] = reasoning
+        hour[at["reasoning_tokens"]] = reasoning
     base = base_usd(record)  # the report's base: the final attempt, less cache loss
     if base:
-        hour[at + "base_usd"] = base
+        hour[at["base_usd"]] = base
     for baseline, usd in sorted(record.counterfactual_usd.items()):
-        _add(hour, f"{at}cf_{_label(baseline)}_usd", usd)
+        _add(hour, at.counterfactual(baseline), usd)
     for attempt in record.attempts:
         if attempt.billed:
-            tier = f"{_label(attempt.tier)}|{cls}|"
-            _add(hour, tier + "billed_attempts", 1)
-            _add(hour, tier + "spend_usd", attempt.cost_usd)
+            tier = _fields(attempt.tier, cls)
+            _add(hour, tier["billed_attempts"], 1)
+            _add(hour, tier["spend_usd"], attempt.cost_usd)
 
     per_key: dict[str, int | float] = {}
     if record.key_id:
@@ -363,19 +407,15 @@ def marker_task(value: str | bytes | None) -> str | None:
     return task if sep and task else None
 
 
-def task_step(record: Record) -> dict[str, Any] | None:
+def task_step(record: Record, tokens: tuple[int, int, int, int] | None = None) -> dict[str, Any] | None:
     """What one request adds to its task, for the write script (None: it is not a step of a task).
 
     Tokens are summed over billed attempts and the cost is the record's (every billed attempt): what was paid.
+    `tokens`: the record's `billed_tokens`, when the caller has them already.
     """
     if not record.task_id:
         return None
-    prompt = cached = completion = reasoning = 0
-    for usage in billed_usages(record):
-        prompt += usage.prompt_tokens
-        cached += usage.cached_tokens
-        completion += usage.completion_tokens
-        reasoning += usage.reasoning_tokens
+    prompt, cached, completion, reasoning = billed_tokens(record) if tokens is None else tokens
     tiers: list[str] = []
     for attempt in record.attempts:
         if attempt.tier not in tiers:
@@ -813,13 +853,14 @@ class Ledger:
     def _script_args(self, record: Record, line: bytes) -> tuple[list[str], list[bytes]]:
         """A record's part of the write script's KEYS and ARGV (see the script's comment)."""
         hour = hour_of(record.started_at or record.ended_at or time.time())
-        hour_fields, key_fields = rollup_increments(record)
+        tokens = billed_tokens(record)  # counted once for the rollups and the task step
+        hour_fields, key_fields = rollup_increments(record, tokens)
         keys = [self.keys.seen(record.request_id), self.keys.hour(hour)]
         meta: dict[str, Any] = {"m": marker_value(record), "h": hour_fields}
         if record.key_id:
             keys.append(self.keys.key_hour(record.key_id, hour))
             meta["k"] = key_fields
-        step = task_step(record)
+        step = task_step(record, tokens)
         if step is not None:
             keys.append(self.keys.task(task_member(record.key_id, record.task_id or "")))
             meta["t"] = step

@@ -134,6 +134,16 @@ class Counter(_Family):
     def inc(self, amount: float = 1) -> None:
         self._only.inc(amount)
 
+    def add(self, values: tuple[Any, ...], amount: float = 1) -> None:
+        """`labels(*values).inc(amount)` in one call: metering counts a dozen series per request this way, and the
+        child is found by one dict lookup rather than two calls."""
+        child = self._children.get(values)
+        if child is None:
+            child = self.labels(*values)
+        if amount < 0:
+            raise ValueError("Counters can only be incremented by non-negative amounts.")
+        child.value += amount
+
     def _samples(self, family: Metric, labels: dict[str, str], child: CounterValue) -> None:
         family.add_sample(self.name + "_total", labels, child.value)
         if CREATED:
@@ -182,6 +192,13 @@ class Histogram(_Family):
 
     def observe(self, amount: float) -> None:
         self._only.observe(amount)
+
+    def observe_at(self, values: tuple[Any, ...], amount: float) -> None:
+        """`labels(*values).observe(amount)` in one call (see `Counter.add`)."""
+        child = self._children.get(values)
+        if child is None:
+            child = self.labels(*values)
+        child.observe(amount)
 
     def _samples(self, family: Metric, labels: dict[str, str], child: HistogramValue) -> None:
         total = 0.0

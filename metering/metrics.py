@@ -365,44 +365,50 @@ class Metrics:
         label = record.label
         task = record.is_task
         final = record.final_tier or "none"
-        self.requests.labels(final, label, record.outcome, record.api).inc()
+        # `add` / `observe_at`: labels(...).inc() / .observe() in one call each — a dozen a request
+        self.requests.add((final, label, record.outcome, record.api))
         if task:
-            self.decisions.labels(label, record.reasons[0] if record.reasons else "none").inc()
+            self.decisions.add((label, record.reasons[0] if record.reasons else "none"))
+        attempts, cost, tokens = self.attempts, self.cost, self.tokens
         for attempt in record.attempts:
-            self.attempts.labels(attempt.tier, attempt.ended_by).inc()
+            tier = attempt.tier
+            attempts.add((tier, attempt.ended_by))
             if attempt.ended_by == EndedBy.RETRY:
-                self.retries.labels(attempt.tier, attempt.reason or attempt.error_type or "unknown").inc()
+                self.retries.add((tier, attempt.reason or attempt.error_type or "unknown"))
             if attempt.billed:
-                self.cost.labels(attempt.tier, label).inc(attempt.cost_usd)
+                cost.add((tier, label), attempt.cost_usd)
                 usage = attempt.usage
-                if usage is not None:
-                    for kind, value in (
-                        ("prompt", usage.prompt_tokens),
-                        ("cached", usage.cached_tokens),
-                        ("completion", usage.completion_tokens),
-                        ("reasoning", usage.reasoning_tokens),
-                    ):
-                        if value:
-                            self.tokens.labels(attempt.tier, attempt.model, kind).inc(value)
-        for source, target, reason in fallback_moves(record):
-            self.fallbacks.labels(source, target, reason).inc()
+                if usage is not None:  # each kind written out, not a loop over a tuple made per attempt
+                    model = attempt.model
+                    if usage.prompt_tokens:
+                        tokens.add((tier, model, "prompt"), usage.prompt_tokens)
+                    if usage.cached_tokens:
+                        tokens.add((tier, model, "cached"), usage.cached_tokens)
+                    if usage.completion_tokens:
+                        tokens.add((tier, model, "completion"), usage.completion_tokens)
+                    if usage.reasoning_tokens:
+                        tokens.add((tier, model, "reasoning"), usage.reasoning_tokens)
+        if record.skipped_tiers or len(record.attempts) > 1:  # else no move: not even a list to make
+            for source, target, reason in fallback_moves(record):
+                self.fallbacks.add((source, target, reason))
+        counterfactual = self.counterfactual
         for baseline, value in record.counterfactual_usd.items():
-            self.counterfactual.labels(baseline, label).inc(value)
+            counterfactual.add((baseline, label), value)
         if record.attempts and task:  # zero-cost requests too: the series exists once one was seen
-            self.base.labels(record.attempts[-1].tier, label).inc(base_usd(record))
+            self.base.add((record.attempts[-1].tier, label), base_usd(record))
         if record.explored:
-            self.explored.labels(record.routed_tier or "none", label).inc()
+            self.explored.add((record.routed_tier or "none", label))
         if self._classifier_usd and task:
             self.classifier_cost.inc(self._classifier_usd)
         if record.ended_at and record.started_at:
-            self.duration.labels(final, label).observe(max(record.ended_at - record.started_at, 0.0))
+            self.duration.observe_at((final, label), max(record.ended_at - record.started_at, 0.0))
         if not record.is_judge:  # a judge's call passed through no proxy: it adds no overhead to measure
             self.overhead.observe(record.proxy_overhead_ms / 1000)
         if task:
             self.classifier.observe(record.classifier_us / 1e6)
         last = record.attempts[-1] if record.attempts else None
         if last is not None and last.ttft_ms is not None:
-            self.ttft.labels(last.tier).observe(last.ttft_ms / 1000)
+            self.ttft.observe_at((last.tier,), last.ttft_ms / 1000)
 
 
 def fallback_moves(record: Record) -> list[tuple[str, str, str]]:

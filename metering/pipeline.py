@@ -49,7 +49,7 @@ import orjson
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from metering.completion import Completion, RelayedStream
-from metering.cost import ImpossibleUsage, billed_usd, cost, counterfactuals
+from metering.cost import ImpossibleUsage, billed, cost, counterfactuals
 from metering.ledger import Ledger, task_member
 from metering.logs import access
 from metering.logs.limiter import RateLimitedLog
@@ -150,7 +150,7 @@ class MeteringPipeline:
         stages = self.router_stages
         try:
             self._complete_usage(record, completion)
-            self._price(record)
+            self._price(record, completion)
             if stages.settle_key is not None:
                 stages.settle_key(record)
             if stages.cache_loss is not None and record.is_task:  # embeddings have no conversation to keep
@@ -191,13 +191,23 @@ class MeteringPipeline:
                     estimated = True
         record.usage, record.estimated = usage, estimated
 
-    def _price(self, record: Record) -> None:
-        """Stage 2: the cost of every billed attempt, their sum, and what the request would have cost elsewhere."""
+    def _price(self, record: Record, completion: Completion) -> None:
+        """Stage 2: the cost of every billed attempt, their sum, and what the request would have cost elsewhere.
+
+        An attempt `quote` priced already (the cost on the answer: the same usage, the same price) keeps that
+        figure; only the others are priced here."""
         cost_usd = 0.0
         embeddings = record.api == "embeddings"  # priced at the embedding model; no counterfactual on chat tiers
-        for attempt in record.attempts:  # a loop, not sum() over a generator: this runs per request
-            if attempt.billed and attempt.usage is not None:
-                self._price_attempt(attempt, attempt.usage, self._price_of(attempt, embeddings))
+        for index, attempt in enumerate(record.attempts):  # a loop, not sum() over a generator: runs per request
+            usage = attempt.usage
+            if attempt.billed and usage is not None:
+                quoted = completion.quoted_price(index, usage)
+                if quoted is None:
+                    self._price_attempt(attempt, usage, self._price_of(attempt, embeddings))
+                else:
+                    attempt.cost_usd, estimate = quoted
+                    if estimate is not None:
+                        attempt.price_estimate = estimate
                 cost_usd += attempt.cost_usd
         record.cost_usd = cost_usd
         if record.usage is not None and record.is_task:  # what a task's step would have cost on each tier
@@ -295,7 +305,8 @@ class MeteringPipeline:
         """The request's cost so far from the usage its answers reported, priced as stage 2 prices it — for the
         answer itself (`x-routetax-cost-usd`), before it leaves. Called on the request path, so it reads only the
         usage (a JSON answer's through `answer_usage`; a stream's usage chunk is parsed already) and prices it
-        with `billed_usd`, the total stage 2's `cost()` gives without its breakdown.
+        with `billed`, the total (and estimate) stage 2's `cost()` gives without its breakdown — which stage 2
+        then takes as it is, with the usage, rather than pricing the same usage at the same price again.
 
         None when a billed attempt reported no usage, or usage beyond belief: stage 1 estimates those (and marks
         the record), which the request path cannot afford — the caller then says nothing rather than guess. So
@@ -306,6 +317,7 @@ class MeteringPipeline:
         total = 0.0
         embeddings = record.api == "embeddings"
         quoted = completion.quoted = [None] * len(record.attempts)  # what stage 1 then takes as it is
+        priced = completion.priced = [None] * len(record.attempts)  # and stage 2
         for index, (attempt, body, stream) in enumerate(
             zip(record.attempts, completion.bodies, completion.streams, strict=True)
         ):
@@ -328,9 +340,10 @@ class MeteringPipeline:
             price = self._price_of(attempt, embeddings)
             if price is not None:
                 try:
-                    total += billed_usd(usage, price, self.regions.get(attempt.tier))
+                    priced[index] = billed_at = billed(usage, price, self.regions.get(attempt.tier))
                 except ImpossibleUsage:
                     return None
+                total += billed_at[0]
         return total
 
     # -- lifetime: the ledger, the metrics group ------------------------------------------------

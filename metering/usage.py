@@ -33,10 +33,6 @@ _DETAILS = (
 )
 
 
-def _bad(value: Any) -> bool:
-    return value is not None and not (type(value) is int and value >= 0)
-
-
 def usage_problem(data: Any, usage: Usage, max_prompt: int, max_completion: int) -> str | None:
     """Why the usage an upstream reported cannot be believed, or None.
 
@@ -47,12 +43,18 @@ def usage_problem(data: Any, usage: Usage, max_prompt: int, max_completion: int)
     raw = data.get("response", data) if isinstance(data, dict) else None
     raw = raw.get("usage") if isinstance(raw, dict) else None
     if isinstance(raw, dict):
-        if any(_bad(raw.get(name)) for name in _COUNTS):
-            return "invalid_count"
+        # A count that is there must be a non-negative int (bools are not). Written out, not a helper per value
+        # nor any() over a generator: this runs per request, on the request path (the cost on the answer).
+        for name in _COUNTS:
+            value = raw.get(name)
+            if value is not None and not (type(value) is int and value >= 0):
+                return "invalid_count"
         for parent, name in _DETAILS:
             details = raw.get(parent)
-            if type(details) is dict and _bad(details.get(name)):
-                return "invalid_count"
+            if type(details) is dict:
+                value = details.get(name)
+                if value is not None and not (type(value) is int and value >= 0):
+                    return "invalid_count"
     if usage.prompt_tokens > max_prompt:
         return "prompt_over_limit"
     if usage.completion_tokens > max_completion:

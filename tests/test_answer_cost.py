@@ -102,3 +102,45 @@ def test_the_cost_comment_goes_after_the_usage_event_and_before_done() -> None:
 def test_no_quote_with_metering_off() -> None:
     off = MeteringPipeline(MeteringSettings(enabled=False, prices={"mini": price_for("gpt-5.4-mini")}))
     assert off.quote(chat_record("mini"), Completion(request={}, bodies=[answer()], streams=[None])) is None
+
+
+LONG_USAGE = {**USAGE, "prompt_tokens": 300_000, "total_tokens": 300_300}
+
+
+@pytest.mark.parametrize(
+    ("tier", "usage", "service_tier"),
+    [
+        ("mini", USAGE, None),
+        ("mini", USAGE, "flex"),
+        ("eu", USAGE, "priority"),  # regional processing: the uplift
+        ("big", LONG_USAGE, None),  # above 272K: the long-context rates
+        ("big", LONG_USAGE, "priority"),  # long context under priority: billed as a marked estimate
+    ],
+)
+def test_the_priced_record_is_the_same_with_or_without_a_quote(tier: str, usage: Any, service_tier: Any) -> None:
+    """The price stage takes what the quote billed (the same usage at the same price) rather than pricing it again:
+    every figure on the record — each attempt's cost and estimate mark, the total, the counterfactuals — is exactly
+    what pricing it from scratch gives."""
+    settings = MeteringSettings(
+        prices={"mini": price_for("gpt-5.4-mini"), "eu": price_for("gpt-5.4-mini"), "big": price_for("gpt-5.4")},
+        regions={"eu": "eu"},
+        input_limits={"big": 1_050_000},
+    )
+    records = []
+    for quote in (True, False):
+        pipeline = MeteringPipeline(settings)
+        body = answer(usage=usage, **({"service_tier": service_tier} if service_tier else {}))
+        completion = Completion(request={}, bodies=[body], streams=[None])
+        record = Record(request_id="r1", attempts=[Attempt(tier=tier, model="m")])
+        if quote:
+            quoted = pipeline.quote(record, completion)
+        pipeline(record, completion)
+        if quote:
+            assert quoted == record.cost_usd  # exactly: the cost on the answer is the ledger's figure
+        records.append(record)
+    with_quote, without = records
+    assert with_quote.cost_usd == without.cost_usd > 0
+    assert with_quote.attempts == without.attempts
+    assert with_quote.counterfactual_usd == without.counterfactual_usd
+    if service_tier == "priority" and tier == "big":
+        assert with_quote.attempts[0].price_estimate is not None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
+from typing import Any
 
 import prometheus_client
 import pytest
@@ -64,13 +65,59 @@ def test_exposition_matches_prometheus_client() -> None:
     assert 't_requests_total{status="retry",tier="mini"} 2.0' in ours  # the enum and its text: one series
 
 
+class _Labelled:
+    """A labelled update made through `add` / `observe_at` (one call, as `Metrics.observe` does)."""
+
+    def __init__(self, family: Any, values: tuple[Any, ...]) -> None:
+        self.family, self.values = family, values
+
+    def inc(self, amount: float = 1) -> None:
+        self.family.add(self.values, amount)
+
+    def observe(self, amount: float) -> None:
+        self.family.observe_at(self.values, amount)
+
+
+class _OneCallFamily:
+    def __init__(self, family: Any) -> None:
+        self.family = family
+
+    def labels(self, *values: Any) -> _Labelled:
+        return _Labelled(self.family, values)
+
+    def __getattr__(self, name: str) -> Any:  # the label-less updates: as they are
+        return getattr(self.family, name)
+
+
+class _OneCall:
+    """loop_metrics driven through `add` / `observe_at` where `_exposition` calls `labels(...).inc()` / `.observe()`."""
+
+    Gauge = loop_metrics.Gauge
+
+    @staticmethod
+    def Counter(*args: Any, **kwargs: Any) -> _OneCallFamily:  # noqa: N802 (stands in for a class)
+        return _OneCallFamily(loop_metrics.Counter(*args, **kwargs))
+
+    @staticmethod
+    def Histogram(*args: Any, **kwargs: Any) -> _OneCallFamily:  # noqa: N802
+        return _OneCallFamily(loop_metrics.Histogram(*args, **kwargs))
+
+
+def test_one_call_updates_expose_what_labels_then_inc_does() -> None:
+    assert _exposition(_OneCall) == _exposition(prometheus_client)
+
+
 def test_misuse_fails_as_prometheus_client_does() -> None:
     registry = CollectorRegistry()
     counter = loop_metrics.Counter("t_misuse", "Misuse.", ["tier"], registry=registry)
     with pytest.raises(ValueError):
         counter.labels("nano").inc(-1)
     with pytest.raises(ValueError):
+        counter.add(("nano",), -1)
+    with pytest.raises(ValueError):
         counter.labels("nano", "extra")
+    with pytest.raises(ValueError):
+        counter.add(("nano", "extra"))
     with pytest.raises(ValueError):  # the same name twice in one registry
         loop_metrics.Counter("t_misuse", "Again.", registry=registry)
 
