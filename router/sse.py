@@ -46,7 +46,7 @@ class StreamState:
     folded_events: int = 0
     keep_calls: bool = False  # the request declared tools: tool-call events outlive the fold, to be checked at the end
     call_events: list[bytes] = field(default_factory=list)  # folded events that carried tool calls
-    answer_text: list[str] | None = None  # a chat answer's content (first choice), folded: kept for task identity
+    answer_text: list[str] | None = None  # a chat answer's content (first choice), one string per fold: task identity
 
     @property
     def event_count(self) -> int:
@@ -59,8 +59,19 @@ class StreamState:
         return self.event_count
 
     def fold(self) -> None:
-        """Keep the kept events' text and drop the events."""
-        self.folded.append(streamed_text(self.events, self.answer_text))
+        """Keep the kept events' text and drop the events.
+
+        The answer (task identity's) is kept as one string per fold, and as the fold's text itself when they are
+        the same (a chat stream of content deltas only): one string per content delta cost ~50 bytes of object
+        header each, 28 KB per open stream at 400 events (tracemalloc, bench/fold_cpu.py).
+        """
+        answer = self.answer_text
+        pieces: list[str] | None = None if answer is None else []
+        text = streamed_text(self.events, pieces)
+        self.folded.append(text)
+        if answer is not None and pieces:
+            joined = "".join(pieces)
+            answer.append(text if joined == text else joined)
         if self.keep_calls:
             self.call_events.extend(event for event in self.events if b'"tool_calls"' in event)
         self.folded_events += len(self.events)
