@@ -15,7 +15,11 @@ Then the bytes a StreamState holds (tracemalloc, retained after the events) at `
 shape, the length of a bench/streams.py stream (12-15 s at 20-50 ms): the kept events, the folded text, the
 task's answer text.
 
+Instructions per event, which a shared machine does not move: run one shape under callgrind twice, relaying N
+and then 2N of the same 2N events, and divide the difference by N (`--shape S --relay N`, see docs/performance.md).
+
 Run: PYTHONPATH=. .venv/bin/python bench/fold_cpu.py [--events 200000] [--repeat 5] [--hold 400]
+     [--shape bench --events 40000 --relay 20000]
 """
 
 from __future__ import annotations
@@ -133,7 +137,13 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=200_000)
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--hold", type=int, default=400)
+    ap.add_argument("--shape", choices=SHAPES, help="only relay `--relay` of `--events` events of this shape, once")
+    ap.add_argument("--relay", type=int, default=0)
     args = ap.parse_args()
+    if args.shape:
+        make, answer, tools = SHAPES[args.shape]
+        relay([make(i) for i in range(args.events)][: args.relay], answer, tools)
+        return
     for shape in SHAPES:
         us, text = cpu_per_event(shape, args.events, args.repeat)
         print(f"{shape:10} {us:6.3f} us/event  (text {len(text)} chars)")

@@ -140,11 +140,19 @@ class EventSplitter:
         return rest
 
 
+_DONE_LINES = (b"data: [DONE]", b"data:[DONE]")
+
+
 def filter_events(events: list[bytes], state: StreamState, forward_usage: bool) -> bytes:
-    """Record what metering needs from `events` and return the bytes to send to the client."""
+    """Record what metering needs from `events` and return the bytes to send to the client.
+
+    Runs on every relayed event: an event that is neither `[DONE]`, nor a failed Responses stream, nor carries
+    usage (nearly all) costs two prefix checks, two searches and an append; one event in, the same bytes out.
+    """
+    kept = state.events
     out = []
     for event in events:
-        if event.startswith(b"data: [DONE]") or event.startswith(b"data:[DONE]"):
+        if event.startswith(_DONE_LINES):
             state.saw_done = True
             out.append(event)
             continue
@@ -156,11 +164,11 @@ def filter_events(events: list[bytes], state: StreamState, forward_usage: bool) 
                 state.usage_chunk = chunk
                 if not forward_usage and chunk.get("choices") == []:
                     continue  # the extra chat chunk the client did not ask for
-        state.events.append(event)
+        kept.append(event)
         out.append(event)
-    if state.compact and len(state.events) >= COMPACT_EVERY:
+    if state.compact and len(kept) >= COMPACT_EVERY:
         state.fold()
-    return b"".join(out)
+    return out[0] if len(out) == 1 else b"".join(out)
 
 
 def _carries_usage(chunk: dict[str, Any]) -> bool:
@@ -171,63 +179,95 @@ def _carries_usage(chunk: dict[str, Any]) -> bool:
     return isinstance(response, dict) and isinstance(response.get("usage"), dict)
 
 
+def _one_data_line(event: bytes) -> bool:
+    """The common case, every chat chunk: one data line, so the event after "data:" is its JSON and the blank
+    line (whitespace to JSON): parsed without a split into lines."""
+    return event.startswith(b"data:") and event.find(b"\n") == len(event) - 2 and event.endswith(b"\n\n")
+
+
 def parse_event(event: bytes) -> dict[str, Any] | None:
     """The JSON object of an event's first `data:` line (None if it has none or it is not an object)."""
-    if event.startswith(b"data:") and event.find(b"\n") == len(event) - 2 and event.endswith(b"\n\n"):
-        # The common case, every chat chunk: one data line, so the event after "data:" is its JSON and
-        # the blank line (whitespace to JSON): no split into lines (the fold parses every relayed event).
-        try:
-            value = orjson.loads(event[5:])
-        except orjson.JSONDecodeError:
+    if _one_data_line(event):
+        data = event[5:]
+    else:
+        for line in event.split(b"\n"):
+            if line.startswith(b"data:"):
+                data = line[5:]
+                break
+        else:
             return None
-        return value if isinstance(value, dict) else None
-    for line in event.split(b"\n"):
-        if line.startswith(b"data:"):
-            try:
-                value = orjson.loads(line[5:])
-            except orjson.JSONDecodeError:
-                return None
-            return value if isinstance(value, dict) else None
-    return None
+    try:
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def streamed_text(events: list[bytes], content: list[str] | None = None) -> str:
     """The text and tool-call arguments the client received, for estimating tokens of a cut stream.
 
-    Runs on every relayed event (StreamState.fold), so the common chat chunk takes the shortest path.
-    `content`: also collect the first choice's `content` deltas there (the answer task identity files),
-    from the same parse.
+    Runs on every relayed event (StreamState.fold: 21 % of the proxy's samples at 1,000 streams), so the
+    common chat chunk — one data line, one choice whose delta holds only `content` — takes a short path:
+    parsed inline, no walk over the delta's keys. Anything else is walked whole. `content`: also collect the
+    first choice's `content` deltas there (the answer task identity files), from the same parse.
     """
     parts: list[str] = []
     add = parts.append
+    loads, invalid = orjson.loads, orjson.JSONDecodeError
     for event in events:
-        chunk = parse_event(event)
-        if not chunk:
-            continue
+        if event.startswith(b"data:") and event.find(b"\n") == len(event) - 2 and event.endswith(b"\n\n"):
+            try:
+                chunk = loads(event[5:])  # parse_event's short path, inlined: one call less per event
+            except invalid:
+                continue
+            if chunk.__class__ is not dict or not chunk:  # orjson makes exact dicts: as isinstance, cheaper
+                continue
+        else:
+            chunk = parse_event(event)
+            if not chunk:
+                continue
         delta = chunk.get("delta")
-        if isinstance(delta, str):  # Responses API: output_text / function_call_arguments deltas
+        if delta.__class__ is str:  # Responses API: output_text / function_call_arguments deltas
             add(delta)
         choices = chunk.get("choices")
         if not choices:
             continue
-        for choice in choices:
-            delta = choice.get("delta") if isinstance(choice, dict) else None
-            if not isinstance(delta, dict):
-                continue
-            for key in ("content", "reasoning_content", "refusal"):
-                value = delta.get(key)
-                if isinstance(value, str):
-                    add(value)
-                    if content is not None and key == "content" and choice.get("index", 0) == 0:
-                        content.append(value)
-            calls = delta.get("tool_calls")
-            if not calls:
-                continue
-            for call in calls:
-                function = call.get("function") if isinstance(call, dict) else None
-                if isinstance(function, dict):
-                    parts.extend(v for v in (function.get("name"), function.get("arguments")) if isinstance(v, str))
+        if choices.__class__ is list and len(choices) == 1:
+            choice = choices[0]
+            if choice.__class__ is dict:
+                delta = choice.get("delta")
+                if delta.__class__ is dict and len(delta) == 1 and "content" in delta:
+                    value = delta["content"]
+                    if value.__class__ is str:
+                        add(value)
+                        if content is not None and choice.get("index", 0) == 0:
+                            content.append(value)
+                    continue
+        _walk_choices(choices, add, content)
     return "".join(parts)
+
+
+def _walk_choices(choices: Any, add: Any, content: list[str] | None) -> None:
+    """Every choice's text, reasoning, refusal and tool-call name and arguments, in order, into `add`."""
+    for choice in choices:
+        delta = choice.get("delta") if isinstance(choice, dict) else None
+        if not isinstance(delta, dict):
+            continue
+        for key in ("content", "reasoning_content", "refusal"):
+            value = delta.get(key)
+            if isinstance(value, str):
+                add(value)
+                if content is not None and key == "content" and choice.get("index", 0) == 0:
+                    content.append(value)
+        calls = delta.get("tool_calls")
+        if not calls:
+            continue
+        for call in calls:
+            function = call.get("function") if isinstance(call, dict) else None
+            if isinstance(function, dict):
+                for value in (function.get("name"), function.get("arguments")):
+                    if isinstance(value, str):
+                        add(value)
 
 
 def estimate_completion_tokens(state: StreamState) -> int:
