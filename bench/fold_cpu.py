@@ -11,7 +11,7 @@ of four shapes, each fed as the upstream tap hands them on (one read, one event)
 - `tools`: OpenAI tool-call argument chunks on a request that declared tools (`keep_calls`);
 - `responses`: Responses API `response.output_text.delta` events (an `event:` line, then the data line).
 
-Then the bytes a StreamState holds (tracemalloc, retained after the events) at `--hold` events of the `bench`
+Then the bytes a StreamState holds (`sys.getsizeof`, each object once) at `--hold` events of the `bench`
 shape, the length of a bench/streams.py stream (12-15 s at 20-50 ms): the kept events, the folded text, the
 task's answer text.
 
@@ -26,8 +26,8 @@ from __future__ import annotations
 
 import argparse
 import gc
+import sys
 import time
-import tracemalloc
 from collections.abc import Callable
 
 from router.sse import EventSplitter, StreamState, filter_events
@@ -104,32 +104,21 @@ def cpu_per_event(shape: str, count: int, repeat: int) -> tuple[float, str]:
 
 
 def held_bytes(count: int) -> dict[str, int]:
-    """Bytes a StreamState retains after `count` bench events, by field (allocations traced from its creation)."""
-    events = [bench_event(i) for i in range(count)]  # made before tracing: they are the upstream's, not held
-    gc.collect()
-    tracemalloc.start()
-    base = tracemalloc.get_traced_memory()[0]
-    state = relay(events, True, False)
-    gc.collect()
-    total = tracemalloc.get_traced_memory()[0] - base
-    tracemalloc.stop()
+    """Bytes a StreamState holds after `count` bench events, by field (each object counted once: an answer
+    string that is the folded text itself costs only its list slot)."""
+    state = relay([bench_event(i) for i in range(count)], True, False)
+    seen: set[int] = set()
 
     def size(value: object) -> int:
-        import sys
-
+        if id(value) in seen:
+            return 0
+        seen.add(id(value))
         if isinstance(value, list):
             return sys.getsizeof(value) + sum(size(v) for v in value)
         return sys.getsizeof(value)
 
-    return {
-        "total": total,
-        "events": size(state.events),
-        "folded": size(state.folded),
-        "answer_text": 0 if state.answer_text is None else size(state.answer_text),
-        "answer_shared": sum(
-            1 for a, f in zip(state.answer_text or (), state.folded, strict=False) if a is f
-        ),  # answer strings that are the folded text itself
-    }
+    held = {"events": size(state.events), "folded": size(state.folded), "answer_text": size(state.answer_text)}
+    return {**held, "total": sum(held.values())}
 
 
 def main() -> None:

@@ -21,7 +21,10 @@ DONE = b"data: [DONE]\n\n"
 MAX_EVENT_BYTES = 16 * 1024 * 1024  # one SSE event larger than this is a broken upstream, not an answer
 
 
-COMPACT_EVERY = 64  # events kept before they are folded into their text (a few bytes per token, not ~200 per event)
+# Events kept before they are folded into their text (a few bytes per token, not ~230 per event). 16, not 64: the
+# events waiting for a fold were ~7 KB of every open stream (32 on average), and a fold's own cost is small beside
+# the per-event parse (bench/fold_cpu.py, docs/performance.md).
+COMPACT_EVERY = 16
 
 
 @dataclass(slots=True)
