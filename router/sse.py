@@ -8,6 +8,7 @@ complete event has arrived.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,7 +67,7 @@ class StreamState:
 
         The answer (task identity's) is kept as one string per fold, and as the fold's text itself when they are
         the same (a chat stream of content deltas only): one string per content delta cost ~50 bytes of object
-        header each, 28 KB per open stream at 400 events (tracemalloc, bench/fold_cpu.py).
+        header each, 28 KB per open stream at 400 events (bench/fold_cpu.py).
         """
         answer = self.answer_text
         pieces: list[str] | None = None if answer is None else []
@@ -259,7 +260,7 @@ def streamed_text(events: list[bytes], content: list[str] | None = None) -> str:
     return "".join(parts)
 
 
-def _walk_choices(choices: Any, add: Any, content: list[str] | None) -> None:
+def _walk_choices(choices: Any, add: Callable[[str], None], content: list[str] | None) -> None:
     """Every choice's text, reasoning, refusal and tool-call name and arguments, in order, into `add`."""
     for choice in choices:
         delta = choice.get("delta") if isinstance(choice, dict) else None
@@ -276,7 +277,7 @@ def _walk_choices(choices: Any, add: Any, content: list[str] | None) -> None:
             _add_calls(calls, add)
 
 
-def _add_calls(calls: Any, add: Any) -> None:
+def _add_calls(calls: Any, add: Callable[[str], None]) -> None:
     """Each tool call's function name and arguments, in order, into `add`."""
     for call in calls:
         function = call.get("function") if isinstance(call, dict) else None
