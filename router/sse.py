@@ -8,6 +8,7 @@ complete event has arrived.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +22,10 @@ DONE = b"data: [DONE]\n\n"
 MAX_EVENT_BYTES = 16 * 1024 * 1024  # one SSE event larger than this is a broken upstream, not an answer
 
 
-COMPACT_EVERY = 64  # events kept before they are folded into their text (a few bytes per token, not ~200 per event)
+# Events kept before they are folded into their text (a few bytes per token, not ~230 per event). 16, not 64: the
+# events waiting for a fold were ~7 KB of every open stream (32 on average), and a fold's own cost is small beside
+# the per-event parse (bench/fold_cpu.py, docs/performance.md).
+COMPACT_EVERY = 16
 
 
 @dataclass(slots=True)
@@ -46,7 +50,7 @@ class StreamState:
     folded_events: int = 0
     keep_calls: bool = False  # the request declared tools: tool-call events outlive the fold, to be checked at the end
     call_events: list[bytes] = field(default_factory=list)  # folded events that carried tool calls
-    answer_text: list[str] | None = None  # a chat answer's content (first choice), folded: kept for task identity
+    answer_text: list[str] | None = None  # a chat answer's content (first choice), one string per fold: task identity
 
     @property
     def event_count(self) -> int:
@@ -59,8 +63,19 @@ class StreamState:
         return self.event_count
 
     def fold(self) -> None:
-        """Keep the kept events' text and drop the events."""
-        self.folded.append(streamed_text(self.events, self.answer_text))
+        """Keep the kept events' text and drop the events.
+
+        The answer (task identity's) is kept as one string per fold, and as the fold's text itself when they are
+        the same (a chat stream of content deltas only): one string per content delta cost ~50 bytes of object
+        header each, 28 KB per open stream at 400 events (bench/fold_cpu.py).
+        """
+        answer = self.answer_text
+        pieces: list[str] | None = None if answer is None else []
+        text = streamed_text(self.events, pieces)
+        self.folded.append(text)
+        if answer is not None and pieces:
+            joined = "".join(pieces)
+            answer.append(text if joined == text else joined)
         if self.keep_calls:
             self.call_events.extend(event for event in self.events if b'"tool_calls"' in event)
         self.folded_events += len(self.events)
@@ -129,11 +144,19 @@ class EventSplitter:
         return rest
 
 
+_DONE_LINES = (b"data: [DONE]", b"data:[DONE]")
+
+
 def filter_events(events: list[bytes], state: StreamState, forward_usage: bool) -> bytes:
-    """Record what metering needs from `events` and return the bytes to send to the client."""
+    """Record what metering needs from `events` and return the bytes to send to the client.
+
+    Runs on every relayed event: an event that is neither `[DONE]`, nor a failed Responses stream, nor carries
+    usage (nearly all) costs two prefix checks, two searches and an append; one event in, the same bytes out.
+    """
+    kept = state.events
     out = []
     for event in events:
-        if event.startswith(b"data: [DONE]") or event.startswith(b"data:[DONE]"):
+        if event.startswith(_DONE_LINES):
             state.saw_done = True
             out.append(event)
             continue
@@ -145,11 +168,11 @@ def filter_events(events: list[bytes], state: StreamState, forward_usage: bool) 
                 state.usage_chunk = chunk
                 if not forward_usage and chunk.get("choices") == []:
                     continue  # the extra chat chunk the client did not ask for
-        state.events.append(event)
+        kept.append(event)
         out.append(event)
-    if state.compact and len(state.events) >= COMPACT_EVERY:
+    if state.compact and len(kept) >= COMPACT_EVERY:
         state.fold()
-    return b"".join(out)
+    return out[0] if len(out) == 1 else b"".join(out)
 
 
 def _carries_usage(chunk: dict[str, Any]) -> bool:
@@ -160,63 +183,108 @@ def _carries_usage(chunk: dict[str, Any]) -> bool:
     return isinstance(response, dict) and isinstance(response.get("usage"), dict)
 
 
+def _data_line(event: bytes) -> bytes | None:
+    """What follows "data:" on an event's first data line (None if it has none), found without splitting the
+    event into lines: every chat chunk is one data line, every Responses event an `event:` line and one."""
+    if event.startswith(b"data:"):
+        start = 5
+    else:
+        start = event.find(b"\ndata:") + 6
+        if start == 5:
+            return None
+    end = event.find(b"\n", start)
+    return event[start:end] if end >= 0 else event[start:]
+
+
 def parse_event(event: bytes) -> dict[str, Any] | None:
     """The JSON object of an event's first `data:` line (None if it has none or it is not an object)."""
-    if event.startswith(b"data:") and event.find(b"\n") == len(event) - 2 and event.endswith(b"\n\n"):
-        # The common case, every chat chunk: one data line, so the event after "data:" is its JSON and
-        # the blank line (whitespace to JSON): no split into lines (the fold parses every relayed event).
-        try:
-            value = orjson.loads(event[5:])
-        except orjson.JSONDecodeError:
-            return None
-        return value if isinstance(value, dict) else None
-    for line in event.split(b"\n"):
-        if line.startswith(b"data:"):
-            try:
-                value = orjson.loads(line[5:])
-            except orjson.JSONDecodeError:
-                return None
-            return value if isinstance(value, dict) else None
-    return None
+    data = _data_line(event)
+    if data is None:
+        return None
+    try:
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def streamed_text(events: list[bytes], content: list[str] | None = None) -> str:
     """The text and tool-call arguments the client received, for estimating tokens of a cut stream.
 
-    Runs on every relayed event (StreamState.fold), so the common chat chunk takes the shortest path.
-    `content`: also collect the first choice's `content` deltas there (the answer task identity files),
-    from the same parse.
+    Runs on every relayed event (StreamState.fold: 21 % of the proxy's samples at 1,000 streams), so the
+    common chat chunk — a data line, one choice whose delta holds only `content` (or only `tool_calls`) —
+    takes a short path: parsed inline, no walk over the delta's keys. Anything else is walked whole.
+    `content`: also collect the first choice's `content` deltas there (the answer task identity files), from
+    the same parse.
     """
     parts: list[str] = []
     add = parts.append
+    loads, invalid = orjson.loads, orjson.JSONDecodeError
     for event in events:
-        chunk = parse_event(event)
-        if not chunk:
+        if event.startswith(b"data:"):  # parse_event, inlined: one call less per event
+            end = event.find(b"\n", 5)
+            data = event[5:end] if end >= 0 else event[5:]
+        else:
+            data = _data_line(event)
+            if data is None:
+                continue
+        try:
+            chunk = loads(data)
+        except invalid:
+            continue
+        if chunk.__class__ is not dict or not chunk:  # orjson makes exact dicts: as isinstance, cheaper
             continue
         delta = chunk.get("delta")
-        if isinstance(delta, str):  # Responses API: output_text / function_call_arguments deltas
+        if delta.__class__ is str:  # Responses API: output_text / function_call_arguments deltas
             add(delta)
         choices = chunk.get("choices")
         if not choices:
             continue
-        for choice in choices:
-            delta = choice.get("delta") if isinstance(choice, dict) else None
-            if not isinstance(delta, dict):
-                continue
-            for key in ("content", "reasoning_content", "refusal"):
-                value = delta.get(key)
+        if choices.__class__ is list and len(choices) == 1:
+            choice = choices[0]
+            if choice.__class__ is dict:
+                delta = choice.get("delta")
+                if delta.__class__ is dict and len(delta) == 1:
+                    if "content" in delta:
+                        value = delta["content"]
+                        if value.__class__ is str:
+                            add(value)
+                            if content is not None and choice.get("index", 0) == 0:
+                                content.append(value)
+                        continue
+                    calls = delta.get("tool_calls")
+                    if calls.__class__ is list:  # an agent's tool-call arguments, streamed
+                        _add_calls(calls, add)
+                        continue
+        _walk_choices(choices, add, content)
+    return "".join(parts)
+
+
+def _walk_choices(choices: Any, add: Callable[[str], None], content: list[str] | None) -> None:
+    """Every choice's text, reasoning, refusal and tool-call name and arguments, in order, into `add`."""
+    for choice in choices:
+        delta = choice.get("delta") if isinstance(choice, dict) else None
+        if not isinstance(delta, dict):
+            continue
+        for key in ("content", "reasoning_content", "refusal"):
+            value = delta.get(key)
+            if isinstance(value, str):
+                add(value)
+                if content is not None and key == "content" and choice.get("index", 0) == 0:
+                    content.append(value)
+        calls = delta.get("tool_calls")
+        if calls:
+            _add_calls(calls, add)
+
+
+def _add_calls(calls: Any, add: Callable[[str], None]) -> None:
+    """Each tool call's function name and arguments, in order, into `add`."""
+    for call in calls:
+        function = call.get("function") if isinstance(call, dict) else None
+        if isinstance(function, dict):
+            for value in (function.get("name"), function.get("arguments")):
                 if isinstance(value, str):
                     add(value)
-                    if content is not None and key == "content" and choice.get("index", 0) == 0:
-                        content.append(value)
-            calls = delta.get("tool_calls")
-            if not calls:
-                continue
-            for call in calls:
-                function = call.get("function") if isinstance(call, dict) else None
-                if isinstance(function, dict):
-                    parts.extend(v for v in (function.get("name"), function.get("arguments")) if isinstance(v, str))
-    return "".join(parts)
 
 
 def estimate_completion_tokens(state: StreamState) -> int:

@@ -45,6 +45,69 @@ def test_a_long_stream_keeps_at_most_a_fold_of_events_and_counts_every_token() -
     assert sum(map(len, state.folded)) + sum(map(len, state.events)) < 8 * len(WORDS) + 200 * COMPACT_EVERY
 
 
+def test_a_long_stream_keeps_its_answer_for_the_next_step_in_a_string_per_fold_not_per_token() -> None:
+    """A chat stream of a task keeps its answer's text for the task's next step; one string per content delta
+    was ~50 bytes of object header per token on every open stream (28 KB at 400 tokens)."""
+    from router.apis.chat import ChatApi
+
+    state = StreamState(compact=True, answer_text=[])
+    for word in WORDS:
+        filter_events([_event(word)], state, forward_usage=False)
+    assert len(state.answer_text or ()) <= len(WORDS) // COMPACT_EVERY
+    assert all(answer is folded for answer, folded in zip(state.answer_text or (), state.folded, strict=True))
+    filed = ChatApi().stream_answer_atoms(state)
+    assert filed is not None and filed == ChatApi().stream_answer_atoms(_unfolded(WORDS))
+
+
+def _unfolded(words: list[str]) -> StreamState:
+    state = StreamState(answer_text=[])
+    filter_events([_event(word) for word in words], state, forward_usage=False)
+    return state
+
+
+def test_an_open_chat_stream_of_a_task_holds_a_few_kilobytes_of_relay_state_at_any_point() -> None:
+    """What a relayed stream holds for a cut stream's estimate and the task's next step, at every event of a
+    440-token stream (bench/streams.py's length): events kept until their fold, the folded text, the answer.
+    It was 46 KB at the end of this stream, then 19 KB with 64 events kept before a fold."""
+    import sys
+
+    def held(state: StreamState) -> int:
+        seen: set[int] = set()
+        total = 0
+        for value in (state.events, *state.events, state.folded, *state.folded, state.answer_text, *state.answer_text):
+            if id(value) not in seen:
+                seen.add(id(value))
+                total += sys.getsizeof(value)
+        return total
+
+    state = StreamState(compact=True, answer_text=[])
+    most = 0
+    for i in range(440):
+        filter_events([_event(f" @{63000 + i / 1000:.6f}")], state, forward_usage=False)
+        most = max(most, held(state))
+    assert most < 12_000
+
+
+def test_an_open_stream_keeps_its_forwarded_request_at_its_own_size() -> None:
+    """The payload sent upstream is kept for the stream's life (a redo on the same tier reuses it): orjson's
+    own buffer was 4 KB for this 150-byte body, 4 MB of RSS at 1,000 open streams."""
+    import tracemalloc
+
+    from router.apis.chat import ChatApi
+    from router.dialects import dialect_for
+
+    tier = _config("http://127.0.0.1:9").tiers["nano"]
+    body = {"model": "auto", "stream": True, "messages": [{"role": "user", "content": "Write a long story."}]}
+    tracemalloc.start()
+    try:
+        payloads = [ChatApi().payload(body, tier, dialect_for("openai"), stream=True) for _ in range(100)]
+        held = tracemalloc.get_traced_memory()[0] / len(payloads)
+    finally:
+        tracemalloc.stop()
+    assert orjson.loads(payloads[0])["model"] == "gpt-5.4-nano"
+    assert held < 2 * len(payloads[0]) + 100
+
+
 def _upstream(stall_s: float, events: int) -> Starlette:
     async def chat(request: Request) -> StreamingResponse:
         async def body():

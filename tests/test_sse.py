@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import orjson
+
 from router.sse import EventSplitter, StreamState, filter_events, streamed_text
 
 TEXT = b'data: {"choices":[{"index":0,"delta":{"content":"Hel"}}]}\n\n'
@@ -60,3 +62,29 @@ def test_folded_events_give_the_estimate_the_same_text_as_the_events_themselves(
         filter_events([event], state, forward_usage=True)
     assert state.folded and state.event_count == len(events)
     assert state.text() == streamed_text(events)
+
+
+def test_the_common_chat_chunk_and_its_neighbours_read_alike() -> None:
+    """The fold's short path (one choice, a delta holding only `content`) and the whole walk read the same text
+    and the same answer (first choice's content) from every neighbouring shape an upstream can send."""
+
+    def event(choices: object, **top: object) -> bytes:
+        return b"data: " + orjson.dumps({"choices": choices, **top}) + b"\n\n"
+
+    shapes = [
+        event([{"index": 0, "delta": {"content": "a"}}]),
+        event([{"delta": {"content": "b"}}]),  # no index: the first choice
+        event([{"index": 1, "delta": {"content": "c"}}]),  # text for the estimate, not the answer
+        event([{"index": 0, "delta": {"content": None}}]),
+        event([{"index": 0, "delta": {"content": 5}}]),
+        event([{"index": 0, "delta": {"role": "assistant", "content": "d"}}]),
+        event([{"index": 0, "delta": {"reasoning_content": "e"}}]),
+        event([{"index": 0, "delta": {"content": "f"}}, {"index": 1, "delta": {"content": "g"}}]),
+        event([{"index": 0, "delta": {"content": "h"}}], delta="i"),  # a top-level delta string reads first
+        event(["j"]),
+        event("kl"),
+        event([{"index": 0, "delta": "m"}]),
+    ]
+    answer: list[str] = []
+    assert streamed_text(shapes, answer) == "abcdefgih"
+    assert "".join(answer) == "abdfh"

@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 
 from metering.record import EMBEDDING_LABEL
-from router.apis.base import Adapter, Api
+from router.apis.base import Adapter, Api, sized
 from router.config import Config, Tier
 from router.dialects import Dialect
 from router.errors import ProxyError, Refusal, echo
@@ -55,4 +55,4 @@ class EmbeddingsApi(Adapter):
         return body["model"]
 
     def payload(self, body: dict[str, Any], tier: Tier, dialect: Dialect, stream: bool) -> bytes:
-        return orjson.dumps(body)  # the client's model, untouched
+        return sized(orjson.dumps(body))  # the client's model, untouched
