@@ -261,9 +261,12 @@ def _bare_body(obj: dict[str, Any], raw: bytes) -> Parsed:
     if "messages" not in obj and "input" not in obj:
         return Skip.UNRECOGNISED_SHAPE
     api = _api_of(obj)
-    observation = _observe(_BODIES, obj, api, raw, ts=_time_of(obj))
+    task = keys_of(obj, api, None, None, True)  # and the structure check, in the same walk of the messages
+    if task is None:
+        return Skip.MALFORMED_REQUEST
+    observation = _observe(_BODIES, obj, api, raw, ts=_time_of(obj), check=False)
     if type(observation) is Observation:
-        observation.task = keys_of(obj, api)
+        observation.task = task
     return observation
 
 
@@ -277,10 +280,14 @@ def _batch_input(obj: dict[str, Any], raw: bytes) -> Parsed:
         api = "responses"
     else:
         return Skip.UNSUPPORTED_ENDPOINT
-    observation = _observe(_OPENAI_BATCH, body, api, raw, batch=True)
+    # The answer is in another file: joined by the history alone. The structure is checked in the same walk.
+    task = keys_of(body, api, None, None, True)
+    observation = (
+        Skip.MALFORMED_REQUEST if task is None else _observe(_OPENAI_BATCH, body, api, raw, batch=True, check=False)
+    )
     if isinstance(observation, Skip):  # still joined, so that its output is skipped with it, for the same reason
         return BatchHalf(custom_id, None, digest=hash(raw), skip=observation, is_input=True)
-    observation.task = keys_of(body, api)  # the answer is in another file: joined by the history alone
+    observation.task = task
     return BatchHalf(custom_id, observation, digest=hash(raw), is_input=True)
 
 
@@ -362,6 +369,11 @@ def _pair(obj: dict[str, Any], raw: bytes) -> Parsed:
     if type(model) is not str or not model:
         model = request.get("model")
     # Positional, as every line of pairs makes these two calls: a keyword argument costs a visible share of a call.
+    # The task keys first: their walk of the messages is also the structure check (None: malformed).
+    headers = obj.get("headers")
+    task = keys_of(request, api, response, None if headers is None else header_name(headers), True)
+    if task is None:
+        return Skip.MALFORMED_REQUEST
     observation = _observe(
         _PAIRS,
         request,
@@ -373,10 +385,10 @@ def _pair(obj: dict[str, Any], raw: bytes) -> Parsed:
         tier if type(tier) is str else None,
         ts,
         model if type(model) is str else None,
+        False,
     )
     if type(observation) is Observation:
-        headers = obj.get("headers")
-        observation.task = keys_of(request, api, response, None if headers is None else header_name(headers))
+        observation.task = task
     return observation
 
 

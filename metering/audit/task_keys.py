@@ -24,8 +24,9 @@ of a log.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, overload
 
+from metering.audit.shape import bad_tools, malformed
 from metering.task_atoms import SKIPPED_ROLES, Atom, Kind, arguments, chat_atoms, model_runs, responses_atoms
 
 RUNS = 2  # the latest runs kept: the previous step, and the one before it when the previous step is not in the logs
@@ -119,14 +120,20 @@ def _plain_output(item: Any) -> str | None:
     return text if text and not text.startswith("<think>") else None
 
 
-def _chat_atoms(messages: Any) -> tuple[list[Atom], bool]:
+@overload
+def _chat_atoms(messages: Any, general: Literal[True] = True) -> tuple[list[Atom], bool]: ...
+@overload
+def _chat_atoms(messages: Any, general: bool) -> tuple[list[Atom], bool] | None: ...
+def _chat_atoms(messages: Any, general: bool = True) -> tuple[list[Atom], bool] | None:
     """`chat_atoms(messages)`, and whether the model may have written any of them (False: none is the model's).
 
     The shapes most logged messages have — a user's or an assistant's text, a tool's text output, a system prompt (no
-    atom) — are made here without the general walk; any other message is walked by `chat_atoms` alone (it reads each
-    message on its own, so the atoms are the same)."""
-    if type(messages) is not list:
-        return chat_atoms(messages), False  # no list, no atoms
+    atom), an assistant's step of well-formed tool calls — are made here without the general walk; any other message
+    is walked by `chat_atoms` alone (it reads each message on its own, so the atoms are the same). `general=False`:
+    None at the first message of another shape, or when `messages` is not a list with one at least — every shape
+    made here passes the structure check (`metering.audit.shape`), so a list of only these needs no second walk."""
+    if type(messages) is not list or not messages:
+        return (chat_atoms(messages), False) if general else None  # no list, no atoms (the API refuses both)
     atoms: list[Atom] = []
     add = atoms.append
     written = False
@@ -157,6 +164,8 @@ def _chat_atoms(messages: Any) -> tuple[list[Atom], bool]:
                     atoms.extend(calls)
                     written = True
                     continue
+        if not general:
+            return None
         more = chat_atoms([message])
         if more:
             atoms.extend(more)
@@ -169,12 +178,15 @@ def keys_of(
     api: str,
     answer: Any = None,
     name: str | None = None,
+    check: bool = False,
     *,
     scope: str | None = None,
     history: bool = True,
-) -> TaskKeys:
+) -> TaskKeys | None:
     """The task keys of one logged request. `history=False`: the body is not the request's history (a LiteLLM
-    `latest_turn` row keeps only the latest user message), so it joins by name alone.
+    `latest_turn` row keeps only the latest user message), so it joins by name alone. `check`: None when the body
+    has a structure its API refuses (`metering.audit.shape.malformed`), checked in the same walk of its messages
+    where they all have the common shapes (nearly every line): one walk of them, not two.
 
     A history's digest is the hash of its scope and its atoms in one tuple (`hash` walks it in C: the atoms' strings
     hash once each, and their hashes are cached), so a prefix's digest is the same tuple cut short — what an earlier
@@ -182,10 +194,20 @@ def keys_of(
     if api != "responses":
         if not history:
             return (named("name", name), 0, 0, 0, *NONE[HISTORY:])
-        atoms, written = _chat_atoms(body.get("messages"))
+        messages = body.get("messages")
+        found = _chat_atoms(messages, False) if check else None
+        if found is None:
+            if check and malformed(body, api):
+                return None
+            found = _chat_atoms(messages)
+        elif bad_tools(body):
+            return None
+        atoms, written = found
         previous = conversation = response = 0
         replied = _chat_answer(answer) if type(answer) is dict else None
     else:
+        if check and malformed(body, api):
+            return None
         previous = named("response", body.get("previous_response_id"))
         talk = body.get("conversation")
         conversation = named("conversation", talk.get("id") if isinstance(talk, dict) else talk)
