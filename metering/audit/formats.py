@@ -582,10 +582,18 @@ def _time_of(obj: dict[str, Any]) -> float | None:
     for key in TIME_KEYS:
         if key in obj:
             value = obj[key]
-            # ISO text (most logs) read here: `parse_timestamp` would be one more call on every line.
-            moment = _iso_seconds(value) if type(value) is str and value else parse_timestamp(value)
-            if moment is not None:
-                return moment
+            # ISO text (most logs) read here: `parse_timestamp` or `_iso_seconds` would be one more call on every line.
+            if type(value) is str and value:
+                try:
+                    moment = datetime.fromisoformat(value)
+                except ValueError:
+                    continue
+                if moment.tzinfo is None:  # as `_iso_seconds` reads it: UTC
+                    moment = moment.replace(tzinfo=UTC)
+                return moment.timestamp()
+            seconds = parse_timestamp(value)
+            if seconds is not None:
+                return seconds
     if "created" in obj:  # Chat Completions answers: unix seconds
         return parse_timestamp(obj["created"])
     return None
