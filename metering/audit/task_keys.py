@@ -29,6 +29,9 @@ from typing import Any, Literal, overload
 from metering.audit.shape import bad_tools, malformed
 from metering.task_atoms import SKIPPED_ROLES, Atom, Kind, arguments, chat_atoms, model_runs, responses_atoms
 
+# The atoms' kinds as module names: a class attribute read off its class (`Kind.MESSAGE`) is a slower look-up than a
+# module name in Python 3.11, and a line makes an atom or more of each of its messages and its answer.
+_MESSAGE, _CALL, _OUTPUT = Kind.MESSAGE, Kind.CALL, Kind.OUTPUT
 RUNS = 2  # the latest runs kept: the previous step, and the one before it when the previous step is not in the logs
 TASK_HEADER = "x-routetax-task"
 
@@ -60,7 +63,7 @@ def answer_atoms(api: str, answer: Any) -> list[Atom] | None:
         if len(output) == 1:  # one message of text parts (most answers): its one atom, without the general walk
             text = _plain_output(output[0])
             if text is not None:
-                return [(Kind.MESSAGE, "assistant", "", text)]
+                return [(_MESSAGE, "assistant", "", text)]
         return responses_atoms(output)
     choices = answer.get("choices")
     if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
@@ -76,7 +79,7 @@ def answer_atoms(api: str, answer: Any) -> list[Atom] | None:
         and not message.get("tool_calls")
         and type(message.get("function_call")) is not dict
     ):  # a plain text answer (most are): the one atom the normaliser makes of it, without its general walk
-        return [(Kind.MESSAGE, "assistant", "", content)]
+        return [(_MESSAGE, "assistant", "", content)]
     if (content is None or content == "") and type(message.get("function_call")) is not dict:
         calls = _calls(message.get("tool_calls"))  # tool calls alone (an agent's step): their atoms
         if calls is not None:
@@ -95,7 +98,7 @@ def _calls(calls: Any) -> list[Atom] | None:
             return None
         ref, name = call.get("id"), function.get("name")
         atoms.append(
-            (Kind.CALL, ref if type(ref) is str else "", name if type(name) is str else "", arguments(function))
+            (_CALL, ref if type(ref) is str else "", name if type(name) is str else "", arguments(function))
         )
     return atoms
 
@@ -146,21 +149,21 @@ def _chat_atoms(messages: Any, general: bool = True) -> tuple[list[Atom], bool] 
                     continue
                 if "function_call" not in message:
                     if role == "user":
-                        add((Kind.MESSAGE, role, "", content))
+                        add((_MESSAGE, role, "", content))
                         continue
                     if role == "assistant" and content and not content.startswith("<think>"):
-                        add((Kind.MESSAGE, role, "", content))
+                        add((_MESSAGE, role, "", content))
                         written = True
                         continue
                     if role == "tool":
                         ref = message.get("tool_call_id")
-                        add((Kind.OUTPUT, ref if type(ref) is str else "", "", content))
+                        add((_OUTPUT, ref if type(ref) is str else "", "", content))
                         continue
             elif role == "assistant" and "function_call" not in message:  # an agent's step: text and tool calls
                 calls = _calls(message.get("tool_calls"))
                 if calls is not None and (content is None or (type(content) is str and content[:7] != "<think>")):
                     if content:
-                        add((Kind.MESSAGE, role, "", content))
+                        add((_MESSAGE, role, "", content))
                     atoms.extend(calls)
                     written = True
                     continue
@@ -216,7 +219,7 @@ def keys_of(
             return (named("name", name), previous, conversation, response, *NONE[HISTORY:])
         items = body.get("input")
         if type(items) is str:  # one user message
-            atoms, written = [(Kind.MESSAGE, "user", "", items)], False
+            atoms, written = [(_MESSAGE, "user", "", items)], False
         else:
             atoms, written = responses_atoms(items), True  # model_runs tells
         replied = answer_atoms(api, answer)
@@ -262,7 +265,7 @@ def _chat_answer(answer: dict[str, Any]) -> list[Atom] | tuple[Atom] | None:
             calls = message.get("tool_calls")
             if type(message.get("function_call")) is not dict:
                 if type(content) is str and content and content[:7] != "<think>" and not calls:
-                    return ((Kind.MESSAGE, "assistant", "", content),)
+                    return ((_MESSAGE, "assistant", "", content),)
                 if content is None or content == "":  # tool calls alone (an agent's step): their atoms
                     atoms = _calls(calls)
                     if atoms is not None:
