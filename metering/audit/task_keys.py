@@ -97,9 +97,7 @@ def _calls(calls: Any) -> list[Atom] | None:
         if type(function) is not dict:
             return None
         ref, name = call.get("id"), function.get("name")
-        atoms.append(
-            (_CALL, ref if type(ref) is str else "", name if type(name) is str else "", arguments(function))
-        )
+        atoms.append((_CALL, ref if type(ref) is str else "", name if type(name) is str else "", arguments(function)))
     return atoms
 
 
@@ -203,7 +201,7 @@ def keys_of(
             if check and malformed(body, api):
                 return None
             found = _chat_atoms(messages)
-        elif bad_tools(body):
+        elif "tools" in body and bad_tools(body):
             return None
         atoms, written = found
         previous = conversation = response = 0
@@ -232,13 +230,16 @@ def keys_of(
     task = named("name", name) if name else 0
     if not written:  # no model-written atom in the history: it continues nothing, no runs to digest
         return (task, previous, conversation, response, digest, answered, 0, 0, 0, 0)  # written out: no splats
-    runs = [0] * (2 * RUNS)  # the digests where its latest runs end and start, latest first
+    # The digests where its latest RUNS (two) runs end and start, latest first: written out, as a loop over them made
+    # a list, slices and iterators on every such line. A run has an end and a start, so there are as many of each.
     ends, starts = model_runs(atoms)
-    for k, end in enumerate(reversed(ends[-RUNS:])):
-        runs[k] = hash(asked[: end + 1]) or 1
-    for k, start in enumerate(reversed(starts[-RUNS:])):
-        runs[RUNS + k] = hash(asked[: start + 1]) or 1
-    return (task, previous, conversation, response, digest, answered, *runs)
+    if not ends:
+        return (task, previous, conversation, response, digest, answered, 0, 0, 0, 0)
+    end0, start0 = hash(asked[: ends[-1] + 1]) or 1, hash(asked[: starts[-1] + 1]) or 1
+    if len(ends) == 1:
+        return (task, previous, conversation, response, digest, answered, end0, 0, start0, 0)
+    end1, start1 = hash(asked[: ends[-2] + 1]) or 1, hash(asked[: starts[-2] + 1]) or 1
+    return (task, previous, conversation, response, digest, answered, end0, end1, start0, start1)
 
 
 # A scope's own number (hashed once per key, not once per line); cleared past this many keys.
