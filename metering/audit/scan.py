@@ -214,7 +214,7 @@ class Tally:
     # A plain dict, not a Counter: `kinds[kind] += 1` on a dict subclass takes Python's slow path, on every line. Each
     # kind's count in a one-item list: the key is found once a line (a tuple's hash is not cached, and a look-up then a
     # store hashed it and compared it with its equal twice).
-    kinds: dict[tuple[bool, bool, bool, str, str, tuple[str, ...], str, int | None], list[int]] = field(
+    kinds: dict[tuple[bool, bool, bool, str, str, tuple[str, ...], str, float | None], list[int]] = field(
         default_factory=dict
     )
     days: dict[int, list[int]] = field(default_factory=dict)  # day number -> [requests, agentic, grep]
@@ -246,7 +246,7 @@ class Tally:
                 self.ts_min = ts
             if self.ts_max is None or ts > self.ts_max:
                 self.ts_max = ts
-            number = int(ts // DAY_S)
+            number = ts // DAY_S  # the day's number as a float (whole): made an int once a kind, at `finish`
         kinds = self.kinds
         kind = (agentic, o.confident, o.grep, o.api, o.fmt, o.reasons, model, number)
         count = kinds.get(kind)
@@ -270,6 +270,7 @@ class Tally:
         for (agentic, confident, grep, api, fmt, reasons, model, number), (n,) in self.kinds.items():
             if number is not None:
                 self.timed += n
+                number = int(number)
                 day = self.days.get(number)
                 if day is None:
                     day = self.days[number] = [0, 0, 0]
