@@ -16,6 +16,7 @@ import pytest
 
 from metering import task_atoms
 from metering.audit import task_keys
+from metering.audit.shape import malformed
 from metering.audit.task_keys import HISTORY, RUNS, keys_of
 from metering.task_atoms import chat_atoms, model_runs, responses_atoms
 
@@ -98,6 +99,25 @@ def test_histories_and_answers_of_every_shape_give_the_general_walks_keys() -> N
             answer = {"choices": [{"message": answer_message}]}
             keys = keys_of(body, "chat", answer)
             assert (keys[HISTORY], keys[HISTORY + 1], keys[HISTORY + 2 :]) == expected(body, "chat", answer)
+
+
+def test_the_structure_check_in_the_walk_refuses_what_the_check_alone_refuses() -> None:
+    """`keys_of(..., check=True)` checks the structure in its walk of the messages where they all have the common
+    shapes: it must refuse (None) exactly the bodies `malformed` refuses, and give the same keys otherwise."""
+    bodies: list[dict[str, Any]] = [{"messages": []}, {"messages": "hi"}, {"messages": None}, {}]
+    for first, second in itertools.product(MESSAGES, repeat=2):
+        bodies.append({"messages": [MESSAGES[2], first, second]})
+    for tools in (None, [], 5, [5], [{"type": "function", "function": {"name": "f"}}]):
+        bodies += [{"messages": [MESSAGES[0], MESSAGES[2]], "tools": tools}, {"messages": [first], "tools": tools}]
+    for items in ("Hi", "", 5, [5], [OUTPUTS[0]], [], None):
+        bodies += [{"input": items}, {"input": items, "instructions": 5}, {"input": items, "tools": [5]}]
+    for body in bodies:
+        api = "responses" if "input" in body else "chat"
+        checked = keys_of(body, api, None, None, True)
+        if malformed(body, api):
+            assert checked is None, body
+        else:
+            assert checked == keys_of(body, api), body
 
 
 def test_responses_inputs_and_outputs_give_the_general_walks_keys() -> None:

@@ -211,8 +211,12 @@ class Tally:
     formats: Counter[str] = field(default_factory=Counter)
     reasons: Counter[str] = field(default_factory=Counter)
     models: Counter[str] = field(default_factory=Counter)
-    # A plain dict, not a Counter: `kinds[kind] += 1` on a dict subclass takes Python's slow path, on every line.
-    kinds: dict[tuple[bool, bool, bool, str, str, tuple[str, ...], str, int | None], int] = field(default_factory=dict)
+    # A plain dict, not a Counter: `kinds[kind] += 1` on a dict subclass takes Python's slow path, on every line. Each
+    # kind's count in a one-item list: the key is found once a line (a tuple's hash is not cached, and a look-up then a
+    # store hashed it and compared it with its equal twice).
+    kinds: dict[tuple[bool, bool, bool, str, str, tuple[str, ...], str, float | None], list[int]] = field(
+        default_factory=dict
+    )
     days: dict[int, list[int]] = field(default_factory=dict)  # day number -> [requests, agentic, grep]
     buckets: dict[tuple[str, str], Bucket] = field(default_factory=dict)
     cached_known: Counter[str] = field(default_factory=Counter)  # per class: prompt tokens whose cache was reported
@@ -242,10 +246,14 @@ class Tally:
                 self.ts_min = ts
             if self.ts_max is None or ts > self.ts_max:
                 self.ts_max = ts
-            number = int(ts // DAY_S)
+            number = ts // DAY_S  # the day's number as a float (whole): made an int once a kind, at `finish`
         kinds = self.kinds
         kind = (agentic, o.confident, o.grep, o.api, o.fmt, o.reasons, model, number)
-        kinds[kind] = kinds.get(kind, 0) + 1
+        count = kinds.get(kind)
+        if count is None:
+            kinds[kind] = [1]
+        else:
+            count[0] += 1
         if o.spend_usd is not None:
             self.logged_spend_usd += o.spend_usd
             self.logged_spend_requests += 1
@@ -259,9 +267,10 @@ class Tally:
 
     def finish(self, sampler: TokenSampler) -> None:
         """Sum the kinds into totals; scale unsampled prompts by their format × class's tokens per byte."""
-        for (agentic, confident, grep, api, fmt, reasons, model, number), n in self.kinds.items():
+        for (agentic, confident, grep, api, fmt, reasons, model, number), (n,) in self.kinds.items():
             if number is not None:
                 self.timed += n
+                number = int(number)
                 day = self.days.get(number)
                 if day is None:
                     day = self.days[number] = [0, 0, 0]

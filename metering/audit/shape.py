@@ -30,6 +30,12 @@ def malformed(body: dict[str, Any], api: str) -> bool:
         instructions = body.get("instructions")
         if instructions is not None and type(instructions) is not str:
             return True
+    return bad_tools(body)
+
+
+def bad_tools(body: dict[str, Any]) -> bool:
+    """Whether `tools` is there and not an array of objects (`malformed`'s last test, also made on its own where the
+    messages were checked in another walk of them: `metering.audit.task_keys.keys_of`)."""
     tools = body.get("tools")
     return tools is not None and not _objects(tools)
 

@@ -118,25 +118,36 @@ class TaskGroups:
         if fmt is None:
             fmt = self.formats[o.fmt] = len(self.formats) & 15  # five formats: never wraps
         task = o.task
-        if task is None:
-            task = NONE
+        # The keys unpacked and passed one by one: `*task` builds the call's arguments anew (about 700 instructions).
+        name, previous, conversation, response, history, answer, end0, end1, start0, start1 = (
+            NONE if task is None else task
+        )
         if usage is not None:
             self.flags.append(o.agentic | LOGGED_FLAG | mode << 2 | fmt << 4)  # AGENTIC_FLAG is 1: the bool itself
-            self.rows += _pack(
-                math.nan if moment is None else moment,
-                usage.prompt_tokens,
-                usage.cached_tokens,
-                usage.completion_tokens,
-                usage.reasoning_tokens,
-                o.size,
-                *task,
-            )
+            prompt, cached = usage.prompt_tokens, usage.cached_tokens
+            completion, reasoning = usage.completion_tokens, usage.reasoning_tokens
         else:
             self.flags.append(o.agentic | mode << 2 | fmt << 4)
             estimate = o.prompt_estimate
-            self.rows += _pack(
-                math.nan if moment is None else moment, -1 if estimate is None else estimate, 0, 0, 0, o.size, *task
-            )
+            prompt, cached, completion, reasoning = -1 if estimate is None else estimate, 0, 0, 0
+        self.rows += _pack(
+            math.nan if moment is None else moment,
+            prompt,
+            cached,
+            completion,
+            reasoning,
+            o.size,
+            name,
+            previous,
+            conversation,
+            response,
+            history,
+            answer,
+            end0,
+            end1,
+            start0,
+            start1,
+        )
 
     def finish(
         self,

@@ -24,10 +24,14 @@ of a log.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, overload
 
+from metering.audit.shape import bad_tools, malformed
 from metering.task_atoms import SKIPPED_ROLES, Atom, Kind, arguments, chat_atoms, model_runs, responses_atoms
 
+# The atoms' kinds as module names: a class attribute read off its class (`Kind.MESSAGE`) is a slower look-up than a
+# module name in Python 3.11, and a line makes an atom or more of each of its messages and its answer.
+_MESSAGE, _CALL, _OUTPUT = Kind.MESSAGE, Kind.CALL, Kind.OUTPUT
 RUNS = 2  # the latest runs kept: the previous step, and the one before it when the previous step is not in the logs
 TASK_HEADER = "x-routetax-task"
 
@@ -59,7 +63,7 @@ def answer_atoms(api: str, answer: Any) -> list[Atom] | None:
         if len(output) == 1:  # one message of text parts (most answers): its one atom, without the general walk
             text = _plain_output(output[0])
             if text is not None:
-                return [(Kind.MESSAGE, "assistant", "", text)]
+                return [(_MESSAGE, "assistant", "", text)]
         return responses_atoms(output)
     choices = answer.get("choices")
     if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
@@ -75,7 +79,7 @@ def answer_atoms(api: str, answer: Any) -> list[Atom] | None:
         and not message.get("tool_calls")
         and type(message.get("function_call")) is not dict
     ):  # a plain text answer (most are): the one atom the normaliser makes of it, without its general walk
-        return [(Kind.MESSAGE, "assistant", "", content)]
+        return [(_MESSAGE, "assistant", "", content)]
     if (content is None or content == "") and type(message.get("function_call")) is not dict:
         calls = _calls(message.get("tool_calls"))  # tool calls alone (an agent's step): their atoms
         if calls is not None:
@@ -93,9 +97,7 @@ def _calls(calls: Any) -> list[Atom] | None:
         if type(function) is not dict:
             return None
         ref, name = call.get("id"), function.get("name")
-        atoms.append(
-            (Kind.CALL, ref if type(ref) is str else "", name if type(name) is str else "", arguments(function))
-        )
+        atoms.append((_CALL, ref if type(ref) is str else "", name if type(name) is str else "", arguments(function)))
     return atoms
 
 
@@ -119,14 +121,20 @@ def _plain_output(item: Any) -> str | None:
     return text if text and not text.startswith("<think>") else None
 
 
-def _chat_atoms(messages: Any) -> tuple[list[Atom], bool]:
+@overload
+def _chat_atoms(messages: Any, general: Literal[True] = True) -> tuple[list[Atom], bool]: ...
+@overload
+def _chat_atoms(messages: Any, general: bool) -> tuple[list[Atom], bool] | None: ...
+def _chat_atoms(messages: Any, general: bool = True) -> tuple[list[Atom], bool] | None:
     """`chat_atoms(messages)`, and whether the model may have written any of them (False: none is the model's).
 
     The shapes most logged messages have — a user's or an assistant's text, a tool's text output, a system prompt (no
-    atom) — are made here without the general walk; any other message is walked by `chat_atoms` alone (it reads each
-    message on its own, so the atoms are the same)."""
-    if type(messages) is not list:
-        return chat_atoms(messages), False  # no list, no atoms
+    atom), an assistant's step of well-formed tool calls — are made here without the general walk; any other message
+    is walked by `chat_atoms` alone (it reads each message on its own, so the atoms are the same). `general=False`:
+    None at the first message of another shape, or when `messages` is not a list with one at least — every shape
+    made here passes the structure check (`metering.audit.shape`), so a list of only these needs no second walk."""
+    if type(messages) is not list or not messages:
+        return (chat_atoms(messages), False) if general else None  # no list, no atoms (the API refuses both)
     atoms: list[Atom] = []
     add = atoms.append
     written = False
@@ -139,24 +147,26 @@ def _chat_atoms(messages: Any) -> tuple[list[Atom], bool]:
                     continue
                 if "function_call" not in message:
                     if role == "user":
-                        add((Kind.MESSAGE, role, "", content))
+                        add((_MESSAGE, role, "", content))
                         continue
                     if role == "assistant" and content and not content.startswith("<think>"):
-                        add((Kind.MESSAGE, role, "", content))
+                        add((_MESSAGE, role, "", content))
                         written = True
                         continue
                     if role == "tool":
                         ref = message.get("tool_call_id")
-                        add((Kind.OUTPUT, ref if type(ref) is str else "", "", content))
+                        add((_OUTPUT, ref if type(ref) is str else "", "", content))
                         continue
             elif role == "assistant" and "function_call" not in message:  # an agent's step: text and tool calls
                 calls = _calls(message.get("tool_calls"))
                 if calls is not None and (content is None or (type(content) is str and content[:7] != "<think>")):
                     if content:
-                        add((Kind.MESSAGE, role, "", content))
+                        add((_MESSAGE, role, "", content))
                     atoms.extend(calls)
                     written = True
                     continue
+        if not general:
+            return None
         more = chat_atoms([message])
         if more:
             atoms.extend(more)
@@ -169,12 +179,15 @@ def keys_of(
     api: str,
     answer: Any = None,
     name: str | None = None,
+    check: bool = False,
     *,
     scope: str | None = None,
     history: bool = True,
-) -> TaskKeys:
+) -> TaskKeys | None:
     """The task keys of one logged request. `history=False`: the body is not the request's history (a LiteLLM
-    `latest_turn` row keeps only the latest user message), so it joins by name alone.
+    `latest_turn` row keeps only the latest user message), so it joins by name alone. `check`: None when the body
+    has a structure its API refuses (`metering.audit.shape.malformed`), checked in the same walk of its messages
+    where they all have the common shapes (nearly every line): one walk of them, not two.
 
     A history's digest is the hash of its scope and its atoms in one tuple (`hash` walks it in C: the atoms' strings
     hash once each, and their hashes are cached), so a prefix's digest is the same tuple cut short — what an earlier
@@ -182,10 +195,20 @@ def keys_of(
     if api != "responses":
         if not history:
             return (named("name", name), 0, 0, 0, *NONE[HISTORY:])
-        atoms, written = _chat_atoms(body.get("messages"))
+        messages = body.get("messages")
+        found = _chat_atoms(messages, False) if check else None
+        if found is None:
+            if check and malformed(body, api):
+                return None
+            found = _chat_atoms(messages)
+        elif "tools" in body and bad_tools(body):
+            return None
+        atoms, written = found
         previous = conversation = response = 0
         replied = _chat_answer(answer) if type(answer) is dict else None
     else:
+        if check and malformed(body, api):
+            return None
         previous = named("response", body.get("previous_response_id"))
         talk = body.get("conversation")
         conversation = named("conversation", talk.get("id") if isinstance(talk, dict) else talk)
@@ -194,7 +217,7 @@ def keys_of(
             return (named("name", name), previous, conversation, response, *NONE[HISTORY:])
         items = body.get("input")
         if type(items) is str:  # one user message
-            atoms, written = [(Kind.MESSAGE, "user", "", items)], False
+            atoms, written = [(_MESSAGE, "user", "", items)], False
         else:
             atoms, written = responses_atoms(items), True  # model_runs tells
         replied = answer_atoms(api, answer)
@@ -207,13 +230,16 @@ def keys_of(
     task = named("name", name) if name else 0
     if not written:  # no model-written atom in the history: it continues nothing, no runs to digest
         return (task, previous, conversation, response, digest, answered, 0, 0, 0, 0)  # written out: no splats
-    runs = [0] * (2 * RUNS)  # the digests where its latest runs end and start, latest first
+    # The digests where its latest RUNS (two) runs end and start, latest first: written out, as a loop over them made
+    # a list, slices and iterators on every such line. A run has an end and a start, so there are as many of each.
     ends, starts = model_runs(atoms)
-    for k, end in enumerate(reversed(ends[-RUNS:])):
-        runs[k] = hash(asked[: end + 1]) or 1
-    for k, start in enumerate(reversed(starts[-RUNS:])):
-        runs[RUNS + k] = hash(asked[: start + 1]) or 1
-    return (task, previous, conversation, response, digest, answered, *runs)
+    if not ends:
+        return (task, previous, conversation, response, digest, answered, 0, 0, 0, 0)
+    end0, start0 = hash(asked[: ends[-1] + 1]) or 1, hash(asked[: starts[-1] + 1]) or 1
+    if len(ends) == 1:
+        return (task, previous, conversation, response, digest, answered, end0, 0, start0, 0)
+    end1, start1 = hash(asked[: ends[-2] + 1]) or 1, hash(asked[: starts[-2] + 1]) or 1
+    return (task, previous, conversation, response, digest, answered, end0, end1, start0, start1)
 
 
 # A scope's own number (hashed once per key, not once per line); cleared past this many keys.
@@ -240,7 +266,7 @@ def _chat_answer(answer: dict[str, Any]) -> list[Atom] | tuple[Atom] | None:
             calls = message.get("tool_calls")
             if type(message.get("function_call")) is not dict:
                 if type(content) is str and content and content[:7] != "<think>" and not calls:
-                    return ((Kind.MESSAGE, "assistant", "", content),)
+                    return ((_MESSAGE, "assistant", "", content),)
                 if content is None or content == "":  # tool calls alone (an agent's step): their atoms
                     atoms = _calls(calls)
                     if atoms is not None:
