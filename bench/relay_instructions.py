@@ -194,7 +194,7 @@ def main() -> None:
         unit = "JSON requests" if args.json else "events"
         print(
             f"{what}: {events:,} {unit} in {args.window_s:.1f} s; instructions {busy:,} with them, "
-            f"{idle:,} idle for as long: {(busy - idle) / max(events, 1):,.0f} a {unit[:-1]} beyond idle"
+            f"{idle:,} idle for as long: {(busy - idle) / max(events, 1):,.0f} per {unit[:-1]} beyond idle"
         )
 
 
