@@ -123,8 +123,12 @@ async def relayed(
     sink: Sink | None = None,
     taps: list[int] | None = None,
     gate: threading.Event | None = None,
+    before_pump: Callable[[Any], Coroutine[Any, Any, None]] | None = None,
 ) -> bytes:
-    """What the relay does after the attempt: read up to a first chunk with aiohttp, then pump the rest."""
+    """What the relay does after the attempt: read up to a first chunk with aiohttp, then pump the rest.
+
+    `taps`: whether the body was still arriving (so tapped) is appended; `gate`: set once that was looked at;
+    `before_pump`: awaited with the upstream response just before the pump."""
     upstream = await pool.send("up", "/stream" + query, b"{}")
     pool.stream("up", upstream)
     first = await upstream.read_chunk()
@@ -132,6 +136,8 @@ async def relayed(
         taps.append(int(upstream.body_source() is not None))
     if gate is not None:
         gate.set()  # the upstream may send the rest
+    if before_pump is not None:
+        await before_pump(upstream)
     sink = sink or Sink()
     try:
         await pump(upstream, sink.write, sink)
@@ -182,21 +188,15 @@ def test_the_parser_hands_the_body_to_the_tap_and_gets_its_own_reader_back(
         received(tap, piece)
 
     monkeypatch.setattr(BodyTap, "received", counted)
+    readers: list[Any] = []
+
+    async def keep_reader(upstream: Any) -> None:
+        readers.append(upstream.body_source()[2])
 
     async def scenario() -> None:
         async with pool_at(server.url) as pool:
-            upstream = await pool.send("up", "/stream", b"{}")
-            pool.stream("up", upstream)
-            first = await upstream.read_chunk()
-            reader = upstream.body_source()[2]
-            gate.set()
-            sink = Sink()
-            try:
-                await pump(upstream, sink.write, sink)
-            finally:
-                upstream.close()
-            assert first + bytes(sink.body) == whole_stream()
-            assert type(reader) is StreamReader and reader.is_eof()
+            assert await relayed(pool, gate=gate, before_pump=keep_reader) == whole_stream()
+        assert type(readers[0]) is StreamReader and readers[0].is_eof()
 
     run(loop, scenario)
     assert len(pieces) > 1 and not _TAPS
@@ -248,27 +248,22 @@ def test_a_client_that_stops_reading_stops_the_upstreams_reading_and_loses_nothi
 @pytest.mark.parametrize("loop", LOOPS)
 def test_a_stream_aiohttp_paused_before_the_tap_went_in_still_flows(serve_in_thread, loop: str) -> None:
     """Events pile up in aiohttp's reader while the relay is busy before its tap goes in (a slow first write):
-    past its high-water mark aiohttp pauses the connection. The tap, which drains the reader in its own callbacks
-    and has turned the reader's resume off, must resume it, or the stream stalls."""
+    past its high-water mark aiohttp pauses the connection and its parser. The tap reads what aiohttp holds to the
+    end before it takes the reader over (each read below the low-water mark resumes them), or the stream stalls."""
     server = serve_in_thread(upstream_app([]), name="tap-upstream")
+
+    async def until_paused(upstream: Any) -> None:
+        protocol = upstream.body_source()[0]
+        for _ in range(200):  # until aiohttp's reader is over its high-water mark and paused the connection
+            if protocol._reading_paused:
+                break
+            await asyncio.sleep(0.01)
+        assert protocol._reading_paused
 
     async def scenario() -> None:
         async with pool_at(server.url) as pool:
-            upstream = await pool.send("up", "/stream?pad=100000&events=12", b"{}")
-            pool.stream("up", upstream)
-            first = await upstream.read_chunk()
-            protocol = upstream.body_source()[0]
-            for _ in range(200):  # until aiohttp's reader is over its high-water mark and paused the connection
-                if protocol._reading_paused:
-                    break
-                await asyncio.sleep(0.01)
-            assert protocol._reading_paused
-            sink = Sink()
-            try:
-                await asyncio.wait_for(pump(upstream, sink.write, sink), 30)
-            finally:
-                upstream.close()
-            assert first + bytes(sink.body) == whole_stream(pad=100_000, events=12)
+            relaying = relayed(pool, "?pad=100000&events=12", before_pump=until_paused)
+            assert await asyncio.wait_for(relaying, 30) == whole_stream(pad=100_000, events=12)
 
     run(loop, scenario)
 
