@@ -99,10 +99,7 @@ class BodyTap(asyncio.Protocol):
         """Relay the rest of the body; returns at its end, raises UpstreamFailure if the upstream broke it off."""
         self._transport.set_protocol(self)
         self._installed = True
-        # What aiohttp read before the tap went in, to the end: past its high-water mark the reader paused the
-        # connection and its parser, and each read below the low-water mark resumes them and takes what the
-        # parser held back, until nothing is left.
-        self._take(until_empty=True)
+        self._take()  # what aiohttp read before the tap went in (past its high-water mark it paused the connection)
         # From here the parser hands each piece of the body to `received` (`_TappedReader`), in the callback that
         # read it. Only a reader of aiohttp's own class is swapped: anything else is read as above, per callback.
         content = self._content
@@ -172,19 +169,17 @@ class BodyTap(asyncio.Protocol):
         except Exception as exc:  # a bug on our side: the relay task raises it, as the read loop would have
             self._end(exc)
 
-    def _take(self, until_empty: bool = False) -> None:
+    def _take(self) -> None:
         """Hand on all aiohttp holds now; at the body's end give the connection back; pause if the client is full.
 
-        One read takes everything once the low-water resume is off (nothing refills the reader meanwhile);
-        `until_empty` reads again until a read brings nothing, for the reader as aiohttp left it."""
+        Read until a read brings nothing: a read below the reader's low-water mark resumes a paused connection
+        and parser, which may refill the reader in that same call."""
         if self._ended:
             return
         content = self._content
         try:
             while piece := content.read_nowait():
                 self._on_body(piece)
-                if not until_empty:
-                    break
         except UpstreamFailure as failure:
             self._end(failure)
             return
