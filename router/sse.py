@@ -263,7 +263,11 @@ def streamed_text(events: list[bytes], content: list[str] | None = None) -> str:
 
 
 def _walk_choices(choices: Any, add: Callable[[str], None], content: list[str] | None) -> None:
-    """Every choice's text, reasoning, refusal and tool-call name and arguments, in order, into `add`."""
+    """Every choice's text, reasoning, refusal and tool-call name and arguments, in order, into `add`.
+
+    An upstream's chunk is not trusted to have the shapes OpenAI publishes: anything else is skipped, never raised."""
+    if not isinstance(choices, list):
+        return
     for choice in choices:
         delta = choice.get("delta") if isinstance(choice, dict) else None
         if not isinstance(delta, dict):
@@ -275,7 +279,7 @@ def _walk_choices(choices: Any, add: Callable[[str], None], content: list[str] |
                 if content is not None and key == "content" and choice.get("index", 0) == 0:
                     content.append(value)
         calls = delta.get("tool_calls")
-        if calls:
+        if isinstance(calls, list):
             _add_calls(calls, add)
 
 
@@ -317,17 +321,22 @@ def streamed_tool_calls(events: list[bytes]) -> list[dict[str, Any]]:
     """Reassemble the tool calls of a stream from their deltas (by index), as a JSON answer would hold them."""
     calls: dict[int, dict[str, Any]] = {}
     for event in events:
-        chunk = parse_event(event)
-        for choice in (chunk or {}).get("choices") or ():
+        choices = (parse_event(event) or {}).get("choices")
+        for choice in choices if isinstance(choices, list) else ():
             delta = choice.get("delta") if isinstance(choice, dict) else None
-            for part in (delta or {}).get("tool_calls") or ():
-                if not isinstance(part, dict):
+            parts = delta.get("tool_calls") if isinstance(delta, dict) else None
+            for part in parts if isinstance(parts, list) else ():
+                index = part.get("index", 0) if isinstance(part, dict) else None
+                if not isinstance(index, int):  # not a tool-call delta OpenAI would send: skipped, never raised
                     continue
                 call = calls.setdefault(
-                    part.get("index", 0), {"id": None, "type": "function", "function": {"name": "", "arguments": ""}}
+                    index, {"id": None, "type": "function", "function": {"name": "", "arguments": ""}}
                 )
-                call["id"] = part.get("id") or call["id"]
-                function = part.get("function") or {}
-                call["function"]["name"] += function.get("name") or ""
-                call["function"]["arguments"] += function.get("arguments") or ""
+                if isinstance(part.get("id"), str) and part["id"]:
+                    call["id"] = part["id"]
+                function = part.get("function")
+                if isinstance(function, dict):
+                    for field in ("name", "arguments"):
+                        if isinstance(function.get(field), str):
+                            call["function"][field] += function[field]
     return [calls[i] for i in sorted(calls)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import orjson
 
-from router.sse import EventSplitter, StreamState, filter_events, streamed_text
+from router.sse import EventSplitter, StreamState, filter_events, streamed_text, streamed_tool_calls
 
 TEXT = b'data: {"choices":[{"index":0,"delta":{"content":"Hel"}}]}\n\n'
 TEXT2 = b'data: {"choices":[{"index":0,"delta":{"content":"lo"}}]}\n\n'
@@ -88,3 +88,26 @@ def test_the_common_chat_chunk_and_its_neighbours_read_alike() -> None:
     answer: list[str] = []
     assert streamed_text(shapes, answer) == "abcdefgih"
     assert "".join(answer) == "abdfh"
+
+
+def test_chunks_of_shapes_openai_never_sends_are_skipped_not_raised() -> None:
+    """A hostile or broken upstream's chunk (`choices` a number, `tool_calls` a number, a tool call without an
+    integer index, a name that is not a string) must not end the relay with an exception: the fold and the
+    tool-call reassembly skip what they cannot read and keep what they can."""
+    hostile = [
+        b'data: {"choices": 5}\n\n',
+        b'data: {"choices": [{"delta": {"content": "a", "reasoning_content": "r"}}, 7]}\n\n',
+        b'data: {"choices": [{"delta": {"content": "x", "tool_calls": 5}}]}\n\n',
+        b'data: {"choices": [{"delta": {"tool_calls": [{"index": [1], "function": {"name": "f"}}]}}]}\n\n',
+        b'data: {"choices": [{"delta": {"tool_calls": [{"index": 0, "id": "c1", "function": {"name": 5}}]}}]}\n\n',
+        b'data: {"choices": [{"delta": {"tool_calls": [{"index": 0, "function": "g"}]}}]}\n\n',
+        b'data: {"choices": [{"delta": {"tool_calls": [{"index": 0, "function": {"arguments": "{}"}}]}}]}\n\n',
+    ]
+    assert streamed_text(hostile) == "arxf{}"  # the estimate's text takes every string it can find
+    assert streamed_tool_calls(hostile) == [
+        {"id": "c1", "type": "function", "function": {"name": "", "arguments": "{}"}}
+    ]
+    state = StreamState(compact=True)
+    state.events.extend(hostile)
+    state.fold()
+    assert state.text() == "arxf{}"
