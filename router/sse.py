@@ -317,12 +317,17 @@ def error_event(
     return b"data: " + body + b"\n\n"
 
 
+def choices_of(chunk: dict[str, Any] | None) -> list[Any]:
+    """A chat chunk's `choices` when it is a list (an upstream's chunk is not trusted to be well formed), else []."""
+    choices = chunk.get("choices") if chunk else None
+    return choices if isinstance(choices, list) else []
+
+
 def streamed_tool_calls(events: list[bytes]) -> list[dict[str, Any]]:
     """Reassemble the tool calls of a stream from their deltas (by index), as a JSON answer would hold them."""
     calls: dict[int, dict[str, Any]] = {}
     for event in events:
-        choices = (parse_event(event) or {}).get("choices")
-        for choice in choices if isinstance(choices, list) else ():
+        for choice in choices_of(parse_event(event)):
             delta = choice.get("delta") if isinstance(choice, dict) else None
             parts = delta.get("tool_calls") if isinstance(delta, dict) else None
             for part in parts if isinstance(parts, list) else ():

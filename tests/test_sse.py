@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import orjson
 
+from router.serving.answers import chat_visible, streamed_chat_answer
 from router.sse import EventSplitter, StreamState, filter_events, streamed_text, streamed_tool_calls
 
 TEXT = b'data: {"choices":[{"index":0,"delta":{"content":"Hel"}}]}\n\n'
@@ -92,8 +93,8 @@ def test_the_common_chat_chunk_and_its_neighbours_read_alike() -> None:
 
 def test_chunks_of_shapes_openai_never_sends_are_skipped_not_raised() -> None:
     """A hostile or broken upstream's chunk (`choices` a number, `tool_calls` a number, a tool call without an
-    integer index, a name that is not a string) must not end the relay with an exception: the fold and the
-    tool-call reassembly skip what they cannot read and keep what they can."""
+    integer index, a name that is not a string) must not end the relay with an exception: the fold, the check for
+    a first visible event and the reassembly of the stream's answer skip what they cannot read, keep the rest."""
     hostile = [
         b'data: {"choices": 5}\n\n',
         b'data: {"choices": [{"delta": {"content": "a", "reasoning_content": "r"}}, 7]}\n\n',
@@ -111,3 +112,5 @@ def test_chunks_of_shapes_openai_never_sends_are_skipped_not_raised() -> None:
     state.events.extend(hostile)
     state.fold()
     assert state.text() == "arxf{}"
+    assert chat_visible(hostile[:1]) is None and chat_visible(hostile[:2]) == "text"
+    assert orjson.loads(streamed_chat_answer(hostile))["choices"][0]["message"]["content"] == "ax"

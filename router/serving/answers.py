@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from router.sse import parse_event, streamed_tool_calls
+from router.sse import choices_of, parse_event, streamed_tool_calls
 
 
 def parse_answer(answer: bytes) -> Any:
@@ -99,8 +99,7 @@ def streamed_chat_answer(events: list[bytes]) -> bytes:
     refusal: list[str] = []
     finish = None
     for event in events:
-        chunk = parse_event(event)
-        for choice in (chunk or {}).get("choices") or ():
+        for choice in choices_of(parse_event(event)):
             if not isinstance(choice, dict):
                 continue
             delta = choice.get("delta")
@@ -158,8 +157,7 @@ def chat_visible(events: list[bytes]) -> str | None:
     Only the first events of a stream go through here, until the first visible one.
     """
     for event in events:
-        chunk = parse_event(event)
-        for choice in (chunk or {}).get("choices") or ():
+        for choice in choices_of(parse_event(event)):
             delta = choice.get("delta") if isinstance(choice, dict) else None
             if not isinstance(delta, dict):
                 continue
