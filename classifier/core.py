@@ -30,9 +30,10 @@ def classify(body: Any, api: str = "chat", headers: Mapping[str, str] | None = N
 def classify_with_rule(body: Any, api: str = "chat", headers: Mapping[str, str] | None = None) -> tuple[Decision, str]:
     """The decision and the calibration key of the rule that made it (for `classifier.calibrate`)."""
     try:
-        override = _override(headers)
-        if override is not None:
-            return override, "header_override"
+        if headers:  # `_override` only where there are headers: `routetax audit` classifies every line without any
+            override = _override(headers)
+            if override is not None:
+                return override, "header_override"
         if not isinstance(body, dict):
             label, reason, rule = SINGLE_TURN, "unparseable", "unparseable"
         elif api == "responses":

@@ -762,7 +762,8 @@ def text_protocol(turns: list[tuple[str, str]], seen: set[str] | None = None) ->
                 reason, phrases, framed = _system_reading(text)
                 instructions |= phrases
                 if reason is not None:
-                    _add(seen, instructions)
+                    if seen is not None:
+                        seen |= instructions
                     return reason, "system"
                 material = material or framed
                 continue
@@ -772,24 +773,32 @@ def text_protocol(turns: list[tuple[str, str]], seen: set[str] | None = None) ->
                 _add(seen, instructions)
                 return reason, "system"
             material = material or framed_as_material(text)
-    _add(seen, instructions)
+    if seen is not None:  # `_add`, inline: this runs for most requests without tools
+        seen |= instructions
     if instructions and loop_roles.critic_of_a_writer(instructions, [turn for turn in turns if turn[0] != "system"]):
         return "loop_internal", "system"  # a reflection loop's critic, handed the writer's task and draft
-    first_user = next((text for role, text in turns if role == "user"), "")
+    first_user = ""
+    for role, text in turns:  # a loop, not `next()` of a generator: this runs for most requests without tools
+        if role == "user":
+            first_user = text
+            break
     if not first_user or material:
         return None
     readings = _user_readings
     if readings is None or len(first_user) > READING_CHARS:
         first = _first_user_reading(first_user)
     else:
-        first = readings.get(first_user)
+        first = readings.new.get(first_user)  # `Remembered.get`'s first look-up, inline: nearly every one is found
         if first is None:
-            first = _first_user_reading(first_user)
-            readings.put(first_user, first)
+            first = readings.get(first_user)
+            if first is None:
+                first = _first_user_reading(first_user)
+                readings.put(first_user, first)
     if first is MATERIAL:
         return None
     found, phrases = first
-    _add(seen, phrases)
+    if seen is not None:
+        seen |= phrases
     last = turns[-1][1]
     if found is None and turns[-1][0] == "user" and last is not first_user and last.count("?", 0, 4000) >= 2:
         found = _loop_prompt(last)  # a ledger asks its questions; one question is a person's follow-up
@@ -856,7 +865,9 @@ def _system_reading(text: str) -> tuple[str | None, frozenset[str], bool]:
     global _last_react_layout
     readings = _readings
     assert readings is not None
-    found = readings.get(text)
+    found = readings.new.get(text)  # `Remembered.get`'s first look-up, inline: nearly every prompt is found there
+    if found is None:
+        found = readings.get(text)
     if found is None:
         before = _last_react_layout
         phrases: set[str] = set()

@@ -25,7 +25,8 @@ from typing import Any
 import ahocorasick_rs
 import orjson
 
-from classifier import AGENTIC, classify
+from classifier import AGENTIC
+from classifier.core import classify_with_rule
 from metering.audit.latest_turn import Stored, stored_as
 from metering.audit.limits import implausible, limits_for
 from metering.audit.shape import malformed
@@ -236,7 +237,7 @@ def _observe(
 ) -> Observation | Skip:
     if check and malformed(body, api):
         return Skip.MALFORMED_REQUEST
-    decision = classify(body, api)
+    decision = classify_with_rule(body, api)[0]  # `classify` itself is one more call around this, on every line
     if model is None:
         value = body.get("model")
         model = value if type(value) is str else None
