@@ -750,7 +750,11 @@ def text_protocol(turns: list[tuple[str, str]], seen: set[str] | None = None) ->
     _last_react_layout = _NOTHING_READ  # a classification starts afresh: remembered only for its `quotes_protocol`
     if not turns:
         return None
-    recent = [(role, text) for role, text in turns[-LAST_TURNS:] if role != "system"]
+    # A loop, not a list comprehension (a call of its own in Python 3.11): most requests have a turn or two here.
+    recent = []
+    for turn in turns[-LAST_TURNS:]:
+        if turn[0] != "system":
+            recent.append(turn)
     loop = _running_loop(recent) if recent else None
     if loop is not None:
         return loop, "loop"

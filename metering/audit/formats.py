@@ -177,6 +177,8 @@ def parse(obj: Any, raw: bytes, fmt: Format) -> Parsed:
     if not isinstance(obj, dict):
         return Skip.NOT_AN_OBJECT
     if fmt is _AUTO:
+        if "request" in obj and "response" in obj and "custom_id" not in obj:  # `detect`'s pairs, without its call
+            return _pair(obj, raw)
         kind = detect(obj)
     else:
         kind = fmt
