@@ -934,7 +934,7 @@ def _user_template(text: str, seen: set[str] | None = None) -> tuple[str, str] |
 
 def _running_loop(recent: list[tuple[str, str]]) -> str | None:
     """An assistant turn that emitted an action or code, followed by a turn carrying its result."""
-    for index, (role, text) in enumerate(recent[:-1]):
+    for index, (role, text) in enumerate(recent[:-1]) if len(recent) > 1 else ():  # most: one turn, no pair
         if role != "assistant":
             continue
         reply = next((t for r, t in recent[index + 1 :] if r == "user"), None)
@@ -947,7 +947,7 @@ def _running_loop(recent: list[tuple[str, str]]) -> str | None:
     last_role, last_text = recent[-1]
     if (
         last_role == "user"
-        and TRAILING_PROMPT.search(_ending(last_text))
+        and TRAILING_PROMPT.search(last_text[-400:].rstrip()[-40:])  # `_ending`, inline: on most requests
         and _has_marker(bounded(last_text), OBSERVATION)
         and not framed_as_material(last_text)
     ):
@@ -1032,8 +1032,16 @@ def quotes_protocol(turns: list[tuple[str, str]]) -> bool:
     for role, text in turns[-LAST_TURNS:]:
         if role == "system" and _instructions_lay_out_react(text):
             return True  # a ReAct template inside quoted context
-        if role == "user" and len(_react_steps(bounded(text), _two_or_more)) >= 2:
-            return True
+        if role == "user":
+            window = text if len(text) <= HEAD + TAIL else bounded(text)  # `bounded`, inline
+            if len(window) < SHORT_TEXT:  # `_react_steps`' first test (`_has_marker`'s short path), inline: most
+                for marker in STEP_MARKERS:  # requests that come here have a short user turn or two naming no step
+                    if marker in window:
+                        break
+                else:
+                    continue
+            if len(_react_steps(window, _two_or_more)) >= 2:
+                return True
     return False
 
 

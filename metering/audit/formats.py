@@ -372,7 +372,12 @@ def _pair(obj: dict[str, Any], raw: bytes) -> Parsed:
             response = response["body"]
         if response.get("error") and "usage" not in response:
             return Skip.FAILED_REQUEST
-        usage, cached_known = _usage(response)
+        logged = response.get("usage")
+        if type(logged) is dict and response.get("response") is None:  # `_usage`'s common case, without its call
+            tier = response.get("service_tier")
+            usage, cached_known = _logged_usage(logged, tier if type(tier) is str else None)
+        else:
+            usage, cached_known = _usage(response)
         model = response.get("model")
         if usage is not None:
             tier = response.get("service_tier")
