@@ -763,7 +763,10 @@ def text_protocol(turns: list[tuple[str, str]], seen: set[str] | None = None) ->
     for role, text in turns:
         if role == "system":
             if _readings is not None and len(text) <= READING_CHARS:  # a caller replaying its prompts asked for it
-                reason, phrases, framed = _system_reading(text)
+                reading = _readings.new.get(text)  # remembered with no layout to restore: read without the call
+                if reading is None or reading[3] is not None:
+                    reading = _system_reading(text)
+                reason, phrases, framed = reading[0], reading[1], reading[2]
                 instructions |= phrases
                 if reason is not None:
                     if seen is not None:

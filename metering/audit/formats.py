@@ -376,11 +376,13 @@ def _pair(obj: dict[str, Any], raw: bytes) -> Parsed:
         if type(logged) is dict and response.get("response") is None:  # `_usage`'s common case, without its call
             tier = response.get("service_tier")
             usage, cached_known = _logged_usage(logged, tier if type(tier) is str else None)
+            if usage is None:
+                tier = None
         else:
             usage, cached_known = _usage(response)
+            if usage is not None:
+                tier = response.get("service_tier")
         model = response.get("model")
-        if usage is not None:
-            tier = response.get("service_tier")
         if ts is None:
             ts = _time_of(response)
     if type(model) is not str or not model:
