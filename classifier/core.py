@@ -30,9 +30,10 @@ def classify(body: Any, api: str = "chat", headers: Mapping[str, str] | None = N
 def classify_with_rule(body: Any, api: str = "chat", headers: Mapping[str, str] | None = None) -> tuple[Decision, str]:
     """The decision and the calibration key of the rule that made it (for `classifier.calibrate`)."""
     try:
-        override = _override(headers)
-        if override is not None:
-            return override, "header_override"
+        if headers:  # `_override` only where there are headers: `routetax audit` classifies every line without any
+            override = _override(headers)
+            if override is not None:
+                return override, "header_override"
         if not isinstance(body, dict):
             label, reason, rule = SINGLE_TURN, "unparseable", "unparseable"
         elif api == "responses":
@@ -72,13 +73,16 @@ def _classify_chat(body: dict[str, Any]) -> Finding:
     messages = messages if isinstance(messages, list) else []
     if structure.chat_tool_history(messages):
         return AGENTIC, "tool_history", "tool_history"
-    by_tools = structure.chat_tools(body)
+    # `chat_tools` is None without `tools` or `functions`: not called then (most requests without tools history)
+    by_tools = structure.chat_tools(body) if "tools" in body or "functions" in body else None
     if by_tools is not None:
         first = next((m.get("content") for m in messages if isinstance(m, dict)), None)
         return _schemas_or(by_tools, body, first)
     if structure.multi_agent_turns(messages):
         return AGENTIC, "multi_agent_chat", "multi_agent_chat"
-    return _by_text(_chat_turns(messages), structured=_wants_structured_output(body.get("response_format")))
+    wanted = body.get("response_format")  # `_wants_structured_output`, inline
+    structured = isinstance(wanted, dict) and wanted.get("type") in ("json_schema", "json_object")
+    return _by_text(_chat_turns(messages), structured)
 
 
 def _chat_turns(messages: list[Any]) -> list[tuple[str, str]]:

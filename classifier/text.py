@@ -750,7 +750,11 @@ def text_protocol(turns: list[tuple[str, str]], seen: set[str] | None = None) ->
     _last_react_layout = _NOTHING_READ  # a classification starts afresh: remembered only for its `quotes_protocol`
     if not turns:
         return None
-    recent = [(role, text) for role, text in turns[-LAST_TURNS:] if role != "system"]
+    # A loop, not a list comprehension (a call of its own in Python 3.11): most requests have a turn or two here.
+    recent = []
+    for turn in turns[-LAST_TURNS:]:
+        if turn[0] != "system":
+            recent.append(turn)
     loop = _running_loop(recent) if recent else None
     if loop is not None:
         return loop, "loop"
@@ -759,10 +763,14 @@ def text_protocol(turns: list[tuple[str, str]], seen: set[str] | None = None) ->
     for role, text in turns:
         if role == "system":
             if _readings is not None and len(text) <= READING_CHARS:  # a caller replaying its prompts asked for it
-                reason, phrases, framed = _system_reading(text)
+                reading = _readings.new.get(text)  # remembered with no layout to restore: read without the call
+                if reading is None or reading[3] is not None:
+                    reading = _system_reading(text)
+                reason, phrases, framed = reading[0], reading[1], reading[2]
                 instructions |= phrases
                 if reason is not None:
-                    _add(seen, instructions)
+                    if seen is not None:
+                        seen |= instructions
                     return reason, "system"
                 material = material or framed
                 continue
@@ -772,24 +780,32 @@ def text_protocol(turns: list[tuple[str, str]], seen: set[str] | None = None) ->
                 _add(seen, instructions)
                 return reason, "system"
             material = material or framed_as_material(text)
-    _add(seen, instructions)
+    if seen is not None:  # `_add`, inline: this runs for most requests without tools
+        seen |= instructions
     if instructions and loop_roles.critic_of_a_writer(instructions, [turn for turn in turns if turn[0] != "system"]):
         return "loop_internal", "system"  # a reflection loop's critic, handed the writer's task and draft
-    first_user = next((text for role, text in turns if role == "user"), "")
+    first_user = ""
+    for role, text in turns:  # a loop, not `next()` of a generator: this runs for most requests without tools
+        if role == "user":
+            first_user = text
+            break
     if not first_user or material:
         return None
     readings = _user_readings
     if readings is None or len(first_user) > READING_CHARS:
         first = _first_user_reading(first_user)
     else:
-        first = readings.get(first_user)
+        first = readings.new.get(first_user)  # `Remembered.get`'s first look-up, inline: nearly every one is found
         if first is None:
-            first = _first_user_reading(first_user)
-            readings.put(first_user, first)
+            first = readings.get(first_user)
+            if first is None:
+                first = _first_user_reading(first_user)
+                readings.put(first_user, first)
     if first is MATERIAL:
         return None
     found, phrases = first
-    _add(seen, phrases)
+    if seen is not None:
+        seen |= phrases
     last = turns[-1][1]
     if found is None and turns[-1][0] == "user" and last is not first_user and last.count("?", 0, 4000) >= 2:
         found = _loop_prompt(last)  # a ledger asks its questions; one question is a person's follow-up
@@ -856,7 +872,9 @@ def _system_reading(text: str) -> tuple[str | None, frozenset[str], bool]:
     global _last_react_layout
     readings = _readings
     assert readings is not None
-    found = readings.get(text)
+    found = readings.new.get(text)  # `Remembered.get`'s first look-up, inline: nearly every prompt is found there
+    if found is None:
+        found = readings.get(text)
     if found is None:
         before = _last_react_layout
         phrases: set[str] = set()
@@ -919,7 +937,7 @@ def _user_template(text: str, seen: set[str] | None = None) -> tuple[str, str] |
 
 def _running_loop(recent: list[tuple[str, str]]) -> str | None:
     """An assistant turn that emitted an action or code, followed by a turn carrying its result."""
-    for index, (role, text) in enumerate(recent[:-1]):
+    for index, (role, text) in enumerate(recent[:-1]) if len(recent) > 1 else ():  # most: one turn, no pair
         if role != "assistant":
             continue
         reply = next((t for r, t in recent[index + 1 :] if r == "user"), None)
@@ -932,7 +950,7 @@ def _running_loop(recent: list[tuple[str, str]]) -> str | None:
     last_role, last_text = recent[-1]
     if (
         last_role == "user"
-        and TRAILING_PROMPT.search(_ending(last_text))
+        and TRAILING_PROMPT.search(last_text[-400:].rstrip()[-40:])  # `_ending`, inline: on most requests
         and _has_marker(bounded(last_text), OBSERVATION)
         and not framed_as_material(last_text)
     ):
@@ -1017,8 +1035,16 @@ def quotes_protocol(turns: list[tuple[str, str]]) -> bool:
     for role, text in turns[-LAST_TURNS:]:
         if role == "system" and _instructions_lay_out_react(text):
             return True  # a ReAct template inside quoted context
-        if role == "user" and len(_react_steps(bounded(text), _two_or_more)) >= 2:
-            return True
+        if role == "user":
+            window = text if len(text) <= HEAD + TAIL else bounded(text)  # `bounded`, inline
+            if len(window) < SHORT_TEXT:  # `_react_steps`' first test (`_has_marker`'s short path), inline: most
+                for marker in STEP_MARKERS:  # requests that come here have a short user turn or two naming no step
+                    if marker in window:
+                        break
+                else:
+                    continue
+            if len(_react_steps(window, _two_or_more)) >= 2:
+                return True
     return False
 
 

@@ -209,9 +209,11 @@ def keys_of(
     else:
         if check and malformed(body, api):
             return None
-        previous = named("response", body.get("previous_response_id"))
+        # `named` only where there is a value (most requests name neither): 0 for anything falsy, as `named` says
+        previous = body.get("previous_response_id")
+        previous = named("response", previous) if previous else 0
         talk = body.get("conversation")
-        conversation = named("conversation", talk.get("id") if isinstance(talk, dict) else talk)
+        conversation = named("conversation", talk.get("id") if isinstance(talk, dict) else talk) if talk else 0
         response = named("response", answer.get("id")) if isinstance(answer, dict) else 0
         if not history:
             return (named("name", name), previous, conversation, response, *NONE[HISTORY:])
