@@ -124,11 +124,7 @@ def billed(usage: Usage, price: Price, region: str | None = None) -> tuple[float
     rates, no modifier: never an estimate) is priced inline.
     """
     check_usage(usage)
-    if _modified(usage, price, region):
-        breakdown = cost(usage, price, service_tier=usage.service_tier, region=region)
-        return breakdown.total_usd, breakdown.estimate
-    input_usd, cached_usd, output_usd = _priced(usage, price.standard)
-    return input_usd + cached_usd + output_usd, None
+    return _billed(usage, price, region)
 
 
 def counterfactual(usage: Usage, price: Price, region: str | None = None) -> float:
@@ -139,7 +135,7 @@ def counterfactual(usage: Usage, price: Price, region: str | None = None) -> flo
     cached: the baseline is the request served once where it would have gone, with its prompt cache.
     """
     check_usage(usage)
-    return _counterfactual(usage, price, region)
+    return _billed(usage, price, region)[0]
 
 
 def counterfactuals(
@@ -148,9 +144,7 @@ def counterfactuals(
     """`counterfactual` for every priced tier, the usage checked once (metering does this per request)."""
     check_usage(usage)
     regions = regions or {}
-    return {
-        name: _counterfactual(usage, price, regions.get(name)) for name, price in prices.items() if price is not None
-    }
+    return {name: _billed(usage, price, regions.get(name))[0] for name, price in prices.items() if price is not None}
 
 
 def _modified(usage: Usage, price: Price, region: str | None) -> bool:
@@ -164,13 +158,15 @@ def _modified(usage: Usage, price: Price, region: str | None) -> bool:
     )
 
 
-def _counterfactual(usage: Usage, price: Price, region: str | None) -> float:
+def _billed(usage: Usage, price: Price, region: str | None) -> tuple[float, PriceEstimate | None]:
+    """`billed` without the usage check (the callers check it once)."""
     if _modified(usage, price, region):
-        return cost(usage, price, service_tier=usage.service_tier, region=region).total_usd
-    # Standard rates with no modifier: priced inline, because metering prices every tier for every
-    # request (a third of a record's pricing time went to building unused breakdowns).
+        breakdown = cost(usage, price, service_tier=usage.service_tier, region=region)
+        return breakdown.total_usd, breakdown.estimate
+    # Standard rates with no modifier (never an estimate): priced inline, because metering prices every tier for
+    # every request (a third of a record's pricing time went to building unused breakdowns).
     input_usd, cached_usd, output_usd = _priced(usage, price.standard)
-    return input_usd + cached_usd + output_usd
+    return input_usd + cached_usd + output_usd, None
 
 
 def base_usd(record: Record) -> float:
