@@ -258,16 +258,14 @@ def streamed_text(events: list[bytes], content: list[str] | None = None) -> str:
                     if calls.__class__ is list:  # an agent's tool-call arguments, streamed
                         _add_calls(calls, add)
                         continue
-        _walk_choices(choices, add, content)
+        _walk_choices(choices_of(chunk), add, content)
     return "".join(parts)
 
 
-def _walk_choices(choices: Any, add: Callable[[str], None], content: list[str] | None) -> None:
+def _walk_choices(choices: list[Any], add: Callable[[str], None], content: list[str] | None) -> None:
     """Every choice's text, reasoning, refusal and tool-call name and arguments, in order, into `add`.
 
     An upstream's chunk is not trusted to have the shapes OpenAI publishes: anything else is skipped, never raised."""
-    if not isinstance(choices, list):
-        return
     for choice in choices:
         delta = choice.get("delta") if isinstance(choice, dict) else None
         if not isinstance(delta, dict):
