@@ -137,7 +137,10 @@ class Output:
         self.scrub = scrub
         self.fd = fd
         self.dropped = 0
-        self._queue: queue.Queue[logging.LogRecord | bytes | threading.Event | None] = queue.Queue(queue_size)
+        # A SimpleQueue, bounded by `put`: its put and get are one C call each, where a `queue.Queue`'s are a
+        # dozen Python calls under a condition variable — and every request puts its access line.
+        self._queue: queue.SimpleQueue[logging.LogRecord | bytes | threading.Event | None] = queue.SimpleQueue()
+        self._queue_size = queue_size
         self._write_lock = threading.Lock()
         self._hurry = threading.Event()  # `flush` and `stop`: cut the writer's gathering pause short
         self.handler = _QueueHandler(self)
@@ -147,20 +150,17 @@ class Output:
 
     def put(self, record: logging.LogRecord | bytes) -> None:
         """Queue a record, or a line already formatted and scrubbed (`access_line`)."""
-        try:
-            self._queue.put_nowait(record)
-        except queue.Full:
+        if self._queue.qsize() < self._queue_size:
+            self._queue.put(record)
+        else:
             self.dropped += 1  # said once, first in the writer's next write, and in total at exit
 
     def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> None:
         """Write what waits (for at most `timeout_s`: a stderr nobody reads must not hold the exit), then stop."""
         self._hurry.set()
-        try:
-            if self.dropped:
-                self._queue.put(_dropped_record(self.dropped), timeout=timeout_s)
-            self._queue.put(None, timeout=timeout_s)
-        except queue.Full:
-            return
+        if self.dropped:  # past the bound if need be: the writer takes them last, after what waits
+            self._queue.put(_dropped_record(self.dropped))
+        self._queue.put(None)
         self._hurry.set()
         self._thread.join(timeout_s)
 
@@ -169,10 +169,7 @@ class Output:
         signal that stopped it, and then `atexit` does not run). False when stderr did not take it in time."""
         written = threading.Event()
         self._hurry.set()
-        try:
-            self._queue.put(written, timeout=timeout_s)
-        except queue.Full:
-            return False
+        self._queue.put(written)  # past the bound if need be: it is set once everything before it is written
         self._hurry.set()
         return written.wait(timeout_s)
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 from classifier import Decision, classify
 from classifier.decision import AGENTIC
@@ -131,18 +131,30 @@ def deadline_s(limit: float, header: str | None) -> float:
 
 
 async def read_body(request: Request, limit: int) -> bytes:
-    """The whole body, refused with a 413 as soon as it is known to be larger than `limit`."""
+    """The whole body, refused with a 413 as soon as it is known to be larger than `limit`.
+
+    Read from ASGI `receive` as Starlette's `Request.stream()` reads it (a disconnect is `ClientDisconnect`), without
+    its async generator, which the event loop registers and finalises: a small body comes in one message."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise _too_large(limit)
+    receive = request.receive
     chunks = []
     size = 0
-    async for chunk in request.stream():
+    while True:
+        message = await receive()
+        kind = message["type"]
+        if kind == "http.disconnect":
+            raise ClientDisconnect()
+        if kind != "http.request":
+            continue
+        chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             raise _too_large(limit)
         chunks.append(chunk)
-    return b"".join(chunks)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
 
 
 def _too_large(limit: int) -> ProxyError:

@@ -12,12 +12,12 @@ import asyncio
 import time
 from typing import Any, Protocol
 
-from starlette.background import BackgroundTask
 from starlette.responses import Response
 
 from metering.completion import Completion
 from metering.record import EndedBy, Outcome, Record
 from router.errors import SHOULD_RETRY_HEADER
+from router.json_response import JsonAnswer
 from router.rate_headers import RATE_LIMIT_PREFIX
 from router.secrets import Scrubber
 from router.serving.attempt import Answer, StreamStart
@@ -29,7 +29,6 @@ from router.telemetry import Telemetry
 from router.upstream import UpstreamFailure
 from router.upstream_tap import pump
 
-_JSON = "application/json"
 ESTIMATE_OFF_LOOP_EVENTS = 2_000  # streams without usage longer than this are estimated in a worker thread
 # Upstream response headers a client may rely on (the openai SDK's `_request_id`, rate-limit pacing, Retry-After).
 RELAYED_HEADERS = ("x-request-id", "openai-processing-ms", "openai-version")
@@ -164,12 +163,14 @@ class Relay:
                 ex.headers[COST_HEADER] = f"{quoted:.10f}"
         record.proxy_overhead_ms = max((time.perf_counter() - ex.started - ex.upstream_s) * 1000, 0.0)
         ex.headers["x-routetax-overhead-ms"] = f"{record.proxy_overhead_ms:.3f}"
-        return Response(
+        return JsonAnswer(
             self.scrub.answer(answer.content),  # errors were scrubbed as such by the attempt
-            status_code=answer.status,
-            media_type=_JSON,
-            headers=ex.headers,
-            background=BackgroundTask(self._after_json, ex, answer.content if filing else None, answer.parsed),
+            answer.status,
+            ex.headers,
+            self._after_json,
+            ex,
+            answer.content if filing else None,
+            answer.parsed,
         )
 
     async def _relay(self, ex: Exchange, start: StreamStart, pre_ms: float, sink: Sink) -> None:
