@@ -28,7 +28,7 @@ import orjson
 from classifier import AGENTIC
 from classifier.core import classify_with_rule
 from metering.audit.latest_turn import Stored, stored_as
-from metering.audit.limits import limits_for
+from metering.audit.limits import implausible, limits_for
 from metering.audit.shape import malformed
 from metering.audit.task_keys import TaskKeys, header_name, keys_of, litellm_name
 from metering.record import Usage
@@ -323,8 +323,8 @@ def _batch_output(obj: dict[str, Any], raw: bytes) -> Parsed:
         return BatchHalf(custom_id, None, failed=True, grep=grep_hit(raw), size=len(raw), digest=hash(raw))
     usage, cached_known = _usage(answer)
     tier = answer.get("service_tier")
-    # Positional, with `_str` and `grep_hit` inline: one of a request's two lines, and keyword construction and the
-    # helpers' calls cost a visible share of it.
+    # Positional, with the tier read and `grep_hit` inline: one of a request's two lines, and keyword construction and
+    # the helpers' calls cost a visible share of it.
     return BatchHalf(
         custom_id,
         None,
@@ -349,14 +349,12 @@ def merge_batch(held: BatchHalf, other: BatchHalf) -> Observation | Skip:
         return Skip.FAILED_REQUEST
     observation = request.observation
     assert observation is not None
-    usage = answer.usage
-    if usage is not None:  # `implausible(usage, model)`, without its call (once per request)
-        most_in, most_out = limits_for(observation.model)
-        if usage.prompt_tokens > most_in or usage.completion_tokens > most_out:
-            return Skip.IMPLAUSIBLE_USAGE
-        observation.body = None
-    observation.usage = usage
+    if answer.usage is not None and implausible(answer.usage, observation.model):
+        return Skip.IMPLAUSIBLE_USAGE
+    observation.usage = answer.usage
     observation.cached_known = answer.cached_known
+    if answer.usage is not None:
+        observation.body = None
     observation.service_tier = answer.service_tier or observation.service_tier
     observation.ts = answer.ts
     observation.grep = observation.grep or answer.grep
@@ -428,8 +426,8 @@ def _pair(obj: dict[str, Any], raw: bytes) -> Parsed:
 
 
 def _litellm_row(obj: dict[str, Any], raw: bytes) -> Parsed:
-    # Once per row: the columns are read inline (`_json_column`, `_str`, `litellm_name` only where they have work to
-    # do), as the same reading through a helper call per column was a visible share of a row's cost.
+    # Once per row: the columns are read inline (`_json_column`, `litellm_name` only where they have work to do), as
+    # the same reading through a helper call per column was a visible share of a row's cost.
     if "request_id" not in obj or "call_type" not in obj:
         return Skip.UNRECOGNISED_SHAPE
     call_type = obj["call_type"]
@@ -656,10 +654,6 @@ def _iso_seconds(value: str) -> float | None:
     if moment.tzinfo is None:  # LiteLLM stores UTC without a zone; logs are read across zones
         moment = moment.replace(tzinfo=UTC)
     return moment.timestamp()
-
-
-def _str(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
 
 
 def _int(value: Any, default: int) -> int:
