@@ -176,9 +176,16 @@ def parse(obj: Any, raw: bytes, fmt: Format) -> Parsed:
     """One decoded line (`obj`, from the bytes `raw`) as the audit reads it."""
     if not isinstance(obj, dict):
         return Skip.NOT_AN_OBJECT
-    if fmt is _AUTO:
-        if "request" in obj and "response" in obj and "custom_id" not in obj:  # `detect`'s pairs, without its call
+    if fmt is _AUTO:  # `detect`'s tests in its order, without its call and the tests of its answer, on every line
+        if "custom_id" in obj:
+            if "body" in obj:
+                return _batch_input(obj, raw)
+            if "response" in obj or "error" in obj:
+                return _batch_output(obj, raw)
+        elif "request" in obj and "response" in obj:
             return _pair(obj, raw)
+        if "call_type" in obj and "request_id" in obj:
+            return _litellm_row(obj, raw)
         kind = detect(obj)
     else:
         kind = fmt
@@ -295,7 +302,9 @@ def _batch_input(obj: dict[str, Any], raw: bytes) -> Parsed:
     # The answer is in another file: joined by the history alone. The structure is checked in the same walk.
     task = keys_of(body, api, None, None, True)
     observation = (
-        Skip.MALFORMED_REQUEST if task is None else _observe(_OPENAI_BATCH, body, api, raw, batch=True, check=False)
+        Skip.MALFORMED_REQUEST
+        if task is None
+        else _observe(_OPENAI_BATCH, body, api, raw, None, False, True, None, None, None, False)  # positional
     )
     if isinstance(observation, Skip):  # still joined, so that its output is skipped with it, for the same reason
         return BatchHalf(custom_id, None, digest=hash(raw), skip=observation, is_input=True)
@@ -313,16 +322,21 @@ def _batch_output(obj: dict[str, Any], raw: bytes) -> Parsed:
     if obj.get("error") or not isinstance(answer, dict) or not (isinstance(status, int) and 200 <= status < 300):
         return BatchHalf(custom_id, None, failed=True, grep=grep_hit(raw), size=len(raw), digest=hash(raw))
     usage, cached_known = _usage(answer)
+    tier = answer.get("service_tier")
+    # Positional, with the tier read and `grep_hit` inline: one of a request's two lines, and keyword construction and
+    # the helpers' calls cost a visible share of it.
     return BatchHalf(
         custom_id,
         None,
-        usage=usage,
-        cached_known=cached_known,
-        service_tier=_str(answer.get("service_tier")),
-        ts=_time_of(answer),
-        grep=grep_hit(raw),
-        size=len(raw),
-        digest=hash(raw),
+        usage,
+        cached_known,
+        tier if type(tier) is str and tier else None,
+        _time_of(answer),
+        False,
+        bool(_TOOL_USE(raw) or _FUNCTION_CALL(raw)),
+        len(raw),
+        0,
+        hash(raw),
     )
 
 
@@ -412,8 +426,8 @@ def _pair(obj: dict[str, Any], raw: bytes) -> Parsed:
 
 
 def _litellm_row(obj: dict[str, Any], raw: bytes) -> Parsed:
-    # Once per row: the columns are read inline (`_json_column`, `_str`, `litellm_name` only where they have work to
-    # do), as the same reading through a helper call per column was a visible share of a row's cost.
+    # Once per row: the columns are read inline (`_json_column`, `litellm_name` only where they have work to do), as
+    # the same reading through a helper call per column was a visible share of a row's cost.
     if "request_id" not in obj or "call_type" not in obj:
         return Skip.UNRECOGNISED_SHAPE
     call_type = obj["call_type"]
@@ -426,7 +440,8 @@ def _litellm_row(obj: dict[str, Any], raw: bytes) -> Parsed:
     if obj.get("status") == "failure":
         return Skip.FAILED_REQUEST
     hit = obj.get("cache_hit")
-    if hit is True or (hit is not None and hit is not False and str(hit).lower() == "true"):
+    # LiteLLM writes the column as the text "False" on nearly every row: told apart before `str().lower()`'s two calls.
+    if hit is True or (hit is not None and hit is not False and hit != "False" and str(hit).lower() == "true"):
         return Skip.LITELLM_CACHE_HIT
     body = obj.get("proxy_server_request")
     if type(body) is str:
@@ -472,45 +487,47 @@ def _litellm_row(obj: dict[str, Any], raw: bytes) -> Parsed:
     model = obj.get("model")
     if type(model) is not str or not model:
         model = obj.get("model_group")
+    session = obj.get("session_id")
+    if type(session) is str and session:
+        name = session
+    else:
+        session = None
+        name = (
+            litellm_name(obj, metadata)
+            if "requester_metadata" in metadata or "spend_logs_metadata" in metadata
+            else None
+        )
+    scope = obj.get("api_key")
+    if stored is None:  # the task keys first: their walk of the messages is also the structure check (None: malformed)
+        task = keys_of(body, api, response, name, True, scope=scope if type(scope) is str else None)
+        if task is None:
+            return Skip.MALFORMED_REQUEST
+    else:
+        task = keys_of(body, api, response, name, scope=scope if type(scope) is str else None, history=False)
     start = obj.get("startTime")
     observation = _observe(
         _LITELLM_SPEND,
         body,
         api,
         raw,
-        usage=usage,
-        cached_known=cached_known,
-        service_tier=tier if type(tier) is str and tier else None,
-        ts=_iso_seconds(start) if type(start) is str and start else parse_timestamp(start),
-        model=model if type(model) is str and model else None,
-        check=stored is None or "messages" in body or "input" in body,  # only the model kept: nothing to check
+        usage,
+        cached_known,
+        False,
+        tier if type(tier) is str and tier else None,
+        _iso_seconds(start) if type(start) is str and start else parse_timestamp(start),
+        model if type(model) is str and model else None,
+        stored is not None and ("messages" in body or "input" in body),  # only the model kept: nothing to check
     )
     if type(observation) is not Observation:
         return observation
-    session = obj.get("session_id")
-    if type(session) is str and session:
-        observation.session = name = session
-    else:
-        name = (
-            litellm_name(obj, metadata)
-            if "requester_metadata" in metadata or "spend_logs_metadata" in metadata
-            else None
-        )
+    observation.session = session
+    observation.task = task
     team = obj.get("team_id")
     if type(team) is not str or not team:
         team = metadata.get("user_api_key_team_id")
     observation.team = team if type(team) is str and team else None
     alias = metadata.get("user_api_key_alias")
     observation.key_alias = alias if type(alias) is str and alias else None
-    scope = obj.get("api_key")
-    observation.task = keys_of(
-        body,
-        api,
-        response,
-        name=name,
-        scope=scope if type(scope) is str else None,
-        history=stored is None,
-    )
     if stored is not None:
         observation.stored = stored
         if stored is not Stored.OPEN:
@@ -637,10 +654,6 @@ def _iso_seconds(value: str) -> float | None:
     if moment.tzinfo is None:  # LiteLLM stores UTC without a zone; logs are read across zones
         moment = moment.replace(tzinfo=UTC)
     return moment.timestamp()
-
-
-def _str(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
 
 
 def _int(value: Any, default: int) -> int:

@@ -345,6 +345,8 @@ class Scanner:
                 if parsed.body is not None:
                     self.sampler.sample(parsed)
                 tally.add(parsed)
+            elif type(parsed) is BatchHalf:  # either line of a Batch request: `_take`'s tests, without its call
+                self._half(parsed)
             else:
                 self._take(parsed, obj)
             return

@@ -24,7 +24,7 @@ from typing import Any
 
 from metering.audit.scan import AGENTIC, SINGLE_TURN
 from metering.cost import cost
-from metering.prices import price_for
+from metering.prices import Price, price_for
 from metering.record import Usage
 from metering.tax import model as tax_model
 from metering.tax.assumptions import Assumptions
@@ -68,13 +68,24 @@ def _varied(mix: Mix, output_scale: float, cache_share: float | None, class_scal
     return out
 
 
-def price_policies(mix: Mix, requests: Mapping[str, float], scale: float, a: Assumptions) -> dict[str, Priced]:
-    """Every policy with a published success rate, priced on `mix` as the audit's projection prices the logs."""
+def role_prices(a: Assumptions) -> list[tuple[str, Price]]:
+    """Each priced role's tier and its model's price. Made once per decision and handed to every `price_policies`
+    of it: `price_for` works out every mode's rates afresh, and a decision prices its mix about 150 times (the
+    sensitivity cells and the flip share's search), which was most of what the audit's report cost."""
+    return [(tier, price_for(model)) for role, model in ROLE_MODELS.items() if (tier := a.tier(role)) is not None]
+
+
+def price_policies(
+    mix: Mix,
+    requests: Mapping[str, float],
+    scale: float,
+    a: Assumptions,
+    prices: list[tuple[str, Price]] | None = None,
+) -> dict[str, Priced]:
+    """Every policy with a published success rate, priced on `mix` as the audit's projection prices the logs
+    (`prices`: `role_prices(a)`, when the caller made them already)."""
     repriced: dict[str, dict[str, float]] = {label: {} for label in (SINGLE_TURN, AGENTIC)}
-    for role, model in ROLE_MODELS.items():
-        tier, price = a.tier(role), price_for(model)
-        if tier is None:
-            continue
+    for tier, price in role_prices(a) if prices is None else prices:
         for (label, mode), usage in mix.items():
             service_tier = mode if mode in ("flex", "priority") else None
             spent = cost(usage, price, batch=mode == "batch", service_tier=service_tier).total_usd
@@ -126,9 +137,11 @@ def decide(
     baseline = MID_ONLY.name(a) or "mini_only"
     cheap_only = CHEAP_ONLY.name(a) or "nano_only"
 
+    prices = role_prices(a)
+
     def priced_at(output_scale: float, cache_share: float | None, class_scale: Mapping[str, float]) -> dict:
         scaled_requests = {label: n * class_scale.get(label, 1.0) for label, n in requests.items()}
-        return price_policies(_varied(mix, output_scale, cache_share, class_scale), scaled_requests, scale, a)
+        return price_policies(_varied(mix, output_scale, cache_share, class_scale), scaled_requests, scale, a, prices)
 
     base = priced_at(1.0, None, {})
     decided = _decide(base, baseline)
