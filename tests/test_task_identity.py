@@ -445,6 +445,17 @@ def test_a_history_read_through_the_memo_is_the_history_normalised_afresh() -> N
     assert chain(seed(None), fresh) == chain(seed(None), fresh, [atom_digest(a) for a in fresh])
 
 
+def test_a_first_request_normalised_directly_is_what_the_memo_gives_and_leaves_the_memo_as_it_was() -> None:
+    """`History.of_first`: a history without an answer, short or past `DIRECT_TAIL`, odd items and repeats included."""
+    short = [{"role": "system", "content": "be brief"}, ASK, "odd", {"role": "user", "content": [{"text": "hi"}]}]
+    long = [{"role": "user", "content": f"turn {n % 5}"} for n in range(40)]
+    for messages in (short, long):
+        direct, memo = History(), History()
+        assert direct.of_first(messages) == memo.of_items(messages, remember=False)
+        assert direct.of_first(messages) == (chat_atoms(messages), [atom_digest(a) for a in chat_atoms(messages)])
+        assert not direct._young and not direct._old
+
+
 def _loop_step(n: int) -> tuple[dict[str, Any], bytes, dict[str, Any]]:
     """Step n of a tool loop: the tool result the client appends, the upstream's answer (one call), and that
     answer as the openai SDK appends it."""

@@ -12,7 +12,7 @@ usable, `file` records it under every key the next step may come by.
 from __future__ import annotations
 
 import hashlib
-import secrets
+import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -55,7 +55,9 @@ _NEW, _CONTINUATION = TaskSource.NEW, TaskSource.CONTINUATION
 
 
 def new_task_id() -> str:
-    return "task_" + secrets.token_hex(12)
+    """`task_` + 24 hex of the system's randomness: what `secrets.token_hex(12)` returns, without its three Python
+    calls (once per first request)."""
+    return "task_" + os.urandom(12).hex()
 
 
 def header_task(value: str | None) -> str | None:
@@ -169,8 +171,11 @@ class TaskIdentity:
                         return found[0], found[1], found[2], whole, None
         # A chat history with no answer in it (a task's first step) is remembered only when it has to be: its next
         # step is found by its exact bytes unless the client rewrote them, and then that step's own lookup
-        # remembers the messages it resends.
-        atoms, own = self.history.of(body, api, remember=raw is None or raw[1] is not None)
+        # remembers the messages it resends. A short one is normalised directly (`History.of_first`).
+        if raw is not None and raw[1] is None:
+            atoms, own = self.history.of_first(messages)  # type: ignore[arg-type]
+        else:
+            atoms, own = self.history.of(body, api)
         digests = chain(seed(scope), atoms, own)
         bounds = Boundaries.of(atoms)
         match = self.index.find(digests, atoms, bounds, now)

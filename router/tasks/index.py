@@ -255,6 +255,16 @@ class History:
             own += found[half:]  # type: ignore[arg-type]
         return atoms, own
 
+    def of_first(self, messages: list[Any]) -> tuple[list[Atom], list[bytes]]:
+        """(atoms, their own digests) of a chat history without an answer in it (a task's first step), which is not
+        remembered: a short one (a system prompt and a question, almost always) is normalised directly, without the
+        memo's serialising and lookups that only a resent message could hit (~24,000 instructions for two messages,
+        bench/task_cpu.py); a longer one goes through `of_items`, which normalises each distinct message once."""
+        if len(messages) <= DIRECT_TAIL:
+            atoms = chat_atoms(messages)
+            return atoms, [*map(atom_digest, atoms)]
+        return self.of_items(messages, remember=False)
+
     def of_tail(self, tail: list[Any]) -> tuple[list[Atom], list[Atom], list[bytes] | None, list[bytes]]:
         """(the answer's atoms, the atoms after it, their own digests) of a chat history from its last answer on, for
         a step found by its exact bytes (router.tasks.prefix): nothing of it is remembered. A loop's step (its
