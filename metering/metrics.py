@@ -297,8 +297,9 @@ class Metrics:
         superseded record cost (the task is not counted again, only the cost the late step added)."""
         tier = task.arm or "none"
         if previous_cost is None:
-            source = task.outcome_source.value if task.outcome_source is not None else "none"
-            self.tasks.labels(tier, task.task_class, task.outcome.value, source).inc()
+            # The outcome and its source are StrEnum members: equal to (and hashed as) their text, so they find
+            # their series as they are (an enum's `.value` is a descriptor call, on every task closed).
+            self.tasks.labels(tier, task.task_class, task.outcome, task.outcome_source or "none").inc()
             self.task_cost.labels(tier, task.task_class).inc(task.cost_usd)
         elif task.cost_usd > previous_cost:
             self.task_cost.labels(tier, task.task_class).inc(task.cost_usd - previous_cost)

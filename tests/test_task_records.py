@@ -34,6 +34,7 @@ from metering.tasks import (
     TaskOutcome,
     TaskRecord,
     TaskSettings,
+    record_of,
 )
 from router.app import submit_feedback
 from router.errors import ProxyError
@@ -140,6 +141,27 @@ async def test_a_task_record_sums_every_attempt_of_every_step_and_keeps_its_firs
     assert (task.task_class, task.task_class_reason) == ("agentic", "loop_signal")  # one agentic step is enough
     assert (task.started_at, task.ended_at) == (records[1].started_at, records[2].ended_at)
     assert task.ended_by is TaskEndedBy.IDLE
+
+
+def test_every_field_of_a_closed_tasks_state_lands_in_its_own_place_on_the_record() -> None:
+    """`record_of` builds the record by position (it runs for every task closed): each field of the script's state,
+    given a value no other field has, must come out under its own name."""
+    state = {
+        "task_id": "t-7", "key_id": "key_k", "class": "agentic", "class_reason": "loop_signal", "arm": "nano",
+        "explored": 1, "pinned": 0, "steps": 3, "requests": 4, "attempts": 5, "tiers": "nano,mini",
+        "cost_usd": 0.25, "prompt_tokens": 6, "cached_tokens": 7, "completion_tokens": 8, "reasoning_tokens": 9,
+        "started_at": 10.5, "last_end": 11.5, "ended_by": "client", "last_status": 502, "last_outcome": "failed",
+    }  # fmt: skip
+    record = record_of(state, SETTINGS, now=12.5)
+    assert record.to_dict() == {
+        "task_id": "t-7", "key_id": "key_k", "task_class": "agentic", "task_class_reason": "loop_signal",
+        "arm": "nano", "explored": True, "pinned": False, "steps": 3, "requests": 4, "attempts": 5,
+        "tiers": ["nano", "mini"], "cost_usd": 0.25, "prompt_tokens": 6, "cached_tokens": 7,
+        "completion_tokens": 8, "reasoning_tokens": 9, "started_at": 10.5, "ended_at": 11.5,
+        "ended_by": TaskEndedBy.CLIENT, "outcome": TaskOutcome.UNKNOWN, "outcome_source": None,
+        "outcome_reason": None, "detected_reason": DetectedReason.LAST_REQUEST_FAILED, "last_status": 502,
+        "last_outcome": "failed", "closed_at": 12.5,
+    }  # fmt: skip
 
 
 async def test_a_replayed_or_double_submitted_record_counts_once_in_its_task(store: Store, tmp_path: Path) -> None:
