@@ -333,7 +333,7 @@ def _batch_output(obj: dict[str, Any], raw: bytes) -> Parsed:
         tier if type(tier) is str and tier else None,
         _time_of(answer),
         False,
-        bool(_TOOL_USE(raw) or _FUNCTION_CALL(raw)),
+        bool(_TOOL_USE(raw) or _FUNCTION_CALL(raw)),  # grep_hit, inlined
         len(raw),
         0,
         hash(raw),
