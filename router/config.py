@@ -200,6 +200,11 @@ class Server(_Strict):
     max_headers: int = Field(100, ge=8)  # more -> 431
     header_timeout_s: float = Field(10.0, gt=0)  # headers not complete this long after the connection opened -> 408
     body_timeout_s: float = Field(60.0, gt=0)  # a body not complete this long after its headers -> 408
+    # An idle kept-alive connection is closed after this long. Above the clients' own idle expiry (httpx and the
+    # openai SDK 5 s, aiohttp 15 s, Go 90 s), so the client closes it first: closed here at the moment a client
+    # reuses it, the client's next request fails (httpcore.ReadError, ServerDisconnectedError) — uvicorn's 5 s
+    # equals httpx's and did, in tests/test_task_identity_acceptance.py.
+    keep_alive_s: float = Field(120.0, gt=0)
 
 
 class Log(_Strict):

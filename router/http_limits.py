@@ -9,7 +9,8 @@ many headers → 431, headers not complete within `header_timeout_s` of the conn
 the request's first byte on a kept-alive connection) → 408, a body not complete within `body_timeout_s`
 of its headers → 408; then the connection is closed. Those answers, and the 400 for a request that is
 not HTTP at all (uvicorn's own is plain text), are written by the `Boundary` (router/boundary.py) like
-every other refusal: OpenAI-shaped JSON, counted in `routetax_rejections_total`.
+every other refusal: OpenAI-shaped JSON, counted in `routetax_rejections_total`. An idle kept-alive
+connection is closed after `keep_alive_s` (uvicorn's 5 s raced the clients' own expiry: config.Server).
 """
 
 from __future__ import annotations
@@ -35,10 +36,12 @@ class GuardedHttpTools(HttpToolsProtocol):
     max_headers = 100
     header_timeout_s = 10.0
     body_timeout_s = 60.0
+    keep_alive_s = 120.0
     boundary: Boundary  # set by `guarded_protocol`: it answers and counts this protocol's refusals
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        self.timeout_keep_alive = self.keep_alive_s  # uvicorn's own is 5 s: see `Server.keep_alive_s`
         self._refused = False
         self._header_bytes = 0
         self._header_count = 0
@@ -132,6 +135,7 @@ def guarded_protocol(server: Server, boundary: Boundary) -> type[Any]:
             "max_headers": server.max_headers,
             "header_timeout_s": server.header_timeout_s,
             "body_timeout_s": server.body_timeout_s,
+            "keep_alive_s": server.keep_alive_s,
             "boundary": boundary,
         },
     )

@@ -21,6 +21,7 @@ from router.servers import RunningServer
 from tests.conftest import durable_config, serve_config_file
 from tests.redis_server import RedisServer
 from tests.running import Processes
+from tests.serve_replicas import serve_replicas
 from tests.task_traffic import KINDS, TaskRun, drive, splits_and_merges
 from tests.test_cli import free_port, wait_until_up
 
@@ -76,11 +77,18 @@ def test_five_hundred_tasks_without_the_header_get_one_id_each(
 
 
 def test_two_replicas_on_one_redis_agree_on_every_task(
-    redis_server: RedisServer, emulator: RunningServer, start_proxy, tmp_path: Path
+    processes: Processes, redis_server: RedisServer, emulator: RunningServer, tmp_path: Path
 ) -> None:
-    first = start_proxy(durable_config(emulator.url, redis_server.url, tmp_path / "a"))
-    second = start_proxy(durable_config(emulator.url, redis_server.url, tmp_path / "b"))
-    runs = _drive([first.url, second.url])  # every continuation goes to the other replica
+    """Each replica a `routetax serve` process, as deployed: in this process, four event loops behind one GIL with
+    the SDK's client made a 20 ms sleep last 500 ms, longer than any replica's write is waited for."""
+
+    def replica_config(index: int, port: int) -> str:
+        directory = tmp_path / f"replica{index}"
+        directory.mkdir()
+        return serve_config_file(directory, emulator.url, redis_server.url, port).read_text()
+
+    urls, _ = serve_replicas(processes, tmp_path, 2, replica_config)
+    runs = _drive(urls)  # every continuation goes to the other replica
     _assert_one_id_per_task(runs)
     _assert_classes(runs)
 
