@@ -181,34 +181,13 @@ _VARIANT_SUFFIXES = (
     "above_272k_tokens_flex",
     "above_272k_tokens_priority",
 )
-# The fields of a map entry routetax prices by; the rest (≈ 15 MB of the map held in memory) is dropped as it is read.
-_PRICED_FIELDS = frozenset(
-    [
-        f"{field}{suffix}"
-        for field in ("input_cost_per_token", "output_cost_per_token", "cache_read_input_token_cost")
-        for suffix in ("", *(f"_{variant}" for variant in _VARIANT_SUFFIXES))
-    ]
-    + [
-        "regional_processing_uplift_multiplier_us",
-        "regional_processing_uplift_multiplier_eu",
-        "max_input_tokens",
-        "max_output_tokens",
-    ]
-)
 
 
 @lru_cache(maxsize=1)
-def price_map() -> dict[str, dict[str, Any]]:
-    """litellm's bundled map, read once, each entry cut to the fields routetax prices by.
-
-    Read whole, the map holds ≈ 15 MB while `routetax audit` waits on Batch halves; cut, it is small enough to keep,
-    so the usage limits (`token_limits`) and the prices share one read of its 3.5 MB of JSON (two reads were about a
-    third of the audit's once-a-run work)."""
-    return {
-        model: fields
-        for model, entry in _read_map().items()
-        if type(entry) is dict and (fields := {field: entry[field] for field in _PRICED_FIELDS.intersection(entry)})
-    }
+def price_map() -> dict[str, Any]:
+    """litellm's bundled map, read once: prices here, usage limits in metering/audit/limits.py (parsing its 3.5 MB of
+    JSON costs about 68 million instructions, ~20 ms; it holds ≈ 6 MB)."""
+    return _read_map()
 
 
 def _read_map() -> dict[str, Any]:
@@ -217,18 +196,6 @@ def _read_map() -> dict[str, Any]:
         return {}
     path = Path(next(iter(spec.submodule_search_locations))) / PRICE_MAP_FILE
     return orjson.loads(path.read_bytes()) if path.is_file() else {}
-
-
-def token_limits() -> dict[str, tuple[int | None, int | None]]:
-    """Each model's (max_input_tokens, max_output_tokens) in the map."""
-    return {
-        model: (_positive(entry.get("max_input_tokens")), _positive(entry.get("max_output_tokens")))
-        for model, entry in price_map().items()
-    }
-
-
-def _positive(value: Any) -> int | None:
-    return value if type(value) is int and value > 0 else None
 
 
 def _rates(entry: dict[str, Any], suffix: str) -> Rates | None:

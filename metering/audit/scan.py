@@ -320,7 +320,7 @@ class Scanner:
         self.sessions = Sessions()
         self.windowed = options.window.active
         self.source = 0  # index of the source being read
-        load_limits()  # now, while nothing waits in memory: the price map it reads is freed for what follows
+        load_limits()  # the price map is read now, once: the limits here, the report's prices at the end
         remember_instructions()  # a log replays its applications' few system prompts: each is read once
 
     def feed(self, raw: bytes) -> None:

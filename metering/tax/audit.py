@@ -39,7 +39,7 @@ from metering.tax.break_even import crossing
 from metering.tax.policy_table import CHEAP_ONLY, DUAL, MID_ONLY, policies_for
 from metering.tax.roles import Role
 from metering.tax.share_interval import agentic_share_interval, undetermined_rows
-from metering.tax.token_view import TokenPolicy, token_view
+from metering.tax.token_view import TokenPolicy, token_plan, token_view
 from metering.tax.trend_interval import with_interval
 
 # The models the logs are priced at, by the role their tier plays (the audit has no deployment to ask).
@@ -185,7 +185,8 @@ def _project(tally: Tally, a: Assumptions) -> _Projection:
             repriced[label][a.self_hosted_tier] = 0.0  # self-hosted tokens cost nothing at the margin
     requests = {label: tokens[label]["requests"] for label in LABELS}
     low, mid, high = tax_model.OVERHEAD_LOW, tax_model.OVERHEAD_MID, tax_model.OVERHEAD_HIGH
-    views = {overhead: token_view(repriced, requests, a, overhead) for overhead in (low, mid, high)}
+    plan = token_plan(a)
+    views = {overhead: token_view(repriced, requests, a, overhead, plan) for overhead in (low, mid, high)}
     names = policies_for(a)  # the engine's one policy table: nano_only, mini_only, dual, agentic_to_qwen ...
 
     def monthly_spend(name: str, overhead: float = mid) -> float:
