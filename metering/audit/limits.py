@@ -23,9 +23,14 @@ _SNAPSHOT = re.compile(r"-\d{4}-\d{2}-\d{2}$|-\d{4}$")  # gpt-4o-2024-08-06, gpt
 _FALLBACK = 10_000_000  # when the map is missing altogether
 
 
+def load() -> None:
+    """Read the price map now (called before reading, while little else is held in memory)."""
+    price_map()
+
+
 @lru_cache(maxsize=1)
-def load() -> tuple[int, int]:
-    """The largest limits of any model in the map (one pass; a model's own are looked up when it is met)."""
+def _largest() -> tuple[int, int]:
+    """The largest limits of any model in the map: what a model it does not know (or gives no limit) is held to."""
     largest_in = largest_out = 0
     for entry in price_map().values():
         if type(entry) is dict:
@@ -45,16 +50,18 @@ def _limit(entry: dict[str, Any], field: str) -> int | None:
 @lru_cache(maxsize=512)
 def limits_for(model: str | None) -> tuple[int, int]:
     """(most prompt tokens, most completion tokens) a request to `model` can have."""
-    largest_in, largest_out = load()
-    if not model:
-        return largest_in, largest_out
-    table = price_map()
-    bare = model.rsplit("/", 1)[-1]
-    for name in (model, bare, _SNAPSHOT.sub("", bare)):
-        entry = table.get(name)
-        if type(entry) is dict:
-            return _limit(entry, "max_input_tokens") or largest_in, _limit(entry, "max_output_tokens") or largest_out
-    return largest_in, largest_out
+    if model:
+        table = price_map()
+        bare = model.rsplit("/", 1)[-1]
+        for name in (model, bare, _SNAPSHOT.sub("", bare)):
+            entry = table.get(name)
+            if type(entry) is dict:
+                most_in, most_out = _limit(entry, "max_input_tokens"), _limit(entry, "max_output_tokens")
+                if most_in is None or most_out is None:
+                    largest_in, largest_out = _largest()
+                    return most_in or largest_in, most_out or largest_out
+                return most_in, most_out
+    return _largest()
 
 
 def implausible(usage: Usage, model: str | None) -> bool:

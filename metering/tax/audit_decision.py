@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from metering.audit.scan import AGENTIC, SINGLE_TURN
-from metering.cost import cost
+from metering.cost import cost_usd, mode_of
 from metering.prices import Price, price_for
 from metering.record import Usage
 from metering.tax import model as tax_model
@@ -86,11 +86,13 @@ def price_policies(
     """Every policy with a published success rate, priced on `mix` as the audit's projection prices the logs
     (`prices`: `role_prices(a)`, `plan`: `token_plan(a)`, when the caller made them already)."""
     repriced: dict[str, dict[str, float]] = {label: {} for label in (SINGLE_TURN, AGENTIC)}
+    billed = [
+        (label, mode_of(mode == "batch", mode if mode in ("flex", "priority") else None), usage)
+        for (label, mode), usage in mix.items()
+    ]
     for tier, price in role_prices(a) if prices is None else prices:
-        for (label, mode), usage in mix.items():
-            service_tier = mode if mode in ("flex", "priority") else None
-            spent = cost(usage, price, batch=mode == "batch", service_tier=service_tier).total_usd
-            repriced[label][tier] = repriced[label].get(tier, 0.0) + spent
+        for label, billed_as, usage in billed:
+            repriced[label][tier] = repriced[label].get(tier, 0.0) + cost_usd(usage, price, billed_as)
     view = token_view(repriced, requests, a, tax_model.OVERHEAD_MID, plan)  # type: ignore[arg-type]
     return {
         name: Priced(scale * p.spend_usd, scale * p.completed)
