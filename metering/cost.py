@@ -101,6 +101,13 @@ def cost(
     return CostBreakdown(input_usd, cached_usd, output_usd, total, modifiers, amortised, found.estimate)
 
 
+def cost_usd(usage: Usage, price: Price, mode: Mode) -> float:
+    """`cost(...).total_usd` without the breakdown (no region): for a caller that prices one mix many times (the
+    audit's decision, ~50 times) and needs only the sum — the same sum of the same three products."""
+    input_usd, cached_usd, output_usd = _priced(usage, _mode_rates(price, usage.prompt_tokens, mode).rates)
+    return input_usd + cached_usd + output_usd
+
+
 def _priced(usage: Usage, rates: Rates) -> tuple[float, float, float]:
     """(input, cached input, output) USD of `usage` at `rates`."""
     input_usd = (usage.prompt_tokens - usage.cached_tokens) * rates.input

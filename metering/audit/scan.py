@@ -17,6 +17,7 @@ Both are marked estimated.
 
 from __future__ import annotations
 
+import gc
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -320,7 +321,7 @@ class Scanner:
         self.sessions = Sessions()
         self.windowed = options.window.active
         self.source = 0  # index of the source being read
-        load_limits()  # now, while nothing waits in memory: the price map it reads is freed for what follows
+        load_limits()  # the price map is read now, once: the limits here, the report's prices at the end
         remember_instructions()  # a log replays its applications' few system prompts: each is read once
 
     def feed(self, raw: bytes) -> None:
@@ -443,9 +444,13 @@ def scan(
     copies = _copies(sources)  # index -> the name of the earlier source with the same content
     sides = [Side.OTHER if index in copies else side_of(source.first_line()) for index, source in enumerate(sources)]
     scanner = Scanner(options, names, pair(names, sides))
+    # What is alive now — modules, the classifier's tables, the tokenizer, the price map — lives to the end of the
+    # reading: frozen, the collector's passes skip it (reading 20,000 Batch requests made a full pass of 37 ms).
+    gc.freeze()
     try:
         return _read(scanner, sources, copies, progress, warn)
     finally:
+        gc.unfreeze()  # collectable again: a long-lived caller (a test run) keeps no garbage
         remember_instructions(False)  # also when reading stops (two Batch lines collide)
 
 

@@ -13,6 +13,7 @@ in `assumptions`.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,7 +39,7 @@ from metering.tax.break_even import crossing
 from metering.tax.policy_table import CHEAP_ONLY, DUAL, MID_ONLY, policies_for
 from metering.tax.roles import Role
 from metering.tax.share_interval import agentic_share_interval, undetermined_rows
-from metering.tax.token_view import TokenPolicy, token_view
+from metering.tax.token_view import TokenPolicy, token_plan, token_view
 from metering.tax.trend_interval import with_interval
 
 # The models the logs are priced at, by the role their tier plays (the audit has no deployment to ask).
@@ -148,12 +149,29 @@ def _spend(mix: dict[tuple[str, str], Usage], price: Price, label: str) -> float
     return total
 
 
-def project(tally: Tally, assumptions: Assumptions) -> dict[str, Any]:
-    """Everything the audit reports, as JSON-ready data."""
-    mix, tokens = token_mix(tally, assumptions.output_tokens)
-    monthly, basis, basis_text = monthly_requests(tally, assumptions.calls_per_month)
+@dataclass(frozen=True, slots=True)
+class _Projection:
+    """The logs priced per policy and put on the monthly basis: what a breakdown row needs, and what the report
+    builds the rest on."""
+
+    mix: dict[tuple[str, str], Usage]
+    tokens: dict[str, dict[str, Any]]
+    monthly: float
+    basis: str
+    basis_text: str
+    scale: float
+    spend: dict[tuple[str | None, str], float]
+    requests: dict[str, int]
+    views: dict[float, dict[str, TokenPolicy]]
+    projected: dict[str, float | None]
+    gpu_hour: float | None
+    gpu_monthly: float | None
+
+
+def _project(tally: Tally, a: Assumptions) -> _Projection:
+    mix, tokens = token_mix(tally, a.output_tokens)
+    monthly, basis, basis_text = monthly_requests(tally, a.calls_per_month)
     scale = monthly / tally.requests if tally.requests else 0.0
-    a = assumptions
     spend = {  # logged window, USD: each class's tokens at the model of each priced role's tier
         (a.tier(role), label): _spend(mix, price_for(model), label)
         for role, model in ROLE_MODELS.items()
@@ -167,7 +185,8 @@ def project(tally: Tally, assumptions: Assumptions) -> dict[str, Any]:
             repriced[label][a.self_hosted_tier] = 0.0  # self-hosted tokens cost nothing at the margin
     requests = {label: tokens[label]["requests"] for label in LABELS}
     low, mid, high = tax_model.OVERHEAD_LOW, tax_model.OVERHEAD_MID, tax_model.OVERHEAD_HIGH
-    views = {overhead: token_view(repriced, requests, a, overhead) for overhead in (low, mid, high)}
+    plan = token_plan(a)
+    views = {overhead: token_view(repriced, requests, a, overhead, plan) for overhead in (low, mid, high)}
     names = policies_for(a)  # the engine's one policy table: nano_only, mini_only, dual, agentic_to_qwen ...
 
     def monthly_spend(name: str, overhead: float = mid) -> float:
@@ -177,7 +196,6 @@ def project(tally: Tally, assumptions: Assumptions) -> dict[str, Any]:
     to_self_hosted = next((n for n, (p, _) in names.items() if p.self_hosted and p.splits_by_class), None)
     gpu_hour = gpu_hour_usd(a)
     gpu_monthly = a.gpus * HOURS_PER_MONTH * gpu_hour if gpu_hour is not None else None
-    agentic_tokens = scale * (tokens[AGENTIC]["prompt_tokens"] + tokens[AGENTIC]["completion_tokens"])
     projected: dict[str, float | None] = {
         cheap_only: monthly_spend(cheap_only),
         mid_only: monthly_spend(mid_only),
@@ -190,11 +208,29 @@ def project(tally: Tally, assumptions: Assumptions) -> dict[str, Any]:
         projected[f"{to_self_hosted}_amortised"] = (
             None if gpu_monthly is None else monthly_spend(to_self_hosted) + gpu_monthly
         )
+    return _Projection(
+        mix, tokens, monthly, basis, basis_text, scale, spend, requests, views, projected, gpu_hour, gpu_monthly
+    )
+
+
+def projected_monthly_usd(tally: Tally, assumptions: Assumptions) -> dict[str, float | None]:
+    """Each policy's monthly spend on these logs — a breakdown row's figures, without the report's decision."""
+    return _project(tally, assumptions).projected
+
+
+def project(tally: Tally, assumptions: Assumptions) -> dict[str, Any]:
+    """Everything the audit reports, as JSON-ready data."""
+    a = assumptions
+    p = _project(tally, a)
+    tokens, scale, requests, projected = p.tokens, p.scale, p.requests, p.projected
+    low, mid, high = tax_model.OVERHEAD_LOW, tax_model.OVERHEAD_MID, tax_model.OVERHEAD_HIGH
+    mid_only = MID_ONLY.name(a) or "mini_only"
+    agentic_tokens = scale * (tokens[AGENTIC]["prompt_tokens"] + tokens[AGENTIC]["completion_tokens"])
     mini_only = projected[mid_only]
     share = tally.agentic / tally.requests if tally.requests else 0.0
-    corrected = _success_corrected(projected, views[mid], scale, requests, a)
+    corrected = _success_corrected(projected, p.views[mid], scale, requests, a)
     break_even = tax_model.break_even_agentic_share(mid)
-    per_request = {key: value / requests[key[1]] if requests[key[1]] else None for key, value in spend.items()}
+    per_request = {key: value / requests[key[1]] if requests[key[1]] else None for key, value in p.spend.items()}
     logs_break_even = _break_even_priced(per_request, mid, a, published_rates=False)
     corrected_break_even = _break_even_priced(per_request, mid, a, published_rates=True)
     trend = with_interval(_trend(tally, break_even), tally.days, break_even)  # crossing only when significant
@@ -221,9 +257,9 @@ def project(tally: Tally, assumptions: Assumptions) -> dict[str, Any]:
         "trend": trend,
         "tokens": tokens,
         "cached_share": _cached_share(tally),
-        "monthly_requests": monthly,
-        "monthly_basis": basis,
-        "monthly_basis_text": basis_text,
+        "monthly_requests": p.monthly,
+        "monthly_basis": p.basis,
+        "monthly_basis_text": p.basis_text,
         "projected_monthly_usd": projected,
         "savings_vs_mini": {
             key: (1 - value / mini_only) if mini_only and value is not None else None
@@ -231,9 +267,9 @@ def project(tally: Tally, assumptions: Assumptions) -> dict[str, Any]:
             if key != mid_only
         },
         "qwen": {
-            "gpu_hour_usd": gpu_hour,
+            "gpu_hour_usd": p.gpu_hour,
             "gpus": assumptions.gpus,
-            "gpu_monthly_usd": gpu_monthly,
+            "gpu_monthly_usd": p.gpu_monthly,
             "agentic_tokens_per_month": agentic_tokens,
             "tokens_per_second_needed": agentic_tokens / (HOURS_PER_MONTH * 3600),
         },
@@ -248,11 +284,11 @@ def project(tally: Tally, assumptions: Assumptions) -> dict[str, Any]:
         "unmatched_batch_inputs": tally.unmatched_batch_inputs,
     }
     add_day_intervals(result["per_day"])
-    result.update(logged_spend_monthly(tally, monthly))
-    result["priority_on_nano"] = priority_on_nano(tally, mix, scale)
-    result["breakdowns"] = breakdowns(tally, assumptions, scale, project)
+    result.update(logged_spend_monthly(tally, p.monthly))
+    result["priority_on_nano"] = priority_on_nano(tally, p.mix, scale)
+    result["breakdowns"] = breakdowns(tally, assumptions, scale, projected_monthly_usd)
     result["estimates"] = estimates_json(tally, assumptions.output_tokens)
-    result.update(decide(mix, requests, scale, a, result["agentic_share_interval"], corrected))  # the one decision
+    result.update(decide(p.mix, requests, scale, a, result["agentic_share_interval"], corrected))  # the one decision
     result["what_would_change_it"] = _what_would_change_it(result)
     result["assumptions"] = _assumptions(result, assumptions)
     if result["priority_on_nano"] is not None:

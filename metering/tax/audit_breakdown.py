@@ -1,6 +1,7 @@
 """The audit's breakdowns: each team, key, model and session priced on the one engine, top N and the rest.
 
-A group's figures come from the same projection as the whole (`metering.tax.audit.project`, passed in):
+A group's figures come from the same projection as the whole (`metering.tax.audit.projected_monthly_usd`, passed
+in; the report's decision is made once, for the whole):
 its own tokens per class × pricing mode, priced per policy over the logged window, then put on the
 whole report's monthly basis (the same factor as every projected figure), so the rows of a dimension
 add up to the report's `projected_monthly_usd` wherever usage is logged. (Where tokens are estimated a
@@ -24,7 +25,7 @@ from metering.audit.scan import Tally, TokenSampler
 from metering.tax.assumptions import Assumptions
 
 TOP = 10
-Project = Callable[[Tally, Assumptions], dict[str, Any]]
+Project = Callable[[Tally, Assumptions], dict[str, float | None]]
 
 
 def breakdowns(
@@ -50,7 +51,7 @@ def breakdowns(
 def _row(name: str, group: Group, a: Assumptions, scale: float, project: Project, exact: bool) -> dict[str, Any]:
     part = Tally(requests=group.requests, agentic=group.agentic, buckets=group.buckets)
     part.finish(TokenSampler())  # its buckets are settled already: this only sums their cached shares
-    logged = project(part, replace(a, calls_per_month=group.requests))["projected_monthly_usd"]  # the window's
+    logged = project(part, replace(a, calls_per_month=group.requests))  # the window's
     return {
         "name": name,
         "requests": group.requests,

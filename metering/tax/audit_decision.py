@@ -23,14 +23,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from metering.audit.scan import AGENTIC, SINGLE_TURN
-from metering.cost import cost
+from metering.cost import cost_usd, mode_of
 from metering.prices import Price, price_for
 from metering.record import Usage
 from metering.tax import model as tax_model
 from metering.tax.assumptions import Assumptions
 from metering.tax.policy_table import CHEAP_ONLY, MID_ONLY
 from metering.tax.roles import Role
-from metering.tax.token_view import token_view
+from metering.tax.token_view import Plan, token_plan, token_view
 
 ROLE_MODELS = {Role.CHEAP: "gpt-5.4-nano", Role.MID: "gpt-5.4-mini"}  # as the audit's projection prices them
 OUTPUT_SCALES = (0.5, 1.0, 2.0)
@@ -81,16 +81,19 @@ def price_policies(
     scale: float,
     a: Assumptions,
     prices: list[tuple[str, Price]] | None = None,
+    plan: Plan | None = None,
 ) -> dict[str, Priced]:
     """Every policy with a published success rate, priced on `mix` as the audit's projection prices the logs
-    (`prices`: `role_prices(a)`, when the caller made them already)."""
+    (`prices`: `role_prices(a)`, `plan`: `token_plan(a)`, when the caller made them already)."""
     repriced: dict[str, dict[str, float]] = {label: {} for label in (SINGLE_TURN, AGENTIC)}
+    billed = [
+        (label, mode_of(mode == "batch", mode if mode in ("flex", "priority") else None), usage)
+        for (label, mode), usage in mix.items()
+    ]
     for tier, price in role_prices(a) if prices is None else prices:
-        for (label, mode), usage in mix.items():
-            service_tier = mode if mode in ("flex", "priority") else None
-            spent = cost(usage, price, batch=mode == "batch", service_tier=service_tier).total_usd
-            repriced[label][tier] = repriced[label].get(tier, 0.0) + spent
-    view = token_view(repriced, requests, a, tax_model.OVERHEAD_MID)  # type: ignore[arg-type]
+        for label, billed_as, usage in billed:
+            repriced[label][tier] = repriced[label].get(tier, 0.0) + cost_usd(usage, price, billed_as)
+    view = token_view(repriced, requests, a, tax_model.OVERHEAD_MID, plan)  # type: ignore[arg-type]
     return {
         name: Priced(scale * p.spend_usd, scale * p.completed)
         for name, p in view.items()
@@ -137,11 +140,12 @@ def decide(
     baseline = MID_ONLY.name(a) or "mini_only"
     cheap_only = CHEAP_ONLY.name(a) or "nano_only"
 
-    prices = role_prices(a)
+    prices, plan = role_prices(a), token_plan(a)
 
     def priced_at(output_scale: float, cache_share: float | None, class_scale: Mapping[str, float]) -> dict:
         scaled_requests = {label: n * class_scale.get(label, 1.0) for label, n in requests.items()}
-        return price_policies(_varied(mix, output_scale, cache_share, class_scale), scaled_requests, scale, a, prices)
+        scaled_mix = _varied(mix, output_scale, cache_share, class_scale)
+        return price_policies(scaled_mix, scaled_requests, scale, a, prices, plan)
 
     base = priced_at(1.0, None, {})
     decided = _decide(base, baseline)

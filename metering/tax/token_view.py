@@ -31,22 +31,43 @@ class TokenPolicy:
         return self.spend_usd / self.completed
 
 
+Plan = tuple[tuple[str, bool, tuple[tuple[str, str, float | None], ...]], ...]
+
+
+def token_plan(a: Assumptions) -> Plan:
+    """Each policy's name, whether it splits classes, and per class the tier serving it with that tier's published
+    success rate: all `token_view` needs of the assumptions. A caller pricing many mixes under one set of them (the
+    audit's decision prices ~50) makes it once."""
+    return tuple(
+        (
+            name,
+            policy.splits_by_class,
+            tuple((label, tier, published_success_rate(a.role_of(tier), label)) for label, tier in tiers.items()),
+        )
+        for name, (policy, tiers) in policies_for(a).items()
+    )
+
+
 def token_view(
-    repriced: Mapping[str, Mapping[str, float]], requests: Mapping[str, int], a: Assumptions, overhead: float
+    repriced: Mapping[str, Mapping[str, float]],
+    requests: Mapping[str, int],
+    a: Assumptions,
+    overhead: float,
+    plan: Plan | None = None,
 ) -> dict[str, TokenPolicy]:
     """Policy name -> its token-priced figures. `repriced`: class -> tier -> that class's requests priced at the
-    tier; `requests`: class -> how many; `overhead`: the routing overhead a policy that splits classes pays."""
+    tier; `requests`: class -> how many; `overhead`: the routing overhead a policy that splits classes pays;
+    `plan`: `token_plan(a)`, when the caller made it already."""
     out = {}
-    for name, (policy, tiers) in policies_for(a).items():
-        labels = [label for label in tiers if requests.get(label)]
-        prices = [repriced.get(label, {}).get(tiers[label]) for label in labels]
+    for name, splits_by_class, classes in token_plan(a) if plan is None else plan:
+        present = [(label, tier, rate) for label, tier, rate in classes if requests.get(label)]
+        prices = [repriced.get(label, {}).get(tier) for label, tier, _ in present]
         spend = None if any(p is None for p in prices) else sum(prices)  # type: ignore[arg-type]
-        if spend is not None and policy.splits_by_class:
+        if spend is not None and splits_by_class:
             spend *= 1 + overhead
-        rates = [published_success_rate(a.role_of(tiers[label]), label) for label in labels]
         completed = None
-        if all(rate is not None for rate in rates):
-            completed = sum(requests[label] * rate for label, rate in zip(labels, rates, strict=True))  # type: ignore[operator]
+        if all(rate is not None for _, _, rate in present):
+            completed = sum(requests[label] * rate for label, _, rate in present)  # type: ignore[operator]
         out[name] = TokenPolicy(spend, completed)
     return out
 
