@@ -12,8 +12,7 @@ the extension is absent and the relay sends through ASGI (router/stream_response
 
 What this relies on in uvicorn's httptools protocol (0.55, pinned by tests/test_client_transport.py): the
 cycle's `transport`, `flow` (`write_paused`, `drain()`), `disconnected`, `response_started` and
-`chunked_encoding`, its `on_response` callback (called once the response's last body message is sent), and that
-its `send` writes chunked body messages as `<hex size>\\r\\n<body>\\r\\n`.
+`chunked_encoding`, and that its `send` writes chunked body messages as `<hex size>\\r\\n<body>\\r\\n`.
 """
 
 from __future__ import annotations
@@ -54,6 +53,15 @@ class ClientTransport:
             await cycle.flow.drain()
 
 
+def release(scope: Any) -> None:
+    """Drop the request's `ClientTransport` once its response is sent. It refers to uvicorn's cycle, which refers
+    to the scope that holds it: left in place, the three (and the scope's dicts) are a reference cycle that waits
+    for the collector instead of going with the request (~16 objects a request found by young collections)."""
+    extensions = scope.get("extensions")
+    if extensions:
+        extensions.pop(EXTENSION, None)
+
+
 def client_transport(scope: Any) -> ClientTransport | None:
     """The request's `ClientTransport`, when the server set one and the response is chunk-framed."""
     transport = scope.get("extensions", {}).get(EXTENSION)
@@ -68,19 +76,4 @@ class ExposesClientTransport:
         cycle = getattr(self, "cycle", None)
         scope = getattr(self, "scope", None)
         if cycle is not None and cycle.scope is scope:  # not an upgrade or a refused request
-            extensions = scope.setdefault("extensions", {})
-            extensions[EXTENSION] = ClientTransport(cycle)
-            cycle.on_response = _released(extensions, cycle.on_response)
-
-
-def _released(extensions: dict[str, Any], on_response: Any) -> Any:
-    """The cycle's end-of-response callback, first dropping the request's `ClientTransport`: it refers to the cycle,
-    which refers to the scope holding it, so left in place the three (and the scope's dicts) are a reference cycle
-    that waits for the collector instead of going with the request (~16 objects a request found by young
-    collections). Done here, where the transport is set, it holds for every response, error answers included."""
-
-    def response_complete() -> None:
-        extensions.pop(EXTENSION, None)
-        on_response()
-
-    return response_complete
+            scope.setdefault("extensions", {})[EXTENSION] = ClientTransport(cycle)

@@ -16,6 +16,8 @@ from typing import Any
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from router.client_transport import release
+
 _CONTENT_TYPE = (b"content-type", b"application/json")
 _NO_LENGTH = (204, 304)  # and every status below 200, as Starlette's `Response`
 
@@ -47,4 +49,5 @@ class JsonAnswer(Response):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
         await send({"type": "http.response.body", "body": self.body})
+        release(scope)
         await self._after(*self._args)

@@ -25,7 +25,7 @@ from starlette.background import BackgroundTask
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from router.client_transport import client_transport
+from router.client_transport import client_transport, release
 
 
 class Sink(Protocol):
@@ -110,5 +110,6 @@ class RelayResponse(Response):
         finally:
             streaming = False
             watcher.cancel()
+            release(scope)
         if self.background is not None:
             await self.background()
