@@ -186,7 +186,7 @@ def _project(tally: Tally, a: Assumptions) -> _Projection:
     requests = {label: tokens[label]["requests"] for label in LABELS}
     low, mid, high = tax_model.OVERHEAD_LOW, tax_model.OVERHEAD_MID, tax_model.OVERHEAD_HIGH
     plan = token_plan(a)
-    views = {overhead: token_view(repriced, requests, a, overhead, plan) for overhead in (low, mid, high)}
+    views = {overhead: token_view(repriced, requests, plan, overhead) for overhead in (low, mid, high)}
     names = policies_for(a)  # the engine's one policy table: nano_only, mini_only, dual, agentic_to_qwen ...
 
     def monthly_spend(name: str, overhead: float = mid) -> float:

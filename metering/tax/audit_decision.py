@@ -79,21 +79,20 @@ def price_policies(
     mix: Mix,
     requests: Mapping[str, float],
     scale: float,
-    a: Assumptions,
-    prices: list[tuple[str, Price]] | None = None,
-    plan: Plan | None = None,
+    prices: list[tuple[str, Price]],
+    plan: Plan,
 ) -> dict[str, Priced]:
     """Every policy with a published success rate, priced on `mix` as the audit's projection prices the logs
-    (`prices`: `role_prices(a)`, `plan`: `token_plan(a)`, when the caller made them already)."""
+    (`prices`: `role_prices`, `plan`: `token_plan` of the assumptions, made once by a decision for all its pricings)."""
     repriced: dict[str, dict[str, float]] = {label: {} for label in (SINGLE_TURN, AGENTIC)}
     billed = [
         (label, mode_of(mode == "batch", mode if mode in ("flex", "priority") else None), usage)
         for (label, mode), usage in mix.items()
     ]
-    for tier, price in role_prices(a) if prices is None else prices:
+    for tier, price in prices:
         for label, billed_as, usage in billed:
             repriced[label][tier] = repriced[label].get(tier, 0.0) + cost_usd(usage, price, billed_as)
-    view = token_view(repriced, requests, a, tax_model.OVERHEAD_MID, plan)  # type: ignore[arg-type]
+    view = token_view(repriced, requests, plan, tax_model.OVERHEAD_MID)  # type: ignore[arg-type]
     return {
         name: Priced(scale * p.spend_usd, scale * p.completed)
         for name, p in view.items()
@@ -145,7 +144,7 @@ def decide(
     def priced_at(output_scale: float, cache_share: float | None, class_scale: Mapping[str, float]) -> dict:
         scaled_requests = {label: n * class_scale.get(label, 1.0) for label, n in requests.items()}
         scaled_mix = _varied(mix, output_scale, cache_share, class_scale)
-        return price_policies(scaled_mix, scaled_requests, scale, a, prices, plan)
+        return price_policies(scaled_mix, scaled_requests, scale, prices, plan)
 
     base = priced_at(1.0, None, {})
     decided = _decide(base, baseline)

@@ -27,7 +27,7 @@ from metering.tax.assumptions import Assumptions
 from metering.tax.audit import LABELS, ROLE_MODELS, _spend
 from metering.tax.percentile import nearest_rank
 from metering.tax.policy_table import CHEAP_ONLY, MID_ONLY, policies_for
-from metering.tax.token_view import token_view
+from metering.tax.token_view import token_plan, token_view
 
 
 def project_tasks(tally: Tally, result: dict[str, Any], a: Assumptions) -> dict[str, Any] | None:
@@ -48,7 +48,8 @@ def project_tasks(tally: Tally, result: dict[str, Any], a: Assumptions) -> dict[
             repriced[label][a.self_hosted_tier] = 0.0  # self-hosted tokens cost nothing at the margin
     tasks = {SINGLE_TURN: g.tasks - g.agentic_tasks, AGENTIC: g.agentic_tasks}
     low, mid, high = tax_model.OVERHEAD_LOW, tax_model.OVERHEAD_MID, tax_model.OVERHEAD_HIGH
-    views = {overhead: token_view(repriced, tasks, a, overhead) for overhead in (low, mid, high)}
+    plan = token_plan(a)
+    views = {overhead: token_view(repriced, tasks, plan, overhead) for overhead in (low, mid, high)}
     scale = result["monthly_requests"] / g.grouped  # the same monthly volume of requests, grouped as the logs are
     spend: dict[str, float | None] = {name: policy.spend_usd for name, policy in views[mid].items()}
     spend["dual_low"], spend["dual_high"] = views[low]["dual"].spend_usd, views[high]["dual"].spend_usd

@@ -37,7 +37,7 @@ from metering.tax.intervals import wilson
 from metering.tax.percentile import nearest_rank
 from metering.tax.policy_table import mid_policy, policies_for
 from metering.tax.roles import CLASSES, Role
-from metering.tax.token_view import token_view, token_view_json
+from metering.tax.token_view import token_plan, token_view, token_view_json
 from metering.verdict import Decision
 
 
@@ -162,7 +162,7 @@ def build_report(
         name: dual if policy.as_run else single_tier(tiers) for name, (policy, tiers) in table.items()
     }
     # what `routetax audit` would say for these requests: their tokens repriced, the published rates and overhead
-    published = token_view(class_cf, by_class, a, tax_model.OVERHEAD_MID)
+    published = token_view(class_cf, by_class, token_plan(a), tax_model.OVERHEAD_MID)
     policies: dict[str, PolicyFigures] = {}
     for name, (policy, tiers) in table.items():
         figures = _policy(name, lines[name], classes, by_class, a.failure_cost_usd, policy.self_hosted)

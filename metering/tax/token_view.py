@@ -49,17 +49,13 @@ def token_plan(a: Assumptions) -> Plan:
 
 
 def token_view(
-    repriced: Mapping[str, Mapping[str, float]],
-    requests: Mapping[str, int],
-    a: Assumptions,
-    overhead: float,
-    plan: Plan | None = None,
+    repriced: Mapping[str, Mapping[str, float]], requests: Mapping[str, int], plan: Plan, overhead: float
 ) -> dict[str, TokenPolicy]:
     """Policy name -> its token-priced figures. `repriced`: class -> tier -> that class's requests priced at the
-    tier; `requests`: class -> how many; `overhead`: the routing overhead a policy that splits classes pays;
-    `plan`: `token_plan(a)`, when the caller made it already."""
+    tier; `requests`: class -> how many; `plan`: `token_plan` of the assumptions; `overhead`: the routing overhead a
+    policy that splits classes pays."""
     out = {}
-    for name, splits_by_class, classes in token_plan(a) if plan is None else plan:
+    for name, splits_by_class, classes in plan:
         present = [(label, tier, rate) for label, tier, rate in classes if requests.get(label)]
         prices = [repriced.get(label, {}).get(tier) for label, tier, _ in present]
         spend = None if any(p is None for p in prices) else sum(prices)  # type: ignore[arg-type]
