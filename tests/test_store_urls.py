@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from metering.store import open_store
+from metering.store_wire import StoreWire
 from tests.redis_server import RedisServer, free_port
 
 
@@ -49,14 +50,20 @@ async def test_a_rediss_url_speaks_tls(tls_redis: int) -> None:
     try:
         assert await store.set("ledger-probe", "1")
         assert await store.get("ledger-probe") == b"1"
+        assert StoreWire.for_store(store) is None  # TLS: the task writer keeps the client too
     finally:
         await store.aclose()
 
 
-async def test_a_unix_url_reaches_the_socket(socket_redis: Path) -> None:
+async def test_a_unix_url_reaches_the_socket_and_so_does_the_task_writers_wire(socket_redis: Path) -> None:
     store = open_store(f"unix://{socket_redis}?db=2")
+    wire = StoreWire.for_store(store)
+    assert wire is not None
     try:
         assert await store.set("ledger-probe", "1")
-        assert await store.get("ledger-probe") == b"1"
+        assert await wire.call("GET", "ledger-probe") == b"1"  # the same database over the same socket
+        assert await wire.call("SET", "wire-probe", "2") == b"OK"
+        assert await store.get("wire-probe") == b"2"
     finally:
+        await wire.aclose()
         await store.aclose()
