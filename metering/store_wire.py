@@ -1,18 +1,22 @@
-"""A connection of its own to the store for a background writer's script calls, without the client's layers.
+"""Connections of their own to the store for the shared task index's writes and lookups, without the client's layers.
 
-The shared task index (router.tasks.shared) writes every filed answer to Redis within milliseconds, up to a
-hundred script calls a second on a busy proxy. Through the redis-py asyncio client one call cost ~284,000
-instructions of the proxy's event loop (callgrind, uvloop: the pool's checkout and release, the retry wrapper,
-an `asyncio.wait_for` task per read and per write, the event dispatch, stream readers) — more than identifying a
-request's task (~119,000). Here a call is the command packed by hiredis (C), written to the transport, and its
-reply parsed by hiredis's reader as the bytes arrive (`asyncio.Protocol`, no stream layer, no task).
+The shared task index (router.tasks.shared) writes every filed answer to Redis within milliseconds — up to a few
+hundred script calls a second on a busy proxy — and a worker of `serve --workers N` looks up most continuations
+another worker answered. Through the redis-py asyncio client one script call cost ~284,000 instructions of the
+proxy's event loop and one two-command lookup ~313,000 (callgrind, uvloop: the pool's checkout and release, the
+retry wrapper, an `asyncio.wait_for` task per read and per write, the event dispatch, stream readers) — more than
+identifying a request's task (~119,000). Here a call is its commands packed by hiredis (C) into one write, and
+their replies parsed by hiredis's reader as the bytes arrive (`asyncio.Protocol`, no stream layer, no task):
+~45,000 and ~57,000.
 
 Only plain `redis://` stores (the client `metering.store.open_store` makes for such a URL, TCP or `unix://`):
-a `rediss://` store, a Redis Cluster or the in-process stand-in has no wire (`for_store` returns None) and its
-writer keeps using the client. The connection opens on the first call and after any failure: it authenticates
-and selects the database as the client's URL says. A call that does not complete within the client's socket
-timeout closes the connection (a late reply would answer the next call) and raises; so does a lost connection,
-for every call in flight. Errors are the caller's to handle; Redis's error replies raise `ReplyError`.
+a `rediss://` store, a Redis Cluster or the in-process stand-in has no wire (`for_store` returns None) and the
+index keeps using the client. The connection opens on the first call and after any failure: it authenticates
+and selects the database as the client's URL says. Replies answer calls in the order they were sent, so a call
+its caller gave up on (a lookup's own deadline) still takes its reply off the connection when it comes. A call
+whose replies do not all come within the client's socket timeout closes the connection (a late reply would
+answer the next call) and raises; so does a lost connection, for every call in flight. Errors are the caller's
+to handle; Redis's error replies raise `ReplyError` (`call`) or come back as one (`calls`).
 """
 
 from __future__ import annotations
@@ -67,12 +71,13 @@ class _Replies(asyncio.Protocol):
                 future.set_exception(ConnectionError(f"the store closed the connection: {exc or 'EOF'}"))
 
 
-def _expire(future: asyncio.Future[Any], transport: asyncio.Transport) -> None:
-    """A call's reply did not come in time: the call fails, and the connection goes (a late reply would answer
-    the next call)."""
-    if not future.done():
-        future.set_exception(TimeoutError("the store did not answer in time"))
-        transport.close()
+def _expire(futures: list[asyncio.Future[Any]], transport: asyncio.Transport) -> None:
+    """A call's replies did not all come in time: the call fails, and the connection goes (a late reply would
+    answer the next call)."""
+    for future in futures:
+        if not future.done():
+            future.set_exception(TimeoutError("the store did not answer in time"))
+    transport.close()
 
 
 class StoreWire:
@@ -122,30 +127,49 @@ class StoreWire:
         replies = self._replies
         if replies is None or not replies.usable:
             replies = await self._open()
-        return await self._send(replies, args)
+        (reply,) = await self._send(replies, (args,))
+        if isinstance(reply, ReplyError):
+            raise reply
+        return reply
+
+    async def calls(self, commands: tuple[tuple[Any, ...], ...] | list[tuple[Any, ...]]) -> list[Any]:
+        """Send several commands in one write (a pipeline) and return their replies in order, an error reply as
+        its `ReplyError` (not raised)."""
+        replies = self._replies
+        if replies is None or not replies.usable:
+            replies = await self._open()
+        return await self._send(replies, commands)
 
     async def aclose(self) -> None:
         replies, self._replies = self._replies, None
         if replies is not None and replies.transport is not None:
             replies.transport.close()
 
-    async def _send(self, replies: _Replies, args: tuple[Any, ...]) -> Any:
+    async def _send(
+        self, replies: _Replies, commands: tuple[tuple[Any, ...], ...] | list[tuple[Any, ...]]
+    ) -> list[Any]:
         transport = replies.transport
         if transport is None or transport.is_closing():
             raise ConnectionError("the store closed the connection")
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[Any] = loop.create_future()
-        replies.waiting.append(future)
-        transport.write(hiredis.pack_command(args))
+        futures: list[asyncio.Future[Any]] = [loop.create_future() for _ in commands]
+        replies.waiting.extend(futures)
+        pack = hiredis.pack_command
+        transport.write(pack(commands[0]) if len(futures) == 1 else b"".join(map(pack, commands)))
         # A timer of the loop's own, not `asyncio.timeout` (a quarter of a call's instructions, measured)
-        expiry = loop.call_at(loop.time() + self.timeout_s, _expire, future, transport)
+        expiry = loop.call_at(loop.time() + self.timeout_s, _expire, futures, transport)
+        results = []
         try:
-            reply = await future
+            for future in futures:
+                results.append(await future)
+        except BaseException:
+            for future in futures:  # the failure of one is the call's: the others' are read, not logged as lost
+                if future.done() and not future.cancelled():
+                    future.exception()
+            raise
         finally:
             expiry.cancel()
-        if isinstance(reply, ReplyError):
-            raise reply
-        return reply
+        return results
 
     async def _open(self) -> _Replies:
         if self._opening is None:
@@ -161,11 +185,16 @@ class StoreWire:
                 else:
                     _, replies = await loop.create_connection(_Replies, self.host, self.port)
             try:
+                greeting: list[tuple[Any, ...]] = []
                 if self.password is not None:
-                    credentials = (self.username, self.password) if self.username else (self.password,)
-                    await self._send(replies, ("AUTH", *credentials))
+                    greeting.append(
+                        ("AUTH", self.username, self.password) if self.username else ("AUTH", self.password)
+                    )
                 if self.db:
-                    await self._send(replies, ("SELECT", self.db))
+                    greeting.append(("SELECT", self.db))
+                for reply in await self._send(replies, greeting) if greeting else ():
+                    if isinstance(reply, ReplyError):
+                        raise reply
             except BaseException:
                 if replies.transport is not None:
                     replies.transport.close()

@@ -1,4 +1,4 @@
-"""The shared task writer's own connection to Redis (metering.store_wire), against a real redis-server.
+"""The shared task index's own connections to Redis (metering.store_wire), against a real redis-server.
 
 What a deployment would notice: the writes land (in the database the URL names, with its password), Redis's
 errors come back as errors, a Redis that dies, restarts empty or stops answering costs a batch and a warning —
@@ -164,5 +164,30 @@ async def test_after_redis_restarts_empty_the_writer_reconnects_and_reloads_its_
         # the writer's next batch: a new connection, the script sent whole; the other worker's lookup likewise
         for n in range(1, 4):
             assert (await _step_elsewhere(a, b, n, 0.05))[0]
+    finally:
+        await _close(a, b)
+
+
+async def test_a_redis_that_stops_answering_costs_a_lookup_its_budget_and_later_lookups_still_find_their_tasks(
+    redis_server: RedisServer,
+) -> None:
+    """Lookups that time out leave their replies in flight on the lookups' connection: when Redis answers again,
+    those late replies are dropped in order, and the next lookup gets its own reply (not a stale one)."""
+    a, b = _workers(redis_server)
+    assert redis_server.process is not None
+    try:
+        assert (await _step_elsewhere(a, b, 0, 0.02))[0]
+        await asyncio.sleep(0.02)
+        os.kill(redis_server.process.pid, signal.SIGSTOP)
+        try:
+            same, waited = await _step_elsewhere(a, b, 1, 0.02)
+            assert not same  # its answer never reached Redis: a new task, not a failed request
+            assert waited < 1.5  # three looks of at most 250 ms each, 20 and 50 ms apart
+        finally:
+            os.kill(redis_server.process.pid, signal.SIGCONT)
+        await asyncio.sleep(0.1)  # the late replies arrive
+        for n in range(2, 6):
+            same, waited = await _step_elsewhere(a, b, n, 0.02)
+            assert same, f"step {n} on the other worker started a new task"
     finally:
         await _close(a, b)

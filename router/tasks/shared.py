@@ -47,7 +47,7 @@ log = logging.getLogger("routetax.tasks")
 PREFIX = "routetax:{tasks}:"  # one hash tag: every command works on a Redis Cluster too
 LOOKUP_TIMEOUT_S = 0.25
 # Answers filed meanwhile share one call; a lookup that misses asks again RETRIES_S apart. On the writer's own
-# connection (metering.store_wire) a call costs ~40,000 instructions, so it writes often enough that a step sent
+# connection (metering.store_wire) a call costs ~45,000 instructions, so it writes often enough that a step sent
 # to another worker 8 ms after its answer (agent frameworks take 8-20 ms) finds that answer there; through the
 # client (TLS, a cluster, the in-process store: ~284,000 a call) it writes every CLIENT_FLUSH_S.
 FLUSH_S = 0.004
@@ -103,6 +103,7 @@ class SharedTasks:
         self._writer: asyncio.Task[None] | None = None
         self._unknown: dict[bytes, float] = {}  # digest of a history's latest answer boundary -> when Redis lacked it
         self._wire = StoreWire.for_store(redis)  # the writer's own connection (None: through the client)
+        self._reads = StoreWire.for_store(redis)  # the lookups' (lookups are not queued behind a write)
         self._flush_s = FLUSH_S if self._wire is not None else CLIENT_FLUSH_S
         self._script_sent = False  # Redis has run the write script: calls name it by its digest
 
@@ -166,8 +167,9 @@ class SharedTasks:
         await stop_task(self._writer)  # also when the Redis client swallowed the cancellation (router.stopping)
         self._writer = None
         await self._flush()
-        if self._wire is not None:
-            await self._wire.aclose()
+        for wire in (self._wire, self._reads):
+            if wire is not None:
+                await wire.aclose()
 
     async def find(
         self, digests: list[bytes], atoms: list[Atom], bounds: Boundaries, local: Match | None, now: float
@@ -207,14 +209,13 @@ class SharedTasks:
         now: float,
     ) -> Match | None:
         """One round trip: the longest of the candidates other processes filed, else `local`."""
-        pipe = self._redis.pipeline(transaction=False)
-        if ends:
-            pipe.mget([PREFIX + "a:" + digests[end].hex() for end in ends])
-        for start in starts:
-            pipe.lrange(PREFIX + "r:" + digests[start].hex(), 0, -1)
+        commands: list[tuple[Any, ...]] = (
+            [("MGET", *(PREFIX + "a:" + digests[end].hex() for end in ends))] if ends else []
+        )
+        commands += [("LRANGE", PREFIX + "r:" + digests[start].hex(), 0, -1) for start in starts]
         try:
             async with asyncio.timeout(LOOKUP_TIMEOUT_S):
-                results = await pipe.execute()
+                results = await self._read(commands)
         except Exception as exc:  # a missed continuation starts a new task; the request is served all the same
             log.warning("could not look up a task continuation in the store: %s", exc)
             return local
@@ -258,8 +259,25 @@ class SharedTasks:
     async def _get(self, key: str, now: float) -> Entry | None:
         try:
             async with asyncio.timeout(LOOKUP_TIMEOUT_S):
-                raw = await self._redis.get(key)
+                if self._reads is not None:
+                    raw = await self._reads.call("GET", key)
+                else:
+                    raw = await self._redis.get(key)
         except Exception as exc:
             log.warning("could not look up a task in the store: %s", exc)
             return None
         return self.index.alive(entry_from_json(raw), now) if raw is not None else None
+
+    async def _read(self, commands: list[tuple[Any, ...]]) -> list[Any]:
+        """Read commands in one round trip: on the lookups' own connection, else a pipeline of the client. Each
+        process has many requests that may look up at once, and one writer: lookups do not queue behind a batch."""
+        if self._reads is not None:
+            results = await self._reads.calls(commands)
+            for result in results:
+                if isinstance(result, Exception):
+                    raise result
+            return results
+        pipe = self._redis.pipeline(transaction=False)
+        for command in commands:
+            pipe.execute_command(*command)
+        return list(await pipe.execute())
