@@ -75,8 +75,8 @@ STAGE_NAMES = {
 class StubRedis:
     """Takes the writer's script calls and does nothing: the packing is counted, the socket is not."""
 
-    async def script_load(self, script: str) -> str:
-        return "sha"
+    async def eval(self, *args: Any) -> int:  # the writer's first call sends the script whole
+        return 0
 
     async def evalsha(self, *args: Any) -> int:
         return 0

@@ -75,7 +75,9 @@ def open_store(
     if cluster:
         options.pop("health_check_interval")
         return RedisCluster.from_url(redis_url, **options)
-    return Redis.from_url(redis_url, connection_class=HiredisPackedConnection, **options)
+    if redis_url.startswith("redis://"):  # a class given here replaces the one the URL's scheme picks (TLS, socket)
+        options["connection_class"] = HiredisPackedConnection
+    return Redis.from_url(redis_url, **options)
 
 
 def open_in_process_store() -> Store:

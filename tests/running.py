@@ -113,6 +113,8 @@ STARTING_FIXTURES = frozenset(
         "module_serve_in_thread",
         "processes",
         "run_demo_world",
+        "tls_redis",  # tests/test_store_urls.py: redis-server on TLS and on a unix socket
+        "socket_redis",
     }
 )
 

@@ -1,8 +1,8 @@
 """The continuation index across workers and replicas, through the store (Redis).
 
 Every answer filed in this process is also written to Redis in the background: queued, and written by
-one writer every `FLUSH_S` in one script call (one connection, however many answers finish at once; nothing
-waits on it); entries expire there after `tasks.idle_s` like they do here. A lookup that local memory
+one writer every `FLUSH_S` in one script call (on a connection of its own, however many answers finish at once;
+nothing waits on it); entries expire there after `tasks.idle_s` like they do here. A lookup that local memory
 answers never touches Redis. Redis is read only when local memory cannot account for the history's
 latest answer — the history holds model output this process never filed, so another process may have
 (the kernel handed the previous request to another worker, or a load balancer to another replica):
@@ -27,6 +27,7 @@ from typing import Any
 
 from redis.exceptions import NoScriptError
 
+from metering.store_wire import ReplyError, StoreWire
 from metering.task_atoms import Atom
 from router.stopping import stop_task
 from router.tasks.index import (
@@ -45,7 +46,12 @@ log = logging.getLogger("routetax.tasks")
 
 PREFIX = "routetax:{tasks}:"  # one hash tag: every command works on a Redis Cluster too
 LOOKUP_TIMEOUT_S = 0.25
-FLUSH_S = 0.01  # answers filed meanwhile share one call; a lookup that misses asks again RETRIES_S apart
+# Answers filed meanwhile share one call; a lookup that misses asks again RETRIES_S apart. On the writer's own
+# connection (metering.store_wire) a call costs ~45,000 instructions, so it writes often enough that a step sent
+# to another worker 8 ms after its answer (agent frameworks take 8-20 ms) finds that answer there; through the
+# client (TLS, a cluster, the in-process store: ~284,000 a call) it writes every CLIENT_FLUSH_S.
+FLUSH_S = 0.004
+CLIENT_FLUSH_S = 0.01
 UNKNOWN_TTL_S = 60.0
 # A miss is asked again after each of these waits (the other process's write may be in flight): its writer
 # flushes every FLUSH_S, but behind a busy loop or a contended core it can land tens of milliseconds late — one
@@ -78,6 +84,7 @@ for i = 3, #ARGV, 5 do
 end
 return 0
 """
+_WRITE_SHA = hashlib.sha1(_WRITE.encode()).hexdigest()  # what Redis names the script once it has run it
 
 
 def _name_key(name: str) -> str:
@@ -94,8 +101,11 @@ class SharedTasks:
         self._pending: list[tuple[bytes | None, bytes | None, bytes, str | None, str | None]] = []
         self._wake = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
-        self._unknown: dict[bytes, float] = {}
-        self._sha: str | None = None  # digest of a history's latest answer boundary -> when Redis lacked it
+        self._unknown: dict[bytes, float] = {}  # digest of a history's latest answer boundary -> when Redis lacked it
+        self._wire = StoreWire.for_store(redis)  # the writer's own connection (None: through the client)
+        self._reads = StoreWire.for_store(redis)  # the lookups' (lookups are not queued behind a write)
+        self._flush_s = FLUSH_S if self._wire is not None else CLIENT_FLUSH_S
+        self._script_sent = False  # Redis has run the write script: calls name it by its digest
 
     def publish(
         self, key: bytes | None, request: bytes | None, entry: Entry, response_id: str | None, name: str | None
@@ -110,7 +120,7 @@ class SharedTasks:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            await asyncio.sleep(FLUSH_S)
+            await asyncio.sleep(self._flush_s)
             await self._flush()
 
     async def _flush(self) -> None:
@@ -127,19 +137,39 @@ class SharedTasks:
                 raw,
             )
         try:
-            if self._sha is None:
-                self._sha = await self._redis.script_load(_WRITE)
-            try:
-                await self._redis.evalsha(self._sha, 1, SLOT_KEY, *args)
-            except NoScriptError:  # a restarted Redis lacks the script: send it whole
-                await self._redis.eval(_WRITE, 1, SLOT_KEY, *args)
+            await self._write(args)
         except Exception as exc:  # a lost batch splits tasks across processes, never fails a request
             log.warning("could not share %d task continuations: %s", len(batch), exc)
+
+    async def _write(self, args: list[str | bytes | int]) -> None:
+        """One script call: by its digest once Redis has it, else whole (the first call, and after Redis restarted
+        empty: its reply to the digest is NOSCRIPT)."""
+        wire = self._wire
+        if self._script_sent:
+            try:
+                if wire is not None:
+                    await wire.call("EVALSHA", _WRITE_SHA, 1, SLOT_KEY, *args)
+                else:
+                    await self._redis.evalsha(_WRITE_SHA, 1, SLOT_KEY, *args)
+                return
+            except NoScriptError:  # the client's form of that reply
+                pass
+            except ReplyError as exc:
+                if not str(exc).startswith("NOSCRIPT"):
+                    raise
+        if wire is not None:
+            await wire.call("EVAL", _WRITE, 1, SLOT_KEY, *args)
+        else:
+            await self._redis.eval(_WRITE, 1, SLOT_KEY, *args)
+        self._script_sent = True
 
     async def aclose(self) -> None:
         await stop_task(self._writer)  # also when the Redis client swallowed the cancellation (router.stopping)
         self._writer = None
         await self._flush()
+        for wire in (self._wire, self._reads):
+            if wire is not None:
+                await wire.aclose()
 
     async def find(
         self, digests: list[bytes], atoms: list[Atom], bounds: Boundaries, local: Match | None, now: float
@@ -179,14 +209,13 @@ class SharedTasks:
         now: float,
     ) -> Match | None:
         """One round trip: the longest of the candidates other processes filed, else `local`."""
-        pipe = self._redis.pipeline(transaction=False)
-        if ends:
-            pipe.mget([PREFIX + "a:" + digests[end].hex() for end in ends])
-        for start in starts:
-            pipe.lrange(PREFIX + "r:" + digests[start].hex(), 0, -1)
+        commands: list[tuple[Any, ...]] = (
+            [("MGET", *(PREFIX + "a:" + digests[end].hex() for end in ends))] if ends else []
+        )
+        commands += [("LRANGE", PREFIX + "r:" + digests[start].hex(), 0, -1) for start in starts]
         try:
             async with asyncio.timeout(LOOKUP_TIMEOUT_S):
-                results = await pipe.execute()
+                results = await self._read(commands)
         except Exception as exc:  # a missed continuation starts a new task; the request is served all the same
             log.warning("could not look up a task continuation in the store: %s", exc)
             return local
@@ -230,8 +259,25 @@ class SharedTasks:
     async def _get(self, key: str, now: float) -> Entry | None:
         try:
             async with asyncio.timeout(LOOKUP_TIMEOUT_S):
-                raw = await self._redis.get(key)
+                if self._reads is not None:
+                    raw = await self._reads.call("GET", key)
+                else:
+                    raw = await self._redis.get(key)
         except Exception as exc:
             log.warning("could not look up a task in the store: %s", exc)
             return None
         return self.index.alive(entry_from_json(raw), now) if raw is not None else None
+
+    async def _read(self, commands: list[tuple[Any, ...]]) -> list[Any]:
+        """Read commands in one round trip: on the lookups' own connection, else a pipeline of the client. Each
+        process has many requests that may look up at once, and one writer: lookups do not queue behind a batch."""
+        if self._reads is not None:
+            results = await self._reads.calls(commands)
+            for result in results:
+                if isinstance(result, Exception):
+                    raise result
+            return results
+        pipe = self._redis.pipeline(transaction=False)
+        for command in commands:
+            pipe.execute_command(*command)
+        return list(await pipe.execute())
