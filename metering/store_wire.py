@@ -81,7 +81,7 @@ def _expire(futures: list[asyncio.Future[Any]], transport: asyncio.Transport) ->
 
 
 class StoreWire:
-    """One connection for one writer's calls, opened when first needed and again after a failure."""
+    """One connection whose calls are answered in the order sent, opened when first needed and again after a failure."""
 
     def __init__(
         self,
