@@ -141,7 +141,7 @@ async def _close(*workers: TaskIdentity) -> None:
 async def test_a_step_on_another_worker_finds_the_answer_filed_a_few_milliseconds_earlier(
     redis_server: RedisServer,
 ) -> None:
-    """Agent frameworks send the next step 8-20 ms after an answer (tasks-notes): by then the worker that answered
+    """Agent frameworks send the next step 8-20 ms after an answer (their overhead): by then the worker that answered
     has written it, so the worker that gets the step finds it on its first look, without waiting to ask again
     (with a 10 ms flush a step 8 ms behind waited 20 ms more)."""
     a, b = _workers(redis_server)
