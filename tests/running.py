@@ -110,6 +110,7 @@ STARTING_FIXTURES = frozenset(
         "llama_server_binary",  # builds llama.cpp on first use
         "local_qwen",
         "serve_in_thread",
+        "upstream_certificate",  # openssl makes it (tests/test_upstream_unit.py)
         "module_serve_in_thread",
         "processes",
         "run_demo_world",

@@ -2,7 +2,7 @@
 
 What exactly goes upstream (body, key, headers) and how each kind of answer comes back.
 The upstream here is a real HTTP server that records what it receives and answers what
-the test tells it to, so the aiohttp client is exercised exactly as in production.
+the test tells it to, so the upstream client is exercised exactly as in production.
 """
 
 from __future__ import annotations

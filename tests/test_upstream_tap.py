@@ -1,10 +1,10 @@
 """The upstream tap (router/upstream_tap.py) against a real HTTP upstream, on asyncio's loop and on uvloop.
 
-The tap stands in for aiohttp's protocol on a pooled connection for the rest of a streamed body, so its
-own risks are about that connection: it must go back to aiohttp's pool able to serve the next request
-(JSON or stream, on the same keep-alive connection), aiohttp's decoding (gzip) must still happen under
-it, a client that stops reading must stop the upstream's reading (nothing lost, the stream completes),
-and a connection broken mid-body must still read as an `UpstreamFailure`.
+The tap takes the rest of a streamed body from the connection's parser (router/upstream_wire.py), so its own
+risks are about that connection: it must go back to the pool able to serve the next request (JSON or stream,
+on the same keep-alive connection), decoding (gzip) must still happen under it, a client that stops reading
+must stop the upstream's reading (nothing lost, the stream completes), and a connection broken mid-body must
+still read as an `UpstreamFailure`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from typing import Any
 
 import pytest
 import uvloop
-from aiohttp.streams import StreamReader
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, StreamingResponse
@@ -27,7 +26,7 @@ from starlette.routing import Route
 from router.config import Tier
 from router.stream_response import AsgiSink
 from router.upstream import FailureKind, UpstreamFailure, UpstreamPool
-from router.upstream_tap import _TAPS, BodyTap, pump
+from router.upstream_tap import BodyTap, pump
 
 EVENTS = 300
 
@@ -125,7 +124,7 @@ async def relayed(
     gate: threading.Event | None = None,
     before_pump: Callable[[Any], Coroutine[Any, Any, None]] | None = None,
 ) -> bytes:
-    """What the relay does after the attempt: read up to a first chunk with aiohttp, then pump the rest.
+    """What the relay does after the attempt: read up to a first chunk, then pump the rest.
 
     `taps`: whether the body was still arriving (so tapped) is appended; `gate`: set once that was looked at;
     `before_pump`: awaited with the upstream response just before the pump."""
@@ -166,40 +165,42 @@ def test_a_tapped_connection_goes_back_to_the_pool_and_serves_json_then_a_stream
             status, body, _ = await pool.request("up", "GET", "/json")
             assert (status, body) == (200, b'{"object":"chat.completion","id":"c1"}')
             assert await relayed(pool, taps=taps, gate=gate) == whole_stream()
-        assert taps == [1, 1]  # both streams were tapped, not read through aiohttp's StreamReader
+        assert taps == [1, 1]  # both streams were tapped, not read chunk by chunk
 
     run(loop, scenario)
     assert len(ports) == 3 and len(set(ports)) == 1  # one keep-alive connection served all three
 
 
 @pytest.mark.parametrize("loop", LOOPS)
-def test_the_parser_hands_the_body_to_the_tap_and_gets_its_own_reader_back(
+def test_the_parser_hands_the_body_to_the_tap_piece_by_piece_and_the_tap_lets_go_at_its_end(
     serve_in_thread, loop: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Under the tap aiohttp's parser gives each piece of the body to the tap, not to a buffer read back out;
-    at the end the reader is aiohttp's own again and no tap is left registered."""
+    """Under the tap each piece of the body goes from the connection's parser to the tap, not into a buffer read
+    back out; at the end the connection has no tap left and is back in the pool, idle."""
     gate = threading.Event()
     server = serve_in_thread(upstream_app([], gate), name="tap-upstream")
     pieces: list[int] = []
     received = BodyTap.received
 
-    def counted(tap: BodyTap, piece: bytes) -> None:
-        pieces.append(len(piece))
-        received(tap, piece)
+    def counted(tap: BodyTap, piece: bytes | None, failure: Any) -> None:
+        pieces.append(len(piece or b""))
+        received(tap, piece, failure)
 
     monkeypatch.setattr(BodyTap, "received", counted)
-    readers: list[Any] = []
+    connections: list[Any] = []
 
-    async def keep_reader(upstream: Any) -> None:
-        readers.append(upstream.body_source()[2])
+    async def keep_connection(upstream: Any) -> None:
+        connections.append(upstream.body_source())
 
     async def scenario() -> None:
         async with pool_at(server.url) as pool:
-            assert await relayed(pool, gate=gate, before_pump=keep_reader) == whole_stream()
-        assert type(readers[0]) is StreamReader and readers[0].is_eof()
+            assert await relayed(pool, gate=gate, before_pump=keep_connection) == whole_stream()
+            connection = connections[0]
+            assert connection.tap is None and connection.complete and not connection.body
+            assert pool._connections["up"]._idle == [connection]
 
     run(loop, scenario)
-    assert len(pieces) > 1 and not _TAPS
+    assert len([n for n in pieces if n]) > 1
 
 
 @pytest.mark.parametrize("loop", LOOPS)
@@ -227,7 +228,7 @@ def test_a_client_that_stops_reading_stops_the_upstreams_reading_and_loses_nothi
         held = asyncio.ensure_future(sink.held.wait())
         await asyncio.wait({relaying, held}, return_when=asyncio.FIRST_COMPLETED)
         if held.done():  # the relay waits for the client: is the upstream still being read?
-            paused_reading.append(not tap._transport.is_reading())
+            paused_reading.append(not tap._connection.transport.is_reading())
         held.cancel()
         sink.release.set()
         await relaying
@@ -237,7 +238,7 @@ def test_a_client_that_stops_reading_stops_the_upstreams_reading_and_loses_nothi
 
     async def scenario() -> None:
         nonlocal sink
-        sink = Sink(hold_after=1)  # full from the tap's first write: the body is far larger than aiohttp buffers
+        sink = Sink(hold_after=1)  # full from the tap's first write: the body is far larger than the socket's buffers
         async with pool_at(server.url) as pool:
             assert await relayed(pool, "?pad=2000", sink) == whole_stream(pad=2000)
 
@@ -246,23 +247,23 @@ def test_a_client_that_stops_reading_stops_the_upstreams_reading_and_loses_nothi
 
 
 @pytest.mark.parametrize("loop", LOOPS)
-def test_a_stream_aiohttp_paused_before_the_tap_went_in_still_flows(serve_in_thread, loop: str) -> None:
-    """Events pile up in aiohttp's reader while the relay is busy before its tap goes in (a slow first write):
-    past its high-water mark aiohttp pauses the connection and its parser. The tap reads what aiohttp holds to the
-    end before it takes the reader over (each read below the low-water mark resumes them), or the stream stalls."""
+def test_a_stream_held_back_before_the_tap_went_in_still_flows(serve_in_thread, loop: str) -> None:
+    """Events pile up unread while the relay is busy before its tap goes in (a slow first write): past its
+    high-water mark the connection stops reading. The tap takes what is held and reading resumes, or the stream
+    stalls."""
     server = serve_in_thread(upstream_app([]), name="tap-upstream")
 
-    async def until_paused(upstream: Any) -> None:
-        protocol = upstream.body_source()[0]
-        for _ in range(200):  # until aiohttp's reader is over its high-water mark and paused the connection
-            if protocol._reading_paused:
+    async def until_held(upstream: Any) -> None:
+        connection = upstream.body_source()
+        for _ in range(200):  # until the unread bytes are over the high-water mark and the connection held back
+            if connection.held:
                 break
             await asyncio.sleep(0.01)
-        assert protocol._reading_paused
+        assert connection.held and not connection.transport.is_reading()
 
     async def scenario() -> None:
         async with pool_at(server.url) as pool:
-            relaying = relayed(pool, "?pad=100000&events=12", before_pump=until_paused)
+            relaying = relayed(pool, "?pad=100000&events=12", before_pump=until_held)
             assert await asyncio.wait_for(relaying, 30) == whole_stream(pad=100_000, events=12)
 
     run(loop, scenario)

@@ -19,7 +19,7 @@ Api = Literal["chat", "responses", "embeddings"]
 def sized(data: bytes) -> bytes:
     """`data` in a block of its own size. orjson returns its bytes in the buffer it wrote them into, 4 KB for a
     150-byte body and about ten times the length of a large one; a request's payload is kept for its stream's
-    life (`Exchange.payloads`, aiohttp's request), so at 1,000 open streams that was 4 MB of RSS for nothing."""
+    life (`Exchange.payloads`, the upstream request), so at 1,000 open streams that was 4 MB of RSS for nothing."""
     return bytes(memoryview(data))
 
 
