@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import time
 from typing import Any
+from urllib.parse import quote
 
 from starlette.datastructures import Headers
 
@@ -158,9 +159,13 @@ class UpstreamPool:
     async def request(
         self, tier: str, method: str, path: str, headers: dict[str, str] | None = None
     ) -> tuple[int, bytes, Any]:
-        """A small request with no body (GET/DELETE of a stored object): (status, body, headers)."""
+        """A small request with no body (GET/DELETE of a stored object): (status, body, headers).
+
+        The path is percent-encoded: a stored object's id came from an upstream's answer, and no byte of it may
+        end the request line."""
         connections = self._connections[tier]
-        connection = await connections.exchange(connections.request(method.encode("ascii"), path, headers, None))
+        request = connections.request(method.encode("ascii"), quote(path, safe="/"), headers, None)
+        connection = await connections.exchange(request)
         response = UpstreamResponse(connection, connections)
         try:
             return response.status, await response.read(), response.headers

@@ -280,10 +280,13 @@ async def test_a_cookie_the_upstream_sets_is_never_sent_back(upstream: Upstream)
     assert len(upstream.requests) == 2 and b"cookie" not in upstream.requests[1][0].lower()
 
 
-async def test_a_header_with_a_line_break_is_never_written(pool: UpstreamPool, upstream: Upstream) -> None:
+async def test_a_line_break_never_reaches_the_request_line_or_a_header(pool: UpstreamPool, upstream: Upstream) -> None:
     with pytest.raises(ValueError, match="line break"):
         await pool.send("mini", "/chat/completions", b"{}", {"x-client-request-id": "a\r\nauthorization: x"})
     assert upstream.requests == []
+    await pool.request("mini", "GET", "/responses/resp 1\r\nx-injected: 1")
+    assert upstream.requests[0][0].startswith(b"GET /v1/responses/resp%201%0D%0Ax-injected%3A%201 HTTP/1.1\r\n")
+    assert b"x-injected:" not in upstream.requests[0][0]
 
 
 async def test_an_idle_stream_is_cut_after_its_tiers_read_timeout_and_reads_as_a_timeout(
