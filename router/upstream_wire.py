@@ -160,6 +160,7 @@ class Connection(asyncio.Protocol):
             self._waiter = None
 
     def close(self) -> None:
+        self.reusable = False
         if self.transport is not None and not self.closed:
             self.transport.close()
 
@@ -200,10 +201,17 @@ class Connection(asyncio.Protocol):
 
     # -- httptools' callbacks ------------------------------------------------------------------------------------
 
+    def on_message_begin(self) -> None:
+        if self.complete:  # a second answer to one request: nothing more of this connection can be trusted
+            self.close()
+
     def on_header(self, name: bytes, value: bytes) -> None:
-        self.raw_headers.append((name.lower(), value))
+        if not self.complete:
+            self.raw_headers.append((name.lower(), value))
 
     def on_headers_complete(self) -> None:
+        if self.complete:
+            return
         parser = self.parser
         status = self.status = parser.get_status_code()  # type: ignore[union-attr]
         if status < 200:  # an interim answer (100 Continue, 103 Early Hints): the real one follows
@@ -230,7 +238,7 @@ class Connection(asyncio.Protocol):
             head.set_result(None)
 
     def on_body(self, piece: bytes) -> None:
-        if self.status == 0 or self.failure is not None:
+        if self.status == 0 or self.failure is not None or self.complete:
             return
         if self._decoder is not None:
             try:
@@ -253,8 +261,8 @@ class Connection(asyncio.Protocol):
         self._wake()
 
     def on_message_complete(self) -> None:
-        if self.status == 0 or self.failure is not None:  # the end of an interim answer, or of a failed one
-            return
+        if self.status == 0 or self.failure is not None or self.complete:  # an interim answer's end, a failed
+            return  # one's, or a second answer's
         self.complete = True
         self.reusable = self._framed and self.parser is not None and self.parser.should_keep_alive() and not self.closed
         if self._timer is not None:

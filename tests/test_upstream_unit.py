@@ -263,6 +263,16 @@ async def test_callers_past_the_tiers_pool_size_wait_for_a_connection(upstream: 
         await pool.aclose()
 
 
+async def test_bytes_beyond_an_answers_end_retire_its_connection(pool: UpstreamPool, upstream: Upstream) -> None:
+    """An answer longer than its declared length (or a second answer to one request): the first is served as
+    declared, and the connection, whose next bytes cannot be trusted, is not reused."""
+    upstream.answers = [sends(http(b"1") + http(b"smuggled")), sends(http(b"2"))]
+    for expected in (b"1", b"2"):
+        response = await pool.send("mini", "/chat/completions", b"{}")
+        assert await response.read() == expected
+    assert upstream.connections == 2
+
+
 async def test_a_cookie_the_upstream_sets_is_never_sent_back(upstream: Upstream) -> None:
     """Every client's requests share the pool: an upstream's cookie (a load balancer's stickiness, a session)
     must not follow one client's answer into the next client's request. (aiohttp's session kept it and sent it
