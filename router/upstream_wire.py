@@ -123,8 +123,12 @@ class Connection(asyncio.Protocol):
         self._head = loop.create_future()
         self.last_read = time.monotonic()
         self.read_timeout = self.pool.read_timeout
-        self._arm()
-        self.transport.write(request)  # type: ignore[union-attr]
+        transport = self.transport
+        if transport is None or self.closed or transport.is_closing():  # closed while it waited in the pool
+            self.fail(UpstreamFailure(FailureKind.PROTOCOL_ERROR, "the upstream closed the connection"))
+        else:
+            self._arm()
+            transport.write(request)
         try:
             await self._head
         finally:
@@ -357,8 +361,8 @@ class TierConnections:
     async def exchange(self, request: bytes) -> Connection:
         """`request` sent on a connection of this tier; returns that connection once the answer's head is in.
 
-        A reused connection that the upstream closed before answering a byte is replaced by a new one, once:
-        the upstream had closed it idle, so it never read the request.
+        A reused connection that the upstream closes without answering a byte is replaced by a new one, once: the
+        keep-alive race, in which the upstream closed it idle as the request went out.
         """
         for attempt in (0, 1):
             connection, reused = await self._acquire()
@@ -383,7 +387,7 @@ class TierConnections:
                 connection = self._idle.pop()
                 if not connection.closed and now - connection.idle_since < KEEPALIVE_S:
                     return connection, True
-                self._forget(connection)
+                self.discard(connection)  # idle too long (or already gone): closed, not reused
             if self._open < self.limit:
                 self._open += 1
                 try:

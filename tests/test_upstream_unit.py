@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from router import upstream_wire
 from router.config import Tier, Timeouts
 from router.upstream import FailureKind, UpstreamFailure, UpstreamPool
 
@@ -225,6 +226,20 @@ async def test_connections_are_kept_alive_unless_the_upstream_says_close(
         response.close()
     ports = [port for _, _, port in upstream.requests]
     assert ports[0] == ports[1] == ports[2] != ports[3]
+
+
+async def test_a_connection_idle_past_the_keep_alive_is_closed_not_reused(
+    pool: UpstreamPool, upstream: Upstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(upstream_wire, "KEEPALIVE_S", 0.05)
+    response = await pool.send("mini", "/chat/completions", b"{}")
+    await response.read()
+    old = pool._connections["mini"]._idle[0]
+    await asyncio.sleep(0.1)
+    response = await pool.send("mini", "/chat/completions", b"{}")
+    assert await response.read() == b'{"id":"x"}'
+    await asyncio.sleep(0.05)
+    assert old.closed and upstream.connections == 2 and pool._connections["mini"]._open == 1
 
 
 async def test_a_connection_the_upstream_closed_while_idle_is_replaced_and_the_request_still_answered(
