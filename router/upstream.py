@@ -31,7 +31,7 @@ __all__ = ["FailureKind", "UpstreamFailure", "UpstreamPool", "UpstreamResponse"]
 class UpstreamResponse:
     """An upstream answer whose headers have arrived and whose body is still to be read."""
 
-    __slots__ = ("_connection", "_tier", "status", "headers", "idle_s", "timed_out", "_watch", "_closed")
+    __slots__ = ("_connection", "_tier", "status", "headers", "idle_s", "_watch", "_closed")
 
     def __init__(self, connection: Connection, tier: TierConnections) -> None:
         self._connection = connection
@@ -39,7 +39,6 @@ class UpstreamResponse:
         self.status = connection.status
         self.headers = Headers(raw=connection.raw_headers)
         self.idle_s = 0.0
-        self.timed_out = False
         self._watch: set[UpstreamResponse] | None = None
         self._closed = False
 
@@ -112,7 +111,6 @@ class UpstreamResponse:
 
     def expire(self) -> None:
         """Idle past its timeout: cut the connection, so the pending read fails as a timeout."""
-        self.timed_out = True
         if self._watch is not None:
             self._watch.discard(self)
             self._watch = None
