@@ -284,7 +284,7 @@ def main() -> int:
             print(
                 f"{args.requests / wall:.0f} rps, p50 {percentile_ms(run.latencies, 50):.2f} ms, "
                 f"p99 {percentile_ms(run.latencies, 99):.2f} ms, "
-                f"{(cpu_ms(proxy.pid) - cpu0) / args.requests:.3f} CPU ms/request",
+                f"{(cpu_ms(proxy.pid) - cpu0) / args.requests:.3f} CPU ms/request, {run.errors} errors",
                 flush=True,
             )
             proxy.send_signal(signal.SIGUSR1)  # print the report
