@@ -2,7 +2,7 @@
 
 Why not aiohttp's `ClientSession` any more: a POST and the read of its answer cost ~354,000 instructions in aiohttp
 3.14 (the session's `_request`, `ClientRequest` and `ClientResponse`, its writer, the timer context, the stream
-reader), against ~62,000 here (`bench/upstream_instructions.py`, 2026-12-08). What a proxy needs from its client is
+reader), against ~65,000 here (`bench/upstream_instructions.py`, 2026-12-08). What a proxy needs from its client is
 small: one method, a body it already serialised, a few headers, keep-alive, a connection limit per tier, TLS,
 timeouts, and the answer's status, headers and body as they arrive. Here a request is one `write` of bytes made once
 per tier plus the request's own headers, and the answer goes from httptools' callbacks straight to the waiting read
