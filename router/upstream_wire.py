@@ -75,6 +75,7 @@ class Connection(asyncio.Protocol):
         "idle_since",
         "received_any",
         "closed",
+        "counted",
         "streaming",
         "buffered",
         "held",
@@ -101,6 +102,7 @@ class Connection(asyncio.Protocol):
         self.idle_since = 0.0
         self.received_any = False
         self.closed = False
+        self.counted = True  # one of its pool's open connections until it is counted out
         self.streaming = False  # read as a stream: held back (`held`) past HIGH_WATER unread bytes
         self.buffered = 0
         self.held = False
@@ -139,9 +141,7 @@ class Connection(asyncio.Protocol):
         what arrives faster than it is read is held back at the socket past HIGH_WATER bytes."""
         self.streaming = True
         self.read_timeout = None
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._disarm()
 
     def take_body(self) -> bytes:
         """The body bytes received and not yet taken; reading resumes if it was held back for them."""
@@ -177,7 +177,6 @@ class Connection(asyncio.Protocol):
         self.last_read = time.monotonic()
         self.received_any = True
         if self.parser is None or self.complete:  # bytes nobody asked for: this connection cannot be trusted again
-            self.reusable = False
             self.close()
             return
         try:
@@ -191,9 +190,7 @@ class Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._disarm()
         if self._head is not None or not self.complete:
             if self.status and not self._framed and self.failure is None:  # a body that ends with its connection
                 self.on_message_complete()
@@ -269,9 +266,7 @@ class Connection(asyncio.Protocol):
             return  # one's, or a second answer's
         self.complete = True
         self.reusable = self._framed and self.parser is not None and self.parser.should_keep_alive() and not self.closed
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._disarm()
         if self._decoder is not None:
             rest = self._decoder.flush()
             self._decoder = None
@@ -306,6 +301,11 @@ class Connection(asyncio.Protocol):
         timeout = self.read_timeout
         if timeout is not None and self._timer is None:
             self._timer = asyncio.get_running_loop().call_at(self.last_read + timeout, self._check)
+
+    def _disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     def _check(self) -> None:
         self._timer = None
@@ -451,8 +451,8 @@ class TierConnections:
             self._forget(connection)
 
     def _forget(self, connection: Connection) -> None:
-        if connection.pool is self:
-            connection.pool = _GONE  # counted out once, however many of discard / lost / a stale pop see it
+        if connection.counted:  # counted out once, however many of discard / lost / a stale pop see it
+            connection.counted = False
             self._open -= 1
             self._wake_one()
 
@@ -472,13 +472,3 @@ class TierConnections:
             waiter = self._waiters.popleft()
             if not waiter.done():
                 waiter.set_result(None)  # it finds the pool closed
-
-
-class _Gone:
-    """The pool of a connection already counted out of its tier's: what it reports later changes nothing."""
-
-    def lost(self, connection: Connection) -> None:
-        pass
-
-
-_GONE = _Gone()
