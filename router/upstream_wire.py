@@ -264,14 +264,14 @@ class Connection(asyncio.Protocol):
     def on_message_complete(self) -> None:
         if self.status == 0 or self.failure is not None or self.complete:  # an interim answer's end, a failed
             return  # one's, or a second answer's
+        if self._decoder is not None:  # the decoder's tail is body too, before the answer ends
+            rest = self._decoder.flush()
+            if rest:
+                self.on_body(rest)
+            self._decoder = None
         self.complete = True
         self.reusable = self._framed and self.parser is not None and self.parser.should_keep_alive() and not self.closed
         self._disarm()
-        if self._decoder is not None:
-            rest = self._decoder.flush()
-            self._decoder = None
-            if rest:
-                self.on_body(rest)
         if self.tap is not None:
             self.tap(None, None)
         self._wake()
